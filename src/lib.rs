@@ -1,1 +1,47 @@
-//! oauth-audit
+//! # oauth-audit
+//!
+//! A [`tower`](https://docs.rs/tower) layer that turns OAuth 2.0 traffic into a structured,
+//! trustworthy audit trail, with no change to handler code.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use oauth_audit::{writer::{Auditor, JsonLines}, AuditLayer, RequiredScopes};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let auditor = Auditor::builder()
+//!     .service_name("orders-api")
+//!     .writer(JsonLines::stdout())
+//!     .build()?;
+//! let layer = AuditLayer::builder(auditor.clone())
+//!     .trusted_proxies(["10.0.0.0/8"])
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/orders", get(|| async { "[]" }).route_layer(RequiredScopes::all(["orders:read"])))
+//!     .layer(layer);
+//! // axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! auditor.shutdown().await; // flush before exit
+//! # Ok(()) }
+//! ```
+//!
+//! Every request through the layer becomes one [`event::AuditEvent`] (schema v1, see
+//! `docs/events.md`), emitted when the response body ends. The request path only enqueues;
+//! [`writer::Auditor`] delivers to the writers in the background.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod context;
+mod error;
+pub mod event;
+pub mod layer;
+mod resource;
+pub mod scope;
+pub mod token;
+pub mod writer;
+
+pub use context::{PeerAddr, TrustedProxies};
+pub use error::ConfigError;
+pub use layer::{AuditLayer, AuditLayerBuilder, AuditService};
+pub use resource::AuditedToken;
+pub use scope::RequiredScopes;

@@ -1,0 +1,82 @@
+//! What the layer captures about every request before the handler runs: arrival time,
+//! method, route, path, request and trace ids, client address and user agent.
+
+mod client_ip;
+mod forwarded;
+mod ids;
+mod peer;
+
+use std::time::Instant;
+
+pub use client_ip::TrustedProxies;
+pub use peer::PeerAddr;
+
+use crate::event::{sanitize, Source, Timestamp};
+
+/// `source.user_agent` is cut to this many bytes.
+const MAX_USER_AGENT: usize = 512;
+
+/// The request as the audit record needs it, captured when the request arrives.
+#[derive(Debug)]
+pub(crate) struct RequestContext {
+    pub(crate) time: Timestamp,
+    pub(crate) started: Instant,
+    pub(crate) method: http::Method,
+    pub(crate) route: Option<String>,
+    pub(crate) path: String,
+    pub(crate) request_id: String,
+    pub(crate) trace_id: Option<String>,
+    pub(crate) source: Source,
+}
+
+impl RequestContext {
+    pub(crate) fn capture<B>(request: &http::Request<B>, trusted: &TrustedProxies) -> Self {
+        let chain = forwarded::chain(request.headers());
+        let ip = client_ip::client_ip(peer::peer_ip(request.extensions()), &chain, trusted);
+        let user_agent = request
+            .headers()
+            .get(http::header::USER_AGENT)
+            .map(|ua| sanitize(&String::from_utf8_lossy(ua.as_bytes()), MAX_USER_AGENT));
+        RequestContext {
+            time: Timestamp::now(),
+            started: Instant::now(),
+            method: request.method().clone(),
+            route: peer::matched_route(request.extensions()),
+            path: sanitize(request.uri().path(), 2048),
+            request_id: ids::request_id(request.headers()),
+            trace_id: ids::trace_id(request.headers()),
+            source: Source {
+                ip,
+                forwarded_for: chain.into_iter().map(|hop| hop.raw).collect(),
+                user_agent,
+            },
+        }
+    }
+}
+
+/// What the audit record needs of the response head.
+#[derive(Debug, Default)]
+pub(crate) struct ResponseContext {
+    pub(crate) status: Option<http::StatusCode>,
+    /// `error` and `error_description` of a `WWW-Authenticate: Bearer` challenge.
+    pub(crate) challenge: Option<crate::resource::Challenge>,
+    /// The scope decision a `RequiredScopes` layer made for the route.
+    pub(crate) scopes: Option<crate::scope::ScopeDecision>,
+}
+
+impl RequestContext {
+    /// The `http` object of the event.
+    pub(crate) fn http(
+        &self,
+        response: Option<&ResponseContext>,
+        duration: std::time::Duration,
+    ) -> crate::event::HttpInfo {
+        crate::event::HttpInfo {
+            method: self.method.as_str().to_owned(),
+            route: self.route.clone(),
+            path: self.path.clone(),
+            status: response.and_then(|r| r.status).map(|s| s.as_u16()),
+            duration_ms: duration.as_secs_f64() * 1000.0,
+        }
+    }
+}

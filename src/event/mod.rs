@@ -1,0 +1,30 @@
+//! The audit event: schema v1, the product's public contract.
+//!
+//! Every writer receives the same [`AuditEvent`]; serialised as JSON it has the shape
+//! documented in `docs/events.md`. Field names are fixed: fields may be added, never renamed
+//! or dropped.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
+//!
+//! let service = Arc::new(ServiceInfo { name: "api".into(), instance: None });
+//! let event = AuditEvent::new(service, Timestamp::now(), EventKind::ResourceAccessed, Outcome::Success);
+//! let json = serde_json::to_value(&event).unwrap();
+//! assert_eq!(json["schema"], "oauth-audit/1");
+//! assert_eq!(json["kind"], "ResourceAccessed");
+//! assert!(json.get("token").is_none(), "absent values are omitted, not null");
+//! ```
+
+mod kind;
+mod model;
+mod sanitize;
+mod time;
+
+pub use kind::{ActorKind, ClientAuth, EventKind, Outcome, Severity};
+pub use model::{
+    Actor, Alert, AuditEvent, DropReason, Dropped, ErrorInfo, HttpInfo, OAuthDetails, Scopes,
+    ServiceInfo, Source, TokenDetails, TokenRef, SCHEMA,
+};
+pub use sanitize::sanitize;
+pub use time::Timestamp;

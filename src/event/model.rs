@@ -1,0 +1,387 @@
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{ActorKind, ClientAuth, EventKind, Outcome, Severity, Timestamp};
+use crate::token::{TokenFingerprint, TokenFormat, Verdict};
+
+/// The value of the `schema` field of every event.
+pub const SCHEMA: &str = "oauth-audit/1";
+
+/// One audit event, schema v1 (`docs/events.md`).
+///
+/// Absent values are omitted from the JSON, never `null`. Every sink receives the same event.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct AuditEvent {
+    /// Always [`SCHEMA`].
+    pub schema: &'static str,
+    /// UUIDv7, unique per event; consumers deduplicate on it.
+    pub id: Uuid,
+    /// When the request arrived (or, for meta events, when they were raised).
+    pub time: Timestamp,
+    /// What happened.
+    pub kind: EventKind,
+    /// Whether it succeeded.
+    pub outcome: Outcome,
+    /// How much attention it deserves.
+    pub severity: Severity,
+    /// The producer.
+    pub service: Arc<ServiceInfo>,
+    /// From `x-request-id` when present, else generated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// From a W3C `traceparent` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// Who acted.
+    #[serde(skip_serializing_if = "Actor::is_empty")]
+    pub actor: Actor,
+    /// How the OAuth client authenticated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<ClientAuth>,
+    /// The grant type, as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_type: Option<String>,
+    /// Requested, granted, required and used scopes.
+    #[serde(skip_serializing_if = "Scopes::is_empty")]
+    pub scopes: Scopes,
+    /// The token the event is about, never in the clear.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenDetails>,
+    /// A refresh token issued alongside, as a fingerprint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<TokenRef>,
+    /// For authorization events: the redirect URI without its query string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+    /// OAuth request details beyond the core fields (response type, PKCE, resources...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthDetails>,
+    /// The HTTP exchange; absent for meta events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpInfo>,
+    /// Where the request came from; absent for meta events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// The OAuth error code or token verdict, and the sanitised description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    /// For `SecurityAlert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<Alert>,
+    /// For `AuditEventsDropped`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<Dropped>,
+}
+
+impl AuditEvent {
+    /// A new event with a fresh id, the given kind and outcome, and the severity that
+    /// follows from them (`warning` for failures, `critical` for alerts, else `info`).
+    pub fn new(
+        service: Arc<ServiceInfo>,
+        time: Timestamp,
+        kind: EventKind,
+        outcome: Outcome,
+    ) -> Self {
+        AuditEvent {
+            schema: SCHEMA,
+            id: Uuid::now_v7(),
+            time,
+            kind,
+            outcome,
+            severity: default_severity(kind, outcome),
+            service,
+            request_id: None,
+            trace_id: None,
+            actor: Actor::default(),
+            client_auth: None,
+            grant_type: None,
+            scopes: Scopes::default(),
+            token: None,
+            refresh_token: None,
+            redirect_uri: None,
+            oauth: None,
+            http: None,
+            source: None,
+            error: None,
+            alert: None,
+            dropped: None,
+        }
+    }
+
+    /// An `AuditEventsDropped` event: `count` events were lost or delayed in `sink`.
+    pub fn dropped(service: Arc<ServiceInfo>, count: u64, reason: DropReason, sink: &str) -> Self {
+        let mut event = AuditEvent::new(
+            service,
+            Timestamp::now(),
+            EventKind::AuditEventsDropped,
+            Outcome::Failure,
+        );
+        event.dropped = Some(Dropped {
+            count,
+            reason,
+            sink: sink.to_owned(),
+        });
+        event
+    }
+
+    /// Sets `kind` and `outcome` together and recomputes the default severity.
+    pub fn set_kind(&mut self, kind: EventKind, outcome: Outcome) {
+        self.kind = kind;
+        self.outcome = outcome;
+        self.severity = default_severity(kind, outcome);
+    }
+}
+
+fn default_severity(kind: EventKind, outcome: Outcome) -> Severity {
+    match (kind, outcome) {
+        (EventKind::SecurityAlert, _) => Severity::Critical,
+        (_, Outcome::Failure) | (EventKind::AccessDenied, _) => Severity::Warning,
+        _ => Severity::Info,
+    }
+}
+
+/// The `service` object: who produced the event.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceInfo {
+    /// The service's name.
+    pub name: String,
+    /// This instance (host name, pod name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+}
+
+/// The `actor` object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    /// The end user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The OAuth client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// `user`, `client` or `anonymous`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ActorKind>,
+}
+
+impl Actor {
+    /// True when nothing is known about the actor.
+    pub fn is_empty(&self) -> bool {
+        self.subject.is_none() && self.client_id.is_none() && self.kind.is_none()
+    }
+
+    /// Fills `kind` from what is known: a subject makes a user, a client alone a client.
+    pub fn infer_kind(&mut self) {
+        self.kind = Some(match (&self.subject, &self.client_id) {
+            (Some(_), _) => ActorKind::User,
+            (None, Some(_)) => ActorKind::Client,
+            (None, None) => ActorKind::Anonymous,
+        });
+    }
+}
+
+/// The `scopes` object. `None` means unknown; an empty list means known to be empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Scopes {
+    /// Scopes the request asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested: Option<Vec<String>>,
+    /// Scopes the issued or presented token carries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub granted: Option<Vec<String>>,
+    /// Scopes the route declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required: Option<Vec<String>>,
+    /// The granted scopes that satisfied `required`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used: Option<Vec<String>>,
+    /// Required scopes the token lacked (only when some were missing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<Vec<String>>,
+}
+
+impl Scopes {
+    /// True when no list is present.
+    pub fn is_empty(&self) -> bool {
+        self.requested.is_none()
+            && self.granted.is_none()
+            && self.required.is_none()
+            && self.used.is_none()
+            && self.missing.is_none()
+    }
+}
+
+/// The `token` object: what is known about a token, never the token itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TokenDetails {
+    /// `sha256:` and 32 hex characters.
+    pub fingerprint: TokenFingerprint,
+    /// `jwt` or `opaque`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<TokenFormat>,
+    /// The JWT id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// The issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The audiences.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub audience: Vec<String>,
+    /// When it was issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<super::Timestamp>,
+    /// When it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<super::Timestamp>,
+    /// The `token_type_hint` sent with it (revocation, introspection) or its type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub type_hint: Option<String>,
+    /// What introspection answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// The verification verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+}
+
+impl TokenDetails {
+    /// Details holding only a fingerprint.
+    pub fn from_fingerprint(fingerprint: TokenFingerprint) -> Self {
+        TokenDetails {
+            fingerprint,
+            format: None,
+            jti: None,
+            issuer: None,
+            audience: Vec::new(),
+            issued_at: None,
+            expires_at: None,
+            type_hint: None,
+            active: None,
+            verdict: None,
+        }
+    }
+}
+
+/// A token known only by its fingerprint (`refresh_token`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TokenRef {
+    /// `sha256:` and 32 hex characters.
+    pub fingerprint: TokenFingerprint,
+}
+
+/// The `oauth` object: request details beyond the core fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OAuthDetails {
+    /// `response_type` of an authorization request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_type: Option<String>,
+    /// The PKCE `code_challenge_method` (`S256`, `plain`); the verifier is never recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pkce_method: Option<String>,
+    /// Resource indicators (RFC 8707).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resource: Vec<String>,
+    /// Requested audiences (RFC 8693).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub audience: Vec<String>,
+    /// Token exchange: the subject token's type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_token_type: Option<String>,
+    /// Token exchange: the actor token's type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_token_type: Option<String>,
+    /// Token exchange: the acting party (`act.sub`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<String>,
+    /// An application-supplied reason (revocation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Set to `false` when a body was too large or incomplete to inspect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_inspected: Option<bool>,
+    /// How many identical polls (device code) this event stands for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeated: Option<u64>,
+}
+
+/// The `http` object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HttpInfo {
+    /// The request method.
+    pub method: String,
+    /// The matched route template (`/api/users/{id}`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// The path, without query string.
+    pub path: String,
+    /// The response status; absent when no response was produced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Milliseconds from arrival to the end of the response body.
+    pub duration_ms: f64,
+}
+
+/// The `source` object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Source {
+    /// The client address (see `docs/events.md` for the proxy rules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<IpAddr>,
+    /// The raw forwarding chain, when present.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forwarded_for: Vec<String>,
+    /// The user agent, at most 512 bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+/// The `error` object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorInfo {
+    /// An RFC 6749/6750/7009/7662 error code, or a token verdict.
+    pub code: String,
+    /// From the response, sanitised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The `alert` object of a `SecurityAlert`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// The detector that fired.
+    pub rule: String,
+    /// What it fired on (an IP, a client, a subject).
+    pub key: String,
+    /// How many occurrences.
+    pub count: u64,
+    /// Over how many seconds.
+    pub window_s: u64,
+}
+
+/// The `dropped` object of an `AuditEventsDropped` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Dropped {
+    /// How many events were lost or delayed.
+    pub count: u64,
+    /// Why.
+    pub reason: DropReason,
+    /// The writer concerned.
+    pub sink: String,
+}
+
+/// Why events were dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// The writer's queue was full.
+    QueueFull,
+    /// The writer failed and gave up on a batch.
+    WriteFailed,
+    /// Events arrived after shutdown began.
+    ShutDown,
+}

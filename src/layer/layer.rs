@@ -1,0 +1,111 @@
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use super::{AuditService, Shared};
+use crate::context::TrustedProxies;
+use crate::token::TokenInspector;
+use crate::writer::Auditor;
+use crate::ConfigError;
+
+/// The audit layer: put it in front of your routes and every request becomes an event.
+///
+/// It holds only shared configuration and is cheap to clone. See the [crate docs](crate)
+/// for a complete example.
+#[derive(Clone, Debug)]
+pub struct AuditLayer {
+    shared: Arc<Shared>,
+}
+
+impl AuditLayer {
+    /// Audits into `auditor` with the defaults: no trusted proxies (the socket peer is the
+    /// client), bearer tokens decoded but not verified (`token.verdict: unverified`).
+    pub fn new(auditor: Auditor) -> Self {
+        AuditLayer {
+            shared: Arc::new(Shared {
+                auditor,
+                trusted_proxies: TrustedProxies::default(),
+                inspector: TokenInspector::default(),
+                skip_paths: Vec::new(),
+            }),
+        }
+    }
+
+    /// Starts configuring a layer that audits into `auditor`.
+    pub fn builder(auditor: Auditor) -> AuditLayerBuilder {
+        AuditLayerBuilder {
+            auditor,
+            trusted_proxies: Vec::new(),
+            inspector: None,
+            skip_paths: Vec::new(),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuditLayer {
+    type Service = AuditService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuditService::new(inner, self.shared.clone())
+    }
+}
+
+/// Configures an [`AuditLayer`].
+#[derive(Debug)]
+#[must_use]
+pub struct AuditLayerBuilder {
+    auditor: Auditor,
+    trusted_proxies: Vec<String>,
+    inspector: Option<TokenInspector>,
+    skip_paths: Vec<String>,
+}
+
+impl AuditLayerBuilder {
+    /// Proxies (IP addresses or CIDR blocks) whose `Forwarded` / `X-Forwarded-For` headers
+    /// are believed. `source.ip` is then the rightmost address of the chain that is not a
+    /// trusted proxy. Headers from any other peer never change `source.ip`.
+    pub fn trusted_proxies<I, S>(mut self, proxies: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.trusted_proxies
+            .extend(proxies.into_iter().map(Into::into));
+        self
+    }
+
+    /// How bearer tokens are verified (keys, JWKS, issuers, audiences, leeway).
+    pub fn token_inspector(mut self, inspector: TokenInspector) -> Self {
+        self.inspector = Some(inspector);
+        self
+    }
+
+    /// Paths that are not audited at all (health checks, metrics), matched exactly.
+    pub fn skip_paths<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.skip_paths.extend(paths.into_iter().map(Into::into));
+        self
+    }
+
+    /// Checks the configuration and builds the layer.
+    pub fn build(self) -> Result<AuditLayer, ConfigError> {
+        let trusted_proxies = TrustedProxies::new(&self.trusted_proxies)?;
+        if let Some(bad) = self.skip_paths.iter().find(|p| !p.starts_with('/')) {
+            return Err(ConfigError::invalid(
+                "skip_paths",
+                format!("{bad:?} is not a path: paths start with '/'"),
+            ));
+        }
+        Ok(AuditLayer {
+            shared: Arc::new(Shared {
+                auditor: self.auditor,
+                trusted_proxies,
+                inspector: self.inspector.unwrap_or_default(),
+                skip_paths: self.skip_paths,
+            }),
+        })
+    }
+}

@@ -1,0 +1,75 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use super::body::{RequestBody, ResponseBody};
+use super::future::ResponseFuture;
+use super::pending::{PendingEvent, Role};
+use super::Shared;
+use crate::context::RequestContext;
+use crate::resource::ResourceRequest;
+
+/// The service of [`AuditLayer`](super::AuditLayer).
+///
+/// Its error is the inner service's: auditing never fails a request.
+#[derive(Clone, Debug)]
+pub struct AuditService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> AuditService<S> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        AuditService { inner, shared }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuditService<S>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    ResBody: Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let shared = &self.shared;
+        if shared.skips(req.uri().path()) {
+            return ResponseFuture::new(
+                self.inner.call(req.map(|b| RequestBody::new(b, None))),
+                None,
+            );
+        }
+        let context = RequestContext::capture(&req, &shared.trusted_proxies);
+        let resource = ResourceRequest::inspect(req.headers(), &shared.inspector);
+        if let Some(token) = resource.audited_token() {
+            req.extensions_mut().insert(token);
+        }
+        let pending = PendingEvent::new(shared.clone(), context, Role::Resource(resource));
+        let future = self.inner.call(req.map(|b| RequestBody::new(b, None)));
+        ResponseFuture::new(future, Some(pending))
+    }
+}

@@ -1,0 +1,175 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::future::RequiredScopesFuture;
+use super::{Match, ScopeDecision};
+use crate::resource::AuditedToken;
+use crate::token::Verdict;
+
+/// Declares the scopes a route requires; audit-only by default, enforcing with
+/// [`enforce`](RequiredScopes::enforce). See the [module docs](crate::scope).
+#[derive(Clone, Debug)]
+pub struct RequiredScopes {
+    config: Arc<Config>,
+}
+
+#[derive(Debug)]
+struct Config {
+    required: Vec<String>,
+    mode: Match,
+    enforce: bool,
+}
+
+impl RequiredScopes {
+    /// Every one of `scopes` is required.
+    pub fn all<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::with(scopes, Match::All)
+    }
+
+    /// Any one of `scopes` is enough.
+    pub fn any<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::with(scopes, Match::Any)
+    }
+
+    fn with<I, S>(scopes: I, mode: Match) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RequiredScopes {
+            config: Arc::new(Config {
+                required: scopes.into_iter().map(Into::into).collect(),
+                mode,
+                enforce: false,
+            }),
+        }
+    }
+
+    /// Refuse requests that do not meet the requirement, as RFC 6750 §3 says: `401` with
+    /// `WWW-Authenticate: Bearer` when there is no token, `401 invalid_token` when it is not
+    /// valid (expired, bad signature, unverifiable...), `403 insufficient_scope` when a scope
+    /// is missing. The handler is not called.
+    ///
+    /// Enforcement trusts only tokens whose verdict is `valid`, so the
+    /// [`AuditLayer`](crate::AuditLayer) needs a key source.
+    pub fn enforce(self) -> Self {
+        RequiredScopes {
+            config: Arc::new(Config {
+                required: self.config.required.clone(),
+                mode: self.config.mode,
+                enforce: true,
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for RequiredScopes {
+    type Service = RequiredScopesService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequiredScopesService {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service of [`RequiredScopes`].
+#[derive(Clone, Debug)]
+pub struct RequiredScopesService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> RequiredScopesService<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequiredScopesService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = RequiredScopesFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let config = &self.config;
+        let token = req.extensions().get::<AuditedToken>();
+        let granted: &[String] = token.map_or(&[], |t| &t.0.claims.scopes);
+        let decision = ScopeDecision::decide(&config.required, config.mode, granted);
+        if config.enforce {
+            let refusal = match token.map(|t| t.0.verdict) {
+                None => Some((StatusCode::UNAUTHORIZED, challenge(None, None))),
+                Some(Verdict::Valid) if decision.satisfied => None,
+                Some(Verdict::Valid) => Some((
+                    StatusCode::FORBIDDEN,
+                    challenge(
+                        Some("insufficient_scope"),
+                        Some(&format!("scope=\"{}\"", config.required.join(" "))),
+                    ),
+                )),
+                Some(verdict) => Some((
+                    StatusCode::UNAUTHORIZED,
+                    challenge(
+                        Some("invalid_token"),
+                        Some(&format!("error_description=\"token {}\"", verdict.as_str())),
+                    ),
+                )),
+            };
+            if let Some((status, www_authenticate)) = refusal {
+                let mut response = Response::new(ResBody::default());
+                *response.status_mut() = status;
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, www_authenticate);
+                response.extensions_mut().insert(decision);
+                return RequiredScopesFuture::refused(response);
+            }
+        }
+        RequiredScopesFuture::inner(self.inner.call(req), decision)
+    }
+}
+
+fn challenge(error: Option<&str>, extra: Option<&str>) -> HeaderValue {
+    let mut value = String::from("Bearer");
+    if let Some(error) = error {
+        value.push_str(&format!(" error=\"{error}\""));
+    }
+    if let Some(extra) = extra {
+        value.push_str(", ");
+        value.push_str(extra);
+    }
+    // Only scope names from the application's own configuration and fixed words go in.
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}

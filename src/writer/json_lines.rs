@@ -1,0 +1,138 @@
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::fs::{File, OpenOptions};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::{AuditWriter, WriteError};
+use crate::event::AuditEvent;
+
+/// When a [`JsonLines`] writer pushes its buffer to the operating system.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlushPolicy {
+    /// Flush whenever the writer's queue runs empty: under load lines go out in large
+    /// writes, when idle they go out at once. A crash loses at most the events still queued.
+    #[default]
+    WhenIdle,
+    /// Flush after every batch.
+    EveryBatch,
+    /// Flush and `fsync` after every batch: survives power loss, costs a disk sync per batch.
+    Fsync,
+}
+
+enum Target {
+    Stdout(tokio::io::Stdout),
+    File { file: File, path: PathBuf },
+}
+
+/// Writes one JSON object per line (JSON Lines) to standard output or to a file.
+///
+/// Files are opened in append mode and created when missing.
+///
+/// ```no_run
+/// use oauth_audit::writer::{FlushPolicy, JsonLines};
+///
+/// # async fn f() -> std::io::Result<()> {
+/// let stdout = JsonLines::stdout();
+/// let file = JsonLines::file("audit.jsonl").await?.flush_policy(FlushPolicy::Fsync);
+/// # Ok(()) }
+/// ```
+pub struct JsonLines {
+    target: Target,
+    policy: FlushPolicy,
+    buf: Vec<u8>,
+    name: String,
+}
+
+impl std::fmt::Debug for JsonLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonLines")
+            .field("name", &self.name)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl JsonLines {
+    /// JSON lines on standard output.
+    pub fn stdout() -> Self {
+        JsonLines {
+            target: Target::Stdout(tokio::io::stdout()),
+            policy: FlushPolicy::default(),
+            buf: Vec::new(),
+            name: "stdout".to_owned(),
+        }
+    }
+
+    /// JSON lines appended to `path`, created when missing.
+    pub async fn file(path: impl AsRef<Path>) -> std::io::Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .await?;
+        Ok(JsonLines {
+            name: format!("file:{}", path.display()),
+            target: Target::File { file, path },
+            policy: FlushPolicy::default(),
+            buf: Vec::new(),
+        })
+    }
+
+    /// Sets when the buffer is flushed (default [`FlushPolicy::WhenIdle`]).
+    pub fn flush_policy(mut self, policy: FlushPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The file being written, if any.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.target {
+            Target::File { path, .. } => Some(path),
+            Target::Stdout(_) => None,
+        }
+    }
+
+    fn sink(&mut self) -> &mut (dyn AsyncWrite + Send + Unpin) {
+        match &mut self.target {
+            Target::Stdout(out) => out,
+            Target::File { file, .. } => file,
+        }
+    }
+
+    async fn flush_now(&mut self) -> Result<(), WriteError> {
+        self.sink().flush().await?;
+        if let (FlushPolicy::Fsync, Target::File { file, .. }) = (self.policy, &mut self.target) {
+            file.sync_data().await?;
+        }
+        Ok(())
+    }
+}
+
+impl AuditWriter for JsonLines {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        for event in batch {
+            serde_json::to_writer(&mut buf, event.as_ref())?;
+            buf.push(b'\n');
+        }
+        let written = self.sink().write_all(&buf).await;
+        self.buf = buf;
+        written?;
+        if self.policy != FlushPolicy::WhenIdle {
+            self.flush_now().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), WriteError> {
+        self.flush_now().await
+    }
+}

@@ -1,0 +1,84 @@
+//! Where events go: the [`AuditWriter`] trait, the [`Auditor`] that queues events for
+//! writers in the background, and the built-in writers.
+//!
+//! The request path only *enqueues*: [`Auditor::emit`] never blocks and never fails. Each
+//! writer has its own bounded queue and background task (a slow writer never holds up
+//! another); a full queue drops the newest event, counts it, and the writer receives an
+//! `AuditEventsDropped` event once it has caught up, so a gap is never silent.
+//!
+//! ```
+//! use oauth_audit::writer::{Auditor, MemoryWriter};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let memory = MemoryWriter::new();
+//! let auditor = Auditor::builder()
+//!     .service_name("billing-api")
+//!     .writer(memory.clone())
+//!     .build()?;
+//! // ... serve requests with `AuditLayer::new(auditor.clone())` ...
+//! auditor.shutdown().await; // everything accepted so far is written and flushed
+//! assert!(memory.events().is_empty());
+//! # Ok(()) }
+//! ```
+
+mod auditor;
+mod error;
+mod fn_writer;
+mod json_lines;
+mod lane;
+mod memory;
+mod tracing_writer;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use auditor::{Auditor, AuditorBuilder, AuditorStats, WriterStats};
+pub use error::WriteError;
+pub use fn_writer::{from_fn, FnWriter};
+pub use json_lines::{FlushPolicy, JsonLines};
+pub use memory::MemoryWriter;
+pub use tracing_writer::TracingWriter;
+
+use crate::event::AuditEvent;
+
+/// A destination for audit events.
+///
+/// Implement it to plug in your own backend. Each writer runs on its own background task
+/// and receives events in batches, in the order they were emitted; `write` is never called
+/// concurrently with itself.
+///
+/// ```
+/// use std::sync::Arc;
+/// use oauth_audit::event::AuditEvent;
+/// use oauth_audit::writer::{AuditWriter, WriteError};
+///
+/// struct CountingWriter(u64);
+///
+/// impl AuditWriter for CountingWriter {
+///     fn name(&self) -> &str {
+///         "counter"
+///     }
+///
+///     async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
+///         self.0 += batch.len() as u64;
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait AuditWriter: Send + 'static {
+    /// A short name, used as `dropped.sink` and in diagnostics.
+    fn name(&self) -> &str;
+
+    /// Writes a batch of events. An error means the batch was not written.
+    fn write(
+        &mut self,
+        batch: &[Arc<AuditEvent>],
+    ) -> impl Future<Output = Result<(), WriteError>> + Send;
+
+    /// Makes what was written so far durable (flushes buffers). Called whenever the
+    /// writer's queue runs empty, and at shutdown.
+    fn flush(&mut self) -> impl Future<Output = Result<(), WriteError>> + Send {
+        async { Ok(()) }
+    }
+}
