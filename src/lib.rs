@@ -42,6 +42,6 @@ pub mod writer;
 
 pub use context::{PeerAddr, TrustedProxies};
 pub use error::ConfigError;
-pub use layer::{AuditLayer, AuditLayerBuilder, AuditService};
+pub use layer::{AuditLayer, AuditLayerBuilder, AuditService, RequestBody, ResponseBody};
 pub use resource::AuditedToken;
 pub use scope::RequiredScopes;
