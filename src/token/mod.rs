@@ -1,175 +1,57 @@
-//! Bearer token inspection (minimal interim version; replaced by the full module).
-#![allow(missing_docs)]
+//! Bearer tokens: RFC 6750 parsing, JWT decoding and verification, fingerprints.
+//!
+//! The [`TokenInspector`] decides a [`Verdict`] for each token against static keys or a JWKS
+//! document (from a string, a file, or a URL with the `jwks` feature), with expected issuers,
+//! audiences and clock leeway. Results are cached by [`TokenFingerprint`] (bounded), and a
+//! cached result is re-checked against the clock on every use, so a token turns `expired` at
+//! the right moment while being verified once. Key sets from files and URLs are refreshed in
+//! the background; a token naming an unknown key id triggers a rate-limited refresh.
+//!
+//! ```
+//! use oauth_audit::token::{TokenFormat, TokenInspector, Verdict};
+//!
+//! let inspector = TokenInspector::default(); // no keys: decode only
+//! let seen = inspector.inspect("an-opaque-reference-token");
+//! assert_eq!(seen.format, TokenFormat::Opaque);
+//! assert_eq!(seen.verdict, Verdict::Unverified);
+//! assert!(seen.fingerprint.to_string().starts_with("sha256:"));
+//! ```
 
-use std::sync::Arc;
+mod bearer;
+mod claims;
+mod fingerprint;
+mod inspector;
+mod jwks;
+mod keys;
+mod resolver;
+mod verdict;
 
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+pub use bearer::{bearer_from_headers, BearerCredential};
+pub use claims::TokenClaims;
+pub use fingerprint::TokenFingerprint;
+pub use inspector::{InspectedToken, TokenInspector, TokenInspectorBuilder};
+pub use resolver::{CachedResolver, TokenResolver};
+pub use verdict::{TokenFormat, Verdict};
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TokenFingerprint([u8; 16]);
-
-impl TokenFingerprint {
-    pub fn of(token: &str) -> Self {
-        let digest = Sha256::digest(token.as_bytes());
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&digest[..16]);
-        TokenFingerprint(out)
-    }
-}
-
-impl std::fmt::Display for TokenFingerprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "sha256:{}", hex::encode(self.0))
-    }
-}
-impl std::fmt::Debug for TokenFingerprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(self, f)
-    }
-}
-impl Serialize for TokenFingerprint {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenFormat {
-    Jwt,
-    Opaque,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Valid,
-    Expired,
-    NotYetValid,
-    BadSignature,
-    UnknownKey,
-    WrongIssuer,
-    WrongAudience,
-    Malformed,
-    Unverified,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Valid => "valid",
-            Verdict::Expired => "expired",
-            Verdict::NotYetValid => "not_yet_valid",
-            Verdict::BadSignature => "bad_signature",
-            Verdict::UnknownKey => "unknown_key",
-            Verdict::WrongIssuer => "wrong_issuer",
-            Verdict::WrongAudience => "wrong_audience",
-            Verdict::Malformed => "malformed",
-            Verdict::Unverified => "unverified",
-        }
-    }
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TokenClaims {
-    pub subject: Option<String>,
-    pub client_id: Option<String>,
-    pub scopes: Vec<String>,
-    pub jti: Option<String>,
-    pub issuer: Option<String>,
-    pub audience: Vec<String>,
-    pub issued_at: Option<i64>,
-    pub expires_at: Option<i64>,
-    pub not_before: Option<i64>,
-    pub actor: Option<String>,
-}
-
-#[derive(Clone, Debug)]
-pub struct InspectedToken {
-    pub fingerprint: TokenFingerprint,
-    pub format: TokenFormat,
-    pub verdict: Verdict,
-    pub claims: TokenClaims,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct TokenInspector {
-    _keys: (),
-}
-
-impl TokenInspector {
-    pub fn inspect(&self, raw: &str) -> Arc<InspectedToken> {
-        use base64::Engine;
-        let fingerprint = TokenFingerprint::of(raw);
-        let parts: Vec<&str> = raw.split('.').collect();
-        if parts.len() != 3 {
-            return Arc::new(InspectedToken {
-                fingerprint,
-                format: TokenFormat::Opaque,
-                verdict: Verdict::Unverified,
-                claims: TokenClaims::default(),
-            });
-        }
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(parts[1])
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-        let Some(p) = payload else {
-            return Arc::new(InspectedToken {
-                fingerprint,
-                format: TokenFormat::Jwt,
-                verdict: Verdict::Malformed,
-                claims: TokenClaims::default(),
-            });
-        };
-        let s = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-        let claims = TokenClaims {
-            subject: s("sub"),
-            client_id: s("client_id").or_else(|| s("azp")),
-            scopes: s("scope")
-                .map(|x| x.split(' ').map(str::to_owned).collect())
-                .unwrap_or_default(),
-            jti: s("jti"),
-            issuer: s("iss"),
-            audience: s("aud").into_iter().collect(),
-            issued_at: p.get("iat").and_then(|v| v.as_i64()),
-            expires_at: p.get("exp").and_then(|v| v.as_i64()),
-            not_before: None,
-            actor: None,
-        };
-        Arc::new(InspectedToken {
-            fingerprint,
-            format: TokenFormat::Jwt,
-            verdict: Verdict::Unverified,
-            claims,
-        })
-    }
-}
-
-pub enum BearerCredential<'a> {
-    Absent,
-    Bearer(&'a str),
-    Malformed(&'static str),
-    OtherScheme,
-}
-
-pub fn bearer_from_headers(headers: &http::HeaderMap) -> BearerCredential<'_> {
-    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return BearerCredential::Absent;
-    };
-    let Ok(value) = value.to_str() else {
-        return BearerCredential::Malformed("not ascii");
-    };
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-            if token.is_empty() {
-                BearerCredential::Malformed("empty")
-            } else {
-                BearerCredential::Bearer(token)
-            }
-        }
-        _ => BearerCredential::OtherScheme,
-    }
+/// A token verification setting that cannot work.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenConfigError {
+    /// A key could not be read.
+    #[error("{algorithm:?} key: {problem}")]
+    Key {
+        /// The algorithm the key was given for.
+        algorithm: jsonwebtoken::Algorithm,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A JWKS document could not be used.
+    #[error("JWKS: {0}")]
+    Jwks(String),
+    /// Background refresh needs a Tokio runtime.
+    #[error("a JWKS file or URL is refreshed in the background: build the inspector inside a Tokio runtime")]
+    NoRuntime,
+    /// Any other inconsistent setting.
+    #[error("{0}")]
+    Invalid(String),
 }

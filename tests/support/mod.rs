@@ -54,3 +54,4 @@ pub async fn events(memory: &MemoryWriter, n: usize) -> Vec<Value> {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
+pub mod keys;

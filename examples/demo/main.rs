@@ -1,0 +1,179 @@
+//! The oauth-audit demo: a small OAuth authorization server and a protected API behind the
+//! audit layer, driven through a scripted scenario by a real HTTP client.
+//!
+//! ```text
+//! cargo run --example demo                      # run the scenario, write audit.jsonl
+//! cargo run --example demo -- --out events.jsonl
+//! cargo run --example demo -- --serve 127.0.0.1:8080   # keep serving for manual use
+//! ```
+
+mod auth_server;
+mod scenario;
+mod stall;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use axum::{routing::get, Json, Router};
+use oauth_audit::token::TokenInspector;
+use oauth_audit::writer::{Auditor, JsonLines};
+use oauth_audit::{AuditLayer, AuditedToken, RequiredScopes};
+
+const USAGE: &str = "usage: demo [--out FILE] [--serve ADDR]
+
+  --out FILE     where to write the audit events as JSON lines (default: audit.jsonl)
+  --serve ADDR   keep serving on ADDR (e.g. 127.0.0.1:8080) instead of running the scenario";
+
+struct Args {
+    out: PathBuf,
+    serve: Option<SocketAddr>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        out: PathBuf::from("audit.jsonl"),
+        serve: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--out" => args.out = it.next().ok_or("--out needs a file name")?.into(),
+            "--serve" => {
+                let addr = it.next().ok_or("--serve needs an address")?;
+                args.serve = Some(
+                    addr.parse()
+                        .map_err(|e| format!("--serve {addr}: not an address: {e}"))?,
+                );
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("demo: {msg}\n");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(if msg.is_empty() { 0 } else { 2 });
+        }
+    };
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("demo: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    // Start each run with an empty file, so the summary describes this run only.
+    if args.out.exists() {
+        std::fs::remove_file(&args.out)?;
+    }
+    let file = stall::Stallable::new(JsonLines::file(&args.out).await?);
+    let auditor = Auditor::builder()
+        .service_name("demo")
+        .service_instance("demo-1")
+        // Small on purpose: the scenario overflows it once to show AuditEventsDropped.
+        .queue_capacity(256)
+        .writer(file.clone())
+        .build()?;
+
+    let keys = auth_server::Keys::generate();
+    let inspector = TokenInspector::builder()
+        .hmac_secret(jsonwebtoken::Algorithm::HS256, keys.secret())
+        .issuer([auth_server::ISSUER])
+        .audience([auth_server::AUDIENCE])
+        .build()?;
+    let layer = AuditLayer::builder(auditor.clone())
+        .token_inspector(inspector)
+        // The scenario plays a reverse proxy on loopback that forwards X-Forwarded-For.
+        .trusted_proxies(["127.0.0.1", "::1"])
+        .skip_paths(["/health"])
+        .build()?;
+
+    let api = Router::new()
+        .route("/api/me", get(me))
+        .route(
+            "/api/orders",
+            get(orders).route_layer(RequiredScopes::all(["orders:read"])),
+        )
+        .route(
+            "/api/admin",
+            get(admin).route_layer(RequiredScopes::all(["admin"]).enforce()),
+        )
+        .route("/health", get(|| async { "ok" }));
+    let app = auth_server::router(keys.clone()).merge(api).layer(layer);
+
+    let addr = args.serve.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+
+    if args.serve.is_some() {
+        println!(
+            "serving on http://{addr}  (events to {})",
+            args.out.display()
+        );
+        println!("try: curl -s -u reporting:reporting-secret -d grant_type=client_credentials -d scope=orders:read http://{addr}/token");
+        println!("Ctrl-C to stop");
+        tokio::signal::ctrl_c().await?;
+    } else {
+        scenario::run(addr, &keys, &file).await?;
+    }
+    server.abort();
+    auditor.shutdown().await;
+    summarize(&args.out)
+}
+
+fn summarize(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut by_kind: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut total = 0;
+    for line in text.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)?;
+        let kind = event["kind"].as_str().unwrap_or("?").to_owned();
+        let outcome = event["outcome"].as_str().unwrap_or("?").to_owned();
+        *by_kind.entry(kind).or_default().entry(outcome).or_default() += 1;
+        total += 1;
+    }
+    println!("\n{total} audit events written to {}", path.display());
+    for (kind, outcomes) in &by_kind {
+        let parts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{n} {o}")).collect();
+        println!("  {kind:<26} {}", parts.join(", "));
+    }
+    println!(
+        "\nlook at one: head -n 1 {} | python3 -m json.tool",
+        path.display()
+    );
+    Ok(())
+}
+
+async fn me(token: Option<axum::Extension<AuditedToken>>) -> Json<serde_json::Value> {
+    let subject = token.and_then(|t| t.0 .0.claims.subject.clone());
+    Json(serde_json::json!({ "subject": subject }))
+}
+
+async fn orders() -> Json<serde_json::Value> {
+    Json(serde_json::json!([{ "id": 1, "item": "tea" }]))
+}
+
+async fn admin() -> &'static str {
+    "admin area"
+}

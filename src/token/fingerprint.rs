@@ -1,0 +1,46 @@
+use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+/// A token's identity in the audit trail: the first 16 bytes of its SHA-256, shown as
+/// `sha256:` and 32 hex characters. The token itself never appears.
+///
+/// ```
+/// use oauth_audit::token::TokenFingerprint;
+///
+/// let fp = TokenFingerprint::of("token");
+/// assert_eq!(fp.to_string(), "sha256:3c469e9d6c5875d37a43f353d4f88e61");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenFingerprint([u8; 16]);
+
+impl TokenFingerprint {
+    /// The fingerprint of `token`.
+    pub fn of(token: &str) -> Self {
+        let digest = Sha256::digest(token.as_bytes());
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        TokenFingerprint(out)
+    }
+}
+
+impl std::fmt::Display for TokenFingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut hex = [0u8; 32];
+        // Cannot fail: the output is exactly twice the input.
+        let _ = hex::encode_to_slice(self.0, &mut hex);
+        f.write_str("sha256:")?;
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| std::fmt::Error)?)
+    }
+}
+
+impl std::fmt::Debug for TokenFingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for TokenFingerprint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}

@@ -1,0 +1,495 @@
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, Validation};
+use quick_cache::sync::Cache;
+use serde_json::Value;
+
+use super::jwks::{JwksSource, KeySource};
+use super::keys::{static_key, KeySet, VerifyKey};
+use super::{TokenClaims, TokenConfigError, TokenFingerprint, TokenFormat, Verdict};
+
+/// A token as the audit layer saw it: fingerprint, format, verdict and claims.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InspectedToken {
+    /// The token's fingerprint.
+    pub fingerprint: TokenFingerprint,
+    /// JWT or opaque.
+    pub format: TokenFormat,
+    /// What verification concluded.
+    pub verdict: Verdict,
+    /// The claims, also when the verdict is not `Valid` (they are for the record; never
+    /// trust them unless the verdict is `Valid`).
+    pub claims: TokenClaims,
+}
+
+/// Inspects bearer tokens: decodes JWTs, verifies them against the configured keys, and
+/// remembers the result, so a token used a thousand times is verified once.
+///
+/// Inspection is synchronous and never does I/O: key sets fetched from a JWKS URL or file
+/// are refreshed by a background task and swapped in atomically.
+///
+/// ```
+/// use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+/// use oauth_audit::token::{TokenInspector, Verdict};
+///
+/// let secret = b"a-32-byte-long-secret-for-hs256!";
+/// let inspector = TokenInspector::builder()
+///     .hmac_secret(Algorithm::HS256, secret)
+///     .issuer(["https://issuer"])
+///     .build()
+///     .unwrap();
+/// let claims = serde_json::json!({"iss": "https://issuer", "sub": "alice", "exp": 4_000_000_000u64});
+/// let token = encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret)).unwrap();
+/// let seen = inspector.inspect(&token);
+/// assert_eq!(seen.verdict, Verdict::Valid);
+/// assert_eq!(seen.claims.subject.as_deref(), Some("alice"));
+/// ```
+#[derive(Clone)]
+pub struct TokenInspector {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TokenInspector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenInspector")
+            .field("verifies", &self.inner.verifies)
+            .field("issuers", &self.inner.issuers)
+            .field("audiences", &self.inner.audiences)
+            .field("leeway", &self.inner.leeway)
+            .finish()
+    }
+}
+
+impl Default for TokenInspector {
+    /// Decodes without verifying: every JWT gets `Verdict::Unverified`.
+    fn default() -> Self {
+        TokenInspector {
+            inner: Arc::new(Inner::new(
+                KeySet::default(),
+                false,
+                Vec::new(),
+                Vec::new(),
+                60,
+                10_000,
+            )),
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    verifies: bool,
+    keys: RwLock<Arc<KeySet>>,
+    /// Bumped whenever the key set changes; cached results of older sets are stale.
+    generation: AtomicU64,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    leeway: u64,
+    cache: Cache<TokenFingerprint, Arc<Cached>>,
+    verifications: AtomicU64,
+    pub(crate) source: Option<JwksSource>,
+}
+
+/// A cached inspection: the time-independent part of the verdict.
+struct Cached {
+    generation: u64,
+    /// The result while the token is within its validity window.
+    token: Arc<InspectedToken>,
+}
+
+impl Inner {
+    fn new(
+        keys: KeySet,
+        verifies: bool,
+        issuers: Vec<String>,
+        audiences: Vec<String>,
+        leeway: u64,
+        capacity: usize,
+    ) -> Self {
+        Inner {
+            verifies,
+            keys: RwLock::new(Arc::new(keys)),
+            generation: AtomicU64::new(0),
+            issuers,
+            audiences,
+            leeway,
+            cache: Cache::new(capacity.max(1)),
+            verifications: AtomicU64::new(0),
+            source: None,
+        }
+    }
+
+    pub(crate) fn key_set(&self) -> Arc<KeySet> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn replace_keys(&self, keys: KeySet) {
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+impl TokenInspector {
+    /// Starts configuring an inspector.
+    pub fn builder() -> TokenInspectorBuilder {
+        TokenInspectorBuilder::default()
+    }
+
+    /// Inspects a raw bearer token. Never blocks on I/O.
+    pub fn inspect(&self, raw: &str) -> Arc<InspectedToken> {
+        let inner = &self.inner;
+        let fingerprint = TokenFingerprint::of(raw);
+        let generation = inner.generation.load(Ordering::Acquire);
+        let now = now();
+        if let Some(cached) = inner.cache.get(&fingerprint) {
+            if cached.generation == generation {
+                return self.at_time(&cached.token, now);
+            }
+        }
+        let token = Arc::new(self.verify(raw, fingerprint));
+        if token.verdict == Verdict::UnknownKey {
+            if let Some(source) = &inner.source {
+                source.request_refresh();
+            }
+        }
+        let result = self.at_time(&token, now);
+        inner
+            .cache
+            .insert(fingerprint, Arc::new(Cached { generation, token }));
+        result
+    }
+
+    /// Waits until a JWKS source has loaded its first key set (immediately when there is no
+    /// such source). Useful at startup, so that the first requests are not `unknown_key`.
+    pub async fn ready(&self) {
+        if let Some(source) = &self.inner.source {
+            source.ready().await;
+        }
+    }
+
+    /// How many signature verifications were performed (cache misses), for monitoring.
+    pub fn verifications(&self) -> u64 {
+        self.inner.verifications.load(Ordering::Relaxed)
+    }
+
+    /// Applies the time checks to a result whose other checks passed.
+    fn at_time(&self, token: &Arc<InspectedToken>, now: i64) -> Arc<InspectedToken> {
+        if token.verdict != Verdict::Valid {
+            return token.clone();
+        }
+        let leeway = self.inner.leeway as i64;
+        let verdict = match (token.claims.expires_at, token.claims.not_before) {
+            (Some(exp), _) if now > exp.saturating_add(leeway) => Verdict::Expired,
+            (_, Some(nbf)) if now < nbf.saturating_sub(leeway) => Verdict::NotYetValid,
+            _ => return token.clone(),
+        };
+        Arc::new(InspectedToken {
+            verdict,
+            ..(**token).clone()
+        })
+    }
+
+    /// Everything but the time checks (those depend on the clock, not on the token).
+    fn verify(&self, raw: &str, fingerprint: TokenFingerprint) -> InspectedToken {
+        let inner = &self.inner;
+        let parts: Vec<&str> = raw.split('.').collect();
+        let opaque = |verdict| InspectedToken {
+            fingerprint,
+            format: TokenFormat::Opaque,
+            verdict,
+            claims: TokenClaims::default(),
+        };
+        if parts.len() == 1 {
+            return opaque(Verdict::Unverified);
+        }
+        let malformed = InspectedToken {
+            fingerprint,
+            format: TokenFormat::Jwt,
+            verdict: Verdict::Malformed,
+            claims: TokenClaims::default(),
+        };
+        if parts.len() != 3 {
+            return malformed;
+        }
+        let (Some(header), Some(payload)) = (decode_part(parts[0]), decode_part(parts[1])) else {
+            return malformed;
+        };
+        if !payload.is_object() {
+            return malformed;
+        }
+        let claims = TokenClaims::from_json(&payload);
+        let with = |verdict| InspectedToken {
+            fingerprint,
+            format: TokenFormat::Jwt,
+            verdict,
+            claims: claims.clone(),
+        };
+        if !inner.verifies {
+            return with(Verdict::Unverified);
+        }
+        // `alg: none` and unknown algorithms are never accepted.
+        let Some(alg) = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(|a| a.parse::<Algorithm>().ok())
+        else {
+            return with(Verdict::BadSignature);
+        };
+        let kid = header.get("kid").and_then(Value::as_str);
+        let keys = inner.key_set();
+        inner.verifications.fetch_add(1, Ordering::Relaxed);
+        let mut candidates = keys.candidates(kid, alg).peekable();
+        if candidates.peek().is_none() {
+            let known_kid = kid.is_some_and(|kid| keys.has_kid(kid));
+            // A known key id used with an algorithm its key does not allow is a forgery
+            // attempt (e.g. RS256 -> HS256 confusion), not a missing key.
+            return with(if known_kid {
+                Verdict::BadSignature
+            } else {
+                Verdict::UnknownKey
+            });
+        }
+        if !candidates.any(|key| signature_ok(raw, key, alg)) {
+            return with(Verdict::BadSignature);
+        }
+        if !inner.issuers.is_empty()
+            && !claims
+                .issuer
+                .as_ref()
+                .is_some_and(|iss| inner.issuers.contains(iss))
+        {
+            return with(Verdict::WrongIssuer);
+        }
+        if !inner.audiences.is_empty()
+            && !claims
+                .audience
+                .iter()
+                .any(|aud| inner.audiences.contains(aud))
+        {
+            return with(Verdict::WrongAudience);
+        }
+        with(Verdict::Valid)
+    }
+}
+
+fn signature_ok(raw: &str, key: &VerifyKey, alg: Algorithm) -> bool {
+    // Only the signature is checked here; claims are checked by the inspector so that each
+    // failure gets its own verdict.
+    let mut validation = Validation::new(alg);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    jsonwebtoken::decode::<Value>(raw, &key.key, &validation).is_ok()
+}
+
+fn decode_part(part: &str) -> Option<Value> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Configures a [`TokenInspector`].
+#[derive(Debug, Default)]
+#[must_use]
+pub struct TokenInspectorBuilder {
+    static_keys: Vec<Result<VerifyKey, TokenConfigError>>,
+    jwks_documents: Vec<String>,
+    jwks_file: Option<PathBuf>,
+    #[cfg(feature = "jwks")]
+    jwks_url: Option<String>,
+    refresh_interval: Option<Duration>,
+    min_refresh_interval: Option<Duration>,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    leeway: Option<Duration>,
+    cache_capacity: Option<usize>,
+}
+
+impl std::fmt::Debug for VerifyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyKey")
+            .field("kid", &self.kid)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenInspectorBuilder {
+    /// An HMAC secret (HS256/384/512), at least 32 bytes.
+    pub fn hmac_secret(mut self, alg: Algorithm, secret: &[u8]) -> Self {
+        self.static_keys.push(static_key(alg, secret, None));
+        self
+    }
+
+    /// An RSA public key in PEM (RS* or PS*), with its key id if tokens name one.
+    pub fn rsa_pem(mut self, alg: Algorithm, pem: &[u8], kid: Option<&str>) -> Self {
+        self.static_keys.push(static_key(alg, pem, kid));
+        self
+    }
+
+    /// An EC public key in PEM (ES256, ES384).
+    pub fn ec_pem(mut self, alg: Algorithm, pem: &[u8], kid: Option<&str>) -> Self {
+        self.static_keys.push(static_key(alg, pem, kid));
+        self
+    }
+
+    /// An Ed25519 public key in PEM (EdDSA).
+    pub fn ed_pem(mut self, pem: &[u8], kid: Option<&str>) -> Self {
+        self.static_keys
+            .push(static_key(Algorithm::EdDSA, pem, kid));
+        self
+    }
+
+    /// A static JWKS document.
+    pub fn jwks_json(mut self, json: impl Into<String>) -> Self {
+        self.jwks_documents.push(json.into());
+        self
+    }
+
+    /// A JWKS document in a file, re-read in the background when it changes.
+    pub fn jwks_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.jwks_file = Some(path.into());
+        self
+    }
+
+    /// A JWKS URL (`https://issuer/.well-known/jwks.json`), fetched in the background every
+    /// refresh interval and when a token names an unknown key id.
+    #[cfg(feature = "jwks")]
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.jwks_url = Some(url.into());
+        self
+    }
+
+    /// How often a JWKS file or URL is re-read (default 5 minutes).
+    pub fn refresh_interval(mut self, interval: Duration) -> Self {
+        self.refresh_interval = Some(interval);
+        self
+    }
+
+    /// The least time between two refreshes triggered by unknown key ids (default 10 s).
+    pub fn min_refresh_interval(mut self, interval: Duration) -> Self {
+        self.min_refresh_interval = Some(interval);
+        self
+    }
+
+    /// Accepted issuers (`iss`); any one matches. None configured: not checked.
+    pub fn issuer<I, S>(mut self, issuers: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.issuers.extend(issuers.into_iter().map(Into::into));
+        self
+    }
+
+    /// Accepted audiences (`aud`); one match is enough. None configured: not checked.
+    pub fn audience<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.audiences.extend(audiences.into_iter().map(Into::into));
+        self
+    }
+
+    /// Clock skew tolerated on `exp` and `nbf` (default 60 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = Some(leeway);
+        self
+    }
+
+    /// How many inspected tokens are remembered (default 10 000).
+    pub fn cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache_capacity = Some(capacity);
+        self
+    }
+
+    /// Checks the configuration. A JWKS file or URL starts its background refresh, which
+    /// needs a Tokio runtime.
+    pub fn build(self) -> Result<TokenInspector, TokenConfigError> {
+        let mut keys = KeySet::default();
+        for key in self.static_keys {
+            keys.keys.push(key?);
+        }
+        for doc in &self.jwks_documents {
+            keys.keys.extend(KeySet::from_jwks(doc)?.keys);
+        }
+        // Keys that never change; a JWKS file or URL replaces everything else on refresh.
+        let static_keys = keys.clone();
+        let source = match (&self.jwks_file, {
+            #[cfg(feature = "jwks")]
+            {
+                self.jwks_url.clone()
+            }
+            #[cfg(not(feature = "jwks"))]
+            {
+                None::<String>
+            }
+        }) {
+            (Some(_), Some(_)) => {
+                return Err(TokenConfigError::Invalid(
+                    "configure either a JWKS file or a JWKS URL, not both".into(),
+                ))
+            }
+            (Some(path), None) => {
+                // Read once now, so that a missing or broken file is a configuration error.
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| TokenConfigError::Jwks(format!("{}: {e}", path.display())))?;
+                keys.keys.extend(KeySet::from_jwks(&text)?.keys);
+                Some(KeySource::File(path.clone()))
+            }
+            (None, Some(url)) => Some(KeySource::url(&url)?),
+            (None, None) => None,
+        };
+        let verifies = !keys.keys.is_empty() || source.is_some();
+        if self.cache_capacity == Some(0) {
+            return Err(TokenConfigError::Invalid(
+                "cache_capacity must be at least 1".into(),
+            ));
+        }
+        let mut inner = Inner::new(
+            keys,
+            verifies,
+            self.issuers,
+            self.audiences,
+            self.leeway.unwrap_or(Duration::from_secs(60)).as_secs(),
+            self.cache_capacity.unwrap_or(10_000),
+        );
+        let Some(source) = source else {
+            return Ok(TokenInspector {
+                inner: Arc::new(inner),
+            });
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(TokenConfigError::NoRuntime);
+        }
+        let (handle, task) = JwksSource::new(
+            source,
+            static_keys,
+            self.refresh_interval.unwrap_or(Duration::from_secs(300)),
+            self.min_refresh_interval.unwrap_or(Duration::from_secs(10)),
+        );
+        inner.source = Some(handle);
+        let inner = Arc::new(inner);
+        tokio::spawn(task.run(Arc::downgrade(&inner)));
+        Ok(TokenInspector { inner })
+    }
+}

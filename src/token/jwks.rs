@@ -1,0 +1,188 @@
+//! Key sets that change: a JWKS file or URL, refreshed by a background task.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{watch, Notify};
+
+use super::inspector::Inner;
+use super::keys::KeySet;
+use super::TokenConfigError;
+
+/// Where a changing key set comes from.
+#[derive(Debug)]
+pub(crate) enum KeySource {
+    File(PathBuf),
+    #[cfg(feature = "jwks")]
+    Url(reqwest::Url),
+}
+
+impl KeySource {
+    pub(crate) fn url(url: &str) -> Result<Self, TokenConfigError> {
+        #[cfg(feature = "jwks")]
+        {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| TokenConfigError::Invalid(format!("JWKS URL {url:?}: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(TokenConfigError::Invalid(format!(
+                    "JWKS URL {url:?}: only http and https are supported"
+                )));
+            }
+            Ok(KeySource::Url(parsed))
+        }
+        #[cfg(not(feature = "jwks"))]
+        {
+            Err(TokenConfigError::Invalid(format!(
+                "JWKS URL {url:?}: fetching JWKS over HTTP needs the `jwks` feature"
+            )))
+        }
+    }
+}
+
+/// The inspector's handle on its background refresh.
+pub(crate) struct JwksSource {
+    shared: Arc<Shared>,
+    /// Dropped with the inspector: tells the task to stop.
+    _alive: watch::Sender<()>,
+}
+
+struct Shared {
+    refresh: Notify,
+    last_forced: Mutex<Option<Instant>>,
+    min_interval: Duration,
+    ready: watch::Sender<bool>,
+}
+
+impl JwksSource {
+    pub(crate) fn new(
+        source: KeySource,
+        static_keys: KeySet,
+        interval: Duration,
+        min_interval: Duration,
+    ) -> (JwksSource, RefreshTask) {
+        let shared = Arc::new(Shared {
+            refresh: Notify::new(),
+            last_forced: Mutex::new(None),
+            min_interval,
+            ready: watch::Sender::new(false),
+        });
+        let (alive, alive_rx) = watch::channel(());
+        let task = RefreshTask {
+            source,
+            static_keys,
+            interval,
+            shared: shared.clone(),
+            alive: alive_rx,
+            file_modified: None,
+        };
+        (
+            JwksSource {
+                shared,
+                _alive: alive,
+            },
+            task,
+        )
+    }
+
+    /// Asks for a refresh now (a token named an unknown key), at most once per
+    /// `min_interval`. Never waits.
+    pub(crate) fn request_refresh(&self) {
+        let mut last = self
+            .shared
+            .last_forced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last.is_some_and(|t| t.elapsed() < self.shared.min_interval) {
+            return;
+        }
+        *last = Some(Instant::now());
+        self.shared.refresh.notify_one();
+    }
+
+    pub(crate) async fn ready(&self) {
+        let mut ready = self.shared.ready.subscribe();
+        let _ = ready.wait_for(|ready| *ready).await;
+    }
+}
+
+/// The background task that loads the key set.
+pub(crate) struct RefreshTask {
+    source: KeySource,
+    static_keys: KeySet,
+    interval: Duration,
+    shared: Arc<Shared>,
+    alive: watch::Receiver<()>,
+    file_modified: Option<SystemTime>,
+}
+
+impl RefreshTask {
+    pub(crate) async fn run(mut self, inspector: Weak<Inner>) {
+        #[cfg(feature = "jwks")]
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build();
+        loop {
+            let loaded = match &self.source {
+                KeySource::File(path) => self.load_file(path.clone()).await,
+                #[cfg(feature = "jwks")]
+                KeySource::Url(url) => match &client {
+                    Ok(client) => fetch(client, url.clone()).await.map(Some),
+                    Err(e) => Err(format!("HTTP client: {e}")),
+                },
+            };
+            match loaded {
+                Ok(Some(mut keys)) => {
+                    let Some(inner) = inspector.upgrade() else {
+                        return;
+                    };
+                    keys.keys.extend(self.static_keys.keys.iter().cloned());
+                    inner.replace_keys(keys);
+                    self.shared.ready.send_replace(true);
+                }
+                Ok(None) => {}
+                Err(problem) => {
+                    tracing::warn!(target: "oauth_audit", source = ?self.source, %problem, "JWKS refresh failed; keeping the current keys");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = self.shared.refresh.notified() => {}
+                // The inspector is gone.
+                _ = self.alive.changed() => return,
+            }
+        }
+    }
+
+    /// The key set in the file, or `None` when it has not changed since the last read.
+    async fn load_file(&mut self, path: PathBuf) -> Result<Option<KeySet>, String> {
+        let modified = tokio::fs::metadata(&path)
+            .await
+            .and_then(|m| m.modified())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if self.file_modified == Some(modified) {
+            return Ok(None);
+        }
+        let text = tokio::fs::read_to_string(&path)
+            .await
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let keys = KeySet::from_jwks(&text).map_err(|e| e.to_string())?;
+        self.file_modified = Some(modified);
+        Ok(Some(keys))
+    }
+}
+
+#[cfg(feature = "jwks")]
+async fn fetch(client: &reqwest::Client, url: reqwest::Url) -> Result<KeySet, String> {
+    let response = client
+        .get(url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()));
+    }
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    KeySet::from_jwks(&text).map_err(|e| e.to_string())
+}

@@ -1,0 +1,223 @@
+//! Every verdict, with real keys generated for the run.
+
+mod support;
+
+use std::time::Duration;
+
+use base64::Engine;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use oauth_audit::token::{TokenFormat, TokenInspector, Verdict};
+use serde_json::json;
+use support::keys::{now, KeyPair};
+
+const ISS: &str = "https://issuer.test";
+const AUD: &str = "api";
+
+fn claims(extra: serde_json::Value) -> serde_json::Value {
+    let mut c = json!({"iss": ISS, "aud": AUD, "sub": "alice", "client_id": "web",
+        "scope": "a b", "jti": "j1", "iat": now(), "exp": now() + 600});
+    for (k, v) in extra.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c
+}
+
+fn inspector_for(keys: &[&KeyPair]) -> TokenInspector {
+    let mut builder = TokenInspector::builder()
+        .issuer([ISS])
+        .audience([AUD])
+        .leeway(Duration::from_secs(5));
+    for k in keys {
+        builder = match k.alg {
+            Algorithm::RS256 => builder.rsa_pem(k.alg, k.public_pem.as_bytes(), Some(&k.kid)),
+            Algorithm::ES256 => builder.ec_pem(k.alg, k.public_pem.as_bytes(), Some(&k.kid)),
+            Algorithm::EdDSA => builder.ed_pem(k.public_pem.as_bytes(), Some(&k.kid)),
+            _ => unreachable!(),
+        };
+    }
+    builder.build().unwrap()
+}
+
+#[test]
+fn every_verdict_with_real_keys() {
+    let rsa = KeyPair::rsa("rsa-1");
+    let ec = KeyPair::es256("ec-1");
+    let ed = KeyPair::ed25519("ed-1");
+    let inspector = inspector_for(&[&rsa, &ec, &ed]);
+    let verdict = |token: &str| inspector.inspect(token).verdict;
+
+    for key in [&rsa, &ec, &ed] {
+        let token = key.sign(&claims(json!({})));
+        let seen = inspector.inspect(&token);
+        assert_eq!(seen.verdict, Verdict::Valid, "{:?}", key.alg);
+        assert_eq!(seen.format, TokenFormat::Jwt);
+        assert_eq!(seen.claims.subject.as_deref(), Some("alice"));
+        assert_eq!(seen.claims.scopes, ["a", "b"]);
+    }
+    assert_eq!(
+        verdict(&rsa.sign(&claims(json!({"exp": now() - 60})))),
+        Verdict::Expired
+    );
+    assert_eq!(
+        verdict(&rsa.sign(&claims(json!({"nbf": now() + 600})))),
+        Verdict::NotYetValid
+    );
+    assert_eq!(
+        verdict(&rsa.sign(&claims(json!({"iss": "https://evil"})))),
+        Verdict::WrongIssuer
+    );
+    assert_eq!(
+        verdict(&rsa.sign(&claims(json!({"aud": ["other"]})))),
+        Verdict::WrongAudience
+    );
+    // Within the leeway an expired token is still valid.
+    assert_eq!(
+        verdict(&rsa.sign(&claims(json!({"exp": now() - 2})))),
+        Verdict::Valid
+    );
+
+    // Signed by a key the inspector does not know, under a known key id: forged.
+    let impostor = KeyPair::rsa("rsa-1");
+    assert_eq!(
+        verdict(&impostor.sign(&claims(json!({})))),
+        Verdict::BadSignature
+    );
+    // Tampered payload: scope escalated after signing.
+    let good = rsa.sign(&claims(json!({})));
+    let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(claims(json!({"scope": "admin"})).to_string());
+    let tampered = parts.join(".");
+    let seen = inspector.inspect(&tampered);
+    assert_eq!(seen.verdict, Verdict::BadSignature);
+    assert_eq!(
+        seen.claims.scopes,
+        ["admin"],
+        "claims are kept for the record"
+    );
+    // A key id nobody has.
+    let stranger = KeyPair::es256("who-is-this");
+    assert_eq!(
+        verdict(&stranger.sign(&claims(json!({})))),
+        Verdict::UnknownKey
+    );
+    // alg: none.
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let none = format!(
+        "{}.{}.",
+        b64(r#"{"alg":"none"}"#),
+        b64(&claims(json!({})).to_string())
+    );
+    assert_eq!(verdict(&none), Verdict::BadSignature);
+    // Algorithm confusion: HS256 "signed" with the RSA public key as the secret.
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("rsa-1".into());
+    let confused = encode(
+        &header,
+        &claims(json!({})),
+        &EncodingKey::from_secret(rsa.public_pem.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(verdict(&confused), Verdict::BadSignature);
+    // Not a JWT.
+    assert_eq!(verdict("a.b.c"), Verdict::Malformed);
+    assert_eq!(verdict("a.b"), Verdict::Malformed);
+    let opaque = inspector.inspect("2YotnFZFEjr1zCsicMWpAA");
+    assert_eq!(opaque.format, TokenFormat::Opaque);
+    assert_eq!(opaque.verdict, Verdict::Unverified);
+}
+
+#[test]
+fn without_keys_claims_are_read_but_unverified() {
+    let key = KeyPair::es256("k");
+    let seen = TokenInspector::default().inspect(&key.sign(&claims(json!({}))));
+    assert_eq!(seen.verdict, Verdict::Unverified);
+    assert_eq!(seen.claims.client_id.as_deref(), Some("web"));
+}
+
+#[test]
+fn a_token_is_verified_once_and_expires_on_time() {
+    let key = KeyPair::es256("k");
+    let inspector = TokenInspector::builder()
+        .ec_pem(Algorithm::ES256, key.public_pem.as_bytes(), Some("k"))
+        .leeway(Duration::ZERO)
+        .build()
+        .unwrap();
+    let token = key.sign(&json!({"sub": "alice", "exp": now() + 1}));
+    for _ in 0..1000 {
+        assert_eq!(inspector.inspect(&token).verdict, Verdict::Valid);
+    }
+    assert_eq!(inspector.verifications(), 1, "cached by fingerprint");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while inspector.inspect(&token).verdict == Verdict::Valid {
+        assert!(std::time::Instant::now() < deadline, "never expired");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(inspector.inspect(&token).verdict, Verdict::Expired);
+    assert_eq!(
+        inspector.verifications(),
+        1,
+        "expiry needs no second verification"
+    );
+}
+
+#[test]
+fn configuration_errors_are_reported_at_build_time() {
+    let err = TokenInspector::builder()
+        .rsa_pem(Algorithm::RS256, b"not a pem", None)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("RS256"), "{err}");
+    let err = TokenInspector::builder()
+        .hmac_secret(Algorithm::HS256, b"short")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("32 bytes"), "{err}");
+    let err = TokenInspector::builder()
+        .jwks_json("{")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("JWKS"), "{err}");
+    let err = TokenInspector::builder()
+        .jwks_file("/nonexistent/jwks.json")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/jwks.json"), "{err}");
+}
+
+#[tokio::test]
+async fn jwks_file_rotation_is_picked_up_in_the_background() {
+    let a = KeyPair::rsa("a");
+    let b = KeyPair::rsa("b");
+    let dir = std::env::temp_dir().join(format!("oauth-audit-jwks-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("jwks.json");
+    std::fs::write(&path, support::keys::jwks(&[&a])).unwrap();
+    let inspector = TokenInspector::builder()
+        .jwks_file(&path)
+        .refresh_interval(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let token_a = a.sign(&claims(json!({})));
+    let token_b = b.sign(&claims(json!({})));
+    assert_eq!(inspector.inspect(&token_a).verdict, Verdict::Valid);
+    assert_eq!(inspector.inspect(&token_b).verdict, Verdict::UnknownKey);
+
+    // Rotate: a new file with a different modification time.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    std::fs::write(&path, support::keys::jwks(&[&b])).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while inspector.inspect(&token_b).verdict != Verdict::Valid {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rotation never seen"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        inspector.inspect(&token_a).verdict,
+        Verdict::UnknownKey,
+        "retired key"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
