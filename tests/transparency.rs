@@ -33,7 +33,7 @@ async fn wait_events(memory: &MemoryWriter, n: usize) -> Vec<serde_json::Value> 
 async fn request_body_reaches_the_handler_byte_for_byte_and_streamed() {
     let (auditor, memory) = auditor();
     let (first_seen_tx, first_seen_rx) = tokio::sync::oneshot::channel::<()>();
-    let first_seen_tx = std::sync::Mutex::new(Some(first_seen_tx));
+    let first_seen_tx = std::sync::Arc::new(std::sync::Mutex::new(Some(first_seen_tx)));
     let svc = ServiceBuilder::new()
         .layer(AuditLayer::new(auditor))
         .service(service_fn(
@@ -91,7 +91,7 @@ async fn request_body_reaches_the_handler_byte_for_byte_and_streamed() {
 async fn response_streams_and_the_event_waits_for_its_end() {
     let (auditor, memory) = auditor();
     let (mut tx, body) = Channel::<Bytes>::new(1);
-    let body = std::sync::Mutex::new(Some(body));
+    let body = std::sync::Arc::new(std::sync::Mutex::new(Some(body)));
     let svc = ServiceBuilder::new()
         .layer(AuditLayer::new(auditor))
         .service(service_fn(
@@ -129,7 +129,7 @@ async fn response_streams_and_the_event_waits_for_its_end() {
 async fn dropped_response_is_recorded_as_unknown() {
     let (auditor, memory) = auditor();
     let (mut tx, body) = Channel::<Bytes>::new(1);
-    let body = std::sync::Mutex::new(Some(body));
+    let body = std::sync::Arc::new(std::sync::Mutex::new(Some(body)));
     let svc = ServiceBuilder::new()
         .layer(AuditLayer::new(auditor))
         .service(service_fn(

@@ -1,54 +1,121 @@
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use http::Response;
+use http::{Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
+use tower_service::Service;
 
 use super::body::ResponseBody;
 use super::pending::PendingEvent;
 use crate::context::ResponseContext;
-use crate::resource::Challenge;
+use crate::resource::{AuditedToken, Challenge};
 use crate::scope::ScopeDecision;
+use crate::token::{resolved, InspectedToken, ResolveFuture};
 
 pin_project! {
     /// Response future of [`AuditService`](super::AuditService).
-    pub struct ResponseFuture<F> {
+    pub struct ResponseFuture<S, B, F> {
         #[pin]
-        inner: F,
+        state: State<S, B, F>,
         pending: Option<PendingEvent>,
     }
 }
 
-impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, pending: Option<PendingEvent>) -> Self {
-        ResponseFuture { inner, pending }
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B, F> {
+        /// An opaque token's claims are being resolved; the route runs afterwards.
+        Resolving {
+            resolve: ResolveFuture<'static>,
+            token: Arc<InspectedToken>,
+            service: Option<S>,
+            request: Option<Request<B>>,
+        },
+        /// The route is running.
+        Called { #[pin] future: F },
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<S, B, F> ResponseFuture<S, B, F> {
+    pub(crate) fn called(future: F, pending: Option<PendingEvent>) -> Self {
+        ResponseFuture {
+            state: State::Called { future },
+            pending,
+        }
+    }
+
+    pub(crate) fn resolving(
+        resolve: ResolveFuture<'static>,
+        token: Arc<InspectedToken>,
+        service: S,
+        request: Request<B>,
+        pending: PendingEvent,
+    ) -> Self {
+        ResponseFuture {
+            state: State::Resolving {
+                resolve,
+                token,
+                service: Some(service),
+                request: Some(request),
+            },
+            pending: Some(pending),
+        }
+    }
+}
+
+impl<S, B, F, ResBody, E> Future for ResponseFuture<S, B, F>
 where
-    F: Future<Output = Result<Response<B>, E>>,
-    B: Body,
+    S: Service<Request<B>, Future = F>,
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: Body,
 {
-    type Output = Result<Response<ResponseBody<B>>, E>;
+    type Output = Result<Response<ResponseBody<ResBody>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        // An inner error drops `pending`: the event is emitted with `outcome: unknown`.
-        let response = ready!(this.inner.poll(cx))?;
-        let Some(mut pending) = this.pending.take() else {
-            return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
-        };
-        let (mut parts, body) = response.into_parts();
-        pending.respond(ResponseContext {
-            status: Some(parts.status),
-            challenge: Challenge::from_headers(&parts.headers),
-            // The decision was addressed to us; the client gets the response as produced.
-            scopes: parts.extensions.remove::<ScopeDecision>(),
-        });
-        let body = ResponseBody::new(body, pending, None);
-        Poll::Ready(Ok(Response::from_parts(parts, body)))
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Resolving {
+                    resolve,
+                    token,
+                    service,
+                    request,
+                } => {
+                    let claims = ready!(resolve.as_mut().poll(cx));
+                    let token = Arc::new(resolved(token, claims));
+                    let (Some(mut service), Some(mut request)) = (service.take(), request.take())
+                    else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    request.extensions_mut().insert(AuditedToken(token.clone()));
+                    if let Some(resource) = this.pending.as_mut().and_then(|p| p.resource_mut()) {
+                        resource.set_token(token);
+                    }
+                    let future = service.call(request);
+                    this.state.set(State::Called { future });
+                }
+                StateProj::Called { future } => {
+                    // An inner error drops `pending`: the event is emitted with
+                    // `outcome: unknown`.
+                    let response = ready!(future.poll(cx))?;
+                    let Some(mut pending) = this.pending.take() else {
+                        return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
+                    };
+                    let (mut parts, body) = response.into_parts();
+                    pending.respond(ResponseContext {
+                        status: Some(parts.status),
+                        challenge: Challenge::from_headers(&parts.headers),
+                        // The decision was addressed to us; the client gets the response as
+                        // the handler produced it.
+                        scopes: parts.extensions.remove::<ScopeDecision>(),
+                    });
+                    let body = ResponseBody::new(body, pending, None);
+                    return Poll::Ready(Ok(Response::from_parts(parts, body)));
+                }
+            }
+        }
     }
 }

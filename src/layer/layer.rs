@@ -4,7 +4,7 @@ use tower_layer::Layer;
 
 use super::{AuditService, Shared};
 use crate::context::TrustedProxies;
-use crate::token::TokenInspector;
+use crate::token::{TokenInspector, TokenResolver};
 use crate::writer::Auditor;
 use crate::ConfigError;
 
@@ -27,6 +27,7 @@ impl AuditLayer {
                 trusted_proxies: TrustedProxies::default(),
                 inspector: TokenInspector::default(),
                 skip_paths: Vec::new(),
+                resolver: None,
             }),
         }
     }
@@ -38,6 +39,7 @@ impl AuditLayer {
             trusted_proxies: Vec::new(),
             inspector: None,
             skip_paths: Vec::new(),
+            resolver: None,
         }
     }
 }
@@ -51,13 +53,24 @@ impl<S> Layer<S> for AuditLayer {
 }
 
 /// Configures an [`AuditLayer`].
-#[derive(Debug)]
 #[must_use]
 pub struct AuditLayerBuilder {
     auditor: Auditor,
     trusted_proxies: Vec<String>,
     inspector: Option<TokenInspector>,
     skip_paths: Vec<String>,
+    resolver: Option<Arc<dyn TokenResolver>>,
+}
+
+impl std::fmt::Debug for AuditLayerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLayerBuilder")
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("inspector", &self.inspector)
+            .field("skip_paths", &self.skip_paths)
+            .field("resolver", &self.resolver.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl AuditLayerBuilder {
@@ -77,6 +90,18 @@ impl AuditLayerBuilder {
     /// How bearer tokens are verified (keys, JWKS, issuers, audiences, leeway).
     pub fn token_inspector(mut self, inspector: TokenInspector) -> Self {
         self.inspector = Some(inspector);
+        self
+    }
+
+    /// Supplies the claims of opaque bearer tokens (RFC 7662 introspection, a database...).
+    ///
+    /// The layer awaits it before the route runs, so handlers and
+    /// [`RequiredScopes`](crate::RequiredScopes) see the resolved claims; wrap it in a
+    /// [`CachedResolver`](crate::token::CachedResolver) so each token costs one lookup.
+    /// Resolved tokens get the verdict `valid` (or `expired` past `exp`); tokens the resolver
+    /// does not know get `inactive`.
+    pub fn token_resolver(mut self, resolver: impl TokenResolver) -> Self {
+        self.resolver = Some(Arc::new(resolver));
         self
     }
 
@@ -105,6 +130,7 @@ impl AuditLayerBuilder {
                 trusted_proxies,
                 inspector: self.inspector.unwrap_or_default(),
                 skip_paths: self.skip_paths,
+                resolver: self.resolver,
             }),
         })
     }

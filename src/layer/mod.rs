@@ -26,7 +26,9 @@ pub use layer::{AuditLayer, AuditLayerBuilder};
 pub use service::AuditService;
 
 use crate::context::TrustedProxies;
-use crate::token::TokenInspector;
+use std::sync::Arc;
+
+use crate::token::{TokenInspector, TokenResolver};
 use crate::writer::Auditor;
 
 /// Configuration shared by every clone of the layer and its services.
@@ -36,6 +38,13 @@ pub(crate) struct Shared {
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) inspector: TokenInspector,
     pub(crate) skip_paths: Vec<String>,
+    pub(crate) resolver: Option<Arc<dyn TokenResolver>>,
+}
+
+impl std::fmt::Debug for dyn TokenResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenResolver")
+    }
 }
 
 impl Shared {

@@ -41,6 +41,14 @@ impl PendingEvent {
         }
     }
 
+    /// The resource request being audited, to complete its token after resolution.
+    pub(crate) fn resource_mut(&mut self) -> Option<&mut ResourceRequest> {
+        match self.state.as_mut().map(|s| &mut s.role) {
+            Some(Role::Resource(resource)) => Some(resource),
+            None => None,
+        }
+    }
+
     /// The response head arrived.
     pub(crate) fn respond(&mut self, response: ResponseContext) {
         if let Some(state) = &mut self.state {

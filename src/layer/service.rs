@@ -11,10 +11,15 @@ use super::pending::{PendingEvent, Role};
 use super::Shared;
 use crate::context::RequestContext;
 use crate::resource::ResourceRequest;
+use crate::token::{bearer_from_headers, BearerCredential};
 
 /// The service of [`AuditLayer`](super::AuditLayer).
 ///
 /// Its error is the inner service's: auditing never fails a request.
+///
+/// The inner service must be `Clone` (Axum routes and `service_fn` over shared state are):
+/// when an opaque token is resolved before the route runs, the service that was polled ready
+/// travels with the request, as in tower-http's `AsyncRequireAuthorization`.
 #[derive(Clone, Debug)]
 pub struct AuditService<S> {
     inner: S,
@@ -44,12 +49,12 @@ impl<S> AuditService<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuditService<S>
 where
-    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>> + Clone,
     ResBody: Body,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S, RequestBody<ReqBody>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -58,7 +63,7 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
         if shared.skips(req.uri().path()) {
-            return ResponseFuture::new(
+            return ResponseFuture::called(
                 self.inner.call(req.map(|b| RequestBody::new(b, None))),
                 None,
             );
@@ -68,8 +73,21 @@ where
         if let Some(token) = resource.audited_token() {
             req.extensions_mut().insert(token);
         }
+        let opaque = resource.opaque_token().cloned();
         let pending = PendingEvent::new(shared.clone(), context, Role::Resource(resource));
-        let future = self.inner.call(req.map(|b| RequestBody::new(b, None)));
-        ResponseFuture::new(future, Some(pending))
+        let req = req.map(|b| RequestBody::new(b, None));
+        if let (Some(resolver), Some(token)) = (&shared.resolver, opaque) {
+            if let BearerCredential::Bearer(raw) = bearer_from_headers(req.headers()) {
+                let resolver = resolver.clone();
+                let raw = raw.to_owned();
+                let resolve = Box::pin(async move { resolver.resolve(&raw).await });
+                // The service that was polled ready goes with the request; the clone stays
+                // here and is polled before the next call.
+                let fresh = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, fresh);
+                return ResponseFuture::resolving(resolve, token, ready, req, pending);
+            }
+        }
+        ResponseFuture::called(self.inner.call(req), Some(pending))
     }
 }

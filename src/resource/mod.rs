@@ -63,6 +63,21 @@ impl ResourceRequest {
         ResourceRequest { presented }
     }
 
+    /// The presented token when it is opaque: a resolver may know its claims.
+    pub(crate) fn opaque_token(&self) -> Option<&Arc<InspectedToken>> {
+        match &self.presented {
+            Presented::Token(token) if token.format == crate::token::TokenFormat::Opaque => {
+                Some(token)
+            }
+            _ => None,
+        }
+    }
+
+    /// Replaces the presented token's inspection (after resolution).
+    pub(crate) fn set_token(&mut self, token: Arc<InspectedToken>) {
+        self.presented = Presented::Token(token);
+    }
+
     /// The inspected token, for the request's extensions.
     pub(crate) fn audited_token(&self) -> Option<AuditedToken> {
         match &self.presented {

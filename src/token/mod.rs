@@ -30,7 +30,8 @@ pub use bearer::{bearer_from_headers, BearerCredential};
 pub use claims::TokenClaims;
 pub use fingerprint::TokenFingerprint;
 pub use inspector::{InspectedToken, TokenInspector, TokenInspectorBuilder};
-pub use resolver::{CachedResolver, TokenResolver};
+pub(crate) use resolver::resolved;
+pub use resolver::{CachedResolver, ResolveFuture, TokenResolver};
 pub use verdict::{TokenFormat, Verdict};
 
 /// A token verification setting that cannot work.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use quick_cache::sync::Cache;
 
-use super::{TokenClaims, TokenFingerprint};
+use super::{InspectedToken, TokenClaims, TokenFingerprint, Verdict};
 
 /// The future a [`TokenResolver`] returns.
 pub type ResolveFuture<'a> = Pin<Box<dyn Future<Output = Option<TokenClaims>> + Send + 'a>>;
@@ -35,6 +35,25 @@ where
 {
     fn resolve<'a>(&'a self, token: &'a str) -> ResolveFuture<'a> {
         Box::pin(self(token.to_owned()))
+    }
+}
+
+/// The inspection of an opaque token completed with what its resolver answered: its
+/// claims and `Valid` (or `Expired` past `exp`) when active, `Inactive` otherwise.
+pub(crate) fn resolved(token: &InspectedToken, claims: Option<TokenClaims>) -> InspectedToken {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let verdict = match &claims {
+        None => Verdict::Inactive,
+        Some(c) if c.expires_at.is_some_and(|exp| exp < now) => Verdict::Expired,
+        Some(_) => Verdict::Valid,
+    };
+    InspectedToken {
+        fingerprint: token.fingerprint,
+        format: token.format,
+        verdict,
+        claims: claims.unwrap_or_default(),
     }
 }
 

@@ -14,6 +14,9 @@ pub enum Verdict {
     BadSignature,
     /// No configured key matches the token.
     UnknownKey,
+    /// The token resolver (introspection) says the opaque token is not active: revoked,
+    /// expired or unknown to its issuer.
+    Inactive,
     /// `iss` is not an expected issuer.
     WrongIssuer,
     /// `aud` names no expected audience.
@@ -33,6 +36,7 @@ impl Verdict {
             Verdict::NotYetValid => "not_yet_valid",
             Verdict::BadSignature => "bad_signature",
             Verdict::UnknownKey => "unknown_key",
+            Verdict::Inactive => "inactive",
             Verdict::WrongIssuer => "wrong_issuer",
             Verdict::WrongAudience => "wrong_audience",
             Verdict::Malformed => "malformed",
