@@ -65,18 +65,26 @@ pub(crate) struct ResponseContext {
 }
 
 impl RequestContext {
-    /// The `http` object of the event.
-    pub(crate) fn http(
-        &self,
+    /// A new event of `kind` carrying this request's envelope, `http` and `source` fields.
+    pub(crate) fn into_event(
+        self,
+        service: std::sync::Arc<crate::event::ServiceInfo>,
+        kind: crate::event::EventKind,
+        outcome: crate::event::Outcome,
         response: Option<&ResponseContext>,
         duration: std::time::Duration,
-    ) -> crate::event::HttpInfo {
-        crate::event::HttpInfo {
+    ) -> crate::event::AuditEvent {
+        let mut event = crate::event::AuditEvent::new(service, self.time, kind, outcome);
+        event.request_id = Some(self.request_id);
+        event.trace_id = self.trace_id;
+        event.http = Some(crate::event::HttpInfo {
             method: self.method.as_str().to_owned(),
-            route: self.route.clone(),
-            path: self.path.clone(),
+            route: self.route,
+            path: self.path,
             status: response.and_then(|r| r.status).map(|s| s.as_u16()),
             duration_ms: duration.as_secs_f64() * 1000.0,
-        }
+        });
+        event.source = Some(self.source);
+        event
     }
 }

@@ -83,7 +83,7 @@ impl State {
         let event = match &self.role {
             Role::Resource(resource) => resource.event(
                 self.shared.auditor.service().clone(),
-                &self.request,
+                self.request,
                 response,
                 duration,
             ),

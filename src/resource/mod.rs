@@ -89,7 +89,7 @@ impl ResourceRequest {
     pub(crate) fn event(
         &self,
         service: Arc<ServiceInfo>,
-        request: &RequestContext,
+        request: RequestContext,
         response: Option<&ResponseContext>,
         duration: Duration,
     ) -> AuditEvent {
@@ -110,11 +110,7 @@ impl ResourceRequest {
             (EventKind::ResourceAccessed, Outcome::Success)
         };
 
-        let mut event = AuditEvent::new(service, request.time, kind, outcome);
-        event.request_id = Some(request.request_id.clone());
-        event.trace_id = request.trace_id.clone();
-        event.http = Some(request.http(response, duration));
-        event.source = Some(request.source.clone());
+        let mut event = request.into_event(service, kind, outcome, response, duration);
 
         match &self.presented {
             Presented::Token(token) => {
