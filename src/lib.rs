@@ -35,6 +35,7 @@ mod context;
 mod error;
 pub mod event;
 pub mod layer;
+pub mod oauth;
 mod resource;
 pub mod scope;
 pub mod token;

@@ -62,6 +62,8 @@ pub(crate) struct ResponseContext {
     pub(crate) challenge: Option<crate::resource::Challenge>,
     /// The scope decision a `RequiredScopes` layer made for the route.
     pub(crate) scopes: Option<crate::scope::ScopeDecision>,
+    /// OAuth endpoints only: the `Location` and content type, read when the head arrives.
+    pub(crate) oauth: Option<crate::oauth::ResponseHead>,
 }
 
 impl RequestContext {

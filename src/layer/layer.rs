@@ -4,6 +4,7 @@ use tower_layer::Layer;
 
 use super::{AuditService, Shared};
 use crate::context::TrustedProxies;
+use crate::oauth::Endpoints;
 use crate::token::TokenInspector;
 use crate::writer::Auditor;
 use crate::ConfigError;
@@ -19,7 +20,9 @@ pub struct AuditLayer {
 
 impl AuditLayer {
     /// Audits into `auditor` with the defaults: no trusted proxies (the socket peer is the
-    /// client), bearer tokens decoded but not verified (`token.verdict: unverified`).
+    /// client), bearer tokens decoded but not verified (`token.verdict: unverified`), the
+    /// default OAuth endpoints ([`Endpoints::default`]: `/token`, `/revoke`, `/introspect`,
+    /// `/authorize`).
     pub fn new(auditor: Auditor) -> Self {
         AuditLayer {
             shared: Arc::new(Shared {
@@ -27,6 +30,7 @@ impl AuditLayer {
                 trusted_proxies: TrustedProxies::default(),
                 inspector: TokenInspector::default(),
                 skip_paths: Vec::new(),
+                endpoints: Endpoints::default(),
             }),
         }
     }
@@ -38,6 +42,7 @@ impl AuditLayer {
             trusted_proxies: Vec::new(),
             inspector: None,
             skip_paths: Vec::new(),
+            endpoints: None,
         }
     }
 }
@@ -58,9 +63,18 @@ pub struct AuditLayerBuilder {
     trusted_proxies: Vec<String>,
     inspector: Option<TokenInspector>,
     skip_paths: Vec<String>,
+    endpoints: Option<Endpoints>,
 }
 
 impl AuditLayerBuilder {
+    /// Which paths are OAuth endpoints and how their traffic is read (default:
+    /// [`Endpoints::default`]). Use [`Endpoints::none`] to audit every path as a
+    /// protected route.
+    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
+        self.endpoints = Some(endpoints);
+        self
+    }
+
     /// Proxies (IP addresses or CIDR blocks) whose `Forwarded` / `X-Forwarded-For` headers
     /// are believed. `source.ip` is then the rightmost address of the chain that is not a
     /// trusted proxy. Headers from any other peer never change `source.ip`.
@@ -105,6 +119,7 @@ impl AuditLayerBuilder {
                 trusted_proxies,
                 inspector: self.inspector.unwrap_or_default(),
                 skip_paths: self.skip_paths,
+                endpoints: self.endpoints.unwrap_or_default(),
             }),
         })
     }

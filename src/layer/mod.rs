@@ -18,7 +18,7 @@ mod future;
 mod layer;
 mod pending;
 mod service;
-mod tee;
+pub(crate) mod tee;
 
 pub use body::{RequestBody, ResponseBody};
 pub use future::ResponseFuture;
@@ -26,6 +26,7 @@ pub use layer::{AuditLayer, AuditLayerBuilder};
 pub use service::AuditService;
 
 use crate::context::TrustedProxies;
+use crate::oauth::Endpoints;
 use crate::token::TokenInspector;
 use crate::writer::Auditor;
 
@@ -36,6 +37,7 @@ pub(crate) struct Shared {
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) inspector: TokenInspector,
     pub(crate) skip_paths: Vec<String>,
+    pub(crate) endpoints: Endpoints,
 }
 
 impl Shared {
