@@ -118,3 +118,131 @@ pub use login::{LoginResponse, LoginRule};
 
 pub(crate) use request::{EndpointRequest, Settings};
 pub(crate) use response::ResponseHead;
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use http::{Request, Response};
+    use http_body_util::{BodyExt, Full};
+    use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
+
+    use super::*;
+    use crate::layer::RequestBody;
+    use crate::writer::{Auditor, MemoryWriter};
+    use crate::AuditLayer;
+
+    fn auditor() -> (Auditor, MemoryWriter) {
+        let memory = MemoryWriter::new();
+        let auditor = Auditor::builder()
+            .service_name("t")
+            .writer(memory.clone())
+            .build()
+            .unwrap();
+        (auditor, memory)
+    }
+
+    fn token_request(body: &'static str) -> Request<Full<Bytes>> {
+        Request::post("/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap()
+    }
+
+    const ISSUED: &str = r#"{"access_token":"AT","token_type":"Bearer"}"#;
+
+    async fn reads_body(
+        req: Request<RequestBody<Full<Bytes>>>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
+        let seen = req.into_body().collect().await.unwrap().to_bytes();
+        assert!(!seen.is_empty(), "the handler sees the body");
+        Ok(Response::new(Full::new(Bytes::from_static(
+            ISSUED.as_bytes(),
+        ))))
+    }
+
+    #[tokio::test]
+    async fn reads_the_form_the_handler_read() {
+        let (auditor, memory) = auditor();
+        let svc = ServiceBuilder::new()
+            .layer(AuditLayer::new(auditor.clone()))
+            .service_fn(reads_body);
+        let res = svc
+            .oneshot(token_request(
+                "grant_type=client_credentials&client_id=c&client_secret=s",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), ISSUED);
+        auditor.shutdown().await;
+        let e = &memory.json()[0];
+        assert_eq!(e["kind"], "AccessTokenIssued");
+        assert_eq!(e["client_auth"], "client_secret_post");
+        assert_eq!(
+            e["token"]["fingerprint"],
+            crate::token::TokenFingerprint::of("AT").to_string()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unread_or_oversized_body_is_not_inspected() {
+        let (auditor, memory) = auditor();
+        let ignores_body = service_fn(|_req: Request<RequestBody<Full<Bytes>>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                ISSUED.as_bytes(),
+            ))))
+        });
+        let layer = AuditLayer::new(auditor.clone());
+        let res = layer
+            .clone()
+            .layer(ignores_body)
+            .oneshot(token_request("grant_type=password"))
+            .await
+            .unwrap();
+        res.into_body().collect().await.unwrap();
+
+        let small = AuditLayer::builder(auditor.clone())
+            .endpoints(Endpoints::builder().body_limit(8).build().unwrap())
+            .build()
+            .unwrap();
+        let res = small
+            .layer(service_fn(reads_body))
+            .oneshot(token_request("grant_type=password"))
+            .await
+            .unwrap();
+        res.into_body().collect().await.unwrap();
+        auditor.shutdown().await;
+        for e in memory.json() {
+            assert_eq!(e["kind"], "AccessTokenIssued");
+            assert_eq!(e["oauth"]["body_inspected"], false);
+            assert!(e.get("grant_type").is_none());
+        }
+        assert_eq!(memory.json().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_response_dropped_early_is_unknown_and_other_paths_are_resources() {
+        let (auditor, memory) = auditor();
+        let svc = ServiceBuilder::new()
+            .layer(AuditLayer::new(auditor.clone()))
+            .service_fn(reads_body);
+        let res = svc
+            .clone()
+            .oneshot(token_request("grant_type=client_credentials"))
+            .await
+            .unwrap();
+        drop(res);
+        let mut api = token_request("x=1");
+        *api.uri_mut() = "/api/token".parse().unwrap();
+        let res = svc.oneshot(api).await.unwrap();
+        res.into_body().collect().await.unwrap();
+        auditor.shutdown().await;
+        let events = memory.json();
+        assert_eq!(events[0]["kind"], "AccessTokenIssued");
+        assert_eq!(events[0]["outcome"], "unknown");
+        assert_eq!(events[0]["grant_type"], "client_credentials");
+        assert_eq!(events[1]["kind"], "ResourceAccessed");
+        assert!(events[1].get("oauth").is_none());
+    }
+}
