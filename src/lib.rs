@@ -27,6 +27,11 @@
 //! Every request through the layer becomes one [`event::AuditEvent`] (schema v1, see
 //! `docs/events.md`), emitted when the response body ends. The request path only enqueues;
 //! [`writer::Auditor`] delivers to the writers in the background.
+//!
+//! Requests to OAuth endpoints (by default `/token`, `/revoke`, `/introspect`,
+//! `/authorize`; see [`oauth::Endpoints`]) become `AccessTokenIssued`, `TokenRevoked`,
+//! `TokenIntrospected`, `AuthorizationGranted`, `LoginFailed`... events, read from their
+//! bodies as they stream past; every other path is a protected route.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -35,6 +40,7 @@ mod context;
 mod error;
 pub mod event;
 pub mod layer;
+pub mod oauth;
 mod resource;
 pub mod scope;
 pub mod token;

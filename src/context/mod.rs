@@ -17,7 +17,7 @@ use crate::event::{sanitize, Source, Timestamp};
 const MAX_USER_AGENT: usize = 512;
 
 /// The request as the audit record needs it, captured when the request arrives.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct RequestContext {
     pub(crate) time: Timestamp,
     pub(crate) started: Instant,
@@ -62,6 +62,8 @@ pub(crate) struct ResponseContext {
     pub(crate) challenge: Option<crate::resource::Challenge>,
     /// The scope decision a `RequiredScopes` layer made for the route.
     pub(crate) scopes: Option<crate::scope::ScopeDecision>,
+    /// OAuth endpoints only: the `Location` and content type, read when the head arrives.
+    pub(crate) oauth: Option<crate::oauth::ResponseHead>,
 }
 
 impl RequestContext {

@@ -247,6 +247,14 @@ pub struct TokenDetails {
     /// The verification verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
+    /// The end user the token was issued for, when the event is about someone else's token
+    /// (introspection: the caller is `actor`, the token's owner is here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The client the token was issued to, when the event is about someone else's token
+    /// (introspection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 impl TokenDetails {
@@ -263,6 +271,8 @@ impl TokenDetails {
             type_hint: None,
             active: None,
             verdict: None,
+            subject: None,
+            client_id: None,
         }
     }
 }
@@ -307,6 +317,20 @@ pub struct OAuthDetails {
     /// How many identical polls (device code) this event stands for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repeated: Option<u64>,
+    /// Refresh grant: the refresh token the client presented (the new one, when the server
+    /// rotates it, is `refresh_token`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presented_refresh_token: Option<TokenRef>,
+    /// Device grant (RFC 8628): the fingerprint of the polled device code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_code_fingerprint: Option<TokenFingerprint>,
+}
+
+impl OAuthDetails {
+    /// True when no field is set.
+    pub fn is_empty(&self) -> bool {
+        self == &OAuthDetails::default()
+    }
 }
 
 /// The `http` object.

@@ -48,20 +48,27 @@ impl<B: Body> Body for RequestBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        let frame = ready!(this.inner.poll_frame(cx));
-        if let Some(tee) = this.tee {
+        let mut this = self.project();
+        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        if let Some(tee) = this.tee.as_mut() {
             match &frame {
                 Some(Ok(frame)) => {
                     if let Some(data) = frame.data_ref() {
                         tee.observe(data.chunk());
                     }
+                    // Readers may stop at the last frame without polling for the end.
+                    if this.inner.is_end_stream() {
+                        tee.finish(true);
+                        *this.tee = None;
+                    }
                 }
                 None => {
                     tee.finish(true);
+                    *this.tee = None;
                 }
                 Some(Err(_)) => {
                     tee.finish(false);
+                    *this.tee = None;
                 }
             }
         }

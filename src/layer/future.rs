@@ -105,14 +105,16 @@ where
                         return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
                     };
                     let (mut parts, body) = response.into_parts();
+                    let (oauth, tee) = pending.endpoint_response(&parts.headers).unzip();
                     pending.respond(ResponseContext {
                         status: Some(parts.status),
                         challenge: Challenge::from_headers(&parts.headers),
                         // The decision was addressed to us; the client gets the response as
                         // the handler produced it.
                         scopes: parts.extensions.remove::<ScopeDecision>(),
+                        oauth,
                     });
-                    let body = ResponseBody::new(body, pending, None);
+                    let body = ResponseBody::new(body, pending, tee);
                     return Poll::Ready(Ok(Response::from_parts(parts, body)));
                 }
             }

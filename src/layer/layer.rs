@@ -4,6 +4,7 @@ use tower_layer::Layer;
 
 use super::{AuditService, Shared};
 use crate::context::TrustedProxies;
+use crate::oauth::Endpoints;
 use crate::token::{TokenInspector, TokenResolver};
 use crate::writer::Auditor;
 use crate::ConfigError;
@@ -19,7 +20,9 @@ pub struct AuditLayer {
 
 impl AuditLayer {
     /// Audits into `auditor` with the defaults: no trusted proxies (the socket peer is the
-    /// client), bearer tokens decoded but not verified (`token.verdict: unverified`).
+    /// client), bearer tokens decoded but not verified (`token.verdict: unverified`), the
+    /// default OAuth endpoints ([`Endpoints::default`]: `/token`, `/revoke`, `/introspect`,
+    /// `/authorize`).
     pub fn new(auditor: Auditor) -> Self {
         AuditLayer {
             shared: Arc::new(Shared {
@@ -28,6 +31,7 @@ impl AuditLayer {
                 inspector: TokenInspector::default(),
                 skip_paths: Vec::new(),
                 resolver: None,
+                endpoints: Endpoints::default(),
             }),
         }
     }
@@ -40,6 +44,7 @@ impl AuditLayer {
             inspector: None,
             skip_paths: Vec::new(),
             resolver: None,
+            endpoints: None,
         }
     }
 }
@@ -60,6 +65,7 @@ pub struct AuditLayerBuilder {
     inspector: Option<TokenInspector>,
     skip_paths: Vec<String>,
     resolver: Option<Arc<dyn TokenResolver>>,
+    endpoints: Option<Endpoints>,
 }
 
 impl std::fmt::Debug for AuditLayerBuilder {
@@ -69,11 +75,20 @@ impl std::fmt::Debug for AuditLayerBuilder {
             .field("inspector", &self.inspector)
             .field("skip_paths", &self.skip_paths)
             .field("resolver", &self.resolver.is_some())
+            .field("endpoints", &self.endpoints)
             .finish_non_exhaustive()
     }
 }
 
 impl AuditLayerBuilder {
+    /// Which paths are OAuth endpoints and how their traffic is read (default:
+    /// [`Endpoints::default`]). Use [`Endpoints::none`] to audit every path as a
+    /// protected route.
+    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
+        self.endpoints = Some(endpoints);
+        self
+    }
+
     /// Proxies (IP addresses or CIDR blocks) whose `Forwarded` / `X-Forwarded-For` headers
     /// are believed. `source.ip` is then the rightmost address of the chain that is not a
     /// trusted proxy. Headers from any other peer never change `source.ip`.
@@ -131,6 +146,7 @@ impl AuditLayerBuilder {
                 inspector: self.inspector.unwrap_or_default(),
                 skip_paths: self.skip_paths,
                 resolver: self.resolver,
+                endpoints: self.endpoints.unwrap_or_default(),
             }),
         })
     }

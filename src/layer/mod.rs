@@ -18,7 +18,7 @@ mod future;
 mod layer;
 mod pending;
 mod service;
-mod tee;
+pub(crate) mod tee;
 
 pub use body::{RequestBody, ResponseBody};
 pub use future::ResponseFuture;
@@ -28,6 +28,7 @@ pub use service::AuditService;
 use crate::context::TrustedProxies;
 use std::sync::Arc;
 
+use crate::oauth::Endpoints;
 use crate::token::{TokenInspector, TokenResolver};
 use crate::writer::Auditor;
 
@@ -39,6 +40,7 @@ pub(crate) struct Shared {
     pub(crate) inspector: TokenInspector,
     pub(crate) skip_paths: Vec<String>,
     pub(crate) resolver: Option<Arc<dyn TokenResolver>>,
+    pub(crate) endpoints: Endpoints,
 }
 
 impl std::fmt::Debug for dyn TokenResolver {

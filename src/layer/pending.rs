@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use super::tee::Captured;
+use super::tee::{Captured, Tee};
 use super::Shared;
 use crate::context::{RequestContext, ResponseContext};
+use crate::oauth::{EndpointRequest, ResponseHead, Settings};
 use crate::resource::ResourceRequest;
 
 /// What kind of traffic a request is, decided when it arrives.
@@ -12,6 +13,8 @@ use crate::resource::ResourceRequest;
 pub(crate) enum Role {
     /// A protected route (anything that is not a configured OAuth endpoint).
     Resource(ResourceRequest),
+    /// A configured OAuth endpoint (token, revocation, introspection, authorization, login).
+    Endpoint(EndpointRequest),
 }
 
 /// An event waiting for its response to end. Dropped unfinished, it is emitted with
@@ -45,7 +48,23 @@ impl PendingEvent {
     pub(crate) fn resource_mut(&mut self) -> Option<&mut ResourceRequest> {
         match self.state.as_mut().map(|s| &mut s.role) {
             Some(Role::Resource(resource)) => Some(resource),
-            None => None,
+            _ => None,
+        }
+    }
+
+    /// For OAuth endpoints: what the classifier needs of the response head, and the tee
+    /// that copies the response body. `None` for protected routes.
+    pub(crate) fn endpoint_response(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Option<(ResponseHead, Tee)> {
+        let state = self.state.as_ref()?;
+        match state.role {
+            Role::Endpoint(_) => Some((
+                ResponseHead::from_headers(headers, &state.shared.inspector),
+                Tee::new(state.shared.endpoints.body_limit()),
+            )),
+            Role::Resource(_) => None,
         }
     }
 
@@ -73,21 +92,35 @@ impl Drop for PendingEvent {
 }
 
 impl State {
-    fn emit(self, completed: bool, _response_body: Option<Captured>) {
+    fn emit(self, completed: bool, response_body: Option<Captured>) {
         let duration = self.request.started.elapsed();
         let response = if completed {
             self.response.as_ref()
         } else {
             None
         };
+        let shared = &self.shared;
         let event = match &self.role {
-            Role::Resource(resource) => resource.event(
-                self.shared.auditor.service().clone(),
+            Role::Resource(resource) => Some(resource.event(
+                shared.auditor.service().clone(),
                 self.request,
                 response,
                 duration,
+            )),
+            Role::Endpoint(endpoint) => endpoint.event(
+                Settings {
+                    service: shared.auditor.service(),
+                    inspector: &shared.inspector,
+                    endpoints: &shared.endpoints,
+                },
+                &self.request,
+                response,
+                duration,
+                response_body,
             ),
         };
-        self.shared.auditor.emit(event);
+        if let Some(event) = event {
+            shared.auditor.emit(event);
+        }
     }
 }

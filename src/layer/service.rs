@@ -10,6 +10,7 @@ use super::future::ResponseFuture;
 use super::pending::{PendingEvent, Role};
 use super::Shared;
 use crate::context::RequestContext;
+use crate::oauth::EndpointRequest;
 use crate::resource::ResourceRequest;
 use crate::token::{bearer_from_headers, BearerCredential};
 
@@ -50,6 +51,7 @@ impl<S> AuditService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuditService<S>
 where
     S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>> + Clone,
+    ReqBody: Body,
     ResBody: Body,
 {
     type Response = Response<ResponseBody<ResBody>>;
@@ -69,6 +71,15 @@ where
             );
         }
         let context = RequestContext::capture(&req, &shared.trusted_proxies);
+        if let Some(endpoint) = shared.endpoints.lookup(req.uri().path()) {
+            let (head, body) = req.into_parts();
+            let has_body = !body.is_end_stream();
+            let (request, tee) =
+                EndpointRequest::capture(endpoint, &head, has_body, &shared.endpoints);
+            let pending = PendingEvent::new(shared.clone(), context, Role::Endpoint(request));
+            let req = Request::from_parts(head, RequestBody::new(body, tee));
+            return ResponseFuture::called(self.inner.call(req), Some(pending));
+        }
         let resource = ResourceRequest::inspect(req.headers(), &shared.inspector);
         if let Some(token) = resource.audited_token() {
             req.extensions_mut().insert(token);

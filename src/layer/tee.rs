@@ -1,8 +1,5 @@
 //! Copies at most N bytes of a body as it streams past, without holding it up.
 
-// The OAuth endpoint classifier is the tee's user; until it lands only tests use it.
-#![allow(dead_code)]
-
 use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};

@@ -8,6 +8,8 @@ use axum::Router;
 use oauth_audit::writer::{Auditor, MemoryWriter};
 use serde_json::Value;
 
+pub mod auth_server;
+
 /// Serves `app` on a free loopback port with `ConnectInfo`, returns its address.
 pub async fn serve(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,145 @@
+//! The authorization endpoint (RFC 6749 §3.1, §4.1-4.2, OpenID Connect hybrid flows):
+//! `AuthorizationRequested`, `AuthorizationGranted`, `AuthorizationFailed`.
+
+use super::form::{ident, scope_list, uri_without_query, Form};
+use super::request::Exchange;
+use crate::event::{AuditEvent, EventKind, Outcome, Timestamp};
+use crate::resource::{actor, details};
+
+/// The parameters of an authorization request that events record. `state`, `nonce`,
+/// `code_challenge` and the query string itself are never kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AuthorizeParams {
+    pub(crate) client_id: Option<String>,
+    pub(crate) redirect_uri: Option<String>,
+    pub(crate) response_type: Option<String>,
+    pub(crate) scopes: Option<Vec<String>>,
+    pub(crate) pkce_method: Option<String>,
+}
+
+impl AuthorizeParams {
+    pub(crate) fn from_form(form: &Form<'_>) -> Self {
+        AuthorizeParams {
+            client_id: form.get("client_id").map(ident),
+            redirect_uri: form.get("redirect_uri").map(uri_without_query),
+            response_type: form.get("response_type").map(ident),
+            scopes: form.get("scope").map(scope_list),
+            // RFC 7636 §4.3: a challenge without a method is `plain`.
+            pkce_method: form
+                .get("code_challenge_method")
+                .map(ident)
+                .or_else(|| form.get("code_challenge").map(|_| "plain".to_owned())),
+        }
+    }
+
+    /// Fills what `self` lacks from `other` (query string, then form body).
+    fn or(self, other: AuthorizeParams) -> Self {
+        AuthorizeParams {
+            client_id: self.client_id.or(other.client_id),
+            redirect_uri: self.redirect_uri.or(other.redirect_uri),
+            response_type: self.response_type.or(other.response_type),
+            scopes: self.scopes.or(other.scopes),
+            pkce_method: self.pkce_method.or(other.pkce_method),
+        }
+    }
+}
+
+pub(crate) fn classify(
+    x: &Exchange<'_>,
+    form: Option<&Form<'_>>,
+    query: Option<&AuthorizeParams>,
+) -> AuditEvent {
+    let params = query
+        .cloned()
+        .unwrap_or_default()
+        .or(form.map(AuthorizeParams::from_form).unwrap_or_default());
+    let location = x.location();
+    let decision = location.filter(|l| {
+        l.code || l.error.is_some() || l.access_token.is_some() || l.id_token.is_some()
+    });
+    let (kind, outcome) = match (x.status(), decision) {
+        (None, _) => (EventKind::AuthorizationRequested, Outcome::Unknown),
+        (Some(s), Some(l)) if s.is_redirection() => {
+            if l.error.is_some() {
+                (EventKind::AuthorizationFailed, Outcome::Failure)
+            } else {
+                (EventKind::AuthorizationGranted, Outcome::Success)
+            }
+        }
+        (Some(s), _) if s.is_success() || s.is_redirection() => {
+            (EventKind::AuthorizationRequested, Outcome::Success)
+        }
+        (Some(_), _) => (EventKind::AuthorizationFailed, Outcome::Failure),
+    };
+    let mut event = x.base(kind, outcome);
+    let mut subject = None;
+    event.scopes.requested = params.scopes;
+    event.redirect_uri = params
+        .redirect_uri
+        .or_else(|| decision.map(|l| l.target.clone()));
+    if let Some(l) = decision {
+        if let Some(error) = &l.error {
+            event.error = Some(crate::event::ErrorInfo {
+                code: error.clone(),
+                description: l.error_description.clone(),
+            });
+        }
+        // Implicit and hybrid flows: the token in the fragment, by fingerprint.
+        if let Some(token) = l.access_token.as_ref().or(l.id_token.as_ref()) {
+            let mut token_details = details(token);
+            if let Some(secs) = l.expires_in.and_then(|s| i64::try_from(s).ok()) {
+                token_details.expires_at =
+                    Timestamp::from_unix(x.request.time.unix().saturating_add(secs));
+            }
+            token_details.type_hint = if l.access_token.is_some() {
+                l.token_type.clone()
+            } else {
+                Some("id_token".to_owned())
+            };
+            event.token = Some(token_details);
+        }
+        subject = l
+            .id_token
+            .as_ref()
+            .or(l.access_token.as_ref())
+            .and_then(|t| t.claims.subject.clone());
+        if l.error.is_none() {
+            event.scopes.granted = l.scope.clone();
+        }
+    } else if outcome == Outcome::Failure {
+        event.error = x.error();
+    }
+    event.actor = actor(subject.as_deref(), params.client_id.as_deref());
+    let oauth = Exchange::oauth(&mut event);
+    oauth.response_type = params.response_type;
+    oauth.pkce_method = params.pkce_method;
+    event
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_keep_no_secrets() {
+        let form = Form::parse(
+            b"response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp%2Fcb%3Fx%3D1&scope=openid+profile&state=STATE&nonce=NONCE&code_challenge=CHAL&code_challenge_method=S256",
+        );
+        let p = AuthorizeParams::from_form(&form);
+        assert_eq!(p.client_id.as_deref(), Some("web"));
+        assert_eq!(p.redirect_uri.as_deref(), Some("https://app/cb"));
+        assert_eq!(p.response_type.as_deref(), Some("code"));
+        assert_eq!(p.scopes, Some(vec!["openid".into(), "profile".into()]));
+        assert_eq!(p.pkce_method.as_deref(), Some("S256"));
+        let debug = format!("{p:?}");
+        assert!(!debug.contains("STATE") && !debug.contains("NONCE") && !debug.contains("CHAL"));
+
+        let p = AuthorizeParams::from_form(&Form::parse(b"code_challenge=abc"));
+        assert_eq!(p.pkce_method.as_deref(), Some("plain"));
+        let merged = AuthorizeParams::from_form(&Form::parse(b"client_id=q")).or(
+            AuthorizeParams::from_form(&Form::parse(b"client_id=f&scope=a")),
+        );
+        assert_eq!(merged.client_id.as_deref(), Some("q"));
+        assert_eq!(merged.scopes, Some(vec!["a".into()]));
+    }
+}

@@ -1,0 +1,192 @@
+//! Who the OAuth client is and how it authenticated (RFC 6749 §2.3, RFC 7523 §2.2):
+//! the client id and method only, never the secret or the assertion.
+
+use base64::Engine;
+use http::HeaderMap;
+use percent_encoding::percent_decode_str;
+
+use super::form::{ident, Form};
+use crate::event::ClientAuth;
+
+/// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+const JWT_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The client id of an `Authorization: Basic` header, decoded per RFC 6749 §2.3.1
+/// (form-urlencoded, then Base64). The password part is dropped at once.
+pub(crate) fn basic_client_id(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credentials) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials.trim())
+        .ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    let user = String::from_utf8_lossy(&decoded[..colon]).replace('+', " ");
+    let user = percent_decode_str(&user).decode_utf8_lossy();
+    (!user.is_empty()).then(|| ident(&user))
+}
+
+/// The client of a request.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Client {
+    pub(crate) client_id: Option<String>,
+    pub(crate) method: Option<ClientAuth>,
+}
+
+/// Identifies the client from HTTP Basic (`basic`, read at request time) and the form.
+pub(crate) fn identify(basic: Option<&str>, form: Option<&Form<'_>>) -> Client {
+    let form_client = form.and_then(|f| f.get("client_id")).map(ident);
+    if let Some(id) = basic {
+        return Client {
+            client_id: Some(id.to_owned()),
+            method: Some(ClientAuth::ClientSecretBasic),
+        };
+    }
+    let Some(form) = form else {
+        return Client::default();
+    };
+    if form.get("client_assertion_type") == Some(JWT_ASSERTION) {
+        if let Some(assertion) = form.get("client_assertion") {
+            let peek = JwtPeek::of(assertion);
+            let symmetric = peek
+                .as_ref()
+                .and_then(|p| p.alg.as_deref())
+                .is_some_and(|alg| alg.starts_with("HS"));
+            return Client {
+                // RFC 7523 §3: `iss` and `sub` are the client id.
+                client_id: form_client.or_else(|| {
+                    peek.and_then(|p| p.subject.or(p.issuer))
+                        .map(|id| ident(&id))
+                }),
+                method: Some(if symmetric {
+                    ClientAuth::ClientSecretJwt
+                } else {
+                    ClientAuth::PrivateKeyJwt
+                }),
+            };
+        }
+    }
+    let method = match (&form_client, form.get("client_secret")) {
+        (Some(_), Some(_)) => Some(ClientAuth::ClientSecretPost),
+        (Some(_), None) => Some(ClientAuth::None),
+        (None, _) => None,
+    };
+    Client {
+        client_id: form_client,
+        method,
+    }
+}
+
+/// The few unverified facts read from a JWT assertion: header `alg`, `iss` and `sub`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct JwtPeek {
+    pub(crate) alg: Option<String>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) subject: Option<String>,
+}
+
+impl JwtPeek {
+    pub(crate) fn of(jwt: &str) -> Option<Self> {
+        let mut parts = jwt.split('.');
+        let (header, payload) = (parts.next()?, parts.next()?);
+        let decode = |part: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part.trim_end_matches('='))
+                .ok()
+                .and_then(|bytes| {
+                    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
+                        .ok()
+                })
+        };
+        let header = decode(header)?;
+        let payload = decode(payload)?;
+        let text = |map: &serde_json::Map<String, serde_json::Value>, key: &str| {
+            map.get(key).and_then(|v| v.as_str()).map(ident)
+        };
+        Some(JwtPeek {
+            alg: text(&header, "alg"),
+            issuer: text(&payload, "iss"),
+            subject: text(&payload, "sub"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(alg: &str, claims: &str) -> String {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!(
+            "{}.{}.sig",
+            b64(&format!(r#"{{"alg":"{alg}"}}"#)),
+            b64(claims)
+        )
+    }
+
+    fn basic(user_pass: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let v = base64::engine::general_purpose::STANDARD.encode(user_pass);
+        h.insert(
+            http::header::AUTHORIZATION,
+            format!("Basic {v}").parse().unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn basic_is_percent_decoded_and_drops_the_secret() {
+        assert_eq!(
+            basic_client_id(&basic("my%20client+x%3A1:s3cret")).as_deref(),
+            Some("my client x:1")
+        );
+        assert_eq!(basic_client_id(&basic("nocolon")), None);
+        assert_eq!(basic_client_id(&basic(":secret")), None);
+        let mut bearer = HeaderMap::new();
+        bearer.insert(http::header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(basic_client_id(&bearer), None);
+    }
+
+    #[test]
+    fn identifies_each_method() {
+        let c = identify(Some("web"), Some(&Form::parse(b"client_id=other")));
+        assert_eq!(c.client_id.as_deref(), Some("web"));
+        assert_eq!(c.method, Some(ClientAuth::ClientSecretBasic));
+
+        let c = identify(None, Some(&Form::parse(b"client_id=svc&client_secret=x")));
+        assert_eq!(c.method, Some(ClientAuth::ClientSecretPost));
+        let c = identify(None, Some(&Form::parse(b"client_id=spa")));
+        assert_eq!(c.method, Some(ClientAuth::None));
+        assert_eq!(
+            identify(None, Some(&Form::parse(b"x=1"))),
+            Client::default()
+        );
+
+        let body = |alg: &str| {
+            format!(
+                "client_assertion_type={}&client_assertion={}",
+                JWT_ASSERTION.replace(':', "%3A"),
+                jwt(alg, r#"{"iss":"svc-a","sub":"svc-a","aud":"x"}"#)
+            )
+        };
+        let b = body("RS256");
+        let c = identify(None, Some(&Form::parse(b.as_bytes())));
+        assert_eq!(c.client_id.as_deref(), Some("svc-a"));
+        assert_eq!(c.method, Some(ClientAuth::PrivateKeyJwt));
+        let b = body("HS256");
+        let c = identify(None, Some(&Form::parse(b.as_bytes())));
+        assert_eq!(c.method, Some(ClientAuth::ClientSecretJwt));
+    }
+
+    #[test]
+    fn peeks_into_jwts() {
+        let p = JwtPeek::of(&jwt("ES256", r#"{"iss":"i","sub":"s"}"#)).unwrap();
+        assert_eq!(p.alg.as_deref(), Some("ES256"));
+        assert_eq!(p.issuer.as_deref(), Some("i"));
+        assert_eq!(p.subject.as_deref(), Some("s"));
+        assert_eq!(JwtPeek::of("opaque"), None);
+        assert_eq!(JwtPeek::of("a.b.c"), None);
+    }
+}

@@ -1,0 +1,325 @@
+//! Which paths are OAuth endpoints, and how their traffic is read.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::HeaderName;
+
+use super::device::{DevicePolling, DeviceTracker};
+use super::login::LoginRule;
+use crate::ConfigError;
+
+/// The role of an OAuth endpoint path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// The token endpoint (RFC 6749 §3.2): `AccessTokenIssued`, `TokenRequestFailed`.
+    Token,
+    /// The revocation endpoint (RFC 7009): `TokenRevoked`, `TokenRevocationFailed`.
+    Revocation,
+    /// The introspection endpoint (RFC 7662): `TokenIntrospected`,
+    /// `TokenIntrospectionFailed`.
+    Introspection,
+    /// The authorization endpoint (RFC 6749 §3.1): `AuthorizationRequested`,
+    /// `AuthorizationGranted`, `AuthorizationFailed`.
+    Authorization,
+    /// A login form: `LoginSucceeded`, `LoginFailed`.
+    Login,
+}
+
+/// How many body bytes are copied for inspection unless configured otherwise: 64 KiB.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// The largest accepted body limit: 16 MiB.
+const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Which request paths are OAuth endpoints, and how their traffic is read.
+///
+/// The defaults are `/token`, `/revoke`, `/introspect` and `/authorize`, no login route,
+/// a 64 KiB inspection limit, reasons from `x-revocation-reason`, and one device-code poll
+/// event per outcome change. Paths match exactly (no trailing-slash folding).
+///
+/// ```
+/// use oauth_audit::oauth::{Endpoint, Endpoints};
+///
+/// let keycloak = Endpoints::builder()
+///     .no_defaults()
+///     .path("/realms/main/protocol/openid-connect/token", Endpoint::Token)
+///     .path("/realms/main/protocol/openid-connect/revoke", Endpoint::Revocation)
+///     .path("/realms/main/protocol/openid-connect/token/introspect", Endpoint::Introspection)
+///     .path("/realms/main/protocol/openid-connect/auth", Endpoint::Authorization)
+///     .login("/login")
+///     .build()
+///     .unwrap();
+/// assert_eq!(keycloak.lookup("/login"), Some(Endpoint::Login));
+/// assert_eq!(keycloak.lookup("/token"), None);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Inner {
+    paths: HashMap<String, Endpoint>,
+    pub(crate) body_limit: usize,
+    pub(crate) username_field: String,
+    pub(crate) reason_header: Option<HeaderName>,
+    pub(crate) login_rule: LoginRule,
+    pub(crate) device: Option<DeviceTracker>,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        let builder = Endpoints::builder();
+        Endpoints {
+            inner: Arc::new(Inner {
+                paths: builder.paths.into_iter().collect(),
+                body_limit: DEFAULT_BODY_LIMIT,
+                username_field: builder.username_field,
+                reason_header: Some(HeaderName::from_static("x-revocation-reason")),
+                login_rule: builder.login_rule,
+                device: DeviceTracker::new(builder.device_polling),
+            }),
+        }
+    }
+}
+
+impl Endpoints {
+    /// Starts from the default paths (`/token`, `/revoke`, `/introspect`, `/authorize`).
+    pub fn builder() -> EndpointsBuilder {
+        EndpointsBuilder {
+            paths: vec![
+                ("/token".to_owned(), Endpoint::Token),
+                ("/revoke".to_owned(), Endpoint::Revocation),
+                ("/introspect".to_owned(), Endpoint::Introspection),
+                ("/authorize".to_owned(), Endpoint::Authorization),
+            ],
+            body_limit: DEFAULT_BODY_LIMIT,
+            username_field: "username".to_owned(),
+            reason_header: Some("x-revocation-reason".to_owned()),
+            login_rule: LoginRule::default(),
+            device_polling: DevicePolling::default(),
+        }
+    }
+
+    /// No OAuth endpoints: every request is a protected-route request.
+    pub fn none() -> Self {
+        Endpoints {
+            inner: Arc::new(Inner {
+                paths: HashMap::new(),
+                ..Arc::unwrap_or_clone(Endpoints::default().inner)
+            }),
+        }
+    }
+
+    /// The role of `path`, if it is a configured endpoint.
+    pub fn lookup(&self, path: &str) -> Option<Endpoint> {
+        if self.inner.paths.is_empty() {
+            return None;
+        }
+        self.inner.paths.get(path).copied()
+    }
+
+    /// How many body bytes are copied for inspection.
+    pub fn body_limit(&self) -> usize {
+        self.inner.body_limit
+    }
+
+    pub(crate) fn config(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+/// Configures [`Endpoints`].
+#[derive(Debug)]
+#[must_use]
+pub struct EndpointsBuilder {
+    paths: Vec<(String, Endpoint)>,
+    body_limit: usize,
+    username_field: String,
+    reason_header: Option<String>,
+    login_rule: LoginRule,
+    device_polling: DevicePolling,
+}
+
+impl EndpointsBuilder {
+    /// Forgets the default paths, to map only the ones given afterwards.
+    pub fn no_defaults(mut self) -> Self {
+        self.paths.clear();
+        self
+    }
+
+    /// Maps `path` to `endpoint` (`/oauth2/token`, `/connect/token`,
+    /// `/protocol/openid-connect/token`, `/token/introspection`, ...). A path mapped again
+    /// takes the last role given.
+    pub fn path(mut self, path: impl Into<String>, endpoint: Endpoint) -> Self {
+        let path = path.into();
+        self.paths.retain(|(p, _)| *p != path);
+        self.paths.push((path, endpoint));
+        self
+    }
+
+    /// Maps `path` as the token endpoint.
+    pub fn token(self, path: impl Into<String>) -> Self {
+        self.path(path, Endpoint::Token)
+    }
+
+    /// Maps `path` as the revocation endpoint.
+    pub fn revocation(self, path: impl Into<String>) -> Self {
+        self.path(path, Endpoint::Revocation)
+    }
+
+    /// Maps `path` as the introspection endpoint.
+    pub fn introspection(self, path: impl Into<String>) -> Self {
+        self.path(path, Endpoint::Introspection)
+    }
+
+    /// Maps `path` as the authorization endpoint.
+    pub fn authorization(self, path: impl Into<String>) -> Self {
+        self.path(path, Endpoint::Authorization)
+    }
+
+    /// Maps `path` as a login route.
+    pub fn login(self, path: impl Into<String>) -> Self {
+        self.path(path, Endpoint::Login)
+    }
+
+    /// How many bytes of each endpoint request and response body are copied for
+    /// inspection (default 64 KiB). A longer body passes untouched and its event says
+    /// `oauth.body_inspected: false`.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The login form field that holds the username (default `username`).
+    pub fn username_field(mut self, field: impl Into<String>) -> Self {
+        self.username_field = field.into();
+        self
+    }
+
+    /// The request header an application uses to say why it revokes a token (default
+    /// `x-revocation-reason`); `None` reads only the form parameter `reason`.
+    pub fn revocation_reason_header(mut self, header: Option<&str>) -> Self {
+        self.reason_header = header.map(str::to_owned);
+        self
+    }
+
+    /// How login responses are judged (default: [`LoginRule::default`]).
+    pub fn login_rule(mut self, rule: LoginRule) -> Self {
+        self.login_rule = rule;
+        self
+    }
+
+    /// How device-code polls are recorded (default: one event per outcome change).
+    pub fn device_polling(mut self, polling: DevicePolling) -> Self {
+        self.device_polling = polling;
+        self
+    }
+
+    /// Checks the configuration.
+    pub fn build(self) -> Result<Endpoints, ConfigError> {
+        let mut paths = HashMap::with_capacity(self.paths.len());
+        for (path, endpoint) in self.paths {
+            if !path.starts_with('/') || path.contains(['?', '#']) {
+                return Err(ConfigError::invalid(
+                    "endpoints",
+                    format!("{path:?} is not a path: paths start with '/' and have no query"),
+                ));
+            }
+            paths.insert(path, endpoint);
+        }
+        if self.body_limit == 0 || self.body_limit > MAX_BODY_LIMIT {
+            return Err(ConfigError::invalid(
+                "body_limit",
+                format!(
+                    "{} bytes: choose between 1 and {MAX_BODY_LIMIT} (the default is {DEFAULT_BODY_LIMIT})",
+                    self.body_limit
+                ),
+            ));
+        }
+        if self.username_field.is_empty() {
+            return Err(ConfigError::invalid(
+                "username_field",
+                "the form field name must not be empty",
+            ));
+        }
+        let reason_header = match self.reason_header {
+            None => None,
+            Some(name) => Some(HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                ConfigError::invalid(
+                    "revocation_reason_header",
+                    format!("{name:?} is not a valid HTTP header name"),
+                )
+            })?),
+        };
+        if let DevicePolling::OncePerOutcome { capacity: 0 } = self.device_polling {
+            return Err(ConfigError::invalid(
+                "device_polling",
+                "capacity must be at least 1 device code",
+            ));
+        }
+        Ok(Endpoints {
+            inner: Arc::new(Inner {
+                paths,
+                body_limit: self.body_limit,
+                username_field: self.username_field,
+                reason_header,
+                login_rule: self.login_rule,
+                device: DeviceTracker::new(self.device_polling),
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_mapping() {
+        let e = Endpoints::default();
+        assert_eq!(e.lookup("/token"), Some(Endpoint::Token));
+        assert_eq!(e.lookup("/revoke"), Some(Endpoint::Revocation));
+        assert_eq!(e.lookup("/introspect"), Some(Endpoint::Introspection));
+        assert_eq!(e.lookup("/authorize"), Some(Endpoint::Authorization));
+        assert_eq!(e.lookup("/api"), None);
+        assert_eq!(e.body_limit(), DEFAULT_BODY_LIMIT);
+        assert_eq!(Endpoints::none().lookup("/token"), None);
+
+        let e = Endpoints::builder()
+            .token("/oauth2/token")
+            .path("/token/introspection", Endpoint::Introspection)
+            .revocation("/token/revocation")
+            .path("/token", Endpoint::Login)
+            .build()
+            .unwrap();
+        assert_eq!(e.lookup("/oauth2/token"), Some(Endpoint::Token));
+        assert_eq!(
+            e.lookup("/token/introspection"),
+            Some(Endpoint::Introspection)
+        );
+        assert_eq!(e.lookup("/token"), Some(Endpoint::Login), "last role wins");
+    }
+
+    #[test]
+    fn rejects_bad_configuration() {
+        let bad = [
+            Endpoints::builder().token("token").build(),
+            Endpoints::builder().token("/token?x=1").build(),
+            Endpoints::builder().body_limit(0).build(),
+            Endpoints::builder().username_field("").build(),
+            Endpoints::builder()
+                .revocation_reason_header(Some("bad header"))
+                .build(),
+            Endpoints::builder()
+                .device_polling(DevicePolling::OncePerOutcome { capacity: 0 })
+                .build(),
+        ];
+        for result in bad {
+            let err = result.unwrap_err();
+            assert!(!err.to_string().is_empty());
+        }
+    }
+}

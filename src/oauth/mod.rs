@@ -1,0 +1,248 @@
+//! OAuth endpoint traffic: token, revocation, introspection, authorization and login
+//! requests become `AccessTokenIssued`, `TokenRevoked`, `TokenIntrospected`,
+//! `AuthorizationGranted`, `LoginFailed`... events.
+//!
+//! Which paths are endpoints is configuration ([`Endpoints`]); every other path is a
+//! protected route and pays only for one path lookup.
+//!
+//! ```
+//! use axum::{routing::post, Router};
+//! use oauth_audit::oauth::{Endpoint, Endpoints, LoginRule};
+//! use oauth_audit::{writer::{Auditor, MemoryWriter}, AuditLayer};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let memory = MemoryWriter::new();
+//! let auditor = Auditor::builder().service_name("idp").writer(memory.clone()).build()?;
+//! let endpoints = Endpoints::builder()
+//!     .token("/oauth2/token")
+//!     .path("/token/introspection", Endpoint::Introspection)
+//!     .login("/login")
+//!     .login_rule(LoginRule::redirect_prefix("/app"))
+//!     .build()?;
+//! let layer = AuditLayer::builder(auditor.clone()).endpoints(endpoints).build()?;
+//! let app: Router = Router::new()
+//!     .route("/oauth2/token", post(|_form: String| async {
+//!         r#"{"access_token":"at","token_type":"Bearer"}"#
+//!     }))
+//!     .layer(layer);
+//!
+//! use tower::ServiceExt;
+//! let request = http::Request::post("/oauth2/token")
+//!     .header("content-type", "application/x-www-form-urlencoded")
+//!     .body(axum::body::Body::from("grant_type=client_credentials&client_id=svc&client_secret=s3cret"))?;
+//! let response = app.oneshot(request).await?;
+//! axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+//! auditor.shutdown().await;
+//!
+//! let event = &memory.json()[0];
+//! assert_eq!(event["kind"], "AccessTokenIssued");
+//! assert_eq!(event["grant_type"], "client_credentials");
+//! assert_eq!(event["client_auth"], "client_secret_post");
+//! assert_eq!(event["actor"]["kind"], "client");
+//! assert!(!memory.json_lines().contains("s3cret"));
+//! # Ok(()) }
+//! ```
+//!
+//! # Reading bodies without changing them
+//!
+//! Request and response bodies of endpoint requests are copied as the handler reads them,
+//! up to [`Endpoints::body_limit`] bytes (64 KiB by default). The handler receives the
+//! original frames, streamed; nothing is buffered in front of it. A body longer than the
+//! limit, or one that was not read to its end, is not inspected: its event says
+//! `oauth.body_inspected: false` and carries only what the headers told. The query string
+//! of an authorization request is parsed when the request arrives, into the few fields
+//! below, and never stored.
+//!
+//! # What each endpoint records
+//!
+//! | endpoint | fields |
+//! | --- | --- |
+//! | token | `grant_type`, `client_auth`, `actor.client_id` (HTTP Basic, form `client_id`, or the `sub`/`iss` of a client assertion), `actor.subject` (`sub` of an issued JWT or ID token, else the password grant's `username`, the token-exchange subject token's `sub`, the jwt-bearer assertion's `sub`), `scopes.requested`, `scopes.granted` (response `scope`, else the requested scopes per RFC 6749 §5.1), `token` (the issued access token: fingerprint, format, `jti`, `expires_at` from `expires_in` or `exp`, `type_hint` from `issued_token_type` or `token_type`), `refresh_token`, `oauth.resource`, `oauth.audience`, `oauth.subject_token_type`, `oauth.actor_token_type`, `oauth.act`, `error` |
+//! | revocation | `actor.client_id`, `client_auth`, `token.fingerprint`, `token.format`, `token.type_hint` (`token_type_hint`), `oauth.reason` (the configured header, default `x-revocation-reason`, else the form parameter `reason`; sanitised), `error` |
+//! | introspection | the caller as `actor.client_id` and `client_auth`; the introspected token as `token` (`fingerprint`, `active`, and for active tokens `subject`, `client_id`, `jti`, `issuer`, `audience`, `issued_at`, `expires_at`), its scopes as `scopes.granted`; `error` |
+//! | authorization | `actor.client_id`, `redirect_uri` (without query or fragment), `oauth.response_type`, `scopes.requested`, `oauth.pkce_method`; for implicit and hybrid grants the token of the fragment as `token`, and `scopes.granted`; `error` from a redirect's `error`, or from a refusal (4xx) |
+//! | login | `actor.subject` (the username form field, default `username`) |
+//!
+//! Decisions: a 2xx token, revocation or introspection response is a success, anything
+//! else a failure. An authorization response redirecting with `code`, `access_token` or
+//! `id_token` is `AuthorizationGranted`, with `error` it is `AuthorizationFailed`; any
+//! other 2xx or 3xx (a login or consent page, a redirect to the login form) is
+//! `AuthorizationRequested`; a 4xx or 5xx is `AuthorizationFailed`. Login responses are
+//! judged by the [`LoginRule`]. A response that never completed gives the success kind
+//! with `outcome: unknown` (like `ResourceAccessed`). When a failure carries no RFC 6749
+//! `error` (in the JSON body or a `WWW-Authenticate` challenge) `error.code` is
+//! `http_<status>`.
+//!
+//! # Fields this module adds to schema v1
+//!
+//! - `token.subject`, `token.client_id`: the end user and client of the token the event is
+//!   about when that is not the actor's own token. Introspection puts the introspected
+//!   token's owner there, since the actor is the caller (a resource server); the schema's
+//!   `actor` then still means "who made this request" for every kind.
+//! - `oauth.presented_refresh_token` (`{fingerprint}`): the refresh token a
+//!   `refresh_token` grant presented. The new one issued alongside is `refresh_token`; a
+//!   fingerprint that differs from the presented one means the server rotated it.
+//! - `oauth.device_code_fingerprint`: the device code of a device grant poll (RFC 8628),
+//!   so polls and the final issuance can be correlated.
+//! - `oauth.pkce_method: "verifier_sent"` on token requests that sent a `code_verifier`
+//!   (the method itself is recorded at the authorization endpoint: `S256`, `plain`).
+//! - `oauth.repeated`: device-code polls are recorded once per outcome change by default
+//!   ([`DevicePolling`]); the first event after a run of identical polls carries how many
+//!   were not recorded.
+//! - `oauth.body_inspected: false`: see above.
+//!
+//! Never recorded: access, refresh or ID tokens, client secrets, passwords, codes,
+//! verifiers, assertions, device codes, `state`, `nonce`, `Authorization` and `Cookie`
+//! values, query strings. Tokens and device codes appear only as fingerprints.
+//!
+//! Limits: bodies are read as `application/x-www-form-urlencoded` (requests) and JSON
+//! (responses); an authorization response sent with `response_mode=form_post` (an HTML
+//! page) is `AuthorizationRequested`.
+
+mod authorization;
+mod client_auth;
+mod device;
+mod endpoints;
+mod form;
+mod introspection;
+mod login;
+mod request;
+mod response;
+mod revocation;
+mod token_endpoint;
+
+pub use device::DevicePolling;
+pub use endpoints::{Endpoint, Endpoints, EndpointsBuilder, DEFAULT_BODY_LIMIT};
+pub use login::{LoginResponse, LoginRule};
+
+pub(crate) use request::{EndpointRequest, Settings};
+pub(crate) use response::ResponseHead;
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use http::{Request, Response};
+    use http_body_util::{BodyExt, Full};
+    use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
+
+    use super::*;
+    use crate::layer::RequestBody;
+    use crate::writer::{Auditor, MemoryWriter};
+    use crate::AuditLayer;
+
+    fn auditor() -> (Auditor, MemoryWriter) {
+        let memory = MemoryWriter::new();
+        let auditor = Auditor::builder()
+            .service_name("t")
+            .writer(memory.clone())
+            .build()
+            .unwrap();
+        (auditor, memory)
+    }
+
+    fn token_request(body: &'static str) -> Request<Full<Bytes>> {
+        Request::post("/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap()
+    }
+
+    const ISSUED: &str = r#"{"access_token":"AT","token_type":"Bearer"}"#;
+
+    async fn reads_body(
+        req: Request<RequestBody<Full<Bytes>>>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
+        let seen = req.into_body().collect().await.unwrap().to_bytes();
+        assert!(!seen.is_empty(), "the handler sees the body");
+        Ok(Response::new(Full::new(Bytes::from_static(
+            ISSUED.as_bytes(),
+        ))))
+    }
+
+    #[tokio::test]
+    async fn reads_the_form_the_handler_read() {
+        let (auditor, memory) = auditor();
+        let svc = ServiceBuilder::new()
+            .layer(AuditLayer::new(auditor.clone()))
+            .service_fn(reads_body);
+        let res = svc
+            .oneshot(token_request(
+                "grant_type=client_credentials&client_id=c&client_secret=s",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), ISSUED);
+        auditor.shutdown().await;
+        let e = &memory.json()[0];
+        assert_eq!(e["kind"], "AccessTokenIssued");
+        assert_eq!(e["client_auth"], "client_secret_post");
+        assert_eq!(
+            e["token"]["fingerprint"],
+            crate::token::TokenFingerprint::of("AT").to_string()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unread_or_oversized_body_is_not_inspected() {
+        let (auditor, memory) = auditor();
+        let ignores_body = service_fn(|_req: Request<RequestBody<Full<Bytes>>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                ISSUED.as_bytes(),
+            ))))
+        });
+        let layer = AuditLayer::new(auditor.clone());
+        let res = layer
+            .clone()
+            .layer(ignores_body)
+            .oneshot(token_request("grant_type=password"))
+            .await
+            .unwrap();
+        res.into_body().collect().await.unwrap();
+
+        let small = AuditLayer::builder(auditor.clone())
+            .endpoints(Endpoints::builder().body_limit(8).build().unwrap())
+            .build()
+            .unwrap();
+        let res = small
+            .layer(service_fn(reads_body))
+            .oneshot(token_request("grant_type=password"))
+            .await
+            .unwrap();
+        res.into_body().collect().await.unwrap();
+        auditor.shutdown().await;
+        for e in memory.json() {
+            assert_eq!(e["kind"], "AccessTokenIssued");
+            assert_eq!(e["oauth"]["body_inspected"], false);
+            assert!(e.get("grant_type").is_none());
+        }
+        assert_eq!(memory.json().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_response_dropped_early_is_unknown_and_other_paths_are_resources() {
+        let (auditor, memory) = auditor();
+        let svc = ServiceBuilder::new()
+            .layer(AuditLayer::new(auditor.clone()))
+            .service_fn(reads_body);
+        let res = svc
+            .clone()
+            .oneshot(token_request("grant_type=client_credentials"))
+            .await
+            .unwrap();
+        drop(res);
+        let mut api = token_request("x=1");
+        *api.uri_mut() = "/api/token".parse().unwrap();
+        let res = svc.oneshot(api).await.unwrap();
+        res.into_body().collect().await.unwrap();
+        auditor.shutdown().await;
+        let events = memory.json();
+        assert_eq!(events[0]["kind"], "AccessTokenIssued");
+        assert_eq!(events[0]["outcome"], "unknown");
+        assert_eq!(events[0]["grant_type"], "client_credentials");
+        assert_eq!(events[1]["kind"], "ResourceAccessed");
+        assert!(events[1].get("oauth").is_none());
+    }
+}

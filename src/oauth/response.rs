@@ -1,0 +1,216 @@
+//! What endpoint responses say: the `Location` of a redirect, read when the response head
+//! arrives, and the JSON body (RFC 6749 §5.1/§5.2, RFC 7662 §2.2), read when it ends.
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+use serde_json::{Map, Value};
+
+use super::form::{ident, scope_list, uri_without_query, Form};
+use crate::event::{sanitize, ErrorInfo};
+use crate::token::{InspectedToken, TokenInspector};
+
+/// The response head of an endpoint request, as the classifier needs it.
+#[derive(Debug, Default)]
+pub(crate) struct ResponseHead {
+    pub(crate) location: Option<Location>,
+    /// The body may be JSON (a JSON content type, or none).
+    pub(crate) json: bool,
+}
+
+impl ResponseHead {
+    pub(crate) fn from_headers(headers: &HeaderMap, inspector: &TokenInspector) -> Self {
+        let json = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|ct| ct.to_ascii_lowercase().contains("json"));
+        ResponseHead {
+            location: headers
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|l| Location::parse(l, inspector)),
+            json,
+        }
+    }
+}
+
+/// A redirect target: where it goes and which OAuth parameters it carries. The query and
+/// fragment themselves are never kept; tokens in them are kept only as inspected tokens.
+#[derive(Debug, Default)]
+pub(crate) struct Location {
+    /// The target without query string and fragment.
+    pub(crate) target: String,
+    /// It carries an authorization `code`.
+    pub(crate) code: bool,
+    pub(crate) error: Option<String>,
+    pub(crate) error_description: Option<String>,
+    /// An `access_token` in the fragment (implicit, hybrid).
+    pub(crate) access_token: Option<Arc<InspectedToken>>,
+    /// An `id_token` (OpenID Connect implicit, hybrid).
+    pub(crate) id_token: Option<Arc<InspectedToken>>,
+    pub(crate) token_type: Option<String>,
+    pub(crate) expires_in: Option<u64>,
+    pub(crate) scope: Option<Vec<String>>,
+}
+
+impl Location {
+    pub(crate) fn parse(location: &str, inspector: &TokenInspector) -> Self {
+        let (before_fragment, fragment) = location.split_once('#').unwrap_or((location, ""));
+        let query = before_fragment.split_once('?').map_or("", |(_, q)| q);
+        let mut out = Location {
+            target: uri_without_query(location),
+            ..Location::default()
+        };
+        for part in [query, fragment] {
+            let params = Form::parse(part.as_bytes());
+            out.code |= params.get("code").is_some();
+            if let Some(error) = params.get("error") {
+                out.error = Some(ident(error));
+            }
+            if let Some(description) = params.get("error_description") {
+                out.error_description = Some(sanitize(description, 512));
+            }
+            if let Some(token) = params.get("access_token") {
+                out.access_token = Some(inspector.inspect(token));
+            }
+            if let Some(token) = params.get("id_token") {
+                out.id_token = Some(inspector.inspect(token));
+            }
+            if let Some(token_type) = params.get("token_type") {
+                out.token_type = Some(ident(token_type));
+            }
+            if let Some(expires_in) = params.get("expires_in") {
+                out.expires_in = expires_in.parse().ok();
+            }
+            if let Some(scope) = params.get("scope") {
+                out.scope = Some(scope_list(scope));
+            }
+        }
+        out
+    }
+}
+
+/// A JSON object response body.
+#[derive(Debug)]
+pub(crate) struct JsonBody(Map<String, Value>);
+
+impl JsonBody {
+    pub(crate) fn parse(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok().map(JsonBody)
+    }
+
+    /// A string member, when present and not empty.
+    pub(crate) fn str(&self, key: &str) -> Option<&str> {
+        self.0
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// A number member; numeric strings are accepted (servers send `"3600"`).
+    pub(crate) fn int(&self, key: &str) -> Option<i64> {
+        match self.0.get(key)? {
+            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn bool(&self, key: &str) -> Option<bool> {
+        match self.0.get(key)? {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// A string or an array of strings (`aud`).
+    pub(crate) fn strings(&self, key: &str) -> Vec<String> {
+        match self.0.get(key) {
+            Some(Value::String(s)) => vec![ident(s)],
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .take(100)
+                .map(ident)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The RFC 6749 §5.2 error of an error response.
+    pub(crate) fn error(&self) -> Option<ErrorInfo> {
+        Some(ErrorInfo {
+            code: sanitize(self.str("error")?, 64),
+            description: self.str("error_description").map(|d| sanitize(d, 512)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_keeps_only_what_events_need() {
+        let inspector = TokenInspector::default();
+        let l = Location::parse(
+            "https://app.example/cb?code=SECRETCODE&state=S&iss=x",
+            &inspector,
+        );
+        assert_eq!(l.target, "https://app.example/cb");
+        assert!(l.code);
+        assert!(l.error.is_none());
+        assert!(!format!("{l:?}").contains("SECRETCODE"));
+
+        let l = Location::parse(
+            "https://app/cb?error=access_denied&error_description=User+said+no%0A&state=S",
+            &inspector,
+        );
+        assert_eq!(l.error.as_deref(), Some("access_denied"));
+        assert_eq!(l.error_description.as_deref(), Some("User said no\\u{a}"));
+        assert!(!l.code);
+
+        let l = Location::parse(
+            "https://app/cb#access_token=AT&token_type=Bearer&expires_in=60&scope=a%20b&state=S",
+            &inspector,
+        );
+        assert_eq!(l.target, "https://app/cb");
+        let token = l.access_token.unwrap();
+        assert_eq!(token.fingerprint, crate::token::TokenFingerprint::of("AT"));
+        assert_eq!(l.token_type.as_deref(), Some("Bearer"));
+        assert_eq!(l.expires_in, Some(60));
+        assert_eq!(l.scope, Some(vec!["a".to_owned(), "b".to_owned()]));
+    }
+
+    #[test]
+    fn head_reads_content_type() {
+        let mut h = HeaderMap::new();
+        assert!(ResponseHead::from_headers(&h, &TokenInspector::default()).json);
+        h.insert(http::header::CONTENT_TYPE, "text/html".parse().unwrap());
+        assert!(!ResponseHead::from_headers(&h, &TokenInspector::default()).json);
+        h.insert(
+            http::header::CONTENT_TYPE,
+            "application/json;charset=UTF-8".parse().unwrap(),
+        );
+        assert!(ResponseHead::from_headers(&h, &TokenInspector::default()).json);
+    }
+
+    #[test]
+    fn json_members_are_read_leniently() {
+        let j = JsonBody::parse(
+            br#"{"expires_in":"3600","exp":1.7e9,"active":true,"aud":["a","b"],"iss":"i","error":"invalid_grant","error_description":"bad\u001bcode"}"#,
+        )
+        .unwrap();
+        assert_eq!(j.int("expires_in"), Some(3600));
+        assert_eq!(j.int("exp"), Some(1_700_000_000));
+        assert_eq!(j.bool("active"), Some(true));
+        assert_eq!(j.strings("aud"), ["a", "b"]);
+        assert_eq!(j.strings("iss"), ["i"]);
+        let e = j.error().unwrap();
+        assert_eq!(e.code, "invalid_grant");
+        assert_eq!(e.description.as_deref(), Some("bad\\u{1b}code"));
+        assert!(JsonBody::parse(b"<html>").is_none());
+        assert!(JsonBody::parse(b"[1]").is_none());
+    }
+}

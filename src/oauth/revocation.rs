@@ -1,0 +1,42 @@
+//! The revocation endpoint (RFC 7009): `TokenRevoked` / `TokenRevocationFailed`.
+
+use super::client_auth;
+use super::form::{ident, Form};
+use super::request::Exchange;
+use crate::event::{sanitize, AuditEvent, EventKind, Outcome, TokenDetails};
+use crate::resource::actor;
+
+pub(crate) fn classify(
+    x: &Exchange<'_>,
+    form: Option<&Form<'_>>,
+    reason: Option<&str>,
+) -> AuditEvent {
+    let outcome = x.outcome();
+    let kind = match outcome {
+        Outcome::Failure => EventKind::TokenRevocationFailed,
+        _ => EventKind::TokenRevoked,
+    };
+    let mut event = x.base(kind, outcome);
+    let client = client_auth::identify(x.basic_client, form);
+    event.client_auth = client.method;
+    event.actor = actor(None, client.client_id.as_deref());
+    if let Some(raw) = form.and_then(|f| f.get("token")) {
+        let token = x.inspector.inspect(raw);
+        let mut details = TokenDetails::from_fingerprint(token.fingerprint);
+        details.format = Some(token.format);
+        details.jti = token.claims.jti.clone();
+        details.type_hint = form.and_then(|f| f.get("token_type_hint")).map(ident);
+        event.token = Some(details);
+    }
+    // The header wins over the form extension parameter: the application set it.
+    let reason = reason
+        .map(str::to_owned)
+        .or_else(|| form.and_then(|f| f.get("reason")).map(|r| sanitize(r, 512)));
+    if let Some(reason) = reason {
+        Exchange::oauth(&mut event).reason = Some(reason);
+    }
+    if outcome == Outcome::Failure {
+        event.error = x.error();
+    }
+    event
+}

@@ -1,0 +1,153 @@
+//! The token endpoint (RFC 6749 §4-5, RFC 8628, RFC 8693, RFC 7523):
+//! `AccessTokenIssued` / `TokenRequestFailed`.
+
+use super::client_auth::{self, JwtPeek};
+use super::device::Poll;
+use super::form::{ident, scope_list, uri_without_query, Form};
+use super::request::Exchange;
+use crate::event::{ActorKind, AuditEvent, EventKind, Outcome, Timestamp, TokenRef};
+use crate::resource::{actor, details};
+use crate::token::{TokenFingerprint, TokenFormat};
+
+/// RFC 8628 §3.4.
+pub(crate) const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// RFC 8693 §2.1.
+pub(crate) const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 7523 §2.1.
+pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// Marks in `oauth.pkce_method` that a token request sent a `code_verifier` (the method was
+/// chosen at the authorization endpoint; the verifier itself is never recorded).
+pub(crate) const VERIFIER_SENT: &str = "verifier_sent";
+
+pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<AuditEvent> {
+    let outcome = x.outcome();
+    let kind = match outcome {
+        Outcome::Failure => EventKind::TokenRequestFailed,
+        _ => EventKind::AccessTokenIssued,
+    };
+    let mut event = x.base(kind, outcome);
+    let client = client_auth::identify(x.basic_client, form);
+    event.client_auth = client.method;
+    let grant_type = form.and_then(|f| f.get("grant_type"));
+    event.grant_type = grant_type.map(ident);
+    event.scopes.requested = form.and_then(|f| f.get("scope")).map(scope_list);
+
+    // What the request says about the user (the grant), and the device code.
+    let mut subject = None;
+    let mut act = None;
+    let mut device_code = None;
+    if let Some(form) = form {
+        let oauth = Exchange::oauth(&mut event);
+        oauth.resource = form.all("resource").map(uri_without_query).collect();
+        oauth.audience = form.all("audience").map(ident).collect();
+        if form.get("code_verifier").is_some() {
+            oauth.pkce_method = Some(VERIFIER_SENT.to_owned());
+        }
+        match grant_type {
+            Some("password") => subject = form.get("username").map(ident),
+            Some("refresh_token") => {
+                oauth.presented_refresh_token = form.get("refresh_token").map(|t| TokenRef {
+                    fingerprint: TokenFingerprint::of(t),
+                });
+            }
+            Some(DEVICE_CODE) => {
+                device_code = form.get("device_code").map(TokenFingerprint::of);
+                oauth.device_code_fingerprint = device_code;
+            }
+            Some(TOKEN_EXCHANGE) => {
+                oauth.subject_token_type = form.get("subject_token_type").map(ident);
+                oauth.actor_token_type = form.get("actor_token_type").map(ident);
+                subject = jwt_subject(x, form.get("subject_token"));
+                act = jwt_subject(x, form.get("actor_token"));
+            }
+            Some(JWT_BEARER) => {
+                subject = form
+                    .get("assertion")
+                    .and_then(JwtPeek::of)
+                    .and_then(|p| p.subject);
+            }
+            _ => {}
+        }
+    }
+
+    let mut client_id = client.client_id;
+    if outcome == Outcome::Success {
+        if let Some(json) = &x.json {
+            if let Some(raw) = json.str("access_token") {
+                let issued = x.inspector.inspect(raw);
+                let claims = &issued.claims;
+                let mut token = details(&issued);
+                if let Some(secs) = json.int("expires_in") {
+                    token.expires_at =
+                        Timestamp::from_unix(x.request.time.unix().saturating_add(secs));
+                }
+                token.type_hint = json
+                    .str("issued_token_type")
+                    .or_else(|| json.str("token_type"))
+                    .map(ident);
+                event.token = Some(token);
+                if issued.format == TokenFormat::Jwt {
+                    subject = claims.subject.clone().or(subject);
+                    client_id = client_id.or_else(|| claims.client_id.clone());
+                    act = act.or_else(|| claims.actor.clone());
+                }
+                if event.scopes.requested.is_none()
+                    && json.str("scope").is_none()
+                    && !claims.scopes.is_empty()
+                {
+                    event.scopes.granted = Some(claims.scopes.clone());
+                }
+            }
+            if subject.is_none() {
+                // OpenID Connect: the ID token names the user of an opaque access token.
+                subject = json
+                    .str("id_token")
+                    .and_then(JwtPeek::of)
+                    .and_then(|p| p.subject);
+            }
+            event.refresh_token = json.str("refresh_token").map(|t| TokenRef {
+                fingerprint: TokenFingerprint::of(t),
+            });
+            // RFC 6749 §5.1: an omitted `scope` means the requested scope was granted.
+            if let Some(scope) = json.str("scope") {
+                event.scopes.granted = Some(scope_list(scope));
+            } else if event.scopes.granted.is_none() {
+                event.scopes.granted = event.scopes.requested.clone();
+            }
+        }
+    } else if outcome == Outcome::Failure {
+        event.error = x.error();
+    }
+
+    event.actor = actor(subject.as_deref(), client_id.as_deref());
+    if grant_type == Some("client_credentials") {
+        event.actor.kind = Some(ActorKind::Client);
+    }
+    if let Some(act) = act {
+        Exchange::oauth(&mut event).act = Some(act);
+    }
+
+    if let (Some(code), Some(tracker)) = (device_code, &x.endpoints.config().device) {
+        if outcome != Outcome::Unknown {
+            let result = match &event.error {
+                Some(error) => error.code.as_str(),
+                None => "issued",
+            };
+            match tracker.poll(code, result) {
+                Poll::Suppress => return None,
+                Poll::Record { repeated: 0 } => {}
+                Poll::Record { repeated } => Exchange::oauth(&mut event).repeated = Some(repeated),
+            }
+        }
+    }
+    Some(event)
+}
+
+/// The `sub` of a JWT presented in a request (token exchange), unverified.
+fn jwt_subject(x: &Exchange<'_>, raw: Option<&str>) -> Option<String> {
+    let token = x.inspector.inspect(raw?);
+    (token.format == TokenFormat::Jwt)
+        .then(|| token.claims.subject.as_deref().map(ident))
+        .flatten()
+}
