@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::extract::Query;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, Redirect};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
@@ -109,18 +111,46 @@ struct Grant {
     scope: String,
 }
 
+/// An authorization code waiting to be exchanged.
+struct PendingCode {
+    client_id: String,
+    subject: String,
+    scope: String,
+    redirect_uri: String,
+    code_challenge: Option<String>,
+}
+
+/// Where each client may be redirected to.
+fn registered_redirect(client_id: &str) -> Option<&'static str> {
+    match client_id {
+        "web" | "cli" => Some("https://app.demo/callback"),
+        _ => None,
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     keys: Keys,
     refresh: Arc<Mutex<HashMap<String, Grant>>>,
+    codes: Arc<Mutex<HashMap<String, PendingCode>>>,
+    /// Revoked access tokens (by `jti`).
+    revoked: Arc<Mutex<Vec<String>>>,
 }
 
 pub fn router(keys: Keys) -> Router {
     let state = AppState {
         keys,
         refresh: Arc::default(),
+        codes: Arc::default(),
+        revoked: Arc::default(),
     };
-    Router::new().route("/token", post(token)).with_state(state)
+    Router::new()
+        .route("/token", post(token))
+        .route("/revoke", post(revoke))
+        .route("/introspect", post(introspect))
+        .route("/authorize", get(authorize))
+        .route("/login", get(login_page).post(login))
+        .with_state(state)
 }
 
 #[derive(Deserialize)]
@@ -132,6 +162,9 @@ struct TokenForm {
     username: Option<String>,
     password: Option<String>,
     refresh_token: Option<String>,
+    code: Option<String>,
+    code_verifier: Option<String>,
+    redirect_uri: Option<String>,
 }
 
 fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
@@ -219,6 +252,38 @@ async fn token(
                 .join(" ");
             (username.clone(), scope)
         }
+        Some("authorization_code") => {
+            let code = form.code.clone().unwrap_or_default();
+            let Some(pending) = state.codes.lock().unwrap().remove(&code) else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "authorization code is invalid or was used",
+                );
+            };
+            if pending.client_id != client_id
+                || form.redirect_uri.as_deref() != Some(pending.redirect_uri.as_str())
+            {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "code was issued to another client or redirect URI",
+                );
+            }
+            if let Some(challenge) = &pending.code_challenge {
+                let verifier = form.code_verifier.clone().unwrap_or_default();
+                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+                if &computed != challenge {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "PKCE verification failed",
+                    );
+                }
+            }
+            (pending.subject, pending.scope)
+        }
         Some("refresh_token") => {
             let presented = form.refresh_token.clone().unwrap_or_default();
             let Some(grant) = state.refresh.lock().unwrap().remove(&presented) else {
@@ -281,4 +346,160 @@ async fn token(
         body["refresh_token"] = refresh.into();
     }
     ([("cache-control", "no-store")], Json(body)).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenParam {
+    token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+impl TokenParam {
+    fn as_token_form(&self) -> TokenForm {
+        TokenForm {
+            grant_type: None,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            scope: None,
+            username: None,
+            password: None,
+            refresh_token: None,
+            code: None,
+            code_verifier: None,
+            redirect_uri: None,
+        }
+    }
+}
+
+/// RFC 7009: revokes a refresh token, or an access token by its `jti`.
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<TokenParam>,
+) -> Response {
+    if let Err(response) = authenticate(&headers, &form.as_token_form()) {
+        return *response;
+    }
+    let token = form.token.unwrap_or_default();
+    if state.refresh.lock().unwrap().remove(&token).is_none() {
+        if let Some(jti) = jwt_jti(&token) {
+            state.revoked.lock().unwrap().push(jti);
+        }
+    }
+    StatusCode::OK.into_response()
+}
+
+/// RFC 7662: what the server knows about a token.
+async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<TokenParam>,
+) -> Response {
+    if let Err(response) = authenticate(&headers, &form.as_token_form()) {
+        return *response;
+    }
+    let token = form.token.unwrap_or_default();
+    if let Some(grant) = state.refresh.lock().unwrap().get(&token) {
+        return Json(
+            json!({"active": true, "sub": grant.subject, "client_id": grant.client_id,
+            "scope": grant.scope, "token_type": "refresh_token"}),
+        )
+        .into_response();
+    }
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[AUDIENCE]);
+    let key = jsonwebtoken::DecodingKey::from_secret(state.keys.secret());
+    match jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation) {
+        Ok(data)
+            if !state
+                .revoked
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|j| Some(j.as_str()) == data.claims["jti"].as_str()) =>
+        {
+            let mut answer = data.claims;
+            answer["active"] = true.into();
+            Json(answer).into_response()
+        }
+        _ => Json(json!({"active": false})).into_response(),
+    }
+}
+
+fn jwt_jti(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims["jti"].as_str().map(str::to_owned)
+}
+
+#[derive(Deserialize)]
+struct AuthorizeQuery {
+    response_type: Option<String>,
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    scope: Option<String>,
+    state: Option<String>,
+    code_challenge: Option<String>,
+    prompt: Option<String>,
+}
+
+/// The authorization endpoint. The demo's user "alice" is always signed in and always
+/// consents, unless `prompt=login` asks for the login page.
+async fn authorize(State(state): State<AppState>, Query(q): Query<AuthorizeQuery>) -> Response {
+    let client_id = q.client_id.clone().unwrap_or_default();
+    let redirect_uri = q.redirect_uri.clone().unwrap_or_default();
+    // RFC 6749 §4.1.2.1: a bad redirect URI is never redirected to.
+    if registered_redirect(&client_id) != Some(redirect_uri.as_str()) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "redirect_uri is not registered for this client",
+        );
+    }
+    if q.prompt.as_deref() == Some("login") {
+        return Html("<form method=post action=/login>user <input name=username> password <input name=password type=password></form>").into_response();
+    }
+    let state_param = q.state.clone().unwrap_or_default();
+    if q.response_type.as_deref() != Some("code") {
+        return Redirect::to(&format!(
+            "{redirect_uri}?error=unsupported_response_type&state={state_param}"
+        ))
+        .into_response();
+    }
+    let code = format!("ac-{}", uuid::Uuid::new_v4().simple());
+    state.codes.lock().unwrap().insert(
+        code.clone(),
+        PendingCode {
+            client_id,
+            subject: "alice".into(),
+            scope: q.scope.clone().unwrap_or_default(),
+            redirect_uri: redirect_uri.clone(),
+            code_challenge: q.code_challenge.clone(),
+        },
+    );
+    Redirect::to(&format!("{redirect_uri}?code={code}&state={state_param}")).into_response()
+}
+
+async fn login_page() -> Html<&'static str> {
+    Html("<form method=post>user <input name=username> password <input name=password type=password></form>")
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+/// A login form: success redirects to the app, failure back to the form with an error.
+async fn login(Form(form): Form<LoginForm>) -> Redirect {
+    if user(&form.username, &form.password).is_some() {
+        Redirect::to("/api/me")
+    } else {
+        Redirect::to("/login?error=invalid_credentials")
+    }
 }

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use axum::{routing::get, Json, Router};
+use oauth_audit::oauth::Endpoints;
 use oauth_audit::token::TokenInspector;
 use oauth_audit::writer::{Auditor, JsonLines};
 use oauth_audit::{AuditLayer, AuditedToken, RequiredScopes};
@@ -100,6 +101,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         // The scenario plays a reverse proxy on loopback that forwards X-Forwarded-For.
         .trusted_proxies(["127.0.0.1", "::1"])
         .skip_paths(["/health"])
+        // /token, /revoke, /introspect, /authorize are the defaults; add the login form.
+        .endpoints(Endpoints::builder().login("/login").build()?)
         .build()?;
 
     let api = Router::new()

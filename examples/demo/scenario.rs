@@ -170,6 +170,163 @@ pub async fn run<W: AuditWriter>(
         200,
     )?;
 
+    step("a client with the wrong secret, and a password grant with the wrong password");
+    expect(
+        post_token(
+            form(&[("grant_type", "client_credentials")]),
+            Some(("reporting", "wrong-secret")),
+        )
+        .await?,
+        401,
+    )?;
+    expect(
+        post_token(
+            form(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "guess"),
+                ("scope", "profile"),
+            ]),
+            Some(("web", "web-secret")),
+        )
+        .await?,
+        400,
+    )?;
+
+    step(
+        "authorization code flow with PKCE: /authorize redirects with a code, /token exchanges it",
+    );
+    let no_redirects = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(<sha2::Sha256 as sha2::Digest>::digest(verifier))
+    };
+    let redirect = "https://app.demo/callback";
+    let res = no_redirects
+        .get(format!(
+            "{base}/authorize?response_type=code&client_id=web&redirect_uri={}&scope=profile+orders%3Aread&state=xyz-state&code_challenge={challenge}&code_challenge_method=S256",
+            urlencode(redirect)
+        ))
+        .send()
+        .await?;
+    let location = res
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .ok_or("no redirect from /authorize")?
+        .to_owned();
+    let code = location
+        .split_once("code=")
+        .and_then(|(_, rest)| rest.split('&').next())
+        .ok_or("no code in the redirect")?
+        .to_owned();
+    let res = post_token(
+        form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ]),
+        Some(("web", "web-secret")),
+    )
+    .await?;
+    let issued: Value = res.json().await?;
+    let alice_code = token_of(issued.clone())?;
+    let refresh = issued["refresh_token"]
+        .as_str()
+        .ok_or("no refresh token")?
+        .to_owned();
+
+    step("refresh grant (the refresh token rotates), then the old refresh token is replayed");
+    expect(
+        post_token(
+            form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]),
+            Some(("web", "web-secret")),
+        )
+        .await?,
+        200,
+    )?;
+    expect(
+        post_token(
+            form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]),
+            Some(("web", "web-secret")),
+        )
+        .await?,
+        400,
+    )?;
+
+    step("authorization requests: a login page, and a redirect URI that is not registered");
+    expect(
+        no_redirects
+            .get(format!(
+                "{base}/authorize?response_type=code&client_id=web&redirect_uri={}&prompt=login",
+                urlencode(redirect)
+            ))
+            .send()
+            .await?,
+        200,
+    )?;
+    expect(
+        no_redirects
+            .get(format!(
+                "{base}/authorize?response_type=code&client_id=web&redirect_uri={}",
+                urlencode("https://evil.example/steal")
+            ))
+            .send()
+            .await?,
+        400,
+    )?;
+
+    step("login form: a wrong password, then the right one");
+    let login = |password: &'static str| {
+        no_redirects
+            .post(format!("{base}/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("username", "alice"), ("password", password)]))
+            .send()
+    };
+    expect(login("not-my-password").await?, 303)?;
+    expect(login("wonderland").await?, 303)?;
+
+    step("introspection of an active token, revocation, introspection of the revoked token");
+    let introspect = |token: String, secret: &'static str| {
+        http.post(format!("{base}/introspect"))
+            .basic_auth("reporting", Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("token", &token),
+                ("token_type_hint", "access_token"),
+            ]))
+            .send()
+    };
+    expect(
+        introspect(alice_code.clone(), "reporting-secret").await?,
+        200,
+    )?;
+    let revoke = |token: String, secret: &'static str| {
+        http.post(format!("{base}/revoke"))
+            .basic_auth("web", Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-revocation-reason", "user signed out")
+            .body(form(&[
+                ("token", &token),
+                ("token_type_hint", "access_token"),
+            ]))
+            .send()
+    };
+    expect(revoke(alice_code.clone(), "web-secret").await?, 200)?;
+    expect(
+        introspect(alice_code.clone(), "reporting-secret").await?,
+        200,
+    )?;
+    expect(revoke(alice_code.clone(), "not-the-secret").await?, 401)?;
+    expect(introspect(alice_code, "not-the-secret").await?, 401)?;
+
     step("the audit file writer stalls while 600 requests arrive: the queue overflows");
     file.pause();
     for _ in 0..600 {

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::{Bytes, BytesMut};
 
 /// What a tee saw of a body.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub(crate) struct Captured {
     /// The first bytes of the body (all of it when `complete` and not `truncated`).
     pub(crate) bytes: Bytes,
@@ -22,16 +22,36 @@ impl Captured {
     }
 }
 
+// Bodies of OAuth endpoints hold secrets: Debug shows their size, never their bytes.
+impl std::fmt::Debug for Captured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Captured")
+            .field("len", &self.bytes.len())
+            .field("complete", &self.complete)
+            .field("truncated", &self.truncated)
+            .finish()
+    }
+}
+
 /// Where a request body's tee leaves what it saw, for the event built at response end.
 pub(crate) type CaptureSlot = Arc<OnceLock<Captured>>;
 
 /// Accumulates up to `limit` bytes.
-#[derive(Debug)]
 pub(crate) struct Tee {
     buf: BytesMut,
     limit: usize,
     truncated: bool,
     slot: Option<CaptureSlot>,
+}
+
+impl std::fmt::Debug for Tee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tee")
+            .field("len", &self.buf.len())
+            .field("limit", &self.limit)
+            .field("truncated", &self.truncated)
+            .finish()
+    }
 }
 
 impl Tee {
@@ -117,6 +137,10 @@ mod tests {
             tee.observe(b"ab");
         }
         let c = slot.get().unwrap();
+        assert_eq!(
+            format!("{c:?}"),
+            "Captured { len: 2, complete: false, truncated: false }"
+        );
         assert!(!c.complete);
         assert_eq!(&c.bytes[..], b"ab");
         assert_eq!(c.whole(), None);

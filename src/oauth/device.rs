@@ -49,7 +49,7 @@ impl std::fmt::Debug for DeviceTracker {
 
 /// What to do with a poll's event.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Poll {
+pub(crate) enum PollDecision {
     /// Record it; `repeated` identical polls before it were not recorded.
     Record { repeated: u64 },
     /// Same outcome as the last recorded poll: counted, not recorded.
@@ -67,16 +67,16 @@ impl DeviceTracker {
     }
 
     /// A poll of `device_code` had `outcome` (an error code, or `issued`).
-    pub(crate) fn poll(&self, device_code: TokenFingerprint, outcome: &str) -> Poll {
+    pub(crate) fn poll(&self, device_code: TokenFingerprint, outcome: &str) -> PollDecision {
         match self.last.get(&device_code) {
             Some((last, count)) if &*last == outcome => {
                 self.last
                     .insert(device_code, (last, count.saturating_add(1)));
-                Poll::Suppress
+                PollDecision::Suppress
             }
             previous => {
                 self.last.insert(device_code, (Arc::from(outcome), 0));
-                Poll::Record {
+                PollDecision::Record {
                     repeated: previous.map_or(0, |(_, count)| count),
                 }
             }
@@ -97,19 +97,28 @@ mod tests {
         let other = TokenFingerprint::of("other-code");
         assert_eq!(
             tracker.poll(code, "authorization_pending"),
-            Poll::Record { repeated: 0 }
+            PollDecision::Record { repeated: 0 }
         );
-        assert_eq!(tracker.poll(code, "authorization_pending"), Poll::Suppress);
+        assert_eq!(
+            tracker.poll(code, "authorization_pending"),
+            PollDecision::Suppress
+        );
         assert_eq!(
             tracker.poll(other, "authorization_pending"),
-            Poll::Record { repeated: 0 }
+            PollDecision::Record { repeated: 0 }
         );
-        assert_eq!(tracker.poll(code, "authorization_pending"), Poll::Suppress);
+        assert_eq!(
+            tracker.poll(code, "authorization_pending"),
+            PollDecision::Suppress
+        );
         assert_eq!(
             tracker.poll(code, "slow_down"),
-            Poll::Record { repeated: 2 }
+            PollDecision::Record { repeated: 2 }
         );
-        assert_eq!(tracker.poll(code, "issued"), Poll::Record { repeated: 0 });
+        assert_eq!(
+            tracker.poll(code, "issued"),
+            PollDecision::Record { repeated: 0 }
+        );
         assert!(DeviceTracker::new(DevicePolling::EveryPoll).is_none());
     }
 }

@@ -245,4 +245,22 @@ mod tests {
         assert_eq!(events[1]["kind"], "ResourceAccessed");
         assert!(events[1].get("oauth").is_none());
     }
+
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let (head, ()) = Request::post("/token")
+            .header("authorization", "Basic d2ViOnMzY3JldC1iYXNpYw==") // web:s3cret-basic
+            .body(())
+            .unwrap()
+            .into_parts();
+        let endpoints = Endpoints::default();
+        let (request, tee) = EndpointRequest::capture(Endpoint::Token, &head, true, &endpoints);
+        let mut tee = tee.unwrap();
+        tee.observe(b"client_secret=s3cret-form");
+        assert!(!format!("{tee:?}").contains("s3cret"));
+        tee.finish(true);
+        let debug = format!("{request:?}");
+        assert!(debug.contains("web"), "{debug}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+    }
 }

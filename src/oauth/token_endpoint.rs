@@ -2,7 +2,7 @@
 //! `AccessTokenIssued` / `TokenRequestFailed`.
 
 use super::client_auth::{self, JwtPeek};
-use super::device::Poll;
+use super::device::PollDecision;
 use super::form::{ident, scope_list, uri_without_query, Form};
 use super::request::Exchange;
 use crate::event::{ActorKind, AuditEvent, EventKind, Outcome, Timestamp, TokenRef};
@@ -135,9 +135,11 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
                 None => "issued",
             };
             match tracker.poll(code, result) {
-                Poll::Suppress => return None,
-                Poll::Record { repeated: 0 } => {}
-                Poll::Record { repeated } => Exchange::oauth(&mut event).repeated = Some(repeated),
+                PollDecision::Suppress => return None,
+                PollDecision::Record { repeated: 0 } => {}
+                PollDecision::Record { repeated } => {
+                    Exchange::oauth(&mut event).repeated = Some(repeated)
+                }
             }
         }
     }
