@@ -2,27 +2,11 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use axum::{routing::get, Router};
 use base64::Engine;
 use oauth_audit::writer::{Auditor, JsonLines, MemoryWriter, TracingWriter};
 use oauth_audit::AuditLayer;
-use support::{client, events, serve};
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use support::{client, events, serve, Buffer};
 
 /// Every form a secret could take in a log line.
 fn encodings(secret: &str) -> Vec<String> {

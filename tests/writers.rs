@@ -1,23 +1,12 @@
 //! Built-in writers: tracing and JSON lines.
 
+mod support;
+
 use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use oauth_audit::event::{AuditEvent, EventKind, Outcome, Timestamp};
 use oauth_audit::writer::{Auditor, FlushPolicy, JsonLines, TracingWriter};
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use support::Buffer;
 
 #[tokio::test]
 async fn tracing_writer_emits_one_event_per_audit_event_at_the_right_level() {

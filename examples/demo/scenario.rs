@@ -53,13 +53,7 @@ pub async fn run<W: AuditWriter>(
     )
     .await?;
     let reporting = token_of(res.json().await?)?;
-    expect(
-        http.get(format!("{base}/api/orders"))
-            .bearer_auth(&reporting)
-            .send()
-            .await?,
-        200,
-    )?;
+    get_api(&http, &base, "/api/orders", Some(&reporting), 200).await?;
 
     step("password grant for alice (scope profile), through a proxy that adds X-Forwarded-For");
     let res = post_token(
@@ -88,25 +82,13 @@ pub async fn run<W: AuditWriter>(
     )?;
 
     step("alice reads /api/orders without orders:read (audit-only route: served, scope gap recorded)");
-    expect(
-        http.get(format!("{base}/api/orders"))
-            .bearer_auth(&alice)
-            .send()
-            .await?,
-        200,
-    )?;
+    get_api(&http, &base, "/api/orders", Some(&alice), 200).await?;
 
     step("alice calls /api/admin (enforcing route): 403 insufficient_scope");
-    expect(
-        http.get(format!("{base}/api/admin"))
-            .bearer_auth(&alice)
-            .send()
-            .await?,
-        403,
-    )?;
+    get_api(&http, &base, "/api/admin", Some(&alice), 403).await?;
 
     step("no token on /api/admin: 401");
-    expect(http.get(format!("{base}/api/admin")).send().await?, 401)?;
+    get_api(&http, &base, "/api/admin", None, 401).await?;
 
     step("an expired token (replayed from yesterday)");
     let expired = keys.access_token(
@@ -116,13 +98,7 @@ pub async fn run<W: AuditWriter>(
         auth_server::now() - 86_400,
         300,
     );
-    expect(
-        http.get(format!("{base}/api/admin"))
-            .bearer_auth(&expired)
-            .send()
-            .await?,
-        401,
-    )?;
+    get_api(&http, &base, "/api/admin", Some(&expired), 401).await?;
 
     step("a forged token (signed with the wrong key) on an audit-only route");
     let forged = auth_server::sign(
@@ -133,13 +109,7 @@ pub async fn run<W: AuditWriter>(
         auth_server::now(),
         300,
     );
-    expect(
-        http.get(format!("{base}/api/me"))
-            .bearer_auth(&forged)
-            .send()
-            .await?,
-        200,
-    )?;
+    get_api(&http, &base, "/api/me", Some(&forged), 200).await?;
 
     step("a malformed bearer token");
     expect(
@@ -162,13 +132,7 @@ pub async fn run<W: AuditWriter>(
     )
     .await?;
     let root = token_of(res.json().await?)?;
-    expect(
-        http.get(format!("{base}/api/admin"))
-            .bearer_auth(&root)
-            .send()
-            .await?,
-        200,
-    )?;
+    get_api(&http, &base, "/api/admin", Some(&root), 200).await?;
 
     step("a client with the wrong secret, and a password grant with the wrong password");
     expect(
@@ -330,17 +294,26 @@ pub async fn run<W: AuditWriter>(
     step("the audit file writer stalls while 600 requests arrive: the queue overflows");
     file.pause();
     for _ in 0..600 {
-        expect(
-            http.get(format!("{base}/api/orders"))
-                .bearer_auth(&reporting)
-                .send()
-                .await?,
-            200,
-        )?;
+        get_api(&http, &base, "/api/orders", Some(&reporting), 200).await?;
     }
     file.resume();
     println!("  (the writer recovered; the gap is recorded as AuditEventsDropped)");
     Ok(())
+}
+
+/// `GET base+path`, with a bearer token when given, expecting `status`.
+async fn get_api(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    bearer: Option<&str>,
+    status: u16,
+) -> Result<(), Error> {
+    let mut req = http.get(format!("{base}{path}"));
+    if let Some(token) = bearer {
+        req = req.bearer_auth(token);
+    }
+    expect(req.send().await?, status)
 }
 
 fn expect(res: reqwest::Response, status: u16) -> Result<(), Error> {
