@@ -1,5 +1,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -130,7 +131,7 @@ pub struct WriterStats {
     pub queued: usize,
 }
 
-type Spawner = Box<dyn FnOnce(usize, usize, Arc<ServiceInfo>) -> Lane + Send>;
+type Spawner = Box<dyn FnOnce(usize, usize, Duration, Arc<ServiceInfo>) -> Lane + Send>;
 
 /// Configures an [`Auditor`].
 #[must_use]
@@ -138,6 +139,7 @@ pub struct AuditorBuilder {
     service: ServiceInfo,
     capacity: usize,
     batch_size: usize,
+    flush_linger: Duration,
     writers: Vec<Spawner>,
 }
 
@@ -161,6 +163,7 @@ impl Default for AuditorBuilder {
             },
             capacity: 8192,
             batch_size: 256,
+            flush_linger: Duration::from_millis(10),
             writers: Vec::new(),
         }
     }
@@ -191,11 +194,19 @@ impl AuditorBuilder {
         self
     }
 
+    /// How long a writer's queue must stay empty before the writer is flushed (default
+    /// 10 ms). Shorter: events reach the disk sooner; longer: fewer, larger writes.
+    pub fn flush_linger(mut self, linger: Duration) -> Self {
+        self.flush_linger = linger;
+        self
+    }
+
     /// Adds a writer; every writer receives every event.
     pub fn writer<W: AuditWriter>(mut self, writer: W) -> Self {
-        self.writers.push(Box::new(move |capacity, batch, service| {
-            Lane::spawn(writer, capacity, batch, service)
-        }));
+        self.writers
+            .push(Box::new(move |capacity, batch, linger, service| {
+                Lane::spawn(writer, capacity, batch, linger, service)
+            }));
         self
     }
 
@@ -217,7 +228,14 @@ impl AuditorBuilder {
         let lanes = self
             .writers
             .into_iter()
-            .map(|spawn| spawn(self.capacity, self.batch_size, service.clone()))
+            .map(|spawn| {
+                spawn(
+                    self.capacity,
+                    self.batch_size,
+                    self.flush_linger,
+                    service.clone(),
+                )
+            })
             .collect();
         Ok(Auditor {
             inner: Arc::new(Inner {

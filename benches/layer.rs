@@ -1,0 +1,281 @@
+//! Micro-benchmarks of the request path: event serialisation, token fingerprint, JWT
+//! inspection (cached and cold), a whole audited request through the layer (with its
+//! allocation count), enqueue under contention, and JSON-lines writer throughput.
+//!
+//! `cargo bench --bench layer` (scripts/bench runs it with short measurement times).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
+use oauth_audit::token::{TokenFingerprint, TokenInspector};
+use oauth_audit::writer::{AuditWriter, Auditor, JsonLines, WriteError};
+use oauth_audit::{AuditLayer, PeerAddr, RequestBody};
+use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+
+/// Counts allocations, to report allocations per audited request.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const SECRET: &[u8] = b"a-32-byte-long-secret-for-hs256!";
+
+fn token(i: usize) -> String {
+    let claims = serde_json::json!({"iss": "https://issuer.bench", "aud": "api", "sub": format!("user-{i}"),
+        "client_id": "bench", "scope": "orders:read profile", "jti": format!("j-{i}"), "exp": 4_000_000_000u64});
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
+}
+
+fn inspector(cache: usize) -> TokenInspector {
+    TokenInspector::builder()
+        .hmac_secret(Algorithm::HS256, SECRET)
+        .issuer(["https://issuer.bench"])
+        .audience(["api"])
+        .cache_capacity(cache)
+        .build()
+        .unwrap()
+}
+
+/// Accepts and forgets events: measures the pipeline, not a disk.
+struct Null;
+
+impl AuditWriter for Null {
+    fn name(&self) -> &str {
+        "null"
+    }
+    async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+fn event() -> AuditEvent {
+    let service = Arc::new(ServiceInfo {
+        name: "bench".into(),
+        instance: None,
+    });
+    let mut e = AuditEvent::new(
+        service,
+        Timestamp::now(),
+        EventKind::ResourceAccessed,
+        Outcome::Success,
+    );
+    e.request_id = Some("01a20e31-b545-730f-85a6-76a822054a95".into());
+    e.actor.subject = Some("alice".into());
+    e.actor.client_id = Some("web".into());
+    e.scopes.granted = Some(vec!["orders:read".into(), "profile".into()]);
+    e
+}
+
+fn micro(c: &mut Criterion) {
+    let e = event();
+    c.bench_function("event_serialize_json", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&e)).unwrap())
+    });
+    let jwt = token(0);
+    c.bench_function("token_fingerprint", |b| {
+        b.iter(|| TokenFingerprint::of(black_box(&jwt)))
+    });
+    let cached = inspector(1000);
+    cached.inspect(&jwt);
+    c.bench_function("jwt_inspect_cached", |b| {
+        b.iter(|| cached.inspect(black_box(&jwt)))
+    });
+    let cold = inspector(1);
+    let tokens: Vec<String> = (0..64).map(token).collect();
+    let mut i = 0;
+    c.bench_function("jwt_inspect_cold_hs256", |b| {
+        b.iter(|| {
+            i = (i + 1) % tokens.len();
+            cold.inspect(black_box(&tokens[i]))
+        })
+    });
+}
+
+fn request_path(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mut bare, mut audited) = rt.block_on(async {
+        let handler = service_fn(|_req: Request<RequestBody<Full<Bytes>>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"[]"))))
+        });
+        let bare = service_fn(|_req: Request<Full<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"[]"))))
+        });
+        let auditor = Auditor::builder()
+            .queue_capacity(1 << 20)
+            .writer(Null)
+            .build()
+            .unwrap();
+        let layer = AuditLayer::builder(auditor)
+            .token_inspector(inspector(1000))
+            .trusted_proxies(["10.0.0.0/8"])
+            .build()
+            .unwrap();
+        (bare, ServiceBuilder::new().layer(layer).service(handler))
+    });
+    let jwt = token(1);
+    let request = || {
+        let mut req = Request::get("/api/orders")
+            .header("authorization", format!("Bearer {jwt}"))
+            .header("user-agent", "bench/1.0")
+            .header("x-forwarded-for", "198.51.100.7, 10.0.0.3")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        req.extensions_mut()
+            .insert(PeerAddr("10.0.0.1:443".parse().unwrap()));
+        req
+    };
+    c.bench_function("request_bare", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let res = bare.ready().await.unwrap().call(request()).await.unwrap();
+                res.into_body().collect().await.unwrap()
+            })
+        })
+    });
+    c.bench_function("request_audited", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let res = audited
+                    .ready()
+                    .await
+                    .unwrap()
+                    .call(request())
+                    .await
+                    .unwrap();
+                res.into_body().collect().await.unwrap()
+            })
+        })
+    });
+    // Allocations per request, audited minus bare (the request building is common).
+    let count = |run: &mut dyn FnMut()| {
+        run();
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for _ in 0..1000 {
+            run();
+        }
+        (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / 1000.0
+    };
+    let bare_allocs = count(&mut || {
+        rt.block_on(async {
+            let res = bare.ready().await.unwrap().call(request()).await.unwrap();
+            res.into_body().collect().await.unwrap();
+        })
+    });
+    let audited_allocs = count(&mut || {
+        rt.block_on(async {
+            let res = audited
+                .ready()
+                .await
+                .unwrap()
+                .call(request())
+                .await
+                .unwrap();
+            res.into_body().collect().await.unwrap();
+        })
+    });
+    println!(
+        "allocations per request: bare {bare_allocs:.1}, audited {audited_allocs:.1} (+{:.1} for the layer, including the background write)",
+        audited_allocs - bare_allocs
+    );
+}
+
+fn pipeline(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let auditor = rt.block_on(async {
+        Auditor::builder()
+            .queue_capacity(1 << 16)
+            .writer(Null)
+            .build()
+            .unwrap()
+    });
+    c.bench_function("enqueue_2_threads_contending", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    let auditor = auditor.clone();
+                    s.spawn(move || {
+                        for _ in 0..iters {
+                            auditor.emit(event());
+                        }
+                    });
+                }
+            });
+            start.elapsed() / 2
+        })
+    });
+
+    // Writer throughput: N events into a JSON-lines file on a single-threaded runtime.
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("oauth-audit-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = 200_000;
+    let elapsed = single.block_on(async {
+        let auditor = Auditor::builder()
+            .queue_capacity(n)
+            .writer(JsonLines::file(dir.join("audit.jsonl")).await.unwrap())
+            .build()
+            .unwrap();
+        for _ in 0..n {
+            auditor.emit(event());
+        }
+        let start = Instant::now();
+        auditor.shutdown().await;
+        start.elapsed()
+    });
+    println!(
+        "json-lines file writer: {n} events in {elapsed:.2?} = {:.0} events/s on one core",
+        n as f64 / elapsed.as_secs_f64()
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    targets = micro, request_path, pipeline
+}
+criterion_main!(benches);
