@@ -182,6 +182,37 @@ fn request_path(c: &mut Criterion) {
             })
         })
     });
+    // Forwarded-header parsing: the same request behind a chain of 8 hops, 7 of them trusted.
+    let chained = || {
+        let mut req = request();
+        req.headers_mut().insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7, 10.0.0.7, 10.0.0.6, 10.0.0.5, 10.0.0.4, 10.0.0.3, 10.0.0.2"
+                .parse()
+                .unwrap(),
+        );
+        req.headers_mut().insert(
+            "forwarded",
+            "for=198.51.100.7;proto=https, for=10.0.0.2"
+                .parse()
+                .unwrap(),
+        );
+        req
+    };
+    c.bench_function("request_audited_forwarded_8_hops", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let res = audited
+                    .ready()
+                    .await
+                    .unwrap()
+                    .call(chained())
+                    .await
+                    .unwrap();
+                res.into_body().collect().await.unwrap()
+            })
+        })
+    });
     // Allocations per request, audited minus bare (the request building is common).
     let count = |run: &mut dyn FnMut()| {
         run();
