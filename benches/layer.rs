@@ -124,6 +124,18 @@ fn micro(c: &mut Criterion) {
     });
 }
 
+/// One request through `svc`, body read to its end.
+async fn roundtrip<S, B>(svc: &mut S, req: Request<Full<Bytes>>)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let res = svc.ready().await.unwrap().call(req).await.unwrap();
+    res.into_body().collect().await.unwrap();
+}
+
 fn request_path(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -161,26 +173,10 @@ fn request_path(c: &mut Criterion) {
         req
     };
     c.bench_function("request_bare", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let res = bare.ready().await.unwrap().call(request()).await.unwrap();
-                res.into_body().collect().await.unwrap()
-            })
-        })
+        b.iter(|| rt.block_on(roundtrip(&mut bare, request())))
     });
     c.bench_function("request_audited", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let res = audited
-                    .ready()
-                    .await
-                    .unwrap()
-                    .call(request())
-                    .await
-                    .unwrap();
-                res.into_body().collect().await.unwrap()
-            })
-        })
+        b.iter(|| rt.block_on(roundtrip(&mut audited, request())))
     });
     // Forwarded-header parsing: the same request behind a chain of 8 hops, 7 of them trusted.
     let chained = || {
@@ -200,18 +196,7 @@ fn request_path(c: &mut Criterion) {
         req
     };
     c.bench_function("request_audited_forwarded_8_hops", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let res = audited
-                    .ready()
-                    .await
-                    .unwrap()
-                    .call(chained())
-                    .await
-                    .unwrap();
-                res.into_body().collect().await.unwrap()
-            })
-        })
+        b.iter(|| rt.block_on(roundtrip(&mut audited, chained())))
     });
     // Allocations per request, audited minus bare (the request building is common).
     let count = |run: &mut dyn FnMut()| {
@@ -222,24 +207,8 @@ fn request_path(c: &mut Criterion) {
         }
         (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / 1000.0
     };
-    let bare_allocs = count(&mut || {
-        rt.block_on(async {
-            let res = bare.ready().await.unwrap().call(request()).await.unwrap();
-            res.into_body().collect().await.unwrap();
-        })
-    });
-    let audited_allocs = count(&mut || {
-        rt.block_on(async {
-            let res = audited
-                .ready()
-                .await
-                .unwrap()
-                .call(request())
-                .await
-                .unwrap();
-            res.into_body().collect().await.unwrap();
-        })
-    });
+    let bare_allocs = count(&mut || rt.block_on(roundtrip(&mut bare, request())));
+    let audited_allocs = count(&mut || rt.block_on(roundtrip(&mut audited, request())));
     println!(
         "allocations per request: bare {bare_allocs:.1}, audited {audited_allocs:.1} (+{:.1} for the layer, including the background write)",
         audited_allocs - bare_allocs
