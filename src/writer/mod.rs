@@ -28,6 +28,7 @@ mod fn_writer;
 mod json_lines;
 mod lane;
 mod memory;
+mod rotating_file;
 mod tracing_writer;
 
 use std::future::Future;
@@ -38,6 +39,7 @@ pub use error::WriteError;
 pub use fn_writer::{from_fn, FnWriter};
 pub use json_lines::{FlushPolicy, JsonLines};
 pub use memory::MemoryWriter;
+pub use rotating_file::{RotatingFile, RotatingFileBuilder, Rotation};
 pub use tracing_writer::TracingWriter;
 
 use crate::event::AuditEvent;

@@ -1,0 +1,454 @@
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{AuditWriter, FlushPolicy, WriteError};
+use crate::event::AuditEvent;
+use crate::ConfigError;
+
+/// Lines go to the operating system in writes of about this size, or at a flush.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// When a [`RotatingFile`] starts a new file, besides its size limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rotation {
+    /// Only by size.
+    Never,
+    /// At each new UTC hour.
+    Hourly,
+    /// At each new UTC day.
+    Daily,
+}
+
+/// JSON lines into a directory of files that rotate by size and time, are compressed, and are
+/// deleted after a retention period: the file writer for long-running services.
+///
+/// The active file is `<prefix>.jsonl`. At rotation it is flushed and fsynced, renamed to
+/// `<prefix>-<UTC time>.jsonl` (an atomic rename: from here on a crash cannot lose it), and
+/// compressed to `<prefix>-<UTC time>.jsonl.gz` through a temporary file that is fsynced and
+/// renamed before the uncompressed file is removed. A crash at any point loses at most the
+/// unflushed tail of the active file, never a rotated file; leftovers (an uncompressed rotated
+/// file, a partial `.gz.tmp`) are finished or cleaned when the writer starts again.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use oauth_audit::writer::{Auditor, RotatingFile, Rotation};
+///
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let writer = RotatingFile::builder("/var/log/oauth-audit")
+///     .rotation(Rotation::Daily)
+///     .max_bytes(256 * 1024 * 1024)
+///     .retain_for(Duration::from_secs(365 * 24 * 3600)) // what SOC 2 auditors expect
+///     .build()?;
+/// let auditor = Auditor::builder().writer(writer).build()?;
+/// # Ok(()) }
+/// ```
+pub struct RotatingFile {
+    config: Arc<Config>,
+    /// The open file, moved to the blocking pool and back for each I/O.
+    active: Option<Active>,
+    buf: Vec<u8>,
+    name: String,
+}
+
+struct Config {
+    dir: PathBuf,
+    prefix: String,
+    rotation: Rotation,
+    max_bytes: Option<u64>,
+    compress: bool,
+    retain_for: Option<Duration>,
+    max_files: Option<usize>,
+    policy: FlushPolicy,
+    clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+}
+
+struct Active {
+    file: File,
+    size: u64,
+    period: String,
+}
+
+impl std::fmt::Debug for RotatingFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotatingFile")
+            .field("dir", &self.config.dir)
+            .field("prefix", &self.config.prefix)
+            .field("rotation", &self.config.rotation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RotatingFile {
+    /// Starts configuring a writer into `dir` (created when missing).
+    pub fn builder(dir: impl Into<PathBuf>) -> RotatingFileBuilder {
+        RotatingFileBuilder {
+            dir: dir.into(),
+            prefix: "audit".into(),
+            rotation: Rotation::Daily,
+            max_bytes: None,
+            compress: true,
+            retain_for: None,
+            max_files: None,
+            policy: FlushPolicy::WhenIdle,
+            clock: None,
+        }
+    }
+
+    /// Runs `op` on the blocking pool with the active file.
+    async fn blocking<T: Send + 'static>(
+        &mut self,
+        op: impl FnOnce(&Config, &mut Option<Active>, Vec<u8>) -> (Vec<u8>, io::Result<T>)
+            + Send
+            + 'static,
+    ) -> Result<T, WriteError> {
+        let config = self.config.clone();
+        let mut active = self.active.take();
+        let buf = std::mem::take(&mut self.buf);
+        let (active, buf, result) = tokio::task::spawn_blocking(move || {
+            let (buf, result) = op(&config, &mut active, buf);
+            (active, buf, result)
+        })
+        .await
+        .map_err(|e| WriteError::backend(format!("rotating file task: {e}")))?;
+        self.active = active;
+        self.buf = buf;
+        Ok(result?)
+    }
+}
+
+impl Config {
+    fn active_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.jsonl", self.prefix))
+    }
+
+    fn period(&self, now: DateTime<Utc>) -> String {
+        match self.rotation {
+            Rotation::Never => String::new(),
+            Rotation::Hourly => now.format("%Y%m%dT%H").to_string(),
+            Rotation::Daily => now.format("%Y%m%d").to_string(),
+        }
+    }
+
+    fn open(&self) -> io::Result<Active> {
+        let path = self.active_path();
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let size = file.metadata()?.len();
+        // A file left from before keeps its period: its modification time says when.
+        let modified: DateTime<Utc> = file
+            .metadata()?
+            .modified()
+            .map(Into::into)
+            .unwrap_or_else(|_| (self.clock)());
+        Ok(Active {
+            file,
+            size,
+            period: self.period(modified),
+        })
+    }
+
+    /// Writes `buf` out, rotating first when the period changed or the size limit would be
+    /// passed.
+    fn write(&self, active: &mut Option<Active>, buf: &[u8]) -> io::Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let now = (self.clock)();
+        let current = match active.take() {
+            Some(current) => current,
+            None => self.open()?,
+        };
+        let new_period = current.period != self.period(now);
+        let too_big = self
+            .max_bytes
+            .is_some_and(|max| current.size > 0 && current.size + buf.len() as u64 > max);
+        *active = Some(current);
+        if new_period || too_big {
+            self.rotate(active, now)?;
+            *active = Some(self.open()?);
+        }
+        if let Some(current) = active.as_mut() {
+            current.file.write_all(buf)?;
+            current.size += buf.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn rotate(&self, active: &mut Option<Active>, now: DateTime<Utc>) -> io::Result<()> {
+        if let Some(current) = active.take() {
+            current.file.sync_all()?;
+        }
+        let rotated = self.dir.join(format!(
+            "{}-{}.jsonl",
+            self.prefix,
+            now.format("%Y%m%dT%H%M%S%.6fZ")
+        ));
+        fs::rename(self.active_path(), &rotated)?;
+        sync_dir(&self.dir);
+        if self.compress {
+            compress(&rotated)?;
+        }
+        self.apply_retention(now)
+    }
+
+    /// Rotated files, oldest first (their names sort by time).
+    fn rotated_files(&self) -> io::Result<Vec<PathBuf>> {
+        let start = format!("{}-", self.prefix);
+        let mut files: Vec<PathBuf> = fs::read_dir(&self.dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with(&start) && (n.ends_with(".jsonl") || n.ends_with(".jsonl.gz"))
+                })
+            })
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    fn apply_retention(&self, now: DateTime<Utc>) -> io::Result<()> {
+        let files = self.rotated_files()?;
+        let mut keep = files.len();
+        // Oldest first: once a file may stay, every later one may too.
+        for path in &files {
+            let too_many = self.max_files.is_some_and(|max| keep > max);
+            let too_old = self.retain_for.is_some_and(|age| {
+                rotated_at(path)
+                    .is_some_and(|t| now.signed_duration_since(t).to_std().is_ok_and(|d| d > age))
+            });
+            if !(too_many || too_old) {
+                break;
+            }
+            fs::remove_file(path)?;
+            keep -= 1;
+        }
+        Ok(())
+    }
+
+    /// Finishes what a crash interrupted: partial compressions are removed and redone,
+    /// rotated files left uncompressed are compressed.
+    fn recover(&self) -> io::Result<()> {
+        for entry in fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            if path.to_str().is_some_and(|p| p.ends_with(".jsonl.gz.tmp")) {
+                fs::remove_file(&path)?;
+            }
+        }
+        if self.compress {
+            for path in self.rotated_files()? {
+                if path.extension().is_some_and(|e| e == "jsonl") {
+                    compress(&path)?;
+                }
+            }
+        }
+        self.apply_retention((self.clock)())
+    }
+}
+
+/// When a rotated file was rotated, from its name.
+fn rotated_at(path: &Path) -> Option<DateTime<Utc>> {
+    let name = path.file_name()?.to_str()?;
+    let stamp = name.rsplit_once('-')?.1;
+    let stamp = stamp
+        .strip_suffix(".jsonl.gz")
+        .or_else(|| stamp.strip_suffix(".jsonl"))?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.fZ")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// `x.jsonl` -> `x.jsonl.gz` through `x.jsonl.gz.tmp`, fsynced, then `x.jsonl` removed.
+fn compress(path: &Path) -> io::Result<()> {
+    let gz = path.with_extension("jsonl.gz");
+    let tmp = path.with_extension("jsonl.gz.tmp");
+    {
+        let mut input = File::open(path)?;
+        let output = File::create(&tmp)?;
+        let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::default());
+        io::copy(&mut input, &mut encoder)?;
+        encoder.finish()?.sync_all()?;
+    }
+    fs::rename(&tmp, &gz)?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir);
+    }
+    fs::remove_file(path)
+}
+
+/// Makes renames in `dir` durable (best effort: not every platform can open a directory).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Configures a [`RotatingFile`].
+#[must_use]
+pub struct RotatingFileBuilder {
+    dir: PathBuf,
+    prefix: String,
+    rotation: Rotation,
+    max_bytes: Option<u64>,
+    compress: bool,
+    retain_for: Option<Duration>,
+    max_files: Option<usize>,
+    policy: FlushPolicy,
+    clock: Option<Box<dyn Fn() -> DateTime<Utc> + Send + Sync>>,
+}
+
+impl std::fmt::Debug for RotatingFileBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotatingFileBuilder")
+            .field("dir", &self.dir)
+            .field("prefix", &self.prefix)
+            .field("rotation", &self.rotation)
+            .field("max_bytes", &self.max_bytes)
+            .field("retain_for", &self.retain_for)
+            .field("max_files", &self.max_files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RotatingFileBuilder {
+    /// File names start with this (default `audit`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Time-based rotation (default daily, UTC).
+    pub fn rotation(mut self, rotation: Rotation) -> Self {
+        self.rotation = rotation;
+        self
+    }
+
+    /// Rotate before a file would pass this size.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Gzip rotated files (default `true`).
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
+    }
+
+    /// Delete rotated files older than this.
+    pub fn retain_for(mut self, age: Duration) -> Self {
+        self.retain_for = Some(age);
+        self
+    }
+
+    /// Keep at most this many rotated files (oldest deleted first).
+    pub fn max_files(mut self, count: usize) -> Self {
+        self.max_files = Some(count);
+        self
+    }
+
+    /// When lines are flushed and fsynced (default [`FlushPolicy::WhenIdle`]).
+    pub fn flush_policy(mut self, policy: FlushPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The clock that decides rotation and retention (default: the system clock). For tests.
+    #[doc(hidden)]
+    pub fn clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        self.clock = Some(Box::new(clock));
+        self
+    }
+
+    /// Checks the configuration, creates the directory, and finishes what a crash left.
+    pub fn build(self) -> Result<RotatingFile, ConfigError> {
+        if self.prefix.is_empty() || self.prefix.contains(['/', '\\']) {
+            return Err(ConfigError::invalid(
+                "rotating file prefix",
+                format!("{:?} is not a file name prefix", self.prefix),
+            ));
+        }
+        if self.max_bytes == Some(0) || self.max_files == Some(0) {
+            return Err(ConfigError::invalid(
+                "rotating file",
+                "max_bytes and max_files must be at least 1",
+            ));
+        }
+        let dir_error = |e: io::Error| {
+            ConfigError::invalid(
+                "rotating file directory",
+                format!("{}: {e}", self.dir.display()),
+            )
+        };
+        fs::create_dir_all(&self.dir).map_err(dir_error)?;
+        let config = Config {
+            dir: self.dir.clone(),
+            prefix: self.prefix,
+            rotation: self.rotation,
+            max_bytes: self.max_bytes,
+            compress: self.compress,
+            retain_for: self.retain_for,
+            max_files: self.max_files,
+            policy: self.policy,
+            clock: self.clock.unwrap_or_else(|| Box::new(Utc::now)),
+        };
+        config.recover().map_err(dir_error)?;
+        Ok(RotatingFile {
+            name: format!("rotating:{}", config.dir.display()),
+            config: Arc::new(config),
+            active: None,
+            buf: Vec::new(),
+        })
+    }
+}
+
+impl AuditWriter for RotatingFile {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
+        let start = self.buf.len();
+        for event in batch {
+            if let Err(err) = serde_json::to_writer(&mut self.buf, event.as_ref()) {
+                self.buf.truncate(start);
+                return Err(err.into());
+            }
+            self.buf.push(b'\n');
+        }
+        let policy = self.config.policy;
+        if policy != FlushPolicy::WhenIdle {
+            self.flush().await
+        } else if self.buf.len() >= WRITE_CHUNK {
+            self.blocking(|config, active, mut buf| {
+                let result = config.write(active, &buf);
+                if result.is_ok() {
+                    buf.clear();
+                }
+                (buf, result)
+            })
+            .await
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), WriteError> {
+        self.blocking(|config, active, mut buf| {
+            let result = config.write(active, &buf).and_then(|()| {
+                buf.clear();
+                match (active.as_mut(), config.policy) {
+                    (Some(current), FlushPolicy::Fsync) => current.file.sync_data(),
+                    (Some(current), _) => current.file.flush(),
+                    (None, _) => Ok(()),
+                }
+            });
+            (buf, result)
+        })
+        .await
+    }
+}
