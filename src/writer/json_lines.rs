@@ -4,12 +4,8 @@ use std::sync::Arc;
 use tokio::fs::{File, OpenOptions};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::{AuditWriter, WriteError};
+use super::{append_json_lines, AuditWriter, WriteError, WRITE_CHUNK};
 use crate::event::AuditEvent;
-
-/// Lines accumulate in memory and go to the operating system in writes of about this size
-/// (or sooner, at a flush).
-const WRITE_CHUNK: usize = 64 * 1024;
 
 /// When a [`JsonLines`] writer pushes its buffer to the operating system.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -137,15 +133,7 @@ impl AuditWriter for JsonLines {
     }
 
     async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
-        let start = self.buf.len();
-        for event in batch {
-            if let Err(err) = serde_json::to_writer(&mut self.buf, event.as_ref()) {
-                // Leave no half-written batch behind: a retry starts from a clean buffer.
-                self.buf.truncate(start);
-                return Err(err.into());
-            }
-            self.buf.push(b'\n');
-        }
+        append_json_lines(&mut self.buf, batch)?;
         if self.policy != FlushPolicy::WhenIdle {
             self.flush_now().await?;
         } else if self.buf.len() >= WRITE_CHUNK {

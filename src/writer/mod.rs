@@ -44,6 +44,27 @@ pub use tracing_writer::TracingWriter;
 
 use crate::event::AuditEvent;
 
+/// Lines accumulate in memory and go to the operating system in writes of about this size
+/// (or sooner, at a flush).
+pub(crate) const WRITE_CHUNK: usize = 64 * 1024;
+
+/// Appends one JSON line per event to `buf`. On error `buf` is left as it was, so a retried
+/// batch is never written twice.
+pub(crate) fn append_json_lines(
+    buf: &mut Vec<u8>,
+    batch: &[Arc<AuditEvent>],
+) -> Result<(), WriteError> {
+    let start = buf.len();
+    for event in batch {
+        if let Err(err) = serde_json::to_writer(&mut *buf, event.as_ref()) {
+            buf.truncate(start);
+            return Err(err.into());
+        }
+        buf.push(b'\n');
+    }
+    Ok(())
+}
+
 /// A destination for audit events.
 ///
 /// Implement it to plug in your own backend. Each writer runs on its own background task

@@ -6,12 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{AuditWriter, FlushPolicy, WriteError};
+use super::{append_json_lines, AuditWriter, FlushPolicy, WriteError, WRITE_CHUNK};
 use crate::event::AuditEvent;
 use crate::ConfigError;
-
-/// Lines go to the operating system in writes of about this size, or at a flush.
-const WRITE_CHUNK: usize = 64 * 1024;
 
 /// When a [`RotatingFile`] starts a new file, besides its size limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -412,14 +409,7 @@ impl AuditWriter for RotatingFile {
     }
 
     async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
-        let start = self.buf.len();
-        for event in batch {
-            if let Err(err) = serde_json::to_writer(&mut self.buf, event.as_ref()) {
-                self.buf.truncate(start);
-                return Err(err.into());
-            }
-            self.buf.push(b'\n');
-        }
+        append_json_lines(&mut self.buf, batch)?;
         let policy = self.config.policy;
         if policy != FlushPolicy::WhenIdle {
             self.flush().await
