@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 
 mod context;
+pub mod delivery;
 mod error;
 pub mod event;
 pub mod layer;

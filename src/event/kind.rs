@@ -58,6 +58,13 @@ impl EventKind {
         EventKind::AuditEventsDropped,
     ];
 
+    /// The kind named `name` (as in the `kind` field), if schema v1 has one.
+    pub fn from_name(name: &str) -> Option<EventKind> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+
     /// The name as it appears in the `kind` field.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -408,4 +408,10 @@ pub enum DropReason {
     WriteFailed,
     /// Events arrived after shutdown began.
     ShutDown,
+    /// A backend was down and its on-disk spool was full.
+    SpoolFull,
+    /// A backend refused the events themselves; retrying could not help.
+    Rejected,
+    /// The queue stayed full for the whole blocking timeout of a `Block` overflow policy.
+    BlockTimeout,
 }

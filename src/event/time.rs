@@ -1,22 +1,31 @@
 use std::time::SystemTime;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::{Serialize, Serializer};
 
 /// An instant in UTC, serialised as RFC 3339 with microseconds and `Z`
 /// (`2026-11-24T14:03:07.123456Z`), the `time` field of schema v1.
+///
+/// Kept at microsecond precision, so a time read back from an event equals the original.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(DateTime<Utc>);
 
 impl Timestamp {
     /// The current time.
     pub fn now() -> Self {
-        Timestamp(Utc::now())
+        Timestamp(Utc::now().trunc_subsecs(6))
     }
 
     /// From seconds since the Unix epoch (JWT `iat`/`exp`); `None` when out of range.
     pub fn from_unix(secs: i64) -> Option<Self> {
         DateTime::from_timestamp(secs, 0).map(Timestamp)
+    }
+
+    /// Reads an RFC 3339 time (any offset, converted to UTC); `None` when malformed.
+    pub fn parse(text: &str) -> Option<Self> {
+        DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| Timestamp(t.with_timezone(&Utc).trunc_subsecs(6)))
     }
 
     /// Seconds since the Unix epoch.
@@ -32,7 +41,7 @@ impl Timestamp {
 
 impl From<SystemTime> for Timestamp {
     fn from(t: SystemTime) -> Self {
-        Timestamp(t.into())
+        Timestamp(DateTime::<Utc>::from(t).trunc_subsecs(6))
     }
 }
 

@@ -1,0 +1,130 @@
+use bytes::Bytes;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::event::{AuditEvent, EventKind, Timestamp};
+
+/// One event, serialised once (schema v1 JSON, no trailing newline) with the fields
+/// backends route and index on kept alongside.
+///
+/// This is also the form events take in the on-disk spool, so an event read back after a
+/// restart is byte for byte the one that was emitted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedEvent {
+    id: Uuid,
+    kind: EventKind,
+    time: Timestamp,
+    json: Bytes,
+}
+
+/// Why bytes could not be taken as an encoded event.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// Not a JSON object with the envelope fields of schema v1.
+    #[error("not an audit event: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The `kind` is not one of schema v1.
+    #[error("unknown event kind {0:?}")]
+    Kind(String),
+    /// The `time` is not RFC 3339.
+    #[error("event time {0:?} is not RFC 3339")]
+    Time(String),
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    id: Uuid,
+    #[serde(borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    time: std::borrow::Cow<'a, str>,
+}
+
+impl EncodedEvent {
+    /// Serialises an event.
+    pub fn encode(event: &AuditEvent) -> Result<Self, serde_json::Error> {
+        let json = serde_json::to_vec(event)?;
+        Ok(EncodedEvent {
+            id: event.id,
+            kind: event.kind,
+            time: event.time,
+            json: Bytes::from(json),
+        })
+    }
+
+    /// Takes one serialised event back (a line of the spool, a JSON-lines file).
+    pub fn from_json(json: Bytes) -> Result<Self, RecordError> {
+        let envelope: Envelope<'_> = serde_json::from_slice(&json)?;
+        let kind = EventKind::from_name(&envelope.kind)
+            .ok_or_else(|| RecordError::Kind(envelope.kind.clone().into_owned()))?;
+        let time = Timestamp::parse(&envelope.time)
+            .ok_or_else(|| RecordError::Time(envelope.time.clone().into_owned()))?;
+        let id = envelope.id;
+        Ok(EncodedEvent {
+            id,
+            kind,
+            time,
+            json,
+        })
+    }
+
+    /// The event id (UUIDv7): the key every backend deduplicates on.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The event kind.
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    /// When the request arrived.
+    pub fn time(&self) -> Timestamp {
+        self.time
+    }
+
+    /// The event as one JSON object (schema v1), without a trailing newline.
+    pub fn json(&self) -> &Bytes {
+        &self.json
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::event::{Outcome, ServiceInfo};
+
+    #[test]
+    fn round_trips_through_json() {
+        let service = Arc::new(ServiceInfo {
+            name: "api".into(),
+            instance: None,
+        });
+        let event = AuditEvent::new(
+            service,
+            Timestamp::now(),
+            EventKind::TokenRevoked,
+            Outcome::Success,
+        );
+        let encoded = EncodedEvent::encode(&event).unwrap();
+        assert_eq!(encoded.id(), event.id);
+        assert_eq!(encoded.kind(), EventKind::TokenRevoked);
+        let back = EncodedEvent::from_json(encoded.json().clone()).unwrap();
+        assert_eq!(back, encoded);
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_event() {
+        for bad in [
+            &b"not json"[..],
+            br#"{"id":"0192e7a0-0000-7000-8000-000000000000","kind":"Nope","time":"2026-01-01T00:00:00.000000Z"}"#,
+            br#"{"id":"0192e7a0-0000-7000-8000-000000000000","kind":"TokenRevoked","time":"yesterday"}"#,
+            br#"{"kind":"TokenRevoked"}"#,
+        ] {
+            assert!(EncodedEvent::from_json(Bytes::copy_from_slice(bad)).is_err());
+        }
+    }
+}
