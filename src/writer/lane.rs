@@ -95,24 +95,25 @@ impl<W: AuditWriter> LaneTask<W> {
         let mut shutdown = None;
         let mut unflushed = false;
         loop {
-            let received = if unflushed {
-                // Something was written: flush once the queue has stayed empty for the
-                // linger, so steady traffic is flushed in large writes, not per event.
-                match tokio::time::timeout(
-                    self.flush_linger,
-                    self.rx.recv_many(&mut commands, self.batch_size),
-                )
-                .await
-                {
+            // Something was written: flush once the queue has stayed empty for the linger,
+            // so steady traffic is flushed in large writes, not per event. Otherwise sleep
+            // until the next event, or until the writer's own work is due.
+            let idle_wait = if unflushed {
+                Some(self.flush_linger)
+            } else {
+                self.writer.wake_after()
+            };
+            let next = self.rx.recv_many(&mut commands, self.batch_size);
+            let received = match idle_wait {
+                None => next.await,
+                Some(wait) => match tokio::time::timeout(wait, next).await {
                     Ok(received) => received,
                     Err(_) => {
                         self.flush().await;
                         unflushed = false;
                         continue;
                     }
-                }
-            } else {
-                self.rx.recv_many(&mut commands, self.batch_size).await
+                },
             };
             if received == 0 {
                 // Every sender is gone: write what is left and stop.

@@ -104,4 +104,12 @@ pub trait AuditWriter: Send + 'static {
     fn flush(&mut self) -> impl Future<Output = Result<(), WriteError>> + Send {
         async { Ok(()) }
     }
+
+    /// Whether the writer has work of its own to do when no events arrive (a spool to
+    /// replay once its backend is back). While this is `Some(delay)`, the writer's task calls
+    /// [`flush`](AuditWriter::flush) after `delay` without events; `None` (the default)
+    /// lets the task sleep until the next event.
+    fn wake_after(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
