@@ -67,9 +67,7 @@ fn harness(policy: OverflowPolicy) -> Harness {
                 entered: entered_tx,
                 inner: memory.clone(),
             },
-            WriterOptions::default()
-                .overflow(policy)
-                .queue_capacity(1),
+            WriterOptions::default().overflow(policy).queue_capacity(1),
         )
         .build()
         .unwrap();
@@ -85,7 +83,10 @@ impl Harness {
     /// Leaves the writer stuck in a write and its queue full.
     async fn fill(&mut self) {
         self.auditor.emit(event(&self.auditor));
-        self.entered.recv().await.expect("the writer takes the first event");
+        self.entered
+            .recv()
+            .await
+            .expect("the writer takes the first event");
         self.auditor.emit(event(&self.auditor));
         assert_eq!(self.auditor.stats().writers[0].queued, 1);
     }
@@ -93,9 +94,11 @@ impl Harness {
     async fn request(&self) -> ResponseBody<Full<Bytes>> {
         let svc = ServiceBuilder::new()
             .layer(AuditLayer::new(self.auditor.clone()))
-            .service(service_fn(|_req: Request<RequestBody<Full<Bytes>>>| async {
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
-            }));
+            .service(service_fn(
+                |_req: Request<RequestBody<Full<Bytes>>>| async {
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+                },
+            ));
         svc.oneshot(Request::new(Full::new(Bytes::new())))
             .await
             .unwrap()
@@ -132,14 +135,16 @@ fn event(auditor: &Auditor) -> AuditEvent {
 /// Polls a future once, with the task's real waker.
 async fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
     let mut future = Some(future);
-    std::future::poll_fn(|cx| {
-        Poll::Ready(future.take().expect("polled once").as_mut().poll(cx))
-    })
-    .await
+    std::future::poll_fn(|cx| Poll::Ready(future.take().expect("polled once").as_mut().poll(cx)))
+        .await
 }
 
 fn kinds(events: &[serde_json::Value], kind: &str) -> Vec<serde_json::Value> {
-    events.iter().filter(|e| e["kind"] == kind).cloned().collect()
+    events
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .cloned()
+        .collect()
 }
 
 #[tokio::test]
@@ -149,7 +154,11 @@ async fn block_holds_the_end_of_the_response_until_the_writer_makes_room() {
 
     let mut body = h.request().await;
     let frame = body.frame().await.unwrap().unwrap();
-    assert_eq!(frame.into_data().unwrap(), "hello", "the data is not held back");
+    assert_eq!(
+        frame.into_data().unwrap(),
+        "hello",
+        "the data is not held back"
+    );
     assert!(!body.is_end_stream(), "the end is held back");
     {
         let mut end = pin!(body.frame());
@@ -170,7 +179,10 @@ async fn block_holds_the_end_of_the_response_until_the_writer_makes_room() {
     h.auditor.shutdown().await;
     let events = h.memory.json();
     assert_eq!(kinds(&events, "ResourceAccessed").len(), 3, "{events:#?}");
-    assert!(kinds(&events, "AuditEventsDropped").is_empty(), "{events:#?}");
+    assert!(
+        kinds(&events, "AuditEventsDropped").is_empty(),
+        "{events:#?}"
+    );
     assert_eq!(h.dropped(), 0);
 }
 
@@ -238,7 +250,10 @@ async fn a_body_dropped_before_its_end_waits_for_room_on_a_task() {
     h.auditor.shutdown().await;
     let events = h.memory.json();
     assert_eq!(kinds(&events, "ResourceAccessed").len(), 3, "{events:#?}");
-    assert!(kinds(&events, "AuditEventsDropped").is_empty(), "{events:#?}");
+    assert!(
+        kinds(&events, "AuditEventsDropped").is_empty(),
+        "{events:#?}"
+    );
 }
 
 #[tokio::test]
@@ -275,7 +290,10 @@ async fn zero_block_timeout_is_a_configuration_error() {
         .unwrap_err();
     assert!(err.to_string().contains("DropNewest"), "{err}");
     let err = Auditor::builder()
-        .writer_with(MemoryWriter::new(), WriterOptions::default().queue_capacity(0))
+        .writer_with(
+            MemoryWriter::new(),
+            WriterOptions::default().queue_capacity(0),
+        )
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("at least 1"), "{err}");
@@ -336,8 +354,9 @@ async fn metrics_count_events_writes_drops_and_queue_depth() {
         "oauth_audit_events_dropped_total",
     ] {
         assert!(
-            registered.iter().any(|(key, _, description, _)| key.key().name() == name
-                && description.is_some()),
+            registered
+                .iter()
+                .any(|(key, _, description, _)| key.key().name() == name && description.is_some()),
             "{name} registered and described"
         );
     }
@@ -377,7 +396,11 @@ async fn metrics_count_events_writes_drops_and_queue_depth() {
         Some(&DebugValue::Counter(0))
     );
     assert_eq!(
-        metric(&full, "oauth_audit_events_written_total", &[("writer", "gated")]),
+        metric(
+            &full,
+            "oauth_audit_events_written_total",
+            &[("writer", "gated")]
+        ),
         Some(&DebugValue::Counter(0)),
         "the writer is stuck"
     );
@@ -387,7 +410,11 @@ async fn metrics_count_events_writes_drops_and_queue_depth() {
     let done = snapshot(&snapshotter);
     // The two queued events; the AuditEventsDropped report is not counted as written.
     assert_eq!(
-        metric(&done, "oauth_audit_events_written_total", &[("writer", "gated")]),
+        metric(
+            &done,
+            "oauth_audit_events_written_total",
+            &[("writer", "gated")]
+        ),
         Some(&DebugValue::Counter(2))
     );
     assert_eq!(

@@ -157,8 +157,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
 /// The pipeline's counters as Prometheus saw them at the end of the scenario.
 fn summarize_metrics(addr: SocketAddr, text: &str) {
-    println!("
-from http://{addr}/metrics (series at zero left out):");
+    println!(
+        "
+from http://{addr}/metrics (series at zero left out):"
+    );
     let nonzero = text.lines().filter(|line| {
         line.starts_with("oauth_audit_") && line.rsplit(' ').next().is_some_and(|v| v != "0")
     });

@@ -382,10 +382,8 @@ impl AuditorBuilder {
 
     /// Adds a writer with its own options: its [`OverflowPolicy`] and queue size.
     pub fn writer_with<W: AuditWriter>(mut self, writer: W, options: WriterOptions) -> Self {
-        self.writers.push((
-            options,
-            Box::new(move |config| Lane::spawn(writer, config)),
-        ));
+        self.writers
+            .push((options, Box::new(move |config| Lane::spawn(writer, config))));
         self
     }
 

@@ -95,9 +95,7 @@ pub(crate) struct LaneMetrics {
 
 impl LaneMetrics {
     pub(crate) fn new(writer: &str) -> Self {
-        let dropped = |reason: &'static str| {
-            metrics::counter!(EVENTS_DROPPED, "writer" => writer.to_owned(), "reason" => reason)
-        };
+        let dropped = |reason: &'static str| metrics::counter!(EVENTS_DROPPED, "writer" => writer.to_owned(), "reason" => reason);
         LaneMetrics {
             queue_depth: metrics::gauge!(QUEUE_DEPTH, "writer" => writer.to_owned()),
             written: metrics::counter!(EVENTS_WRITTEN, "writer" => writer.to_owned()),

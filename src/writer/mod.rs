@@ -37,10 +37,10 @@ mod tracing_writer;
 use std::future::Future;
 use std::sync::Arc;
 
+pub(crate) use auditor::Overflow;
 pub use auditor::{
     Auditor, AuditorBuilder, AuditorStats, OverflowPolicy, WriterOptions, WriterStats,
 };
-pub(crate) use auditor::Overflow;
 pub use error::WriteError;
 pub use fn_writer::{from_fn, FnWriter};
 pub use json_lines::{FlushPolicy, JsonLines};
