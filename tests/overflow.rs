@@ -1,4 +1,4 @@
-//! Per-writer overflow policies through the layer: `Block` holds the end of the response
+//! Per-writer overflow policies through the layer: `Block` holds back the end of the response
 //! while the writer's queue is full, `DropNewest` never does; and the pipeline's metrics.
 
 use std::convert::Infallible;
@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 
 /// Long enough never to run out in a test that releases the writer itself.
-const FOREVER: Duration = Duration::from_secs(600);
+const FOREVER: Duration = Duration::from_secs(120);
 /// How long a test waits for something that should happen soon, on a loaded machine.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -148,31 +148,26 @@ fn kinds(events: &[serde_json::Value], kind: &str) -> Vec<serde_json::Value> {
 }
 
 #[tokio::test]
-async fn block_holds_the_end_of_the_response_until_the_writer_makes_room() {
+async fn block_holds_the_last_frame_until_the_writer_makes_room() {
     let mut h = harness(OverflowPolicy::Block { timeout: FOREVER });
     h.fill().await;
 
     let mut body = h.request().await;
-    let frame = body.frame().await.unwrap().unwrap();
-    assert_eq!(
-        frame.into_data().unwrap(),
-        "hello",
-        "the data is not held back"
-    );
-    assert!(!body.is_end_stream(), "the end is held back");
     {
-        let mut end = pin!(body.frame());
+        let mut last = pin!(body.frame());
         assert!(
-            poll_once(end.as_mut()).await.is_pending(),
-            "the response ended while the queue was full"
+            poll_once(last.as_mut()).await.is_pending(),
+            "the last frame went out while the queue was full"
         );
         assert!(h.memory.events().is_empty());
 
         // The writer finishes its batch and takes the queued event: room for ours.
         h.gate.add_permits(1);
-        assert!(end.await.is_none(), "the response ends once there is room");
+        let frame = last.await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "hello");
     }
     assert!(body.is_end_stream());
+    assert!(body.frame().await.is_none());
     assert_eq!(h.dropped(), 0);
 
     h.gate.add_permits(1000);
@@ -183,6 +178,39 @@ async fn block_holds_the_end_of_the_response_until_the_writer_makes_room() {
         kinds(&events, "AuditEventsDropped").is_empty(),
         "{events:#?}"
     );
+    assert_eq!(h.dropped(), 0);
+}
+
+#[tokio::test]
+async fn an_empty_response_holds_its_end_until_the_writer_makes_room() {
+    let mut h = harness(OverflowPolicy::Block { timeout: FOREVER });
+    h.fill().await;
+
+    let svc = ServiceBuilder::new()
+        .layer(AuditLayer::new(h.auditor.clone()))
+        .service(service_fn(
+            |_req: Request<RequestBody<Full<Bytes>>>| async {
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+            },
+        ));
+    let mut body = svc
+        .oneshot(Request::new(Full::new(Bytes::new())))
+        .await
+        .unwrap()
+        .into_body();
+    // Complete as soon as it exists, but it must be polled to be able to wait.
+    assert!(!body.is_end_stream());
+    {
+        let mut end = pin!(body.frame());
+        assert!(poll_once(end.as_mut()).await.is_pending());
+        h.gate.add_permits(1);
+        assert!(end.await.is_none());
+    }
+    assert!(body.is_end_stream());
+
+    h.gate.add_permits(1000);
+    h.auditor.shutdown().await;
+    assert_eq!(kinds(&h.memory.json(), "ResourceAccessed").len(), 3);
     assert_eq!(h.dropped(), 0);
 }
 
@@ -262,9 +290,8 @@ async fn a_held_body_dropped_keeps_waiting_for_room_on_a_task() {
     h.fill().await;
 
     let mut body = h.request().await;
-    body.frame().await.unwrap().unwrap();
     assert!(poll_once(pin!(body.frame())).await.is_pending());
-    // The connection closes while the end is held back.
+    // The connection closes while the last frame is held back.
     drop(body);
     assert_eq!(h.dropped(), 0);
 
@@ -425,4 +452,40 @@ async fn metrics_count_events_writes_drops_and_queue_depth() {
         ),
         Some(&DebugValue::Counter(0))
     );
+}
+
+#[tokio::test]
+async fn block_holds_a_real_http_response_until_the_writer_makes_room() {
+    let mut h = harness(OverflowPolicy::Block { timeout: FOREVER });
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { "hello" }))
+        .layer(AuditLayer::new(h.auditor.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    h.fill().await;
+
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let client = tokio::spawn({
+        let order = order.clone();
+        async move {
+            let http = reqwest::Client::builder().no_proxy().build().unwrap();
+            let res = http.get(format!("http://{addr}/")).send().await.unwrap();
+            let body = res.text().await.unwrap();
+            order.lock().unwrap().push("response complete");
+            body
+        }
+    });
+    // Gives a response that is not held back every chance to complete first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    order.lock().unwrap().push("room");
+    h.gate.add_permits(1);
+    assert_eq!(client.await.unwrap(), "hello");
+    assert_eq!(*order.lock().unwrap(), ["room", "response complete"]);
+
+    h.gate.add_permits(1000);
+    h.auditor.shutdown().await;
+    assert_eq!(kinds(&h.memory.json(), "ResourceAccessed").len(), 3);
+    assert_eq!(h.dropped(), 0);
+    server.abort();
 }

@@ -93,19 +93,21 @@ pin_project! {
     /// dropped before its end (the client went away).
     ///
     /// When a writer with an [`OverflowPolicy::Block`](crate::writer::OverflowPolicy::Block)
-    /// has no room for the event, the body holds back its end (every frame has been
-    /// passed on, the end of the stream has not) until there is room or the policy's
-    /// timeout has passed.
-    pub struct ResponseBody<B> {
+    /// has no room for the event, the body holds back its last frame and its end until
+    /// there is room or the policy's timeout has passed. (Holding only the end would not
+    /// do: with a known `Content-Length`, the client has the whole response with its last
+    /// byte.)
+    pub struct ResponseBody<B: Body> {
         #[pin]
         inner: B,
         pending: Option<PendingEvent>,
         tee: Option<Tee>,
         backpressure: Option<Backpressure>,
+        held: Option<Frame<B::Data>>,
     }
 }
 
-impl<B> ResponseBody<B> {
+impl<B: Body> ResponseBody<B> {
     /// A body of a request that is not audited.
     pub(crate) fn passthrough(inner: B) -> Self {
         ResponseBody {
@@ -113,6 +115,7 @@ impl<B> ResponseBody<B> {
             pending: None,
             tee: None,
             backpressure: None,
+            held: None,
         }
     }
 
@@ -129,6 +132,7 @@ impl<B: Body> ResponseBody<B> {
             pending: Some(pending),
             tee,
             backpressure: None,
+            held: None,
         };
         if body.inner.is_end_stream() {
             // Servers may never poll an empty body: the response is complete now. Should
@@ -140,7 +144,7 @@ impl<B: Body> ResponseBody<B> {
     }
 }
 
-impl<B: std::fmt::Debug> std::fmt::Debug for ResponseBody<B> {
+impl<B: Body + std::fmt::Debug> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseBody")
             .field("inner", &self.inner)
@@ -154,7 +158,7 @@ fn finish(pending: &mut Option<PendingEvent>, tee: &mut Option<Tee>) -> Option<O
     pending.complete(captured)
 }
 
-/// A response's end, held back while its event waits for room in a writer's queue.
+/// What holds back a response's end while its event waits for room in a writer's queue.
 ///
 /// Only built when a queue is full, so the box costs nothing in the common case. Dropped
 /// before the wait is over (the connection closed), the wait goes on in a task of its own.
@@ -200,10 +204,10 @@ impl<B: Body> Body for ResponseBody<B> {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         if let Some(backpressure) = this.backpressure.as_mut() {
-            // The inner body has ended; only its end is held back.
+            // The inner body has ended; its last frame, if any, and its end are held back.
             ready!(backpressure.poll_wait(cx));
             *this.backpressure = None;
-            return Poll::Ready(None);
+            return Poll::Ready(this.held.take().map(Ok));
         }
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
         match &frame {
@@ -219,12 +223,17 @@ impl<B: Body> Body for ResponseBody<B> {
         }
         if frame.is_none() || this.inner.is_end_stream() {
             if let Some(overflow) = finish(this.pending, this.tee) {
-                let backpressure = this.backpressure.insert(Backpressure::new(overflow));
-                if frame.is_none() {
-                    ready!(backpressure.poll_wait(cx));
-                    *this.backpressure = None;
+                let mut backpressure = Backpressure::new(overflow);
+                if backpressure.poll_wait(cx).is_pending() {
+                    match frame {
+                        Some(Ok(frame)) => *this.held = Some(frame),
+                        // Not reached: an error dropped the pending event above.
+                        Some(Err(err)) => return Poll::Ready(Some(Err(err))),
+                        None => {}
+                    }
+                    *this.backpressure = Some(backpressure);
+                    return Poll::Pending;
                 }
-                // Otherwise the last frame goes out now and the end waits for room.
             }
         }
         Poll::Ready(frame)
@@ -235,6 +244,9 @@ impl<B: Body> Body for ResponseBody<B> {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match self.held.as_ref().and_then(Frame::data_ref) {
+            Some(data) => SizeHint::with_exact(data.remaining() as u64),
+            None => self.inner.size_hint(),
+        }
     }
 }

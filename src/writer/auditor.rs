@@ -67,7 +67,7 @@ impl Auditor {
     /// [`DropNewest`](OverflowPolicy::DropNewest) the event is dropped and counted
     /// (reported later as `AuditEventsDropped`); under [`Block`](OverflowPolicy::Block) a
     /// task is spawned that waits for room up to the timeout. (The audit layer does
-    /// better: it holds the end of the response while it waits, so a slow writer slows
+    /// better: it holds back the end of the response while it waits, so a slow writer slows
     /// the client down instead of piling up tasks.)
     pub fn emit(&self, event: AuditEvent) {
         if let Some(overflow) = self.offer(event) {
@@ -260,8 +260,9 @@ pub enum OverflowPolicy {
     /// it with reason `block_timeout`.
     ///
     /// Backpressure: a slow writer slows the clients down instead of losing events.
-    /// The audit layer holds the end of the response body (the last frame is sent, the
-    /// end of the stream is not) while it waits, without blocking a thread. The price is
+    /// The audit layer holds back the last frame and the end of the response body while
+    /// it waits (with a known `Content-Length`, the last byte would complete the response
+    /// for the client), without blocking a thread. The price is
     /// latency, and connections held open, while the writer is slow. A response body
     /// dropped before its end (the client went away) cannot be held: its event waits on
     /// a task of its own, up to the same timeout. Choose the timeout as the longest delay
