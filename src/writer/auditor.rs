@@ -152,7 +152,7 @@ pub struct WriterStats {
     pub name: String,
     /// Events written successfully.
     pub written: u64,
-    /// Events dropped (full queue, failed writes, after shutdown).
+    /// Events dropped (full queue, failed writes, after shutdown, blocking timeouts).
     pub dropped: u64,
     /// Events waiting in the queue.
     pub queued: usize,
