@@ -605,3 +605,219 @@ fn count_lines(path: &Path, from: u64) -> io::Result<LineCount> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new() -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("oauth-audit-spool-{}", uuid::Uuid::now_v7()));
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn config(dir: &TempDir, max_bytes: u64, segment_bytes: u64) -> SpoolConfig {
+        SpoolConfig {
+            dir: dir.0.clone(),
+            max_bytes,
+            segment_bytes,
+            fsync: false,
+        }
+    }
+
+    fn events(n: usize) -> Vec<EncodedEvent> {
+        let service = Arc::new(ServiceInfo {
+            name: "api".into(),
+            instance: None,
+        });
+        (0..n)
+            .map(|_| {
+                let event = AuditEvent::new(
+                    service.clone(),
+                    Timestamp::now(),
+                    EventKind::TokenRevoked,
+                    Outcome::Success,
+                );
+                EncodedEvent::encode(&event).unwrap()
+            })
+            .collect()
+    }
+
+    fn segment_files(dir: &TempDir) -> Vec<String> {
+        let mut names: Vec<_> = fs::read_dir(&dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| parse_segment_name(name).is_some())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn drain(spool: &mut Spool) -> Vec<EncodedEvent> {
+        let mut out = Vec::new();
+        loop {
+            let batch = spool.read_batch(7, u64::MAX).unwrap();
+            if batch.lines == 0 {
+                return out;
+            }
+            spool.ack(&batch).unwrap();
+            out.extend(batch.events);
+        }
+    }
+
+    #[test]
+    fn segments_roll_and_are_deleted_once_confirmed() {
+        let dir = TempDir::new();
+        let line = events(1)[0].json().len() as u64 + 1;
+        let (mut spool, _) = Spool::open(config(&dir, u64::MAX, line * 4)).unwrap();
+        let written = events(10);
+        let appended = spool.append(&written);
+        assert_eq!(appended.count, 10);
+        assert!(appended.error.is_none());
+        // 4 + 4 + 2 lines.
+        assert_eq!(segment_files(&dir).len(), 3);
+        assert_eq!(spool.events(), 10);
+        assert_eq!(spool.bytes(), 10 * line);
+
+        let batch = spool.read_batch(5, u64::MAX).unwrap();
+        assert_eq!(batch.events, written[..5]);
+        spool.ack(&batch).unwrap();
+        assert_eq!(
+            segment_files(&dir).len(),
+            2,
+            "the first segment is confirmed"
+        );
+        assert_eq!(spool.events(), 5);
+
+        assert_eq!(drain(&mut spool), written[5..]);
+        assert!(spool.is_empty());
+        assert!(segment_files(&dir).is_empty());
+        assert_eq!((spool.events(), spool.bytes()), (0, 0));
+
+        // Appending after the spool emptied starts a fresh segment and stays in order.
+        let more = events(3);
+        assert_eq!(spool.append(&more).count, 3);
+        assert_eq!(drain(&mut spool), more);
+    }
+
+    #[test]
+    fn the_size_bound_takes_what_fits_in_order() {
+        let dir = TempDir::new();
+        let line = events(1)[0].json().len() as u64 + 1;
+        let (mut spool, _) = Spool::open(config(&dir, line * 5 + 3, 1 << 20)).unwrap();
+        let written = events(8);
+        let appended = spool.append(&written);
+        assert_eq!(appended.count, 5);
+        assert!(appended.error.is_none());
+        assert_eq!(spool.append(&written[5..]).count, 0);
+        let batch = spool.read_batch(2, u64::MAX).unwrap();
+        spool.ack(&batch).unwrap();
+        assert_eq!(spool.append(&written[5..]).count, 2);
+        assert_eq!(drain(&mut spool), written[2..7]);
+    }
+
+    #[test]
+    fn the_cursor_survives_a_restart() {
+        let dir = TempDir::new();
+        let line = events(1)[0].json().len() as u64 + 1;
+        let written = events(9);
+        {
+            let (mut spool, _) = Spool::open(config(&dir, u64::MAX, line * 4)).unwrap();
+            spool.append(&written);
+            let batch = spool.read_batch(6, u64::MAX).unwrap();
+            spool.ack(&batch).unwrap();
+            // Read but never confirmed: must come back after the restart.
+            let inflight = spool.read_batch(2, u64::MAX).unwrap();
+            assert_eq!(inflight.events, written[6..8]);
+        }
+        let cursor = fs::read_to_string(dir.0.join(CURSOR)).unwrap();
+        assert!(cursor.ends_with('\n'), "{cursor:?}");
+        let (mut spool, recovered) = Spool::open(config(&dir, u64::MAX, line * 4)).unwrap();
+        assert_eq!(recovered.torn_bytes, 0);
+        assert_eq!(spool.events(), 3);
+        assert_eq!(spool.bytes(), 3 * line);
+        assert_eq!(drain(&mut spool), written[6..]);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_and_garbage_is_quarantined() {
+        let dir = TempDir::new();
+        let written = events(4);
+        {
+            let (mut spool, _) = Spool::open(config(&dir, u64::MAX, 1 << 20)).unwrap();
+            spool.append(&written[..2]);
+        }
+        let segment = dir.0.join(&segment_files(&dir)[0]);
+        let mut file = OpenOptions::new().append(true).open(&segment).unwrap();
+        file.write_all(b"{\"not\": \"an event\"}\n").unwrap();
+        file.write_all(&written[2].json()[..]).unwrap();
+        file.write_all(b"\n").unwrap();
+        file.write_all(&written[3].json()[..20]).unwrap();
+        drop(file);
+
+        let (mut spool, recovered) = Spool::open(config(&dir, u64::MAX, 1 << 20)).unwrap();
+        assert_eq!(recovered.torn_bytes, 20);
+        assert_eq!(spool.events(), 4, "three events and one garbage line");
+        let batch = spool.read_batch(10, u64::MAX).unwrap();
+        assert_eq!(batch.corrupt, 1);
+        assert_eq!(batch.lines, 4);
+        assert_eq!(batch.events, written[..3]);
+        spool.ack(&batch).unwrap();
+        assert!(spool.is_empty());
+        let quarantined = fs::read_to_string(dir.0.join(QUARANTINE)).unwrap();
+        assert_eq!(quarantined, "{\"not\": \"an event\"}\n");
+        // New appends start on a clean line boundary.
+        spool.append(&written[3..]);
+        assert_eq!(drain(&mut spool), written[3..]);
+    }
+
+    #[test]
+    fn a_spool_is_used_by_one_process_at_a_time() {
+        let dir = TempDir::new();
+        let (first, _) = Spool::open(config(&dir, u64::MAX, 1 << 20)).unwrap();
+        match Spool::open(config(&dir, u64::MAX, 1 << 20)) {
+            Err(OpenError::Locked { .. }) => {}
+            other => panic!("expected a lock error, got {other:?}"),
+        }
+        drop(first);
+        assert!(Spool::open(config(&dir, u64::MAX, 1 << 20)).is_ok());
+    }
+
+    #[test]
+    fn segments_before_the_cursor_are_removed_at_open() {
+        let dir = TempDir::new();
+        let line = events(1)[0].json().len() as u64 + 1;
+        let written = events(6);
+        {
+            let (mut spool, _) = Spool::open(config(&dir, u64::MAX, line * 2)).unwrap();
+            spool.append(&written);
+        }
+        // A crash after the cursor moved to the third segment, before the deletions.
+        let third = parse_segment_name(&segment_files(&dir)[2]).unwrap();
+        write_cursor(
+            &dir.0,
+            Position {
+                seq: third,
+                offset: 0,
+            },
+            false,
+        )
+        .unwrap();
+        let (mut spool, _) = Spool::open(config(&dir, u64::MAX, line * 2)).unwrap();
+        assert_eq!(segment_files(&dir).len(), 1);
+        assert_eq!(drain(&mut spool), written[4..]);
+    }
+}
