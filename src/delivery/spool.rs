@@ -238,8 +238,9 @@ impl Spool {
         self.bytes
     }
 
+    /// Whether every event was confirmed.
     pub(crate) fn is_empty(&self) -> bool {
-        self.events == 0
+        self.events == 0 || self.at_end(self.head)
     }
 
     /// Appends as many events as fit under the size bound, in order.
@@ -468,7 +469,7 @@ impl Spool {
                 break;
             }
         }
-        if self.at_end(self.head) {
+        if self.events == 0 || self.at_end(self.head) {
             return self.reset();
         }
         write_cursor(&self.config.dir, self.head, self.config.fsync)?;
