@@ -503,7 +503,15 @@ impl<B: Backend> Delivery<B> {
             let encoded = match EncodedEvent::encode(&event) {
                 Ok(encoded) => encoded,
                 Err(err) => {
-                    tracing::warn!(target: "oauth_audit", error = %err, "AuditEventsDropped could not be serialised");
+                    // Cannot happen for this event; forget the count rather than retry forever.
+                    tracing::warn!(
+                        target: "oauth_audit",
+                        writer = %self.name,
+                        error = %err,
+                        dropped = count,
+                        "AuditEventsDropped could not be serialised"
+                    );
+                    *self.unreported.counter(reason) = 0;
                     continue;
                 }
             };
