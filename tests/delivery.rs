@@ -611,3 +611,81 @@ async fn spooled_events_survive_a_kill() {
     })
     .await;
 }
+
+#[test]
+fn metrics_follow_the_spool_and_deliveries() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let dir = TempDir::new("metrics");
+    let backend = FlakyBackend::new(Mode::Down);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let values = |snapshotter: &metrics_util::debugging::Snapshotter| {
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let key = key.key();
+                let labels: Vec<String> = key
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                (format!("{}{{{}}}", key.name(), labels.join(",")), value)
+            })
+            .collect::<HashMap<_, _>>()
+    };
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let batch = events(12, EventKind::TokenRevoked);
+            let line = EncodedEvent::encode(&batch[0]).unwrap().json().len() as u64 + 1;
+            let mut delivery = Delivery::builder(backend.clone())
+                .spool_dir(dir.path())
+                .max_spool_bytes(line * 10)
+                .backoff(fast())
+                .build()
+                .unwrap();
+            delivery.write(&batch).await.unwrap();
+            let seen = values(&snapshotter);
+            assert_eq!(
+                seen["oauth_audit_spool_events{writer=flaky}"],
+                DebugValue::Gauge(10.0.into())
+            );
+            assert_eq!(
+                seen["oauth_audit_spool_bytes{writer=flaky}"],
+                DebugValue::Gauge(((line * 10) as f64).into())
+            );
+            assert_eq!(
+                seen["oauth_audit_events_dropped_total{writer=flaky,reason=spool_full}"],
+                DebugValue::Counter(2)
+            );
+            assert!(matches!(
+                seen["oauth_audit_delivery_retries_total{writer=flaky}"],
+                DebugValue::Counter(n) if n >= 1
+            ));
+
+            backend.set(Mode::Up);
+            drain(&mut delivery).await;
+            let seen = values(&snapshotter);
+            assert_eq!(
+                seen["oauth_audit_spool_events{writer=flaky}"],
+                DebugValue::Gauge(0.0.into())
+            );
+            assert_eq!(
+                seen["oauth_audit_spool_bytes{writer=flaky}"],
+                DebugValue::Gauge(0.0.into())
+            );
+            let DebugValue::Histogram(latencies) =
+                &seen["oauth_audit_delivery_seconds{writer=flaky}"]
+            else {
+                panic!("delivery_seconds is a histogram");
+            };
+            assert!(!latencies.is_empty());
+            assert!(latencies.iter().all(|s| s.into_inner() >= 0.0));
+        });
+    });
+}
