@@ -113,8 +113,8 @@ impl Spool {
             dir: dir.clone(),
             source,
         };
-        fs::create_dir_all(&dir).map_err(io_err)?;
-        let lock = OpenOptions::new()
+        create_private_dir(&dir).map_err(io_err)?;
+        let lock = private_file()
             .create(true)
             .truncate(false)
             .write(true)
@@ -335,7 +335,7 @@ impl Spool {
             }
         }
         let seq = self.next_seq;
-        let file = OpenOptions::new()
+        let file = private_file()
             .append(true)
             .create_new(true)
             .open(segment_path(&self.config.dir, seq))?;
@@ -434,7 +434,7 @@ impl Spool {
             error = %err,
             "audit spool line is not an event (disk corruption?); moved to quarantine"
         );
-        let written = OpenOptions::new()
+        let written = private_file()
             .create(true)
             .append(true)
             .open(&path)
@@ -553,7 +553,11 @@ fn read_cursor(dir: &Path) -> io::Result<Option<Position>> {
 
 fn write_cursor(dir: &Path, at: Position, sync_directory: bool) -> io::Result<()> {
     let tmp = dir.join(CURSOR_TMP);
-    let mut file = File::create(&tmp)?;
+    let mut file = private_file()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)?;
     file.write_all(format!("{} {}\n", at.seq, at.offset).as_bytes())?;
     file.sync_all()?;
     fs::rename(&tmp, dir.join(CURSOR))?;
@@ -561,6 +565,22 @@ fn write_cursor(dir: &Path, at: Position, sync_directory: bool) -> io::Result<()
         sync_dir(dir)?;
     }
     Ok(())
+}
+
+/// Audit events are for auditors: the spool is readable by its owner only.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+fn private_file() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -820,5 +840,19 @@ mod tests {
         let (mut spool, _) = Spool::open(config(&dir, u64::MAX, line * 2)).unwrap();
         assert_eq!(segment_files(&dir).len(), 1);
         assert_eq!(drain(&mut spool), written[4..]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_spool_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = TempDir::new();
+        let (mut spool, _) = Spool::open(config(&dir, u64::MAX, 1 << 20)).unwrap();
+        spool.append(&events(1));
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.0), 0o700);
+        assert_eq!(mode(&dir.0.join(&segment_files(&dir)[0])), 0o600);
+        assert_eq!(mode(&dir.0.join(CURSOR)), 0o600);
     }
 }
