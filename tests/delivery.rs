@@ -689,3 +689,49 @@ fn metrics_follow_the_spool_and_deliveries() {
         });
     });
 }
+
+#[tokio::test]
+async fn shutdown_replays_briefly_and_leaves_the_rest_for_the_next_start() {
+    with_timeout(async {
+        let dir = TempDir::new("shutdown");
+        let backend = FlakyBackend::new(Mode::Down);
+        let written = events(200, EventKind::TokenRevoked);
+        {
+            let mut delivery = Delivery::builder(backend.clone())
+                .spool_dir(dir.path())
+                .build()
+                .unwrap();
+            delivery.write(&written).await.unwrap();
+            assert_eq!(delivery.stats().spooled_events(), 200);
+        }
+
+        // A slow backend: replaying everything would take seconds.
+        backend.set(Mode::Up);
+        backend.set_delay(Duration::from_millis(100));
+        let delivery = Delivery::builder(backend.clone())
+            .spool_dir(dir.path())
+            .max_batch(10)
+            .build()
+            .unwrap();
+        let stats = delivery.stats();
+        let auditor = Auditor::builder()
+            .service_name("delivery-test")
+            .writer(delivery)
+            .build()
+            .unwrap();
+        auditor.shutdown().await;
+        let left = stats.spooled_events();
+        assert!(left > 0, "shutdown does not wait for the whole spool");
+        assert_eq!(left + stats.delivered(), 200);
+
+        backend.set_delay(Duration::ZERO);
+        let mut delivery = Delivery::builder(backend.clone())
+            .spool_dir(dir.path())
+            .build()
+            .unwrap();
+        assert_eq!(delivery.stats().spooled_events(), left);
+        drain(&mut delivery).await;
+        assert_eq!(backend.ids(), ids(&written));
+    })
+    .await;
+}

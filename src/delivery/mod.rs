@@ -66,6 +66,10 @@ pub trait Backend: Send + 'static {
 
     /// Sends a batch. `Ok` means the backend confirmed every event in it (committed,
     /// acknowledged, indexed); only then are the events forgotten locally.
+    ///
+    /// A send that takes longer than [`DeliveryBuilder::send_timeout`] is dropped
+    /// mid-flight and counts as [`BackendError::Unavailable`]: the next `send` must cope
+    /// with whatever state that left (reconnect if in doubt).
     fn send(
         &mut self,
         batch: &[EncodedEvent],

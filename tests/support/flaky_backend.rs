@@ -25,6 +25,7 @@ struct State {
     mode: Mode,
     received: Vec<EncodedEvent>,
     attempts: u64,
+    delay: std::time::Duration,
 }
 
 /// Clones share one state: keep a clone to switch modes and read what arrived.
@@ -40,12 +41,18 @@ impl FlakyBackend {
                 mode,
                 received: Vec::new(),
                 attempts: 0,
+                delay: std::time::Duration::ZERO,
             })),
         }
     }
 
     pub fn set(&self, mode: Mode) {
         self.state.lock().unwrap().mode = mode;
+    }
+
+    /// Each send takes this long (a slow network).
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().delay = delay;
     }
 
     pub fn received(&self) -> Vec<EncodedEvent> {
@@ -75,6 +82,10 @@ impl Backend for FlakyBackend {
     }
 
     async fn send(&mut self, batch: &[EncodedEvent]) -> Result<(), BackendError> {
+        let delay = self.state.lock().unwrap().delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let mut state = self.state.lock().unwrap();
         state.attempts += 1;
         match state.mode {
