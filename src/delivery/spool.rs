@@ -469,6 +469,11 @@ impl Spool {
                 break;
             }
         }
+        if self.read < self.head {
+            // The read position was at the end of a segment the head has now moved past.
+            self.read = self.head;
+            self.reader = None;
+        }
         if self.events == 0 || self.at_end(self.head) {
             return self.reset();
         }
@@ -854,5 +859,78 @@ mod tests {
         assert_eq!(mode(&dir.0), 0o700);
         assert_eq!(mode(&dir.0.join(&segment_files(&dir)[0])), 0o600);
         assert_eq!(mode(&dir.0.join(CURSOR)), 0o600);
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Append(usize),
+        Read(usize),
+        Confirm,
+        Restart,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0usize..12).prop_map(Op::Append),
+            (1usize..9).prop_map(Op::Read),
+            Just(Op::Confirm),
+            Just(Op::Restart),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+        /// The spool behaves like a bounded queue with one batch in flight, across
+        /// segment rolls and restarts.
+        #[test]
+        fn the_spool_is_a_bounded_queue(ops in proptest::collection::vec(op(), 1..40)) {
+            let dir = TempDir::new();
+            let line = events(1)[0].json().len() as u64 + 1;
+            let cfg = config(&dir, line * 20, line * 3);
+            let (mut spool, _) = Spool::open(cfg.clone()).unwrap();
+            let mut model: VecDeque<EncodedEvent> = VecDeque::new();
+            let mut inflight: Option<ReadBatch> = None;
+            for op in ops {
+                match op {
+                    Op::Append(n) => {
+                        let batch = events(n);
+                        let room = 20 - model.len();
+                        let appended = spool.append(&batch);
+                        proptest::prop_assert!(appended.error.is_none());
+                        proptest::prop_assert_eq!(appended.count, n.min(room));
+                        model.extend(batch.into_iter().take(n.min(room)));
+                    }
+                    Op::Read(k) => {
+                        if inflight.is_none() {
+                            let batch = spool.read_batch(k, u64::MAX).unwrap();
+                            let expected: Vec<_> = model.iter().take(k).cloned().collect();
+                            proptest::prop_assert_eq!(&batch.events, &expected);
+                            if batch.lines > 0 {
+                                inflight = Some(batch);
+                            }
+                        }
+                    }
+                    Op::Confirm => {
+                        if let Some(batch) = inflight.take() {
+                            spool.ack(&batch).unwrap();
+                            model.drain(..batch.events.len());
+                        }
+                    }
+                    Op::Restart => {
+                        drop(spool);
+                        inflight = None;
+                        spool = Spool::open(cfg.clone()).unwrap().0;
+                    }
+                }
+                proptest::prop_assert_eq!(spool.events(), model.len() as u64);
+                proptest::prop_assert_eq!(spool.bytes(), model.len() as u64 * line);
+                proptest::prop_assert_eq!(spool.is_empty(), model.is_empty());
+                if model.is_empty() {
+                    proptest::prop_assert!(segment_files(&dir).is_empty());
+                }
+            }
+        }
     }
 }
