@@ -27,11 +27,18 @@
 //! }
 //! ```
 
+mod backoff;
 mod record;
+mod spool;
+mod stats;
+mod writer;
 
 use std::future::Future;
 
+pub use backoff::Backoff;
 pub use record::{EncodedEvent, RecordError};
+pub use stats::DeliveryStats;
+pub use writer::{Delivery, DeliveryBuilder};
 
 /// A remote destination for audit events, driven by the delivery machinery.
 ///
