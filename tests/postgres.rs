@@ -454,8 +454,21 @@ fn orders_app(auditor: &Auditor) -> Router {
         .layer(AuditLayer::new(auditor.clone()))
 }
 
-fn spool_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("oauth-audit-pg-spool-{}", uuid::Uuid::now_v7()))
+/// A spool directory, removed on Drop (also when the test fails).
+struct SpoolDir(PathBuf);
+
+impl SpoolDir {
+    fn new() -> SpoolDir {
+        SpoolDir(
+            std::env::temp_dir().join(format!("oauth-audit-pg-spool-{}", uuid::Uuid::now_v7())),
+        )
+    }
+}
+
+impl Drop for SpoolDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn quick_backoff() -> Backoff {
@@ -502,13 +515,14 @@ async fn wait_for_rows(pg: &PgServer, what: &str, done: impl Fn(&[uuid::Uuid]) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_during_traffic_loses_and_duplicates_nothing() {
     let mut pg = PgServer::start();
-    let spool = spool_dir();
+    let spool_dir = SpoolDir::new();
+    let spool = &spool_dir.0;
     let backend = PostgresBackend::builder(pg.url())
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     let delivery = Delivery::builder(backend)
-        .spool_dir(&spool)
+        .spool_dir(spool)
         .backoff(quick_backoff())
         .build()
         .unwrap();
@@ -573,7 +587,6 @@ async fn an_outage_during_traffic_loses_and_duplicates_nothing() {
     assert_eq!(stored, emitted);
     assert_eq!(stats.spooled_events(), 0);
     assert_eq!(stats.dropped_total(), 0);
-    let _ = std::fs::remove_dir_all(&spool);
 }
 
 const CHILD: &str = "crash_child_serves_until_killed";
@@ -689,7 +702,8 @@ async fn a_killed_writer_replays_its_spool_after_restart() {
         .await
         .unwrap();
     tokio::task::block_in_place(|| pg.stop());
-    let spool = spool_dir();
+    let spool_dir = SpoolDir::new();
+    let spool = &spool_dir.0;
 
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
         .args([
@@ -700,7 +714,7 @@ async fn a_killed_writer_replays_its_spool_after_restart() {
             "--test-threads=1",
         ])
         .env(CHILD_URL, pg.url())
-        .env(CHILD_SPOOL, &spool)
+        .env(CHILD_SPOOL, spool)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -730,7 +744,7 @@ async fn a_killed_writer_replays_its_spool_after_restart() {
     child.wait().await.unwrap();
     // Nothing was ever confirmed (the database was down throughout), so every event on disk
     // must arrive.
-    let spooled_ids = read_spool(&spool);
+    let spooled_ids = read_spool(spool);
     assert!(
         spooled_ids.len() >= 30,
         "{} events on disk, the child reported {spooled}",
@@ -750,7 +764,7 @@ async fn a_killed_writer_replays_its_spool_after_restart() {
     tokio::task::block_in_place(|| pg.start_again());
     let backend = PostgresBackend::builder(pg.url()).build().unwrap();
     let delivery = Delivery::builder(backend)
-        .spool_dir(&spool)
+        .spool_dir(spool)
         .backoff(quick_backoff())
         .build()
         .unwrap();
@@ -810,5 +824,4 @@ async fn a_killed_writer_replays_its_spool_after_restart() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(services, ["crashing-api", "restarted-api"]);
-    let _ = std::fs::remove_dir_all(&spool);
 }
