@@ -445,6 +445,29 @@ async fn events_from_the_layer_land_with_their_columns() {
         );
         assert!(!text.contains("opaque-access-token-1234567890"), "{text}");
     }
+
+    // The README's example queries run against the table as created.
+    let client = pg.client().await;
+    for query in [
+        "SELECT source_ip, count(*) FROM public.oauth_audit_events \
+         WHERE kind = 'LoginFailed' AND time > now() - interval '1 hour' \
+         GROUP BY source_ip ORDER BY count(*) DESC",
+        "SELECT time, kind, outcome, event->'http'->>'path' AS path \
+         FROM public.oauth_audit_events \
+         WHERE subject = 'alice' AND time >= date_trunc('day', now()) ORDER BY time",
+        "SELECT time, client_id, event->'token'->>'fingerprint' AS token \
+         FROM public.oauth_audit_events WHERE kind = 'TokenRevoked' ORDER BY time DESC LIMIT 50",
+    ] {
+        client.query(query, &[]).await.unwrap();
+    }
+    let paths = client
+        .query(
+            "SELECT event->'http'->>'path' FROM public.oauth_audit_events WHERE subject = 'alice'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(paths[0].get::<_, String>(0), "/token");
 }
 
 /// A router whose every request becomes one `ResourceAccessed` event.

@@ -46,6 +46,15 @@ const MAX_TABLE_NAME: usize = 50;
 const NAME: &str = "postgres";
 
 /// How the events table is split by time.
+///
+/// ```
+/// use oauth_audit::backend::{Partitioning, PostgresBackend};
+///
+/// let backend = PostgresBackend::builder("host=localhost user=audit sslmode=disable")
+///     .partitioning(Partitioning::Daily)
+///     .build()?;
+/// # Ok::<(), oauth_audit::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Partitioning {
@@ -162,11 +171,20 @@ impl Partitioning {
 ///
 /// ```no_run
 /// use oauth_audit::backend::PostgresBackend;
+/// use oauth_audit::delivery::Delivery;
+/// use oauth_audit::writer::Auditor;
 ///
-/// # fn main() -> Result<(), oauth_audit::ConfigError> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let backend = PostgresBackend::builder("postgres://audit@db.internal/audit?sslmode=disable")
 ///     .schema("audit")
 ///     .build()?;
+/// let delivery = Delivery::builder(backend)
+///     .spool_dir("/var/spool/orders-api/audit")
+///     .build()?;
+/// let auditor = Auditor::builder().service_name("orders-api").writer(delivery).build()?;
+/// // ... serve requests through AuditLayer::new(auditor.clone()) ...
+/// auditor.shutdown().await;
 /// # Ok(()) }
 /// ```
 pub struct PostgresBackend {
@@ -200,6 +218,18 @@ impl fmt::Debug for PostgresBackend {
 }
 
 /// Builds a [`PostgresBackend`]; see [`PostgresBackend::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use oauth_audit::backend::PostgresBackend;
+///
+/// let backend = PostgresBackend::builder("host=localhost user=audit sslmode=disable")
+///     .table("audit_events")
+///     .retention(Duration::from_secs(90 * 24 * 3600))
+///     .timeout(Duration::from_secs(10))
+///     .build()?;
+/// # Ok::<(), oauth_audit::ConfigError>(())
+/// ```
 #[derive(Clone)]
 #[must_use]
 pub struct PostgresBackendBuilder {
