@@ -848,3 +848,37 @@ async fn a_killed_writer_replays_its_spool_after_restart() {
         .collect();
     assert_eq!(services, ["crashing-api", "restarted-api"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_starting_together_create_the_schema_once() {
+    let pg = PgServer::start();
+    let starts = (0..6).map(|i| {
+        let url = pg.url();
+        tokio::spawn(async move {
+            // Two writers per table, three tables in one new schema.
+            let mut backend = PostgresBackend::builder(url)
+                .schema("shared")
+                .table(format!("events_{}", i % 3))
+                .build()
+                .unwrap();
+            backend.prepare().await?;
+            backend.send(&[event_at(Timestamp::now(), "alice")]).await
+        })
+    });
+    for start in starts.collect::<Vec<_>>() {
+        start.await.unwrap().unwrap();
+    }
+    let versions = pg
+        .client()
+        .await
+        .query(
+            "SELECT table_name FROM shared.oauth_audit_schema ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 3);
+    for table in ["shared.events_0", "shared.events_1", "shared.events_2"] {
+        assert_eq!(count(&pg, table).await, (2, 2), "{table}");
+    }
+}

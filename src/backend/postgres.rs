@@ -291,7 +291,9 @@ impl PostgresBackend {
             self.session = None;
         }
         if self.session.is_none() {
-            let session = Session::open(&self.settings).await?;
+            let session = Session::open(&self.settings)
+                .await
+                .map_err(|error| Failure::Setup(Box::new(error)))?;
             self.session = Some(session);
             self.next_retention = None;
         }
@@ -300,7 +302,10 @@ impl PostgresBackend {
         let session = self.session.as_mut().ok_or(Failure::Closed)?;
         if due {
             self.next_retention = Some(Instant::now() + RETENTION_INTERVAL);
-            session.ensure_ahead(settings.partitioning).await?;
+            session
+                .ensure_ahead(settings.partitioning)
+                .await
+                .map_err(|error| Failure::Setup(Box::new(error)))?;
             if let Some(retention) = settings.retention {
                 // Retention never holds up delivery: a failure is retried at the next interval.
                 if let Err(error) = session.apply_retention(settings, retention).await {
@@ -598,7 +603,7 @@ impl Session {
              CREATE OR REPLACE TRIGGER oauth_audit_no_truncate BEFORE TRUNCATE ON {schema}.{partition}
                  FOR EACH STATEMENT EXECUTE FUNCTION {schema}.oauth_audit_append_only();
              COMMIT;",
-            lock = literal(&format!("oauth_audit:{}", self.qualified)),
+            lock = literal(&lock_key(&self.schema)),
             parent = self.qualified,
             start = start.format("%Y-%m-%d"),
             end = end.format("%Y-%m-%d"),
@@ -714,6 +719,12 @@ fn event_text(event: &EncodedEvent) -> Result<&str, Failure> {
     std::str::from_utf8(event.json()).map_err(|_| Failure::NotUtf8(event.id()))
 }
 
+/// The advisory lock serialising schema changes: one per schema, as tables in a schema
+/// share the versions table and the trigger function.
+fn lock_key(schema: &str) -> String {
+    format!("oauth_audit:{schema}")
+}
+
 /// A string literal for SQL built here (never from event data).
 fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -736,7 +747,7 @@ async fn create_schema(
         client
             .execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1))",
-                &[&format!("oauth_audit:{qualified}")],
+                &[&lock_key(schema)],
             )
             .await?;
         let schema_exists = client
@@ -895,6 +906,10 @@ enum Failure {
     Closed,
     #[error(transparent)]
     Schema(#[from] SchemaProblem),
+    /// Connecting or creating the schema failed: never the events' fault, whatever the
+    /// SQLSTATE (two writers racing to create a schema can see a unique violation).
+    #[error("setting up the table: {0}")]
+    Setup(Box<Failure>),
     #[error("event {0} is not UTF-8")]
     NotUtf8(Uuid),
     #[error("{refused} of {of} events refused, the first ({id}): {first}")]
@@ -942,7 +957,9 @@ impl Failure {
                 // violations (the key conflicts are absorbed by ON CONFLICT).
                 class == "22" || class == "23"
             }),
-            Failure::TimedOut(_) | Failure::Closed | Failure::Schema(_) => false,
+            Failure::TimedOut(_) | Failure::Closed | Failure::Schema(_) | Failure::Setup(_) => {
+                false
+            }
         }
     }
 
@@ -950,6 +967,7 @@ impl Failure {
         match self {
             Failure::Postgres(error) => error.is_closed() || error.code().is_none(),
             Failure::TimedOut(_) | Failure::Closed => true,
+            Failure::Setup(inner) => inner.is_connection(),
             _ => false,
         }
     }
