@@ -1,5 +1,8 @@
 use std::time::Duration;
 
+/// Longer waits are surely a mistake (and would overflow a deadline).
+const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+
 /// How long to wait before retrying a backend that failed: exponential growth with full
 /// jitter.
 ///
@@ -73,6 +76,12 @@ impl Backoff {
                 "the initial delay must be positive (e.g. 100 ms)",
             ));
         }
+        if self.max > MAX_BACKOFF {
+            return Err(crate::ConfigError::invalid(
+                "backoff",
+                format!("the maximum delay {:?} exceeds one day", self.max),
+            ));
+        }
         if self.initial > self.max {
             return Err(crate::ConfigError::invalid(
                 "backoff",
@@ -124,6 +133,9 @@ mod tests {
     fn nonsense_is_refused() {
         assert!(backoff().validate().is_ok());
         assert!(Backoff::exponential(Duration::ZERO, Duration::from_secs(1))
+            .validate()
+            .is_err());
+        assert!(Backoff::exponential(Duration::from_secs(1), Duration::MAX)
             .validate()
             .is_err());
         assert!(

@@ -113,8 +113,8 @@ impl Spool {
             dir: dir.clone(),
             source,
         };
-        fs::create_dir_all(&dir).map_err(io_err)?;
-        let lock = OpenOptions::new()
+        create_private_dir(&dir).map_err(io_err)?;
+        let lock = private_file()
             .create(true)
             .truncate(false)
             .write(true)
@@ -238,8 +238,9 @@ impl Spool {
         self.bytes
     }
 
+    /// Whether every event was confirmed.
     pub(crate) fn is_empty(&self) -> bool {
-        self.events == 0
+        self.events == 0 || self.at_end(self.head)
     }
 
     /// Appends as many events as fit under the size bound, in order.
@@ -334,7 +335,7 @@ impl Spool {
             }
         }
         let seq = self.next_seq;
-        let file = OpenOptions::new()
+        let file = private_file()
             .append(true)
             .create_new(true)
             .open(segment_path(&self.config.dir, seq))?;
@@ -433,7 +434,7 @@ impl Spool {
             error = %err,
             "audit spool line is not an event (disk corruption?); moved to quarantine"
         );
-        let written = OpenOptions::new()
+        let written = private_file()
             .create(true)
             .append(true)
             .open(&path)
@@ -468,7 +469,12 @@ impl Spool {
                 break;
             }
         }
-        if self.at_end(self.head) {
+        if self.read < self.head {
+            // The read position was at the end of a segment the head has now moved past.
+            self.read = self.head;
+            self.reader = None;
+        }
+        if self.events == 0 || self.at_end(self.head) {
             return self.reset();
         }
         write_cursor(&self.config.dir, self.head, self.config.fsync)?;
@@ -552,7 +558,11 @@ fn read_cursor(dir: &Path) -> io::Result<Option<Position>> {
 
 fn write_cursor(dir: &Path, at: Position, sync_directory: bool) -> io::Result<()> {
     let tmp = dir.join(CURSOR_TMP);
-    let mut file = File::create(&tmp)?;
+    let mut file = private_file()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)?;
     file.write_all(format!("{} {}\n", at.seq, at.offset).as_bytes())?;
     file.sync_all()?;
     fs::rename(&tmp, dir.join(CURSOR))?;
@@ -560,6 +570,22 @@ fn write_cursor(dir: &Path, at: Position, sync_directory: bool) -> io::Result<()
         sync_dir(dir)?;
     }
     Ok(())
+}
+
+/// Audit events are for auditors: the spool is readable by its owner only.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+fn private_file() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -819,5 +845,92 @@ mod tests {
         let (mut spool, _) = Spool::open(config(&dir, u64::MAX, line * 2)).unwrap();
         assert_eq!(segment_files(&dir).len(), 1);
         assert_eq!(drain(&mut spool), written[4..]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_spool_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = TempDir::new();
+        let (mut spool, _) = Spool::open(config(&dir, u64::MAX, 1 << 20)).unwrap();
+        spool.append(&events(1));
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.0), 0o700);
+        assert_eq!(mode(&dir.0.join(&segment_files(&dir)[0])), 0o600);
+        assert_eq!(mode(&dir.0.join(CURSOR)), 0o600);
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Append(usize),
+        Read(usize),
+        Confirm,
+        Restart,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0usize..12).prop_map(Op::Append),
+            (1usize..9).prop_map(Op::Read),
+            Just(Op::Confirm),
+            Just(Op::Restart),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+        /// The spool behaves like a bounded queue with one batch in flight, across
+        /// segment rolls and restarts.
+        #[test]
+        fn the_spool_is_a_bounded_queue(ops in proptest::collection::vec(op(), 1..40)) {
+            let dir = TempDir::new();
+            let line = events(1)[0].json().len() as u64 + 1;
+            let cfg = config(&dir, line * 20, line * 3);
+            let (mut spool, _) = Spool::open(cfg.clone()).unwrap();
+            let mut model: VecDeque<EncodedEvent> = VecDeque::new();
+            let mut inflight: Option<ReadBatch> = None;
+            for op in ops {
+                match op {
+                    Op::Append(n) => {
+                        let batch = events(n);
+                        let room = 20 - model.len();
+                        let appended = spool.append(&batch);
+                        proptest::prop_assert!(appended.error.is_none());
+                        proptest::prop_assert_eq!(appended.count, n.min(room));
+                        model.extend(batch.into_iter().take(n.min(room)));
+                    }
+                    Op::Read(k) => {
+                        if inflight.is_none() {
+                            let batch = spool.read_batch(k, u64::MAX).unwrap();
+                            let expected: Vec<_> = model.iter().take(k).cloned().collect();
+                            proptest::prop_assert_eq!(&batch.events, &expected);
+                            if batch.lines > 0 {
+                                inflight = Some(batch);
+                            }
+                        }
+                    }
+                    Op::Confirm => {
+                        if let Some(batch) = inflight.take() {
+                            spool.ack(&batch).unwrap();
+                            model.drain(..batch.events.len());
+                        }
+                    }
+                    Op::Restart => {
+                        drop(spool);
+                        inflight = None;
+                        spool = Spool::open(cfg.clone()).unwrap().0;
+                    }
+                }
+                proptest::prop_assert_eq!(spool.events(), model.len() as u64);
+                proptest::prop_assert_eq!(spool.bytes(), model.len() as u64 * line);
+                proptest::prop_assert_eq!(spool.is_empty(), model.is_empty());
+                if model.is_empty() {
+                    proptest::prop_assert!(segment_files(&dir).is_empty());
+                }
+            }
+        }
     }
 }

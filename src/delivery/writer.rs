@@ -177,14 +177,65 @@ impl<B: Backend> Delivery<B> {
         let mut sent = 0;
         while sent < events.len() {
             let end = (sent + self.settings.max_batch).min(events.len());
-            match self.send_with_retries(&events[sent..end]).await {
-                Ok(()) => {}
-                Err(err) if !err.is_retryable() => self.rejected(end - sent, &err),
+            let chunk = &events[sent..end];
+            let result = match self.send_with_retries(chunk).await {
+                Err(err) if !err.is_retryable() => self.isolate_rejected(chunk, err).await,
+                other => other.map(|()| None),
+            };
+            match result {
+                Ok(None) => {}
+                Ok(Some((count, err))) => {
+                    if account {
+                        self.rejected(count, &err);
+                    } else {
+                        tracing::warn!(
+                            target: "oauth_audit",
+                            writer = %self.name,
+                            error = %err,
+                            "audit backend rejected an AuditEventsDropped report"
+                        );
+                    }
+                }
                 Err(_) => return self.spill(events[sent..].to_vec(), account).await,
             }
             sent = end;
         }
         0
+    }
+
+    /// After `batch` was rejected as a whole: sends halves of it until each rejected event
+    /// is isolated, so one bad event does not take its neighbours down with it. Returns how
+    /// many events were rejected (with the last refusal), or the transient failure that
+    /// interrupted; then the whole batch is retried later, and the halves confirmed so far
+    /// are sent again (the backend deduplicates them).
+    async fn isolate_rejected(
+        &mut self,
+        batch: &[EncodedEvent],
+        err: BackendError,
+    ) -> Result<Option<(usize, BackendError)>, BackendError> {
+        if batch.len() <= 1 {
+            return Ok(Some((batch.len(), err)));
+        }
+        let mut rejected = 0;
+        let mut last = err;
+        let mid = batch.len() / 2;
+        let mut pending = VecDeque::from([(0, mid), (mid, batch.len())]);
+        while let Some((start, end)) = pending.pop_front() {
+            match self.send(&batch[start..end]).await {
+                Ok(()) => {}
+                Err(err) if err.is_retryable() => return Err(err),
+                Err(err) if end - start == 1 => {
+                    rejected += 1;
+                    last = err;
+                }
+                Err(_) => {
+                    let mid = start + (end - start) / 2;
+                    pending.push_front((mid, end));
+                    pending.push_front((start, mid));
+                }
+            }
+        }
+        Ok(Some((rejected, last)))
     }
 
     /// A send, retried briefly inline (only while the backend is not known to be down).
@@ -368,6 +419,9 @@ impl<B: Backend> Delivery<B> {
                 },
             };
             if batch.lines == 0 {
+                // Unconfirmed bytes that do not end a line yet: look again later rather
+                // than spin.
+                self.retry_at = Some(Instant::now() + self.settings.backoff.delay(0));
                 break;
             }
             if self.service.is_none() {
@@ -377,9 +431,15 @@ impl<B: Backend> Delivery<B> {
                 if self.failures > 0 {
                     self.retried();
                 }
-                match self.send(&batch.events).await {
-                    Ok(()) => {}
-                    Err(err) if !err.is_retryable() => self.rejected(batch.events.len(), &err),
+                let result = match self.send(&batch.events).await {
+                    Err(err) if !err.is_retryable() => {
+                        self.isolate_rejected(&batch.events, err).await
+                    }
+                    other => other.map(|()| None),
+                };
+                match result {
+                    Ok(None) => {}
+                    Ok(Some((count, err))) => self.rejected(count, &err),
                     Err(_) => {
                         self.inflight_failures += 1;
                         if self
@@ -443,7 +503,15 @@ impl<B: Backend> Delivery<B> {
             let encoded = match EncodedEvent::encode(&event) {
                 Ok(encoded) => encoded,
                 Err(err) => {
-                    tracing::warn!(target: "oauth_audit", error = %err, "AuditEventsDropped could not be serialised");
+                    // Cannot happen for this event; forget the count rather than retry forever.
+                    tracing::warn!(
+                        target: "oauth_audit",
+                        writer = %self.name,
+                        error = %err,
+                        dropped = count,
+                        "AuditEventsDropped could not be serialised"
+                    );
+                    *self.unreported.counter(reason) = 0;
                     continue;
                 }
             };
