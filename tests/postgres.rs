@@ -83,7 +83,9 @@ async fn schema_is_created_once_and_start_is_idempotent() {
     let mut first = PostgresBackend::builder(pg.url()).build().unwrap();
     first.prepare().await.unwrap();
     // A second writer starting against the same table finds everything in place.
-    let mut second = PostgresBackend::builder(pg.url()).build().unwrap();
+    // tokio-postgres's default sslmode (prefer) falls back to plain TCP.
+    let without_sslmode = pg.url().replace(" sslmode=disable", "");
+    let mut second = PostgresBackend::builder(without_sslmode).build().unwrap();
     second.prepare().await.unwrap();
     second
         .send(&[event_at(Timestamp::now(), "alice")])

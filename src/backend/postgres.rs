@@ -410,10 +410,10 @@ impl PostgresBackendBuilder {
             // The connection string itself may hold a password, so it is not repeated.
             ConfigError::invalid("postgres connection string", error.to_string())
         })?;
-        if config.get_ssl_mode() == SslMode::Require {
+        if !matches!(config.get_ssl_mode(), SslMode::Disable | SslMode::Prefer) {
             return Err(ConfigError::invalid(
                 "postgres connection string",
-                "sslmode=require needs TLS, which this build does not include: use \
+                "this sslmode needs TLS, which this build does not include: use \
                  sslmode=disable (or prefer) on a trusted network or through a local TLS proxy",
             ));
         }
