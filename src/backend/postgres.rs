@@ -146,8 +146,9 @@ impl Partitioning {
 /// (SQLSTATE `42501`). Retention drops whole partitions, which fires no row trigger; without
 /// partitioning it deletes inside a transaction that sets `oauth_audit.retention_cutoff`, and
 /// the trigger lets through only rows older than that cutoff. The trigger protects against
-/// mistakes and application bugs, not against a hostile table owner: for that, let a
-/// separate role own the table and grant the writer's role `INSERT` and `SELECT` only.
+/// mistakes and application bugs, not against the table's owner (the writer's role, which
+/// creates the table and its partitions), who can disable triggers: where that matters,
+/// send the events to a second, independent destination as well.
 ///
 /// # Schema versions
 ///
@@ -264,7 +265,7 @@ impl PostgresBackend {
             table: "oauth_audit_events".to_owned(),
             partitioning: Partitioning::default(),
             retention: None,
-            timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(20),
         }
     }
 
@@ -398,7 +399,8 @@ impl PostgresBackendBuilder {
     }
 
     /// The longest one `send` (connecting, creating partitions, inserting) may take before
-    /// it counts as a failure and is retried (default 30 s).
+    /// it counts as a failure and is retried (default 20 s). Keep it below `Delivery`'s
+    /// send timeout (default 30 s), so the backend drops a stuck connection itself.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
