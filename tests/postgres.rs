@@ -79,7 +79,7 @@ async fn sqlstate(client: &tokio_postgres::Client, sql: &str) -> String {
 
 #[tokio::test]
 async fn schema_is_created_once_and_start_is_idempotent() {
-    let pg = PgServer::start();
+    let pg = PgServer::new();
     let mut first = PostgresBackend::builder(pg.url()).build().unwrap();
     first.prepare().await.unwrap();
     // A second writer starting against the same table finds everything in place.
@@ -201,7 +201,7 @@ async fn schema_is_created_once_and_start_is_idempotent() {
 
 #[tokio::test]
 async fn retries_never_duplicate() {
-    let pg = PgServer::start();
+    let pg = PgServer::new();
     for (table, partitioning) in [
         ("partitioned", Partitioning::Monthly),
         ("plain", Partitioning::None),
@@ -234,7 +234,7 @@ async fn retries_never_duplicate() {
 
 #[tokio::test]
 async fn retention_drops_old_partitions() {
-    let pg = PgServer::start();
+    let pg = PgServer::new();
     let mut writer = PostgresBackend::builder(pg.url())
         .partitioning(Partitioning::Daily)
         .build()
@@ -295,7 +295,7 @@ async fn retention_drops_old_partitions() {
 
 #[tokio::test]
 async fn refused_events_are_rejected_and_the_rest_kept() {
-    let pg = PgServer::start();
+    let pg = PgServer::new();
     let mut backend = PostgresBackend::builder(pg.url()).build().unwrap();
     let good = event_at(Timestamp::now(), "alice");
     let other = event_at(Timestamp::now(), "bob");
@@ -336,7 +336,7 @@ async fn refused_events_are_rejected_and_the_rest_kept() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_retryable_and_reconnected() {
-    let mut pg = PgServer::start();
+    let mut pg = PgServer::new();
     let mut backend = PostgresBackend::builder(pg.url())
         .timeout(Duration::from_secs(10))
         .build()
@@ -352,7 +352,7 @@ async fn an_unreachable_server_is_retryable_and_reconnected() {
         .await
         .unwrap_err();
     assert!(error.is_retryable(), "{error}");
-    pg.start_again();
+    pg.start();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         match backend.send(std::slice::from_ref(&during)).await {
@@ -373,7 +373,7 @@ async fn an_unreachable_server_is_retryable_and_reconnected() {
 
 #[tokio::test]
 async fn events_from_the_layer_land_with_their_columns() {
-    let pg = PgServer::start();
+    let pg = PgServer::new();
     let backend = PostgresBackend::builder(pg.url()).build().unwrap();
     let delivery = Delivery::builder(backend).build().unwrap();
     let stats = delivery.stats();
@@ -539,7 +539,7 @@ async fn wait_for_rows(pg: &PgServer, what: &str, done: impl Fn(&[uuid::Uuid]) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_during_traffic_loses_and_duplicates_nothing() {
-    let mut pg = PgServer::start();
+    let mut pg = PgServer::new();
     let spool_dir = SpoolDir::new();
     let spool = &spool_dir.0;
     let backend = PostgresBackend::builder(pg.url())
@@ -593,7 +593,7 @@ async fn an_outage_during_traffic_loses_and_duplicates_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::task::block_in_place(|| pg.start_again());
+    tokio::task::block_in_place(|| pg.start());
     for i in 120..160 {
         request(i).await;
     }
@@ -719,7 +719,7 @@ fn read_spool(dir: &Path) -> Vec<uuid::Uuid> {
 async fn a_killed_writer_replays_its_spool_after_restart() {
     use tokio::io::AsyncBufReadExt;
 
-    let mut pg = PgServer::start();
+    let mut pg = PgServer::new();
     PostgresBackend::builder(pg.url())
         .build()
         .unwrap()
@@ -786,7 +786,7 @@ async fn a_killed_writer_replays_its_spool_after_restart() {
     );
     let must_arrive = &spooled_ids[..];
 
-    tokio::task::block_in_place(|| pg.start_again());
+    tokio::task::block_in_place(|| pg.start());
     let backend = PostgresBackend::builder(pg.url()).build().unwrap();
     let delivery = Delivery::builder(backend)
         .spool_dir(spool)
@@ -853,7 +853,7 @@ async fn a_killed_writer_replays_its_spool_after_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writers_starting_together_create_the_schema_once() {
-    let pg = PgServer::start();
+    let pg = PgServer::new();
     let starts = (0..6).map(|i| {
         let url = pg.url();
         tokio::spawn(async move {

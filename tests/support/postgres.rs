@@ -18,7 +18,7 @@ pub struct PgServer {
 impl PgServer {
     /// Creates a cluster and starts it. Panics with instructions when PostgreSQL 15 is
     /// missing.
-    pub fn start() -> PgServer {
+    pub fn new() -> PgServer {
         assert!(
             Path::new(BIN).join("postgres").exists(),
             "PostgreSQL 15 is not installed ({BIN}/postgres is missing): run scripts/test, \
@@ -40,7 +40,7 @@ impl PgServer {
             port: free_port(),
             running: false,
         };
-        server.start_again();
+        server.start();
         server
     }
 
@@ -68,7 +68,7 @@ impl PgServer {
     }
 
     /// Starts the server again: same data, same port.
-    pub fn start_again(&mut self) {
+    pub fn start(&mut self) {
         if self.running {
             return;
         }
