@@ -3,3 +3,9 @@
 //!
 //! | backend | feature | deduplicates on the event id by |
 //! | --- | --- | --- |
+//! | [`NatsBackend`] | `nats` | the `Nats-Msg-Id` header, within the stream's duplicate window |
+
+#[cfg(feature = "nats")]
+mod nats;
+#[cfg(feature = "nats")]
+pub use nats::{NatsBackend, NatsBackendBuilder};
