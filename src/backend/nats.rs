@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::context::{GetStreamErrorKind, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{Config as StreamConfig, StorageType};
 use async_nats::jetstream::{self, ErrorCode};
@@ -64,7 +64,19 @@ pub struct NatsBackend {
 struct Connection {
     jetstream: jetstream::Context,
     max_payload: usize,
-    stream_ready: bool,
+    stream: StreamState,
+}
+
+/// What is known about the stream on the current connection.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum StreamState {
+    /// Not set up yet: create it or apply the settings.
+    Unconfigured,
+    /// Created or updated to the settings.
+    Ready,
+    /// A publish found nobody answering for the subjects: the stream may have been deleted,
+    /// or it is electing a leader. Look before creating, so a failover never rewrites it.
+    Lost,
 }
 
 struct Settings {
@@ -228,7 +240,7 @@ impl NatsBackend {
         Ok(Connection {
             jetstream,
             max_payload,
-            stream_ready: false,
+            stream: StreamState::Unconfigured,
         })
     }
 
@@ -246,11 +258,31 @@ impl NatsBackend {
         }
     }
 
-    async fn ensure_stream(&self, jetstream: &jetstream::Context) -> Result<(), BackendError> {
+    async fn ensure_stream(&self, connection: &mut Connection) -> Result<(), BackendError> {
+        let jetstream = &connection.jetstream;
+        match connection.stream {
+            StreamState::Ready => return Ok(()),
+            StreamState::Unconfigured => {}
+            StreamState::Lost => match jetstream.get_stream(&self.settings.stream).await {
+                Ok(_) => {
+                    connection.stream = StreamState::Ready;
+                    return Ok(());
+                }
+                Err(err) => match err.kind() {
+                    GetStreamErrorKind::JetStream(js)
+                        if js.error_code() == ErrorCode::STREAM_NOT_FOUND => {}
+                    _ => {
+                        return Err(self.unavailable(format!(
+                            "cannot look up JetStream stream {:?}: {err}",
+                            self.settings.stream
+                        )))
+                    }
+                },
+            },
+        }
         jetstream
             .create_or_update_stream(self.stream_config())
             .await
-            .map(drop)
             .map_err(|err| {
                 self.unavailable(format!(
                     "cannot create or update JetStream stream {:?} (subjects {}.>): {err}; \
@@ -258,7 +290,9 @@ impl NatsBackend {
                      subjects, and that the cluster has {} server(s) for the replicas",
                     self.settings.stream, self.settings.subject_prefix, self.settings.replicas
                 ))
-            })
+            })?;
+        connection.stream = StreamState::Ready;
+        Ok(())
     }
 
     fn unavailable(&self, message: String) -> BackendError {
@@ -320,7 +354,7 @@ impl NatsBackend {
             }
             PublishErrorKind::StreamNotFound => {
                 // Someone deleted the stream, or it lost its leader: set it up again.
-                connection.stream_ready = false;
+                connection.stream = StreamState::Lost;
                 self.unavailable(format!(
                     "no JetStream stream answers on {}.> ({err})",
                     self.settings.subject_prefix
@@ -335,7 +369,7 @@ impl NatsBackend {
                         BackendError::rejected(self.name.clone(), format!("{err}"))
                     }
                     Some(ErrorCode::STREAM_NOT_FOUND) => {
-                        connection.stream_ready = false;
+                        connection.stream = StreamState::Lost;
                         self.unavailable(format!("JetStream publish failed: {err}"))
                     }
                     _ => self.unavailable(format!("JetStream publish failed: {err}")),
@@ -364,12 +398,9 @@ impl Backend for NatsBackend {
             Some(connection) => connection,
             None => self.connect().await?,
         };
-        if !connection.stream_ready {
-            if let Err(err) = self.ensure_stream(&connection.jetstream).await {
-                self.connection = Some(connection);
-                return Err(err);
-            }
-            connection.stream_ready = true;
+        if let Err(err) = self.ensure_stream(&mut connection).await {
+            self.connection = Some(connection);
+            return Err(err);
         }
         let result = match self.publish(&connection, batch).await {
             Ok(oversized) if oversized.is_empty() => Ok(()),

@@ -71,3 +71,5 @@ impl std::io::Write for Buffer {
         Ok(())
     }
 }
+#[cfg(feature = "nats")]
+pub mod nats;
