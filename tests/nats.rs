@@ -402,7 +402,21 @@ async fn a_cluster_keeps_delivering_when_a_node_dies() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    cluster.stop(0);
+    // Killing the node that leads the stream forces an election under traffic.
+    let js = jetstream_at(&urls).await;
+    let info = js
+        .get_stream("OAUTH_AUDIT")
+        .await
+        .unwrap()
+        .get_info()
+        .await
+        .unwrap();
+    let leader = info
+        .cluster
+        .and_then(|cluster| cluster.leader)
+        .expect("an R3 stream has a leader");
+    let leader: usize = leader.trim_start_matches('n').parse().unwrap();
+    cluster.stop(leader);
     let at_failure = sent.lock().unwrap().len();
     while sent.lock().unwrap().len() < at_failure + 100 {
         assert!(
@@ -416,7 +430,11 @@ async fn a_cluster_keeps_delivering_when_a_node_dies() {
     sender.await.unwrap();
 
     let ids = sent.lock().unwrap().clone();
-    let js = jetstream_at(&urls[1..]).await;
+    let survivors: Vec<String> = (0..urls.len())
+        .filter(|node| *node != leader)
+        .map(|node| urls[node].clone())
+        .collect();
+    let js = jetstream_at(&survivors).await;
     let info = js
         .get_stream("OAUTH_AUDIT")
         .await
