@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_nats::jetstream::context::{GetStreamErrorKind, PublishErrorKind};
+use async_nats::jetstream::context::{GetStreamErrorKind, PublishError, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{Config as StreamConfig, StorageType};
 use async_nats::jetstream::{self, ErrorCode};
@@ -63,7 +63,6 @@ pub struct NatsBackend {
 
 struct Connection {
     jetstream: jetstream::Context,
-    max_payload: usize,
     stream: StreamState,
 }
 
@@ -232,14 +231,12 @@ impl NatsBackend {
             .connect(settings.servers.clone())
             .await
             .map_err(|err| self.unavailable(format!("cannot connect to NATS: {err}")))?;
-        let max_payload = client.server_info().max_payload;
         let jetstream = jetstream::ContextBuilder::new()
             .timeout(settings.timeout)
             .ack_timeout(settings.timeout)
             .build(client);
         Ok(Connection {
             jetstream,
-            max_payload,
             stream: StreamState::Unconfigured,
         })
     }
@@ -299,90 +296,112 @@ impl NatsBackend {
         BackendError::unavailable(self.name.clone(), message)
     }
 
+    /// Publishes the batch, then awaits every acknowledgement, all within one timeout.
+    /// Returns the events the server (or the client's size check) refused for good.
     async fn publish(
         &self,
-        connection: &Connection,
+        connection: &mut Connection,
         batch: &[EncodedEvent],
-    ) -> Result<Vec<uuid::Uuid>, PublishFailure> {
+    ) -> Result<Vec<Refused>, BackendError> {
+        let deadline = tokio::time::Instant::now() + self.settings.timeout;
+        let max_payload = connection.jetstream.client().max_payload();
+        let mut refused = Vec::new();
         let mut acks = Vec::with_capacity(batch.len());
-        let mut oversized = Vec::new();
-        for event in batch {
-            // Headers count towards max_payload; 128 bytes covers `Nats-Msg-Id` and framing.
-            if event.json().len() + 128 > connection.max_payload {
-                oversized.push(event.id());
-                continue;
+        let publishing = async {
+            for event in batch {
+                // Headers count towards max_payload; 128 bytes covers `Nats-Msg-Id` and framing.
+                if event.json().len() + 128 > max_payload {
+                    refused.push(Refused {
+                        id: event.id(),
+                        reason: format!(
+                            "{} bytes exceed the server's max_payload of {max_payload} bytes",
+                            event.json().len()
+                        ),
+                    });
+                    continue;
+                }
+                let message = PublishMessage::build()
+                    .payload(event.json().clone())
+                    .message_id(event.id().to_string());
+                let ack = connection
+                    .jetstream
+                    .send_publish(self.subject(event.kind()), message)
+                    .await?;
+                acks.push((event.id(), ack));
             }
-            let message = PublishMessage::build()
-                .payload(event.json().clone())
-                .message_id(event.id().to_string());
-            let ack = connection
-                .jetstream
-                .send_publish(self.subject(event.kind()), message)
-                .await
-                .map_err(PublishFailure::Publish)?;
-            acks.push(ack);
+            Ok::<_, PublishError>(())
+        };
+        match tokio::time::timeout_at(deadline, publishing).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(self.publish_failed(err, connection)),
+            Err(_) => return Err(self.timed_out()),
         }
-        // The acks arrive concurrently; one deadline bounds the wait for all of them.
-        let all_acks = async {
-            for ack in acks {
-                // A duplicate ack means the stream already holds the event: success.
-                ack.await.map_err(PublishFailure::Publish)?;
+        // The acks arrive concurrently, so awaiting them in turn costs no extra round trips.
+        let acknowledged = async {
+            for (id, ack) in acks {
+                // A duplicate ack means the stream already holds the event: success too.
+                if let Err(err) = ack.await {
+                    match permanent_refusal(&err) {
+                        Some(reason) => refused.push(Refused { id, reason }),
+                        None => return Err(err),
+                    }
+                }
             }
             Ok(())
         };
-        match tokio::time::timeout(self.settings.timeout, all_acks).await {
-            Ok(result) => result?,
-            Err(_) => return Err(PublishFailure::AckTimeout),
+        match tokio::time::timeout_at(deadline, acknowledged).await {
+            Ok(Ok(())) => Ok(refused),
+            Ok(Err(err)) => Err(self.publish_failed(err, connection)),
+            Err(_) => Err(self.timed_out()),
         }
-        Ok(oversized)
     }
 
-    fn classify(&self, failure: PublishFailure, connection: &mut Connection) -> BackendError {
-        let err = match failure {
-            PublishFailure::AckTimeout => {
-                return self.unavailable(format!(
-                    "no JetStream acknowledgement within {:?} (server down or stream without \
-                     a leader)",
-                    self.settings.timeout
-                ))
-            }
-            PublishFailure::Publish(err) => err,
-        };
-        match err.kind() {
-            PublishErrorKind::MaxPayloadExceeded => {
-                BackendError::rejected(self.name.clone(), format!("{err}"))
-            }
-            PublishErrorKind::StreamNotFound => {
-                // Someone deleted the stream, or it lost its leader: set it up again.
-                connection.stream = StreamState::Lost;
-                self.unavailable(format!(
-                    "no JetStream stream answers on {}.> ({err})",
-                    self.settings.subject_prefix
-                ))
-            }
-            PublishErrorKind::Other => {
-                let code = std::error::Error::source(&err)
-                    .and_then(|source| source.downcast_ref::<jetstream::Error>())
-                    .map(jetstream::Error::error_code);
-                match code {
-                    Some(ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM) => {
-                        BackendError::rejected(self.name.clone(), format!("{err}"))
-                    }
-                    Some(ErrorCode::STREAM_NOT_FOUND) => {
-                        connection.stream = StreamState::Lost;
-                        self.unavailable(format!("JetStream publish failed: {err}"))
-                    }
-                    _ => self.unavailable(format!("JetStream publish failed: {err}")),
-                }
-            }
-            _ => self.unavailable(format!("JetStream publish failed: {err}")),
+    fn timed_out(&self) -> BackendError {
+        self.unavailable(format!(
+            "no JetStream acknowledgement within {:?} (server down, or the stream is \
+             electing a leader)",
+            self.settings.timeout
+        ))
+    }
+
+    /// Classifies a failure that is not a refusal of particular events.
+    fn publish_failed(&self, err: PublishError, connection: &mut Connection) -> BackendError {
+        let stream_missing = err.kind() == PublishErrorKind::StreamNotFound
+            || server_error_code(&err) == Some(ErrorCode::STREAM_NOT_FOUND);
+        if stream_missing {
+            // Deleted, or without a leader for a moment: look again before the next publish.
+            connection.stream = StreamState::Lost;
+            return self.unavailable(format!(
+                "no JetStream stream answers on {}.> ({err})",
+                self.settings.subject_prefix
+            ));
         }
+        self.unavailable(format!("JetStream publish failed: {err}"))
     }
 }
 
-enum PublishFailure {
-    Publish(jetstream::context::PublishError),
-    AckTimeout,
+/// An event the server will never take.
+struct Refused {
+    id: uuid::Uuid,
+    reason: String,
+}
+
+/// The JetStream error code the server answered a publish with, if any.
+fn server_error_code(err: &PublishError) -> Option<ErrorCode> {
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<jetstream::Error>())
+        .map(jetstream::Error::error_code)
+}
+
+/// Why retrying this publish can never succeed, if that is so.
+fn permanent_refusal(err: &PublishError) -> Option<String> {
+    match err.kind() {
+        PublishErrorKind::MaxPayloadExceeded => Some(err.to_string()),
+        _ if server_error_code(err) == Some(ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM) => {
+            Some(err.to_string())
+        }
+        _ => None,
+    }
 }
 
 impl Backend for NatsBackend {
@@ -402,24 +421,22 @@ impl Backend for NatsBackend {
             self.connection = Some(connection);
             return Err(err);
         }
-        let result = match self.publish(&connection, batch).await {
-            Ok(oversized) if oversized.is_empty() => Ok(()),
-            Ok(oversized) => Err(BackendError::rejected(
+        let result = match self.publish(&mut connection, batch).await {
+            Ok(refused) if refused.is_empty() => Ok(()),
+            Ok(refused) => Err(BackendError::rejected(
                 self.name.clone(),
                 format!(
-                    "{} of {} events exceed the server's max_payload of {} bytes and cannot be \
-                     published (the other events were stored); event ids: {}",
-                    oversized.len(),
+                    "{} of {} events can never be stored (the others were): {}",
+                    refused.len(),
                     batch.len(),
-                    connection.max_payload,
-                    oversized
+                    refused
                         .iter()
-                        .map(uuid::Uuid::to_string)
+                        .map(|refused| format!("{}: {}", refused.id, refused.reason))
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join("; ")
                 ),
             )),
-            Err(failure) => Err(self.classify(failure, &mut connection)),
+            Err(err) => Err(err),
         };
         self.connection = Some(connection);
         result
