@@ -121,7 +121,7 @@ impl fmt::Debug for NatsBackend {
         };
         f.debug_struct("NatsBackend")
             .field("name", &self.name)
-            .field("servers", &self.settings.servers)
+            .field("servers", &redacted(&self.settings.servers))
             .field("stream", &self.settings.stream)
             .field("subject_prefix", &self.settings.subject_prefix)
             .field("max_age", &self.settings.max_age)
@@ -463,7 +463,7 @@ pub struct NatsBackendBuilder {
 impl fmt::Debug for NatsBackendBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NatsBackendBuilder")
-            .field("servers", &self.servers)
+            .field("servers", &self.servers.len())
             .field("name", &self.name)
             .field("stream", &self.stream)
             .field("subject_prefix", &self.subject_prefix)
@@ -693,6 +693,14 @@ impl NatsBackendBuilder {
     }
 }
 
+/// The servers without any user or password embedded in their URLs.
+fn redacted(servers: &[ServerAddr]) -> Vec<String> {
+    servers
+        .iter()
+        .map(|server| format!("{}://{}:{}", server.scheme(), server.host(), server.port()))
+        .collect()
+}
+
 fn check_stream_name(name: &str) -> Result<(), ConfigError> {
     let bad = name
         .chars()
@@ -815,6 +823,13 @@ mod tests {
         let debug = format!("{nats:?}");
         assert!(!debug.contains("s3cret-password"), "{debug}");
         assert!(debug.contains("user and password"), "{debug}");
+
+        let in_url = NatsBackend::builder(["nats://audit:url-s3cret@127.0.0.1:4222"]);
+        assert!(!format!("{in_url:?}").contains("url-s3cret"));
+        let in_url = in_url.build().unwrap();
+        let debug = format!("{in_url:?}");
+        assert!(!debug.contains("url-s3cret"), "{debug}");
+        assert!(debug.contains("nats://127.0.0.1:4222"), "{debug}");
     }
 
     #[tokio::test]
