@@ -14,9 +14,11 @@ use async_nats::jetstream;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use oauth_audit::backend::NatsBackend;
-use oauth_audit::delivery::{Backend, BackendError, EncodedEvent};
+use oauth_audit::delivery::{
+    Backend, BackendError, Backoff, Delivery, DeliveryStats, EncodedEvent,
+};
 use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
-use oauth_audit::writer::{AuditWriter, Auditor, MemoryWriter, WriteError};
+use oauth_audit::writer::{Auditor, MemoryWriter};
 use oauth_audit::AuditLayer;
 use serde_json::{json, Value};
 use support::nats::{NatsCluster, NatsServer};
@@ -25,26 +27,6 @@ use uuid::Uuid;
 
 /// Generous bound for anything that waits on servers; only a hang would exceed it.
 const PATIENCE: Duration = Duration::from_secs(120);
-
-/// Hands each batch to a backend and retries transient failures until it is confirmed: the
-/// at-least-once part of delivery, without a spool.
-struct Retrying<B>(B);
-
-impl<B: Backend> AuditWriter for Retrying<B> {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-
-    async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
-        let batch: Vec<EncodedEvent> = batch
-            .iter()
-            .map(|event| EncodedEvent::encode(event))
-            .collect::<Result<_, _>>()?;
-        send_until_confirmed(&mut self.0, &batch)
-            .await
-            .map_err(WriteError::backend)
-    }
-}
 
 async fn send_until_confirmed<B: Backend>(
     backend: &mut B,
@@ -165,7 +147,7 @@ async fn events_from_http_traffic_land_on_their_kind_subjects() {
     let auditor = Auditor::builder()
         .service_name("orders-api")
         .writer(memory.clone())
-        .writer(Retrying(nats))
+        .writer(Delivery::builder(nats).build().unwrap())
         .build()
         .unwrap();
     let addr = serve(app().layer(AuditLayer::new(auditor.clone()))).await;
@@ -366,45 +348,39 @@ async fn an_oversized_event_is_rejected_and_the_rest_stored() {
 async fn a_cluster_keeps_delivering_when_a_node_dies() {
     let mut cluster = NatsCluster::start().await;
     let urls = cluster.urls();
-    let mut nats = NatsBackend::builder(&urls)
+    let spool = tempfile::tempdir().unwrap();
+    let nats = NatsBackend::builder(&urls)
         .replicas(3)
         .timeout(Duration::from_secs(3))
         .build()
         .unwrap();
+    let delivery = Delivery::builder(nats)
+        .spool_dir(spool.path())
+        .backoff(Backoff::exponential(
+            Duration::from_millis(50),
+            Duration::from_millis(500),
+        ))
+        .build()
+        .unwrap();
+    let stats = delivery.stats();
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .service_name("orders-api")
+        .writer(memory.clone())
+        .writer(delivery)
+        .build()
+        .unwrap();
+    let addr = serve(app().layer(AuditLayer::new(auditor.clone()))).await;
 
-    // Traffic flows from a task while the test kills a node underneath it.
+    // Traffic flows while the test kills a node underneath it.
     let stop = Arc::new(AtomicBool::new(false));
-    let sent = Arc::new(std::sync::Mutex::new(Vec::<Uuid>::new()));
-    let sender = {
-        let stop = stop.clone();
-        let sent = sent.clone();
-        tokio::spawn(async move {
-            let kinds = [
-                EventKind::AccessTokenIssued,
-                EventKind::ResourceAccessed,
-                EventKind::TokenRevoked,
-            ];
-            let mut batches = 0usize;
-            while !stop.load(Ordering::Relaxed) || batches < 20 {
-                let batch: Vec<EncodedEvent> =
-                    (0..10).map(|i| encoded(kinds[i % kinds.len()])).collect();
-                send_until_confirmed(&mut nats, &batch).await.unwrap();
-                sent.lock()
-                    .unwrap()
-                    .extend(batch.iter().map(EncodedEvent::id));
-                batches += 1;
-            }
-        })
-    };
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let requests = traffic(addr, stop.clone(), answered.clone());
+    wait_until("events were delivered before the failure", || {
+        stats.delivered() >= 50
+    })
+    .await;
 
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while sent.lock().unwrap().len() < 50 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no traffic before the failure"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     // Killing the node that leads the stream forces an election under traffic.
     let js = jetstream_at(&urls).await;
     let info = js
@@ -414,37 +390,150 @@ async fn a_cluster_keeps_delivering_when_a_node_dies() {
         .get_info()
         .await
         .unwrap();
+    assert_eq!(info.config.num_replicas, 3);
     let leader = info
         .cluster
         .and_then(|cluster| cluster.leader)
         .expect("an R3 stream has a leader");
     let leader: usize = leader.trim_start_matches('n').parse().unwrap();
     cluster.stop(leader);
-    let at_failure = sent.lock().unwrap().len();
-    while sent.lock().unwrap().len() < at_failure + 100 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "delivery did not continue after a node died ({} confirmed)",
-            sent.lock().unwrap().len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let at_failure = stats.delivered();
+    wait_until("delivery continued after a node died", || {
+        stats.delivered() >= at_failure + 100
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
-    sender.await.unwrap();
+    requests.await.unwrap();
+    let ids = all_delivered(&memory, &stats, answered.load(Ordering::Relaxed)).await;
+    auditor.shutdown().await;
+    assert_eq!(stats.dropped_total(), 0, "no event may be lost: {stats:?}");
 
-    let ids = sent.lock().unwrap().clone();
     let survivors: Vec<String> = (0..urls.len())
         .filter(|node| *node != leader)
         .map(|node| urls[node].clone())
         .collect();
     let js = jetstream_at(&survivors).await;
-    let info = js
-        .get_stream("OAUTH_AUDIT")
-        .await
-        .unwrap()
-        .get_info()
-        .await
+    assert_exactly_once(&js, "OAUTH_AUDIT", &ids).await;
+}
+
+/// Waits until each of `total` requests made its event and the delivery writer confirmed
+/// them all; returns their ids.
+async fn all_delivered(memory: &MemoryWriter, stats: &DeliveryStats, total: usize) -> Vec<Uuid> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !(memory.events().len() == total
+        && stats.spooled_events() == 0
+        && stats.delivered() >= total as u64)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not everything was delivered: {total} requests, {} events, {stats:?}",
+            memory.events().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    memory.events().iter().map(|event| event.id).collect()
+}
+
+/// Sends requests one after another until told to stop; returns how many were answered.
+fn traffic(
+    addr: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+    answered: Arc<std::sync::atomic::AtomicUsize>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let http = client();
+        let mut i = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            let res = if i % 3 == 0 {
+                http.post(format!("http://{addr}/token"))
+                    .form(&[("grant_type", "client_credentials"), ("client_id", "svc")])
+                    .send()
+                    .await
+            } else if i % 3 == 1 {
+                http.post(format!("http://{addr}/revoke"))
+                    .form(&[
+                        ("token", "at-issued-in-the-nats-test"),
+                        ("client_id", "svc"),
+                    ])
+                    .send()
+                    .await
+            } else {
+                http.get(format!("http://{addr}/orders")).send().await
+            };
+            res.unwrap().bytes().await.unwrap();
+            answered.fetch_add(1, Ordering::Relaxed);
+            i += 1;
+            // A steady trickle, not a flood: the point is traffic during the outage.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+}
+
+async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_under_traffic_is_spooled_and_every_event_arrives_once() {
+    let mut server = NatsServer::start().await;
+    let spool = tempfile::tempdir().unwrap();
+    let nats = NatsBackend::builder([server.url()])
+        .timeout(Duration::from_secs(2))
+        .build()
         .unwrap();
-    assert_eq!(info.config.num_replicas, 3);
+    let delivery = Delivery::builder(nats)
+        .spool_dir(spool.path())
+        .backoff(Backoff::exponential(
+            Duration::from_millis(50),
+            Duration::from_millis(500),
+        ))
+        .build()
+        .unwrap();
+    let stats = delivery.stats();
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .service_name("orders-api")
+        .writer(memory.clone())
+        .writer(delivery)
+        .build()
+        .unwrap();
+    let addr = serve(app().layer(AuditLayer::new(auditor.clone()))).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let requests = traffic(addr, stop.clone(), answered.clone());
+
+    wait_until("events were delivered before the outage", || {
+        stats.delivered() >= 30
+    })
+    .await;
+    server.stop();
+    let at_stop = answered.load(Ordering::Relaxed);
+    wait_until("events were spooled during the outage", || {
+        stats.spooled_events() >= 30 && answered.load(Ordering::Relaxed) >= at_stop + 60
+    })
+    .await;
+    server.restart().await;
+    let at_restart = answered.load(Ordering::Relaxed);
+    wait_until("traffic went on after the restart", || {
+        answered.load(Ordering::Relaxed) >= at_restart + 30
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    requests.await.unwrap();
+
+    let ids = all_delivered(&memory, &stats, answered.load(Ordering::Relaxed)).await;
+    auditor.shutdown().await;
+    assert_eq!(stats.dropped_total(), 0, "no event may be lost: {stats:?}");
+
+    assert!(ids.len() >= 120, "{} events", ids.len());
+    let js = jetstream_at(&[server.url()]).await;
     assert_exactly_once(&js, "OAUTH_AUDIT", &ids).await;
 }
