@@ -344,10 +344,17 @@ async fn request_statuses_are_classified_and_retries_deliver_once() {
     backend.send(&batch).await.unwrap();
     assert_eq!(collector.ids(), ids(&batch));
 
+    // Indexed, but the answer was lost: the retry finds every _id taken, nothing doubles.
+    let lost = events(2);
+    collector.script([Reply::StoreThenStatus(502)]);
+    assert_unavailable(backend.send(&lost).await);
+    backend.send(&lost).await.unwrap();
+    assert_eq!(collector.ids(), [ids(&batch), ids(&lost)].concat());
+
     collector.script([Reply::Status(400, None)]);
     let message = assert_rejected(backend.send(&events(1)).await);
     assert!(message.contains("400"), "{message}");
-    assert_eq!(collector.ids().len(), 3);
+    assert_eq!(collector.ids().len(), 5);
     assert_clean(&collector);
 }
 

@@ -68,6 +68,9 @@ pub enum Reply {
     /// The whole request fails with this status (and `Retry-After` seconds, if any), as the
     /// real service answers it; nothing is stored.
     Status(u16, Option<u64>),
+    /// The events are stored, then the request is answered with this status anyway (a
+    /// timeout or a proxy failure after the collector committed).
+    StoreThenStatus(u16),
     /// `_bulk` only: answered 200 with `errors: true`, the first item failing with this
     /// status and error type; the other items are indexed.
     FirstItemFails(u16, &'static str),
@@ -316,6 +319,10 @@ async fn handle(
         store.requests.push(seen);
         return reply(status, retry_after, failure(&expect.shape, status));
     }
+    let fail_after_storing = match scripted {
+        Some(Reply::StoreThenStatus(status)) => Some(status),
+        _ => None,
+    };
     let first_fails = match scripted {
         Some(Reply::FirstItemFails(status, kind)) => Some((status, kind)),
         _ => None,
@@ -360,6 +367,11 @@ async fn handle(
             json!({})
         }
     };
+    if let Some(status) = fail_after_storing {
+        seen.status = status;
+        store.requests.push(seen);
+        return reply(status, None, failure(&expect.shape, status));
+    }
     store.requests.push(seen);
     reply(200, None, answer)
 }
