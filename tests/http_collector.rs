@@ -283,9 +283,13 @@ async fn tls_with_a_private_ca_and_a_client_certificate() {
     let collector = Collector::start_tls(bulk(None, false), &pki, false).await;
     assert!(collector.url().starts_with("https://127.0.0.1:"));
 
-    // Without the CA, the collector's certificate is not trusted: a transport failure,
+    // Trusting another CA, the collector's certificate is refused: a transport failure,
     // retried, never a silent success.
-    let mut untrusting = es_builder(&collector).build().unwrap();
+    let mut untrusting = es_builder(&collector)
+        .root_certificate_pem(Pki::generate().ca_pem)
+        .system_roots(false)
+        .build()
+        .unwrap();
     assert_unavailable(untrusting.send(&events(1)).await);
     assert!(collector.requests().is_empty());
 

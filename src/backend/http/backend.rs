@@ -440,7 +440,11 @@ impl HttpCollectorBuilder {
             }
             roots.extend(certificates);
         }
-        if self.system_roots {
+        if url.scheme() == "http" {
+            // No TLS on this URL (redirects are not followed), so the system store is not
+            // loaded: minimal images often have none.
+            client = client.tls_certs_only(roots);
+        } else if self.system_roots {
             client = client.tls_certs_merge(roots);
         } else {
             if roots.is_empty() {
@@ -465,7 +469,11 @@ impl HttpCollectorBuilder {
         let client = client.build().map_err(|err| {
             ConfigError::invalid(
                 "tls",
-                format!("the HTTP client could not be built: {}", error_chain(&err)),
+                format!(
+                    "the HTTP client could not be built: {} (without system CA certificates, \
+                     install them or give the collector's CA with root_certificate_pem)",
+                    error_chain(&err)
+                ),
             )
         })?;
 
