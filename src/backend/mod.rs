@@ -5,6 +5,7 @@
 //! | --- | --- | --- |
 //! | [`PostgresBackend`] | `postgres` | the key `(id, time)` and `INSERT ... ON CONFLICT DO NOTHING` |
 //! | [`NatsBackend`] | `nats` | the `Nats-Msg-Id` header, within the stream's duplicate window |
+//! | [`HttpCollector`] (Elasticsearch / OpenSearch `_bulk`, Splunk HEC, JSON lines) | `http` | the document `_id` (`_bulk` with `create`); Splunk HEC and JSON lines do not deduplicate: dedupe on `id` downstream |
 
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -16,3 +17,8 @@ pub use postgres::{Partitioning, PostgresBackend, PostgresBackendBuilder};
 mod nats;
 #[cfg(feature = "nats")]
 pub use nats::{NatsBackend, NatsBackendBuilder};
+
+#[cfg(feature = "http")]
+mod http;
+#[cfg(feature = "http")]
+pub use self::http::{CollectorError, Format, HttpCollector, HttpCollectorBuilder};
