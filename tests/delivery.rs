@@ -735,3 +735,76 @@ async fn shutdown_replays_briefly_and_leaves_the_rest_for_the_next_start() {
     })
     .await;
 }
+
+#[derive(Clone, Debug)]
+enum Step {
+    Write(usize),
+    Backend(Mode),
+    Flush,
+    Restart,
+}
+
+/// Whatever the backend does and however often the writer restarts, every event arrives
+/// exactly once and in order, as long as the spool has room.
+#[test]
+fn any_outage_pattern_delivers_everything_once_in_order() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let step = prop_oneof![
+        (0usize..30).prop_map(Step::Write),
+        Just(Step::Backend(Mode::Up)),
+        Just(Step::Backend(Mode::Down)),
+        (0u32..3).prop_map(|n| Step::Backend(Mode::UpFor(n))),
+        Just(Step::Flush),
+        Just(Step::Restart),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut runner = TestRunner::new(Config::with_cases(40));
+    runner
+        .run(&proptest::collection::vec(step, 1..30), |steps| {
+            runtime.block_on(async {
+                let dir = TempDir::new("pattern");
+                let backend = FlakyBackend::new(Mode::Up);
+                let open = || {
+                    Delivery::builder(backend.clone())
+                        .spool_dir(dir.path())
+                        .spool_segment_bytes(2048)
+                        .spool_fsync(false)
+                        .max_batch(4)
+                        .backoff(fast())
+                        .build()
+                        .unwrap()
+                };
+                let mut delivery = open();
+                let mut written = Vec::new();
+                for step in steps {
+                    match step {
+                        Step::Write(n) => {
+                            let batch = events(n, EventKind::TokenRevoked);
+                            written.extend(ids(&batch));
+                            delivery.write(&batch).await.unwrap();
+                        }
+                        Step::Backend(mode) => backend.set(mode),
+                        Step::Flush => delivery.flush().await.unwrap(),
+                        Step::Restart => {
+                            delivery.flush().await.unwrap();
+                            drop(delivery);
+                            delivery = open();
+                        }
+                    }
+                    let stats = delivery.stats();
+                    prop_assert_eq!(stats.dropped_total(), 0);
+                }
+                backend.set(Mode::Up);
+                drain(&mut delivery).await;
+                prop_assert_eq!(backend.ids(), written);
+                prop_assert!(dir.segments().is_empty());
+                Ok(())
+            })
+        })
+        .unwrap();
+}

@@ -89,7 +89,7 @@ struct Settings {
     inline_retries: u32,
     max_batch: usize,
     send_timeout: Duration,
-    memory_retries: Option<u32>,
+    memory_retries: u32,
     fsync: bool,
 }
 
@@ -134,13 +134,12 @@ impl<B: Backend> Delivery<B> {
             spool_dir: None,
             max_spool_bytes: None,
             segment_bytes: None,
-            fsync: true,
             settings: Settings {
                 backoff: Backoff::default(),
                 inline_retries: DEFAULT_INLINE_RETRIES,
                 max_batch: DEFAULT_MAX_BATCH,
                 send_timeout: DEFAULT_SEND_TIMEOUT,
-                memory_retries: Some(DEFAULT_MEMORY_RETRIES),
+                memory_retries: DEFAULT_MEMORY_RETRIES,
                 fsync: true,
             },
         }
@@ -442,11 +441,8 @@ impl<B: Backend> Delivery<B> {
                     Ok(Some((count, err))) => self.rejected(count, &err),
                     Err(_) => {
                         self.inflight_failures += 1;
-                        if self
-                            .settings
-                            .memory_retries
-                            .is_some_and(|max| self.inflight_failures > max)
-                            && !self.store.is_disk()
+                        if !self.store.is_disk()
+                            && self.inflight_failures > self.settings.memory_retries
                         {
                             tracing::warn!(
                                 target: "oauth_audit",
@@ -788,7 +784,6 @@ pub struct DeliveryBuilder<B> {
     spool_dir: Option<PathBuf>,
     max_spool_bytes: Option<u64>,
     segment_bytes: Option<u64>,
-    fsync: bool,
     settings: Settings,
 }
 
@@ -830,7 +825,6 @@ impl<B: Backend> DeliveryBuilder<B> {
     /// `true`); with `false`, the spool is fsynced when the queue runs empty and at
     /// shutdown, so a power loss (not a process crash) can lose the latest spooled events.
     pub fn spool_fsync(mut self, fsync: bool) -> Self {
-        self.fsync = fsync;
         self.settings.fsync = fsync;
         self
     }
@@ -864,7 +858,7 @@ impl<B: Backend> DeliveryBuilder<B> {
     /// dropped and reported (default 10). Ignored with a spool directory, where events are
     /// retried until the backend takes them.
     pub fn memory_retries(mut self, retries: u32) -> Self {
-        self.settings.memory_retries = Some(retries);
+        self.settings.memory_retries = retries;
         self
     }
 
@@ -909,7 +903,7 @@ impl<B: Backend> DeliveryBuilder<B> {
                     dir: dir.clone(),
                     max_bytes,
                     segment_bytes,
-                    fsync: self.fsync,
+                    fsync: self.settings.fsync,
                 })
                 .map_err(|err| ConfigError::invalid("spool_dir", err.to_string()))?;
                 if recovered.torn_bytes > 0 {
