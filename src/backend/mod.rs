@@ -3,3 +3,10 @@
 //!
 //! | backend | feature | deduplicates on the event id by |
 //! | --- | --- | --- |
+//! | [`PostgresBackend`] | `postgres` | the key `(id, time)` and `INSERT ... ON CONFLICT DO NOTHING` |
+
+#[cfg(feature = "postgres")]
+mod postgres;
+
+#[cfg(feature = "postgres")]
+pub use postgres::{Partitioning, PostgresBackend, PostgresBackendBuilder};
