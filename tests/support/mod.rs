@@ -75,3 +75,5 @@ impl std::io::Write for Buffer {
         Ok(())
     }
 }
+#[cfg(feature = "nats")]
+pub mod nats;
