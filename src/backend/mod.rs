@@ -3,7 +3,7 @@
 //!
 //! | backend | feature | deduplicates on the event id by |
 //! | --- | --- | --- |
-//! | [`HttpCollector`] (Elasticsearch / OpenSearch `_bulk`, Splunk HEC, JSON lines) | `http` | the document `_id` (`_bulk` with `create`); Splunk HEC and JSON lines do not deduplicate: dedupe on `id` downstream |
+//! | `HttpCollector` (Elasticsearch / OpenSearch `_bulk`, Splunk HEC, JSON lines) | `http` | the document `_id` (`_bulk` with `create`); Splunk HEC and JSON lines do not deduplicate: dedupe on `id` downstream |
 
 #[cfg(feature = "http")]
 mod http;
