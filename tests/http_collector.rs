@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use axum::{routing::get, Router};
 use oauth_audit::backend::{Format, HttpCollector, HttpCollectorBuilder};
-use oauth_audit::delivery::{Backend, BackendError, EncodedEvent};
+use oauth_audit::delivery::{Backend, BackendError, Backoff, Delivery, EncodedEvent};
 use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
-use oauth_audit::writer::{AuditWriter, Auditor, WriteError};
+use oauth_audit::writer::{AuditWriter, Auditor, MemoryWriter, WriteError};
 use oauth_audit::AuditLayer;
 use support::collector::{Collector, Expect, Pki, Reply, Shape};
 use support::{client, serve};
@@ -550,5 +550,75 @@ async fn secrets_never_reach_debug_output_or_errors() {
             assert!(!error.contains(secret), "{secret} in {error}");
         }
     }
+    assert_clean(&collector);
+}
+
+/// A spool directory removed at the end of the test.
+struct SpoolDir(std::path::PathBuf);
+
+impl Drop for SpoolDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn through_delivery_a_collector_outage_loses_and_doubles_nothing() {
+    let collector = Collector::start(bulk(None, true)).await;
+    // Down for a while, then one batch indexed whose answer is lost, then healthy.
+    collector.script(
+        std::iter::repeat_n(Reply::Status(503, None), 6).chain([Reply::StoreThenStatus(503)]),
+    );
+    let spool = SpoolDir(
+        std::env::temp_dir().join(format!("oauth-audit-http-spool-{}", uuid::Uuid::now_v7())),
+    );
+    let delivery = Delivery::builder(es_builder(&collector).gzip(true).build().unwrap())
+        .spool_dir(&spool.0)
+        .backoff(Backoff::exponential(
+            Duration::from_millis(10),
+            Duration::from_millis(200),
+        ))
+        .build()
+        .unwrap();
+    let stats = delivery.stats();
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .service_name("orders-api")
+        .writer(delivery)
+        .writer(memory.clone())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/orders/{id}", get(|| async { "order" }))
+        .layer(AuditLayer::new(auditor.clone()));
+    let addr = serve(app).await;
+    for i in 0..30 {
+        let response = client()
+            .get(format!("http://{addr}/orders/{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    collector.wait_for(30).await;
+    auditor.shutdown().await;
+    let emitted: Vec<String> = support::events(&memory, 30)
+        .await
+        .iter()
+        .map(|event| event["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(emitted.len(), 30);
+    // Every event indexed exactly once (by _id), in the order it was emitted.
+    assert_eq!(collector.ids(), emitted);
+    let failed = collector
+        .requests()
+        .iter()
+        .filter(|request| request.status == 503)
+        .count();
+    assert_eq!(failed, 7, "the scripted outage was not sent to");
+    assert!(stats.retries() > 0);
+    assert_eq!(stats.dropped_total(), 0);
+    assert_eq!(stats.spooled_events(), 0);
     assert_clean(&collector);
 }

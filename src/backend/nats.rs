@@ -35,17 +35,20 @@ const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// ```no_run
 /// use std::time::Duration;
 /// use oauth_audit::backend::NatsBackend;
-/// use oauth_audit::delivery::{Backend, EncodedEvent};
+/// use oauth_audit::delivery::Delivery;
+/// use oauth_audit::writer::Auditor;
 ///
-/// # async fn run(batch: Vec<EncodedEvent>) -> Result<(), Box<dyn std::error::Error>> {
-/// let mut nats = NatsBackend::builder(["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"])
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let nats = NatsBackend::builder(["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"])
 ///     .stream("OAUTH_AUDIT")
 ///     .subject_prefix("oauth.audit")
 ///     .max_age(Duration::from_secs(90 * 24 * 3600))
 ///     .replicas(3)
 ///     .credentials_file("/etc/oauth-audit/audit.creds")
 ///     .build()?;
-/// nats.send(&batch).await?;
+/// // Retries, an on-disk spool while NATS is down, replay in order.
+/// let writer = Delivery::builder(nats).spool_dir("/var/lib/oauth-audit/spool").build()?;
+/// let auditor = Auditor::builder().service_name("orders-api").writer(writer).build()?;
 /// # Ok(()) }
 /// ```
 ///

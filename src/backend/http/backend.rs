@@ -30,7 +30,7 @@ const RESERVED_HEADERS: [HeaderName; 5] = [
 
 /// Sends audit events to an HTTP collector: Elasticsearch / OpenSearch `_bulk`, Splunk HEC,
 /// or any endpoint reading JSON lines (Vector, Fluent Bit). A [`Backend`]: wrap it in
-/// [`Delivery`](crate::delivery) for retries and the on-disk spool.
+/// [`Delivery`](crate::delivery::Delivery) for retries and the on-disk spool.
 ///
 /// Answers are classified for the delivery machinery: 2xx is delivered (for `_bulk`, once
 /// every item is created or already existed); 408, 429, 5xx and connection failures are
@@ -41,6 +41,8 @@ const RESERVED_HEADERS: [HeaderName; 5] = [
 ///
 /// ```no_run
 /// use oauth_audit::backend::{Format, HttpCollector};
+/// use oauth_audit::delivery::Delivery;
+/// use oauth_audit::writer::Auditor;
 ///
 /// # fn f() -> Result<(), oauth_audit::ConfigError> {
 /// let collector = HttpCollector::builder("https://es.internal:9200/_bulk")
@@ -49,7 +51,11 @@ const RESERVED_HEADERS: [HeaderName; 5] = [
 ///     .gzip(true)
 ///     .root_certificate_pem(std::fs::read("/etc/ssl/internal-ca.pem").unwrap_or_default())
 ///     .build()?;
-/// # let _ = collector; Ok(()) }
+/// let auditor = Auditor::builder()
+///     .service_name("orders-api")
+///     .writer(Delivery::builder(collector).spool_dir("/var/spool/orders-api/audit").build()?)
+///     .build()?;
+/// # let _ = auditor; Ok(()) }
 /// ```
 pub struct HttpCollector {
     name: String,
