@@ -80,6 +80,8 @@ struct Options {
     events: usize,
     rounds: usize,
     out: PathBuf,
+    /// Only these variants (all when empty).
+    only: Vec<String>,
 }
 
 fn options() -> Result<Options, Error> {
@@ -87,6 +89,7 @@ fn options() -> Result<Options, Error> {
         events: 50_000,
         rounds: 3,
         out: PathBuf::from("target/bench"),
+        only: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -95,9 +98,10 @@ fn options() -> Result<Options, Error> {
             "--events" => options.events = value()?.parse()?,
             "--rounds" => options.rounds = value()?.parse()?,
             "--out" => options.out = value()?.into(),
+            "--only" => options.only = value()?.split(',').map(String::from).collect(),
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: writer_bench [--events N] [--rounds R] [--out DIR]"
+                    "unknown argument {other}; usage: writer_bench [--events N] [--rounds R] [--out DIR] [--only a,b]"
                 )
                 .into())
             }
@@ -116,6 +120,8 @@ struct Sample {
     /// Spool replay only: from the server accepting connections to the first confirmed batch
     /// (the backoff in force, the reconnect).
     first_delivery_s: f64,
+    /// Spool replay only: failed sends while replaying.
+    failures: u64,
 }
 
 fn service() -> Arc<ServiceInfo> {
@@ -498,6 +504,7 @@ fn replay_while_resuming<'scope>(
     n: usize,
 ) -> Result<Sample, Error> {
     let started = Instant::now();
+    let failures_before = stats.failures();
     let mut resume = Some(scope.spawn(|| pg.resume()));
     let mut first: Option<(Instant, u64)> = None;
     loop {
@@ -520,6 +527,7 @@ fn replay_while_resuming<'scope>(
             return Ok(Sample {
                 events_per_s,
                 first_delivery_s: (first_at - started).as_secs_f64(),
+                failures: stats.failures() - failures_before,
             });
         }
         if resume.as_ref().is_some_and(|handle| handle.is_finished()) {
@@ -719,6 +727,7 @@ async fn main() -> Result<(), Error> {
         .iter()
         .map(|(name, _)| *name)
         .filter(|name| !name.starts_with("replay_"))
+        .filter(|name| options.only.is_empty() || options.only.iter().any(|o| o == name))
         .collect();
     // Round 0 warms up (caches, connections, the servers' first tables) and is not counted.
     for round in 0..=options.rounds {
@@ -728,10 +737,18 @@ async fn main() -> Result<(), Error> {
                 .await
                 .map_err(|err| format!("{variant}, round {round}: {err}"))?;
             for (name, sample) in results {
-                println!(
-                    "round {round}: {name:<24} {:>10.0} events/s",
-                    sample.events_per_s
-                );
+                if name.starts_with("replay_") {
+                    println!(
+                        "round {round}: {name:<24} {:>10.0} events/s (first batch {:.2} s after \
+                         pg_ctl start, {} failed sends)",
+                        sample.events_per_s, sample.first_delivery_s, sample.failures
+                    );
+                } else {
+                    println!(
+                        "round {round}: {name:<24} {:>10.0} events/s",
+                        sample.events_per_s
+                    );
+                }
                 if round > 0 {
                     if let Some((_, list)) = samples.iter_mut().find(|(v, _)| *v == name) {
                         list.push(sample);
