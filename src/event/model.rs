@@ -365,6 +365,23 @@ pub struct Source {
 }
 
 /// The `error` object.
+///
+/// A service inside the [`AuditLayer`](crate::AuditLayer) can describe a failure that its
+/// response does not (a gateway whose upstream is unreachable, say) by inserting an
+/// `ErrorInfo` into the response's extensions: the layer removes it and records it as the
+/// event's `error`, unless the response itself (a `WWW-Authenticate` challenge, an OAuth
+/// error body) or the token verdict already gave one.
+///
+/// ```
+/// use oauth_audit::event::ErrorInfo;
+///
+/// let mut response = http::Response::new(());
+/// *response.status_mut() = http::StatusCode::BAD_GATEWAY;
+/// response.extensions_mut().insert(ErrorInfo {
+///     code: "upstream_unreachable".into(),
+///     description: Some("connection refused".into()),
+/// });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ErrorInfo {
     /// An RFC 6749/6750/7009/7662 error code, or a token verdict.

@@ -119,7 +119,10 @@ impl State {
                 response_body,
             ),
         };
-        if let Some(event) = event {
+        if let Some(mut event) = event {
+            if event.error.is_none() {
+                event.error = response.and_then(|r| r.error.clone());
+            }
             shared.auditor.emit(event);
         }
     }

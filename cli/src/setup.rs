@@ -1,0 +1,370 @@
+//! From flags, environment and file to a running proxy.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use oauth_audit::oauth::{Endpoint, Endpoints};
+use oauth_audit::token::{CachedResolver, TokenInspector};
+use oauth_audit::writer::{Auditor, FlushPolicy, JsonLines, RotatingFile, Rotation, TracingWriter};
+use oauth_audit::{AuditLayer, RequiredScopes};
+use tokio::net::TcpListener;
+
+use crate::config::{
+    Cidr, FileConfig, FlushSetting, HttpUrl, ListenAddr, MatchMode, RotationSetting, UpstreamUrl,
+    WriterSection,
+};
+use crate::introspect::Introspection;
+use crate::proxy::{Forward, Protected};
+use crate::routes::{ScopeRule, ScopeRules};
+use crate::Failure;
+
+/// Settings given on the command line (or in their `OAUTH_AUDIT_...` variables).
+#[derive(Debug, Default)]
+pub struct Flags {
+    pub listen: Option<ListenAddr>,
+    pub upstream: Option<UpstreamUrl>,
+    pub config: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub jwks_url: Option<HttpUrl>,
+    pub issuers: Vec<String>,
+    pub audiences: Vec<String>,
+    pub trusted_proxies: Vec<Cidr>,
+    pub service_name: Option<String>,
+}
+
+/// Everything the proxy needs, checked.
+#[derive(Debug)]
+pub struct Settings {
+    listen: ListenAddr,
+    upstream: UpstreamUrl,
+    file: FileConfig,
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Reads `path` and applies the environment.
+fn load(path: &Path) -> Result<FileConfig, Failure> {
+    let mut file = FileConfig::load(path).map_err(|e| Failure::Config(e.to_string()))?;
+    file.apply_env(env_var)
+        .map_err(|e| Failure::Config(e.to_string()))?;
+    Ok(file)
+}
+
+/// `check-config`: the file parses, every value is valid, and the parts build.
+pub fn check_config(path: &Path) -> Result<String, Failure> {
+    let file = load(path)?;
+    endpoints(&file)?;
+    let rules = scope_rules(&file);
+    Ok(format!(
+        "{} route rule(s), {} writer(s)",
+        rules.count(),
+        file.writers.len()
+    ))
+}
+
+impl Settings {
+    /// Merges flags over environment over file.
+    pub fn resolve(flags: Flags) -> Result<Self, Failure> {
+        let mut file = match &flags.config {
+            Some(path) => load(path)?,
+            None => {
+                let mut file = FileConfig::default();
+                file.apply_env(env_var)
+                    .map_err(|e| Failure::Config(e.to_string()))?;
+                file
+            }
+        };
+        if let Some(name) = flags.service_name {
+            file.service_name = Some(name);
+        }
+        if let Some(url) = flags.jwks_url {
+            file.jwt.jwks_url = Some(url);
+            file.jwt.jwks_file = None;
+        }
+        if !flags.issuers.is_empty() {
+            file.jwt.issuers = flags.issuers;
+        }
+        if !flags.audiences.is_empty() {
+            file.jwt.audiences = flags.audiences;
+        }
+        if !flags.trusted_proxies.is_empty() {
+            file.proxy.trusted_proxies = flags.trusted_proxies;
+        }
+        if let Some(out) = flags.out {
+            file.writers = vec![toml::Spanned::new(
+                0..0,
+                WriterSection::Jsonl {
+                    path: out,
+                    flush: FlushSetting::WhenIdle,
+                },
+            )];
+        }
+        let listen = flags.listen.or(file.proxy.listen).ok_or_else(|| {
+            Failure::Config(
+                "nowhere to listen: give --listen ADDR, OAUTH_AUDIT_LISTEN or proxy.listen".into(),
+            )
+        })?;
+        let upstream = flags.upstream.or(file.proxy.upstream.clone()).ok_or_else(|| {
+            Failure::Config(
+                "no upstream: give --upstream URL, OAUTH_AUDIT_UPSTREAM or proxy.upstream".into(),
+            )
+        })?;
+        endpoints(&file)?;
+        Ok(Settings {
+            listen,
+            upstream,
+            file,
+        })
+    }
+}
+
+fn endpoints(file: &FileConfig) -> Result<Endpoints, Failure> {
+    let section = &file.endpoints;
+    let mut builder = Endpoints::builder();
+    if section.defaults == Some(false) {
+        builder = builder.no_defaults();
+    }
+    let roles = [
+        (&section.token, Endpoint::Token),
+        (&section.revocation, Endpoint::Revocation),
+        (&section.introspection, Endpoint::Introspection),
+        (&section.authorization, Endpoint::Authorization),
+    ];
+    for (paths, role) in roles {
+        for path in paths {
+            builder = builder.path(path.0.clone(), role);
+        }
+    }
+    for path in &section.login {
+        builder = builder.login(path.0.clone());
+    }
+    if let Some(field) = &section.username_field {
+        builder = builder.username_field(field.clone());
+    }
+    if let Some(header) = &section.revocation_reason_header {
+        builder = builder.revocation_reason_header((!header.is_empty()).then_some(header.as_str()));
+    }
+    if let Some(limit) = section.body_limit {
+        builder = builder.body_limit(limit);
+    }
+    builder
+        .build()
+        .map_err(|e| Failure::Config(format!("endpoints: {e}")))
+}
+
+fn scope_rules(file: &FileConfig) -> ScopeRules {
+    ScopeRules::new(
+        file.routes
+            .iter()
+            .map(|route| {
+                let scopes = route.scopes.get_ref().clone();
+                let mut required = match route.mode {
+                    MatchMode::All => RequiredScopes::all(scopes),
+                    MatchMode::Any => RequiredScopes::any(scopes),
+                };
+                if route.enforce {
+                    required = required.enforce();
+                }
+                ScopeRule {
+                    pattern: route.path.0.clone(),
+                    methods: route.methods.iter().map(|m| m.0.clone()).collect(),
+                    scopes: required,
+                }
+            })
+            .collect(),
+    )
+}
+
+fn inspector(file: &FileConfig) -> Result<TokenInspector, Failure> {
+    let jwt = &file.jwt;
+    let mut builder = TokenInspector::builder();
+    if let Some(url) = &jwt.jwks_url {
+        builder = builder.jwks_url(url.0.clone());
+    }
+    if let Some(path) = &jwt.jwks_file {
+        builder = builder.jwks_file(path.get_ref().clone());
+    }
+    if !jwt.issuers.is_empty() {
+        builder = builder.issuer(jwt.issuers.clone());
+    }
+    if !jwt.audiences.is_empty() {
+        builder = builder.audience(jwt.audiences.clone());
+    }
+    if let Some(leeway) = jwt.leeway {
+        builder = builder.leeway(leeway.0);
+    }
+    if let Some(interval) = jwt.refresh_interval {
+        builder = builder.refresh_interval(interval.0);
+    }
+    if let Some(capacity) = jwt.cache_capacity {
+        builder = builder.cache_capacity(capacity);
+    }
+    builder
+        .build()
+        .map_err(|e| Failure::Config(format!("jwt: {e}")))
+}
+
+fn flush(setting: FlushSetting) -> FlushPolicy {
+    match setting {
+        FlushSetting::WhenIdle => FlushPolicy::WhenIdle,
+        FlushSetting::EveryBatch => FlushPolicy::EveryBatch,
+        FlushSetting::Fsync => FlushPolicy::Fsync,
+    }
+}
+
+async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
+    let mut builder = Auditor::builder();
+    if let Some(name) = &file.service_name {
+        builder = builder.service_name(name.clone());
+    }
+    if let Some(instance) = &file.service_instance {
+        builder = builder.service_instance(instance.clone());
+    }
+    if let Some(capacity) = file.queue.capacity {
+        builder = builder.queue_capacity(capacity);
+    }
+    if let Some(size) = file.queue.batch_size {
+        builder = builder.batch_size(size);
+    }
+    if let Some(linger) = file.queue.flush_linger {
+        builder = builder.flush_linger(linger.0);
+    }
+    if file.writers.is_empty() {
+        builder = builder.writer(JsonLines::stdout());
+    }
+    for writer in &file.writers {
+        builder = match writer.get_ref() {
+            WriterSection::Jsonl { path, flush: f } if path.as_os_str() == "-" => {
+                builder.writer(JsonLines::stdout().flush_policy(flush(*f)))
+            }
+            WriterSection::Jsonl { path, flush: f } => {
+                let writer = JsonLines::file(path).await.map_err(|e| {
+                    Failure::Runtime(format!("cannot open {} for events: {e}", path.display()))
+                })?;
+                builder.writer(writer.flush_policy(flush(*f)))
+            }
+            WriterSection::Rotating {
+                dir,
+                prefix,
+                rotation,
+                max_bytes,
+                compress,
+                retain_for,
+                max_files,
+                flush: f,
+            } => {
+                let mut rotating = RotatingFile::builder(dir).flush_policy(flush(*f));
+                if let Some(prefix) = prefix {
+                    rotating = rotating.prefix(prefix.clone());
+                }
+                if let Some(rotation) = rotation {
+                    rotating = rotating.rotation(match rotation {
+                        RotationSetting::Daily => Rotation::Daily,
+                        RotationSetting::Hourly => Rotation::Hourly,
+                        RotationSetting::Never => Rotation::Never,
+                    });
+                }
+                if let Some(bytes) = max_bytes {
+                    rotating = rotating.max_bytes(*bytes);
+                }
+                if let Some(compress) = compress {
+                    rotating = rotating.compress(*compress);
+                }
+                if let Some(age) = retain_for {
+                    rotating = rotating.retain_for(age.0);
+                }
+                if let Some(count) = max_files {
+                    rotating = rotating.max_files(*count);
+                }
+                let rotating = rotating.build().map_err(|e| {
+                    Failure::Config(format!("writer (rotating, {}): {e}", dir.display()))
+                })?;
+                builder.writer(rotating)
+            }
+            WriterSection::Tracing {} => builder.writer(TracingWriter::new()),
+        };
+    }
+    builder
+        .build()
+        .map_err(|e| Failure::Config(format!("writers: {e}")))
+}
+
+/// Builds everything, serves until SIGTERM or Ctrl-C, then flushes the writers.
+pub async fn run(settings: Settings) -> Result<(), Failure> {
+    let file = &settings.file;
+    let auditor = auditor(file).await?;
+    let mut layer = AuditLayer::builder(auditor.clone())
+        .endpoints(endpoints(file)?)
+        .token_inspector(inspector(file)?)
+        .trusted_proxies(file.proxy.trusted_proxies.iter().map(|c| c.0.clone()))
+        .skip_paths(file.proxy.skip_paths.iter().map(|p| p.0.clone()));
+    if let Some(section) = &file.introspection {
+        let introspection = Introspection::new(
+            section.url.0.clone(),
+            section.client_id.clone(),
+            section.client_secret.clone(),
+        )
+        .map_err(|e| Failure::Runtime(format!("introspection client: {e}")))?;
+        let mut cached = CachedResolver::new(introspection);
+        if let Some(ttl) = section.cache_ttl {
+            cached = cached.max_ttl(ttl.0);
+        }
+        if let Some(ttl) = section.negative_cache_ttl {
+            cached = cached.negative_ttl(ttl.0);
+        }
+        layer = layer.token_resolver(cached);
+    }
+    let layer = layer
+        .build()
+        .map_err(|e| Failure::Config(e.to_string()))?;
+
+    let connect_timeout = file
+        .proxy
+        .connect_timeout
+        .map_or(Duration::from_secs(10), |d| d.0);
+    let grace = file
+        .proxy
+        .shutdown_timeout
+        .map_or(Duration::from_secs(30), |d| d.0);
+    let forward = Forward::new(settings.upstream.clone(), connect_timeout, file.proxy.preserve_host);
+    let inner = Protected::new(forward, scope_rules(file));
+
+    let listener = TcpListener::bind(settings.listen.0).await.map_err(|e| {
+        Failure::Runtime(format!("cannot listen on {}: {e}", settings.listen.0))
+    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::Runtime(format!("listener address: {e}")))?;
+    tracing::info!(listen = %local, upstream = %settings.upstream, "oauth-audit proxy ready");
+
+    crate::proxy::serve(listener, layer, inner, shutdown_signal(), grace).await;
+    auditor.shutdown().await;
+    tracing::info!("events flushed; bye");
+    Ok(())
+}
+
+/// Completes at the first SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot watch SIGTERM; only Ctrl-C stops the proxy");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
