@@ -68,10 +68,20 @@ struct ProxyArgs {
     #[arg(long, value_name = "URL", env = "OAUTH_AUDIT_JWKS_URL", value_parser = parse::<HttpUrl>)]
     jwks_url: Option<HttpUrl>,
     /// Accepted token issuer; repeatable, replaces jwt.issuers.
-    #[arg(long = "issuer", value_name = "ISS", env = "OAUTH_AUDIT_ISSUERS", value_delimiter = ',')]
+    #[arg(
+        long = "issuer",
+        value_name = "ISS",
+        env = "OAUTH_AUDIT_ISSUERS",
+        value_delimiter = ','
+    )]
     issuers: Vec<String>,
     /// Accepted token audience; repeatable, replaces jwt.audiences.
-    #[arg(long = "audience", value_name = "AUD", env = "OAUTH_AUDIT_AUDIENCES", value_delimiter = ',')]
+    #[arg(
+        long = "audience",
+        value_name = "AUD",
+        env = "OAUTH_AUDIT_AUDIENCES",
+        value_delimiter = ','
+    )]
     audiences: Vec<String>,
     /// Proxy in front of this one whose X-Forwarded-For/Forwarded are believed (IP or CIDR);
     /// repeatable, replaces proxy.trusted_proxies.
@@ -144,5 +154,6 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

@@ -26,7 +26,9 @@ impl RoutePattern {
     /// Parses a pattern; the error says what is wrong with it.
     pub fn parse(text: &str) -> Result<Self, String> {
         let Some(rest) = text.strip_prefix('/') else {
-            return Err(format!("{text:?} is not a path pattern: patterns start with '/'"));
+            return Err(format!(
+                "{text:?} is not a path pattern: patterns start with '/'"
+            ));
         };
         let (rest, prefix) = match rest.strip_suffix('*') {
             Some(rest) if rest.is_empty() || rest.ends_with('/') => {
@@ -117,8 +119,7 @@ impl ScopeRules {
     /// The first rule for `method` and `path`.
     pub fn find(&self, method: &Method, path: &str) -> Option<&ScopeRule> {
         self.rules.iter().find(|rule| {
-            (rule.methods.is_empty() || rule.methods.contains(method))
-                && rule.pattern.matches(path)
+            (rule.methods.is_empty() || rule.methods.contains(method)) && rule.pattern.matches(path)
         })
     }
 }
@@ -161,8 +162,12 @@ mod tests {
             rule("/orders/*", vec![], "orders:read"),
         ]);
         let found = |m: Method, p: &str| rules.find(&m, p).map(|r| format!("{:?}", r.scopes));
-        assert!(found(Method::POST, "/orders/1").unwrap().contains("orders:write"));
-        assert!(found(Method::GET, "/orders/1").unwrap().contains("orders:read"));
+        assert!(found(Method::POST, "/orders/1")
+            .unwrap()
+            .contains("orders:write"));
+        assert!(found(Method::GET, "/orders/1")
+            .unwrap()
+            .contains("orders:read"));
         assert!(found(Method::GET, "/other").is_none());
     }
 }

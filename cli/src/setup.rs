@@ -106,11 +106,15 @@ impl Settings {
                 "nowhere to listen: give --listen ADDR, OAUTH_AUDIT_LISTEN or proxy.listen".into(),
             )
         })?;
-        let upstream = flags.upstream.or(file.proxy.upstream.clone()).ok_or_else(|| {
-            Failure::Config(
-                "no upstream: give --upstream URL, OAUTH_AUDIT_UPSTREAM or proxy.upstream".into(),
-            )
-        })?;
+        let upstream = flags
+            .upstream
+            .or(file.proxy.upstream.clone())
+            .ok_or_else(|| {
+                Failure::Config(
+                    "no upstream: give --upstream URL, OAUTH_AUDIT_UPSTREAM or proxy.upstream"
+                        .into(),
+                )
+            })?;
         endpoints(&file)?;
         Ok(Settings {
             listen,
@@ -316,9 +320,7 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
         }
         layer = layer.token_resolver(cached);
     }
-    let layer = layer
-        .build()
-        .map_err(|e| Failure::Config(e.to_string()))?;
+    let layer = layer.build().map_err(|e| Failure::Config(e.to_string()))?;
 
     let connect_timeout = file
         .proxy
@@ -328,12 +330,16 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
         .proxy
         .shutdown_timeout
         .map_or(Duration::from_secs(30), |d| d.0);
-    let forward = Forward::new(settings.upstream.clone(), connect_timeout, file.proxy.preserve_host);
+    let forward = Forward::new(
+        settings.upstream.clone(),
+        connect_timeout,
+        file.proxy.preserve_host,
+    );
     let inner = Protected::new(forward, scope_rules(file));
 
-    let listener = TcpListener::bind(settings.listen.0).await.map_err(|e| {
-        Failure::Runtime(format!("cannot listen on {}: {e}", settings.listen.0))
-    })?;
+    let listener = TcpListener::bind(settings.listen.0)
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", settings.listen.0)))?;
     let local = listener
         .local_addr()
         .map_err(|e| Failure::Runtime(format!("listener address: {e}")))?;

@@ -463,8 +463,12 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_key() {
-        let err = parse("service_name = \"x\"\n\n[proxy]\nupstream = \"https://idp\"\n").unwrap_err();
-        assert!(err.starts_with("t.toml:4:12: key `proxy.upstream`: "), "{err}");
+        let err =
+            parse("service_name = \"x\"\n\n[proxy]\nupstream = \"https://idp\"\n").unwrap_err();
+        assert!(
+            err.starts_with("t.toml:4:12: key `proxy.upstream`: "),
+            "{err}"
+        );
         assert!(err.contains("must be an http:// URL"), "{err}");
 
         let err = parse("[proxy]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap_err();
@@ -520,7 +524,10 @@ type = "tracing"
         .unwrap();
         assert_eq!(config.writers.len(), 3);
         assert_eq!(config.routes[0].mode, MatchMode::All);
-        assert_eq!(config.jwt.leeway, Some(HumanDuration(std::time::Duration::from_secs(30))));
+        assert_eq!(
+            config.jwt.leeway,
+            Some(HumanDuration(std::time::Duration::from_secs(30)))
+        );
     }
 
     #[test]
@@ -529,10 +536,15 @@ type = "tracing"
         config
             .apply_env(|k| (k == "OAUTH_AUDIT_LEEWAY").then(|| "5s".to_owned()))
             .unwrap();
-        assert_eq!(config.jwt.leeway, Some(HumanDuration(std::time::Duration::from_secs(5))));
+        assert_eq!(
+            config.jwt.leeway,
+            Some(HumanDuration(std::time::Duration::from_secs(5)))
+        );
         let err = config
             .apply_env(|k| (k == "OAUTH_AUDIT_LEEWAY").then(|| "soon".to_owned()))
             .unwrap_err();
-        assert!(err.to_string().starts_with("environment variable OAUTH_AUDIT_LEEWAY"));
+        assert!(err
+            .to_string()
+            .starts_with("environment variable OAUTH_AUDIT_LEEWAY"));
     }
 }

@@ -76,9 +76,9 @@ impl TryFrom<String> for UpstreamUrl {
     type Error = String;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        let uri: Uri = value
-            .parse()
-            .map_err(|e| format!("{value:?} is not a URL ({e}): write e.g. \"http://127.0.0.1:3000\""))?;
+        let uri: Uri = value.parse().map_err(|e| {
+            format!("{value:?} is not a URL ({e}): write e.g. \"http://127.0.0.1:3000\"")
+        })?;
         if uri.scheme() != Some(&Scheme::HTTP) {
             return Err(format!(
                 "{value:?}: the upstream must be an http:// URL (terminate TLS in front of the proxy, talk plain http to a local upstream)"

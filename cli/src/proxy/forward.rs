@@ -58,9 +58,7 @@ impl Forward {
     }
 
     fn upstream_uri(&self, uri: &Uri) -> Result<Uri, http::Error> {
-        let path_and_query = uri
-            .path_and_query()
-            .map_or("/", PathAndQuery::as_str);
+        let path_and_query = uri.path_and_query().map_or("/", PathAndQuery::as_str);
         let path_and_query = format!("{}{}", self.upstream.base_path, path_and_query);
         Uri::builder()
             .scheme(self.upstream.scheme.clone())
@@ -194,7 +192,11 @@ fn unreachable_upstream(
         source = err.source();
     }
     tracing::warn!(%upstream, error = %cause, "{code}");
-    failure(StatusCode::BAD_GATEWAY, code, format!("{upstream}: {cause}"))
+    failure(
+        StatusCode::BAD_GATEWAY,
+        code,
+        format!("{upstream}: {cause}"),
+    )
 }
 
 fn failure(status: StatusCode, code: &str, description: String) -> Response<ProxyBody> {

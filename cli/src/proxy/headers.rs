@@ -60,7 +60,11 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 /// `X-Forwarded-Host` when absent, and adds this proxy to `Via`.
 pub fn add_forwarding(headers: &mut HeaderMap, peer: SocketAddr, host: Option<&HeaderValue>) {
     let ip = peer.ip().to_canonical();
-    append(headers, HeaderName::from_static("x-forwarded-for"), &ip.to_string());
+    append(
+        headers,
+        HeaderName::from_static("x-forwarded-for"),
+        &ip.to_string(),
+    );
 
     let node = match ip {
         IpAddr::V4(v4) => v4.to_string(),
@@ -68,7 +72,10 @@ pub fn add_forwarding(headers: &mut HeaderMap, peer: SocketAddr, host: Option<&H
     };
     let mut element = format!("for={node};proto=http");
     if let Some(host) = host.and_then(|h| h.to_str().ok()) {
-        if host.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
+        if host
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
             element.push_str(&format!(";host=\"{host}\""));
         }
     }
@@ -109,7 +116,10 @@ mod tests {
     #[test]
     fn hop_by_hop_fields_are_removed() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret-hop"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret-hop"),
+        );
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert(header::TE, HeaderValue::from_static("trailers"));
@@ -122,7 +132,10 @@ mod tests {
     #[test]
     fn upgrades_keep_their_fields() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
         h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         assert!(wants_upgrade(&h));
         remove_hop_by_hop(&mut h, true);
@@ -138,7 +151,10 @@ mod tests {
         let host = HeaderValue::from_static("idp.example");
         add_forwarding(&mut h, "[::1]:5000".parse().unwrap(), Some(&host));
         assert_eq!(h["x-forwarded-for"], "203.0.113.7, 10.0.0.1, ::1");
-        assert_eq!(h[header::FORWARDED], "for=\"[::1]\";proto=http;host=\"idp.example\"");
+        assert_eq!(
+            h[header::FORWARDED],
+            "for=\"[::1]\";proto=http;host=\"idp.example\""
+        );
         assert_eq!(h["x-forwarded-host"], "idp.example");
         assert_eq!(h[header::VIA], "1.1 oauth-audit");
     }
