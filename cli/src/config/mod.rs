@@ -320,7 +320,8 @@ impl FileConfig {
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigFileError> {
         let config: FileConfig = toml::from_str(text).map_err(|err| {
             let span = err.span().unwrap_or(0..0);
-            located(path, text, span.start, err.message().trim_end().to_owned())
+            let offset = refine(text, span.start, err.message());
+            located(path, text, offset, err.message().trim_end().to_owned())
         })?;
         config.check(path, text)?;
         Ok(config)
@@ -406,6 +407,46 @@ impl FileConfig {
     }
 }
 
+/// Errors inside a `[[writer]]` table are reported by the TOML reader at the table's header
+/// (its `type` decides how the rest is read). When the message names a key or value in
+/// backticks that appears in that table, points at its line instead.
+fn refine(text: &str, offset: usize, message: &str) -> usize {
+    let offset = offset.min(text.len());
+    let at_header = text[offset..].trim_start().starts_with('[');
+    let Some(word) = message.split('`').nth(1).filter(|w| !w.is_empty()) else {
+        return offset;
+    };
+    if !at_header {
+        return offset;
+    }
+    let mut position = offset;
+    for (i, line) in text[offset..].split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_start();
+        if i > 0 && trimmed.starts_with('[') {
+            break;
+        }
+        let is_key = trimmed
+            .split_once('=')
+            .is_some_and(|(k, _)| k.trim().trim_matches('"') == word);
+        let is_value = trimmed
+            .split_once('=')
+            .is_some_and(|(_, v)| v.contains(&format!("\"{word}\"")));
+        if i > 0 && (is_key || is_value) {
+            let indent = line.len() - trimmed.len();
+            // A key is reported where the line starts, a value where it starts after `=`.
+            let column = match trimmed.split_once('=') {
+                Some((key, value)) if !is_key => {
+                    key.len() + 1 + value.len() - value.trim_start().len()
+                }
+                _ => 0,
+            };
+            return position + indent + column;
+        }
+        position += line.len();
+    }
+    offset
+}
+
 /// An error at byte `offset` of `text`, with its line, column and key.
 fn located(path: &Path, text: &str, offset: usize, message: String) -> ConfigFileError {
     let offset = offset.min(text.len());
@@ -484,7 +525,14 @@ mod tests {
         assert!(err.contains("t.toml:3:10: key `route.scopes`"), "{err}");
 
         let err = parse("[[writer]]\ntype = \"kafka\"\n").unwrap_err();
+        assert!(err.contains("t.toml:2:8: key `writer.type`"), "{err}");
         assert!(err.contains("unknown variant"), "{err}");
+
+        let err = parse("[[writer]]\ntype = \"jsonl\"\npath = \"a\"\n  flsh = 1\n").unwrap_err();
+        assert!(
+            err.contains("t.toml:4:3: key `writer.flsh`: unknown field"),
+            "{err}"
+        );
 
         let err = parse("[jwt]\nleeway = 30\n").unwrap_err();
         assert!(err.contains("key `jwt.leeway`"), "{err}");
