@@ -40,7 +40,7 @@ enum Command {
     /// Settings come from, in order of precedence: flags, OAUTH_AUDIT_* environment
     /// variables, the configuration file, defaults (docs/config.md). Stops gracefully on
     /// SIGTERM or Ctrl-C, writing every event accepted so far.
-    Proxy(ProxyArgs),
+    Proxy(Box<ProxyArgs>),
     /// Validate a configuration file (and OAUTH_AUDIT_* variables) without starting.
     CheckConfig {
         /// The TOML file.
@@ -114,7 +114,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => setup::check_config(&file).map(|summary| {
             println!("{}: ok ({summary})", file.display());
         }),
-        Command::Proxy(args) => run_proxy(args),
+        Command::Proxy(args) => run_proxy(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
