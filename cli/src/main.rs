@@ -4,9 +4,12 @@
 //!
 //! Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure.
 //!
-//! ```no_run
-//! // oauth-audit proxy --listen 127.0.0.1:8080 --upstream http://127.0.0.1:3000 --out audit.jsonl
+//! ```text
+//! oauth-audit proxy --listen 127.0.0.1:8080 --upstream http://127.0.0.1:3000 --out audit.jsonl
+//! oauth-audit check-config examples/oauth-audit.toml
 //! ```
+//!
+//! Configuration: `docs/config.md`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -145,13 +145,13 @@ fn endpoints(file: &FileConfig) -> Result<Endpoints, Failure> {
         builder = builder.login(path.0.clone());
     }
     if let Some(field) = &section.username_field {
-        builder = builder.username_field(field.clone());
+        builder = builder.username_field(field.0.clone());
     }
     if let Some(header) = &section.revocation_reason_header {
-        builder = builder.revocation_reason_header((!header.is_empty()).then_some(header.as_str()));
+        builder = builder.revocation_reason_header(header.0.as_deref());
     }
     if let Some(limit) = section.body_limit {
-        builder = builder.body_limit(limit);
+        builder = builder.body_limit(limit.0);
     }
     builder
         .build()
@@ -203,7 +203,7 @@ fn inspector(file: &FileConfig) -> Result<TokenInspector, Failure> {
         builder = builder.refresh_interval(interval.0);
     }
     if let Some(capacity) = jwt.cache_capacity {
-        builder = builder.cache_capacity(capacity);
+        builder = builder.cache_capacity(capacity.get());
     }
     builder
         .build()
@@ -227,10 +227,10 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
         builder = builder.service_instance(instance.clone());
     }
     if let Some(capacity) = file.queue.capacity {
-        builder = builder.queue_capacity(capacity);
+        builder = builder.queue_capacity(capacity.get());
     }
     if let Some(size) = file.queue.batch_size {
-        builder = builder.batch_size(size);
+        builder = builder.batch_size(size.get());
     }
     if let Some(linger) = file.queue.flush_linger {
         builder = builder.flush_linger(linger.0);
@@ -261,7 +261,7 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
             } => {
                 let mut rotating = RotatingFile::builder(dir).flush_policy(flush(*f));
                 if let Some(prefix) = prefix {
-                    rotating = rotating.prefix(prefix.clone());
+                    rotating = rotating.prefix(prefix.0.clone());
                 }
                 if let Some(rotation) = rotation {
                     rotating = rotating.rotation(match rotation {
@@ -271,7 +271,7 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
                     });
                 }
                 if let Some(bytes) = max_bytes {
-                    rotating = rotating.max_bytes(*bytes);
+                    rotating = rotating.max_bytes(bytes.0);
                 }
                 if let Some(compress) = compress {
                     rotating = rotating.compress(*compress);
@@ -280,7 +280,7 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
                     rotating = rotating.retain_for(age.0);
                 }
                 if let Some(count) = max_files {
-                    rotating = rotating.max_files(*count);
+                    rotating = rotating.max_files(count.get());
                 }
                 let rotating = rotating.build().map_err(|e| {
                     Failure::Config(format!("writer (rotating, {}): {e}", dir.display()))

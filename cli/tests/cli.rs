@@ -103,6 +103,9 @@ fn an_invalid_file_names_line_key_and_problem() {
         ("[[route]]\npath = \"orders\"\nscopes = [\"a\"]\n", ":2:8:", "key `route.path`", "patterns start with '/'"),
         ("[[writer]]\ntype = \"jsonl\"\nflush = \"sometimes\"\npath = \"a\"\n", ":3:9:", "key `writer.flush`", "unknown variant `sometimes`"),
         ("[proxy\nlisten = 1\n", ":1:", "", "unclosed table"),
+        ("[endpoints]\nbody_limit = 99999999\n", ":2:14:", "key `endpoints.body_limit`", "choose between 1 and"),
+        ("[queue]\ncapacity = 0\n", ":2:12:", "key `queue.capacity`", "at least 1"),
+        ("[endpoints]\ntoken = [\"/token?x=1\"]\n", ":2:", "key `endpoints.token`", "no query string"),
     ];
     for (text, place, key, problem) in cases {
         let file = dir.write("bad.toml", text);

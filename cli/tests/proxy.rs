@@ -352,6 +352,49 @@ async fn sigterm_finishes_requests_in_flight_and_flushes_the_writers() {
 }
 
 #[tokio::test]
+async fn ctrl_c_flushes_the_writers_too() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("sigint");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            "[queue]\nflush_linger = \"1h\"\n[[writer]]\ntype = \"jsonl\"\npath = {:?}\n",
+            out.to_str().unwrap()
+        ),
+    );
+    let mut proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        http()
+            .get(proxy.url("/once"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let status = tokio::task::spawn_blocking(move || proxy.signal("INT"))
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        read_events(&out)
+            .iter()
+            .filter(|e| e["http"]["path"] == "/once")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
 async fn protected_route_rules_record_and_enforce_scopes() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("routes");

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use values::{Cidr, HttpUrl, HumanDuration, ListenAddr, RequestPath, UpstreamUrl};
+pub use values::{
+    AtLeastOne, BodyLimit, Cidr, HttpUrl, HumanDuration, ListenAddr, Name, OptionalHeader,
+    RequestPath, UpstreamUrl,
+};
 
 use crate::routes::RoutePattern;
 
@@ -90,11 +93,11 @@ pub struct EndpointsSection {
     #[serde(default)]
     pub login: Vec<RequestPath>,
     /// The login form's username field.
-    pub username_field: Option<String>,
+    pub username_field: Option<Name>,
     /// The header carrying a revocation reason; `""` for none.
-    pub revocation_reason_header: Option<String>,
+    pub revocation_reason_header: Option<OptionalHeader>,
     /// Body bytes inspected per request and response.
-    pub body_limit: Option<usize>,
+    pub body_limit: Option<BodyLimit>,
 }
 
 /// `[jwt]`
@@ -116,7 +119,7 @@ pub struct JwtSection {
     /// How often a JWKS is reloaded.
     pub refresh_interval: Option<HumanDuration>,
     /// How many verified tokens are remembered.
-    pub cache_capacity: Option<usize>,
+    pub cache_capacity: Option<AtLeastOne>,
 }
 
 /// `[introspection]`
@@ -201,9 +204,9 @@ pub enum MatchMode {
 #[serde(deny_unknown_fields)]
 pub struct QueueSection {
     /// Events waiting per writer.
-    pub capacity: Option<usize>,
+    pub capacity: Option<AtLeastOne>,
     /// Events handed to a writer at once.
-    pub batch_size: Option<usize>,
+    pub batch_size: Option<AtLeastOne>,
     /// Idle time before a writer flushes.
     pub flush_linger: Option<HumanDuration>,
 }
@@ -225,17 +228,17 @@ pub enum WriterSection {
         /// The directory.
         dir: PathBuf,
         /// File name prefix (`audit`).
-        prefix: Option<String>,
+        prefix: Option<Name>,
         /// `daily`, `hourly` or `never`.
         rotation: Option<RotationSetting>,
         /// Rotate when the active file reaches this size.
-        max_bytes: Option<u64>,
+        max_bytes: Option<AtLeastOne>,
         /// gzip rotated files.
         compress: Option<bool>,
         /// Delete rotated files older than this.
         retain_for: Option<HumanDuration>,
         /// Keep at most this many rotated files.
-        max_files: Option<usize>,
+        max_files: Option<AtLeastOne>,
         /// When lines reach the operating system.
         #[serde(default)]
         flush: FlushSetting,
@@ -352,19 +355,6 @@ impl FileConfig {
                     text,
                     route.scopes.span().start,
                     "a route needs at least one scope (leave unprotected paths out)".into(),
-                ));
-            }
-        }
-        for writer in &self.writers {
-            if let WriterSection::Rotating {
-                max_bytes: Some(0), ..
-            } = writer.get_ref()
-            {
-                return Err(located(
-                    path,
-                    text,
-                    writer.span().start,
-                    "max_bytes must be more than 0".into(),
                 ));
             }
         }

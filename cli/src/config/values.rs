@@ -154,11 +154,94 @@ impl TryFrom<String> for RequestPath {
     type Error = String;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        if value.starts_with('/') {
-            Ok(RequestPath(value))
-        } else {
+        if !value.starts_with('/') {
             Err(format!("{value:?} is not a path: paths start with '/'"))
+        } else if value.contains(['?', '#']) {
+            Err(format!("{value:?}: a path has no query string or fragment"))
+        } else {
+            Ok(RequestPath(value))
         }
+    }
+}
+
+/// A count or size of at least 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct AtLeastOne(pub u64);
+
+impl TryFrom<i64> for AtLeastOne {
+    type Error = String;
+
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        u64::try_from(value)
+            .ok()
+            .filter(|v| *v >= 1)
+            .map(AtLeastOne)
+            .ok_or_else(|| format!("{value} is not allowed: the value must be at least 1"))
+    }
+}
+
+impl AtLeastOne {
+    /// As a `usize` (saturating on 32-bit targets).
+    pub fn get(self) -> usize {
+        usize::try_from(self.0).unwrap_or(usize::MAX)
+    }
+}
+
+/// How many body bytes the layer inspects: 1 byte to 16 MiB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct BodyLimit(pub usize);
+
+impl TryFrom<i64> for BodyLimit {
+    type Error = String;
+
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        const MAX: i64 = 16 * 1024 * 1024;
+        if (1..=MAX).contains(&value) {
+            Ok(BodyLimit(value as usize))
+        } else {
+            Err(format!(
+                "{value} bytes: choose between 1 and {MAX} (the default is 65536)"
+            ))
+        }
+    }
+}
+
+/// A string that must not be empty (a form field name, a file name prefix).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Name(pub String);
+
+impl TryFrom<String> for Name {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.trim().is_empty() {
+            Err("must not be empty".into())
+        } else if value.contains(['/', '\\']) {
+            Err(format!("{value:?} must not contain '/' or '\\'"))
+        } else {
+            Ok(Name(value))
+        }
+    }
+}
+
+/// An HTTP header name, or `""` for none.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct OptionalHeader(pub Option<String>);
+
+impl TryFrom<String> for OptionalHeader {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.is_empty() {
+            return Ok(OptionalHeader(None));
+        }
+        http::HeaderName::from_bytes(value.as_bytes())
+            .map(|_| OptionalHeader(Some(value.clone())))
+            .map_err(|_| format!("{value:?} is not an HTTP header name"))
     }
 }
 
@@ -196,5 +279,16 @@ mod tests {
         assert!(Cidr::try_from("10.0.0.0/33".to_owned()).is_err());
         assert!(RequestPath::try_from("token".to_owned()).is_err());
         assert!(HttpUrl::try_from("ftp://x".to_owned()).is_err());
+        assert!(RequestPath::try_from("/token?x".to_owned()).is_err());
+        assert!(AtLeastOne::try_from(0).is_err());
+        assert_eq!(AtLeastOne::try_from(3).map(AtLeastOne::get), Ok(3));
+        assert!(BodyLimit::try_from(17 * 1024 * 1024).is_err());
+        assert!(Name::try_from(String::new()).is_err());
+        assert!(Name::try_from("a/b".to_owned()).is_err());
+        assert_eq!(
+            OptionalHeader::try_from(String::new()),
+            Ok(OptionalHeader(None))
+        );
+        assert!(OptionalHeader::try_from("bad header".to_owned()).is_err());
     }
 }

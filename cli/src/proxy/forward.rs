@@ -164,6 +164,7 @@ impl Service<Request<ForwardBody>> for Protected {
     fn call(&mut self, req: Request<ForwardBody>) -> Self::Future {
         match self.rules.find(req.method(), req.uri().path()) {
             Some(rule) => {
+                // `Forward` is always ready, so the layered service needs no poll_ready.
                 let future = rule.scopes.layer(self.forward.clone()).call(req);
                 Box::pin(future)
             }

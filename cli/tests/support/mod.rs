@@ -140,12 +140,17 @@ impl Proxy {
 
     /// Sends SIGTERM and waits for the process to end.
     pub fn terminate(&mut self) -> ExitStatus {
+        self.signal("TERM")
+    }
+
+    /// Sends `SIG<name>` and waits for the process to end.
+    pub fn signal(&mut self, name: &str) -> ExitStatus {
         let mut child = self.child.take().expect("proxy still running");
         let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([&format!("-{name}"), &child.id().to_string()])
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
+        assert!(status.success(), "kill -{name} failed");
         wait_exit(&mut child)
     }
 
