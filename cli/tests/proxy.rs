@@ -299,7 +299,7 @@ async fn sigterm_finishes_requests_in_flight_and_flushes_the_writers() {
             out.to_str().unwrap()
         ),
     );
-    let mut proxy = Proxy::start(
+    let proxy = Proxy::start(
         &[
             "--upstream",
             &upstream.url(),
@@ -324,17 +324,23 @@ async fn sigterm_finishes_requests_in_flight_and_flushes_the_writers() {
     let first = body.next().await.unwrap().unwrap();
     assert_eq!(&first[..], b"first\n");
 
-    let terminate = tokio::task::spawn_blocking(move || {
-        let status = proxy.terminate();
-        (status, proxy)
-    });
+    proxy.send_signal("TERM");
+    // Only once the proxy has stopped accepting does the upstream finish the response.
+    let mut proxy = tokio::task::spawn_blocking(move || {
+        proxy.wait_log("shutting down");
+        proxy
+    })
+    .await
+    .unwrap();
     upstream.release.add_permits(2);
     let mut rest = Vec::new();
     while let Some(chunk) = body.next().await {
         rest.extend_from_slice(&chunk.unwrap());
     }
     assert_eq!(rest, b"second\nthird\n", "the response in flight completes");
-    let (status, _proxy) = terminate.await.unwrap();
+    let status = tokio::task::spawn_blocking(move || proxy.wait_exit())
+        .await
+        .unwrap();
     assert_eq!(status.code(), Some(0));
     let events = read_events(&out);
     assert_eq!(

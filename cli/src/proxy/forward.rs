@@ -71,7 +71,12 @@ impl Forward {
         let upgrade = wants_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
-        let host = req.headers().get(header::HOST).cloned();
+        // HTTP/2 clients send the host as the URI's authority, not as a header.
+        let host = req.headers().get(header::HOST).cloned().or_else(|| {
+            req.uri()
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
         let uri = match self.upstream_uri(req.uri()) {
             Ok(uri) => uri,
             Err(err) => {

@@ -145,18 +145,39 @@ impl Proxy {
 
     /// Sends `SIG<name>` and waits for the process to end.
     pub fn signal(&mut self, name: &str) -> ExitStatus {
-        let mut child = self.child.take().expect("proxy still running");
+        self.send_signal(name);
+        self.wait_exit()
+    }
+
+    /// Sends `SIG<name>` without waiting.
+    pub fn send_signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("proxy still running");
         let status = Command::new("kill")
             .args([&format!("-{name}"), &child.id().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to end.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("proxy still running");
         wait_exit(&mut child)
     }
 
-    /// Lines the proxy logged since it became ready.
-    pub fn log_lines(&self) -> Vec<String> {
-        self.stderr.try_iter().collect()
+    /// Waits until the proxy logs a line containing `text`.
+    pub fn wait_log(&self, text: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self
+                .stderr
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) if line.contains(text) => return,
+                Ok(_) => {}
+                Err(_) => panic!("the proxy never logged {text:?}"),
+            }
+        }
     }
 }
 
