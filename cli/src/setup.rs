@@ -3,15 +3,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use oauth_audit::oauth::{Endpoint, Endpoints};
+use oauth_audit::oauth::{DevicePolling, Endpoint, Endpoints, LoginRule};
 use oauth_audit::token::{CachedResolver, TokenInspector};
 use oauth_audit::writer::{Auditor, FlushPolicy, JsonLines, RotatingFile, Rotation, TracingWriter};
 use oauth_audit::{AuditLayer, RequiredScopes};
 use tokio::net::TcpListener;
 
 use crate::config::{
-    Cidr, FileConfig, FlushSetting, HttpUrl, ListenAddr, MatchMode, RotationSetting, UpstreamUrl,
-    WriterSection,
+    Cidr, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl, ListenAddr, MatchMode,
+    RotationSetting, UpstreamUrl, WriterSection,
 };
 use crate::introspect::Introspection;
 use crate::proxy::{Forward, Protected};
@@ -153,6 +153,16 @@ fn endpoints(file: &FileConfig) -> Result<Endpoints, Failure> {
     if let Some(limit) = section.body_limit {
         builder = builder.body_limit(limit.0);
     }
+    if let Some(prefix) = &section.login_success_redirect {
+        builder = builder.login_rule(LoginRule::redirect_prefix(prefix.clone()));
+    }
+    let tracked = section.device_codes_tracked.map_or(10_000, |n| n.get());
+    builder = builder.device_polling(match section.device_polling {
+        Some(DevicePollingSetting::EveryPoll) => DevicePolling::EveryPoll,
+        Some(DevicePollingSetting::OncePerOutcome) | None => {
+            DevicePolling::OncePerOutcome { capacity: tracked }
+        }
+    });
     builder
         .build()
         .map_err(|e| Failure::Config(format!("endpoints: {e}")))
@@ -201,6 +211,9 @@ fn inspector(file: &FileConfig) -> Result<TokenInspector, Failure> {
     }
     if let Some(interval) = jwt.refresh_interval {
         builder = builder.refresh_interval(interval.0);
+    }
+    if let Some(interval) = jwt.min_refresh_interval {
+        builder = builder.min_refresh_interval(interval.0);
     }
     if let Some(capacity) = jwt.cache_capacity {
         builder = builder.cache_capacity(capacity.get());

@@ -98,6 +98,22 @@ pub struct EndpointsSection {
     pub revocation_reason_header: Option<OptionalHeader>,
     /// Body bytes inspected per request and response.
     pub body_limit: Option<BodyLimit>,
+    /// A login succeeded when it redirects to a location starting with this.
+    pub login_success_redirect: Option<String>,
+    /// Device-code polling: every poll an event, or one per outcome change.
+    pub device_polling: Option<DevicePollingSetting>,
+    /// Device codes tracked for `once_per_outcome`.
+    pub device_codes_tracked: Option<AtLeastOne>,
+}
+
+/// `device_polling` of `[endpoints]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DevicePollingSetting {
+    /// Every poll is an event.
+    EveryPoll,
+    /// One event per device code and outcome change.
+    OncePerOutcome,
 }
 
 /// `[jwt]`
@@ -118,6 +134,8 @@ pub struct JwtSection {
     pub leeway: Option<HumanDuration>,
     /// How often a JWKS is reloaded.
     pub refresh_interval: Option<HumanDuration>,
+    /// The shortest time between two reloads (an unknown `kid` asks for one).
+    pub min_refresh_interval: Option<HumanDuration>,
     /// How many verified tokens are remembered.
     pub cache_capacity: Option<AtLeastOne>,
 }
@@ -332,6 +350,17 @@ impl FileConfig {
 
     /// Checks that involve more than one value.
     fn check(&self, path: &Path, text: &str) -> Result<(), ConfigFileError> {
+        if let Some(prefix) = &self.endpoints.login_success_redirect {
+            if prefix.trim().is_empty() {
+                let offset = text.find("login_success_redirect").unwrap_or(0);
+                return Err(located(
+                    path,
+                    text,
+                    offset,
+                    "must not be empty (leave it out for the default rule)".into(),
+                ));
+            }
+        }
         if let (Some(_), Some(file)) = (&self.jwt.jwks_url, &self.jwt.jwks_file) {
             return Err(located(
                 path,
