@@ -358,6 +358,68 @@ async fn sigterm_finishes_requests_in_flight_and_flushes_the_writers() {
 }
 
 #[tokio::test]
+async fn configured_writers_all_receive_the_events() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("writers");
+    let rotating = dir.path("rotating");
+    let plain = dir.path("plain.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            r#"
+service_instance = "sidecar-1"
+[[writer]]
+type = "jsonl"
+path = {plain:?}
+flush = "every_batch"
+[[writer]]
+type = "rotating"
+dir = {rotating:?}
+prefix = "gateway"
+rotation = "never"
+max_bytes = 1048576
+[[writer]]
+type = "tracing"
+"#,
+            plain = plain.to_str().unwrap(),
+            rotating = rotating.to_str().unwrap()
+        ),
+    );
+    let mut proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        http()
+            .get(proxy.url("/written"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let event = wait_event(&plain, "for /written", at_path("/written")).await;
+    assert_eq!(event["service"]["instance"], "sidecar-1");
+    let proxy = tokio::task::spawn_blocking(move || {
+        proxy.wait_log("\"path\":\"/written\"");
+        let status = proxy.terminate();
+        assert_eq!(status.code(), Some(0));
+    });
+    proxy.await.unwrap();
+    let rotated = read_events(&rotating.join("gateway.jsonl"));
+    assert_eq!(rotated.len(), 1, "{rotated:?}");
+    assert_eq!(
+        rotated[0]["id"], event["id"],
+        "every writer gets the same event"
+    );
+}
+
+#[tokio::test]
 async fn ctrl_c_flushes_the_writers_too() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("sigint");

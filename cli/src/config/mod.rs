@@ -553,6 +553,13 @@ mod tests {
             "{err}"
         );
 
+        let err = parse("[jwt]\njwks_url = \"https://idp/jwks\"\njwks_file = \"jwks.json\"\n")
+            .unwrap_err();
+        assert!(
+            err.contains("t.toml:3:14: key `jwt.jwks_file`: set either"),
+            "{err}"
+        );
+
         let err = parse("[jwt]\nleeway = 30\n").unwrap_err();
         assert!(err.contains("key `jwt.leeway`"), "{err}");
     }
