@@ -556,7 +556,7 @@ mod tests {
         let err = parse("[jwt]\njwks_url = \"https://idp/jwks\"\njwks_file = \"jwks.json\"\n")
             .unwrap_err();
         assert!(
-            err.contains("t.toml:3:14: key `jwt.jwks_file`: set either"),
+            err.contains("t.toml:3:13: key `jwt.jwks_file`: set either"),
             "{err}"
         );
 
