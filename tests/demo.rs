@@ -1,5 +1,6 @@
 //! The README's main command: the demo runs its scenario, exits 0 and writes schema-v1
-//! events of every kind it exercises, with no secret in them.
+//! events of every kind it exercises, with no secret in them, and shows the pipeline's
+//! Prometheus metrics from its `/metrics` route.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -25,12 +26,27 @@ fn demo_writes_every_kind_and_no_secret() {
     let dir = std::env::temp_dir().join(format!("oauth-audit-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("events.jsonl");
-    let status = Command::new(demo_binary())
+    let output = Command::new(demo_binary())
         .arg("--out")
         .arg(&out)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "demo failed: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // From the scrape of /metrics: the request path counted its events by kind.
+    assert!(
+        stdout.contains("oauth_audit_events_total{kind=\"ResourceAccessed\",outcome=\"success\"}"),
+        "no events_total in the demo's summary:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("oauth_audit_events_dropped_total{"),
+        "the scenario's overflow is not in the metrics:\n{stdout}"
+    );
     let text = std::fs::read_to_string(&out).unwrap();
     let events: Vec<serde_json::Value> = text
         .lines()

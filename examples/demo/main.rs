@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use axum::{routing::get, Json, Router};
+use metrics_exporter_prometheus::PrometheusBuilder;
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::token::TokenInspector;
 use oauth_audit::writer::{Auditor, JsonLines};
@@ -81,6 +82,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.out.exists() {
         std::fs::remove_file(&args.out)?;
     }
+    // Before the auditor is built: it registers its metrics with the recorder in place.
+    let prometheus = PrometheusBuilder::new().install_recorder()?;
     let file = stall::Stallable::new(JsonLines::file(&args.out).await?);
     let auditor = Auditor::builder()
         .service_name("demo")
@@ -100,7 +103,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .token_inspector(inspector)
         // The scenario plays a reverse proxy on loopback that forwards X-Forwarded-For.
         .trusted_proxies(["127.0.0.1", "::1"])
-        .skip_paths(["/health"])
+        .skip_paths(["/health", "/metrics"])
         // /token, /revoke, /introspect, /authorize are the defaults; add the login form.
         .endpoints(Endpoints::builder().login("/login").build()?)
         .build()?;
@@ -115,7 +118,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             "/api/admin",
             get(admin).route_layer(RequiredScopes::all(["admin"]).enforce()),
         )
-        .route("/health", get(|| async { "ok" }));
+        .route("/health", get(|| async { "ok" }))
+        .route("/metrics", get(move || async move { prometheus.render() }));
     let app = auth_server::router(keys.clone()).merge(api).layer(layer);
 
     let addr = args.serve.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -135,14 +139,34 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             args.out.display()
         );
         println!("try: curl -s -u reporting:reporting-secret -d grant_type=client_credentials -d scope=orders:read http://{addr}/token");
+        println!("     curl -s http://{addr}/metrics");
         println!("Ctrl-C to stop");
         tokio::signal::ctrl_c().await?;
-    } else {
-        scenario::run(addr, &keys, &file).await?;
+        server.abort();
+        auditor.shutdown().await;
+        return summarize(&args.out);
     }
+    scenario::run(addr, &keys, &file).await?;
+    let metrics = scenario::scrape_metrics(addr).await?;
     server.abort();
     auditor.shutdown().await;
-    summarize(&args.out)
+    summarize(&args.out)?;
+    summarize_metrics(addr, &metrics);
+    Ok(())
+}
+
+/// The pipeline's counters as Prometheus saw them at the end of the scenario.
+fn summarize_metrics(addr: SocketAddr, text: &str) {
+    println!(
+        "
+from http://{addr}/metrics (series at zero left out):"
+    );
+    let nonzero = text.lines().filter(|line| {
+        line.starts_with("oauth_audit_") && line.rsplit(' ').next().is_some_and(|v| v != "0")
+    });
+    for line in nonzero {
+        println!("  {line}");
+    }
 }
 
 fn summarize(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {

@@ -301,6 +301,17 @@ pub async fn run<W: AuditWriter>(
     Ok(())
 }
 
+/// The Prometheus exposition of `/metrics`.
+pub async fn scrape_metrics(addr: SocketAddr) -> Result<String, Error> {
+    println!("- a Prometheus scrape of /metrics");
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let res = http.get(format!("http://{addr}/metrics")).send().await?;
+    if !res.status().is_success() {
+        return Err(format!("/metrics answered {}", res.status()).into());
+    }
+    Ok(res.text().await?)
+}
+
 /// `GET base+path`, with a bearer token when given, expecting `status`.
 async fn get_api(
     http: &reqwest::Client,

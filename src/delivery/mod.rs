@@ -5,6 +5,11 @@
 //! on-disk spool, replay after a restart) is shared by every backend, so a backend only
 //! speaks its protocol.
 //!
+//! [`Delivery`] is that machinery: an [`AuditWriter`](crate::writer::AuditWriter) around a
+//! backend that retries with [`Backoff`], spills to a bounded on-disk spool while the backend
+//! is down, replays the spool in order when it is back (also after a restart), and reports
+//! what it had to drop. [`DeliveryStats`] tells how far it got.
+//!
 //! Backends are idempotent per event: a batch may be sent more than once (a timeout after the
 //! server committed, a replay after a crash), and each backend deduplicates on the event id
 //! (a unique key, a message id, a document `_id`).
@@ -25,13 +30,31 @@
 //!         Ok(())
 //!     }
 //! }
+//!
+//! # fn main() -> Result<(), oauth_audit::ConfigError> {
+//! use oauth_audit::delivery::Delivery;
+//!
+//! let spool = std::env::temp_dir().join(format!("audit-spool-{}", std::process::id()));
+//! let delivery = Delivery::builder(Counter(0)).spool_dir(&spool).build()?;
+//! assert_eq!(delivery.stats().spooled_events(), 0);
+//! // Auditor::builder().writer(delivery) ...
+//! # drop(delivery);
+//! # std::fs::remove_dir_all(&spool).ok();
+//! # Ok(()) }
 //! ```
 
+mod backoff;
 mod record;
+mod spool;
+mod stats;
+mod writer;
 
 use std::future::Future;
 
+pub use backoff::Backoff;
 pub use record::{EncodedEvent, RecordError};
+pub use stats::DeliveryStats;
+pub use writer::{Delivery, DeliveryBuilder};
 
 /// A remote destination for audit events, driven by the delivery machinery.
 ///
@@ -43,6 +66,10 @@ pub trait Backend: Send + 'static {
 
     /// Sends a batch. `Ok` means the backend confirmed every event in it (committed,
     /// acknowledged, indexed); only then are the events forgotten locally.
+    ///
+    /// A send that takes longer than [`DeliveryBuilder::send_timeout`] is dropped
+    /// mid-flight and counts as [`BackendError::Unavailable`]: the next `send` must cope
+    /// with whatever state that left (reconnect if in doubt).
     fn send(
         &mut self,
         batch: &[EncodedEvent],

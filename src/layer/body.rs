@@ -1,3 +1,4 @@
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -7,6 +8,7 @@ use pin_project_lite::pin_project;
 
 use super::pending::PendingEvent;
 use super::tee::Tee;
+use crate::writer::Overflow;
 
 pin_project! {
     /// The request body handed to the inner service: the original body, frame for frame.
@@ -89,21 +91,31 @@ pin_project! {
     ///
     /// The audit event is emitted when it ends, or with `outcome: unknown` when it is
     /// dropped before its end (the client went away).
-    pub struct ResponseBody<B> {
+    ///
+    /// When a writer with an [`OverflowPolicy::Block`](crate::writer::OverflowPolicy::Block)
+    /// has no room for the event, the body holds back its last frame and its end until
+    /// there is room or the policy's timeout has passed. (Holding only the end would not
+    /// do: with a known `Content-Length`, the client has the whole response with its last
+    /// byte.)
+    pub struct ResponseBody<B: Body> {
         #[pin]
         inner: B,
         pending: Option<PendingEvent>,
         tee: Option<Tee>,
+        backpressure: Option<Backpressure>,
+        held: Option<Frame<B::Data>>,
     }
 }
 
-impl<B> ResponseBody<B> {
+impl<B: Body> ResponseBody<B> {
     /// A body of a request that is not audited.
     pub(crate) fn passthrough(inner: B) -> Self {
         ResponseBody {
             inner,
             pending: None,
             tee: None,
+            backpressure: None,
+            held: None,
         }
     }
 
@@ -119,16 +131,20 @@ impl<B: Body> ResponseBody<B> {
             inner,
             pending: Some(pending),
             tee,
+            backpressure: None,
+            held: None,
         };
         if body.inner.is_end_stream() {
-            // Servers may never poll an empty body: the response is complete now.
-            finish(&mut body.pending, &mut body.tee);
+            // Servers may never poll an empty body: the response is complete now. Should
+            // the event have to wait for room, the body stops claiming its end, so it is
+            // polled and can hold the response back.
+            body.backpressure = finish(&mut body.pending, &mut body.tee).map(Backpressure::new);
         }
         body
     }
 }
 
-impl<B: std::fmt::Debug> std::fmt::Debug for ResponseBody<B> {
+impl<B: Body + std::fmt::Debug> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseBody")
             .field("inner", &self.inner)
@@ -136,10 +152,45 @@ impl<B: std::fmt::Debug> std::fmt::Debug for ResponseBody<B> {
     }
 }
 
-fn finish(pending: &mut Option<PendingEvent>, tee: &mut Option<Tee>) {
-    if let Some(pending) = pending.take() {
-        let captured = tee.take().map(|mut tee| tee.finish(true));
-        pending.complete(captured);
+fn finish(pending: &mut Option<PendingEvent>, tee: &mut Option<Tee>) -> Option<Overflow> {
+    let pending = pending.take()?;
+    let captured = tee.take().map(|mut tee| tee.finish(true));
+    pending.complete(captured)
+}
+
+/// What holds back a response's end while its event waits for room in a writer's queue.
+///
+/// Only built when a queue is full, so the box costs nothing in the common case. Dropped
+/// before the wait is over (the connection closed), the wait goes on in a task of its own.
+struct Backpressure {
+    wait: Option<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>,
+}
+
+impl Backpressure {
+    fn new(overflow: Overflow) -> Self {
+        Backpressure {
+            wait: Some(Box::pin(overflow.wait())),
+        }
+    }
+
+    /// Ready once the event is queued or counted as dropped.
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(wait) = self.wait.as_mut() {
+            ready!(wait.as_mut().poll(cx));
+            self.wait = None;
+        }
+        Poll::Ready(())
+    }
+}
+
+impl Drop for Backpressure {
+    fn drop(&mut self) {
+        if let Some(wait) = self.wait.take() {
+            // Outside a runtime the wait is dropped, and the event counted as dropped.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(wait);
+            }
+        }
     }
 }
 
@@ -152,6 +203,12 @@ impl<B: Body> Body for ResponseBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
+        if let Some(backpressure) = this.backpressure.as_mut() {
+            // The inner body has ended; its last frame, if any, and its end are held back.
+            ready!(backpressure.poll_wait(cx));
+            *this.backpressure = None;
+            return Poll::Ready(this.held.take().map(Ok));
+        }
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
         match &frame {
             Some(Ok(data)) => {
@@ -165,16 +222,31 @@ impl<B: Body> Body for ResponseBody<B> {
             None => {}
         }
         if frame.is_none() || this.inner.is_end_stream() {
-            finish(this.pending, this.tee);
+            if let Some(overflow) = finish(this.pending, this.tee) {
+                let mut backpressure = Backpressure::new(overflow);
+                if backpressure.poll_wait(cx).is_pending() {
+                    match frame {
+                        Some(Ok(frame)) => *this.held = Some(frame),
+                        // Not reached: an error dropped the pending event above.
+                        Some(Err(err)) => return Poll::Ready(Some(Err(err))),
+                        None => {}
+                    }
+                    *this.backpressure = Some(backpressure);
+                    return Poll::Pending;
+                }
+            }
         }
         Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.backpressure.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match self.held.as_ref().and_then(Frame::data_ref) {
+            Some(data) => SizeHint::with_exact(data.remaining() as u64),
+            None => self.inner.size_hint(),
+        }
     }
 }

@@ -7,6 +7,7 @@ use super::Shared;
 use crate::context::{RequestContext, ResponseContext};
 use crate::oauth::{EndpointRequest, ResponseHead, Settings};
 use crate::resource::ResourceRequest;
+use crate::writer::Overflow;
 
 /// What kind of traffic a request is, decided when it arrives.
 #[derive(Debug)]
@@ -75,24 +76,28 @@ impl PendingEvent {
         }
     }
 
-    /// The response body ended: emit with the outcome the response says.
-    pub(crate) fn complete(mut self, response_body: Option<Captured>) {
-        if let Some(state) = self.state.take() {
-            state.emit(true, response_body);
-        }
+    /// The response body ended: emit with the outcome the response says. `Some` when a
+    /// writer with a `Block` overflow policy had no room: the response should wait for it.
+    pub(crate) fn complete(mut self, response_body: Option<Captured>) -> Option<Overflow> {
+        self.state
+            .take()
+            .and_then(|state| state.emit(true, response_body))
     }
 }
 
 impl Drop for PendingEvent {
     fn drop(&mut self) {
         if let Some(state) = self.state.take() {
-            state.emit(false, None);
+            // Nobody is left to hold back: the wait for room, if any, goes on by itself.
+            if let Some(overflow) = state.emit(false, None) {
+                overflow.spawn();
+            }
         }
     }
 }
 
 impl State {
-    fn emit(self, completed: bool, response_body: Option<Captured>) {
+    fn emit(self, completed: bool, response_body: Option<Captured>) -> Option<Overflow> {
         let duration = self.request.started.elapsed();
         let response = if completed {
             self.response.as_ref()
@@ -119,11 +124,10 @@ impl State {
                 response_body,
             ),
         };
-        if let Some(mut event) = event {
-            if event.error.is_none() {
-                event.error = response.and_then(|r| r.error.clone());
-            }
-            shared.auditor.emit(event);
+        let mut event = event?;
+        if event.error.is_none() {
+            event.error = response.and_then(|r| r.error.clone());
         }
+        shared.auditor.offer(event)
     }
 }

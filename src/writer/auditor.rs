@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::lane::{Command, Lane};
+use super::lane::{Command, Lane, LaneConfig, LaneDrop, Offered};
+use super::metrics::{self, EventMetrics};
 use super::{AuditWriter, JsonLines};
 use crate::event::{AuditEvent, ServiceInfo};
 use crate::ConfigError;
@@ -24,6 +25,7 @@ struct Inner {
     service: Arc<ServiceInfo>,
     lanes: Vec<Lane>,
     closed: AtomicBool,
+    metrics: EventMetrics,
 }
 
 impl Auditor {
@@ -59,19 +61,43 @@ impl Auditor {
         &self.inner.service
     }
 
-    /// Queues an event for every writer. Never blocks: a full queue drops the event and
-    /// counts it (reported later as `AuditEventsDropped`).
+    /// Queues an event for every writer. Never blocks the caller.
+    ///
+    /// A writer whose queue is full follows its [`OverflowPolicy`]: under
+    /// [`DropNewest`](OverflowPolicy::DropNewest) the event is dropped and counted
+    /// (reported later as `AuditEventsDropped`); under [`Block`](OverflowPolicy::Block) a
+    /// task is spawned that waits for room up to the timeout. (The audit layer does
+    /// better: it holds back the end of the response while it waits, so a slow writer slows
+    /// the client down instead of piling up tasks.)
     pub fn emit(&self, event: AuditEvent) {
+        if let Some(overflow) = self.offer(event) {
+            overflow.spawn();
+        }
+    }
+
+    /// Queues an event for every writer that has room, and hands back what must still
+    /// wait for room in writers with a [`Block`](OverflowPolicy::Block) policy.
+    ///
+    /// The common case, where every queue has room, allocates nothing but the event's `Arc`.
+    pub(crate) fn offer(&self, event: AuditEvent) -> Option<Overflow> {
+        self.inner.metrics.record(event.kind, event.outcome);
         let event = Arc::new(event);
         if self.inner.closed.load(Ordering::Acquire) {
             for lane in &self.inner.lanes {
-                lane.counters.drop_events(&lane.counters.shut_down, 1);
+                lane.counters.drop_events(LaneDrop::ShutDown, 1);
             }
-            return;
+            return None;
         }
-        for lane in &self.inner.lanes {
-            lane.offer(event.clone());
+        let mut overflow: Option<Overflow> = None;
+        for (index, lane) in self.inner.lanes.iter().enumerate() {
+            if let Offered::MustWait = lane.offer(event.clone()) {
+                overflow
+                    .get_or_insert_with(|| Overflow::new(self.clone(), event.clone()))
+                    .blocked
+                    .push(index);
+            }
         }
+        overflow
     }
 
     /// Writes and flushes every event accepted so far, then stops the writers.
@@ -103,6 +129,7 @@ impl Auditor {
                     written: lane.counters.written.load(Ordering::Relaxed),
                     dropped: lane.counters.dropped_total.load(Ordering::Relaxed),
                     queued: lane.tx.max_capacity() - lane.tx.capacity(),
+                    overflow: lane.overflow,
                 })
                 .collect(),
         }
@@ -125,13 +152,159 @@ pub struct WriterStats {
     pub name: String,
     /// Events written successfully.
     pub written: u64,
-    /// Events dropped (full queue, failed writes, after shutdown).
+    /// Events dropped (full queue, failed writes, after shutdown, blocking timeouts).
     pub dropped: u64,
     /// Events waiting in the queue.
     pub queued: usize,
+    /// What happens when the writer's queue is full.
+    pub overflow: OverflowPolicy,
 }
 
-type Spawner = Box<dyn FnOnce(usize, usize, Duration, Arc<ServiceInfo>) -> Lane + Send>;
+/// An event that found the queue of one or more [`Block`](OverflowPolicy::Block) writers
+/// full: waiting for room in them, each up to its timeout.
+///
+/// Dropped before it is done (its runtime is shutting down), the event is counted as
+/// dropped with `block_timeout` by every writer it had not reached yet.
+#[derive(Debug)]
+pub(crate) struct Overflow {
+    auditor: Auditor,
+    event: Arc<AuditEvent>,
+    /// Indexes of the lanes to wait for.
+    blocked: Vec<usize>,
+    /// How many of them are settled.
+    settled: usize,
+    since: tokio::time::Instant,
+}
+
+impl Overflow {
+    fn new(auditor: Auditor, event: Arc<AuditEvent>) -> Self {
+        Overflow {
+            auditor,
+            event,
+            blocked: Vec::new(),
+            settled: 0,
+            since: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Waits for room in each blocked writer in turn, up to that writer's timeout
+    /// counted from the moment its queue was found full. Waiting in turn costs nothing:
+    /// the deadlines run concurrently, so the total wait is the longest timeout at most.
+    pub(crate) async fn wait(mut self) {
+        while let Some(&index) = self.blocked.get(self.settled) {
+            let Some(lane) = self.auditor.inner.lanes.get(index) else {
+                break;
+            };
+            let timeout = match lane.overflow {
+                OverflowPolicy::Block { timeout } => timeout,
+                OverflowPolicy::DropNewest => Duration::ZERO,
+            };
+            lane.send_before(self.event.clone(), self.since + timeout)
+                .await;
+            self.settled += 1;
+        }
+    }
+
+    /// Waits on a task of its own: for when nobody is left to wait (a response body
+    /// dropped before its end). Outside a Tokio runtime the event is counted as dropped.
+    pub(crate) fn spawn(self) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(self.wait());
+        }
+    }
+}
+
+impl Drop for Overflow {
+    fn drop(&mut self) {
+        for &index in self.blocked.get(self.settled..).unwrap_or_default() {
+            if let Some(lane) = self.auditor.inner.lanes.get(index) {
+                lane.counters.drop_events(LaneDrop::BlockTimeout, 1);
+            }
+        }
+    }
+}
+
+/// What a writer's queue does when it is full.
+///
+/// Each writer has its own queue and policy (set with [`AuditorBuilder::writer_with`]);
+/// a slow writer never holds up another one's events.
+///
+/// ```
+/// use std::time::Duration;
+/// use oauth_audit::writer::{Auditor, MemoryWriter, OverflowPolicy, WriterOptions};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let auditor = Auditor::builder()
+///     // Losing an event here is worse than a slower response.
+///     .writer_with(
+///         MemoryWriter::new(),
+///         WriterOptions::default()
+///             .overflow(OverflowPolicy::Block { timeout: Duration::from_millis(250) })
+///             .queue_capacity(1024),
+///     )
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OverflowPolicy {
+    /// Drop the newest event and count it; the writer receives an `AuditEventsDropped`
+    /// event with reason `queue_full` once it has caught up. The default.
+    ///
+    /// Requests are never slowed by auditing, whatever the writer does; the price is
+    /// lost events when a writer cannot keep up for longer than its queue lasts.
+    #[default]
+    DropNewest,
+    /// Make the request wait for room, up to `timeout`; then drop the event and count
+    /// it with reason `block_timeout`.
+    ///
+    /// Backpressure: a slow writer slows the clients down instead of losing events.
+    /// The audit layer holds back the last frame and the end of the response body while
+    /// it waits (with a known `Content-Length`, the last byte would complete the response
+    /// for the client), without blocking a thread. The price is
+    /// latency, and connections held open, while the writer is slow. A response body
+    /// dropped before its end (the client went away) cannot be held: its event waits on
+    /// a task of its own, up to the same timeout. Choose the timeout as the longest delay
+    /// a client should see.
+    Block {
+        /// The longest a request waits for room in the queue; at least 1 ms.
+        timeout: Duration,
+    },
+}
+
+/// Options for one writer, given to [`AuditorBuilder::writer_with`].
+///
+/// ```
+/// use oauth_audit::writer::{OverflowPolicy, WriterOptions};
+///
+/// let options = WriterOptions::default().queue_capacity(64);
+/// assert_eq!(options, WriterOptions::default().queue_capacity(64).overflow(OverflowPolicy::DropNewest));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use]
+pub struct WriterOptions {
+    overflow: OverflowPolicy,
+    queue_capacity: Option<usize>,
+}
+
+impl WriterOptions {
+    /// What happens when the writer's queue is full (default
+    /// [`OverflowPolicy::DropNewest`]).
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.overflow = policy;
+        self
+    }
+
+    /// Events this writer may have waiting (default: the auditor's
+    /// [`queue_capacity`](AuditorBuilder::queue_capacity)).
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = Some(capacity);
+        self
+    }
+}
+
+type Spawner = Box<dyn FnOnce(LaneConfig) -> Lane + Send>;
 
 /// Configures an [`Auditor`].
 #[must_use]
@@ -140,7 +313,7 @@ pub struct AuditorBuilder {
     capacity: usize,
     batch_size: usize,
     flush_linger: Duration,
-    writers: Vec<Spawner>,
+    writers: Vec<(WriterOptions, Spawner)>,
 }
 
 impl std::fmt::Debug for AuditorBuilder {
@@ -182,7 +355,8 @@ impl AuditorBuilder {
         self
     }
 
-    /// Events each writer may have waiting before new ones are dropped (default 8192).
+    /// Events each writer may have waiting before its [`OverflowPolicy`] applies (default
+    /// 8192). [`WriterOptions::queue_capacity`] overrides it for one writer.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
@@ -201,40 +375,64 @@ impl AuditorBuilder {
         self
     }
 
-    /// Adds a writer; every writer receives every event.
-    pub fn writer<W: AuditWriter>(mut self, writer: W) -> Self {
+    /// Adds a writer with the default [`WriterOptions`]; every writer receives every
+    /// event.
+    pub fn writer<W: AuditWriter>(self, writer: W) -> Self {
+        self.writer_with(writer, WriterOptions::default())
+    }
+
+    /// Adds a writer with its own options: its [`OverflowPolicy`] and queue size.
+    pub fn writer_with<W: AuditWriter>(mut self, writer: W, options: WriterOptions) -> Self {
         self.writers
-            .push(Box::new(move |capacity, batch, linger, service| {
-                Lane::spawn(writer, capacity, batch, linger, service)
-            }));
+            .push((options, Box::new(move |config| Lane::spawn(writer, config))));
         self
     }
 
     /// Starts one background task per writer on the current Tokio runtime.
+    ///
+    /// The pipeline's metrics (see the crate's README) are registered here, with the
+    /// [`metrics`](https://docs.rs/metrics) recorder installed at this moment: install
+    /// yours before building the auditor.
     pub fn build(self) -> Result<Auditor, ConfigError> {
         if self.writers.is_empty() {
             return Err(ConfigError::NoWriter);
         }
-        if self.capacity == 0 || self.batch_size == 0 {
+        if self.capacity == 0
+            || self.batch_size == 0
+            || self
+                .writers
+                .iter()
+                .any(|(options, _)| options.queue_capacity == Some(0))
+        {
             return Err(ConfigError::invalid(
                 "queue_capacity and batch_size",
                 "must be at least 1",
             ));
         }
+        if self.writers.iter().any(|(options, _)| {
+            matches!(options.overflow, OverflowPolicy::Block { timeout } if timeout < Duration::from_millis(1))
+        }) {
+            return Err(ConfigError::invalid(
+                "OverflowPolicy::Block timeout",
+                "must be at least 1 ms; use OverflowPolicy::DropNewest to never wait",
+            ));
+        }
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(ConfigError::NoRuntime);
         }
+        metrics::describe();
         let service = Arc::new(self.service);
         let lanes = self
             .writers
             .into_iter()
-            .map(|spawn| {
-                spawn(
-                    self.capacity,
-                    self.batch_size,
-                    self.flush_linger,
-                    service.clone(),
-                )
+            .map(|(options, spawn)| {
+                spawn(LaneConfig {
+                    capacity: options.queue_capacity.unwrap_or(self.capacity),
+                    batch_size: self.batch_size,
+                    flush_linger: self.flush_linger,
+                    overflow: options.overflow,
+                    service: service.clone(),
+                })
             })
             .collect();
         Ok(Auditor {
@@ -242,6 +440,7 @@ impl AuditorBuilder {
                 service,
                 lanes,
                 closed: AtomicBool::new(false),
+                metrics: EventMetrics::new(),
             }),
         })
     }

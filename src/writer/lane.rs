@@ -2,14 +2,17 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
+use metrics::{Counter, Gauge};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{AuditWriter, WriteError};
+use super::metrics::LaneMetrics;
+use super::{AuditWriter, OverflowPolicy, WriteError};
 use crate::event::{AuditEvent, DropReason, ServiceInfo};
 
 /// How long a writer waits after a partial batch before taking the next one.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
+const GATHER: Duration = Duration::from_millis(1);
 
 pub(crate) enum Command {
     Event(Arc<AuditEvent>),
@@ -17,21 +20,68 @@ pub(crate) enum Command {
     Shutdown(oneshot::Sender<()>),
 }
 
+/// Why a lane lost events.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum LaneDrop {
+    QueueFull,
+    WriteFailed,
+    ShutDown,
+    BlockTimeout,
+}
+
 /// Counters shared between the request path and a writer's task.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct LaneCounters {
-    pub(crate) queue_full: AtomicU64,
-    pub(crate) write_failed: AtomicU64,
-    pub(crate) shut_down: AtomicU64,
+    queue_full: AtomicU64,
+    write_failed: AtomicU64,
+    shut_down: AtomicU64,
+    block_timeout: AtomicU64,
     pub(crate) written: AtomicU64,
     pub(crate) dropped_total: AtomicU64,
+    metrics: LaneMetrics,
 }
 
 impl LaneCounters {
-    pub(crate) fn drop_events(&self, counter: &AtomicU64, count: u64) {
-        counter.fetch_add(count, Ordering::Relaxed);
+    fn new(metrics: LaneMetrics) -> Self {
+        LaneCounters {
+            queue_full: AtomicU64::new(0),
+            write_failed: AtomicU64::new(0),
+            shut_down: AtomicU64::new(0),
+            block_timeout: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            dropped_total: AtomicU64::new(0),
+            metrics,
+        }
+    }
+
+    fn pending(&self, reason: LaneDrop) -> (&AtomicU64, &Counter) {
+        let metrics = &self.metrics;
+        match reason {
+            LaneDrop::QueueFull => (&self.queue_full, &metrics.dropped_queue_full),
+            LaneDrop::WriteFailed => (&self.write_failed, &metrics.dropped_write_failed),
+            LaneDrop::ShutDown => (&self.shut_down, &metrics.dropped_shut_down),
+            LaneDrop::BlockTimeout => (&self.block_timeout, &metrics.dropped_block_timeout),
+        }
+    }
+
+    pub(crate) fn drop_events(&self, reason: LaneDrop, count: u64) {
+        let (pending, counter) = self.pending(reason);
+        pending.fetch_add(count, Ordering::Relaxed);
+        counter.increment(count);
         self.dropped_total.fetch_add(count, Ordering::Relaxed);
     }
+
+    fn queue_depth(&self) -> &Gauge {
+        &self.metrics.queue_depth
+    }
+}
+
+/// What became of an event offered to a lane.
+pub(crate) enum Offered {
+    /// Queued, or dropped and counted.
+    Settled,
+    /// The queue is full and the lane's policy is to wait for room.
+    MustWait,
 }
 
 /// The request-path end of a writer's queue.
@@ -40,19 +90,30 @@ pub(crate) struct Lane {
     pub(crate) name: String,
     pub(crate) tx: mpsc::Sender<Command>,
     pub(crate) counters: Arc<LaneCounters>,
+    pub(crate) overflow: OverflowPolicy,
+}
+
+/// How a lane is set up.
+pub(crate) struct LaneConfig {
+    pub(crate) capacity: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) flush_linger: Duration,
+    pub(crate) overflow: OverflowPolicy,
+    pub(crate) service: Arc<ServiceInfo>,
 }
 
 impl Lane {
-    pub(crate) fn spawn<W: AuditWriter>(
-        writer: W,
-        capacity: usize,
-        batch_size: usize,
-        flush_linger: std::time::Duration,
-        service: Arc<ServiceInfo>,
-    ) -> Lane {
+    pub(crate) fn spawn<W: AuditWriter>(writer: W, config: LaneConfig) -> Lane {
+        let LaneConfig {
+            capacity,
+            batch_size,
+            flush_linger,
+            overflow,
+            service,
+        } = config;
         let (tx, rx) = mpsc::channel(capacity);
-        let counters = Arc::new(LaneCounters::default());
         let name = writer.name().to_owned();
+        let counters = Arc::new(LaneCounters::new(LaneMetrics::new(&name)));
         let task = LaneTask {
             writer,
             rx,
@@ -62,19 +123,45 @@ impl Lane {
             flush_linger,
         };
         tokio::spawn(task.run());
-        Lane { name, tx, counters }
+        Lane {
+            name,
+            tx,
+            counters,
+            overflow,
+        }
     }
 
-    /// Never blocks: a full or closed queue counts the event as dropped.
-    pub(crate) fn offer(&self, event: Arc<AuditEvent>) {
+    /// Never blocks: a full queue either counts the event as dropped or, under
+    /// [`OverflowPolicy::Block`], tells the caller to wait for room.
+    pub(crate) fn offer(&self, event: Arc<AuditEvent>) -> Offered {
         match self.tx.try_send(Command::Event(event)) {
-            Ok(()) => {}
+            Ok(()) => Offered::Settled,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.counters.drop_events(&self.counters.queue_full, 1);
+                self.counters
+                    .queue_depth()
+                    .set(self.tx.max_capacity() as f64);
+                match self.overflow {
+                    OverflowPolicy::DropNewest => {
+                        self.counters.drop_events(LaneDrop::QueueFull, 1);
+                        Offered::Settled
+                    }
+                    OverflowPolicy::Block { .. } => Offered::MustWait,
+                }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.counters.drop_events(&self.counters.shut_down, 1);
+                self.counters.drop_events(LaneDrop::ShutDown, 1);
+                Offered::Settled
             }
+        }
+    }
+
+    /// Waits for room in the queue until `deadline`, then queues `event` or counts it as
+    /// dropped.
+    pub(crate) async fn send_before(&self, event: Arc<AuditEvent>, deadline: tokio::time::Instant) {
+        match tokio::time::timeout_at(deadline, self.tx.reserve()).await {
+            Ok(Ok(permit)) => permit.send(Command::Event(event)),
+            Ok(Err(_closed)) => self.counters.drop_events(LaneDrop::ShutDown, 1),
+            Err(_elapsed) => self.counters.drop_events(LaneDrop::BlockTimeout, 1),
         }
     }
 }
@@ -85,7 +172,7 @@ struct LaneTask<W> {
     counters: Arc<LaneCounters>,
     service: Arc<ServiceInfo>,
     batch_size: usize,
-    flush_linger: std::time::Duration,
+    flush_linger: Duration,
 }
 
 impl<W: AuditWriter> LaneTask<W> {
@@ -117,9 +204,11 @@ impl<W: AuditWriter> LaneTask<W> {
             };
             if received == 0 {
                 // Every sender is gone: write what is left and stop.
+                self.counters.queue_depth().set(0.0);
                 self.flush().await;
                 return;
             }
+            self.counters.queue_depth().set(self.rx.len() as f64);
             for command in commands.drain(..) {
                 match command {
                     Command::Event(event) => batch.push(event),
@@ -139,6 +228,7 @@ impl<W: AuditWriter> LaneTask<W> {
             }
             self.write(&mut batch).await;
             self.report_drops().await;
+            self.counters.queue_depth().set(self.rx.len() as f64);
             unflushed = true;
             if shutdown.is_some() {
                 self.flush().await;
@@ -165,6 +255,7 @@ impl<W: AuditWriter> LaneTask<W> {
                 self.counters
                     .written
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.counters.metrics.written.increment(batch.len() as u64);
             }
             Err(err) => {
                 self.failed(batch.len(), &err);
@@ -182,7 +273,7 @@ impl<W: AuditWriter> LaneTask<W> {
             "audit writer failed; events dropped"
         );
         self.counters
-            .drop_events(&self.counters.write_failed, count as u64);
+            .drop_events(LaneDrop::WriteFailed, count as u64);
     }
 
     /// Tells the writer about events it lost, once it is able to write again.
@@ -190,6 +281,7 @@ impl<W: AuditWriter> LaneTask<W> {
         for (counter, reason) in [
             (&self.counters.queue_full, DropReason::QueueFull),
             (&self.counters.write_failed, DropReason::WriteFailed),
+            (&self.counters.block_timeout, DropReason::BlockTimeout),
         ] {
             let count = counter.swap(0, Ordering::Relaxed);
             if count == 0 {

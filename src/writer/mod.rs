@@ -1,10 +1,12 @@
 //! Where events go: the [`AuditWriter`] trait, the [`Auditor`] that queues events for
 //! writers in the background, and the built-in writers.
 //!
-//! The request path only *enqueues*: [`Auditor::emit`] never blocks and never fails. Each
-//! writer has its own bounded queue and background task (a slow writer never holds up
-//! another); a full queue drops the newest event, counts it, and the writer receives an
-//! `AuditEventsDropped` event once it has caught up, so a gap is never silent.
+//! The request path only *enqueues*: [`Auditor::emit`] never blocks a thread and never
+//! fails. Each writer has its own bounded queue and background task (a slow writer never
+//! holds up another). What a full queue does is the writer's [`OverflowPolicy`]: by
+//! default it drops the newest event, counts it, and the writer receives an
+//! `AuditEventsDropped` event once it has caught up, so a gap is never silent;
+//! [`OverflowPolicy::Block`] makes the response wait for room instead, up to a timeout.
 //!
 //! ```
 //! use oauth_audit::writer::{Auditor, MemoryWriter};
@@ -28,13 +30,17 @@ mod fn_writer;
 mod json_lines;
 mod lane;
 mod memory;
+mod metrics;
 mod rotating_file;
 mod tracing_writer;
 
 use std::future::Future;
 use std::sync::Arc;
 
-pub use auditor::{Auditor, AuditorBuilder, AuditorStats, WriterStats};
+pub(crate) use auditor::Overflow;
+pub use auditor::{
+    Auditor, AuditorBuilder, AuditorStats, OverflowPolicy, WriterOptions, WriterStats,
+};
 pub use error::WriteError;
 pub use fn_writer::{from_fn, FnWriter};
 pub use json_lines::{FlushPolicy, JsonLines};

@@ -9,6 +9,8 @@ use oauth_audit::writer::{Auditor, MemoryWriter};
 use serde_json::Value;
 
 pub mod auth_server;
+pub mod crash;
+pub mod flaky_backend;
 
 /// Serves `app` on a free loopback port with `ConnectInfo`, returns its address.
 pub async fn serve(app: Router) -> SocketAddr {
