@@ -5,13 +5,16 @@ use std::time::Duration;
 
 use oauth_audit::oauth::{DevicePolling, Endpoint, Endpoints, LoginRule};
 use oauth_audit::token::{CachedResolver, TokenInspector};
-use oauth_audit::writer::{Auditor, FlushPolicy, JsonLines, RotatingFile, Rotation, TracingWriter};
+use oauth_audit::writer::{
+    Auditor, FlushPolicy, JsonLines, OverflowPolicy, RotatingFile, Rotation, TracingWriter,
+    WriterOptions,
+};
 use oauth_audit::{AuditLayer, RequiredScopes};
 use tokio::net::TcpListener;
 
 use crate::config::{
     Cidr, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl, ListenAddr, MatchMode,
-    RotationSetting, UpstreamUrl, WriterSection,
+    OverflowSetting, RotationSetting, UpstreamUrl, WriterSection,
 };
 use crate::introspect::Introspection;
 use crate::proxy::{Forward, Protected};
@@ -98,6 +101,9 @@ impl Settings {
                 WriterSection::Jsonl {
                     path: out,
                     flush: FlushSetting::WhenIdle,
+                    overflow: None,
+                    block_timeout: None,
+                    queue_capacity: None,
                 },
             )];
         }
@@ -252,15 +258,16 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
         builder = builder.writer(JsonLines::stdout());
     }
     for writer in &file.writers {
+        let options = writer_options(writer.get_ref());
         builder = match writer.get_ref() {
-            WriterSection::Jsonl { path, flush: f } if path.as_os_str() == "-" => {
-                builder.writer(JsonLines::stdout().flush_policy(flush(*f)))
+            WriterSection::Jsonl { path, flush: f, .. } if path.as_os_str() == "-" => {
+                builder.writer_with(JsonLines::stdout().flush_policy(flush(*f)), options)
             }
-            WriterSection::Jsonl { path, flush: f } => {
+            WriterSection::Jsonl { path, flush: f, .. } => {
                 let writer = JsonLines::file(path).await.map_err(|e| {
                     Failure::Runtime(format!("cannot open {} for events: {e}", path.display()))
                 })?;
-                builder.writer(writer.flush_policy(flush(*f)))
+                builder.writer_with(writer.flush_policy(flush(*f)), options)
             }
             WriterSection::Rotating {
                 dir,
@@ -271,6 +278,7 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
                 retain_for,
                 max_files,
                 flush: f,
+                ..
             } => {
                 let mut rotating = RotatingFile::builder(dir).flush_policy(flush(*f));
                 if let Some(prefix) = prefix {
@@ -298,14 +306,26 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
                 let rotating = rotating.build().map_err(|e| {
                     Failure::Config(format!("writer (rotating, {}): {e}", dir.display()))
                 })?;
-                builder.writer(rotating)
+                builder.writer_with(rotating, options)
             }
-            WriterSection::Tracing {} => builder.writer(TracingWriter::new()),
+            WriterSection::Tracing { .. } => builder.writer_with(TracingWriter::new(), options),
         };
     }
     builder
         .build()
         .map_err(|e| Failure::Config(format!("writers: {e}")))
+}
+
+fn writer_options(writer: &WriterSection) -> WriterOptions {
+    let (overflow, block_timeout, capacity) = writer.queue();
+    let mut options = WriterOptions::default();
+    if let (Some(OverflowSetting::Block), Some(timeout)) = (overflow, block_timeout) {
+        options = options.overflow(OverflowPolicy::Block { timeout: timeout.0 });
+    }
+    if let Some(capacity) = capacity {
+        options = options.queue_capacity(capacity.get());
+    }
+    options
 }
 
 /// Builds everything, serves until SIGTERM or Ctrl-C, then flushes the writers.

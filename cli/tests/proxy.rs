@@ -372,6 +372,9 @@ service_instance = "sidecar-1"
 type = "jsonl"
 path = {plain:?}
 flush = "every_batch"
+overflow = "block"
+block_timeout = "30s"
+queue_capacity = 1
 [[writer]]
 type = "rotating"
 dir = {rotating:?}

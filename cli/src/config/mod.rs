@@ -240,6 +240,12 @@ pub enum WriterSection {
         /// When lines reach the operating system.
         #[serde(default)]
         flush: FlushSetting,
+        /// What happens when the writer's queue is full.
+        overflow: Option<OverflowSetting>,
+        /// With `overflow = "block"`: the longest a request waits for room.
+        block_timeout: Option<HumanDuration>,
+        /// Events this writer may have waiting (default: `[queue] capacity`).
+        queue_capacity: Option<AtLeastOne>,
     },
     /// JSON lines to a directory of rotated, compressed files.
     Rotating {
@@ -260,9 +266,63 @@ pub enum WriterSection {
         /// When lines reach the operating system.
         #[serde(default)]
         flush: FlushSetting,
+        /// What happens when the writer's queue is full.
+        overflow: Option<OverflowSetting>,
+        /// With `overflow = "block"`: the longest a request waits for room.
+        block_timeout: Option<HumanDuration>,
+        /// Events this writer may have waiting (default: `[queue] capacity`).
+        queue_capacity: Option<AtLeastOne>,
     },
     /// One `tracing` event per audit event (target `oauth_audit`).
-    Tracing {},
+    Tracing {
+        /// What happens when the writer's queue is full.
+        overflow: Option<OverflowSetting>,
+        /// With `overflow = "block"`: the longest a request waits for room.
+        block_timeout: Option<HumanDuration>,
+        /// Events this writer may have waiting (default: `[queue] capacity`).
+        queue_capacity: Option<AtLeastOne>,
+    },
+}
+
+impl WriterSection {
+    /// The queue settings every writer takes.
+    pub fn queue(
+        &self,
+    ) -> (
+        Option<OverflowSetting>,
+        Option<HumanDuration>,
+        Option<AtLeastOne>,
+    ) {
+        match self {
+            WriterSection::Jsonl {
+                overflow,
+                block_timeout,
+                queue_capacity,
+                ..
+            }
+            | WriterSection::Rotating {
+                overflow,
+                block_timeout,
+                queue_capacity,
+                ..
+            }
+            | WriterSection::Tracing {
+                overflow,
+                block_timeout,
+                queue_capacity,
+            } => (*overflow, *block_timeout, *queue_capacity),
+        }
+    }
+}
+
+/// `overflow` of a writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverflowSetting {
+    /// Drop the newest event, count it, report it.
+    DropNewest,
+    /// Make the request wait for room, up to `block_timeout`.
+    Block,
 }
 
 /// `flush` of a file writer.
@@ -359,6 +419,25 @@ impl FileConfig {
                     offset,
                     "must not be empty (leave it out for the default rule)".into(),
                 ));
+            }
+        }
+        for writer in &self.writers {
+            let problem = match writer.get_ref().queue() {
+                (Some(OverflowSetting::Block), None, _) => {
+                    Some("`overflow` = \"block\" needs a block_timeout (e.g. \"250ms\")")
+                }
+                (Some(OverflowSetting::Block), Some(HumanDuration(t)), _) if t.is_zero() => {
+                    Some("`block_timeout` must be at least 1ms")
+                }
+                (Some(OverflowSetting::DropNewest) | None, Some(_), _) => {
+                    Some("`block_timeout` applies only with overflow = \"block\"")
+                }
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                let start = writer.span().start;
+                let offset = refine(text, start, problem);
+                return Err(located(path, text, offset, problem.replace('`', "")));
             }
         }
         if let (Some(_), Some(file)) = (&self.jwt.jwks_url, &self.jwt.jwks_file) {
@@ -557,6 +636,19 @@ mod tests {
             .unwrap_err();
         assert!(
             err.contains("t.toml:3:13: key `jwt.jwks_file`: set either"),
+            "{err}"
+        );
+
+        let err = parse("[[writer]]\ntype = \"tracing\"\noverflow = \"block\"\n").unwrap_err();
+        assert!(
+            err.contains(
+                "t.toml:3:1: key `writer.overflow`: overflow = \"block\" needs a block_timeout"
+            ),
+            "{err}"
+        );
+        let err = parse("[[writer]]\ntype = \"tracing\"\nblock_timeout = \"1s\"\n").unwrap_err();
+        assert!(
+            err.contains("t.toml:3:1: key `writer.block_timeout`: block_timeout applies only"),
             "{err}"
         );
 
