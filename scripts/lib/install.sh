@@ -28,7 +28,10 @@ install_oidc_provider() {
 }
 
 install_test_dependencies() {
+    apt_install nats-server
     command -v cargo >/dev/null || { echo "cargo is required" >&2; exit 2; }
     rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
+    # tests/postgres.rs starts its own PostgreSQL 15 server (initdb, pg_ctl).
+    apt_install postgresql
     install_oidc_provider
 }

@@ -11,6 +11,8 @@ use serde_json::Value;
 pub mod auth_server;
 pub mod crash;
 pub mod flaky_backend;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 /// Serves `app` on a free loopback port with `ConnectInfo`, returns its address.
 pub async fn serve(app: Router) -> SocketAddr {
@@ -73,3 +75,5 @@ impl std::io::Write for Buffer {
         Ok(())
     }
 }
+#[cfg(feature = "nats")]
+pub mod nats;
