@@ -6,15 +6,19 @@ use std::time::Duration;
 use oauth_audit::oauth::{DevicePolling, Endpoint, Endpoints, LoginRule};
 use oauth_audit::token::{CachedResolver, TokenInspector};
 use oauth_audit::writer::{
-    Auditor, FlushPolicy, JsonLines, OverflowPolicy, RotatingFile, Rotation, TracingWriter,
-    WriterOptions,
+    Auditor, AuditorBuilder, FlushPolicy, JsonLines, OverflowPolicy, RotatingFile, Rotation,
+    TracingWriter, WriterOptions,
 };
 use oauth_audit::{AuditLayer, RequiredScopes};
 use tokio::net::TcpListener;
 
+#[cfg(any(feature = "postgres", feature = "nats"))]
+use crate::config::DeliverySettings;
+#[cfg(feature = "postgres")]
+use crate::config::PartitioningSetting;
 use crate::config::{
     Cidr, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl, ListenAddr, MatchMode,
-    OverflowSetting, RotationSetting, UpstreamUrl, WriterSection,
+    NatsWriter, OverflowSetting, PostgresWriter, RotationSetting, UpstreamUrl, WriterSection,
 };
 use crate::introspect::Introspection;
 use crate::proxy::{Forward, Protected};
@@ -309,11 +313,198 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
                 builder.writer_with(rotating, options)
             }
             WriterSection::Tracing { .. } => builder.writer_with(TracingWriter::new(), options),
+            WriterSection::Postgres(w) => postgres_writer(builder, w, options)?,
+            WriterSection::Nats(w) => nats_writer(builder, w, options)?,
         };
     }
     builder
         .build()
         .map_err(|e| Failure::Config(format!("writers: {e}")))
+}
+
+/// Reads the environment variable a setting names (`*_env` keys).
+#[cfg_attr(not(any(feature = "postgres", feature = "nats")), allow(dead_code))]
+fn secret_env(setting: &str, variable: &str) -> Result<String, Failure> {
+    std::env::var(variable).map_err(|_| {
+        Failure::Config(format!(
+            "{setting}: the environment variable {variable} is not set (or not UTF-8)"
+        ))
+    })
+}
+
+/// Wraps a backend into the delivery engine (retries, spool) with the writer's settings.
+#[cfg(any(feature = "postgres", feature = "nats"))]
+fn delivery<B: oauth_audit::delivery::Backend>(
+    backend: B,
+    settings: &DeliverySettings,
+    writer: &str,
+) -> Result<oauth_audit::delivery::Delivery<B>, Failure> {
+    use oauth_audit::delivery::{Backoff, Delivery};
+    let mut builder = Delivery::builder(backend);
+    if let Some(dir) = &settings.spool_dir {
+        builder = builder.spool_dir(dir);
+    }
+    if let Some(bytes) = settings.max_spool_bytes {
+        builder = builder.max_spool_bytes(bytes.0);
+    }
+    if let Some(fsync) = settings.spool_fsync {
+        builder = builder.spool_fsync(fsync);
+    }
+    if let Some(timeout) = settings.send_timeout {
+        builder = builder.send_timeout(timeout.0);
+    }
+    if let Some(events) = settings.max_batch {
+        builder = builder.max_batch(events.get());
+    }
+    if let Some(retries) = settings.memory_retries {
+        builder = builder.memory_retries(retries);
+    }
+    if settings.retry_initial.is_some() || settings.retry_max.is_some() {
+        let initial = settings
+            .retry_initial
+            .map_or(Duration::from_millis(100), |d| d.0);
+        let max = settings.retry_max.map_or(Duration::from_secs(30), |d| d.0);
+        builder = builder.backoff(Backoff::exponential(initial, max));
+    }
+    builder
+        .build()
+        .map_err(|e| Failure::Config(format!("writer ({writer}) delivery: {e}")))
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_writer(
+    builder: AuditorBuilder,
+    w: &PostgresWriter,
+    options: WriterOptions,
+) -> Result<AuditorBuilder, Failure> {
+    use oauth_audit::backend::{Partitioning, PostgresBackend};
+    let url = match (&w.url, &w.url_env) {
+        (Some(url), None) => url.clone(),
+        (None, Some(variable)) => secret_env("writer (postgres) url_env", variable)?,
+        _ => {
+            return Err(Failure::Config(
+                "writer (postgres): set exactly one of url and url_env".into(),
+            ))
+        }
+    };
+    let mut backend = PostgresBackend::builder(url);
+    if let Some(schema) = &w.schema {
+        backend = backend.schema(schema.0.clone());
+    }
+    if let Some(table) = &w.table {
+        backend = backend.table(table.0.clone());
+    }
+    if let Some(partitioning) = w.partitioning {
+        backend = backend.partitioning(match partitioning {
+            PartitioningSetting::Daily => Partitioning::Daily,
+            PartitioningSetting::Monthly => Partitioning::Monthly,
+            PartitioningSetting::None => Partitioning::None,
+        });
+    }
+    if let Some(retention) = w.retention {
+        backend = backend.retention(retention.0);
+    }
+    if let Some(timeout) = w.timeout {
+        backend = backend.timeout(timeout.0);
+    }
+    let backend = backend
+        .build()
+        .map_err(|e| Failure::Config(format!("writer (postgres): {e}")))?;
+    Ok(builder.writer_with(delivery(backend, &w.delivery, "postgres")?, options))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres_writer(
+    _builder: AuditorBuilder,
+    _w: &PostgresWriter,
+    _options: WriterOptions,
+) -> Result<AuditorBuilder, Failure> {
+    Err(Failure::Config(
+        "writer type \"postgres\": this oauth-audit was built without the `postgres` feature"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "nats")]
+fn nats_writer(
+    builder: AuditorBuilder,
+    w: &NatsWriter,
+    options: WriterOptions,
+) -> Result<AuditorBuilder, Failure> {
+    use oauth_audit::backend::NatsBackend;
+    let mut backend = NatsBackend::builder(&w.servers);
+    if let Some(stream) = &w.stream {
+        backend = backend.stream(stream.clone());
+    }
+    if let Some(prefix) = &w.subject_prefix {
+        backend = backend.subject_prefix(prefix.clone());
+    }
+    if let Some(age) = w.max_age {
+        backend = backend.max_age(age.0);
+    }
+    if let Some(replicas) = w.replicas {
+        backend = backend.replicas(replicas.get());
+    }
+    if let Some(window) = w.duplicate_window {
+        backend = backend.duplicate_window(window.0);
+    }
+    if let Some(timeout) = w.timeout {
+        backend = backend.timeout(timeout.0);
+    }
+    if let Some(name) = &w.client_name {
+        backend = backend.client_name(name.clone());
+    }
+    if let Some(variable) = &w.token_env {
+        backend = backend.token(secret_env("writer (nats) token_env", variable)?);
+    }
+    match (&w.user, &w.password_env) {
+        (Some(user), Some(variable)) => {
+            let password = secret_env("writer (nats) password_env", variable)?;
+            backend = backend.user_and_password(user.clone(), password);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Failure::Config(
+                "writer (nats): user and password_env go together".into(),
+            ))
+        }
+    }
+    if let Some(variable) = &w.nkey_env {
+        backend = backend.nkey(secret_env("writer (nats) nkey_env", variable)?);
+    }
+    if let Some(path) = &w.credentials_file {
+        backend = backend.credentials_file(path);
+    }
+    if let Some(required) = w.require_tls {
+        backend = backend.require_tls(required);
+    }
+    if let Some(path) = &w.root_certificates {
+        backend = backend.root_certificates(path);
+    }
+    match (&w.client_certificate, &w.client_key) {
+        (Some(cert), Some(key)) => backend = backend.client_certificate(cert, key),
+        (None, None) => {}
+        _ => {
+            return Err(Failure::Config(
+                "writer (nats): client_certificate and client_key go together".into(),
+            ))
+        }
+    }
+    let backend = backend
+        .build()
+        .map_err(|e| Failure::Config(format!("writer (nats): {e}")))?;
+    Ok(builder.writer_with(delivery(backend, &w.delivery, "nats")?, options))
+}
+
+#[cfg(not(feature = "nats"))]
+fn nats_writer(
+    _builder: AuditorBuilder,
+    _w: &NatsWriter,
+    _options: WriterOptions,
+) -> Result<AuditorBuilder, Failure> {
+    Err(Failure::Config(
+        "writer type \"nats\": this oauth-audit was built without the `nats` feature".into(),
+    ))
 }
 
 fn writer_options(writer: &WriterSection) -> WriterOptions {

@@ -4,6 +4,7 @@
 //! a mistake is reported with its line, its key and what is wrong; nothing falls back to a
 //! default silently.
 
+mod remote;
 mod values;
 
 use std::path::{Path, PathBuf};
@@ -11,6 +12,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+#[cfg(any(feature = "postgres", feature = "nats"))]
+pub use remote::DeliverySettings;
+#[cfg(feature = "postgres")]
+pub use remote::PartitioningSetting;
+pub use remote::{NatsWriter, PostgresWriter};
 pub use values::{
     AtLeastOne, BodyLimit, Cidr, HttpUrl, HumanDuration, ListenAddr, Name, OptionalHeader,
     RequestPath, UpstreamUrl,
@@ -273,6 +279,10 @@ pub enum WriterSection {
         /// Events this writer may have waiting (default: `[queue] capacity`).
         queue_capacity: Option<AtLeastOne>,
     },
+    /// A partitioned, append-only PostgreSQL table (cargo feature `postgres`).
+    Postgres(Box<PostgresWriter>),
+    /// A NATS JetStream stream (cargo feature `nats`).
+    Nats(Box<NatsWriter>),
     /// One `tracing` event per audit event (target `oauth_audit`).
     Tracing {
         /// What happens when the writer's queue is full.
@@ -311,6 +321,8 @@ impl WriterSection {
                 block_timeout,
                 queue_capacity,
             } => (*overflow, *block_timeout, *queue_capacity),
+            WriterSection::Postgres(w) => (w.overflow, w.block_timeout, w.queue_capacity),
+            WriterSection::Nats(w) => (w.overflow, w.block_timeout, w.queue_capacity),
         }
     }
 }

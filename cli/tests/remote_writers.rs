@@ -1,0 +1,144 @@
+//! Remote writers from the configuration file: a real `nats-server` with JetStream receives
+//! the proxy's events through the delivery engine; PostgreSQL and NATS tables are checked.
+
+#[path = "../../tests/support/nats.rs"]
+#[allow(dead_code)]
+mod nats;
+mod support;
+
+use async_nats::jetstream;
+use serde_json::Value;
+use support::upstream::Upstream;
+use support::{http, run, Proxy, TempDir};
+
+#[tokio::test]
+async fn a_nats_writer_publishes_every_event_to_jetstream() {
+    let server = nats::NatsServer::start().await;
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("nats");
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            r#"
+service_name = "gateway"
+[[writer]]
+type = "nats"
+servers = ["{}"]
+stream = "CLI_AUDIT"
+subject_prefix = "cli.audit"
+[writer.delivery]
+spool_dir = {:?}
+spool_fsync = false
+"#,
+            server.url(),
+            dir.path("spool").to_str().unwrap()
+        ),
+    );
+    let mut proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    for path in ["/one", "/two"] {
+        assert_eq!(
+            http().get(proxy.url(path)).send().await.unwrap().status(),
+            200
+        );
+    }
+    let status = tokio::task::spawn_blocking(move || proxy.terminate())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let js = jetstream::new(client);
+    let mut stream = js.get_stream("CLI_AUDIT").await.unwrap();
+    let state = stream.info().await.unwrap().state.clone();
+    let mut events = Vec::new();
+    for sequence in state.first_sequence..=state.last_sequence {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        assert_eq!(message.subject.as_str(), "cli.audit.ResourceAccessed");
+        events.push(serde_json::from_slice::<Value>(&message.payload).unwrap());
+    }
+    let paths: Vec<&str> = events
+        .iter()
+        .map(|e| e["http"]["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/one", "/two"],
+        "delivered once each, in order, before exit"
+    );
+    assert!(events.iter().all(|e| e["service"]["name"] == "gateway"));
+}
+
+#[test]
+fn remote_writer_tables_are_checked() {
+    let dir = TempDir::new("remote-config");
+    let file = dir.write(
+        "ok.toml",
+        r#"
+[[writer]]
+type = "postgres"
+url_env = "AUDIT_DATABASE_URL"
+table = "events"
+partitioning = "daily"
+retention = "400d"
+[writer.delivery]
+spool_dir = "/var/lib/oauth-audit/postgres"
+max_spool_bytes = 1073741824
+
+[[writer]]
+type = "nats"
+servers = ["nats://127.0.0.1:4222"]
+max_age = "30d"
+"#,
+    );
+    let output = run(&["check-config", file.to_str().unwrap()], &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let file = dir.write(
+        "bad.toml",
+        "[[writer]]\ntype = \"postgres\"\nurl = \"postgres://localhost/audit\"\npartitioning = \"weekly\"\n",
+    );
+    let output = run(&["check-config", file.to_str().unwrap()], &[]);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.toml:4:16: key `writer.partitioning`: unknown variant `weekly`"),
+        "{err}"
+    );
+
+    // A secret named by an environment variable that is not set stops the start.
+    let file = dir.write(
+        "env.toml",
+        "[[writer]]\ntype = \"postgres\"\nurl_env = \"NO_SUCH_VARIABLE_FOR_OAUTH_AUDIT\"\n",
+    );
+    let output = run(
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:1",
+            "--config",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("NO_SUCH_VARIABLE_FOR_OAUTH_AUDIT is not set"),
+        "{err}"
+    );
+}
