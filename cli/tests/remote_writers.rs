@@ -4,6 +4,9 @@
 #[path = "../../tests/support/nats.rs"]
 #[allow(dead_code)]
 mod nats;
+#[path = "../../tests/support/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
 mod support;
 
 use async_nats::jetstream;
@@ -74,6 +77,69 @@ spool_fsync = false
         "delivered once each, in order, before exit"
     );
     assert!(events.iter().all(|e| e["service"]["name"] == "gateway"));
+}
+
+#[tokio::test]
+async fn a_postgres_writer_inserts_every_event() {
+    let server = tokio::task::spawn_blocking(postgres::PgServer::new)
+        .await
+        .unwrap();
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("postgres");
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            r#"
+[[writer]]
+type = "postgres"
+url_env = "OAUTH_AUDIT_TEST_DATABASE"
+table = "gateway_events"
+partitioning = "daily"
+[writer.delivery]
+spool_dir = {:?}
+"#,
+            dir.path("spool").to_str().unwrap()
+        ),
+    );
+    let url = server.url();
+    let mut proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[("OAUTH_AUDIT_TEST_DATABASE", url.as_str())],
+    );
+    for path in ["/pg-one", "/pg-two", "/pg-three"] {
+        assert_eq!(
+            http().get(proxy.url(path)).send().await.unwrap().status(),
+            200
+        );
+    }
+    let status = tokio::task::spawn_blocking(move || proxy.terminate())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+
+    let client = server.client().await;
+    let rows = client
+        .query(
+            "SELECT kind, event->'http'->>'path' FROM public.gateway_events ORDER BY time, id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let paths: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
+    assert_eq!(
+        paths,
+        ["/pg-one", "/pg-two", "/pg-three"],
+        "{}",
+        server.log()
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r.get::<_, String>(0) == "ResourceAccessed"));
 }
 
 #[test]
