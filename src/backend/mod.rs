@@ -1,16 +1,22 @@
 //! Remote backends for [`Delivery`](crate::delivery): each speaks one protocol and is
-//! enabled by its own cargo feature.
+//! enabled by its own cargo feature. Wrap one in a `Delivery` for retries, the on-disk spool
+//! and replay; each backend deduplicates on the event id, so a replayed event is stored once.
 //!
 //! | backend | feature | deduplicates on the event id by |
 //! | --- | --- | --- |
 //! | `PostgresBackend` | `postgres` | the key `(id, time)` and `INSERT ... ON CONFLICT DO NOTHING` |
 //! | `NatsBackend` | `nats` | the `Nats-Msg-Id` header, within the stream's duplicate window |
+//! | `HttpCollector` (Elasticsearch / OpenSearch `_bulk`, Splunk HEC, JSON lines) | `http` | the document `_id` (`_bulk` with `create`); Splunk HEC and JSON lines do not deduplicate: dedupe on `id` downstream |
 
+#[cfg(feature = "http")]
+mod http;
 #[cfg(feature = "nats")]
 mod nats;
 #[cfg(feature = "postgres")]
 mod postgres;
 
+#[cfg(feature = "http")]
+pub use self::http::{CollectorError, Format, HttpCollector, HttpCollectorBuilder};
 #[cfg(feature = "nats")]
 pub use nats::{NatsBackend, NatsBackendBuilder};
 #[cfg(feature = "postgres")]

@@ -9,6 +9,7 @@ use oauth_audit::writer::{Auditor, MemoryWriter};
 use serde_json::Value;
 
 pub mod auth_server;
+pub mod collector;
 pub mod crash;
 pub mod flaky_backend;
 #[cfg(feature = "postgres")]

@@ -1,0 +1,416 @@
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::delivery::EncodedEvent;
+
+/// The request body a collector expects, and how its answer is read.
+///
+/// ```
+/// use oauth_audit::backend::Format;
+///
+/// let elasticsearch = Format::ElasticsearchBulk { index: "oauth-audit".into() };
+/// let splunk = Format::SplunkHec {
+///     source: "orders-api".into(),
+///     sourcetype: "_json".into(),
+///     index: Some("security".into()),
+/// };
+/// let vector = Format::JsonLines;
+/// # let _ = (elasticsearch, splunk, vector);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The Elasticsearch / OpenSearch [`_bulk` API]: NDJSON pairs of
+    /// `{"create":{"_index":..,"_id":<event id>}}` and the event, sent as
+    /// `application/x-ndjson`. The URL is the `_bulk` endpoint
+    /// (`https://es.example:9200/_bulk`, optionally with `?pipeline=..`).
+    ///
+    /// The document `_id` is the event id and the operation is `create`, so a resent event
+    /// is answered `409 Conflict` for that item, which counts as delivered: every event is
+    /// indexed exactly once. `create` also works with data streams (give the events an
+    /// `@timestamp`, e.g. with an ingest pipeline copying `time`).
+    ///
+    /// [`_bulk` API]: https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-bulk
+    ElasticsearchBulk {
+        /// The index, alias or data stream the events go to.
+        index: String,
+    },
+    /// The Splunk [HTTP Event Collector] event endpoint: one
+    /// `{"time":<epoch seconds>,"host":..,"source":..,"sourcetype":..,"index":..,"event":{..}}`
+    /// object per event, concatenated. The URL is the event endpoint
+    /// (`https://splunk.example:8088/services/collector/event`), the token is given with
+    /// [`splunk_token`](super::HttpCollectorBuilder::splunk_token).
+    ///
+    /// `host` is the event's `service.instance` when it has one. HEC has no deduplication: a
+    /// batch resent after a timeout or replayed after a crash is indexed again, so dedupe on
+    /// `event.id` in searches (`| dedup event.id`).
+    ///
+    /// [HTTP Event Collector]: https://docs.splunk.com/Documentation/Splunk/latest/Data/FormateventsforHTTPEventCollector
+    SplunkHec {
+        /// The `source` field (e.g. the service name).
+        source: String,
+        /// The `sourcetype` field; `_json` extracts the event fields at search time.
+        sourcetype: String,
+        /// The index; `None` uses the token's default index.
+        index: Option<String>,
+    },
+    /// Newline-delimited JSON, one event per line, sent as `application/x-ndjson`: what
+    /// Vector's `http_server` source (`decoding.codec = "json"`, `framing.method =
+    /// "newline_delimited"`) and Fluent Bit's `http` input read.
+    ///
+    /// Each request carries an `Idempotency-Key` header derived from the ids of the events
+    /// in it, so a collector (or a proxy in front of it) can drop an exact resend; beyond
+    /// that, consumers dedupe on the event `id`.
+    JsonLines,
+}
+
+/// What a 2xx answer said about the events in the request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Every event was accepted.
+    Accepted,
+    /// Some events failed transiently (bulk items answered 429 or 5xx).
+    Retry(String),
+    /// Some events were refused for good.
+    Rejected(String),
+}
+
+impl Format {
+    /// A backend name for metrics and `dropped.sink` when none is set.
+    pub(crate) fn default_name(&self) -> &'static str {
+        match self {
+            Format::ElasticsearchBulk { .. } => "elasticsearch",
+            Format::SplunkHec { .. } => "splunk-hec",
+            Format::JsonLines => "http",
+        }
+    }
+
+    pub(crate) fn content_type(&self) -> &'static str {
+        match self {
+            Format::ElasticsearchBulk { .. } | Format::JsonLines => "application/x-ndjson",
+            Format::SplunkHec { .. } => "application/json",
+        }
+    }
+
+    /// Appends one event to a request body.
+    pub(crate) fn append(&self, body: &mut Vec<u8>, event: &EncodedEvent) {
+        match self {
+            Format::ElasticsearchBulk { index } => {
+                body.extend_from_slice(br#"{"create":{"_index":"#);
+                push_json_string(body, index);
+                body.extend_from_slice(br#","_id":""#);
+                body.extend_from_slice(
+                    event
+                        .id()
+                        .hyphenated()
+                        .encode_lower(&mut uuid::Uuid::encode_buffer())
+                        .as_bytes(),
+                );
+                body.extend_from_slice(b"\"}}\n");
+                body.extend_from_slice(event.json());
+                body.push(b'\n');
+            }
+            Format::SplunkHec {
+                source,
+                sourcetype,
+                index,
+            } => {
+                body.extend_from_slice(br#"{"time":"#);
+                push_epoch_seconds(body, event.time().unix_micros());
+                if let Some(host) = service_instance(event) {
+                    body.extend_from_slice(br#","host":"#);
+                    push_json_string(body, &host);
+                }
+                body.extend_from_slice(br#","source":"#);
+                push_json_string(body, source);
+                body.extend_from_slice(br#","sourcetype":"#);
+                push_json_string(body, sourcetype);
+                if let Some(index) = index {
+                    body.extend_from_slice(br#","index":"#);
+                    push_json_string(body, index);
+                }
+                body.extend_from_slice(br#","event":"#);
+                body.extend_from_slice(event.json());
+                body.push(b'}');
+            }
+            Format::JsonLines => {
+                body.extend_from_slice(event.json());
+                body.push(b'\n');
+            }
+        }
+    }
+
+    /// Reads a 2xx answer.
+    pub(crate) fn verdict(&self, body: &[u8]) -> Verdict {
+        match self {
+            Format::ElasticsearchBulk { .. } => bulk_verdict(body),
+            Format::SplunkHec { .. } => hec_verdict(body),
+            Format::JsonLines => Verdict::Accepted,
+        }
+    }
+}
+
+/// `Idempotency-Key` for a request (draft-ietf-httpapi-idempotency-key-header: a quoted
+/// string): the same events always give the same key.
+pub(crate) fn idempotency_key(events: &[EncodedEvent]) -> String {
+    let mut digest = Sha256::new();
+    for event in events {
+        digest.update(event.id().as_bytes());
+    }
+    format!("\"{}\"", hex::encode(&digest.finalize()[..16]))
+}
+
+fn push_json_string(body: &mut Vec<u8>, value: &str) {
+    // Serialising a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *body, value);
+}
+
+/// Seconds since the epoch with microseconds, written exactly (an f64 would round the last
+/// digit of today's timestamps).
+fn push_epoch_seconds(body: &mut Vec<u8>, micros: i64) {
+    let sign = if micros < 0 { "-" } else { "" };
+    let abs = micros.unsigned_abs();
+    let text = format!("{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000);
+    body.extend_from_slice(text.as_bytes());
+}
+
+fn service_instance(event: &EncodedEvent) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        service: Option<Service<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Service<'a> {
+        #[serde(borrow)]
+        instance: Option<Cow<'a, str>>,
+    }
+    let envelope: Envelope<'_> = serde_json::from_slice(event.json()).ok()?;
+    envelope
+        .service?
+        .instance
+        .map(|instance| instance.into_owned())
+}
+
+/// The answer of `_bulk`: `errors` is false when every item succeeded; otherwise each item
+/// carries its own status.
+fn bulk_verdict(body: &[u8]) -> Verdict {
+    #[derive(Deserialize)]
+    struct BulkResponse {
+        errors: bool,
+        #[serde(default)]
+        items: Vec<std::collections::HashMap<String, BulkItem>>,
+    }
+    #[derive(Deserialize)]
+    struct BulkItem {
+        status: u16,
+        #[serde(default)]
+        error: Option<serde_json::Value>,
+    }
+
+    let response: BulkResponse = match serde_json::from_slice(body) {
+        Ok(response) => response,
+        Err(err) => {
+            return Verdict::Retry(format!(
+                "the _bulk answer is not a bulk response ({err}): {}",
+                excerpt(body)
+            ))
+        }
+    };
+    if !response.errors {
+        return Verdict::Accepted;
+    }
+    let total = response.items.len();
+    let mut retry = 0usize;
+    let mut rejected = 0usize;
+    let mut first_retry = None;
+    let mut first_rejected = None;
+    for item in response.items.iter().flat_map(|item| item.values()) {
+        match item.status {
+            200..=299 | 409 => {}
+            429 | 500..=599 => {
+                retry += 1;
+                first_retry.get_or_insert_with(|| describe_item(item.status, &item.error));
+            }
+            _ => {
+                rejected += 1;
+                first_rejected.get_or_insert_with(|| describe_item(item.status, &item.error));
+            }
+        }
+    }
+    if let Some(first) = first_retry {
+        // Resending the whole batch is safe: the items already indexed come back as 409.
+        Verdict::Retry(format!(
+            "{retry} of {total} bulk items failed transiently, e.g. {first}"
+        ))
+    } else if let Some(first) = first_rejected {
+        Verdict::Rejected(format!(
+            "{rejected} of {total} bulk items were refused (the other {} were indexed), e.g. {first}",
+            total - rejected
+        ))
+    } else {
+        Verdict::Accepted
+    }
+}
+
+fn describe_item(status: u16, error: &Option<serde_json::Value>) -> String {
+    let kind = error
+        .as_ref()
+        .and_then(|error| error.get("type"))
+        .and_then(|kind| kind.as_str())
+        .unwrap_or("unknown");
+    let reason = error
+        .as_ref()
+        .and_then(|error| error.get("reason"))
+        .and_then(|reason| reason.as_str())
+        .unwrap_or("");
+    crate::event::sanitize(&format!("status {status} {kind}: {reason}"), 300)
+}
+
+/// HEC answers `{"text":"Success","code":0}`; a 2xx with another code is a refusal.
+fn hec_verdict(body: &[u8]) -> Verdict {
+    #[derive(Deserialize)]
+    struct HecResponse {
+        code: Option<i64>,
+        text: Option<String>,
+    }
+    match serde_json::from_slice::<HecResponse>(body) {
+        Ok(HecResponse {
+            code: Some(code),
+            text,
+        }) if code != 0 => Verdict::Rejected(format!(
+            "HEC answered code {code}: {}",
+            text.as_deref().unwrap_or("")
+        )),
+        _ => Verdict::Accepted,
+    }
+}
+
+/// The start of a response body, for error messages.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    crate::event::sanitize(&String::from_utf8_lossy(body), 300)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn event(id: &str, time: &str, instance: Option<&str>) -> EncodedEvent {
+        let service = match instance {
+            Some(instance) => format!(r#"{{"name":"api","instance":"{instance}"}}"#),
+            None => r#"{"name":"api"}"#.to_string(),
+        };
+        let json = format!(
+            r#"{{"schema":"oauth-audit/1","id":"{id}","time":"{time}","kind":"TokenRevoked","service":{service}}}"#
+        );
+        EncodedEvent::from_json(Bytes::from(json)).unwrap()
+    }
+
+    const ID: &str = "0192e7a0-0000-7000-8000-000000000001";
+
+    #[test]
+    fn bulk_pairs_a_create_action_with_each_event() {
+        let format = Format::ElasticsearchBulk {
+            index: "audit\"x".into(),
+        };
+        let event = event(ID, "2026-11-24T14:03:07.123456Z", None);
+        let mut body = Vec::new();
+        format.append(&mut body, &event);
+        let text = String::from_utf8(body).unwrap();
+        let lines: Vec<&str> = text.split_terminator('\n').collect();
+        assert!(text.ends_with('\n'));
+        assert_eq!(
+            lines[0],
+            format!(r#"{{"create":{{"_index":"audit\"x","_id":"{ID}"}}}}"#)
+        );
+        assert_eq!(lines[1].as_bytes(), &event.json()[..]);
+    }
+
+    #[test]
+    fn hec_envelope_carries_exact_time_and_host() {
+        let format = Format::SplunkHec {
+            source: "api".into(),
+            sourcetype: "_json".into(),
+            index: None,
+        };
+        let event = event(ID, "2026-11-24T14:03:07.000042Z", Some("pod-7"));
+        let mut body = Vec::new();
+        format.append(&mut body, &event);
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.starts_with(r#"{"time":1795528987.000042,"host":"pod-7","#));
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["source"], "api");
+        assert_eq!(value["sourcetype"], "_json");
+        assert!(value.get("index").is_none());
+        assert_eq!(value["event"]["id"], ID);
+    }
+
+    #[test]
+    fn epoch_seconds_before_1970_keep_their_sign() {
+        let mut body = Vec::new();
+        push_epoch_seconds(&mut body, -1_500_000);
+        assert_eq!(body, b"-1.500000");
+    }
+
+    #[test]
+    fn bulk_items_are_classified() {
+        let format = Format::ElasticsearchBulk { index: "a".into() };
+        assert_eq!(
+            format.verdict(br#"{"took":1,"errors":false,"items":[]}"#),
+            Verdict::Accepted
+        );
+        assert_eq!(
+            format.verdict(
+                br#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":409,"error":{"type":"version_conflict_engine_exception"}}}]}"#
+            ),
+            Verdict::Accepted
+        );
+        assert!(matches!(
+            format.verdict(
+                br#"{"errors":true,"items":[{"create":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"bad"}}},{"create":{"status":429,"error":{"type":"es_rejected_execution_exception"}}}]}"#
+            ),
+            Verdict::Retry(message) if message.contains("es_rejected_execution_exception")
+        ));
+        assert!(matches!(
+            format.verdict(
+                br#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"bad"}}}]}"#
+            ),
+            Verdict::Rejected(message) if message.contains("1 of 2") && message.contains("mapper_parsing_exception")
+        ));
+        assert!(matches!(format.verdict(b"<html>"), Verdict::Retry(_)));
+    }
+
+    #[test]
+    fn hec_codes_are_read() {
+        let format = Format::SplunkHec {
+            source: "a".into(),
+            sourcetype: "b".into(),
+            index: None,
+        };
+        assert_eq!(
+            format.verdict(br#"{"text":"Success","code":0}"#),
+            Verdict::Accepted
+        );
+        assert!(matches!(
+            format.verdict(br#"{"text":"Incorrect index","code":7}"#),
+            Verdict::Rejected(_)
+        ));
+    }
+
+    #[test]
+    fn idempotency_key_depends_on_the_ids() {
+        let a = event(ID, "2026-11-24T14:03:07Z", None);
+        let b = event(
+            "0192e7a0-0000-7000-8000-000000000002",
+            "2026-11-24T14:03:07Z",
+            None,
+        );
+        let key = idempotency_key(&[a.clone(), b.clone()]);
+        assert_eq!(key, idempotency_key(&[a.clone(), b.clone()]));
+        assert_ne!(key, idempotency_key(&[a]));
+        assert!(key.starts_with('"') && key.ends_with('"') && key.len() == 34);
+    }
+}

@@ -1,0 +1,32 @@
+//! HTTP collectors (feature `http`): Elasticsearch / OpenSearch `_bulk`, Splunk HEC, and
+//! JSON lines for Vector, Fluent Bit or any HTTP log endpoint.
+//!
+//! An [`HttpCollector`] is a [`Backend`](crate::delivery::Backend): it sends a batch as one
+//! request (or several, cut at [`max_batch_bytes`](HttpCollectorBuilder::max_batch_bytes))
+//! and reports the answer as delivered, transient (retried and spooled) or refused.
+//!
+//! | format | resent events |
+//! | --- | --- |
+//! | [`Format::ElasticsearchBulk`] | deduplicated: `create` with `_id` = event id, a resend is a 409 that counts as delivered |
+//! | [`Format::SplunkHec`] | indexed again: dedupe on `event.id` in searches |
+//! | [`Format::JsonLines`] | an exact resend carries the same `Idempotency-Key`; otherwise dedupe on `id` downstream |
+//!
+//! ```no_run
+//! use oauth_audit::backend::{Format, HttpCollector};
+//!
+//! # fn f() -> Result<(), oauth_audit::ConfigError> {
+//! // Vector: [sources.audit] type = "http_server", address = "0.0.0.0:8687",
+//! //         decoding.codec = "json", framing.method = "newline_delimited"
+//! let vector = HttpCollector::builder("http://vector.internal:8687/")
+//!     .format(Format::JsonLines)
+//!     .bearer_token(std::env::var("VECTOR_TOKEN").unwrap_or_default())
+//!     .gzip(true)
+//!     .build()?;
+//! # let _ = vector; Ok(()) }
+//! ```
+
+mod backend;
+mod format;
+
+pub use backend::{CollectorError, HttpCollector, HttpCollectorBuilder};
+pub use format::Format;

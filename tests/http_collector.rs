@@ -1,0 +1,624 @@
+//! The HTTP collector backend against a local collector that checks each format's documented
+//! request shape and answers like Elasticsearch, Splunk HEC or Vector would.
+#![cfg(feature = "http")]
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::{routing::get, Router};
+use oauth_audit::backend::{Format, HttpCollector, HttpCollectorBuilder};
+use oauth_audit::delivery::{Backend, BackendError, Backoff, Delivery, EncodedEvent};
+use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
+use oauth_audit::writer::{AuditWriter, Auditor, MemoryWriter, WriteError};
+use oauth_audit::AuditLayer;
+use support::collector::{Collector, Expect, Pki, Reply, Shape};
+use support::{client, serve};
+
+/// Feeds the auditor's batches straight to a backend, keeping each outcome, so events go
+/// request -> layer -> auditor -> collector with nothing in between.
+struct BackendWriter<B> {
+    backend: B,
+    outcomes: Arc<Mutex<Vec<Result<(), String>>>>,
+}
+
+impl<B: Backend> AuditWriter for BackendWriter<B> {
+    fn name(&self) -> &str {
+        self.backend.name()
+    }
+
+    async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
+        let encoded = batch
+            .iter()
+            .map(|event| EncodedEvent::encode(event))
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = self.backend.send(&encoded).await;
+        self.outcomes
+            .lock()
+            .unwrap()
+            .push(result.as_ref().map(|_| ()).map_err(|err| err.to_string()));
+        result.map_err(WriteError::backend)
+    }
+}
+
+/// Serves an audited app whose events go to `collector`, sends `n` requests to it, shuts the
+/// auditor down (everything written), and returns the outcome of each batch.
+async fn drive_requests(collector: HttpCollector, n: usize) -> Arc<Mutex<Vec<Result<(), String>>>> {
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let auditor = Auditor::builder()
+        .service_name("orders-api")
+        .service_instance("pod-7")
+        .writer(BackendWriter {
+            backend: collector,
+            outcomes: outcomes.clone(),
+        })
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/orders/{id}", get(|| async { "order" }))
+        .layer(AuditLayer::new(auditor.clone()));
+    let addr = serve(app).await;
+    for i in 0..n {
+        let response = client()
+            .get(format!("http://{addr}/orders/{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    auditor.shutdown().await;
+    outcomes
+}
+
+fn events(n: usize) -> Vec<EncodedEvent> {
+    let service = Arc::new(ServiceInfo {
+        name: "orders-api".into(),
+        instance: Some("pod-7".into()),
+    });
+    (0..n)
+        .map(|_| {
+            let event = AuditEvent::new(
+                service.clone(),
+                Timestamp::now(),
+                EventKind::TokenRevoked,
+                Outcome::Success,
+            );
+            EncodedEvent::encode(&event).unwrap()
+        })
+        .collect()
+}
+
+fn ids(events: &[EncodedEvent]) -> Vec<String> {
+    events.iter().map(|event| event.id().to_string()).collect()
+}
+
+fn bulk(authorization: Option<&str>, gzip: bool) -> Expect {
+    Expect {
+        shape: Shape::Bulk {
+            index: "oauth-audit".into(),
+        },
+        authorization: authorization.map(String::from),
+        gzip,
+    }
+}
+
+fn es_builder(collector: &Collector) -> HttpCollectorBuilder {
+    HttpCollector::builder(collector.url())
+        .format(Format::ElasticsearchBulk {
+            index: "oauth-audit".into(),
+        })
+        .no_proxy()
+}
+
+fn assert_clean(collector: &Collector) {
+    assert!(
+        collector.violations().is_empty(),
+        "requests did not have the documented shape: {:?}",
+        collector.violations()
+    );
+}
+
+#[track_caller]
+fn assert_unavailable(result: Result<(), BackendError>) -> String {
+    match result {
+        Err(err @ BackendError::Unavailable { .. }) => err.to_string(),
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_rejected(result: Result<(), BackendError>) -> String {
+    match result {
+        Err(err @ BackendError::Rejected { .. }) => err.to_string(),
+        other => panic!("expected rejected, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn elasticsearch_bulk_indexes_the_layers_events_with_basic_auth_and_gzip() {
+    use base64::Engine;
+    let authorization = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("audit-writer:s3cret-pass")
+    );
+    let collector = Collector::start(bulk(Some(&authorization), true)).await;
+    let backend = es_builder(&collector)
+        .basic_auth("audit-writer", "s3cret-pass")
+        .gzip(true)
+        .build()
+        .unwrap();
+    assert_eq!(backend.name(), "elasticsearch");
+
+    let outcomes = drive_requests(backend, 5).await;
+
+    let stored = collector.wait_for(5).await;
+    assert_clean(&collector);
+    assert!(outcomes.lock().unwrap().iter().all(Result::is_ok));
+    assert_eq!(stored.len(), 5);
+    for (i, event) in stored.iter().enumerate() {
+        assert_eq!(event["kind"], "ResourceAccessed");
+        assert_eq!(event["http"]["path"], format!("/orders/{i}"));
+        assert_eq!(event["service"]["name"], "orders-api");
+    }
+}
+
+#[tokio::test]
+async fn splunk_hec_receives_enveloped_events_with_the_splunk_token() {
+    let collector = Collector::start(Expect {
+        shape: Shape::Hec {
+            source: "orders-api".into(),
+            sourcetype: "_json".into(),
+            index: Some("security".into()),
+        },
+        authorization: Some("Splunk 11111111-2222-3333-4444-555555555555".into()),
+        gzip: true,
+    })
+    .await;
+    let backend = HttpCollector::builder(collector.url())
+        .format(Format::SplunkHec {
+            source: "orders-api".into(),
+            sourcetype: "_json".into(),
+            index: Some("security".into()),
+        })
+        .splunk_token("11111111-2222-3333-4444-555555555555")
+        .gzip(true)
+        .no_proxy()
+        .build()
+        .unwrap();
+    assert_eq!(backend.name(), "splunk-hec");
+
+    let outcomes = drive_requests(backend, 3).await;
+
+    let stored = collector.wait_for(3).await;
+    assert_clean(&collector);
+    assert!(outcomes.lock().unwrap().iter().all(Result::is_ok));
+    assert_eq!(stored.len(), 3);
+    assert!(stored.iter().all(|e| e["kind"] == "ResourceAccessed"));
+}
+
+#[tokio::test]
+async fn json_lines_carry_a_bearer_token_and_a_stable_idempotency_key() {
+    let collector = Collector::start(Expect {
+        shape: Shape::Lines,
+        authorization: Some("Bearer vector-token-123".into()),
+        gzip: false,
+    })
+    .await;
+    let backend = HttpCollector::builder(collector.url())
+        .format(Format::JsonLines)
+        .bearer_token("vector-token-123")
+        .header("X-Tenant", "billing")
+        .no_proxy()
+        .build()
+        .unwrap();
+
+    let outcomes = drive_requests(backend, 4).await;
+    collector.wait_for(4).await;
+    assert_clean(&collector);
+    assert!(outcomes.lock().unwrap().iter().all(Result::is_ok));
+
+    // An exact resend carries the same key, so a collector can drop it.
+    let mut backend = HttpCollector::builder(collector.url())
+        .bearer_token("vector-token-123")
+        .no_proxy()
+        .build()
+        .unwrap();
+    let batch = events(3);
+    backend.send(&batch).await.unwrap();
+    backend.send(&batch).await.unwrap();
+    let requests = collector.requests();
+    let [.., first, second] = requests.as_slice() else {
+        panic!("expected two more requests: {requests:?}");
+    };
+    assert!(first.idempotency_key.is_some());
+    assert_eq!(first.idempotency_key, second.idempotency_key);
+    assert_clean(&collector);
+}
+
+#[tokio::test]
+async fn wrong_or_missing_credentials_are_refused_without_revealing_them() {
+    let collector = Collector::start(Expect {
+        shape: Shape::Hec {
+            source: "api".into(),
+            sourcetype: "_json".into(),
+            index: None,
+        },
+        authorization: Some("Splunk right-token".into()),
+        gzip: false,
+    })
+    .await;
+    let hec = |builder: HttpCollectorBuilder| {
+        builder
+            .format(Format::SplunkHec {
+                source: "api".into(),
+                sourcetype: "_json".into(),
+                index: None,
+            })
+            .no_proxy()
+            .build()
+            .unwrap()
+    };
+    let mut wrong = hec(HttpCollector::builder(collector.url()).splunk_token("wrong-token-xyz"));
+    let message = assert_rejected(wrong.send(&events(2)).await);
+    assert!(
+        message.contains("403") && message.contains("Invalid token"),
+        "{message}"
+    );
+    assert!(!message.contains("wrong-token-xyz"), "{message}");
+
+    let mut missing = hec(HttpCollector::builder(collector.url()));
+    let message = assert_rejected(missing.send(&events(1)).await);
+    assert!(message.contains("401"), "{message}");
+
+    let mut right = hec(HttpCollector::builder(collector.url()).splunk_token("right-token"));
+    right.send(&events(2)).await.unwrap();
+    assert_eq!(collector.events().len(), 2);
+    assert_clean(&collector);
+}
+
+#[tokio::test]
+async fn tls_with_a_private_ca_and_a_client_certificate() {
+    let pki = Pki::generate();
+    let collector = Collector::start_tls(bulk(None, false), &pki, false).await;
+    assert!(collector.url().starts_with("https://127.0.0.1:"));
+
+    // Trusting another CA, the collector's certificate is refused: a transport failure,
+    // retried, never a silent success.
+    let mut untrusting = es_builder(&collector)
+        .root_certificate_pem(Pki::generate().ca_pem)
+        .system_roots(false)
+        .build()
+        .unwrap();
+    assert_unavailable(untrusting.send(&events(1)).await);
+    assert!(collector.requests().is_empty());
+
+    let mut trusting = es_builder(&collector)
+        .root_certificate_pem(pki.ca_pem.clone())
+        .build()
+        .unwrap();
+    let batch = events(2);
+    trusting.send(&batch).await.unwrap();
+    let mut only_ca = es_builder(&collector)
+        .root_certificate_pem(pki.ca_pem.clone())
+        .system_roots(false)
+        .build()
+        .unwrap();
+    let more = events(1);
+    only_ca.send(&more).await.unwrap();
+    assert_eq!(collector.ids(), [ids(&batch), ids(&more)].concat());
+
+    // Mutual TLS: the handshake fails without the client certificate.
+    let mtls = Collector::start_tls(bulk(None, false), &pki, true).await;
+    let mut anonymous = es_builder(&mtls)
+        .root_certificate_pem(pki.ca_pem.clone())
+        .build()
+        .unwrap();
+    assert_unavailable(anonymous.send(&events(1)).await);
+    assert!(mtls.requests().is_empty());
+    let mut identified = es_builder(&mtls)
+        .root_certificate_pem(pki.ca_pem.clone())
+        .client_identity_pem(pki.client_identity_pem.clone())
+        .build()
+        .unwrap();
+    let batch = events(2);
+    identified.send(&batch).await.unwrap();
+    assert_eq!(mtls.ids(), ids(&batch));
+    assert_clean(&collector);
+    assert_clean(&mtls);
+}
+
+#[tokio::test]
+async fn request_statuses_are_classified_and_retries_deliver_once() {
+    let collector = Collector::start(bulk(None, false)).await;
+    let mut backend = es_builder(&collector).build().unwrap();
+    let batch = events(3);
+
+    collector.script([Reply::Status(503, None), Reply::Status(408, None)]);
+    let message = assert_unavailable(backend.send(&batch).await);
+    assert!(
+        message.contains("503") && message.contains("cluster_block_exception"),
+        "{message}"
+    );
+    assert_unavailable(backend.send(&batch).await);
+    backend.send(&batch).await.unwrap();
+    assert_eq!(collector.ids(), ids(&batch));
+
+    // A resend of an indexed batch: every item is a 409, which is a success.
+    backend.send(&batch).await.unwrap();
+    assert_eq!(collector.ids(), ids(&batch));
+
+    // Indexed, but the answer was lost: the retry finds every _id taken, nothing doubles.
+    let lost = events(2);
+    collector.script([Reply::StoreThenStatus(502)]);
+    assert_unavailable(backend.send(&lost).await);
+    backend.send(&lost).await.unwrap();
+    assert_eq!(collector.ids(), [ids(&batch), ids(&lost)].concat());
+
+    collector.script([Reply::Status(400, None)]);
+    let message = assert_rejected(backend.send(&events(1)).await);
+    assert!(message.contains("400"), "{message}");
+    assert_eq!(collector.ids().len(), 5);
+    assert_clean(&collector);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_before_contacting_the_collector_again() {
+    let collector = Collector::start(bulk(None, false)).await;
+    let mut backend = es_builder(&collector).build().unwrap();
+    let batch = events(2);
+
+    collector.script([Reply::Status(429, Some(1))]);
+    assert_unavailable(backend.send(&batch).await);
+    let asked = collector.requests().len();
+    assert_eq!(asked, 1);
+
+    // Until the second has passed, sends fail without a request; then one goes through.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match backend.send(&batch).await {
+            Ok(()) => break,
+            Err(err) => {
+                assert!(err.is_retryable());
+                assert!(err.to_string().contains("Retry-After"), "{err}");
+                assert_eq!(collector.requests().len(), asked, "contacted too early");
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Retry-After never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(collector.requests().len(), asked + 1);
+    assert_eq!(collector.ids(), ids(&batch));
+}
+
+#[tokio::test]
+async fn bulk_item_failures_are_retried_or_rejected_by_their_status() {
+    let collector = Collector::start(bulk(None, false)).await;
+    let mut backend = es_builder(&collector).build().unwrap();
+
+    // One item throttled: retry; the resend indexes it and the others answer 409.
+    let batch = events(3);
+    collector.script([Reply::FirstItemFails(
+        429,
+        "es_rejected_execution_exception",
+    )]);
+    let message = assert_unavailable(backend.send(&batch).await);
+    assert!(message.contains("1 of 3"), "{message}");
+    assert_eq!(collector.ids(), ids(&batch[1..]));
+    backend.send(&batch).await.unwrap();
+    let mut stored = collector.ids();
+    stored.sort();
+    let mut expected = ids(&batch);
+    expected.sort();
+    assert_eq!(stored, expected, "every event indexed exactly once");
+
+    // One item refused for good (a mapping conflict): the batch is rejected.
+    let batch = events(2);
+    collector.script([Reply::FirstItemFails(400, "mapper_parsing_exception")]);
+    let message = assert_rejected(backend.send(&batch).await);
+    assert!(
+        message.contains("mapper_parsing_exception") && message.contains("1 of 2"),
+        "{message}"
+    );
+    assert_clean(&collector);
+}
+
+#[tokio::test]
+async fn large_batches_are_split_into_bounded_requests() {
+    let collector = Collector::start(bulk(None, true)).await;
+    let mut backend = es_builder(&collector)
+        .gzip(true)
+        .max_batch_bytes(2_000)
+        .build()
+        .unwrap();
+    let batch = events(20);
+    backend.send(&batch).await.unwrap();
+
+    let requests = collector.requests();
+    assert!(requests.len() > 1, "{requests:?}");
+    assert!(
+        requests.iter().all(|r| r.body_bytes <= 2_000),
+        "{requests:?}"
+    );
+    assert_eq!(requests.iter().map(|r| r.events).sum::<usize>(), 20);
+    assert_eq!(collector.ids(), ids(&batch), "in order, each once");
+
+    // An event larger than the limit still goes, alone.
+    let mut tiny = es_builder(&collector)
+        .gzip(true)
+        .max_batch_bytes(10)
+        .build()
+        .unwrap();
+    let batch = events(2);
+    tiny.send(&batch).await.unwrap();
+    let requests = collector.requests();
+    assert!(requests[requests.len() - 2..].iter().all(|r| r.events == 1));
+    assert_eq!(collector.ids().len(), 22);
+    assert_clean(&collector);
+}
+
+#[tokio::test]
+async fn splunk_hec_does_not_deduplicate_a_resend() {
+    let collector = Collector::start(Expect {
+        shape: Shape::Hec {
+            source: "api".into(),
+            sourcetype: "oauth-audit".into(),
+            index: None,
+        },
+        authorization: Some("Splunk t".into()),
+        gzip: false,
+    })
+    .await;
+    let mut backend = HttpCollector::builder(collector.url())
+        .format(Format::SplunkHec {
+            source: "api".into(),
+            sourcetype: "oauth-audit".into(),
+            index: None,
+        })
+        .splunk_token("t")
+        .no_proxy()
+        .build()
+        .unwrap();
+    let batch = events(2);
+    collector.script([Reply::Status(503, None)]);
+    assert_unavailable(backend.send(&batch).await);
+    backend.send(&batch).await.unwrap();
+    backend.send(&batch).await.unwrap();
+    // As documented: HEC indexes a resend again; consumers dedupe on event.id.
+    assert_eq!(collector.ids(), [ids(&batch), ids(&batch)].concat());
+
+    collector.script([Reply::Status(400, None)]);
+    let message = assert_rejected(backend.send(&batch).await);
+    assert!(message.contains("Invalid data format"), "{message}");
+    assert_clean(&collector);
+}
+
+#[tokio::test]
+async fn an_unreachable_collector_is_unavailable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut backend = HttpCollector::builder(format!("http://{addr}/_bulk"))
+        .format(Format::ElasticsearchBulk { index: "a".into() })
+        .no_proxy()
+        .build()
+        .unwrap();
+    let message = assert_unavailable(backend.send(&events(1)).await);
+    assert!(message.contains(&addr.to_string()), "{message}");
+}
+
+#[tokio::test]
+async fn secrets_never_reach_debug_output_or_errors() {
+    let pki = Pki::generate();
+    let collector = Collector::start(bulk(Some("Bearer expected"), false)).await;
+    let url = format!("{}?token=query-secret-1", collector.url());
+    let builders = [
+        HttpCollector::builder(&url).bearer_token("bearer-secret-2"),
+        HttpCollector::builder(&url).basic_auth("writer", "basic-secret-3"),
+        HttpCollector::builder(&url).splunk_token("splunk-secret-4"),
+        HttpCollector::builder(&url).elasticsearch_api_key("apikey-secret-5"),
+        HttpCollector::builder(&url)
+            .header("X-Api-Key", "header-secret-6")
+            .client_identity_pem(pki.client_identity_pem.clone()),
+    ];
+    let secrets = [
+        "query-secret-1",
+        "bearer-secret-2",
+        "basic-secret-3",
+        "splunk-secret-4",
+        "apikey-secret-5",
+        "header-secret-6",
+        "PRIVATE KEY",
+    ];
+    for builder in builders {
+        let builder = builder
+            .format(Format::ElasticsearchBulk {
+                index: "oauth-audit".into(),
+            })
+            .no_proxy();
+        let shown = format!("{builder:?}");
+        let mut backend = builder.build().unwrap();
+        let shown = format!("{shown} {backend:?}");
+        // The collector answers 401 (wrong credentials): the error names the URL, not them.
+        let error = assert_rejected(backend.send(&events(1)).await);
+        assert!(error.contains("401"), "{error}");
+        for secret in secrets {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+            assert!(!error.contains(secret), "{secret} in {error}");
+        }
+    }
+    assert_clean(&collector);
+}
+
+/// A spool directory removed at the end of the test.
+struct SpoolDir(std::path::PathBuf);
+
+impl Drop for SpoolDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn through_delivery_a_collector_outage_loses_and_doubles_nothing() {
+    let collector = Collector::start(bulk(None, true)).await;
+    // Down for a while, then one batch indexed whose answer is lost, then healthy.
+    collector.script(
+        std::iter::repeat_n(Reply::Status(503, None), 6).chain([Reply::StoreThenStatus(503)]),
+    );
+    let spool = SpoolDir(
+        std::env::temp_dir().join(format!("oauth-audit-http-spool-{}", uuid::Uuid::now_v7())),
+    );
+    let delivery = Delivery::builder(es_builder(&collector).gzip(true).build().unwrap())
+        .spool_dir(&spool.0)
+        .backoff(Backoff::exponential(
+            Duration::from_millis(10),
+            Duration::from_millis(200),
+        ))
+        .build()
+        .unwrap();
+    let stats = delivery.stats();
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .service_name("orders-api")
+        .writer(delivery)
+        .writer(memory.clone())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/orders/{id}", get(|| async { "order" }))
+        .layer(AuditLayer::new(auditor.clone()));
+    let addr = serve(app).await;
+    for i in 0..30 {
+        let response = client()
+            .get(format!("http://{addr}/orders/{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    collector.wait_for(30).await;
+    auditor.shutdown().await;
+    let emitted: Vec<String> = support::events(&memory, 30)
+        .await
+        .iter()
+        .map(|event| event["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(emitted.len(), 30);
+    // Every event indexed exactly once (by _id), in the order it was emitted.
+    assert_eq!(collector.ids(), emitted);
+    let failed = collector
+        .requests()
+        .iter()
+        .filter(|request| request.status == 503)
+        .count();
+    assert_eq!(failed, 7, "the scripted outage was not sent to");
+    assert!(stats.retries() > 0);
+    assert_eq!(stats.dropped_total(), 0);
+    assert_eq!(stats.spooled_events(), 0);
+    assert_clean(&collector);
+}
