@@ -12,13 +12,16 @@ use oauth_audit::writer::{
 use oauth_audit::{AuditLayer, RequiredScopes};
 use tokio::net::TcpListener;
 
-#[cfg(any(feature = "postgres", feature = "nats"))]
+#[cfg(any(feature = "postgres", feature = "nats", feature = "http"))]
 use crate::config::DeliverySettings;
+#[cfg(feature = "http")]
+use crate::config::HttpFormatSetting;
 #[cfg(feature = "postgres")]
 use crate::config::PartitioningSetting;
 use crate::config::{
-    Cidr, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl, ListenAddr, MatchMode,
-    NatsWriter, OverflowSetting, PostgresWriter, RotationSetting, UpstreamUrl, WriterSection,
+    Cidr, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl, HttpWriter, ListenAddr,
+    MatchMode, NatsWriter, OverflowSetting, PostgresWriter, RotationSetting, UpstreamUrl,
+    WriterSection,
 };
 use crate::introspect::Introspection;
 use crate::proxy::{Forward, Protected};
@@ -315,6 +318,7 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
             WriterSection::Tracing { .. } => builder.writer_with(TracingWriter::new(), options),
             WriterSection::Postgres(w) => postgres_writer(builder, w, options)?,
             WriterSection::Nats(w) => nats_writer(builder, w, options)?,
+            WriterSection::Http(w) => http_writer(builder, w, options, file)?,
         };
     }
     builder
@@ -323,7 +327,10 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
 }
 
 /// Reads the environment variable a setting names (`*_env` keys).
-#[cfg_attr(not(any(feature = "postgres", feature = "nats")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "nats", feature = "http")),
+    allow(dead_code)
+)]
 fn secret_env(setting: &str, variable: &str) -> Result<String, Failure> {
     std::env::var(variable).map_err(|_| {
         Failure::Config(format!(
@@ -333,7 +340,7 @@ fn secret_env(setting: &str, variable: &str) -> Result<String, Failure> {
 }
 
 /// Wraps a backend into the delivery engine (retries, spool) with the writer's settings.
-#[cfg(any(feature = "postgres", feature = "nats"))]
+#[cfg(any(feature = "postgres", feature = "nats", feature = "http"))]
 fn delivery<B: oauth_audit::delivery::Backend>(
     backend: B,
     settings: &DeliverySettings,
@@ -504,6 +511,98 @@ fn nats_writer(
 ) -> Result<AuditorBuilder, Failure> {
     Err(Failure::Config(
         "writer type \"nats\": this oauth-audit was built without the `nats` feature".into(),
+    ))
+}
+
+#[cfg(feature = "http")]
+fn http_writer(
+    builder: AuditorBuilder,
+    w: &HttpWriter,
+    options: WriterOptions,
+    file: &FileConfig,
+) -> Result<AuditorBuilder, Failure> {
+    use oauth_audit::backend::{Format, HttpCollector};
+    let invalid = |problem: String| Failure::Config(format!("writer (http, {}): {problem}", w.url));
+    let format = match w.format {
+        HttpFormatSetting::Elasticsearch => Format::ElasticsearchBulk {
+            index: w
+                .index
+                .clone()
+                .ok_or_else(|| invalid("format = \"elasticsearch\" needs an index".into()))?,
+        },
+        HttpFormatSetting::Splunk => Format::SplunkHec {
+            source: w
+                .source
+                .clone()
+                .or_else(|| file.service_name.clone())
+                .unwrap_or_else(|| "oauth-audit".to_owned()),
+            sourcetype: w.sourcetype.clone().unwrap_or_else(|| "_json".to_owned()),
+            index: w.index.clone(),
+        },
+        HttpFormatSetting::JsonLines => Format::JsonLines,
+    };
+    let mut backend = HttpCollector::builder(w.url.clone()).format(format);
+    if let Some(name) = &w.name {
+        backend = backend.name(name.clone());
+    }
+    if let Some(gzip) = w.gzip {
+        backend = backend.gzip(gzip);
+    }
+    if let Some(variable) = &w.bearer_token_env {
+        backend = backend.bearer_token(secret_env("writer (http) bearer_token_env", variable)?);
+    }
+    match (&w.user, &w.password_env) {
+        (Some(user), Some(variable)) => {
+            let password = secret_env("writer (http) password_env", variable)?;
+            backend = backend.basic_auth(user.clone(), password);
+        }
+        (None, None) => {}
+        _ => return Err(invalid("user and password_env go together".into())),
+    }
+    if let Some(variable) = &w.splunk_token_env {
+        backend = backend.splunk_token(secret_env("writer (http) splunk_token_env", variable)?);
+    }
+    if let Some(variable) = &w.api_key_env {
+        backend = backend.elasticsearch_api_key(secret_env("writer (http) api_key_env", variable)?);
+    }
+    for (name, value) in &w.headers {
+        backend = backend.header(name.clone(), value.clone());
+    }
+    if let Some(timeout) = w.timeout {
+        backend = backend.timeout(timeout.0);
+    }
+    if let Some(path) = &w.root_certificate {
+        let pem = std::fs::read(path)
+            .map_err(|e| invalid(format!("root_certificate {}: {e}", path.display())))?;
+        backend = backend.root_certificate_pem(pem);
+    }
+    if let Some(enabled) = w.system_roots {
+        backend = backend.system_roots(enabled);
+    }
+    if let Some(path) = &w.client_identity {
+        let pem = std::fs::read(path)
+            .map_err(|e| invalid(format!("client_identity {}: {e}", path.display())))?;
+        backend = backend.client_identity_pem(pem);
+    }
+    if let Some(bytes) = w.max_batch_bytes {
+        backend = backend.max_batch_bytes(bytes.get());
+    }
+    if w.no_proxy {
+        backend = backend.no_proxy();
+    }
+    let backend = backend.build().map_err(|e| invalid(e.to_string()))?;
+    Ok(builder.writer_with(delivery(backend, &w.delivery, "http")?, options))
+}
+
+#[cfg(not(feature = "http"))]
+fn http_writer(
+    _builder: AuditorBuilder,
+    _w: &HttpWriter,
+    _options: WriterOptions,
+    _file: &FileConfig,
+) -> Result<AuditorBuilder, Failure> {
+    Err(Failure::Config(
+        "writer type \"http\": this oauth-audit was built without the `http` feature".into(),
     ))
 }
 

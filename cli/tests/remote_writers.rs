@@ -142,6 +142,67 @@ spool_dir = {:?}
         .all(|r| r.get::<_, String>(0) == "ResourceAccessed"));
 }
 
+#[tokio::test]
+async fn an_http_writer_posts_every_event_to_a_collector() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("http");
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            r#"
+[[writer]]
+type = "http"
+url = "{}/collect"
+format = "json_lines"
+gzip = false
+no_proxy = true
+headers = {{ "x-tenant" = "blue" }}
+"#,
+            upstream.url()
+        ),
+    );
+    let mut proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    for path in ["/h-one", "/h-two"] {
+        assert_eq!(
+            http().get(proxy.url(path)).send().await.unwrap().status(),
+            200
+        );
+    }
+    let status = tokio::task::spawn_blocking(move || proxy.terminate())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let bodies = upstream.collected.lock().unwrap().clone();
+    let paths: Vec<String> = bodies
+        .iter()
+        .flat_map(|body| {
+            std::str::from_utf8(body)
+                .unwrap()
+                .lines()
+                .map(|line| {
+                    serde_json::from_str::<Value>(line).unwrap()["http"]["path"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        ["/h-one", "/h-two"],
+        "every event posted once, before exit"
+    );
+}
+
 #[test]
 fn remote_writer_tables_are_checked() {
     let dir = TempDir::new("remote-config");
@@ -162,6 +223,13 @@ max_spool_bytes = 1073741824
 type = "nats"
 servers = ["nats://127.0.0.1:4222"]
 max_age = "30d"
+
+[[writer]]
+type = "http"
+url = "https://es.example:9200/_bulk"
+format = "elasticsearch"
+index = "oauth-audit"
+api_key_env = "ES_API_KEY"
 "#,
     );
     let output = run(&["check-config", file.to_str().unwrap()], &[]);

@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-#[cfg(any(feature = "postgres", feature = "nats"))]
+#[cfg(any(feature = "postgres", feature = "nats", feature = "http"))]
 pub use remote::DeliverySettings;
+#[cfg(feature = "http")]
+pub use remote::HttpFormatSetting;
 #[cfg(feature = "postgres")]
 pub use remote::PartitioningSetting;
-pub use remote::{NatsWriter, PostgresWriter};
+pub use remote::{HttpWriter, NatsWriter, PostgresWriter};
 pub use values::{
     AtLeastOne, BodyLimit, Cidr, HttpUrl, HumanDuration, ListenAddr, Name, OptionalHeader,
     RequestPath, UpstreamUrl,
@@ -283,6 +285,8 @@ pub enum WriterSection {
     Postgres(Box<PostgresWriter>),
     /// A NATS JetStream stream (cargo feature `nats`).
     Nats(Box<NatsWriter>),
+    /// An HTTP collector: Elasticsearch, Splunk HEC, JSON lines (cargo feature `http`).
+    Http(Box<HttpWriter>),
     /// One `tracing` event per audit event (target `oauth_audit`).
     Tracing {
         /// What happens when the writer's queue is full.
@@ -323,6 +327,7 @@ impl WriterSection {
             } => (*overflow, *block_timeout, *queue_capacity),
             WriterSection::Postgres(w) => (w.overflow, w.block_timeout, w.queue_capacity),
             WriterSection::Nats(w) => (w.overflow, w.block_timeout, w.queue_capacity),
+            WriterSection::Http(w) => (w.overflow, w.block_timeout, w.queue_capacity),
         }
     }
 }

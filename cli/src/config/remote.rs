@@ -1,8 +1,12 @@
 //! `[[writer]]` tables of remote backends, delivered through `oauth_audit::delivery`.
 
 // A build without a backend's feature still reads its table, to refuse it with a clear error.
-#![cfg_attr(not(all(feature = "postgres", feature = "nats")), allow(dead_code))]
+#![cfg_attr(
+    not(all(feature = "postgres", feature = "nats", feature = "http")),
+    allow(dead_code)
+)]
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -120,4 +124,71 @@ pub struct NatsWriter {
     pub block_timeout: Option<HumanDuration>,
     /// See the jsonl writer.
     pub queue_capacity: Option<AtLeastOne>,
+}
+
+/// `type = "http"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpWriter {
+    /// The collector's endpoint.
+    pub url: String,
+    /// What the collector speaks.
+    pub format: HttpFormatSetting,
+    /// Elasticsearch: the index, alias or data stream (required); Splunk: the index.
+    pub index: Option<String>,
+    /// Splunk: the `source` field (default: the service name).
+    pub source: Option<String>,
+    /// Splunk: the `sourcetype` field (`_json`).
+    pub sourcetype: Option<String>,
+    /// The writer's name in metrics and `dropped.sink`.
+    pub name: Option<String>,
+    /// gzip request bodies.
+    pub gzip: Option<bool>,
+    /// The environment variable holding a bearer token.
+    pub bearer_token_env: Option<String>,
+    /// A user name for HTTP Basic (with `password_env`).
+    pub user: Option<String>,
+    /// The environment variable holding the Basic password.
+    pub password_env: Option<String>,
+    /// The environment variable holding a Splunk HEC token.
+    pub splunk_token_env: Option<String>,
+    /// The environment variable holding an Elasticsearch API key (base64 `id:key`).
+    pub api_key_env: Option<String>,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// One request's timeout.
+    pub timeout: Option<HumanDuration>,
+    /// CA certificate(s) (PEM) trusted for the collector.
+    pub root_certificate: Option<PathBuf>,
+    /// Also trust the system's CA store.
+    pub system_roots: Option<bool>,
+    /// Client certificate and key in one PEM file (mutual TLS).
+    pub client_identity: Option<PathBuf>,
+    /// The largest request body.
+    pub max_batch_bytes: Option<AtLeastOne>,
+    /// Ignore `HTTP(S)_PROXY` variables.
+    #[serde(default)]
+    pub no_proxy: bool,
+    /// Retries and spool.
+    #[serde(default)]
+    pub delivery: DeliverySettings,
+    /// See the jsonl writer.
+    pub overflow: Option<OverflowSetting>,
+    /// See the jsonl writer.
+    pub block_timeout: Option<HumanDuration>,
+    /// See the jsonl writer.
+    pub queue_capacity: Option<AtLeastOne>,
+}
+
+/// `format` of an HTTP writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpFormatSetting {
+    /// Elasticsearch / OpenSearch `_bulk`.
+    Elasticsearch,
+    /// Splunk HTTP Event Collector.
+    Splunk,
+    /// Newline-delimited JSON (Vector, Fluent Bit).
+    JsonLines,
 }

@@ -1,14 +1,14 @@
 //! A small real HTTP server on 127.0.0.1 for the proxy to forward to.
 //!
 //! `/echo` answers what it received; `/stream` sends one chunk, then the next only when the
-//! test releases it; `/upload` reports how much of a request body has arrived while it is
+//! test releases it; `/collect` keeps what is posted to it; `/upload` reports how much of a request body has arrived while it is
 //! still arriving; `/ws` switches to an echo protocol; `/status/{code}` answers that code;
 //! anything else answers `200 ok`.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
@@ -32,6 +32,8 @@ pub struct Upstream {
     pub release: Arc<Semaphore>,
     /// Bytes of the `/upload` body received so far.
     pub uploaded: watch::Receiver<usize>,
+    /// Bodies posted to `/collect` (an HTTP event collector).
+    pub collected: Arc<Mutex<Vec<Bytes>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -44,6 +46,7 @@ impl Drop for Upstream {
 struct State {
     release: Arc<Semaphore>,
     uploaded: watch::Sender<usize>,
+    collected: Arc<Mutex<Vec<Bytes>>>,
 }
 
 impl Upstream {
@@ -54,9 +57,11 @@ impl Upstream {
         let addr = listener.local_addr().expect("upstream address");
         let release = Arc::new(Semaphore::new(0));
         let (tx, uploaded) = watch::channel(0);
+        let collected = Arc::new(Mutex::new(Vec::new()));
         let state = Arc::new(State {
             release: release.clone(),
             uploaded: tx,
+            collected: collected.clone(),
         });
         let task = tokio::spawn(async move {
             loop {
@@ -76,6 +81,7 @@ impl Upstream {
             addr,
             release,
             uploaded,
+            collected,
             task,
         }
     }
@@ -159,6 +165,16 @@ async fn handle(
                 }
             }
             full(StatusCode::OK, json!({"body_len": total}).to_string())
+        }
+        "/collect" => {
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            state.collected.lock().unwrap().push(body);
+            full(StatusCode::OK, "{}")
         }
         "/ws" => {
             let upgrade = hyper::upgrade::on(&mut req);
