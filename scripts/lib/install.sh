@@ -13,10 +13,25 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+install_oidc_provider() {
+    # The CLI tests run the certified OpenID provider oidc-provider (npm) on Node.js, and
+    # drive it with curl. Node comes from Debian unless one is already installed.
+    command -v curl >/dev/null || apt_install curl
+    command -v node >/dev/null || apt_install nodejs
+    command -v npm >/dev/null || apt_install npm
+    local dir=cli/tests/oidc
+    if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.oauth-audit-installed" 2>/dev/null; then
+        echo "== npm ci in $dir (oidc-provider)"
+        npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+        cp "$dir/package-lock.json" "$dir/node_modules/.oauth-audit-installed"
+    fi
+}
+
 install_test_dependencies() {
     apt_install nats-server
     command -v cargo >/dev/null || { echo "cargo is required" >&2; exit 2; }
     rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
     # tests/postgres.rs starts its own PostgreSQL 15 server (initdb, pg_ctl).
     apt_install postgresql
+    install_oidc_provider
 }

@@ -64,6 +64,8 @@ pub(crate) struct ResponseContext {
     pub(crate) scopes: Option<crate::scope::ScopeDecision>,
     /// OAuth endpoints only: the `Location` and content type, read when the head arrives.
     pub(crate) oauth: Option<crate::oauth::ResponseHead>,
+    /// An error the inner service described in the response's extensions.
+    pub(crate) error: Option<crate::event::ErrorInfo>,
 }
 
 impl RequestContext {

@@ -365,6 +365,45 @@ pub struct Source {
 }
 
 /// The `error` object.
+///
+/// A service inside the [`AuditLayer`](crate::AuditLayer) can describe a failure that its
+/// response does not (a gateway whose upstream is unreachable, say) by inserting an
+/// `ErrorInfo` into the response's extensions: the layer removes it and records it as the
+/// event's `error`, unless the response itself (a `WWW-Authenticate` challenge, an OAuth
+/// error body) or the token verdict already gave one.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::BodyExt;
+/// use oauth_audit::event::ErrorInfo;
+/// use oauth_audit::writer::{Auditor, MemoryWriter};
+/// use oauth_audit::AuditLayer;
+/// use tower::{ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let memory = MemoryWriter::new();
+/// let auditor = Auditor::new(memory.clone());
+/// let gateway = ServiceBuilder::new()
+///     .layer(AuditLayer::new(auditor.clone()))
+///     .service_fn(|_request: Request<oauth_audit::RequestBody<String>>| async {
+///         let mut response = Response::new(String::from("502 Bad Gateway"));
+///         *response.status_mut() = StatusCode::BAD_GATEWAY;
+///         response.extensions_mut().insert(ErrorInfo {
+///             code: "upstream_unreachable".into(),
+///             description: Some("connection refused".into()),
+///         });
+///         Ok::<_, Infallible>(response)
+///     });
+/// let response = gateway.oneshot(Request::new(String::new())).await.unwrap();
+/// assert!(response.extensions().get::<ErrorInfo>().is_none(), "addressed to the layer only");
+/// response.into_body().collect().await.unwrap(); // the event is emitted at the body's end
+/// auditor.shutdown().await;
+/// assert_eq!(memory.json()[0]["error"]["code"], "upstream_unreachable");
+/// assert_eq!(memory.json()[0]["http"]["status"], 502);
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ErrorInfo {
     /// An RFC 6749/6750/7009/7662 error code, or a token verdict.

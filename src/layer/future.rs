@@ -11,6 +11,7 @@ use tower_service::Service;
 use super::body::ResponseBody;
 use super::pending::PendingEvent;
 use crate::context::ResponseContext;
+use crate::event::ErrorInfo;
 use crate::resource::{AuditedToken, Challenge};
 use crate::scope::ScopeDecision;
 use crate::token::{resolved, InspectedToken, ResolveFuture};
@@ -113,6 +114,7 @@ where
                         // the handler produced it.
                         scopes: parts.extensions.remove::<ScopeDecision>(),
                         oauth,
+                        error: parts.extensions.remove::<ErrorInfo>(),
                     });
                     let body = ResponseBody::new(body, pending, tee);
                     return Poll::Ready(Ok(Response::from_parts(parts, body)));

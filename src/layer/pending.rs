@@ -124,6 +124,10 @@ impl State {
                 response_body,
             ),
         };
-        event.and_then(|event| shared.auditor.offer(event))
+        let mut event = event?;
+        if event.error.is_none() {
+            event.error = response.and_then(|r| r.error.clone());
+        }
+        shared.auditor.offer(event)
     }
 }

@@ -203,7 +203,8 @@ impl Exchange<'_> {
     }
 
     /// The error of a failed response: the JSON `error` (RFC 6749 §5.2), else the
-    /// `WWW-Authenticate` challenge, else `http_<status>`.
+    /// `WWW-Authenticate` challenge, else an [`ErrorInfo`] the service put in the response's
+    /// extensions, else `http_<status>`.
     pub(crate) fn error(&self) -> Option<ErrorInfo> {
         if let Some(error) = self.json.as_ref().and_then(JsonBody::error) {
             return Some(error);
@@ -215,6 +216,9 @@ impl Exchange<'_> {
                     description: challenge.description.clone(),
                 });
             }
+        }
+        if let Some(error) = self.response.and_then(|r| r.error.clone()) {
+            return Some(error);
         }
         self.status().map(|s| ErrorInfo {
             code: format!("http_{}", s.as_u16()),

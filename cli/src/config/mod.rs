@@ -1,0 +1,733 @@
+//! The configuration file (TOML), environment overrides and their checks.
+//!
+//! Every key is documented in `docs/config.md`. Values are checked while the file is read, so
+//! a mistake is reported with its line, its key and what is wrong; nothing falls back to a
+//! default silently.
+
+mod remote;
+mod values;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[cfg(any(feature = "postgres", feature = "nats", feature = "http"))]
+pub use remote::DeliverySettings;
+#[cfg(feature = "http")]
+pub use remote::HttpFormatSetting;
+#[cfg(feature = "postgres")]
+pub use remote::PartitioningSetting;
+pub use remote::{HttpWriter, NatsWriter, PostgresWriter};
+pub use values::{
+    AtLeastOne, BodyLimit, Cidr, HttpUrl, HumanDuration, ListenAddr, Name, OptionalHeader,
+    RequestPath, UpstreamUrl,
+};
+
+use crate::routes::RoutePattern;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `service.name` of every event.
+    pub service_name: Option<String>,
+    /// `service.instance` of every event.
+    pub service_instance: Option<String>,
+    /// Listening, forwarding, client addresses.
+    #[serde(default)]
+    pub proxy: ProxySection,
+    /// OAuth endpoint paths of the upstream.
+    #[serde(default)]
+    pub endpoints: EndpointsSection,
+    /// Bearer token verification.
+    #[serde(default)]
+    pub jwt: JwtSection,
+    /// RFC 7662 introspection of opaque bearer tokens.
+    pub introspection: Option<IntrospectionSection>,
+    /// Protected routes and their scopes.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteSection>,
+    /// Writer queues.
+    #[serde(default)]
+    pub queue: QueueSection,
+    /// Where events go.
+    #[serde(default, rename = "writer")]
+    pub writers: Vec<Spanned<WriterSection>>,
+}
+
+/// `[proxy]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySection {
+    /// Where the proxy listens.
+    pub listen: Option<ListenAddr>,
+    /// Where requests go.
+    pub upstream: Option<UpstreamUrl>,
+    /// Proxies in front of this one whose forwarding headers are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<Cidr>,
+    /// Paths forwarded but not audited.
+    #[serde(default)]
+    pub skip_paths: Vec<RequestPath>,
+    /// Send the client's `Host` upstream instead of the upstream's authority.
+    #[serde(default)]
+    pub preserve_host: bool,
+    /// How long connecting to the upstream may take.
+    pub connect_timeout: Option<HumanDuration>,
+    /// How long a shutdown waits for requests in flight.
+    pub shutdown_timeout: Option<HumanDuration>,
+}
+
+/// `[endpoints]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointsSection {
+    /// Keep the default paths (`/token`, `/revoke`, `/introspect`, `/authorize`).
+    pub defaults: Option<bool>,
+    /// Token endpoint paths.
+    #[serde(default)]
+    pub token: Vec<RequestPath>,
+    /// Revocation endpoint paths.
+    #[serde(default)]
+    pub revocation: Vec<RequestPath>,
+    /// Introspection endpoint paths.
+    #[serde(default)]
+    pub introspection: Vec<RequestPath>,
+    /// Authorization endpoint paths.
+    #[serde(default)]
+    pub authorization: Vec<RequestPath>,
+    /// Login form paths.
+    #[serde(default)]
+    pub login: Vec<RequestPath>,
+    /// The login form's username field.
+    pub username_field: Option<Name>,
+    /// The header carrying a revocation reason; `""` for none.
+    pub revocation_reason_header: Option<OptionalHeader>,
+    /// Body bytes inspected per request and response.
+    pub body_limit: Option<BodyLimit>,
+    /// A login succeeded when it redirects to a location starting with this.
+    pub login_success_redirect: Option<String>,
+    /// Device-code polling: every poll an event, or one per outcome change.
+    pub device_polling: Option<DevicePollingSetting>,
+    /// Device codes tracked for `once_per_outcome`.
+    pub device_codes_tracked: Option<AtLeastOne>,
+}
+
+/// `device_polling` of `[endpoints]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DevicePollingSetting {
+    /// Every poll is an event.
+    EveryPoll,
+    /// One event per device code and outcome change.
+    OncePerOutcome,
+}
+
+/// `[jwt]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSection {
+    /// A JWKS document fetched over HTTP(S) and refreshed.
+    pub jwks_url: Option<HttpUrl>,
+    /// A JWKS document on disk, reloaded when it changes.
+    pub jwks_file: Option<Spanned<PathBuf>>,
+    /// Accepted `iss` values.
+    #[serde(default)]
+    pub issuers: Vec<String>,
+    /// Accepted `aud` values.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Clock skew allowed for `exp` and `nbf`.
+    pub leeway: Option<HumanDuration>,
+    /// How often a JWKS is reloaded.
+    pub refresh_interval: Option<HumanDuration>,
+    /// The shortest time between two reloads (an unknown `kid` asks for one).
+    pub min_refresh_interval: Option<HumanDuration>,
+    /// How many verified tokens are remembered.
+    pub cache_capacity: Option<AtLeastOne>,
+}
+
+/// `[introspection]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionSection {
+    /// The introspection endpoint.
+    pub url: HttpUrl,
+    /// The client the proxy authenticates as.
+    pub client_id: String,
+    /// Its secret (better: `OAUTH_AUDIT_INTROSPECTION_CLIENT_SECRET`).
+    pub client_secret: Option<String>,
+    /// How long an answer is reused at most.
+    pub cache_ttl: Option<HumanDuration>,
+    /// How long an unknown token is remembered as unknown.
+    pub negative_cache_ttl: Option<HumanDuration>,
+}
+
+/// `[[route]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    /// Which paths.
+    pub path: PathPattern,
+    /// Which methods; all when absent.
+    #[serde(default)]
+    pub methods: Vec<MethodName>,
+    /// The scopes the route requires.
+    pub scopes: Spanned<Vec<String>>,
+    /// `all` (default) or `any`.
+    #[serde(default, rename = "match")]
+    pub mode: MatchMode,
+    /// Refuse requests that do not meet the requirement.
+    #[serde(default)]
+    pub enforce: bool,
+}
+
+/// A route pattern, checked when read.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "String")]
+pub struct PathPattern(pub RoutePattern);
+
+impl TryFrom<String> for PathPattern {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        RoutePattern::parse(&value).map(PathPattern)
+    }
+}
+
+/// An HTTP method name.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "String")]
+pub struct MethodName(pub http::Method);
+
+impl TryFrom<String> for MethodName {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.is_empty() || value.bytes().any(|b| !b.is_ascii_uppercase()) {
+            return Err(format!(
+                "{value:?} is not an HTTP method: write it in capitals, e.g. \"GET\""
+            ));
+        }
+        http::Method::from_bytes(value.as_bytes())
+            .map(MethodName)
+            .map_err(|_| format!("{value:?} is not an HTTP method"))
+    }
+}
+
+/// `match` of a route.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchMode {
+    /// Every scope.
+    #[default]
+    All,
+    /// One of them.
+    Any,
+}
+
+/// `[queue]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSection {
+    /// Events waiting per writer.
+    pub capacity: Option<AtLeastOne>,
+    /// Events handed to a writer at once.
+    pub batch_size: Option<AtLeastOne>,
+    /// Idle time before a writer flushes.
+    pub flush_linger: Option<HumanDuration>,
+}
+
+/// `[[writer]]`: one destination, chosen by `type`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WriterSection {
+    /// JSON lines to a file, or to standard output with `path = "-"`.
+    Jsonl {
+        /// The file, or `-`.
+        path: PathBuf,
+        /// When lines reach the operating system.
+        #[serde(default)]
+        flush: FlushSetting,
+        /// What happens when the writer's queue is full.
+        overflow: Option<OverflowSetting>,
+        /// With `overflow = "block"`: the longest a request waits for room.
+        block_timeout: Option<HumanDuration>,
+        /// Events this writer may have waiting (default: `[queue] capacity`).
+        queue_capacity: Option<AtLeastOne>,
+    },
+    /// JSON lines to a directory of rotated, compressed files.
+    Rotating {
+        /// The directory.
+        dir: PathBuf,
+        /// File name prefix (`audit`).
+        prefix: Option<Name>,
+        /// `daily`, `hourly` or `never`.
+        rotation: Option<RotationSetting>,
+        /// Rotate when the active file reaches this size.
+        max_bytes: Option<AtLeastOne>,
+        /// gzip rotated files.
+        compress: Option<bool>,
+        /// Delete rotated files older than this.
+        retain_for: Option<HumanDuration>,
+        /// Keep at most this many rotated files.
+        max_files: Option<AtLeastOne>,
+        /// When lines reach the operating system.
+        #[serde(default)]
+        flush: FlushSetting,
+        /// What happens when the writer's queue is full.
+        overflow: Option<OverflowSetting>,
+        /// With `overflow = "block"`: the longest a request waits for room.
+        block_timeout: Option<HumanDuration>,
+        /// Events this writer may have waiting (default: `[queue] capacity`).
+        queue_capacity: Option<AtLeastOne>,
+    },
+    /// A partitioned, append-only PostgreSQL table (cargo feature `postgres`).
+    Postgres(Box<PostgresWriter>),
+    /// A NATS JetStream stream (cargo feature `nats`).
+    Nats(Box<NatsWriter>),
+    /// An HTTP collector: Elasticsearch, Splunk HEC, JSON lines (cargo feature `http`).
+    Http(Box<HttpWriter>),
+    /// One `tracing` event per audit event (target `oauth_audit`).
+    Tracing {
+        /// What happens when the writer's queue is full.
+        overflow: Option<OverflowSetting>,
+        /// With `overflow = "block"`: the longest a request waits for room.
+        block_timeout: Option<HumanDuration>,
+        /// Events this writer may have waiting (default: `[queue] capacity`).
+        queue_capacity: Option<AtLeastOne>,
+    },
+}
+
+impl WriterSection {
+    /// The queue settings every writer takes.
+    pub fn queue(
+        &self,
+    ) -> (
+        Option<OverflowSetting>,
+        Option<HumanDuration>,
+        Option<AtLeastOne>,
+    ) {
+        match self {
+            WriterSection::Jsonl {
+                overflow,
+                block_timeout,
+                queue_capacity,
+                ..
+            }
+            | WriterSection::Rotating {
+                overflow,
+                block_timeout,
+                queue_capacity,
+                ..
+            }
+            | WriterSection::Tracing {
+                overflow,
+                block_timeout,
+                queue_capacity,
+            } => (*overflow, *block_timeout, *queue_capacity),
+            WriterSection::Postgres(w) => (w.overflow, w.block_timeout, w.queue_capacity),
+            WriterSection::Nats(w) => (w.overflow, w.block_timeout, w.queue_capacity),
+            WriterSection::Http(w) => (w.overflow, w.block_timeout, w.queue_capacity),
+        }
+    }
+}
+
+/// `overflow` of a writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverflowSetting {
+    /// Drop the newest event, count it, report it.
+    DropNewest,
+    /// Make the request wait for room, up to `block_timeout`.
+    Block,
+}
+
+/// `flush` of a file writer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlushSetting {
+    /// When the queue is idle.
+    #[default]
+    WhenIdle,
+    /// After every batch.
+    EveryBatch,
+    /// After every batch, with fsync.
+    Fsync,
+}
+
+/// `rotation` of a rotating writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RotationSetting {
+    /// At midnight UTC.
+    Daily,
+    /// Every hour.
+    Hourly,
+    /// Only by size.
+    Never,
+}
+
+/// A configuration that cannot be used: where and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    /// The file cannot be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A value or the syntax is wrong at a known place.
+    #[error("{path}:{line}:{column}: {}{message}\n{line:>5} | {text}", key.as_deref().map(|k| format!("key `{k}`: ")).unwrap_or_default())]
+    At {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The dotted key, when one can be named.
+        key: Option<String>,
+        /// What is wrong.
+        message: String,
+        /// The line as written.
+        text: String,
+    },
+    /// An environment variable has a value that cannot be used.
+    #[error("environment variable {variable}: {message}")]
+    Env {
+        /// The variable.
+        variable: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl FileConfig {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and checks `text`, read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigFileError> {
+        let config: FileConfig = toml::from_str(text).map_err(|err| {
+            let span = err.span().unwrap_or(0..0);
+            let offset = refine(text, span.start, err.message());
+            located(path, text, offset, err.message().trim_end().to_owned())
+        })?;
+        config.check(path, text)?;
+        Ok(config)
+    }
+
+    /// Checks that involve more than one value.
+    fn check(&self, path: &Path, text: &str) -> Result<(), ConfigFileError> {
+        if let Some(prefix) = &self.endpoints.login_success_redirect {
+            if prefix.trim().is_empty() {
+                let offset = text.find("login_success_redirect").unwrap_or(0);
+                return Err(located(
+                    path,
+                    text,
+                    offset,
+                    "must not be empty (leave it out for the default rule)".into(),
+                ));
+            }
+        }
+        for writer in &self.writers {
+            let problem = match writer.get_ref().queue() {
+                (Some(OverflowSetting::Block), None, _) => {
+                    Some("`overflow` = \"block\" needs a block_timeout (e.g. \"250ms\")")
+                }
+                (Some(OverflowSetting::Block), Some(HumanDuration(t)), _) if t.is_zero() => {
+                    Some("`block_timeout` must be at least 1ms")
+                }
+                (Some(OverflowSetting::DropNewest) | None, Some(_), _) => {
+                    Some("`block_timeout` applies only with overflow = \"block\"")
+                }
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                let start = writer.span().start;
+                let offset = refine(text, start, problem);
+                return Err(located(path, text, offset, problem.replace('`', "")));
+            }
+        }
+        if let (Some(_), Some(file)) = (&self.jwt.jwks_url, &self.jwt.jwks_file) {
+            return Err(located(
+                path,
+                text,
+                file.span().start,
+                "set either jwt.jwks_url or jwt.jwks_file, not both".into(),
+            ));
+        }
+        for route in &self.routes {
+            if route.scopes.get_ref().iter().any(|s| s.trim().is_empty()) {
+                return Err(located(
+                    path,
+                    text,
+                    route.scopes.span().start,
+                    "a scope name cannot be empty".into(),
+                ));
+            }
+            if route.scopes.get_ref().is_empty() {
+                return Err(located(
+                    path,
+                    text,
+                    route.scopes.span().start,
+                    "a route needs at least one scope (leave unprotected paths out)".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the `OAUTH_AUDIT_...` variables that have no command-line flag (those with a
+    /// flag are read by the flag, see `--help`).
+    pub fn apply_env(
+        &mut self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigFileError> {
+        fn parsed<T: TryFrom<String, Error = String>>(
+            variable: &'static str,
+            value: String,
+        ) -> Result<T, ConfigFileError> {
+            T::try_from(value).map_err(|message| ConfigFileError::Env { variable, message })
+        }
+        if let Some(v) = var("OAUTH_AUDIT_SERVICE_INSTANCE") {
+            self.service_instance = Some(v);
+        }
+        if let Some(v) = var("OAUTH_AUDIT_JWKS_FILE") {
+            self.jwt.jwks_file = Some(Spanned::new(0..0, PathBuf::from(v)));
+        }
+        if let Some(v) = var("OAUTH_AUDIT_LEEWAY") {
+            self.jwt.leeway = Some(parsed("OAUTH_AUDIT_LEEWAY", v)?);
+        }
+        if let Some(v) = var("OAUTH_AUDIT_INTROSPECTION_CLIENT_SECRET") {
+            match &mut self.introspection {
+                Some(section) => section.client_secret = Some(v),
+                None => {
+                    return Err(ConfigFileError::Env {
+                        variable: "OAUTH_AUDIT_INTROSPECTION_CLIENT_SECRET",
+                        message: "set, but the file has no [introspection] section".into(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Errors inside a `[[writer]]` table are reported by the TOML reader at the table's header
+/// (its `type` decides how the rest is read). When the message names a key or value in
+/// backticks that appears in that table, points at its line instead.
+fn refine(text: &str, offset: usize, message: &str) -> usize {
+    let offset = offset.min(text.len());
+    let at_header = text[offset..].trim_start().starts_with('[');
+    let Some(word) = message.split('`').nth(1).filter(|w| !w.is_empty()) else {
+        return offset;
+    };
+    if !at_header {
+        return offset;
+    }
+    let mut position = offset;
+    for (i, line) in text[offset..].split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_start();
+        if i > 0 && trimmed.starts_with('[') {
+            break;
+        }
+        let is_key = trimmed
+            .split_once('=')
+            .is_some_and(|(k, _)| k.trim().trim_matches('"') == word);
+        let is_value = trimmed
+            .split_once('=')
+            .is_some_and(|(_, v)| v.contains(&format!("\"{word}\"")));
+        if i > 0 && (is_key || is_value) {
+            let indent = line.len() - trimmed.len();
+            // A key is reported where the line starts, a value where it starts after `=`.
+            let column = match trimmed.split_once('=') {
+                Some((key, value)) if !is_key => {
+                    key.len() + 1 + value.len() - value.trim_start().len()
+                }
+                _ => 0,
+            };
+            return position + indent + column;
+        }
+        position += line.len();
+    }
+    offset
+}
+
+/// An error at byte `offset` of `text`, with its line, column and key.
+fn located(path: &Path, text: &str, offset: usize, message: String) -> ConfigFileError {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let line_text = text[line_start..].lines().next().unwrap_or("").to_owned();
+    ConfigFileError::At {
+        path: path.to_owned(),
+        line,
+        column,
+        key: key_at(text, line_start, &line_text),
+        message,
+        text: line_text,
+    }
+}
+
+/// The dotted key of the line starting at `line_start`: the table header above it and the
+/// key before its `=`.
+fn key_at(text: &str, line_start: usize, line_text: &str) -> Option<String> {
+    let header = |line: &str| {
+        let line = line.trim();
+        line.starts_with('[').then(|| {
+            line.trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        })
+    };
+    if let Some(table) = header(line_text) {
+        return Some(table);
+    }
+    let key = line_text
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_owned())
+        .filter(|k| !k.is_empty() && !k.starts_with('#'));
+    let table = text[..line_start].lines().rev().find_map(header);
+    match (table, key) {
+        (Some(table), Some(key)) if !table.is_empty() => Some(format!("{table}.{key}")),
+        (_, Some(key)) => Some(key),
+        (table, None) => table,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<FileConfig, String> {
+        FileConfig::parse(Path::new("t.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let err =
+            parse("service_name = \"x\"\n\n[proxy]\nupstream = \"https://idp\"\n").unwrap_err();
+        assert!(
+            err.starts_with("t.toml:4:12: key `proxy.upstream`: "),
+            "{err}"
+        );
+        assert!(err.contains("must be an http:// URL"), "{err}");
+
+        let err = parse("[proxy]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap_err();
+        assert!(err.starts_with("t.toml:2:"), "{err}");
+        assert!(err.contains("proxy.trusted_proxies"), "{err}");
+        assert!(err.contains("not an IP address or CIDR"), "{err}");
+
+        let err = parse("[jwt]\nlewway = \"30s\"\n").unwrap_err();
+        assert!(err.contains("t.toml:2:1: key `jwt.lewway`"), "{err}");
+        assert!(err.contains("unknown field"), "{err}");
+
+        let err = parse("[[route]]\npath = \"/a\"\nscopes = []\n").unwrap_err();
+        assert!(err.contains("t.toml:3:10: key `route.scopes`"), "{err}");
+
+        let err = parse("[[writer]]\ntype = \"kafka\"\n").unwrap_err();
+        assert!(err.contains("t.toml:2:8: key `writer.type`"), "{err}");
+        assert!(err.contains("unknown variant"), "{err}");
+
+        let err = parse("[[writer]]\ntype = \"jsonl\"\npath = \"a\"\n  flsh = 1\n").unwrap_err();
+        assert!(
+            err.contains("t.toml:4:3: key `writer.flsh`: unknown field"),
+            "{err}"
+        );
+
+        let err = parse("[jwt]\njwks_url = \"https://idp/jwks\"\njwks_file = \"jwks.json\"\n")
+            .unwrap_err();
+        assert!(
+            err.contains("t.toml:3:13: key `jwt.jwks_file`: set either"),
+            "{err}"
+        );
+
+        let err = parse("[[writer]]\ntype = \"tracing\"\noverflow = \"block\"\n").unwrap_err();
+        assert!(
+            err.contains(
+                "t.toml:3:1: key `writer.overflow`: overflow = \"block\" needs a block_timeout"
+            ),
+            "{err}"
+        );
+        let err = parse("[[writer]]\ntype = \"tracing\"\nblock_timeout = \"1s\"\n").unwrap_err();
+        assert!(
+            err.contains("t.toml:3:1: key `writer.block_timeout`: block_timeout applies only"),
+            "{err}"
+        );
+
+        let err = parse("[jwt]\nleeway = 30\n").unwrap_err();
+        assert!(err.contains("key `jwt.leeway`"), "{err}");
+    }
+
+    #[test]
+    fn a_full_file_parses() {
+        let config = parse(
+            r#"
+service_name = "idp"
+[proxy]
+listen = "127.0.0.1:8080"
+upstream = "http://127.0.0.1:3000"
+trusted_proxies = ["10.0.0.0/8", "::1"]
+[endpoints]
+defaults = false
+token = ["/oauth2/token"]
+[jwt]
+jwks_url = "http://127.0.0.1:3000/jwks"
+issuers = ["http://127.0.0.1:3000"]
+leeway = "30s"
+[[route]]
+path = "/api/orders/{id}"
+methods = ["GET"]
+scopes = ["orders:read"]
+[[writer]]
+type = "jsonl"
+path = "-"
+[[writer]]
+type = "rotating"
+dir = "/var/log/oauth-audit"
+rotation = "hourly"
+[[writer]]
+type = "tracing"
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.writers.len(), 3);
+        assert_eq!(config.routes[0].mode, MatchMode::All);
+        assert_eq!(
+            config.jwt.leeway,
+            Some(HumanDuration(std::time::Duration::from_secs(30)))
+        );
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let mut config = parse("[jwt]\nleeway = \"30s\"\n").unwrap();
+        config
+            .apply_env(|k| (k == "OAUTH_AUDIT_LEEWAY").then(|| "5s".to_owned()))
+            .unwrap();
+        assert_eq!(
+            config.jwt.leeway,
+            Some(HumanDuration(std::time::Duration::from_secs(5)))
+        );
+        let err = config
+            .apply_env(|k| (k == "OAUTH_AUDIT_LEEWAY").then(|| "soon".to_owned()))
+            .unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("environment variable OAUTH_AUDIT_LEEWAY"));
+    }
+}

@@ -1,0 +1,79 @@
+//! Claims of opaque bearer tokens from the authorization server's RFC 7662 introspection
+//! endpoint, for the audit layer's token resolver.
+
+use oauth_audit::token::{ResolveFuture, TokenClaims, TokenResolver};
+
+/// Asks an introspection endpoint about each opaque token (wrap it in a
+/// [`CachedResolver`](oauth_audit::token::CachedResolver)).
+pub struct Introspection {
+    http: reqwest::Client,
+    url: String,
+    client_id: String,
+    client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Introspection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Introspection")
+            .field("url", &self.url)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Introspection {
+    /// Introspects at `url`, authenticating with HTTP Basic as `client_id`.
+    pub fn new(
+        url: String,
+        client_id: String,
+        client_secret: Option<String>,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        Ok(Introspection {
+            http,
+            url,
+            client_id,
+            client_secret,
+        })
+    }
+
+    async fn introspect(&self, token: &str) -> Option<TokenClaims> {
+        let answer = self
+            .http
+            .post(&self.url)
+            .basic_auth(&self.client_id, self.client_secret.as_deref())
+            .form(&[("token", token)])
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        let body = match answer {
+            Ok(response) => response.bytes().await,
+            Err(err) => Err(err),
+        };
+        let body = match body {
+            Ok(body) => body,
+            Err(err) => {
+                // Never the token itself: the URL and the error only.
+                tracing::warn!(url = %self.url, error = %err.without_url(), "introspection failed");
+                return None;
+            }
+        };
+        let value: serde_json::Value = match serde_json::from_slice(&body) {
+            Ok(value) => value,
+            Err(err) => {
+                tracing::warn!(url = %self.url, error = %err, "introspection answer is not JSON");
+                return None;
+            }
+        };
+        (value.get("active") == Some(&serde_json::Value::Bool(true)))
+            .then(|| TokenClaims::from_json(&value))
+    }
+}
+
+impl TokenResolver for Introspection {
+    fn resolve<'a>(&'a self, token: &'a str) -> ResolveFuture<'a> {
+        Box::pin(self.introspect(token))
+    }
+}

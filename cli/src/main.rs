@@ -1,0 +1,162 @@
+//! `oauth-audit`: the oauth-audit layer as a sidecar. `oauth-audit proxy` is an auditing
+//! reverse proxy for an authorization server or API that cannot take a Rust layer;
+//! `oauth-audit check-config` validates a configuration file.
+//!
+//! Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure.
+//!
+//! ```text
+//! oauth-audit proxy --listen 127.0.0.1:8080 --upstream http://127.0.0.1:3000 --out audit.jsonl
+//! oauth-audit check-config examples/oauth-audit.toml
+//! ```
+//!
+//! Configuration: `docs/config.md`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod introspect;
+mod proxy;
+mod routes;
+mod setup;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use config::{Cidr, HttpUrl, ListenAddr, UpstreamUrl};
+
+/// An auditing reverse proxy for OAuth 2.0 traffic: put it in front of an authorization
+/// server or an API and every request becomes a structured audit event.
+#[derive(Debug, Parser)]
+#[command(name = "oauth-audit", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Forward every request to an upstream and audit it.
+    ///
+    /// Settings come from, in order of precedence: flags, OAUTH_AUDIT_* environment
+    /// variables, the configuration file, defaults (docs/config.md). Stops gracefully on
+    /// SIGTERM or Ctrl-C, writing every event accepted so far.
+    Proxy(Box<ProxyArgs>),
+    /// Validate a configuration file (and OAUTH_AUDIT_* variables) without starting.
+    CheckConfig {
+        /// The TOML file.
+        file: PathBuf,
+    },
+}
+
+/// Flags of `oauth-audit proxy`.
+#[derive(Debug, Args)]
+struct ProxyArgs {
+    /// Address to listen on (IP:PORT) [config: proxy.listen].
+    #[arg(long, value_name = "ADDR", env = "OAUTH_AUDIT_LISTEN", value_parser = parse::<ListenAddr>)]
+    listen: Option<ListenAddr>,
+    /// Server to forward to, an http:// URL [config: proxy.upstream].
+    #[arg(long, value_name = "URL", env = "OAUTH_AUDIT_UPSTREAM", value_parser = parse::<UpstreamUrl>)]
+    upstream: Option<UpstreamUrl>,
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE", env = "OAUTH_AUDIT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Write events as JSON lines to FILE ("-" for standard output), instead of the
+    /// configured writers.
+    #[arg(long, value_name = "FILE", env = "OAUTH_AUDIT_OUT")]
+    out: Option<PathBuf>,
+    /// Verify bearer JWTs against this JWKS URL [config: jwt.jwks_url].
+    #[arg(long, value_name = "URL", env = "OAUTH_AUDIT_JWKS_URL", value_parser = parse::<HttpUrl>)]
+    jwks_url: Option<HttpUrl>,
+    /// Accepted token issuer; repeatable, replaces jwt.issuers.
+    #[arg(
+        long = "issuer",
+        value_name = "ISS",
+        env = "OAUTH_AUDIT_ISSUERS",
+        value_delimiter = ','
+    )]
+    issuers: Vec<String>,
+    /// Accepted token audience; repeatable, replaces jwt.audiences.
+    #[arg(
+        long = "audience",
+        value_name = "AUD",
+        env = "OAUTH_AUDIT_AUDIENCES",
+        value_delimiter = ','
+    )]
+    audiences: Vec<String>,
+    /// Proxy in front of this one whose X-Forwarded-For/Forwarded are believed (IP or CIDR);
+    /// repeatable, replaces proxy.trusted_proxies.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", env = "OAUTH_AUDIT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse::<Cidr>)]
+    trusted_proxies: Vec<Cidr>,
+    /// service.name of every event [config: service_name].
+    #[arg(long, value_name = "NAME", env = "OAUTH_AUDIT_SERVICE_NAME")]
+    service_name: Option<String>,
+}
+
+fn parse<T: TryFrom<String, Error = String>>(value: &str) -> Result<T, String> {
+    T::try_from(value.to_owned())
+}
+
+/// How the process ends.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Usage or configuration: exit code 2.
+    #[error("{0}")]
+    Config(String),
+    /// Anything at run time: exit code 1.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::CheckConfig { file } => setup::check_config(&file).map(|summary| {
+            println!("{}: ok ({summary})", file.display());
+        }),
+        Command::Proxy(args) => run_proxy(*args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(message)) => {
+            eprintln!("oauth-audit: configuration error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(message)) => {
+            eprintln!("oauth-audit: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_proxy(args: ProxyArgs) -> Result<(), Failure> {
+    let settings = setup::Settings::resolve(setup::Flags {
+        listen: args.listen,
+        upstream: args.upstream,
+        config: args.config,
+        out: args.out,
+        jwks_url: args.jwks_url,
+        issuers: args.issuers,
+        audiences: args.audiences,
+        trusted_proxies: args.trusted_proxies,
+        service_name: args.service_name,
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the Tokio runtime: {e}")))?;
+    runtime.block_on(setup::run(settings))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OAUTH_AUDIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

@@ -1,0 +1,235 @@
+//! The service inside the audit layer: forwards each request to the upstream, streaming
+//! bodies both ways, and answers `502` itself when the upstream cannot be reached.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use oauth_audit::event::ErrorInfo;
+use oauth_audit::{PeerAddr, RequestBody};
+use tower::{Layer, Service};
+
+use super::headers::{add_forwarding, remove_hop_by_hop, wants_upgrade};
+use crate::config::UpstreamUrl;
+use crate::routes::ScopeRules;
+
+/// The body of every response the proxy sends.
+pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// The body of the requests the forwarder receives from the audit layer.
+pub type ForwardBody = RequestBody<Incoming>;
+
+/// Forwards requests to one upstream.
+#[derive(Clone, Debug)]
+pub struct Forward {
+    client: Client<HttpConnector, ForwardBody>,
+    upstream: Arc<UpstreamUrl>,
+    preserve_host: bool,
+}
+
+impl Forward {
+    /// A forwarder with a connection pool towards `upstream`.
+    pub fn new(upstream: UpstreamUrl, connect_timeout: Duration, preserve_host: bool) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Forward {
+            client,
+            upstream: Arc::new(upstream),
+            preserve_host,
+        }
+    }
+
+    fn upstream_uri(&self, uri: &Uri) -> Result<Uri, http::Error> {
+        let path_and_query = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        let path_and_query = format!("{}{}", self.upstream.base_path, path_and_query);
+        Uri::builder()
+            .scheme(self.upstream.scheme.clone())
+            .authority(self.upstream.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+    }
+
+    async fn forward(self, mut req: Request<ForwardBody>) -> Response<ProxyBody> {
+        let upgrade = wants_upgrade(req.headers());
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
+        // HTTP/2 clients send the host as the URI's authority, not as a header.
+        let host = req.headers().get(header::HOST).cloned().or_else(|| {
+            req.uri()
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        let uri = match self.upstream_uri(req.uri()) {
+            Ok(uri) => uri,
+            Err(err) => {
+                return failure(StatusCode::BAD_REQUEST, "bad_request", err.to_string());
+            }
+        };
+        *req.uri_mut() = uri;
+        *req.version_mut() = Version::HTTP_11;
+        let headers = req.headers_mut();
+        remove_hop_by_hop(headers, upgrade);
+        if let Some(peer) = peer {
+            add_forwarding(headers, peer, host.as_ref());
+        }
+        if self.preserve_host {
+            if let Some(host) = host {
+                headers.insert(header::HOST, host);
+            }
+        } else {
+            headers.remove(header::HOST);
+        }
+
+        let mut response = match self.client.request(req).await {
+            Ok(response) => response,
+            Err(err) => return unreachable_upstream(&self.upstream, &err),
+        };
+        let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
+            let upstream_upgrade = hyper::upgrade::on(&mut response);
+            tokio::spawn(async move {
+                match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                    Ok((client, upstream)) => {
+                        let mut client = TokioIo::new(client);
+                        let mut upstream = TokioIo::new(upstream);
+                        if let Err(err) =
+                            tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                        {
+                            tracing::debug!(error = %err, "upgraded connection ended");
+                        }
+                    }
+                    Err(err) => tracing::warn!(error = %err, "protocol upgrade failed"),
+                }
+            });
+        }
+        remove_hop_by_hop(response.headers_mut(), switching);
+        response.map(BodyExt::boxed)
+    }
+}
+
+impl Service<Request<ForwardBody>> for Forward {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<ForwardBody>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.forward(req).await) })
+    }
+}
+
+/// Applies the protected route rules in front of [`Forward`].
+#[derive(Clone, Debug)]
+pub struct Protected {
+    forward: Forward,
+    rules: Arc<ScopeRules>,
+}
+
+impl Protected {
+    /// `forward` behind `rules`.
+    pub fn new(forward: Forward, rules: ScopeRules) -> Self {
+        Protected {
+            forward,
+            rules: Arc::new(rules),
+        }
+    }
+}
+
+impl Service<Request<ForwardBody>> for Protected {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<ForwardBody>) -> Self::Future {
+        match self.rules.find(req.method(), req.uri().path()) {
+            Some(rule) => {
+                // `Forward` is always ready, so the layered service needs no poll_ready.
+                let future = rule.scopes.layer(self.forward.clone()).call(req);
+                Box::pin(future)
+            }
+            None => self.forward.call(req),
+        }
+    }
+}
+
+/// `502`, with the reason for the audit event in the response's extensions.
+fn unreachable_upstream(
+    upstream: &UpstreamUrl,
+    err: &hyper_util::client::legacy::Error,
+) -> Response<ProxyBody> {
+    let code = if err.is_connect() {
+        "upstream_unreachable"
+    } else {
+        "upstream_failed"
+    };
+    let mut cause = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(err) = source {
+        if !cause.is_empty() {
+            cause.push_str(": ");
+        }
+        cause.push_str(&err.to_string());
+        source = err.source();
+    }
+    tracing::warn!(%upstream, error = %cause, "{code}");
+    failure(
+        StatusCode::BAD_GATEWAY,
+        code,
+        format!("{upstream}: {cause}"),
+    )
+}
+
+fn failure(status: StatusCode, code: &str, description: String) -> Response<ProxyBody> {
+    let body = format!(
+        "{} {}: {code}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let mut response = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response.extensions_mut().insert(ErrorInfo {
+        code: code.to_owned(),
+        description: Some(description),
+    });
+    response
+}
+
+/// The peer of a connection, for the audit layer and `X-Forwarded-For`.
+pub fn with_peer<B>(mut req: Request<B>, peer: SocketAddr) -> Request<B> {
+    req.extensions_mut().insert(PeerAddr(peer));
+    req
+}

@@ -1,0 +1,699 @@
+//! From flags, environment and file to a running proxy.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use oauth_audit::oauth::{DevicePolling, Endpoint, Endpoints, LoginRule};
+use oauth_audit::token::{CachedResolver, TokenInspector};
+use oauth_audit::writer::{
+    Auditor, AuditorBuilder, FlushPolicy, JsonLines, OverflowPolicy, RotatingFile, Rotation,
+    TracingWriter, WriterOptions,
+};
+use oauth_audit::{AuditLayer, RequiredScopes};
+use tokio::net::TcpListener;
+
+#[cfg(any(feature = "postgres", feature = "nats", feature = "http"))]
+use crate::config::DeliverySettings;
+#[cfg(feature = "http")]
+use crate::config::HttpFormatSetting;
+#[cfg(feature = "postgres")]
+use crate::config::PartitioningSetting;
+use crate::config::{
+    Cidr, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl, HttpWriter, ListenAddr,
+    MatchMode, NatsWriter, OverflowSetting, PostgresWriter, RotationSetting, UpstreamUrl,
+    WriterSection,
+};
+use crate::introspect::Introspection;
+use crate::proxy::{Forward, Protected};
+use crate::routes::{ScopeRule, ScopeRules};
+use crate::Failure;
+
+/// Settings given on the command line (or in their `OAUTH_AUDIT_...` variables).
+#[derive(Debug, Default)]
+pub struct Flags {
+    pub listen: Option<ListenAddr>,
+    pub upstream: Option<UpstreamUrl>,
+    pub config: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub jwks_url: Option<HttpUrl>,
+    pub issuers: Vec<String>,
+    pub audiences: Vec<String>,
+    pub trusted_proxies: Vec<Cidr>,
+    pub service_name: Option<String>,
+}
+
+/// Everything the proxy needs, checked.
+#[derive(Debug)]
+pub struct Settings {
+    listen: ListenAddr,
+    upstream: UpstreamUrl,
+    file: FileConfig,
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Reads `path` and applies the environment.
+fn load(path: &Path) -> Result<FileConfig, Failure> {
+    let mut file = FileConfig::load(path).map_err(|e| Failure::Config(e.to_string()))?;
+    file.apply_env(env_var)
+        .map_err(|e| Failure::Config(e.to_string()))?;
+    Ok(file)
+}
+
+/// `check-config`: the file parses, every value is valid, and the parts build.
+pub fn check_config(path: &Path) -> Result<String, Failure> {
+    let file = load(path)?;
+    endpoints(&file)?;
+    let rules = scope_rules(&file);
+    Ok(format!(
+        "{} route rule(s), {} writer(s)",
+        rules.count(),
+        file.writers.len()
+    ))
+}
+
+impl Settings {
+    /// Merges flags over environment over file.
+    pub fn resolve(flags: Flags) -> Result<Self, Failure> {
+        let mut file = match &flags.config {
+            Some(path) => load(path)?,
+            None => {
+                let mut file = FileConfig::default();
+                file.apply_env(env_var)
+                    .map_err(|e| Failure::Config(e.to_string()))?;
+                file
+            }
+        };
+        if let Some(name) = flags.service_name {
+            file.service_name = Some(name);
+        }
+        if let Some(url) = flags.jwks_url {
+            file.jwt.jwks_url = Some(url);
+            file.jwt.jwks_file = None;
+        }
+        if !flags.issuers.is_empty() {
+            file.jwt.issuers = flags.issuers;
+        }
+        if !flags.audiences.is_empty() {
+            file.jwt.audiences = flags.audiences;
+        }
+        if !flags.trusted_proxies.is_empty() {
+            file.proxy.trusted_proxies = flags.trusted_proxies;
+        }
+        if let Some(out) = flags.out {
+            file.writers = vec![toml::Spanned::new(
+                0..0,
+                WriterSection::Jsonl {
+                    path: out,
+                    flush: FlushSetting::WhenIdle,
+                    overflow: None,
+                    block_timeout: None,
+                    queue_capacity: None,
+                },
+            )];
+        }
+        let listen = flags.listen.or(file.proxy.listen).ok_or_else(|| {
+            Failure::Config(
+                "nowhere to listen: give --listen ADDR, OAUTH_AUDIT_LISTEN or proxy.listen".into(),
+            )
+        })?;
+        let upstream = flags
+            .upstream
+            .or(file.proxy.upstream.clone())
+            .ok_or_else(|| {
+                Failure::Config(
+                    "no upstream: give --upstream URL, OAUTH_AUDIT_UPSTREAM or proxy.upstream"
+                        .into(),
+                )
+            })?;
+        endpoints(&file)?;
+        Ok(Settings {
+            listen,
+            upstream,
+            file,
+        })
+    }
+}
+
+fn endpoints(file: &FileConfig) -> Result<Endpoints, Failure> {
+    let section = &file.endpoints;
+    let mut builder = Endpoints::builder();
+    if section.defaults == Some(false) {
+        builder = builder.no_defaults();
+    }
+    let roles = [
+        (&section.token, Endpoint::Token),
+        (&section.revocation, Endpoint::Revocation),
+        (&section.introspection, Endpoint::Introspection),
+        (&section.authorization, Endpoint::Authorization),
+    ];
+    for (paths, role) in roles {
+        for path in paths {
+            builder = builder.path(path.0.clone(), role);
+        }
+    }
+    for path in &section.login {
+        builder = builder.login(path.0.clone());
+    }
+    if let Some(field) = &section.username_field {
+        builder = builder.username_field(field.0.clone());
+    }
+    if let Some(header) = &section.revocation_reason_header {
+        builder = builder.revocation_reason_header(header.0.as_deref());
+    }
+    if let Some(limit) = section.body_limit {
+        builder = builder.body_limit(limit.0);
+    }
+    if let Some(prefix) = &section.login_success_redirect {
+        builder = builder.login_rule(LoginRule::redirect_prefix(prefix.clone()));
+    }
+    let tracked = section.device_codes_tracked.map_or(10_000, |n| n.get());
+    builder = builder.device_polling(match section.device_polling {
+        Some(DevicePollingSetting::EveryPoll) => DevicePolling::EveryPoll,
+        Some(DevicePollingSetting::OncePerOutcome) | None => {
+            DevicePolling::OncePerOutcome { capacity: tracked }
+        }
+    });
+    builder
+        .build()
+        .map_err(|e| Failure::Config(format!("endpoints: {e}")))
+}
+
+fn scope_rules(file: &FileConfig) -> ScopeRules {
+    ScopeRules::new(
+        file.routes
+            .iter()
+            .map(|route| {
+                let scopes = route.scopes.get_ref().clone();
+                let mut required = match route.mode {
+                    MatchMode::All => RequiredScopes::all(scopes),
+                    MatchMode::Any => RequiredScopes::any(scopes),
+                };
+                if route.enforce {
+                    required = required.enforce();
+                }
+                ScopeRule {
+                    pattern: route.path.0.clone(),
+                    methods: route.methods.iter().map(|m| m.0.clone()).collect(),
+                    scopes: required,
+                }
+            })
+            .collect(),
+    )
+}
+
+fn inspector(file: &FileConfig) -> Result<TokenInspector, Failure> {
+    let jwt = &file.jwt;
+    let mut builder = TokenInspector::builder();
+    if let Some(url) = &jwt.jwks_url {
+        builder = builder.jwks_url(url.0.clone());
+    }
+    if let Some(path) = &jwt.jwks_file {
+        builder = builder.jwks_file(path.get_ref().clone());
+    }
+    if !jwt.issuers.is_empty() {
+        builder = builder.issuer(jwt.issuers.clone());
+    }
+    if !jwt.audiences.is_empty() {
+        builder = builder.audience(jwt.audiences.clone());
+    }
+    if let Some(leeway) = jwt.leeway {
+        builder = builder.leeway(leeway.0);
+    }
+    if let Some(interval) = jwt.refresh_interval {
+        builder = builder.refresh_interval(interval.0);
+    }
+    if let Some(interval) = jwt.min_refresh_interval {
+        builder = builder.min_refresh_interval(interval.0);
+    }
+    if let Some(capacity) = jwt.cache_capacity {
+        builder = builder.cache_capacity(capacity.get());
+    }
+    builder
+        .build()
+        .map_err(|e| Failure::Config(format!("jwt: {e}")))
+}
+
+fn flush(setting: FlushSetting) -> FlushPolicy {
+    match setting {
+        FlushSetting::WhenIdle => FlushPolicy::WhenIdle,
+        FlushSetting::EveryBatch => FlushPolicy::EveryBatch,
+        FlushSetting::Fsync => FlushPolicy::Fsync,
+    }
+}
+
+async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
+    let mut builder = Auditor::builder();
+    if let Some(name) = &file.service_name {
+        builder = builder.service_name(name.clone());
+    }
+    if let Some(instance) = &file.service_instance {
+        builder = builder.service_instance(instance.clone());
+    }
+    if let Some(capacity) = file.queue.capacity {
+        builder = builder.queue_capacity(capacity.get());
+    }
+    if let Some(size) = file.queue.batch_size {
+        builder = builder.batch_size(size.get());
+    }
+    if let Some(linger) = file.queue.flush_linger {
+        builder = builder.flush_linger(linger.0);
+    }
+    if file.writers.is_empty() {
+        builder = builder.writer(JsonLines::stdout());
+    }
+    for writer in &file.writers {
+        let options = writer_options(writer.get_ref());
+        builder = match writer.get_ref() {
+            WriterSection::Jsonl { path, flush: f, .. } if path.as_os_str() == "-" => {
+                builder.writer_with(JsonLines::stdout().flush_policy(flush(*f)), options)
+            }
+            WriterSection::Jsonl { path, flush: f, .. } => {
+                let writer = JsonLines::file(path).await.map_err(|e| {
+                    Failure::Runtime(format!("cannot open {} for events: {e}", path.display()))
+                })?;
+                builder.writer_with(writer.flush_policy(flush(*f)), options)
+            }
+            WriterSection::Rotating {
+                dir,
+                prefix,
+                rotation,
+                max_bytes,
+                compress,
+                retain_for,
+                max_files,
+                flush: f,
+                ..
+            } => {
+                let mut rotating = RotatingFile::builder(dir).flush_policy(flush(*f));
+                if let Some(prefix) = prefix {
+                    rotating = rotating.prefix(prefix.0.clone());
+                }
+                if let Some(rotation) = rotation {
+                    rotating = rotating.rotation(match rotation {
+                        RotationSetting::Daily => Rotation::Daily,
+                        RotationSetting::Hourly => Rotation::Hourly,
+                        RotationSetting::Never => Rotation::Never,
+                    });
+                }
+                if let Some(bytes) = max_bytes {
+                    rotating = rotating.max_bytes(bytes.0);
+                }
+                if let Some(compress) = compress {
+                    rotating = rotating.compress(*compress);
+                }
+                if let Some(age) = retain_for {
+                    rotating = rotating.retain_for(age.0);
+                }
+                if let Some(count) = max_files {
+                    rotating = rotating.max_files(count.get());
+                }
+                let rotating = rotating.build().map_err(|e| {
+                    Failure::Config(format!("writer (rotating, {}): {e}", dir.display()))
+                })?;
+                builder.writer_with(rotating, options)
+            }
+            WriterSection::Tracing { .. } => builder.writer_with(TracingWriter::new(), options),
+            WriterSection::Postgres(w) => postgres_writer(builder, w, options)?,
+            WriterSection::Nats(w) => nats_writer(builder, w, options)?,
+            WriterSection::Http(w) => http_writer(builder, w, options, file)?,
+        };
+    }
+    builder
+        .build()
+        .map_err(|e| Failure::Config(format!("writers: {e}")))
+}
+
+/// Reads the environment variable a setting names (`*_env` keys).
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "nats", feature = "http")),
+    allow(dead_code)
+)]
+fn secret_env(setting: &str, variable: &str) -> Result<String, Failure> {
+    std::env::var(variable).map_err(|_| {
+        Failure::Config(format!(
+            "{setting}: the environment variable {variable} is not set (or not UTF-8)"
+        ))
+    })
+}
+
+/// Wraps a backend into the delivery engine (retries, spool) with the writer's settings.
+#[cfg(any(feature = "postgres", feature = "nats", feature = "http"))]
+fn delivery<B: oauth_audit::delivery::Backend>(
+    backend: B,
+    settings: &DeliverySettings,
+    writer: &str,
+) -> Result<oauth_audit::delivery::Delivery<B>, Failure> {
+    use oauth_audit::delivery::{Backoff, Delivery};
+    let mut builder = Delivery::builder(backend);
+    if let Some(dir) = &settings.spool_dir {
+        builder = builder.spool_dir(dir);
+    }
+    if let Some(bytes) = settings.max_spool_bytes {
+        builder = builder.max_spool_bytes(bytes.0);
+    }
+    if let Some(fsync) = settings.spool_fsync {
+        builder = builder.spool_fsync(fsync);
+    }
+    if let Some(timeout) = settings.send_timeout {
+        builder = builder.send_timeout(timeout.0);
+    }
+    if let Some(events) = settings.max_batch {
+        builder = builder.max_batch(events.get());
+    }
+    if let Some(retries) = settings.memory_retries {
+        builder = builder.memory_retries(retries);
+    }
+    if settings.retry_initial.is_some() || settings.retry_max.is_some() {
+        let initial = settings
+            .retry_initial
+            .map_or(Duration::from_millis(100), |d| d.0);
+        let max = settings.retry_max.map_or(Duration::from_secs(30), |d| d.0);
+        builder = builder.backoff(Backoff::exponential(initial, max));
+    }
+    builder
+        .build()
+        .map_err(|e| Failure::Config(format!("writer ({writer}) delivery: {e}")))
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_writer(
+    builder: AuditorBuilder,
+    w: &PostgresWriter,
+    options: WriterOptions,
+) -> Result<AuditorBuilder, Failure> {
+    use oauth_audit::backend::{Partitioning, PostgresBackend};
+    let url = match (&w.url, &w.url_env) {
+        (Some(url), None) => url.clone(),
+        (None, Some(variable)) => secret_env("writer (postgres) url_env", variable)?,
+        _ => {
+            return Err(Failure::Config(
+                "writer (postgres): set exactly one of url and url_env".into(),
+            ))
+        }
+    };
+    let mut backend = PostgresBackend::builder(url);
+    if let Some(schema) = &w.schema {
+        backend = backend.schema(schema.0.clone());
+    }
+    if let Some(table) = &w.table {
+        backend = backend.table(table.0.clone());
+    }
+    if let Some(partitioning) = w.partitioning {
+        backend = backend.partitioning(match partitioning {
+            PartitioningSetting::Daily => Partitioning::Daily,
+            PartitioningSetting::Monthly => Partitioning::Monthly,
+            PartitioningSetting::None => Partitioning::None,
+        });
+    }
+    if let Some(retention) = w.retention {
+        backend = backend.retention(retention.0);
+    }
+    if let Some(timeout) = w.timeout {
+        backend = backend.timeout(timeout.0);
+    }
+    let backend = backend
+        .build()
+        .map_err(|e| Failure::Config(format!("writer (postgres): {e}")))?;
+    Ok(builder.writer_with(delivery(backend, &w.delivery, "postgres")?, options))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres_writer(
+    _builder: AuditorBuilder,
+    _w: &PostgresWriter,
+    _options: WriterOptions,
+) -> Result<AuditorBuilder, Failure> {
+    Err(Failure::Config(
+        "writer type \"postgres\": this oauth-audit was built without the `postgres` feature"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "nats")]
+fn nats_writer(
+    builder: AuditorBuilder,
+    w: &NatsWriter,
+    options: WriterOptions,
+) -> Result<AuditorBuilder, Failure> {
+    use oauth_audit::backend::NatsBackend;
+    let mut backend = NatsBackend::builder(&w.servers);
+    if let Some(stream) = &w.stream {
+        backend = backend.stream(stream.clone());
+    }
+    if let Some(prefix) = &w.subject_prefix {
+        backend = backend.subject_prefix(prefix.clone());
+    }
+    if let Some(age) = w.max_age {
+        backend = backend.max_age(age.0);
+    }
+    if let Some(replicas) = w.replicas {
+        backend = backend.replicas(replicas.get());
+    }
+    if let Some(window) = w.duplicate_window {
+        backend = backend.duplicate_window(window.0);
+    }
+    if let Some(timeout) = w.timeout {
+        backend = backend.timeout(timeout.0);
+    }
+    if let Some(name) = &w.client_name {
+        backend = backend.client_name(name.clone());
+    }
+    if let Some(variable) = &w.token_env {
+        backend = backend.token(secret_env("writer (nats) token_env", variable)?);
+    }
+    match (&w.user, &w.password_env) {
+        (Some(user), Some(variable)) => {
+            let password = secret_env("writer (nats) password_env", variable)?;
+            backend = backend.user_and_password(user.clone(), password);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Failure::Config(
+                "writer (nats): user and password_env go together".into(),
+            ))
+        }
+    }
+    if let Some(variable) = &w.nkey_env {
+        backend = backend.nkey(secret_env("writer (nats) nkey_env", variable)?);
+    }
+    if let Some(path) = &w.credentials_file {
+        backend = backend.credentials_file(path);
+    }
+    if let Some(required) = w.require_tls {
+        backend = backend.require_tls(required);
+    }
+    if let Some(path) = &w.root_certificates {
+        backend = backend.root_certificates(path);
+    }
+    match (&w.client_certificate, &w.client_key) {
+        (Some(cert), Some(key)) => backend = backend.client_certificate(cert, key),
+        (None, None) => {}
+        _ => {
+            return Err(Failure::Config(
+                "writer (nats): client_certificate and client_key go together".into(),
+            ))
+        }
+    }
+    let backend = backend
+        .build()
+        .map_err(|e| Failure::Config(format!("writer (nats): {e}")))?;
+    Ok(builder.writer_with(delivery(backend, &w.delivery, "nats")?, options))
+}
+
+#[cfg(not(feature = "nats"))]
+fn nats_writer(
+    _builder: AuditorBuilder,
+    _w: &NatsWriter,
+    _options: WriterOptions,
+) -> Result<AuditorBuilder, Failure> {
+    Err(Failure::Config(
+        "writer type \"nats\": this oauth-audit was built without the `nats` feature".into(),
+    ))
+}
+
+#[cfg(feature = "http")]
+fn http_writer(
+    builder: AuditorBuilder,
+    w: &HttpWriter,
+    options: WriterOptions,
+    file: &FileConfig,
+) -> Result<AuditorBuilder, Failure> {
+    use oauth_audit::backend::{Format, HttpCollector};
+    let invalid = |problem: String| Failure::Config(format!("writer (http, {}): {problem}", w.url));
+    let format = match w.format {
+        HttpFormatSetting::Elasticsearch => Format::ElasticsearchBulk {
+            index: w
+                .index
+                .clone()
+                .ok_or_else(|| invalid("format = \"elasticsearch\" needs an index".into()))?,
+        },
+        HttpFormatSetting::Splunk => Format::SplunkHec {
+            source: w
+                .source
+                .clone()
+                .or_else(|| file.service_name.clone())
+                .unwrap_or_else(|| "oauth-audit".to_owned()),
+            sourcetype: w.sourcetype.clone().unwrap_or_else(|| "_json".to_owned()),
+            index: w.index.clone(),
+        },
+        HttpFormatSetting::JsonLines => Format::JsonLines,
+    };
+    let mut backend = HttpCollector::builder(w.url.clone()).format(format);
+    if let Some(name) = &w.name {
+        backend = backend.name(name.clone());
+    }
+    if let Some(gzip) = w.gzip {
+        backend = backend.gzip(gzip);
+    }
+    if let Some(variable) = &w.bearer_token_env {
+        backend = backend.bearer_token(secret_env("writer (http) bearer_token_env", variable)?);
+    }
+    match (&w.user, &w.password_env) {
+        (Some(user), Some(variable)) => {
+            let password = secret_env("writer (http) password_env", variable)?;
+            backend = backend.basic_auth(user.clone(), password);
+        }
+        (None, None) => {}
+        _ => return Err(invalid("user and password_env go together".into())),
+    }
+    if let Some(variable) = &w.splunk_token_env {
+        backend = backend.splunk_token(secret_env("writer (http) splunk_token_env", variable)?);
+    }
+    if let Some(variable) = &w.api_key_env {
+        backend = backend.elasticsearch_api_key(secret_env("writer (http) api_key_env", variable)?);
+    }
+    for (name, value) in &w.headers {
+        backend = backend.header(name.clone(), value.clone());
+    }
+    if let Some(timeout) = w.timeout {
+        backend = backend.timeout(timeout.0);
+    }
+    if let Some(path) = &w.root_certificate {
+        let pem = std::fs::read(path)
+            .map_err(|e| invalid(format!("root_certificate {}: {e}", path.display())))?;
+        backend = backend.root_certificate_pem(pem);
+    }
+    if let Some(enabled) = w.system_roots {
+        backend = backend.system_roots(enabled);
+    }
+    if let Some(path) = &w.client_identity {
+        let pem = std::fs::read(path)
+            .map_err(|e| invalid(format!("client_identity {}: {e}", path.display())))?;
+        backend = backend.client_identity_pem(pem);
+    }
+    if let Some(bytes) = w.max_batch_bytes {
+        backend = backend.max_batch_bytes(bytes.get());
+    }
+    if w.no_proxy {
+        backend = backend.no_proxy();
+    }
+    let backend = backend.build().map_err(|e| invalid(e.to_string()))?;
+    Ok(builder.writer_with(delivery(backend, &w.delivery, "http")?, options))
+}
+
+#[cfg(not(feature = "http"))]
+fn http_writer(
+    _builder: AuditorBuilder,
+    _w: &HttpWriter,
+    _options: WriterOptions,
+    _file: &FileConfig,
+) -> Result<AuditorBuilder, Failure> {
+    Err(Failure::Config(
+        "writer type \"http\": this oauth-audit was built without the `http` feature".into(),
+    ))
+}
+
+fn writer_options(writer: &WriterSection) -> WriterOptions {
+    let (overflow, block_timeout, capacity) = writer.queue();
+    let mut options = WriterOptions::default();
+    if let (Some(OverflowSetting::Block), Some(timeout)) = (overflow, block_timeout) {
+        options = options.overflow(OverflowPolicy::Block { timeout: timeout.0 });
+    }
+    if let Some(capacity) = capacity {
+        options = options.queue_capacity(capacity.get());
+    }
+    options
+}
+
+/// Builds everything, serves until SIGTERM or Ctrl-C, then flushes the writers.
+pub async fn run(settings: Settings) -> Result<(), Failure> {
+    let file = &settings.file;
+    let auditor = auditor(file).await?;
+    let mut layer = AuditLayer::builder(auditor.clone())
+        .endpoints(endpoints(file)?)
+        .token_inspector(inspector(file)?)
+        .trusted_proxies(file.proxy.trusted_proxies.iter().map(|c| c.0.clone()))
+        .skip_paths(file.proxy.skip_paths.iter().map(|p| p.0.clone()));
+    if let Some(section) = &file.introspection {
+        let introspection = Introspection::new(
+            section.url.0.clone(),
+            section.client_id.clone(),
+            section.client_secret.clone(),
+        )
+        .map_err(|e| Failure::Runtime(format!("introspection client: {e}")))?;
+        let mut cached = CachedResolver::new(introspection);
+        if let Some(ttl) = section.cache_ttl {
+            cached = cached.max_ttl(ttl.0);
+        }
+        if let Some(ttl) = section.negative_cache_ttl {
+            cached = cached.negative_ttl(ttl.0);
+        }
+        layer = layer.token_resolver(cached);
+    }
+    let layer = layer.build().map_err(|e| Failure::Config(e.to_string()))?;
+
+    let connect_timeout = file
+        .proxy
+        .connect_timeout
+        .map_or(Duration::from_secs(10), |d| d.0);
+    let grace = file
+        .proxy
+        .shutdown_timeout
+        .map_or(Duration::from_secs(30), |d| d.0);
+    let forward = Forward::new(
+        settings.upstream.clone(),
+        connect_timeout,
+        file.proxy.preserve_host,
+    );
+    let inner = Protected::new(forward, scope_rules(file));
+
+    let listener = TcpListener::bind(settings.listen.0)
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", settings.listen.0)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::Runtime(format!("listener address: {e}")))?;
+    tracing::info!(listen = %local, upstream = %settings.upstream, "oauth-audit proxy ready");
+
+    crate::proxy::serve(listener, layer, inner, shutdown_signal(), grace).await;
+    auditor.shutdown().await;
+    tracing::info!("events flushed; bye");
+    Ok(())
+}
+
+/// Completes at the first SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot watch SIGTERM; only Ctrl-C stops the proxy");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

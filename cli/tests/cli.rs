@@ -1,0 +1,219 @@
+//! The command line: help, exit codes, configuration errors, `check-config`, environment
+//! overrides.
+
+mod support;
+
+use std::path::Path;
+
+use support::upstream::Upstream;
+use support::{at_path, http, run, wait_event, Proxy, TempDir};
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        &["--help"][..],
+        &["proxy", "--help"],
+        &["check-config", "--help"],
+    ] {
+        let output = run(args, &[]);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("Usage: oauth-audit"), "{args:?}: {text}");
+    }
+    let text = String::from_utf8_lossy(&run(&["proxy", "--help"], &[]).stdout).into_owned();
+    for flag in [
+        "--listen",
+        "--upstream",
+        "--config",
+        "--out",
+        "--jwks-url",
+        "--issuer",
+        "--audience",
+        "--trusted-proxy",
+    ] {
+        assert!(text.contains(flag), "proxy --help mentions {flag}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let output = run(&["proxy", "--no-such-flag"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = run(
+        &[
+            "proxy",
+            "--listen",
+            "localhost",
+            "--upstream",
+            "http://127.0.0.1:1",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("IP:PORT"), "{}", stderr(&output));
+    let output = run(&["proxy", "--listen", "127.0.0.1:0"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no upstream"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "https://idp.example",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("http:// URL"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn the_example_file_is_valid() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/oauth-audit.toml");
+    let output = run(&["check-config", example.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains(": ok"));
+}
+
+#[test]
+fn an_invalid_file_names_line_key_and_problem() {
+    let dir = TempDir::new("bad-config");
+    let cases = [
+        (
+            "service_name = \"idp\"\n[proxy]\nupstream = \"http://127.0.0.1:3000\"\ntrusted_proxies = [\"10.0.0.0/8\", \"10.1.0.0/99\"]\n",
+            ":4:",
+            "key `proxy.trusted_proxies`",
+            "not an IP address or CIDR block",
+        ),
+        ("[jwt]\nleeway = \"1 minute\"\n", ":2:10:", "key `jwt.leeway`", "no known unit"),
+        ("[jwt]\nissuer = [\"x\"]\n", ":2:1:", "key `jwt.issuer`", "unknown field `issuer`"),
+        ("[[route]]\npath = \"orders\"\nscopes = [\"a\"]\n", ":2:8:", "key `route.path`", "patterns start with '/'"),
+        ("[[writer]]\ntype = \"jsonl\"\nflush = \"sometimes\"\npath = \"a\"\n", ":3:9:", "key `writer.flush`", "unknown variant `sometimes`"),
+        ("[proxy\nlisten = 1\n", ":1:", "", "unclosed table"),
+        ("[endpoints]\nbody_limit = 99999999\n", ":2:14:", "key `endpoints.body_limit`", "choose between 1 and"),
+        ("[queue]\ncapacity = 0\n", ":2:12:", "key `queue.capacity`", "at least 1"),
+        ("[endpoints]\ntoken = [\"/token?x=1\"]\n", ":2:", "key `endpoints.token`", "no query string"),
+    ];
+    for (text, place, key, problem) in cases {
+        let file = dir.write("bad.toml", text);
+        for args in [
+            vec!["check-config", file.to_str().unwrap()],
+            vec![
+                "proxy",
+                "--config",
+                file.to_str().unwrap(),
+                "--upstream",
+                "http://127.0.0.1:1",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+        ] {
+            let output = run(&args, &[]);
+            let err = stderr(&output);
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains(&format!("bad.toml{place}")), "line in {err}");
+            assert!(err.contains(key), "key in {err}");
+            assert!(err.contains(problem), "problem in {err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+    let output = run(
+        &["check-config", dir.path("missing.toml").to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("cannot read configuration file"));
+}
+
+#[test]
+fn a_runtime_failure_exits_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = run(
+        &[
+            "proxy",
+            "--listen",
+            &addr,
+            "--upstream",
+            "http://127.0.0.1:1",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains(&format!("cannot listen on {addr}")));
+}
+
+#[test]
+fn environment_variables_are_checked_too() {
+    let dir = TempDir::new("bad-env");
+    let file = dir.write("ok.toml", "[jwt]\nleeway = \"30s\"\n");
+    let output = run(
+        &["check-config", file.to_str().unwrap()],
+        &[("OAUTH_AUDIT_LEEWAY", "later")],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("environment variable OAUTH_AUDIT_LEEWAY"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(
+        &["proxy", "--listen", "127.0.0.1:0"],
+        &[("OAUTH_AUDIT_UPSTREAM", "ftp://idp")],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("ftp://idp"), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn environment_overrides_the_file_and_flags_override_both() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("env");
+    let from_file = dir.path("from-file.jsonl");
+    let from_env = dir.path("from-env.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            "service_name = \"from-file\"\n[proxy]\nupstream = \"http://127.0.0.1:1\"\n[[writer]]\ntype = \"jsonl\"\npath = {:?}\n",
+            from_file.to_str().unwrap()
+        ),
+    );
+    let proxy = Proxy::start(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--service-name",
+            "from-flag",
+        ],
+        &[
+            ("OAUTH_AUDIT_UPSTREAM", upstream.url().as_str()),
+            ("OAUTH_AUDIT_SERVICE_NAME", "from-env"),
+            ("OAUTH_AUDIT_OUT", from_env.to_str().unwrap()),
+        ],
+    );
+    let response = http().get(proxy.url("/env")).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "OAUTH_AUDIT_UPSTREAM replaced the file's dead upstream"
+    );
+    let event = wait_event(&from_env, "for /env", at_path("/env")).await;
+    assert_eq!(event["service"]["name"], "from-flag");
+    assert!(
+        !from_file.exists(),
+        "OAUTH_AUDIT_OUT replaced the file's writers"
+    );
+}

@@ -1,0 +1,143 @@
+// A certified OpenID provider (oidc-provider) on 127.0.0.1 for the oauth-audit CLI tests.
+//
+//   node server.js PORT
+//
+// Prints one JSON line when it listens: {"ready":true,"issuer":...,"refresh_token":...}.
+// Test-only secrets: every client secret and key here exists for this process alone.
+//
+// Resources (RFC 8707 resource indicators):
+//   https://orders.example/  JWT access tokens (RS256), audience orders-api, 5 minutes
+//   https://short.example/   the same, valid for 1 second (expired-token scenarios)
+//   https://opaque.example/  opaque access tokens: oidc-provider introspects and revokes
+//                            only those, not JWTs
+//
+// Clients:
+//   service      client_credentials                       (secret: service-secret)
+//   app          refresh_token (authorization_code)      (secret: app-secret)
+//   oauth-audit  introspects tokens for the proxy         (secret: introspector-secret)
+//
+// A refresh token for `app` and user `alice` is minted at start (an authorization code flow
+// needs a browser login) and printed in the ready line.
+
+import { generateKeyPairSync } from 'node:crypto';
+import Provider, { errors } from 'oidc-provider';
+
+const port = Number(process.argv[2] ?? process.env.PORT);
+if (!Number.isInteger(port) || port <= 0) {
+  console.error('usage: node server.js PORT');
+  process.exit(2);
+}
+const issuer = `http://127.0.0.1:${port}`;
+
+const API = 'https://orders.example/';
+const SHORT = 'https://short.example/';
+const OPAQUE = 'https://opaque.example/';
+const RESOURCE_SCOPES = 'orders:read orders:write';
+
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = {
+  ...privateKey.export({ format: 'jwk' }),
+  kid: 'oidc-test-rs256',
+  alg: 'RS256',
+  use: 'sig',
+};
+
+const resources = {
+  [API]: {
+    scope: RESOURCE_SCOPES,
+    audience: 'orders-api',
+    accessTokenTTL: 300,
+    accessTokenFormat: 'jwt',
+    jwt: { sign: { alg: 'RS256' } },
+  },
+  [SHORT]: {
+    scope: RESOURCE_SCOPES,
+    audience: 'orders-api',
+    accessTokenTTL: 1,
+    accessTokenFormat: 'jwt',
+    jwt: { sign: { alg: 'RS256' } },
+  },
+  [OPAQUE]: {
+    scope: RESOURCE_SCOPES,
+    audience: 'orders-api',
+    accessTokenTTL: 300,
+    accessTokenFormat: 'opaque',
+  },
+};
+
+const configuration = {
+  clients: [
+    {
+      client_id: 'service',
+      client_secret: 'service-secret',
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+      scope: RESOURCE_SCOPES,
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    {
+      client_id: 'app',
+      client_secret: 'app-secret',
+      grant_types: ['authorization_code', 'refresh_token'],
+      redirect_uris: ['https://app.example/callback'],
+      response_types: ['code'],
+      scope: `openid offline_access ${RESOURCE_SCOPES}`,
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    {
+      client_id: 'oauth-audit',
+      client_secret: 'introspector-secret',
+      grant_types: [],
+      redirect_uris: [],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+  ],
+  jwks: { keys: [signingKey] },
+  scopes: ['openid', 'offline_access', 'orders:read', 'orders:write', 'admin'],
+  findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: (ctx, client, oneOf) => oneOf ?? API,
+      useGrantedResource: () => true,
+      getResourceServerInfo: (ctx, resourceIndicator) => {
+        const info = resources[resourceIndicator];
+        if (!info) throw new errors.InvalidTarget();
+        return info;
+      },
+    },
+  },
+  rotateRefreshToken: true,
+};
+
+const provider = new Provider(issuer, configuration);
+provider.on('server_error', (ctx, err) => console.error('server_error', err));
+
+const app = await provider.Client.find('app');
+const grant = new provider.Grant({ accountId: 'alice', clientId: 'app' });
+grant.addOIDCScope('offline_access');
+grant.addResourceScope(API, 'orders:read');
+const grantId = await grant.save();
+const refreshToken = await new provider.RefreshToken({
+  client: app,
+  accountId: 'alice',
+  grantId,
+  gty: 'authorization_code',
+  authTime: Math.floor(Date.now() / 1000),
+  scope: 'offline_access orders:read',
+  resource: API,
+  expiresWithSession: false,
+}).save();
+
+const server = provider.listen(port, '127.0.0.1', () => {
+  console.log(JSON.stringify({ ready: true, issuer, refresh_token: refreshToken }));
+});
+const stop = () => server.close(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

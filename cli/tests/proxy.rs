@@ -1,0 +1,548 @@
+//! The real `oauth-audit proxy` binary in front of a real HTTP server: forwarding, streaming
+//! both ways, header handling, upgrades, 502, graceful shutdown, and the events it writes.
+
+mod support;
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use support::upstream::Upstream;
+use support::{at_path, http, read_events, wait_event, Proxy, TempDir, WAIT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn forwards_and_rewrites_headers_as_a_gateway() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("headers");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+
+    let response = http()
+        .post(proxy.url("/echo?x=1"))
+        .header("connection", "x-hop")
+        .header("x-hop", "only for the first hop")
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("x-request-id", "req-42")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers().get("x-response-hop").is_none(),
+        "response hop-by-hop field removed"
+    );
+    assert_eq!(response.headers()["x-end-to-end"], "kept");
+    let seen: Value = response.json().await.unwrap();
+    let h = &seen["headers"];
+    assert_eq!(seen["uri"], "/echo?x=1");
+    assert_eq!(seen["body_len"], 5);
+    assert!(
+        h.get("x-hop").is_none(),
+        "request field named in Connection removed: {h}"
+    );
+    assert!(h.get("connection").is_none_or(|c| c[0] != "x-hop"), "{h}");
+    assert_eq!(
+        h["x-forwarded-for"][0], "203.0.113.9, 127.0.0.1",
+        "appended, not replaced"
+    );
+    assert!(
+        h["forwarded"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("for=127.0.0.1;proto=http"),
+        "{h}"
+    );
+    assert_eq!(h["via"][0], "1.1 oauth-audit");
+    assert_eq!(
+        h["host"][0],
+        upstream.addr.to_string(),
+        "Host is the upstream's by default"
+    );
+    assert_eq!(h["x-forwarded-host"][0], proxy.addr.to_string());
+    assert_eq!(h["x-request-id"][0], "req-42");
+
+    let event = wait_event(&out, "for /echo", at_path("/echo")).await;
+    assert_eq!(event["kind"], "ResourceAccessed");
+    assert_eq!(event["outcome"], "success");
+    assert_eq!(event["http"]["status"], 200);
+    assert_eq!(event["http"]["method"], "POST");
+    assert_eq!(event["request_id"], "req-42");
+    // The proxy trusts no one by default: the forwarded chain is recorded, not believed.
+    assert_eq!(event["source"]["ip"], "127.0.0.1");
+    assert_eq!(event["source"]["forwarded_for"][0], "203.0.113.9");
+    assert!(
+        event.to_string().find("x=1").is_none(),
+        "no query string in events"
+    );
+}
+
+#[tokio::test]
+async fn trusted_proxies_from_flags_decide_the_source() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("trusted");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+            "--trusted-proxy",
+            "127.0.0.0/8",
+        ],
+        &[],
+    );
+    let response = http()
+        .get(proxy.url("/anything"))
+        .header("x-forwarded-for", "198.51.100.20")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let event = wait_event(&out, "for /anything", at_path("/anything")).await;
+    assert_eq!(event["source"]["ip"], "198.51.100.20");
+}
+
+#[tokio::test]
+async fn a_long_response_streams_through_in_pieces() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("stream");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let response = http().get(proxy.url("/stream")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut received = String::new();
+    // The upstream holds back the second chunk until the first has reached the client: a
+    // proxy that buffered the response would never deliver anything.
+    for (expected, release) in [
+        ("first\n", true),
+        ("first\nsecond\n", true),
+        ("first\nsecond\nthird\n", false),
+    ] {
+        while received.len() < expected.len() {
+            let chunk = tokio::time::timeout(WAIT, body.next())
+                .await
+                .expect("the next chunk arrives")
+                .expect("the body goes on")
+                .unwrap();
+            received.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        assert_eq!(received, expected);
+        assert!(
+            read_events(&out)
+                .iter()
+                .all(|e| e["http"]["path"] != "/stream"),
+            "the event waits for the end of the body"
+        );
+        if release {
+            upstream.release.add_permits(1);
+        }
+    }
+    assert!(body.next().await.is_none());
+    let event = wait_event(&out, "for /stream", at_path("/stream")).await;
+    assert_eq!(event["outcome"], "success");
+}
+
+#[tokio::test]
+async fn a_large_request_body_streams_to_the_upstream() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("upload");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    const HALF: usize = 4 * 1024 * 1024;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let request = tokio::spawn(
+        http()
+            .post(proxy.url("/upload"))
+            .body(reqwest::Body::wrap_stream(stream))
+            .send(),
+    );
+    for _ in 0..HALF / 65536 {
+        tx.send(Ok(vec![b'a'; 65536])).await.unwrap();
+    }
+    // The second half is sent only once the upstream has the first: a proxy that buffered
+    // the request body would wait here forever.
+    let mut uploaded = upstream.uploaded.clone();
+    tokio::time::timeout(WAIT, uploaded.wait_for(|n| *n >= HALF))
+        .await
+        .expect("the first half reaches the upstream while the request is still being sent")
+        .unwrap();
+    for _ in 0..HALF / 65536 {
+        tx.send(Ok(vec![b'b'; 65536])).await.unwrap();
+    }
+    drop(tx);
+    let response = request.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    let seen: Value = response.json().await.unwrap();
+    assert_eq!(seen["body_len"], 2 * HALF);
+    wait_event(&out, "for /upload", at_path("/upload")).await;
+}
+
+#[tokio::test]
+async fn protocol_upgrades_pass_through() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("upgrade");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let mut socket = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    socket
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(WAIT, socket.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "connection closed before the response head ended");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: echo"), "{head}");
+    for message in [&b"ping"[..], b"and another message"] {
+        socket.write_all(message).await.unwrap();
+        let mut buf = vec![0u8; message.len()];
+        tokio::time::timeout(WAIT, socket.read_exact(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(buf, message);
+    }
+    let event = wait_event(&out, "for /ws", at_path("/ws")).await;
+    assert_eq!(event["http"]["status"], 101);
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_502_and_the_event_says_why() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let dir = TempDir::new("502");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &["--upstream", &dead_url, "--out", out.to_str().unwrap()],
+        &[],
+    );
+    let response = http().get(proxy.url("/api/orders")).send().await.unwrap();
+    assert_eq!(response.status(), 502);
+    let event = wait_event(&out, "for /api/orders", at_path("/api/orders")).await;
+    assert_eq!(event["http"]["status"], 502);
+    assert_eq!(event["outcome"], "failure");
+    assert_eq!(event["error"]["code"], "upstream_unreachable");
+    let description = event["error"]["description"].as_str().unwrap();
+    assert!(description.contains(&dead_url), "{description}");
+
+    // On an OAuth endpoint too.
+    let response = http()
+        .post(proxy.url("/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let event = wait_event(&out, "for /token", at_path("/token")).await;
+    assert_eq!(event["kind"], "TokenRequestFailed");
+    assert_eq!(event["error"]["code"], "upstream_unreachable");
+}
+
+#[tokio::test]
+async fn sigterm_finishes_requests_in_flight_and_flushes_the_writers() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("sigterm");
+    let out = dir.path("audit.jsonl");
+    // A writer that would not flush on its own for an hour: only shutdown writes the events.
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            "[queue]\nflush_linger = \"1h\"\n[[writer]]\ntype = \"jsonl\"\npath = {:?}\n",
+            out.to_str().unwrap()
+        ),
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            http()
+                .get(proxy.url("/before"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let response = http().get(proxy.url("/stream")).send().await.unwrap();
+    let mut body = response.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"first\n");
+
+    proxy.send_signal("TERM");
+    // Only once the proxy has stopped accepting does the upstream finish the response.
+    let mut proxy = tokio::task::spawn_blocking(move || {
+        proxy.wait_log("shutting down");
+        proxy
+    })
+    .await
+    .unwrap();
+    upstream.release.add_permits(2);
+    let mut rest = Vec::new();
+    while let Some(chunk) = body.next().await {
+        rest.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(rest, b"second\nthird\n", "the response in flight completes");
+    let status = tokio::task::spawn_blocking(move || proxy.wait_exit())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let events = read_events(&out);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["http"]["path"] == "/before")
+            .count(),
+        5
+    );
+    let streamed = events
+        .iter()
+        .find(|e| e["http"]["path"] == "/stream")
+        .expect("the streamed request's event");
+    assert_eq!(streamed["outcome"], "success");
+}
+
+#[tokio::test]
+async fn configured_writers_all_receive_the_events() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("writers");
+    let rotating = dir.path("rotating");
+    let plain = dir.path("plain.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            r#"
+service_instance = "sidecar-1"
+[[writer]]
+type = "jsonl"
+path = {plain:?}
+flush = "every_batch"
+overflow = "block"
+block_timeout = "30s"
+queue_capacity = 1
+[[writer]]
+type = "rotating"
+dir = {rotating:?}
+prefix = "gateway"
+rotation = "never"
+max_bytes = 1048576
+[[writer]]
+type = "tracing"
+"#,
+            plain = plain.to_str().unwrap(),
+            rotating = rotating.to_str().unwrap()
+        ),
+    );
+    let mut proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        http()
+            .get(proxy.url("/written"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let event = wait_event(&plain, "for /written", at_path("/written")).await;
+    assert_eq!(event["service"]["instance"], "sidecar-1");
+    let proxy = tokio::task::spawn_blocking(move || {
+        proxy.wait_log("\"path\":\"/written\"");
+        let status = proxy.terminate();
+        assert_eq!(status.code(), Some(0));
+    });
+    proxy.await.unwrap();
+    let rotated = read_events(&rotating.join("gateway.jsonl"));
+    assert_eq!(rotated.len(), 1, "{rotated:?}");
+    assert_eq!(
+        rotated[0]["id"], event["id"],
+        "every writer gets the same event"
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_flushes_the_writers_too() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("sigint");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            "[queue]\nflush_linger = \"1h\"\n[[writer]]\ntype = \"jsonl\"\npath = {:?}\n",
+            out.to_str().unwrap()
+        ),
+    );
+    let mut proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        http()
+            .get(proxy.url("/once"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let status = tokio::task::spawn_blocking(move || proxy.signal("INT"))
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        read_events(&out)
+            .iter()
+            .filter(|e| e["http"]["path"] == "/once")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn protected_route_rules_record_and_enforce_scopes() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("routes");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        r#"
+service_name = "orders-gateway"
+[[route]]
+path = "/api/orders/{id}"
+methods = ["GET"]
+scopes = ["orders:read"]
+
+[[route]]
+path = "/admin/*"
+scopes = ["admin"]
+enforce = true
+"#,
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    // Without a key source tokens are decoded, not verified (verdict `unverified`).
+    let token = unsigned_jwt(r#"{"sub":"alice","client_id":"web","scope":"orders:read profile"}"#);
+    let response = http()
+        .get(proxy.url("/api/orders/7"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let event = wait_event(&out, "for /api/orders/7", at_path("/api/orders/7")).await;
+    assert_eq!(event["service"]["name"], "orders-gateway");
+    assert_eq!(
+        event["scopes"]["required"],
+        serde_json::json!(["orders:read"])
+    );
+    assert_eq!(event["scopes"]["used"], serde_json::json!(["orders:read"]));
+    assert_eq!(event["actor"]["subject"], "alice");
+    assert_eq!(event["token"]["verdict"], "unverified");
+    assert!(
+        !event.to_string().contains(&token),
+        "the token never appears in an event"
+    );
+
+    // Enforcing: an unverifiable token is refused before the upstream is asked.
+    let response = http()
+        .get(proxy.url("/admin/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+    let event = wait_event(&out, "for /admin/users", at_path("/admin/users")).await;
+    assert_eq!(event["kind"], "AccessDenied");
+    assert_eq!(event["scopes"]["required"], serde_json::json!(["admin"]));
+}
+
+fn unsigned_jwt(claims: &str) -> String {
+    use base64::Engine;
+    let b64 = |s: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    format!(
+        "{}.{}.{}",
+        b64(br#"{"alg":"RS256","typ":"JWT"}"#),
+        b64(claims.as_bytes()),
+        b64(b"not-a-signature")
+    )
+}
