@@ -93,6 +93,10 @@ struct ProxyArgs {
     /// service.name of every event [config: service_name].
     #[arg(long, value_name = "NAME", env = "OAUTH_AUDIT_SERVICE_NAME")]
     service_name: Option<String>,
+    /// Serve Prometheus metrics (GET /metrics) on this address (IP:PORT)
+    /// [config: proxy.metrics_listen].
+    #[arg(long, value_name = "ADDR", env = "OAUTH_AUDIT_METRICS_LISTEN", value_parser = parse::<ListenAddr>)]
+    metrics_listen: Option<ListenAddr>,
 }
 
 fn parse<T: TryFrom<String, Error = String>>(value: &str) -> Result<T, String> {
@@ -143,6 +147,7 @@ fn run_proxy(args: ProxyArgs) -> Result<(), Failure> {
         audiences: args.audiences,
         trusted_proxies: args.trusted_proxies,
         service_name: args.service_name,
+        metrics_listen: args.metrics_listen,
     })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -40,6 +40,7 @@ pub struct Flags {
     pub audiences: Vec<String>,
     pub trusted_proxies: Vec<Cidr>,
     pub service_name: Option<String>,
+    pub metrics_listen: Option<ListenAddr>,
 }
 
 /// Everything the proxy needs, checked.
@@ -86,6 +87,9 @@ impl Settings {
                 file
             }
         };
+        if let Some(addr) = flags.metrics_listen {
+            file.proxy.metrics_listen = Some(addr);
+        }
         if let Some(name) = flags.service_name {
             file.service_name = Some(name);
         }
@@ -621,6 +625,14 @@ fn writer_options(writer: &WriterSection) -> WriterOptions {
 /// Builds everything, serves until SIGTERM or Ctrl-C, then flushes the writers.
 pub async fn run(settings: Settings) -> Result<(), Failure> {
     let file = &settings.file;
+    if let Some(addr) = &file.proxy.metrics_listen {
+        // Before the auditor: its metric handles bind to the recorder installed when it is built.
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr.0)
+            .install()
+            .map_err(|e| Failure::Runtime(format!("cannot serve metrics on {}: {e}", addr.0)))?;
+        tracing::info!(metrics = %addr.0, "Prometheus metrics served at /metrics");
+    }
     let auditor = auditor(file).await?;
     let mut layer = AuditLayer::builder(auditor.clone())
         .endpoints(endpoints(file)?)

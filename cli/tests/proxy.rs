@@ -546,3 +546,51 @@ fn unsigned_jwt(claims: &str) -> String {
         b64(b"not-a-signature")
     )
 }
+
+#[tokio::test]
+async fn prometheus_metrics_count_the_audited_events() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("metrics");
+    let out = dir.path("audit.jsonl");
+    let metrics_addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+            "--metrics-listen",
+            &metrics_addr.to_string(),
+        ],
+        &[],
+    );
+    for _ in 0..3 {
+        let response = http().get(proxy.url("/echo")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+    let wanted = r#"oauth_audit_events_total{kind="ResourceAccessed",outcome="success"} 3"#;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let text = http()
+            .get(format!("http://{metrics_addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.lines().any(|line| line == wanted) {
+            assert!(text.contains("oauth_audit_queue_depth"), "{text}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no `{wanted}` in the metrics:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -77,6 +77,8 @@ pub struct ProxySection {
     pub connect_timeout: Option<HumanDuration>,
     /// How long a shutdown waits for requests in flight.
     pub shutdown_timeout: Option<HumanDuration>,
+    /// Where Prometheus metrics are served (`GET /metrics`); not served without it.
+    pub metrics_listen: Option<ListenAddr>,
 }
 
 /// `[endpoints]`
