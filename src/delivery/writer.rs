@@ -346,7 +346,7 @@ impl<B: Backend> Delivery<B> {
         metrics::counter!(
             "oauth_audit_events_dropped_total",
             "writer" => self.name.clone(),
-            "reason" => reason_label(reason),
+            "reason" => reason.as_str(),
         )
         .increment(count);
         *self.unreported.counter(reason) += count;
@@ -581,17 +581,6 @@ impl<B: Backend> AuditWriter for Delivery<B> {
             Some(at) => at.saturating_duration_since(Instant::now()).max(BUSY_WAKE),
             None => BUSY_WAKE,
         })
-    }
-}
-
-fn reason_label(reason: DropReason) -> &'static str {
-    match reason {
-        DropReason::SpoolFull => "spool_full",
-        DropReason::Rejected => "rejected",
-        DropReason::QueueFull => "queue_full",
-        DropReason::ShutDown => "shut_down",
-        DropReason::BlockTimeout => "block_timeout",
-        _ => "write_failed",
     }
 }
 

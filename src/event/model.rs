@@ -454,3 +454,39 @@ pub enum DropReason {
     /// The queue stayed full for the whole blocking timeout of a `Block` overflow policy.
     BlockTimeout,
 }
+
+impl DropReason {
+    /// The name as it appears in the `dropped.reason` field (and in metrics labels).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::WriteFailed => "write_failed",
+            DropReason::ShutDown => "shut_down",
+            DropReason::SpoolFull => "spool_full",
+            DropReason::Rejected => "rejected",
+            DropReason::BlockTimeout => "block_timeout",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_reason_names_are_what_events_carry() {
+        for reason in [
+            DropReason::QueueFull,
+            DropReason::WriteFailed,
+            DropReason::ShutDown,
+            DropReason::SpoolFull,
+            DropReason::Rejected,
+            DropReason::BlockTimeout,
+        ] {
+            assert_eq!(
+                serde_json::to_value(reason).unwrap(),
+                serde_json::Value::from(reason.as_str())
+            );
+        }
+    }
+}

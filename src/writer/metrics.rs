@@ -6,7 +6,7 @@
 
 use metrics::{describe_counter, describe_gauge, Counter, Gauge, Unit};
 
-use crate::event::{EventKind, Outcome};
+use crate::event::{DropReason, EventKind, Outcome};
 
 /// `oauth_audit_events_total{kind,outcome}`: events emitted by the request path.
 pub(crate) const EVENTS_TOTAL: &str = "oauth_audit_events_total";
@@ -95,14 +95,14 @@ pub(crate) struct LaneMetrics {
 
 impl LaneMetrics {
     pub(crate) fn new(writer: &str) -> Self {
-        let dropped = |reason: &'static str| metrics::counter!(EVENTS_DROPPED, "writer" => writer.to_owned(), "reason" => reason);
+        let dropped = |reason: DropReason| metrics::counter!(EVENTS_DROPPED, "writer" => writer.to_owned(), "reason" => reason.as_str());
         LaneMetrics {
             queue_depth: metrics::gauge!(QUEUE_DEPTH, "writer" => writer.to_owned()),
             written: metrics::counter!(EVENTS_WRITTEN, "writer" => writer.to_owned()),
-            dropped_queue_full: dropped("queue_full"),
-            dropped_write_failed: dropped("write_failed"),
-            dropped_shut_down: dropped("shut_down"),
-            dropped_block_timeout: dropped("block_timeout"),
+            dropped_queue_full: dropped(DropReason::QueueFull),
+            dropped_write_failed: dropped(DropReason::WriteFailed),
+            dropped_shut_down: dropped(DropReason::ShutDown),
+            dropped_block_timeout: dropped(DropReason::BlockTimeout),
         }
     }
 }
