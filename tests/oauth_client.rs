@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use oauth2::basic::BasicClient;
@@ -18,51 +16,9 @@ use oauth2::{
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::AuditLayer;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use support::auth_server::{AuthServer, REDIRECT};
+use support::oauth2_http::{fp, Http};
 use support::{events, memory_auditor, serve};
-
-/// `oauth2`'s HTTP client over reqwest 0.13 without TLS: plain http on loopback.
-///
-/// `oauth2` refuses a revocation URL that is not https (RFC 7009 §2.1, no opt-out), so the
-/// test gives it an https URL and this client, standing in for a TLS terminator, sends
-/// it over plain http.
-struct Http(reqwest::Client);
-
-impl<'c> oauth2::AsyncHttpClient<'c> for Http {
-    type Error = reqwest::Error;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, Self::Error>> + Send + 'c>>;
-
-    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let response = self
-                .0
-                .request(
-                    parts.method,
-                    parts.uri.to_string().replacen("https://", "http://", 1),
-                )
-                .headers(parts.headers)
-                .body(body)
-                .send()
-                .await?;
-            let mut builder = http::Response::builder().status(response.status());
-            for (name, value) in response.headers() {
-                builder = builder.header(name, value);
-            }
-            let body = response.bytes().await?.to_vec();
-            Ok(builder.body(body).expect("a valid response"))
-        })
-    }
-}
-
-fn fp(token: &str) -> String {
-    format!(
-        "sha256:{}",
-        &hex::encode(Sha256::digest(token.as_bytes()))[..32]
-    )
-}
 
 #[tokio::test]
 async fn oauth2_crate_flows_are_audited() {

@@ -6,10 +6,10 @@
 //! verified against the provider's JWKS URL (valid, expired, tampered) and opaque tokens
 //! introspected by the proxy (active, revoked).
 
+#[path = "../../tests/support/oauth2_http.rs"]
+mod oauth2_http;
 mod support;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use oauth2::basic::BasicClient;
@@ -17,8 +17,8 @@ use oauth2::{
     ClientId, ClientSecret, RefreshToken, RevocationUrl, Scope, StandardRevocableToken,
     TokenResponse, TokenUrl,
 };
+use oauth2_http::{fp, Http};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use support::oidc::OidcProvider;
 use support::upstream::Upstream;
 use support::{http, wait_event, Proxy, TempDir};
@@ -27,48 +27,6 @@ use tokio::process::Command;
 const API: &str = "https://orders.example/";
 const SHORT: &str = "https://short.example/";
 const OPAQUE: &str = "https://opaque.example/";
-
-/// `oauth2`'s HTTP client over reqwest without TLS.
-///
-/// `oauth2` refuses a revocation URL that is not https (RFC 7009 §2.1, no opt-out), so the
-/// test gives it an https URL and this client, standing in for a TLS terminator, sends it
-/// over plain http.
-struct Http(reqwest::Client);
-
-impl<'c> oauth2::AsyncHttpClient<'c> for Http {
-    type Error = reqwest::Error;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, Self::Error>> + Send + 'c>>;
-
-    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let response = self
-                .0
-                .request(
-                    parts.method,
-                    parts.uri.to_string().replacen("https://", "http://", 1),
-                )
-                .headers(parts.headers)
-                .body(body)
-                .send()
-                .await?;
-            let mut builder = http::Response::builder().status(response.status());
-            for (name, value) in response.headers() {
-                builder = builder.header(name, value);
-            }
-            let body = response.bytes().await?.to_vec();
-            Ok(builder.body(body).expect("a valid response"))
-        })
-    }
-}
-
-fn fp(token: &str) -> String {
-    format!(
-        "sha256:{}",
-        &hex::encode(Sha256::digest(token.as_bytes()))[..32]
-    )
-}
 
 /// `curl` with a form body and HTTP Basic client authentication; returns status and body.
 async fn curl_form(url: &str, user: &str, form: &[(&str, &str)]) -> (u16, Value) {

@@ -12,6 +12,7 @@ pub mod auth_server;
 pub mod collector;
 pub mod crash;
 pub mod flaky_backend;
+pub mod oauth2_http;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 
