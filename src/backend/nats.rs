@@ -598,11 +598,17 @@ impl NatsBackendBuilder {
         let servers = self
             .servers
             .iter()
-            .map(|server| {
+            .enumerate()
+            .map(|(index, server)| {
+                // Named by position, not quoted: an address may carry a password.
                 ServerAddr::from_str(server).map_err(|err| {
                     ConfigError::invalid(
                         "NatsBackend servers",
-                        format!("{server:?}: {err} (expected nats://host:port)"),
+                        format!(
+                            "server {} of {}: {err} (expected nats://host:port)",
+                            index + 1,
+                            self.servers.len()
+                        ),
                     )
                 })
             })
@@ -833,6 +839,13 @@ mod tests {
         let debug = format!("{in_url:?}");
         assert!(!debug.contains("url-s3cret"), "{debug}");
         assert!(debug.contains("nats://127.0.0.1:4222"), "{debug}");
+
+        let unparsable = NatsBackend::builder(["nats://audit:url-s3cret@127.0.0.1:42x2"])
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(!unparsable.contains("url-s3cret"), "{unparsable}");
+        assert!(unparsable.contains("server 1 of 1"), "{unparsable}");
     }
 
     #[tokio::test]

@@ -431,7 +431,7 @@ impl Spool {
             target: "oauth_audit",
             spool = %self.config.dir.display(),
             quarantine = %path.display(),
-            error = %err,
+            error = %crate::event::sanitize(&err.to_string(), 300),
             "audit spool line is not an event (disk corruption?); moved to quarantine"
         );
         let written = private_file()

@@ -356,7 +356,8 @@ impl HttpCollectorBuilder {
     /// Checks the configuration and builds the collector.
     pub fn build(self) -> Result<HttpCollector, ConfigError> {
         let url = reqwest::Url::parse(&self.url)
-            .map_err(|err| ConfigError::invalid("url", format!("{err} (in {:?})", self.url)))?;
+            // The URL is not quoted back: it may carry credentials.
+            .map_err(|err| ConfigError::invalid("url", format!("not a URL: {err}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ConfigError::invalid(
                 "url",
@@ -695,6 +696,16 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unparsable_url_is_not_quoted_back() {
+        let err = super::HttpCollector::builder("https://user:url-s3cret@collector:99999/_bulk")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("url-s3cret"), "{err}");
+        assert!(err.contains("not a URL"), "{err}");
+    }
+
     use super::*;
 
     #[test]
