@@ -508,6 +508,30 @@ async fn without_a_spool_dir_events_wait_in_memory_a_bounded_time() {
 }
 
 #[tokio::test]
+async fn a_memory_backlog_left_at_shutdown_is_counted_as_lost() {
+    with_timeout(async {
+        let backend = FlakyBackend::new(Mode::Down);
+        let mut delivery = Delivery::builder(backend.clone())
+            .backoff(fast())
+            .build()
+            .unwrap();
+        let stats = delivery.stats();
+        delivery
+            .write(&events(4, EventKind::TokenRevoked))
+            .await
+            .unwrap();
+        delivery.flush().await.unwrap();
+        assert_eq!(stats.spooled_events(), 4);
+        assert_eq!(stats.dropped_total(), 0);
+        drop(delivery);
+        assert_eq!(stats.dropped(DropReason::WriteFailed), 4);
+        assert_eq!(stats.spooled_events(), 0);
+        assert!(backend.ids().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn two_writers_cannot_share_a_spool() {
     let dir = TempDir::new("lock");
     let first = Delivery::builder(FlakyBackend::new(Mode::Up))

@@ -344,7 +344,7 @@ impl<B: Backend> Delivery<B> {
         }
         self.stats.add_dropped(reason, count);
         metrics::counter!(
-            "oauth_audit_events_dropped_total",
+            crate::writer::metrics::EVENTS_DROPPED,
             "writer" => self.name.clone(),
             "reason" => reason.as_str(),
         )
@@ -695,6 +695,34 @@ fn lock(spool: &Mutex<Spool>) -> std::sync::MutexGuard<'_, Spool> {
     spool
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<B> Drop for Delivery<B> {
+    fn drop(&mut self) {
+        // A spool keeps its events for the next start; a memory backlog ends here, and
+        // its events are counted as lost rather than vanishing.
+        let Store::Memory(memory) = &self.store else {
+            return;
+        };
+        let lost = memory.events.len() as u64;
+        if lost == 0 {
+            return;
+        }
+        tracing::warn!(
+            target: "oauth_audit",
+            writer = %self.name,
+            events = lost,
+            "audit writer stopped with undelivered events and no spool directory; events lost"
+        );
+        self.stats.add_dropped(DropReason::WriteFailed, lost);
+        self.stats.set_spooled(0, 0);
+        metrics::counter!(
+            crate::writer::metrics::EVENTS_DROPPED,
+            "writer" => self.name.clone(),
+            "reason" => DropReason::WriteFailed.as_str(),
+        )
+        .increment(lost);
+    }
 }
 
 /// The backlog without a spool directory: lost at a restart.

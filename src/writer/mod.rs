@@ -30,7 +30,7 @@ mod fn_writer;
 mod json_lines;
 mod lane;
 mod memory;
-mod metrics;
+pub(crate) mod metrics;
 mod rotating_file;
 mod tracing_writer;
 
