@@ -526,7 +526,12 @@ fn http_writer(
     file: &FileConfig,
 ) -> Result<AuditorBuilder, Failure> {
     use oauth_audit::backend::{Format, HttpCollector};
-    let invalid = |problem: String| Failure::Config(format!("writer (http, {}): {problem}", w.url));
+    let invalid = |problem: String| {
+        Failure::Config(format!(
+            "writer (http, {}): {problem}",
+            crate::config::shown_url(&w.url)
+        ))
+    };
     let format = match w.format {
         HttpFormatSetting::Elasticsearch => Format::ElasticsearchBulk {
             index: w

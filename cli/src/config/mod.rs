@@ -20,8 +20,8 @@ pub use remote::HttpFormatSetting;
 pub use remote::PartitioningSetting;
 pub use remote::{HttpWriter, NatsWriter, PostgresWriter};
 pub use values::{
-    AtLeastOne, BodyLimit, Cidr, HttpUrl, HumanDuration, ListenAddr, Name, OptionalHeader,
-    RequestPath, UpstreamUrl,
+    shown_url, AtLeastOne, BodyLimit, Cidr, HttpUrl, HumanDuration, ListenAddr, Name,
+    OptionalHeader, RequestPath, UpstreamUrl,
 };
 
 use crate::routes::RoutePattern;
@@ -571,14 +571,42 @@ fn located(path: &Path, text: &str, offset: usize, message: String) -> ConfigFil
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before[line_start..].chars().count() + 1;
-    let line_text = text[line_start..].lines().next().unwrap_or("").to_owned();
+    let line_text = text[line_start..].lines().next().unwrap_or("");
+    let key = key_at(text, line_start, line_text);
     ConfigFileError::At {
         path: path.to_owned(),
         line,
         column,
-        key: key_at(text, line_start, &line_text),
+        text: shown_line(line_text, key.as_deref(), &message),
+        key,
         message,
-        text: line_text,
+    }
+}
+
+/// The line quoted in an error, with the value hidden when its key may hold a secret (a URL
+/// with a password, an `Authorization` header), is unknown (a misspelt `client_secret`), or
+/// looks like it carries credentials (`user:password@host`).
+fn shown_line(line: &str, key: Option<&str>, message: &str) -> String {
+    const SECRET_WORDS: [&str; 8] = [
+        "secret",
+        "password",
+        "token",
+        "key",
+        "url",
+        "header",
+        "authorization",
+        "credential",
+    ];
+    let key = key.unwrap_or_default().to_ascii_lowercase();
+    match line.split_once('=') {
+        Some((name, value))
+            if message.contains("unknown field")
+                || value.contains('@')
+                || SECRET_WORDS.iter().any(|word| key.contains(word)) =>
+        {
+            format!("{}= … (value hidden)", name)
+        }
+        _ => line.to_owned(),
     }
 }
 
@@ -614,6 +642,39 @@ fn key_at(text: &str, line_start: usize, line_text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_never_quote_a_secret_back() {
+        let dir = std::env::temp_dir().join(format!("oauth-audit-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases = [
+            // A misspelt key: its value is a secret all the same.
+            "[introspection]\nurl = \"http://127.0.0.1:1/introspect\"\nclient_id = \"proxy\"\nclient_secert = \"s3cr3t-value\"\n",
+            // Credentials inside URLs are refused without being shown.
+            "[proxy]\nupstream = \"http://admin:s3cr3t-value@127.0.0.1:3000\"\n",
+            "[jwt]\njwks_url = \"https://admin:s3cr3t-value@issuer.example/jwks\"\n",
+        ];
+        for (i, text) in cases.iter().enumerate() {
+            let path = dir.join(format!("case{i}.toml"));
+            std::fs::write(&path, text).unwrap();
+            let err = FileConfig::load(&path).unwrap_err().to_string();
+            assert!(!err.contains("s3cr3t-value"), "case {i}: {err}");
+            assert!(err.contains(&format!("case{i}.toml:")), "case {i}: {err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn urls_in_messages_lose_their_credentials_and_query() {
+        assert_eq!(
+            shown_url("https://user:pw@es.example:9200/_bulk?token=t"),
+            "https://…@es.example:9200/_bulk?…"
+        );
+        assert_eq!(
+            shown_url("http://127.0.0.1:3000/x"),
+            "http://127.0.0.1:3000/x"
+        );
+    }
 
     fn parse(text: &str) -> Result<FileConfig, String> {
         FileConfig::parse(Path::new("t.toml"), text).map_err(|e| e.to_string())

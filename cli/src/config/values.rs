@@ -60,6 +60,32 @@ impl TryFrom<String> for ListenAddr {
     }
 }
 
+/// `value` as it may appear in a message: a URL's user information and query string (where
+/// passwords and tokens hide) are replaced by `…`.
+pub fn shown_url(value: &str) -> String {
+    let (scheme, rest) = value.split_once("://").unwrap_or(("", value));
+    let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority.to_owned(), |(_, host)| format!("…@{host}"));
+    let query = if value.contains('?') { "?…" } else { "" };
+    let sep = if value.contains("://") { "://" } else { "" };
+    format!("{scheme}{sep}{authority}{path}{query}")
+}
+
+/// Refuses a URL with user information: credentials go in their own settings (and
+/// environment variables), never in a URL that ends up in logs and events.
+fn refuse_userinfo(uri: &Uri, value: &str) -> Result<(), String> {
+    match uri.authority() {
+        Some(authority) if authority.as_str().contains('@') => Err(format!(
+            "{:?}: credentials in the URL are not allowed",
+            shown_url(value)
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The server the proxy forwards to: `http://host:port` with an optional base path.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -76,19 +102,21 @@ impl TryFrom<String> for UpstreamUrl {
     type Error = String;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
+        let shown = shown_url(&value);
         let uri: Uri = value.parse().map_err(|e| {
-            format!("{value:?} is not a URL ({e}): write e.g. \"http://127.0.0.1:3000\"")
+            format!("{shown:?} is not a URL ({e}): write e.g. \"http://127.0.0.1:3000\"")
         })?;
+        refuse_userinfo(&uri, &value)?;
         if uri.scheme() != Some(&Scheme::HTTP) {
             return Err(format!(
-                "{value:?}: the upstream must be an http:// URL (terminate TLS in front of the proxy, talk plain http to a local upstream)"
+                "{shown:?}: the upstream must be an http:// URL (terminate TLS in front of the proxy, talk plain http to a local upstream)"
             ));
         }
         let Some(authority) = uri.authority().cloned() else {
-            return Err(format!("{value:?} has no host"));
+            return Err(format!("{shown:?} has no host"));
         };
         if uri.query().is_some() {
-            return Err(format!("{value:?}: an upstream URL has no query string"));
+            return Err(format!("{shown:?}: an upstream URL has no query string"));
         }
         Ok(UpstreamUrl {
             scheme: Scheme::HTTP,
@@ -133,13 +161,15 @@ impl TryFrom<String> for HttpUrl {
     type Error = String;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
+        let shown = shown_url(&value);
         let uri: Uri = value
             .parse()
-            .map_err(|e| format!("{value:?} is not a URL ({e})"))?;
+            .map_err(|e| format!("{shown:?} is not a URL ({e})"))?;
+        refuse_userinfo(&uri, &value)?;
         match uri.scheme_str() {
             Some("http" | "https") if uri.authority().is_some() => Ok(HttpUrl(value)),
             _ => Err(format!(
-                "{value:?} is not an http:// or https:// URL with a host"
+                "{shown:?} is not an http:// or https:// URL with a host"
             )),
         }
     }
