@@ -117,11 +117,62 @@ impl ScopeRules {
     }
 
     /// The first rule for `method` and `path`.
+    ///
+    /// The path is matched in its canonical form (see [`canonical_path`]), so spellings an
+    /// upstream may take for the same resource (`//admin`, `/./admin`, `/%61dmin`,
+    /// `/admin/`) cannot slip past a rule; the request itself is forwarded as it came. A rule
+    /// for `GET` also covers `HEAD`, as on an Axum route.
     pub fn find(&self, method: &Method, path: &str) -> Option<&ScopeRule> {
+        let path = canonical_path(path);
         self.rules.iter().find(|rule| {
-            (rule.methods.is_empty() || rule.methods.contains(method)) && rule.pattern.matches(path)
+            let method_matches = rule.methods.is_empty()
+                || rule.methods.contains(method)
+                || (method == Method::HEAD && rule.methods.contains(&Method::GET));
+            method_matches && rule.pattern.matches(&path)
         })
     }
+}
+
+/// `path` as a rule sees it (RFC 3986 §6.2.2): escaped unreserved characters decoded, dot
+/// segments resolved, empty segments and a trailing slash dropped. Other escapes (`%2F`)
+/// stay as they are.
+pub fn canonical_path(path: &str) -> String {
+    let decoded = decode_unreserved(path);
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            segment => segments.push(segment),
+        }
+    }
+    format!("/{}", segments.join("/"))
+}
+
+fn decode_unreserved(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .filter(|byte| byte.is_ascii_alphanumeric() || b"-._~".contains(byte));
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -169,5 +220,36 @@ mod tests {
             .unwrap()
             .contains("orders:read"));
         assert!(found(Method::GET, "/other").is_none());
+    }
+
+    #[test]
+    fn other_spellings_of_a_protected_path_are_caught() {
+        let rules = ScopeRules::new(vec![
+            ScopeRule {
+                pattern: RoutePattern::parse("/admin/*").unwrap(),
+                methods: vec![],
+                scopes: RequiredScopes::all(["admin"]),
+            },
+            ScopeRule {
+                pattern: RoutePattern::parse("/api/orders/{id}").unwrap(),
+                methods: vec![Method::GET],
+                scopes: RequiredScopes::all(["orders:read"]),
+            },
+        ]);
+        for path in [
+            "//admin/users",
+            "/./admin/users",
+            "/%61dmin/users",
+            "/x/../admin/users",
+        ] {
+            assert!(rules.find(&Method::GET, path).is_some(), "{path}");
+        }
+        assert!(rules.find(&Method::GET, "/api/orders/42/").is_some());
+        assert!(rules.find(&Method::HEAD, "/api/orders/42").is_some());
+        assert!(rules.find(&Method::POST, "/api/orders/42").is_none());
+        assert!(rules.find(&Method::GET, "/administrator").is_none());
+        assert_eq!(canonical_path("/a%2Fb/%7Euser"), "/a%2Fb/~user");
+        assert_eq!(canonical_path("/"), "/");
+        assert_eq!(canonical_path("/../.."), "/");
     }
 }
