@@ -675,7 +675,12 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
         connect_timeout,
         file.proxy.preserve_host,
     );
-    let inner = Protected::new(forward, scope_rules(file));
+    let inner = Protected::new(
+        forward,
+        scope_rules(file),
+        endpoints(file)?,
+        file.proxy.skip_paths.iter().map(|p| p.0.clone()).collect(),
+    );
 
     let listener = TcpListener::bind(settings.listen.0)
         .await

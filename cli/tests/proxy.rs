@@ -594,3 +594,47 @@ async fn prometheus_metrics_count_the_audited_events() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn an_enforcing_catch_all_rule_spares_oauth_endpoints_and_skipped_paths() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("exempt");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        r#"
+[proxy]
+skip_paths = ["/echo"]
+
+[[route]]
+path = "/*"
+scopes = ["api"]
+enforce = true
+"#,
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    // `/token` is an OAuth endpoint: no bearer token to check, so the upstream answers.
+    let response = http()
+        .post(proxy.url("/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.status(), 401, "the rule must not refuse /token");
+    assert!(response.headers().get("www-authenticate").is_none());
+    let response = http().get(proxy.url("/echo")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "skipped paths pass untouched");
+    // Everything else is still enforced.
+    let response = http().get(proxy.url("/other")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+}

@@ -20,6 +20,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use oauth_audit::event::ErrorInfo;
+use oauth_audit::oauth::Endpoints;
 use oauth_audit::{PeerAddr, RequestBody};
 use tower::{Layer, Service};
 
@@ -141,19 +142,47 @@ impl Service<Request<ForwardBody>> for Forward {
 }
 
 /// Applies the protected route rules in front of [`Forward`].
+///
+/// OAuth endpoints and skipped paths are exempt: the audit layer inspects no bearer token
+/// there, so an enforcing rule (say `/*`) would refuse every `/token` request.
 #[derive(Clone, Debug)]
 pub struct Protected {
     forward: Forward,
     rules: Arc<ScopeRules>,
+    exempt: Arc<Exempt>,
+}
+
+#[derive(Debug)]
+struct Exempt {
+    endpoints: Endpoints,
+    skip_paths: Vec<String>,
 }
 
 impl Protected {
-    /// `forward` behind `rules`.
-    pub fn new(forward: Forward, rules: ScopeRules) -> Self {
+    /// `forward` behind `rules`, except on `endpoints` and `skip_paths`.
+    pub fn new(
+        forward: Forward,
+        rules: ScopeRules,
+        endpoints: Endpoints,
+        skip_paths: Vec<String>,
+    ) -> Self {
         Protected {
             forward,
             rules: Arc::new(rules),
+            exempt: Arc::new(Exempt {
+                endpoints,
+                skip_paths,
+            }),
         }
+    }
+
+    fn rule_for(&self, method: &http::Method, path: &str) -> Option<&crate::routes::ScopeRule> {
+        let exempt = self.exempt.endpoints.lookup(path).is_some()
+            || self.exempt.skip_paths.iter().any(|p| p == path);
+        if exempt {
+            return None;
+        }
+        self.rules.find(method, path)
     }
 }
 
@@ -167,7 +196,7 @@ impl Service<Request<ForwardBody>> for Protected {
     }
 
     fn call(&mut self, req: Request<ForwardBody>) -> Self::Future {
-        match self.rules.find(req.method(), req.uri().path()) {
+        match self.rule_for(req.method(), req.uri().path()) {
             Some(rule) => {
                 // `Forward` is always ready, so the layered service needs no poll_ready.
                 let future = rule.scopes.layer(self.forward.clone()).call(req);
