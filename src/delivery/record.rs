@@ -2,7 +2,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::event::{AuditEvent, EventKind, Timestamp};
+use crate::event::{AuditEvent, EventKind, ServiceInfo, Timestamp};
 
 /// One event, serialised once (schema v1 JSON, no trailing newline) with the fields
 /// backends route and index on kept alongside.
@@ -87,6 +87,25 @@ impl EncodedEvent {
     /// The event as one JSON object (schema v1), without a trailing newline.
     pub fn json(&self) -> &Bytes {
         &self.json
+    }
+
+    /// The event's producer (its `service` object), read back from the JSON: for a backend
+    /// that needs it (a Splunk `host`), or a report raised for events read from a spool.
+    pub fn service(&self) -> Option<ServiceInfo> {
+        #[derive(Deserialize)]
+        struct WithService {
+            service: Service,
+        }
+        #[derive(Deserialize)]
+        struct Service {
+            name: String,
+            instance: Option<String>,
+        }
+        let parsed: WithService = serde_json::from_slice(&self.json).ok()?;
+        Some(ServiceInfo {
+            name: parsed.service.name,
+            instance: parsed.service.instance,
+        })
     }
 }
 

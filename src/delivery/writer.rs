@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::spool::{Appended, Position, ReadBatch, Spool, SpoolConfig};
@@ -424,7 +423,11 @@ impl<B: Backend> Delivery<B> {
                 break;
             }
             if self.service.is_none() {
-                self.service = batch.events.first().and_then(service_of).map(Arc::new);
+                self.service = batch
+                    .events
+                    .first()
+                    .and_then(EncodedEvent::service)
+                    .map(Arc::new);
             }
             if !batch.events.is_empty() {
                 if self.failures > 0 {
@@ -969,23 +972,4 @@ impl<B: Backend> DeliveryBuilder<B> {
         delivery.publish_backlog();
         Ok(delivery)
     }
-}
-
-/// The `service` of a spooled event, so drops found before any new event arrives can be
-/// reported in its name.
-fn service_of(event: &EncodedEvent) -> Option<ServiceInfo> {
-    #[derive(Deserialize)]
-    struct Envelope {
-        service: Service,
-    }
-    #[derive(Deserialize)]
-    struct Service {
-        name: String,
-        instance: Option<String>,
-    }
-    let envelope: Envelope = serde_json::from_slice(event.json()).ok()?;
-    Some(ServiceInfo {
-        name: envelope.service.name,
-        instance: envelope.service.instance,
-    })
 }

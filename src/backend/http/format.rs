@@ -1,5 +1,3 @@
-use std::borrow::Cow;
-
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -118,7 +116,7 @@ impl Format {
             } => {
                 body.extend_from_slice(br#"{"time":"#);
                 push_epoch_seconds(body, event.time().unix_micros());
-                if let Some(host) = service_instance(event) {
+                if let Some(host) = event.service().and_then(|service| service.instance) {
                     body.extend_from_slice(br#","host":"#);
                     push_json_string(body, &host);
                 }
@@ -173,24 +171,6 @@ fn push_epoch_seconds(body: &mut Vec<u8>, micros: i64) {
     let abs = micros.unsigned_abs();
     let text = format!("{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000);
     body.extend_from_slice(text.as_bytes());
-}
-
-fn service_instance(event: &EncodedEvent) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Envelope<'a> {
-        #[serde(borrow)]
-        service: Option<Service<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct Service<'a> {
-        #[serde(borrow)]
-        instance: Option<Cow<'a, str>>,
-    }
-    let envelope: Envelope<'_> = serde_json::from_slice(event.json()).ok()?;
-    envelope
-        .service?
-        .instance
-        .map(|instance| instance.into_owned())
 }
 
 /// The answer of `_bulk`: `errors` is false when every item succeeded; otherwise each item
