@@ -173,13 +173,21 @@ fn endpoints(file: &FileConfig) -> Result<Endpoints, Failure> {
     if let Some(prefix) = &section.login_success_redirect {
         builder = builder.login_rule(LoginRule::redirect_prefix(prefix.clone()));
     }
-    let tracked = section.device_codes_tracked.map_or(10_000, |n| n.get());
-    builder = builder.device_polling(match section.device_polling {
-        Some(DevicePollingSetting::EveryPoll) => DevicePolling::EveryPoll,
-        Some(DevicePollingSetting::OncePerOutcome) | None => {
-            DevicePolling::OncePerOutcome { capacity: tracked }
-        }
-    });
+    builder = builder.device_polling(
+        match (section.device_polling, section.device_codes_tracked) {
+            (Some(DevicePollingSetting::EveryPoll), None) => DevicePolling::EveryPoll,
+            (Some(DevicePollingSetting::EveryPoll), Some(_)) => {
+                return Err(Failure::Config(
+                    "endpoints: device_codes_tracked only applies to device_polling = \"once_per_outcome\""
+                        .into(),
+                ))
+            }
+            (_, Some(tracked)) => DevicePolling::OncePerOutcome {
+                capacity: tracked.get(),
+            },
+            (_, None) => DevicePolling::default(),
+        },
+    );
     builder
         .build()
         .map_err(|e| Failure::Config(format!("endpoints: {e}")))

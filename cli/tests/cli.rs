@@ -136,6 +136,15 @@ fn an_invalid_file_names_line_key_and_problem() {
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("cannot read configuration file"));
+
+    // Settings that contradict each other are refused, not silently ignored.
+    let contradictory = dir.write(
+        "contradictory.toml",
+        "[endpoints]\ndevice_polling = \"every_poll\"\ndevice_codes_tracked = 100\n",
+    );
+    let output = run(&["check-config", contradictory.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("device_codes_tracked"));
 }
 
 #[test]
