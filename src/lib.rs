@@ -41,6 +41,9 @@ mod context;
 pub mod delivery;
 mod error;
 pub mod event;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod layer;
 pub mod oauth;
 mod resource;

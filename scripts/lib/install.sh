@@ -35,3 +35,9 @@ install_test_dependencies() {
     apt_install postgresql
     install_oidc_provider
 }
+
+install_fuzz_dependencies() {
+    # scripts/fuzz: libFuzzer through cargo-fuzz, which needs a nightly toolchain.
+    rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+}

@@ -45,7 +45,7 @@
 
 mod backoff;
 mod record;
-mod spool;
+pub(crate) mod spool;
 mod stats;
 mod writer;
 
