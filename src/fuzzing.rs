@@ -28,7 +28,11 @@ pub fn spool_segment(dir: &Path, bytes: &[u8]) {
     let whole_lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
     let torn = bytes.len() - bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     assert_eq!(recovered.torn_bytes, torn as u64, "torn tail measured");
-    assert_eq!(spool.events(), whole_lines, "one pending entry per whole line");
+    assert_eq!(
+        spool.events(),
+        whole_lines,
+        "one pending entry per whole line"
+    );
     let (mut events, mut corrupt) = (0u64, 0u64);
     loop {
         let batch = spool.read_batch(64, 1 << 20).expect("segment readable");

@@ -39,9 +39,20 @@ const REQUEST_HEADERS: &[&str] = &[
     "x-http-method-override",
     "cookie",
 ];
-const RESPONSE_HEADERS: &[&str] = &["content-type", "location", "www-authenticate", "cache-control"];
+const RESPONSE_HEADERS: &[&str] = &[
+    "content-type",
+    "location",
+    "www-authenticate",
+    "cache-control",
+];
 const PATHS: &[&str] = &[
-    "/token", "/revoke", "/introspect", "/authorize", "/login", "/api/orders", "/",
+    "/token",
+    "/revoke",
+    "/introspect",
+    "/authorize",
+    "/login",
+    "/api/orders",
+    "/",
 ];
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"];
 
@@ -80,21 +91,29 @@ fuzz_target!(|exchange: Exchange| {
             Ok(method) => method,
             Err(_) => return,
         },
-        None => http::Method::from_bytes(pick(METHODS, exchange.method).as_bytes()).expect("method"),
+        None => {
+            http::Method::from_bytes(pick(METHODS, exchange.method).as_bytes()).expect("method")
+        }
     };
     let mut uri = format!("{}{}", pick(PATHS, exchange.path), exchange.path_suffix);
     if let Some(query) = &exchange.query {
         uri.push('?');
         uri.push_str(query);
     }
-    let Ok(uri) = uri.parse::<http::Uri>() else { return };
-    let Ok(status) = http::StatusCode::from_u16(exchange.status) else { return };
+    let Ok(uri) = uri.parse::<http::Uri>() else {
+        return;
+    };
+    let Ok(status) = http::StatusCode::from_u16(exchange.status) else {
+        return;
+    };
 
     let mut request = Request::builder().method(method).uri(uri);
     let mut forwarding_text = String::new();
     for (name, value) in &exchange.headers {
         let name = pick(REQUEST_HEADERS, *name);
-        let Ok(value) = HeaderValue::from_bytes(value) else { return };
+        let Ok(value) = HeaderValue::from_bytes(value) else {
+            return;
+        };
         if matches!(name, "forwarded" | "x-forwarded-for" | "x-real-ip") {
             forwarding_text.push_str(&String::from_utf8_lossy(value.as_bytes()));
             forwarding_text.push('\n');
@@ -109,8 +128,13 @@ fuzz_target!(|exchange: Exchange| {
 
     let mut response = Response::builder().status(status);
     for (name, value) in &exchange.response_headers {
-        let Ok(value) = HeaderValue::from_bytes(value) else { return };
-        response = response.header(HeaderName::from_static(pick(RESPONSE_HEADERS, *name)), value);
+        let Ok(value) = HeaderValue::from_bytes(value) else {
+            return;
+        };
+        response = response.header(
+            HeaderName::from_static(pick(RESPONSE_HEADERS, *name)),
+            value,
+        );
     }
     let Ok(response) = response.body(Full::new(Bytes::from(exchange.response_body.clone()))) else {
         return;
@@ -121,7 +145,12 @@ fuzz_target!(|exchange: Exchange| {
         let memory = MemoryWriter::new();
         let auditor = Auditor::new(memory.clone());
         let layer = AuditLayer::builder(auditor.clone())
-            .endpoints(Endpoints::builder().login("/login").build().expect("endpoints"))
+            .endpoints(
+                Endpoints::builder()
+                    .login("/login")
+                    .build()
+                    .expect("endpoints"),
+            )
             .trusted_proxies(["10.0.0.0/8", "127.0.0.1/32"])
             .token_inspector(
                 TokenInspector::builder()
@@ -141,25 +170,49 @@ fuzz_target!(|exchange: Exchange| {
                 (sent_uri.clone(), sent_method.clone(), sent_body.clone());
             let (parts, body) = (response_parts.clone(), response_body.clone());
             async move {
-                assert_eq!(req.method(), sent_method, "method reaches the handler as sent");
+                assert_eq!(
+                    req.method(),
+                    sent_method,
+                    "method reaches the handler as sent"
+                );
                 assert_eq!(req.uri(), &sent_uri, "uri reaches the handler as sent");
                 assert_eq!(req.headers(), &sent, "headers reach the handler as sent");
                 let got = req.into_body().collect().await.expect("body").to_bytes();
-                assert_eq!(got.as_ref(), &sent_body[..], "body reaches the handler byte for byte");
+                assert_eq!(
+                    got.as_ref(),
+                    &sent_body[..],
+                    "body reaches the handler byte for byte"
+                );
                 Ok::<_, Infallible>(Response::from_parts(parts, body))
             }
         });
-        let answer = layer.layer(handler).oneshot(request).await.expect("infallible");
+        let answer = layer
+            .layer(handler)
+            .oneshot(request)
+            .await
+            .expect("infallible");
         assert_eq!(answer.status(), status, "status passes through");
         let got = answer.into_body().collect().await.expect("body").to_bytes();
-        assert_eq!(got.as_ref(), &exchange.response_body[..], "response body passes through");
+        assert_eq!(
+            got.as_ref(),
+            &exchange.response_body[..],
+            "response body passes through"
+        );
         auditor.shutdown().await;
 
         let events = memory.json();
-        assert_eq!(events.len(), 1, "exactly one event per exchange: {events:?}");
+        assert_eq!(
+            events.len(),
+            1,
+            "exactly one event per exchange: {events:?}"
+        );
         let event = &events[0];
         let line = serde_json::to_string(event).expect("event serialises");
-        assert!(line.len() < 96 * 1024, "event size is bounded: {} bytes", line.len());
+        assert!(
+            line.len() < 96 * 1024,
+            "event size is bounded: {} bytes",
+            line.len()
+        );
         if let Some(ip) = event.pointer("/source/ip").and_then(|ip| ip.as_str()) {
             let ip: IpAddr = ip.parse().expect("source.ip is an address");
             assert!(
@@ -180,8 +233,13 @@ fn named_addresses(text: &str) -> Vec<IpAddr> {
             [
                 token.parse::<IpAddr>().ok(),
                 token.parse::<SocketAddr>().ok().map(|a| a.ip()),
-                token.rsplit_once(':').and_then(|(ip, _)| ip.parse::<IpAddr>().ok()),
-                token.split(']').next().and_then(|t| t.trim_start_matches('[').parse().ok()),
+                token
+                    .rsplit_once(':')
+                    .and_then(|(ip, _)| ip.parse::<IpAddr>().ok()),
+                token
+                    .split(']')
+                    .next()
+                    .and_then(|t| t.trim_start_matches('[').parse().ok()),
                 bracketed.and_then(|t| t.parse().ok()),
             ]
         })
