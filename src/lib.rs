@@ -45,6 +45,7 @@ pub mod layer;
 pub mod oauth;
 mod resource;
 pub mod scope;
+pub mod request_target;
 pub mod token;
 pub mod writer;
 
