@@ -43,9 +43,9 @@ mod error;
 pub mod event;
 pub mod layer;
 pub mod oauth;
+pub mod request_target;
 mod resource;
 pub mod scope;
-pub mod request_target;
 pub mod token;
 pub mod writer;
 

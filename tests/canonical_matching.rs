@@ -21,12 +21,7 @@ const TOKEN_RESPONSE: &str =
 #[tokio::test]
 async fn every_spelling_of_the_token_endpoint_is_a_token_event() {
     let spellings = [
-        "/token/",
-        "//token",
-        "/%74oken",
-        "/Token",
-        "/token;x",
-        "/./token",
+        "/token/", "//token", "/%74oken", "/Token", "/token;x", "/./token",
     ];
     let (auditor, memory) = memory_auditor();
     for path in spellings {
@@ -82,10 +77,12 @@ async fn enforcing_required_scopes_refuses_method_overrides() {
         let svc = ServiceBuilder::new()
             .layer(AuditLayer::new(auditor.clone()))
             .layer(RequiredScopes::all(["orders:write"]).enforce())
-            .service(service_fn(move |_req: Request<RequestBody<Full<Bytes>>>| {
-                called.fetch_add(1, Ordering::SeqCst);
-                async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("done")))) }
-            }));
+            .service(service_fn(
+                move |_req: Request<RequestBody<Full<Bytes>>>| {
+                    called.fetch_add(1, Ordering::SeqCst);
+                    async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("done")))) }
+                },
+            ));
         let response = svc
             .oneshot(request.body(Full::new(Bytes::new())).unwrap())
             .await
@@ -99,15 +96,20 @@ async fn enforcing_required_scopes_refuses_method_overrides() {
         assert_eq!(event["kind"], "AccessDenied", "{event}");
         assert_eq!(event["outcome"], "failure");
         assert_eq!(event["error"]["code"], "method_override");
-        assert_eq!(event["scopes"]["required"], serde_json::json!(["orders:write"]));
+        assert_eq!(
+            event["scopes"]["required"],
+            serde_json::json!(["orders:write"])
+        );
     }
     // An override naming the request's own method is no override.
     let svc = ServiceBuilder::new()
         .layer(AuditLayer::new(auditor.clone()))
         .layer(RequiredScopes::all(["orders:write"]).enforce())
-        .service(service_fn(|_req: Request<RequestBody<Full<Bytes>>>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("done"))))
-        }));
+        .service(service_fn(
+            |_req: Request<RequestBody<Full<Bytes>>>| async {
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("done"))))
+            },
+        ));
     let request = Request::post("/orders/1")
         .header("x-http-method-override", "post")
         .body(Full::new(Bytes::new()))

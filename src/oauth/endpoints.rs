@@ -414,7 +414,11 @@ mod tests {
         assert_eq!(find("/%74oken", false), Some(Endpoint::Token));
         assert_eq!(find("/Token", false), None);
         assert_eq!(find("/Token", true), Some(Endpoint::Token));
-        assert_eq!(find("/token;x", true), None, "the strict reading is /token;x");
+        assert_eq!(
+            find("/token;x", true),
+            None,
+            "the strict reading is /token;x"
+        );
         assert_eq!(find("/x%2F..%2Ftoken", true), None);
     }
 

@@ -1,8 +1,11 @@
 use http::{HeaderMap, Method};
 
 /// Headers with which clients ask a server to treat a request as another method.
-pub const METHOD_OVERRIDE_HEADERS: [&str; 3] =
-    ["x-http-method-override", "x-http-method", "x-method-override"];
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
 /// The query parameter with which clients ask a server to treat a request as another method.
 pub const METHOD_OVERRIDE_PARAM: &str = "_method";
@@ -69,9 +72,15 @@ mod tests {
         headers.append("x-http-method", "delete".parse().unwrap());
         headers.append("X-Method-Override", "DELETE".parse().unwrap());
         headers.append("x-http-method-override", "PATCH".parse().unwrap());
-        let found = method_overrides(&Method::POST, &headers, Some("a=1&_METHOD=put&_method=post"));
+        let found = method_overrides(
+            &Method::POST,
+            &headers,
+            Some("a=1&_METHOD=put&_method=post"),
+        );
         assert_eq!(found, ["PATCH", "delete", "put"]);
-        assert!(method_overrides(&Method::POST, &HeaderMap::new(), Some("method=DELETE")).is_empty());
+        assert!(
+            method_overrides(&Method::POST, &HeaderMap::new(), Some("method=DELETE")).is_empty()
+        );
         assert!(method_overrides(&Method::POST, &HeaderMap::new(), None).is_empty());
     }
 }

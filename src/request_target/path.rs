@@ -117,7 +117,9 @@ impl CanonicalPath {
 }
 
 fn hex_value(byte: u8) -> Option<u8> {
-    char::from(byte).to_digit(16).and_then(|v| u8::try_from(v).ok())
+    char::from(byte)
+        .to_digit(16)
+        .and_then(|v| u8::try_from(v).ok())
 }
 
 /// The byte a `%HH` escape at `i` stands for.

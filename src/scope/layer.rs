@@ -8,8 +8,8 @@ use tower_service::Service;
 use super::future::RequiredScopesFuture;
 use super::{Match, ScopeDecision};
 use crate::event::{sanitize, ErrorInfo};
-use crate::resource::AuditedToken;
 use crate::request_target::method_overrides;
+use crate::resource::AuditedToken;
 use crate::token::Verdict;
 
 /// Declares the scopes a route requires; audit-only by default, enforcing with
