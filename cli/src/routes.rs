@@ -4,8 +4,15 @@
 //! `/api/orders/{id}` (one segment each `{...}`), `/admin/*` (the prefix and everything below
 //! it). The first rule that matches a request (pattern and, when given, method) decides; its
 //! [`RequiredScopes`] layer makes the same decision as on an Axum route.
+//!
+//! Paths are matched in their canonical readings ([`CanonicalPath`], from the library, the
+//! same that finds OAuth endpoints), so `//admin`, `/./admin`, `/%61dmin` or `/admin/` are
+//! `/admin`; spellings that servers read differently (`/admin%2Fusers`, `/admin;x/users`)
+//! are matched or refused as [`MatchOptions`] say.
 
 use http::Method;
+use oauth_audit::event::sanitize;
+use oauth_audit::request_target::{same_method, CanonicalPath};
 use oauth_audit::RequiredScopes;
 
 /// A path pattern.
@@ -62,8 +69,14 @@ impl RoutePattern {
         })
     }
 
-    /// Whether `path` (without query) matches.
-    pub fn matches(&self, path: &str) -> bool {
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `path`, a reading of a [`CanonicalPath`], matches; literal segments compare
+    /// case-insensitively when `ignore_case`.
+    pub fn matches(&self, path: &str, ignore_case: bool) -> bool {
         let path = path.strip_prefix('/').unwrap_or(path);
         let mut parts = if path.is_empty() {
             Vec::new()
@@ -82,6 +95,7 @@ impl RoutePattern {
             .iter()
             .zip(parts)
             .all(|(segment, part)| match segment {
+                Segment::Literal(literal) if ignore_case => literal.eq_ignore_ascii_case(part),
                 Segment::Literal(literal) => literal == part,
                 Segment::Param => !part.is_empty(),
             })
@@ -97,18 +111,84 @@ pub struct ScopeRule {
     pub methods: Vec<Method>,
     /// The requirement.
     pub scopes: RequiredScopes,
+    /// Whether the requirement is enforced (`scopes` refuses), not only recorded.
+    pub enforce: bool,
+}
+
+impl ScopeRule {
+    fn covers(&self, method: &str) -> bool {
+        self.methods.is_empty()
+            || self.methods.iter().any(|m| same_method(m.as_str(), method))
+            || (same_method(method, "HEAD") && self.methods.contains(&Method::GET))
+    }
+}
+
+/// How the proxy reads a path the upstream may read another way (`%2F`, `%5C`, `%00`,
+/// `;parameters`, nested escapes). See [`CanonicalPath`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AmbiguousPaths {
+    /// Match every reading; when they fall under different rules and one enforces, answer
+    /// `400 ambiguous_path`.
+    #[default]
+    Refuse,
+    /// The upstream decodes: match only the decoded reading.
+    Decode,
+}
+
+/// What the proxy knows of how the upstream compares path case.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PathCase {
+    /// Unknown: rules match any case (`/ADMIN` is under `/admin/*`), OAuth endpoints are
+    /// exempt from rules only in their configured case.
+    #[default]
+    Unknown,
+    /// The upstream routes case-sensitively: rules and endpoints match the exact case.
+    Sensitive,
+    /// The upstream routes case-insensitively: rules and endpoints match any case.
+    Insensitive,
+}
+
+/// How requests are matched against the rules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MatchOptions {
+    /// Paths the upstream may read differently.
+    pub ambiguous_paths: AmbiguousPaths,
+    /// Case of paths.
+    pub path_case: PathCase,
+}
+
+/// What the rules decide for one request.
+#[derive(Debug)]
+pub enum Decision<'a> {
+    /// No rule applies.
+    Pass,
+    /// This rule applies.
+    Rule(&'a ScopeRule),
+    /// The request is refused with `400` before any rule: readings disagree on an
+    /// enforcing rule.
+    Refuse(Refusal),
+}
+
+/// Why a request was refused, for the response and its event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// `ambiguous_path` or `method_override`.
+    pub code: &'static str,
+    /// What was ambiguous and which enforcing rule was at stake.
+    pub description: String,
 }
 
 /// The protected routes, first match wins.
 #[derive(Clone, Debug, Default)]
 pub struct ScopeRules {
     rules: Vec<ScopeRule>,
+    options: MatchOptions,
 }
 
 impl ScopeRules {
-    /// The rules in order.
-    pub fn new(rules: Vec<ScopeRule>) -> Self {
-        ScopeRules { rules }
+    /// The rules in order, matched as `options` say.
+    pub fn new(rules: Vec<ScopeRule>, options: MatchOptions) -> Self {
+        ScopeRules { rules, options }
     }
 
     /// How many rules there are.
@@ -116,86 +196,127 @@ impl ScopeRules {
         self.rules.len()
     }
 
-    /// The first rule for `method` and `path`.
+    /// How requests are matched.
+    pub fn options(&self) -> MatchOptions {
+        self.options
+    }
+
+    /// What the rules decide for a request of `method`, asking to be treated as each of
+    /// `overrides` too ([`method_overrides`](oauth_audit::request_target::method_overrides)), at
+    /// `path`.
     ///
-    /// The path is matched in its canonical form (see [`canonical_path`]), so spellings an
-    /// upstream may take for the same resource (`//admin`, `/./admin`, `/%61dmin`,
-    /// `/admin/`) cannot slip past a rule; the request itself is forwarded as it came. A rule
-    /// for `GET` also covers `HEAD`, as on an Axum route.
-    pub fn find(&self, method: &Method, path: &str) -> Option<&ScopeRule> {
-        let path = canonical_path(path);
-        self.rules.iter().find(|rule| {
-            let method_matches = rule.methods.is_empty()
-                || rule.methods.contains(method)
-                || (method == Method::HEAD && rule.methods.contains(&Method::GET));
-            method_matches && rule.pattern.matches(&path)
-        })
-    }
-}
-
-/// `path` as a rule sees it (RFC 3986 §6.2.2): escaped unreserved characters decoded, dot
-/// segments resolved, empty segments and a trailing slash dropped. Other escapes (`%2F`)
-/// stay as they are.
-pub fn canonical_path(path: &str) -> String {
-    let decoded = decode_unreserved(path);
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in decoded.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            segment => segments.push(segment),
-        }
-    }
-    format!("/{}", segments.join("/"))
-}
-
-fn decode_unreserved(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
-            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
+    /// Each reading of the path (both, or only the decoded one with
+    /// [`AmbiguousPaths::Decode`]) and each method is looked up; method names match whatever
+    /// their case, and `GET` rules cover `HEAD`. When these lookups disagree and one of
+    /// the rules found enforces, the request is refused: the upstream might serve it under
+    /// the enforcing rule while the proxy applied another. A method override is refused
+    /// wherever an enforcing rule applies.
+    pub fn decide(
+        &self,
+        method: &Method,
+        overrides: &[String],
+        path: &CanonicalPath,
+    ) -> Decision<'_> {
+        let readings: Vec<&str> = match self.options.ambiguous_paths {
+            AmbiguousPaths::Refuse => path.readings().collect(),
+            AmbiguousPaths::Decode => vec![path.decoded()],
+        };
+        let ignore_case = self.options.path_case != PathCase::Sensitive;
+        let methods: Vec<&str> = std::iter::once(method.as_str())
+            .chain(overrides.iter().map(String::as_str))
+            .collect();
+        let first = |method: &str, reading: &str| {
+            self.rules
+                .iter()
+                .position(|rule| rule.covers(method) && rule.pattern.matches(reading, ignore_case))
+        };
+        let found: Vec<Option<usize>> = readings
+            .iter()
+            .flat_map(|reading| methods.iter().map(|method| first(method, reading)))
+            .collect();
+        let enforcing = found
+            .iter()
             .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-            .filter(|byte| byte.is_ascii_alphanumeric() || b"-._~".contains(byte));
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
+            .map(|&i| &self.rules[i])
+            .find(|rule| rule.enforce);
+        let agree = found.windows(2).all(|pair| pair[0] == pair[1]);
+        if let Some(rule) = enforcing {
+            if !overrides.is_empty() {
+                return Decision::Refuse(Refusal {
+                    code: "method_override",
+                    description: format!(
+                        "{} request asks to be treated as {} on a path under the enforcing rule {}",
+                        sanitize(method.as_str(), 32),
+                        sanitize(&overrides.join(", "), 128),
+                        rule.pattern.as_str()
+                    ),
+                });
             }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
+            if !agree {
+                let why = path
+                    .ambiguity()
+                    .map_or_else(|| "an ambiguous path".to_owned(), |a| a.to_string());
+                return Decision::Refuse(Refusal {
+                    code: "ambiguous_path",
+                    description: format!(
+                        "the path has {why}: its readings fall under different rules, one of them the enforcing rule {}",
+                        rule.pattern.as_str()
+                    ),
+                });
             }
         }
+        match found.into_iter().flatten().next() {
+            Some(i) => Decision::Rule(&self.rules[i]),
+            None => Decision::Pass,
+        }
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    impl ScopeRules {
+        fn find(&self, method: &Method, path: &str) -> Option<&ScopeRule> {
+            match self.decide(method, &[], &CanonicalPath::new(path)) {
+                Decision::Rule(rule) => Some(rule),
+                Decision::Pass | Decision::Refuse(_) => None,
+            }
+        }
+    }
+
+    fn rule(p: &str, methods: Vec<Method>, scope: &str, enforce: bool) -> ScopeRule {
+        let mut scopes = RequiredScopes::all([scope]);
+        if enforce {
+            scopes = scopes.enforce();
+        }
+        ScopeRule {
+            pattern: RoutePattern::parse(p).unwrap(),
+            methods,
+            scopes,
+            enforce,
+        }
+    }
+
     #[test]
     fn patterns_match_exact_params_and_prefixes() {
         let p = RoutePattern::parse("/api/orders/{id}").unwrap();
-        assert!(p.matches("/api/orders/42"));
-        assert!(!p.matches("/api/orders"));
-        assert!(!p.matches("/api/orders/"));
-        assert!(!p.matches("/api/orders/42/items"));
+        assert!(p.matches("/api/orders/42", false));
+        assert!(!p.matches("/api/orders", false));
+        assert!(!p.matches("/api/orders/", false));
+        assert!(!p.matches("/api/orders/42/items", false));
         let p = RoutePattern::parse("/admin/*").unwrap();
-        assert!(p.matches("/admin"));
-        assert!(p.matches("/admin/users/7"));
-        assert!(!p.matches("/administrator"));
+        assert!(p.matches("/admin", false));
+        assert!(p.matches("/admin/users/7", false));
+        assert!(!p.matches("/administrator", false));
+        assert!(!p.matches("/ADMIN/users", false));
+        assert!(p.matches("/ADMIN/users", true));
         let p = RoutePattern::parse("/*").unwrap();
-        assert!(p.matches("/"));
-        assert!(p.matches("/anything/at/all"));
+        assert!(p.matches("/", false));
+        assert!(p.matches("/anything/at/all", false));
         let p = RoutePattern::parse("/health").unwrap();
-        assert!(p.matches("/health"));
-        assert!(!p.matches("/health/x"));
+        assert!(p.matches("/health", false));
+        assert!(!p.matches("/health/x", false));
         assert!(RoutePattern::parse("api").is_err());
         assert!(RoutePattern::parse("/a*").is_err());
         assert!(RoutePattern::parse("/a/x{id}").is_err());
@@ -203,15 +324,13 @@ mod tests {
 
     #[test]
     fn first_rule_for_the_method_wins() {
-        let rule = |p: &str, methods: Vec<Method>, scope: &str| ScopeRule {
-            pattern: RoutePattern::parse(p).unwrap(),
-            methods,
-            scopes: RequiredScopes::all([scope]),
-        };
-        let rules = ScopeRules::new(vec![
-            rule("/orders/*", vec![Method::POST], "orders:write"),
-            rule("/orders/*", vec![], "orders:read"),
-        ]);
+        let rules = ScopeRules::new(
+            vec![
+                rule("/orders/*", vec![Method::POST], "orders:write", false),
+                rule("/orders/*", vec![], "orders:read", false),
+            ],
+            MatchOptions::default(),
+        );
         let found = |m: Method, p: &str| rules.find(&m, p).map(|r| format!("{:?}", r.scopes));
         assert!(found(Method::POST, "/orders/1")
             .unwrap()
@@ -224,23 +343,20 @@ mod tests {
 
     #[test]
     fn other_spellings_of_a_protected_path_are_caught() {
-        let rules = ScopeRules::new(vec![
-            ScopeRule {
-                pattern: RoutePattern::parse("/admin/*").unwrap(),
-                methods: vec![],
-                scopes: RequiredScopes::all(["admin"]),
-            },
-            ScopeRule {
-                pattern: RoutePattern::parse("/api/orders/{id}").unwrap(),
-                methods: vec![Method::GET],
-                scopes: RequiredScopes::all(["orders:read"]),
-            },
-        ]);
+        let rules = ScopeRules::new(
+            vec![
+                rule("/admin/*", vec![], "admin", true),
+                rule("/api/orders/{id}", vec![Method::GET], "orders:read", false),
+            ],
+            MatchOptions::default(),
+        );
         for path in [
             "//admin/users",
             "/./admin/users",
             "/%61dmin/users",
             "/x/../admin/users",
+            "/ADMIN/users",
+            "/Admin",
         ] {
             assert!(rules.find(&Method::GET, path).is_some(), "{path}");
         }
@@ -248,8 +364,203 @@ mod tests {
         assert!(rules.find(&Method::HEAD, "/api/orders/42").is_some());
         assert!(rules.find(&Method::POST, "/api/orders/42").is_none());
         assert!(rules.find(&Method::GET, "/administrator").is_none());
-        assert_eq!(canonical_path("/a%2Fb/%7Euser"), "/a%2Fb/~user");
-        assert_eq!(canonical_path("/"), "/");
-        assert_eq!(canonical_path("/../.."), "/");
+    }
+
+    fn decide(rules: &ScopeRules, method: &str, overrides: &[&str], path: &str) -> String {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        match rules.decide(&method, &overrides, &CanonicalPath::new(path)) {
+            Decision::Pass => "pass".to_owned(),
+            Decision::Rule(rule) => rule.pattern.as_str().to_owned(),
+            Decision::Refuse(refusal) => refusal.code.to_owned(),
+        }
+    }
+
+    #[test]
+    fn ambiguous_paths_under_an_enforcing_rule_are_refused_by_default() {
+        let rules = ScopeRules::new(
+            vec![
+                rule("/public/*", vec![], "public", false),
+                rule("/admin/*", vec![], "admin", true),
+            ],
+            MatchOptions::default(),
+        );
+        for path in [
+            "/admin;x=1/users",
+            "/admin%2Fusers",
+            "/admin%2fusers",
+            "/admin%5Cusers",
+            "/admin\\users",
+            "/admin%00/users",
+            "/%2561dmin/users",
+            "/public/..%2Fadmin/users",
+            "/public/..;/admin/users",
+        ] {
+            assert_eq!(decide(&rules, "GET", &[], path), "ambiguous_path", "{path}");
+        }
+        // Ambiguous, but every reading lands on the same rule (or none): nothing at stake.
+        assert_eq!(decide(&rules, "GET", &[], "/admin/a%2Fb"), "/admin/*");
+        assert_eq!(decide(&rules, "GET", &[], "/files/a%2Fb"), "pass");
+        assert_eq!(decide(&rules, "GET", &[], "/public/a;b"), "/public/*");
+    }
+
+    #[test]
+    fn a_decoding_upstream_is_matched_as_it_reads() {
+        let options = MatchOptions {
+            ambiguous_paths: AmbiguousPaths::Decode,
+            path_case: PathCase::Unknown,
+        };
+        let rules = ScopeRules::new(vec![rule("/admin/*", vec![], "admin", true)], options);
+        for path in [
+            "/admin;x=1/users",
+            "/admin%2Fusers",
+            "/admin%5Cusers",
+            "/admin%00/users",
+        ] {
+            assert_eq!(decide(&rules, "GET", &[], path), "/admin/*", "{path}");
+        }
+    }
+
+    #[test]
+    fn path_case_follows_the_upstream() {
+        let with = |path_case| {
+            ScopeRules::new(
+                vec![rule("/admin/*", vec![], "admin", true)],
+                MatchOptions {
+                    ambiguous_paths: AmbiguousPaths::Refuse,
+                    path_case,
+                },
+            )
+        };
+        assert_eq!(
+            decide(&with(PathCase::Unknown), "GET", &[], "/ADMIN/users"),
+            "/admin/*"
+        );
+        assert_eq!(
+            decide(&with(PathCase::Insensitive), "GET", &[], "/ADMIN/users"),
+            "/admin/*"
+        );
+        assert_eq!(
+            decide(&with(PathCase::Sensitive), "GET", &[], "/ADMIN/users"),
+            "pass"
+        );
+    }
+
+    #[test]
+    fn methods_match_in_any_case_and_overrides_are_refused_where_a_rule_enforces() {
+        let rules = ScopeRules::new(
+            vec![
+                rule("/orders/*", vec![Method::DELETE], "orders:delete", true),
+                rule("/orders/*", vec![Method::GET], "orders:read", false),
+                rule("/reports/*", vec![], "reports", false),
+            ],
+            MatchOptions::default(),
+        );
+        assert_eq!(decide(&rules, "delete", &[], "/orders/1"), "/orders/*");
+        assert_eq!(decide(&rules, "Delete", &[], "/orders/1"), "/orders/*");
+        assert_eq!(
+            decide(&rules, "POST", &["DELETE"], "/orders/1"),
+            "method_override"
+        );
+        assert_eq!(
+            decide(&rules, "GET", &["delete"], "/orders/1"),
+            "method_override"
+        );
+        assert_eq!(decide(&rules, "POST", &[], "/orders/1"), "pass");
+        assert_eq!(decide(&rules, "head", &[], "/orders/1"), "/orders/*");
+        // No enforcing rule at stake: the override is recorded under the rule it reaches.
+        assert_eq!(
+            decide(&rules, "POST", &["DELETE"], "/reports/1"),
+            "/reports/*"
+        );
+        assert_eq!(decide(&rules, "POST", &["DELETE"], "/other"), "pass");
+    }
+
+    /// A lenient upstream's reading, written independently of the library: decode until
+    /// nothing changes, end at NUL, split on `/` and `\\`, cut `;parameters`, resolve dots,
+    /// lower-case.
+    fn model_upstream(path: &str) -> String {
+        let mut bytes = path.as_bytes().to_vec();
+        for _ in 0..8 {
+            let next: Vec<u8> = percent_encoding::percent_decode(&bytes).collect();
+            if next == bytes {
+                break;
+            }
+            bytes = next;
+        }
+        let bytes = bytes.split(|&b| b == 0).next().unwrap_or_default();
+        let text = String::from_utf8_lossy(bytes).to_lowercase();
+        let mut stack: Vec<&str> = Vec::new();
+        for segment in text.split(['/', '\\']) {
+            match segment.split(';').next().unwrap_or_default() {
+                "" | "." => {}
+                ".." => {
+                    stack.pop();
+                }
+                segment => stack.push(segment),
+            }
+        }
+        stack.join("/")
+    }
+
+    fn spelling() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            Just("/"),
+            Just("admin"),
+            Just("ADMIN"),
+            Just("Admin"),
+            Just("public"),
+            Just("users"),
+            Just("."),
+            Just(".."),
+            Just("%2E%2E"),
+            Just(";x=1"),
+            Just("%3B"),
+            Just("%2F"),
+            Just("%2f"),
+            Just("%5C"),
+            Just("\\"),
+            Just("%00"),
+            Just("%25"),
+            Just("%61"),
+            Just("%2561"),
+            Just("%"),
+            Just("2F"),
+            Just("x"),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|p| format!("/{}", p.concat()))
+    }
+
+    proptest::proptest! {
+        /// Whatever the spelling, a request the model upstream serves under `/admin` is
+        /// either enforced by the `/admin/*` rule or refused; never passed on unchecked.
+        #[test]
+        fn nothing_the_upstream_serves_as_admin_escapes_the_rule(path in spelling()) {
+            let rules = ScopeRules::new(
+                vec![
+                    rule("/public/*", vec![], "public", false),
+                    rule("/admin/*", vec![], "admin", true),
+                ],
+                MatchOptions::default(),
+            );
+            let served = model_upstream(&path);
+            let under_admin = served == "admin" || served.starts_with("admin/");
+            let verdict = decide(&rules, "GET", &[], &path);
+            if under_admin {
+                proptest::prop_assert!(
+                    verdict == "/admin/*" || verdict == "ambiguous_path",
+                    "{path:?} is served as /{served} but decided {verdict}"
+                );
+            }
+            // The same in decode mode, where nothing is refused.
+            let decoding = ScopeRules::new(
+                vec![rule("/admin/*", vec![], "admin", true)],
+                MatchOptions { ambiguous_paths: AmbiguousPaths::Decode, path_case: PathCase::Unknown },
+            );
+            if under_admin {
+                proptest::prop_assert_eq!(decide(&decoding, "GET", &[], &path), "/admin/*");
+            }
+        }
     }
 }

@@ -18,6 +18,7 @@ use crate::config::DeliverySettings;
 use crate::config::HttpFormatSetting;
 #[cfg(feature = "postgres")]
 use crate::config::PartitioningSetting;
+use crate::config::{AmbiguousPathsSetting, PathCaseSetting};
 use crate::config::{
     Cidr, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl, HttpWriter, ListenAddr,
     MatchMode, NatsWriter, OverflowSetting, PostgresWriter, RotationSetting, UpstreamUrl,
@@ -25,7 +26,7 @@ use crate::config::{
 };
 use crate::introspect::Introspection;
 use crate::proxy::{Forward, Protected};
-use crate::routes::{ScopeRule, ScopeRules};
+use crate::routes::{AmbiguousPaths, MatchOptions, PathCase, ScopeRule, ScopeRules};
 use crate::Failure;
 
 /// Settings given on the command line (or in their `OAUTH_AUDIT_...` variables).
@@ -210,9 +211,21 @@ fn scope_rules(file: &FileConfig) -> ScopeRules {
                     pattern: route.path.0.clone(),
                     methods: route.methods.iter().map(|m| m.0.clone()).collect(),
                     scopes: required,
+                    enforce: route.enforce,
                 }
             })
             .collect(),
+        MatchOptions {
+            ambiguous_paths: match file.proxy.ambiguous_paths {
+                AmbiguousPathsSetting::Refuse => AmbiguousPaths::Refuse,
+                AmbiguousPathsSetting::Decode => AmbiguousPaths::Decode,
+            },
+            path_case: match file.proxy.path_case {
+                None => PathCase::Unknown,
+                Some(PathCaseSetting::Sensitive) => PathCase::Sensitive,
+                Some(PathCaseSetting::Insensitive) => PathCase::Insensitive,
+            },
+        },
     )
 }
 

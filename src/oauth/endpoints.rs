@@ -7,6 +7,7 @@ use http::HeaderName;
 
 use super::device::{DevicePolling, DeviceTracker};
 use super::login::LoginRule;
+use crate::request_target::CanonicalPath;
 use crate::ConfigError;
 
 /// The role of an OAuth endpoint path.
@@ -37,7 +38,12 @@ const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
 ///
 /// The defaults are `/token`, `/revoke`, `/introspect` and `/authorize`, no login route,
 /// a 64 KiB inspection limit, reasons from `x-revocation-reason`, and one device-code poll
-/// event per outcome change. Paths match exactly (no trailing-slash folding).
+/// event per outcome change.
+///
+/// Paths match in their canonical form ([`CanonicalPath`]), whatever the case: `/token/`,
+/// `//token`, `/%74oken`, `/Token` and `/token;x` are all the token endpoint, so no
+/// spelling an authorization server may accept turns a token request into an anonymous
+/// `ResourceAccessed` event.
 ///
 /// ```
 /// use oauth_audit::oauth::{Endpoint, Endpoints};
@@ -52,6 +58,7 @@ const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(keycloak.lookup("/login"), Some(Endpoint::Login));
+/// assert_eq!(keycloak.lookup("/Login/"), Some(Endpoint::Login));
 /// assert_eq!(keycloak.lookup("/token"), None);
 /// ```
 #[derive(Clone, Debug)]
@@ -61,7 +68,10 @@ pub struct Endpoints {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Inner {
+    /// Keyed by the canonical path, lower-cased.
     paths: HashMap<String, Endpoint>,
+    /// Keyed by the canonical path as configured.
+    exact: HashMap<String, Endpoint>,
     pub(crate) body_limit: usize,
     pub(crate) username_field: String,
     pub(crate) reason_header: Option<HeaderName>,
@@ -72,9 +82,11 @@ pub(crate) struct Inner {
 impl Default for Endpoints {
     fn default() -> Self {
         let builder = Endpoints::builder();
+        let (paths, exact) = keys(builder.paths);
         Endpoints {
             inner: Arc::new(Inner {
-                paths: builder.paths.into_iter().collect(),
+                paths,
+                exact,
                 body_limit: DEFAULT_BODY_LIMIT,
                 username_field: builder.username_field,
                 reason_header: Some(HeaderName::from_static("x-revocation-reason")),
@@ -108,17 +120,45 @@ impl Endpoints {
         Endpoints {
             inner: Arc::new(Inner {
                 paths: HashMap::new(),
+                exact: HashMap::new(),
                 ..Arc::unwrap_or_clone(Endpoints::default().inner)
             }),
         }
     }
 
-    /// The role of `path`, if it is a configured endpoint.
+    /// The role of `path` (without query), if any reading of it is a configured endpoint,
+    /// case ignored: an event is better classified as an endpoint request the server refused
+    /// than lost as an anonymous resource access.
     pub fn lookup(&self, path: &str) -> Option<Endpoint> {
         if self.inner.paths.is_empty() {
             return None;
         }
-        self.inner.paths.get(path).copied()
+        if is_plain(path) {
+            return self.inner.paths.get(path).copied();
+        }
+        CanonicalPath::new(path)
+            .readings()
+            .find_map(|reading| self.inner.paths.get(&reading.to_ascii_lowercase()))
+            .copied()
+    }
+
+    /// The role of `path` only when every reading of it is that endpoint, compared
+    /// case-sensitively unless `ignore_case`; `None` for an ambiguous spelling.
+    ///
+    /// This is the strict counterpart of [`lookup`](Endpoints::lookup), for exempting
+    /// endpoints from access rules: a path exempt under one reading must not be served as
+    /// something else under another.
+    pub fn lookup_unambiguous(&self, path: &CanonicalPath, ignore_case: bool) -> Option<Endpoint> {
+        let find = |reading: &str| {
+            if ignore_case {
+                self.inner.paths.get(&reading.to_ascii_lowercase()).copied()
+            } else {
+                self.inner.exact.get(reading).copied()
+            }
+        };
+        let mut readings = path.readings();
+        let first = find(readings.next()?)?;
+        readings.all(|r| find(r) == Some(first)).then_some(first)
     }
 
     /// How many body bytes are copied for inspection.
@@ -220,16 +260,17 @@ impl EndpointsBuilder {
 
     /// Checks the configuration.
     pub fn build(self) -> Result<Endpoints, ConfigError> {
-        let mut paths = HashMap::with_capacity(self.paths.len());
-        for (path, endpoint) in self.paths {
-            if !path.starts_with('/') || path.contains(['?', '#']) {
-                return Err(ConfigError::invalid(
-                    "endpoints",
-                    format!("{path:?} is not a path: paths start with '/' and have no query"),
-                ));
-            }
-            paths.insert(path, endpoint);
+        if let Some((path, _)) = self
+            .paths
+            .iter()
+            .find(|(path, _)| !path.starts_with('/') || path.contains(['?', '#']))
+        {
+            return Err(ConfigError::invalid(
+                "endpoints",
+                format!("{path:?} is not a path: paths start with '/' and have no query"),
+            ));
         }
+        let (paths, exact) = keys(self.paths);
         if self.body_limit == 0 || self.body_limit > MAX_BODY_LIMIT {
             return Err(ConfigError::invalid(
                 "body_limit",
@@ -263,6 +304,7 @@ impl EndpointsBuilder {
         Ok(Endpoints {
             inner: Arc::new(Inner {
                 paths,
+                exact,
                 body_limit: self.body_limit,
                 username_field: self.username_field,
                 reason_header,
@@ -271,6 +313,33 @@ impl EndpointsBuilder {
             }),
         })
     }
+}
+
+/// The lookup tables: canonical paths lower-cased, and as configured. A later mapping of the
+/// same canonical path wins.
+fn keys(paths: Vec<(String, Endpoint)>) -> (HashMap<String, Endpoint>, HashMap<String, Endpoint>) {
+    let mut folded = HashMap::with_capacity(paths.len());
+    let mut exact = HashMap::with_capacity(paths.len());
+    for (path, endpoint) in paths {
+        let canonical = CanonicalPath::new(&path).strict().to_owned();
+        folded.insert(canonical.to_ascii_lowercase(), endpoint);
+        exact.insert(canonical, endpoint);
+    }
+    (folded, exact)
+}
+
+/// Whether `path` is already canonical and lower-case, so it can be looked up as it is (the
+/// common case, without allocating).
+fn is_plain(path: &str) -> bool {
+    path.starts_with('/')
+        && !path
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || matches!(b, b'%' | b';' | b'\\'))
+        && !path.contains("//")
+        && !path.ends_with('.')
+        && !path.contains("/./")
+        && !path.contains("/../")
+        && (path == "/" || !path.ends_with('/'))
 }
 
 #[cfg(test)]
@@ -301,6 +370,56 @@ mod tests {
             Some(Endpoint::Introspection)
         );
         assert_eq!(e.lookup("/token"), Some(Endpoint::Login), "last role wins");
+    }
+
+    #[test]
+    fn every_spelling_of_an_endpoint_is_that_endpoint() {
+        let e = Endpoints::default();
+        for path in [
+            "/token",
+            "/token/",
+            "//token",
+            "/./token",
+            "/x/../token",
+            "/%74oken",
+            "/Token",
+            "/TOKEN",
+            "/token;x",
+            "/token;jsessionid=1/",
+            "/token%3Bx",
+            "/%2574oken",
+            "/x%2F..%2Ftoken",
+        ] {
+            assert_eq!(e.lookup(path), Some(Endpoint::Token), "{path}");
+        }
+        for path in ["/tokens", "/token/x", "/api/token", "/tok%00en", "/"] {
+            assert_eq!(e.lookup(path), None, "{path}");
+        }
+        let keycloak = Endpoints::builder()
+            .no_defaults()
+            .token("/realms/Main/protocol/openid-connect/token/")
+            .build()
+            .unwrap();
+        assert_eq!(
+            keycloak.lookup("/realms/main/protocol/openid-connect/token"),
+            Some(Endpoint::Token)
+        );
+    }
+
+    #[test]
+    fn unambiguous_lookup_needs_every_reading_to_agree() {
+        let e = Endpoints::default();
+        let find = |p: &str, ignore_case| e.lookup_unambiguous(&CanonicalPath::new(p), ignore_case);
+        assert_eq!(find("/token/", false), Some(Endpoint::Token));
+        assert_eq!(find("/%74oken", false), Some(Endpoint::Token));
+        assert_eq!(find("/Token", false), None);
+        assert_eq!(find("/Token", true), Some(Endpoint::Token));
+        assert_eq!(
+            find("/token;x", true),
+            None,
+            "the strict reading is /token;x"
+        );
+        assert_eq!(find("/x%2F..%2Ftoken", true), None);
     }
 
     #[test]

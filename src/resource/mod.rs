@@ -94,7 +94,10 @@ impl ResourceRequest {
         duration: Duration,
     ) -> AuditEvent {
         let status = response.and_then(|r| r.status);
-        let denied_by_route = status.is_some_and(|s| s == 401 || s == 403);
+        // A 4xx the inner service explained (a request refused as ambiguous) is a denial too.
+        let refused = status.is_some_and(|s| s.is_client_error())
+            && response.is_some_and(|r| r.error.is_some());
+        let denied_by_route = status.is_some_and(|s| s == 401 || s == 403) || refused;
         let token_problem = match &self.presented {
             Presented::Malformed { .. } => Some(Verdict::Malformed.as_str()),
             Presented::Token(token) if is_rejection(token.verdict) => Some(token.verdict.as_str()),
@@ -160,6 +163,8 @@ impl ResourceRequest {
                         _ => None,
                     }),
             });
+        } else if let Some(error) = response.and_then(|r| r.error.clone()).filter(|_| refused) {
+            event.error = Some(error);
         } else if kind == EventKind::AccessDenied {
             event.error = Some(ErrorInfo {
                 code: if status.is_some_and(|s| s == 401) {

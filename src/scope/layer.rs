@@ -7,6 +7,8 @@ use tower_service::Service;
 
 use super::future::RequiredScopesFuture;
 use super::{Match, ScopeDecision};
+use crate::event::{sanitize, ErrorInfo};
+use crate::request_target::method_overrides;
 use crate::resource::AuditedToken;
 use crate::token::Verdict;
 
@@ -64,6 +66,12 @@ impl RequiredScopes {
     ///
     /// Enforcement trusts only tokens whose verdict is `valid`, so the
     /// [`AuditLayer`](crate::AuditLayer) needs a key source.
+    ///
+    /// A request that asks to be treated as another method
+    /// ([`method_overrides`](crate::request_target::method_overrides): `X-HTTP-Method-Override`,
+    /// `X-HTTP-Method`, `X-Method-Override`, `?_method=`) is refused with `400` and
+    /// `error.code` `method_override`: the route was chosen for one method, and a handler or
+    /// framework that honours the override would act as another.
     pub fn enforce(self) -> Self {
         RequiredScopes {
             config: Arc::new(Config {
@@ -129,6 +137,24 @@ where
         let granted: &[String] = token.map_or(&[], |t| &t.0.claims.scopes);
         let decision = ScopeDecision::decide(&config.required, config.mode, granted);
         if config.enforce {
+            let overrides = method_overrides(req.method(), req.headers(), req.uri().query());
+            if !overrides.is_empty() {
+                let mut response = Response::new(ResBody::default());
+                *response.status_mut() = StatusCode::BAD_REQUEST;
+                response.extensions_mut().insert(decision);
+                response.extensions_mut().insert(ErrorInfo {
+                    code: "method_override".to_owned(),
+                    description: Some(sanitize(
+                        &format!(
+                            "{} request asks to be treated as {}",
+                            req.method(),
+                            overrides.join(", ")
+                        ),
+                        512,
+                    )),
+                });
+                return RequiredScopesFuture::refused(response);
+            }
             let refusal = match token.map(|t| t.0.verdict) {
                 None => Some((StatusCode::UNAUTHORIZED, challenge(None, None))),
                 Some(Verdict::Valid) if decision.satisfied => None,

@@ -79,6 +79,32 @@ pub struct ProxySection {
     pub shutdown_timeout: Option<HumanDuration>,
     /// Where Prometheus metrics are served (`GET /metrics`); not served without it.
     pub metrics_listen: Option<ListenAddr>,
+    /// How route rules read paths the upstream may read differently (`%2F`, `;x`, `%00`).
+    #[serde(default)]
+    pub ambiguous_paths: AmbiguousPathsSetting,
+    /// Whether the upstream routes paths case-sensitively; unknown when absent.
+    pub path_case: Option<PathCaseSetting>,
+}
+
+/// `ambiguous_paths` of `[proxy]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AmbiguousPathsSetting {
+    /// `400` when the readings fall under different rules and one enforces.
+    #[default]
+    Refuse,
+    /// The upstream decodes `%2F`, `%5C`, `%00` and cuts `;parameters`: match that reading.
+    Decode,
+}
+
+/// `path_case` of `[proxy]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathCaseSetting {
+    /// `/Admin` and `/admin` are different paths upstream.
+    Sensitive,
+    /// `/Admin` and `/admin` are the same path upstream.
+    Insensitive,
 }
 
 /// `[endpoints]`

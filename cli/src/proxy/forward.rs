@@ -21,12 +21,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use oauth_audit::event::ErrorInfo;
 use oauth_audit::oauth::Endpoints;
+use oauth_audit::request_target::{method_overrides, CanonicalPath};
 use oauth_audit::{PeerAddr, RequestBody};
 use tower::{Layer, Service};
 
 use super::headers::{add_forwarding, remove_hop_by_hop, wants_upgrade};
 use crate::config::UpstreamUrl;
-use crate::routes::ScopeRules;
+use crate::routes::{Decision, PathCase, ScopeRules};
 
 /// The body of every response the proxy sends.
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
@@ -144,7 +145,12 @@ impl Service<Request<ForwardBody>> for Forward {
 /// Applies the protected route rules in front of [`Forward`].
 ///
 /// OAuth endpoints and skipped paths are exempt: the audit layer inspects no bearer token
-/// there, so an enforcing rule (say `/*`) would refuse every `/token` request.
+/// there, so an enforcing rule (say `/*`) would refuse every `/token` request. An endpoint
+/// is exempt only when every reading of the path is that endpoint, and a skipped path only
+/// as written, so no other spelling escapes the rules through an exemption.
+///
+/// Requests the rules refuse (ambiguous paths, method overrides on enforcing routes) are
+/// answered `400` with the reason in the audit event; they never reach the upstream.
 #[derive(Clone, Debug)]
 pub struct Protected {
     forward: Forward,
@@ -176,13 +182,23 @@ impl Protected {
         }
     }
 
-    fn rule_for(&self, method: &http::Method, path: &str) -> Option<&crate::routes::ScopeRule> {
-        let exempt = self.exempt.endpoints.lookup(path).is_some()
-            || self.exempt.skip_paths.iter().any(|p| p == path);
-        if exempt {
-            return None;
+    fn decide<B>(&self, req: &Request<B>) -> Decision<'_> {
+        let raw = req.uri().path();
+        if self.exempt.skip_paths.iter().any(|p| p == raw) {
+            return Decision::Pass;
         }
-        self.rules.find(method, path)
+        let path = CanonicalPath::new(raw);
+        let ignore_case = self.rules.options().path_case == PathCase::Insensitive;
+        if self
+            .exempt
+            .endpoints
+            .lookup_unambiguous(&path, ignore_case)
+            .is_some()
+        {
+            return Decision::Pass;
+        }
+        let overrides = method_overrides(req.method(), req.headers(), req.uri().query());
+        self.rules.decide(req.method(), &overrides, &path)
     }
 }
 
@@ -196,13 +212,18 @@ impl Service<Request<ForwardBody>> for Protected {
     }
 
     fn call(&mut self, req: Request<ForwardBody>) -> Self::Future {
-        match self.rule_for(req.method(), req.uri().path()) {
-            Some(rule) => {
+        match self.decide(&req) {
+            Decision::Rule(rule) => {
                 // `Forward` is always ready, so the layered service needs no poll_ready.
                 let future = rule.scopes.layer(self.forward.clone()).call(req);
                 Box::pin(future)
             }
-            None => self.forward.call(req),
+            Decision::Pass => self.forward.call(req),
+            Decision::Refuse(refusal) => {
+                tracing::info!(code = refusal.code, reason = %refusal.description, "request refused");
+                let response = failure(StatusCode::BAD_REQUEST, refusal.code, refusal.description);
+                Box::pin(std::future::ready(Ok(response)))
+            }
         }
     }
 }

@@ -4,6 +4,13 @@
 //! test releases it; `/collect` keeps what is posted to it; `/upload` reports how much of a request body has arrived while it is
 //! still arriving; `/ws` switches to an echo protocol; `/status/{code}` answers that code;
 //! anything else answers `200 ok`.
+//!
+//! Like many real servers, it is lenient where route rules are strict: it serves a
+//! handler (`200 served: METHOD PATH`) for any path it *reads* as under `/admin` or
+//! `/orders` (it
+//! decodes `%2F`, `%5C` and nested escapes, ends the path at NUL, cuts `;parameters`,
+//! ignores case), and it takes the method in any case and from `X-HTTP-Method-Override`,
+//! `X-HTTP-Method`, `X-Method-Override` or `?_method=`.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -89,6 +96,53 @@ impl Upstream {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+}
+
+/// The path as a lenient server reads it, lower-cased.
+fn lenient_path(path: &str) -> String {
+    let mut bytes = path.as_bytes().to_vec();
+    loop {
+        let next: Vec<u8> = percent_encoding::percent_decode(&bytes).collect();
+        if next == bytes {
+            break;
+        }
+        bytes = next;
+    }
+    let bytes = bytes.split(|&b| b == 0).next().unwrap_or_default();
+    let text = String::from_utf8_lossy(bytes).to_lowercase();
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in text.split(['/', '\\']) {
+        match segment.split(';').next().unwrap_or_default() {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            segment => segments.push(segment),
+        }
+    }
+    format!("/{}", segments.join("/"))
+}
+
+/// The method as a lenient server takes it: upper-cased, overrides honoured.
+fn lenient_method<B>(req: &Request<B>) -> String {
+    let header = [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ]
+    .iter()
+    .find_map(|name| req.headers().get(*name))
+    .and_then(|v| v.to_str().ok())
+    .map(str::to_owned);
+    let param = req.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("_method="))
+            .map(str::to_owned)
+    });
+    header
+        .or(param)
+        .unwrap_or_else(|| req.method().to_string())
+        .to_uppercase()
 }
 
 fn full(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
@@ -196,6 +250,16 @@ async fn handle(
                 .headers_mut()
                 .insert(header::CONNECTION, "upgrade".parse().unwrap());
             response
+        }
+        _ if ["/admin", "/orders"]
+            .iter()
+            .any(|p| lenient_path(&path).starts_with(p)) =>
+        {
+            let method = lenient_method(&req);
+            full(
+                StatusCode::OK,
+                format!("served: {method} {}", lenient_path(&path)),
+            )
         }
         p if p.starts_with("/status/") => {
             let code = p["/status/".len()..].parse().unwrap_or(500);

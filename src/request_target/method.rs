@@ -1,0 +1,86 @@
+use http::{HeaderMap, Method};
+
+/// Headers with which clients ask a server to treat a request as another method.
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// The query parameter with which clients ask a server to treat a request as another method.
+pub const METHOD_OVERRIDE_PARAM: &str = "_method";
+
+/// Whether `a` and `b` name the same method to a server that ignores case.
+///
+/// RFC 9110 §9.1 makes method names case-sensitive, but many servers upper-case them, so a
+/// rule for `DELETE` must also see `delete`.
+///
+/// ```
+/// use oauth_audit::request_target::same_method;
+///
+/// assert!(same_method("delete", "DELETE"));
+/// assert!(!same_method("POST", "DELETE"));
+/// ```
+pub fn same_method(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// The methods a request asks to be treated as instead of `method`: the values of the
+/// [`METHOD_OVERRIDE_HEADERS`] and of every [`METHOD_OVERRIDE_PARAM`] query parameter
+/// that name another method (case ignored). Empty when nothing overrides the method.
+///
+/// A `_method` field in a form body is not seen: reading it would mean buffering the body.
+///
+/// ```
+/// use http::{HeaderMap, Method};
+/// use oauth_audit::request_target::method_overrides;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-http-method-override", "DELETE".parse().unwrap());
+/// assert_eq!(method_overrides(&Method::POST, &headers, None), ["DELETE"]);
+/// assert_eq!(method_overrides(&Method::POST, &HeaderMap::new(), Some("_method=put")), ["put"]);
+/// assert!(method_overrides(&Method::GET, &HeaderMap::new(), Some("_method=GET")).is_empty());
+/// ```
+pub fn method_overrides(method: &Method, headers: &HeaderMap, query: Option<&str>) -> Vec<String> {
+    let from_headers = METHOD_OVERRIDE_HEADERS
+        .iter()
+        .flat_map(|name| headers.get_all(*name))
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).trim().to_owned());
+    let from_query = query
+        .into_iter()
+        .flat_map(|q| form_urlencoded::parse(q.as_bytes()))
+        .filter(|(key, _)| key.eq_ignore_ascii_case(METHOD_OVERRIDE_PARAM))
+        .map(|(_, value)| value.trim().to_owned());
+    let mut overrides: Vec<String> = Vec::new();
+    for name in from_headers.chain(from_query) {
+        let new = !same_method(&name, method.as_str())
+            && !overrides.iter().any(|seen| same_method(seen, &name));
+        if new {
+            overrides.push(name);
+        }
+    }
+    overrides
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_override_spelling_is_found_once() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-http-method", "delete".parse().unwrap());
+        headers.append("X-Method-Override", "DELETE".parse().unwrap());
+        headers.append("x-http-method-override", "PATCH".parse().unwrap());
+        let found = method_overrides(
+            &Method::POST,
+            &headers,
+            Some("a=1&_METHOD=put&_method=post"),
+        );
+        assert_eq!(found, ["PATCH", "delete", "put"]);
+        assert!(
+            method_overrides(&Method::POST, &HeaderMap::new(), Some("method=DELETE")).is_empty()
+        );
+        assert!(method_overrides(&Method::POST, &HeaderMap::new(), None).is_empty());
+    }
+}

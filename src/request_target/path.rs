@@ -1,0 +1,382 @@
+use std::fmt;
+
+/// How many rounds of percent-decoding the decoded reading undoes; deeper nesting is left
+/// encoded (and the path is ambiguous either way).
+const MAX_DECODE_ROUNDS: usize = 8;
+
+/// A request path in the forms servers may read it as, for matching rules and endpoints.
+///
+/// Two readings are kept:
+///
+/// - [`strict`](CanonicalPath::strict): RFC 3986 §6.2 normalisation. Escapes are decoded
+///   except those of `/`, `\`, `;`, NUL and `%`, whose hex is upper-cased; dot segments
+///   are resolved; empty segments and a trailing slash are dropped. This is how a server
+///   reads the path when it treats `%2F` as data.
+/// - [`decoded`](CanonicalPath::decoded): how a lenient server reads it. Every escape is
+///   decoded (nested ones too), the path ends at a NUL byte, `\` separates segments like
+///   `/`, and `;parameters` are cut from each segment (`/admin;x=1/users` is
+///   `/admin/users`), before dot segments are resolved.
+///
+/// When the two differ the path is ambiguous ([`ambiguity`](CanonicalPath::ambiguity)):
+/// servers disagree on what it names.
+///
+/// ```
+/// use oauth_audit::request_target::{Ambiguity, CanonicalPath};
+///
+/// let path = CanonicalPath::new("//%61dmin/./users/");
+/// assert_eq!(path.strict(), "/admin/users");
+/// assert_eq!(path.ambiguity(), None);
+///
+/// let path = CanonicalPath::new("/admin%2Fusers");
+/// assert_eq!(path.strict(), "/admin%2Fusers");
+/// assert_eq!(path.decoded(), "/admin/users");
+/// assert_eq!(path.ambiguity(), Some(Ambiguity::EncodedSlash));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CanonicalPath {
+    strict: String,
+    decoded: String,
+    ambiguity: Option<Ambiguity>,
+}
+
+/// Why servers may read a path differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Ambiguity {
+    /// A NUL byte (`%00`): C-based servers end the path there.
+    Nul,
+    /// An encoded `/` (`%2F`): some servers split segments on it after decoding.
+    EncodedSlash,
+    /// A `\` (raw or `%5C`): Windows-minded servers take it for `/`.
+    Backslash,
+    /// A `;parameter` in a segment: servlet containers and others cut it off.
+    PathParameter,
+    /// A nested escape (`%2561`): servers that decode twice read something else.
+    DoubleEncoding,
+}
+
+impl Ambiguity {
+    /// A stable name, used as `error.code` suffix: `nul`, `encoded_slash`, `backslash`,
+    /// `path_parameter`, `double_encoding`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ambiguity::Nul => "nul",
+            Ambiguity::EncodedSlash => "encoded_slash",
+            Ambiguity::Backslash => "backslash",
+            Ambiguity::PathParameter => "path_parameter",
+            Ambiguity::DoubleEncoding => "double_encoding",
+        }
+    }
+}
+
+impl fmt::Display for Ambiguity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Ambiguity::Nul => "a NUL byte",
+            Ambiguity::EncodedSlash => "an encoded '/'",
+            Ambiguity::Backslash => "a '\\'",
+            Ambiguity::PathParameter => "a ';' path parameter",
+            Ambiguity::DoubleEncoding => "a nested percent-escape",
+        })
+    }
+}
+
+impl CanonicalPath {
+    /// Reads `path` (without query string).
+    pub fn new(path: &str) -> Self {
+        let strict = strict_reading(path);
+        let decoded = decoded_reading(path);
+        let ambiguity = (strict != decoded).then(|| classify(path));
+        CanonicalPath {
+            strict,
+            decoded,
+            ambiguity,
+        }
+    }
+
+    /// The reading of a server that keeps `%2F`, `%5C`, `;` and `%00` as data.
+    pub fn strict(&self) -> &str {
+        &self.strict
+    }
+
+    /// The reading of a server that decodes everything and cuts `;parameters`.
+    pub fn decoded(&self) -> &str {
+        &self.decoded
+    }
+
+    /// Why the two readings differ, or `None` when every server reads the same path.
+    pub fn ambiguity(&self) -> Option<Ambiguity> {
+        self.ambiguity
+    }
+
+    /// The distinct readings: the strict one, then the decoded one when it differs.
+    pub fn readings(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.strict.as_str())
+            .chain((self.ambiguity.is_some()).then_some(self.decoded.as_str()))
+    }
+}
+
+fn hex_value(byte: u8) -> Option<u8> {
+    char::from(byte)
+        .to_digit(16)
+        .and_then(|v| u8::try_from(v).ok())
+}
+
+/// The byte a `%HH` escape at `i` stands for.
+fn escape_at(bytes: &[u8], i: usize) -> Option<u8> {
+    if bytes.get(i) != Some(&b'%') {
+        return None;
+    }
+    let high = hex_value(*bytes.get(i + 1)?)?;
+    let low = hex_value(*bytes.get(i + 2)?)?;
+    Some(high << 4 | low)
+}
+
+/// Bytes that keep their escape in the strict reading: decoding them changes the structure.
+fn is_structural(byte: u8) -> bool {
+    matches!(byte, b'/' | b'\\' | b';' | 0 | b'%')
+}
+
+fn strict_reading(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match escape_at(bytes, i) {
+            Some(byte) if is_structural(byte) => {
+                out.push(b'%');
+                out.extend(format!("{byte:02X}").bytes());
+                i += 3;
+            }
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            // A `%` that starts no escape is written as one, so reading it again changes nothing.
+            None if bytes[i] == b'%' => {
+                out.extend_from_slice(b"%25");
+                i += 1;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&out);
+    resolve(text.split('/'))
+}
+
+fn decode_once(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match escape_at(bytes, i) {
+            Some(byte) => {
+                out.push(byte);
+                changed = true;
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    changed.then_some(out)
+}
+
+fn fully_decoded(path: &str) -> Vec<u8> {
+    let mut bytes = path.as_bytes().to_vec();
+    for _ in 0..MAX_DECODE_ROUNDS {
+        match decode_once(&bytes) {
+            Some(next) => bytes = next,
+            None => break,
+        }
+    }
+    bytes
+}
+
+fn decoded_reading(path: &str) -> String {
+    let mut bytes = fully_decoded(path);
+    if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+        bytes.truncate(nul);
+    }
+    let text = String::from_utf8_lossy(&bytes)
+        .replace('\\', "/")
+        .replace('%', "%25");
+    resolve(
+        text.split('/')
+            .map(|segment| segment.split(';').next().unwrap_or_default()),
+    )
+}
+
+/// Joins segments into `/a/b`, without empty or `.` segments, each `..` removing its parent.
+fn resolve<'a>(segments: impl Iterator<Item = &'a str>) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in segments {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                kept.pop();
+            }
+            segment => kept.push(segment),
+        }
+    }
+    format!("/{}", kept.join("/"))
+}
+
+fn classify(path: &str) -> Ambiguity {
+    let decoded = fully_decoded(path);
+    let count = |bytes: &[u8], byte: u8| bytecount(bytes, byte);
+    if decoded.contains(&0) {
+        Ambiguity::Nul
+    } else if count(&decoded, b'/') > count(path.as_bytes(), b'/') {
+        Ambiguity::EncodedSlash
+    } else if decoded.contains(&b'\\') {
+        Ambiguity::Backslash
+    } else if decoded.contains(&b';') {
+        Ambiguity::PathParameter
+    } else {
+        Ambiguity::DoubleEncoding
+    }
+}
+
+fn bytecount(bytes: &[u8], byte: u8) -> usize {
+    bytes.iter().filter(|&&b| b == byte).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn strict_reading_normalises_without_changing_structure() {
+        for (raw, strict) in [
+            ("/", "/"),
+            ("", "/"),
+            ("//admin//users/", "/admin/users"),
+            ("/./admin/./users", "/admin/users"),
+            ("/x/../admin", "/admin"),
+            ("/../../admin", "/admin"),
+            ("/%61dmin", "/admin"),
+            ("/%2e%2e/admin", "/admin"),
+            ("/caf%C3%A9", "/café"),
+            ("/a%2fb", "/a%2Fb"),
+            ("/a%5cb", "/a%5Cb"),
+            ("/a%3Bb", "/a%3Bb"),
+            ("/a%00b", "/a%00b"),
+            ("/a%2561", "/a%2561"),
+            ("/100%", "/100%25"),
+            ("/%zz", "/%25zz"),
+        ] {
+            assert_eq!(CanonicalPath::new(raw).strict(), strict, "{raw}");
+        }
+    }
+
+    #[test]
+    fn decoded_reading_and_the_ambiguity_it_reveals() {
+        for (raw, decoded, ambiguity) in [
+            ("/admin%2Fusers", "/admin/users", Ambiguity::EncodedSlash),
+            ("/admin%2fusers", "/admin/users", Ambiguity::EncodedSlash),
+            ("/admin%5Cusers", "/admin/users", Ambiguity::Backslash),
+            ("/admin\\users", "/admin/users", Ambiguity::Backslash),
+            ("/admin;x=1/users", "/admin/users", Ambiguity::PathParameter),
+            ("/admin%3Bx/users", "/admin/users", Ambiguity::PathParameter),
+            ("/x/..;/admin", "/admin", Ambiguity::PathParameter),
+            ("/admin%00/users", "/admin", Ambiguity::Nul),
+            ("/%2561dmin", "/admin", Ambiguity::DoubleEncoding),
+            ("/admin%252Fusers", "/admin/users", Ambiguity::EncodedSlash),
+            ("/x/..%2Fadmin", "/admin", Ambiguity::EncodedSlash),
+        ] {
+            let path = CanonicalPath::new(raw);
+            assert_eq!(path.decoded(), decoded, "{raw}");
+            assert_eq!(path.ambiguity(), Some(ambiguity), "{raw}");
+            assert_eq!(path.readings().count(), 2, "{raw}");
+        }
+        assert_eq!(CanonicalPath::new("/100%").ambiguity(), None);
+        let plain = CanonicalPath::new("/api/orders/42");
+        assert_eq!(plain.ambiguity(), None);
+        assert_eq!(plain.readings().collect::<Vec<_>>(), ["/api/orders/42"]);
+    }
+
+    /// What a lenient upstream does, written the obvious way with the `percent-encoding`
+    /// crate: decode until nothing changes, cut at NUL, split on `/` and `\`, cut
+    /// `;parameters`, resolve dot segments with a stack (a literal `%` written `%25`).
+    fn model_upstream(path: &str) -> Vec<String> {
+        let mut bytes = path.as_bytes().to_vec();
+        for _ in 0..MAX_DECODE_ROUNDS {
+            let next: Vec<u8> = percent_encoding::percent_decode(&bytes).collect();
+            if next == bytes {
+                break;
+            }
+            bytes = next;
+        }
+        let bytes = bytes.split(|&b| b == 0).next().unwrap_or_default();
+        let text = String::from_utf8_lossy(bytes);
+        let mut stack: Vec<String> = Vec::new();
+        for segment in text.split(['/', '\\']) {
+            let segment = segment.split(';').next().unwrap_or_default();
+            if segment == ".." {
+                stack.pop();
+            } else if !segment.is_empty() && segment != "." {
+                stack.push(segment.replace('%', "%25"));
+            }
+        }
+        stack
+    }
+
+    fn path_strategy() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("/".to_owned()),
+            Just("//".to_owned()),
+            Just(".".to_owned()),
+            Just("..".to_owned()),
+            Just(";".to_owned()),
+            Just("\\".to_owned()),
+            Just("%".to_owned()),
+            Just("%2F".to_owned()),
+            Just("%2f".to_owned()),
+            Just("%5C".to_owned()),
+            Just("%00".to_owned()),
+            Just("%25".to_owned()),
+            Just("%2E".to_owned()),
+            Just("%3B".to_owned()),
+            Just("%C3%A9".to_owned()),
+            Just("%FF".to_owned()),
+            "[a-cA-C0-9=_-]{1,3}",
+            "%[0-9a-fA-F]{2}",
+            any::<char>().prop_map(String::from),
+        ];
+        proptest::collection::vec(piece, 0..16).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn readings_are_canonical_and_agree_with_the_model(raw in path_strategy()) {
+            let path = CanonicalPath::new(&raw);
+            for reading in path.readings() {
+                prop_assert!(reading.starts_with('/'));
+                prop_assert!(reading.len() <= raw.len().max(1) * 3 + 1);
+                prop_assert!(!reading.split('/').any(|s| s == ".." || s == "."), "{reading}");
+                prop_assert!(reading == "/" || !reading.ends_with('/'));
+                prop_assert!(!reading.contains("//"));
+            }
+            // Idempotent: a reading read again is itself.
+            let again = CanonicalPath::new(path.strict());
+            prop_assert_eq!(again.strict(), path.strict());
+            let again = CanonicalPath::new(path.decoded());
+            prop_assert_eq!(again.decoded(), path.decoded());
+            prop_assert_eq!(again.ambiguity(), None);
+            // The decoded reading is exactly what the model upstream serves.
+            let segments: Vec<&str> = path.decoded()[1..].split('/').filter(|s| !s.is_empty()).collect();
+            prop_assert_eq!(segments, model_upstream(&raw));
+            // An unambiguous path means the same thing to both kinds of server.
+            if path.ambiguity().is_none() {
+                prop_assert_eq!(path.strict(), path.decoded());
+            }
+        }
+    }
+}
