@@ -21,3 +21,7 @@ pub use self::http::{CollectorError, Format, HttpCollector, HttpCollectorBuilder
 pub use nats::{NatsBackend, NatsBackendBuilder};
 #[cfg(feature = "postgres")]
 pub use postgres::{Partitioning, PostgresBackend, PostgresBackendBuilder};
+/// The libpq TLS options split out of a PostgreSQL connection string (for fuzzing).
+#[cfg(feature = "postgres")]
+#[doc(hidden)]
+pub use postgres::{split_tls_options, TlsOptions};
