@@ -506,6 +506,102 @@ mod tests {
         assert_eq!(options.mode.as_deref(), Some("require"));
     }
 
+    /// Keys a connection string may hold: the TLS ones and some tokio-postgres takes.
+    const KEYS: [&str; 8] = [
+        "sslmode",
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
+        "host",
+        "user",
+        "dbname",
+        "application_name",
+    ];
+
+    fn pairs() -> impl proptest::strategy::Strategy<Value = Vec<(usize, String)>> {
+        use proptest::prelude::*;
+        proptest::collection::vec((0..KEYS.len(), "[ -~]{1,12}"), 0..8)
+    }
+
+    /// A libpq key-value string: values quoted, `\` and `'` escaped.
+    fn key_values(pairs: &[(usize, String)], keep: impl Fn(&str) -> bool) -> String {
+        pairs
+            .iter()
+            .filter(|(key, _)| keep(KEYS[*key]))
+            .map(|(key, value)| {
+                let value = value.replace('\\', "\\\\").replace('\'', "\\'");
+                format!("{}='{value}'", KEYS[*key])
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn url(pairs: &[(usize, String)], keep: impl Fn(&str) -> bool) -> String {
+        let query: Vec<String> = pairs
+            .iter()
+            .filter(|(key, _)| keep(KEYS[*key]) && KEYS[*key] != "host")
+            .map(|(key, value)| {
+                let value =
+                    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC);
+                format!("{}={value}", KEYS[*key])
+            })
+            .collect();
+        if query.is_empty() {
+            "postgres://audit@db/audit".to_owned()
+        } else {
+            format!("postgres://audit@db/audit?{}", query.join("&"))
+        }
+    }
+
+    /// The TLS options the pairs set: the last value of each key, as libpq reads them.
+    fn model(pairs: &[(usize, String)], url: bool) -> TlsOptions {
+        let mut options = TlsOptions::default();
+        for (key, value) in pairs {
+            if TLS_KEYS.contains(&KEYS[*key]) && !(url && KEYS[*key] == "host") {
+                options.set(KEYS[*key], value.clone());
+            }
+        }
+        options
+    }
+
+    fn parsed(connection: &str) -> String {
+        use std::str::FromStr;
+        match tokio_postgres::Config::from_str(connection) {
+            Ok(config) => format!("{config:?}"),
+            Err(error) => format!("error: {error}"),
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+        /// Any input: no panic, the rest is no longer than the input, and splitting the rest
+        /// again changes nothing.
+        #[test]
+        fn splitting_is_total_and_idempotent(connection in "\\PC{0,80}") {
+            let (rest, _) = split_tls_options(&connection);
+            proptest::prop_assert!(rest.len() <= connection.len());
+            let (again, options) = split_tls_options(&rest);
+            proptest::prop_assert_eq!(again.as_ref(), rest.as_ref());
+            proptest::prop_assert_eq!(options, TlsOptions::default());
+        }
+
+        /// Well-formed strings: the options are the model's, and tokio-postgres reads the rest
+        /// exactly as it reads the string written without the TLS options.
+        #[test]
+        fn splitting_agrees_with_libpq_syntax(pairs in pairs()) {
+            let is_other = |key: &str| !TLS_KEYS.contains(&key);
+            for (connection, without, is_url) in [
+                (key_values(&pairs, |_| true), key_values(&pairs, is_other), false),
+                (url(&pairs, |_| true), url(&pairs, is_other), true),
+            ] {
+                let (rest, options) = split_tls_options(&connection);
+                proptest::prop_assert_eq!(&options, &model(&pairs, is_url), "{}", connection);
+                proptest::prop_assert_eq!(parsed(&rest), parsed(&without), "{}", connection);
+            }
+        }
+    }
+
     #[test]
     fn modes_need_what_they_check_against() {
         let options = |mode: &str, root: Option<&str>| TlsOptions {
