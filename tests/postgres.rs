@@ -927,7 +927,10 @@ async fn no_session_setting_unlocks_deletion_and_retention_still_works() {
         .unwrap();
     let as_role = |role: &str| pg.url().replace("user=audit ", &format!("user={role} "));
     let thirty_days = Duration::from_secs(30 * DAY as u64);
-    for (table, partitioning) in [("events", Partitioning::Daily), ("plain", Partitioning::None)] {
+    for (table, partitioning) in [
+        ("events", Partitioning::Daily),
+        ("plain", Partitioning::None),
+    ] {
         let qualified = format!("audit.{table}");
         // The owner creates the table and records the retention.
         PostgresBackend::builder(as_role("audit_owner"))
@@ -990,9 +993,11 @@ async fn no_session_setting_unlocks_deletion_and_retention_still_works() {
         };
         for role in ["audit_writer", "careless", "audit_owner"] {
             let client = pg.client_as(role).await;
-            let statements = TAMPERING
-                .iter()
-                .chain(if role == "audit_owner" { &[][..] } else { OWNER_ONLY });
+            let statements = TAMPERING.iter().chain(if role == "audit_owner" {
+                &[][..]
+            } else {
+                OWNER_ONLY
+            });
             for sql in statements.map(|sql| fill(sql)) {
                 assert_eq!(
                     attempt(&client, &sql).await.as_deref(),
@@ -1037,7 +1042,10 @@ async fn no_session_setting_unlocks_deletion_and_retention_still_works() {
         let subjects: Vec<String> = pg
             .client()
             .await
-            .query(&format!("SELECT subject FROM {qualified} ORDER BY time DESC"), &[])
+            .query(
+                &format!("SELECT subject FROM {qualified} ORDER BY time DESC"),
+                &[],
+            )
             .await
             .unwrap()
             .iter()
@@ -1099,7 +1107,9 @@ async fn a_table_created_by_version_1_is_migrated_and_closed() {
     use chrono::Datelike;
     let now = chrono::Utc::now().date_naive();
     let this_month = now.with_day(1).unwrap();
-    let old_month = this_month.checked_sub_months(chrono::Months::new(14)).unwrap();
+    let old_month = this_month
+        .checked_sub_months(chrono::Months::new(14))
+        .unwrap();
     for start in [this_month, old_month] {
         let end = start.checked_add_months(chrono::Months::new(1)).unwrap();
         let name = format!("legacy_p{}", start.format("%Y%m"));
@@ -1138,7 +1148,10 @@ async fn a_table_created_by_version_1_is_migrated_and_closed() {
         .await
         .unwrap_err();
     assert!(error.is_retryable(), "{error}");
-    assert!(error.to_string().contains("migrated to 2 by its owner"), "{error}");
+    assert!(
+        error.to_string().contains("migrated to 2 by its owner"),
+        "{error}"
+    );
 
     // The owner's writer migrates at start-up, then applies the retention it records.
     let mut owner = PostgresBackend::builder(pg.url())
@@ -1164,17 +1177,27 @@ async fn a_table_created_by_version_1_is_migrated_and_closed() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(subjects, ["recent"], "the 14-month-old partition is past retention");
+    assert_eq!(
+        subjects,
+        ["recent"],
+        "the 14-month-old partition is past retention"
+    );
 
     // The same session setting no longer unlocks anything, on the table or its old partitions.
     let partition = format!("legacy_p{}", this_month.format("%Y%m"));
     for sql in [
         bypass.to_owned(),
-        format!("BEGIN; SET LOCAL oauth_audit.retention_cutoff = 'infinity'; DELETE FROM {partition}"),
+        format!(
+            "BEGIN; SET LOCAL oauth_audit.retention_cutoff = 'infinity'; DELETE FROM {partition}"
+        ),
         format!("TRUNCATE {partition}"),
         "UPDATE legacy SET kind = 'Forged'".to_owned(),
     ] {
-        assert_eq!(attempt(&careless, &sql).await.as_deref(), Some("42501"), "{sql}");
+        assert_eq!(
+            attempt(&careless, &sql).await.as_deref(),
+            Some("42501"),
+            "{sql}"
+        );
     }
     owner
         .send(&[event_at(Timestamp::now(), "after-migration")])
@@ -1257,11 +1280,17 @@ async fn tls_verify_full_delivers_and_untrusted_servers_are_refused() {
             "not valid for name",
         ),
         (
-            format!("{} sslmode=verify-full sslrootcert={other}", base("localhost")),
+            format!(
+                "{} sslmode=verify-full sslrootcert={other}",
+                base("localhost")
+            ),
             "UnknownIssuer",
         ),
         (
-            format!("{} sslmode=verify-ca sslrootcert={other}", base("localhost")),
+            format!(
+                "{} sslmode=verify-ca sslrootcert={other}",
+                base("localhost")
+            ),
             "UnknownIssuer",
         ),
         // With a root, even prefer checks the chain (as libpq does).

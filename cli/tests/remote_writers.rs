@@ -170,7 +170,12 @@ async fn a_postgres_writer_verifies_the_server_over_tls() {
         &[("OAUTH_AUDIT_TEST_DATABASE", url.as_str())],
     );
     assert_eq!(
-        http().get(proxy.url("/over-tls")).send().await.unwrap().status(),
+        http()
+            .get(proxy.url("/over-tls"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         200
     );
     let status = tokio::task::spawn_blocking(move || proxy.terminate())
@@ -205,7 +210,10 @@ async fn a_postgres_writer_verifies_the_server_over_tls() {
     );
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{err}");
-    assert!(err.contains("writer (postgres)") && err.contains("sslrootcert"), "{err}");
+    assert!(
+        err.contains("writer (postgres)") && err.contains("sslrootcert"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

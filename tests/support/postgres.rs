@@ -46,9 +46,14 @@ impl PgServer {
         )
         .unwrap();
         if is_root() {
-            run(Command::new("chown").arg("-R").arg("postgres:postgres").arg(&data));
+            run(Command::new("chown")
+                .arg("-R")
+                .arg("postgres:postgres")
+                .arg(&data));
         }
-        run(Command::new("chmod").arg("600").arg(data.join("server.key")));
+        run(Command::new("chmod")
+            .arg("600")
+            .arg(data.join("server.key")));
         server.start();
         (server, tls)
     }
@@ -119,7 +124,9 @@ impl PgServer {
 
     /// A plain client for assertions, connected as `role` (trusted, no password).
     pub async fn client_as(&self, role: &str) -> tokio_postgres::Client {
-        let url = self.url().replace(&format!("user={USER} "), &format!("user={role} "));
+        let url = self
+            .url()
+            .replace(&format!("user={USER} "), &format!("user={role} "));
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
             .unwrap();

@@ -14,7 +14,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -146,7 +148,9 @@ fn split_url<'a>(
     let mut removed = false;
     for pair in connection[query_start..].split('&') {
         let (key, value) = pair.split_once('=')?;
-        let key = percent_encoding::percent_decode_str(key).decode_utf8().ok()?;
+        let key = percent_encoding::percent_decode_str(key)
+            .decode_utf8()
+            .ok()?;
         if TLS_KEYS.contains(&key.as_ref()) {
             let value = percent_encoding::percent_decode_str(value)
                 .decode_utf8()
@@ -309,11 +313,9 @@ impl Tls {
                 let key = PrivateKeyDer::from_pem_file(key).map_err(|error| {
                     ConfigError::invalid(SETTING, format!("sslkey {key}: {error}"))
                 })?;
-                builder
-                    .with_client_auth_cert(chain, key)
-                    .map_err(|error| {
-                        ConfigError::invalid(SETTING, format!("sslcert and sslkey: {error}"))
-                    })?
+                builder.with_client_auth_cert(chain, key).map_err(|error| {
+                    ConfigError::invalid(SETTING, format!("sslcert and sslkey: {error}"))
+                })?
             }
             _ => {
                 return Err(ConfigError::invalid(
@@ -329,7 +331,10 @@ impl Tls {
     }
 }
 
-fn read_certificates(option: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+fn read_certificates(
+    option: &str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
     let certificates = CertificateDer::pem_file_iter(path)
         .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
         .map_err(|error| {
@@ -442,7 +447,12 @@ impl ServerCertVerifier for EncryptOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -451,13 +461,16 @@ impl ServerCertVerifier for EncryptOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -494,7 +507,10 @@ mod tests {
         let (rest, options) = split(
             "postgres://audit:p%3Fw@db:5432/audit?sslmode=verify-ca&application_name=x&sslrootcert=%2Fca%20dir%2Fca.pem",
         );
-        assert_eq!(rest, "postgres://audit:p%3Fw@db:5432/audit?application_name=x");
+        assert_eq!(
+            rest,
+            "postgres://audit:p%3Fw@db:5432/audit?application_name=x"
+        );
         assert_eq!(options.mode.as_deref(), Some("verify-ca"));
         assert_eq!(options.root_cert.as_deref(), Some("/ca dir/ca.pem"));
         let (rest, options) = split("postgresql://db/audit?sslmode=require");
@@ -519,7 +535,6 @@ mod tests {
     ];
 
     fn pairs() -> impl proptest::strategy::Strategy<Value = Vec<(usize, String)>> {
-        use proptest::prelude::*;
         proptest::collection::vec((0..KEYS.len(), "[ -~]{1,12}"), 0..8)
     }
 
@@ -541,8 +556,10 @@ mod tests {
             .iter()
             .filter(|(key, _)| keep(KEYS[*key]) && KEYS[*key] != "host")
             .map(|(key, value)| {
-                let value =
-                    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC);
+                let value = percent_encoding::utf8_percent_encode(
+                    value,
+                    percent_encoding::NON_ALPHANUMERIC,
+                );
                 format!("{}={value}", KEYS[*key])
             })
             .collect();
@@ -610,7 +627,9 @@ mod tests {
             ..TlsOptions::default()
         };
         for mode in ["verify-ca", "verify-full"] {
-            let error = Tls::from_options(&options(mode, None)).unwrap_err().to_string();
+            let error = Tls::from_options(&options(mode, None))
+                .unwrap_err()
+                .to_string();
             assert!(error.contains("sslrootcert"), "{error}");
         }
         let error = Tls::from_options(&options("require", Some("system")))
@@ -621,7 +640,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("/nonexistent/ca.pem"), "{error}");
-        let error = Tls::from_options(&options("always", None)).unwrap_err().to_string();
+        let error = Tls::from_options(&options("always", None))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("verify-full"), "{error}");
         let half = TlsOptions {
             cert: Some("/c.pem".into()),
