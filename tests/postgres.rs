@@ -147,7 +147,7 @@ async fn schema_is_created_once_and_start_is_idempotent() {
         .unwrap();
     assert_eq!(versions.len(), 1);
     assert_eq!(versions[0].get::<_, String>(0), "oauth_audit_events");
-    assert_eq!(versions[0].get::<_, i32>(1), 1);
+    assert_eq!(versions[0].get::<_, i32>(1), 2);
     assert_eq!(versions[0].get::<_, String>(2), "monthly");
     // The current and the next month are created ahead.
     assert_eq!(partitions(&pg, "oauth_audit_events").await.len(), 2);
@@ -883,4 +883,454 @@ async fn writers_starting_together_create_the_schema_once() {
     for table in ["shared.events_0", "shared.events_1", "shared.events_2"] {
         assert_eq!(count(&pg, table).await, (2, 2), "{table}");
     }
+}
+
+/// The SQLSTATE a statement fails with, or `None` when it succeeds; an open transaction is
+/// rolled back either way.
+async fn attempt(client: &tokio_postgres::Client, sql: &str) -> Option<String> {
+    let result = client.batch_execute(sql).await;
+    let _ = client.batch_execute("ROLLBACK").await;
+    result
+        .err()
+        .map(|error| error.code().expect("a server error").code().to_owned())
+}
+
+/// Statements that try to remove or change stored events, with every session setting a
+/// role can make. `{t}` is the events table, `{p}` one of its partitions (or the table).
+const TAMPERING: &[&str] = &[
+    "SET oauth_audit.retention_cutoff = 'infinity'; DELETE FROM {t}",
+    "BEGIN; SELECT set_config('oauth_audit.retention_cutoff', 'infinity', true); DELETE FROM {t} WHERE time < now()",
+    "BEGIN; SET LOCAL oauth_audit.retention_cutoff = '3000-01-01'; DELETE FROM {p}",
+    "SET oauth_audit.retention_cutoff = 'infinity'; UPDATE {t} SET kind = 'Forged'",
+    "SET session_replication_role = replica; DELETE FROM {t}",
+    "TRUNCATE {t}",
+    "TRUNCATE {p}",
+];
+
+/// Statements only the owner may run (the owner is trusted, see docs/security.md).
+const OWNER_ONLY: &[&str] = &[
+    "ALTER TABLE {t} DISABLE TRIGGER oauth_audit_append_only",
+    "UPDATE {s}.oauth_audit_schema SET retention = '1 second'",
+    "DROP TABLE {p}",
+];
+
+#[tokio::test]
+async fn no_session_setting_unlocks_deletion_and_retention_still_works() {
+    let pg = PgServer::new();
+    pg.client()
+        .await
+        .batch_execute(
+            "CREATE ROLE audit_owner LOGIN; GRANT CREATE ON DATABASE postgres TO audit_owner;
+             CREATE ROLE audit_writer LOGIN; CREATE ROLE careless LOGIN;",
+        )
+        .await
+        .unwrap();
+    let as_role = |role: &str| pg.url().replace("user=audit ", &format!("user={role} "));
+    let thirty_days = Duration::from_secs(30 * DAY as u64);
+    for (table, partitioning) in [
+        ("events", Partitioning::Daily),
+        ("plain", Partitioning::None),
+    ] {
+        let qualified = format!("audit.{table}");
+        // The owner creates the table and records the retention.
+        PostgresBackend::builder(as_role("audit_owner"))
+            .schema("audit")
+            .table(table)
+            .partitioning(partitioning)
+            .retention(thirty_days)
+            .build()
+            .unwrap()
+            .prepare()
+            .await
+            .unwrap();
+        let owner = pg.client_as("audit_owner").await;
+        // The grants docs/config.md gives a writer, and a role granted everything on the table.
+        owner
+            .batch_execute(&format!(
+                "GRANT USAGE ON SCHEMA audit TO audit_writer, careless;
+                 GRANT SELECT, INSERT ON {qualified} TO audit_writer;
+                 GRANT SELECT ON audit.oauth_audit_schema TO audit_writer;
+                 GRANT EXECUTE ON FUNCTION audit.oauth_audit_create_partition(text, date),
+                     audit.oauth_audit_retention(text) TO audit_writer;
+                 GRANT ALL ON {qualified}, audit.oauth_audit_schema TO careless;"
+            ))
+            .await
+            .unwrap();
+
+        // A writer that does not own the table stores events of any age (it creates their
+        // partitions through the owner's function).
+        let batch: Vec<EncodedEvent> = [0, 10, 40, 400]
+            .into_iter()
+            .map(|days| event_at(days_ago(days), &format!("{days}-days-ago")))
+            .collect();
+        let mut writer = PostgresBackend::builder(as_role("audit_writer"))
+            .schema("audit")
+            .table(table)
+            .partitioning(partitioning)
+            .build()
+            .unwrap();
+        writer.send(&batch).await.unwrap();
+        assert_eq!(count(&pg, &qualified).await, (4, 4), "{table}");
+
+        // The partition holding the newest event (the table itself without partitioning).
+        let partition: String = pg
+            .client()
+            .await
+            .query_one(
+                &format!(
+                    "SELECT 'audit.' || relname FROM pg_class WHERE oid = \
+                     (SELECT tableoid FROM {qualified} ORDER BY time DESC LIMIT 1)"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let fill = |sql: &str| {
+            sql.replace("{t}", &qualified)
+                .replace("{p}", &partition)
+                .replace("{s}", "audit")
+        };
+        for role in ["audit_writer", "careless", "audit_owner"] {
+            let client = pg.client_as(role).await;
+            let statements = TAMPERING.iter().chain(if role == "audit_owner" {
+                &[][..]
+            } else {
+                OWNER_ONLY
+            });
+            for sql in statements.map(|sql| fill(sql)) {
+                assert_eq!(
+                    attempt(&client, &sql).await.as_deref(),
+                    Some("42501"),
+                    "{role} ran {sql}"
+                );
+            }
+            // Retention runs with the owner's recorded setting whoever calls it, so calling
+            // it early removes nothing that is not due.
+            if role != "careless" {
+                client
+                    .query_one("SELECT audit.oauth_audit_retention($1)", &[&table])
+                    .await
+                    .unwrap();
+            }
+        }
+        assert_eq!(
+            attempt(
+                &pg.client_as("careless").await,
+                &format!("SELECT audit.oauth_audit_retention('{table}')")
+            )
+            .await
+            .as_deref(),
+            Some("42501"),
+            "careless was not granted the retention function"
+        );
+        assert_eq!(
+            count(&pg, &qualified).await.0,
+            2,
+            "{table}: only the two events past the recorded 30 days may go"
+        );
+
+        // A writer configured with a shorter retention cannot shorten the owner's.
+        let mut eager = PostgresBackend::builder(as_role("audit_writer"))
+            .schema("audit")
+            .table(table)
+            .partitioning(partitioning)
+            .retention(Duration::from_secs(DAY as u64))
+            .build()
+            .unwrap();
+        eager.send(&batch[..1]).await.unwrap();
+        let subjects: Vec<String> = pg
+            .client()
+            .await
+            .query(
+                &format!("SELECT subject FROM {qualified} ORDER BY time DESC"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(subjects, ["0-days-ago", "10-days-ago"], "{table}");
+    }
+}
+
+/// The DDL of layout version 1 (as this crate ran it until the trigger stopped honouring a
+/// session setting), for a monthly partitioned `public.legacy`.
+const V1_DDL: &str = "
+    CREATE TABLE oauth_audit_schema (
+        table_name text PRIMARY KEY,
+        version integer NOT NULL,
+        partitioning text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE legacy (
+        id uuid NOT NULL,
+        time timestamptz NOT NULL,
+        kind text NOT NULL,
+        outcome text GENERATED ALWAYS AS (event->>'outcome') STORED,
+        subject text GENERATED ALWAYS AS (event->'actor'->>'subject') STORED,
+        client_id text GENERATED ALWAYS AS (event->'actor'->>'client_id') STORED,
+        source_ip inet GENERATED ALWAYS AS ((event->'source'->>'ip')::inet) STORED,
+        event jsonb NOT NULL,
+        inserted_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (id, time)
+    ) PARTITION BY RANGE (time);
+    CREATE INDEX legacy_time ON legacy (time);
+    CREATE OR REPLACE FUNCTION public.oauth_audit_append_only() RETURNS trigger
+    LANGUAGE plpgsql AS $fn$
+    BEGIN
+        IF TG_OP = 'DELETE' AND OLD.time <
+            NULLIF(current_setting('oauth_audit.retention_cutoff', true), '')::timestamptz
+        THEN
+            RETURN OLD;
+        END IF;
+        RAISE EXCEPTION 'oauth-audit: % on %.% refused: audit events are append-only',
+            TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
+    END
+    $fn$;
+    CREATE OR REPLACE TRIGGER oauth_audit_append_only BEFORE UPDATE OR DELETE ON legacy
+        FOR EACH ROW EXECUTE FUNCTION public.oauth_audit_append_only();
+    CREATE OR REPLACE TRIGGER oauth_audit_no_truncate BEFORE TRUNCATE ON legacy
+        FOR EACH STATEMENT EXECUTE FUNCTION public.oauth_audit_append_only();
+    INSERT INTO oauth_audit_schema (table_name, version, partitioning) VALUES ('legacy', 1, 'monthly');
+";
+
+#[tokio::test]
+async fn a_table_created_by_version_1_is_migrated_and_closed() {
+    let pg = PgServer::new();
+    let admin = pg.client().await;
+    admin.batch_execute(V1_DDL).await.unwrap();
+    // Partitions as version 1 created them: this month's and one from 14 months ago.
+    use chrono::Datelike;
+    let now = chrono::Utc::now().date_naive();
+    let this_month = now.with_day(1).unwrap();
+    let old_month = this_month
+        .checked_sub_months(chrono::Months::new(14))
+        .unwrap();
+    for start in [this_month, old_month] {
+        let end = start.checked_add_months(chrono::Months::new(1)).unwrap();
+        let name = format!("legacy_p{}", start.format("%Y%m"));
+        admin
+            .batch_execute(&format!(
+                "CREATE TABLE {name} PARTITION OF legacy
+                     FOR VALUES FROM ('{start} 00:00:00+00') TO ('{end} 00:00:00+00');
+                 CREATE OR REPLACE TRIGGER oauth_audit_no_truncate BEFORE TRUNCATE ON {name}
+                     FOR EACH STATEMENT EXECUTE FUNCTION public.oauth_audit_append_only();"
+            ))
+            .await
+            .unwrap();
+    }
+    admin
+        .batch_execute(
+            "INSERT INTO legacy (id, time, kind, event) VALUES
+                 (gen_random_uuid(), now(), 'TokenRevoked', '{\"actor\": {\"subject\": \"recent\"}}'),
+                 (gen_random_uuid(), now() - interval '14 months', 'TokenRevoked', '{\"actor\": {\"subject\": \"old\"}}');
+             CREATE ROLE careless LOGIN;
+             GRANT ALL ON legacy, oauth_audit_schema TO careless;",
+        )
+        .await
+        .unwrap();
+    let careless = pg.client_as("careless").await;
+    let bypass = "BEGIN; SET LOCAL oauth_audit.retention_cutoff = 'infinity'; DELETE FROM legacy";
+    // The fixture really is version 1: its trigger yields to the session setting.
+    assert_eq!(attempt(&careless, bypass).await, None);
+
+    // A role that does not own the table cannot migrate it, and says so.
+    let as_careless = pg.url().replace("user=audit ", "user=careless ");
+    let error = PostgresBackend::builder(as_careless)
+        .table("legacy")
+        .build()
+        .unwrap()
+        .prepare()
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    assert!(
+        error.to_string().contains("migrated to 2 by its owner"),
+        "{error}"
+    );
+
+    // The owner's writer migrates at start-up, then applies the retention it records.
+    let mut owner = PostgresBackend::builder(pg.url())
+        .table("legacy")
+        .retention(Duration::from_secs(365 * DAY as u64))
+        .build()
+        .unwrap();
+    owner.prepare().await.unwrap();
+    let row = admin
+        .query_one(
+            "SELECT version, extract(epoch FROM retention)::bigint FROM oauth_audit_schema \
+             WHERE table_name = 'legacy'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), 2);
+    assert_eq!(row.get::<_, i64>(1), 365 * DAY);
+    let subjects: Vec<String> = admin
+        .query("SELECT subject FROM legacy", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        subjects,
+        ["recent"],
+        "the 14-month-old partition is past retention"
+    );
+
+    // The same session setting no longer unlocks anything, on the table or its old partitions.
+    let partition = format!("legacy_p{}", this_month.format("%Y%m"));
+    for sql in [
+        bypass.to_owned(),
+        format!(
+            "BEGIN; SET LOCAL oauth_audit.retention_cutoff = 'infinity'; DELETE FROM {partition}"
+        ),
+        format!("TRUNCATE {partition}"),
+        "UPDATE legacy SET kind = 'Forged'".to_owned(),
+    ] {
+        assert_eq!(
+            attempt(&careless, &sql).await.as_deref(),
+            Some("42501"),
+            "{sql}"
+        );
+    }
+    owner
+        .send(&[event_at(Timestamp::now(), "after-migration")])
+        .await
+        .unwrap();
+    assert_eq!(count(&pg, "legacy").await, (2, 2));
+}
+
+#[tokio::test]
+async fn tls_verify_full_delivers_and_untrusted_servers_are_refused() {
+    let (pg, tls) = PgServer::with_tls();
+    let base = |host: &str| {
+        format!(
+            "host={host} hostaddr=127.0.0.1 port={} user=audit dbname=postgres",
+            pg.port()
+        )
+    };
+    let ca = tls.ca.display();
+
+    // verify-full: the chain and the name, in both connection string forms.
+    let mut connected = Vec::new();
+    for url in [
+        format!("{} sslmode=verify-full sslrootcert={ca}", base("localhost")),
+        format!(
+            "postgres://audit@localhost:{}/postgres?hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={ca}",
+            pg.port()
+        ),
+    ] {
+        let mut backend = PostgresBackend::builder(url).build().unwrap();
+        backend
+            .send(&[event_at(Timestamp::now(), "over-tls")])
+            .await
+            .unwrap();
+        connected.push(backend);
+    }
+    assert_eq!(count(&pg, "oauth_audit_events").await.0, 2);
+    // The server saw only TLS connections from the backend.
+    let row = pg
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*), coalesce(bool_and(s.ssl), false) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'oauth-audit'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 2);
+    assert!(row.get::<_, bool>(1), "a backend connection without TLS");
+
+    pg.client()
+        .await
+        .batch_execute("CREATE ROLE tls_client LOGIN SUPERUSER")
+        .await
+        .unwrap();
+    // Accepted: verify-ca checks the chain, not the name; require encrypts without checking
+    // (libpq's meaning); a client certificate for a role that needs one.
+    for url in [
+        format!("{} sslmode=verify-ca sslrootcert={ca}", base("127.0.0.1")),
+        format!("{} sslmode=require", base("127.0.0.1")),
+        format!(
+            "{} user=tls_client sslmode=verify-full sslrootcert={ca} sslcert={} sslkey={}",
+            base("localhost"),
+            tls.client_cert.display(),
+            tls.client_key.display()
+        ),
+    ] {
+        let mut backend = PostgresBackend::builder(url.clone()).build().unwrap();
+        backend
+            .prepare()
+            .await
+            .unwrap_or_else(|error| panic!("{url}: {error}"));
+    }
+
+    // Refused, with the reason in the error.
+    let other = tls.other_ca.display();
+    for (url, reason) in [
+        (
+            format!("{} sslmode=verify-full sslrootcert={ca}", base("127.0.0.1")),
+            "not valid for name",
+        ),
+        (
+            format!(
+                "{} sslmode=verify-full sslrootcert={other}",
+                base("localhost")
+            ),
+            "UnknownIssuer",
+        ),
+        (
+            format!(
+                "{} sslmode=verify-ca sslrootcert={other}",
+                base("localhost")
+            ),
+            "UnknownIssuer",
+        ),
+        // With a root, even prefer checks the chain (as libpq does).
+        (
+            format!("{} sslmode=prefer sslrootcert={other}", base("localhost")),
+            "UnknownIssuer",
+        ),
+        (
+            format!(
+                "{} user=tls_client sslmode=verify-full sslrootcert={ca}",
+                base("localhost")
+            ),
+            "certificate",
+        ),
+    ] {
+        let error = PostgresBackend::builder(url.clone())
+            .build()
+            .unwrap()
+            .prepare()
+            .await
+            .expect_err(&url);
+        assert!(error.is_retryable(), "{url}: {error}");
+        assert!(error.to_string().contains(reason), "{url}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn require_on_a_server_without_tls_fails_clearly() {
+    let pg = PgServer::new();
+    let url = pg.url().replace("sslmode=disable", "sslmode=require");
+    let error = PostgresBackend::builder(url)
+        .build()
+        .unwrap()
+        .prepare()
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    assert!(
+        error.to_string().contains("server does not support TLS"),
+        "{error}"
+    );
+    assert_eq!(stored_ids(&pg).await.len(), 0);
 }

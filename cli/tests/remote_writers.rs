@@ -143,6 +143,80 @@ spool_dir = {:?}
 }
 
 #[tokio::test]
+async fn a_postgres_writer_verifies_the_server_over_tls() {
+    let (server, tls) = tokio::task::spawn_blocking(postgres::PgServer::with_tls)
+        .await
+        .unwrap();
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("postgres-tls");
+    let config = dir.write(
+        "proxy.toml",
+        "[[writer]]\ntype = \"postgres\"\nurl_env = \"OAUTH_AUDIT_TEST_DATABASE\"\n",
+    );
+    // The certificate names localhost; the server listens on 127.0.0.1 only.
+    let url = format!(
+        "host=localhost hostaddr=127.0.0.1 port={} user=audit dbname=postgres \
+         sslmode=verify-full sslrootcert={}",
+        server.port(),
+        tls.ca.display()
+    );
+    let mut proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[("OAUTH_AUDIT_TEST_DATABASE", url.as_str())],
+    );
+    assert_eq!(
+        http()
+            .get(proxy.url("/over-tls"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let status = tokio::task::spawn_blocking(move || proxy.terminate())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let rows = server
+        .client()
+        .await
+        .query(
+            "SELECT event->'http'->>'path' FROM public.oauth_audit_events",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{}", server.log());
+    assert_eq!(rows[0].get::<_, String>(0), "/over-tls");
+
+    // verify-full with nothing to verify against stops the start, saying what is missing.
+    let unverifiable = url.replace(&format!("sslrootcert={}", tls.ca.display()), "");
+    let output = run(
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:1",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[("OAUTH_AUDIT_TEST_DATABASE", unverifiable.as_str())],
+    );
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("writer (postgres)") && err.contains("sslrootcert"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn an_http_writer_posts_every_event_to_a_collector() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("http");

@@ -19,5 +19,9 @@ mod postgres;
 pub use self::http::{CollectorError, Format, HttpCollector, HttpCollectorBuilder};
 #[cfg(feature = "nats")]
 pub use nats::{NatsBackend, NatsBackendBuilder};
+/// The libpq TLS options split out of a PostgreSQL connection string (for fuzzing).
+#[cfg(feature = "postgres")]
+#[doc(hidden)]
+pub use postgres::{split_tls_options, TlsOptions};
 #[cfg(feature = "postgres")]
 pub use postgres::{Partitioning, PostgresBackend, PostgresBackendBuilder};

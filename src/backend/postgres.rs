@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 use tokio::task::JoinHandle;
-use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Config, NoTls, Statement};
@@ -35,8 +34,15 @@ use uuid::Uuid;
 use crate::delivery::{Backend, BackendError, EncodedEvent};
 use crate::ConfigError;
 
-/// The layout version this build creates and understands.
-const SCHEMA_VERSION: i32 = 1;
+mod ddl;
+mod tls;
+
+#[doc(hidden)]
+pub use tls::{split_tls_options, TlsOptions};
+
+/// The layout version this build creates and understands. 2: deletion is decided by the
+/// database (owner and recorded retention), no longer unlocked by a session setting.
+const SCHEMA_VERSION: i32 = 2;
 /// The table recording layout versions, next to the events table.
 const VERSIONS_TABLE: &str = "oauth_audit_schema";
 /// How often `send` runs retention.
@@ -93,6 +99,8 @@ impl Partitioning {
         }
     }
 
+    /// The partition name suffix `oauth_audit_create_partition` gives (checked in tests).
+    #[cfg(test)]
     fn suffix(self, start: NaiveDate) -> String {
         match self {
             Partitioning::Monthly => start.format("%Y%m").to_string(),
@@ -143,19 +151,25 @@ impl Partitioning {
 /// # Append-only
 ///
 /// A trigger refuses `UPDATE`, `DELETE` and `TRUNCATE` on the table and its partitions
-/// (SQLSTATE `42501`). Retention drops whole partitions, which fires no row trigger; without
-/// partitioning it deletes inside a transaction that sets `oauth_audit.retention_cutoff`, and
-/// the trigger lets through only rows older than that cutoff. The trigger protects against
-/// mistakes and application bugs, not against the table's owner (the writer's role, which
-/// creates the table and its partitions), who can disable triggers: where that matters,
-/// send the events to a second, independent destination as well.
+/// (SQLSTATE `42501`), whatever the session has set. The one exception is the table's owner
+/// deleting rows older than the retention recorded in `oauth_audit_schema`, which only the
+/// owner can change. Retention runs in `oauth_audit_retention(table)`, a `SECURITY DEFINER`
+/// function owned by the table's owner: it drops the partitions (or, without partitioning,
+/// deletes the rows) past that recorded retention and nothing else, whoever calls it.
+/// Partitions are created by `oauth_audit_create_partition(table, start)`, another such
+/// function, so a writer needs no ownership at all: connected as a role granted `SELECT` and
+/// `INSERT` on the table, `SELECT` on `oauth_audit_schema` and `EXECUTE` on the two functions,
+/// it can add events but neither change nor remove them. The owner itself can still disable
+/// triggers: keep it for migrations (see `docs/security.md`), or send the events to a second,
+/// independent destination as well.
 ///
 /// # Schema versions
 ///
 /// The table `oauth_audit_schema` (in the same schema) records, per events table, the layout
-/// version and the partitioning it was created with. Start-up creates what is missing
+/// version, the partitioning it was created with and the retention. Start-up creates what is missing
 /// (idempotent, under an advisory lock so that several writers may start together), refuses
-/// a table recorded by a newer version, and is where later versions migrate older tables.
+/// a table recorded by a newer version, and migrates older ones (the owner only). A table at
+/// the current version gets no DDL, so writers that do not own it start as well.
 ///
 /// # Connections and errors
 ///
@@ -166,9 +180,16 @@ impl Partitioning {
 /// [`BackendError::Rejected`]. When one event of a batch is refused, the others are inserted
 /// one by one, so a single bad event never takes good ones with it.
 ///
-/// TLS is not built in: use `sslmode=disable` (or `prefer`, which falls back to plain TCP)
-/// on a trusted network or through a local TLS proxy. `sslmode=require` is refused by
-/// [`PostgresBackendBuilder::build`].
+/// # TLS
+///
+/// TLS is rustls (ring), configured with libpq's options in the connection string:
+/// `sslmode` `disable`, `prefer` (the default: TLS when the server offers it), `require`,
+/// `verify-ca` or `verify-full`; `sslrootcert` (a PEM file of trusted CAs, or `system` for the
+/// operating system's store, which needs `verify-full`); `sslcert` and `sslkey` (a client
+/// certificate and its key, PEM). As in libpq, a `sslrootcert` makes every mode check the
+/// certificate chain, `verify-full` checks the host name too, and `prefer`/`require` without
+/// one encrypt without checking who answers. Use `verify-full` across any network you do not
+/// control. Certificate files are read by [`PostgresBackendBuilder::build`].
 ///
 /// ```no_run
 /// use oauth_audit::backend::PostgresBackend;
@@ -196,6 +217,7 @@ pub struct PostgresBackend {
 
 struct Settings {
     config: Config,
+    tls: tls::Tls,
     schema: String,
     table: String,
     partitioning: Partitioning,
@@ -209,6 +231,7 @@ impl fmt::Debug for PostgresBackend {
         f.debug_struct("PostgresBackend")
             .field("hosts", &self.settings.config.get_hosts())
             .field("dbname", &self.settings.config.get_dbname())
+            .field("sslmode", &self.settings.tls.mode)
             .field("schema", &self.settings.schema)
             .field("table", &self.settings.table)
             .field("partitioning", &self.settings.partitioning)
@@ -307,9 +330,9 @@ impl PostgresBackend {
                 .ensure_ahead(settings.partitioning)
                 .await
                 .map_err(|error| Failure::Setup(Box::new(error)))?;
-            if let Some(retention) = settings.retention {
+            if settings.retention.is_some() {
                 // Retention never holds up delivery: a failure is retried at the next interval.
-                if let Err(error) = session.apply_retention(settings, retention).await {
+                if let Err(error) = session.apply_retention(settings.partitioning).await {
                     tracing::warn!(backend = NAME, table = %session.table, %error, "audit retention failed");
                     if error.is_connection() {
                         return Err(error);
@@ -393,6 +416,10 @@ impl PostgresBackendBuilder {
 
     /// Drops events older than this (default: keep everything). With partitioning, a
     /// partition is dropped once all of it is older; checked at connection and hourly.
+    ///
+    /// A backend connected as the table's owner records this retention in
+    /// `oauth_audit_schema`; the database applies the recorded value, so a backend that does
+    /// not own the table only triggers it (and logs a warning if its own setting differs).
     pub fn retention(mut self, retention: Duration) -> Self {
         self.retention = Some(retention);
         self
@@ -408,17 +435,13 @@ impl PostgresBackendBuilder {
 
     /// Checks the settings; does not connect.
     pub fn build(self) -> Result<PostgresBackend, ConfigError> {
-        let mut config = Config::from_str(&self.connection).map_err(|error| {
+        let (rest, tls_options) = tls::split_tls_options(&self.connection);
+        let mut config = Config::from_str(&rest).map_err(|error| {
             // The connection string itself may hold a password, so it is not repeated.
             ConfigError::invalid("postgres connection string", error.to_string())
         })?;
-        if !matches!(config.get_ssl_mode(), SslMode::Disable | SslMode::Prefer) {
-            return Err(ConfigError::invalid(
-                "postgres connection string",
-                "this sslmode needs TLS, which this build does not include: use \
-                 sslmode=disable (or prefer) on a trusted network or through a local TLS proxy",
-            ));
-        }
+        let tls = tls::Tls::from_options(&tls_options)?;
+        config.ssl_mode(tls.mode.negotiation());
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(self.timeout);
         }
@@ -444,6 +467,7 @@ impl PostgresBackendBuilder {
         Ok(PostgresBackend {
             settings: Settings {
                 config,
+                tls,
                 schema: self.schema,
                 table: self.table,
                 partitioning: self.partitioning,
@@ -500,17 +524,21 @@ impl Drop for Session {
 
 impl Session {
     async fn open(settings: &Settings) -> Result<Session, Failure> {
-        let (client, connection) = settings.config.connect(NoTls).await?;
-        let connection = tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(backend = NAME, %error, "postgres connection closed");
+        let (client, connection) = match &settings.tls.connector {
+            Some(connector) => {
+                let (client, connection) = settings.config.connect(connector.clone()).await?;
+                (client, tokio::spawn(drive(connection)))
             }
-        });
+            None => {
+                let (client, connection) = settings.config.connect(NoTls).await?;
+                (client, tokio::spawn(drive(connection)))
+            }
+        };
         let schema = settings.schema.clone();
         let table = settings.table.clone();
         let qualified = format!("{}.{}", quote(&schema), quote(&table));
         let mut session = Session {
-            insert: create_schema(&client, &schema, &table, settings.partitioning).await?,
+            insert: create_schema(&client, settings).await?,
             client,
             connection,
             schema,
@@ -590,31 +618,20 @@ impl Session {
         if self.partitions.contains(&start) {
             return Ok(());
         }
-        let end = partitioning
-            .end_of(start)
-            .ok_or(Failure::Schema(SchemaProblem::OutOfRange(start)))?;
-        let partition = quote(&format!("{}_p{}", self.table, partitioning.suffix(start)));
-        let schema = quote(&self.schema);
-        // Partitions are created by whichever writer needs them first; the lock keeps two
-        // writers from racing on the same one.
-        let sql = format!(
-            "BEGIN;
-             SELECT pg_advisory_xact_lock(hashtext({lock}));
-             CREATE TABLE IF NOT EXISTS {schema}.{partition} PARTITION OF {parent}
-                 FOR VALUES FROM ('{start} 00:00:00+00') TO ('{end} 00:00:00+00');
-             CREATE OR REPLACE TRIGGER oauth_audit_no_truncate BEFORE TRUNCATE ON {schema}.{partition}
-                 FOR EACH STATEMENT EXECUTE FUNCTION {schema}.oauth_audit_append_only();
-             COMMIT;",
-            lock = literal(&lock_key(&self.schema)),
-            parent = self.qualified,
-            start = start.format("%Y-%m-%d"),
-            end = end.format("%Y-%m-%d"),
-        );
-        if let Err(error) = self.client.batch_execute(&sql).await {
-            // Leave no transaction open on a connection that is otherwise fine.
-            let _ = self.client.batch_execute("ROLLBACK").await;
-            return Err(error.into());
+        if partitioning.end_of(start).is_none() {
+            return Err(Failure::Schema(SchemaProblem::OutOfRange(start)));
         }
+        // Through the owner's function: a writer that does not own the table cannot create
+        // partitions of it, and so cannot drop them either.
+        self.client
+            .execute(
+                &format!(
+                    "SELECT {}.oauth_audit_create_partition($1, $2)",
+                    quote(&self.schema)
+                ),
+                &[&self.table, &start],
+            )
+            .await?;
         self.partitions.insert(start);
         Ok(())
     }
@@ -661,48 +678,38 @@ impl Session {
         }
     }
 
-    async fn apply_retention(
-        &mut self,
-        settings: &Settings,
-        retention: Duration,
-    ) -> Result<(), Failure> {
-        let age = TimeDelta::from_std(retention).unwrap_or(TimeDelta::MAX);
-        let cutoff = Utc::now()
-            .checked_sub_signed(age)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        if settings.partitioning == Partitioning::None {
-            let sql = format!(
-                "BEGIN;
-                 SELECT set_config('oauth_audit.retention_cutoff', {cutoff}, true);
-                 DELETE FROM {table} WHERE time < {cutoff}::timestamptz;
-                 COMMIT;",
-                cutoff = literal(&cutoff.to_rfc3339()),
-                table = self.qualified,
-            );
-            if let Err(error) = self.client.batch_execute(&sql).await {
-                let _ = self.client.batch_execute("ROLLBACK").await;
-                return Err(error.into());
+    /// Runs the owner's retention function, which removes only what the retention recorded
+    /// in `oauth_audit_schema` allows, whoever calls it.
+    async fn apply_retention(&mut self, partitioning: Partitioning) -> Result<(), Failure> {
+        let removed: i64 = self
+            .client
+            .query_one(
+                &format!("SELECT {}.oauth_audit_retention($1)", quote(&self.schema)),
+                &[&self.table],
+            )
+            .await?
+            .try_get(0)?;
+        if removed > 0 {
+            if partitioning == Partitioning::None {
+                tracing::info!(backend = NAME, table = %self.qualified, rows = removed, "deleted audit events past retention");
+            } else {
+                self.partitions.clear();
+                self.load_partitions(partitioning).await?;
+                tracing::info!(backend = NAME, table = %self.qualified, partitions = removed, "dropped audit partitions past retention");
             }
-            return Ok(());
-        }
-        let schema = quote(&self.schema);
-        for name in self.partition_names().await? {
-            let Some(start) = partition_start(&self.table, &name, settings.partitioning) else {
-                continue;
-            };
-            let Some(end) = settings.partitioning.end_of(start) else {
-                continue;
-            };
-            if end.and_hms_opt(0, 0, 0).map(|e| e.and_utc()) > Some(cutoff) {
-                continue;
-            }
-            self.client
-                .batch_execute(&format!("DROP TABLE IF EXISTS {schema}.{}", quote(&name)))
-                .await?;
-            self.partitions.remove(&start);
-            tracing::info!(backend = NAME, partition = %name, "dropped audit partition past retention");
         }
         Ok(())
+    }
+}
+
+/// Drives a connection until it closes.
+async fn drive<F, E>(connection: F)
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: fmt::Display,
+{
+    if let Err(error) = connection.await {
+        tracing::debug!(backend = NAME, %error, "postgres connection closed");
     }
 }
 
@@ -732,17 +739,14 @@ fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// Creates or checks the schema; returns the prepared insert.
-async fn create_schema(
-    client: &Client,
-    schema: &str,
-    table: &str,
-    partitioning: Partitioning,
-) -> Result<Statement, Failure> {
+/// Creates, migrates or checks the schema; returns the prepared insert.
+///
+/// A table already at [`SCHEMA_VERSION`] gets no DDL at all, so a writer that does not own
+/// it (granted only `INSERT`, `SELECT` and the maintenance functions) starts as well.
+async fn create_schema(client: &Client, settings: &Settings) -> Result<Statement, Failure> {
+    let (schema, table, partitioning) = (&settings.schema, &settings.table, settings.partitioning);
     let qualified = format!("{}.{}", quote(schema), quote(table));
     let versions = format!("{}.{}", quote(schema), quote(VERSIONS_TABLE));
-    let s = quote(schema);
-    let t = |suffix: &str| quote(&format!("{table}_{suffix}"));
 
     client.batch_execute("BEGIN").await?;
     let result = async {
@@ -753,29 +757,25 @@ async fn create_schema(
             )
             .await?;
         let schema_exists = client
-            .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
+            .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[schema])
             .await?
             .is_some();
         if !schema_exists {
             client
-                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {s}"))
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote(schema)))
                 .await?;
         }
-        client
-            .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {versions} (
-                     table_name text PRIMARY KEY,
-                     version integer NOT NULL,
-                     partitioning text NOT NULL,
-                     created_at timestamptz NOT NULL DEFAULT now(),
-                     updated_at timestamptz NOT NULL DEFAULT now()
-                 )"
-            ))
-            .await?;
+        let versions_exist = client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&versions])
+            .await?
+            .try_get::<_, bool>(0)?;
+        if !versions_exist {
+            client.batch_execute(&ddl::versions_table(schema)).await?;
+        }
         let recorded = client
             .query_opt(
                 &format!("SELECT version, partitioning FROM {versions} WHERE table_name = $1"),
-                &[&table],
+                &[table],
             )
             .await?;
         match recorded {
@@ -795,6 +795,9 @@ async fn create_schema(
                         configured: partitioning.as_str(),
                     }));
                 }
+                if version < SCHEMA_VERSION {
+                    migrate(client, settings, &qualified, version).await?;
+                }
             }
             None => {
                 let exists = client
@@ -806,67 +809,27 @@ async fn create_schema(
                         table: qualified.clone(),
                     }));
                 }
+                client.batch_execute(&ddl::functions(schema)).await?;
+                client
+                    .batch_execute(&ddl::events_table(
+                        schema,
+                        table,
+                        partitioning != Partitioning::None,
+                    ))
+                    .await?;
+                client
+                    .execute(
+                        &format!(
+                            "INSERT INTO {versions} (table_name, version, partitioning) VALUES ($1, $2, $3)"
+                        ),
+                        &[table, &SCHEMA_VERSION, &partitioning.as_str()],
+                    )
+                    .await?;
             }
         }
-
-        let (key, partition_by) = match partitioning {
-            Partitioning::None => ("id", ""),
-            Partitioning::Daily | Partitioning::Monthly => ("id, time", "PARTITION BY RANGE (time)"),
-        };
-        client
-            .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {qualified} (
-                     id uuid NOT NULL,
-                     time timestamptz NOT NULL,
-                     kind text NOT NULL,
-                     outcome text GENERATED ALWAYS AS (event->>'outcome') STORED,
-                     subject text GENERATED ALWAYS AS (event->'actor'->>'subject') STORED,
-                     client_id text GENERATED ALWAYS AS (event->'actor'->>'client_id') STORED,
-                     source_ip inet GENERATED ALWAYS AS ((event->'source'->>'ip')::inet) STORED,
-                     event jsonb NOT NULL,
-                     inserted_at timestamptz NOT NULL DEFAULT now(),
-                     PRIMARY KEY ({key})
-                 ) {partition_by};
-                 CREATE INDEX IF NOT EXISTS {time_idx} ON {qualified} (time);
-                 CREATE INDEX IF NOT EXISTS {kind_idx} ON {qualified} (kind, time);
-                 CREATE INDEX IF NOT EXISTS {subject_idx} ON {qualified} (subject, time);
-                 CREATE INDEX IF NOT EXISTS {client_idx} ON {qualified} (client_id, time);
-                 CREATE INDEX IF NOT EXISTS {ip_idx} ON {qualified} (source_ip, time);
-                 CREATE OR REPLACE FUNCTION {s}.oauth_audit_append_only() RETURNS trigger
-                 LANGUAGE plpgsql AS $fn$
-                 BEGIN
-                     IF TG_OP = 'DELETE' AND OLD.time <
-                         NULLIF(current_setting('oauth_audit.retention_cutoff', true), '')::timestamptz
-                     THEN
-                         RETURN OLD;
-                     END IF;
-                     RAISE EXCEPTION 'oauth-audit: % on %.% refused: audit events are append-only',
-                         TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
-                         USING ERRCODE = 'insufficient_privilege';
-                 END
-                 $fn$;
-                 CREATE OR REPLACE TRIGGER oauth_audit_append_only BEFORE UPDATE OR DELETE ON {qualified}
-                     FOR EACH ROW EXECUTE FUNCTION {s}.oauth_audit_append_only();
-                 CREATE OR REPLACE TRIGGER oauth_audit_no_truncate BEFORE TRUNCATE ON {qualified}
-                     FOR EACH STATEMENT EXECUTE FUNCTION {s}.oauth_audit_append_only();
-                 COMMENT ON TABLE {qualified} IS 'oauth-audit events (schema v1 JSON), append-only';",
-                time_idx = t("time"),
-                kind_idx = t("kind"),
-                subject_idx = t("subject"),
-                client_idx = t("client"),
-                ip_idx = t("ip"),
-            ))
-            .await?;
-        client
-            .execute(
-                &format!(
-                    "INSERT INTO {versions} (table_name, version, partitioning) VALUES ($1, $2, $3)
-                     ON CONFLICT (table_name) DO UPDATE SET version = EXCLUDED.version, updated_at = now()
-                     WHERE {versions}.version < EXCLUDED.version"
-                ),
-                &[&table, &SCHEMA_VERSION, &partitioning.as_str()],
-            )
-            .await?;
+        if let Some(retention) = settings.retention {
+            record_retention(client, &versions, &qualified, table, retention).await?;
+        }
         Ok(())
     }
     .await;
@@ -895,6 +858,105 @@ async fn create_schema(
         )
         .await?;
     Ok(insert)
+}
+
+/// Whether the connected role owns `qualified`: only the owner migrates the table and
+/// records its retention.
+async fn owns(client: &Client, qualified: &str) -> Result<bool, Failure> {
+    Ok(client
+        .query_one(
+            "SELECT coalesce(pg_get_userbyid(relowner) = current_user, false) \
+             FROM pg_class WHERE oid = to_regclass($1)",
+            &[&qualified],
+        )
+        .await?
+        .try_get::<_, bool>(0)?)
+}
+
+/// Migrates a table recorded at `from` to [`SCHEMA_VERSION`], inside the caller's transaction.
+async fn migrate(
+    client: &Client,
+    settings: &Settings,
+    qualified: &str,
+    from: i32,
+) -> Result<(), Failure> {
+    if !owns(client, qualified).await? {
+        return Err(Failure::Schema(SchemaProblem::NeedsOwner {
+            table: qualified.to_owned(),
+            version: from,
+        }));
+    }
+    // Version 1 let any session that set `oauth_audit.retention_cutoff` delete rows; the new
+    // trigger body replaces it for the table and all its partitions at once.
+    client
+        .batch_execute(&ddl::versions_table_v2(&settings.schema))
+        .await?;
+    client
+        .batch_execute(&ddl::functions(&settings.schema))
+        .await?;
+    client
+        .execute(
+            &format!(
+                "UPDATE {}.{} SET version = $2, updated_at = now() WHERE table_name = $1",
+                quote(&settings.schema),
+                quote(VERSIONS_TABLE)
+            ),
+            &[&settings.table, &SCHEMA_VERSION],
+        )
+        .await?;
+    tracing::info!(
+        backend = NAME,
+        table = %qualified,
+        from,
+        to = SCHEMA_VERSION,
+        "migrated the audit table's layout"
+    );
+    Ok(())
+}
+
+/// Records the configured retention, which the database itself enforces, when the connected
+/// role owns the table; otherwise warns when the owner recorded something else.
+async fn record_retention(
+    client: &Client,
+    versions: &str,
+    qualified: &str,
+    table: &str,
+    retention: Duration,
+) -> Result<(), Failure> {
+    let seconds = retention.as_secs_f64();
+    let same = client
+        .query_one(
+            &format!(
+                "SELECT coalesce(bool_or(retention = make_interval(secs => $2)), false) \
+                 FROM {versions} WHERE table_name = $1"
+            ),
+            &[&table, &seconds],
+        )
+        .await?
+        .try_get::<_, bool>(0)?;
+    if same {
+        return Ok(());
+    }
+    if owns(client, qualified).await? {
+        client
+            .execute(
+                &format!(
+                    "UPDATE {versions} SET retention = make_interval(secs => $2), updated_at = now() \
+                     WHERE table_name = $1"
+                ),
+                &[&table, &seconds],
+            )
+            .await?;
+    } else {
+        tracing::warn!(
+            backend = NAME,
+            table = %qualified,
+            configured = ?retention,
+            "the retention configured here differs from the one the table's owner recorded, which is the one applied: \
+             configure it on a writer that connects as the owner"
+        );
+    }
+    Ok(())
 }
 
 /// Why a `send` failed, before it is classified.
@@ -939,6 +1001,8 @@ enum SchemaProblem {
     Foreign { table: String },
     #[error("no partition can start at {0}")]
     OutOfRange(NaiveDate),
+    #[error("{table} has layout version {version} and must be migrated to {SCHEMA_VERSION} by its owner: start oauth-audit once with the owning role (or prepare() a backend connected as it)")]
+    NeedsOwner { table: String, version: i32 },
 }
 
 impl Failure {
@@ -1042,11 +1106,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!error.contains("hunter2"), "{error}");
-        let error = PostgresBackend::builder("host=localhost sslmode=require")
-            .build()
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("sslmode=disable"), "{error}");
+        // TLS options are libpq's, taken out before tokio-postgres parses the rest.
+        let backend =
+            PostgresBackend::builder("host=localhost password=hunter2 sslmode=require").build();
+        assert_eq!(backend.unwrap().settings.tls.mode, tls::TlsMode::Require);
+        let error = PostgresBackend::builder(
+            "host=localhost password=hunter2 sslmode=verify-full sslrootcert=/nonexistent/ca.pem",
+        )
+        .build()
+        .unwrap_err()
+        .to_string();
+        assert!(!error.contains("hunter2"), "{error}");
+        assert!(error.contains("/nonexistent/ca.pem"), "{error}");
         let backend = PostgresBackend::builder("postgres://audit:hunter2@localhost/audit")
             .build()
             .unwrap();

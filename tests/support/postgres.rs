@@ -19,6 +19,46 @@ impl PgServer {
     /// Creates a cluster and starts it. Panics with instructions when PostgreSQL 15 is
     /// missing.
     pub fn new() -> PgServer {
+        let mut server = PgServer::init();
+        server.start();
+        server
+    }
+
+    /// A server with `ssl = on`, its certificate from a throwaway CA, valid for `localhost`
+    /// only (not for `127.0.0.1`, so that `verify-ca` and `verify-full` differ). The role
+    /// `tls_client` must log in with a client certificate from the same CA.
+    pub fn with_tls() -> (PgServer, PgTls) {
+        let mut server = PgServer::init();
+        let tls = PgTls::generate(&server.dir.join("client"));
+        let data = server.dir.join("data");
+        std::fs::write(data.join("server.crt"), &tls.server_pem).unwrap();
+        std::fs::write(data.join("server.key"), &tls.server_key_pem).unwrap();
+        std::fs::write(data.join("ca.crt"), std::fs::read(&tls.ca).unwrap()).unwrap();
+        let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+        conf.push_str(
+            "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nssl_ca_file = 'ca.crt'\n",
+        );
+        std::fs::write(data.join("postgresql.conf"), conf).unwrap();
+        let hba = std::fs::read_to_string(data.join("pg_hba.conf")).unwrap();
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            format!("hostssl all tls_client 127.0.0.1/32 cert\nhost all tls_client 127.0.0.1/32 reject\n{hba}"),
+        )
+        .unwrap();
+        if is_root() {
+            run(Command::new("chown")
+                .arg("-R")
+                .arg("postgres:postgres")
+                .arg(&data));
+        }
+        run(Command::new("chmod")
+            .arg("600")
+            .arg(data.join("server.key")));
+        server.start();
+        (server, tls)
+    }
+
+    fn init() -> PgServer {
         assert!(
             Path::new(BIN).join("postgres").exists(),
             "PostgreSQL 15 is not installed ({BIN}/postgres is missing): run scripts/test, \
@@ -35,13 +75,11 @@ impl PgServer {
             "{BIN}/initdb -D '{}' -U {USER} --auth=trust --no-sync -E UTF8 --locale=C.UTF-8",
             data.display()
         ));
-        let mut server = PgServer {
+        PgServer {
             dir,
             port: free_port(),
             running: false,
-        };
-        server.start();
-        server
+        }
     }
 
     /// The libpq connection string for the `postgres` database.
@@ -82,6 +120,18 @@ impl PgServer {
             socket = self.dir.display(),
         ));
         self.running = true;
+    }
+
+    /// A plain client for assertions, connected as `role` (trusted, no password).
+    pub async fn client_as(&self, role: &str) -> tokio_postgres::Client {
+        let url = self
+            .url()
+            .replace(&format!("user={USER} "), &format!("user={role} "));
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
     }
 
     /// A plain client for assertions (not the backend under test).
@@ -158,4 +208,67 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The files of [`PgServer::with_tls`]: PEM paths a connection string can name.
+pub struct PgTls {
+    /// The CA that signed the server's and the client's certificates.
+    pub ca: PathBuf,
+    /// Another CA, which signed nothing the server presents.
+    pub other_ca: PathBuf,
+    /// A certificate for the role `tls_client`, and its key.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    server_pem: String,
+    server_key_pem: String,
+}
+
+impl PgTls {
+    fn generate(dir: &Path) -> PgTls {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+            IsCa, KeyPair, KeyUsagePurpose,
+        };
+        let new_ca = |name: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+        };
+        let ca = new_ca("oauth-audit test CA");
+        let other_ca = new_ca("some other CA");
+
+        let server_key = KeyPair::generate().unwrap();
+        let mut server_params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server = server_params.signed_by(&server_key, &ca).unwrap();
+
+        let client_key = KeyPair::generate().unwrap();
+        let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, "tls_client");
+        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client = client_params.signed_by(&client_key, &ca).unwrap();
+
+        std::fs::create_dir_all(dir).unwrap();
+        let write = |name: &str, pem: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).unwrap();
+            path
+        };
+        PgTls {
+            ca: write("ca.pem", ca.pem()),
+            other_ca: write("other-ca.pem", other_ca.pem()),
+            client_cert: write("client.pem", client.pem()),
+            client_key: write("client.key", client_key.serialize_pem()),
+            server_pem: server.pem(),
+            server_key_pem: server_key.serialize_pem(),
+        }
+    }
 }
