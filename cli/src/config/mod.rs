@@ -20,7 +20,7 @@ pub use remote::HttpFormatSetting;
 pub use remote::PartitioningSetting;
 pub use remote::{HttpWriter, NatsWriter, PostgresWriter};
 pub use values::{
-    shown_url, AtLeastOne, BodyLimit, Cidr, HttpUrl, HumanDuration, ListenAddr, Name,
+    shown_url, AtLeastOne, BodyLimit, Cidr, ClientIpHeader, EnvName, FileMode, HttpUrl, HumanDuration, ListenAddr, Name,
     OptionalHeader, RequestPath, UpstreamUrl,
 };
 
@@ -67,6 +67,8 @@ pub struct ProxySection {
     /// Proxies in front of this one whose forwarding headers are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<Cidr>,
+    /// The one header those proxies write the client's address into.
+    pub client_ip_header: Option<ClientIpHeader>,
     /// Paths forwarded but not audited.
     #[serde(default)]
     pub skip_paths: Vec<RequestPath>,
@@ -247,6 +249,8 @@ pub enum WriterSection {
     Jsonl {
         /// The file, or `-`.
         path: PathBuf,
+        /// Permissions of the file when it is created (default 0o600).
+        mode: Option<FileMode>,
         /// When lines reach the operating system.
         #[serde(default)]
         flush: FlushSetting,
@@ -261,6 +265,8 @@ pub enum WriterSection {
     Rotating {
         /// The directory.
         dir: PathBuf,
+        /// Permissions of the files it creates (default 0o600).
+        mode: Option<FileMode>,
         /// File name prefix (`audit`).
         prefix: Option<Name>,
         /// `daily`, `hourly` or `never`.
@@ -573,11 +579,12 @@ fn located(path: &Path, text: &str, offset: usize, message: String) -> ConfigFil
     let column = before[line_start..].chars().count() + 1;
     let line_text = text[line_start..].lines().next().unwrap_or("");
     let key = key_at(text, line_start, line_text);
+    let (text, message) = shown_line(line_text, key.as_deref(), &message);
     ConfigFileError::At {
         path: path.to_owned(),
         line,
         column,
-        text: shown_line(line_text, key.as_deref(), &message),
+        text,
         key,
         message,
     }
@@ -585,8 +592,10 @@ fn located(path: &Path, text: &str, offset: usize, message: String) -> ConfigFil
 
 /// The line quoted in an error, with the value hidden when its key may hold a secret (a URL
 /// with a password, an `Authorization` header), is unknown (a misspelt `client_secret`), or
-/// looks like it carries credentials (`user:password@host`).
-fn shown_line(line: &str, key: Option<&str>, message: &str) -> String {
+/// looks like it carries credentials (`user:password@host`); URLs in it lose their query.
+/// Returns the line and the message, from which a hidden value is removed too (the TOML
+/// reader's messages quote the value: ``invalid type: integer `123` ``).
+fn shown_line(line: &str, key: Option<&str>, message: &str) -> (String, String) {
     const SECRET_WORDS: [&str; 8] = [
         "secret",
         "password",
@@ -598,16 +607,39 @@ fn shown_line(line: &str, key: Option<&str>, message: &str) -> String {
         "credential",
     ];
     let key = key.unwrap_or_default().to_ascii_lowercase();
-    match line.split_once('=') {
-        Some((name, value))
-            if message.contains("unknown field")
-                || value.contains('@')
-                || SECRET_WORDS.iter().any(|word| key.contains(word)) =>
-        {
-            format!("{}= … (value hidden)", name)
+    let Some((name, value)) = line.split_once('=') else {
+        return (line.to_owned(), message.to_owned());
+    };
+    let hidden = message.contains("unknown field")
+        || value.contains('@')
+        || SECRET_WORDS.iter().any(|word| key.contains(word));
+    if hidden {
+        let mut message = message.to_owned();
+        for part in value_parts(value) {
+            message = message.replace(part, "…");
         }
-        _ => line.to_owned(),
+        return (format!("{name}= … (value hidden)"), message);
     }
+    let mut shown = value.to_owned();
+    let mut message = message.to_owned();
+    for part in value_parts(value) {
+        if part.contains("://") || part.contains('?') {
+            let url = shown_url(part);
+            shown = shown.replace(part, &url);
+            message = message.replace(part, &url);
+        }
+    }
+    (format!("{name}={shown}"), message)
+}
+
+/// The strings and bare words of a TOML value as written (`"a", 12` -> `a`, `12`).
+fn value_parts(value: &str) -> Vec<&str> {
+    let value = value.split(" #").next().unwrap_or(value);
+    value
+        .split(['"', '\'', '[', ']', '{', '}', ',', '='])
+        .map(str::trim)
+        .filter(|part| part.len() >= 3)
+        .collect()
 }
 
 /// The dotted key of the line starting at `line_start`: the table header above it and the
