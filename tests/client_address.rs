@@ -102,7 +102,10 @@ async fn a_single_value_header_is_the_only_one_believed_when_chosen() {
     .await;
     assert_eq!(source["ip"], "198.51.100.2");
     assert_eq!(source["forwarded_headers"]["x-real-ip"], "8.8.8.8");
-    assert_eq!(source["forwarded_headers"]["cf-connecting-ip"], "198.51.100.2");
+    assert_eq!(
+        source["forwarded_headers"]["cf-connecting-ip"],
+        "198.51.100.2"
+    );
 
     // Without it, the others are still not believed: the peer is the answer.
     let source = source_of(cf, &[("x-forwarded-for", "6.6.6.6")]).await;

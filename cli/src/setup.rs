@@ -19,9 +19,9 @@ use crate::config::HttpFormatSetting;
 #[cfg(feature = "postgres")]
 use crate::config::PartitioningSetting;
 use crate::config::{
-    Cidr, ClientIpHeader, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl, HttpWriter, ListenAddr,
-    MatchMode, NatsWriter, OverflowSetting, PostgresWriter, RotationSetting, UpstreamUrl,
-    WriterSection,
+    Cidr, ClientIpHeader, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl, HttpWriter,
+    ListenAddr, MatchMode, NatsWriter, OverflowSetting, PostgresWriter, RotationSetting,
+    UpstreamUrl, WriterSection,
 };
 use crate::introspect::Introspection;
 use crate::proxy::{Forward, Protected};
@@ -615,7 +615,8 @@ fn http_writer(
         backend = backend.splunk_token(secret_env("writer (http) splunk_token_env", &variable.0)?);
     }
     if let Some(variable) = &w.api_key_env {
-        backend = backend.elasticsearch_api_key(secret_env("writer (http) api_key_env", &variable.0)?);
+        backend =
+            backend.elasticsearch_api_key(secret_env("writer (http) api_key_env", &variable.0)?);
     }
     for (name, value) in &w.headers {
         backend = backend.header(name.clone(), value.clone());

@@ -247,7 +247,10 @@ fn configuration_errors_never_print_a_secret() {
         let err = stderr(&output);
         assert_eq!(output.status.code(), Some(2), "case {i}: {err}");
         assert!(!err.contains(marker), "case {i} printed the secret: {err}");
-        assert!(!err.contains("31415926535897"), "case {i} printed the secret: {err}");
+        assert!(
+            !err.contains("31415926535897"),
+            "case {i} printed the secret: {err}"
+        );
         assert!(err.contains(&format!("case{i}.toml:")), "case {i}: {err}");
     }
     // An all-capitals token is not a variable name either.
@@ -264,7 +267,10 @@ fn configuration_errors_never_print_a_secret() {
     // Flags and their variables: the URL is shown without its query.
     let url = "https://127.0.0.1:1/?token=s3cr3t-value";
     for output in [
-        run(&["proxy", "--listen", "127.0.0.1:0", "--upstream", url], &[]),
+        run(
+            &["proxy", "--listen", "127.0.0.1:0", "--upstream", url],
+            &[],
+        ),
         run(
             &["proxy", "--listen", "127.0.0.1:0"],
             &[("OAUTH_AUDIT_UPSTREAM", url)],
@@ -322,5 +328,8 @@ async fn logs_never_print_the_query_of_a_jwks_or_introspection_url() {
     assert_eq!(response.status(), 200);
     let introspection = proxy.wait_log("introspection failed");
     assert!(!introspection.contains("s3cr3t-value"), "{introspection}");
-    assert!(introspection.contains("127.0.0.1:1/introspect?…"), "{introspection}");
+    assert!(
+        introspection.contains("127.0.0.1:1/introspect?…"),
+        "{introspection}"
+    );
 }

@@ -117,7 +117,12 @@ async fn an_untrusted_client_cannot_write_forwarding_headers_upstream() {
     let dir = TempDir::new("front-door");
     let out = dir.path("audit.jsonl");
     let proxy = Proxy::start(
-        &["--upstream", &upstream.url(), "--out", out.to_str().unwrap()],
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
         &[],
     );
     let response = http()
@@ -189,7 +194,10 @@ async fn a_trusted_front_proxy_keeps_its_headers_and_the_configured_one_decides(
     let seen: Value = response.json().await.unwrap();
     let h = &seen["headers"];
     assert_eq!(h["x-forwarded-for"][0], "6.6.6.6, 127.0.0.1", "{h}");
-    assert!(h["forwarded"][0].as_str().unwrap().starts_with("for=7.7.7.7, for=127.0.0.1"));
+    assert!(h["forwarded"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("for=7.7.7.7, for=127.0.0.1"));
     assert_eq!(h["x-forwarded-host"][0], "idp.example");
     assert_eq!(h["x-forwarded-proto"][0], "https");
     assert_eq!(h["x-real-ip"][0], "198.51.100.7");
@@ -203,7 +211,12 @@ async fn a_credential_named_in_connection_still_reaches_the_upstream() {
     let dir = TempDir::new("connection-credential");
     let out = dir.path("audit.jsonl");
     let proxy = Proxy::start(
-        &["--upstream", &upstream.url(), "--out", out.to_str().unwrap()],
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
         &[],
     );
     let token = unsigned_jwt(r#"{"sub":"alice","scope":"read"}"#);
@@ -235,7 +248,9 @@ async fn a_chunked_get_body_reaches_the_upstream() {
     let response = http()
         .get(proxy.url("/echo"))
         .header("transfer-encoding", "chunked")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();
@@ -253,7 +268,12 @@ async fn the_out_file_is_readable_by_its_owner_only() {
     let dir = TempDir::new("out-mode");
     let out = dir.path("audit.jsonl");
     let proxy = Proxy::start(
-        &["--upstream", &upstream.url(), "--out", out.to_str().unwrap()],
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
         &[],
     );
     http().get(proxy.url("/x")).send().await.unwrap();

@@ -202,7 +202,9 @@ impl TrustedProxies {
         // The recorded chain is the believed one when a chain is believed, else whichever
         // chain came (`Forwarded` first, as before there was a choice).
         let (chain, chain_header) = match &self.source {
-            ClientIpSource::XForwardedFor => (forwarded::x_forwarded_for(headers), "x-forwarded-for"),
+            ClientIpSource::XForwardedFor => {
+                (forwarded::x_forwarded_for(headers), "x-forwarded-for")
+            }
             ClientIpSource::Forwarded => (forwarded::forwarded(headers), "forwarded"),
             ClientIpSource::Header(_) if headers.contains_key(http::header::FORWARDED) => {
                 (forwarded::forwarded(headers), "forwarded")
@@ -287,7 +289,9 @@ mod tests {
     }
 
     fn trusted(nets: &[&str], source: &str) -> TrustedProxies {
-        TrustedProxies::new(nets).unwrap().source(source.parse().unwrap())
+        TrustedProxies::new(nets)
+            .unwrap()
+            .source(source.parse().unwrap())
     }
 
     #[test]
@@ -366,7 +370,10 @@ mod tests {
         let t = trusted(&["10.0.0.0/8"], "x-forwarded-for");
         let peer = ip("10.0.0.1");
         let xff = |v: &str| headers(&[("x-forwarded-for", v)]);
-        assert_eq!(t.client_ip(peer, &xff("10.0.0.9, 10.0.0.8")), ip("10.0.0.9"));
+        assert_eq!(
+            t.client_ip(peer, &xff("10.0.0.9, 10.0.0.8")),
+            ip("10.0.0.9")
+        );
         assert_eq!(
             t.client_ip(peer, &xff("1.1.1.1, unknown, 10.0.0.7")),
             ip("10.0.0.7")

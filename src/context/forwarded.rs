@@ -272,7 +272,10 @@ mod tests {
             assert_eq!(ips(&forwarded(&headers(&[("forwarded", bad)]))), vec![None]);
         }
         // Escapes inside a quoted string are honoured.
-        let hops = forwarded(&headers(&[("forwarded", r#"for="[::1]";x="a\",b", for=1.2.3.4"#)]));
+        let hops = forwarded(&headers(&[(
+            "forwarded",
+            r#"for="[::1]";x="a\",b", for=1.2.3.4"#,
+        )]));
         assert_eq!(ips(&hops), vec![ip("::1"), ip("1.2.3.4")]);
     }
 
@@ -306,7 +309,9 @@ mod tests {
         assert_eq!(hops[MAX_HOPS - 1].ip, ip("198.51.100.2"));
         let big = "x".repeat(1000);
         assert_eq!(
-            x_forwarded_for(&headers(&[("x-forwarded-for", &big)]))[0].raw.len(),
+            x_forwarded_for(&headers(&[("x-forwarded-for", &big)]))[0]
+                .raw
+                .len(),
             MAX_HOP_LEN
         );
     }

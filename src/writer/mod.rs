@@ -128,7 +128,9 @@ pub const DEFAULT_FILE_MODE: u32 = 0o600;
 /// sticky) have no business on a log file.
 fn check_file_mode(mode: u32) -> Result<(), String> {
     if mode > 0o777 {
-        Err(format!("{mode:#o} is not a file mode: use at most 0o777, e.g. 0o600"))
+        Err(format!(
+            "{mode:#o} is not a file mode: use at most 0o777, e.g. 0o600"
+        ))
     } else if mode & 0o600 != 0o600 {
         Err(format!(
             "{mode:#o} does not let the owner read and write: use e.g. 0o600 or 0o640"

@@ -104,6 +104,10 @@ impl Forward {
         let headers = req.headers_mut();
         remove_hop_by_hop(headers, upgrade);
         if let Some(client) = client {
+            if !client.trusted_peer {
+                // A configured header outside the known list is a forwarding header too.
+                headers.remove(self.trusted.client_ip_source().header_name());
+            }
             add_forwarding(headers, client, host.as_ref());
         }
         // hyper sends no body with a GET, HEAD or CONNECT of unknown length unless told
@@ -112,7 +116,10 @@ impl Forward {
         let unknown_length = !body.is_end_stream() && body.size_hint().exact().is_none();
         let headers = req.headers_mut();
         if unknown_length && !headers.contains_key(header::CONTENT_LENGTH) {
-            headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            headers.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
         }
         if self.preserve_host {
             if let Some(host) = host {

@@ -213,13 +213,18 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::CONNECTION,
-            HeaderValue::from_static("Authorization, cookie, x-forwarded-for, forwarded, dpop, content-length, x-hop"),
+            HeaderValue::from_static(
+                "Authorization, cookie, x-forwarded-for, forwarded, dpop, content-length, x-hop",
+            ),
         );
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
         h.insert(header::COOKIE, HeaderValue::from_static("a=b"));
         h.insert("dpop", HeaderValue::from_static("proof"));
         h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.2"));
-        h.insert(header::FORWARDED, HeaderValue::from_static("for=198.51.100.2"));
+        h.insert(
+            header::FORWARDED,
+            HeaderValue::from_static("for=198.51.100.2"),
+        );
         h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
         h.insert("x-hop", HeaderValue::from_static("1"));
         remove_hop_by_hop(&mut h, false);
@@ -245,7 +250,10 @@ mod tests {
             assert_ne!(value, "evil.example", "{name} kept the client's value");
         }
         assert_eq!(h["x-forwarded-for"], "192.0.2.9");
-        assert_eq!(h[header::FORWARDED], "for=192.0.2.9;proto=http;host=\"idp.example\"");
+        assert_eq!(
+            h[header::FORWARDED],
+            "for=192.0.2.9;proto=http;host=\"idp.example\""
+        );
         assert_eq!(h["x-forwarded-host"], "idp.example");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-real-ip"], "192.0.2.9");
@@ -255,7 +263,10 @@ mod tests {
     #[test]
     fn lines_that_are_not_text_are_kept_when_appending() {
         let mut h = HeaderMap::new();
-        h.append("x-forwarded-for", HeaderValue::from_bytes(b"6.6.6.6\xff").unwrap());
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"6.6.6.6\xff").unwrap(),
+        );
         h.append("x-forwarded-for", HeaderValue::from_static("198.51.100.2"));
         add_forwarding(&mut h, trusted_client("10.0.0.1:80", "198.51.100.2"), None);
         assert_eq!(
@@ -270,7 +281,11 @@ mod tests {
         h.append("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
         h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         let host = HeaderValue::from_static("idp.example");
-        add_forwarding(&mut h, trusted_client("[::1]:5000", "203.0.113.7"), Some(&host));
+        add_forwarding(
+            &mut h,
+            trusted_client("[::1]:5000", "203.0.113.7"),
+            Some(&host),
+        );
         assert_eq!(h["x-forwarded-for"], "203.0.113.7, 10.0.0.1, ::1");
         assert_eq!(
             h[header::FORWARDED],
