@@ -173,6 +173,7 @@ fn event(service: &Arc<ServiceInfo>, i: usize) -> AuditEvent {
     event.source = Some(Source {
         ip: Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, (i % 250) as u8 + 1))),
         forwarded_for: Vec::new(),
+        forwarded_headers: Default::default(),
         user_agent: Some(
             "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) orders-web/4.2"
                 .into(),

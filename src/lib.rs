@@ -52,7 +52,13 @@ pub mod scope;
 pub mod token;
 pub mod writer;
 
-pub use context::{PeerAddr, TrustedProxies};
+pub use context::{ClientIpSource, PeerAddr, TrustedProxies, FORWARDING_HEADERS};
+
+/// Entry points for fuzzing the parsers of untrusted input (not a stable API).
+#[doc(hidden)]
+pub mod fuzz {
+    pub use crate::context::{parse_forwarded, parse_single_value, parse_x_forwarded_for, Hop};
+}
 pub use error::ConfigError;
 pub use layer::{AuditLayer, AuditLayerBuilder, AuditService, RequestBody, ResponseBody};
 pub use resource::AuditedToken;

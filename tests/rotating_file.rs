@@ -223,3 +223,44 @@ fn a_crash_mid_rotation_is_finished_at_start() {
     assert!(RotatingFile::builder(&dir).prefix("a/b").build().is_err());
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_created_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    for (configured, expected_file, expected_dir) in
+        [(None, 0o600, 0o700), (Some(0o640), 0o640, 0o750)]
+    {
+        let parent = tempdir("mode");
+        let dir = parent.join("audit");
+        let mut builder = RotatingFile::builder(&dir)
+            .rotation(Rotation::Never)
+            .max_bytes(1_000)
+            .flush_policy(FlushPolicy::EveryBatch);
+        if let Some(m) = configured {
+            builder = builder.file_mode(m);
+        }
+        let auditor = Auditor::builder()
+            .batch_size(4)
+            .writer(builder.build().unwrap())
+            .build()
+            .unwrap();
+        emit(&auditor, 30);
+        auditor.shutdown().await;
+        assert_eq!(mode(&dir), expected_dir, "directory");
+        let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(files.len() > 2, "rotated and active files: {files:?}");
+        for file in files {
+            assert_eq!(mode(&file), expected_file, "{}", file.display());
+        }
+        std::fs::remove_dir_all(parent).ok();
+    }
+    assert!(RotatingFile::builder(tempdir("bad-mode"))
+        .file_mode(0o200)
+        .build()
+        .is_err());
+}

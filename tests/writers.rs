@@ -88,3 +88,30 @@ async fn json_lines_file_appends_and_fsyncs() {
     assert!(lines[1].contains("\"kind\":\"ResourceAccessed\""));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn json_lines_files_are_created_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("oauth-audit-jl-mode-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mode = |name: &str| {
+        std::fs::metadata(dir.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    drop(JsonLines::file(dir.join("default.jsonl")).await.unwrap());
+    assert_eq!(mode("default.jsonl"), 0o600);
+    drop(
+        JsonLines::file_with_mode(dir.join("group.jsonl"), 0o640)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(mode("group.jsonl"), 0o640);
+    assert!(JsonLines::file_with_mode(dir.join("x.jsonl"), 0o444)
+        .await
+        .is_err());
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -8,6 +8,8 @@ use oauth_audit::token::{ResolveFuture, TokenClaims, TokenResolver};
 pub struct Introspection {
     http: reqwest::Client,
     url: String,
+    /// The URL for logs: its query may carry a key.
+    shown_url: String,
     client_id: String,
     client_secret: Option<String>,
 }
@@ -15,7 +17,7 @@ pub struct Introspection {
 impl std::fmt::Debug for Introspection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Introspection")
-            .field("url", &self.url)
+            .field("url", &self.shown_url)
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
@@ -33,6 +35,7 @@ impl Introspection {
             .build()?;
         Ok(Introspection {
             http,
+            shown_url: oauth_audit::event::shown_url(&url),
             url,
             client_id,
             client_secret,
@@ -56,14 +59,14 @@ impl Introspection {
             Ok(body) => body,
             Err(err) => {
                 // Never the token itself: the URL and the error only.
-                tracing::warn!(url = %self.url, error = %err.without_url(), "introspection failed");
+                tracing::warn!(url = %self.shown_url, error = %err.without_url(), "introspection failed");
                 return None;
             }
         };
         let value: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(value) => value,
             Err(err) => {
-                tracing::warn!(url = %self.url, error = %err, "introspection answer is not JSON");
+                tracing::warn!(url = %self.shown_url, error = %err, "introspection answer is not JSON");
                 return None;
             }
         };

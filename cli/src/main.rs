@@ -25,7 +25,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use config::{Cidr, HttpUrl, ListenAddr, UpstreamUrl};
+use config::{Cidr, ClientIpHeader, ListenAddr};
 
 /// An auditing reverse proxy for OAuth 2.0 traffic: put it in front of an authorization
 /// server or an API and every request becomes a structured audit event.
@@ -58,8 +58,9 @@ struct ProxyArgs {
     #[arg(long, value_name = "ADDR", env = "OAUTH_AUDIT_LISTEN", value_parser = parse::<ListenAddr>)]
     listen: Option<ListenAddr>,
     /// Server to forward to, an http:// URL [config: proxy.upstream].
-    #[arg(long, value_name = "URL", env = "OAUTH_AUDIT_UPSTREAM", value_parser = parse::<UpstreamUrl>)]
-    upstream: Option<UpstreamUrl>,
+    // Checked after parsing: clap would quote a bad URL, query and all, in its message.
+    #[arg(long, value_name = "URL", env = "OAUTH_AUDIT_UPSTREAM")]
+    upstream: Option<String>,
     /// TOML configuration file.
     #[arg(long, value_name = "FILE", env = "OAUTH_AUDIT_CONFIG")]
     config: Option<PathBuf>,
@@ -68,8 +69,8 @@ struct ProxyArgs {
     #[arg(long, value_name = "FILE", env = "OAUTH_AUDIT_OUT")]
     out: Option<PathBuf>,
     /// Verify bearer JWTs against this JWKS URL [config: jwt.jwks_url].
-    #[arg(long, value_name = "URL", env = "OAUTH_AUDIT_JWKS_URL", value_parser = parse::<HttpUrl>)]
-    jwks_url: Option<HttpUrl>,
+    #[arg(long, value_name = "URL", env = "OAUTH_AUDIT_JWKS_URL")]
+    jwks_url: Option<String>,
     /// Accepted token issuer; repeatable, replaces jwt.issuers.
     #[arg(
         long = "issuer",
@@ -90,6 +91,10 @@ struct ProxyArgs {
     /// repeatable, replaces proxy.trusted_proxies.
     #[arg(long = "trusted-proxy", value_name = "CIDR", env = "OAUTH_AUDIT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse::<Cidr>)]
     trusted_proxies: Vec<Cidr>,
+    /// The header those proxies write the client's address into: x-forwarded-for (default),
+    /// forwarded, or a single-value header such as x-real-ip [config: proxy.client_ip_header].
+    #[arg(long, value_name = "HEADER", env = "OAUTH_AUDIT_CLIENT_IP_HEADER", value_parser = parse::<ClientIpHeader>)]
+    client_ip_header: Option<ClientIpHeader>,
     /// service.name of every event [config: service_name].
     #[arg(long, value_name = "NAME", env = "OAUTH_AUDIT_SERVICE_NAME")]
     service_name: Option<String>,
@@ -139,13 +144,14 @@ fn main() -> ExitCode {
 fn run_proxy(args: ProxyArgs) -> Result<(), Failure> {
     let settings = setup::Settings::resolve(setup::Flags {
         listen: args.listen,
-        upstream: args.upstream,
+        upstream: checked("--upstream", args.upstream)?,
         config: args.config,
         out: args.out,
-        jwks_url: args.jwks_url,
+        jwks_url: checked("--jwks-url", args.jwks_url)?,
         issuers: args.issuers,
         audiences: args.audiences,
         trusted_proxies: args.trusted_proxies,
+        client_ip_header: args.client_ip_header,
         service_name: args.service_name,
         metrics_listen: args.metrics_listen,
     })?;
@@ -154,6 +160,17 @@ fn run_proxy(args: ProxyArgs) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start the Tokio runtime: {e}")))?;
     runtime.block_on(setup::run(settings))
+}
+
+/// A URL flag's value, checked; the message shows the URL without credentials or query.
+fn checked<T: TryFrom<String, Error = String>>(
+    flag: &str,
+    value: Option<String>,
+) -> Result<Option<T>, Failure> {
+    value
+        .map(T::try_from)
+        .transpose()
+        .map_err(|e| Failure::Config(format!("{flag}: {e}")))
 }
 
 fn init_logging() {

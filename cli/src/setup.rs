@@ -9,7 +9,7 @@ use oauth_audit::writer::{
     Auditor, AuditorBuilder, FlushPolicy, JsonLines, OverflowPolicy, RotatingFile, Rotation,
     TracingWriter, WriterOptions,
 };
-use oauth_audit::{AuditLayer, RequiredScopes};
+use oauth_audit::{AuditLayer, RequiredScopes, TrustedProxies};
 use tokio::net::TcpListener;
 
 #[cfg(any(feature = "postgres", feature = "nats", feature = "http"))]
@@ -20,9 +20,9 @@ use crate::config::HttpFormatSetting;
 use crate::config::PartitioningSetting;
 use crate::config::{AmbiguousPathsSetting, PathCaseSetting};
 use crate::config::{
-    Cidr, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl, HttpWriter, ListenAddr,
-    MatchMode, NatsWriter, OverflowSetting, PostgresWriter, RotationSetting, UpstreamUrl,
-    WriterSection,
+    Cidr, ClientIpHeader, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl, HttpWriter,
+    ListenAddr, MatchMode, NatsWriter, OverflowSetting, PostgresWriter, RotationSetting,
+    UpstreamUrl, WriterSection,
 };
 use crate::introspect::Introspection;
 use crate::proxy::{Forward, Protected};
@@ -40,6 +40,7 @@ pub struct Flags {
     pub issuers: Vec<String>,
     pub audiences: Vec<String>,
     pub trusted_proxies: Vec<Cidr>,
+    pub client_ip_header: Option<ClientIpHeader>,
     pub service_name: Option<String>,
     pub metrics_listen: Option<ListenAddr>,
 }
@@ -68,6 +69,7 @@ fn load(path: &Path) -> Result<FileConfig, Failure> {
 pub fn check_config(path: &Path) -> Result<String, Failure> {
     let file = load(path)?;
     endpoints(&file)?;
+    trusted_proxies(&file)?;
     let rules = scope_rules(&file);
     Ok(format!(
         "{} route rule(s), {} writer(s)",
@@ -107,11 +109,15 @@ impl Settings {
         if !flags.trusted_proxies.is_empty() {
             file.proxy.trusted_proxies = flags.trusted_proxies;
         }
+        if let Some(header) = flags.client_ip_header {
+            file.proxy.client_ip_header = Some(header);
+        }
         if let Some(out) = flags.out {
             file.writers = vec![toml::Spanned::new(
                 0..0,
                 WriterSection::Jsonl {
                     path: out,
+                    mode: None,
                     flush: FlushSetting::WhenIdle,
                     overflow: None,
                     block_timeout: None,
@@ -134,12 +140,31 @@ impl Settings {
                 )
             })?;
         endpoints(&file)?;
+        trusted_proxies(&file)?;
         Ok(Settings {
             listen,
             upstream,
             file,
         })
     }
+}
+
+/// The proxies whose forwarding header is believed, and which header that is.
+fn trusted_proxies(file: &FileConfig) -> Result<TrustedProxies, Failure> {
+    let proxy = &file.proxy;
+    if proxy.client_ip_header.is_some() && proxy.trusted_proxies.is_empty() {
+        return Err(Failure::Config(
+            "proxy.client_ip_header is set but no proxy is trusted: add proxy.trusted_proxies (--trusted-proxy), or leave the header out".into(),
+        ));
+    }
+    let source = proxy
+        .client_ip_header
+        .as_ref()
+        .map(|h| h.0.clone())
+        .unwrap_or_default();
+    TrustedProxies::new(proxy.trusted_proxies.iter().map(|c| c.0.as_str()))
+        .map(|trusted| trusted.source(source))
+        .map_err(|e| Failure::Config(format!("proxy.trusted_proxies: {e}")))
 }
 
 fn endpoints(file: &FileConfig) -> Result<Endpoints, Failure> {
@@ -295,8 +320,14 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
             WriterSection::Jsonl { path, flush: f, .. } if path.as_os_str() == "-" => {
                 builder.writer_with(JsonLines::stdout().flush_policy(flush(*f)), options)
             }
-            WriterSection::Jsonl { path, flush: f, .. } => {
-                let writer = JsonLines::file(path).await.map_err(|e| {
+            WriterSection::Jsonl {
+                path,
+                flush: f,
+                mode,
+                ..
+            } => {
+                let mode = mode.map_or(oauth_audit::writer::DEFAULT_FILE_MODE, |m| m.0);
+                let writer = JsonLines::file_with_mode(path, mode).await.map_err(|e| {
                     Failure::Runtime(format!("cannot open {} for events: {e}", path.display()))
                 })?;
                 builder.writer_with(writer.flush_policy(flush(*f)), options)
@@ -310,9 +341,13 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
                 retain_for,
                 max_files,
                 flush: f,
+                mode,
                 ..
             } => {
                 let mut rotating = RotatingFile::builder(dir).flush_policy(flush(*f));
+                if let Some(mode) = mode {
+                    rotating = rotating.file_mode(mode.0);
+                }
                 if let Some(prefix) = prefix {
                     rotating = rotating.prefix(prefix.0.clone());
                 }
@@ -412,7 +447,7 @@ fn postgres_writer(
     use oauth_audit::backend::{Partitioning, PostgresBackend};
     let url = match (&w.url, &w.url_env) {
         (Some(url), None) => url.clone(),
-        (None, Some(variable)) => secret_env("writer (postgres) url_env", variable)?,
+        (None, Some(variable)) => secret_env("writer (postgres) url_env", &variable.0)?,
         _ => {
             return Err(Failure::Config(
                 "writer (postgres): set exactly one of url and url_env".into(),
@@ -487,11 +522,11 @@ fn nats_writer(
         backend = backend.client_name(name.clone());
     }
     if let Some(variable) = &w.token_env {
-        backend = backend.token(secret_env("writer (nats) token_env", variable)?);
+        backend = backend.token(secret_env("writer (nats) token_env", &variable.0)?);
     }
     match (&w.user, &w.password_env) {
         (Some(user), Some(variable)) => {
-            let password = secret_env("writer (nats) password_env", variable)?;
+            let password = secret_env("writer (nats) password_env", &variable.0)?;
             backend = backend.user_and_password(user.clone(), password);
         }
         (None, None) => {}
@@ -502,7 +537,7 @@ fn nats_writer(
         }
     }
     if let Some(variable) = &w.nkey_env {
-        backend = backend.nkey(secret_env("writer (nats) nkey_env", variable)?);
+        backend = backend.nkey(secret_env("writer (nats) nkey_env", &variable.0)?);
     }
     if let Some(path) = &w.credentials_file {
         backend = backend.credentials_file(path);
@@ -579,21 +614,22 @@ fn http_writer(
         backend = backend.gzip(gzip);
     }
     if let Some(variable) = &w.bearer_token_env {
-        backend = backend.bearer_token(secret_env("writer (http) bearer_token_env", variable)?);
+        backend = backend.bearer_token(secret_env("writer (http) bearer_token_env", &variable.0)?);
     }
     match (&w.user, &w.password_env) {
         (Some(user), Some(variable)) => {
-            let password = secret_env("writer (http) password_env", variable)?;
+            let password = secret_env("writer (http) password_env", &variable.0)?;
             backend = backend.basic_auth(user.clone(), password);
         }
         (None, None) => {}
         _ => return Err(invalid("user and password_env go together".into())),
     }
     if let Some(variable) = &w.splunk_token_env {
-        backend = backend.splunk_token(secret_env("writer (http) splunk_token_env", variable)?);
+        backend = backend.splunk_token(secret_env("writer (http) splunk_token_env", &variable.0)?);
     }
     if let Some(variable) = &w.api_key_env {
-        backend = backend.elasticsearch_api_key(secret_env("writer (http) api_key_env", variable)?);
+        backend =
+            backend.elasticsearch_api_key(secret_env("writer (http) api_key_env", &variable.0)?);
     }
     for (name, value) in &w.headers {
         backend = backend.header(name.clone(), value.clone());
@@ -659,11 +695,13 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
             .map_err(|e| Failure::Runtime(format!("cannot serve metrics on {}: {e}", addr.0)))?;
         tracing::info!(metrics = %addr.0, "Prometheus metrics served at /metrics");
     }
+    let trusted = trusted_proxies(file)?;
     let auditor = auditor(file).await?;
     let mut layer = AuditLayer::builder(auditor.clone())
         .endpoints(endpoints(file)?)
         .token_inspector(inspector(file)?)
         .trusted_proxies(file.proxy.trusted_proxies.iter().map(|c| c.0.clone()))
+        .client_ip_source(trusted.client_ip_source().clone())
         .skip_paths(file.proxy.skip_paths.iter().map(|p| p.0.clone()));
     if let Some(section) = &file.introspection {
         let introspection = Introspection::new(
@@ -695,6 +733,7 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
         settings.upstream.clone(),
         connect_timeout,
         file.proxy.preserve_host,
+        trusted,
     );
     let inner = Protected::new(
         forward,

@@ -226,3 +226,110 @@ async fn environment_overrides_the_file_and_flags_override_both() {
         "OAUTH_AUDIT_OUT replaced the file's writers"
     );
 }
+
+#[test]
+fn configuration_errors_never_print_a_secret() {
+    let dir = TempDir::new("secret-config");
+    let marker = "s3cr3t-value";
+    let cases = [
+        // The quoted line showed the query.
+        "[proxy]\nupstream = \"http://127.0.0.1:3000/?token=s3cr3t-value\"\n",
+        // A token put by mistake where a variable NAME goes.
+        "[[writer]]\ntype = \"nats\"\nservers = [\"nats://127.0.0.1:4222\"]\ntoken_env = \"eyJhbGciOiJIUzI1NiJ9.s3cr3t-value\"\n",
+        "[[writer]]\ntype = \"http\"\nurl = \"http://127.0.0.1:1/bulk\"\nformat = \"json_lines\"\napi_key_env = \"s3cr3t-value\"\n",
+        // TOML messages echo the value: "invalid type: integer `...`".
+        "[introspection]\nurl = \"http://127.0.0.1:1/i\"\nclient_id = \"p\"\nclient_secret = 31415926535897\n",
+        "[[writer]]\ntype = \"http\"\nurl = \"http://127.0.0.1:1/bulk\"\nformat = \"json_lines\"\n[writer.headers]\nAuthorization = 31415926535897\n",
+    ];
+    for (i, text) in cases.iter().enumerate() {
+        let file = dir.write(&format!("case{i}.toml"), text);
+        let output = run(&["check-config", file.to_str().unwrap()], &[]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "case {i}: {err}");
+        assert!(!err.contains(marker), "case {i} printed the secret: {err}");
+        assert!(
+            !err.contains("31415926535897"),
+            "case {i} printed the secret: {err}"
+        );
+        assert!(err.contains(&format!("case{i}.toml:")), "case {i}: {err}");
+    }
+    // An all-capitals token is not a variable name either.
+    let file = dir.write(
+        "caps.toml",
+        "[[writer]]\ntype = \"nats\"\nservers = [\"nats://127.0.0.1:4222\"]\ntoken_env = \"AKIAIOSFODNN7S3CR3T\"\n",
+    );
+    let output = run(&["check-config", file.to_str().unwrap()], &[]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(!err.contains("AKIAIOSFODNN7S3CR3T"), "{err}");
+    assert!(err.contains("NAME of an environment variable"), "{err}");
+
+    // Flags and their variables: the URL is shown without its query.
+    let url = "https://127.0.0.1:1/?token=s3cr3t-value";
+    for output in [
+        run(
+            &["proxy", "--listen", "127.0.0.1:0", "--upstream", url],
+            &[],
+        ),
+        run(
+            &["proxy", "--listen", "127.0.0.1:0"],
+            &[("OAUTH_AUDIT_UPSTREAM", url)],
+        ),
+        run(
+            &[
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                "http://127.0.0.1:1",
+                "--jwks-url",
+                "ftp://127.0.0.1:1/jwks?key=s3cr3t-value",
+            ],
+            &[],
+        ),
+    ] {
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{err}");
+        assert!(!err.contains(marker), "{err}");
+        assert!(err.contains("127.0.0.1:1/"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn logs_never_print_the_query_of_a_jwks_or_introspection_url() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("secret-logs");
+    let config = dir.write(
+        "proxy.toml",
+        "[introspection]\nurl = \"http://127.0.0.1:1/introspect?api_key=s3cr3t-value\"\nclient_id = \"proxy\"\n",
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            "-",
+            "--config",
+            config.to_str().unwrap(),
+            "--jwks-url",
+            "http://127.0.0.1:1/jwks?key=s3cr3t-value",
+        ],
+        &[],
+    );
+    let jwks = proxy.wait_log("JWKS refresh failed");
+    assert!(!jwks.contains("s3cr3t-value"), "{jwks}");
+    assert!(jwks.contains("127.0.0.1:1/jwks?…"), "{jwks}");
+    let response = http()
+        .get(proxy.url("/api"))
+        .header("authorization", "Bearer an-opaque-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let introspection = proxy.wait_log("introspection failed");
+    assert!(!introspection.contains("s3cr3t-value"), "{introspection}");
+    assert!(
+        introspection.contains("127.0.0.1:1/introspect?…"),
+        "{introspection}"
+    );
+}

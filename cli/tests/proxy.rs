@@ -50,8 +50,8 @@ async fn forwards_and_rewrites_headers_as_a_gateway() {
     );
     assert!(h.get("connection").is_none_or(|c| c[0] != "x-hop"), "{h}");
     assert_eq!(
-        h["x-forwarded-for"][0], "203.0.113.9, 127.0.0.1",
-        "appended, not replaced"
+        h["x-forwarded-for"][0], "127.0.0.1",
+        "an untrusted client's chain is replaced, not appended to"
     );
     assert!(
         h["forwarded"][0]
@@ -109,6 +109,177 @@ async fn trusted_proxies_from_flags_decide_the_source() {
     assert_eq!(response.status(), 200);
     let event = wait_event(&out, "for /anything", at_path("/anything")).await;
     assert_eq!(event["source"]["ip"], "198.51.100.20");
+}
+
+#[tokio::test]
+async fn an_untrusted_client_cannot_write_forwarding_headers_upstream() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("front-door");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let response = http()
+        .get(proxy.url("/echo"))
+        .header("x-forwarded-host", "evil.example")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-port", "443")
+        .header("x-forwarded-prefix", "/evil")
+        .header("x-real-ip", "6.6.6.6")
+        .header("cf-connecting-ip", "6.6.6.6")
+        .header("true-client-ip", "6.6.6.6")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("forwarded", "for=6.6.6.6;host=evil.example;proto=https")
+        .send()
+        .await
+        .unwrap();
+    let seen: Value = response.json().await.unwrap();
+    let h = &seen["headers"];
+    assert!(!h.to_string().contains("evil"), "{h}");
+    assert!(!h.to_string().contains("6.6.6.6"), "{h}");
+    assert_eq!(h["x-forwarded-host"][0], proxy.addr.to_string());
+    assert_eq!(h["x-forwarded-proto"][0], "http");
+    assert_eq!(h["x-real-ip"][0], "127.0.0.1");
+    assert_eq!(h["x-forwarded-for"][0], "127.0.0.1");
+    assert_eq!(
+        h["forwarded"][0],
+        format!("for=127.0.0.1;proto=http;host=\"{}\"", proxy.addr)
+    );
+    // The event records what the client sent, without believing it.
+    let event = wait_event(&out, "for /echo", at_path("/echo")).await;
+    assert_eq!(event["source"]["ip"], "127.0.0.1");
+    assert_eq!(event["source"]["forwarded_for"][0], "6.6.6.6");
+    assert_eq!(
+        event["source"]["forwarded_headers"]["x-forwarded-host"],
+        "evil.example"
+    );
+}
+
+#[tokio::test]
+async fn a_trusted_front_proxy_keeps_its_headers_and_the_configured_one_decides() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("trusted-front");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        "[proxy]\ntrusted_proxies = [\"127.0.0.0/8\"]\nclient_ip_header = \"X-Real-IP\"\n",
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let response = http()
+        .get(proxy.url("/echo"))
+        .header("x-real-ip", "198.51.100.7")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("forwarded", "for=7.7.7.7")
+        .header("x-forwarded-host", "idp.example")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let seen: Value = response.json().await.unwrap();
+    let h = &seen["headers"];
+    assert_eq!(h["x-forwarded-for"][0], "6.6.6.6, 127.0.0.1", "{h}");
+    assert!(h["forwarded"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("for=7.7.7.7, for=127.0.0.1"));
+    assert_eq!(h["x-forwarded-host"][0], "idp.example");
+    assert_eq!(h["x-forwarded-proto"][0], "https");
+    assert_eq!(h["x-real-ip"][0], "198.51.100.7");
+    let event = wait_event(&out, "for /echo", at_path("/echo")).await;
+    assert_eq!(event["source"]["ip"], "198.51.100.7");
+}
+
+#[tokio::test]
+async fn a_credential_named_in_connection_still_reaches_the_upstream() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("connection-credential");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let token = unsigned_jwt(r#"{"sub":"alice","scope":"read"}"#);
+    let response = http()
+        .get(proxy.url("/echo"))
+        .header("connection", "authorization, cookie, x-forwarded-for")
+        .header("authorization", format!("Bearer {token}"))
+        .header("cookie", "session=1")
+        .send()
+        .await
+        .unwrap();
+    let seen: Value = response.json().await.unwrap();
+    let h = &seen["headers"];
+    assert_eq!(h["authorization"][0], format!("Bearer {token}"), "{h}");
+    assert_eq!(h["cookie"][0], "session=1");
+    assert_eq!(h["x-forwarded-for"][0], "127.0.0.1");
+    let event = wait_event(&out, "for /echo", at_path("/echo")).await;
+    assert_eq!(event["actor"]["subject"], "alice", "{event}");
+}
+
+#[tokio::test]
+async fn a_chunked_get_body_reaches_the_upstream() {
+    let upstream = Upstream::start().await;
+    let proxy = Proxy::start(&["--upstream", &upstream.url(), "--out", "-"], &[]);
+    let chunks: Vec<Result<&'static [u8], std::io::Error>> =
+        vec![Ok(b"hello "), Ok(b"chunked "), Ok(b"world")];
+    // The client's hyper, like the proxy's, sends a GET body of unknown length only when
+    // told it is chunked.
+    let response = http()
+        .get(proxy.url("/echo"))
+        .header("transfer-encoding", "chunked")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    let seen: Value = response.json().await.unwrap();
+    assert_eq!(seen["method"], "GET");
+    assert_eq!(seen["body_len"], 19, "{seen}");
+    assert_eq!(seen["headers"]["transfer-encoding"][0], "chunked");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_out_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("out-mode");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    http().get(proxy.url("/x")).send().await.unwrap();
+    wait_event(&out, "for /x", at_path("/x")).await;
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
 }
 
 #[tokio::test]

@@ -1,26 +1,134 @@
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use http::{HeaderMap, HeaderName};
 use ipnet::IpNet;
 
-use super::forwarded::Hop;
+use super::forwarded::{self, Hop};
 use crate::ConfigError;
 
-/// The proxies whose forwarding headers are believed (IP addresses or CIDR blocks).
+/// Every forwarding header the layer records and the proxy rewrites: the ones that name the
+/// client's address, and the ones that describe the request as the client sent it (host,
+/// scheme, port, prefix), which applications use to build issuer and redirect URLs.
+pub const FORWARDING_HEADERS: [&str; 20] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-real-ip",
+    "cf-connecting-ip",
+    "true-client-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "fastly-client-ip",
+    "x-original-forwarded-for",
+    "x-forwarded",
+    "forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-forwarded-ssl",
+    "x-forwarded-scheme",
+    "x-original-host",
+    "x-host",
+];
+
+/// Which request header the trusted proxies write the client's address into: the only one
+/// believed for `source.ip`.
+///
+/// Choose what the proxy directly in front of the service writes. nginx
+/// (`$proxy_add_x_forwarded_for`), HAProxy (`option forwardfor`), AWS ALB and most CDNs
+/// append to `X-Forwarded-For` and pass `Forwarded` through untouched, so a `Forwarded`
+/// header there was written by the client. Other headers are recorded
+/// (`source.forwarded_for`, `source.forwarded_headers`) but never change `source.ip`.
+///
+/// ```
+/// use oauth_audit::ClientIpSource;
+///
+/// assert_eq!("x-forwarded-for".parse::<ClientIpSource>().unwrap(), ClientIpSource::XForwardedFor);
+/// assert_eq!("Forwarded".parse::<ClientIpSource>().unwrap(), ClientIpSource::Forwarded);
+/// let cf: ClientIpSource = "CF-Connecting-IP".parse().unwrap();
+/// assert_eq!(cf.to_string(), "cf-connecting-ip");
+/// assert!("not a header".parse::<ClientIpSource>().is_err());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientIpSource {
+    /// `X-Forwarded-For` (the default): the rightmost address that is not a trusted proxy.
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239): the rightmost `for=` address that is not a trusted proxy.
+    Forwarded,
+    /// A header holding one address that the nearest trusted proxy sets, replacing whatever
+    /// the client sent: `X-Real-IP` (nginx `proxy_set_header X-Real-IP $remote_addr`),
+    /// `CF-Connecting-IP` (Cloudflare), `True-Client-IP` (Akamai). A value with several
+    /// addresses or lines is not believed.
+    Header(HeaderName),
+}
+
+impl ClientIpSource {
+    /// The header's name, in lower case.
+    pub fn header_name(&self) -> &str {
+        match self {
+            ClientIpSource::XForwardedFor => "x-forwarded-for",
+            ClientIpSource::Forwarded => "forwarded",
+            ClientIpSource::Header(name) => name.as_str(),
+        }
+    }
+}
+
+impl FromStr for ClientIpSource {
+    type Err = ConfigError;
+
+    /// `x-forwarded-for`, `forwarded`, or the name of a single-value header (any case).
+    fn from_str(value: &str) -> Result<Self, ConfigError> {
+        let name = HeaderName::from_bytes(value.trim().as_bytes()).map_err(|_| {
+            ConfigError::invalid(
+                "client_ip_header",
+                "not an HTTP header name (e.g. \"x-forwarded-for\", \"forwarded\", \"x-real-ip\")",
+            )
+        })?;
+        Ok(match name.as_str() {
+            "x-forwarded-for" => ClientIpSource::XForwardedFor,
+            "forwarded" => ClientIpSource::Forwarded,
+            _ => ClientIpSource::Header(name),
+        })
+    }
+}
+
+impl fmt::Display for ClientIpSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.header_name())
+    }
+}
+
+/// The proxies whose forwarding header is believed (IP addresses or CIDR blocks), and which
+/// header that is ([`ClientIpSource`], `X-Forwarded-For` by default).
 ///
 /// With none configured (the default), `source.ip` is always the socket peer and forwarding
 /// headers are only recorded, never believed: a client cannot choose its own address.
 ///
 /// ```
-/// use oauth_audit::TrustedProxies;
+/// use oauth_audit::{ClientIpSource, TrustedProxies};
 ///
-/// let trusted = TrustedProxies::new(["10.0.0.0/8", "192.168.1.7"]).unwrap();
+/// let trusted = TrustedProxies::new(["10.0.0.0/8", "192.168.1.7"])
+///     .unwrap()
+///     .source(ClientIpSource::XForwardedFor);
 /// assert!(trusted.contains("10.1.2.3".parse().unwrap()));
 /// assert!(TrustedProxies::new(["not-an-ip"]).is_err());
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("x-forwarded-for", "6.6.6.6, 198.51.100.2".parse().unwrap());
+/// headers.insert("forwarded", "for=7.7.7.7".parse().unwrap());
+/// let peer = "10.0.0.1".parse().unwrap();
+/// assert_eq!(trusted.client_ip(peer, &headers), "198.51.100.2".parse::<std::net::IpAddr>().unwrap());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
     nets: Vec<IpNet>,
+    source: ClientIpSource,
 }
 
 impl TrustedProxies {
@@ -41,7 +149,21 @@ impl TrustedProxies {
                     })
             })
             .collect::<Result<_, _>>()?;
-        Ok(TrustedProxies { nets })
+        Ok(TrustedProxies {
+            nets,
+            source: ClientIpSource::default(),
+        })
+    }
+
+    /// Sets the one header whose address is believed from a trusted peer.
+    pub fn source(mut self, source: ClientIpSource) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// The header whose address is believed.
+    pub fn client_ip_source(&self) -> &ClientIpSource {
+        &self.source
     }
 
     /// True when `ip` belongs to a trusted proxy. IPv4-mapped IPv6 addresses count as IPv4.
@@ -54,6 +176,76 @@ impl TrustedProxies {
     pub fn is_empty(&self) -> bool {
         self.nets.is_empty()
     }
+
+    /// The client's address for a request from `peer` with `headers`: `source.ip`.
+    ///
+    /// The peer, unless it is a trusted proxy; then the address in the configured header:
+    /// for a chain, the rightmost hop that is not a trusted proxy, walking from the right. A
+    /// hop that is not an address stops the walk at the last trusted hop, the one that saw
+    /// it connect. Other headers are never read.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = canonical(peer);
+        if !self.contains(peer) {
+            return peer;
+        }
+        match &self.source {
+            ClientIpSource::XForwardedFor => walk(peer, &forwarded::x_forwarded_for(headers), self),
+            ClientIpSource::Forwarded => walk(peer, &forwarded::forwarded(headers), self),
+            ClientIpSource::Header(name) => {
+                forwarded::single_value(headers, name).map_or(peer, canonical)
+            }
+        }
+    }
+
+    /// `source.ip`, `source.forwarded_for` and `source.forwarded_headers` of a request.
+    pub(crate) fn resolve(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Resolved {
+        // The recorded chain is the believed one when a chain is believed, else whichever
+        // chain came (`Forwarded` first, as before there was a choice).
+        let (chain, chain_header) = match &self.source {
+            ClientIpSource::XForwardedFor => {
+                (forwarded::x_forwarded_for(headers), "x-forwarded-for")
+            }
+            ClientIpSource::Forwarded => (forwarded::forwarded(headers), "forwarded"),
+            ClientIpSource::Header(_) if headers.contains_key(http::header::FORWARDED) => {
+                (forwarded::forwarded(headers), "forwarded")
+            }
+            ClientIpSource::Header(_) => (forwarded::x_forwarded_for(headers), "x-forwarded-for"),
+        };
+        let ip = peer.map(|peer| {
+            let peer = canonical(peer);
+            match &self.source {
+                ClientIpSource::Header(_) => self.client_ip(peer, headers),
+                _ if self.contains(peer) => walk(peer, &chain, self),
+                _ => peer,
+            }
+        });
+        let mut others = BTreeMap::new();
+        let configured = self.source.header_name();
+        let names = FORWARDING_HEADERS
+            .iter()
+            .copied()
+            .chain((!FORWARDING_HEADERS.contains(&configured)).then_some(configured));
+        for name in names {
+            if name == chain_header {
+                continue;
+            }
+            if let Some(value) = forwarded::recorded(headers, name) {
+                others.insert(name.to_owned(), value);
+            }
+        }
+        Resolved {
+            ip,
+            forwarded_for: chain.into_iter().map(|hop| hop.raw).collect(),
+            forwarded_headers: others,
+        }
+    }
+}
+
+/// What [`TrustedProxies::resolve`] found.
+pub(crate) struct Resolved {
+    pub(crate) ip: Option<IpAddr>,
+    pub(crate) forwarded_for: Vec<String>,
+    pub(crate) forwarded_headers: BTreeMap<String, String>,
 }
 
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -63,98 +255,236 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The client address: the peer, unless the peer is a trusted proxy, in which case the
-/// rightmost hop of the chain that is not a trusted proxy.
-///
-/// A hop that is not an address (`unknown`, garbage) ends the walk: nothing left of it can
-/// be believed, so the answer is the last trusted hop, the one that saw it connect.
-pub(crate) fn client_ip(
-    peer: Option<IpAddr>,
-    chain: &[Hop],
-    trusted: &TrustedProxies,
-) -> Option<IpAddr> {
-    let peer = canonical(peer?);
-    if !trusted.contains(peer) {
-        return Some(peer);
-    }
+/// From a trusted `peer`, the rightmost hop of `chain` that is not a trusted proxy.
+fn walk(peer: IpAddr, chain: &[Hop], trusted: &TrustedProxies) -> IpAddr {
     let mut nearest = peer;
     for hop in chain.iter().rev() {
         match hop.ip.map(canonical) {
             Some(ip) if trusted.contains(ip) => nearest = ip,
-            Some(ip) => return Some(ip),
-            None => return Some(nearest),
+            Some(ip) => return ip,
+            None => return nearest,
         }
     }
-    Some(nearest)
+    nearest
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
-    fn hops(list: &[&str]) -> Vec<Hop> {
-        list.iter()
-            .map(|raw| Hop {
-                raw: raw.to_string(),
-                ip: raw.parse().ok(),
-            })
-            .collect()
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        map
     }
 
-    fn ip(s: &str) -> Option<IpAddr> {
-        Some(s.parse().unwrap())
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn trusted(nets: &[&str], source: &str) -> TrustedProxies {
+        TrustedProxies::new(nets)
+            .unwrap()
+            .source(source.parse().unwrap())
     }
 
     #[test]
     fn untrusted_peer_cannot_spoof() {
-        let trusted = TrustedProxies::new(["10.0.0.0/8"]).unwrap();
-        let chain = hops(&["1.2.3.4"]);
+        let h = headers(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("forwarded", "for=1.2.3.4"),
+            ("x-real-ip", "1.2.3.4"),
+        ]);
+        for source in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+            let t = trusted(&["10.0.0.0/8"], source);
+            assert_eq!(t.client_ip(ip("203.0.113.9"), &h), ip("203.0.113.9"));
+        }
         assert_eq!(
-            client_ip(ip("203.0.113.9"), &chain, &trusted),
-            ip("203.0.113.9")
-        );
-        assert_eq!(
-            client_ip(ip("203.0.113.9"), &chain, &TrustedProxies::default()),
+            TrustedProxies::default().client_ip(ip("203.0.113.9"), &h),
             ip("203.0.113.9")
         );
     }
 
     #[test]
     fn rightmost_untrusted_hop_behind_trusted_proxies() {
-        let trusted = TrustedProxies::new(["10.0.0.0/8", "172.16.0.1"]).unwrap();
+        let t = trusted(&["10.0.0.0/8", "172.16.0.1"], "x-forwarded-for");
         // the client forged 6.6.6.6 on the left; the real client is 198.51.100.2
-        let chain = hops(&["6.6.6.6", "198.51.100.2", "10.0.0.5"]);
-        assert_eq!(
-            client_ip(ip("172.16.0.1"), &chain, &trusted),
-            ip("198.51.100.2")
-        );
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.2, 10.0.0.5")]);
+        assert_eq!(t.client_ip(ip("172.16.0.1"), &h), ip("198.51.100.2"));
+    }
+
+    #[test]
+    fn a_forwarded_header_the_front_proxy_passed_through_is_not_believed() {
+        // nginx appended the real client to X-Forwarded-For and passed the client's own
+        // Forwarded through: with Forwarded preferred, 6.6.6.6 was recorded.
+        let h = headers(&[
+            ("forwarded", "for=6.6.6.6"),
+            ("x-forwarded-for", "198.51.100.2"),
+        ]);
+        let t = trusted(&["10.0.0.0/8"], "x-forwarded-for");
+        assert_eq!(t.client_ip(ip("10.0.0.1"), &h), ip("198.51.100.2"));
+        let unbalanced = headers(&[
+            ("forwarded", "for=\"6.6.6.6"),
+            ("x-forwarded-for", "198.51.100.2"),
+        ]);
+        assert_eq!(t.client_ip(ip("10.0.0.1"), &unbalanced), ip("198.51.100.2"));
+        // Chosen, an unclosed quote is not an address: the trusted peer is the answer.
+        let t = trusted(&["10.0.0.0/8"], "forwarded");
+        assert_eq!(t.client_ip(ip("10.0.0.1"), &unbalanced), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn forged_hops_cannot_push_the_trusted_hops_out_of_view() {
+        let mut list = (1..=40).map(|i| format!("6.6.6.{i}")).collect::<Vec<_>>();
+        list.push("198.51.100.2".into());
+        let h = headers(&[("x-forwarded-for", &list.join(", "))]);
+        let t = trusted(&["10.0.0.0/8"], "x-forwarded-for");
+        assert_eq!(t.client_ip(ip("10.0.0.1"), &h), ip("198.51.100.2"));
+    }
+
+    #[test]
+    fn a_single_value_header_is_believed_only_from_a_trusted_peer() {
+        let t = trusted(&["10.0.0.0/8"], "X-Real-IP");
+        let h = headers(&[
+            ("x-real-ip", "198.51.100.2"),
+            ("x-forwarded-for", "6.6.6.6"),
+            ("forwarded", "for=7.7.7.7"),
+        ]);
+        assert_eq!(t.client_ip(ip("10.0.0.1"), &h), ip("198.51.100.2"));
+        assert_eq!(t.client_ip(ip("192.0.2.1"), &h), ip("192.0.2.1"));
+        let appended = headers(&[("x-real-ip", "6.6.6.6, 198.51.100.2")]);
+        assert_eq!(t.client_ip(ip("10.0.0.1"), &appended), ip("10.0.0.1"));
+        // The chosen header is read; X-Forwarded-For never is.
+        let missing = headers(&[("x-forwarded-for", "6.6.6.6")]);
+        assert_eq!(t.client_ip(ip("10.0.0.1"), &missing), ip("10.0.0.1"));
     }
 
     #[test]
     fn all_trusted_or_garbage() {
-        let trusted = TrustedProxies::new(["10.0.0.0/8"]).unwrap();
+        let t = trusted(&["10.0.0.0/8"], "x-forwarded-for");
+        let peer = ip("10.0.0.1");
+        let xff = |v: &str| headers(&[("x-forwarded-for", v)]);
         assert_eq!(
-            client_ip(ip("10.0.0.1"), &hops(&["10.0.0.9", "10.0.0.8"]), &trusted),
+            t.client_ip(peer, &xff("10.0.0.9, 10.0.0.8")),
             ip("10.0.0.9")
         );
         assert_eq!(
-            client_ip(
-                ip("10.0.0.1"),
-                &hops(&["1.1.1.1", "unknown", "10.0.0.7"]),
-                &trusted
-            ),
+            t.client_ip(peer, &xff("1.1.1.1, unknown, 10.0.0.7")),
             ip("10.0.0.7")
         );
-        assert_eq!(client_ip(ip("10.0.0.1"), &[], &trusted), ip("10.0.0.1"));
-        assert_eq!(client_ip(None, &hops(&["1.1.1.1"]), &trusted), None);
+        assert_eq!(t.client_ip(peer, &HeaderMap::new()), peer);
+        assert_eq!(t.resolve(None, &xff("1.1.1.1")).ip, None);
     }
 
     #[test]
     fn ipv4_mapped_peers_match_ipv4_blocks() {
-        let trusted = TrustedProxies::new(["127.0.0.1"]).unwrap();
+        let t = trusted(&["127.0.0.1"], "x-forwarded-for");
+        let h = headers(&[("x-forwarded-for", "192.0.2.1")]);
+        assert_eq!(t.client_ip(ip("::ffff:127.0.0.1"), &h), ip("192.0.2.1"));
+    }
+
+    #[test]
+    fn headers_not_chosen_are_recorded_apart() {
+        let t = trusted(&["10.0.0.0/8"], "x-forwarded-for");
+        let h = headers(&[
+            ("x-forwarded-for", "198.51.100.2"),
+            ("forwarded", "for=6.6.6.6"),
+            ("x-forwarded-host", "evil.example\tx"),
+        ]);
+        let resolved = t.resolve(Some(ip("10.0.0.1")), &h);
+        assert_eq!(resolved.forwarded_for, vec!["198.51.100.2"]);
+        assert_eq!(resolved.forwarded_headers["forwarded"], "for=6.6.6.6");
         assert_eq!(
-            client_ip(ip("::ffff:127.0.0.1"), &hops(&["192.0.2.1"]), &trusted),
-            ip("192.0.2.1")
+            resolved.forwarded_headers["x-forwarded-host"],
+            "evil.example\\u{9}x"
         );
+        assert!(!resolved.forwarded_headers.contains_key("x-forwarded-for"));
+    }
+
+    fn hop_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0u8..=255).prop_map(|i| format!("6.6.6.{i}")),
+            (0u8..=255).prop_map(|i| format!("10.0.0.{i}")),
+            Just("unknown".to_owned()),
+            Just("[::1]:80".to_owned()),
+            "[ -~]{0,12}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Agreement with a model: split the whole list, walk from the right.
+        #[test]
+        fn client_ip_agrees_with_a_model(
+            hops in proptest::collection::vec(hop_text(), 0..50),
+            peer_trusted in any::<bool>(),
+        ) {
+            let t = trusted(&["10.0.0.0/8"], "x-forwarded-for");
+            let peer = if peer_trusted { ip("10.9.9.9") } else { ip("192.0.2.9") };
+            let line = hops.join(",");
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-for", http::HeaderValue::from_str(&line).unwrap());
+            let got = t.client_ip(peer, &h);
+            let mut expected = peer;
+            if peer_trusted {
+                for node in line.split(',').map(str::trim).filter(|n| !n.is_empty()).rev() {
+                    match forwarded::parse_node(node).map(canonical) {
+                        Some(a) if t.contains(a) => expected = a,
+                        Some(a) => { expected = a; break }
+                        None => break,
+                    }
+                }
+                let nodes = line.split(',').filter(|n| !n.trim().is_empty()).count();
+                if nodes <= forwarded::MAX_HOPS {
+                    prop_assert_eq!(got, expected);
+                } else if got != expected {
+                    // The model reads all hops, the layer the rightmost 32: they differ only
+                    // when those 32 are all trusted proxies, and then the layer stops at one.
+                    prop_assert!(t.contains(got));
+                }
+            } else {
+                prop_assert_eq!(got, peer);
+            }
+        }
+
+        /// The security property: whatever a client sends in any header, a trusted proxy
+        /// that appends (X-Forwarded-For, Forwarded) or sets (X-Real-IP) the address it saw
+        /// decides source.ip.
+        #[test]
+        fn a_client_cannot_choose_its_address(
+            xff in "[ -~]{0,80}",
+            fwd in "[ -~]{0,80}",
+            real_ip in "[ -~]{0,30}",
+            last in 1u8..=254,
+        ) {
+            let real = format!("198.51.100.{last}");
+            let peer = ip("10.0.0.1");
+            for source in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+                let mut h = HeaderMap::new();
+                h.append("x-forwarded-for", xff.parse().unwrap());
+                h.append("forwarded", fwd.parse().unwrap());
+                h.append("x-real-ip", real_ip.parse().unwrap());
+                match source {
+                    "x-forwarded-for" => h.append("x-forwarded-for", real.parse().unwrap()),
+                    "forwarded" => h.append("forwarded", format!("for={real}").parse().unwrap()),
+                    _ => h.insert("x-real-ip", real.parse().unwrap()).is_some(),
+                };
+                let t = trusted(&["10.0.0.0/8"], source);
+                prop_assert_eq!(t.client_ip(peer, &h), ip(&real), "source {}", source);
+                let resolved = t.resolve(Some(peer), &h);
+                prop_assert!(resolved.forwarded_for.len() <= forwarded::MAX_HOPS);
+                prop_assert!(resolved
+                    .forwarded_headers
+                    .values()
+                    .all(|v| v.len() <= forwarded::MAX_HEADER_LEN));
+            }
+        }
     }
 }

@@ -1,61 +1,160 @@
-//! Parsing of `Forwarded` (RFC 7239) and `X-Forwarded-For`.
+//! Parsing of the forwarding headers: `Forwarded` (RFC 7239), `X-Forwarded-For`, and
+//! single-value client address headers (`X-Real-IP`, `CF-Connecting-IP`, ...).
+//!
+//! Chains are read from the right: a proxy appends the address it saw connect, so only the
+//! rightmost hops were written by proxies; everything to their left came from the client.
 
+use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
-/// At most this many hops are read from forwarding headers.
-const MAX_HOPS: usize = 32;
+/// At most this many hops, the rightmost, are kept of a forwarding chain.
+pub(crate) const MAX_HOPS: usize = 32;
 /// At most this many bytes of one hop are recorded.
-const MAX_HOP_LEN: usize = 64;
+pub(crate) const MAX_HOP_LEN: usize = 64;
+/// At most this many bytes of one recorded forwarding header.
+pub(crate) const MAX_HEADER_LEN: usize = 256;
 
 /// One hop of a forwarding chain as sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Hop {
+pub struct Hop {
     /// The node as written (sanitised), for `source.forwarded_for`.
-    pub(crate) raw: String,
-    /// The address, when the node is one (`unknown` and obfuscated nodes are not).
-    pub(crate) ip: Option<IpAddr>,
+    pub raw: String,
+    /// The address, when the node is one (`unknown`, obfuscated and malformed nodes are not).
+    pub ip: Option<IpAddr>,
 }
 
-/// The forwarding chain, left (original client) to right (nearest proxy). `Forwarded` is
-/// preferred when present, else `X-Forwarded-For`; several header lines are read in order.
-pub(crate) fn chain(headers: &HeaderMap) -> Vec<Hop> {
-    let forwarded = headers.get_all(http::header::FORWARDED);
-    if forwarded.iter().next().is_some() {
-        let mut hops = Vec::new();
-        for value in forwarded {
-            let value = String::from_utf8_lossy(value.as_bytes());
-            for element in split_outside_quotes(&value, ',') {
-                if hops.len() == MAX_HOPS {
-                    return hops;
-                }
-                let node = split_outside_quotes(element, ';')
-                    .into_iter()
-                    .filter_map(|pair| pair.split_once('='))
-                    .find(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
-                    .map(|(_, node)| node.trim().trim_matches('"'));
-                if let Some(node) = node {
-                    hops.push(hop(node));
-                }
-            }
-        }
-        return hops;
-    }
-    let mut hops = Vec::new();
+/// The rightmost [`MAX_HOPS`] hops of `X-Forwarded-For`, left (client) to right (nearest
+/// proxy). Several header lines are read in order, as one list.
+#[doc(hidden)]
+pub fn x_forwarded_for(headers: &HeaderMap) -> Vec<Hop> {
+    let mut hops = Ring::default();
     for value in headers.get_all("x-forwarded-for") {
         let value = String::from_utf8_lossy(value.as_bytes());
         for node in value.split(',') {
-            if hops.len() == MAX_HOPS {
-                return hops;
-            }
             let node = node.trim();
             if !node.is_empty() {
                 hops.push(hop(node));
             }
         }
     }
-    hops
+    hops.into_vec()
+}
+
+/// The rightmost [`MAX_HOPS`] `for=` nodes of `Forwarded` (RFC 7239), left to right.
+///
+/// Parsing is strict where leniency would let a client pick its address: a quoted string
+/// must be closed on its own line, and an element with no `for` or with it twice is a hop
+/// whose address is unknown (which stops a walk from the right there).
+#[doc(hidden)]
+pub fn forwarded(headers: &HeaderMap) -> Vec<Hop> {
+    let mut hops = Ring::default();
+    for value in headers.get_all(http::header::FORWARDED) {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        for element in split_outside_quotes(&value, ',') {
+            if !element.trim().is_empty() {
+                hops.push(forwarded_element(element));
+            }
+        }
+    }
+    hops.into_vec()
+}
+
+/// The address in a single-value header (`X-Real-IP`, `CF-Connecting-IP`), which the nearest
+/// proxy sets, replacing any copy the client sent. More than one line or value means it was
+/// appended to rather than set, so nothing in it can be believed.
+#[doc(hidden)]
+pub fn single_value(headers: &HeaderMap, name: &HeaderName) -> Option<IpAddr> {
+    let mut lines = headers.get_all(name).iter();
+    let line = lines.next()?;
+    if lines.next().is_some() {
+        return None;
+    }
+    let value = line.to_str().ok()?.trim();
+    if value.contains(',') {
+        return None;
+    }
+    parse_node(value)
+}
+
+/// All lines of a header joined by `, `, sanitised and bounded, for the record.
+pub(crate) fn recorded(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut lines = headers.get_all(name).iter();
+    let first = lines.next()?;
+    let mut joined = String::from_utf8_lossy(first.as_bytes()).into_owned();
+    for line in lines {
+        if joined.len() > MAX_HEADER_LEN {
+            break;
+        }
+        joined.push_str(", ");
+        joined.push_str(&String::from_utf8_lossy(line.as_bytes()));
+    }
+    Some(crate::event::sanitize(&joined, MAX_HEADER_LEN))
+}
+
+/// Keeps the last [`MAX_HOPS`] hops pushed.
+#[derive(Default)]
+struct Ring(VecDeque<Hop>);
+
+impl Ring {
+    fn push(&mut self, hop: Hop) {
+        if self.0.len() == MAX_HOPS {
+            self.0.pop_front();
+        }
+        self.0.push_back(hop);
+    }
+
+    fn into_vec(self) -> Vec<Hop> {
+        self.0.into()
+    }
+}
+
+fn forwarded_element(element: &str) -> Hop {
+    let mut found: Option<&str> = None;
+    for pair in split_outside_quotes(element, ';') {
+        let Some((key, value)) = pair.split_once('=') else {
+            continue;
+        };
+        if key.trim().eq_ignore_ascii_case("for") {
+            if found.is_some() {
+                return unknown(element);
+            }
+            found = Some(value.trim());
+        }
+    }
+    let Some(value) = found else {
+        return unknown("unknown");
+    };
+    match unquote(value) {
+        Some(node) => hop(&node),
+        None => unknown(value),
+    }
+}
+
+fn unknown(raw: &str) -> Hop {
+    Hop {
+        raw: crate::event::sanitize(raw.trim(), MAX_HOP_LEN),
+        ip: None,
+    }
+}
+
+/// A `token` or a `quoted-string` (RFC 9110 §5.6.4) that is closed and ends the value.
+fn unquote(value: &str) -> Option<Cow<'_, str>> {
+    let Some(rest) = value.strip_prefix('"') else {
+        return (!value.is_empty() && !value.contains(['"', '\\'])).then_some(Cow::Borrowed(value));
+    };
+    let mut out = String::with_capacity(rest.len());
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return chars.as_str().is_empty().then_some(Cow::Owned(out)),
+            c => out.push(c),
+        }
+    }
+    None
 }
 
 fn hop(node: &str) -> Hop {
@@ -66,7 +165,7 @@ fn hop(node: &str) -> Hop {
 }
 
 /// `1.2.3.4`, `1.2.3.4:80`, `[2001:db8::1]`, `[2001:db8::1]:80` or a bare IPv6 address.
-fn parse_node(node: &str) -> Option<IpAddr> {
+pub(crate) fn parse_node(node: &str) -> Option<IpAddr> {
     if let Ok(ip) = node.parse::<IpAddr>() {
         return Some(ip);
     }
@@ -77,12 +176,20 @@ fn parse_node(node: &str) -> Option<IpAddr> {
     inner.parse().ok()
 }
 
+/// Splits at `separator` outside quoted strings (honouring `\` escapes inside them). An
+/// unclosed quote runs to the end of the input.
 fn split_outside_quotes(input: &str, separator: char) -> Vec<&str> {
     let mut parts = Vec::new();
     let mut quoted = false;
+    let mut escaped = false;
     let mut start = 0;
     for (i, c) in input.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
         match c {
+            '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
             c if c == separator && !quoted => {
                 parts.push(&input[start..i]);
@@ -98,6 +205,7 @@ fn split_outside_quotes(input: &str, separator: char) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -114,6 +222,10 @@ mod tests {
         hops.iter().map(|h| h.ip).collect()
     }
 
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
     #[test]
     fn parses_forwarded_nodes() {
         let h = headers(&[
@@ -126,23 +238,51 @@ mod tests {
                 "for=unknown;by=10.0.0.1, proto=http;for=198.51.100.17:80",
             ),
         ]);
-        let hops = chain(&h);
+        let hops = forwarded(&h);
         assert_eq!(
             ips(&hops),
             vec![
-                Some("192.0.2.43".parse().unwrap()),
-                Some("2001:db8:cafe::17".parse().unwrap()),
+                ip("192.0.2.43"),
+                ip("2001:db8:cafe::17"),
                 None,
-                Some("198.51.100.17".parse().unwrap()),
+                ip("198.51.100.17"),
             ]
         );
         assert_eq!(hops[2].raw, "unknown");
     }
 
     #[test]
-    fn forwarded_wins_over_x_forwarded_for() {
-        let h = headers(&[("x-forwarded-for", "1.1.1.1"), ("forwarded", "for=2.2.2.2")]);
-        assert_eq!(ips(&chain(&h)), vec![Some("2.2.2.2".parse().unwrap())]);
+    fn an_unclosed_quote_is_no_address() {
+        // Lenient unquoting read 6.6.6.6 here.
+        let hops = forwarded(&headers(&[("forwarded", r#"for="6.6.6.6"#)]));
+        assert_eq!(ips(&hops), vec![None]);
+        // A quote opened by the client cannot swallow a line a proxy added.
+        let hops = forwarded(&headers(&[
+            ("forwarded", r#"for="6.6.6.6"#),
+            ("forwarded", "for=198.51.100.2"),
+        ]));
+        assert_eq!(ips(&hops), vec![None, ip("198.51.100.2")]);
+        // Text after the closing quote, an escape, a doubled `for`: not an address.
+        for bad in [
+            r#"for="6.6.6.6"x"#,
+            r#"for=6.6.6.6\"#,
+            "for=6.6.6.6;for=1.1.1.1",
+            "for=",
+        ] {
+            assert_eq!(ips(&forwarded(&headers(&[("forwarded", bad)]))), vec![None]);
+        }
+        // Escapes inside a quoted string are honoured.
+        let hops = forwarded(&headers(&[(
+            "forwarded",
+            r#"for="[::1]";x="a\",b", for=1.2.3.4"#,
+        )]));
+        assert_eq!(ips(&hops), vec![ip("::1"), ip("1.2.3.4")]);
+    }
+
+    #[test]
+    fn an_element_without_for_is_an_unknown_hop() {
+        let hops = forwarded(&headers(&[("forwarded", "for=6.6.6.6, proto=https;by=x")]));
+        assert_eq!(ips(&hops), vec![ip("6.6.6.6"), None]);
     }
 
     #[test]
@@ -151,30 +291,104 @@ mod tests {
             ("x-forwarded-for", "203.0.113.7, 10.0.0.2"),
             ("x-forwarded-for", " ::1 ,garbage,"),
         ]);
-        let hops = chain(&h);
+        let hops = x_forwarded_for(&h);
         assert_eq!(
             ips(&hops),
-            vec![
-                Some("203.0.113.7".parse().unwrap()),
-                Some("10.0.0.2".parse().unwrap()),
-                Some("::1".parse().unwrap()),
-                None,
-            ]
+            vec![ip("203.0.113.7"), ip("10.0.0.2"), ip("::1"), None]
         );
         assert_eq!(hops[3].raw, "garbage");
     }
 
     #[test]
-    fn long_chains_and_hops_are_bounded() {
-        let long = vec!["9.9.9.9"; 100].join(",");
-        assert_eq!(
-            chain(&headers(&[("x-forwarded-for", &long)])).len(),
-            MAX_HOPS
-        );
+    fn long_chains_keep_their_rightmost_hops() {
+        // 40 forged hops, then the one the trusted proxy appended: it stays in view.
+        let mut list = vec!["6.6.6.6"; 40].join(",");
+        list.push_str(", 198.51.100.2");
+        let hops = x_forwarded_for(&headers(&[("x-forwarded-for", &list)]));
+        assert_eq!(hops.len(), MAX_HOPS);
+        assert_eq!(hops[MAX_HOPS - 1].ip, ip("198.51.100.2"));
         let big = "x".repeat(1000);
         assert_eq!(
-            chain(&headers(&[("x-forwarded-for", &big)]))[0].raw.len(),
+            x_forwarded_for(&headers(&[("x-forwarded-for", &big)]))[0]
+                .raw
+                .len(),
             MAX_HOP_LEN
         );
+    }
+
+    #[test]
+    fn single_value_headers_take_one_address() {
+        let name = HeaderName::from_static("x-real-ip");
+        assert_eq!(
+            single_value(&headers(&[("x-real-ip", " 192.0.2.1 ")]), &name),
+            ip("192.0.2.1")
+        );
+        assert_eq!(
+            single_value(&headers(&[("x-real-ip", "[::1]:80")]), &name),
+            ip("::1")
+        );
+        for bad in [
+            headers(&[("x-real-ip", "6.6.6.6, 192.0.2.1")]),
+            headers(&[("x-real-ip", "6.6.6.6"), ("x-real-ip", "192.0.2.1")]),
+            headers(&[("x-real-ip", "nope")]),
+            HeaderMap::new(),
+        ] {
+            assert_eq!(single_value(&bad, &name), None);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any header text: no panic, bounded output, and every address found is one
+        /// that a simple model (split, trim, parse) also finds.
+        #[test]
+        fn parsers_are_bounded_and_agree_with_a_model(
+            lines in proptest::collection::vec("[ -~]{0,200}", 0..4),
+        ) {
+            let mut xff = HeaderMap::new();
+            let mut fwd = HeaderMap::new();
+            for line in &lines {
+                let value = http::HeaderValue::from_str(line).unwrap();
+                xff.append("x-forwarded-for", value.clone());
+                fwd.append(http::header::FORWARDED, value);
+            }
+            let hops = x_forwarded_for(&xff);
+            let model: Vec<&str> = lines
+                .iter()
+                .flat_map(|l| l.split(','))
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .collect();
+            let start = model.len().saturating_sub(MAX_HOPS);
+            prop_assert_eq!(hops.len(), model.len() - start);
+            for (hop, node) in hops.iter().zip(&model[start..]) {
+                prop_assert!(hop.raw.len() <= MAX_HOP_LEN);
+                prop_assert_eq!(&hop.raw, &crate::event::sanitize(node, MAX_HOP_LEN));
+                prop_assert_eq!(hop.ip, parse_node(node));
+            }
+            let hops = forwarded(&fwd);
+            prop_assert!(hops.len() <= MAX_HOPS);
+            for hop in &hops {
+                prop_assert!(hop.raw.len() <= MAX_HOP_LEN);
+                if hop.ip.is_some() {
+                    // An address only comes from a `for` parameter.
+                    prop_assert!(
+                        lines.iter().any(|l| l.to_ascii_lowercase().contains("for")),
+                        "{:?} from {:?}", hop, lines
+                    );
+                }
+            }
+        }
+
+        /// Whatever a client writes in its own `Forwarded` line, a hop a proxy adds on a
+        /// line of its own is read as it was written.
+        #[test]
+        fn a_proxy_line_survives_any_client_line(client in "[ -~]{0,120}", last in 0u8..=255) {
+            let real = format!("198.51.100.{last}");
+            let h = headers(&[("forwarded", &client), ("forwarded", &format!("for={real}"))]);
+            let hops = forwarded(&h);
+            prop_assert_eq!(hops.last().and_then(|h| h.ip), real.parse().ok());
+        }
     }
 }

@@ -8,7 +8,12 @@ mod peer;
 
 use std::time::Instant;
 
-pub use client_ip::TrustedProxies;
+pub use client_ip::{ClientIpSource, TrustedProxies, FORWARDING_HEADERS};
+#[doc(hidden)]
+pub use forwarded::{
+    forwarded as parse_forwarded, single_value as parse_single_value,
+    x_forwarded_for as parse_x_forwarded_for, Hop,
+};
 pub use peer::PeerAddr;
 
 use crate::event::{sanitize, Source, Timestamp};
@@ -31,8 +36,7 @@ pub(crate) struct RequestContext {
 
 impl RequestContext {
     pub(crate) fn capture<B>(request: &http::Request<B>, trusted: &TrustedProxies) -> Self {
-        let chain = forwarded::chain(request.headers());
-        let ip = client_ip::client_ip(peer::peer_ip(request.extensions()), &chain, trusted);
+        let resolved = trusted.resolve(peer::peer_ip(request.extensions()), request.headers());
         let user_agent = request
             .headers()
             .get(http::header::USER_AGENT)
@@ -46,8 +50,9 @@ impl RequestContext {
             request_id: ids::request_id(request.headers()),
             trace_id: ids::trace_id(request.headers()),
             source: Source {
-                ip,
-                forwarded_for: chain.into_iter().map(|hop| hop.raw).collect(),
+                ip: resolved.ip,
+                forwarded_for: resolved.forwarded_for,
+                forwarded_headers: resolved.forwarded_headers,
                 user_agent,
             },
         }

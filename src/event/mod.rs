@@ -26,5 +26,5 @@ pub use model::{
     Actor, Alert, AuditEvent, DropReason, Dropped, ErrorInfo, HttpInfo, OAuthDetails, Scopes,
     ServiceInfo, Source, TokenDetails, TokenRef, SCHEMA,
 };
-pub use sanitize::sanitize;
+pub use sanitize::{sanitize, shown_url};
 pub use time::Timestamp;

@@ -359,6 +359,10 @@ pub struct Source {
     /// The raw forwarding chain, when present.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forwarded_for: Vec<String>,
+    /// The other forwarding headers that came (lower-case name to value, sanitised, at most
+    /// 256 bytes each): recorded, never believed.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub forwarded_headers: std::collections::BTreeMap<String, String>,
     /// The user agent, at most 512 bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,

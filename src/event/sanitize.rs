@@ -22,9 +22,43 @@ pub fn sanitize(input: &str, max_bytes: usize) -> String {
     out
 }
 
+/// A URL as it may appear in a message or log: its user information and query string
+/// (where passwords and tokens hide) are replaced by `…`, and its fragment is dropped.
+///
+/// ```
+/// use oauth_audit::event::shown_url;
+///
+/// assert_eq!(
+///     shown_url("https://user:pw@idp.example/jwks?key=s3cr3t#x"),
+///     "https://…@idp.example/jwks?…"
+/// );
+/// assert_eq!(shown_url("http://127.0.0.1:3000/x"), "http://127.0.0.1:3000/x");
+/// ```
+pub fn shown_url(value: &str) -> String {
+    let value = value.split_once('#').map_or(value, |(before, _)| before);
+    let (scheme, rest) = value.split_once("://").unwrap_or(("", value));
+    let (rest, query) = match rest.split_once('?') {
+        Some((before, _)) => (before, "?…"),
+        None => (rest, ""),
+    };
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority.to_owned(), |(_, host)| format!("…@{host}"));
+    let sep = if value.contains("://") { "://" } else { "" };
+    sanitize(&format!("{scheme}{sep}{authority}{path}{query}"), 2048)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::sanitize;
+    use super::{sanitize, shown_url};
+
+    #[test]
+    fn urls_lose_credentials_query_and_fragment() {
+        assert_eq!(shown_url("https://u:p@h/a?b=c@d#e?f"), "https://…@h/a?…");
+        assert_eq!(shown_url("h/a#t=s3cr3t"), "h/a");
+        assert_eq!(shown_url("nats://tok@h:4222"), "nats://…@h:4222");
+    }
 
     #[test]
     fn escapes_and_truncates() {

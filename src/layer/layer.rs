@@ -3,7 +3,7 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::{AuditService, Shared};
-use crate::context::TrustedProxies;
+use crate::context::{ClientIpSource, TrustedProxies};
 use crate::oauth::Endpoints;
 use crate::token::{TokenInspector, TokenResolver};
 use crate::writer::Auditor;
@@ -41,6 +41,7 @@ impl AuditLayer {
         AuditLayerBuilder {
             auditor,
             trusted_proxies: Vec::new(),
+            client_ip_source: ClientIpSource::default(),
             inspector: None,
             skip_paths: Vec::new(),
             resolver: None,
@@ -62,6 +63,7 @@ impl<S> Layer<S> for AuditLayer {
 pub struct AuditLayerBuilder {
     auditor: Auditor,
     trusted_proxies: Vec<String>,
+    client_ip_source: ClientIpSource,
     inspector: Option<TokenInspector>,
     skip_paths: Vec<String>,
     resolver: Option<Arc<dyn TokenResolver>>,
@@ -72,6 +74,7 @@ impl std::fmt::Debug for AuditLayerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditLayerBuilder")
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("client_ip_source", &self.client_ip_source)
             .field("inspector", &self.inspector)
             .field("skip_paths", &self.skip_paths)
             .field("resolver", &self.resolver.is_some())
@@ -89,9 +92,11 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// Proxies (IP addresses or CIDR blocks) whose `Forwarded` / `X-Forwarded-For` headers
-    /// are believed. `source.ip` is then the rightmost address of the chain that is not a
-    /// trusted proxy. Headers from any other peer never change `source.ip`.
+    /// Proxies (IP addresses or CIDR blocks) whose forwarding header is believed: from such
+    /// a peer, `source.ip` is read from the header chosen with
+    /// [`client_ip_source`](Self::client_ip_source) (`X-Forwarded-For` by default), as the
+    /// rightmost address of the chain that is not a trusted proxy. Headers from any other
+    /// peer never change `source.ip`.
     pub fn trusted_proxies<I, S>(mut self, proxies: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -99,6 +104,28 @@ impl AuditLayerBuilder {
     {
         self.trusted_proxies
             .extend(proxies.into_iter().map(Into::into));
+        self
+    }
+
+    /// The one header the trusted proxies write the client's address into (default
+    /// [`ClientIpSource::XForwardedFor`]). Other forwarding headers are recorded in
+    /// `source.forwarded_for` / `source.forwarded_headers` but never change `source.ip`:
+    /// a front proxy that appends `X-Forwarded-For` passes a client's own `Forwarded`
+    /// through untouched.
+    ///
+    /// ```
+    /// use oauth_audit::{writer::Auditor, AuditLayer, ClientIpSource};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let layer = AuditLayer::builder(Auditor::stdout())
+    ///     .trusted_proxies(["10.0.0.0/8"])
+    ///     .client_ip_source("x-real-ip".parse::<ClientIpSource>()?)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn client_ip_source(mut self, source: ClientIpSource) -> Self {
+        self.client_ip_source = source;
         self
     }
 
@@ -132,7 +159,8 @@ impl AuditLayerBuilder {
 
     /// Checks the configuration and builds the layer.
     pub fn build(self) -> Result<AuditLayer, ConfigError> {
-        let trusted_proxies = TrustedProxies::new(&self.trusted_proxies)?;
+        let trusted_proxies =
+            TrustedProxies::new(&self.trusted_proxies)?.source(self.client_ip_source);
         if let Some(bad) = self.skip_paths.iter().find(|p| !p.starts_with('/')) {
             return Err(ConfigError::invalid(
                 "skip_paths",

@@ -306,6 +306,18 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// A URL whose `Debug` hides its credentials and query, which may carry a key.
+#[cfg(feature = "jwks")]
+#[derive(Clone, Default)]
+struct ShownInDebug(String);
+
+#[cfg(feature = "jwks")]
+impl std::fmt::Debug for ShownInDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&crate::event::shown_url(&self.0), f)
+    }
+}
+
 /// Configures a [`TokenInspector`].
 #[derive(Debug, Default)]
 #[must_use]
@@ -314,7 +326,7 @@ pub struct TokenInspectorBuilder {
     jwks_documents: Vec<String>,
     jwks_file: Option<PathBuf>,
     #[cfg(feature = "jwks")]
-    jwks_url: Option<String>,
+    jwks_url: Option<ShownInDebug>,
     refresh_interval: Option<Duration>,
     min_refresh_interval: Option<Duration>,
     issuers: Vec<String>,
@@ -374,7 +386,7 @@ impl TokenInspectorBuilder {
     /// refresh interval and when a token names an unknown key id.
     #[cfg(feature = "jwks")]
     pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
-        self.jwks_url = Some(url.into());
+        self.jwks_url = Some(ShownInDebug(url.into()));
         self
     }
 
@@ -437,7 +449,7 @@ impl TokenInspectorBuilder {
         let source = match (&self.jwks_file, {
             #[cfg(feature = "jwks")]
             {
-                self.jwks_url.clone()
+                self.jwks_url.clone().map(|url| url.0)
             }
             #[cfg(not(feature = "jwks"))]
             {

@@ -11,22 +11,36 @@ use super::keys::KeySet;
 use super::TokenConfigError;
 
 /// Where a changing key set comes from.
-#[derive(Debug)]
 pub(crate) enum KeySource {
     File(PathBuf),
     #[cfg(feature = "jwks")]
     Url(reqwest::Url),
 }
 
+/// A URL's query may carry an API key: messages and logs show it without.
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::File(path) => f.debug_tuple("File").field(path).finish(),
+            #[cfg(feature = "jwks")]
+            KeySource::Url(url) => f
+                .debug_tuple("Url")
+                .field(&crate::event::shown_url(url.as_str()))
+                .finish(),
+        }
+    }
+}
+
 impl KeySource {
     pub(crate) fn url(url: &str) -> Result<Self, TokenConfigError> {
+        let shown = crate::event::shown_url(url);
         #[cfg(feature = "jwks")]
         {
             let parsed = reqwest::Url::parse(url)
-                .map_err(|e| TokenConfigError::Invalid(format!("JWKS URL {url:?}: {e}")))?;
+                .map_err(|e| TokenConfigError::Invalid(format!("JWKS URL {shown:?}: {e}")))?;
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(TokenConfigError::Invalid(format!(
-                    "JWKS URL {url:?}: only http and https are supported"
+                    "JWKS URL {shown:?}: only http and https are supported"
                 )));
             }
             Ok(KeySource::Url(parsed))
@@ -34,7 +48,7 @@ impl KeySource {
         #[cfg(not(feature = "jwks"))]
         {
             Err(TokenConfigError::Invalid(format!(
-                "JWKS URL {url:?}: fetching JWKS over HTTP needs the `jwks` feature"
+                "JWKS URL {shown:?}: fetching JWKS over HTTP needs the `jwks` feature"
             )))
         }
     }
@@ -179,10 +193,26 @@ async fn fetch(client: &reqwest::Client, url: reqwest::Url) -> Result<KeySet, St
         .header("accept", "application/json")
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| error_chain(&e.without_url()))?;
     if !response.status().is_success() {
         return Err(format!("answered {}", response.status()));
     }
-    let text = response.text().await.map_err(|e| e.to_string())?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| error_chain(&e.without_url()))?;
     KeySet::from_jwks(&text).map_err(|e| e.to_string())
+}
+
+/// An error and its causes, none of which names the URL (hyper's causes do not).
+#[cfg(feature = "jwks")]
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -67,10 +67,20 @@ impl JsonLines {
         }
     }
 
-    /// JSON lines appended to `path`, created when missing.
+    /// JSON lines appended to `path`, created when missing, readable by its owner only
+    /// (mode `0o600` on Unix).
     pub async fn file(path: impl AsRef<Path>) -> std::io::Result<Self> {
+        Self::file_with_mode(path, super::DEFAULT_FILE_MODE).await
+    }
+
+    /// JSON lines appended to `path`, created when missing with the permissions `mode` on
+    /// Unix (the process umask still applies; an existing file keeps its own). `mode` must
+    /// let the owner read and write, and be at most `0o777`.
+    pub async fn file_with_mode(path: impl AsRef<Path>, mode: u32) -> std::io::Result<Self> {
+        super::check_file_mode(mode)
+            .map_err(|problem| std::io::Error::new(std::io::ErrorKind::InvalidInput, problem))?;
         let path = path.as_ref().to_path_buf();
-        let file = OpenOptions::new()
+        let file = OpenOptions::from(super::file_options(mode))
             .create(true)
             .append(true)
             .open(&path)

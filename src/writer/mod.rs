@@ -119,3 +119,45 @@ pub trait AuditWriter: Send + 'static {
         None
     }
 }
+
+/// Audit events are for auditors: files the writers create are readable by their owner only,
+/// unless configured otherwise (like the delivery spool).
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
+
+/// The writer must keep reading and writing what it creates; bits beyond `0o777` (setuid,
+/// sticky) have no business on a log file.
+fn check_file_mode(mode: u32) -> Result<(), String> {
+    if mode > 0o777 {
+        Err(format!(
+            "{mode:#o} is not a file mode: use at most 0o777, e.g. 0o600"
+        ))
+    } else if mode & 0o600 != 0o600 {
+        Err(format!(
+            "{mode:#o} does not let the owner read and write: use e.g. 0o600 or 0o640"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Options that create a file with `mode` (Unix only; elsewhere the platform's default).
+fn file_options(mode: u32) -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    options
+}
+
+/// Creates `dir` (and its parents) with `mode`'s bits, plus search wherever reading is
+/// allowed.
+fn create_dir(dir: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, mode | ((mode & 0o444) >> 2));
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder.create(dir)
+}

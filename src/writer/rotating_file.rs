@@ -1,4 +1,4 @@
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,6 +62,7 @@ struct Config {
     retain_for: Option<Duration>,
     max_files: Option<usize>,
     policy: FlushPolicy,
+    mode: u32,
     clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
 
@@ -93,6 +94,7 @@ impl RotatingFile {
             retain_for: None,
             max_files: None,
             policy: FlushPolicy::WhenIdle,
+            mode: super::DEFAULT_FILE_MODE,
             clock: None,
         }
     }
@@ -134,7 +136,10 @@ impl Config {
 
     fn open(&self) -> io::Result<Active> {
         let path = self.active_path();
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = super::file_options(self.mode)
+            .create(true)
+            .append(true)
+            .open(&path)?;
         let size = file.metadata()?.len();
         // A file left from before keeps its period: its modification time says when.
         let modified: DateTime<Utc> = file
@@ -188,7 +193,7 @@ impl Config {
         fs::rename(self.active_path(), &rotated)?;
         sync_dir(&self.dir);
         if self.compress {
-            compress(&rotated)?;
+            compress(&rotated, self.mode)?;
         }
         self.apply_retention(now)
     }
@@ -239,7 +244,7 @@ impl Config {
         if self.compress {
             for path in self.rotated_files()? {
                 if path.extension().is_some_and(|e| e == "jsonl") {
-                    compress(&path)?;
+                    compress(&path, self.mode)?;
                 }
             }
         }
@@ -260,12 +265,16 @@ fn rotated_at(path: &Path) -> Option<DateTime<Utc>> {
 }
 
 /// `x.jsonl` -> `x.jsonl.gz` through `x.jsonl.gz.tmp`, fsynced, then `x.jsonl` removed.
-fn compress(path: &Path) -> io::Result<()> {
+fn compress(path: &Path, mode: u32) -> io::Result<()> {
     let gz = path.with_extension("jsonl.gz");
     let tmp = path.with_extension("jsonl.gz.tmp");
     {
         let mut input = File::open(path)?;
-        let output = File::create(&tmp)?;
+        let output = super::file_options(mode)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::default());
         io::copy(&mut input, &mut encoder)?;
         encoder.finish()?.sync_all()?;
@@ -295,6 +304,7 @@ pub struct RotatingFileBuilder {
     retain_for: Option<Duration>,
     max_files: Option<usize>,
     policy: FlushPolicy,
+    mode: u32,
     clock: Option<Box<dyn Fn() -> DateTime<Utc> + Send + Sync>>,
 }
 
@@ -354,6 +364,14 @@ impl RotatingFileBuilder {
         self
     }
 
+    /// The permissions of the files it creates, on Unix (default `0o600`, owner only; the
+    /// process umask still applies). A directory it creates gets the same bits, plus search
+    /// (`x`) wherever reading is allowed. Existing files and directories keep theirs.
+    pub fn file_mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
     /// The clock that decides rotation and retention (default: the system clock). For tests.
     #[doc(hidden)]
     pub fn clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
@@ -381,7 +399,10 @@ impl RotatingFileBuilder {
                 format!("{}: {e}", self.dir.display()),
             )
         };
-        fs::create_dir_all(&self.dir).map_err(dir_error)?;
+        if let Err(problem) = super::check_file_mode(self.mode) {
+            return Err(ConfigError::invalid("rotating file mode", problem));
+        }
+        super::create_dir(&self.dir, self.mode).map_err(dir_error)?;
         let config = Config {
             dir: self.dir.clone(),
             prefix: self.prefix,
@@ -391,6 +412,7 @@ impl RotatingFileBuilder {
             retain_for: self.retain_for,
             max_files: self.max_files,
             policy: self.policy,
+            mode: self.mode,
             clock: self.clock.unwrap_or_else(|| Box::new(Utc::now)),
         };
         config.recover().map_err(dir_error)?;

@@ -20,8 +20,8 @@ pub use remote::HttpFormatSetting;
 pub use remote::PartitioningSetting;
 pub use remote::{HttpWriter, NatsWriter, PostgresWriter};
 pub use values::{
-    shown_url, AtLeastOne, BodyLimit, Cidr, HttpUrl, HumanDuration, ListenAddr, Name,
-    OptionalHeader, RequestPath, UpstreamUrl,
+    shown_url, AtLeastOne, BodyLimit, Cidr, ClientIpHeader, FileMode, HttpUrl, HumanDuration,
+    ListenAddr, Name, OptionalHeader, RequestPath, UpstreamUrl,
 };
 
 use crate::routes::RoutePattern;
@@ -67,6 +67,8 @@ pub struct ProxySection {
     /// Proxies in front of this one whose forwarding headers are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<Cidr>,
+    /// The one header those proxies write the client's address into.
+    pub client_ip_header: Option<ClientIpHeader>,
     /// Paths forwarded but not audited.
     #[serde(default)]
     pub skip_paths: Vec<RequestPath>,
@@ -273,6 +275,8 @@ pub enum WriterSection {
     Jsonl {
         /// The file, or `-`.
         path: PathBuf,
+        /// Permissions of the file when it is created (default 0o600).
+        mode: Option<FileMode>,
         /// When lines reach the operating system.
         #[serde(default)]
         flush: FlushSetting,
@@ -287,6 +291,8 @@ pub enum WriterSection {
     Rotating {
         /// The directory.
         dir: PathBuf,
+        /// Permissions of the files it creates (default 0o600).
+        mode: Option<FileMode>,
         /// File name prefix (`audit`).
         prefix: Option<Name>,
         /// `daily`, `hourly` or `never`.
@@ -599,11 +605,17 @@ fn located(path: &Path, text: &str, offset: usize, message: String) -> ConfigFil
     let column = before[line_start..].chars().count() + 1;
     let line_text = text[line_start..].lines().next().unwrap_or("");
     let key = key_at(text, line_start, line_text);
+    let (text, mut message) = shown_line(line_text, key.as_deref(), &message);
+    if line_text.trim_start().starts_with('[') {
+        // Reported at a table's header, the value is on a line we cannot point at (an
+        // inline or nested table): the message must not quote it.
+        message = without_literals(&message);
+    }
     ConfigFileError::At {
         path: path.to_owned(),
         line,
         column,
-        text: shown_line(line_text, key.as_deref(), &message),
+        text,
         key,
         message,
     }
@@ -611,8 +623,10 @@ fn located(path: &Path, text: &str, offset: usize, message: String) -> ConfigFil
 
 /// The line quoted in an error, with the value hidden when its key may hold a secret (a URL
 /// with a password, an `Authorization` header), is unknown (a misspelt `client_secret`), or
-/// looks like it carries credentials (`user:password@host`).
-fn shown_line(line: &str, key: Option<&str>, message: &str) -> String {
+/// looks like it carries credentials (`user:password@host`); URLs in it lose their query.
+/// Returns the line and the message, from which a hidden value is removed too (the TOML
+/// reader's messages quote the value: ``invalid type: integer `123` ``).
+fn shown_line(line: &str, key: Option<&str>, message: &str) -> (String, String) {
     const SECRET_WORDS: [&str; 8] = [
         "secret",
         "password",
@@ -624,16 +638,88 @@ fn shown_line(line: &str, key: Option<&str>, message: &str) -> String {
         "credential",
     ];
     let key = key.unwrap_or_default().to_ascii_lowercase();
-    match line.split_once('=') {
-        Some((name, value))
-            if message.contains("unknown field")
-                || value.contains('@')
-                || SECRET_WORDS.iter().any(|word| key.contains(word)) =>
-        {
-            format!("{}= … (value hidden)", name)
+    let Some((name, value)) = line.split_once('=') else {
+        return (line.to_owned(), message.to_owned());
+    };
+    let hidden = message.contains("unknown field")
+        || value.contains('@')
+        || SECRET_WORDS.iter().any(|word| key.contains(word));
+    if hidden {
+        let mut message = message.to_owned();
+        for part in value_parts(value) {
+            message = message.replace(part, "…");
         }
-        _ => line.to_owned(),
+        return (format!("{name}= … (value hidden)"), message);
     }
+    let mut shown = value.to_owned();
+    let mut message = message.to_owned();
+    for part in value_parts(value) {
+        if part.contains("://") || part.contains('?') {
+            let url = shown_url(part);
+            shown = shown.replace(part, &url);
+            message = message.replace(part, &url);
+        }
+    }
+    (format!("{name}={shown}"), message)
+}
+
+/// A TOML reader's message without the value it quotes: ``invalid type: integer `123`,
+/// expected a string`` -> `invalid type: integer, expected a string`; ``unknown variant `x` ``
+/// -> ``unknown variant `…` ``.
+fn without_literals(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let (unexpected, expected) = rest.split_once(", expected").unwrap_or((rest, ""));
+            let kind = unexpected.split([' ', '`', '"']).next().unwrap_or("");
+            let expected = if expected.is_empty() {
+                String::new()
+            } else {
+                format!(", expected{expected}")
+            };
+            return format!("{prefix}{kind}{expected}");
+        }
+    }
+    match message.strip_prefix("unknown variant `") {
+        Some(rest) => match rest.split_once('`') {
+            Some((_, after)) => format!("unknown variant `…`{after}"),
+            None => "unknown variant".to_owned(),
+        },
+        None => message.to_owned(),
+    }
+}
+
+/// The strings and bare words of a TOML value as written (`["a=b", 12]` -> `a=b`, `12`),
+/// longest first so that a part inside another is replaced after it.
+fn value_parts(value: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = value;
+    while let Some(start) = rest.find(|c: char| !(c.is_whitespace() || "[]{},=".contains(c))) {
+        rest = &rest[start..];
+        if rest.starts_with('#') {
+            break;
+        }
+        let (part, after) = match rest.chars().next() {
+            Some(quote @ ('"' | '\'')) => {
+                let inner = &rest[1..];
+                match inner.find(quote) {
+                    Some(end) => (&inner[..end], &inner[end + 1..]),
+                    None => (inner, ""),
+                }
+            }
+            _ => {
+                let end = rest
+                    .find(|c: char| c.is_whitespace() || "[]{},=".contains(c))
+                    .unwrap_or(rest.len());
+                rest.split_at(end)
+            }
+        };
+        if part.len() >= 3 {
+            parts.push(part);
+        }
+        rest = after;
+    }
+    parts.sort_by_key(|part| std::cmp::Reverse(part.len()));
+    parts
 }
 
 /// The dotted key of the line starting at `line_start`: the table header above it and the
@@ -688,6 +774,39 @@ mod tests {
             assert!(err.contains(&format!("case{i}.toml:")), "case {i}: {err}");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn quoted_lines_lose_secrets_and_queries() {
+        let (line, message) = shown_line(
+            "upstream = \"http://h:1/?token=s3cr3t\" # note",
+            Some("proxy.upstream"),
+            "\"http://h:1/?token=s3cr3t\" bad",
+        );
+        assert_eq!(line, "upstream = \"http://h:1/?…\" # note");
+        assert_eq!(message, "\"http://h:1/?…\" bad");
+        let (line, message) = shown_line(
+            "client_secret = 31415926",
+            Some("introspection.client_secret"),
+            "invalid type: integer `31415926`, expected a string",
+        );
+        assert!(!line.contains("31415926") && !message.contains("31415926"));
+        assert_eq!(
+            without_literals("invalid type: integer `31415926`, expected a string"),
+            "invalid type: integer, expected a string"
+        );
+        assert_eq!(
+            without_literals("invalid type: string \"s3cr3t\", expected u64"),
+            "invalid type: string, expected u64"
+        );
+        assert_eq!(
+            without_literals("unknown variant `s3cr3t`, expected `jsonl`"),
+            "unknown variant `…`, expected `jsonl`"
+        );
+        assert_eq!(
+            value_parts(" [\"a=b\", 'single', 12345, { k = \"v-v-v\" }] # c"),
+            vec!["single", "12345", "v-v-v", "a=b"]
+        );
     }
 
     #[test]

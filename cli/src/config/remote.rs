@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::values::{AtLeastOne, HumanDuration, Name};
+use super::values::{AtLeastOne, EnvName, HumanDuration, Name};
 use super::OverflowSetting;
 
 /// Retries and the on-disk spool of a remote writer (`Delivery`).
@@ -43,7 +43,7 @@ pub struct PostgresWriter {
     /// A libpq connection string or `postgres://` URL.
     pub url: Option<String>,
     /// The environment variable holding `url` (keeps the password out of the file).
-    pub url_env: Option<String>,
+    pub url_env: Option<EnvName>,
     /// The schema (`public`).
     pub schema: Option<Name>,
     /// The table (`oauth_audit_events`).
@@ -98,13 +98,13 @@ pub struct NatsWriter {
     /// The connection's client name.
     pub client_name: Option<String>,
     /// The environment variable holding a token.
-    pub token_env: Option<String>,
+    pub token_env: Option<EnvName>,
     /// A user name (with `password_env`).
     pub user: Option<String>,
     /// The environment variable holding the user's password.
-    pub password_env: Option<String>,
+    pub password_env: Option<EnvName>,
     /// The environment variable holding an NKey seed.
-    pub nkey_env: Option<String>,
+    pub nkey_env: Option<EnvName>,
     /// A `.creds` file.
     pub credentials_file: Option<PathBuf>,
     /// Refuse plain connections.
@@ -145,15 +145,15 @@ pub struct HttpWriter {
     /// gzip request bodies.
     pub gzip: Option<bool>,
     /// The environment variable holding a bearer token.
-    pub bearer_token_env: Option<String>,
+    pub bearer_token_env: Option<EnvName>,
     /// A user name for HTTP Basic (with `password_env`).
     pub user: Option<String>,
     /// The environment variable holding the Basic password.
-    pub password_env: Option<String>,
+    pub password_env: Option<EnvName>,
     /// The environment variable holding a Splunk HEC token.
-    pub splunk_token_env: Option<String>,
+    pub splunk_token_env: Option<EnvName>,
     /// The environment variable holding an Elasticsearch API key (base64 `id:key`).
-    pub api_key_env: Option<String>,
+    pub api_key_env: Option<EnvName>,
     /// Extra request headers.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,

@@ -62,15 +62,7 @@ impl TryFrom<String> for ListenAddr {
 /// `value` as it may appear in a message: a URL's user information and query string (where
 /// passwords and tokens hide) are replaced by `…`.
 pub fn shown_url(value: &str) -> String {
-    let (scheme, rest) = value.split_once("://").unwrap_or(("", value));
-    let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
-    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-    let authority = authority
-        .rsplit_once('@')
-        .map_or(authority.to_owned(), |(_, host)| format!("…@{host}"));
-    let query = if value.contains('?') { "?…" } else { "" };
-    let sep = if value.contains("://") { "://" } else { "" };
-    format!("{scheme}{sep}{authority}{path}{query}")
+    oauth_audit::event::shown_url(value)
 }
 
 /// Refuses a URL with user information: credentials go in their own settings (and
@@ -151,6 +143,22 @@ impl TryFrom<String> for Cidr {
     }
 }
 
+/// The header trusted proxies write the client's address into: `x-forwarded-for`,
+/// `forwarded`, or a single-value header such as `x-real-ip` or `cf-connecting-ip`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ClientIpHeader(pub oauth_audit::ClientIpSource);
+
+impl TryFrom<String> for ClientIpHeader {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse().map(ClientIpHeader).map_err(|_| {
+            format!("{value:?} is not a header name: use \"x-forwarded-for\", \"forwarded\" or a single-value header such as \"x-real-ip\"")
+        })
+    }
+}
+
 /// An http(s) URL (JWKS, introspection).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -193,6 +201,34 @@ impl TryFrom<String> for RequestPath {
     }
 }
 
+/// The name of the environment variable that holds a secret (the `*_env` keys).
+///
+/// A name is capitals, digits and `_`, at most 64 bytes, and a long one has a `_`: a value
+/// that is not such a name is most likely the secret itself, put in the wrong key. It is
+/// refused without being echoed, as every message about it ends up in logs.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct EnvName(pub String);
+
+impl TryFrom<String> for EnvName {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let shaped = !value.is_empty()
+            && value.len() <= 64
+            && !value.starts_with(|c: char| c.is_ascii_digit())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        let looks_random = value.len() >= 16 && !value.contains('_');
+        if shaped && !looks_random {
+            Ok(EnvName(value))
+        } else {
+            Err("the value (not shown) is not the NAME of an environment variable (capitals, digits and _, e.g. \"NATS_TOKEN\"); if it is the secret itself, put it in an environment variable, name that here, and rotate the secret".into())
+        }
+    }
+}
+
 /// A count or size of at least 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "i64")]
@@ -214,6 +250,24 @@ impl AtLeastOne {
     /// As a `usize` (saturating on 32-bit targets).
     pub fn get(self) -> usize {
         usize::try_from(self.0).unwrap_or(usize::MAX)
+    }
+}
+
+/// Permissions of the files a writer creates, written as a TOML octal integer (`0o640`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct FileMode(pub u32);
+
+impl TryFrom<i64> for FileMode {
+    type Error = String;
+
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        match u32::try_from(value) {
+            Ok(mode) if mode <= 0o777 && mode & 0o600 == 0o600 => Ok(FileMode(mode)),
+            _ => Err(format!(
+                "{value:#o} is not a file mode for audit files: write an octal number that lets the owner read and write, e.g. 0o600 (the default) or 0o640"
+            )),
+        }
     }
 }
 

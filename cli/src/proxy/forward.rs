@@ -15,17 +15,17 @@ use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use oauth_audit::event::ErrorInfo;
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::request_target::{method_overrides, CanonicalPath};
-use oauth_audit::{PeerAddr, RequestBody};
+use oauth_audit::{PeerAddr, RequestBody, TrustedProxies};
 use tower::{Layer, Service};
 
-use super::headers::{add_forwarding, remove_hop_by_hop, wants_upgrade};
+use super::headers::{add_forwarding, remove_hop_by_hop, wants_upgrade, Client as ForwardedClient};
 use crate::config::UpstreamUrl;
 use crate::routes::{Decision, PathCase, ScopeRules};
 
@@ -41,11 +41,18 @@ pub struct Forward {
     client: Client<HttpConnector, ForwardBody>,
     upstream: Arc<UpstreamUrl>,
     preserve_host: bool,
+    trusted: Arc<TrustedProxies>,
 }
 
 impl Forward {
-    /// A forwarder with a connection pool towards `upstream`.
-    pub fn new(upstream: UpstreamUrl, connect_timeout: Duration, preserve_host: bool) -> Self {
+    /// A forwarder with a connection pool towards `upstream`; the forwarding headers of
+    /// peers in `trusted` are kept and appended to, those of other peers replaced.
+    pub fn new(
+        upstream: UpstreamUrl,
+        connect_timeout: Duration,
+        preserve_host: bool,
+        trusted: TrustedProxies,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
@@ -56,6 +63,7 @@ impl Forward {
             client,
             upstream: Arc::new(upstream),
             preserve_host,
+            trusted: Arc::new(trusted),
         }
     }
 
@@ -72,7 +80,14 @@ impl Forward {
     async fn forward(self, mut req: Request<ForwardBody>) -> Response<ProxyBody> {
         let upgrade = wants_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-        let peer = req.extensions().get::<PeerAddr>().map(|p| p.0);
+        let client = req
+            .extensions()
+            .get::<PeerAddr>()
+            .map(|&PeerAddr(peer)| ForwardedClient {
+                peer,
+                trusted_peer: self.trusted.contains(peer.ip()),
+                ip: self.trusted.client_ip(peer.ip(), req.headers()),
+            });
         // HTTP/2 clients send the host as the URI's authority, not as a header.
         let host = req.headers().get(header::HOST).cloned().or_else(|| {
             req.uri()
@@ -89,8 +104,23 @@ impl Forward {
         *req.version_mut() = Version::HTTP_11;
         let headers = req.headers_mut();
         remove_hop_by_hop(headers, upgrade);
-        if let Some(peer) = peer {
-            add_forwarding(headers, peer, host.as_ref());
+        if let Some(client) = client {
+            if !client.trusted_peer {
+                // A configured header outside the known list is a forwarding header too.
+                headers.remove(self.trusted.client_ip_source().header_name());
+            }
+            add_forwarding(headers, client, host.as_ref());
+        }
+        // hyper sends no body with a GET, HEAD or CONNECT of unknown length unless told
+        // the body is chunked: it would be dropped on the way.
+        let body = req.body();
+        let unknown_length = !body.is_end_stream() && body.size_hint().exact().is_none();
+        let headers = req.headers_mut();
+        if unknown_length && !headers.contains_key(header::CONTENT_LENGTH) {
+            headers.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
         }
         if self.preserve_host {
             if let Some(host) = host {

@@ -1,9 +1,14 @@
 //! Header rewriting of a gateway (RFC 9110 §7.6): hop-by-hop fields stay on their hop, the
 //! client's address is appended to `X-Forwarded-For` and `Forwarded`, `Via` is added.
+//!
+//! Forwarding headers are believed only from a trusted peer: from any other peer every
+//! forwarding header the proxy knows is removed and written afresh, so a client cannot
+//! choose the host, scheme or address the upstream builds its issuer and redirect URLs from.
 
 use std::net::{IpAddr, SocketAddr};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use oauth_audit::FORWARDING_HEADERS;
 
 /// Fields that describe one connection, not the message (RFC 9110 §7.6.1, plus the
 /// pre-standard `Keep-Alive` and `Proxy-Connection`).
@@ -14,6 +19,25 @@ const HOP_BY_HOP: [HeaderName; 6] = [
     header::UPGRADE,
     header::PROXY_AUTHORIZATION,
     header::PROXY_AUTHENTICATE,
+];
+
+/// End-to-end fields that a `Connection` option never removes: the credentials and request
+/// details the audit event records (it would record a token the upstream never saw), and the
+/// body's framing and type. Forwarding headers are handled apart, by who the peer is.
+const END_TO_END: [&str; 13] = [
+    "authorization",
+    "cookie",
+    "dpop",
+    "host",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "user-agent",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "x-revocation-reason",
+    "x-http-method-override",
 ];
 
 /// Whether the message asks for a protocol upgrade (`Connection: upgrade` + `Upgrade`).
@@ -31,11 +55,14 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = String> + '_ {
         .filter(|t| !t.is_empty())
 }
 
-/// Removes the hop-by-hop fields, those named in `Connection` included. With `keep_upgrade`
-/// (an upgrade being forwarded), `Connection: upgrade` and `Upgrade` are kept, as the next
-/// hop must see them to switch protocols.
+/// Removes the hop-by-hop fields, those named in `Connection` included, except end-to-end
+/// fields (credentials, body framing, forwarding headers) that a client may name there to
+/// have them stripped behind the audit's back. With `keep_upgrade` (an upgrade being
+/// forwarded), `Connection: upgrade` and `Upgrade` are kept, as the next hop must see them to
+/// switch protocols.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     let named: Vec<HeaderName> = connection_tokens(headers)
+        .filter(|t| !END_TO_END.contains(&t.as_str()) && !FORWARDING_HEADERS.contains(&t.as_str()))
         .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
         .collect();
     for name in named {
@@ -56,10 +83,28 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-/// Appends the client to `X-Forwarded-For` and `Forwarded`, sets `X-Forwarded-Proto` and
-/// `X-Forwarded-Host` when absent, and adds this proxy to `Via`.
-pub fn add_forwarding(headers: &mut HeaderMap, peer: SocketAddr, host: Option<&HeaderValue>) {
-    let ip = peer.ip().to_canonical();
+/// Who sent the request, as the forwarding headers should say it.
+#[derive(Clone, Copy, Debug)]
+pub struct Client {
+    /// The socket peer.
+    pub peer: SocketAddr,
+    /// Whether the peer is a trusted proxy, whose forwarding headers are kept.
+    pub trusted_peer: bool,
+    /// The client's address as the audit layer resolved it (`source.ip`).
+    pub ip: IpAddr,
+}
+
+/// Writes the forwarding headers: from an untrusted peer, every known forwarding header is
+/// removed first. Then the peer is appended to `X-Forwarded-For` and `Forwarded`,
+/// `X-Forwarded-Proto` and `X-Forwarded-Host` are set when absent, `X-Real-IP` is set to the
+/// client's address, and this proxy is added to `Via`.
+pub fn add_forwarding(headers: &mut HeaderMap, client: Client, host: Option<&HeaderValue>) {
+    if !client.trusted_peer {
+        for name in FORWARDING_HEADERS {
+            headers.remove(name);
+        }
+    }
+    let ip = client.peer.ip().to_canonical();
     append(
         headers,
         HeaderName::from_static("x-forwarded-for"),
@@ -89,23 +134,35 @@ pub fn add_forwarding(headers: &mut HeaderMap, peer: SocketAddr, host: Option<&H
     if let (false, Some(host)) = (headers.contains_key(&forwarded_host), host) {
         headers.insert(forwarded_host, host.clone());
     }
+    if let Ok(real_ip) = HeaderValue::from_str(&client.ip.to_canonical().to_string()) {
+        headers.insert(HeaderName::from_static("x-real-ip"), real_ip);
+    }
     append(headers, header::VIA, "1.1 oauth-audit");
 }
 
 /// Appends `value` to the (comma-separated) field `name`, folding earlier lines into one.
+///
+/// Earlier lines are kept byte for byte, even when they are not valid text: dropping one
+/// would shift the hops, and an upstream that trusts a number of hops from the right would
+/// then believe a hop the client wrote.
 fn append(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    let existing: Vec<&str> = headers
-        .get_all(&name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let joined = if existing.is_empty() {
-        value.to_owned()
-    } else {
-        format!("{}, {value}", existing.join(", "))
-    };
-    if let Ok(joined) = HeaderValue::from_str(&joined) {
-        headers.insert(name, joined);
+    let mut joined: Vec<u8> = Vec::new();
+    for line in headers.get_all(&name) {
+        joined.extend_from_slice(line.as_bytes());
+        joined.extend_from_slice(b", ");
+    }
+    joined.extend_from_slice(value.as_bytes());
+    // Valid field values joined by ", " are a valid field value; appending a line is the
+    // same list should that ever not hold.
+    match HeaderValue::from_bytes(&joined) {
+        Ok(joined) => {
+            headers.insert(name, joined);
+        }
+        Err(_) => {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.append(name, value);
+            }
+        }
     }
 }
 
@@ -143,19 +200,99 @@ mod tests {
         assert_eq!(h[header::UPGRADE], "websocket");
     }
 
+    fn trusted_client(peer: &str, ip: &str) -> Client {
+        Client {
+            peer: peer.parse().unwrap(),
+            trusted_peer: true,
+            ip: ip.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn connection_cannot_strip_end_to_end_fields() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static(
+                "Authorization, cookie, x-forwarded-for, forwarded, dpop, content-length, x-hop",
+            ),
+        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        h.insert(header::COOKIE, HeaderValue::from_static("a=b"));
+        h.insert("dpop", HeaderValue::from_static("proof"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.2"));
+        h.insert(
+            header::FORWARDED,
+            HeaderValue::from_static("for=198.51.100.2"),
+        );
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 6, "{h:?}");
+        assert!(!h.contains_key("x-hop"));
+        assert!(!h.contains_key(header::CONNECTION));
+    }
+
+    #[test]
+    fn an_untrusted_peer_gets_fresh_forwarding_headers() {
+        let mut h = HeaderMap::new();
+        for name in FORWARDING_HEADERS {
+            h.insert(name, HeaderValue::from_static("evil.example"));
+        }
+        let host = HeaderValue::from_static("idp.example");
+        let client = Client {
+            peer: "192.0.2.9:5000".parse().unwrap(),
+            trusted_peer: false,
+            ip: "192.0.2.9".parse().unwrap(),
+        };
+        add_forwarding(&mut h, client, Some(&host));
+        for (name, value) in &h {
+            assert_ne!(value, "evil.example", "{name} kept the client's value");
+        }
+        assert_eq!(h["x-forwarded-for"], "192.0.2.9");
+        assert_eq!(
+            h[header::FORWARDED],
+            "for=192.0.2.9;proto=http;host=\"idp.example\""
+        );
+        assert_eq!(h["x-forwarded-host"], "idp.example");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-real-ip"], "192.0.2.9");
+        assert!(!h.contains_key("cf-connecting-ip"));
+    }
+
+    #[test]
+    fn lines_that_are_not_text_are_kept_when_appending() {
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"6.6.6.6\xff").unwrap(),
+        );
+        h.append("x-forwarded-for", HeaderValue::from_static("198.51.100.2"));
+        add_forwarding(&mut h, trusted_client("10.0.0.1:80", "198.51.100.2"), None);
+        assert_eq!(
+            h["x-forwarded-for"].as_bytes(),
+            b"6.6.6.6\xff, 198.51.100.2, 10.0.0.1"
+        );
+    }
+
     #[test]
     fn forwarding_appends() {
         let mut h = HeaderMap::new();
         h.append("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
         h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         let host = HeaderValue::from_static("idp.example");
-        add_forwarding(&mut h, "[::1]:5000".parse().unwrap(), Some(&host));
+        add_forwarding(
+            &mut h,
+            trusted_client("[::1]:5000", "203.0.113.7"),
+            Some(&host),
+        );
         assert_eq!(h["x-forwarded-for"], "203.0.113.7, 10.0.0.1, ::1");
         assert_eq!(
             h[header::FORWARDED],
             "for=\"[::1]\";proto=http;host=\"idp.example\""
         );
         assert_eq!(h["x-forwarded-host"], "idp.example");
+        assert_eq!(h["x-real-ip"], "203.0.113.7");
         assert_eq!(h[header::VIA], "1.1 oauth-audit");
     }
 }

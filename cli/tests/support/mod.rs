@@ -73,6 +73,8 @@ pub struct Proxy {
     child: Option<Child>,
     pub addr: SocketAddr,
     stderr: mpsc::Receiver<String>,
+    /// Lines logged before the proxy was ready.
+    early: Vec<String>,
 }
 
 impl Proxy {
@@ -131,6 +133,7 @@ impl Proxy {
             child: Some(child),
             addr,
             stderr: rx,
+            early: seen,
         }
     }
 
@@ -165,15 +168,18 @@ impl Proxy {
         wait_exit(&mut child)
     }
 
-    /// Waits until the proxy logs a line containing `text`.
-    pub fn wait_log(&self, text: &str) {
+    /// Waits until the proxy logs a line containing `text`, and returns that line.
+    pub fn wait_log(&self, text: &str) -> String {
+        if let Some(line) = self.early.iter().find(|line| line.contains(text)) {
+            return line.clone();
+        }
         let deadline = Instant::now() + WAIT;
         loop {
             match self
                 .stderr
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             {
-                Ok(line) if line.contains(text) => return,
+                Ok(line) if line.contains(text) => return line,
                 Ok(_) => {}
                 Err(_) => panic!("the proxy never logged {text:?}"),
             }

@@ -648,12 +648,10 @@ fn sensitive_value(value: &str, setting: &'static str) -> Result<HeaderValue, Co
     Ok(value)
 }
 
-/// The URL as shown in errors and `Debug`: no query string, which may carry a token.
+/// The URL as shown in errors and `Debug`: no credentials or query string, which may carry a
+/// token.
 fn shown_url(url: &reqwest::Url) -> String {
-    let mut shown = url.clone();
-    shown.set_query(None);
-    shown.set_fragment(None);
-    shown.to_string()
+    crate::event::shown_url(url.as_str())
 }
 
 fn is_transient(status: StatusCode) -> bool {
