@@ -57,7 +57,7 @@ struct ProxyArgs {
     /// Address to listen on (IP:PORT) [config: proxy.listen].
     #[arg(long, value_name = "ADDR", env = "OAUTH_AUDIT_LISTEN", value_parser = parse::<ListenAddr>)]
     listen: Option<ListenAddr>,
-    /// Server to forward to, an http:// URL [config: proxy.upstream].
+    /// Server to forward to, an http:// or https:// URL [config: proxy.upstream].
     #[arg(long, value_name = "URL", env = "OAUTH_AUDIT_UPSTREAM", value_parser = parse::<UpstreamUrl>)]
     upstream: Option<UpstreamUrl>,
     /// TOML configuration file.

@@ -44,6 +44,23 @@ impl TryFrom<String> for HumanDuration {
     }
 }
 
+/// A duration of at least 1ms (a timeout of zero would close everything at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct PositiveDuration(pub Duration);
+
+impl TryFrom<String> for PositiveDuration {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let HumanDuration(duration) = HumanDuration::try_from(value.clone())?;
+        if duration.is_zero() {
+            return Err(format!("{value:?}: must be at least 1ms"));
+        }
+        Ok(PositiveDuration(duration))
+    }
+}
+
 /// A socket address to listen on, `IP:PORT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -85,16 +102,24 @@ fn refuse_userinfo(uri: &Uri, value: &str) -> Result<(), String> {
     }
 }
 
-/// The server the proxy forwards to: `http://host:port` with an optional base path.
+/// The server the proxy forwards to: `http://` or `https://host:port` with an optional
+/// base path.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub struct UpstreamUrl {
-    /// Always `http`: TLS towards the upstream is the job of a sidecar's network, not ours.
+    /// `http` or `https` (verified against `[proxy.upstream_tls]`).
     pub scheme: Scheme,
     /// Host and port.
     pub authority: Authority,
     /// A base path without a trailing slash (`""` for none).
     pub base_path: String,
+}
+
+impl UpstreamUrl {
+    /// Whether the upstream is reached over TLS.
+    pub fn is_https(&self) -> bool {
+        self.scheme == Scheme::HTTPS
+    }
 }
 
 impl TryFrom<String> for UpstreamUrl {
@@ -106,11 +131,15 @@ impl TryFrom<String> for UpstreamUrl {
             format!("{shown:?} is not a URL ({e}): write e.g. \"http://127.0.0.1:3000\"")
         })?;
         refuse_userinfo(&uri, &value)?;
-        if uri.scheme() != Some(&Scheme::HTTP) {
-            return Err(format!(
-                "{shown:?}: the upstream must be an http:// URL (terminate TLS in front of the proxy, talk plain http to a local upstream)"
-            ));
-        }
+        let scheme = match uri.scheme() {
+            Some(s) if *s == Scheme::HTTP => Scheme::HTTP,
+            Some(s) if *s == Scheme::HTTPS => Scheme::HTTPS,
+            _ => {
+                return Err(format!(
+                    "{shown:?}: the upstream must be an http:// or https:// URL"
+                ))
+            }
+        };
         let Some(authority) = uri.authority().cloned() else {
             return Err(format!("{shown:?} has no host"));
         };
@@ -118,7 +147,7 @@ impl TryFrom<String> for UpstreamUrl {
             return Err(format!("{shown:?}: an upstream URL has no query string"));
         }
         Ok(UpstreamUrl {
-            scheme: Scheme::HTTP,
+            scheme,
             authority,
             base_path: uri.path().trim_end_matches('/').to_owned(),
         })
@@ -297,7 +326,10 @@ mod tests {
         assert_eq!(u.authority.as_str(), "127.0.0.1:3000");
         assert_eq!(u.base_path, "/auth");
         assert_eq!(u.to_string(), "http://127.0.0.1:3000/auth");
-        assert!(UpstreamUrl::try_from("https://idp".to_owned()).is_err());
+        let tls = UpstreamUrl::try_from("https://idp.example:8443".to_owned()).unwrap();
+        assert!(tls.is_https());
+        assert_eq!(tls.to_string(), "https://idp.example:8443");
+        assert!(UpstreamUrl::try_from("ftp://idp".to_owned()).is_err());
         assert!(UpstreamUrl::try_from("localhost:3000".to_owned()).is_err());
     }
 

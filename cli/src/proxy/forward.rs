@@ -16,6 +16,7 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -37,17 +38,29 @@ pub type ForwardBody = RequestBody<Incoming>;
 /// Forwards requests to one upstream.
 #[derive(Clone, Debug)]
 pub struct Forward {
-    client: Client<HttpConnector, ForwardBody>,
+    client: Client<HttpsConnector<HttpConnector>, ForwardBody>,
     upstream: Arc<UpstreamUrl>,
     preserve_host: bool,
 }
 
 impl Forward {
-    /// A forwarder with a connection pool towards `upstream`.
-    pub fn new(upstream: UpstreamUrl, connect_timeout: Duration, preserve_host: bool) -> Self {
+    /// A forwarder with a connection pool towards `upstream`; an `https` upstream is
+    /// verified with `tls`.
+    pub fn new(
+        upstream: UpstreamUrl,
+        connect_timeout: Duration,
+        preserve_host: bool,
+        tls: rustls::ClientConfig,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
@@ -212,26 +225,40 @@ fn unreachable_upstream(
     upstream: &UpstreamUrl,
     err: &hyper_util::client::legacy::Error,
 ) -> Response<ProxyBody> {
-    let code = if err.is_connect() {
-        "upstream_unreachable"
-    } else {
-        "upstream_failed"
-    };
     let mut cause = String::new();
+    let mut tls = false;
     let mut source: Option<&dyn std::error::Error> = Some(err);
     while let Some(err) = source {
         if !cause.is_empty() {
             cause.push_str(": ");
         }
         cause.push_str(&err.to_string());
+        tls |= is_tls_error(err);
         source = err.source();
     }
+    let code = if tls {
+        "upstream_tls_failed"
+    } else if err.is_connect() {
+        "upstream_unreachable"
+    } else {
+        "upstream_failed"
+    };
     tracing::warn!(%upstream, error = %cause, "{code}");
     failure(
         StatusCode::BAD_GATEWAY,
         code,
         format!("{upstream}: {cause}"),
     )
+}
+
+/// A rustls error, also when wrapped in an `io::Error` (whose `source` skips the error it
+/// wraps).
+fn is_tls_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    err.is::<rustls::Error>()
+        || err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 fn failure(status: StatusCode, code: &str, description: String) -> Response<ProxyBody> {
