@@ -352,4 +352,86 @@ mod tests {
         );
         assert!(OptionalHeader::try_from("bad header".to_owned()).is_err());
     }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any text: no panic; an accepted upstream prints as a URL that parses back to
+            /// the same upstream, with no credentials, no query and no trailing slash.
+            #[test]
+            fn upstream_urls_round_trip(input in ".{0,80}") {
+                if let Ok(url) = UpstreamUrl::try_from(input) {
+                    let shown = url.to_string();
+                    prop_assert!(!shown.contains('@') && !shown.contains('?'), "{}", shown);
+                    prop_assert!(!url.base_path.ends_with('/'));
+                    prop_assert!(url.scheme == Scheme::HTTP || url.scheme == Scheme::HTTPS);
+                    prop_assert_eq!(UpstreamUrl::try_from(shown), Ok(url));
+                }
+            }
+
+            /// URL-shaped text: agrees with a simple model of what is accepted.
+            #[test]
+            fn upstream_urls_follow_the_model(
+                scheme in "(http|https|ftp|HTTP)",
+                user in proptest::option::of("[a-z]{1,5}:PW[A-Z]{6}"),
+                host in "[a-z]{1,10}(\\.[a-z]{1,5})?",
+                port in proptest::option::of(1u16..),
+                path in "(/[a-z0-9]{0,6}){0,3}/?",
+                query in proptest::option::of("[a-z=]{0,6}"),
+            ) {
+                let mut text = format!("{scheme}://");
+                if let Some(user) = &user {
+                    text.push_str(user);
+                    text.push('@');
+                }
+                text.push_str(&host);
+                if let Some(port) = port {
+                    text.push_str(&format!(":{port}"));
+                }
+                text.push_str(&path);
+                if let Some(query) = &query {
+                    text.push('?');
+                    text.push_str(query);
+                }
+                let accepted = matches!(scheme.as_str(), "http" | "https" | "HTTP")
+                    && user.is_none()
+                    && query.is_none();
+                let parsed = UpstreamUrl::try_from(text.clone());
+                prop_assert_eq!(parsed.is_ok(), accepted, "{}: {:?}", text, parsed);
+                if let Ok(url) = parsed {
+                    prop_assert_eq!(url.base_path, path.trim_end_matches('/'));
+                } else if let Some((_, password)) = user.as_deref().and_then(|u| u.split_once(':')) {
+                    prop_assert!(!parsed.unwrap_err().contains(password), "never quoted back");
+                }
+            }
+
+            /// Any text: no panic; an accepted duration prints back to itself in ms.
+            #[test]
+            fn durations_round_trip(input in ".{0,24}") {
+                if let Ok(HumanDuration(duration)) = HumanDuration::try_from(input.clone()) {
+                    let millis = format!("{}ms", duration.as_millis());
+                    prop_assert_eq!(HumanDuration::try_from(millis), Ok(HumanDuration(duration)));
+                    let positive = PositiveDuration::try_from(input);
+                    prop_assert_eq!(positive.is_ok(), !duration.is_zero());
+                }
+            }
+
+            /// Number and unit: agrees with the model (the unit's seconds times the number).
+            #[test]
+            fn durations_follow_the_model(number in 0u64..1_000_000, unit in "(ms|s|m|h|d|x|)") {
+                let parsed = HumanDuration::try_from(format!("{number}{unit}"));
+                let expected = match unit.as_str() {
+                    "ms" => Some(Duration::from_millis(number)),
+                    "s" => Some(Duration::from_secs(number)),
+                    "m" => Some(Duration::from_secs(number * 60)),
+                    "h" => Some(Duration::from_secs(number * 3600)),
+                    "d" => Some(Duration::from_secs(number * 86_400)),
+                    _ => None,
+                };
+                prop_assert_eq!(parsed.ok().map(|d| d.0), expected);
+            }
+        }
+    }
 }

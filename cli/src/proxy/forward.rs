@@ -251,14 +251,20 @@ fn unreachable_upstream(
     )
 }
 
-/// A rustls error, also when wrapped in an `io::Error` (whose `source` skips the error it
-/// wraps).
+/// A rustls error, also inside `io::Error`s (whose `source` skips the error they wrap;
+/// hyper-rustls wraps tokio-rustls' `io::Error` in another).
 fn is_tls_error(err: &(dyn std::error::Error + 'static)) -> bool {
-    err.is::<rustls::Error>()
-        || err
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        current = err
             .downcast_ref::<std::io::Error>()
             .and_then(std::io::Error::get_ref)
-            .is_some_and(|inner| inner.is::<rustls::Error>())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+    }
+    false
 }
 
 fn failure(status: StatusCode, code: &str, description: String) -> Response<ProxyBody> {

@@ -44,14 +44,20 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Every certificate of a PEM file, in order; an error when there is none.
-#[doc(hidden)]
 pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certificates = CertificateDer::pem_file_iter(path)
-        .map_err(|e| file_error(path, e))?
+    let pem = std::fs::read(path).map_err(|e| file_error(path, e))?;
+    parse_certificates(&pem).map_err(|problem| file_error(path, problem))
+}
+
+/// Every `CERTIFICATE` block of PEM text, in order (other blocks are skipped); an error
+/// when there is none or one does not decode.
+#[doc(hidden)]
+pub fn parse_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certificates = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file_error(path, e))?;
+        .map_err(|e| e.to_string())?;
     if certificates.is_empty() {
-        return Err(file_error(path, "no PEM \"CERTIFICATE\" block"));
+        return Err("no PEM \"CERTIFICATE\" block".into());
     }
     Ok(certificates)
 }
@@ -78,19 +84,26 @@ pub fn load_certified_key(
 struct Stamp {
     modified: Option<SystemTime>,
     len: u64,
+    /// A file replaced by a rename is another inode, whatever its time and size.
+    inode: u64,
 }
 
 fn stamp(path: &Path) -> Option<Stamp> {
     let metadata = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+    #[cfg(not(unix))]
+    let inode = 0;
     Some(Stamp {
         modified: metadata.modified().ok(),
         len: metadata.len(),
+        inode,
     })
 }
 
 /// The listener's certificate, reloaded when its files change.
 ///
-/// Each handshake compares the files' modification time and size (two `stat` calls) with
+/// Each handshake compares the files' modification time, size and inode (two `stat` calls) with
 /// those of the pair in use, and reads them again only when they differ. Polling at the
 /// handshake, rather than a file watcher such as `notify`, needs no background task, sees
 /// the symlink swap Kubernetes does when it updates a mounted secret, and makes a renewed
@@ -192,4 +205,54 @@ pub fn client_config(ca_file: Option<&Path>, system_roots: bool) -> Result<Clien
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----\n";
+    const END: &str = "\n-----END CERTIFICATE-----\n";
+
+    proptest! {
+        /// Any bytes: no panic, and success means at least one certificate, each no larger
+        /// than the input.
+        #[test]
+        fn pem_parsing_never_panics(input in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            if let Ok(certificates) = parse_certificates(&input) {
+                prop_assert!(!certificates.is_empty());
+                for certificate in certificates {
+                    prop_assert!(certificate.len() <= input.len());
+                }
+            }
+        }
+
+        /// Well-framed blocks of arbitrary content: the parser agrees with a simple model
+        /// (one certificate per block, its bytes exactly the block's content).
+        #[test]
+        fn pem_blocks_decode_to_their_content(
+            blocks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..300), 1..4),
+            noise in "[a-zA-Z ]{0,40}",
+        ) {
+            use base64::Engine;
+            let mut pem = format!("{noise}\n");
+            for block in &blocks {
+                pem.push_str(BEGIN);
+                pem.push_str(&base64::engine::general_purpose::STANDARD.encode(block));
+                pem.push_str(END);
+            }
+            let parsed = parse_certificates(pem.as_bytes()).unwrap();
+            let parsed: Vec<&[u8]> = parsed.iter().map(|c| c.as_ref()).collect();
+            let expected: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
+            prop_assert_eq!(parsed, expected);
+        }
+    }
+
+    #[test]
+    fn a_key_alone_is_no_certificate() {
+        let err = parse_certificates(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+            .unwrap_err();
+        assert!(err.contains("no PEM"), "{err}");
+    }
 }
