@@ -78,21 +78,26 @@ async fn slow_clients_are_cut_off_and_a_legitimate_request_is_answered() {
             tokio::spawn(async move {
                 if trickle {
                     // One byte at a time, forever: only a deadline for the whole head ends it.
-                    loop {
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        if stream.write_all(b"E").await.is_err() {
-                            break;
+                    let trickled = async {
+                        let (mut reader, mut writer) = stream.split();
+                        let mut probe = [0u8; 64];
+                        loop {
+                            tokio::select! {
+                                read = reader.read(&mut probe) => match read {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(_) => {}
+                                },
+                                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                                    if writer.write_all(b"E").await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
                         }
-                        let mut probe = [0u8; 1];
-                        if let Ok(Ok(0)) = tokio::time::timeout(
-                            std::time::Duration::from_millis(1),
-                            stream.read(&mut probe),
-                        )
+                    };
+                    tokio::time::timeout(WAIT, trickled)
                         .await
-                        {
-                            break;
-                        }
-                    }
+                        .expect("the proxy kept a trickling connection open");
                     Vec::new()
                 } else {
                     read_until_closed(&mut stream).await
