@@ -19,9 +19,9 @@ use crate::config::HttpFormatSetting;
 #[cfg(feature = "postgres")]
 use crate::config::PartitioningSetting;
 use crate::config::{
-    AtLeastOne, Cidr, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl, HttpWriter, ListenAddr,
-    MatchMode, NatsWriter, OverflowSetting, PostgresWriter, RotationSetting, UpstreamUrl,
-    WriterSection,
+    AtLeastOne, Cidr, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl, HttpWriter,
+    ListenAddr, MatchMode, NatsWriter, OverflowSetting, PostgresWriter, RotationSetting,
+    UpstreamUrl, WriterSection,
 };
 use crate::introspect::Introspection;
 use crate::proxy::{Forward, Limits, Protected};

@@ -198,7 +198,10 @@ async fn requests_hyper_refuses_leave_a_failed_request_event() {
         "request_header_fields_too_large"
     );
     let all = std::fs::read_to_string(&out).unwrap();
-    assert!(!all.contains("secret-code"), "nothing of the head is quoted");
+    assert!(
+        !all.contains("secret-code"),
+        "nothing of the head is quoted"
+    );
     assert_eq!(read_events(&out).len(), 2);
 }
 
@@ -260,7 +263,9 @@ async fn tls_connect(
 
 async fn get_over(stream: &mut tokio_rustls::client::TlsStream<TcpStream>, path: &str) -> String {
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .await
         .unwrap();
     let mut answer = Vec::new();
@@ -307,7 +312,10 @@ async fn listens_on_tls_and_picks_up_a_renewed_certificate() {
     replace_file(&key_path, &renewed_key);
     replace_file(&cert_path, &renewed_pem);
     let (shown, mut stream) = tls_connect(proxy.addr, &ca.pem).await;
-    assert_eq!(shown, renewed_der, "a new connection gets the renewed certificate");
+    assert_eq!(
+        shown, renewed_der,
+        "a new connection gets the renewed certificate"
+    );
     let answer = get_over(&mut stream, "/anything").await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
@@ -320,7 +328,8 @@ async fn listens_on_tls_and_picks_up_a_renewed_certificate() {
 /// An https server on 127.0.0.1 answering `secure upstream` to everything.
 async fn tls_upstream(cert_pem: &str, key_pem: &str) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     use rustls::pki_types::pem::PemObject;
-    let certs = vec![rustls::pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap()];
+    let certs =
+        vec![rustls::pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap()];
     let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -366,7 +375,10 @@ async fn an_https_upstream_is_verified_by_the_configured_ca() {
         &dir,
         &format!("https://{addr}"),
         "",
-        &format!("[proxy.upstream_tls]\nca_file = \"{}\"\n", ca_path.display()),
+        &format!(
+            "[proxy.upstream_tls]\nca_file = \"{}\"\n",
+            ca_path.display()
+        ),
     );
     let response = http().get(proxy.url("/resource")).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -386,11 +398,15 @@ async fn an_upstream_with_an_untrusted_certificate_is_refused_and_audited() {
         &dir,
         &format!("https://{addr}"),
         "",
-        &format!("[proxy.upstream_tls]\nca_file = \"{}\"\n", ca_path.display()),
+        &format!(
+            "[proxy.upstream_tls]\nca_file = \"{}\"\n",
+            ca_path.display()
+        ),
     );
     let response = http().get(proxy.url("/resource")).send().await.unwrap();
     assert_eq!(response.status(), 502);
-    let event: Value = wait_event(&out, "for /resource", |e| e["http"]["path"] == "/resource").await;
+    let event: Value =
+        wait_event(&out, "for /resource", |e| e["http"]["path"] == "/resource").await;
     assert_eq!(event["http"]["status"], 502);
     assert_eq!(event["outcome"], "failure");
     assert_eq!(event["error"]["code"], "upstream_tls_failed");
@@ -424,7 +440,12 @@ fn check_config_reads_the_tls_files() {
         listener(&cert, &key),
         ca_file.display()
     ));
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 
     for (text, expected) in [
         (listener(&dir.path("missing.pem"), &key), "missing.pem"),
@@ -438,12 +459,18 @@ fn check_config_reads_the_tls_files() {
             "[proxy.upstream_tls]\nsystem_roots = false\n".to_owned(),
             "needs a ca_file",
         ),
-        ("[proxy]\nheader_timeout = \"0s\"\n".to_owned(), "at least 1ms"),
+        (
+            "[proxy]\nheader_timeout = \"0s\"\n".to_owned(),
+            "at least 1ms",
+        ),
     ] {
         let output = check(text.clone());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{text}: {stderr}");
         assert!(stderr.contains(expected), "{text}: {stderr}");
-        assert!(!stderr.contains("PRIVATE KEY"), "never quotes a key: {stderr}");
+        assert!(
+            !stderr.contains("PRIVATE KEY"),
+            "never quotes a key: {stderr}"
+        );
     }
 }

@@ -236,19 +236,31 @@ mod tests {
         let second = second.finish(true);
         assert!(second.truncated, "no room left for the 11th byte");
         assert_eq!(second.whole(), None);
-        assert_eq!(budget.available(), 4, "the truncated copy gave its 4 bytes back");
+        assert_eq!(
+            budget.available(),
+            4,
+            "the truncated copy gave its 4 bytes back"
+        );
         let captured = first.finish(true);
         assert_eq!(captured.whole(), Some(&b"abcdef"[..]));
         let copy = captured.clone();
         drop(captured);
-        assert_eq!(budget.available(), 4, "6 held while a copy of the capture lives");
+        assert_eq!(
+            budget.available(),
+            4,
+            "6 held while a copy of the capture lives"
+        );
         drop(copy);
         assert_eq!(budget.available(), 10);
 
         let mut dropped = Tee::new(8).within(&budget);
         dropped.observe(b"abc");
         drop(dropped);
-        assert_eq!(budget.available(), 10, "a tee dropped unfinished gives back");
+        assert_eq!(
+            budget.available(),
+            10,
+            "a tee dropped unfinished gives back"
+        );
     }
 
     #[test]

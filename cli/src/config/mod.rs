@@ -732,8 +732,7 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_key() {
-        let err =
-            parse("service_name = \"x\"\n\n[proxy]\nupstream = \"ftp://idp\"\n").unwrap_err();
+        let err = parse("service_name = \"x\"\n\n[proxy]\nupstream = \"ftp://idp\"\n").unwrap_err();
         assert!(
             err.starts_with("t.toml:4:12: key `proxy.upstream`: "),
             "{err}"

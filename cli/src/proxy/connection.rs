@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use oauth_audit::event::{
-    AuditEvent, ErrorInfo, EventKind, HttpInfo, Outcome, Source, Timestamp,
-};
+use oauth_audit::event::{AuditEvent, ErrorInfo, EventKind, HttpInfo, Outcome, Source, Timestamp};
 use oauth_audit::writer::Auditor;
 use tokio::sync::Notify;
 

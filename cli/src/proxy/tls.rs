@@ -74,7 +74,10 @@ pub fn load_certified_key(
     CertifiedKey::from_der(chain, private, provider).map_err(|e| {
         file_error(
             key,
-            format!("does not fit the certificate {}: {e}", certificate.display()),
+            format!(
+                "does not fit the certificate {}: {e}",
+                certificate.display()
+            ),
         )
     })
 }
@@ -251,8 +254,9 @@ mod tests {
 
     #[test]
     fn a_key_alone_is_no_certificate() {
-        let err = parse_certificates(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
-            .unwrap_err();
+        let err =
+            parse_certificates(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+                .unwrap_err();
         assert!(err.contains("no PEM"), "{err}");
     }
 }
