@@ -57,7 +57,7 @@ struct ProxyArgs {
     /// Address to listen on (IP:PORT) [config: proxy.listen].
     #[arg(long, value_name = "ADDR", env = "OAUTH_AUDIT_LISTEN", value_parser = parse::<ListenAddr>)]
     listen: Option<ListenAddr>,
-    /// Server to forward to, an http:// URL [config: proxy.upstream].
+    /// Server to forward to, an http:// or https:// URL [config: proxy.upstream].
     // Checked after parsing: clap would quote a bad URL, query and all, in its message.
     #[arg(long, value_name = "URL", env = "OAUTH_AUDIT_UPSTREAM")]
     upstream: Option<String>,

@@ -20,14 +20,22 @@ use crate::config::HttpFormatSetting;
 use crate::config::PartitioningSetting;
 use crate::config::{AmbiguousPathsSetting, PathCaseSetting};
 use crate::config::{
-    Cidr, ClientIpHeader, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl, HttpWriter,
+    AtLeastOne, Cidr, ClientIpHeader, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl,
+    HttpWriter,
     ListenAddr, MatchMode, NatsWriter, OverflowSetting, PostgresWriter, RotationSetting,
     UpstreamUrl, WriterSection,
 };
 use crate::introspect::Introspection;
-use crate::proxy::{Forward, Protected};
+use crate::proxy::{Forward, Limits, Protected};
 use crate::routes::{AmbiguousPaths, MatchOptions, PathCase, ScopeRule, ScopeRules};
 use crate::Failure;
+
+/// The longest a request head or TLS handshake may take (`proxy.header_timeout`).
+const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection without a request stays open (`proxy.idle_timeout`).
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Client connections served at once (`proxy.max_connections`).
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// Settings given on the command line (or in their `OAUTH_AUDIT_...` variables).
 #[derive(Debug, Default)]
@@ -65,11 +73,14 @@ fn load(path: &Path) -> Result<FileConfig, Failure> {
     Ok(file)
 }
 
-/// `check-config`: the file parses, every value is valid, and the parts build.
+/// `check-config`: the file parses, every value is valid, and the parts build (TLS files
+/// are read and their PEM parsed).
 pub fn check_config(path: &Path) -> Result<String, Failure> {
     let file = load(path)?;
     endpoints(&file)?;
     trusted_proxies(&file)?;
+    listener_tls(&file)?;
+    upstream_tls(&file)?;
     let rules = scope_rules(&file);
     Ok(format!(
         "{} route rule(s), {} writer(s)",
@@ -196,6 +207,9 @@ fn endpoints(file: &FileConfig) -> Result<Endpoints, Failure> {
     if let Some(limit) = section.body_limit {
         builder = builder.body_limit(limit.0);
     }
+    if let Some(bytes) = section.max_captured_bytes {
+        builder = builder.max_captured_bytes(bytes.get());
+    }
     if let Some(prefix) = &section.login_success_redirect {
         builder = builder.login_rule(LoginRule::redirect_prefix(prefix.clone()));
     }
@@ -217,6 +231,31 @@ fn endpoints(file: &FileConfig) -> Result<Endpoints, Failure> {
     builder
         .build()
         .map_err(|e| Failure::Config(format!("endpoints: {e}")))
+}
+
+/// The listener's TLS acceptor, when `[proxy.tls]` is set: the pair is loaded now.
+fn listener_tls(file: &FileConfig) -> Result<Option<tokio_rustls::TlsAcceptor>, Failure> {
+    let Some(tls) = &file.proxy.tls else {
+        return Ok(None);
+    };
+    let config = crate::proxy::tls::server_config(
+        tls.certificate.get_ref().clone(),
+        tls.key.get_ref().clone(),
+    )
+    .map_err(|e| Failure::Config(format!("proxy.tls: {e}")))?;
+    Ok(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(
+        config,
+    ))))
+}
+
+/// The client configuration for an `https` upstream (`[proxy.upstream_tls]`).
+fn upstream_tls(file: &FileConfig) -> Result<rustls::ClientConfig, Failure> {
+    let section = &file.proxy.upstream_tls;
+    crate::proxy::tls::client_config(
+        section.ca_file.as_ref().map(|f| f.get_ref().as_path()),
+        section.system_roots(),
+    )
+    .map_err(|e| Failure::Config(format!("proxy.upstream_tls: {e}")))
 }
 
 fn scope_rules(file: &FileConfig) -> ScopeRules {
@@ -729,11 +768,19 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
         .proxy
         .shutdown_timeout
         .map_or(Duration::from_secs(30), |d| d.0);
+    let client_tls = if settings.upstream.is_https() {
+        upstream_tls(file)?
+    } else {
+        // Never used for an http upstream: no need to read the system's roots.
+        crate::proxy::tls::client_config(None, false)
+            .map_err(|e| Failure::Runtime(format!("TLS client: {e}")))?
+    };
     let forward = Forward::new(
         settings.upstream.clone(),
         connect_timeout,
         file.proxy.preserve_host,
         trusted,
+        client_tls,
     );
     let inner = Protected::new(
         forward,
@@ -742,15 +789,42 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
         file.proxy.skip_paths.iter().map(|p| p.0.clone()).collect(),
     );
 
+    let tls = listener_tls(file)?;
+    let limits = Limits {
+        header_timeout: file
+            .proxy
+            .header_timeout
+            .map_or(DEFAULT_HEADER_TIMEOUT, |d| d.0),
+        idle_timeout: file
+            .proxy
+            .idle_timeout
+            .map_or(DEFAULT_IDLE_TIMEOUT, |d| d.0),
+        max_connections: file
+            .proxy
+            .max_connections
+            .map_or(DEFAULT_MAX_CONNECTIONS, AtLeastOne::get),
+        grace,
+    };
+
     let listener = TcpListener::bind(settings.listen.0)
         .await
         .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", settings.listen.0)))?;
     let local = listener
         .local_addr()
         .map_err(|e| Failure::Runtime(format!("listener address: {e}")))?;
-    tracing::info!(listen = %local, upstream = %settings.upstream, "oauth-audit proxy ready");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(listen = %local, %scheme, upstream = %settings.upstream, "oauth-audit proxy ready");
 
-    crate::proxy::serve(listener, layer, inner, shutdown_signal(), grace).await;
+    crate::proxy::serve(
+        listener,
+        layer,
+        auditor.clone(),
+        inner,
+        tls,
+        limits,
+        shutdown_signal(),
+    )
+    .await;
     auditor.shutdown().await;
     tracing::info!("events flushed; bye");
     Ok(())

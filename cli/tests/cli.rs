@@ -68,13 +68,13 @@ fn usage_errors_exit_2() {
             "--listen",
             "127.0.0.1:0",
             "--upstream",
-            "https://idp.example",
+            "ftp://idp.example",
         ],
         &[],
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("http:// URL"),
+        stderr(&output).contains("http:// or https:// URL"),
         "{}",
         stderr(&output)
     );

@@ -336,12 +336,15 @@ impl OAuthDetails {
 /// The `http` object.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HttpInfo {
-    /// The request method.
+    /// The request method; empty (and omitted) when the request head could not be read.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub method: String,
     /// The matched route template (`/api/users/{id}`), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
-    /// The path, without query string.
+    /// The path, without query string; empty (and omitted) when the request head could not
+    /// be read.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub path: String,
     /// The response status; absent when no response was produced.
     #[serde(skip_serializing_if = "Option::is_none")]

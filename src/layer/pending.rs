@@ -63,7 +63,7 @@ impl PendingEvent {
         match state.role {
             Role::Endpoint(_) => Some((
                 ResponseHead::from_headers(headers, &state.shared.inspector),
-                Tee::new(state.shared.endpoints.body_limit()),
+                state.shared.endpoints.tee(),
             )),
             Role::Resource(_) => None,
         }

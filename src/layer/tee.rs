@@ -1,19 +1,82 @@
 //! Copies at most N bytes of a body as it streams past, without holding it up.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::{Bytes, BytesMut};
 
+/// The bytes every tee of one [`Endpoints`](crate::oauth::Endpoints) may hold at once.
+///
+/// A tee reserves what it copies and gives it back when its copy is dropped (after the
+/// event is built), so many concurrent endpoint requests cannot make the layer hold
+/// `body_limit` bytes each without bound.
+#[derive(Clone, Debug)]
+pub(crate) struct CaptureBudget {
+    available: Arc<AtomicUsize>,
+}
+
+impl CaptureBudget {
+    pub(crate) fn new(bytes: usize) -> Self {
+        CaptureBudget {
+            available: Arc::new(AtomicUsize::new(bytes)),
+        }
+    }
+
+    /// Takes `bytes` from the budget, or nothing when fewer are left.
+    fn reserve(&self, bytes: usize) -> bool {
+        self.available
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(bytes)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, bytes: usize) {
+        self.available.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// Bytes not held by any tee.
+    #[cfg(test)]
+    pub(crate) fn available(&self) -> usize {
+        self.available.load(Ordering::Acquire)
+    }
+}
+
+/// Bytes of a [`CaptureBudget`] held by one copy; returned when the last clone is dropped.
+#[derive(Debug)]
+struct Held {
+    budget: CaptureBudget,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
+    }
+}
+
 /// What a tee saw of a body.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub(crate) struct Captured {
     /// The first bytes of the body (all of it when `complete` and not `truncated`).
     pub(crate) bytes: Bytes,
     /// The body reached its end.
     pub(crate) complete: bool,
-    /// The body was longer than the limit; `bytes` holds only its beginning.
+    /// The body was longer than the limit, or the budget had no room for it; `bytes` holds
+    /// only its beginning.
     pub(crate) truncated: bool,
+    _held: Option<Arc<Held>>,
 }
+
+impl PartialEq for Captured {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+            && self.complete == other.complete
+            && self.truncated == other.truncated
+    }
+}
+
+impl Eq for Captured {}
 
 impl Captured {
     /// The whole body, when it was seen whole.
@@ -42,6 +105,8 @@ pub(crate) struct Tee {
     limit: usize,
     truncated: bool,
     slot: Option<CaptureSlot>,
+    budget: Option<CaptureBudget>,
+    reserved: usize,
 }
 
 impl std::fmt::Debug for Tee {
@@ -61,37 +126,66 @@ impl Tee {
             limit,
             truncated: false,
             slot: None,
+            budget: None,
+            reserved: 0,
         }
     }
 
     /// A tee that publishes into `slot` when the body ends or is dropped.
     pub(crate) fn publishing(limit: usize, slot: CaptureSlot) -> Self {
-        Tee {
-            buf: BytesMut::new(),
-            limit,
-            truncated: false,
-            slot: Some(slot),
-        }
+        let mut tee = Tee::new(limit);
+        tee.slot = Some(slot);
+        tee
+    }
+
+    /// Copies only what `budget` has room for.
+    pub(crate) fn within(mut self, budget: &CaptureBudget) -> Self {
+        self.budget = Some(budget.clone());
+        self
     }
 
     pub(crate) fn observe(&mut self, data: &[u8]) {
         if self.truncated {
             return;
         }
-        if self.buf.len() + data.len() > self.limit {
-            // Past the limit nothing is copied: the body is not inspected.
+        let fits_limit = self.buf.len() + data.len() <= self.limit;
+        let fits_budget = fits_limit
+            && self
+                .budget
+                .as_ref()
+                .is_none_or(|budget| budget.reserve(data.len()));
+        if !fits_budget {
+            // Past the limit (or the budget) nothing is copied: the body is not inspected.
             self.truncated = true;
             self.buf = BytesMut::new();
+            self.give_back();
             return;
+        }
+        if self.budget.is_some() {
+            self.reserved += data.len();
         }
         self.buf.extend_from_slice(data);
     }
 
+    fn give_back(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.release(std::mem::take(&mut self.reserved));
+        }
+    }
+
     pub(crate) fn finish(&mut self, complete: bool) -> Captured {
+        let held = match (&self.budget, std::mem::take(&mut self.reserved)) {
+            (Some(budget), bytes) if bytes > 0 => Some(Arc::new(Held {
+                budget: budget.clone(),
+                bytes,
+            })),
+            _ => None,
+        };
         let captured = Captured {
             bytes: std::mem::take(&mut self.buf).freeze(),
             complete,
             truncated: self.truncated,
+            _held: held,
         };
         if let Some(slot) = self.slot.take() {
             let _ = slot.set(captured.clone());
@@ -105,6 +199,7 @@ impl Drop for Tee {
         if self.slot.is_some() {
             self.finish(false);
         }
+        self.give_back();
     }
 }
 
@@ -127,6 +222,45 @@ mod tests {
         let c = tee.finish(true);
         assert!(c.truncated);
         assert_eq!(c.whole(), None);
+    }
+
+    #[test]
+    fn copies_share_one_budget_and_give_it_back() {
+        let budget = CaptureBudget::new(10);
+        let mut first = Tee::new(8).within(&budget);
+        first.observe(b"abcdef");
+        let mut second = Tee::new(8).within(&budget);
+        second.observe(b"ghij");
+        assert_eq!(budget.available(), 0, "6 + 4 bytes held");
+        second.observe(b"k");
+        let second = second.finish(true);
+        assert!(second.truncated, "no room left for the 11th byte");
+        assert_eq!(second.whole(), None);
+        assert_eq!(
+            budget.available(),
+            4,
+            "the truncated copy gave its 4 bytes back"
+        );
+        let captured = first.finish(true);
+        assert_eq!(captured.whole(), Some(&b"abcdef"[..]));
+        let copy = captured.clone();
+        drop(captured);
+        assert_eq!(
+            budget.available(),
+            4,
+            "6 held while a copy of the capture lives"
+        );
+        drop(copy);
+        assert_eq!(budget.available(), 10);
+
+        let mut dropped = Tee::new(8).within(&budget);
+        dropped.observe(b"abc");
+        drop(dropped);
+        assert_eq!(
+            budget.available(),
+            10,
+            "a tee dropped unfinished gives back"
+        );
     }
 
     #[test]

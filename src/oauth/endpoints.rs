@@ -8,6 +8,7 @@ use http::HeaderName;
 use super::device::{DevicePolling, DeviceTracker};
 use super::login::LoginRule;
 use crate::request_target::CanonicalPath;
+use crate::layer::tee::{CaptureBudget, Tee};
 use crate::ConfigError;
 
 /// The role of an OAuth endpoint path.
@@ -33,6 +34,9 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// The largest accepted body limit: 16 MiB.
 const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The default of [`EndpointsBuilder::max_captured_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_CAPTURED_BYTES: usize = 64 * 1024 * 1024;
 
 /// Which request paths are OAuth endpoints, and how their traffic is read.
 ///
@@ -73,6 +77,7 @@ pub(crate) struct Inner {
     /// Keyed by the canonical path as configured.
     exact: HashMap<String, Endpoint>,
     pub(crate) body_limit: usize,
+    pub(crate) capture_budget: CaptureBudget,
     pub(crate) username_field: String,
     pub(crate) reason_header: Option<HeaderName>,
     pub(crate) login_rule: LoginRule,
@@ -88,6 +93,7 @@ impl Default for Endpoints {
                 paths,
                 exact,
                 body_limit: DEFAULT_BODY_LIMIT,
+                capture_budget: CaptureBudget::new(DEFAULT_MAX_CAPTURED_BYTES),
                 username_field: builder.username_field,
                 reason_header: Some(HeaderName::from_static("x-revocation-reason")),
                 login_rule: builder.login_rule,
@@ -108,6 +114,7 @@ impl Endpoints {
                 ("/authorize".to_owned(), Endpoint::Authorization),
             ],
             body_limit: DEFAULT_BODY_LIMIT,
+            max_captured_bytes: DEFAULT_MAX_CAPTURED_BYTES,
             username_field: "username".to_owned(),
             reason_header: Some("x-revocation-reason".to_owned()),
             login_rule: LoginRule::default(),
@@ -166,6 +173,11 @@ impl Endpoints {
         self.inner.body_limit
     }
 
+    /// A tee for one endpoint body: at most `body_limit` bytes, within the shared budget.
+    pub(crate) fn tee(&self) -> Tee {
+        Tee::new(self.inner.body_limit).within(&self.inner.capture_budget)
+    }
+
     pub(crate) fn config(&self) -> &Inner {
         &self.inner
     }
@@ -177,6 +189,7 @@ impl Endpoints {
 pub struct EndpointsBuilder {
     paths: Vec<(String, Endpoint)>,
     body_limit: usize,
+    max_captured_bytes: usize,
     username_field: String,
     reason_header: Option<String>,
     login_rule: LoginRule,
@@ -233,6 +246,16 @@ impl EndpointsBuilder {
         self
     }
 
+    /// How many body bytes all endpoint requests and responses in flight may hold copied at
+    /// once (default 64 MiB, 1024 bodies of the default `body_limit`). A body that finds no
+    /// room passes untouched and is not inspected, like a body longer than `body_limit`:
+    /// a flood of large endpoint requests cannot make the layer hold memory without bound.
+    /// Clones of the built [`Endpoints`] share one budget.
+    pub fn max_captured_bytes(mut self, bytes: usize) -> Self {
+        self.max_captured_bytes = bytes;
+        self
+    }
+
     /// The login form field that holds the username (default `username`).
     pub fn username_field(mut self, field: impl Into<String>) -> Self {
         self.username_field = field.into();
@@ -280,6 +303,15 @@ impl EndpointsBuilder {
                 ),
             ));
         }
+        if self.max_captured_bytes < self.body_limit {
+            return Err(ConfigError::invalid(
+                "max_captured_bytes",
+                format!(
+                    "{} bytes is less than body_limit ({} bytes): no body could be inspected whole",
+                    self.max_captured_bytes, self.body_limit
+                ),
+            ));
+        }
         if self.username_field.is_empty() {
             return Err(ConfigError::invalid(
                 "username_field",
@@ -306,6 +338,7 @@ impl EndpointsBuilder {
                 paths,
                 exact,
                 body_limit: self.body_limit,
+                capture_budget: CaptureBudget::new(self.max_captured_bytes),
                 username_field: self.username_field,
                 reason_header,
                 login_rule: self.login_rule,

@@ -113,7 +113,9 @@ mod revocation;
 mod token_endpoint;
 
 pub use device::DevicePolling;
-pub use endpoints::{Endpoint, Endpoints, EndpointsBuilder, DEFAULT_BODY_LIMIT};
+pub use endpoints::{
+    Endpoint, Endpoints, EndpointsBuilder, DEFAULT_BODY_LIMIT, DEFAULT_MAX_CAPTURED_BYTES,
+};
 pub use login::{LoginResponse, LoginRule};
 
 pub(crate) use request::{EndpointRequest, Settings};

@@ -62,7 +62,8 @@ impl EndpointRequest {
         };
         let (body, tee) = if has_body {
             let slot = CaptureSlot::default();
-            let tee = Tee::publishing(config.body_limit, slot.clone());
+            let tee =
+                Tee::publishing(config.body_limit, slot.clone()).within(&config.capture_budget);
             (Some(slot), Some(tee))
         } else {
             (None, None)

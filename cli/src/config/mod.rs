@@ -21,7 +21,7 @@ pub use remote::PartitioningSetting;
 pub use remote::{HttpWriter, NatsWriter, PostgresWriter};
 pub use values::{
     shown_url, AtLeastOne, BodyLimit, Cidr, ClientIpHeader, FileMode, HttpUrl, HumanDuration,
-    ListenAddr, Name, OptionalHeader, RequestPath, UpstreamUrl,
+    ListenAddr, Name, OptionalHeader, PositiveDuration, RequestPath, UpstreamUrl,
 };
 
 use crate::routes::RoutePattern;
@@ -86,6 +86,17 @@ pub struct ProxySection {
     pub ambiguous_paths: AmbiguousPathsSetting,
     /// Whether the upstream routes paths case-sensitively; unknown when absent.
     pub path_case: Option<PathCaseSetting>,
+    /// How long a request head (HTTP/1) or a TLS handshake may take to arrive.
+    pub header_timeout: Option<PositiveDuration>,
+    /// How long a connection with no request in flight stays open.
+    pub idle_timeout: Option<PositiveDuration>,
+    /// Client connections served at once.
+    pub max_connections: Option<AtLeastOne>,
+    /// TLS on the listener.
+    pub tls: Option<ListenerTls>,
+    /// How an `https` upstream's certificate is verified.
+    #[serde(default)]
+    pub upstream_tls: UpstreamTls,
 }
 
 /// `ambiguous_paths` of `[proxy]`.
@@ -107,6 +118,33 @@ pub enum PathCaseSetting {
     Sensitive,
     /// `/Admin` and `/admin` are the same path upstream.
     Insensitive,
+}
+
+/// `[proxy.tls]`: the proxy listens on TLS with this certificate.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    /// PEM certificate chain, the server's certificate first.
+    pub certificate: Spanned<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Spanned<PathBuf>,
+}
+
+/// `[proxy.upstream_tls]`: the roots an `https` upstream is verified against.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTls {
+    /// PEM file of the CA certificates to trust.
+    pub ca_file: Option<Spanned<PathBuf>>,
+    /// Trust the operating system's roots too (default: only without `ca_file`).
+    pub system_roots: Option<bool>,
+}
+
+impl UpstreamTls {
+    /// Whether the system's roots are trusted.
+    pub fn system_roots(&self) -> bool {
+        self.system_roots.unwrap_or(self.ca_file.is_none())
+    }
 }
 
 /// `[endpoints]`
@@ -142,6 +180,8 @@ pub struct EndpointsSection {
     pub device_polling: Option<DevicePollingSetting>,
     /// Device codes tracked for `once_per_outcome`.
     pub device_codes_tracked: Option<AtLeastOne>,
+    /// Body bytes all endpoint requests and responses in flight may hold copied at once.
+    pub max_captured_bytes: Option<AtLeastOne>,
 }
 
 /// `device_polling` of `[endpoints]`.
@@ -491,6 +531,16 @@ impl FileConfig {
                 return Err(located(path, text, offset, problem.replace('`', "")));
             }
         }
+        let upstream_tls = &self.proxy.upstream_tls;
+        if upstream_tls.system_roots == Some(false) && upstream_tls.ca_file.is_none() {
+            let offset = text.find("system_roots").unwrap_or(0);
+            return Err(located(
+                path,
+                text,
+                offset,
+                "system_roots = false needs a ca_file: no https upstream could be verified".into(),
+            ));
+        }
         if let (Some(_), Some(file)) = (&self.jwt.jwks_url, &self.jwt.jwks_file) {
             return Err(located(
                 path,
@@ -827,13 +877,12 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_key() {
-        let err =
-            parse("service_name = \"x\"\n\n[proxy]\nupstream = \"https://idp\"\n").unwrap_err();
+        let err = parse("service_name = \"x\"\n\n[proxy]\nupstream = \"ftp://idp\"\n").unwrap_err();
         assert!(
             err.starts_with("t.toml:4:12: key `proxy.upstream`: "),
             "{err}"
         );
-        assert!(err.contains("must be an http:// URL"), "{err}");
+        assert!(err.contains("must be an http:// or https:// URL"), "{err}");
 
         let err = parse("[proxy]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap_err();
         assert!(err.starts_with("t.toml:2:"), "{err}");

@@ -44,6 +44,23 @@ impl TryFrom<String> for HumanDuration {
     }
 }
 
+/// A duration of at least 1ms (a timeout of zero would close everything at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct PositiveDuration(pub Duration);
+
+impl TryFrom<String> for PositiveDuration {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let HumanDuration(duration) = HumanDuration::try_from(value.clone())?;
+        if duration.is_zero() {
+            return Err(format!("{value:?}: must be at least 1ms"));
+        }
+        Ok(PositiveDuration(duration))
+    }
+}
+
 /// A socket address to listen on, `IP:PORT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -77,16 +94,24 @@ fn refuse_userinfo(uri: &Uri, value: &str) -> Result<(), String> {
     }
 }
 
-/// The server the proxy forwards to: `http://host:port` with an optional base path.
+/// The server the proxy forwards to: `http://` or `https://host:port` with an optional
+/// base path.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub struct UpstreamUrl {
-    /// Always `http`: TLS towards the upstream is the job of a sidecar's network, not ours.
+    /// `http` or `https` (verified against `[proxy.upstream_tls]`).
     pub scheme: Scheme,
     /// Host and port.
     pub authority: Authority,
     /// A base path without a trailing slash (`""` for none).
     pub base_path: String,
+}
+
+impl UpstreamUrl {
+    /// Whether the upstream is reached over TLS.
+    pub fn is_https(&self) -> bool {
+        self.scheme == Scheme::HTTPS
+    }
 }
 
 impl TryFrom<String> for UpstreamUrl {
@@ -98,11 +123,15 @@ impl TryFrom<String> for UpstreamUrl {
             format!("{shown:?} is not a URL ({e}): write e.g. \"http://127.0.0.1:3000\"")
         })?;
         refuse_userinfo(&uri, &value)?;
-        if uri.scheme() != Some(&Scheme::HTTP) {
-            return Err(format!(
-                "{shown:?}: the upstream must be an http:// URL (terminate TLS in front of the proxy, talk plain http to a local upstream)"
-            ));
-        }
+        let scheme = match uri.scheme() {
+            Some(s) if *s == Scheme::HTTP => Scheme::HTTP,
+            Some(s) if *s == Scheme::HTTPS => Scheme::HTTPS,
+            _ => {
+                return Err(format!(
+                    "{shown:?}: the upstream must be an http:// or https:// URL"
+                ))
+            }
+        };
         let Some(authority) = uri.authority().cloned() else {
             return Err(format!("{shown:?} has no host"));
         };
@@ -110,7 +139,7 @@ impl TryFrom<String> for UpstreamUrl {
             return Err(format!("{shown:?}: an upstream URL has no query string"));
         }
         Ok(UpstreamUrl {
-            scheme: Scheme::HTTP,
+            scheme,
             authority,
             base_path: uri.path().trim_end_matches('/').to_owned(),
         })
@@ -351,7 +380,10 @@ mod tests {
         assert_eq!(u.authority.as_str(), "127.0.0.1:3000");
         assert_eq!(u.base_path, "/auth");
         assert_eq!(u.to_string(), "http://127.0.0.1:3000/auth");
-        assert!(UpstreamUrl::try_from("https://idp".to_owned()).is_err());
+        let tls = UpstreamUrl::try_from("https://idp.example:8443".to_owned()).unwrap();
+        assert!(tls.is_https());
+        assert_eq!(tls.to_string(), "https://idp.example:8443");
+        assert!(UpstreamUrl::try_from("ftp://idp".to_owned()).is_err());
         assert!(UpstreamUrl::try_from("localhost:3000".to_owned()).is_err());
     }
 
@@ -373,5 +405,87 @@ mod tests {
             Ok(OptionalHeader(None))
         );
         assert!(OptionalHeader::try_from("bad header".to_owned()).is_err());
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Any text: no panic; an accepted upstream prints as a URL that parses back to
+            /// the same upstream, with no credentials, no query and no trailing slash.
+            #[test]
+            fn upstream_urls_round_trip(input in ".{0,80}") {
+                if let Ok(url) = UpstreamUrl::try_from(input) {
+                    let shown = url.to_string();
+                    prop_assert!(!shown.contains('@') && !shown.contains('?'), "{}", shown);
+                    prop_assert!(!url.base_path.ends_with('/'));
+                    prop_assert!(url.scheme == Scheme::HTTP || url.scheme == Scheme::HTTPS);
+                    prop_assert_eq!(UpstreamUrl::try_from(shown), Ok(url));
+                }
+            }
+
+            /// URL-shaped text: agrees with a simple model of what is accepted.
+            #[test]
+            fn upstream_urls_follow_the_model(
+                scheme in "(http|https|ftp|HTTP)",
+                user in proptest::option::of("[a-z]{1,5}:PW[A-Z]{6}"),
+                host in "[a-z]{1,10}(\\.[a-z]{1,5})?",
+                port in proptest::option::of(1u16..),
+                path in "(/[a-z0-9]{0,6}){0,3}/?",
+                query in proptest::option::of("[a-z=]{0,6}"),
+            ) {
+                let mut text = format!("{scheme}://");
+                if let Some(user) = &user {
+                    text.push_str(user);
+                    text.push('@');
+                }
+                text.push_str(&host);
+                if let Some(port) = port {
+                    text.push_str(&format!(":{port}"));
+                }
+                text.push_str(&path);
+                if let Some(query) = &query {
+                    text.push('?');
+                    text.push_str(query);
+                }
+                let accepted = matches!(scheme.as_str(), "http" | "https" | "HTTP")
+                    && user.is_none()
+                    && query.is_none();
+                let parsed = UpstreamUrl::try_from(text.clone());
+                prop_assert_eq!(parsed.is_ok(), accepted, "{}: {:?}", text, parsed);
+                if let Ok(url) = parsed {
+                    prop_assert_eq!(url.base_path, path.trim_end_matches('/'));
+                } else if let Some((_, password)) = user.as_deref().and_then(|u| u.split_once(':')) {
+                    prop_assert!(!parsed.unwrap_err().contains(password), "never quoted back");
+                }
+            }
+
+            /// Any text: no panic; an accepted duration prints back to itself in ms.
+            #[test]
+            fn durations_round_trip(input in ".{0,24}") {
+                if let Ok(HumanDuration(duration)) = HumanDuration::try_from(input.clone()) {
+                    let millis = format!("{}ms", duration.as_millis());
+                    prop_assert_eq!(HumanDuration::try_from(millis), Ok(HumanDuration(duration)));
+                    let positive = PositiveDuration::try_from(input);
+                    prop_assert_eq!(positive.is_ok(), !duration.is_zero());
+                }
+            }
+
+            /// Number and unit: agrees with the model (the unit's seconds times the number).
+            #[test]
+            fn durations_follow_the_model(number in 0u64..1_000_000, unit in "(ms|s|m|h|d|x|)") {
+                let parsed = HumanDuration::try_from(format!("{number}{unit}"));
+                let expected = match unit.as_str() {
+                    "ms" => Some(Duration::from_millis(number)),
+                    "s" => Some(Duration::from_secs(number)),
+                    "m" => Some(Duration::from_secs(number * 60)),
+                    "h" => Some(Duration::from_secs(number * 3600)),
+                    "d" => Some(Duration::from_secs(number * 86_400)),
+                    _ => None,
+                };
+                prop_assert_eq!(parsed.ok().map(|d| d.0), expected);
+            }
+        }
     }
 }

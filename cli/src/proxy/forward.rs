@@ -16,6 +16,7 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -38,7 +39,7 @@ pub type ForwardBody = RequestBody<Incoming>;
 /// Forwards requests to one upstream.
 #[derive(Clone, Debug)]
 pub struct Forward {
-    client: Client<HttpConnector, ForwardBody>,
+    client: Client<HttpsConnector<HttpConnector>, ForwardBody>,
     upstream: Arc<UpstreamUrl>,
     preserve_host: bool,
     trusted: Arc<TrustedProxies>,
@@ -46,16 +47,24 @@ pub struct Forward {
 
 impl Forward {
     /// A forwarder with a connection pool towards `upstream`; the forwarding headers of
-    /// peers in `trusted` are kept and appended to, those of other peers replaced.
+    /// peers in `trusted` are kept and appended to, those of other peers replaced; an
+    /// `https` upstream is verified with `tls`.
     pub fn new(
         upstream: UpstreamUrl,
         connect_timeout: Duration,
         preserve_host: bool,
         trusted: TrustedProxies,
+        tls: rustls::ClientConfig,
     ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
@@ -263,26 +272,46 @@ fn unreachable_upstream(
     upstream: &UpstreamUrl,
     err: &hyper_util::client::legacy::Error,
 ) -> Response<ProxyBody> {
-    let code = if err.is_connect() {
-        "upstream_unreachable"
-    } else {
-        "upstream_failed"
-    };
     let mut cause = String::new();
+    let mut tls = false;
     let mut source: Option<&dyn std::error::Error> = Some(err);
     while let Some(err) = source {
         if !cause.is_empty() {
             cause.push_str(": ");
         }
         cause.push_str(&err.to_string());
+        tls |= is_tls_error(err);
         source = err.source();
     }
+    let code = if tls {
+        "upstream_tls_failed"
+    } else if err.is_connect() {
+        "upstream_unreachable"
+    } else {
+        "upstream_failed"
+    };
     tracing::warn!(%upstream, error = %cause, "{code}");
     failure(
         StatusCode::BAD_GATEWAY,
         code,
         format!("{upstream}: {cause}"),
     )
+}
+
+/// A rustls error, also inside `io::Error`s (whose `source` skips the error they wrap;
+/// hyper-rustls wraps tokio-rustls' `io::Error` in another).
+fn is_tls_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        current = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+    }
+    false
 }
 
 fn failure(status: StatusCode, code: &str, description: String) -> Response<ProxyBody> {

@@ -1,0 +1,205 @@
+//! The accept loop and the life of each connection.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use oauth_audit::writer::Auditor;
+use oauth_audit::AuditLayer;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+use tower::{Layer, ServiceExt};
+
+use super::connection::{record_rejection, rejection, Activity};
+use super::forward::{self, Protected};
+
+/// How much each client may hold of the proxy.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// The time a request head (HTTP/1), or a TLS handshake, may take to arrive.
+    pub header_timeout: Duration,
+    /// How long a connection with no request in flight stays open.
+    pub idle_timeout: Duration,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long a shutdown waits for requests in flight.
+    pub grace: Duration,
+}
+
+/// Serves until `shutdown` completes, then waits up to `limits.grace` for requests in
+/// flight. With `tls`, every connection is a TLS connection.
+pub async fn serve(
+    listener: TcpListener,
+    layer: AuditLayer,
+    auditor: Auditor,
+    inner: Protected,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let service = layer.layer(inner);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let connection = Arc::new(ConnectionSettings {
+        builder,
+        auditor,
+        tls,
+        limits: limits.clone(),
+    });
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    // Every connection task holds a sender; once all are dropped, every connection is done.
+    let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        // At the cap, new connections wait in the kernel's backlog instead of each taking a
+        // task, a buffer and a file descriptor.
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Running out of file descriptors is transient: back off, keep serving.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = service.clone();
+        let settings = connection.clone();
+        let open = open_tx.clone();
+        let stop = stop_rx.clone();
+        tokio::spawn(async move {
+            settings.run(stream, peer, service, stop).await;
+            drop(permit);
+            drop(open);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for requests in flight");
+    let _ = stop_tx.send(true);
+    drop(open_tx);
+    if tokio::time::timeout(limits.grace, open_rx.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace = ?limits.grace,
+            "requests still in flight after the grace period; closing"
+        );
+    }
+}
+
+type Audited = oauth_audit::AuditService<Protected>;
+
+struct ConnectionSettings {
+    builder: auto::Builder<TokioExecutor>,
+    auditor: Auditor,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+}
+
+impl ConnectionSettings {
+    async fn run(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        service: Audited,
+        stop: watch::Receiver<bool>,
+    ) {
+        let Some(acceptor) = &self.tls else {
+            return self.serve_http(stream, peer, service, stop).await;
+        };
+        // A client that never finishes its handshake must not hold a connection forever.
+        match tokio::time::timeout(self.limits.header_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => self.serve_http(stream, peer, service, stop).await,
+            Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        }
+    }
+
+    async fn serve_http<I>(
+        &self,
+        io: I,
+        peer: SocketAddr,
+        service: Audited,
+        mut stop: watch::Receiver<bool>,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let activity = Arc::new(Activity::default());
+        let requests = activity.clone();
+        let hyper_service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let in_flight = requests.begin();
+            let call = service.clone().oneshot(forward::with_peer(req, peer));
+            async move {
+                let response = match call.await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                // The request stays in flight until its response body is done with.
+                Ok::<_, Infallible>(response.map(move |body| {
+                    body.map_frame(move |frame| {
+                        let _ = &in_flight;
+                        frame
+                    })
+                }))
+            }
+        });
+        let connection = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), hyper_service);
+        tokio::pin!(connection);
+        let mut closing = false;
+        let result = loop {
+            tokio::select! {
+                result = connection.as_mut() => break result,
+                () = activity.idle_for(self.limits.idle_timeout), if !closing => {
+                    tracing::debug!(%peer, "idle connection closed");
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                _ = stop.wait_for(|stop| *stop), if !closing => {
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
+        };
+        let Err(err) = result else { return };
+        match rejection(err.as_ref()) {
+            Some((status, code)) => {
+                tracing::info!(%peer, status = status.as_u16(), error = %err, "request refused before the audit layer");
+                record_rejection(
+                    &self.auditor,
+                    peer,
+                    activity.idle_since(),
+                    status,
+                    code,
+                    err.to_string(),
+                );
+            }
+            None => tracing::debug!(%peer, error = %err, "connection ended with an error"),
+        }
+    }
+}
