@@ -511,8 +511,10 @@ enforce = true
         event["scopes"]["required"],
         serde_json::json!(["orders:read"])
     );
-    assert_eq!(event["scopes"]["used"], serde_json::json!(["orders:read"]));
-    assert_eq!(event["actor"]["subject"], "alice");
+    // Unverified claims grant nothing and name nobody: they are recorded apart.
+    assert_eq!(event["scopes"]["used"], serde_json::json!([]));
+    assert!(event["actor"].get("subject").is_none());
+    assert_eq!(event["token"]["unverified"]["subject"], "alice");
     assert_eq!(event["token"]["verdict"], "unverified");
     assert!(
         !event.to_string().contains(&token),

@@ -99,6 +99,12 @@ impl JsonBody {
         serde_json::from_slice(bytes).ok().map(JsonBody)
     }
 
+    /// The token claims of an introspection answer, read by the one claims reader that
+    /// protected routes use too.
+    pub(crate) fn claims(&self) -> crate::token::TokenClaims {
+        crate::token::TokenClaims::from_json(&Value::Object(self.0.clone()))
+    }
+
     /// A string member, when present and not empty.
     pub(crate) fn str(&self, key: &str) -> Option<&str> {
         self.0
@@ -123,19 +129,6 @@ impl JsonBody {
             _ => None,
         }
     }
-
-    /// A string or an array of strings (`aud`).
-    pub(crate) fn strings(&self, key: &str) -> Vec<String> {
-        match self.0.get(key) {
-            Some(Value::String(s)) => vec![ident(s)],
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .take(100)
-                .map(ident)
-                .collect(),
-            _ => Vec::new(),
-        }
     }
 
     /// The RFC 6749 §5.2 error of an error response.

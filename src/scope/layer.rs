@@ -126,7 +126,10 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let config = &self.config;
         let token = req.extensions().get::<AuditedToken>();
-        let granted: &[String] = token.map_or(&[], |t| &t.0.claims.scopes);
+        // Only a valid token grants anything; an unverified one's scopes are its own words.
+        let granted: &[String] = token
+            .filter(|t| t.0.verdict == Verdict::Valid)
+            .map_or(&[], |t| &t.0.claims.scopes);
         let decision = ScopeDecision::decide(&config.required, config.mode, granted);
         if config.enforce {
             let refusal = match token.map(|t| t.0.verdict) {

@@ -44,6 +44,40 @@ impl TryFrom<String> for HumanDuration {
     }
 }
 
+/// A rate, `COUNT/PERIOD`: `"20/s"`, `"600/m"`, `"5/10s"` (a bare unit means one of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RateSetting {
+    /// How many.
+    pub count: u32,
+    /// Per how long.
+    pub per: Duration,
+}
+
+impl TryFrom<String> for RateSetting {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let bad = || format!("{value:?} is not a rate: write COUNT/PERIOD, e.g. \"20/s\" or \"5/10s\"");
+        let (count, per) = value.trim().split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        if count == 0 {
+            return Err(format!("{value:?}: the count must be at least 1"));
+        }
+        let per = per.trim();
+        let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
+            per.to_owned()
+        } else {
+            format!("1{per}")
+        };
+        let per = HumanDuration::try_from(per)?.0;
+        if per.is_zero() {
+            return Err(format!("{value:?}: the period must be longer than zero"));
+        }
+        Ok(RateSetting { count, per })
+    }
+}
+
 /// A socket address to listen on, `IP:PORT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]

@@ -19,7 +19,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use oauth_audit::event::ErrorInfo;
+use oauth_audit::event::{error_code, ErrorInfo};
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::{PeerAddr, RequestBody};
 use tower::{Layer, Service};
@@ -213,9 +213,9 @@ fn unreachable_upstream(
     err: &hyper_util::client::legacy::Error,
 ) -> Response<ProxyBody> {
     let code = if err.is_connect() {
-        "upstream_unreachable"
+        error_code::UPSTREAM_UNREACHABLE
     } else {
-        "upstream_failed"
+        error_code::UPSTREAM_FAILED
     };
     let mut cause = String::new();
     let mut source: Option<&dyn std::error::Error> = Some(err);

@@ -1,0 +1,110 @@
+//! The `error.code` values oauth-audit writes of its own accord.
+//!
+//! Other codes come from the traffic itself: an OAuth error body (`invalid_grant`, ...), a
+//! `WWW-Authenticate` challenge (`invalid_token`, `insufficient_scope`), an [`ErrorInfo`]
+//! that the application put in the response's extensions, a token verdict
+//! ([`Verdict::as_str`](crate::token::Verdict::as_str)), or, at OAuth endpoints that answered
+//! an error without saying which, `http_<status>`. Every value here is listed in
+//! `docs/events.md`, and a test checks it.
+//!
+//! ```
+//! use http::StatusCode;
+//! use oauth_audit::event::error_code;
+//!
+//! assert_eq!(error_code::for_status(StatusCode::NOT_FOUND), Some(error_code::NOT_FOUND));
+//! assert_eq!(error_code::for_status(StatusCode::OK), None);
+//! ```
+//!
+//! [`ErrorInfo`]: super::ErrorInfo
+
+use http::StatusCode;
+
+/// A protected route answered `401` without a `WWW-Authenticate` error.
+pub const UNAUTHORIZED: &str = "unauthorized";
+/// A protected route answered `403` without a `WWW-Authenticate` error.
+pub const FORBIDDEN: &str = "forbidden";
+/// `400`.
+pub const BAD_REQUEST: &str = "bad_request";
+/// `404`.
+pub const NOT_FOUND: &str = "not_found";
+/// `405`.
+pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+/// `408`.
+pub const REQUEST_TIMEOUT: &str = "request_timeout";
+/// `409`.
+pub const CONFLICT: &str = "conflict";
+/// `413`.
+pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+/// `415`.
+pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+/// `422`.
+pub const UNPROCESSABLE_CONTENT: &str = "unprocessable_content";
+/// `429`.
+pub const TOO_MANY_REQUESTS: &str = "too_many_requests";
+/// Any other `4xx`.
+pub const CLIENT_ERROR: &str = "client_error";
+/// `500`.
+pub const INTERNAL_SERVER_ERROR: &str = "internal_server_error";
+/// `501`.
+pub const NOT_IMPLEMENTED: &str = "not_implemented";
+/// `502`.
+pub const BAD_GATEWAY: &str = "bad_gateway";
+/// `503`.
+pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
+/// `504`.
+pub const GATEWAY_TIMEOUT: &str = "gateway_timeout";
+/// Any other `5xx`.
+pub const SERVER_ERROR: &str = "server_error";
+/// `oauth-audit proxy`: the upstream could not be connected to.
+pub const UPSTREAM_UNREACHABLE: &str = "upstream_unreachable";
+/// `oauth-audit proxy`: the upstream connection failed during the exchange.
+pub const UPSTREAM_FAILED: &str = "upstream_failed";
+
+/// Every code above.
+pub const ALL: &[&str] = &[
+    UNAUTHORIZED,
+    FORBIDDEN,
+    BAD_REQUEST,
+    NOT_FOUND,
+    METHOD_NOT_ALLOWED,
+    REQUEST_TIMEOUT,
+    CONFLICT,
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    UNPROCESSABLE_CONTENT,
+    TOO_MANY_REQUESTS,
+    CLIENT_ERROR,
+    INTERNAL_SERVER_ERROR,
+    NOT_IMPLEMENTED,
+    BAD_GATEWAY,
+    SERVICE_UNAVAILABLE,
+    GATEWAY_TIMEOUT,
+    SERVER_ERROR,
+    UPSTREAM_UNREACHABLE,
+    UPSTREAM_FAILED,
+];
+
+/// The code of an error status on a protected route; `None` below 400.
+pub fn for_status(status: StatusCode) -> Option<&'static str> {
+    Some(match status.as_u16() {
+        400 => BAD_REQUEST,
+        401 => UNAUTHORIZED,
+        403 => FORBIDDEN,
+        404 => NOT_FOUND,
+        405 => METHOD_NOT_ALLOWED,
+        408 => REQUEST_TIMEOUT,
+        409 => CONFLICT,
+        413 => PAYLOAD_TOO_LARGE,
+        415 => UNSUPPORTED_MEDIA_TYPE,
+        422 => UNPROCESSABLE_CONTENT,
+        429 => TOO_MANY_REQUESTS,
+        500 => INTERNAL_SERVER_ERROR,
+        501 => NOT_IMPLEMENTED,
+        502 => BAD_GATEWAY,
+        503 => SERVICE_UNAVAILABLE,
+        504 => GATEWAY_TIMEOUT,
+        400..=499 => CLIENT_ERROR,
+        500..=599 => SERVER_ERROR,
+        _ => return None,
+    })
+}
