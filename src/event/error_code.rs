@@ -108,3 +108,73 @@ pub fn for_status(status: StatusCode) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::ALL;
+    use crate::token::Verdict;
+
+    fn documented(doc: &str, code: &str) -> bool {
+        doc.contains(&format!("`{code}`"))
+    }
+
+    /// String literals written straight into an error code (`code: "..."`), which would
+    /// bypass the constants of this module.
+    fn literal_codes(dir: &Path, found: &mut Vec<(String, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                literal_codes(&path, found);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for line in text.lines().map(str::trim) {
+                if line.starts_with("//") {
+                    continue;
+                }
+                let compact: String = line.split_whitespace().collect();
+                for marker in ["code:\"", "code=\"", "code:format!(\""] {
+                    for (at, _) in compact.match_indices(marker) {
+                        let rest = &compact[at + marker.len()..];
+                        let literal = rest.split('"').next().unwrap_or_default();
+                        found.push((path.display().to_string(), literal.to_owned()));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_error_code_the_code_writes_is_documented() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let doc = std::fs::read_to_string(root.join("docs/events.md")).unwrap();
+        for code in ALL {
+            assert!(documented(&doc, code), "error code `{code}` is not in docs/events.md");
+        }
+        for verdict in Verdict::ALL {
+            assert!(
+                documented(&doc, verdict.as_str()),
+                "verdict `{}` is not in docs/events.md",
+                verdict.as_str()
+            );
+        }
+        let mut found = Vec::new();
+        literal_codes(&root.join("src"), &mut found);
+        literal_codes(&root.join("cli/src"), &mut found);
+        for (file, literal) in found {
+            let ok = literal == "http_{}" || documented(&doc, &literal);
+            assert!(
+                ok,
+                "{file} writes the error code {literal:?}, which docs/events.md does not list"
+            );
+        }
+    }
+}

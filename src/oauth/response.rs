@@ -129,6 +129,21 @@ impl JsonBody {
             _ => None,
         }
     }
+
+    /// A string or an array of strings (`aud`). Claims are read by `TokenClaims`; this
+    /// stays for the tests of this reader.
+    #[cfg(test)]
+    pub(crate) fn strings(&self, key: &str) -> Vec<String> {
+        match self.0.get(key) {
+            Some(Value::String(s)) => vec![ident(s)],
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .take(100)
+                .map(ident)
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The RFC 6749 §5.2 error of an error response.

@@ -423,4 +423,37 @@ mod tests {
             "remembered answers cost nothing"
         );
     }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn concurrent_lookups_of_one_token_make_one_call() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (counter, gate) = (calls.clone(), release.clone());
+        let resolver = Arc::new(CachedResolver::new(move |_token: String| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let gate = gate.clone();
+            async move {
+                gate.notified().await;
+                Some(TokenClaims::default())
+            }
+        }));
+        let lookups: Vec<_> = (0..5)
+            .map(|_| {
+                let resolver = resolver.clone();
+                tokio::spawn(async move { resolver.resolve(ask("same")).await })
+            })
+            .collect();
+        // On one thread, each yield lets every spawned lookup run until it waits.
+        while calls.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..5 {
+            tokio::task::yield_now().await;
+        }
+        release.notify_one();
+        for lookup in lookups {
+            assert!(matches!(lookup.await.unwrap(), Resolution::Active(_)));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 }
