@@ -439,3 +439,29 @@ async fn an_unanswered_lookup_is_unavailable_not_inactive() {
     assert_eq!(e["token"]["verdict"], "unavailable");
     assert_eq!(e["severity"], "warning");
 }
+
+#[tokio::test]
+async fn jwks_refresh_intervals_below_the_minimum_are_refused() {
+    use oauth_audit::token::MIN_REFRESH_INTERVAL;
+    let dir = std::env::temp_dir().join(format!("oauth-audit-min-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("jwks.json");
+    std::fs::write(&path, r#"{"keys":[]}"#).unwrap();
+    for zero_refresh in [true, false] {
+        let mut builder = TokenInspector::builder().jwks_file(&path);
+        builder = if zero_refresh {
+            builder.refresh_interval(std::time::Duration::ZERO)
+        } else {
+            builder.min_refresh_interval(MIN_REFRESH_INTERVAL / 2)
+        };
+        let err = builder.build().unwrap_err().to_string();
+        assert!(err.contains("too short") && err.contains("1s"), "{err}");
+    }
+    TokenInspector::builder()
+        .jwks_file(&path)
+        .refresh_interval(MIN_REFRESH_INTERVAL)
+        .min_refresh_interval(MIN_REFRESH_INTERVAL)
+        .build()
+        .expect("the minimum itself is accepted");
+    std::fs::remove_dir_all(dir).ok();
+}

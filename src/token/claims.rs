@@ -225,4 +225,95 @@ mod tests {
         assert_eq!(c.scopes, ["read"], "a cut scope could match a required one: left out");
         assert_eq!(c.truncated, ["scp"]);
     }
+
+    mod prop {
+        use super::super::*;
+        use crate::token::{TokenFormat, TokenInspector, Verdict};
+        use base64::Engine;
+        use proptest::prelude::*;
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                "(?s).{0,300}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 64, 8, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..80).prop_map(Value::from),
+                    proptest::collection::btree_map(
+                        prop_oneof![
+                            Just("sub".to_owned()), Just("username".to_owned()),
+                            Just("scope".to_owned()), Just("scp".to_owned()),
+                            Just("aud".to_owned()), Just("exp".to_owned()),
+                            Just("client_id".to_owned()), Just("act".to_owned()),
+                            "[a-z]{1,6}",
+                        ],
+                        inner,
+                        0..10
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn bounded(claims: &TokenClaims) -> Result<(), TestCaseError> {
+            prop_assert!(claims.scopes.len() <= MAX_SCOPES);
+            prop_assert!(claims.audience.len() <= MAX_AUDIENCES);
+            for text in claims
+                .scopes
+                .iter()
+                .chain(&claims.audience)
+                .chain(&claims.subject)
+                .chain(&claims.client_id)
+                .chain(&claims.jti)
+                .chain(&claims.issuer)
+                .chain(&claims.actor)
+            {
+                prop_assert!(text.len() <= MAX_CLAIM_BYTES);
+                prop_assert!(!text.chars().any(char::is_control), "{text:?}");
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            #[test]
+            fn the_claims_reader_is_bounded_and_deterministic(value in json_value()) {
+                let claims = TokenClaims::from_json(&value);
+                bounded(&claims)?;
+                prop_assert_eq!(&claims, &TokenClaims::from_json(&value));
+            }
+
+            /// The inspector on arbitrary tokens: never panics, bounded claims, the same
+            /// verdict twice (cache or not), and nothing is `valid` without a key.
+            #[test]
+            fn the_inspector_survives_arbitrary_tokens(
+                raw in prop_oneof![
+                    "[ -~]{0,200}",
+                    (json_value(), json_value(), "[A-Za-z0-9_-]{0,40}").prop_map(|(h, p, sig)| {
+                        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .encode(v.to_string());
+                        format!("{}.{}.{sig}", b64(&h), b64(&p))
+                    }),
+                ]
+            ) {
+                let decoding = TokenInspector::default();
+                let verifying = TokenInspector::builder()
+                    .hmac_secret(jsonwebtoken::Algorithm::HS256, b"a-32-byte-long-secret-for-hs256!")
+                    .build()
+                    .unwrap();
+                for inspector in [&decoding, &verifying] {
+                    let seen = inspector.inspect(&raw);
+                    bounded(&seen.claims)?;
+                    prop_assert_eq!(seen.format == TokenFormat::Opaque, !raw.contains('.'));
+                    prop_assert_ne!(seen.verdict, Verdict::Valid);
+                    prop_assert_eq!(inspector.inspect(&raw).verdict, seen.verdict);
+                }
+            }
+        }
+    }
 }
