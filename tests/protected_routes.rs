@@ -143,7 +143,10 @@ async fn scope_usage_audit_only_and_enforcing() {
         orders["scopes"]["missing"],
         serde_json::json!(["orders:read", "orders:list"])
     );
-    assert_eq!(orders["severity"], "warning", "a missing scope deserves attention");
+    assert_eq!(
+        orders["severity"], "warning",
+        "a missing scope deserves attention"
+    );
     let admin = all.iter().find(|e| e["http"]["path"] == "/admin").unwrap();
     assert_eq!(admin["kind"], "AccessDenied");
     assert_eq!(admin["outcome"], "failure");

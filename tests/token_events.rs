@@ -75,12 +75,19 @@ async fn unverified_claims_never_fill_actor_or_granted_scopes() {
         assert_eq!(get_with(format!("http://{addr}/admin"), &forged).await, 200);
         let e = &events(&memory, 1).await[0];
         assert_eq!(e["token"]["verdict"], verdict);
-        assert_eq!(e["kind"], "ResourceAccessed", "{verdict}: the route served it");
+        assert_eq!(
+            e["kind"], "ResourceAccessed",
+            "{verdict}: the route served it"
+        );
         assert_eq!(e["actor"]["kind"], "anonymous", "{verdict}");
         assert!(e["actor"].get("subject").is_none(), "{verdict}: {e}");
         assert!(e["actor"].get("client_id").is_none(), "{verdict}: {e}");
         assert!(e["scopes"].get("granted").is_none(), "{verdict}: {e}");
-        assert_eq!(e["scopes"]["used"], json!([]), "{verdict}: no scope was granted");
+        assert_eq!(
+            e["scopes"]["used"],
+            json!([]),
+            "{verdict}: no scope was granted"
+        );
         assert_eq!(e["severity"], "warning", "{verdict}");
         assert_eq!(e["token"]["unverified"]["subject"], "root");
         assert_eq!(e["token"]["unverified"]["client_id"], "admin-console");
@@ -135,7 +142,10 @@ async fn kinds_outcomes_and_codes_follow_the_route() {
         .unwrap();
     assert_eq!(res.status(), 200);
     res.bytes().await.unwrap();
-    assert_eq!(get_with(format!("http://{addr}/nowhere"), &token).await, 404);
+    assert_eq!(
+        get_with(format!("http://{addr}/nowhere"), &token).await,
+        404
+    );
     let res = http
         .post(format!("http://{addr}/items"))
         .bearer_auth(&token)
@@ -150,7 +160,10 @@ async fn kinds_outcomes_and_codes_follow_the_route() {
     let missing = &all[0];
     assert_eq!(missing["kind"], "ResourceAccessed");
     assert_eq!(missing["outcome"], "success");
-    assert_eq!(missing["severity"], "warning", "a missing scope is worth a look");
+    assert_eq!(
+        missing["severity"], "warning",
+        "a missing scope is worth a look"
+    );
     assert_eq!(missing["scopes"]["missing"], json!(["items:read"]));
     assert_eq!(missing["actor"]["subject"], "alice");
 
@@ -365,8 +378,10 @@ async fn introspected_users_are_named_by_username() {
     let introspection = Router::new().route(
         "/introspect",
         post(|Form(_form): Form<Vec<(String, String)>>| async {
-            Json(json!({"active": true, "username": "alice", "client_id": "web",
-                        "scope": "read", "exp": now() + 600}))
+            Json(
+                json!({"active": true, "username": "alice", "client_id": "web",
+                        "scope": "read", "exp": now() + 600}),
+            )
         }),
     );
     let as_addr = serve(introspection).await;
@@ -397,7 +412,10 @@ async fn introspected_users_are_named_by_username() {
         .route("/api", get(|| async { "ok" }))
         .layer(layer);
     let addr = serve(app).await;
-    assert_eq!(get_with(format!("http://{addr}/api"), "opaque-user-token").await, 200);
+    assert_eq!(
+        get_with(format!("http://{addr}/api"), "opaque-user-token").await,
+        200
+    );
     let e = &events(&memory, 1).await[0];
     assert_eq!(e["token"]["verdict"], "valid");
     assert_eq!(e["actor"]["subject"], "alice");
@@ -434,7 +452,10 @@ async fn an_unanswered_lookup_is_unavailable_not_inactive() {
         .route("/api", get(|| async { "ok" }))
         .layer(layer);
     let addr = serve(app).await;
-    assert_eq!(get_with(format!("http://{addr}/api"), "opaque-1").await, 200);
+    assert_eq!(
+        get_with(format!("http://{addr}/api"), "opaque-1").await,
+        200
+    );
     let e = &events(&memory, 1).await[0];
     assert_eq!(e["token"]["verdict"], "unavailable");
     assert_eq!(e["severity"], "warning");

@@ -693,7 +693,13 @@ rate_total = "100/1h"
     }
     assert_eq!(
         verdicts,
-        ["inactive", "inactive", "unavailable", "unavailable", "unavailable"]
+        [
+            "inactive",
+            "inactive",
+            "unavailable",
+            "unavailable",
+            "unavailable"
+        ]
     );
     assert_eq!(
         upstream.collected.lock().unwrap().len(),
@@ -710,9 +716,7 @@ rate_total = "100/1h"
     let out = dir.path("unreachable.jsonl");
     let config = dir.write(
         "unreachable.toml",
-        &format!(
-            "[introspection]\nurl = \"http://{closed}/introspect\"\nclient_id = \"proxy\"\n"
-        ),
+        &format!("[introspection]\nurl = \"http://{closed}/introspect\"\nclient_id = \"proxy\"\n"),
     );
     let proxy = Proxy::start(
         &[

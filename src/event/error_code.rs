@@ -157,7 +157,10 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let doc = std::fs::read_to_string(root.join("docs/events.md")).unwrap();
         for code in ALL {
-            assert!(documented(&doc, code), "error code `{code}` is not in docs/events.md");
+            assert!(
+                documented(&doc, code),
+                "error code `{code}` is not in docs/events.md"
+            );
         }
         for verdict in Verdict::ALL {
             assert!(

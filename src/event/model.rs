@@ -544,7 +544,9 @@ mod tests {
     fn empty_objects(value: &serde_json::Value, path: &str, found: &mut Vec<String>) {
         match value {
             serde_json::Value::Null => found.push(format!("{path} = null")),
-            serde_json::Value::Object(map) if map.is_empty() => found.push(format!("{path} = {{}}")),
+            serde_json::Value::Object(map) if map.is_empty() => {
+                found.push(format!("{path} = {{}}"))
+            }
             serde_json::Value::Object(map) => {
                 for (key, value) in map {
                     empty_objects(value, &format!("{path}.{key}"), found);
@@ -578,7 +580,10 @@ mod tests {
         let json = serde_json::to_value(&event).unwrap();
         let mut found = Vec::new();
         empty_objects(&json, "", &mut found);
-        assert!(found.is_empty(), "empty values written: {found:?} in {json}");
+        assert!(
+            found.is_empty(),
+            "empty values written: {found:?} in {json}"
+        );
         for absent in ["actor", "scopes", "oauth", "source"] {
             assert!(json.get(absent).is_none(), "{absent}");
         }

@@ -17,8 +17,7 @@ use crate::scope::ScopeDecision;
 use crate::token::InspectedToken;
 
 /// An opaque token's inspection, completed by its resolver.
-pub(crate) type InspectFuture =
-    Pin<Box<dyn Future<Output = Arc<InspectedToken>> + Send + 'static>>;
+pub(crate) type InspectFuture = Pin<Box<dyn Future<Output = Arc<InspectedToken>> + Send + 'static>>;
 
 pin_project! {
     /// Response future of [`AuditService`](super::AuditService).

@@ -81,8 +81,7 @@ where
             let req = Request::from_parts(head, RequestBody::new(body, tee));
             return ResponseFuture::called(self.inner.call(req), Some(pending));
         }
-        let resource =
-            ResourceRequest::inspect(req.headers(), &shared.inspector, &shared.revoked);
+        let resource = ResourceRequest::inspect(req.headers(), &shared.inspector, &shared.revoked);
         if let Some(token) = resource.audited_token() {
             req.extensions_mut().insert(token);
         }
@@ -96,9 +95,7 @@ where
                 let raw = raw.to_owned();
                 let client_ip = context_ip;
                 let resolve: super::future::InspectFuture = Box::pin(async move {
-                    let answer = resolver
-                        .resolve(ResolveRequest::new(&raw, client_ip))
-                        .await;
+                    let answer = resolver.resolve(ResolveRequest::new(&raw, client_ip)).await;
                     let mut seen = resolved(&token, answer);
                     // A revocation recorded while the lookup was in flight still wins.
                     if revoked.contains(&seen.fingerprint) {

@@ -12,8 +12,8 @@ pub(crate) use challenge::Challenge;
 
 use crate::context::{RequestContext, ResponseContext};
 use crate::event::{
-    error_code, Actor, ActorKind, AuditEvent, ErrorInfo, EventKind, Outcome, ServiceInfo,
-    Severity, Timestamp, TokenDetails, UnverifiedClaims,
+    error_code, Actor, ActorKind, AuditEvent, ErrorInfo, EventKind, Outcome, ServiceInfo, Severity,
+    Timestamp, TokenDetails, UnverifiedClaims,
 };
 use crate::token::{
     bearer_from_headers, BearerCredential, InspectedToken, RevokedTokens, TokenFingerprint,
@@ -216,10 +216,12 @@ impl ResourceRequest {
                 description: malformed_reason,
             });
         }
-        status.and_then(error_code::for_status).map(|code| ErrorInfo {
-            code: code.to_owned(),
-            description: None,
-        })
+        status
+            .and_then(error_code::for_status)
+            .map(|code| ErrorInfo {
+                code: code.to_owned(),
+                description: None,
+            })
     }
 }
 

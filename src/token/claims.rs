@@ -202,7 +202,9 @@ mod tests {
 
     #[test]
     fn username_names_the_user_when_sub_is_absent() {
-        let c = TokenClaims::from_json(&json!({"active": true, "username": "alice", "client_id": "web"}));
+        let c = TokenClaims::from_json(
+            &json!({"active": true, "username": "alice", "client_id": "web"}),
+        );
         assert_eq!(c.subject.as_deref(), Some("alice"));
         let c = TokenClaims::from_json(&json!({"sub": "u-1", "username": "alice"}));
         assert_eq!(c.subject.as_deref(), Some("u-1"));
@@ -222,7 +224,11 @@ mod tests {
         assert_eq!(c.truncated, ["sub", "scope", "aud"]);
         let long_scope = "a".repeat(MAX_CLAIM_BYTES + 1);
         let c = TokenClaims::from_json(&json!({"scp": [long_scope, "read"]}));
-        assert_eq!(c.scopes, ["read"], "a cut scope could match a required one: left out");
+        assert_eq!(
+            c.scopes,
+            ["read"],
+            "a cut scope could match a required one: left out"
+        );
         assert_eq!(c.truncated, ["scp"]);
     }
 
@@ -245,10 +251,14 @@ mod tests {
                     proptest::collection::vec(inner.clone(), 0..80).prop_map(Value::from),
                     proptest::collection::btree_map(
                         prop_oneof![
-                            Just("sub".to_owned()), Just("username".to_owned()),
-                            Just("scope".to_owned()), Just("scp".to_owned()),
-                            Just("aud".to_owned()), Just("exp".to_owned()),
-                            Just("client_id".to_owned()), Just("act".to_owned()),
+                            Just("sub".to_owned()),
+                            Just("username".to_owned()),
+                            Just("scope".to_owned()),
+                            Just("scp".to_owned()),
+                            Just("aud".to_owned()),
+                            Just("exp".to_owned()),
+                            Just("client_id".to_owned()),
+                            Just("act".to_owned()),
                             "[a-z]{1,6}",
                         ],
                         inner,

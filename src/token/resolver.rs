@@ -374,8 +374,14 @@ mod tests {
             assert_eq!(claims.subject.as_deref(), Some("alice"));
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert_eq!(resolver.resolve(ask("inactive")).await, Resolution::Inactive);
-        assert_eq!(resolver.resolve(ask("inactive")).await, Resolution::Inactive);
+        assert_eq!(
+            resolver.resolve(ask("inactive")).await,
+            Resolution::Inactive
+        );
+        assert_eq!(
+            resolver.resolve(ask("inactive")).await,
+            Resolution::Inactive
+        );
         assert_eq!(
             calls.load(Ordering::SeqCst),
             3,
@@ -383,7 +389,11 @@ mod tests {
         );
         resolver.forget(&TokenFingerprint::of("active"));
         let _ = resolver.resolve(ask("active")).await;
-        assert_eq!(calls.load(Ordering::SeqCst), 4, "a forgotten answer is asked again");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            4,
+            "a forgotten answer is asked again"
+        );
     }
 
     #[tokio::test]

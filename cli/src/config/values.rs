@@ -58,7 +58,8 @@ impl TryFrom<String> for RateSetting {
     type Error = String;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        let bad = || format!("{value:?} is not a rate: write COUNT/PERIOD, e.g. \"20/s\" or \"5/10s\"");
+        let bad =
+            || format!("{value:?} is not a rate: write COUNT/PERIOD, e.g. \"20/s\" or \"5/10s\"");
         let (count, per) = value.trim().split_once('/').ok_or_else(bad)?;
         let count: u32 = count.trim().parse().map_err(|_| bad())?;
         if count == 0 {
