@@ -327,6 +327,19 @@ mod tests {
     }
 
     #[test]
+    fn rates() {
+        let r = |s: &str| RateSetting::try_from(s.to_owned()).map(|r| (r.count, r.per));
+        assert_eq!(r("20/s"), Ok((20, Duration::from_secs(1))));
+        assert_eq!(r("600/m"), Ok((600, Duration::from_secs(60))));
+        assert_eq!(r(" 5 / 10s "), Ok((5, Duration::from_secs(10))));
+        assert!(r("0/s").unwrap_err().contains("at least 1"));
+        assert!(r("5/0s").unwrap_err().contains("longer than zero"));
+        assert!(r("5").unwrap_err().contains("COUNT/PERIOD"));
+        assert!(r("x/s").unwrap_err().contains("COUNT/PERIOD"));
+        assert!(r("5/fortnight").is_err());
+    }
+
+    #[test]
     fn upstream_urls() {
         let u = UpstreamUrl::try_from("http://127.0.0.1:3000/auth/".to_owned()).unwrap();
         assert_eq!(u.authority.as_str(), "127.0.0.1:3000");
