@@ -20,6 +20,15 @@ use crate::token::{
     TokenInspector, Verdict,
 };
 
+/// The `error` and `error_description` of the first `WWW-Authenticate: Bearer` challenge, as
+/// the layer records them (sanitised, at most 64 and 512 bytes).
+///
+/// An entry point for fuzzing the challenge reader; not a public API.
+#[doc(hidden)]
+pub fn read_bearer_challenge(headers: &HeaderMap) -> Option<(Option<String>, Option<String>)> {
+    Challenge::from_headers(headers).map(|c| (c.error, c.description))
+}
+
 /// The bearer token a request presented, as the layer inspected it.
 ///
 /// The layer inserts it into the request's extensions, so handlers (and
