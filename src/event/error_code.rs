@@ -103,8 +103,8 @@ pub fn for_status(status: StatusCode) -> Option<&'static str> {
         502 => BAD_GATEWAY,
         503 => SERVICE_UNAVAILABLE,
         504 => GATEWAY_TIMEOUT,
-        400..=499 => CLIENT_ERROR,
-        500..=599 => SERVER_ERROR,
+        _ if status.is_client_error() => CLIENT_ERROR,
+        _ if status.is_server_error() => SERVER_ERROR,
         _ => return None,
     })
 }

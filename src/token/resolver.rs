@@ -12,6 +12,9 @@ use super::{InspectedToken, TokenClaims, TokenFingerprint, Verdict};
 pub type ResolveFuture<'a> = Pin<Box<dyn Future<Output = Resolution> + Send + 'a>>;
 
 /// What a [`TokenResolver`] found out about an opaque token.
+// Answers are short-lived or shared behind an `Arc`: boxing the claims would only add an
+// allocation per lookup.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Resolution {
     /// The token is active; these are its claims (verdict `valid`, or `expired` past `exp`).
