@@ -61,5 +61,7 @@ pub mod fuzz {
 }
 pub use error::ConfigError;
 pub use layer::{AuditLayer, AuditLayerBuilder, AuditService, RequestBody, ResponseBody};
+#[doc(hidden)]
+pub use resource::read_bearer_challenge;
 pub use resource::AuditedToken;
 pub use scope::RequiredScopes;

@@ -64,11 +64,14 @@ async fn records_every_context_field() {
     );
     assert_eq!(e["source"]["forwarded_for"], serde_json::json!(["6.6.6.6"]));
     assert_eq!(e["source"]["user_agent"], "tests/1.0");
-    assert_eq!(e["actor"]["subject"], "alice");
-    assert_eq!(e["actor"]["client_id"], "web");
-    assert_eq!(e["actor"]["kind"], "user");
+    // Nothing verified the token: its claims are its own words, kept apart from `actor`.
+    assert_eq!(e["actor"]["kind"], "anonymous");
+    assert!(e["actor"].get("subject").is_none());
+    assert!(e["scopes"].get("granted").is_none());
+    assert_eq!(e["token"]["unverified"]["subject"], "alice");
+    assert_eq!(e["token"]["unverified"]["client_id"], "web");
     assert_eq!(
-        e["scopes"]["granted"],
+        e["token"]["unverified"]["scopes"],
         serde_json::json!(["profile", "orders:read"])
     );
     assert_eq!(e["token"]["format"], "jwt");
@@ -134,10 +137,15 @@ async fn scope_usage_audit_only_and_enforcing() {
         orders["scopes"]["required"],
         serde_json::json!(["orders:read", "orders:list"])
     );
-    assert_eq!(orders["scopes"]["used"], serde_json::json!(["orders:read"]));
+    // An unverified token grants nothing, whatever its `scope` claim says.
+    assert_eq!(orders["scopes"]["used"], serde_json::json!([]));
     assert_eq!(
         orders["scopes"]["missing"],
-        serde_json::json!(["orders:list"])
+        serde_json::json!(["orders:read", "orders:list"])
+    );
+    assert_eq!(
+        orders["severity"], "warning",
+        "a missing scope deserves attention"
     );
     let admin = all.iter().find(|e| e["http"]["path"] == "/admin").unwrap();
     assert_eq!(admin["kind"], "AccessDenied");

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::{extract::State, routing::get, Router};
-use oauth_audit::token::{TokenInspector, Verdict};
+use oauth_audit::token::{TokenInspector, Verdict, MIN_REFRESH_INTERVAL};
 use serde_json::json;
 use support::keys::{jwks, now, KeyPair};
 
@@ -43,7 +43,7 @@ async fn rotation_is_found_through_an_unknown_kid_refresh() {
     let inspector = TokenInspector::builder()
         .jwks_url(&url)
         .refresh_interval(Duration::from_secs(3600))
-        .min_refresh_interval(Duration::from_millis(50))
+        .min_refresh_interval(MIN_REFRESH_INTERVAL)
         .build()
         .unwrap();
     tokio::time::timeout(Duration::from_secs(10), inspector.ready())
@@ -105,19 +105,20 @@ async fn the_refresh_task_stops_with_the_inspector() {
     let url = serve_jwks(server.clone()).await;
     let inspector = TokenInspector::builder()
         .jwks_url(&url)
-        .refresh_interval(Duration::from_millis(10))
+        .refresh_interval(MIN_REFRESH_INTERVAL)
         .build()
         .unwrap();
     inspector.ready().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while server.hits.load(Ordering::SeqCst) < 3 {
+    while server.hits.load(Ordering::SeqCst) < 2 {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     drop(inspector);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let after_drop = server.hits.load(Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Two refresh intervals: a task still running would have fetched again.
+    tokio::time::sleep(2 * MIN_REFRESH_INTERVAL + Duration::from_millis(200)).await;
     assert_eq!(
         server.hits.load(Ordering::SeqCst),
         after_drop,
@@ -133,13 +134,13 @@ async fn an_unreachable_jwks_keeps_the_last_keys() {
     let url = serve_jwks(server.clone()).await;
     let inspector = TokenInspector::builder()
         .jwks_url(&url)
-        .refresh_interval(Duration::from_millis(10))
+        .refresh_interval(MIN_REFRESH_INTERVAL)
         .build()
         .unwrap();
     inspector.ready().await;
     *server.document.lock().unwrap() = "<html>maintenance</html>".into();
     let before = server.hits.load(Ordering::SeqCst);
-    while server.hits.load(Ordering::SeqCst) < before + 3 {
+    while server.hits.load(Ordering::SeqCst) < before + 2 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let token = a.sign(&json!({"sub": "alice", "exp": now() + 600}));

@@ -195,7 +195,7 @@ async fn jwks_file_rotation_is_picked_up_in_the_background() {
     std::fs::write(&path, support::keys::jwks(&[&a])).unwrap();
     let inspector = TokenInspector::builder()
         .jwks_file(&path)
-        .refresh_interval(Duration::from_millis(20))
+        .refresh_interval(oauth_audit::token::MIN_REFRESH_INTERVAL)
         .build()
         .unwrap();
     let token_a = a.sign(&claims(json!({})));

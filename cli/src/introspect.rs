@@ -1,7 +1,7 @@
 //! Claims of opaque bearer tokens from the authorization server's RFC 7662 introspection
 //! endpoint, for the audit layer's token resolver.
 
-use oauth_audit::token::{ResolveFuture, TokenClaims, TokenResolver};
+use oauth_audit::token::{Resolution, ResolveFuture, ResolveRequest, TokenClaims, TokenResolver};
 
 /// Asks an introspection endpoint about each opaque token (wrap it in a
 /// [`CachedResolver`](oauth_audit::token::CachedResolver)).
@@ -42,7 +42,9 @@ impl Introspection {
         })
     }
 
-    async fn introspect(&self, token: &str) -> Option<TokenClaims> {
+    /// Asks about `token`. An endpoint that cannot be reached, fails or answers something
+    /// other than JSON gives [`Resolution::Unavailable`]: that says nothing about the token.
+    async fn introspect(&self, token: &str) -> Resolution {
         let answer = self
             .http
             .post(&self.url)
@@ -60,23 +62,26 @@ impl Introspection {
             Err(err) => {
                 // Never the token itself: the URL and the error only.
                 tracing::warn!(url = %self.shown_url, error = %err.without_url(), "introspection failed");
-                return None;
+                return Resolution::Unavailable;
             }
         };
         let value: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(value) => value,
             Err(err) => {
                 tracing::warn!(url = %self.shown_url, error = %err, "introspection answer is not JSON");
-                return None;
+                return Resolution::Unavailable;
             }
         };
-        (value.get("active") == Some(&serde_json::Value::Bool(true)))
-            .then(|| TokenClaims::from_json(&value))
+        if value.get("active") == Some(&serde_json::Value::Bool(true)) {
+            Resolution::Active(TokenClaims::from_json(&value))
+        } else {
+            Resolution::Inactive
+        }
     }
 }
 
 impl TokenResolver for Introspection {
-    fn resolve<'a>(&'a self, token: &'a str) -> ResolveFuture<'a> {
-        Box::pin(self.introspect(token))
+    fn resolve<'a>(&'a self, request: ResolveRequest<'a>) -> ResolveFuture<'a> {
+        Box::pin(self.introspect(request.token))
     }
 }

@@ -243,7 +243,7 @@ impl ScopeRules {
         if let Some(rule) = enforcing {
             if !overrides.is_empty() {
                 return Decision::Refuse(Refusal {
-                    code: "method_override",
+                    code: oauth_audit::event::error_code::METHOD_OVERRIDE,
                     description: format!(
                         "{} request asks to be treated as {} on a path under the enforcing rule {}",
                         sanitize(method.as_str(), 32),
@@ -257,7 +257,7 @@ impl ScopeRules {
                     .ambiguity()
                     .map_or_else(|| "an ambiguous path".to_owned(), |a| a.to_string());
                 return Decision::Refuse(Refusal {
-                    code: "ambiguous_path",
+                    code: oauth_audit::event::error_code::AMBIGUOUS_PATH,
                     description: format!(
                         "the path has {why}: its readings fall under different rules, one of them the enforcing rule {}",
                         rule.pattern.as_str()

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use oauth_audit::oauth::{DevicePolling, Endpoint, Endpoints, LoginRule};
-use oauth_audit::token::{CachedResolver, TokenInspector};
+use oauth_audit::token::{CachedResolver, Rate, TokenInspector};
 use oauth_audit::writer::{
     Auditor, AuditorBuilder, FlushPolicy, JsonLines, OverflowPolicy, RotatingFile, Rotation,
     TracingWriter, WriterOptions,
@@ -319,6 +319,9 @@ fn inspector(file: &FileConfig) -> Result<TokenInspector, Failure> {
     }
     if let Some(capacity) = jwt.cache_capacity {
         builder = builder.cache_capacity(capacity.get());
+    }
+    if let Some(allow) = jwt.allow_missing_expiry {
+        builder = builder.allow_missing_expiry(allow);
     }
     builder
         .build()
@@ -755,6 +758,12 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
         }
         if let Some(ttl) = section.negative_cache_ttl {
             cached = cached.negative_ttl(ttl.0);
+        }
+        if let Some(rate) = section.rate_per_client {
+            cached = cached.limit_per_client(Some(Rate::new(rate.count, rate.per)));
+        }
+        if let Some(rate) = section.rate_total {
+            cached = cached.limit_total(Some(Rate::new(rate.count, rate.per)));
         }
         layer = layer.token_resolver(cached);
     }

@@ -432,8 +432,15 @@ async fn protected_calls_are_verified_against_the_providers_keys() {
         "audit-only route"
     );
     let event = wait_event(&s.api_events, "tampered JWT", with_token(fp(&tampered))).await;
-    assert_eq!(event["kind"], "AccessDenied");
+    // Served: an access with a bad token (a warning), not a denial.
+    assert_eq!(event["kind"], "ResourceAccessed");
+    assert_eq!(event["severity"], "warning");
     assert_eq!(event["token"]["verdict"], "bad_signature");
+    assert_eq!(
+        event["token"]["unverified"]["scopes"],
+        serde_json::json!(["orders:read", "orders:write"])
+    );
+    assert!(event["scopes"].get("granted").is_none());
 
     // Expired: a token valid for one second, used after it ran out (leeway 0).
     let short = token_for(SHORT).await;
@@ -452,7 +459,8 @@ async fn protected_calls_are_verified_against_the_providers_keys() {
         200
     );
     let event = wait_event(&s.api_events, "expired JWT", with_token(fp(&short))).await;
-    assert_eq!(event["kind"], "AccessDenied");
+    assert_eq!(event["kind"], "ResourceAccessed");
+    assert_eq!(event["severity"], "warning");
     assert_eq!(event["token"]["verdict"], "expired");
     assert_eq!(event["error"]["code"], "expired");
 
@@ -493,7 +501,8 @@ async fn protected_calls_are_verified_against_the_providers_keys() {
         with_token(fp(&revoked)),
     )
     .await;
-    assert_eq!(event["kind"], "AccessDenied");
+    assert_eq!(event["kind"], "ResourceAccessed");
+    assert_eq!(event["severity"], "warning");
     assert_eq!(event["token"]["verdict"], "inactive");
 
     let all = std::fs::read_to_string(&s.api_events).unwrap();

@@ -682,8 +682,10 @@ enforce = true
         event["scopes"]["required"],
         serde_json::json!(["orders:read"])
     );
-    assert_eq!(event["scopes"]["used"], serde_json::json!(["orders:read"]));
-    assert_eq!(event["actor"]["subject"], "alice");
+    // Unverified claims grant nothing and name nobody: they are recorded apart.
+    assert_eq!(event["scopes"]["used"], serde_json::json!([]));
+    assert!(event["actor"].get("subject").is_none());
+    assert_eq!(event["token"]["unverified"]["subject"], "alice");
     assert_eq!(event["token"]["verdict"], "unverified");
     assert!(
         !event.to_string().contains(&token),
@@ -808,4 +810,127 @@ enforce = true
     // Everything else is still enforced.
     let response = http().get(proxy.url("/other")).send().await.unwrap();
     assert_eq!(response.status(), 401);
+}
+
+/// Random opaque tokens cannot make the proxy an amplifier against the authorization
+/// server: introspection is rate-limited per client and in total, and a lookup that is not
+/// made (or not answered) is recorded as `unavailable`, never as `inactive`.
+#[tokio::test]
+async fn introspection_is_rate_limited_and_unanswered_lookups_are_unavailable() {
+    // `/collect` is a real endpoint that keeps (counts) what is posted and answers `{}`.
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("introspection-limits");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "limits.toml",
+        &format!(
+            r#"
+[introspection]
+url = "{}/collect"
+client_id = "proxy"
+client_secret = "introspection-secret"
+rate_per_client = "2/1h"
+rate_total = "100/1h"
+"#,
+            upstream.url()
+        ),
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    for i in 0..5 {
+        let response = http()
+            .get(proxy.url(&format!("/api/random/{i}")))
+            .bearer_auth(format!("random-opaque-token-{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+    let mut verdicts = Vec::new();
+    for i in 0..5 {
+        let path = format!("/api/random/{i}");
+        let event = wait_event(&out, &path, |e| e["http"]["path"] == path.as_str()).await;
+        verdicts.push(event["token"]["verdict"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        verdicts,
+        [
+            "inactive",
+            "inactive",
+            "unavailable",
+            "unavailable",
+            "unavailable"
+        ]
+    );
+    assert_eq!(
+        upstream.collected.lock().unwrap().len(),
+        2,
+        "one call per admitted lookup, none over the limit"
+    );
+    drop(proxy);
+
+    // An endpoint that cannot be reached says nothing about the token.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let out = dir.path("unreachable.jsonl");
+    let config = dir.write(
+        "unreachable.toml",
+        &format!("[introspection]\nurl = \"http://{closed}/introspect\"\nclient_id = \"proxy\"\n"),
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let response = http()
+        .get(proxy.url("/api/down"))
+        .bearer_auth("some-opaque-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.bytes().await.unwrap();
+    let event = wait_event(&out, "with the endpoint down", at_path("/api/down")).await;
+    assert_eq!(event["token"]["verdict"], "unavailable");
+    assert_eq!(event["severity"], "warning");
+    let all = std::fs::read_to_string(dir.path("audit.jsonl")).unwrap();
+    assert!(!all.contains("random-opaque-token"));
+    assert!(!all.contains("introspection-secret"));
+}
+
+#[test]
+fn jwks_refresh_intervals_below_the_minimum_are_refused() {
+    let dir = TempDir::new("refresh-minimum");
+    for key in ["refresh_interval", "min_refresh_interval"] {
+        let config = dir.write(
+            &format!("{key}.toml"),
+            &format!("[jwt]\njwks_url = \"http://127.0.0.1:9/jwks\"\n{key} = \"0s\"\n"),
+        );
+        let output = support::run(&["check-config", config.to_str().unwrap()], &[]);
+        assert!(!output.status.success(), "{key} = \"0s\" accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("jwt.{key} must be at least 1s")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(":3:"), "points at the line: {stderr}");
+    }
 }

@@ -16,6 +16,7 @@
 //! assert!(json.get("token").is_none(), "absent values are omitted, not null");
 //! ```
 
+pub mod error_code;
 mod kind;
 mod model;
 mod sanitize;
@@ -24,7 +25,7 @@ mod time;
 pub use kind::{ActorKind, ClientAuth, EventKind, Outcome, Severity};
 pub use model::{
     Actor, Alert, AuditEvent, DropReason, Dropped, ErrorInfo, HttpInfo, OAuthDetails, Scopes,
-    ServiceInfo, Source, TokenDetails, TokenRef, SCHEMA,
+    ServiceInfo, Source, TokenDetails, TokenRef, UnverifiedClaims, SCHEMA,
 };
 pub use sanitize::{sanitize, shown_url};
 pub use time::Timestamp;

@@ -58,13 +58,13 @@ pub struct AuditEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect_uri: Option<String>,
     /// OAuth request details beyond the core fields (response type, PKCE, resources...).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "absent_or_empty")]
     pub oauth: Option<OAuthDetails>,
     /// The HTTP exchange; absent for meta events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpInfo>,
     /// Where the request came from; absent for meta events.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "absent_or_empty")]
     pub source: Option<Source>,
     /// The OAuth error code or token verdict, and the sanitised description.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -133,6 +133,34 @@ impl AuditEvent {
         self.kind = kind;
         self.outcome = outcome;
         self.severity = default_severity(kind, outcome);
+    }
+}
+
+/// An object whose fields are all optional, so that it can be empty.
+trait MaybeEmpty {
+    fn is_empty(&self) -> bool;
+}
+
+/// Optional objects are left out when absent *or* empty: `"source":{}` says nothing.
+fn absent_or_empty<T: MaybeEmpty>(value: &Option<T>) -> bool {
+    value.as_ref().is_none_or(MaybeEmpty::is_empty)
+}
+
+impl MaybeEmpty for OAuthDetails {
+    fn is_empty(&self) -> bool {
+        OAuthDetails::is_empty(self)
+    }
+}
+
+impl MaybeEmpty for Source {
+    fn is_empty(&self) -> bool {
+        Source::is_empty(self)
+    }
+}
+
+impl MaybeEmpty for UnverifiedClaims {
+    fn is_empty(&self) -> bool {
+        UnverifiedClaims::is_empty(self)
     }
 }
 
@@ -255,6 +283,36 @@ pub struct TokenDetails {
     /// (introspection).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// What a token whose verdict is not `valid` claims about itself: the attacker's words,
+    /// kept apart from `actor` and `scopes.granted`, which only a valid token fills.
+    #[serde(skip_serializing_if = "absent_or_empty")]
+    pub unverified: Option<UnverifiedClaims>,
+    /// The claims that were cut to the recorded limits (names as in the token: `scope`,
+    /// `aud`, `sub`, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<&'static str>,
+}
+
+/// The `token.unverified` object: claims of a token that did not verify (or that nothing
+/// could verify), recorded for investigation and never as facts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct UnverifiedClaims {
+    /// `sub` (or `username`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// `client_id`, `azp` or `cid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// `scope` / `scp`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+}
+
+impl UnverifiedClaims {
+    /// True when no field is set.
+    pub fn is_empty(&self) -> bool {
+        self.subject.is_none() && self.client_id.is_none() && self.scopes.is_empty()
+    }
 }
 
 impl TokenDetails {
@@ -273,6 +331,8 @@ impl TokenDetails {
             verdict: None,
             subject: None,
             client_id: None,
+            unverified: None,
+            truncated: Vec::new(),
         }
     }
 }
@@ -369,6 +429,13 @@ pub struct Source {
     /// The user agent, at most 512 bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+}
+
+impl Source {
+    /// True when nothing is known about the source.
+    pub fn is_empty(&self) -> bool {
+        self.ip.is_none() && self.forwarded_for.is_empty() && self.user_agent.is_none()
+    }
 }
 
 /// The `error` object.
@@ -479,6 +546,56 @@ impl DropReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Paths of empty objects and nulls in a JSON value.
+    fn empty_objects(value: &serde_json::Value, path: &str, found: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Null => found.push(format!("{path} = null")),
+            serde_json::Value::Object(map) if map.is_empty() => {
+                found.push(format!("{path} = {{}}"))
+            }
+            serde_json::Value::Object(map) => {
+                for (key, value) in map {
+                    empty_objects(value, &format!("{path}.{key}"), found);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, value) in items.iter().enumerate() {
+                    empty_objects(value, &format!("{path}[{i}]"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_object_is_left_out_when_empty() {
+        let mut event = AuditEvent::new(
+            Arc::new(ServiceInfo::default()),
+            super::super::Timestamp::now(),
+            EventKind::ResourceAccessed,
+            Outcome::Success,
+        );
+        // Every optional object present but holding nothing.
+        event.actor = Actor::default();
+        event.scopes = Scopes::default();
+        let mut token = TokenDetails::from_fingerprint(TokenFingerprint::of("t"));
+        token.unverified = Some(UnverifiedClaims::default());
+        event.token = Some(token);
+        event.oauth = Some(OAuthDetails::default());
+        event.source = Some(Source::default());
+        let json = serde_json::to_value(&event).unwrap();
+        let mut found = Vec::new();
+        empty_objects(&json, "", &mut found);
+        assert!(
+            found.is_empty(),
+            "empty values written: {found:?} in {json}"
+        );
+        for absent in ["actor", "scopes", "oauth", "source"] {
+            assert!(json.get(absent).is_none(), "{absent}");
+        }
+        assert!(json["token"].get("unverified").is_none());
+    }
 
     #[test]
     fn drop_reason_names_are_what_events_carry() {

@@ -14,7 +14,10 @@ use crate::context::ResponseContext;
 use crate::event::ErrorInfo;
 use crate::resource::{AuditedToken, Challenge};
 use crate::scope::ScopeDecision;
-use crate::token::{resolved, InspectedToken, ResolveFuture};
+use crate::token::InspectedToken;
+
+/// An opaque token's inspection, completed by its resolver.
+pub(crate) type InspectFuture = Pin<Box<dyn Future<Output = Arc<InspectedToken>> + Send + 'static>>;
 
 pin_project! {
     /// Response future of [`AuditService`](super::AuditService).
@@ -30,8 +33,7 @@ pin_project! {
     enum State<S, B, F> {
         /// An opaque token's claims are being resolved; the route runs afterwards.
         Resolving {
-            resolve: ResolveFuture<'static>,
-            token: Arc<InspectedToken>,
+            resolve: InspectFuture,
             service: Option<S>,
             request: Option<Request<B>>,
         },
@@ -49,8 +51,7 @@ impl<S, B, F> ResponseFuture<S, B, F> {
     }
 
     pub(crate) fn resolving(
-        resolve: ResolveFuture<'static>,
-        token: Arc<InspectedToken>,
+        resolve: InspectFuture,
         service: S,
         request: Request<B>,
         pending: PendingEvent,
@@ -58,7 +59,6 @@ impl<S, B, F> ResponseFuture<S, B, F> {
         ResponseFuture {
             state: State::Resolving {
                 resolve,
-                token,
                 service: Some(service),
                 request: Some(request),
             },
@@ -81,12 +81,10 @@ where
             match this.state.as_mut().project() {
                 StateProj::Resolving {
                     resolve,
-                    token,
                     service,
                     request,
                 } => {
-                    let claims = ready!(resolve.as_mut().poll(cx));
-                    let token = Arc::new(resolved(token, claims));
+                    let token = ready!(resolve.as_mut().poll(cx));
                     let (Some(mut service), Some(mut request)) = (service.take(), request.take())
                     else {
                         panic!("ResponseFuture polled after completion");

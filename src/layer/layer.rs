@@ -5,7 +5,7 @@ use tower_layer::Layer;
 use super::{AuditService, Shared};
 use crate::context::{ClientIpSource, TrustedProxies};
 use crate::oauth::Endpoints;
-use crate::token::{TokenInspector, TokenResolver};
+use crate::token::{RevokedTokens, TokenInspector, TokenResolver};
 use crate::writer::Auditor;
 use crate::ConfigError;
 
@@ -32,6 +32,7 @@ impl AuditLayer {
                 skip_paths: Vec::new(),
                 resolver: None,
                 endpoints: Endpoints::default(),
+                revoked: RevokedTokens::new(),
             }),
         }
     }
@@ -46,6 +47,7 @@ impl AuditLayer {
             skip_paths: Vec::new(),
             resolver: None,
             endpoints: None,
+            revoked: None,
         }
     }
 }
@@ -68,6 +70,7 @@ pub struct AuditLayerBuilder {
     skip_paths: Vec<String>,
     resolver: Option<Arc<dyn TokenResolver>>,
     endpoints: Option<Endpoints>,
+    revoked: Option<RevokedTokens>,
 }
 
 impl std::fmt::Debug for AuditLayerBuilder {
@@ -141,9 +144,18 @@ impl AuditLayerBuilder {
     /// [`RequiredScopes`](crate::RequiredScopes) see the resolved claims; wrap it in a
     /// [`CachedResolver`](crate::token::CachedResolver) so each token costs one lookup.
     /// Resolved tokens get the verdict `valid` (or `expired` past `exp`); tokens the resolver
-    /// does not know get `inactive`.
+    /// does not know get `inactive`; a resolver that cannot answer (endpoint down, rate
+    /// limit) gives `unavailable`.
     pub fn token_resolver(mut self, resolver: impl TokenResolver) -> Self {
         self.resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    /// The set of tokens this trail saw revoked (default: a new set of 100 000). Give
+    /// layers of one process the same set, so that a revocation recorded by one (in front
+    /// of the authorization server) is known to the other (in front of the API).
+    pub fn revoked_tokens(mut self, revoked: RevokedTokens) -> Self {
+        self.revoked = Some(revoked);
         self
     }
 
@@ -175,6 +187,7 @@ impl AuditLayerBuilder {
                 skip_paths: self.skip_paths,
                 resolver: self.resolver,
                 endpoints: self.endpoints.unwrap_or_default(),
+                revoked: self.revoked.unwrap_or_default(),
             }),
         })
     }

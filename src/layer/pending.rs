@@ -128,6 +128,7 @@ impl State {
         if event.error.is_none() {
             event.error = response.and_then(|r| r.error.clone());
         }
+        shared.remember_revocation(&event);
         shared.auditor.offer(event)
     }
 }

@@ -12,7 +12,7 @@ use super::Shared;
 use crate::context::RequestContext;
 use crate::oauth::EndpointRequest;
 use crate::resource::ResourceRequest;
-use crate::token::{bearer_from_headers, BearerCredential};
+use crate::token::{bearer_from_headers, resolved, BearerCredential, ResolveRequest, Verdict};
 
 /// The service of [`AuditLayer`](super::AuditLayer).
 ///
@@ -71,6 +71,7 @@ where
             );
         }
         let context = RequestContext::capture(&req, &shared.trusted_proxies);
+        let context_ip = context.source.ip;
         if let Some(endpoint) = shared.endpoints.lookup(req.uri().path()) {
             let (head, body) = req.into_parts();
             let has_body = !body.is_end_stream();
@@ -80,7 +81,7 @@ where
             let req = Request::from_parts(head, RequestBody::new(body, tee));
             return ResponseFuture::called(self.inner.call(req), Some(pending));
         }
-        let resource = ResourceRequest::inspect(req.headers(), &shared.inspector);
+        let resource = ResourceRequest::inspect(req.headers(), &shared.inspector, &shared.revoked);
         if let Some(token) = resource.audited_token() {
             req.extensions_mut().insert(token);
         }
@@ -90,13 +91,23 @@ where
         if let (Some(resolver), Some(token)) = (&shared.resolver, opaque) {
             if let BearerCredential::Bearer(raw) = bearer_from_headers(req.headers()) {
                 let resolver = resolver.clone();
+                let revoked = shared.revoked.clone();
                 let raw = raw.to_owned();
-                let resolve = Box::pin(async move { resolver.resolve(&raw).await });
+                let client_ip = context_ip;
+                let resolve: super::future::InspectFuture = Box::pin(async move {
+                    let answer = resolver.resolve(ResolveRequest::new(&raw, client_ip)).await;
+                    let mut seen = resolved(&token, answer);
+                    // A revocation recorded while the lookup was in flight still wins.
+                    if revoked.contains(&seen.fingerprint) {
+                        seen.verdict = Verdict::Revoked;
+                    }
+                    Arc::new(seen)
+                });
                 // The service that was polled ready goes with the request; the clone stays
                 // here and is polled before the next call.
                 let fresh = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, fresh);
-                return ResponseFuture::resolving(resolve, token, ready, req, pending);
+                return ResponseFuture::resolving(resolve, ready, req, pending);
             }
         }
         ResponseFuture::called(self.inner.call(req), Some(pending))

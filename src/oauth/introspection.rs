@@ -1,7 +1,7 @@
 //! The introspection endpoint (RFC 7662): `TokenIntrospected` / `TokenIntrospectionFailed`.
 
 use super::client_auth;
-use super::form::{ident, scope_list, Form};
+use super::form::{ident, Form};
 use super::request::Exchange;
 use crate::event::{AuditEvent, EventKind, Outcome, Timestamp, TokenDetails};
 use crate::resource::actor;
@@ -32,17 +32,21 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent 
             let active = json.bool("active");
             token.active = active;
             if active == Some(true) {
-                token.subject = json.str("sub").or_else(|| json.str("username")).map(ident);
-                token.client_id = json.str("client_id").map(ident);
-                token.jti = json.str("jti").map(ident);
-                token.issuer = json.str("iss").map(ident);
-                token.audience = json.strings("aud");
-                token.issued_at = json.int("iat").and_then(Timestamp::from_unix);
-                token.expires_at = json.int("exp").and_then(Timestamp::from_unix);
+                let claims = json.claims();
+                token.subject = claims.subject;
+                token.client_id = claims.client_id;
+                token.jti = claims.jti;
+                token.issuer = claims.issuer;
+                token.audience = claims.audience;
+                token.issued_at = claims.issued_at.and_then(Timestamp::from_unix);
+                token.expires_at = claims.expires_at.and_then(Timestamp::from_unix);
+                token.truncated = claims.truncated;
                 if token.type_hint.is_none() {
                     token.type_hint = json.str("token_type").map(ident);
                 }
-                event.scopes.granted = json.str("scope").map(scope_list);
+                if json.str("scope").is_some() {
+                    event.scopes.granted = Some(claims.scopes);
+                }
             }
         }
         (Outcome::Failure, _, _) => event.error = x.error(),

@@ -93,4 +93,50 @@ mod tests {
         assert_eq!(parse("Bearer").unwrap().error, None);
         assert_eq!(parse("Basic realm=\"x\""), None);
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            /// Any `WWW-Authenticate` value: no panic, bounded and printable fields, and a
+            /// challenge rebuilt from what was read reads back the same.
+            #[test]
+            fn challenges_are_read_safely(
+                value in prop_oneof![
+                    "[ -~]{0,120}",
+                    ("(Bearer|bearer|Basic) ", "[a-z_]{0,20}", "[ -~]{0,80}").prop_map(|(s, e, d)| {
+                        format!("{s}realm=\"x\", error=\"{e}\", error_description=\"{}\"", d.replace('"', "'"))
+                    }),
+                ]
+            ) {
+                let Ok(header) = http::HeaderValue::from_str(&value) else {
+                    return Ok(());
+                };
+                let mut headers = HeaderMap::new();
+                headers.insert(http::header::WWW_AUTHENTICATE, header);
+                let Some(challenge) = Challenge::from_headers(&headers) else {
+                    return Ok(());
+                };
+                for (text, max) in [(&challenge.error, 64), (&challenge.description, 512)] {
+                    if let Some(text) = text {
+                        prop_assert!(text.len() <= max);
+                        prop_assert!(!text.chars().any(char::is_control));
+                    }
+                }
+                if let (Some(error), Some(description)) = (&challenge.error, &challenge.description) {
+                    if !error.contains(['"', '\\']) && !description.contains(['"', '\\']) {
+                        let rebuilt = format!("Bearer error=\"{error}\", error_description=\"{description}\"");
+                        if let Ok(header) = http::HeaderValue::from_str(&rebuilt) {
+                            let mut again = HeaderMap::new();
+                            again.insert(http::header::WWW_AUTHENTICATE, header);
+                            prop_assert_eq!(Challenge::from_headers(&again), Some(challenge.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -12,13 +12,22 @@ pub(crate) use challenge::Challenge;
 
 use crate::context::{RequestContext, ResponseContext};
 use crate::event::{
-    Actor, ActorKind, AuditEvent, ErrorInfo, EventKind, Outcome, ServiceInfo, Timestamp,
-    TokenDetails,
+    error_code, Actor, ActorKind, AuditEvent, ErrorInfo, EventKind, Outcome, ServiceInfo, Severity,
+    Timestamp, TokenDetails, UnverifiedClaims,
 };
 use crate::token::{
-    bearer_from_headers, BearerCredential, InspectedToken, TokenFingerprint, TokenInspector,
-    Verdict,
+    bearer_from_headers, BearerCredential, InspectedToken, RevokedTokens, TokenFingerprint,
+    TokenInspector, Verdict,
 };
+
+/// The `error` and `error_description` of the first `WWW-Authenticate: Bearer` challenge, as
+/// the layer records them (sanitised, at most 64 and 512 bytes).
+///
+/// An entry point for fuzzing the challenge reader; not a public API.
+#[doc(hidden)]
+pub fn read_bearer_challenge(headers: &HeaderMap) -> Option<(Option<String>, Option<String>)> {
+    Challenge::from_headers(headers).map(|c| (c.error, c.description))
+}
 
 /// The bearer token a request presented, as the layer inspected it.
 ///
@@ -48,7 +57,11 @@ pub(crate) struct ResourceRequest {
 }
 
 impl ResourceRequest {
-    pub(crate) fn inspect(headers: &HeaderMap, inspector: &TokenInspector) -> Self {
+    pub(crate) fn inspect(
+        headers: &HeaderMap,
+        inspector: &TokenInspector,
+        revoked: &RevokedTokens,
+    ) -> Self {
         let presented = match bearer_from_headers(headers) {
             BearerCredential::Absent => Presented::Nothing,
             BearerCredential::OtherScheme => Presented::OtherScheme,
@@ -58,15 +71,30 @@ impl ResourceRequest {
                     .get(http::header::AUTHORIZATION)
                     .map(|v| TokenFingerprint::of(&String::from_utf8_lossy(v.as_bytes()))),
             },
-            BearerCredential::Bearer(token) => Presented::Token(inspector.inspect(token)),
+            BearerCredential::Bearer(token) => {
+                let seen = inspector.inspect(token);
+                // The trail's own record of a revocation beats any cached verification.
+                Presented::Token(if revoked.contains(&seen.fingerprint) {
+                    Arc::new(InspectedToken {
+                        verdict: Verdict::Revoked,
+                        ..(*seen).clone()
+                    })
+                } else {
+                    seen
+                })
+            }
         };
         ResourceRequest { presented }
     }
 
-    /// The presented token when it is opaque: a resolver may know its claims.
+    /// The presented token when it is opaque and not known to be revoked: a resolver may
+    /// know its claims.
     pub(crate) fn opaque_token(&self) -> Option<&Arc<InspectedToken>> {
         match &self.presented {
-            Presented::Token(token) if token.format == crate::token::TokenFormat::Opaque => {
+            Presented::Token(token)
+                if token.format == crate::token::TokenFormat::Opaque
+                    && token.verdict != Verdict::Revoked =>
+            {
                 Some(token)
             }
             _ => None,
@@ -86,6 +114,15 @@ impl ResourceRequest {
         }
     }
 
+    /// The verdict on what was presented, if a bearer credential was.
+    fn verdict(&self) -> Option<Verdict> {
+        match &self.presented {
+            Presented::Malformed { .. } => Some(Verdict::Malformed),
+            Presented::Token(token) => Some(token.verdict),
+            Presented::Nothing | Presented::OtherScheme => None,
+        }
+    }
+
     pub(crate) fn event(
         &self,
         service: Arc<ServiceInfo>,
@@ -98,16 +135,14 @@ impl ResourceRequest {
         let refused = status.is_some_and(|s| s.is_client_error())
             && response.is_some_and(|r| r.error.is_some());
         let denied_by_route = status.is_some_and(|s| s == 401 || s == 403) || refused;
-        let token_problem = match &self.presented {
-            Presented::Malformed { .. } => Some(Verdict::Malformed.as_str()),
-            Presented::Token(token) if is_rejection(token.verdict) => Some(token.verdict.as_str()),
-            _ => None,
-        };
-        let (kind, outcome) = if denied_by_route || token_problem.is_some() {
+        let token_problem = self.verdict().filter(|v| is_rejection(*v));
+        // The kind says what the route did; a bad token it served anyway is an access
+        // (with the verdict and a warning), not a denial.
+        let (kind, outcome) = if denied_by_route {
             (EventKind::AccessDenied, Outcome::Failure)
         } else if response.is_none() {
             (EventKind::ResourceAccessed, Outcome::Unknown)
-        } else if status.is_some_and(|s| s.is_server_error()) {
+        } else if status.is_some_and(|s| s.is_client_error() || s.is_server_error()) {
             (EventKind::ResourceAccessed, Outcome::Failure)
         } else {
             (EventKind::ResourceAccessed, Outcome::Success)
@@ -118,9 +153,20 @@ impl ResourceRequest {
         match &self.presented {
             Presented::Token(token) => {
                 let claims = &token.claims;
-                event.actor = actor(claims.subject.as_deref(), claims.client_id.as_deref());
-                event.scopes.granted = Some(claims.scopes.clone());
-                event.token = Some(details(token));
+                let mut details = details(token);
+                if token.verdict == Verdict::Valid {
+                    event.actor = actor(claims.subject.as_deref(), claims.client_id.as_deref());
+                    event.scopes.granted = Some(claims.scopes.clone());
+                } else {
+                    // Not verified: the token's own words, never as `actor` or granted scopes.
+                    event.actor.kind = Some(ActorKind::Anonymous);
+                    details.unverified = Some(UnverifiedClaims {
+                        subject: claims.subject.clone(),
+                        client_id: claims.client_id.clone(),
+                        scopes: claims.scopes.clone(),
+                    });
+                }
+                event.token = Some(details);
             }
             Presented::Malformed { fingerprint, .. } => {
                 event.actor.kind = Some(ActorKind::Anonymous);
@@ -135,47 +181,59 @@ impl ResourceRequest {
             }
         }
 
-        if let Some(decision) = response.and_then(|r| r.scopes.as_ref()) {
+        let decision = response.and_then(|r| r.scopes.as_ref());
+        if let Some(decision) = decision {
             event.scopes.required = Some(decision.required.clone());
             event.scopes.used = Some(decision.used.clone());
             if !decision.missing.is_empty() {
                 event.scopes.missing = Some(decision.missing.clone());
             }
         }
+        let scope_unmet = decision.is_some_and(|d| !d.satisfied);
+        if token_problem.is_some() || scope_unmet {
+            event.severity = event.severity.max(Severity::Warning);
+        }
 
+        event.error = self.error(response, status, token_problem);
+        event
+    }
+
+    /// `error`: the route's own challenge, else what the service reported, else the token
+    /// verdict, else a code for an error status.
+    fn error(
+        &self,
+        response: Option<&ResponseContext>,
+        status: Option<http::StatusCode>,
+        token_problem: Option<Verdict>,
+    ) -> Option<ErrorInfo> {
+        let malformed_reason = match &self.presented {
+            Presented::Malformed { reason, .. } => Some((*reason).to_owned()),
+            _ => None,
+        };
         let challenge = response.and_then(|r| r.challenge.as_ref());
-        let code = challenge
-            .and_then(|c| c.error.clone())
-            .or_else(|| token_problem.map(str::to_owned))
-            .or_else(|| match &self.presented {
-                Presented::Malformed { reason, .. } if denied_by_route => {
-                    Some(format!("malformed: {reason}"))
-                }
-                _ => None,
-            });
-        if let Some(code) = code {
-            event.error = Some(ErrorInfo {
+        if let Some(code) = challenge.and_then(|c| c.error.clone()) {
+            return Some(ErrorInfo {
                 code,
                 description: challenge
                     .and_then(|c| c.description.clone())
-                    .or_else(|| match &self.presented {
-                        Presented::Malformed { reason, .. } => Some((*reason).to_owned()),
-                        _ => None,
-                    }),
-            });
-        } else if let Some(error) = response.and_then(|r| r.error.clone()).filter(|_| refused) {
-            event.error = Some(error);
-        } else if kind == EventKind::AccessDenied {
-            event.error = Some(ErrorInfo {
-                code: if status.is_some_and(|s| s == 401) {
-                    "unauthorized".to_owned()
-                } else {
-                    "forbidden".to_owned()
-                },
-                description: None,
+                    .or(malformed_reason),
             });
         }
-        event
+        if let Some(error) = response.and_then(|r| r.error.clone()) {
+            return Some(error);
+        }
+        if let Some(verdict) = token_problem {
+            return Some(ErrorInfo {
+                code: verdict.as_str().to_owned(),
+                description: malformed_reason,
+            });
+        }
+        status
+            .and_then(error_code::for_status)
+            .map(|code| ErrorInfo {
+                code: code.to_owned(),
+                description: None,
+            })
     }
 }
 
@@ -211,5 +269,6 @@ pub(crate) fn details(token: &InspectedToken) -> TokenDetails {
     details.issued_at = claims.issued_at.and_then(Timestamp::from_unix);
     details.expires_at = claims.expires_at.and_then(Timestamp::from_unix);
     details.verdict = Some(token.verdict);
+    details.truncated = claims.truncated.clone();
     details
 }

@@ -134,7 +134,10 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let config = &self.config;
         let token = req.extensions().get::<AuditedToken>();
-        let granted: &[String] = token.map_or(&[], |t| &t.0.claims.scopes);
+        // Only a valid token grants anything; an unverified one's scopes are its own words.
+        let granted: &[String] = token
+            .filter(|t| t.0.verdict == Verdict::Valid)
+            .map_or(&[], |t| &t.0.claims.scopes);
         let decision = ScopeDecision::decide(&config.required, config.mode, granted);
         if config.enforce {
             let overrides = method_overrides(req.method(), req.headers(), req.uri().query());
@@ -143,7 +146,7 @@ where
                 *response.status_mut() = StatusCode::BAD_REQUEST;
                 response.extensions_mut().insert(decision);
                 response.extensions_mut().insert(ErrorInfo {
-                    code: "method_override".to_owned(),
+                    code: crate::event::error_code::METHOD_OVERRIDE.to_owned(),
                     description: Some(sanitize(
                         &format!(
                             "{} request asks to be treated as {}",

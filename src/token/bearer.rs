@@ -107,4 +107,132 @@ mod tests {
             BearerCredential::Malformed(_)
         ));
     }
+
+    mod prop {
+        use super::*;
+        use base64::Engine;
+        use proptest::prelude::*;
+
+        fn b64token_char(b: u8) -> bool {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        }
+
+        /// What RFC 6750 §2.1 says of one header value, written the plain way.
+        fn model(value: &str) -> BearerCredential<'_> {
+            let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return BearerCredential::OtherScheme;
+            }
+            let token = rest.trim_matches(' ');
+            let body = token.trim_end_matches('=');
+            if !body.is_empty() && body.bytes().all(b64token_char) {
+                BearerCredential::Bearer(token)
+            } else {
+                BearerCredential::Malformed("")
+            }
+        }
+
+        fn same(a: BearerCredential<'_>, b: BearerCredential<'_>) -> bool {
+            match (a, b) {
+                (BearerCredential::Malformed(_), BearerCredential::Malformed(_)) => true,
+                (a, b) => a == b,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn bearer_parser_agrees_with_the_model(
+                value in prop_oneof![
+                    "[ -~]{0,64}",
+                    "(Bearer|bearer|BEARER|Basic|DPoP) {1,3}[A-Za-z0-9._~+/=, -]{0,40}",
+                ]
+            ) {
+                let mut headers = HeaderMap::new();
+                let Ok(header) = http::HeaderValue::from_str(&value) else {
+                    return Ok(());
+                };
+                headers.insert("authorization", header);
+                let parsed = bearer_from_headers(&headers);
+                prop_assert!(same(parsed, model(&value)), "{value:?}: {parsed:?}");
+                if let BearerCredential::Bearer(token) = parsed {
+                    // Idempotent: the token it found reads back as itself.
+                    let mut again = HeaderMap::new();
+                    again.insert("authorization", format!("Bearer {token}").parse().unwrap());
+                    prop_assert_eq!(bearer_from_headers(&again), BearerCredential::Bearer(token));
+                }
+            }
+
+            #[test]
+            fn bearer_parser_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+                let mut headers = HeaderMap::new();
+                if let Ok(value) = http::HeaderValue::from_bytes(&bytes) {
+                    headers.insert("authorization", value);
+                }
+                if let BearerCredential::Bearer(token) = bearer_from_headers(&headers) {
+                    prop_assert!(!token.is_empty() && token.len() < bytes.len());
+                }
+            }
+
+            /// The Basic parser (RFC 6749 §2.3.1), driven through the layer at `/revoke`:
+            /// the client id it records is the one encoded, bounded, and the secret never
+            /// appears.
+            #[test]
+            fn basic_credentials_give_the_client_and_never_the_secret(
+                client_id in "[ -~]{1,40}",
+                secret in "[A-Za-z0-9]{12,24}",
+                garbage in proptest::collection::vec(any::<u8>(), 0..48),
+            ) {
+                let encoded: String =
+                    form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
+                let secret = format!("S3cr3t{secret}");
+                let good = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{encoded}:{secret}"))
+                );
+                let bad = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(&garbage));
+                let events = revoke_with(&[good, bad]);
+                let recorded = events[0]["actor"]["client_id"].as_str().map(str::to_owned);
+                let expected = crate::event::sanitize(&client_id, 256);
+                prop_assert_eq!(recorded.as_deref(), Some(expected.as_str()));
+                let all = serde_json::to_string(&events).unwrap();
+                prop_assert!(!all.contains(&secret));
+                if let Some(id) = events[1]["actor"]["client_id"].as_str() {
+                    prop_assert!(id.len() <= 256);
+                }
+            }
+        }
+
+        /// Sends one `/revoke` request per `Authorization` value through the layer.
+        fn revoke_with(authorizations: &[String]) -> Vec<serde_json::Value> {
+            use tower::{Service, ServiceBuilder, ServiceExt};
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let memory = crate::writer::MemoryWriter::new();
+                let auditor = crate::writer::Auditor::new(memory.clone());
+                let mut service = ServiceBuilder::new()
+                    .layer(crate::AuditLayer::new(auditor.clone()))
+                    .service_fn(|_req: http::Request<crate::RequestBody<String>>| async {
+                        Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+                    });
+                for authorization in authorizations {
+                    let mut request = http::Request::post("/revoke")
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(String::from("token=abc"))
+                        .unwrap();
+                    if let Ok(value) = http::HeaderValue::from_str(authorization) {
+                        request.headers_mut().insert("authorization", value);
+                    }
+                    let response = service.ready().await.unwrap().call(request).await.unwrap();
+                    let _ = http_body_util::BodyExt::collect(response.into_body()).await;
+                }
+                auditor.shutdown().await;
+                memory.json()
+            })
+        }
+    }
 }

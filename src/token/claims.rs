@@ -1,11 +1,26 @@
 use serde_json::Value;
 
+use crate::event::sanitize;
+
+/// At most this many scopes are read from a token (`scope` / `scp`).
+pub const MAX_SCOPES: usize = 64;
+/// At most this many audiences are read from a token (`aud`).
+pub const MAX_AUDIENCES: usize = 16;
+/// Text claims (`sub`, `client_id`, `jti`, `iss`, each audience, each scope...) are cut to
+/// this many bytes; a longer scope is left out whole, so that a cut one never matches.
+pub const MAX_CLAIM_BYTES: usize = 256;
+
 /// The claims of a token that the audit record uses. Read tolerantly: a claim of the wrong
 /// type is ignored, never an error.
+///
+/// This is the one reader of token claims, for JWT payloads and introspection answers
+/// alike. Sizes are capped ([`MAX_SCOPES`], [`MAX_AUDIENCES`], [`MAX_CLAIM_BYTES`]) and
+/// control characters escaped, since every claim is the presenter's own words until
+/// verified; [`truncated`](TokenClaims::truncated) names what was cut.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TokenClaims {
-    /// `sub`.
+    /// `sub`, else `username` (RFC 7662 introspection answers often name the user only so).
     pub subject: Option<String>,
     /// `client_id`, else `azp`, else `cid`.
     pub client_id: Option<String>,
@@ -25,6 +40,8 @@ pub struct TokenClaims {
     pub not_before: Option<i64>,
     /// `act.sub`: the acting party of a delegated token (RFC 8693).
     pub actor: Option<String>,
+    /// The claims cut to the limits, by claim name (`scope`, `aud`, `sub`, ...).
+    pub truncated: Vec<&'static str>,
 }
 
 impl TokenClaims {
@@ -39,57 +56,118 @@ impl TokenClaims {
     /// assert_eq!(claims.audience, ["api"]);
     /// ```
     pub fn from_json(value: &Value) -> Self {
-        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+        let mut truncated = Vec::new();
+        let mut text = |key: &'static str| {
+            value
+                .get(key)
+                .and_then(Value::as_str)
+                .map(|v| capped(v, key, &mut truncated))
+        };
+        let subject = text("sub").or_else(|| text("username"));
+        let client_id = text("client_id")
+            .or_else(|| text("azp"))
+            .or_else(|| text("cid"));
+        let jti = text("jti");
+        let issuer = text("iss");
+        let actor = value
+            .get("act")
+            .and_then(|act| act.get("sub"))
+            .and_then(Value::as_str)
+            .map(|v| capped(v, "act", &mut truncated));
         let int = |key: &str| {
             value
                 .get(key)
                 .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
         };
         let scopes = match (value.get("scope"), value.get("scp")) {
-            (Some(Value::String(s)), _) => split_scopes(s),
-            (_, Some(Value::String(s))) => split_scopes(s),
-            (_, Some(Value::Array(items))) => strings(items),
+            (Some(Value::String(s)), _) => {
+                bounded("scope", s.split(' '), MAX_SCOPES, &mut truncated)
+            }
+            (_, Some(Value::String(s))) => bounded("scp", s.split(' '), MAX_SCOPES, &mut truncated),
+            (_, Some(Value::Array(items))) => bounded(
+                "scp",
+                items.iter().filter_map(Value::as_str),
+                MAX_SCOPES,
+                &mut truncated,
+            ),
             _ => Vec::new(),
         };
         let audience = match value.get("aud") {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(items)) => strings(items),
+            Some(Value::String(s)) => {
+                bounded("aud", std::iter::once(s.as_str()), 1, &mut truncated)
+            }
+            Some(Value::Array(items)) => bounded(
+                "aud",
+                items.iter().filter_map(Value::as_str),
+                MAX_AUDIENCES,
+                &mut truncated,
+            ),
             _ => Vec::new(),
         };
         TokenClaims {
-            subject: text("sub"),
-            client_id: text("client_id")
-                .or_else(|| text("azp"))
-                .or_else(|| text("cid")),
+            subject,
+            client_id,
             scopes,
-            jti: text("jti"),
-            issuer: text("iss"),
+            jti,
+            issuer,
             audience,
             issued_at: int("iat"),
             expires_at: int("exp"),
             not_before: int("nbf"),
-            actor: value
-                .get("act")
-                .and_then(|act| act.get("sub"))
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            actor,
+            truncated,
         }
     }
 }
 
-fn split_scopes(s: &str) -> Vec<String> {
-    s.split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+/// `value` made safe and cut to [`MAX_CLAIM_BYTES`]; notes `claim` when something was lost.
+fn capped(value: &str, claim: &'static str, truncated: &mut Vec<&'static str>) -> String {
+    let out = sanitize(value, MAX_CLAIM_BYTES);
+    let escaped_len: usize = value
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().len()
+            } else {
+                c.len_utf8()
+            }
+        })
+        .sum();
+    if out.len() < escaped_len {
+        note(claim, truncated);
+    }
+    out
 }
 
-fn strings(items: &[Value]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(Value::as_str)
-        .map(str::to_owned)
-        .collect()
+/// Non-empty items of at most [`MAX_CLAIM_BYTES`] without control characters, at most
+/// `max` of them; notes `claim` when any was left out.
+fn bounded<'a>(
+    claim: &'static str,
+    items: impl Iterator<Item = &'a str>,
+    max: usize,
+    truncated: &mut Vec<&'static str>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in items {
+        if item.is_empty() {
+            continue;
+        }
+        if out.len() == max || item.len() > MAX_CLAIM_BYTES || item.chars().any(char::is_control) {
+            note(claim, truncated);
+            if out.len() == max {
+                break;
+            }
+            continue;
+        }
+        out.push(item.to_owned());
+    }
+    out
+}
+
+fn note(claim: &'static str, truncated: &mut Vec<&'static str>) {
+    if !truncated.contains(&claim) {
+        truncated.push(claim);
+    }
 }
 
 #[cfg(test)]
@@ -120,5 +198,132 @@ mod tests {
             TokenClaims::from_json(&json!([1, 2])),
             TokenClaims::default()
         );
+    }
+
+    #[test]
+    fn username_names_the_user_when_sub_is_absent() {
+        let c = TokenClaims::from_json(
+            &json!({"active": true, "username": "alice", "client_id": "web"}),
+        );
+        assert_eq!(c.subject.as_deref(), Some("alice"));
+        let c = TokenClaims::from_json(&json!({"sub": "u-1", "username": "alice"}));
+        assert_eq!(c.subject.as_deref(), Some("u-1"));
+    }
+
+    #[test]
+    fn sizes_are_capped_and_cuts_named() {
+        let scopes: Vec<String> = (0..12_000).map(|i| format!("s{i}")).collect();
+        let c = TokenClaims::from_json(&json!({
+            "scope": scopes.join(" "), "sub": "x".repeat(10_000), "aud": vec!["a"; 100],
+            "jti": "j\nk", "iss": "https://issuer"
+        }));
+        assert_eq!(c.scopes.len(), MAX_SCOPES);
+        assert_eq!(c.audience.len(), MAX_AUDIENCES);
+        assert_eq!(c.subject.as_ref().unwrap().len(), MAX_CLAIM_BYTES);
+        assert_eq!(c.jti.as_deref(), Some("j\\u{a}k"));
+        assert_eq!(c.truncated, ["sub", "scope", "aud"]);
+        let long_scope = "a".repeat(MAX_CLAIM_BYTES + 1);
+        let c = TokenClaims::from_json(&json!({"scp": [long_scope, "read"]}));
+        assert_eq!(
+            c.scopes,
+            ["read"],
+            "a cut scope could match a required one: left out"
+        );
+        assert_eq!(c.truncated, ["scp"]);
+    }
+
+    mod prop {
+        use super::super::*;
+        use crate::token::{TokenFormat, TokenInspector, Verdict};
+        use base64::Engine;
+        use proptest::prelude::*;
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                "(?s).{0,300}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 64, 8, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..80).prop_map(Value::from),
+                    proptest::collection::btree_map(
+                        prop_oneof![
+                            Just("sub".to_owned()),
+                            Just("username".to_owned()),
+                            Just("scope".to_owned()),
+                            Just("scp".to_owned()),
+                            Just("aud".to_owned()),
+                            Just("exp".to_owned()),
+                            Just("client_id".to_owned()),
+                            Just("act".to_owned()),
+                            "[a-z]{1,6}",
+                        ],
+                        inner,
+                        0..10
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn bounded(claims: &TokenClaims) -> Result<(), TestCaseError> {
+            prop_assert!(claims.scopes.len() <= MAX_SCOPES);
+            prop_assert!(claims.audience.len() <= MAX_AUDIENCES);
+            for text in claims
+                .scopes
+                .iter()
+                .chain(&claims.audience)
+                .chain(&claims.subject)
+                .chain(&claims.client_id)
+                .chain(&claims.jti)
+                .chain(&claims.issuer)
+                .chain(&claims.actor)
+            {
+                prop_assert!(text.len() <= MAX_CLAIM_BYTES);
+                prop_assert!(!text.chars().any(char::is_control), "{text:?}");
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            #[test]
+            fn the_claims_reader_is_bounded_and_deterministic(value in json_value()) {
+                let claims = TokenClaims::from_json(&value);
+                bounded(&claims)?;
+                prop_assert_eq!(&claims, &TokenClaims::from_json(&value));
+            }
+
+            /// The inspector on arbitrary tokens: never panics, bounded claims, the same
+            /// verdict twice (cache or not), and nothing is `valid` without a key.
+            #[test]
+            fn the_inspector_survives_arbitrary_tokens(
+                raw in prop_oneof![
+                    "[ -~]{0,200}",
+                    (json_value(), json_value(), "[A-Za-z0-9_-]{0,40}").prop_map(|(h, p, sig)| {
+                        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .encode(v.to_string());
+                        format!("{}.{}.{sig}", b64(&h), b64(&p))
+                    }),
+                ]
+            ) {
+                let decoding = TokenInspector::default();
+                let verifying = TokenInspector::builder()
+                    .hmac_secret(jsonwebtoken::Algorithm::HS256, b"a-32-byte-long-secret-for-hs256!")
+                    .build()
+                    .unwrap();
+                for inspector in [&decoding, &verifying] {
+                    let seen = inspector.inspect(&raw);
+                    bounded(&seen.claims)?;
+                    prop_assert_eq!(seen.format == TokenFormat::Opaque, !raw.contains('.'));
+                    prop_assert_ne!(seen.verdict, Verdict::Valid);
+                    prop_assert_eq!(inspector.inspect(&raw).verdict, seen.verdict);
+                }
+            }
+        }
     }
 }

@@ -89,6 +89,7 @@ pub(crate) struct Inner {
     issuers: Vec<String>,
     audiences: Vec<String>,
     leeway: u64,
+    allow_missing_expiry: bool,
     cache: Cache<TokenFingerprint, Arc<Cached>>,
     verifications: AtomicU64,
     pub(crate) source: Option<JwksSource>,
@@ -117,6 +118,7 @@ impl Inner {
             issuers,
             audiences,
             leeway,
+            allow_missing_expiry: false,
             cache: Cache::new(capacity.max(1)),
             verifications: AtomicU64::new(0),
             source: None,
@@ -278,6 +280,11 @@ impl TokenInspector {
         {
             return with(Verdict::WrongAudience);
         }
+        // A token that never expires stays usable forever once leaked: only the operator
+        // can decide that such tokens are acceptable.
+        if !inner.allow_missing_expiry && !payload.get("exp").is_some_and(Value::is_number) {
+            return with(Verdict::NoExpiry);
+        }
         with(Verdict::Valid)
     }
 }
@@ -333,7 +340,12 @@ pub struct TokenInspectorBuilder {
     audiences: Vec<String>,
     leeway: Option<Duration>,
     cache_capacity: Option<usize>,
+    allow_missing_expiry: bool,
 }
+
+/// The shortest accepted JWKS refresh interval (periodic or forced by an unknown key id):
+/// 1 second. Shorter intervals would make the auditor hammer the key server.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for VerifyKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -390,13 +402,15 @@ impl TokenInspectorBuilder {
         self
     }
 
-    /// How often a JWKS file or URL is re-read (default 5 minutes).
+    /// How often a JWKS file or URL is re-read (default 5 minutes, at least
+    /// [`MIN_REFRESH_INTERVAL`]).
     pub fn refresh_interval(mut self, interval: Duration) -> Self {
         self.refresh_interval = Some(interval);
         self
     }
 
-    /// The least time between two refreshes triggered by unknown key ids (default 10 s).
+    /// The least time between two refreshes triggered by unknown key ids (default 10 s, at
+    /// least [`MIN_REFRESH_INTERVAL`]).
     pub fn min_refresh_interval(mut self, interval: Duration) -> Self {
         self.min_refresh_interval = Some(interval);
         self
@@ -425,6 +439,14 @@ impl TokenInspectorBuilder {
     /// Clock skew tolerated on `exp` and `nbf` (default 60 s).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = Some(leeway);
+        self
+    }
+
+    /// Accept verified tokens that carry no `exp` claim (or a non-numeric one) as `valid`.
+    /// By default they get the verdict `no_expiry`: a token that never expires stays
+    /// usable forever once leaked.
+    pub fn allow_missing_expiry(mut self, allow: bool) -> Self {
+        self.allow_missing_expiry = allow;
         self
     }
 
@@ -472,6 +494,16 @@ impl TokenInspectorBuilder {
             (None, None) => None,
         };
         let verifies = !keys.keys.is_empty() || source.is_some();
+        for (name, interval) in [
+            ("refresh_interval", self.refresh_interval),
+            ("min_refresh_interval", self.min_refresh_interval),
+        ] {
+            if let Some(interval) = interval.filter(|i| *i < MIN_REFRESH_INTERVAL) {
+                return Err(TokenConfigError::Invalid(format!(
+                    "{name} {interval:?} is too short: the least accepted is {MIN_REFRESH_INTERVAL:?}, so that the key server is not hammered"
+                )));
+            }
+        }
         if self.cache_capacity == Some(0) {
             return Err(TokenConfigError::Invalid(
                 "cache_capacity must be at least 1".into(),
@@ -485,6 +517,7 @@ impl TokenInspectorBuilder {
             self.leeway.unwrap_or(Duration::from_secs(60)).as_secs(),
             self.cache_capacity.unwrap_or(10_000),
         );
+        inner.allow_missing_expiry = self.allow_missing_expiry;
         let Some(source) = source else {
             return Ok(TokenInspector {
                 inner: Arc::new(inner),

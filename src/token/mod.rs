@@ -24,14 +24,18 @@ mod inspector;
 mod jwks;
 mod keys;
 mod resolver;
+mod revoked;
 mod verdict;
 
 pub use bearer::{bearer_from_headers, BearerCredential};
-pub use claims::TokenClaims;
+pub use claims::{TokenClaims, MAX_AUDIENCES, MAX_CLAIM_BYTES, MAX_SCOPES};
 pub use fingerprint::TokenFingerprint;
-pub use inspector::{InspectedToken, TokenInspector, TokenInspectorBuilder};
+pub use inspector::{InspectedToken, TokenInspector, TokenInspectorBuilder, MIN_REFRESH_INTERVAL};
 pub(crate) use resolver::resolved;
-pub use resolver::{CachedResolver, ResolveFuture, TokenResolver};
+pub use resolver::{
+    CachedResolver, Rate, Resolution, ResolveFuture, ResolveRequest, TokenResolver,
+};
+pub use revoked::RevokedTokens;
 pub use verdict::{TokenFormat, Verdict};
 
 /// A token verification setting that cannot work.

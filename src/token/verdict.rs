@@ -25,9 +25,35 @@ pub enum Verdict {
     Malformed,
     /// No key source is configured: the claims were read, not verified.
     Unverified,
+    /// The token has no `exp` claim, and the inspector was not told to accept tokens
+    /// without expiry ([`allow_missing_expiry`](super::TokenInspectorBuilder::allow_missing_expiry)).
+    NoExpiry,
+    /// This audit trail saw the token revoked (RFC 7009) or introspected as inactive: it is
+    /// not valid any more, whatever a cache remembered.
+    Revoked,
+    /// The token resolver could not answer: the introspection endpoint is unreachable or
+    /// failed, or the lookup was refused by the introspection rate limits.
+    Unavailable,
 }
 
 impl Verdict {
+    /// Every verdict, in documentation order.
+    pub const ALL: [Verdict; 13] = [
+        Verdict::Valid,
+        Verdict::Expired,
+        Verdict::NotYetValid,
+        Verdict::BadSignature,
+        Verdict::UnknownKey,
+        Verdict::Inactive,
+        Verdict::WrongIssuer,
+        Verdict::WrongAudience,
+        Verdict::Malformed,
+        Verdict::Unverified,
+        Verdict::NoExpiry,
+        Verdict::Revoked,
+        Verdict::Unavailable,
+    ];
+
     /// The name as it appears in `token.verdict` and `error.code`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,6 +67,9 @@ impl Verdict {
             Verdict::WrongAudience => "wrong_audience",
             Verdict::Malformed => "malformed",
             Verdict::Unverified => "unverified",
+            Verdict::NoExpiry => "no_expiry",
+            Verdict::Revoked => "revoked",
+            Verdict::Unavailable => "unavailable",
         }
     }
 }

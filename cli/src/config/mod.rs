@@ -21,7 +21,7 @@ pub use remote::PartitioningSetting;
 pub use remote::{HttpWriter, NatsWriter, PostgresWriter};
 pub use values::{
     shown_url, AtLeastOne, BodyLimit, Cidr, ClientIpHeader, FileMode, HttpUrl, HumanDuration,
-    ListenAddr, Name, OptionalHeader, PositiveDuration, RequestPath, UpstreamUrl,
+    ListenAddr, Name, OptionalHeader, PositiveDuration, RateSetting, RequestPath, UpstreamUrl,
 };
 
 use crate::routes::RoutePattern;
@@ -216,6 +216,8 @@ pub struct JwtSection {
     pub min_refresh_interval: Option<HumanDuration>,
     /// How many verified tokens are remembered.
     pub cache_capacity: Option<AtLeastOne>,
+    /// Accept verified tokens without `exp` as `valid` (default: verdict `no_expiry`).
+    pub allow_missing_expiry: Option<bool>,
 }
 
 /// `[introspection]`
@@ -232,6 +234,10 @@ pub struct IntrospectionSection {
     pub cache_ttl: Option<HumanDuration>,
     /// How long an unknown token is remembered as unknown.
     pub negative_cache_ttl: Option<HumanDuration>,
+    /// The most introspection calls one client address may cause.
+    pub rate_per_client: Option<RateSetting>,
+    /// The most introspection calls in total.
+    pub rate_total: Option<RateSetting>,
 }
 
 /// `[[route]]`
@@ -540,6 +546,27 @@ impl FileConfig {
                 offset,
                 "system_roots = false needs a ca_file: no https upstream could be verified".into(),
             ));
+        }
+        let minimum = oauth_audit::token::MIN_REFRESH_INTERVAL;
+        for (key, interval) in [
+            ("min_refresh_interval", self.jwt.min_refresh_interval),
+            ("refresh_interval", self.jwt.refresh_interval),
+        ] {
+            if interval.is_some_and(|i| i.0 < minimum) {
+                let offset = text
+                    .match_indices(key)
+                    .find(|(at, _)| *at == 0 || !text[..*at].ends_with("min_"))
+                    .map_or(0, |(at, _)| at);
+                return Err(located(
+                    path,
+                    text,
+                    offset,
+                    format!(
+                        "jwt.{key} must be at least {}s, so that the key server is not hammered",
+                        minimum.as_secs()
+                    ),
+                ));
+            }
         }
         if let (Some(_), Some(file)) = (&self.jwt.jwks_url, &self.jwt.jwks_file) {
             return Err(located(

@@ -61,6 +61,41 @@ impl TryFrom<String> for PositiveDuration {
     }
 }
 
+/// A rate, `COUNT/PERIOD`: `"20/s"`, `"600/m"`, `"5/10s"` (a bare unit means one of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RateSetting {
+    /// How many.
+    pub count: u32,
+    /// Per how long.
+    pub per: Duration,
+}
+
+impl TryFrom<String> for RateSetting {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let bad =
+            || format!("{value:?} is not a rate: write COUNT/PERIOD, e.g. \"20/s\" or \"5/10s\"");
+        let (count, per) = value.trim().split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        if count == 0 {
+            return Err(format!("{value:?}: the count must be at least 1"));
+        }
+        let per = per.trim();
+        let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
+            per.to_owned()
+        } else {
+            format!("1{per}")
+        };
+        let per = HumanDuration::try_from(per)?.0;
+        if per.is_zero() {
+            return Err(format!("{value:?}: the period must be longer than zero"));
+        }
+        Ok(RateSetting { count, per })
+    }
+}
+
 /// A socket address to listen on, `IP:PORT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -372,6 +407,19 @@ mod tests {
         assert!(d("30").unwrap_err().contains("unit"));
         assert!(d("s").unwrap_err().contains("whole number"));
         assert!(d("1.5s").is_err());
+    }
+
+    #[test]
+    fn rates() {
+        let r = |s: &str| RateSetting::try_from(s.to_owned()).map(|r| (r.count, r.per));
+        assert_eq!(r("20/s"), Ok((20, Duration::from_secs(1))));
+        assert_eq!(r("600/m"), Ok((600, Duration::from_secs(60))));
+        assert_eq!(r(" 5 / 10s "), Ok((5, Duration::from_secs(10))));
+        assert!(r("0/s").unwrap_err().contains("at least 1"));
+        assert!(r("5/0s").unwrap_err().contains("longer than zero"));
+        assert!(r("5").unwrap_err().contains("COUNT/PERIOD"));
+        assert!(r("x/s").unwrap_err().contains("COUNT/PERIOD"));
+        assert!(r("5/fortnight").is_err());
     }
 
     #[test]

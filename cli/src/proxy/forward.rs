@@ -20,7 +20,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use oauth_audit::event::ErrorInfo;
+use oauth_audit::event::{error_code, ErrorInfo};
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::request_target::{method_overrides, CanonicalPath};
 use oauth_audit::{PeerAddr, RequestBody, TrustedProxies};
@@ -284,11 +284,11 @@ fn unreachable_upstream(
         source = err.source();
     }
     let code = if tls {
-        "upstream_tls_failed"
+        error_code::UPSTREAM_TLS_FAILED
     } else if err.is_connect() {
-        "upstream_unreachable"
+        error_code::UPSTREAM_UNREACHABLE
     } else {
-        "upstream_failed"
+        error_code::UPSTREAM_FAILED
     };
     tracing::warn!(%upstream, error = %cause, "{code}");
     failure(
