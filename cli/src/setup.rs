@@ -21,9 +21,8 @@ use crate::config::PartitioningSetting;
 use crate::config::{AmbiguousPathsSetting, PathCaseSetting};
 use crate::config::{
     AtLeastOne, Cidr, ClientIpHeader, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl,
-    HttpWriter,
-    ListenAddr, MatchMode, NatsWriter, OverflowSetting, PostgresWriter, RotationSetting,
-    UpstreamUrl, WriterSection,
+    HttpWriter, ListenAddr, MatchMode, NatsWriter, OverflowSetting, PostgresWriter,
+    RotationSetting, UpstreamUrl, WriterSection,
 };
 use crate::introspect::Introspection;
 use crate::proxy::{Forward, Limits, Protected};

@@ -7,8 +7,8 @@ use http::HeaderName;
 
 use super::device::{DevicePolling, DeviceTracker};
 use super::login::LoginRule;
-use crate::request_target::CanonicalPath;
 use crate::layer::tee::{CaptureBudget, Tee};
+use crate::request_target::CanonicalPath;
 use crate::ConfigError;
 
 /// The role of an OAuth endpoint path.

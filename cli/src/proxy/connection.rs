@@ -85,7 +85,10 @@ pub fn rejection(err: &(dyn StdError + 'static)) -> Option<(StatusCode, &'static
     if err.is_parse_too_large() {
         // hyper reports a long URI and a large head alike; only its message tells them apart.
         if err.to_string().contains("URI") {
-            Some((StatusCode::URI_TOO_LONG, oauth_audit::event::error_code::URI_TOO_LONG))
+            Some((
+                StatusCode::URI_TOO_LONG,
+                oauth_audit::event::error_code::URI_TOO_LONG,
+            ))
         } else {
             Some((
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -93,7 +96,10 @@ pub fn rejection(err: &(dyn StdError + 'static)) -> Option<(StatusCode, &'static
             ))
         }
     } else if err.is_parse() && !err.is_parse_version_h2() && !err.is_parse_status() {
-        Some((StatusCode::BAD_REQUEST, oauth_audit::event::error_code::MALFORMED_REQUEST))
+        Some((
+            StatusCode::BAD_REQUEST,
+            oauth_audit::event::error_code::MALFORMED_REQUEST,
+        ))
     } else {
         None
     }
