@@ -6,6 +6,12 @@
 
 use std::path::Path;
 
+pub use crate::context::forwarded::{
+    forwarded as parse_forwarded, single_value as parse_single_value,
+    x_forwarded_for as parse_x_forwarded_for, Hop,
+};
+pub use crate::resource::read_bearer_challenge;
+
 use crate::delivery::spool::{Spool, SpoolConfig};
 
 /// Puts `bytes` into a spool directory as its only segment (as a crash or a disk fault may

@@ -54,14 +54,7 @@ pub mod writer;
 
 pub use context::{ClientIpSource, PeerAddr, TrustedProxies, FORWARDING_HEADERS};
 
-/// Entry points for fuzzing the parsers of untrusted input (not a stable API).
-#[doc(hidden)]
-pub mod fuzz {
-    pub use crate::context::{parse_forwarded, parse_single_value, parse_x_forwarded_for, Hop};
-}
 pub use error::ConfigError;
 pub use layer::{AuditLayer, AuditLayerBuilder, AuditService, RequestBody, ResponseBody};
-#[doc(hidden)]
-pub use resource::read_bearer_challenge;
 pub use resource::AuditedToken;
 pub use scope::RequiredScopes;

@@ -2,18 +2,13 @@
 //! method, route, path, request and trace ids, client address and user agent.
 
 mod client_ip;
-mod forwarded;
+pub(crate) mod forwarded;
 mod ids;
 mod peer;
 
 use std::time::Instant;
 
 pub use client_ip::{ClientIpSource, TrustedProxies, FORWARDING_HEADERS};
-#[doc(hidden)]
-pub use forwarded::{
-    forwarded as parse_forwarded, single_value as parse_single_value,
-    x_forwarded_for as parse_x_forwarded_for, Hop,
-};
 pub use peer::PeerAddr;
 
 use crate::event::{sanitize, Source, Timestamp};

@@ -24,7 +24,7 @@ use crate::token::{
 /// the layer records them (sanitised, at most 64 and 512 bytes).
 ///
 /// An entry point for fuzzing the challenge reader; not a public API.
-#[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub fn read_bearer_challenge(headers: &HeaderMap) -> Option<(Option<String>, Option<String>)> {
     Challenge::from_headers(headers).map(|c| (c.error, c.description))
 }

@@ -1,0 +1,24 @@
+//! The request-target canonicaliser that route rules and endpoint lookup match on.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use oauth_audit::request_target::CanonicalPath;
+
+fuzz_target!(|path: &str| {
+    let canonical = CanonicalPath::new(path);
+    for reading in [canonical.strict(), canonical.decoded()] {
+        assert!(reading.starts_with('/'), "{reading:?} is absolute");
+        for segment in reading.split('/').skip(1) {
+            assert!(segment != "." && segment != "..", "{reading:?} has a dot segment");
+        }
+        assert!(!reading.contains("//"), "{reading:?} has an empty segment");
+        // A canonical reading reads the same when canonicalised again.
+        let again = CanonicalPath::new(reading);
+        assert_eq!(again.strict(), reading, "strict reading of {path:?} is a fixed point");
+    }
+    assert_eq!(
+        canonical.ambiguity().is_none(),
+        canonical.strict() == canonical.decoded(),
+        "ambiguous exactly when the readings differ: {path:?}"
+    );
+});
