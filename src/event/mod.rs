@@ -26,5 +26,6 @@ pub use model::{
     Actor, Alert, AuditEvent, DropReason, Dropped, ErrorInfo, HttpInfo, OAuthDetails, Scopes,
     ServiceInfo, Source, TokenDetails, TokenRef, SCHEMA,
 };
-pub use sanitize::sanitize;
+pub(crate) use sanitize::Untrusted;
+pub use sanitize::{sanitize, scrub, Secrets, REDACTED};
 pub use time::Timestamp;

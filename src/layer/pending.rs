@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::tee::{Captured, Tee};
 use super::Shared;
 use crate::context::{RequestContext, ResponseContext};
-use crate::oauth::{EndpointRequest, ResponseHead, Settings};
+use crate::oauth::{EndpointEvent, EndpointRequest, ResponseHead, Settings};
 use crate::resource::ResourceRequest;
 use crate::writer::Overflow;
 
@@ -14,8 +14,10 @@ use crate::writer::Overflow;
 pub(crate) enum Role {
     /// A protected route (anything that is not a configured OAuth endpoint).
     Resource(ResourceRequest),
-    /// A configured OAuth endpoint (token, revocation, introspection, authorization, login).
-    Endpoint(EndpointRequest),
+    /// An OAuth endpoint (token, revocation, introspection, authorization, login). When
+    /// its role was only assumed from a default path, the protected-route reading of the
+    /// same request, used if the traffic turns out not to speak the protocol.
+    Endpoint(EndpointRequest, Option<ResourceRequest>),
 }
 
 /// An event waiting for its response to end. Dropped unfinished, it is emitted with
@@ -61,7 +63,7 @@ impl PendingEvent {
     ) -> Option<(ResponseHead, Tee)> {
         let state = self.state.as_ref()?;
         match state.role {
-            Role::Endpoint(_) => Some((
+            Role::Endpoint(..) => Some((
                 ResponseHead::from_headers(headers, &state.shared.inspector),
                 Tee::new(state.shared.endpoints.body_limit()),
             )),
@@ -112,7 +114,7 @@ impl State {
                 response,
                 duration,
             )),
-            Role::Endpoint(endpoint) => endpoint.event(
+            Role::Endpoint(endpoint, fallback) => match endpoint.event(
                 Settings {
                     service: shared.auditor.service(),
                     inspector: &shared.inspector,
@@ -122,7 +124,18 @@ impl State {
                 response,
                 duration,
                 response_body,
-            ),
+            ) {
+                EndpointEvent::Recorded(event) => Some(event),
+                EndpointEvent::Suppressed => None,
+                EndpointEvent::NotOAuth => fallback.as_ref().map(|resource| {
+                    resource.event(
+                        shared.auditor.service().clone(),
+                        self.request,
+                        response,
+                        duration,
+                    )
+                }),
+            },
         };
         let mut event = event?;
         if event.error.is_none() {

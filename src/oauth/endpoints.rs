@@ -62,6 +62,8 @@ pub struct Endpoints {
 #[derive(Clone, Debug)]
 pub(crate) struct Inner {
     paths: HashMap<String, Endpoint>,
+    /// Roles given a path by the operator (not only by the defaults).
+    configured: Vec<Endpoint>,
     pub(crate) body_limit: usize,
     pub(crate) username_field: String,
     pub(crate) reason_header: Option<HeaderName>,
@@ -75,6 +77,7 @@ impl Default for Endpoints {
         Endpoints {
             inner: Arc::new(Inner {
                 paths: builder.paths.into_iter().collect(),
+                configured: Vec::new(),
                 body_limit: DEFAULT_BODY_LIMIT,
                 username_field: builder.username_field,
                 reason_header: Some(HeaderName::from_static("x-revocation-reason")),
@@ -95,6 +98,7 @@ impl Endpoints {
                 ("/introspect".to_owned(), Endpoint::Introspection),
                 ("/authorize".to_owned(), Endpoint::Authorization),
             ],
+            configured: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             username_field: "username".to_owned(),
             reason_header: Some("x-revocation-reason".to_owned()),
@@ -121,6 +125,14 @@ impl Endpoints {
         self.inner.paths.get(path).copied()
     }
 
+    /// Whether the role of an endpoint was only assumed from a default path (`/token`,
+    /// `/revoke`, `/introspect`, `/authorize`) rather than configured. Traffic on an assumed
+    /// endpoint is recorded as OAuth traffic only when it looks like that endpoint's
+    /// protocol; otherwise it is an ordinary route.
+    pub fn is_assumed(&self, endpoint: Endpoint) -> bool {
+        !self.inner.configured.contains(&endpoint)
+    }
+
     /// How many body bytes are copied for inspection.
     pub fn body_limit(&self) -> usize {
         self.inner.body_limit
@@ -136,6 +148,7 @@ impl Endpoints {
 #[must_use]
 pub struct EndpointsBuilder {
     paths: Vec<(String, Endpoint)>,
+    configured: Vec<Endpoint>,
     body_limit: usize,
     username_field: String,
     reason_header: Option<String>,
@@ -153,8 +166,16 @@ impl EndpointsBuilder {
     /// Maps `path` to `endpoint` (`/oauth2/token`, `/connect/token`,
     /// `/protocol/openid-connect/token`, `/token/introspection`, ...). A path mapped again
     /// takes the last role given.
+    ///
+    /// A role given a path here is trusted: every request on its paths is recorded as that
+    /// endpoint's traffic. A role left to the defaults only is assumed, and its traffic must
+    /// look like the protocol (see [`Endpoints::is_assumed`]); map the default path
+    /// explicitly (`.token("/token")`) to trust it.
     pub fn path(mut self, path: impl Into<String>, endpoint: Endpoint) -> Self {
         let path = path.into();
+        if !self.configured.contains(&endpoint) {
+            self.configured.push(endpoint);
+        }
         self.paths.retain(|(p, _)| *p != path);
         self.paths.push((path, endpoint));
         self
@@ -263,6 +284,7 @@ impl EndpointsBuilder {
         Ok(Endpoints {
             inner: Arc::new(Inner {
                 paths,
+                configured: self.configured,
                 body_limit: self.body_limit,
                 username_field: self.username_field,
                 reason_header,
@@ -301,6 +323,25 @@ mod tests {
             Some(Endpoint::Introspection)
         );
         assert_eq!(e.lookup("/token"), Some(Endpoint::Login), "last role wins");
+        assert!(!e.is_assumed(Endpoint::Token));
+        assert!(e.is_assumed(Endpoint::Authorization));
+    }
+
+    #[test]
+    fn default_roles_are_assumed_until_configured() {
+        let e = Endpoints::default();
+        for role in [
+            Endpoint::Token,
+            Endpoint::Revocation,
+            Endpoint::Introspection,
+            Endpoint::Authorization,
+        ] {
+            assert!(e.is_assumed(role), "{role:?}");
+        }
+        let e = Endpoints::builder().token("/token").build().unwrap();
+        assert!(!e.is_assumed(Endpoint::Token));
+        assert!(e.is_assumed(Endpoint::Revocation));
+        assert!(Endpoints::builder().login("/login").build().unwrap().is_assumed(Endpoint::Token));
     }
 
     #[test]

@@ -12,8 +12,8 @@ pub(crate) use challenge::Challenge;
 
 use crate::context::{RequestContext, ResponseContext};
 use crate::event::{
-    Actor, ActorKind, AuditEvent, ErrorInfo, EventKind, Outcome, ServiceInfo, Timestamp,
-    TokenDetails,
+    Actor, ActorKind, AuditEvent, ErrorInfo, EventKind, Outcome, Secrets, ServiceInfo,
+    Timestamp, TokenDetails,
 };
 use crate::token::{
     bearer_from_headers, BearerCredential, InspectedToken, TokenFingerprint, TokenInspector,
@@ -38,6 +38,8 @@ pub(crate) enum Presented {
     Malformed {
         reason: &'static str,
         fingerprint: Option<TokenFingerprint>,
+        /// The fingerprint of what followed `Bearer `, to scrub it from a challenge.
+        credential: Option<TokenFingerprint>,
     },
     Token(Arc<InspectedToken>),
 }
@@ -52,12 +54,19 @@ impl ResourceRequest {
         let presented = match bearer_from_headers(headers) {
             BearerCredential::Absent => Presented::Nothing,
             BearerCredential::OtherScheme => Presented::OtherScheme,
-            BearerCredential::Malformed(reason) => Presented::Malformed {
-                reason,
-                fingerprint: headers
+            BearerCredential::Malformed(reason) => {
+                let value = headers
                     .get(http::header::AUTHORIZATION)
-                    .map(|v| TokenFingerprint::of(&String::from_utf8_lossy(v.as_bytes()))),
-            },
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()));
+                Presented::Malformed {
+                    reason,
+                    fingerprint: value.as_deref().map(TokenFingerprint::of),
+                    credential: value
+                        .as_deref()
+                        .and_then(|v| v.trim().split_once(' '))
+                        .map(|(_, c)| TokenFingerprint::of(c.trim())),
+                }
+            }
             BearerCredential::Bearer(token) => Presented::Token(inspector.inspect(token)),
         };
         ResourceRequest { presented }
@@ -84,6 +93,25 @@ impl ResourceRequest {
             Presented::Token(token) => Some(AuditedToken(token.clone())),
             _ => None,
         }
+    }
+
+    /// The presented credential, to scrub from what the response says about it.
+    fn secrets(&self) -> Secrets<'static> {
+        let mut secrets = Secrets::none();
+        match &self.presented {
+            Presented::Token(token) => secrets.fingerprint(token.fingerprint),
+            Presented::Malformed {
+                fingerprint,
+                credential,
+                ..
+            } => {
+                for fingerprint in fingerprint.iter().chain(credential) {
+                    secrets.fingerprint(*fingerprint);
+                }
+            }
+            _ => {}
+        }
+        secrets
     }
 
     pub(crate) fn event(
@@ -141,8 +169,9 @@ impl ResourceRequest {
         }
 
         let challenge = response.and_then(|r| r.challenge.as_ref());
+        let secrets = self.secrets();
         let code = challenge
-            .and_then(|c| c.error.clone())
+            .and_then(|c| c.error(&secrets))
             .or_else(|| token_problem.map(str::to_owned))
             .or_else(|| match &self.presented {
                 Presented::Malformed { reason, .. } if denied_by_route => {
@@ -154,7 +183,7 @@ impl ResourceRequest {
             event.error = Some(ErrorInfo {
                 code,
                 description: challenge
-                    .and_then(|c| c.description.clone())
+                    .and_then(|c| c.description(&secrets))
                     .or_else(|| match &self.presented {
                         Presented::Malformed { reason, .. } => Some((*reason).to_owned()),
                         _ => None,
