@@ -124,8 +124,8 @@ impl<'a> Secrets<'a> {
 /// Scrubs free text taken from a response, then [`sanitize`]s it.
 ///
 /// Removed: every secret of `secrets` (raw, form-encoded or percent-encoded), every word
-/// shaped like a JWT (JWS or JWE compact serialisation), and every query string (`?a=b...`
-/// up to the next white space). Scrubbing happens before truncation, so a secret that
+/// shaped like a JWT (JWS or JWE compact serialisation), every query string (`?a=b...` up
+/// to the next white space) and every form body quoted without its `?` (`a=b&c=d`). Scrubbing happens before truncation, so a secret that
 /// straddles the limit does not leave its beginning behind.
 ///
 /// ```
@@ -174,20 +174,44 @@ fn is_word_char(c: char) -> bool {
 /// Most `=` signs of one word tried as boundaries (`key=value`, Base64 padding).
 const MAX_SPLITS: usize = 8;
 
-/// Replaces query strings, JWT-shaped words and words whose fingerprint is a secret's.
+/// Replaces query strings and form bodies, JWT-shaped words and words whose fingerprint is
+/// a secret's.
 fn scrub_words(text: &str, fingerprints: &[TokenFingerprint]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if c == '?' {
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            if rest[..end].contains('=') {
-                out.push('?');
-                out.push_str(REDACTED);
-                rest = &rest[end..];
-                continue;
-            }
+    while !rest.is_empty() {
+        let start = rest.find(|c: char| !c.is_whitespace()).unwrap_or(rest.len());
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        scrub_run(&rest[..end], fingerprints, &mut out);
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// Scrubs one run of text between white space.
+fn scrub_run(run: &str, fingerprints: &[TokenFingerprint], out: &mut String) {
+    // `/authorize?a=b`: the query string goes, whatever it holds.
+    if let Some(q) = run.find('?') {
+        if run[q..].contains('=') {
+            scrub_words_of(&run[..q], fingerprints, out);
+            out.push('?');
+            out.push_str(REDACTED);
+            return;
         }
+    }
+    // `a=b&c=d`: a query string or form body quoted without its `?`.
+    if run.contains('=') && run.contains('&') {
+        out.push_str(REDACTED);
+        return;
+    }
+    scrub_words_of(run, fingerprints, out);
+}
+
+fn scrub_words_of(run: &str, fingerprints: &[TokenFingerprint], out: &mut String) {
+    let mut rest = run;
+    while let Some(c) = rest.chars().next() {
         if !is_word_char(c) {
             out.push(c);
             rest = &rest[c.len_utf8()..];
@@ -202,7 +226,6 @@ fn scrub_words(text: &str, fingerprints: &[TokenFingerprint]) -> String {
         }
         rest = &rest[end..];
     }
-    out
 }
 
 /// Whether `word`, or a part of it between `=` signs (`token=SECRET`, `SECRET==`), is a
@@ -323,6 +346,10 @@ mod tests {
         assert_eq!(
             out,
             "pw [redacted] or [redacted]; token [redacted] jwt [redacted] at /authorize?[redacted] end"
+        );
+        assert_eq!(
+            scrub("refused grant_type=password&username=bob; sorry", &Secrets::none(), 512),
+            "refused [redacted] sorry"
         );
         // Scrubbing happens before the cut: no prefix of a secret is left behind.
         let mut secrets = Secrets::none();
