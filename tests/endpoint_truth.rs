@@ -70,7 +70,10 @@ async fn a_padded_body_is_recorded_as_not_inspected_never_as_an_anonymous_succes
     let token = &all[0];
     assert_eq!(token["kind"], "AccessTokenIssued");
     assert_eq!(token["oauth"]["body_inspected"], false);
-    assert_eq!(token["oauth"]["body_not_inspected"], json!(["request_too_large"]));
+    assert_eq!(
+        token["oauth"]["body_not_inspected"],
+        json!(["request_too_large"])
+    );
     assert!(token.get("grant_type").is_none());
     assert!(
         token["actor"].get("kind").is_none(),
@@ -80,7 +83,10 @@ async fn a_padded_body_is_recorded_as_not_inspected_never_as_an_anonymous_succes
     assert_eq!(all[1]["kind"], "LoginFailed");
     assert_eq!(all[1]["outcome"], "failure");
     assert_eq!(all[1]["error"]["code"], "redirected_to_login");
-    assert_eq!(all[1]["oauth"]["body_not_inspected"], json!(["request_too_large"]));
+    assert_eq!(
+        all[1]["oauth"]["body_not_inspected"],
+        json!(["request_too_large"])
+    );
     assert!(all[1]["actor"].get("kind").is_none());
 
     // The server accepted someone, but whom was not seen: no success is claimed.
@@ -115,18 +121,27 @@ async fn repeated_parameters_are_recorded_as_ambiguous() {
     .await;
     let all = events(&memory, 3).await;
     for e in &all[..2] {
-        assert!(e["actor"].get("subject").is_none(), "neither value believed: {e}");
+        assert!(
+            e["actor"].get("subject").is_none(),
+            "neither value believed: {e}"
+        );
         assert_eq!(e["oauth"]["repeated_parameters"], json!(["username"]));
         assert_eq!(e["error"]["code"], "invalid_request");
         assert_eq!(e["severity"], "warning");
         let raw = e.to_string();
         assert!(!raw.contains("innocent"), "{raw}");
     }
-    assert_eq!(all[0]["kind"], "AccessTokenIssued", "the server's answer is kept");
+    assert_eq!(
+        all[0]["kind"], "AccessTokenIssued",
+        "the server's answer is kept"
+    );
     assert_eq!(all[0]["grant_type"], "password");
     assert!(all[2].get("error").is_none());
     assert!(all[2]["oauth"].get("repeated_parameters").is_none());
-    assert_eq!(all[2]["oauth"]["resource"], json!(["https://a", "https://b"]));
+    assert_eq!(
+        all[2]["oauth"]["resource"],
+        json!(["https://a", "https://b"])
+    );
 }
 
 /// A device-code grant server that issues a new token on every poll (a replayed device
@@ -199,8 +214,14 @@ async fn device_polls_are_condensed_only_when_identical_and_issuances_never() {
             expect("AccessTokenIssued", "tv"),
         ]
     );
-    assert_eq!(all[2]["oauth"]["repeated"], 1, "tv's condensed poll is counted");
-    let fingerprints: Vec<&Value> = all[2..].iter().map(|e| &e["token"]["fingerprint"]).collect();
+    assert_eq!(
+        all[2]["oauth"]["repeated"], 1,
+        "tv's condensed poll is counted"
+    );
+    let fingerprints: Vec<&Value> = all[2..]
+        .iter()
+        .map(|e| &e["token"]["fingerprint"])
+        .collect();
     assert_ne!(fingerprints[0], fingerprints[1]);
     assert_ne!(fingerprints[1], fingerprints[2]);
     assert!(!memory.json_lines().contains("dc-shared-secret"));
@@ -267,7 +288,11 @@ fn plain_api() -> Router {
 async fn default_endpoint_paths_need_protocol_evidence() {
     let (addr, memory) = with_layer(plain_api(), Endpoints::default()).await;
     let http = client();
-    let get404 = http.get(format!("http://{addr}/token")).send().await.unwrap();
+    let get404 = http
+        .get(format!("http://{addr}/token"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get404.status(), 405);
     http.post(format!("http://{addr}/token"))
         .json(&json!({"name": "x"}))
@@ -275,19 +300,29 @@ async fn default_endpoint_paths_need_protocol_evidence() {
         .await
         .unwrap();
     post_form(addr, "/revoke", "id=7".into()).await;
-    http.get(format!("http://{addr}/authorize?page=2")).send().await.unwrap();
+    http.get(format!("http://{addr}/authorize?page=2"))
+        .send()
+        .await
+        .unwrap();
     let all = events(&memory, 4).await;
     for e in &all {
         assert_eq!(e["kind"], "ResourceAccessed", "{e}");
         assert!(e.get("oauth").is_none());
     }
-    assert_eq!(all[0]["outcome"], "success", "a 405 is the client's problem, not a token failure");
+    assert_eq!(
+        all[0]["outcome"], "success",
+        "a 405 is the client's problem, not a token failure"
+    );
     assert_eq!(all[0]["http"]["status"], 405);
 
     // Configured explicitly, the role is trusted as before.
     let explicit = Endpoints::builder().token("/token").build().unwrap();
     let (addr, memory) = with_layer(plain_api(), explicit).await;
-    client().get(format!("http://{addr}/token")).send().await.unwrap();
+    client()
+        .get(format!("http://{addr}/token"))
+        .send()
+        .await
+        .unwrap();
     let all = events(&memory, 1).await;
     assert_eq!(all[0]["kind"], "TokenRequestFailed");
     assert_eq!(all[0]["error"]["code"], "http_405");
@@ -309,7 +344,9 @@ async fn real_oauth_traffic_on_default_paths_is_still_recognised() {
     post_form(
         addr,
         "/token",
-        format!("padding={padding}&grant_type=client_credentials&client_id=svc&client_secret=wrong"),
+        format!(
+            "padding={padding}&grant_type=client_credentials&client_id=svc&client_secret=wrong"
+        ),
     )
     .await;
     no_redirects()
@@ -323,7 +360,10 @@ async fn real_oauth_traffic_on_default_paths_is_still_recognised() {
     assert_eq!(all[0]["kind"], "AccessTokenIssued");
     assert_eq!(all[1]["kind"], "TokenRequestFailed");
     assert_eq!(all[1]["error"]["code"], "invalid_client");
-    assert_eq!(all[1]["oauth"]["body_not_inspected"], json!(["request_too_large"]));
+    assert_eq!(
+        all[1]["oauth"]["body_not_inspected"],
+        json!(["request_too_large"])
+    );
     assert_eq!(all[2]["kind"], "AuthorizationRequested");
 }
 
@@ -362,7 +402,13 @@ async fn an_upstream_echoing_secrets_is_scrubbed() {
         "token [redacted] is not valid"
     );
     let raw = memory.json_lines();
-    for secret in ["Echoed-Code-1234", "Echoed-Secret-5678", "Echoed-State-9999", "Echoed-Bearer-4242", "response_type=code"] {
+    for secret in [
+        "Echoed-Code-1234",
+        "Echoed-Secret-5678",
+        "Echoed-State-9999",
+        "Echoed-Bearer-4242",
+        "response_type=code",
+    ] {
         assert!(!raw.contains(secret), "{secret} in {raw}");
     }
 }

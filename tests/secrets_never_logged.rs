@@ -462,7 +462,11 @@ fn secrets_never_reach_any_writer() {
 
 /// Sends `s` to the echoing server through every endpoint and a protected route; returns
 /// every secret sent, and how many events the requests make.
-async fn exercise_echo(addr: SocketAddr, http: &reqwest::Client, s: &Secrets) -> (Vec<String>, usize) {
+async fn exercise_echo(
+    addr: SocketAddr,
+    http: &reqwest::Client,
+    s: &Secrets,
+) -> (Vec<String>, usize) {
     let basic_value = format!("{}:{}", form("prop"), form(&s.client_secret));
     let basic = format!(
         "Basic {}",
@@ -483,16 +487,35 @@ async fn exercise_echo(addr: SocketAddr, http: &reqwest::Client, s: &Secrets) ->
         "grant_type=authorization_code&code={}&code_verifier={}&client_id=prop&client_secret={}&redirect_uri=http%3A%2F%2Fapp.test%2Fcb",
         form(&s.code), form(&s.verifier), form(&s.client_secret)
     ), None).await.unwrap();
-    post("/token", format!(
-        "grant_type=password&username=alice&password={}&refresh_token={}",
-        form(&s.password), form(&s.refresh_token)
-    ), Some(&basic)).await.unwrap();
+    post(
+        "/token",
+        format!(
+            "grant_type=password&username=alice&password={}&refresh_token={}",
+            form(&s.password),
+            form(&s.refresh_token)
+        ),
+        Some(&basic),
+    )
+    .await
+    .unwrap();
     post("/token", format!(
         "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code={}&client_id=tv",
         form(&s.device_code)
     ), None).await.unwrap();
-    post("/revoke", format!("token={}&client_id=prop&client_secret={}", form(&s.access_token), form(&s.client_secret)), None).await.unwrap();
-    post("/introspect", format!("token={}", form(&jwt)), Some(&basic)).await.unwrap();
+    post(
+        "/revoke",
+        format!(
+            "token={}&client_id=prop&client_secret={}",
+            form(&s.access_token),
+            form(&s.client_secret)
+        ),
+        None,
+    )
+    .await
+    .unwrap();
+    post("/introspect", format!("token={}", form(&jwt)), Some(&basic))
+        .await
+        .unwrap();
     http.get(format!(
         "http://{addr}/authorize?response_type=code&client_id=prop&state={}&nonce={}&code_challenge={}",
         form(&s.query), form(&s.cookie), form(&s.verifier)
@@ -564,7 +587,11 @@ fn secrets_echoed_by_the_upstream_never_reach_a_writer() {
         // The echoes were recorded (scrubbed): the property is not vacuous.
         let described = events
             .iter()
-            .filter(|e| e["error"]["description"].as_str().is_some_and(|d| d.contains("[redacted]")))
+            .filter(|e| {
+                e["error"]["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("[redacted]"))
+            })
             .count();
         prop_assert_eq!(described, requests, "{:#?}", events);
         assert_absent(&memory.json_lines(), &seen, "memory")

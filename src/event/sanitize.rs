@@ -180,7 +180,9 @@ fn scrub_words(text: &str, fingerprints: &[TokenFingerprint]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
-        let start = rest.find(|c: char| !c.is_whitespace()).unwrap_or(rest.len());
+        let start = rest
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(rest.len());
         out.push_str(&rest[..start]);
         rest = &rest[start..];
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
@@ -274,9 +276,10 @@ fn looks_like_jwt(word: &str) -> bool {
     let segments = word.split('.').count();
     word.starts_with("eyJ")
         && (segments == 3 || segments == 5)
-        && word
-            .split('.')
-            .all(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        && word.split('.').all(|s| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// Text taken from a response that may quote a secret: kept raw until the event is built
@@ -324,8 +327,19 @@ mod tests {
     #[test]
     fn escapes_separators_bidi_and_invisible_characters() {
         for c in [
-            '\u{2028}', '\u{2029}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{200B}',
-            '\u{200F}', '\u{FEFF}', '\u{2060}', '\u{00AD}', '\u{061C}', '\u{E0041}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{202A}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{200B}',
+            '\u{200F}',
+            '\u{FEFF}',
+            '\u{2060}',
+            '\u{00AD}',
+            '\u{061C}',
+            '\u{E0041}',
         ] {
             let out = sanitize(&format!("a{c}b"), 64);
             assert_eq!(out, format!("a{}b", c.escape_unicode()), "{c:?}");
@@ -348,7 +362,11 @@ mod tests {
             "pw [redacted] or [redacted]; token [redacted] jwt [redacted] at /authorize?[redacted] end"
         );
         assert_eq!(
-            scrub("refused grant_type=password&username=bob; sorry", &Secrets::none(), 512),
+            scrub(
+                "refused grant_type=password&username=bob; sorry",
+                &Secrets::none(),
+                512
+            ),
             "refused [redacted] sorry"
         );
         // Scrubbing happens before the cut: no prefix of a secret is left behind.

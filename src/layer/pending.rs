@@ -10,6 +10,8 @@ use crate::resource::ResourceRequest;
 use crate::writer::Overflow;
 
 /// What kind of traffic a request is, decided when it arrives.
+// One per request, created in place: a box would cost an allocation on every endpoint call.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Role {
     /// A protected route (anything that is not a configured OAuth endpoint).

@@ -84,11 +84,8 @@ where
                 }
                 resource
             });
-            let pending = PendingEvent::new(
-                shared.clone(),
-                context,
-                Role::Endpoint(request, fallback),
-            );
+            let pending =
+                PendingEvent::new(shared.clone(), context, Role::Endpoint(request, fallback));
             let req = Request::from_parts(head, RequestBody::new(body, tee));
             return ResponseFuture::called(self.inner.call(req), Some(pending));
         }

@@ -45,8 +45,7 @@ pub(crate) fn basic_password_fingerprints(headers: &HeaderMap) -> Vec<TokenFinge
     if !scheme.eq_ignore_ascii_case("basic") {
         return Vec::new();
     }
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credentials.trim())
-    else {
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credentials.trim()) else {
         return Vec::new();
     };
     let Some(colon) = decoded.iter().position(|&b| b == b':') else {

@@ -341,7 +341,11 @@ mod tests {
         let e = Endpoints::builder().token("/token").build().unwrap();
         assert!(!e.is_assumed(Endpoint::Token));
         assert!(e.is_assumed(Endpoint::Revocation));
-        assert!(Endpoints::builder().login("/login").build().unwrap().is_assumed(Endpoint::Token));
+        assert!(Endpoints::builder()
+            .login("/login")
+            .build()
+            .unwrap()
+            .is_assumed(Endpoint::Token));
     }
 
     #[test]

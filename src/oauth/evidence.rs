@@ -91,12 +91,40 @@ mod tests {
         assert!(!t(false, None, &None));
 
         let active = JsonBody::parse(br#"{"active":false}"#);
-        assert!(looks_like(Endpoint::Introspection, true, None, None, active.as_ref(), None));
-        assert!(!looks_like(Endpoint::Revocation, true, Some(&plain), None, None, None));
+        assert!(looks_like(
+            Endpoint::Introspection,
+            true,
+            None,
+            None,
+            active.as_ref(),
+            None
+        ));
+        assert!(!looks_like(
+            Endpoint::Revocation,
+            true,
+            Some(&plain),
+            None,
+            None,
+            None
+        ));
 
         let q = AuthorizeParams::from_form(&Form::parse(b"response_type=code&client_id=web"));
-        assert!(looks_like(Endpoint::Authorization, false, None, Some(&q), None, None));
+        assert!(looks_like(
+            Endpoint::Authorization,
+            false,
+            None,
+            Some(&q),
+            None,
+            None
+        ));
         let q = AuthorizeParams::from_form(&Form::parse(b"page=2"));
-        assert!(!looks_like(Endpoint::Authorization, false, None, Some(&q), None, None));
+        assert!(!looks_like(
+            Endpoint::Authorization,
+            false,
+            None,
+            Some(&q),
+            None,
+            None
+        ));
     }
 }

@@ -223,7 +223,11 @@ mod tests {
         assert_eq!(form.get("username"), None, "neither value is believed");
         assert_eq!(form.first("username"), Some("innocent"));
         assert_eq!(form.get("grant_type"), Some("password"));
-        assert_eq!(form.get("scope"), Some("a"), "an empty value counts as omitted");
+        assert_eq!(
+            form.get("scope"),
+            Some("a"),
+            "an empty value counts as omitted"
+        );
         assert_eq!(form.repeated(), ["username", "x"]);
     }
 

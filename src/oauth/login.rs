@@ -195,7 +195,11 @@ mod tests {
     #[test]
     fn default_rule_reads_status_and_redirect() {
         let rule = LoginRule::default();
-        assert_eq!(rule.verdict(response(200, None, false)), None, "a page proves nothing");
+        assert_eq!(
+            rule.verdict(response(200, None, false)),
+            None,
+            "a page proves nothing"
+        );
         assert!(!rule.succeeded(response(200, None, false)));
         assert_eq!(rule.verdict(response(302, None, false)), None);
         assert!(rule.succeeded(response(302, Some("/home"), false)));
@@ -208,11 +212,23 @@ mod tests {
 
     #[test]
     fn every_failure_has_a_code() {
-        assert_eq!(failure_code(&response(302, Some("/login"), false)), REDIRECTED_TO_LOGIN);
-        assert_eq!(failure_code(&response(302, Some("/x"), true)), REDIRECTED_WITH_ERROR);
-        assert_eq!(failure_code(&response(401, None, false)), INVALID_CREDENTIALS);
+        assert_eq!(
+            failure_code(&response(302, Some("/login"), false)),
+            REDIRECTED_TO_LOGIN
+        );
+        assert_eq!(
+            failure_code(&response(302, Some("/x"), true)),
+            REDIRECTED_WITH_ERROR
+        );
+        assert_eq!(
+            failure_code(&response(401, None, false)),
+            INVALID_CREDENTIALS
+        );
         assert_eq!(failure_code(&response(429, None, false)), "http_429");
-        assert_eq!(failure_code(&response(200, None, false)), REJECTED_BY_LOGIN_RULE);
+        assert_eq!(
+            failure_code(&response(200, None, false)),
+            REJECTED_BY_LOGIN_RULE
+        );
     }
 
     proptest::proptest! {

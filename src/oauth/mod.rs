@@ -246,8 +246,14 @@ mod tests {
             assert!(e.get("grant_type").is_none());
             assert!(e["actor"].get("kind").is_none(), "unseen, not anonymous");
         }
-        assert_eq!(events[0]["oauth"]["body_not_inspected"][0], "request_incomplete");
-        assert_eq!(events[1]["oauth"]["body_not_inspected"][0], "request_too_large");
+        assert_eq!(
+            events[0]["oauth"]["body_not_inspected"][0],
+            "request_incomplete"
+        );
+        assert_eq!(
+            events[1]["oauth"]["body_not_inspected"][0],
+            "request_too_large"
+        );
         assert_eq!(events.len(), 2);
     }
 

@@ -66,6 +66,8 @@ fn credential_fingerprints(headers: &http::HeaderMap) -> Vec<TokenFingerprint> {
 }
 
 /// What became of an endpoint request's event.
+// Returned once and unpacked at once: boxing the event would cost an allocation per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum EndpointEvent {
     /// The event to record.

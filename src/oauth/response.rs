@@ -185,7 +185,9 @@ mod tests {
         let none = Secrets::none();
         assert_eq!(l.error.unwrap().scrubbed(&none, MAX_CODE), "access_denied");
         assert_eq!(
-            l.error_description.unwrap().scrubbed(&none, MAX_DESCRIPTION),
+            l.error_description
+                .unwrap()
+                .scrubbed(&none, MAX_DESCRIPTION),
             "User said no\\u{a}"
         );
         assert!(!l.code);

@@ -12,8 +12,8 @@ pub(crate) use challenge::Challenge;
 
 use crate::context::{RequestContext, ResponseContext};
 use crate::event::{
-    Actor, ActorKind, AuditEvent, ErrorInfo, EventKind, Outcome, Secrets, ServiceInfo,
-    Timestamp, TokenDetails,
+    Actor, ActorKind, AuditEvent, ErrorInfo, EventKind, Outcome, Secrets, ServiceInfo, Timestamp,
+    TokenDetails,
 };
 use crate::token::{
     bearer_from_headers, BearerCredential, InspectedToken, TokenFingerprint, TokenInspector,
@@ -182,12 +182,12 @@ impl ResourceRequest {
         if let Some(code) = code {
             event.error = Some(ErrorInfo {
                 code,
-                description: challenge
-                    .and_then(|c| c.description(&secrets))
-                    .or_else(|| match &self.presented {
+                description: challenge.and_then(|c| c.description(&secrets)).or_else(
+                    || match &self.presented {
                         Presented::Malformed { reason, .. } => Some((*reason).to_owned()),
                         _ => None,
-                    }),
+                    },
+                ),
             });
         } else if kind == EventKind::AccessDenied {
             event.error = Some(ErrorInfo {

@@ -82,10 +82,7 @@ async fn challenge(headers: HeaderMap, body: Bytes) -> Response {
 
 async fn authorize(headers: HeaderMap, uri: Uri) -> Response {
     let query = uri.query().unwrap_or_default();
-    let description = format!(
-        "bad request /authorize?{query} {}",
-        echo(&headers, query)
-    );
+    let description = format!("bad request /authorize?{query} {}", echo(&headers, query));
     let description: String = form_urlencoded::byte_serialize(description.as_bytes()).collect();
     (
         StatusCode::FOUND,
