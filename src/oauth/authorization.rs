@@ -52,7 +52,6 @@ fn decides(l: &Location) -> bool {
 
 /// The kind and outcome of an authorization response: a redirect with a decision grants or
 /// fails, any other 2xx or 3xx is a page on the way (login, consent), 4xx/5xx fail.
-#[doc(hidden)]
 pub(crate) fn judge(
     status: Option<http::StatusCode>,
     location: Option<&Location>,

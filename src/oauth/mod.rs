@@ -136,6 +136,64 @@ pub use endpoints::{Endpoint, Endpoints, EndpointsBuilder, DEFAULT_BODY_LIMIT};
 pub use login::{LoginResponse, LoginRule};
 
 pub(crate) use request::{EndpointEvent, EndpointRequest, Settings};
+
+/// Entry points for fuzzing this module's parsers (cargo-fuzz targets). Not a stable API.
+#[doc(hidden)]
+pub mod fuzz {
+    use crate::event::{EventKind, Outcome, Secrets};
+    use crate::token::TokenInspector;
+
+    /// Parses a form body (or query string) as endpoint events read it: the repeated
+    /// parameter names, and the unambiguous value of each known field.
+    pub fn form(input: &[u8]) -> (Vec<String>, Vec<Option<String>>) {
+        let form = super::form::Form::parse(input);
+        let fields = ["grant_type", "username", "client_id", "scope", "token"]
+            .iter()
+            .map(|name| form.get(name).map(super::form::ident))
+            .collect();
+        (form.repeated(), fields)
+    }
+
+    /// Parses a JSON response body; returns its scrubbed RFC 6749 error, if any.
+    pub fn json_response(input: &[u8]) -> Option<(String, Option<String>)> {
+        let json = super::response::JsonBody::parse(input)?;
+        let _ = (
+            json.int("expires_in"),
+            json.bool("active"),
+            json.strings("aud"),
+        );
+        json.error(&Secrets::none())
+            .map(|e| (e.code, e.description))
+    }
+
+    /// Classifies an authorization response by status and `Location`; returns the kind,
+    /// the outcome and the recorded redirect target.
+    pub fn authorize_response(status: u16, location: &str) -> (EventKind, Outcome, String) {
+        let location = super::response::Location::parse(location, &TokenInspector::default());
+        let status = http::StatusCode::from_u16(status).ok();
+        let (kind, outcome) = super::authorization::judge(status, Some(&location));
+        (kind, outcome, location.target)
+    }
+
+    /// Judges a login response with the default rule: the verdict and, for a failure, its
+    /// `error.code`.
+    pub fn login_response(
+        status: u16,
+        location: Option<&str>,
+        location_has_error: bool,
+        login_path: &str,
+    ) -> (Option<bool>, Option<String>) {
+        let response = super::LoginResponse {
+            status,
+            location,
+            location_has_error,
+            login_path,
+        };
+        let verdict = super::LoginRule::default().verdict(response);
+        let code = (verdict == Some(false)).then(|| super::login::failure_code(&response));
+        (verdict, code)
+    }
+}
 pub(crate) use response::ResponseHead;
 
 #[cfg(test)]
@@ -280,6 +338,24 @@ mod tests {
         assert_eq!(events[0]["grant_type"], "client_credentials");
         assert_eq!(events[1]["kind"], "ResourceAccessed");
         assert!(events[1].get("oauth").is_none());
+    }
+
+    #[test]
+    fn fuzz_entry_points_read_what_events_read() {
+        let (repeated, fields) = fuzz::form(b"username=a&username=b&grant_type=password");
+        assert_eq!(repeated, ["username"]);
+        assert_eq!(fields[0].as_deref(), Some("password"));
+        assert_eq!(fields[1], None);
+        let error = fuzz::json_response(br#"{"error":"invalid_grant"}"#).unwrap();
+        assert_eq!(error.0, "invalid_grant");
+        let (kind, _, target) = fuzz::authorize_response(302, "https://app/cb?code=x");
+        assert_eq!(kind, crate::event::EventKind::AuthorizationGranted);
+        assert_eq!(target, "https://app/cb");
+        let (verdict, code) = fuzz::login_response(302, Some("/login"), false, "/login");
+        assert_eq!(
+            (verdict, code.as_deref()),
+            (Some(false), Some("redirected_to_login"))
+        );
     }
 
     #[test]
