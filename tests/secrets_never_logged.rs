@@ -371,7 +371,12 @@ async fn wait_for(memory: &MemoryWriter, n: usize) {
     while memory.events().len() < n {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "expected {n} events"
+            "expected {n} events, got {:?}",
+            memory
+                .json()
+                .iter()
+                .map(|e| format!("{} {}", e["kind"], e["http"]["path"]))
+                .collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -453,4 +458,143 @@ fn secrets_never_reach_any_writer() {
     if let Err(e) = assert_absent(&file, &all_secrets, "json lines file") {
         panic!("{e}");
     }
+}
+
+/// Sends `s` to the echoing server through every endpoint and a protected route; returns
+/// every secret sent, and how many events the requests make.
+async fn exercise_echo(
+    addr: SocketAddr,
+    http: &reqwest::Client,
+    s: &Secrets,
+) -> (Vec<String>, usize) {
+    let basic_value = format!("{}:{}", form("prop"), form(&s.client_secret));
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(&basic_value)
+    );
+    let jwt = unsigned_jwt("RS256", json!({"sub": "carol", "jti": s.assertion_jti}));
+    let post = |path: &str, body: String, auth: Option<&str>| {
+        let mut req = http
+            .post(format!("http://{addr}{path}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth.to_owned());
+        }
+        req.send()
+    };
+    post("/token", format!(
+        "grant_type=authorization_code&code={}&code_verifier={}&client_id=prop&client_secret={}&redirect_uri=http%3A%2F%2Fapp.test%2Fcb",
+        form(&s.code), form(&s.verifier), form(&s.client_secret)
+    ), None).await.unwrap();
+    post(
+        "/token",
+        format!(
+            "grant_type=password&username=alice&password={}&refresh_token={}",
+            form(&s.password),
+            form(&s.refresh_token)
+        ),
+        Some(&basic),
+    )
+    .await
+    .unwrap();
+    post("/token", format!(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code={}&client_id=tv",
+        form(&s.device_code)
+    ), None).await.unwrap();
+    post(
+        "/revoke",
+        format!(
+            "token={}&client_id=prop&client_secret={}",
+            form(&s.access_token),
+            form(&s.client_secret)
+        ),
+        None,
+    )
+    .await
+    .unwrap();
+    post("/introspect", format!("token={}", form(&jwt)), Some(&basic))
+        .await
+        .unwrap();
+    http.get(format!(
+        "http://{addr}/authorize?response_type=code&client_id=prop&state={}&nonce={}&code_challenge={}",
+        form(&s.query), form(&s.cookie), form(&s.verifier)
+    ))
+    .send()
+    .await
+    .unwrap();
+    for token in [s.access_token.as_str(), jwt.as_str()] {
+        http.get(format!("http://{addr}/api/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+    }
+    let seen = vec![
+        s.client_secret.clone(),
+        s.code.clone(),
+        s.verifier.clone(),
+        s.password.clone(),
+        s.refresh_token.clone(),
+        s.access_token.clone(),
+        s.device_code.clone(),
+        s.cookie.clone(),
+        s.query.clone(),
+        // Not `assertion_jti`: the bearer JWT's `jti` is recorded as `token.jti` by design.
+        jwt,
+        basic_value,
+        basic,
+    ];
+    (seen, 8)
+}
+
+/// Property: whatever secrets a request carries, an upstream that quotes them back in
+/// `error_description`, a redirect or `WWW-Authenticate` does not get them into a writer.
+#[test]
+fn secrets_echoed_by_the_upstream_never_reach_a_writer() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (addr, memory, http) = rt.block_on(async {
+        let memory = MemoryWriter::new();
+        let auditor = Auditor::builder()
+            .service_name("echo")
+            .writer(memory.clone())
+            .build()
+            .unwrap();
+        let layer = AuditLayer::new(auditor);
+        let addr = serve(support::echo_server::router().layer(layer)).await;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        (addr, memory, http)
+    });
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        failure_persistence: None,
+        // Each case is eight HTTP exchanges: a failure is reported as found, not shrunk.
+        max_shrink_iters: 0,
+        ..Config::default()
+    });
+    let result = runner.run(&secrets(), |s| {
+        memory.clear();
+        let (seen, requests) = rt.block_on(async {
+            let out = exercise_echo(addr, &http, &s).await;
+            wait_for(&memory, out.1).await;
+            out
+        });
+        let events = memory.json();
+        // The echoes were recorded (scrubbed): the property is not vacuous.
+        let described = events
+            .iter()
+            .filter(|e| {
+                e["error"]["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("[redacted]"))
+            })
+            .count();
+        prop_assert_eq!(described, requests, "{:#?}", events);
+        assert_absent(&memory.json_lines(), &seen, "memory")
+    });
+    result.unwrap();
 }

@@ -432,8 +432,18 @@ async fn an_unreachable_upstream_is_a_502_and_the_event_says_why() {
     drop(dead);
     let dir = TempDir::new("502");
     let out = dir.path("audit.jsonl");
+    // The request body is never read: only a configured (not assumed) /token is an endpoint
+    // without protocol evidence.
+    let config = dir.write("proxy.toml", "[endpoints]\ntoken = [\"/token\"]\n");
     let proxy = Proxy::start(
-        &["--upstream", &dead_url, "--out", out.to_str().unwrap()],
+        &[
+            "--upstream",
+            &dead_url,
+            "--out",
+            out.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
         &[],
     );
     let response = http().get(proxy.url("/api/orders")).send().await.unwrap();

@@ -27,5 +27,6 @@ pub use model::{
     Actor, Alert, AuditEvent, DropReason, Dropped, ErrorInfo, HttpInfo, OAuthDetails, Scopes,
     ServiceInfo, Source, TokenDetails, TokenRef, UnverifiedClaims, SCHEMA,
 };
-pub use sanitize::{sanitize, shown_url};
+pub(crate) use sanitize::Untrusted;
+pub use sanitize::{sanitize, scrub, shown_url, Secrets, REDACTED};
 pub use time::Timestamp;

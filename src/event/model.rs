@@ -374,6 +374,14 @@ pub struct OAuthDetails {
     /// Set to `false` when a body was too large or incomplete to inspect.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_inspected: Option<bool>,
+    /// Which bodies were not inspected, and why: `request_too_large`,
+    /// `request_incomplete`, `response_too_large`, `response_incomplete`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub body_not_inspected: Vec<String>,
+    /// Parameters the request sent more than once although RFC 6749 §3.1/§3.2 allows them
+    /// once (their values are ambiguous and none is recorded).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repeated_parameters: Vec<String>,
     /// How many identical polls (device code) this event stands for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repeated: Option<u64>,

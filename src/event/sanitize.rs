@@ -1,15 +1,24 @@
-/// Makes untrusted text safe for a log field: control characters are escaped as `\u{..}`
-/// and the result is cut to at most `max_bytes` bytes on a character boundary.
+//! Making untrusted text safe for a log field, and scrubbing secrets an upstream echoed.
+
+use std::borrow::Cow;
+
+use crate::token::TokenFingerprint;
+
+/// Makes untrusted text safe for a log field: control characters, line and paragraph
+/// separators (U+2028, U+2029) and invisible format characters (bidirectional overrides
+/// and isolates, zero-width spaces and joiners, the byte-order mark, ...) are escaped as
+/// `\u{..}`, and the result is cut to at most `max_bytes` bytes on a character boundary.
 ///
 /// ```
 /// assert_eq!(oauth_audit::event::sanitize("bad\ngrant", 512), "bad\\u{a}grant");
 /// assert_eq!(oauth_audit::event::sanitize("héllo", 2), "h");
+/// assert_eq!(oauth_audit::event::sanitize("admin\u{202e}gpj", 64), "admin\\u{202e}gpj");
 /// ```
 pub fn sanitize(input: &str, max_bytes: usize) -> String {
     let mut out = String::with_capacity(input.len().min(max_bytes));
     for c in input.chars() {
         let before = out.len();
-        if c.is_control() {
+        if needs_escape(c) {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);
@@ -49,9 +58,290 @@ pub fn shown_url(value: &str) -> String {
     sanitize(&format!("{scheme}{sep}{authority}{path}{query}"), 2048)
 }
 
+/// Characters that change how a log line is split or displayed without being seen.
+fn needs_escape(c: char) -> bool {
+    c.is_control() || is_separator(c) || is_format(c)
+}
+
+/// Unicode line and paragraph separators (categories Zl, Zp): JavaScript and some log
+/// viewers break lines on them.
+fn is_separator(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// Unicode general category Cf (format characters, Unicode 15.1): invisible, and able to
+/// reorder (bidi overrides) or hide (zero-width) what a reader sees.
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}'
+        | '\u{0600}'..='\u{0605}'
+        | '\u{061C}'
+        | '\u{06DD}'
+        | '\u{070F}'
+        | '\u{0890}'..='\u{0891}'
+        | '\u{08E2}'
+        | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{110BD}'
+        | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0001}'
+        | '\u{E0020}'..='\u{E007F}'
+    )
+}
+
+/// What replaces a scrubbed secret.
+pub const REDACTED: &str = "[redacted]";
+
+/// The secrets of one request, to scrub from the free text its response carries (an
+/// `error_description` quoting the code it refused, a challenge quoting the token).
+///
+/// Values known when the event is built (form bodies) are matched literally, in their raw
+/// and URL-encoded forms; values seen only when the request arrived (a bearer token, a
+/// Basic password, the query of an authorization request) are kept as fingerprints, so the
+/// secret itself is not held while the handler runs.
+#[derive(Default)]
+pub struct Secrets<'a> {
+    literals: Vec<Cow<'a, str>>,
+    fingerprints: Vec<TokenFingerprint>,
+}
+
+// Secrets are never shown, only counted.
+impl std::fmt::Debug for Secrets<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("literals", &self.literals.len())
+            .field("fingerprints", &self.fingerprints.len())
+            .finish()
+    }
+}
+
+impl<'a> Secrets<'a> {
+    /// No secrets: only JWT-shaped text and query strings are scrubbed.
+    pub fn none() -> Self {
+        Secrets::default()
+    }
+
+    /// Adds a secret value to match literally (empty values are ignored).
+    pub fn literal(&mut self, value: impl Into<Cow<'a, str>>) {
+        let value = value.into();
+        if !value.is_empty() {
+            self.literals.push(value);
+        }
+    }
+
+    /// Adds the fingerprint of a secret seen earlier.
+    pub fn fingerprint(&mut self, fingerprint: TokenFingerprint) {
+        self.fingerprints.push(fingerprint);
+    }
+
+    /// Adds every fingerprint of `other`.
+    pub fn fingerprints(&mut self, other: &[TokenFingerprint]) {
+        self.fingerprints.extend_from_slice(other);
+    }
+}
+
+/// Scrubs free text taken from a response, then [`sanitize`]s it.
+///
+/// Removed: every secret of `secrets` (raw, form-encoded or percent-encoded), every word
+/// shaped like a JWT (JWS or JWE compact serialisation), every query string (`?a=b...` up
+/// to the next white space) and every form body quoted without its `?` (`a=b&c=d`). Scrubbing happens before truncation, so a secret that
+/// straddles the limit does not leave its beginning behind.
+///
+/// ```
+/// use oauth_audit::event::{scrub, Secrets};
+///
+/// let mut secrets = Secrets::none();
+/// secrets.literal("c0de-Secret");
+/// assert_eq!(
+///     scrub("code c0de-Secret was already used", &secrets, 512),
+///     "code [redacted] was already used"
+/// );
+/// assert_eq!(
+///     scrub("bad request /authorize?state=xyz&nonce=abc please", &Secrets::none(), 512),
+///     "bad request /authorize?[redacted] please"
+/// );
+/// ```
+pub fn scrub(text: &str, secrets: &Secrets<'_>, max_bytes: usize) -> String {
+    let mut text = Cow::Borrowed(text);
+    let mut literals: Vec<Cow<'_, str>> = Vec::with_capacity(secrets.literals.len() * 3);
+    for literal in &secrets.literals {
+        let form: String = form_urlencoded::byte_serialize(literal.as_bytes()).collect();
+        let percent =
+            percent_encoding::utf8_percent_encode(literal, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        literals.push(Cow::Borrowed(literal.as_ref()));
+        literals.push(Cow::Owned(form));
+        literals.push(Cow::Owned(percent));
+    }
+    // Longest first: a secret that contains another is removed whole.
+    literals.sort_by_key(|l| std::cmp::Reverse(l.len()));
+    for literal in &literals {
+        if text.contains(literal.as_ref()) {
+            text = Cow::Owned(text.replace(literal.as_ref(), REDACTED));
+        }
+    }
+    let text = scrub_words(&text, &secrets.fingerprints);
+    sanitize(&text, max_bytes)
+}
+
+/// Characters of a token (RFC 6750 b64token, with `=` inside too), of a JWT, and of
+/// percent-encoding.
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '%' | '=')
+}
+
+/// Most `=` signs of one word tried as boundaries (`key=value`, Base64 padding).
+const MAX_SPLITS: usize = 8;
+
+/// Replaces query strings and form bodies, JWT-shaped words and words whose fingerprint is
+/// a secret's.
+fn scrub_words(text: &str, fingerprints: &[TokenFingerprint]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let start = rest
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        scrub_run(&rest[..end], fingerprints, &mut out);
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// Scrubs one run of text between white space.
+fn scrub_run(run: &str, fingerprints: &[TokenFingerprint], out: &mut String) {
+    // `/authorize?a=b`: the query string goes, whatever it holds.
+    if let Some(q) = run.find('?') {
+        if run[q..].contains('=') {
+            scrub_words_of(&run[..q], fingerprints, out);
+            out.push('?');
+            out.push_str(REDACTED);
+            return;
+        }
+    }
+    // `a=b&c=d`: a query string or form body quoted without its `?`.
+    if run.contains('=') && run.contains('&') {
+        out.push_str(REDACTED);
+        return;
+    }
+    scrub_words_of(run, fingerprints, out);
+}
+
+fn scrub_words_of(run: &str, fingerprints: &[TokenFingerprint], out: &mut String) {
+    let mut rest = run;
+    while let Some(c) = rest.chars().next() {
+        if !is_word_char(c) {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let end = rest.find(|c: char| !is_word_char(c)).unwrap_or(rest.len());
+        let word = &rest[..end];
+        if is_secret_word(word, fingerprints) {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[end..];
+    }
+}
+
+/// Whether `word`, or a part of it between `=` signs (`token=SECRET`, `SECRET==`), is a
+/// JWT or a secret.
+fn is_secret_word(word: &str, fingerprints: &[TokenFingerprint]) -> bool {
+    // A word ending a sentence carries the full stop.
+    let trimmed = word.trim_end_matches('.');
+    is_secret_part(word, fingerprints) || (trimmed != word && is_secret_part(trimmed, fingerprints))
+}
+
+fn is_secret_part(word: &str, fingerprints: &[TokenFingerprint]) -> bool {
+    let mut starts = vec![0];
+    let mut ends = Vec::new();
+    for (i, _) in word.match_indices('=').take(MAX_SPLITS) {
+        ends.push(i);
+        starts.push(i + 1);
+    }
+    ends.push(word.len());
+    for &start in &starts {
+        for &end in ends.iter().filter(|&&e| e > start) {
+            let part = &word[start..end];
+            // Base64 padding may follow the part.
+            let padded = &word[start..]
+                [..end - start + word[end..].len() - word[end..].trim_start_matches('=').len()];
+            for candidate in [part, padded] {
+                if looks_like_jwt(candidate) {
+                    return true;
+                }
+                if fingerprints.is_empty() {
+                    continue;
+                }
+                let decoded = percent_encoding::percent_decode_str(candidate).decode_utf8_lossy();
+                if fingerprints.contains(&TokenFingerprint::of(candidate))
+                    || fingerprints.contains(&TokenFingerprint::of(&decoded))
+                {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Three (JWS) or five (JWE) Base64url segments, the first a JSON object (`eyJ` is `{"`).
+fn looks_like_jwt(word: &str) -> bool {
+    let segments = word.split('.').count();
+    word.starts_with("eyJ")
+        && (segments == 3 || segments == 5)
+        && word.split('.').all(|s| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// Text taken from a response that may quote a secret: kept raw until the event is built
+/// and [`scrub`]bed with the request's secrets, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Untrusted(pub(crate) String);
+
+impl std::fmt::Debug for Untrusted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Untrusted({} bytes)", self.0.len())
+    }
+}
+
+impl Untrusted {
+    /// Longest text kept before scrubbing; responses may be large, events are not.
+    const MAX: usize = 8 * 1024;
+
+    pub(crate) fn new(text: &str) -> Self {
+        let mut end = text.len().min(Self::MAX);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        Untrusted(text[..end].to_owned())
+    }
+
+    /// The text, scrubbed of `secrets` and sanitised to `max_bytes`.
+    pub(crate) fn scrubbed(&self, secrets: &Secrets<'_>, max_bytes: usize) -> String {
+        scrub(&self.0, secrets, max_bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{sanitize, shown_url};
+    use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn urls_lose_credentials_query_and_fragment() {
@@ -66,5 +356,90 @@ mod tests {
         assert_eq!(sanitize(&"x".repeat(600), 512).len(), 512);
         // an escape that would cross the limit is left out whole
         assert_eq!(sanitize("ab\n", 4), "ab");
+    }
+
+    #[test]
+    fn escapes_separators_bidi_and_invisible_characters() {
+        for c in [
+            '\u{2028}',
+            '\u{2029}',
+            '\u{202A}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{200B}',
+            '\u{200F}',
+            '\u{FEFF}',
+            '\u{2060}',
+            '\u{00AD}',
+            '\u{061C}',
+            '\u{E0041}',
+        ] {
+            let out = sanitize(&format!("a{c}b"), 64);
+            assert_eq!(out, format!("a{}b", c.escape_unicode()), "{c:?}");
+        }
+        assert_eq!(sanitize("é ü 日本 ok", 64), "é ü 日本 ok");
+    }
+
+    #[test]
+    fn scrubs_literals_fingerprints_jwts_and_queries() {
+        let mut secrets = Secrets::none();
+        secrets.literal("pass word/1");
+        secrets.fingerprint(TokenFingerprint::of("bearer-Tok3n~x"));
+        let jwt = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.";
+        let text = format!(
+            "pw pass+word%2F1 or pass word/1; token bearer-Tok3n~x. jwt {jwt} at /authorize?client_id=a&state=S end"
+        );
+        let out = scrub(&text, &secrets, 512);
+        assert_eq!(
+            out,
+            "pw [redacted] or [redacted]; token [redacted] jwt [redacted] at /authorize?[redacted] end"
+        );
+        assert_eq!(
+            scrub(
+                "refused grant_type=password&username=bob; sorry",
+                &Secrets::none(),
+                512
+            ),
+            "refused [redacted] sorry"
+        );
+        // Scrubbing happens before the cut: no prefix of a secret is left behind.
+        let mut secrets = Secrets::none();
+        secrets.literal("ABCDEFGHIJKL");
+        let out = scrub("xxABCDEFGHIJKL", &secrets, 6);
+        assert!(out.starts_with("xx") && !out.contains('A'), "{out}");
+    }
+
+    proptest! {
+        #[test]
+        fn sanitize_is_bounded_and_leaves_nothing_invisible(s in any::<String>(), max in 0usize..600) {
+            let out = sanitize(&s, max);
+            prop_assert!(out.len() <= max);
+            prop_assert!(!out.chars().any(needs_escape));
+            // What is already safe is left alone.
+            prop_assert_eq!(sanitize(&out, max), out.clone());
+            if !s.chars().any(needs_escape) && s.len() <= max {
+                prop_assert_eq!(out, s);
+            }
+        }
+
+        #[test]
+        fn scrub_removes_every_secret(
+            before in "[ -~]{0,40}",
+            after in "[ -~]{0,40}",
+            // Not made of the characters of the replacement itself.
+            literal in "[!-/0-9:-@A-Z^_`{-~bfghijklmnopqsuvwxyz]{1,30}",
+            word in "[A-Za-z0-9_~+/=.-]{8,40}",
+            max in 0usize..600,
+        ) {
+            let mut secrets = Secrets::none();
+            secrets.literal(literal.as_str());
+            secrets.fingerprint(TokenFingerprint::of(&word));
+            let text = format!("{before} {literal} {word} {after}");
+            let out = scrub(&text, &secrets, max);
+            prop_assert!(out.len() <= max);
+            prop_assert!(!out.contains(literal.as_str()), "{out}");
+            prop_assert!(!out.contains(word.as_str()), "{out}");
+        }
     }
 }

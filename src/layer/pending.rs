@@ -5,17 +5,21 @@ use std::sync::Arc;
 use super::tee::{Captured, Tee};
 use super::Shared;
 use crate::context::{RequestContext, ResponseContext};
-use crate::oauth::{EndpointRequest, ResponseHead, Settings};
+use crate::oauth::{EndpointEvent, EndpointRequest, ResponseHead, Settings};
 use crate::resource::ResourceRequest;
 use crate::writer::Overflow;
 
 /// What kind of traffic a request is, decided when it arrives.
+// One per request, created in place: a box would cost an allocation on every endpoint call.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Role {
     /// A protected route (anything that is not a configured OAuth endpoint).
     Resource(ResourceRequest),
-    /// A configured OAuth endpoint (token, revocation, introspection, authorization, login).
-    Endpoint(EndpointRequest),
+    /// An OAuth endpoint (token, revocation, introspection, authorization, login). When
+    /// its role was only assumed from a default path, the protected-route reading of the
+    /// same request, used if the traffic turns out not to speak the protocol.
+    Endpoint(EndpointRequest, Option<ResourceRequest>),
 }
 
 /// An event waiting for its response to end. Dropped unfinished, it is emitted with
@@ -61,7 +65,7 @@ impl PendingEvent {
     ) -> Option<(ResponseHead, Tee)> {
         let state = self.state.as_ref()?;
         match state.role {
-            Role::Endpoint(_) => Some((
+            Role::Endpoint(..) => Some((
                 ResponseHead::from_headers(headers, &state.shared.inspector),
                 state.shared.endpoints.tee(),
             )),
@@ -112,7 +116,7 @@ impl State {
                 response,
                 duration,
             )),
-            Role::Endpoint(endpoint) => endpoint.event(
+            Role::Endpoint(endpoint, fallback) => match endpoint.event(
                 Settings {
                     service: shared.auditor.service(),
                     inspector: &shared.inspector,
@@ -122,7 +126,18 @@ impl State {
                 response,
                 duration,
                 response_body,
-            ),
+            ) {
+                EndpointEvent::Recorded(event) => Some(event),
+                EndpointEvent::Suppressed => None,
+                EndpointEvent::NotOAuth => fallback.as_ref().map(|resource| {
+                    resource.event(
+                        shared.auditor.service().clone(),
+                        self.request,
+                        response,
+                        duration,
+                    )
+                }),
+            },
         };
         let mut event = event?;
         if event.error.is_none() {

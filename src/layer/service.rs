@@ -73,11 +73,20 @@ where
         let context = RequestContext::capture(&req, &shared.trusted_proxies);
         let context_ip = context.source.ip;
         if let Some(endpoint) = shared.endpoints.lookup(req.uri().path()) {
-            let (head, body) = req.into_parts();
+            let (mut head, body) = req.into_parts();
             let has_body = !body.is_end_stream();
             let (request, tee) =
                 EndpointRequest::capture(endpoint, &head, has_body, &shared.endpoints);
-            let pending = PendingEvent::new(shared.clone(), context, Role::Endpoint(request));
+            // A default path may be an ordinary route: read it as one too, in case.
+            let fallback = shared.endpoints.is_assumed(endpoint).then(|| {
+                let resource = ResourceRequest::inspect(&head.headers, &shared.inspector);
+                if let Some(token) = resource.audited_token() {
+                    head.extensions.insert(token);
+                }
+                resource
+            });
+            let pending =
+                PendingEvent::new(shared.clone(), context, Role::Endpoint(request, fallback));
             let req = Request::from_parts(head, RequestBody::new(body, tee));
             return ResponseFuture::called(self.inner.call(req), Some(pending));
         }

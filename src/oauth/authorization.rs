@@ -3,6 +3,7 @@
 
 use super::form::{ident, scope_list, uri_without_query, Form};
 use super::request::Exchange;
+use super::response::{Location, MAX_CODE, MAX_DESCRIPTION};
 use crate::event::{AuditEvent, EventKind, Outcome, Timestamp};
 use crate::resource::{actor, details};
 
@@ -44,20 +45,18 @@ impl AuthorizeParams {
     }
 }
 
-pub(crate) fn classify(
-    x: &Exchange<'_>,
-    form: Option<&Form<'_>>,
-    query: Option<&AuthorizeParams>,
-) -> AuditEvent {
-    let params = query
-        .cloned()
-        .unwrap_or_default()
-        .or(form.map(AuthorizeParams::from_form).unwrap_or_default());
-    let location = x.location();
-    let decision = location.filter(|l| {
-        l.code || l.error.is_some() || l.access_token.is_some() || l.id_token.is_some()
-    });
-    let (kind, outcome) = match (x.status(), decision) {
+/// Whether a redirect carries the authorization server's decision.
+fn decides(l: &Location) -> bool {
+    l.code || l.error.is_some() || l.access_token.is_some() || l.id_token.is_some()
+}
+
+/// The kind and outcome of an authorization response: a redirect with a decision grants or
+/// fails, any other 2xx or 3xx is a page on the way (login, consent), 4xx/5xx fail.
+pub(crate) fn judge(
+    status: Option<http::StatusCode>,
+    location: Option<&Location>,
+) -> (EventKind, Outcome) {
+    match (status, location.filter(|l| decides(l))) {
         (None, _) => (EventKind::AuthorizationRequested, Outcome::Unknown),
         (Some(s), Some(l)) if s.is_redirection() => {
             if l.error.is_some() {
@@ -70,7 +69,21 @@ pub(crate) fn classify(
             (EventKind::AuthorizationRequested, Outcome::Success)
         }
         (Some(_), _) => (EventKind::AuthorizationFailed, Outcome::Failure),
-    };
+    }
+}
+
+pub(crate) fn classify(
+    x: &Exchange<'_>,
+    form: Option<&Form<'_>>,
+    query: Option<&AuthorizeParams>,
+) -> AuditEvent {
+    let params = query
+        .cloned()
+        .unwrap_or_default()
+        .or(form.map(AuthorizeParams::from_form).unwrap_or_default());
+    let location = x.location();
+    let decision = location.filter(|l| decides(l));
+    let (kind, outcome) = judge(x.status(), location);
     let mut event = x.base(kind, outcome);
     let mut subject = None;
     event.scopes.requested = params.scopes;
@@ -80,8 +93,11 @@ pub(crate) fn classify(
     if let Some(l) = decision {
         if let Some(error) = &l.error {
             event.error = Some(crate::event::ErrorInfo {
-                code: error.clone(),
-                description: l.error_description.clone(),
+                code: error.scrubbed(&x.secrets, MAX_CODE),
+                description: l
+                    .error_description
+                    .as_ref()
+                    .map(|d| d.scrubbed(&x.secrets, MAX_DESCRIPTION)),
             });
         }
         // Implicit and hybrid flows: the token in the fragment, by fingerprint.
@@ -141,5 +157,49 @@ mod tests {
         );
         assert_eq!(merged.client_id.as_deref(), Some("q"));
         assert_eq!(merged.scopes, Some(vec!["a".into()]));
+    }
+
+    proptest::proptest! {
+        /// Any status and any redirect: granted only by a redirect with a code or token and
+        /// no error, failed by a redirect with an error or a 4xx/5xx, never both.
+        #[test]
+        fn authorize_classification_agrees_with_a_model(
+            status in proptest::option::of(100u16..600),
+            params in proptest::collection::vec(
+                (proptest::sample::select(vec!["code", "error", "access_token", "id_token", "state", "scope", "error_description"]), "[a-zA-Z0-9%+=&#?]{0,12}"),
+                0..5,
+            ),
+            fragment in proptest::bool::ANY,
+        ) {
+            let inspector = crate::token::TokenInspector::default();
+            let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let sep = if fragment { '#' } else { '?' };
+            let raw = format!("https://app/cb{sep}{}", query.join("&"));
+            let location = Location::parse(&raw, &inspector);
+            let status = status.and_then(|s| http::StatusCode::from_u16(s).ok());
+            let (kind, outcome) = judge(status, Some(&location));
+            // The model reads the same parameters with a plain parser.
+            let (_, tail) = raw.split_once(sep).unwrap_or_default();
+            let (q, f) = if fragment { ("", tail) } else { tail.split_once('#').unwrap_or((tail, "")) };
+            let present = |name: &str| [q, f].iter().any(|part| {
+                form_urlencoded::parse(part.as_bytes()).any(|(k, v)| k == name && !v.is_empty())
+            });
+            let redirect = status.is_some_and(|s| s.is_redirection());
+            let granted_by = present("code") || present("access_token") || present("id_token");
+            match status {
+                None => proptest::prop_assert_eq!(outcome, Outcome::Unknown),
+                Some(s) if redirect && present("error") => {
+                    proptest::prop_assert_eq!((kind, outcome), (EventKind::AuthorizationFailed, Outcome::Failure), "{}", s)
+                }
+                Some(_) if redirect && granted_by => {
+                    proptest::prop_assert_eq!((kind, outcome), (EventKind::AuthorizationGranted, Outcome::Success))
+                }
+                Some(s) if s.is_success() || redirect => {
+                    proptest::prop_assert_eq!((kind, outcome), (EventKind::AuthorizationRequested, Outcome::Success))
+                }
+                Some(_) => proptest::prop_assert_eq!((kind, outcome), (EventKind::AuthorizationFailed, Outcome::Failure)),
+            }
+            proptest::prop_assert!(!location.target.contains('?') && !location.target.contains('#'));
+        }
     }
 }

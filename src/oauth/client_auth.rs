@@ -7,6 +7,7 @@ use percent_encoding::percent_decode_str;
 
 use super::form::{ident, Form};
 use crate::event::ClientAuth;
+use crate::token::TokenFingerprint;
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 const JWT_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -26,6 +27,40 @@ pub(crate) fn basic_client_id(headers: &HeaderMap) -> Option<String> {
     let user = String::from_utf8_lossy(&decoded[..colon]).replace('+', " ");
     let user = percent_decode_str(&user).decode_utf8_lossy();
     (!user.is_empty()).then(|| ident(&user))
+}
+
+/// Fingerprints of the password of an `Authorization: Basic` header, raw and decoded per
+/// RFC 6749 §2.3.1, to scrub it from what the response says; the password itself is dropped
+/// at once.
+pub(crate) fn basic_password_fingerprints(headers: &HeaderMap) -> Vec<TokenFingerprint> {
+    let Some(value) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Vec::new();
+    };
+    let Some((scheme, credentials)) = value.trim().split_once(' ') else {
+        return Vec::new();
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Vec::new();
+    }
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credentials.trim()) else {
+        return Vec::new();
+    };
+    let Some(colon) = decoded.iter().position(|&b| b == b':') else {
+        return Vec::new();
+    };
+    let password = String::from_utf8_lossy(&decoded[colon + 1..]);
+    if password.is_empty() {
+        return Vec::new();
+    }
+    let plus = password.replace('+', " ");
+    let unencoded = percent_decode_str(&plus).decode_utf8_lossy();
+    vec![
+        TokenFingerprint::of(&password),
+        TokenFingerprint::of(&unencoded),
+    ]
 }
 
 /// The client of a request.

@@ -11,9 +11,11 @@ use crate::token::TokenFingerprint;
 ///
 /// A device polls every few seconds until the user decides; one event per poll would
 /// flood the log. With [`OncePerOutcome`](DevicePolling::OncePerOutcome) (the default),
-/// the first poll with a given outcome is recorded and identical polls after it are
-/// counted, not recorded; the next event for that device code (the outcome changed)
-/// carries the count in `oauth.repeated`.
+/// the first poll with a given outcome is recorded and identical polls after it (same
+/// device code, same client, same outcome) are counted, not recorded; the next event for
+/// that device code and client (the outcome changed) carries the count in
+/// `oauth.repeated`. A poll by another client is never condensed with the first client's,
+/// and an issuance (`AccessTokenIssued`) is always recorded, however many came before.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DevicePolling {
@@ -33,10 +35,13 @@ impl Default for DevicePolling {
     }
 }
 
-/// The last outcome of each device code, keyed by its fingerprint.
+/// Whose polls are condensed together: one device code, polled by one client.
+type PollKey = (TokenFingerprint, Option<Arc<str>>);
+
+/// The last outcome of each device code and client.
 #[derive(Clone)]
 pub(crate) struct DeviceTracker {
-    last: Arc<Cache<TokenFingerprint, (Arc<str>, u64)>>,
+    last: Arc<Cache<PollKey, (Arc<str>, u64)>>,
 }
 
 impl std::fmt::Debug for DeviceTracker {
@@ -46,6 +51,9 @@ impl std::fmt::Debug for DeviceTracker {
             .finish()
     }
 }
+
+/// The outcome of a poll that issued a token.
+pub(crate) const ISSUED: &str = "issued";
 
 /// What to do with a poll's event.
 #[derive(Debug, PartialEq, Eq)]
@@ -66,16 +74,23 @@ impl DeviceTracker {
         }
     }
 
-    /// A poll of `device_code` had `outcome` (an error code, or `issued`).
-    pub(crate) fn poll(&self, device_code: TokenFingerprint, outcome: &str) -> PollDecision {
-        match self.last.get(&device_code) {
-            Some((last, count)) if &*last == outcome => {
-                self.last
-                    .insert(device_code, (last, count.saturating_add(1)));
+    /// A poll of `device_code` by `client` had `outcome` (an error code, or
+    /// [`ISSUED`]).
+    pub(crate) fn poll(
+        &self,
+        device_code: TokenFingerprint,
+        client: Option<&str>,
+        outcome: &str,
+    ) -> PollDecision {
+        let key = (device_code, client.map(Arc::from));
+        match self.last.get(&key) {
+            // A token issued is an event of its own, never a repeat.
+            Some((last, count)) if &*last == outcome && outcome != ISSUED => {
+                self.last.insert(key, (last, count.saturating_add(1)));
                 PollDecision::Suppress
             }
             previous => {
-                self.last.insert(device_code, (Arc::from(outcome), 0));
+                self.last.insert(key, (Arc::from(outcome), 0));
                 PollDecision::Record {
                     repeated: previous.map_or(0, |(_, count)| count),
                 }
@@ -95,28 +110,47 @@ mod tests {
         };
         let code = TokenFingerprint::of("device-code");
         let other = TokenFingerprint::of("other-code");
+        let tv = Some("tv");
         assert_eq!(
-            tracker.poll(code, "authorization_pending"),
+            tracker.poll(code, tv, "authorization_pending"),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, "authorization_pending"),
+            tracker.poll(code, tv, "authorization_pending"),
             PollDecision::Suppress
         );
         assert_eq!(
-            tracker.poll(other, "authorization_pending"),
+            tracker.poll(other, tv, "authorization_pending"),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, "authorization_pending"),
+            tracker.poll(code, tv, "authorization_pending"),
             PollDecision::Suppress
         );
         assert_eq!(
-            tracker.poll(code, "slow_down"),
+            tracker.poll(code, tv, "slow_down"),
             PollDecision::Record { repeated: 2 }
         );
         assert_eq!(
-            tracker.poll(code, "issued"),
+            tracker.poll(code, tv, ISSUED),
+            PollDecision::Record { repeated: 0 }
+        );
+        // Another issuance for the same code (a replay) and another client's polls are
+        // their own events.
+        assert_eq!(
+            tracker.poll(code, tv, ISSUED),
+            PollDecision::Record { repeated: 0 }
+        );
+        assert_eq!(
+            tracker.poll(code, Some("attacker"), ISSUED),
+            PollDecision::Record { repeated: 0 }
+        );
+        assert_eq!(
+            tracker.poll(code, Some("attacker"), "slow_down"),
+            PollDecision::Record { repeated: 0 }
+        );
+        assert_eq!(
+            tracker.poll(code, None, "slow_down"),
             PollDecision::Record { repeated: 0 }
         );
         assert!(DeviceTracker::new(DevicePolling::EveryPoll).is_none());

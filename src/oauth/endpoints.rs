@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     paths: HashMap<String, Endpoint>,
     /// Keyed by the canonical path as configured.
     exact: HashMap<String, Endpoint>,
+    /// Roles given a path by the operator (not only by the defaults).
+    configured: Vec<Endpoint>,
     pub(crate) body_limit: usize,
     pub(crate) capture_budget: CaptureBudget,
     pub(crate) username_field: String,
@@ -92,6 +94,7 @@ impl Default for Endpoints {
             inner: Arc::new(Inner {
                 paths,
                 exact,
+                configured: Vec::new(),
                 body_limit: DEFAULT_BODY_LIMIT,
                 capture_budget: CaptureBudget::new(DEFAULT_MAX_CAPTURED_BYTES),
                 username_field: builder.username_field,
@@ -113,6 +116,7 @@ impl Endpoints {
                 ("/introspect".to_owned(), Endpoint::Introspection),
                 ("/authorize".to_owned(), Endpoint::Authorization),
             ],
+            configured: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             max_captured_bytes: DEFAULT_MAX_CAPTURED_BYTES,
             username_field: "username".to_owned(),
@@ -168,6 +172,14 @@ impl Endpoints {
         readings.all(|r| find(r) == Some(first)).then_some(first)
     }
 
+    /// Whether the role of an endpoint was only assumed from a default path (`/token`,
+    /// `/revoke`, `/introspect`, `/authorize`) rather than configured. Traffic on an assumed
+    /// endpoint is recorded as OAuth traffic only when it looks like that endpoint's
+    /// protocol; otherwise it is an ordinary route.
+    pub fn is_assumed(&self, endpoint: Endpoint) -> bool {
+        !self.inner.configured.contains(&endpoint)
+    }
+
     /// How many body bytes are copied for inspection.
     pub fn body_limit(&self) -> usize {
         self.inner.body_limit
@@ -188,6 +200,7 @@ impl Endpoints {
 #[must_use]
 pub struct EndpointsBuilder {
     paths: Vec<(String, Endpoint)>,
+    configured: Vec<Endpoint>,
     body_limit: usize,
     max_captured_bytes: usize,
     username_field: String,
@@ -206,8 +219,16 @@ impl EndpointsBuilder {
     /// Maps `path` to `endpoint` (`/oauth2/token`, `/connect/token`,
     /// `/protocol/openid-connect/token`, `/token/introspection`, ...). A path mapped again
     /// takes the last role given.
+    ///
+    /// A role given a path here is trusted: every request on its paths is recorded as that
+    /// endpoint's traffic. A role left to the defaults only is assumed, and its traffic must
+    /// look like the protocol (see [`Endpoints::is_assumed`]); map the default path
+    /// explicitly (`.token("/token")`) to trust it.
     pub fn path(mut self, path: impl Into<String>, endpoint: Endpoint) -> Self {
         let path = path.into();
+        if !self.configured.contains(&endpoint) {
+            self.configured.push(endpoint);
+        }
         self.paths.retain(|(p, _)| *p != path);
         self.paths.push((path, endpoint));
         self
@@ -337,6 +358,7 @@ impl EndpointsBuilder {
             inner: Arc::new(Inner {
                 paths,
                 exact,
+                configured: self.configured,
                 body_limit: self.body_limit,
                 capture_budget: CaptureBudget::new(self.max_captured_bytes),
                 username_field: self.username_field,
@@ -403,6 +425,29 @@ mod tests {
             Some(Endpoint::Introspection)
         );
         assert_eq!(e.lookup("/token"), Some(Endpoint::Login), "last role wins");
+        assert!(!e.is_assumed(Endpoint::Token));
+        assert!(e.is_assumed(Endpoint::Authorization));
+    }
+
+    #[test]
+    fn default_roles_are_assumed_until_configured() {
+        let e = Endpoints::default();
+        for role in [
+            Endpoint::Token,
+            Endpoint::Revocation,
+            Endpoint::Introspection,
+            Endpoint::Authorization,
+        ] {
+            assert!(e.is_assumed(role), "{role:?}");
+        }
+        let e = Endpoints::builder().token("/token").build().unwrap();
+        assert!(!e.is_assumed(Endpoint::Token));
+        assert!(e.is_assumed(Endpoint::Revocation));
+        assert!(Endpoints::builder()
+            .login("/login")
+            .build()
+            .unwrap()
+            .is_assumed(Endpoint::Token));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use std::borrow::Cow;
 
-use crate::event::sanitize;
+use crate::event::{sanitize, Secrets};
+use crate::token::TokenFingerprint;
 
 /// Parsed form parameters. They may hold secrets: a `Form` lives only while an event is
 /// built and is never stored.
@@ -12,6 +13,55 @@ pub(crate) struct Form<'a> {
     pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
+/// Parameters that may legitimately repeat: resource indicators (RFC 8707 §2) and token
+/// exchange audiences (RFC 8693 §2.1).
+const MULTI_VALUED: [&str; 2] = ["resource", "audience"];
+
+/// Parameters whose values are never recorded but may be sent back in a response.
+const SECRET: [&str; 14] = [
+    "client_secret",
+    "password",
+    "code",
+    "code_verifier",
+    "refresh_token",
+    "assertion",
+    "client_assertion",
+    "device_code",
+    "subject_token",
+    "actor_token",
+    "token",
+    "state",
+    "nonce",
+    "code_challenge",
+];
+
+/// Parameters recorded in events anyway (or harmless): not scrubbed from responses.
+const PUBLIC: [&str; 16] = [
+    "grant_type",
+    "client_id",
+    "scope",
+    "redirect_uri",
+    "resource",
+    "audience",
+    "token_type_hint",
+    "subject_token_type",
+    "actor_token_type",
+    "requested_token_type",
+    "client_assertion_type",
+    "response_type",
+    "code_challenge_method",
+    "response_mode",
+    "prompt",
+    "reason",
+];
+
+/// Values of unknown parameters shorter than this are not scrubbed: they are too common in
+/// ordinary text (`1`, `true`, `en`) to be secrets worth shredding a description for.
+const MIN_UNKNOWN_SECRET: usize = 8;
+
+/// Most repeated parameter names reported in one event.
+const MAX_REPEATED: usize = 16;
+
 impl<'a> Form<'a> {
     pub(crate) fn parse(input: &'a [u8]) -> Self {
         Form {
@@ -19,13 +69,29 @@ impl<'a> Form<'a> {
         }
     }
 
-    /// The first value of `name`, when present and not empty.
+    /// The value of `name`, when it is present, not empty, and sent once. A parameter sent
+    /// more than once is ambiguous (RFC 6749 §3.1, §3.2: "MUST NOT be included more than
+    /// once"): the server may read either value, so none is believed; see
+    /// [`Form::repeated`].
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        let mut found = None;
+        for (k, v) in &self.pairs {
+            if k == name && !v.is_empty() {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(v.as_ref());
+            }
+        }
+        found
+    }
+
+    /// The first non-empty value of `name`, repeated or not (redirects the server built).
+    pub(crate) fn first(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
-            .find(|(k, _)| k == name)
+            .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v.as_ref())
-            .filter(|v| !v.is_empty())
     }
 
     /// Every non-empty value of `name` (`resource`, `audience` may repeat).
@@ -35,6 +101,60 @@ impl<'a> Form<'a> {
             .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.as_ref())
             .filter(|v| !v.is_empty())
+    }
+
+    /// The names sent more than once with a value, other than those that may repeat,
+    /// sanitised, in order of first appearance, at most 16. Empty values do not count:
+    /// RFC 6749 §3.1 treats them as omitted.
+    pub(crate) fn repeated(&self) -> Vec<String> {
+        let mut names: Vec<&str> = Vec::new();
+        for (i, (name, value)) in self.pairs.iter().enumerate() {
+            if value.is_empty()
+                || MULTI_VALUED.contains(&name.as_ref())
+                || names.contains(&name.as_ref())
+            {
+                continue;
+            }
+            let again = self.pairs[i + 1..]
+                .iter()
+                .any(|(k, v)| k == name && !v.is_empty());
+            if again {
+                names.push(name);
+                if names.len() == MAX_REPEATED {
+                    break;
+                }
+            }
+        }
+        names.into_iter().map(ident).collect()
+    }
+
+    /// Adds the values that must not appear in an event to `secrets`: those of known secret
+    /// parameters, and of every parameter not known to be public (except `public_too`).
+    pub(crate) fn secrets_into(&'a self, secrets: &mut Secrets<'a>, public_too: &[&str]) {
+        for (name, value) in &self.pairs {
+            let name = name.as_ref();
+            let secret = SECRET.contains(&name)
+                || (!PUBLIC.contains(&name)
+                    && !public_too.contains(&name)
+                    && value.len() >= MIN_UNKNOWN_SECRET);
+            if secret {
+                secrets.literal(value.as_ref());
+            }
+        }
+    }
+
+    /// The fingerprints of the same values as [`Form::secrets_into`], for secrets that
+    /// must be matched after the form itself is gone (an authorization request's query).
+    pub(crate) fn secret_fingerprints(&self) -> Vec<TokenFingerprint> {
+        self.pairs
+            .iter()
+            .filter(|(name, value)| {
+                !value.is_empty()
+                    && (SECRET.contains(&name.as_ref())
+                        || (!PUBLIC.contains(&name.as_ref()) && value.len() >= MIN_UNKNOWN_SECRET))
+            })
+            .map(|(_, value)| TokenFingerprint::of(value))
+            .collect()
     }
 }
 
@@ -88,10 +208,27 @@ mod tests {
         assert_eq!(form.get("empty"), None);
         assert_eq!(form.get("missing"), None);
         assert_eq!(form.all("resource").collect::<Vec<_>>(), ["https://a", "x"]);
+        assert!(form.repeated().is_empty(), "resource may repeat");
         assert_eq!(
             format!("{form:?}"),
             r#"["grant_type", "scope", "resource", "resource", "empty"]"#
         );
+    }
+
+    #[test]
+    fn repeated_parameters_are_ambiguous() {
+        let form = Form::parse(
+            b"username=innocent&username=victim&grant_type=password&scope=&scope=a&x=1&x=2&x=3",
+        );
+        assert_eq!(form.get("username"), None, "neither value is believed");
+        assert_eq!(form.first("username"), Some("innocent"));
+        assert_eq!(form.get("grant_type"), Some("password"));
+        assert_eq!(
+            form.get("scope"),
+            Some("a"),
+            "an empty value counts as omitted"
+        );
+        assert_eq!(form.repeated(), ["username", "x"]);
     }
 
     #[test]
@@ -107,5 +244,48 @@ mod tests {
         );
         assert_eq!(uri_without_query("https://app/cb#x"), "https://app/cb");
         assert_eq!(ident("a\nb"), "a\\u{a}b");
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes: no panic, `get` agrees with a simple model (exactly one non-empty
+        /// value), `repeated` names exactly the names the model sees twice, bounded.
+        #[test]
+        fn form_parser_agrees_with_a_model(input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let form = Form::parse(&input);
+            let pairs: Vec<(String, String)> = form_urlencoded::parse(&input)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let mut names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+            names.dedup();
+            for name in names {
+                let values: Vec<&str> = pairs
+                    .iter()
+                    .filter(|(k, v)| k == name && !v.is_empty())
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                let expected = (values.len() == 1).then(|| values[0]);
+                proptest::prop_assert_eq!(form.get(name), expected);
+                if values.len() > 1 && !MULTI_VALUED.contains(&name) && form.repeated().len() < MAX_REPEATED {
+                    proptest::prop_assert!(form.repeated().contains(&ident(name)));
+                }
+            }
+            let repeated = form.repeated();
+            proptest::prop_assert!(repeated.len() <= MAX_REPEATED);
+            proptest::prop_assert!(repeated.iter().all(|n| n.len() <= MAX_ID));
+            let mut secrets = Secrets::none();
+            form.secrets_into(&mut secrets, &[]);
+            for (name, value) in &pairs {
+                // Alphanumeric values cannot be rebuilt across the brackets of "[redacted]".
+                let checkable = !value.is_empty()
+                    && value.chars().all(char::is_alphanumeric)
+                    && !"redacted".contains(value.as_str())
+                    && !"echo".contains(value.as_str());
+                if SECRET.contains(&name.as_str()) && checkable {
+                    let text = format!("echo {value} echo");
+                    let out = crate::event::scrub(&text, &secrets, 4096);
+                    proptest::prop_assert!(!out.contains(value.as_str()), "{out}");
+                }
+            }
+        }
     }
 }

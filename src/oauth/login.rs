@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::form::Form;
 use super::request::Exchange;
-use crate::event::{sanitize, ActorKind, AuditEvent, EventKind, Outcome};
+use crate::event::{sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, Outcome};
 
 /// What a [`LoginRule`] sees of a login response.
 #[derive(Clone, Copy, Debug)]
@@ -25,8 +25,11 @@ type Judge = dyn Fn(LoginResponse<'_>) -> bool + Send + Sync;
 
 /// Decides whether a login response means the credentials were accepted.
 ///
-/// The default: a 2xx or 3xx response is a success, unless it redirects back to the login
-/// page or to a URL with an `error` query parameter; anything else is a failure.
+/// The default judges only what status and redirect prove: a redirect (3xx with a
+/// `Location`) is a success, unless it goes back to the login page or to a URL with an
+/// `error` query parameter; a 4xx or 5xx is a failure. A 2xx page (which may well say
+/// "Invalid password") cannot be told apart and is recorded with `outcome: unknown`:
+/// configure a rule when the application answers logins with pages.
 ///
 /// ```
 /// use oauth_audit::oauth::LoginRule;
@@ -71,22 +74,57 @@ impl LoginRule {
         }
     }
 
-    /// Whether `response` means the login succeeded.
+    /// Whether `response` means the login succeeded; a response the rule cannot judge is
+    /// not a success.
     pub fn succeeded(&self, response: LoginResponse<'_>) -> bool {
+        self.verdict(response) == Some(true)
+    }
+
+    /// `Some(true)` when `response` means the login succeeded, `Some(false)` when it
+    /// failed, `None` when the rule cannot tell (the default rule and a 2xx page). A
+    /// custom rule always decides.
+    pub fn verdict(&self, response: LoginResponse<'_>) -> Option<bool> {
         match &self.judge {
-            Some(judge) => judge(response),
+            Some(judge) => Some(judge(response)),
             None => default_rule(response),
         }
     }
 }
 
-fn default_rule(r: LoginResponse<'_>) -> bool {
-    if !(200..400).contains(&r.status) {
-        return false;
+fn default_rule(r: LoginResponse<'_>) -> Option<bool> {
+    if !(200..400).contains(&r.status) || back_to_login(&r) || r.location_has_error {
+        return Some(false);
     }
-    let back_to_login = r.location.is_some_and(|l| location_path(l) == r.login_path);
-    !(back_to_login || r.location_has_error)
+    ((300..400).contains(&r.status) && r.location.is_some()).then_some(true)
 }
+
+fn back_to_login(r: &LoginResponse<'_>) -> bool {
+    r.location.is_some_and(|l| location_path(l) == r.login_path)
+}
+
+/// Why a login failed, as `error.code`.
+pub(crate) fn failure_code(r: &LoginResponse<'_>) -> String {
+    if back_to_login(r) {
+        REDIRECTED_TO_LOGIN.to_owned()
+    } else if r.location_has_error {
+        REDIRECTED_WITH_ERROR.to_owned()
+    } else if r.status == 401 || r.status == 403 {
+        INVALID_CREDENTIALS.to_owned()
+    } else if r.status >= 400 {
+        format!("http_{}", r.status)
+    } else {
+        REJECTED_BY_LOGIN_RULE.to_owned()
+    }
+}
+
+/// `error.code`: the login page was shown again.
+pub(crate) const REDIRECTED_TO_LOGIN: &str = "redirected_to_login";
+/// `error.code`: the redirect carried an `error` parameter.
+pub(crate) const REDIRECTED_WITH_ERROR: &str = "redirected_with_error";
+/// `error.code`: the application answered 401 or 403.
+pub(crate) const INVALID_CREDENTIALS: &str = "invalid_credentials";
+/// `error.code`: a configured rule judged a 2xx or 3xx response a failure.
+pub(crate) const REJECTED_BY_LOGIN_RULE: &str = "rejected_by_login_rule";
 
 /// The path of a relative or absolute URL (`https://host/login` -> `/login`).
 fn location_path(location: &str) -> &str {
@@ -98,6 +136,7 @@ fn location_path(location: &str) -> &str {
 
 pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent {
     let config = x.endpoints.config();
+    let mut failure = None;
     let outcome = match x.status() {
         None => Outcome::Unknown,
         Some(status) => {
@@ -108,10 +147,14 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent 
                 location_has_error: location.is_some_and(|l| l.error.is_some()),
                 login_path: x.request.path.as_str(),
             };
-            if config.login_rule.succeeded(response) {
-                Outcome::Success
-            } else {
-                Outcome::Failure
+            match config.login_rule.verdict(response) {
+                // A success for a user whose request was not read is not claimed.
+                Some(true) if x.request_body_inspected => Outcome::Success,
+                Some(false) => {
+                    failure = Some(failure_code(&response));
+                    Outcome::Failure
+                }
+                _ => Outcome::Unknown,
             }
         }
     };
@@ -120,6 +163,10 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent 
         _ => EventKind::LoginSucceeded,
     };
     let mut event = x.base(kind, outcome);
+    event.error = failure.map(|code| ErrorInfo {
+        code,
+        description: None,
+    });
     event.actor.subject = form
         .and_then(|f| f.get(&config.username_field))
         .filter(|u| !u.is_empty())
@@ -148,13 +195,69 @@ mod tests {
     #[test]
     fn default_rule_reads_status_and_redirect() {
         let rule = LoginRule::default();
-        assert!(rule.succeeded(response(200, None, false)));
+        assert_eq!(
+            rule.verdict(response(200, None, false)),
+            None,
+            "a page proves nothing"
+        );
+        assert!(!rule.succeeded(response(200, None, false)));
+        assert_eq!(rule.verdict(response(302, None, false)), None);
         assert!(rule.succeeded(response(302, Some("/home"), false)));
         assert!(!rule.succeeded(response(302, Some("/login"), false)));
         assert!(!rule.succeeded(response(302, Some("https://idp.example/login"), false)));
         assert!(!rule.succeeded(response(302, Some("/home"), true)));
         assert!(!rule.succeeded(response(401, None, false)));
         assert!(!rule.succeeded(response(500, None, false)));
+    }
+
+    #[test]
+    fn every_failure_has_a_code() {
+        assert_eq!(
+            failure_code(&response(302, Some("/login"), false)),
+            REDIRECTED_TO_LOGIN
+        );
+        assert_eq!(
+            failure_code(&response(302, Some("/x"), true)),
+            REDIRECTED_WITH_ERROR
+        );
+        assert_eq!(
+            failure_code(&response(401, None, false)),
+            INVALID_CREDENTIALS
+        );
+        assert_eq!(failure_code(&response(429, None, false)), "http_429");
+        assert_eq!(
+            failure_code(&response(200, None, false)),
+            REJECTED_BY_LOGIN_RULE
+        );
+    }
+
+    proptest::proptest! {
+        /// The default rule never calls a 2xx page a success, agrees with a model of what
+        /// status and redirect prove, and every failure it finds has a code.
+        #[test]
+        fn default_rule_agrees_with_a_model(
+            status in 100u16..600,
+            location in proptest::option::of("(https?://[a-z.]{1,10})?/[a-z/]{0,10}"),
+            error in proptest::bool::ANY,
+        ) {
+            let r = response(status, location.as_deref(), error);
+            let verdict = LoginRule::default().verdict(r);
+            let back = location.as_deref().is_some_and(|l| location_path(l) == "/login");
+            let model = if !(200..400).contains(&status) || back || error {
+                Some(false)
+            } else if (300..400).contains(&status) && location.is_some() {
+                Some(true)
+            } else {
+                None
+            };
+            proptest::prop_assert_eq!(verdict, model);
+            if (200..300).contains(&status) {
+                proptest::prop_assert_ne!(verdict, Some(true));
+            }
+            if verdict == Some(false) {
+                proptest::prop_assert!(!failure_code(&r).is_empty());
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,12 @@
 //! `AuthorizationGranted`, `LoginFailed`... events.
 //!
 //! Which paths are endpoints is configuration ([`Endpoints`]); every other path is a
-//! protected route and pays only for one path lookup.
+//! protected route and pays only for one path lookup. The default paths (`/token`,
+//! `/revoke`, `/introspect`, `/authorize`) are only assumed to be endpoints: their traffic is
+//! recorded as OAuth traffic when it speaks the protocol (a `POST` form with `grant_type` or
+//! `token`, an authorization query with `response_type` and `client_id`, a JSON answer with
+//! `access_token`, `active` or an RFC 6749 `error`, an authorization redirect), and as an
+//! ordinary route otherwise. Paths given explicitly are always endpoints.
 //!
 //! ```
 //! use axum::{routing::post, Router};
@@ -50,7 +55,10 @@
 //! up to [`Endpoints::body_limit`] bytes (64 KiB by default). The handler receives the
 //! original frames, streamed; nothing is buffered in front of it. A body longer than the
 //! limit, or one that was not read to its end, is not inspected: its event says
-//! `oauth.body_inspected: false` and carries only what the headers told. The query string
+//! `oauth.body_inspected: false` and `oauth.body_not_inspected` (`request_too_large`,
+//! `request_incomplete`, `response_too_large`, `response_incomplete`), carries only what the
+//! headers told, never calls the unseen actor `anonymous`, and never records a login success
+//! for a user it did not see (`outcome: unknown`). The query string
 //! of an authorization request is parsed when the request arrives, into the few fields
 //! below, and never stored.
 //!
@@ -69,7 +77,10 @@
 //! `id_token` is `AuthorizationGranted`, with `error` it is `AuthorizationFailed`; any
 //! other 2xx or 3xx (a login or consent page, a redirect to the login form) is
 //! `AuthorizationRequested`; a 4xx or 5xx is `AuthorizationFailed`. Login responses are
-//! judged by the [`LoginRule`]. A response that never completed gives the success kind
+//! judged by the [`LoginRule`]; the default cannot judge a 2xx page (`outcome: unknown`), and
+//! every `LoginFailed` carries an `error.code` (`invalid_credentials`,
+//! `redirected_to_login`, `redirected_with_error`, `rejected_by_login_rule`,
+//! `http_<status>`). A response that never completed gives the success kind
 //! with `outcome: unknown` (like `ResourceAccessed`). When a failure carries no RFC 6749
 //! `error` (in the JSON body or a `WWW-Authenticate` challenge) `error.code` is
 //! `http_<status>`.
@@ -87,10 +98,17 @@
 //!   so polls and the final issuance can be correlated.
 //! - `oauth.pkce_method: "verifier_sent"` on token requests that sent a `code_verifier`
 //!   (the method itself is recorded at the authorization endpoint: `S256`, `plain`).
-//! - `oauth.repeated`: device-code polls are recorded once per outcome change by default
-//!   ([`DevicePolling`]); the first event after a run of identical polls carries how many
-//!   were not recorded.
-//! - `oauth.body_inspected: false`: see above.
+//! - `oauth.repeated`: device-code polls are recorded once per device code, client and
+//!   outcome change by default ([`DevicePolling`]); the first event after a run of identical
+//!   polls carries how many were not recorded. Issuances are always recorded.
+//! - `oauth.body_inspected: false`, `oauth.body_not_inspected`: see above.
+//! - `oauth.repeated_parameters`: parameters sent more than once that RFC 6749 §3.1/§3.2
+//!   allows once. Their values are ambiguous (the server may read either), so none is
+//!   recorded; `error.code` is `invalid_request` unless the server reported an error.
+//!
+//! Free text taken from responses (`error`, `error_description`, challenge parameters) is
+//! scrubbed of the request's own secrets, JWT-shaped words and query strings
+//! ([`scrub`](crate::event::scrub)) before it is recorded.
 //!
 //! Never recorded: access, refresh or ID tokens, client secrets, passwords, codes,
 //! verifiers, assertions, device codes, `state`, `nonce`, `Authorization` and `Cookie`
@@ -104,6 +122,7 @@ mod authorization;
 mod client_auth;
 mod device;
 mod endpoints;
+mod evidence;
 mod form;
 mod introspection;
 mod login;
@@ -118,7 +137,65 @@ pub use endpoints::{
 };
 pub use login::{LoginResponse, LoginRule};
 
-pub(crate) use request::{EndpointRequest, Settings};
+pub(crate) use request::{EndpointEvent, EndpointRequest, Settings};
+
+/// Entry points for fuzzing this module's parsers (cargo-fuzz targets). Not a stable API.
+#[doc(hidden)]
+pub mod fuzz {
+    use crate::event::{EventKind, Outcome, Secrets};
+    use crate::token::TokenInspector;
+
+    /// Parses a form body (or query string) as endpoint events read it: the repeated
+    /// parameter names, and the unambiguous value of each known field.
+    pub fn form(input: &[u8]) -> (Vec<String>, Vec<Option<String>>) {
+        let form = super::form::Form::parse(input);
+        let fields = ["grant_type", "username", "client_id", "scope", "token"]
+            .iter()
+            .map(|name| form.get(name).map(super::form::ident))
+            .collect();
+        (form.repeated(), fields)
+    }
+
+    /// Parses a JSON response body; returns its scrubbed RFC 6749 error, if any.
+    pub fn json_response(input: &[u8]) -> Option<(String, Option<String>)> {
+        let json = super::response::JsonBody::parse(input)?;
+        let _ = (
+            json.int("expires_in"),
+            json.bool("active"),
+            json.strings("aud"),
+        );
+        json.error(&Secrets::none())
+            .map(|e| (e.code, e.description))
+    }
+
+    /// Classifies an authorization response by status and `Location`; returns the kind,
+    /// the outcome and the recorded redirect target.
+    pub fn authorize_response(status: u16, location: &str) -> (EventKind, Outcome, String) {
+        let location = super::response::Location::parse(location, &TokenInspector::default());
+        let status = http::StatusCode::from_u16(status).ok();
+        let (kind, outcome) = super::authorization::judge(status, Some(&location));
+        (kind, outcome, location.target)
+    }
+
+    /// Judges a login response with the default rule: the verdict and, for a failure, its
+    /// `error.code`.
+    pub fn login_response(
+        status: u16,
+        location: Option<&str>,
+        location_has_error: bool,
+        login_path: &str,
+    ) -> (Option<bool>, Option<String>) {
+        let response = super::LoginResponse {
+            status,
+            location,
+            location_has_error,
+            login_path,
+        };
+        let verdict = super::LoginRule::default().verdict(response);
+        let code = (verdict == Some(false)).then(|| super::login::failure_code(&response));
+        (verdict, code)
+    }
+}
 pub(crate) use response::ResponseHead;
 
 #[cfg(test)]
@@ -205,7 +282,14 @@ mod tests {
         res.into_body().collect().await.unwrap();
 
         let small = AuditLayer::builder(auditor.clone())
-            .endpoints(Endpoints::builder().body_limit(8).build().unwrap())
+            // Explicit: with the response unread too there is no evidence to assume a role on.
+            .endpoints(
+                Endpoints::builder()
+                    .token("/token")
+                    .body_limit(8)
+                    .build()
+                    .unwrap(),
+            )
             .build()
             .unwrap();
         let res = small
@@ -215,12 +299,22 @@ mod tests {
             .unwrap();
         res.into_body().collect().await.unwrap();
         auditor.shutdown().await;
-        for e in memory.json() {
+        let events = memory.json();
+        for e in &events {
             assert_eq!(e["kind"], "AccessTokenIssued");
             assert_eq!(e["oauth"]["body_inspected"], false);
             assert!(e.get("grant_type").is_none());
+            assert!(e["actor"].get("kind").is_none(), "unseen, not anonymous");
         }
-        assert_eq!(memory.json().len(), 2);
+        assert_eq!(
+            events[0]["oauth"]["body_not_inspected"][0],
+            "request_incomplete"
+        );
+        assert_eq!(
+            events[1]["oauth"]["body_not_inspected"][0],
+            "request_too_large"
+        );
+        assert_eq!(events.len(), 2);
     }
 
     #[tokio::test]
@@ -246,6 +340,24 @@ mod tests {
         assert_eq!(events[0]["grant_type"], "client_credentials");
         assert_eq!(events[1]["kind"], "ResourceAccessed");
         assert!(events[1].get("oauth").is_none());
+    }
+
+    #[test]
+    fn fuzz_entry_points_read_what_events_read() {
+        let (repeated, fields) = fuzz::form(b"username=a&username=b&grant_type=password");
+        assert_eq!(repeated, ["username"]);
+        assert_eq!(fields[0].as_deref(), Some("password"));
+        assert_eq!(fields[1], None);
+        let error = fuzz::json_response(br#"{"error":"invalid_grant"}"#).unwrap();
+        assert_eq!(error.0, "invalid_grant");
+        let (kind, _, target) = fuzz::authorize_response(302, "https://app/cb?code=x");
+        assert_eq!(kind, crate::event::EventKind::AuthorizationGranted);
+        assert_eq!(target, "https://app/cb");
+        let (verdict, code) = fuzz::login_response(302, Some("/login"), false, "/login");
+        assert_eq!(
+            (verdict, code.as_deref()),
+            (Some(false), Some("redirected_to_login"))
+        );
     }
 
     #[test]

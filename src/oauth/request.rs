@@ -8,29 +8,84 @@ use http::request::Parts;
 
 use super::authorization::AuthorizeParams;
 use super::endpoints::{Endpoint, Endpoints};
-use super::form::Form;
+use super::evidence;
+use super::form::{ident, Form};
 use super::response::{JsonBody, Location, ResponseHead};
 use super::{authorization, client_auth, introspection, login, revocation, token_endpoint};
 use crate::context::{RequestContext, ResponseContext};
 use crate::event::{
-    sanitize, AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, ServiceInfo,
+    sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, Secrets,
+    ServiceInfo, Severity,
 };
 use crate::layer::tee::{CaptureSlot, Captured, Tee};
-use crate::token::TokenInspector;
+use crate::token::{TokenFingerprint, TokenInspector};
 
 /// What an endpoint request carried when it arrived.
 #[derive(Debug)]
 pub(crate) struct EndpointRequest {
     endpoint: Endpoint,
+    /// The role was assumed from a default path: the traffic must prove it.
+    assumed: bool,
     /// The client id of an `Authorization: Basic` header (never the secret).
     basic_client: Option<String>,
     /// Authorization requests: the parameters of the query string.
     query: Option<AuthorizeParams>,
+    /// Authorization requests: parameters the query string repeated.
+    query_repeated: Vec<String>,
+    /// Fingerprints of the secrets the request head carried (Basic password, bearer token,
+    /// secret query parameters), to scrub them from what the response says.
+    secret_fingerprints: Vec<TokenFingerprint>,
     /// Revocation: the application's reason header.
     reason: Option<String>,
     /// Where the request body's tee leaves what it saw; `None` for requests without body.
     body: Option<CaptureSlot>,
 }
+
+/// Fingerprints of the credentials of every `Authorization` header (whatever the scheme)
+/// and of every cookie value: a response may quote them.
+fn credential_fingerprints(headers: &http::HeaderMap) -> Vec<TokenFingerprint> {
+    let mut out = Vec::new();
+    for value in headers.get_all(http::header::AUTHORIZATION) {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        let credentials = value.trim().split_once(' ').map_or("", |(_, c)| c.trim());
+        if !credentials.is_empty() {
+            out.push(TokenFingerprint::of(credentials));
+        }
+    }
+    for value in headers.get_all(http::header::COOKIE) {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        for pair in value.split(';') {
+            if let Some((_, v)) = pair.split_once('=') {
+                if !v.trim().is_empty() {
+                    out.push(TokenFingerprint::of(v.trim()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What became of an endpoint request's event.
+// Returned once and unpacked at once: boxing the event would cost an allocation per event.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum EndpointEvent {
+    /// The event to record.
+    Recorded(AuditEvent),
+    /// Deliberately not recorded (a repeated device-code poll).
+    Suppressed,
+    /// An assumed endpoint whose traffic did not look like its protocol: an ordinary route.
+    NotOAuth,
+}
+
+/// Why a body was not inspected (`oauth.body_not_inspected`).
+const REQUEST_TOO_LARGE: &str = "request_too_large";
+const REQUEST_INCOMPLETE: &str = "request_incomplete";
+const RESPONSE_TOO_LARGE: &str = "response_too_large";
+const RESPONSE_INCOMPLETE: &str = "response_incomplete";
+
+/// `error.code` of a request that repeated a parameter RFC 6749 allows once.
+pub(crate) const INVALID_REQUEST: &str = "invalid_request";
 
 impl EndpointRequest {
     /// Captures the request head. When the request has a body, returns the tee the body
@@ -42,9 +97,15 @@ impl EndpointRequest {
         endpoints: &Endpoints,
     ) -> (Self, Option<Tee>) {
         let config = endpoints.config();
+        let mut secret_fingerprints = client_auth::basic_password_fingerprints(&head.headers);
+        secret_fingerprints.extend(credential_fingerprints(&head.headers));
+        let mut query_repeated = Vec::new();
         let query = match (endpoint, head.uri.query()) {
             (Endpoint::Authorization, Some(q)) => {
-                Some(AuthorizeParams::from_form(&Form::parse(q.as_bytes())))
+                let form = Form::parse(q.as_bytes());
+                query_repeated = form.repeated();
+                secret_fingerprints.extend(form.secret_fingerprints());
+                Some(AuthorizeParams::from_form(&form))
             }
             _ => None,
         };
@@ -70,16 +131,18 @@ impl EndpointRequest {
         };
         let request = EndpointRequest {
             endpoint,
+            assumed: endpoints.is_assumed(endpoint),
             basic_client,
             query,
+            query_repeated,
+            secret_fingerprints,
             reason,
             body,
         };
         (request, tee)
     }
 
-    /// Builds the event; `None` when it is deliberately not recorded (a repeated
-    /// device-code poll).
+    /// Builds the event of the exchange.
     pub(crate) fn event(
         &self,
         settings: Settings<'_>,
@@ -87,30 +150,85 @@ impl EndpointRequest {
         response: Option<&ResponseContext>,
         duration: Duration,
         response_body: Option<Captured>,
-    ) -> Option<AuditEvent> {
-        let mut body_inspected = true;
+    ) -> EndpointEvent {
+        let mut not_inspected = Vec::new();
         let form = match &self.body {
             None => None,
-            Some(slot) => match slot.get().and_then(Captured::whole) {
-                Some(bytes) => Some(Form::parse(bytes)),
+            Some(slot) => match slot.get() {
+                Some(captured) => match captured.whole() {
+                    Some(bytes) => Some(Form::parse(bytes)),
+                    None if captured.truncated => {
+                        not_inspected.push(REQUEST_TOO_LARGE);
+                        None
+                    }
+                    None => {
+                        not_inspected.push(REQUEST_INCOMPLETE);
+                        None
+                    }
+                },
                 None => {
-                    body_inspected = false;
+                    not_inspected.push(REQUEST_INCOMPLETE);
                     None
                 }
             },
         };
+        let request_body_inspected = not_inspected.is_empty();
         let json = match (response, response_body) {
             (Some(r), Some(captured)) if r.oauth.as_ref().is_some_and(|h| h.json) => {
                 match captured.whole() {
                     Some(bytes) => JsonBody::parse(bytes),
                     None => {
-                        body_inspected = false;
+                        not_inspected.push(if captured.truncated {
+                            RESPONSE_TOO_LARGE
+                        } else {
+                            RESPONSE_INCOMPLETE
+                        });
                         None
                     }
                 }
             }
             _ => None,
         };
+        let form = form.as_ref();
+        let location = response
+            .and_then(|r| r.oauth.as_ref())
+            .and_then(|h| h.location.as_ref());
+        if self.assumed
+            && !evidence::looks_like(
+                self.endpoint,
+                request.method == http::Method::POST,
+                form,
+                self.query.as_ref(),
+                json.as_ref(),
+                location,
+            )
+        {
+            return EndpointEvent::NotOAuth;
+        }
+
+        let config = settings.endpoints.config();
+        let mut secrets = Secrets::none();
+        secrets.fingerprints(&self.secret_fingerprints);
+        let mut repeated = self.query_repeated.clone();
+        if let Some(form) = form {
+            match self.endpoint {
+                Endpoint::Login => {
+                    form.secrets_into(&mut secrets, &[config.username_field.as_str()]);
+                    // A login form is not OAuth: only its username must be unambiguous.
+                    if form.all(&config.username_field).nth(1).is_some() {
+                        repeated.push(ident(&config.username_field));
+                    }
+                }
+                _ => {
+                    form.secrets_into(&mut secrets, &[]);
+                    for name in form.repeated() {
+                        if !repeated.contains(&name) {
+                            repeated.push(name);
+                        }
+                    }
+                }
+            }
+        }
         let exchange = Exchange {
             service: settings.service,
             inspector: settings.inspector,
@@ -120,11 +238,14 @@ impl EndpointRequest {
             duration,
             basic_client: self.basic_client.as_deref(),
             json,
-            body_inspected,
+            request_body_inspected,
+            secrets,
         };
-        let form = form.as_ref();
         let mut event = match self.endpoint {
-            Endpoint::Token => token_endpoint::classify(&exchange, form)?,
+            Endpoint::Token => match token_endpoint::classify(&exchange, form) {
+                Some(event) => event,
+                None => return EndpointEvent::Suppressed,
+            },
             Endpoint::Revocation => revocation::classify(&exchange, form, self.reason.as_deref()),
             Endpoint::Introspection => introspection::classify(&exchange, form),
             Endpoint::Authorization => {
@@ -132,10 +253,34 @@ impl EndpointRequest {
             }
             Endpoint::Login => login::classify(&exchange, form),
         };
+        if !request_body_inspected && event.actor.kind == Some(ActorKind::Anonymous) {
+            // Nobody was seen, which is not the same as nobody being there.
+            event.actor.kind = None;
+        }
+        if !not_inspected.is_empty() {
+            let oauth = Exchange::oauth(&mut event);
+            oauth.body_inspected = Some(false);
+            oauth.body_not_inspected = not_inspected.iter().map(|r| (*r).to_owned()).collect();
+        }
+        if !repeated.is_empty() {
+            if event.error.is_none() {
+                event.error = Some(ErrorInfo {
+                    code: INVALID_REQUEST.to_owned(),
+                    description: Some(format!(
+                        "parameters sent more than once: {}",
+                        repeated.join(", ")
+                    )),
+                });
+            }
+            if event.severity == Severity::Info {
+                event.severity = Severity::Warning;
+            }
+            Exchange::oauth(&mut event).repeated_parameters = repeated;
+        }
         if event.oauth.as_ref().is_some_and(OAuthDetails::is_empty) {
             event.oauth = None;
         }
-        Some(event)
+        EndpointEvent::Recorded(event)
     }
 }
 
@@ -159,8 +304,10 @@ pub(crate) struct Exchange<'a> {
     pub(crate) basic_client: Option<&'a str>,
     /// The response body, when it was a JSON object and seen whole.
     pub(crate) json: Option<JsonBody>,
-    /// False when a body was too large or incomplete to inspect.
-    pub(crate) body_inspected: bool,
+    /// False when the request body was too large or incomplete to inspect.
+    pub(crate) request_body_inspected: bool,
+    /// The request's secrets, to scrub from what the response says.
+    pub(crate) secrets: Secrets<'a>,
 }
 
 impl Exchange<'_> {
@@ -187,34 +334,27 @@ impl Exchange<'_> {
 
     /// An event with the envelope, `http` and `source` filled in.
     pub(crate) fn base(&self, kind: EventKind, outcome: Outcome) -> AuditEvent {
-        let mut event = self.request.clone().into_event(
+        self.request.clone().into_event(
             self.service.clone(),
             kind,
             outcome,
             self.response,
             self.duration,
-        );
-        if !self.body_inspected {
-            event.oauth = Some(OAuthDetails {
-                body_inspected: Some(false),
-                ..OAuthDetails::default()
-            });
-        }
-        event
+        )
     }
 
     /// The error of a failed response: the JSON `error` (RFC 6749 §5.2), else the
     /// `WWW-Authenticate` challenge, else an [`ErrorInfo`] the service put in the response's
     /// extensions, else `http_<status>`.
     pub(crate) fn error(&self) -> Option<ErrorInfo> {
-        if let Some(error) = self.json.as_ref().and_then(JsonBody::error) {
+        if let Some(error) = self.json.as_ref().and_then(|j| j.error(&self.secrets)) {
             return Some(error);
         }
         if let Some(challenge) = self.response.and_then(|r| r.challenge.as_ref()) {
-            if let Some(code) = &challenge.error {
+            if let Some(code) = challenge.error(&self.secrets) {
                 return Some(ErrorInfo {
-                    code: code.clone(),
-                    description: challenge.description.clone(),
+                    code,
+                    description: challenge.description(&self.secrets),
                 });
             }
         }

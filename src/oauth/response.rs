@@ -7,7 +7,12 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::form::{ident, scope_list, uri_without_query, Form};
-use crate::event::{sanitize, ErrorInfo};
+use crate::event::{scrub, ErrorInfo, Secrets, Untrusted};
+
+/// Longest `error.code` kept in an event.
+pub(crate) const MAX_CODE: usize = 64;
+/// Longest `error.description` kept in an event.
+pub(crate) const MAX_DESCRIPTION: usize = 512;
 use crate::token::{InspectedToken, TokenInspector};
 
 /// The response head of an endpoint request, as the classifier needs it.
@@ -42,8 +47,10 @@ pub(crate) struct Location {
     pub(crate) target: String,
     /// It carries an authorization `code`.
     pub(crate) code: bool,
-    pub(crate) error: Option<String>,
-    pub(crate) error_description: Option<String>,
+    /// The `error` parameter, raw: scrubbed when the event is built.
+    pub(crate) error: Option<Untrusted>,
+    /// The `error_description` parameter, raw: scrubbed when the event is built.
+    pub(crate) error_description: Option<Untrusted>,
     /// An `access_token` in the fragment (implicit, hybrid).
     pub(crate) access_token: Option<Arc<InspectedToken>>,
     /// An `id_token` (OpenID Connect implicit, hybrid).
@@ -63,26 +70,26 @@ impl Location {
         };
         for part in [query, fragment] {
             let params = Form::parse(part.as_bytes());
-            out.code |= params.get("code").is_some();
-            if let Some(error) = params.get("error") {
-                out.error = Some(ident(error));
+            out.code |= params.first("code").is_some();
+            if let Some(error) = params.first("error") {
+                out.error = Some(Untrusted::new(error));
             }
-            if let Some(description) = params.get("error_description") {
-                out.error_description = Some(sanitize(description, 512));
+            if let Some(description) = params.first("error_description") {
+                out.error_description = Some(Untrusted::new(description));
             }
-            if let Some(token) = params.get("access_token") {
+            if let Some(token) = params.first("access_token") {
                 out.access_token = Some(inspector.inspect(token));
             }
-            if let Some(token) = params.get("id_token") {
+            if let Some(token) = params.first("id_token") {
                 out.id_token = Some(inspector.inspect(token));
             }
-            if let Some(token_type) = params.get("token_type") {
+            if let Some(token_type) = params.first("token_type") {
                 out.token_type = Some(ident(token_type));
             }
-            if let Some(expires_in) = params.get("expires_in") {
+            if let Some(expires_in) = params.first("expires_in") {
                 out.expires_in = expires_in.parse().ok();
             }
-            if let Some(scope) = params.get("scope") {
+            if let Some(scope) = params.first("scope") {
                 out.scope = Some(scope_list(scope));
             }
         }
@@ -103,6 +110,11 @@ impl JsonBody {
     /// protected routes use too.
     pub(crate) fn claims(&self) -> crate::token::TokenClaims {
         crate::token::TokenClaims::from_json(&Value::Object(self.0.clone()))
+    }
+
+    /// Whether `key` is a member.
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.0.contains_key(key)
     }
 
     /// A string member, when present and not empty.
@@ -146,11 +158,14 @@ impl JsonBody {
         }
     }
 
-    /// The RFC 6749 §5.2 error of an error response.
-    pub(crate) fn error(&self) -> Option<ErrorInfo> {
+    /// The RFC 6749 §5.2 error of an error response, scrubbed of `secrets` (servers quote
+    /// the code or token they refused).
+    pub(crate) fn error(&self, secrets: &Secrets<'_>) -> Option<ErrorInfo> {
         Some(ErrorInfo {
-            code: sanitize(self.str("error")?, 64),
-            description: self.str("error_description").map(|d| sanitize(d, 512)),
+            code: scrub(self.str("error")?, secrets, MAX_CODE),
+            description: self
+                .str("error_description")
+                .map(|d| scrub(d, secrets, MAX_DESCRIPTION)),
         })
     }
 }
@@ -175,8 +190,14 @@ mod tests {
             "https://app/cb?error=access_denied&error_description=User+said+no%0A&state=S",
             &inspector,
         );
-        assert_eq!(l.error.as_deref(), Some("access_denied"));
-        assert_eq!(l.error_description.as_deref(), Some("User said no\\u{a}"));
+        let none = Secrets::none();
+        assert_eq!(l.error.unwrap().scrubbed(&none, MAX_CODE), "access_denied");
+        assert_eq!(
+            l.error_description
+                .unwrap()
+                .scrubbed(&none, MAX_DESCRIPTION),
+            "User said no\\u{a}"
+        );
         assert!(!l.code);
 
         let l = Location::parse(
@@ -215,10 +236,52 @@ mod tests {
         assert_eq!(j.bool("active"), Some(true));
         assert_eq!(j.strings("aud"), ["a", "b"]);
         assert_eq!(j.strings("iss"), ["i"]);
-        let e = j.error().unwrap();
+        let e = j.error(&Secrets::none()).unwrap();
         assert_eq!(e.code, "invalid_grant");
         assert_eq!(e.description.as_deref(), Some("bad\\u{1b}code"));
         assert!(JsonBody::parse(b"<html>").is_none());
         assert!(JsonBody::parse(b"[1]").is_none());
+    }
+
+    proptest::proptest! {
+        // Large generated strings: fewer cases keep the suite quick.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Arbitrary bytes: parsing never panics, and whatever members a body has, what
+        /// the classifiers take from it is bounded.
+        #[test]
+        fn json_parser_never_panics_and_is_bounded(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            if let Some(j) = JsonBody::parse(&bytes) {
+                let _ = (j.int("expires_in"), j.bool("active"), j.has("access_token"));
+                proptest::prop_assert!(j.strings("aud").len() <= 100);
+            }
+        }
+
+        #[test]
+        fn json_members_are_bounded(
+            error in "\\PC{0,100}",
+            description in "\\PC{0,700}",
+            aud in proptest::collection::vec("[a-z]{0,300}", 0..120),
+            exp in proptest::prelude::any::<f64>(),
+        ) {
+            let body = serde_json::json!({
+                "error": error, "error_description": description, "aud": aud, "exp": exp,
+            });
+            let j = JsonBody::parse(body.to_string().as_bytes()).unwrap();
+            proptest::prop_assert!(j.strings("aud").len() <= 100);
+            proptest::prop_assert!(j.strings("aud").iter().all(|a| a.len() <= super::super::form::MAX_ID));
+            let _ = j.int("exp");
+            if let Some(e) = j.error(&Secrets::none()) {
+                proptest::prop_assert!(e.code.len() <= MAX_CODE);
+                proptest::prop_assert!(e.description.is_none_or(|d| d.len() <= MAX_DESCRIPTION));
+            }
+        }
+
+        /// Arbitrary `Location` values: no panic, and the kept target has no query or fragment.
+        #[test]
+        fn location_never_keeps_a_query(location in "\\PC{0,300}") {
+            let l = Location::parse(&location, &TokenInspector::default());
+            proptest::prop_assert!(!l.target.contains('?') && !l.target.contains('#'));
+        }
     }
 }

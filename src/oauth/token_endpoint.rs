@@ -2,7 +2,7 @@
 //! `AccessTokenIssued` / `TokenRequestFailed`.
 
 use super::client_auth::{self, JwtPeek};
-use super::device::PollDecision;
+use super::device::{PollDecision, ISSUED};
 use super::form::{ident, scope_list, uri_without_query, Form};
 use super::request::Exchange;
 use crate::event::{ActorKind, AuditEvent, EventKind, Outcome, Timestamp, TokenRef};
@@ -132,9 +132,9 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
         if outcome != Outcome::Unknown {
             let result = match &event.error {
                 Some(error) => error.code.as_str(),
-                None => "issued",
+                None => ISSUED,
             };
-            match tracker.poll(code, result) {
+            match tracker.poll(code, event.actor.client_id.as_deref(), result) {
                 PollDecision::Suppress => return None,
                 PollDecision::Record { repeated: 0 } => {}
                 PollDecision::Record { repeated } => {

@@ -1,16 +1,36 @@
 use http::HeaderMap;
 
-use crate::event::sanitize;
+use crate::event::{Secrets, Untrusted};
+
+/// Longest `error.code` kept in an event.
+const MAX_CODE: usize = 64;
+/// Longest `error.description` kept in an event.
+const MAX_DESCRIPTION: usize = 512;
 
 /// The `error` and `error_description` of a `WWW-Authenticate: Bearer` challenge
-/// (RFC 6750 §3).
+/// (RFC 6750 §3), raw until the event is built: servers quote the token they refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Challenge {
-    pub(crate) error: Option<String>,
-    pub(crate) description: Option<String>,
+    error: Option<Untrusted>,
+    description: Option<Untrusted>,
 }
 
 impl Challenge {
+    /// The `error`, scrubbed of the request's `secrets` and sanitised.
+    pub(crate) fn error(&self, secrets: &Secrets<'_>) -> Option<String> {
+        self.error
+            .as_ref()
+            .map(|e| e.scrubbed(secrets, MAX_CODE))
+            .filter(|e| !e.is_empty())
+    }
+
+    /// The `error_description`, scrubbed of the request's `secrets` and sanitised.
+    pub(crate) fn description(&self, secrets: &Secrets<'_>) -> Option<String> {
+        self.description
+            .as_ref()
+            .map(|d| d.scrubbed(secrets, MAX_DESCRIPTION))
+    }
+
     pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Challenge> {
         headers
             .get_all(http::header::WWW_AUTHENTICATE)
@@ -61,8 +81,8 @@ fn parse_bearer(value: &str) -> Option<Challenge> {
             (after[..end].trim().to_owned(), &after[end..])
         };
         match key.to_ascii_lowercase().as_str() {
-            "error" => challenge.error = Some(sanitize(&val, 64)),
-            "error_description" => challenge.description = Some(sanitize(&val, 512)),
+            "error" => challenge.error = Some(Untrusted::new(&val)),
+            "error_description" => challenge.description = Some(Untrusted::new(&val)),
             _ => {}
         }
         rest = remaining.trim_start().trim_start_matches(',').trim_start();
@@ -82,16 +102,28 @@ mod tests {
 
     #[test]
     fn reads_error_and_description() {
+        let none = Secrets::none();
         let c = parse(r#"Bearer realm="example", error="invalid_token", error_description="The access token \"expired\"""#).unwrap();
-        assert_eq!(c.error.as_deref(), Some("invalid_token"));
+        assert_eq!(c.error(&none).as_deref(), Some("invalid_token"));
         assert_eq!(
-            c.description.as_deref(),
+            c.description(&none).as_deref(),
             Some("The access token \"expired\"")
         );
         let c = parse("Bearer error=insufficient_scope, scope=\"a b\"").unwrap();
-        assert_eq!(c.error.as_deref(), Some("insufficient_scope"));
-        assert_eq!(parse("Bearer").unwrap().error, None);
+        assert_eq!(c.error(&none).as_deref(), Some("insufficient_scope"));
+        assert_eq!(parse("Bearer").unwrap().error(&none), None);
         assert_eq!(parse("Basic realm=\"x\""), None);
+    }
+
+    #[test]
+    fn an_echoed_token_is_scrubbed() {
+        let mut secrets = Secrets::none();
+        secrets.fingerprint(crate::token::TokenFingerprint::of("opaque-Tok3n-xyz"));
+        let c = parse(r#"Bearer error="invalid_token", error_description="token opaque-Tok3n-xyz expired; also eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.c2ln""#).unwrap();
+        assert_eq!(
+            c.description(&secrets).as_deref(),
+            Some("token [redacted] expired; also [redacted]")
+        );
     }
 
     mod prop {
@@ -120,19 +152,23 @@ mod tests {
                 let Some(challenge) = Challenge::from_headers(&headers) else {
                     return Ok(());
                 };
-                for (text, max) in [(&challenge.error, 64), (&challenge.description, 512)] {
+                let none = Secrets::none();
+                let (error, description) = (challenge.error(&none), challenge.description(&none));
+                for (text, max) in [(&error, 64), (&description, 512)] {
                     if let Some(text) = text {
                         prop_assert!(text.len() <= max);
                         prop_assert!(!text.chars().any(char::is_control));
                     }
                 }
-                if let (Some(error), Some(description)) = (&challenge.error, &challenge.description) {
+                if let (Some(error), Some(description)) = (&error, &description) {
                     if !error.contains(['"', '\\']) && !description.contains(['"', '\\']) {
                         let rebuilt = format!("Bearer error=\"{error}\", error_description=\"{description}\"");
                         if let Ok(header) = http::HeaderValue::from_str(&rebuilt) {
                             let mut again = HeaderMap::new();
                             again.insert(http::header::WWW_AUTHENTICATE, header);
-                            prop_assert_eq!(Challenge::from_headers(&again), Some(challenge.clone()));
+                            let read = Challenge::from_headers(&again).expect("a rebuilt challenge reads");
+                            prop_assert_eq!(read.error(&none).as_ref(), Some(error));
+                            prop_assert_eq!(read.description(&none).as_ref(), Some(description));
                         }
                     }
                 }

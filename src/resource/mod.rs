@@ -12,8 +12,8 @@ pub(crate) use challenge::Challenge;
 
 use crate::context::{RequestContext, ResponseContext};
 use crate::event::{
-    error_code, Actor, ActorKind, AuditEvent, ErrorInfo, EventKind, Outcome, ServiceInfo, Severity,
-    Timestamp, TokenDetails, UnverifiedClaims,
+    error_code, Actor, ActorKind, AuditEvent, ErrorInfo, EventKind, Outcome, Secrets, ServiceInfo,
+    Severity, Timestamp, TokenDetails, UnverifiedClaims,
 };
 use crate::token::{
     bearer_from_headers, BearerCredential, InspectedToken, RevokedTokens, TokenFingerprint,
@@ -26,7 +26,10 @@ use crate::token::{
 /// An entry point for fuzzing the challenge reader; not a public API.
 #[cfg(feature = "fuzzing")]
 pub fn read_bearer_challenge(headers: &HeaderMap) -> Option<(Option<String>, Option<String>)> {
-    Challenge::from_headers(headers).map(|c| (c.error, c.description))
+    Challenge::from_headers(headers).map(|c| {
+        let none = Secrets::none();
+        (c.error(&none), c.description(&none))
+    })
 }
 
 /// The bearer token a request presented, as the layer inspected it.
@@ -47,6 +50,8 @@ pub(crate) enum Presented {
     Malformed {
         reason: &'static str,
         fingerprint: Option<TokenFingerprint>,
+        /// The fingerprint of what followed `Bearer `, to scrub it from a challenge.
+        credential: Option<TokenFingerprint>,
     },
     Token(Arc<InspectedToken>),
 }
@@ -65,12 +70,19 @@ impl ResourceRequest {
         let presented = match bearer_from_headers(headers) {
             BearerCredential::Absent => Presented::Nothing,
             BearerCredential::OtherScheme => Presented::OtherScheme,
-            BearerCredential::Malformed(reason) => Presented::Malformed {
-                reason,
-                fingerprint: headers
+            BearerCredential::Malformed(reason) => {
+                let value = headers
                     .get(http::header::AUTHORIZATION)
-                    .map(|v| TokenFingerprint::of(&String::from_utf8_lossy(v.as_bytes()))),
-            },
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()));
+                Presented::Malformed {
+                    reason,
+                    fingerprint: value.as_deref().map(TokenFingerprint::of),
+                    credential: value
+                        .as_deref()
+                        .and_then(|v| v.trim().split_once(' '))
+                        .map(|(_, c)| TokenFingerprint::of(c.trim())),
+                }
+            }
             BearerCredential::Bearer(token) => {
                 let seen = inspector.inspect(token);
                 // The trail's own record of a revocation beats any cached verification.
@@ -121,6 +133,25 @@ impl ResourceRequest {
             Presented::Token(token) => Some(token.verdict),
             Presented::Nothing | Presented::OtherScheme => None,
         }
+    }
+
+    /// The presented credential, to scrub from what the response says about it.
+    fn secrets(&self) -> Secrets<'static> {
+        let mut secrets = Secrets::none();
+        match &self.presented {
+            Presented::Token(token) => secrets.fingerprint(token.fingerprint),
+            Presented::Malformed {
+                fingerprint,
+                credential,
+                ..
+            } => {
+                for fingerprint in fingerprint.iter().chain(credential) {
+                    secrets.fingerprint(*fingerprint);
+                }
+            }
+            _ => {}
+        }
+        secrets
     }
 
     pub(crate) fn event(
@@ -211,11 +242,12 @@ impl ResourceRequest {
             _ => None,
         };
         let challenge = response.and_then(|r| r.challenge.as_ref());
-        if let Some(code) = challenge.and_then(|c| c.error.clone()) {
+        let secrets = self.secrets();
+        if let Some(code) = challenge.and_then(|c| c.error(&secrets)) {
             return Some(ErrorInfo {
                 code,
                 description: challenge
-                    .and_then(|c| c.description.clone())
+                    .and_then(|c| c.description(&secrets))
                     .or(malformed_reason),
             });
         }
