@@ -10,6 +10,7 @@ pub use crate::context::forwarded::{
     forwarded as parse_forwarded, single_value as parse_single_value,
     x_forwarded_for as parse_x_forwarded_for, Hop,
 };
+pub use crate::oauth::fuzz::{authorize_response, form, json_response, login_response};
 pub use crate::resource::read_bearer_challenge;
 
 use crate::delivery::spool::{Spool, SpoolConfig};

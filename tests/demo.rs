@@ -79,9 +79,15 @@ fn demo_writes_every_kind_and_no_secret() {
         .iter()
         .filter_map(|e| e["token"]["verdict"].as_str())
         .collect();
-    for verdict in ["valid", "expired", "bad_signature", "malformed"] {
+    for verdict in ["valid", "expired", "bad_signature", "malformed", "revoked"] {
         assert!(verdicts.contains(verdict), "no {verdict} verdict");
     }
+    assert!(
+        events.iter().any(|e| e["kind"] == "AccessDenied"
+            && e["error"]["code"] == "method_override"
+            && e["http"]["status"] == 400),
+        "the method override on /api/admin is recorded as refused"
+    );
     for secret in [
         "web-secret",
         "reporting-secret",

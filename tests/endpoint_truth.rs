@@ -309,10 +309,9 @@ async fn default_endpoint_paths_need_protocol_evidence() {
         assert_eq!(e["kind"], "ResourceAccessed", "{e}");
         assert!(e.get("oauth").is_none());
     }
-    assert_eq!(
-        all[0]["outcome"], "success",
-        "a 405 is the client's problem, not a token failure"
-    );
+    // An ordinary route's failure, not a token request that failed.
+    assert_eq!(all[0]["outcome"], "failure");
+    assert_eq!(all[0]["error"]["code"], "method_not_allowed");
     assert_eq!(all[0]["http"]["status"], 405);
 
     // Configured explicitly, the role is trusted as before.

@@ -135,7 +135,8 @@ fn app() -> Router {
                 }))
             }),
         )
-        .route("/revoke", post(|| async { "" }))
+        // A revocation endpoint reads its form (RFC 7009), so the layer sees the request.
+        .route("/revoke", post(|_form: String| async { "" }))
         .route("/orders", get(|| async { "[]" }))
 }
 

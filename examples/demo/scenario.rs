@@ -289,7 +289,20 @@ pub async fn run<W: AuditWriter>(
         200,
     )?;
     expect(revoke(alice_code.clone(), "not-the-secret").await?, 401)?;
-    expect(introspect(alice_code, "not-the-secret").await?, 401)?;
+    expect(introspect(alice_code.clone(), "not-the-secret").await?, 401)?;
+
+    step("the revoked token comes back on /api/me: the trail remembers (verdict revoked)");
+    get_api(&http, &base, "/api/me", Some(&alice_code), 200).await?;
+
+    step("root asks /api/admin to be treated as DELETE (X-HTTP-Method-Override): 400, audited");
+    expect(
+        http.get(format!("{base}/api/admin"))
+            .bearer_auth(&root)
+            .header("x-http-method-override", "DELETE")
+            .send()
+            .await?,
+        400,
+    )?;
 
     step("the audit file writer stalls while 600 requests arrive: the queue overflows");
     file.pause();

@@ -9,12 +9,19 @@ fuzz_target!(|path: &str| {
     for reading in [canonical.strict(), canonical.decoded()] {
         assert!(reading.starts_with('/'), "{reading:?} is absolute");
         for segment in reading.split('/').skip(1) {
-            assert!(segment != "." && segment != "..", "{reading:?} has a dot segment");
+            assert!(
+                segment != "." && segment != "..",
+                "{reading:?} has a dot segment"
+            );
         }
         assert!(!reading.contains("//"), "{reading:?} has an empty segment");
         // A canonical reading reads the same when canonicalised again.
         let again = CanonicalPath::new(reading);
-        assert_eq!(again.strict(), reading, "strict reading of {path:?} is a fixed point");
+        assert_eq!(
+            again.strict(),
+            reading,
+            "strict reading of {path:?} is a fixed point"
+        );
     }
     assert_eq!(
         canonical.ambiguity().is_none(),

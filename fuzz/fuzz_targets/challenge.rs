@@ -15,7 +15,10 @@ fuzz_target!(|values: Vec<Vec<u8>>| {
     if let Some((error, description)) = read_bearer_challenge(&headers) {
         for field in [error, description].into_iter().flatten() {
             assert!(field.len() <= 2048, "challenge fields are bounded");
-            assert!(!field.chars().any(char::is_control), "control characters are escaped");
+            assert!(
+                !field.chars().any(char::is_control),
+                "control characters are escaped"
+            );
         }
     }
 });

@@ -30,7 +30,13 @@ fuzz_target!(|input: Input| {
     if input.text.contains(SECRET) || input.text.contains("\"\"\"") || input.text.contains("'''") {
         return;
     }
-    let keys = ["client_secret", "password", "token", "api_key", "jwks_url_env"];
+    let keys = [
+        "client_secret",
+        "password",
+        "token",
+        "api_key",
+        "jwks_url_env",
+    ];
     let key = keys[input.key as usize % keys.len()];
     let lines: Vec<&str> = input.text.lines().collect();
     let at = input.at as usize % (lines.len() + 1);
@@ -39,6 +45,9 @@ fuzz_target!(|input: Input| {
     text.push_str(&lines[at..].join("\n"));
     if let Err(err) = config::FileConfig::parse(Path::new("fuzz.toml"), &text) {
         let message = err.to_string();
-        assert!(!message.contains(SECRET), "a secret was quoted back: {message}");
+        assert!(
+            !message.contains(SECRET),
+            "a secret was quoted back: {message}"
+        );
     }
 });

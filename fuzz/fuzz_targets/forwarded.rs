@@ -11,7 +11,12 @@ use libfuzzer_sys::fuzz_target;
 use oauth_audit::fuzzing::{parse_forwarded, parse_single_value, parse_x_forwarded_for};
 use oauth_audit::{ClientIpSource, TrustedProxies};
 
-const HEADERS: [&str; 4] = ["forwarded", "x-forwarded-for", "x-real-ip", "cf-connecting-ip"];
+const HEADERS: [&str; 4] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-real-ip",
+    "cf-connecting-ip",
+];
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -23,7 +28,9 @@ struct Input {
 }
 
 fn proxies(source: ClientIpSource) -> TrustedProxies {
-    TrustedProxies::new(["10.0.0.0/8"]).expect("cidr").source(source)
+    TrustedProxies::new(["10.0.0.0/8"])
+        .expect("cidr")
+        .source(source)
 }
 
 fuzz_target!(|input: Input| {
@@ -37,12 +44,17 @@ fuzz_target!(|input: Input| {
     });
     let mut headers = HeaderMap::new();
     for (name, value) in &input.lines {
-        let Ok(value) = HeaderValue::from_bytes(value) else { return };
+        let Ok(value) = HeaderValue::from_bytes(value) else {
+            return;
+        };
         headers.append(HEADERS[*name as usize % HEADERS.len()], value);
     }
     for hops in [parse_forwarded(&headers), parse_x_forwarded_for(&headers)] {
         assert!(hops.len() <= 32, "at most 32 hops are kept");
-        assert!(hops.iter().all(|hop| hop.raw.len() <= 64 * 4), "hops are bounded");
+        assert!(
+            hops.iter().all(|hop| hop.raw.len() <= 64 * 4),
+            "hops are bounded"
+        );
     }
     let _ = parse_single_value(&headers, &HeaderName::from_static("x-real-ip"));
 
@@ -55,7 +67,10 @@ fuzz_target!(|input: Input| {
     };
     let ip = sources[index].client_ip(peer, &headers);
     if !input.from_proxy {
-        assert_eq!(ip, peer, "an untrusted peer's headers never choose the address");
+        assert_eq!(
+            ip, peer,
+            "an untrusted peer's headers never choose the address"
+        );
     } else if ip != peer {
         // The address came from the chosen header, and from no other.
         let text: String = headers

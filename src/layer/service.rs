@@ -79,7 +79,8 @@ where
                 EndpointRequest::capture(endpoint, &head, has_body, &shared.endpoints);
             // A default path may be an ordinary route: read it as one too, in case.
             let fallback = shared.endpoints.is_assumed(endpoint).then(|| {
-                let resource = ResourceRequest::inspect(&head.headers, &shared.inspector);
+                let resource =
+                    ResourceRequest::inspect(&head.headers, &shared.inspector, &shared.revoked);
                 if let Some(token) = resource.audited_token() {
                     head.extensions.insert(token);
                 }

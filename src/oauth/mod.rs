@@ -140,6 +140,7 @@ pub use login::{LoginResponse, LoginRule};
 pub(crate) use request::{EndpointEvent, EndpointRequest, Settings};
 
 /// Entry points for fuzzing this module's parsers (cargo-fuzz targets). Not a stable API.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz {
     use crate::event::{EventKind, Outcome, Secrets};
@@ -159,11 +160,7 @@ pub mod fuzz {
     /// Parses a JSON response body; returns its scrubbed RFC 6749 error, if any.
     pub fn json_response(input: &[u8]) -> Option<(String, Option<String>)> {
         let json = super::response::JsonBody::parse(input)?;
-        let _ = (
-            json.int("expires_in"),
-            json.bool("active"),
-            json.strings("aud"),
-        );
+        let _ = (json.int("expires_in"), json.bool("active"), json.claims());
         json.error(&Secrets::none())
             .map(|e| (e.code, e.description))
     }

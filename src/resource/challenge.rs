@@ -161,14 +161,17 @@ mod tests {
                     }
                 }
                 if let (Some(error), Some(description)) = (&error, &description) {
-                    if !error.contains(['"', '\\']) && !description.contains(['"', '\\']) {
+                    // Text the scrubber changed is not the text sent, so it cannot round-trip.
+                    let redacted = crate::event::REDACTED;
+                    let scrubbed = error.contains(redacted) || description.contains(redacted);
+                    if !scrubbed && !error.contains(['"', '\\']) && !description.contains(['"', '\\']) {
                         let rebuilt = format!("Bearer error=\"{error}\", error_description=\"{description}\"");
                         if let Ok(header) = http::HeaderValue::from_str(&rebuilt) {
                             let mut again = HeaderMap::new();
                             again.insert(http::header::WWW_AUTHENTICATE, header);
                             let read = Challenge::from_headers(&again).expect("a rebuilt challenge reads");
-                            prop_assert_eq!(read.error(&none).as_ref(), Some(error));
-                            prop_assert_eq!(read.description(&none).as_ref(), Some(description));
+                            prop_assert_eq!(read.error(&none), Some(error.clone()));
+                            prop_assert_eq!(read.description(&none), Some(description.clone()));
                         }
                     }
                 }

@@ -216,7 +216,9 @@ mod tests {
                 let auditor = crate::writer::Auditor::new(memory.clone());
                 let mut service = ServiceBuilder::new()
                     .layer(crate::AuditLayer::new(auditor.clone()))
-                    .service_fn(|_req: http::Request<crate::RequestBody<String>>| async {
+                    .service_fn(|req: http::Request<crate::RequestBody<String>>| async {
+                        // A revocation endpoint reads its form, so the layer sees it too.
+                        let _ = http_body_util::BodyExt::collect(req.into_body()).await;
                         Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
                     });
                 for authorization in authorizations {
