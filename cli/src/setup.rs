@@ -789,6 +789,7 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
         file.proxy.preserve_host,
         trusted,
         client_tls,
+        file.proxy.tls.is_some(),
     );
     let inner = Protected::new(
         forward,

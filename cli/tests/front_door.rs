@@ -304,8 +304,14 @@ async fn listens_on_tls_and_picks_up_a_renewed_certificate() {
 
     let (shown, mut stream) = tls_connect(proxy.addr, &ca.pem).await;
     assert_eq!(shown, cert_der);
-    let answer = get_over(&mut stream, "/anything").await;
+    let answer = get_over(&mut stream, "/echo").await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The upstream is told the client came over TLS (it builds issuer and redirect URLs).
+    assert!(
+        answer.contains(r#""x-forwarded-proto":["https"]"#),
+        "{answer}"
+    );
+    assert!(answer.contains(";proto=https;"), "{answer}");
 
     let (renewed_pem, renewed_der, renewed_key) = ca.issue();
     // Key first: a handshake between the two writes keeps the old pair (they do not match).

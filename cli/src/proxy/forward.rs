@@ -43,18 +43,22 @@ pub struct Forward {
     upstream: Arc<UpstreamUrl>,
     preserve_host: bool,
     trusted: Arc<TrustedProxies>,
+    /// How clients reach this proxy (`http`, or `https` on a TLS listener), for the upstream.
+    scheme: &'static str,
 }
 
 impl Forward {
     /// A forwarder with a connection pool towards `upstream`; the forwarding headers of
     /// peers in `trusted` are kept and appended to, those of other peers replaced; an
-    /// `https` upstream is verified with `tls`.
+    /// `https` upstream is verified with `tls`. `tls_listener` says whether clients reach
+    /// the proxy over TLS, as `X-Forwarded-Proto` and `Forwarded: proto=` tell the upstream.
     pub fn new(
         upstream: UpstreamUrl,
         connect_timeout: Duration,
         preserve_host: bool,
         trusted: TrustedProxies,
         tls: rustls::ClientConfig,
+        tls_listener: bool,
     ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
@@ -73,6 +77,7 @@ impl Forward {
             upstream: Arc::new(upstream),
             preserve_host,
             trusted: Arc::new(trusted),
+            scheme: if tls_listener { "https" } else { "http" },
         }
     }
 
@@ -118,7 +123,7 @@ impl Forward {
                 // A configured header outside the known list is a forwarding header too.
                 headers.remove(self.trusted.client_ip_source().header_name());
             }
-            add_forwarding(headers, client, host.as_ref());
+            add_forwarding(headers, client, host.as_ref(), self.scheme);
         }
         // hyper sends no body with a GET, HEAD or CONNECT of unknown length unless told
         // the body is chunked: it would be dropped on the way.

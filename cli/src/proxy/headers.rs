@@ -96,9 +96,15 @@ pub struct Client {
 
 /// Writes the forwarding headers: from an untrusted peer, every known forwarding header is
 /// removed first. Then the peer is appended to `X-Forwarded-For` and `Forwarded`,
-/// `X-Forwarded-Proto` and `X-Forwarded-Host` are set when absent, `X-Real-IP` is set to the
-/// client's address, and this proxy is added to `Via`.
-pub fn add_forwarding(headers: &mut HeaderMap, client: Client, host: Option<&HeaderValue>) {
+/// `X-Forwarded-Proto` (`scheme`: how the client reached this proxy) and `X-Forwarded-Host`
+/// are set when absent, `X-Real-IP` is set to the client's address, and this proxy is added
+/// to `Via`.
+pub fn add_forwarding(
+    headers: &mut HeaderMap,
+    client: Client,
+    host: Option<&HeaderValue>,
+    scheme: &'static str,
+) {
     if !client.trusted_peer {
         for name in FORWARDING_HEADERS {
             headers.remove(name);
@@ -115,7 +121,7 @@ pub fn add_forwarding(headers: &mut HeaderMap, client: Client, host: Option<&Hea
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("\"[{v6}]\""),
     };
-    let mut element = format!("for={node};proto=http");
+    let mut element = format!("for={node};proto={scheme}");
     if let Some(host) = host.and_then(|h| h.to_str().ok()) {
         if host
             .bytes()
@@ -128,7 +134,7 @@ pub fn add_forwarding(headers: &mut HeaderMap, client: Client, host: Option<&Hea
 
     let proto = HeaderName::from_static("x-forwarded-proto");
     if !headers.contains_key(&proto) {
-        headers.insert(proto, HeaderValue::from_static("http"));
+        headers.insert(proto, HeaderValue::from_static(scheme));
     }
     let forwarded_host = HeaderName::from_static("x-forwarded-host");
     if let (false, Some(host)) = (headers.contains_key(&forwarded_host), host) {
@@ -245,7 +251,7 @@ mod tests {
             trusted_peer: false,
             ip: "192.0.2.9".parse().unwrap(),
         };
-        add_forwarding(&mut h, client, Some(&host));
+        add_forwarding(&mut h, client, Some(&host), "http");
         for (name, value) in &h {
             assert_ne!(value, "evil.example", "{name} kept the client's value");
         }
@@ -268,7 +274,12 @@ mod tests {
             HeaderValue::from_bytes(b"6.6.6.6\xff").unwrap(),
         );
         h.append("x-forwarded-for", HeaderValue::from_static("198.51.100.2"));
-        add_forwarding(&mut h, trusted_client("10.0.0.1:80", "198.51.100.2"), None);
+        add_forwarding(
+            &mut h,
+            trusted_client("10.0.0.1:80", "198.51.100.2"),
+            None,
+            "http",
+        );
         assert_eq!(
             h["x-forwarded-for"].as_bytes(),
             b"6.6.6.6\xff, 198.51.100.2, 10.0.0.1"
@@ -285,11 +296,12 @@ mod tests {
             &mut h,
             trusted_client("[::1]:5000", "203.0.113.7"),
             Some(&host),
+            "https",
         );
         assert_eq!(h["x-forwarded-for"], "203.0.113.7, 10.0.0.1, ::1");
         assert_eq!(
             h[header::FORWARDED],
-            "for=\"[::1]\";proto=http;host=\"idp.example\""
+            "for=\"[::1]\";proto=https;host=\"idp.example\""
         );
         assert_eq!(h["x-forwarded-host"], "idp.example");
         assert_eq!(h["x-real-ip"], "203.0.113.7");
