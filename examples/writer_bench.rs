@@ -30,7 +30,7 @@ use oauth_audit::event::{
 };
 use oauth_audit::token::{TokenFingerprint, TokenFormat, Verdict};
 use oauth_audit::writer::{
-    AuditWriter, Auditor, JsonLines, OverflowPolicy, RotatingFile, WriterOptions,
+    Auditor, IntoSink, JsonLines, OverflowPolicy, RotatingFile, WriterOptions,
 };
 use serde_json::json;
 
@@ -189,7 +189,7 @@ fn events(n: usize) -> Vec<AuditEvent> {
 
 /// An auditor whose only writer can hold every event of the round: nothing is dropped,
 /// and a full queue (which cannot happen) would wait rather than drop.
-fn auditor<W: AuditWriter>(writer: W, n: usize, batch: usize) -> Result<Auditor, Error> {
+fn auditor<W: IntoSink>(writer: W, n: usize, batch: usize) -> Result<Auditor, Error> {
     Ok(Auditor::builder()
         .service_name("orders-api")
         .service_instance("orders-api-7f9c")

@@ -13,7 +13,7 @@ pub use crate::context::forwarded::{
 pub use crate::oauth::fuzz::{authorize_response, form, json_response, login_response};
 pub use crate::resource::read_bearer_challenge;
 
-use crate::delivery::spool::{Spool, SpoolConfig};
+use crate::sink::backlog::spool::{Spool, SpoolConfig};
 
 /// Puts `bytes` into a spool directory as its only segment (as a crash or a disk fault may
 /// leave it), opens the spool and reads everything back.

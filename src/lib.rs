@@ -49,6 +49,7 @@ pub mod oauth;
 pub mod request_target;
 mod resource;
 pub mod scope;
+mod sink;
 pub mod token;
 pub mod writer;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use oauth_audit::delivery::{Backoff, Delivery, EncodedEvent};
 use oauth_audit::event::{AuditEvent, DropReason, EventKind, Outcome, ServiceInfo, Timestamp};
-use oauth_audit::writer::{AuditWriter, Auditor};
+use oauth_audit::writer::Auditor;
 use support::crash::{self, ChildWriter};
 use support::flaky_backend::{FlakyBackend, Mode};
 use uuid::Uuid;

@@ -5,10 +5,10 @@
 //! on-disk spool, replay after a restart) is shared by every backend, so a backend only
 //! speaks its protocol.
 //!
-//! [`Delivery`] is that machinery: an [`AuditWriter`](crate::writer::AuditWriter) around a
-//! backend that retries with [`Backoff`], spills to a bounded on-disk spool while the backend
-//! is down, replays the spool in order when it is back (also after a restart), and reports
-//! what it had to drop. [`DeliveryStats`] tells how far it got.
+//! [`Delivery`] is a backend with its delivery settings: the sink runtime that every sink runs
+//! in (file writers too) retries it with [`Backoff`], spills to a bounded on-disk spool while
+//! the backend is down, replays the spool in order when it is back (also after a restart),
+//! and reports what it had to drop. [`DeliveryStats`] tells how far it got.
 //!
 //! Backends are idempotent per event: a batch may be sent more than once (a timeout after the
 //! server committed, a replay after a crash), and each backend deduplicates on the event id
@@ -43,88 +43,140 @@
 //! # Ok(()) }
 //! ```
 
-mod backoff;
-mod record;
-pub(crate) mod spool;
-mod stats;
-mod writer;
+mod builder;
 
-use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
-pub use backoff::Backoff;
-pub use record::{EncodedEvent, RecordError};
-pub use stats::DeliveryStats;
-pub use writer::{Delivery, DeliveryBuilder};
+pub use crate::sink::{Backend, BackendError, Backoff, DeliveryStats, EncodedEvent, RecordError};
+pub use builder::DeliveryBuilder;
 
-/// A remote destination for audit events, driven by the delivery machinery.
+use crate::event::AuditEvent;
+use crate::sink::deliver::{Deliverer, Settings};
+use crate::sink::WriteError;
+use crate::sink::{BackendSink, IntoSink, SinkSpec, SpoolSettings};
+use crate::ConfigError;
+
+const DEFAULT_MAX_BATCH: usize = 500;
+const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_INLINE_RETRIES: u32 = 1;
+const DEFAULT_MEMORY_RETRIES: u32 = 10;
+
+/// A [`Backend`] with its delivery settings, delivered to at least once: it is retried with
+/// exponential backoff and jitter, spilled to a bounded on-disk spool while the backend is
+/// down, and replays the spool in order when it is back, also after a restart.
 ///
-/// `send` is never called concurrently with itself, and batches arrive in the order the
-/// events were emitted (replays from the spool come before newer events).
-pub trait Backend: Send + 'static {
-    /// A short name, used as `dropped.sink`, in metrics labels and in diagnostics.
-    fn name(&self) -> &str;
-
-    /// Sends a batch. `Ok` means the backend confirmed every event in it (committed,
-    /// acknowledged, indexed); only then are the events forgotten locally.
-    ///
-    /// A send that takes longer than [`DeliveryBuilder::send_timeout`] is dropped
-    /// mid-flight and counts as [`BackendError::Unavailable`]: the next `send` must cope
-    /// with whatever state that left (reconnect if in doubt).
-    fn send(
-        &mut self,
-        batch: &[EncodedEvent],
-    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+/// When `write` returns, every event of the batch is confirmed by the backend, in the
+/// spool, or counted as dropped (the spool was full, or the backend rejected it); drops are
+/// reported by an `AuditEventsDropped` event delivered like any other, as soon as there is
+/// room. New events never overtake spooled ones.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use oauth_audit::delivery::{Backend, BackendError, Backoff, Delivery, EncodedEvent};
+/// use oauth_audit::writer::Auditor;
+///
+/// struct Collector;
+/// impl Backend for Collector {
+///     fn name(&self) -> &str { "collector" }
+///     async fn send(&mut self, batch: &[EncodedEvent]) -> Result<(), BackendError> {
+///         // POST the batch, return Ok once the collector confirmed it.
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let delivery = Delivery::builder(Collector)
+///     .spool_dir("/var/spool/billing-api/audit")
+///     .max_spool_bytes(512 * 1024 * 1024)
+///     .backoff(Backoff::exponential(Duration::from_millis(200), Duration::from_secs(60)))
+///     .build()?;
+/// let stats = delivery.stats();
+/// let auditor = Auditor::builder().service_name("billing-api").writer(delivery).build()?;
+/// // ... serve ...
+/// auditor.shutdown().await;
+/// println!("{} delivered, {} left in the spool", stats.delivered(), stats.spooled_events());
+/// # Ok(()) }
+/// ```
+pub struct Delivery<B> {
+    inner: Deliverer<BackendSink<B>>,
 }
 
-/// Why a backend did not confirm a batch.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BackendError {
-    /// The backend is unreachable, overloaded or failed transiently: the batch is retried
-    /// with backoff, and spooled to disk while the failure lasts.
-    #[error("{backend} unavailable: {source}")]
-    Unavailable {
-        /// The backend's name.
-        backend: String,
-        /// What went wrong.
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The backend refused the events themselves (a mapping conflict, a payload too large):
-    /// retrying cannot help, so the batch is dropped and reported as `AuditEventsDropped`.
-    #[error("{backend} rejected the events: {source}")]
-    Rejected {
-        /// The backend's name.
-        backend: String,
-        /// What the backend answered.
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+impl<B> std::fmt::Debug for Delivery<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Delivery").field(&self.inner).finish()
+    }
 }
 
-impl BackendError {
-    /// A transient failure: the batch will be retried.
-    pub fn unavailable(
-        backend: impl Into<String>,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
-        BackendError::Unavailable {
-            backend: backend.into(),
-            source: source.into(),
+impl<B: Backend> Delivery<B> {
+    /// Starts configuring delivery to `backend`.
+    pub fn builder(backend: B) -> DeliveryBuilder<B> {
+        DeliveryBuilder {
+            backend,
+            spool: SpoolSettings::default(),
+            settings: Settings {
+                retry: true,
+                backoff: Backoff::default(),
+                inline_retries: DEFAULT_INLINE_RETRIES,
+                max_batch: DEFAULT_MAX_BATCH,
+                send_timeout: Some(DEFAULT_SEND_TIMEOUT),
+                memory_retries: DEFAULT_MEMORY_RETRIES,
+                fsync: true,
+            },
         }
     }
 
-    /// A permanent refusal: the batch will not be retried.
-    pub fn rejected(
-        backend: impl Into<String>,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
-        BackendError::Rejected {
-            backend: backend.into(),
-            source: source.into(),
-        }
+    /// Live counters: delivered, spooled, retried, dropped. They keep counting once the
+    /// delivery runs inside an [`Auditor`](crate::writer::Auditor).
+    pub fn stats(&self) -> DeliveryStats {
+        self.inner.stats().clone()
     }
 
-    /// Whether retrying may succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, BackendError::Unavailable { .. })
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.inner.sink().0
+    }
+
+    /// The backend, mutably.
+    pub fn backend_mut(&mut self) -> &mut B {
+        &mut self.inner.sink_mut().0
+    }
+
+    /// Delivers a batch without an [`Auditor`](crate::writer::Auditor) (a runtime of your
+    /// own, a test): replays what waits, then sends the batch or spools it. When this
+    /// returns, every event is confirmed, spooled, or counted as dropped; it never fails.
+    pub async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
+        self.inner.write(batch).await;
+        Ok(())
+    }
+
+    /// Replays what waits and reports drops; fsyncs the spool if appends are not fsynced.
+    pub async fn flush(&mut self) -> Result<(), WriteError> {
+        self.inner.flush().await.map_err(WriteError::from)
+    }
+
+    /// When [`flush`](Self::flush) should be called again without new events: while the
+    /// backlog or drop reports wait for the backend (`None` once there is nothing to do).
+    pub fn wake_after(&self) -> Option<Duration> {
+        self.inner.wake_after()
+    }
+}
+
+impl<B: Backend> IntoSink for Delivery<B> {
+    fn into_sink(self) -> SinkSpec {
+        let name = self.inner.name().to_owned();
+        SinkSpec::new(
+            name,
+            Box::new(move |retrying, config| {
+                if retrying.is_some() {
+                    return Err(ConfigError::invalid(
+                        "WriterOptions retry and spool",
+                        "a Delivery has its own: set them on its DeliveryBuilder",
+                    ));
+                }
+                Ok(crate::sink::task::spawn(self.inner, config))
+            }),
+        )
     }
 }

@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::lane::{Command, Lane, LaneConfig, LaneDrop, Offered};
-use super::metrics::{self, EventMetrics};
 use super::{AuditWriter, JsonLines};
-use crate::event::{AuditEvent, ServiceInfo};
+use crate::event::{AuditEvent, DropReason, ServiceInfo};
+use crate::sink::metrics::{self, EventMetrics};
+use crate::sink::queue::{Command, Offered, SinkQueue};
+use crate::sink::task::QueueConfig;
+use crate::sink::{Backoff, IntoSink, OverflowPolicy, SinkSpec, SpoolSettings};
 use crate::ConfigError;
 
 /// The handle that takes events from the request path to the writers.
@@ -23,7 +25,7 @@ pub struct Auditor {
 #[derive(Debug)]
 struct Inner {
     service: Arc<ServiceInfo>,
-    lanes: Vec<Lane>,
+    lanes: Vec<SinkQueue>,
     closed: AtomicBool,
     metrics: EventMetrics,
 }
@@ -84,7 +86,7 @@ impl Auditor {
         let event = Arc::new(event);
         if self.inner.closed.load(Ordering::Acquire) {
             for lane in &self.inner.lanes {
-                lane.counters.drop_events(LaneDrop::ShutDown, 1);
+                lane.stats.add_dropped(DropReason::ShutDown, 1);
             }
             return None;
         }
@@ -126,9 +128,9 @@ impl Auditor {
                 .iter()
                 .map(|lane| WriterStats {
                     name: lane.name.clone(),
-                    written: lane.counters.written.load(Ordering::Relaxed),
-                    dropped: lane.counters.dropped_total.load(Ordering::Relaxed),
-                    queued: lane.tx.max_capacity() - lane.tx.capacity(),
+                    written: lane.stats.written(),
+                    dropped: lane.stats.dropped_total(),
+                    queued: lane.queued(),
                     overflow: lane.overflow,
                 })
                 .collect(),
@@ -150,9 +152,11 @@ pub struct AuditorStats {
 pub struct WriterStats {
     /// The writer's name.
     pub name: String,
-    /// Events written successfully.
+    /// Events written successfully (not counting `AuditEventsDropped` reports).
     pub written: u64,
-    /// Events dropped (full queue, failed writes, after shutdown, blocking timeouts).
+    /// Events dropped (full queue, failed writes, a full spool, rejected events, after
+    /// shutdown, blocking timeouts); [`DeliveryStats`](crate::delivery::DeliveryStats) has
+    /// the count per reason.
     pub dropped: u64,
     /// Events waiting in the queue.
     pub queued: usize,
@@ -218,59 +222,10 @@ impl Drop for Overflow {
     fn drop(&mut self) {
         for &index in self.blocked.get(self.settled..).unwrap_or_default() {
             if let Some(lane) = self.auditor.inner.lanes.get(index) {
-                lane.counters.drop_events(LaneDrop::BlockTimeout, 1);
+                lane.stats.add_dropped(DropReason::BlockTimeout, 1);
             }
         }
     }
-}
-
-/// What a writer's queue does when it is full.
-///
-/// Each writer has its own queue and policy (set with [`AuditorBuilder::writer_with`]);
-/// a slow writer never holds up another one's events.
-///
-/// ```
-/// use std::time::Duration;
-/// use oauth_audit::writer::{Auditor, MemoryWriter, OverflowPolicy, WriterOptions};
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let auditor = Auditor::builder()
-///     // Losing an event here is worse than a slower response.
-///     .writer_with(
-///         MemoryWriter::new(),
-///         WriterOptions::default()
-///             .overflow(OverflowPolicy::Block { timeout: Duration::from_millis(250) })
-///             .queue_capacity(1024),
-///     )
-///     .build()?;
-/// # Ok(()) }
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OverflowPolicy {
-    /// Drop the newest event and count it; the writer receives an `AuditEventsDropped`
-    /// event with reason `queue_full` once it has caught up. The default.
-    ///
-    /// Requests are never slowed by auditing, whatever the writer does; the price is
-    /// lost events when a writer cannot keep up for longer than its queue lasts.
-    #[default]
-    DropNewest,
-    /// Make the request wait for room, up to `timeout`; then drop the event and count
-    /// it with reason `block_timeout`.
-    ///
-    /// Backpressure: a slow writer slows the clients down instead of losing events.
-    /// The audit layer holds back the last frame and the end of the response body while
-    /// it waits (with a known `Content-Length`, the last byte would complete the response
-    /// for the client), without blocking a thread. The price is
-    /// latency, and connections held open, while the writer is slow. A response body
-    /// dropped before its end (the client went away) cannot be held: its event waits on
-    /// a task of its own, up to the same timeout. Choose the timeout as the longest delay
-    /// a client should see.
-    Block {
-        /// The longest a request waits for room in the queue; at least 1 ms.
-        timeout: Duration,
-    },
 }
 
 /// Options for one writer, given to [`AuditorBuilder::writer_with`].
@@ -281,11 +236,38 @@ pub enum OverflowPolicy {
 /// let options = WriterOptions::default().queue_capacity(64);
 /// assert_eq!(options, WriterOptions::default().queue_capacity(64).overflow(OverflowPolicy::DropNewest));
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// A writer may also be retried, with a spool, like a remote backend: a file on a volume that
+/// fills up or a network mount that goes away loses nothing while the spool (on another
+/// volume) has room.
+///
+/// ```
+/// use std::time::Duration;
+/// use oauth_audit::delivery::Backoff;
+/// use oauth_audit::writer::{Auditor, JsonLines, WriterOptions};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = std::env::temp_dir().join(format!("audit-doc-{}", std::process::id()));
+/// let auditor = Auditor::builder()
+///     .writer_with(
+///         JsonLines::file(dir.join("audit.jsonl")).await?,
+///         WriterOptions::default()
+///             .retry(Backoff::exponential(Duration::from_millis(100), Duration::from_secs(30)))
+///             .spool_dir(dir.join("spool")),
+///     )
+///     .build()?;
+/// auditor.shutdown().await;
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[must_use]
 pub struct WriterOptions {
     overflow: OverflowPolicy,
     queue_capacity: Option<usize>,
+    retry: Option<Backoff>,
+    spool: SpoolSettings,
 }
 
 impl WriterOptions {
@@ -302,9 +284,43 @@ impl WriterOptions {
         self.queue_capacity = Some(capacity);
         self
     }
-}
 
-type Spawner = Box<dyn FnOnce(LaneConfig) -> Lane + Send>;
+    /// Retries a batch the writer failed, with `backoff` between attempts, instead of
+    /// dropping it (the default). While the writer fails, events wait in its backlog: in
+    /// memory (bounded by [`max_spool_bytes`](Self::max_spool_bytes), 16 MiB by default, and
+    /// given up after 10 failed attempts), or in a [`spool_dir`](Self::spool_dir). Not for a
+    /// [`Delivery`](crate::delivery::Delivery), which has its own settings.
+    pub fn retry(mut self, backoff: Backoff) -> Self {
+        self.retry = Some(backoff);
+        self
+    }
+
+    /// Where events wait on disk while the writer fails (created if missing, locked while in
+    /// use), replayed in order when it works again, also after a restart. Implies
+    /// [`retry`](Self::retry) with the default [`Backoff`] unless one is set. Only for writers
+    /// that take JSON back ([`AuditWriter::accepts_json`]: the file writers).
+    pub fn spool_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.spool.dir = Some(dir.into());
+        self
+    }
+
+    /// The most bytes of events kept waiting (default 1 GiB on disk, 16 MiB in memory);
+    /// events that do not fit are dropped and reported as `spool_full`.
+    pub fn max_spool_bytes(mut self, bytes: u64) -> Self {
+        self.spool.max_bytes = Some(bytes);
+        self
+    }
+
+    fn retrying(&self) -> Option<crate::sink::Retrying> {
+        if self.retry.is_none() && self.spool == SpoolSettings::default() {
+            return None;
+        }
+        Some(crate::sink::Retrying {
+            backoff: self.retry.clone().unwrap_or_default(),
+            spool: self.spool.clone(),
+        })
+    }
+}
 
 /// Configures an [`Auditor`].
 #[must_use]
@@ -313,7 +329,7 @@ pub struct AuditorBuilder {
     capacity: usize,
     batch_size: usize,
     flush_linger: Duration,
-    writers: Vec<(WriterOptions, Spawner)>,
+    writers: Vec<(WriterOptions, SinkSpec)>,
 }
 
 impl std::fmt::Debug for AuditorBuilder {
@@ -375,16 +391,15 @@ impl AuditorBuilder {
         self
     }
 
-    /// Adds a writer with the default [`WriterOptions`]; every writer receives every
-    /// event.
-    pub fn writer<W: AuditWriter>(self, writer: W) -> Self {
+    /// Adds a writer (any [`AuditWriter`], or a [`Delivery`](crate::delivery::Delivery) to a
+    /// remote backend) with the default [`WriterOptions`]; every writer receives every event.
+    pub fn writer<S: IntoSink>(self, writer: S) -> Self {
         self.writer_with(writer, WriterOptions::default())
     }
 
     /// Adds a writer with its own options: its [`OverflowPolicy`] and queue size.
-    pub fn writer_with<W: AuditWriter>(mut self, writer: W, options: WriterOptions) -> Self {
-        self.writers
-            .push((options, Box::new(move |config| Lane::spawn(writer, config))));
+    pub fn writer_with<S: IntoSink>(mut self, writer: S, options: WriterOptions) -> Self {
+        self.writers.push((options, writer.into_sink()));
         self
     }
 
@@ -425,16 +440,20 @@ impl AuditorBuilder {
         let lanes = self
             .writers
             .into_iter()
-            .map(|(options, spawn)| {
-                spawn(LaneConfig {
-                    capacity: options.queue_capacity.unwrap_or(self.capacity),
-                    batch_size: self.batch_size,
-                    flush_linger: self.flush_linger,
-                    overflow: options.overflow,
-                    service: service.clone(),
-                })
+            .map(|(options, sink)| {
+                let retrying = options.retrying();
+                sink.start(
+                    retrying,
+                    QueueConfig {
+                        capacity: options.queue_capacity.unwrap_or(self.capacity),
+                        batch_size: self.batch_size,
+                        flush_linger: self.flush_linger,
+                        overflow: options.overflow,
+                        service: service.clone(),
+                    },
+                )
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         Ok(Auditor {
             inner: Arc::new(Inner {
                 service,

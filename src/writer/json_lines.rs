@@ -4,8 +4,9 @@ use std::sync::Arc;
 use tokio::fs::{File, OpenOptions};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::{append_json_lines, AuditWriter, WriteError, WRITE_CHUNK};
+use super::{append_encoded, append_json_lines, AuditWriter, WriteError, WRITE_CHUNK};
 use crate::event::AuditEvent;
+use crate::sink::EncodedEvent;
 
 /// When a [`JsonLines`] writer pushes its buffer to the operating system.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -127,6 +128,22 @@ impl JsonLines {
         Ok(())
     }
 
+    /// Writes out what the flush policy asks for, now that `buf` grew from `start`. On error
+    /// the new lines are taken back out: the batch failed, and a retry must not write it twice.
+    async fn appended(&mut self, start: usize) -> Result<(), WriteError> {
+        let result = if self.policy != FlushPolicy::WhenIdle {
+            self.flush_now().await
+        } else if self.buf.len() >= WRITE_CHUNK {
+            self.write_out().await
+        } else {
+            Ok(())
+        };
+        if result.is_err() {
+            self.buf.truncate(start);
+        }
+        result
+    }
+
     async fn flush_now(&mut self) -> Result<(), WriteError> {
         self.write_out().await?;
         self.sink().flush().await?;
@@ -143,13 +160,19 @@ impl AuditWriter for JsonLines {
     }
 
     async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
+        let start = self.buf.len();
         append_json_lines(&mut self.buf, batch)?;
-        if self.policy != FlushPolicy::WhenIdle {
-            self.flush_now().await?;
-        } else if self.buf.len() >= WRITE_CHUNK {
-            self.write_out().await?;
-        }
-        Ok(())
+        self.appended(start).await
+    }
+
+    async fn write_encoded(&mut self, batch: &[EncodedEvent]) -> Result<(), WriteError> {
+        let start = self.buf.len();
+        append_encoded(&mut self.buf, batch);
+        self.appended(start).await
+    }
+
+    fn accepts_json(&self) -> bool {
+        true
     }
 
     async fn flush(&mut self) -> Result<(), WriteError> {

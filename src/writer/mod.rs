@@ -25,23 +25,17 @@
 //! ```
 
 mod auditor;
-mod error;
 mod fn_writer;
 mod json_lines;
-mod lane;
 mod memory;
-pub(crate) mod metrics;
 mod rotating_file;
 mod tracing_writer;
 
-use std::future::Future;
 use std::sync::Arc;
 
+pub use crate::sink::{AuditWriter, IntoSink, OverflowPolicy, SinkSpec, WriteError};
 pub(crate) use auditor::Overflow;
-pub use auditor::{
-    Auditor, AuditorBuilder, AuditorStats, OverflowPolicy, WriterOptions, WriterStats,
-};
-pub use error::WriteError;
+pub use auditor::{Auditor, AuditorBuilder, AuditorStats, WriterOptions, WriterStats};
 pub use fn_writer::{from_fn, FnWriter};
 pub use json_lines::{FlushPolicy, JsonLines};
 pub use memory::MemoryWriter;
@@ -49,6 +43,7 @@ pub use rotating_file::{RotatingFile, RotatingFileBuilder, Rotation};
 pub use tracing_writer::TracingWriter;
 
 use crate::event::AuditEvent;
+use crate::sink::EncodedEvent;
 
 /// Lines accumulate in memory and go to the operating system in writes of about this size
 /// (or sooner, at a flush).
@@ -71,52 +66,11 @@ pub(crate) fn append_json_lines(
     Ok(())
 }
 
-/// A destination for audit events.
-///
-/// Implement it to plug in your own backend. Each writer runs on its own background task
-/// and receives events in batches, in the order they were emitted; `write` is never called
-/// concurrently with itself.
-///
-/// ```
-/// use std::sync::Arc;
-/// use oauth_audit::event::AuditEvent;
-/// use oauth_audit::writer::{AuditWriter, WriteError};
-///
-/// struct CountingWriter(u64);
-///
-/// impl AuditWriter for CountingWriter {
-///     fn name(&self) -> &str {
-///         "counter"
-///     }
-///
-///     async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
-///         self.0 += batch.len() as u64;
-///         Ok(())
-///     }
-/// }
-/// ```
-pub trait AuditWriter: Send + 'static {
-    /// A short name, used as `dropped.sink` and in diagnostics.
-    fn name(&self) -> &str;
-
-    /// Writes a batch of events. An error means the batch was not written.
-    fn write(
-        &mut self,
-        batch: &[Arc<AuditEvent>],
-    ) -> impl Future<Output = Result<(), WriteError>> + Send;
-
-    /// Makes what was written so far durable (flushes buffers). Called whenever the
-    /// writer's queue runs empty, and at shutdown.
-    fn flush(&mut self) -> impl Future<Output = Result<(), WriteError>> + Send {
-        async { Ok(()) }
-    }
-
-    /// Whether the writer has work of its own to do when no events arrive (a spool to
-    /// replay once its backend is back). While this is `Some(delay)`, the writer's task calls
-    /// [`flush`](AuditWriter::flush) after `delay` without events; `None` (the default)
-    /// lets the task sleep until the next event.
-    fn wake_after(&self) -> Option<std::time::Duration> {
-        None
+/// Appends each event's JSON and a newline to `buf`.
+pub(crate) fn append_encoded(buf: &mut Vec<u8>, batch: &[EncodedEvent]) {
+    for event in batch {
+        buf.extend_from_slice(event.json());
+        buf.push(b'\n');
     }
 }
 

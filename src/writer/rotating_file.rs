@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{append_json_lines, AuditWriter, FlushPolicy, WriteError, WRITE_CHUNK};
+use super::{append_encoded, append_json_lines, AuditWriter, FlushPolicy, WriteError, WRITE_CHUNK};
 use crate::event::AuditEvent;
+use crate::sink::EncodedEvent;
 use crate::ConfigError;
 
 /// When a [`RotatingFile`] starts a new file, besides its size limit.
@@ -83,6 +84,30 @@ impl std::fmt::Debug for RotatingFile {
 }
 
 impl RotatingFile {
+    /// Writes out what the flush policy asks for, now that `buf` grew from `start`. On error
+    /// the new lines are taken back out: the batch failed, and a retry must not write it twice.
+    async fn appended(&mut self, start: usize) -> Result<(), WriteError> {
+        let policy = self.config.policy;
+        let result = if policy != FlushPolicy::WhenIdle {
+            AuditWriter::flush(self).await
+        } else if self.buf.len() >= WRITE_CHUNK {
+            self.blocking(|config, active, mut buf| {
+                let result = config.write(active, &buf);
+                if result.is_ok() {
+                    buf.clear();
+                }
+                (buf, result)
+            })
+            .await
+        } else {
+            Ok(())
+        };
+        if result.is_err() {
+            self.buf.truncate(start);
+        }
+        result
+    }
+
     /// Starts configuring a writer into `dir` (created when missing).
     pub fn builder(dir: impl Into<PathBuf>) -> RotatingFileBuilder {
         RotatingFileBuilder {
@@ -431,22 +456,19 @@ impl AuditWriter for RotatingFile {
     }
 
     async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
+        let start = self.buf.len();
         append_json_lines(&mut self.buf, batch)?;
-        let policy = self.config.policy;
-        if policy != FlushPolicy::WhenIdle {
-            self.flush().await
-        } else if self.buf.len() >= WRITE_CHUNK {
-            self.blocking(|config, active, mut buf| {
-                let result = config.write(active, &buf);
-                if result.is_ok() {
-                    buf.clear();
-                }
-                (buf, result)
-            })
-            .await
-        } else {
-            Ok(())
-        }
+        self.appended(start).await
+    }
+
+    async fn write_encoded(&mut self, batch: &[EncodedEvent]) -> Result<(), WriteError> {
+        let start = self.buf.len();
+        append_encoded(&mut self.buf, batch);
+        self.appended(start).await
+    }
+
+    fn accepts_json(&self) -> bool {
+        true
     }
 
     async fn flush(&mut self) -> Result<(), WriteError> {

@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use oauth_audit::delivery::{Backend, Delivery};
 use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
-use oauth_audit::writer::AuditWriter;
 use uuid::Uuid;
 
 /// Set (to the spool directory) in the child's environment.

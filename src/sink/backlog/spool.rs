@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::EncodedEvent;
+use crate::sink::EncodedEvent;
 
 const SEGMENT_SUFFIX: &str = ".jsonl";
 const CURSOR: &str = "cursor";
@@ -425,7 +425,7 @@ impl Spool {
         }
     }
 
-    fn quarantine(&self, line: &[u8], err: &super::RecordError) {
+    fn quarantine(&self, line: &[u8], err: &crate::sink::RecordError) {
         let path = self.config.dir.join(QUARANTINE);
         tracing::warn!(
             target: "oauth_audit",

@@ -1,10 +1,13 @@
 //! The pipeline's Prometheus-style metrics, through the [`metrics`] facade.
 //!
-//! Handles are resolved once, when an [`Auditor`](super::Auditor) is built, against the
+//! Handles are resolved once, when an [`Auditor`](crate::writer::Auditor) (or a
+//! [`Delivery`](crate::delivery::Delivery)) is built, against the
 //! recorder installed at that moment; recording an event is then an atomic add on a
 //! handle picked by index, with no label lookup and no allocation.
 
-use metrics::{describe_counter, describe_gauge, Counter, Gauge, Unit};
+use metrics::{
+    describe_counter, describe_gauge, describe_histogram, Counter, Gauge, Histogram, Unit,
+};
 
 use crate::event::{DropReason, EventKind, Outcome};
 
@@ -16,6 +19,15 @@ pub(crate) const QUEUE_DEPTH: &str = "oauth_audit_queue_depth";
 pub(crate) const EVENTS_WRITTEN: &str = "oauth_audit_events_written_total";
 /// `oauth_audit_events_dropped_total{writer,reason}`: events a writer lost.
 pub(crate) const EVENTS_DROPPED: &str = "oauth_audit_events_dropped_total";
+
+/// `oauth_audit_delivery_seconds{writer}`: how long a confirmed send took.
+pub(crate) const DELIVERY_SECONDS: &str = "oauth_audit_delivery_seconds";
+/// `oauth_audit_delivery_retries_total{writer}`: sends that repeated a failed one.
+pub(crate) const DELIVERY_RETRIES: &str = "oauth_audit_delivery_retries_total";
+/// `oauth_audit_spool_events{writer}`: events waiting in a sink's spool.
+pub(crate) const SPOOL_EVENTS: &str = "oauth_audit_spool_events";
+/// `oauth_audit_spool_bytes{writer}`: bytes waiting in a sink's spool.
+pub(crate) const SPOOL_BYTES: &str = "oauth_audit_spool_bytes";
 
 const OUTCOMES: [Outcome; 3] = [Outcome::Success, Outcome::Failure, Outcome::Unknown];
 
@@ -39,7 +51,27 @@ pub(crate) fn describe() {
     describe_counter!(
         EVENTS_DROPPED,
         Unit::Count,
-        "Audit events a writer lost, by reason (queue_full, write_failed, shut_down, block_timeout)."
+        "Audit events a writer lost, by reason (queue_full, block_timeout, spool_full, rejected, write_failed, shut_down)."
+    );
+    describe_histogram!(
+        DELIVERY_SECONDS,
+        Unit::Seconds,
+        "How long a sink took to confirm a batch."
+    );
+    describe_counter!(
+        DELIVERY_RETRIES,
+        Unit::Count,
+        "Sends to a sink that repeated a failed one."
+    );
+    describe_gauge!(
+        SPOOL_EVENTS,
+        Unit::Count,
+        "Audit events waiting in a sink's spool (on disk, or in memory)."
+    );
+    describe_gauge!(
+        SPOOL_BYTES,
+        Unit::Bytes,
+        "Bytes of audit events waiting in a sink's spool."
     );
 }
 
@@ -83,33 +115,51 @@ fn slot(kind: EventKind, outcome: Outcome) -> usize {
     kind as usize * OUTCOMES.len() + outcome as usize
 }
 
-/// The metrics of one writer.
-pub(crate) struct LaneMetrics {
+/// The metrics of one sink, labelled `writer` with its name.
+pub(crate) struct SinkMetrics {
     pub(crate) queue_depth: Gauge,
     pub(crate) written: Counter,
-    pub(crate) dropped_queue_full: Counter,
-    pub(crate) dropped_write_failed: Counter,
-    pub(crate) dropped_shut_down: Counter,
-    pub(crate) dropped_block_timeout: Counter,
+    /// Indexed like [`DROP_REASONS`](super::stats::DROP_REASONS).
+    pub(crate) dropped: [Counter; 6],
+    pub(crate) delivery_seconds: Histogram,
+    pub(crate) retries: Counter,
+    pub(crate) spool_events: Gauge,
+    pub(crate) spool_bytes: Gauge,
 }
 
-impl LaneMetrics {
-    pub(crate) fn new(writer: &str) -> Self {
-        let dropped = |reason: DropReason| metrics::counter!(EVENTS_DROPPED, "writer" => writer.to_owned(), "reason" => reason.as_str());
-        LaneMetrics {
-            queue_depth: metrics::gauge!(QUEUE_DEPTH, "writer" => writer.to_owned()),
-            written: metrics::counter!(EVENTS_WRITTEN, "writer" => writer.to_owned()),
-            dropped_queue_full: dropped(DropReason::QueueFull),
-            dropped_write_failed: dropped(DropReason::WriteFailed),
-            dropped_shut_down: dropped(DropReason::ShutDown),
-            dropped_block_timeout: dropped(DropReason::BlockTimeout),
+impl SinkMetrics {
+    pub(crate) fn new(sink: &str) -> Self {
+        let dropped = |reason: DropReason| metrics::counter!(EVENTS_DROPPED, "writer" => sink.to_owned(), "reason" => reason.as_str());
+        SinkMetrics {
+            queue_depth: metrics::gauge!(QUEUE_DEPTH, "writer" => sink.to_owned()),
+            written: metrics::counter!(EVENTS_WRITTEN, "writer" => sink.to_owned()),
+            dropped: super::stats::DROP_REASONS.map(dropped),
+            delivery_seconds: metrics::histogram!(DELIVERY_SECONDS, "writer" => sink.to_owned()),
+            retries: metrics::counter!(DELIVERY_RETRIES, "writer" => sink.to_owned()),
+            spool_events: metrics::gauge!(SPOOL_EVENTS, "writer" => sink.to_owned()),
+            spool_bytes: metrics::gauge!(SPOOL_BYTES, "writer" => sink.to_owned()),
         }
     }
 }
 
-impl std::fmt::Debug for LaneMetrics {
+impl Default for SinkMetrics {
+    /// Handles that record nothing, until a sink knows its name.
+    fn default() -> Self {
+        SinkMetrics {
+            queue_depth: Gauge::noop(),
+            written: Counter::noop(),
+            dropped: std::array::from_fn(|_| Counter::noop()),
+            delivery_seconds: Histogram::noop(),
+            retries: Counter::noop(),
+            spool_events: Gauge::noop(),
+            spool_bytes: Gauge::noop(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SinkMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LaneMetrics").finish_non_exhaustive()
+        f.debug_struct("SinkMetrics").finish_non_exhaustive()
     }
 }
 

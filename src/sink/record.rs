@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use bytes::Bytes;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -8,13 +10,39 @@ use crate::event::{AuditEvent, EventKind, ServiceInfo, Timestamp};
 /// backends route and index on kept alongside.
 ///
 /// This is also the form events take in the on-disk spool, so an event read back after a
-/// restart is byte for byte the one that was emitted.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// restart is byte for byte the one that was emitted. Every sink's runtime encodes each event
+/// once, in the sink's own task; a retried or spooled event is never encoded again.
+#[derive(Clone)]
 pub struct EncodedEvent {
     id: Uuid,
     kind: EventKind,
     time: Timestamp,
     json: Bytes,
+    /// The event itself while it is still in memory (not after a trip through the disk
+    /// spool): writers that take events, not JSON, are handed this.
+    event: Option<Arc<AuditEvent>>,
+}
+
+impl PartialEq for EncodedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.kind == other.kind
+            && self.time == other.time
+            && self.json == other.json
+    }
+}
+
+impl Eq for EncodedEvent {}
+
+impl std::fmt::Debug for EncodedEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncodedEvent")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("time", &self.time)
+            .field("json", &self.json)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why bytes could not be taken as an encoded event.
@@ -50,7 +78,20 @@ impl EncodedEvent {
             kind: event.kind,
             time: event.time,
             json: Bytes::from(json),
+            event: None,
         })
+    }
+
+    /// Serialises an event and keeps it alongside its JSON.
+    pub(crate) fn encode_shared(event: Arc<AuditEvent>) -> Result<Self, serde_json::Error> {
+        let mut encoded = EncodedEvent::encode(&event)?;
+        encoded.event = Some(event);
+        Ok(encoded)
+    }
+
+    /// The event itself, while it has not been through the disk spool.
+    pub(crate) fn event(&self) -> Option<&Arc<AuditEvent>> {
+        self.event.as_ref()
     }
 
     /// Takes one serialised event back (a line of the spool, a JSON-lines file).
@@ -66,6 +107,7 @@ impl EncodedEvent {
             kind,
             time,
             json,
+            event: None,
         })
     }
 

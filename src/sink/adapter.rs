@@ -1,0 +1,74 @@
+//! What the runtime drives: one interface over writers (local, event-shaped) and backends
+//! (remote, JSON-shaped). A sink only writes a batch and says whether retrying may help.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::{AuditWriter, Backend, BackendError, EncodedEvent};
+
+/// A destination as the sink runtime sees it.
+pub(crate) trait Sink: Send + 'static {
+    /// The sink's name (`dropped.sink`, metrics labels, diagnostics).
+    fn name(&self) -> &str;
+
+    /// Writes a batch; an error says whether retrying may succeed.
+    fn send(
+        &mut self,
+        batch: &[EncodedEvent],
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Makes what was written durable.
+    fn flush(&mut self) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Work of the sink's own while no events arrive (see [`AuditWriter::wake_after`]).
+    fn wake_after(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// A [`Backend`] as a sink.
+#[derive(Debug)]
+pub(crate) struct BackendSink<B>(pub(crate) B);
+
+impl<B: Backend> Sink for BackendSink<B> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn send(
+        &mut self,
+        batch: &[EncodedEvent],
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        self.0.send(batch)
+    }
+
+    async fn flush(&mut self) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+/// An [`AuditWriter`] as a sink. A writer's failure may be transient (a full disk, a pipe
+/// that is back later): it is retried when the writer has a retry policy, and dropped
+/// otherwise.
+#[derive(Debug)]
+pub(crate) struct WriterSink<W>(pub(crate) W);
+
+impl<W: AuditWriter> Sink for WriterSink<W> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    async fn send(&mut self, batch: &[EncodedEvent]) -> Result<(), BackendError> {
+        let result = self.0.write_encoded(batch).await;
+        result.map_err(|err| BackendError::unavailable(self.0.name(), err))
+    }
+
+    async fn flush(&mut self) -> Result<(), BackendError> {
+        let result = self.0.flush().await;
+        result.map_err(|err| BackendError::unavailable(self.0.name(), err))
+    }
+
+    fn wake_after(&self) -> Option<Duration> {
+        self.0.wake_after()
+    }
+}

@@ -1,0 +1,212 @@
+//! One sink's counters: what it delivered, what waits, what it lost and has not reported yet.
+//! Shared by the request path (a full queue) and the sink's task (everything else).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use metrics::{Counter, Gauge};
+
+use super::metrics::SinkMetrics;
+use crate::event::DropReason;
+
+/// Every reason an event can be lost, in the order drop reports are raised.
+pub(crate) const DROP_REASONS: [DropReason; 6] = [
+    DropReason::QueueFull,
+    DropReason::BlockTimeout,
+    DropReason::SpoolFull,
+    DropReason::Rejected,
+    DropReason::WriteFailed,
+    DropReason::ShutDown,
+];
+
+fn slot(reason: DropReason) -> usize {
+    match reason {
+        DropReason::QueueFull => 0,
+        DropReason::BlockTimeout => 1,
+        DropReason::SpoolFull => 2,
+        DropReason::Rejected => 3,
+        DropReason::WriteFailed => 4,
+        DropReason::ShutDown => 5,
+    }
+}
+
+/// Live counters of one sink (a writer or a [`Delivery`](crate::delivery::Delivery)), cheap
+/// to clone and to read from any thread.
+///
+/// ```
+/// use oauth_audit::delivery::{Backend, BackendError, Delivery, EncodedEvent};
+///
+/// struct Null;
+/// impl Backend for Null {
+///     fn name(&self) -> &str { "null" }
+///     async fn send(&mut self, _: &[EncodedEvent]) -> Result<(), BackendError> { Ok(()) }
+/// }
+///
+/// let delivery = Delivery::builder(Null).build()?;
+/// let stats = delivery.stats();
+/// assert_eq!(stats.delivered(), 0);
+/// assert_eq!(stats.spooled_events(), 0);
+/// # Ok::<(), oauth_audit::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryStats {
+    inner: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    delivered: AtomicU64,
+    /// Delivered, not counting the sink's own drop reports.
+    written: AtomicU64,
+    batches: AtomicU64,
+    spooled_events: AtomicU64,
+    spooled_bytes: AtomicU64,
+    retries: AtomicU64,
+    failures: AtomicU64,
+    corrupt_lines: AtomicU64,
+    dropped: [AtomicU64; DROP_REASONS.len()],
+    /// Dropped and not yet told to the sink in an `AuditEventsDropped` event.
+    unreported: [AtomicU64; DROP_REASONS.len()],
+    metrics: SinkMetrics,
+}
+
+impl DeliveryStats {
+    /// Counters whose metrics carry `sink` as their `writer` label.
+    pub(crate) fn new(sink: &str) -> Self {
+        DeliveryStats {
+            inner: Arc::new(Counters {
+                metrics: SinkMetrics::new(sink),
+                ..Counters::default()
+            }),
+        }
+    }
+
+    /// Events the sink confirmed (including `AuditEventsDropped` reports).
+    pub fn delivered(&self) -> u64 {
+        self.inner.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Batches the sink confirmed.
+    pub fn batches(&self) -> u64 {
+        self.inner.batches.load(Ordering::Relaxed)
+    }
+
+    /// Events waiting in the spool (on disk, or in memory without a spool directory).
+    pub fn spooled_events(&self) -> u64 {
+        self.inner.spooled_events.load(Ordering::Relaxed)
+    }
+
+    /// Bytes waiting in the spool.
+    pub fn spooled_bytes(&self) -> u64 {
+        self.inner.spooled_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Sends that repeated a failed one.
+    pub fn retries(&self) -> u64 {
+        self.inner.retries.load(Ordering::Relaxed)
+    }
+
+    /// Sends that failed (transiently or not).
+    pub fn failures(&self) -> u64 {
+        self.inner.failures.load(Ordering::Relaxed)
+    }
+
+    /// Events dropped for `reason`, wherever the loss happened (the sink's queue, the spool,
+    /// the sink itself).
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.inner.dropped[slot(reason)].load(Ordering::Relaxed)
+    }
+
+    /// Events dropped for any reason.
+    pub fn dropped_total(&self) -> u64 {
+        DROP_REASONS.into_iter().map(|r| self.dropped(r)).sum()
+    }
+
+    /// Spool lines that were not events (disk corruption) and were moved to the
+    /// spool's `quarantine` file.
+    pub fn corrupt_lines(&self) -> u64 {
+        self.inner.corrupt_lines.load(Ordering::Relaxed)
+    }
+
+    /// Events written: delivered, not counting `AuditEventsDropped` reports (the
+    /// `oauth_audit_events_written_total` metric).
+    pub(crate) fn written(&self) -> u64 {
+        self.inner.written.load(Ordering::Relaxed)
+    }
+
+    /// A confirmed batch of `events`, `reports` of them drop reports.
+    pub(crate) fn add_delivered(&self, events: u64, reports: u64) {
+        self.inner.delivered.fetch_add(events, Ordering::Relaxed);
+        self.inner.batches.fetch_add(1, Ordering::Relaxed);
+        let written = events.saturating_sub(reports);
+        self.inner.written.fetch_add(written, Ordering::Relaxed);
+        self.inner.metrics.written.increment(written);
+    }
+
+    pub(crate) fn set_spooled(&self, events: u64, bytes: u64) {
+        self.inner.spooled_events.store(events, Ordering::Relaxed);
+        self.inner.spooled_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_retry(&self) {
+        self.inner.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_failure(&self) {
+        self.inner.failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts events as lost, in the statistics, the metrics and the next drop report
+    /// (except for events lost after shutdown, which no report could reach).
+    pub(crate) fn add_dropped(&self, reason: DropReason, events: u64) {
+        if events == 0 {
+            return;
+        }
+        self.inner.dropped[slot(reason)].fetch_add(events, Ordering::Relaxed);
+        self.inner.metrics.dropped[slot(reason)].increment(events);
+        if reason != DropReason::ShutDown {
+            self.inner.unreported[slot(reason)].fetch_add(events, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes the count of unreported drops for `reason`; give it back with
+    /// [`restore_unreported`](Self::restore_unreported) if the report could not be delivered.
+    pub(crate) fn take_unreported(&self, reason: DropReason) -> u64 {
+        self.inner.unreported[slot(reason)].swap(0, Ordering::Relaxed)
+    }
+
+    pub(crate) fn restore_unreported(&self, reason: DropReason, events: u64) {
+        self.inner.unreported[slot(reason)].fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// Whether drops wait to be reported.
+    pub(crate) fn any_unreported(&self) -> bool {
+        self.inner
+            .unreported
+            .iter()
+            .any(|count| count.load(Ordering::Relaxed) > 0)
+    }
+
+    pub(crate) fn add_corrupt(&self, lines: u64) {
+        self.inner.corrupt_lines.fetch_add(lines, Ordering::Relaxed);
+    }
+
+    pub(crate) fn queue_depth(&self) -> &Gauge {
+        &self.inner.metrics.queue_depth
+    }
+
+    pub(crate) fn delivery_seconds(&self) -> &metrics::Histogram {
+        &self.inner.metrics.delivery_seconds
+    }
+
+    pub(crate) fn retries_metric(&self) -> &Counter {
+        &self.inner.metrics.retries
+    }
+
+    pub(crate) fn spool_gauges(&self) -> (&Gauge, &Gauge) {
+        (
+            &self.inner.metrics.spool_events,
+            &self.inner.metrics.spool_bytes,
+        )
+    }
+}
