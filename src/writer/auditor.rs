@@ -131,6 +131,7 @@ impl Auditor {
                     written: lane.stats.written(),
                     dropped: lane.stats.dropped_total(),
                     queued: lane.queued(),
+                    spooled: lane.stats.spooled_events(),
                     overflow: lane.overflow,
                 })
                 .collect(),
@@ -160,6 +161,8 @@ pub struct WriterStats {
     pub dropped: u64,
     /// Events waiting in the queue.
     pub queued: usize,
+    /// Events waiting in the writer's backlog (its spool, or memory) to be retried.
+    pub spooled: u64,
     /// What happens when the writer's queue is full.
     pub overflow: OverflowPolicy,
 }
