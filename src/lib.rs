@@ -46,6 +46,7 @@ pub mod event;
 pub mod fuzzing;
 pub mod layer;
 pub mod oauth;
+pub mod process;
 pub mod request_target;
 mod resource;
 pub mod scope;

@@ -75,6 +75,10 @@ pub struct AuditEvent {
     /// For `AuditEventsDropped`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dropped: Option<Dropped>,
+    /// String pairs added by the application's own enrichment (a
+    /// [`Processor`](crate::process::Processor)), e.g. `tenant`; omitted when empty.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl AuditEvent {
@@ -109,6 +113,7 @@ impl AuditEvent {
             error: None,
             alert: None,
             dropped: None,
+            labels: std::collections::BTreeMap::new(),
         }
     }
 

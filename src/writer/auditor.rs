@@ -2,10 +2,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{AuditWriter, JsonLines};
 use crate::event::{AuditEvent, DropReason, ServiceInfo};
+use crate::process::stage::{self, StageCommand};
+use crate::process::Processor;
 use crate::sink::metrics::{self, EventMetrics};
 use crate::sink::queue::{Command, Offered, SinkQueue};
 use crate::sink::task::QueueConfig;
@@ -25,9 +27,11 @@ pub struct Auditor {
 #[derive(Debug)]
 struct Inner {
     service: Arc<ServiceInfo>,
-    lanes: Vec<SinkQueue>,
+    /// The processors' stage, when there are processors: events go there first.
+    stage: Option<mpsc::Sender<StageCommand>>,
+    lanes: Arc<[SinkQueue]>,
     closed: AtomicBool,
-    metrics: EventMetrics,
+    metrics: Arc<EventMetrics>,
 }
 
 impl Auditor {
@@ -83,18 +87,21 @@ impl Auditor {
     /// The common case, where every queue has room, allocates nothing but the event's `Arc`.
     pub(crate) fn offer(&self, event: AuditEvent) -> Option<Overflow> {
         self.inner.metrics.record(event.kind, event.outcome);
-        let event = Arc::new(event);
         if self.inner.closed.load(Ordering::Acquire) {
-            for lane in &self.inner.lanes {
-                lane.stats.add_dropped(DropReason::ShutDown, 1);
-            }
+            self.drop_everywhere(DropReason::ShutDown);
             return None;
         }
+        if let Some(stage) = &self.inner.stage {
+            return self.offer_to_stage(stage, event);
+        }
+        let event = Arc::new(event);
         let mut overflow: Option<Overflow> = None;
         for (index, lane) in self.inner.lanes.iter().enumerate() {
             if let Offered::MustWait = lane.offer(event.clone()) {
                 overflow
-                    .get_or_insert_with(|| Overflow::new(self.clone(), event.clone()))
+                    .get_or_insert_with(|| {
+                        Overflow::new(self.clone(), Waiting::Sinks(event.clone()))
+                    })
                     .blocked
                     .push(index);
             }
@@ -102,13 +109,52 @@ impl Auditor {
         overflow
     }
 
+    /// With processors, an event reaches the sinks through the stage's queue. When that is
+    /// full, each sink applies its own policy, as if its queue were the full one.
+    fn offer_to_stage(
+        &self,
+        stage: &mpsc::Sender<StageCommand>,
+        event: AuditEvent,
+    ) -> Option<Overflow> {
+        let event = match stage.try_send(StageCommand::Event(event)) {
+            Ok(()) => return None,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.drop_everywhere(DropReason::ShutDown);
+                return None;
+            }
+            Err(mpsc::error::TrySendError::Full(StageCommand::Event(event))) => event,
+            Err(mpsc::error::TrySendError::Full(StageCommand::Shutdown(_))) => return None,
+        };
+        let mut overflow = Overflow::new(self.clone(), Waiting::Stage(Some(event)));
+        for (index, lane) in self.inner.lanes.iter().enumerate() {
+            match lane.overflow {
+                OverflowPolicy::DropNewest => lane.stats.add_dropped(DropReason::QueueFull, 1),
+                OverflowPolicy::Block { .. } => overflow.blocked.push(index),
+            }
+        }
+        (!overflow.blocked.is_empty()).then_some(overflow)
+    }
+
+    fn drop_everywhere(&self, reason: DropReason) {
+        for lane in self.inner.lanes.iter() {
+            lane.stats.add_dropped(reason, 1);
+        }
+    }
+
     /// Writes and flushes every event accepted so far, then stops the writers.
     ///
     /// Events emitted after this began are counted as dropped. Calling it twice is harmless.
     pub async fn shutdown(&self) {
         self.inner.closed.store(true, Ordering::Release);
+        if let Some(stage) = &self.inner.stage {
+            // The stage first: what it still holds goes to the sinks before they stop.
+            let (ack, done) = oneshot::channel();
+            if stage.send(StageCommand::Shutdown(ack)).await.is_ok() {
+                let _ = done.await;
+            }
+        }
         let mut acks = Vec::with_capacity(self.inner.lanes.len());
-        for lane in &self.inner.lanes {
+        for lane in self.inner.lanes.iter() {
             let (ack, done) = oneshot::channel();
             if lane.tx.send(Command::Shutdown(ack)).await.is_ok() {
                 acks.push(done);
@@ -175,7 +221,7 @@ pub struct WriterStats {
 #[derive(Debug)]
 pub(crate) struct Overflow {
     auditor: Auditor,
-    event: Arc<AuditEvent>,
+    waiting: Waiting,
     /// Indexes of the lanes to wait for.
     blocked: Vec<usize>,
     /// How many of them are settled.
@@ -183,11 +229,20 @@ pub(crate) struct Overflow {
     since: tokio::time::Instant,
 }
 
+/// Where an overflowing event waits for room.
+#[derive(Debug)]
+enum Waiting {
+    /// In the queues of the blocked sinks.
+    Sinks(Arc<AuditEvent>),
+    /// In the processors' stage queue (taken once it is in).
+    Stage(Option<AuditEvent>),
+}
+
 impl Overflow {
-    fn new(auditor: Auditor, event: Arc<AuditEvent>) -> Self {
+    fn new(auditor: Auditor, waiting: Waiting) -> Self {
         Overflow {
             auditor,
-            event,
+            waiting,
             blocked: Vec::new(),
             settled: 0,
             since: tokio::time::Instant::now(),
@@ -198,6 +253,36 @@ impl Overflow {
     /// counted from the moment its queue was found full. Waiting in turn costs nothing:
     /// the deadlines run concurrently, so the total wait is the longest timeout at most.
     pub(crate) async fn wait(mut self) {
+        if let Waiting::Stage(event) = &mut self.waiting {
+            // The stage queue is shared by every sink: wait as long as the most patient one.
+            let longest = self
+                .blocked
+                .iter()
+                .filter_map(
+                    |&index| match self.auditor.inner.lanes.get(index)?.overflow {
+                        OverflowPolicy::Block { timeout } => Some(timeout),
+                        OverflowPolicy::DropNewest => None,
+                    },
+                )
+                .max()
+                .unwrap_or_default();
+            let Some(stage) = self.auditor.inner.stage.clone() else {
+                return;
+            };
+            if let Ok(Ok(permit)) =
+                tokio::time::timeout_at(self.since + longest, stage.reserve()).await
+            {
+                if let Some(event) = event.take() {
+                    permit.send(StageCommand::Event(event));
+                    self.settled = self.blocked.len();
+                }
+            }
+            return;
+        }
+        let Waiting::Sinks(event) = &self.waiting else {
+            return;
+        };
+        let event = event.clone();
         while let Some(&index) = self.blocked.get(self.settled) {
             let Some(lane) = self.auditor.inner.lanes.get(index) else {
                 break;
@@ -206,8 +291,7 @@ impl Overflow {
                 OverflowPolicy::Block { timeout } => timeout,
                 OverflowPolicy::DropNewest => Duration::ZERO,
             };
-            lane.send_before(self.event.clone(), self.since + timeout)
-                .await;
+            lane.send_before(event.clone(), self.since + timeout).await;
             self.settled += 1;
         }
     }
@@ -333,6 +417,7 @@ pub struct AuditorBuilder {
     batch_size: usize,
     flush_linger: Duration,
     writers: Vec<(WriterOptions, SinkSpec)>,
+    processors: Vec<Box<dyn Processor>>,
 }
 
 impl std::fmt::Debug for AuditorBuilder {
@@ -342,6 +427,7 @@ impl std::fmt::Debug for AuditorBuilder {
             .field("capacity", &self.capacity)
             .field("batch_size", &self.batch_size)
             .field("writers", &self.writers.len())
+            .field("processors", &self.processors.len())
             .finish()
     }
 }
@@ -357,6 +443,7 @@ impl Default for AuditorBuilder {
             batch_size: 256,
             flush_linger: Duration::from_millis(10),
             writers: Vec::new(),
+            processors: Vec::new(),
         }
     }
 }
@@ -391,6 +478,14 @@ impl AuditorBuilder {
     /// 10 ms). Shorter: events reach the disk sooner; longer: fewer, larger writes.
     pub fn flush_linger(mut self, linger: Duration) -> Self {
         self.flush_linger = linger;
+        self
+    }
+
+    /// Adds a processor: a stage every event passes through, in the order processors were
+    /// added, before it reaches any writer (see [`crate::process`]). Processors run in a
+    /// background task of the pipeline's own, never on the request path.
+    pub fn processor<P: Processor>(mut self, processor: P) -> Self {
+        self.processors.push(Box::new(processor));
         self
     }
 
@@ -456,13 +551,25 @@ impl AuditorBuilder {
                     },
                 )
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?
+            .into();
+        let lanes: Arc<[SinkQueue]> = lanes;
+        let metrics = Arc::new(EventMetrics::new());
+        let stage = (!self.processors.is_empty()).then(|| {
+            stage::spawn(
+                self.processors,
+                lanes.clone(),
+                metrics.clone(),
+                self.capacity,
+            )
+        });
         Ok(Auditor {
             inner: Arc::new(Inner {
                 service,
+                stage,
                 lanes,
                 closed: AtomicBool::new(false),
-                metrics: EventMetrics::new(),
+                metrics,
             }),
         })
     }

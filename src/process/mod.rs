@@ -1,0 +1,51 @@
+//! Processors: stages every event passes through once, in order, after the request path
+//! made it and before it is fanned out to the sinks, so that every sink receives the same
+//! event. Enrichment (a tenant id in `labels`), chaining and detection are processors.
+//!
+//! Processors run in the pipeline's own background task, never on the request path; with
+//! none configured the task does not exist and events go straight to the sinks' queues.
+//!
+//! ```
+//! use oauth_audit::event::AuditEvent;
+//! use oauth_audit::writer::{Auditor, MemoryWriter};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let memory = MemoryWriter::new();
+//! let auditor = Auditor::builder()
+//!     .processor(|event: &mut AuditEvent| {
+//!         event.labels.insert("tenant".into(), "acme".into());
+//!     })
+//!     .writer(memory.clone())
+//!     .build()?;
+//! # let event = AuditEvent::new(auditor.service().clone(), oauth_audit::event::Timestamp::now(),
+//! #     oauth_audit::event::EventKind::ResourceAccessed, oauth_audit::event::Outcome::Success);
+//! auditor.emit(event);
+//! auditor.shutdown().await;
+//! assert_eq!(memory.events()[0].labels["tenant"], "acme");
+//! # Ok(()) }
+//! ```
+
+pub(crate) mod stage;
+
+use crate::event::AuditEvent;
+
+/// A stage of the pipeline: sees every event once, in the order they were emitted, and may
+/// change it or add events of its own (an alert raised by a detection rule).
+///
+/// Implemented for closures `FnMut(&mut AuditEvent)`; implement it on a type for a stage
+/// that adds events or keeps state worth naming.
+pub trait Processor: Send + 'static {
+    /// Processes one event. Events pushed onto `emitted` follow it, through the processors
+    /// after this one, to every sink.
+    fn process(&mut self, event: &mut AuditEvent, emitted: &mut Vec<AuditEvent>);
+}
+
+impl<F> Processor for F
+where
+    F: FnMut(&mut AuditEvent) + Send + 'static,
+{
+    fn process(&mut self, event: &mut AuditEvent, _emitted: &mut Vec<AuditEvent>) {
+        self(event)
+    }
+}

@@ -1,0 +1,179 @@
+//! Processors: every event passes each processor once, in order, in the pipeline's own task,
+//! before it is fanned out, so that every writer receives the same event.
+
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use oauth_audit::event::{AuditEvent, EventKind, Outcome, Severity, Timestamp};
+use oauth_audit::process::Processor;
+use oauth_audit::writer::{Auditor, MemoryWriter, WriterOptions};
+
+fn event(auditor: &Auditor, kind: EventKind) -> AuditEvent {
+    AuditEvent::new(
+        auditor.service().clone(),
+        Timestamp::now(),
+        kind,
+        Outcome::Success,
+    )
+}
+
+#[tokio::test]
+async fn a_closure_labels_every_event_and_every_writer_sees_the_same_event() {
+    let first = MemoryWriter::new();
+    let second = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .processor(|event: &mut AuditEvent| {
+            event.labels.insert("tenant".into(), "acme".into());
+        })
+        .writer(first.clone())
+        .writer(second.clone())
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        auditor.emit(event(&auditor, EventKind::ResourceAccessed));
+    }
+    auditor.shutdown().await;
+    assert_eq!(first.json().len(), 10, "shutdown drains the stage first");
+    assert_eq!(first.json(), second.json());
+    assert!(first.json().iter().all(|e| e["labels"]["tenant"] == "acme"));
+}
+
+#[tokio::test]
+async fn labels_are_omitted_when_empty() {
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder().writer(memory.clone()).build().unwrap();
+    auditor.emit(event(&auditor, EventKind::ResourceAccessed));
+    auditor.shutdown().await;
+    assert!(memory.json()[0].get("labels").is_none());
+}
+
+/// Raises an alert after every third event; counts what it saw.
+struct EveryThird {
+    seen: Arc<Mutex<Vec<EventKind>>>,
+}
+
+impl Processor for EveryThird {
+    fn process(&mut self, event: &mut AuditEvent, emitted: &mut Vec<AuditEvent>) {
+        let mut seen = self.seen.lock().unwrap();
+        seen.push(event.kind);
+        if seen.len() % 3 == 0 {
+            let mut alert = AuditEvent::new(
+                event.service.clone(),
+                Timestamp::now(),
+                EventKind::SecurityAlert,
+                Outcome::Unknown,
+            );
+            alert.severity = Severity::Critical;
+            emitted.push(alert);
+        }
+    }
+}
+
+#[tokio::test]
+async fn added_events_follow_their_cause_through_the_later_processors_only() {
+    let memory = MemoryWriter::new();
+    let first_saw = Arc::new(Mutex::new(Vec::new()));
+    let later_saw = Arc::new(Mutex::new(Vec::new()));
+    let later = later_saw.clone();
+    let auditor = Auditor::builder()
+        .processor(EveryThird {
+            seen: first_saw.clone(),
+        })
+        .processor(move |event: &mut AuditEvent| {
+            later.lock().unwrap().push(event.kind);
+            event.labels.insert("stage".into(), "2".into());
+        })
+        .writer(memory.clone())
+        .build()
+        .unwrap();
+    for _ in 0..6 {
+        auditor.emit(event(&auditor, EventKind::ResourceAccessed));
+    }
+    auditor.shutdown().await;
+    let kinds: Vec<String> = memory
+        .json()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    let r = "ResourceAccessed";
+    let a = "SecurityAlert";
+    assert_eq!(kinds, [r, r, r, a, r, r, r, a]);
+    assert_eq!(first_saw.lock().unwrap().len(), 6, "not its own alerts");
+    assert_eq!(later_saw.lock().unwrap().len(), 8, "the alerts too");
+    assert!(memory.json().iter().all(|e| e["labels"]["stage"] == "2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processors_never_run_on_the_request_path() {
+    let memory = MemoryWriter::new();
+    let (release, gate) = std_mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let auditor = Auditor::builder()
+        .queue_capacity(4)
+        .processor(move |_: &mut AuditEvent| {
+            // Stuck until the test lets it go.
+            let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(60));
+        })
+        .writer(memory.clone())
+        .build()
+        .unwrap();
+    // emit returns at once although the processor is stuck on the first event; with the
+    // stage's queue full, further events are dropped and counted, not waited for.
+    for _ in 0..20 {
+        auditor.emit(event(&auditor, EventKind::ResourceAccessed));
+    }
+    for _ in 0..20 {
+        release.send(()).unwrap();
+    }
+    auditor.shutdown().await;
+    let stats = &auditor.stats().writers[0];
+    let written = memory
+        .json()
+        .iter()
+        .filter(|e| e["kind"] == "ResourceAccessed")
+        .count() as u64;
+    assert!(
+        stats.dropped > 0,
+        "a full stage drops the newest: {stats:?}"
+    );
+    assert_eq!(
+        written + stats.dropped,
+        20,
+        "every event written or counted"
+    );
+    let reported: u64 = memory
+        .json()
+        .iter()
+        .filter(|e| e["kind"] == "AuditEventsDropped")
+        .map(|e| e["dropped"]["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(reported, stats.dropped, "and the loss reported");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_writer_waits_for_room_in_the_stage_instead_of_losing_events() {
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .queue_capacity(2)
+        .processor(|_: &mut AuditEvent| std::thread::sleep(Duration::from_millis(2)))
+        .writer_with(
+            memory.clone(),
+            WriterOptions::default().overflow(oauth_audit::writer::OverflowPolicy::Block {
+                timeout: Duration::from_secs(60),
+            }),
+        )
+        .build()
+        .unwrap();
+    for _ in 0..30 {
+        auditor.emit(event(&auditor, EventKind::ResourceAccessed));
+    }
+    // emit spawns the waits; give them the time they need, bounded.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while memory.json().len() < 30 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    auditor.shutdown().await;
+    assert_eq!(memory.json().len(), 30);
+    assert_eq!(auditor.stats().writers[0].dropped, 0);
+}
