@@ -1,0 +1,109 @@
+//! Drives requests through one Axum app in process, on a current-thread runtime, so that an
+//! instruction counter sees the whole cost of auditing: the layer on the request path and
+//! the background serialisation and write. `scripts/profile` runs it under callgrind.
+//!
+//! ```text
+//! cargo run --release --example request_profile -- VARIANT REQUESTS DIR
+//! ```
+//!
+//! Variants: `bare` (no layer), `audited` (the layer with a cached HS256 bearer token on a
+//! protected route, JSON lines to a file), `token_audited` (a client-credentials token
+//! request through the layer).
+
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::routing::{get, post};
+use axum::Router;
+use http::Request;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use oauth_audit::token::TokenInspector;
+use oauth_audit::writer::{Auditor, JsonLines};
+use oauth_audit::{AuditLayer, RequiredScopes};
+use tower::ServiceExt;
+
+const SECRET: &[u8] = b"request-profile-secret-of-32-bytes!";
+
+fn token() -> String {
+    let claims = serde_json::json!({"iss": "https://issuer.profile", "aud": "profile-api",
+        "sub": "user-1", "client_id": "profile-client", "scope": "orders:read profile",
+        "jti": "jti-1", "iat": 1_700_000_000u64, "exp": 4_000_000_000u64});
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .expect("sign")
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let variant = args.next().unwrap_or_else(|| "audited".into());
+    let requests: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let dir = PathBuf::from(args.next().unwrap_or_else(|| "target/profile".into()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run(&variant, requests, &dir));
+}
+
+async fn run(variant: &str, requests: usize, dir: &std::path::Path) {
+    let orders = Router::new().route(
+        "/api/orders",
+        get(|| async { "[{\"id\":1}]" }).route_layer(RequiredScopes::all(["orders:read"])),
+    );
+    let token_route = Router::new().route(
+        "/token",
+        post(|body: String| async move {
+            let _ = body;
+            axum::Json(
+                serde_json::json!({"access_token": "opaque-token", "token_type": "Bearer",
+                "expires_in": 3600, "scope": "orders:read"}),
+            )
+        }),
+    );
+    let out = dir.join(format!("audit-{variant}.jsonl"));
+    let _ = std::fs::remove_file(&out);
+    let auditor = Auditor::builder()
+        .service_name("profile")
+        .writer(JsonLines::file(&out).await.expect("audit file"))
+        .build()
+        .expect("auditor");
+    let layer = AuditLayer::builder(auditor.clone())
+        .token_inspector(
+            TokenInspector::builder()
+                .hmac_secret(Algorithm::HS256, SECRET)
+                .issuer(["https://issuer.profile"])
+                .audience(["profile-api"])
+                .build()
+                .expect("inspector"),
+        )
+        .build()
+        .expect("layer");
+    let (app, token_request) = match variant {
+        "bare" => (orders, false),
+        "audited" => (orders.layer(layer), false),
+        "token_audited" => (token_route.layer(layer), true),
+        other => panic!("unknown variant {other}"),
+    };
+    let bearer = format!("Bearer {}", token());
+    for _ in 0..requests {
+        let request = if token_request {
+            Request::post("/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(
+                    "grant_type=client_credentials&client_id=svc-1&client_secret=s&scope=orders%3Aread",
+                ))
+        } else {
+            Request::get("/api/orders")
+                .header("authorization", &bearer)
+                .body(Body::empty())
+        }
+        .expect("request");
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+    }
+    auditor.shutdown().await;
+}
