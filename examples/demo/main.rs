@@ -90,6 +90,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .service_instance("demo-1")
         // Small on purpose: the scenario overflows it once to show AuditEventsDropped.
         .queue_capacity(256)
+        // A processor: every event passes it once, off the request path, before the writer.
+        .processor(|event: &mut oauth_audit::event::AuditEvent| {
+            event.labels.insert("deployment".into(), "demo".into());
+        })
         .writer(file.clone())
         .build()?;
 
@@ -173,14 +177,19 @@ fn summarize(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(path)?;
     let mut by_kind: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     let mut total = 0;
+    let mut labelled = 0;
     for line in text.lines() {
         let event: serde_json::Value = serde_json::from_str(line)?;
+        if event["labels"]["deployment"] == "demo" {
+            labelled += 1;
+        }
         let kind = event["kind"].as_str().unwrap_or("?").to_owned();
         let outcome = event["outcome"].as_str().unwrap_or("?").to_owned();
         *by_kind.entry(kind).or_default().entry(outcome).or_default() += 1;
         total += 1;
     }
     println!("\n{total} audit events written to {}", path.display());
+    println!("  {labelled} of them labelled deployment=demo by the pipeline's processor");
     for (kind, outcomes) in &by_kind {
         let parts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{n} {o}")).collect();
         println!("  {kind:<26} {}", parts.join(", "));

@@ -336,6 +336,7 @@ impl Drop for Overflow {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let dir = std::env::temp_dir().join(format!("audit-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
 /// let auditor = Auditor::builder()
 ///     .writer_with(
 ///         JsonLines::file(dir.join("audit.jsonl")).await?,
