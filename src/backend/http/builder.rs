@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use super::auth::{sensitive_value, Auth, Secret};
 use super::backend::HttpCollector;
 use super::classify::error_chain;
 use super::format::Format;
@@ -352,86 +353,6 @@ impl fmt::Debug for HttpCollectorBuilder {
             .field("proxy", &self.proxy)
             .finish()
     }
-}
-
-/// A value that never reaches `Debug` output.
-struct Secret<T = String>(T);
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-#[derive(Debug)]
-enum Auth {
-    None,
-    Bearer(Secret),
-    Basic { user: String, password: Secret },
-    Splunk(Secret),
-    ApiKey(Secret),
-}
-
-impl Auth {
-    fn kind(&self) -> &'static str {
-        match self {
-            Auth::None => "none",
-            Auth::Bearer(_) => "bearer",
-            Auth::Basic { .. } => "basic",
-            Auth::Splunk(_) => "splunk",
-            Auth::ApiKey(_) => "api-key",
-        }
-    }
-
-    fn header_value(&self) -> Result<Option<HeaderValue>, ConfigError> {
-        let value = match self {
-            Auth::None => return Ok(None),
-            Auth::Bearer(token) => {
-                non_empty(&token.0, "bearer_token")?;
-                sensitive_value(&format!("Bearer {}", token.0), "bearer_token")?
-            }
-            Auth::Basic { user, password } => {
-                if user.contains(':') {
-                    return Err(ConfigError::invalid(
-                        "basic_auth",
-                        "the user name must not contain ':'",
-                    ));
-                }
-                use base64::Engine as _;
-                let credentials = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{user}:{}", password.0));
-                sensitive_value(&format!("Basic {credentials}"), "basic_auth")?
-            }
-            Auth::Splunk(token) => {
-                non_empty(&token.0, "splunk_token")?;
-                sensitive_value(&format!("Splunk {}", token.0), "splunk_token")?
-            }
-            Auth::ApiKey(key) => {
-                non_empty(&key.0, "elasticsearch_api_key")?;
-                sensitive_value(&format!("ApiKey {}", key.0), "elasticsearch_api_key")?
-            }
-        };
-        Ok(Some(value))
-    }
-}
-
-fn non_empty(secret: &str, setting: &'static str) -> Result<(), ConfigError> {
-    if secret.trim().is_empty() {
-        return Err(ConfigError::invalid(setting, "must not be empty"));
-    }
-    Ok(())
-}
-
-/// A header value kept out of logs by hyper; the error never quotes the value.
-fn sensitive_value(value: &str, setting: &'static str) -> Result<HeaderValue, ConfigError> {
-    let mut value = HeaderValue::from_str(value).map_err(|_| {
-        ConfigError::invalid(
-            setting,
-            "contains characters not allowed in an HTTP header (control characters or non-ASCII)",
-        )
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! and reports the answer as delivered, transient (retried and spooled) or refused.
 //!
 //! One file per role: `backend.rs` (the collector and its `Backend` impl, cutting batches
-//! into requests), `builder.rs` (settings and credentials, checked at build), `request.rs`
+//! into requests), `builder.rs` (settings, checked at build), `auth.rs` (credentials, kept out of `Debug`), `request.rs`
 //! (building and sending one request), `classify.rs` (what an answer means: delivered,
 //! retried or refused), `format.rs` (the body formats and their own verdicts).
 //!
@@ -30,6 +30,7 @@
 //! # let _ = vector; Ok(()) }
 //! ```
 
+mod auth;
 mod backend;
 mod builder;
 mod classify;
