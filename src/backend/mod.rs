@@ -7,6 +7,10 @@
 //! | `PostgresBackend` | `postgres` | the key `(id, time)` and `INSERT ... ON CONFLICT DO NOTHING` |
 //! | `NatsBackend` | `nats` | the `Nats-Msg-Id` header, within the stream's duplicate window |
 //! | `HttpCollector` (Elasticsearch / OpenSearch `_bulk`, Splunk HEC, JSON lines) | `http` | the document `_id` (`_bulk` with `create`); Splunk HEC and JSON lines do not deduplicate: dedupe on `id` downstream |
+//!
+//! Each backend is a folder with one file per role: the backend and its `Backend` impl in
+//! `mod.rs` (`backend.rs` for HTTP), its `builder.rs`, and a `classify.rs` that decides which
+//! failures are retried and which refuse the events.
 
 #[cfg(feature = "http")]
 mod http;

@@ -43,19 +43,37 @@ pub fn sanitize(input: &str, max_bytes: usize) -> String {
 /// );
 /// assert_eq!(shown_url("http://127.0.0.1:3000/x"), "http://127.0.0.1:3000/x");
 /// ```
+///
+/// Where parsers disagree on how far the user information goes (an unencoded `?`, `#` or `/`
+/// in a password: WHATWG ends the authority there, tokio-postgres reads up to the first `@`
+/// wherever it is), everything after the scheme is replaced, so no reading of the text
+/// shows a password.
 pub fn shown_url(value: &str) -> String {
-    let value = value.split_once('#').map_or(value, |(before, _)| before);
-    let (scheme, rest) = value.split_once("://").unwrap_or(("", value));
-    let (rest, query) = match rest.split_once('?') {
+    // Hand-written rather than `url::Url`: it must also show text that is not a valid URL
+    // (values refused because they failed to parse, `host:port`, libpq's lenient URLs) and
+    // keep what it shows as written, where the parser would normalise it.
+    let (prefix, rest) = match value.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), value),
+    };
+    let hidden = || sanitize(&format!("{prefix}…"), 2048);
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (user_hidden, rest) = match rest[..authority_end].rfind('@') {
+        Some(at) if rest[..at].contains(['?', '#']) => return hidden(),
+        Some(at) => (true, &rest[at + 1..]),
+        None if rest.contains('@') => return hidden(),
+        None => (false, rest),
+    };
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    let (location, query) = match rest.split_once('?') {
         Some((before, _)) => (before, "?…"),
         None => (rest, ""),
     };
-    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-    let authority = authority
-        .rsplit_once('@')
-        .map_or(authority.to_owned(), |(_, host)| format!("…@{host}"));
-    let sep = if value.contains("://") { "://" } else { "" };
-    sanitize(&format!("{scheme}{sep}{authority}{path}{query}"), 2048)
+    if location.contains('@') {
+        return hidden();
+    }
+    let user = if user_hidden { "…@" } else { "" };
+    sanitize(&format!("{prefix}{user}{location}{query}"), 2048)
 }
 
 /// Characters that change how a log line is split or displayed without being seen.
@@ -348,6 +366,55 @@ mod tests {
         assert_eq!(shown_url("https://u:p@h/a?b=c@d#e?f"), "https://…@h/a?…");
         assert_eq!(shown_url("h/a#t=s3cr3t"), "h/a");
         assert_eq!(shown_url("nats://tok@h:4222"), "nats://…@h:4222");
+    }
+
+    #[test]
+    fn shown_urls_keep_the_host_and_never_a_password() {
+        // A user alone is hidden too: it names an account.
+        assert_eq!(shown_url("https://alice@h/x"), "https://…@h/x");
+        assert_eq!(
+            shown_url("postgres://audit:hunter2@db:5432/audit"),
+            "postgres://…@db:5432/audit"
+        );
+        // Nothing to hide.
+        assert_eq!(shown_url("https://h:8443/x"), "https://h:8443/x");
+        assert_eq!(shown_url("db.internal:5432"), "db.internal:5432");
+        // IPv6 hosts, with and without credentials.
+        assert_eq!(shown_url("http://[::1]:8080/x"), "http://[::1]:8080/x");
+        assert_eq!(
+            shown_url("nats://u:p@[2001:db8::1]:4222"),
+            "nats://…@[2001:db8::1]:4222"
+        );
+        // Percent-encoded and raw `@` in the password.
+        assert_eq!(
+            shown_url("postgres://audit:p%40ss%2Fw%23rd@db/audit"),
+            "postgres://…@db/audit"
+        );
+        assert_eq!(shown_url("https://u:p@ss@h/"), "https://…@h/");
+        // Unencoded `#`, `?` or `/` in a password: no reading of the text may show it.
+        for url in [
+            "postgres://audit:pa#ss@db/audit",
+            "postgres://audit:pa?ss@db/audit",
+            "postgres://audit:pa/ss@db/audit",
+            "https://u:a@b/c@db/audit",
+        ] {
+            let shown = shown_url(url);
+            assert_eq!(shown, url.split("://").next().unwrap().to_owned() + "://…");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_password_is_never_shown(
+            scheme in "(https?|postgres|nats)",
+            user in "[a-z]{1,8}",
+            password in "[A-Za-z0-9@:/?#%!$&=+]{6,24}",
+            location in "(db\\.internal|\\[::1\\])(:5432)?(/audit)?",
+        ) {
+            prop_assume!(!location.contains(&password) && !scheme.contains(&password));
+            let shown = shown_url(&format!("{scheme}://{user}:{password}@{location}"));
+            prop_assert!(!shown.contains(&password), "{shown}");
+        }
     }
 
     #[test]

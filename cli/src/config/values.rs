@@ -111,11 +111,8 @@ impl TryFrom<String> for ListenAddr {
     }
 }
 
-/// `value` as it may appear in a message: a URL's user information and query string (where
-/// passwords and tokens hide) are replaced by `…`.
-pub fn shown_url(value: &str) -> String {
-    oauth_audit::event::shown_url(value)
-}
+// The library's helper, so the proxy's messages and the library's hide URLs the same way.
+pub use oauth_audit::event::shown_url;
 
 /// Refuses a URL with user information: credentials go in their own settings (and
 /// environment variables), never in a URL that ends up in logs and events.

@@ -1,3 +1,6 @@
+//! The body formats (`_bulk`, HEC, JSON lines): how a batch is written, and what a 2xx
+//! answer says about its events.
+
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 

@@ -5,6 +5,11 @@
 //! request (or several, cut at [`max_batch_bytes`](HttpCollectorBuilder::max_batch_bytes))
 //! and reports the answer as delivered, transient (retried and spooled) or refused.
 //!
+//! One file per role: `backend.rs` (the collector and its `Backend` impl, cutting batches
+//! into requests), `builder.rs` (settings, checked at build), `auth.rs` (credentials, kept out of `Debug`), `request.rs`
+//! (building and sending one request), `classify.rs` (what an answer means: delivered,
+//! retried or refused), `format.rs` (the body formats and their own verdicts).
+//!
 //! | format | resent events |
 //! | --- | --- |
 //! | [`Format::ElasticsearchBulk`] | deduplicated: `create` with `_id` = event id, a resend is a 409 that counts as delivered |
@@ -25,8 +30,14 @@
 //! # let _ = vector; Ok(()) }
 //! ```
 
+mod auth;
 mod backend;
+mod builder;
+mod classify;
 mod format;
+mod request;
 
-pub use backend::{CollectorError, HttpCollector, HttpCollectorBuilder};
+pub use backend::HttpCollector;
+pub use builder::HttpCollectorBuilder;
+pub use classify::CollectorError;
 pub use format::Format;

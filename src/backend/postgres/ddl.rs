@@ -1,4 +1,5 @@
-//! The SQL that creates and migrates the events table and its schema-wide objects.
+//! The SQL text of the layout: the events table and its schema-wide objects (the versions
+//! table, the trigger and maintenance functions). `schema.rs` decides which of it runs.
 //!
 //! Layout version 2 moves every deletion into the database: the trigger lets only the
 //! table's owner delete, and only rows older than the retention recorded (by the owner) in
@@ -6,7 +7,14 @@
 //! retention through two `SECURITY DEFINER` functions that read the same record, so no
 //! session setting and no argument a writer passes can widen what is removed.
 
-use super::{literal, quote, VERSIONS_TABLE};
+use postgres_protocol::escape::{escape_identifier, escape_literal};
+
+use super::VERSIONS_TABLE;
+
+/// `"schema"."name"`, for SQL built here and for `to_regclass`.
+pub(super) fn qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", escape_identifier(schema), escape_identifier(name))
+}
 
 /// `CREATE TABLE` for the versions table, one per schema.
 pub(super) fn versions_table(schema: &str) -> String {
@@ -19,8 +27,8 @@ pub(super) fn versions_table(schema: &str) -> String {
              updated_at timestamptz NOT NULL DEFAULT now(),
              retention interval
          )",
-        s = quote(schema),
-        v = quote(VERSIONS_TABLE),
+        s = escape_identifier(schema),
+        v = escape_identifier(VERSIONS_TABLE),
     )
 }
 
@@ -28,8 +36,8 @@ pub(super) fn versions_table(schema: &str) -> String {
 pub(super) fn versions_table_v2(schema: &str) -> String {
     format!(
         "ALTER TABLE {s}.{v} ADD COLUMN IF NOT EXISTS retention interval",
-        s = quote(schema),
-        v = quote(VERSIONS_TABLE),
+        s = escape_identifier(schema),
+        v = escape_identifier(VERSIONS_TABLE),
     )
 }
 
@@ -38,9 +46,9 @@ pub(super) fn versions_table_v2(schema: &str) -> String {
 /// `CREATE OR REPLACE` keeps the trigger function's identity, so the triggers of tables
 /// created by version 1 (and of their partitions) run the new body as soon as this commits.
 pub(super) fn functions(schema: &str) -> String {
-    let s = quote(schema);
-    let v = quote(VERSIONS_TABLE);
-    let schema_literal = literal(schema);
+    let s = escape_identifier(schema);
+    let v = escape_identifier(VERSIONS_TABLE);
+    let schema_literal = escape_literal(schema);
     format!(
         "CREATE OR REPLACE FUNCTION {s}.oauth_audit_append_only() RETURNS trigger
          LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
@@ -172,9 +180,9 @@ pub(super) fn functions(schema: &str) -> String {
 
 /// The events table, its indexes and its triggers (a new table only).
 pub(super) fn events_table(schema: &str, table: &str, partitioned: bool) -> String {
-    let s = quote(schema);
-    let qualified = format!("{s}.{}", quote(table));
-    let t = |suffix: &str| quote(&format!("{table}_{suffix}"));
+    let s = escape_identifier(schema);
+    let qualified = format!("{s}.{}", escape_identifier(table));
+    let t = |suffix: &str| escape_identifier(&format!("{table}_{suffix}"));
     let (key, partition_by) = if partitioned {
         ("id, time", "PARTITION BY RANGE (time)")
     } else {
@@ -209,4 +217,24 @@ pub(super) fn events_table(schema: &str, table: &str, partitioned: bool) -> Stri
         client_idx = t("client"),
         ip_idx = t("ip"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_literals_are_quoted_by_postgres_protocol() {
+        assert_eq!(qualified("audit", "events"), r#""audit"."events""#);
+        // Checked identifiers never hold quotes; should one slip through, it stays one name.
+        assert_eq!(qualified("a\"b", "c"), r#""a""b"."c""#);
+        let functions = functions("audit");
+        assert!(functions.contains("events_schema constant text := 'audit';"));
+        assert!(functions.contains(r#"CREATE OR REPLACE FUNCTION "audit".oauth_audit_retention"#));
+        let table = events_table("audit", "events", true);
+        assert!(table.contains(
+            r#"CREATE INDEX IF NOT EXISTS "events_kind" ON "audit"."events" (kind, time)"#
+        ));
+        assert!(table.contains("PARTITION BY RANGE (time)"));
+    }
 }

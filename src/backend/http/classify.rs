@@ -1,0 +1,154 @@
+//! Response classification: what a collector's answer means for the events (delivered,
+//! transient and retried, or refused), and the error that says why.
+
+use std::time::{Duration, Instant};
+
+use http::header::HeaderValue;
+use http::StatusCode;
+
+use super::backend::HttpCollector;
+use super::format::{excerpt, Verdict};
+use crate::delivery::BackendError;
+
+/// A collector asking for a longer pause (`Retry-After`) is held to this, so a typo on the
+/// server side cannot stall delivery for hours.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+impl HttpCollector {
+    /// What an answer means for the requested events: 2xx is delivered once the format's
+    /// own verdict agrees (bulk items, HEC codes); 408, 429 and 5xx are transient, and a
+    /// `Retry-After` holds the next attempt back; any other status refuses the events.
+    pub(super) fn classify(
+        &mut self,
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        answer: &[u8],
+    ) -> Result<(), BackendError> {
+        if status.is_success() {
+            return match self.format.verdict(answer) {
+                Verdict::Accepted => Ok(()),
+                Verdict::Retry(message) => Err(self.unavailable(CollectorError::Items {
+                    url: self.shown_url.clone(),
+                    message,
+                })),
+                Verdict::Rejected(message) => Err(self.rejected(CollectorError::Items {
+                    url: self.shown_url.clone(),
+                    message,
+                })),
+            };
+        }
+        let error = CollectorError::Status {
+            url: self.shown_url.clone(),
+            status: status.as_u16(),
+            answer: excerpt(answer),
+        };
+        if is_transient(status) {
+            if let Some(wait) = retry_after {
+                self.retry_not_before = Some(Instant::now() + wait.min(MAX_RETRY_AFTER));
+            }
+            Err(self.unavailable(error))
+        } else {
+            Err(self.rejected(error))
+        }
+    }
+}
+
+/// Why a collector did not confirm a request; the source of a [`BackendError`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CollectorError {
+    /// The request did not get an answer (connection refused, TLS failure, timeout).
+    #[error("no answer from {url}: {message}")]
+    Transport {
+        /// The collector URL, without query string.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// The collector answered with an error status.
+    #[error("{url} answered {status}: {answer}")]
+    Status {
+        /// The collector URL, without query string.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the answer body.
+        answer: String,
+    },
+    /// The collector answered 2xx but refused or failed some events (bulk item errors, a
+    /// non-zero HEC code).
+    #[error("{url}: {message}")]
+    Items {
+        /// The collector URL, without query string.
+        url: String,
+        /// What the answer said.
+        message: String,
+    },
+    /// The collector asked (`Retry-After`) not to be contacted yet.
+    #[error("{url} asked to wait: retrying in {}s (Retry-After)", wait.as_secs().max(1))]
+    RetryAfter {
+        /// The collector URL, without query string.
+        url: String,
+        /// How long is left to wait.
+        wait: Duration,
+    },
+}
+
+fn is_transient(status: StatusCode) -> bool {
+    status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status.is_server_error()
+}
+
+/// `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+pub(super) fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+    let wait = date.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+/// An error with its causes (`error sending request: connection refused`).
+pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(
+            parse_retry_after(&HeaderValue::from_static("7")),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after(&HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after(&HeaderValue::from_static("soon")), None);
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        for transient in [408, 429, 500, 502, 503, 504] {
+            assert!(is_transient(StatusCode::from_u16(transient).unwrap()));
+        }
+        for permanent in [400, 401, 403, 404, 409, 413] {
+            assert!(!is_transient(StatusCode::from_u16(permanent).unwrap()));
+        }
+    }
+}
