@@ -49,6 +49,7 @@ pub mod oauth;
 pub mod request_target;
 mod resource;
 pub mod scope;
+mod tee;
 pub mod token;
 pub mod writer;
 

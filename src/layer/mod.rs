@@ -18,7 +18,6 @@ mod future;
 mod layer;
 mod pending;
 mod service;
-pub(crate) mod tee;
 
 pub use body::{RequestBody, ResponseBody};
 pub use future::ResponseFuture;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::tee::{Captured, Tee};
+use crate::tee::{Captured, Tee};
 use super::Shared;
 use crate::context::{RequestContext, ResponseContext};
 use crate::oauth::{EndpointEvent, EndpointRequest, ResponseHead, Settings};

@@ -7,7 +7,7 @@ use http::HeaderName;
 
 use super::device::{DevicePolling, DeviceTracker};
 use super::login::LoginRule;
-use crate::layer::tee::{CaptureBudget, Tee};
+use crate::tee::{CaptureBudget, Tee};
 use crate::request_target::CanonicalPath;
 use crate::ConfigError;
 

@@ -17,7 +17,7 @@ use crate::event::{
     sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, Secrets,
     ServiceInfo, Severity,
 };
-use crate::layer::tee::{CaptureSlot, Captured, Tee};
+use crate::tee::{CaptureSlot, Captured, Tee};
 use crate::token::{TokenFingerprint, TokenInspector};
 
 /// What an endpoint request carried when it arrived.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{watch, Notify};
 
-use super::inspector::Inner;
+use super::key_store::KeyStore;
 use super::keys::KeySet;
 use super::TokenConfigError;
 
@@ -131,7 +131,7 @@ pub(crate) struct RefreshTask {
 }
 
 impl RefreshTask {
-    pub(crate) async fn run(mut self, inspector: Weak<Inner>) {
+    pub(crate) async fn run(mut self, store: Weak<KeyStore>) {
         #[cfg(feature = "jwks")]
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -147,11 +147,11 @@ impl RefreshTask {
             };
             match loaded {
                 Ok(Some(mut keys)) => {
-                    let Some(inner) = inspector.upgrade() else {
+                    let Some(store) = store.upgrade() else {
                         return;
                     };
                     keys.keys.extend(self.static_keys.keys.iter().cloned());
-                    inner.replace_keys(keys);
+                    store.replace(keys);
                     self.shared.ready.send_replace(true);
                 }
                 Ok(None) => {}
