@@ -488,7 +488,8 @@ fn test_only(attrs: &[syn::Attribute]) -> bool {
             return false;
         };
         let text = list.tokens.to_string();
-        text == "test" || (text.starts_with("all") && text.contains("test") && !text.contains("not"))
+        text == "test"
+            || (text.starts_with("all") && text.contains("test") && !text.contains("not"))
     })
 }
 
@@ -656,7 +657,11 @@ fn src_has_no_import_cycles() {
     }
 
     let found = cycles(&graphs);
-    assert!(found.is_empty(), "import cycles in src/:\n{}", report(&found));
+    assert!(
+        found.is_empty(),
+        "import cycles in src/:\n{}",
+        report(&found)
+    );
 }
 
 #[cfg(test)]
@@ -683,7 +688,10 @@ mod logic {
         let g = graphs(&[
             ("lib.rs", "mod a; mod b;"),
             ("a.rs", "use crate::b::B; pub struct A;"),
-            ("b.rs", "pub struct B; fn f() -> crate::a::A { crate::a::A }"),
+            (
+                "b.rs",
+                "pub struct B; fn f() -> crate::a::A { crate::a::A }",
+            ),
         ]);
         assert_eq!(edges_of(&g, "crate"), [pair("a", "b"), pair("b", "a")]);
         let found = cycles(&g);
@@ -726,8 +734,14 @@ mod logic {
         let g = graphs(&[
             ("lib.rs", "mod oauth;"),
             ("oauth/mod.rs", "mod form; mod request;"),
-            ("oauth/form.rs", "use super::request::Exchange; pub struct Form;"),
-            ("oauth/request.rs", "use super::form::Form; pub struct Exchange;"),
+            (
+                "oauth/form.rs",
+                "use super::request::Exchange; pub struct Form;",
+            ),
+            (
+                "oauth/request.rs",
+                "use super::form::Form; pub struct Exchange;",
+            ),
         ]);
         assert!(edges_of(&g, "crate").is_empty());
         let found = cycles(&g);
@@ -773,14 +787,14 @@ mod logic {
                 "mod service; pub use service::Service;\n\
                  pub struct Shared;\nfn make() { service::Service::new(); }",
             ),
-            (
-                "layer/service.rs",
-                "use super::Shared; pub struct Service;",
-            ),
+            ("layer/service.rs", "use super::Shared; pub struct Service;"),
         ]);
         assert_eq!(
             edges_of(&g, "layer"),
-            [pair("layer", "layer::service"), pair("layer::service", "layer")]
+            [
+                pair("layer", "layer::service"),
+                pair("layer::service", "layer")
+            ]
         );
         assert_eq!(cycles(&g).len(), 1);
     }
@@ -848,7 +862,10 @@ mod logic {
     fn paths_inside_macro_calls_are_uses() {
         let g = graphs(&[
             ("lib.rs", "mod a; mod b;"),
-            ("a.rs", "fn f() { let _ = format!(\"{}\", crate::b::name()); }"),
+            (
+                "a.rs",
+                "fn f() { let _ = format!(\"{}\", crate::b::name()); }",
+            ),
             ("b.rs", "pub fn name() -> &'static str { \"b\" }"),
         ]);
         assert_eq!(edges_of(&g, "crate"), [pair("a", "b")]);
@@ -868,7 +885,10 @@ mod logic {
     fn super_in_an_inline_module_names_its_file() {
         let g = graphs(&[
             ("lib.rs", "mod a; mod b;"),
-            ("a.rs", "pub struct A; pub mod fuzz { pub fn f() -> super::A { super::A } }"),
+            (
+                "a.rs",
+                "pub struct A; pub mod fuzz { pub fn f() -> super::A { super::A } }",
+            ),
             ("b.rs", "fn f() { crate::a::fuzz::f(); }"),
         ]);
         assert_eq!(edges_of(&g, "crate"), [pair("b", "a")]);
@@ -878,7 +898,10 @@ mod logic {
     fn other_crates_are_not_modules() {
         let g = graphs(&[
             ("lib.rs", "mod a;"),
-            ("a.rs", "use std::sync::Arc; use http::HeaderMap; fn f() { std::mem::drop(1); }"),
+            (
+                "a.rs",
+                "use std::sync::Arc; use http::HeaderMap; fn f() { std::mem::drop(1); }",
+            ),
         ]);
         assert!(g.is_empty(), "{g:?}");
     }

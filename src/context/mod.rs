@@ -1,5 +1,8 @@
 //! What the layer captures about every request before the handler runs: arrival time,
 //! method, route, path, request and trace ids, client address and user agent.
+//!
+//! Only what is read from the request lives here; the layer turns it into an event's
+//! envelope (`layer/event.rs`).
 
 mod client_ip;
 pub(crate) mod forwarded;
@@ -51,44 +54,5 @@ impl RequestContext {
                 user_agent,
             },
         }
-    }
-}
-
-/// What the audit record needs of the response head.
-#[derive(Debug, Default)]
-pub(crate) struct ResponseContext {
-    pub(crate) status: Option<http::StatusCode>,
-    /// `error` and `error_description` of a `WWW-Authenticate: Bearer` challenge.
-    pub(crate) challenge: Option<crate::resource::Challenge>,
-    /// The scope decision a `RequiredScopes` layer made for the route.
-    pub(crate) scopes: Option<crate::scope::ScopeDecision>,
-    /// OAuth endpoints only: the `Location` and content type, read when the head arrives.
-    pub(crate) oauth: Option<crate::oauth::ResponseHead>,
-    /// An error the inner service described in the response's extensions.
-    pub(crate) error: Option<crate::event::ErrorInfo>,
-}
-
-impl RequestContext {
-    /// A new event of `kind` carrying this request's envelope, `http` and `source` fields.
-    pub(crate) fn into_event(
-        self,
-        service: std::sync::Arc<crate::event::ServiceInfo>,
-        kind: crate::event::EventKind,
-        outcome: crate::event::Outcome,
-        response: Option<&ResponseContext>,
-        duration: std::time::Duration,
-    ) -> crate::event::AuditEvent {
-        let mut event = crate::event::AuditEvent::new(service, self.time, kind, outcome);
-        event.request_id = Some(self.request_id);
-        event.trace_id = self.trace_id;
-        event.http = Some(crate::event::HttpInfo {
-            method: self.method.as_str().to_owned(),
-            route: self.route,
-            path: self.path,
-            status: response.and_then(|r| r.status).map(|s| s.as_u16()),
-            duration_ms: duration.as_secs_f64() * 1000.0,
-        });
-        event.source = Some(self.source);
-        event
     }
 }

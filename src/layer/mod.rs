@@ -13,6 +13,7 @@
 //! ```
 
 mod body;
+mod event;
 mod future;
 #[allow(clippy::module_inception)]
 mod layer;
