@@ -50,6 +50,7 @@ pub mod request_target;
 mod resource;
 pub mod scope;
 mod tee;
+mod text;
 pub mod token;
 pub mod writer;
 

@@ -305,7 +305,7 @@ struct ShownInDebug(String);
 #[cfg(feature = "jwks")]
 impl std::fmt::Debug for ShownInDebug {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&crate::event::shown_url(&self.0), f)
+        std::fmt::Debug::fmt(&crate::text::shown_url(&self.0), f)
     }
 }
 

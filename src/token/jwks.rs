@@ -25,7 +25,7 @@ impl std::fmt::Debug for KeySource {
             #[cfg(feature = "jwks")]
             KeySource::Url(url) => f
                 .debug_tuple("Url")
-                .field(&crate::event::shown_url(url.as_str()))
+                .field(&crate::text::shown_url(url.as_str()))
                 .finish(),
         }
     }
@@ -33,7 +33,7 @@ impl std::fmt::Debug for KeySource {
 
 impl KeySource {
     pub(crate) fn url(url: &str) -> Result<Self, TokenConfigError> {
-        let shown = crate::event::shown_url(url);
+        let shown = crate::text::shown_url(url);
         #[cfg(feature = "jwks")]
         {
             let parsed = reqwest::Url::parse(url)
