@@ -895,6 +895,42 @@ mod logic {
     }
 
     #[test]
+    fn renamed_self_and_glob_imports_are_followed() {
+        let g = graphs(&[
+            ("lib.rs", "mod a; mod b; mod c; mod d; mod e;"),
+            ("a.rs", "use crate::b::{self as bee}; fn f() { bee::g(); }"),
+            ("b.rs", "pub fn g() {}"),
+            ("c.rs", "pub struct Hop;"),
+            ("d.rs", "pub use crate::c::*;"),
+            // `Hop` is `c`'s, re-exported by `d`'s glob: the edge goes to `c`, not `d`.
+            ("e.rs", "use crate::d::Hop;"),
+        ]);
+        assert_eq!(
+            edges_of(&g, "crate"),
+            [pair("a", "b"), pair("d", "c"), pair("e", "c")]
+        );
+    }
+
+    #[test]
+    fn a_cycle_through_a_folder_face_is_found_at_the_top() {
+        // `b` uses `a`'s child only through `a`'s face: still an edge to `a`.
+        let g = graphs(&[
+            ("lib.rs", "mod a; mod b;"),
+            ("a/mod.rs", "mod inner; pub use inner::Inner;"),
+            ("a/inner.rs", "use crate::b::B; pub struct Inner;"),
+            ("b.rs", "use crate::a::Inner; pub struct B;"),
+        ]);
+        let found = cycles(&g);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].members, ["a", "b"]);
+        assert!(
+            report(&found).contains("src/a/inner.rs:1"),
+            "{}",
+            report(&found)
+        );
+    }
+
+    #[test]
     fn other_crates_are_not_modules() {
         let g = graphs(&[
             ("lib.rs", "mod a;"),
