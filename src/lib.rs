@@ -32,6 +32,18 @@
 //! `/authorize`; see [`oauth::Endpoints`]) become `AccessTokenIssued`, `TokenRevoked`,
 //! `TokenIntrospected`, `AuthorizationGranted`, `LoginFailed`... events, read from their
 //! bodies as they stream past; every other path is a protected route.
+//!
+//! # The request path
+//!
+//! The [`layer`] drives every request through these folders, in this order: `context`
+//! captures what the request says about itself (time, ids, client address);
+//! [`request_target`] gives one canonical reading of its path and method; [`token`]
+//! inspects its bearer token; `resource` (protected routes) or [`oauth`] (endpoints, whose
+//! bodies the `tee` copies as they stream) reads the exchange; [`scope`] records the route's
+//! scope decision in the response; and `layer/event.rs` assembles the request's one
+//! [`event::AuditEvent`] and offers it to the [`writer::Auditor`]'s queue. Each of these
+//! reads only what the folders before it produced (and the [`event`] schema), never a later
+//! one; only the layer knows them all. `tests/module_graph.rs` fails on any import cycle.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -51,6 +63,8 @@ pub mod request_target;
 mod resource;
 pub mod scope;
 mod sink;
+mod tee;
+mod text;
 pub mod token;
 pub mod writer;
 

@@ -2,118 +2,8 @@
 
 use std::borrow::Cow;
 
+pub use crate::text::{sanitize, shown_url};
 use crate::token::TokenFingerprint;
-
-/// Makes untrusted text safe for a log field: control characters, line and paragraph
-/// separators (U+2028, U+2029) and invisible format characters (bidirectional overrides
-/// and isolates, zero-width spaces and joiners, the byte-order mark, ...) are escaped as
-/// `\u{..}`, and the result is cut to at most `max_bytes` bytes on a character boundary.
-///
-/// ```
-/// assert_eq!(oauth_audit::event::sanitize("bad\ngrant", 512), "bad\\u{a}grant");
-/// assert_eq!(oauth_audit::event::sanitize("héllo", 2), "h");
-/// assert_eq!(oauth_audit::event::sanitize("admin\u{202e}gpj", 64), "admin\\u{202e}gpj");
-/// ```
-pub fn sanitize(input: &str, max_bytes: usize) -> String {
-    let mut out = String::with_capacity(input.len().min(max_bytes));
-    for c in input.chars() {
-        let before = out.len();
-        if needs_escape(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-        if out.len() > max_bytes {
-            out.truncate(before);
-            break;
-        }
-    }
-    out
-}
-
-/// A URL as it may appear in a message or log: its user information and query string
-/// (where passwords and tokens hide) are replaced by `…`, and its fragment is dropped.
-///
-/// ```
-/// use oauth_audit::event::shown_url;
-///
-/// assert_eq!(
-///     shown_url("https://user:pw@idp.example/jwks?key=s3cr3t#x"),
-///     "https://…@idp.example/jwks?…"
-/// );
-/// assert_eq!(shown_url("http://127.0.0.1:3000/x"), "http://127.0.0.1:3000/x");
-/// ```
-///
-/// Where parsers disagree on how far the user information goes (an unencoded `?`, `#` or `/`
-/// in a password: WHATWG ends the authority there, tokio-postgres reads up to the first `@`
-/// wherever it is), everything after the scheme is replaced, so no reading of the text
-/// shows a password.
-pub fn shown_url(value: &str) -> String {
-    // Hand-written rather than `url::Url`: it must also show text that is not a valid URL
-    // (values refused because they failed to parse, `host:port`, libpq's lenient URLs) and
-    // keep what it shows as written, where the parser would normalise it.
-    let (prefix, rest) = match value.split_once("://") {
-        Some((scheme, rest)) => (format!("{scheme}://"), rest),
-        None => (String::new(), value),
-    };
-    let hidden = || sanitize(&format!("{prefix}…"), 2048);
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (user_hidden, rest) = match rest[..authority_end].rfind('@') {
-        Some(at) if rest[..at].contains(['?', '#']) => return hidden(),
-        Some(at) => (true, &rest[at + 1..]),
-        None if rest.contains('@') => return hidden(),
-        None => (false, rest),
-    };
-    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
-    let (location, query) = match rest.split_once('?') {
-        Some((before, _)) => (before, "?…"),
-        None => (rest, ""),
-    };
-    if location.contains('@') {
-        return hidden();
-    }
-    let user = if user_hidden { "…@" } else { "" };
-    sanitize(&format!("{prefix}{user}{location}{query}"), 2048)
-}
-
-/// Characters that change how a log line is split or displayed without being seen.
-fn needs_escape(c: char) -> bool {
-    c.is_control() || is_separator(c) || is_format(c)
-}
-
-/// Unicode line and paragraph separators (categories Zl, Zp): JavaScript and some log
-/// viewers break lines on them.
-fn is_separator(c: char) -> bool {
-    matches!(c, '\u{2028}' | '\u{2029}')
-}
-
-/// Unicode general category Cf (format characters, Unicode 15.1): invisible, and able to
-/// reorder (bidi overrides) or hide (zero-width) what a reader sees.
-fn is_format(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}'
-        | '\u{0600}'..='\u{0605}'
-        | '\u{061C}'
-        | '\u{06DD}'
-        | '\u{070F}'
-        | '\u{0890}'..='\u{0891}'
-        | '\u{08E2}'
-        | '\u{180E}'
-        | '\u{200B}'..='\u{200F}'
-        | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{2064}'
-        | '\u{2066}'..='\u{206F}'
-        | '\u{FEFF}'
-        | '\u{FFF9}'..='\u{FFFB}'
-        | '\u{110BD}'
-        | '\u{110CD}'
-        | '\u{13430}'..='\u{1343F}'
-        | '\u{1BCA0}'..='\u{1BCA3}'
-        | '\u{1D173}'..='\u{1D17A}'
-        | '\u{E0001}'
-        | '\u{E0020}'..='\u{E007F}'
-    )
-}
 
 /// What replaces a scrubbed secret.
 pub const REDACTED: &str = "[redacted]";
@@ -359,6 +249,7 @@ impl Untrusted {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::needs_escape;
     use proptest::prelude::*;
 
     #[test]

@@ -7,7 +7,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::pending::PendingEvent;
-use super::tee::Tee;
+use crate::tee::Tee;
 use crate::writer::Overflow;
 
 pin_project! {

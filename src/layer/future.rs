@@ -9,8 +9,8 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::ResponseBody;
+use super::event::ResponseContext;
 use super::pending::PendingEvent;
-use crate::context::ResponseContext;
 use crate::event::ErrorInfo;
 use crate::resource::{AuditedToken, Challenge};
 use crate::scope::ScopeDecision;

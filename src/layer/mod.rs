@@ -1,5 +1,11 @@
 //! The [`AuditLayer`], its [`AuditService`], response future and body wrappers.
 //!
+//! One file per role: `layer.rs` (the layer and its builder), `shared.rs` (the configuration
+//! every clone shares), `service.rs` (captures the request, decides its role), `future.rs`
+//! (reads the response head), `body.rs` (the body wrappers that copy OAuth bodies and end
+//! the event), `pending.rs` (the event waiting for its response) and `event.rs` (the one
+//! place a request becomes an [`AuditEvent`](crate::event::AuditEvent)).
+//!
 //! ```
 //! use axum::{routing::get, Router};
 //! use oauth_audit::{writer::Auditor, AuditLayer};
@@ -13,68 +19,17 @@
 //! ```
 
 mod body;
+mod event;
 mod future;
 #[allow(clippy::module_inception)]
 mod layer;
 mod pending;
 mod service;
-pub(crate) mod tee;
+mod shared;
 
 pub use body::{RequestBody, ResponseBody};
 pub use future::ResponseFuture;
 pub use layer::{AuditLayer, AuditLayerBuilder};
 pub use service::AuditService;
 
-use crate::context::TrustedProxies;
-use std::sync::Arc;
-
-use crate::event::{AuditEvent, EventKind, Outcome};
-use crate::oauth::Endpoints;
-use crate::token::{RevokedTokens, TokenInspector, TokenResolver};
-use crate::writer::Auditor;
-
-/// Configuration shared by every clone of the layer and its services.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) auditor: Auditor,
-    pub(crate) trusted_proxies: TrustedProxies,
-    pub(crate) inspector: TokenInspector,
-    pub(crate) skip_paths: Vec<String>,
-    pub(crate) resolver: Option<Arc<dyn TokenResolver>>,
-    pub(crate) endpoints: Endpoints,
-    pub(crate) revoked: RevokedTokens,
-}
-
-impl std::fmt::Debug for dyn TokenResolver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TokenResolver")
-    }
-}
-
-impl Shared {
-    fn skips(&self, path: &str) -> bool {
-        self.skip_paths.iter().any(|p| p == path)
-    }
-
-    /// What the trail itself recorded about a token outranks every cache: a successful
-    /// revocation or an inactive introspection answer marks the token revoked, and the
-    /// resolver forgets its answer. The event is only read, so the OAuth classifiers need
-    /// not know that token caches exist.
-    pub(crate) fn remember_revocation(&self, event: &AuditEvent) {
-        let revoked = match (event.kind, event.outcome, &event.token) {
-            (EventKind::TokenRevoked, Outcome::Success, Some(token)) => Some(token),
-            (EventKind::TokenIntrospected, Outcome::Success, Some(token))
-                if token.active == Some(false) =>
-            {
-                Some(token)
-            }
-            _ => None,
-        };
-        if let Some(token) = revoked {
-            self.revoked.insert(token.fingerprint);
-            if let Some(resolver) = &self.resolver {
-                resolver.forget(&token.fingerprint);
-            }
-        }
-    }
-}
+pub(crate) use shared::Shared;

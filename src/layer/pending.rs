@@ -1,26 +1,15 @@
-//! The event of one request, from its arrival to the end of its response.
+//! The event of one request, from its arrival to the end of its response: held while the
+//! response streams, assembled ([`super::event`]) and offered to the auditor when it ends.
 
 use std::sync::Arc;
 
-use super::tee::{Captured, Tee};
+use super::event::{assemble, ResponseContext, Role};
 use super::Shared;
-use crate::context::{RequestContext, ResponseContext};
-use crate::oauth::{EndpointEvent, EndpointRequest, ResponseHead, Settings};
+use crate::context::RequestContext;
+use crate::oauth::ResponseHead;
 use crate::resource::ResourceRequest;
+use crate::tee::{Captured, Tee};
 use crate::writer::Overflow;
-
-/// What kind of traffic a request is, decided when it arrives.
-// One per request, created in place: a box would cost an allocation on every endpoint call.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-pub(crate) enum Role {
-    /// A protected route (anything that is not a configured OAuth endpoint).
-    Resource(ResourceRequest),
-    /// An OAuth endpoint (token, revocation, introspection, authorization, login). When
-    /// its role was only assumed from a default path, the protected-route reading of the
-    /// same request, used if the traffic turns out not to speak the protocol.
-    Endpoint(EndpointRequest, Option<ResourceRequest>),
-}
 
 /// An event waiting for its response to end. Dropped unfinished, it is emitted with
 /// `outcome: unknown`: a request that never completed still leaves a record.
@@ -102,48 +91,19 @@ impl Drop for PendingEvent {
 
 impl State {
     fn emit(self, completed: bool, response_body: Option<Captured>) -> Option<Overflow> {
-        let duration = self.request.started.elapsed();
         let response = if completed {
             self.response.as_ref()
         } else {
             None
         };
-        let shared = &self.shared;
-        let event = match &self.role {
-            Role::Resource(resource) => Some(resource.event(
-                shared.auditor.service().clone(),
-                self.request,
-                response,
-                duration,
-            )),
-            Role::Endpoint(endpoint, fallback) => match endpoint.event(
-                Settings {
-                    service: shared.auditor.service(),
-                    inspector: &shared.inspector,
-                    endpoints: &shared.endpoints,
-                },
-                &self.request,
-                response,
-                duration,
-                response_body,
-            ) {
-                EndpointEvent::Recorded(event) => Some(event),
-                EndpointEvent::Suppressed => None,
-                EndpointEvent::NotOAuth => fallback.as_ref().map(|resource| {
-                    resource.event(
-                        shared.auditor.service().clone(),
-                        self.request,
-                        response,
-                        duration,
-                    )
-                }),
-            },
-        };
-        let mut event = event?;
-        if event.error.is_none() {
-            event.error = response.and_then(|r| r.error.clone());
-        }
-        shared.remember_revocation(&event);
-        shared.auditor.offer(event)
+        let event = assemble(
+            &self.shared,
+            self.request,
+            &self.role,
+            response,
+            response_body,
+        )?;
+        self.shared.remember_revocation(&event);
+        self.shared.auditor.offer(event)
     }
 }

@@ -6,8 +6,9 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::body::{RequestBody, ResponseBody};
+use super::event::Role;
 use super::future::ResponseFuture;
-use super::pending::{PendingEvent, Role};
+use super::pending::PendingEvent;
 use super::Shared;
 use crate::context::RequestContext;
 use crate::oauth::EndpointRequest;

@@ -1,8 +1,8 @@
 //! The authorization endpoint (RFC 6749 §3.1, §4.1-4.2, OpenID Connect hybrid flows):
 //! `AuthorizationRequested`, `AuthorizationGranted`, `AuthorizationFailed`.
 
+use super::exchange::Exchange;
 use super::form::{ident, scope_list, uri_without_query, Form};
-use super::request::Exchange;
 use super::response::{Location, MAX_CODE, MAX_DESCRIPTION};
 use crate::event::{AuditEvent, EventKind, Outcome, Timestamp};
 use crate::resource::{actor, details};

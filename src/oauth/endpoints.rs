@@ -6,9 +6,9 @@ use std::sync::Arc;
 use http::HeaderName;
 
 use super::device::{DevicePolling, DeviceTracker};
-use super::login::LoginRule;
-use crate::layer::tee::{CaptureBudget, Tee};
+use super::login_rule::LoginRule;
 use crate::request_target::CanonicalPath;
+use crate::tee::{CaptureBudget, Tee};
 use crate::ConfigError;
 
 /// The role of an OAuth endpoint path.

@@ -1,8 +1,8 @@
 //! The introspection endpoint (RFC 7662): `TokenIntrospected` / `TokenIntrospectionFailed`.
 
 use super::client_auth;
+use super::exchange::Exchange;
 use super::form::{ident, Form};
-use super::request::Exchange;
 use crate::event::{AuditEvent, EventKind, Outcome, Timestamp, TokenDetails};
 use crate::resource::actor;
 use crate::token::TokenFingerprint;

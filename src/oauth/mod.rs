@@ -123,9 +123,11 @@ mod client_auth;
 mod device;
 mod endpoints;
 mod evidence;
+mod exchange;
 mod form;
 mod introspection;
 mod login;
+mod login_rule;
 mod request;
 mod response;
 mod revocation;
@@ -135,8 +137,9 @@ pub use device::DevicePolling;
 pub use endpoints::{
     Endpoint, Endpoints, EndpointsBuilder, DEFAULT_BODY_LIMIT, DEFAULT_MAX_CAPTURED_BYTES,
 };
-pub use login::{LoginResponse, LoginRule};
+pub use login_rule::{LoginResponse, LoginRule};
 
+pub(crate) use exchange::ResponseSeen;
 pub(crate) use request::{EndpointEvent, EndpointRequest, Settings};
 
 /// Entry points for fuzzing this module's parsers (cargo-fuzz targets). Not a stable API.
@@ -189,7 +192,7 @@ pub mod fuzz {
             login_path,
         };
         let verdict = super::LoginRule::default().verdict(response);
-        let code = (verdict == Some(false)).then(|| super::login::failure_code(&response));
+        let code = (verdict == Some(false)).then(|| super::login_rule::failure_code(&response));
         (verdict, code)
     }
 }

@@ -1,23 +1,21 @@
 //! An endpoint request from arrival to event: what is captured when it arrives (no body
-//! yet, nothing secret kept), and the [`Exchange`] each classifier reads at response end.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! yet, nothing secret kept), and at response end the [`Exchange`] handed to the
+//! endpoint's classifier.
 
 use http::request::Parts;
 
 use super::authorization::AuthorizeParams;
 use super::endpoints::{Endpoint, Endpoints};
 use super::evidence;
+use super::exchange::{Exchange, ResponseSeen};
 use super::form::{ident, Form};
-use super::response::{JsonBody, Location, ResponseHead};
+use super::response::JsonBody;
 use super::{authorization, client_auth, introspection, login, revocation, token_endpoint};
-use crate::context::{RequestContext, ResponseContext};
+use crate::context::RequestContext;
 use crate::event::{
-    sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, Secrets,
-    ServiceInfo, Severity,
+    sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, Secrets, Severity,
 };
-use crate::layer::tee::{CaptureSlot, Captured, Tee};
+use crate::tee::{CaptureSlot, Captured, Tee};
 use crate::token::{TokenFingerprint, TokenInspector};
 
 /// What an endpoint request carried when it arrived.
@@ -147,8 +145,7 @@ impl EndpointRequest {
         &self,
         settings: Settings<'_>,
         request: &RequestContext,
-        response: Option<&ResponseContext>,
-        duration: Duration,
+        response: Option<ResponseSeen<'_>>,
         response_body: Option<Captured>,
     ) -> EndpointEvent {
         let mut not_inspected = Vec::new();
@@ -174,24 +171,22 @@ impl EndpointRequest {
         };
         let request_body_inspected = not_inspected.is_empty();
         let json = match (response, response_body) {
-            (Some(r), Some(captured)) if r.oauth.as_ref().is_some_and(|h| h.json) => {
-                match captured.whole() {
-                    Some(bytes) => JsonBody::parse(bytes),
-                    None => {
-                        not_inspected.push(if captured.truncated {
-                            RESPONSE_TOO_LARGE
-                        } else {
-                            RESPONSE_INCOMPLETE
-                        });
-                        None
-                    }
+            (Some(r), Some(captured)) if r.head.is_some_and(|h| h.json) => match captured.whole() {
+                Some(bytes) => JsonBody::parse(bytes),
+                None => {
+                    not_inspected.push(if captured.truncated {
+                        RESPONSE_TOO_LARGE
+                    } else {
+                        RESPONSE_INCOMPLETE
+                    });
+                    None
                 }
-            }
+            },
             _ => None,
         };
         let form = form.as_ref();
         let location = response
-            .and_then(|r| r.oauth.as_ref())
+            .and_then(|r| r.head)
             .and_then(|h| h.location.as_ref());
         if self.assumed
             && !evidence::looks_like(
@@ -230,12 +225,11 @@ impl EndpointRequest {
             }
         }
         let exchange = Exchange {
-            service: settings.service,
             inspector: settings.inspector,
             endpoints: settings.endpoints,
+            envelope: settings.envelope,
             request,
             response,
-            duration,
             basic_client: self.basic_client.as_deref(),
             json,
             request_body_inspected,
@@ -287,88 +281,8 @@ impl EndpointRequest {
 /// The layer configuration an endpoint event is built with.
 #[derive(Clone, Copy)]
 pub(crate) struct Settings<'a> {
-    pub(crate) service: &'a Arc<ServiceInfo>,
     pub(crate) inspector: &'a TokenInspector,
     pub(crate) endpoints: &'a Endpoints,
-}
-
-/// One request and its response, as the classifiers read them.
-pub(crate) struct Exchange<'a> {
-    pub(crate) service: &'a Arc<ServiceInfo>,
-    pub(crate) inspector: &'a TokenInspector,
-    pub(crate) endpoints: &'a Endpoints,
-    pub(crate) request: &'a RequestContext,
-    /// `None` when the response never completed.
-    pub(crate) response: Option<&'a ResponseContext>,
-    pub(crate) duration: Duration,
-    pub(crate) basic_client: Option<&'a str>,
-    /// The response body, when it was a JSON object and seen whole.
-    pub(crate) json: Option<JsonBody>,
-    /// False when the request body was too large or incomplete to inspect.
-    pub(crate) request_body_inspected: bool,
-    /// The request's secrets, to scrub from what the response says.
-    pub(crate) secrets: Secrets<'a>,
-}
-
-impl Exchange<'_> {
-    pub(crate) fn status(&self) -> Option<http::StatusCode> {
-        self.response.and_then(|r| r.status)
-    }
-
-    /// The outcome by status: 2xx success, anything else failure.
-    pub(crate) fn outcome(&self) -> Outcome {
-        match self.status() {
-            None => Outcome::Unknown,
-            Some(s) if s.is_success() => Outcome::Success,
-            Some(_) => Outcome::Failure,
-        }
-    }
-
-    pub(crate) fn location(&self) -> Option<&Location> {
-        self.head().and_then(|h| h.location.as_ref())
-    }
-
-    fn head(&self) -> Option<&ResponseHead> {
-        self.response.and_then(|r| r.oauth.as_ref())
-    }
-
-    /// An event with the envelope, `http` and `source` filled in.
-    pub(crate) fn base(&self, kind: EventKind, outcome: Outcome) -> AuditEvent {
-        self.request.clone().into_event(
-            self.service.clone(),
-            kind,
-            outcome,
-            self.response,
-            self.duration,
-        )
-    }
-
-    /// The error of a failed response: the JSON `error` (RFC 6749 §5.2), else the
-    /// `WWW-Authenticate` challenge, else an [`ErrorInfo`] the service put in the response's
-    /// extensions, else `http_<status>`.
-    pub(crate) fn error(&self) -> Option<ErrorInfo> {
-        if let Some(error) = self.json.as_ref().and_then(|j| j.error(&self.secrets)) {
-            return Some(error);
-        }
-        if let Some(challenge) = self.response.and_then(|r| r.challenge.as_ref()) {
-            if let Some(code) = challenge.error(&self.secrets) {
-                return Some(ErrorInfo {
-                    code,
-                    description: challenge.description(&self.secrets),
-                });
-            }
-        }
-        if let Some(error) = self.response.and_then(|r| r.error.clone()) {
-            return Some(error);
-        }
-        self.status().map(|s| ErrorInfo {
-            code: format!("http_{}", s.as_u16()),
-            description: None,
-        })
-    }
-
-    /// The `oauth` object, created on first use.
-    pub(crate) fn oauth(event: &mut AuditEvent) -> &mut OAuthDetails {
-        event.oauth.get_or_insert_with(OAuthDetails::default)
-    }
+    /// Builds the event's envelope (ids, time, `http`, `source`): the layer's part.
+    pub(crate) envelope: &'a dyn Fn(EventKind, Outcome) -> AuditEvent,
 }

@@ -1,8 +1,8 @@
 //! The revocation endpoint (RFC 7009): `TokenRevoked` / `TokenRevocationFailed`.
 
 use super::client_auth;
+use super::exchange::Exchange;
 use super::form::{ident, Form};
-use super::request::Exchange;
 use crate::event::{sanitize, AuditEvent, EventKind, Outcome, TokenDetails};
 use crate::resource::actor;
 

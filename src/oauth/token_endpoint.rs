@@ -3,8 +3,8 @@
 
 use super::client_auth::{self, JwtPeek};
 use super::device::{PollDecision, ISSUED};
+use super::exchange::Exchange;
 use super::form::{ident, scope_list, uri_without_query, Form};
-use super::request::Exchange;
 use crate::event::{ActorKind, AuditEvent, EventKind, Outcome, Timestamp, TokenRef};
 use crate::resource::{actor, details};
 use crate::token::{TokenFingerprint, TokenFormat};

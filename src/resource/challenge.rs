@@ -1,3 +1,5 @@
+//! The `WWW-Authenticate: Bearer` challenge of a response (RFC 6750 §3).
+
 use http::HeaderMap;
 
 use crate::event::{Secrets, Untrusted};
@@ -88,6 +90,18 @@ fn parse_bearer(value: &str) -> Option<Challenge> {
         rest = remaining.trim_start().trim_start_matches(',').trim_start();
     }
     Some(challenge)
+}
+
+/// The `error` and `error_description` of the first `WWW-Authenticate: Bearer` challenge, as
+/// the layer records them (sanitised, at most 64 and 512 bytes).
+///
+/// An entry point for fuzzing the challenge reader; not a public API.
+#[cfg(feature = "fuzzing")]
+pub fn read_bearer_challenge(headers: &HeaderMap) -> Option<(Option<String>, Option<String>)> {
+    Challenge::from_headers(headers).map(|c| {
+        let none = Secrets::none();
+        (c.error(&none), c.description(&none))
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 use serde_json::Value;
 
-use crate::event::sanitize;
+use crate::text::sanitize;
 
 /// At most this many scopes are read from a token (`scope` / `scp`).
 pub const MAX_SCOPES: usize = 64;

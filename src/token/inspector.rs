@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -9,6 +9,7 @@ use quick_cache::sync::Cache;
 use serde_json::Value;
 
 use super::jwks::{JwksSource, KeySource};
+use super::key_store::KeyStore;
 use super::keys::{static_key, KeySet, VerifyKey};
 use super::{TokenClaims, TokenConfigError, TokenFingerprint, TokenFormat, Verdict};
 
@@ -81,18 +82,17 @@ impl Default for TokenInspector {
     }
 }
 
-pub(crate) struct Inner {
+struct Inner {
     verifies: bool,
-    keys: RwLock<Arc<KeySet>>,
-    /// Bumped whenever the key set changes; cached results of older sets are stale.
-    generation: AtomicU64,
+    /// Shared with the JWKS refresh task, which replaces the keys.
+    keys: Arc<KeyStore>,
     issuers: Vec<String>,
     audiences: Vec<String>,
     leeway: u64,
     allow_missing_expiry: bool,
     cache: Cache<TokenFingerprint, Arc<Cached>>,
     verifications: AtomicU64,
-    pub(crate) source: Option<JwksSource>,
+    source: Option<JwksSource>,
 }
 
 /// A cached inspection: the time-independent part of the verdict.
@@ -113,8 +113,7 @@ impl Inner {
     ) -> Self {
         Inner {
             verifies,
-            keys: RwLock::new(Arc::new(keys)),
-            generation: AtomicU64::new(0),
+            keys: Arc::new(KeyStore::new(keys)),
             issuers,
             audiences,
             leeway,
@@ -123,21 +122,6 @@ impl Inner {
             verifications: AtomicU64::new(0),
             source: None,
         }
-    }
-
-    pub(crate) fn key_set(&self) -> Arc<KeySet> {
-        self.keys
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    pub(crate) fn replace_keys(&self, keys: KeySet) {
-        *self
-            .keys
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
-        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -151,7 +135,7 @@ impl TokenInspector {
     pub fn inspect(&self, raw: &str) -> Arc<InspectedToken> {
         let inner = &self.inner;
         let fingerprint = TokenFingerprint::of(raw);
-        let generation = inner.generation.load(Ordering::Acquire);
+        let generation = inner.keys.generation();
         let now = now();
         if let Some(cached) = inner.cache.get(&fingerprint) {
             if cached.generation == generation {
@@ -248,7 +232,7 @@ impl TokenInspector {
             return with(Verdict::BadSignature);
         };
         let kid = header.get("kid").and_then(Value::as_str);
-        let keys = inner.key_set();
+        let keys = inner.keys.current();
         inner.verifications.fetch_add(1, Ordering::Relaxed);
         let mut candidates = keys.candidates(kid, alg).peekable();
         if candidates.peek().is_none() {
@@ -321,7 +305,7 @@ struct ShownInDebug(String);
 #[cfg(feature = "jwks")]
 impl std::fmt::Debug for ShownInDebug {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&crate::event::shown_url(&self.0), f)
+        std::fmt::Debug::fmt(&crate::text::shown_url(&self.0), f)
     }
 }
 
@@ -532,9 +516,10 @@ impl TokenInspectorBuilder {
             self.refresh_interval.unwrap_or(Duration::from_secs(300)),
             self.min_refresh_interval.unwrap_or(Duration::from_secs(10)),
         );
+        // The task stops when the inspector, the store's only other owner, is gone.
+        tokio::spawn(task.run(Arc::downgrade(&inner.keys)));
         inner.source = Some(handle);
         let inner = Arc::new(inner);
-        tokio::spawn(task.run(Arc::downgrade(&inner)));
         Ok(TokenInspector { inner })
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{watch, Notify};
 
-use super::inspector::Inner;
+use super::key_store::KeyStore;
 use super::keys::KeySet;
 use super::TokenConfigError;
 
@@ -25,7 +25,7 @@ impl std::fmt::Debug for KeySource {
             #[cfg(feature = "jwks")]
             KeySource::Url(url) => f
                 .debug_tuple("Url")
-                .field(&crate::event::shown_url(url.as_str()))
+                .field(&crate::text::shown_url(url.as_str()))
                 .finish(),
         }
     }
@@ -33,7 +33,7 @@ impl std::fmt::Debug for KeySource {
 
 impl KeySource {
     pub(crate) fn url(url: &str) -> Result<Self, TokenConfigError> {
-        let shown = crate::event::shown_url(url);
+        let shown = crate::text::shown_url(url);
         #[cfg(feature = "jwks")]
         {
             let parsed = reqwest::Url::parse(url)
@@ -131,7 +131,7 @@ pub(crate) struct RefreshTask {
 }
 
 impl RefreshTask {
-    pub(crate) async fn run(mut self, inspector: Weak<Inner>) {
+    pub(crate) async fn run(mut self, store: Weak<KeyStore>) {
         #[cfg(feature = "jwks")]
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -147,11 +147,11 @@ impl RefreshTask {
             };
             match loaded {
                 Ok(Some(mut keys)) => {
-                    let Some(inner) = inspector.upgrade() else {
+                    let Some(store) = store.upgrade() else {
                         return;
                     };
                     keys.keys.extend(self.static_keys.keys.iter().cloned());
-                    inner.replace_keys(keys);
+                    store.replace(keys);
                     self.shared.ready.send_replace(true);
                 }
                 Ok(None) => {}

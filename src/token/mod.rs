@@ -22,6 +22,7 @@ mod claims;
 mod fingerprint;
 mod inspector;
 mod jwks;
+mod key_store;
 mod keys;
 mod resolver;
 mod revoked;

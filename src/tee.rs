@@ -1,4 +1,8 @@
 //! Copies at most N bytes of a body as it streams past, without holding it up.
+//!
+//! Neutral ground: the layer wraps bodies with a [`Tee`], the OAuth classifiers read what it
+//! copied ([`Captured`]) and size it ([`CaptureBudget`]); neither owns it, so neither has to
+//! reach into the other.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -1,0 +1,48 @@
+//! The request as the audit record needs it, captured when the request arrives.
+
+use std::time::Instant;
+
+use super::client_ip::TrustedProxies;
+use super::{ids, peer};
+use crate::event::{sanitize, Source, Timestamp};
+
+/// `source.user_agent` is cut to this many bytes.
+const MAX_USER_AGENT: usize = 512;
+
+/// The request as the audit record needs it, captured when the request arrives.
+#[derive(Clone, Debug)]
+pub(crate) struct RequestContext {
+    pub(crate) time: Timestamp,
+    pub(crate) started: Instant,
+    pub(crate) method: http::Method,
+    pub(crate) route: Option<String>,
+    pub(crate) path: String,
+    pub(crate) request_id: String,
+    pub(crate) trace_id: Option<String>,
+    pub(crate) source: Source,
+}
+
+impl RequestContext {
+    pub(crate) fn capture<B>(request: &http::Request<B>, trusted: &TrustedProxies) -> Self {
+        let resolved = trusted.resolve(peer::peer_ip(request.extensions()), request.headers());
+        let user_agent = request
+            .headers()
+            .get(http::header::USER_AGENT)
+            .map(|ua| sanitize(&String::from_utf8_lossy(ua.as_bytes()), MAX_USER_AGENT));
+        RequestContext {
+            time: Timestamp::now(),
+            started: Instant::now(),
+            method: request.method().clone(),
+            route: peer::matched_route(request.extensions()),
+            path: sanitize(request.uri().path(), 2048),
+            request_id: ids::request_id(request.headers()),
+            trace_id: ids::trace_id(request.headers()),
+            source: Source {
+                ip: resolved.ip,
+                forwarded_for: resolved.forwarded_for,
+                forwarded_headers: resolved.forwarded_headers,
+                user_agent,
+            },
+        }
+    }
+}

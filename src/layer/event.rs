@@ -1,0 +1,257 @@
+//! How a request becomes an [`AuditEvent`]: the one place that builds events.
+//!
+//! When the response ends (or is dropped), [`assemble`] puts together
+//! - the envelope: time, ids, `http` and `source`, from the [`RequestContext`] captured on
+//!   arrival and the [`ResponseContext`] read from the response head;
+//! - for a protected route ([`Role::Resource`]): kind and outcome from the status, `actor`,
+//!   `token` and `scopes` from the presented token, the scope decision, `error`;
+//! - for an OAuth endpoint ([`Role::Endpoint`]): whatever the endpoint's classifier in
+//!   [`oauth`](crate::oauth) reads from the exchange, on top of the same envelope;
+//! - last, an error the inner service put in the response's extensions, when nothing more
+//!   specific was found.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Shared;
+use crate::context::RequestContext;
+use crate::event::{
+    error_code, ActorKind, AuditEvent, ErrorInfo, EventKind, HttpInfo, Outcome, ServiceInfo,
+    Severity, TokenDetails, UnverifiedClaims,
+};
+use crate::oauth::{EndpointEvent, EndpointRequest, ResponseHead, ResponseSeen, Settings};
+use crate::resource::{actor, details, Challenge, Presented, ResourceRequest};
+use crate::scope::ScopeDecision;
+use crate::tee::Captured;
+use crate::token::Verdict;
+
+/// What kind of traffic a request is, decided when it arrives.
+// One per request, created in place: a box would cost an allocation on every endpoint call.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Role {
+    /// A protected route (anything that is not a configured OAuth endpoint).
+    Resource(ResourceRequest),
+    /// An OAuth endpoint (token, revocation, introspection, authorization, login). When
+    /// its role was only assumed from a default path, the protected-route reading of the
+    /// same request, used if the traffic turns out not to speak the protocol.
+    Endpoint(EndpointRequest, Option<ResourceRequest>),
+}
+
+/// What the audit record needs of the response head.
+#[derive(Debug, Default)]
+pub(crate) struct ResponseContext {
+    pub(crate) status: Option<http::StatusCode>,
+    /// `error` and `error_description` of a `WWW-Authenticate: Bearer` challenge.
+    pub(crate) challenge: Option<Challenge>,
+    /// The scope decision a `RequiredScopes` layer made for the route.
+    pub(crate) scopes: Option<ScopeDecision>,
+    /// OAuth endpoints only: the `Location` and content type, read when the head arrives.
+    pub(crate) oauth: Option<ResponseHead>,
+    /// An error the inner service described in the response's extensions.
+    pub(crate) error: Option<ErrorInfo>,
+}
+
+impl ResponseContext {
+    /// What the OAuth classifiers read of it.
+    fn seen(&self) -> ResponseSeen<'_> {
+        ResponseSeen {
+            status: self.status,
+            challenge: self.challenge.as_ref(),
+            error: self.error.as_ref(),
+            head: self.oauth.as_ref(),
+        }
+    }
+}
+
+/// The event of one request; `response` is `None` when the response never completed.
+/// `None` when the event is deliberately not recorded (a repeated device-code poll).
+pub(crate) fn assemble(
+    shared: &Shared,
+    request: RequestContext,
+    role: &Role,
+    response: Option<&ResponseContext>,
+    response_body: Option<Captured>,
+) -> Option<AuditEvent> {
+    let duration = request.started.elapsed();
+    let service = shared.auditor.service();
+    let mut event = match role {
+        Role::Resource(resource) => {
+            resource_event(resource, service.clone(), request, response, duration)
+        }
+        Role::Endpoint(endpoint, fallback) => {
+            let build_envelope = |kind, outcome| {
+                envelope(
+                    service.clone(),
+                    request.clone(),
+                    response,
+                    duration,
+                    kind,
+                    outcome,
+                )
+            };
+            let settings = Settings {
+                inspector: &shared.inspector,
+                endpoints: &shared.endpoints,
+                envelope: &build_envelope,
+            };
+            let seen = response.map(ResponseContext::seen);
+            match endpoint.event(settings, &request, seen, response_body) {
+                EndpointEvent::Recorded(event) => event,
+                EndpointEvent::Suppressed => return None,
+                EndpointEvent::NotOAuth => {
+                    let resource = fallback.as_ref()?;
+                    resource_event(resource, service.clone(), request, response, duration)
+                }
+            }
+        }
+    };
+    if event.error.is_none() {
+        event.error = response.and_then(|r| r.error.clone());
+    }
+    Some(event)
+}
+
+/// A new event of `kind` carrying the request's envelope, `http` and `source` fields.
+fn envelope(
+    service: Arc<ServiceInfo>,
+    request: RequestContext,
+    response: Option<&ResponseContext>,
+    duration: Duration,
+    kind: EventKind,
+    outcome: Outcome,
+) -> AuditEvent {
+    let mut event = AuditEvent::new(service, request.time, kind, outcome);
+    event.request_id = Some(request.request_id);
+    event.trace_id = request.trace_id;
+    event.http = Some(HttpInfo {
+        method: request.method.as_str().to_owned(),
+        route: request.route,
+        path: request.path,
+        status: response.and_then(|r| r.status).map(|s| s.as_u16()),
+        duration_ms: duration.as_secs_f64() * 1000.0,
+    });
+    event.source = Some(request.source);
+    event
+}
+
+/// The event of a protected route: `ResourceAccessed` or `AccessDenied`.
+fn resource_event(
+    resource: &ResourceRequest,
+    service: Arc<ServiceInfo>,
+    request: RequestContext,
+    response: Option<&ResponseContext>,
+    duration: Duration,
+) -> AuditEvent {
+    let status = response.and_then(|r| r.status);
+    // A 4xx the inner service explained (a request refused as ambiguous) is a denial too.
+    let refused =
+        status.is_some_and(|s| s.is_client_error()) && response.is_some_and(|r| r.error.is_some());
+    let denied_by_route = status.is_some_and(|s| s == 401 || s == 403) || refused;
+    let token_problem = resource.verdict().filter(|v| is_rejection(*v));
+    // The kind says what the route did; a bad token it served anyway is an access
+    // (with the verdict and a warning), not a denial.
+    let (kind, outcome) = if denied_by_route {
+        (EventKind::AccessDenied, Outcome::Failure)
+    } else if response.is_none() {
+        (EventKind::ResourceAccessed, Outcome::Unknown)
+    } else if status.is_some_and(|s| s.is_client_error() || s.is_server_error()) {
+        (EventKind::ResourceAccessed, Outcome::Failure)
+    } else {
+        (EventKind::ResourceAccessed, Outcome::Success)
+    };
+
+    let mut event = envelope(service, request, response, duration, kind, outcome);
+
+    match resource.presented() {
+        Presented::Token(token) => {
+            let claims = &token.claims;
+            let mut details = details(token);
+            if token.verdict == Verdict::Valid {
+                event.actor = actor(claims.subject.as_deref(), claims.client_id.as_deref());
+                event.scopes.granted = Some(claims.scopes.clone());
+            } else {
+                // Not verified: the token's own words, never as `actor` or granted scopes.
+                event.actor.kind = Some(ActorKind::Anonymous);
+                details.unverified = Some(UnverifiedClaims {
+                    subject: claims.subject.clone(),
+                    client_id: claims.client_id.clone(),
+                    scopes: claims.scopes.clone(),
+                });
+            }
+            event.token = Some(details);
+        }
+        Presented::Malformed { fingerprint, .. } => {
+            event.actor.kind = Some(ActorKind::Anonymous);
+            if let Some(fingerprint) = fingerprint {
+                let mut details = TokenDetails::from_fingerprint(*fingerprint);
+                details.verdict = Some(Verdict::Malformed);
+                event.token = Some(details);
+            }
+        }
+        Presented::Nothing | Presented::OtherScheme => {
+            event.actor.kind = Some(ActorKind::Anonymous);
+        }
+    }
+
+    let decision = response.and_then(|r| r.scopes.as_ref());
+    if let Some(decision) = decision {
+        event.scopes.required = Some(decision.required.clone());
+        event.scopes.used = Some(decision.used.clone());
+        if !decision.missing.is_empty() {
+            event.scopes.missing = Some(decision.missing.clone());
+        }
+    }
+    let scope_unmet = decision.is_some_and(|d| !d.satisfied);
+    if token_problem.is_some() || scope_unmet {
+        event.severity = event.severity.max(Severity::Warning);
+    }
+
+    event.error = resource_error(resource, response, status, token_problem);
+    event
+}
+
+/// A protected route's `error`: the route's own challenge, else what the service reported,
+/// else the token verdict, else a code for an error status.
+fn resource_error(
+    resource: &ResourceRequest,
+    response: Option<&ResponseContext>,
+    status: Option<http::StatusCode>,
+    token_problem: Option<Verdict>,
+) -> Option<ErrorInfo> {
+    let malformed_reason = match resource.presented() {
+        Presented::Malformed { reason, .. } => Some((*reason).to_owned()),
+        _ => None,
+    };
+    let challenge = response.and_then(|r| r.challenge.as_ref());
+    let secrets = resource.secrets();
+    if let Some(code) = challenge.and_then(|c| c.error(&secrets)) {
+        return Some(ErrorInfo {
+            code,
+            description: challenge
+                .and_then(|c| c.description(&secrets))
+                .or(malformed_reason),
+        });
+    }
+    if let Some(error) = response.and_then(|r| r.error.clone()) {
+        return Some(error);
+    }
+    if let Some(verdict) = token_problem {
+        return Some(ErrorInfo {
+            code: verdict.as_str().to_owned(),
+            description: malformed_reason,
+        });
+    }
+    status
+        .and_then(error_code::for_status)
+        .map(|code| ErrorInfo {
+            code: code.to_owned(),
+            description: None,
+        })
+}
+
+/// Verdicts that mean the token must not be accepted. `Unverified` is not one: with no key
+/// source configured the layer records claims without judging them.
+fn is_rejection(verdict: Verdict) -> bool {
+    !matches!(verdict, Verdict::Valid | Verdict::Unverified)
+}

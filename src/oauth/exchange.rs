@@ -1,0 +1,99 @@
+//! What an endpoint's classifier reads: one request and its response ([`Exchange`]).
+//!
+//! Its own file so that `request.rs`, which builds it, and the classifiers
+//! (`token_endpoint.rs`, `revocation.rs`, ...), which read it, depend on it and not on each
+//! other.
+
+use super::endpoints::Endpoints;
+use super::response::{JsonBody, Location, ResponseHead};
+use crate::context::RequestContext;
+use crate::event::{AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, Secrets};
+use crate::resource::Challenge;
+use crate::token::TokenInspector;
+
+/// What the classifiers read of a response whose head arrived.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ResponseSeen<'a> {
+    pub(crate) status: Option<http::StatusCode>,
+    /// `error` and `error_description` of a `WWW-Authenticate: Bearer` challenge.
+    pub(crate) challenge: Option<&'a Challenge>,
+    /// An error the inner service described in the response's extensions.
+    pub(crate) error: Option<&'a ErrorInfo>,
+    /// The `Location` and content type, read when the head arrived.
+    pub(crate) head: Option<&'a ResponseHead>,
+}
+
+/// One request and its response, as the classifiers read them.
+pub(crate) struct Exchange<'a> {
+    pub(crate) inspector: &'a TokenInspector,
+    pub(crate) endpoints: &'a Endpoints,
+    /// Builds an event's envelope (ids, time, `http`, `source`); the layer decides it.
+    pub(crate) envelope: &'a dyn Fn(EventKind, Outcome) -> AuditEvent,
+    pub(crate) request: &'a RequestContext,
+    /// `None` when the response never completed.
+    pub(crate) response: Option<ResponseSeen<'a>>,
+    pub(crate) basic_client: Option<&'a str>,
+    /// The response body, when it was a JSON object and seen whole.
+    pub(crate) json: Option<JsonBody>,
+    /// False when the request body was too large or incomplete to inspect.
+    pub(crate) request_body_inspected: bool,
+    /// The request's secrets, to scrub from what the response says.
+    pub(crate) secrets: Secrets<'a>,
+}
+
+impl Exchange<'_> {
+    pub(crate) fn status(&self) -> Option<http::StatusCode> {
+        self.response.and_then(|r| r.status)
+    }
+
+    /// The outcome by status: 2xx success, anything else failure.
+    pub(crate) fn outcome(&self) -> Outcome {
+        match self.status() {
+            None => Outcome::Unknown,
+            Some(s) if s.is_success() => Outcome::Success,
+            Some(_) => Outcome::Failure,
+        }
+    }
+
+    pub(crate) fn location(&self) -> Option<&Location> {
+        self.head().and_then(|h| h.location.as_ref())
+    }
+
+    fn head(&self) -> Option<&ResponseHead> {
+        self.response.and_then(|r| r.head)
+    }
+
+    /// An event with the envelope, `http` and `source` filled in.
+    pub(crate) fn base(&self, kind: EventKind, outcome: Outcome) -> AuditEvent {
+        (self.envelope)(kind, outcome)
+    }
+
+    /// The error of a failed response: the JSON `error` (RFC 6749 §5.2), else the
+    /// `WWW-Authenticate` challenge, else an [`ErrorInfo`] the service put in the response's
+    /// extensions, else `http_<status>`.
+    pub(crate) fn error(&self) -> Option<ErrorInfo> {
+        if let Some(error) = self.json.as_ref().and_then(|j| j.error(&self.secrets)) {
+            return Some(error);
+        }
+        if let Some(challenge) = self.response.and_then(|r| r.challenge) {
+            if let Some(code) = challenge.error(&self.secrets) {
+                return Some(ErrorInfo {
+                    code,
+                    description: challenge.description(&self.secrets),
+                });
+            }
+        }
+        if let Some(error) = self.response.and_then(|r| r.error.cloned()) {
+            return Some(error);
+        }
+        self.status().map(|s| ErrorInfo {
+            code: format!("http_{}", s.as_u16()),
+            description: None,
+        })
+    }
+
+    /// The `oauth` object, created on first use.
+    pub(crate) fn oauth(event: &mut AuditEvent) -> &mut OAuthDetails {
+        event.oauth.get_or_insert_with(OAuthDetails::default)
+    }
+}

@@ -1,0 +1,139 @@
+//! What a protected route's request presented in `Authorization`, inspected on arrival.
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+
+use crate::event::Secrets;
+use crate::token::{
+    bearer_from_headers, BearerCredential, InspectedToken, RevokedTokens, TokenFingerprint,
+    TokenFormat, TokenInspector, Verdict,
+};
+
+/// The bearer token a request presented, as the layer inspected it.
+///
+/// The layer inserts it into the request's extensions, so handlers (and
+/// [`RequiredScopes`](crate::RequiredScopes)) see the same verdict and claims as the audit
+/// record, without verifying the token a second time.
+#[derive(Clone, Debug)]
+pub struct AuditedToken(pub Arc<InspectedToken>);
+
+/// What a request presented in `Authorization`.
+#[derive(Debug)]
+pub(crate) enum Presented {
+    Nothing,
+    /// Another scheme (`Basic`, ...): not a bearer token.
+    OtherScheme,
+    /// An `Authorization: Bearer` header that does not follow RFC 6750.
+    Malformed {
+        reason: &'static str,
+        fingerprint: Option<TokenFingerprint>,
+        /// The fingerprint of what followed `Bearer `, to scrub it from a challenge.
+        credential: Option<TokenFingerprint>,
+    },
+    Token(Arc<InspectedToken>),
+}
+
+/// A protected route's request, as far as its bearer token goes.
+#[derive(Debug)]
+pub(crate) struct ResourceRequest {
+    presented: Presented,
+}
+
+impl ResourceRequest {
+    pub(crate) fn inspect(
+        headers: &HeaderMap,
+        inspector: &TokenInspector,
+        revoked: &RevokedTokens,
+    ) -> Self {
+        let presented = match bearer_from_headers(headers) {
+            BearerCredential::Absent => Presented::Nothing,
+            BearerCredential::OtherScheme => Presented::OtherScheme,
+            BearerCredential::Malformed(reason) => {
+                let value = headers
+                    .get(http::header::AUTHORIZATION)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()));
+                Presented::Malformed {
+                    reason,
+                    fingerprint: value.as_deref().map(TokenFingerprint::of),
+                    credential: value
+                        .as_deref()
+                        .and_then(|v| v.trim().split_once(' '))
+                        .map(|(_, c)| TokenFingerprint::of(c.trim())),
+                }
+            }
+            BearerCredential::Bearer(token) => {
+                let seen = inspector.inspect(token);
+                // The trail's own record of a revocation beats any cached verification.
+                Presented::Token(if revoked.contains(&seen.fingerprint) {
+                    Arc::new(InspectedToken {
+                        verdict: Verdict::Revoked,
+                        ..(*seen).clone()
+                    })
+                } else {
+                    seen
+                })
+            }
+        };
+        ResourceRequest { presented }
+    }
+
+    /// The presented token when it is opaque and not known to be revoked: a resolver may
+    /// know its claims.
+    pub(crate) fn opaque_token(&self) -> Option<&Arc<InspectedToken>> {
+        match &self.presented {
+            Presented::Token(token)
+                if token.format == TokenFormat::Opaque && token.verdict != Verdict::Revoked =>
+            {
+                Some(token)
+            }
+            _ => None,
+        }
+    }
+
+    /// Replaces the presented token's inspection (after resolution).
+    pub(crate) fn set_token(&mut self, token: Arc<InspectedToken>) {
+        self.presented = Presented::Token(token);
+    }
+
+    /// The inspected token, for the request's extensions.
+    pub(crate) fn audited_token(&self) -> Option<AuditedToken> {
+        match &self.presented {
+            Presented::Token(token) => Some(AuditedToken(token.clone())),
+            _ => None,
+        }
+    }
+
+    /// What the request presented.
+    pub(crate) fn presented(&self) -> &Presented {
+        &self.presented
+    }
+
+    /// The verdict on what was presented, if a bearer credential was.
+    pub(crate) fn verdict(&self) -> Option<Verdict> {
+        match &self.presented {
+            Presented::Malformed { .. } => Some(Verdict::Malformed),
+            Presented::Token(token) => Some(token.verdict),
+            Presented::Nothing | Presented::OtherScheme => None,
+        }
+    }
+
+    /// The presented credential, to scrub from what the response says about it.
+    pub(crate) fn secrets(&self) -> Secrets<'static> {
+        let mut secrets = Secrets::none();
+        match &self.presented {
+            Presented::Token(token) => secrets.fingerprint(token.fingerprint),
+            Presented::Malformed {
+                fingerprint,
+                credential,
+                ..
+            } => {
+                for fingerprint in fingerprint.iter().chain(credential) {
+                    secrets.fingerprint(*fingerprint);
+                }
+            }
+            _ => {}
+        }
+        secrets
+    }
+}

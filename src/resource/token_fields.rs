@@ -1,0 +1,35 @@
+//! The event fields a token gives, the same for a protected route's bearer token and a
+//! token an OAuth endpoint issued or introspected.
+
+use crate::event::{Actor, ActorKind, Timestamp, TokenDetails};
+use crate::token::InspectedToken;
+
+/// The actor of a token: a subject equal to the client id is a client acting for itself.
+pub(crate) fn actor(subject: Option<&str>, client_id: Option<&str>) -> Actor {
+    let kind = match (subject, client_id) {
+        (Some(sub), Some(client)) if sub == client => ActorKind::Client,
+        (Some(_), _) => ActorKind::User,
+        (None, Some(_)) => ActorKind::Client,
+        (None, None) => ActorKind::Anonymous,
+    };
+    Actor {
+        subject: subject.map(str::to_owned),
+        client_id: client_id.map(str::to_owned),
+        kind: Some(kind),
+    }
+}
+
+/// The `token` object of an inspected token.
+pub(crate) fn details(token: &InspectedToken) -> TokenDetails {
+    let claims = &token.claims;
+    let mut details = TokenDetails::from_fingerprint(token.fingerprint);
+    details.format = Some(token.format);
+    details.jti = claims.jti.clone();
+    details.issuer = claims.issuer.clone();
+    details.audience = claims.audience.clone();
+    details.issued_at = claims.issued_at.and_then(Timestamp::from_unix);
+    details.expires_at = claims.expires_at.and_then(Timestamp::from_unix);
+    details.verdict = Some(token.verdict);
+    details.truncated = claims.truncated.clone();
+    details
+}
