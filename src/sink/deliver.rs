@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::adapter::Sink;
 use super::backlog::Backlog;
-use super::stats::DROP_REASONS;
+use super::metrics::DROP_REASONS;
 use super::{BackendError, Backoff, DeliveryStats, EncodedEvent};
 use crate::event::{AuditEvent, DropReason, EventKind, ServiceInfo};
 

@@ -29,6 +29,27 @@ pub(crate) const SPOOL_EVENTS: &str = "oauth_audit_spool_events";
 /// `oauth_audit_spool_bytes{writer}`: bytes waiting in a sink's spool.
 pub(crate) const SPOOL_BYTES: &str = "oauth_audit_spool_bytes";
 
+/// Every reason an event can be lost, in the order drop reports are raised.
+pub(crate) const DROP_REASONS: [DropReason; 6] = [
+    DropReason::QueueFull,
+    DropReason::BlockTimeout,
+    DropReason::SpoolFull,
+    DropReason::Rejected,
+    DropReason::WriteFailed,
+    DropReason::ShutDown,
+];
+
+pub(crate) fn drop_slot(reason: DropReason) -> usize {
+    match reason {
+        DropReason::QueueFull => 0,
+        DropReason::BlockTimeout => 1,
+        DropReason::SpoolFull => 2,
+        DropReason::Rejected => 3,
+        DropReason::WriteFailed => 4,
+        DropReason::ShutDown => 5,
+    }
+}
+
 const OUTCOMES: [Outcome; 3] = [Outcome::Success, Outcome::Failure, Outcome::Unknown];
 
 /// Gives the current recorder the help text of every metric of the pipeline.
@@ -119,7 +140,7 @@ fn slot(kind: EventKind, outcome: Outcome) -> usize {
 pub(crate) struct SinkMetrics {
     pub(crate) queue_depth: Gauge,
     pub(crate) written: Counter,
-    /// Indexed like [`DROP_REASONS`](super::stats::DROP_REASONS).
+    /// Indexed like [`DROP_REASONS`](DROP_REASONS).
     pub(crate) dropped: [Counter; 6],
     pub(crate) delivery_seconds: Histogram,
     pub(crate) retries: Counter,
@@ -133,7 +154,7 @@ impl SinkMetrics {
         SinkMetrics {
             queue_depth: metrics::gauge!(QUEUE_DEPTH, "writer" => sink.to_owned()),
             written: metrics::counter!(EVENTS_WRITTEN, "writer" => sink.to_owned()),
-            dropped: super::stats::DROP_REASONS.map(dropped),
+            dropped: DROP_REASONS.map(dropped),
             delivery_seconds: metrics::histogram!(DELIVERY_SECONDS, "writer" => sink.to_owned()),
             retries: metrics::counter!(DELIVERY_RETRIES, "writer" => sink.to_owned()),
             spool_events: metrics::gauge!(SPOOL_EVENTS, "writer" => sink.to_owned()),

@@ -1,26 +1,13 @@
 //! A sink ready to start: what [`AuditorBuilder::writer`](crate::writer::AuditorBuilder::writer)
 //! takes. Any [`AuditWriter`] is one, and so is a [`Delivery`](crate::delivery::Delivery).
 
-use std::path::PathBuf;
-
 use super::adapter::WriterSink;
-use super::backlog::Backlog;
+use super::backlog::{Backlog, SpoolSettings};
 use super::deliver::{Deliverer, Settings};
 use super::queue::SinkQueue;
 use super::task::{self, QueueConfig};
 use super::{AuditWriter, Backoff, DeliveryStats};
 use crate::ConfigError;
-
-/// Where a sink's undelivered events wait, and how much of them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct SpoolSettings {
-    /// A spool directory; without one, events wait in memory.
-    pub(crate) dir: Option<PathBuf>,
-    pub(crate) max_bytes: Option<u64>,
-    pub(crate) segment_bytes: Option<u64>,
-    /// `false`: fsync the spool when the queue runs idle rather than at every append.
-    pub(crate) no_fsync: bool,
-}
 
 /// A writer's retry policy, from its [`WriterOptions`](crate::writer::WriterOptions).
 #[derive(Clone, Debug, PartialEq, Eq)]

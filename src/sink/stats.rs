@@ -6,29 +6,9 @@ use std::sync::Arc;
 
 use metrics::{Counter, Gauge};
 
-use super::metrics::SinkMetrics;
+pub(crate) use super::metrics::DROP_REASONS;
+use super::metrics::{drop_slot as slot, SinkMetrics};
 use crate::event::DropReason;
-
-/// Every reason an event can be lost, in the order drop reports are raised.
-pub(crate) const DROP_REASONS: [DropReason; 6] = [
-    DropReason::QueueFull,
-    DropReason::BlockTimeout,
-    DropReason::SpoolFull,
-    DropReason::Rejected,
-    DropReason::WriteFailed,
-    DropReason::ShutDown,
-];
-
-fn slot(reason: DropReason) -> usize {
-    match reason {
-        DropReason::QueueFull => 0,
-        DropReason::BlockTimeout => 1,
-        DropReason::SpoolFull => 2,
-        DropReason::Rejected => 3,
-        DropReason::WriteFailed => 4,
-        DropReason::ShutDown => 5,
-    }
-}
 
 /// Live counters of one sink (a writer or a [`Delivery`](crate::delivery::Delivery)), cheap
 /// to clone and to read from any thread.

@@ -10,19 +10,29 @@ mod memory;
 pub(crate) mod spool;
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub(crate) use disk::DiskBacklog;
 pub(crate) use memory::MemoryBacklog;
 pub(crate) use spool::{Appended, ReadBatch};
 
-use super::spec::SpoolSettings;
 use super::EncodedEvent;
 use crate::ConfigError;
 
 const DEFAULT_MAX_SPOOL_BYTES: u64 = 1024 * 1024 * 1024;
 const DEFAULT_MAX_MEMORY_BYTES: u64 = 16 * 1024 * 1024;
 const DEFAULT_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Where a sink's undelivered events wait, and how much of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SpoolSettings {
+    /// A spool directory; without one, events wait in memory.
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) max_bytes: Option<u64>,
+    pub(crate) segment_bytes: Option<u64>,
+    /// `false`: fsync the spool when the queue runs idle rather than at every append.
+    pub(crate) no_fsync: bool,
+}
 
 /// A sink's backlog.
 #[derive(Debug)]
