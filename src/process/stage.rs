@@ -13,7 +13,8 @@ use crate::sink::OverflowPolicy;
 
 /// What travels to the stage.
 pub(crate) enum StageCommand {
-    Event(AuditEvent),
+    /// Shared only by the queue: the stage gets it back unique and changes it in place.
+    Event(Arc<AuditEvent>),
     /// Process and fan out everything queued before this command, then stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -64,23 +65,23 @@ impl Stage {
 
     /// One event through every processor (events a processor adds go through the ones
     /// after it), then to every sink.
-    async fn pass(&mut self, event: AuditEvent) {
+    async fn pass(&mut self, event: Arc<AuditEvent>) {
         let mut events = vec![event];
         let mut emitted = Vec::new();
         for processor in &mut self.processors {
             let mut next = Vec::with_capacity(events.len());
             for mut event in events {
-                processor.process(&mut event, &mut emitted);
+                // Unique (the request path let go of it): no copy is made.
+                processor.process(Arc::make_mut(&mut event), &mut emitted);
                 next.push(event);
                 for added in emitted.drain(..) {
                     self.metrics.record(added.kind, added.outcome);
-                    next.push(added);
+                    next.push(Arc::new(added));
                 }
             }
             events = next;
         }
         for event in events {
-            let event = Arc::new(event);
             for sink in self.sinks.iter() {
                 if let Offered::MustWait = sink.offer(event.clone()) {
                     // A sink that would rather wait than lose events holds the stage up;

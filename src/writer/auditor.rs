@@ -116,7 +116,7 @@ impl Auditor {
         stage: &mpsc::Sender<StageCommand>,
         event: AuditEvent,
     ) -> Option<Overflow> {
-        let event = match stage.try_send(StageCommand::Event(event)) {
+        let event = match stage.try_send(StageCommand::Event(Arc::new(event))) {
             Ok(()) => return None,
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.drop_everywhere(DropReason::ShutDown);
@@ -235,7 +235,7 @@ enum Waiting {
     /// In the queues of the blocked sinks.
     Sinks(Arc<AuditEvent>),
     /// In the processors' stage queue (taken once it is in).
-    Stage(Option<AuditEvent>),
+    Stage(Option<Arc<AuditEvent>>),
 }
 
 impl Overflow {
@@ -404,7 +404,7 @@ impl WriterOptions {
             return None;
         }
         Some(crate::sink::Retrying {
-            backoff: self.retry.clone().unwrap_or_default(),
+            backoff: self.retry.unwrap_or_default(),
             spool: self.spool.clone(),
         })
     }
