@@ -2,9 +2,11 @@
 //! (remote, JSON-shaped). A sink only writes a batch and says whether retrying may help.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{AuditWriter, Backend, BackendError, EncodedEvent};
+use crate::event::AuditEvent;
 
 /// A destination as the sink runtime sees it.
 pub(crate) trait Sink: Send + 'static {
@@ -19,6 +21,30 @@ pub(crate) trait Sink: Send + 'static {
 
     /// Makes what was written durable.
     fn flush(&mut self) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Whether the sink takes events as they are ([`send_events`](Sink::send_events)) for a
+    /// first attempt, rather than their JSON.
+    fn takes_events(&self) -> bool {
+        false
+    }
+
+    /// Writes a batch of events not serialised yet (only called when
+    /// [`takes_events`](Sink::takes_events)).
+    fn send_events(
+        &mut self,
+        batch: &[Arc<AuditEvent>],
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let encoded: Result<Vec<EncodedEvent>, _> = batch
+            .iter()
+            .map(|event| EncodedEvent::encode_shared(event.clone()))
+            .collect();
+        async move {
+            match encoded {
+                Ok(encoded) => self.send(&encoded).await,
+                Err(err) => Err(BackendError::rejected(self.name().to_owned(), err)),
+            }
+        }
+    }
 
     /// Work of the sink's own while no events arrive (see [`AuditWriter::wake_after`]).
     fn wake_after(&self) -> Option<Duration> {
@@ -60,6 +86,15 @@ impl<W: AuditWriter> Sink for WriterSink<W> {
 
     async fn send(&mut self, batch: &[EncodedEvent]) -> Result<(), BackendError> {
         let result = self.0.write_encoded(batch).await;
+        result.map_err(|err| BackendError::unavailable(self.0.name(), err))
+    }
+
+    fn takes_events(&self) -> bool {
+        true
+    }
+
+    async fn send_events(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), BackendError> {
+        let result = self.0.write(batch).await;
         result.map_err(|err| BackendError::unavailable(self.0.name(), err))
     }
 

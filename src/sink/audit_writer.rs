@@ -46,12 +46,11 @@ pub trait AuditWriter: Send + 'static {
         async { Ok(()) }
     }
 
-    /// Writes events that were serialised before: they come back from a disk spool (see
-    /// [`WriterOptions::spool_dir`](crate::writer::WriterOptions::spool_dir)), where only
-    /// their JSON survives, or are retried. The runtime calls this rather than
-    /// [`write`](AuditWriter::write) for every batch of a writer whose
-    /// [`accepts_json`](AuditWriter::accepts_json) is `true`, so the event is serialised once
-    /// however many times it is tried.
+    /// Writes events that were serialised before: a batch retried after
+    /// [`write`](AuditWriter::write) failed (see
+    /// [`WriterOptions::retry`](crate::writer::WriterOptions::retry)), or read back from a disk
+    /// spool ([`WriterOptions::spool_dir`](crate::writer::WriterOptions::spool_dir)), where only
+    /// their JSON survives. A batch is serialised once however many times it is tried.
     ///
     /// The default hands the events to `write` while they are still in memory, and fails
     /// for events read back from disk; writers that store JSON lines override it.

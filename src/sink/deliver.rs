@@ -505,10 +505,51 @@ impl<S: Sink> Deliverer<S> {
                 self.service = Some(first.service.clone());
             }
         }
+        if self.backlog.is_empty() && self.sink.takes_events() && self.write_events(batch).await {
+            self.report_drops().await;
+            return;
+        }
         let events = self.encode(batch);
         self.replay().await;
         self.deliver(events, true).await;
         self.report_drops().await;
+    }
+
+    /// A writer's first attempt at a batch, with nothing waiting before it: the events go as
+    /// they are, serialised by the writer straight into its buffer, and only a batch that
+    /// must wait for a retry is serialised here. Returns whether the batch is settled
+    /// (written, or lost without a retry policy).
+    async fn write_events(&mut self, batch: &[Arc<AuditEvent>]) -> bool {
+        let started = Instant::now();
+        match self.sink.send_events(batch).await {
+            Ok(()) => {
+                self.stats
+                    .delivery_seconds()
+                    .record(started.elapsed().as_secs_f64());
+                let reports = batch
+                    .iter()
+                    .filter(|e| e.kind == EventKind::AuditEventsDropped)
+                    .count();
+                self.stats.add_delivered(batch.len() as u64, reports as u64);
+                self.failures = 0;
+                self.retry_at = None;
+                true
+            }
+            Err(err) if !self.settings.retry => {
+                self.stats.add_failure();
+                tracing::warn!(
+                    target: "oauth_audit",
+                    writer = %self.name,
+                    events = batch.len(),
+                    error = %err,
+                    "audit writer failed; events dropped"
+                );
+                self.lose(DropReason::WriteFailed, batch.len() as u64);
+                true
+            }
+            // Retried inline, then spooled, by the engine.
+            Err(_) => false,
+        }
     }
 
     /// Replays what waits, reports drops and makes written events durable.
