@@ -72,20 +72,127 @@ fn load(path: &Path) -> Result<FileConfig, Failure> {
     Ok(file)
 }
 
-/// `check-config`: the file parses, every value is valid, and the parts build (TLS files
-/// are read and their PEM parsed).
+/// `check-config`: the file parses, every value is valid, and everything `proxy` builds
+/// builds: writers (spool directories opened and locked, files opened), the token inspector,
+/// route rules, the layer and the TLS material. Nothing touches the network.
 pub fn check_config(path: &Path) -> Result<String, Failure> {
     let file = load(path)?;
-    endpoints(&file)?;
-    trusted_proxies(&file)?;
-    listener_tls(&file)?;
-    upstream_tls(&file)?;
-    let rules = scope_rules(&file);
-    Ok(format!(
+    // One thread that is never driven after `build` returns: the background tasks the
+    // parts spawn (writer lanes, JWKS refresh) are dropped unpolled, so nothing connects.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the Tokio runtime: {e}")))?;
+    let built = runtime.block_on(build(&file, UpstreamTlsUse::Check))?;
+    let summary = format!(
         "{} route rule(s), {} writer(s)",
-        rules.count(),
+        built.rules.count(),
         file.writers.len()
-    ))
+    );
+    {
+        let _entered = runtime.enter();
+        drop(built);
+    }
+    drop(runtime);
+    Ok(summary)
+}
+
+/// Whether the client TLS configuration for an `https` upstream is built.
+#[derive(Clone, Copy, Debug)]
+enum UpstreamTlsUse {
+    /// `check-config`: always, since the upstream may be given at start.
+    Check,
+    /// `proxy`: only for an `https` upstream (an `http` one never reads the system's roots).
+    Run {
+        /// The upstream is `https`.
+        https: bool,
+    },
+}
+
+/// Everything `proxy` runs, built from the configuration without network I/O; `proxy` then
+/// adds the network parts (metrics listener, upstream client, listener).
+struct Built {
+    auditor: Auditor,
+    layer: AuditLayer,
+    rules: ScopeRules,
+    endpoints: Endpoints,
+    trusted: TrustedProxies,
+    listener_tls: Option<tokio_rustls::TlsAcceptor>,
+    upstream_tls: Option<rustls::ClientConfig>,
+    limits: Limits,
+    connect_timeout: Duration,
+}
+
+/// Builds every part `proxy` and `check-config` share.
+///
+/// Every `.await` comes before the first background task is spawned (the auditor's build
+/// spawns its writers last): `check-config` relies on that, so that no task ever runs.
+async fn build(file: &FileConfig, upstream_tls_use: UpstreamTlsUse) -> Result<Built, Failure> {
+    let trusted = trusted_proxies(file)?;
+    let endpoints = endpoints(file)?;
+    let rules = scope_rules(file)?;
+    let listener_tls = listener_tls(file)?;
+    let upstream_tls = match upstream_tls_use {
+        UpstreamTlsUse::Check | UpstreamTlsUse::Run { https: true } => Some(upstream_tls(file)?),
+        UpstreamTlsUse::Run { https: false } => None,
+    };
+    let auditor = auditor(file).await?;
+    // From here on no `.await`: see above.
+    let mut layer = AuditLayer::builder(auditor.clone())
+        .endpoints(endpoints.clone())
+        .token_inspector(inspector(file)?)
+        .trusted_proxies(file.proxy.trusted_proxies.iter().map(|c| c.0.clone()))
+        .client_ip_source(trusted.client_ip_source().clone())
+        .skip_paths(file.proxy.skip_paths.iter().map(|p| p.0.clone()));
+    if let Some(section) = &file.introspection {
+        let introspection = Introspection::new(
+            section.url.0.clone(),
+            section.client_id.clone(),
+            section.client_secret.clone(),
+        )
+        .map_err(|e| Failure::Runtime(format!("introspection client: {e}")))?;
+        let mut cached = CachedResolver::new(introspection);
+        if let Some(ttl) = section.cache_ttl {
+            cached = cached.max_ttl(ttl.0);
+        }
+        if let Some(ttl) = section.negative_cache_ttl {
+            cached = cached.negative_ttl(ttl.0);
+        }
+        if let Some(rate) = section.rate_per_client {
+            cached = cached.limit_per_client(Some(Rate::new(rate.count, rate.per)));
+        }
+        if let Some(rate) = section.rate_total {
+            cached = cached.limit_total(Some(Rate::new(rate.count, rate.per)));
+        }
+        layer = layer.token_resolver(cached);
+    }
+    let layer = layer.build().map_err(|e| Failure::Config(e.to_string()))?;
+    let proxy = &file.proxy;
+    let limits = Limits {
+        header_timeout: proxy
+            .header_timeout
+            .map_or(DEFAULT_HEADER_TIMEOUT, |d| d.0),
+        idle_timeout: proxy.idle_timeout.map_or(DEFAULT_IDLE_TIMEOUT, |d| d.0),
+        max_connections: proxy
+            .max_connections
+            .map_or(DEFAULT_MAX_CONNECTIONS, AtLeastOne::get),
+        grace: proxy
+            .shutdown_timeout
+            .map_or(Duration::from_secs(30), |d| d.0),
+    };
+    Ok(Built {
+        auditor,
+        layer,
+        rules,
+        endpoints,
+        trusted,
+        listener_tls,
+        upstream_tls,
+        limits,
+        connect_timeout: proxy
+            .connect_timeout
+            .map_or(Duration::from_secs(10), |d| d.0),
+    })
 }
 
 impl Settings {
@@ -257,8 +364,22 @@ fn upstream_tls(file: &FileConfig) -> Result<rustls::ClientConfig, Failure> {
     .map_err(|e| Failure::Config(format!("proxy.upstream_tls: {e}")))
 }
 
-fn scope_rules(file: &FileConfig) -> ScopeRules {
-    ScopeRules::new(
+/// The route rules. An enforcing rule needs a key source: enforcement trusts only `valid`
+/// tokens, and without JWKS or introspection no token is ever valid, so every request
+/// under the rule would be refused.
+fn scope_rules(file: &FileConfig) -> Result<ScopeRules, Failure> {
+    let has_key_source = file.jwt.jwks_url.is_some()
+        || file.jwt.jwks_file.is_some()
+        || file.introspection.is_some();
+    if let Some(route) = file.routes.iter().find(|r| r.enforce) {
+        if !has_key_source {
+            return Err(Failure::Config(format!(
+                "route {}: enforce = true needs a key source to verify tokens (jwt.jwks_url, jwt.jwks_file or [introspection]); without one no token is valid and every request it covers is refused",
+                route.path.0.as_str()
+            )));
+        }
+    }
+    Ok(ScopeRules::new(
         file.routes
             .iter()
             .map(|route| {
@@ -289,7 +410,7 @@ fn scope_rules(file: &FileConfig) -> ScopeRules {
                 Some(PathCaseSetting::Insensitive) => PathCase::Insensitive,
             },
         },
-    )
+    ))
 }
 
 fn inspector(file: &FileConfig) -> Result<TokenInspector, Failure> {
@@ -736,84 +857,33 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
             .map_err(|e| Failure::Runtime(format!("cannot serve metrics on {}: {e}", addr.0)))?;
         tracing::info!(metrics = %addr.0, "Prometheus metrics served at /metrics");
     }
-    let trusted = trusted_proxies(file)?;
-    let auditor = auditor(file).await?;
-    let mut layer = AuditLayer::builder(auditor.clone())
-        .endpoints(endpoints(file)?)
-        .token_inspector(inspector(file)?)
-        .trusted_proxies(file.proxy.trusted_proxies.iter().map(|c| c.0.clone()))
-        .client_ip_source(trusted.client_ip_source().clone())
-        .skip_paths(file.proxy.skip_paths.iter().map(|p| p.0.clone()));
-    if let Some(section) = &file.introspection {
-        let introspection = Introspection::new(
-            section.url.0.clone(),
-            section.client_id.clone(),
-            section.client_secret.clone(),
-        )
-        .map_err(|e| Failure::Runtime(format!("introspection client: {e}")))?;
-        let mut cached = CachedResolver::new(introspection);
-        if let Some(ttl) = section.cache_ttl {
-            cached = cached.max_ttl(ttl.0);
-        }
-        if let Some(ttl) = section.negative_cache_ttl {
-            cached = cached.negative_ttl(ttl.0);
-        }
-        if let Some(rate) = section.rate_per_client {
-            cached = cached.limit_per_client(Some(Rate::new(rate.count, rate.per)));
-        }
-        if let Some(rate) = section.rate_total {
-            cached = cached.limit_total(Some(Rate::new(rate.count, rate.per)));
-        }
-        layer = layer.token_resolver(cached);
-    }
-    let layer = layer.build().map_err(|e| Failure::Config(e.to_string()))?;
-
-    let connect_timeout = file
-        .proxy
-        .connect_timeout
-        .map_or(Duration::from_secs(10), |d| d.0);
-    let grace = file
-        .proxy
-        .shutdown_timeout
-        .map_or(Duration::from_secs(30), |d| d.0);
-    let client_tls = if settings.upstream.is_https() {
-        upstream_tls(file)?
-    } else {
+    let built = build(
+        file,
+        UpstreamTlsUse::Run {
+            https: settings.upstream.is_https(),
+        },
+    )
+    .await?;
+    let client_tls = match built.upstream_tls {
+        Some(config) => config,
         // Never used for an http upstream: no need to read the system's roots.
-        crate::proxy::tls::client_config(None, false)
-            .map_err(|e| Failure::Runtime(format!("TLS client: {e}")))?
+        None => crate::proxy::tls::client_config(None, false)
+            .map_err(|e| Failure::Runtime(format!("TLS client: {e}")))?,
     };
     let forward = Forward::new(
         settings.upstream.clone(),
-        connect_timeout,
+        built.connect_timeout,
         file.proxy.preserve_host,
-        trusted,
+        built.trusted,
         client_tls,
         file.proxy.tls.is_some(),
     );
     let inner = Protected::new(
         forward,
-        scope_rules(file),
-        endpoints(file)?,
+        built.rules,
+        built.endpoints,
         file.proxy.skip_paths.iter().map(|p| p.0.clone()).collect(),
     );
-
-    let tls = listener_tls(file)?;
-    let limits = Limits {
-        header_timeout: file
-            .proxy
-            .header_timeout
-            .map_or(DEFAULT_HEADER_TIMEOUT, |d| d.0),
-        idle_timeout: file
-            .proxy
-            .idle_timeout
-            .map_or(DEFAULT_IDLE_TIMEOUT, |d| d.0),
-        max_connections: file
-            .proxy
-            .max_connections
-            .map_or(DEFAULT_MAX_CONNECTIONS, AtLeastOne::get),
-        grace,
-    };
 
     let listener = TcpListener::bind(settings.listen.0)
         .await
@@ -821,16 +891,21 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
     let local = listener
         .local_addr()
         .map_err(|e| Failure::Runtime(format!("listener address: {e}")))?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let scheme = if built.listener_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     tracing::info!(listen = %local, %scheme, upstream = %settings.upstream, "oauth-audit proxy ready");
 
+    let auditor = built.auditor;
     crate::proxy::serve(
         listener,
-        layer,
+        built.layer,
         auditor.clone(),
         inner,
-        tls,
-        limits,
+        built.listener_tls,
+        built.limits,
         shutdown_signal(),
     )
     .await;
