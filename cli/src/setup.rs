@@ -3,26 +3,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use oauth_audit::config::{AuditorConfig, BuildError, JsonLinesConfig, SinkConfig};
 use oauth_audit::oauth::{DevicePolling, Endpoint, Endpoints, LoginRule};
 use oauth_audit::token::{CachedResolver, Rate, TokenInspector};
-use oauth_audit::writer::{
-    Auditor, AuditorBuilder, FlushPolicy, JsonLines, OverflowPolicy, RotatingFile, Rotation,
-    TracingWriter, WriterOptions,
-};
+use oauth_audit::writer::Auditor;
 use oauth_audit::{AuditLayer, RequiredScopes, TrustedProxies};
 use tokio::net::TcpListener;
 
-#[cfg(any(feature = "postgres", feature = "nats", feature = "http"))]
-use crate::config::DeliverySettings;
-#[cfg(feature = "http")]
-use crate::config::HttpFormatSetting;
-#[cfg(feature = "postgres")]
-use crate::config::PartitioningSetting;
 use crate::config::{AmbiguousPathsSetting, PathCaseSetting};
 use crate::config::{
-    AtLeastOne, Cidr, ClientIpHeader, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl,
-    HttpWriter, ListenAddr, MatchMode, NatsWriter, OverflowSetting, PostgresWriter,
-    RotationSetting, UpstreamUrl, WriterSection,
+    AtLeastOne, Cidr, ClientIpHeader, DevicePollingSetting, FileConfig, HttpUrl, ListenAddr,
+    MatchMode, UpstreamUrl,
 };
 use crate::introspect::Introspection;
 use crate::proxy::{Forward, Limits, Protected};
@@ -169,9 +160,7 @@ async fn build(file: &FileConfig, upstream_tls_use: UpstreamTlsUse) -> Result<Bu
     let layer = layer.build().map_err(|e| Failure::Config(e.to_string()))?;
     let proxy = &file.proxy;
     let limits = Limits {
-        header_timeout: proxy
-            .header_timeout
-            .map_or(DEFAULT_HEADER_TIMEOUT, |d| d.0),
+        header_timeout: proxy.header_timeout.map_or(DEFAULT_HEADER_TIMEOUT, |d| d.0),
         idle_timeout: proxy.idle_timeout.map_or(DEFAULT_IDLE_TIMEOUT, |d| d.0),
         max_connections: proxy
             .max_connections
@@ -232,14 +221,7 @@ impl Settings {
         if let Some(out) = flags.out {
             file.writers = vec![toml::Spanned::new(
                 0..0,
-                WriterSection::Jsonl {
-                    path: out,
-                    mode: None,
-                    flush: FlushSetting::WhenIdle,
-                    overflow: None,
-                    block_timeout: None,
-                    queue_capacity: None,
-                },
+                SinkConfig::Jsonl(JsonLinesConfig::new(out)),
             )];
         }
         let listen = flags.listen.or(file.proxy.listen).ok_or_else(|| {
@@ -368,9 +350,8 @@ fn upstream_tls(file: &FileConfig) -> Result<rustls::ClientConfig, Failure> {
 /// tokens, and without JWKS or introspection no token is ever valid, so every request
 /// under the rule would be refused.
 fn scope_rules(file: &FileConfig) -> Result<ScopeRules, Failure> {
-    let has_key_source = file.jwt.jwks_url.is_some()
-        || file.jwt.jwks_file.is_some()
-        || file.introspection.is_some();
+    let has_key_source =
+        file.jwt.jwks_url.is_some() || file.jwt.jwks_file.is_some() || file.introspection.is_some();
     if let Some(route) = file.routes.iter().find(|r| r.enforce) {
         if !has_key_source {
             return Err(Failure::Config(format!(
@@ -448,402 +429,19 @@ fn inspector(file: &FileConfig) -> Result<TokenInspector, Failure> {
         .map_err(|e| Failure::Config(format!("jwt: {e}")))
 }
 
-fn flush(setting: FlushSetting) -> FlushPolicy {
-    match setting {
-        FlushSetting::WhenIdle => FlushPolicy::WhenIdle,
-        FlushSetting::EveryBatch => FlushPolicy::EveryBatch,
-        FlushSetting::Fsync => FlushPolicy::Fsync,
-    }
-}
-
+/// The auditor and its writers: the library's configuration types build themselves.
 async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
-    let mut builder = Auditor::builder();
-    if let Some(name) = &file.service_name {
-        builder = builder.service_name(name.clone());
-    }
-    if let Some(instance) = &file.service_instance {
-        builder = builder.service_instance(instance.clone());
-    }
-    if let Some(capacity) = file.queue.capacity {
-        builder = builder.queue_capacity(capacity.get());
-    }
-    if let Some(size) = file.queue.batch_size {
-        builder = builder.batch_size(size.get());
-    }
-    if let Some(linger) = file.queue.flush_linger {
-        builder = builder.flush_linger(linger.0);
-    }
-    if file.writers.is_empty() {
-        builder = builder.writer(JsonLines::stdout());
-    }
-    for writer in &file.writers {
-        let options = writer_options(writer.get_ref());
-        builder = match writer.get_ref() {
-            WriterSection::Jsonl { path, flush: f, .. } if path.as_os_str() == "-" => {
-                builder.writer_with(JsonLines::stdout().flush_policy(flush(*f)), options)
-            }
-            WriterSection::Jsonl {
-                path,
-                flush: f,
-                mode,
-                ..
-            } => {
-                let mode = mode.map_or(oauth_audit::writer::DEFAULT_FILE_MODE, |m| m.0);
-                let writer = JsonLines::file_with_mode(path, mode).await.map_err(|e| {
-                    Failure::Runtime(format!("cannot open {} for events: {e}", path.display()))
-                })?;
-                builder.writer_with(writer.flush_policy(flush(*f)), options)
-            }
-            WriterSection::Rotating {
-                dir,
-                prefix,
-                rotation,
-                max_bytes,
-                compress,
-                retain_for,
-                max_files,
-                flush: f,
-                mode,
-                ..
-            } => {
-                let mut rotating = RotatingFile::builder(dir).flush_policy(flush(*f));
-                if let Some(mode) = mode {
-                    rotating = rotating.file_mode(mode.0);
-                }
-                if let Some(prefix) = prefix {
-                    rotating = rotating.prefix(prefix.0.clone());
-                }
-                if let Some(rotation) = rotation {
-                    rotating = rotating.rotation(match rotation {
-                        RotationSetting::Daily => Rotation::Daily,
-                        RotationSetting::Hourly => Rotation::Hourly,
-                        RotationSetting::Never => Rotation::Never,
-                    });
-                }
-                if let Some(bytes) = max_bytes {
-                    rotating = rotating.max_bytes(bytes.0);
-                }
-                if let Some(compress) = compress {
-                    rotating = rotating.compress(*compress);
-                }
-                if let Some(age) = retain_for {
-                    rotating = rotating.retain_for(age.0);
-                }
-                if let Some(count) = max_files {
-                    rotating = rotating.max_files(count.get());
-                }
-                let rotating = rotating.build().map_err(|e| {
-                    Failure::Config(format!("writer (rotating, {}): {e}", dir.display()))
-                })?;
-                builder.writer_with(rotating, options)
-            }
-            WriterSection::Tracing { .. } => builder.writer_with(TracingWriter::new(), options),
-            WriterSection::Postgres(w) => postgres_writer(builder, w, options)?,
-            WriterSection::Nats(w) => nats_writer(builder, w, options)?,
-            WriterSection::Http(w) => http_writer(builder, w, options, file)?,
-        };
-    }
-    builder
-        .build()
-        .map_err(|e| Failure::Config(format!("writers: {e}")))
-}
-
-/// Reads the environment variable a setting names (`*_env` keys).
-#[cfg_attr(
-    not(any(feature = "postgres", feature = "nats", feature = "http")),
-    allow(dead_code)
-)]
-fn secret_env(setting: &str, variable: &str) -> Result<String, Failure> {
-    std::env::var(variable).map_err(|_| {
-        Failure::Config(format!(
-            "{setting}: the environment variable {variable} is not set (or not UTF-8)"
-        ))
+    let config = AuditorConfig {
+        service_name: file.service_name.clone(),
+        service_instance: file.service_instance.clone(),
+        queue: file.queue,
+        writers: file.writers.iter().map(|w| w.get_ref().clone()).collect(),
+    };
+    config.build().await.map_err(|e| match e {
+        // A file that cannot be opened is a run-time condition, as it has always been.
+        BuildError::Open { .. } => Failure::Runtime(e.to_string()),
+        e => Failure::Config(e.to_string()),
     })
-}
-
-/// Wraps a backend into the delivery engine (retries, spool) with the writer's settings.
-#[cfg(any(feature = "postgres", feature = "nats", feature = "http"))]
-fn delivery<B: oauth_audit::delivery::Backend>(
-    backend: B,
-    settings: &DeliverySettings,
-    writer: &str,
-) -> Result<oauth_audit::delivery::Delivery<B>, Failure> {
-    use oauth_audit::delivery::{Backoff, Delivery};
-    let mut builder = Delivery::builder(backend);
-    if let Some(dir) = &settings.spool_dir {
-        builder = builder.spool_dir(dir);
-    }
-    if let Some(bytes) = settings.max_spool_bytes {
-        builder = builder.max_spool_bytes(bytes.0);
-    }
-    if let Some(fsync) = settings.spool_fsync {
-        builder = builder.spool_fsync(fsync);
-    }
-    if let Some(timeout) = settings.send_timeout {
-        builder = builder.send_timeout(timeout.0);
-    }
-    if let Some(events) = settings.max_batch {
-        builder = builder.max_batch(events.get());
-    }
-    if let Some(retries) = settings.memory_retries {
-        builder = builder.memory_retries(retries);
-    }
-    if settings.retry_initial.is_some() || settings.retry_max.is_some() {
-        let initial = settings
-            .retry_initial
-            .map_or(Duration::from_millis(100), |d| d.0);
-        let max = settings.retry_max.map_or(Duration::from_secs(30), |d| d.0);
-        builder = builder.backoff(Backoff::exponential(initial, max));
-    }
-    builder
-        .build()
-        .map_err(|e| Failure::Config(format!("writer ({writer}) delivery: {e}")))
-}
-
-#[cfg(feature = "postgres")]
-fn postgres_writer(
-    builder: AuditorBuilder,
-    w: &PostgresWriter,
-    options: WriterOptions,
-) -> Result<AuditorBuilder, Failure> {
-    use oauth_audit::backend::{Partitioning, PostgresBackend};
-    let url = match (&w.url, &w.url_env) {
-        (Some(url), None) => url.clone(),
-        (None, Some(variable)) => secret_env("writer (postgres) url_env", &variable.0)?,
-        _ => {
-            return Err(Failure::Config(
-                "writer (postgres): set exactly one of url and url_env".into(),
-            ))
-        }
-    };
-    let mut backend = PostgresBackend::builder(url);
-    if let Some(schema) = &w.schema {
-        backend = backend.schema(schema.0.clone());
-    }
-    if let Some(table) = &w.table {
-        backend = backend.table(table.0.clone());
-    }
-    if let Some(partitioning) = w.partitioning {
-        backend = backend.partitioning(match partitioning {
-            PartitioningSetting::Daily => Partitioning::Daily,
-            PartitioningSetting::Monthly => Partitioning::Monthly,
-            PartitioningSetting::None => Partitioning::None,
-        });
-    }
-    if let Some(retention) = w.retention {
-        backend = backend.retention(retention.0);
-    }
-    if let Some(timeout) = w.timeout {
-        backend = backend.timeout(timeout.0);
-    }
-    let backend = backend
-        .build()
-        .map_err(|e| Failure::Config(format!("writer (postgres): {e}")))?;
-    Ok(builder.writer_with(delivery(backend, &w.delivery, "postgres")?, options))
-}
-
-#[cfg(not(feature = "postgres"))]
-fn postgres_writer(
-    _builder: AuditorBuilder,
-    _w: &PostgresWriter,
-    _options: WriterOptions,
-) -> Result<AuditorBuilder, Failure> {
-    Err(Failure::Config(
-        "writer type \"postgres\": this oauth-audit was built without the `postgres` feature"
-            .into(),
-    ))
-}
-
-#[cfg(feature = "nats")]
-fn nats_writer(
-    builder: AuditorBuilder,
-    w: &NatsWriter,
-    options: WriterOptions,
-) -> Result<AuditorBuilder, Failure> {
-    use oauth_audit::backend::NatsBackend;
-    let mut backend = NatsBackend::builder(&w.servers);
-    if let Some(stream) = &w.stream {
-        backend = backend.stream(stream.clone());
-    }
-    if let Some(prefix) = &w.subject_prefix {
-        backend = backend.subject_prefix(prefix.clone());
-    }
-    if let Some(age) = w.max_age {
-        backend = backend.max_age(age.0);
-    }
-    if let Some(replicas) = w.replicas {
-        backend = backend.replicas(replicas.get());
-    }
-    if let Some(window) = w.duplicate_window {
-        backend = backend.duplicate_window(window.0);
-    }
-    if let Some(timeout) = w.timeout {
-        backend = backend.timeout(timeout.0);
-    }
-    if let Some(name) = &w.client_name {
-        backend = backend.client_name(name.clone());
-    }
-    if let Some(variable) = &w.token_env {
-        backend = backend.token(secret_env("writer (nats) token_env", &variable.0)?);
-    }
-    match (&w.user, &w.password_env) {
-        (Some(user), Some(variable)) => {
-            let password = secret_env("writer (nats) password_env", &variable.0)?;
-            backend = backend.user_and_password(user.clone(), password);
-        }
-        (None, None) => {}
-        _ => {
-            return Err(Failure::Config(
-                "writer (nats): user and password_env go together".into(),
-            ))
-        }
-    }
-    if let Some(variable) = &w.nkey_env {
-        backend = backend.nkey(secret_env("writer (nats) nkey_env", &variable.0)?);
-    }
-    if let Some(path) = &w.credentials_file {
-        backend = backend.credentials_file(path);
-    }
-    if let Some(required) = w.require_tls {
-        backend = backend.require_tls(required);
-    }
-    if let Some(path) = &w.root_certificates {
-        backend = backend.root_certificates(path);
-    }
-    match (&w.client_certificate, &w.client_key) {
-        (Some(cert), Some(key)) => backend = backend.client_certificate(cert, key),
-        (None, None) => {}
-        _ => {
-            return Err(Failure::Config(
-                "writer (nats): client_certificate and client_key go together".into(),
-            ))
-        }
-    }
-    let backend = backend
-        .build()
-        .map_err(|e| Failure::Config(format!("writer (nats): {e}")))?;
-    Ok(builder.writer_with(delivery(backend, &w.delivery, "nats")?, options))
-}
-
-#[cfg(not(feature = "nats"))]
-fn nats_writer(
-    _builder: AuditorBuilder,
-    _w: &NatsWriter,
-    _options: WriterOptions,
-) -> Result<AuditorBuilder, Failure> {
-    Err(Failure::Config(
-        "writer type \"nats\": this oauth-audit was built without the `nats` feature".into(),
-    ))
-}
-
-#[cfg(feature = "http")]
-fn http_writer(
-    builder: AuditorBuilder,
-    w: &HttpWriter,
-    options: WriterOptions,
-    file: &FileConfig,
-) -> Result<AuditorBuilder, Failure> {
-    use oauth_audit::backend::{Format, HttpCollector};
-    let invalid = |problem: String| {
-        Failure::Config(format!(
-            "writer (http, {}): {problem}",
-            crate::config::shown_url(&w.url)
-        ))
-    };
-    let format = match w.format {
-        HttpFormatSetting::Elasticsearch => Format::ElasticsearchBulk {
-            index: w
-                .index
-                .clone()
-                .ok_or_else(|| invalid("format = \"elasticsearch\" needs an index".into()))?,
-        },
-        HttpFormatSetting::Splunk => Format::SplunkHec {
-            source: w
-                .source
-                .clone()
-                .or_else(|| file.service_name.clone())
-                .unwrap_or_else(|| "oauth-audit".to_owned()),
-            sourcetype: w.sourcetype.clone().unwrap_or_else(|| "_json".to_owned()),
-            index: w.index.clone(),
-        },
-        HttpFormatSetting::JsonLines => Format::JsonLines,
-    };
-    let mut backend = HttpCollector::builder(w.url.clone()).format(format);
-    if let Some(name) = &w.name {
-        backend = backend.name(name.clone());
-    }
-    if let Some(gzip) = w.gzip {
-        backend = backend.gzip(gzip);
-    }
-    if let Some(variable) = &w.bearer_token_env {
-        backend = backend.bearer_token(secret_env("writer (http) bearer_token_env", &variable.0)?);
-    }
-    match (&w.user, &w.password_env) {
-        (Some(user), Some(variable)) => {
-            let password = secret_env("writer (http) password_env", &variable.0)?;
-            backend = backend.basic_auth(user.clone(), password);
-        }
-        (None, None) => {}
-        _ => return Err(invalid("user and password_env go together".into())),
-    }
-    if let Some(variable) = &w.splunk_token_env {
-        backend = backend.splunk_token(secret_env("writer (http) splunk_token_env", &variable.0)?);
-    }
-    if let Some(variable) = &w.api_key_env {
-        backend =
-            backend.elasticsearch_api_key(secret_env("writer (http) api_key_env", &variable.0)?);
-    }
-    for (name, value) in &w.headers {
-        backend = backend.header(name.clone(), value.clone());
-    }
-    if let Some(timeout) = w.timeout {
-        backend = backend.timeout(timeout.0);
-    }
-    if let Some(path) = &w.root_certificate {
-        let pem = std::fs::read(path)
-            .map_err(|e| invalid(format!("root_certificate {}: {e}", path.display())))?;
-        backend = backend.root_certificate_pem(pem);
-    }
-    if let Some(enabled) = w.system_roots {
-        backend = backend.system_roots(enabled);
-    }
-    if let Some(path) = &w.client_identity {
-        let pem = std::fs::read(path)
-            .map_err(|e| invalid(format!("client_identity {}: {e}", path.display())))?;
-        backend = backend.client_identity_pem(pem);
-    }
-    if let Some(bytes) = w.max_batch_bytes {
-        backend = backend.max_batch_bytes(bytes.get());
-    }
-    if w.no_proxy {
-        backend = backend.no_proxy();
-    }
-    let backend = backend.build().map_err(|e| invalid(e.to_string()))?;
-    Ok(builder.writer_with(delivery(backend, &w.delivery, "http")?, options))
-}
-
-#[cfg(not(feature = "http"))]
-fn http_writer(
-    _builder: AuditorBuilder,
-    _w: &HttpWriter,
-    _options: WriterOptions,
-    _file: &FileConfig,
-) -> Result<AuditorBuilder, Failure> {
-    Err(Failure::Config(
-        "writer type \"http\": this oauth-audit was built without the `http` feature".into(),
-    ))
-}
-
-fn writer_options(writer: &WriterSection) -> WriterOptions {
-    let (overflow, block_timeout, capacity) = writer.queue();
-    let mut options = WriterOptions::default();
-    if let (Some(OverflowSetting::Block), Some(timeout)) = (overflow, block_timeout) {
-        options = options.overflow(OverflowPolicy::Block { timeout: timeout.0 });
-    }
-    if let Some(capacity) = capacity {
-        options = options.queue_capacity(capacity.get());
-    }
-    options
 }
 
 /// Builds everything, serves until SIGTERM or Ctrl-C, then flushes the writers.

@@ -404,7 +404,12 @@ fn check_config_reports_what_proxy_would_refuse_at_start() {
                 "postgres://audit@127.0.0.1:1/audit",
             )],
         );
-        assert_eq!(output.status.code(), Some(0), "fixed{i}: {}", stderr(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "fixed{i}: {}",
+            stderr(&output)
+        );
     }
 }
 

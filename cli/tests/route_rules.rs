@@ -47,7 +47,10 @@ fn start(upstream: &Upstream, dir: &TempDir, config: &str) -> Proxy {
     let jwks = dir.write("jwks.json", r#"{"keys":[]}"#);
     let config = dir.write(
         "proxy.toml",
-        &format!("{config}\n[jwt]\njwks_file = {:?}\n", jwks.to_str().unwrap()),
+        &format!(
+            "{config}\n[jwt]\njwks_file = {:?}\n",
+            jwks.to_str().unwrap()
+        ),
     );
     Proxy::start(
         &[

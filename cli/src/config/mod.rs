@@ -4,7 +4,6 @@
 //! a mistake is reported with its line, its key and what is wrong; nothing falls back to a
 //! default silently.
 
-mod remote;
 mod values;
 
 use std::path::{Path, PathBuf};
@@ -12,16 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-#[cfg(any(feature = "postgres", feature = "nats", feature = "http"))]
-pub use remote::DeliverySettings;
-#[cfg(feature = "http")]
-pub use remote::HttpFormatSetting;
-#[cfg(feature = "postgres")]
-pub use remote::PartitioningSetting;
-pub use remote::{HttpWriter, NatsWriter, PostgresWriter};
+pub use oauth_audit::config::{QueueConfig, SinkConfig};
 pub use values::{
-    shown_url, AtLeastOne, BodyLimit, Cidr, ClientIpHeader, FileMode, HttpUrl, HumanDuration,
-    ListenAddr, Name, OptionalHeader, PositiveDuration, RateSetting, RequestPath, UpstreamUrl,
+    shown_url, AtLeastOne, BodyLimit, Cidr, ClientIpHeader, HttpUrl, HumanDuration, ListenAddr,
+    Name, OptionalHeader, PositiveDuration, RateSetting, RequestPath, UpstreamUrl,
 };
 
 use crate::routes::RoutePattern;
@@ -48,12 +41,12 @@ pub struct FileConfig {
     /// Protected routes and their scopes.
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteSection>,
-    /// Writer queues.
+    /// Writer queues (the library's type).
     #[serde(default)]
-    pub queue: QueueSection,
-    /// Where events go.
+    pub queue: QueueConfig,
+    /// Where events go: the library's sink types, tagged by `type`.
     #[serde(default, rename = "writer")]
-    pub writers: Vec<Spanned<WriterSection>>,
+    pub writers: Vec<Spanned<SinkConfig>>,
 }
 
 /// `[proxy]`
@@ -301,152 +294,6 @@ pub enum MatchMode {
     Any,
 }
 
-/// `[queue]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueueSection {
-    /// Events waiting per writer.
-    pub capacity: Option<AtLeastOne>,
-    /// Events handed to a writer at once.
-    pub batch_size: Option<AtLeastOne>,
-    /// Idle time before a writer flushes.
-    pub flush_linger: Option<HumanDuration>,
-}
-
-/// `[[writer]]`: one destination, chosen by `type`.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum WriterSection {
-    /// JSON lines to a file, or to standard output with `path = "-"`.
-    Jsonl {
-        /// The file, or `-`.
-        path: PathBuf,
-        /// Permissions of the file when it is created (default 0o600).
-        mode: Option<FileMode>,
-        /// When lines reach the operating system.
-        #[serde(default)]
-        flush: FlushSetting,
-        /// What happens when the writer's queue is full.
-        overflow: Option<OverflowSetting>,
-        /// With `overflow = "block"`: the longest a request waits for room.
-        block_timeout: Option<HumanDuration>,
-        /// Events this writer may have waiting (default: `[queue] capacity`).
-        queue_capacity: Option<AtLeastOne>,
-    },
-    /// JSON lines to a directory of rotated, compressed files.
-    Rotating {
-        /// The directory.
-        dir: PathBuf,
-        /// Permissions of the files it creates (default 0o600).
-        mode: Option<FileMode>,
-        /// File name prefix (`audit`).
-        prefix: Option<Name>,
-        /// `daily`, `hourly` or `never`.
-        rotation: Option<RotationSetting>,
-        /// Rotate when the active file reaches this size.
-        max_bytes: Option<AtLeastOne>,
-        /// gzip rotated files.
-        compress: Option<bool>,
-        /// Delete rotated files older than this.
-        retain_for: Option<HumanDuration>,
-        /// Keep at most this many rotated files.
-        max_files: Option<AtLeastOne>,
-        /// When lines reach the operating system.
-        #[serde(default)]
-        flush: FlushSetting,
-        /// What happens when the writer's queue is full.
-        overflow: Option<OverflowSetting>,
-        /// With `overflow = "block"`: the longest a request waits for room.
-        block_timeout: Option<HumanDuration>,
-        /// Events this writer may have waiting (default: `[queue] capacity`).
-        queue_capacity: Option<AtLeastOne>,
-    },
-    /// A partitioned, append-only PostgreSQL table (cargo feature `postgres`).
-    Postgres(Box<PostgresWriter>),
-    /// A NATS JetStream stream (cargo feature `nats`).
-    Nats(Box<NatsWriter>),
-    /// An HTTP collector: Elasticsearch, Splunk HEC, JSON lines (cargo feature `http`).
-    Http(Box<HttpWriter>),
-    /// One `tracing` event per audit event (target `oauth_audit`).
-    Tracing {
-        /// What happens when the writer's queue is full.
-        overflow: Option<OverflowSetting>,
-        /// With `overflow = "block"`: the longest a request waits for room.
-        block_timeout: Option<HumanDuration>,
-        /// Events this writer may have waiting (default: `[queue] capacity`).
-        queue_capacity: Option<AtLeastOne>,
-    },
-}
-
-impl WriterSection {
-    /// The queue settings every writer takes.
-    pub fn queue(
-        &self,
-    ) -> (
-        Option<OverflowSetting>,
-        Option<HumanDuration>,
-        Option<AtLeastOne>,
-    ) {
-        match self {
-            WriterSection::Jsonl {
-                overflow,
-                block_timeout,
-                queue_capacity,
-                ..
-            }
-            | WriterSection::Rotating {
-                overflow,
-                block_timeout,
-                queue_capacity,
-                ..
-            }
-            | WriterSection::Tracing {
-                overflow,
-                block_timeout,
-                queue_capacity,
-            } => (*overflow, *block_timeout, *queue_capacity),
-            WriterSection::Postgres(w) => (w.overflow, w.block_timeout, w.queue_capacity),
-            WriterSection::Nats(w) => (w.overflow, w.block_timeout, w.queue_capacity),
-            WriterSection::Http(w) => (w.overflow, w.block_timeout, w.queue_capacity),
-        }
-    }
-}
-
-/// `overflow` of a writer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OverflowSetting {
-    /// Drop the newest event, count it, report it.
-    DropNewest,
-    /// Make the request wait for room, up to `block_timeout`.
-    Block,
-}
-
-/// `flush` of a file writer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FlushSetting {
-    /// When the queue is idle.
-    #[default]
-    WhenIdle,
-    /// After every batch.
-    EveryBatch,
-    /// After every batch, with fsync.
-    Fsync,
-}
-
-/// `rotation` of a rotating writer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RotationSetting {
-    /// At midnight UTC.
-    Daily,
-    /// Every hour.
-    Hourly,
-    /// Only by size.
-    Never,
-}
-
 /// A configuration that cannot be used: where and why.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
@@ -519,18 +366,7 @@ impl FileConfig {
             }
         }
         for writer in &self.writers {
-            let problem = match writer.get_ref().queue() {
-                (Some(OverflowSetting::Block), None, _) => {
-                    Some("`overflow` = \"block\" needs a block_timeout (e.g. \"250ms\")")
-                }
-                (Some(OverflowSetting::Block), Some(HumanDuration(t)), _) if t.is_zero() => {
-                    Some("`block_timeout` must be at least 1ms")
-                }
-                (Some(OverflowSetting::DropNewest) | None, Some(_), _) => {
-                    Some("`block_timeout` applies only with overflow = \"block\"")
-                }
-                _ => None,
-            };
+            let problem = writer.get_ref().queue().problem();
             if let Some(problem) = problem {
                 let start = writer.span().start;
                 let offset = refine(text, start, problem);

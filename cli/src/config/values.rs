@@ -8,41 +8,8 @@ use http::uri::{Authority, Scheme};
 use http::Uri;
 use serde::Deserialize;
 
-/// A duration written as a number and a unit: `500ms`, `30s`, `5m`, `2h`, `365d`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct HumanDuration(pub Duration);
-
-impl TryFrom<String> for HumanDuration {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        let text = value.trim();
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let number: u64 = number.parse().map_err(|_| {
-            format!("{value:?} is not a duration: write a whole number and a unit, e.g. \"30s\"")
-        })?;
-        let seconds = match unit {
-            "ms" => return Ok(HumanDuration(Duration::from_millis(number))),
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            _ => {
-                return Err(format!(
-                    "{value:?} has no known unit: use ms, s, m, h or d (e.g. \"30s\")"
-                ))
-            }
-        };
-        number
-            .checked_mul(seconds)
-            .map(|s| HumanDuration(Duration::from_secs(s)))
-            .ok_or_else(|| format!("{value:?} is too long"))
-    }
-}
+// The values sinks share live with the library's configuration types.
+pub use oauth_audit::config::{AtLeastOne, HumanDuration, Name};
 
 /// A duration of at least 1ms (a timeout of zero would close everything at once).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -265,76 +232,6 @@ impl TryFrom<String> for RequestPath {
     }
 }
 
-/// The name of the environment variable that holds a secret (the `*_env` keys).
-///
-/// A name is capitals, digits and `_`, at most 64 bytes, and a long one has a `_`: a value
-/// that is not such a name is most likely the secret itself, put in the wrong key. It is
-/// refused without being echoed, as every message about it ends up in logs.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct EnvName(pub String);
-
-impl TryFrom<String> for EnvName {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        let shaped = !value.is_empty()
-            && value.len() <= 64
-            && !value.starts_with(|c: char| c.is_ascii_digit())
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-        let looks_random = value.len() >= 16 && !value.contains('_');
-        if shaped && !looks_random {
-            Ok(EnvName(value))
-        } else {
-            Err("the value (not shown) is not the NAME of an environment variable (capitals, digits and _, e.g. \"NATS_TOKEN\"); if it is the secret itself, put it in an environment variable, name that here, and rotate the secret".into())
-        }
-    }
-}
-
-/// A count or size of at least 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "i64")]
-pub struct AtLeastOne(pub u64);
-
-impl TryFrom<i64> for AtLeastOne {
-    type Error = String;
-
-    fn try_from(value: i64) -> Result<Self, Self::Error> {
-        u64::try_from(value)
-            .ok()
-            .filter(|v| *v >= 1)
-            .map(AtLeastOne)
-            .ok_or_else(|| format!("{value} is not allowed: the value must be at least 1"))
-    }
-}
-
-impl AtLeastOne {
-    /// As a `usize` (saturating on 32-bit targets).
-    pub fn get(self) -> usize {
-        usize::try_from(self.0).unwrap_or(usize::MAX)
-    }
-}
-
-/// Permissions of the files a writer creates, written as a TOML octal integer (`0o640`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "i64")]
-pub struct FileMode(pub u32);
-
-impl TryFrom<i64> for FileMode {
-    type Error = String;
-
-    fn try_from(value: i64) -> Result<Self, Self::Error> {
-        match u32::try_from(value) {
-            Ok(mode) if mode <= 0o777 && mode & 0o600 == 0o600 => Ok(FileMode(mode)),
-            _ => Err(format!(
-                "{value:#o} is not a file mode for audit files: write an octal number that lets the owner read and write, e.g. 0o600 (the default) or 0o640"
-            )),
-        }
-    }
-}
-
 /// How many body bytes the layer inspects: 1 byte to 16 MiB.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "i64")]
@@ -351,25 +248,6 @@ impl TryFrom<i64> for BodyLimit {
             Err(format!(
                 "{value} bytes: choose between 1 and {MAX} (the default is 65536)"
             ))
-        }
-    }
-}
-
-/// A string that must not be empty (a form field name, a file name prefix).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Name(pub String);
-
-impl TryFrom<String> for Name {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        if value.trim().is_empty() {
-            Err("must not be empty".into())
-        } else if value.contains(['/', '\\']) {
-            Err(format!("{value:?} must not contain '/' or '\\'"))
-        } else {
-            Ok(Name(value))
         }
     }
 }
