@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use oauth_audit::config::{AuditorConfig, BuildError, JsonLinesConfig, SinkConfig};
-use oauth_audit::oauth::{DevicePolling, Endpoint, Endpoints, LoginRule};
+use oauth_audit::oauth::Endpoints;
 use oauth_audit::token::{CachedResolver, Rate, TokenInspector};
 use oauth_audit::writer::Auditor;
 use oauth_audit::{AuditLayer, RequiredScopes, TrustedProxies};
@@ -12,8 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{AmbiguousPathsSetting, PathCaseSetting};
 use crate::config::{
-    AtLeastOne, Cidr, ClientIpHeader, DevicePollingSetting, FileConfig, HttpUrl, ListenAddr,
-    MatchMode, UpstreamUrl,
+    AtLeastOne, Cidr, ClientIpHeader, FileConfig, HttpUrl, ListenAddr, MatchMode, UpstreamUrl,
 };
 use crate::introspect::Introspection;
 use crate::proxy::{Forward, Limits, Protected};
@@ -267,58 +266,9 @@ fn trusted_proxies(file: &FileConfig) -> Result<TrustedProxies, Failure> {
 }
 
 fn endpoints(file: &FileConfig) -> Result<Endpoints, Failure> {
-    let section = &file.endpoints;
-    let mut builder = Endpoints::builder();
-    if section.defaults == Some(false) {
-        builder = builder.no_defaults();
-    }
-    let roles = [
-        (&section.token, Endpoint::Token),
-        (&section.revocation, Endpoint::Revocation),
-        (&section.introspection, Endpoint::Introspection),
-        (&section.authorization, Endpoint::Authorization),
-    ];
-    for (paths, role) in roles {
-        for path in paths {
-            builder = builder.path(path.0.clone(), role);
-        }
-    }
-    for path in &section.login {
-        builder = builder.login(path.0.clone());
-    }
-    if let Some(field) = &section.username_field {
-        builder = builder.username_field(field.0.clone());
-    }
-    if let Some(header) = &section.revocation_reason_header {
-        builder = builder.revocation_reason_header(header.0.as_deref());
-    }
-    if let Some(limit) = section.body_limit {
-        builder = builder.body_limit(limit.0);
-    }
-    if let Some(bytes) = section.max_captured_bytes {
-        builder = builder.max_captured_bytes(bytes.get());
-    }
-    if let Some(prefix) = &section.login_success_redirect {
-        builder = builder.login_rule(LoginRule::redirect_prefix(prefix.clone()));
-    }
-    builder = builder.device_polling(
-        match (section.device_polling, section.device_codes_tracked) {
-            (Some(DevicePollingSetting::EveryPoll), None) => DevicePolling::EveryPoll,
-            (Some(DevicePollingSetting::EveryPoll), Some(_)) => {
-                return Err(Failure::Config(
-                    "endpoints: device_codes_tracked only applies to device_polling = \"once_per_outcome\""
-                        .into(),
-                ))
-            }
-            (_, Some(tracked)) => DevicePolling::OncePerOutcome {
-                capacity: tracked.get(),
-            },
-            (_, None) => DevicePolling::default(),
-        },
-    );
-    builder
+    file.endpoints
         .build()
-        .map_err(|e| Failure::Config(format!("endpoints: {e}")))
+        .map_err(|e| Failure::Config(e.to_string()))
 }
 
 /// The listener's TLS acceptor, when `[proxy.tls]` is set: the pair is loaded now.
@@ -395,38 +345,7 @@ fn scope_rules(file: &FileConfig) -> Result<ScopeRules, Failure> {
 }
 
 fn inspector(file: &FileConfig) -> Result<TokenInspector, Failure> {
-    let jwt = &file.jwt;
-    let mut builder = TokenInspector::builder();
-    if let Some(url) = &jwt.jwks_url {
-        builder = builder.jwks_url(url.0.clone());
-    }
-    if let Some(path) = &jwt.jwks_file {
-        builder = builder.jwks_file(path.get_ref().clone());
-    }
-    if !jwt.issuers.is_empty() {
-        builder = builder.issuer(jwt.issuers.clone());
-    }
-    if !jwt.audiences.is_empty() {
-        builder = builder.audience(jwt.audiences.clone());
-    }
-    if let Some(leeway) = jwt.leeway {
-        builder = builder.leeway(leeway.0);
-    }
-    if let Some(interval) = jwt.refresh_interval {
-        builder = builder.refresh_interval(interval.0);
-    }
-    if let Some(interval) = jwt.min_refresh_interval {
-        builder = builder.min_refresh_interval(interval.0);
-    }
-    if let Some(capacity) = jwt.cache_capacity {
-        builder = builder.cache_capacity(capacity.get());
-    }
-    if let Some(allow) = jwt.allow_missing_expiry {
-        builder = builder.allow_missing_expiry(allow);
-    }
-    builder
-        .build()
-        .map_err(|e| Failure::Config(format!("jwt: {e}")))
+    file.jwt.build().map_err(|e| Failure::Config(e.to_string()))
 }
 
 /// The auditor and its writers: the library's configuration types build themselves.

@@ -42,6 +42,7 @@
 
 mod auditor;
 mod delivery;
+mod endpoints;
 mod error;
 mod file;
 mod http;
@@ -49,10 +50,12 @@ mod nats;
 mod postgres;
 mod queue;
 mod sink;
+mod token;
 mod values;
 
 pub use auditor::{AuditorConfig, QueueConfig};
 pub use delivery::DeliveryConfig;
+pub use endpoints::{DevicePollingSetting, EndpointsConfig};
 pub use error::BuildError;
 pub use file::{FlushSetting, JsonLinesConfig, RotatingFileConfig, RotationSetting, TracingConfig};
 pub use http::{HttpConfig, HttpFormatSetting};
@@ -60,7 +63,11 @@ pub use nats::NatsConfig;
 pub use postgres::{PartitioningSetting, PostgresConfig};
 pub use queue::{OverflowSetting, QueueSettings};
 pub use sink::SinkConfig;
-pub use values::{AtLeastOne, EnvName, FileMode, HumanDuration, Name};
+pub use token::TokenInspectorConfig;
+pub use values::{
+    AtLeastOne, BodyLimit, EnvName, FileMode, HttpUrl, HumanDuration, Name, OptionalHeader,
+    RequestPath,
+};
 
 #[cfg(test)]
 mod tests {

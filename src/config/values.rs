@@ -146,6 +146,93 @@ impl EnvName {
     }
 }
 
+/// A request path: starts with `/`, no query string or fragment.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RequestPath(pub String);
+
+impl TryFrom<String> for RequestPath {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if !value.starts_with('/') {
+            Err(format!("{value:?} is not a path: paths start with '/'"))
+        } else if value.contains(['?', '#']) {
+            Err(format!("{value:?}: a path has no query string or fragment"))
+        } else {
+            Ok(RequestPath(value))
+        }
+    }
+}
+
+/// An HTTP header name, or `""` for none.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct OptionalHeader(pub Option<String>);
+
+impl TryFrom<String> for OptionalHeader {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.is_empty() {
+            return Ok(OptionalHeader(None));
+        }
+        http::HeaderName::from_bytes(value.as_bytes())
+            .map(|_| OptionalHeader(Some(value.clone())))
+            .map_err(|_| format!("{value:?} is not an HTTP header name"))
+    }
+}
+
+/// How many body bytes the layer inspects: 1 byte to 16 MiB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct BodyLimit(pub usize);
+
+impl TryFrom<i64> for BodyLimit {
+    type Error = String;
+
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        const MAX: i64 = 16 * 1024 * 1024;
+        if (1..=MAX).contains(&value) {
+            Ok(BodyLimit(value as usize))
+        } else {
+            Err(format!(
+                "{value} bytes: choose between 1 and {MAX} (the default is 65536)"
+            ))
+        }
+    }
+}
+
+/// An `http://` or `https://` URL with a host and without credentials (a JWKS or
+/// introspection URL): credentials go in their own settings, never in a URL that ends up in
+/// logs and events. Messages show the URL without user information and query.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct HttpUrl(pub String);
+
+impl TryFrom<String> for HttpUrl {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let shown = crate::event::shown_url(&value);
+        let uri: http::Uri = value
+            .parse()
+            .map_err(|e| format!("{shown:?} is not a URL ({e})"))?;
+        if uri
+            .authority()
+            .is_some_and(|authority| authority.as_str().contains('@'))
+        {
+            return Err(format!("{shown:?}: credentials in the URL are not allowed"));
+        }
+        match uri.scheme_str() {
+            Some("http" | "https") if uri.authority().is_some() => Ok(HttpUrl(value)),
+            _ => Err(format!(
+                "{shown:?} is not an http:// or https:// URL with a host"
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

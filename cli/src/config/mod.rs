@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use oauth_audit::config::{QueueConfig, SinkConfig};
+pub use oauth_audit::config::{EndpointsConfig, QueueConfig, SinkConfig, TokenInspectorConfig};
 pub use values::{
-    shown_url, AtLeastOne, BodyLimit, Cidr, ClientIpHeader, HttpUrl, HumanDuration, ListenAddr,
-    Name, OptionalHeader, PositiveDuration, RateSetting, RequestPath, UpstreamUrl,
+    shown_url, AtLeastOne, Cidr, ClientIpHeader, HttpUrl, HumanDuration, ListenAddr,
+    PositiveDuration, RateSetting, RequestPath, UpstreamUrl,
 };
 
 use crate::routes::RoutePattern;
@@ -30,12 +30,12 @@ pub struct FileConfig {
     /// Listening, forwarding, client addresses.
     #[serde(default)]
     pub proxy: ProxySection,
-    /// OAuth endpoint paths of the upstream.
+    /// OAuth endpoint paths of the upstream (the library's type).
     #[serde(default)]
-    pub endpoints: EndpointsSection,
-    /// Bearer token verification.
+    pub endpoints: EndpointsConfig,
+    /// Bearer token verification (the library's type).
     #[serde(default)]
-    pub jwt: JwtSection,
+    pub jwt: TokenInspectorConfig,
     /// RFC 7662 introspection of opaque bearer tokens.
     pub introspection: Option<IntrospectionSection>,
     /// Protected routes and their scopes.
@@ -138,79 +138,6 @@ impl UpstreamTls {
     pub fn system_roots(&self) -> bool {
         self.system_roots.unwrap_or(self.ca_file.is_none())
     }
-}
-
-/// `[endpoints]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EndpointsSection {
-    /// Keep the default paths (`/token`, `/revoke`, `/introspect`, `/authorize`).
-    pub defaults: Option<bool>,
-    /// Token endpoint paths.
-    #[serde(default)]
-    pub token: Vec<RequestPath>,
-    /// Revocation endpoint paths.
-    #[serde(default)]
-    pub revocation: Vec<RequestPath>,
-    /// Introspection endpoint paths.
-    #[serde(default)]
-    pub introspection: Vec<RequestPath>,
-    /// Authorization endpoint paths.
-    #[serde(default)]
-    pub authorization: Vec<RequestPath>,
-    /// Login form paths.
-    #[serde(default)]
-    pub login: Vec<RequestPath>,
-    /// The login form's username field.
-    pub username_field: Option<Name>,
-    /// The header carrying a revocation reason; `""` for none.
-    pub revocation_reason_header: Option<OptionalHeader>,
-    /// Body bytes inspected per request and response.
-    pub body_limit: Option<BodyLimit>,
-    /// A login succeeded when it redirects to a location starting with this.
-    pub login_success_redirect: Option<String>,
-    /// Device-code polling: every poll an event, or one per outcome change.
-    pub device_polling: Option<DevicePollingSetting>,
-    /// Device codes tracked for `once_per_outcome`.
-    pub device_codes_tracked: Option<AtLeastOne>,
-    /// Body bytes all endpoint requests and responses in flight may hold copied at once.
-    pub max_captured_bytes: Option<AtLeastOne>,
-}
-
-/// `device_polling` of `[endpoints]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DevicePollingSetting {
-    /// Every poll is an event.
-    EveryPoll,
-    /// One event per device code and outcome change.
-    OncePerOutcome,
-}
-
-/// `[jwt]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JwtSection {
-    /// A JWKS document fetched over HTTP(S) and refreshed.
-    pub jwks_url: Option<HttpUrl>,
-    /// A JWKS document on disk, reloaded when it changes.
-    pub jwks_file: Option<Spanned<PathBuf>>,
-    /// Accepted `iss` values.
-    #[serde(default)]
-    pub issuers: Vec<String>,
-    /// Accepted `aud` values.
-    #[serde(default)]
-    pub audiences: Vec<String>,
-    /// Clock skew allowed for `exp` and `nbf`.
-    pub leeway: Option<HumanDuration>,
-    /// How often a JWKS is reloaded.
-    pub refresh_interval: Option<HumanDuration>,
-    /// The shortest time between two reloads (an unknown `kid` asks for one).
-    pub min_refresh_interval: Option<HumanDuration>,
-    /// How many verified tokens are remembered.
-    pub cache_capacity: Option<AtLeastOne>,
-    /// Accept verified tokens without `exp` as `valid` (default: verdict `no_expiry`).
-    pub allow_missing_expiry: Option<bool>,
 }
 
 /// `[introspection]`
@@ -356,7 +283,8 @@ impl FileConfig {
     fn check(&self, path: &Path, text: &str) -> Result<(), ConfigFileError> {
         if let Some(prefix) = &self.endpoints.login_success_redirect {
             if prefix.trim().is_empty() {
-                let offset = text.find("login_success_redirect").unwrap_or(0);
+                let offset =
+                    value_offset(text, &["endpoints", "login_success_redirect"]).unwrap_or(0);
                 return Err(located(
                     path,
                     text,
@@ -375,7 +303,8 @@ impl FileConfig {
         }
         let upstream_tls = &self.proxy.upstream_tls;
         if upstream_tls.system_roots == Some(false) && upstream_tls.ca_file.is_none() {
-            let offset = text.find("system_roots").unwrap_or(0);
+            let offset = value_offset(text, &["proxy", "upstream_tls", "system_roots"])
+                .map_or(0, |at| line_start(text, at));
             return Err(located(
                 path,
                 text,
@@ -383,34 +312,9 @@ impl FileConfig {
                 "system_roots = false needs a ca_file: no https upstream could be verified".into(),
             ));
         }
-        let minimum = oauth_audit::token::MIN_REFRESH_INTERVAL;
-        for (key, interval) in [
-            ("min_refresh_interval", self.jwt.min_refresh_interval),
-            ("refresh_interval", self.jwt.refresh_interval),
-        ] {
-            if interval.is_some_and(|i| i.0 < minimum) {
-                let offset = text
-                    .match_indices(key)
-                    .find(|(at, _)| *at == 0 || !text[..*at].ends_with("min_"))
-                    .map_or(0, |(at, _)| at);
-                return Err(located(
-                    path,
-                    text,
-                    offset,
-                    format!(
-                        "jwt.{key} must be at least {}s, so that the key server is not hammered",
-                        minimum.as_secs()
-                    ),
-                ));
-            }
-        }
-        if let (Some(_), Some(file)) = (&self.jwt.jwks_url, &self.jwt.jwks_file) {
-            return Err(located(
-                path,
-                text,
-                file.span().start,
-                "set either jwt.jwks_url or jwt.jwks_file, not both".into(),
-            ));
+        if let Some((key, problem)) = self.jwt.problem() {
+            let offset = value_offset(text, &["jwt", key]).unwrap_or(0);
+            return Err(located(path, text, offset, problem));
         }
         for route in &self.routes {
             if route.scopes.get_ref().iter().any(|s| s.trim().is_empty()) {
@@ -449,7 +353,7 @@ impl FileConfig {
             self.service_instance = Some(v);
         }
         if let Some(v) = var("OAUTH_AUDIT_JWKS_FILE") {
-            self.jwt.jwks_file = Some(Spanned::new(0..0, PathBuf::from(v)));
+            self.jwt.jwks_file = Some(PathBuf::from(v));
         }
         if let Some(v) = var("OAUTH_AUDIT_LEEWAY") {
             self.jwt.leeway = Some(parsed("OAUTH_AUDIT_LEEWAY", v)?);
@@ -507,6 +411,25 @@ fn refine(text: &str, offset: usize, message: &str) -> usize {
         position += line.len();
     }
     offset
+}
+
+/// Where the value of the key at `path` starts, from toml's own spans (the file has parsed
+/// already, so it parses again).
+fn value_offset(text: &str, path: &[&str]) -> Option<usize> {
+    let document = toml::de::DeTable::parse(text).ok()?;
+    let (last, tables) = path.split_last()?;
+    let mut table = document.get_ref();
+    for key in tables {
+        table = table.get(*key)?.get_ref().as_table()?;
+    }
+    Some(table.get(*last)?.span().start)
+}
+
+/// The start of the line `offset` is on.
+fn line_start(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1)
 }
 
 /// An error at byte `offset` of `text`, with its line, column and key.

@@ -9,7 +9,7 @@ use http::Uri;
 use serde::Deserialize;
 
 // The values sinks share live with the library's configuration types.
-pub use oauth_audit::config::{AtLeastOne, HumanDuration, Name};
+pub use oauth_audit::config::{AtLeastOne, HttpUrl, HumanDuration, RequestPath};
 
 /// A duration of at least 1ms (a timeout of zero would close everything at once).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -190,89 +190,10 @@ impl TryFrom<String> for ClientIpHeader {
     }
 }
 
-/// An http(s) URL (JWKS, introspection).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct HttpUrl(pub String);
-
-impl TryFrom<String> for HttpUrl {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        let shown = shown_url(&value);
-        let uri: Uri = value
-            .parse()
-            .map_err(|e| format!("{shown:?} is not a URL ({e})"))?;
-        refuse_userinfo(&uri, &value)?;
-        match uri.scheme_str() {
-            Some("http" | "https") if uri.authority().is_some() => Ok(HttpUrl(value)),
-            _ => Err(format!(
-                "{shown:?} is not an http:// or https:// URL with a host"
-            )),
-        }
-    }
-}
-
-/// A request path: starts with `/`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct RequestPath(pub String);
-
-impl TryFrom<String> for RequestPath {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        if !value.starts_with('/') {
-            Err(format!("{value:?} is not a path: paths start with '/'"))
-        } else if value.contains(['?', '#']) {
-            Err(format!("{value:?}: a path has no query string or fragment"))
-        } else {
-            Ok(RequestPath(value))
-        }
-    }
-}
-
-/// How many body bytes the layer inspects: 1 byte to 16 MiB.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "i64")]
-pub struct BodyLimit(pub usize);
-
-impl TryFrom<i64> for BodyLimit {
-    type Error = String;
-
-    fn try_from(value: i64) -> Result<Self, Self::Error> {
-        const MAX: i64 = 16 * 1024 * 1024;
-        if (1..=MAX).contains(&value) {
-            Ok(BodyLimit(value as usize))
-        } else {
-            Err(format!(
-                "{value} bytes: choose between 1 and {MAX} (the default is 65536)"
-            ))
-        }
-    }
-}
-
-/// An HTTP header name, or `""` for none.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct OptionalHeader(pub Option<String>);
-
-impl TryFrom<String> for OptionalHeader {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        if value.is_empty() {
-            return Ok(OptionalHeader(None));
-        }
-        http::HeaderName::from_bytes(value.as_bytes())
-            .map(|_| OptionalHeader(Some(value.clone())))
-            .map_err(|_| format!("{value:?} is not an HTTP header name"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oauth_audit::config::{BodyLimit, Name, OptionalHeader};
 
     #[test]
     fn durations() {
