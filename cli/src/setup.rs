@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use oauth_audit::config::{AuditorConfig, BuildError, JsonLinesConfig, SinkConfig};
+use oauth_audit::config::{AuditorConfig, BuildError, ExposeSecret, JsonLinesConfig, SinkConfig};
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::token::{CachedResolver, Rate, TokenInspector};
 use oauth_audit::writer::Auditor;
@@ -138,7 +138,10 @@ async fn build(file: &FileConfig, upstream_tls_use: UpstreamTlsUse) -> Result<Bu
         let introspection = Introspection::new(
             section.url.0.clone(),
             section.client_id.clone(),
-            section.client_secret.clone(),
+            section
+                .client_secret
+                .as_ref()
+                .map(|secret| secret.expose_secret().to_owned()),
         )
         .map_err(|e| Failure::Runtime(format!("introspection client: {e}")))?;
         let mut cached = CachedResolver::new(introspection);

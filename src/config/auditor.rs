@@ -21,7 +21,7 @@ pub struct QueueConfig {
 
 /// An [`Auditor`]: the service every event names, the queue defaults and the sinks
 /// (`writer`, a list, as the proxy's `[[writer]]` tables).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditorConfig {
     /// `service.name` of every event.

@@ -97,6 +97,7 @@ impl HttpConfig {
         service_name: Option<&str>,
     ) -> Result<crate::delivery::Delivery<crate::backend::HttpCollector>, BuildError> {
         use crate::backend::{Format, HttpCollector};
+        use secrecy::ExposeSecret;
         let context = format!("writer (http, {})", crate::event::shown_url(&self.url));
         let invalid = |problem: String| BuildError::invalid(context.clone(), problem);
         let format = match self.format {
@@ -128,21 +129,30 @@ impl HttpConfig {
             backend = backend.gzip(gzip);
         }
         if let Some(variable) = &self.bearer_token_env {
-            backend = backend.bearer_token(variable.read("writer (http) bearer_token_env")?);
+            backend = backend.bearer_token(
+                variable
+                    .read("writer (http) bearer_token_env")?
+                    .expose_secret(),
+            );
         }
         match (&self.user, &self.password_env) {
             (Some(user), Some(variable)) => {
                 let password = variable.read("writer (http) password_env")?;
-                backend = backend.basic_auth(user.clone(), password);
+                backend = backend.basic_auth(user.clone(), password.expose_secret());
             }
             (None, None) => {}
             _ => return Err(invalid("user and password_env go together".into())),
         }
         if let Some(variable) = &self.splunk_token_env {
-            backend = backend.splunk_token(variable.read("writer (http) splunk_token_env")?);
+            backend = backend.splunk_token(
+                variable
+                    .read("writer (http) splunk_token_env")?
+                    .expose_secret(),
+            );
         }
         if let Some(variable) = &self.api_key_env {
-            backend = backend.elasticsearch_api_key(variable.read("writer (http) api_key_env")?);
+            backend = backend
+                .elasticsearch_api_key(variable.read("writer (http) api_key_env")?.expose_secret());
         }
         for (name, value) in &self.headers {
             backend = backend.header(name.clone(), value.clone());

@@ -62,6 +62,8 @@ pub use http::{HttpConfig, HttpFormatSetting};
 pub use nats::NatsConfig;
 pub use postgres::{PartitioningSetting, PostgresConfig};
 pub use queue::{OverflowSetting, QueueSettings};
+/// Secret values (`secrecy`): `Debug` prints `[REDACTED]`, the memory is zeroed on drop.
+pub use secrecy::{ExposeSecret, SecretString};
 pub use sink::SinkConfig;
 pub use token::TokenInspectorConfig;
 pub use values::{
@@ -123,6 +125,16 @@ mod tests {
         let err = sinks(r#"[{ "type": "nats", "servers": [], "token_env": "s3cr3t.value" }]"#)
             .unwrap_err();
         assert!(!err.contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_not_printed_by_debug() {
+        let config =
+            sinks(r#"[{ "type": "postgres", "url": "postgres://audit:s3cr3t-value@db/audit" }]"#)
+                .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+        assert!(shown.contains("REDACTED"), "{shown}");
     }
 
     #[tokio::test]

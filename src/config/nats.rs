@@ -76,6 +76,7 @@ impl NatsConfig {
         &self,
     ) -> Result<crate::delivery::Delivery<crate::backend::NatsBackend>, BuildError> {
         use crate::backend::NatsBackend;
+        use secrecy::ExposeSecret;
         const SINK: &str = "writer (nats)";
         let mut backend = NatsBackend::builder(&self.servers);
         if let Some(stream) = &self.stream {
@@ -100,12 +101,12 @@ impl NatsConfig {
             backend = backend.client_name(name.clone());
         }
         if let Some(variable) = &self.token_env {
-            backend = backend.token(variable.read("writer (nats) token_env")?);
+            backend = backend.token(variable.read("writer (nats) token_env")?.expose_secret());
         }
         match (&self.user, &self.password_env) {
             (Some(user), Some(variable)) => {
                 let password = variable.read("writer (nats) password_env")?;
-                backend = backend.user_and_password(user.clone(), password);
+                backend = backend.user_and_password(user.clone(), password.expose_secret());
             }
             (None, None) => {}
             _ => {
@@ -116,7 +117,7 @@ impl NatsConfig {
             }
         }
         if let Some(variable) = &self.nkey_env {
-            backend = backend.nkey(variable.read("writer (nats) nkey_env")?);
+            backend = backend.nkey(variable.read("writer (nats) nkey_env")?.expose_secret());
         }
         if let Some(path) = &self.credentials_file {
             backend = backend.credentials_file(path);

@@ -1,5 +1,6 @@
 //! `type = "postgres"`: a partitioned, append-only PostgreSQL table.
 
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::delivery::DeliveryConfig;
@@ -21,11 +22,12 @@ pub enum PartitioningSetting {
 }
 
 /// `type = "postgres"` (cargo feature `postgres` to build).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
-    /// A libpq connection string or `postgres://` URL.
-    pub url: Option<String>,
+    /// A libpq connection string or `postgres://` URL (it may hold a password: kept as a
+    /// secret, never printed by `Debug`).
+    pub url: Option<SecretString>,
     /// The environment variable holding `url` (keeps the password out of the file).
     pub url_env: Option<EnvName>,
     /// The schema (`public`).
@@ -67,6 +69,7 @@ impl PostgresConfig {
         &self,
     ) -> Result<crate::delivery::Delivery<crate::backend::PostgresBackend>, BuildError> {
         use crate::backend::{Partitioning, PostgresBackend};
+        use secrecy::ExposeSecret;
         const SINK: &str = "writer (postgres)";
         let url = match (&self.url, &self.url_env) {
             (Some(url), None) => url.clone(),
@@ -78,7 +81,7 @@ impl PostgresConfig {
                 ))
             }
         };
-        let mut backend = PostgresBackend::builder(url);
+        let mut backend = PostgresBackend::builder(url.expose_secret());
         if let Some(schema) = &self.schema {
             backend = backend.schema(schema.0.clone());
         }

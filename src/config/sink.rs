@@ -15,7 +15,7 @@ use crate::writer::AuditorBuilder;
 /// Every type deserializes whatever cargo features are on, so that a configuration naming
 /// a sink this build lacks is refused by [`add_to`](SinkConfig::add_to) with
 /// [`BuildError::FeatureDisabled`], not as an unknown `type`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SinkConfig {
     /// JSON lines to a file, or to standard output with `path = "-"`.

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use secrecy::SecretString;
 use serde::Deserialize;
 
 /// A duration written as a whole number and a unit: `500ms`, `30s`, `5m`, `2h`, `365d`.
@@ -138,11 +139,13 @@ impl TryFrom<String> for EnvName {
 
 impl EnvName {
     /// The variable's value, read now; `setting` names the key in the error.
-    pub fn read(&self, setting: &str) -> Result<String, super::BuildError> {
-        std::env::var(&self.0).map_err(|_| super::BuildError::MissingEnv {
-            setting: setting.to_owned(),
-            variable: self.0.clone(),
-        })
+    pub fn read(&self, setting: &str) -> Result<SecretString, super::BuildError> {
+        std::env::var(&self.0)
+            .map(SecretString::from)
+            .map_err(|_| super::BuildError::MissingEnv {
+                setting: setting.to_owned(),
+                variable: self.0.clone(),
+            })
     }
 }
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use oauth_audit::config::SecretString;
 pub use oauth_audit::config::{EndpointsConfig, QueueConfig, SinkConfig, TokenInspectorConfig};
 pub use values::{
     shown_url, AtLeastOne, Cidr, ClientIpHeader, HttpUrl, HumanDuration, ListenAddr,
@@ -149,7 +150,7 @@ pub struct IntrospectionSection {
     /// The client the proxy authenticates as.
     pub client_id: String,
     /// Its secret (better: `OAUTH_AUDIT_INTROSPECTION_CLIENT_SECRET`).
-    pub client_secret: Option<String>,
+    pub client_secret: Option<SecretString>,
     /// How long an answer is reused at most.
     pub cache_ttl: Option<HumanDuration>,
     /// How long an unknown token is remembered as unknown.
@@ -360,7 +361,7 @@ impl FileConfig {
         }
         if let Some(v) = var("OAUTH_AUDIT_INTROSPECTION_CLIENT_SECRET") {
             match &mut self.introspection {
-                Some(section) => section.client_secret = Some(v),
+                Some(section) => section.client_secret = Some(v.into()),
                 None => {
                     return Err(ConfigFileError::Env {
                         variable: "OAUTH_AUDIT_INTROSPECTION_CLIENT_SECRET",
