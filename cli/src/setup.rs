@@ -3,9 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use oauth_audit::config::{AuditorConfig, BuildError, ExposeSecret, JsonLinesConfig, SinkConfig};
+use oauth_audit::config::{
+    AuditLayerConfig, AuditorConfig, BuildError, ExposeSecret, JsonLinesConfig, SinkConfig,
+};
 use oauth_audit::oauth::Endpoints;
-use oauth_audit::token::{CachedResolver, Rate, TokenInspector};
+use oauth_audit::token::{CachedResolver, Rate};
 use oauth_audit::writer::Auditor;
 use oauth_audit::{AuditLayer, RequiredScopes, TrustedProxies};
 use tokio::net::TcpListener;
@@ -128,12 +130,23 @@ async fn build(file: &FileConfig, upstream_tls_use: UpstreamTlsUse) -> Result<Bu
     };
     let auditor = auditor(file).await?;
     // From here on no `.await`: see above.
-    let mut layer = AuditLayer::builder(auditor.clone())
-        .endpoints(endpoints.clone())
-        .token_inspector(inspector(file)?)
-        .trusted_proxies(file.proxy.trusted_proxies.iter().map(|c| c.0.clone()))
-        .client_ip_source(trusted.client_ip_source().clone())
-        .skip_paths(file.proxy.skip_paths.iter().map(|p| p.0.clone()));
+    let layer_config = AuditLayerConfig {
+        endpoints: file.endpoints.clone(),
+        jwt: file.jwt.clone(),
+        trusted_proxies: file
+            .proxy
+            .trusted_proxies
+            .iter()
+            .map(|c| c.0.clone())
+            .collect(),
+        // Parsed and checked with the flags already: applied below as the parsed source.
+        client_ip_header: None,
+        skip_paths: file.proxy.skip_paths.clone(),
+    };
+    let mut layer = layer_config
+        .builder(auditor.clone())
+        .map_err(|e| Failure::Config(e.to_string()))?
+        .client_ip_source(trusted.client_ip_source().clone());
     if let Some(section) = &file.introspection {
         let introspection = Introspection::new(
             section.url.0.clone(),
@@ -345,10 +358,6 @@ fn scope_rules(file: &FileConfig) -> Result<ScopeRules, Failure> {
             },
         },
     ))
-}
-
-fn inspector(file: &FileConfig) -> Result<TokenInspector, Failure> {
-    file.jwt.build().map_err(|e| Failure::Config(e.to_string()))
 }
 
 /// The auditor and its writers: the library's configuration types build themselves.

@@ -46,6 +46,7 @@ mod endpoints;
 mod error;
 mod file;
 mod http;
+mod layer;
 mod nats;
 mod postgres;
 mod queue;
@@ -59,6 +60,7 @@ pub use endpoints::{DevicePollingSetting, EndpointsConfig};
 pub use error::BuildError;
 pub use file::{FlushSetting, JsonLinesConfig, RotatingFileConfig, RotationSetting, TracingConfig};
 pub use http::{HttpConfig, HttpFormatSetting};
+pub use layer::AuditLayerConfig;
 pub use nats::NatsConfig;
 pub use postgres::{PartitioningSetting, PostgresConfig};
 pub use queue::{OverflowSetting, QueueSettings};
@@ -167,6 +169,58 @@ mod tests {
                 .unwrap();
         let err = config.build().await.unwrap_err().to_string();
         assert!(err.contains("applies only with overflow"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_layer_builds_from_its_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = dir.path().join("jwks.json");
+        std::fs::write(&jwks, r#"{"keys":[]}"#).unwrap();
+        let config: AuditLayerConfig = serde_json::from_value(serde_json::json!({
+            "endpoints": { "defaults": false, "token": ["/oauth2/token"] },
+            "jwt": { "jwks_file": jwks, "issuers": ["https://idp.example"] },
+            "trusted_proxies": ["10.0.0.0/8"],
+            "client_ip_header": "x-real-ip",
+            "skip_paths": ["/health"],
+        }))
+        .unwrap();
+        assert!(config.jwt.has_key_source());
+        config.build(crate::writer::Auditor::stdout()).unwrap();
+
+        let err = AuditLayerConfig {
+            client_ip_header: Some("x-real-ip".into()),
+            ..AuditLayerConfig::default()
+        }
+        .build(crate::writer::Auditor::stdout())
+        .unwrap_err();
+        assert!(err.to_string().contains("no proxy is trusted"), "{err}");
+        let err = serde_json::from_value::<AuditLayerConfig>(serde_json::json!({
+            "endpoints": { "device_polling": "every_poll", "device_codes_tracked": 10 },
+        }))
+        .unwrap()
+        .build(crate::writer::Auditor::stdout())
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("device_codes_tracked only applies"),
+            "{err}"
+        );
+        let err = serde_json::from_value::<AuditLayerConfig>(serde_json::json!({
+            "jwt": { "jwks_url": "https://idp.example/jwks", "jwks_file": "jwks.json" },
+        }))
+        .unwrap()
+        .build(crate::writer::Auditor::stdout())
+        .unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
+        let err = serde_json::from_value::<AuditLayerConfig>(serde_json::json!({
+            "jwt": { "jwks_url": "https://user:s3cr3t@idp.example/jwks" },
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("credentials in the URL") && !err.contains("s3cr3t"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
