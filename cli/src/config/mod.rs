@@ -271,9 +271,16 @@ impl FileConfig {
 
     /// Parses and checks `text`, read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigFileError> {
-        let config: FileConfig = toml::from_str(text).map_err(|err| {
-            let span = err.span().unwrap_or(0..0);
-            let offset = refine(text, span.start, err.message());
+        let deserializer = toml::de::Deserializer::parse(text).map_err(|err| {
+            let offset = err.span().map_or(0, |span| span.start);
+            located(path, text, offset, err.message().trim_end().to_owned())
+        })?;
+        // serde_path_to_error records where in the document serde was when it failed.
+        let config: FileConfig = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let steps = Step::path(err.path());
+            let err = err.into_inner();
+            let start = err.span().map_or(0, |span| span.start);
+            let offset = entry_offset(text, start, &steps, err.message());
             located(path, text, offset, err.message().trim_end().to_owned())
         })?;
         config.check(path, text)?;
@@ -294,11 +301,12 @@ impl FileConfig {
                 ));
             }
         }
-        for writer in &self.writers {
+        for (index, writer) in self.writers.iter().enumerate() {
             let problem = writer.get_ref().queue().problem();
             if let Some(problem) = problem {
                 let start = writer.span().start;
-                let offset = refine(text, start, problem);
+                let steps = [Step::Key("writer".into()), Step::Index(index)];
+                let offset = entry_offset(text, start, &steps, problem);
                 return Err(located(path, text, offset, problem.replace('`', "")));
             }
         }
@@ -374,44 +382,92 @@ impl FileConfig {
     }
 }
 
-/// Errors inside a `[[writer]]` table are reported by the TOML reader at the table's header
-/// (its `type` decides how the rest is read). When the message names a key or value in
-/// backticks that appears in that table, points at its line instead.
-fn refine(text: &str, offset: usize, message: &str) -> usize {
-    let offset = offset.min(text.len());
-    let at_header = text[offset..].trim_start().starts_with('[');
+/// One step of a key path: a table's key or an array's index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl Step {
+    fn path(path: &serde_path_to_error::Path) -> Vec<Step> {
+        path.iter()
+            .filter_map(|segment| match segment {
+                // `toml::Spanned` reads its value under a private key of its own.
+                serde_path_to_error::Segment::Map { key }
+                    if key.starts_with("$__serde_spanned") =>
+                {
+                    None
+                }
+                serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
+                serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Where an error is. toml's span, except when it points at a table's header: a
+/// `[[writer]]` table is read whole before its `type` decides how (serde buffers it), so an
+/// error inside it is reported at the header. Then the entry the message names in backticks
+/// (a key, or a string value) is looked up, with toml's spans, in the table at `steps`: its
+/// key for a key, its value for a value.
+fn entry_offset(text: &str, start: usize, steps: &[Step], message: &str) -> usize {
+    let at_header = text
+        .get(start..)
+        .is_some_and(|rest| rest.trim_start().starts_with('['));
     let Some(word) = message.split('`').nth(1).filter(|w| !w.is_empty()) else {
-        return offset;
+        return start;
     };
     if !at_header {
-        return offset;
+        return start;
     }
-    let mut position = offset;
-    for (i, line) in text[offset..].split_inclusive('\n').enumerate() {
-        let trimmed = line.trim_start();
-        if i > 0 && trimmed.starts_with('[') {
-            break;
+    let Ok(document) = toml::de::DeTable::parse(text) else {
+        return start;
+    };
+    let Some((table, header)) = table_at(document.get_ref(), steps) else {
+        return start;
+    };
+    // Not found: the table's own header (toml points at the first one of an array).
+    let start = header.unwrap_or(start);
+    table
+        .iter()
+        .find_map(|(key, value)| {
+            if key.get_ref() == word {
+                Some(key.span().start)
+            } else if value.get_ref().as_str() == Some(word) {
+                Some(value.span().start)
+            } else {
+                None
+            }
+        })
+        .unwrap_or(start)
+}
+
+/// The table at `steps` from `root`, following keys through tables and indices through
+/// arrays (of tables), and where that table starts when it is not the root.
+fn table_at<'a, 'i>(
+    root: &'a toml::de::DeTable<'i>,
+    steps: &[Step],
+) -> Option<(&'a toml::de::DeTable<'i>, Option<usize>)> {
+    let mut table = root;
+    let mut start = None;
+    let mut array: Option<&'a toml::de::DeArray<'i>> = None;
+    for step in steps {
+        let value = match step {
+            Step::Key(key) => table.get(key.as_str())?,
+            Step::Index(index) => array.take()?.get(*index)?,
+        };
+        match value.get_ref() {
+            toml::de::DeValue::Table(inner) => {
+                table = inner;
+                start = Some(value.span().start);
+            }
+            toml::de::DeValue::Array(inner) => array = Some(inner),
+            _ => return None,
         }
-        let is_key = trimmed
-            .split_once('=')
-            .is_some_and(|(k, _)| k.trim().trim_matches('"') == word);
-        let is_value = trimmed
-            .split_once('=')
-            .is_some_and(|(_, v)| v.contains(&format!("\"{word}\"")));
-        if i > 0 && (is_key || is_value) {
-            let indent = line.len() - trimmed.len();
-            // A key is reported where the line starts, a value where it starts after `=`.
-            let column = match trimmed.split_once('=') {
-                Some((key, value)) if !is_key => {
-                    key.len() + 1 + value.len() - value.trim_start().len()
-                }
-                _ => 0,
-            };
-            return position + indent + column;
-        }
-        position += line.len();
     }
-    offset
+    array.is_none().then_some((table, start))
 }
 
 /// Where the value of the key at `path` starts, from toml's own spans (the file has parsed
@@ -710,6 +766,33 @@ mod tests {
         let err = parse("[[writer]]\ntype = \"tracing\"\nblock_timeout = \"1s\"\n").unwrap_err();
         assert!(
             err.contains("t.toml:3:1: key `writer.block_timeout`: block_timeout applies only"),
+            "{err}"
+        );
+
+        // In the second of several tables, the error is at its own line, found with
+        // toml's spans (toml itself points at the first `[[writer]]`).
+        let err = parse(
+            "[[writer]]\ntype = \"tracing\"\n[[writer]]\ntype = \"jsonl\"\npath = \"a\"\nflsh = 1\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("t.toml:6:1: key `writer.flsh`: unknown field"),
+            "{err}"
+        );
+        let err = parse(
+            "[[writer]]\ntype = \"tracing\"\n[[writer]]\ntype = \"jsonl\"\npath = \"a\"\nflush = \"never\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("t.toml:6:9: key `writer.flush`: unknown variant `never`"),
+            "{err}"
+        );
+        let err = parse(
+            "[[writer]]\ntype = \"tracing\"\n\n[[writer]]\ntype = \"tracing\"\noverflow = \"block\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("t.toml:6:1: key `writer.overflow`: overflow = \"block\" needs"),
             "{err}"
         );
 
