@@ -49,6 +49,8 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+#[cfg(feature = "config")]
+pub mod config;
 mod context;
 pub mod delivery;
 mod error;

@@ -3,26 +3,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use oauth_audit::oauth::{DevicePolling, Endpoint, Endpoints, LoginRule};
-use oauth_audit::token::{CachedResolver, Rate, TokenInspector};
-use oauth_audit::writer::{
-    Auditor, AuditorBuilder, FlushPolicy, JsonLines, OverflowPolicy, RotatingFile, Rotation,
-    TracingWriter, WriterOptions,
+use oauth_audit::config::{
+    AuditLayerConfig, AuditorConfig, BuildError, ExposeSecret, JsonLinesConfig, SinkConfig,
 };
+use oauth_audit::oauth::Endpoints;
+use oauth_audit::token::{CachedResolver, Rate};
+use oauth_audit::writer::Auditor;
 use oauth_audit::{AuditLayer, RequiredScopes, TrustedProxies};
 use tokio::net::TcpListener;
 
-#[cfg(any(feature = "postgres", feature = "nats", feature = "http"))]
-use crate::config::DeliverySettings;
-#[cfg(feature = "http")]
-use crate::config::HttpFormatSetting;
-#[cfg(feature = "postgres")]
-use crate::config::PartitioningSetting;
 use crate::config::{AmbiguousPathsSetting, PathCaseSetting};
 use crate::config::{
-    AtLeastOne, Cidr, ClientIpHeader, DevicePollingSetting, FileConfig, FlushSetting, HttpUrl,
-    HttpWriter, ListenAddr, MatchMode, NatsWriter, OverflowSetting, PostgresWriter,
-    RotationSetting, UpstreamUrl, WriterSection,
+    AtLeastOne, Cidr, ClientIpHeader, FileConfig, HttpUrl, ListenAddr, MatchMode, UpstreamUrl,
 };
 use crate::introspect::Introspection;
 use crate::proxy::{Forward, Limits, Protected};
@@ -72,20 +64,139 @@ fn load(path: &Path) -> Result<FileConfig, Failure> {
     Ok(file)
 }
 
-/// `check-config`: the file parses, every value is valid, and the parts build (TLS files
-/// are read and their PEM parsed).
+/// `check-config`: the file parses, every value is valid, and everything `proxy` builds
+/// builds: writers (spool directories opened and locked, files opened), the token inspector,
+/// route rules, the layer and the TLS material. Nothing touches the network.
 pub fn check_config(path: &Path) -> Result<String, Failure> {
     let file = load(path)?;
-    endpoints(&file)?;
-    trusted_proxies(&file)?;
-    listener_tls(&file)?;
-    upstream_tls(&file)?;
-    let rules = scope_rules(&file);
-    Ok(format!(
+    // One thread that is never driven after `build` returns: the background tasks the
+    // parts spawn (writer lanes, JWKS refresh) are dropped unpolled, so nothing connects.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the Tokio runtime: {e}")))?;
+    let built = runtime.block_on(build(&file, UpstreamTlsUse::Check))?;
+    let summary = format!(
         "{} route rule(s), {} writer(s)",
-        rules.count(),
+        built.rules.count(),
         file.writers.len()
-    ))
+    );
+    {
+        let _entered = runtime.enter();
+        drop(built);
+    }
+    drop(runtime);
+    Ok(summary)
+}
+
+/// Whether the client TLS configuration for an `https` upstream is built.
+#[derive(Clone, Copy, Debug)]
+enum UpstreamTlsUse {
+    /// `check-config`: always, since the upstream may be given at start.
+    Check,
+    /// `proxy`: only for an `https` upstream (an `http` one never reads the system's roots).
+    Run {
+        /// The upstream is `https`.
+        https: bool,
+    },
+}
+
+/// Everything `proxy` runs, built from the configuration without network I/O; `proxy` then
+/// adds the network parts (metrics listener, upstream client, listener).
+struct Built {
+    auditor: Auditor,
+    layer: AuditLayer,
+    rules: ScopeRules,
+    endpoints: Endpoints,
+    trusted: TrustedProxies,
+    listener_tls: Option<tokio_rustls::TlsAcceptor>,
+    upstream_tls: Option<rustls::ClientConfig>,
+    limits: Limits,
+    connect_timeout: Duration,
+}
+
+/// Builds every part `proxy` and `check-config` share.
+///
+/// Every `.await` comes before the first background task is spawned (the auditor's build
+/// spawns its writers last): `check-config` relies on that, so that no task ever runs.
+async fn build(file: &FileConfig, upstream_tls_use: UpstreamTlsUse) -> Result<Built, Failure> {
+    let trusted = trusted_proxies(file)?;
+    let endpoints = endpoints(file)?;
+    let rules = scope_rules(file)?;
+    let listener_tls = listener_tls(file)?;
+    let upstream_tls = match upstream_tls_use {
+        UpstreamTlsUse::Check | UpstreamTlsUse::Run { https: true } => Some(upstream_tls(file)?),
+        UpstreamTlsUse::Run { https: false } => None,
+    };
+    let auditor = auditor(file).await?;
+    // From here on no `.await`: see above.
+    let layer_config = AuditLayerConfig {
+        endpoints: file.endpoints.clone(),
+        jwt: file.jwt.clone(),
+        trusted_proxies: file
+            .proxy
+            .trusted_proxies
+            .iter()
+            .map(|c| c.0.clone())
+            .collect(),
+        // Parsed and checked with the flags already: applied below as the parsed source.
+        client_ip_header: None,
+        skip_paths: file.proxy.skip_paths.clone(),
+    };
+    let mut layer = layer_config
+        .builder(auditor.clone())
+        .map_err(|e| Failure::Config(e.to_string()))?
+        .client_ip_source(trusted.client_ip_source().clone());
+    if let Some(section) = &file.introspection {
+        let introspection = Introspection::new(
+            section.url.0.clone(),
+            section.client_id.clone(),
+            section
+                .client_secret
+                .as_ref()
+                .map(|secret| secret.expose_secret().to_owned()),
+        )
+        .map_err(|e| Failure::Runtime(format!("introspection client: {e}")))?;
+        let mut cached = CachedResolver::new(introspection);
+        if let Some(ttl) = section.cache_ttl {
+            cached = cached.max_ttl(ttl.0);
+        }
+        if let Some(ttl) = section.negative_cache_ttl {
+            cached = cached.negative_ttl(ttl.0);
+        }
+        if let Some(rate) = section.rate_per_client {
+            cached = cached.limit_per_client(Some(Rate::new(rate.count, rate.per)));
+        }
+        if let Some(rate) = section.rate_total {
+            cached = cached.limit_total(Some(Rate::new(rate.count, rate.per)));
+        }
+        layer = layer.token_resolver(cached);
+    }
+    let layer = layer.build().map_err(|e| Failure::Config(e.to_string()))?;
+    let proxy = &file.proxy;
+    let limits = Limits {
+        header_timeout: proxy.header_timeout.map_or(DEFAULT_HEADER_TIMEOUT, |d| d.0),
+        idle_timeout: proxy.idle_timeout.map_or(DEFAULT_IDLE_TIMEOUT, |d| d.0),
+        max_connections: proxy
+            .max_connections
+            .map_or(DEFAULT_MAX_CONNECTIONS, AtLeastOne::get),
+        grace: proxy
+            .shutdown_timeout
+            .map_or(Duration::from_secs(30), |d| d.0),
+    };
+    Ok(Built {
+        auditor,
+        layer,
+        rules,
+        endpoints,
+        trusted,
+        listener_tls,
+        upstream_tls,
+        limits,
+        connect_timeout: proxy
+            .connect_timeout
+            .map_or(Duration::from_secs(10), |d| d.0),
+    })
 }
 
 impl Settings {
@@ -125,14 +236,7 @@ impl Settings {
         if let Some(out) = flags.out {
             file.writers = vec![toml::Spanned::new(
                 0..0,
-                WriterSection::Jsonl {
-                    path: out,
-                    mode: None,
-                    flush: FlushSetting::WhenIdle,
-                    overflow: None,
-                    block_timeout: None,
-                    queue_capacity: None,
-                },
+                SinkConfig::Jsonl(JsonLinesConfig::new(out)),
             )];
         }
         let listen = flags.listen.or(file.proxy.listen).ok_or_else(|| {
@@ -178,58 +282,9 @@ fn trusted_proxies(file: &FileConfig) -> Result<TrustedProxies, Failure> {
 }
 
 fn endpoints(file: &FileConfig) -> Result<Endpoints, Failure> {
-    let section = &file.endpoints;
-    let mut builder = Endpoints::builder();
-    if section.defaults == Some(false) {
-        builder = builder.no_defaults();
-    }
-    let roles = [
-        (&section.token, Endpoint::Token),
-        (&section.revocation, Endpoint::Revocation),
-        (&section.introspection, Endpoint::Introspection),
-        (&section.authorization, Endpoint::Authorization),
-    ];
-    for (paths, role) in roles {
-        for path in paths {
-            builder = builder.path(path.0.clone(), role);
-        }
-    }
-    for path in &section.login {
-        builder = builder.login(path.0.clone());
-    }
-    if let Some(field) = &section.username_field {
-        builder = builder.username_field(field.0.clone());
-    }
-    if let Some(header) = &section.revocation_reason_header {
-        builder = builder.revocation_reason_header(header.0.as_deref());
-    }
-    if let Some(limit) = section.body_limit {
-        builder = builder.body_limit(limit.0);
-    }
-    if let Some(bytes) = section.max_captured_bytes {
-        builder = builder.max_captured_bytes(bytes.get());
-    }
-    if let Some(prefix) = &section.login_success_redirect {
-        builder = builder.login_rule(LoginRule::redirect_prefix(prefix.clone()));
-    }
-    builder = builder.device_polling(
-        match (section.device_polling, section.device_codes_tracked) {
-            (Some(DevicePollingSetting::EveryPoll), None) => DevicePolling::EveryPoll,
-            (Some(DevicePollingSetting::EveryPoll), Some(_)) => {
-                return Err(Failure::Config(
-                    "endpoints: device_codes_tracked only applies to device_polling = \"once_per_outcome\""
-                        .into(),
-                ))
-            }
-            (_, Some(tracked)) => DevicePolling::OncePerOutcome {
-                capacity: tracked.get(),
-            },
-            (_, None) => DevicePolling::default(),
-        },
-    );
-    builder
+    file.endpoints
         .build()
-        .map_err(|e| Failure::Config(format!("endpoints: {e}")))
+        .map_err(|e| Failure::Config(e.to_string()))
 }
 
 /// The listener's TLS acceptor, when `[proxy.tls]` is set: the pair is loaded now.
@@ -257,8 +312,21 @@ fn upstream_tls(file: &FileConfig) -> Result<rustls::ClientConfig, Failure> {
     .map_err(|e| Failure::Config(format!("proxy.upstream_tls: {e}")))
 }
 
-fn scope_rules(file: &FileConfig) -> ScopeRules {
-    ScopeRules::new(
+/// The route rules. An enforcing rule needs a key source: enforcement trusts only `valid`
+/// tokens, and without JWKS or introspection no token is ever valid, so every request
+/// under the rule would be refused.
+fn scope_rules(file: &FileConfig) -> Result<ScopeRules, Failure> {
+    let has_key_source =
+        file.jwt.jwks_url.is_some() || file.jwt.jwks_file.is_some() || file.introspection.is_some();
+    if let Some(route) = file.routes.iter().find(|r| r.enforce) {
+        if !has_key_source {
+            return Err(Failure::Config(format!(
+                "route {}: enforce = true needs a key source to verify tokens (jwt.jwks_url, jwt.jwks_file or [introspection]); without one no token is valid and every request it covers is refused",
+                route.path.0.as_str()
+            )));
+        }
+    }
+    Ok(ScopeRules::new(
         file.routes
             .iter()
             .map(|route| {
@@ -289,440 +357,22 @@ fn scope_rules(file: &FileConfig) -> ScopeRules {
                 Some(PathCaseSetting::Insensitive) => PathCase::Insensitive,
             },
         },
-    )
+    ))
 }
 
-fn inspector(file: &FileConfig) -> Result<TokenInspector, Failure> {
-    let jwt = &file.jwt;
-    let mut builder = TokenInspector::builder();
-    if let Some(url) = &jwt.jwks_url {
-        builder = builder.jwks_url(url.0.clone());
-    }
-    if let Some(path) = &jwt.jwks_file {
-        builder = builder.jwks_file(path.get_ref().clone());
-    }
-    if !jwt.issuers.is_empty() {
-        builder = builder.issuer(jwt.issuers.clone());
-    }
-    if !jwt.audiences.is_empty() {
-        builder = builder.audience(jwt.audiences.clone());
-    }
-    if let Some(leeway) = jwt.leeway {
-        builder = builder.leeway(leeway.0);
-    }
-    if let Some(interval) = jwt.refresh_interval {
-        builder = builder.refresh_interval(interval.0);
-    }
-    if let Some(interval) = jwt.min_refresh_interval {
-        builder = builder.min_refresh_interval(interval.0);
-    }
-    if let Some(capacity) = jwt.cache_capacity {
-        builder = builder.cache_capacity(capacity.get());
-    }
-    if let Some(allow) = jwt.allow_missing_expiry {
-        builder = builder.allow_missing_expiry(allow);
-    }
-    builder
-        .build()
-        .map_err(|e| Failure::Config(format!("jwt: {e}")))
-}
-
-fn flush(setting: FlushSetting) -> FlushPolicy {
-    match setting {
-        FlushSetting::WhenIdle => FlushPolicy::WhenIdle,
-        FlushSetting::EveryBatch => FlushPolicy::EveryBatch,
-        FlushSetting::Fsync => FlushPolicy::Fsync,
-    }
-}
-
+/// The auditor and its writers: the library's configuration types build themselves.
 async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
-    let mut builder = Auditor::builder();
-    if let Some(name) = &file.service_name {
-        builder = builder.service_name(name.clone());
-    }
-    if let Some(instance) = &file.service_instance {
-        builder = builder.service_instance(instance.clone());
-    }
-    if let Some(capacity) = file.queue.capacity {
-        builder = builder.queue_capacity(capacity.get());
-    }
-    if let Some(size) = file.queue.batch_size {
-        builder = builder.batch_size(size.get());
-    }
-    if let Some(linger) = file.queue.flush_linger {
-        builder = builder.flush_linger(linger.0);
-    }
-    if file.writers.is_empty() {
-        builder = builder.writer(JsonLines::stdout());
-    }
-    for writer in &file.writers {
-        let options = writer_options(writer.get_ref());
-        builder = match writer.get_ref() {
-            WriterSection::Jsonl { path, flush: f, .. } if path.as_os_str() == "-" => {
-                builder.writer_with(JsonLines::stdout().flush_policy(flush(*f)), options)
-            }
-            WriterSection::Jsonl {
-                path,
-                flush: f,
-                mode,
-                ..
-            } => {
-                let mode = mode.map_or(oauth_audit::writer::DEFAULT_FILE_MODE, |m| m.0);
-                let writer = JsonLines::file_with_mode(path, mode).await.map_err(|e| {
-                    Failure::Runtime(format!("cannot open {} for events: {e}", path.display()))
-                })?;
-                builder.writer_with(writer.flush_policy(flush(*f)), options)
-            }
-            WriterSection::Rotating {
-                dir,
-                prefix,
-                rotation,
-                max_bytes,
-                compress,
-                retain_for,
-                max_files,
-                flush: f,
-                mode,
-                ..
-            } => {
-                let mut rotating = RotatingFile::builder(dir).flush_policy(flush(*f));
-                if let Some(mode) = mode {
-                    rotating = rotating.file_mode(mode.0);
-                }
-                if let Some(prefix) = prefix {
-                    rotating = rotating.prefix(prefix.0.clone());
-                }
-                if let Some(rotation) = rotation {
-                    rotating = rotating.rotation(match rotation {
-                        RotationSetting::Daily => Rotation::Daily,
-                        RotationSetting::Hourly => Rotation::Hourly,
-                        RotationSetting::Never => Rotation::Never,
-                    });
-                }
-                if let Some(bytes) = max_bytes {
-                    rotating = rotating.max_bytes(bytes.0);
-                }
-                if let Some(compress) = compress {
-                    rotating = rotating.compress(*compress);
-                }
-                if let Some(age) = retain_for {
-                    rotating = rotating.retain_for(age.0);
-                }
-                if let Some(count) = max_files {
-                    rotating = rotating.max_files(count.get());
-                }
-                let rotating = rotating.build().map_err(|e| {
-                    Failure::Config(format!("writer (rotating, {}): {e}", dir.display()))
-                })?;
-                builder.writer_with(rotating, options)
-            }
-            WriterSection::Tracing { .. } => builder.writer_with(TracingWriter::new(), options),
-            WriterSection::Postgres(w) => postgres_writer(builder, w, options)?,
-            WriterSection::Nats(w) => nats_writer(builder, w, options)?,
-            WriterSection::Http(w) => http_writer(builder, w, options, file)?,
-        };
-    }
-    builder
-        .build()
-        .map_err(|e| Failure::Config(format!("writers: {e}")))
-}
-
-/// Reads the environment variable a setting names (`*_env` keys).
-#[cfg_attr(
-    not(any(feature = "postgres", feature = "nats", feature = "http")),
-    allow(dead_code)
-)]
-fn secret_env(setting: &str, variable: &str) -> Result<String, Failure> {
-    std::env::var(variable).map_err(|_| {
-        Failure::Config(format!(
-            "{setting}: the environment variable {variable} is not set (or not UTF-8)"
-        ))
+    let config = AuditorConfig {
+        service_name: file.service_name.clone(),
+        service_instance: file.service_instance.clone(),
+        queue: file.queue,
+        writers: file.writers.iter().map(|w| w.get_ref().clone()).collect(),
+    };
+    config.build().await.map_err(|e| match e {
+        // A file that cannot be opened is a run-time condition, as it has always been.
+        BuildError::Open { .. } => Failure::Runtime(e.to_string()),
+        e => Failure::Config(e.to_string()),
     })
-}
-
-/// Wraps a backend into the delivery engine (retries, spool) with the writer's settings.
-#[cfg(any(feature = "postgres", feature = "nats", feature = "http"))]
-fn delivery<B: oauth_audit::delivery::Backend>(
-    backend: B,
-    settings: &DeliverySettings,
-    writer: &str,
-) -> Result<oauth_audit::delivery::Delivery<B>, Failure> {
-    use oauth_audit::delivery::{Backoff, Delivery};
-    let mut builder = Delivery::builder(backend);
-    if let Some(dir) = &settings.spool_dir {
-        builder = builder.spool_dir(dir);
-    }
-    if let Some(bytes) = settings.max_spool_bytes {
-        builder = builder.max_spool_bytes(bytes.0);
-    }
-    if let Some(fsync) = settings.spool_fsync {
-        builder = builder.spool_fsync(fsync);
-    }
-    if let Some(timeout) = settings.send_timeout {
-        builder = builder.send_timeout(timeout.0);
-    }
-    if let Some(events) = settings.max_batch {
-        builder = builder.max_batch(events.get());
-    }
-    if let Some(retries) = settings.memory_retries {
-        builder = builder.memory_retries(retries);
-    }
-    if settings.retry_initial.is_some() || settings.retry_max.is_some() {
-        let initial = settings
-            .retry_initial
-            .map_or(Duration::from_millis(100), |d| d.0);
-        let max = settings.retry_max.map_or(Duration::from_secs(30), |d| d.0);
-        builder = builder.backoff(Backoff::exponential(initial, max));
-    }
-    builder
-        .build()
-        .map_err(|e| Failure::Config(format!("writer ({writer}) delivery: {e}")))
-}
-
-#[cfg(feature = "postgres")]
-fn postgres_writer(
-    builder: AuditorBuilder,
-    w: &PostgresWriter,
-    options: WriterOptions,
-) -> Result<AuditorBuilder, Failure> {
-    use oauth_audit::backend::{Partitioning, PostgresBackend};
-    let url = match (&w.url, &w.url_env) {
-        (Some(url), None) => url.clone(),
-        (None, Some(variable)) => secret_env("writer (postgres) url_env", &variable.0)?,
-        _ => {
-            return Err(Failure::Config(
-                "writer (postgres): set exactly one of url and url_env".into(),
-            ))
-        }
-    };
-    let mut backend = PostgresBackend::builder(url);
-    if let Some(schema) = &w.schema {
-        backend = backend.schema(schema.0.clone());
-    }
-    if let Some(table) = &w.table {
-        backend = backend.table(table.0.clone());
-    }
-    if let Some(partitioning) = w.partitioning {
-        backend = backend.partitioning(match partitioning {
-            PartitioningSetting::Daily => Partitioning::Daily,
-            PartitioningSetting::Monthly => Partitioning::Monthly,
-            PartitioningSetting::None => Partitioning::None,
-        });
-    }
-    if let Some(retention) = w.retention {
-        backend = backend.retention(retention.0);
-    }
-    if let Some(timeout) = w.timeout {
-        backend = backend.timeout(timeout.0);
-    }
-    let backend = backend
-        .build()
-        .map_err(|e| Failure::Config(format!("writer (postgres): {e}")))?;
-    Ok(builder.writer_with(delivery(backend, &w.delivery, "postgres")?, options))
-}
-
-#[cfg(not(feature = "postgres"))]
-fn postgres_writer(
-    _builder: AuditorBuilder,
-    _w: &PostgresWriter,
-    _options: WriterOptions,
-) -> Result<AuditorBuilder, Failure> {
-    Err(Failure::Config(
-        "writer type \"postgres\": this oauth-audit was built without the `postgres` feature"
-            .into(),
-    ))
-}
-
-#[cfg(feature = "nats")]
-fn nats_writer(
-    builder: AuditorBuilder,
-    w: &NatsWriter,
-    options: WriterOptions,
-) -> Result<AuditorBuilder, Failure> {
-    use oauth_audit::backend::NatsBackend;
-    let mut backend = NatsBackend::builder(&w.servers);
-    if let Some(stream) = &w.stream {
-        backend = backend.stream(stream.clone());
-    }
-    if let Some(prefix) = &w.subject_prefix {
-        backend = backend.subject_prefix(prefix.clone());
-    }
-    if let Some(age) = w.max_age {
-        backend = backend.max_age(age.0);
-    }
-    if let Some(replicas) = w.replicas {
-        backend = backend.replicas(replicas.get());
-    }
-    if let Some(window) = w.duplicate_window {
-        backend = backend.duplicate_window(window.0);
-    }
-    if let Some(timeout) = w.timeout {
-        backend = backend.timeout(timeout.0);
-    }
-    if let Some(name) = &w.client_name {
-        backend = backend.client_name(name.clone());
-    }
-    if let Some(variable) = &w.token_env {
-        backend = backend.token(secret_env("writer (nats) token_env", &variable.0)?);
-    }
-    match (&w.user, &w.password_env) {
-        (Some(user), Some(variable)) => {
-            let password = secret_env("writer (nats) password_env", &variable.0)?;
-            backend = backend.user_and_password(user.clone(), password);
-        }
-        (None, None) => {}
-        _ => {
-            return Err(Failure::Config(
-                "writer (nats): user and password_env go together".into(),
-            ))
-        }
-    }
-    if let Some(variable) = &w.nkey_env {
-        backend = backend.nkey(secret_env("writer (nats) nkey_env", &variable.0)?);
-    }
-    if let Some(path) = &w.credentials_file {
-        backend = backend.credentials_file(path);
-    }
-    if let Some(required) = w.require_tls {
-        backend = backend.require_tls(required);
-    }
-    if let Some(path) = &w.root_certificates {
-        backend = backend.root_certificates(path);
-    }
-    match (&w.client_certificate, &w.client_key) {
-        (Some(cert), Some(key)) => backend = backend.client_certificate(cert, key),
-        (None, None) => {}
-        _ => {
-            return Err(Failure::Config(
-                "writer (nats): client_certificate and client_key go together".into(),
-            ))
-        }
-    }
-    let backend = backend
-        .build()
-        .map_err(|e| Failure::Config(format!("writer (nats): {e}")))?;
-    Ok(builder.writer_with(delivery(backend, &w.delivery, "nats")?, options))
-}
-
-#[cfg(not(feature = "nats"))]
-fn nats_writer(
-    _builder: AuditorBuilder,
-    _w: &NatsWriter,
-    _options: WriterOptions,
-) -> Result<AuditorBuilder, Failure> {
-    Err(Failure::Config(
-        "writer type \"nats\": this oauth-audit was built without the `nats` feature".into(),
-    ))
-}
-
-#[cfg(feature = "http")]
-fn http_writer(
-    builder: AuditorBuilder,
-    w: &HttpWriter,
-    options: WriterOptions,
-    file: &FileConfig,
-) -> Result<AuditorBuilder, Failure> {
-    use oauth_audit::backend::{Format, HttpCollector};
-    let invalid = |problem: String| {
-        Failure::Config(format!(
-            "writer (http, {}): {problem}",
-            crate::config::shown_url(&w.url)
-        ))
-    };
-    let format = match w.format {
-        HttpFormatSetting::Elasticsearch => Format::ElasticsearchBulk {
-            index: w
-                .index
-                .clone()
-                .ok_or_else(|| invalid("format = \"elasticsearch\" needs an index".into()))?,
-        },
-        HttpFormatSetting::Splunk => Format::SplunkHec {
-            source: w
-                .source
-                .clone()
-                .or_else(|| file.service_name.clone())
-                .unwrap_or_else(|| "oauth-audit".to_owned()),
-            sourcetype: w.sourcetype.clone().unwrap_or_else(|| "_json".to_owned()),
-            index: w.index.clone(),
-        },
-        HttpFormatSetting::JsonLines => Format::JsonLines,
-    };
-    let mut backend = HttpCollector::builder(w.url.clone()).format(format);
-    if let Some(name) = &w.name {
-        backend = backend.name(name.clone());
-    }
-    if let Some(gzip) = w.gzip {
-        backend = backend.gzip(gzip);
-    }
-    if let Some(variable) = &w.bearer_token_env {
-        backend = backend.bearer_token(secret_env("writer (http) bearer_token_env", &variable.0)?);
-    }
-    match (&w.user, &w.password_env) {
-        (Some(user), Some(variable)) => {
-            let password = secret_env("writer (http) password_env", &variable.0)?;
-            backend = backend.basic_auth(user.clone(), password);
-        }
-        (None, None) => {}
-        _ => return Err(invalid("user and password_env go together".into())),
-    }
-    if let Some(variable) = &w.splunk_token_env {
-        backend = backend.splunk_token(secret_env("writer (http) splunk_token_env", &variable.0)?);
-    }
-    if let Some(variable) = &w.api_key_env {
-        backend =
-            backend.elasticsearch_api_key(secret_env("writer (http) api_key_env", &variable.0)?);
-    }
-    for (name, value) in &w.headers {
-        backend = backend.header(name.clone(), value.clone());
-    }
-    if let Some(timeout) = w.timeout {
-        backend = backend.timeout(timeout.0);
-    }
-    if let Some(path) = &w.root_certificate {
-        let pem = std::fs::read(path)
-            .map_err(|e| invalid(format!("root_certificate {}: {e}", path.display())))?;
-        backend = backend.root_certificate_pem(pem);
-    }
-    if let Some(enabled) = w.system_roots {
-        backend = backend.system_roots(enabled);
-    }
-    if let Some(path) = &w.client_identity {
-        let pem = std::fs::read(path)
-            .map_err(|e| invalid(format!("client_identity {}: {e}", path.display())))?;
-        backend = backend.client_identity_pem(pem);
-    }
-    if let Some(bytes) = w.max_batch_bytes {
-        backend = backend.max_batch_bytes(bytes.get());
-    }
-    if w.no_proxy {
-        backend = backend.no_proxy();
-    }
-    let backend = backend.build().map_err(|e| invalid(e.to_string()))?;
-    Ok(builder.writer_with(delivery(backend, &w.delivery, "http")?, options))
-}
-
-#[cfg(not(feature = "http"))]
-fn http_writer(
-    _builder: AuditorBuilder,
-    _w: &HttpWriter,
-    _options: WriterOptions,
-    _file: &FileConfig,
-) -> Result<AuditorBuilder, Failure> {
-    Err(Failure::Config(
-        "writer type \"http\": this oauth-audit was built without the `http` feature".into(),
-    ))
-}
-
-fn writer_options(writer: &WriterSection) -> WriterOptions {
-    let (overflow, block_timeout, capacity) = writer.queue();
-    let mut options = WriterOptions::default();
-    if let (Some(OverflowSetting::Block), Some(timeout)) = (overflow, block_timeout) {
-        options = options.overflow(OverflowPolicy::Block { timeout: timeout.0 });
-    }
-    if let Some(capacity) = capacity {
-        options = options.queue_capacity(capacity.get());
-    }
-    options
 }
 
 /// Builds everything, serves until SIGTERM or Ctrl-C, then flushes the writers.
@@ -736,84 +386,33 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
             .map_err(|e| Failure::Runtime(format!("cannot serve metrics on {}: {e}", addr.0)))?;
         tracing::info!(metrics = %addr.0, "Prometheus metrics served at /metrics");
     }
-    let trusted = trusted_proxies(file)?;
-    let auditor = auditor(file).await?;
-    let mut layer = AuditLayer::builder(auditor.clone())
-        .endpoints(endpoints(file)?)
-        .token_inspector(inspector(file)?)
-        .trusted_proxies(file.proxy.trusted_proxies.iter().map(|c| c.0.clone()))
-        .client_ip_source(trusted.client_ip_source().clone())
-        .skip_paths(file.proxy.skip_paths.iter().map(|p| p.0.clone()));
-    if let Some(section) = &file.introspection {
-        let introspection = Introspection::new(
-            section.url.0.clone(),
-            section.client_id.clone(),
-            section.client_secret.clone(),
-        )
-        .map_err(|e| Failure::Runtime(format!("introspection client: {e}")))?;
-        let mut cached = CachedResolver::new(introspection);
-        if let Some(ttl) = section.cache_ttl {
-            cached = cached.max_ttl(ttl.0);
-        }
-        if let Some(ttl) = section.negative_cache_ttl {
-            cached = cached.negative_ttl(ttl.0);
-        }
-        if let Some(rate) = section.rate_per_client {
-            cached = cached.limit_per_client(Some(Rate::new(rate.count, rate.per)));
-        }
-        if let Some(rate) = section.rate_total {
-            cached = cached.limit_total(Some(Rate::new(rate.count, rate.per)));
-        }
-        layer = layer.token_resolver(cached);
-    }
-    let layer = layer.build().map_err(|e| Failure::Config(e.to_string()))?;
-
-    let connect_timeout = file
-        .proxy
-        .connect_timeout
-        .map_or(Duration::from_secs(10), |d| d.0);
-    let grace = file
-        .proxy
-        .shutdown_timeout
-        .map_or(Duration::from_secs(30), |d| d.0);
-    let client_tls = if settings.upstream.is_https() {
-        upstream_tls(file)?
-    } else {
+    let built = build(
+        file,
+        UpstreamTlsUse::Run {
+            https: settings.upstream.is_https(),
+        },
+    )
+    .await?;
+    let client_tls = match built.upstream_tls {
+        Some(config) => config,
         // Never used for an http upstream: no need to read the system's roots.
-        crate::proxy::tls::client_config(None, false)
-            .map_err(|e| Failure::Runtime(format!("TLS client: {e}")))?
+        None => crate::proxy::tls::client_config(None, false)
+            .map_err(|e| Failure::Runtime(format!("TLS client: {e}")))?,
     };
     let forward = Forward::new(
         settings.upstream.clone(),
-        connect_timeout,
+        built.connect_timeout,
         file.proxy.preserve_host,
-        trusted,
+        built.trusted,
         client_tls,
         file.proxy.tls.is_some(),
     );
     let inner = Protected::new(
         forward,
-        scope_rules(file),
-        endpoints(file)?,
+        built.rules,
+        built.endpoints,
         file.proxy.skip_paths.iter().map(|p| p.0.clone()).collect(),
     );
-
-    let tls = listener_tls(file)?;
-    let limits = Limits {
-        header_timeout: file
-            .proxy
-            .header_timeout
-            .map_or(DEFAULT_HEADER_TIMEOUT, |d| d.0),
-        idle_timeout: file
-            .proxy
-            .idle_timeout
-            .map_or(DEFAULT_IDLE_TIMEOUT, |d| d.0),
-        max_connections: file
-            .proxy
-            .max_connections
-            .map_or(DEFAULT_MAX_CONNECTIONS, AtLeastOne::get),
-        grace,
-    };
 
     let listener = TcpListener::bind(settings.listen.0)
         .await
@@ -821,16 +420,21 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
     let local = listener
         .local_addr()
         .map_err(|e| Failure::Runtime(format!("listener address: {e}")))?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let scheme = if built.listener_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     tracing::info!(listen = %local, %scheme, upstream = %settings.upstream, "oauth-audit proxy ready");
 
+    let auditor = built.auditor;
     crate::proxy::serve(
         listener,
-        layer,
+        built.layer,
         auditor.clone(),
         inner,
-        tls,
-        limits,
+        built.listener_tls,
+        built.limits,
         shutdown_signal(),
     )
     .await;

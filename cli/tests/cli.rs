@@ -333,3 +333,138 @@ async fn logs_never_print_the_query_of_a_jwks_or_introspection_url() {
         "{introspection}"
     );
 }
+
+/// `check-config` builds what `proxy` builds, so what would stop `proxy` at start stops it:
+/// each case exits 2 and says why, in `check-config` and in `proxy` alike.
+#[test]
+fn check_config_reports_what_proxy_would_refuse_at_start() {
+    let dir = TempDir::new("check-builds");
+    let regular_file = dir.write("not-a-directory", "");
+    let jwks = dir.write("jwks.json", r#"{"keys":[]}"#);
+    let cases = [
+        (
+            "unset-url-env.toml",
+            "[[writer]]\ntype = \"postgres\"\nurl_env = \"OAUTH_AUDIT_TEST_UNSET_DATABASE_URL\"\n"
+                .to_owned(),
+            "the environment variable OAUTH_AUDIT_TEST_UNSET_DATABASE_URL is not set",
+        ),
+        (
+            "enforce-without-keys.toml",
+            "[jwt]\nissuers = [\"https://idp.example\"]\n[[route]]\npath = \"/admin/*\"\nscopes = [\"admin\"]\nenforce = true\n"
+                .to_owned(),
+            "route /admin/*: enforce = true needs a key source",
+        ),
+        (
+            "bad-spool.toml",
+            format!(
+                "[[writer]]\ntype = \"postgres\"\nurl = \"postgres://audit@127.0.0.1:1/audit\"\n[writer.delivery]\nspool_dir = {:?}\n",
+                regular_file.join("spool").to_str().unwrap()
+            ),
+            "spool_dir",
+        ),
+    ];
+    for (name, text, reason) in cases {
+        let file = dir.write(name, &text);
+        for args in [
+            vec!["check-config", file.to_str().unwrap()],
+            vec![
+                "proxy",
+                "--config",
+                file.to_str().unwrap(),
+                "--upstream",
+                "http://127.0.0.1:1",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+        ] {
+            let output = run(&args, &[]);
+            let err = stderr(&output);
+            assert_eq!(output.status.code(), Some(2), "{name} {args:?}: {err}");
+            assert!(err.contains("configuration error"), "{name}: {err}");
+            assert!(err.contains(reason), "{name} {args:?}: {err}");
+        }
+    }
+    // The same files with what was missing: accepted.
+    let fixed = [
+        "[[writer]]\ntype = \"postgres\"\nurl_env = \"OAUTH_AUDIT_TEST_DATABASE_URL\"\n"
+            .to_owned(),
+        format!(
+            "[jwt]\njwks_file = {:?}\n[[route]]\npath = \"/admin/*\"\nscopes = [\"admin\"]\nenforce = true\n",
+            jwks.to_str().unwrap()
+        ),
+        "[introspection]\nurl = \"http://127.0.0.1:1/introspect\"\nclient_id = \"p\"\n[[route]]\npath = \"/admin/*\"\nscopes = [\"admin\"]\nenforce = true\n"
+            .to_owned(),
+    ];
+    for (i, text) in fixed.iter().enumerate() {
+        let file = dir.write(&format!("fixed{i}.toml"), text);
+        let output = run(
+            &["check-config", file.to_str().unwrap()],
+            &[(
+                "OAUTH_AUDIT_TEST_DATABASE_URL",
+                "postgres://audit@127.0.0.1:1/audit",
+            )],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "fixed{i}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+/// `check-config` opens and locks spool directories, but connects to nothing: not to the
+/// databases, brokers and collectors of the writers, nor to the JWKS or introspection URL.
+#[test]
+fn check_config_builds_everything_without_network_io() {
+    let dir = TempDir::new("check-offline");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let spool = dir.path("spool");
+    let file = dir.write(
+        "all.toml",
+        &format!(
+            r#"
+[jwt]
+jwks_url = "http://{addr}/jwks"
+[introspection]
+url = "http://{addr}/introspect"
+client_id = "p"
+[[route]]
+path = "/admin/*"
+scopes = ["admin"]
+enforce = true
+[[writer]]
+type = "postgres"
+url = "postgres://audit@{addr}/audit"
+[writer.delivery]
+spool_dir = {spool:?}
+[[writer]]
+type = "nats"
+servers = ["nats://{addr}"]
+[[writer]]
+type = "http"
+url = "http://{addr}/bulk"
+format = "json_lines"
+[[writer]]
+type = "jsonl"
+path = {out:?}
+"#,
+            spool = spool.to_str().unwrap(),
+            out = dir.path("audit.jsonl").to_str().unwrap(),
+        ),
+    );
+    let output = run(&["check-config", file.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("1 route rule(s), 4 writer(s)"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(spool.is_dir(), "the spool was opened");
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("check-config connected to {addr}: {other:?}"),
+    }
+}

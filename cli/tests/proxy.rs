@@ -660,11 +660,6 @@ service_name = "orders-gateway"
 path = "/api/orders/{id}"
 methods = ["GET"]
 scopes = ["orders:read"]
-
-[[route]]
-path = "/admin/*"
-scopes = ["admin"]
-enforce = true
 "#,
     );
     let proxy = Proxy::start(
@@ -703,7 +698,28 @@ enforce = true
         "the token never appears in an event"
     );
 
-    // Enforcing: an unverifiable token is refused before the upstream is asked.
+    // Enforcing needs a key source (without one the proxy refuses to start): an empty key
+    // set verifies nothing, and an unverifiable token is refused before the upstream is asked.
+    drop(proxy);
+    let jwks = dir.write("jwks.json", r#"{"keys":[]}"#);
+    let config = dir.write(
+        "enforce.toml",
+        &format!(
+            "service_name = \"orders-gateway\"\n[jwt]\njwks_file = {:?}\n[[route]]\npath = \"/admin/*\"\nscopes = [\"admin\"]\nenforce = true\n",
+            jwks.to_str().unwrap()
+        ),
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
     let response = http()
         .get(proxy.url("/admin/users"))
         .bearer_auth(&token)
@@ -796,6 +812,17 @@ scopes = ["api"]
 enforce = true
 "#,
     );
+    // An enforcing rule needs a key source: an empty key set, as no request carries a token.
+    let jwks = dir.write("jwks.json", r#"{"keys":[]}"#);
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[jwt]\njwks_file = {:?}\n",
+            std::fs::read_to_string(&config).unwrap(),
+            jwks.to_str().unwrap()
+        ),
+    )
+    .unwrap();
     let proxy = Proxy::start(
         &[
             "--upstream",

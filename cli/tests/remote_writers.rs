@@ -280,9 +280,12 @@ headers = {{ "x-tenant" = "blue" }}
 #[test]
 fn remote_writer_tables_are_checked() {
     let dir = TempDir::new("remote-config");
+    // check-config builds the writers as proxy does: the variables the file names must be
+    // set, and the spool directory is opened (so it lives in the test's directory).
+    let spool = dir.path("spool");
     let file = dir.write(
         "ok.toml",
-        r#"
+        &r#"
 [[writer]]
 type = "postgres"
 url_env = "AUDIT_DATABASE_URL"
@@ -290,7 +293,7 @@ table = "events"
 partitioning = "daily"
 retention = "400d"
 [writer.delivery]
-spool_dir = "/var/lib/oauth-audit/postgres"
+spool_dir = "SPOOL"
 max_spool_bytes = 1073741824
 
 [[writer]]
@@ -304,15 +307,26 @@ url = "https://es.example:9200/_bulk"
 format = "elasticsearch"
 index = "oauth-audit"
 api_key_env = "ES_API_KEY"
-"#,
+"#
+        .replace("SPOOL", spool.to_str().unwrap()),
     );
-    let output = run(&["check-config", file.to_str().unwrap()], &[]);
+    let env = [
+        ("AUDIT_DATABASE_URL", "postgres://audit@127.0.0.1:1/audit"),
+        ("ES_API_KEY", "aWQ6a2V5"),
+    ];
+    let output = run(&["check-config", file.to_str().unwrap()], &env);
     assert_eq!(
         output.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    assert!(spool.is_dir(), "check-config opened the spool");
+    // Without the variables, check-config says what proxy would say at start.
+    let output = run(&["check-config", file.to_str().unwrap()], &env[1..]);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("AUDIT_DATABASE_URL is not set"), "{err}");
 
     let file = dir.write(
         "bad.toml",

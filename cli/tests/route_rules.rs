@@ -42,7 +42,16 @@ async fn raw(addr: SocketAddr, method: &str, target: &str, headers: &[&str]) -> 
 
 fn start(upstream: &Upstream, dir: &TempDir, config: &str) -> Proxy {
     let out = dir.path("audit.jsonl");
-    let config = dir.write("proxy.toml", config);
+    // An enforcing rule needs a key source; an empty key set verifies no token, as none of
+    // these requests carries one.
+    let jwks = dir.write("jwks.json", r#"{"keys":[]}"#);
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            "{config}\n[jwt]\njwks_file = {:?}\n",
+            jwks.to_str().unwrap()
+        ),
+    );
     Proxy::start(
         &[
             "--upstream",

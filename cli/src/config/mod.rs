@@ -4,7 +4,6 @@
 //! a mistake is reported with its line, its key and what is wrong; nothing falls back to a
 //! default silently.
 
-mod remote;
 mod values;
 
 use std::path::{Path, PathBuf};
@@ -12,16 +11,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-#[cfg(any(feature = "postgres", feature = "nats", feature = "http"))]
-pub use remote::DeliverySettings;
-#[cfg(feature = "http")]
-pub use remote::HttpFormatSetting;
-#[cfg(feature = "postgres")]
-pub use remote::PartitioningSetting;
-pub use remote::{HttpWriter, NatsWriter, PostgresWriter};
+use oauth_audit::config::SecretString;
+pub use oauth_audit::config::{EndpointsConfig, QueueConfig, SinkConfig, TokenInspectorConfig};
 pub use values::{
-    shown_url, AtLeastOne, BodyLimit, Cidr, ClientIpHeader, FileMode, HttpUrl, HumanDuration,
-    ListenAddr, Name, OptionalHeader, PositiveDuration, RateSetting, RequestPath, UpstreamUrl,
+    shown_url, AtLeastOne, Cidr, ClientIpHeader, HttpUrl, HumanDuration, ListenAddr,
+    PositiveDuration, RateSetting, RequestPath, UpstreamUrl,
 };
 
 use crate::routes::RoutePattern;
@@ -37,23 +31,23 @@ pub struct FileConfig {
     /// Listening, forwarding, client addresses.
     #[serde(default)]
     pub proxy: ProxySection,
-    /// OAuth endpoint paths of the upstream.
+    /// OAuth endpoint paths of the upstream (the library's type).
     #[serde(default)]
-    pub endpoints: EndpointsSection,
-    /// Bearer token verification.
+    pub endpoints: EndpointsConfig,
+    /// Bearer token verification (the library's type).
     #[serde(default)]
-    pub jwt: JwtSection,
+    pub jwt: TokenInspectorConfig,
     /// RFC 7662 introspection of opaque bearer tokens.
     pub introspection: Option<IntrospectionSection>,
     /// Protected routes and their scopes.
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteSection>,
-    /// Writer queues.
+    /// Writer queues (the library's type).
     #[serde(default)]
-    pub queue: QueueSection,
-    /// Where events go.
+    pub queue: QueueConfig,
+    /// Where events go: the library's sink types, tagged by `type`.
     #[serde(default, rename = "writer")]
-    pub writers: Vec<Spanned<WriterSection>>,
+    pub writers: Vec<Spanned<SinkConfig>>,
 }
 
 /// `[proxy]`
@@ -147,79 +141,6 @@ impl UpstreamTls {
     }
 }
 
-/// `[endpoints]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EndpointsSection {
-    /// Keep the default paths (`/token`, `/revoke`, `/introspect`, `/authorize`).
-    pub defaults: Option<bool>,
-    /// Token endpoint paths.
-    #[serde(default)]
-    pub token: Vec<RequestPath>,
-    /// Revocation endpoint paths.
-    #[serde(default)]
-    pub revocation: Vec<RequestPath>,
-    /// Introspection endpoint paths.
-    #[serde(default)]
-    pub introspection: Vec<RequestPath>,
-    /// Authorization endpoint paths.
-    #[serde(default)]
-    pub authorization: Vec<RequestPath>,
-    /// Login form paths.
-    #[serde(default)]
-    pub login: Vec<RequestPath>,
-    /// The login form's username field.
-    pub username_field: Option<Name>,
-    /// The header carrying a revocation reason; `""` for none.
-    pub revocation_reason_header: Option<OptionalHeader>,
-    /// Body bytes inspected per request and response.
-    pub body_limit: Option<BodyLimit>,
-    /// A login succeeded when it redirects to a location starting with this.
-    pub login_success_redirect: Option<String>,
-    /// Device-code polling: every poll an event, or one per outcome change.
-    pub device_polling: Option<DevicePollingSetting>,
-    /// Device codes tracked for `once_per_outcome`.
-    pub device_codes_tracked: Option<AtLeastOne>,
-    /// Body bytes all endpoint requests and responses in flight may hold copied at once.
-    pub max_captured_bytes: Option<AtLeastOne>,
-}
-
-/// `device_polling` of `[endpoints]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DevicePollingSetting {
-    /// Every poll is an event.
-    EveryPoll,
-    /// One event per device code and outcome change.
-    OncePerOutcome,
-}
-
-/// `[jwt]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JwtSection {
-    /// A JWKS document fetched over HTTP(S) and refreshed.
-    pub jwks_url: Option<HttpUrl>,
-    /// A JWKS document on disk, reloaded when it changes.
-    pub jwks_file: Option<Spanned<PathBuf>>,
-    /// Accepted `iss` values.
-    #[serde(default)]
-    pub issuers: Vec<String>,
-    /// Accepted `aud` values.
-    #[serde(default)]
-    pub audiences: Vec<String>,
-    /// Clock skew allowed for `exp` and `nbf`.
-    pub leeway: Option<HumanDuration>,
-    /// How often a JWKS is reloaded.
-    pub refresh_interval: Option<HumanDuration>,
-    /// The shortest time between two reloads (an unknown `kid` asks for one).
-    pub min_refresh_interval: Option<HumanDuration>,
-    /// How many verified tokens are remembered.
-    pub cache_capacity: Option<AtLeastOne>,
-    /// Accept verified tokens without `exp` as `valid` (default: verdict `no_expiry`).
-    pub allow_missing_expiry: Option<bool>,
-}
-
 /// `[introspection]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -229,7 +150,7 @@ pub struct IntrospectionSection {
     /// The client the proxy authenticates as.
     pub client_id: String,
     /// Its secret (better: `OAUTH_AUDIT_INTROSPECTION_CLIENT_SECRET`).
-    pub client_secret: Option<String>,
+    pub client_secret: Option<SecretString>,
     /// How long an answer is reused at most.
     pub cache_ttl: Option<HumanDuration>,
     /// How long an unknown token is remembered as unknown.
@@ -301,152 +222,6 @@ pub enum MatchMode {
     Any,
 }
 
-/// `[queue]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueueSection {
-    /// Events waiting per writer.
-    pub capacity: Option<AtLeastOne>,
-    /// Events handed to a writer at once.
-    pub batch_size: Option<AtLeastOne>,
-    /// Idle time before a writer flushes.
-    pub flush_linger: Option<HumanDuration>,
-}
-
-/// `[[writer]]`: one destination, chosen by `type`.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum WriterSection {
-    /// JSON lines to a file, or to standard output with `path = "-"`.
-    Jsonl {
-        /// The file, or `-`.
-        path: PathBuf,
-        /// Permissions of the file when it is created (default 0o600).
-        mode: Option<FileMode>,
-        /// When lines reach the operating system.
-        #[serde(default)]
-        flush: FlushSetting,
-        /// What happens when the writer's queue is full.
-        overflow: Option<OverflowSetting>,
-        /// With `overflow = "block"`: the longest a request waits for room.
-        block_timeout: Option<HumanDuration>,
-        /// Events this writer may have waiting (default: `[queue] capacity`).
-        queue_capacity: Option<AtLeastOne>,
-    },
-    /// JSON lines to a directory of rotated, compressed files.
-    Rotating {
-        /// The directory.
-        dir: PathBuf,
-        /// Permissions of the files it creates (default 0o600).
-        mode: Option<FileMode>,
-        /// File name prefix (`audit`).
-        prefix: Option<Name>,
-        /// `daily`, `hourly` or `never`.
-        rotation: Option<RotationSetting>,
-        /// Rotate when the active file reaches this size.
-        max_bytes: Option<AtLeastOne>,
-        /// gzip rotated files.
-        compress: Option<bool>,
-        /// Delete rotated files older than this.
-        retain_for: Option<HumanDuration>,
-        /// Keep at most this many rotated files.
-        max_files: Option<AtLeastOne>,
-        /// When lines reach the operating system.
-        #[serde(default)]
-        flush: FlushSetting,
-        /// What happens when the writer's queue is full.
-        overflow: Option<OverflowSetting>,
-        /// With `overflow = "block"`: the longest a request waits for room.
-        block_timeout: Option<HumanDuration>,
-        /// Events this writer may have waiting (default: `[queue] capacity`).
-        queue_capacity: Option<AtLeastOne>,
-    },
-    /// A partitioned, append-only PostgreSQL table (cargo feature `postgres`).
-    Postgres(Box<PostgresWriter>),
-    /// A NATS JetStream stream (cargo feature `nats`).
-    Nats(Box<NatsWriter>),
-    /// An HTTP collector: Elasticsearch, Splunk HEC, JSON lines (cargo feature `http`).
-    Http(Box<HttpWriter>),
-    /// One `tracing` event per audit event (target `oauth_audit`).
-    Tracing {
-        /// What happens when the writer's queue is full.
-        overflow: Option<OverflowSetting>,
-        /// With `overflow = "block"`: the longest a request waits for room.
-        block_timeout: Option<HumanDuration>,
-        /// Events this writer may have waiting (default: `[queue] capacity`).
-        queue_capacity: Option<AtLeastOne>,
-    },
-}
-
-impl WriterSection {
-    /// The queue settings every writer takes.
-    pub fn queue(
-        &self,
-    ) -> (
-        Option<OverflowSetting>,
-        Option<HumanDuration>,
-        Option<AtLeastOne>,
-    ) {
-        match self {
-            WriterSection::Jsonl {
-                overflow,
-                block_timeout,
-                queue_capacity,
-                ..
-            }
-            | WriterSection::Rotating {
-                overflow,
-                block_timeout,
-                queue_capacity,
-                ..
-            }
-            | WriterSection::Tracing {
-                overflow,
-                block_timeout,
-                queue_capacity,
-            } => (*overflow, *block_timeout, *queue_capacity),
-            WriterSection::Postgres(w) => (w.overflow, w.block_timeout, w.queue_capacity),
-            WriterSection::Nats(w) => (w.overflow, w.block_timeout, w.queue_capacity),
-            WriterSection::Http(w) => (w.overflow, w.block_timeout, w.queue_capacity),
-        }
-    }
-}
-
-/// `overflow` of a writer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OverflowSetting {
-    /// Drop the newest event, count it, report it.
-    DropNewest,
-    /// Make the request wait for room, up to `block_timeout`.
-    Block,
-}
-
-/// `flush` of a file writer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FlushSetting {
-    /// When the queue is idle.
-    #[default]
-    WhenIdle,
-    /// After every batch.
-    EveryBatch,
-    /// After every batch, with fsync.
-    Fsync,
-}
-
-/// `rotation` of a rotating writer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RotationSetting {
-    /// At midnight UTC.
-    Daily,
-    /// Every hour.
-    Hourly,
-    /// Only by size.
-    Never,
-}
-
 /// A configuration that cannot be used: where and why.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
@@ -496,9 +271,16 @@ impl FileConfig {
 
     /// Parses and checks `text`, read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigFileError> {
-        let config: FileConfig = toml::from_str(text).map_err(|err| {
-            let span = err.span().unwrap_or(0..0);
-            let offset = refine(text, span.start, err.message());
+        let deserializer = toml::de::Deserializer::parse(text).map_err(|err| {
+            let offset = err.span().map_or(0, |span| span.start);
+            located(path, text, offset, err.message().trim_end().to_owned())
+        })?;
+        // serde_path_to_error records where in the document serde was when it failed.
+        let config: FileConfig = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let steps = Step::path(err.path());
+            let err = err.into_inner();
+            let start = err.span().map_or(0, |span| span.start);
+            let offset = entry_offset(text, start, &steps, err.message());
             located(path, text, offset, err.message().trim_end().to_owned())
         })?;
         config.check(path, text)?;
@@ -509,7 +291,8 @@ impl FileConfig {
     fn check(&self, path: &Path, text: &str) -> Result<(), ConfigFileError> {
         if let Some(prefix) = &self.endpoints.login_success_redirect {
             if prefix.trim().is_empty() {
-                let offset = text.find("login_success_redirect").unwrap_or(0);
+                let offset =
+                    value_offset(text, &["endpoints", "login_success_redirect"]).unwrap_or(0);
                 return Err(located(
                     path,
                     text,
@@ -518,28 +301,19 @@ impl FileConfig {
                 ));
             }
         }
-        for writer in &self.writers {
-            let problem = match writer.get_ref().queue() {
-                (Some(OverflowSetting::Block), None, _) => {
-                    Some("`overflow` = \"block\" needs a block_timeout (e.g. \"250ms\")")
-                }
-                (Some(OverflowSetting::Block), Some(HumanDuration(t)), _) if t.is_zero() => {
-                    Some("`block_timeout` must be at least 1ms")
-                }
-                (Some(OverflowSetting::DropNewest) | None, Some(_), _) => {
-                    Some("`block_timeout` applies only with overflow = \"block\"")
-                }
-                _ => None,
-            };
+        for (index, writer) in self.writers.iter().enumerate() {
+            let problem = writer.get_ref().queue().problem();
             if let Some(problem) = problem {
                 let start = writer.span().start;
-                let offset = refine(text, start, problem);
+                let steps = [Step::Key("writer".into()), Step::Index(index)];
+                let offset = entry_offset(text, start, &steps, problem);
                 return Err(located(path, text, offset, problem.replace('`', "")));
             }
         }
         let upstream_tls = &self.proxy.upstream_tls;
         if upstream_tls.system_roots == Some(false) && upstream_tls.ca_file.is_none() {
-            let offset = text.find("system_roots").unwrap_or(0);
+            let offset = value_offset(text, &["proxy", "upstream_tls", "system_roots"])
+                .map_or(0, |at| line_start(text, at));
             return Err(located(
                 path,
                 text,
@@ -547,34 +321,9 @@ impl FileConfig {
                 "system_roots = false needs a ca_file: no https upstream could be verified".into(),
             ));
         }
-        let minimum = oauth_audit::token::MIN_REFRESH_INTERVAL;
-        for (key, interval) in [
-            ("min_refresh_interval", self.jwt.min_refresh_interval),
-            ("refresh_interval", self.jwt.refresh_interval),
-        ] {
-            if interval.is_some_and(|i| i.0 < minimum) {
-                let offset = text
-                    .match_indices(key)
-                    .find(|(at, _)| *at == 0 || !text[..*at].ends_with("min_"))
-                    .map_or(0, |(at, _)| at);
-                return Err(located(
-                    path,
-                    text,
-                    offset,
-                    format!(
-                        "jwt.{key} must be at least {}s, so that the key server is not hammered",
-                        minimum.as_secs()
-                    ),
-                ));
-            }
-        }
-        if let (Some(_), Some(file)) = (&self.jwt.jwks_url, &self.jwt.jwks_file) {
-            return Err(located(
-                path,
-                text,
-                file.span().start,
-                "set either jwt.jwks_url or jwt.jwks_file, not both".into(),
-            ));
+        if let Some((key, problem)) = self.jwt.problem() {
+            let offset = value_offset(text, &["jwt", key]).unwrap_or(0);
+            return Err(located(path, text, offset, problem));
         }
         for route in &self.routes {
             if route.scopes.get_ref().iter().any(|s| s.trim().is_empty()) {
@@ -613,14 +362,14 @@ impl FileConfig {
             self.service_instance = Some(v);
         }
         if let Some(v) = var("OAUTH_AUDIT_JWKS_FILE") {
-            self.jwt.jwks_file = Some(Spanned::new(0..0, PathBuf::from(v)));
+            self.jwt.jwks_file = Some(PathBuf::from(v));
         }
         if let Some(v) = var("OAUTH_AUDIT_LEEWAY") {
             self.jwt.leeway = Some(parsed("OAUTH_AUDIT_LEEWAY", v)?);
         }
         if let Some(v) = var("OAUTH_AUDIT_INTROSPECTION_CLIENT_SECRET") {
             match &mut self.introspection {
-                Some(section) => section.client_secret = Some(v),
+                Some(section) => section.client_secret = Some(v.into()),
                 None => {
                     return Err(ConfigFileError::Env {
                         variable: "OAUTH_AUDIT_INTROSPECTION_CLIENT_SECRET",
@@ -633,44 +382,111 @@ impl FileConfig {
     }
 }
 
-/// Errors inside a `[[writer]]` table are reported by the TOML reader at the table's header
-/// (its `type` decides how the rest is read). When the message names a key or value in
-/// backticks that appears in that table, points at its line instead.
-fn refine(text: &str, offset: usize, message: &str) -> usize {
-    let offset = offset.min(text.len());
-    let at_header = text[offset..].trim_start().starts_with('[');
+/// One step of a key path: a table's key or an array's index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl Step {
+    fn path(path: &serde_path_to_error::Path) -> Vec<Step> {
+        path.iter()
+            .filter_map(|segment| match segment {
+                // `toml::Spanned` reads its value under a private key of its own.
+                serde_path_to_error::Segment::Map { key }
+                    if key.starts_with("$__serde_spanned") =>
+                {
+                    None
+                }
+                serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
+                serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Where an error is. toml's span, except when it points at a table's header: a
+/// `[[writer]]` table is read whole before its `type` decides how (serde buffers it), so an
+/// error inside it is reported at the header. Then the entry the message names in backticks
+/// (a key, or a string value) is looked up, with toml's spans, in the table at `steps`: its
+/// key for a key, its value for a value.
+fn entry_offset(text: &str, start: usize, steps: &[Step], message: &str) -> usize {
+    let at_header = text
+        .get(start..)
+        .is_some_and(|rest| rest.trim_start().starts_with('['));
     let Some(word) = message.split('`').nth(1).filter(|w| !w.is_empty()) else {
-        return offset;
+        return start;
     };
     if !at_header {
-        return offset;
+        return start;
     }
-    let mut position = offset;
-    for (i, line) in text[offset..].split_inclusive('\n').enumerate() {
-        let trimmed = line.trim_start();
-        if i > 0 && trimmed.starts_with('[') {
-            break;
+    let Ok(document) = toml::de::DeTable::parse(text) else {
+        return start;
+    };
+    let Some((table, header)) = table_at(document.get_ref(), steps) else {
+        return start;
+    };
+    // Not found: the table's own header (toml points at the first one of an array).
+    let start = header.unwrap_or(start);
+    table
+        .iter()
+        .find_map(|(key, value)| {
+            if key.get_ref() == word {
+                Some(key.span().start)
+            } else if value.get_ref().as_str() == Some(word) {
+                Some(value.span().start)
+            } else {
+                None
+            }
+        })
+        .unwrap_or(start)
+}
+
+/// The table at `steps` from `root`, following keys through tables and indices through
+/// arrays (of tables), and where that table starts when it is not the root.
+fn table_at<'a, 'i>(
+    root: &'a toml::de::DeTable<'i>,
+    steps: &[Step],
+) -> Option<(&'a toml::de::DeTable<'i>, Option<usize>)> {
+    let mut table = root;
+    let mut start = None;
+    let mut array: Option<&'a toml::de::DeArray<'i>> = None;
+    for step in steps {
+        let value = match step {
+            Step::Key(key) => table.get(key.as_str())?,
+            Step::Index(index) => array.take()?.get(*index)?,
+        };
+        match value.get_ref() {
+            toml::de::DeValue::Table(inner) => {
+                table = inner;
+                start = Some(value.span().start);
+            }
+            toml::de::DeValue::Array(inner) => array = Some(inner),
+            _ => return None,
         }
-        let is_key = trimmed
-            .split_once('=')
-            .is_some_and(|(k, _)| k.trim().trim_matches('"') == word);
-        let is_value = trimmed
-            .split_once('=')
-            .is_some_and(|(_, v)| v.contains(&format!("\"{word}\"")));
-        if i > 0 && (is_key || is_value) {
-            let indent = line.len() - trimmed.len();
-            // A key is reported where the line starts, a value where it starts after `=`.
-            let column = match trimmed.split_once('=') {
-                Some((key, value)) if !is_key => {
-                    key.len() + 1 + value.len() - value.trim_start().len()
-                }
-                _ => 0,
-            };
-            return position + indent + column;
-        }
-        position += line.len();
     }
-    offset
+    array.is_none().then_some((table, start))
+}
+
+/// Where the value of the key at `path` starts, from toml's own spans (the file has parsed
+/// already, so it parses again).
+fn value_offset(text: &str, path: &[&str]) -> Option<usize> {
+    let document = toml::de::DeTable::parse(text).ok()?;
+    let (last, tables) = path.split_last()?;
+    let mut table = document.get_ref();
+    for key in tables {
+        table = table.get(*key)?.get_ref().as_table()?;
+    }
+    Some(table.get(*last)?.span().start)
+}
+
+/// The start of the line `offset` is on.
+fn line_start(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1)
 }
 
 /// An error at byte `offset` of `text`, with its line, column and key.
@@ -950,6 +766,33 @@ mod tests {
         let err = parse("[[writer]]\ntype = \"tracing\"\nblock_timeout = \"1s\"\n").unwrap_err();
         assert!(
             err.contains("t.toml:3:1: key `writer.block_timeout`: block_timeout applies only"),
+            "{err}"
+        );
+
+        // In the second of several tables, the error is at its own line, found with
+        // toml's spans (toml itself points at the first `[[writer]]`).
+        let err = parse(
+            "[[writer]]\ntype = \"tracing\"\n[[writer]]\ntype = \"jsonl\"\npath = \"a\"\nflsh = 1\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("t.toml:6:1: key `writer.flsh`: unknown field"),
+            "{err}"
+        );
+        let err = parse(
+            "[[writer]]\ntype = \"tracing\"\n[[writer]]\ntype = \"jsonl\"\npath = \"a\"\nflush = \"never\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("t.toml:6:9: key `writer.flush`: unknown variant `never`"),
+            "{err}"
+        );
+        let err = parse(
+            "[[writer]]\ntype = \"tracing\"\n\n[[writer]]\ntype = \"tracing\"\noverflow = \"block\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("t.toml:6:1: key `writer.overflow`: overflow = \"block\" needs"),
             "{err}"
         );
 

@@ -1,0 +1,68 @@
+//! The audit layer's settings: endpoints, token inspection, client addresses, skipped
+//! paths; builds an [`AuditLayerBuilder`].
+
+use serde::Deserialize;
+
+use super::endpoints::EndpointsConfig;
+use super::token::TokenInspectorConfig;
+use super::values::RequestPath;
+use super::BuildError;
+use crate::writer::Auditor;
+use crate::{AuditLayer, AuditLayerBuilder, ClientIpSource};
+
+/// The settings of an [`AuditLayer`]. The proxy keeps `trusted_proxies`,
+/// `client_ip_header` and `skip_paths` in its `[proxy]` table, `endpoints` in
+/// `[endpoints]` and `jwt` in `[jwt]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditLayerConfig {
+    /// The OAuth endpoints of the service.
+    #[serde(default)]
+    pub endpoints: EndpointsConfig,
+    /// Bearer token verification.
+    #[serde(default)]
+    pub jwt: TokenInspectorConfig,
+    /// Proxies whose forwarding header is believed: IP addresses or CIDR blocks.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// The one header those proxies write the client's address into (`x-forwarded-for`,
+    /// `forwarded`, or a single-value header such as `x-real-ip`).
+    pub client_ip_header: Option<String>,
+    /// Paths passed through without an event.
+    #[serde(default)]
+    pub skip_paths: Vec<RequestPath>,
+}
+
+impl AuditLayerConfig {
+    /// A builder with every setting applied, for callers that add more (a token resolver,
+    /// revoked tokens). Builds the token inspector, whose JWKS refresh starts on the current
+    /// Tokio runtime.
+    pub fn builder(&self, auditor: Auditor) -> Result<AuditLayerBuilder, BuildError> {
+        const CONTEXT: &str = "layer";
+        if self.client_ip_header.is_some() && self.trusted_proxies.is_empty() {
+            return Err(BuildError::invalid(
+                CONTEXT,
+                "client_ip_header is set but no proxy is trusted: add trusted_proxies, or leave the header out",
+            ));
+        }
+        let mut builder = AuditLayer::builder(auditor)
+            .endpoints(self.endpoints.build()?)
+            .token_inspector(self.jwt.build()?)
+            .trusted_proxies(self.trusted_proxies.iter().cloned())
+            .skip_paths(self.skip_paths.iter().map(|p| p.0.clone()));
+        if let Some(header) = &self.client_ip_header {
+            let source: ClientIpSource = header
+                .parse()
+                .map_err(|e| BuildError::invalid(CONTEXT, e))?;
+            builder = builder.client_ip_source(source);
+        }
+        Ok(builder)
+    }
+
+    /// The layer.
+    pub fn build(&self, auditor: Auditor) -> Result<AuditLayer, BuildError> {
+        self.builder(auditor)?
+            .build()
+            .map_err(|e| BuildError::invalid("layer", e))
+    }
+}
