@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::values::{AtLeastOne, HumanDuration};
 use super::BuildError;
 use crate::delivery::{Backend, Backoff, Delivery};
+use crate::writer::WriterOptions;
 
 /// `[writer.delivery]`: how a remote sink retries, and where events wait while its backend
 /// is down.
@@ -66,5 +67,40 @@ impl DeliveryConfig {
         builder
             .build()
             .map_err(|e| BuildError::invalid(format!("writer ({sink}) delivery"), e))
+    }
+}
+
+/// `[writer.retry]` of a file sink: retries of a batch the file failed (a full volume, a
+/// network mount gone), and where events wait meanwhile. Without this table a failed batch
+/// is dropped and reported.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriterRetryConfig {
+    /// Where events wait while the file fails (best on another volume); in memory without
+    /// it (16 MiB, 10 attempts).
+    pub spool_dir: Option<PathBuf>,
+    /// The most bytes of events kept waiting.
+    pub max_spool_bytes: Option<AtLeastOne>,
+    /// First wait between attempts (100ms).
+    pub retry_initial: Option<HumanDuration>,
+    /// Longest wait between attempts (30s).
+    pub retry_max: Option<HumanDuration>,
+}
+
+impl WriterRetryConfig {
+    /// Adds the retry policy and spool to a writer's options.
+    pub fn apply(&self, options: WriterOptions) -> WriterOptions {
+        let initial = self
+            .retry_initial
+            .map_or(Duration::from_millis(100), |d| d.0);
+        let max = self.retry_max.map_or(Duration::from_secs(30), |d| d.0);
+        let mut options = options.retry(Backoff::exponential(initial, max));
+        if let Some(dir) = &self.spool_dir {
+            options = options.spool_dir(dir);
+        }
+        if let Some(bytes) = self.max_spool_bytes {
+            options = options.max_spool_bytes(bytes.0);
+        }
+        options
     }
 }

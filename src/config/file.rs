@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::delivery::WriterRetryConfig;
 use super::queue::{OverflowSetting, QueueSettings};
 use super::values::{AtLeastOne, FileMode, HumanDuration, Name};
 use super::BuildError;
@@ -49,6 +50,9 @@ pub struct JsonLinesConfig {
     pub block_timeout: Option<HumanDuration>,
     /// Events this sink may have waiting (default: `[queue] capacity`).
     pub queue_capacity: Option<AtLeastOne>,
+    /// `[writer.retry]`: retries and a spool for a failing file (default: none, a failed
+    /// batch is dropped and reported).
+    pub retry: Option<WriterRetryConfig>,
 }
 
 impl JsonLinesConfig {
@@ -61,6 +65,7 @@ impl JsonLinesConfig {
             overflow: None,
             block_timeout: None,
             queue_capacity: None,
+            retry: None,
         }
     }
 
@@ -141,6 +146,9 @@ pub struct RotatingFileConfig {
     pub block_timeout: Option<HumanDuration>,
     /// Events this sink may have waiting (default: `[queue] capacity`).
     pub queue_capacity: Option<AtLeastOne>,
+    /// `[writer.retry]`: retries and a spool for a failing file (default: none, a failed
+    /// batch is dropped and reported).
+    pub retry: Option<WriterRetryConfig>,
 }
 
 impl RotatingFileConfig {

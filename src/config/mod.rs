@@ -55,7 +55,7 @@ mod token;
 mod values;
 
 pub use auditor::{AuditorConfig, QueueConfig};
-pub use delivery::DeliveryConfig;
+pub use delivery::{DeliveryConfig, WriterRetryConfig};
 pub use endpoints::{DevicePollingSetting, EndpointsConfig};
 pub use error::BuildError;
 pub use file::{FlushSetting, JsonLinesConfig, RotatingFileConfig, RotationSetting, TracingConfig};
@@ -155,6 +155,41 @@ mod tests {
         assert_eq!(auditor.service().instance.as_deref(), Some("orders-1"));
         auditor.shutdown().await;
         assert!(path.exists(), "the file was opened");
+    }
+
+    #[tokio::test]
+    async fn a_file_sink_takes_a_retry_policy_and_a_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let spool = dir.path().join("spool");
+        let config: AuditorConfig = serde_json::from_value(serde_json::json!({
+            "writer": [{ "type": "jsonl", "path": path,
+                "retry": { "spool_dir": spool, "max_spool_bytes": 1048576,
+                           "retry_initial": "10ms", "retry_max": "1s" } }],
+        }))
+        .unwrap();
+        let auditor = config.build().await.unwrap();
+        assert!(
+            spool.join("lock").exists(),
+            "the spool is opened and locked"
+        );
+        auditor.shutdown().await;
+
+        // A spool directory that cannot be one is reported at build.
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, b"x").unwrap();
+        let config: AuditorConfig = serde_json::from_value(serde_json::json!({
+            "writer": [{ "type": "rotating", "dir": dir.path().join("logs"),
+                "retry": { "spool_dir": blocker.join("spool") } }],
+        }))
+        .unwrap();
+        let err = config.build().await.unwrap_err().to_string();
+        assert!(err.contains("spool_dir"), "{err}");
+
+        let unknown = serde_json::from_value::<AuditorConfig>(serde_json::json!({
+            "writer": [{ "type": "jsonl", "path": path, "retry": { "send_timeout": "1s" } }],
+        }));
+        assert!(unknown.is_err(), "a file sink has no send timeout");
     }
 
     #[tokio::test]

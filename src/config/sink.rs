@@ -2,13 +2,14 @@
 
 use serde::Deserialize;
 
+use super::delivery::WriterRetryConfig;
 use super::file::{JsonLinesConfig, RotatingFileConfig, TracingConfig};
 use super::http::HttpConfig;
 use super::nats::NatsConfig;
 use super::postgres::PostgresConfig;
 use super::queue::QueueSettings;
 use super::BuildError;
-use crate::writer::AuditorBuilder;
+use crate::writer::{AuditorBuilder, WriterOptions};
 
 /// One sink, chosen by `type`: `jsonl`, `rotating`, `postgres`, `nats`, `http` or `tracing`.
 ///
@@ -72,8 +73,10 @@ impl SinkConfig {
             .queue()
             .writer_options(&format!("writer ({})", self.kind()))?;
         Ok(match self {
-            SinkConfig::Jsonl(c) => builder.writer_with(c.build().await?, options),
-            SinkConfig::Rotating(c) => builder.writer_with(c.build()?, options),
+            SinkConfig::Jsonl(c) => {
+                builder.writer_with(c.build().await?, retrying(&c.retry, options))
+            }
+            SinkConfig::Rotating(c) => builder.writer_with(c.build()?, retrying(&c.retry, options)),
             SinkConfig::Tracing(c) => builder.writer_with(c.build(), options),
             #[cfg(feature = "postgres")]
             SinkConfig::Postgres(c) => builder.writer_with(c.build()?, options),
@@ -84,5 +87,12 @@ impl SinkConfig {
             #[allow(unreachable_patterns)]
             other => return Err(BuildError::FeatureDisabled { sink: other.kind() }),
         })
+    }
+}
+
+fn retrying(retry: &Option<WriterRetryConfig>, options: WriterOptions) -> WriterOptions {
+    match retry {
+        Some(retry) => retry.apply(options),
+        None => options,
     }
 }
