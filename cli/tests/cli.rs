@@ -362,6 +362,15 @@ fn check_config_reports_what_proxy_would_refuse_at_start() {
             ),
             "spool_dir",
         ),
+        (
+            "bad-file-spool.toml",
+            format!(
+                "[[writer]]\ntype = \"jsonl\"\npath = {:?}\n[writer.retry]\nspool_dir = {:?}\n",
+                dir.path("audit.jsonl").to_str().unwrap(),
+                regular_file.join("spool").to_str().unwrap()
+            ),
+            "spool_dir",
+        ),
     ];
     for (name, text, reason) in cases {
         let file = dir.write(name, &text);
