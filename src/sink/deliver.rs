@@ -237,26 +237,7 @@ impl<S: Sink> Deliverer<S> {
             },
         };
         match &result {
-            Ok(()) => {
-                self.stats
-                    .delivery_seconds()
-                    .record(started.elapsed().as_secs_f64());
-                let reports = batch
-                    .iter()
-                    .filter(|e| e.kind() == EventKind::AuditEventsDropped)
-                    .count();
-                self.stats.add_delivered(batch.len() as u64, reports as u64);
-                if self.failures > 0 {
-                    tracing::info!(
-                        target: "oauth_audit",
-                        writer = %self.name,
-                        failures = self.failures,
-                        "audit backend is back"
-                    );
-                }
-                self.failures = 0;
-                self.retry_at = None;
-            }
+            Ok(()) => self.confirmed(started, batch.iter().map(EncodedEvent::kind)),
             Err(err) if err.is_retryable() => {
                 self.stats.add_failure();
                 let delay = self.settings.backoff.delay(self.failures);
@@ -283,6 +264,29 @@ impl<S: Sink> Deliverer<S> {
             Err(_) => self.stats.add_failure(),
         }
         result
+    }
+
+    /// The sink confirmed a batch of events of these kinds, sent at `started`: counted, and
+    /// the backoff cleared.
+    fn confirmed(&mut self, started: Instant, kinds: impl ExactSizeIterator<Item = EventKind>) {
+        self.stats
+            .delivery_seconds()
+            .record(started.elapsed().as_secs_f64());
+        let events = kinds.len() as u64;
+        let reports = kinds
+            .filter(|kind| *kind == EventKind::AuditEventsDropped)
+            .count() as u64;
+        self.stats.add_delivered(events, reports);
+        if self.failures > 0 {
+            tracing::info!(
+                target: "oauth_audit",
+                writer = %self.name,
+                failures = self.failures,
+                "audit backend is back"
+            );
+        }
+        self.failures = 0;
+        self.retry_at = None;
     }
 
     fn retried(&self) {
