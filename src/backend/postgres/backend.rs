@@ -102,7 +102,7 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 /// # Ok(()) }
 /// ```
 pub struct PostgresBackend {
-    settings: Settings,
+    pub(super) settings: Settings,
     session: Option<Session>,
     next_retention: Option<Instant>,
 }
