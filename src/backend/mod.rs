@@ -8,9 +8,13 @@
 //! | `NatsBackend` | `nats` | the `Nats-Msg-Id` header, within the stream's duplicate window |
 //! | `HttpCollector` (Elasticsearch / OpenSearch `_bulk`, Splunk HEC, JSON lines) | `http` | the document `_id` (`_bulk` with `create`); Splunk HEC and JSON lines do not deduplicate: dedupe on `id` downstream |
 //!
-//! Each backend is a folder with one file per role: the backend and its `Backend` impl in
-//! `mod.rs` (`backend.rs` for HTTP), its `builder.rs`, and a `classify.rs` that decides which
-//! failures are retried and which refuse the events.
+//! Each backend is a folder with one file per role, its `mod.rs` only declaring them and
+//! re-exporting the public types: the backend and its `Backend` impl in `backend.rs`, its
+//! `builder.rs`, a `classify.rs` that decides which failures are retried and which refuse the
+//! events, and a `settings.rs` holding what the builder checked. Data flows one way inside a
+//! folder, from `backend.rs` down to `settings.rs`: helper files take the settings (or the
+//! connection) they need instead of adding methods to the backend, so no file imports one
+//! that imports it back (`tests/module_graph.rs` checks this).
 
 #[cfg(feature = "http")]
 mod http;

@@ -4,8 +4,10 @@
 use std::fmt;
 use std::time::Instant;
 
-use super::classify::CollectorError;
+use super::classify::{unavailable, CollectorError};
 use super::format::Format;
+use super::request::post;
+use super::settings::Settings;
 use crate::delivery::{Backend, BackendError, EncodedEvent};
 
 /// Sends audit events to an HTTP collector: Elasticsearch / OpenSearch `_bulk`, Splunk HEC,
@@ -38,69 +40,64 @@ use crate::delivery::{Backend, BackendError, EncodedEvent};
 /// # let _ = auditor; Ok(()) }
 /// ```
 pub struct HttpCollector {
-    pub(super) name: String,
-    pub(super) url: reqwest::Url,
-    /// The URL as errors and `Debug` show it.
-    pub(super) shown_url: String,
-    pub(super) format: Format,
-    pub(super) gzip: bool,
-    pub(super) max_batch_bytes: usize,
-    pub(super) client: reqwest::Client,
-    /// Which kind of credentials is sent, for `Debug`.
-    pub(super) auth: &'static str,
-    pub(super) header_names: Vec<String>,
+    settings: Settings,
     /// Set by a `Retry-After`: no request before then.
-    pub(super) retry_not_before: Option<Instant>,
+    retry_not_before: Option<Instant>,
 }
 
 impl HttpCollector {
+    /// A collector with checked settings; nothing is contacted yet.
+    pub(super) fn new(settings: Settings) -> HttpCollector {
+        HttpCollector {
+            settings,
+            retry_not_before: None,
+        }
+    }
+
     /// The body format.
     pub fn format(&self) -> &Format {
-        &self.format
-    }
-
-    pub(super) fn unavailable(&self, error: CollectorError) -> BackendError {
-        BackendError::unavailable(self.name.clone(), error)
-    }
-
-    pub(super) fn rejected(&self, error: CollectorError) -> BackendError {
-        BackendError::rejected(self.name.clone(), error)
+        &self.settings.format
     }
 }
 
 impl Backend for HttpCollector {
     fn name(&self) -> &str {
-        &self.name
+        &self.settings.name
     }
 
     async fn send(&mut self, batch: &[EncodedEvent]) -> Result<(), BackendError> {
+        let settings = &self.settings;
         if let Some(until) = self.retry_not_before {
             let now = Instant::now();
             if now < until {
-                return Err(self.unavailable(CollectorError::RetryAfter {
-                    url: self.shown_url.clone(),
-                    wait: until - now,
-                }));
+                return Err(unavailable(
+                    settings,
+                    CollectorError::RetryAfter {
+                        url: settings.shown_url.clone(),
+                        wait: until - now,
+                    },
+                ));
             }
             self.retry_not_before = None;
         }
         // Cut by hand as the body grows: where to cut depends on each event's encoded size
         // in this format, which only the format knows, so a generic batching crate could not
         // do it without encoding every event twice.
-        let mut body = Vec::with_capacity(self.max_batch_bytes.min(64 * 1024));
+        let retry_not_before = &mut self.retry_not_before;
+        let mut body = Vec::with_capacity(settings.max_batch_bytes.min(64 * 1024));
         let mut start = 0;
         for (i, event) in batch.iter().enumerate() {
             let mark = body.len();
-            self.format.append(&mut body, event);
-            if body.len() > self.max_batch_bytes && i > start {
+            settings.format.append(&mut body, event);
+            if body.len() > settings.max_batch_bytes && i > start {
                 let rest = body.split_off(mark);
                 let full = std::mem::replace(&mut body, rest);
-                self.post(full, &batch[start..i]).await?;
+                post(settings, retry_not_before, full, &batch[start..i]).await?;
                 start = i;
             }
         }
         if start < batch.len() {
-            self.post(body, &batch[start..]).await?;
+            post(settings, retry_not_before, body, &batch[start..]).await?;
         }
         Ok(())
     }
@@ -108,14 +105,15 @@ impl Backend for HttpCollector {
 
 impl fmt::Debug for HttpCollector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings = &self.settings;
         f.debug_struct("HttpCollector")
-            .field("name", &self.name)
-            .field("url", &self.shown_url)
-            .field("format", &self.format)
-            .field("gzip", &self.gzip)
-            .field("auth", &self.auth)
-            .field("headers", &self.header_names)
-            .field("max_batch_bytes", &self.max_batch_bytes)
+            .field("name", &settings.name)
+            .field("url", &settings.shown_url)
+            .field("format", &settings.format)
+            .field("gzip", &settings.gzip)
+            .field("auth", &settings.auth)
+            .field("headers", &settings.header_names)
+            .field("max_batch_bytes", &settings.max_batch_bytes)
             .finish_non_exhaustive()
     }
 }

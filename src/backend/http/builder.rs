@@ -10,6 +10,7 @@ use super::auth::{sensitive_value, Auth, Secret};
 use super::backend::HttpCollector;
 use super::classify::error_chain;
 use super::format::Format;
+use super::settings::Settings;
 use crate::ConfigError;
 
 /// Requests are cut so that no body (before compression) exceeds this, unless a single event
@@ -312,7 +313,7 @@ impl HttpCollectorBuilder {
             )
         })?;
 
-        Ok(HttpCollector {
+        Ok(HttpCollector::new(Settings {
             name: self
                 .name
                 .unwrap_or_else(|| self.format.default_name().to_string()),
@@ -324,8 +325,7 @@ impl HttpCollectorBuilder {
             client,
             auth: self.auth.kind(),
             header_names,
-            retry_not_before: None,
-        })
+        }))
     }
 }
 

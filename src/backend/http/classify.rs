@@ -6,51 +6,67 @@ use std::time::{Duration, Instant};
 use http::header::HeaderValue;
 use http::StatusCode;
 
-use super::backend::HttpCollector;
 use super::format::{excerpt, Verdict};
+use super::settings::Settings;
 use crate::delivery::BackendError;
 
 /// A collector asking for a longer pause (`Retry-After`) is held to this, so a typo on the
 /// server side cannot stall delivery for hours.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
-impl HttpCollector {
-    /// What an answer means for the requested events: 2xx is delivered once the format's
-    /// own verdict agrees (bulk items, HEC codes); 408, 429 and 5xx are transient, and a
-    /// `Retry-After` holds the next attempt back; any other status refuses the events.
-    pub(super) fn classify(
-        &mut self,
-        status: StatusCode,
-        retry_after: Option<Duration>,
-        answer: &[u8],
-    ) -> Result<(), BackendError> {
-        if status.is_success() {
-            return match self.format.verdict(answer) {
-                Verdict::Accepted => Ok(()),
-                Verdict::Retry(message) => Err(self.unavailable(CollectorError::Items {
-                    url: self.shown_url.clone(),
+/// What an answer means for the requested events: 2xx is delivered once the format's own
+/// verdict agrees (bulk items, HEC codes); 408, 429 and 5xx are transient, and a
+/// `Retry-After` holds the next attempt back (in `retry_not_before`); any other status
+/// refuses the events.
+pub(super) fn classify(
+    settings: &Settings,
+    retry_not_before: &mut Option<Instant>,
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    answer: &[u8],
+) -> Result<(), BackendError> {
+    if status.is_success() {
+        return match settings.format.verdict(answer) {
+            Verdict::Accepted => Ok(()),
+            Verdict::Retry(message) => Err(unavailable(
+                settings,
+                CollectorError::Items {
+                    url: settings.shown_url.clone(),
                     message,
-                })),
-                Verdict::Rejected(message) => Err(self.rejected(CollectorError::Items {
-                    url: self.shown_url.clone(),
+                },
+            )),
+            Verdict::Rejected(message) => Err(rejected(
+                settings,
+                CollectorError::Items {
+                    url: settings.shown_url.clone(),
                     message,
-                })),
-            };
-        }
-        let error = CollectorError::Status {
-            url: self.shown_url.clone(),
-            status: status.as_u16(),
-            answer: excerpt(answer),
+                },
+            )),
         };
-        if is_transient(status) {
-            if let Some(wait) = retry_after {
-                self.retry_not_before = Some(Instant::now() + wait.min(MAX_RETRY_AFTER));
-            }
-            Err(self.unavailable(error))
-        } else {
-            Err(self.rejected(error))
-        }
     }
+    let error = CollectorError::Status {
+        url: settings.shown_url.clone(),
+        status: status.as_u16(),
+        answer: excerpt(answer),
+    };
+    if is_transient(status) {
+        if let Some(wait) = retry_after {
+            *retry_not_before = Some(Instant::now() + wait.min(MAX_RETRY_AFTER));
+        }
+        Err(unavailable(settings, error))
+    } else {
+        Err(rejected(settings, error))
+    }
+}
+
+/// A transient failure of this collector: the events are retried and spooled.
+pub(super) fn unavailable(settings: &Settings, error: CollectorError) -> BackendError {
+    BackendError::unavailable(settings.name.clone(), error)
+}
+
+/// A refusal of the events by this collector: they are dropped and reported.
+fn rejected(settings: &Settings, error: CollectorError) -> BackendError {
+    BackendError::rejected(settings.name.clone(), error)
 }
 
 /// Why a collector did not confirm a request; the source of a [`BackendError`].

@@ -5,10 +5,13 @@
 //! request (or several, cut at [`max_batch_bytes`](HttpCollectorBuilder::max_batch_bytes))
 //! and reports the answer as delivered, transient (retried and spooled) or refused.
 //!
-//! One file per role: `backend.rs` (the collector and its `Backend` impl, cutting batches
-//! into requests), `builder.rs` (settings, checked at build), `auth.rs` (credentials, kept out of `Debug`), `request.rs`
-//! (building and sending one request), `classify.rs` (what an answer means: delivered,
-//! retried or refused), `format.rs` (the body formats and their own verdicts).
+//! One file per role, and data flows one way, from the backend down to the settings and the
+//! formats: `backend.rs` (the collector and its `Backend` impl, cutting batches into
+//! requests), `builder.rs` (settings, checked at build), `auth.rs` (credentials, kept out of
+//! `Debug`), `request.rs` (building and sending one request), `classify.rs` (what an answer
+//! means: delivered, retried or refused), `settings.rs` (what the builder checked, used by
+//! all the others), `format.rs` (the body formats and their own verdicts). This file only
+//! declares them and re-exports the public types.
 //!
 //! | format | resent events |
 //! | --- | --- |
@@ -36,6 +39,7 @@ mod builder;
 mod classify;
 mod format;
 mod request;
+mod settings;
 
 pub use backend::HttpCollector;
 pub use builder::HttpCollectorBuilder;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_nats::{ConnectOptions, ServerAddr};
 
-use super::connect::{Auth, Tls};
-use super::{NatsBackend, Settings};
+use super::backend::NatsBackend;
+use super::settings::{Auth, Settings, Tls};
 use crate::ConfigError;
 
 const DEFAULT_STREAM: &str = "OAUTH_AUDIT";
@@ -299,9 +299,9 @@ impl NatsBackendBuilder {
                 ));
             }
         }
-        Ok(NatsBackend {
-            name: self.name,
-            settings: Settings {
+        Ok(NatsBackend::new(
+            self.name,
+            Settings {
                 servers,
                 stream: self.stream,
                 subject_prefix: self.subject_prefix,
@@ -313,8 +313,7 @@ impl NatsBackendBuilder {
                 auth,
                 tls: self.tls,
             },
-            connection: None,
-        })
+        ))
     }
 }
 

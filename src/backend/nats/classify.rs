@@ -4,30 +4,30 @@
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::{self, ErrorCode};
 
-use super::connect::Connection;
+use super::settings::Settings;
 use super::stream::StreamState;
-use super::NatsBackend;
-use crate::delivery::BackendError;
 
-impl NatsBackend {
-    /// Classifies a failure that is not a refusal of particular events.
-    pub(super) fn publish_failed(
-        &self,
-        err: PublishError,
-        connection: &mut Connection,
-    ) -> BackendError {
-        let stream_missing = err.kind() == PublishErrorKind::StreamNotFound
-            || server_error_code(&err) == Some(ErrorCode::STREAM_NOT_FOUND);
-        if stream_missing {
-            // Deleted, or without a leader for a moment: look again before the next publish.
-            connection.stream = StreamState::Lost;
-            return self.unavailable(format!(
-                "no JetStream stream answers on {}.> ({err})",
-                self.settings.subject_prefix
-            ));
-        }
-        self.unavailable(format!("JetStream publish failed: {err}"))
+/// Classifies a failure that is not a refusal of particular events: always transient, and
+/// a missing stream marks it `Lost` (in `stream`, what is known of it on the connection) so
+/// it is looked up again before the next publish.
+///
+/// Returns the message of the transient failure; the backend names itself in it.
+pub(super) fn publish_failed(
+    settings: &Settings,
+    err: PublishError,
+    stream: &mut StreamState,
+) -> String {
+    let stream_missing = err.kind() == PublishErrorKind::StreamNotFound
+        || server_error_code(&err) == Some(ErrorCode::STREAM_NOT_FOUND);
+    if stream_missing {
+        // Deleted, or without a leader for a moment: look again before the next publish.
+        *stream = StreamState::Lost;
+        return format!(
+            "no JetStream stream answers on {}.> ({err})",
+            settings.subject_prefix
+        );
     }
+    format!("JetStream publish failed: {err}")
 }
 
 /// The JetStream error code the server answered a publish with, if any.

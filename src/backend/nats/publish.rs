@@ -4,10 +4,10 @@
 use async_nats::jetstream::context::PublishError;
 use async_nats::jetstream::message::PublishMessage;
 
-use super::classify::permanent_refusal;
+use super::classify::{permanent_refusal, publish_failed};
 use super::connect::Connection;
-use super::NatsBackend;
-use crate::delivery::{BackendError, EncodedEvent};
+use super::settings::Settings;
+use crate::delivery::EncodedEvent;
 
 /// An event the server will never take.
 pub(super) struct Refused {
@@ -15,73 +15,73 @@ pub(super) struct Refused {
     pub(super) reason: String,
 }
 
-impl NatsBackend {
-    /// Publishes the batch, then awaits every acknowledgement, all within one timeout.
-    /// Returns the events the server (or the client's size check) refused for good.
-    pub(super) async fn publish(
-        &self,
-        connection: &mut Connection,
-        batch: &[EncodedEvent],
-    ) -> Result<Vec<Refused>, BackendError> {
-        let deadline = tokio::time::Instant::now() + self.settings.timeout;
-        let max_payload = connection.jetstream.client().max_payload();
-        let mut refused = Vec::new();
-        let mut acks = Vec::with_capacity(batch.len());
-        let publishing = async {
-            for event in batch {
-                // Headers count towards max_payload; 128 bytes covers `Nats-Msg-Id` and framing.
-                if event.json().len() + 128 > max_payload {
-                    refused.push(Refused {
-                        id: event.id(),
-                        reason: format!(
-                            "{} bytes exceed the server's max_payload of {max_payload} bytes",
-                            event.json().len()
-                        ),
-                    });
-                    continue;
-                }
-                let message = PublishMessage::build()
-                    .payload(event.json().clone())
-                    .message_id(event.id().to_string());
-                let ack = connection
-                    .jetstream
-                    .send_publish(self.subject(event.kind()), message)
-                    .await?;
-                acks.push((event.id(), ack));
+/// Publishes the batch, then awaits every acknowledgement, all within one timeout.
+/// Returns the events the server (or the client's size check) refused for good.
+///
+/// The error is the message of a transient failure; the backend names itself in it.
+pub(super) async fn publish(
+    settings: &Settings,
+    connection: &mut Connection,
+    batch: &[EncodedEvent],
+) -> Result<Vec<Refused>, String> {
+    let deadline = tokio::time::Instant::now() + settings.timeout;
+    let max_payload = connection.jetstream.client().max_payload();
+    let mut refused = Vec::new();
+    let mut acks = Vec::with_capacity(batch.len());
+    let publishing = async {
+        for event in batch {
+            // Headers count towards max_payload; 128 bytes covers `Nats-Msg-Id` and framing.
+            if event.json().len() + 128 > max_payload {
+                refused.push(Refused {
+                    id: event.id(),
+                    reason: format!(
+                        "{} bytes exceed the server's max_payload of {max_payload} bytes",
+                        event.json().len()
+                    ),
+                });
+                continue;
             }
-            Ok::<_, PublishError>(())
-        };
-        match tokio::time::timeout_at(deadline, publishing).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => return Err(self.publish_failed(err, connection)),
-            Err(_) => return Err(self.timed_out()),
+            let message = PublishMessage::build()
+                .payload(event.json().clone())
+                .message_id(event.id().to_string());
+            let ack = connection
+                .jetstream
+                .send_publish(settings.subject(event.kind()), message)
+                .await?;
+            acks.push((event.id(), ack));
         }
-        // The acks arrive concurrently, so awaiting them in turn costs no extra round trips.
-        let acknowledged = async {
-            for (id, ack) in acks {
-                // A duplicate ack means the stream already holds the event: success too.
-                if let Err(err) = ack.await {
-                    match permanent_refusal(&err) {
-                        Some(reason) => refused.push(Refused { id, reason }),
-                        None => return Err(err),
-                    }
-                }
-            }
-            Ok(())
-        };
-        match tokio::time::timeout_at(deadline, acknowledged).await {
-            Ok(Ok(())) => Ok(refused),
-            Ok(Err(err)) => Err(self.publish_failed(err, connection)),
-            Err(_) => Err(self.timed_out()),
-        }
+        Ok::<_, PublishError>(())
+    };
+    match tokio::time::timeout_at(deadline, publishing).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => return Err(publish_failed(settings, err, &mut connection.stream)),
+        Err(_) => return Err(timed_out(settings)),
     }
+    // The acks arrive concurrently, so awaiting them in turn costs no extra round trips.
+    let acknowledged = async {
+        for (id, ack) in acks {
+            // A duplicate ack means the stream already holds the event: success too.
+            if let Err(err) = ack.await {
+                match permanent_refusal(&err) {
+                    Some(reason) => refused.push(Refused { id, reason }),
+                    None => return Err(err),
+                }
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout_at(deadline, acknowledged).await {
+        Ok(Ok(())) => Ok(refused),
+        Ok(Err(err)) => Err(publish_failed(settings, err, &mut connection.stream)),
+        Err(_) => Err(timed_out(settings)),
+    }
+}
 
-    /// No acknowledgement in time: transient, whether the server is down or electing.
-    fn timed_out(&self) -> BackendError {
-        self.unavailable(format!(
-            "no JetStream acknowledgement within {:?} (server down, or the stream is \
-             electing a leader)",
-            self.settings.timeout
-        ))
-    }
+/// No acknowledgement in time: transient, whether the server is down or electing.
+fn timed_out(settings: &Settings) -> String {
+    format!(
+        "no JetStream acknowledgement within {:?} (server down, or the stream is \
+         electing a leader)",
+        settings.timeout
+    )
 }

@@ -3,11 +3,9 @@
 
 use async_nats::jetstream::context::GetStreamErrorKind;
 use async_nats::jetstream::stream::{Config as StreamConfig, StorageType};
-use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::{self, ErrorCode};
 
-use super::connect::Connection;
-use super::NatsBackend;
-use crate::delivery::BackendError;
+use super::settings::Settings;
 
 /// What is known about the stream on the current connection.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -21,63 +19,62 @@ pub(super) enum StreamState {
     Lost,
 }
 
-impl NatsBackend {
-    /// The stream this backend creates or updates: file storage, `<prefix>.>`.
-    pub(super) fn stream_config(&self) -> StreamConfig {
-        let settings = &self.settings;
-        StreamConfig {
-            name: settings.stream.clone(),
-            subjects: vec![format!("{}.>", settings.subject_prefix)],
-            max_age: settings.max_age,
-            num_replicas: settings.replicas,
-            duplicate_window: settings.duplicate_window,
-            storage: StorageType::File,
-            description: Some("OAuth audit events (oauth-audit)".to_owned()),
-            ..StreamConfig::default()
-        }
+/// The stream this backend creates or updates: file storage, `<prefix>.>`.
+pub(super) fn config(settings: &Settings) -> StreamConfig {
+    StreamConfig {
+        name: settings.stream.clone(),
+        subjects: vec![format!("{}.>", settings.subject_prefix)],
+        max_age: settings.max_age,
+        num_replicas: settings.replicas,
+        duplicate_window: settings.duplicate_window,
+        storage: StorageType::File,
+        description: Some("OAuth audit events (oauth-audit)".to_owned()),
+        ..StreamConfig::default()
     }
+}
 
-    /// Creates the stream or applies the settings once per connection; after a lost
-    /// stream, looks it up first.
-    pub(super) async fn ensure_stream(
-        &self,
-        connection: &mut Connection,
-    ) -> Result<(), BackendError> {
-        let jetstream = &connection.jetstream;
-        match connection.stream {
-            StreamState::Ready => return Ok(()),
-            StreamState::Unconfigured => {}
-            StreamState::Lost => match jetstream.get_stream(&self.settings.stream).await {
-                Ok(_) => {
-                    connection.stream = StreamState::Ready;
-                    return Ok(());
+/// Creates the stream or applies the settings once per connection (`state` is what is known
+/// of it there); after a lost stream, looks it up first.
+///
+/// The error is the message of a transient failure; the backend names itself in it.
+pub(super) async fn ensure(
+    settings: &Settings,
+    jetstream: &jetstream::Context,
+    state: &mut StreamState,
+) -> Result<(), String> {
+    match *state {
+        StreamState::Ready => return Ok(()),
+        StreamState::Unconfigured => {}
+        StreamState::Lost => match jetstream.get_stream(&settings.stream).await {
+            Ok(_) => {
+                *state = StreamState::Ready;
+                return Ok(());
+            }
+            Err(err) => match err.kind() {
+                GetStreamErrorKind::JetStream(js)
+                    if js.error_code() == ErrorCode::STREAM_NOT_FOUND => {}
+                _ => {
+                    return Err(format!(
+                        "cannot look up JetStream stream {:?}: {err}",
+                        settings.stream
+                    ))
                 }
-                Err(err) => match err.kind() {
-                    GetStreamErrorKind::JetStream(js)
-                        if js.error_code() == ErrorCode::STREAM_NOT_FOUND => {}
-                    _ => {
-                        return Err(self.unavailable(format!(
-                            "cannot look up JetStream stream {:?}: {err}",
-                            self.settings.stream
-                        )))
-                    }
-                },
             },
-        }
-        jetstream
-            .create_or_update_stream(self.stream_config())
-            .await
-            .map_err(|err| {
-                self.unavailable(format!(
-                    "cannot create or update JetStream stream {:?} (subjects {}.>): {err}; \
-                     check that JetStream is enabled, that no other stream claims these \
-                     subjects, and that the cluster has {} server(s) for the replicas",
-                    self.settings.stream, self.settings.subject_prefix, self.settings.replicas
-                ))
-            })?;
-        connection.stream = StreamState::Ready;
-        Ok(())
+        },
     }
+    jetstream
+        .create_or_update_stream(config(settings))
+        .await
+        .map_err(|err| {
+            format!(
+                "cannot create or update JetStream stream {:?} (subjects {}.>): {err}; \
+                 check that JetStream is enabled, that no other stream claims these \
+                 subjects, and that the cluster has {} server(s) for the replicas",
+                settings.stream, settings.subject_prefix, settings.replicas
+            )
+        })?;
+    *state = StreamState::Ready;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -85,6 +82,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::backend::NatsBackend;
     use crate::delivery::Backend;
     use crate::event::EventKind;
 
@@ -97,7 +95,7 @@ mod tests {
             nats.subject(EventKind::TokenRevoked),
             "oauth.audit.TokenRevoked"
         );
-        let config = nats.stream_config();
+        let config = config(&nats.settings);
         assert_eq!(config.subjects, ["oauth.audit.>"]);
         assert_eq!(config.storage, StorageType::File);
         assert_eq!(config.duplicate_window, Duration::from_secs(120));
@@ -114,7 +112,7 @@ mod tests {
             .duplicate_window(Duration::from_secs(300))
             .build()
             .unwrap();
-        let config = nats.stream_config();
+        let config = config(&nats.settings);
         assert_eq!(config.name, "AUDIT");
         assert_eq!(config.subjects, ["acme.audit.>"]);
         assert_eq!(config.max_age, Duration::from_secs(3600));

@@ -7,7 +7,9 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use tokio_postgres::Config;
 
-use super::{tls, Partitioning, PostgresBackend, Settings};
+use super::backend::PostgresBackend;
+use super::settings::{Partitioning, Settings};
+use super::tls;
 use crate::ConfigError;
 
 /// Leaves room for the longest suffix (`_p20261125`, `_subject`) within PostgreSQL's 63 bytes.
@@ -137,19 +139,15 @@ impl PostgresBackendBuilder {
                 ));
             }
         }
-        Ok(PostgresBackend {
-            settings: Settings {
-                config,
-                tls,
-                schema: self.schema,
-                table: self.table,
-                partitioning: self.partitioning,
-                retention: self.retention,
-                timeout: self.timeout,
-            },
-            session: None,
-            next_retention: None,
-        })
+        Ok(PostgresBackend::new(Settings {
+            config,
+            tls,
+            schema: self.schema,
+            table: self.table,
+            partitioning: self.partitioning,
+            retention: self.retention,
+            timeout: self.timeout,
+        }))
     }
 }
 

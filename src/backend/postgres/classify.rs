@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-use super::{NAME, SCHEMA_VERSION};
+use super::settings::{NAME, SCHEMA_VERSION};
 use crate::delivery::BackendError;
 
 /// Why a `send` failed, before it is classified.

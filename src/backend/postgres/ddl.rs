@@ -9,7 +9,7 @@
 
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 
-use super::VERSIONS_TABLE;
+use super::settings::VERSIONS_TABLE;
 
 /// `"schema"."name"`, for SQL built here and for `to_regclass`.
 pub(super) fn qualified(schema: &str, name: &str) -> String {

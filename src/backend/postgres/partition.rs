@@ -1,48 +1,20 @@
-//! Partitioning: how the events table is split by time, which partitions a session knows,
+//! Partitioning: the periods a partition covers, which partitions a session knows,
 //! creating those a batch needs (through the owner's function) and running retention.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use postgres_protocol::escape::escape_identifier;
+use tokio_postgres::Client;
 
 use super::classify::{Failure, SchemaProblem};
-use super::session::{event_time, Session};
-use super::NAME;
+use super::ddl;
+use super::settings::{Partitioning, Settings, NAME};
 use crate::delivery::EncodedEvent;
 
-/// How the events table is split by time.
-///
-/// ```
-/// use oauth_audit::backend::{Partitioning, PostgresBackend};
-///
-/// let backend = PostgresBackend::builder("host=localhost user=audit sslmode=disable")
-///     .partitioning(Partitioning::Daily)
-///     .build()?;
-/// # Ok::<(), oauth_audit::ConfigError>(())
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Partitioning {
-    /// One partition per UTC day (`<table>_p20261125`).
-    Daily,
-    /// One partition per UTC month (`<table>_p202611`).
-    #[default]
-    Monthly,
-    /// A plain table; retention deletes rows.
-    None,
-}
-
+// The period arithmetic lives here, with the partitions it names; `settings.rs` only says
+// which partitionings exist.
 impl Partitioning {
-    /// The name recorded in `oauth_audit_schema`.
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Partitioning::Daily => "daily",
-            Partitioning::Monthly => "monthly",
-            Partitioning::None => "none",
-        }
-    }
-
     /// The first day of the partition holding `time`.
     pub(super) fn start_of(self, time: DateTime<Utc>) -> NaiveDate {
         let day = time.date_naive();
@@ -85,38 +57,39 @@ impl Partitioning {
     }
 }
 
-impl Session {
-    /// Learns which partitions exist, from the catalog.
-    pub(super) async fn load_partitions(
-        &mut self,
-        partitioning: Partitioning,
-    ) -> Result<(), Failure> {
-        for name in self.partition_names().await? {
-            if let Some(start) = partition_start(&self.table, &name, partitioning) {
-                self.partitions.insert(start);
+/// The partitions of the events table one session knows to exist, by their first day.
+#[derive(Debug, Default)]
+pub(super) struct Partitions {
+    known: BTreeSet<NaiveDate>,
+}
+
+impl Partitions {
+    /// Learns which partitions exist, from the catalog; none for a plain table.
+    pub(super) async fn load(client: &Client, settings: &Settings) -> Result<Partitions, Failure> {
+        let mut partitions = Partitions::default();
+        if settings.partitioning != Partitioning::None {
+            partitions.read_catalog(client, settings).await?;
+        }
+        Ok(partitions)
+    }
+
+    async fn read_catalog(&mut self, client: &Client, settings: &Settings) -> Result<(), Failure> {
+        for name in partition_names(client, settings).await? {
+            if let Some(start) = partition_start(&settings.table, &name, settings.partitioning) {
+                self.known.insert(start);
             }
         }
         Ok(())
     }
 
-    async fn partition_names(&self) -> Result<Vec<String>, Failure> {
-        let rows = self
-            .client
-            .query(
-                "SELECT c.relname::text FROM pg_inherits i \
-                 JOIN pg_class c ON c.oid = i.inhrelid \
-                 WHERE i.inhparent = to_regclass($1)",
-                &[&self.qualified],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| row.try_get::<_, String>(0).map_err(Failure::from))
-            .collect()
-    }
-
     /// Creates the partitions for the current and the next period, so inserts around
     /// midnight (or the first of the month) find theirs in place.
-    pub(super) async fn ensure_ahead(&mut self, partitioning: Partitioning) -> Result<(), Failure> {
+    pub(super) async fn ensure_ahead(
+        &mut self,
+        client: &Client,
+        settings: &Settings,
+    ) -> Result<(), Failure> {
+        let partitioning = settings.partitioning;
         if partitioning == Partitioning::None {
             return Ok(());
         }
@@ -124,95 +97,121 @@ impl Session {
         let mut wanted = vec![now];
         wanted.extend(partitioning.end_of(now));
         for start in wanted {
-            self.create_partition(partitioning, start).await?;
+            self.create(client, settings, start).await?;
         }
         Ok(())
     }
 
     /// Creates the partitions the batch's events fall into, where not known to exist.
-    pub(super) async fn ensure_partitions(
+    pub(super) async fn ensure_for(
         &mut self,
-        partitioning: Partitioning,
+        client: &Client,
+        settings: &Settings,
         batch: &[EncodedEvent],
     ) -> Result<(), Failure> {
+        let partitioning = settings.partitioning;
         if partitioning == Partitioning::None {
             return Ok(());
         }
         let missing: BTreeSet<NaiveDate> = batch
             .iter()
             .map(|event| partitioning.start_of(event_time(event)))
-            .filter(|start| !self.partitions.contains(start))
+            .filter(|start| !self.known.contains(start))
             .collect();
         for start in missing {
-            self.create_partition(partitioning, start).await?;
+            self.create(client, settings, start).await?;
         }
         Ok(())
     }
 
     /// Creates one partition, unless known to exist.
-    async fn create_partition(
+    async fn create(
         &mut self,
-        partitioning: Partitioning,
+        client: &Client,
+        settings: &Settings,
         start: NaiveDate,
     ) -> Result<(), Failure> {
-        if self.partitions.contains(&start) {
+        if self.known.contains(&start) {
             return Ok(());
         }
-        if partitioning.end_of(start).is_none() {
+        if settings.partitioning.end_of(start).is_none() {
             return Err(Failure::Schema(SchemaProblem::OutOfRange(start)));
         }
         // Through the owner's function: a writer that does not own the table cannot create
         // partitions of it, and so cannot drop them either.
-        self.client
+        client
             .execute(
                 &format!(
                     "SELECT {}.oauth_audit_create_partition($1, $2)",
-                    escape_identifier(&self.schema)
+                    escape_identifier(&settings.schema)
                 ),
-                &[&self.table, &start],
+                &[&settings.table, &start],
             )
             .await?;
-        self.partitions.insert(start);
+        self.known.insert(start);
         Ok(())
     }
 
     /// Forgets the known partitions and reads them again: one was dropped behind the
     /// session's back (another writer's retention, an operator) or by its own retention.
-    pub(super) async fn reload_partitions(
+    pub(super) async fn reload(
         &mut self,
-        partitioning: Partitioning,
+        client: &Client,
+        settings: &Settings,
     ) -> Result<(), Failure> {
-        self.partitions.clear();
-        self.load_partitions(partitioning).await
+        self.known.clear();
+        self.read_catalog(client, settings).await
     }
 
     /// Runs the owner's retention function, which removes only what the retention recorded
     /// in `oauth_audit_schema` allows, whoever calls it.
     pub(super) async fn apply_retention(
         &mut self,
-        partitioning: Partitioning,
+        client: &Client,
+        settings: &Settings,
     ) -> Result<(), Failure> {
-        let removed: i64 = self
-            .client
+        let removed: i64 = client
             .query_one(
                 &format!(
                     "SELECT {}.oauth_audit_retention($1)",
-                    escape_identifier(&self.schema)
+                    escape_identifier(&settings.schema)
                 ),
-                &[&self.table],
+                &[&settings.table],
             )
             .await?
             .try_get(0)?;
         if removed > 0 {
-            if partitioning == Partitioning::None {
-                tracing::info!(backend = NAME, table = %self.qualified, rows = removed, "deleted audit events past retention");
+            let qualified = ddl::qualified(&settings.schema, &settings.table);
+            if settings.partitioning == Partitioning::None {
+                tracing::info!(backend = NAME, table = %qualified, rows = removed, "deleted audit events past retention");
             } else {
-                self.reload_partitions(partitioning).await?;
-                tracing::info!(backend = NAME, table = %self.qualified, partitions = removed, "dropped audit partitions past retention");
+                self.reload(client, settings).await?;
+                tracing::info!(backend = NAME, table = %qualified, partitions = removed, "dropped audit partitions past retention");
             }
         }
         Ok(())
     }
+}
+
+/// The names of the events table's partitions, from the catalog.
+async fn partition_names(client: &Client, settings: &Settings) -> Result<Vec<String>, Failure> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i \
+             JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = to_regclass($1)",
+            &[&ddl::qualified(&settings.schema, &settings.table)],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get::<_, String>(0).map_err(Failure::from))
+        .collect()
+}
+
+/// The event's time as the partition key column `time` takes it.
+pub(super) fn event_time(event: &EncodedEvent) -> DateTime<Utc> {
+    // Timestamps are microseconds since the epoch, well within chrono's range.
+    DateTime::from_timestamp_micros(event.time().unix_micros()).unwrap_or_default()
 }
 
 /// The start day encoded in the name of one of `table`'s partitions.

@@ -12,7 +12,8 @@ use postgres_protocol::escape::escape_identifier;
 use tokio_postgres::Client;
 
 use super::classify::{Failure, SchemaProblem};
-use super::{ddl, Partitioning, Settings, NAME, SCHEMA_VERSION, VERSIONS_TABLE};
+use super::ddl;
+use super::settings::{Partitioning, Settings, NAME, SCHEMA_VERSION, VERSIONS_TABLE};
 
 /// The names one start-up works on, quoted once.
 struct Names<'a> {

@@ -1,29 +1,25 @@
-//! The session: one connection with the layout in place and the prepared insert, and the
-//! statements a batch runs on it.
+//! The session: one connection with the layout in place, the prepared insert and the
+//! partitions known on it, and the statements a batch runs on it. The layout itself is
+//! `schema.rs`'s, the partitions `partition.rs`'s; a session only holds them together.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
-use chrono::{DateTime, NaiveDate, Utc};
 use tokio::task::JoinHandle;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, Statement};
 
 use super::classify::Failure;
-use super::{ddl, schema, Partitioning, Settings, NAME};
+use super::partition::{event_time, Partitions};
+use super::settings::{Settings, NAME};
+use super::{ddl, schema};
 use crate::delivery::EncodedEvent;
 
 /// A connection with the schema in place.
 pub(super) struct Session {
-    pub(super) client: Client,
+    client: Client,
     connection: JoinHandle<()>,
-    pub(super) schema: String,
-    pub(super) table: String,
-    /// `"schema"."table"`.
-    pub(super) qualified: String,
     insert: Statement,
-    /// Start days of the partitions known to exist.
-    pub(super) partitions: BTreeSet<NaiveDate>,
+    partitions: Partitions,
 }
 
 impl Drop for Session {
@@ -46,22 +42,48 @@ impl Session {
             }
         };
         schema::ensure(&client, settings).await?;
-        let schema = settings.schema.clone();
-        let table = settings.table.clone();
-        let qualified = ddl::qualified(&schema, &table);
-        let mut session = Session {
-            insert: prepare_insert(&client, &qualified).await?,
+        let qualified = ddl::qualified(&settings.schema, &settings.table);
+        let insert = prepare_insert(&client, &qualified).await?;
+        let partitions = Partitions::load(&client, settings).await?;
+        Ok(Session {
             client,
             connection,
-            schema,
-            table,
-            qualified,
-            partitions: BTreeSet::new(),
-        };
-        if settings.partitioning != Partitioning::None {
-            session.load_partitions(settings.partitioning).await?;
-        }
-        Ok(session)
+            insert,
+            partitions,
+        })
+    }
+
+    /// Whether the connection is gone, so a new session is needed.
+    pub(super) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Creates the partitions for the current and the next period.
+    pub(super) async fn ensure_ahead(&mut self, settings: &Settings) -> Result<(), Failure> {
+        self.partitions.ensure_ahead(&self.client, settings).await
+    }
+
+    /// Creates the partitions the batch's events fall into, where not known to exist.
+    pub(super) async fn ensure_partitions(
+        &mut self,
+        settings: &Settings,
+        batch: &[EncodedEvent],
+    ) -> Result<(), Failure> {
+        self.partitions
+            .ensure_for(&self.client, settings, batch)
+            .await
+    }
+
+    /// Reads the existing partitions again, after one was dropped behind the session's back.
+    pub(super) async fn reload_partitions(&mut self, settings: &Settings) -> Result<(), Failure> {
+        self.partitions.reload(&self.client, settings).await
+    }
+
+    /// Runs the owner's retention function and forgets what it dropped.
+    pub(super) async fn apply_retention(&mut self, settings: &Settings) -> Result<(), Failure> {
+        self.partitions
+            .apply_retention(&self.client, settings)
+            .await
     }
 
     /// Inserts the batch in one statement; events already stored are skipped.
@@ -138,11 +160,6 @@ where
     if let Err(error) = connection.await {
         tracing::debug!(backend = NAME, %error, "postgres connection closed");
     }
-}
-
-pub(super) fn event_time(event: &EncodedEvent) -> DateTime<Utc> {
-    // Timestamps are microseconds since the epoch, well within chrono's range.
-    DateTime::from_timestamp_micros(event.time().unix_micros()).unwrap_or_default()
 }
 
 fn event_text(event: &EncodedEvent) -> Result<&str, Failure> {

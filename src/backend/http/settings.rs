@@ -1,0 +1,20 @@
+//! What the other files share and depend on, depending on nothing but the body format: the
+//! collector's checked settings.
+
+use super::format::Format;
+
+/// What [`HttpCollectorBuilder::build`](super::HttpCollectorBuilder::build) checked: where
+/// requests go, how they are written, and what `Debug` and errors may show of them.
+pub(super) struct Settings {
+    pub(super) name: String,
+    pub(super) url: reqwest::Url,
+    /// The URL as errors and `Debug` show it.
+    pub(super) shown_url: String,
+    pub(super) format: Format,
+    pub(super) gzip: bool,
+    pub(super) max_batch_bytes: usize,
+    pub(super) client: reqwest::Client,
+    /// Which kind of credentials is sent, for `Debug`.
+    pub(super) auth: &'static str,
+    pub(super) header_names: Vec<String>,
+}
