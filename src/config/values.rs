@@ -262,6 +262,19 @@ mod tests {
         assert!(FileMode::try_from(0o400).is_err());
         assert!(Name::try_from(String::new()).is_err());
         assert!(Name::try_from("a/b".to_owned()).is_err());
+        assert!(BodyLimit::try_from(17 * 1024 * 1024).is_err());
+    }
+
+    #[test]
+    fn paths_headers_urls() {
+        assert!(RequestPath::try_from("token".to_owned()).is_err());
+        assert!(RequestPath::try_from("/token?x".to_owned()).is_err());
+        assert!(HttpUrl::try_from("ftp://x".to_owned()).is_err());
+        assert_eq!(
+            OptionalHeader::try_from(String::new()),
+            Ok(OptionalHeader(None))
+        );
+        assert!(OptionalHeader::try_from("bad header".to_owned()).is_err());
     }
 
     #[test]
@@ -274,6 +287,28 @@ mod tests {
         ] {
             let err = EnvName::try_from(secret.to_owned()).unwrap_err();
             assert!(!err.contains(secret), "{err}");
+        }
+    }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+        /// Number and unit: agrees with the model (the unit's seconds times the number).
+        #[test]
+        fn durations_follow_the_model(number in 0u64..1_000_000, unit in "(ms|s|m|h|d|x|)") {
+            let parsed = HumanDuration::try_from(format!("{number}{unit}"));
+            let expected = match unit.as_str() {
+                "ms" => Some(Duration::from_millis(number)),
+                "s" => Some(Duration::from_secs(number)),
+                "m" => Some(Duration::from_secs(number * 60)),
+                "h" => Some(Duration::from_secs(number * 3600)),
+                "d" => Some(Duration::from_secs(number * 86_400)),
+                _ => None,
+            };
+            prop_assert_eq!(parsed.ok().map(|d| d.0), expected);
+        }
         }
     }
 }

@@ -190,20 +190,6 @@ impl TryFrom<String> for ClientIpHeader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oauth_audit::config::{BodyLimit, Name, OptionalHeader};
-
-    #[test]
-    fn durations() {
-        let d = |s: &str| HumanDuration::try_from(s.to_owned()).map(|d| d.0);
-        assert_eq!(d("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(d("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(d("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(d("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(d("365d"), Ok(Duration::from_secs(365 * 86_400)));
-        assert!(d("30").unwrap_err().contains("unit"));
-        assert!(d("s").unwrap_err().contains("whole number"));
-        assert!(d("1.5s").is_err());
-    }
 
     #[test]
     fn rates() {
@@ -232,23 +218,10 @@ mod tests {
     }
 
     #[test]
-    fn cidrs_and_paths() {
+    fn cidrs() {
         assert!(Cidr::try_from("10.0.0.0/8".to_owned()).is_ok());
         assert!(Cidr::try_from("::1".to_owned()).is_ok());
         assert!(Cidr::try_from("10.0.0.0/33".to_owned()).is_err());
-        assert!(RequestPath::try_from("token".to_owned()).is_err());
-        assert!(HttpUrl::try_from("ftp://x".to_owned()).is_err());
-        assert!(RequestPath::try_from("/token?x".to_owned()).is_err());
-        assert!(AtLeastOne::try_from(0).is_err());
-        assert_eq!(AtLeastOne::try_from(3).map(AtLeastOne::get), Ok(3));
-        assert!(BodyLimit::try_from(17 * 1024 * 1024).is_err());
-        assert!(Name::try_from(String::new()).is_err());
-        assert!(Name::try_from("a/b".to_owned()).is_err());
-        assert_eq!(
-            OptionalHeader::try_from(String::new()),
-            Ok(OptionalHeader(None))
-        );
-        assert!(OptionalHeader::try_from("bad header".to_owned()).is_err());
     }
 
     mod fuzz {
@@ -314,21 +287,6 @@ mod tests {
                     let positive = PositiveDuration::try_from(input);
                     prop_assert_eq!(positive.is_ok(), !duration.is_zero());
                 }
-            }
-
-            /// Number and unit: agrees with the model (the unit's seconds times the number).
-            #[test]
-            fn durations_follow_the_model(number in 0u64..1_000_000, unit in "(ms|s|m|h|d|x|)") {
-                let parsed = HumanDuration::try_from(format!("{number}{unit}"));
-                let expected = match unit.as_str() {
-                    "ms" => Some(Duration::from_millis(number)),
-                    "s" => Some(Duration::from_secs(number)),
-                    "m" => Some(Duration::from_secs(number * 60)),
-                    "h" => Some(Duration::from_secs(number * 3600)),
-                    "d" => Some(Duration::from_secs(number * 86_400)),
-                    _ => None,
-                };
-                prop_assert_eq!(parsed.ok().map(|d| d.0), expected);
             }
         }
     }
