@@ -49,6 +49,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod chain;
 #[cfg(feature = "config")]
 pub mod config;
 mod context;

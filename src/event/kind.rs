@@ -36,11 +36,13 @@ pub enum EventKind {
     SecurityAlert,
     /// Events were lost or delayed: gaps are never silent.
     AuditEventsDropped,
+    /// A signed checkpoint of the event chain (`checkpoint`, see `docs/integrity.md`).
+    AuditCheckpoint,
 }
 
 impl EventKind {
     /// Every kind, in schema order.
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::AccessTokenIssued,
         EventKind::TokenRequestFailed,
         EventKind::TokenRevoked,
@@ -56,6 +58,7 @@ impl EventKind {
         EventKind::AccessDenied,
         EventKind::SecurityAlert,
         EventKind::AuditEventsDropped,
+        EventKind::AuditCheckpoint,
     ];
 
     /// The kind named `name` (as in the `kind` field), if schema v1 has one.
@@ -83,6 +86,7 @@ impl EventKind {
             EventKind::AccessDenied => "AccessDenied",
             EventKind::SecurityAlert => "SecurityAlert",
             EventKind::AuditEventsDropped => "AuditEventsDropped",
+            EventKind::AuditCheckpoint => "AuditCheckpoint",
         }
     }
 }

@@ -17,14 +17,16 @@
 //! ```
 
 pub mod error_code;
+mod hash;
 mod kind;
 mod model;
 mod sanitize;
 mod time;
 
+pub use hash::{canonical_json, BadHash, EventHash};
 pub use kind::{ActorKind, ClientAuth, EventKind, Outcome, Severity};
 pub use model::{
-    Actor, Alert, AuditEvent, DropReason, Dropped, ErrorInfo, HttpInfo, OAuthDetails, Scopes,
+    Actor, Alert, AuditEvent, ChainLink, Checkpoint, DropReason, Dropped, SeqRange, ErrorInfo, HttpInfo, OAuthDetails, Scopes,
     ServiceInfo, Source, TokenDetails, TokenRef, UnverifiedClaims, SCHEMA,
 };
 pub(crate) use sanitize::Untrusted;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{ActorKind, ClientAuth, EventKind, Outcome, Severity, Timestamp};
+use super::{ActorKind, ClientAuth, EventHash, EventKind, Outcome, Severity, Timestamp};
 use crate::token::{TokenFingerprint, TokenFormat, Verdict};
 
 /// The value of the `schema` field of every event.
@@ -75,6 +75,13 @@ pub struct AuditEvent {
     /// For `AuditEventsDropped`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dropped: Option<Dropped>,
+    /// For `AuditCheckpoint`: the signed checkpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+    /// The event's place in its stream's hash chain, when chaining is on
+    /// ([`crate::chain`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainLink>,
     /// String pairs added by the application's own enrichment (a
     /// [`Processor`](crate::process::Processor)), e.g. `tenant`; omitted when empty.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -113,6 +120,8 @@ impl AuditEvent {
             error: None,
             alert: None,
             dropped: None,
+            checkpoint: None,
+            chain: None,
             labels: std::collections::BTreeMap::new(),
         }
     }
@@ -129,6 +138,8 @@ impl AuditEvent {
             count,
             reason,
             sink: sink.to_owned(),
+            ranges: Vec::new(),
+            signature: None,
         });
         event
     }
@@ -522,6 +533,53 @@ pub struct Dropped {
     pub reason: DropReason,
     /// The writer concerned.
     pub sink: String,
+    /// With chaining on: the sequence numbers of the chained events it lost, so that
+    /// `oauth-audit verify` reports their gap as announced, not as deleted events.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<SeqRange>,
+    /// With a checkpoint key: `<key name> <base64(key id || Ed25519 signature)>` over the
+    /// RFC 8785 form of this event without `dropped.signature`, so that an announcement
+    /// cannot be forged to cover deleted events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// Consecutive sequence numbers of one stream, both ends included.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SeqRange {
+    /// The stream.
+    pub stream: Arc<str>,
+    /// The first sequence number.
+    pub first: u64,
+    /// The last sequence number.
+    pub last: u64,
+}
+
+/// The `chain` object: where an event sits in its stream's hash chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChainLink {
+    /// The stream: one auditor's sequence of events (a UUID kept across restarts by a
+    /// state file).
+    pub stream: Arc<str>,
+    /// The event's number in the stream, from 1.
+    pub seq: u64,
+    /// The hash of the stream's previous event; absent for the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prev: Option<EventHash>,
+}
+
+/// The `checkpoint` object of an `AuditCheckpoint` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Checkpoint {
+    /// The stream it seals.
+    pub stream: Arc<str>,
+    /// The last sequence number it covers.
+    pub seq: u64,
+    /// The hash of that event.
+    pub hash: EventHash,
+    /// The C2SP signed note: origin, `seq`, the hash in base64 and the time, then the
+    /// signature line.
+    pub note: String,
 }
 
 /// Why events were dropped.

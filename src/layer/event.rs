@@ -129,7 +129,7 @@ fn envelope(
         route: request.route,
         path: request.path,
         status: response.and_then(|r| r.status).map(|s| s.as_u16()),
-        duration_ms: duration.as_secs_f64() * 1000.0,
+        duration_ms: duration_ms(duration),
     });
     event.source = Some(request.source);
     event
@@ -254,4 +254,30 @@ fn resource_error(
 /// source configured the layer records claims without judging them.
 fn is_rejection(verdict: Verdict) -> bool {
     !matches!(verdict, Verdict::Valid | Verdict::Unverified)
+}
+
+/// Milliseconds rounded to whole microseconds: a decimal with at most three fractional
+/// digits (`0.108`, never `0.10817299999999999`), which every store keeps exactly and every
+/// JSON printer writes the same way, so chained events hash the same when read back.
+fn duration_ms(duration: std::time::Duration) -> f64 {
+    duration.as_micros() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use std::time::Duration;
+
+    #[test]
+    fn durations_are_whole_microseconds() {
+        assert_eq!(super::duration_ms(Duration::from_nanos(108_173_999)), 108.173);
+        assert_eq!(super::duration_ms(Duration::from_nanos(108_173)), 0.108);
+        let json = serde_json::to_string(&super::duration_ms(Duration::from_nanos(108_173))).unwrap();
+        assert_eq!(json, "0.108");
+        for micros in [0u64, 1, 7, 999, 1_001, 123_456, 86_400_000_000] {
+            let ms = super::duration_ms(Duration::from_micros(micros));
+            let printed = serde_json::to_string(&ms).unwrap();
+            let fraction = printed.split('.').nth(1).unwrap_or("");
+            assert!(fraction.len() <= 3, "{micros} us printed as {printed}");
+        }
+    }
 }

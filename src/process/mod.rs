@@ -28,6 +28,8 @@
 
 pub(crate) mod stage;
 
+use std::time::Duration;
+
 use crate::event::AuditEvent;
 
 /// A stage of the pipeline: sees every event once, in the order they were emitted, and may
@@ -39,6 +41,24 @@ pub trait Processor: Send + 'static {
     /// Processes one event. Events pushed onto `emitted` follow it, through the processors
     /// after this one, to every sink.
     fn process(&mut self, event: &mut AuditEvent, emitted: &mut Vec<AuditEvent>);
+
+    /// How often the pipeline calls [`Processor::tick`]; `None` (the default) for never.
+    fn tick_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Called about every [`tick_interval`](Processor::tick_interval), between events, for
+    /// what time alone decides (a checkpoint every minute, an alert window closing). Events
+    /// pushed onto `emitted` go through the processors after this one, to every sink.
+    fn tick(&mut self, emitted: &mut Vec<AuditEvent>) {
+        let _ = emitted;
+    }
+
+    /// Called once when the auditor shuts down, after the last event, for a final word (the
+    /// last checkpoint); events pushed onto `emitted` are still delivered.
+    fn finish(&mut self, emitted: &mut Vec<AuditEvent>) {
+        let _ = emitted;
+    }
 }
 
 impl<F> Processor for F

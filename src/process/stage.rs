@@ -2,8 +2,10 @@
 //! the sinks' queues, applying each sink's overflow policy.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::Processor;
 use crate::event::AuditEvent;
@@ -46,29 +48,83 @@ struct Stage {
 
 impl Stage {
     async fn run(mut self) {
-        while let Some(command) = self.rx.recv().await {
+        let mut ticks = Ticks::new(&self.processors);
+        loop {
+            let command = match ticks.next() {
+                Some(deadline) => {
+                    tokio::select! {
+                        biased;
+                        command = self.rx.recv() => command,
+                        () = tokio::time::sleep_until(deadline) => {
+                            self.tick(&mut ticks).await;
+                            continue;
+                        }
+                    }
+                }
+                None => self.rx.recv().await,
+            };
             match command {
-                StageCommand::Event(event) => self.pass(event).await,
-                StageCommand::Shutdown(ack) => {
+                Some(StageCommand::Event(event)) => self.pass(0, vec![event]).await,
+                Some(StageCommand::Shutdown(ack)) => {
                     self.rx.close();
                     while let Some(command) = self.rx.recv().await {
                         if let StageCommand::Event(event) = command {
-                            self.pass(event).await;
+                            self.pass(0, vec![event]).await;
                         }
                     }
+                    self.finish().await;
                     let _ = ack.send(());
+                    return;
+                }
+                None => {
+                    self.finish().await;
                     return;
                 }
             }
         }
     }
 
-    /// One event through every processor (events a processor adds go through the ones
-    /// after it), then to every sink.
-    async fn pass(&mut self, event: Arc<AuditEvent>) {
-        let mut events = vec![event];
+    /// Ticks every processor whose interval has passed; what they emit goes through the
+    /// processors after them.
+    async fn tick(&mut self, ticks: &mut Ticks) {
+        let now = tokio::time::Instant::now();
+        for index in 0..self.processors.len() {
+            if ticks.due(index, now) {
+                let mut emitted = Vec::new();
+                self.processors[index].tick(&mut emitted);
+                self.pass_emitted(index + 1, emitted).await;
+            }
+        }
+    }
+
+    /// The processors' last word, in order, before the sinks shut down.
+    async fn finish(&mut self) {
+        for index in 0..self.processors.len() {
+            let mut emitted = Vec::new();
+            self.processors[index].finish(&mut emitted);
+            self.pass_emitted(index + 1, emitted).await;
+        }
+    }
+
+    async fn pass_emitted(&mut self, from: usize, emitted: Vec<AuditEvent>) {
+        if emitted.is_empty() {
+            return;
+        }
+        let events = emitted
+            .into_iter()
+            .map(|event| {
+                self.metrics.record(event.kind, event.outcome);
+                Arc::new(event)
+            })
+            .collect();
+        self.pass(from, events).await;
+    }
+
+    /// Events through the processors from `from` on (events a processor adds go through the
+    /// ones after it), then to every sink.
+    async fn pass(&mut self, from: usize, mut events: Vec<Arc<AuditEvent>>) {
         let mut emitted = Vec::new();
-        for processor in &mut self.processors {
+        for processor in self.processors.iter_mut().skip(from) {
             let mut next = Vec::with_capacity(events.len());
             for mut event in events {
                 // Unique (the request path let go of it): no copy is made.
@@ -92,6 +148,40 @@ impl Stage {
                     }
                 }
             }
+        }
+    }
+}
+
+/// When each processor with a tick interval is next due.
+struct Ticks {
+    every: Vec<Option<Duration>>,
+    due: Vec<Option<Instant>>,
+}
+
+impl Ticks {
+    fn new(processors: &[Box<dyn Processor>]) -> Ticks {
+        let now = Instant::now();
+        let every: Vec<_> = processors
+            .iter()
+            .map(|p| p.tick_interval().filter(|d| !d.is_zero()))
+            .collect();
+        let due = every.iter().map(|d| d.map(|d| now + d)).collect();
+        Ticks { every, due }
+    }
+
+    /// The earliest deadline, if any processor ticks.
+    fn next(&self) -> Option<Instant> {
+        self.due.iter().flatten().min().copied()
+    }
+
+    /// Whether processor `index` is due at `now`; if so, its next deadline is set.
+    fn due(&mut self, index: usize, now: Instant) -> bool {
+        match (self.due[index], self.every[index]) {
+            (Some(due), Some(every)) if due <= now => {
+                self.due[index] = Some(now + every);
+                true
+            }
+            _ => false,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AuditWriter, JsonLines};
+use crate::chain::{Chainer, Chaining};
 use crate::event::{AuditEvent, DropReason, ServiceInfo};
 use crate::process::stage::{self, StageCommand};
 use crate::process::Processor;
@@ -419,6 +420,7 @@ pub struct AuditorBuilder {
     flush_linger: Duration,
     writers: Vec<(WriterOptions, SinkSpec)>,
     processors: Vec<Box<dyn Processor>>,
+    chaining: Option<Chaining>,
 }
 
 impl std::fmt::Debug for AuditorBuilder {
@@ -429,6 +431,7 @@ impl std::fmt::Debug for AuditorBuilder {
             .field("batch_size", &self.batch_size)
             .field("writers", &self.writers.len())
             .field("processors", &self.processors.len())
+            .field("chaining", &self.chaining)
             .finish()
     }
 }
@@ -445,6 +448,7 @@ impl Default for AuditorBuilder {
             flush_linger: Duration::from_millis(10),
             writers: Vec::new(),
             processors: Vec::new(),
+            chaining: None,
         }
     }
 }
@@ -487,6 +491,14 @@ impl AuditorBuilder {
     /// background task of the pipeline's own, never on the request path.
     pub fn processor<P: Processor>(mut self, processor: P) -> Self {
         self.processors.push(Box::new(processor));
+        self
+    }
+
+    /// Chains every event to the one before it and seals the chain with signed checkpoints
+    /// (see [`crate::chain`]). Chaining runs after every processor, so the events they add
+    /// are chained too.
+    pub fn chain(mut self, chaining: Chaining) -> Self {
+        self.chaining = Some(chaining);
         self
     }
 
@@ -536,6 +548,10 @@ impl AuditorBuilder {
         }
         metrics::describe();
         let service = Arc::new(self.service);
+        let chainer = self
+            .chaining
+            .map(|chaining| Chainer::start(chaining, service.clone()))
+            .transpose()?;
         let lanes = self
             .writers
             .into_iter()
@@ -556,9 +572,13 @@ impl AuditorBuilder {
             .into();
         let lanes: Arc<[SinkQueue]> = lanes;
         let metrics = Arc::new(EventMetrics::new());
-        let stage = (!self.processors.is_empty()).then(|| {
+        let mut processors = self.processors;
+        if let Some(chainer) = chainer {
+            processors.push(Box::new(chainer));
+        }
+        let stage = (!processors.is_empty()).then(|| {
             stage::spawn(
-                self.processors,
+                processors,
                 lanes.clone(),
                 metrics.clone(),
                 self.capacity,

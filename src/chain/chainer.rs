@@ -1,0 +1,229 @@
+//! The chaining processor: links every event to the one before it and seals the chain with
+//! signed checkpoints.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::note::{origin, CheckpointNote};
+use super::state::{StateError, StateFile};
+use super::{Chaining, SigningKey};
+use crate::event::{
+    AuditEvent, ChainLink, Checkpoint, EventHash, EventKind, Outcome, ServiceInfo, Timestamp,
+};
+use crate::process::Processor;
+use crate::ConfigError;
+
+/// The processor [`Chaining`] builds; always the last processor of the pipeline, so that
+/// every event, including those other processors add, is chained.
+pub(crate) struct Chainer {
+    stream: Arc<str>,
+    seq: u64,
+    prev: Option<EventHash>,
+    /// The last sequence number a checkpoint covers (or the checkpoint itself).
+    sealed: u64,
+    last_checkpoint: Instant,
+    every: u64,
+    interval: Duration,
+    key: Option<SigningKey>,
+    service: Arc<ServiceInfo>,
+    state: Option<StateFile>,
+    state_failing: bool,
+    checkpoint_file: Option<File>,
+    #[cfg(feature = "http")]
+    checkpoint_url: Option<super::post::Poster>,
+}
+
+impl Chainer {
+    pub(crate) fn start(chaining: Chaining, service: Arc<ServiceInfo>) -> Result<Self, ConfigError> {
+        let (state, saved) = match &chaining.state_file {
+            Some(path) => {
+                let (state, saved) = StateFile::open(path).map_err(|err| match err {
+                    StateError::Locked { .. } | StateError::Io { .. } => {
+                        ConfigError::invalid("chain state_file", err.to_string())
+                    }
+                })?;
+                (Some(state), saved)
+            }
+            None => (None, None),
+        };
+        let (stream, seq, prev) = match saved {
+            Some(saved) => (saved.stream.into(), saved.seq, Some(saved.hash)),
+            None => (uuid::Uuid::now_v7().to_string().into(), 0, None),
+        };
+        let checkpoint_file = match &chaining.checkpoint_file {
+            Some(path) => {
+                let mut options = std::fs::OpenOptions::new();
+                options.append(true).create(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                Some(options.open(path).map_err(|err| {
+                    ConfigError::invalid(
+                        "chain checkpoint_file",
+                        format!("{}: {err}", path.display()),
+                    )
+                })?)
+            }
+            None => None,
+        };
+        #[cfg(feature = "http")]
+        let checkpoint_url = chaining
+            .checkpoint_url
+            .as_deref()
+            .map(super::post::Poster::start)
+            .transpose()?;
+        #[cfg(not(feature = "http"))]
+        if chaining.checkpoint_url.is_some() {
+            return Err(ConfigError::invalid(
+                "chain checkpoint_url",
+                "posting checkpoints needs the `http` feature",
+            ));
+        }
+        Ok(Chainer {
+            stream,
+            seq,
+            prev,
+            sealed: seq,
+            last_checkpoint: Instant::now(),
+            every: chaining.checkpoint_every,
+            interval: chaining.checkpoint_interval,
+            key: chaining.key,
+            service,
+            state,
+            state_failing: false,
+            checkpoint_file,
+            #[cfg(feature = "http")]
+            checkpoint_url,
+        })
+    }
+
+    /// Gives `event` the next place in the stream.
+    fn link(&mut self, event: &mut AuditEvent) {
+        self.seq += 1;
+        event.chain = Some(ChainLink {
+            stream: self.stream.clone(),
+            seq: self.seq,
+            prev: self.prev,
+        });
+        let hash = match EventHash::of_json(event) {
+            Ok(hash) => hash,
+            Err(err) => {
+                // Nothing in an event fails to serialise; should it, the chain still moves
+                // on and `verify` shows the event as edited rather than the chain stopping.
+                tracing::error!(target: "oauth_audit", error = %err, "event could not be hashed");
+                EventHash::default()
+            }
+        };
+        self.prev = Some(hash);
+        if let Some(state) = &mut self.state {
+            match state.save(&self.stream, self.seq, &hash) {
+                Ok(()) => self.state_failing = false,
+                Err(err) if !self.state_failing => {
+                    self.state_failing = true;
+                    tracing::warn!(
+                        target: "oauth_audit",
+                        error = %err,
+                        "chain state file could not be written; a restart will start a new stream"
+                    );
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Emits a signed checkpoint over everything so far, unless nothing is new.
+    fn checkpoint(&mut self, emitted: &mut Vec<AuditEvent>) {
+        let (Some(key), Some(hash)) = (&self.key, self.prev) else {
+            return;
+        };
+        if self.seq == self.sealed {
+            return;
+        }
+        let time = Timestamp::now();
+        let note = CheckpointNote {
+            origin: origin(&self.stream),
+            size: self.seq,
+            hash,
+            time: time.to_string(),
+        }
+        .sign(key);
+        let mut event = AuditEvent::new(
+            self.service.clone(),
+            time,
+            EventKind::AuditCheckpoint,
+            Outcome::Success,
+        );
+        event.checkpoint = Some(Checkpoint {
+            stream: self.stream.clone(),
+            seq: self.seq,
+            hash,
+            note,
+        });
+        self.link(&mut event);
+        // The checkpoint itself needs no checkpoint of its own.
+        self.sealed = self.seq;
+        self.last_checkpoint = Instant::now();
+        self.publish(&event);
+        emitted.push(event);
+    }
+
+    /// Copies a checkpoint to the places outside the log storage.
+    fn publish(&mut self, event: &AuditEvent) {
+        if self.checkpoint_file.is_none() && !self.posts() {
+            return;
+        }
+        let Ok(mut line) = serde_json::to_vec(event) else {
+            return;
+        };
+        line.push(b'\n');
+        if let Some(file) = &mut self.checkpoint_file {
+            if let Err(err) = file.write_all(&line).and_then(|()| file.sync_data()) {
+                tracing::warn!(
+                    target: "oauth_audit",
+                    error = %err,
+                    "checkpoint could not be written to the checkpoint file"
+                );
+            }
+        }
+        #[cfg(feature = "http")]
+        if let Some(poster) = &self.checkpoint_url {
+            poster.post(line);
+        }
+    }
+
+    fn posts(&self) -> bool {
+        #[cfg(feature = "http")]
+        return self.checkpoint_url.is_some();
+        #[cfg(not(feature = "http"))]
+        false
+    }
+}
+
+impl Processor for Chainer {
+    fn process(&mut self, event: &mut AuditEvent, emitted: &mut Vec<AuditEvent>) {
+        self.link(event);
+        if self.seq - self.sealed >= self.every {
+            self.checkpoint(emitted);
+        }
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        self.key.as_ref().map(|_| (self.interval / 4).max(Duration::from_millis(10)))
+    }
+
+    fn tick(&mut self, emitted: &mut Vec<AuditEvent>) {
+        if self.last_checkpoint.elapsed() >= self.interval {
+            self.checkpoint(emitted);
+        }
+    }
+
+    fn finish(&mut self, emitted: &mut Vec<AuditEvent>) {
+        self.checkpoint(emitted);
+        if let Some(state) = &mut self.state {
+            if let Err(err) = state.sync() {
+                tracing::warn!(target: "oauth_audit", error = %err, "chain state file not synced");
+            }
+        }
+    }
+}
