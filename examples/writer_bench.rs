@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oauth_audit::backend::{Format, HttpCollector, NatsBackend, PostgresBackend};
+use oauth_audit::chain::{Chaining, SigningKey};
 use oauth_audit::delivery::{Backend, Backoff, Delivery, DeliveryStats, EncodedEvent};
 use oauth_audit::event::{
     ActorKind, AuditEvent, EventKind, HttpInfo, Outcome, ServiceInfo, Source, Timestamp,
@@ -49,6 +50,10 @@ const PHASE_TIMEOUT: Duration = Duration::from_secs(300);
 /// The variants, in the order they run within a round (and appear in the table).
 const VARIANTS: &[(&str, &str)] = &[
     ("json_lines", "JSON-lines file (baseline)"),
+    (
+        "json_lines_chained",
+        "JSON-lines file, chained, checkpoint signed every 1000",
+    ),
     ("rotating_file", "RotatingFile"),
     ("postgres", "Delivery + PostgreSQL"),
     (
@@ -462,9 +467,10 @@ async fn spool_round(
     for event in events {
         auditor.emit(event);
     }
-    let lane = auditor.clone();
+    // `written` counts what PostgreSQL confirmed; the spool's own counter says what waits.
+    let spooled_stats = stats.clone();
     let spooled = wait_until("every event is in the spool", || {
-        lane.stats().writers[0].written >= n as u64
+        spooled_stats.spooled_events() >= n as u64
     })
     .await?;
     let into_spool = n as f64 / (spooled - start).as_secs_f64();
@@ -554,6 +560,20 @@ struct Servers {
     collector_runtime: tokio::runtime::Runtime,
 }
 
+impl Servers {
+    /// Stops the servers; the collectors' runtime without waiting (this runs inside the
+    /// benchmark's own runtime, where dropping another one would panic).
+    fn stop(self) {
+        let Servers {
+            pg,
+            nats,
+            collector_runtime,
+        } = self;
+        drop((pg, nats));
+        collector_runtime.shutdown_background();
+    }
+}
+
 async fn start_collector(
     runtime: &tokio::runtime::Runtime,
     gzip: bool,
@@ -588,6 +608,43 @@ async fn run_variant(
                 .lines()
                 .count();
             check_count(variant, lines as u64, n)?;
+            Sample {
+                events_per_s,
+                ..Sample::default()
+            }
+        }
+        "json_lines_chained" => {
+            let writer = JsonLines::file(work.join("audit.jsonl")).await?;
+            let key = SigningKey::generate("bench")?;
+            let auditor = Auditor::builder()
+                .service_name("orders-api")
+                .service_instance("orders-api-7f9c")
+                .batch_size(256)
+                // The stage's queue holds the whole round too: nothing waits or drops.
+                .queue_capacity(n + 64)
+                .chain(Chaining::new().signing_key(key).checkpoint_every(1000))
+                .writer_with(
+                    writer,
+                    WriterOptions::default().overflow(OverflowPolicy::Block {
+                        timeout: PHASE_TIMEOUT,
+                    }),
+                )
+                .build()?;
+            let start = Instant::now();
+            for event in events(n) {
+                auditor.emit(event);
+            }
+            tokio::time::timeout(PHASE_TIMEOUT, auditor.shutdown())
+                .await
+                .map_err(|_| "the writer did not finish within the phase timeout")?;
+            let events_per_s = n as f64 / start.elapsed().as_secs_f64();
+            let text = std::fs::read_to_string(work.join("audit.jsonl"))?;
+            let chained = text
+                .lines()
+                .filter(|line| !line.contains("\"kind\":\"AuditCheckpoint\""))
+                .filter(|line| line.contains("\"chain\":{"))
+                .count();
+            check_count(variant, chained as u64, n)?;
             Sample {
                 events_per_s,
                 ..Sample::default()
@@ -734,9 +791,16 @@ async fn main() -> Result<(), Error> {
     for round in 0..=options.rounds {
         let events = if round == 0 { (n / 10).max(1) } else { n };
         for variant in &measured {
-            let results = run_variant(variant, round, events, &mut servers, dir.path())
-                .await
-                .map_err(|err| format!("{variant}, round {round}: {err}"))?;
+            let results = match run_variant(variant, round, events, &mut servers, dir.path()).await
+            {
+                Ok(results) => results,
+                Err(err) => {
+                    // Stopped here: a runtime dropped inside this async context would panic
+                    // and hide the error.
+                    servers.stop();
+                    return Err(format!("{variant}, round {round}: {err}").into());
+                }
+            };
             for (name, sample) in results {
                 if name.starts_with("replay_") {
                     println!(
@@ -758,13 +822,7 @@ async fn main() -> Result<(), Error> {
             }
         }
     }
-    let Servers {
-        pg,
-        nats,
-        collector_runtime,
-    } = servers;
-    drop((pg, nats));
-    collector_runtime.shutdown_background();
+    servers.stop();
 
     let baseline = samples
         .iter()

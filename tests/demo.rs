@@ -68,15 +68,22 @@ fn demo_writes_every_kind_and_no_secret() {
         "ResourceAccessed",
         "AccessDenied",
         "AuditEventsDropped",
+        "AuditCheckpoint",
     ] {
         assert!(kinds.contains(kind), "no {kind} in the demo output");
     }
     for e in &events {
-        // The demo's processor labels every event that passed the pipeline; drop reports
-        // are raised behind it, by the writer's runtime.
-        if e["kind"] != "AuditEventsDropped" {
+        // The demo's processor labels every event that passed the pipeline; checkpoints are
+        // made after it, by the chain, and drop reports behind it, by the writer's runtime.
+        if e["kind"] != "AuditEventsDropped" && e["kind"] != "AuditCheckpoint" {
             assert_eq!(e["labels"]["deployment"], "demo", "not labelled: {e}");
         }
+        // Every event that went through the pipeline is chained.
+        assert_eq!(
+            e.get("chain").is_some(),
+            e["kind"] != "AuditEventsDropped",
+            "chain: {e}"
+        );
         assert_eq!(e["schema"], "oauth-audit/1");
         assert!(e["id"].is_string() && e["time"].as_str().unwrap().ends_with('Z'));
     }

@@ -367,6 +367,7 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
         service_instance: file.service_instance.clone(),
         queue: file.queue,
         writers: file.writers.iter().map(|w| w.get_ref().clone()).collect(),
+        chain: file.chain.clone(),
     };
     config.build().await.map_err(|e| match e {
         // A file that cannot be opened is a run-time condition, as it has always been.

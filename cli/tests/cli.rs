@@ -371,6 +371,32 @@ fn check_config_reports_what_proxy_would_refuse_at_start() {
             ),
             "spool_dir",
         ),
+        (
+            "chain-missing-key.toml",
+            format!(
+                "[chain]\nkey_file = {:?}\n",
+                dir.path("missing.key").to_str().unwrap()
+            ),
+            "chain key_file: cannot read key file",
+        ),
+        (
+            "chain-bad-key.toml",
+            format!("[chain]\nkey_file = {:?}\n", regular_file.to_str().unwrap()),
+            "chain key_file: not a signer key",
+        ),
+        (
+            "chain-unset-key-env.toml",
+            "[chain]\nkey_env = \"OAUTH_AUDIT_TEST_UNSET_CHAIN_KEY\"\n".to_owned(),
+            "the environment variable OAUTH_AUDIT_TEST_UNSET_CHAIN_KEY is not set",
+        ),
+        (
+            "chain-checkpoints-without-key.toml",
+            format!(
+                "[chain]\ncheckpoint_file = {:?}\n",
+                dir.path("checkpoints.jsonl").to_str().unwrap()
+            ),
+            "checkpoint_file and checkpoint_url need a signing key",
+        ),
     ];
     for (name, text, reason) in cases {
         let file = dir.write(name, &text);
@@ -403,6 +429,18 @@ fn check_config_reports_what_proxy_would_refuse_at_start() {
         ),
         "[introspection]\nurl = \"http://127.0.0.1:1/introspect\"\nclient_id = \"p\"\n[[route]]\npath = \"/admin/*\"\nscopes = [\"admin\"]\nenforce = true\n"
             .to_owned(),
+        format!(
+            "[chain]\nkey_file = {:?}\nstate_file = {:?}\n",
+            dir.write(
+                "chain.key",
+                &oauth_audit::chain::SigningKey::generate("test")
+                    .unwrap()
+                    .encode()
+            )
+            .to_str()
+            .unwrap(),
+            dir.path("chain.state").to_str().unwrap()
+        ),
     ];
     for (i, text) in fixed.iter().enumerate() {
         let file = dir.write(&format!("fixed{i}.toml"), text);

@@ -18,6 +18,7 @@ use std::process::ExitCode;
 
 use axum::{routing::get, Json, Router};
 use metrics_exporter_prometheus::PrometheusBuilder;
+use oauth_audit::chain::{Chaining, SigningKey};
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::token::TokenInspector;
 use oauth_audit::writer::{Auditor, JsonLines};
@@ -85,6 +86,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // Before the auditor is built: it registers its metrics with the recorder in place.
     let prometheus = PrometheusBuilder::new().install_recorder()?;
     let file = stall::Stallable::new(JsonLines::file(&args.out).await?);
+    // Tamper evidence: every event chained to the previous one, sealed by signed checkpoints.
+    // A real deployment keeps the key in a file (`oauth-audit keygen`); the demo makes one
+    // and leaves its public half next to the events, for `oauth-audit verify --key`.
+    let chain_key = SigningKey::generate("demo")?;
+    let public_key = args.out.with_extension("pub");
+    std::fs::write(&public_key, chain_key.verifying_key().encode() + "\n")?;
     let auditor = Auditor::builder()
         .service_name("demo")
         .service_instance("demo-1")
@@ -94,6 +101,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .processor(|event: &mut oauth_audit::event::AuditEvent| {
             event.labels.insert("deployment".into(), "demo".into());
         })
+        .chain(
+            Chaining::new()
+                .signing_key(chain_key.clone())
+                .checkpoint_every(100),
+        )
         .writer(file.clone())
         .build()?;
 
@@ -178,10 +190,14 @@ fn summarize(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     let mut by_kind: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     let mut total = 0;
     let mut labelled = 0;
+    let mut chained = 0;
     for line in text.lines() {
         let event: serde_json::Value = serde_json::from_str(line)?;
         if event["labels"]["deployment"] == "demo" {
             labelled += 1;
+        }
+        if event.get("chain").is_some() {
+            chained += 1;
         }
         let kind = event["kind"].as_str().unwrap_or("?").to_owned();
         let outcome = event["outcome"].as_str().unwrap_or("?").to_owned();
@@ -190,6 +206,7 @@ fn summarize(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("\n{total} audit events written to {}", path.display());
     println!("  {labelled} of them labelled deployment=demo by the pipeline's processor");
+    println!("  {chained} of them hash-chained (the others are the writer's own drop reports)");
     for (kind, outcomes) in &by_kind {
         let parts: Vec<String> = outcomes.iter().map(|(o, n)| format!("{n} {o}")).collect();
         println!("  {kind:<26} {}", parts.join(", "));

@@ -4,8 +4,8 @@
 //! `dropped.signature` is `<key name> <base64(key id || Ed25519 signature)>` over the RFC 8785
 //! form of the event without `dropped.signature`.
 
-use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 
 use super::{NoteError, SigningKey, VerifyingKey};
 use crate::event::{canonical_json, AuditEvent};
@@ -40,9 +40,9 @@ pub fn check_announcement(
     let signature = signature
         .as_str()
         .ok_or(NoteError::Malformed("dropped.signature is not a string"))?;
-    let (name, payload) = signature
-        .split_once(' ')
-        .ok_or(NoteError::Malformed("dropped.signature is '<name> <base64>'"))?;
+    let (name, payload) = signature.split_once(' ').ok_or(NoteError::Malformed(
+        "dropped.signature is '<name> <base64>'",
+    ))?;
     let raw = B64
         .decode(payload)
         .map_err(|_| NoteError::Malformed("dropped.signature is not base64"))?;
@@ -99,7 +99,10 @@ mod tests {
             Err(NoteError::UnknownKey(_))
         ));
         let mut unsigned = json;
-        unsigned["dropped"].as_object_mut().unwrap().remove("signature");
+        unsigned["dropped"]
+            .as_object_mut()
+            .unwrap()
+            .remove("signature");
         assert!(check_announcement(&unsigned, &[key.verifying_key()]).is_err());
     }
 }

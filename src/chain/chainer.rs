@@ -36,7 +36,10 @@ pub(crate) struct Chainer {
 }
 
 impl Chainer {
-    pub(crate) fn start(chaining: Chaining, service: Arc<ServiceInfo>) -> Result<Self, ConfigError> {
+    pub(crate) fn start(
+        chaining: Chaining,
+        service: Arc<ServiceInfo>,
+    ) -> Result<Self, ConfigError> {
         let (state, saved) = match &chaining.state_file {
             Some(path) => {
                 let (state, saved) = StateFile::open(path).map_err(|err| match err {
@@ -209,7 +212,9 @@ impl Processor for Chainer {
     }
 
     fn tick_interval(&self) -> Option<Duration> {
-        self.key.as_ref().map(|_| (self.interval / 4).max(Duration::from_millis(10)))
+        self.key
+            .as_ref()
+            .map(|_| (self.interval / 4).max(Duration::from_millis(10)))
     }
 
     fn tick(&mut self, emitted: &mut Vec<AuditEvent>) {

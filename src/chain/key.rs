@@ -9,8 +9,8 @@
 use std::fmt;
 use std::path::Path;
 
-use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use ed25519_dalek::{Signer as _, Verifier as _};
 use sha2::{Digest, Sha256};
 
@@ -287,7 +287,10 @@ mod tests {
         let id = key.verifying_key().id();
         let wrong_id = public.replacen(&id, "00000000", 1);
         assert!(VerifyingKey::parse(&wrong_id).is_err());
-        assert!(VerifyingKey::parse(&text).is_err(), "a private key is not a verifier key");
+        assert!(
+            VerifyingKey::parse(&text).is_err(),
+            "a private key is not a verifier key"
+        );
         assert!(SigningKey::parse(&public).is_err());
         for name in ["", "a b", "a+b", "a\nb"] {
             assert!(SigningKey::generate(name).is_err(), "{name:?}");

@@ -14,8 +14,8 @@
 //! root; everything else follows the specifications, so any signed-note library checks the
 //! signature.
 
-use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 
 use super::{SigningKey, VerifyingKey};
 use crate::event::EventHash;
@@ -88,12 +88,12 @@ impl CheckpointNote {
         }
         let mut seen = Vec::new();
         for line in signatures.lines() {
-            let rest = line
-                .strip_prefix(DASH)
-                .ok_or(NoteError::Malformed("a signature line must start with '— '"))?;
-            let (name, payload) = rest
-                .split_once(' ')
-                .ok_or(NoteError::Malformed("a signature line is '— <name> <base64>'"))?;
+            let rest = line.strip_prefix(DASH).ok_or(NoteError::Malformed(
+                "a signature line must start with '— '",
+            ))?;
+            let (name, payload) = rest.split_once(' ').ok_or(NoteError::Malformed(
+                "a signature line is '— <name> <base64>'",
+            ))?;
             let raw = B64
                 .decode(payload)
                 .map_err(|_| NoteError::Malformed("a signature is not base64"))?;
@@ -101,9 +101,7 @@ impl CheckpointNote {
                 return Err(NoteError::Malformed("a signature is too short"));
             }
             let (id, signature) = raw.split_at(4);
-            let key = keys
-                .iter()
-                .find(|k| k.name() == name && k.id_bytes() == id);
+            let key = keys.iter().find(|k| k.name() == name && k.id_bytes() == id);
             match key {
                 Some(key) if key.verifies(body.as_bytes(), signature) => return Ok(parsed),
                 Some(key) => return Err(NoteError::BadSignature(key.encode())),
@@ -191,12 +189,14 @@ mod tests {
             Err(NoteError::BadSignature(_))
         ));
         // A cosignature by an unknown key next to a valid one is fine.
-        let cosigned = format!(
-            "{signed}{DASH}witness {}\n",
-            B64.encode([0u8; 68])
-        );
+        let cosigned = format!("{signed}{DASH}witness {}\n", B64.encode([0u8; 68]));
         assert!(CheckpointNote::open(&cosigned, &[key.verifying_key()]).is_ok());
-        for bad in ["", "x\n\n", &signed.replace('\u{2014}', "-"), &signed[..signed.len() - 1]] {
+        for bad in [
+            "",
+            "x\n\n",
+            &signed.replace('\u{2014}', "-"),
+            &signed[..signed.len() - 1],
+        ] {
             assert!(
                 CheckpointNote::open(bad, &[key.verifying_key()]).is_err(),
                 "{bad:?}"

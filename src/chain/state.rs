@@ -95,7 +95,8 @@ impl StateFile {
     /// Records the stream's last event.
     pub fn save(&mut self, stream: &str, seq: u64, hash: &EventHash) -> io::Result<()> {
         self.line.clear();
-        self.line.extend_from_slice(format_line(stream, seq, hash).as_bytes());
+        self.line
+            .extend_from_slice(format_line(stream, seq, hash).as_bytes());
         self.file.seek(SeekFrom::Start(0))?;
         self.file.write_all(&self.line)
     }
@@ -111,7 +112,10 @@ fn check(body: &str) -> String {
 }
 
 fn format_line(stream: &str, seq: u64, hash: &EventHash) -> String {
-    let body = format!("{MAGIC} {stream} {seq:020} {}", hex::encode(hash.as_bytes()));
+    let body = format!(
+        "{MAGIC} {stream} {seq:020} {}",
+        hex::encode(hash.as_bytes())
+    );
     let check = check(&body);
     format!("{body} {check}\n")
 }

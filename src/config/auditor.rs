@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::chain::ChainConfig;
 use super::sink::SinkConfig;
 use super::values::{AtLeastOne, HumanDuration};
 use super::BuildError;
@@ -34,6 +35,8 @@ pub struct AuditorConfig {
     /// Where events go; JSON lines on standard output when empty.
     #[serde(default, rename = "writer")]
     pub writers: Vec<SinkConfig>,
+    /// Tamper-evident chaining (`[chain]`); off when absent.
+    pub chain: Option<ChainConfig>,
 }
 
 impl AuditorConfig {
@@ -60,6 +63,9 @@ impl AuditorConfig {
         }
         if let Some(linger) = self.queue.flush_linger {
             builder = builder.flush_linger(linger.0);
+        }
+        if let Some(chain) = &self.chain {
+            builder = builder.chain(chain.build()?);
         }
         if self.writers.is_empty() {
             builder = builder.writer(JsonLines::stdout());

@@ -41,6 +41,7 @@
 //! ```
 
 mod auditor;
+mod chain;
 mod delivery;
 mod endpoints;
 mod error;
@@ -55,6 +56,7 @@ mod token;
 mod values;
 
 pub use auditor::{AuditorConfig, QueueConfig};
+pub use chain::ChainConfig;
 pub use delivery::{DeliveryConfig, WriterRetryConfig};
 pub use endpoints::{DevicePollingSetting, EndpointsConfig};
 pub use error::BuildError;

@@ -74,7 +74,11 @@ impl FromStr for EventHash {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let digits = s.strip_prefix(PREFIX).ok_or(BadHash)?;
-        if digits.len() != 64 || !digits.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if digits.len() != 64
+            || !digits
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return Err(BadHash);
         }
         let mut out = [0u8; 32];
@@ -129,7 +133,9 @@ mod tests {
             "sha256:73b7197cf7c0184e919eada6f07a398b8e6831f447499e520f728aac12077f94"
         );
         let doc = include_str!("../../docs/integrity.md");
-        assert!(doc.contains("sha256:73b7197cf7c0184e919eada6f07a398b8e6831f447499e520f728aac12077f94"));
+        assert!(
+            doc.contains("sha256:73b7197cf7c0184e919eada6f07a398b8e6831f447499e520f728aac12077f94")
+        );
     }
 
     #[test]

@@ -26,8 +26,9 @@ mod time;
 pub use hash::{canonical_json, BadHash, EventHash};
 pub use kind::{ActorKind, ClientAuth, EventKind, Outcome, Severity};
 pub use model::{
-    Actor, Alert, AuditEvent, ChainLink, Checkpoint, DropReason, Dropped, SeqRange, ErrorInfo, HttpInfo, OAuthDetails, Scopes,
-    ServiceInfo, Source, TokenDetails, TokenRef, UnverifiedClaims, SCHEMA,
+    Actor, Alert, AuditEvent, ChainLink, Checkpoint, DropReason, Dropped, ErrorInfo, HttpInfo,
+    OAuthDetails, Scopes, SeqRange, ServiceInfo, Source, TokenDetails, TokenRef, UnverifiedClaims,
+    SCHEMA,
 };
 pub(crate) use sanitize::Untrusted;
 pub use sanitize::{sanitize, scrub, shown_url, Secrets, REDACTED};

@@ -269,9 +269,13 @@ mod duration_tests {
 
     #[test]
     fn durations_are_whole_microseconds() {
-        assert_eq!(super::duration_ms(Duration::from_nanos(108_173_999)), 108.173);
+        assert_eq!(
+            super::duration_ms(Duration::from_nanos(108_173_999)),
+            108.173
+        );
         assert_eq!(super::duration_ms(Duration::from_nanos(108_173)), 0.108);
-        let json = serde_json::to_string(&super::duration_ms(Duration::from_nanos(108_173))).unwrap();
+        let json =
+            serde_json::to_string(&super::duration_ms(Duration::from_nanos(108_173))).unwrap();
         assert_eq!(json, "0.108");
         for micros in [0u64, 1, 7, 999, 1_001, 123_456, 86_400_000_000] {
             let ms = super::duration_ms(Duration::from_micros(micros));

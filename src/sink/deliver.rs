@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::adapter::Sink;
 use super::backlog::Backlog;
 use super::metrics::DROP_REASONS;
-use super::{BackendError, Backoff, DeliveryStats, EncodedEvent};
+use super::{Announcer, BackendError, Backoff, DeliveryStats, EncodedEvent};
 use crate::event::{AuditEvent, DropReason, EventKind, ServiceInfo};
 
 /// A replay pass stops after this long, so new events and shutdown are not held up.
@@ -55,6 +55,8 @@ pub(crate) struct Deliverer<S> {
     /// No send before this, after a failure.
     retry_at: Option<Instant>,
     service: Option<Arc<ServiceInfo>>,
+    /// Signs drop reports that announce chained events (`dropped.signature`).
+    announce: Option<Announcer>,
     stats: DeliveryStats,
 }
 
@@ -81,6 +83,7 @@ impl<S: Sink> Deliverer<S> {
             failures: 0,
             retry_at: None,
             service: None,
+            announce: None,
             stats,
         };
         deliverer.publish_backlog();
@@ -90,6 +93,10 @@ impl<S: Sink> Deliverer<S> {
     /// The producer named in drop reports until events say otherwise.
     pub(crate) fn set_service(&mut self, service: Arc<ServiceInfo>) {
         self.service = Some(service);
+    }
+
+    pub(crate) fn set_announcer(&mut self, announce: Option<Announcer>) {
+        self.announce = announce;
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -131,9 +138,9 @@ impl<S: Sink> Deliverer<S> {
             };
             match result {
                 Ok(None) => {}
-                Ok(Some((count, err))) => {
+                Ok(Some((rejected, err))) => {
                     if account {
-                        self.rejected(count, &err);
+                        self.rejected(&rejected, &err);
                     } else {
                         tracing::warn!(
                             target: "oauth_audit",
@@ -154,7 +161,7 @@ impl<S: Sink> Deliverer<S> {
                             error = %err,
                             "audit writer failed; events dropped"
                         );
-                        self.lose(DropReason::WriteFailed, lost);
+                        self.lose(DropReason::WriteFailed, &events[sent..]);
                     }
                     return lost;
                 }
@@ -174,11 +181,11 @@ impl<S: Sink> Deliverer<S> {
         &mut self,
         batch: &[EncodedEvent],
         err: BackendError,
-    ) -> Result<Option<(usize, BackendError)>, BackendError> {
+    ) -> Result<Option<(Vec<EncodedEvent>, BackendError)>, BackendError> {
         if batch.len() <= 1 {
-            return Ok(Some((batch.len(), err)));
+            return Ok(Some((batch.to_vec(), err)));
         }
-        let mut rejected = 0;
+        let mut rejected = Vec::new();
         let mut last = err;
         let mid = batch.len() / 2;
         let mut pending = VecDeque::from([(0, mid), (mid, batch.len())]);
@@ -187,7 +194,7 @@ impl<S: Sink> Deliverer<S> {
                 Ok(()) => {}
                 Err(err) if err.is_retryable() => return Err(err),
                 Err(err) if end - start == 1 => {
-                    rejected += 1;
+                    rejected.push(batch[start].clone());
                     last = err;
                 }
                 Err(_) => {
@@ -294,24 +301,43 @@ impl<S: Sink> Deliverer<S> {
         self.stats.retries_metric().increment(1);
     }
 
-    fn rejected(&mut self, count: usize, err: &BackendError) {
+    fn rejected(&mut self, rejected: &[EncodedEvent], err: &BackendError) {
         tracing::warn!(
             target: "oauth_audit",
             writer = %self.name,
-            events = count,
+            events = rejected.len(),
             error = %err,
             "audit backend rejected events; they are dropped and reported"
         );
-        self.lose(DropReason::Rejected, count as u64);
+        self.lose(DropReason::Rejected, rejected);
     }
 
-    fn lose(&mut self, reason: DropReason, count: u64) {
-        self.stats.add_dropped(reason, count);
+    /// Counts encoded events as lost, with their places in the chain.
+    fn lose(&mut self, reason: DropReason, events: &[EncodedEvent]) {
+        self.stats.add_dropped(reason, events.len() as u64);
+        self.stats
+            .add_dropped_seqs(reason, events.iter().filter_map(EncodedEvent::chain));
+    }
+
+    /// Counts events that were never encoded as lost, with their places in the chain.
+    fn lose_events(&mut self, reason: DropReason, events: &[Arc<AuditEvent>]) {
+        self.stats.add_dropped(reason, events.len() as u64);
+        self.stats.add_dropped_seqs(
+            reason,
+            events
+                .iter()
+                .filter_map(|e| e.chain.as_ref().map(|c| (&c.stream, c.seq))),
+        );
     }
 
     /// Appends to the backlog what the backend could not take; what does not fit is lost.
     async fn spill(&mut self, events: Vec<EncodedEvent>, account: bool) -> u64 {
         let total = events.len() as u64;
+        // What is not appended is the tail; keep its places in the chain for the report.
+        let chains: Vec<_> = events
+            .iter()
+            .map(|e| e.chain().map(|(stream, seq)| (stream.clone(), seq)))
+            .collect();
         let appended = self.backlog.append(events).await;
         self.publish_backlog();
         let lost = total - appended.count as u64;
@@ -342,7 +368,14 @@ impl<S: Sink> Deliverer<S> {
                     "audit spool is full; events dropped (reported once there is room)"
                 );
             }
-            self.lose(reason, lost);
+            self.stats.add_dropped(reason, lost);
+            self.stats.add_dropped_seqs(
+                reason,
+                chains[appended.count..]
+                    .iter()
+                    .flatten()
+                    .map(|(stream, seq)| (stream, *seq)),
+            );
         }
         lost
     }
@@ -399,7 +432,7 @@ impl<S: Sink> Deliverer<S> {
                 };
                 match result {
                     Ok(None) => {}
-                    Ok(Some((count, err))) => self.rejected(count, &err),
+                    Ok(Some((rejected, err))) => self.rejected(&rejected, &err),
                     Err(_) => {
                         self.inflight_failures += 1;
                         if !self.backlog.is_disk()
@@ -413,7 +446,7 @@ impl<S: Sink> Deliverer<S> {
                                 "audit backend unavailable for too long and no spool_dir is set; \
                                  events dropped"
                             );
-                            self.lose(DropReason::WriteFailed, batch.events.len() as u64);
+                            self.lose(DropReason::WriteFailed, &batch.events);
                         } else {
                             self.inflight = Some(batch);
                             break;
@@ -453,7 +486,14 @@ impl<S: Sink> Deliverer<S> {
             if count == 0 {
                 continue;
             }
-            let event = AuditEvent::dropped(service.clone(), count, reason, &self.name);
+            let ranges = self.stats.take_ranges(reason);
+            let mut event = AuditEvent::dropped(service.clone(), count, reason, &self.name);
+            if let Some(dropped) = &mut event.dropped {
+                dropped.ranges = ranges.clone();
+            }
+            if let (Some(announce), false) = (&self.announce, ranges.is_empty()) {
+                announce(&mut event);
+            }
             let encoded = match EncodedEvent::encode_shared(Arc::new(event)) {
                 Ok(encoded) => encoded,
                 Err(err) => {
@@ -471,6 +511,7 @@ impl<S: Sink> Deliverer<S> {
             if self.deliver(vec![encoded], false).await != 0 {
                 // No room yet: try again later, with the count grown by then.
                 self.stats.restore_unreported(reason, count);
+                self.stats.restore_ranges(reason, ranges);
                 break;
             }
         }
@@ -486,17 +527,17 @@ impl<S: Sink> Deliverer<S> {
 
     fn encode(&mut self, batch: &[Arc<AuditEvent>]) -> Vec<EncodedEvent> {
         let mut events = Vec::with_capacity(batch.len());
-        let mut failed = 0;
+        let mut failed = Vec::new();
         for event in batch {
             match EncodedEvent::encode_shared(event.clone()) {
                 Ok(encoded) => events.push(encoded),
                 Err(err) => {
-                    failed += 1;
+                    failed.push(event.clone());
                     tracing::warn!(target: "oauth_audit", writer = %self.name, error = %err, "audit event could not be serialised; dropped");
                 }
             }
         }
-        self.lose(DropReason::WriteFailed, failed);
+        self.lose_events(DropReason::WriteFailed, &failed);
         events
     }
 
@@ -548,7 +589,7 @@ impl<S: Sink> Deliverer<S> {
                     error = %err,
                     "audit writer failed; events dropped"
                 );
-                self.lose(DropReason::WriteFailed, batch.len() as u64);
+                self.lose_events(DropReason::WriteFailed, batch);
                 true
             }
             // Retried inline, then spooled, by the engine.

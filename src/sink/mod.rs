@@ -44,3 +44,7 @@ pub(crate) use spec::Retrying;
 pub use spec::{IntoSink, SinkSpec};
 pub use stats::DeliveryStats;
 pub use write_error::WriteError;
+
+/// Signs a drop report that lists chained events; given by whoever built the chain, so the
+/// sink runtime needs to know nothing of keys.
+pub(crate) type Announcer = std::sync::Arc<dyn Fn(&mut crate::event::AuditEvent) + Send + Sync>;

@@ -37,17 +37,18 @@ impl SinkQueue {
     pub(crate) fn offer(&self, event: Arc<AuditEvent>) -> Offered {
         match self.tx.try_send(Command::Event(event)) {
             Ok(()) => Offered::Settled,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(mpsc::error::TrySendError::Full(Command::Event(event))) => {
                 self.stats.queue_depth().set(self.tx.max_capacity() as f64);
                 match self.overflow {
                     OverflowPolicy::DropNewest => {
-                        self.stats.add_dropped(DropReason::QueueFull, 1);
+                        self.lose(DropReason::QueueFull, &event);
                         Offered::Settled
                     }
                     OverflowPolicy::Block { .. } => Offered::MustWait,
                 }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
+            Err(mpsc::error::TrySendError::Closed(_) | mpsc::error::TrySendError::Full(_)) => {
+                // Full(Shutdown) cannot happen: only events are offered.
                 self.stats.add_dropped(DropReason::ShutDown, 1);
                 Offered::Settled
             }
@@ -60,7 +61,16 @@ impl SinkQueue {
         match tokio::time::timeout_at(deadline, self.tx.reserve()).await {
             Ok(Ok(permit)) => permit.send(Command::Event(event)),
             Ok(Err(_closed)) => self.stats.add_dropped(DropReason::ShutDown, 1),
-            Err(_elapsed) => self.stats.add_dropped(DropReason::BlockTimeout, 1),
+            Err(_elapsed) => self.lose(DropReason::BlockTimeout, &event),
+        }
+    }
+
+    /// Counts `event` as dropped, with its place in the chain if it has one.
+    fn lose(&self, reason: DropReason, event: &AuditEvent) {
+        self.stats.add_dropped(reason, 1);
+        if let Some(link) = &event.chain {
+            self.stats
+                .add_dropped_seqs(reason, [(&link.stream, link.seq)]);
         }
     }
 

@@ -21,6 +21,8 @@ pub struct EncodedEvent {
     /// The event itself while it is still in memory (not after a trip through the disk
     /// spool): writers that take events, not JSON, are handed this.
     event: Option<Arc<AuditEvent>>,
+    /// Its stream and sequence number, when chained: what a drop report announces.
+    chain: Option<(Arc<str>, u64)>,
 }
 
 impl PartialEq for EncodedEvent {
@@ -67,6 +69,15 @@ struct Envelope<'a> {
     kind: std::borrow::Cow<'a, str>,
     #[serde(borrow)]
     time: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    chain: Option<ChainEnvelope<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ChainEnvelope<'a> {
+    #[serde(borrow)]
+    stream: std::borrow::Cow<'a, str>,
+    seq: u64,
 }
 
 impl EncodedEvent {
@@ -79,6 +90,7 @@ impl EncodedEvent {
             time: event.time,
             json: Bytes::from(json),
             event: None,
+            chain: event.chain.as_ref().map(|c| (c.stream.clone(), c.seq)),
         })
     }
 
@@ -102,13 +114,20 @@ impl EncodedEvent {
         let time = Timestamp::parse(&envelope.time)
             .ok_or_else(|| RecordError::Time(envelope.time.clone().into_owned()))?;
         let id = envelope.id;
+        let chain = envelope.chain.map(|c| (Arc::from(&*c.stream), c.seq));
         Ok(EncodedEvent {
             id,
             kind,
             time,
             json,
             event: None,
+            chain,
         })
+    }
+
+    /// Its stream and sequence number, when chained.
+    pub(crate) fn chain(&self) -> Option<(&Arc<str>, u64)> {
+        self.chain.as_ref().map(|(stream, seq)| (stream, *seq))
     }
 
     /// The event id (UUIDv7): the key every backend deduplicates on.

@@ -2,13 +2,13 @@
 //! Shared by the request path (a full queue) and the sink's task (everything else).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use metrics::{Counter, Gauge};
 
 pub(crate) use super::metrics::DROP_REASONS;
 use super::metrics::{drop_slot as slot, SinkMetrics};
-use crate::event::DropReason;
+use crate::event::{DropReason, SeqRange};
 
 /// Live counters of one sink (a writer or a [`Delivery`](crate::delivery::Delivery)), cheap
 /// to clone and to read from any thread.
@@ -47,7 +47,35 @@ struct Counters {
     dropped: [AtomicU64; DROP_REASONS.len()],
     /// Dropped and not yet told to the sink in an `AuditEventsDropped` event.
     unreported: [AtomicU64; DROP_REASONS.len()],
+    /// The chained events among the unreported, as sequence ranges per reason.
+    ranges: Mutex<[Vec<SeqRange>; DROP_REASONS.len()]>,
     metrics: SinkMetrics,
+}
+
+/// Ranges kept per reason until a report takes them; past this, the last range of the
+/// same stream is widened instead (the report then covers some events that were not lost,
+/// which `verify` only uses to explain missing ones).
+const MAX_RANGES: usize = 1024;
+
+fn add_seq(ranges: &mut Vec<SeqRange>, stream: &Arc<str>, seq: u64) {
+    if let Some(last) = ranges.last_mut() {
+        if last.stream == *stream && last.last.checked_add(1) == Some(seq) {
+            last.last = seq;
+            return;
+        }
+    }
+    if ranges.len() >= MAX_RANGES {
+        if let Some(range) = ranges.iter_mut().rev().find(|r| r.stream == *stream) {
+            range.first = range.first.min(seq);
+            range.last = range.last.max(seq);
+            return;
+        }
+    }
+    ranges.push(SeqRange {
+        stream: stream.clone(),
+        first: seq,
+        last: seq,
+    });
 }
 
 impl DeliveryStats {
@@ -149,6 +177,56 @@ impl DeliveryStats {
         }
     }
 
+    /// Records which chained events were among those counted by
+    /// [`add_dropped`](Self::add_dropped), for the report's `dropped.ranges`.
+    pub(crate) fn add_dropped_seqs<'a>(
+        &self,
+        reason: DropReason,
+        seqs: impl IntoIterator<Item = (&'a Arc<str>, u64)>,
+    ) {
+        if reason == DropReason::ShutDown {
+            return;
+        }
+        let mut seqs = seqs.into_iter().peekable();
+        if seqs.peek().is_none() {
+            return;
+        }
+        let mut ranges = self
+            .inner
+            .ranges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (stream, seq) in seqs {
+            add_seq(&mut ranges[slot(reason)], stream, seq);
+        }
+    }
+
+    /// Takes the ranges of unreported chained drops for `reason`.
+    pub(crate) fn take_ranges(&self, reason: DropReason) -> Vec<SeqRange> {
+        let mut ranges = self
+            .inner
+            .ranges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut ranges[slot(reason)])
+    }
+
+    /// Gives ranges back when their report could not be delivered.
+    pub(crate) fn restore_ranges(&self, reason: DropReason, taken: Vec<SeqRange>) {
+        let mut ranges = self
+            .inner
+            .ranges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let list = &mut ranges[slot(reason)];
+        let later = std::mem::replace(list, taken);
+        for range in later {
+            for seq in range.first..=range.last {
+                add_seq(list, &range.stream, seq);
+            }
+        }
+    }
+
     /// Takes the count of unreported drops for `reason`; give it back with
     /// [`restore_unreported`](Self::restore_unreported) if the report could not be delivered.
     pub(crate) fn take_unreported(&self, reason: DropReason) -> u64 {
@@ -188,5 +266,53 @@ impl DeliveryStats {
             &self.inner.metrics.spool_events,
             &self.inner.metrics.spool_bytes,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_ranges_merge_and_stay_bounded() {
+        let stats = DeliveryStats::new("test");
+        let a: Arc<str> = "a".into();
+        let b: Arc<str> = "b".into();
+        stats.add_dropped_seqs(
+            DropReason::QueueFull,
+            [(&a, 3), (&a, 4), (&a, 5), (&b, 1), (&a, 9)],
+        );
+        stats.add_dropped_seqs(DropReason::ShutDown, [(&a, 10)]);
+        let ranges = stats.take_ranges(DropReason::QueueFull);
+        let flat: Vec<_> = ranges
+            .iter()
+            .map(|r| (&*r.stream, r.first, r.last))
+            .collect();
+        assert_eq!(flat, [("a", 3, 5), ("b", 1, 1), ("a", 9, 9)]);
+        assert!(stats.take_ranges(DropReason::QueueFull).is_empty());
+        assert!(stats.take_ranges(DropReason::ShutDown).is_empty());
+
+        // Given back before newer ones, merged with them.
+        stats.add_dropped_seqs(DropReason::QueueFull, [(&a, 6)]);
+        stats.restore_ranges(DropReason::QueueFull, ranges);
+        let flat: Vec<_> = stats
+            .take_ranges(DropReason::QueueFull)
+            .iter()
+            .map(|r| (r.first, r.last))
+            .collect();
+        assert_eq!(flat, [(3, 5), (1, 1), (9, 9), (6, 6)]);
+
+        // An attacker-driven flood of scattered drops keeps at most MAX_RANGES ranges,
+        // each lost seq still covered.
+        let seqs: Vec<u64> = (0..10_000).map(|i| i * 2).collect();
+        stats.add_dropped_seqs(DropReason::QueueFull, seqs.iter().map(|s| (&a, *s)));
+        let ranges = stats.take_ranges(DropReason::QueueFull);
+        assert!(ranges.len() <= MAX_RANGES);
+        for seq in seqs {
+            assert!(
+                ranges.iter().any(|r| r.first <= seq && seq <= r.last),
+                "{seq}"
+            );
+        }
     }
 }

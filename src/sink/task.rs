@@ -9,14 +9,14 @@ use tokio::sync::mpsc;
 use super::adapter::Sink;
 use super::deliver::Deliverer;
 use super::queue::{Command, SinkQueue};
-use super::OverflowPolicy;
+use super::{Announcer, OverflowPolicy};
 use crate::event::{AuditEvent, ServiceInfo};
 
 /// How long a sink waits after a partial batch before taking the next one.
 const GATHER: Duration = Duration::from_millis(1);
 
 /// How a sink's queue and task are set up.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct QueueConfig {
     pub(crate) capacity: usize,
     pub(crate) batch_size: usize,
@@ -24,11 +24,14 @@ pub(crate) struct QueueConfig {
     pub(crate) overflow: OverflowPolicy,
     /// The producer named in the sink's drop reports.
     pub(crate) service: Arc<ServiceInfo>,
+    /// Signs drop reports that list chained events (with the chain's checkpoint key).
+    pub(crate) announce: Option<Announcer>,
 }
 
 /// Starts the sink's task on the current runtime and returns its queue.
 pub(crate) fn spawn<S: Sink>(mut deliverer: Deliverer<S>, config: QueueConfig) -> SinkQueue {
     deliverer.set_service(config.service);
+    deliverer.set_announcer(config.announce);
     let (tx, rx) = mpsc::channel(config.capacity);
     let queue = SinkQueue {
         name: deliverer.name().to_owned(),

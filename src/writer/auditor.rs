@@ -5,14 +5,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{AuditWriter, JsonLines};
-use crate::chain::{Chainer, Chaining};
+use crate::chain::{sign_announcement, Chainer, Chaining};
 use crate::event::{AuditEvent, DropReason, ServiceInfo};
 use crate::process::stage::{self, StageCommand};
 use crate::process::Processor;
 use crate::sink::metrics::{self, EventMetrics};
 use crate::sink::queue::{Command, Offered, SinkQueue};
 use crate::sink::task::QueueConfig;
-use crate::sink::{Backoff, IntoSink, OverflowPolicy, SinkSpec, SpoolSettings};
+use crate::sink::{Announcer, Backoff, IntoSink, OverflowPolicy, SinkSpec, SpoolSettings};
 use crate::ConfigError;
 
 /// The handle that takes events from the request path to the writers.
@@ -548,6 +548,13 @@ impl AuditorBuilder {
         }
         metrics::describe();
         let service = Arc::new(self.service);
+        let announce: Option<Announcer> =
+            self.chaining
+                .as_ref()
+                .and_then(|c| c.key.clone())
+                .map(|key| -> Announcer {
+                    Arc::new(move |event: &mut AuditEvent| sign_announcement(event, &key))
+                });
         let chainer = self
             .chaining
             .map(|chaining| Chainer::start(chaining, service.clone()))
@@ -565,6 +572,7 @@ impl AuditorBuilder {
                         flush_linger: self.flush_linger,
                         overflow: options.overflow,
                         service: service.clone(),
+                        announce: announce.clone(),
                     },
                 )
             })
@@ -576,14 +584,8 @@ impl AuditorBuilder {
         if let Some(chainer) = chainer {
             processors.push(Box::new(chainer));
         }
-        let stage = (!processors.is_empty()).then(|| {
-            stage::spawn(
-                processors,
-                lanes.clone(),
-                metrics.clone(),
-                self.capacity,
-            )
-        });
+        let stage = (!processors.is_empty())
+            .then(|| stage::spawn(processors, lanes.clone(), metrics.clone(), self.capacity));
         Ok(Auditor {
             inner: Arc::new(Inner {
                 service,

@@ -12,7 +12,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use oauth_audit::config::SecretString;
-pub use oauth_audit::config::{EndpointsConfig, QueueConfig, SinkConfig, TokenInspectorConfig};
+pub use oauth_audit::config::{
+    ChainConfig, EndpointsConfig, QueueConfig, SinkConfig, TokenInspectorConfig,
+};
 pub use values::{
     shown_url, AtLeastOne, Cidr, ClientIpHeader, HttpUrl, HumanDuration, ListenAddr,
     PositiveDuration, RateSetting, RequestPath, UpstreamUrl,
@@ -48,6 +50,8 @@ pub struct FileConfig {
     /// Where events go: the library's sink types, tagged by `type`.
     #[serde(default, rename = "writer")]
     pub writers: Vec<Spanned<SinkConfig>>,
+    /// Tamper-evident chaining and signed checkpoints (the library's type).
+    pub chain: Option<ChainConfig>,
 }
 
 /// `[proxy]`
