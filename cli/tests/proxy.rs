@@ -972,3 +972,73 @@ fn jwks_refresh_intervals_below_the_minimum_are_refused() {
         assert!(stderr.contains(":3:"), "points at the line: {stderr}");
     }
 }
+
+/// `[chain]` in the proxy's configuration: events are chained, a checkpoint signed by the
+/// configured key seals them at shutdown, and a second start continues the same stream.
+#[tokio::test]
+async fn the_proxy_chains_its_events_and_continues_the_stream_after_a_restart() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("chain");
+    let key = oauth_audit::chain::SigningKey::generate("proxy").unwrap();
+    let key_file = dir.write("audit.key", &key.encode());
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "chain.toml",
+        &format!(
+            "[chain]\nkey_file = {:?}\nstate_file = {:?}\ncheckpoint_file = {:?}\n",
+            key_file.to_str().unwrap(),
+            dir.path("chain.state").to_str().unwrap(),
+            dir.path("checkpoints.jsonl").to_str().unwrap()
+        ),
+    );
+    for run in 0..2 {
+        let mut proxy = Proxy::start(
+            &[
+                "--upstream",
+                &upstream.url(),
+                "--config",
+                config.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        );
+        let path = format!("/run-{run}");
+        http().get(proxy.url(&path)).send().await.unwrap();
+        wait_event(&out, "for the request", |e: &Value| {
+            e["http"]["path"] == path.as_str()
+        })
+        .await;
+        assert!(proxy.terminate().success());
+    }
+    let events = read_events(&out);
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "ResourceAccessed",
+            "AuditCheckpoint",
+            "ResourceAccessed",
+            "AuditCheckpoint"
+        ]
+    );
+    let stream = &events[0]["chain"]["stream"];
+    for (index, event) in events.iter().enumerate() {
+        assert_eq!(
+            &event["chain"]["stream"], stream,
+            "one stream across the restart"
+        );
+        assert_eq!(event["chain"]["seq"], index as u64 + 1);
+        if index > 0 {
+            let previous = oauth_audit::event::EventHash::of_json(&events[index - 1]).unwrap();
+            assert_eq!(event["chain"]["prev"], previous.to_string());
+        }
+    }
+    let checkpoint = &events[3]["checkpoint"];
+    oauth_audit::chain::CheckpointNote::open(
+        checkpoint["note"].as_str().unwrap(),
+        &[key.verifying_key()],
+    )
+    .unwrap();
+    assert_eq!(read_events(&dir.path("checkpoints.jsonl")).len(), 2);
+}
