@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Variants: `bare` (no layer), `audited` (the layer with a cached HS256 bearer token on a
-//! protected route, JSON lines to a file), `token_audited` (a client-credentials token
+//! protected route, JSON lines to a file), `audited_chained` (the same with the hash chain
+//! and a checkpoint signed every 1,000 events), `token_audited` (a client-credentials token
 //! request through the layer).
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use http::Request;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use oauth_audit::chain::{Chaining, SigningKey};
 use oauth_audit::token::TokenInspector;
 use oauth_audit::writer::{Auditor, JsonLines};
 use oauth_audit::{AuditLayer, RequiredScopes};
@@ -66,8 +68,12 @@ async fn run(variant: &str, requests: usize, dir: &std::path::Path) {
     );
     let out = dir.join(format!("audit-{variant}.jsonl"));
     let _ = std::fs::remove_file(&out);
-    let auditor = Auditor::builder()
-        .service_name("profile")
+    let mut auditor = Auditor::builder().service_name("profile");
+    if variant == "audited_chained" {
+        let key = SigningKey::generate("profile").expect("key");
+        auditor = auditor.chain(Chaining::new().signing_key(key).checkpoint_every(1000));
+    }
+    let auditor = auditor
         .writer(JsonLines::file(&out).await.expect("audit file"))
         .build()
         .expect("auditor");
@@ -84,7 +90,7 @@ async fn run(variant: &str, requests: usize, dir: &std::path::Path) {
         .expect("layer");
     let (app, token_request) = match variant {
         "bare" => (orders, false),
-        "audited" => (orders.layer(layer), false),
+        "audited" | "audited_chained" => (orders.layer(layer), false),
         "token_audited" => (token_route.layer(layer), true),
         other => panic!("unknown variant {other}"),
     };

@@ -396,3 +396,54 @@ async fn checkpoints_are_posted_to_a_url() {
     }
     assert_eq!(*received.lock().unwrap(), in_log);
 }
+
+/// A chained event is serialised once, in its RFC 8785 form: the line a file holds is the
+/// very bytes that were hashed, and a copy of an event does not carry them along.
+#[tokio::test]
+async fn files_hold_the_bytes_that_were_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .chain(Chaining::new())
+        .writer(JsonLines::file(&path).await.unwrap())
+        .writer(memory.clone())
+        .build()
+        .unwrap();
+    for n in 0..5 {
+        auditor.emit(event(&auditor, n));
+    }
+    // An event taken back from a writer and changed is serialised afresh.
+    let mut reused = (*memory_first(&memory).await).clone();
+    reused.labels.insert("n".into(), "changed".into());
+    auditor.emit(reused);
+    auditor.shutdown().await;
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6);
+    for pair in lines.windows(2) {
+        let next: Value = serde_json::from_str(pair[1]).unwrap();
+        assert_eq!(
+            next["chain"]["prev"].as_str().unwrap(),
+            EventHash::of_bytes(pair[0].as_bytes()).to_string(),
+            "the hash is over the line as written"
+        );
+        let canonical = oauth_audit::event::canonical_json(&next).unwrap();
+        assert_eq!(canonical, pair[1].as_bytes(), "lines are in RFC 8785 form");
+    }
+    let last: Value = serde_json::from_str(lines[5]).unwrap();
+    assert_eq!(last["labels"]["n"], "changed");
+    assert_eq!(last["chain"]["seq"], 6);
+}
+
+async fn memory_first(memory: &MemoryWriter) -> Arc<AuditEvent> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(first) = memory.events().first() {
+            return first.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

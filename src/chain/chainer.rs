@@ -10,7 +10,8 @@ use super::note::{origin, CheckpointNote};
 use super::state::{StateError, StateFile};
 use super::{Chaining, SigningKey};
 use crate::event::{
-    AuditEvent, ChainLink, Checkpoint, EventHash, EventKind, Outcome, ServiceInfo, Timestamp,
+    canonical_json, AuditEvent, ChainLink, Checkpoint, EventHash, EventKind, Outcome, ServiceInfo,
+    Timestamp,
 };
 use crate::process::Processor;
 use crate::ConfigError;
@@ -109,8 +110,13 @@ impl Chainer {
             seq: self.seq,
             prev: self.prev,
         });
-        let hash = match EventHash::of_json(event) {
-            Ok(hash) => hash,
+        let hash = match canonical_json(&*event) {
+            Ok(json) => {
+                let hash = EventHash::of_bytes(&json);
+                // The sinks write these very bytes: serialised once, for every sink.
+                event.json.set(json.into());
+                hash
+            }
             Err(err) => {
                 // Nothing in an event fails to serialise; should it, the chain still moves
                 // on and `verify` shows the event as edited rather than the chain stopping.
@@ -176,8 +182,12 @@ impl Chainer {
         if self.checkpoint_file.is_none() && !self.posts() {
             return;
         }
-        let Ok(mut line) = serde_json::to_vec(event) else {
-            return;
+        let mut line = match event.json.get() {
+            Some(json) => json.to_vec(),
+            None => match serde_json::to_vec(event) {
+                Ok(json) => json,
+                Err(_) => return,
+            },
         };
         line.push(b'\n');
         if let Some(file) = &mut self.checkpoint_file {

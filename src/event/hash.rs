@@ -6,6 +6,8 @@ use std::str::FromStr;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::canonical::canonical_json;
+
 /// The hash of one event, written `sha256:<64 lowercase hex digits>`.
 ///
 /// It is SHA-256 over the event's RFC 8785 (JSON Canonicalization Scheme) form: keys sorted,
@@ -28,9 +30,8 @@ pub struct EventHash(pub [u8; 32]);
 impl EventHash {
     /// The hash of any serialisable value's canonical form (an event, or an event read back
     /// as a [`serde_json::Value`]).
-    pub fn of_json<T: Serialize>(value: &T) -> Result<EventHash, serde_json::Error> {
-        let canonical = canonical_json(value)?;
-        Ok(EventHash::of_bytes(&canonical))
+    pub fn of_json<T: Serialize + ?Sized>(value: &T) -> Result<EventHash, serde_json::Error> {
+        Ok(EventHash::of_bytes(&canonical_json(value)?))
     }
 
     /// SHA-256 of bytes that are already canonical.
@@ -42,11 +43,6 @@ impl EventHash {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
-}
-
-/// The RFC 8785 canonical JSON of a value.
-pub fn canonical_json<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
-    serde_json_canonicalizer::to_vec(value)
 }
 
 const PREFIX: &str = "sha256:";
@@ -95,6 +91,8 @@ impl Serialize for EventHash {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     #[test]
@@ -136,6 +134,45 @@ mod tests {
         assert!(
             doc.contains("sha256:73b7197cf7c0184e919eada6f07a398b8e6831f447499e520f728aac12077f94")
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Agrees with an independent RFC 8785 implementation on arbitrary JSON.
+        #[test]
+        fn canonical_form_agrees_with_a_jcs_crate(value in json_value()) {
+            let ours = canonical_json(&value).unwrap();
+            let oracle = serde_json_canonicalizer::to_vec(&value).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(oracle).unwrap());
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            (0u64..10_000_000_000).prop_map(|us| Value::from(us as f64 / 1000.0)),
+            any::<String>().prop_map(Value::String),
+            "[a-z\\u{7f}\\u{e000}\\u{10000}\"\\\\\\x00-\\x1f]{0,6}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    "[a-z\\u{e000}\\u{10000}\\u{ff}_]{0,4}",
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! assert!(json.get("token").is_none(), "absent values are omitted, not null");
 //! ```
 
+mod canonical;
 pub mod error_code;
 mod hash;
 mod kind;
@@ -23,7 +24,8 @@ mod model;
 mod sanitize;
 mod time;
 
-pub use hash::{canonical_json, BadHash, EventHash};
+pub use canonical::canonical_json;
+pub use hash::{BadHash, EventHash};
 pub use kind::{ActorKind, ClientAuth, EventKind, Outcome, Severity};
 pub use model::{
     Actor, Alert, AuditEvent, ChainLink, Checkpoint, DropReason, Dropped, ErrorInfo, HttpInfo,

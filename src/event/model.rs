@@ -86,6 +86,46 @@ pub struct AuditEvent {
     /// [`Processor`](crate::process::Processor)), e.g. `tenant`; omitted when empty.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The event's JSON, when chaining made it (RFC 8785, the very bytes it hashed), so
+    /// that sinks write it instead of serialising the event again. Set only by the chain,
+    /// after the last processor; cleared when an event is emitted; never cloned, so a copy
+    /// that is changed cannot carry stale JSON.
+    #[serde(skip)]
+    pub(crate) json: EncodedJson,
+}
+
+/// See [`AuditEvent::json`]: a cache that a clone starts without.
+#[derive(Default)]
+pub(crate) struct EncodedJson(Option<bytes::Bytes>);
+
+impl EncodedJson {
+    pub(crate) fn set(&mut self, json: bytes::Bytes) {
+        self.0 = Some(json);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.0 = None;
+    }
+
+    pub(crate) fn get(&self) -> Option<&bytes::Bytes> {
+        self.0.as_ref()
+    }
+}
+
+impl Clone for EncodedJson {
+    fn clone(&self) -> Self {
+        EncodedJson(None)
+    }
+}
+
+impl std::fmt::Debug for EncodedJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "EncodedJson(..)"
+        } else {
+            "EncodedJson(None)"
+        })
+    }
 }
 
 impl AuditEvent {
@@ -123,6 +163,7 @@ impl AuditEvent {
             checkpoint: None,
             chain: None,
             labels: std::collections::BTreeMap::new(),
+            json: EncodedJson::default(),
         }
     }
 

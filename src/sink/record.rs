@@ -83,12 +83,16 @@ struct ChainEnvelope<'a> {
 impl EncodedEvent {
     /// Serialises an event.
     pub fn encode(event: &AuditEvent) -> Result<Self, serde_json::Error> {
-        let json = serde_json::to_vec(event)?;
+        let json = match event.json.get() {
+            // Made once by the chain, shared by every sink.
+            Some(json) => json.clone(),
+            None => Bytes::from(serde_json::to_vec(event)?),
+        };
         Ok(EncodedEvent {
             id: event.id,
             kind: event.kind,
             time: event.time,
-            json: Bytes::from(json),
+            json,
             event: None,
             chain: event.chain.as_ref().map(|c| (c.stream.clone(), c.seq)),
         })

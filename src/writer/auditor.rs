@@ -86,7 +86,9 @@ impl Auditor {
     /// wait for room in writers with a [`Block`](OverflowPolicy::Block) policy.
     ///
     /// The common case, where every queue has room, allocates nothing but the event's `Arc`.
-    pub(crate) fn offer(&self, event: AuditEvent) -> Option<Overflow> {
+    pub(crate) fn offer(&self, mut event: AuditEvent) -> Option<Overflow> {
+        // Whatever JSON a reused event carries is not this event's any more.
+        event.json.clear();
         self.inner.metrics.record(event.kind, event.outcome);
         if self.inner.closed.load(Ordering::Acquire) {
             self.drop_everywhere(DropReason::ShutDown);

@@ -57,7 +57,10 @@ pub(crate) fn append_json_lines(
 ) -> Result<(), WriteError> {
     let start = buf.len();
     for event in batch {
-        if let Err(err) = serde_json::to_writer(&mut *buf, event.as_ref()) {
+        if let Some(json) = event.json.get() {
+            // Made once by the chain, shared by every sink.
+            buf.extend_from_slice(json);
+        } else if let Err(err) = serde_json::to_writer(&mut *buf, event.as_ref()) {
             buf.truncate(start);
             return Err(err.into());
         }
