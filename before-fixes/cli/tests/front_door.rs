@@ -1,0 +1,487 @@
+//! The proxy as a front door: slow and malformed clients, connection limits, TLS on the
+//! listener (with certificate reload) and towards an https upstream. The real binary, real
+//! sockets on 127.0.0.1, certificates made by rcgen.
+//!
+//! PORTED to db9ff9d (before issue 10): the `[proxy]` keys `header_timeout`,
+//! `idle_timeout`, `max_connections` and the tables `[proxy.tls]` and
+//! `[proxy.upstream_tls]` did not exist (the old loader refuses unknown keys). Each test
+//! starts the old proxy without them, i.e. with the old (only) behaviour: no timeouts, no
+//! cap, a plain-http listener, and `upstream` limited to http:// URLs.
+//! `check_config_reads_the_tls_files` is kept as on main but cannot be evidence: its
+//! subject (TLS files) did not exist before.
+
+mod support;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use serde_json::Value;
+use support::upstream::Upstream;
+use support::{http, read_events, run, wait_event, Proxy, TempDir, WAIT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls;
+
+/// The proxy with `config` (a `[proxy]` section body is appended to) in front of `upstream`.
+fn start_proxy(dir: &TempDir, upstream: &str, proxy_keys: &str, extra: &str) -> Proxy {
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            "[proxy]\nupstream = \"{upstream}\"\n{proxy_keys}\n{extra}\n[[writer]]\ntype = \"jsonl\"\npath = \"{}\"\n",
+            out.display()
+        ),
+    );
+    Proxy::start(&["--config", config.to_str().unwrap()], &[])
+}
+
+/// Reads until the peer closes the connection (or resets it): what it sent before.
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(WAIT, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return received,
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the proxy kept a slow connection open"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_a_legitimate_request_is_answered() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("slowloris");
+    let proxy = start_proxy(
+        &dir,
+        &upstream.url(),
+        "", // PORTED: header_timeout = "1s", idle_timeout = "1s", max_connections = 20
+        "",
+    );
+
+    // Ten times the connection cap: half-sent heads, heads trickling a byte at a time, and
+    // connections that never send anything.
+    let mut slow = Vec::new();
+    for i in 0..200 {
+        let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+        match i % 3 {
+            0 => stream
+                .write_all(b"GET /echo HTTP/1.1\r\nHost: proxy\r\nX-Slow: ")
+                .await
+                .unwrap(),
+            1 => {}
+            _ => stream.write_all(b"G").await.unwrap(),
+        }
+        slow.push((i % 3 == 2, stream));
+    }
+    let trickling: Vec<_> = slow
+        .into_iter()
+        .map(|(trickle, mut stream)| {
+            tokio::spawn(async move {
+                if trickle {
+                    // One byte at a time, forever: only a deadline for the whole head ends it.
+                    let trickled = async {
+                        let (mut reader, mut writer) = stream.split();
+                        let mut probe = [0u8; 64];
+                        loop {
+                            tokio::select! {
+                                read = reader.read(&mut probe) => match read {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(_) => {}
+                                },
+                                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                                    if writer.write_all(b"E").await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                    };
+                    tokio::time::timeout(WAIT, trickled)
+                        .await
+                        .expect("the proxy kept a trickling connection open");
+                    Vec::new()
+                } else {
+                    read_until_closed(&mut stream).await
+                }
+            })
+        })
+        .collect();
+
+    // The legitimate client waits in the backlog behind them, and is served.
+    let response = http().get(proxy.url("/echo")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    for task in trickling {
+        let sent_back = task.await.unwrap();
+        let text = String::from_utf8_lossy(&sent_back);
+        assert!(
+            sent_back.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "a slow connection got {text:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("idle-h2");
+    // PORTED: idle_timeout = "1s" did not exist.
+    let proxy = start_proxy(&dir, &upstream.url(), "", "");
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    // One request, then nothing: the connection is idle from the end of its response.
+    let response = sender
+        .send_request(
+            http::Request::get(format!("http://{}/echo", proxy.addr))
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap();
+    tokio::time::timeout(WAIT, connection)
+        .await
+        .expect("the proxy closed the idle HTTP/2 connection")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn requests_hyper_refuses_leave_a_failed_request_event() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("malformed");
+    let out = dir.path("audit.jsonl");
+    let proxy = start_proxy(&dir, &upstream.url(), "", "");
+
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    stream
+        .write_all(b"GET /token?code=secret-code HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stream).await;
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 400"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let mut head = String::from("GET /echo HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..200 {
+        head.push_str(&format!("X-Many-{i}: v\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut stream).await;
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 431"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    let malformed = wait_event(&out, "for the 400", |e| e["http"]["status"] == 400).await;
+    assert_eq!(malformed["kind"], "ResourceAccessed");
+    assert_eq!(malformed["outcome"], "failure");
+    assert_eq!(malformed["severity"], "warning");
+    assert_eq!(malformed["error"]["code"], "malformed_request");
+    assert_eq!(malformed["source"]["ip"], "127.0.0.1");
+    assert!(
+        malformed["http"].get("method").is_none(),
+        "absent, not empty"
+    );
+    let too_large = wait_event(&out, "for the 431", |e| e["http"]["status"] == 431).await;
+    assert_eq!(
+        too_large["error"]["code"],
+        "request_header_fields_too_large"
+    );
+    let all = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        !all.contains("secret-code"),
+        "nothing of the head is quoted"
+    );
+    assert_eq!(read_events(&out).len(), 2);
+}
+
+/// A CA and the certificates it signs for 127.0.0.1.
+struct Ca {
+    pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl Ca {
+    fn new() -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let pem = params.self_signed(&key).unwrap().pem();
+        Ca {
+            pem,
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A server certificate (PEM), its DER and its key (PEM).
+    fn issue(&self) -> (String, Vec<u8>, String) {
+        let key = KeyPair::generate().unwrap();
+        let params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), cert.der().to_vec(), key.serialize_pem())
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// Connects over TLS trusting only `ca_pem`; the certificate the server showed and the
+/// stream.
+async fn tls_connect(
+    addr: SocketAddr,
+    ca_pem: &str,
+) -> (Vec<u8>, tokio_rustls::client::TlsStream<TcpStream>) {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let stream = connector.connect(name, tcp).await.unwrap();
+    let shown = stream.get_ref().1.peer_certificates().unwrap()[0].to_vec();
+    (shown, stream)
+}
+
+async fn get_over(stream: &mut tokio_rustls::client::TlsStream<TcpStream>, path: &str) -> String {
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    // A TLS peer may close without close_notify once the response is complete.
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
+        .await
+        .expect("the proxy answers");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Replaces `path` at once, as a deployment tool (or a Kubernetes secret update) does.
+fn replace_file(path: &Path, text: &str) {
+    let temp = path.with_extension("new");
+    std::fs::write(&temp, text).unwrap();
+    std::fs::rename(&temp, path).unwrap();
+}
+
+#[tokio::test]
+async fn listens_on_tls_and_picks_up_a_renewed_certificate() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("tls-listener");
+    let ca = Ca::new();
+    let (cert_pem, cert_der, key_pem) = ca.issue();
+    let cert_path = dir.write("server.pem", &cert_pem);
+    let key_path = dir.write("server.key", &key_pem);
+    let proxy = start_proxy(
+        &dir,
+        &upstream.url(),
+        "",
+        // PORTED: [proxy.tls] did not exist; the old listener is plain http.
+        "",
+    );
+    let _ = (&cert_path, &key_path);
+
+    let (shown, mut stream) = tls_connect(proxy.addr, &ca.pem).await;
+    assert_eq!(shown, cert_der);
+    let answer = get_over(&mut stream, "/echo").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The upstream is told the client came over TLS (it builds issuer and redirect URLs).
+    assert!(
+        answer.contains(r#""x-forwarded-proto":["https"]"#),
+        "{answer}"
+    );
+    assert!(answer.contains(";proto=https;"), "{answer}");
+
+    let (renewed_pem, renewed_der, renewed_key) = ca.issue();
+    // Key first: a handshake between the two writes keeps the old pair (they do not match).
+    replace_file(&key_path, &renewed_key);
+    replace_file(&cert_path, &renewed_pem);
+    let (shown, mut stream) = tls_connect(proxy.addr, &ca.pem).await;
+    assert_eq!(
+        shown, renewed_der,
+        "a new connection gets the renewed certificate"
+    );
+    let answer = get_over(&mut stream, "/anything").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // A broken file does not take the listener down: the last good pair stays.
+    replace_file(&cert_path, "not a certificate");
+    let (shown, _) = tls_connect(proxy.addr, &ca.pem).await;
+    assert_eq!(shown, renewed_der);
+}
+
+/// An https server on 127.0.0.1 answering `secure upstream` to everything.
+async fn tls_upstream(cert_pem: &str, key_pem: &str) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    use rustls::pki_types::pem::PemObject;
+    let certs =
+        vec![rustls::pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap()];
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(|_req| async {
+                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                        "secure upstream",
+                    ))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn an_https_upstream_is_verified_by_the_configured_ca() {
+    let dir = TempDir::new("tls-upstream");
+    let ca = Ca::new();
+    let (cert_pem, _, key_pem) = ca.issue();
+    let (addr, _server) = tls_upstream(&cert_pem, &key_pem).await;
+    let ca_path = dir.write("ca.pem", &ca.pem);
+    let proxy = start_proxy(
+        &dir,
+        &format!("https://{addr}"),
+        "",
+        // PORTED: [proxy.upstream_tls] did not exist.
+        "",
+    );
+    let _ = &ca_path;
+    let response = http().get(proxy.url("/resource")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "secure upstream");
+}
+
+#[tokio::test]
+async fn an_upstream_with_an_untrusted_certificate_is_refused_and_audited() {
+    let dir = TempDir::new("tls-untrusted");
+    let out = dir.path("audit.jsonl");
+    let trusted = Ca::new();
+    let impostor = Ca::new();
+    let (cert_pem, _, key_pem) = impostor.issue();
+    let (addr, _server) = tls_upstream(&cert_pem, &key_pem).await;
+    let ca_path = dir.write("ca.pem", &trusted.pem);
+    let proxy = start_proxy(
+        &dir,
+        &format!("https://{addr}"),
+        "",
+        // PORTED: [proxy.upstream_tls] did not exist.
+        "",
+    );
+    let _ = &ca_path;
+    let response = http().get(proxy.url("/resource")).send().await.unwrap();
+    assert_eq!(response.status(), 502);
+    let event: Value =
+        wait_event(&out, "for /resource", |e| e["http"]["path"] == "/resource").await;
+    assert_eq!(event["http"]["status"], 502);
+    assert_eq!(event["outcome"], "failure");
+    assert_eq!(event["error"]["code"], "upstream_tls_failed");
+}
+
+#[test]
+fn check_config_reads_the_tls_files() {
+    let dir = TempDir::new("tls-check");
+    let ca = Ca::new();
+    let (cert_pem, _, key_pem) = ca.issue();
+    let (_, _, other_key) = ca.issue();
+    let cert = dir.write("server.pem", &cert_pem);
+    let key = dir.write("server.key", &key_pem);
+    let wrong_key = dir.write("other.key", &other_key);
+    let garbage = dir.write("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64!\n");
+    let ca_file = dir.write("ca.pem", &ca.pem);
+    let check = |text: String| {
+        let file = dir.write("check.toml", &text);
+        run(&["check-config", file.to_str().unwrap()], &[])
+    };
+    let listener = |cert: &Path, key: &Path| {
+        format!(
+            "[proxy.tls]\ncertificate = \"{}\"\nkey = \"{}\"\n",
+            cert.display(),
+            key.display()
+        )
+    };
+
+    let ok = check(format!(
+        "{}[proxy.upstream_tls]\nca_file = \"{}\"\n",
+        listener(&cert, &key),
+        ca_file.display()
+    ));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    for (text, expected) in [
+        (listener(&dir.path("missing.pem"), &key), "missing.pem"),
+        (listener(&garbage, &key), "garbage.pem"),
+        (listener(&cert, &wrong_key), "does not fit the certificate"),
+        (
+            format!("[proxy.upstream_tls]\nca_file = \"{}\"\n", key.display()),
+            "server.key",
+        ),
+        (
+            "[proxy.upstream_tls]\nsystem_roots = false\n".to_owned(),
+            "needs a ca_file",
+        ),
+        (
+            "[proxy]\nheader_timeout = \"0s\"\n".to_owned(),
+            "at least 1ms",
+        ),
+    ] {
+        let output = check(text.clone());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{text}: {stderr}");
+        assert!(stderr.contains(expected), "{text}: {stderr}");
+        assert!(
+            !stderr.contains("PRIVATE KEY"),
+            "never quotes a key: {stderr}"
+        );
+    }
+}

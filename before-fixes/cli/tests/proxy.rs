@@ -1,0 +1,1018 @@
+// PORTED to db9ff9d (before issue 10): main's cli/tests/proxy.rs with two configuration
+// keys the old loader refuses left out (`client_ip_header`, `[introspection]
+// rate_per_client`/`rate_total`); see the PORTED comments. Only the tests of issue 10 are
+// run from this file.
+//! The real `oauth-audit proxy` binary in front of a real HTTP server: forwarding, streaming
+//! both ways, header handling, upgrades, 502, graceful shutdown, and the events it writes.
+
+mod support;
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use support::upstream::Upstream;
+use support::{at_path, http, read_events, wait_event, Proxy, TempDir, WAIT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn forwards_and_rewrites_headers_as_a_gateway() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("headers");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+
+    let response = http()
+        .post(proxy.url("/echo?x=1"))
+        .header("connection", "x-hop")
+        .header("x-hop", "only for the first hop")
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("x-request-id", "req-42")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers().get("x-response-hop").is_none(),
+        "response hop-by-hop field removed"
+    );
+    assert_eq!(response.headers()["x-end-to-end"], "kept");
+    let seen: Value = response.json().await.unwrap();
+    let h = &seen["headers"];
+    assert_eq!(seen["uri"], "/echo?x=1");
+    assert_eq!(seen["body_len"], 5);
+    assert!(
+        h.get("x-hop").is_none(),
+        "request field named in Connection removed: {h}"
+    );
+    assert!(h.get("connection").is_none_or(|c| c[0] != "x-hop"), "{h}");
+    assert_eq!(
+        h["x-forwarded-for"][0], "127.0.0.1",
+        "an untrusted client's chain is replaced, not appended to"
+    );
+    assert!(
+        h["forwarded"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("for=127.0.0.1;proto=http"),
+        "{h}"
+    );
+    assert_eq!(h["via"][0], "1.1 oauth-audit");
+    assert_eq!(
+        h["host"][0],
+        upstream.addr.to_string(),
+        "Host is the upstream's by default"
+    );
+    assert_eq!(h["x-forwarded-host"][0], proxy.addr.to_string());
+    assert_eq!(h["x-request-id"][0], "req-42");
+
+    let event = wait_event(&out, "for /echo", at_path("/echo")).await;
+    assert_eq!(event["kind"], "ResourceAccessed");
+    assert_eq!(event["outcome"], "success");
+    assert_eq!(event["http"]["status"], 200);
+    assert_eq!(event["http"]["method"], "POST");
+    assert_eq!(event["request_id"], "req-42");
+    // The proxy trusts no one by default: the forwarded chain is recorded, not believed.
+    assert_eq!(event["source"]["ip"], "127.0.0.1");
+    assert_eq!(event["source"]["forwarded_for"][0], "203.0.113.9");
+    assert!(
+        event.to_string().find("x=1").is_none(),
+        "no query string in events"
+    );
+}
+
+#[tokio::test]
+async fn trusted_proxies_from_flags_decide_the_source() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("trusted");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+            "--trusted-proxy",
+            "127.0.0.0/8",
+        ],
+        &[],
+    );
+    let response = http()
+        .get(proxy.url("/anything"))
+        .header("x-forwarded-for", "198.51.100.20")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let event = wait_event(&out, "for /anything", at_path("/anything")).await;
+    assert_eq!(event["source"]["ip"], "198.51.100.20");
+}
+
+#[tokio::test]
+async fn an_untrusted_client_cannot_write_forwarding_headers_upstream() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("front-door");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let response = http()
+        .get(proxy.url("/echo"))
+        .header("x-forwarded-host", "evil.example")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-port", "443")
+        .header("x-forwarded-prefix", "/evil")
+        .header("x-real-ip", "6.6.6.6")
+        .header("cf-connecting-ip", "6.6.6.6")
+        .header("true-client-ip", "6.6.6.6")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("forwarded", "for=6.6.6.6;host=evil.example;proto=https")
+        .send()
+        .await
+        .unwrap();
+    let seen: Value = response.json().await.unwrap();
+    let h = &seen["headers"];
+    assert!(!h.to_string().contains("evil"), "{h}");
+    assert!(!h.to_string().contains("6.6.6.6"), "{h}");
+    assert_eq!(h["x-forwarded-host"][0], proxy.addr.to_string());
+    assert_eq!(h["x-forwarded-proto"][0], "http");
+    assert_eq!(h["x-real-ip"][0], "127.0.0.1");
+    assert_eq!(h["x-forwarded-for"][0], "127.0.0.1");
+    assert_eq!(
+        h["forwarded"][0],
+        format!("for=127.0.0.1;proto=http;host=\"{}\"", proxy.addr)
+    );
+    // The event records what the client sent, without believing it.
+    let event = wait_event(&out, "for /echo", at_path("/echo")).await;
+    assert_eq!(event["source"]["ip"], "127.0.0.1");
+    assert_eq!(event["source"]["forwarded_for"][0], "6.6.6.6");
+    assert_eq!(
+        event["source"]["forwarded_headers"]["x-forwarded-host"],
+        "evil.example"
+    );
+}
+
+#[tokio::test]
+async fn a_trusted_front_proxy_keeps_its_headers_and_the_configured_one_decides() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("trusted-front");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        // PORTED: client_ip_header = "X-Real-IP" did not exist; the old proxy believed
+        // the forwarding headers it knew, Forwarded first.
+        "[proxy]\ntrusted_proxies = [\"127.0.0.0/8\"]\n",
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let response = http()
+        .get(proxy.url("/echo"))
+        .header("x-real-ip", "198.51.100.7")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("forwarded", "for=7.7.7.7")
+        .header("x-forwarded-host", "idp.example")
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let seen: Value = response.json().await.unwrap();
+    let h = &seen["headers"];
+    assert_eq!(h["x-forwarded-for"][0], "6.6.6.6, 127.0.0.1", "{h}");
+    assert!(h["forwarded"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("for=7.7.7.7, for=127.0.0.1"));
+    assert_eq!(h["x-forwarded-host"][0], "idp.example");
+    assert_eq!(h["x-forwarded-proto"][0], "https");
+    assert_eq!(h["x-real-ip"][0], "198.51.100.7");
+    let event = wait_event(&out, "for /echo", at_path("/echo")).await;
+    assert_eq!(event["source"]["ip"], "198.51.100.7");
+}
+
+#[tokio::test]
+async fn a_credential_named_in_connection_still_reaches_the_upstream() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("connection-credential");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let token = unsigned_jwt(r#"{"sub":"alice","scope":"read"}"#);
+    let response = http()
+        .get(proxy.url("/echo"))
+        .header("connection", "authorization, cookie, x-forwarded-for")
+        .header("authorization", format!("Bearer {token}"))
+        .header("cookie", "session=1")
+        .send()
+        .await
+        .unwrap();
+    let seen: Value = response.json().await.unwrap();
+    let h = &seen["headers"];
+    assert_eq!(h["authorization"][0], format!("Bearer {token}"), "{h}");
+    assert_eq!(h["cookie"][0], "session=1");
+    assert_eq!(h["x-forwarded-for"][0], "127.0.0.1");
+    let event = wait_event(&out, "for /echo", at_path("/echo")).await;
+    // The event records the token that reached the upstream (unverified: no key source).
+    assert_eq!(event["token"]["unverified"]["subject"], "alice", "{event}");
+}
+
+#[tokio::test]
+async fn a_chunked_get_body_reaches_the_upstream() {
+    let upstream = Upstream::start().await;
+    let proxy = Proxy::start(&["--upstream", &upstream.url(), "--out", "-"], &[]);
+    let chunks: Vec<Result<&'static [u8], std::io::Error>> =
+        vec![Ok(b"hello "), Ok(b"chunked "), Ok(b"world")];
+    // The client's hyper, like the proxy's, sends a GET body of unknown length only when
+    // told it is chunked.
+    let response = http()
+        .get(proxy.url("/echo"))
+        .header("transfer-encoding", "chunked")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    let seen: Value = response.json().await.unwrap();
+    assert_eq!(seen["method"], "GET");
+    assert_eq!(seen["body_len"], 19, "{seen}");
+    assert_eq!(seen["headers"]["transfer-encoding"][0], "chunked");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_out_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("out-mode");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    http().get(proxy.url("/x")).send().await.unwrap();
+    wait_event(&out, "for /x", at_path("/x")).await;
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+}
+
+#[tokio::test]
+async fn a_long_response_streams_through_in_pieces() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("stream");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let response = http().get(proxy.url("/stream")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut received = String::new();
+    // The upstream holds back the second chunk until the first has reached the client: a
+    // proxy that buffered the response would never deliver anything.
+    for (expected, release) in [
+        ("first\n", true),
+        ("first\nsecond\n", true),
+        ("first\nsecond\nthird\n", false),
+    ] {
+        while received.len() < expected.len() {
+            let chunk = tokio::time::timeout(WAIT, body.next())
+                .await
+                .expect("the next chunk arrives")
+                .expect("the body goes on")
+                .unwrap();
+            received.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        assert_eq!(received, expected);
+        assert!(
+            read_events(&out)
+                .iter()
+                .all(|e| e["http"]["path"] != "/stream"),
+            "the event waits for the end of the body"
+        );
+        if release {
+            upstream.release.add_permits(1);
+        }
+    }
+    assert!(body.next().await.is_none());
+    let event = wait_event(&out, "for /stream", at_path("/stream")).await;
+    assert_eq!(event["outcome"], "success");
+}
+
+#[tokio::test]
+async fn a_large_request_body_streams_to_the_upstream() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("upload");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    const HALF: usize = 4 * 1024 * 1024;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let request = tokio::spawn(
+        http()
+            .post(proxy.url("/upload"))
+            .body(reqwest::Body::wrap_stream(stream))
+            .send(),
+    );
+    for _ in 0..HALF / 65536 {
+        tx.send(Ok(vec![b'a'; 65536])).await.unwrap();
+    }
+    // The second half is sent only once the upstream has the first: a proxy that buffered
+    // the request body would wait here forever.
+    let mut uploaded = upstream.uploaded.clone();
+    tokio::time::timeout(WAIT, uploaded.wait_for(|n| *n >= HALF))
+        .await
+        .expect("the first half reaches the upstream while the request is still being sent")
+        .unwrap();
+    for _ in 0..HALF / 65536 {
+        tx.send(Ok(vec![b'b'; 65536])).await.unwrap();
+    }
+    drop(tx);
+    let response = request.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    let seen: Value = response.json().await.unwrap();
+    assert_eq!(seen["body_len"], 2 * HALF);
+    wait_event(&out, "for /upload", at_path("/upload")).await;
+}
+
+#[tokio::test]
+async fn protocol_upgrades_pass_through() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("upgrade");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let mut socket = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    socket
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(WAIT, socket.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "connection closed before the response head ended");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: echo"), "{head}");
+    for message in [&b"ping"[..], b"and another message"] {
+        socket.write_all(message).await.unwrap();
+        let mut buf = vec![0u8; message.len()];
+        tokio::time::timeout(WAIT, socket.read_exact(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(buf, message);
+    }
+    let event = wait_event(&out, "for /ws", at_path("/ws")).await;
+    assert_eq!(event["http"]["status"], 101);
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_502_and_the_event_says_why() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let dir = TempDir::new("502");
+    let out = dir.path("audit.jsonl");
+    // The request body is never read: only a configured (not assumed) /token is an endpoint
+    // without protocol evidence.
+    let config = dir.write("proxy.toml", "[endpoints]\ntoken = [\"/token\"]\n");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &dead_url,
+            "--out",
+            out.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let response = http().get(proxy.url("/api/orders")).send().await.unwrap();
+    assert_eq!(response.status(), 502);
+    let event = wait_event(&out, "for /api/orders", at_path("/api/orders")).await;
+    assert_eq!(event["http"]["status"], 502);
+    assert_eq!(event["outcome"], "failure");
+    assert_eq!(event["error"]["code"], "upstream_unreachable");
+    let description = event["error"]["description"].as_str().unwrap();
+    assert!(description.contains(&dead_url), "{description}");
+
+    // On an OAuth endpoint too.
+    let response = http()
+        .post(proxy.url("/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let event = wait_event(&out, "for /token", at_path("/token")).await;
+    assert_eq!(event["kind"], "TokenRequestFailed");
+    assert_eq!(event["error"]["code"], "upstream_unreachable");
+}
+
+#[tokio::test]
+async fn sigterm_finishes_requests_in_flight_and_flushes_the_writers() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("sigterm");
+    let out = dir.path("audit.jsonl");
+    // A writer that would not flush on its own for an hour: only shutdown writes the events.
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            "[queue]\nflush_linger = \"1h\"\n[[writer]]\ntype = \"jsonl\"\npath = {:?}\n",
+            out.to_str().unwrap()
+        ),
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            http()
+                .get(proxy.url("/before"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let response = http().get(proxy.url("/stream")).send().await.unwrap();
+    let mut body = response.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"first\n");
+
+    proxy.send_signal("TERM");
+    // Only once the proxy has stopped accepting does the upstream finish the response.
+    let mut proxy = tokio::task::spawn_blocking(move || {
+        proxy.wait_log("shutting down");
+        proxy
+    })
+    .await
+    .unwrap();
+    upstream.release.add_permits(2);
+    let mut rest = Vec::new();
+    while let Some(chunk) = body.next().await {
+        rest.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(rest, b"second\nthird\n", "the response in flight completes");
+    let status = tokio::task::spawn_blocking(move || proxy.wait_exit())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let events = read_events(&out);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["http"]["path"] == "/before")
+            .count(),
+        5
+    );
+    let streamed = events
+        .iter()
+        .find(|e| e["http"]["path"] == "/stream")
+        .expect("the streamed request's event");
+    assert_eq!(streamed["outcome"], "success");
+}
+
+#[tokio::test]
+async fn configured_writers_all_receive_the_events() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("writers");
+    let rotating = dir.path("rotating");
+    let plain = dir.path("plain.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            r#"
+service_instance = "sidecar-1"
+[[writer]]
+type = "jsonl"
+path = {plain:?}
+flush = "every_batch"
+overflow = "block"
+block_timeout = "30s"
+queue_capacity = 1
+[[writer]]
+type = "rotating"
+dir = {rotating:?}
+prefix = "gateway"
+rotation = "never"
+max_bytes = 1048576
+[[writer]]
+type = "tracing"
+"#,
+            plain = plain.to_str().unwrap(),
+            rotating = rotating.to_str().unwrap()
+        ),
+    );
+    let mut proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        http()
+            .get(proxy.url("/written"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let event = wait_event(&plain, "for /written", at_path("/written")).await;
+    assert_eq!(event["service"]["instance"], "sidecar-1");
+    let proxy = tokio::task::spawn_blocking(move || {
+        proxy.wait_log("\"path\":\"/written\"");
+        let status = proxy.terminate();
+        assert_eq!(status.code(), Some(0));
+    });
+    proxy.await.unwrap();
+    let rotated = read_events(&rotating.join("gateway.jsonl"));
+    assert_eq!(rotated.len(), 1, "{rotated:?}");
+    assert_eq!(
+        rotated[0]["id"], event["id"],
+        "every writer gets the same event"
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_flushes_the_writers_too() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("sigint");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            "[queue]\nflush_linger = \"1h\"\n[[writer]]\ntype = \"jsonl\"\npath = {:?}\n",
+            out.to_str().unwrap()
+        ),
+    );
+    let mut proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(
+        http()
+            .get(proxy.url("/once"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let status = tokio::task::spawn_blocking(move || proxy.signal("INT"))
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        read_events(&out)
+            .iter()
+            .filter(|e| e["http"]["path"] == "/once")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn protected_route_rules_record_and_enforce_scopes() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("routes");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        r#"
+service_name = "orders-gateway"
+[[route]]
+path = "/api/orders/{id}"
+methods = ["GET"]
+scopes = ["orders:read"]
+"#,
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    // Without a key source tokens are decoded, not verified (verdict `unverified`).
+    let token = unsigned_jwt(r#"{"sub":"alice","client_id":"web","scope":"orders:read profile"}"#);
+    let response = http()
+        .get(proxy.url("/api/orders/7"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let event = wait_event(&out, "for /api/orders/7", at_path("/api/orders/7")).await;
+    assert_eq!(event["service"]["name"], "orders-gateway");
+    assert_eq!(
+        event["scopes"]["required"],
+        serde_json::json!(["orders:read"])
+    );
+    // Unverified claims grant nothing and name nobody: they are recorded apart.
+    assert_eq!(event["scopes"]["used"], serde_json::json!([]));
+    assert!(event["actor"].get("subject").is_none());
+    assert_eq!(event["token"]["unverified"]["subject"], "alice");
+    assert_eq!(event["token"]["verdict"], "unverified");
+    assert!(
+        !event.to_string().contains(&token),
+        "the token never appears in an event"
+    );
+
+    // Enforcing needs a key source (without one the proxy refuses to start): an empty key
+    // set verifies nothing, and an unverifiable token is refused before the upstream is asked.
+    drop(proxy);
+    let jwks = dir.write("jwks.json", r#"{"keys":[]}"#);
+    let config = dir.write(
+        "enforce.toml",
+        &format!(
+            "service_name = \"orders-gateway\"\n[jwt]\njwks_file = {:?}\n[[route]]\npath = \"/admin/*\"\nscopes = [\"admin\"]\nenforce = true\n",
+            jwks.to_str().unwrap()
+        ),
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let response = http()
+        .get(proxy.url("/admin/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+    let event = wait_event(&out, "for /admin/users", at_path("/admin/users")).await;
+    assert_eq!(event["kind"], "AccessDenied");
+    assert_eq!(event["scopes"]["required"], serde_json::json!(["admin"]));
+}
+
+fn unsigned_jwt(claims: &str) -> String {
+    use base64::Engine;
+    let b64 = |s: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    format!(
+        "{}.{}.{}",
+        b64(br#"{"alg":"RS256","typ":"JWT"}"#),
+        b64(claims.as_bytes()),
+        b64(b"not-a-signature")
+    )
+}
+
+#[tokio::test]
+async fn prometheus_metrics_count_the_audited_events() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("metrics");
+    let out = dir.path("audit.jsonl");
+    let metrics_addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+            "--metrics-listen",
+            &metrics_addr.to_string(),
+        ],
+        &[],
+    );
+    for _ in 0..3 {
+        let response = http().get(proxy.url("/echo")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+    let wanted = r#"oauth_audit_events_total{kind="ResourceAccessed",outcome="success"} 3"#;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let text = http()
+            .get(format!("http://{metrics_addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.lines().any(|line| line == wanted) {
+            assert!(text.contains("oauth_audit_queue_depth"), "{text}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no `{wanted}` in the metrics:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_enforcing_catch_all_rule_spares_oauth_endpoints_and_skipped_paths() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("exempt");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        r#"
+[proxy]
+skip_paths = ["/echo"]
+
+[[route]]
+path = "/*"
+scopes = ["api"]
+enforce = true
+"#,
+    );
+    // An enforcing rule needs a key source: an empty key set, as no request carries a token.
+    let jwks = dir.write("jwks.json", r#"{"keys":[]}"#);
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[jwt]\njwks_file = {:?}\n",
+            std::fs::read_to_string(&config).unwrap(),
+            jwks.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    // `/token` is an OAuth endpoint: no bearer token to check, so the upstream answers.
+    let response = http()
+        .post(proxy.url("/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.status(), 401, "the rule must not refuse /token");
+    assert!(response.headers().get("www-authenticate").is_none());
+    let response = http().get(proxy.url("/echo")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "skipped paths pass untouched");
+    // Everything else is still enforced.
+    let response = http().get(proxy.url("/other")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+/// Random opaque tokens cannot make the proxy an amplifier against the authorization
+/// server: introspection is rate-limited per client and in total, and a lookup that is not
+/// made (or not answered) is recorded as `unavailable`, never as `inactive`.
+#[tokio::test]
+async fn introspection_is_rate_limited_and_unanswered_lookups_are_unavailable() {
+    // `/collect` is a real endpoint that keeps (counts) what is posted and answers `{}`.
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("introspection-limits");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "limits.toml",
+        &format!(
+            r#"
+[introspection]
+url = "{}/collect"
+client_id = "proxy"
+client_secret = "introspection-secret"
+# PORTED: rate_per_client = "2/1h" and rate_total = "100/1h" did not exist.
+"#,
+            upstream.url()
+        ),
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    for i in 0..5 {
+        let response = http()
+            .get(proxy.url(&format!("/api/random/{i}")))
+            .bearer_auth(format!("random-opaque-token-{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+    let mut verdicts = Vec::new();
+    for i in 0..5 {
+        let path = format!("/api/random/{i}");
+        let event = wait_event(&out, &path, |e| e["http"]["path"] == path.as_str()).await;
+        verdicts.push(event["token"]["verdict"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        verdicts,
+        [
+            "inactive",
+            "inactive",
+            "unavailable",
+            "unavailable",
+            "unavailable"
+        ]
+    );
+    assert_eq!(
+        upstream.collected.lock().unwrap().len(),
+        2,
+        "one call per admitted lookup, none over the limit"
+    );
+    drop(proxy);
+
+    // An endpoint that cannot be reached says nothing about the token.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let out = dir.path("unreachable.jsonl");
+    let config = dir.write(
+        "unreachable.toml",
+        &format!("[introspection]\nurl = \"http://{closed}/introspect\"\nclient_id = \"proxy\"\n"),
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let response = http()
+        .get(proxy.url("/api/down"))
+        .bearer_auth("some-opaque-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.bytes().await.unwrap();
+    let event = wait_event(&out, "with the endpoint down", at_path("/api/down")).await;
+    assert_eq!(event["token"]["verdict"], "unavailable");
+    assert_eq!(event["severity"], "warning");
+    let all = std::fs::read_to_string(dir.path("audit.jsonl")).unwrap();
+    assert!(!all.contains("random-opaque-token"));
+    assert!(!all.contains("introspection-secret"));
+}
+
+#[test]
+fn jwks_refresh_intervals_below_the_minimum_are_refused() {
+    let dir = TempDir::new("refresh-minimum");
+    for key in ["refresh_interval", "min_refresh_interval"] {
+        let config = dir.write(
+            &format!("{key}.toml"),
+            &format!("[jwt]\njwks_url = \"http://127.0.0.1:9/jwks\"\n{key} = \"0s\"\n"),
+        );
+        let output = support::run(&["check-config", config.to_str().unwrap()], &[]);
+        assert!(!output.status.success(), "{key} = \"0s\" accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("jwt.{key} must be at least 1s")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(":3:"), "points at the line: {stderr}");
+    }
+}
+
+/// ADDED for the verification on db9ff9d (not on main, where the case has only the unit test
+/// `proxy::headers::tests::lines_that_are_not_text_are_kept_when_appending`): from a trusted
+/// peer, an `X-Forwarded-For` line that is not valid text (obs-text byte 0xFF) must reach
+/// the upstream when the proxy appends its hop; dropping it shifts the hops.
+#[tokio::test]
+async fn forwarding_lines_that_are_not_text_are_kept_when_appending() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("not-text-xff");
+    let config = dir.write("proxy.toml", "[proxy]\ntrusted_proxies = [\"127.0.0.0/8\"]\n");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            "-",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let mut request = Vec::new();
+    request.extend_from_slice(b"GET /echo HTTP/1.1\r\nhost: proxy\r\nconnection: close\r\n");
+    request.extend_from_slice(b"x-forwarded-for: 6.6.6.6\xff\r\n");
+    request.extend_from_slice(b"x-forwarded-for: 198.51.100.2\r\n\r\n");
+    stream.write_all(&request).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    // The echo shows header bytes lossily: 0xFF is U+FFFD.
+    assert!(
+        text.contains("6.6.6.6\u{FFFD}"),
+        "the line that is not text did not reach the upstream: {text}"
+    );
+    assert!(text.contains("198.51.100.2, 127.0.0.1"), "{text}");
+}

@@ -1,0 +1,308 @@
+//! Route rules against spellings a lenient upstream reads differently: the real
+//! `oauth-audit proxy` binary in front of a real HTTP server that decodes `%2F`, `%5C` and
+//! nested escapes, cuts `;parameters`, ends paths at NUL, ignores case and honours method
+//! overrides (`support/upstream.rs`). Requests are written byte for byte on a raw socket,
+//! so no client library normalises them first.
+//!
+//! PORTED to db9ff9d (before issue 10): `[proxy] ambiguous_paths` and `path_case` did not
+//! exist. They are left out, so each test runs the old proxy with its only behaviour (raw
+//! path, case-sensitive rules, methods as written, endpoints exempt by raw path).
+
+mod support;
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+use support::upstream::Upstream;
+use support::{wait_event, Proxy, TempDir};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Sends `METHOD TARGET HTTP/1.1` with `headers` as written; returns status and body.
+async fn raw(addr: SocketAddr, method: &str, target: &str, headers: &[&str]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut request =
+        format!("{method} {target} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("content-length: 0\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("receive");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+fn start(upstream: &Upstream, dir: &TempDir, config: &str) -> Proxy {
+    let out = dir.path("audit.jsonl");
+    // An enforcing rule needs a key source; an empty key set verifies no token, as none of
+    // these requests carries one.
+    let jwks = dir.write("jwks.json", r#"{"keys":[]}"#);
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            "{config}\n[jwt]\njwks_file = {:?}\n",
+            jwks.to_str().unwrap()
+        ),
+    );
+    Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    )
+}
+
+async fn event_at(dir: &TempDir, path: &str) -> Value {
+    let path = path.to_owned();
+    wait_event(
+        &dir.path("audit.jsonl"),
+        &format!("for {path}"),
+        move |e: &Value| e["http"]["path"] == path.as_str(),
+    )
+    .await
+}
+
+const ADMIN_RULE: &str = r#"
+[[route]]
+path = "/admin/*"
+scopes = ["admin"]
+enforce = true
+"#;
+
+/// The spellings of the report, each of which the upstream serves as its admin handler.
+const ADMIN_SPELLINGS: [&str; 7] = [
+    "/admin;x=1/users",
+    "/admin%2Fusers",
+    "/admin%2fusers",
+    "/admin%5Cusers",
+    "/admin\\users",
+    "/admin%00/users",
+    "/%2561dmin/users",
+];
+
+#[tokio::test]
+async fn spellings_the_upstream_reads_as_admin_never_reach_it_without_a_token() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("route-spellings");
+    let proxy = start(&upstream, &dir, ADMIN_RULE);
+    for path in ADMIN_SPELLINGS {
+        // The upstream itself serves each one as the admin handler: the bypass is real.
+        let (status, body) = raw(upstream.addr, "GET", path, &[]).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(body.starts_with("served: GET /admin"), "{path}: {body}");
+
+        let (status, body) = raw(proxy.addr, "GET", path, &[]).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(!body.contains("served"), "{path}: {body}");
+        let event = event_at(&dir, path).await;
+        assert_eq!(event["kind"], "AccessDenied", "{event}");
+        assert_eq!(event["outcome"], "failure");
+        assert_eq!(event["http"]["status"], 400);
+        assert_eq!(event["error"]["code"], "ambiguous_path", "{event}");
+        assert!(
+            event["error"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("/admin/*"),
+            "{event}"
+        );
+    }
+    // Case: the rule matches `/ADMIN` too, and enforces it (no token: 401).
+    for path in ["/ADMIN/users", "/Admin"] {
+        let (status, body) = raw(proxy.addr, "GET", path, &[]).await;
+        assert_eq!(status, 401, "{path}: {body}");
+    }
+    // Spellings every server reads alike pass to the upstream when no rule is at stake.
+    let (status, body) = raw(proxy.addr, "GET", "/files/a%2Fb;v=1", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+}
+
+#[tokio::test]
+async fn a_decoding_upstream_gets_its_reading_enforced() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("route-decode");
+    // PORTED: ambiguous_paths = "decode" and path_case = "insensitive" did not exist.
+    let config = ADMIN_RULE.to_owned();
+    let proxy = start(&upstream, &dir, &config);
+    for path in ADMIN_SPELLINGS.iter().chain(&["/ADMIN/users"]) {
+        let (status, body) = raw(proxy.addr, "GET", path, &[]).await;
+        assert_eq!(status, 401, "{path}: {body}");
+        let event = event_at(&dir, path).await;
+        assert_eq!(event["kind"], "AccessDenied");
+        assert_eq!(event["scopes"]["required"], serde_json::json!(["admin"]));
+    }
+}
+
+#[tokio::test]
+async fn a_case_sensitive_upstream_can_say_so() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("route-case");
+    // PORTED: path_case = "sensitive" did not exist (the old rules were case-sensitive).
+    let config = ADMIN_RULE.to_owned();
+    let proxy = start(&upstream, &dir, &config);
+    let (status, _) = raw(proxy.addr, "GET", "/admin/users", &[]).await;
+    assert_eq!(status, 401);
+    // Declared case-sensitive, `/ADMIN` is another path; this upstream ignores case, so
+    // it serves it: the switch does what it says, and docs/config.md says when not to use it.
+    let (status, body) = raw(proxy.addr, "GET", "/ADMIN/users", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "served: GET /admin/users"));
+}
+
+#[tokio::test]
+async fn method_case_and_method_overrides_cannot_pass_a_method_rule() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("route-methods");
+    let proxy = start(
+        &upstream,
+        &dir,
+        r#"
+[[route]]
+path = "/orders/*"
+methods = ["DELETE"]
+scopes = ["orders:delete"]
+enforce = true
+"#,
+    );
+    // The upstream takes every one of these as a DELETE.
+    let overrides: [(&str, &str, &[&str]); 5] = [
+        ("POST", "/orders/1", &["x-http-method-override: DELETE"]),
+        ("POST", "/orders/2", &["x-http-method: delete"]),
+        ("POST", "/orders/3", &["x-method-override: Delete"]),
+        ("POST", "/orders/4?_method=DELETE", &[]),
+        ("GET", "/orders/5?_method=delete", &[]),
+    ];
+    for (method, target, headers) in overrides {
+        let (status, body) = raw(upstream.addr, method, target, headers).await;
+        assert_eq!(status, 200);
+        assert!(body.starts_with("served: DELETE"), "{target}: {body}");
+
+        let (status, body) = raw(proxy.addr, method, target, headers).await;
+        assert_eq!(status, 400, "{target}: {body}");
+        let path = target.split('?').next().unwrap();
+        let event = event_at(&dir, path).await;
+        assert_eq!(event["kind"], "AccessDenied", "{event}");
+        assert_eq!(event["error"]["code"], "method_override", "{event}");
+    }
+    for (method, path) in [("delete", "/orders/6"), ("Delete", "/orders/7")] {
+        let (status, body) = raw(upstream.addr, method, path, &[]).await;
+        assert!(body.starts_with("served: DELETE"), "{status} {body}");
+        let (status, body) = raw(proxy.addr, method, path, &[]).await;
+        assert_eq!(status, 401, "{method} {path}: {body}");
+        let event = event_at(&dir, path).await;
+        assert_eq!(event["kind"], "AccessDenied");
+        assert_eq!(event["http"]["method"], method);
+    }
+    // A plain POST is not what the rule covers.
+    let (status, body) = raw(proxy.addr, "POST", "/orders/8", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "served: POST /orders/8"));
+}
+
+#[tokio::test]
+async fn only_the_configured_spelling_of_an_endpoint_is_exempt_from_rules() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("route-exempt");
+    let proxy = start(
+        &upstream,
+        &dir,
+        r#"
+[[route]]
+path = "/*"
+scopes = ["api"]
+enforce = true
+"#,
+    );
+    let (status, _) = raw(proxy.addr, "POST", "/token", &[]).await;
+    assert_eq!(status, 200, "the endpoint itself is exempt");
+    let (status, _) = raw(proxy.addr, "POST", "/token/", &[]).await;
+    assert_eq!(
+        status, 200,
+        "a spelling every server reads as /token is too"
+    );
+    for path in [
+        "/Token",
+        "/token;x",
+        "/x%2F..%2Ftoken",
+        "/token%2F..%2Fadmin",
+    ] {
+        let (status, body) = raw(proxy.addr, "POST", path, &[]).await;
+        assert!(status == 401 || status == 400, "{path}: {status} {body}");
+    }
+    // The audit layer still records `/Token` as a token request, not an anonymous access.
+    let event = event_at(&dir, "/Token").await;
+    assert_ne!(event["kind"], "ResourceAccessed", "{event}");
+}
+
+/// ADDED for the verification on db9ff9d (not on main, where the case has only the unit test
+/// `routes::tests::ambiguous_paths_under_an_enforcing_rule_are_refused_by_default`): a
+/// dot-segment the upstream resolves after decoding lands on an audit-only `/public/*` rule
+/// while the upstream serves `/admin/users`. Asserted as the security property only (the
+/// upstream's admin handler is never reached without a token), so it holds on main whether
+/// the proxy answers 400 or 401.
+#[tokio::test]
+async fn dot_segments_under_an_audit_only_rule_never_reach_the_admin_handler() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("route-dot-segments");
+    let config = format!("[[route]]\npath = \"/public/*\"\nscopes = [\"public\"]\n{ADMIN_RULE}");
+    let proxy = start(&upstream, &dir, &config);
+    for path in ["/public/..%2Fadmin/users", "/public/..;/admin/users"] {
+        // The upstream itself serves each one as the admin handler: the bypass is real.
+        let (status, body) = raw(upstream.addr, "GET", path, &[]).await;
+        assert_eq!((status, body.as_str()), (200, "served: GET /admin/users"), "{path}");
+
+        let (status, body) = raw(proxy.addr, "GET", path, &[]).await;
+        assert!(
+            !body.contains("served: GET /admin"),
+            "{path}: the admin handler was reached without a token ({status} {body})"
+        );
+        assert!(status == 400 || status == 401, "{path}: {status} {body}");
+    }
+}
+
+/// ADDED for the verification on db9ff9d: `only_the_configured_spelling_of_an_endpoint_is_exempt_from_rules`
+/// without its assertion on `/token/` (the old proxy did not exempt `/token/`, so the test
+/// stops there, before the spellings the case is about). Only the case's own assertions.
+#[tokio::test]
+async fn only_the_configured_spelling_of_an_endpoint_is_exempt_case_part() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("route-exempt-case");
+    let proxy = start(
+        &upstream,
+        &dir,
+        r#"
+[[route]]
+path = "/*"
+scopes = ["api"]
+enforce = true
+"#,
+    );
+    let (status, _) = raw(proxy.addr, "POST", "/token", &[]).await;
+    assert_eq!(status, 200, "the endpoint itself is exempt");
+    for path in [
+        "/Token",
+        "/token;x",
+        "/x%2F..%2Ftoken",
+        "/token%2F..%2Fadmin",
+    ] {
+        let (status, body) = raw(proxy.addr, "POST", path, &[]).await;
+        assert!(status == 401 || status == 400, "{path}: {status} {body}");
+    }
+    let event = event_at(&dir, "/Token").await;
+    assert_ne!(event["kind"], "ResourceAccessed", "{event}");
+}

@@ -1,0 +1,83 @@
+//! The certified OpenID provider `oidc-provider` (npm), run with Node on a free loopback port.
+//! `scripts/test` installs it into `cli/tests/oidc/node_modules`.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::WAIT;
+
+/// A running provider, stopped on drop.
+pub struct OidcProvider {
+    child: Child,
+    /// `http://127.0.0.1:PORT`, also its issuer.
+    pub issuer: String,
+    /// A refresh token for client `app` and user `alice`, minted at start.
+    pub refresh_token: String,
+}
+
+impl OidcProvider {
+    pub fn start() -> OidcProvider {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
+        assert!(
+            dir.join("node_modules/oidc-provider/package.json").exists(),
+            "oidc-provider is not installed in {}: run scripts/test (it runs `npm ci` there), \
+             or `npm ci --prefix cli/tests/oidc`",
+            dir.display()
+        );
+        let port = {
+            let probe = TcpListener::bind("127.0.0.1:0").expect("find a free port");
+            probe.local_addr().expect("probe address").port()
+        };
+        let mut child = Command::new("node")
+            .arg("server.js")
+            .arg(port.to_string())
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run node ({e}): run scripts/test, which installs Node.js and oidc-provider")
+            });
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("{\"ready\"") {
+                    let _ = tx.send(line);
+                } else {
+                    eprintln!("[oidc-provider] {line}");
+                }
+            }
+        });
+        let deadline = Instant::now() + WAIT;
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("oidc-provider did not start on port {port}")
+            });
+        let ready: Value = serde_json::from_str(&line).expect("ready line is JSON");
+        OidcProvider {
+            child,
+            issuer: ready["issuer"].as_str().expect("issuer").to_owned(),
+            refresh_token: ready["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+        }
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

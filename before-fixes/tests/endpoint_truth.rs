@@ -1,0 +1,413 @@
+//! OAuth endpoint events tell the truth (issue 10): what the auditor could not see, what
+//! was ambiguous, and what was not OAuth at all is recorded as such. Real servers on
+//! 127.0.0.1:0, over real HTTP.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use oauth_audit::oauth::{Endpoints, LoginRule};
+use oauth_audit::writer::MemoryWriter;
+use oauth_audit::AuditLayer;
+use serde_json::{json, Value};
+use support::auth_server::AuthServer;
+use support::{client, events, memory_auditor, serve};
+
+const DEVICE_GRANT: &str = "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn post_form(addr: SocketAddr, path: &str, body: String) -> reqwest::Response {
+    no_redirects()
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn with_layer(app: Router, endpoints: Endpoints) -> (SocketAddr, MemoryWriter) {
+    let (auditor, memory) = memory_auditor();
+    let layer = AuditLayer::builder(auditor)
+        .endpoints(endpoints)
+        .build()
+        .unwrap();
+    (serve(app.layer(layer)).await, memory)
+}
+
+#[tokio::test]
+async fn a_padded_body_is_recorded_as_not_inspected_never_as_an_anonymous_success() {
+    let server = AuthServer::new();
+    let endpoints = Endpoints::builder().login("/login").build().unwrap();
+    let (addr, memory) = with_layer(server.router(), endpoints).await;
+    let padding = "p".repeat(70 * 1024);
+    // The padding comes first: no field the server reads fits in the limit.
+    let grant = format!(
+        "padding={padding}&grant_type=password&username=alice&password=wonderland&client_id=prop&client_secret=prop-secret"
+    );
+    let res = post_form(addr, "/token", grant).await;
+    assert_eq!(res.status(), 200, "the server still sees the whole body");
+    let failed_login = format!("padding={padding}&username=alice&password=nope");
+    post_form(addr, "/login", failed_login).await;
+    let good_login = format!("padding={padding}&username=alice&password=wonderland");
+    post_form(addr, "/login", good_login).await;
+
+    let all = events(&memory, 3).await;
+    let token = &all[0];
+    assert_eq!(token["kind"], "AccessTokenIssued");
+    assert_eq!(token["oauth"]["body_inspected"], false);
+    assert_eq!(
+        token["oauth"]["body_not_inspected"],
+        json!(["request_too_large"])
+    );
+    assert!(token.get("grant_type").is_none());
+    assert!(
+        token["actor"].get("kind").is_none(),
+        "not anonymous: nobody was seen: {token}"
+    );
+
+    assert_eq!(all[1]["kind"], "LoginFailed");
+    assert_eq!(all[1]["outcome"], "failure");
+    assert_eq!(all[1]["error"]["code"], "redirected_to_login");
+    assert_eq!(
+        all[1]["oauth"]["body_not_inspected"],
+        json!(["request_too_large"])
+    );
+    assert!(all[1]["actor"].get("kind").is_none());
+
+    // The server accepted someone, but whom was not seen: no success is claimed.
+    assert_eq!(all[2]["kind"], "LoginSucceeded");
+    assert_eq!(all[2]["outcome"], "unknown");
+    assert!(all[2]["actor"].get("kind").is_none());
+}
+
+#[tokio::test]
+async fn repeated_parameters_are_recorded_as_ambiguous() {
+    let server = AuthServer::new();
+    let endpoints = Endpoints::builder().login("/login").build().unwrap();
+    let (addr, memory) = with_layer(server.router(), endpoints).await;
+    post_form(
+        addr,
+        "/token",
+        "grant_type=password&username=innocent&username=alice&password=wonderland&client_id=prop&client_secret=prop-secret".into(),
+    )
+    .await;
+    post_form(
+        addr,
+        "/login",
+        "username=innocent&username=alice&password=wonderland".into(),
+    )
+    .await;
+    // Resource indicators may repeat (RFC 8707).
+    post_form(
+        addr,
+        "/token",
+        "grant_type=client_credentials&client_id=prop&client_secret=prop-secret&resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb".into(),
+    )
+    .await;
+    let all = events(&memory, 3).await;
+    for e in &all[..2] {
+        assert!(
+            e["actor"].get("subject").is_none(),
+            "neither value believed: {e}"
+        );
+        assert_eq!(e["oauth"]["repeated_parameters"], json!(["username"]));
+        assert_eq!(e["error"]["code"], "invalid_request");
+        assert_eq!(e["severity"], "warning");
+        let raw = e.to_string();
+        assert!(!raw.contains("innocent"), "{raw}");
+    }
+    assert_eq!(
+        all[0]["kind"], "AccessTokenIssued",
+        "the server's answer is kept"
+    );
+    assert_eq!(all[0]["grant_type"], "password");
+    assert!(all[2].get("error").is_none());
+    assert!(all[2]["oauth"].get("repeated_parameters").is_none());
+    assert_eq!(
+        all[2]["oauth"]["resource"],
+        json!(["https://a", "https://b"])
+    );
+}
+
+/// A device-code grant server that issues a new token on every poll (a replayed device
+/// code), to whichever client asks.
+fn replaying_device_server() -> Router {
+    let counter = Arc::new(AtomicU64::new(0));
+    Router::new().route(
+        "/token",
+        post(move |body: Bytes| {
+            let counter = counter.clone();
+            async move {
+                let form: Vec<(String, String)> = form_urlencoded::parse(&body)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                let pending = form.iter().any(|(k, v)| k == "pending" && v == "1");
+                if pending {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        Json(json!({"error": "authorization_pending"})),
+                    )
+                        .into_response();
+                }
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                Json(json!({"access_token": format!("at-{n}"), "token_type": "Bearer"}))
+                    .into_response()
+            }
+        }),
+    )
+}
+
+#[tokio::test]
+async fn device_polls_are_condensed_only_when_identical_and_issuances_never() {
+    let (addr, memory) = with_layer(replaying_device_server(), Endpoints::default()).await;
+    let poll = |client: &str, pending: bool| {
+        format!(
+            "grant_type={DEVICE_GRANT}&device_code=dc-shared-secret&client_id={client}{}",
+            if pending { "&pending=1" } else { "" }
+        )
+    };
+    // tv polls twice (condensed), another client polls (recorded), then the code is
+    // redeemed by tv and again by the attacker, and again by tv (all recorded).
+    for body in [
+        poll("tv", true),
+        poll("tv", true),
+        poll("attacker", true),
+        poll("tv", false),
+        poll("attacker", false),
+        poll("tv", false),
+    ] {
+        post_form(addr, "/token", body).await;
+    }
+    let all = events(&memory, 5).await;
+    let summary: Vec<(String, String)> = all
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["actor"]["client_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expect = |k: &str, c: &str| (k.to_owned(), c.to_owned());
+    assert_eq!(
+        summary,
+        [
+            expect("TokenRequestFailed", "tv"),
+            expect("TokenRequestFailed", "attacker"),
+            expect("AccessTokenIssued", "tv"),
+            expect("AccessTokenIssued", "attacker"),
+            expect("AccessTokenIssued", "tv"),
+        ]
+    );
+    assert_eq!(
+        all[2]["oauth"]["repeated"], 1,
+        "tv's condensed poll is counted"
+    );
+    let fingerprints: Vec<&Value> = all[2..]
+        .iter()
+        .map(|e| &e["token"]["fingerprint"])
+        .collect();
+    assert_ne!(fingerprints[0], fingerprints[1]);
+    assert_ne!(fingerprints[1], fingerprints[2]);
+    assert!(!memory.json_lines().contains("dc-shared-secret"));
+}
+
+/// A login form that always answers 200 with a page, whatever the password.
+fn page_login() -> Router {
+    Router::new().route(
+        "/login",
+        post(|body: Bytes| async move {
+            let ok = body.as_ref() == b"username=alice&password=wonderland";
+            let page = if ok { "Welcome" } else { "Invalid password" };
+            ([(header::CONTENT_TYPE, "text/html")], page).into_response()
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_login_page_is_unknown_without_a_rule_and_judged_with_one() {
+    let endpoints = Endpoints::builder().login("/login").build().unwrap();
+    let (addr, memory) = with_layer(page_login(), endpoints).await;
+    post_form(addr, "/login", "username=alice&password=guess".into()).await;
+    let all = events(&memory, 1).await;
+    assert_eq!(all[0]["outcome"], "unknown", "a 200 page is not a success");
+    assert_ne!(all[0]["outcome"], "success");
+
+    // With a rule, every failure says why.
+    let endpoints = Endpoints::builder()
+        .login("/login")
+        .login_rule(LoginRule::redirect_prefix("/app"))
+        .build()
+        .unwrap();
+    let (addr, memory) = with_layer(page_login(), endpoints).await;
+    post_form(addr, "/login", "username=alice&password=guess".into()).await;
+    let all = events(&memory, 1).await;
+    assert_eq!(all[0]["kind"], "LoginFailed");
+    assert_eq!(all[0]["error"]["code"], "rejected_by_login_rule");
+
+    // And the real server's failures (401 and a redirect back to the form) have codes.
+    let server = AuthServer::new();
+    let endpoints = Endpoints::builder().login("/login").build().unwrap();
+    let (addr, memory) = with_layer(server.router(), endpoints).await;
+    post_form(addr, "/login", "username=alice&password=guess".into()).await;
+    let all = events(&memory, 1).await;
+    assert_eq!(all[0]["kind"], "LoginFailed");
+    assert_eq!(all[0]["error"]["code"], "redirected_to_login");
+}
+
+/// A plain API that happens to have `/token`, `/revoke` and `/authorize` routes.
+fn plain_api() -> Router {
+    Router::new()
+        .route(
+            "/token",
+            post(|| async { Json(json!({"id": 7, "name": "a token for the game"})) }),
+        )
+        .route(
+            "/revoke",
+            post(|| async { (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))) }),
+        )
+        .route("/authorize", get(|| async { "page" }))
+}
+
+#[tokio::test]
+async fn default_endpoint_paths_need_protocol_evidence() {
+    let (addr, memory) = with_layer(plain_api(), Endpoints::default()).await;
+    let http = client();
+    let get404 = http
+        .get(format!("http://{addr}/token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get404.status(), 405);
+    http.post(format!("http://{addr}/token"))
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    post_form(addr, "/revoke", "id=7".into()).await;
+    http.get(format!("http://{addr}/authorize?page=2"))
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 4).await;
+    for e in &all {
+        assert_eq!(e["kind"], "ResourceAccessed", "{e}");
+        assert!(e.get("oauth").is_none());
+    }
+    // An ordinary route's failure, not a token request that failed.
+    assert_eq!(all[0]["outcome"], "failure");
+    assert_eq!(all[0]["error"]["code"], "method_not_allowed");
+    assert_eq!(all[0]["http"]["status"], 405);
+
+    // Configured explicitly, the role is trusted as before.
+    let explicit = Endpoints::builder().token("/token").build().unwrap();
+    let (addr, memory) = with_layer(plain_api(), explicit).await;
+    client()
+        .get(format!("http://{addr}/token"))
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 1).await;
+    assert_eq!(all[0]["kind"], "TokenRequestFailed");
+    assert_eq!(all[0]["error"]["code"], "http_405");
+}
+
+#[tokio::test]
+async fn real_oauth_traffic_on_default_paths_is_still_recognised() {
+    let server = AuthServer::new();
+    let (addr, memory) = with_layer(server.router(), Endpoints::default()).await;
+    // Request evidence (a grant type), response evidence (an OAuth error for a padded
+    // body), an authorization request.
+    post_form(
+        addr,
+        "/token",
+        "grant_type=client_credentials&client_id=prop&client_secret=prop-secret".into(),
+    )
+    .await;
+    let padding = "p".repeat(70 * 1024);
+    post_form(
+        addr,
+        "/token",
+        format!(
+            "padding={padding}&grant_type=client_credentials&client_id=svc&client_secret=wrong"
+        ),
+    )
+    .await;
+    no_redirects()
+        .get(format!(
+            "http://{addr}/authorize?response_type=code&client_id=web&redirect_uri=http%3A%2F%2Fapp.test%2Fcb"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 3).await;
+    assert_eq!(all[0]["kind"], "AccessTokenIssued");
+    assert_eq!(all[1]["kind"], "TokenRequestFailed");
+    assert_eq!(all[1]["error"]["code"], "invalid_client");
+    assert_eq!(
+        all[1]["oauth"]["body_not_inspected"],
+        json!(["request_too_large"])
+    );
+    assert_eq!(all[2]["kind"], "AuthorizationRequested");
+}
+
+#[tokio::test]
+async fn an_upstream_echoing_secrets_is_scrubbed() {
+    let (addr, memory) = with_layer(support::echo_server::router(), Endpoints::default()).await;
+    post_form(
+        addr,
+        "/token",
+        "grant_type=authorization_code&code=Echoed-Code-1234&client_id=web&client_secret=Echoed-Secret-5678".into(),
+    )
+    .await;
+    no_redirects()
+        .get(format!(
+            "http://{addr}/authorize?response_type=code&client_id=web&state=Echoed-State-9999"
+        ))
+        .send()
+        .await
+        .unwrap();
+    client()
+        .get(format!("http://{addr}/api/me"))
+        .bearer_auth("Echoed-Bearer-4242")
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 3).await;
+    assert_eq!(all[0]["kind"], "TokenRequestFailed");
+    assert_eq!(all[1]["kind"], "AuthorizationFailed");
+    assert_eq!(all[2]["kind"], "AccessDenied");
+    for e in &all {
+        let description = e["error"]["description"].as_str().unwrap();
+        assert!(description.contains("[redacted]"), "{description}");
+    }
+    assert_eq!(
+        all[2]["error"]["description"],
+        "token [redacted] is not valid"
+    );
+    let raw = memory.json_lines();
+    for secret in [
+        "Echoed-Code-1234",
+        "Echoed-Secret-5678",
+        "Echoed-State-9999",
+        "Echoed-Bearer-4242",
+        "response_type=code",
+    ] {
+        assert!(!raw.contains(secret), "{secret} in {raw}");
+    }
+}

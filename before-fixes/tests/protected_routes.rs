@@ -1,0 +1,160 @@
+//! The layer on a real Axum server: context fields, kinds and scope usage.
+
+mod support;
+
+use axum::{http::StatusCode, routing::get, Router};
+use oauth_audit::{AuditLayer, RequiredScopes};
+use support::{client, events, memory_auditor, serve};
+
+fn unsigned_jwt(claims: serde_json::Value) -> String {
+    use base64::Engine;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    format!(
+        "{}.{}.{}",
+        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(claims.to_string().as_bytes()),
+        b64(b"signature")
+    )
+}
+
+#[tokio::test]
+async fn records_every_context_field() {
+    let (auditor, memory) = memory_auditor();
+    let app = Router::new()
+        .route("/api/users/{id}", get(|| async { "hello" }))
+        .layer(AuditLayer::new(auditor.clone()));
+    let addr = serve(app).await;
+
+    let token = unsigned_jwt(serde_json::json!({
+        "sub": "alice", "client_id": "web", "scope": "profile orders:read",
+        "jti": "j-1", "iss": "https://issuer", "aud": "api", "iat": 1_700_000_000, "exp": 4_000_000_000u64
+    }));
+    let res = client()
+        .get(format!("http://{addr}/api/users/42?secret=query"))
+        .bearer_auth(&token)
+        .header("user-agent", "tests/1.0")
+        .header("x-request-id", "req-123")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .header("x-forwarded-for", "6.6.6.6")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.text().await.unwrap(), "hello");
+
+    let e = &events(&memory, 1).await[0];
+    assert_eq!(e["schema"], "oauth-audit/1");
+    assert_eq!(e["kind"], "ResourceAccessed");
+    assert_eq!(e["outcome"], "success");
+    assert_eq!(e["severity"], "info");
+    assert_eq!(e["service"]["name"], "test-api");
+    assert_eq!(e["service"]["instance"], "test-1");
+    assert_eq!(e["request_id"], "req-123");
+    assert_eq!(e["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(e["http"]["method"], "GET");
+    assert_eq!(e["http"]["route"], "/api/users/{id}");
+    assert_eq!(e["http"]["path"], "/api/users/42");
+    assert_eq!(e["http"]["status"], 200);
+    assert!(e["http"]["duration_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(
+        e["source"]["ip"], "127.0.0.1",
+        "untrusted peer: header ignored"
+    );
+    assert_eq!(e["source"]["forwarded_for"], serde_json::json!(["6.6.6.6"]));
+    assert_eq!(e["source"]["user_agent"], "tests/1.0");
+    // Nothing verified the token: its claims are its own words, kept apart from `actor`.
+    assert_eq!(e["actor"]["kind"], "anonymous");
+    assert!(e["actor"].get("subject").is_none());
+    assert!(e["scopes"].get("granted").is_none());
+    assert_eq!(e["token"]["unverified"]["subject"], "alice");
+    assert_eq!(e["token"]["unverified"]["client_id"], "web");
+    assert_eq!(
+        e["token"]["unverified"]["scopes"],
+        serde_json::json!(["profile", "orders:read"])
+    );
+    assert_eq!(e["token"]["format"], "jwt");
+    assert_eq!(e["token"]["jti"], "j-1");
+    assert_eq!(e["token"]["issuer"], "https://issuer");
+    assert_eq!(e["token"]["audience"], serde_json::json!(["api"]));
+    assert_eq!(e["token"]["issued_at"], "2023-11-14T22:13:20.000000Z");
+    assert_eq!(e["token"]["verdict"], "unverified");
+    let fp = e["token"]["fingerprint"].as_str().unwrap();
+    assert!(fp.starts_with("sha256:") && fp.len() == 7 + 32);
+    let time = e["time"].as_str().unwrap();
+    assert!(time.ends_with('Z') && time.len() == 27, "{time}");
+    uuid::Uuid::parse_str(e["id"].as_str().unwrap()).unwrap();
+
+    let raw = memory.json_lines();
+    assert!(!raw.contains(&token), "raw token leaked");
+    assert!(!raw.contains("secret=query"), "query string leaked");
+}
+
+#[tokio::test]
+async fn scope_usage_audit_only_and_enforcing() {
+    let (auditor, memory) = memory_auditor();
+    let app = Router::new()
+        .route(
+            "/orders",
+            get(|| async { "orders" })
+                .route_layer(RequiredScopes::all(["orders:read", "orders:list"])),
+        )
+        .route(
+            "/admin",
+            get(|| async { "admin" }).route_layer(RequiredScopes::all(["admin"]).enforce()),
+        )
+        .route("/open", get(|| async { (StatusCode::FORBIDDEN, "no") }))
+        .layer(AuditLayer::new(auditor.clone()));
+    let addr = serve(app).await;
+    let token = unsigned_jwt(serde_json::json!({"sub": "bob", "scope": "orders:read"}));
+
+    let res = client()
+        .get(format!("http://{addr}/orders"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "audit-only mode never refuses");
+    let res = client()
+        .get(format!("http://{addr}/admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    let res = client()
+        .get(format!("http://{addr}/open"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    let all = events(&memory, 3).await;
+    let orders = all.iter().find(|e| e["http"]["path"] == "/orders").unwrap();
+    assert_eq!(orders["kind"], "ResourceAccessed");
+    assert_eq!(
+        orders["scopes"]["required"],
+        serde_json::json!(["orders:read", "orders:list"])
+    );
+    // An unverified token grants nothing, whatever its `scope` claim says.
+    assert_eq!(orders["scopes"]["used"], serde_json::json!([]));
+    assert_eq!(
+        orders["scopes"]["missing"],
+        serde_json::json!(["orders:read", "orders:list"])
+    );
+    assert_eq!(
+        orders["severity"], "warning",
+        "a missing scope deserves attention"
+    );
+    let admin = all.iter().find(|e| e["http"]["path"] == "/admin").unwrap();
+    assert_eq!(admin["kind"], "AccessDenied");
+    assert_eq!(admin["outcome"], "failure");
+    assert_eq!(admin["severity"], "warning");
+    assert_eq!(admin["actor"]["kind"], "anonymous");
+    assert_eq!(admin["http"]["status"], 401);
+    let open = all.iter().find(|e| e["http"]["path"] == "/open").unwrap();
+    assert_eq!(open["kind"], "AccessDenied");
+    assert_eq!(open["error"]["code"], "forbidden");
+    assert!(open["scopes"].get("required").is_none());
+}

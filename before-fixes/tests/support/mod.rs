@@ -1,0 +1,82 @@
+//! Shared test helpers: a real Axum server on 127.0.0.1:0 and event capture.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use oauth_audit::writer::{Auditor, MemoryWriter};
+use serde_json::Value;
+
+pub mod auth_server;
+pub mod collector;
+pub mod crash;
+pub mod echo_server;
+pub mod flaky_backend;
+pub mod oauth2_http;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
+/// Serves `app` on a free loopback port with `ConnectInfo`, returns its address.
+pub async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
+}
+
+pub fn memory_auditor() -> (Auditor, MemoryWriter) {
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .service_name("test-api")
+        .service_instance("test-1")
+        .writer(memory.clone())
+        .build()
+        .unwrap();
+    (auditor, memory)
+}
+
+/// Waits (bounded) until `memory` holds at least `n` events, and returns them as JSON.
+pub async fn events(memory: &MemoryWriter, n: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = memory.json();
+        if events.len() >= n {
+            return events;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "expected {n} events, got {}: {events:#?}",
+            events.len()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+pub mod keys;
+
+/// A `std::io::Write` into shared memory, for capturing subscriber output.
+#[derive(Clone, Default)]
+pub struct Buffer(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+#[cfg(feature = "nats")]
+pub mod nats;

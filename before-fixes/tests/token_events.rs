@@ -1,0 +1,492 @@
+//! Protected-route events that match what happened: verified claims only in `actor` and
+//! `scopes.granted`, kinds and outcomes from the route's answer, capped claim sizes, and a
+//! trail that never contradicts its own record of a revocation.
+//!
+//! PORTED to db9ff9d (before issue 10). What the old API could not name is replaced by the
+//! old behaviour the case is about, and nothing else:
+//! - `Verdict::NoExpiry` and `allow_missing_expiry` did not exist: the strict inspector must
+//!   not call a token without `exp` `Valid` (the lenient half of the test is left out);
+//! - `Resolution` did not exist: a resolver answered `Option<TokenClaims>`, `None` for
+//!   "inactive" and for "could not ask" alike (that is the case of
+//!   `an_unanswered_lookup_is_unavailable_not_inactive`);
+//! - `MAX_SCOPES`, `MAX_CLAIM_BYTES`, `MIN_REFRESH_INTERVAL` are written as their values on
+//!   main (64, 256, 1 s).
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use oauth_audit::token::{CachedResolver, TokenClaims, TokenInspector, Verdict};
+use oauth_audit::{AuditLayer, RequiredScopes};
+use serde_json::{json, Value};
+use support::auth_server::{unsigned_jwt, AuthServer};
+use support::keys::now;
+use support::{client, events, memory_auditor, serve};
+
+const SECRET: &[u8] = b"a-32-byte-long-secret-for-hs256!";
+
+fn hmac_inspector() -> TokenInspector {
+    TokenInspector::builder()
+        .hmac_secret(Algorithm::HS256, SECRET)
+        .build()
+        .unwrap()
+}
+
+fn signed(claims: Value) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
+}
+
+/// GETs `url` with the bearer token and reads the whole answer (the event is emitted when
+/// the response body ends).
+async fn get_with(url: String, token: &str) -> u16 {
+    let res = client()
+        .get(url)
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    res.bytes().await.unwrap();
+    status
+}
+
+#[tokio::test]
+async fn unverified_claims_never_fill_actor_or_granted_scopes() {
+    let forged = unsigned_jwt(
+        "none",
+        json!({"sub": "root", "client_id": "admin-console", "scope": "admin", "exp": now() + 600}),
+    );
+    for (inspector, verdict) in [
+        (TokenInspector::default(), "unverified"),
+        (hmac_inspector(), "bad_signature"),
+    ] {
+        let (auditor, memory) = memory_auditor();
+        let layer = AuditLayer::builder(auditor)
+            .token_inspector(inspector)
+            .build()
+            .unwrap();
+        let app = Router::new()
+            .route(
+                "/admin",
+                get(|| async { "ok" }).route_layer(RequiredScopes::all(["admin"])),
+            )
+            .layer(layer);
+        let addr = serve(app).await;
+        assert_eq!(get_with(format!("http://{addr}/admin"), &forged).await, 200);
+        let e = &events(&memory, 1).await[0];
+        assert_eq!(e["token"]["verdict"], verdict);
+        assert_eq!(
+            e["kind"], "ResourceAccessed",
+            "{verdict}: the route served it"
+        );
+        assert_eq!(e["actor"]["kind"], "anonymous", "{verdict}");
+        assert!(e["actor"].get("subject").is_none(), "{verdict}: {e}");
+        assert!(e["actor"].get("client_id").is_none(), "{verdict}: {e}");
+        assert!(e["scopes"].get("granted").is_none(), "{verdict}: {e}");
+        assert_eq!(
+            e["scopes"]["used"],
+            json!([]),
+            "{verdict}: no scope was granted"
+        );
+        assert_eq!(e["severity"], "warning", "{verdict}");
+        assert_eq!(e["token"]["unverified"]["subject"], "root");
+        assert_eq!(e["token"]["unverified"]["client_id"], "admin-console");
+        assert_eq!(e["token"]["unverified"]["scopes"], json!(["admin"]));
+    }
+}
+
+#[tokio::test]
+async fn tokens_without_expiry_are_not_valid_unless_allowed() {
+    let strict = hmac_inspector();
+    let no_exp = signed(json!({"sub": "alice"}));
+    let text_exp = signed(json!({"sub": "alice", "exp": "tomorrow"}));
+    let with_exp = signed(json!({"sub": "alice", "exp": now() + 600}));
+    // PORTED: Verdict::NoExpiry did not exist; the case is that these were `Valid`.
+    assert_ne!(strict.inspect(&no_exp).verdict, Verdict::Valid, "no exp");
+    assert_ne!(strict.inspect(&text_exp).verdict, Verdict::Valid, "text exp");
+    assert_eq!(strict.inspect(&with_exp).verdict, Verdict::Valid);
+}
+
+#[tokio::test]
+async fn kinds_outcomes_and_codes_follow_the_route() {
+    let (auditor, memory) = memory_auditor();
+    let layer = AuditLayer::builder(auditor)
+        .token_inspector(hmac_inspector())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/items",
+            get(|| async { "items" }).route_layer(RequiredScopes::all(["items:read"])),
+        )
+        .route("/refuse", get(|| async { (StatusCode::FORBIDDEN, "no") }))
+        .layer(layer);
+    let addr = serve(app).await;
+    let token = signed(json!({"sub": "alice", "scope": "profile", "exp": now() + 600}));
+    let http = client();
+
+    // A valid token without the scope, on an audit-only route.
+    assert_eq!(get_with(format!("http://{addr}/items"), &token).await, 200);
+    // A malformed bearer credential, served anyway.
+    let res = http
+        .get(format!("http://{addr}/items?m=1"))
+        .header("authorization", "Bearer not a token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.bytes().await.unwrap();
+    assert_eq!(
+        get_with(format!("http://{addr}/nowhere"), &token).await,
+        404
+    );
+    let res = http
+        .post(format!("http://{addr}/items"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    res.bytes().await.unwrap();
+    assert_eq!(get_with(format!("http://{addr}/refuse"), &token).await, 403);
+
+    let all = events(&memory, 5).await;
+    let missing = &all[0];
+    assert_eq!(missing["kind"], "ResourceAccessed");
+    assert_eq!(missing["outcome"], "success");
+    assert_eq!(
+        missing["severity"], "warning",
+        "a missing scope is worth a look"
+    );
+    assert_eq!(missing["scopes"]["missing"], json!(["items:read"]));
+    assert_eq!(missing["actor"]["subject"], "alice");
+
+    let malformed = &all[1];
+    assert_eq!(malformed["kind"], "ResourceAccessed", "nothing was denied");
+    assert_eq!(malformed["token"]["verdict"], "malformed");
+    assert_eq!(malformed["severity"], "warning");
+    assert_eq!(malformed["error"]["code"], "malformed");
+
+    let not_found = &all[2];
+    assert_eq!(not_found["kind"], "ResourceAccessed");
+    assert_eq!(not_found["outcome"], "failure");
+    assert_eq!(not_found["error"]["code"], "not_found");
+
+    let not_allowed = &all[3];
+    assert_eq!(not_allowed["outcome"], "failure");
+    assert_eq!(not_allowed["error"]["code"], "method_not_allowed");
+
+    let refused = &all[4];
+    assert_eq!(refused["kind"], "AccessDenied");
+    assert_eq!(refused["error"]["code"], "forbidden");
+}
+
+#[tokio::test]
+async fn claim_sizes_are_capped_and_the_cut_is_said() {
+    let (auditor, memory) = memory_auditor();
+    let layer = AuditLayer::builder(auditor)
+        .token_inspector(hmac_inspector())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/api", get(|| async { "ok" }))
+        .layer(layer);
+    let addr = serve(app).await;
+    let scopes: Vec<String> = (0..12_000).map(|i| format!("scope-{i}")).collect();
+    let token = signed(json!({
+        "sub": "s".repeat(5_000), "scope": scopes.join(" "), "aud": vec!["api"; 500],
+        "jti": "j".repeat(5_000), "iss": "i".repeat(5_000), "exp": now() + 600
+    }));
+    assert!(token.len() > 100_000);
+    assert_eq!(get_with(format!("http://{addr}/api"), &token).await, 200);
+    let e = &events(&memory, 1).await[0];
+    let size = serde_json::to_string(e).unwrap().len();
+    assert!(size < 24_000, "event of {size} bytes");
+    assert_eq!(e["token"]["verdict"], "valid");
+    assert_eq!(
+        e["scopes"]["granted"].as_array().unwrap().len(),
+        64 /* PORTED: oauth_audit::token::MAX_SCOPES */
+    );
+    assert_eq!(
+        e["actor"]["subject"].as_str().unwrap().len(),
+        256 /* PORTED: oauth_audit::token::MAX_CLAIM_BYTES */
+    );
+    let truncated: Vec<&str> = e["token"]["truncated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for claim in ["sub", "scope", "aud", "jti", "iss"] {
+        assert!(truncated.contains(&claim), "{claim} in {truncated:?}");
+    }
+}
+
+fn fingerprint(token: &str) -> String {
+    oauth_audit::token::TokenFingerprint::of(token).to_string()
+}
+
+#[tokio::test]
+async fn the_trail_never_contradicts_its_own_revocations() {
+    // A real authorization server: one listener unaudited (the resolver's and the test's
+    // side door), and the same server behind the audit layer with the API.
+    let auth = AuthServer::new();
+    let direct = serve(auth.router()).await;
+    let introspections = Arc::new(AtomicUsize::new(0));
+    let counter = introspections.clone();
+    let http = client();
+    let introspect_url = format!("http://{direct}/introspect");
+    let resolver = CachedResolver::new(move |token: String| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let http = http.clone();
+        let url = introspect_url.clone();
+        async move {
+            let Ok(answer) = http
+                .post(&url)
+                .basic_auth("rs", Some("rs-secret"))
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+            else {
+                return None; // PORTED: Resolution::Unavailable
+            };
+            let Ok(answer) = answer.json::<Value>().await else {
+                return None; // PORTED: Resolution::Unavailable
+            };
+            Some(TokenClaims::from_json(&answer)).filter(|_| answer["active"] == true)
+        }
+    });
+    let (auditor, memory) = memory_auditor();
+    let layer = AuditLayer::builder(auditor)
+        .token_inspector(hmac_inspector())
+        .token_resolver(resolver)
+        .build()
+        .unwrap();
+    let app = auth
+        .router()
+        .route(
+            "/api/orders",
+            get(|| async { "orders" }).route_layer(RequiredScopes::all(["read"])),
+        )
+        .layer(layer);
+    let addr = serve(app).await;
+    let http = client();
+    let issue = || async {
+        let answer: Value = client()
+            .post(format!("http://{direct}/token"))
+            .basic_auth("svc", Some("svc-secret"))
+            .form(&[("grant_type", "client_credentials"), ("scope", "read")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["access_token"].as_str().unwrap().to_owned()
+    };
+    let orders = format!("http://{addr}/api/orders");
+
+    // An opaque token: valid (and cached), revoked through the audited endpoint, used again.
+    let opaque = issue().await;
+    assert_eq!(get_with(orders.clone(), &opaque).await, 200);
+    let first = &events(&memory, 1).await[0];
+    assert_eq!(first["token"]["fingerprint"], fingerprint(&opaque).as_str());
+    assert_eq!(first["token"]["verdict"], "valid");
+    assert_eq!(first["scopes"]["used"], json!(["read"]));
+    let res = http
+        .post(format!("http://{addr}/revoke"))
+        .basic_auth("svc", Some("svc-secret"))
+        .form(&[("token", opaque.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.bytes().await.unwrap();
+    events(&memory, 2).await;
+    assert_eq!(get_with(orders.clone(), &opaque).await, 200);
+    let all = events(&memory, 3).await;
+    assert_eq!(all[1]["kind"], "TokenRevoked");
+    assert_eq!(all[2]["token"]["verdict"], "revoked", "{}", all[2]);
+    assert_eq!(all[2]["scopes"]["used"], json!([]));
+    assert!(all[2]["actor"].get("client_id").is_none());
+
+    // A JWT the layer verified and cached as valid, then revoked through the trail.
+    let jwt = signed(json!({"sub": "alice", "scope": "read", "exp": now() + 600}));
+    assert_eq!(get_with(orders.clone(), &jwt).await, 200);
+    events(&memory, 4).await;
+    let res = http
+        .post(format!("http://{addr}/revoke"))
+        .basic_auth("web", Some("web-secret"))
+        .form(&[("token", jwt.as_str()), ("token_type_hint", "access_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.bytes().await.unwrap();
+    events(&memory, 5).await;
+    assert_eq!(get_with(orders.clone(), &jwt).await, 200);
+    let all = events(&memory, 6).await;
+    assert_eq!(all[3]["token"]["verdict"], "valid");
+    assert_eq!(all[5]["token"]["verdict"], "revoked");
+
+    // Revoked behind the trail's back, then introspected through it: the inactive answer
+    // it recorded invalidates the cached `valid`.
+    let quiet = issue().await;
+    assert_eq!(get_with(orders.clone(), &quiet).await, 200);
+    events(&memory, 7).await;
+    client()
+        .post(format!("http://{direct}/revoke"))
+        .basic_auth("svc", Some("svc-secret"))
+        .form(&[("token", quiet.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = http
+        .post(format!("http://{addr}/introspect"))
+        .basic_auth("rs", Some("rs-secret"))
+        .form(&[("token", quiet.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["active"], false);
+    events(&memory, 8).await;
+    assert_eq!(get_with(orders.clone(), &quiet).await, 200);
+    let all = events(&memory, 9).await;
+    assert_eq!(all[6]["token"]["verdict"], "valid");
+    assert_eq!(all[7]["kind"], "TokenIntrospected");
+    assert_eq!(all[8]["token"]["verdict"], "revoked");
+    assert_eq!(
+        introspections.load(Ordering::SeqCst),
+        2,
+        "revoked tokens are not introspected again"
+    );
+}
+
+#[tokio::test]
+async fn introspected_users_are_named_by_username() {
+    let introspection = Router::new().route(
+        "/introspect",
+        post(|Form(_form): Form<Vec<(String, String)>>| async {
+            Json(
+                json!({"active": true, "username": "alice", "client_id": "web",
+                        "scope": "read", "exp": now() + 600}),
+            )
+        }),
+    );
+    let as_addr = serve(introspection).await;
+    let http = client();
+    let url = format!("http://{as_addr}/introspect");
+    let resolver = CachedResolver::new(move |token: String| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let answer: Value = http
+                .post(&url)
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            Some(TokenClaims::from_json(&answer))
+        }
+    });
+    let (auditor, memory) = memory_auditor();
+    let layer = AuditLayer::builder(auditor)
+        .token_resolver(resolver)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/api", get(|| async { "ok" }))
+        .layer(layer);
+    let addr = serve(app).await;
+    assert_eq!(
+        get_with(format!("http://{addr}/api"), "opaque-user-token").await,
+        200
+    );
+    let e = &events(&memory, 1).await[0];
+    assert_eq!(e["token"]["verdict"], "valid");
+    assert_eq!(e["actor"]["subject"], "alice");
+    assert_eq!(e["actor"]["kind"], "user");
+}
+
+#[tokio::test]
+async fn an_unanswered_lookup_is_unavailable_not_inactive() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let http = client();
+    let resolver = CachedResolver::new(move |token: String| {
+        let http = http.clone();
+        async move {
+            match http
+                .post(format!("http://{closed}/introspect"))
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+            {
+                // PORTED: the old resolver could only answer None for both.
+                Ok(_) => None::<TokenClaims>,
+                Err(_) => None,
+            }
+        }
+    });
+    let (auditor, memory) = memory_auditor();
+    let layer = AuditLayer::builder(auditor)
+        .token_resolver(resolver)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/api", get(|| async { "ok" }))
+        .layer(layer);
+    let addr = serve(app).await;
+    assert_eq!(
+        get_with(format!("http://{addr}/api"), "opaque-1").await,
+        200
+    );
+    let e = &events(&memory, 1).await[0];
+    assert_eq!(e["token"]["verdict"], "unavailable");
+    assert_eq!(e["severity"], "warning");
+}
+
+#[tokio::test]
+async fn jwks_refresh_intervals_below_the_minimum_are_refused() {
+    // PORTED: oauth_audit::token::MIN_REFRESH_INTERVAL did not exist; its value on main.
+    const MIN_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+    let dir = std::env::temp_dir().join(format!("oauth-audit-min-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("jwks.json");
+    std::fs::write(&path, r#"{"keys":[]}"#).unwrap();
+    for zero_refresh in [true, false] {
+        let mut builder = TokenInspector::builder().jwks_file(&path);
+        builder = if zero_refresh {
+            builder.refresh_interval(std::time::Duration::ZERO)
+        } else {
+            builder.min_refresh_interval(MIN_REFRESH_INTERVAL / 2)
+        };
+        let err = builder.build().unwrap_err().to_string();
+        assert!(err.contains("too short") && err.contains("1s"), "{err}");
+    }
+    TokenInspector::builder()
+        .jwks_file(&path)
+        .refresh_interval(MIN_REFRESH_INTERVAL)
+        .min_refresh_interval(MIN_REFRESH_INTERVAL)
+        .build()
+        .expect("the minimum itself is accepted");
+    std::fs::remove_dir_all(dir).ok();
+}
