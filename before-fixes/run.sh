@@ -12,4 +12,4 @@ cp -r before-fixes/cli/tests/. cli/tests/
 git apply --check before-fixes/cli-dev-dependencies.patch 2>/dev/null \
   && git apply before-fixes/cli-dev-dependencies.patch
 [ -e cli/tests/oidc/node_modules ] || echo "note: cli/tests/oidc needs its node_modules (npm ci in cli/tests/oidc)"
-echo "now run the commands listed in docs/security-before-fixes.md"
+echo "now run the commands listed in docs/security.md ("Before the fixes")"
