@@ -75,7 +75,7 @@ async fn generate(path: &Path, n: u64) -> Result<(), Box<dyn std::error::Error>>
         }
     }
     auditor.shutdown().await;
-    let dropped: u64 = auditor.stats().writers.iter().map(|w| w.dropped_total()).sum();
+    let dropped: u64 = auditor.stats().writers.iter().map(|w| w.dropped).sum();
     println!(
         "wrote {} ({} bytes), {dropped} events dropped",
         path.display(),

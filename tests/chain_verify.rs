@@ -94,7 +94,7 @@ async fn corpus(name: &str) -> Corpus {
         .unwrap();
     emit(&auditor, 10_000).await;
     auditor.shutdown().await;
-    assert_eq!(auditor.stats().writers[0].dropped_total(), 0);
+    assert_eq!(auditor.stats().writers[0].dropped, 0);
     Corpus {
         dir,
         checkpoints,
