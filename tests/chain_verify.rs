@@ -131,7 +131,9 @@ impl Trail {
                             .read_to_string(&mut text)
                             .unwrap();
                     } else {
-                        std::io::BufReader::new(file).read_to_string(&mut text).unwrap();
+                        std::io::BufReader::new(file)
+                            .read_to_string(&mut text)
+                            .unwrap();
                     }
                     TrailFile {
                         name,
@@ -246,10 +248,10 @@ fn check(report: &Report, expected: &Expected, seed: u64) {
     };
     assert!(!report.is_clean(), "not caught: {}", context());
     assert!(
-        errors
-            .iter()
-            .any(|p| p.kind == expected.kinds[0]
-                && p.location.as_ref().is_some_and(|l| expected.places.contains(l))),
+        errors.iter().any(|p| p.kind == expected.kinds[0]
+            && p.location
+                .as_ref()
+                .is_some_and(|l| expected.places.contains(l))),
         "not found at the right place: {}",
         context()
     );
@@ -266,12 +268,18 @@ fn check(report: &Report, expected: &Expected, seed: u64) {
 async fn every_kind_of_tampering_is_caught_at_its_place() {
     let seed = seed();
     eprintln!("VERIFY_SEED={seed}");
-    let mut rng = StdRng::seed_from_u64(seed);
     let corpus = corpus("tamper").await;
     let trail = Trail::read(&corpus.dir);
-    assert!(trail.files.len() >= 4, "rotated files: {}", trail.files.len());
+    assert!(
+        trail.files.len() >= 4,
+        "rotated files: {}",
+        trail.files.len()
+    );
     assert!(trail.files.iter().filter(|f| f.gz).count() >= 3);
-    assert!(!trail.files.last().unwrap().gz, "the active file comes last");
+    assert!(
+        !trail.files.last().unwrap().gz,
+        "the active file comes last"
+    );
 
     // Untouched: nothing to report, with or without the checkpoint copies.
     for with_checkpoints in [false, true] {
@@ -293,15 +301,26 @@ async fn every_kind_of_tampering_is_caught_at_its_place() {
     let rotated: Vec<usize> = (0..trail.files.len())
         .filter(|&f| trail.files[f].gz)
         .collect();
+    // Each case has its own RNG from the seed, so that two threads share the work and any
+    // case replays alone.
     let cases = 112;
-    for case in 0..cases {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let run_case = |case: usize| {
+        let mut rng = StdRng::seed_from_u64(seed.wrapping_add(case as u64));
         let dir = tempdir("case");
         let mut t = trail.clone();
         let expected = match case % 7 {
             0 => {
                 let (f, l) = positions[rng.gen_range(0..positions.len())];
                 let mut event: Value = serde_json::from_str(&t.files[f].lines[l]).unwrap();
-                let mut fields = vec!["time", "id", "severity", "service.name", "chain.prev", "chain.seq"];
+                let mut fields = vec![
+                    "time",
+                    "id",
+                    "severity",
+                    "service.name",
+                    "chain.prev",
+                    "chain.seq",
+                ];
                 if event["kind"] == "AuditCheckpoint" {
                     fields.push("checkpoint.hash");
                 } else {
@@ -315,7 +334,11 @@ async fn every_kind_of_tampering_is_caught_at_its_place() {
                         json!(EventHash::of_bytes(&rng.gen::<[u8; 8]>()).to_string())
                     }
                     "chain.seq" => json!(event["chain"]["seq"].as_u64().unwrap() + 7),
-                    "outcome" => json!(if event["outcome"] == "success" { "failure" } else { "success" }),
+                    "outcome" => json!(if event["outcome"] == "success" {
+                        "failure"
+                    } else {
+                        "success"
+                    }),
                     _ => json!("mallory"),
                 };
                 set(&mut event, field, value);
@@ -378,7 +401,12 @@ async fn every_kind_of_tampering_is_caught_at_its_place() {
                 let at = rng.gen_range(l + 1..=t.files[f].lines.len());
                 t.files[f].lines.insert(at, copy);
                 Expected {
-                    what: format!("line {} of {} repeated at line {}", l + 1, t.files[f].name, at + 1),
+                    what: format!(
+                        "line {} of {} repeated at line {}",
+                        l + 1,
+                        t.files[f].name,
+                        at + 1
+                    ),
                     kinds: vec![ProblemKind::Inserted],
                     places: vec![t.location(&dir, f, at)],
                 }
@@ -419,7 +447,11 @@ async fn every_kind_of_tampering_is_caught_at_its_place() {
                 let note = CheckpointNote {
                     origin: origin(&stream),
                     size: event["checkpoint"]["seq"].as_u64().unwrap(),
-                    hash: event["checkpoint"]["hash"].as_str().unwrap().parse().unwrap(),
+                    hash: event["checkpoint"]["hash"]
+                        .as_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap(),
                     time: event["time"].as_str().unwrap().to_owned(),
                 }
                 .sign(&other_key);
@@ -437,11 +469,26 @@ async fn every_kind_of_tampering_is_caught_at_its_place() {
                 }
             }
         };
+        let expected = Expected {
+            what: format!("case {case}: {}", expected.what),
+            ..expected
+        };
         t.write(&dir);
         let report = run_verify(&dir, &corpus, true);
         check(&report, &expected, seed);
         std::fs::remove_dir_all(&dir).unwrap();
-    }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| loop {
+                let case = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if case >= cases {
+                    break;
+                }
+                run_case(case);
+            });
+        }
+    });
     std::fs::remove_dir_all(corpus.dir.parent().unwrap()).unwrap();
 }
 
@@ -467,7 +514,10 @@ async fn announced_drops_are_gaps_and_unannounced_ones_deletions() {
     let report = run_verify(&unannounced, &corpus, true);
     let deleted: Vec<_> = report.of_kind(ProblemKind::Deleted).collect();
     assert_eq!(deleted.len(), 1, "{report}");
-    assert_eq!(deleted[0].location, Some(trail.location(&unannounced, 0, at)));
+    assert_eq!(
+        deleted[0].location,
+        Some(trail.location(&unannounced, 0, at))
+    );
     assert_eq!(report.errors, 1, "{report}");
 
     let mut drop = AuditEvent::dropped(
@@ -504,15 +554,26 @@ async fn announced_drops_are_gaps_and_unannounced_ones_deletions() {
     let forged_dir = tempdir("forged");
     trail.write(&forged_dir);
     let report = run_verify(&forged_dir, &corpus, true);
-    assert_eq!(report.of_kind(ProblemKind::UnknownKey).count(), 1, "{report}");
+    assert_eq!(
+        report.of_kind(ProblemKind::UnknownKey).count(),
+        1,
+        "{report}"
+    );
     assert_eq!(report.of_kind(ProblemKind::Deleted).count(), 1, "{report}");
-    for dir in [unannounced, announced, forged_dir, corpus.dir.parent().unwrap().to_owned()] {
+    for dir in [
+        unannounced,
+        announced,
+        forged_dir,
+        corpus.dir.parent().unwrap().to_owned(),
+    ] {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
 
 async fn run_once(dir: &Path, key: &SigningKey, state: Option<&Path>, n: usize) {
-    let mut chaining = Chaining::new().signing_key(key.clone()).checkpoint_every(100);
+    let mut chaining = Chaining::new()
+        .signing_key(key.clone())
+        .checkpoint_every(100);
     if let Some(state) = state {
         chaining = chaining.state_file(state);
     }
@@ -538,7 +599,11 @@ async fn a_restart_continues_the_stream_only_with_a_state_file() {
     let report = verify::verify_files(&[dir.clone()], keys(), None).unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.streams, 1, "{report}");
-    assert_eq!(report.of_kind(ProblemKind::NewStream).count(), 1, "{report}");
+    assert_eq!(
+        report.of_kind(ProblemKind::NewStream).count(),
+        1,
+        "{report}"
+    );
     assert_eq!(report.warnings, 0, "{report}");
     // 2 x (250 events, 3 checkpoints: after 100, 200 and at shutdown)
     assert_eq!(report.events, 506);
@@ -602,9 +667,12 @@ async fn a_table_verifies_as_the_file_and_an_edited_row_is_found_by_id() {
     emit(&auditor, 10_000).await;
     auditor.shutdown().await;
 
-    let from_file =
-        verify::verify_files(&[file.clone()], vec![key.verifying_key()], Some(&checkpoints))
-            .unwrap();
+    let from_file = verify::verify_files(
+        &[file.clone()],
+        vec![key.verifying_key()],
+        Some(&checkpoints),
+    )
+    .unwrap();
     assert!(from_file.is_clean(), "{from_file}");
     let table: Arc<str> = "oauth_audit_events".into();
     let url = pg.url();
@@ -612,8 +680,18 @@ async fn a_table_verifies_as_the_file_and_an_edited_row_is_found_by_id() {
     let report = from_table().await;
     assert!(report.is_clean(), "{report}");
     assert_eq!(
-        (report.events, report.streams, report.checkpoints, &report.counts),
-        (from_file.events, from_file.streams, from_file.checkpoints, &from_file.counts),
+        (
+            report.events,
+            report.streams,
+            report.checkpoints,
+            &report.counts
+        ),
+        (
+            from_file.events,
+            from_file.streams,
+            from_file.checkpoints,
+            &from_file.counts
+        ),
         "table:\n{report}\nfile:\n{from_file}"
     );
 
@@ -641,7 +719,11 @@ async fn a_table_verifies_as_the_file_and_an_edited_row_is_found_by_id() {
     let report = from_table().await;
     let edited: Vec<_> = report.of_kind(ProblemKind::Edited).collect();
     assert_eq!(edited.len(), 1, "seed {seed}: {report}");
-    assert_eq!(edited[0].location, Some(Location::row(&table, id.as_str())), "seed {seed}");
+    assert_eq!(
+        edited[0].location,
+        Some(Location::row(&table, id.as_str())),
+        "seed {seed}"
+    );
     assert_eq!(report.errors, 1, "seed {seed}: {report}");
     std::fs::remove_dir_all(root).unwrap();
 }

@@ -56,9 +56,8 @@ pub fn run(args: KeygenArgs) -> Result<(), Failure> {
             )));
         }
     }
-    create(&private, &format!("{}\n", key.encode()), 0o600).map_err(|e| {
-        Failure::Runtime(format!("cannot write {}: {e}", private.display()))
-    })?;
+    create(&private, &format!("{}\n", key.encode()), 0o600)
+        .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", private.display())))?;
     let verifying = key.verifying_key().encode();
     if let Err(e) = create(&public, &format!("{verifying}\n"), 0o644) {
         // Half a pair is of no use: take the private key back out.

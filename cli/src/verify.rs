@@ -50,8 +50,7 @@ const PROGRESS_FROM: u64 = 32 << 20;
 pub fn run(args: VerifyArgs) -> Result<ExitCode, Failure> {
     if args.paths.is_empty() && args.postgres_url_env.is_none() {
         return Err(Failure::Usage(
-            "verify: no input; give files or directories, or --postgres-url-env and --table"
-                .into(),
+            "verify: no input; give files or directories, or --postgres-url-env and --table".into(),
         ));
     }
     let keys = args
@@ -88,9 +87,8 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, Failure> {
 fn read_key(key: &str) -> Result<VerifyingKey, Failure> {
     match VerifyingKey::from_file(Path::new(key)) {
         Ok(key) => Ok(key),
-        Err(file_error) => VerifyingKey::parse(key).map_err(|_| {
-            Failure::Usage(format!("--key {key}: {file_error}"))
-        }),
+        Err(file_error) => VerifyingKey::parse(key)
+            .map_err(|_| Failure::Usage(format!("--key {key}: {file_error}"))),
     }
 }
 

@@ -51,7 +51,13 @@ fn keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites() {
     let dir = TempDir::new("keygen");
     let prefix = dir.path("audit");
     let output = run(
-        &["keygen", "--name", "orders-api", "--out", prefix.to_str().unwrap()],
+        &[
+            "keygen",
+            "--name",
+            "orders-api",
+            "--out",
+            prefix.to_str().unwrap(),
+        ],
         &[],
     );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
@@ -67,26 +73,52 @@ fn keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites() {
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&private), 0o600);
-        assert_eq!(mode(&public) & 0o077, mode(&public) & 0o044, "public: world-readable at most");
+        assert_eq!(
+            mode(&public) & 0o077,
+            mode(&public) & 0o044,
+            "public: world-readable at most"
+        );
     }
 
     // A second run with the same prefix changes nothing.
     let before = std::fs::read_to_string(&private).unwrap();
     let output = run(
-        &["keygen", "--name", "orders-api", "--out", prefix.to_str().unwrap()],
+        &[
+            "keygen",
+            "--name",
+            "orders-api",
+            "--out",
+            prefix.to_str().unwrap(),
+        ],
         &[],
     );
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("refusing to overwrite"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("refusing to overwrite"),
+        "{}",
+        text(&output.stderr)
+    );
     assert_eq!(std::fs::read_to_string(&private).unwrap(), before);
     // Also when only the public half is in the way: no private key is left behind.
     let other = dir.path("other");
     std::fs::write(dir.path("other.pub"), "x").unwrap();
-    let output = run(&["keygen", "--name", "k", "--out", other.to_str().unwrap()], &[]);
+    let output = run(
+        &["keygen", "--name", "k", "--out", other.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(2));
     assert!(!dir.path("other.key").exists());
 
-    let output = run(&["keygen", "--name", "has space", "--out", dir.path("bad").to_str().unwrap()], &[]);
+    let output = run(
+        &[
+            "keygen",
+            "--name",
+            "has space",
+            "--out",
+            dir.path("bad").to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(2));
 }
 
@@ -100,7 +132,13 @@ fn verify_exits_0_on_a_sound_trail_1_on_tampering_and_2_on_usage_errors() {
     let (log_arg, key_arg) = (log.to_str().unwrap(), public.to_str().unwrap());
 
     let output = run(&["verify", log_arg, "--key", key_arg], &[]);
-    assert_eq!(output.status.code(), Some(0), "{}{}", text(&output.stdout), text(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
     let stdout = text(&output.stdout);
     assert!(
         stdout.ends_with("22 events in 1 stream, 2 checkpoints: no problems, 1 note\n"),
@@ -111,7 +149,10 @@ fn verify_exits_0_on_a_sound_trail_1_on_tampering_and_2_on_usage_errors() {
     assert_eq!(output.status.code(), Some(0));
     assert!(text(&output.stdout).contains("signatures not checked"));
     // The key may be given as text too.
-    let output = run(&["verify", log_arg, "--key", &key.verifying_key().encode()], &[]);
+    let output = run(
+        &["verify", log_arg, "--key", &key.verifying_key().encode()],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(0));
 
     // One field of line 5 edited.
@@ -127,7 +168,10 @@ fn verify_exits_0_on_a_sound_trail_1_on_tampering_and_2_on_usage_errors() {
     let output = run(&["verify", edited_arg, "--key", key_arg], &[]);
     assert_eq!(output.status.code(), Some(1));
     let stdout = text(&output.stdout);
-    assert!(stdout.contains(&format!("{edited_arg}:5: edited")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{edited_arg}:5: edited")),
+        "{stdout}"
+    );
     assert!(stdout.ends_with("1 problem, 1 note\n"), "{stdout}");
 
     let output = run(&["verify", edited_arg, "--key", key_arg, "--json"], &[]);
@@ -155,7 +199,10 @@ fn verify_exits_0_on_a_sound_trail_1_on_tampering_and_2_on_usage_errors() {
     // Signed by another key: unknown_key, exit 1.
     let other = dir.write(
         "other.pub",
-        &SigningKey::generate("orders-api").unwrap().verifying_key().encode(),
+        &SigningKey::generate("orders-api")
+            .unwrap()
+            .verifying_key()
+            .encode(),
     );
     let output = run(&["verify", log_arg, "--key", other.to_str().unwrap()], &[]);
     assert_eq!(output.status.code(), Some(1));
@@ -163,20 +210,48 @@ fn verify_exits_0_on_a_sound_trail_1_on_tampering_and_2_on_usage_errors() {
 
     // A directory is read as rotated files.
     let output = run(&["verify", dir.0.to_str().unwrap(), "--key", key_arg], &[]);
-    assert_eq!(output.status.code(), Some(1), "audit.jsonl and edited.jsonl repeat each other");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "audit.jsonl and edited.jsonl repeat each other"
+    );
 
     // Usage errors.
     for (args, message) in [
         (vec!["verify"], "no input"),
         (vec!["verify", "/nonexistent/audit.jsonl"], "cannot read"),
-        (vec!["verify", log_arg, "--key", "/nonexistent/audit.pub"], "--key"),
+        (
+            vec!["verify", log_arg, "--key", "/nonexistent/audit.pub"],
+            "--key",
+        ),
         (vec!["verify", log_arg, "--key", log_arg], "--key"),
-        (vec!["verify", log_arg, "--checkpoints", "/nonexistent"], "--checkpoints"),
-        (vec!["verify", "--postgres-url-env", "NO_SUCH_VARIABLE_X", "--table", "t"], "NO_SUCH_VARIABLE_X"),
+        (
+            vec!["verify", log_arg, "--checkpoints", "/nonexistent"],
+            "--checkpoints",
+        ),
+        (
+            vec![
+                "verify",
+                "--postgres-url-env",
+                "NO_SUCH_VARIABLE_X",
+                "--table",
+                "t",
+            ],
+            "NO_SUCH_VARIABLE_X",
+        ),
         (vec!["verify", "--table", "t"], "--postgres-url-env"),
     ] {
         let output = run(&args, &[]);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output.stderr));
-        assert!(text(&output.stderr).contains(message), "{args:?}: {}", text(&output.stderr));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        assert!(
+            text(&output.stderr).contains(message),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
     }
 }

@@ -125,7 +125,10 @@ impl PostgresEventReader {
 
     /// Calls `each` with every row's `id` and `event` (JSON text), in chain order, from
     /// one consistent snapshot; returns the number of rows.
-    pub async fn read(&mut self, mut each: impl FnMut(&str, &str)) -> Result<u64, PostgresReadError> {
+    pub async fn read(
+        &mut self,
+        mut each: impl FnMut(&str, &str),
+    ) -> Result<u64, PostgresReadError> {
         let transaction = self
             .client
             .build_transaction()

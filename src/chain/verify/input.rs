@@ -142,7 +142,10 @@ fn read_lines(
             read: read.clone(),
         },
     );
-    let gzip = raw.fill_buf().map_err(unreadable)?.starts_with(&[0x1f, 0x8b]);
+    let gzip = raw
+        .fill_buf()
+        .map_err(unreadable)?
+        .starts_with(&[0x1f, 0x8b]);
     let mut reader: Box<dyn BufRead> = if gzip {
         Box::new(BufReader::with_capacity(
             BUFFER,

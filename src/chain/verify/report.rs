@@ -345,7 +345,10 @@ impl Report {
             }
         );
         if self.warnings > 0 {
-            line.push_str(&format!(", {}", counted(self.warnings, "warning", "warnings")));
+            line.push_str(&format!(
+                ", {}",
+                counted(self.warnings, "warning", "warnings")
+            ));
         }
         if self.notes > 0 {
             line.push_str(&format!(", {}", counted(self.notes, "note", "notes")));
@@ -360,7 +363,11 @@ impl fmt::Display for Report {
             writeln!(f, "{problem}")?;
         }
         if self.omitted > 0 {
-            writeln!(f, "... and {} more (counted in the summary)", thousands(self.omitted))?;
+            writeln!(
+                f,
+                "... and {} more (counted in the summary)",
+                thousands(self.omitted)
+            )?;
         }
         if self.unchained_prefix > 0 {
             writeln!(
@@ -415,7 +422,10 @@ mod tests {
         );
         assert!(!report.is_clean());
         let clean = Report::new(1, 1, 0, 0, true, Problems::default());
-        assert_eq!(clean.summary(), "1 event in 1 stream, 0 checkpoints: no problems");
+        assert_eq!(
+            clean.summary(),
+            "1 event in 1 stream, 0 checkpoints: no problems"
+        );
         assert!(clean.is_clean());
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");

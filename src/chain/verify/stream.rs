@@ -143,7 +143,13 @@ impl StreamState {
             && matches!(prev, Prev::Hash(hash) if self.window.get(&self.cursor).is_some_and(|e| e.hash == hash))
     }
 
-    fn problem(&self, kind: ProblemKind, location: Option<Location>, seqs: SeqSpan, detail: String) -> Problem {
+    fn problem(
+        &self,
+        kind: ProblemKind,
+        location: Option<Location>,
+        seqs: SeqSpan,
+        detail: String,
+    ) -> Problem {
         Problem::new(kind, location, detail).in_stream(&self.id, seqs)
     }
 
@@ -591,7 +597,10 @@ impl StreamState {
                 problems.push(self.problem(
                     kind,
                     location.clone(),
-                    SeqSpan { first: at, last: end },
+                    SeqSpan {
+                        first: at,
+                        last: end,
+                    },
                     format!("{detail}; not announced by any drop report"),
                 ));
             }
@@ -599,12 +608,19 @@ impl StreamState {
             problems.push(self.problem(
                 ProblemKind::AnnouncedGap,
                 location.clone(),
-                SeqSpan { first: from, last: to },
+                SeqSpan {
+                    first: from,
+                    last: to,
+                },
                 format!(
                     "lost ({}), announced by the drop report at {}{}",
                     drop.reason,
                     drop.location,
-                    if drop.signed { "" } else { " (its signature was not checked: no --key)" }
+                    if drop.signed {
+                        ""
+                    } else {
+                        " (its signature was not checked: no --key)"
+                    }
                 ),
             ));
             at = to + 1;

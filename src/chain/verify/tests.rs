@@ -92,7 +92,13 @@ fn an_untouched_chain_is_clean() {
     assert!(report.is_clean(), "{report}");
     let tail: Vec<_> = report.of_kind(ProblemKind::UnsealedTail).collect();
     assert_eq!(tail.len(), 1, "{report}");
-    assert_eq!(tail[0].seqs, Some(SeqSpan { first: 45, last: 52 }));
+    assert_eq!(
+        tail[0].seqs,
+        Some(SeqSpan {
+            first: 45,
+            last: 52
+        })
+    );
 }
 
 #[test]
@@ -100,24 +106,39 @@ fn an_edited_event_is_found_at_its_line() {
     let key = SigningKey::generate("k").unwrap();
     let mut events = chain(50, 10, &key);
     events[20]["http"]["status"] = json!(500);
-    assert_eq!(errors(&verify(&events, &key)), [(ProblemKind::Edited, at(21))]);
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Edited, at(21))]
+    );
 
     let mut events = chain(50, 10, &key);
     events[20]["chain"]["prev"] = json!(EventHash::of_bytes(b"x").to_string());
-    assert_eq!(errors(&verify(&events, &key)), [(ProblemKind::Edited, at(21))]);
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Edited, at(21))]
+    );
 
     let mut events = chain(50, 10, &key);
     events[20]["chain"]["seq"] = json!(40);
-    assert_eq!(errors(&verify(&events, &key)), [(ProblemKind::Edited, at(21))]);
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Edited, at(21))]
+    );
 
     let mut events = chain(50, 10, &key);
     events[20]["chain"]["stream"] = json!("another");
-    assert_eq!(errors(&verify(&events, &key)), [(ProblemKind::Edited, at(21))]);
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Edited, at(21))]
+    );
 
     // The event a checkpoint covers (line 10), changed: the checkpoint says so too.
     let mut events = chain(50, 10, &key);
     events[9]["n"] = json!(0);
-    assert_eq!(errors(&verify(&events, &key)), [(ProblemKind::Edited, at(10))]);
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Edited, at(10))]
+    );
 }
 
 #[test]
@@ -128,37 +149,59 @@ fn deletions_insertions_and_reorderings_are_told_apart() {
     let mut events = base.clone();
     events.remove(20);
     let report = verify(&events, &key);
-    assert_eq!(errors(&report), [(ProblemKind::Deleted, at(21))], "{report}");
+    assert_eq!(
+        errors(&report),
+        [(ProblemKind::Deleted, at(21))],
+        "{report}"
+    );
 
     let mut events = base.clone();
     events.insert(21, base[20].clone());
-    assert_eq!(errors(&verify(&events, &key)), [(ProblemKind::Inserted, at(22))]);
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Inserted, at(22))]
+    );
 
     let mut events = base.clone();
     events.insert(30, base[5].clone());
-    assert_eq!(errors(&verify(&events, &key)), [(ProblemKind::Inserted, at(31))]);
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Inserted, at(31))]
+    );
 
     let mut events = base.clone();
     events.insert(30, json!({"kind": "ResourceAccessed"}));
-    assert_eq!(errors(&verify(&events, &key)), [(ProblemKind::Inserted, at(31))]);
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Inserted, at(31))]
+    );
 
     let mut events = base.clone();
     events.swap(20, 21);
-    assert_eq!(errors(&verify(&events, &key)), [(ProblemKind::Reordered, at(21))]);
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Reordered, at(21))]
+    );
 
     let mut events = base.clone();
     events.swap(12, 40);
     let report = verify(&events, &key);
     assert_eq!(
         errors(&report),
-        [(ProblemKind::Reordered, at(13)), (ProblemKind::Reordered, at(41))],
+        [
+            (ProblemKind::Reordered, at(13)),
+            (ProblemKind::Reordered, at(41))
+        ],
         "{report}"
     );
     // Reordered across more than the window: still found as such.
     let report = verify_with(&events, Verifier::new(vec![key.verifying_key()]).window(8));
     assert_eq!(
         errors(&report),
-        [(ProblemKind::Reordered, at(13)), (ProblemKind::Reordered, at(41))],
+        [
+            (ProblemKind::Reordered, at(13)),
+            (ProblemKind::Reordered, at(41))
+        ],
         "{report}"
     );
 
@@ -174,18 +217,31 @@ fn checkpoints_are_checked_against_their_notes_and_keys() {
     assert_eq!(base[10]["kind"], "AuditCheckpoint");
 
     let report = verify(&base, &other);
-    assert_eq!(report.of_kind(ProblemKind::UnknownKey).count(), 3, "{report}");
+    assert_eq!(
+        report.of_kind(ProblemKind::UnknownKey).count(),
+        3,
+        "{report}"
+    );
 
     let mut events = base.clone();
     events[10]["checkpoint"]["seq"] = json!(9);
     let report = verify(&events, &key);
-    assert!(errors(&report).contains(&(ProblemKind::Edited, at(11))), "{report}");
+    assert!(
+        errors(&report).contains(&(ProblemKind::Edited, at(11))),
+        "{report}"
+    );
 
     let mut events = base.clone();
-    let note = events[10]["checkpoint"]["note"].as_str().unwrap().replacen("\n10\n", "\n11\n", 1);
+    let note = events[10]["checkpoint"]["note"]
+        .as_str()
+        .unwrap()
+        .replacen("\n10\n", "\n11\n", 1);
     events[10]["checkpoint"]["note"] = json!(note);
     let report = verify(&events, &key);
-    assert!(errors(&report).contains(&(ProblemKind::BadSignature, at(11))), "{report}");
+    assert!(
+        errors(&report).contains(&(ProblemKind::BadSignature, at(11))),
+        "{report}"
+    );
 
     // Without keys: consistency only, and the report says signatures were not checked.
     let report = verify_with(&base, Verifier::new(Vec::new()));
@@ -218,7 +274,11 @@ fn external_checkpoints_catch_a_cut_tail() {
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.warnings, 0);
     let report = verify_with(&base[..25], with_copies());
-    assert_eq!(errors(&report), [(ProblemKind::Truncated, at(25))], "{report}");
+    assert_eq!(
+        errors(&report),
+        [(ProblemKind::Truncated, at(25))],
+        "{report}"
+    );
     // Without the copies, a cut tail is only an unsealed one.
     let report = verify(&base[..25], &key);
     assert!(report.is_clean(), "{report}");
@@ -264,26 +324,38 @@ fn announced_drops_are_gaps_only_when_the_report_verifies() {
     let report = verify(&events, &key);
     assert_eq!(
         errors(&report),
-        [(ProblemKind::UnknownKey, at(5)), (ProblemKind::Deleted, at(6))],
+        [
+            (ProblemKind::UnknownKey, at(5)),
+            (ProblemKind::Deleted, at(6))
+        ],
         "{report}"
     );
     let mut widened = report_for(&key);
     widened["dropped"]["ranges"][0]["last"] = json!(9);
     events[4] = widened;
     let report = verify(&events, &key);
-    assert!(errors(&report).contains(&(ProblemKind::BadSignature, at(5))), "{report}");
+    assert!(
+        errors(&report).contains(&(ProblemKind::BadSignature, at(5))),
+        "{report}"
+    );
 }
 
 #[test]
 fn malformed_lines_and_unchained_input_are_problems() {
     let mut verifier = Verifier::new(Vec::new());
-    verifier.push(Location::line(&file(), 1), br#"{"kind":"ResourceAccessed"}"#);
+    verifier.push(
+        Location::line(&file(), 1),
+        br#"{"kind":"ResourceAccessed"}"#,
+    );
     verifier.push(Location::line(&file(), 2), b"");
     verifier.push(Location::line(&file(), 3), b"{\"kind\":");
     let report = verifier.finish();
     assert_eq!(
         errors(&report),
-        [(ProblemKind::Malformed, at(3)), (ProblemKind::Unchained, None)]
+        [
+            (ProblemKind::Malformed, at(3)),
+            (ProblemKind::Unchained, None)
+        ]
     );
     assert_eq!(report.unchained_prefix, 1);
 }

@@ -209,7 +209,11 @@ impl Verifier {
             );
             stream = moved;
         }
-        if self.current.as_ref().is_some_and(|current| *current != stream) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|current| *current != stream)
+        {
             if let Some(previous) = self.current.take().and_then(|c| self.streams.get_mut(&c)) {
                 previous.compact(RETIRED_WINDOW, &mut problems);
             }
@@ -468,7 +472,10 @@ impl Verifier {
                 continue;
             };
             if first > last {
-                self.malformed(location.clone(), "a drop report range ends before it starts".into());
+                self.malformed(
+                    location.clone(),
+                    "a drop report range ends before it starts".into(),
+                );
                 continue;
             }
             self.announced
@@ -502,11 +509,7 @@ fn read_chain(chain: &Value) -> Result<Link<'_>, &'static str> {
             None => Prev::Unreadable,
         },
     };
-    Ok(Link {
-        stream,
-        seq,
-        prev,
-    })
+    Ok(Link { stream, seq, prev })
 }
 
 fn read_checkpoint(checkpoint: &Value) -> Option<CheckpointFields> {
