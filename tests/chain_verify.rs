@@ -596,7 +596,7 @@ async fn a_restart_continues_the_stream_only_with_a_state_file() {
     let state = root.join("chain.state");
     run_once(&dir, &key, Some(&state), 250).await;
     run_once(&dir, &key, Some(&state), 250).await;
-    let report = verify::verify_files(&[dir.clone()], keys(), None).unwrap();
+    let report = verify::verify_files(std::slice::from_ref(&dir), keys(), None).unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.streams, 1, "{report}");
     assert_eq!(
@@ -611,7 +611,7 @@ async fn a_restart_continues_the_stream_only_with_a_state_file() {
     let dir = root.join("log-without-state");
     run_once(&dir, &key, None, 250).await;
     run_once(&dir, &key, None, 250).await;
-    let report = verify::verify_files(&[dir.clone()], keys(), None).unwrap();
+    let report = verify::verify_files(std::slice::from_ref(&dir), keys(), None).unwrap();
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.streams, 2, "{report}");
     let new: Vec<_> = report.of_kind(ProblemKind::NewStream).collect();
@@ -668,7 +668,7 @@ async fn a_table_verifies_as_the_file_and_an_edited_row_is_found_by_id() {
     auditor.shutdown().await;
 
     let from_file = verify::verify_files(
-        &[file.clone()],
+        std::slice::from_ref(&file),
         vec![key.verifying_key()],
         Some(&checkpoints),
     )
