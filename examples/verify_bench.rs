@@ -70,9 +70,9 @@ async fn generate(path: &Path, n: u64) -> Result<(), Box<dyn std::error::Error>>
     for i in 0..n {
         auditor.emit(event(&auditor, i));
         if i % 1000 == 999 {
-            // At most about 150,000 events/s, so that the pipeline keeps up and none is
+            // At most about 60,000 events/s, so that the pipeline keeps up and none is
             // dropped (dropped events are never chained, but the sizes would not be N).
-            tokio::time::sleep(Duration::from_millis(6)).await;
+            tokio::time::sleep(Duration::from_millis(16)).await;
         }
     }
     auditor.shutdown().await;
