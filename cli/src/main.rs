@@ -1,12 +1,16 @@
 //! `oauth-audit`: the oauth-audit layer as a sidecar. `oauth-audit proxy` is an auditing
 //! reverse proxy for an authorization server or API that cannot take a Rust layer;
-//! `oauth-audit check-config` validates a configuration file.
+//! `oauth-audit check-config` validates a configuration file; `oauth-audit verify` checks a
+//! chained trail and `oauth-audit keygen` makes the key pair that signs its checkpoints.
 //!
-//! Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure.
+//! Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure (for `verify`:
+//! the trail has problems).
 //!
 //! ```text
 //! oauth-audit proxy --listen 127.0.0.1:8080 --upstream http://127.0.0.1:3000 --out audit.jsonl
 //! oauth-audit check-config examples/oauth-audit.toml
+//! oauth-audit keygen --name orders-api --out audit
+//! oauth-audit verify /var/log/oauth-audit --key audit.pub --checkpoints checkpoints.jsonl
 //! ```
 //!
 //! Configuration: `docs/config.md`.
@@ -16,9 +20,11 @@
 
 mod config;
 mod introspect;
+mod keygen;
 mod proxy;
 mod routes;
 mod setup;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +55,12 @@ enum Command {
         /// The TOML file.
         file: PathBuf,
     },
+    /// Check a chained trail (files, rotated directories, a PostgreSQL table): every hash,
+    /// link and signature. Exit 0 when nothing is wrong, 1 when something is, 2 on a usage
+    /// error (docs/integrity.md).
+    Verify(verify::VerifyArgs),
+    /// Write a new key pair for signing checkpoints: PREFIX.key (mode 0600) and PREFIX.pub.
+    Keygen(keygen::KeygenArgs),
 }
 
 /// Flags of `oauth-audit proxy`.
@@ -117,6 +129,9 @@ pub enum Failure {
     /// Anything at run time: exit code 1.
     #[error("{0}")]
     Runtime(String),
+    /// A command used wrongly (no input, a file in the way): exit code 2.
+    #[error("{0}")]
+    Usage(String),
 }
 
 fn main() -> ExitCode {
@@ -127,6 +142,11 @@ fn main() -> ExitCode {
             println!("{}: ok ({summary})", file.display());
         }),
         Command::Proxy(args) => run_proxy(*args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Verify(args) => match verify::run(args) {
+            Ok(code) => return code,
+            Err(failure) => Err(failure),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -137,6 +157,10 @@ fn main() -> ExitCode {
         Err(Failure::Runtime(message)) => {
             eprintln!("oauth-audit: {message}");
             ExitCode::from(1)
+        }
+        Err(Failure::Usage(message)) => {
+            eprintln!("oauth-audit: {message}");
+            ExitCode::from(2)
         }
     }
 }

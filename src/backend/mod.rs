@@ -32,4 +32,6 @@ pub use nats::{NatsBackend, NatsBackendBuilder};
 #[doc(hidden)]
 pub use postgres::{split_tls_options, TlsOptions};
 #[cfg(feature = "postgres")]
-pub use postgres::{Partitioning, PostgresBackend, PostgresBackendBuilder};
+pub use postgres::{
+    Partitioning, PostgresBackend, PostgresBackendBuilder, PostgresEventReader, PostgresReadError,
+};

@@ -41,6 +41,7 @@ mod note;
 #[cfg(feature = "http")]
 mod post;
 mod state;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;

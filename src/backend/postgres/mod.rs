@@ -8,7 +8,8 @@
 //! migrating the layout, step by step), `partition.rs` (partitions and retention), `ddl.rs`
 //! (the SQL text of the layout), `classify.rs` (which failures are retried and which refuse
 //! the events), `settings.rs` (the checked settings, [`Partitioning`] and the layout's
-//! names and version, used by all the others) and `tls.rs` (libpq's TLS options on rustls).
+//! names and version, used by all the others), `tls.rs` (libpq's TLS options on rustls) and
+//! `reader.rs` ([`PostgresEventReader`]: the table read back, for `oauth-audit verify`).
 //! This file only declares them and re-exports the public types.
 //!
 //! ```no_run
@@ -35,6 +36,7 @@ mod builder;
 mod classify;
 mod ddl;
 mod partition;
+mod reader;
 mod schema;
 mod session;
 mod settings;
@@ -42,6 +44,7 @@ mod tls;
 
 pub use backend::PostgresBackend;
 pub use builder::PostgresBackendBuilder;
+pub use reader::{PostgresEventReader, PostgresReadError};
 pub use settings::Partitioning;
 #[doc(hidden)]
 pub use tls::{split_tls_options, TlsOptions};

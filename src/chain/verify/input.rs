@@ -1,0 +1,184 @@
+//! Reading a trail from files: JSON lines, plain or gzip-compressed (recognised by their
+//! first bytes), and directories of rotated files, read in name order (which is time order
+//! for [`RotatingFile`](crate::writer::RotatingFile): `audit-<time>.jsonl.gz`, then the
+//! active `audit.jsonl`).
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use super::report::Location;
+use super::verifier::Verifier;
+
+/// A path that cannot be read as given.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The file or directory cannot be opened or listed.
+    #[error("cannot read {path}: {error}")]
+    Unreadable {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+    /// A directory without any `.jsonl` or `.jsonl.gz` file.
+    #[error("{0}: no .jsonl or .jsonl.gz files in this directory")]
+    EmptyDirectory(PathBuf),
+}
+
+/// The files to read, in order: each path as given, a directory replaced by its `.jsonl`
+/// and `.jsonl.gz` files in name order. Fails on a path that cannot be read.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
+    let mut files = Vec::new();
+    for path in paths {
+        let unreadable = |error| InputError::Unreadable {
+            path: path.clone(),
+            error,
+        };
+        let metadata = std::fs::metadata(path).map_err(unreadable)?;
+        if !metadata.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let mut found: Vec<PathBuf> = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(unreadable)? {
+            let entry = entry.map_err(unreadable)?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            if is_file && (name.ends_with(".jsonl") || name.ends_with(".jsonl.gz")) {
+                found.push(entry.path());
+            }
+        }
+        if found.is_empty() {
+            return Err(InputError::EmptyDirectory(path.clone()));
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+/// The bytes of the files as stored (compressed size for compressed files): the total a
+/// progress bar counts towards.
+pub fn total_size(files: &[PathBuf]) -> u64 {
+    files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Counts the bytes read from the file itself (before decompression), for progress.
+struct Counting<R> {
+    inner: R,
+    read: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Reading buffers: large, since lines are short and many.
+const BUFFER: usize = 1 << 20;
+/// How often progress is reported, in bytes of the file.
+const PROGRESS_STEP: u64 = 1 << 20;
+
+/// Feeds every line of `path` to `verifier`, each with its file and line number, and calls
+/// `progress` with the number of file bytes read since its last call. A file that breaks
+/// off (a damaged compressed file) is a problem in the report, not an error here.
+pub fn read_file(
+    path: &Path,
+    verifier: &mut Verifier,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), InputError> {
+    let broken = read_lines(path, progress, &mut |location, line| {
+        verifier.push(location, line)
+    })?;
+    if let Some((location, error)) = broken {
+        verifier.unreadable(location, &error.to_string());
+    }
+    Ok(())
+}
+
+/// Feeds every line of a file of checkpoints kept outside the log (`checkpoint_file`) to
+/// [`Verifier::add_checkpoint`].
+pub fn read_checkpoints(path: &Path, verifier: &mut Verifier) -> Result<(), InputError> {
+    let broken = read_lines(path, &mut |_| {}, &mut |location, line| {
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            verifier.add_checkpoint(location, line)
+        }
+    })?;
+    if let Some((location, error)) = broken {
+        verifier.unreadable(location, &error.to_string());
+    }
+    Ok(())
+}
+
+/// Calls `each` with every line (without its line end); returns where and why reading
+/// broke off, if it did.
+fn read_lines(
+    path: &Path,
+    progress: &mut dyn FnMut(u64),
+    each: &mut dyn FnMut(Location, &[u8]),
+) -> Result<Option<(Location, io::Error)>, InputError> {
+    let unreadable = |error| InputError::Unreadable {
+        path: path.to_owned(),
+        error,
+    };
+    let file = File::open(path).map_err(unreadable)?;
+    let read = Rc::new(Cell::new(0));
+    let mut raw = BufReader::with_capacity(
+        BUFFER,
+        Counting {
+            inner: file,
+            read: read.clone(),
+        },
+    );
+    let gzip = raw
+        .fill_buf()
+        .map_err(unreadable)?
+        .starts_with(&[0x1f, 0x8b]);
+    let mut reader: Box<dyn BufRead> = if gzip {
+        Box::new(BufReader::with_capacity(
+            BUFFER,
+            flate2::bufread::MultiGzDecoder::new(raw),
+        ))
+    } else {
+        Box::new(raw)
+    };
+    let name = Location::file_name(path);
+    let mut line = Vec::with_capacity(4096);
+    let mut number = 0u64;
+    let mut reported = 0u64;
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(error) => {
+                progress(read.get() - reported);
+                return Ok(Some((Location::line(&name, number + 1), error)));
+            }
+        }
+        number += 1;
+        let mut end = line.len();
+        while end > 0 && matches!(line[end - 1], b'\n' | b'\r') {
+            end -= 1;
+        }
+        each(Location::line(&name, number), &line[..end]);
+        if read.get() - reported >= PROGRESS_STEP {
+            progress(read.get() - reported);
+            reported = read.get();
+        }
+    }
+    progress(read.get() - reported);
+    Ok(None)
+}

@@ -1,0 +1,638 @@
+//! One stream's state machine: where the stream is, what is missing, which links broke.
+//!
+//! Events of a stream are expected in sequence order. The state keeps a `cursor` (every
+//! sequence number up to it was seen or is a known gap) and a bounded window of the most
+//! recent events (their hashes, `prev` and places), so that memory stays flat whatever the
+//! input size:
+//!
+//! - An event one past the cursor moves it on.
+//! - An event further ahead is a *jump*, settled by the stream's next event: when that one
+//!   continues after the jump, the numbers skipped are a gap (deleted, unless a drop report
+//!   announced them, or unless they turn up later: then they are reordered); when it goes
+//!   back below the jump, the jumping event came early (reordered).
+//! - An event at or below the cursor fills a gap (reordered: found late) or repeats a
+//!   number already seen (inserted).
+//! - Each event's `prev` is checked against the hash of its predecessor when both are in
+//!   the window, whatever order they came in. A broken link says that one of the two events
+//!   changed; two broken links in a row (`n-1 -> n` and `n -> n+1`) are explained by one
+//!   change to event `n` (its `prev` or `seq`), a single broken link `n-1 -> n` by a change
+//!   to event `n-1`. Links are judged as events leave the window, in sequence order.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+use super::report::{Location, Problem, ProblemKind, Problems, SeqSpan};
+use crate::event::EventHash;
+
+/// What an event's `chain.prev` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Prev {
+    /// No `prev` (the first event of a stream).
+    Absent,
+    /// The hash of the previous event, as claimed.
+    Hash(EventHash),
+    /// Present but not a hash: it was changed.
+    Unreadable,
+}
+
+/// A chained event as the state machine sees it.
+pub(super) struct Incoming {
+    pub(super) seq: u64,
+    pub(super) prev: Prev,
+    pub(super) hash: EventHash,
+    pub(super) location: Location,
+}
+
+/// A recent event in the window.
+struct Entry {
+    hash: EventHash,
+    prev: Prev,
+    location: Location,
+    /// The link from the previous event to this one was checked and does not hold.
+    broken: bool,
+}
+
+/// Sequence numbers not seen (yet): `first..=last`, found where `location` is.
+struct Gap {
+    last: u64,
+    location: Location,
+}
+
+/// A hash that a checkpoint says an event has.
+struct Claim {
+    hash: EventHash,
+    /// The checkpoint that says so.
+    source: Location,
+    /// Whether it comes from `--checkpoints` (a claim the log must still reach).
+    external: bool,
+}
+
+/// A broken link `b-1 -> b` not judged yet.
+struct OpenLink {
+    b: u64,
+    location_b: Location,
+    location_before: Option<Location>,
+}
+
+/// A range a drop report announced as lost.
+#[derive(Clone, Debug)]
+pub(super) struct Announced {
+    pub(super) first: u64,
+    pub(super) last: u64,
+    pub(super) reason: String,
+    pub(super) location: Location,
+    pub(super) signed: bool,
+}
+
+/// One stream's state.
+pub(super) struct StreamState {
+    id: Arc<str>,
+    window_size: usize,
+    events: u64,
+    cursor: u64,
+    /// A jump ahead waiting for the next event to say whether it is a gap or came early.
+    pending: Option<u64>,
+    /// Events seen ahead of the cursor (already reported as reordered).
+    early: BTreeSet<u64>,
+    window: BTreeMap<u64, Entry>,
+    gaps: BTreeMap<u64, Gap>,
+    /// Events already reported as edited, so that one change is reported once.
+    blamed: HashSet<u64>,
+    open: Option<OpenLink>,
+    last_evicted: Option<(u64, Location)>,
+    /// The highest sequence number seen, and where.
+    max: Option<(u64, Location)>,
+    /// The sequence number of the last valid checkpoint event.
+    sealed: u64,
+    claims: BTreeMap<u64, Claim>,
+    new_stream_noted: bool,
+}
+
+impl StreamState {
+    pub(super) fn new(id: Arc<str>, window_size: usize) -> StreamState {
+        StreamState {
+            id,
+            window_size: window_size.max(2),
+            events: 0,
+            cursor: 0,
+            pending: None,
+            early: BTreeSet::new(),
+            window: BTreeMap::new(),
+            gaps: BTreeMap::new(),
+            blamed: HashSet::new(),
+            open: None,
+            last_evicted: None,
+            max: None,
+            sealed: 0,
+            claims: BTreeMap::new(),
+            new_stream_noted: false,
+        }
+    }
+
+    /// Events of this stream read so far.
+    pub(super) fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Whether an event numbered `seq` whose `prev` is `prev` would continue this stream
+    /// right at its cursor (used to recognise an event whose `chain.stream` was changed).
+    pub(super) fn continues(&self, seq: u64, prev: Prev) -> bool {
+        self.cursor > 0
+            && seq == self.cursor + 1
+            && !self.window.contains_key(&seq)
+            && matches!(prev, Prev::Hash(hash) if self.window.get(&self.cursor).is_some_and(|e| e.hash == hash))
+    }
+
+    fn problem(
+        &self,
+        kind: ProblemKind,
+        location: Option<Location>,
+        seqs: SeqSpan,
+        detail: String,
+    ) -> Problem {
+        Problem::new(kind, location, detail).in_stream(&self.id, seqs)
+    }
+
+    /// Reports event `seq` as edited, once.
+    pub(super) fn blame(
+        &mut self,
+        seq: u64,
+        location: Option<Location>,
+        detail: String,
+        problems: &mut Problems,
+    ) {
+        if self.blamed.insert(seq) {
+            problems.push(self.problem(ProblemKind::Edited, location, SeqSpan::one(seq), detail));
+        }
+    }
+
+    /// Takes in the stream's next event from the input; returns the sequence number it
+    /// stands at (its own unless that was changed), or `None` for a repeat.
+    pub(super) fn push(&mut self, mut event: Incoming, problems: &mut Problems) -> Option<u64> {
+        self.events += 1;
+        // Only a stream's first event has no `prev`: a first event numbered otherwise had
+        // its number changed.
+        if event.prev == Prev::Absent
+            && event.seq != 1
+            && self.cursor == 0
+            && !self.window.contains_key(&1)
+        {
+            self.blame(
+                1,
+                Some(event.location.clone()),
+                format!(
+                    "its chain.seq says {} but it has no chain.prev, which only seq 1 lacks",
+                    event.seq
+                ),
+                problems,
+            );
+            event.seq = 1;
+        }
+        if event.seq == 1 && event.prev == Prev::Absent && !self.new_stream_noted {
+            self.new_stream_noted = true;
+            problems.push(self.problem(
+                ProblemKind::NewStream,
+                Some(event.location.clone()),
+                SeqSpan::one(1),
+                "a stream begins: a new auditor, or a restart without a state file".into(),
+            ));
+        }
+        // An event that links to the event at the cursor stands in its place whatever its
+        // `chain.seq` says: a changed number, not a jump or a repeat.
+        if event.seq != self.cursor + 1 && self.continues(self.cursor + 1, event.prev) {
+            let place = self.cursor + 1;
+            self.blame(
+                place,
+                Some(event.location.clone()),
+                format!(
+                    "its chain.seq says {} but it links to seq {} and stands in the place of seq {place}",
+                    event.seq, self.cursor
+                ),
+                problems,
+            );
+            event.seq = place;
+        }
+        if let Some(jump) = self.pending {
+            if event.seq > self.cursor && event.seq < jump {
+                self.pending = None;
+                self.early.insert(jump);
+                let location = self.window.get(&jump).map(|e| e.location.clone());
+                problems.push(self.problem(
+                    ProblemKind::Reordered,
+                    location,
+                    SeqSpan::one(jump),
+                    format!(
+                        "found before seq {} (and the events between), which precede it",
+                        event.seq
+                    ),
+                ));
+            } else if event.seq >= jump {
+                self.pending = None;
+                self.accept_jump(jump);
+            }
+        }
+        let seq = event.seq;
+        if seq == self.cursor + 1 {
+            self.insert(event, problems);
+            self.cursor = seq;
+            self.advance();
+        } else if seq <= self.cursor {
+            if self.window.contains_key(&seq) || !self.fill_gap(seq) {
+                problems.push(self.problem(
+                    ProblemKind::Inserted,
+                    Some(event.location.clone()),
+                    SeqSpan::one(seq),
+                    format!("seq {seq} was already seen"),
+                ));
+                return None;
+            }
+            problems.push(self.problem(
+                ProblemKind::Reordered,
+                Some(event.location.clone()),
+                SeqSpan::one(seq),
+                format!("found after seq {}, which follows it", self.cursor),
+            ));
+            self.insert(event, problems);
+        } else if self.window.contains_key(&seq) {
+            problems.push(self.problem(
+                ProblemKind::Inserted,
+                Some(event.location.clone()),
+                SeqSpan::one(seq),
+                format!("seq {seq} was already seen"),
+            ));
+            return None;
+        } else {
+            self.insert(event, problems);
+            self.pending = Some(seq);
+        }
+        Some(seq)
+    }
+
+    /// The numbers between the cursor and an accepted jump are a gap (except those that
+    /// came early).
+    fn accept_jump(&mut self, jump: u64) {
+        let location = self
+            .window
+            .get(&jump)
+            .map(|e| e.location.clone())
+            .or_else(|| self.max.as_ref().map(|(_, l)| l.clone()));
+        let mut from = self.cursor + 1;
+        let early: Vec<u64> = self.early.range(from..jump).copied().collect();
+        for seq in early.into_iter().chain(std::iter::once(jump)) {
+            if seq > from {
+                if let Some(location) = &location {
+                    self.gaps.insert(
+                        from,
+                        Gap {
+                            last: seq - 1,
+                            location: location.clone(),
+                        },
+                    );
+                }
+            }
+            from = seq + 1;
+        }
+        self.cursor = jump;
+        self.early = self.early.split_off(&(jump + 1));
+        self.advance();
+    }
+
+    /// Moves the cursor over events that came early.
+    fn advance(&mut self) {
+        while self.early.remove(&(self.cursor + 1)) {
+            self.cursor += 1;
+        }
+    }
+
+    /// Whether `seq` is in a known gap.
+    fn in_gap(&self, seq: u64) -> bool {
+        self.gaps
+            .range(..=seq)
+            .next_back()
+            .is_some_and(|(_, gap)| gap.last >= seq)
+    }
+
+    /// Takes `seq` out of the gap that holds it; false when no gap does.
+    fn fill_gap(&mut self, seq: u64) -> bool {
+        let Some((&first, gap)) = self.gaps.range(..=seq).next_back() else {
+            return false;
+        };
+        if gap.last < seq {
+            return false;
+        }
+        let Some(gap) = self.gaps.remove(&first) else {
+            return false;
+        };
+        if first < seq {
+            self.gaps.insert(
+                first,
+                Gap {
+                    last: seq - 1,
+                    location: gap.location.clone(),
+                },
+            );
+        }
+        if seq < gap.last {
+            self.gaps.insert(
+                seq + 1,
+                Gap {
+                    last: gap.last,
+                    location: gap.location,
+                },
+            );
+        }
+        true
+    }
+
+    /// Adds an event to the window, checking its links to its neighbours there and any
+    /// checkpoint's word on its hash.
+    fn insert(&mut self, event: Incoming, problems: &mut Problems) {
+        let seq = event.seq;
+        let broken = match self.window.get(&seq.wrapping_sub(1)) {
+            Some(before) if seq > 1 => event.prev != Prev::Hash(before.hash),
+            _ => false,
+        };
+        if let Some(after) = self.window.get_mut(&(seq + 1)) {
+            after.broken = after.prev != Prev::Hash(event.hash);
+        }
+        if let Some(claim) = self.claims.remove(&seq) {
+            if claim.hash != event.hash {
+                self.blame(
+                    seq,
+                    Some(event.location.clone()),
+                    format!(
+                        "its hash {} differs from {}, which the checkpoint at {} signed",
+                        event.hash, claim.hash, claim.source
+                    ),
+                    problems,
+                );
+            }
+        }
+        if self.max.as_ref().is_none_or(|(max, _)| seq > *max) {
+            self.max = Some((seq, event.location.clone()));
+        }
+        self.window.insert(
+            seq,
+            Entry {
+                hash: event.hash,
+                prev: event.prev,
+                location: event.location,
+                broken,
+            },
+        );
+        while self.window.len() > self.window_size {
+            if let Some((seq, entry)) = self.window.pop_first() {
+                self.judge(seq, entry, problems);
+            }
+        }
+    }
+
+    /// Shrinks the window to its last `keep` events, when the input has moved on to another
+    /// stream: streams follow one another in a file or in a table read in chain order, so
+    /// a full window per stream would only make memory grow with the number of streams.
+    pub(super) fn compact(&mut self, keep: usize, problems: &mut Problems) {
+        while self.window.len() > keep {
+            if let Some((seq, entry)) = self.window.pop_first() {
+                self.judge(seq, entry, problems);
+            }
+        }
+    }
+
+    /// Judges the link into an event leaving the window (see the module docs).
+    fn judge(&mut self, seq: u64, entry: Entry, problems: &mut Problems) {
+        if let Some(open) = self.open.take() {
+            if seq == open.b + 1 && entry.broken {
+                self.blame(
+                    open.b,
+                    Some(open.location_b),
+                    format!(
+                        "it does not link to seq {} and seq {seq} does not link to it: \
+                         its chain (or the event) was changed",
+                        open.b - 1
+                    ),
+                    problems,
+                );
+                self.last_evicted = Some((seq, entry.location));
+                return;
+            }
+            self.blame_before(open, problems);
+        }
+        if entry.broken {
+            let location_before = match &self.last_evicted {
+                Some((before, location)) if *before + 1 == seq => Some(location.clone()),
+                _ => None,
+            };
+            self.open = Some(OpenLink {
+                b: seq,
+                location_b: entry.location.clone(),
+                location_before,
+            });
+        }
+        self.last_evicted = Some((seq, entry.location));
+    }
+
+    /// A single broken link `b-1 -> b`: event `b-1` changed.
+    fn blame_before(&mut self, open: OpenLink, problems: &mut Problems) {
+        let b = open.b;
+        if self.blamed.contains(&b) {
+            // Event `b` itself is known to be changed (a checkpoint said so): that explains
+            // the link.
+            return;
+        }
+        self.blame(
+            b - 1,
+            open.location_before.or(Some(open.location_b)),
+            format!("its hash does not match chain.prev of seq {b}: the event was changed"),
+            problems,
+        );
+    }
+
+    /// A checkpoint says event `seq` has hash `hash`: checked now when the event is in the
+    /// window, else when it arrives.
+    pub(super) fn claim(
+        &mut self,
+        seq: u64,
+        hash: EventHash,
+        source: &Location,
+        external: bool,
+        problems: &mut Problems,
+    ) {
+        if let Some(entry) = self.window.get(&seq) {
+            if entry.hash != hash {
+                let location = Some(entry.location.clone());
+                let detail = format!(
+                    "its hash {} differs from {hash}, which the checkpoint at {source} signed",
+                    entry.hash
+                );
+                self.blame(seq, location, detail, problems);
+            }
+            return;
+        }
+        // An event at or below the cursor and in no gap went by already: nothing to wait for.
+        let passed = seq <= self.cursor && !self.in_gap(seq);
+        if !passed || external {
+            self.claims.entry(seq).or_insert(Claim {
+                hash,
+                source: source.clone(),
+                external,
+            });
+        }
+    }
+
+    /// A valid checkpoint event `seq` seals everything up to it.
+    pub(super) fn seal(&mut self, seq: u64) {
+        self.sealed = self.sealed.max(seq);
+    }
+
+    /// The end of the input: settles what is pending and reports gaps, truncation and
+    /// the unsealed tail.
+    pub(super) fn finish(mut self, announced: &[Announced], problems: &mut Problems) {
+        if let Some(jump) = self.pending.take() {
+            self.accept_jump(jump);
+        }
+        while let Some((seq, entry)) = self.window.pop_first() {
+            self.judge(seq, entry, problems);
+        }
+        if let Some(open) = self.open.take() {
+            self.blame_before(open, problems);
+        }
+        let max = self.max.as_ref().map_or(0, |(max, _)| *max);
+        let last_location = self.max.as_ref().map(|(_, location)| location.clone());
+        let beyond = self
+            .claims
+            .iter()
+            .filter(|(seq, claim)| claim.external && **seq > max)
+            .max_by_key(|(seq, _)| **seq);
+        let truncated = beyond.is_some();
+        if let Some((&end, claim)) = beyond {
+            let (location, detail) = match &last_location {
+                Some(location) => (
+                    Some(location.clone()),
+                    format!(
+                        "the log ends after seq {max} here, but the checkpoint at {} covers up to seq {end}",
+                        claim.source
+                    ),
+                ),
+                None => (
+                    Some(claim.source.clone()),
+                    format!("no event of this stream is in the log, but this checkpoint covers up to seq {end}"),
+                ),
+            };
+            self.report_missing(
+                max + 1,
+                end,
+                ProblemKind::Truncated,
+                location,
+                &detail,
+                announced,
+                problems,
+            );
+        }
+        let gaps = std::mem::take(&mut self.gaps);
+        for (first, gap) in gaps {
+            let detail = if first == 1 {
+                format!(
+                    "the stream starts at seq {} here: its earlier events are not in the input",
+                    gap.last + 1
+                )
+            } else {
+                "missing before this event".to_owned()
+            };
+            self.report_missing(
+                first,
+                gap.last,
+                ProblemKind::Deleted,
+                Some(gap.location),
+                &detail,
+                announced,
+                problems,
+            );
+        }
+        if self.events > 0 && max > self.sealed && !truncated {
+            let detail = if self.sealed == 0 {
+                "no valid checkpoint seals this stream".to_owned()
+            } else {
+                format!(
+                    "{} events after the last valid checkpoint (seq {}) are not sealed",
+                    max - self.sealed,
+                    self.sealed
+                )
+            };
+            problems.push(self.problem(
+                ProblemKind::UnsealedTail,
+                last_location,
+                SeqSpan {
+                    first: self.sealed + 1,
+                    last: max,
+                },
+                detail,
+            ));
+        }
+    }
+
+    /// Reports `first..=last` as missing (`kind`), except what drop reports announced.
+    #[allow(clippy::too_many_arguments)]
+    fn report_missing(
+        &self,
+        first: u64,
+        last: u64,
+        kind: ProblemKind,
+        location: Option<Location>,
+        detail: &str,
+        announced: &[Announced],
+        problems: &mut Problems,
+    ) {
+        let mut covering: Vec<&Announced> = announced
+            .iter()
+            .filter(|a| a.first <= last && a.last >= first)
+            .collect();
+        covering.sort_by_key(|a| a.first);
+        let mut at = first;
+        for drop in covering {
+            if drop.last < at {
+                continue;
+            }
+            if drop.first > at {
+                let end = (drop.first - 1).min(last);
+                problems.push(self.problem(
+                    kind,
+                    location.clone(),
+                    SeqSpan {
+                        first: at,
+                        last: end,
+                    },
+                    format!("{detail}; not announced by any drop report"),
+                ));
+            }
+            let (from, to) = (drop.first.max(at), drop.last.min(last));
+            problems.push(self.problem(
+                ProblemKind::AnnouncedGap,
+                location.clone(),
+                SeqSpan {
+                    first: from,
+                    last: to,
+                },
+                format!(
+                    "lost ({}), announced by the drop report at {}{}",
+                    drop.reason,
+                    drop.location,
+                    if drop.signed {
+                        ""
+                    } else {
+                        " (its signature was not checked: no --key)"
+                    }
+                ),
+            ));
+            at = to + 1;
+            if at > last {
+                return;
+            }
+        }
+        problems.push(self.problem(
+            kind,
+            location,
+            SeqSpan { first: at, last },
+            format!("{detail}; not announced by any drop report"),
+        ));
+    }
+}

@@ -1,0 +1,361 @@
+//! The state machine on small hand-made chains: each kind of tampering, found at its place.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::chain::{origin, sign_announcement, CheckpointNote, SigningKey};
+use crate::event::{AuditEvent, DropReason, EventHash, SeqRange, ServiceInfo};
+
+const STREAM: &str = "0193a0c0-0000-7000-8000-000000000000";
+
+/// A chain of `n` events (and a checkpoint after every `every`), as stored.
+fn chain(n: u64, every: u64, key: &SigningKey) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut prev: Option<EventHash> = None;
+    let mut seq = 0;
+    let link = |mut event: Value, prev: &mut Option<EventHash>, seq: &mut u64| {
+        *seq += 1;
+        let mut chain = json!({"stream": STREAM, "seq": *seq});
+        if let Some(p) = prev {
+            chain["prev"] = json!(p.to_string());
+        }
+        event["chain"] = chain;
+        *prev = Some(EventHash::of_json(&event).unwrap());
+        event
+    };
+    for i in 1..=n {
+        let event = json!({"kind": "ResourceAccessed", "n": i, "http": {"status": 200}});
+        events.push(link(event, &mut prev, &mut seq));
+        if i % every == 0 {
+            let hash = prev.unwrap();
+            let note = CheckpointNote {
+                origin: origin(STREAM),
+                size: seq,
+                hash,
+                time: "2026-12-01T12:00:00Z".into(),
+            }
+            .sign(key);
+            let checkpoint = json!({"kind": "AuditCheckpoint", "checkpoint": {
+                "stream": STREAM, "seq": seq, "hash": hash.to_string(), "note": note}});
+            events.push(link(checkpoint, &mut prev, &mut seq));
+        }
+    }
+    events
+}
+
+fn file() -> Arc<str> {
+    "t.jsonl".into()
+}
+
+fn at(line: u64) -> Option<Location> {
+    Some(Location::line(&file(), line))
+}
+
+fn verify_with(events: &[Value], verifier: Verifier) -> Report {
+    let mut verifier = verifier;
+    for (i, event) in events.iter().enumerate() {
+        let line = serde_json::to_vec(event).unwrap();
+        verifier.push(Location::line(&file(), i as u64 + 1), &line);
+    }
+    verifier.finish()
+}
+
+fn verify(events: &[Value], key: &SigningKey) -> Report {
+    verify_with(events, Verifier::new(vec![key.verifying_key()]))
+}
+
+/// The errors, as (kind, line).
+fn errors(report: &Report) -> Vec<(ProblemKind, Option<Location>)> {
+    report
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .map(|p| (p.kind, p.location.clone()))
+        .collect()
+}
+
+#[test]
+fn an_untouched_chain_is_clean() {
+    let key = SigningKey::generate("k").unwrap();
+    let events = chain(50, 10, &key);
+    let report = verify(&events, &key);
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.events, 55);
+    assert_eq!(report.checkpoints, 5);
+    assert_eq!(report.streams, 1);
+    assert_eq!(report.of_kind(ProblemKind::NewStream).count(), 1);
+    assert_eq!(report.warnings, 0, "{report}");
+    // Without the last checkpoint, the tail is unsealed: a warning only.
+    let report = verify(&events[..events.len() - 3], &key);
+    assert!(report.is_clean(), "{report}");
+    let tail: Vec<_> = report.of_kind(ProblemKind::UnsealedTail).collect();
+    assert_eq!(tail.len(), 1, "{report}");
+    assert_eq!(
+        tail[0].seqs,
+        Some(SeqSpan {
+            first: 45,
+            last: 52
+        })
+    );
+}
+
+#[test]
+fn an_edited_event_is_found_at_its_line() {
+    let key = SigningKey::generate("k").unwrap();
+    let mut events = chain(50, 10, &key);
+    events[20]["http"]["status"] = json!(500);
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Edited, at(21))]
+    );
+
+    let mut events = chain(50, 10, &key);
+    events[20]["chain"]["prev"] = json!(EventHash::of_bytes(b"x").to_string());
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Edited, at(21))]
+    );
+
+    let mut events = chain(50, 10, &key);
+    events[20]["chain"]["seq"] = json!(40);
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Edited, at(21))]
+    );
+
+    let mut events = chain(50, 10, &key);
+    events[20]["chain"]["stream"] = json!("another");
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Edited, at(21))]
+    );
+
+    // The event a checkpoint covers (line 10), changed: the checkpoint says so too.
+    let mut events = chain(50, 10, &key);
+    events[9]["n"] = json!(0);
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Edited, at(10))]
+    );
+}
+
+#[test]
+fn deletions_insertions_and_reorderings_are_told_apart() {
+    let key = SigningKey::generate("k").unwrap();
+    let base = chain(50, 10, &key);
+
+    let mut events = base.clone();
+    events.remove(20);
+    let report = verify(&events, &key);
+    assert_eq!(
+        errors(&report),
+        [(ProblemKind::Deleted, at(21))],
+        "{report}"
+    );
+
+    let mut events = base.clone();
+    events.insert(21, base[20].clone());
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Inserted, at(22))]
+    );
+
+    let mut events = base.clone();
+    events.insert(30, base[5].clone());
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Inserted, at(31))]
+    );
+
+    let mut events = base.clone();
+    events.insert(30, json!({"kind": "ResourceAccessed"}));
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Inserted, at(31))]
+    );
+
+    let mut events = base.clone();
+    events.swap(20, 21);
+    assert_eq!(
+        errors(&verify(&events, &key)),
+        [(ProblemKind::Reordered, at(21))]
+    );
+
+    let mut events = base.clone();
+    events.swap(12, 40);
+    let report = verify(&events, &key);
+    assert_eq!(
+        errors(&report),
+        [
+            (ProblemKind::Reordered, at(13)),
+            (ProblemKind::Reordered, at(41))
+        ],
+        "{report}"
+    );
+    // Reordered across more than the window: still found as such.
+    let report = verify_with(&events, Verifier::new(vec![key.verifying_key()]).window(8));
+    assert_eq!(
+        errors(&report),
+        [
+            (ProblemKind::Reordered, at(13)),
+            (ProblemKind::Reordered, at(41))
+        ],
+        "{report}"
+    );
+
+    let report = verify(&base[10..], &key);
+    assert_eq!(errors(&report), [(ProblemKind::Deleted, at(1))], "{report}");
+}
+
+#[test]
+fn checkpoints_are_checked_against_their_notes_and_keys() {
+    let key = SigningKey::generate("k").unwrap();
+    let other = SigningKey::generate("k").unwrap();
+    let base = chain(30, 10, &key);
+    assert_eq!(base[10]["kind"], "AuditCheckpoint");
+
+    let report = verify(&base, &other);
+    assert_eq!(
+        report.of_kind(ProblemKind::UnknownKey).count(),
+        3,
+        "{report}"
+    );
+
+    let mut events = base.clone();
+    events[10]["checkpoint"]["seq"] = json!(9);
+    let report = verify(&events, &key);
+    assert!(
+        errors(&report).contains(&(ProblemKind::Edited, at(11))),
+        "{report}"
+    );
+
+    let mut events = base.clone();
+    let note = events[10]["checkpoint"]["note"]
+        .as_str()
+        .unwrap()
+        .replacen("\n10\n", "\n11\n", 1);
+    events[10]["checkpoint"]["note"] = json!(note);
+    let report = verify(&events, &key);
+    assert!(
+        errors(&report).contains(&(ProblemKind::BadSignature, at(11))),
+        "{report}"
+    );
+
+    // Without keys: consistency only, and the report says signatures were not checked.
+    let report = verify_with(&base, Verifier::new(Vec::new()));
+    assert!(report.is_clean(), "{report}");
+    assert!(!report.signatures_checked);
+    assert!(report.to_string().contains("signatures not checked"));
+}
+
+#[test]
+fn external_checkpoints_catch_a_cut_tail() {
+    let key = SigningKey::generate("k").unwrap();
+    let base = chain(30, 10, &key);
+    let checkpoints: Vec<Value> = base
+        .iter()
+        .filter(|e| e["kind"] == "AuditCheckpoint")
+        .cloned()
+        .collect();
+    let copies: Arc<str> = "checkpoints.jsonl".into();
+    let with_copies = || {
+        let mut verifier = Verifier::new(vec![key.verifying_key()]);
+        for (i, c) in checkpoints.iter().enumerate() {
+            verifier.add_checkpoint(
+                Location::line(&copies, i as u64 + 1),
+                &serde_json::to_vec(c).unwrap(),
+            );
+        }
+        verifier
+    };
+    let report = verify_with(&base, with_copies());
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.warnings, 0);
+    let report = verify_with(&base[..25], with_copies());
+    assert_eq!(
+        errors(&report),
+        [(ProblemKind::Truncated, at(25))],
+        "{report}"
+    );
+    // Without the copies, a cut tail is only an unsealed one.
+    let report = verify(&base[..25], &key);
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.of_kind(ProblemKind::UnsealedTail).count(), 1);
+    // The last event, a checkpoint, edited: only its copy can tell.
+    let mut events = base.clone();
+    let last = events.len() - 1;
+    events[last]["time"] = json!("2020-01-01T00:00:00Z");
+    let report = verify_with(&events, with_copies());
+    assert_eq!(errors(&report), [(ProblemKind::Edited, at(33))], "{report}");
+}
+
+#[test]
+fn announced_drops_are_gaps_only_when_the_report_verifies() {
+    let key = SigningKey::generate("k").unwrap();
+    let other = SigningKey::generate("k").unwrap();
+    let base = chain(30, 10, &key);
+    let report_for = |signer: &SigningKey| {
+        let service = Arc::new(ServiceInfo::default());
+        let mut event = AuditEvent::dropped(service, 3, DropReason::QueueFull, "file");
+        event.dropped.as_mut().unwrap().ranges = vec![SeqRange {
+            stream: STREAM.into(),
+            first: 5,
+            last: 7,
+        }];
+        sign_announcement(&mut event, signer);
+        serde_json::to_value(&event).unwrap()
+    };
+    let mut events = base.clone();
+    events.drain(4..7);
+    let without = verify(&events, &key);
+    assert_eq!(errors(&without), [(ProblemKind::Deleted, at(5))]);
+
+    events.insert(4, report_for(&key));
+    let report = verify(&events, &key);
+    assert!(report.is_clean(), "{report}");
+    let gaps: Vec<_> = report.of_kind(ProblemKind::AnnouncedGap).collect();
+    assert_eq!(gaps.len(), 1);
+    assert_eq!(gaps[0].seqs, Some(SeqSpan { first: 5, last: 7 }));
+    assert!(gaps[0].detail.contains("queue_full"), "{}", gaps[0].detail);
+
+    events[4] = report_for(&other);
+    let report = verify(&events, &key);
+    assert_eq!(
+        errors(&report),
+        [
+            (ProblemKind::UnknownKey, at(5)),
+            (ProblemKind::Deleted, at(6))
+        ],
+        "{report}"
+    );
+    let mut widened = report_for(&key);
+    widened["dropped"]["ranges"][0]["last"] = json!(9);
+    events[4] = widened;
+    let report = verify(&events, &key);
+    assert!(
+        errors(&report).contains(&(ProblemKind::BadSignature, at(5))),
+        "{report}"
+    );
+}
+
+#[test]
+fn malformed_lines_and_unchained_input_are_problems() {
+    let mut verifier = Verifier::new(Vec::new());
+    verifier.push(
+        Location::line(&file(), 1),
+        br#"{"kind":"ResourceAccessed"}"#,
+    );
+    verifier.push(Location::line(&file(), 2), b"");
+    verifier.push(Location::line(&file(), 3), b"{\"kind\":");
+    let report = verifier.finish();
+    assert_eq!(
+        errors(&report),
+        [
+            (ProblemKind::Malformed, at(3)),
+            (ProblemKind::Unchained, None)
+        ]
+    );
+    assert_eq!(report.unchained_prefix, 1);
+}

@@ -1,0 +1,522 @@
+//! The verifier: takes records one by one with their place, keeps one state per stream,
+//! checks checkpoints and drop reports, and gives the report at the end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::canonical::Canonicalizer;
+use super::report::{Location, Problem, ProblemKind, Problems, Report, SeqSpan};
+use super::stream::{Announced, Incoming, Prev, StreamState};
+use crate::chain::{check_announcement, origin, CheckpointNote, NoteError, VerifyingKey};
+use crate::event::EventHash;
+
+/// Recent events kept per stream by default: reordering within this many events is
+/// reported as such, and links are checked whatever the order within it.
+pub const DEFAULT_WINDOW: usize = 4096;
+
+/// Checks a trail record by record: push every line (or row) with its place, in storage
+/// order, then [`finish`](Verifier::finish). Memory stays flat whatever the input size: a
+/// bounded window of recent events per stream, plus what was found.
+///
+/// ```
+/// use std::sync::Arc;
+/// use oauth_audit::chain::verify::{Location, ProblemKind, Verifier};
+///
+/// let file: Arc<str> = "audit.jsonl".into();
+/// let mut verifier = Verifier::new(Vec::new());
+/// verifier.push(Location::line(&file, 1), br#"{"kind":"ResourceAccessed","chain":{"stream":"s","seq":1}}"#);
+/// verifier.push(Location::line(&file, 2), b"not json");
+/// let report = verifier.finish();
+/// assert_eq!(report.events, 1);
+/// assert_eq!(report.of_kind(ProblemKind::Malformed).count(), 1);
+/// assert!(!report.is_clean());
+/// ```
+pub struct Verifier {
+    keys: Vec<VerifyingKey>,
+    window: usize,
+    streams: HashMap<Arc<str>, StreamState>,
+    /// Streams in the order first met, for a report in input order.
+    order: Vec<Arc<str>>,
+    announced: HashMap<Arc<str>, Vec<Announced>>,
+    problems: Problems,
+    events: u64,
+    checkpoints: u64,
+    chained: bool,
+    unchained_prefix: u64,
+    canonical: Canonicalizer,
+    /// The stream of the last chained event.
+    current: Option<Arc<str>>,
+}
+
+/// Events kept of a stream the input has moved away from.
+const RETIRED_WINDOW: usize = 64;
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("keys", &self.keys)
+            .field("events", &self.events)
+            .field("streams", &self.order.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `chain` object, read.
+struct Link<'a> {
+    stream: &'a str,
+    seq: u64,
+    prev: Prev,
+}
+
+/// The `checkpoint` object, read.
+struct CheckpointFields {
+    stream: String,
+    seq: u64,
+    hash: EventHash,
+    note: String,
+}
+
+impl Verifier {
+    /// A verifier that checks signatures with `keys` (several for key rotation). With no
+    /// key, signatures cannot be checked: checkpoints and drop reports are then taken as
+    /// they are (checked against the chain only), and the report says so.
+    pub fn new(keys: Vec<VerifyingKey>) -> Verifier {
+        Verifier {
+            keys,
+            window: DEFAULT_WINDOW,
+            streams: HashMap::new(),
+            order: Vec::new(),
+            announced: HashMap::new(),
+            problems: Problems::default(),
+            events: 0,
+            checkpoints: 0,
+            chained: false,
+            unchained_prefix: 0,
+            canonical: Canonicalizer::default(),
+            current: None,
+        }
+    }
+
+    /// Recent events kept per stream (default [`DEFAULT_WINDOW`]).
+    pub fn window(mut self, events: usize) -> Verifier {
+        self.window = events.max(2);
+        self
+    }
+
+    /// Takes in one checkpoint kept outside the log (a line of a `checkpoint_file`, or a
+    /// body posted to `checkpoint_url`): the log must hold the events it covers, with the
+    /// hashes it signed. Give these before the log's records.
+    pub fn add_checkpoint(&mut self, location: Location, line: &[u8]) {
+        let Some(value) = self.parse(&location, line) else {
+            return;
+        };
+        let copy_hash = match self.canonical.hash(&value) {
+            Ok(hash) => hash,
+            Err(err) => {
+                self.malformed(location, format!("cannot be canonicalised: {err}"));
+                return;
+            }
+        };
+        let (Some(link), Some(fields)) = (
+            value.get("chain").and_then(|c| read_chain(c).ok()),
+            value.get("checkpoint").and_then(read_checkpoint),
+        ) else {
+            self.malformed(location, "not a chained AuditCheckpoint event".into());
+            return;
+        };
+        let stream: Arc<str> = link.stream.into();
+        if !self.checkpoint_holds(&stream, link.seq, &fields, &location) {
+            return;
+        }
+        let mut problems = std::mem::take(&mut self.problems);
+        let state = self.stream(&stream);
+        state.claim(fields.seq, fields.hash, &location, true, &mut problems);
+        state.claim(link.seq, copy_hash, &location, true, &mut problems);
+        self.problems = problems;
+    }
+
+    /// Takes in the next line of the log (a JSON object; blank lines are skipped).
+    pub fn push(&mut self, location: Location, line: &[u8]) {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        if let Some(value) = self.parse(&location, line) {
+            self.push_value(location, value);
+        }
+    }
+
+    /// Takes in the next event as JSON (a row read back from a database).
+    pub fn push_value(&mut self, location: Location, value: Value) {
+        self.events += 1;
+        let kind = value.get("kind").and_then(Value::as_str);
+        let dropped = kind == Some("AuditEventsDropped");
+        if dropped {
+            self.announcement(&location, &value);
+        }
+        let Some(chain) = value.get("chain") else {
+            // Drop reports are written by the sink that lost events, outside the chain.
+            if dropped {
+                return;
+            }
+            if self.chained {
+                self.problems.push(Problem::new(
+                    ProblemKind::Inserted,
+                    Some(location),
+                    "an event without a chain among chained events".into(),
+                ));
+            } else {
+                self.unchained_prefix += 1;
+            }
+            return;
+        };
+        self.chained = true;
+        let link = match read_chain(chain) {
+            Ok(link) => link,
+            Err(why) => {
+                self.problems.push(Problem::new(
+                    ProblemKind::Edited,
+                    Some(location),
+                    format!("its chain object is unreadable ({why})"),
+                ));
+                return;
+            }
+        };
+        let hash = match self.canonical.hash(&value) {
+            Ok(hash) => hash,
+            Err(err) => {
+                self.malformed(location, format!("cannot be canonicalised: {err}"));
+                return;
+            }
+        };
+        let checkpoint = kind == Some("AuditCheckpoint");
+        if checkpoint {
+            self.checkpoints += 1;
+        }
+        let mut stream = self.stream_id(&link);
+        let mut problems = std::mem::take(&mut self.problems);
+        if let Some(moved) = self.moved_stream(&link) {
+            let state = self.stream(&moved);
+            state.blame(
+                link.seq,
+                Some(location.clone()),
+                format!(
+                    "its chain.stream says {} but it continues stream {moved} at seq {}",
+                    link.stream, link.seq
+                ),
+                &mut problems,
+            );
+            stream = moved;
+        }
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|current| *current != stream)
+        {
+            if let Some(previous) = self.current.take().and_then(|c| self.streams.get_mut(&c)) {
+                previous.compact(RETIRED_WINDOW, &mut problems);
+            }
+        }
+        self.current = Some(stream.clone());
+        let state = self.stream(&stream);
+        let before = state.events();
+        let placed = state.push(
+            Incoming {
+                seq: link.seq,
+                prev: link.prev,
+                hash,
+                location: location.clone(),
+            },
+            &mut problems,
+        );
+        self.problems = problems;
+        if before == 0 && self.order.last() != Some(&stream) {
+            self.order.push(stream.clone());
+        }
+        // A repeated checkpoint was reported as such; its claims were checked the first time.
+        let Some(seq) = placed else {
+            return;
+        };
+        if checkpoint {
+            if let Some(fields) = value.get("checkpoint").and_then(read_checkpoint) {
+                if self.checkpoint_holds(&stream, seq, &fields, &location) {
+                    let mut problems = std::mem::take(&mut self.problems);
+                    let state = self.stream(&stream);
+                    state.claim(fields.seq, fields.hash, &location, false, &mut problems);
+                    state.seal(seq);
+                    self.problems = problems;
+                }
+            } else {
+                let mut problems = std::mem::take(&mut self.problems);
+                self.stream(&stream).blame(
+                    seq,
+                    Some(location),
+                    "its checkpoint object is unreadable".into(),
+                    &mut problems,
+                );
+                self.problems = problems;
+            }
+        }
+    }
+
+    /// Input that could not be read to its end (a damaged compressed file): a problem at
+    /// the place where reading stopped.
+    pub fn unreadable(&mut self, location: Location, error: &str) {
+        self.malformed(location, format!("cannot be read: {error}"));
+    }
+
+    /// The report: gaps, truncation and unsealed tails are settled here.
+    pub fn finish(mut self) -> Report {
+        let mut problems = std::mem::take(&mut self.problems);
+        let mut streams = 0;
+        // Streams met in the log first, in input order, then those only checkpoints name.
+        let mut ids = std::mem::take(&mut self.order);
+        let mut rest: Vec<Arc<str>> = self
+            .streams
+            .keys()
+            .filter(|id| !ids.contains(id))
+            .cloned()
+            .collect();
+        rest.sort();
+        ids.extend(rest);
+        for id in ids {
+            let Some(state) = self.streams.remove(&id) else {
+                continue;
+            };
+            if state.events() > 0 {
+                streams += 1;
+            }
+            let announced = self.announced.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+            state.finish(announced, &mut problems);
+        }
+        if self.events > 0 && !self.chained {
+            problems.push(Problem::new(
+                ProblemKind::Unchained,
+                None,
+                "no event in the input is chained: nothing could be verified".into(),
+            ));
+        }
+        Report::new(
+            self.events,
+            streams,
+            self.checkpoints,
+            self.unchained_prefix,
+            !self.keys.is_empty(),
+            problems,
+        )
+    }
+
+    fn parse(&mut self, location: &Location, line: &[u8]) -> Option<Value> {
+        match serde_json::from_slice::<Value>(line) {
+            Ok(value @ Value::Object(_)) => Some(value),
+            Ok(_) => {
+                self.malformed(location.clone(), "not a JSON object".into());
+                None
+            }
+            Err(err) => {
+                self.malformed(location.clone(), format!("not JSON ({err})"));
+                None
+            }
+        }
+    }
+
+    fn malformed(&mut self, location: Location, detail: String) {
+        self.problems
+            .push(Problem::new(ProblemKind::Malformed, Some(location), detail));
+    }
+
+    fn stream(&mut self, id: &Arc<str>) -> &mut StreamState {
+        let window = self.window;
+        self.streams
+            .entry(id.clone())
+            .or_insert_with(|| StreamState::new(id.clone(), window))
+    }
+
+    /// The stream's shared name, without a new allocation for a stream already known.
+    fn stream_id(&self, link: &Link) -> Arc<str> {
+        match self.streams.get_key_value(link.stream) {
+            Some((id, _)) => id.clone(),
+            None => link.stream.into(),
+        }
+    }
+
+    /// An event of a stream not met before that continues another stream exactly at its
+    /// end: its `chain.stream` was changed. Returns that other stream.
+    fn moved_stream(&self, link: &Link) -> Option<Arc<str>> {
+        let known = self
+            .streams
+            .get(link.stream)
+            .is_some_and(|s| s.events() > 0);
+        if known || (link.seq == 1 && link.prev == Prev::Absent) {
+            return None;
+        }
+        self.streams
+            .iter()
+            .find(|(id, state)| id.as_ref() != link.stream && state.continues(link.seq, link.prev))
+            .map(|(id, _)| id.clone())
+    }
+
+    /// Checks a checkpoint's signature and that its fields agree with its note and its
+    /// place in the chain; reports what does not hold.
+    fn checkpoint_holds(
+        &mut self,
+        stream: &Arc<str>,
+        own_seq: u64,
+        fields: &CheckpointFields,
+        location: &Location,
+    ) -> bool {
+        let seqs = SeqSpan::one(own_seq);
+        let note = match self.open_note(&fields.note) {
+            Ok(note) => note,
+            Err(err) => {
+                let (kind, detail) = match err {
+                    NoteError::UnknownKey(keys) => (
+                        ProblemKind::UnknownKey,
+                        format!("the checkpoint is signed by {keys}, none of the given keys"),
+                    ),
+                    NoteError::BadSignature(key) => (
+                        ProblemKind::BadSignature,
+                        format!("the checkpoint's signature by {key} does not verify"),
+                    ),
+                    NoteError::Malformed(why) => (
+                        ProblemKind::BadSignature,
+                        format!("the checkpoint's note is not a signed note ({why})"),
+                    ),
+                };
+                self.problems.push(
+                    Problem::new(kind, Some(location.clone()), detail).in_stream(stream, seqs),
+                );
+                return false;
+            }
+        };
+        let mut disagree = Vec::new();
+        if note.origin != origin(&fields.stream) || *fields.stream != **stream {
+            disagree.push("stream");
+        }
+        if note.size != fields.seq || fields.seq + 1 != own_seq {
+            disagree.push("seq");
+        }
+        if note.hash != fields.hash {
+            disagree.push("hash");
+        }
+        if disagree.is_empty() {
+            return true;
+        }
+        let detail = format!(
+            "the checkpoint's {} disagree(s) with its signed note or its place in the chain",
+            disagree.join(", ")
+        );
+        let mut problems = std::mem::take(&mut self.problems);
+        self.stream(stream)
+            .blame(own_seq, Some(location.clone()), detail, &mut problems);
+        self.problems = problems;
+        false
+    }
+
+    /// The note's body, signature checked when keys were given.
+    fn open_note(&self, note: &str) -> Result<CheckpointNote, NoteError> {
+        if !self.keys.is_empty() {
+            return CheckpointNote::open(note, &self.keys);
+        }
+        let split = note
+            .rfind("\n\n")
+            .ok_or(NoteError::Malformed("no blank line before the signatures"))?;
+        CheckpointNote::parse_body(&note[..=split])
+    }
+
+    /// Records the ranges a drop report announces, once its signature holds.
+    fn announcement(&mut self, location: &Location, value: &Value) {
+        let Some(ranges) = value
+            .get("dropped")
+            .and_then(|d| d.get("ranges"))
+            .and_then(Value::as_array)
+            .filter(|r| !r.is_empty())
+        else {
+            return;
+        };
+        let signed = !self.keys.is_empty();
+        if signed {
+            if let Err(err) = check_announcement(value, &self.keys) {
+                let (kind, detail) = match err {
+                    NoteError::UnknownKey(key) => (
+                        ProblemKind::UnknownKey,
+                        format!("the drop report is signed by {key}, none of the given keys"),
+                    ),
+                    NoteError::BadSignature(key) => (
+                        ProblemKind::BadSignature,
+                        format!("the drop report's signature by {key} does not verify"),
+                    ),
+                    other => (
+                        ProblemKind::BadSignature,
+                        format!("the drop report cannot be trusted: {other}"),
+                    ),
+                };
+                self.problems
+                    .push(Problem::new(kind, Some(location.clone()), detail));
+                return;
+            }
+        }
+        let reason = value
+            .get("dropped")
+            .and_then(|d| d.get("reason"))
+            .and_then(Value::as_str)
+            .unwrap_or("reason not given")
+            .to_owned();
+        for range in ranges {
+            let stream = range.get("stream").and_then(Value::as_str);
+            let first = range.get("first").and_then(Value::as_u64);
+            let last = range.get("last").and_then(Value::as_u64);
+            let (Some(stream), Some(first), Some(last)) = (stream, first, last) else {
+                self.malformed(location.clone(), "a drop report range is unreadable".into());
+                continue;
+            };
+            if first > last {
+                self.malformed(
+                    location.clone(),
+                    "a drop report range ends before it starts".into(),
+                );
+                continue;
+            }
+            self.announced
+                .entry(stream.into())
+                .or_default()
+                .push(Announced {
+                    first,
+                    last,
+                    reason: reason.clone(),
+                    location: location.clone(),
+                    signed,
+                });
+        }
+    }
+}
+
+fn read_chain(chain: &Value) -> Result<Link<'_>, &'static str> {
+    let stream = chain
+        .get("stream")
+        .and_then(Value::as_str)
+        .ok_or("no stream")?;
+    let seq = chain
+        .get("seq")
+        .and_then(Value::as_u64)
+        .filter(|seq| *seq >= 1)
+        .ok_or("seq is not a number from 1")?;
+    let prev = match chain.get("prev") {
+        None => Prev::Absent,
+        Some(prev) => match prev.as_str().and_then(|p| p.parse::<EventHash>().ok()) {
+            Some(hash) => Prev::Hash(hash),
+            None => Prev::Unreadable,
+        },
+    };
+    Ok(Link { stream, seq, prev })
+}
+
+fn read_checkpoint(checkpoint: &Value) -> Option<CheckpointFields> {
+    Some(CheckpointFields {
+        stream: checkpoint.get("stream")?.as_str()?.to_owned(),
+        seq: checkpoint.get("seq")?.as_u64()?,
+        hash: checkpoint.get("hash")?.as_str()?.parse().ok()?,
+        note: checkpoint.get("note")?.as_str()?.to_owned(),
+    })
+}
