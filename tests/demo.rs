@@ -47,6 +47,20 @@ fn demo_writes_every_kind_and_no_secret() {
         stdout.contains("oauth_audit_events_dropped_total{"),
         "the scenario's overflow is not in the metrics:\n{stdout}"
     );
+    // The demo verifies its own chain (clean, the overflow an announced gap), then catches
+    // the event it edits in a copy.
+    let verified = stdout
+        .split("the chain, verified")
+        .nth(1)
+        .expect("no verification in the demo's output");
+    let (own, tampered) = verified
+        .split_once("edited (an AccessDenied turned into a success)")
+        .expect("no tampered copy in the demo's output");
+    assert!(own.contains(": no problems"), "{own}");
+    assert!(own.contains("note: announced_gap"), "{own}");
+    assert!(tampered.contains(": edited"), "{tampered}");
+    assert!(tampered.contains("1 problem"), "{tampered}");
+
     let text = std::fs::read_to_string(&out).unwrap();
     let events: Vec<serde_json::Value> = text
         .lines()

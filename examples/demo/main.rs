@@ -18,6 +18,7 @@ use std::process::ExitCode;
 
 use axum::{routing::get, Json, Router};
 use metrics_exporter_prometheus::PrometheusBuilder;
+use oauth_audit::chain::verify::{verify_files, ProblemKind};
 use oauth_audit::chain::{Chaining, SigningKey};
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::token::TokenInspector;
@@ -167,7 +168,57 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     server.abort();
     auditor.shutdown().await;
     summarize(&args.out)?;
+    verify_chain(&args.out, &public_key, &chain_key)?;
     summarize_metrics(addr, &metrics);
+    Ok(())
+}
+
+/// Checks the trail's hash chain and checkpoints (what `oauth-audit verify` runs), then does
+/// the same on a copy in which one event was edited, to show what the check finds.
+fn verify_chain(
+    out: &std::path::Path,
+    public_key: &std::path::Path,
+    key: &SigningKey,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let keys = vec![key.verifying_key()];
+    let report = verify_files(&[out.to_owned()], keys.clone(), None)?;
+    println!(
+        "\nthe chain, verified (oauth-audit verify --key {} {}):",
+        public_key.display(),
+        out.display()
+    );
+    for line in report.to_string().lines() {
+        println!("  {line}");
+    }
+    if !report.is_clean() {
+        return Err("the demo's own trail does not verify".into());
+    }
+
+    // Someone with write access to the file turns alice's forbidden admin call into a success.
+    let text = std::fs::read_to_string(out)?;
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let target = lines
+        .iter()
+        .position(|line| line.contains("\"kind\":\"AccessDenied\""))
+        .ok_or("no AccessDenied event to edit")?;
+    let mut event: serde_json::Value = serde_json::from_str(&lines[target])?;
+    event["kind"] = "ResourceAccessed".into();
+    event["outcome"] = "success".into();
+    lines[target] = serde_json::to_string(&event)?;
+    let tampered = out.with_extension("tampered.jsonl");
+    std::fs::write(&tampered, lines.join("\n") + "\n")?;
+    let report = verify_files(std::slice::from_ref(&tampered), keys, None)?;
+    println!(
+        "\nthe same trail with line {} edited (an AccessDenied turned into a success), in {}:",
+        target + 1,
+        tampered.display()
+    );
+    for line in report.to_string().lines() {
+        println!("  {line}");
+    }
+    if report.of_kind(ProblemKind::Edited).next().is_none() {
+        return Err("the edited copy was not caught".into());
+    }
     Ok(())
 }
 

@@ -19,11 +19,36 @@ use serde_json::ser::{CharEscape, Formatter};
 /// The RFC 8785 canonical JSON of a value.
 pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
     let mut formatter = Canonical::default();
-    value.serialize(&mut serde_json::Serializer::with_formatter(
-        io::sink(),
-        &mut formatter,
-    ))?;
+    formatter.serialize(value)?;
     Ok(formatter.out)
+}
+
+/// Writes the RFC 8785 form of one value after another, keeping its buffers: for readers of
+/// whole trails (`verify`).
+#[derive(Default)]
+pub(crate) struct Canonicalizer(Canonical);
+
+impl Canonicalizer {
+    /// The canonical form of `value`, valid until the next call.
+    pub(crate) fn write<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<&[u8], serde_json::Error> {
+        self.0.out.clear();
+        self.0.objects.clear();
+        self.0.entries.clear();
+        self.0.serialize(value)?;
+        Ok(&self.0.out)
+    }
+}
+
+impl Canonical {
+    fn serialize<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), serde_json::Error> {
+        value.serialize(&mut serde_json::Serializer::with_formatter(
+            io::sink(),
+            self,
+        ))
+    }
 }
 
 /// RFC 8785 numbers are IEEE 754 doubles: integers past 2^53 are written as the double they
@@ -335,5 +360,73 @@ impl Formatter for &mut Canonical {
             entry.end = len;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    fn agrees_with_the_oracle(value: &Value) {
+        let ours = String::from_utf8(canonical_json(value).unwrap()).unwrap();
+        let oracle = serde_json_canonicalizer::to_string(value).unwrap();
+        assert_eq!(ours, oracle, "{value}");
+        let mut reused = Canonicalizer::default();
+        reused.write(&json!({"warm": [1, {"up": true}]})).unwrap();
+        assert_eq!(reused.write(value).unwrap(), ours.as_bytes());
+    }
+
+    #[test]
+    // 333333333.33333329 is RFC 8785's own example, written as the RFC writes it.
+    #[allow(clippy::excessive_precision)]
+    fn edge_values_are_written_as_rfc_8785_says() {
+        let every_ascii: String = (0u8..0x80).map(char::from).collect();
+        for value in [
+            json!(null),
+            json!([
+                true,
+                false,
+                0,
+                -1,
+                1,
+                9007199254740992u64,
+                -9007199254740992i64
+            ]),
+            json!([
+                9007199254740993u64,
+                -9007199254740993i64,
+                u64::MAX,
+                i64::MIN
+            ]),
+            json!([
+                0.108,
+                1e30,
+                4.5,
+                0.002,
+                1e-27,
+                -0.0,
+                333333333.33333329,
+                1e21,
+                1e20
+            ]),
+            json!({"s": every_ascii, "u": "€$\u{2028}\u{10000}é", "": ""}),
+            json!({"b": {"z": [1, {"y": null}], "a": []}, "a": {}}),
+            json!({"\u{e000}": 1, "\u{10000}": 2, "a": 3}),
+            json!({"k\u{7f}": "\u{7f}", "k\u{1f}": "\u{1f}", "k\"": 1, "k\\": 2}),
+        ] {
+            agrees_with_the_oracle(&value);
+        }
+    }
+
+    #[test]
+    fn every_character_escapes_as_the_oracle_escapes_it() {
+        for c in (0u32..0x800).chain([0x2028, 0x2029, 0xfeff, 0xfffd, 0x1f600]) {
+            let Some(c) = char::from_u32(c) else { continue };
+            agrees_with_the_oracle(
+                &json!({ "k": format!("a{c}b"), "l": c.to_string(), c.to_string(): 1 }),
+            );
+        }
     }
 }

@@ -25,6 +25,7 @@ mod sanitize;
 mod time;
 
 pub use canonical::canonical_json;
+pub(crate) use canonical::Canonicalizer;
 pub use hash::{BadHash, EventHash};
 pub use kind::{ActorKind, ClientAuth, EventKind, Outcome, Severity};
 pub use model::{
