@@ -4,9 +4,7 @@
 //! `dropped.signature` is `<key name> <base64(key id || Ed25519 signature)>` over the RFC 8785
 //! form of the event without `dropped.signature`.
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
-
+use super::key::SignatureLine;
 use super::{NoteError, SigningKey, VerifyingKey};
 use crate::event::{canonical_json, AuditEvent};
 
@@ -40,23 +38,13 @@ pub fn check_announcement(
     let signature = signature
         .as_str()
         .ok_or(NoteError::Malformed("dropped.signature is not a string"))?;
-    let (name, payload) = signature.split_once(' ').ok_or(NoteError::Malformed(
-        "dropped.signature is '<name> <base64>'",
-    ))?;
-    let raw = B64
-        .decode(payload)
-        .map_err(|_| NoteError::Malformed("dropped.signature is not base64"))?;
-    if raw.len() < 5 {
-        return Err(NoteError::Malformed("dropped.signature is too short"));
-    }
-    let (id, signature) = raw.split_at(4);
-    let key = keys
-        .iter()
-        .find(|k| k.name() == name && k.id_bytes() == id)
-        .ok_or_else(|| NoteError::UnknownKey(format!("{name}+{}", hex::encode(id))))?;
+    let signature = SignatureLine::parse(signature).map_err(NoteError::Malformed)?;
+    let key = signature
+        .key(keys)
+        .ok_or_else(|| NoteError::UnknownKey(signature.signer()))?;
     let message = canonical_json(&unsigned)
         .map_err(|_| NoteError::Malformed("the event cannot be canonicalised"))?;
-    if key.verifies(&message, signature) {
+    if signature.verifies(key, &message) {
         Ok(())
     } else {
         Err(NoteError::BadSignature(key.encode()))

@@ -247,10 +247,6 @@ impl VerifyingKey {
         hex::encode(self.id)
     }
 
-    pub(crate) fn id_bytes(&self) -> [u8; 4] {
-        self.id
-    }
-
     /// Whether `signature` (64 bytes) is this key's signature of `message`.
     pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
         let Ok(signature) = ed25519_dalek::Signature::from_slice(signature) else {
@@ -263,6 +259,45 @@ impl VerifyingKey {
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.encode())
+    }
+}
+
+/// A signature as signed notes and drop reports carry it:
+/// `<key name> <base64(4-byte key id || Ed25519 signature)>`.
+pub(crate) struct SignatureLine<'a> {
+    name: &'a str,
+    raw: Vec<u8>,
+}
+
+impl<'a> SignatureLine<'a> {
+    /// Reads `<key name> <base64>`; the error says what is wrong.
+    pub(crate) fn parse(text: &'a str) -> Result<SignatureLine<'a>, &'static str> {
+        let (name, payload) = text
+            .split_once(' ')
+            .ok_or("a signature is '<key name> <base64>'")?;
+        let raw = B64
+            .decode(payload)
+            .map_err(|_| "a signature is not base64")?;
+        if raw.len() < 5 {
+            return Err("a signature is too short");
+        }
+        Ok(SignatureLine { name, raw })
+    }
+
+    /// The key among `keys` with this name and key id.
+    pub(crate) fn key<'k>(&self, keys: &'k [VerifyingKey]) -> Option<&'k VerifyingKey> {
+        keys.iter()
+            .find(|k| k.name == self.name && k.id[..] == self.raw[..4])
+    }
+
+    /// Whether `key` signed `message` with this signature.
+    pub(crate) fn verifies(&self, key: &VerifyingKey, message: &[u8]) -> bool {
+        key.verifies(message, &self.raw[4..])
+    }
+
+    /// `<name>+<key id>`, to name a key nobody gave.
+    pub(crate) fn signer(&self) -> String {
+        format!("{}+{}", self.name, hex::encode(&self.raw[..4]))
     }
 }
 

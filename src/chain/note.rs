@@ -17,6 +17,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 
+use super::key::SignatureLine;
 use super::{SigningKey, VerifyingKey};
 use crate::event::EventHash;
 
@@ -91,21 +92,11 @@ impl CheckpointNote {
             let rest = line.strip_prefix(DASH).ok_or(NoteError::Malformed(
                 "a signature line must start with '— '",
             ))?;
-            let (name, payload) = rest.split_once(' ').ok_or(NoteError::Malformed(
-                "a signature line is '— <name> <base64>'",
-            ))?;
-            let raw = B64
-                .decode(payload)
-                .map_err(|_| NoteError::Malformed("a signature is not base64"))?;
-            if raw.len() < 5 {
-                return Err(NoteError::Malformed("a signature is too short"));
-            }
-            let (id, signature) = raw.split_at(4);
-            let key = keys.iter().find(|k| k.name() == name && k.id_bytes() == id);
-            match key {
-                Some(key) if key.verifies(body.as_bytes(), signature) => return Ok(parsed),
+            let signature = SignatureLine::parse(rest).map_err(NoteError::Malformed)?;
+            match signature.key(keys) {
+                Some(key) if signature.verifies(key, body.as_bytes()) => return Ok(parsed),
                 Some(key) => return Err(NoteError::BadSignature(key.encode())),
-                None => seen.push(format!("{name}+{}", hex::encode(id))),
+                None => seen.push(signature.signer()),
             }
         }
         Err(NoteError::UnknownKey(seen.join(", ")))
