@@ -177,3 +177,51 @@ async fn a_blocking_writer_waits_for_room_in_the_stage_instead_of_losing_events(
     assert_eq!(memory.json().len(), 30);
     assert_eq!(auditor.stats().writers[0].dropped, 0);
 }
+
+/// Takes a millisecond per event and counts its ticks.
+struct SlowTicker {
+    ticks: Arc<Mutex<u32>>,
+}
+
+impl Processor for SlowTicker {
+    fn process(&mut self, _event: &mut AuditEvent, _emitted: &mut Vec<AuditEvent>) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        Some(Duration::from_millis(20))
+    }
+
+    fn tick(&mut self, _emitted: &mut Vec<AuditEvent>) {
+        *self.ticks.lock().unwrap() += 1;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticks_still_come_while_events_never_stop_arriving() {
+    // Events arrive twice as fast as the processor takes them, so the stage's queue is
+    // never empty while they do: a checkpoint every minute must not wait for a lull.
+    let ticks = Arc::new(Mutex::new(0));
+    let auditor = Auditor::builder()
+        .queue_capacity(100_000)
+        .processor(SlowTicker {
+            ticks: ticks.clone(),
+        })
+        .writer(MemoryWriter::new())
+        .build()
+        .unwrap();
+    let flooding = auditor.clone();
+    let flood = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(600) {
+            flooding.emit(event(&flooding, EventKind::ResourceAccessed));
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    });
+    tokio::task::spawn_blocking(move || flood.join().unwrap())
+        .await
+        .unwrap();
+    let during = *ticks.lock().unwrap();
+    auditor.shutdown().await;
+    assert!(during >= 1, "no tick in 600 ms of uninterrupted events");
+}

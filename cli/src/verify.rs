@@ -38,6 +38,11 @@ pub struct VerifyArgs {
     /// must hold everything they cover, which also catches a cut tail.
     #[arg(long, value_name = "FILE")]
     checkpoints: Option<PathBuf>,
+    /// The oldest files were removed on purpose (retention): a stream whose first events
+    /// are missing is reported as a `trimmed_start` note instead of deleted events. Gaps
+    /// after a stream's first event still count.
+    #[arg(long)]
+    trimmed_start: bool,
     /// Print the report as JSON on standard output.
     #[arg(long)]
     json: bool,
@@ -59,7 +64,7 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, Failure> {
         .map(|key| read_key(key))
         .collect::<Result<Vec<_>, _>>()?;
     let files = verify::expand(&args.paths).map_err(|e| Failure::Usage(e.to_string()))?;
-    let mut verifier = Verifier::new(keys);
+    let mut verifier = Verifier::new(keys).trimmed_start(args.trimmed_start);
     if let Some(checkpoints) = &args.checkpoints {
         verify::read_checkpoints(checkpoints, &mut verifier)
             .map_err(|e| Failure::Usage(format!("--checkpoints: {e}")))?;

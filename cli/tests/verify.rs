@@ -208,6 +208,25 @@ fn verify_exits_0_on_a_sound_trail_1_on_tampering_and_2_on_usage_errors() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stdout).contains("unknown_key"));
 
+    // The first lines gone (retention removed the oldest file): deleted events, unless
+    // --trimmed-start says so, which turns only that start into a note.
+    let trimmed = dir.write("trimmed.jsonl", &(lines[5..].join("\n") + "\n"));
+    let trimmed_arg = trimmed.to_str().unwrap();
+    let output = run(&["verify", trimmed_arg, "--key", key_arg], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stdout).contains(&format!("{trimmed_arg}:1: deleted")));
+    let output = run(
+        &["verify", trimmed_arg, "--key", key_arg, "--trimmed-start"],
+        &[],
+    );
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{trimmed_arg}:1: note: trimmed_start")),
+        "{stdout}"
+    );
+    std::fs::remove_file(&trimmed).unwrap();
+
     // A directory is read as rotated files.
     let output = run(&["verify", dir.0.to_str().unwrap(), "--key", key_arg], &[]);
     assert_eq!(

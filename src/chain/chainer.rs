@@ -10,7 +10,7 @@ use super::note::{origin, CheckpointNote};
 use super::state::{StateError, StateFile};
 use super::{Chaining, SigningKey};
 use crate::event::{
-    canonical_json, AuditEvent, ChainLink, Checkpoint, EventHash, EventKind, Outcome, ServiceInfo,
+    AuditEvent, Canonicalizer, ChainLink, Checkpoint, EventHash, EventKind, Outcome, ServiceInfo,
     Timestamp,
 };
 use crate::process::Processor;
@@ -34,6 +34,8 @@ pub(crate) struct Chainer {
     checkpoint_file: Option<File>,
     #[cfg(feature = "http")]
     checkpoint_url: Option<super::post::Poster>,
+    /// Its buffers are kept from one event to the next.
+    canonical: Canonicalizer,
 }
 
 impl Chainer {
@@ -99,6 +101,7 @@ impl Chainer {
             checkpoint_file,
             #[cfg(feature = "http")]
             checkpoint_url,
+            canonical: Canonicalizer::default(),
         })
     }
 
@@ -110,11 +113,12 @@ impl Chainer {
             seq: self.seq,
             prev: self.prev,
         });
-        let hash = match canonical_json(&*event) {
+        let hash = match self.canonical.write(&*event) {
             Ok(json) => {
-                let hash = EventHash::of_bytes(&json);
+                let hash = EventHash::of_bytes(json);
                 // The sinks write these very bytes: serialised once, for every sink.
-                event.json.set(json.into());
+                let json = bytes::Bytes::copy_from_slice(json);
+                event.json.set(json);
                 hash
             }
             Err(err) => {

@@ -64,6 +64,8 @@ struct Canonical {
     entries: Vec<Entry>,
     /// A copy of an object's body while its entries are put in order.
     scratch: Vec<u8>,
+    /// Whether an escape was written since the current key began.
+    escaped: bool,
 }
 
 /// One `"key":value` of an object, as byte ranges of `out`.
@@ -75,6 +77,9 @@ struct Entry {
     end: usize,
     /// ASCII without escapes: its bytes sort as its UTF-16 code units.
     plain: bool,
+    /// A plain key's first eight bytes, big-endian, zero-padded: most keys are told apart
+    /// by this number alone. (A plain key holds no zero byte: that would be escaped.)
+    prefix: u64,
 }
 
 impl Canonical {
@@ -85,16 +90,19 @@ impl Canonical {
 }
 
 /// RFC 8785 §3.2.3: keys in the order of their UTF-16 code units, compared unescaped.
+#[inline]
 fn entry_order(out: &[u8], a: &Entry, b: &Entry) -> Ordering {
-    let (ka, kb) = (Canonical::key(out, a), Canonical::key(out, b));
     if a.plain && b.plain {
-        // Every key the event model writes.
-        ka.cmp(kb)
+        // Every key the event model writes: bytes sort as UTF-16 code units.
+        a.prefix
+            .cmp(&b.prefix)
+            .then_with(|| Canonical::key(out, a).cmp(Canonical::key(out, b)))
     } else {
-        key_order(ka, kb)
+        key_order(Canonical::key(out, a), Canonical::key(out, b))
     }
 }
 
+#[cold]
 fn key_order(a: &[u8], b: &[u8]) -> Ordering {
     match (std::str::from_utf8(a), std::str::from_utf8(b)) {
         (Ok(a), Ok(b)) if !a.contains('\\') && !b.contains('\\') => {
@@ -228,6 +236,7 @@ impl Formatter for &mut Canonical {
         escape: CharEscape,
     ) -> io::Result<()> {
         const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.escaped = true;
         let short: &[u8] = match escape {
             CharEscape::Quote => b"\\\"",
             CharEscape::ReverseSolidus => b"\\\\",
@@ -300,16 +309,12 @@ impl Formatter for &mut Canonical {
     fn end_object<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
         let first = self.objects.pop().unwrap_or(self.entries.len());
         let entries = &mut self.entries[first..];
-        if let (Some(start), Some(end)) = (
-            entries.first().map(|e| e.start),
-            entries.last().map(|e| e.end),
-        ) {
-            // The entries were written one after the other, without commas: copy the body
-            // out, then write it back in key order, with commas.
-            let out = &mut self.out;
-            if !entries.is_sorted_by(|a, b| entry_order(out, a, b).is_le()) {
-                entries.sort_by(|a, b| entry_order(out, a, b));
-            }
+        let out = &mut self.out;
+        if !entries.is_sorted_by(|a, b| entry_order(out, a, b).is_le()) {
+            // Copy the body out, then write it back in key order, with commas.
+            let (start, end) = (entries[0].start, entries[entries.len() - 1].end);
+            // Keys of one object differ: stability does not matter.
+            entries.sort_unstable_by(|a, b| entry_order(out, a, b));
             self.scratch.clear();
             self.scratch.extend_from_slice(&out[start..end]);
             out.truncate(start);
@@ -328,13 +333,18 @@ impl Formatter for &mut Canonical {
     fn begin_object_key<W: ?Sized + io::Write>(
         &mut self,
         _: &mut W,
-        _first: bool,
+        first: bool,
     ) -> io::Result<()> {
+        if !first {
+            self.out.push(b',');
+        }
+        self.escaped = false;
         self.entries.push(Entry {
             start: self.out.len(),
             key_end: self.out.len(),
             end: self.out.len(),
             plain: false,
+            prefix: 0,
         });
         Ok(())
     }
@@ -344,7 +354,15 @@ impl Formatter for &mut Canonical {
         if let Some(entry) = self.entries.last_mut() {
             entry.key_end = len;
             let key = &self.out[entry.start + 1..len - 1];
-            entry.plain = key.is_ascii() && !key.contains(&b'\\');
+            entry.plain = !self.escaped && key.is_ascii();
+            entry.prefix = match key.first_chunk::<8>() {
+                Some(first) => u64::from_be_bytes(*first),
+                None => {
+                    let mut prefix = [0u8; 8];
+                    prefix[..key.len()].copy_from_slice(key);
+                    u64::from_be_bytes(prefix)
+                }
+            };
         }
         Ok(())
     }

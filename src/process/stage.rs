@@ -21,6 +21,9 @@ pub(crate) enum StageCommand {
     Shutdown(oneshot::Sender<()>),
 }
 
+/// Commands taken from the queue at a time.
+const BATCH: usize = 256;
+
 /// Starts the stage's task on the current runtime; returns its queue.
 pub(crate) fn spawn(
     processors: Vec<Box<dyn Processor>>,
@@ -39,6 +42,14 @@ pub(crate) fn spawn(
     tx
 }
 
+/// What woke the stage.
+enum Wake {
+    /// This many commands were received (0: the queue is closed and empty).
+    Commands(usize),
+    /// A processor's tick is due.
+    Tick,
+}
+
 struct Stage {
     processors: Vec<Box<dyn Processor>>,
     sinks: Arc<[SinkQueue]>,
@@ -49,51 +60,70 @@ struct Stage {
 impl Stage {
     async fn run(mut self) {
         let mut ticks = Ticks::new(&self.processors);
+        let mut commands = Vec::with_capacity(BATCH);
+        // One timer for the whole run, moved when the next tick changes: a timer made
+        // afresh for every event costs more than the event's processing.
+        let sleep = tokio::time::sleep_until(ticks.next().unwrap_or_else(Instant::now));
+        tokio::pin!(sleep);
         loop {
-            let command = match ticks.next() {
-                Some(deadline) => {
-                    tokio::select! {
-                        biased;
-                        command = self.rx.recv() => command,
-                        () = tokio::time::sleep_until(deadline) => {
-                            self.tick(&mut ticks).await;
-                            continue;
-                        }
-                    }
-                }
-                None => self.rx.recv().await,
+            let wake = tokio::select! {
+                biased;
+                received = self.rx.recv_many(&mut commands, BATCH) => Wake::Commands(received),
+                () = &mut sleep, if ticks.next().is_some() => Wake::Tick,
             };
-            match command {
-                Some(StageCommand::Event(event)) => self.pass(0, vec![event]).await,
-                Some(StageCommand::Shutdown(ack)) => {
-                    self.rx.close();
-                    while let Some(command) = self.rx.recv().await {
-                        if let StageCommand::Event(event) = command {
-                            self.pass(0, vec![event]).await;
-                        }
+            match wake {
+                Wake::Tick => {
+                    self.tick(&mut ticks, sleep.as_mut()).await;
+                    continue;
+                }
+                Wake::Commands(0) => {
+                    // Every sender is gone.
+                    self.finish().await;
+                    return;
+                }
+                Wake::Commands(_) => {}
+            }
+            let mut events = Vec::with_capacity(commands.len());
+            let mut shutdown = None;
+            for command in commands.drain(..) {
+                match command {
+                    StageCommand::Event(event) => events.push(event),
+                    StageCommand::Shutdown(ack) => shutdown = shutdown.or(Some(ack)),
+                }
+            }
+            self.pass(0, events).await;
+            if let Some(ack) = shutdown {
+                self.rx.close();
+                while let Some(command) = self.rx.recv().await {
+                    if let StageCommand::Event(event) = command {
+                        self.pass(0, vec![event]).await;
                     }
-                    self.finish().await;
-                    let _ = ack.send(());
-                    return;
                 }
-                None => {
-                    self.finish().await;
-                    return;
-                }
+                self.finish().await;
+                let _ = ack.send(());
+                return;
+            }
+            // Under a steady stream of events the timer branch may never be chosen: time
+            // is checked after every batch too.
+            if ticks.next().is_some_and(|due| due <= Instant::now()) {
+                self.tick(&mut ticks, sleep.as_mut()).await;
             }
         }
     }
 
     /// Ticks every processor whose interval has passed; what they emit goes through the
     /// processors after them.
-    async fn tick(&mut self, ticks: &mut Ticks) {
-        let now = tokio::time::Instant::now();
+    async fn tick(&mut self, ticks: &mut Ticks, sleep: std::pin::Pin<&mut tokio::time::Sleep>) {
+        let now = Instant::now();
         for index in 0..self.processors.len() {
             if ticks.due(index, now) {
                 let mut emitted = Vec::new();
                 self.processors[index].tick(&mut emitted);
                 self.pass_emitted(index + 1, emitted).await;
             }
+        }
+        if let Some(next) = ticks.next() {
+            sleep.reset(next);
         }
     }
 

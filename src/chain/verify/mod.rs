@@ -74,7 +74,8 @@ use super::VerifyingKey;
 
 /// Verifies JSON-lines files and directories of rotated files (in the order given), with
 /// the checkpoints kept in `checkpoints` when given: the library form of `oauth-audit
-/// verify PATH... [--checkpoints FILE] [--key PUB]...`.
+/// verify PATH... [--checkpoints FILE] [--key PUB]...`. For other options (such as
+/// [`Verifier::trimmed_start`]), build a [`Verifier`] and feed it with [`read_file`].
 pub fn verify_files(
     paths: &[PathBuf],
     keys: Vec<VerifyingKey>,

@@ -40,6 +40,12 @@ pub enum ProblemKind {
     /// A stream begins (its event 1, without `prev`): a new auditor, or a restart without
     /// a state file (a note).
     NewStream,
+    /// A stream's first events are not in the input and the verifier was told that the
+    /// oldest files were removed by retention ([`Verifier::trimmed_start`]): a note, where
+    /// it would otherwise be `deleted`.
+    ///
+    /// [`Verifier::trimmed_start`]: super::Verifier::trimmed_start
+    TrimmedStart,
 }
 
 impl ProblemKind {
@@ -47,7 +53,9 @@ impl ProblemKind {
     pub fn severity(self) -> Severity {
         match self {
             ProblemKind::UnsealedTail => Severity::Warning,
-            ProblemKind::AnnouncedGap | ProblemKind::NewStream => Severity::Note,
+            ProblemKind::AnnouncedGap | ProblemKind::NewStream | ProblemKind::TrimmedStart => {
+                Severity::Note
+            }
             _ => Severity::Error,
         }
     }
@@ -67,6 +75,7 @@ impl ProblemKind {
             ProblemKind::UnsealedTail => "unsealed_tail",
             ProblemKind::AnnouncedGap => "announced_gap",
             ProblemKind::NewStream => "new_stream",
+            ProblemKind::TrimmedStart => "trimmed_start",
         }
     }
 }

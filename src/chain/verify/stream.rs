@@ -39,13 +39,70 @@ pub(super) enum Prev {
 pub(super) struct Incoming {
     pub(super) seq: u64,
     pub(super) prev: Prev,
-    pub(super) hash: EventHash,
+    pub(super) hash: Hashed,
     pub(super) location: Location,
+}
+
+/// An event's hash, as far as it is known.
+///
+/// A line written by the chain is its event's RFC 8785 form already, so the hash of its
+/// bytes as read is the event's hash; a line written otherwise (reformatted, or edited)
+/// hashes differently. So the bytes' hash is taken first, and the event is canonicalised
+/// only when that hash disagrees with what another event or a checkpoint says: an
+/// agreement proves the bytes are the chained ones, a disagreement is looked at again with
+/// the canonical form before anything is reported.
+pub(super) struct Hashed {
+    hash: EventHash,
+    /// The line, while `hash` is only the hash of its bytes.
+    line: Option<Box<[u8]>>,
+}
+
+impl Hashed {
+    /// The hash of a canonical form.
+    pub(super) fn canonical(hash: EventHash) -> Hashed {
+        Hashed { hash, line: None }
+    }
+
+    /// The hash of a line's bytes as read, the line kept until that hash is settled.
+    pub(super) fn of_line(line: &[u8]) -> Hashed {
+        Hashed {
+            hash: EventHash::of_bytes(line),
+            line: Some(line.into()),
+        }
+    }
+
+    /// Whether the event's hash is `expected`.
+    fn is(&mut self, expected: &EventHash) -> bool {
+        if self.hash == *expected {
+            // Proven: these are the bytes that were hashed when the event was chained.
+            self.line = None;
+            return true;
+        }
+        self.settle() == *expected
+    }
+
+    /// Whether the event's hash is what `prev` says the previous event's is.
+    fn is_prev(&mut self, prev: Prev) -> bool {
+        match prev {
+            Prev::Hash(expected) => self.is(&expected),
+            Prev::Absent | Prev::Unreadable => false,
+        }
+    }
+
+    /// The hash of the event's canonical form.
+    fn settle(&mut self) -> EventHash {
+        if let Some(line) = self.line.take() {
+            if let Some(hash) = super::canonical::hash_line(&line) {
+                self.hash = hash;
+            }
+        }
+        self.hash
+    }
 }
 
 /// A recent event in the window.
 struct Entry {
-    hash: EventHash,
+    hash: Hashed,
     prev: Prev,
     location: Location,
     /// The link from the previous event to this one was checked and does not hold.
@@ -136,11 +193,15 @@ impl StreamState {
 
     /// Whether an event numbered `seq` whose `prev` is `prev` would continue this stream
     /// right at its cursor (used to recognise an event whose `chain.stream` was changed).
-    pub(super) fn continues(&self, seq: u64, prev: Prev) -> bool {
+    pub(super) fn continues(&mut self, seq: u64, prev: Prev) -> bool {
         self.cursor > 0
             && seq == self.cursor + 1
             && !self.window.contains_key(&seq)
-            && matches!(prev, Prev::Hash(hash) if self.window.get(&self.cursor).is_some_and(|e| e.hash == hash))
+            && matches!(prev, Prev::Hash(_))
+            && self
+                .window
+                .get_mut(&self.cursor)
+                .is_some_and(|e| e.hash.is_prev(prev))
     }
 
     fn problem(
@@ -151,6 +212,22 @@ impl StreamState {
         detail: String,
     ) -> Problem {
         Problem::new(kind, location, detail).in_stream(&self.id, seqs)
+    }
+
+    /// An event whose number was seen already: an inserted copy.
+    fn repeated(&self, seq: u64, location: Location) -> Problem {
+        self.problem(
+            ProblemKind::Inserted,
+            Some(location),
+            SeqSpan::one(seq),
+            format!("seq {seq} was already seen"),
+        )
+    }
+
+    /// Event `seq` was reported already for a change that also breaks its links: they are
+    /// not reported again.
+    pub(super) fn explained(&mut self, seq: u64) {
+        self.blamed.insert(seq);
     }
 
     /// Reports event `seq` as edited, once.
@@ -238,12 +315,7 @@ impl StreamState {
             self.advance();
         } else if seq <= self.cursor {
             if self.window.contains_key(&seq) || !self.fill_gap(seq) {
-                problems.push(self.problem(
-                    ProblemKind::Inserted,
-                    Some(event.location.clone()),
-                    SeqSpan::one(seq),
-                    format!("seq {seq} was already seen"),
-                ));
+                problems.push(self.repeated(seq, event.location));
                 return None;
             }
             problems.push(self.problem(
@@ -254,12 +326,7 @@ impl StreamState {
             ));
             self.insert(event, problems);
         } else if self.window.contains_key(&seq) {
-            problems.push(self.problem(
-                ProblemKind::Inserted,
-                Some(event.location.clone()),
-                SeqSpan::one(seq),
-                format!("seq {seq} was already seen"),
-            ));
+            problems.push(self.repeated(seq, event.location));
             return None;
         } else {
             self.insert(event, problems);
@@ -346,23 +413,25 @@ impl StreamState {
 
     /// Adds an event to the window, checking its links to its neighbours there and any
     /// checkpoint's word on its hash.
-    fn insert(&mut self, event: Incoming, problems: &mut Problems) {
+    fn insert(&mut self, mut event: Incoming, problems: &mut Problems) {
         let seq = event.seq;
-        let broken = match self.window.get(&seq.wrapping_sub(1)) {
-            Some(before) if seq > 1 => event.prev != Prev::Hash(before.hash),
+        let broken = match self.window.get_mut(&seq.wrapping_sub(1)) {
+            Some(before) if seq > 1 => !before.hash.is_prev(event.prev),
             _ => false,
         };
         if let Some(after) = self.window.get_mut(&(seq + 1)) {
-            after.broken = after.prev != Prev::Hash(event.hash);
+            after.broken = !event.hash.is_prev(after.prev);
         }
         if let Some(claim) = self.claims.remove(&seq) {
-            if claim.hash != event.hash {
+            if !event.hash.is(&claim.hash) {
                 self.blame(
                     seq,
                     Some(event.location.clone()),
                     format!(
                         "its hash {} differs from {}, which the checkpoint at {} signed",
-                        event.hash, claim.hash, claim.source
+                        event.hash.settle(),
+                        claim.hash,
+                        claim.source
                     ),
                     problems,
                 );
@@ -406,9 +475,9 @@ impl StreamState {
                     open.b,
                     Some(open.location_b),
                     format!(
-                        "it does not link to seq {} and seq {seq} does not link to it: \
-                         its chain (or the event) was changed",
-                        open.b - 1
+                        "it does not link to seq {before} and seq {seq} does not link to it: \
+                         its chain (or the event) was changed, or seq {before} and it both were",
+                        before = open.b - 1
                     ),
                     problems,
                 );
@@ -457,12 +526,12 @@ impl StreamState {
         external: bool,
         problems: &mut Problems,
     ) {
-        if let Some(entry) = self.window.get(&seq) {
-            if entry.hash != hash {
+        if let Some(entry) = self.window.get_mut(&seq) {
+            if !entry.hash.is(&hash) {
                 let location = Some(entry.location.clone());
                 let detail = format!(
                     "its hash {} differs from {hash}, which the checkpoint at {source} signed",
-                    entry.hash
+                    entry.hash.settle()
                 );
                 self.blame(seq, location, detail, problems);
             }
@@ -486,7 +555,12 @@ impl StreamState {
 
     /// The end of the input: settles what is pending and reports gaps, truncation and
     /// the unsealed tail.
-    pub(super) fn finish(mut self, announced: &[Announced], problems: &mut Problems) {
+    pub(super) fn finish(
+        mut self,
+        announced: &[Announced],
+        trimmed_start: bool,
+        problems: &mut Problems,
+    ) {
         if let Some(jump) = self.pending.take() {
             self.accept_jump(jump);
         }
@@ -530,6 +604,22 @@ impl StreamState {
         }
         let gaps = std::mem::take(&mut self.gaps);
         for (first, gap) in gaps {
+            if first == 1 && trimmed_start {
+                problems.push(self.problem(
+                    ProblemKind::TrimmedStart,
+                    Some(gap.location),
+                    SeqSpan {
+                        first,
+                        last: gap.last,
+                    },
+                    format!(
+                        "the stream starts at seq {} here; its earlier events were removed \
+                         (accepted as retention)",
+                        gap.last + 1
+                    ),
+                ));
+                continue;
+            }
             let detail = if first == 1 {
                 format!(
                     "the stream starts at seq {} here: its earlier events are not in the input",

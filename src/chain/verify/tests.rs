@@ -141,6 +141,39 @@ fn an_edited_event_is_found_at_its_line() {
     );
 }
 
+/// The events as another writer might have stored them: the same JSON with a space after
+/// every comma, so no line's bytes are its canonical form.
+fn verify_reformatted(events: &[Value], key: &SigningKey) -> Report {
+    let mut verifier = Verifier::new(vec![key.verifying_key()]);
+    for (i, event) in events.iter().enumerate() {
+        let line = serde_json::to_string(event).unwrap().replace(",\"", ", \"");
+        assert_ne!(line.as_bytes(), &serde_json::to_vec(event).unwrap()[..]);
+        verifier.push(Location::line(&file(), i as u64 + 1), line.as_bytes());
+    }
+    verifier.finish()
+}
+
+#[test]
+fn lines_not_in_canonical_form_verify_by_their_canonical_form() {
+    let key = SigningKey::generate("k").unwrap();
+    let events = chain(50, 10, &key);
+    let compact = verify(&events, &key);
+    let report = verify_reformatted(&events, &key);
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.to_string(), compact.to_string());
+
+    // A change is still found at its line, whether a link or a checkpoint's hash says so.
+    for (index, line) in [(20, 21), (9, 10), (53, 54)] {
+        let mut events = chain(50, 10, &key);
+        events[index]["n"] = json!(-1);
+        assert_eq!(
+            errors(&verify_reformatted(&events, &key)),
+            [(ProblemKind::Edited, at(line))],
+            "event {index}"
+        );
+    }
+}
+
 #[test]
 fn deletions_insertions_and_reorderings_are_told_apart() {
     let key = SigningKey::generate("k").unwrap();
@@ -210,6 +243,27 @@ fn deletions_insertions_and_reorderings_are_told_apart() {
 }
 
 #[test]
+fn a_start_removed_by_retention_is_a_note_when_said_so() {
+    let key = SigningKey::generate("k").unwrap();
+    let base = chain(30, 10, &key);
+    let trimmed = || Verifier::new(vec![key.verifying_key()]).trimmed_start(true);
+    let report = verify_with(&base[11..], trimmed());
+    assert!(report.is_clean(), "{report}");
+    let notes: Vec<_> = report.of_kind(ProblemKind::TrimmedStart).collect();
+    assert_eq!(notes.len(), 1, "{report}");
+    assert_eq!(notes[0].seqs, Some(SeqSpan { first: 1, last: 11 }));
+    assert_eq!(notes[0].severity, Severity::Note);
+    // Only the start is excused: a later gap is still deleted events.
+    let mut events = base[11..].to_vec();
+    events.remove(5);
+    let report = verify_with(&events, trimmed());
+    assert_eq!(errors(&report), [(ProblemKind::Deleted, at(6))], "{report}");
+    // A stream that starts at its first event has nothing to excuse.
+    let report = verify_with(&base, trimmed());
+    assert_eq!(report.of_kind(ProblemKind::TrimmedStart).count(), 0);
+}
+
+#[test]
 fn checkpoints_are_checked_against_their_notes_and_keys() {
     let key = SigningKey::generate("k").unwrap();
     let other = SigningKey::generate("k").unwrap();
@@ -240,6 +294,24 @@ fn checkpoints_are_checked_against_their_notes_and_keys() {
     let report = verify(&events, &key);
     assert!(
         errors(&report).contains(&(ProblemKind::BadSignature, at(11))),
+        "{report}"
+    );
+
+    // Re-signed with another key: one problem, although its hash changed as well.
+    let mut events = base.clone();
+    let fields = &events[10]["checkpoint"];
+    let note = CheckpointNote {
+        origin: origin(STREAM),
+        size: fields["seq"].as_u64().unwrap(),
+        hash: fields["hash"].as_str().unwrap().parse().unwrap(),
+        time: "2026-12-01T12:00:00Z".into(),
+    }
+    .sign(&other);
+    events[10]["checkpoint"]["note"] = json!(note);
+    let report = verify(&events, &key);
+    assert_eq!(
+        errors(&report),
+        [(ProblemKind::UnknownKey, at(11))],
         "{report}"
     );
 
@@ -330,6 +402,28 @@ fn announced_drops_are_gaps_only_when_the_report_verifies() {
         ],
         "{report}"
     );
+    // Events lost before they were chained have no numbers: the report is a note.
+    let mut events = base.clone();
+    let service = Arc::new(ServiceInfo::default());
+    let mut lost = AuditEvent::dropped(service, 2, DropReason::QueueFull, "file");
+    sign_announcement(&mut lost, &key);
+    events.insert(12, serde_json::to_value(&lost).unwrap());
+    let report = verify(&events, &key);
+    assert!(report.is_clean(), "{report}");
+    let notes: Vec<_> = report.of_kind(ProblemKind::AnnouncedGap).collect();
+    assert_eq!(notes.len(), 1, "{report}");
+    assert_eq!(notes[0].location, at(13));
+    assert_eq!(notes[0].seqs, None);
+    assert!(
+        notes[0].detail.contains("2 event(s)")
+            && notes[0].detail.contains("before they were chained"),
+        "{}",
+        notes[0].detail
+    );
+
+    let mut events = base.clone();
+    events.drain(4..7);
+    events.insert(4, report_for(&key));
     let mut widened = report_for(&key);
     widened["dropped"]["ranges"][0]["last"] = json!(9);
     events[4] = widened;

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::canonical::Canonicalizer;
 use super::report::{Location, Problem, ProblemKind, Problems, Report, SeqSpan};
-use super::stream::{Announced, Incoming, Prev, StreamState};
+use super::stream::{Announced, Hashed, Incoming, Prev, StreamState};
 use crate::chain::{check_announcement, origin, CheckpointNote, NoteError, VerifyingKey};
 use crate::event::EventHash;
 
@@ -48,6 +48,7 @@ pub struct Verifier {
     canonical: Canonicalizer,
     /// The stream of the last chained event.
     current: Option<Arc<str>>,
+    trimmed_start: bool,
 }
 
 /// Events kept of a stream the input has moved away from.
@@ -96,7 +97,18 @@ impl Verifier {
             unchained_prefix: 0,
             canonical: Canonicalizer::default(),
             current: None,
+            trimmed_start: false,
         }
+    }
+
+    /// Accepts streams whose first events are missing, as when retention removed the
+    /// oldest rotated files: such a start is reported as a `trimmed_start` note instead of
+    /// `deleted` events. Only a missing *start* is excused; every later gap still counts.
+    /// The events before the first one read cannot be vouched for, so say this only of
+    /// a trail whose beginning was removed on purpose.
+    pub fn trimmed_start(mut self, allowed: bool) -> Verifier {
+        self.trimmed_start = allowed;
+        self
     }
 
     /// Recent events kept per stream (default [`DEFAULT_WINDOW`]).
@@ -127,7 +139,8 @@ impl Verifier {
             return;
         };
         let stream: Arc<str> = link.stream.into();
-        if !self.checkpoint_holds(&stream, link.seq, &fields, &location) {
+        let note = self.open_note(&fields.note);
+        if !self.checkpoint_holds(&stream, link.seq, &fields, &note, &location) {
             return;
         }
         let mut problems = std::mem::take(&mut self.problems);
@@ -140,6 +153,13 @@ impl Verifier {
     /// Takes in the next line of the log (a JSON object; blank lines are skipped).
     pub fn push(&mut self, location: Location, line: &[u8]) {
         if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        // Most lines are ordinary chained events: only their `chain` is read, and their
+        // bytes are hashed as they are (see `Hashed`).
+        if let Some(link) = read_head(line) {
+            self.events += 1;
+            self.chained_event(location, link, Hashed::of_line(line), None);
             return;
         }
         if let Some(value) = self.parse(&location, line) {
@@ -190,8 +210,21 @@ impl Verifier {
                 return;
             }
         };
-        let checkpoint = kind == Some("AuditCheckpoint");
-        if checkpoint {
+        let checkpoint = (kind == Some("AuditCheckpoint")).then_some(&value);
+        self.chained_event(location, link, Hashed::canonical(hash), checkpoint);
+    }
+
+    /// A chained event, its `chain` read and its hash taken; `checkpoint` is the whole
+    /// event when it is an `AuditCheckpoint`.
+    fn chained_event(
+        &mut self,
+        location: Location,
+        link: Link,
+        hash: Hashed,
+        checkpoint: Option<&Value>,
+    ) {
+        self.chained = true;
+        if checkpoint.is_some() {
             self.checkpoints += 1;
         }
         let mut stream = self.stream_id(&link);
@@ -219,6 +252,16 @@ impl Verifier {
             }
         }
         self.current = Some(stream.clone());
+        let fields = checkpoint.map(|value| value.get("checkpoint").and_then(read_checkpoint));
+        let note = fields
+            .as_ref()
+            .and_then(Option::as_ref)
+            .map(|fields| self.open_note(&fields.note));
+        if let Some(Err(_)) = &note {
+            // A re-signed note changes the event's hash too: a broken link to the next event,
+            // or a copy's word on its hash, is this same change, reported with the signature.
+            self.stream(&stream).explained(link.seq);
+        }
         let state = self.stream(&stream);
         let before = state.events();
         let placed = state.push(
@@ -238,16 +281,17 @@ impl Verifier {
         let Some(seq) = placed else {
             return;
         };
-        if checkpoint {
-            if let Some(fields) = value.get("checkpoint").and_then(read_checkpoint) {
-                if self.checkpoint_holds(&stream, seq, &fields, &location) {
-                    let mut problems = std::mem::take(&mut self.problems);
-                    let state = self.stream(&stream);
-                    state.claim(fields.seq, fields.hash, &location, false, &mut problems);
-                    state.seal(seq);
-                    self.problems = problems;
-                }
-            } else {
+        match (fields, note) {
+            (Some(Some(fields)), Some(note))
+                if self.checkpoint_holds(&stream, seq, &fields, &note, &location) =>
+            {
+                let mut problems = std::mem::take(&mut self.problems);
+                let state = self.stream(&stream);
+                state.claim(fields.seq, fields.hash, &location, false, &mut problems);
+                state.seal(seq);
+                self.problems = problems;
+            }
+            (Some(None), _) => {
                 let mut problems = std::mem::take(&mut self.problems);
                 self.stream(&stream).blame(
                     seq,
@@ -257,6 +301,7 @@ impl Verifier {
                 );
                 self.problems = problems;
             }
+            _ => {}
         }
     }
 
@@ -288,7 +333,7 @@ impl Verifier {
                 streams += 1;
             }
             let announced = self.announced.get(&id).map(Vec::as_slice).unwrap_or(&[]);
-            state.finish(announced, &mut problems);
+            state.finish(announced, self.trimmed_start, &mut problems);
         }
         if self.events > 0 && !self.chained {
             problems.push(Problem::new(
@@ -343,7 +388,7 @@ impl Verifier {
 
     /// An event of a stream not met before that continues another stream exactly at its
     /// end: its `chain.stream` was changed. Returns that other stream.
-    fn moved_stream(&self, link: &Link) -> Option<Arc<str>> {
+    fn moved_stream(&mut self, link: &Link) -> Option<Arc<str>> {
         let known = self
             .streams
             .get(link.stream)
@@ -351,10 +396,9 @@ impl Verifier {
         if known || (link.seq == 1 && link.prev == Prev::Absent) {
             return None;
         }
-        self.streams
-            .iter()
-            .find(|(id, state)| id.as_ref() != link.stream && state.continues(link.seq, link.prev))
-            .map(|(id, _)| id.clone())
+        self.streams.iter_mut().find_map(|(id, state)| {
+            (id.as_ref() != link.stream && state.continues(link.seq, link.prev)).then(|| id.clone())
+        })
     }
 
     /// Checks a checkpoint's signature and that its fields agree with its note and its
@@ -364,10 +408,11 @@ impl Verifier {
         stream: &Arc<str>,
         own_seq: u64,
         fields: &CheckpointFields,
+        note: &Result<CheckpointNote, NoteError>,
         location: &Location,
     ) -> bool {
         let seqs = SeqSpan::one(own_seq);
-        let note = match self.open_note(&fields.note) {
+        let note = match note {
             Ok(note) => note,
             Err(err) => {
                 let (kind, detail) = match err {
@@ -427,14 +472,45 @@ impl Verifier {
 
     /// Records the ranges a drop report announces, once its signature holds.
     fn announcement(&mut self, location: &Location, value: &Value) {
-        let Some(ranges) = value
-            .get("dropped")
+        let dropped = value.get("dropped");
+        let reason = dropped
+            .and_then(|d| d.get("reason"))
+            .and_then(Value::as_str)
+            .unwrap_or("reason not given")
+            .to_owned();
+        let count = dropped
+            .and_then(|d| d.get("count"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let ranges = dropped
             .and_then(|d| d.get("ranges"))
             .and_then(Value::as_array)
-            .filter(|r| !r.is_empty())
-        else {
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let named: u64 = ranges
+            .iter()
+            .filter_map(|r| {
+                let first = r.get("first")?.as_u64()?;
+                Some(r.get("last")?.as_u64()?.checked_sub(first)? + 1)
+            })
+            .fold(0, u64::saturating_add);
+        if count > named {
+            // Events lost before the chain gave them a number (the pipeline's own queue was
+            // full): no gap shows them, so the report is the only trace. Naming no number,
+            // it cannot excuse a deleted event, whoever wrote it.
+            self.problems.push(Problem::new(
+                ProblemKind::AnnouncedGap,
+                Some(location.clone()),
+                format!(
+                    "this drop report counts {} event(s) lost ({reason}) without sequence numbers: \
+                     lost before they were chained, so the chain cannot account for them",
+                    count - named
+                ),
+            ));
+        }
+        if ranges.is_empty() {
             return;
-        };
+        }
         let signed = !self.keys.is_empty();
         if signed {
             if let Err(err) = check_announcement(value, &self.keys) {
@@ -457,12 +533,6 @@ impl Verifier {
                 return;
             }
         }
-        let reason = value
-            .get("dropped")
-            .and_then(|d| d.get("reason"))
-            .and_then(Value::as_str)
-            .unwrap_or("reason not given")
-            .to_owned();
         for range in ranges {
             let stream = range.get("stream").and_then(Value::as_str);
             let first = range.get("first").and_then(Value::as_u64);
@@ -490,6 +560,44 @@ impl Verifier {
                 });
         }
     }
+}
+
+/// What the fast path reads of a line: its `kind` and `chain`, every other field skipped.
+/// Strings with escapes fail to borrow, and the line then takes the general path.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    kind: Option<&'a str>,
+    #[serde(borrow, default)]
+    chain: Option<ChainHead<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChainHead<'a> {
+    stream: &'a str,
+    seq: u64,
+    #[serde(default)]
+    prev: Option<&'a str>,
+}
+
+/// The link of an ordinary chained event, read without building the whole value; `None`
+/// for anything else (not an object, no chain, a first event without `prev`, a checkpoint
+/// or a drop report, anything unusual), which the general path then reads and reports.
+fn read_head(line: &[u8]) -> Option<Link<'_>> {
+    if line.first() != Some(&b'{') {
+        return None;
+    }
+    let head: Head = serde_json::from_slice(line).ok()?;
+    if matches!(head.kind, Some("AuditCheckpoint" | "AuditEventsDropped")) {
+        return None;
+    }
+    let chain = head.chain?;
+    let prev = chain.prev?.parse::<EventHash>().ok()?;
+    (chain.seq >= 1).then_some(Link {
+        stream: chain.stream,
+        seq: chain.seq,
+        prev: Prev::Hash(prev),
+    })
 }
 
 fn read_chain(chain: &Value) -> Result<Link<'_>, &'static str> {
