@@ -54,6 +54,7 @@ pub mod chain;
 pub mod config;
 mod context;
 pub mod delivery;
+pub mod detect;
 mod error;
 pub mod event;
 #[cfg(feature = "fuzzing")]

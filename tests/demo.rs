@@ -47,6 +47,11 @@ fn demo_writes_every_kind_and_no_secret() {
         stdout.contains("oauth_audit_events_dropped_total{"),
         "the scenario's overflow is not in the metrics:\n{stdout}"
     );
+    // The detector caught the scripted attack, with its evidence, in the same trail.
+    assert!(
+        stdout.contains("brute_force (critical): 10 event(s) in 900 s from actor.subject=bob source.ip=198.51.100.66, evidence: 10 event id(s)"),
+        "no brute_force alert in the demo's output:\n{stdout}"
+    );
     // The demo verifies its own chain (clean, the overflow an announced gap), then catches
     // the event it edits in a copy.
     let verified = stdout
@@ -83,6 +88,7 @@ fn demo_writes_every_kind_and_no_secret() {
         "AccessDenied",
         "AuditEventsDropped",
         "AuditCheckpoint",
+        "SecurityAlert",
     ] {
         assert!(kinds.contains(kind), "no {kind} in the demo output");
     }

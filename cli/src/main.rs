@@ -1,7 +1,8 @@
 //! `oauth-audit`: the oauth-audit layer as a sidecar. `oauth-audit proxy` is an auditing
 //! reverse proxy for an authorization server or API that cannot take a Rust layer;
 //! `oauth-audit check-config` validates a configuration file; `oauth-audit verify` checks a
-//! chained trail and `oauth-audit keygen` makes the key pair that signs its checkpoints.
+//! chained trail and `oauth-audit keygen` makes the key pair that signs its checkpoints;
+//! `oauth-audit detect` runs the detection rules over stored events.
 //!
 //! Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure (for `verify`:
 //! the trail has problems).
@@ -11,6 +12,7 @@
 //! oauth-audit check-config examples/oauth-audit.toml
 //! oauth-audit keygen --name orders-api --out audit
 //! oauth-audit verify /var/log/oauth-audit --key audit.pub --checkpoints checkpoints.jsonl
+//! oauth-audit detect /var/log/oauth-audit > alerts.jsonl
 //! ```
 //!
 //! Configuration: `docs/config.md`.
@@ -19,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod detect;
 mod introspect;
 mod keygen;
 mod proxy;
@@ -61,6 +64,9 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Write a new key pair for signing checkpoints: PREFIX.key (mode 0600) and PREFIX.pub.
     Keygen(keygen::KeygenArgs),
+    /// Run the detection rules over stored events (files, rotated directories): alerts as
+    /// JSON lines on standard output, a summary on standard error (docs/detection.md).
+    Detect(detect::DetectArgs),
 }
 
 /// Flags of `oauth-audit proxy`.
@@ -143,6 +149,7 @@ fn main() -> ExitCode {
         }),
         Command::Proxy(args) => run_proxy(*args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Detect(args) => detect::run(args),
         Command::Verify(args) => match verify::run(args) {
             Ok(code) => return code,
             Err(failure) => Err(failure),

@@ -20,6 +20,7 @@ use axum::{routing::get, Json, Router};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use oauth_audit::chain::verify::{verify_files, ProblemKind};
 use oauth_audit::chain::{Chaining, SigningKey};
+use oauth_audit::detect::Detector;
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::token::TokenInspector;
 use oauth_audit::writer::{Auditor, JsonLines};
@@ -98,7 +99,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .service_instance("demo-1")
         // Small on purpose: the scenario overflows it once to show AuditEventsDropped.
         .queue_capacity(256)
-        // A processor: every event passes it once, off the request path, before the writer.
+        // Processors: every event passes each once, off the request path, before the writer.
+        // Detection runs every rule on every event; its alerts pass the processors after it
+        // (so they are labelled too) on their way to the writer.
+        .processor(Detector::default())
         .processor(|event: &mut oauth_audit::event::AuditEvent| {
             event.labels.insert("deployment".into(), "demo".into());
         })
@@ -168,6 +172,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     server.abort();
     auditor.shutdown().await;
     summarize(&args.out)?;
+    show_alerts(&args.out)?;
     verify_chain(&args.out, &public_key, &chain_key)?;
     summarize_metrics(addr, &metrics);
     Ok(())
@@ -218,6 +223,33 @@ fn verify_chain(
     }
     if report.of_kind(ProblemKind::Edited).next().is_none() {
         return Err("the edited copy was not caught".into());
+    }
+    Ok(())
+}
+
+/// The `SecurityAlert` events the detector raised during the scenario.
+fn show_alerts(out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    println!("\nalerts raised by the detector (SecurityAlert events in the same trail; `oauth-audit detect {}` finds them again offline):", out.display());
+    let mut alerts = 0;
+    for line in std::fs::read_to_string(out)?.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)?;
+        if event["kind"] != "SecurityAlert" {
+            continue;
+        }
+        alerts += 1;
+        let alert = &event["alert"];
+        println!(
+            "  {} ({}): {} event(s) in {} s from {}, evidence: {} event id(s)",
+            alert["rule"].as_str().unwrap_or("?"),
+            event["severity"].as_str().unwrap_or("?"),
+            alert["count"],
+            alert["window_s"],
+            alert["key"].as_str().unwrap_or("?"),
+            alert["evidence"].as_array().map_or(0, Vec::len)
+        );
+    }
+    if alerts == 0 {
+        return Err("the attack raised no alert".into());
     }
     Ok(())
 }

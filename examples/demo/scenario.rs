@@ -257,6 +257,19 @@ pub async fn run<W: AuditWriter>(
     expect(login("not-my-password").await?, 303)?;
     expect(login("wonderland").await?, 303)?;
 
+    step("an attack: ten wrong passwords for bob from one address (the detector's brute_force)");
+    for attempt in 0..10 {
+        let guess = format!("guess-{attempt}");
+        let res = no_redirects
+            .post(format!("{base}/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", "198.51.100.66")
+            .body(form(&[("username", "bob"), ("password", &guess)]))
+            .send()
+            .await?;
+        expect(res, 303)?;
+    }
+
     step("introspection of an active token, revocation, introspection of the revoked token");
     let introspect = |token: String, secret: &'static str| {
         http.post(format!("{base}/introspect"))

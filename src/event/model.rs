@@ -557,12 +557,28 @@ pub struct ErrorInfo {
 pub struct Alert {
     /// The detector that fired.
     pub rule: String,
-    /// What it fired on (an IP, a client, a subject).
+    /// What the rule found, for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// What it fired on, as `field=value` pairs (`source.ip=203.0.113.9`).
     pub key: String,
     /// How many occurrences.
     pub count: u64,
     /// Over how many seconds.
     pub window_s: u64,
+    /// The time of the first occurrence counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<super::Timestamp>,
+    /// The time of the occurrence that fired it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<super::Timestamp>,
+    /// The ids of the events counted, oldest first (at most 20).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    /// Occurrences for the same rule and key between its previous alert and this one, which
+    /// raised no alert of their own (one alert per key per cooldown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<u64>,
 }
 
 /// The `dropped` object of an `AuditEventsDropped` event.

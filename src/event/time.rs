@@ -28,6 +28,11 @@ impl Timestamp {
             .map(|t| Timestamp(t.with_timezone(&Utc).trunc_subsecs(6)))
     }
 
+    /// From microseconds since the Unix epoch; `None` when out of range.
+    pub fn from_unix_micros(micros: i64) -> Option<Self> {
+        DateTime::from_timestamp_micros(micros).map(Timestamp)
+    }
+
     /// Seconds since the Unix epoch.
     pub fn unix(&self) -> i64 {
         self.0.timestamp()

@@ -33,6 +33,21 @@ impl std::fmt::Display for TokenFingerprint {
     }
 }
 
+impl std::str::FromStr for TokenFingerprint {
+    type Err = &'static str;
+
+    /// Reads `sha256:<32 hex digits>`, as written in `token.fingerprint`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let hex_digits = text
+            .strip_prefix("sha256:")
+            .ok_or("a token fingerprint starts with sha256:")?;
+        let mut out = [0u8; 16];
+        hex::decode_to_slice(hex_digits, &mut out)
+            .map_err(|_| "a token fingerprint has 32 hex digits after sha256:")?;
+        Ok(TokenFingerprint(out))
+    }
+}
+
 impl std::fmt::Debug for TokenFingerprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self, f)

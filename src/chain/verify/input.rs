@@ -122,6 +122,16 @@ pub fn read_checkpoints(path: &Path, verifier: &mut Verifier) -> Result<(), Inpu
     Ok(())
 }
 
+/// Calls `each` with every line of a JSON-lines file, plain or gzip-compressed (without its
+/// line end), and its place; returns where and why reading broke off (a damaged compressed
+/// file), if it did. For other readers of a trail (`oauth-audit detect`).
+pub fn for_each_line(
+    path: &Path,
+    each: &mut dyn FnMut(Location, &[u8]),
+) -> Result<Option<(Location, io::Error)>, InputError> {
+    read_lines(path, &mut |_| {}, each)
+}
+
 /// Calls `each` with every line (without its line end); returns where and why reading
 /// broke off, if it did.
 fn read_lines(

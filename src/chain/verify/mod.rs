@@ -66,7 +66,7 @@ mod verifier;
 
 use std::path::{Path, PathBuf};
 
-pub use input::{expand, read_checkpoints, read_file, total_size, InputError};
+pub use input::{expand, for_each_line, read_checkpoints, read_file, total_size, InputError};
 pub use report::{Location, Problem, ProblemKind, Report, SeqSpan, Severity};
 pub use verifier::{Verifier, DEFAULT_WINDOW};
 

@@ -1,0 +1,106 @@
+//! `oauth-audit detect` as a user runs it over stored events: alerts on standard output as
+//! JSON lines, a summary on standard error.
+
+mod support;
+
+use std::path::Path;
+
+use oauth_audit::event::{AuditEvent, EventKind, Outcome, Source, Timestamp};
+use oauth_audit::writer::{Auditor, JsonLines};
+use serde_json::Value;
+use support::{run, TempDir};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `failures` failed logins for alice from one address, among routine traffic.
+fn trail(path: &Path, failures: usize) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let auditor = Auditor::builder()
+            .service_name("login")
+            .writer(JsonLines::file(path).await.unwrap())
+            .build()
+            .unwrap();
+        for i in 0..20 {
+            let (kind, outcome) = if i % 2 == 0 && i / 2 < failures {
+                (EventKind::LoginFailed, Outcome::Failure)
+            } else {
+                (EventKind::LoginSucceeded, Outcome::Success)
+            };
+            let mut event =
+                AuditEvent::new(auditor.service().clone(), Timestamp::now(), kind, outcome);
+            event.actor.subject = Some(if kind == EventKind::LoginFailed {
+                "alice".into()
+            } else {
+                format!("user-{i}")
+            });
+            event.source = Some(Source {
+                ip: Some([198, 51, 100, 23].into()),
+                ..Source::default()
+            });
+            auditor.emit(event);
+        }
+        auditor.shutdown().await;
+    });
+}
+
+#[test]
+fn detect_prints_the_alerts_of_stored_events_and_a_summary() {
+    let dir = TempDir::new("detect");
+    let log = dir.path("audit.jsonl");
+    trail(&log, 10);
+    let output = run(&["detect", log.to_str().unwrap()], &[]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    let alerts: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(alerts.len(), 1, "{stdout}");
+    let alert = &alerts[0];
+    assert_eq!(alert["kind"], "SecurityAlert");
+    assert_eq!(alert["severity"], "critical");
+    assert_eq!(alert["alert"]["rule"], "brute_force");
+    assert_eq!(
+        alert["alert"]["key"],
+        "actor.subject=alice source.ip=198.51.100.23"
+    );
+    assert_eq!(alert["alert"]["count"], 10);
+    // The evidence is the ids of the failed logins in the file.
+    let failed: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["kind"] == "LoginFailed")
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    let evidence: Vec<&str> = alert["alert"]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(evidence, failed);
+    assert!(
+        stderr.contains("20 events in 1 file(s): 1 alert(s) (brute_force 1)"),
+        "{stderr}"
+    );
+
+    // Nine failures: nothing to say, but the summary.
+    let quiet = dir.path("quiet.jsonl");
+    trail(&quiet, 9);
+    let output = run(&["detect", quiet.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(output.stdout.is_empty());
+    assert!(text(&output.stderr).contains(": 0 alert(s);"));
+
+    // A path that cannot be read is a usage error.
+    let output = run(&["detect", "/nonexistent/audit.jsonl"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("cannot read"));
+}

@@ -1,0 +1,371 @@
+//! The detector: every rule on every event, state per key capped, alerts as events.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use quick_cache::unsync::Cache;
+use serde_json::Value;
+
+use super::field::{Field, Observed};
+use super::rule::{default_rules, Rule};
+use super::window::{Firing, Window};
+use crate::event::{
+    Alert, AuditEvent, EventKind, Outcome, ServiceInfo, Source, Timestamp, TokenDetails,
+};
+use crate::process::Processor;
+
+/// Keys (a rule and a group) kept by default, for all rules together.
+pub const DEFAULT_MAX_KEYS: usize = 100_000;
+
+/// Runs detection rules on every event and raises a `SecurityAlert` event when one fires.
+///
+/// It is a [`Processor`]: add it to an [`Auditor`](crate::writer::Auditor) and the alerts
+/// follow the events that caused them to every writer (and into the chain). Offline, feed it
+/// events read back as JSON with [`Detector::check_json`] (what `oauth-audit detect` does):
+/// windows use the events' own times, so both runs raise the same alerts.
+///
+/// Memory is capped: at most [`max_keys`](Detector::max_keys) groups are remembered over all
+/// rules (the least recently used are forgotten first, counted in
+/// [`DetectorStats::evicted`] and the `oauth_audit_detect_keys_evicted_total` metric), and
+/// each group keeps a bounded number of events, so an attacker who rotates addresses or
+/// usernames cannot grow it.
+///
+/// ```
+/// use oauth_audit::detect::Detector;
+/// use oauth_audit::event::{AuditEvent, EventKind, Outcome, Source, Timestamp};
+/// use oauth_audit::writer::{Auditor, MemoryWriter};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let memory = MemoryWriter::new();
+/// let auditor = Auditor::builder()
+///     .processor(Detector::default())
+///     .writer(memory.clone())
+///     .build()?;
+/// for _ in 0..10 {
+///     let mut failed = AuditEvent::new(auditor.service().clone(), Timestamp::now(),
+///         EventKind::LoginFailed, Outcome::Failure);
+///     failed.actor.subject = Some("alice".into());
+///     failed.source = Some(Source { ip: Some([203, 0, 113, 9].into()), ..Source::default() });
+///     auditor.emit(failed);
+/// }
+/// auditor.shutdown().await;
+/// let alerts: Vec<_> = memory.json().into_iter().filter(|e| e["kind"] == "SecurityAlert").collect();
+/// assert_eq!(alerts.len(), 1);
+/// assert_eq!(alerts[0]["alert"]["rule"], "brute_force");
+/// assert_eq!(alerts[0]["alert"]["key"], "actor.subject=alice source.ip=203.0.113.9");
+/// # Ok(()) }
+/// ```
+pub struct Detector {
+    rules: Vec<Rule>,
+    windows: Cache<(usize, Box<str>), Window>,
+    /// Tokens this trail saw revoked (or introspected as inactive), and when.
+    revoked: Cache<Box<str>, i64>,
+    stats: DetectorStats,
+    /// For alerts raised on events read back as JSON.
+    service: Arc<ServiceInfo>,
+}
+
+/// What a detector did so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DetectorStats {
+    /// Events looked at.
+    pub events: u64,
+    /// Alerts raised.
+    pub alerts: u64,
+    /// Groups forgotten to stay within the cap.
+    pub evicted: u64,
+    /// Groups remembered now, over all rules.
+    pub keys: u64,
+}
+
+impl Default for Detector {
+    /// The default rules ([`default_rules`]) and key cap.
+    fn default() -> Self {
+        Detector::new(default_rules())
+    }
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field(
+                "rules",
+                &self.rules.iter().map(|r| r.id).collect::<Vec<_>>(),
+            )
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The rule that needs this trail's revocations rather than a count.
+pub const REVOKED_TOKEN_REUSE: &str = "revoked_token_reuse";
+
+impl Detector {
+    /// A detector with these rules (and, always, `revoked_token_reuse`, unless
+    /// [`without_revocation_rule`](Detector::without_revocation_rule)).
+    pub fn new(rules: Vec<Rule>) -> Detector {
+        Detector {
+            rules,
+            windows: Cache::new(DEFAULT_MAX_KEYS),
+            revoked: Cache::new(DEFAULT_MAX_KEYS),
+            stats: DetectorStats::default(),
+            service: Arc::new(ServiceInfo::default()),
+        }
+        .max_keys(DEFAULT_MAX_KEYS)
+    }
+
+    /// Caps the groups remembered over all rules (default [`DEFAULT_MAX_KEYS`]), and the
+    /// revoked tokens remembered, each at `keys`.
+    pub fn max_keys(mut self, keys: usize) -> Detector {
+        let keys = keys.max(1);
+        self.windows = Cache::new(keys);
+        self.revoked = Cache::new(keys);
+        self
+    }
+
+    /// The service named in alerts raised on events read back as JSON (live, alerts carry
+    /// the service of the event that raised them).
+    pub fn service(mut self, service: ServiceInfo) -> Detector {
+        self.service = Arc::new(service);
+        self
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// What it did so far.
+    pub fn stats(&self) -> DetectorStats {
+        DetectorStats {
+            keys: self.windows.len() as u64,
+            ..self.stats
+        }
+    }
+
+    /// Looks at one event read back as JSON; returns the alerts it raises.
+    pub fn check_json(&mut self, event: &Value) -> Vec<AuditEvent> {
+        let service = self.service.clone();
+        self.check(event, &service)
+    }
+
+    /// Looks at one event; returns the alerts it raises.
+    pub fn check(&mut self, event: &impl Observed, service: &Arc<ServiceInfo>) -> Vec<AuditEvent> {
+        let mut alerts = Vec::new();
+        if event.kind() == EventKind::SecurityAlert.as_str() {
+            // Alerts are not evidence of more attacks.
+            return alerts;
+        }
+        self.stats.events += 1;
+        let Some(micros) = event.time_micros() else {
+            return alerts;
+        };
+        let id = event.id();
+        for index in 0..self.rules.len() {
+            let rule = &self.rules[index];
+            if !rule.select.iter().any(|select| select.matches(event)) {
+                continue;
+            }
+            let Some(key) = group_key(rule, event) else {
+                continue;
+            };
+            let value = rule
+                .condition
+                .distinct
+                .as_ref()
+                .and_then(|d| event.field(d.field))
+                .map_or(0, |v| hash(&v));
+            if rule.condition.distinct.is_some() && value == 0 {
+                continue;
+            }
+            let firing = add(
+                &mut self.windows,
+                &mut self.stats,
+                (index, key.as_str().into()),
+                rule,
+                (micros, value, &id),
+            );
+            if let Some(firing) = firing {
+                alerts.push(alert(rule.id, rule, &key, firing, event, service));
+            }
+        }
+        self.revocation(event, micros, &id, service, &mut alerts);
+        self.stats.alerts += alerts.len() as u64;
+        alerts
+    }
+
+    /// `revoked_token_reuse`: a token used on a protected route after this trail saw it
+    /// revoked, or introspected as inactive.
+    fn revocation(
+        &mut self,
+        event: &impl Observed,
+        micros: i64,
+        id: &str,
+        service: &Arc<ServiceInfo>,
+        alerts: &mut Vec<AuditEvent>,
+    ) {
+        let Some(token) = event.field(Field::Token) else {
+            return;
+        };
+        let kind = event.kind();
+        let ended = kind == EventKind::TokenRevoked.as_str()
+            || (kind == EventKind::TokenIntrospected.as_str()
+                && event.token_active() == Some(false));
+        if ended {
+            if self.revoked.get(token.as_ref()).is_none() {
+                self.revoked.insert(token.as_ref().into(), micros);
+            }
+            return;
+        }
+        let used = kind == EventKind::ResourceAccessed.as_str()
+            || kind == EventKind::AccessDenied.as_str();
+        let Some(&revoked_at) = self.revoked.get(token.as_ref()) else {
+            return;
+        };
+        if !used || micros < revoked_at {
+            return;
+        }
+        let rule = revoked_rule();
+        let key = format!("{}={token}", Field::Token.name());
+        let entry = (usize::MAX, key.as_str().into());
+        let firing = add(
+            &mut self.windows,
+            &mut self.stats,
+            entry,
+            &rule,
+            (micros, 0, id),
+        );
+        if let Some(firing) = firing {
+            alerts.push(alert(
+                REVOKED_TOKEN_REUSE,
+                &rule,
+                &key,
+                firing,
+                event,
+                service,
+            ));
+        }
+    }
+}
+
+/// Adds an event (its time, distinct value and id) to the window of `entry` (a rule's index
+/// and a key), made when new: the least recently used group is forgotten when the cap is
+/// reached. Returns the alert to raise, if any.
+fn add(
+    windows: &mut Cache<(usize, Box<str>), Window>,
+    stats: &mut DetectorStats,
+    entry: (usize, Box<str>),
+    rule: &Rule,
+    (micros, value, id): (i64, u64, &str),
+) -> Option<Firing> {
+    if let Some(mut window) = windows.get_mut(&entry) {
+        return window.add(rule, micros, value, id);
+    }
+    let mut window = Window::new();
+    let firing = window.add(rule, micros, value, id);
+    let before = windows.len();
+    windows.insert(entry, window);
+    let evicted = (before + 1).saturating_sub(windows.len()) as u64;
+    if evicted > 0 {
+        stats.evicted += evicted;
+        metrics::counter!(KEYS_EVICTED).increment(evicted);
+    }
+    firing
+}
+
+/// The metric counting groups forgotten to stay within the cap.
+pub(crate) const KEYS_EVICTED: &str = "oauth_audit_detect_keys_evicted_total";
+
+fn revoked_rule() -> Rule {
+    use super::rule::Condition;
+    use std::time::Duration;
+    Rule {
+        id: REVOKED_TOKEN_REUSE,
+        title: "A token used after it was revoked",
+        severity: crate::event::Severity::Critical,
+        select: Vec::new(),
+        group_by: vec![Field::Token],
+        timespan: Duration::from_secs(15 * 60),
+        condition: Condition::count(1),
+        cooldown: Duration::from_secs(15 * 60),
+    }
+}
+
+/// `field=value` for every field the rule groups by, or `None` when one is missing.
+fn group_key(rule: &Rule, event: &impl Observed) -> Option<String> {
+    let mut key = String::new();
+    for field in &rule.group_by {
+        let value = event.field(*field)?;
+        if !key.is_empty() {
+            key.push(' ');
+        }
+        key.push_str(field.name());
+        key.push('=');
+        key.push_str(&value);
+    }
+    Some(key)
+}
+
+fn hash(value: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    // 0 stands for "no value".
+    hasher.finish().max(1)
+}
+
+/// The `SecurityAlert` event: the rule, the key, the window, the evidence, and the offender
+/// as the triggering event names it.
+fn alert(
+    rule_id: &str,
+    rule: &Rule,
+    key: &str,
+    firing: Firing,
+    event: &impl Observed,
+    service: &Arc<ServiceInfo>,
+) -> AuditEvent {
+    let time = Timestamp::from_unix_micros(firing.last_micros).unwrap_or_else(Timestamp::now);
+    let mut alert = AuditEvent::new(
+        service.clone(),
+        time,
+        EventKind::SecurityAlert,
+        Outcome::Unknown,
+    );
+    alert.severity = rule.severity;
+    alert.actor.subject = event.field(Field::Subject).map(|s| s.into_owned());
+    alert.actor.client_id = event.field(Field::ClientId).map(|s| s.into_owned());
+    let ip = event.field(Field::SourceIp).and_then(|ip| ip.parse().ok());
+    let user_agent = event.field(Field::UserAgent).map(|s| s.into_owned());
+    if ip.is_some() || user_agent.is_some() {
+        alert.source = Some(Source {
+            ip,
+            user_agent,
+            ..Source::default()
+        });
+    }
+    alert.token = event
+        .field(Field::Token)
+        .and_then(|t| t.parse().ok())
+        .map(TokenDetails::from_fingerprint);
+    alert.alert = Some(Alert {
+        rule: rule_id.to_owned(),
+        title: Some(rule.title.to_owned()),
+        key: key.to_owned(),
+        count: firing.count,
+        window_s: rule.timespan.as_secs(),
+        first_seen: Timestamp::from_unix_micros(firing.first_micros),
+        last_seen: Timestamp::from_unix_micros(firing.last_micros),
+        evidence: firing.evidence,
+        suppressed: firing.suppressed,
+    });
+    alert
+}
+
+impl Processor for Detector {
+    fn process(&mut self, event: &mut AuditEvent, emitted: &mut Vec<AuditEvent>) {
+        let service = event.service.clone();
+        emitted.extend(self.check(&*event, &service));
+    }
+}

@@ -1,0 +1,308 @@
+//! Every rule fires at its threshold and stays quiet just under it; the cap holds.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::event::{
+    AuditEvent, ErrorInfo, EventKind, Outcome, ServiceInfo, Source, Timestamp, TokenDetails,
+};
+use crate::token::{TokenFingerprint, Verdict};
+
+const T0: i64 = 1_796_000_000_000_000;
+
+fn at(seconds: f64, kind: EventKind) -> AuditEvent {
+    let micros = T0 + (seconds * 1e6) as i64;
+    AuditEvent::new(
+        Arc::new(ServiceInfo::default()),
+        Timestamp::from_unix_micros(micros).unwrap(),
+        kind,
+        Outcome::Failure,
+    )
+}
+
+fn from(mut event: AuditEvent, ip: [u8; 4]) -> AuditEvent {
+    event.source = Some(Source {
+        ip: Some(ip.into()),
+        ..Source::default()
+    });
+    event
+}
+
+fn login_failed(seconds: f64, user: &str, ip: [u8; 4]) -> AuditEvent {
+    let mut event = from(at(seconds, EventKind::LoginFailed), ip);
+    event.actor.subject = Some(user.into());
+    event
+}
+
+fn failed(seconds: f64, kind: EventKind, code: &str) -> AuditEvent {
+    let mut event = at(seconds, kind);
+    event.error = Some(ErrorInfo {
+        code: code.into(),
+        description: None,
+    });
+    event
+}
+
+/// The rules that fire over `events`, in order.
+fn fired(events: &[AuditEvent]) -> Vec<String> {
+    let mut detector = Detector::default();
+    let service = Arc::new(ServiceInfo::default());
+    events
+        .iter()
+        .flat_map(|e| detector.check(e, &service))
+        .map(|a| a.alert.unwrap().rule)
+        .collect()
+}
+
+#[test]
+fn brute_force_fires_at_ten_failures_for_one_user_and_address() {
+    let ip = [203, 0, 113, 9];
+    let nine: Vec<_> = (0..9)
+        .map(|i| login_failed(i as f64, "alice", ip))
+        .collect();
+    assert!(fired(&nine).is_empty());
+    let mut ten = nine.clone();
+    ten.push(login_failed(9.0, "alice", ip));
+    assert_eq!(fired(&ten), ["brute_force"]);
+    // Ten failures spread over more than the window, or over two addresses: quiet.
+    let spread: Vec<_> = (0..10)
+        .map(|i| login_failed(i as f64 * 120.0, "alice", ip))
+        .collect();
+    assert!(fired(&spread).is_empty());
+    let two: Vec<_> = (0..10)
+        .map(|i| login_failed(i as f64, "alice", [203, 0, 113, i % 2]))
+        .collect();
+    assert!(fired(&two).is_empty());
+    // A failed password grant counts like a failed login; another grant does not.
+    let mut grants: Vec<_> = (0..10)
+        .map(|i| {
+            let mut e = failed(i as f64, EventKind::TokenRequestFailed, "invalid_grant");
+            e.grant_type = Some("password".into());
+            e.actor.subject = Some("alice".into());
+            from(e, ip)
+        })
+        .collect();
+    assert_eq!(fired(&grants), ["brute_force"]);
+    for e in &mut grants {
+        e.grant_type = Some("authorization_code".into());
+    }
+    assert!(fired(&grants).is_empty());
+}
+
+#[test]
+fn one_alert_per_key_per_cooldown_and_the_next_counts_what_came_between() {
+    let ip = [203, 0, 113, 9];
+    let mut detector = Detector::default();
+    let service = Arc::new(ServiceInfo::default());
+    let mut alerts = Vec::new();
+    // A failure a second for an hour: 3,600 events.
+    for i in 0..3600 {
+        alerts.extend(detector.check(&login_failed(i as f64, "alice", ip), &service));
+    }
+    let rules: Vec<_> = alerts.iter().map(|a| a.alert.as_ref().unwrap()).collect();
+    assert_eq!(rules.len(), 4, "one per 15 minutes");
+    assert_eq!(rules[0].suppressed, None);
+    assert_eq!(rules[1].suppressed, Some(899));
+    let first = rules[0];
+    assert_eq!(first.count, 10);
+    assert_eq!(first.window_s, 900);
+    assert_eq!(first.key, "actor.subject=alice source.ip=203.0.113.9");
+    assert_eq!(first.evidence.len(), 10);
+    assert_eq!(
+        first.title.as_deref(),
+        Some("Repeated failed logins for one user from one address")
+    );
+    assert_eq!(alerts[0].actor.subject.as_deref(), Some("alice"));
+    assert_eq!(alerts[0].severity, crate::event::Severity::Critical);
+    assert_eq!(
+        alerts[0].source.as_ref().unwrap().ip,
+        Some([203, 0, 113, 9].into())
+    );
+}
+
+#[test]
+fn credential_stuffing_needs_many_users_with_few_failures_each() {
+    let ip = [198, 51, 100, 7];
+    // 30 users, one failure each, in 5 minutes.
+    let stuffing: Vec<_> = (0..30)
+        .map(|i| login_failed(i as f64 * 10.0, &format!("user{i}"), ip))
+        .collect();
+    assert_eq!(fired(&stuffing), ["credential_stuffing"]);
+    // 24 such failures: under the count of 25.
+    assert!(fired(&stuffing[..24]).is_empty());
+    // A busy shared address (a NAT): 30 failures over 10 users, 3 each, is not stuffing.
+    let nat: Vec<_> = (0..30)
+        .map(|i| login_failed(i as f64 * 10.0, &format!("user{}", i % 10), ip))
+        .collect();
+    assert!(fired(&nat).is_empty());
+}
+
+#[test]
+fn password_spray_needs_attempts_spread_over_time() {
+    let ip = [198, 51, 100, 8];
+    // Six users, three attempts each, one every 20 seconds: six minutes.
+    let spray: Vec<_> = (0..18)
+        .map(|i| login_failed(i as f64 * 20.0, &format!("user{}", i % 6), ip))
+        .collect();
+    assert_eq!(fired(&spray), ["password_spray"]);
+    // The same in one minute is not spread enough (and too few for stuffing).
+    let burst: Vec<_> = (0..18)
+        .map(|i| login_failed(i as f64 * 3.0, &format!("user{}", i % 6), ip))
+        .collect();
+    assert!(fired(&burst).is_empty());
+    // Four users: under five.
+    let four: Vec<_> = (0..12)
+        .map(|i| login_failed(i as f64 * 40.0, &format!("user{}", i % 4), ip))
+        .collect();
+    assert!(fired(&four).is_empty());
+}
+
+#[test]
+fn client_secret_guessing_and_scope_probing_count_per_client() {
+    let guesses = |n: usize, code: &str, kind: EventKind| -> Vec<AuditEvent> {
+        (0..n)
+            .map(|i| {
+                let mut e = failed(i as f64, kind, code);
+                e.actor.client_id = Some("orders-web".into());
+                e
+            })
+            .collect()
+    };
+    assert_eq!(
+        fired(&guesses(
+            10,
+            "invalid_client",
+            EventKind::TokenRequestFailed
+        )),
+        ["client_secret_guessing"]
+    );
+    assert!(fired(&guesses(9, "invalid_client", EventKind::TokenRequestFailed)).is_empty());
+    assert!(fired(&guesses(10, "invalid_grant", EventKind::TokenRequestFailed)).is_empty());
+    assert_eq!(
+        fired(&guesses(10, "insufficient_scope", EventKind::AccessDenied)),
+        ["scope_probing"]
+    );
+    assert!(fired(&guesses(9, "insufficient_scope", EventKind::AccessDenied)).is_empty());
+}
+
+fn with_token(mut event: AuditEvent, token: &str, verdict: Verdict) -> AuditEvent {
+    let mut details = TokenDetails::from_fingerprint(TokenFingerprint::of(token));
+    details.verdict = Some(verdict);
+    event.token = Some(details);
+    event
+}
+
+#[test]
+fn token_shared_needs_three_addresses_for_one_token() {
+    let used = |i: usize, ip: u8| {
+        with_token(
+            from(at(i as f64, EventKind::ResourceAccessed), [192, 0, 2, ip]),
+            "token-a",
+            Verdict::Valid,
+        )
+    };
+    assert_eq!(
+        fired(&[used(0, 1), used(1, 2), used(2, 1), used(3, 3)]),
+        ["token_shared"]
+    );
+    assert!(fired(&[used(0, 1), used(1, 2), used(2, 1), used(3, 2)]).is_empty());
+}
+
+#[test]
+fn invalid_token_flood_counts_bad_tokens_from_one_address() {
+    let bad = |i: usize, verdict| {
+        with_token(
+            from(at(i as f64, EventKind::AccessDenied), [192, 0, 2, 66]),
+            &format!("forged-{i}"),
+            verdict,
+        )
+    };
+    let flood: Vec<_> = (0..20).map(|i| bad(i, Verdict::BadSignature)).collect();
+    assert_eq!(fired(&flood), ["invalid_token_flood"]);
+    assert!(fired(&flood[..19]).is_empty());
+    // Valid tokens denied for their scopes are not forged.
+    let denied: Vec<_> = (0..20).map(|i| bad(i, Verdict::Valid)).collect();
+    assert!(fired(&denied).is_empty());
+}
+
+#[test]
+fn redirect_uri_probing_needs_several_uris() {
+    let probe = |i: usize, uri: &str| {
+        let mut e = from(
+            failed(i as f64, EventKind::AuthorizationFailed, "invalid_request"),
+            [192, 0, 2, 77],
+        );
+        e.redirect_uri = Some(uri.into());
+        e
+    };
+    let probing: Vec<_> = (0..5)
+        .map(|i| probe(i, &format!("https://evil.example/{i}")))
+        .collect();
+    assert_eq!(fired(&probing), ["redirect_uri_probing"]);
+    let typo: Vec<_> = (0..5).map(|i| probe(i, "https://app.example/cb")).collect();
+    assert!(fired(&typo).is_empty());
+}
+
+#[test]
+fn a_token_used_after_its_revocation_is_reuse() {
+    let token = "token-r";
+    let use_at = |s: f64| {
+        with_token(
+            from(at(s, EventKind::ResourceAccessed), [192, 0, 2, 5]),
+            token,
+            Verdict::Valid,
+        )
+    };
+    let revoked = with_token(at(10.0, EventKind::TokenRevoked), token, Verdict::Valid);
+    assert!(fired(&[use_at(1.0), revoked.clone()]).is_empty());
+    assert_eq!(
+        fired(&[use_at(1.0), revoked.clone(), use_at(11.0), use_at(12.0)]),
+        [REVOKED_TOKEN_REUSE]
+    );
+    // Introspected as inactive counts as ended too.
+    let mut inactive = with_token(
+        at(10.0, EventKind::TokenIntrospected),
+        token,
+        Verdict::Valid,
+    );
+    inactive.token.as_mut().unwrap().active = Some(false);
+    assert_eq!(fired(&[inactive, use_at(11.0)]), [REVOKED_TOKEN_REUSE]);
+}
+
+#[test]
+fn the_same_events_read_back_as_json_raise_the_same_alerts() {
+    let ip = [203, 0, 113, 9];
+    let events: Vec<_> = (0..10)
+        .map(|i| login_failed(i as f64, "alice", ip))
+        .collect();
+    let mut live = Detector::default();
+    let mut offline = Detector::default();
+    let service = Arc::new(ServiceInfo::default());
+    let a: Vec<_> = events
+        .iter()
+        .flat_map(|e| live.check(e, &service))
+        .collect();
+    let b: Vec<_> = events
+        .iter()
+        .flat_map(|e| offline.check_json(&serde_json::to_value(e).unwrap()))
+        .collect();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].alert, b[0].alert);
+    assert_eq!(a[0].time, b[0].time);
+    assert_eq!(a[0].source, b[0].source);
+}
+
+#[test]
+fn a_million_keys_stay_within_the_cap() {
+    let mut detector = Detector::default().max_keys(10_000);
+    let service = Arc::new(ServiceInfo::default());
+    for i in 0..1_000_000u32 {
+        let [a, b, c, d] = i.to_be_bytes();
+        let event = login_failed(f64::from(i) / 1000.0, &format!("u{i}"), [10 + a, b, c, d]);
+        assert!(detector.check(&event, &service).is_empty());
+    }
+    let stats = detector.stats();
+    assert!(stats.keys <= 10_000, "{stats:?}");
+    assert_eq!(stats.events, 1_000_000);
+    assert!(stats.evicted >= 1_000_000 * 3 - 10_000, "{stats:?}");
+}

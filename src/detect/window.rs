@@ -1,0 +1,138 @@
+//! One group's recent events for one rule: a bounded sliding window by event time.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::rule::Rule;
+
+/// An event counted in a window.
+struct Hit {
+    micros: i64,
+    /// A hash of the distinct field's value (0 without one).
+    value: u64,
+    id: Box<str>,
+}
+
+/// A rule's state for one key.
+pub(super) struct Window {
+    hits: VecDeque<Hit>,
+    /// Occurrences of each distinct value among `hits`.
+    per_value: HashMap<u64, u64>,
+    last_alert: Option<i64>,
+    /// Events counted since the last alert.
+    since_alert: u64,
+}
+
+/// What a window says after an event.
+pub(super) struct Firing {
+    pub(super) count: u64,
+    pub(super) first_micros: i64,
+    pub(super) last_micros: i64,
+    /// Ids of the events in the window, oldest first, at most 20.
+    pub(super) evidence: Vec<String>,
+    /// Events counted between the previous alert for this key and this one.
+    pub(super) suppressed: Option<u64>,
+}
+
+/// Events named as evidence in an alert, at most.
+const EVIDENCE: usize = 20;
+
+impl Window {
+    pub(super) fn new() -> Window {
+        Window {
+            hits: VecDeque::new(),
+            per_value: HashMap::new(),
+            last_alert: None,
+            since_alert: 0,
+        }
+    }
+
+    /// Adds an event at `micros`; returns the alert to raise, if the condition now holds
+    /// and the key is not cooling down.
+    pub(super) fn add(&mut self, rule: &Rule, micros: i64, value: u64, id: &str) -> Option<Firing> {
+        let span = i64::try_from(rule.timespan.as_micros()).unwrap_or(i64::MAX);
+        while self
+            .hits
+            .front()
+            .is_some_and(|h| h.micros < micros.saturating_sub(span))
+        {
+            self.pop();
+        }
+        if self.hits.len() >= rule.events_kept() {
+            self.pop();
+        }
+        self.hits.push_back(Hit {
+            micros,
+            value,
+            id: id.into(),
+        });
+        if rule.condition.distinct.is_some() {
+            *self.per_value.entry(value).or_insert(0) += 1;
+        }
+        self.since_alert += 1;
+        if !self.holds(rule) {
+            return None;
+        }
+        let cooldown = i64::try_from(rule.cooldown.as_micros()).unwrap_or(i64::MAX);
+        if self
+            .last_alert
+            .is_some_and(|last| micros.saturating_sub(last) < cooldown)
+        {
+            return None;
+        }
+        let suppressed = self.last_alert.map(|_| self.since_alert - 1);
+        self.last_alert = Some(micros);
+        self.since_alert = 0;
+        let first_micros = self.hits.iter().map(|h| h.micros).min().unwrap_or(micros);
+        let last_micros = self.hits.iter().map(|h| h.micros).max().unwrap_or(micros);
+        Some(Firing {
+            count: self.hits.len() as u64,
+            first_micros,
+            last_micros,
+            evidence: self
+                .hits
+                .iter()
+                .take(EVIDENCE)
+                .map(|h| h.id.to_string())
+                .collect(),
+            suppressed,
+        })
+    }
+
+    fn pop(&mut self) {
+        if let Some(hit) = self.hits.pop_front() {
+            if let Some(n) = self.per_value.get_mut(&hit.value) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_value.remove(&hit.value);
+                }
+            }
+        }
+    }
+
+    fn holds(&self, rule: &Rule) -> bool {
+        let condition = &rule.condition;
+        if (self.hits.len() as u64) < condition.count {
+            return false;
+        }
+        if let Some(distinct) = &condition.distinct {
+            let values = self
+                .per_value
+                .values()
+                .filter(|n| distinct.per_value.contains(n))
+                .count() as u64;
+            if values < distinct.at_least {
+                return false;
+            }
+        }
+        if !condition.min_span.is_zero() {
+            let (first, last) = self.hits.iter().fold((i64::MAX, i64::MIN), |(lo, hi), h| {
+                (lo.min(h.micros), hi.max(h.micros))
+            });
+            let span = u64::try_from(last.saturating_sub(first)).unwrap_or(0);
+            if u128::from(span) < condition.min_span.as_micros() {
+                return false;
+            }
+        }
+        true
+    }
+}
