@@ -397,6 +397,16 @@ fn check_config_reports_what_proxy_would_refuse_at_start() {
             ),
             "checkpoint_file and checkpoint_url need a signing key",
         ),
+        (
+            "detect-unknown-rule.toml",
+            "[detect]\ndisable = [\"brute-force\"]\n".to_owned(),
+            "detect disable: no rule \"brute-force\"",
+        ),
+        (
+            "detect-unknown-field.toml",
+            "[detect.rules.brute_force]\ngroup_by = [\"source.address\"]\n".to_owned(),
+            "unknown field \"source.address\"",
+        ),
     ];
     for (name, text, reason) in cases {
         let file = dir.write(name, &text);

@@ -523,3 +523,79 @@ fn jwt_claims(jwt: &str) -> Value {
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
+
+/// `[detect]` in the proxy in front of the provider: ten wrong client secrets within the
+/// window raise `client_secret_guessing`, nine do not.
+#[tokio::test]
+async fn guessed_client_secrets_at_the_provider_raise_an_alert() {
+    let provider = OidcProvider::start();
+    let dir = TempDir::new("oidc-detect");
+    let events = dir.path("auth.jsonl");
+    let config = dir.write(
+        "auth.toml",
+        r#"
+service_name = "oidc-provider"
+[endpoints]
+defaults = false
+token = ["/token"]
+[detect]
+"#,
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &provider.issuer,
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            events.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let guess = |n: usize| {
+        let url = proxy.url("/token");
+        async move {
+            let (status, body) = curl_form(
+                &url,
+                &format!("service:guess-{n}"),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+            assert_eq!(status, 401, "{body}");
+        }
+    };
+    for n in 0..9 {
+        guess(n).await;
+    }
+    let failures = |events: &std::path::Path| {
+        support::read_events(events)
+            .into_iter()
+            .filter(|e| e["error"]["code"] == "invalid_client")
+            .count()
+    };
+    wait_event(&events, "the ninth failure", |_| failures(&events) == 9).await;
+    let alerts = |events: &std::path::Path| {
+        support::read_events(events)
+            .into_iter()
+            .filter(|e| e["kind"] == "SecurityAlert")
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        alerts(&events).is_empty(),
+        "nine guesses are under the threshold"
+    );
+
+    guess(9).await;
+    let alert = wait_event(&events, "SecurityAlert", |e| e["kind"] == "SecurityAlert").await;
+    assert_eq!(alert["alert"]["rule"], "client_secret_guessing");
+    assert_eq!(alert["alert"]["key"], "actor.client_id=service");
+    assert_eq!(alert["alert"]["count"], 10);
+    assert_eq!(alert["severity"], "critical");
+    assert_eq!(alert["service"]["name"], "oidc-provider");
+    assert_eq!(alert["alert"]["evidence"].as_array().unwrap().len(), 10);
+    assert!(
+        !alert.to_string().contains("guess-"),
+        "no secret in the alert"
+    );
+    assert_eq!(alerts(&events).len(), 1);
+}

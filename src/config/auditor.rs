@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::chain::ChainConfig;
+use super::detect::DetectConfig;
 use super::sink::SinkConfig;
 use super::values::{AtLeastOne, HumanDuration};
 use super::BuildError;
@@ -37,6 +38,8 @@ pub struct AuditorConfig {
     pub writers: Vec<SinkConfig>,
     /// Tamper-evident chaining (`[chain]`); off when absent.
     pub chain: Option<ChainConfig>,
+    /// Detection rules (`[detect]`); off when absent.
+    pub detect: Option<DetectConfig>,
 }
 
 impl AuditorConfig {
@@ -63,6 +66,9 @@ impl AuditorConfig {
         }
         if let Some(linger) = self.queue.flush_linger {
             builder = builder.flush_linger(linger.0);
+        }
+        if let Some(detect) = &self.detect {
+            builder = builder.processor(detect.build()?);
         }
         if let Some(chain) = &self.chain {
             builder = builder.chain(chain.build()?);

@@ -43,6 +43,7 @@
 mod auditor;
 mod chain;
 mod delivery;
+mod detect;
 mod endpoints;
 mod error;
 mod file;
@@ -58,6 +59,7 @@ mod values;
 pub use auditor::{AuditorConfig, QueueConfig};
 pub use chain::ChainConfig;
 pub use delivery::{DeliveryConfig, WriterRetryConfig};
+pub use detect::{DetectConfig, RuleConfig, SeveritySetting};
 pub use endpoints::{DevicePollingSetting, EndpointsConfig};
 pub use error::BuildError;
 pub use file::{FlushSetting, JsonLinesConfig, RotatingFileConfig, RotationSetting, TracingConfig};

@@ -1,10 +1,13 @@
 //! The detector: every rule on every event, state per key capped, alerts as events.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
+
+use foldhash::quality::RandomState;
 use std::sync::Arc;
 
-use quick_cache::unsync::Cache;
+use quick_cache::unsync::Cache as QuickCache;
+use quick_cache::unsync::DefaultLifecycle;
+use quick_cache::UnitWeighter;
 use serde_json::Value;
 
 use super::field::{Field, Observed};
@@ -14,6 +17,21 @@ use crate::event::{
     Alert, AuditEvent, EventKind, Outcome, ServiceInfo, Source, Timestamp, TokenDetails,
 };
 use crate::process::Processor;
+
+/// A map capped at a number of entries, the least recently used forgotten first (CLOCK-Pro,
+/// `quick_cache`), hashed with `foldhash`: its keys are hashes already.
+type Cache<K, V> =
+    QuickCache<K, V, UnitWeighter, foldhash::fast::RandomState, DefaultLifecycle<K, V>>;
+
+fn capped<K: Eq + std::hash::Hash, V>(entries: usize) -> Cache<K, V> {
+    QuickCache::with(
+        entries,
+        entries as u64,
+        UnitWeighter,
+        foldhash::fast::RandomState::default(),
+        DefaultLifecycle::default(),
+    )
+}
 
 /// Keys (a rule and a group) kept by default, for all rules together.
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
@@ -59,12 +77,19 @@ pub const DEFAULT_MAX_KEYS: usize = 100_000;
 /// ```
 pub struct Detector {
     rules: Vec<Rule>,
-    windows: Cache<(usize, Box<str>), Window>,
-    /// Tokens this trail saw revoked (or introspected as inactive), and when.
-    revoked: Cache<Box<str>, i64>,
+    /// For each rule, for each of its selects, the kinds it takes as a bit set over
+    /// `EventKind::ALL` (all bits when it names none): one test per select and event.
+    kind_masks: Vec<Vec<u32>>,
+    /// By rule index and a hash of the group's values: no text is made per event. The
+    /// hash is keyed per detector, so nobody can choose values that collide.
+    windows: Cache<(usize, u64), Window>,
+    /// Tokens this trail saw revoked (or introspected as inactive), by hash, and when.
+    revoked: Cache<u64, i64>,
+    hasher: RandomState,
     stats: DetectorStats,
     /// For alerts raised on events read back as JSON.
     service: Arc<ServiceInfo>,
+    revocation_rule: bool,
 }
 
 /// What a detector did so far.
@@ -107,12 +132,19 @@ impl Detector {
     /// A detector with these rules (and, always, `revoked_token_reuse`, unless
     /// [`without_revocation_rule`](Detector::without_revocation_rule)).
     pub fn new(rules: Vec<Rule>) -> Detector {
+        let kind_masks = rules
+            .iter()
+            .map(|rule| rule.select.iter().map(|s| kind_mask(&s.kinds)).collect())
+            .collect();
         Detector {
+            kind_masks,
             rules,
-            windows: Cache::new(DEFAULT_MAX_KEYS),
-            revoked: Cache::new(DEFAULT_MAX_KEYS),
+            windows: capped(DEFAULT_MAX_KEYS),
+            revoked: capped(DEFAULT_MAX_KEYS),
             stats: DetectorStats::default(),
             service: Arc::new(ServiceInfo::default()),
+            revocation_rule: true,
+            hasher: RandomState::default(),
         }
         .max_keys(DEFAULT_MAX_KEYS)
     }
@@ -121,8 +153,8 @@ impl Detector {
     /// revoked tokens remembered, each at `keys`.
     pub fn max_keys(mut self, keys: usize) -> Detector {
         let keys = keys.max(1);
-        self.windows = Cache::new(keys);
-        self.revoked = Cache::new(keys);
+        self.windows = capped(keys);
+        self.revoked = capped(keys);
         self
     }
 
@@ -133,7 +165,18 @@ impl Detector {
         self
     }
 
-    /// The rules, in order.
+    /// Turns `revoked_token_reuse` off.
+    pub fn without_revocation_rule(mut self) -> Detector {
+        self.revocation_rule = false;
+        self
+    }
+
+    /// Whether `revoked_token_reuse` is on.
+    pub fn revocation_rule(&self) -> bool {
+        self.revocation_rule
+    }
+
+    /// The rules, in order (`revoked_token_reuse` aside).
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
@@ -155,7 +198,8 @@ impl Detector {
     /// Looks at one event; returns the alerts it raises.
     pub fn check(&mut self, event: &impl Observed, service: &Arc<ServiceInfo>) -> Vec<AuditEvent> {
         let mut alerts = Vec::new();
-        if event.kind() == EventKind::SecurityAlert.as_str() {
+        let kind = event.kind();
+        if kind == EventKind::SecurityAlert.as_str() {
             // Alerts are not evidence of more attacks.
             return alerts;
         }
@@ -164,35 +208,44 @@ impl Detector {
             return alerts;
         };
         let id = event.id();
+        let bit = kind_bit(&kind);
         for index in 0..self.rules.len() {
             let rule = &self.rules[index];
-            if !rule.select.iter().any(|select| select.matches(event)) {
+            let masks = &self.kind_masks[index];
+            let selected = rule
+                .select
+                .iter()
+                .zip(masks)
+                .any(|(select, mask)| mask & bit != 0 && select.matches(&kind, event));
+            if !selected {
                 continue;
             }
-            let Some(key) = group_key(rule, event) else {
+            let Some(group) = hash_group(&self.hasher, &rule.group_by, event) else {
                 continue;
             };
-            let value = rule
-                .condition
-                .distinct
-                .as_ref()
-                .and_then(|d| event.field(d.field))
-                .map_or(0, |v| hash(&v));
-            if rule.condition.distinct.is_some() && value == 0 {
-                continue;
-            }
+            let value = match &rule.condition.distinct {
+                Some(distinct) => match hash_group(&self.hasher, &[distinct.field], event) {
+                    // 0 stands for "no value".
+                    Some(value) => value.max(1),
+                    None => continue,
+                },
+                None => 0,
+            };
             let firing = add(
                 &mut self.windows,
                 &mut self.stats,
-                (index, key.as_str().into()),
+                (index, group),
                 rule,
-                (micros, value, &id),
+                (micros, value, id),
             );
             if let Some(firing) = firing {
+                let key = group_key(&rule.group_by, event);
                 alerts.push(alert(rule.id, rule, &key, firing, event, service));
             }
         }
-        self.revocation(event, micros, &id, service, &mut alerts);
+        if self.revocation_rule {
+            self.revocation(event, &kind, micros, id, service, &mut alerts);
+        }
         self.stats.alerts += alerts.len() as u64;
         alerts
     }
@@ -202,43 +255,45 @@ impl Detector {
     fn revocation(
         &mut self,
         event: &impl Observed,
+        kind: &str,
         micros: i64,
-        id: &str,
+        id: Option<uuid::Uuid>,
         service: &Arc<ServiceInfo>,
         alerts: &mut Vec<AuditEvent>,
     ) {
-        let Some(token) = event.field(Field::Token) else {
-            return;
-        };
-        let kind = event.kind();
         let ended = kind == EventKind::TokenRevoked.as_str()
             || (kind == EventKind::TokenIntrospected.as_str()
                 && event.token_active() == Some(false));
+        let used = kind == EventKind::ResourceAccessed.as_str()
+            || kind == EventKind::AccessDenied.as_str();
+        if !ended && (!used || self.revoked.is_empty()) {
+            return;
+        }
+        let Some(token) = hash_group(&self.hasher, &[Field::Token], event) else {
+            return;
+        };
         if ended {
-            if self.revoked.get(token.as_ref()).is_none() {
-                self.revoked.insert(token.as_ref().into(), micros);
+            if self.revoked.get(&token).is_none() {
+                self.revoked.insert(token, micros);
             }
             return;
         }
-        let used = kind == EventKind::ResourceAccessed.as_str()
-            || kind == EventKind::AccessDenied.as_str();
-        let Some(&revoked_at) = self.revoked.get(token.as_ref()) else {
+        let Some(&revoked_at) = self.revoked.get(&token) else {
             return;
         };
-        if !used || micros < revoked_at {
+        if micros < revoked_at {
             return;
         }
         let rule = revoked_rule();
-        let key = format!("{}={token}", Field::Token.name());
-        let entry = (usize::MAX, key.as_str().into());
         let firing = add(
             &mut self.windows,
             &mut self.stats,
-            entry,
+            (usize::MAX, token),
             &rule,
             (micros, 0, id),
         );
         if let Some(firing) = firing {
+            let key = group_key(&rule.group_by, event);
             alerts.push(alert(
                 REVOKED_TOKEN_REUSE,
                 &rule,
@@ -252,14 +307,14 @@ impl Detector {
 }
 
 /// Adds an event (its time, distinct value and id) to the window of `entry` (a rule's index
-/// and a key), made when new: the least recently used group is forgotten when the cap is
-/// reached. Returns the alert to raise, if any.
+/// and a group's hash), made when new: the least recently used group is forgotten when the
+/// cap is reached. Returns the alert to raise, if any.
 fn add(
-    windows: &mut Cache<(usize, Box<str>), Window>,
+    windows: &mut Cache<(usize, u64), Window>,
     stats: &mut DetectorStats,
-    entry: (usize, Box<str>),
+    entry: (usize, u64),
     rule: &Rule,
-    (micros, value, id): (i64, u64, &str),
+    (micros, value, id): (i64, u64, Option<uuid::Uuid>),
 ) -> Option<Firing> {
     if let Some(mut window) = windows.get_mut(&entry) {
         return window.add(rule, micros, value, id);
@@ -294,26 +349,44 @@ fn revoked_rule() -> Rule {
     }
 }
 
-/// `field=value` for every field the rule groups by, or `None` when one is missing.
-fn group_key(rule: &Rule, event: &impl Observed) -> Option<String> {
+/// The bit of an event kind in a kind mask (bit 31 for a kind this release does not know).
+fn kind_bit(kind: &str) -> u32 {
+    EventKind::ALL
+        .iter()
+        .position(|k| k.as_str() == kind)
+        .map_or(1 << 31, |i| 1 << i)
+}
+
+fn kind_mask(kinds: &[&str]) -> u32 {
+    if kinds.is_empty() {
+        return u32::MAX;
+    }
+    kinds.iter().fold(0, |mask, kind| mask | kind_bit(kind))
+}
+
+/// A hash of the values of `fields`, or `None` when one is missing.
+fn hash_group(hasher: &RandomState, fields: &[Field], event: &impl Observed) -> Option<u64> {
+    let mut state = hasher.build_hasher();
+    for field in fields {
+        if !event.hash_field(*field, &mut state) {
+            return None;
+        }
+    }
+    Some(state.finish())
+}
+
+/// `field=value` for every field the rule groups by: the alert's key.
+fn group_key(fields: &[Field], event: &impl Observed) -> String {
     let mut key = String::new();
-    for field in &rule.group_by {
-        let value = event.field(*field)?;
+    for field in fields {
         if !key.is_empty() {
             key.push(' ');
         }
         key.push_str(field.name());
         key.push('=');
-        key.push_str(&value);
+        key.push_str(&event.field(*field).unwrap_or_default());
     }
-    Some(key)
-}
-
-fn hash(value: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    value.hash(&mut hasher);
-    // 0 stands for "no value".
-    hasher.finish().max(1)
+    key
 }
 
 /// The `SecurityAlert` event: the rule, the key, the window, the evidence, and the offender

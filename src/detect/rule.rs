@@ -23,12 +23,12 @@ pub struct Select {
 }
 
 impl Select {
-    /// Whether `event` counts.
-    pub fn matches(&self, event: &impl Observed) -> bool {
+    /// Whether `event`, of kind `kind`, counts.
+    pub fn matches(&self, kind: &str, event: &impl Observed) -> bool {
         let one_of = |list: &[&'static str], value: Option<std::borrow::Cow<'_, str>>| {
             list.is_empty() || value.is_some_and(|v| list.contains(&v.as_ref()))
         };
-        one_of(&self.kinds, Some(event.kind()))
+        (self.kinds.is_empty() || self.kinds.contains(&kind))
             && one_of(&self.error_codes, event.field(Field::ErrorCode))
             && one_of(&self.grant_types, event.grant_type())
             && one_of(&self.verdicts, event.verdict())

@@ -9,14 +9,14 @@ struct Hit {
     micros: i64,
     /// A hash of the distinct field's value (0 without one).
     value: u64,
-    id: Box<str>,
+    id: Option<uuid::Uuid>,
 }
 
 /// A rule's state for one key.
 pub(super) struct Window {
     hits: VecDeque<Hit>,
-    /// Occurrences of each distinct value among `hits`.
-    per_value: HashMap<u64, u64>,
+    /// Occurrences of each distinct value (a hash already) among `hits`.
+    per_value: HashMap<u64, u64, foldhash::fast::RandomState>,
     last_alert: Option<i64>,
     /// Events counted since the last alert.
     since_alert: u64,
@@ -40,7 +40,7 @@ impl Window {
     pub(super) fn new() -> Window {
         Window {
             hits: VecDeque::new(),
-            per_value: HashMap::new(),
+            per_value: HashMap::default(),
             last_alert: None,
             since_alert: 0,
         }
@@ -48,7 +48,13 @@ impl Window {
 
     /// Adds an event at `micros`; returns the alert to raise, if the condition now holds
     /// and the key is not cooling down.
-    pub(super) fn add(&mut self, rule: &Rule, micros: i64, value: u64, id: &str) -> Option<Firing> {
+    pub(super) fn add(
+        &mut self,
+        rule: &Rule,
+        micros: i64,
+        value: u64,
+        id: Option<uuid::Uuid>,
+    ) -> Option<Firing> {
         let span = i64::try_from(rule.timespan.as_micros()).unwrap_or(i64::MAX);
         while self
             .hits
@@ -60,11 +66,7 @@ impl Window {
         if self.hits.len() >= rule.events_kept() {
             self.pop();
         }
-        self.hits.push_back(Hit {
-            micros,
-            value,
-            id: id.into(),
-        });
+        self.hits.push_back(Hit { micros, value, id });
         if rule.condition.distinct.is_some() {
             *self.per_value.entry(value).or_insert(0) += 1;
         }
@@ -91,8 +93,9 @@ impl Window {
             evidence: self
                 .hits
                 .iter()
+                .filter_map(|h| h.id)
                 .take(EVIDENCE)
-                .map(|h| h.id.to_string())
+                .map(|id| id.to_string())
                 .collect(),
             suppressed,
         })

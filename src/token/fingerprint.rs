@@ -14,6 +14,11 @@ use sha2::{Digest, Sha256};
 pub struct TokenFingerprint([u8; 16]);
 
 impl TokenFingerprint {
+    /// Its 16 bytes (the first half of the token's SHA-256).
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
     /// The fingerprint of `token`.
     pub fn of(token: &str) -> Self {
         let digest = Sha256::digest(token.as_bytes());

@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use oauth_audit::config::SecretString;
 pub use oauth_audit::config::{
-    ChainConfig, EndpointsConfig, QueueConfig, SinkConfig, TokenInspectorConfig,
+    ChainConfig, DetectConfig, EndpointsConfig, QueueConfig, SinkConfig, TokenInspectorConfig,
 };
 pub use values::{
     shown_url, AtLeastOne, Cidr, ClientIpHeader, HttpUrl, HumanDuration, ListenAddr,
@@ -52,6 +52,8 @@ pub struct FileConfig {
     pub writers: Vec<Spanned<SinkConfig>>,
     /// Tamper-evident chaining and signed checkpoints (the library's type).
     pub chain: Option<ChainConfig>,
+    /// Detection rules on the live traffic (the library's type); off when absent.
+    pub detect: Option<DetectConfig>,
 }
 
 /// `[proxy]`
