@@ -33,6 +33,8 @@ install_test_dependencies() {
     rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
     # tests/postgres.rs starts its own PostgreSQL 15 server (initdb, pg_ctl).
     apt_install postgresql
+    # tests/alertmanager.rs starts a real Alertmanager (the alert sink's peer).
+    apt_install prometheus-alertmanager
     install_oidc_provider
 }
 

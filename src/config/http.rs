@@ -19,8 +19,10 @@ pub enum HttpFormatSetting {
     Elasticsearch,
     /// Splunk HTTP Event Collector.
     Splunk,
-    /// Newline-delimited JSON (Vector, Fluent Bit).
+    /// Newline-delimited JSON (Vector, Fluent Bit, a webhook).
     JsonLines,
+    /// Prometheus Alertmanager's v2 API: `SecurityAlert` events only.
+    Alertmanager,
 }
 
 /// `type = "http"` (cargo feature `http` to build).
@@ -37,6 +39,14 @@ pub struct HttpConfig {
     pub source: Option<String>,
     /// Splunk: the `sourcetype` field (`_json`).
     pub sourcetype: Option<String>,
+    /// Alertmanager: every alert's `generatorURL`.
+    pub generator_url: Option<String>,
+    /// Send only `SecurityAlert` events (always so for Alertmanager).
+    #[serde(default)]
+    pub alerts_only: bool,
+    /// The environment variable holding the secret every request is signed with
+    /// (HMAC-SHA256, header `X-OAuth-Audit-Signature`).
+    pub hmac_secret_env: Option<EnvName>,
     /// The sink's name in metrics and `dropped.sink`.
     pub name: Option<String>,
     /// gzip request bodies.
@@ -120,8 +130,22 @@ impl HttpConfig {
                 index: self.index.clone(),
             },
             HttpFormatSetting::JsonLines => Format::JsonLines,
+            HttpFormatSetting::Alertmanager => Format::Alertmanager {
+                generator_url: self.generator_url.clone(),
+            },
         };
-        let mut backend = HttpCollector::builder(self.url.clone()).format(format);
+        let mut backend = HttpCollector::builder(self.url.clone())
+            .format(format)
+            .alerts_only(self.alerts_only);
+        if let Some(variable) = &self.hmac_secret_env {
+            backend = backend.hmac_sha256_secret(
+                variable
+                    .read("writer (http) hmac_secret_env")?
+                    .expose_secret()
+                    .as_bytes()
+                    .to_vec(),
+            );
+        }
         if let Some(name) = &self.name {
             backend = backend.name(name.clone());
         }

@@ -87,6 +87,27 @@ mod tests {
             .map_err(|e| e.to_string())
     }
 
+    #[cfg(feature = "http")]
+    #[test]
+    fn alert_sinks_build_and_name_a_missing_secret() {
+        let built = sinks(
+            r#"[
+                { "type": "http", "url": "http://127.0.0.1:9093/api/v2/alerts",
+                  "format": "alertmanager", "generator_url": "https://grafana.example/d/1" },
+                { "type": "http", "url": "http://127.0.0.1:9000/hook", "format": "json_lines",
+                  "alerts_only": true, "hmac_secret_env": "OAUTH_AUDIT_TEST_UNSET_HOOK_SECRET" }
+            ]"#,
+        )
+        .unwrap();
+        let [SinkConfig::Http(manager), SinkConfig::Http(hook)] = &built[..] else {
+            panic!("{built:?}");
+        };
+        let collector = manager.build(None).unwrap();
+        assert!(format!("{collector:?}").contains("alertmanager"));
+        let err = hook.build(None).unwrap_err().to_string();
+        assert!(err.contains("OAUTH_AUDIT_TEST_UNSET_HOOK_SECRET"), "{err}");
+    }
+
     #[test]
     fn every_sink_type_reads_its_keys_and_refuses_others() {
         let all = sinks(

@@ -9,6 +9,7 @@ use super::format::Format;
 use super::request::post;
 use super::settings::Settings;
 use crate::delivery::{Backend, BackendError, EncodedEvent};
+use crate::event::EventKind;
 
 /// Sends audit events to an HTTP collector: Elasticsearch / OpenSearch `_bulk`, Splunk HEC,
 /// or any endpoint reading JSON lines (Vector, Fluent Bit). A [`Backend`]: wrap it in
@@ -83,7 +84,30 @@ impl Backend for HttpCollector {
         // Cut by hand as the body grows: where to cut depends on each event's encoded size
         // in this format, which only the format knows, so a generic batching crate could not
         // do it without encoding every event twice.
+        let alerts: Vec<EncodedEvent>;
+        let batch = if settings.alerts_only {
+            alerts = batch
+                .iter()
+                .filter(|e| e.kind() == EventKind::SecurityAlert)
+                .cloned()
+                .collect();
+            if alerts.is_empty() {
+                return Ok(());
+            }
+            &alerts[..]
+        } else {
+            batch
+        };
         let retry_not_before = &mut self.retry_not_before;
+        if let Format::Alertmanager { .. } = settings.format {
+            // One JSON array per request; alerts are few and small.
+            let mut body = vec![b'['];
+            for event in batch {
+                settings.format.append(&mut body, event);
+            }
+            body.push(b']');
+            return post(settings, retry_not_before, body, batch).await;
+        }
         let mut body = Vec::with_capacity(settings.max_batch_bytes.min(64 * 1024));
         let mut start = 0;
         for (i, event) in batch.iter().enumerate() {
@@ -114,6 +138,8 @@ impl fmt::Debug for HttpCollector {
             .field("auth", &settings.auth)
             .field("headers", &settings.header_names)
             .field("max_batch_bytes", &settings.max_batch_bytes)
+            .field("alerts_only", &settings.alerts_only)
+            .field("signed", &settings.hmac_secret.is_some())
             .finish_non_exhaustive()
     }
 }

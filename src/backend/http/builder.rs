@@ -44,6 +44,8 @@ impl HttpCollector {
             identity: None,
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             proxy: true,
+            alerts_only: false,
+            hmac_secret: None,
         }
     }
 }
@@ -79,9 +81,28 @@ pub struct HttpCollectorBuilder {
     identity: Option<Secret<Vec<u8>>>,
     max_batch_bytes: usize,
     proxy: bool,
+    alerts_only: bool,
+    hmac_secret: Option<Secret<Vec<u8>>>,
 }
 
 impl HttpCollectorBuilder {
+    /// Sends only `SecurityAlert` events (the others count as delivered): a sink for
+    /// responders, next to the one that keeps the whole trail. Always on for
+    /// [`Format::Alertmanager`].
+    pub fn alerts_only(mut self, alerts_only: bool) -> Self {
+        self.alerts_only = alerts_only;
+        self
+    }
+
+    /// Signs every request with HMAC-SHA256 under `secret`, as webhook receivers expect:
+    /// `X-OAuth-Audit-Signature: t=<unix seconds>,v1=<hex HMAC of "<t>.<body>">`, the body
+    /// as sent (after gzip). A receiver recomputes it and refuses an old `t`, so a request
+    /// can be neither forged nor replayed later.
+    pub fn hmac_sha256_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.hmac_secret = Some(Secret(secret.into()));
+        self
+    }
+
     /// The body format (default [`Format::JsonLines`]).
     pub fn format(mut self, format: Format) -> Self {
         self.format = format;
@@ -313,6 +334,7 @@ impl HttpCollectorBuilder {
             )
         })?;
 
+        let alerts_only = self.alerts_only || self.format.alerts_only();
         Ok(HttpCollector::new(Settings {
             name: self
                 .name
@@ -325,6 +347,8 @@ impl HttpCollectorBuilder {
             client,
             auth: self.auth.kind(),
             header_names,
+            alerts_only,
+            hmac_secret: self.hmac_secret,
         }))
     }
 }

@@ -63,7 +63,21 @@ pub enum Format {
     /// Each request carries an `Idempotency-Key` header derived from the ids of the events
     /// in it, so a collector (or a proxy in front of it) can drop an exact resend; beyond
     /// that, consumers dedupe on the event `id`.
+    ///
+    /// With [`alerts_only`](super::HttpCollectorBuilder::alerts_only) and an
+    /// [`hmac_sha256_secret`](super::HttpCollectorBuilder::hmac_sha256_secret), this is a
+    /// signed webhook for responders.
     JsonLines,
+    /// Prometheus Alertmanager's v2 API (`POST .../api/v2/alerts`): each `SecurityAlert`
+    /// event becomes one alert; other events are not sent. Its labels are `alertname` and
+    /// `rule` (the rule id), `severity`, `service`, `instance` (when the service has one)
+    /// and `key` (what the rule grouped by), so Alertmanager routes and groups by them; its
+    /// annotations `summary` (the rule's title), `description`, `event_id` and `evidence`.
+    /// `startsAt` is the first event counted, `endsAt` the last plus the rule's window.
+    Alertmanager {
+        /// Every alert's `generatorURL` (a link to a dashboard or the trail), when given.
+        generator_url: Option<String>,
+    },
 }
 
 /// What a 2xx answer said about the events in the request.
@@ -84,13 +98,19 @@ impl Format {
             Format::ElasticsearchBulk { .. } => "elasticsearch",
             Format::SplunkHec { .. } => "splunk-hec",
             Format::JsonLines => "http",
+            Format::Alertmanager { .. } => "alertmanager",
         }
+    }
+
+    /// Whether only `SecurityAlert` events are sent, whatever the builder says.
+    pub(crate) fn alerts_only(&self) -> bool {
+        matches!(self, Format::Alertmanager { .. })
     }
 
     pub(crate) fn content_type(&self) -> &'static str {
         match self {
             Format::ElasticsearchBulk { .. } | Format::JsonLines => "application/x-ndjson",
-            Format::SplunkHec { .. } => "application/json",
+            Format::SplunkHec { .. } | Format::Alertmanager { .. } => "application/json",
         }
     }
 
@@ -139,6 +159,14 @@ impl Format {
                 body.extend_from_slice(event.json());
                 body.push(b'\n');
             }
+            Format::Alertmanager { generator_url } => {
+                // One element of a JSON array: `send` writes the brackets.
+                if body.last().is_some_and(|b| *b == b'}') {
+                    body.push(b',');
+                }
+                let alert = alertmanager_alert(event, generator_url.as_deref());
+                let _ = serde_json::to_writer(&mut *body, &alert);
+            }
         }
     }
 
@@ -147,9 +175,67 @@ impl Format {
         match self {
             Format::ElasticsearchBulk { .. } => bulk_verdict(body),
             Format::SplunkHec { .. } => hec_verdict(body),
-            Format::JsonLines => Verdict::Accepted,
+            Format::JsonLines | Format::Alertmanager { .. } => Verdict::Accepted,
         }
     }
+}
+
+/// An Alertmanager v2 alert for a `SecurityAlert` event (read back from its JSON, which is
+/// all a spooled event has).
+fn alertmanager_alert(event: &EncodedEvent, generator_url: Option<&str>) -> serde_json::Value {
+    use serde_json::{json, Map, Value};
+    let parsed: Value = serde_json::from_slice(event.json()).unwrap_or(Value::Null);
+    let alert = &parsed["alert"];
+    let text = |value: &Value| value.as_str().map(str::to_owned);
+    let rule = text(&alert["rule"]).unwrap_or_else(|| "unknown".into());
+    let mut labels = Map::new();
+    labels.insert("alertname".into(), json!(rule));
+    labels.insert("rule".into(), json!(rule));
+    for (label, value) in [
+        ("severity", &parsed["severity"]),
+        ("service", &parsed["service"]["name"]),
+        ("instance", &parsed["service"]["instance"]),
+        ("key", &alert["key"]),
+    ] {
+        if let Some(value) = text(value) {
+            labels.insert(label.into(), json!(value));
+        }
+    }
+    let window = alert["window_s"].as_u64().unwrap_or(0);
+    let mut annotations = Map::new();
+    if let Some(title) = text(&alert["title"]) {
+        annotations.insert("summary".into(), json!(title));
+    }
+    annotations.insert(
+        "description".into(),
+        json!(format!(
+            "{} event(s) in {window} s for {}",
+            alert["count"].as_u64().unwrap_or(0),
+            text(&alert["key"]).unwrap_or_default()
+        )),
+    );
+    annotations.insert("event_id".into(), json!(event.id().to_string()));
+    if let Some(evidence) = alert["evidence"].as_array() {
+        let ids: Vec<&str> = evidence.iter().filter_map(Value::as_str).collect();
+        annotations.insert("evidence".into(), json!(ids.join(" ")));
+    }
+    let time = |value: &Value| value.as_str().and_then(crate::event::Timestamp::parse);
+    let starts = time(&alert["first_seen"]).unwrap_or_else(|| event.time());
+    let last = time(&alert["last_seen"]).unwrap_or_else(|| event.time());
+    let window_micros = i64::try_from(window.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+    let mut body = Map::new();
+    body.insert("labels".into(), Value::Object(labels));
+    body.insert("annotations".into(), Value::Object(annotations));
+    body.insert("startsAt".into(), json!(starts.to_string()));
+    if let Some(ends) =
+        crate::event::Timestamp::from_unix_micros(last.unix_micros().saturating_add(window_micros))
+    {
+        body.insert("endsAt".into(), json!(ends.to_string()));
+    }
+    if let Some(url) = generator_url {
+        body.insert("generatorURL".into(), json!(url));
+    }
+    Value::Object(body)
 }
 
 /// `Idempotency-Key` for a request (draft-ietf-httpapi-idempotency-key-header: a quoted

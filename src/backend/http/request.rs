@@ -13,6 +13,20 @@ use super::format::{idempotency_key, Format};
 use super::settings::Settings;
 use crate::delivery::{BackendError, EncodedEvent};
 
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` under `secret`.
+pub(super) fn sign(secret: &[u8], body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // HMAC takes a key of any length.
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 /// Sends one request holding `events` (their encoded `body`) and classifies the answer; a
 /// `Retry-After` on a transient answer is recorded in `retry_not_before`.
 pub(super) async fn post(
@@ -34,7 +48,14 @@ pub(super) async fn post(
     } else {
         body
     };
+    let signature = settings
+        .hmac_secret
+        .as_ref()
+        .map(|secret| sign(&secret.0, &body));
     let mut request = settings.client.post(settings.url.clone()).body(body);
+    if let Some(signature) = signature {
+        request = request.header("x-oauth-audit-signature", signature);
+    }
     if matches!(settings.format, Format::JsonLines) {
         request = request.header("idempotency-key", idempotency_key(events));
     }

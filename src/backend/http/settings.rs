@@ -17,4 +17,9 @@ pub(super) struct Settings {
     /// Which kind of credentials is sent, for `Debug`.
     pub(super) auth: &'static str,
     pub(super) header_names: Vec<String>,
+    /// Only `SecurityAlert` events are sent (the others count as delivered).
+    pub(super) alerts_only: bool,
+    /// Signs every request body: `X-OAuth-Audit-Signature: t=<unix seconds>,v1=<hex
+    /// HMAC-SHA256 of "<t>.<body>">`.
+    pub(super) hmac_secret: Option<super::auth::Secret<Vec<u8>>>,
 }

@@ -1,0 +1,285 @@
+//! Alerts delivered where responders work: a real Prometheus Alertmanager (the Debian
+//! package `prometheus-alertmanager`, installed by scripts/test) on a free loopback port,
+//! fed by the detector through the HTTP sink's Alertmanager format, with the delivery
+//! runtime's retries; and a signed webhook whose signature a receiver can check.
+#![cfg(feature = "http")]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::Router;
+use hmac::{Hmac, Mac};
+use oauth_audit::backend::{Format, HttpCollector};
+use oauth_audit::delivery::{Backoff, Delivery};
+use oauth_audit::detect::Detector;
+use oauth_audit::event::{AuditEvent, EventKind, Outcome, Source, Timestamp};
+use oauth_audit::writer::{Auditor, MemoryWriter};
+use serde_json::Value;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One `prometheus-alertmanager` process, single node, in its own directory; killed on drop.
+struct Alertmanager {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    fn binary() -> PathBuf {
+        let path = PathBuf::from("/usr/bin/prometheus-alertmanager");
+        assert!(
+            path.is_file(),
+            "prometheus-alertmanager is not installed: run scripts/test (it installs the \
+             Debian package prometheus-alertmanager)"
+        );
+        path
+    }
+
+    async fn start() -> Alertmanager {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            "route:\n  receiver: nobody\n  group_by: [rule, key]\nreceivers:\n  - name: nobody\n",
+        )
+        .unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let child = Command::new(Self::binary())
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start prometheus-alertmanager");
+        let url = format!("http://127.0.0.1:{port}");
+        let manager = Alertmanager {
+            child,
+            url,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let client = reqwest::Client::new();
+        loop {
+            let ready = client
+                .get(format!("{}/-/ready", manager.url))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return manager;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Alertmanager did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn alerts(&self) -> Vec<Value> {
+        reqwest::get(format!("{}/api/v2/alerts", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Ten failed logins for `user` from one address, among `ok` successful ones.
+fn attack(auditor: &Auditor, user: &str, ok: usize) {
+    for i in 0..10 + ok {
+        let failed = i < 10;
+        let mut event = AuditEvent::new(
+            auditor.service().clone(),
+            Timestamp::now(),
+            if failed {
+                EventKind::LoginFailed
+            } else {
+                EventKind::LoginSucceeded
+            },
+            if failed {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            },
+        );
+        event.actor.subject = Some(if failed {
+            user.into()
+        } else {
+            format!("user-{i}")
+        });
+        event.source = Some(Source {
+            ip: Some([198, 51, 100, 23].into()),
+            ..Source::default()
+        });
+        auditor.emit(event);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_alertmanager_with_labels_to_route_by() {
+    let manager = Alertmanager::start().await;
+    let sink = HttpCollector::builder(format!("{}/api/v2/alerts", manager.url))
+        .format(Format::Alertmanager {
+            generator_url: Some("https://grafana.example/d/oauth-audit".into()),
+        })
+        .build()
+        .unwrap();
+    let trail = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .service_name("login")
+        .service_instance("login-1")
+        .processor(Detector::default())
+        .writer(trail.clone())
+        .writer(
+            Delivery::builder(sink)
+                .backoff(Backoff::exponential(
+                    Duration::from_millis(50),
+                    Duration::from_secs(1),
+                ))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    attack(&auditor, "alice", 5);
+    auditor.shutdown().await;
+    let stats = auditor.stats();
+    assert!(stats.writers.iter().all(|w| w.dropped == 0), "{stats:?}");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alerts = loop {
+        let alerts = manager.alerts().await;
+        if !alerts.is_empty() || Instant::now() > deadline {
+            break alerts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let alert = &alerts[0];
+    let labels = &alert["labels"];
+    assert_eq!(labels["alertname"], "brute_force");
+    assert_eq!(labels["rule"], "brute_force");
+    assert_eq!(labels["severity"], "critical");
+    assert_eq!(labels["service"], "login");
+    assert_eq!(labels["instance"], "login-1");
+    assert_eq!(labels["key"], "actor.subject=alice source.ip=198.51.100.23");
+    assert_eq!(
+        alert["annotations"]["summary"],
+        "Repeated failed logins for one user from one address"
+    );
+    assert_eq!(
+        alert["generatorURL"],
+        "https://grafana.example/d/oauth-audit"
+    );
+    assert_eq!(alert["status"]["state"], "active");
+    // The alert names the event in the trail, and the events behind it.
+    let in_trail: Vec<Value> = trail
+        .json()
+        .into_iter()
+        .filter(|e| e["kind"] == "SecurityAlert")
+        .collect();
+    assert_eq!(in_trail.len(), 1);
+    assert_eq!(alert["annotations"]["event_id"], in_trail[0]["id"]);
+    let evidence = alert["annotations"]["evidence"].as_str().unwrap();
+    assert_eq!(evidence.split(' ').count(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_gets_only_the_alerts_signed_so_a_receiver_can_check_them() {
+    let received: Arc<Mutex<Vec<(HeaderMap, Bytes)>>> = Arc::default();
+    let kept = received.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push((headers, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let secret = b"webhook-secret-shared-with-the-receiver";
+    let sink = HttpCollector::builder(format!("http://{addr}/hook"))
+        .format(Format::JsonLines)
+        .alerts_only(true)
+        .hmac_sha256_secret(secret.to_vec())
+        .build()
+        .unwrap();
+    let auditor = Auditor::builder()
+        .processor(Detector::default())
+        .writer(Delivery::builder(sink).build().unwrap())
+        .build()
+        .unwrap();
+    attack(&auditor, "bob", 20);
+    auditor.shutdown().await;
+
+    let received = received.lock().unwrap();
+    let lines: Vec<Value> = received
+        .iter()
+        .flat_map(|(_, body)| {
+            String::from_utf8(body.to_vec())
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<Value>>()
+        })
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "only the alert, not the 30 events: {lines:#?}"
+    );
+    assert_eq!(lines[0]["alert"]["rule"], "brute_force");
+    for (headers, body) in received.iter() {
+        let signature = headers["x-oauth-audit-signature"].to_str().unwrap();
+        let (t, v1) = signature
+            .strip_prefix("t=")
+            .and_then(|rest| rest.split_once(",v1="))
+            .expect("t=<seconds>,v1=<hex>");
+        let age = Timestamp::now().unix() - t.parse::<i64>().unwrap();
+        assert!((0..60).contains(&age), "signed {age} s ago");
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(body);
+        mac.verify_slice(&hex::decode(v1).unwrap())
+            .expect("the signature verifies");
+        // Another secret, or another body, does not.
+        let mut other = Hmac::<sha2::Sha256>::new_from_slice(b"another").unwrap();
+        other.update(format!("{t}.").as_bytes());
+        other.update(body);
+        assert!(other.verify_slice(&hex::decode(v1).unwrap()).is_err());
+    }
+}
