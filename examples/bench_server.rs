@@ -7,7 +7,8 @@
 //!
 //! Variants: `bare` (no middleware), `audited` (AuditLayer verifying an RS256 JWT, JSON lines
 //! to a file), `audited_cold` (same, with a verification cache too small for the token set,
-//! so every request verifies), `trace_json` (tower-http TraceLayer, JSON tracing-subscriber
+//! so every request verifies), `audited_detect` (`audited` with the default detection rules
+//! in the pipeline), `trace_json` (tower-http TraceLayer, JSON tracing-subscriber
 //! through a non-blocking file appender), `token_bare` / `token_audited` (a token endpoint
 //! without / with the layer). With `--keygen`, writes the key and `--tokens N` signed tokens
 //! into `--dir` and exits.
@@ -108,8 +109,11 @@ async fn main() {
     let audit = |cache: usize| async move {
         let out = dir.join(format!("audit-{variant}.jsonl"));
         let _ = std::fs::remove_file(&out);
-        let auditor = Auditor::builder()
-            .service_name("bench")
+        let mut auditor = Auditor::builder().service_name("bench");
+        if variant == "audited_detect" {
+            auditor = auditor.processor(oauth_audit::detect::Detector::default());
+        }
+        let auditor = auditor
             .writer(JsonLines::file(&out).await.expect("audit file"))
             .build()
             .expect("auditor");
@@ -128,7 +132,7 @@ async fn main() {
     };
     let app = match args.variant.as_str() {
         "bare" => orders(),
-        "audited" => orders().layer(audit(10_000).await),
+        "audited" | "audited_detect" => orders().layer(audit(10_000).await),
         // Far fewer cache slots than distinct tokens: every request verifies a signature.
         "audited_cold" => orders().layer(audit(16).await),
         "trace_json" => {

@@ -50,6 +50,7 @@ def ratio(a, b):
 
 summary["ratios"] = {
     "audited/bare": ratio("audited", "bare"),
+    "audited_detect/audited": ratio("audited_detect", "audited"),
     "audited_cold/bare": ratio("audited_cold", "bare"),
     "audited/trace_json": ratio("audited", "trace_json"),
     "trace_json/bare": ratio("trace_json", "bare"),
@@ -75,7 +76,7 @@ summary["date"] = datetime.date.today().isoformat()
 json.dump(summary, open(os.path.join(DIR, "summary.json"), "w"), indent=2)
 
 rows = ["| variant | requests/s | p50 µs | p99 µs |", "| --- | ---: | ---: | ---: |"]
-for name in ["bare", "audited", "audited_cold", "trace_json", "token_bare", "token_audited"]:
+for name in ["bare", "audited", "audited_detect", "audited_cold", "trace_json", "token_bare", "token_audited"]:
     if name in v:
         rows.append(f"| `{name}` | {v[name]['requests_per_s']} | {v[name]['p50_us']} | {v[name]['p99_us']} |")
 rows += ["", "| ratio (throughput) | value |", "| --- | ---: |"]

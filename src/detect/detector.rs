@@ -331,8 +331,9 @@ fn add(
     firing
 }
 
-/// The metric counting groups forgotten to stay within the cap.
-pub(crate) const KEYS_EVICTED: &str = "oauth_audit_detect_keys_evicted_total";
+/// The metric counting groups forgotten to stay within the cap
+/// (`oauth_audit_detect_keys_evicted_total`).
+pub const KEYS_EVICTED: &str = "oauth_audit_detect_keys_evicted_total";
 
 fn revoked_rule() -> Rule {
     use super::rule::Condition;

@@ -18,7 +18,7 @@ mod field;
 mod rule;
 mod window;
 
-pub use detector::{Detector, DetectorStats, DEFAULT_MAX_KEYS, REVOKED_TOKEN_REUSE};
+pub use detector::{Detector, DetectorStats, DEFAULT_MAX_KEYS, KEYS_EVICTED, REVOKED_TOKEN_REUSE};
 pub use field::{Field, Observed};
 pub use rule::{default_rules, Condition, Distinct, Rule, Select};
 
