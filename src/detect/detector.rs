@@ -132,6 +132,11 @@ impl Detector {
     /// A detector with these rules (and, always, `revoked_token_reuse`, unless
     /// [`without_revocation_rule`](Detector::without_revocation_rule)).
     pub fn new(rules: Vec<Rule>) -> Detector {
+        metrics::describe_counter!(
+            KEYS_EVICTED,
+            metrics::Unit::Count,
+            "Detection groups forgotten to stay within the detector's max_keys."
+        );
         let kind_masks = rules
             .iter()
             .map(|rule| rule.select.iter().map(|s| kind_mask(&s.kinds)).collect())

@@ -94,11 +94,6 @@ pub(crate) fn describe() {
         Unit::Bytes,
         "Bytes of audit events waiting in a sink's spool."
     );
-    describe_counter!(
-        crate::detect::KEYS_EVICTED,
-        Unit::Count,
-        "Detection groups forgotten to stay within the detector's max_keys."
-    );
 }
 
 /// `oauth_audit_events_total` for every (kind, outcome) pair.
