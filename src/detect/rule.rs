@@ -96,8 +96,15 @@ impl Rule {
     /// Events a group keeps at most: enough to reach the condition with room to spare,
     /// so that memory per key is bounded whatever the traffic.
     pub(super) fn events_kept(&self) -> usize {
+        // A value seen more often than the count asks for adds nothing: an open-ended
+        // `per_value` (`1..=u64::MAX`) must not make every group of the rule keep the
+        // maximum, which a cap on groups would then multiply.
         let needed = match &self.condition.distinct {
-            Some(d) => d.at_least.saturating_mul(*d.per_value.end()).min(4096),
+            Some(d) => {
+                let per_value =
+                    (*d.per_value.end()).min(self.condition.count.max(*d.per_value.start()));
+                d.at_least.saturating_mul(per_value)
+            }
             None => 0,
         };
         let needed = needed.max(self.condition.count).max(1);

@@ -306,3 +306,20 @@ fn a_million_keys_stay_within_the_cap() {
     assert_eq!(stats.events, 1_000_000);
     assert!(stats.evicted >= 1_000_000 * 3 - 10_000, "{stats:?}");
 }
+
+#[test]
+fn groups_keep_what_their_condition_needs_not_more() {
+    let kept: Vec<(&str, usize)> = default_rules()
+        .iter()
+        .map(|r| (r.id, r.events_kept()))
+        .collect();
+    // token_shared and redirect_uri_probing count any number of uses per value: that must
+    // not raise what each of their groups keeps to the ceiling.
+    for (id, events) in &kept {
+        assert!(*events <= 80, "{id} keeps {events} events per group");
+    }
+    let rule = |id: &str| kept.iter().find(|(r, _)| *r == id).unwrap().1;
+    assert_eq!(rule("credential_stuffing"), 60);
+    assert_eq!(rule("password_spray"), 80);
+    assert_eq!(rule("token_shared"), 32);
+}
