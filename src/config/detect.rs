@@ -6,7 +6,9 @@ use serde::Deserialize;
 
 use super::values::{AtLeastOne, HumanDuration};
 use super::BuildError;
-use crate::detect::{default_rules, Detector, Distinct, Field, REVOKED_TOKEN_REUSE};
+use crate::detect::{
+    default_rules, Detector, Distinct, Field, REFRESH_TOKEN_REUSE, REVOKED_TOKEN_REUSE,
+};
 use crate::event::Severity;
 
 /// Builds a [`Detector`]: the default rules, some turned off, some changed. The section
@@ -32,6 +34,10 @@ pub struct DetectConfig {
     /// Rule ids to turn off.
     #[serde(default)]
     pub disable: Vec<String>,
+    /// How soon after a rotation `refresh_token_reuse` takes a refresh token presented
+    /// again from the same address and user agent for the client's own retry (default
+    /// `2s`; `0s` alerts on every reuse).
+    pub refresh_reuse_grace: Option<HumanDuration>,
     /// Changes to rules, by rule id.
     #[serde(default)]
     pub rules: BTreeMap<String, RuleConfig>,
@@ -77,7 +83,7 @@ impl DetectConfig {
         let known: Vec<&str> = rules
             .iter()
             .map(|r| r.id)
-            .chain([REVOKED_TOKEN_REUSE])
+            .chain([REVOKED_TOKEN_REUSE, REFRESH_TOKEN_REUSE])
             .collect();
         let unknown = |id: &str, what: &str| {
             BuildError::invalid(
@@ -156,6 +162,12 @@ impl DetectConfig {
         if self.disable.iter().any(|id| id == REVOKED_TOKEN_REUSE) {
             detector = detector.without_revocation_rule();
         }
+        if self.disable.iter().any(|id| id == REFRESH_TOKEN_REUSE) {
+            detector = detector.without_refresh_reuse_rule();
+        }
+        if let Some(grace) = self.refresh_reuse_grace {
+            detector = detector.refresh_reuse_grace(grace.0);
+        }
         if let Some(keys) = self.max_keys {
             detector = detector.max_keys(usize::try_from(keys.0).unwrap_or(usize::MAX));
         }
@@ -197,6 +209,11 @@ mod tests {
             build(serde_json::json!({"disable": ["brute_force", "revoked_token_reuse"]})).unwrap();
         assert!(detector.rules().iter().all(|r| r.id != "brute_force"));
         assert!(!detector.revocation_rule());
+        assert!(detector.refresh_reuse_rule(), "on by default");
+        let detector = build(serde_json::json!({"disable": ["refresh_token_reuse"]})).unwrap();
+        assert!(!detector.refresh_reuse_rule());
+        assert!(detector.revocation_rule());
+        build(serde_json::json!({"refresh_reuse_grace": "0s"})).unwrap();
 
         for (json, message) in [
             (

@@ -1,6 +1,7 @@
 //! The detector: every rule on every event, state per key capped, alerts as events.
 
 use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
 
 use foldhash::quality::RandomState;
 use std::sync::Arc;
@@ -14,7 +15,8 @@ use super::field::{Field, Observed};
 use super::rule::{default_rules, Rule};
 use super::window::{Firing, Window};
 use crate::event::{
-    Alert, AuditEvent, EventKind, Outcome, ServiceInfo, Source, Timestamp, TokenDetails,
+    Alert, AuditEvent, EventKind, OAuthDetails, Outcome, ServiceInfo, Source, Timestamp,
+    TokenDetails, TokenRef,
 };
 use crate::process::Processor;
 
@@ -85,11 +87,26 @@ pub struct Detector {
     windows: Cache<(usize, u64), Window>,
     /// Tokens this trail saw revoked (or introspected as inactive), by hash, and when.
     revoked: Cache<u64, i64>,
+    /// Refresh tokens this trail saw rotated (a refresh grant answered with another
+    /// refresh token), by hash.
+    rotated: Cache<u64, Rotation>,
     hasher: RandomState,
     stats: DetectorStats,
     /// For alerts raised on events read back as JSON.
     service: Arc<ServiceInfo>,
     revocation_rule: bool,
+    refresh_rule: bool,
+    /// `refresh_token_reuse`'s grace for a client retrying a refresh, in microseconds.
+    refresh_grace: i64,
+}
+
+/// A refresh token rotated away: when, by which event, from where.
+#[derive(Clone, Copy)]
+struct Rotation {
+    micros: i64,
+    id: Option<uuid::Uuid>,
+    /// A hash of the rotating request's address and user agent (`None` without address).
+    origin: Option<u64>,
 }
 
 /// What a detector did so far.
@@ -104,6 +121,9 @@ pub struct DetectorStats {
     pub evicted: u64,
     /// Groups remembered now, over all rules.
     pub keys: u64,
+    /// Tokens remembered now as revoked or as rotated refresh tokens (for
+    /// `revoked_token_reuse` and `refresh_token_reuse`).
+    pub tokens: u64,
 }
 
 impl Default for Detector {
@@ -128,9 +148,19 @@ impl std::fmt::Debug for Detector {
 /// The rule that needs this trail's revocations rather than a count.
 pub const REVOKED_TOKEN_REUSE: &str = "revoked_token_reuse";
 
+/// The rule that needs this trail's refresh token rotations rather than a count.
+pub const REFRESH_TOKEN_REUSE: &str = "refresh_token_reuse";
+
+/// How soon after a rotation a refresh token presented again from the same address and
+/// user agent is taken for the client retrying a refresh whose answer it lost, not for a
+/// stolen copy (see [`Detector::refresh_reuse_grace`]).
+pub const DEFAULT_REFRESH_REUSE_GRACE: Duration = Duration::from_secs(2);
+
 impl Detector {
-    /// A detector with these rules (and, always, `revoked_token_reuse`, unless
-    /// [`without_revocation_rule`](Detector::without_revocation_rule)).
+    /// A detector with these rules (and, always, `revoked_token_reuse` and
+    /// `refresh_token_reuse`, unless
+    /// [`without_revocation_rule`](Detector::without_revocation_rule) or
+    /// [`without_refresh_reuse_rule`](Detector::without_refresh_reuse_rule)).
     pub fn new(rules: Vec<Rule>) -> Detector {
         metrics::describe_counter!(
             KEYS_EVICTED,
@@ -146,20 +176,24 @@ impl Detector {
             rules,
             windows: capped(DEFAULT_MAX_KEYS),
             revoked: capped(DEFAULT_MAX_KEYS),
+            rotated: capped(DEFAULT_MAX_KEYS),
             stats: DetectorStats::default(),
             service: Arc::new(ServiceInfo::default()),
             revocation_rule: true,
+            refresh_rule: true,
+            refresh_grace: micros_of(DEFAULT_REFRESH_REUSE_GRACE),
             hasher: RandomState::default(),
         }
         .max_keys(DEFAULT_MAX_KEYS)
     }
 
-    /// Caps the groups remembered over all rules (default [`DEFAULT_MAX_KEYS`]), and the
-    /// revoked tokens remembered, each at `keys`.
+    /// Caps the groups remembered over all rules (default [`DEFAULT_MAX_KEYS`]), the
+    /// revoked tokens and the rotated refresh tokens remembered, each at `keys`.
     pub fn max_keys(mut self, keys: usize) -> Detector {
         let keys = keys.max(1);
         self.windows = capped(keys);
         self.revoked = capped(keys);
+        self.rotated = capped(keys);
         self
     }
 
@@ -181,7 +215,27 @@ impl Detector {
         self.revocation_rule
     }
 
-    /// The rules, in order (`revoked_token_reuse` aside).
+    /// Turns `refresh_token_reuse` off.
+    pub fn without_refresh_reuse_rule(mut self) -> Detector {
+        self.refresh_rule = false;
+        self
+    }
+
+    /// Whether `refresh_token_reuse` is on.
+    pub fn refresh_reuse_rule(&self) -> bool {
+        self.refresh_rule
+    }
+
+    /// How soon after a rotation a refresh token presented again from the same address and
+    /// user agent as the rotating request is not taken for reuse (default
+    /// [`DEFAULT_REFRESH_REUSE_GRACE`]): a client that lost the answer to its refresh
+    /// retries with the token it still has. [`Duration::ZERO`] alerts on every reuse.
+    pub fn refresh_reuse_grace(mut self, grace: Duration) -> Detector {
+        self.refresh_grace = micros_of(grace);
+        self
+    }
+
+    /// The rules, in order (`revoked_token_reuse` and `refresh_token_reuse` aside).
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
@@ -190,6 +244,7 @@ impl Detector {
     pub fn stats(&self) -> DetectorStats {
         DetectorStats {
             keys: self.windows.len() as u64,
+            tokens: (self.revoked.len() + self.rotated.len()) as u64,
             ..self.stats
         }
     }
@@ -251,6 +306,9 @@ impl Detector {
         if self.revocation_rule {
             self.revocation(event, &kind, micros, id, service, &mut alerts);
         }
+        if self.refresh_rule {
+            self.refresh_reuse(event, &kind, micros, id, service, &mut alerts);
+        }
         self.stats.alerts += alerts.len() as u64;
         alerts
     }
@@ -311,6 +369,101 @@ impl Detector {
     }
 }
 
+impl Detector {
+    /// `refresh_token_reuse`: a refresh grant presenting a refresh token that an earlier
+    /// refresh grant in this trail rotated away, whatever the answer (an authorization
+    /// server that detects the reuse refuses it with `invalid_grant`: a stolen copy is in
+    /// use all the same).
+    fn refresh_reuse(
+        &mut self,
+        event: &impl Observed,
+        kind: &str,
+        micros: i64,
+        id: Option<uuid::Uuid>,
+        service: &Arc<ServiceInfo>,
+        alerts: &mut Vec<AuditEvent>,
+    ) {
+        let issued = kind == EventKind::AccessTokenIssued.as_str();
+        if !issued && kind != EventKind::TokenRequestFailed.as_str() {
+            return;
+        }
+        let Some(presented) = hash_group(&self.hasher, &[Field::PresentedRefreshToken], event)
+        else {
+            return;
+        };
+        let Some(rotation) = self.rotated.get(&presented).copied() else {
+            // Rotated: answered with a refresh token other than the one presented. An
+            // authorization server that does not rotate answers with none, or the same.
+            if issued {
+                let new = event.field(Field::RefreshToken);
+                if new.is_some() && new != event.field(Field::PresentedRefreshToken) {
+                    let origin = self.origin(event);
+                    self.rotated
+                        .insert(presented, Rotation { micros, id, origin });
+                }
+            }
+            return;
+        };
+        if micros < rotation.micros {
+            return;
+        }
+        let retry = micros - rotation.micros < self.refresh_grace
+            && rotation.origin.is_some()
+            && self.origin(event) == rotation.origin;
+        if retry {
+            return;
+        }
+        let rule = refresh_rule();
+        let firing = add(
+            &mut self.windows,
+            &mut self.stats,
+            (usize::MAX - 1, presented),
+            &rule,
+            (micros, 0, id),
+        );
+        let Some(mut firing) = firing else {
+            return;
+        };
+        // The rotation is evidence too: the reuse means nothing without it.
+        if let Some(rotated_by) = rotation.id {
+            firing.evidence.insert(0, rotated_by.to_string());
+            firing.evidence.truncate(super::window::EVIDENCE);
+        }
+        firing.first_micros = firing.first_micros.min(rotation.micros);
+        let mut key = group_key(&rule.group_by, event);
+        if let Some(client) = event.field(Field::ClientId) {
+            key.push_str(" actor.client_id=");
+            key.push_str(&client);
+        }
+        let mut alert = alert(REFRESH_TOKEN_REUSE, &rule, &key, firing, event, service);
+        alert.oauth = event
+            .field(Field::PresentedRefreshToken)
+            .and_then(|f| f.parse().ok())
+            .map(|fingerprint| OAuthDetails {
+                presented_refresh_token: Some(TokenRef { fingerprint }),
+                ..OAuthDetails::default()
+            });
+        alerts.push(alert);
+    }
+
+    /// A hash of an event's address and user agent: where a request came from, as far as
+    /// a retry would be told from another client. `None` without an address.
+    fn origin(&self, event: &impl Observed) -> Option<u64> {
+        let mut state = self.hasher.build_hasher();
+        if !event.hash_field(Field::SourceIp, &mut state) {
+            return None;
+        }
+        if !event.hash_field(Field::UserAgent, &mut state) {
+            state.write_u8(0);
+        }
+        Some(state.finish())
+    }
+}
+
+fn micros_of(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
 /// Adds an event (its time, distinct value and id) to the window of `entry` (a rule's index
 /// and a group's hash), made when new: the least recently used group is forgotten when the
 /// cap is reached. Returns the alert to raise, if any.
@@ -340,9 +493,22 @@ fn add(
 /// (`oauth_audit_detect_keys_evicted_total`).
 pub const KEYS_EVICTED: &str = "oauth_audit_detect_keys_evicted_total";
 
+fn refresh_rule() -> Rule {
+    use super::rule::Condition;
+    Rule {
+        id: REFRESH_TOKEN_REUSE,
+        title: "A refresh token presented again after it was rotated",
+        severity: crate::event::Severity::Critical,
+        select: Vec::new(),
+        group_by: vec![Field::PresentedRefreshToken],
+        timespan: Duration::from_secs(15 * 60),
+        condition: Condition::count(1),
+        cooldown: Duration::from_secs(15 * 60),
+    }
+}
+
 fn revoked_rule() -> Rule {
     use super::rule::Condition;
-    use std::time::Duration;
     Rule {
         id: REVOKED_TOKEN_REUSE,
         title: "A token used after it was revoked",

@@ -27,18 +27,25 @@ pub enum Field {
     RedirectUri,
     /// `http.route`.
     Route,
+    /// `oauth.presented_refresh_token.fingerprint`: the refresh token a refresh grant
+    /// presented.
+    PresentedRefreshToken,
+    /// `refresh_token.fingerprint`: the refresh token issued alongside.
+    RefreshToken,
 }
 
 impl Field {
     /// Every field, in the order of the schema.
-    pub const ALL: [Field; 8] = [
+    pub const ALL: [Field; 10] = [
         Field::SourceIp,
         Field::UserAgent,
         Field::Subject,
         Field::ClientId,
         Field::Token,
+        Field::RefreshToken,
         Field::ErrorCode,
         Field::RedirectUri,
+        Field::PresentedRefreshToken,
         Field::Route,
     ];
 
@@ -53,6 +60,8 @@ impl Field {
             Field::ErrorCode => "error.code",
             Field::RedirectUri => "redirect_uri",
             Field::Route => "http.route",
+            Field::PresentedRefreshToken => "oauth.presented_refresh_token.fingerprint",
+            Field::RefreshToken => "refresh_token.fingerprint",
         }
     }
 }
@@ -121,6 +130,12 @@ impl Observed for AuditEvent {
                 Some(token) => hasher.write(token.fingerprint.as_bytes()),
                 None => return false,
             },
+            Field::PresentedRefreshToken | Field::RefreshToken => {
+                match self.refresh_fingerprint(field) {
+                    Some(fingerprint) => hasher.write(fingerprint.as_bytes()),
+                    None => return false,
+                }
+            }
             _ => match self.field(field) {
                 Some(value) => {
                     hasher.write(value.as_bytes());
@@ -172,7 +187,22 @@ impl Observed for AuditEvent {
             Field::ErrorCode => self.error.as_ref().map(|e| Cow::Borrowed(e.code.as_str())),
             Field::RedirectUri => borrowed(&self.redirect_uri),
             Field::Route => borrowed(&self.http.as_ref()?.route),
+            Field::PresentedRefreshToken | Field::RefreshToken => self
+                .refresh_fingerprint(field)
+                .map(|f| Cow::Owned(f.to_string())),
         }
+    }
+}
+
+impl AuditEvent {
+    /// The fingerprint of the refresh token `field` names (presented or issued).
+    fn refresh_fingerprint(&self, field: Field) -> Option<&crate::token::TokenFingerprint> {
+        let token = match field {
+            Field::PresentedRefreshToken => self.oauth.as_ref()?.presented_refresh_token.as_ref(),
+            Field::RefreshToken => self.refresh_token.as_ref(),
+            _ => None,
+        };
+        token.map(|t| &t.fingerprint)
     }
 }
 
@@ -212,6 +242,10 @@ impl Observed for Value {
             Field::ErrorCode => &self["error"]["code"],
             Field::RedirectUri => &self["redirect_uri"],
             Field::Route => &self["http"]["route"],
+            Field::PresentedRefreshToken => {
+                &self["oauth"]["presented_refresh_token"]["fingerprint"]
+            }
+            Field::RefreshToken => &self["refresh_token"]["fingerprint"],
         };
         value.as_str().map(Cow::Borrowed)
     }

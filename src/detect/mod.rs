@@ -18,7 +18,10 @@ mod field;
 mod rule;
 mod window;
 
-pub use detector::{Detector, DetectorStats, DEFAULT_MAX_KEYS, KEYS_EVICTED, REVOKED_TOKEN_REUSE};
+pub use detector::{
+    Detector, DetectorStats, DEFAULT_MAX_KEYS, DEFAULT_REFRESH_REUSE_GRACE, KEYS_EVICTED,
+    REFRESH_TOKEN_REUSE, REVOKED_TOKEN_REUSE,
+};
 pub use field::{Field, Observed};
 pub use rule::{default_rules, Condition, Distinct, Rule, Select};
 

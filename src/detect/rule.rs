@@ -262,10 +262,14 @@ pub fn default_rules() -> Vec<Rule> {
             severity: Severity::Warning,
             select: vec![Select {
                 kinds: vec!["AuthorizationFailed"],
+                // RFC 6749 §4.1.2.1: a server must not redirect to an unregistered URI; it
+                // shows the user an error page, most often a plain 400 without an OAuth
+                // error code to read (`http_400`), as oidc-provider does.
                 error_codes: vec![
                     "invalid_request",
                     "invalid_redirect_uri",
                     "unauthorized_client",
+                    "http_400",
                 ],
                 ..Select::default()
             }],

@@ -241,6 +241,15 @@ fn redirect_uri_probing_needs_several_uris() {
     assert_eq!(fired(&probing), ["redirect_uri_probing"]);
     let typo: Vec<_> = (0..5).map(|i| probe(i, "https://app.example/cb")).collect();
     assert!(fired(&typo).is_empty());
+    // An error page without an OAuth code (the server refused to redirect) counts too.
+    let pages: Vec<_> = probing
+        .into_iter()
+        .map(|mut e| {
+            e.error.as_mut().unwrap().code = "http_400".into();
+            e
+        })
+        .collect();
+    assert_eq!(fired(&pages), ["redirect_uri_probing"]);
 }
 
 #[test]
@@ -272,9 +281,13 @@ fn a_token_used_after_its_revocation_is_reuse() {
 #[test]
 fn the_same_events_read_back_as_json_raise_the_same_alerts() {
     let ip = [203, 0, 113, 9];
-    let events: Vec<_> = (0..10)
+    let mut events: Vec<_> = (0..10)
         .map(|i| login_failed(i as f64, "alice", ip))
         .collect();
+    // A refresh token rotated, then presented again from elsewhere.
+    events.push(refresh(20.0, "rt-0", Some("rt-1"), [192, 0, 2, 8], "app/1"));
+    events.push(refresh(30.0, "rt-1", Some("rt-2"), [192, 0, 2, 8], "app/1"));
+    events.push(refresh_refused(40.0, "rt-0", [198, 51, 100, 66], "thief/1"));
     let mut live = Detector::default();
     let mut offline = Detector::default();
     let service = Arc::new(ServiceInfo::default());
@@ -286,10 +299,21 @@ fn the_same_events_read_back_as_json_raise_the_same_alerts() {
         .iter()
         .flat_map(|e| offline.check_json(&serde_json::to_value(e).unwrap()))
         .collect();
-    assert_eq!(a.len(), 1);
-    assert_eq!(a[0].alert, b[0].alert);
-    assert_eq!(a[0].time, b[0].time);
-    assert_eq!(a[0].source, b[0].source);
+    let rules: Vec<_> = a
+        .iter()
+        .map(|e| e.alert.as_ref().unwrap().rule.as_str())
+        .collect();
+    assert_eq!(rules, ["brute_force", REFRESH_TOKEN_REUSE]);
+    assert_eq!(a.len(), b.len());
+    for (a, b) in a.iter().zip(&b) {
+        assert_eq!(a.alert, b.alert);
+        assert_eq!(a.time, b.time);
+        assert_eq!(a.source, b.source);
+        assert_eq!(a.actor, b.actor);
+        assert_eq!(a.oauth, b.oauth);
+        assert_eq!(a.severity, b.severity);
+    }
+    assert_eq!(live.stats(), offline.stats());
 }
 
 #[test]
@@ -322,4 +346,239 @@ fn groups_keep_what_their_condition_needs_not_more() {
     assert_eq!(rule("credential_stuffing"), 60);
     assert_eq!(rule("password_spray"), 80);
     assert_eq!(rule("token_shared"), 32);
+}
+
+/// A refresh grant by client `app` for `alice`, presenting `presented` and answered with
+/// `issued` (`None`: the answer carried no refresh token).
+fn refresh(
+    seconds: f64,
+    presented: &str,
+    issued: Option<&str>,
+    ip: [u8; 4],
+    user_agent: &str,
+) -> AuditEvent {
+    let mut event = at(seconds, EventKind::AccessTokenIssued);
+    event.outcome = Outcome::Success;
+    event.grant_type = Some("refresh_token".into());
+    event.actor.subject = Some("alice".into());
+    event.actor.client_id = Some("app".into());
+    event.source = Some(Source {
+        ip: Some(ip.into()),
+        user_agent: Some(user_agent.into()),
+        ..Source::default()
+    });
+    event.oauth = Some(crate::event::OAuthDetails {
+        presented_refresh_token: Some(crate::event::TokenRef {
+            fingerprint: TokenFingerprint::of(presented),
+        }),
+        ..crate::event::OAuthDetails::default()
+    });
+    event.refresh_token = issued.map(|t| crate::event::TokenRef {
+        fingerprint: TokenFingerprint::of(t),
+    });
+    event.token = Some(TokenDetails::from_fingerprint(TokenFingerprint::of(
+        &format!("access-{seconds}"),
+    )));
+    event
+}
+
+/// The same grant refused with `invalid_grant`, as an authorization server that detects
+/// reuse answers.
+fn refresh_refused(seconds: f64, presented: &str, ip: [u8; 4], user_agent: &str) -> AuditEvent {
+    let mut event = refresh(seconds, presented, None, ip, user_agent);
+    event.kind = EventKind::TokenRequestFailed;
+    event.outcome = Outcome::Failure;
+    event.token = None;
+    event.error = Some(ErrorInfo {
+        code: "invalid_grant".into(),
+        description: None,
+    });
+    event
+}
+
+#[test]
+fn a_rotated_refresh_token_presented_again_is_reuse() {
+    let app = [192, 0, 2, 8];
+    let thief = [198, 51, 100, 66];
+    let rotation = refresh(0.0, "rt-0", Some("rt-1"), app, "app/1");
+    let reuse = refresh_refused(60.0, "rt-0", thief, "thief/1");
+    let mut detector = Detector::default();
+    let service = Arc::new(ServiceInfo::default());
+    assert!(detector.check(&rotation, &service).is_empty());
+    let alerts = detector.check(&reuse, &service);
+    assert_eq!(alerts.len(), 1);
+    let event = &alerts[0];
+    let alert = event.alert.as_ref().unwrap();
+    assert_eq!(alert.rule, REFRESH_TOKEN_REUSE);
+    assert_eq!(
+        alert.title.as_deref(),
+        Some("A refresh token presented again after it was rotated")
+    );
+    let fingerprint = TokenFingerprint::of("rt-0");
+    assert_eq!(
+        alert.key,
+        format!("oauth.presented_refresh_token.fingerprint={fingerprint} actor.client_id=app")
+    );
+    assert_eq!(alert.count, 1);
+    assert_eq!(
+        alert.evidence,
+        [rotation.id.to_string(), reuse.id.to_string()]
+    );
+    assert_eq!(alert.first_seen, Some(rotation.time));
+    assert_eq!(alert.last_seen, Some(reuse.time));
+    assert_eq!(event.time, reuse.time);
+    assert_eq!(event.severity, crate::event::Severity::Critical);
+    // The offender, as the reuse names it.
+    let source = event.source.as_ref().unwrap();
+    assert_eq!(source.ip, Some(thief.into()));
+    assert_eq!(source.user_agent.as_deref(), Some("thief/1"));
+    assert_eq!(event.actor.client_id.as_deref(), Some("app"));
+    assert_eq!(
+        event.oauth.as_ref().unwrap().presented_refresh_token,
+        Some(crate::event::TokenRef { fingerprint })
+    );
+    // Once per token per cooldown.
+    let again = refresh_refused(61.0, "rt-0", thief, "thief/1");
+    assert!(detector.check(&again, &service).is_empty());
+    let later = refresh_refused(60.0 + 16.0 * 60.0, "rt-0", thief, "thief/1");
+    let alerts = detector.check(&later, &service);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].alert.as_ref().unwrap().suppressed, Some(1));
+
+    // A reuse the authorization server did not catch (it rotated again) is reuse all the
+    // same, and so is the legitimate client's reuse after the thief refreshed first.
+    assert_eq!(
+        fired(&[
+            refresh(0.0, "rt-0", Some("rt-1"), thief, "thief/1"),
+            refresh(30.0, "rt-0", Some("rt-9"), app, "app/1"),
+        ]),
+        [REFRESH_TOKEN_REUSE]
+    );
+    // A reuse without any client named still alerts, keyed on the token alone.
+    let mut anonymous = refresh_refused(60.0, "rt-0", thief, "thief/1");
+    anonymous.actor.client_id = None;
+    let mut detector = Detector::default();
+    detector.check(&rotation, &service);
+    let alerts = detector.check(&anonymous, &service);
+    assert_eq!(
+        alerts[0].alert.as_ref().unwrap().key,
+        format!("oauth.presented_refresh_token.fingerprint={fingerprint}")
+    );
+}
+
+#[test]
+fn an_ordinary_refresh_chain_is_not_reuse() {
+    let app = [192, 0, 2, 8];
+    // Every ten minutes for a day, each new refresh token used once.
+    let chain: Vec<_> = (0..144u32)
+        .map(|i| {
+            refresh(
+                f64::from(i) * 600.0,
+                &format!("rt-{i}"),
+                Some(&format!("rt-{}", i + 1)),
+                app,
+                "app/1",
+            )
+        })
+        .collect();
+    assert!(fired(&chain).is_empty());
+    // Two clients, each with its own chain, interleaved.
+    let two: Vec<_> = (0..20u32)
+        .map(|i| {
+            let who = i % 2;
+            let n = i / 2;
+            refresh(
+                f64::from(i),
+                &format!("rt-{who}-{n}"),
+                Some(&format!("rt-{who}-{}", n + 1)),
+                [192, 0, 2, who as u8],
+                "app/1",
+            )
+        })
+        .collect();
+    assert!(fired(&two).is_empty());
+}
+
+#[test]
+fn a_refresh_token_the_server_does_not_rotate_is_not_reuse() {
+    let app = [192, 0, 2, 8];
+    // Answered with the same refresh token, or with none: the client keeps using it, from
+    // wherever it is.
+    let same: Vec<_> = (0..10u32)
+        .map(|i| refresh(f64::from(i) * 60.0, "rt-0", Some("rt-0"), app, "app/1"))
+        .collect();
+    assert!(fired(&same).is_empty());
+    let none: Vec<_> = (0..10u32)
+        .map(|i| {
+            refresh(
+                f64::from(i) * 60.0,
+                "rt-0",
+                None,
+                [192, 0, 2, i as u8],
+                "app/1",
+            )
+        })
+        .collect();
+    assert!(fired(&none).is_empty());
+    // A refused refresh rotates nothing.
+    let refused = [
+        refresh_refused(0.0, "rt-0", app, "app/1"),
+        refresh_refused(60.0, "rt-0", [198, 51, 100, 1], "other/1"),
+    ];
+    assert!(fired(&refused).is_empty());
+}
+
+#[test]
+fn a_quick_retry_from_the_rotating_client_is_not_reuse() {
+    let app = [192, 0, 2, 8];
+    let rotation = refresh(0.0, "rt-0", Some("rt-1"), app, "app/1");
+    // The answer was lost: the same client retries at once with the token it has.
+    assert!(fired(&[rotation.clone(), refresh_refused(1.5, "rt-0", app, "app/1")]).is_empty());
+    // Another user agent, another address, or later than the grace: reuse.
+    for reuse in [
+        refresh_refused(1.5, "rt-0", app, "curl/8"),
+        refresh_refused(1.5, "rt-0", [192, 0, 2, 9], "app/1"),
+        refresh_refused(2.0, "rt-0", app, "app/1"),
+    ] {
+        assert_eq!(fired(&[rotation.clone(), reuse]), [REFRESH_TOKEN_REUSE]);
+    }
+    // Without a grace, every reuse.
+    let mut strict = Detector::default().refresh_reuse_grace(std::time::Duration::ZERO);
+    let service = Arc::new(ServiceInfo::default());
+    strict.check(&rotation, &service);
+    let alerts = strict.check(&refresh_refused(0.5, "rt-0", app, "app/1"), &service);
+    assert_eq!(alerts.len(), 1);
+    // And off.
+    let mut off = Detector::default().without_refresh_reuse_rule();
+    off.check(&rotation, &service);
+    assert!(off
+        .check(
+            &refresh_refused(60.0, "rt-0", [198, 51, 100, 66], "thief/1"),
+            &service
+        )
+        .is_empty());
+}
+
+#[test]
+fn rotated_refresh_tokens_stay_within_the_cap() {
+    let mut detector = Detector::default().max_keys(1_000);
+    let service = Arc::new(ServiceInfo::default());
+    for i in 0..100_000u32 {
+        let rotation = refresh(
+            f64::from(i) / 100.0,
+            &format!("rt-{i}"),
+            Some(&format!("next-{i}")),
+            [192, 0, 2, 8],
+            "app/1",
+        );
+        assert!(detector.check(&rotation, &service).is_empty());
+    }
+    let stats = detector.stats();
+    assert!(stats.tokens <= 1_000, "{stats:?}");
+    assert!(stats.tokens >= 500, "{stats:?}");
+    // The most recent rotations are remembered.
+    let reuse = refresh_refused(2_000.0, "rt-99999", [198, 51, 100, 66], "thief/1");
+    let alerts = detector.check(&reuse, &service);
+    assert_eq!(alerts.len(), 1);
+    assert!(detector.stats().keys <= 1_000);
 }

@@ -34,7 +34,7 @@ pub(super) struct Firing {
 }
 
 /// Events named as evidence in an alert, at most.
-const EVIDENCE: usize = 20;
+pub(super) const EVIDENCE: usize = 20;
 
 impl Window {
     pub(super) fn new() -> Window {
