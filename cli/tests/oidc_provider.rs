@@ -30,7 +30,20 @@ const OPAQUE: &str = "https://opaque.example/";
 
 /// `curl` with a form body and HTTP Basic client authentication; returns status and body.
 async fn curl_form(url: &str, user: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    curl_form_as(url, user, form, None).await
+}
+
+/// [`curl_form`] with another `User-Agent` than curl's own: another client.
+async fn curl_form_as(
+    url: &str,
+    user: &str,
+    form: &[(&str, &str)],
+    user_agent: Option<&str>,
+) -> (u16, Value) {
     let mut command = Command::new("curl");
+    if let Some(user_agent) = user_agent {
+        command.args(["--user-agent", user_agent]);
+    }
     command.args([
         "--silent",
         "--show-error",
@@ -598,4 +611,234 @@ token = ["/token"]
         "no secret in the alert"
     );
     assert_eq!(alerts(&events).len(), 1);
+}
+
+/// The proxy in front of the provider with `[detect]` on, its events in a file.
+struct Detecting {
+    provider: OidcProvider,
+    proxy: Proxy,
+    events: std::path::PathBuf,
+    _dir: TempDir,
+}
+
+fn detecting() -> Detecting {
+    let provider = OidcProvider::start();
+    let dir = TempDir::new("oidc-detect");
+    let events = dir.path("auth.jsonl");
+    let config = dir.write(
+        "auth.toml",
+        r#"
+service_name = "oidc-provider"
+[endpoints]
+defaults = false
+token = ["/token"]
+authorization = ["/auth"]
+[detect]
+"#,
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &provider.issuer,
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            events.to_str().unwrap(),
+        ],
+        &[],
+    );
+    Detecting {
+        provider,
+        proxy,
+        events,
+        _dir: dir,
+    }
+}
+
+impl Detecting {
+    /// The alerts so far, once every earlier request has been through the detector: a
+    /// client credentials grant (which no rule counts) is sent and its event awaited; the
+    /// proxy writes an alert right after the event that raised it, so alerts raised
+    /// earlier are in the file before it.
+    async fn alerts(&self) -> Vec<Value> {
+        let (status, body) = curl_form(
+            &self.proxy.url("/token"),
+            "service:service-secret",
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let token = body["access_token"].as_str().unwrap().to_owned();
+        wait_event(&self.events, "the last grant", with_token(fp(&token))).await;
+        support::read_events(&self.events)
+            .into_iter()
+            .filter(|e| e["kind"] == "SecurityAlert")
+            .collect()
+    }
+
+    /// A refresh grant by `app` presenting `refresh_token`, from curl or from another
+    /// client (`user_agent`); returns status and body.
+    async fn refresh(&self, refresh_token: &str, user_agent: Option<&str>) -> (u16, Value) {
+        curl_form_as(
+            &self.proxy.url("/token"),
+            "app:app-secret",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+            user_agent,
+        )
+        .await
+    }
+}
+
+/// `refresh_token_reuse` at the provider, which rotates refresh tokens: a chain of
+/// refreshes, each token presented once, and a retry at once by the client that lost an
+/// answer, raise nothing; a rotated token presented again by another client (which the
+/// provider refuses with invalid_grant, revoking the grant) raises one alert.
+#[tokio::test]
+async fn reused_refresh_tokens_at_the_provider_raise_an_alert() {
+    let d = detecting();
+
+    // Benign: a chain, each refresh token used once.
+    let mut token = d.provider.refresh_tokens[0].clone();
+    for _ in 0..3 {
+        let (status, body) = d.refresh(&token, None).await;
+        assert_eq!(status, 200, "{body}");
+        let next = body["refresh_token"].as_str().unwrap().to_owned();
+        assert_ne!(next, token, "the provider rotates");
+        token = next;
+    }
+    // Benign: the answer to a refresh was lost; the same client retries at once.
+    let lost = d.provider.refresh_tokens[1].clone();
+    let (status, _) = d.refresh(&lost, None).await;
+    assert_eq!(status, 200);
+    let (status, body) = d.refresh(&lost, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        d.alerts().await,
+        Vec::<Value>::new(),
+        "no refresh token was used after its rotation by anyone else"
+    );
+
+    // A stolen copy of a rotated refresh token, presented by another client.
+    let stolen = d.provider.refresh_tokens[2].clone();
+    let (status, body) = d.refresh(&stolen, None).await;
+    assert_eq!(status, 200, "{body}");
+    let rotated = body["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = d.refresh(&stolen, Some("stolen-copy/1.0")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let reuse = wait_event(&d.events, "the reuse", |e| {
+        e["kind"] == "TokenRequestFailed"
+            && e["oauth"]["presented_refresh_token"]["fingerprint"] == fp(&stolen)
+    })
+    .await;
+    let rotation = wait_event(&d.events, "the rotation", |e| {
+        e["kind"] == "AccessTokenIssued" && e["refresh_token"]["fingerprint"] == fp(&rotated)
+    })
+    .await;
+    let alerts = d.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let alert = &alerts[0];
+    assert_eq!(alert["alert"]["rule"], "refresh_token_reuse");
+    assert_eq!(
+        alert["alert"]["key"],
+        format!(
+            "oauth.presented_refresh_token.fingerprint={} actor.client_id=app",
+            fp(&stolen)
+        )
+    );
+    assert_eq!(alert["severity"], "critical");
+    assert_eq!(alert["service"]["name"], "oidc-provider");
+    assert_eq!(alert["source"]["user_agent"], "stolen-copy/1.0");
+    assert_eq!(alert["actor"]["client_id"], "app");
+    assert_eq!(
+        alert["alert"]["evidence"],
+        serde_json::json!([rotation["id"], reuse["id"]])
+    );
+    let all = std::fs::read_to_string(&d.events).unwrap();
+    for secret in [&stolen, &rotated, &lost, &token] {
+        assert!(!all.contains(secret.as_str()), "a refresh token leaked");
+    }
+}
+
+/// `scope_probing` and `redirect_uri_probing` at the provider: nine refused scopes, and
+/// five refused authorization requests over two redirect URIs, raise nothing; the tenth
+/// scope, and a third redirect URI, raise one alert each.
+#[tokio::test]
+async fn probing_at_the_provider_raises_alerts() {
+    let d = detecting();
+    let token_url = d.proxy.url("/token");
+    let ask_admin = || async {
+        let (status, body) = curl_form(
+            &token_url,
+            "service:service-secret",
+            &[("grant_type", "client_credentials"), ("scope", "admin")],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_scope"))
+        );
+    };
+    let authorize = |redirect_uri: String| {
+        let encoded = percent_encoding::utf8_percent_encode(
+            &redirect_uri,
+            percent_encoding::NON_ALPHANUMERIC,
+        );
+        let request = http().get(format!(
+            "{}?client_id=app&response_type=code&scope=openid&redirect_uri={encoded}",
+            d.proxy.url("/auth")
+        ));
+        async move {
+            let res = request.send().await.unwrap();
+            let status = res.status().as_u16();
+            let page = res.text().await.unwrap();
+            // The provider shows an error page and does not redirect (RFC 6749 §4.1.2.1).
+            assert_eq!(status, 400, "{page}");
+            assert!(page.contains("invalid_redirect_uri"), "{page}");
+        }
+    };
+    for _ in 0..9 {
+        ask_admin().await;
+    }
+    for i in 0..5 {
+        authorize(format!("https://app.example/callback{}", i % 2)).await;
+    }
+    assert_eq!(d.alerts().await, Vec::<Value>::new());
+    let failed = support::read_events(&d.events)
+        .into_iter()
+        .filter(|e| e["kind"] == "AuthorizationFailed")
+        .collect::<Vec<_>>();
+    assert_eq!(failed.len(), 5);
+    assert_eq!(failed[0]["error"]["code"], "http_400");
+    assert_eq!(failed[0]["redirect_uri"], "https://app.example/callback0");
+
+    ask_admin().await;
+    authorize("https://evil.example/steal".to_owned()).await;
+    let alerts = d.alerts().await;
+    let rules: Vec<_> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a["alert"]["rule"].as_str().unwrap(),
+                a["alert"]["key"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("scope_probing", "actor.client_id=service"),
+            ("redirect_uri_probing", "source.ip=127.0.0.1"),
+        ]
+    );
+    assert_eq!(alerts[0]["alert"]["count"], 10);
+    assert_eq!(alerts[1]["alert"]["count"], 6);
 }

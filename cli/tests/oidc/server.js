@@ -2,7 +2,8 @@
 //
 //   node server.js PORT
 //
-// Prints one JSON line when it listens: {"ready":true,"issuer":...,"refresh_token":...}.
+// Prints one JSON line when it listens:
+// {"ready":true,"issuer":...,"refresh_token":...,"refresh_tokens":[...]}.
 // Test-only secrets: every client secret and key here exists for this process alone.
 //
 // Resources (RFC 8707 resource indicators):
@@ -16,8 +17,11 @@
 //   app          refresh_token (authorization_code)      (secret: app-secret)
 //   oauth-audit  introspects tokens for the proxy         (secret: introspector-secret)
 //
-// A refresh token for `app` and user `alice` is minted at start (an authorization code flow
-// needs a browser login) and printed in the ready line.
+// Refresh tokens for `app` and user `alice` are minted at start (an authorization code flow
+// needs a browser login) and printed in the ready line: `refresh_token`, and three more in
+// `refresh_tokens`, each of its own grant. `rotateRefreshToken` is on: every refresh grant
+// answers with a new refresh token, and a rotated one presented again is refused
+// (invalid_grant) and revokes its grant.
 
 import { generateKeyPairSync } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
@@ -120,23 +124,31 @@ const provider = new Provider(issuer, configuration);
 provider.on('server_error', (ctx, err) => console.error('server_error', err));
 
 const app = await provider.Client.find('app');
-const grant = new provider.Grant({ accountId: 'alice', clientId: 'app' });
-grant.addOIDCScope('offline_access');
-grant.addResourceScope(API, 'orders:read');
-const grantId = await grant.save();
-const refreshToken = await new provider.RefreshToken({
-  client: app,
-  accountId: 'alice',
-  grantId,
-  gty: 'authorization_code',
-  authTime: Math.floor(Date.now() / 1000),
-  scope: 'offline_access orders:read',
-  resource: API,
-  expiresWithSession: false,
-}).save();
+// One grant and refresh token per call: reuse of one revokes its grant, not the others.
+const mintRefreshToken = async () => {
+  const grant = new provider.Grant({ accountId: 'alice', clientId: 'app' });
+  grant.addOIDCScope('offline_access');
+  grant.addResourceScope(API, 'orders:read');
+  const grantId = await grant.save();
+  return new provider.RefreshToken({
+    client: app,
+    accountId: 'alice',
+    grantId,
+    gty: 'authorization_code',
+    authTime: Math.floor(Date.now() / 1000),
+    scope: 'offline_access orders:read',
+    resource: API,
+    expiresWithSession: false,
+  }).save();
+};
+const refreshToken = await mintRefreshToken();
+const refreshTokens = [];
+for (let i = 0; i < 3; i += 1) refreshTokens.push(await mintRefreshToken());
 
 const server = provider.listen(port, '127.0.0.1', () => {
-  console.log(JSON.stringify({ ready: true, issuer, refresh_token: refreshToken }));
+  console.log(JSON.stringify({
+    ready: true, issuer, refresh_token: refreshToken, refresh_tokens: refreshTokens,
+  }));
 });
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);

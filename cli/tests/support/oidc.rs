@@ -19,6 +19,8 @@ pub struct OidcProvider {
     pub issuer: String,
     /// A refresh token for client `app` and user `alice`, minted at start.
     pub refresh_token: String,
+    /// Three more, each of its own grant.
+    pub refresh_tokens: Vec<String>,
 }
 
 impl OidcProvider {
@@ -71,6 +73,12 @@ impl OidcProvider {
                 .as_str()
                 .expect("refresh_token")
                 .to_owned(),
+            refresh_tokens: ready["refresh_tokens"]
+                .as_array()
+                .expect("refresh_tokens")
+                .iter()
+                .map(|t| t.as_str().expect("a refresh token").to_owned())
+                .collect(),
         }
     }
 }
