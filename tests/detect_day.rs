@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use oauth_audit::detect::Detector;
 use oauth_audit::event::{
-    AuditEvent, ErrorInfo, EventKind, Outcome, ServiceInfo, Source, Timestamp, TokenDetails,
+    AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, ServiceInfo, Source, Timestamp,
+    TokenDetails, TokenRef,
 };
 use oauth_audit::token::{TokenFingerprint, Verdict};
 
@@ -109,6 +110,45 @@ impl Day {
         });
     }
 
+    /// A refresh grant by `user` presenting `presented`, answered with `issued` (or
+    /// refused with `invalid_grant`).
+    fn refresh(
+        &mut self,
+        at: f64,
+        user: usize,
+        presented: &str,
+        issued: Option<&str>,
+        from: IpAddr,
+    ) {
+        let (kind, outcome) = match issued {
+            Some(_) => (EventKind::AccessTokenIssued, Outcome::Success),
+            None => (EventKind::TokenRequestFailed, Outcome::Failure),
+        };
+        let event = self.event(at, kind, outcome, from);
+        event.grant_type = Some("refresh_token".into());
+        event.actor.subject = Some(format!("user-{user}"));
+        event.actor.client_id = Some("web".into());
+        event.oauth = Some(OAuthDetails {
+            presented_refresh_token: Some(TokenRef {
+                fingerprint: TokenFingerprint::of(presented),
+            }),
+            ..OAuthDetails::default()
+        });
+        match issued {
+            Some(token) => {
+                event.refresh_token = Some(TokenRef {
+                    fingerprint: TokenFingerprint::of(token),
+                })
+            }
+            None => {
+                event.error = Some(ErrorInfo {
+                    code: "invalid_grant".into(),
+                    description: None,
+                })
+            }
+        }
+    }
+
     /// Ordinary traffic: users log in (a typo now and then, rarely two), call the API
     /// through the day with an hourly token (sometimes one that just expired), refresh;
     /// services fetch tokens (a misconfigured one fails a few times a day).
@@ -144,6 +184,23 @@ impl Day {
                     };
                     self.call(at, user, Day::token(user, hour), verdict, from);
                 }
+            }
+        }
+        // Refresh chains, each rotated token used once; now and then the answer is lost
+        // and the app retries at once with the token it has, which the server refuses.
+        let mut rng = fastrand::Rng::with_seed(self.rng.get_seed() ^ 0x5eed);
+        for user in 0..USERS {
+            let home = Day::home(user);
+            let start = rng.f64() * 40_000.0;
+            let mut token = format!("rt-{user}-0");
+            for k in 1..=rng.usize(0..12) {
+                let at = start + k as f64 * 3_000.0;
+                let next = format!("rt-{user}-{k}");
+                self.refresh(at, user, &token, Some(&next), home);
+                if rng.u32(0..50) == 0 {
+                    self.refresh(at + 0.8, user, &token, None, home);
+                }
+                token = next;
             }
         }
         for n in 0..40 {
@@ -250,6 +307,15 @@ fn an_ordinary_day_raises_nothing_and_every_attack_is_flagged() {
         event.token = Some(TokenDetails::from_fingerprint(revoked));
     }
     day.call(61_500.0, 9, revoked, Verdict::Valid, ip(203, 0, 113, 74));
+    // user-11's refresh token copied, and presented at 18:00 after the app rotated it.
+    day.refresh(
+        64_700.0,
+        11,
+        "stolen-rt",
+        Some("stolen-rt-next"),
+        Day::home(11),
+    );
+    day.refresh(64_800.0, 11, "stolen-rt", None, ip(203, 0, 113, 75));
     day.events.sort_by_key(|e| e.time);
 
     let found: BTreeSet<(String, String)> = alerts(&day.events).into_iter().collect();
@@ -269,6 +335,13 @@ fn an_ordinary_day_raises_nothing_and_every_attack_is_flagged() {
         (
             "revoked_token_reuse",
             format!("token.fingerprint={revoked}"),
+        ),
+        (
+            "refresh_token_reuse",
+            format!(
+                "oauth.presented_refresh_token.fingerprint={} actor.client_id=web",
+                TokenFingerprint::of("stolen-rt")
+            ),
         ),
     ]
     .into_iter()
