@@ -59,35 +59,23 @@ pub struct NatsArgs {
     /// cluster; nats://, tls:// or host:port).
     #[arg(long = "nats", value_name = "URL", value_delimiter = ',')]
     nats: Vec<String>,
-    /// The stream (the NATS writer's `stream`).
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "OAUTH_AUDIT",
-        requires = "nats"
-    )]
-    stream: String,
+    // Defaults applied in `nats.rs`: a flag given is one the user typed (`first_given`).
+    /// The stream (the NATS writer's `stream`) [default: OAUTH_AUDIT].
+    #[arg(long, value_name = "NAME", requires = "nats")]
+    stream: Option<String>,
     /// Events are on `<PREFIX>.<kind>` (the NATS writer's `subject_prefix`); alerts are
-    /// published on `<PREFIX>.SecurityAlert`.
-    #[arg(
-        long,
-        value_name = "PREFIX",
-        default_value = "oauth.audit",
-        requires = "nats"
-    )]
-    subject_prefix: String,
+    /// published on `<PREFIX>.SecurityAlert` [default: oauth.audit].
+    #[arg(long, value_name = "PREFIX", requires = "nats")]
+    subject_prefix: Option<String>,
     /// The durable consumer: its acknowledgements are where a restarted detector resumes.
-    /// Detectors sharing a name share the work (and split the windows): give each its own.
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "oauth-audit-detect",
-        requires = "nats"
-    )]
-    durable: String,
-    /// Event ids remembered to skip an event delivered or published again (0: off).
-    #[arg(long, value_name = "N", default_value_t = 100_000, requires = "nats")]
-    dedupe_ids: usize,
+    /// Detectors sharing a name share the work (and split the windows): give each its own
+    /// [default: oauth-audit-detect].
+    #[arg(long, value_name = "NAME", requires = "nats")]
+    durable: Option<String>,
+    /// Event ids remembered to skip an event delivered or published again (0: off)
+    /// [default: 100000].
+    #[arg(long, value_name = "N", requires = "nats")]
+    dedupe_ids: Option<usize>,
     /// At start, how far back the stream is read again (without raising alerts) to rebuild
     /// the windows and cooldowns up to where the consumer stopped [default: the rules'
     /// longest timespan or cooldown; 0s: off].
@@ -110,12 +98,37 @@ pub struct NatsArgs {
     nats_ca: Option<PathBuf>,
 }
 
+impl NatsArgs {
+    /// The first flag given that only `--nats` reads.
+    fn first_given(&self) -> Option<&'static str> {
+        [
+            ("--stream", self.stream.is_some()),
+            ("--subject-prefix", self.subject_prefix.is_some()),
+            ("--durable", self.durable.is_some()),
+            ("--dedupe-ids", self.dedupe_ids.is_some()),
+            ("--replay", self.replay.is_some()),
+            ("--until-idle", self.until_idle.is_some()),
+            ("--nats-creds", self.nats_creds.is_some()),
+            ("--nats-user", self.nats_user.is_some()),
+            ("--nats-ca", self.nats_ca.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(flag, given)| given.then_some(flag))
+    }
+}
+
 fn duration(value: &str) -> Result<HumanDuration, String> {
     HumanDuration::try_from(value.to_owned())
 }
 
 /// Runs `detect`.
 pub fn run(args: DetectArgs) -> Result<(), Failure> {
+    if args.fleet.nats.is_empty() {
+        // clap's `requires` is not checked once PATHs are given.
+        if let Some(flag) = args.fleet.first_given() {
+            return Err(Failure::Usage(format!("{flag} applies only with --nats")));
+        }
+    }
     let file = args.config.as_deref().map(crate::setup::load).transpose()?;
     let detector = detector(file.as_ref(), args.max_keys)?;
     if args.fleet.nats.is_empty() {

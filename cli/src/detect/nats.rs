@@ -53,15 +53,47 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The service alerts name when the configuration names none.
 const SERVICE_NAME: &str = "oauth-audit-detect";
 
+/// The writer's defaults (`NatsBackend::builder`).
+const DEFAULT_STREAM: &str = "OAUTH_AUDIT";
+const DEFAULT_SUBJECT_PREFIX: &str = "oauth.audit";
+/// The durable consumer's name by default.
+const DEFAULT_DURABLE: &str = "oauth-audit-detect";
+/// Event ids remembered by default.
+const DEFAULT_DEDUPE_IDS: usize = 100_000;
+
+/// The flags, defaults applied.
+struct Settings {
+    servers: Vec<ServerAddr>,
+    auth: Auth,
+    stream: String,
+    subject_prefix: String,
+    durable: String,
+    dedupe_ids: usize,
+    replay: Option<Duration>,
+    until_idle: Option<Duration>,
+    ca: Option<PathBuf>,
+}
+
 /// Runs the fleet detector until SIGTERM or Ctrl-C (or `--until-idle`).
 pub fn run(args: NatsArgs, detector: Detector, file: Option<FileConfig>) -> Result<(), Failure> {
-    let servers = servers(&args.nats)?;
-    let auth = Auth::from_env(&args)?;
+    let settings = Settings {
+        servers: servers(&args.nats)?,
+        auth: Auth::from_env(&args)?,
+        stream: args.stream.unwrap_or_else(|| DEFAULT_STREAM.to_owned()),
+        subject_prefix: args
+            .subject_prefix
+            .unwrap_or_else(|| DEFAULT_SUBJECT_PREFIX.to_owned()),
+        durable: args.durable.unwrap_or_else(|| DEFAULT_DURABLE.to_owned()),
+        dedupe_ids: args.dedupe_ids.unwrap_or(DEFAULT_DEDUPE_IDS),
+        replay: args.replay.map(|d| d.0),
+        until_idle: args.until_idle.map(|d| d.0),
+        ca: args.nats_ca,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start the Tokio runtime: {e}")))?;
-    runtime.block_on(consume(args, servers, auth, detector, file))
+    runtime.block_on(consume(settings, detector, file))
 }
 
 /// The servers, each checked (named by position: an address may carry a password).
@@ -184,9 +216,7 @@ struct Fleet {
 }
 
 async fn consume(
-    args: NatsArgs,
-    servers: Vec<ServerAddr>,
-    auth: Auth,
+    args: Settings,
     detector: Detector,
     file: Option<FileConfig>,
 ) -> Result<(), Failure> {
@@ -196,7 +226,8 @@ async fn consume(
         let _ = stopping.send(true);
     });
 
-    let mut options = auth
+    let mut options = args
+        .auth
         .options()
         .await?
         .name("oauth-audit-detect")
@@ -206,14 +237,15 @@ async fn consume(
             match event {
                 Event::Connected => tracing::info!("connected to NATS"),
                 Event::Disconnected => tracing::warn!("disconnected from NATS, reconnecting"),
+                Event::Closed | Event::Draining => tracing::debug!("NATS: {event}"),
                 other => tracing::warn!("NATS: {other}"),
             }
         });
-    if let Some(ca) = &args.nats_ca {
+    if let Some(ca) = &args.ca {
         options = options.add_root_certificates(ca.clone());
     }
     let client = options
-        .connect(servers)
+        .connect(args.servers.clone())
         .await
         .map_err(|e| Failure::Runtime(format!("cannot connect to NATS: {e}")))?;
     let jetstream = jetstream::ContextBuilder::new()
@@ -262,9 +294,7 @@ async fn consume(
             .unwrap_or_else(|| SERVICE_NAME.to_owned()),
         instance: file.service_instance.clone(),
     });
-    let replay = args
-        .replay
-        .map_or_else(|| longest_window(&detector), |d| d.0);
+    let replay = args.replay.unwrap_or_else(|| longest_window(&detector));
     let auditor = alert_writers(&file).await?;
     let mut fleet = Fleet {
         jetstream,
@@ -290,7 +320,7 @@ async fn consume(
         after = ack_floor,
         "detecting on NATS: consuming the stream after sequence {ack_floor}"
     );
-    let until_idle = args.until_idle.map(|d| d.0);
+    let until_idle = args.until_idle;
     let mut last_message = Instant::now();
     loop {
         if fleet.stopped() || until_idle.is_some_and(|idle| last_message.elapsed() >= idle) {
@@ -639,6 +669,15 @@ mod tests {
         assert_eq!(
             id.get_timestamp().map(|t| t.to_unix().0),
             Some(1_800_000_000)
+        );
+    }
+
+    #[test]
+    fn the_replay_covers_the_longest_rule() {
+        // password_spray looks back an hour.
+        assert_eq!(
+            longest_window(&Detector::default()),
+            Duration::from_secs(3600)
         );
     }
 
