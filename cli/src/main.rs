@@ -2,7 +2,8 @@
 //! reverse proxy for an authorization server or API that cannot take a Rust layer;
 //! `oauth-audit check-config` validates a configuration file; `oauth-audit verify` checks a
 //! chained trail and `oauth-audit keygen` makes the key pair that signs its checkpoints;
-//! `oauth-audit detect` runs the detection rules over stored events.
+//! `oauth-audit detect` runs the detection rules over stored events, or over the NATS
+//! JetStream stream a fleet's writers publish to (`--nats`).
 //!
 //! Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure (for `verify`:
 //! the trail has problems).
@@ -13,6 +14,7 @@
 //! oauth-audit keygen --name orders-api --out audit
 //! oauth-audit verify /var/log/oauth-audit --key audit.pub --checkpoints checkpoints.jsonl
 //! oauth-audit detect /var/log/oauth-audit > alerts.jsonl
+//! oauth-audit detect --nats nats://10.0.0.1:4222,nats://10.0.0.2:4222 --config detect.toml
 //! ```
 //!
 //! Configuration: `docs/config.md`.
@@ -64,8 +66,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Write a new key pair for signing checkpoints: PREFIX.key (mode 0600) and PREFIX.pub.
     Keygen(keygen::KeygenArgs),
-    /// Run the detection rules over stored events (files, rotated directories): alerts as
-    /// JSON lines on standard output, a summary on standard error (docs/detection.md).
+    /// Run the detection rules over stored events (files, rotated directories), or with
+    /// --nats over a fleet's NATS JetStream stream until SIGTERM or Ctrl-C: alerts as JSON
+    /// lines on standard output (with --nats: to the stream and the configured writers), a
+    /// summary on standard error (docs/detection.md).
     Detect(detect::DetectArgs),
 }
 

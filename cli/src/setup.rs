@@ -57,7 +57,7 @@ fn env_var(name: &str) -> Option<String> {
 }
 
 /// Reads `path` and applies the environment.
-fn load(path: &Path) -> Result<FileConfig, Failure> {
+pub(crate) fn load(path: &Path) -> Result<FileConfig, Failure> {
     let mut file = FileConfig::load(path).map_err(|e| Failure::Config(e.to_string()))?;
     file.apply_env(env_var)
         .map_err(|e| Failure::Config(e.to_string()))?;
@@ -445,8 +445,8 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Completes at the first SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
+/// Completes at the first SIGTERM or Ctrl-C (SIGINT); `proxy` and `detect --nats` stop on it.
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -104,3 +104,57 @@ fn detect_prints_the_alerts_of_stored_events_and_a_summary() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("cannot read"));
 }
+
+#[test]
+fn detect_takes_the_rules_of_a_configuration_file_and_refuses_mixed_modes() {
+    let dir = TempDir::new("detect-config");
+    let log = dir.path("audit.jsonl");
+    trail(&log, 5);
+    let config = dir.write("detect.toml", "[detect.rules.brute_force]\ncount = 5\n");
+    let output = run(
+        &[
+            "detect",
+            log.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("1 alert(s) (brute_force 1)"), "{stderr}");
+
+    let bad = dir.write("bad.toml", "[detect]\ndisable = [\"brute-force\"]\n");
+    let output = run(
+        &[
+            "detect",
+            log.to_str().unwrap(),
+            "--config",
+            bad.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("no rule \"brute-force\""));
+
+    let output = run(
+        &["detect", "--until-idle", "1s", log.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("--until-idle applies only with --nats"));
+    for args in [
+        vec!["detect"],
+        vec!["detect", "--stream", "AUDIT", log.to_str().unwrap()],
+        vec![
+            "detect",
+            "--nats",
+            "nats://127.0.0.1:4222",
+            log.to_str().unwrap(),
+        ],
+    ] {
+        let output = run(&args, &[]);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty());
+    }
+}

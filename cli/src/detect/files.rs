@@ -1,37 +1,19 @@
-//! `oauth-audit detect`: the detection rules over stored events (JSON-lines files and
-//! directories of rotated files), for back-testing and incident investigation
-//! (`docs/detection.md`). Alerts go to standard output as JSON lines, a summary to
-//! standard error.
-//!
-//! Exit codes: 0 when the input was read (alerts or not), 2 on a usage error.
+//! `oauth-audit detect PATH...`: the detection rules over stored events (JSON-lines files
+//! and directories of rotated files), for back-testing and incident investigation. Alerts
+//! go to standard output as JSON lines, a summary to standard error.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use clap::Args;
 use oauth_audit::chain::verify;
-use oauth_audit::detect::{Detector, DEFAULT_MAX_KEYS};
+use oauth_audit::detect::Detector;
 
 use crate::Failure;
 
-/// Flags of `oauth-audit detect`.
-#[derive(Debug, Args)]
-pub struct DetectArgs {
-    /// JSON-lines files (plain or gzip) and directories of rotated files (their .jsonl and
-    /// .jsonl.gz files in name order), read in the order given: the events' own times
-    /// drive every window.
-    #[arg(value_name = "PATH", required = true)]
-    paths: Vec<PathBuf>,
-    /// Groups remembered at most over all rules (the least recently used are forgotten).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_KEYS)]
-    max_keys: usize,
-}
-
-/// Runs `detect`.
-pub fn run(args: DetectArgs) -> Result<(), Failure> {
-    let files = verify::expand(&args.paths).map_err(|e| Failure::Usage(e.to_string()))?;
-    let mut detector = Detector::default().max_keys(args.max_keys);
+/// Runs the detector over the files of `paths`.
+pub fn run(paths: &[PathBuf], mut detector: Detector) -> Result<(), Failure> {
+    let files = verify::expand(paths).map_err(|e| Failure::Usage(e.to_string()))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut by_rule: BTreeMap<String, u64> = BTreeMap::new();
     let mut unreadable = 0u64;
@@ -71,12 +53,7 @@ pub fn run(args: DetectArgs) -> Result<(), Failure> {
         _ => {}
     }
     let stats = detector.stats();
-    let rules = if by_rule.is_empty() {
-        String::new()
-    } else {
-        let list: Vec<String> = by_rule.iter().map(|(r, n)| format!("{r} {n}")).collect();
-        format!(" ({})", list.join(", "))
-    };
+    let rules = super::by_rule(&by_rule);
     eprintln!(
         "{} events in {} file(s): {} alert(s){rules}; {} line(s) not JSON; {} group(s) forgotten to stay within --max-keys",
         stats.events,
