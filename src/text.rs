@@ -47,8 +47,8 @@ pub fn sanitize(input: &str, max_bytes: usize) -> String {
 ///
 /// Where parsers disagree on how far the user information goes (an unencoded `?`, `#` or `/`
 /// in a password: WHATWG ends the authority there, tokio-postgres reads up to the first `@`
-/// wherever it is), everything after the scheme is replaced, so no reading of the text
-/// shows a password.
+/// wherever it is), that is, wherever an `@` follows a `/`, `?` or `#`, everything after
+/// the scheme is replaced, so no reading of the text shows a password.
 pub fn shown_url(value: &str) -> String {
     // Hand-written rather than `url::Url`: it must also show text that is not a valid URL
     // (values refused because they failed to parse, `host:port`, libpq's lenient URLs) and
@@ -65,14 +65,16 @@ pub fn shown_url(value: &str) -> String {
         None if rest.contains('@') => return hidden(),
         None => (false, rest),
     };
+    // Another `@` further on, even in the query: the password may run up to it
+    // (`u:@/pa?ss@host`, where the first reading shows `/pa` as a path).
+    if rest.contains('@') {
+        return hidden();
+    }
     let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
     let (location, query) = match rest.split_once('?') {
         Some((before, _)) => (before, "?…"),
         None => (rest, ""),
     };
-    if location.contains('@') {
-        return hidden();
-    }
     let user = if user_hidden { "…@" } else { "" };
     sanitize(&format!("{prefix}{user}{location}{query}"), 2048)
 }

@@ -5,10 +5,14 @@
 //!
 //! Written here rather than taken from a JCS crate: `serde_json_canonicalizer` (the oracle
 //! the tests compare with) took 32 µs per event, re-parsing every key to sort it, and
-//! going through a `serde_json::Value` costs 8 µs in allocations alone; this runs in the time
-//! of `serde_json::to_vec` plus one copy of each object's body, and the chain hashes every
-//! event. It is a `serde_json::ser::Formatter` that writes into its own buffer, so that at the
-//! end of an object it can put the entries in order where they were written.
+//! going through a `serde_json::Value` costs 8 µs in allocations alone; the chain hashes
+//! every event. It is a `serde_json::ser::Formatter` that writes into its own buffer in two
+//! ways. First it writes the value as it serialises, only checking that each key is greater
+//! than the one before it in its object: the event model declares its fields in key order,
+//! so for an event this is all, at the cost of `serde_json::to_writer`. Should a key come
+//! out of order (a map or a struct of someone else's), it stops and writes the value again,
+//! noting where every entry lies, and at the end of each object puts its entries in order
+//! where they were written.
 
 use std::cmp::Ordering;
 use std::io;
@@ -23,31 +27,103 @@ pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde
     Ok(formatter.out)
 }
 
-/// Writes the RFC 8785 form of one value after another, keeping its buffers: for readers of
-/// whole trails (`verify`).
+/// Writes the RFC 8785 form of one value after another, keeping its buffers between calls:
+/// what the chain uses for every event, and `verify` for lines it must canonicalise.
+///
+/// ```
+/// use oauth_audit::event::{canonical_json, Canonicalizer};
+/// use serde_json::json;
+///
+/// let mut canonical = Canonicalizer::default();
+/// let value = json!({"b": [1.0, 2.5e-7], "a": {"z": "\u{7f}", "y": null}});
+/// assert_eq!(
+///     canonical.write(&value).unwrap(),
+///     br#"{"a":{"y":null,"z":""},"b":[1,2.5e-7]}"#
+/// );
+/// assert_eq!(canonical.write(&value).unwrap(), canonical_json(&value).unwrap());
+/// ```
 #[derive(Default)]
-pub(crate) struct Canonicalizer(Canonical);
+pub struct Canonicalizer(Canonical);
+
+impl std::fmt::Debug for Canonicalizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Canonicalizer").finish_non_exhaustive()
+    }
+}
 
 impl Canonicalizer {
     /// The canonical form of `value`, valid until the next call.
-    pub(crate) fn write<T: Serialize + ?Sized>(
+    ///
+    /// # Errors
+    ///
+    /// When `value` cannot be serialised as JSON (a map with keys that are not strings,
+    /// a `Serialize` implementation that fails).
+    pub fn write<T: Serialize + ?Sized>(
         &mut self,
         value: &T,
     ) -> Result<&[u8], serde_json::Error> {
-        self.0.out.clear();
-        self.0.objects.clear();
-        self.0.entries.clear();
         self.0.serialize(value)?;
         Ok(&self.0.out)
     }
 }
 
 impl Canonical {
+    /// Writes `value` as it serialises, checking that every object's keys come in order; the
+    /// event model declares its fields in key order, so this is the whole cost for events.
+    /// Only when some object's keys come out of order is `value` written again, sorting.
     fn serialize<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), serde_json::Error> {
+        self.reset(false);
+        let written = self.serialize_once(value);
+        if !self.unsorted {
+            return written;
+        }
+        self.reset(true);
+        self.serialize_once(value)
+    }
+
+    fn serialize_once<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
         value.serialize(&mut serde_json::Serializer::with_formatter(
             io::sink(),
             self,
         ))
+    }
+
+    fn reset(&mut self, sorting: bool) {
+        self.out.clear();
+        self.objects.clear();
+        self.entries.clear();
+        self.last_keys.clear();
+        self.sorting = sorting;
+        self.unsorted = false;
+    }
+
+    /// Sorting: at the end of an object, puts its entries in key order where they were
+    /// written.
+    #[cold]
+    #[inline(never)]
+    fn sort_object(&mut self) {
+        let first = self.objects.pop().unwrap_or(self.entries.len());
+        let entries = &mut self.entries[first..];
+        let out = &mut self.out;
+        if !entries.is_sorted_by(|a, b| entry_order(out, a, b).is_le()) {
+            // Copy the body out, then write it back in key order, with commas.
+            let (start, end) = (entries[0].start, entries[entries.len() - 1].end);
+            // Keys of one object differ: stability does not matter.
+            entries.sort_unstable_by(|a, b| entry_order(out, a, b));
+            self.scratch.clear();
+            self.scratch.extend_from_slice(&out[start..end]);
+            out.truncate(start);
+            for (index, entry) in entries.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&self.scratch[entry.start - start..entry.end - start]);
+            }
+        }
+        self.entries.truncate(first);
     }
 }
 
@@ -66,6 +142,50 @@ struct Canonical {
     scratch: Vec<u8>,
     /// Whether an escape was written since the current key began.
     escaped: bool,
+    /// Whether this pass sorts entries (else it only checks that they come in order).
+    sorting: bool,
+    /// Checking: where the current key starts.
+    key_start: usize,
+    /// Checking: for each open object, its last key so far.
+    last_keys: Vec<LastKey>,
+    /// Checking: a key came out of order, or could not be compared as bytes; the pass
+    /// stopped and the value must be written again, sorting.
+    unsorted: bool,
+}
+
+/// What the checking pass stops with when it finds keys out of order (never returned).
+#[cold]
+fn out_of_order() -> io::Error {
+    io::Error::other("object keys out of order")
+}
+
+/// The checking pass's last key of an open object: its first eight bytes as a number (see
+/// [`Entry::prefix`]) and, for keys that share those, where it lies in `out`.
+#[derive(Clone, Copy)]
+struct LastKey {
+    prefix: u64,
+    start: usize,
+    end: usize,
+}
+
+/// Before an object's first key: below every key, the empty one included.
+const NO_KEY: LastKey = LastKey {
+    prefix: 0,
+    start: usize::MAX,
+    end: 0,
+};
+
+/// A key's first eight bytes, big-endian, zero-padded.
+#[inline]
+fn prefix_of(key: &[u8]) -> u64 {
+    match key.first_chunk::<8>() {
+        Some(first) => u64::from_be_bytes(*first),
+        None => {
+            let mut prefix = [0u8; 8];
+            prefix[..key.len()].copy_from_slice(key);
+            u64::from_be_bytes(prefix)
+        }
+    }
 }
 
 /// One `"key":value` of an object, as byte ranges of `out`.
@@ -300,36 +420,29 @@ impl Formatter for &mut Canonical {
         Ok(())
     }
 
+    #[inline]
     fn begin_object<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
         self.out.push(b'{');
-        self.objects.push(self.entries.len());
+        if self.sorting {
+            self.objects.push(self.entries.len());
+        } else {
+            self.last_keys.push(NO_KEY);
+        }
         Ok(())
     }
 
+    #[inline]
     fn end_object<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
-        let first = self.objects.pop().unwrap_or(self.entries.len());
-        let entries = &mut self.entries[first..];
-        let out = &mut self.out;
-        if !entries.is_sorted_by(|a, b| entry_order(out, a, b).is_le()) {
-            // Copy the body out, then write it back in key order, with commas.
-            let (start, end) = (entries[0].start, entries[entries.len() - 1].end);
-            // Keys of one object differ: stability does not matter.
-            entries.sort_unstable_by(|a, b| entry_order(out, a, b));
-            self.scratch.clear();
-            self.scratch.extend_from_slice(&out[start..end]);
-            out.truncate(start);
-            for (index, entry) in entries.iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(&self.scratch[entry.start - start..entry.end - start]);
-            }
+        if self.sorting {
+            self.sort_object();
+        } else {
+            self.last_keys.pop();
         }
-        self.entries.truncate(first);
         self.out.push(b'}');
         Ok(())
     }
 
+    #[inline]
     fn begin_object_key<W: ?Sized + io::Write>(
         &mut self,
         _: &mut W,
@@ -339,43 +452,78 @@ impl Formatter for &mut Canonical {
             self.out.push(b',');
         }
         self.escaped = false;
-        self.entries.push(Entry {
-            start: self.out.len(),
-            key_end: self.out.len(),
-            end: self.out.len(),
-            plain: false,
-            prefix: 0,
-        });
-        Ok(())
-    }
-
-    fn end_object_key<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
-        let len = self.out.len();
-        if let Some(entry) = self.entries.last_mut() {
-            entry.key_end = len;
-            let key = &self.out[entry.start + 1..len - 1];
-            entry.plain = !self.escaped && key.is_ascii();
-            entry.prefix = match key.first_chunk::<8>() {
-                Some(first) => u64::from_be_bytes(*first),
-                None => {
-                    let mut prefix = [0u8; 8];
-                    prefix[..key.len()].copy_from_slice(key);
-                    u64::from_be_bytes(prefix)
-                }
-            };
+        self.key_start = self.out.len();
+        if self.sorting {
+            self.entries.push(Entry {
+                start: self.key_start,
+                key_end: self.key_start,
+                end: self.key_start,
+                plain: false,
+                prefix: 0,
+            });
         }
         Ok(())
     }
 
+    #[inline]
+    fn end_object_key<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
+        let end = self.out.len();
+        // Without its quotes.
+        let (start, end) = (self.key_start + 1, end - 1);
+        let key = &self.out[start..end];
+        let prefix = if key.len() < 8 && end >= 8 {
+            // The eight bytes that end with the key, the bytes before it shifted out: no
+            // copy of a short key.
+            let window = self.out[end - 8..end]
+                .first_chunk::<8>()
+                .map_or(0, |w| u64::from_be_bytes(*w));
+            window.checked_shl(8 * (8 - key.len() as u32)).unwrap_or(0)
+        } else {
+            prefix_of(key)
+        };
+        // ASCII without escapes sorts by its bytes as by its UTF-16 code units.
+        let plain = !self.escaped
+            && if key.len() <= 8 {
+                prefix & 0x8080_8080_8080_8080 == 0
+            } else {
+                key.is_ascii()
+            };
+        if self.sorting {
+            if let Some(entry) = self.entries.last_mut() {
+                entry.key_end = end + 1;
+                entry.plain = plain;
+                entry.prefix = prefix;
+            }
+            return Ok(());
+        }
+        let Some(last) = self.last_keys.last_mut() else {
+            return Ok(());
+        };
+        let in_order = plain
+            && (last.prefix < prefix
+                || last.prefix == prefix
+                    && (last.start == usize::MAX || self.out[last.start..last.end] < *key));
+        if !in_order {
+            self.unsorted = true;
+            return Err(out_of_order());
+        }
+        *last = LastKey { prefix, start, end };
+        Ok(())
+    }
+
+    #[inline]
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
         self.out.push(b':');
         Ok(())
     }
 
+    #[inline]
     fn end_object_value<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
-        let len = self.out.len();
-        if let Some(entry) = self.entries.last_mut() {
-            entry.end = len;
+        if self.sorting {
+            let len = self.out.len();
+            if let Some(entry) = self.entries.last_mut() {
+                entry.end = len;
+            }
         }
         Ok(())
     }
@@ -436,6 +584,122 @@ mod tests {
         ] {
             agrees_with_the_oracle(&value);
         }
+    }
+
+    /// An event with every object present, as the chain sees it.
+    fn full_event() -> crate::event::AuditEvent {
+        use crate::event::*;
+        use crate::token::{TokenFingerprint, TokenFormat, Verdict};
+        let service = std::sync::Arc::new(ServiceInfo {
+            name: "orders-api".into(),
+            instance: Some("orders-api-1".into()),
+        });
+        let mut event = AuditEvent::new(
+            service,
+            Timestamp::from_unix(1_796_083_200).unwrap(),
+            EventKind::AccessTokenIssued,
+            Outcome::Success,
+        );
+        event.request_id = Some("r-1".into());
+        event.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
+        event.actor.subject = Some("alice".into());
+        event.actor.client_id = Some("orders-web".into());
+        event.actor.kind = Some(ActorKind::User);
+        event.client_auth = Some(ClientAuth::ClientSecretBasic);
+        event.grant_type = Some("refresh_token".into());
+        event.scopes.requested = Some(vec!["orders:read".into()]);
+        event.scopes.granted = Some(vec!["orders:read".into()]);
+        event.scopes.required = Some(vec!["orders:read".into()]);
+        event.scopes.used = Some(vec!["orders:read".into()]);
+        event.scopes.missing = Some(vec!["orders:write".into()]);
+        let mut token = TokenDetails::from_fingerprint(TokenFingerprint::of("access"));
+        token.format = Some(TokenFormat::Jwt);
+        token.jti = Some("j".into());
+        token.issuer = Some("https://login.example.com/".into());
+        token.audience = vec!["orders-api".into()];
+        token.issued_at = Timestamp::from_unix(1_796_083_100);
+        token.expires_at = Timestamp::from_unix(1_796_086_800);
+        token.verdict = Some(Verdict::Valid);
+        token.subject = Some("alice".into());
+        token.client_id = Some("orders-web".into());
+        token.unverified = Some(UnverifiedClaims {
+            subject: Some("alice".into()),
+            client_id: Some("orders-web".into()),
+            scopes: vec!["orders:read".into()],
+        });
+        event.token = Some(token);
+        event.refresh_token = Some(TokenRef {
+            fingerprint: TokenFingerprint::of("refresh-2"),
+        });
+        event.oauth = Some(OAuthDetails {
+            presented_refresh_token: Some(TokenRef {
+                fingerprint: TokenFingerprint::of("refresh-1"),
+            }),
+            resource: vec!["https://orders.example.com/".into()],
+            repeated_parameters: vec!["scope".into()],
+            ..OAuthDetails::default()
+        });
+        event.http = Some(HttpInfo {
+            method: "POST".into(),
+            route: Some("/token".into()),
+            path: "/token".into(),
+            status: Some(200),
+            duration_ms: 1.25,
+        });
+        event.source = Some(Source {
+            ip: Some([203, 0, 113, 9].into()),
+            forwarded_for: vec!["203.0.113.9".into()],
+            user_agent: Some("curl/8".into()),
+            ..Source::default()
+        });
+        event.error = Some(ErrorInfo {
+            code: "invalid_grant".into(),
+            description: None,
+        });
+        event.chain = Some(ChainLink {
+            stream: "s".into(),
+            seq: 2,
+            prev: Some(EventHash::of_bytes(b"1")),
+        });
+        event.labels.insert("region".into(), "eu".into());
+        event.labels.insert("tenant".into(), "acme".into());
+        event
+    }
+
+    #[test]
+    fn events_are_written_in_one_pass_without_sorting() {
+        let event = full_event();
+        let mut canonical = Canonical::default();
+        canonical.reset(false);
+        canonical.serialize_once(&event).unwrap();
+        assert!(
+            !canonical.unsorted,
+            "keys out of order at {}",
+            String::from_utf8_lossy(&canonical.out)
+        );
+        let value = serde_json::to_value(&event).unwrap();
+        agrees_with_the_oracle(&value);
+        assert_eq!(canonical.out, canonical_json(&value).unwrap());
+    }
+
+    #[test]
+    fn values_out_of_order_are_written_again_in_order() {
+        #[derive(serde::Serialize)]
+        struct Unsorted {
+            z: u8,
+            a: Vec<Unsorted>,
+        }
+        let value = Unsorted {
+            z: 1,
+            a: vec![Unsorted { z: 2, a: vec![] }],
+        };
+        let mut canonical = Canonicalizer::default();
+        assert_eq!(
+            canonical.write(&value).unwrap(),
+            br#"{"a":[{"a":[],"z":2}],"z":1}"#
+        );
+        // The buffers of that second pass do not leak into the next value.
+        assert_eq!(canonical.write(&json!({"b": 1})).unwrap(), br#"{"b":1}"#);
     }
 
     #[test]

@@ -24,8 +24,7 @@ mod model;
 mod sanitize;
 mod time;
 
-pub use canonical::canonical_json;
-pub(crate) use canonical::Canonicalizer;
+pub use canonical::{canonical_json, Canonicalizer};
 pub use hash::{BadHash, EventHash};
 pub use kind::{ActorKind, ClientAuth, EventKind, Outcome, Severity};
 pub use model::{

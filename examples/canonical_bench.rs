@@ -1,0 +1,142 @@
+//! What chaining adds per event, in instructions: the plain JSON a writer makes
+//! (`serde_json::to_writer`), the RFC 8785 form the chain hashes (`Canonicalizer`), and
+//! that form with its SHA-256 (what the chainer does per event). Under valgrind, SHA-256
+//! runs without the CPU's SHA instructions, so `chained` counts far more than it costs. Run under callgrind,
+//! which counts the same on these noisy shared cores every time:
+//!
+//! ```text
+//! cargo build --release --example canonical_bench
+//! for mode in plain canonical chained; do
+//!   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     --toggle-collect='canonical_bench::measure*' \
+//!     target/release/examples/canonical_bench $mode 10000 2>&1 | grep -E 'Collected|per event'
+//! done
+//! ```
+//!
+//! Divide "Collected" by the number of events. Without valgrind it prints wall time.
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use oauth_audit::event::{
+    ActorKind, AuditEvent, Canonicalizer, ChainLink, EventHash, EventKind, HttpInfo, Outcome,
+    ServiceInfo, Source, Timestamp, TokenDetails,
+};
+use oauth_audit::token::{TokenFingerprint, TokenFormat, Verdict};
+
+/// A protected-route call with a JWT, as `writer_bench` writes them, chained.
+fn event(service: &Arc<ServiceInfo>, i: usize) -> AuditEvent {
+    let now = Timestamp::from_unix(1_796_083_200 + i as i64).expect("in range");
+    let mut event = AuditEvent::new(
+        service.clone(),
+        now,
+        EventKind::ResourceAccessed,
+        Outcome::Success,
+    );
+    event.request_id = Some(format!("0193a7c2-5b1e-7c3d-9f00-{i:012x}"));
+    event.actor.subject = Some(format!("user-{:05}", i % 5000));
+    event.actor.client_id = Some("orders-web".into());
+    event.actor.kind = Some(ActorKind::User);
+    let mut token = TokenDetails::from_fingerprint(TokenFingerprint::of(&format!(
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLXtpfSJ9.sig-{}",
+        i % 2000
+    )));
+    token.format = Some(TokenFormat::Jwt);
+    token.jti = Some(format!("jti-{:08x}", i % 2000));
+    token.issuer = Some("https://login.example.com/".into());
+    token.audience = vec!["orders-api".into()];
+    token.issued_at = Timestamp::from_unix(now.unix() - 300);
+    token.expires_at = Timestamp::from_unix(now.unix() + 3300);
+    token.verdict = Some(Verdict::Valid);
+    event.token = Some(token);
+    event.scopes.granted = Some(vec![
+        "orders:read".into(),
+        "orders:write".into(),
+        "profile".into(),
+    ]);
+    event.scopes.required = Some(vec!["orders:read".into()]);
+    event.scopes.used = Some(vec!["orders:read".into()]);
+    event.http = Some(HttpInfo {
+        method: "GET".into(),
+        route: Some("/api/orders/{id}".into()),
+        path: format!("/api/orders/{}", 100_000 + i),
+        status: Some(200),
+        duration_ms: 2.0 + (i % 40) as f64 / 10.0,
+    });
+    event.source = Some(Source {
+        ip: Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, (i % 250) as u8 + 1))),
+        user_agent: Some(
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) orders-web/4.2"
+                .into(),
+        ),
+        ..Source::default()
+    });
+    event.chain = Some(ChainLink {
+        stream: "0193a7c2-5b1e-7c3d-9f00-3c2a1b0d9e8f".into(),
+        seq: i as u64 + 1,
+        prev: Some(EventHash::of_bytes(format!("{i}").as_bytes())),
+    });
+    event
+}
+
+#[inline(never)]
+fn measure_plain(events: &[AuditEvent], out: &mut Vec<u8>) -> usize {
+    let mut total = 0;
+    for event in events {
+        out.clear();
+        serde_json::to_writer(&mut *out, event).expect("serialises");
+        total += black_box(out.len());
+    }
+    total
+}
+
+#[inline(never)]
+fn measure_canonical(events: &[AuditEvent], canonical: &mut Canonicalizer) -> usize {
+    let mut total = 0;
+    for event in events {
+        total += black_box(canonical.write(event).expect("serialises")).len();
+    }
+    total
+}
+
+#[inline(never)]
+fn measure_chained(events: &[AuditEvent], canonical: &mut Canonicalizer) -> usize {
+    let mut total = 0;
+    for event in events {
+        let json = canonical.write(event).expect("serialises");
+        let hash = black_box(EventHash::of_bytes(json));
+        total += json.len() + usize::from(hash.as_bytes()[0]);
+    }
+    total
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "plain".into());
+    let n: usize = args
+        .next()
+        .map(|n| n.parse().expect("a number of events"))
+        .unwrap_or(10_000);
+    let service = Arc::new(ServiceInfo {
+        name: "orders-api".into(),
+        instance: Some("orders-api-7f9c".into()),
+    });
+    let events: Vec<AuditEvent> = (0..n).map(|i| event(&service, i)).collect();
+    let mut out = Vec::with_capacity(4096);
+    let mut canonical = Canonicalizer::default();
+    let started = Instant::now();
+    let bytes = match mode.as_str() {
+        "plain" => measure_plain(&events, &mut out),
+        "canonical" => measure_canonical(&events, &mut canonical),
+        "chained" => measure_chained(&events, &mut canonical),
+        other => panic!("unknown mode {other}: plain, canonical or chained"),
+    };
+    let elapsed = started.elapsed();
+    println!(
+        "{mode}: {n} events, {} bytes each, {:.0} ns per event",
+        bytes / n,
+        elapsed.as_nanos() as f64 / n as f64
+    );
+}
