@@ -52,6 +52,12 @@ fn demo_writes_every_kind_and_no_secret() {
         stdout.contains("brute_force (critical): 10 event(s) in 900 s from actor.subject=bob source.ip=198.51.100.66, evidence: 10 event id(s)"),
         "no brute_force alert in the demo's output:\n{stdout}"
     );
+    // The replayed refresh token (rotated a moment before) was seen for what it is.
+    assert!(
+        stdout.lines().any(|line| line.contains("refresh_token_reuse (critical)")
+            && line.contains("actor.client_id=web")),
+        "no refresh_token_reuse alert in the demo's output:\n{stdout}"
+    );
     // The demo verifies its own chain (clean, the overflow an announced gap), then catches
     // the event it edits in a copy.
     let verified = stdout

@@ -206,7 +206,7 @@ pub async fn run<W: AuditWriter>(
         .ok_or("no refresh token")?
         .to_owned();
 
-    step("refresh grant (the refresh token rotates), then the old refresh token is replayed");
+    step("refresh grant (the refresh token rotates), then a stolen copy of the old refresh token is replayed from another address (the detector's refresh_token_reuse)");
     expect(
         post_token(
             form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]),
@@ -216,11 +216,16 @@ pub async fn run<W: AuditWriter>(
         200,
     )?;
     expect(
-        post_token(
-            form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]),
-            Some(("web", "web-secret")),
-        )
-        .await?,
+        http.post(format!("{base}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", "203.0.113.77")
+            .basic_auth("web", Some("web-secret"))
+            .body(form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+            ]))
+            .send()
+            .await?,
         400,
     )?;
 
