@@ -16,63 +16,19 @@
 //! Divide "Collected" by the number of events. Without valgrind it prints wall time.
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use oauth_audit::event::{
-    ActorKind, AuditEvent, Canonicalizer, ChainLink, EventHash, EventKind, HttpInfo, Outcome,
-    ServiceInfo, Source, Timestamp, TokenDetails,
-};
-use oauth_audit::token::{TokenFingerprint, TokenFormat, Verdict};
+use oauth_audit::event::{AuditEvent, Canonicalizer, ChainLink, EventHash, ServiceInfo, Timestamp};
 
-/// A protected-route call with a JWT, as `writer_bench` writes them, chained.
+#[path = "support/events.rs"]
+mod events;
+
+/// `writer_bench`'s event at a fixed time, chained.
 fn event(service: &Arc<ServiceInfo>, i: usize) -> AuditEvent {
     let now = Timestamp::from_unix(1_796_083_200 + i as i64).expect("in range");
-    let mut event = AuditEvent::new(
-        service.clone(),
-        now,
-        EventKind::ResourceAccessed,
-        Outcome::Success,
-    );
-    event.request_id = Some(format!("0193a7c2-5b1e-7c3d-9f00-{i:012x}"));
-    event.actor.subject = Some(format!("user-{:05}", i % 5000));
-    event.actor.client_id = Some("orders-web".into());
-    event.actor.kind = Some(ActorKind::User);
-    let mut token = TokenDetails::from_fingerprint(TokenFingerprint::of(&format!(
-        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLXtpfSJ9.sig-{}",
-        i % 2000
-    )));
-    token.format = Some(TokenFormat::Jwt);
-    token.jti = Some(format!("jti-{:08x}", i % 2000));
-    token.issuer = Some("https://login.example.com/".into());
-    token.audience = vec!["orders-api".into()];
-    token.issued_at = Timestamp::from_unix(now.unix() - 300);
-    token.expires_at = Timestamp::from_unix(now.unix() + 3300);
-    token.verdict = Some(Verdict::Valid);
-    event.token = Some(token);
-    event.scopes.granted = Some(vec![
-        "orders:read".into(),
-        "orders:write".into(),
-        "profile".into(),
-    ]);
-    event.scopes.required = Some(vec!["orders:read".into()]);
-    event.scopes.used = Some(vec!["orders:read".into()]);
-    event.http = Some(HttpInfo {
-        method: "GET".into(),
-        route: Some("/api/orders/{id}".into()),
-        path: format!("/api/orders/{}", 100_000 + i),
-        status: Some(200),
-        duration_ms: 2.0 + (i % 40) as f64 / 10.0,
-    });
-    event.source = Some(Source {
-        ip: Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, (i % 250) as u8 + 1))),
-        user_agent: Some(
-            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) orders-web/4.2"
-                .into(),
-        ),
-        ..Source::default()
-    });
+    let request_id = format!("0193a7c2-5b1e-7c3d-9f00-{i:012x}");
+    let mut event = events::protected_route_event(service, i, now, request_id);
     event.chain = Some(ChainLink {
         stream: "0193a7c2-5b1e-7c3d-9f00-3c2a1b0d9e8f".into(),
         seq: i as u64 + 1,

@@ -16,7 +16,6 @@
 //! `scripts/bench-writers` installs the servers, runs this and updates docs/benchmarks.md.
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -25,11 +24,7 @@ use std::time::{Duration, Instant};
 use oauth_audit::backend::{Format, HttpCollector, NatsBackend, PostgresBackend};
 use oauth_audit::chain::{Chaining, SigningKey};
 use oauth_audit::delivery::{Backend, Backoff, Delivery, DeliveryStats, EncodedEvent};
-use oauth_audit::event::{
-    ActorKind, AuditEvent, EventKind, HttpInfo, Outcome, ServiceInfo, Source, Timestamp,
-    TokenDetails,
-};
-use oauth_audit::token::{TokenFingerprint, TokenFormat, Verdict};
+use oauth_audit::event::{AuditEvent, ServiceInfo, Timestamp};
 use oauth_audit::writer::{
     Auditor, IntoSink, JsonLines, OverflowPolicy, RotatingFile, WriterOptions,
 };
@@ -38,6 +33,8 @@ use serde_json::json;
 #[path = "../tests/support/collector.rs"]
 #[allow(dead_code)]
 mod collector;
+#[path = "support/events.rs"]
+mod events;
 #[path = "../tests/support/nats.rs"]
 #[allow(dead_code)]
 mod nats;
@@ -142,53 +139,12 @@ fn service() -> Arc<ServiceInfo> {
 
 /// A `ResourceAccessed` event as the layer records it for an API call with a verified JWT.
 fn event(service: &Arc<ServiceInfo>, i: usize) -> AuditEvent {
-    let now = Timestamp::now();
-    let mut event = AuditEvent::new(
-        service.clone(),
-        now,
-        EventKind::ResourceAccessed,
-        Outcome::Success,
-    );
-    event.request_id = Some(uuid::Uuid::now_v7().to_string());
-    event.actor.subject = Some(format!("user-{:05}", i % 5000));
-    event.actor.client_id = Some("orders-web".into());
-    event.actor.kind = Some(ActorKind::User);
-    let mut token = TokenDetails::from_fingerprint(TokenFingerprint::of(&format!(
-        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLXtpfSJ9.sig-{}",
-        i % 2000
-    )));
-    token.format = Some(TokenFormat::Jwt);
-    token.jti = Some(format!("jti-{:08x}", i % 2000));
-    token.issuer = Some("https://login.example.com/".into());
-    token.audience = vec!["orders-api".into()];
-    token.issued_at = Timestamp::from_unix(now.unix() - 300);
-    token.expires_at = Timestamp::from_unix(now.unix() + 3300);
-    token.verdict = Some(Verdict::Valid);
-    event.token = Some(token);
-    event.scopes.granted = Some(vec![
-        "orders:read".into(),
-        "orders:write".into(),
-        "profile".into(),
-    ]);
-    event.scopes.required = Some(vec!["orders:read".into()]);
-    event.scopes.used = Some(vec!["orders:read".into()]);
-    event.http = Some(HttpInfo {
-        method: "GET".into(),
-        route: Some("/api/orders/{id}".into()),
-        path: format!("/api/orders/{}", 100_000 + i),
-        status: Some(200),
-        duration_ms: 2.0 + (i % 40) as f64 / 10.0,
-    });
-    event.source = Some(Source {
-        ip: Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, (i % 250) as u8 + 1))),
-        forwarded_for: Vec::new(),
-        forwarded_headers: Default::default(),
-        user_agent: Some(
-            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) orders-web/4.2"
-                .into(),
-        ),
-    });
-    event
+    events::protected_route_event(
+        service,
+        i,
+        Timestamp::now(),
+        uuid::Uuid::now_v7().to_string(),
+    )
 }
 
 fn events(n: usize) -> Vec<AuditEvent> {

@@ -54,8 +54,10 @@ fn demo_writes_every_kind_and_no_secret() {
     );
     // The replayed refresh token (rotated a moment before) was seen for what it is.
     assert!(
-        stdout.lines().any(|line| line.contains("refresh_token_reuse (critical)")
-            && line.contains("actor.client_id=web")),
+        stdout
+            .lines()
+            .any(|line| line.contains("refresh_token_reuse (critical)")
+                && line.contains("actor.client_id=web")),
         "no refresh_token_reuse alert in the demo's output:\n{stdout}"
     );
     // The demo verifies its own chain (clean, the overflow an announced gap), then catches

@@ -494,27 +494,30 @@ fn add(
 pub const KEYS_EVICTED: &str = "oauth_audit_detect_keys_evicted_total";
 
 fn refresh_rule() -> Rule {
-    use super::rule::Condition;
-    Rule {
-        id: REFRESH_TOKEN_REUSE,
-        title: "A refresh token presented again after it was rotated",
-        severity: crate::event::Severity::Critical,
-        select: Vec::new(),
-        group_by: vec![Field::PresentedRefreshToken],
-        timespan: Duration::from_secs(15 * 60),
-        condition: Condition::count(1),
-        cooldown: Duration::from_secs(15 * 60),
-    }
+    reuse_rule(
+        REFRESH_TOKEN_REUSE,
+        "A refresh token presented again after it was rotated",
+        Field::PresentedRefreshToken,
+    )
 }
 
 fn revoked_rule() -> Rule {
+    reuse_rule(
+        REVOKED_TOKEN_REUSE,
+        "A token used after it was revoked",
+        Field::Token,
+    )
+}
+
+/// A rule that fires on one event, for a token this trail saw retired before.
+fn reuse_rule(id: &'static str, title: &'static str, token: Field) -> Rule {
     use super::rule::Condition;
     Rule {
-        id: REVOKED_TOKEN_REUSE,
-        title: "A token used after it was revoked",
+        id,
+        title,
         severity: crate::event::Severity::Critical,
         select: Vec::new(),
-        group_by: vec![Field::Token],
+        group_by: vec![token],
         timespan: Duration::from_secs(15 * 60),
         condition: Condition::count(1),
         cooldown: Duration::from_secs(15 * 60),

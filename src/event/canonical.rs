@@ -58,10 +58,7 @@ impl Canonicalizer {
     ///
     /// When `value` cannot be serialised as JSON (a map with keys that are not strings,
     /// a `Serialize` implementation that fails).
-    pub fn write<T: Serialize + ?Sized>(
-        &mut self,
-        value: &T,
-    ) -> Result<&[u8], serde_json::Error> {
+    pub fn write<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<&[u8], serde_json::Error> {
         self.0.serialize(value)?;
         Ok(&self.0.out)
     }

@@ -764,13 +764,15 @@ mod tests {
                 .map(|field| field.ident.as_ref().unwrap().to_string())
                 .collect();
             assert!(
-                !item.attrs.iter().chain(item.fields.iter().flat_map(|f| &f.attrs)).any(
-                    |attr| attr.path().is_ident("serde")
+                !item
+                    .attrs
+                    .iter()
+                    .chain(item.fields.iter().flat_map(|f| &f.attrs))
+                    .any(|attr| attr.path().is_ident("serde")
                         && attr.meta.require_list().is_ok_and(|list| {
                             let tokens = list.tokens.to_string();
                             tokens.contains("rename") || tokens.contains("flatten")
-                        })
-                ),
+                        })),
                 "{}: renamed or flattened fields are not checked here",
                 item.ident
             );
