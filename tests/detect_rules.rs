@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::routing::get;
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
 use oauth_audit::detect::{default_rules, Detector, REFRESH_TOKEN_REUSE, REVOKED_TOKEN_REUSE};
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::token::{TokenFingerprint, TokenInspector};
@@ -28,8 +28,6 @@ use oauth_audit::{AuditLayer, RequiredScopes};
 use serde_json::{json, Value};
 use support::auth_server::{unsigned_jwt, AuthServer};
 use support::keys::now;
-
-const SECRET: &[u8] = b"a-32-byte-long-secret-for-hs256!";
 
 /// The audited app, with its trail in memory.
 struct App {
@@ -50,7 +48,7 @@ impl App {
             .build()
             .unwrap();
         let inspector = TokenInspector::builder()
-            .hmac_secret(Algorithm::HS256, SECRET)
+            .hmac_secret(Algorithm::HS256, support::keys::HS256_SECRET)
             .build()
             .unwrap();
         let layer = AuditLayer::builder(auditor)
@@ -203,12 +201,7 @@ fn only(alerts: &[Value], rule: &str, key: &str) -> Value {
 }
 
 fn signed(claims: Value) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(SECRET),
-    )
-    .unwrap()
+    support::keys::hs256(&claims)
 }
 
 fn fingerprint(token: &str) -> String {

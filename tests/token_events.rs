@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
 use oauth_audit::token::{CachedResolver, Resolution, TokenClaims, TokenInspector, Verdict};
 use oauth_audit::{AuditLayer, RequiredScopes};
 use serde_json::{json, Value};
@@ -18,22 +18,15 @@ use support::auth_server::{unsigned_jwt, AuthServer};
 use support::keys::now;
 use support::{client, events, memory_auditor, serve};
 
-const SECRET: &[u8] = b"a-32-byte-long-secret-for-hs256!";
-
 fn hmac_inspector() -> TokenInspector {
     TokenInspector::builder()
-        .hmac_secret(Algorithm::HS256, SECRET)
+        .hmac_secret(Algorithm::HS256, support::keys::HS256_SECRET)
         .build()
         .unwrap()
 }
 
 fn signed(claims: Value) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(SECRET),
-    )
-    .unwrap()
+    support::keys::hs256(&claims)
 }
 
 /// GETs `url` with the bearer token and reads the whole answer (the event is emitted when
@@ -99,7 +92,7 @@ async fn unverified_claims_never_fill_actor_or_granted_scopes() {
 async fn tokens_without_expiry_are_not_valid_unless_allowed() {
     let strict = hmac_inspector();
     let lenient = TokenInspector::builder()
-        .hmac_secret(Algorithm::HS256, SECRET)
+        .hmac_secret(Algorithm::HS256, support::keys::HS256_SECRET)
         .allow_missing_expiry(true)
         .build()
         .unwrap();

@@ -541,30 +541,8 @@ fn jwt_claims(jwt: &str) -> Value {
 /// window raise `client_secret_guessing`, nine do not.
 #[tokio::test]
 async fn guessed_client_secrets_at_the_provider_raise_an_alert() {
-    let provider = OidcProvider::start();
-    let dir = TempDir::new("oidc-detect");
-    let events = dir.path("auth.jsonl");
-    let config = dir.write(
-        "auth.toml",
-        r#"
-service_name = "oidc-provider"
-[endpoints]
-defaults = false
-token = ["/token"]
-[detect]
-"#,
-    );
-    let proxy = Proxy::start(
-        &[
-            "--upstream",
-            &provider.issuer,
-            "--config",
-            config.to_str().unwrap(),
-            "--out",
-            events.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let detecting = detecting();
+    let (proxy, events) = (&detecting.proxy, detecting.events.clone());
     let guess = |n: usize| {
         let url = proxy.url("/token");
         async move {
