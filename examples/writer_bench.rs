@@ -820,7 +820,8 @@ async fn main() -> Result<(), Error> {
         "| writer | events/s (median) | min–max | × JSON lines |\n| --- | ---: | ---: | ---: |\n",
     );
     let mut results = serde_json::Map::new();
-    for (name, list) in &samples {
+    // Variants left out with --only have no samples and no row.
+    for (name, list) in samples.iter().filter(|(_, list)| !list.is_empty()) {
         let rates: Vec<f64> = list.iter().map(|s| s.events_per_s).collect();
         let med = median(&rates);
         let min = rates.iter().copied().fold(f64::INFINITY, f64::min);

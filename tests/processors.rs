@@ -1,5 +1,6 @@
-//! Processors: every event passes each processor once, in order, in the pipeline's own task,
-//! before it is fanned out, so that every writer receives the same event.
+//! Processors: every event passes each processor once, in order, in the background, before
+//! it is fanned out, so that every writer receives the same event. With one writer they run
+//! in its task, with several in a stage of their own: each test runs both ways.
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -7,7 +8,21 @@ use std::time::Duration;
 
 use oauth_audit::event::{AuditEvent, EventKind, Outcome, Severity, Timestamp};
 use oauth_audit::process::Processor;
-use oauth_audit::writer::{Auditor, MemoryWriter, WriterOptions};
+use oauth_audit::writer::{Auditor, AuditorBuilder, MemoryWriter, WriterOptions};
+
+/// Adds `memory` and, for `writers == 2`, a second writer beside it.
+fn with_writers(
+    builder: AuditorBuilder,
+    memory: &MemoryWriter,
+    options: WriterOptions,
+    writers: usize,
+) -> AuditorBuilder {
+    let builder = builder.writer_with(memory.clone(), options.clone());
+    match writers {
+        1 => builder,
+        _ => builder.writer_with(MemoryWriter::new(), options),
+    }
+}
 
 fn event(auditor: &Auditor, kind: EventKind) -> AuditEvent {
     AuditEvent::new(
@@ -72,19 +87,25 @@ impl Processor for EveryThird {
 
 #[tokio::test]
 async fn added_events_follow_their_cause_through_the_later_processors_only() {
+    for writers in [1, 2] {
+        added_events_follow_their_cause(writers).await;
+    }
+}
+
+async fn added_events_follow_their_cause(writers: usize) {
     let memory = MemoryWriter::new();
     let first_saw = Arc::new(Mutex::new(Vec::new()));
     let later_saw = Arc::new(Mutex::new(Vec::new()));
     let later = later_saw.clone();
-    let auditor = Auditor::builder()
+    let builder = Auditor::builder()
         .processor(EveryThird {
             seen: first_saw.clone(),
         })
         .processor(move |event: &mut AuditEvent| {
             later.lock().unwrap().push(event.kind);
             event.labels.insert("stage".into(), "2".into());
-        })
-        .writer(memory.clone())
+        });
+    let auditor = with_writers(builder, &memory, WriterOptions::default(), writers)
         .build()
         .unwrap();
     for _ in 0..6 {
@@ -98,7 +119,7 @@ async fn added_events_follow_their_cause_through_the_later_processors_only() {
         .collect();
     let r = "ResourceAccessed";
     let a = "SecurityAlert";
-    assert_eq!(kinds, [r, r, r, a, r, r, r, a]);
+    assert_eq!(kinds, [r, r, r, a, r, r, r, a], "{writers} writer(s)");
     assert_eq!(first_saw.lock().unwrap().len(), 6, "not its own alerts");
     assert_eq!(later_saw.lock().unwrap().len(), 8, "the alerts too");
     assert!(memory.json().iter().all(|e| e["labels"]["stage"] == "2"));
@@ -106,20 +127,26 @@ async fn added_events_follow_their_cause_through_the_later_processors_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processors_never_run_on_the_request_path() {
+    for writers in [1, 2] {
+        never_on_the_request_path(writers).await;
+    }
+}
+
+async fn never_on_the_request_path(writers: usize) {
     let memory = MemoryWriter::new();
     let (release, gate) = std_mpsc::channel::<()>();
     let gate = Mutex::new(gate);
-    let auditor = Auditor::builder()
+    let builder = Auditor::builder()
         .queue_capacity(4)
         .processor(move |_: &mut AuditEvent| {
             // Stuck until the test lets it go.
             let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(60));
-        })
-        .writer(memory.clone())
+        });
+    let auditor = with_writers(builder, &memory, WriterOptions::default(), writers)
         .build()
         .unwrap();
     // emit returns at once although the processor is stuck on the first event; with the
-    // stage's queue full, further events are dropped and counted, not waited for.
+    // queue in front of it full, further events are dropped and counted, not waited for.
     for _ in 0..20 {
         auditor.emit(event(&auditor, EventKind::ResourceAccessed));
     }
@@ -135,7 +162,7 @@ async fn processors_never_run_on_the_request_path() {
         .count() as u64;
     assert!(
         stats.dropped > 0,
-        "a full stage drops the newest: {stats:?}"
+        "a full queue drops the newest: {stats:?} ({writers} writer(s))"
     );
     assert_eq!(
         written + stats.dropped,
@@ -153,16 +180,20 @@ async fn processors_never_run_on_the_request_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocking_writer_waits_for_room_in_the_stage_instead_of_losing_events() {
+    for writers in [1, 2] {
+        blocking_writer_waits(writers).await;
+    }
+}
+
+async fn blocking_writer_waits(writers: usize) {
     let memory = MemoryWriter::new();
-    let auditor = Auditor::builder()
+    let builder = Auditor::builder()
         .queue_capacity(2)
-        .processor(|_: &mut AuditEvent| std::thread::sleep(Duration::from_millis(2)))
-        .writer_with(
-            memory.clone(),
-            WriterOptions::default().overflow(oauth_audit::writer::OverflowPolicy::Block {
-                timeout: Duration::from_secs(60),
-            }),
-        )
+        .processor(|_: &mut AuditEvent| std::thread::sleep(Duration::from_millis(2)));
+    let blocking = WriterOptions::default().overflow(oauth_audit::writer::OverflowPolicy::Block {
+        timeout: Duration::from_secs(60),
+    });
+    let auditor = with_writers(builder, &memory, blocking, writers)
         .build()
         .unwrap();
     for _ in 0..30 {
@@ -174,7 +205,7 @@ async fn a_blocking_writer_waits_for_room_in_the_stage_instead_of_losing_events(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     auditor.shutdown().await;
-    assert_eq!(memory.json().len(), 30);
+    assert_eq!(memory.json().len(), 30, "{writers} writer(s)");
     assert_eq!(auditor.stats().writers[0].dropped, 0);
 }
 
@@ -199,17 +230,28 @@ impl Processor for SlowTicker {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ticks_still_come_while_events_never_stop_arriving() {
-    // Events arrive twice as fast as the processor takes them, so the stage's queue is
-    // never empty while they do: a checkpoint every minute must not wait for a lull.
+    for writers in [1, 2] {
+        ticks_while_events_keep_coming(writers).await;
+    }
+}
+
+async fn ticks_while_events_keep_coming(writers: usize) {
+    // Events arrive twice as fast as the processor takes them, so the queue in front of it
+    // is never empty while they do: a checkpoint every minute must not wait for a lull.
     let ticks = Arc::new(Mutex::new(0));
-    let auditor = Auditor::builder()
+    let builder = Auditor::builder()
         .queue_capacity(100_000)
         .processor(SlowTicker {
             ticks: ticks.clone(),
-        })
-        .writer(MemoryWriter::new())
-        .build()
-        .unwrap();
+        });
+    let auditor = with_writers(
+        builder,
+        &MemoryWriter::new(),
+        WriterOptions::default(),
+        writers,
+    )
+    .build()
+    .unwrap();
     let flooding = auditor.clone();
     let flood = std::thread::spawn(move || {
         let start = std::time::Instant::now();
@@ -223,5 +265,78 @@ async fn ticks_still_come_while_events_never_stop_arriving() {
         .unwrap();
     let during = *ticks.lock().unwrap();
     auditor.shutdown().await;
-    assert!(during >= 1, "no tick in 600 ms of uninterrupted events");
+    assert!(
+        during >= 1,
+        "no tick in 600 ms of uninterrupted events ({writers} writer(s))"
+    );
+}
+
+/// Raises an event on each tick, and one more at the finish.
+struct Heartbeat;
+
+impl Processor for Heartbeat {
+    fn process(&mut self, _event: &mut AuditEvent, _emitted: &mut Vec<AuditEvent>) {}
+
+    fn tick_interval(&self) -> Option<Duration> {
+        Some(Duration::from_millis(10))
+    }
+
+    fn tick(&mut self, emitted: &mut Vec<AuditEvent>) {
+        emitted.push(heartbeat("tick"));
+    }
+
+    fn finish(&mut self, emitted: &mut Vec<AuditEvent>) {
+        emitted.push(heartbeat("finish"));
+    }
+}
+
+fn heartbeat(label: &str) -> AuditEvent {
+    let mut event = AuditEvent::new(
+        Arc::new(oauth_audit::event::ServiceInfo {
+            name: "heartbeat".into(),
+            ..Default::default()
+        }),
+        Timestamp::now(),
+        EventKind::SecurityAlert,
+        Outcome::Unknown,
+    );
+    event.labels.insert("from".into(), label.into());
+    event
+}
+
+#[tokio::test]
+async fn ticks_raise_events_while_nothing_arrives_and_the_finish_comes_last() {
+    for writers in [1, 2] {
+        let memory = MemoryWriter::new();
+        let builder =
+            Auditor::builder()
+                .processor(Heartbeat)
+                .processor(|event: &mut AuditEvent| {
+                    event.labels.insert("seen".into(), "later".into());
+                });
+        let auditor = with_writers(builder, &memory, WriterOptions::default(), writers)
+            .build()
+            .unwrap();
+        // No event at all: only time passes.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while memory.json().len() < 3 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        auditor.shutdown().await;
+        let events = memory.json();
+        assert!(events.len() >= 4, "{writers} writer(s): {events:?}");
+        let from: Vec<&str> = events
+            .iter()
+            .map(|e| e["labels"]["from"].as_str().unwrap())
+            .collect();
+        assert!(
+            from[..from.len() - 1].iter().all(|f| *f == "tick"),
+            "{from:?}"
+        );
+        assert_eq!(from.last(), Some(&"finish"), "{writers} writer(s)");
+        assert!(
+            events.iter().all(|e| e["labels"]["seen"] == "later"),
+            "what a tick raises goes through the processors after it"
+        );
+    }
 }

@@ -43,14 +43,37 @@ impl EventHash {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// `sha256:` and the hex digits, on the stack: every chained event writes one, and
+    /// going through `fmt` and a `String` for it cost more than the rest of its link.
+    fn text(&self) -> HashText {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0u8; TEXT_LEN];
+        text[..PREFIX.len()].copy_from_slice(PREFIX.as_bytes());
+        for (pair, byte) in text[PREFIX.len()..].chunks_exact_mut(2).zip(self.0) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0xf)];
+        }
+        HashText(text)
+    }
 }
 
 const PREFIX: &str = "sha256:";
+const TEXT_LEN: usize = PREFIX.len() + 64;
+
+/// An [`EventHash`] written out.
+struct HashText([u8; TEXT_LEN]);
+
+impl HashText {
+    fn as_str(&self) -> &str {
+        // Only ASCII was written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
 
 impl fmt::Display for EventHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(PREFIX)?;
-        f.write_str(&hex::encode(self.0))
+        f.write_str(self.text().as_str())
     }
 }
 
@@ -85,7 +108,7 @@ impl FromStr for EventHash {
 
 impl Serialize for EventHash {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.serialize_str(self.text().as_str())
     }
 }
 
@@ -184,6 +207,7 @@ mod tests {
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(text.parse::<EventHash>(), Ok(hash));
+        assert_eq!(serde_json::to_string(&hash).unwrap(), format!("\"{text}\""));
         for bad in [
             "",
             "sha256:",

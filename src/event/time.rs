@@ -1,6 +1,6 @@
 use std::time::SystemTime;
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, SubsecRound, Timelike, Utc};
 use serde::{Serialize, Serializer};
 
 /// An instant in UTC, serialised as RFC 3339 with microseconds and `Z`
@@ -50,15 +50,64 @@ impl From<SystemTime> for Timestamp {
     }
 }
 
+/// `2026-11-24T14:03:07.123456Z`.
+const TEXT_LEN: usize = 27;
+
+/// A [`Timestamp`] written out, on the stack: every event writes one or more, and
+/// chrono's formatting (through `fmt` and a `String`) cost about 1,300 instructions each.
+struct TimeText([u8; TEXT_LEN]);
+
+impl TimeText {
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and separators were written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl Timestamp {
+    /// The RFC 3339 text, for a year of four digits and no leap second; `None` otherwise
+    /// (chrono writes those).
+    fn text(&self) -> Option<TimeText> {
+        let (date, time) = (self.0.date_naive(), self.0.time());
+        let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
+        let nanos = time.nanosecond();
+        if nanos >= 1_000_000_000 {
+            return None;
+        }
+        let mut text = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for slot in text[at..at + width].iter_mut().rev() {
+                // A digit: below ten.
+                *slot = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, date.month());
+        put(8, 2, date.day());
+        put(11, 2, time.hour());
+        put(14, 2, time.minute());
+        put(17, 2, time.second());
+        put(20, 6, nanos / 1_000);
+        Some(TimeText(text))
+    }
+}
+
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Micros, true))
+        match self.text() {
+            Some(text) => f.write_str(text.as_str()),
+            None => f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Micros, true)),
+        }
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self.text() {
+            Some(text) => s.serialize_str(text.as_str()),
+            None => s.collect_str(self),
+        }
     }
 }
 
@@ -74,5 +123,30 @@ mod tests {
             Timestamp::from_unix(0).unwrap().to_string(),
             "1970-01-01T00:00:00.000000Z"
         );
+    }
+
+    /// What chrono writes, for comparison.
+    fn chrono_text(t: &Timestamp) -> String {
+        t.0.to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+
+    #[test]
+    fn years_past_four_digits_are_written_by_chrono() {
+        let far = Timestamp::from_unix(300_000_000_000).unwrap();
+        assert_eq!(far.to_string(), chrono_text(&far));
+        assert!(far.to_string().starts_with("+11476-"), "{far}");
+        let serialised = serde_json::to_string(&far).unwrap();
+        assert_eq!(serialised, format!("\"{far}\""));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn written_as_chrono_writes_it(micros in -62_135_596_800_000_000i64..253_402_300_800_000_000) {
+            let t = Timestamp::from_unix_micros(micros).unwrap();
+            let text = t.to_string();
+            proptest::prop_assert_eq!(&text, &chrono_text(&t));
+            proptest::prop_assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{text}\""));
+            proptest::prop_assert_eq!(Timestamp::parse(&text), Some(t));
+        }
     }
 }

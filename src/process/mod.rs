@@ -2,8 +2,10 @@
 //! made it and before it is fanned out to the sinks, so that every sink receives the same
 //! event. Enrichment (a tenant id in `labels`), chaining and detection are processors.
 //!
-//! Processors run in the pipeline's own background task, never on the request path; with
-//! none configured the task does not exist and events go straight to the sinks' queues.
+//! Processors run in the background, never on the request path: in the only writer's own
+//! task when there is one writer (an event crosses one queue), in a task of their own that
+//! then fans events out to the writers' queues when there are several. With none
+//! configured events go straight to the writers' queues.
 //!
 //! ```
 //! use oauth_audit::event::AuditEvent;
@@ -26,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+pub(crate) mod processors;
 pub(crate) mod stage;
 
 use std::time::Duration;

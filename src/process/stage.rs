@@ -1,17 +1,16 @@
-//! The pipeline's background stage: runs the processors on each event, then fans it out to
-//! the sinks' queues, applying each sink's overflow policy.
+//! The pipeline's background stage, for more than one sink: runs the processors on each
+//! event in a task of its own, then fans it out to the sinks' queues, applying each sink's
+//! overflow policy. (With a single sink the processors run in that sink's task instead.)
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::Processor;
+use super::processors::Processors;
 use crate::event::AuditEvent;
-use crate::sink::metrics::EventMetrics;
 use crate::sink::queue::{Offered, SinkQueue};
-use crate::sink::OverflowPolicy;
+use crate::sink::{Inline, OverflowPolicy};
 
 /// What travels to the stage.
 pub(crate) enum StageCommand {
@@ -26,16 +25,14 @@ const BATCH: usize = 256;
 
 /// Starts the stage's task on the current runtime; returns its queue.
 pub(crate) fn spawn(
-    processors: Vec<Box<dyn Processor>>,
+    processors: Processors,
     sinks: Arc<[SinkQueue]>,
-    metrics: Arc<EventMetrics>,
     capacity: usize,
 ) -> mpsc::Sender<StageCommand> {
     let (tx, rx) = mpsc::channel(capacity);
     let stage = Stage {
         processors,
         sinks,
-        metrics,
         rx,
     };
     tokio::spawn(stage.run());
@@ -51,29 +48,29 @@ enum Wake {
 }
 
 struct Stage {
-    processors: Vec<Box<dyn Processor>>,
+    processors: Processors,
     sinks: Arc<[SinkQueue]>,
-    metrics: Arc<EventMetrics>,
     rx: mpsc::Receiver<StageCommand>,
 }
 
 impl Stage {
     async fn run(mut self) {
-        let mut ticks = Ticks::new(&self.processors);
         let mut commands = Vec::with_capacity(BATCH);
         // One timer for the whole run, moved when the next tick changes: a timer made
         // afresh for every event costs more than the event's processing.
-        let sleep = tokio::time::sleep_until(ticks.next().unwrap_or_else(Instant::now));
+        let first = self.processors.next_due();
+        let sleep = tokio::time::sleep_until(first.unwrap_or_else(Instant::now));
         tokio::pin!(sleep);
         loop {
+            let ticking = self.processors.next_due().is_some();
             let wake = tokio::select! {
                 biased;
                 received = self.rx.recv_many(&mut commands, BATCH) => Wake::Commands(received),
-                () = &mut sleep, if ticks.next().is_some() => Wake::Tick,
+                () = &mut sleep, if ticking => Wake::Tick,
             };
             match wake {
                 Wake::Tick => {
-                    self.tick(&mut ticks, sleep.as_mut()).await;
+                    self.tick(sleep.as_mut()).await;
                     continue;
                 }
                 Wake::Commands(0) => {
@@ -91,12 +88,15 @@ impl Stage {
                     StageCommand::Shutdown(ack) => shutdown = shutdown.or(Some(ack)),
                 }
             }
-            self.pass(0, events).await;
+            self.processors.process(&mut events);
+            self.fan_out(events).await;
             if let Some(ack) = shutdown {
                 self.rx.close();
                 while let Some(command) = self.rx.recv().await {
                     if let StageCommand::Event(event) = command {
-                        self.pass(0, vec![event]).await;
+                        let mut events = vec![event];
+                        self.processors.process(&mut events);
+                        self.fan_out(events).await;
                     }
                 }
                 self.finish().await;
@@ -105,68 +105,35 @@ impl Stage {
             }
             // Under a steady stream of events the timer branch may never be chosen: time
             // is checked after every batch too.
-            if ticks.next().is_some_and(|due| due <= Instant::now()) {
-                self.tick(&mut ticks, sleep.as_mut()).await;
+            if self
+                .processors
+                .next_due()
+                .is_some_and(|due| due <= Instant::now())
+            {
+                self.tick(sleep.as_mut()).await;
             }
         }
     }
 
-    /// Ticks every processor whose interval has passed; what they emit goes through the
-    /// processors after them.
-    async fn tick(&mut self, ticks: &mut Ticks, sleep: std::pin::Pin<&mut tokio::time::Sleep>) {
-        let now = Instant::now();
-        for index in 0..self.processors.len() {
-            if ticks.due(index, now) {
-                let mut emitted = Vec::new();
-                self.processors[index].tick(&mut emitted);
-                self.pass_emitted(index + 1, emitted).await;
-            }
-        }
-        if let Some(next) = ticks.next() {
+    /// Ticks every processor whose interval has passed.
+    async fn tick(&mut self, sleep: std::pin::Pin<&mut tokio::time::Sleep>) {
+        let mut raised = Vec::new();
+        self.processors.tick(Instant::now(), &mut raised);
+        self.fan_out(raised).await;
+        if let Some(next) = self.processors.next_due() {
             sleep.reset(next);
         }
     }
 
     /// The processors' last word, in order, before the sinks shut down.
     async fn finish(&mut self) {
-        for index in 0..self.processors.len() {
-            let mut emitted = Vec::new();
-            self.processors[index].finish(&mut emitted);
-            self.pass_emitted(index + 1, emitted).await;
-        }
+        let mut last = Vec::new();
+        self.processors.finish(&mut last);
+        self.fan_out(last).await;
     }
 
-    async fn pass_emitted(&mut self, from: usize, emitted: Vec<AuditEvent>) {
-        if emitted.is_empty() {
-            return;
-        }
-        let events = emitted
-            .into_iter()
-            .map(|event| {
-                self.metrics.record(event.kind, event.outcome);
-                Arc::new(event)
-            })
-            .collect();
-        self.pass(from, events).await;
-    }
-
-    /// Events through the processors from `from` on (events a processor adds go through the
-    /// ones after it), then to every sink.
-    async fn pass(&mut self, from: usize, mut events: Vec<Arc<AuditEvent>>) {
-        let mut emitted = Vec::new();
-        for processor in self.processors.iter_mut().skip(from) {
-            let mut next = Vec::with_capacity(events.len());
-            for mut event in events {
-                // Unique (the request path let go of it): no copy is made.
-                processor.process(Arc::make_mut(&mut event), &mut emitted);
-                next.push(event);
-                for added in emitted.drain(..) {
-                    self.metrics.record(added.kind, added.outcome);
-                    next.push(Arc::new(added));
-                }
-            }
-            events = next;
-        }
+    /// Offers each event to every sink.
+    async fn fan_out(&mut self, events: Vec<Arc<AuditEvent>>) {
         for event in events {
             for sink in self.sinks.iter() {
                 if let Offered::MustWait = sink.offer(event.clone()) {
@@ -178,40 +145,6 @@ impl Stage {
                     }
                 }
             }
-        }
-    }
-}
-
-/// When each processor with a tick interval is next due.
-struct Ticks {
-    every: Vec<Option<Duration>>,
-    due: Vec<Option<Instant>>,
-}
-
-impl Ticks {
-    fn new(processors: &[Box<dyn Processor>]) -> Ticks {
-        let now = Instant::now();
-        let every: Vec<_> = processors
-            .iter()
-            .map(|p| p.tick_interval().filter(|d| !d.is_zero()))
-            .collect();
-        let due = every.iter().map(|d| d.map(|d| now + d)).collect();
-        Ticks { every, due }
-    }
-
-    /// The earliest deadline, if any processor ticks.
-    fn next(&self) -> Option<Instant> {
-        self.due.iter().flatten().min().copied()
-    }
-
-    /// Whether processor `index` is due at `now`; if so, its next deadline is set.
-    fn due(&mut self, index: usize, now: Instant) -> bool {
-        match (self.due[index], self.every[index]) {
-            (Some(due), Some(every)) if due <= now => {
-                self.due[index] = Some(now + every);
-                true
-            }
-            _ => false,
         }
     }
 }

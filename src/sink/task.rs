@@ -1,22 +1,23 @@
 //! The receiving end of a sink's queue: one task per sink that takes events in batches,
-//! hands them to the [`Deliverer`], flushes when the queue runs idle and stops on shutdown.
+//! runs the [`Inline`] work on them when it has some, hands them to the [`Deliverer`],
+//! flushes when the queue runs idle and stops on shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::adapter::Sink;
 use super::deliver::Deliverer;
 use super::queue::{Command, SinkQueue};
-use super::{Announcer, OverflowPolicy};
+use super::{Announcer, Inline, OverflowPolicy};
 use crate::event::{AuditEvent, ServiceInfo};
 
 /// How long a sink waits after a partial batch before taking the next one.
 const GATHER: Duration = Duration::from_millis(1);
 
 /// How a sink's queue and task are set up.
-#[derive(Clone)]
 pub(crate) struct QueueConfig {
     pub(crate) capacity: usize,
     pub(crate) batch_size: usize,
@@ -26,6 +27,8 @@ pub(crate) struct QueueConfig {
     pub(crate) service: Arc<ServiceInfo>,
     /// Signs drop reports that list chained events (with the chain's checkpoint key).
     pub(crate) announce: Option<Announcer>,
+    /// Run on every batch before it is written (the processors, when this is the only sink).
+    pub(crate) inline: Option<Box<dyn Inline>>,
 }
 
 /// Starts the sink's task on the current runtime and returns its queue.
@@ -44,6 +47,7 @@ pub(crate) fn spawn<S: Sink>(mut deliverer: Deliverer<S>, config: QueueConfig) -
         rx,
         batch_size: config.batch_size,
         flush_linger: config.flush_linger,
+        inline: config.inline,
     };
     tokio::spawn(task.run());
     queue
@@ -54,6 +58,7 @@ struct SinkTask<S> {
     rx: mpsc::Receiver<Command>,
     batch_size: usize,
     flush_linger: Duration,
+    inline: Option<Box<dyn Inline>>,
 }
 
 impl<S: Sink> SinkTask<S> {
@@ -71,11 +76,20 @@ impl<S: Sink> SinkTask<S> {
             } else {
                 self.deliverer.wake_after()
             };
+            let tick_due = self.inline.as_ref().and_then(|inline| inline.next_due());
+            let deadline = match (idle_wait.map(|wait| Instant::now() + wait), tick_due) {
+                (Some(idle), Some(tick)) => Some(idle.min(tick)),
+                (idle, tick) => idle.or(tick),
+            };
             let next = self.rx.recv_many(&mut commands, self.batch_size);
-            let received = match idle_wait {
+            let received = match deadline {
                 None => next.await,
-                Some(wait) => match tokio::time::timeout(wait, next).await {
+                Some(deadline) => match tokio::time::timeout_at(deadline, next).await {
                     Ok(received) => received,
+                    Err(_) if tick_due.is_some_and(|due| due <= Instant::now()) => {
+                        unflushed |= self.tick().await;
+                        continue;
+                    }
                     Err(_) => {
                         self.flush().await;
                         unflushed = false;
@@ -87,6 +101,7 @@ impl<S: Sink> SinkTask<S> {
             if received == 0 {
                 // Every sender is gone: write what is left and stop.
                 depth.set(0.0);
+                self.finish().await;
                 self.flush().await;
                 return;
             }
@@ -108,6 +123,9 @@ impl<S: Sink> SinkTask<S> {
                     }
                 }
             }
+            if let Some(inline) = &mut self.inline {
+                inline.process(&mut batch);
+            }
             if !batch.is_empty() {
                 self.deliverer.write(&batch).await;
                 batch.clear();
@@ -115,7 +133,17 @@ impl<S: Sink> SinkTask<S> {
             depth.set(self.rx.len() as f64);
             unflushed = true;
             if shutdown.is_some() {
+                self.finish().await;
                 self.flush().await;
+            } else if self
+                .inline
+                .as_ref()
+                .and_then(|inline| inline.next_due())
+                .is_some_and(|due| due <= Instant::now())
+            {
+                // Under a steady stream of events the deadline above may never pass: time
+                // is checked after every batch too.
+                self.tick().await;
             }
             if received < self.batch_size && shutdown.is_none() {
                 // Let events gather instead of being woken for each one: under load a wake
@@ -127,6 +155,32 @@ impl<S: Sink> SinkTask<S> {
                 let _ = ack.send(());
                 return;
             }
+        }
+    }
+
+    /// Runs the inline work that is due; whether it wrote anything.
+    async fn tick(&mut self) -> bool {
+        let Some(inline) = &mut self.inline else {
+            return false;
+        };
+        let mut raised = Vec::new();
+        inline.tick(Instant::now(), &mut raised);
+        if raised.is_empty() {
+            return false;
+        }
+        self.deliverer.write(&raised).await;
+        true
+    }
+
+    /// The inline work's last word, written before the sink stops.
+    async fn finish(&mut self) {
+        let Some(inline) = &mut self.inline else {
+            return;
+        };
+        let mut last = Vec::new();
+        inline.finish(&mut last);
+        if !last.is_empty() {
+            self.deliverer.write(&last).await;
         }
     }
 

@@ -7,12 +7,13 @@ use tokio::sync::{mpsc, oneshot};
 use super::{AuditWriter, JsonLines};
 use crate::chain::{sign_announcement, Chainer, Chaining};
 use crate::event::{AuditEvent, DropReason, ServiceInfo};
+use crate::process::processors::Processors;
 use crate::process::stage::{self, StageCommand};
 use crate::process::Processor;
 use crate::sink::metrics::{self, EventMetrics};
 use crate::sink::queue::{Command, Offered, SinkQueue};
 use crate::sink::task::QueueConfig;
-use crate::sink::{Announcer, Backoff, IntoSink, OverflowPolicy, SinkSpec, SpoolSettings};
+use crate::sink::{Announcer, Backoff, Inline, IntoSink, OverflowPolicy, SinkSpec, SpoolSettings};
 use crate::ConfigError;
 
 /// The handle that takes events from the request path to the writers.
@@ -561,6 +562,22 @@ impl AuditorBuilder {
             .chaining
             .map(|chaining| Chainer::start(chaining, service.clone()))
             .transpose()?;
+        let metrics = Arc::new(EventMetrics::new());
+        let mut processors = self.processors;
+        if let Some(chainer) = chainer {
+            processors.push(Box::new(chainer));
+        }
+        let mut processors =
+            (!processors.is_empty()).then(|| Processors::new(processors, metrics.clone()));
+        // One writer: the processors run in its own task, so an event crosses one queue
+        // and wakes one task, not two. Several: they run in a stage of their own that
+        // fans each event out.
+        let mut inline = match self.writers.len() {
+            1 => processors
+                .take()
+                .map(|processors| Box::new(processors) as Box<dyn Inline>),
+            _ => None,
+        };
         let lanes = self
             .writers
             .into_iter()
@@ -575,19 +592,15 @@ impl AuditorBuilder {
                         overflow: options.overflow,
                         service: service.clone(),
                         announce: announce.clone(),
+                        inline: inline.take(),
                     },
                 )
             })
             .collect::<Result<Vec<_>, _>>()?
             .into();
         let lanes: Arc<[SinkQueue]> = lanes;
-        let metrics = Arc::new(EventMetrics::new());
-        let mut processors = self.processors;
-        if let Some(chainer) = chainer {
-            processors.push(Box::new(chainer));
-        }
-        let stage = (!processors.is_empty())
-            .then(|| stage::spawn(processors, lanes.clone(), metrics.clone(), self.capacity));
+        let stage =
+            processors.map(|processors| stage::spawn(processors, lanes.clone(), self.capacity));
         Ok(Auditor {
             inner: Arc::new(Inner {
                 service,
