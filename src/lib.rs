@@ -63,6 +63,8 @@ pub mod fuzzing;
 pub mod layer;
 pub mod oauth;
 pub mod process;
+#[cfg(feature = "report")]
+pub mod report;
 pub mod request_target;
 mod resource;
 pub mod scope;

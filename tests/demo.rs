@@ -60,6 +60,18 @@ fn demo_writes_every_kind_and_no_secret() {
                 && line.contains("actor.client_id=web")),
         "no refresh_token_reuse alert in the demo's output:\n{stdout}"
     );
+    // The report page, next to the events, with the numbers the scenario made: the token
+    // it revoked and then presented, the failed logins of the brute force.
+    let page = std::fs::read_to_string(dir.join("report.html")).expect("the demo's report.html");
+    assert!(page.contains("<svg") && page.contains("Scope usage and unused permissions"));
+    assert!(
+        stdout.contains("1 used after revocation"),
+        "no token lifecycle in the demo's output:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("failed logins: 10 from 198.51.100.66"),
+        "no failed logins in the demo's report summary:\n{stdout}"
+    );
     // The demo verifies its own chain (clean, the overflow an announced gap), then catches
     // the event it edits in a copy.
     let verified = stdout

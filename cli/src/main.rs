@@ -27,6 +27,7 @@ mod detect;
 mod introspect;
 mod keygen;
 mod proxy;
+mod report;
 mod routes;
 mod setup;
 mod verify;
@@ -71,6 +72,10 @@ enum Command {
     /// lines on standard output (with --nats: to the stream and the configured writers), a
     /// summary on standard error (docs/detection.md).
     Detect(detect::DetectArgs),
+    /// Write a report of stored events (files, rotated directories): an overview, an
+    /// access review, scope usage and unused permissions, the tokens' lifecycle, failures
+    /// and anomalies; as one HTML page, JSON, Markdown or CSV (docs/reports.md).
+    Report(report::ReportArgs),
 }
 
 /// Flags of `oauth-audit proxy`.
@@ -154,6 +159,7 @@ fn main() -> ExitCode {
         Command::Proxy(args) => run_proxy(*args),
         Command::Keygen(args) => keygen::run(args),
         Command::Detect(args) => detect::run(args),
+        Command::Report(args) => report::run(args),
         Command::Verify(args) => match verify::run(args) {
             Ok(code) => return code,
             Err(failure) => Err(failure),

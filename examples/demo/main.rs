@@ -22,6 +22,7 @@ use oauth_audit::chain::verify::{verify_files, ProblemKind};
 use oauth_audit::chain::{Chaining, SigningKey};
 use oauth_audit::detect::Detector;
 use oauth_audit::oauth::Endpoints;
+use oauth_audit::report::{report_files, ReportOptions};
 use oauth_audit::token::TokenInspector;
 use oauth_audit::writer::{Auditor, JsonLines};
 use oauth_audit::{AuditLayer, AuditedToken, RequiredScopes};
@@ -174,7 +175,91 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     summarize(&args.out)?;
     show_alerts(&args.out)?;
     verify_chain(&args.out, &public_key, &chain_key)?;
+    write_report(&args.out)?;
     summarize_metrics(addr, &metrics);
+    Ok(())
+}
+
+/// The report an auditor asks for, as one page next to the events (what `oauth-audit
+/// report` writes), and a few of its numbers.
+fn write_report(out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let report = report_files(&[out.to_owned()], ReportOptions::default(), &mut |_| {})?;
+    let page = out.with_file_name("report.html");
+    std::fs::write(&page, report.to_html()?)?;
+    let numbers: serde_json::Value = serde_json::from_str(&report.to_json())?;
+    println!(
+        "
+the report, written to {} (oauth-audit report {} --out report.html):",
+        page.display(),
+        out.display()
+    );
+    let list = |value: &serde_json::Value| -> String {
+        let names: Vec<&str> = value
+            .as_array()
+            .map(|rows| rows.iter().filter_map(|r| r["scope"].as_str()).collect())
+            .unwrap_or_default();
+        if names.is_empty() {
+            "-".into()
+        } else {
+            names.join(" ")
+        }
+    };
+    for client in numbers["scopes"]["clients"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let used: Vec<&str> = client["used"]
+            .as_array()
+            .map(|rows| rows.iter().filter_map(|r| r["scope"].as_str()).collect())
+            .unwrap_or_default();
+        let idle: Vec<&str> = client["granted"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| r["scope"].as_str())
+                    .filter(|scope| !used.contains(scope))
+                    .collect()
+            })
+            .unwrap_or_default();
+        println!(
+            "  client {:<12} granted {:<28} used {:<16} granted, not used yet: {}{}",
+            client["client"].as_str().unwrap_or("?"),
+            list(&client["granted"]),
+            list(&client["used"]),
+            if idle.is_empty() {
+                "-".into()
+            } else {
+                idle.join(" ")
+            },
+            if client["younger_than_window"] == true {
+                " (first seen today: too young for the 90-day unused-permission verdict)"
+            } else {
+                ""
+            }
+        );
+    }
+    let tokens = &numbers["tokens"];
+    println!(
+        "  tokens: {} issued with a fingerprint, {} never presented, {} used after revocation",
+        tokens["issued_with_fingerprint"],
+        tokens["never_used"],
+        tokens["used_after_revocation_total"]
+    );
+    if let Some(top) = numbers["failures"]["failed_logins_by_ip"].get(0) {
+        println!(
+            "  failed logins: {} from {} ({} username(s) tried)",
+            top["count"],
+            top["ip"].as_str().unwrap_or("?"),
+            top["subjects"]
+        );
+    }
+    if let Some(integrity) = numbers.get("integrity") {
+        println!(
+            "  integrity: {}",
+            integrity["summary"].as_str().unwrap_or("?")
+        );
+    }
     Ok(())
 }
 

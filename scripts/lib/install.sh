@@ -36,6 +36,8 @@ install_test_dependencies() {
     # tests/alertmanager.rs starts a real Alertmanager (the alert sink's peer).
     apt_install prometheus-alertmanager
     install_oidc_provider
+    # cli/tests/report_page.rs opens the report's HTML page in a real headless Chromium.
+    apt_install chromium
 }
 
 install_fuzz_dependencies() {

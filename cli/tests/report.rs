@@ -1,0 +1,741 @@
+//! `oauth-audit report` over a generated trail whose answers are known: every number the
+//! report gives is checked against the events it was made from.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+use support::{run, TempDir};
+
+/// The moment the report judges at (`--until`): the trail is laid out before it.
+const AS_OF: &str = "2026-06-01T00:00:00Z";
+
+/// `days` (and `hours`) before [`AS_OF`], as the writers write times.
+fn ago(days: i64, hours: i64) -> String {
+    let as_of = 1_780_272_000i64; // 2026-06-01T00:00:00Z
+    let secs = as_of - days * 86_400 - hours * 3_600;
+    oauth_audit::event::Timestamp::from_unix(secs)
+        .unwrap()
+        .to_string()
+}
+
+fn event(kind: &str, outcome: &str, time: String, fields: Value) -> Value {
+    let mut event = json!({
+        "schema": "oauth-audit/1",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "time": time,
+        "kind": kind,
+        "outcome": outcome,
+        "severity": if outcome == "failure" { "warning" } else { "info" },
+        "service": {"name": "orders-api"},
+    });
+    if let (Some(event), Value::Object(fields)) = (event.as_object_mut(), fields) {
+        event.extend(fields);
+    }
+    event
+}
+
+fn issued(
+    days: i64,
+    client: &str,
+    grant: &str,
+    requested: &[&str],
+    granted: &[&str],
+    fp: &str,
+) -> Value {
+    event(
+        "AccessTokenIssued",
+        "success",
+        ago(days, 0),
+        json!({
+            "actor": {"client_id": client, "kind": "client"},
+            "grant_type": grant,
+            "scopes": {"requested": requested, "granted": granted},
+            "token": {"fingerprint": fp},
+        }),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn call(
+    days: i64,
+    hours: i64,
+    subject: &str,
+    client: &str,
+    route: &str,
+    granted: &[&str],
+    required: &[&str],
+    used: &[&str],
+    ip: &str,
+    fp: &str,
+) -> Value {
+    event(
+        "ResourceAccessed",
+        "success",
+        ago(days, hours),
+        json!({
+            "actor": {"client_id": client, "subject": subject, "kind": "user"},
+            "scopes": {"granted": granted, "required": required, "used": used},
+            "http": {"method": "GET", "route": route, "path": route, "status": 200},
+            "source": {"ip": ip},
+            "token": {"fingerprint": fp},
+        }),
+    )
+}
+
+/// The trail: what each client was granted and used, tokens, failures, alerts, losses.
+fn trail() -> Vec<Value> {
+    let rw = ["orders:read", "orders:write"];
+    let mut events = vec![
+        // billing: asked for admin too (refused); has used orders:read, never orders:write.
+        issued(
+            200,
+            "billing",
+            "client_credentials",
+            &["orders:read", "orders:write", "admin"],
+            &rw,
+            "sha256:01",
+        ),
+        call(
+            1,
+            0,
+            "alice",
+            "billing",
+            "/api/orders",
+            &rw,
+            &["orders:read"],
+            &["orders:read"],
+            "10.0.0.1",
+            "sha256:01",
+        ),
+        call(
+            1,
+            2,
+            "alice",
+            "billing",
+            "/api/orders",
+            &rw,
+            &["orders:read"],
+            &["orders:read"],
+            "10.0.0.2",
+            "sha256:01",
+        ),
+        call(
+            3,
+            0,
+            "alice",
+            "billing",
+            "/api/orders",
+            &rw,
+            &["orders:read"],
+            &["orders:read"],
+            "10.0.0.1",
+            "sha256:01",
+        ),
+        // shipping: used orders:write yesterday, orders:read last 100 days ago.
+        issued(150, "shipping", "client_credentials", &rw, &rw, "sha256:02"),
+        call(
+            100,
+            0,
+            "bob",
+            "shipping",
+            "/api/orders",
+            &rw,
+            &["orders:read"],
+            &["orders:read"],
+            "10.0.1.1",
+            "sha256:05",
+        ),
+        call(
+            1,
+            0,
+            "bob",
+            "shipping",
+            "/api/orders/{id}",
+            &rw,
+            &["orders:write"],
+            &["orders:write"],
+            "10.0.1.1",
+            "sha256:05",
+        ),
+        // newapp: first seen 10 days ago, never used what it got: too young to judge.
+        issued(
+            10,
+            "newapp",
+            "authorization_code",
+            &["orders:write"],
+            &["orders:write"],
+            "sha256:03",
+        ),
+        // A token revoked five days ago and presented two days ago.
+        issued(
+            20,
+            "billing",
+            "client_credentials",
+            &["orders:read"],
+            &["orders:read"],
+            "sha256:04",
+        ),
+        event(
+            "TokenRevoked",
+            "success",
+            ago(5, 0),
+            json!({"actor": {"client_id": "billing"}, "token": {"fingerprint": "sha256:04"}}),
+        ),
+        call(
+            2,
+            0,
+            "alice",
+            "billing",
+            "/api/orders",
+            &["orders:read"],
+            &["orders:read"],
+            &["orders:read"],
+            "10.0.0.9",
+            "sha256:04",
+        ),
+        // legacy: an audit-only rule lets it through without orders:write, twice.
+        call(
+            4,
+            0,
+            "carol",
+            "legacy",
+            "/api/orders/{id}",
+            &["orders:read"],
+            &["orders:write"],
+            &[],
+            "10.0.2.1",
+            "sha256:06",
+        ),
+        call(
+            3,
+            0,
+            "carol",
+            "legacy",
+            "/api/orders/{id}",
+            &["orders:read"],
+            &["orders:write"],
+            &[],
+            "10.0.2.1",
+            "sha256:06",
+        ),
+        // A client id with a quote in it (escaped in JSON).
+        call(
+            2,
+            0,
+            "dave",
+            "we\"ird",
+            "/api/orders",
+            &["orders:read"],
+            &["orders:read"],
+            &["orders:read"],
+            "10.0.3.1",
+            "sha256:07",
+        ),
+        // Denials.
+        event(
+            "AccessDenied",
+            "failure",
+            ago(2, 0),
+            json!({
+                "actor": {"client_id": "billing", "subject": "alice"},
+                "scopes": {"granted": ["orders:read"], "required": ["admin"]},
+                "http": {"method": "GET", "route": "/api/admin", "status": 403},
+                "source": {"ip": "10.0.0.1"},
+                "error": {"code": "insufficient_scope"},
+                "token": {"fingerprint": "sha256:01"},
+            }),
+        ),
+        event(
+            "AccessDenied",
+            "failure",
+            ago(2, 1),
+            json!({
+                "actor": {"client_id": "billing", "subject": "alice"},
+                "http": {"method": "GET", "route": "/api/admin", "status": 403},
+                "source": {"ip": "10.0.0.1"},
+                "error": {"code": "insufficient_scope"},
+            }),
+        ),
+    ];
+    // Refreshes.
+    for day in [30, 20, 10] {
+        events.push(issued(
+            day,
+            "shipping",
+            "refresh_token",
+            &[],
+            &rw,
+            &format!("sha256:1{day}"),
+        ));
+    }
+    // Introspections by the gateway: four active, one inactive, one failed.
+    for (i, active) in [true, true, true, true, false].into_iter().enumerate() {
+        events.push(event(
+            "TokenIntrospected",
+            "success",
+            ago(6, i as i64),
+            json!({"actor": {"client_id": "gateway"}, "token": {"active": active}}),
+        ));
+    }
+    events.push(event(
+        "TokenIntrospectionFailed",
+        "failure",
+        ago(6, 9),
+        json!({"actor": {"client_id": "gateway"}, "error": {"code": "invalid_client"}}),
+    ));
+    // Failed logins: five from one address (alice, bob), one from another (carol).
+    for (i, user) in ["alice", "alice", "bob", "alice", "bob"]
+        .into_iter()
+        .enumerate()
+    {
+        events.push(event(
+            "LoginFailed",
+            "failure",
+            ago(7, i as i64),
+            json!({"actor": {"subject": user}, "source": {"ip": "203.0.113.9"}}),
+        ));
+    }
+    events.push(event(
+        "LoginFailed",
+        "failure",
+        ago(7, 8),
+        json!({"actor": {"subject": "carol"}, "source": {"ip": "198.51.100.7"}}),
+    ));
+    // Token requests refused: three invalid_client, one invalid_scope (admin).
+    for i in 0..3 {
+        events.push(event("TokenRequestFailed", "failure", ago(8, i), json!({"actor": {"client_id": "billing"}, "grant_type": "client_credentials", "source": {"ip": "203.0.113.9"}, "error": {"code": "invalid_client"}})));
+    }
+    events.push(event("TokenRequestFailed", "failure", ago(8, 5), json!({"actor": {"client_id": "newapp"}, "grant_type": "client_credentials", "scopes": {"requested": ["admin"]}, "source": {"ip": "10.0.4.1"}, "error": {"code": "invalid_scope"}})));
+    events.push(event("SecurityAlert", "unknown", ago(7, 0), json!({"alert": {"rule": "brute_force", "key": "203.0.113.9", "count": 5, "window_s": 300}})));
+    events.push(event(
+        "AuditEventsDropped",
+        "failure",
+        ago(9, 0),
+        json!({"dropped": {"count": 7, "reason": "queue_full", "sink": "file"}}),
+    ));
+    // Another service.
+    for i in 0..3 {
+        let mut e = call(
+            2,
+            i,
+            "erin",
+            "reports",
+            "/api/reports",
+            &["reports:read"],
+            &["reports:read"],
+            &["reports:read"],
+            "10.0.5.1",
+            "sha256:08",
+        );
+        e["service"]["name"] = json!("reports-api");
+        events.push(e);
+    }
+    events
+}
+
+fn write_lines(path: &Path, events: &[Value], extra: &[&str]) {
+    let mut text = String::new();
+    for event in events {
+        text.push_str(&event.to_string());
+        text.push('\n');
+    }
+    for line in extra {
+        text.push_str(line);
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// The trail in a rotated directory: the older half gzip-compressed, the rest plain, and
+/// two lines that are not events.
+fn trail_dir(dir: &TempDir) -> (PathBuf, Vec<Value>) {
+    let events = trail();
+    let logs = dir.path("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let (old, new) = events.split_at(events.len() / 2);
+    let archive = logs.join("audit-2026-05-01.jsonl");
+    write_lines(&archive, old, &[]);
+    let status = Command::new("gzip").arg(&archive).status().unwrap();
+    assert!(status.success());
+    write_lines(
+        &logs.join("audit.jsonl"),
+        new,
+        &["not json at all", r#"{"kind": 1}"#],
+    );
+    (logs, events)
+}
+
+fn report_json(args: &[&str]) -> Value {
+    let output = run(args, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn rows<'a>(value: &'a Value, key: &str) -> &'a Vec<Value> {
+    value[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key}: {value}"))
+}
+
+fn client<'a>(report: &'a Value, id: &str) -> &'a Value {
+    rows(&report["scopes"], "clients")
+        .iter()
+        .find(|c| c["client"] == id)
+        .unwrap_or_else(|| panic!("no client {id}"))
+}
+
+fn scope_names(rows: &Value) -> Vec<&str> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scope"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn every_number_matches_the_trail() {
+    let dir = TempDir::new("report");
+    let (logs, events) = trail_dir(&dir);
+    let logs = logs.to_str().unwrap();
+    let output = run(&["report", logs, "--until", AS_OF, "--format", "json"], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("audit.jsonl:"),
+        "names the file and line: {stderr}"
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    // Inputs: both files, every event, the two bad lines counted with their place.
+    assert_eq!(rows(&report["input"], "files").len(), 2);
+    assert_eq!(report["input"]["events"], events.len());
+    assert_eq!(report["input"]["matched"], events.len());
+    assert_eq!(report["input"]["skipped"], 2);
+    assert!(rows(&report["input"], "skipped_examples")[0]
+        .as_str()
+        .unwrap()
+        .contains("audit.jsonl:"));
+
+    // Overview: counted independently from the events.
+    let by_kind = rows(&report["overview"], "by_kind");
+    let mut kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    assert_eq!(by_kind.len(), kinds.len());
+    for row in by_kind {
+        let kind = row["kind"].as_str().unwrap();
+        for outcome in ["success", "failure", "unknown"] {
+            let expected = events
+                .iter()
+                .filter(|e| e["kind"] == kind && e["outcome"] == outcome)
+                .count();
+            assert_eq!(row[outcome], expected, "{kind} {outcome}");
+        }
+    }
+    let per_day: u64 = rows(&report["overview"], "per_day")
+        .iter()
+        .map(|d| {
+            d["success"].as_u64().unwrap()
+                + d["failure"].as_u64().unwrap()
+                + d["unknown"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(per_day, events.len() as u64);
+    assert_eq!(report["overview"]["first_event"], json!(ago(200, 0)));
+    let billing_events = events
+        .iter()
+        .filter(|e| e["actor"]["client_id"] == "billing")
+        .count();
+    let busiest = &rows(&report["overview"], "clients")[0];
+    assert_eq!(busiest["client"], "billing");
+    assert_eq!(busiest["events"], billing_events);
+    let codes = rows(&report["overview"], "error_codes");
+    assert!(
+        codes.contains(&json!({"code": "invalid_client", "count": 4})),
+        "{codes:?}"
+    );
+
+    // Access review: alice through billing on /api/orders: three calls before the
+    // revoked token's, from two addresses, plus that one from a third.
+    let alice = rows(&report, "access")
+        .iter()
+        .find(|r| r["subject"] == "alice" && r["route"] == "/api/orders")
+        .unwrap();
+    assert_eq!(alice["client"], "billing");
+    assert_eq!(alice["count"], 4);
+    assert_eq!(alice["addresses"], 3);
+    assert_eq!(alice["first_seen"], json!(ago(3, 0)));
+    assert_eq!(alice["last_seen"], json!(ago(1, 0)));
+    let denied = rows(&report["overview"], "routes")
+        .iter()
+        .find(|r| r["route"] == "/api/admin")
+        .unwrap();
+    assert_eq!(denied["denied"], 2);
+    assert!(rows(&report, "access")
+        .iter()
+        .any(|r| r["client"] == "we\"ird"));
+
+    // Unused permissions: billing never used orders:write; shipping last used orders:read
+    // 100 days ago (outside the 90-day window); newapp is too young to judge.
+    let billing = client(&report, "billing");
+    assert_eq!(
+        billing["unused"],
+        json!([{"scope": "orders:write", "last_used": null}])
+    );
+    assert_eq!(billing["younger_than_window"], false);
+    assert_eq!(scope_names(&billing["refused"]), ["admin"]);
+    let shipping = client(&report, "shipping");
+    assert_eq!(
+        shipping["unused"],
+        json!([{"scope": "orders:read", "last_used": ago(100, 0)}])
+    );
+    assert_eq!(
+        scope_names(&shipping["used"]),
+        ["orders:read", "orders:write"]
+    );
+    let newapp = client(&report, "newapp");
+    assert_eq!(newapp["younger_than_window"], true);
+    assert_eq!(newapp["unused"], json!([]));
+    assert_eq!(scope_names(&newapp["refused"]), ["admin"]);
+    let missing = rows(&report["scopes"], "missing");
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0]["client"], "legacy");
+    assert_eq!(missing[0]["missing"], json!(["orders:write"]));
+    assert_eq!(missing[0]["count"], 2);
+
+    // A longer window: shipping's orders:read counts as used.
+    let wide = report_json(&[
+        "report",
+        logs,
+        "--until",
+        AS_OF,
+        "--unused-after",
+        "120d",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(client(&wide, "shipping")["unused"], json!([]));
+    assert_eq!(wide["unused_after_days"], 120);
+
+    // Token lifecycle.
+    let tokens = &report["tokens"];
+    assert_eq!(tokens["refreshed"], 3);
+    assert!(rows(tokens, "issued_by_grant")
+        .contains(&json!({"grant_type": "client_credentials", "count": 3})));
+    assert!(rows(tokens, "issued_by_grant")
+        .contains(&json!({"grant_type": "refresh_token", "count": 3})));
+    // Issued: 01, 02, 03, 04 and three refreshes; of those 02, 03 and the refreshes unused.
+    assert_eq!(tokens["issued_with_fingerprint"], 7);
+    assert_eq!(tokens["never_used"], 5);
+    assert_eq!(tokens["used_after_revocation_total"], 1);
+    let reused = &rows(tokens, "used_after_revocation")[0];
+    assert_eq!(reused["fingerprint"], "sha256:04");
+    assert_eq!(reused["revoked_at"], json!(ago(5, 0)));
+    assert_eq!(reused["last_used"], json!(ago(2, 0)));
+    assert_eq!(
+        rows(tokens, "introspections")[0],
+        json!({"client": "gateway", "active": 4, "inactive": 1, "failed": 1})
+    );
+
+    // Failures.
+    let failures = &report["failures"];
+    assert_eq!(
+        rows(failures, "failed_logins_by_ip")[0],
+        json!({"ip": "203.0.113.9", "count": 5, "subjects": 2})
+    );
+    assert_eq!(
+        rows(failures, "token_failures")[0],
+        json!({"client": "billing", "error_code": "invalid_client", "count": 3})
+    );
+    assert_eq!(
+        rows(failures, "token_failures_by_ip")[0],
+        json!({"ip": "203.0.113.9", "count": 3})
+    );
+    assert_eq!(
+        rows(failures, "denials"),
+        &vec![json!({"code": "insufficient_scope", "count": 2})]
+    );
+    assert_eq!(
+        rows(failures, "alerts_by_rule"),
+        &vec![json!({"rule": "brute_force", "count": 1})]
+    );
+    assert_eq!(
+        rows(failures, "dropped"),
+        &vec![json!({"reason": "queue_full", "sink": "file", "count": 7})]
+    );
+    assert!(report.get("integrity").is_none(), "nothing is chained");
+}
+
+#[test]
+fn filters_narrow_every_section() {
+    let dir = TempDir::new("report-filters");
+    let (logs, events) = trail_dir(&dir);
+    let logs = logs.to_str().unwrap();
+
+    // One person: everything the trail holds about alice, listed.
+    let alice = report_json(&[
+        "report",
+        logs,
+        "--until",
+        AS_OF,
+        "--subject",
+        "alice",
+        "--format",
+        "json",
+    ]);
+    let expected = events
+        .iter()
+        .filter(|e| e["actor"]["subject"] == "alice")
+        .count();
+    assert_eq!(alice["input"]["matched"], expected);
+    assert_eq!(alice["subject_events"]["total"], expected);
+    let listed = rows(&alice["subject_events"], "listed");
+    assert_eq!(listed.len(), expected);
+    assert!(listed
+        .iter()
+        .any(|e| e["kind"] == "LoginFailed" && e["ip"] == "203.0.113.9"));
+    assert!(rows(&alice, "access")
+        .iter()
+        .all(|r| r["subject"] == "alice"));
+
+    let reports = report_json(&[
+        "report",
+        logs,
+        "--until",
+        AS_OF,
+        "--service",
+        "reports-api",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(reports["input"]["matched"], 3);
+    let shipping = report_json(&[
+        "report", logs, "--until", AS_OF, "--client", "shipping", "--format", "json",
+    ]);
+    let expected = events
+        .iter()
+        .filter(|e| e["actor"]["client_id"] == "shipping")
+        .count();
+    assert_eq!(shipping["input"]["matched"], expected);
+
+    // The last week only.
+    let week = report_json(&[
+        "report",
+        logs,
+        "--since",
+        &ago(7, 0),
+        "--until",
+        AS_OF,
+        "--format",
+        "json",
+    ]);
+    let since = ago(7, 0);
+    let expected = events
+        .iter()
+        .filter(|e| e["time"].as_str().unwrap() >= since.as_str())
+        .count();
+    assert_eq!(week["input"]["matched"], expected);
+    assert_eq!(week["input"]["events"], events.len());
+}
+
+#[test]
+fn markdown_csv_and_html_carry_the_same_numbers() {
+    let dir = TempDir::new("report-formats");
+    let (logs, _) = trail_dir(&dir);
+    let logs = logs.to_str().unwrap();
+
+    let output = run(&["report", logs, "--until", AS_OF], &[]);
+    assert!(output.status.success());
+    let markdown = String::from_utf8_lossy(&output.stdout);
+    assert!(markdown.contains("## Scope usage and unused permissions"));
+    assert!(
+        markdown.contains("| billing | orders:write | never |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("| we\\\"ird |") || markdown.contains("we\"ird"));
+
+    let csv_dir = dir.path("csv");
+    let output = run(
+        &[
+            "report",
+            logs,
+            "--until",
+            AS_OF,
+            "--format",
+            "csv",
+            "--out",
+            csv_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let unused = std::fs::read_to_string(csv_dir.join("unused_scopes.csv")).unwrap();
+    assert!(unused.starts_with("client,scope,last used\n"), "{unused}");
+    assert!(unused.contains("billing,orders:write,never\n"));
+    let logins = std::fs::read_to_string(csv_dir.join("failed_logins_by_ip.csv")).unwrap();
+    assert!(logins.contains("203.0.113.9,5,2\n"), "{logins}");
+    let access = std::fs::read_to_string(csv_dir.join("access_review.csv")).unwrap();
+    assert!(access.contains("\"we\"\"ird\""), "CSV quoting: {access}");
+
+    let html = dir.path("report.html");
+    let output = run(
+        &[
+            "report",
+            logs,
+            "--until",
+            AS_OF,
+            "--out",
+            html.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg"), "inline charts");
+    for remote in ["src=\"http", "href=\"http", "url(http", "@import"] {
+        assert!(!page.contains(remote), "no remote resources: {remote}");
+    }
+    assert!(
+        page.contains("we&#34;ird") || page.contains("we&quot;ird"),
+        "escaped"
+    );
+    assert!(!page.contains("we\"ird"));
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let dir = TempDir::new("report-usage");
+    let (logs, _) = trail_dir(&dir);
+    let logs = logs.to_str().unwrap();
+    for args in [
+        vec!["report", logs, "--unused-after", "0d"],
+        vec!["report", logs, "--unused-after", "400"],
+        vec!["report", logs, "--since", "last tuesday"],
+        vec!["report", logs, "--format", "csv"],
+        vec!["report", "/nonexistent/trail.jsonl"],
+        vec!["report", logs, "--out", "report.pdf"],
+    ] {
+        let output = run(&args, &[]);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(!output.stderr.is_empty());
+    }
+}

@@ -1,0 +1,964 @@
+//! The report's numbers, gathered in one pass over the events: memory grows with the
+//! distinct clients, subjects, routes, addresses and tokens, never with the events.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+
+use super::event::Event;
+
+/// Addresses remembered per access-review row; past this the row says "at least".
+const ADDRESSES_PER_ROW: usize = 1_000;
+/// Rows of the busiest-clients and busiest-routes tables.
+pub const TOP: usize = 20;
+/// Alerts listed one by one (all are counted).
+const ALERTS_LISTED: usize = 200;
+/// Events listed one by one for a data-subject access report (all are counted).
+const SUBJECT_EVENTS_LISTED: usize = 10_000;
+/// Tokens used after revocation listed one by one (all are counted).
+const REUSED_LISTED: usize = 1_000;
+
+/// Counts of one kind (or one day) by outcome.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Outcomes {
+    pub success: u64,
+    pub failure: u64,
+    pub unknown: u64,
+}
+
+impl Outcomes {
+    fn add(&mut self, outcome: Option<&str>) {
+        match outcome {
+            Some("success") => self.success += 1,
+            Some("failure") => self.failure += 1,
+            _ => self.unknown += 1,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.success + self.failure + self.unknown
+    }
+}
+
+#[derive(Default)]
+struct AccessRow {
+    count: u64,
+    first: String,
+    last: String,
+    addresses: HashSet<String>,
+    more_addresses: bool,
+}
+
+#[derive(Default)]
+struct ScopeStat {
+    count: u64,
+    last: String,
+}
+
+#[derive(Default)]
+struct ClientScopes {
+    first: String,
+    last: String,
+    requested: HashMap<String, ScopeStat>,
+    granted: HashMap<String, ScopeStat>,
+    required: HashMap<String, ScopeStat>,
+    used: HashMap<String, ScopeStat>,
+    refused: HashMap<String, ScopeStat>,
+}
+
+#[derive(Default)]
+struct Missing {
+    count: u64,
+    last: String,
+}
+
+#[derive(Default)]
+struct Introspections {
+    active: u64,
+    inactive: u64,
+    failed: u64,
+}
+
+/// What one token was seen doing.
+#[derive(Default)]
+struct TokenSeen {
+    client: Option<String>,
+    issued: bool,
+    last_used: Option<String>,
+    revoked_at: Option<String>,
+}
+
+/// Gathers the numbers of every section.
+#[derive(Default)]
+pub struct Aggregate {
+    events: u64,
+    first: Option<String>,
+    last: Option<String>,
+    by_kind: HashMap<String, Outcomes>,
+    per_day: BTreeMap<String, Outcomes>,
+    clients: HashMap<String, u64>,
+    routes: HashMap<(String, String), (u64, u64)>,
+    error_codes: HashMap<String, u64>,
+    access: HashMap<(String, String, String, String), AccessRow>,
+    subject_events: Vec<SubjectEvent>,
+    subject_events_total: u64,
+    list_subject_events: bool,
+    scopes: HashMap<String, ClientScopes>,
+    missing: HashMap<(String, String, String, String), Missing>,
+    issued_by_grant: HashMap<String, u64>,
+    token_failures_by_grant: HashMap<String, u64>,
+    revocations: HashMap<String, u64>,
+    revocation_failures: HashMap<String, u64>,
+    introspections: HashMap<String, Introspections>,
+    tokens: HashMap<String, TokenSeen>,
+    failed_logins_by_ip: HashMap<String, (u64, HashSet<String>)>,
+    failed_logins_by_subject: HashMap<String, u64>,
+    token_failures: HashMap<(String, String), u64>,
+    token_failures_by_ip: HashMap<String, u64>,
+    denials: HashMap<String, u64>,
+    alerts_by_rule: HashMap<String, u64>,
+    alerts: Vec<AlertRow>,
+    dropped: HashMap<(String, String), u64>,
+    chained: u64,
+}
+
+/// One line of a data-subject access report.
+#[derive(Clone, Debug, Serialize)]
+pub struct SubjectEvent {
+    pub time: String,
+    pub kind: String,
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+}
+
+/// One `SecurityAlert`.
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertRow {
+    pub time: String,
+    pub rule: String,
+    pub key: String,
+    pub count: u64,
+}
+
+fn owned(text: Option<&str>) -> String {
+    text.unwrap_or("").to_owned()
+}
+
+fn bump(map: &mut HashMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(count) => *count += 1,
+        None => {
+            map.insert(key.to_owned(), 1);
+        }
+    }
+}
+
+fn note_scope(map: &mut HashMap<String, ScopeStat>, scope: &str, time: &str) {
+    let stat = match map.get_mut(scope) {
+        Some(stat) => stat,
+        None => map.entry(scope.to_owned()).or_default(),
+    };
+    stat.count += 1;
+    if stat.last.as_str() < time {
+        stat.last = time.to_owned();
+    }
+}
+
+/// Keeps the earliest and latest of `time` in `first` and `last` (empty: none yet).
+fn span(first: &mut String, last: &mut String, time: &str) {
+    if first.is_empty() || time < first.as_str() {
+        *first = time.to_owned();
+    }
+    if last.as_str() < time {
+        *last = time.to_owned();
+    }
+}
+
+impl Aggregate {
+    /// With `list_subject_events`, every event is also listed (a data-subject access
+    /// report: the caller filters on one subject).
+    pub fn new(list_subject_events: bool) -> Self {
+        Aggregate {
+            list_subject_events,
+            ..Aggregate::default()
+        }
+    }
+
+    /// Adds one event; `time` is its time in the canonical RFC 3339 form.
+    pub fn add(&mut self, event: &Event<'_>, time: &str) {
+        self.events += 1;
+        if self.first.as_deref().is_none_or(|first| time < first) {
+            self.first = Some(time.to_owned());
+        }
+        if self.last.as_deref().is_none_or(|last| time > last) {
+            self.last = Some(time.to_owned());
+        }
+        let kind = event.kind.as_ref();
+        let outcome = event.outcome.as_deref();
+        match self.by_kind.get_mut(kind) {
+            Some(outcomes) => outcomes.add(outcome),
+            None => self
+                .by_kind
+                .entry(kind.to_owned())
+                .or_default()
+                .add(outcome),
+        }
+        let day = time.get(..10).unwrap_or(time);
+        match self.per_day.get_mut(day) {
+            Some(outcomes) => outcomes.add(outcome),
+            None => self.per_day.entry(day.to_owned()).or_default().add(outcome),
+        }
+        if let Some(client) = event.client() {
+            bump(&mut self.clients, client);
+        }
+        if let Some(code) = event.error_code() {
+            bump(&mut self.error_codes, code);
+        }
+        if event.chain.is_some() {
+            self.chained += 1;
+        }
+        if self.list_subject_events {
+            self.subject_events_total += 1;
+            if self.subject_events.len() < SUBJECT_EVENTS_LISTED {
+                self.subject_events.push(SubjectEvent {
+                    time: time.to_owned(),
+                    kind: kind.to_owned(),
+                    outcome: owned(outcome),
+                    client: event.client().map(str::to_owned),
+                    method: event.method().map(str::to_owned),
+                    route: event.route().map(str::to_owned),
+                    ip: event.ip().map(str::to_owned),
+                });
+            }
+        }
+        match kind {
+            "ResourceAccessed" | "AccessDenied" => self.resource(event, time),
+            "AccessTokenIssued" => self.issued(event, time),
+            "TokenRequestFailed" => self.token_failed(event, time),
+            "TokenRevoked" => {
+                bump(&mut self.revocations, event.client().unwrap_or(""));
+                if let Some(seen) = event.fingerprint().and_then(|fp| self.token(fp)) {
+                    if seen.revoked_at.as_deref().is_none_or(|at| time < at) {
+                        seen.revoked_at = Some(time.to_owned());
+                    }
+                }
+            }
+            "TokenRevocationFailed" => {
+                bump(
+                    &mut self.revocation_failures,
+                    event.error_code().unwrap_or("(none)"),
+                );
+            }
+            "TokenIntrospected" | "TokenIntrospectionFailed" => {
+                let row = self
+                    .introspections
+                    .entry(owned(event.client()))
+                    .or_default();
+                match (kind, event.token.as_ref().and_then(|t| t.active)) {
+                    ("TokenIntrospectionFailed", _) => row.failed += 1,
+                    (_, Some(false)) => row.inactive += 1,
+                    _ => row.active += 1,
+                }
+            }
+            "LoginFailed" => {
+                let row = self
+                    .failed_logins_by_ip
+                    .entry(owned(event.ip()))
+                    .or_default();
+                row.0 += 1;
+                if let Some(subject) = event.subject() {
+                    if row.1.len() < ADDRESSES_PER_ROW && !row.1.contains(subject) {
+                        row.1.insert(subject.to_owned());
+                    }
+                    bump(&mut self.failed_logins_by_subject, subject);
+                }
+            }
+            "SecurityAlert" => {
+                let alert = event.alert.as_ref();
+                let rule = alert.and_then(|a| a.rule.as_deref()).unwrap_or("(none)");
+                bump(&mut self.alerts_by_rule, rule);
+                if self.alerts.len() < ALERTS_LISTED {
+                    self.alerts.push(AlertRow {
+                        time: time.to_owned(),
+                        rule: rule.to_owned(),
+                        key: owned(alert.and_then(|a| a.key.as_deref())),
+                        count: alert.and_then(|a| a.count).unwrap_or(0),
+                    });
+                }
+            }
+            "AuditEventsDropped" => {
+                let dropped = event.dropped.as_ref();
+                let key = (
+                    owned(dropped.and_then(|d| d.reason.as_deref())),
+                    owned(dropped.and_then(|d| d.sink.as_deref())),
+                );
+                *self.dropped.entry(key).or_default() += dropped.and_then(|d| d.count).unwrap_or(0);
+            }
+            _ => {}
+        }
+    }
+
+    /// What is known of one token, made on first sight (the key copied only then).
+    fn token(&mut self, fingerprint: &str) -> Option<&mut TokenSeen> {
+        if !self.tokens.contains_key(fingerprint) {
+            self.tokens
+                .insert(fingerprint.to_owned(), TokenSeen::default());
+        }
+        self.tokens.get_mut(fingerprint)
+    }
+
+    /// One client's scope numbers, made on first sight; its first and last times moved.
+    fn client_scopes(&mut self, client: &str, time: &str) -> Option<&mut ClientScopes> {
+        if !self.scopes.contains_key(client) {
+            self.scopes
+                .insert(client.to_owned(), ClientScopes::default());
+        }
+        let scopes = self.scopes.get_mut(client)?;
+        span(&mut scopes.first, &mut scopes.last, time);
+        Some(scopes)
+    }
+
+    fn resource(&mut self, event: &Event<'_>, time: &str) {
+        let denied = event.kind == "AccessDenied";
+        let method = owned(event.method());
+        let route = owned(event.route());
+        let row = self
+            .routes
+            .entry((method.clone(), route.clone()))
+            .or_default();
+        row.0 += 1;
+        if denied {
+            row.1 += 1;
+            bump(&mut self.denials, event.error_code().unwrap_or("(none)"));
+        }
+        let key = (
+            owned(event.subject()),
+            owned(event.client()),
+            method.clone(),
+            route.clone(),
+        );
+        let access = self.access.entry(key).or_default();
+        access.count += 1;
+        span(&mut access.first, &mut access.last, time);
+        if let Some(ip) = event.ip() {
+            if access.addresses.len() < ADDRESSES_PER_ROW {
+                if !access.addresses.contains(ip) {
+                    access.addresses.insert(ip.to_owned());
+                }
+            } else if !access.addresses.contains(ip) {
+                access.more_addresses = true;
+            }
+        }
+        if let Some(seen) = event.fingerprint().and_then(|fp| self.token(fp)) {
+            if seen.client.is_none() {
+                seen.client = event.client().map(str::to_owned);
+            }
+            if seen.last_used.as_deref().is_none_or(|last| last < time) {
+                seen.last_used = Some(time.to_owned());
+            }
+        }
+        let Some(client) = event.client() else {
+            return;
+        };
+        let scopes = event.scopes();
+        let Some(stats) = self.client_scopes(client, time) else {
+            return;
+        };
+        for scope in &scopes.granted {
+            note_scope(&mut stats.granted, scope, time);
+        }
+        for scope in &scopes.required {
+            note_scope(&mut stats.required, scope, time);
+        }
+        if !denied {
+            for scope in &scopes.used {
+                note_scope(&mut stats.used, scope, time);
+            }
+        }
+        // Let through with a scope missing: an audit-only rule.
+        let missing: Vec<&str> = scopes
+            .required
+            .iter()
+            .filter(|required| !scopes.granted.contains(required))
+            .map(|scope| scope.as_ref())
+            .collect();
+        if !denied && !missing.is_empty() && !scopes.granted.is_empty() {
+            let row = self
+                .missing
+                .entry((client.to_owned(), method, route, missing.join(" ")))
+                .or_default();
+            row.count += 1;
+            if row.last.as_str() < time {
+                row.last = time.to_owned();
+            }
+        }
+    }
+
+    fn issued(&mut self, event: &Event<'_>, time: &str) {
+        bump(
+            &mut self.issued_by_grant,
+            event.grant_type.as_deref().unwrap_or("(none)"),
+        );
+        if let Some(seen) = event.fingerprint().and_then(|fp| self.token(fp)) {
+            seen.issued = true;
+            if seen.client.is_none() {
+                seen.client = event.client().map(str::to_owned);
+            }
+        }
+        let Some(client) = event.client() else {
+            return;
+        };
+        let scopes = event.scopes();
+        let Some(stats) = self.client_scopes(client, time) else {
+            return;
+        };
+        for scope in &scopes.requested {
+            note_scope(&mut stats.requested, scope, time);
+            if !scopes.granted.is_empty() && !scopes.granted.contains(scope) {
+                note_scope(&mut stats.refused, scope, time);
+            }
+        }
+        for scope in &scopes.granted {
+            note_scope(&mut stats.granted, scope, time);
+        }
+    }
+
+    fn token_failed(&mut self, event: &Event<'_>, time: &str) {
+        let code = event.error_code().unwrap_or("(none)");
+        bump(
+            &mut self.token_failures_by_grant,
+            event.grant_type.as_deref().unwrap_or("(none)"),
+        );
+        *self
+            .token_failures
+            .entry((owned(event.client()), code.to_owned()))
+            .or_default() += 1;
+        bump(&mut self.token_failures_by_ip, event.ip().unwrap_or(""));
+        if code == "invalid_scope" {
+            let scopes = event.scopes();
+            if let Some(stats) = event.client().and_then(|c| self.client_scopes(c, time)) {
+                for scope in &scopes.requested {
+                    note_scope(&mut stats.requested, scope, time);
+                    note_scope(&mut stats.refused, scope, time);
+                }
+            }
+        }
+    }
+
+    /// Whether any event was chained.
+    pub fn chained(&self) -> bool {
+        self.chained > 0
+    }
+
+    /// The numbers, sorted for reading; `since_window` is the start of the unused-permission
+    /// window (canonical RFC 3339).
+    pub fn finish(self, since_window: &str) -> Sections {
+        let mut by_kind: Vec<KindRow> = self
+            .by_kind
+            .into_iter()
+            .map(|(kind, outcomes)| KindRow { kind, outcomes })
+            .collect();
+        by_kind.sort_by(|a, b| {
+            b.outcomes
+                .total()
+                .cmp(&a.outcomes.total())
+                .then(a.kind.cmp(&b.kind))
+        });
+        let per_day = self
+            .per_day
+            .into_iter()
+            .map(|(day, outcomes)| DayRow { day, outcomes })
+            .collect();
+        let clients = top(self.clients, |client, events| ClientRow { client, events });
+        let mut routes: Vec<RouteRow> = self
+            .routes
+            .into_iter()
+            .map(|((method, route), (events, denied))| RouteRow {
+                method,
+                route,
+                events,
+                denied,
+            })
+            .collect();
+        routes.sort_by(|a, b| {
+            b.events
+                .cmp(&a.events)
+                .then_with(|| (&a.route, &a.method).cmp(&(&b.route, &b.method)))
+        });
+        routes.truncate(TOP);
+        let error_codes = counted(self.error_codes, |code, count| CodeRow { code, count });
+
+        let mut access: Vec<AccessReviewRow> = self
+            .access
+            .into_iter()
+            .map(|((subject, client, method, route), row)| AccessReviewRow {
+                subject,
+                client,
+                method,
+                route,
+                count: row.count,
+                first_seen: row.first,
+                last_seen: row.last,
+                addresses: row.addresses.len() as u64,
+                addresses_at_least: row.more_addresses,
+            })
+            .collect();
+        access.sort_by(|a, b| {
+            (&a.subject, &a.client, &a.route, &a.method)
+                .cmp(&(&b.subject, &b.client, &b.route, &b.method))
+        });
+
+        let mut scope_clients: Vec<ClientScopeRow> = self
+            .scopes
+            .into_iter()
+            .map(|(client, stats)| {
+                let younger = stats.first.as_str() > since_window;
+                let unused = if younger {
+                    Vec::new()
+                } else {
+                    let mut unused: Vec<UnusedScope> = stats
+                        .granted
+                        .keys()
+                        .filter_map(|scope| {
+                            let last_used = stats.used.get(scope).map(|u| u.last.clone());
+                            match &last_used {
+                                Some(last) if last.as_str() >= since_window => None,
+                                _ => Some(UnusedScope {
+                                    scope: scope.clone(),
+                                    last_used,
+                                }),
+                            }
+                        })
+                        .collect();
+                    unused.sort_by(|a, b| a.scope.cmp(&b.scope));
+                    unused
+                };
+                ClientScopeRow {
+                    client,
+                    first_seen: stats.first,
+                    last_seen: stats.last,
+                    younger_than_window: younger,
+                    requested: scope_rows(stats.requested),
+                    granted: scope_rows(stats.granted),
+                    required: scope_rows(stats.required),
+                    used: scope_rows(stats.used),
+                    refused: scope_rows(stats.refused),
+                    unused,
+                }
+            })
+            .collect();
+        scope_clients.sort_by(|a, b| a.client.cmp(&b.client));
+        let mut missing: Vec<MissingRow> = self
+            .missing
+            .into_iter()
+            .map(|((client, method, route, scopes), row)| MissingRow {
+                client,
+                method,
+                route,
+                missing: scopes.split(' ').map(str::to_owned).collect(),
+                count: row.count,
+                last_seen: row.last,
+            })
+            .collect();
+        missing.sort_by(|a, b| b.count.cmp(&a.count).then(a.client.cmp(&b.client)));
+
+        let mut issued = 0;
+        let mut never_used_by_client: HashMap<String, u64> = HashMap::new();
+        let mut used_after_revocation = Vec::new();
+        let mut used_after_revocation_total = 0;
+        for (fingerprint, seen) in self.tokens {
+            if seen.issued {
+                issued += 1;
+                if seen.last_used.is_none() {
+                    *never_used_by_client
+                        .entry(seen.client.clone().unwrap_or_default())
+                        .or_default() += 1;
+                }
+            }
+            if let (Some(revoked_at), Some(last_used)) = (&seen.revoked_at, &seen.last_used) {
+                if last_used > revoked_at {
+                    used_after_revocation_total += 1;
+                    if used_after_revocation.len() < REUSED_LISTED {
+                        used_after_revocation.push(ReusedToken {
+                            fingerprint,
+                            client: seen.client.unwrap_or_default(),
+                            revoked_at: revoked_at.clone(),
+                            last_used: last_used.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        used_after_revocation.sort_by(|a, b| a.revoked_at.cmp(&b.revoked_at));
+        let never_used = never_used_by_client.values().sum();
+        let mut introspections: Vec<IntrospectionRow> = self
+            .introspections
+            .into_iter()
+            .map(|(client, row)| IntrospectionRow {
+                client,
+                active: row.active,
+                inactive: row.inactive,
+                failed: row.failed,
+            })
+            .collect();
+        introspections.sort_by(|a, b| a.client.cmp(&b.client));
+        let refreshed = self
+            .issued_by_grant
+            .get("refresh_token")
+            .copied()
+            .unwrap_or(0);
+
+        let mut failed_logins_by_ip: Vec<FailedLoginRow> = self
+            .failed_logins_by_ip
+            .into_iter()
+            .map(|(ip, (count, subjects))| FailedLoginRow {
+                ip,
+                count,
+                subjects: subjects.len() as u64,
+            })
+            .collect();
+        failed_logins_by_ip.sort_by(|a, b| b.count.cmp(&a.count).then(a.ip.cmp(&b.ip)));
+        let mut token_failures: Vec<TokenFailureRow> = self
+            .token_failures
+            .into_iter()
+            .map(|((client, code), count)| TokenFailureRow {
+                client,
+                error_code: code,
+                count,
+            })
+            .collect();
+        token_failures.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| (&a.client, &a.error_code).cmp(&(&b.client, &b.error_code)))
+        });
+        let mut dropped: Vec<DroppedRow> = self
+            .dropped
+            .into_iter()
+            .map(|((reason, sink), count)| DroppedRow {
+                reason,
+                sink,
+                count,
+            })
+            .collect();
+        dropped.sort_by(|a, b| (&a.reason, &a.sink).cmp(&(&b.reason, &b.sink)));
+
+        Sections {
+            overview: Overview {
+                events: self.events,
+                first_event: self.first,
+                last_event: self.last,
+                by_kind,
+                per_day,
+                clients,
+                routes,
+                error_codes,
+            },
+            access,
+            subject_events: self.list_subject_events.then_some(SubjectEvents {
+                total: self.subject_events_total,
+                listed: self.subject_events,
+            }),
+            scopes: ScopeUsage {
+                window_start: since_window.to_owned(),
+                clients: scope_clients,
+                missing,
+            },
+            tokens: Lifecycle {
+                issued_by_grant: counted(self.issued_by_grant, |grant_type, count| GrantRow {
+                    grant_type,
+                    count,
+                }),
+                refreshed,
+                request_failures_by_grant: counted(
+                    self.token_failures_by_grant,
+                    |grant_type, count| GrantRow { grant_type, count },
+                ),
+                revoked_by_client: counted(self.revocations, |client, count| ClientRow {
+                    client,
+                    events: count,
+                }),
+                revocation_failures: counted(self.revocation_failures, |code, count| CodeRow {
+                    code,
+                    count,
+                }),
+                introspections,
+                issued_with_fingerprint: issued,
+                never_used,
+                never_used_by_client: counted(never_used_by_client, |client, count| ClientRow {
+                    client,
+                    events: count,
+                }),
+                used_after_revocation_total,
+                used_after_revocation,
+            },
+            failures: Failures {
+                failed_logins_by_ip,
+                failed_logins_by_subject: counted(
+                    self.failed_logins_by_subject,
+                    |subject, count| SubjectRow { subject, count },
+                ),
+                token_failures,
+                token_failures_by_ip: counted(self.token_failures_by_ip, |ip, count| IpRow {
+                    ip,
+                    count,
+                }),
+                denials: counted(self.denials, |code, count| CodeRow { code, count }),
+                alerts_by_rule: counted(self.alerts_by_rule, |rule, count| RuleRow { rule, count }),
+                alerts: self.alerts,
+                dropped,
+            },
+        }
+    }
+}
+
+/// Every entry of `map`, most first (ties by key).
+fn counted<T>(map: HashMap<String, u64>, row: impl Fn(String, u64) -> T) -> Vec<T> {
+    let mut entries: Vec<(String, u64)> = map.into_iter().collect();
+    entries.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    entries.into_iter().map(|(k, v)| row(k, v)).collect()
+}
+
+/// The [`TOP`] entries of `map`, most first.
+fn top<T>(map: HashMap<String, u64>, row: impl Fn(String, u64) -> T) -> Vec<T> {
+    let mut rows = counted(map, row);
+    rows.truncate(TOP);
+    rows
+}
+
+fn scope_rows(map: HashMap<String, ScopeStat>) -> Vec<ScopeRow> {
+    let mut rows: Vec<ScopeRow> = map
+        .into_iter()
+        .map(|(scope, stat)| ScopeRow {
+            scope,
+            count: stat.count,
+            last: stat.last,
+        })
+        .collect();
+    rows.sort_by(|a, b| a.scope.cmp(&b.scope));
+    rows
+}
+
+/// Every section's numbers: the JSON output, and what the other outputs are made from.
+#[derive(Debug, Serialize)]
+pub struct Sections {
+    pub overview: Overview,
+    pub access: Vec<AccessReviewRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_events: Option<SubjectEvents>,
+    pub scopes: ScopeUsage,
+    pub tokens: Lifecycle,
+    pub failures: Failures,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Overview {
+    pub events: u64,
+    pub first_event: Option<String>,
+    pub last_event: Option<String>,
+    pub by_kind: Vec<KindRow>,
+    pub per_day: Vec<DayRow>,
+    pub clients: Vec<ClientRow>,
+    pub routes: Vec<RouteRow>,
+    pub error_codes: Vec<CodeRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KindRow {
+    pub kind: String,
+    #[serde(flatten)]
+    pub outcomes: Outcomes,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DayRow {
+    pub day: String,
+    #[serde(flatten)]
+    pub outcomes: Outcomes,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClientRow {
+    pub client: String,
+    pub events: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RouteRow {
+    pub method: String,
+    pub route: String,
+    pub events: u64,
+    pub denied: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CodeRow {
+    pub code: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubjectRow {
+    pub subject: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IpRow {
+    pub ip: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RuleRow {
+    pub rule: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GrantRow {
+    pub grant_type: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccessReviewRow {
+    pub subject: String,
+    pub client: String,
+    pub method: String,
+    pub route: String,
+    pub count: u64,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub addresses: u64,
+    /// More addresses than were counted: `addresses` is a lower bound.
+    pub addresses_at_least: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubjectEvents {
+    pub total: u64,
+    pub listed: Vec<SubjectEvent>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScopeUsage {
+    /// Scopes not used since this time are unused.
+    pub window_start: String,
+    pub clients: Vec<ClientScopeRow>,
+    /// Routes let through with a required scope missing (audit-only rules).
+    pub missing: Vec<MissingRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScopeRow {
+    pub scope: String,
+    pub count: u64,
+    pub last: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UnusedScope {
+    pub scope: String,
+    /// When it was last used, before the window; never, if absent.
+    pub last_used: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClientScopeRow {
+    pub client: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// First seen inside the window: too young to call anything unused.
+    pub younger_than_window: bool,
+    pub requested: Vec<ScopeRow>,
+    pub granted: Vec<ScopeRow>,
+    pub required: Vec<ScopeRow>,
+    pub used: Vec<ScopeRow>,
+    pub refused: Vec<ScopeRow>,
+    pub unused: Vec<UnusedScope>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MissingRow {
+    pub client: String,
+    pub method: String,
+    pub route: String,
+    pub missing: Vec<String>,
+    pub count: u64,
+    pub last_seen: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IntrospectionRow {
+    pub client: String,
+    pub active: u64,
+    pub inactive: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReusedToken {
+    pub fingerprint: String,
+    pub client: String,
+    pub revoked_at: String,
+    pub last_used: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Lifecycle {
+    pub issued_by_grant: Vec<GrantRow>,
+    pub refreshed: u64,
+    pub request_failures_by_grant: Vec<GrantRow>,
+    pub revoked_by_client: Vec<ClientRow>,
+    pub revocation_failures: Vec<CodeRow>,
+    pub introspections: Vec<IntrospectionRow>,
+    /// Access tokens issued whose fingerprint the trail holds.
+    pub issued_with_fingerprint: u64,
+    /// Of those, never presented at a protected route.
+    pub never_used: u64,
+    pub never_used_by_client: Vec<ClientRow>,
+    pub used_after_revocation_total: u64,
+    pub used_after_revocation: Vec<ReusedToken>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailedLoginRow {
+    pub ip: String,
+    pub count: u64,
+    /// Distinct usernames tried from the address.
+    pub subjects: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenFailureRow {
+    pub client: String,
+    pub error_code: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DroppedRow {
+    pub reason: String,
+    pub sink: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Failures {
+    pub failed_logins_by_ip: Vec<FailedLoginRow>,
+    pub failed_logins_by_subject: Vec<SubjectRow>,
+    pub token_failures: Vec<TokenFailureRow>,
+    pub token_failures_by_ip: Vec<IpRow>,
+    pub denials: Vec<CodeRow>,
+    pub alerts_by_rule: Vec<RuleRow>,
+    pub alerts: Vec<AlertRow>,
+    pub dropped: Vec<DroppedRow>,
+}

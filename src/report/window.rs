@@ -1,0 +1,124 @@
+//! Times on the command line and in events: everything compared as the canonical RFC 3339
+//! text the writers use (`2026-11-24T14:03:07.123456Z`), which sorts as time does.
+
+use std::borrow::Cow;
+
+use crate::event::Timestamp;
+
+/// `time` in the canonical form: as it is when it already is (every writer's), else
+/// parsed and written again; `None` when it is not RFC 3339.
+pub fn canonical_time(time: &str) -> Option<Cow<'_, str>> {
+    let b = time.as_bytes();
+    let canonical = b.len() == 27
+        && b[26] == b'Z'
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'.'
+        && [
+            0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22, 23, 24, 25,
+        ]
+        .iter()
+        .all(|&i| b[i].is_ascii_digit());
+    if canonical {
+        return Some(Cow::Borrowed(time));
+    }
+    Timestamp::parse(time).map(|t| Cow::Owned(t.to_string()))
+}
+
+/// An RFC 3339 time, or an age before `now`: `30d`, `12h`, `2w`, `45m`.
+///
+/// # Errors
+///
+/// When `text` is neither, or the age is negative or over 100 years.
+///
+/// ```
+/// use oauth_audit::event::Timestamp;
+/// use oauth_audit::report::parse_time;
+///
+/// let now = Timestamp::parse("2026-12-01T00:00:00Z").unwrap();
+/// assert_eq!(parse_time("30d", now).unwrap().to_string(), "2026-11-01T00:00:00.000000Z");
+/// assert!(parse_time("last tuesday", now).is_err());
+/// ```
+pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, String> {
+    if let Some(time) = Timestamp::parse(text) {
+        return Ok(time);
+    }
+    let unit = match text.chars().last() {
+        Some('m') => 60,
+        Some('h') => 3_600,
+        Some('d') => 86_400,
+        Some('w') => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "{text:?} is neither RFC 3339 nor an age such as 30d"
+            ))
+        }
+    };
+    let count: i64 = text[..text.len() - 1]
+        .parse()
+        .ok()
+        .filter(|n| *n >= 0 && *n <= 100 * 365)
+        .ok_or_else(|| format!("{text:?} is neither RFC 3339 nor an age such as 30d"))?;
+    Timestamp::from_unix_micros(now.unix_micros() - count * unit * 1_000_000)
+        .ok_or_else(|| format!("{text:?} is out of range"))
+}
+
+/// Days, `90` or `90d`, from 1 to 365 (as IAM Access Analyzer allows).
+///
+/// # Errors
+///
+/// When `text` is not a number of days in that range.
+pub fn parse_days(text: &str) -> Result<u32, String> {
+    let digits = text.strip_suffix('d').unwrap_or(text);
+    match digits.parse::<u32>() {
+        Ok(days @ 1..=365) => Ok(days),
+        _ => Err(format!("{text:?}: give days from 1 to 365, such as 90d")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_times_are_kept_and_others_rewritten() {
+        let t = "2026-11-24T14:03:07.123456Z";
+        assert!(matches!(canonical_time(t), Some(Cow::Borrowed(_))));
+        assert_eq!(
+            canonical_time("2026-11-24T15:03:07.123456+01:00").as_deref(),
+            Some(t)
+        );
+        assert_eq!(
+            canonical_time("2026-11-24T14:03:07Z").as_deref(),
+            Some("2026-11-24T14:03:07.000000Z")
+        );
+        assert_eq!(canonical_time("yesterday"), None);
+        assert_eq!(canonical_time("2026-11-24T14:03:07.12345xZ"), None);
+    }
+
+    #[test]
+    fn ages_count_back_from_now() {
+        let now = Timestamp::parse("2026-12-01T00:00:00Z").unwrap();
+        let back = |text| parse_time(text, now).unwrap().to_string();
+        assert_eq!(back("30d"), "2026-11-01T00:00:00.000000Z");
+        assert_eq!(back("12h"), "2026-11-30T12:00:00.000000Z");
+        assert_eq!(back("1w"), "2026-11-24T00:00:00.000000Z");
+        assert_eq!(back("2026-01-02T03:04:05Z"), "2026-01-02T03:04:05.000000Z");
+        assert!(parse_time("30x", now).is_err());
+        assert!(parse_time("-3d", now).is_err());
+        assert!(parse_time("d", now).is_err());
+    }
+
+    #[test]
+    fn unused_after_takes_one_to_365_days() {
+        assert_eq!(parse_days("90d"), Ok(90));
+        assert_eq!(parse_days("1"), Ok(1));
+        assert_eq!(parse_days("365d"), Ok(365));
+        assert!(parse_days("0d").is_err());
+        assert!(parse_days("366").is_err());
+        assert!(parse_days("3w").is_err());
+    }
+}
