@@ -1,8 +1,12 @@
 //! The report's numbers, gathered in one pass over the events: memory grows with the
 //! distinct clients, subjects, routes, addresses and tokens, never with the events.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
+// A fast hash with a random seed per map: the keys come from the trail, so from whoever
+// sent the requests; the seed keeps them from choosing collisions.
+use foldhash::{HashMap, HashMap as Map, HashSet};
 use serde::Serialize;
 
 use super::event::Event;
@@ -97,14 +101,17 @@ pub struct Aggregate {
     by_kind: HashMap<String, Outcomes>,
     per_day: BTreeMap<String, Outcomes>,
     clients: HashMap<String, u64>,
-    routes: HashMap<(String, String), (u64, u64)>,
+    /// By [`Key`] of method and route.
+    routes: HashMap<String, (u64, u64)>,
     error_codes: HashMap<String, u64>,
-    access: HashMap<(String, String, String, String), AccessRow>,
+    /// By [`Key`] of subject, client, method and route.
+    access: HashMap<String, AccessRow>,
     subject_events: Vec<SubjectEvent>,
     subject_events_total: u64,
     list_subject_events: bool,
     scopes: HashMap<String, ClientScopes>,
-    missing: HashMap<(String, String, String, String), Missing>,
+    /// By [`Key`] of client, method, route and the missing scopes.
+    missing: HashMap<String, Missing>,
     issued_by_grant: HashMap<String, u64>,
     token_failures_by_grant: HashMap<String, u64>,
     revocations: HashMap<String, u64>,
@@ -113,13 +120,58 @@ pub struct Aggregate {
     tokens: HashMap<String, TokenSeen>,
     failed_logins_by_ip: HashMap<String, (u64, HashSet<String>)>,
     failed_logins_by_subject: HashMap<String, u64>,
-    token_failures: HashMap<(String, String), u64>,
+    /// By [`Key`] of client and error code.
+    token_failures: HashMap<String, u64>,
     token_failures_by_ip: HashMap<String, u64>,
     denials: HashMap<String, u64>,
     alerts_by_rule: HashMap<String, u64>,
     alerts: Vec<AlertRow>,
-    dropped: HashMap<(String, String), u64>,
+    /// By [`Key`] of reason and sink.
+    dropped: HashMap<String, u64>,
     chained: u64,
+    /// Where composite keys are made, to look up without allocating.
+    key: Key,
+}
+
+/// Several texts as one map key: each part as its length, `:` and itself, so no text can
+/// pass for two. Made in one buffer kept from event to event; a key is copied only when it
+/// is new.
+#[derive(Default)]
+struct Key(String);
+
+impl Key {
+    fn of(&mut self, parts: &[&str]) -> &str {
+        self.0.clear();
+        for part in parts {
+            let _ = write!(self.0, "{}:", part.len());
+            self.0.push_str(part);
+        }
+        &self.0
+    }
+
+    /// The parts of a key made by [`Key::of`].
+    fn parts(mut key: &str) -> Vec<String> {
+        let mut parts = Vec::new();
+        while let Some((len, rest)) = key.split_once(':') {
+            // Made by `of`: the length ends on a character boundary.
+            let len: usize = len.parse().unwrap_or(rest.len());
+            let (Some(part), Some(after)) = (rest.get(..len), rest.get(len..)) else {
+                parts.push(rest.to_owned());
+                break;
+            };
+            parts.push(part.to_owned());
+            key = after;
+        }
+        parts
+    }
+}
+
+/// The entry of `key` in `map`, made (with its key copied) only when new.
+fn entry<'m, V: Default>(map: &'m mut Map<String, V>, key: &str) -> Option<&'m mut V> {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key)
 }
 
 /// One line of a data-subject access report.
@@ -167,17 +219,31 @@ fn note_scope(map: &mut HashMap<String, ScopeStat>, scope: &str, time: &str) {
     };
     stat.count += 1;
     if stat.last.as_str() < time {
-        stat.last = time.to_owned();
+        set(&mut stat.last, time);
+    }
+}
+
+/// Writes `time` over `slot`, in its buffer: no allocation once the slot has held a time.
+fn set(slot: &mut String, time: &str) {
+    slot.clear();
+    slot.push_str(time);
+}
+
+/// [`set`], for a slot that may be empty.
+fn set_some(slot: &mut Option<String>, time: &str) {
+    match slot {
+        Some(slot) => set(slot, time),
+        None => *slot = Some(time.to_owned()),
     }
 }
 
 /// Keeps the earliest and latest of `time` in `first` and `last` (empty: none yet).
 fn span(first: &mut String, last: &mut String, time: &str) {
     if first.is_empty() || time < first.as_str() {
-        *first = time.to_owned();
+        set(first, time);
     }
     if last.as_str() < time {
-        *last = time.to_owned();
+        set(last, time);
     }
 }
 
@@ -195,10 +261,10 @@ impl Aggregate {
     pub fn add(&mut self, event: &Event<'_>, time: &str) {
         self.events += 1;
         if self.first.as_deref().is_none_or(|first| time < first) {
-            self.first = Some(time.to_owned());
+            set_some(&mut self.first, time);
         }
         if self.last.as_deref().is_none_or(|last| time > last) {
-            self.last = Some(time.to_owned());
+            set_some(&mut self.last, time);
         }
         let kind = event.kind.as_ref();
         let outcome = event.outcome.as_deref();
@@ -246,7 +312,7 @@ impl Aggregate {
                 bump(&mut self.revocations, event.client().unwrap_or(""));
                 if let Some(seen) = event.fingerprint().and_then(|fp| self.token(fp)) {
                     if seen.revoked_at.as_deref().is_none_or(|at| time < at) {
-                        seen.revoked_at = Some(time.to_owned());
+                        set_some(&mut seen.revoked_at, time);
                     }
                 }
             }
@@ -295,11 +361,13 @@ impl Aggregate {
             }
             "AuditEventsDropped" => {
                 let dropped = event.dropped.as_ref();
-                let key = (
-                    owned(dropped.and_then(|d| d.reason.as_deref())),
-                    owned(dropped.and_then(|d| d.sink.as_deref())),
-                );
-                *self.dropped.entry(key).or_default() += dropped.and_then(|d| d.count).unwrap_or(0);
+                let key = self.key.of(&[
+                    dropped.and_then(|d| d.reason.as_deref()).unwrap_or(""),
+                    dropped.and_then(|d| d.sink.as_deref()).unwrap_or(""),
+                ]);
+                if let Some(count) = entry(&mut self.dropped, key) {
+                    *count += dropped.and_then(|d| d.count).unwrap_or(0);
+                }
             }
             _ => {}
         }
@@ -307,44 +375,36 @@ impl Aggregate {
 
     /// What is known of one token, made on first sight (the key copied only then).
     fn token(&mut self, fingerprint: &str) -> Option<&mut TokenSeen> {
-        if !self.tokens.contains_key(fingerprint) {
-            self.tokens
-                .insert(fingerprint.to_owned(), TokenSeen::default());
-        }
-        self.tokens.get_mut(fingerprint)
+        entry(&mut self.tokens, fingerprint)
     }
 
     /// One client's scope numbers, made on first sight; its first and last times moved.
     fn client_scopes(&mut self, client: &str, time: &str) -> Option<&mut ClientScopes> {
-        if !self.scopes.contains_key(client) {
-            self.scopes
-                .insert(client.to_owned(), ClientScopes::default());
-        }
-        let scopes = self.scopes.get_mut(client)?;
+        let scopes = entry(&mut self.scopes, client)?;
         span(&mut scopes.first, &mut scopes.last, time);
         Some(scopes)
     }
 
     fn resource(&mut self, event: &Event<'_>, time: &str) {
-        let denied = event.kind == "AccessDenied";
-        let method = owned(event.method());
-        let route = owned(event.route());
-        let row = self
-            .routes
-            .entry((method.clone(), route.clone()))
-            .or_default();
-        row.0 += 1;
+        let denied = &*event.kind == "AccessDenied";
+        let method = event.method().unwrap_or("");
+        let route = event.route().unwrap_or("");
+        if let Some(row) = entry(&mut self.routes, self.key.of(&[method, route])) {
+            row.0 += 1;
+            row.1 += u64::from(denied);
+        }
         if denied {
-            row.1 += 1;
             bump(&mut self.denials, event.error_code().unwrap_or("(none)"));
         }
-        let key = (
-            owned(event.subject()),
-            owned(event.client()),
-            method.clone(),
-            route.clone(),
-        );
-        let access = self.access.entry(key).or_default();
+        let key = self.key.of(&[
+            event.subject().unwrap_or(""),
+            event.client().unwrap_or(""),
+            method,
+            route,
+        ]);
+        let Some(access) = entry(&mut self.access, key) else {
+            return;
+        };
         access.count += 1;
         span(&mut access.first, &mut access.last, time);
         if let Some(ip) = event.ip() {
@@ -361,7 +421,7 @@ impl Aggregate {
                 seen.client = event.client().map(str::to_owned);
             }
             if seen.last_used.as_deref().is_none_or(|last| last < time) {
-                seen.last_used = Some(time.to_owned());
+                set_some(&mut seen.last_used, time);
             }
         }
         let Some(client) = event.client() else {
@@ -390,13 +450,13 @@ impl Aggregate {
             .map(|scope| scope.as_ref())
             .collect();
         if !denied && !missing.is_empty() && !scopes.granted.is_empty() {
-            let row = self
-                .missing
-                .entry((client.to_owned(), method, route, missing.join(" ")))
-                .or_default();
-            row.count += 1;
-            if row.last.as_str() < time {
-                row.last = time.to_owned();
+            let missing = missing.join(" ");
+            let key = self.key.of(&[client, method, route, &missing]);
+            if let Some(row) = entry(&mut self.missing, key) {
+                row.count += 1;
+                if row.last.as_str() < time {
+                    set(&mut row.last, time);
+                }
             }
         }
     }
@@ -436,10 +496,10 @@ impl Aggregate {
             &mut self.token_failures_by_grant,
             event.grant_type.as_deref().unwrap_or("(none)"),
         );
-        *self
-            .token_failures
-            .entry((owned(event.client()), code.to_owned()))
-            .or_default() += 1;
+        let key = self.key.of(&[event.client().unwrap_or(""), code]);
+        if let Some(count) = entry(&mut self.token_failures, key) {
+            *count += 1;
+        }
         bump(&mut self.token_failures_by_ip, event.ip().unwrap_or(""));
         if code == "invalid_scope" {
             let scopes = event.scopes();
@@ -480,11 +540,14 @@ impl Aggregate {
         let mut routes: Vec<RouteRow> = self
             .routes
             .into_iter()
-            .map(|((method, route), (events, denied))| RouteRow {
-                method,
-                route,
-                events,
-                denied,
+            .map(|(key, (events, denied))| {
+                let mut parts = Key::parts(&key).into_iter();
+                RouteRow {
+                    method: parts.next().unwrap_or_default(),
+                    route: parts.next().unwrap_or_default(),
+                    events,
+                    denied,
+                }
             })
             .collect();
         routes.sort_by(|a, b| {
@@ -498,7 +561,12 @@ impl Aggregate {
         let mut access: Vec<AccessReviewRow> = self
             .access
             .into_iter()
-            .map(|((subject, client, method, route), row)| AccessReviewRow {
+            .map(|(key, row)| {
+                let mut parts = Key::parts(&key).into_iter();
+                let mut part = || parts.next().unwrap_or_default();
+                (part(), part(), part(), part(), row)
+            })
+            .map(|(subject, client, method, route, row)| AccessReviewRow {
                 subject,
                 client,
                 method,
@@ -558,19 +626,23 @@ impl Aggregate {
         let mut missing: Vec<MissingRow> = self
             .missing
             .into_iter()
-            .map(|((client, method, route, scopes), row)| MissingRow {
-                client,
-                method,
-                route,
-                missing: scopes.split(' ').map(str::to_owned).collect(),
-                count: row.count,
-                last_seen: row.last,
+            .map(|(key, row)| {
+                let mut parts = Key::parts(&key).into_iter();
+                let mut part = || parts.next().unwrap_or_default();
+                MissingRow {
+                    client: part(),
+                    method: part(),
+                    route: part(),
+                    missing: part().split(' ').map(str::to_owned).collect(),
+                    count: row.count,
+                    last_seen: row.last,
+                }
             })
             .collect();
         missing.sort_by(|a, b| b.count.cmp(&a.count).then(a.client.cmp(&b.client)));
 
         let mut issued = 0;
-        let mut never_used_by_client: HashMap<String, u64> = HashMap::new();
+        let mut never_used_by_client: HashMap<String, u64> = HashMap::default();
         let mut used_after_revocation = Vec::new();
         let mut used_after_revocation_total = 0;
         for (fingerprint, seen) in self.tokens {
@@ -628,10 +700,13 @@ impl Aggregate {
         let mut token_failures: Vec<TokenFailureRow> = self
             .token_failures
             .into_iter()
-            .map(|((client, code), count)| TokenFailureRow {
-                client,
-                error_code: code,
-                count,
+            .map(|(key, count)| {
+                let mut parts = Key::parts(&key).into_iter();
+                TokenFailureRow {
+                    client: parts.next().unwrap_or_default(),
+                    error_code: parts.next().unwrap_or_default(),
+                    count,
+                }
             })
             .collect();
         token_failures.sort_by(|a, b| {
@@ -642,10 +717,13 @@ impl Aggregate {
         let mut dropped: Vec<DroppedRow> = self
             .dropped
             .into_iter()
-            .map(|((reason, sink), count)| DroppedRow {
-                reason,
-                sink,
-                count,
+            .map(|(key, count)| {
+                let mut parts = Key::parts(&key).into_iter();
+                DroppedRow {
+                    reason: parts.next().unwrap_or_default(),
+                    sink: parts.next().unwrap_or_default(),
+                    count,
+                }
             })
             .collect();
         dropped.sort_by(|a, b| (&a.reason, &a.sink).cmp(&(&b.reason, &b.sink)));
@@ -961,4 +1039,23 @@ pub struct Failures {
     pub alerts_by_rule: Vec<RuleRow>,
     pub alerts: Vec<AlertRow>,
     pub dropped: Vec<DroppedRow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Key;
+
+    #[test]
+    fn keys_come_apart_as_they_were_made() {
+        let mut key = Key::default();
+        for parts in [
+            vec!["alice", "billing", "GET", "/api/orders"],
+            vec!["", "4:x", "", "a:b:c"],
+            vec!["é€", "1:", "::", ""],
+        ] {
+            let made = key.of(&parts).to_owned();
+            assert_eq!(Key::parts(&made), parts, "{made}");
+        }
+        assert_ne!(key.of(&["ab", "c"]).to_owned(), key.of(&["a", "bc"]));
+    }
 }

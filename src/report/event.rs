@@ -3,11 +3,59 @@
 //! its fields.
 
 use std::borrow::Cow;
+use std::ops::Deref;
 
+use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
+use smallvec::SmallVec;
 
-/// Text from the line: borrowed unless it held escapes.
-type Text<'a> = Cow<'a, str>;
+/// Text from the line: borrowed unless it held escapes. (serde's own `Cow` borrows only as
+/// a field of its own, never inside a list: every scope would be a copy.)
+#[derive(Debug, PartialEq, Eq)]
+pub struct Text<'a>(Cow<'a, str>);
+
+impl Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Text<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Borrowing;
+        impl<'de> Visitor<'de> for Borrowing {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E>(self, text: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_string<E>(self, text: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text)))
+            }
+        }
+        deserializer.deserialize_str(Borrowing)
+    }
+}
+
+/// A list of scopes: most events carry a few, kept without an allocation.
+pub type List<'a> = SmallVec<[Text<'a>; 4]>;
 
 /// One event, as far as the report cares.
 #[derive(Debug, Deserialize)]
@@ -25,7 +73,7 @@ pub struct Event<'a> {
     #[serde(borrow, default)]
     pub grant_type: Option<Text<'a>>,
     #[serde(borrow, default)]
-    pub scopes: Option<Scopes<'a>>,
+    pub scopes: Scopes<'a>,
     #[serde(borrow, default)]
     pub token: Option<Token<'a>>,
     #[serde(borrow, default)]
@@ -59,13 +107,13 @@ pub struct Actor<'a> {
 #[derive(Debug, Default, Deserialize)]
 pub struct Scopes<'a> {
     #[serde(borrow, default)]
-    pub requested: Vec<Text<'a>>,
+    pub requested: List<'a>,
     #[serde(borrow, default)]
-    pub granted: Vec<Text<'a>>,
+    pub granted: List<'a>,
     #[serde(borrow, default)]
-    pub required: Vec<Text<'a>>,
+    pub required: List<'a>,
     #[serde(borrow, default)]
-    pub used: Vec<Text<'a>>,
+    pub used: List<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,7 +166,7 @@ pub struct Dropped<'a> {
     pub sink: Option<Text<'a>>,
 }
 
-impl Event<'_> {
+impl<'a> Event<'a> {
     pub fn client(&self) -> Option<&str> {
         self.actor.as_ref()?.client_id.as_deref()
     }
@@ -153,13 +201,7 @@ impl Event<'_> {
         self.http.as_ref()?.method.as_deref()
     }
 
-    pub fn scopes(&self) -> &Scopes<'_> {
-        const NONE: &Scopes<'static> = &Scopes {
-            requested: Vec::new(),
-            granted: Vec::new(),
-            required: Vec::new(),
-            used: Vec::new(),
-        };
-        self.scopes.as_ref().unwrap_or(NONE)
+    pub fn scopes(&self) -> &Scopes<'a> {
+        &self.scopes
     }
 }

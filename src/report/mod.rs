@@ -24,16 +24,17 @@
 
 mod aggregate;
 mod event;
+mod model;
 mod render;
 mod window;
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::chain::verify;
 use crate::event::Timestamp;
-use aggregate::{Aggregate, Sections};
+use aggregate::Aggregate;
+use model::{Filters, Input, Integrity};
+pub use model::{RenderError, Report};
 pub use window::{parse_days, parse_time};
 
 /// Lines whose location is kept to show in the report (all are counted).
@@ -145,6 +146,11 @@ impl Reporter {
 
     /// Reads one line; `location` (`file:line`) names it if it is not an event.
     pub fn add_line(&mut self, location: &str, line: &[u8]) {
+        self.add(&location, line);
+    }
+
+    /// [`Reporter::add_line`], with the location written out only for a line skipped.
+    fn add(&mut self, location: &dyn std::fmt::Display, line: &[u8]) {
         if line.iter().all(u8::is_ascii_whitespace) {
             return;
         }
@@ -241,7 +247,7 @@ pub fn report_files(
     for file in &files {
         let broken = verify::for_each_line(file, &mut |location, line| {
             progress(file);
-            reporter.add_line(&location.to_string(), line);
+            reporter.add(&location, line);
         })?;
         if let Some((location, error)) = broken {
             reporter.input.broken.push(format!("{location}: {error}"));
@@ -262,22 +268,6 @@ pub fn report_files(
             });
     }
     Ok(report)
-}
-
-/// Everything a report says: its inputs, filters and sections. Serialised, it is the JSON
-/// output (`schema` `oauth-audit-report/1`: field names are stable within it).
-#[derive(Debug, Serialize)]
-pub struct Report {
-    schema: &'static str,
-    generated_at: String,
-    as_of: String,
-    unused_after_days: u32,
-    filters: Filters,
-    input: Input,
-    #[serde(flatten)]
-    sections: Sections,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    integrity: Option<Integrity>,
 }
 
 impl Report {
@@ -330,45 +320,4 @@ impl Report {
     pub fn write_csv(&self, dir: &Path) -> Result<(), RenderError> {
         render::csv(self, dir)
     }
-}
-
-/// A report that could not be written out.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct RenderError(String);
-
-#[derive(Debug, Default, Serialize)]
-struct Filters {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    since: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    until: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    service: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    subject: Option<String>,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct Input {
-    files: Vec<String>,
-    lines: u64,
-    /// Events read (before the filters).
-    events: u64,
-    matched: u64,
-    skipped: u64,
-    skipped_examples: Vec<String>,
-    broken: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct Integrity {
-    events: u64,
-    streams: u64,
-    checkpoints: u64,
-    errors: u64,
-    warnings: u64,
-    summary: String,
 }

@@ -4,7 +4,7 @@
 use askama::Template;
 use plotters::prelude::*;
 
-use super::super::{RenderError, Report};
+use super::super::model::{RenderError, Report};
 use super::tables::Section;
 
 #[derive(Template)]
@@ -111,24 +111,34 @@ fn by_kind_chart(report: &Report) -> ChartResult {
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(190)
-            .build_cartesian_2d(0u64..most + most / 10 + 1, 0u32..kinds.len().max(1) as u32)?;
+            // One segment per kind, its label in the middle of its bar.
+            .build_cartesian_2d(
+                0u64..most + most / 10 + 1,
+                (0u32..kinds.len().max(1) as u32).into_segmented(),
+            )?;
         chart
             .configure_mesh()
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 13))
             .disable_y_mesh()
             .y_labels(kinds.len().max(1))
-            .y_label_formatter(&|y| {
-                kinds
-                    .get(*y as usize)
-                    .map_or(String::new(), |k| k.kind.clone())
+            // Most first, at the top: the axis counts upwards.
+            .y_label_formatter(&|y| match y {
+                SegmentValue::CenterOf(y) => (kinds.len() as u32)
+                    .checked_sub(*y + 1)
+                    .and_then(|index| kinds.get(index as usize))
+                    .map_or(String::new(), |k| k.kind.clone()),
+                _ => String::new(),
             })
             .x_desc("events")
             .draw()?;
         chart.draw_series(kinds.iter().enumerate().map(|(index, kind)| {
-            let y = index as u32;
+            let y = (kinds.len() - 1 - index) as u32;
             let mut bar = Rectangle::new(
-                [(0, y), (kind.outcomes.total(), y + 1)],
+                [
+                    (0, SegmentValue::Exact(y)),
+                    (kind.outcomes.total(), SegmentValue::Exact(y + 1)),
+                ],
                 RGBColor(21, 101, 192).filled(),
             );
             bar.set_margin(3, 3, 0, 0);

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::super::Report;
+use super::super::model::Report;
 use super::tables::Section;
 
 /// A cell's text, safe inside a pipe table (no `|`, no line breaks).

@@ -7,7 +7,7 @@ mod tables;
 
 use std::path::Path;
 
-use super::{RenderError, Report};
+use super::model::{RenderError, Report};
 
 pub(super) fn markdown(report: &Report) -> String {
     markdown::render(report, &tables::sections(report))

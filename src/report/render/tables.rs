@@ -2,7 +2,7 @@
 //! so that each shows the same numbers under the same names.
 
 use super::super::aggregate::ScopeRow;
-use super::super::Report;
+use super::super::model::Report;
 
 /// One section of the report.
 pub struct Section {

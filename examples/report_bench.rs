@@ -1,0 +1,140 @@
+//! What `oauth-audit report` reads per second, and what memory it keeps: a JSON-lines trail
+//! shaped like a busy API's (200 clients, 5,000 users, 50 routes, 2,000 addresses, a token
+//! per 20 events; one event in ten a token, login or denial event), then the report over it
+//! with the peak resident memory (`VmHWM`).
+//!
+//! ```text
+//! cargo build --release --example report_bench
+//! target/release/examples/report_bench generate /tmp/r/1m.jsonl 1000000
+//! target/release/examples/report_bench report /tmp/r/1m.jsonl
+//! ```
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use oauth_audit::event::Timestamp;
+use oauth_audit::report::{report_files, ReportOptions};
+use serde_json::json;
+
+type Error = Box<dyn std::error::Error>;
+
+fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["generate", path, n] => generate(path, n.parse()?),
+        ["report", path] => report(path),
+        _ => Err("usage: report_bench generate PATH N | report_bench report PATH".into()),
+    }
+}
+
+fn generate(path: &str, n: u64) -> Result<(), Error> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let start = 1_780_272_000i64 - 30 * 86_400;
+    let scopes = ["orders:read", "orders:write", "profile", "admin"];
+    for i in 0..n {
+        let time = Timestamp::from_unix_micros(
+            (start + (i as i64 * 2_592_000) / n as i64) * 1_000_000 + (i as i64 % 1_000_000),
+        )
+        .ok_or("time out of range")?;
+        let client = format!("client-{}", i % 200);
+        let subject = format!("user-{}", (i * 7) % 5_000);
+        let ip = format!("10.{}.{}.{}", (i % 2_000) / 250, (i % 250), (i * 3) % 250);
+        let token = format!("sha256:{:032x}", i / 20);
+        let route = format!("/api/resource-{}/{{id}}", i % 50);
+        let granted = &scopes[..1 + (i % 3) as usize];
+        let event = match i % 10 {
+            0 => json!({
+                "schema": "oauth-audit/1", "id": format!("{i:032x}"), "time": time.to_string(),
+                "kind": "AccessTokenIssued", "outcome": "success", "severity": "info",
+                "service": {"name": "orders-api", "instance": "orders-api-7f9c"},
+                "actor": {"client_id": client, "kind": "client"},
+                "grant_type": if i % 30 == 0 { "refresh_token" } else { "client_credentials" },
+                "client_auth": "client_secret_basic",
+                "scopes": {"requested": granted, "granted": granted},
+                "token": {"fingerprint": token, "format": "jwt"},
+                "http": {"method": "POST", "route": "/token", "path": "/token", "status": 200, "duration_ms": 1.234},
+                "source": {"ip": ip, "user_agent": "bench/1.0"},
+                "request_id": format!("req-{i}"),
+            }),
+            1 => json!({
+                "schema": "oauth-audit/1", "id": format!("{i:032x}"), "time": time.to_string(),
+                "kind": "LoginFailed", "outcome": "failure", "severity": "warning",
+                "service": {"name": "orders-api"},
+                "actor": {"subject": subject, "kind": "user"},
+                "source": {"ip": ip}, "http": {"method": "POST", "route": "/login", "status": 401},
+            }),
+            2 => json!({
+                "schema": "oauth-audit/1", "id": format!("{i:032x}"), "time": time.to_string(),
+                "kind": "AccessDenied", "outcome": "failure", "severity": "warning",
+                "service": {"name": "orders-api"},
+                "actor": {"client_id": client, "subject": subject, "kind": "user"},
+                "scopes": {"granted": granted, "required": ["admin"]},
+                "token": {"fingerprint": token, "verdict": "valid"},
+                "error": {"code": "insufficient_scope"},
+                "http": {"method": "GET", "route": route, "status": 403},
+                "source": {"ip": ip},
+            }),
+            _ => json!({
+                "schema": "oauth-audit/1", "id": format!("{i:032x}"), "time": time.to_string(),
+                "kind": "ResourceAccessed", "outcome": "success", "severity": "info",
+                "service": {"name": "orders-api", "instance": "orders-api-7f9c"},
+                "actor": {"client_id": client, "subject": subject, "kind": "user"},
+                "scopes": {"granted": granted, "required": ["orders:read"], "used": ["orders:read"]},
+                "token": {"fingerprint": token, "format": "jwt", "issuer": "https://issuer.example", "audience": ["orders"], "verdict": "valid"},
+                "http": {"method": "GET", "route": route, "path": format!("/api/resource-{}/{i}", i % 50), "status": 200, "duration_ms": 0.412},
+                "source": {"ip": ip, "user_agent": "Mozilla/5.0 (X11; Linux x86_64) bench"},
+                "request_id": format!("req-{i}"), "trace_id": format!("{i:032x}"),
+            }),
+        };
+        serde_json::to_writer(&mut out, &event)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    println!(
+        "{n} events written to {path} ({} MB)",
+        std::fs::metadata(path)?.len() / 1_000_000
+    );
+    Ok(())
+}
+
+fn report(path: &str) -> Result<(), Error> {
+    let bytes = std::fs::metadata(path)?.len();
+    let start = Instant::now();
+    let report = report_files(
+        &[PathBuf::from(path)],
+        ReportOptions::default(),
+        &mut |_| {},
+    )?;
+    let read = start.elapsed().as_secs_f64();
+    let html = report.to_html()?;
+    let total = start.elapsed().as_secs_f64();
+    let events = report.matched();
+    println!(
+        "{events} events, {:.0} MB: read in {read:.2} s ({:.0} events/s, {:.0} MB/s), with the HTML page {total:.2} s ({} KB); peak RSS {}",
+        bytes as f64 / 1e6,
+        events as f64 / read,
+        bytes as f64 / 1e6 / read,
+        html.len() / 1024,
+        peak_rss()
+    );
+    Ok(())
+}
+
+/// The process's peak resident memory, as Linux counts it.
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmHWM:"))
+                .map(|line| line.trim_start_matches("VmHWM:").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
