@@ -67,6 +67,8 @@ fn trail(path: &Path) {
         r#"{"schema":"oauth-audit/1","id":"3","time":"2026-05-30T11:00:00.000000Z","kind":"ResourceAccessed","outcome":"success","service":{"name":"orders-api"},"actor":{"client_id":"billing","subject":"zed"},"scopes":{"granted":["orders:read"],"required":["orders:read"],"used":["orders:read"]},"http":{"method":"GET","route":"/api/orders"},"source":{"ip":"10.0.0.2"},"token":{"fingerprint":"sha256:02"}}"#,
         r#"{"schema":"oauth-audit/1","id":"4","time":"2026-05-31T09:00:00.000000Z","kind":"LoginFailed","outcome":"failure","service":{"name":"orders-api"},"actor":{"subject":"<script>alert(1)</script>"},"source":{"ip":"203.0.113.9"}}"#,
         r#"{"schema":"oauth-audit/1","id":"5","time":"2026-05-31T09:01:00.000000Z","kind":"LoginFailed","outcome":"failure","service":{"name":"orders-api"},"actor":{"subject":"alice"},"source":{"ip":"203.0.113.9"}}"#,
+        // A forged line: its kind is markup, and lands in a chart label and a table.
+        r#"{"schema":"oauth-audit/1","id":"6","time":"2026-05-31T09:02:00.000000Z","kind":"<img src=x onerror=alert(2)>","outcome":"success","service":{"name":"orders-api"}}"#,
     ];
     std::fs::write(path, lines.join("\n") + "\n").unwrap();
 }
@@ -124,13 +126,44 @@ fn the_page_renders_sorts_and_says_what_the_trail_says() {
     );
     assert!(dom.contains("<td>203.0.113.9</td><td class=\"n\">2</td><td class=\"n\">2</td>"));
     assert!(dom.contains("<svg"), "charts");
-    // A username made of markup stays text.
+    // A username and a kind made of markup stay text, in the tables and in the charts.
     assert!(!dom.contains("<script>alert(1)</script>"));
     assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(
+        !dom.contains("<img src=x"),
+        "markup from the trail became an element"
+    );
+    assert!(dom.contains("&lt;img src=x onerror=alert(2)&gt;"));
+
+    // The page lets only its own script run: one injected (as a value that escaped its
+    // escaping would be) is refused by the content security policy.
+    let html = std::fs::read_to_string(&page).unwrap();
+    let injected = dir.write(
+        "injected.html",
+        &html.replace(
+            "</body>",
+            "<script>document.body.setAttribute('data-injected', '1')</script></body>",
+        ),
+    );
+    let (dom, console) = dump_dom(&profile, &injected);
+    assert!(
+        !dom.contains("data-injected=\"1\""),
+        "an injected script ran"
+    );
+    assert!(
+        console
+            .iter()
+            .any(|line| line.contains("Content Security Policy")),
+        "{console:?}"
+    );
 
     // Sorting, with the page's own script: click "subject" twice (descending) and read
-    // the first row back.
-    let mut html = std::fs::read_to_string(&page).unwrap();
+    // the first row back (the probe needs the policy out of its way).
+    let csp_start = html
+        .find("<meta http-equiv=\"Content-Security-Policy\"")
+        .unwrap();
+    let csp_end = csp_start + html[csp_start..].find('>').unwrap() + 1;
+    let mut html = format!("{}{}", &html[..csp_start], &html[csp_end..]);
     let probe = r#"<script>
 var th = document.querySelector('#access_review th');
 th.click(); th.click();

@@ -1,8 +1,14 @@
 //! The report as one self-contained HTML page: styles and a few lines of script inline,
 //! charts as inline SVG drawn by `plotters`, no request to anywhere, readable printed.
+//!
+//! Everything from the trail is escaped (askama for the page, plotters for the charts).
+//! Should something slip through all the same, the page's content security policy lets only
+//! its own script run: it names that script by its SHA-256, so an injected one is refused.
 
 use askama::Template;
+use base64::Engine as _;
 use plotters::prelude::*;
+use sha2::{Digest, Sha256};
 
 use super::super::model::{RenderError, Report};
 use super::tables::Section;
@@ -16,7 +22,14 @@ struct Page<'a> {
     per_day: String,
     /// Events by kind.
     by_kind: String,
+    /// The page's one script: sortable tables.
+    script: &'static str,
+    /// `sha256-...` of the script, for the content security policy.
+    script_hash: String,
 }
+
+/// Sorts a table by the column whose heading is clicked.
+const SCRIPT: &str = include_str!("sort.js");
 
 pub fn render(report: &Report, sections: &[Section]) -> Result<String, RenderError> {
     let failed = |e: &dyn std::fmt::Display| RenderError(format!("report: {e}"));
@@ -25,6 +38,11 @@ pub fn render(report: &Report, sections: &[Section]) -> Result<String, RenderErr
         sections,
         per_day: per_day_chart(report).map_err(|e| failed(&e))?,
         by_kind: by_kind_chart(report).map_err(|e| failed(&e))?,
+        script: SCRIPT,
+        script_hash: format!(
+            "sha256-{}",
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT))
+        ),
     };
     page.render().map_err(|e| failed(&e))
 }
