@@ -17,6 +17,9 @@ use oauth_audit::event::Timestamp;
 use oauth_audit::report::{report_files, ReportOptions};
 use serde_json::json;
 
+#[path = "support/rss.rs"]
+mod rss;
+
 type Error = Box<dyn std::error::Error>;
 
 fn main() -> Result<(), Error> {
@@ -116,25 +119,12 @@ fn report(path: &str) -> Result<(), Error> {
     let total = start.elapsed().as_secs_f64();
     let events = report.matched();
     println!(
-        "{events} events, {:.0} MB: read in {read:.2} s ({:.0} events/s, {:.0} MB/s), with the HTML page {total:.2} s ({} KB); peak RSS {}",
+        "{events} events, {:.0} MB: read in {read:.2} s ({:.0} events/s, {:.0} MB/s), with the HTML page {total:.2} s ({} KB); peak RSS {} kB",
         bytes as f64 / 1e6,
         events as f64 / read,
         bytes as f64 / 1e6 / read,
         html.len() / 1024,
-        peak_rss()
+        rss::peak_rss_kib()
     );
     Ok(())
-}
-
-/// The process's peak resident memory, as Linux counts it.
-fn peak_rss() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmHWM:"))
-                .map(|line| line.trim_start_matches("VmHWM:").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into())
 }

@@ -21,17 +21,9 @@ use oauth_audit::chain::{Chaining, SigningKey, VerifyingKey};
 use oauth_audit::event::{AuditEvent, EventKind, HttpInfo, Outcome, Source, Timestamp};
 use oauth_audit::writer::{Auditor, JsonLines};
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
+#[path = "support/rss.rs"]
+mod rss;
+use rss::peak_rss_kib;
 
 /// An event shaped like the proxy's: actor, HTTP exchange, client address.
 fn event(auditor: &Auditor, i: u64) -> AuditEvent {
