@@ -340,3 +340,64 @@ async fn ticks_raise_events_while_nothing_arrives_and_the_finish_comes_last() {
         );
     }
 }
+
+/// Ticks every millisecond and raises nothing.
+struct FastTicker;
+
+impl Processor for FastTicker {
+    fn process(&mut self, _event: &mut AuditEvent, _emitted: &mut Vec<AuditEvent>) {}
+
+    fn tick_interval(&self) -> Option<Duration> {
+        Some(Duration::from_millis(1))
+    }
+}
+
+/// Counts what it was given and its flushes.
+#[derive(Clone, Default)]
+struct FlushCounter {
+    written: Arc<Mutex<usize>>,
+    flushes: Arc<Mutex<usize>>,
+}
+
+impl oauth_audit::writer::AuditWriter for FlushCounter {
+    fn name(&self) -> &str {
+        "flush-counter"
+    }
+
+    async fn write(
+        &mut self,
+        batch: &[Arc<AuditEvent>],
+    ) -> Result<(), oauth_audit::writer::WriteError> {
+        *self.written.lock().unwrap() += batch.len();
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), oauth_audit::writer::WriteError> {
+        *self.flushes.lock().unwrap() += 1;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn ticks_more_frequent_than_the_linger_do_not_hold_back_the_flush() {
+    // The writer's linger is 50 ms and the processor ticks every millisecond, in the
+    // writer's own task: what was written is still flushed once the queue stays empty.
+    let writer = FlushCounter::default();
+    let auditor = Auditor::builder()
+        .flush_linger(Duration::from_millis(50))
+        .processor(FastTicker)
+        .writer(writer.clone())
+        .build()
+        .unwrap();
+    auditor.emit(event(&auditor, EventKind::ResourceAccessed));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while *writer.flushes.lock().unwrap() == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(*writer.written.lock().unwrap(), 1);
+    assert!(
+        *writer.flushes.lock().unwrap() >= 1,
+        "no flush while the ticks kept coming"
+    );
+    auditor.shutdown().await;
+}

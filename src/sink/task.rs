@@ -66,18 +66,19 @@ impl<S: Sink> SinkTask<S> {
         let mut commands = Vec::with_capacity(self.batch_size);
         let mut batch: Vec<Arc<AuditEvent>> = Vec::with_capacity(self.batch_size);
         let mut shutdown = None;
-        let mut unflushed = false;
+        // When to flush what was written: once the queue has stayed empty for the linger,
+        // so steady traffic is flushed in large writes, not per event.
+        let mut flush_at: Option<Instant> = None;
         loop {
-            // Something was written: flush once the queue has stayed empty for the linger,
-            // so steady traffic is flushed in large writes, not per event. Otherwise sleep
-            // until the next event, or until a retry, a replay or the sink's own work is due.
-            let idle_wait = if unflushed {
-                Some(self.flush_linger)
-            } else {
-                self.deliverer.wake_after()
-            };
+            // Otherwise sleep until the next event, or until a retry, a replay or the sink's
+            // own work is due, or the inline work's next tick.
+            let idle_at = flush_at.or_else(|| {
+                self.deliverer
+                    .wake_after()
+                    .map(|wait| Instant::now() + wait)
+            });
             let tick_due = self.inline.as_ref().and_then(|inline| inline.next_due());
-            let deadline = match (idle_wait.map(|wait| Instant::now() + wait), tick_due) {
+            let deadline = match (idle_at, tick_due) {
                 (Some(idle), Some(tick)) => Some(idle.min(tick)),
                 (idle, tick) => idle.or(tick),
             };
@@ -86,13 +87,16 @@ impl<S: Sink> SinkTask<S> {
                 None => next.await,
                 Some(deadline) => match tokio::time::timeout_at(deadline, next).await {
                     Ok(received) => received,
+                    // A tick that writes nothing leaves the flush where it was.
                     Err(_) if tick_due.is_some_and(|due| due <= Instant::now()) => {
-                        unflushed |= self.tick().await;
+                        if self.tick().await {
+                            flush_at = Some(Instant::now() + self.flush_linger);
+                        }
                         continue;
                     }
                     Err(_) => {
                         self.flush().await;
-                        unflushed = false;
+                        flush_at = None;
                         continue;
                     }
                 },
@@ -131,7 +135,7 @@ impl<S: Sink> SinkTask<S> {
                 batch.clear();
             }
             depth.set(self.rx.len() as f64);
-            unflushed = true;
+            flush_at = Some(Instant::now() + self.flush_linger);
             if shutdown.is_some() {
                 self.finish().await;
                 self.flush().await;
