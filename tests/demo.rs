@@ -65,7 +65,7 @@ fn demo_writes_every_kind_and_no_secret() {
     let page = std::fs::read_to_string(dir.join("report.html")).expect("the demo's report.html");
     assert!(page.contains("<svg") && page.contains("Scope usage and unused permissions"));
     assert!(
-        stdout.contains("1 used after revocation"),
+        stdout.contains("1 accepted after revocation"),
         "no token lifecycle in the demo's output:\n{stdout}"
     );
     assert!(

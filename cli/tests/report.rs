@@ -316,6 +316,14 @@ fn trail() -> Vec<Value> {
         ago(9, 0),
         json!({"dropped": {"count": 7, "reason": "queue_full", "sink": "file"}}),
     ));
+    // A hostile client id and username: a Markdown link, a spreadsheet formula. The
+    // writer named the missing scope itself (an audit-only rule let the call through).
+    events.push(event("ResourceAccessed", "success", ago(2, 3), json!({
+        "actor": {"client_id": "[Approve](https://evil.example)", "subject": "=HYPERLINK(\"https://evil.example\")"},
+        "scopes": {"granted": ["orders:read"], "required": ["orders:read", "orders:admin"], "used": ["orders:read"], "missing": ["orders:admin"]},
+        "http": {"method": "POST", "route": "/api/orders", "status": 200},
+        "source": {"ip": "10.0.6.1"},
+    })));
     // Another service.
     for i in 0..3 {
         let mut e = call(
@@ -363,7 +371,12 @@ fn trail_dir(dir: &TempDir) -> (PathBuf, Vec<Value>) {
     write_lines(
         &logs.join("audit.jsonl"),
         new,
-        &["not json at all", r#"{"kind": 1}"#],
+        &[
+            "not json at all",
+            r#"{"kind": 1}"#,
+            // Digits where a time goes, but no time: it would sort after every real one.
+            r#"{"kind":"TokenRevoked","time":"2026-99-99T99:99:99.999999Z","token":{"fingerprint":"sha256:01"}}"#,
+        ],
     );
     (logs, events)
 }
@@ -421,7 +434,7 @@ fn every_number_matches_the_trail() {
     assert_eq!(rows(&report["input"], "files").len(), 2);
     assert_eq!(report["input"]["events"], events.len());
     assert_eq!(report["input"]["matched"], events.len());
-    assert_eq!(report["input"]["skipped"], 2);
+    assert_eq!(report["input"]["skipped"], 3);
     assert!(rows(&report["input"], "skipped_examples")[0]
         .as_str()
         .unwrap()
@@ -509,10 +522,15 @@ fn every_number_matches_the_trail() {
     assert_eq!(newapp["unused"], json!([]));
     assert_eq!(scope_names(&newapp["refused"]), ["admin"]);
     let missing = rows(&report["scopes"], "missing");
-    assert_eq!(missing.len(), 1);
+    assert_eq!(missing.len(), 2, "{missing:?}");
     assert_eq!(missing[0]["client"], "legacy");
     assert_eq!(missing[0]["missing"], json!(["orders:write"]));
     assert_eq!(missing[0]["count"], 2);
+    assert_eq!(
+        missing[1]["missing"],
+        json!(["orders:admin"]),
+        "as the writer named it"
+    );
 
     // A longer window: shipping's orders:read counts as used.
     let wide = report_json(&[
@@ -545,14 +563,14 @@ fn every_number_matches_the_trail() {
     assert_eq!(reused["last_used"], json!(ago(2, 0)));
     assert_eq!(
         rows(tokens, "introspections")[0],
-        json!({"client": "gateway", "active": 4, "inactive": 1, "failed": 1})
+        json!({"client": "gateway", "active": 4, "inactive": 1, "unknown": 0, "failed": 1})
     );
 
     // Failures.
     let failures = &report["failures"];
     assert_eq!(
         rows(failures, "failed_logins_by_ip")[0],
-        json!({"ip": "203.0.113.9", "count": 5, "subjects": 2})
+        json!({"ip": "203.0.113.9", "count": 5, "subjects": 2, "subjects_at_least": false})
     );
     assert_eq!(
         rows(failures, "token_failures")[0],
@@ -664,6 +682,10 @@ fn markdown_csv_and_html_carry_the_same_numbers() {
         "{markdown}"
     );
     assert!(markdown.contains("| we\\\"ird |") || markdown.contains("we\"ird"));
+    assert!(
+        markdown.contains("\\[Approve\\](https://evil.example)"),
+        "a client id is not a link: {markdown}"
+    );
 
     let csv_dir = dir.path("csv");
     let output = run(
@@ -691,6 +713,10 @@ fn markdown_csv_and_html_carry_the_same_numbers() {
     assert!(logins.contains("203.0.113.9,5,2\n"), "{logins}");
     let access = std::fs::read_to_string(csv_dir.join("access_review.csv")).unwrap();
     assert!(access.contains("\"we\"\"ird\""), "CSV quoting: {access}");
+    assert!(
+        access.contains("'=HYPERLINK"),
+        "a formula stays text in a spreadsheet: {access}"
+    );
 
     let html = dir.path("report.html");
     let output = run(
@@ -719,6 +745,23 @@ fn markdown_csv_and_html_carry_the_same_numbers() {
         "escaped"
     );
     assert!(!page.contains("we\"ird"));
+}
+
+#[test]
+fn a_file_named_twice_is_read_once() {
+    let dir = TempDir::new("report-twice");
+    let (logs, events) = trail_dir(&dir);
+    let file = logs.join("audit.jsonl");
+    let report = report_json(&[
+        "report",
+        logs.to_str().unwrap(),
+        file.to_str().unwrap(),
+        "--until",
+        AS_OF,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(report["input"]["events"], events.len());
 }
 
 #[test]

@@ -241,7 +241,7 @@ the report, written to {} (oauth-audit report {} --out report.html):",
     }
     let tokens = &numbers["tokens"];
     println!(
-        "  tokens: {} issued with a fingerprint, {} never presented, {} used after revocation",
+        "  tokens: {} issued with a fingerprint, {} never accepted at a protected route, {} accepted after revocation",
         tokens["issued_with_fingerprint"],
         tokens["never_used"],
         tokens["used_after_revocation_total"]

@@ -80,6 +80,8 @@ struct Missing {
 struct Introspections {
     active: u64,
     inactive: u64,
+    /// Answered, but whether the token is active is not known (no `token.active`).
+    unknown: u64,
     failed: u64,
 }
 
@@ -118,7 +120,8 @@ pub struct Aggregate {
     revocation_failures: HashMap<String, u64>,
     introspections: HashMap<String, Introspections>,
     tokens: HashMap<String, TokenSeen>,
-    failed_logins_by_ip: HashMap<String, (u64, HashSet<String>)>,
+    /// Failures, the usernames tried (up to [`ADDRESSES_PER_ROW`]) and whether there were more.
+    failed_logins_by_ip: HashMap<String, (u64, HashSet<String>, bool)>,
     failed_logins_by_subject: HashMap<String, u64>,
     /// By [`Key`] of client and error code.
     token_failures: HashMap<String, u64>,
@@ -330,7 +333,8 @@ impl Aggregate {
                 match (kind, event.token.as_ref().and_then(|t| t.active)) {
                     ("TokenIntrospectionFailed", _) => row.failed += 1,
                     (_, Some(false)) => row.inactive += 1,
-                    _ => row.active += 1,
+                    (_, Some(true)) => row.active += 1,
+                    (_, None) => row.unknown += 1,
                 }
             }
             "LoginFailed" => {
@@ -340,8 +344,12 @@ impl Aggregate {
                     .or_default();
                 row.0 += 1;
                 if let Some(subject) = event.subject() {
-                    if row.1.len() < ADDRESSES_PER_ROW && !row.1.contains(subject) {
-                        row.1.insert(subject.to_owned());
+                    if !row.1.contains(subject) {
+                        if row.1.len() < ADDRESSES_PER_ROW {
+                            row.1.insert(subject.to_owned());
+                        } else {
+                            row.2 = true;
+                        }
                     }
                     bump(&mut self.failed_logins_by_subject, subject);
                 }
@@ -366,7 +374,7 @@ impl Aggregate {
                     dropped.and_then(|d| d.sink.as_deref()).unwrap_or(""),
                 ]);
                 if let Some(count) = entry(&mut self.dropped, key) {
-                    *count += dropped.and_then(|d| d.count).unwrap_or(0);
+                    *count = count.saturating_add(dropped.and_then(|d| d.count).unwrap_or(0));
                 }
             }
             _ => {}
@@ -416,18 +424,47 @@ impl Aggregate {
                 access.more_addresses = true;
             }
         }
-        if let Some(seen) = event.fingerprint().and_then(|fp| self.token(fp)) {
-            if seen.client.is_none() {
-                seen.client = event.client().map(str::to_owned);
+        // A token is used when a protected route accepted it. A refused one (a random
+        // string, a revoked token turned away) neither counts as use nor gets an entry.
+        if !denied {
+            if let Some(seen) = event.fingerprint().and_then(|fp| self.token(fp)) {
+                if seen.client.is_none() {
+                    seen.client = event.client().map(str::to_owned);
+                }
+                if seen.last_used.as_deref().is_none_or(|last| last < time) {
+                    set_some(&mut seen.last_used, time);
+                }
             }
-            if seen.last_used.as_deref().is_none_or(|last| last < time) {
-                set_some(&mut seen.last_used, time);
+        }
+        let scopes = event.scopes();
+        // Let through without what the route requires: only an audit-only rule does that.
+        // The writer names the missing scopes; for events without that list, a rule that
+        // used none of the required scopes was not met.
+        if !denied {
+            let mut missing: Vec<&str> = scopes.missing.iter().map(|s| &**s).collect();
+            if missing.is_empty() && scopes.used.is_empty() {
+                missing = scopes
+                    .required
+                    .iter()
+                    .filter(|required| !scopes.granted.contains(required))
+                    .map(|scope| &**scope)
+                    .collect();
+            }
+            if !missing.is_empty() {
+                let mut parts = vec![event.client().unwrap_or(""), method, route];
+                parts.extend(missing);
+                let key = self.key.of(&parts);
+                if let Some(row) = entry(&mut self.missing, key) {
+                    row.count += 1;
+                    if row.last.as_str() < time {
+                        set(&mut row.last, time);
+                    }
+                }
             }
         }
         let Some(client) = event.client() else {
             return;
         };
-        let scopes = event.scopes();
         let Some(stats) = self.client_scopes(client, time) else {
             return;
         };
@@ -440,23 +477,6 @@ impl Aggregate {
         if !denied {
             for scope in &scopes.used {
                 note_scope(&mut stats.used, scope, time);
-            }
-        }
-        // Let through with a scope missing: an audit-only rule.
-        let missing: Vec<&str> = scopes
-            .required
-            .iter()
-            .filter(|required| !scopes.granted.contains(required))
-            .map(|scope| scope.as_ref())
-            .collect();
-        if !denied && !missing.is_empty() && !scopes.granted.is_empty() {
-            let missing = missing.join(" ");
-            let key = self.key.of(&[client, method, route, &missing]);
-            if let Some(row) = entry(&mut self.missing, key) {
-                row.count += 1;
-                if row.last.as_str() < time {
-                    set(&mut row.last, time);
-                }
             }
         }
     }
@@ -633,7 +653,7 @@ impl Aggregate {
                     client: part(),
                     method: part(),
                     route: part(),
-                    missing: part().split(' ').map(str::to_owned).collect(),
+                    missing: parts.collect(),
                     count: row.count,
                     last_seen: row.last,
                 }
@@ -657,18 +677,19 @@ impl Aggregate {
             if let (Some(revoked_at), Some(last_used)) = (&seen.revoked_at, &seen.last_used) {
                 if last_used > revoked_at {
                     used_after_revocation_total += 1;
-                    if used_after_revocation.len() < REUSED_LISTED {
-                        used_after_revocation.push(ReusedToken {
-                            fingerprint,
-                            client: seen.client.unwrap_or_default(),
-                            revoked_at: revoked_at.clone(),
-                            last_used: last_used.clone(),
-                        });
-                    }
+                    used_after_revocation.push(ReusedToken {
+                        fingerprint,
+                        client: seen.client.unwrap_or_default(),
+                        revoked_at: revoked_at.clone(),
+                        last_used: last_used.clone(),
+                    });
                 }
             }
         }
-        used_after_revocation.sort_by(|a, b| a.revoked_at.cmp(&b.revoked_at));
+        // The first revoked first, the same every time; all are counted, the first listed.
+        used_after_revocation
+            .sort_by(|a, b| (&a.revoked_at, &a.fingerprint).cmp(&(&b.revoked_at, &b.fingerprint)));
+        used_after_revocation.truncate(REUSED_LISTED);
         let never_used = never_used_by_client.values().sum();
         let mut introspections: Vec<IntrospectionRow> = self
             .introspections
@@ -677,6 +698,7 @@ impl Aggregate {
                 client,
                 active: row.active,
                 inactive: row.inactive,
+                unknown: row.unknown,
                 failed: row.failed,
             })
             .collect();
@@ -690,10 +712,11 @@ impl Aggregate {
         let mut failed_logins_by_ip: Vec<FailedLoginRow> = self
             .failed_logins_by_ip
             .into_iter()
-            .map(|(ip, (count, subjects))| FailedLoginRow {
+            .map(|(ip, (count, subjects, more))| FailedLoginRow {
                 ip,
                 count,
                 subjects: subjects.len() as u64,
+                subjects_at_least: more,
             })
             .collect();
         failed_logins_by_ip.sort_by(|a, b| b.count.cmp(&a.count).then(a.ip.cmp(&b.ip)));
@@ -979,6 +1002,7 @@ pub struct IntrospectionRow {
     pub client: String,
     pub active: u64,
     pub inactive: u64,
+    pub unknown: u64,
     pub failed: u64,
 }
 
@@ -1013,6 +1037,8 @@ pub struct FailedLoginRow {
     pub count: u64,
     /// Distinct usernames tried from the address.
     pub subjects: u64,
+    /// More usernames than were counted: `subjects` is a lower bound.
+    pub subjects_at_least: bool,
 }
 
 #[derive(Debug, Serialize)]

@@ -114,6 +114,8 @@ pub struct Scopes<'a> {
     pub required: List<'a>,
     #[serde(borrow, default)]
     pub used: List<'a>,
+    #[serde(borrow, default)]
+    pub missing: List<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]

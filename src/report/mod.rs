@@ -241,7 +241,11 @@ pub fn report_files(
     options: ReportOptions,
     progress: &mut dyn FnMut(&Path),
 ) -> Result<Report, verify::InputError> {
-    let files = verify::expand(paths)?;
+    let mut files = verify::expand(paths)?;
+    // A file named twice (a directory and a file in it) is read once: every number would
+    // count its events twice.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|file| seen.insert(std::fs::canonicalize(file).unwrap_or_else(|_| file.clone())));
     let mut reporter = Reporter::new(options);
     reporter.input.files = files.iter().map(|f| f.display().to_string()).collect();
     for file in &files {

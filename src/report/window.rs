@@ -23,9 +23,25 @@ pub fn canonical_time(time: &str) -> Option<Cow<'_, str>> {
         .iter()
         .all(|&i| b[i].is_ascii_digit());
     if canonical {
-        return Some(Cow::Borrowed(time));
+        let number = |at: usize, len: usize| -> u32 {
+            b[at..at + len]
+                .iter()
+                .fold(0, |n, digit| n * 10 + u32::from(digit - b'0'))
+        };
+        // Digits in the right places are not yet a time: they must sort as the time does.
+        let valid = (1..=12).contains(&number(5, 2))
+            && (1..=31).contains(&number(8, 2))
+            && number(11, 2) <= 23
+            && number(14, 2) <= 59
+            && number(17, 2) <= 60;
+        return valid.then_some(Cow::Borrowed(time));
     }
-    Timestamp::parse(time).map(|t| Cow::Owned(t.to_string()))
+    // Written again: a year outside 0000-9999 would not be 27 characters, nor sort as it
+    // should among the others.
+    Timestamp::parse(time)
+        .map(|t| t.to_string())
+        .filter(|text| text.len() == 27)
+        .map(Cow::Owned)
 }
 
 /// An RFC 3339 time, or an age before `now`: `30d`, `12h`, `2w`, `45m`.
@@ -96,6 +112,10 @@ mod tests {
             Some("2026-11-24T14:03:07.000000Z")
         );
         assert_eq!(canonical_time("yesterday"), None);
+        assert_eq!(canonical_time("2026-99-99T99:99:99.999999Z"), None);
+        assert_eq!(canonical_time("2026-02-30T25:00:00.000000Z"), None);
+        // Past 9999 in UTC: it would sort before every real time.
+        assert_eq!(canonical_time("9999-12-31T23:00:00-02:00"), None);
         assert_eq!(canonical_time("2026-11-24T14:03:07.12345xZ"), None);
     }
 

@@ -5,11 +5,31 @@ use std::fmt::Write as _;
 use super::super::model::Report;
 use super::tables::Section;
 
-/// A cell's text, safe inside a pipe table (no `|`, no line breaks).
+/// A cell's text, shown as the text it is: the Markdown that makes links, images, code and
+/// emphasis escaped (a client id of `[Approve](https://evil)` is not a link, nor `![](...)`
+/// an image), `<`, `>` and `&` as
+/// entities (no raw HTML), and control and bidirectional-override characters written as
+/// `\u{..}` (nothing reaches a terminal as an escape sequence, nor reorders what is shown).
 fn cell(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '[' | ']' | '!' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            c if c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                out.push_str(&c.escape_unicode().to_string());
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 pub fn render(report: &Report, sections: &[Section]) -> String {

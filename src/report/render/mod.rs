@@ -30,9 +30,40 @@ pub(super) fn csv(report: &Report, dir: &Path) -> Result<(), RenderError> {
             .write_record(&table.columns)
             .map_err(|e| failed(&e))?;
         for row in &table.rows {
-            writer.write_record(row).map_err(|e| failed(&e))?;
+            writer
+                .write_record(row.iter().map(|cell| spreadsheet_safe(cell).into_owned()))
+                .map_err(|e| failed(&e))?;
         }
         writer.flush().map_err(|e| failed(&e))?;
     }
     Ok(())
+}
+
+/// A cell a spreadsheet shows as text: one that would start a formula (`=`, `+`, `-`, `@`,
+/// a tab or a carriage return: a username of `=HYPERLINK(...)`) gets a leading `'`, as
+/// OWASP advises for CSV; numbers and the `-` placeholder stay as they are.
+fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    let formula = cell.starts_with(['=', '+', '-', '@', '\t', '\r'])
+        && cell != "-"
+        && cell.parse::<f64>().is_err();
+    if formula {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn formulas_stay_text_and_numbers_stay_numbers() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(spreadsheet_safe("+1+cmd"), "'+1+cmd");
+        assert_eq!(spreadsheet_safe("-"), "-");
+        assert_eq!(spreadsheet_safe("-3"), "-3");
+        assert_eq!(spreadsheet_safe("billing"), "billing");
+    }
 }

@@ -407,16 +407,24 @@ pub fn sections(report: &Report) -> Vec<Section> {
             table(
                 "introspections",
                 "Introspected, by the client asking",
-                &["client", "active", "inactive", "failed"],
+                &["client", "active", "inactive", "unknown", "failed"],
                 t.introspections
                     .iter()
-                    .map(|r| vec![or_dash(&r.client), n(r.active), n(r.inactive), n(r.failed)])
+                    .map(|r| {
+                        vec![
+                            or_dash(&r.client),
+                            n(r.active),
+                            n(r.inactive),
+                            n(r.unknown),
+                            n(r.failed),
+                        ]
+                    })
                     .collect(),
                 "No introspection.",
             ),
             table(
                 "never_used",
-                "Issued but never used, by client",
+                "Issued but never accepted at a protected route, by client",
                 &["client", "tokens"],
                 t.never_used_by_client
                     .iter()
@@ -426,7 +434,7 @@ pub fn sections(report: &Report) -> Vec<Section> {
             ),
             table(
                 "used_after_revocation",
-                "Used after revocation",
+                "Accepted after revocation",
                 &["token fingerprint", "client", "revoked", "last used"],
                 t.used_after_revocation
                     .iter()
@@ -439,7 +447,7 @@ pub fn sections(report: &Report) -> Vec<Section> {
                         ]
                     })
                     .collect(),
-                "No token was used after its revocation.",
+                "No token was accepted after its revocation.",
             ),
         ],
     });
@@ -452,7 +460,14 @@ pub fn sections(report: &Report) -> Vec<Section> {
             &["address", "failures", "usernames tried"],
             fl.failed_logins_by_ip
                 .iter()
-                .map(|r| vec![or_dash(&r.ip), n(r.count), n(r.subjects)])
+                .map(|r| {
+                    let tried = if r.subjects_at_least {
+                        format!("{}+", r.subjects)
+                    } else {
+                        n(r.subjects)
+                    };
+                    vec![or_dash(&r.ip), n(r.count), tried]
+                })
                 .collect(),
             "No failed login.",
         ),
