@@ -90,6 +90,11 @@ impl<R: Read> Read for Counting<R> {
 const BUFFER: usize = 1 << 20;
 /// How often progress is reported, in bytes of the file.
 const PROGRESS_STEP: u64 = 1 << 20;
+/// The longest line handed on whole. An event is a few kilobytes; a longer line is not one,
+/// and reading it whole would let a crafted file (a small archive that unpacks to gigabytes
+/// without a line end) take all memory. Past this, the line's first bytes are handed on (to
+/// fail as the event they are not, at their place) and the rest is skipped.
+pub const MAX_LINE: usize = 1 << 20;
 
 /// Feeds every line of `path` to `verifier`, each with its file and line number, and calls
 /// `progress` with the number of file bytes read since its last call. A file that breaks
@@ -122,8 +127,28 @@ pub fn read_checkpoints(path: &Path, verifier: &mut Verifier) -> Result<(), Inpu
     Ok(())
 }
 
+/// Reads past the rest of a line, keeping none of it.
+fn skip_line(reader: &mut dyn BufRead) -> io::Result<()> {
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        match buffer.iter().position(|&byte| byte == b'\n') {
+            Some(end) => {
+                reader.consume(end + 1);
+                return Ok(());
+            }
+            None => {
+                let all = buffer.len();
+                reader.consume(all);
+            }
+        }
+    }
+}
+
 /// Calls `each` with every line of a JSON-lines file, plain or gzip-compressed (without its
-/// line end), and its place; returns where and why reading broke off (a damaged compressed
+/// line end; a line longer than [`MAX_LINE`] cut to its first bytes), and its place; returns where and why reading broke off (a damaged compressed
 /// file), if it did. For other readers of a trail (`oauth-audit detect`).
 pub fn for_each_line(
     path: &Path,
@@ -170,7 +195,18 @@ fn read_lines(
     let mut reported = 0u64;
     loop {
         line.clear();
-        match reader.read_until(b'\n', &mut line) {
+        let taken = reader
+            .by_ref()
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .and_then(|taken| {
+                if line.len() > MAX_LINE && line.last() != Some(&b'\n') {
+                    line.truncate(MAX_LINE);
+                    skip_line(&mut reader)?;
+                }
+                Ok(taken)
+            });
+        match taken {
             Ok(0) => break,
             Ok(_) => {}
             Err(error) => {
@@ -191,4 +227,42 @@ fn read_lines(
     }
     progress(read.get() - reported);
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    #[test]
+    fn a_line_too_long_is_cut_and_the_next_ones_still_read() {
+        let path = std::env::temp_dir().join(format!(
+            "oauth-audit-long-{}.jsonl.gz",
+            uuid::Uuid::now_v7()
+        ));
+        // Gzip: 5 MiB without a line end are a few kilobytes on disk.
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        gz.write_all(b"{\"first\":1}\n").unwrap();
+        gz.write_all(&vec![b'x'; 5 << 20]).unwrap();
+        gz.write_all(b"\n{\"last\":3}\n").unwrap();
+        gz.finish().unwrap();
+        let mut lines = Vec::new();
+        let broken = for_each_line(&path, &mut |location, line| {
+            lines.push((location.to_string(), line.len(), line.starts_with(b"{")));
+        })
+        .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(broken.is_none());
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[1].1, MAX_LINE, "cut to its first bytes");
+        assert!(lines[1].0.ends_with(":2"));
+        assert!(
+            lines[2].0.ends_with(":3") && lines[2].2,
+            "the next line whole: {lines:?}"
+        );
+    }
 }
