@@ -207,18 +207,14 @@ fn owned(text: Option<&str>) -> String {
 }
 
 fn bump(map: &mut HashMap<String, u64>, key: &str) {
-    match map.get_mut(key) {
-        Some(count) => *count += 1,
-        None => {
-            map.insert(key.to_owned(), 1);
-        }
+    if let Some(count) = entry(map, key) {
+        *count += 1;
     }
 }
 
 fn note_scope(map: &mut HashMap<String, ScopeStat>, scope: &str, time: &str) {
-    let stat = match map.get_mut(scope) {
-        Some(stat) => stat,
-        None => map.entry(scope.to_owned()).or_default(),
+    let Some(stat) = entry(map, scope) else {
+        return;
     };
     stat.count += 1;
     if stat.last.as_str() < time {
@@ -271,13 +267,8 @@ impl Aggregate {
         }
         let kind = event.kind.as_ref();
         let outcome = event.outcome.as_deref();
-        match self.by_kind.get_mut(kind) {
-            Some(outcomes) => outcomes.add(outcome),
-            None => self
-                .by_kind
-                .entry(kind.to_owned())
-                .or_default()
-                .add(outcome),
+        if let Some(outcomes) = entry(&mut self.by_kind, kind) {
+            outcomes.add(outcome);
         }
         let day = time.get(..10).unwrap_or(time);
         match self.per_day.get_mut(day) {
