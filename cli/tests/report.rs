@@ -1,6 +1,10 @@
 //! `oauth-audit report` over a generated trail whose answers are known: every number the
 //! report gives is checked against the events it was made from.
 
+#[cfg(feature = "postgres")]
+#[path = "../../tests/support/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -781,4 +785,122 @@ fn bad_arguments_are_usage_errors() {
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert!(!output.stderr.is_empty());
     }
+}
+
+/// The same trail in a PostgreSQL table written by the postgres sink: the report the
+/// database counts gives every number the files give, whatever the filters.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_postgres_table_gives_the_numbers_the_files_give() {
+    use oauth_audit::backend::PostgresBackend;
+    use oauth_audit::delivery::{Backend, EncodedEvent};
+
+    let server = postgres::PgServer::new();
+    let url = server.url();
+    let events = trail();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut backend = PostgresBackend::builder(url.clone())
+            .table("report_events")
+            .build()
+            .unwrap();
+        let batch: Vec<EncodedEvent> = events
+            .iter()
+            .map(|e| EncodedEvent::from_json(e.to_string().into()).unwrap())
+            .collect();
+        backend.send(&batch).await.unwrap();
+    });
+    let dir = TempDir::new("report-postgres");
+    let file = dir.path("audit.jsonl");
+    write_lines(&file, &events, &[]);
+    let file = file.to_str().unwrap();
+    let env = [("OAUTH_AUDIT_TEST_DATABASE", url.as_str())];
+    let since = ago(6, 0);
+    for filters in [
+        vec![],
+        vec!["--subject", "alice"],
+        vec!["--client", "billing"],
+        vec!["--service", "reports-api"],
+        vec!["--since", since.as_str()],
+        vec!["--unused-after", "30"],
+    ] {
+        let common = [&["--until", AS_OF, "--format", "json"][..], &filters].concat();
+        let from_file = report_json(&[&["report", file][..], &common].concat());
+        let output = run(
+            &[
+                &[
+                    "report",
+                    "--postgres-url-env",
+                    "OAUTH_AUDIT_TEST_DATABASE",
+                    "--table",
+                    "public.report_events",
+                ][..],
+                &common,
+            ]
+            .concat(),
+            &env,
+        );
+        assert!(
+            output.status.success(),
+            "{filters:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let from_table: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert!(from_table["input"]["matched"].as_u64().unwrap() > 0);
+        for key in [
+            "overview",
+            "access",
+            "subject_events",
+            "scopes",
+            "tokens",
+            "failures",
+            "filters",
+            "as_of",
+            "unused_after_days",
+        ] {
+            assert_eq!(from_file[key], from_table[key], "{key} with {filters:?}");
+        }
+        assert_eq!(
+            from_file["input"]["matched"],
+            from_table["input"]["matched"]
+        );
+        assert_eq!(from_table["input"]["events"], events.len());
+        assert_eq!(
+            from_table["input"]["files"],
+            json!([r#"PostgreSQL table "public"."report_events""#])
+        );
+    }
+
+    // Connection strings come from the environment only, and a missing table is named.
+    let output = run(
+        &[
+            "report",
+            "--postgres-url-env",
+            "NOT_SET_ANYWHERE",
+            "--table",
+            "t",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("NOT_SET_ANYWHERE"));
+    let output = run(
+        &[
+            "report",
+            "--postgres-url-env",
+            "OAUTH_AUDIT_TEST_DATABASE",
+            "--table",
+            "missing_events",
+        ],
+        &env,
+    );
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("missing_events"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

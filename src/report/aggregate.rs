@@ -18,7 +18,7 @@ pub const TOP: usize = 20;
 /// Alerts listed one by one (all are counted).
 const ALERTS_LISTED: usize = 200;
 /// Events listed one by one for a data-subject access report (all are counted).
-const SUBJECT_EVENTS_LISTED: usize = 10_000;
+pub const SUBJECT_EVENTS_LISTED: usize = 10_000;
 /// Tokens used after revocation listed one by one (all are counted).
 const REUSED_LISTED: usize = 1_000;
 
@@ -31,11 +31,11 @@ pub struct Outcomes {
 }
 
 impl Outcomes {
-    fn add(&mut self, outcome: Option<&str>) {
+    fn add(&mut self, outcome: Option<&str>, count: u64) {
         match outcome {
-            Some("success") => self.success += 1,
-            Some("failure") => self.failure += 1,
-            _ => self.unknown += 1,
+            Some("success") => self.success += count,
+            Some("failure") => self.failure += count,
+            _ => self.unknown += count,
         }
     }
 
@@ -206,19 +206,19 @@ fn owned(text: Option<&str>) -> String {
     text.unwrap_or("").to_owned()
 }
 
-fn bump(map: &mut HashMap<String, u64>, key: &str) {
+fn bump(map: &mut HashMap<String, u64>, key: &str, by: u64) {
     if let Some(count) = entry(map, key) {
-        *count += 1;
+        *count += by;
     }
 }
 
-fn note_scope(map: &mut HashMap<String, ScopeStat>, scope: &str, time: &str) {
+fn note_scope(map: &mut HashMap<String, ScopeStat>, scope: &str, group: &Group<'_>) {
     let Some(stat) = entry(map, scope) else {
         return;
     };
-    stat.count += 1;
-    if stat.last.as_str() < time {
-        set(&mut stat.last, time);
+    stat.count += group.count;
+    if stat.last.as_str() < group.last {
+        set(&mut stat.last, group.last);
     }
 }
 
@@ -236,13 +236,34 @@ fn set_some(slot: &mut Option<String>, time: &str) {
     }
 }
 
-/// Keeps the earliest and latest of `time` in `first` and `last` (empty: none yet).
-fn span(first: &mut String, last: &mut String, time: &str) {
-    if first.is_empty() || time < first.as_str() {
-        set(first, time);
+/// Keeps the earliest and latest time of `group` in `first` and `last` (empty: none yet).
+fn span(first: &mut String, last: &mut String, group: &Group<'_>) {
+    if first.is_empty() || group.first < first.as_str() {
+        set(first, group.first);
     }
-    if last.as_str() < time {
-        set(last, time);
+    if last.as_str() < group.last {
+        set(last, group.last);
+    }
+}
+
+/// Events alike in everything a report reads but their times: `count` of them, the
+/// earliest at `first` and the latest at `last` (canonical RFC 3339, on one day). One event
+/// is a group of one; a database sums the others up before they are read.
+#[derive(Clone, Copy, Debug)]
+pub struct Group<'t> {
+    pub count: u64,
+    pub first: &'t str,
+    pub last: &'t str,
+}
+
+impl<'t> Group<'t> {
+    /// One event at `time`.
+    pub fn one(time: &'t str) -> Self {
+        Group {
+            count: 1,
+            first: time,
+            last: time,
+        }
     }
 }
 
@@ -256,57 +277,85 @@ impl Aggregate {
         }
     }
 
-    /// Adds one event; `time` is its time in the canonical RFC 3339 form.
+    /// Adds one event; `time` is its time in the canonical RFC 3339 form. With
+    /// `list_subject_events`, the event is listed too.
     pub fn add(&mut self, event: &Event<'_>, time: &str) {
-        self.events += 1;
-        if self.first.as_deref().is_none_or(|first| time < first) {
-            set_some(&mut self.first, time);
+        if self.list_subject_events {
+            self.subject_events_total += 1;
+            // The earliest are listed, whatever order the events come in: cut back to
+            // them now and then, so that the list stays bounded.
+            if self.subject_events.len() >= 2 * SUBJECT_EVENTS_LISTED {
+                earliest(&mut self.subject_events);
+            }
+            self.subject_events.push(SubjectEvent {
+                time: time.to_owned(),
+                kind: event.kind.to_string(),
+                outcome: owned(event.outcome.as_deref()),
+                client: event.client().map(str::to_owned),
+                method: event.method().map(str::to_owned),
+                route: event.route().map(str::to_owned),
+                ip: event.ip().map(str::to_owned),
+            });
         }
-        if self.last.as_deref().is_none_or(|last| time > last) {
-            set_some(&mut self.last, time);
+        self.add_group(event, &Group::one(time));
+    }
+
+    /// Lists one event of a data-subject access report read apart from its numbers (a
+    /// database lists the earliest, in time order); `total` is how many there are in all.
+    pub fn list_subject_event(&mut self, event: SubjectEvent, total: u64) {
+        self.subject_events_total = total;
+        if self.subject_events.len() < SUBJECT_EVENTS_LISTED {
+            self.subject_events.push(event);
+        }
+    }
+
+    /// Adds a group of events alike in all `event` holds (its `time` is not read). Events
+    /// are not listed for a data-subject access report: see [`Aggregate::add`].
+    pub fn add_group(&mut self, event: &Event<'_>, group: &Group<'_>) {
+        let n = group.count;
+        self.events += n;
+        if self
+            .first
+            .as_deref()
+            .is_none_or(|first| group.first < first)
+        {
+            set_some(&mut self.first, group.first);
+        }
+        if self.last.as_deref().is_none_or(|last| group.last > last) {
+            set_some(&mut self.last, group.last);
         }
         let kind = event.kind.as_ref();
         let outcome = event.outcome.as_deref();
         if let Some(outcomes) = entry(&mut self.by_kind, kind) {
-            outcomes.add(outcome);
+            outcomes.add(outcome, n);
         }
-        let day = time.get(..10).unwrap_or(time);
+        let day = group.first.get(..10).unwrap_or(group.first);
         match self.per_day.get_mut(day) {
-            Some(outcomes) => outcomes.add(outcome),
-            None => self.per_day.entry(day.to_owned()).or_default().add(outcome),
+            Some(outcomes) => outcomes.add(outcome, n),
+            None => self
+                .per_day
+                .entry(day.to_owned())
+                .or_default()
+                .add(outcome, n),
         }
         if let Some(client) = event.client() {
-            bump(&mut self.clients, client);
+            bump(&mut self.clients, client, n);
         }
         if let Some(code) = event.error_code() {
-            bump(&mut self.error_codes, code);
+            bump(&mut self.error_codes, code, n);
         }
         if event.chain.is_some() {
-            self.chained += 1;
-        }
-        if self.list_subject_events {
-            self.subject_events_total += 1;
-            if self.subject_events.len() < SUBJECT_EVENTS_LISTED {
-                self.subject_events.push(SubjectEvent {
-                    time: time.to_owned(),
-                    kind: kind.to_owned(),
-                    outcome: owned(outcome),
-                    client: event.client().map(str::to_owned),
-                    method: event.method().map(str::to_owned),
-                    route: event.route().map(str::to_owned),
-                    ip: event.ip().map(str::to_owned),
-                });
-            }
+            self.chained += n;
         }
         match kind {
-            "ResourceAccessed" | "AccessDenied" => self.resource(event, time),
-            "AccessTokenIssued" => self.issued(event, time),
-            "TokenRequestFailed" => self.token_failed(event, time),
+            "ResourceAccessed" | "AccessDenied" => self.resource(event, group),
+            "AccessTokenIssued" => self.issued(event, group),
+            "TokenRequestFailed" => self.token_failed(event, group),
             "TokenRevoked" => {
-                bump(&mut self.revocations, event.client().unwrap_or(""));
+                bump(&mut self.revocations, event.client().unwrap_or(""), n);
                 if let Some(seen) = event.fingerprint().and_then(|fp| self.token(fp)) {
-                    if seen.revoked_at.as_deref().is_none_or(|at| time < at) {
-                        set_some(&mut seen.revoked_at, time);
+                    if seen.revoked_at.as_deref().is_none_or(|at| group.first < at) {
+                        set_some(&mut seen.revoked_at, group.first);
                     }
                 }
             }
@@ -314,6 +363,7 @@ impl Aggregate {
                 bump(
                     &mut self.revocation_failures,
                     event.error_code().unwrap_or("(none)"),
+                    n,
                 );
             }
             "TokenIntrospected" | "TokenIntrospectionFailed" => {
@@ -322,10 +372,10 @@ impl Aggregate {
                     .entry(owned(event.client()))
                     .or_default();
                 match (kind, event.token.as_ref().and_then(|t| t.active)) {
-                    ("TokenIntrospectionFailed", _) => row.failed += 1,
-                    (_, Some(false)) => row.inactive += 1,
-                    (_, Some(true)) => row.active += 1,
-                    (_, None) => row.unknown += 1,
+                    ("TokenIntrospectionFailed", _) => row.failed += n,
+                    (_, Some(false)) => row.inactive += n,
+                    (_, Some(true)) => row.active += n,
+                    (_, None) => row.unknown += n,
                 }
             }
             "LoginFailed" => {
@@ -333,7 +383,7 @@ impl Aggregate {
                     .failed_logins_by_ip
                     .entry(owned(event.ip()))
                     .or_default();
-                row.0 += 1;
+                row.0 += n;
                 if let Some(subject) = event.subject() {
                     if !row.1.contains(subject) {
                         if row.1.len() < ADDRESSES_PER_ROW {
@@ -342,16 +392,17 @@ impl Aggregate {
                             row.2 = true;
                         }
                     }
-                    bump(&mut self.failed_logins_by_subject, subject);
+                    bump(&mut self.failed_logins_by_subject, subject, n);
                 }
             }
             "SecurityAlert" => {
                 let alert = event.alert.as_ref();
                 let rule = alert.and_then(|a| a.rule.as_deref()).unwrap_or("(none)");
-                bump(&mut self.alerts_by_rule, rule);
-                if self.alerts.len() < ALERTS_LISTED {
+                bump(&mut self.alerts_by_rule, rule, n);
+                let room = ALERTS_LISTED.saturating_sub(self.alerts.len()) as u64;
+                for _ in 0..n.min(room) {
                     self.alerts.push(AlertRow {
-                        time: time.to_owned(),
+                        time: group.first.to_owned(),
                         rule: rule.to_owned(),
                         key: owned(alert.and_then(|a| a.key.as_deref())),
                         count: alert.and_then(|a| a.count).unwrap_or(0),
@@ -365,7 +416,8 @@ impl Aggregate {
                     dropped.and_then(|d| d.sink.as_deref()).unwrap_or(""),
                 ]);
                 if let Some(count) = entry(&mut self.dropped, key) {
-                    *count = count.saturating_add(dropped.and_then(|d| d.count).unwrap_or(0));
+                    let each = dropped.and_then(|d| d.count).unwrap_or(0);
+                    *count = count.saturating_add(each.saturating_mul(n));
                 }
             }
             _ => {}
@@ -378,22 +430,25 @@ impl Aggregate {
     }
 
     /// One client's scope numbers, made on first sight; its first and last times moved.
-    fn client_scopes(&mut self, client: &str, time: &str) -> Option<&mut ClientScopes> {
+    fn client_scopes(&mut self, client: &str, group: &Group<'_>) -> Option<&mut ClientScopes> {
         let scopes = entry(&mut self.scopes, client)?;
-        span(&mut scopes.first, &mut scopes.last, time);
+        span(&mut scopes.first, &mut scopes.last, group);
         Some(scopes)
     }
 
-    fn resource(&mut self, event: &Event<'_>, time: &str) {
+    fn resource(&mut self, event: &Event<'_>, group: &Group<'_>) {
+        let n = group.count;
         let denied = &*event.kind == "AccessDenied";
         let method = event.method().unwrap_or("");
         let route = event.route().unwrap_or("");
         if let Some(row) = entry(&mut self.routes, self.key.of(&[method, route])) {
-            row.0 += 1;
-            row.1 += u64::from(denied);
+            row.0 += n;
+            if denied {
+                row.1 += n;
+            }
         }
         if denied {
-            bump(&mut self.denials, event.error_code().unwrap_or("(none)"));
+            bump(&mut self.denials, event.error_code().unwrap_or("(none)"), n);
         }
         let key = self.key.of(&[
             event.subject().unwrap_or(""),
@@ -404,8 +459,8 @@ impl Aggregate {
         let Some(access) = entry(&mut self.access, key) else {
             return;
         };
-        access.count += 1;
-        span(&mut access.first, &mut access.last, time);
+        access.count += n;
+        span(&mut access.first, &mut access.last, group);
         if let Some(ip) = event.ip() {
             if access.addresses.len() < ADDRESSES_PER_ROW {
                 if !access.addresses.contains(ip) {
@@ -422,8 +477,12 @@ impl Aggregate {
                 if seen.client.is_none() {
                     seen.client = event.client().map(str::to_owned);
                 }
-                if seen.last_used.as_deref().is_none_or(|last| last < time) {
-                    set_some(&mut seen.last_used, time);
+                if seen
+                    .last_used
+                    .as_deref()
+                    .is_none_or(|last| last < group.last)
+                {
+                    set_some(&mut seen.last_used, group.last);
                 }
             }
         }
@@ -446,9 +505,9 @@ impl Aggregate {
                 parts.extend(missing);
                 let key = self.key.of(&parts);
                 if let Some(row) = entry(&mut self.missing, key) {
-                    row.count += 1;
-                    if row.last.as_str() < time {
-                        set(&mut row.last, time);
+                    row.count += n;
+                    if row.last.as_str() < group.last {
+                        set(&mut row.last, group.last);
                     }
                 }
             }
@@ -456,26 +515,27 @@ impl Aggregate {
         let Some(client) = event.client() else {
             return;
         };
-        let Some(stats) = self.client_scopes(client, time) else {
+        let Some(stats) = self.client_scopes(client, group) else {
             return;
         };
         for scope in &scopes.granted {
-            note_scope(&mut stats.granted, scope, time);
+            note_scope(&mut stats.granted, scope, group);
         }
         for scope in &scopes.required {
-            note_scope(&mut stats.required, scope, time);
+            note_scope(&mut stats.required, scope, group);
         }
         if !denied {
             for scope in &scopes.used {
-                note_scope(&mut stats.used, scope, time);
+                note_scope(&mut stats.used, scope, group);
             }
         }
     }
 
-    fn issued(&mut self, event: &Event<'_>, time: &str) {
+    fn issued(&mut self, event: &Event<'_>, group: &Group<'_>) {
         bump(
             &mut self.issued_by_grant,
             event.grant_type.as_deref().unwrap_or("(none)"),
+            group.count,
         );
         if let Some(seen) = event.fingerprint().and_then(|fp| self.token(fp)) {
             seen.issued = true;
@@ -487,37 +547,39 @@ impl Aggregate {
             return;
         };
         let scopes = event.scopes();
-        let Some(stats) = self.client_scopes(client, time) else {
+        let Some(stats) = self.client_scopes(client, group) else {
             return;
         };
         for scope in &scopes.requested {
-            note_scope(&mut stats.requested, scope, time);
+            note_scope(&mut stats.requested, scope, group);
             if !scopes.granted.is_empty() && !scopes.granted.contains(scope) {
-                note_scope(&mut stats.refused, scope, time);
+                note_scope(&mut stats.refused, scope, group);
             }
         }
         for scope in &scopes.granted {
-            note_scope(&mut stats.granted, scope, time);
+            note_scope(&mut stats.granted, scope, group);
         }
     }
 
-    fn token_failed(&mut self, event: &Event<'_>, time: &str) {
+    fn token_failed(&mut self, event: &Event<'_>, group: &Group<'_>) {
+        let n = group.count;
         let code = event.error_code().unwrap_or("(none)");
         bump(
             &mut self.token_failures_by_grant,
             event.grant_type.as_deref().unwrap_or("(none)"),
+            n,
         );
         let key = self.key.of(&[event.client().unwrap_or(""), code]);
         if let Some(count) = entry(&mut self.token_failures, key) {
-            *count += 1;
+            *count += n;
         }
-        bump(&mut self.token_failures_by_ip, event.ip().unwrap_or(""));
+        bump(&mut self.token_failures_by_ip, event.ip().unwrap_or(""), n);
         if code == "invalid_scope" {
             let scopes = event.scopes();
-            if let Some(stats) = event.client().and_then(|c| self.client_scopes(c, time)) {
+            if let Some(stats) = event.client().and_then(|c| self.client_scopes(c, group)) {
                 for scope in &scopes.requested {
-                    note_scope(&mut stats.requested, scope, time);
-                    note_scope(&mut stats.refused, scope, time);
+                    note_scope(&mut stats.requested, scope, group);
+                    note_scope(&mut stats.refused, scope, group);
                 }
             }
         }
@@ -754,9 +816,13 @@ impl Aggregate {
                 error_codes,
             },
             access,
-            subject_events: self.list_subject_events.then_some(SubjectEvents {
-                total: self.subject_events_total,
-                listed: self.subject_events,
+            subject_events: self.list_subject_events.then(|| {
+                let mut listed = self.subject_events;
+                earliest(&mut listed);
+                SubjectEvents {
+                    total: self.subject_events_total,
+                    listed,
+                }
             }),
             scopes: ScopeUsage {
                 window_start: since_window.to_owned(),
@@ -809,6 +875,27 @@ impl Aggregate {
             },
         }
     }
+}
+
+/// The [`SUBJECT_EVENTS_LISTED`] earliest of `events`, in time order; events at the same
+/// time by kind, client, method, route, address and outcome (so that every source lists
+/// the same ones in the same order).
+fn earliest(events: &mut Vec<SubjectEvent>) {
+    events.sort_by(|a, b| {
+        let key = |e: &SubjectEvent| {
+            (
+                e.time.clone(),
+                e.kind.clone(),
+                e.client.clone(),
+                e.method.clone(),
+                e.route.clone(),
+                e.ip.clone(),
+                e.outcome.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    events.truncate(SUBJECT_EVENTS_LISTED);
 }
 
 /// Every entry of `map`, most first (ties by key).

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use oauth_audit::chain::verify;
 use oauth_audit::event::Timestamp;
-use oauth_audit::report::{parse_days, parse_time, report_files, ReportOptions};
+use oauth_audit::report::{parse_days, parse_time, report_files, Report, ReportOptions};
 
 use crate::Failure;
 
@@ -17,8 +17,20 @@ use crate::Failure;
 pub struct ReportArgs {
     /// JSON-lines files (plain or gzip) and directories of rotated files (their .jsonl and
     /// .jsonl.gz files in name order).
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(
+        value_name = "PATH",
+        required_unless_present = "postgres_url_env",
+        conflicts_with = "postgres_url_env"
+    )]
     paths: Vec<PathBuf>,
+    /// Report over a PostgreSQL events table instead (the counting done by the database);
+    /// the connection string is taken from this environment variable (never from the
+    /// command line, where other users see it).
+    #[arg(long, value_name = "VAR", requires = "table")]
+    postgres_url_env: Option<String>,
+    /// The PostgreSQL events table: TABLE or SCHEMA.TABLE.
+    #[arg(long, value_name = "NAME", requires = "postgres_url_env")]
+    table: Option<String>,
     /// Only events at or after this time: RFC 3339 (2026-11-01T00:00:00Z) or an age
     /// (30d, 12h, 2w).
     #[arg(long, value_name = "TIME")]
@@ -101,18 +113,24 @@ pub fn run(args: ReportArgs) -> Result<(), Failure> {
         options = options.subject(subject);
     }
 
-    let files = verify::expand(&args.paths).map_err(|e| Failure::Usage(e.to_string()))?;
-    let bar = progress(verify::total_size(&files));
-    let mut current: Option<PathBuf> = None;
-    let report = report_files(&args.paths, options, &mut |file| {
-        bar.inc(1);
-        if current.as_deref() != Some(file) {
-            bar.set_message(file.display().to_string());
-            current = Some(file.to_owned());
+    let report = match (&args.postgres_url_env, &args.table) {
+        (Some(var), Some(table)) => report_table(var, table, options)?,
+        _ => {
+            let files = verify::expand(&args.paths).map_err(|e| Failure::Usage(e.to_string()))?;
+            let bar = progress(verify::total_size(&files));
+            let mut current: Option<PathBuf> = None;
+            let report = report_files(&args.paths, options, &mut |file| {
+                bar.inc(1);
+                if current.as_deref() != Some(file) {
+                    bar.set_message(file.display().to_string());
+                    current = Some(file.to_owned());
+                }
+            })
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+            bar.finish_and_clear();
+            report
         }
-    })
-    .map_err(|e| Failure::Usage(e.to_string()))?;
-    bar.finish_and_clear();
+    };
     for broken in report.broken() {
         eprintln!("oauth-audit: {broken}: the rest of this file cannot be read");
     }
@@ -173,6 +191,48 @@ pub fn run(args: ReportArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// The report over a PostgreSQL table, with a spinner on a terminal while the database
+/// counts.
+#[cfg(feature = "postgres")]
+fn report_table(var: &str, table: &str, options: ReportOptions) -> Result<Report, Failure> {
+    use oauth_audit::backend::PostgresEventReader;
+    use oauth_audit::report::report_postgres;
+
+    let connection = std::env::var(var).map_err(|_| {
+        Failure::Usage(format!("--postgres-url-env: the variable {var} is not set"))
+    })?;
+    let (schema, name) = table.split_once('.').unwrap_or(("public", table));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the Tokio runtime: {e}")))?;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new_spinner();
+        bar.set_message(format!("PostgreSQL is counting the events of {table}"));
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let report = runtime.block_on(async {
+        let mut reader = PostgresEventReader::connect(&connection, schema, name)
+            .await
+            .map_err(|e| Failure::Usage(format!("--table {table}: {e}")))?;
+        report_postgres(&mut reader, options)
+            .await
+            .map_err(|e| Failure::Runtime(format!("--table {table}: {e}")))
+    });
+    bar.finish_and_clear();
+    report
+}
+
+#[cfg(not(feature = "postgres"))]
+fn report_table(_: &str, _: &str, _: ReportOptions) -> Result<Report, Failure> {
+    Err(Failure::Usage(
+        "--postgres-url-env: this build has no PostgreSQL support (feature postgres)".into(),
+    ))
 }
 
 fn format_of(out: &Path) -> Result<Format, Failure> {

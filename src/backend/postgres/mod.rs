@@ -9,7 +9,7 @@
 //! (the SQL text of the layout), `classify.rs` (which failures are retried and which refuse
 //! the events), `settings.rs` (the checked settings, [`Partitioning`] and the layout's
 //! names and version, used by all the others), `tls.rs` (libpq's TLS options on rustls) and
-//! `reader.rs` ([`PostgresEventReader`]: the table read back, for `oauth-audit verify`).
+//! `reader.rs` ([`PostgresEventReader`]: the table read back, for `oauth-audit verify` and `oauth-audit report`).
 //! This file only declares them and re-exports the public types.
 //!
 //! ```no_run

@@ -31,7 +31,8 @@ pub enum PostgresReadError {
 }
 
 /// A connection that reads an events table written by
-/// [`PostgresBackend`](super::PostgresBackend), for `oauth-audit verify`.
+/// [`PostgresBackend`](super::PostgresBackend), for `oauth-audit verify` and
+/// `oauth-audit report`.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -90,7 +91,7 @@ impl PostgresEventReader {
         let tls = tls::Tls::from_options(&options)?;
         config.ssl_mode(tls.mode.negotiation());
         if config.get_application_name().is_none() {
-            config.application_name("oauth-audit verify");
+            config.application_name("oauth-audit");
         }
         for (setting, name) in [("postgres table", table), ("postgres schema", schema)] {
             if name.is_empty() || name.len() > 63 {
@@ -112,6 +113,17 @@ impl PostgresEventReader {
             connection,
             table: ddl::qualified(schema, table),
         })
+    }
+
+    /// The connection, for the report's queries.
+    #[cfg(feature = "report")]
+    pub(crate) fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// The table, quoted: `"schema"."table"`.
+    pub fn table(&self) -> &str {
+        &self.table
     }
 
     /// How many rows the table holds (for a progress bar).
