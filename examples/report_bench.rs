@@ -3,10 +3,15 @@
 //! per 20 events; one event in ten a token, login or denial event), then the report over it
 //! with the peak resident memory (`VmHWM`).
 //!
+//! With `postgres`, the same trail is loaded into a PostgreSQL events table (through the
+//! postgres sink, on a throwaway PostgreSQL 15 server), the report is made from the table,
+//! and its numbers are checked against the report from the file.
+//!
 //! ```text
-//! cargo build --release --example report_bench
+//! cargo build --release --features postgres --example report_bench
 //! target/release/examples/report_bench generate /tmp/r/1m.jsonl 1000000
 //! target/release/examples/report_bench report /tmp/r/1m.jsonl
+//! target/release/examples/report_bench postgres /tmp/r/1m.jsonl
 //! ```
 
 use std::io::Write as _;
@@ -17,6 +22,10 @@ use oauth_audit::event::Timestamp;
 use oauth_audit::report::{report_files, ReportOptions};
 use serde_json::json;
 
+#[cfg(feature = "postgres")]
+#[path = "../tests/support/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
 #[path = "support/rss.rs"]
 mod rss;
 
@@ -32,7 +41,13 @@ fn main() -> Result<(), Error> {
     {
         ["generate", path, n] => generate(path, n.parse()?),
         ["report", path] => report(path),
-        _ => Err("usage: report_bench generate PATH N | report_bench report PATH".into()),
+        #[cfg(feature = "postgres")]
+        ["postgres", path] => from_postgres(path),
+        _ => Err(
+            "usage: report_bench generate PATH N | report_bench report PATH | \
+             report_bench postgres PATH (feature postgres)"
+                .into(),
+        ),
     }
 }
 
@@ -127,4 +142,97 @@ fn report(path: &str) -> Result<(), Error> {
         rss::peak_rss_kib()
     );
     Ok(())
+}
+
+/// Loads the trail into a table on a throwaway server, then reports from the table.
+#[cfg(feature = "postgres")]
+fn from_postgres(path: &str) -> Result<(), Error> {
+    use std::io::BufRead as _;
+
+    use oauth_audit::backend::{PostgresBackend, PostgresEventReader};
+    use oauth_audit::delivery::{Backend, EncodedEvent};
+    use oauth_audit::report::report_postgres;
+
+    let options = || ReportOptions::default().now(Timestamp::from_unix(1_780_272_000).unwrap());
+    let from_file = report_files(&[PathBuf::from(path)], options(), &mut |_| {})?;
+    // A server of one's own (`OAUTH_AUDIT_BENCH_DATABASE`, a libpq connection string)
+    // keeps the table from run to run; otherwise a throwaway one is started.
+    let own = std::env::var("OAUTH_AUDIT_BENCH_DATABASE").ok();
+    let server = own.is_none().then(postgres::PgServer::new);
+    let url = own.unwrap_or_else(|| server.as_ref().map(|s| s.url()).unwrap_or_default());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let loading = Instant::now();
+        let mut backend = PostgresBackend::builder(url.clone())
+            .table("bench_events")
+            .build()?;
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        let exists: bool = client
+            .query_one("SELECT to_regclass('public.bench_events') IS NOT NULL", &[])
+            .await?
+            .get(0);
+        let stored: i64 = if exists {
+            client
+                .query_one("SELECT count(*) FROM public.bench_events", &[])
+                .await?
+                .get(0)
+        } else {
+            0
+        };
+        let mut batch = Vec::with_capacity(5_000);
+        let mut rows = 0u64;
+        let lines = std::io::BufReader::new(std::fs::File::open(path)?).lines();
+        for line in lines.skip(usize::try_from(stored)?) {
+            batch.push(EncodedEvent::from_json(line?.into())?);
+            if batch.len() == 5_000 {
+                backend.send(&batch).await?;
+                rows += batch.len() as u64;
+                batch.clear();
+            }
+        }
+        backend.send(&batch).await?;
+        rows += batch.len() as u64;
+        client
+            .batch_execute("VACUUM ANALYZE public.bench_events")
+            .await?;
+        println!(
+            "{rows} rows loaded ({stored} there before) in {:.1} s",
+            loading.elapsed().as_secs_f64()
+        );
+
+        let start = Instant::now();
+        let mut reader = PostgresEventReader::connect(&url, "public", "bench_events").await?;
+        let report = report_postgres(&mut reader, options()).await?;
+        let read = start.elapsed().as_secs_f64();
+        let same = same_numbers(&from_file.to_json(), &report.to_json())?;
+        println!(
+            "{} events from PostgreSQL in {read:.2} s ({:.0} events/s); the file's numbers: {}; peak RSS {} kB",
+            report.matched(),
+            report.matched() as f64 / read,
+            if same { "the same" } else { "DIFFERENT" },
+            rss::peak_rss_kib()
+        );
+        if !same {
+            return Err("the table's report differs from the file's".into());
+        }
+        Ok(())
+    })
+}
+
+/// Whether two reports' JSON give the same numbers (their inputs and times of making
+/// aside).
+#[cfg(feature = "postgres")]
+fn same_numbers(a: &str, b: &str) -> Result<bool, Error> {
+    let strip = |text: &str| -> Result<serde_json::Value, Error> {
+        let mut value: serde_json::Value = serde_json::from_str(text)?;
+        if let Some(object) = value.as_object_mut() {
+            object.remove("input");
+            object.remove("generated_at");
+        }
+        Ok(value)
+    };
+    Ok(strip(a)? == strip(b)?)
 }

@@ -797,7 +797,59 @@ fn a_postgres_table_gives_the_numbers_the_files_give() {
 
     let server = postgres::PgServer::new();
     let url = server.url();
-    let events = trail();
+    // The trail, and busy traffic whose events fall into groups of many in every
+    // grouping the database makes: a few clients, routes, addresses and tokens, used
+    // again and again over a few days.
+    let mut events = trail();
+    for i in 0..600i64 {
+        let client = ["billing", "shipping", "gateway"][(i % 3) as usize];
+        let token = format!("sha256:b{}", i % 12);
+        if i < 12 {
+            events.push(issued(
+                4,
+                client,
+                "client_credentials",
+                &["orders:read"],
+                &["orders:read"],
+                &token,
+            ));
+        }
+        let subject = ["alice", "bob"][(i % 2) as usize];
+        let route = ["/api/orders", "/api/orders/{id}", "/api/stock"][(i % 4 % 3) as usize];
+        let ip = format!("10.9.0.{}", i % 5);
+        let mut e = call(
+            i % 3,
+            i % 7,
+            subject,
+            client,
+            route,
+            &["orders:read"],
+            &["orders:read"],
+            &["orders:read"],
+            &ip,
+            &token,
+        );
+        if i % 10 == 0 {
+            e["kind"] = json!("AccessDenied");
+            e["outcome"] = json!("failure");
+            e["error"] = json!({"code": "invalid_token"});
+        }
+        events.push(e);
+        if i % 50 == 0 {
+            events.push(event(
+                "TokenRevoked",
+                "success",
+                ago(1, 3),
+                json!({"actor": {"client_id": client}, "token": {"fingerprint": token}}),
+            ));
+            events.push(event(
+                "LoginFailed",
+                "failure",
+                ago(i % 2, 1),
+                json!({"actor": {"subject": subject}, "source": {"ip": ip}}),
+            ));
+        }
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

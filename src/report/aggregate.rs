@@ -88,7 +88,10 @@ struct Introspections {
 /// What one token was seen doing.
 #[derive(Default)]
 struct TokenSeen {
-    client: Option<String>,
+    /// The client it was issued to (the least, should there be several).
+    issued_to: Option<String>,
+    /// The client it was used by (the least, should there be several).
+    used_by: Option<String>,
     issued: bool,
     last_used: Option<String>,
     revoked_at: Option<String>,
@@ -249,11 +252,17 @@ fn span(first: &mut String, last: &mut String, group: &Group<'_>) {
 /// Events alike in everything a report reads but their times: `count` of them, the
 /// earliest at `first` and the latest at `last` (canonical RFC 3339, on one day). One event
 /// is a group of one; a database sums the others up before they are read.
+///
+/// A group that is not `whole` leaves out what a database counts apart: the days, the
+/// access-review rows and the tokens (see [`Aggregate::add_day`], [`Aggregate::add_access`]
+/// and [`Aggregate::add_token`]); its event then need not hold a subject, address or
+/// token, and may span days.
 #[derive(Clone, Copy, Debug)]
 pub struct Group<'t> {
     pub count: u64,
     pub first: &'t str,
     pub last: &'t str,
+    pub whole: bool,
 }
 
 impl<'t> Group<'t> {
@@ -263,6 +272,27 @@ impl<'t> Group<'t> {
             count: 1,
             first: time,
             last: time,
+            whole: true,
+        }
+    }
+}
+
+/// What is known of one token, counted apart (by a database).
+#[cfg(feature = "postgres")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokenFacts<'t> {
+    pub issued: bool,
+    pub issued_to: Option<&'t str>,
+    pub used_by: Option<&'t str>,
+    pub last_used: Option<&'t str>,
+    pub revoked_at: Option<&'t str>,
+}
+
+/// Keeps the bytewise least of `slot` and `value`.
+fn least(slot: &mut Option<String>, value: Option<&str>) {
+    if let Some(value) = value {
+        if slot.as_deref().is_none_or(|held| value < held) {
+            *slot = Some(value.to_owned());
         }
     }
 }
@@ -302,6 +332,7 @@ impl Aggregate {
 
     /// Lists one event of a data-subject access report read apart from its numbers (a
     /// database lists the earliest, in time order); `total` is how many there are in all.
+    #[cfg(feature = "postgres")]
     pub fn list_subject_event(&mut self, event: SubjectEvent, total: u64) {
         self.subject_events_total = total;
         if self.subject_events.len() < SUBJECT_EVENTS_LISTED {
@@ -329,14 +360,8 @@ impl Aggregate {
         if let Some(outcomes) = entry(&mut self.by_kind, kind) {
             outcomes.add(outcome, n);
         }
-        let day = group.first.get(..10).unwrap_or(group.first);
-        match self.per_day.get_mut(day) {
-            Some(outcomes) => outcomes.add(outcome, n),
-            None => self
-                .per_day
-                .entry(day.to_owned())
-                .or_default()
-                .add(outcome, n),
+        if group.whole {
+            self.add_day(group.first.get(..10).unwrap_or(group.first), outcome, n);
         }
         if let Some(client) = event.client() {
             bump(&mut self.clients, client, n);
@@ -353,7 +378,8 @@ impl Aggregate {
             "TokenRequestFailed" => self.token_failed(event, group),
             "TokenRevoked" => {
                 bump(&mut self.revocations, event.client().unwrap_or(""), n);
-                if let Some(seen) = event.fingerprint().and_then(|fp| self.token(fp)) {
+                let fingerprint = event.fingerprint().filter(|_| group.whole);
+                if let Some(seen) = fingerprint.and_then(|fp| self.token(fp)) {
                     if seen.revoked_at.as_deref().is_none_or(|at| group.first < at) {
                         set_some(&mut seen.revoked_at, group.first);
                     }
@@ -399,8 +425,11 @@ impl Aggregate {
                 let alert = event.alert.as_ref();
                 let rule = alert.and_then(|a| a.rule.as_deref()).unwrap_or("(none)");
                 bump(&mut self.alerts_by_rule, rule, n);
-                let room = ALERTS_LISTED.saturating_sub(self.alerts.len()) as u64;
-                for _ in 0..n.min(room) {
+                // The earliest are listed, whatever order the events come in.
+                if self.alerts.len() >= 2 * ALERTS_LISTED {
+                    earliest_alerts(&mut self.alerts);
+                }
+                for _ in 0..n.min(ALERTS_LISTED as u64) {
                     self.alerts.push(AlertRow {
                         time: group.first.to_owned(),
                         rule: rule.to_owned(),
@@ -421,6 +450,58 @@ impl Aggregate {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Counts `count` events of one day (`YYYY-MM-DD`) with `outcome`.
+    pub fn add_day(&mut self, day: &str, outcome: Option<&str>, count: u64) {
+        match self.per_day.get_mut(day) {
+            Some(outcomes) => outcomes.add(outcome, count),
+            None => self
+                .per_day
+                .entry(day.to_owned())
+                .or_default()
+                .add(outcome, count),
+        }
+    }
+
+    /// Counts a group of protected-route calls into one access-review row (by subject,
+    /// client, method and route), from the address `ip`.
+    pub fn add_access(&mut self, who: [&str; 4], ip: Option<&str>, group: &Group<'_>) {
+        let Some(access) = entry(&mut self.access, self.key.of(&who)) else {
+            return;
+        };
+        access.count += group.count;
+        span(&mut access.first, &mut access.last, group);
+        if let Some(ip) = ip {
+            if !access.addresses.contains(ip) {
+                if access.addresses.len() < ADDRESSES_PER_ROW {
+                    access.addresses.insert(ip.to_owned());
+                } else {
+                    access.more_addresses = true;
+                }
+            }
+        }
+    }
+
+    /// Adds what is known of one token.
+    #[cfg(feature = "postgres")]
+    pub fn add_token(&mut self, fingerprint: &str, facts: &TokenFacts<'_>) {
+        let Some(seen) = self.token(fingerprint) else {
+            return;
+        };
+        seen.issued |= facts.issued;
+        least(&mut seen.issued_to, facts.issued_to);
+        least(&mut seen.used_by, facts.used_by);
+        if let Some(used) = facts.last_used {
+            if seen.last_used.as_deref().is_none_or(|last| last < used) {
+                set_some(&mut seen.last_used, used);
+            }
+        }
+        if let Some(revoked) = facts.revoked_at {
+            if seen.revoked_at.as_deref().is_none_or(|at| revoked < at) {
+                set_some(&mut seen.revoked_at, revoked);
+            }
         }
     }
 
@@ -450,33 +531,20 @@ impl Aggregate {
         if denied {
             bump(&mut self.denials, event.error_code().unwrap_or("(none)"), n);
         }
-        let key = self.key.of(&[
-            event.subject().unwrap_or(""),
-            event.client().unwrap_or(""),
-            method,
-            route,
-        ]);
-        let Some(access) = entry(&mut self.access, key) else {
-            return;
-        };
-        access.count += n;
-        span(&mut access.first, &mut access.last, group);
-        if let Some(ip) = event.ip() {
-            if access.addresses.len() < ADDRESSES_PER_ROW {
-                if !access.addresses.contains(ip) {
-                    access.addresses.insert(ip.to_owned());
-                }
-            } else if !access.addresses.contains(ip) {
-                access.more_addresses = true;
-            }
+        if group.whole {
+            let who = [
+                event.subject().unwrap_or(""),
+                event.client().unwrap_or(""),
+                method,
+                route,
+            ];
+            self.add_access(who, event.ip(), group);
         }
         // A token is used when a protected route accepted it. A refused one (a random
         // string, a revoked token turned away) neither counts as use nor gets an entry.
-        if !denied {
+        if !denied && group.whole {
             if let Some(seen) = event.fingerprint().and_then(|fp| self.token(fp)) {
-                if seen.client.is_none() {
-                    seen.client = event.client().map(str::to_owned);
-                }
+                least(&mut seen.used_by, event.client());
                 if seen
                     .last_used
                     .as_deref()
@@ -537,11 +605,10 @@ impl Aggregate {
             event.grant_type.as_deref().unwrap_or("(none)"),
             group.count,
         );
-        if let Some(seen) = event.fingerprint().and_then(|fp| self.token(fp)) {
+        let fingerprint = event.fingerprint().filter(|_| group.whole);
+        if let Some(seen) = fingerprint.and_then(|fp| self.token(fp)) {
             seen.issued = true;
-            if seen.client.is_none() {
-                seen.client = event.client().map(str::to_owned);
-            }
+            least(&mut seen.issued_to, event.client());
         }
         let Some(client) = event.client() else {
             return;
@@ -719,12 +786,11 @@ impl Aggregate {
         let mut used_after_revocation = Vec::new();
         let mut used_after_revocation_total = 0;
         for (fingerprint, seen) in self.tokens {
+            let client = seen.issued_to.or(seen.used_by).unwrap_or_default();
             if seen.issued {
                 issued += 1;
                 if seen.last_used.is_none() {
-                    *never_used_by_client
-                        .entry(seen.client.clone().unwrap_or_default())
-                        .or_default() += 1;
+                    *never_used_by_client.entry(client.clone()).or_default() += 1;
                 }
             }
             if let (Some(revoked_at), Some(last_used)) = (&seen.revoked_at, &seen.last_used) {
@@ -732,7 +798,7 @@ impl Aggregate {
                     used_after_revocation_total += 1;
                     used_after_revocation.push(ReusedToken {
                         fingerprint,
-                        client: seen.client.unwrap_or_default(),
+                        client,
                         revoked_at: revoked_at.clone(),
                         last_used: last_used.clone(),
                     });
@@ -870,7 +936,11 @@ impl Aggregate {
                 }),
                 denials: counted(self.denials, |code, count| CodeRow { code, count }),
                 alerts_by_rule: counted(self.alerts_by_rule, |rule, count| RuleRow { rule, count }),
-                alerts: self.alerts,
+                alerts: {
+                    let mut alerts = self.alerts;
+                    earliest_alerts(&mut alerts);
+                    alerts
+                },
                 dropped,
             },
         }
@@ -896,6 +966,14 @@ fn earliest(events: &mut Vec<SubjectEvent>) {
         key(a).cmp(&key(b))
     });
     events.truncate(SUBJECT_EVENTS_LISTED);
+}
+
+/// The [`ALERTS_LISTED`] earliest of `alerts`, in time order (then by rule, key, count).
+fn earliest_alerts(alerts: &mut Vec<AlertRow>) {
+    alerts.sort_by(|a, b| {
+        (&a.time, &a.rule, &a.key, a.count).cmp(&(&b.time, &b.rule, &b.key, b.count))
+    });
+    alerts.truncate(ALERTS_LISTED);
 }
 
 /// Every entry of `map`, most first (ties by key).

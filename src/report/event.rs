@@ -22,6 +22,12 @@ impl Deref for Text<'_> {
     }
 }
 
+impl<'a> From<&'a str> for Text<'a> {
+    fn from(text: &'a str) -> Self {
+        Text(Cow::Borrowed(text))
+    }
+}
+
 impl AsRef<str> for Text<'_> {
     fn as_ref(&self) -> &str {
         &self.0

@@ -59,6 +59,10 @@ pub struct PostgresEventReader {
     client: Client,
     connection: JoinHandle<()>,
     table: String,
+    /// What `connect` was given, to open another connection like this one (never shown:
+    /// the connection string may hold a password).
+    #[cfg_attr(not(feature = "report"), allow(dead_code))]
+    connect_args: [String; 3],
 }
 
 impl std::fmt::Debug for PostgresEventReader {
@@ -83,6 +87,7 @@ impl PostgresEventReader {
         schema: &str,
         table: &str,
     ) -> Result<PostgresEventReader, PostgresReadError> {
+        let connect_args = [connection.to_owned(), schema.to_owned(), table.to_owned()];
         let (rest, options) = tls::split_tls_options(connection);
         let mut config = Config::from_str(&rest).map_err(|error| {
             // The connection string may hold a password, so it is not repeated.
@@ -112,7 +117,15 @@ impl PostgresEventReader {
             client,
             connection,
             table: ddl::qualified(schema, table),
+            connect_args,
         })
+    }
+
+    /// A second connection to the same table, for queries run alongside this one's.
+    #[cfg(feature = "report")]
+    pub(crate) async fn another(&self) -> Result<PostgresEventReader, PostgresReadError> {
+        let [connection, schema, table] = &self.connect_args;
+        Box::pin(PostgresEventReader::connect(connection, schema, table)).await
     }
 
     /// The connection, for the report's queries.
