@@ -56,7 +56,15 @@ impl Reporter {
             return;
         }
         self.input.lines += 1;
-        let Ok(event) = serde_json::from_slice::<event::Event<'_>>(line) else {
+        // JSON is UTF-8: the whole line is checked at once, which is much cheaper than
+        // `from_slice` checking each string it keeps (and each key) on its own.
+        let Ok(text) = std::str::from_utf8(line) else {
+            self.skip(format!(
+                "{location}: not UTF-8, so not an oauth-audit event"
+            ));
+            return;
+        };
+        let Ok(event) = serde_json::from_str::<event::Event<'_>>(text) else {
             self.skip(format!("{location}: not an oauth-audit event"));
             return;
         };
@@ -173,4 +181,29 @@ pub fn report_files(
             });
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_skipped_and_named() {
+        let mut reporter = Reporter::new(ReportOptions::default());
+        let good =
+            br#"{"kind":"LoginFailed","time":"2026-11-24T14:03:07.123456Z","outcome":"failure"}"#;
+        // Invalid UTF-8 in a field the report never reads: still not JSON.
+        let mut bad =
+            br#"{"kind":"LoginFailed","time":"2026-11-24T14:03:07.123456Z","note":""#.to_vec();
+        bad.extend_from_slice(b"\xff\xfe\"}");
+        reporter.add_line("a.jsonl:1", good);
+        reporter.add_line("a.jsonl:2", &bad);
+        let report = reporter.finish();
+        assert_eq!(report.matched(), 1);
+        assert_eq!(report.skipped(), 1);
+        assert_eq!(
+            report.skipped_examples(),
+            ["a.jsonl:2: not UTF-8, so not an oauth-audit event"]
+        );
+    }
 }
