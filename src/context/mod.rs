@@ -7,6 +7,8 @@
 mod client_ip;
 pub(crate) mod forwarded;
 mod ids;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod peer;
 mod request;
 

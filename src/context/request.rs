@@ -6,6 +6,17 @@ use super::client_ip::TrustedProxies;
 use super::{ids, peer};
 use crate::event::{sanitize, Source, Timestamp};
 
+/// The trace (and span) the request belongs to: the current span's OpenTelemetry context
+/// when the service traces with it (feature `opentelemetry`), else the trace id of a
+/// `traceparent` header.
+fn trace(headers: &http::HeaderMap) -> (Option<String>, Option<String>) {
+    #[cfg(feature = "opentelemetry")]
+    if let Some((trace, span)) = super::otel::current_span() {
+        return (Some(trace), Some(span));
+    }
+    (ids::trace_id(headers), None)
+}
+
 /// `source.user_agent` is cut to this many bytes.
 const MAX_USER_AGENT: usize = 512;
 
@@ -19,6 +30,7 @@ pub(crate) struct RequestContext {
     pub(crate) path: String,
     pub(crate) request_id: String,
     pub(crate) trace_id: Option<String>,
+    pub(crate) span_id: Option<String>,
     pub(crate) source: Source,
 }
 
@@ -29,6 +41,7 @@ impl RequestContext {
             .headers()
             .get(http::header::USER_AGENT)
             .map(|ua| sanitize(&String::from_utf8_lossy(ua.as_bytes()), MAX_USER_AGENT));
+        let (trace_id, span_id) = trace(request.headers());
         RequestContext {
             time: Timestamp::now(),
             started: Instant::now(),
@@ -36,7 +49,8 @@ impl RequestContext {
             route: peer::matched_route(request.extensions()),
             path: sanitize(request.uri().path(), 2048),
             request_id: ids::request_id(request.headers()),
-            trace_id: ids::trace_id(request.headers()),
+            trace_id,
+            span_id,
             source: Source {
                 ip: resolved.ip,
                 forwarded_for: resolved.forwarded_for,

@@ -87,9 +87,14 @@ pub struct AuditEvent {
     /// The token the event is about, never in the clear.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<TokenDetails>,
-    /// From a W3C `traceparent` header.
+    /// The trace of the current span's OpenTelemetry context (feature `opentelemetry`),
+    /// else of a W3C `traceparent` header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The span the request was handled in, from the current span's OpenTelemetry context
+    /// (feature `opentelemetry`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span_id: Option<String>,
     /// The event's JSON, when chaining made it (RFC 8785, the very bytes it hashed), so
     /// that sinks write it instead of serialising the event again. Set only by the chain,
     /// after the last processor; cleared when an event is emitted; never cloned, so a copy
@@ -151,6 +156,7 @@ impl AuditEvent {
             service,
             request_id: None,
             trace_id: None,
+            span_id: None,
             actor: Actor::default(),
             client_auth: None,
             grant_type: None,

@@ -124,6 +124,7 @@ fn envelope(
     let mut event = AuditEvent::new(service, request.time, kind, outcome);
     event.request_id = Some(request.request_id);
     event.trace_id = request.trace_id;
+    event.span_id = request.span_id;
     event.http = Some(HttpInfo {
         method: request.method.as_str().to_owned(),
         route: request.route,
