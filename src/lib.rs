@@ -74,7 +74,7 @@ mod text;
 pub mod token;
 pub mod writer;
 
-pub use context::{ClientIpSource, PeerAddr, TrustedProxies, FORWARDING_HEADERS};
+pub use context::{ClientIpSource, PeerAddr, RequestId, TrustedProxies, FORWARDING_HEADERS};
 
 pub use error::ConfigError;
 pub use layer::{AuditLayer, AuditLayerBuilder, AuditService, RequestBody, ResponseBody};

@@ -158,3 +158,76 @@ async fn scope_usage_audit_only_and_enforcing() {
     assert_eq!(open["error"]["code"], "forbidden");
     assert!(open["scopes"].get("required").is_none());
 }
+
+#[tokio::test]
+async fn the_request_id_reaches_the_handler_and_the_response() {
+    use axum::Extension;
+    use oauth_audit::RequestId;
+
+    let (auditor, memory) = memory_auditor();
+    let app = Router::new()
+        .route(
+            "/api/echo",
+            get(|Extension(id): Extension<RequestId>| async move { id.to_string() }),
+        )
+        .route(
+            "/api/own",
+            get(|| async { ([("x-request-id", "the-handler's")], "own") }),
+        )
+        .layer(AuditLayer::new(auditor.clone()));
+    let addr = serve(app).await;
+
+    // Given: the same id to the handler, in the response and in the event.
+    let res = client()
+        .get(format!("http://{addr}/api/echo"))
+        .header("x-request-id", "req-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "req-42");
+    assert_eq!(res.text().await.unwrap(), "req-42");
+    // Made: a UUIDv7, the same three times.
+    let res = client()
+        .get(format!("http://{addr}/api/echo"))
+        .send()
+        .await
+        .unwrap();
+    let header = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(uuid::Uuid::parse_str(&header).unwrap().get_version_num(), 7);
+    assert_eq!(res.text().await.unwrap(), header);
+    // A response that names its own id keeps it.
+    let res = client()
+        .get(format!("http://{addr}/api/own"))
+        .header("x-request-id", "req-43")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "the-handler's");
+    let events = events(&memory, 3).await;
+    assert_eq!(events[0]["request_id"], "req-42");
+    assert_eq!(events[1]["request_id"], header.as_str());
+    assert_eq!(events[2]["request_id"], "req-43");
+
+    // Turned off: the response is left as the handler made it.
+    let (auditor, _memory) = memory_auditor();
+    let app = Router::new()
+        .route(
+            "/api/echo",
+            get(|Extension(id): Extension<RequestId>| async move { id.to_string() }),
+        )
+        .layer(
+            AuditLayer::builder(auditor)
+                .request_id_header(false)
+                .build()
+                .unwrap(),
+        );
+    let addr = serve(app).await;
+    let res = client()
+        .get(format!("http://{addr}/api/echo"))
+        .header("x-request-id", "req-44")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("x-request-id").is_none());
+    assert_eq!(res.text().await.unwrap(), "req-44");
+}

@@ -4,6 +4,27 @@ use http::HeaderMap;
 
 const MAX_REQUEST_ID_LEN: usize = 128;
 
+/// The request's id, as its audit event records it (`request_id`: the request's own
+/// `x-request-id` when it is a sane identifier, else a generated UUIDv7). The layer puts it
+/// in the request's extensions, for handlers (with Axum, `Extension<RequestId>`), and by
+/// default in the response's `x-request-id` header when the response has none (see
+/// [`AuditLayerBuilder::request_id_header`](crate::AuditLayerBuilder::request_id_header)).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RequestId(pub(crate) String);
+
+impl RequestId {
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The `x-request-id` header when it is a sane identifier (visible ASCII, at most 128
 /// bytes), else a fresh UUIDv7.
 pub(crate) fn request_id(headers: &HeaderMap) -> String {

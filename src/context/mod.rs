@@ -13,5 +13,6 @@ mod peer;
 mod request;
 
 pub use client_ip::{ClientIpSource, TrustedProxies, FORWARDING_HEADERS};
+pub use ids::RequestId;
 pub use peer::PeerAddr;
 pub(crate) use request::RequestContext;

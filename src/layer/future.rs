@@ -16,6 +16,9 @@ use crate::resource::{AuditedToken, Challenge};
 use crate::scope::ScopeDecision;
 use crate::token::InspectedToken;
 
+/// The header a response carries the request id in.
+const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// An opaque token's inspection, completed by its resolver.
 pub(crate) type InspectFuture = Pin<Box<dyn Future<Output = Arc<InspectedToken>> + Send + 'static>>;
 
@@ -104,6 +107,11 @@ where
                         return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
                     };
                     let (mut parts, body) = response.into_parts();
+                    if !parts.headers.contains_key(REQUEST_ID) {
+                        if let Some(id) = pending.request_id_header() {
+                            parts.headers.insert(REQUEST_ID, id);
+                        }
+                    }
                     let (oauth, tee) = pending.endpoint_response(&parts.headers).unzip();
                     pending.respond(ResponseContext {
                         status: Some(parts.status),

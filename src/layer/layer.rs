@@ -33,6 +33,7 @@ impl AuditLayer {
                 resolver: None,
                 endpoints: Endpoints::default(),
                 revoked: RevokedTokens::new(),
+                request_id_header: true,
             }),
         }
     }
@@ -48,6 +49,7 @@ impl AuditLayer {
             resolver: None,
             endpoints: None,
             revoked: None,
+            request_id_header: true,
         }
     }
 }
@@ -71,6 +73,7 @@ pub struct AuditLayerBuilder {
     resolver: Option<Arc<dyn TokenResolver>>,
     endpoints: Option<Endpoints>,
     revoked: Option<RevokedTokens>,
+    request_id_header: bool,
 }
 
 impl std::fmt::Debug for AuditLayerBuilder {
@@ -159,6 +162,15 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// Whether a response without an `x-request-id` header gets one with the request's id
+    /// (the one the event records: the request's own `x-request-id` when sane, else a
+    /// generated UUIDv7), as tower-http's request-id middleware does. Default: yes. The id is
+    /// in the request's extensions either way, as a [`RequestId`](crate::RequestId).
+    pub fn request_id_header(mut self, echo: bool) -> Self {
+        self.request_id_header = echo;
+        self
+    }
+
     /// Paths that are not audited at all (health checks, metrics), matched exactly.
     pub fn skip_paths<I, S>(mut self, paths: I) -> Self
     where
@@ -188,6 +200,7 @@ impl AuditLayerBuilder {
                 resolver: self.resolver,
                 endpoints: self.endpoints.unwrap_or_default(),
                 revoked: self.revoked.unwrap_or_default(),
+                request_id_header: self.request_id_header,
             }),
         })
     }

@@ -38,6 +38,16 @@ impl PendingEvent {
         }
     }
 
+    /// The request id for the response's `x-request-id` header, when the layer echoes it.
+    pub(crate) fn request_id_header(&self) -> Option<http::HeaderValue> {
+        let state = self.state.as_ref()?;
+        if !state.shared.request_id_header {
+            return None;
+        }
+        // Made of visible ASCII (taken from a header) or a UUID: always a header value.
+        http::HeaderValue::from_str(&state.request.request_id).ok()
+    }
+
     /// The resource request being audited, to complete its token after resolution.
     pub(crate) fn resource_mut(&mut self) -> Option<&mut ResourceRequest> {
         match self.state.as_mut().map(|s| &mut s.role) {

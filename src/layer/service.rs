@@ -10,7 +10,7 @@ use super::event::Role;
 use super::future::ResponseFuture;
 use super::pending::PendingEvent;
 use super::Shared;
-use crate::context::RequestContext;
+use crate::context::{RequestContext, RequestId};
 use crate::oauth::EndpointRequest;
 use crate::resource::ResourceRequest;
 use crate::token::{bearer_from_headers, resolved, BearerCredential, ResolveRequest, Verdict};
@@ -72,6 +72,8 @@ where
             );
         }
         let context = RequestContext::capture(&req, &shared.trusted_proxies);
+        req.extensions_mut()
+            .insert(RequestId(context.request_id.clone()));
         let context_ip = context.source.ip;
         if let Some(endpoint) = shared.endpoints.lookup(req.uri().path()) {
             let (mut head, body) = req.into_parts();

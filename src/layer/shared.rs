@@ -18,6 +18,8 @@ pub(crate) struct Shared {
     pub(crate) resolver: Option<Arc<dyn TokenResolver>>,
     pub(crate) endpoints: Endpoints,
     pub(crate) revoked: RevokedTokens,
+    /// Echo the request id in responses that lack `x-request-id`.
+    pub(crate) request_id_header: bool,
 }
 
 impl std::fmt::Debug for dyn TokenResolver {
