@@ -47,6 +47,9 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// docs.rs (and `scripts/test`) build the documentation with `--cfg docsrs` on nightly: every
+// feature-gated item is then marked with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backend;
 pub mod chain;

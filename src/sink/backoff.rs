@@ -39,7 +39,7 @@ impl Backoff {
     /// Both must be positive and `initial <= max`; [`DeliveryBuilder::build`] says so
     /// otherwise.
     ///
-    /// [`DeliveryBuilder::build`]: super::DeliveryBuilder::build
+    /// [`DeliveryBuilder::build`]: crate::delivery::DeliveryBuilder::build
     pub fn exponential(initial: Duration, max: Duration) -> Self {
         Backoff { initial, max }
     }

@@ -148,8 +148,8 @@ fn skip_line(reader: &mut dyn BufRead) -> io::Result<()> {
 }
 
 /// Calls `each` with every line of a JSON-lines file, plain or gzip-compressed (without its
-/// line end; a line longer than [`MAX_LINE`] cut to its first bytes), and its place; returns where and why reading broke off (a damaged compressed
-/// file), if it did. For other readers of a trail (`oauth-audit detect`).
+/// line end; a line longer than 1 MiB cut to its first MiB), and its place; returns where
+/// and why reading broke off (a damaged compressed file), if it did. For other readers of a trail (`oauth-audit detect`).
 pub fn for_each_line(
     path: &Path,
     each: &mut dyn FnMut(Location, &[u8]),
