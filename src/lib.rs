@@ -57,6 +57,7 @@ pub mod delivery;
 pub mod detect;
 mod error;
 pub mod event;
+pub mod format;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
