@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use serde::ser::{SerializeSeq, Serializer};
+use serde::ser::Serializer;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -18,14 +18,10 @@ use crate::event::{
     ActorKind, Alert, AuditEvent, ChainLink, Checkpoint, ClientAuth, Dropped, EventKind,
     OAuthDetails, Outcome, Scopes, Severity, Timestamp, TokenDetails, TokenRef,
 };
-use crate::token::TokenFingerprint;
 
 /// The ECS version every document claims in `ecs.version`, and whose field definitions
 /// (`tests/data/ecs/`) the documents are checked against.
 pub const ECS_VERSION: &str = "9.4.0";
-
-/// `event.module`: what produced the document.
-const MODULE: &str = "oauth_audit";
 
 /// `event.dataset`.
 const DATASET: &str = "oauth_audit.events";
@@ -88,11 +84,12 @@ fn outcome(outcome: Outcome) -> &'static str {
     outcome.as_str()
 }
 
-fn severity(severity: Severity) -> (u8, &'static str) {
+/// `log.level`: the v1 severity's word.
+fn log_level(severity: Severity) -> &'static str {
     match severity {
-        Severity::Info => (1, "info"),
-        Severity::Warning => (3, "warning"),
-        Severity::Critical => (5, "critical"),
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Critical => "critical",
     }
 }
 
@@ -119,8 +116,6 @@ struct Document<'a> {
     log: Log,
     #[serde(skip_serializing_if = "Vendor::is_empty")]
     oauth: Vendor<'a>,
-    #[serde(skip_serializing_if = "Related::is_empty")]
-    related: Related<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rule: Option<Rule<'a>>,
     service: Service<'a>,
@@ -139,7 +134,7 @@ struct Document<'a> {
 impl<'a> Document<'a> {
     fn of(event: &'a AuditEvent) -> Self {
         let (kind, category, types) = categorization(event.kind);
-        let (severity_number, level) = severity(event.severity);
+        let level = log_level(event.severity);
         let source = event.source.as_ref();
         let http = event.http.as_ref();
         let alert = event.alert.as_ref();
@@ -160,10 +155,8 @@ impl<'a> Document<'a> {
                 end: alert.and_then(|a| a.last_seen.as_ref()),
                 id: &event.id,
                 kind,
-                module: MODULE,
                 outcome: outcome(event.outcome),
                 reason: event.dropped.as_ref().map(|d| d.reason.as_str()),
-                severity: severity_number,
                 start: alert.and_then(|a| a.first_seen.as_ref()),
                 types,
             },
@@ -201,22 +194,6 @@ impl<'a> Document<'a> {
                     forwarded_headers: source.map(|s| &s.forwarded_headers),
                 },
                 token: event.token.as_ref(),
-            },
-            related: Related {
-                hash: Present([
-                    event.token.as_ref().map(|t| &t.fingerprint),
-                    event.refresh_token.as_ref().map(|t| &t.fingerprint),
-                    event
-                        .oauth
-                        .as_ref()
-                        .and_then(|o| o.presented_refresh_token.as_ref())
-                        .map(|t| &t.fingerprint),
-                ]),
-                ip: Present([source.and_then(|s| s.ip.as_ref())]),
-                user: Present([
-                    event.actor.subject.as_deref(),
-                    event.token.as_ref().and_then(|t| t.subject.as_deref()),
-                ]),
             },
             rule: alert.map(|alert| Rule {
                 id: &alert.rule,
@@ -269,11 +246,9 @@ struct Event<'a> {
     end: Option<&'a Timestamp>,
     id: &'a Uuid,
     kind: &'static str,
-    module: &'static str,
     outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'static str>,
-    severity: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     start: Option<&'a Timestamp>,
     #[serde(rename = "type")]
@@ -405,49 +380,6 @@ fn no_headers(headers: &Option<&BTreeMap<String, String>>) -> bool {
 impl VendorSource<'_> {
     fn is_empty(&self) -> bool {
         self.forwarded_for.is_empty() && no_headers(&self.forwarded_headers)
-    }
-}
-
-/// `related.*`: the values an analyst pivots on.
-#[derive(Serialize)]
-struct Related<'a> {
-    #[serde(skip_serializing_if = "Present::is_empty")]
-    hash: Present<&'a TokenFingerprint, 3>,
-    #[serde(skip_serializing_if = "Present::is_empty")]
-    ip: Present<&'a IpAddr, 1>,
-    #[serde(skip_serializing_if = "Present::is_empty")]
-    user: Present<&'a str, 2>,
-}
-
-impl Related<'_> {
-    fn is_empty(&self) -> bool {
-        self.hash.is_empty() && self.ip.is_empty() && self.user.is_empty()
-    }
-}
-
-/// An array of the values that are there, each once.
-struct Present<T, const N: usize>([Option<T>; N]);
-
-impl<T: PartialEq, const N: usize> Present<T, N> {
-    fn is_empty(&self) -> bool {
-        self.0.iter().all(Option::is_none)
-    }
-
-    fn values(&self) -> impl Iterator<Item = &T> {
-        self.0.iter().enumerate().filter_map(|(i, value)| {
-            let value = value.as_ref()?;
-            (!self.0[..i].iter().any(|v| v.as_ref() == Some(value))).then_some(value)
-        })
-    }
-}
-
-impl<T: Serialize + PartialEq, const N: usize> Serialize for Present<T, N> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(None)?;
-        for value in self.values() {
-            seq.serialize_element(value)?;
-        }
-        seq.end()
     }
 }
 

@@ -27,7 +27,7 @@ use crate::event::{
 /// schema the events are validated against (`scripts/lib/install.sh` installs it).
 pub const OCSF_VERSION: &str = "1.8.0";
 
-/// `metadata.product.name` and `vendor_name`.
+/// `metadata.product.name`.
 const PRODUCT: &str = "oauth-audit";
 
 /// `auth_protocol_id` 6 of the Authentication class.
@@ -87,113 +87,60 @@ impl Class {
         }
     }
 
-    fn name(self) -> &'static str {
+    fn category_uid(self) -> u8 {
         match self {
-            Class::Authentication => "Authentication",
-            Class::ApiActivity => "API Activity",
-            Class::WebResourceAccess => "Web Resource Access Activity",
-            Class::DetectionFinding => "Detection Finding",
-            Class::EventLog => "Event Log Activity",
-        }
-    }
-
-    fn category(self) -> (u8, &'static str) {
-        match self {
-            Class::Authentication => (3, "Identity & Access Management"),
-            Class::ApiActivity | Class::WebResourceAccess => (6, "Application Activity"),
-            Class::DetectionFinding => (2, "Findings"),
-            Class::EventLog => (1, "System Activity"),
+            Class::Authentication => 3,
+            Class::ApiActivity | Class::WebResourceAccess => 6,
+            Class::DetectionFinding => 2,
+            Class::EventLog => 1,
         }
     }
 }
 
-/// The class and activity of an event: `(class, activity_id, activity_name, type_name)`.
-fn classify(event: &AuditEvent) -> (Class, u8, &'static str, &'static str) {
+/// The class and activity of an event: `(class, activity_id, activity_name)`.
+fn classify(event: &AuditEvent) -> (Class, u8, &'static str) {
     use EventKind::*;
     match event.kind {
         AccessTokenIssued | TokenRequestFailed
             if event.grant_type.as_deref() == Some("refresh_token") =>
         {
-            (
-                Class::Authentication,
-                5,
-                "Service Ticket Renew",
-                "Authentication: Service Ticket Renew",
-            )
+            (Class::Authentication, 5, "Service Ticket Renew")
         }
-        AccessTokenIssued | TokenRequestFailed => (
-            Class::Authentication,
-            4,
-            "Service Ticket Request",
-            "Authentication: Service Ticket Request",
-        ),
-        TokenRevoked | TokenRevocationFailed => {
-            (Class::Authentication, 2, "Logoff", "Authentication: Logoff")
+        AccessTokenIssued | TokenRequestFailed => {
+            (Class::Authentication, 4, "Service Ticket Request")
         }
-        LoginSucceeded | LoginFailed => {
-            (Class::Authentication, 1, "Logon", "Authentication: Logon")
+        TokenRevoked | TokenRevocationFailed => (Class::Authentication, 2, "Logoff"),
+        LoginSucceeded | LoginFailed => (Class::Authentication, 1, "Logon"),
+        AuthorizationRequested | AuthorizationGranted | AuthorizationFailed => {
+            (Class::Authentication, 99, "Authorize")
         }
-        AuthorizationRequested | AuthorizationGranted | AuthorizationFailed => (
-            Class::Authentication,
-            99,
-            "Authorize",
-            "Authentication: Other",
-        ),
-        TokenIntrospected | TokenIntrospectionFailed => {
-            (Class::ApiActivity, 2, "Read", "API Activity: Read")
+        TokenIntrospected | TokenIntrospectionFailed => (Class::ApiActivity, 2, "Read"),
+        ResourceAccessed if event.outcome == Outcome::Failure => {
+            (Class::WebResourceAccess, 4, "Access Error")
         }
-        ResourceAccessed if event.outcome == Outcome::Failure => (
-            Class::WebResourceAccess,
-            4,
-            "Access Error",
-            "Web Resource Access Activity: Access Error",
-        ),
-        ResourceAccessed => (
-            Class::WebResourceAccess,
-            1,
-            "Access Grant",
-            "Web Resource Access Activity: Access Grant",
-        ),
-        AccessDenied => (
-            Class::WebResourceAccess,
-            2,
-            "Access Deny",
-            "Web Resource Access Activity: Access Deny",
-        ),
-        SecurityAlert => (
-            Class::DetectionFinding,
-            1,
-            "Create",
-            "Detection Finding: Create",
-        ),
-        AuditEventsDropped => (
-            Class::EventLog,
-            99,
-            "Events Dropped",
-            "Event Log Activity: Other",
-        ),
-        AuditCheckpoint => (
-            Class::EventLog,
-            99,
-            "Checkpoint",
-            "Event Log Activity: Other",
-        ),
+        ResourceAccessed => (Class::WebResourceAccess, 1, "Access Grant"),
+        AccessDenied => (Class::WebResourceAccess, 2, "Access Deny"),
+        SecurityAlert => (Class::DetectionFinding, 1, "Create"),
+        AuditEventsDropped => (Class::EventLog, 99, "Events Dropped"),
+        AuditCheckpoint => (Class::EventLog, 99, "Checkpoint"),
     }
 }
 
-fn severity(severity: Severity) -> (u8, &'static str) {
+/// `severity_id`: 1 Informational, 3 Medium, 5 Critical.
+fn severity_id(severity: Severity) -> u8 {
     match severity {
-        Severity::Info => (1, "Informational"),
-        Severity::Warning => (3, "Medium"),
-        Severity::Critical => (5, "Critical"),
+        Severity::Info => 1,
+        Severity::Warning => 3,
+        Severity::Critical => 5,
     }
 }
 
-fn status(outcome: Outcome) -> (u8, &'static str) {
+/// `status_id`: 1 Success, 2 Failure, 0 Unknown.
+fn status_id(outcome: Outcome) -> u8 {
     match outcome {
-        Outcome::Success => (1, "Success"),
-        Outcome::Failure => (2, "Failure"),
-        Outcome::Unknown => (0, "Unknown"),
+        Outcome::Success => 1,
+        Outcome::Failure => 2,
+        Outcome::Unknown => 0,
     }
 }
 
@@ -210,7 +157,10 @@ fn is_empty_slice<T>(items: &&[T]) -> bool {
 #[derive(Serialize)]
 struct Document<'a> {
     activity_id: u8,
-    activity_name: &'static str,
+    /// Only for activity 99 (Other), which OCSF asks the source to name; the others are
+    /// named by their id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    activity_name: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     actor: Option<Actor<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -219,9 +169,7 @@ struct Document<'a> {
     auth_protocol: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_protocol_id: Option<u8>,
-    category_name: &'static str,
     category_uid: u8,
-    class_name: &'static str,
     class_uid: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     count: Option<u64>,
@@ -245,11 +193,9 @@ struct Document<'a> {
     metadata: Metadata<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     service: Option<Service<'a>>,
-    severity: &'static str,
     severity_id: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     src_endpoint: Option<Endpoint>,
-    status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     status_code: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -259,7 +205,6 @@ struct Document<'a> {
     time: i64,
     /// The same instant to the microsecond (the `datetime` profile).
     time_dt: &'a Timestamp,
-    type_name: &'static str,
     type_uid: u32,
     #[serde(skip_serializing_if = "Unmapped::is_empty")]
     unmapped: Unmapped<'a>,
@@ -271,10 +216,10 @@ struct Document<'a> {
 
 impl<'a> Document<'a> {
     fn of(event: &'a AuditEvent) -> Self {
-        let (class, activity_id, activity_name, type_name) = classify(event);
-        let (category_uid, category_name) = class.category();
-        let (severity_id, severity_name) = severity(event.severity);
-        let (status_id, status_name) = status(event.outcome);
+        let (class, activity_id, activity_name) = classify(event);
+        let category_uid = class.category_uid();
+        let severity_id = severity_id(event.severity);
+        let status_id = status_id(event.outcome);
         let http = event.http.as_ref();
         let source = event.source.as_ref();
         let alert = event.alert.as_ref();
@@ -307,14 +252,12 @@ impl<'a> Document<'a> {
 
         let mut document = Document {
             activity_id,
-            activity_name,
+            activity_name: (activity_id == 99).then_some(activity_name),
             actor: None,
             api: None,
             auth_protocol: None,
             auth_protocol_id: None,
-            category_name,
             category_uid,
-            class_name: class.name(),
             class_uid: class.uid(),
             count: None,
             duration: http.map(|h| h.duration_ms.round() as i64),
@@ -332,7 +275,6 @@ impl<'a> Document<'a> {
                 event_code: event.kind.as_str(),
                 product: Product {
                     name: PRODUCT,
-                    vendor_name: PRODUCT,
                     version: env!("CARGO_PKG_VERSION"),
                 },
                 profiles: if class == Class::WebResourceAccess {
@@ -349,16 +291,13 @@ impl<'a> Document<'a> {
                 version: OCSF_VERSION,
             },
             service: None,
-            severity: severity_name,
             severity_id,
             src_endpoint: src_ip,
-            status: status_name,
             status_code: event.error.as_ref().map(|e| e.code.as_str()),
             status_detail: event.error.as_ref().and_then(|e| e.description.as_deref()),
             status_id,
             time: millis(&event.time),
             time_dt: &event.time,
-            type_name,
             type_uid: class.uid() * 100 + u32::from(activity_id),
             unmapped: Unmapped {
                 actor: event.actor.kind.map(|kind| UnmappedActor { kind }),
@@ -423,7 +362,6 @@ impl<'a> Document<'a> {
             Class::DetectionFinding => {
                 // Detection Finding's status is the finding's own: a new one.
                 document.status_id = 1;
-                document.status = "New";
                 document.is_alert = Some(true);
                 document.count = alert.map(|a| a.count);
                 document.finding_info = Some(FindingInfo::of(event, alert));
@@ -459,8 +397,6 @@ struct Actor<'a> {
 struct User<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
-    #[serde(rename = "type")]
-    type_name: &'static str,
     type_id: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
     uid: Option<&'a str>,
@@ -475,26 +411,22 @@ impl<'a> User<'a> {
         ) {
             (Some(subject), ..) => User {
                 name: Some(subject),
-                type_name: "User",
                 type_id: 1,
                 uid: None,
             },
             // Client credentials: the client authenticates as itself.
             (None, Some(client_id), _) => User {
                 name: None,
-                type_name: "Service",
                 type_id: 4,
                 uid: Some(client_id),
             },
             (None, None, Some(ActorKind::Anonymous)) => User {
                 name: Some("anonymous"),
-                type_name: "Unknown",
                 type_id: 0,
                 uid: None,
             },
             (None, None, _) => User {
                 name: Some("unknown"),
-                type_name: "Unknown",
                 type_id: 0,
                 uid: None,
             },
@@ -550,7 +482,6 @@ impl<'a> FindingInfo<'a> {
         FindingInfo {
             analytic: Analytic {
                 name: rule,
-                type_name: "Rule",
                 type_id: 1,
                 uid: rule,
             },
@@ -591,8 +522,6 @@ struct RelatedEvent<'a> {
 #[derive(Serialize)]
 struct Analytic<'a> {
     name: &'a str,
-    #[serde(rename = "type")]
-    type_name: &'static str,
     type_id: u8,
     uid: &'a str,
 }
@@ -646,7 +575,6 @@ struct Metadata<'a> {
 #[derive(Serialize)]
 struct Product {
     name: &'static str,
-    vendor_name: &'static str,
     version: &'static str,
 }
 

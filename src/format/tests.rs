@@ -401,7 +401,24 @@ fn every_kind_has_its_ocsf_class_and_activity() {
             "{what}"
         );
         assert_eq!(ocsf["time"], event.time.unix_micros() / 1000, "{what}");
-        assert!(ocsf["severity_id"].is_u64(), "{what}");
+        let severity = match event.severity {
+            crate::event::Severity::Info => 1,
+            crate::event::Severity::Warning => 3,
+            crate::event::Severity::Critical => 5,
+        };
+        assert_eq!(ocsf["severity_id"], severity, "{what}");
+        let status = match (event.kind, event.outcome) {
+            (EventKind::SecurityAlert, _) => 1, // a new finding
+            (_, Outcome::Success) => 1,
+            (_, Outcome::Failure) => 2,
+            (_, Outcome::Unknown) => 0,
+        };
+        assert_eq!(ocsf["status_id"], status, "{what}");
+        assert_eq!(
+            ocsf.get("activity_name").is_some(),
+            activity == 99,
+            "{what}"
+        );
         let (expected_class, expected_activity) = match event.kind {
             EventKind::AccessTokenIssued | EventKind::TokenRequestFailed => (
                 3002,
@@ -458,17 +475,13 @@ fn leaves(value: &Value, path: &str, out: &mut Vec<(String, Value)>) {
 }
 
 /// What a format drops on purpose (`docs/formats.md`, "What is lost").
-fn lost(format: EventFormat, kind: EventKind, path: &str) -> bool {
+fn lost(format: EventFormat, path: &str) -> bool {
     match format {
         // `schema` names v1 itself; ECS gives the duration in nanoseconds.
         EventFormat::Ecs => path == "schema" || path == "http.duration_ms",
-        // OCSF names severity in its own words (`severity_id`); a finding's status is the
-        // finding's, not the outcome.
-        EventFormat::Ocsf => {
-            path == "schema"
-                || path == "severity"
-                || (kind == EventKind::SecurityAlert && path == "outcome")
-        }
+        // OCSF gives severity and outcome as numbers (`severity_id`, `status_id`, checked
+        // in `every_kind_has_its_ocsf_class_and_activity`).
+        EventFormat::Ocsf => path == "schema" || path == "severity" || path == "outcome",
         EventFormat::OAuthAudit => false,
     }
 }
@@ -484,7 +497,7 @@ fn every_value_of_the_event_is_kept() {
             let mut wanted = Vec::new();
             leaves(&v1, "", &mut wanted);
             for (path, value) in wanted {
-                if lost(format, event.kind, &path) {
+                if lost(format, &path) {
                     continue;
                 }
                 let found = kept.iter().any(|(_, k)| match (k, &value) {
