@@ -1,9 +1,11 @@
 //! The file sinks' `format` setting: a configuration with a JSON-lines file in ECS, a
 //! rotating directory in OCSF and a schema v1 file beside them, real traffic through the
 //! layer, and the files read back: the same events in each, every OCSF line valid against
-//! the published OCSF schema (`tests/ocsf/validate.py`, installed by `scripts/test`).
+//! the published OCSF schema (`tests/ocsf/validate.py`, installed by `scripts/test`). And the
+//! demo's events, every kind it emits, in ECS and OCSF, each checked against its schema.
 #![cfg(feature = "config")]
 
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +18,9 @@ use oauth_audit::writer::{Auditor, JsonLines, RotatingFile, Rotation};
 use oauth_audit::{AuditLayer, RequiredScopes};
 use serde_json::Value;
 use tower::{ServiceBuilder, ServiceExt};
+
+#[path = "support/ecs_fields.rs"]
+mod ecs_fields;
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
@@ -235,6 +240,92 @@ async fn only_schema_v1_has_a_disk_spool_and_formats_are_named() {
     assert!(
         unknown.contains("unknown variant `json`, expected one of `oauth-audit`, `ecs`, `ocsf`"),
         "{unknown}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn demo_binary() -> PathBuf {
+    // Integration tests live in target/<profile>/deps; cargo builds examples next door.
+    let mut path = std::env::current_exe().unwrap();
+    path.pop();
+    path.pop();
+    path.push("examples");
+    path.push(format!("demo{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} missing: run through `cargo test`",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn the_demos_events_validate_in_every_format() {
+    let dir = temp_dir("demo");
+    let (v1_path, ecs_path, ocsf_path) = (
+        dir.join("v1.jsonl"),
+        dir.join("ecs.jsonl"),
+        dir.join("ocsf.jsonl"),
+    );
+    let output = std::process::Command::new(demo_binary())
+        .arg("--out")
+        .arg(&v1_path)
+        .arg("--ecs")
+        .arg(&ecs_path)
+        .arg("--ocsf")
+        .arg(&ocsf_path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "demo failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (v1, ecs, ocsf) = (
+        read_lines(&v1_path),
+        read_lines(&ecs_path),
+        read_lines(&ocsf_path),
+    );
+    // The demo stalls its v1 file on purpose, so only that sink drops events and reports it;
+    // the ECS and OCSF files keep up and get every event.
+    let values = |docs: &[Value], pointer: &str| -> BTreeSet<String> {
+        docs.iter()
+            .map(|doc| {
+                doc.pointer(pointer)
+                    .and_then(Value::as_str)
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let mut expected = values(&v1, "/kind");
+    assert!(
+        expected.remove("AuditEventsDropped"),
+        "the demo's overflow is gone"
+    );
+    assert_eq!(expected.len(), EventKind::ALL.len() - 1, "{expected:?}");
+    assert_eq!(values(&ecs, "/event/action"), expected);
+    assert_eq!(values(&ocsf, "/metadata/event_code"), expected);
+    let v1_ids: BTreeSet<String> = v1
+        .iter()
+        .filter(|event| event["kind"] != "AuditEventsDropped")
+        .map(|event| event["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(v1_ids.is_subset(&values(&ecs, "/event/id")));
+    assert!(v1_ids.is_subset(&values(&ocsf, "/metadata/uid")));
+
+    let fields = ecs_fields::EcsFields::pinned();
+    assert_eq!(fields.version, ECS_VERSION);
+    for document in &ecs {
+        let problems = fields.problems(document);
+        assert!(problems.is_empty(), "{problems:#?}\n{document}");
+    }
+    let (valid, said) = validate_ocsf(&ocsf_path);
+    assert!(valid, "{said}");
+    assert!(
+        said.contains(&format!("{} events checked", ocsf.len())),
+        "{said}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
