@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::event::{
     ActorKind, Alert, AuditEvent, ChainLink, Checkpoint, ClientAuth, Dropped, EventKind,
-    OAuthDetails, Outcome, Scopes, Severity, Timestamp, TokenDetails, TokenRef,
+    OAuthDetails, Scopes, Severity, Timestamp, TokenDetails, TokenRef,
 };
 
 /// The ECS version every document claims in `ecs.version`, and whose field definitions
@@ -52,14 +52,16 @@ impl Serialize for Ecs<'_> {
     }
 }
 
-/// `event.kind`, `event.category` and `event.type` of a kind.
-fn categorization(
-    kind: EventKind,
-) -> (
+/// `event.kind`, `event.category` and `event.type`.
+type Categorization = (
     &'static str,
     &'static [&'static str],
     &'static [&'static str],
-) {
+);
+
+/// The categorisation of a kind: categories and types among those ECS allows, each type one
+/// its categories expect (`tests/data/ecs/` pins both lists).
+fn categorization(kind: EventKind) -> Categorization {
     use EventKind::*;
     match kind {
         AccessTokenIssued | TokenRequestFailed | LoginSucceeded | LoginFailed => {
@@ -78,10 +80,6 @@ fn categorization(
         AuditEventsDropped => ("event", &[], &["error"]),
         AuditCheckpoint => ("event", &[], &["info"]),
     }
-}
-
-fn outcome(outcome: Outcome) -> &'static str {
-    outcome.as_str()
 }
 
 /// `log.level`: the v1 severity's word.
@@ -155,7 +153,8 @@ impl<'a> Document<'a> {
                 end: alert.and_then(|a| a.last_seen.as_ref()),
                 id: &event.id,
                 kind,
-                outcome: outcome(event.outcome),
+                // ECS's outcomes are v1's: success, failure, unknown.
+                outcome: event.outcome.as_str(),
                 reason: event.dropped.as_ref().map(|d| d.reason.as_str()),
                 start: alert.and_then(|a| a.first_seen.as_ref()),
                 types,
