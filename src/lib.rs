@@ -26,7 +26,8 @@
 //!
 //! Every request through the layer becomes one [`event::AuditEvent`] (schema v1, see
 //! `docs/events.md`), emitted when the response body ends. The request path only enqueues;
-//! [`writer::Auditor`] delivers to the writers in the background.
+//! [`writer::Auditor`] delivers to the writers in the background. A sink writes each event
+//! in schema v1, or as an ECS document or an OCSF event ([`format`](mod@format), `docs/formats.md`).
 //!
 //! Requests to OAuth endpoints (by default `/token`, `/revoke`, `/introspect`,
 //! `/authorize`; see [`oauth::Endpoints`]) become `AccessTokenIssued`, `TokenRevoked`,
@@ -60,6 +61,7 @@ pub mod delivery;
 pub mod detect;
 mod error;
 pub mod event;
+pub mod format;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -11,6 +11,7 @@ use axum::{routing::get, Router};
 use oauth_audit::backend::{Format, HttpCollector, HttpCollectorBuilder};
 use oauth_audit::delivery::{Backend, BackendError, Backoff, Delivery, EncodedEvent};
 use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
+use oauth_audit::format::EventFormat;
 use oauth_audit::writer::{AuditWriter, Auditor, MemoryWriter, WriteError};
 use oauth_audit::AuditLayer;
 use support::collector::{Collector, Expect, Pki, Reply, Shape};
@@ -31,7 +32,7 @@ impl<B: Backend> AuditWriter for BackendWriter<B> {
     async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
         let encoded = batch
             .iter()
-            .map(|event| EncodedEvent::encode(event))
+            .map(|event| EncodedEvent::encode_shared(event.clone()))
             .collect::<Result<Vec<_>, _>>()?;
         let result = self.backend.send(&encoded).await;
         self.outcomes
@@ -621,4 +622,102 @@ async fn through_delivery_a_collector_outage_loses_and_doubles_nothing() {
     assert_eq!(stats.dropped_total(), 0);
     assert_eq!(stats.spooled_events(), 0);
     assert_clean(&collector);
+}
+
+#[tokio::test]
+async fn ecs_documents_go_to_bulk_and_ocsf_events_to_json_lines() {
+    let elasticsearch = Collector::start(bulk(None, false)).await;
+    let backend = es_builder(&elasticsearch)
+        .event_format(EventFormat::Ecs)
+        .build()
+        .unwrap();
+    let outcomes = drive_requests(backend, 3).await;
+    let documents = elasticsearch.wait_for(3).await;
+    assert_clean(&elasticsearch);
+    assert!(outcomes.lock().unwrap().iter().all(Result::is_ok));
+    for document in &documents {
+        // `_id` is the event id (the collector checks it against `event.id`).
+        assert_eq!(document["ecs"]["version"], oauth_audit::format::ECS_VERSION);
+        assert_eq!(document["event"]["action"], "ResourceAccessed");
+        assert!(document["@timestamp"].is_string(), "data streams need it");
+        assert!(document.get("schema").is_none());
+    }
+
+    let vector = Collector::start(Expect {
+        shape: Shape::Lines,
+        authorization: None,
+        gzip: true,
+    })
+    .await;
+    let backend = HttpCollector::builder(vector.url())
+        .event_format(EventFormat::Ocsf)
+        .gzip(true)
+        .no_proxy()
+        .build()
+        .unwrap();
+    drive_requests(backend, 2).await;
+    let events = vector.wait_for(2).await;
+    assert_clean(&vector);
+    for event in &events {
+        assert_eq!(event["class_uid"], 6004);
+        assert_eq!(
+            event["metadata"]["version"],
+            oauth_audit::format::OCSF_VERSION
+        );
+    }
+}
+
+#[tokio::test]
+async fn another_event_format_has_no_disk_spool_and_no_alertmanager() {
+    let collector = Collector::start(bulk(None, false)).await;
+    let spool = std::env::temp_dir().join(format!("oauth-audit-ecs-spool-{}", std::process::id()));
+    let refused = Delivery::builder(
+        es_builder(&collector)
+            .event_format(EventFormat::Ecs)
+            .build()
+            .unwrap(),
+    )
+    .spool_dir(&spool)
+    .build()
+    .unwrap_err()
+    .to_string();
+    assert!(refused.contains("spool_dir"), "{refused}");
+    // Without a spool it builds, and schema v1 keeps its spool.
+    Delivery::builder(
+        es_builder(&collector)
+            .event_format(EventFormat::Ocsf)
+            .build()
+            .unwrap(),
+    )
+    .build()
+    .unwrap();
+    let v1 = Delivery::builder(es_builder(&collector).build().unwrap())
+        .spool_dir(&spool)
+        .build()
+        .unwrap();
+    drop(v1);
+    let _ = std::fs::remove_dir_all(&spool);
+
+    let alertmanager = HttpCollector::builder(collector.url())
+        .format(Format::Alertmanager {
+            generator_url: None,
+        })
+        .event_format(EventFormat::Ecs)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(alertmanager.contains("event_format"), "{alertmanager}");
+
+    // An event known only by its JSON (as read back from a spool) cannot be made ECS.
+    let mut backend = es_builder(&collector)
+        .event_format(EventFormat::Ecs)
+        .build()
+        .unwrap();
+    let batch = events(1);
+    let error = backend.send(&batch).await.unwrap_err();
+    assert!(!error.is_retryable(), "{error}");
+    assert!(
+        error.to_string().contains("cannot be written as ecs"),
+        "{error}"
+    );
 }

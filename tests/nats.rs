@@ -18,6 +18,7 @@ use oauth_audit::delivery::{
     Backend, BackendError, Backoff, Delivery, DeliveryStats, EncodedEvent,
 };
 use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
+use oauth_audit::format::EventFormat;
 use oauth_audit::writer::{Auditor, MemoryWriter};
 use oauth_audit::AuditLayer;
 use serde_json::{json, Value};
@@ -537,4 +538,68 @@ async fn an_outage_under_traffic_is_spooled_and_every_event_arrives_once() {
     assert!(ids.len() >= 120, "{} events", ids.len());
     let js = jetstream_at(&[server.url()]).await;
     assert_exactly_once(&js, "OAUTH_AUDIT", &ids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_can_be_published_as_ocsf_or_ecs() {
+    let server = NatsServer::start().await;
+    let js = jetstream_at(&[server.url()]).await;
+    for (format, stream) in [
+        (EventFormat::Ocsf, "AUDIT_OCSF"),
+        (EventFormat::Ecs, "AUDIT_ECS"),
+    ] {
+        let mut nats = NatsBackend::builder([server.url()])
+            .stream(stream)
+            .subject_prefix(format!("audit.{format}"))
+            .format(format)
+            .build()
+            .unwrap();
+        let event = Arc::new(AuditEvent::new(
+            service(),
+            Timestamp::now(),
+            EventKind::LoginFailed,
+            Outcome::Failure,
+        ));
+        let batch = [EncodedEvent::encode_shared(event.clone()).unwrap()];
+        send_until_confirmed(&mut nats, &batch).await.unwrap();
+        nats.send(&batch).await.unwrap();
+        // Sent twice, stored once: `Nats-Msg-Id` is still the event id.
+        let mut messages = stored(&js, stream).await;
+        assert_eq!(
+            messages.iter().map(message_id).collect::<Vec<_>>(),
+            [event.id]
+        );
+        let message = messages.remove(0);
+        assert_eq!(
+            message.subject.as_str(),
+            format!("audit.{format}.LoginFailed")
+        );
+        let payload: Value = serde_json::from_slice(&message.payload).unwrap();
+        match format {
+            EventFormat::Ocsf => {
+                assert_eq!(payload["type_uid"], 300201, "{payload}");
+                assert_eq!(payload["metadata"]["uid"], event.id.to_string());
+            }
+            _ => {
+                assert_eq!(payload["event"]["id"], event.id.to_string(), "{payload}");
+                assert_eq!(payload["event"]["outcome"], "failure");
+            }
+        }
+
+        // Only the JSON of an event (as a spool keeps it) cannot be written in this
+        // format: the event is refused, not retried; and no disk spool is taken.
+        let error = nats
+            .send(&[encoded(EventKind::LoginFailed)])
+            .await
+            .unwrap_err();
+        assert!(!error.is_retryable(), "{error}");
+        let spool =
+            std::env::temp_dir().join(format!("oauth-audit-nats-{format}-{}", Uuid::now_v7()));
+        let refused = Delivery::builder(nats)
+            .spool_dir(&spool)
+            .build()
+            .unwrap_err();
+        assert!(refused.to_string().contains("spool_dir"), "{refused}");
+        let _ = std::fs::remove_dir_all(&spool);
+    }
 }

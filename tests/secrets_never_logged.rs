@@ -1,5 +1,5 @@
 //! Property: whatever secrets a client sends or a server returns, through every endpoint,
-//! none reaches a writer, raw, percent-encoded or Base64-encoded.
+//! none reaches a writer, raw, percent-encoded or Base64-encoded, in any output format.
 
 mod support;
 
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use oauth_audit::format::EventFormat;
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::writer::{Auditor, JsonLines, MemoryWriter};
 use oauth_audit::AuditLayer;
@@ -443,7 +444,24 @@ fn secrets_never_reach_any_writer() {
             );
         }
         all_secrets.borrow_mut().extend(seen.iter().cloned());
-        assert_absent(&output, &seen, "memory")
+        assert_absent(&output, &seen, "memory")?;
+        // The same events as ECS and OCSF: the mappings keep fingerprints, and add nothing.
+        for format in [EventFormat::Ecs, EventFormat::Ocsf] {
+            let mut lines = Vec::new();
+            for event in harness.memory.events() {
+                format.write(&mut lines, &event).unwrap();
+                lines.push(b'\n');
+            }
+            let lines = String::from_utf8(lines).unwrap();
+            for token in [&s.access_token, &s.issued_refresh, &s.device_code] {
+                prop_assert!(
+                    lines.contains(&fingerprint(token)),
+                    "{token:?} not in the {format} events"
+                );
+            }
+            assert_absent(&lines, &seen, format.as_str())?;
+        }
+        Ok(())
     });
     result.unwrap();
 

@@ -21,31 +21,40 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use oauth_audit::chain::verify::{verify_files, ProblemKind};
 use oauth_audit::chain::{Chaining, SigningKey};
 use oauth_audit::detect::Detector;
+use oauth_audit::format::EventFormat;
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::report::{report_files, ReportOptions};
 use oauth_audit::token::TokenInspector;
 use oauth_audit::writer::{Auditor, JsonLines};
 use oauth_audit::{AuditLayer, AuditedToken, RequiredScopes};
 
-const USAGE: &str = "usage: demo [--out FILE] [--serve ADDR]
+const USAGE: &str = "usage: demo [--out FILE] [--ecs FILE] [--ocsf FILE] [--serve ADDR]
 
   --out FILE     where to write the audit events as JSON lines (default: audit.jsonl)
+  --ecs FILE     also write them as ECS documents, one per line (docs/formats.md)
+  --ocsf FILE    also write them as OCSF events, one per line
   --serve ADDR   keep serving on ADDR (e.g. 127.0.0.1:8080) instead of running the scenario";
 
 struct Args {
     out: PathBuf,
+    ecs: Option<PathBuf>,
+    ocsf: Option<PathBuf>,
     serve: Option<SocketAddr>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         out: PathBuf::from("audit.jsonl"),
+        ecs: None,
+        ocsf: None,
         serve: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--out" => args.out = it.next().ok_or("--out needs a file name")?.into(),
+            "--ecs" => args.ecs = Some(it.next().ok_or("--ecs needs a file name")?.into()),
+            "--ocsf" => args.ocsf = Some(it.next().ok_or("--ocsf needs a file name")?.into()),
             "--serve" => {
                 let addr = it.next().ok_or("--serve needs an address")?;
                 args.serve = Some(
@@ -95,7 +104,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let chain_key = SigningKey::generate("demo")?;
     let public_key = args.out.with_extension("pub");
     std::fs::write(&public_key, chain_key.verifying_key().encode() + "\n")?;
-    let auditor = Auditor::builder()
+    let mut auditor = Auditor::builder()
         .service_name("demo")
         .service_instance("demo-1")
         // Small on purpose: the scenario overflows it once to show AuditEventsDropped.
@@ -112,8 +121,20 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .signing_key(chain_key.clone())
                 .checkpoint_every(100),
         )
-        .writer(file.clone())
-        .build()?;
+        .writer(file.clone());
+    // The same events in the other output formats, each file a sink of its own.
+    for (path, format) in [
+        (&args.ecs, EventFormat::Ecs),
+        (&args.ocsf, EventFormat::Ocsf),
+    ] {
+        if let Some(path) = path {
+            if path.exists() {
+                std::fs::remove_file(path)?;
+            }
+            auditor = auditor.writer(JsonLines::file(path).await?.format(format));
+        }
+    }
+    let auditor = auditor.build()?;
 
     let keys = auth_server::Keys::generate();
     let inspector = TokenInspector::builder()

@@ -27,6 +27,22 @@ install_oidc_provider() {
     fi
 }
 
+install_ocsf_validator() {
+    # src/format/tests.rs and tests/formats.rs validate OCSF output with tests/ocsf/validate.py:
+    # the published OCSF schema as the pinned PyPI packages of tests/ocsf/requirements.txt
+    # ship it, in a virtual environment of their own under target/.
+    local venv=target/ocsf-venv requirements=tests/ocsf/requirements.txt
+    command -v python3 >/dev/null || apt_install python3
+    python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+    if ! cmp -s "$requirements" "$venv/.oauth-audit-installed" 2>/dev/null; then
+        echo "== pip install -r $requirements (into $venv)"
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+        cp "$requirements" "$venv/.oauth-audit-installed"
+    fi
+}
+
 install_test_dependencies() {
     apt_install nats-server
     command -v cargo >/dev/null || { echo "cargo is required" >&2; exit 2; }
@@ -36,6 +52,7 @@ install_test_dependencies() {
     # tests/alertmanager.rs starts a real Alertmanager (the alert sink's peer).
     apt_install prometheus-alertmanager
     install_oidc_provider
+    install_ocsf_validator
     # cli/tests/report_page.rs opens the report's HTML page in a real headless Chromium.
     apt_install chromium
 }

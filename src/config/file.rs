@@ -8,6 +8,7 @@ use super::delivery::WriterRetryConfig;
 use super::queue::{OverflowSetting, QueueSettings};
 use super::values::{AtLeastOne, FileMode, HumanDuration, Name};
 use super::BuildError;
+use crate::format::EventFormat;
 use crate::writer::{FlushPolicy, JsonLines, RotatingFile, Rotation, TracingWriter};
 
 /// `flush` of a file sink.
@@ -39,6 +40,10 @@ impl From<FlushSetting> for FlushPolicy {
 pub struct JsonLinesConfig {
     /// The file, or `-` for standard output.
     pub path: PathBuf,
+    /// `oauth-audit` (schema v1, the default), `ecs` or `ocsf`: how each line is written
+    /// (`docs/formats.md`). Only schema v1 can have a `retry.spool_dir`.
+    #[serde(default)]
+    pub format: EventFormat,
     /// Permissions of the file when it is created (default 0o600).
     pub mode: Option<FileMode>,
     /// When lines reach the operating system.
@@ -60,6 +65,7 @@ impl JsonLinesConfig {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         JsonLinesConfig {
             path: path.into(),
+            format: EventFormat::default(),
             mode: None,
             flush: FlushSetting::default(),
             overflow: None,
@@ -82,7 +88,7 @@ impl JsonLinesConfig {
                     source,
                 })?
         };
-        Ok(writer.flush_policy(self.flush.into()))
+        Ok(writer.flush_policy(self.flush.into()).format(self.format))
     }
 
     /// The queue settings.
@@ -123,6 +129,10 @@ impl From<RotationSetting> for Rotation {
 pub struct RotatingFileConfig {
     /// The directory.
     pub dir: PathBuf,
+    /// `oauth-audit` (schema v1, the default), `ecs` or `ocsf`: how each line is written
+    /// (`docs/formats.md`). Only schema v1 can have a `retry.spool_dir`.
+    #[serde(default)]
+    pub format: EventFormat,
     /// Permissions of the files it creates (default 0o600).
     pub mode: Option<FileMode>,
     /// File name prefix (`audit`).
@@ -154,7 +164,9 @@ pub struct RotatingFileConfig {
 impl RotatingFileConfig {
     /// Creates the directory when missing and recovers what a previous run left in it.
     pub fn build(&self) -> Result<RotatingFile, BuildError> {
-        let mut rotating = RotatingFile::builder(&self.dir).flush_policy(self.flush.into());
+        let mut rotating = RotatingFile::builder(&self.dir)
+            .flush_policy(self.flush.into())
+            .format(self.format);
         if let Some(mode) = self.mode {
             rotating = rotating.file_mode(mode.0);
         }

@@ -33,6 +33,11 @@ pub struct HttpConfig {
     pub url: String,
     /// What the collector speaks.
     pub format: HttpFormatSetting,
+    /// How each event is written inside the body: `oauth-audit` (schema v1, the default),
+    /// `ecs` or `ocsf` (`docs/formats.md`). Named so because `format` is the body's. Only
+    /// schema v1 can have a `delivery.spool_dir`; not for Alertmanager.
+    #[serde(default)]
+    pub event_format: crate::format::EventFormat,
     /// Elasticsearch: the index, alias or data stream (required); Splunk: the index.
     pub index: Option<String>,
     /// Splunk: the `source` field (default: the service name, else `oauth-audit`).
@@ -136,6 +141,7 @@ impl HttpConfig {
         };
         let mut backend = HttpCollector::builder(self.url.clone())
             .format(format)
+            .event_format(self.event_format)
             .alerts_only(self.alerts_only);
         if let Some(variable) = &self.hmac_secret_env {
             backend = backend.hmac_sha256_secret(

@@ -16,6 +16,10 @@ use super::BuildError;
 pub struct NatsConfig {
     /// `nats://host:port` URLs.
     pub servers: Vec<String>,
+    /// How each event is written as a message: `oauth-audit` (schema v1, the default),
+    /// `ecs` or `ocsf` (`docs/formats.md`). Only schema v1 can have a `delivery.spool_dir`.
+    #[serde(default)]
+    pub format: crate::format::EventFormat,
     /// The JetStream stream (`OAUTH_AUDIT`).
     pub stream: Option<String>,
     /// Subjects are `<prefix>.<kind>` (`oauth.audit`).
@@ -78,7 +82,7 @@ impl NatsConfig {
         use crate::backend::NatsBackend;
         use secrecy::ExposeSecret;
         const SINK: &str = "writer (nats)";
-        let mut backend = NatsBackend::builder(&self.servers);
+        let mut backend = NatsBackend::builder(&self.servers).format(self.format);
         if let Some(stream) = &self.stream {
             backend = backend.stream(stream.clone());
         }

@@ -130,6 +130,15 @@ impl<B: Backend> DeliveryBuilder<B> {
             ));
         }
         let name = self.backend.name().to_owned();
+        if self.spool.dir.is_some() && !self.backend.accepts_json() {
+            return Err(ConfigError::invalid(
+                "spool_dir",
+                format!(
+                    "backend {name} writes events in a format made from the event in memory, \
+                     not from JSON read back from disk: leave out the spool directory"
+                ),
+            ));
+        }
         let backlog = Backlog::open(&name, &self.spool)?;
         let stats = DeliveryStats::new(&name);
         Ok(Delivery {

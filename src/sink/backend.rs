@@ -22,6 +22,15 @@ pub trait Backend: Send + 'static {
         &mut self,
         batch: &[EncodedEvent],
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Whether `send` takes events read back from a disk spool, of which only the schema v1
+    /// JSON survives (default `true`). A backend that writes events in another format (ECS,
+    /// OCSF: [`EventFormat`](crate::format::EventFormat)) makes it from the event in memory
+    /// and answers `false`; its `Delivery` then refuses a spool directory and keeps what
+    /// waits in memory.
+    fn accepts_json(&self) -> bool {
+        true
+    }
 }
 
 /// Why a backend did not confirm a batch.

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::event::{AuditEvent, EventKind, ServiceInfo, Timestamp};
+use crate::format::EventFormat;
 
 /// One event, serialised once (schema v1 JSON, no trailing newline) with the fields
 /// backends route and index on kept alongside.
@@ -98,8 +99,11 @@ impl EncodedEvent {
         })
     }
 
-    /// Serialises an event and keeps it alongside its JSON.
-    pub(crate) fn encode_shared(event: Arc<AuditEvent>) -> Result<Self, serde_json::Error> {
+    /// Serialises an event and keeps it alongside its JSON, so that a backend writing
+    /// another format than schema v1 ([`EventFormat`]: ECS, OCSF) can make it from the event.
+    /// The delivery runtime encodes every event so; [`encode`](EncodedEvent::encode) keeps
+    /// only the JSON.
+    pub fn encode_shared(event: Arc<AuditEvent>) -> Result<Self, serde_json::Error> {
         let mut encoded = EncodedEvent::encode(&event)?;
         encoded.event = Some(event);
         Ok(encoded)
@@ -108,6 +112,28 @@ impl EncodedEvent {
     /// The event itself, while it has not been through the disk spool.
     pub(crate) fn event(&self) -> Option<&Arc<AuditEvent>> {
         self.event.as_ref()
+    }
+
+    /// The event's JSON in `format`: its own bytes in schema v1; in another format, written
+    /// into `scratch` from the event in memory. An event read back from a disk spool has
+    /// only its v1 JSON, so it cannot be written in another format: `Err` says so.
+    pub(crate) fn json_in<'a>(
+        &'a self,
+        format: EventFormat,
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<&'a [u8], String> {
+        if format == EventFormat::OAuthAudit {
+            return Ok(&self.json);
+        }
+        let event = self
+            .event
+            .as_ref()
+            .ok_or_else(|| format!("an event read back as JSON cannot be written as {format}"))?;
+        scratch.clear();
+        format
+            .write(scratch, event)
+            .map_err(|err| format!("the event could not be written as {format}: {err}"))?;
+        Ok(scratch)
     }
 
     /// Takes one serialised event back (a line of the spool, a JSON-lines file).

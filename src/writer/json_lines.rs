@@ -6,6 +6,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{append_encoded, append_json_lines, AuditWriter, WriteError, WRITE_CHUNK};
 use crate::event::AuditEvent;
+use crate::format::EventFormat;
 use crate::sink::EncodedEvent;
 
 /// When a [`JsonLines`] writer pushes its buffer to the operating system.
@@ -31,19 +32,23 @@ enum Target {
 
 /// Writes one JSON object per line (JSON Lines) to standard output or to a file.
 ///
-/// Files are opened in append mode and created when missing.
+/// Files are opened in append mode and created when missing. Each line is a schema v1 event,
+/// or an ECS or OCSF document with [`format`](JsonLines::format).
 ///
 /// ```no_run
+/// use oauth_audit::format::EventFormat;
 /// use oauth_audit::writer::{FlushPolicy, JsonLines};
 ///
 /// # async fn f() -> std::io::Result<()> {
 /// let stdout = JsonLines::stdout();
 /// let file = JsonLines::file("audit.jsonl").await?.flush_policy(FlushPolicy::Fsync);
+/// let for_elastic = JsonLines::file("audit-ecs.jsonl").await?.format(EventFormat::Ecs);
 /// # Ok(()) }
 /// ```
 pub struct JsonLines {
     target: Target,
     policy: FlushPolicy,
+    format: EventFormat,
     buf: Vec<u8>,
     name: String,
 }
@@ -53,6 +58,7 @@ impl std::fmt::Debug for JsonLines {
         f.debug_struct("JsonLines")
             .field("name", &self.name)
             .field("policy", &self.policy)
+            .field("format", &self.format)
             .finish()
     }
 }
@@ -63,6 +69,7 @@ impl JsonLines {
         JsonLines {
             target: Target::Stdout(tokio::io::stdout()),
             policy: FlushPolicy::default(),
+            format: EventFormat::default(),
             buf: Vec::new(),
             name: "stdout".to_owned(),
         }
@@ -90,6 +97,7 @@ impl JsonLines {
             name: format!("file:{}", path.display()),
             target: Target::File { file, path },
             policy: FlushPolicy::default(),
+            format: EventFormat::default(),
             buf: Vec::new(),
         })
     }
@@ -97,6 +105,15 @@ impl JsonLines {
     /// Sets when the buffer is flushed (default [`FlushPolicy::WhenIdle`]).
     pub fn flush_policy(mut self, policy: FlushPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Sets how each event is written (default [`EventFormat::OAuthAudit`], schema v1).
+    ///
+    /// In another format the writer has no disk spool ([`AuditWriter::accepts_json`]): its
+    /// retries, if it has any, keep the events in memory.
+    pub fn format(mut self, format: EventFormat) -> Self {
+        self.format = format;
         self
     }
 
@@ -161,18 +178,19 @@ impl AuditWriter for JsonLines {
 
     async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
         let start = self.buf.len();
-        append_json_lines(&mut self.buf, batch)?;
+        append_json_lines(&mut self.buf, batch, self.format)?;
         self.appended(start).await
     }
 
     async fn write_encoded(&mut self, batch: &[EncodedEvent]) -> Result<(), WriteError> {
         let start = self.buf.len();
-        append_encoded(&mut self.buf, batch);
+        append_encoded(&mut self.buf, batch, self.format)?;
         self.appended(start).await
     }
 
+    /// Only in schema v1: another format is made from the event itself.
     fn accepts_json(&self) -> bool {
-        true
+        self.format == EventFormat::OAuthAudit
     }
 
     async fn flush(&mut self) -> Result<(), WriteError> {

@@ -43,24 +43,24 @@ pub use rotating_file::{RotatingFile, RotatingFileBuilder, Rotation};
 pub use tracing_writer::TracingWriter;
 
 use crate::event::AuditEvent;
+use crate::format::EventFormat;
 use crate::sink::EncodedEvent;
 
 /// Lines accumulate in memory and go to the operating system in writes of about this size
 /// (or sooner, at a flush).
 pub(crate) const WRITE_CHUNK: usize = 64 * 1024;
 
-/// Appends one JSON line per event to `buf`. On error `buf` is left as it was, so a retried
-/// batch is never written twice.
+/// Appends one line per event to `buf`, in `format`. On error `buf` is left as it was, so
+/// a retried batch is never written twice.
 pub(crate) fn append_json_lines(
     buf: &mut Vec<u8>,
     batch: &[Arc<AuditEvent>],
+    format: EventFormat,
 ) -> Result<(), WriteError> {
     let start = buf.len();
     for event in batch {
-        if let Some(json) = event.json.get() {
-            // Made once by the chain, shared by every sink.
-            buf.extend_from_slice(json);
-        } else if let Err(err) = serde_json::to_writer(&mut *buf, event.as_ref()) {
+        // Schema v1 is the JSON the chain made, when it made one, shared by every sink.
+        if let Err(err) = format.write(buf, event) {
             buf.truncate(start);
             return Err(err.into());
         }
@@ -69,12 +69,37 @@ pub(crate) fn append_json_lines(
     Ok(())
 }
 
-/// Appends each event's JSON and a newline to `buf`.
-pub(crate) fn append_encoded(buf: &mut Vec<u8>, batch: &[EncodedEvent]) {
-    for event in batch {
-        buf.extend_from_slice(event.json());
+/// Appends each event, serialised before, and a newline to `buf`, in `format`. Schema v1
+/// is the JSON as it was encoded; another format is made from the event, which must still
+/// be in memory (a writer in another format has no disk spool: see
+/// [`AuditWriter::accepts_json`]). On error `buf` is left as it was.
+pub(crate) fn append_encoded(
+    buf: &mut Vec<u8>,
+    batch: &[EncodedEvent],
+    format: EventFormat,
+) -> Result<(), WriteError> {
+    if format == EventFormat::OAuthAudit {
+        for event in batch {
+            buf.extend_from_slice(event.json());
+            buf.push(b'\n');
+        }
+        return Ok(());
+    }
+    let start = buf.len();
+    for encoded in batch {
+        let written = match encoded.event() {
+            Some(event) => format.write(buf, event).map_err(WriteError::from),
+            None => Err(WriteError::backend(format!(
+                "an event read back as JSON cannot be written as {format}"
+            ))),
+        };
+        if let Err(err) = written {
+            buf.truncate(start);
+            return Err(err);
+        }
         buf.push(b'\n');
     }
+    Ok(())
 }
 
 /// Audit events are for auditors: files the writers create are readable by their owner only,

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{append_encoded, append_json_lines, AuditWriter, FlushPolicy, WriteError, WRITE_CHUNK};
 use crate::event::AuditEvent;
+use crate::format::EventFormat;
 use crate::sink::EncodedEvent;
 use crate::ConfigError;
 
@@ -64,6 +65,7 @@ struct Config {
     max_files: Option<usize>,
     policy: FlushPolicy,
     mode: u32,
+    format: EventFormat,
     clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
 
@@ -79,6 +81,7 @@ impl std::fmt::Debug for RotatingFile {
             .field("dir", &self.config.dir)
             .field("prefix", &self.config.prefix)
             .field("rotation", &self.config.rotation)
+            .field("format", &self.config.format)
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +123,7 @@ impl RotatingFile {
             max_files: None,
             policy: FlushPolicy::WhenIdle,
             mode: super::DEFAULT_FILE_MODE,
+            format: EventFormat::default(),
             clock: None,
         }
     }
@@ -330,6 +334,7 @@ pub struct RotatingFileBuilder {
     max_files: Option<usize>,
     policy: FlushPolicy,
     mode: u32,
+    format: EventFormat,
     clock: Option<Box<dyn Fn() -> DateTime<Utc> + Send + Sync>>,
 }
 
@@ -397,6 +402,14 @@ impl RotatingFileBuilder {
         self
     }
 
+    /// How each event is written (default [`EventFormat::OAuthAudit`], schema v1). Files keep
+    /// their `.jsonl` names in every format. In another format the writer has no disk spool
+    /// ([`AuditWriter::accepts_json`]): its retries, if it has any, keep the events in memory.
+    pub fn format(mut self, format: EventFormat) -> Self {
+        self.format = format;
+        self
+    }
+
     /// The clock that decides rotation and retention (default: the system clock). For tests.
     #[doc(hidden)]
     pub fn clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
@@ -438,6 +451,7 @@ impl RotatingFileBuilder {
             max_files: self.max_files,
             policy: self.policy,
             mode: self.mode,
+            format: self.format,
             clock: self.clock.unwrap_or_else(|| Box::new(Utc::now)),
         };
         config.recover().map_err(dir_error)?;
@@ -457,18 +471,19 @@ impl AuditWriter for RotatingFile {
 
     async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
         let start = self.buf.len();
-        append_json_lines(&mut self.buf, batch)?;
+        append_json_lines(&mut self.buf, batch, self.config.format)?;
         self.appended(start).await
     }
 
     async fn write_encoded(&mut self, batch: &[EncodedEvent]) -> Result<(), WriteError> {
         let start = self.buf.len();
-        append_encoded(&mut self.buf, batch);
+        append_encoded(&mut self.buf, batch, self.config.format)?;
         self.appended(start).await
     }
 
+    /// Only in schema v1: another format is made from the event itself.
     fn accepts_json(&self) -> bool {
-        true
+        self.config.format == EventFormat::OAuthAudit
     }
 
     async fn flush(&mut self) -> Result<(), WriteError> {

@@ -228,7 +228,7 @@ impl Collector {
     pub fn ids(&self) -> Vec<String> {
         self.events()
             .iter()
-            .map(|event| event["id"].as_str().unwrap().to_string())
+            .map(|event| check_event(event).unwrap().to_string())
             .collect()
     }
 
@@ -333,7 +333,7 @@ async fn handle(
             let mut items = Vec::new();
             let mut errors = false;
             for (n, event) in events.into_iter().enumerate() {
-                let id = event["id"].as_str().unwrap().to_string();
+                let id = check_event(&event).unwrap().to_string();
                 let item = match first_fails {
                     Some((status, kind)) if n == 0 => {
                         errors = true;
@@ -473,12 +473,18 @@ fn check_request(
     Ok((body, events))
 }
 
+/// The event id of a schema v1 event, an ECS document or an OCSF event.
 fn check_event(event: &Value) -> Result<&str, String> {
-    if event["schema"] != "oauth-audit/1" {
-        return Err(format!("not a schema v1 event: {event}"));
-    }
-    event["id"]
-        .as_str()
+    let id = if event["schema"] == "oauth-audit/1" {
+        &event["id"]
+    } else if event["ecs"]["version"].is_string() {
+        &event["event"]["id"]
+    } else if event["class_uid"].is_u64() && event["metadata"]["version"].is_string() {
+        &event["metadata"]["uid"]
+    } else {
+        return Err(format!("neither schema v1, ECS nor OCSF: {event}"));
+    };
+    id.as_str()
         .ok_or_else(|| format!("event without id: {event}"))
 }
 

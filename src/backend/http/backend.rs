@@ -10,6 +10,7 @@ use super::request::post;
 use super::settings::Settings;
 use crate::delivery::{Backend, BackendError, EncodedEvent};
 use crate::event::EventKind;
+use crate::format::EventFormat;
 
 /// Sends audit events to an HTTP collector: Elasticsearch / OpenSearch `_bulk`, Splunk HEC,
 /// or any endpoint reading JSON lines (Vector, Fluent Bit). A [`Backend`]: wrap it in
@@ -66,6 +67,10 @@ impl Backend for HttpCollector {
         &self.settings.name
     }
 
+    fn accepts_json(&self) -> bool {
+        self.settings.event_format == EventFormat::OAuthAudit
+    }
+
     async fn send(&mut self, batch: &[EncodedEvent]) -> Result<(), BackendError> {
         let settings = &self.settings;
         if let Some(until) = self.retry_not_before {
@@ -103,16 +108,20 @@ impl Backend for HttpCollector {
             // One JSON array per request; alerts are few and small.
             let mut body = vec![b'['];
             for event in batch {
-                settings.format.append(&mut body, event);
+                settings.format.append(&mut body, event, event.json());
             }
             body.push(b']');
             return post(settings, retry_not_before, body, batch).await;
         }
         let mut body = Vec::with_capacity(settings.max_batch_bytes.min(64 * 1024));
+        let mut scratch = Vec::new();
         let mut start = 0;
         for (i, event) in batch.iter().enumerate() {
             let mark = body.len();
-            settings.format.append(&mut body, event);
+            let document = event
+                .json_in(settings.event_format, &mut scratch)
+                .map_err(|problem| BackendError::rejected(settings.name.clone(), problem))?;
+            settings.format.append(&mut body, event, document);
             if body.len() > settings.max_batch_bytes && i > start {
                 let rest = body.split_off(mark);
                 let full = std::mem::replace(&mut body, rest);
@@ -134,6 +143,7 @@ impl fmt::Debug for HttpCollector {
             .field("name", &settings.name)
             .field("url", &settings.shown_url)
             .field("format", &settings.format)
+            .field("event_format", &settings.event_format)
             .field("gzip", &settings.gzip)
             .field("auth", &settings.auth)
             .field("headers", &settings.header_names)

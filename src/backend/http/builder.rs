@@ -11,6 +11,7 @@ use super::backend::HttpCollector;
 use super::classify::error_chain;
 use super::format::Format;
 use super::settings::Settings;
+use crate::format::EventFormat;
 use crate::ConfigError;
 
 /// Requests are cut so that no body (before compression) exceeds this, unless a single event
@@ -35,6 +36,7 @@ impl HttpCollector {
             url: url.into(),
             name: None,
             format: Format::JsonLines,
+            event_format: EventFormat::OAuthAudit,
             gzip: false,
             auth: Auth::None,
             headers: Vec::new(),
@@ -72,6 +74,7 @@ pub struct HttpCollectorBuilder {
     url: String,
     name: Option<String>,
     format: Format,
+    event_format: EventFormat,
     gzip: bool,
     auth: Auth,
     headers: Vec<(String, Secret)>,
@@ -106,6 +109,16 @@ impl HttpCollectorBuilder {
     /// The body format (default [`Format::JsonLines`]).
     pub fn format(mut self, format: Format) -> Self {
         self.format = format;
+        self
+    }
+
+    /// How each event is written inside the body (default [`EventFormat::OAuthAudit`],
+    /// schema v1): an ECS document suits Elasticsearch's `_bulk`, OCSF a security lake. Not
+    /// for [`Format::Alertmanager`], whose alerts have their own shape. In another format
+    /// than schema v1 the collector's [`Delivery`](crate::delivery::Delivery) takes no spool
+    /// directory ([`Backend::accepts_json`](crate::delivery::Backend::accepts_json)).
+    pub fn event_format(mut self, format: EventFormat) -> Self {
+        self.event_format = format;
         self
     }
 
@@ -230,6 +243,14 @@ impl HttpCollectorBuilder {
         if self.timeout.is_zero() {
             return Err(ConfigError::invalid("timeout", "must be greater than zero"));
         }
+        if matches!(self.format, Format::Alertmanager { .. })
+            && self.event_format != EventFormat::OAuthAudit
+        {
+            return Err(ConfigError::invalid(
+                "event_format",
+                "Alertmanager alerts have their own shape: leave the event format out",
+            ));
+        }
         if let Format::ElasticsearchBulk { index } = &self.format {
             if index.is_empty() {
                 return Err(ConfigError::invalid(
@@ -342,6 +363,7 @@ impl HttpCollectorBuilder {
             url,
             shown_url,
             format: self.format,
+            event_format: self.event_format,
             gzip: self.gzip,
             max_batch_bytes: self.max_batch_bytes,
             client,
@@ -359,6 +381,7 @@ impl fmt::Debug for HttpCollectorBuilder {
             .field("url", &crate::event::shown_url(&self.url))
             .field("name", &self.name)
             .field("format", &self.format)
+            .field("event_format", &self.event_format)
             .field("gzip", &self.gzip)
             .field("auth", &self.auth)
             .field(

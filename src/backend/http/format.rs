@@ -114,8 +114,9 @@ impl Format {
         }
     }
 
-    /// Appends one event to a request body.
-    pub(crate) fn append(&self, body: &mut Vec<u8>, event: &EncodedEvent) {
+    /// Appends one event to a request body: `document` is the event's JSON in the sink's
+    /// event format (the envelopes read the id, time and service from `event`).
+    pub(crate) fn append(&self, body: &mut Vec<u8>, event: &EncodedEvent, document: &[u8]) {
         match self {
             Format::ElasticsearchBulk { index } => {
                 body.extend_from_slice(br#"{"create":{"_index":"#);
@@ -129,7 +130,7 @@ impl Format {
                         .as_bytes(),
                 );
                 body.extend_from_slice(b"\"}}\n");
-                body.extend_from_slice(event.json());
+                body.extend_from_slice(document);
                 body.push(b'\n');
             }
             Format::SplunkHec {
@@ -152,11 +153,11 @@ impl Format {
                     push_json_string(body, index);
                 }
                 body.extend_from_slice(br#","event":"#);
-                body.extend_from_slice(event.json());
+                body.extend_from_slice(document);
                 body.push(b'}');
             }
             Format::JsonLines => {
-                body.extend_from_slice(event.json());
+                body.extend_from_slice(document);
                 body.push(b'\n');
             }
             Format::Alertmanager { generator_url } => {
@@ -387,7 +388,7 @@ mod tests {
         };
         let event = event(ID, "2026-11-24T14:03:07.123456Z", None);
         let mut body = Vec::new();
-        format.append(&mut body, &event);
+        format.append(&mut body, &event, event.json());
         let text = String::from_utf8(body).unwrap();
         let lines: Vec<&str> = text.split_terminator('\n').collect();
         assert!(text.ends_with('\n'));
@@ -407,7 +408,7 @@ mod tests {
         };
         let event = event(ID, "2026-11-24T14:03:07.000042Z", Some("pod-7"));
         let mut body = Vec::new();
-        format.append(&mut body, &event);
+        format.append(&mut body, &event, event.json());
         let text = String::from_utf8(body).unwrap();
         assert!(text.starts_with(r#"{"time":1795528987.000042,"host":"pod-7","#));
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -1,7 +1,8 @@
-//! What the other files share and depend on, depending on nothing but the body format: the
-//! collector's checked settings.
+//! What the other files share and depend on, depending on nothing but the body format (and
+//! the event format, `crate::format`): the collector's checked settings.
 
 use super::format::Format;
+use crate::format::EventFormat;
 
 /// What [`HttpCollectorBuilder::build`](super::HttpCollectorBuilder::build) checked: where
 /// requests go, how they are written, and what `Debug` and errors may show of them.
@@ -11,6 +12,8 @@ pub(super) struct Settings {
     /// The URL as errors and `Debug` show it.
     pub(super) shown_url: String,
     pub(super) format: Format,
+    /// How each event is written inside the body (schema v1, ECS, OCSF).
+    pub(super) event_format: EventFormat,
     pub(super) gzip: bool,
     pub(super) max_batch_bytes: usize,
     pub(super) client: reqwest::Client,

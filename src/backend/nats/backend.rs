@@ -114,6 +114,10 @@ impl Backend for NatsBackend {
         &self.name
     }
 
+    fn accepts_json(&self) -> bool {
+        self.settings.format == crate::format::EventFormat::OAuthAudit
+    }
+
     async fn send(&mut self, batch: &[EncodedEvent]) -> Result<(), BackendError> {
         if batch.is_empty() {
             return Ok(());

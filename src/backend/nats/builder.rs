@@ -10,6 +10,7 @@ use async_nats::{ConnectOptions, ServerAddr};
 
 use super::backend::NatsBackend;
 use super::settings::{Auth, Settings, Tls};
+use crate::format::EventFormat;
 use crate::ConfigError;
 
 const DEFAULT_STREAM: &str = "OAUTH_AUDIT";
@@ -58,6 +59,7 @@ impl NatsBackend {
             auth: Auth::None,
             credentials_file: None,
             tls: Tls::default(),
+            format: EventFormat::OAuthAudit,
         }
     }
 }
@@ -77,6 +79,7 @@ pub struct NatsBackendBuilder {
     auth: Auth,
     credentials_file: Option<PathBuf>,
     tls: Tls,
+    format: EventFormat,
 }
 
 impl fmt::Debug for NatsBackendBuilder {
@@ -86,11 +89,21 @@ impl fmt::Debug for NatsBackendBuilder {
             .field("name", &self.name)
             .field("stream", &self.stream)
             .field("subject_prefix", &self.subject_prefix)
+            .field("format", &self.format)
             .finish_non_exhaustive()
     }
 }
 
 impl NatsBackendBuilder {
+    /// How each event is written as a message (default [`EventFormat::OAuthAudit`], schema
+    /// v1; subjects and `Nats-Msg-Id` stay the same). In another format the backend's
+    /// [`Delivery`](crate::delivery::Delivery) takes no spool directory
+    /// ([`Backend::accepts_json`](crate::delivery::Backend::accepts_json)).
+    pub fn format(mut self, format: EventFormat) -> Self {
+        self.format = format;
+        self
+    }
+
     /// The backend's name in metrics labels, `dropped.sink` and diagnostics (default
     /// `nats`). Give each backend its own name when you run several.
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -312,6 +325,7 @@ impl NatsBackendBuilder {
                 client_name: self.client_name,
                 auth,
                 tls: self.tls,
+                format: self.format,
             },
         ))
     }

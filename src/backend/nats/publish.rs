@@ -8,6 +8,7 @@ use super::classify::{permanent_refusal, publish_failed};
 use super::connect::Connection;
 use super::settings::Settings;
 use crate::delivery::EncodedEvent;
+use crate::format::EventFormat;
 
 /// An event the server will never take.
 pub(super) struct Refused {
@@ -29,20 +30,35 @@ pub(super) async fn publish(
     let mut refused = Vec::new();
     let mut acks = Vec::with_capacity(batch.len());
     let publishing = async {
+        let mut scratch = Vec::new();
         for event in batch {
+            let payload = if settings.format == EventFormat::OAuthAudit {
+                event.json().clone()
+            } else {
+                match event.json_in(settings.format, &mut scratch) {
+                    Ok(document) => bytes::Bytes::copy_from_slice(document),
+                    Err(reason) => {
+                        refused.push(Refused {
+                            id: event.id(),
+                            reason,
+                        });
+                        continue;
+                    }
+                }
+            };
             // Headers count towards max_payload; 128 bytes covers `Nats-Msg-Id` and framing.
-            if event.json().len() + 128 > max_payload {
+            if payload.len() + 128 > max_payload {
                 refused.push(Refused {
                     id: event.id(),
                     reason: format!(
                         "{} bytes exceed the server's max_payload of {max_payload} bytes",
-                        event.json().len()
+                        payload.len()
                     ),
                 });
                 continue;
             }
             let message = PublishMessage::build()
-                .payload(event.json().clone())
+                .payload(payload)
                 .message_id(event.id().to_string());
             let ack = connection
                 .jetstream

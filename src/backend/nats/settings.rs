@@ -1,5 +1,5 @@
 //! What the other files share and depend on, depending on none of them: the checked
-//! settings, with the authentication and TLS they name.
+//! settings, with the authentication, TLS and event format they name.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_nats::ServerAddr;
 
 use crate::event::EventKind;
+use crate::format::EventFormat;
 
 /// What [`NatsBackendBuilder::build`](super::NatsBackendBuilder::build) checked.
 pub(super) struct Settings {
@@ -20,6 +21,8 @@ pub(super) struct Settings {
     pub(super) client_name: String,
     pub(super) auth: Auth,
     pub(super) tls: Tls,
+    /// How each event is written as a message (schema v1, ECS, OCSF).
+    pub(super) format: EventFormat,
 }
 
 impl Settings {
