@@ -120,6 +120,8 @@ struct Document<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<SourceIp>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    span: Option<Id<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     trace: Option<Id<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<Url<'a>>,
@@ -207,6 +209,7 @@ impl<'a> Document<'a> {
                     .map(|name| ServiceNode { name }),
             },
             source: source.and_then(|s| s.ip).map(|ip| SourceIp { ip }),
+            span: event.span_id.as_deref().map(|id| Id { id }),
             trace: event.trace_id.as_deref().map(|id| Id { id }),
             url: http
                 .map(|h| h.path.as_str())

@@ -319,6 +319,7 @@ impl<'a> Document<'a> {
                     forwarded_for: source.map_or(&[][..], |s| &s.forwarded_for[..]),
                     forwarded_headers: source.map(|s| &s.forwarded_headers),
                 },
+                span_id: event.span_id.as_deref(),
                 token: event.token.as_ref(),
             },
             user: None,
@@ -650,6 +651,8 @@ struct Unmapped<'a> {
     #[serde(skip_serializing_if = "UnmappedSource::is_empty")]
     source: UnmappedSource<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    span_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<&'a TokenDetails>,
 }
 
@@ -668,6 +671,7 @@ impl Unmapped<'_> {
             && self.refresh_token.is_none()
             && self.scopes.is_empty()
             && self.source.is_empty()
+            && self.span_id.is_none()
             && self.token.is_none()
     }
 }

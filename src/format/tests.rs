@@ -99,6 +99,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
 
     event.request_id = Some("01a233ea-6f05-74bc-9994-df2b87d66af2".into());
     event.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
+    event.span_id = Some("00f067aa0ba902b7".into());
     event.source = Some(Source {
         forwarded_for: strings(&["203.0.113.10", "unknown"]),
         forwarded_headers: BTreeMap::from([("x-forwarded-proto".to_owned(), "https".to_owned())]),
@@ -246,6 +247,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
         SecurityAlert => {
             event.request_id = None;
             event.trace_id = None;
+            event.span_id = None;
             event.actor.client_id = None;
             event.actor.kind = None;
             event.source = Some(Source {
