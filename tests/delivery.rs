@@ -793,17 +793,32 @@ fn any_outage_pattern_delivers_everything_once_in_order() {
             runtime.block_on(async {
                 let dir = TempDir::new("pattern");
                 let backend = FlakyBackend::new(Mode::Up);
-                let open = || {
-                    Delivery::builder(backend.clone())
-                        .spool_dir(dir.path())
-                        .spool_segment_bytes(2048)
-                        .spool_fsync(false)
-                        .max_batch(4)
-                        .backoff(fast())
-                        .build()
-                        .unwrap()
+                // A restart reopens the spool the dropped delivery held: a blocking spool
+                // task it started may still hold the spool's lock for a moment, as a
+                // process that is exiting would, so the new one tries again briefly.
+                let open = || async {
+                    let mut attempts = 0;
+                    loop {
+                        let built = Delivery::builder(backend.clone())
+                            .spool_dir(dir.path())
+                            .spool_segment_bytes(2048)
+                            .spool_fsync(false)
+                            .max_batch(4)
+                            .backoff(fast())
+                            .build();
+                        match built {
+                            Ok(delivery) => return delivery,
+                            Err(error)
+                                if attempts < 200 && error.to_string().contains("in use") =>
+                            {
+                                attempts += 1;
+                                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                            }
+                            Err(error) => panic!("{error}"),
+                        }
+                    }
                 };
-                let mut delivery = open();
+                let mut delivery = open().await;
                 let mut written = Vec::new();
                 for step in steps {
                     match step {
@@ -817,7 +832,7 @@ fn any_outage_pattern_delivers_everything_once_in_order() {
                         Step::Restart => {
                             delivery.flush().await.unwrap();
                             drop(delivery);
-                            delivery = open();
+                            delivery = open().await;
                         }
                     }
                     let stats = delivery.stats();
