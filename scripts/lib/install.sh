@@ -57,8 +57,13 @@ install_test_dependencies() {
     apt_install chromium
 }
 
+install_nightly() {
+    # The documentation as docs.rs builds it, and scripts/fuzz, need a nightly toolchain.
+    rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+}
+
 install_fuzz_dependencies() {
     # scripts/fuzz: libFuzzer through cargo-fuzz, which needs a nightly toolchain.
-    rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+    install_nightly
     command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 }

@@ -82,6 +82,10 @@ pub struct AuditEvent {
     /// Where the request came from; absent for meta events.
     #[serde(skip_serializing_if = "absent_or_empty")]
     pub source: Option<Source>,
+    /// The span the request was handled in, from the current span's OpenTelemetry context
+    /// (feature `opentelemetry`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span_id: Option<String>,
     /// When the request arrived (or, for meta events, when they were raised).
     pub time: Timestamp,
     /// The token the event is about, never in the clear.
@@ -91,10 +95,6 @@ pub struct AuditEvent {
     /// else of a W3C `traceparent` header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
-    /// The span the request was handled in, from the current span's OpenTelemetry context
-    /// (feature `opentelemetry`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub span_id: Option<String>,
     /// The event's JSON, when chaining made it (RFC 8785, the very bytes it hashed), so
     /// that sinks write it instead of serialising the event again. Set only by the chain,
     /// after the last processor; cleared when an event is emitted; never cloned, so a copy
