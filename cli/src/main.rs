@@ -30,6 +30,8 @@ mod proxy;
 mod report;
 mod routes;
 mod setup;
+#[cfg(feature = "postgres")]
+mod table;
 mod verify;
 
 use std::path::PathBuf;

@@ -135,19 +135,14 @@ fn read_table(var: &str, table: &str, verifier: &mut Verifier) -> Result<(), Fai
     use oauth_audit::backend::PostgresEventReader;
     use oauth_audit::chain::verify::Location;
 
-    let connection = std::env::var(var).map_err(|_| {
-        Failure::Usage(format!("--postgres-url-env: the variable {var} is not set"))
-    })?;
-    let (schema, name) = table.split_once('.').unwrap_or(("public", table));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Runtime(format!("cannot start the Tokio runtime: {e}")))?;
+    let target = crate::table::Table::from_args(var, table)?;
+    let runtime = crate::table::runtime()?;
     let label: Arc<str> = table.into();
     runtime.block_on(async {
-        let mut reader = PostgresEventReader::connect(&connection, schema, name)
-            .await
-            .map_err(|e| Failure::Usage(format!("--table {table}: {e}")))?;
+        let mut reader =
+            PostgresEventReader::connect(&target.connection, target.schema, target.name)
+                .await
+                .map_err(|e| Failure::Usage(format!("--table {table}: {e}")))?;
         let rows = reader
             .count()
             .await

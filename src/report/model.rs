@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::chain::verify;
+
 use super::aggregate::Sections;
 
 /// Everything a report says: its inputs, filters and sections. Serialised, it is the JSON
@@ -50,6 +52,19 @@ pub(super) struct Input {
     pub(super) skipped: u64,
     pub(super) skipped_examples: Vec<String>,
     pub(super) broken: Vec<String>,
+}
+
+impl From<&verify::Report> for Integrity {
+    fn from(found: &verify::Report) -> Self {
+        Integrity {
+            events: found.events,
+            streams: found.streams,
+            checkpoints: found.checkpoints,
+            errors: found.errors,
+            warnings: found.warnings,
+            summary: found.summary(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use postgres_protocol::escape::escape_literal;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{IsolationLevel, Row, Transaction};
+use tokio_postgres::{Client, IsolationLevel, Row, Transaction};
 
 use super::aggregate::{Group, SubjectEvent, TokenFacts, SUBJECT_EVENTS_LISTED};
 use super::event::{Actor, Alert, Dropped, Error, Event, Http, Scopes, Source, Text, Token};
@@ -248,24 +248,12 @@ pub async fn report_postgres(
     // Two connections share one snapshot and split the groupings between them, each run
     // by one PostgreSQL process: the table is read twice at the same time, on two cores.
     let mut second = reader.another().await?;
-    let transaction = reader
-        .client()
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
+    let transaction = read_only(reader.client()).await?;
     let snapshot: String = transaction
         .query_one("SELECT pg_export_snapshot()", &[])
         .await?
         .get(0);
-    let alongside = second
-        .client()
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
+    let alongside = read_only(second.client()).await?;
     alongside
         .batch_execute(&format!(
             "SET TRANSACTION SNAPSHOT {}",
@@ -347,15 +335,7 @@ pub async fn report_postgres(
         reader
             .read(|id, event| verifier.push(Location::row(&label, id), event.as_bytes()))
             .await?;
-        let found = verifier.finish();
-        report.integrity = Some(Integrity {
-            events: found.events,
-            streams: found.streams,
-            checkpoints: found.checkpoints,
-            errors: found.errors,
-            warnings: found.warnings,
-            summary: found.summary(),
-        });
+        report.integrity = Some(Integrity::from(&verifier.finish()));
     }
     Ok(report)
 }
@@ -452,6 +432,16 @@ fn add_token(reporter: &mut Reporter, row: &Row) {
             revoked_at: revoked_at.as_deref(),
         },
     );
+}
+
+/// A read-only transaction that sees one snapshot for all its queries.
+async fn read_only(client: &mut Client) -> Result<Transaction<'_>, PostgresReadError> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
 }
 
 /// Runs `queries` one after the other (the first with no parameters when it has no `$1`),

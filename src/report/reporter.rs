@@ -171,14 +171,7 @@ pub fn report_files(
     if chained {
         report.integrity = verify::verify_files(&files, Vec::new(), None)
             .ok()
-            .map(|found| Integrity {
-                events: found.events,
-                streams: found.streams,
-                checkpoints: found.checkpoints,
-                errors: found.errors,
-                warnings: found.warnings,
-                summary: found.summary(),
-            });
+            .map(|found| Integrity::from(&found));
     }
     Ok(report)
 }

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::event::{AuditEvent, EventKind, ServiceInfo, Timestamp};
+#[cfg(any(feature = "http", feature = "nats"))]
 use crate::format::EventFormat;
 
 /// One event, serialised once (schema v1 JSON, no trailing newline) with the fields
@@ -117,6 +118,7 @@ impl EncodedEvent {
     /// The event's JSON in `format`: its own bytes in schema v1; in another format, written
     /// into `scratch` from the event in memory. An event read back from a disk spool has
     /// only its v1 JSON, so it cannot be written in another format: `Err` says so.
+    #[cfg(any(feature = "http", feature = "nats"))]
     pub(crate) fn json_in<'a>(
         &'a self,
         format: EventFormat,

@@ -200,14 +200,8 @@ fn report_table(var: &str, table: &str, options: ReportOptions) -> Result<Report
     use oauth_audit::backend::PostgresEventReader;
     use oauth_audit::report::report_postgres;
 
-    let connection = std::env::var(var).map_err(|_| {
-        Failure::Usage(format!("--postgres-url-env: the variable {var} is not set"))
-    })?;
-    let (schema, name) = table.split_once('.').unwrap_or(("public", table));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Runtime(format!("cannot start the Tokio runtime: {e}")))?;
+    let target = crate::table::Table::from_args(var, table)?;
+    let runtime = crate::table::runtime()?;
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new_spinner();
         bar.set_message(format!("PostgreSQL is counting the events of {table}"));
@@ -217,9 +211,10 @@ fn report_table(var: &str, table: &str, options: ReportOptions) -> Result<Report
         ProgressBar::hidden()
     };
     let report = runtime.block_on(async {
-        let mut reader = PostgresEventReader::connect(&connection, schema, name)
-            .await
-            .map_err(|e| Failure::Usage(format!("--table {table}: {e}")))?;
+        let mut reader =
+            PostgresEventReader::connect(&target.connection, target.schema, target.name)
+                .await
+                .map_err(|e| Failure::Usage(format!("--table {table}: {e}")))?;
         report_postgres(&mut reader, options)
             .await
             .map_err(|e| Failure::Runtime(format!("--table {table}: {e}")))
