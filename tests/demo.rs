@@ -47,6 +47,23 @@ fn demo_writes_every_kind_and_no_secret() {
         stdout.contains("oauth_audit_events_dropped_total{"),
         "the scenario's overflow is not in the metrics:\n{stdout}"
     );
+    // The same events, by default, as ECS documents and OCSF events next to the trail.
+    for (file, schema_mark) in [
+        ("events.ecs.jsonl", "\"ecs\":{\"version\":\"9.4.0\"}"),
+        ("events.ocsf.jsonl", "\"class_uid\":"),
+    ] {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            text.lines().count() > 100 && text.lines().all(|l| l.contains(schema_mark)),
+            "{} is not a trail in that format",
+            path.display()
+        );
+        assert!(
+            stdout.contains(&format!("in {}", path.display())),
+            "the demo does not say where {file} is:\n{stdout}"
+        );
+    }
     // The detector caught the scripted attack, with its evidence, in the same trail.
     assert!(
         stdout.contains("brute_force (critical): 10 event(s) in 900 s from actor.subject=bob source.ip=198.51.100.66, evidence: 10 event id(s)"),

@@ -31,8 +31,9 @@ use oauth_audit::{AuditLayer, AuditedToken, RequiredScopes};
 const USAGE: &str = "usage: demo [--out FILE] [--ecs FILE] [--ocsf FILE] [--serve ADDR]
 
   --out FILE     where to write the audit events as JSON lines (default: audit.jsonl)
-  --ecs FILE     also write them as ECS documents, one per line (docs/formats.md)
-  --ocsf FILE    also write them as OCSF events, one per line
+  --ecs FILE     where to write them as ECS documents, one per line (docs/formats.md;
+                 default: next to --out, audit.ecs.jsonl)
+  --ocsf FILE    where to write them as OCSF events, one per line (default: audit.ocsf.jsonl)
   --serve ADDR   keep serving on ADDR (e.g. 127.0.0.1:8080) instead of running the scenario";
 
 struct Args {
@@ -66,6 +67,11 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    // The same events in the SIEMs' own vocabularies, next to the events, unless named.
+    args.ecs
+        .get_or_insert_with(|| args.out.with_extension("ecs.jsonl"));
+    args.ocsf
+        .get_or_insert_with(|| args.out.with_extension("ocsf.jsonl"));
     Ok(args)
 }
 
@@ -194,6 +200,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     server.abort();
     auditor.shutdown().await;
     summarize(&args.out)?;
+    show_formats(&args);
     show_alerts(&args.out)?;
     verify_chain(&args.out, &public_key, &chain_key)?;
     write_report(&args.out)?;
@@ -371,6 +378,23 @@ from http://{addr}/metrics (series at zero left out):"
     });
     for line in nonzero {
         println!("  {line}");
+    }
+}
+
+/// Where the events went as ECS documents and OCSF events.
+fn show_formats(args: &Args) {
+    for (path, what) in [
+        (&args.ecs, "ECS 9.4 documents (for Elasticsearch)"),
+        (&args.ocsf, "OCSF 1.8 events"),
+    ] {
+        if let Some(path) = path {
+            let lines = std::fs::read_to_string(path).map_or(0, |text| text.lines().count());
+            println!(
+                "  {lines} events as {what} in {} (docs/formats.md; a sink of its own, \
+                 never stalled, so it also holds what the stalled file dropped)",
+                path.display()
+            );
+        }
     }
 }
 
