@@ -115,3 +115,18 @@ async fn json_lines_files_are_created_readable_by_their_owner_only() {
         .is_err());
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn a_file_that_cannot_be_opened_is_named_in_the_error() {
+    let missing = std::env::temp_dir()
+        .join(format!("oauth-audit-no-such-dir-{}", std::process::id()))
+        .join("audit.jsonl");
+    let error = oauth_audit::writer::JsonLines::file(&missing)
+        .await
+        .expect_err("a file in a missing directory cannot be opened");
+    assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+    assert!(
+        error.to_string().contains(&missing.display().to_string()),
+        "{error}"
+    );
+}

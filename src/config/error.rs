@@ -32,8 +32,8 @@ pub enum BuildError {
         sink: &'static str,
     },
     /// A JSON-lines file cannot be opened (a run-time condition rather than a wrong value:
-    /// a directory that does not exist yet, permissions).
-    #[error("cannot open {} for events: {source}", path.display())]
+    /// a directory that does not exist yet, permissions). The source names the file.
+    #[error("cannot open a file for events: {source}")]
     Open {
         /// The file.
         path: PathBuf,

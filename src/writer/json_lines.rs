@@ -85,14 +85,16 @@ impl JsonLines {
     /// Unix (the process umask still applies; an existing file keeps its own). `mode` must
     /// let the owner read and write, and be at most `0o777`.
     pub async fn file_with_mode(path: impl AsRef<Path>, mode: u32) -> std::io::Result<Self> {
-        super::check_file_mode(mode)
-            .map_err(|problem| std::io::Error::new(std::io::ErrorKind::InvalidInput, problem))?;
         let path = path.as_ref().to_path_buf();
+        super::check_file_mode(mode)
+            .map_err(|problem| std::io::Error::new(std::io::ErrorKind::InvalidInput, problem))
+            .map_err(super::naming(&path))?;
         let file = OpenOptions::from(super::file_options(mode))
             .create(true)
             .append(true)
             .open(&path)
-            .await?;
+            .await
+            .map_err(super::naming(&path))?;
         Ok(JsonLines {
             name: format!("file:{}", path.display()),
             target: Target::File { file, path },

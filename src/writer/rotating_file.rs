@@ -168,7 +168,8 @@ impl Config {
         let file = super::file_options(self.mode)
             .create(true)
             .append(true)
-            .open(&path)?;
+            .open(&path)
+            .map_err(super::naming(&path))?;
         let size = file.metadata()?.len();
         // A file left from before keeps its period: its modification time says when.
         let modified: DateTime<Utc> = file
