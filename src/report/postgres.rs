@@ -1,8 +1,8 @@
 //! Reports over a PostgreSQL events table (written by the postgres sink): the database
 //! does the counting. The rows' fields a report reads are taken out of the table's
 //! generated columns (`kind`, `outcome`, `subject`, `client_id`, `source_ip`) and the
-//! event's JSON, and grouped (`GROUP BY`, hashed, in parallel where PostgreSQL sees fit)
-//! four ways, in one snapshot:
+//! event's JSON, and grouped (`GROUP BY`, hashed) four ways, on two connections at once
+//! that share one snapshot:
 //!
 //! - by everything the overview, scope usage, lifecycle and failure numbers read (but
 //!   the subject, address and token of a protected-route call, and the time);
@@ -263,14 +263,18 @@ pub async fn report_postgres(
     transaction.batch_execute(SETTINGS).await?;
     alongside.batch_execute(SETTINGS).await?;
 
+    // Every row, before the filters (as lines read from files are).
+    let rows: i64 = transaction
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await?
+        .get(0);
+    let rows = u64::try_from(rows).unwrap_or(0);
+    reporter.input.lines = rows;
+    reporter.input.events = rows;
+
     let params = filter.params();
-    let count = format!("SELECT count(*) FROM {table}");
-    let (mut here, there) = tokio::try_join!(
-        run(
-            &transaction,
-            vec![count, filter.fill(EVENTS, &table)],
-            &params
-        ),
+    let (here, there) = tokio::try_join!(
+        run(&transaction, vec![filter.fill(EVENTS, &table)], &params),
         run(
             &alongside,
             vec![
@@ -282,11 +286,7 @@ pub async fn report_postgres(
         ),
     )?;
     alongside.commit().await?;
-    let rows: i64 = here[0].first().map_or(0, |row| row.get(0));
-    let rows = u64::try_from(rows).unwrap_or(0);
-    reporter.input.lines = rows;
-    reporter.input.events = rows;
-    for row in &here.remove(1) {
+    for row in here.iter().flatten() {
         add_events(&mut reporter, row);
     }
     for (rows, add) in there
@@ -444,8 +444,8 @@ async fn read_only(client: &mut Client) -> Result<Transaction<'_>, PostgresReadE
         .await?)
 }
 
-/// Runs `queries` one after the other (the first with no parameters when it has no `$1`),
-/// and keeps their rows: groups, as many as there are distinct keys.
+/// Runs `queries` (each with the filter's parameters) one after the other, and keeps their
+/// rows: groups, as many as there are distinct keys.
 async fn run(
     transaction: &Transaction<'_>,
     queries: Vec<String>,
@@ -453,7 +453,6 @@ async fn run(
 ) -> Result<Vec<Vec<Row>>, PostgresReadError> {
     let mut results = Vec::with_capacity(queries.len());
     for query in &queries {
-        let params = if query.contains('$') { params } else { &[] };
         results.push(transaction.query(query.as_str(), params).await?);
     }
     Ok(results)
