@@ -65,6 +65,8 @@ pub mod format;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "geoip")]
+pub mod geo;
 pub mod layer;
 pub mod oauth;
 pub mod process;

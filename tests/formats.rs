@@ -110,6 +110,7 @@ async fn traffic(auditor: &Auditor) {
         last_seen: Some(Timestamp::now()),
         rule: "brute_force".into(),
         suppressed: None,
+        travel: None,
         title: Some("Repeated failed logins".into()),
         window_s: 900,
     });

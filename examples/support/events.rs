@@ -62,6 +62,7 @@ pub fn protected_route_event(
             "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) orders-web/4.2"
                 .into(),
         ),
+        ..Source::default()
     });
     event
 }

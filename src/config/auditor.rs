@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use super::chain::ChainConfig;
 use super::detect::DetectConfig;
+use super::geoip::GeoIpConfig;
 use super::sink::SinkConfig;
 use super::values::{AtLeastOne, HumanDuration};
 use super::BuildError;
@@ -38,6 +39,9 @@ pub struct AuditorConfig {
     pub writers: Vec<SinkConfig>,
     /// Tamper-evident chaining (`[chain]`); off when absent.
     pub chain: Option<ChainConfig>,
+    /// Geo and ASN enrichment (`[geoip]`, cargo feature `geoip`); off when absent. It runs
+    /// before detection and the chain, so both see `source.geo`.
+    pub geoip: Option<GeoIpConfig>,
     /// Detection rules (`[detect]`); off when absent.
     pub detect: Option<DetectConfig>,
 }
@@ -66,6 +70,20 @@ impl AuditorConfig {
         }
         if let Some(linger) = self.queue.flush_linger {
             builder = builder.flush_linger(linger.0);
+        }
+        if let Some(geoip) = &self.geoip {
+            #[cfg(feature = "geoip")]
+            {
+                builder = builder.processor(geoip.build()?);
+            }
+            #[cfg(not(feature = "geoip"))]
+            {
+                let _ = geoip;
+                return Err(BuildError::invalid(
+                    "geoip",
+                    "this build has no geo enrichment: enable the `geoip` cargo feature",
+                ));
+            }
         }
         if let Some(detect) = &self.detect {
             builder = builder.processor(detect.build()?);

@@ -7,7 +7,8 @@ use serde::Deserialize;
 use super::values::{AtLeastOne, HumanDuration};
 use super::BuildError;
 use crate::detect::{
-    default_rules, Detector, Distinct, Field, REFRESH_TOKEN_REUSE, REVOKED_TOKEN_REUSE,
+    default_rules, Detector, Distinct, Field, ImpossibleTravel, IMPOSSIBLE_TRAVEL,
+    REFRESH_TOKEN_REUSE, REVOKED_TOKEN_REUSE,
 };
 use crate::event::Severity;
 
@@ -41,6 +42,22 @@ pub struct DetectConfig {
     /// Changes to rules, by rule id.
     #[serde(default)]
     pub rules: BTreeMap<String, RuleConfig>,
+    /// `impossible_travel`'s thresholds (it needs `[geoip]`, or events that carry
+    /// `source.geo`).
+    pub impossible_travel: Option<TravelConfig>,
+}
+
+/// `[detect.impossible_travel]`: what is not given keeps its default (500 km, 800 km/h, 90
+/// minutes: Elastic's rule).
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TravelConfig {
+    /// Places at least this far apart, in kilometres.
+    pub min_distance_km: Option<AtLeastOne>,
+    /// At a speed of at least this, in km/h.
+    pub min_speed_kmh: Option<AtLeastOne>,
+    /// Sign-ins at most this far apart in time.
+    pub within: Option<HumanDuration>,
 }
 
 /// Changes to one rule; what is not given keeps its default.
@@ -83,7 +100,7 @@ impl DetectConfig {
         let known: Vec<&str> = rules
             .iter()
             .map(|r| r.id)
-            .chain([REVOKED_TOKEN_REUSE, REFRESH_TOKEN_REUSE])
+            .chain([REVOKED_TOKEN_REUSE, REFRESH_TOKEN_REUSE, IMPOSSIBLE_TRAVEL])
             .collect();
         let unknown = |id: &str, what: &str| {
             BuildError::invalid(
@@ -165,6 +182,27 @@ impl DetectConfig {
         if self.disable.iter().any(|id| id == REFRESH_TOKEN_REUSE) {
             detector = detector.without_refresh_reuse_rule();
         }
+        if self.disable.iter().any(|id| id == IMPOSSIBLE_TRAVEL) {
+            if self.impossible_travel.is_some() {
+                return Err(BuildError::invalid(
+                    "detect impossible_travel",
+                    "the rule is disabled: drop it from `disable` or drop its thresholds",
+                ));
+            }
+            detector = detector.without_impossible_travel();
+        } else if let Some(travel) = self.impossible_travel {
+            let mut thresholds = ImpossibleTravel::default();
+            if let Some(km) = travel.min_distance_km {
+                thresholds.min_distance_km = km.0 as f64;
+            }
+            if let Some(kmh) = travel.min_speed_kmh {
+                thresholds.min_speed_kmh = kmh.0 as f64;
+            }
+            if let Some(within) = travel.within {
+                thresholds.within = within.0;
+            }
+            detector = detector.impossible_travel(thresholds);
+        }
         if let Some(grace) = self.refresh_reuse_grace {
             detector = detector.refresh_reuse_grace(grace.0);
         }
@@ -214,6 +252,25 @@ mod tests {
         assert!(!detector.refresh_reuse_rule());
         assert!(detector.revocation_rule());
         build(serde_json::json!({"refresh_reuse_grace": "0s"})).unwrap();
+        let detector = build(serde_json::json!({"disable": ["impossible_travel"]})).unwrap();
+        assert_eq!(detector.impossible_travel_rule(), None);
+        let detector = build(serde_json::json!({
+            "impossible_travel": {"min_distance_km": 1000, "within": "2h"}
+        }))
+        .unwrap();
+        assert_eq!(
+            detector.impossible_travel_rule(),
+            Some(&ImpossibleTravel {
+                min_distance_km: 1000.0,
+                min_speed_kmh: 800.0,
+                within: std::time::Duration::from_secs(7200),
+            })
+        );
+        assert!(build(serde_json::json!({
+            "disable": ["impossible_travel"], "impossible_travel": {"within": "1h"}
+        }))
+        .unwrap_err()
+        .contains("disabled"));
 
         for (json, message) in [
             (

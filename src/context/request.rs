@@ -56,6 +56,7 @@ impl RequestContext {
                 forwarded_for: resolved.forwarded_for,
                 forwarded_headers: resolved.forwarded_headers,
                 user_agent,
+                ..Source::default()
             },
         }
     }

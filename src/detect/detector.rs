@@ -13,10 +13,11 @@ use serde_json::Value;
 
 use super::field::{Field, Observed};
 use super::rule::{default_rules, Rule};
+use super::travel::{last_place, ImpossibleTravel, LastPlace, IMPOSSIBLE_TRAVEL};
 use super::window::{Firing, Window};
 use crate::event::{
-    Alert, AuditEvent, EventKind, OAuthDetails, Outcome, ServiceInfo, Source, Timestamp,
-    TokenDetails, TokenRef,
+    Alert, AuditEvent, EventKind, Geo, OAuthDetails, Outcome, Place, ServiceInfo, Source,
+    Timestamp, TokenDetails, TokenRef, Travel,
 };
 use crate::process::Processor;
 
@@ -90,6 +91,11 @@ pub struct Detector {
     /// Refresh tokens this trail saw rotated (a refresh grant answered with another
     /// refresh token), by hash.
     rotated: Cache<u64, Rotation>,
+    /// Each user's last sign-in with a place, by hash of `actor.subject`
+    /// (`impossible_travel`).
+    places: Cache<u64, LastPlace>,
+    /// `impossible_travel`'s thresholds; `None` when it is off.
+    travel: Option<ImpossibleTravel>,
     hasher: RandomState,
     stats: DetectorStats,
     /// For alerts raised on events read back as JSON.
@@ -124,6 +130,8 @@ pub struct DetectorStats {
     /// Tokens remembered now as revoked or as rotated refresh tokens (for
     /// `revoked_token_reuse` and `refresh_token_reuse`).
     pub tokens: u64,
+    /// Users whose last sign-in place is remembered now (for `impossible_travel`).
+    pub places: u64,
 }
 
 impl Default for Detector {
@@ -177,6 +185,8 @@ impl Detector {
             windows: capped(DEFAULT_MAX_KEYS),
             revoked: capped(DEFAULT_MAX_KEYS),
             rotated: capped(DEFAULT_MAX_KEYS),
+            places: capped(DEFAULT_MAX_KEYS),
+            travel: Some(ImpossibleTravel::default()),
             stats: DetectorStats::default(),
             service: Arc::new(ServiceInfo::default()),
             revocation_rule: true,
@@ -188,13 +198,33 @@ impl Detector {
     }
 
     /// Caps the groups remembered over all rules (default [`DEFAULT_MAX_KEYS`]), the
-    /// revoked tokens and the rotated refresh tokens remembered, each at `keys`.
+    /// revoked tokens, the rotated refresh tokens and the users' last places remembered,
+    /// each at `keys`.
     pub fn max_keys(mut self, keys: usize) -> Detector {
         let keys = keys.max(1);
         self.windows = capped(keys);
         self.revoked = capped(keys);
         self.rotated = capped(keys);
+        self.places = capped(keys);
         self
+    }
+
+    /// `impossible_travel` with these thresholds (on by default with
+    /// [`ImpossibleTravel::default`]).
+    pub fn impossible_travel(mut self, thresholds: ImpossibleTravel) -> Detector {
+        self.travel = Some(thresholds);
+        self
+    }
+
+    /// Turns `impossible_travel` off.
+    pub fn without_impossible_travel(mut self) -> Detector {
+        self.travel = None;
+        self
+    }
+
+    /// `impossible_travel`'s thresholds, when it is on.
+    pub fn impossible_travel_rule(&self) -> Option<&ImpossibleTravel> {
+        self.travel.as_ref()
     }
 
     /// The service named in alerts raised on events read back as JSON (live, alerts carry
@@ -245,6 +275,7 @@ impl Detector {
         DetectorStats {
             keys: self.windows.len() as u64,
             tokens: (self.revoked.len() + self.rotated.len()) as u64,
+            places: self.places.len() as u64,
             ..self.stats
         }
     }
@@ -308,6 +339,9 @@ impl Detector {
         }
         if self.refresh_rule {
             self.refresh_reuse(event, &kind, micros, id, service, &mut alerts);
+        }
+        if let Some(thresholds) = self.travel {
+            self.travel(thresholds, event, &kind, micros, service, &mut alerts);
         }
         self.stats.alerts += alerts.len() as u64;
         alerts
@@ -460,6 +494,105 @@ impl Detector {
     }
 }
 
+impl Detector {
+    /// `impossible_travel`: this sign-in and the user's last one are farther apart than
+    /// anyone could travel in the time between.
+    fn travel(
+        &mut self,
+        thresholds: ImpossibleTravel,
+        event: &impl Observed,
+        kind: &str,
+        micros: i64,
+        service: &Arc<ServiceInfo>,
+        alerts: &mut Vec<AuditEvent>,
+    ) {
+        if !ImpossibleTravel::counts(kind, event) {
+            return;
+        }
+        let Some(location) = event.location() else {
+            return;
+        };
+        let Some(user) = hash_group(&self.hasher, &[Field::Subject], event) else {
+            return;
+        };
+        let here = last_place(event, micros, location);
+        let before = self.places.get(&user).cloned();
+        // The latest sign-in is the one the next is compared with.
+        if before.as_ref().is_none_or(|b| b.micros <= micros) {
+            self.places.insert(user, here.clone());
+        }
+        let Some(before) = before else {
+            return;
+        };
+        let Some(trip) = thresholds.judge(&before, micros, location) else {
+            return;
+        };
+        let rule = travel_rule(&thresholds);
+        let Some(mut firing) = add(
+            &mut self.windows,
+            &mut self.stats,
+            (usize::MAX - 2, user),
+            &rule,
+            (micros, 0, here.id),
+        ) else {
+            return;
+        };
+        let (from, to) = if before.micros <= micros {
+            (&before, &here)
+        } else {
+            (&here, &before)
+        };
+        // The evidence is the two sign-ins, in time order.
+        firing.evidence = [from.id, to.id]
+            .into_iter()
+            .flatten()
+            .map(|id| id.to_string())
+            .collect();
+        firing.first_micros = firing.first_micros.min(before.micros);
+        firing.last_micros = firing.last_micros.max(before.micros);
+        let key = group_key(&rule.group_by, event);
+        let mut raised = alert(IMPOSSIBLE_TRAVEL, &rule, &key, firing, event, service);
+        let place = |p: &LastPlace| Place::new(p.city.clone(), p.country.clone(), p.ip.clone());
+        if let Some(alert) = raised.alert.as_mut() {
+            alert.travel = Some(Travel {
+                distance_km: trip.distance_km.round() as u64,
+                from: place(from),
+                seconds: trip.seconds,
+                speed_kmh: if trip.speed_kmh.is_finite() {
+                    trip.speed_kmh.round() as u64
+                } else {
+                    u64::MAX
+                },
+                to: place(to),
+            });
+        }
+        if let Some(source) = raised.source.as_mut() {
+            source.geo = Some(Geo {
+                city: here.city.clone(),
+                country: here.country.clone(),
+                ..Geo::at(here.lat, here.lon)
+            });
+        }
+        alerts.push(raised);
+    }
+}
+
+/// `impossible_travel` as the windows see it: one event fires it, one alert per user per
+/// `within`.
+fn travel_rule(thresholds: &ImpossibleTravel) -> Rule {
+    use super::rule::Condition;
+    Rule {
+        id: IMPOSSIBLE_TRAVEL,
+        title: "One user signed in from places too far apart for the time between",
+        severity: crate::event::Severity::Critical,
+        select: Vec::new(),
+        group_by: vec![Field::Subject],
+        timespan: thresholds.within,
+        condition: Condition::count(1),
+        cooldown: thresholds.within,
+    }
+}
+
 fn micros_of(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
@@ -607,6 +740,7 @@ fn alert(
         last_seen: Timestamp::from_unix_micros(firing.last_micros),
         evidence: firing.evidence,
         suppressed: firing.suppressed,
+        travel: None,
     });
     alert
 }

@@ -32,13 +32,19 @@ pub enum Field {
     PresentedRefreshToken,
     /// `refresh_token.fingerprint`: the refresh token issued alongside.
     RefreshToken,
+    /// `source.geo.country`: the country of the address (from geo enrichment).
+    Country,
+    /// `source.geo.city`: the city of the address (from geo enrichment).
+    City,
 }
 
 impl Field {
     /// Every field, in the order of the schema.
-    pub const ALL: [Field; 10] = [
+    pub const ALL: [Field; 12] = [
         Field::SourceIp,
         Field::UserAgent,
+        Field::Country,
+        Field::City,
         Field::Subject,
         Field::ClientId,
         Field::Token,
@@ -62,6 +68,8 @@ impl Field {
             Field::Route => "http.route",
             Field::PresentedRefreshToken => "oauth.presented_refresh_token.fingerprint",
             Field::RefreshToken => "refresh_token.fingerprint",
+            Field::Country => "source.geo.country",
+            Field::City => "source.geo.city",
         }
     }
 }
@@ -95,6 +103,14 @@ pub trait Observed {
     fn verdict(&self) -> Option<Cow<'_, str>>;
     /// `token.active` (from introspection).
     fn token_active(&self) -> Option<bool>;
+    /// `client_auth` (`none` for a public client).
+    fn client_auth(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+    /// `source.geo.lat` and `source.geo.lon`, when both are known.
+    fn location(&self) -> Option<(f64, f64)> {
+        None
+    }
     /// The value of `field`, when the event has it.
     fn field(&self, field: Field) -> Option<Cow<'_, str>>;
 
@@ -167,6 +183,14 @@ impl Observed for AuditEvent {
         self.token.as_ref()?.active
     }
 
+    fn client_auth(&self) -> Option<Cow<'_, str>> {
+        self.client_auth.map(|auth| Cow::Borrowed(auth.as_str()))
+    }
+
+    fn location(&self) -> Option<(f64, f64)> {
+        self.source.as_ref()?.geo.as_ref()?.location()
+    }
+
     fn field(&self, field: Field) -> Option<Cow<'_, str>> {
         fn borrowed(s: &Option<String>) -> Option<Cow<'_, str>> {
             s.as_deref().map(Cow::Borrowed)
@@ -190,6 +214,8 @@ impl Observed for AuditEvent {
             Field::PresentedRefreshToken | Field::RefreshToken => self
                 .refresh_fingerprint(field)
                 .map(|f| Cow::Owned(f.to_string())),
+            Field::Country => borrowed(&self.source.as_ref()?.geo.as_ref()?.country),
+            Field::City => borrowed(&self.source.as_ref()?.geo.as_ref()?.city),
         }
     }
 }
@@ -232,6 +258,16 @@ impl Observed for Value {
         self["token"]["active"].as_bool()
     }
 
+    fn client_auth(&self) -> Option<Cow<'_, str>> {
+        self["client_auth"].as_str().map(Cow::Borrowed)
+    }
+
+    fn location(&self) -> Option<(f64, f64)> {
+        let geo = &self["source"]["geo"];
+        let (lat, lon) = (geo["lat"].as_f64()?, geo["lon"].as_f64()?);
+        (lat.abs() <= 90.0 && lon.abs() <= 180.0).then_some((lat, lon))
+    }
+
     fn field(&self, field: Field) -> Option<Cow<'_, str>> {
         let value = match field {
             Field::SourceIp => &self["source"]["ip"],
@@ -246,6 +282,8 @@ impl Observed for Value {
                 &self["oauth"]["presented_refresh_token"]["fingerprint"]
             }
             Field::RefreshToken => &self["refresh_token"]["fingerprint"],
+            Field::Country => &self["source"]["geo"]["country"],
+            Field::City => &self["source"]["geo"]["city"],
         };
         value.as_str().map(Cow::Borrowed)
     }

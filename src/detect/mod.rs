@@ -10,12 +10,13 @@
 //! raises one alert per cooldown, and the next says how many events came in between.
 //!
 //! One file per role: `rule.rs` (rules and the defaults), `field.rs` (the fields rules read,
-//! from live events or JSON read back), `window.rs` (one group's sliding window) and
+//! from live events or JSON read back), `window.rs` (one group's sliding window), `travel.rs` (`impossible_travel`) and
 //! `detector.rs` (the [`Detector`] processor, its state and cap).
 
 mod detector;
 mod field;
 mod rule;
+mod travel;
 mod window;
 
 pub use detector::{
@@ -24,6 +25,7 @@ pub use detector::{
 };
 pub use field::{Field, Observed};
 pub use rule::{default_rules, Condition, Distinct, Rule, Select};
+pub use travel::{distance_km, ImpossibleTravel, IMPOSSIBLE_TRAVEL};
 
 #[cfg(test)]
 mod tests;

@@ -582,3 +582,229 @@ fn rotated_refresh_tokens_stay_within_the_cap() {
     assert_eq!(alerts.len(), 1);
     assert!(detector.stats().keys <= 1_000);
 }
+
+/// A sign-in of `user` from `ip`, placed at `place` (city, country, lat, lon).
+fn signed_in(
+    seconds: f64,
+    kind: EventKind,
+    user: &str,
+    ip: [u8; 4],
+    place: (&str, &str, f64, f64),
+) -> AuditEvent {
+    let mut event = from(at(seconds, kind), ip);
+    event.set_kind(kind, Outcome::Success);
+    event.actor.subject = Some(user.into());
+    let (city, country, lat, lon) = place;
+    if let Some(source) = &mut event.source {
+        source.geo = Some(crate::event::Geo {
+            city: Some(city.into()),
+            country: Some(country.into()),
+            ..crate::event::Geo::at(lat, lon)
+        });
+    }
+    event
+}
+
+const LYON: (&str, &str, f64, f64) = ("Lyon", "FR", 45.764, 4.8357);
+const PARIS: (&str, &str, f64, f64) = ("Paris", "FR", 48.8566, 2.3522);
+const SYDNEY: (&str, &str, f64, f64) = ("Sydney", "AU", -33.8688, 151.2093);
+
+fn token_issued(
+    seconds: f64,
+    user: &str,
+    ip: [u8; 4],
+    place: (&str, &str, f64, f64),
+) -> AuditEvent {
+    let mut event = signed_in(seconds, EventKind::AccessTokenIssued, user, ip, place);
+    event.grant_type = Some("authorization_code".into());
+    event.client_auth = Some(crate::event::ClientAuth::None);
+    event
+}
+
+#[test]
+fn impossible_travel_fires_for_a_user_in_two_places_too_fast() {
+    let lyon = signed_in(
+        0.0,
+        EventKind::LoginSucceeded,
+        "alice",
+        [203, 0, 113, 9],
+        LYON,
+    );
+    let sydney = signed_in(
+        1200.0,
+        EventKind::LoginSucceeded,
+        "alice",
+        [198, 51, 100, 7],
+        SYDNEY,
+    );
+    let mut detector = Detector::default();
+    let service = Arc::new(ServiceInfo::default());
+    assert!(detector.check(&lyon, &service).is_empty());
+    let alerts = detector.check(&sydney, &service);
+    assert_eq!(alerts.len(), 1);
+    let alert = alerts[0].alert.as_ref().unwrap();
+    assert_eq!(alert.rule, IMPOSSIBLE_TRAVEL);
+    assert_eq!(alert.key, "actor.subject=alice");
+    assert_eq!(alert.evidence, [lyon.id.to_string(), sydney.id.to_string()]);
+    assert_eq!(alert.first_seen, Some(lyon.time.clone()));
+    assert_eq!(alert.last_seen, Some(sydney.time.clone()));
+    let travel = alert.travel.as_ref().unwrap();
+    assert!((16_800..17_000).contains(&travel.distance_km), "{travel:?}");
+    assert_eq!(travel.seconds, 1200);
+    // 20 minutes: three times the distance per hour (give or take the rounding of both).
+    assert!(
+        travel.speed_kmh.abs_diff(travel.distance_km * 3) <= 2,
+        "{travel:?}"
+    );
+    assert_eq!(travel.from.city.as_deref(), Some("Lyon"));
+    assert_eq!(travel.from.ip.as_deref(), Some("203.0.113.9"));
+    assert_eq!(travel.to.country.as_deref(), Some("AU"));
+    let source = alerts[0].source.as_ref().unwrap();
+    assert_eq!(source.geo.as_ref().unwrap().city.as_deref(), Some("Sydney"));
+    assert_eq!(alerts[0].actor.subject.as_deref(), Some("alice"));
+
+    // Read back as JSON, the same alert.
+    let mut offline = Detector::default();
+    let json = |e: &AuditEvent| serde_json::to_value(e).unwrap();
+    assert!(offline.check_json(&json(&lyon)).is_empty());
+    let again = offline.check_json(&json(&sydney));
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].alert.as_ref().unwrap().travel, alert.travel);
+}
+
+#[test]
+fn impossible_travel_stays_quiet_for_trips_that_could_be_made() {
+    let service = Arc::new(ServiceInfo::default());
+    let quiet = |events: &[AuditEvent]| {
+        let mut detector = Detector::default();
+        let alerts: Vec<_> = events
+            .iter()
+            .flat_map(|e| detector.check(e, &service))
+            .collect();
+        assert!(alerts.is_empty(), "{alerts:?}");
+    };
+    let ip = [203, 0, 113, 9];
+    let far = [198, 51, 100, 7];
+    // Lyon to Paris (392 km) in a minute: under 500 km.
+    quiet(&[
+        signed_in(0.0, EventKind::LoginSucceeded, "alice", ip, LYON),
+        signed_in(60.0, EventKind::LoginSucceeded, "alice", ip, PARIS),
+    ]);
+    // Lyon to Sydney 91 minutes later: beyond the window.
+    quiet(&[
+        signed_in(0.0, EventKind::LoginSucceeded, "alice", ip, LYON),
+        signed_in(91.0 * 60.0, EventKind::LoginSucceeded, "alice", far, SYDNEY),
+    ]);
+    // Two users, one place each.
+    quiet(&[
+        signed_in(0.0, EventKind::LoginSucceeded, "alice", ip, LYON),
+        signed_in(60.0, EventKind::LoginSucceeded, "bob", far, SYDNEY),
+    ]);
+    // Refresh traffic and confidential clients' token requests say nothing of where the
+    // user is; nor do protected-route calls or failures.
+    let mut refresh = token_issued(60.0, "alice", far, SYDNEY);
+    refresh.grant_type = Some("refresh_token".into());
+    let mut confidential = token_issued(60.0, "alice", far, SYDNEY);
+    confidential.client_auth = Some(crate::event::ClientAuth::ClientSecretBasic);
+    let resource = signed_in(60.0, EventKind::ResourceAccessed, "alice", far, SYDNEY);
+    let mut failed = signed_in(60.0, EventKind::LoginFailed, "alice", far, SYDNEY);
+    failed.set_kind(EventKind::LoginFailed, Outcome::Failure);
+    for other in [refresh, confidential, resource, failed] {
+        quiet(&[
+            signed_in(0.0, EventKind::LoginSucceeded, "alice", ip, LYON),
+            other,
+        ]);
+    }
+    // A private address has no place.
+    let mut private = signed_in(
+        60.0,
+        EventKind::LoginSucceeded,
+        "alice",
+        [10, 0, 0, 1],
+        SYDNEY,
+    );
+    private.source.as_mut().unwrap().geo = Some(crate::event::Geo {
+        name: Some("private".into()),
+        ..crate::event::Geo::default()
+    });
+    quiet(&[
+        signed_in(0.0, EventKind::LoginSucceeded, "alice", ip, LYON),
+        private,
+    ]);
+    // Turned off.
+    let mut detector = Detector::default().without_impossible_travel();
+    assert!(detector
+        .check(
+            &signed_in(0.0, EventKind::LoginSucceeded, "alice", ip, LYON),
+            &service
+        )
+        .is_empty());
+    assert!(detector
+        .check(
+            &signed_in(60.0, EventKind::LoginSucceeded, "alice", far, SYDNEY),
+            &service
+        )
+        .is_empty());
+}
+
+#[test]
+fn impossible_travel_counts_public_clients_tokens_and_cools_down_per_user() {
+    let service = Arc::new(ServiceInfo::default());
+    let mut detector = Detector::default();
+    let ip = [203, 0, 113, 9];
+    let far = [198, 51, 100, 7];
+    let mut raised = Vec::new();
+    // A public client's token in Lyon, then a browser authorization in Sydney, then back
+    // and forth: one alert, the rest counted as suppressed in the next after the cooldown.
+    raised.extend(detector.check(&token_issued(0.0, "alice", ip, LYON), &service));
+    raised.extend(detector.check(
+        &signed_in(600.0, EventKind::AuthorizationGranted, "alice", far, SYDNEY),
+        &service,
+    ));
+    assert_eq!(raised.len(), 1);
+    for minute in [20.0, 30.0, 40.0] {
+        let (addr, place) = if minute == 30.0 {
+            (far, SYDNEY)
+        } else {
+            (ip, LYON)
+        };
+        raised.extend(detector.check(
+            &signed_in(
+                minute * 60.0,
+                EventKind::LoginSucceeded,
+                "alice",
+                addr,
+                place,
+            ),
+            &service,
+        ));
+    }
+    assert_eq!(raised.len(), 1, "cooling down");
+    raised.extend(detector.check(
+        &signed_in(
+            120.0 * 60.0,
+            EventKind::LoginSucceeded,
+            "alice",
+            far,
+            SYDNEY,
+        ),
+        &service,
+    ));
+    assert_eq!(raised.len(), 2, "after the cooldown");
+    assert_eq!(raised[1].alert.as_ref().unwrap().suppressed, Some(3));
+    // Memory per user is bounded by the cap.
+    let mut small = Detector::default().max_keys(8);
+    for user in 0..100 {
+        small.check(
+            &signed_in(
+                1.0,
+                EventKind::LoginSucceeded,
+                &format!("u{user}"),
+                ip,
+                LYON,
+            ),
+            &service,
+        );
+    }
+    assert!(small.stats().places <= 8, "{:?}", small.stats());
+}

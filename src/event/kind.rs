@@ -161,3 +161,17 @@ pub enum ClientAuth {
     /// A public client: `client_id` only.
     None,
 }
+
+impl ClientAuth {
+    /// The name as it appears in the `client_auth` field (`client_secret_basic`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuth::ClientSecretBasic => "client_secret_basic",
+            ClientAuth::ClientSecretPost => "client_secret_post",
+            ClientAuth::ClientSecretJwt => "client_secret_jwt",
+            ClientAuth::PrivateKeyJwt => "private_key_jwt",
+            ClientAuth::TlsClientAuth => "tls_client_auth",
+            ClientAuth::None => "none",
+        }
+    }
+}

@@ -489,8 +489,11 @@ pub struct HttpInfo {
 }
 
 /// The `source` object.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Source {
+    /// The network the address belongs to, from enrichment ([`crate::geo`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r#as: Option<AutonomousSystem>,
     /// The raw forwarding chain, when present.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forwarded_for: Vec<String>,
@@ -498,6 +501,10 @@ pub struct Source {
     /// 256 bytes each): recorded, never believed.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub forwarded_headers: std::collections::BTreeMap<String, String>,
+    /// Where the address is, from enrichment ([`crate::geo`]); for a private or loopback
+    /// address only its `name`, saying so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geo: Option<Geo>,
     /// The client address (see `docs/events.md` for the proxy rules).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<IpAddr>,
@@ -510,6 +517,72 @@ impl Source {
     /// True when nothing is known about the source.
     pub fn is_empty(&self) -> bool {
         self.ip.is_none() && self.forwarded_for.is_empty() && self.user_agent.is_none()
+    }
+}
+
+/// `source.geo`: where an address is, as a geolocation database places it
+/// ([`crate::geo::GeoIp`]).
+///
+/// An address that no database can place (loopback, private, link-local...) is not looked
+/// up: it carries only `name`, saying which kind it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Geo {
+    /// The city's English name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// The country, as an ISO 3166-1 alpha-2 code (`FR`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Latitude in degrees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    /// Longitude in degrees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+    /// For an address no database places, what it is: `loopback`, `private`, `link_local`,
+    /// `shared` (RFC 6598 carrier-grade NAT) or `unspecified`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The English name of the country's principal subdivision (state, province...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// That subdivision as an ISO 3166-2 code (`US-CA`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region_code: Option<String>,
+}
+
+impl Geo {
+    /// A place with these coordinates and nothing else known.
+    pub fn at(lat: f64, lon: f64) -> Geo {
+        Geo {
+            lat: Some(lat),
+            lon: Some(lon),
+            ..Geo::default()
+        }
+    }
+
+    /// The coordinates, when both are known.
+    pub fn location(&self) -> Option<(f64, f64)> {
+        Some((self.lat?, self.lon?))
+    }
+}
+
+/// `source.as`: the autonomous system (network) an address belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AutonomousSystem {
+    /// The AS number.
+    pub number: u32,
+    /// The organisation that runs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+}
+
+impl AutonomousSystem {
+    /// An autonomous system by number and organisation.
+    pub fn new(number: u32, org: Option<String>) -> AutonomousSystem {
+        AutonomousSystem { number, org }
     }
 }
 
@@ -587,8 +660,51 @@ pub struct Alert {
     /// What the rule found, for people.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// For `impossible_travel`: the two places and how fast one would have gone between.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub travel: Option<Travel>,
     /// Over how many seconds.
     pub window_s: u64,
+}
+
+/// `alert.travel`, on an `impossible_travel` alert: where the user was before, where now,
+/// and the speed the trip would have needed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Travel {
+    /// Great-circle distance between the two places, in kilometres (rounded).
+    pub distance_km: u64,
+    /// The earlier sign-in's place.
+    pub from: Place,
+    /// Time between the two sign-ins, in seconds.
+    pub seconds: u64,
+    /// The speed the trip would have needed, in km/h (rounded; the greatest `u64` when both
+    /// came at once).
+    pub speed_kmh: u64,
+    /// The later sign-in's place.
+    pub to: Place,
+}
+
+/// One end of an [`alert.travel`](Travel).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Place {
+    /// `source.geo.city`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// `source.geo.country`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// `source.ip`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+}
+
+impl Place {
+    /// A place by city, country and address.
+    pub fn new(city: Option<String>, country: Option<String>, ip: Option<String>) -> Place {
+        Place { city, country, ip }
+    }
 }
 
 /// The `dropped` object of an `AuditEventsDropped` event.
@@ -767,7 +883,10 @@ mod tests {
                                 .is_ok_and(|list| list.tokens.to_string() == "skip")
                     })
                 })
-                .map(|field| field.ident.as_ref().unwrap().to_string())
+                .map(|field| {
+                    let name = field.ident.as_ref().unwrap().to_string();
+                    name.trim_start_matches("r#").to_owned()
+                })
                 .collect();
             assert!(
                 !item

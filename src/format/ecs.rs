@@ -118,7 +118,7 @@ struct Document<'a> {
     rule: Option<Rule<'a>>,
     service: Service<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    source: Option<SourceIp>,
+    source: Option<EcsSource<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     span: Option<Id<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -208,7 +208,7 @@ impl<'a> Document<'a> {
                     .as_deref()
                     .map(|name| ServiceNode { name }),
             },
-            source: source.and_then(|s| s.ip).map(|ip| SourceIp { ip }),
+            source: source.and_then(EcsSource::of),
             span: event.span_id.as_deref().map(|id| Id { id }),
             trace: event.trace_id.as_deref().map(|id| Id { id }),
             url: http
@@ -404,9 +404,73 @@ struct ServiceNode<'a> {
     name: &'a str,
 }
 
+/// `source.ip`, `source.geo.*` and `source.as.*`.
 #[derive(Serialize)]
-struct SourceIp {
-    ip: IpAddr,
+struct EcsSource<'a> {
+    #[serde(rename = "as", skip_serializing_if = "Option::is_none")]
+    autonomous_system: Option<EcsAs<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    geo: Option<EcsGeo<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<IpAddr>,
+}
+
+impl<'a> EcsSource<'a> {
+    fn of(source: &'a crate::event::Source) -> Option<Self> {
+        let mapped = EcsSource {
+            autonomous_system: source.r#as.as_ref().map(|a| EcsAs {
+                number: a.number,
+                organization: a.org.as_deref().map(|name| Name { name }),
+            }),
+            geo: source.geo.as_ref().map(|geo| EcsGeo {
+                city_name: geo.city.as_deref(),
+                country_iso_code: geo.country.as_deref(),
+                location: geo.location().map(|(lat, lon)| GeoPoint { lat, lon }),
+                name: geo.name.as_deref(),
+                region_iso_code: geo.region_code.as_deref(),
+                region_name: geo.region.as_deref(),
+            }),
+            ip: source.ip,
+        };
+        let empty =
+            mapped.autonomous_system.is_none() && mapped.geo.is_none() && mapped.ip.is_none();
+        (!empty).then_some(mapped)
+    }
+}
+
+#[derive(Serialize)]
+struct EcsAs<'a> {
+    number: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organization: Option<Name<'a>>,
+}
+
+#[derive(Serialize)]
+struct Name<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct EcsGeo<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    city_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    country_iso_code: Option<&'a str>,
+    /// A `geo_point` as an object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<GeoPoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region_iso_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region_name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct GeoPoint {
+    lat: f64,
+    lon: f64,
 }
 
 #[derive(Serialize)]

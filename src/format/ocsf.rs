@@ -195,7 +195,7 @@ struct Document<'a> {
     service: Option<Service<'a>>,
     severity_id: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
-    src_endpoint: Option<Endpoint>,
+    src_endpoint: Option<Endpoint<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     status_code: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -225,10 +225,7 @@ impl<'a> Document<'a> {
         let alert = event.alert.as_ref();
         let user = User::of(event);
         let app_uid = event.actor.client_id.as_deref();
-        let src_ip = source.and_then(|s| s.ip).map(|ip| Endpoint {
-            ip: Some(ip),
-            name: None,
-        });
+        let src_ip = source.and_then(Endpoint::of);
         let http_request = HttpRequest {
             http_method: http.map(|h| h.method.as_str()).filter(|m| !m.is_empty()),
             uid: event.request_id.as_deref(),
@@ -318,6 +315,7 @@ impl<'a> Document<'a> {
                 source: UnmappedSource {
                     forwarded_for: source.map_or(&[][..], |s| &s.forwarded_for[..]),
                     forwarded_headers: source.map(|s| &s.forwarded_headers),
+                    geo: UnmappedGeo::of(source.and_then(|s| s.geo.as_ref())),
                 },
                 span_id: event.span_id.as_deref(),
                 token: event.token.as_ref(),
@@ -346,10 +344,7 @@ impl<'a> Document<'a> {
                 });
                 if document.src_endpoint.is_none() {
                     // Required by the class; the event did not record an address.
-                    document.src_endpoint = Some(Endpoint {
-                        ip: None,
-                        name: Some("unknown"),
-                    });
+                    document.src_endpoint = Some(Endpoint::unknown());
                 }
             }
             Class::WebResourceAccess => {
@@ -441,11 +436,86 @@ struct Api {
 }
 
 #[derive(Serialize)]
-struct Endpoint {
+struct Endpoint<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    autonomous_system: Option<AutonomousSystem<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ip: Option<IpAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<Location<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'static str>,
+    /// 1 (Internal) for an address enrichment found private or loopback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network_scope_id: Option<u8>,
+}
+
+impl<'a> Endpoint<'a> {
+    /// The source's address, place and network, when any is known.
+    fn of(source: &'a crate::event::Source) -> Option<Self> {
+        let geo = source.geo.as_ref();
+        let location = geo.map(|geo| Location {
+            city: geo.city.as_deref(),
+            country: geo.country.as_deref(),
+            lat: geo.lat,
+            long: geo.lon,
+            region: geo.region_code.as_deref(),
+        });
+        let endpoint = Endpoint {
+            autonomous_system: source.r#as.as_ref().map(|a| AutonomousSystem {
+                name: a.org.as_deref(),
+                number: a.number,
+            }),
+            ip: source.ip,
+            location: location.filter(Location::is_valid),
+            name: None,
+            network_scope_id: geo.and_then(|g| g.name.as_ref()).map(|_| 1),
+        };
+        let empty = endpoint.ip.is_none()
+            && endpoint.location.is_none()
+            && endpoint.autonomous_system.is_none();
+        (!empty).then_some(endpoint)
+    }
+
+    /// The endpoint a class requires when the event recorded no address.
+    fn unknown() -> Self {
+        Endpoint {
+            autonomous_system: None,
+            ip: None,
+            location: None,
+            name: Some("unknown"),
+            network_scope_id: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AutonomousSystem<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    number: u32,
+}
+
+/// `location`: OCSF's `region` is the ISO 3166-2 code. OCSF wants a city, country or region
+/// in it: a place with none (a private address, bare coordinates) goes to `unmapped`.
+#[derive(Serialize)]
+struct Location<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    city: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    country: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lat: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    long: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<&'a str>,
+}
+
+impl Location<'_> {
+    fn is_valid(&self) -> bool {
+        self.city.is_some() || self.country.is_some() || self.region.is_some()
+    }
 }
 
 #[derive(Serialize)]
@@ -453,7 +523,7 @@ struct Evidence<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     actor: Option<Actor<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    src_endpoint: Option<Endpoint>,
+    src_endpoint: Option<Endpoint<'a>>,
 }
 
 impl Evidence<'_> {
@@ -695,6 +765,41 @@ struct UnmappedSource<'a> {
     forwarded_for: &'a [String],
     #[serde(skip_serializing_if = "no_headers")]
     forwarded_headers: Option<&'a BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "UnmappedGeo::is_empty")]
+    geo: UnmappedGeo<'a>,
+}
+
+/// What `src_endpoint.location` does not take: the region's name (it takes the code), what
+/// a private address is, and coordinates without a named place.
+#[derive(Default, Serialize)]
+struct UnmappedGeo<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lat: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lon: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<&'a str>,
+}
+
+impl<'a> UnmappedGeo<'a> {
+    fn of(geo: Option<&'a crate::event::Geo>) -> Self {
+        let Some(geo) = geo else {
+            return UnmappedGeo::default();
+        };
+        let placed = geo.city.is_some() || geo.country.is_some() || geo.region_code.is_some();
+        UnmappedGeo {
+            lat: geo.lat.filter(|_| !placed),
+            lon: geo.lon.filter(|_| !placed),
+            name: geo.name.as_deref(),
+            region: geo.region.as_deref(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lat.is_none() && self.lon.is_none() && self.name.is_none() && self.region.is_none()
+    }
 }
 
 fn no_headers(headers: &Option<&BTreeMap<String, String>>) -> bool {
@@ -703,6 +808,6 @@ fn no_headers(headers: &Option<&BTreeMap<String, String>>) -> bool {
 
 impl UnmappedSource<'_> {
     fn is_empty(&self) -> bool {
-        self.forwarded_for.is_empty() && no_headers(&self.forwarded_headers)
+        self.forwarded_for.is_empty() && no_headers(&self.forwarded_headers) && self.geo.is_empty()
     }
 }

@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use super::{EventFormat, ECS_VERSION, OCSF_VERSION};
 use crate::event::{
-    ActorKind, Alert, AuditEvent, ChainLink, Checkpoint, ClientAuth, DropReason, Dropped,
-    ErrorInfo, EventHash, EventKind, HttpInfo, OAuthDetails, Outcome, SeqRange, ServiceInfo,
-    Source, Timestamp, TokenDetails, TokenRef, UnverifiedClaims,
+    ActorKind, Alert, AuditEvent, AutonomousSystem, ChainLink, Checkpoint, ClientAuth, DropReason,
+    Dropped, ErrorInfo, EventHash, EventKind, Geo, HttpInfo, OAuthDetails, Outcome, Place,
+    SeqRange, ServiceInfo, Source, Timestamp, TokenDetails, TokenRef, Travel, UnverifiedClaims,
 };
 use crate::token::{TokenFingerprint, TokenFormat, Verdict};
 use ecs_fields::{leaves, EcsFields};
@@ -105,6 +105,16 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
         forwarded_headers: BTreeMap::from([("x-forwarded-proto".to_owned(), "https".to_owned())]),
         ip: Some("203.0.113.10".parse().unwrap()),
         user_agent: Some("demo-browser/1.0".into()),
+        geo: Some(Geo {
+            city: Some("Lyon".into()),
+            country: Some("FR".into()),
+            lat: Some(45.75),
+            lon: Some(4.85),
+            region: Some("Auvergne-Rhone-Alpes".into()),
+            region_code: Some("FR-ARA".into()),
+            ..Geo::default()
+        }),
+        r#as: Some(AutonomousSystem::new(64500, Some("Example Transit".into()))),
     });
     let (method, path) = match kind {
         AccessTokenIssued | TokenRequestFailed => ("POST", "/token"),
@@ -266,6 +276,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 rule: "brute_force".into(),
                 suppressed: Some(2),
                 title: Some("Repeated failed logins for one user from one address".into()),
+                travel: None,
                 window_s: 900,
             });
         }
@@ -318,6 +329,37 @@ pub(super) fn samples() -> Vec<AuditEvent> {
         alert.suppressed = None;
     }
     events.push(bare_alert);
+    // An impossible-travel alert, with its trip, and a private address.
+    let mut travel = sample(EventKind::SecurityAlert);
+    if let Some(alert) = &mut travel.alert {
+        alert.rule = "impossible_travel".into();
+        alert.travel = Some(Travel {
+            distance_km: 16_990,
+            from: Place::new(
+                Some("London".into()),
+                Some("GB".into()),
+                Some("198.51.100.7".into()),
+            ),
+            seconds: 1200,
+            speed_kmh: 50_970,
+            to: Place::new(
+                Some("Sydney".into()),
+                Some("AU".into()),
+                Some("203.0.113.80".into()),
+            ),
+        });
+    }
+    events.push(travel);
+    let mut private = sample(EventKind::LoginSucceeded);
+    if let Some(source) = &mut private.source {
+        source.ip = Some("10.1.2.3".parse().unwrap());
+        source.r#as = None;
+        source.geo = Some(Geo {
+            name: Some("private".into()),
+            ..Geo::default()
+        });
+    }
+    events.push(private);
     events.push(AuditEvent::new(
         Arc::new(ServiceInfo {
             name: "bare".into(),

@@ -94,6 +94,23 @@ impl EcsFields {
             } else {
                 name.as_str()
             };
+            // A `geo_point` written as an object: its `lat` and `lon`, in range.
+            if let Some((point, axis)) = field.rsplit_once('.') {
+                if self.types.get(point).is_some_and(|t| t == "geo_point") {
+                    let limit = match axis {
+                        "lat" => 90.0,
+                        "lon" => 180.0,
+                        _ => {
+                            problems.push(format!("{name} is not part of a geo_point"));
+                            continue;
+                        }
+                    };
+                    if !value.as_f64().is_some_and(|v| v.abs() <= limit) {
+                        problems.push(format!("{name} = {value} is not a {axis} in degrees"));
+                    }
+                    continue;
+                }
+            }
             let Some(kind) = self.types.get(field) else {
                 let set = name.split('.').next().unwrap_or_default();
                 problems.push(if self.field_sets.iter().any(|s| s == set) {

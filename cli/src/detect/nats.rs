@@ -658,6 +658,7 @@ mod tests {
                 last_seen: None,
                 evidence: Vec::new(),
                 suppressed: None,
+                travel: None,
             });
             event
         };

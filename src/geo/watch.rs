@@ -1,0 +1,117 @@
+//! A database file kept in step with the disk: when the file changes (geoipupdate replaces
+//! it weekly), the new version is read on a thread of its own and swapped in whole; one that
+//! cannot be read leaves the one in use in place, with a warning.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use super::database::{Database, Role, Stamp};
+use super::error::GeoIpError;
+
+/// The metric counting database reloads, by `result` (`ok`, `failed`):
+/// `oauth_audit_geoip_reloads_total`.
+pub const RELOADS: &str = "oauth_audit_geoip_reloads_total";
+
+/// A database and the file it came from.
+pub(crate) struct Watched {
+    path: PathBuf,
+    role: Role,
+    pub(crate) current: Database,
+    /// A new version being read, and its stamp.
+    loading: Option<(Stamp, mpsc::Receiver<Result<Database, GeoIpError>>)>,
+    /// The version that could not be read: not tried again until the file changes again.
+    failed: Option<Stamp>,
+    /// Whether the file's absence was already reported.
+    missing: bool,
+}
+
+impl Watched {
+    /// Opens the file: an error here is a start-up error.
+    pub(crate) fn open(path: PathBuf, role: Role) -> Result<Watched, GeoIpError> {
+        let current = Database::open(&path, role)?;
+        Ok(Watched {
+            path,
+            role,
+            current,
+            loading: None,
+            failed: None,
+            missing: false,
+        })
+    }
+
+    /// Takes a new version in when one was read; else starts reading one when the file
+    /// changed. True when the database in use changed.
+    pub(crate) fn check(&mut self) -> bool {
+        if let Some((stamp, receiver)) = &self.loading {
+            let result = match receiver.try_recv() {
+                Err(mpsc::TryRecvError::Empty) => return false,
+                Ok(result) => result,
+                Err(mpsc::TryRecvError::Disconnected) => Err(GeoIpError::Open {
+                    key: self.role.key(),
+                    path: self.path.clone(),
+                    reason: "the thread reading it stopped".into(),
+                }),
+            };
+            let stamp = *stamp;
+            self.loading = None;
+            return match result {
+                Ok(database) => {
+                    tracing::info!(
+                        path = %self.path.display(),
+                        kind = database.kind(),
+                        "geoip {} database reloaded",
+                        self.role.key()
+                    );
+                    metrics::counter!(RELOADS, "result" => "ok").increment(1);
+                    self.current = database;
+                    self.failed = None;
+                    true
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        %error,
+                        "the changed geoip {} database cannot be used; the one loaded before stays in use",
+                        self.role.key()
+                    );
+                    metrics::counter!(RELOADS, "result" => "failed").increment(1);
+                    self.failed = Some(stamp);
+                    false
+                }
+            };
+        }
+        let stamp = match Stamp::of(&self.path) {
+            Ok(stamp) => stamp,
+            Err(error) => {
+                if !self.missing {
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        %error,
+                        "the geoip {} database is gone; the one loaded before stays in use",
+                        self.role.key()
+                    );
+                    self.missing = true;
+                }
+                return false;
+            }
+        };
+        self.missing = false;
+        if stamp == self.current.stamp || Some(stamp) == self.failed {
+            return false;
+        }
+        let (sender, receiver) = mpsc::channel();
+        let (path, role) = (self.path.clone(), self.role);
+        let read = move || {
+            let _ = sender.send(Database::open(&path, role));
+        };
+        // Off the pipeline's task: a City database is tens of megabytes.
+        if let Err(error) = std::thread::Builder::new()
+            .name("oauth-audit-geoip".into())
+            .spawn(read)
+        {
+            tracing::warn!(%error, "no thread to read the geoip database on");
+            return false;
+        }
+        self.loading = Some((stamp, receiver));
+        false
+    }
+}
