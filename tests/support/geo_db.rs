@@ -42,7 +42,10 @@ pub fn city_database(networks: &[City]) -> Vec<u8> {
             ),
             (
                 "country",
-                Value::map([("iso_code", Value::from(n.country)), ("names", names(n.country))]),
+                Value::map([
+                    ("iso_code", Value::from(n.country)),
+                    ("names", names(n.country)),
+                ]),
             ),
             (
                 "location",
@@ -63,7 +66,10 @@ pub fn city_database(networks: &[City]) -> Vec<u8> {
             ));
         }
         writer
-            .insert_value(n.network.parse::<ipnet::IpNet>().unwrap(), Value::map(record))
+            .insert_value(
+                n.network.parse::<ipnet::IpNet>().unwrap(),
+                Value::map(record),
+            )
             .unwrap();
     }
     writer.to_bytes().unwrap()
