@@ -77,6 +77,12 @@ fn demo_writes_every_kind_and_no_secret() {
                 && line.contains("actor.client_id=web")),
         "no refresh_token_reuse alert in the demo's output:\n{stdout}"
     );
+    // Geo enrichment placed alice's two sign-ins; the detector saw the trip for what it is.
+    assert!(
+        stdout.contains("impossible_travel (critical): 1 event(s) in 5400 s from actor.subject=alice, evidence: 2 event id(s)")
+            && stdout.contains("from Lyon, FR (203.0.113.10) to Sydney, AU (198.51.100.23)"),
+        "no impossible_travel alert in the demo's output:\n{stdout}"
+    );
     // The report page, next to the events, with the numbers the scenario made: the token
     // it revoked and then presented, the failed logins of the brute force.
     let page = std::fs::read_to_string(dir.join("report.html")).expect("the demo's report.html");
@@ -129,6 +135,26 @@ fn demo_writes_every_kind_and_no_secret() {
     ] {
         assert!(kinds.contains(kind), "no {kind} in the demo output");
     }
+    // Every event with an address is placed: loopback by name, documentation addresses by
+    // the demo's databases.
+    let placed = |ip: &str| {
+        events
+            .iter()
+            .filter(|e| e["source"]["ip"] == ip)
+            .map(|e| e["source"].clone())
+            .next()
+            .unwrap_or_else(|| panic!("no event from {ip}"))
+    };
+    assert_eq!(
+        placed("127.0.0.1")["geo"],
+        serde_json::json!({"name": "loopback"})
+    );
+    let lyon = placed("203.0.113.10");
+    assert_eq!(
+        (lyon["geo"]["city"].as_str(), lyon["as"]["number"].as_u64()),
+        (Some("Lyon"), Some(64_500))
+    );
+    assert_eq!(placed("198.51.100.66")["geo"]["country"], "AU");
     for e in &events {
         // The demo's processor labels every event that passed the pipeline; checkpoints are
         // made after it, by the chain, and drop reports behind it, by the writer's runtime.

@@ -8,6 +8,8 @@
 //! ```
 
 mod auth_server;
+#[path = "../../tests/support/geo_db.rs"]
+mod geo_db;
 mod scenario;
 mod stall;
 
@@ -22,6 +24,7 @@ use oauth_audit::chain::verify::{verify_files, ProblemKind};
 use oauth_audit::chain::{Chaining, SigningKey};
 use oauth_audit::detect::Detector;
 use oauth_audit::format::EventFormat;
+use oauth_audit::geo::GeoIp;
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::report::{report_files, ReportOptions};
 use oauth_audit::token::TokenInspector;
@@ -110,6 +113,25 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let chain_key = SigningKey::generate("demo")?;
     let public_key = args.out.with_extension("pub");
     std::fs::write(&public_key, chain_key.verifying_key().encode() + "\n")?;
+    // Where each address is: MaxMind DB files of the GeoLite2 City and ASN layout. A real
+    // deployment points `[geoip]` at the files geoipupdate keeps current; the demo writes
+    // small ones (documentation addresses in Lyon, Paris, Sydney...) with a real writer.
+    let geo_dir = tempfile::tempdir()?;
+    let (city_db, asn_db) = (
+        geo_dir.path().join("city.mmdb"),
+        geo_dir.path().join("asn.mmdb"),
+    );
+    geo_db::install(
+        &city_db,
+        &geo_db::city_database(&[
+            geo_db::LYON,
+            geo_db::PARIS,
+            geo_db::SYDNEY,
+            geo_db::NEW_YORK,
+        ]),
+    );
+    geo_db::install(&asn_db, &geo_db::asn_database(&geo_db::NETWORKS));
+    let geo = GeoIp::builder().city(&city_db).asn(&asn_db).build()?;
     let mut auditor = Auditor::builder()
         .service_name("demo")
         .service_instance("demo-1")
@@ -118,6 +140,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         // Processors: every event passes each once, off the request path, before the writer.
         // Detection runs every rule on every event; its alerts pass the processors after it
         // (so they are labelled too) on their way to the writer.
+        // Geo enrichment first, so that detection (impossible_travel) and every format see
+        // source.geo and source.as.
+        .processor(geo)
         .processor(Detector::default())
         .processor(|event: &mut oauth_audit::event::AuditEvent| {
             event.labels.insert("deployment".into(), "demo".into());
@@ -360,6 +385,24 @@ fn show_alerts(out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> 
             alert["key"].as_str().unwrap_or("?"),
             alert["evidence"].as_array().map_or(0, Vec::len)
         );
+        let travel = &alert["travel"];
+        if travel.is_object() {
+            let place = |p: &serde_json::Value| {
+                format!(
+                    "{}, {} ({})",
+                    p["city"].as_str().unwrap_or("?"),
+                    p["country"].as_str().unwrap_or("?"),
+                    p["ip"].as_str().unwrap_or("?")
+                )
+            };
+            println!(
+                "    from {} to {}: {} km in {} s",
+                place(&travel["from"]),
+                place(&travel["to"]),
+                travel["distance_km"],
+                travel["seconds"]
+            );
+        }
     }
     if alerts == 0 {
         return Err("the attack raised no alert".into());

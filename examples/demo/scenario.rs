@@ -262,6 +262,18 @@ pub async fn run<W: AuditWriter>(
     expect(login("not-my-password").await?, 303)?;
     expect(login("wonderland").await?, 303)?;
 
+    step("alice signs in from Lyon, and moments later from Sydney (geo enrichment places both; the detector's impossible_travel)");
+    for address in ["203.0.113.10", "198.51.100.23"] {
+        let res = no_redirects
+            .post(format!("{base}/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", address)
+            .body(form(&[("username", "alice"), ("password", "wonderland")]))
+            .send()
+            .await?;
+        expect(res, 303)?;
+    }
+
     step("an attack: ten wrong passwords for bob from one address (the detector's brute_force)");
     for attempt in 0..10 {
         let guess = format!("guess-{attempt}");
