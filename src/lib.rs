@@ -34,6 +34,10 @@
 //! `TokenIntrospected`, `AuthorizationGranted`, `LoginFailed`... events, read from their
 //! bodies as they stream past; every other path is a protected route.
 //!
+//! Behind the queue, processors see every event once before the sinks: geo and ASN
+//! enrichment (`geo`, cargo feature `geoip`), detection ([`detect`]), and the hash chain
+//! ([`chain`]).
+//!
 //! # The request path
 //!
 //! The [`layer`] drives every request through these folders, in this order: `context`

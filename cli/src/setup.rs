@@ -368,6 +368,7 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
         queue: file.queue,
         writers: file.writers.iter().map(|w| w.get_ref().clone()).collect(),
         chain: file.chain.clone(),
+        geoip: file.geoip.clone(),
         detect: file.detect.clone(),
     };
     config.build().await.map_err(|e| match e {

@@ -646,8 +646,8 @@ fn impossible_travel_fires_for_a_user_in_two_places_too_fast() {
     assert_eq!(alert.rule, IMPOSSIBLE_TRAVEL);
     assert_eq!(alert.key, "actor.subject=alice");
     assert_eq!(alert.evidence, [lyon.id.to_string(), sydney.id.to_string()]);
-    assert_eq!(alert.first_seen, Some(lyon.time.clone()));
-    assert_eq!(alert.last_seen, Some(sydney.time.clone()));
+    assert_eq!(alert.first_seen, Some(lyon.time));
+    assert_eq!(alert.last_seen, Some(sydney.time));
     let travel = alert.travel.as_ref().unwrap();
     assert!((16_800..17_000).contains(&travel.distance_km), "{travel:?}");
     assert_eq!(travel.seconds, 1200);

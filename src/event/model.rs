@@ -910,6 +910,24 @@ mod tests {
     }
 
     #[test]
+    fn client_auth_names_are_what_events_carry() {
+        use crate::event::ClientAuth;
+        for auth in [
+            ClientAuth::ClientSecretBasic,
+            ClientAuth::ClientSecretPost,
+            ClientAuth::ClientSecretJwt,
+            ClientAuth::PrivateKeyJwt,
+            ClientAuth::TlsClientAuth,
+            ClientAuth::None,
+        ] {
+            assert_eq!(
+                serde_json::to_value(auth).unwrap(),
+                serde_json::Value::from(auth.as_str())
+            );
+        }
+    }
+
+    #[test]
     fn drop_reason_names_are_what_events_carry() {
         for reason in [
             DropReason::QueueFull,

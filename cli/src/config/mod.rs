@@ -13,7 +13,8 @@ use toml::Spanned;
 
 use oauth_audit::config::SecretString;
 pub use oauth_audit::config::{
-    ChainConfig, DetectConfig, EndpointsConfig, QueueConfig, SinkConfig, TokenInspectorConfig,
+    ChainConfig, DetectConfig, EndpointsConfig, GeoIpConfig, QueueConfig, SinkConfig,
+    TokenInspectorConfig,
 };
 pub use values::{
     shown_url, AtLeastOne, Cidr, ClientIpHeader, HttpUrl, HumanDuration, ListenAddr,
@@ -52,6 +53,8 @@ pub struct FileConfig {
     pub writers: Vec<Spanned<SinkConfig>>,
     /// Tamper-evident chaining and signed checkpoints (the library's type).
     pub chain: Option<ChainConfig>,
+    /// Geo and ASN enrichment (the library's type); off when absent.
+    pub geoip: Option<GeoIpConfig>,
     /// Detection rules on the live traffic (the library's type); off when absent.
     pub detect: Option<DetectConfig>,
 }

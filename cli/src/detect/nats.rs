@@ -377,8 +377,8 @@ async fn consume(
     Ok(())
 }
 
-/// The writers of the configuration, for the alerts only (`detect` and `chain` stay with the
-/// proxy); JSON lines on standard output without any.
+/// The writers of the configuration, for the alerts only (`detect`, `geoip` and `chain` stay
+/// with the proxy); JSON lines on standard output without any.
 async fn alert_writers(file: &FileConfig) -> Result<Auditor, Failure> {
     let config = AuditorConfig {
         service_name: Some(
@@ -390,6 +390,7 @@ async fn alert_writers(file: &FileConfig) -> Result<Auditor, Failure> {
         queue: file.queue,
         writers: file.writers.iter().map(|w| w.get_ref().clone()).collect(),
         chain: None,
+        geoip: None,
         detect: None,
     };
     config
