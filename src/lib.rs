@@ -85,6 +85,10 @@ mod text;
 pub mod token;
 pub mod writer;
 
+/// The `jsonwebtoken` crate this one is built with, for what goes beyond
+/// [`token::Algorithm`] (a `DecodingKey` of your own): its version need not match yours.
+pub use jsonwebtoken;
+
 pub use context::{ClientIpSource, PeerAddr, RequestId, TrustedProxies, FORWARDING_HEADERS};
 
 pub use error::ConfigError;

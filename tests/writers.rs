@@ -44,7 +44,7 @@ async fn tracing_writer_emits_one_event_per_audit_event_at_the_right_level() {
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|l: &serde_json::Value| l["target"] == "oauth_audit")
+        .filter(|l: &serde_json::Value| l["target"] == TracingWriter::TARGET)
         .collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert_eq!(lines[0]["level"], "INFO");
@@ -57,6 +57,65 @@ async fn tracing_writer_emits_one_event_per_audit_event_at_the_right_level() {
         assert_eq!(event["id"], id.as_str());
         assert_eq!(event["schema"], "oauth-audit/1");
     }
+}
+
+/// Runs two events through a `TracingWriter` and a writer that always fails (whose sink logs
+/// a warning), under `filter`; returns the targets of what was logged.
+async fn logged_targets(filter: &str) -> Vec<String> {
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let auditor = Auditor::builder()
+        .writer(TracingWriter::new())
+        .writer(Failing)
+        .build()
+        .unwrap();
+    for kind in [EventKind::ResourceAccessed, EventKind::LoginSucceeded] {
+        auditor.emit(AuditEvent::new(
+            auditor.service().clone(),
+            Timestamp::now(),
+            kind,
+            Outcome::Success,
+        ));
+    }
+    auditor.shutdown().await;
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["target"].to_string())
+        .collect()
+}
+
+struct Failing;
+
+impl oauth_audit::writer::AuditWriter for Failing {
+    fn name(&self) -> &str {
+        "failing"
+    }
+
+    async fn write(
+        &mut self,
+        _: &[std::sync::Arc<AuditEvent>],
+    ) -> Result<(), oauth_audit::writer::WriteError> {
+        Err(oauth_audit::writer::WriteError::backend("always down"))
+    }
+}
+
+#[tokio::test]
+async fn a_filter_quiets_the_diagnostics_and_keeps_the_audit_events() {
+    let event_target = format!("{:?}", TracingWriter::TARGET);
+    // The crate's diagnostics log under other targets: with the README's first filter the
+    // failing sink's warning is there, and the info-level events too.
+    let all = logged_targets("oauth_audit=warn,oauth_audit::event=info").await;
+    assert_eq!(all.iter().filter(|t| **t == event_target).count(), 2, "{all:?}");
+    assert!(all.iter().any(|t| *t != event_target), "no diagnostic: {all:?}");
+    // The README's filter for the events alone.
+    let events = logged_targets("oauth_audit=off,oauth_audit::event=info").await;
+    assert_eq!(events, [event_target.clone(), event_target], "{events:?}");
 }
 
 #[tokio::test]

@@ -169,7 +169,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let keys = auth_server::Keys::generate();
     let inspector = TokenInspector::builder()
-        .hmac_secret(jsonwebtoken::Algorithm::HS256, keys.secret())
+        .hmac_secret(oauth_audit::token::Algorithm::HS256, keys.secret())
         .issuer([auth_server::ISSUER])
         .audience([auth_server::AUDIENCE])
         .build()?;

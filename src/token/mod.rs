@@ -39,6 +39,21 @@ pub use resolver::{
 pub use revoked::RevokedTokens;
 pub use verdict::{TokenFormat, Verdict};
 
+/// The signature algorithms [`TokenInspectorBuilder`] takes keys for, re-exported from the
+/// `jsonwebtoken` version this crate is built with: with it, an application need not depend
+/// on `jsonwebtoken` (nor match its version) to configure keys.
+///
+/// ```
+/// use oauth_audit::token::{Algorithm, TokenInspector};
+///
+/// let inspector = TokenInspector::builder()
+///     .hmac_secret(Algorithm::HS256, b"a-shared-secret-of-at-least-32-bytes!!")
+///     .build()
+///     .unwrap();
+/// # let _ = inspector;
+/// ```
+pub use jsonwebtoken::Algorithm;
+
 /// A token verification setting that cannot work.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
