@@ -47,6 +47,15 @@ fn demo_writes_every_kind_and_no_secret() {
         stdout.contains("oauth_audit_events_dropped_total{"),
         "the scenario's overflow is not in the metrics:\n{stdout}"
     );
+    // The metrics are read after the last flush: what they say was written is in the file
+    // (the writer's own drop reports are not counted as written).
+    let trail = std::fs::read_to_string(&out).unwrap();
+    let lines = trail.lines().count() - trail.matches("\"kind\":\"AuditEventsDropped\"").count();
+    let written = format!(
+        "oauth_audit_events_written_total{{writer=\"file:{}\"}} {lines}\n",
+        out.display()
+    );
+    assert!(stdout.contains(&written), "no {written:?} in:\n{stdout}");
     // The same events, by default, as ECS documents and OCSF events next to the trail.
     for (file, schema_mark) in [
         ("events.ecs.jsonl", "\"ecs\":{\"version\":\"9.4.0\"}"),
@@ -199,5 +208,28 @@ fn demo_writes_every_kind_and_no_secret() {
             "the demo's events contain {secret:?}"
         );
     }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn demo_leaves_a_file_it_did_not_write_alone() {
+    let dir = std::env::temp_dir().join(format!("oauth-audit-demo-own-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("events.jsonl");
+    let report = dir.join("report.html");
+    std::fs::write(&report, "my own notes\n").unwrap();
+    let output = Command::new(demo_binary())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("report.html exists and was not written by the demo"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), "my own notes\n");
+    assert!(!out.exists(), "nothing written before the refusal");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -111,8 +111,15 @@ async fn a_filter_quiets_the_diagnostics_and_keeps_the_audit_events() {
     // The crate's diagnostics log under other targets: with the README's first filter the
     // failing sink's warning is there, and the info-level events too.
     let all = logged_targets("oauth_audit=warn,oauth_audit::event=info").await;
-    assert_eq!(all.iter().filter(|t| **t == event_target).count(), 2, "{all:?}");
-    assert!(all.iter().any(|t| *t != event_target), "no diagnostic: {all:?}");
+    assert_eq!(
+        all.iter().filter(|t| **t == event_target).count(),
+        2,
+        "{all:?}"
+    );
+    assert!(
+        all.iter().any(|t| *t != event_target),
+        "no diagnostic: {all:?}"
+    );
     // The README's filter for the events alone.
     let events = logged_targets("oauth_audit=off,oauth_audit::event=info").await;
     assert_eq!(events, [event_target.clone(), event_target], "{events:?}");

@@ -16,7 +16,10 @@ async fn the_proxy_places_each_client_address() {
     let dir = TempDir::new("geoip");
     let city = dir.path("city.mmdb");
     let asn = dir.path("asn.mmdb");
-    geo_db::install(&city, &geo_db::city_database(&[geo_db::LYON, geo_db::SYDNEY]));
+    geo_db::install(
+        &city,
+        &geo_db::city_database(&[geo_db::LYON, geo_db::SYDNEY]),
+    );
     geo_db::install(&asn, &geo_db::asn_database(&geo_db::NETWORKS));
     let out = dir.path("audit.jsonl");
     let config = dir.write(
@@ -45,7 +48,10 @@ async fn the_proxy_places_each_client_address() {
     assert_eq!(sydney["source"]["geo"]["region_code"], "AU-NSW");
     assert_eq!(sydney["source"]["as"]["org"], "Example Cable AU");
     let private = wait_event(&out, "from a private address", at_path("/from-here")).await;
-    assert_eq!(private["source"]["geo"], serde_json::json!({"name": "private"}));
+    assert_eq!(
+        private["source"]["geo"],
+        serde_json::json!({"name": "private"})
+    );
     assert!(proxy.terminate().success());
 
     // A database that is not there is a configuration error naming it, before serving.

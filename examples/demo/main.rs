@@ -100,9 +100,19 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    // Start each run with an empty file, so the summary describes this run only.
-    if args.out.exists() {
-        std::fs::remove_file(&args.out)?;
+    // Start each run with empty files, so the summary describes this run only; but replace
+    // only what an earlier run of the demo wrote, never a file of someone else's.
+    let public_key = args.out.with_extension("pub");
+    let written = [
+        Some(args.out.clone()),
+        args.ecs.clone(),
+        args.ocsf.clone(),
+        Some(args.out.with_extension("tampered.jsonl")),
+        Some(public_key.clone()),
+        Some(args.out.with_file_name("report.html")),
+    ];
+    for path in written.iter().flatten() {
+        replace_own(path)?;
     }
     // Before the auditor is built: it registers its metrics with the recorder in place.
     let prometheus = PrometheusBuilder::new().install_recorder()?;
@@ -111,7 +121,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // A real deployment keeps the key in a file (`oauth-audit keygen`); the demo makes one
     // and leaves its public half next to the events, for `oauth-audit verify --key`.
     let chain_key = SigningKey::generate("demo")?;
-    let public_key = args.out.with_extension("pub");
     std::fs::write(&public_key, chain_key.verifying_key().encode() + "\n")?;
     // Where each address is: MaxMind DB files of the GeoLite2 City and ASN layout. A real
     // deployment points `[geoip]` at the files geoipupdate keeps current; the demo writes
@@ -159,9 +168,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         (&args.ocsf, EventFormat::Ocsf),
     ] {
         if let Some(path) = path {
-            if path.exists() {
-                std::fs::remove_file(path)?;
-            }
             auditor = auditor.writer(JsonLines::file(path).await?.format(format));
         }
     }
@@ -221,9 +227,18 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         return summarize(&args.out);
     }
     scenario::run(addr, &keys, &file).await?;
+    // The resumed writer catches up on its queue before the shutdown's last words (the final
+    // checkpoint) arrive, or they would find it full; then every event is written and
+    // flushed before the metrics are read, so that their counters match the files.
+    for _ in 0..500 {
+        if auditor.stats().writers.iter().all(|w| w.queued == 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    auditor.shutdown().await;
     let metrics = scenario::scrape_metrics(addr).await?;
     server.abort();
-    auditor.shutdown().await;
     summarize(&args.out)?;
     show_formats(&args);
     show_alerts(&args.out)?;
@@ -362,6 +377,33 @@ fn verify_chain(
     if report.of_kind(ProblemKind::Edited).next().is_none() {
         return Err("the edited copy was not caught".into());
     }
+    Ok(())
+}
+
+/// Removes `path` if an earlier run of the demo wrote it (events of the service `demo`, a
+/// key named `demo`, a report page); refuses to touch anything else.
+fn replace_own(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("{}: {e}", path.display()).into()),
+    };
+    let first = text.lines().next().unwrap_or_default();
+    let demo_event = serde_json::from_str::<serde_json::Value>(first).is_ok_and(|e| {
+        e["service"]["name"] == "demo" || e["metadata"]["reporter"]["name"] == "demo"
+    });
+    let ours = text.is_empty()
+        || demo_event
+        || first.starts_with("demo+")
+        || (text.starts_with("<!DOCTYPE html>") && text.contains("<title>OAuth audit report"));
+    if !ours {
+        return Err(format!(
+            "{} exists and was not written by the demo; move it away or choose other files with --out",
+            path.display()
+        )
+        .into());
+    }
+    std::fs::remove_file(path)?;
     Ok(())
 }
 
