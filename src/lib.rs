@@ -95,3 +95,18 @@ pub use error::ConfigError;
 pub use layer::{AuditLayer, AuditLayerBuilder, AuditService, RequestBody, ResponseBody};
 pub use resource::AuditedToken;
 pub use scope::RequiredScopes;
+
+/// The README's code blocks, compiled (and run, unless marked `no_run`) as doctests so they
+/// cannot go stale; with every backend on, as `scripts/test` runs them.
+#[cfg(all(
+    doctest,
+    feature = "axum",
+    feature = "config",
+    feature = "geoip",
+    feature = "http",
+    feature = "jwks",
+    feature = "nats",
+    feature = "postgres"
+))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
