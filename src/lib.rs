@@ -72,6 +72,7 @@ pub mod fuzzing;
 #[cfg(feature = "geoip")]
 pub mod geo;
 pub mod layer;
+pub mod metric;
 pub mod oauth;
 pub mod process;
 #[cfg(feature = "report")]

@@ -384,6 +384,13 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
     if let Some(addr) = &file.proxy.metrics_listen {
         // Before the auditor: its metric handles bind to the recorder installed when it is built.
         metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(
+                    oauth_audit::metric::DELIVERY_SECONDS.name.into(),
+                ),
+                oauth_audit::metric::LATENCY_BUCKETS,
+            )
+            .map_err(|e| Failure::Runtime(format!("metrics buckets: {e}")))?
             .with_http_listener(addr.0)
             .install()
             .map_err(|e| Failure::Runtime(format!("cannot serve metrics on {}: {e}", addr.0)))?;

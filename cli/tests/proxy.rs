@@ -783,8 +783,26 @@ async fn prometheus_metrics_count_the_audited_events() {
             .text()
             .await
             .unwrap();
-        if text.lines().any(|line| line == wanted) {
+        let delivered = text
+            .lines()
+            .any(|l| l.starts_with("oauth_audit_delivery_seconds_count") && !l.ends_with(" 0"));
+        if text.lines().any(|line| line == wanted) && delivered {
             assert!(text.contains("oauth_audit_queue_depth"), "{text}");
+            // Every metric described, and delivery latencies in buckets from 50 µs.
+            assert!(
+                text.contains("# HELP oauth_audit_events_total Audit events emitted"),
+                "{text}"
+            );
+            assert!(
+                text.contains("# TYPE oauth_audit_delivery_seconds histogram"),
+                "{text}"
+            );
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with("oauth_audit_delivery_seconds_bucket")
+                        && l.contains("le=\"0.00005\"")),
+                "{text}"
+            );
             break;
         }
         assert!(

@@ -115,7 +115,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         replace_own(path)?;
     }
     // Before the auditor is built: it registers its metrics with the recorder in place.
-    let prometheus = PrometheusBuilder::new().install_recorder()?;
+    let prometheus = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(
+                oauth_audit::metric::DELIVERY_SECONDS.name.into(),
+            ),
+            oauth_audit::metric::LATENCY_BUCKETS,
+        )?
+        .install_recorder()?;
     let file = stall::Stallable::new(JsonLines::file(&args.out).await?);
     // Tamper evidence: every event chained to the previous one, sealed by signed checkpoints.
     // A real deployment keeps the key in a file (`oauth-audit keygen`); the demo makes one

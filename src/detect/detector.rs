@@ -170,11 +170,7 @@ impl Detector {
     /// [`without_revocation_rule`](Detector::without_revocation_rule) or
     /// [`without_refresh_reuse_rule`](Detector::without_refresh_reuse_rule)).
     pub fn new(rules: Vec<Rule>) -> Detector {
-        metrics::describe_counter!(
-            KEYS_EVICTED,
-            metrics::Unit::Count,
-            "Detection groups forgotten to stay within the detector's max_keys."
-        );
+        crate::metric::describe(&crate::metric::DETECT_KEYS_EVICTED);
         let kind_masks = rules
             .iter()
             .map(|rule| rule.select.iter().map(|s| kind_mask(&s.kinds)).collect())
@@ -624,7 +620,7 @@ fn add(
 
 /// The metric counting groups forgotten to stay within the cap
 /// (`oauth_audit_detect_keys_evicted_total`).
-pub const KEYS_EVICTED: &str = "oauth_audit_detect_keys_evicted_total";
+pub const KEYS_EVICTED: &str = crate::metric::DETECT_KEYS_EVICTED.name;
 
 fn refresh_rule() -> Rule {
     reuse_rule(

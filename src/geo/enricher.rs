@@ -126,11 +126,7 @@ impl GeoIpBuilder {
             .map(|p| Watched::open(p, Role::City))
             .transpose()?;
         let asn = self.asn.map(|p| Watched::open(p, Role::Asn)).transpose()?;
-        metrics::describe_counter!(
-            super::watch::RELOADS,
-            metrics::Unit::Count,
-            "Geolocation database files read again after they changed, by result."
-        );
+        crate::metric::describe(&crate::metric::GEOIP_RELOADS);
         Ok(GeoIp {
             city,
             asn,

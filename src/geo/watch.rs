@@ -10,7 +10,7 @@ use super::error::GeoIpError;
 
 /// The metric counting database reloads, by `result` (`ok`, `failed`):
 /// `oauth_audit_geoip_reloads_total`.
-pub const RELOADS: &str = "oauth_audit_geoip_reloads_total";
+pub const RELOADS: &str = crate::metric::GEOIP_RELOADS.name;
 
 /// A database and the file it came from.
 pub(crate) struct Watched {

@@ -5,29 +5,20 @@
 //! recorder installed at that moment; recording an event is then an atomic add on a
 //! handle picked by index, with no label lookup and no allocation.
 
-use metrics::{
-    describe_counter, describe_gauge, describe_histogram, Counter, Gauge, Histogram, Unit,
-};
+use metrics::{Counter, Gauge, Histogram};
 
 use crate::event::{DropReason, EventKind, Outcome};
 
-/// `oauth_audit_events_total{kind,outcome}`: events emitted by the request path.
-pub(crate) const EVENTS_TOTAL: &str = "oauth_audit_events_total";
-/// `oauth_audit_queue_depth{writer}`: events waiting in a writer's queue.
-pub(crate) const QUEUE_DEPTH: &str = "oauth_audit_queue_depth";
-/// `oauth_audit_events_written_total{writer}`: events a writer wrote successfully.
-pub(crate) const EVENTS_WRITTEN: &str = "oauth_audit_events_written_total";
-/// `oauth_audit_events_dropped_total{writer,reason}`: events a writer lost.
-pub(crate) const EVENTS_DROPPED: &str = "oauth_audit_events_dropped_total";
+use crate::metric;
 
-/// `oauth_audit_delivery_seconds{writer}`: how long a confirmed send took.
-pub(crate) const DELIVERY_SECONDS: &str = "oauth_audit_delivery_seconds";
-/// `oauth_audit_delivery_retries_total{writer}`: sends that repeated a failed one.
-pub(crate) const DELIVERY_RETRIES: &str = "oauth_audit_delivery_retries_total";
-/// `oauth_audit_spool_events{writer}`: events waiting in a sink's spool.
-pub(crate) const SPOOL_EVENTS: &str = "oauth_audit_spool_events";
-/// `oauth_audit_spool_bytes{writer}`: bytes waiting in a sink's spool.
-pub(crate) const SPOOL_BYTES: &str = "oauth_audit_spool_bytes";
+pub(crate) const EVENTS_TOTAL: &str = metric::EVENTS_TOTAL.name;
+pub(crate) const QUEUE_DEPTH: &str = metric::QUEUE_DEPTH.name;
+pub(crate) const EVENTS_WRITTEN: &str = metric::EVENTS_WRITTEN.name;
+pub(crate) const EVENTS_DROPPED: &str = metric::EVENTS_DROPPED.name;
+pub(crate) const DELIVERY_SECONDS: &str = metric::DELIVERY_SECONDS.name;
+pub(crate) const DELIVERY_RETRIES: &str = metric::DELIVERY_RETRIES.name;
+pub(crate) const SPOOL_EVENTS: &str = metric::SPOOL_EVENTS.name;
+pub(crate) const SPOOL_BYTES: &str = metric::SPOOL_BYTES.name;
 
 /// Every reason an event can be lost, in the order drop reports are raised.
 pub(crate) const DROP_REASONS: [DropReason; 6] = [
@@ -52,48 +43,12 @@ pub(crate) fn drop_slot(reason: DropReason) -> usize {
 
 const OUTCOMES: [Outcome; 3] = [Outcome::Success, Outcome::Failure, Outcome::Unknown];
 
-/// Gives the current recorder the help text of every metric of the pipeline.
+/// Gives the current recorder the help text of every metric of the crate
+/// ([`crate::metric::ALL`]).
 pub(crate) fn describe() {
-    describe_counter!(
-        EVENTS_TOTAL,
-        Unit::Count,
-        "Audit events emitted by the request path, by kind and outcome."
-    );
-    describe_gauge!(
-        QUEUE_DEPTH,
-        Unit::Count,
-        "Audit events waiting in a writer's queue, as last seen by the writer."
-    );
-    describe_counter!(
-        EVENTS_WRITTEN,
-        Unit::Count,
-        "Audit events a writer wrote successfully."
-    );
-    describe_counter!(
-        EVENTS_DROPPED,
-        Unit::Count,
-        "Audit events a writer lost, by reason (queue_full, block_timeout, spool_full, rejected, write_failed, shut_down)."
-    );
-    describe_histogram!(
-        DELIVERY_SECONDS,
-        Unit::Seconds,
-        "How long a sink took to confirm a batch."
-    );
-    describe_counter!(
-        DELIVERY_RETRIES,
-        Unit::Count,
-        "Sends to a sink that repeated a failed one."
-    );
-    describe_gauge!(
-        SPOOL_EVENTS,
-        Unit::Count,
-        "Audit events waiting in a sink's spool (on disk, or in memory)."
-    );
-    describe_gauge!(
-        SPOOL_BYTES,
-        Unit::Bytes,
-        "Bytes of audit events waiting in a sink's spool."
-    );
+    for m in metric::ALL {
+        metric::describe(&m);
+    }
 }
 
 /// `oauth_audit_events_total` for every (kind, outcome) pair.
@@ -187,6 +142,18 @@ impl std::fmt::Debug for SinkMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dropped_metric_names_every_reason() {
+        for reason in DROP_REASONS {
+            assert!(
+                metric::EVENTS_DROPPED.help.contains(reason.as_str()),
+                "{}",
+                reason.as_str()
+            );
+            assert_eq!(DROP_REASONS[drop_slot(reason)], reason);
+        }
+    }
 
     #[test]
     fn every_kind_and_outcome_has_its_own_slot() {
