@@ -12,7 +12,9 @@
 //! In a directory (the rotating writer's), the active file is the last `.jsonl` in name
 //! order (rotated files are `<prefix>-<time>.jsonl[.gz]`, which sort before
 //! `<prefix>.jsonl`). Files that appear meanwhile are read whole, in name order, so a file
-//! that was created and rotated away between two looks is not missed.
+//! that was created and rotated away between two looks is not missed; the rotated copy of a
+//! file already read through its handle is recognised by its first line (an event, with
+//! its unique id) and not read again.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, Metadata};
@@ -28,6 +30,9 @@ use crate::Failure;
 /// The longest line taken whole, as `verify` and `detect` read files: no event is this
 /// long, and a file without line ends must not take all memory.
 const MAX_LINE: usize = 1 << 20;
+
+/// First lines of rotated-away files remembered (a few rotations between two looks).
+const MAX_RETIRED: usize = 64;
 
 /// How often a followed file is looked at again.
 pub const POLL: Duration = Duration::from_millis(200);
@@ -161,9 +166,10 @@ fn directory(dir: &Path, n: usize, follow: bool, printer: &mut Printer) -> Resul
     if !follow {
         return Ok(());
     }
-    // The identity of the active file once it was rotated away, until its rotated copy (read
-    // through the old handle already) is seen under its new name.
-    let mut retired: Option<Option<(u64, u64)>> = None;
+    // The first lines of files read to their end through a handle and then rotated away:
+    // their rotated copies (renamed, maybe compressed) begin with the same line, which holds
+    // an event id, and are not read again.
+    let mut retired: Vec<Vec<u8>> = Vec::new();
     loop {
         std::thread::sleep(POLL);
         if let Some(open) = &mut active {
@@ -189,7 +195,12 @@ fn directory(dir: &Path, n: usize, follow: bool, printer: &mut Printer) -> Resul
             } else {
                 open.read_new(&mut |line, place| printer.line(line, place))?;
                 open.finish(&mut |line, place| printer.line(line, place))?;
-                retired = Some(open.identity);
+                if let Some(first) = open.first.take() {
+                    if retired.len() == MAX_RETIRED {
+                        retired.remove(0);
+                    }
+                    retired.push(first);
+                }
                 active = None;
             }
         }
@@ -201,14 +212,11 @@ fn directory(dir: &Path, n: usize, follow: bool, printer: &mut Printer) -> Resul
             .filter(|stem| !known.contains(stem))
             .collect();
         for name in &fresh {
-            if let Some(old) = retired {
-                // The same inode under its rotated name; or, compressed by now, the first
-                // file rotated since.
-                let same = fs::metadata(dir.join(name)).map(|m| identity(&m));
-                if same.as_ref().map_or(true, |id| *id == old) {
-                    retired = None;
-                    continue;
-                }
+            if let Some(seen) = first_line(dir, name).and_then(|first| {
+                retired.iter().position(|done| *done == first)
+            }) {
+                retired.remove(seen);
+                continue;
             }
             let mut all = LastEntries::new(usize::MAX);
             read_stem(dir, name, printer, &mut all)?;
@@ -219,9 +227,11 @@ fn directory(dir: &Path, n: usize, follow: bool, printer: &mut Printer) -> Resul
             if let Some(name) = newest {
                 if let Ok(mut open) = Open::at(&dir.join(name)) {
                     known.insert(stem(name).to_owned());
-                    if retired.is_some_and(|old| old.is_some() && old == open.identity) {
+                    let seen = first_line(dir, name)
+                        .and_then(|first| retired.iter().position(|done| *done == first));
+                    if let Some(seen) = seen {
                         // Renamed, its successor not created yet: read already.
-                        retired = None;
+                        retired.remove(seen);
                     } else {
                         open.read_new(&mut |line, place| printer.line(line, place))?;
                         active = Some(open);
@@ -304,6 +314,28 @@ fn stem(name: &str) -> &str {
     name.strip_suffix(".gz").unwrap_or(name)
 }
 
+/// The first line of the file of `stem` in `dir` (compressed or not), when it has one.
+fn first_line(dir: &Path, stem: &str) -> Option<Vec<u8>> {
+    use std::io::BufRead as _;
+    let read = |path: &Path| -> io::Result<Vec<u8>> {
+        let mut line = Vec::new();
+        let file = io::BufReader::new(File::open(path)?);
+        if is_gzip(path)? {
+            io::BufReader::new(flate2::bufread::MultiGzDecoder::new(file))
+                .take(MAX_LINE as u64)
+                .read_until(b'\n', &mut line)?;
+        } else {
+            file.take(MAX_LINE as u64).read_until(b'\n', &mut line)?;
+        }
+        Ok(line)
+    };
+    let line = read(&dir.join(format!("{stem}.gz")))
+        .or_else(|_| read(&dir.join(stem)))
+        .ok()?;
+    let line = line.strip_suffix(b"\n").unwrap_or(&line).to_vec();
+    (!line.is_empty()).then_some(line)
+}
+
 fn is_gzip(path: &Path) -> io::Result<bool> {
     let mut magic = [0u8; 2];
     let mut file = File::open(path)?;
@@ -332,6 +364,8 @@ struct Open {
     skipping: bool,
     /// Lines read so far.
     lines: u64,
+    /// The first of them: what the file is recognised by once rotated.
+    first: Option<Vec<u8>>,
 }
 
 impl Open {
@@ -350,6 +384,7 @@ impl Open {
             partial: Vec::new(),
             skipping: false,
             lines: 0,
+            first: None,
         })
     }
 
@@ -366,6 +401,7 @@ impl Open {
         self.partial.clear();
         self.skipping = false;
         self.lines = 0;
+        self.first = None;
         Ok(())
     }
 
@@ -421,6 +457,9 @@ impl Open {
         each: &mut dyn FnMut(&[u8], &dyn Fn() -> String) -> io::Result<()>,
     ) -> Result<(), Stop> {
         self.lines += 1;
+        if self.first.is_none() {
+            self.first = Some(self.partial.clone());
+        }
         let (name, number) = (&self.name, self.lines);
         let line = std::mem::take(&mut self.partial);
         let result = each(&line, &|| format!("{name}:{number}"));

@@ -81,7 +81,10 @@ impl Printer {
                 // In its place among the events, when both go to one terminal.
                 self.flush()?;
                 // The place is a file name and line number, or a stream and sequence.
-                eprintln!("oauth-audit: {}: not a JSON event, skipped", escape(place));
+                eprintln!(
+                    "oauth-audit: {}: not a JSON event, skipped",
+                    escape_controls(place)
+                );
                 Ok(())
             }
             (Entry::Event(raw, _), Output::Raw(out)) => {
@@ -247,6 +250,29 @@ fn escape(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Owned(format!("{text:?}"))
     }
+}
+
+/// Control and invisible characters escaped, the rest as it is: for places, which are ours
+/// but hold file names and subjects.
+fn escape_controls(text: &str) -> Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    };
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if hidden(c) {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
