@@ -148,8 +148,16 @@ fn the_last_events_filtered_and_passed_through_byte_for_byte() {
 
     let out = run(
         &[
-            "tail", path, "--no-follow", "--json", "--kind", "LoginFailed", "--client", "web",
-            "-n", "3",
+            "tail",
+            path,
+            "--no-follow",
+            "--json",
+            "--kind",
+            "LoginFailed",
+            "--client",
+            "web",
+            "-n",
+            "3",
         ],
         &[],
     );
@@ -157,7 +165,11 @@ fn the_last_events_filtered_and_passed_through_byte_for_byte() {
     let expected = [&lines[28], &lines[32], &lines[36]]
         .map(|l| format!("{l}\n"))
         .concat();
-    assert_eq!(text(&out.stdout), expected, "the last 3 of the matching lines, unchanged");
+    assert_eq!(
+        text(&out.stdout),
+        expected,
+        "the last 3 of the matching lines, unchanged"
+    );
 
     // Readable lines: the default is the last 10; the filters combine.
     let out = run(&["tail", path, "--no-follow"], &[]);
@@ -166,24 +178,42 @@ fn the_last_events_filtered_and_passed_through_byte_for_byte() {
     assert!(shown[9].starts_with("2026-12-01T23:00:39.000000Z TokenRequestFailed "));
     let out = run(
         &[
-            "tail", path, "--no-follow", "--outcome", "failure", "--subject", "alice", "-n",
+            "tail",
+            path,
+            "--no-follow",
+            "--outcome",
+            "failure",
+            "--subject",
+            "alice",
+            "-n",
             "100",
         ],
         &[],
     );
     let shown: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
-    assert_eq!(shown.len(), 10, "every TokenRequestFailed of alice: {shown:?}");
+    assert_eq!(
+        shown.len(),
+        10,
+        "every TokenRequestFailed of alice: {shown:?}"
+    );
     assert_eq!(
         shown[0],
         "2026-12-01T23:00:03.000000Z TokenRequestFailed       failure subject=alice \
          client=web POST /token 400 ip=203.0.113.9"
     );
-    assert!(shown.iter().all(|l| l.contains(" TokenRequestFailed ")), "{shown:?}");
+    assert!(
+        shown.iter().all(|l| l.contains(" TokenRequestFailed ")),
+        "{shown:?}"
+    );
 
     // Usage errors exit 2.
     let out = run(&["tail", path, "--kind", "LoginFailure"], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("not an event kind"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not an event kind"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(&["tail", path, "--stream", "X"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--stream applies only with --nats"));
@@ -211,7 +241,10 @@ fn malformed_lines_are_reported_on_standard_error_and_skipped() {
     let path = dir.path("audit.jsonl");
     std::fs::write(&path, bytes).unwrap();
 
-    let out = run(&["tail", path.to_str().unwrap(), "--no-follow", "--json"], &[]);
+    let out = run(
+        &["tail", path.to_str().unwrap(), "--no-follow", "--json"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         text(&out.stdout),
@@ -229,7 +262,10 @@ fn malformed_lines_are_reported_on_standard_error_and_skipped() {
         ],
         "the blank line is no event and no error"
     );
-    assert!(!stderr.contains('\u{1b}'), "the bad line itself is not echoed");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "the bad line itself is not echoed"
+    );
 }
 
 /// Removes the SGR sequences (`ESC [ digits ; m`) the colours are made of.
@@ -275,7 +311,9 @@ fn hostile_values_are_escaped_and_colour_follows_the_flags_and_no_color() {
     .to_string();
     let path = dir.write("audit.jsonl", &format!("{hostile}\n{alert}\n"));
     let path = path.to_str().unwrap();
-    let forbidden = ['\u{1b}', '\u{7}', '\r', '\u{202e}', '\u{2028}', '\u{9b}', '\u{200b}'];
+    let forbidden = [
+        '\u{1b}', '\u{7}', '\r', '\u{202e}', '\u{2028}', '\u{9b}', '\u{200b}',
+    ];
 
     let out = run(&["tail", path, "--no-follow"], &[]);
     let plain = text(&out.stdout);
@@ -296,7 +334,10 @@ fn hostile_values_are_escaped_and_colour_follows_the_flags_and_no_color() {
     // Colour: forced, then auto with CLICOLOR_FORCE, then NO_COLOR over it.
     let out = run(&["tail", path, "--no-follow", "--color", "always"], &[]);
     let coloured = text(&out.stdout);
-    assert!(coloured.contains("\u{1b}[31m"), "failure in red: {coloured:?}");
+    assert!(
+        coloured.contains("\u{1b}[31m"),
+        "failure in red: {coloured:?}"
+    );
     let rest = without_colours(&coloured);
     assert_eq!(rest, plain, "only the colours were added");
     for c in forbidden {
@@ -309,7 +350,10 @@ fn hostile_values_are_escaped_and_colour_follows_the_flags_and_no_color() {
         &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")],
     );
     assert_eq!(text(&no_color.stdout), plain);
-    let never = run(&["tail", path, "--no-follow", "--color", "never"], &[("CLICOLOR_FORCE", "1")]);
+    let never = run(
+        &["tail", path, "--no-follow", "--color", "never"],
+        &[("CLICOLOR_FORCE", "1")],
+    );
     assert_eq!(text(&never.stdout), plain);
 }
 
@@ -384,7 +428,10 @@ fn wait_rotated(dir: &Path, n: usize) {
         if gz >= n {
             return;
         }
-        assert!(Instant::now() < deadline, "the writer never rotated {n} times");
+        assert!(
+            Instant::now() < deadline,
+            "the writer never rotated {n} times"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -413,7 +460,11 @@ async fn a_rotating_writers_directory_is_followed_into_each_new_file() {
         let written = |ids: &Vec<String>| {
             let deadline = Instant::now() + WAIT;
             while auditor.stats().writers[0].written < ids.len() as u64 {
-                assert!(Instant::now() < deadline, "the writer never wrote {}", ids.len());
+                assert!(
+                    Instant::now() < deadline,
+                    "the writer never wrote {}",
+                    ids.len()
+                );
                 std::thread::sleep(Duration::from_millis(1));
             }
         };
@@ -441,7 +492,11 @@ async fn a_rotating_writers_directory_is_followed_into_each_new_file() {
             .to_owned()
     };
     let shown: Vec<String> = page.iter().map(id_of).collect();
-    assert_eq!(shown, ids[5..14], "the last 9, across rotated and active files");
+    assert_eq!(
+        shown,
+        ids[5..14],
+        "the last 9, across rotated and active files"
+    );
 
     // Many rotations while tail follows, some between two of its looks.
     for round in 0..6 {
@@ -507,8 +562,15 @@ async fn tail_reads_a_jetstream_stream_backwards_then_follows_it() {
         tokio::task::spawn_blocking(move || {
             run(
                 &[
-                    "tail", "--nats", &url, "--no-follow", "--json", "--kind", "LoginFailed",
-                    "-n", "2",
+                    "tail",
+                    "--nats",
+                    &url,
+                    "--no-follow",
+                    "--json",
+                    "--kind",
+                    "LoginFailed",
+                    "-n",
+                    "2",
                 ],
                 &[],
             )
@@ -534,6 +596,8 @@ async fn tail_reads_a_jetstream_stream_backwards_then_follows_it() {
 
     publish("LoginFailed", failed(304)).await;
     publish("AccessTokenIssued", issued(305)).await;
-    let lines = tokio::task::spawn_blocking(move || tail.next(2)).await.unwrap();
+    let lines = tokio::task::spawn_blocking(move || tail.next(2))
+        .await
+        .unwrap();
     assert_eq!(lines, [failed(304), issued(305)]);
 }

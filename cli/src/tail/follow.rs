@@ -34,6 +34,9 @@ const MAX_LINE: usize = 1 << 20;
 /// First lines of rotated-away files remembered (a few rotations between two looks).
 const MAX_RETIRED: usize = 64;
 
+/// Listings in a row that may each find a rotation before the active file is opened.
+const MAX_ATTEMPTS: usize = 100;
+
 /// How often a followed file is looked at again.
 pub const POLL: Duration = Duration::from_millis(200);
 
@@ -135,12 +138,8 @@ fn file(path: &Path, n: usize, follow: bool, printer: &mut Printer) -> Result<()
 
 fn directory(dir: &Path, n: usize, follow: bool, printer: &mut Printer) -> Result<(), Stop> {
     let unreadable = |e| Stop::Read(dir.to_owned(), e);
-    let names = list(dir).map_err(unreadable)?;
+    let (names, mut active) = open_newest(dir).map_err(unreadable)?;
     let mut known: BTreeSet<String> = names.iter().map(|name| stem(name).to_owned()).collect();
-    let mut active = match active_of(&names) {
-        Some(name) => Some(Open::at(&dir.join(name)).map_err(unreadable)?),
-        None => None,
-    };
     let mut last = LastEntries::new(n);
     if let Some(open) = &mut active {
         open.read_new(&mut |line, place| {
@@ -174,14 +173,11 @@ fn directory(dir: &Path, n: usize, follow: bool, printer: &mut Printer) -> Resul
         std::thread::sleep(POLL);
         if let Some(open) = &mut active {
             open.read_new(&mut |line, place| printer.line(line, place))?;
-        }
-        let Ok(names) = list(dir) else {
-            continue;
-        };
-        let newest = active_of(&names);
-        if let Some(open) = &mut active {
+            let Ok(names) = list(dir) else {
+                continue;
+            };
             let path = dir.join(&open.name);
-            let current = newest == Some(&open.name)
+            let current = active_of(&names) == Some(&open.name)
                 && fs::metadata(&path).is_ok_and(|now| !open.replaced_by(&now));
             if current {
                 if fs::metadata(&path).is_ok_and(|now| now.len() < open.pos) {
@@ -193,6 +189,7 @@ fn directory(dir: &Path, n: usize, follow: bool, printer: &mut Printer) -> Resul
                     open.read_new(&mut |line, place| printer.line(line, place))?;
                 }
             } else {
+                // Rotated away: what it got before the rename is still to be read.
                 open.read_new(&mut |line, place| printer.line(line, place))?;
                 open.finish(&mut |line, place| printer.line(line, place))?;
                 if let Some(first) = open.first.take() {
@@ -204,17 +201,62 @@ fn directory(dir: &Path, n: usize, follow: bool, printer: &mut Printer) -> Resul
                 active = None;
             }
         }
-        // Files new since the last look, oldest first, but the active one.
+        if active.is_none() {
+            active = catch_up(dir, &mut known, &mut retired, printer)?;
+        }
+        printer.flush().map_err(Stop::Write)?;
+    }
+}
+
+/// The directory's files, and its active file opened, with no file older than it appearing
+/// between the listing and the opening (a rotation in between would put one there, unseen).
+fn open_newest(dir: &Path) -> io::Result<(Vec<String>, Option<Open>)> {
+    let mut attempts = 0;
+    loop {
+        let names = list(dir)?;
+        let Some(newest) = active_of(&names) else {
+            return Ok((names, None));
+        };
+        let open = Open::at(&dir.join(newest));
+        let again = list(dir)?;
+        let before: BTreeSet<&str> = names.iter().map(|name| stem(name)).collect();
+        let stable = again
+            .iter()
+            .filter(|name| stem(name) != stem(newest))
+            .all(|name| before.contains(stem(name)));
+        attempts += 1;
+        if stable || attempts == MAX_ATTEMPTS {
+            return Ok((names, open.ok()));
+        }
+    }
+}
+
+/// After the active file was rotated away (or before there was one): reads the files that
+/// appeared since, oldest first, then opens the new active file, once no older file is
+/// left unread.
+fn catch_up(
+    dir: &Path,
+    known: &mut BTreeSet<String>,
+    retired: &mut Vec<Vec<u8>>,
+    printer: &mut Printer,
+) -> Result<Option<Open>, Stop> {
+    for _ in 0..MAX_ATTEMPTS {
+        let Ok(names) = list(dir) else {
+            return Ok(None);
+        };
+        let newest = active_of(&names);
+        // By stem: a rotated file may be listed both plain and compressed.
+        let newest_stem = newest.map(|name| stem(name));
         let fresh: BTreeSet<String> = names
             .iter()
-            .filter(|name| Some(*name) != newest)
-            .map(|name| stem(name).to_owned())
-            .filter(|stem| !known.contains(stem))
+            .map(|name| stem(name))
+            .filter(|stem| Some(*stem) != newest_stem && !known.contains(*stem))
+            .map(str::to_owned)
             .collect();
         for name in &fresh {
-            if let Some(seen) = first_line(dir, name).and_then(|first| {
-                retired.iter().position(|done| *done == first)
-            }) {
+            if let Some(seen) = first_line(dir, name)
+                .and_then(|first| retired.iter().position(|done| *done == first))
+            {
                 retired.remove(seen);
                 continue;
             }
@@ -223,24 +265,33 @@ fn directory(dir: &Path, n: usize, follow: bool, printer: &mut Printer) -> Resul
             show_all(printer, all)?;
         }
         known.extend(fresh);
-        if active.is_none() {
-            if let Some(name) = newest {
-                if let Ok(mut open) = Open::at(&dir.join(name)) {
-                    known.insert(stem(name).to_owned());
-                    let seen = first_line(dir, name)
-                        .and_then(|first| retired.iter().position(|done| *done == first));
-                    if let Some(seen) = seen {
-                        // Renamed, its successor not created yet: read already.
-                        retired.remove(seen);
-                    } else {
-                        open.read_new(&mut |line, place| printer.line(line, place))?;
-                        active = Some(open);
-                    }
-                }
-            }
+        let Some(name) = newest else {
+            return Ok(None);
+        };
+        let Ok(mut open) = Open::at(&dir.join(name)) else {
+            return Ok(None);
+        };
+        // A rotation since the listing: read what it left first.
+        let again = list(dir).unwrap_or_default();
+        if again
+            .iter()
+            .any(|other| stem(other) != stem(name) && !known.contains(stem(other)))
+        {
+            continue;
         }
-        printer.flush().map_err(Stop::Write)?;
+        known.insert(stem(name).to_owned());
+        let seen =
+            first_line(dir, name).and_then(|first| retired.iter().position(|done| *done == first));
+        if let Some(seen) = seen {
+            // The rotated file under its new name, its successor not created yet: read
+            // already through its handle.
+            retired.remove(seen);
+            return Ok(None);
+        }
+        open.read_new(&mut |line, place| printer.line(line, place))?;
+        return Ok(Some(open));
     }
+    Ok(None)
 }
 
 fn show_all(printer: &mut Printer, last: LastEntries) -> Result<(), Stop> {
@@ -329,8 +380,11 @@ fn first_line(dir: &Path, stem: &str) -> Option<Vec<u8>> {
         }
         Ok(line)
     };
-    let line = read(&dir.join(format!("{stem}.gz")))
+    // Compressed and removed between two tries: the .gz is there by the third.
+    let compressed = dir.join(format!("{stem}.gz"));
+    let line = read(&compressed)
         .or_else(|_| read(&dir.join(stem)))
+        .or_else(|_| read(&compressed))
         .ok()?;
     let line = line.strip_suffix(b"\n").unwrap_or(&line).to_vec();
     (!line.is_empty()).then_some(line)
