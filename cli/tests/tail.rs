@@ -139,10 +139,9 @@ fn the_last_events_filtered_and_passed_through_byte_for_byte() {
         lines.push(event(i, kind, outcome, subject, client));
     }
     // Written differently from the library (spaces, key order): passed through as it is.
-    lines[36] = format!(
-        "{{ \"kind\" : \"LoginFailed\", \"outcome\": \"failure\", \"schema\": \"oauth-audit/1\",  \
-         \"actor\": {{\"client_id\": \"web\", \"subject\": \"bob\"}}, \"time\": \"2026-12-01T23:00:36Z\" }}"
-    );
+    lines[36] = "{ \"kind\" : \"LoginFailed\", \"outcome\": \"failure\", \"schema\": \"oauth-audit/1\",  \
+         \"actor\": {\"client_id\": \"web\", \"subject\": \"bob\"}, \"time\": \"2026-12-01T23:00:36Z\" }"
+        .to_owned();
     let path = dir.write("audit.jsonl", &(lines.join("\n") + "\n"));
     let path = path.to_str().unwrap();
 

@@ -64,8 +64,8 @@ pub fn run(dir: &Path, config: &Path, give_up_after: Duration, json: bool) -> Re
     let left: u64 = replayed.iter().map(|r| r.left).sum();
     if left > 0 {
         return Err(Failure::Runtime(format!(
-            "{left} event(s) not delivered within --give-up-after {give_up_after:?} of the \
-             last progress; they stay in the spool (is the destination up?)"
+            "{left} event(s) not delivered (none for --give-up-after {give_up_after:?}, or \
+             stopped); they stay in the spool (is the destination up?)"
         )));
     }
     Ok(())

@@ -29,6 +29,7 @@ impl Filter {
     }
 
     /// The one kind asked for, when exactly one is (a NATS subject can then narrow the read).
+    #[cfg(feature = "nats")]
     pub fn single_kind(&self) -> Option<&str> {
         match self.kinds.as_slice() {
             [kind] => Some(kind),

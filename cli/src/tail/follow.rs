@@ -403,6 +403,9 @@ fn is_gzip(path: &Path) -> io::Result<bool> {
     Ok(read == 2 && magic == [0x1f, 0x8b])
 }
 
+/// Called with each line and, lazily, its place (`file:line`).
+type EachLine<'a> = dyn FnMut(&[u8], &dyn Fn() -> String) -> io::Result<()> + 'a;
+
 /// A file being read as it grows.
 struct Open {
     path: PathBuf,
@@ -462,7 +465,7 @@ impl Open {
     /// Calls `each` with every line completed since the last call.
     fn read_new(
         &mut self,
-        each: &mut dyn FnMut(&[u8], &dyn Fn() -> String) -> io::Result<()>,
+        each: &mut EachLine<'_>,
     ) -> Result<(), Stop> {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -498,7 +501,7 @@ impl Open {
     /// The file will not grow any more: its last line, even without a line end.
     fn finish(
         &mut self,
-        each: &mut dyn FnMut(&[u8], &dyn Fn() -> String) -> io::Result<()>,
+        each: &mut EachLine<'_>,
     ) -> Result<(), Stop> {
         if !self.partial.is_empty() {
             self.emit(each)?;
@@ -508,7 +511,7 @@ impl Open {
 
     fn emit(
         &mut self,
-        each: &mut dyn FnMut(&[u8], &dyn Fn() -> String) -> io::Result<()>,
+        each: &mut EachLine<'_>,
     ) -> Result<(), Stop> {
         self.lines += 1;
         if self.first.is_none() {

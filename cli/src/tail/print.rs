@@ -55,6 +55,7 @@ impl Printer {
     }
 
     /// The filter in use.
+    #[cfg(feature = "nats")]
     pub fn filter(&self) -> &Filter {
         &self.filter
     }
