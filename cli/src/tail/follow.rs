@@ -463,10 +463,7 @@ impl Open {
     }
 
     /// Calls `each` with every line completed since the last call.
-    fn read_new(
-        &mut self,
-        each: &mut EachLine<'_>,
-    ) -> Result<(), Stop> {
+    fn read_new(&mut self, each: &mut EachLine<'_>) -> Result<(), Stop> {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = match self.file.read(&mut buf) {
@@ -499,20 +496,14 @@ impl Open {
     }
 
     /// The file will not grow any more: its last line, even without a line end.
-    fn finish(
-        &mut self,
-        each: &mut EachLine<'_>,
-    ) -> Result<(), Stop> {
+    fn finish(&mut self, each: &mut EachLine<'_>) -> Result<(), Stop> {
         if !self.partial.is_empty() {
             self.emit(each)?;
         }
         Ok(())
     }
 
-    fn emit(
-        &mut self,
-        each: &mut EachLine<'_>,
-    ) -> Result<(), Stop> {
+    fn emit(&mut self, each: &mut EachLine<'_>) -> Result<(), Stop> {
         self.lines += 1;
         if self.first.is_none() {
             self.first = Some(self.partial.clone());
