@@ -148,13 +148,18 @@ async fn drain(
     };
     let auditor = config.build().await.map_err(|e| {
         let message = e.to_string();
-        match writers
-            .iter()
-            .find(|_| message.contains("in use by another process"))
-        {
-            // Taken between the check and now.
+        if !message.contains("in use by another process") {
+            return Failure::Config(message);
+        }
+        // Taken between the check and now.
+        let named = writers.iter().find(|(writer, _)| {
+            writer
+                .spool_dir()
+                .is_some_and(|dir| message.contains(&dir.display().to_string()))
+        });
+        match named {
             Some((_, spool)) => in_use(spool),
-            None => Failure::Config(message),
+            None => Failure::Usage(message),
         }
     })?;
     let stop = crate::setup::shutdown_signal();

@@ -60,8 +60,8 @@ impl Printer {
         &self.filter
     }
 
-    /// What to show for one line read at `place` (called only when the line is not an
-    /// event): nothing for a blank line or an event the filter leaves out.
+    /// What to show for one line: nothing for a blank line or an event the filter leaves
+    /// out. `place` (where the line was read) is called only for a line that is no event.
     pub fn judge(&self, line: &[u8], place: impl FnOnce() -> String) -> Option<Entry> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return None;
