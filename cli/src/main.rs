@@ -3,7 +3,9 @@
 //! `oauth-audit check-config` validates a configuration file; `oauth-audit verify` checks a
 //! chained trail and `oauth-audit keygen` makes the key pair that signs its checkpoints;
 //! `oauth-audit detect` runs the detection rules over stored events, or over the NATS
-//! JetStream stream a fleet's writers publish to (`--nats`).
+//! JetStream stream a fleet's writers publish to (`--nats`); `oauth-audit tail` follows
+//! events as they are written; `oauth-audit spool` looks into a writer's spool and drains it
+//! by hand.
 //!
 //! Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure (for `verify`:
 //! the trail has problems).
@@ -15,6 +17,9 @@
 //! oauth-audit verify /var/log/oauth-audit --key audit.pub --checkpoints checkpoints.jsonl
 //! oauth-audit detect /var/log/oauth-audit > alerts.jsonl
 //! oauth-audit detect --nats nats://10.0.0.1:4222,nats://10.0.0.2:4222 --config detect.toml
+//! oauth-audit tail /var/log/oauth-audit --outcome failure
+//! oauth-audit spool status /var/lib/oauth-audit/spool
+//! oauth-audit spool replay /var/lib/oauth-audit/spool/nats --config oauth-audit.toml
 //! ```
 //!
 //! Configuration: `docs/config.md`.
@@ -26,12 +31,16 @@ mod config;
 mod detect;
 mod introspect;
 mod keygen;
+#[cfg(feature = "nats")]
+mod nats_client;
 mod proxy;
 mod report;
 mod routes;
 mod setup;
+mod spool;
 #[cfg(feature = "postgres")]
 mod table;
+mod tail;
 mod verify;
 
 use std::path::PathBuf;
@@ -78,6 +87,14 @@ enum Command {
     /// access review, scope usage and unused permissions, the tokens' lifecycle, failures
     /// and anomalies; as one HTML page, JSON, Markdown or CSV (docs/reports.md).
     Report(report::ReportArgs),
+    /// Follow audit events as they are written (a JSON-lines file, a directory of rotated
+    /// files, or with --nats a NATS JetStream stream): one readable line per event, or the
+    /// events themselves with --json (docs/operations.md).
+    Tail(tail::TailArgs),
+    /// Look into a writer's spool directory, or drain it by hand into the writer's
+    /// destination (docs/operations.md).
+    #[command(subcommand)]
+    Spool(spool::SpoolCommand),
 }
 
 /// Flags of `oauth-audit proxy`.
@@ -162,6 +179,8 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Detect(args) => detect::run(args),
         Command::Report(args) => report::run(args),
+        Command::Tail(args) => tail::run(args),
+        Command::Spool(command) => spool::run(command),
         Command::Verify(args) => match verify::run(args) {
             Ok(code) => return code,
             Err(failure) => Err(failure),

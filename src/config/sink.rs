@@ -58,6 +58,19 @@ impl SinkConfig {
         }
     }
 
+    /// Where the sink keeps undelivered events (`delivery.spool_dir`, or `retry.spool_dir`
+    /// of a file sink), when it has a spool directory.
+    pub fn spool_dir(&self) -> Option<&std::path::Path> {
+        match self {
+            SinkConfig::Jsonl(c) => c.retry.as_ref()?.spool_dir.as_deref(),
+            SinkConfig::Rotating(c) => c.retry.as_ref()?.spool_dir.as_deref(),
+            SinkConfig::Postgres(c) => c.delivery.spool_dir.as_deref(),
+            SinkConfig::Nats(c) => c.delivery.spool_dir.as_deref(),
+            SinkConfig::Http(c) => c.delivery.spool_dir.as_deref(),
+            SinkConfig::Tracing(_) => None,
+        }
+    }
+
     /// Builds the sink and adds it to `builder` with its queue settings. `service_name` is
     /// the default of settings that name the service (Splunk's `source`).
     ///

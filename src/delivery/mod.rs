@@ -48,7 +48,10 @@ mod builder;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::sink::{Backend, BackendError, Backoff, DeliveryStats, EncodedEvent, RecordError};
+pub use crate::sink::{
+    is_spool_dir, Backend, BackendError, Backoff, DeliveryStats, EncodedEvent, RecordError,
+    SpoolStatus,
+};
 pub use builder::DeliveryBuilder;
 
 use crate::event::AuditEvent;

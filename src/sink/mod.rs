@@ -38,6 +38,7 @@ pub(crate) use adapter::BackendSink;
 pub use audit_writer::AuditWriter;
 pub use backend::{Backend, BackendError};
 pub(crate) use backlog::SpoolSettings;
+pub use backlog::{is_spool_dir, SpoolStatus};
 pub use backoff::Backoff;
 pub(crate) use inline::Inline;
 pub use overflow::OverflowPolicy;

@@ -17,13 +17,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, AckKind};
-use async_nats::{ConnectOptions, Event, ServerAddr};
+use async_nats::ServerAddr;
 use futures_util::StreamExt as _;
 use oauth_audit::config::AuditorConfig;
 use oauth_audit::delivery::EncodedEvent;
@@ -38,6 +37,7 @@ use uuid::Uuid;
 use super::recent::RecentIds;
 use super::NatsArgs;
 use crate::config::FileConfig;
+use crate::nats_client::{self, Auth, DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX};
 use crate::Failure;
 
 /// Messages asked for in one pull.
@@ -53,9 +53,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// The service alerts name when the configuration names none.
 const SERVICE_NAME: &str = "oauth-audit-detect";
 
-/// The writer's defaults (`NatsBackend::builder`).
-const DEFAULT_STREAM: &str = "OAUTH_AUDIT";
-const DEFAULT_SUBJECT_PREFIX: &str = "oauth.audit";
 /// The durable consumer's name by default.
 const DEFAULT_DURABLE: &str = "oauth-audit-detect";
 /// Event ids remembered by default.
@@ -77,8 +74,8 @@ struct Settings {
 /// Runs the fleet detector until SIGTERM or Ctrl-C (or `--until-idle`).
 pub fn run(args: NatsArgs, detector: Detector, file: Option<FileConfig>) -> Result<(), Failure> {
     let settings = Settings {
-        servers: servers(&args.nats)?,
-        auth: Auth::from_env(&args)?,
+        servers: nats_client::servers(&args.nats)?,
+        auth: Auth::from_env(args.nats_creds.as_deref(), args.nats_user.as_deref())?,
         stream: args.stream.unwrap_or_else(|| DEFAULT_STREAM.to_owned()),
         subject_prefix: args
             .subject_prefix
@@ -94,91 +91,6 @@ pub fn run(args: NatsArgs, detector: Detector, file: Option<FileConfig>) -> Resu
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start the Tokio runtime: {e}")))?;
     runtime.block_on(consume(settings, detector, file))
-}
-
-/// The servers, each checked (named by position: an address may carry a password).
-fn servers(list: &[String]) -> Result<Vec<ServerAddr>, Failure> {
-    let list: Vec<&str> = list
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if list.is_empty() {
-        return Err(Failure::Usage("--nats: no server given".into()));
-    }
-    list.iter()
-        .enumerate()
-        .map(|(i, server)| {
-            ServerAddr::from_str(server).map_err(|e| {
-                Failure::Usage(format!(
-                    "--nats: server {} of {}: {e} (expected nats://host:port)",
-                    i + 1,
-                    list.len()
-                ))
-            })
-        })
-        .collect()
-}
-
-/// How the client authenticates: one of the writer's ways, secrets from the environment.
-enum Auth {
-    None,
-    Token(String),
-    UserPassword(String, String),
-    NKey(String),
-    CredentialsFile(PathBuf),
-}
-
-impl Auth {
-    fn from_env(args: &NatsArgs) -> Result<Auth, Failure> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let mut given = Vec::new();
-        if let Some(path) = &args.nats_creds {
-            given.push(Auth::CredentialsFile(path.clone()));
-        }
-        if let Some(token) = var("OAUTH_AUDIT_NATS_TOKEN") {
-            given.push(Auth::Token(token));
-        }
-        if let Some(seed) = var("OAUTH_AUDIT_NATS_NKEY") {
-            given.push(Auth::NKey(seed));
-        }
-        match (&args.nats_user, var("OAUTH_AUDIT_NATS_PASSWORD")) {
-            (Some(user), Some(password)) => given.push(Auth::UserPassword(user.clone(), password)),
-            (None, None) => {}
-            (Some(_), None) => {
-                return Err(Failure::Config(
-                    "--nats-user: set the password in OAUTH_AUDIT_NATS_PASSWORD".into(),
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(Failure::Config(
-                    "OAUTH_AUDIT_NATS_PASSWORD is set without --nats-user".into(),
-                ))
-            }
-        }
-        if given.len() > 1 {
-            return Err(Failure::Config(
-                "NATS credentials: give one of --nats-creds, OAUTH_AUDIT_NATS_TOKEN, \
-                 OAUTH_AUDIT_NATS_NKEY or --nats-user"
-                    .into(),
-            ));
-        }
-        Ok(given.pop().unwrap_or(Auth::None))
-    }
-
-    async fn options(&self) -> Result<ConnectOptions, Failure> {
-        Ok(match self {
-            Auth::None => ConnectOptions::new(),
-            Auth::Token(token) => ConnectOptions::with_token(token.clone()),
-            Auth::UserPassword(user, password) => {
-                ConnectOptions::with_user_and_password(user.clone(), password.clone())
-            }
-            Auth::NKey(seed) => ConnectOptions::with_nkey(seed.clone()),
-            Auth::CredentialsFile(path) => ConnectOptions::with_credentials_file(path)
-                .await
-                .map_err(|e| Failure::Config(format!("--nats-creds {}: {e}", path.display())))?,
-        })
-    }
 }
 
 /// What was seen, for the summary.
@@ -226,28 +138,14 @@ async fn consume(
         let _ = stopping.send(true);
     });
 
-    let mut options = args
-        .auth
-        .options()
-        .await?
-        .name("oauth-audit-detect")
-        .connection_timeout(TIMEOUT)
-        .request_timeout(Some(TIMEOUT))
-        .event_callback(|event| async move {
-            match event {
-                Event::Connected => tracing::info!("connected to NATS"),
-                Event::Disconnected => tracing::warn!("disconnected from NATS, reconnecting"),
-                Event::Closed | Event::Draining => tracing::debug!("NATS: {event}"),
-                other => tracing::warn!("NATS: {other}"),
-            }
-        });
-    if let Some(ca) = &args.ca {
-        options = options.add_root_certificates(ca.clone());
-    }
-    let client = options
-        .connect(args.servers.clone())
-        .await
-        .map_err(|e| Failure::Runtime(format!("cannot connect to NATS: {e}")))?;
+    let client = nats_client::connect(
+        args.servers.clone(),
+        &args.auth,
+        args.ca.as_deref(),
+        "oauth-audit-detect",
+        TIMEOUT,
+    )
+    .await?;
     let jetstream = jetstream::ContextBuilder::new()
         .timeout(TIMEOUT)
         .build(client.clone());
@@ -681,14 +579,5 @@ mod tests {
             longest_window(&Detector::default()),
             Duration::from_secs(3600)
         );
-    }
-
-    #[test]
-    fn servers_are_checked_one_by_one() {
-        let parsed = servers(&["nats://a:1".into(), " b:2 ".into()]).unwrap();
-        assert_eq!(parsed.len(), 2);
-        let err = servers(&["nats://user:s3cret@a:1x".into()]).unwrap_err();
-        assert!(err.to_string().contains("server 1 of 1"), "{err}");
-        assert!(!err.to_string().contains("s3cret"), "{err}");
     }
 }

@@ -8,6 +8,7 @@
 mod disk;
 mod memory;
 pub(crate) mod spool;
+mod status;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 pub(crate) use disk::DiskBacklog;
 pub(crate) use memory::MemoryBacklog;
 pub(crate) use spool::{Appended, ReadBatch};
+pub use status::{is_spool_dir, SpoolStatus};
 
 use super::EncodedEvent;
 use crate::ConfigError;

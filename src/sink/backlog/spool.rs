@@ -26,8 +26,8 @@ use crate::sink::EncodedEvent;
 const SEGMENT_SUFFIX: &str = ".jsonl";
 const CURSOR: &str = "cursor";
 const CURSOR_TMP: &str = "cursor.tmp";
-const LOCK: &str = "lock";
-const QUARANTINE: &str = "quarantine.jsonl";
+pub(super) const LOCK: &str = "lock";
+pub(super) const QUARANTINE: &str = "quarantine.jsonl";
 
 /// How a spool is laid out and bounded.
 #[derive(Clone, Debug)]
@@ -524,11 +524,11 @@ impl Spool {
     }
 }
 
-fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+pub(super) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:020}{SEGMENT_SUFFIX}"))
 }
 
-fn parse_segment_name(name: &str) -> Option<u64> {
+pub(super) fn parse_segment_name(name: &str) -> Option<u64> {
     let digits = name.strip_suffix(SEGMENT_SUFFIX)?;
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -536,7 +536,7 @@ fn parse_segment_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-fn read_cursor(dir: &Path) -> io::Result<Option<Position>> {
+pub(super) fn read_cursor(dir: &Path) -> io::Result<Option<Position>> {
     let text = match fs::read_to_string(dir.join(CURSOR)) {
         Ok(text) => text,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
