@@ -27,6 +27,7 @@
 
 mod ecs;
 mod ocsf;
+mod template;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +36,7 @@ use serde::Deserialize;
 use crate::event::AuditEvent;
 pub use ecs::{Ecs, ECS_VERSION};
 pub use ocsf::{Ocsf, OCSF_VERSION};
+pub use template::{index_template, TemplateOptions, DEFAULT_TEMPLATE_PRIORITY};
 
 /// How a sink writes each event: the `format` setting of the file sinks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
