@@ -101,10 +101,7 @@ pub fn index_template(format: EventFormat, options: &TemplateOptions) -> Value {
     }
     let mut template = Map::new();
     if let Some(policy) = &options.ilm_policy {
-        template.insert(
-            "settings".into(),
-            json!({ "index.lifecycle.name": policy }),
-        );
+        template.insert("settings".into(), json!({ "index.lifecycle.name": policy }));
     }
     template.insert(
         "mappings".into(),
