@@ -3,7 +3,8 @@
 //! `oauth-audit check-config` validates a configuration file; `oauth-audit verify` checks a
 //! chained trail and `oauth-audit keygen` makes the key pair that signs its checkpoints;
 //! `oauth-audit detect` runs the detection rules over stored events, or over the NATS
-//! JetStream stream a fleet's writers publish to (`--nats`).
+//! JetStream stream a fleet's writers publish to (`--nats`); `oauth-audit es-template` prints
+//! the Elasticsearch / OpenSearch index template of an event format.
 //!
 //! Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure (for `verify`:
 //! the trail has problems).
@@ -15,6 +16,7 @@
 //! oauth-audit verify /var/log/oauth-audit --key audit.pub --checkpoints checkpoints.jsonl
 //! oauth-audit detect /var/log/oauth-audit > alerts.jsonl
 //! oauth-audit detect --nats nats://10.0.0.1:4222,nats://10.0.0.2:4222 --config detect.toml
+//! oauth-audit es-template --format ecs --index oauth-audit > template.json
 //! ```
 //!
 //! Configuration: `docs/config.md`.
@@ -24,6 +26,7 @@
 
 mod config;
 mod detect;
+mod es_template;
 mod introspect;
 mod keygen;
 mod proxy;
@@ -78,6 +81,9 @@ enum Command {
     /// access review, scope usage and unused permissions, the tokens' lifecycle, failures
     /// and anomalies; as one HTML page, JSON, Markdown or CSV (docs/reports.md).
     Report(report::ReportArgs),
+    /// Print the Elasticsearch / OpenSearch index template (mappings) of an event format,
+    /// to install with `PUT _index_template/NAME` (docs/formats.md).
+    EsTemplate(es_template::EsTemplateArgs),
 }
 
 /// Flags of `oauth-audit proxy`.
@@ -162,6 +168,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Detect(args) => detect::run(args),
         Command::Report(args) => report::run(args),
+        Command::EsTemplate(args) => es_template::run(args),
         Command::Verify(args) => match verify::run(args) {
             Ok(code) => return code,
             Err(failure) => Err(failure),
