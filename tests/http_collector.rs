@@ -943,3 +943,84 @@ async fn through_delivery_a_refused_template_drops_and_reports_with_one_request(
     assert_eq!(collector.log(), ["PUT /_index_template/oauth-audit"]);
     assert!(collector.ids().is_empty());
 }
+
+#[cfg(feature = "config")]
+#[tokio::test]
+async fn the_configuration_installs_the_template_with_its_name_and_ilm_policy() {
+    use oauth_audit::config::HttpConfig;
+    let collector = Collector::start(Expect {
+        shape: Shape::Bulk {
+            index: "logs-oauth_audit-default".into(),
+        },
+        authorization: None,
+        gzip: false,
+    })
+    .await;
+    let config = |extra: serde_json::Value| -> Result<HttpConfig, String> {
+        let mut json = serde_json::json!({
+            "url": collector.url(),
+            "format": "elasticsearch",
+            "index": "logs-oauth_audit-default",
+            "event_format": "ocsf",
+            "no_proxy": true,
+        });
+        json.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(json).map_err(|e| e.to_string())
+    };
+    let mut delivery = config(serde_json::json!({
+        "install_template": true,
+        "template_name": "oauth-audit-ocsf",
+        "ilm_policy": "oauth-audit",
+    }))
+    .unwrap()
+    .build(Some("orders-api"))
+    .unwrap();
+    let service = Arc::new(ServiceInfo {
+        name: "orders-api".into(),
+        instance: None,
+    });
+    let event = Arc::new(AuditEvent::new(
+        service,
+        Timestamp::now(),
+        EventKind::AccessDenied,
+        Outcome::Failure,
+    ));
+    let batch = [EncodedEvent::encode_shared(event).unwrap()];
+    delivery.backend_mut().send(&batch).await.unwrap();
+    assert_clean(&collector);
+    assert_eq!(
+        collector.log(),
+        ["PUT /_index_template/oauth-audit-ocsf", "POST /_bulk"]
+    );
+    let (_, template) = &collector.templates()[0];
+    assert_eq!(
+        template["index_patterns"],
+        serde_json::json!(["logs-oauth_audit-default"])
+    );
+    assert_eq!(
+        template["template"]["settings"]["index.lifecycle.name"],
+        "oauth-audit"
+    );
+    assert_eq!(mapping(template, "src_endpoint.ip")["type"], "ip");
+    let documents = collector.events();
+    assert_eq!(documents[0]["class_uid"], 6004);
+    assert_eq!(documents[0]["@timestamp"], documents[0]["time_dt"]);
+
+    // The template settings without install_template, or on another format, are mistakes.
+    let err = config(serde_json::json!({ "ilm_policy": "oauth-audit" }))
+        .unwrap()
+        .build(None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("install_template"), "{err}");
+    let err = config(serde_json::json!({ "install_template": true, "format": "json_lines" }))
+        .unwrap()
+        .build(None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("install_template"), "{err}");
+    let err = config(serde_json::json!({ "install_tempalte": true })).unwrap_err();
+    assert!(err.contains("unknown field"), "{err}");
+}
