@@ -7,6 +7,9 @@
 //! serialises it directly, with no intermediate JSON value. Whatever the format, tokens
 //! appear only as fingerprints.
 //!
+//! [`index_template`] gives each format's Elasticsearch / OpenSearch index template: the
+//! mappings of the fields it writes, for a data stream.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};

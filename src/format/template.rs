@@ -10,24 +10,6 @@
 //! without a mapping is found. Strings no mapping names become `keyword` (a dynamic
 //! template). The `_bulk` sink adds `@timestamp` to schema v1 and OCSF documents (ECS has
 //! its own), so every template maps it.
-//!
-//! ```
-//! use oauth_audit::format::{index_template, EventFormat, TemplateOptions};
-//!
-//! let options = TemplateOptions::new("oauth-audit").ilm_policy("oauth-audit");
-//! let template = index_template(EventFormat::Ecs, &options);
-//! assert_eq!(template["index_patterns"], serde_json::json!(["oauth-audit"]));
-//! assert_eq!(template["data_stream"], serde_json::json!({}));
-//! assert_eq!(template["template"]["settings"]["index.lifecycle.name"], "oauth-audit");
-//! let properties = &template["template"]["mappings"]["properties"];
-//! assert_eq!(properties["source"]["properties"]["ip"]["type"], "ip");
-//! assert_eq!(properties["@timestamp"]["type"], "date");
-//! assert_eq!(properties["event"]["properties"]["id"]["type"], "keyword");
-//!
-//! let ocsf = index_template(EventFormat::Ocsf, &TemplateOptions::default());
-//! let time = &ocsf["template"]["mappings"]["properties"]["time"];
-//! assert_eq!(time["format"], "epoch_millis");
-//! ```
 
 use serde_json::{json, Map, Value};
 
@@ -93,7 +75,28 @@ impl Default for TemplateOptions {
 
 /// A composable index template (the body of `PUT _index_template/<name>`) for documents of
 /// `format` as the `_bulk` sink sends them: a data stream template with the format's
-/// mappings. See the [module documentation](self) for an example.
+/// mappings, by dotted path: `ip` for addresses, `date` for times (OCSF's epoch
+/// milliseconds with `format: epoch_millis`), `keyword` for ids, numbers as numbers, free text
+/// as `text` with a `keyword` sub-field (in ECS, as ECS defines it), and `keyword` for any
+/// other string. `docs/formats.md` lists them.
+///
+/// ```
+/// use oauth_audit::format::{index_template, EventFormat, TemplateOptions};
+///
+/// let options = TemplateOptions::new("oauth-audit").ilm_policy("oauth-audit");
+/// let template = index_template(EventFormat::Ecs, &options);
+/// assert_eq!(template["index_patterns"], serde_json::json!(["oauth-audit"]));
+/// assert_eq!(template["data_stream"], serde_json::json!({}));
+/// assert_eq!(template["template"]["settings"]["index.lifecycle.name"], "oauth-audit");
+/// let properties = &template["template"]["mappings"]["properties"];
+/// assert_eq!(properties["source"]["properties"]["ip"]["type"], "ip");
+/// assert_eq!(properties["@timestamp"]["type"], "date");
+/// assert_eq!(properties["event"]["properties"]["id"]["type"], "keyword");
+///
+/// let ocsf = index_template(EventFormat::Ocsf, &TemplateOptions::default());
+/// let time = &ocsf["template"]["mappings"]["properties"]["time"];
+/// assert_eq!(time["format"], "epoch_millis");
+/// ```
 pub fn index_template(format: EventFormat, options: &TemplateOptions) -> Value {
     let mut properties = Map::new();
     for (path, field) in fields(format) {
