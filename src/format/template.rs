@@ -418,6 +418,12 @@ const OCSF_FIELDS: &[(&str, Field)] = &[
     ("evidences.actor.user.uid", Field::Keyword),
     ("evidences.src_endpoint.ip", Field::Ip),
     ("evidences.src_endpoint.name", Field::Keyword),
+    ("evidences.src_endpoint.location.lat", Field::Double),
+    ("evidences.src_endpoint.location.long", Field::Double),
+    (
+        "evidences.src_endpoint.autonomous_system.number",
+        Field::Long,
+    ),
     ("finding_info.analytic.name", Field::Keyword),
     ("finding_info.analytic.type_id", Field::Integer),
     ("finding_info.analytic.uid", Field::Keyword),

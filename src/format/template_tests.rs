@@ -278,6 +278,8 @@ fn fits(mapping: &Value, value: &Value) -> bool {
         "long" | "integer" => value.is_i64() || value.is_u64(),
         "double" => value.is_number(),
         "boolean" => value.is_boolean(),
+        // `"lat,lon"`, or `[lon, lat]` (whose numbers come here one by one).
+        "geo_point" => value.is_string() || value.is_number(),
         other => panic!("type {other} is not checked here"),
     }
 }
@@ -293,7 +295,13 @@ fn problems(template: &Value, document: &Value) -> Vec<String> {
         let mut node = &template["template"]["mappings"];
         for (depth, segment) in path.split('.').enumerate() {
             let Some(properties) = node.get("properties") else {
-                if node["type"] == "object" {
+                let rest: Vec<&str> = path.split('.').skip(depth).collect();
+                if node["type"] == "geo_point" {
+                    // `{"lat": .., "lon": ..}`, the object form of a geo point.
+                    if !(matches!(rest[..], ["lat"] | ["lon"]) && value.is_number()) {
+                        problems.push(format!("{path} = {value} is not part of a geo point"));
+                    }
+                } else if node["type"] == "object" {
                     // User-chosen keys (labels, forwarded headers): strings, dynamic.
                     if !value.is_string() {
                         problems.push(format!("{path} = {value} under an object of strings"));
@@ -350,12 +358,12 @@ fn every_sample_event_fits_its_template_in_every_format() {
 fn the_fit_check_catches_what_would_be_mis_mapped() {
     let template = index_template(EventFormat::OAuthAudit, &TemplateOptions::default());
     let bad = json!({
-        "source": {"ip": "not an address"},
         "time": "yesterday",
         "alert": {"count": "many"},
         "http": {"status": 200, "extra_number": 3},
         "id": {"nested": "x"},
         "labels": {"tenant": 7},
+        "source": {"ip": "not an address", "geo": {"lat": "north"}},
     });
     let found = problems(&template, &bad);
     for expected in [
@@ -371,5 +379,76 @@ fn the_fit_check_catches_what_would_be_mis_mapped() {
             "{expected} not caught: {found:#?}"
         );
     }
-    assert_eq!(found.len(), 6, "{found:#?}");
+    assert!(
+        found.iter().any(|p| p.starts_with("source.geo.lat")),
+        "{found:#?}"
+    );
+    assert_eq!(found.len(), 7, "{found:#?}");
+
+    let ecs = index_template(EventFormat::Ecs, &TemplateOptions::default());
+    let located = json!({"source": {"geo": {"location": {"lat": 48.1, "lon": 11.6}}}});
+    assert_eq!(problems(&ecs, &located), Vec::<String>::new());
+    let pair = json!({"source": {"geo": {"location": [11.6, 48.1]}}});
+    assert_eq!(problems(&ecs, &pair), Vec::<String>::new());
+    let odd = json!({"source": {"geo": {"location": {"lat": 48.1, "alt": 520}}}});
+    let found = problems(&ecs, &odd);
+    assert!(
+        found.len() == 1 && found[0].starts_with("source.geo.location.alt"),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn geo_enrichment_fields_fit_their_mappings() {
+    // The fields the geo enrichment writes, in each format's names (EVENT-SCHEMA's
+    // `source.geo`, `source.as`; ECS's `source.geo.*`, `source.as.*`; OCSF's `location` and
+    // `autonomous_system`), with values of the shapes they have.
+    let documents = [
+        (
+            EventFormat::OAuthAudit,
+            json!({"source": {"ip": "203.0.113.7",
+                "geo": {"city": "Munich", "country": "DE", "lat": 48.1371, "lon": 11.5754,
+                        "name": "edge-1", "region": "Bavaria", "region_code": "BY"},
+                "as": {"number": 3320, "org": "Deutsche Telekom AG"}}}),
+        ),
+        (
+            EventFormat::Ecs,
+            json!({"source": {"ip": "203.0.113.7",
+                "geo": {"city_name": "Munich", "country_iso_code": "DE",
+                        "location": {"lat": 48.1371, "lon": 11.5754}, "name": "edge-1",
+                        "region_iso_code": "DE-BY", "region_name": "Bavaria"},
+                "as": {"number": 3320, "organization": {"name": "Deutsche Telekom AG"}}}}),
+        ),
+        (
+            EventFormat::Ocsf,
+            json!({"src_endpoint": {"ip": "203.0.113.7",
+                "location": {"city": "Munich", "country": "DE", "region": "BY",
+                             "lat": 48.1371, "long": 11.5754, "desc": "edge-1"},
+                "autonomous_system": {"number": 3320, "name": "Deutsche Telekom AG"}},
+                "evidences": [{"src_endpoint": {"ip": "203.0.113.7",
+                    "location": {"lat": 48.1371, "long": 11.5754},
+                    "autonomous_system": {"number": 3320}}}]}),
+        ),
+    ];
+    for (format, document) in documents {
+        let template = index_template(format, &TemplateOptions::default());
+        assert_eq!(
+            problems(&template, &document),
+            Vec::<String>::new(),
+            "{format}"
+        );
+        // And every one of them is mapped by name, none left to the dynamic template.
+        let mut leaves = Vec::new();
+        document_leaves(&document, "", &mut leaves);
+        for (path, _) in leaves {
+            let mapped = mapping_at(&template, &path).is_some()
+                || path
+                    .strip_suffix(".lat")
+                    .or_else(|| path.strip_suffix(".lon"))
+                    .is_some_and(|point| {
+                        mapping_at(&template, point).is_some_and(|m| m["type"] == "geo_point")
+                    });
+            assert!(mapped, "{format}: {path} is not mapped");
+        }
+    }
 }
