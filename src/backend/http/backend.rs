@@ -4,11 +4,11 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::classify::{unavailable, CollectorError};
+use super::classify::{rejected, unavailable, CollectorError};
 use super::format::Format;
 use super::request::post;
 use super::settings::Settings;
-use super::template::install;
+use super::template::{install, TemplateFailure};
 use crate::delivery::{Backend, BackendError, EncodedEvent};
 use crate::event::EventKind;
 use crate::format::EventFormat;
@@ -58,10 +58,10 @@ enum TemplateState {
     /// Not installed yet (or not asked for: `Settings::template` is `None`).
     Pending,
     Installed,
-    /// Refused at `at` with this message: batches are refused with it until the hold ends.
+    /// Refused at `at` with this error: batches are refused with it until the hold ends.
     Refused {
         at: Instant,
-        message: String,
+        error: CollectorError,
     },
 }
 
@@ -123,36 +123,26 @@ impl Backend for HttpCollector {
             batch
         };
         let retry_not_before = &mut self.retry_not_before;
-        if let (Some(template), false) = (
-            &settings.template,
-            matches!(self.template, TemplateState::Installed),
-        ) {
-            if let TemplateState::Refused { at, message } = &self.template {
-                if at.elapsed() < TEMPLATE_REFUSAL_HOLD {
-                    return Err(BackendError::rejected(
-                        settings.name.clone(),
-                        CollectorError::Template {
-                            name: template.name.clone(),
-                            url: template.shown_url.clone(),
-                            message: message.clone(),
-                        },
-                    ));
+        if let Some(template) = &settings.template {
+            match &self.template {
+                TemplateState::Installed => {}
+                TemplateState::Refused { at, error } if at.elapsed() < TEMPLATE_REFUSAL_HOLD => {
+                    return Err(rejected(settings, error.clone()));
                 }
-            }
-            match install(settings, template, retry_not_before).await {
-                Ok(()) => self.template = TemplateState::Installed,
-                Err(err) => {
-                    if let BackendError::Rejected { source, .. } = &err {
-                        let message = match source.downcast_ref::<CollectorError>() {
-                            Some(CollectorError::Template { message, .. }) => message.clone(),
-                            _ => source.to_string(),
-                        };
-                        self.template = TemplateState::Refused {
-                            at: Instant::now(),
-                            message,
-                        };
+                TemplateState::Pending | TemplateState::Refused { .. } => {
+                    match install(settings, template, retry_not_before).await {
+                        Ok(()) => self.template = TemplateState::Installed,
+                        Err(TemplateFailure::Transient(error)) => {
+                            return Err(unavailable(settings, error))
+                        }
+                        Err(TemplateFailure::Refused(error)) => {
+                            self.template = TemplateState::Refused {
+                                at: Instant::now(),
+                                error: error.clone(),
+                            };
+                            return Err(rejected(settings, error));
+                        }
                     }
-                    return Err(err);
                 }
             }
         }

@@ -70,7 +70,7 @@ pub(super) fn rejected(settings: &Settings, error: CollectorError) -> BackendErr
 }
 
 /// Why a collector did not confirm a request; the source of a [`BackendError`].
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CollectorError {
     /// The request did not get an answer (connection refused, TLS failure, timeout).

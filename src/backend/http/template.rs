@@ -7,19 +7,25 @@ use std::time::Instant;
 use http::header;
 
 use super::classify::{
-    error_chain, is_transient, parse_retry_after, rejected, unavailable, CollectorError,
-    MAX_RETRY_AFTER,
+    error_chain, is_transient, parse_retry_after, CollectorError, MAX_RETRY_AFTER,
 };
 use super::format::excerpt;
 use super::settings::{Settings, TemplateInstall};
-use crate::delivery::BackendError;
+
+/// Why the template is not installed.
+pub(super) enum TemplateFailure {
+    /// No answer, or 408, 429, 5xx: retried like a batch.
+    Transient(CollectorError),
+    /// Any other status: the cluster will not take it as things are.
+    Refused(CollectorError),
+}
 
 /// Puts `template`; a `Retry-After` on a transient answer is recorded in `retry_not_before`.
 pub(super) async fn install(
     settings: &Settings,
     template: &TemplateInstall,
     retry_not_before: &mut Option<Instant>,
-) -> Result<(), BackendError> {
+) -> Result<(), TemplateFailure> {
     let error = |message: String| CollectorError::Template {
         name: template.name.clone(),
         url: template.shown_url.clone(),
@@ -35,10 +41,10 @@ pub(super) async fn install(
     let response = match response {
         Ok(response) => response,
         Err(err) => {
-            return Err(unavailable(
-                settings,
-                error(format!("no answer: {}", error_chain(&err.without_url()))),
-            ))
+            return Err(TemplateFailure::Transient(error(format!(
+                "no answer: {}",
+                error_chain(&err.without_url())
+            ))))
         }
     };
     let status = response.status();
@@ -62,7 +68,7 @@ pub(super) async fn install(
         if let Some(wait) = retry_after {
             *retry_not_before = Some(Instant::now() + wait.min(MAX_RETRY_AFTER));
         }
-        return Err(unavailable(settings, error(message)));
+        return Err(TemplateFailure::Transient(error(message)));
     }
     tracing::error!(
         target: "oauth_audit",
@@ -75,5 +81,5 @@ pub(super) async fn install(
          (grant the manage_index_templates privilege, or install it yourself with \
          `oauth-audit es-template` and set install_template = false)"
     );
-    Err(rejected(settings, error(message)))
+    Err(TemplateFailure::Refused(error(message)))
 }
