@@ -721,3 +721,306 @@ async fn another_event_format_has_no_disk_spool_and_no_alertmanager() {
         "{error}"
     );
 }
+
+/// The mapping at a dotted path of an index template.
+fn mapping<'a>(template: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    let mut node = &template["template"]["mappings"];
+    for segment in path.split('.') {
+        node = &node["properties"][segment];
+    }
+    node
+}
+
+#[tokio::test]
+async fn the_index_template_is_installed_before_the_first_bulk_in_every_format() {
+    let cases = [
+        (
+            EventFormat::OAuthAudit,
+            "source.ip",
+            "id",
+            "http.status",
+            "source.user_agent",
+        ),
+        (
+            EventFormat::Ecs,
+            "source.ip",
+            "event.id",
+            "http.response.status_code",
+            "user_agent.original",
+        ),
+        (
+            EventFormat::Ocsf,
+            "src_endpoint.ip",
+            "metadata.uid",
+            "http_response.code",
+            "http_request.user_agent",
+        ),
+    ];
+    for (format, ip, id, status, agent) in cases {
+        let collector = Collector::start(bulk(Some("Basic YXVkaXQ6czNjcmV0"), true)).await;
+        let backend = es_builder(&collector)
+            .basic_auth("audit", "s3cret")
+            .gzip(true)
+            .event_format(format)
+            .install_template(true)
+            .build()
+            .unwrap();
+        let outcomes = drive_requests(backend, 3).await;
+        let documents = collector.wait_for(3).await;
+        assert_clean(&collector);
+        assert!(
+            outcomes.lock().unwrap().iter().all(Result::is_ok),
+            "{format}: {:?}",
+            outcomes.lock().unwrap()
+        );
+
+        // One PUT, before any _bulk, with the _bulk credentials (the collector checks them).
+        let log = collector.log();
+        assert_eq!(
+            log[0], "PUT /_index_template/oauth-audit",
+            "{format}: {log:?}"
+        );
+        assert!(
+            log[1..].iter().all(|r| r == "POST /_bulk"),
+            "{format}: {log:?}"
+        );
+        let templates = collector.templates();
+        assert_eq!(templates.len(), 1, "{format}");
+        let (name, template) = &templates[0];
+        assert_eq!(name, "oauth-audit");
+        assert_eq!(
+            template["index_patterns"],
+            serde_json::json!(["oauth-audit"])
+        );
+        assert_eq!(template["data_stream"], serde_json::json!({}));
+        assert_eq!(template["_meta"]["event_format"], format.as_str());
+        assert_eq!(mapping(template, "@timestamp")["type"], "date", "{format}");
+        assert_eq!(mapping(template, ip)["type"], "ip", "{format}");
+        assert_eq!(mapping(template, id)["type"], "keyword", "{format}");
+        assert!(
+            ["long", "integer"].contains(&mapping(template, status)["type"].as_str().unwrap()),
+            "{format}"
+        );
+        let agent_type = mapping(template, agent)["type"].as_str().unwrap();
+        assert!(
+            ["text", "keyword"].contains(&agent_type),
+            "{format}: {agent_type}"
+        );
+
+        // On the wire: the chosen format, each document with the event time as @timestamp
+        // (the collector refuses a _bulk document without it, or with another time).
+        for document in &documents {
+            let time = match format {
+                EventFormat::OAuthAudit => {
+                    assert_eq!(document["schema"], "oauth-audit/1");
+                    &document["time"]
+                }
+                EventFormat::Ecs => {
+                    assert_eq!(document["ecs"]["version"], oauth_audit::format::ECS_VERSION);
+                    &document["@timestamp"]
+                }
+                _ => {
+                    assert_eq!(document["class_uid"], 6004);
+                    &document["time_dt"]
+                }
+            };
+            assert_eq!(&document["@timestamp"], time, "{format}");
+            let stamp = document["@timestamp"].as_str().unwrap();
+            assert_eq!(stamp.len(), "2026-11-24T14:03:07.123456Z".len(), "{stamp}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn splunk_and_json_lines_get_no_timestamp_added() {
+    let vector = Collector::start(Expect {
+        shape: Shape::Lines,
+        authorization: None,
+        gzip: false,
+    })
+    .await;
+    let backend = HttpCollector::builder(vector.url())
+        .no_proxy()
+        .build()
+        .unwrap();
+    drive_requests(backend, 1).await;
+    let events = vector.wait_for(1).await;
+    assert_clean(&vector);
+    assert!(events[0].get("@timestamp").is_none(), "{}", events[0]);
+    assert_eq!(events[0]["schema"], "oauth-audit/1");
+}
+
+#[tokio::test]
+async fn a_refused_template_refuses_the_batch_and_a_transient_failure_is_retried() {
+    // Transient: no _bulk without the template; the next send installs it, then indexes.
+    let collector = Collector::start(bulk(None, false)).await;
+    let mut backend = es_builder(&collector)
+        .install_template(true)
+        .build()
+        .unwrap();
+    collector.script_templates([503]);
+    let batch = events(2);
+    let message = assert_unavailable(backend.send(&batch).await);
+    assert!(
+        message.contains("installing the index template \"oauth-audit\"")
+            && message.contains("503"),
+        "{message}"
+    );
+    assert_eq!(collector.log(), ["PUT /_index_template/oauth-audit"]);
+    backend.send(&batch).await.unwrap();
+    backend.send(&events(1)).await.unwrap();
+    assert_eq!(
+        collector.log(),
+        [
+            "PUT /_index_template/oauth-audit",
+            "PUT /_index_template/oauth-audit",
+            "POST /_bulk",
+            "POST /_bulk"
+        ]
+    );
+    assert_eq!(collector.ids().len(), 3);
+    assert_clean(&collector);
+
+    // Refused: the batch is refused with an error that names the template, and the
+    // cluster is not asked again at once (the delivery splits a refused batch).
+    let collector = Collector::start(bulk(None, false)).await;
+    let mut backend = es_builder(&collector)
+        .template_name("audit-template")
+        .install_template(true)
+        .build()
+        .unwrap();
+    collector.script_templates([403]);
+    let message = assert_rejected(backend.send(&events(4)).await);
+    assert!(
+        message.contains("installing the index template \"audit-template\"")
+            && message.contains("403")
+            && message.contains("security_exception"),
+        "{message}"
+    );
+    let message = assert_rejected(backend.send(&events(1)).await);
+    assert!(message.contains("index template"), "{message}");
+    assert_eq!(collector.log(), ["PUT /_index_template/audit-template"]);
+    assert!(collector.ids().is_empty());
+    assert_clean(&collector);
+}
+
+#[tokio::test]
+async fn through_delivery_a_refused_template_drops_and_reports_with_one_request() {
+    let collector = Collector::start(bulk(None, false)).await;
+    collector.script_templates([403]);
+    let delivery = Delivery::builder(
+        es_builder(&collector)
+            .install_template(true)
+            .build()
+            .unwrap(),
+    )
+    .backoff(Backoff::exponential(
+        Duration::from_millis(10),
+        Duration::from_millis(50),
+    ))
+    .build()
+    .unwrap();
+    let stats = delivery.stats();
+    let auditor = Auditor::builder()
+        .service_name("orders-api")
+        .writer(delivery)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/orders/{id}", get(|| async { "order" }))
+        .layer(AuditLayer::new(auditor.clone()));
+    let addr = serve(app).await;
+    for i in 0..8 {
+        client()
+            .get(format!("http://{addr}/orders/{i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    auditor.shutdown().await;
+    assert_eq!(stats.dropped_total(), 8);
+    // However the delivery split the refused batches, the cluster was asked once.
+    assert_eq!(collector.log(), ["PUT /_index_template/oauth-audit"]);
+    assert!(collector.ids().is_empty());
+}
+
+#[cfg(feature = "config")]
+#[tokio::test]
+async fn the_configuration_installs_the_template_with_its_name_and_ilm_policy() {
+    use oauth_audit::config::HttpConfig;
+    let collector = Collector::start(Expect {
+        shape: Shape::Bulk {
+            index: "logs-oauth_audit-default".into(),
+        },
+        authorization: None,
+        gzip: false,
+    })
+    .await;
+    let config = |extra: serde_json::Value| -> Result<HttpConfig, String> {
+        let mut json = serde_json::json!({
+            "url": collector.url(),
+            "format": "elasticsearch",
+            "index": "logs-oauth_audit-default",
+            "event_format": "ocsf",
+            "no_proxy": true,
+        });
+        json.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(json).map_err(|e| e.to_string())
+    };
+    let mut delivery = config(serde_json::json!({
+        "install_template": true,
+        "template_name": "oauth-audit-ocsf",
+        "ilm_policy": "oauth-audit",
+    }))
+    .unwrap()
+    .build(Some("orders-api"))
+    .unwrap();
+    let service = Arc::new(ServiceInfo {
+        name: "orders-api".into(),
+        instance: None,
+    });
+    let event = Arc::new(AuditEvent::new(
+        service,
+        Timestamp::now(),
+        EventKind::AccessDenied,
+        Outcome::Failure,
+    ));
+    let batch = [EncodedEvent::encode_shared(event).unwrap()];
+    delivery.backend_mut().send(&batch).await.unwrap();
+    assert_clean(&collector);
+    assert_eq!(
+        collector.log(),
+        ["PUT /_index_template/oauth-audit-ocsf", "POST /_bulk"]
+    );
+    let (_, template) = &collector.templates()[0];
+    assert_eq!(
+        template["index_patterns"],
+        serde_json::json!(["logs-oauth_audit-default"])
+    );
+    assert_eq!(
+        template["template"]["settings"]["index.lifecycle.name"],
+        "oauth-audit"
+    );
+    assert_eq!(mapping(template, "src_endpoint.ip")["type"], "ip");
+    let documents = collector.events();
+    assert_eq!(documents[0]["class_uid"], 6004);
+    assert_eq!(documents[0]["@timestamp"], documents[0]["time_dt"]);
+
+    // The template settings without install_template, or on another format, are mistakes.
+    let err = config(serde_json::json!({ "ilm_policy": "oauth-audit" }))
+        .unwrap()
+        .build(None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("install_template"), "{err}");
+    let err = config(serde_json::json!({ "install_template": true, "format": "json_lines" }))
+        .unwrap()
+        .build(None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("install_template"), "{err}");
+    let err = config(serde_json::json!({ "install_tempalte": true })).unwrap_err();
+    assert!(err.contains("unknown field"), "{err}");
+}

@@ -5,7 +5,8 @@
 //! `oauth-audit detect` runs the detection rules over stored events, or over the NATS
 //! JetStream stream a fleet's writers publish to (`--nats`); `oauth-audit tail` follows
 //! events as they are written; `oauth-audit spool` looks into a writer's spool and drains it
-//! by hand.
+//! by hand; `oauth-audit es-template` prints the Elasticsearch / OpenSearch index template of
+//! an event format.
 //!
 //! Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure (for `verify`:
 //! the trail has problems).
@@ -20,6 +21,7 @@
 //! oauth-audit tail /var/log/oauth-audit --outcome failure
 //! oauth-audit spool status /var/lib/oauth-audit/spool
 //! oauth-audit spool replay /var/lib/oauth-audit/spool/nats --config oauth-audit.toml
+//! oauth-audit es-template --format ecs --index oauth-audit > template.json
 //! ```
 //!
 //! Configuration: `docs/config.md`.
@@ -29,6 +31,7 @@
 
 mod config;
 mod detect;
+mod es_template;
 mod introspect;
 mod keygen;
 #[cfg(feature = "nats")]
@@ -95,6 +98,9 @@ enum Command {
     /// destination (docs/operations.md).
     #[command(subcommand)]
     Spool(spool::SpoolCommand),
+    /// Print the Elasticsearch / OpenSearch index template (mappings) of an event format,
+    /// to install with `PUT _index_template/NAME` (docs/formats.md).
+    EsTemplate(es_template::EsTemplateArgs),
 }
 
 /// Flags of `oauth-audit proxy`.
@@ -181,6 +187,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Spool(command) => spool::run(command),
+        Command::EsTemplate(args) => es_template::run(args),
         Command::Verify(args) => match verify::run(args) {
             Ok(code) => return code,
             Err(failure) => Err(failure),

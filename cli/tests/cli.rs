@@ -18,6 +18,7 @@ fn every_command_has_help() {
         &["--help"][..],
         &["proxy", "--help"],
         &["check-config", "--help"],
+        &["es-template", "--help"],
     ] {
         let output = run(args, &[]);
         assert_eq!(output.status.code(), Some(0), "{args:?}");

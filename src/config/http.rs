@@ -40,6 +40,15 @@ pub struct HttpConfig {
     pub event_format: crate::format::EventFormat,
     /// Elasticsearch: the index, alias or data stream (required); Splunk: the index.
     pub index: Option<String>,
+    /// Elasticsearch: install the event format's index template before the first batch
+    /// (`PUT _index_template/<name>`; `docs/formats.md`).
+    #[serde(default)]
+    pub install_template: bool,
+    /// Elasticsearch, with `install_template`: the template's name (default: the index).
+    pub template_name: Option<String>,
+    /// Elasticsearch, with `install_template`: the ILM policy the template names
+    /// (`index.lifecycle.name`; not for OpenSearch, whose ISM policies attach themselves).
+    pub ilm_policy: Option<String>,
     /// Splunk: the `source` field (default: the service name, else `oauth-audit`).
     pub source: Option<String>,
     /// Splunk: the `sourcetype` field (`_json`).
@@ -139,10 +148,28 @@ impl HttpConfig {
                 generator_url: self.generator_url.clone(),
             },
         };
+        if !self.install_template && (self.template_name.is_some() || self.ilm_policy.is_some()) {
+            return Err(invalid(
+                "template_name and ilm_policy go with install_template = true".into(),
+            ));
+        }
+        let template_index = match &format {
+            Format::ElasticsearchBulk { index } => Some(index.clone()),
+            _ => None,
+        };
         let mut backend = HttpCollector::builder(self.url.clone())
             .format(format)
             .event_format(self.event_format)
-            .alerts_only(self.alerts_only);
+            .alerts_only(self.alerts_only)
+            .install_template(self.install_template);
+        if let Some(name) = &self.template_name {
+            backend = backend.template_name(name.clone());
+        }
+        if let (Some(policy), Some(index)) = (&self.ilm_policy, template_index) {
+            backend = backend.template_options(
+                crate::format::TemplateOptions::new(index).ilm_policy(policy.clone()),
+            );
+        }
         if let Some(variable) = &self.hmac_secret_env {
             backend = backend.hmac_sha256_secret(
                 variable

@@ -7,6 +7,9 @@
 //! serialises it directly, with no intermediate JSON value. Whatever the format, tokens
 //! appear only as fingerprints.
 //!
+//! [`index_template`] gives each format's Elasticsearch / OpenSearch index template: the
+//! mappings of the fields it writes, for a data stream.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
@@ -27,6 +30,7 @@
 
 mod ecs;
 mod ocsf;
+mod template;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +39,7 @@ use serde::Deserialize;
 use crate::event::AuditEvent;
 pub use ecs::{Ecs, ECS_VERSION};
 pub use ocsf::{Ocsf, OCSF_VERSION};
+pub use template::{index_template, TemplateOptions, DEFAULT_TEMPLATE_PRIORITY};
 
 /// How a sink writes each event: the `format` setting of the file sinks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]

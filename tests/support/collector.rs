@@ -96,6 +96,12 @@ struct Store {
     documents: HashMap<String, Value>,
     requests: Vec<Seen>,
     violations: Vec<String>,
+    /// Index templates put (`PUT /_index_template/<name>`), by name, in order.
+    templates: Vec<(String, Value)>,
+    /// Statuses to answer the next template requests with (then 200).
+    template_script: VecDeque<u16>,
+    /// Every request, as `METHOD path`, in arrival order.
+    log: Vec<String>,
 }
 
 struct State {
@@ -219,6 +225,26 @@ impl Collector {
         self.state.store.lock().unwrap().script.extend(replies);
     }
 
+    /// Queues statuses for the next `PUT /_index_template/..` requests.
+    pub fn script_templates(&self, statuses: impl IntoIterator<Item = u16>) {
+        self.state
+            .store
+            .lock()
+            .unwrap()
+            .template_script
+            .extend(statuses);
+    }
+
+    /// The index templates put so far (name, body), accepted or not, in order.
+    pub fn templates(&self) -> Vec<(String, Value)> {
+        self.state.store.lock().unwrap().templates.clone()
+    }
+
+    /// Every request so far, as `METHOD path`.
+    pub fn log(&self) -> Vec<String> {
+        self.state.store.lock().unwrap().log.clone()
+    }
+
     /// Events stored so far (see `Store::events`).
     pub fn events(&self) -> Vec<Value> {
         self.state.store.lock().unwrap().events.clone()
@@ -268,6 +294,15 @@ async fn handle(
     let (parts, body) = request.into_parts();
     let raw = to_bytes(body, usize::MAX).await.unwrap();
     let expect = &state.expect;
+    state
+        .store
+        .lock()
+        .unwrap()
+        .log
+        .push(format!("{} {}", parts.method, parts.uri.path()));
+    if let Some(name) = parts.uri.path().strip_prefix("/_index_template/") {
+        return put_template(&state, name, &parts.method, &parts.headers, &raw);
+    }
 
     let checked = check_request(
         expect,
@@ -374,6 +409,75 @@ async fn handle(
     }
     store.requests.push(seen);
     reply(200, None, answer)
+}
+
+/// `PUT /_index_template/<name>` on a `_bulk` collector: checked for the shape of a
+/// composable data stream template, recorded, and answered as Elasticsearch does.
+fn put_template(
+    state: &State,
+    name: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    raw: &[u8],
+) -> Response<Body> {
+    let mut store = state.store.lock().unwrap();
+    let violation = |store: &mut Store, violation: String| {
+        store.violations.push(violation.clone());
+        reply(400, None, json!({ "violation": violation }))
+    };
+    if !matches!(state.expect.shape, Shape::Bulk { .. }) {
+        return violation(
+            &mut store,
+            format!("a template for a {:?}", state.expect.shape),
+        );
+    }
+    if method != Method::PUT {
+        return violation(&mut store, format!("template request with {method}"));
+    }
+    if headers.get("content-type").map(|v| v.as_bytes()) != Some(&b"application/json"[..]) {
+        return violation(
+            &mut store,
+            "template without content-type application/json".into(),
+        );
+    }
+    let presented = headers
+        .get("authorization")
+        .map(|v| v.to_str().unwrap_or("").to_string());
+    if presented != state.expect.authorization {
+        return reply(
+            401,
+            None,
+            auth_failure(&state.expect.shape, presented.is_none()).1,
+        );
+    }
+    let body: Value = match serde_json::from_slice(raw) {
+        Ok(body) => body,
+        Err(err) => return violation(&mut store, format!("template is not JSON: {err}")),
+    };
+    let shape_ok = body["index_patterns"]
+        .as_array()
+        .is_some_and(|p| !p.is_empty())
+        && body["data_stream"].is_object()
+        && body["priority"].is_u64()
+        && body["template"]["mappings"]["properties"].is_object();
+    if !shape_ok {
+        return violation(
+            &mut store,
+            format!("not a composable data stream template: {body}"),
+        );
+    }
+    store.templates.push((name.to_owned(), body));
+    match store.template_script.pop_front() {
+        Some(403) => reply(
+            403,
+            None,
+            json!({"error": {"type": "security_exception",
+                "reason": format!("action [indices:admin/index_template/put] is unauthorized for user [audit]")},
+                "status": 403}),
+        ),
+        Some(status) => reply(status, None, failure(&state.expect.shape, status)),
+        None => reply(200, None, json!({"acknowledged": true})),
+    }
 }
 
 fn reply(status: u16, retry_after: Option<u64>, body: Value) -> Response<Body> {
@@ -522,6 +626,22 @@ fn check_bulk(text: &str, index: &str) -> Result<Vec<Value>, String> {
             .ok_or("create without a string _id")?;
         let document: Value = serde_json::from_str(pair[1])
             .map_err(|err| format!("document line is not JSON ({err}): {}", pair[1]))?;
+        // A data stream takes no document without an `@timestamp`.
+        let timestamp = document["@timestamp"]
+            .as_str()
+            .ok_or_else(|| format!("document without @timestamp: {document}"))?;
+        let time = if document["ecs"].is_object() {
+            timestamp
+        } else if document["class_uid"].is_u64() {
+            document["time_dt"].as_str().unwrap_or_default()
+        } else {
+            document["time"].as_str().unwrap_or_default()
+        };
+        if timestamp != time {
+            return Err(format!(
+                "@timestamp {timestamp} is not the event time {time}"
+            ));
+        }
         if check_event(&document)? != id {
             return Err(format!("_id {id} is not the event id: {document}"));
         }

@@ -144,6 +144,7 @@ async fn drain(
         queue: file.queue,
         writers: writers.iter().map(|(w, _)| w.clone()).collect(),
         chain: None,
+        geoip: None,
         detect: None,
     };
     let auditor = config.build().await.map_err(|e| {

@@ -2,12 +2,13 @@
 //! `max_batch_bytes`, each sent by `request.rs` and judged by `classify.rs`.
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::classify::{unavailable, CollectorError};
+use super::classify::{rejected, unavailable, CollectorError};
 use super::format::Format;
 use super::request::post;
 use super::settings::Settings;
+use super::template::{install, TemplateFailure};
 use crate::delivery::{Backend, BackendError, EncodedEvent};
 use crate::event::EventKind;
 use crate::format::EventFormat;
@@ -45,6 +46,23 @@ pub struct HttpCollector {
     settings: Settings,
     /// Set by a `Retry-After`: no request before then.
     retry_not_before: Option<Instant>,
+    /// Where the index template stands (`install_template`).
+    template: TemplateState,
+}
+
+/// A refused template is not asked for again before this: the delivery splits a refused
+/// batch to find the events at fault, and each half would otherwise repeat the request.
+const TEMPLATE_REFUSAL_HOLD: Duration = Duration::from_secs(30);
+
+enum TemplateState {
+    /// Not installed yet (or not asked for: `Settings::template` is `None`).
+    Pending,
+    Installed,
+    /// Refused at `at` with this error: batches are refused with it until the hold ends.
+    Refused {
+        at: Instant,
+        error: CollectorError,
+    },
 }
 
 impl HttpCollector {
@@ -53,6 +71,7 @@ impl HttpCollector {
         HttpCollector {
             settings,
             retry_not_before: None,
+            template: TemplateState::Pending,
         }
     }
 
@@ -104,11 +123,36 @@ impl Backend for HttpCollector {
             batch
         };
         let retry_not_before = &mut self.retry_not_before;
+        if let Some(template) = &settings.template {
+            match &self.template {
+                TemplateState::Installed => {}
+                TemplateState::Refused { at, error } if at.elapsed() < TEMPLATE_REFUSAL_HOLD => {
+                    return Err(rejected(settings, error.clone()));
+                }
+                TemplateState::Pending | TemplateState::Refused { .. } => {
+                    match install(settings, template, retry_not_before).await {
+                        Ok(()) => self.template = TemplateState::Installed,
+                        Err(TemplateFailure::Transient(error)) => {
+                            return Err(unavailable(settings, error))
+                        }
+                        Err(TemplateFailure::Refused(error)) => {
+                            self.template = TemplateState::Refused {
+                                at: Instant::now(),
+                                error: error.clone(),
+                            };
+                            return Err(rejected(settings, error));
+                        }
+                    }
+                }
+            }
+        }
         if let Format::Alertmanager { .. } = settings.format {
             // One JSON array per request; alerts are few and small.
             let mut body = vec![b'['];
             for event in batch {
-                settings.format.append(&mut body, event, event.json());
+                settings
+                    .format
+                    .append(&mut body, event, event.json(), settings.event_format);
             }
             body.push(b']');
             return post(settings, retry_not_before, body, batch).await;
@@ -121,7 +165,9 @@ impl Backend for HttpCollector {
             let document = event
                 .json_in(settings.event_format, &mut scratch)
                 .map_err(|problem| BackendError::rejected(settings.name.clone(), problem))?;
-            settings.format.append(&mut body, event, document);
+            settings
+                .format
+                .append(&mut body, event, document, settings.event_format);
             if body.len() > settings.max_batch_bytes && i > start {
                 let rest = body.split_off(mark);
                 let full = std::mem::replace(&mut body, rest);
@@ -150,6 +196,10 @@ impl fmt::Debug for HttpCollector {
             .field("max_batch_bytes", &settings.max_batch_bytes)
             .field("alerts_only", &settings.alerts_only)
             .field("signed", &settings.hmac_secret.is_some())
+            .field(
+                "install_template",
+                &settings.template.as_ref().map(|t| &t.name),
+            )
             .finish_non_exhaustive()
     }
 }

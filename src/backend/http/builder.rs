@@ -10,8 +10,8 @@ use super::auth::{sensitive_value, Auth, Secret};
 use super::backend::HttpCollector;
 use super::classify::error_chain;
 use super::format::Format;
-use super::settings::Settings;
-use crate::format::EventFormat;
+use super::settings::{Settings, TemplateInstall};
+use crate::format::{index_template, EventFormat, TemplateOptions};
 use crate::ConfigError;
 
 /// Requests are cut so that no body (before compression) exceeds this, unless a single event
@@ -48,6 +48,9 @@ impl HttpCollector {
             proxy: true,
             alerts_only: false,
             hmac_secret: None,
+            install_template: false,
+            template_name: None,
+            template_options: None,
         }
     }
 }
@@ -86,6 +89,9 @@ pub struct HttpCollectorBuilder {
     proxy: bool,
     alerts_only: bool,
     hmac_secret: Option<Secret<Vec<u8>>>,
+    install_template: bool,
+    template_name: Option<String>,
+    template_options: Option<TemplateOptions>,
 }
 
 impl HttpCollectorBuilder {
@@ -119,6 +125,39 @@ impl HttpCollectorBuilder {
     /// directory ([`Backend::accepts_json`](crate::delivery::Backend::accepts_json)).
     pub fn event_format(mut self, format: EventFormat) -> Self {
         self.event_format = format;
+        self
+    }
+
+    /// With [`Format::ElasticsearchBulk`]: installs the index template of the event format
+    /// ([`index_template`](crate::format::index_template)) before the first batch, with
+    /// `PUT {base}/_index_template/{name}`, `base` being the `_bulk` URL without `/_bulk`
+    /// (and without the index, for a `/{index}/_bulk` URL) and the credentials those of
+    /// `_bulk` (default off). The template matches the index (a data stream of that name),
+    /// and is named after it, unless [`template_name`](Self::template_name) or
+    /// [`template_options`](Self::template_options) say otherwise.
+    ///
+    /// A transient failure (no answer, 408, 429, 5xx) is retried like a batch. A refusal
+    /// (any other status, e.g. 403 without the `manage_index_templates` privilege) refuses
+    /// the batch with [`CollectorError::Template`](super::CollectorError::Template), logged
+    /// at error level: its events are dropped and reported, as for a refused `_bulk`,
+    /// rather than indexed without their mappings. The next batch after 30 seconds asks
+    /// again.
+    pub fn install_template(mut self, install: bool) -> Self {
+        self.install_template = install;
+        self
+    }
+
+    /// The name of the installed template (default: the index, when it is a plain name of
+    /// lowercase letters, digits, `.`, `_` and `-`; else `oauth-audit`).
+    pub fn template_name(mut self, name: impl Into<String>) -> Self {
+        self.template_name = Some(name.into());
+        self
+    }
+
+    /// The installed template's patterns, priority and ILM policy (default:
+    /// `TemplateOptions::new(index)`).
+    pub fn template_options(mut self, options: TemplateOptions) -> Self {
+        self.template_options = Some(options);
         self
     }
 
@@ -355,6 +394,17 @@ impl HttpCollectorBuilder {
             )
         })?;
 
+        let template = if self.install_template {
+            Some(template_install(
+                &url,
+                &self.format,
+                self.event_format,
+                self.template_name.as_deref(),
+                self.template_options.as_ref(),
+            )?)
+        } else {
+            None
+        };
         let alerts_only = self.alerts_only || self.format.alerts_only();
         Ok(HttpCollector::new(Settings {
             name: self
@@ -371,8 +421,78 @@ impl HttpCollectorBuilder {
             header_names,
             alerts_only,
             hmac_secret: self.hmac_secret,
+            template,
         }))
     }
+}
+
+/// Whether `name` is a plain index or template name: lowercase letters, digits, `.`, `_`
+/// and `-`, not starting with one of the last three.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['.', '_', '-'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+/// Where and what `install_template` puts, checked at build.
+fn template_install(
+    bulk_url: &reqwest::Url,
+    format: &Format,
+    event_format: EventFormat,
+    name: Option<&str>,
+    options: Option<&TemplateOptions>,
+) -> Result<TemplateInstall, ConfigError> {
+    let Format::ElasticsearchBulk { index } = format else {
+        return Err(ConfigError::invalid(
+            "install_template",
+            "index templates are Elasticsearch's and OpenSearch's: only with the _bulk format",
+        ));
+    };
+    let name = match name {
+        Some(name) if plain_name(name) => name.to_owned(),
+        Some(_) => {
+            return Err(ConfigError::invalid(
+                "template_name",
+                "use lowercase letters, digits, '.', '_' and '-' (not first)",
+            ))
+        }
+        None if plain_name(index) => index.clone(),
+        None => "oauth-audit".to_owned(),
+    };
+    let path = bulk_url.path().trim_end_matches('/');
+    let Some(base) = path.strip_suffix("/_bulk") else {
+        return Err(ConfigError::invalid(
+            "install_template",
+            "the URL must be the _bulk endpoint (ending in /_bulk) to find the cluster's \
+             _index_template endpoint",
+        ));
+    };
+    // `/{index}/_bulk` targets the index; the template endpoint is the cluster's.
+    let base = match base.rsplit_once('/') {
+        Some((parent, last)) if last == index => parent,
+        _ => base,
+    };
+    let mut url = bulk_url.clone();
+    url.set_query(None);
+    url.set_path(base);
+    url.path_segments_mut()
+        .map_err(|()| ConfigError::invalid("url", "cannot be a base URL"))?
+        .pop_if_empty()
+        .push("_index_template")
+        .push(&name);
+    let options = options
+        .cloned()
+        .unwrap_or_else(|| TemplateOptions::new(index.clone()));
+    let body = serde_json::to_vec(&index_template(event_format, &options))
+        .map_err(|err| ConfigError::invalid("install_template", err.to_string()))?;
+    Ok(TemplateInstall {
+        shown_url: crate::event::shown_url(url.as_str()),
+        name,
+        url,
+        body,
+    })
 }
 
 impl fmt::Debug for HttpCollectorBuilder {
@@ -398,6 +518,9 @@ impl fmt::Debug for HttpCollectorBuilder {
             .field("client_identity", &self.identity.is_some())
             .field("max_batch_bytes", &self.max_batch_bytes)
             .field("proxy", &self.proxy)
+            .field("install_template", &self.install_template)
+            .field("template_name", &self.template_name)
+            .field("template_options", &self.template_options)
             .finish()
     }
 }
@@ -442,5 +565,62 @@ mod tests {
             let error = builder.build().unwrap_err().to_string();
             assert!(!error.contains("hunter2"), "{error}");
         }
+    }
+
+    #[test]
+    fn the_template_goes_to_the_clusters_index_template_endpoint() {
+        let bulk = |index: &str| Format::ElasticsearchBulk {
+            index: index.into(),
+        };
+        let install = |url: &str, index: &str, name: Option<&str>| {
+            template_install(
+                &reqwest::Url::parse(url).unwrap(),
+                &bulk(index),
+                EventFormat::Ecs,
+                name,
+                None,
+            )
+        };
+        for (url, index, name, expected) in [
+            (
+                "https://es:9200/_bulk?pipeline=geo",
+                "oauth-audit",
+                None,
+                "https://es:9200/_index_template/oauth-audit",
+            ),
+            (
+                "https://gateway/es/_bulk",
+                "logs-oauth_audit-default",
+                None,
+                "https://gateway/es/_index_template/logs-oauth_audit-default",
+            ),
+            (
+                "https://es:9200/audit/_bulk/",
+                "audit",
+                Some("audit-template"),
+                "https://es:9200/_index_template/audit-template",
+            ),
+            (
+                "https://es:9200/_bulk",
+                "<audit-{now/d}>",
+                None,
+                "https://es:9200/_index_template/oauth-audit",
+            ),
+        ] {
+            let template = install(url, index, name).unwrap();
+            assert_eq!(template.url.as_str(), expected);
+            let body: serde_json::Value = serde_json::from_slice(&template.body).unwrap();
+            assert_eq!(body["index_patterns"], serde_json::json!([index]));
+            assert_eq!(body["_meta"]["event_format"], "ecs");
+        }
+        assert!(install("https://es:9200/ingest", "a", None).is_err());
+        assert!(install("https://es:9200/_bulk", "a", Some("Bad Name")).is_err());
+        let not_bulk = HttpCollector::builder("https://collector/")
+            .format(Format::JsonLines)
+            .install_template(true)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(not_bulk.contains("install_template"), "{not_bulk}");
     }
 }

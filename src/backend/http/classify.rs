@@ -12,7 +12,7 @@ use crate::delivery::BackendError;
 
 /// A collector asking for a longer pause (`Retry-After`) is held to this, so a typo on the
 /// server side cannot stall delivery for hours.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+pub(super) const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// What an answer means for the requested events: 2xx is delivered once the format's own
 /// verdict agrees (bulk items, HEC codes); 408, 429 and 5xx are transient, and a
@@ -65,12 +65,12 @@ pub(super) fn unavailable(settings: &Settings, error: CollectorError) -> Backend
 }
 
 /// A refusal of the events by this collector: they are dropped and reported.
-fn rejected(settings: &Settings, error: CollectorError) -> BackendError {
+pub(super) fn rejected(settings: &Settings, error: CollectorError) -> BackendError {
     BackendError::rejected(settings.name.clone(), error)
 }
 
 /// Why a collector did not confirm a request; the source of a [`BackendError`].
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CollectorError {
     /// The request did not get an answer (connection refused, TLS failure, timeout).
@@ -100,6 +100,18 @@ pub enum CollectorError {
         /// What the answer said.
         message: String,
     },
+    /// Installing the index template before the first batch (`install_template`) failed.
+    /// Refused (a 4xx other than 408 and 429: missing privileges, a template the cluster
+    /// does not accept), the batch is refused with this error; otherwise it is retried.
+    #[error("installing the index template {name:?} at {url} failed: {message}")]
+    Template {
+        /// The template's name.
+        name: String,
+        /// The template URL, without query string.
+        url: String,
+        /// What the cluster answered, or why there was no answer.
+        message: String,
+    },
     /// The collector asked (`Retry-After`) not to be contacted yet.
     #[error("{url} asked to wait: retrying in {}s (Retry-After)", wait.as_secs().max(1))]
     RetryAfter {
@@ -110,7 +122,8 @@ pub enum CollectorError {
     },
 }
 
-fn is_transient(status: StatusCode) -> bool {
+/// Whether an error status may go away by itself: 408, 429 and 5xx.
+pub(super) fn is_transient(status: StatusCode) -> bool {
     status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS
         || status.is_server_error()

@@ -1,10 +1,14 @@
 //! The body formats (`_bulk`, HEC, JSON lines): how a batch is written, and what a 2xx
 //! answer says about its events.
 
+use std::io::Write as _;
+
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::delivery::EncodedEvent;
+use crate::event::Timestamp;
+use crate::format::EventFormat;
 
 /// The request body a collector expects, and how its answer is read.
 ///
@@ -27,10 +31,17 @@ pub enum Format {
     /// `application/x-ndjson`. The URL is the `_bulk` endpoint
     /// (`https://es.example:9200/_bulk`, optionally with `?pipeline=..`).
     ///
-    /// The document `_id` is the event id and the operation is `create`, so a resent event
-    /// is answered `409 Conflict` for that item, which counts as delivered: every event is
-    /// indexed exactly once. `create` also works with data streams (give the events an
-    /// `@timestamp`, e.g. with an ingest pipeline copying `time`).
+    /// The document `_id` is the event id and the operation is always `create`, so a resent
+    /// event is answered `409 Conflict` for that item, which counts as delivered: every
+    /// event is indexed exactly once (in a data stream: once per backing index, so a resend
+    /// after a rollover is indexed again). `create` is also the only operation data streams
+    /// take.
+    ///
+    /// Every document has an `@timestamp`, as data streams require: an ECS document its own,
+    /// and a schema v1 or OCSF document the event's `time` (RFC 3339, microseconds) as an
+    /// added first member. [`index_template`](crate::format::index_template) gives the
+    /// mappings, and [`install_template`](super::HttpCollectorBuilder::install_template)
+    /// installs them before the first batch.
     ///
     /// [`_bulk` API]: https://www.elastic.co/docs/api/doc/elasticsearch/operation/operation-bulk
     ElasticsearchBulk {
@@ -115,8 +126,15 @@ impl Format {
     }
 
     /// Appends one event to a request body: `document` is the event's JSON in the sink's
-    /// event format (the envelopes read the id, time and service from `event`).
-    pub(crate) fn append(&self, body: &mut Vec<u8>, event: &EncodedEvent, document: &[u8]) {
+    /// event format, `event_format` (the envelopes read the id, time and service from
+    /// `event`).
+    pub(crate) fn append(
+        &self,
+        body: &mut Vec<u8>,
+        event: &EncodedEvent,
+        document: &[u8],
+        event_format: EventFormat,
+    ) {
         match self {
             Format::ElasticsearchBulk { index } => {
                 body.extend_from_slice(br#"{"create":{"_index":"#);
@@ -130,7 +148,12 @@ impl Format {
                         .as_bytes(),
                 );
                 body.extend_from_slice(b"\"}}\n");
-                body.extend_from_slice(document);
+                if event_format == EventFormat::Ecs {
+                    // ECS documents carry their own `@timestamp`.
+                    body.extend_from_slice(document);
+                } else {
+                    push_with_timestamp(body, event.time(), document);
+                }
                 body.push(b'\n');
             }
             Format::SplunkHec {
@@ -247,6 +270,28 @@ pub(crate) fn idempotency_key(events: &[EncodedEvent]) -> String {
         digest.update(event.id().as_bytes());
     }
     format!("\"{}\"", hex::encode(&digest.finalize()[..16]))
+}
+
+/// `document` with `"@timestamp"` (the event time, RFC 3339 with microseconds) as its first
+/// member, which data streams require and Kibana and OpenSearch Dashboards sort by. Written
+/// in front of the document's own bytes, which are not parsed again: they may be the very
+/// bytes the hash chain hashed. A document that is not an object (which `_bulk` would refuse
+/// anyway) is written as it is.
+fn push_with_timestamp(body: &mut Vec<u8>, time: Timestamp, document: &[u8]) {
+    let start = document.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(start) = start.filter(|&i| document[i] == b'{') else {
+        body.extend_from_slice(document);
+        return;
+    };
+    let members = &document[start + 1..];
+    body.extend_from_slice(br#"{"@timestamp":""#);
+    // Timestamp's Display is RFC 3339 in UTC with microseconds: no character to escape.
+    let _ = write!(body, "{time}");
+    body.push(b'"');
+    if members.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'}') {
+        body.push(b',');
+    }
+    body.extend_from_slice(members);
 }
 
 fn push_json_string(body: &mut Vec<u8>, value: &str) {
@@ -388,7 +433,7 @@ mod tests {
         };
         let event = event(ID, "2026-11-24T14:03:07.123456Z", None);
         let mut body = Vec::new();
-        format.append(&mut body, &event, event.json());
+        format.append(&mut body, &event, event.json(), EventFormat::OAuthAudit);
         let text = String::from_utf8(body).unwrap();
         let lines: Vec<&str> = text.split_terminator('\n').collect();
         assert!(text.ends_with('\n'));
@@ -396,7 +441,90 @@ mod tests {
             lines[0],
             format!(r#"{{"create":{{"_index":"audit\"x","_id":"{ID}"}}}}"#)
         );
-        assert_eq!(lines[1].as_bytes(), &event.json()[..]);
+        // The event's own bytes, after an `@timestamp` member.
+        let json = std::str::from_utf8(event.json()).unwrap();
+        assert_eq!(
+            lines[1],
+            format!(
+                r#"{{"@timestamp":"2026-11-24T14:03:07.123456Z",{}"#,
+                &json[1..]
+            )
+        );
+        let document: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(document["@timestamp"], document["time"]);
+    }
+
+    #[test]
+    fn bulk_adds_a_timestamp_to_every_format_but_ecs() {
+        let format = Format::ElasticsearchBulk { index: "a".into() };
+        let event = event(ID, "2026-11-24T14:03:07.000042Z", None);
+        let ecs = br#"{"@timestamp":"2026-11-24T14:03:07.000042Z","ecs":{"version":"9.4.0"}}"#;
+        let ocsf = br#"{"class_uid":3002,"time":1795528987000}"#;
+        let document = |event_format, document: &[u8]| {
+            let mut body = Vec::new();
+            format.append(&mut body, &event, document, event_format);
+            let text = String::from_utf8(body).unwrap();
+            text.split_terminator('\n').nth(1).unwrap().to_owned()
+        };
+        assert_eq!(document(EventFormat::Ecs, ecs).as_bytes(), &ecs[..]);
+        assert_eq!(
+            document(EventFormat::Ocsf, ocsf),
+            r#"{"@timestamp":"2026-11-24T14:03:07.000042Z","class_uid":3002,"time":1795528987000}"#
+        );
+        // Whatever bytes the event's JSON is, the document stays one JSON object.
+        for (json, expected) in [
+            (
+                &b"{}"[..],
+                r#"{"@timestamp":"2026-11-24T14:03:07.000042Z"}"#,
+            ),
+            (
+                b" { } ",
+                r#"{"@timestamp":"2026-11-24T14:03:07.000042Z" } "#,
+            ),
+            (
+                b"\n{\"a\":1}",
+                r#"{"@timestamp":"2026-11-24T14:03:07.000042Z","a":1}"#,
+            ),
+            (b"[1]", "[1]"),
+        ] {
+            let written = document(EventFormat::OAuthAudit, json);
+            assert_eq!(written, expected);
+            if json.starts_with(b"[") {
+                continue;
+            }
+            let value: serde_json::Value = serde_json::from_str(&written).unwrap();
+            assert_eq!(value["@timestamp"], "2026-11-24T14:03:07.000042Z");
+        }
+    }
+
+    #[test]
+    fn bulk_keeps_the_chains_json_whole() {
+        use crate::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
+        let service = std::sync::Arc::new(ServiceInfo {
+            name: "api".into(),
+            instance: None,
+        });
+        let mut event = AuditEvent::new(
+            service,
+            Timestamp::parse("2026-11-24T14:03:07.5Z").unwrap(),
+            EventKind::TokenRevoked,
+            Outcome::Success,
+        );
+        // The chain's JSON: RFC 8785, members sorted, which `@timestamp` now precedes.
+        let canonical = crate::event::canonical_json(&event).unwrap();
+        event.json.set(Bytes::from(canonical.clone()));
+        let encoded = EncodedEvent::encode(&event).unwrap();
+        assert_eq!(&encoded.json()[..], &canonical[..]);
+        let format = Format::ElasticsearchBulk { index: "a".into() };
+        let mut body = Vec::new();
+        format.append(&mut body, &encoded, encoded.json(), EventFormat::OAuthAudit);
+        let text = String::from_utf8(body).unwrap();
+        let line = text.split_terminator('\n').nth(1).unwrap();
+        let document: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(document["@timestamp"], "2026-11-24T14:03:07.500000Z");
+        let mut without: serde_json::Value = serde_json::from_slice(&canonical).unwrap();
+        without["@timestamp"] = document["@timestamp"].clone();
+        assert_eq!(document, without);
     }
 
     #[test]
@@ -408,7 +536,7 @@ mod tests {
         };
         let event = event(ID, "2026-11-24T14:03:07.000042Z", Some("pod-7"));
         let mut body = Vec::new();
-        format.append(&mut body, &event, event.json());
+        format.append(&mut body, &event, event.json(), EventFormat::OAuthAudit);
         let text = String::from_utf8(body).unwrap();
         assert!(text.starts_with(r#"{"time":1795528987.000042,"host":"pod-7","#));
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -9,8 +9,9 @@
 //! formats: `backend.rs` (the collector and its `Backend` impl, cutting batches into
 //! requests), `builder.rs` (settings, checked at build), `auth.rs` (credentials, kept out of
 //! `Debug`), `request.rs` (building and sending one request), `classify.rs` (what an answer
-//! means: delivered, retried or refused), `settings.rs` (what the builder checked, used by
-//! all the others), `format.rs` (the body formats and their own verdicts). This file only
+//! means: delivered, retried or refused), `template.rs` (installing the index template before the
+//! first `_bulk`), `settings.rs` (what the builder checked, used by all the others),
+//! `format.rs` (the body formats and their own verdicts). This file only
 //! declares them and re-exports the public types.
 //!
 //! | format | resent events |
@@ -40,6 +41,7 @@ mod classify;
 mod format;
 mod request;
 mod settings;
+mod template;
 
 pub use backend::HttpCollector;
 pub use builder::HttpCollectorBuilder;

@@ -25,4 +25,17 @@ pub(super) struct Settings {
     /// Signs every request body: `X-OAuth-Audit-Signature: t=<unix seconds>,v1=<hex
     /// HMAC-SHA256 of "<t>.<body>">`.
     pub(super) hmac_secret: Option<super::auth::Secret<Vec<u8>>>,
+    /// The index template to install before the first batch (`install_template`).
+    pub(super) template: Option<TemplateInstall>,
+}
+
+/// An index template to `PUT` before the first `_bulk`: where, under which name, and its
+/// body (`crate::format::index_template`), made once at build.
+pub(super) struct TemplateInstall {
+    pub(super) name: String,
+    /// `{base}/_index_template/{name}`, the base being the `_bulk` URL without `/_bulk`.
+    pub(super) url: reqwest::Url,
+    /// The URL as errors and `Debug` show it.
+    pub(super) shown_url: String,
+    pub(super) body: Vec<u8>,
 }

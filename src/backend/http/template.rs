@@ -1,0 +1,85 @@
+//! Installing the index template (`install_template`): one `PUT _index_template/<name>`
+//! before the first `_bulk`, judged like a batch's answer (transient failures retried, a
+//! refusal refusing the batch).
+
+use std::time::Instant;
+
+use http::header;
+
+use super::classify::{
+    error_chain, is_transient, parse_retry_after, CollectorError, MAX_RETRY_AFTER,
+};
+use super::format::excerpt;
+use super::settings::{Settings, TemplateInstall};
+
+/// Why the template is not installed.
+pub(super) enum TemplateFailure {
+    /// No answer, or 408, 429, 5xx: retried like a batch.
+    Transient(CollectorError),
+    /// Any other status: the cluster will not take it as things are.
+    Refused(CollectorError),
+}
+
+/// Puts `template`; a `Retry-After` on a transient answer is recorded in `retry_not_before`.
+pub(super) async fn install(
+    settings: &Settings,
+    template: &TemplateInstall,
+    retry_not_before: &mut Option<Instant>,
+) -> Result<(), TemplateFailure> {
+    let error = |message: String| CollectorError::Template {
+        name: template.name.clone(),
+        url: template.shown_url.clone(),
+        message,
+    };
+    let response = settings
+        .client
+        .put(template.url.clone())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(template.body.clone())
+        .send()
+        .await;
+    let response = match response {
+        Ok(response) => response,
+        Err(err) => {
+            return Err(TemplateFailure::Transient(error(format!(
+                "no answer: {}",
+                error_chain(&err.without_url())
+            ))))
+        }
+    };
+    let status = response.status();
+    if status.is_success() {
+        tracing::info!(
+            target: "oauth_audit",
+            writer = %settings.name,
+            template = %template.name,
+            url = %template.shown_url,
+            "index template installed"
+        );
+        return Ok(());
+    }
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(parse_retry_after);
+    let answer = response.bytes().await.unwrap_or_default();
+    let message = format!("answered {}: {}", status.as_u16(), excerpt(&answer));
+    if is_transient(status) {
+        if let Some(wait) = retry_after {
+            *retry_not_before = Some(Instant::now() + wait.min(MAX_RETRY_AFTER));
+        }
+        return Err(TemplateFailure::Transient(error(message)));
+    }
+    tracing::error!(
+        target: "oauth_audit",
+        writer = %settings.name,
+        template = %template.name,
+        url = %template.shown_url,
+        status = status.as_u16(),
+        answer = %excerpt(&answer),
+        "the cluster refused the index template: batches are refused until it is installed \
+         (grant the manage_index_templates privilege, or install it yourself with \
+         `oauth-audit es-template` and set install_template = false)"
+    );
+    Err(TemplateFailure::Refused(error(message)))
+}
