@@ -59,7 +59,7 @@ impl Day {
 
     /// A user's address: most at home, a fifth behind one office NAT.
     fn home(user: usize) -> IpAddr {
-        if user % 5 == 0 {
+        if user.is_multiple_of(5) {
             ip(192, 0, 2, 10)
         } else {
             ip(10, (user / 250) as u8, (user % 250) as u8, 1)

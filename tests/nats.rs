@@ -446,7 +446,7 @@ fn traffic(
         let http = client();
         let mut i = 0usize;
         while !stop.load(Ordering::Relaxed) {
-            let res = if i % 3 == 0 {
+            let res = if i.is_multiple_of(3) {
                 http.post(format!("http://{addr}/token"))
                     .form(&[("grant_type", "client_credentials"), ("client_id", "svc")])
                     .send()

@@ -72,7 +72,7 @@ impl Processor for EveryThird {
     fn process(&mut self, event: &mut AuditEvent, emitted: &mut Vec<AuditEvent>) {
         let mut seen = self.seen.lock().unwrap();
         seen.push(event.kind);
-        if seen.len() % 3 == 0 {
+        if seen.len().is_multiple_of(3) {
             let mut alert = AuditEvent::new(
                 event.service.clone(),
                 Timestamp::now(),

@@ -381,9 +381,10 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
 /// Builds everything, serves until SIGTERM or Ctrl-C, then flushes the writers.
 pub async fn run(settings: Settings) -> Result<(), Failure> {
     let file = &settings.file;
+    let mut admin = None;
     if let Some(addr) = &file.proxy.metrics_listen {
         // Before the auditor: its metric handles bind to the recorder installed when it is built.
-        metrics_exporter_prometheus::PrometheusBuilder::new()
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
             .set_buckets_for_metric(
                 metrics_exporter_prometheus::Matcher::Full(
                     oauth_audit::metric::DELIVERY_SECONDS.name.into(),
@@ -391,10 +392,11 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
                 oauth_audit::metric::LATENCY_BUCKETS,
             )
             .map_err(|e| Failure::Runtime(format!("metrics buckets: {e}")))?
-            .with_http_listener(addr.0)
-            .install()
-            .map_err(|e| Failure::Runtime(format!("cannot serve metrics on {}: {e}", addr.0)))?;
-        tracing::info!(metrics = %addr.0, "Prometheus metrics served at /metrics");
+            .install_recorder()
+            .map_err(|e| Failure::Runtime(format!("metrics recorder: {e}")))?;
+        let listener = crate::admin::bind(addr.0).await.map_err(Failure::Runtime)?;
+        tracing::info!(metrics = %addr.0, "Prometheus metrics at /metrics, probes at /healthz and /readyz");
+        admin = Some((listener, handle));
     }
     let built = build(
         file,
@@ -438,6 +440,21 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
     tracing::info!(listen = %local, %scheme, upstream = %settings.upstream, "oauth-audit proxy ready");
 
     let auditor = built.auditor;
+    if let Some((listener, handle)) = admin {
+        let authority = &settings.upstream.authority;
+        let port = authority
+            .port_u16()
+            .unwrap_or(if settings.upstream.is_https() {
+                443
+            } else {
+                80
+            });
+        let upstream = format!("{}:{port}", authority.host());
+        crate::admin::spawn(
+            listener,
+            crate::admin::Admin::new(handle, auditor.clone(), upstream),
+        );
+    }
     crate::proxy::serve(
         listener,
         built.layer,

@@ -78,4 +78,9 @@ impl SinkQueue {
     pub(crate) fn queued(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
     }
+
+    /// Events the queue holds at most.
+    pub(crate) fn capacity(&self) -> usize {
+        self.tx.max_capacity()
+    }
 }

@@ -181,6 +181,7 @@ impl Auditor {
                     written: lane.stats.written(),
                     dropped: lane.stats.dropped_total(),
                     queued: lane.queued(),
+                    capacity: lane.capacity(),
                     spooled: lane.stats.spooled_events(),
                     overflow: lane.overflow,
                 })
@@ -211,6 +212,8 @@ pub struct WriterStats {
     pub dropped: u64,
     /// Events waiting in the queue.
     pub queued: usize,
+    /// Events the queue holds at most.
+    pub capacity: usize,
     /// Events waiting in the writer's backlog (its spool, or memory) to be retried.
     pub spooled: u64,
     /// What happens when the writer's queue is full.

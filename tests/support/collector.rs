@@ -598,7 +598,7 @@ fn check_bulk(text: &str, index: &str) -> Result<Vec<Value>, String> {
     }
     let lines: Vec<&str> = text.split('\n').collect();
     let lines = &lines[..lines.len() - 1];
-    if lines.len() % 2 != 0 {
+    if !lines.len().is_multiple_of(2) {
         return Err(format!(
             "bulk body has {} lines, not action/document pairs",
             lines.len()

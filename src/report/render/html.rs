@@ -80,7 +80,7 @@ fn per_day_chart(report: &Report) -> ChartResult {
             .x_labels(days.len().clamp(1, 12))
             .x_label_formatter(&|x| {
                 let index = *x as usize;
-                if index % step == 0 {
+                if index.is_multiple_of(step) {
                     days.get(index).map_or(String::new(), |d| {
                         d.day.get(5..).unwrap_or(&d.day).to_owned()
                     })

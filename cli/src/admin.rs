@@ -1,0 +1,162 @@
+//! The metrics address (`proxy.metrics_listen`): `/metrics` for Prometheus, `/healthz` for
+//! liveness and `/readyz` for readiness, as Kubernetes probes ask them.
+//!
+//! - `/healthz`: 200 while the process serves; it says nothing of the upstream or the sinks,
+//!   so that a liveness probe never restarts a proxy for someone else's outage.
+//! - `/readyz`: 200 when the upstream accepts a TCP connection (within a second) and every
+//!   writer is writing or spooling within its limits: its queue is not full and it dropped no
+//!   event since the previous check. Else 503, with one line per reason. A readiness probe
+//!   takes the proxy out of the load balancer while that lasts.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use metrics_exporter_prometheus::PrometheusHandle;
+use oauth_audit::writer::Auditor;
+use tokio::net::TcpListener;
+
+/// How long the upstream may take to accept a connection before the proxy is not ready.
+const UPSTREAM_CONNECT: Duration = Duration::from_secs(1);
+
+/// What the three routes read.
+pub struct Admin {
+    metrics: PrometheusHandle,
+    auditor: Auditor,
+    /// `host:port` of the upstream.
+    upstream: String,
+    /// Each writer's dropped count at the previous readiness check.
+    dropped: Mutex<Vec<u64>>,
+}
+
+impl Admin {
+    pub fn new(metrics: PrometheusHandle, auditor: Auditor, upstream: String) -> Arc<Admin> {
+        let dropped = auditor.stats().writers.iter().map(|w| w.dropped).collect();
+        Arc::new(Admin {
+            metrics,
+            auditor,
+            upstream,
+            dropped: Mutex::new(dropped),
+        })
+    }
+
+    /// Why the proxy is not ready; empty when it is.
+    async fn unready(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        match tokio::time::timeout(
+            UPSTREAM_CONNECT,
+            tokio::net::TcpStream::connect(&self.upstream),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => reasons.push(format!("upstream {}: {e}", self.upstream)),
+            Err(_) => reasons.push(format!(
+                "upstream {}: no connection within {} ms",
+                self.upstream,
+                UPSTREAM_CONNECT.as_millis()
+            )),
+        }
+        let writers = self.auditor.stats().writers;
+        let mut before = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
+        before.resize(writers.len(), 0);
+        for (writer, before) in writers.iter().zip(before.iter_mut()) {
+            if writer.capacity > 0 && writer.queued >= writer.capacity {
+                reasons.push(format!(
+                    "writer {}: queue full ({} events)",
+                    writer.name, writer.queued
+                ));
+            }
+            if writer.dropped > *before {
+                reasons.push(format!(
+                    "writer {}: {} events dropped since the last check",
+                    writer.name,
+                    writer.dropped - *before
+                ));
+            }
+            *before = writer.dropped;
+        }
+        reasons
+    }
+
+    async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let text = |status: StatusCode, body: String| {
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            response
+        };
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".into());
+        }
+        match request.uri().path() {
+            "/metrics" => {
+                let mut response = text(StatusCode::OK, self.metrics.render());
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                response
+            }
+            "/healthz" => text(StatusCode::OK, "ok\n".into()),
+            "/readyz" => {
+                let reasons = self.unready().await;
+                if reasons.is_empty() {
+                    text(StatusCode::OK, "ready\n".into())
+                } else {
+                    text(StatusCode::SERVICE_UNAVAILABLE, reasons.join("\n") + "\n")
+                }
+            }
+            _ => text(
+                StatusCode::NOT_FOUND,
+                "/metrics, /healthz or /readyz\n".into(),
+            ),
+        }
+    }
+}
+
+/// Serves the three routes on `listener` until the process ends; keeps the histograms'
+/// windows moving.
+pub fn spawn(listener: TcpListener, admin: Arc<Admin>) {
+    let upkeep = admin.metrics.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let admin = admin.clone();
+                    async move { Ok::<_, Infallible>(admin.answer(request).await) }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
+/// Binds the metrics address.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))
+}

@@ -1,0 +1,91 @@
+//! The proxy's probes on its metrics address: `/healthz` while it serves, `/readyz` only
+//! while the upstream answers and every writer keeps up, `/metrics` beside them.
+
+mod support;
+
+use support::upstream::Upstream;
+use support::{http, Proxy, TempDir, WAIT};
+
+fn free_addr() -> std::net::SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap()
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let response = http().get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// Asks `url` until it answers `status` (the probes read live state), and returns the body.
+async fn until(url: &str, status: u16) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (got, body) = get(url).await;
+        if got == status {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "{url} stayed {got}: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn readiness_follows_the_upstream_and_liveness_does_not() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("health");
+    let out = dir.path("audit.jsonl");
+    let admin = free_addr();
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+            "--metrics-listen",
+            &admin.to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(get(&format!("http://{admin}/healthz")).await, (200, "ok\n".into()));
+    assert_eq!(get(&format!("http://{admin}/readyz")).await, (200, "ready\n".into()));
+    let (status, metrics) = get(&format!("http://{admin}/metrics")).await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("# HELP oauth_audit_events_total"), "{metrics}");
+    assert_eq!(get(&format!("http://{admin}/nowhere")).await.0, 404);
+    // The probes are not audited: they are not the proxied service's traffic.
+    let response = http().get(proxy.url("/echo")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    // The upstream goes away: not ready (naming it), still alive.
+    let upstream_url = upstream.url();
+    drop(upstream);
+    let body = until(&format!("http://{admin}/readyz"), 503).await;
+    let authority = upstream_url.trim_start_matches("http://").trim_end_matches('/');
+    assert!(body.contains(&format!("upstream {authority}")), "{body}");
+    assert_eq!(get(&format!("http://{admin}/healthz")).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_writer_that_drops_events_makes_the_proxy_unready_until_it_keeps_up() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("health-writer");
+    let admin = free_addr();
+    // A disk that is full: every write (flushed with its batch) fails, and without retries
+    // the batch is dropped.
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            "[proxy]\nupstream = \"{}\"\nmetrics_listen = \"{admin}\"\n\n[[writer]]\ntype = \"jsonl\"\npath = \"/dev/full\"\nflush = \"every_batch\"\n",
+            upstream.url()
+        ),
+    );
+    let proxy = Proxy::start(&["--config", config.to_str().unwrap()], &[]);
+    assert_eq!(get(&format!("http://{admin}/readyz")).await.0, 200);
+    let response = http().get(proxy.url("/echo")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = until(&format!("http://{admin}/readyz"), 503).await;
+    assert!(body.contains("writer file:/dev/full: 1 events dropped since the last check"), "{body}");
+    // Nothing dropped since: ready again.
+    until(&format!("http://{admin}/readyz"), 200).await;
+}
