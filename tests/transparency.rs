@@ -210,7 +210,7 @@ async fn trusted_proxies_decide_the_client_address() {
     let auditor = Auditor::new(memory.clone());
     let layer = AuditLayer::builder(auditor)
         .trusted_proxies(["10.0.0.0/8"])
-        .skip_paths(["/health"])
+        .skip_paths(["/health", "/static/*"])
         .build()
         .unwrap();
     let svc = ServiceBuilder::new().layer(layer).service(service_fn(
@@ -233,12 +233,19 @@ async fn trusted_proxies_decide_the_client_address() {
     send("203.0.113.5:5000", "198.51.100.7", "/b")
         .await
         .unwrap();
-    send("10.0.0.1:443", "198.51.100.7", "/health")
+    for skipped in ["/health", "/static/app.js", "/static/./css/site.css"] {
+        send("10.0.0.1:443", "198.51.100.7", skipped)
+            .await
+            .unwrap();
+    }
+    // A path some server reads outside the prefix is audited.
+    send("10.0.0.1:443", "198.51.100.7", "/static/../admin")
         .await
         .unwrap();
-    let events = wait_events(&memory, 2).await;
+    let events = wait_events(&memory, 3).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(memory.events().len(), 2, "skipped paths are not audited");
+    assert_eq!(memory.events().len(), 3, "skipped paths are not audited");
+    assert!(events.iter().any(|e| e["http"]["path"] == "/static/../admin"));
     let a = events.iter().find(|e| e["http"]["path"] == "/a").unwrap();
     assert_eq!(a["source"]["ip"], "198.51.100.7");
     assert_eq!(

@@ -423,7 +423,8 @@ pub async fn run(settings: Settings) -> Result<(), Failure> {
         forward,
         built.rules,
         built.endpoints,
-        file.proxy.skip_paths.iter().map(|p| p.0.clone()).collect(),
+        oauth_audit::request_target::SkipPaths::new(file.proxy.skip_paths.iter().map(|p| &p.0))
+            .map_err(|e| Failure::Config(format!("proxy.skip_paths: {e}")))?,
     );
 
     let listener = TcpListener::bind(settings.listen.0)

@@ -25,7 +25,10 @@ async fn until(url: &str, status: u16) -> String {
         if got == status {
             return body;
         }
-        assert!(std::time::Instant::now() < deadline, "{url} stayed {got}: {body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url} stayed {got}: {body}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -47,11 +50,20 @@ async fn readiness_follows_the_upstream_and_liveness_does_not() {
         ],
         &[],
     );
-    assert_eq!(get(&format!("http://{admin}/healthz")).await, (200, "ok\n".into()));
-    assert_eq!(get(&format!("http://{admin}/readyz")).await, (200, "ready\n".into()));
+    assert_eq!(
+        get(&format!("http://{admin}/healthz")).await,
+        (200, "ok\n".into())
+    );
+    assert_eq!(
+        get(&format!("http://{admin}/readyz")).await,
+        (200, "ready\n".into())
+    );
     let (status, metrics) = get(&format!("http://{admin}/metrics")).await;
     assert_eq!(status, 200);
-    assert!(metrics.contains("# HELP oauth_audit_events_total"), "{metrics}");
+    assert!(
+        metrics.contains("# HELP oauth_audit_events_total"),
+        "{metrics}"
+    );
     assert_eq!(get(&format!("http://{admin}/nowhere")).await.0, 404);
     // The probes are not audited: they are not the proxied service's traffic.
     let response = http().get(proxy.url("/echo")).send().await.unwrap();
@@ -61,7 +73,9 @@ async fn readiness_follows_the_upstream_and_liveness_does_not() {
     let upstream_url = upstream.url();
     drop(upstream);
     let body = until(&format!("http://{admin}/readyz"), 503).await;
-    let authority = upstream_url.trim_start_matches("http://").trim_end_matches('/');
+    let authority = upstream_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
     assert!(body.contains(&format!("upstream {authority}")), "{body}");
     assert_eq!(get(&format!("http://{admin}/healthz")).await.0, 200);
 }
@@ -85,7 +99,10 @@ async fn a_writer_that_drops_events_makes_the_proxy_unready_until_it_keeps_up() 
     let response = http().get(proxy.url("/echo")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let body = until(&format!("http://{admin}/readyz"), 503).await;
-    assert!(body.contains("writer file:/dev/full: 1 events dropped since the last check"), "{body}");
+    assert!(
+        body.contains("writer file:/dev/full: 1 events dropped since the last check"),
+        "{body}"
+    );
     // Nothing dropped since: ready again.
     until(&format!("http://{admin}/readyz"), 200).await;
 }

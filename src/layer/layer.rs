@@ -29,7 +29,7 @@ impl AuditLayer {
                 auditor,
                 trusted_proxies: TrustedProxies::default(),
                 inspector: TokenInspector::default(),
-                skip_paths: Vec::new(),
+                skip_paths: Default::default(),
                 resolver: None,
                 endpoints: Endpoints::default(),
                 revoked: RevokedTokens::new(),
@@ -171,7 +171,10 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// Paths that are not audited at all (health checks, metrics), matched exactly.
+    /// Paths that are not audited at all (health checks, metrics, static files): exact
+    /// paths, or every path under a prefix written `/static/*`. A request is skipped only
+    /// when every server would read its path as one of them
+    /// ([`SkipPaths`](crate::request_target::SkipPaths)): `/static/../admin` is audited.
     pub fn skip_paths<I, S>(mut self, paths: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -185,18 +188,14 @@ impl AuditLayerBuilder {
     pub fn build(self) -> Result<AuditLayer, ConfigError> {
         let trusted_proxies =
             TrustedProxies::new(&self.trusted_proxies)?.source(self.client_ip_source);
-        if let Some(bad) = self.skip_paths.iter().find(|p| !p.starts_with('/')) {
-            return Err(ConfigError::invalid(
-                "skip_paths",
-                format!("{bad:?} is not a path: paths start with '/'"),
-            ));
-        }
+        let skip_paths = crate::request_target::SkipPaths::new(&self.skip_paths)
+            .map_err(|e| ConfigError::invalid("skip_paths", e))?;
         Ok(AuditLayer {
             shared: Arc::new(Shared {
                 auditor: self.auditor,
                 trusted_proxies,
                 inspector: self.inspector.unwrap_or_default(),
-                skip_paths: self.skip_paths,
+                skip_paths,
                 resolver: self.resolver,
                 endpoints: self.endpoints.unwrap_or_default(),
                 revoked: self.revoked.unwrap_or_default(),

@@ -14,7 +14,7 @@ pub(crate) struct Shared {
     pub(crate) auditor: Auditor,
     pub(crate) trusted_proxies: TrustedProxies,
     pub(crate) inspector: TokenInspector,
-    pub(crate) skip_paths: Vec<String>,
+    pub(crate) skip_paths: crate::request_target::SkipPaths,
     pub(crate) resolver: Option<Arc<dyn TokenResolver>>,
     pub(crate) endpoints: Endpoints,
     pub(crate) revoked: RevokedTokens,
@@ -30,7 +30,7 @@ impl std::fmt::Debug for dyn TokenResolver {
 
 impl Shared {
     pub(crate) fn skips(&self, path: &str) -> bool {
-        self.skip_paths.iter().any(|p| p == path)
+        self.skip_paths.matches(path)
     }
 
     /// What the trail itself recorded about a token outranks every cache: a successful

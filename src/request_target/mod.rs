@@ -19,6 +19,8 @@
 
 mod method;
 mod path;
+mod skip;
 
 pub use method::{method_overrides, same_method, METHOD_OVERRIDE_HEADERS, METHOD_OVERRIDE_PARAM};
 pub use path::{Ambiguity, CanonicalPath};
+pub use skip::SkipPaths;

@@ -137,3 +137,58 @@ impl ResourceRequest {
         secrets
     }
 }
+
+impl AuditedToken {
+    /// Whether the token was judged [`Verdict::Valid`]: on an audit-only route, the handler
+    /// decides what a bad token may still do.
+    pub fn is_valid(&self) -> bool {
+        self.0.verdict == Verdict::Valid
+    }
+}
+
+/// An Axum extractor: the bearer token as the layer judged it, with its verdict and claims.
+/// Without one (no `Authorization: Bearer`, or the route is not behind the layer) it rejects
+/// with `401` and `WWW-Authenticate: Bearer`; take `Option<AuditedToken>` to decide yourself.
+///
+/// ```
+/// use axum::{http::StatusCode, routing::get, Router};
+/// use oauth_audit::{AuditLayer, AuditedToken};
+/// # use oauth_audit::writer::Auditor;
+///
+/// async fn me(token: AuditedToken) -> Result<String, StatusCode> {
+///     // An audit-only route serves every token; this handler refuses bad ones itself.
+///     if !token.is_valid() {
+///         return Err(StatusCode::UNAUTHORIZED);
+///     }
+///     Ok(token.0.claims.subject.clone().unwrap_or_default())
+/// }
+/// # fn app(auditor: Auditor) -> Router {
+/// Router::new().route("/me", get(me)).layer(AuditLayer::new(auditor))
+/// # }
+/// ```
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuditedToken {
+    type Rejection = (http::StatusCode, [(http::HeaderName, &'static str); 1]);
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<AuditedToken>().cloned().ok_or((
+            http::StatusCode::UNAUTHORIZED,
+            [(http::header::WWW_AUTHENTICATE, "Bearer")],
+        ))
+    }
+}
+
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for AuditedToken {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<AuditedToken>().cloned())
+    }
+}

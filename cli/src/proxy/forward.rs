@@ -205,7 +205,7 @@ pub struct Protected {
 #[derive(Debug)]
 struct Exempt {
     endpoints: Endpoints,
-    skip_paths: Vec<String>,
+    skip_paths: oauth_audit::request_target::SkipPaths,
 }
 
 impl Protected {
@@ -214,7 +214,7 @@ impl Protected {
         forward: Forward,
         rules: ScopeRules,
         endpoints: Endpoints,
-        skip_paths: Vec<String>,
+        skip_paths: oauth_audit::request_target::SkipPaths,
     ) -> Self {
         Protected {
             forward,
@@ -228,7 +228,7 @@ impl Protected {
 
     fn decide<B>(&self, req: &Request<B>) -> Decision<'_> {
         let raw = req.uri().path();
-        if self.exempt.skip_paths.iter().any(|p| p == raw) {
+        if self.exempt.skip_paths.matches(raw) {
             return Decision::Pass;
         }
         let path = CanonicalPath::new(raw);
