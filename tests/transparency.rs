@@ -234,9 +234,7 @@ async fn trusted_proxies_decide_the_client_address() {
         .await
         .unwrap();
     for skipped in ["/health", "/static/app.js", "/static/./css/site.css"] {
-        send("10.0.0.1:443", "198.51.100.7", skipped)
-            .await
-            .unwrap();
+        send("10.0.0.1:443", "198.51.100.7", skipped).await.unwrap();
     }
     // A path some server reads outside the prefix is audited.
     send("10.0.0.1:443", "198.51.100.7", "/static/../admin")
@@ -245,7 +243,9 @@ async fn trusted_proxies_decide_the_client_address() {
     let events = wait_events(&memory, 3).await;
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(memory.events().len(), 3, "skipped paths are not audited");
-    assert!(events.iter().any(|e| e["http"]["path"] == "/static/../admin"));
+    assert!(events
+        .iter()
+        .any(|e| e["http"]["path"] == "/static/../admin"));
     let a = events.iter().find(|e| e["http"]["path"] == "/a").unwrap();
     assert_eq!(a["source"]["ip"], "198.51.100.7");
     assert_eq!(

@@ -59,8 +59,20 @@ use config::{Cidr, ClientIpHeader, ListenAddr};
 #[derive(Debug, Parser)]
 #[command(name = "oauth-audit", version, about, long_about = None)]
 struct Cli {
+    /// The format of oauth-audit's own log lines on standard error: `text` for people,
+    /// `json` (one object per line: `timestamp`, `level`, `target`, `message` and the
+    /// line's fields) for a log pipeline.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "OAUTH_AUDIT_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,7 +189,7 @@ pub enum Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     let result = match cli.command {
         Command::CheckConfig { file } => setup::check_config(&file).map(|summary| {
             println!("{}: ok ({summary})", file.display());
@@ -243,12 +255,21 @@ fn checked<T: TryFrom<String, Error = String>>(
         .map_err(|e| Failure::Config(format!("{flag}: {e}")))
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OAUTH_AUDIT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }

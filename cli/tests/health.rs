@@ -106,3 +106,27 @@ async fn a_writer_that_drops_events_makes_the_proxy_unready_until_it_keeps_up() 
     // Nothing dropped since: ready again.
     until(&format!("http://{admin}/readyz"), 200).await;
 }
+
+#[tokio::test]
+async fn its_own_logs_can_be_json_lines_with_stable_fields() {
+    let upstream = Upstream::start().await;
+    let mut child = std::process::Command::new(support::binary())
+        .args(["proxy", "--log-format", "json", "--listen", "127.0.0.1:0"])
+        .args(["--upstream", &upstream.url(), "--out", "-"])
+        .env("OAUTH_AUDIT_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let first = lines.next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let line: serde_json::Value = serde_json::from_str(&first).expect(&first);
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["message"], "oauth-audit proxy ready", "{line}");
+    assert!(line["timestamp"].is_string() && line["target"].is_string(), "{line}");
+    assert!(line["listen"].as_str().unwrap().starts_with("127.0.0.1:"), "{line}");
+    assert_eq!(line["upstream"], upstream.url().trim_end_matches('/'), "{line}");
+}
