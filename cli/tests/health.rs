@@ -126,7 +126,17 @@ async fn its_own_logs_can_be_json_lines_with_stable_fields() {
     let line: serde_json::Value = serde_json::from_str(&first).expect(&first);
     assert_eq!(line["level"], "INFO", "{line}");
     assert_eq!(line["message"], "oauth-audit proxy ready", "{line}");
-    assert!(line["timestamp"].is_string() && line["target"].is_string(), "{line}");
-    assert!(line["listen"].as_str().unwrap().starts_with("127.0.0.1:"), "{line}");
-    assert_eq!(line["upstream"], upstream.url().trim_end_matches('/'), "{line}");
+    assert!(
+        line["timestamp"].is_string() && line["target"].is_string(),
+        "{line}"
+    );
+    assert!(
+        line["listen"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{line}"
+    );
+    assert_eq!(
+        line["upstream"],
+        upstream.url().trim_end_matches('/'),
+        "{line}"
+    );
 }

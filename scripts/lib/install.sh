@@ -43,6 +43,19 @@ install_ocsf_validator() {
     fi
 }
 
+install_k8s_validator() {
+    local venv=target/k8s-venv requirements=tests/deploy/requirements.txt
+    command -v python3 >/dev/null || apt_install python3
+    python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+    if ! cmp -s "$requirements" "$venv/.oauth-audit-installed" 2>/dev/null; then
+        echo "== pip install -r $requirements (into $venv)"
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+        cp "$requirements" "$venv/.oauth-audit-installed"
+    fi
+}
+
 install_test_dependencies() {
     apt_install nats-server
     command -v cargo >/dev/null || { echo "cargo is required" >&2; exit 2; }
@@ -53,6 +66,10 @@ install_test_dependencies() {
     apt_install prometheus-alertmanager
     install_oidc_provider
     install_ocsf_validator
+    # cli/tests/deploy.rs checks the deployment examples: the Kubernetes manifest against
+    # the Kubernetes OpenAPI schema, the systemd unit with systemd-analyze.
+    install_k8s_validator
+    command -v systemd-analyze >/dev/null || apt_install systemd
     # cli/tests/report_page.rs opens the report's HTML page in a real headless Chromium.
     apt_install chromium
 }
