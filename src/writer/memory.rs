@@ -14,6 +14,8 @@ use crate::event::AuditEvent;
 #[derive(Clone, Debug, Default)]
 pub struct MemoryWriter {
     events: Arc<Mutex<Vec<Arc<AuditEvent>>>>,
+    /// Woken at every batch, for [`MemoryWriter::wait_for`].
+    written: Arc<tokio::sync::Notify>,
 }
 
 impl MemoryWriter {
@@ -50,6 +52,38 @@ impl MemoryWriter {
         out
     }
 
+    /// Waits until at least `count` events were written, and returns them: what a test
+    /// awaits after its requests, instead of sleeping or shutting the auditor down. Wrap it
+    /// in a timeout; it waits for as long as it takes.
+    ///
+    /// ```
+    /// use oauth_audit::event::{AuditEvent, EventKind, Outcome, Timestamp};
+    /// use oauth_audit::writer::{Auditor, MemoryWriter};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let memory = MemoryWriter::new();
+    /// let auditor = Auditor::builder().writer(memory.clone()).build().unwrap();
+    /// auditor.emit(AuditEvent::new(auditor.service().clone(), Timestamp::now(),
+    ///     EventKind::LoginSucceeded, Outcome::Success));
+    /// let events = tokio::time::timeout(std::time::Duration::from_secs(5), memory.wait_for(1))
+    ///     .await
+    ///     .expect("written within 5 s");
+    /// assert_eq!(events[0].kind, EventKind::LoginSucceeded);
+    /// # }
+    /// ```
+    pub async fn wait_for(&self, count: usize) -> Vec<Arc<AuditEvent>> {
+        loop {
+            // Registered before looking, so a batch written in between still wakes it.
+            let woken = self.written.notified();
+            let events = self.events();
+            if events.len() >= count {
+                return events;
+            }
+            woken.await;
+        }
+    }
+
     /// Forgets the events written so far.
     pub fn clear(&self) {
         self.events
@@ -69,6 +103,7 @@ impl AuditWriter for MemoryWriter {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .extend(batch.iter().cloned());
+        self.written.notify_waiters();
         Ok(())
     }
 }
