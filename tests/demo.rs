@@ -2,23 +2,15 @@
 //! events of every kind it exercises, with no secret in them, and shows the pipeline's
 //! Prometheus metrics from its `/metrics` route.
 
+#[path = "support/example_binary.rs"]
+mod example_binary;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
 fn demo_binary() -> PathBuf {
-    // Integration tests live in target/<profile>/deps; cargo builds examples next door.
-    let mut path = std::env::current_exe().unwrap();
-    path.pop();
-    path.pop();
-    path.push("examples");
-    path.push(format!("demo{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} missing: run through `cargo test`",
-        path.display()
-    );
-    path
+    example_binary::example("demo")
 }
 
 #[test]

@@ -3,25 +3,14 @@
 //! and a graceful shutdown on SIGTERM that loses no event.
 #![cfg(all(feature = "axum", unix))]
 
+#[path = "support/example_binary.rs"]
+mod example_binary;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn example(name: &str) -> PathBuf {
-    // Integration tests live in target/<profile>/deps; cargo builds examples next door.
-    let mut path = std::env::current_exe().unwrap();
-    path.pop();
-    path.pop();
-    path.push("examples");
-    path.push(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} missing: run through `cargo test`",
-        path.display()
-    );
-    path
-}
+use example_binary::example;
 
 fn run(name: &str) -> String {
     let output = Command::new(example(name)).output().unwrap();

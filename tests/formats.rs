@@ -5,6 +5,9 @@
 //! demo's events, every kind it emits, in ECS and OCSF, each checked against its schema.
 #![cfg(feature = "config")]
 
+#[path = "support/example_binary.rs"]
+mod example_binary;
+
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -246,18 +249,7 @@ async fn only_schema_v1_has_a_disk_spool_and_formats_are_named() {
 }
 
 fn demo_binary() -> PathBuf {
-    // Integration tests live in target/<profile>/deps; cargo builds examples next door.
-    let mut path = std::env::current_exe().unwrap();
-    path.pop();
-    path.pop();
-    path.push("examples");
-    path.push(format!("demo{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} missing: run through `cargo test`",
-        path.display()
-    );
-    path
+    example_binary::example("demo")
 }
 
 #[test]

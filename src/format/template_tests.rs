@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::{fields, index_template, TemplateOptions};
+use crate::format::tests::ecs_fields::leaves as document_leaves;
 use crate::format::tests::{formatted, samples};
 use crate::format::EventFormat;
 
@@ -239,28 +240,6 @@ fn options_set_patterns_priority_and_ilm_policy() {
         json!({"index.lifecycle.name": "audit-400d"})
     );
     assert_eq!(template["_meta"]["event_format"], "ocsf");
-}
-
-/// Every leaf value of a document (arrays flattened), with its dotted path.
-fn document_leaves(value: &Value, path: &str, out: &mut Vec<(String, Value)>) {
-    match value {
-        Value::Object(map) => {
-            for (key, value) in map {
-                let path = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                document_leaves(value, &path, out);
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                document_leaves(item, path, out);
-            }
-        }
-        other => out.push((path.to_owned(), other.clone())),
-    }
 }
 
 /// Whether Elasticsearch would index `value` under `mapping` (what it would refuse, or

@@ -19,7 +19,7 @@ use ecs_fields::{leaves, EcsFields};
 
 /// Shared with the integration tests, which check the demo's ECS output with it.
 #[path = "../../tests/support/ecs_fields.rs"]
-mod ecs_fields;
+pub(super) mod ecs_fields;
 
 fn time(text: &str) -> Timestamp {
     Timestamp::parse(text).unwrap()
