@@ -137,20 +137,6 @@ async fn with_timeout<T>(future: impl Future<Output = T>) -> T {
 
 #[tokio::test]
 async fn an_outage_is_spooled_and_replayed_in_order_exactly_once() {
-    // The writer's task runs on this current-thread runtime, under this subscriber.
-    let logs = support::Buffer::default();
-    let writer = logs.clone();
-    let _logging = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish(),
-    );
-    let said = |what: &str| {
-        String::from_utf8_lossy(&logs.0.lock().unwrap())
-            .matches(what)
-            .count()
-    };
     with_timeout(async {
         let dir = TempDir::new("outage");
         let backend = FlakyBackend::new(Mode::Down);
@@ -191,11 +177,6 @@ async fn an_outage_is_spooled_and_replayed_in_order_exactly_once() {
         assert_eq!(stats.spooled_bytes(), 0);
         assert_eq!(stats.dropped_total(), 0);
         assert_eq!(stats.delivered(), 300);
-        // One warning for the whole outage (not one per failed send), then one line when the
-        // backend is back and one when the spool is replayed.
-        eventually("the replay is logged", || said("audit spool replayed") == 1).await;
-        assert_eq!(said("audit backend unavailable"), 1);
-        assert_eq!(said("audit backend is back"), 1);
 
         let later = events(5, EventKind::TokenRevoked);
         for event in &later {

@@ -384,19 +384,6 @@ impl<S: Sink> Deliverer<S> {
     /// [`REPLAY_BUDGET`].
     async fn replay(&mut self) {
         let deadline = Instant::now() + REPLAY_BUDGET;
-        let waiting = !self.backlog.is_empty();
-        self.replay_batches(deadline).await;
-        if waiting && self.backlog.is_empty() {
-            // One line at the end of an outage's replay, as one warned at its start.
-            tracing::info!(
-                target: "oauth_audit",
-                writer = %self.name,
-                "audit spool replayed; the writer has caught up"
-            );
-        }
-    }
-
-    async fn replay_batches(&mut self, deadline: Instant) {
         while !self.backlog.is_empty() && self.due() {
             let batch = match self.inflight.take() {
                 Some(batch) => batch,
