@@ -20,12 +20,27 @@ use super::path::CanonicalPath;
 /// assert!(!skip.matches("/static/../admin"));
 /// assert!(!skip.matches("/health/more"));
 /// assert!(SkipPaths::new(["/a*b"]).is_err());
+/// // Patterns are read as request paths are.
+/// assert!(SkipPaths::new(["/files%20old/*"]).unwrap().matches("/files%20old/a"));
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct SkipPaths {
     exact: Vec<String>,
     /// Each with its trailing `/`.
     prefixes: Vec<String>,
+}
+
+/// A pattern as requests are compared: in its one reading (`/a%20b` is `/a b`, as the
+/// request path `/a%20b` reads), refused when servers read it differently.
+fn canonical(pattern: &str) -> Result<String, String> {
+    let path = CanonicalPath::new(pattern);
+    match path.ambiguity() {
+        None => Ok(path.strict().to_owned()),
+        Some(why) => Err(format!(
+            "{pattern:?} reads differently on different servers ({}); write it as the server reads it",
+            why.as_str()
+        )),
+    }
 }
 
 impl SkipPaths {
@@ -44,9 +59,13 @@ impl SkipPaths {
             }
             match pattern.strip_suffix('*') {
                 Some(prefix) if prefix.ends_with('/') && !prefix.contains('*') => {
-                    set.prefixes.push(prefix.to_owned())
+                    let mut prefix = canonical(prefix)?;
+                    if !prefix.ends_with('/') {
+                        prefix.push('/');
+                    }
+                    set.prefixes.push(prefix)
                 }
-                None if !pattern.contains('*') => set.exact.push(pattern.to_owned()),
+                None if !pattern.contains('*') => set.exact.push(canonical(pattern)?),
                 _ => {
                     return Err(format!(
                         "{pattern:?}: a '*' may only end a pattern, as in \"/static/*\""
