@@ -63,6 +63,7 @@ pub mod config;
 mod context;
 pub mod delivery;
 pub mod detect;
+pub mod dpop;
 mod error;
 pub mod event;
 pub mod format;
@@ -94,7 +95,7 @@ pub use context::{ClientIpSource, PeerAddr, RequestId, TrustedProxies, FORWARDIN
 
 pub use error::ConfigError;
 pub use layer::{AuditLayer, AuditLayerBuilder, AuditService, RequestBody, ResponseBody};
-pub use resource::AuditedToken;
+pub use resource::{AuditedToken, Presentation};
 pub use scope::RequiredScopes;
 
 /// The README's code blocks, compiled (and run, unless marked `no_run`) as doctests so they

@@ -145,8 +145,17 @@ pub const GEOIP_RELOADS: Metric = Metric {
     help: "Geolocation database files read again after they changed, by result (ok, failed).",
 };
 
+/// `oauth_audit_dpop_replay_evicted_total`.
+pub const DPOP_REPLAY_EVICTED: Metric = Metric {
+    name: "oauth_audit_dpop_replay_evicted_total",
+    kind: MetricKind::Counter,
+    unit: metrics::Unit::Count,
+    labels: &[],
+    help: "DPoP proof ids forgotten before their time to stay within the replay cache's capacity: a replay of one of them would go unnoticed.",
+};
+
 /// Every metric, in the order of the README's table.
-pub const ALL: [Metric; 10] = [
+pub const ALL: [Metric; 11] = [
     EVENTS_TOTAL,
     QUEUE_DEPTH,
     EVENTS_WRITTEN,
@@ -157,6 +166,7 @@ pub const ALL: [Metric; 10] = [
     SPOOL_BYTES,
     DETECT_KEYS_EVICTED,
     GEOIP_RELOADS,
+    DPOP_REPLAY_EVICTED,
 ];
 
 /// Histogram buckets for latencies, in seconds: from 50 µs (a local file) to 30 s (a remote

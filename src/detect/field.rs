@@ -36,11 +36,15 @@ pub enum Field {
     Country,
     /// `source.geo.city`: the city of the address (from geo enrichment).
     City,
+    /// `token.binding.jkt`: the key a sender-constrained token is bound to.
+    BindingKey,
+    /// `token.binding.proof`: the outcome of its proof of possession.
+    BindingProof,
 }
 
 impl Field {
     /// Every field, in the order of the schema.
-    pub const ALL: [Field; 12] = [
+    pub const ALL: [Field; 14] = [
         Field::SourceIp,
         Field::UserAgent,
         Field::Country,
@@ -53,6 +57,8 @@ impl Field {
         Field::RedirectUri,
         Field::PresentedRefreshToken,
         Field::Route,
+        Field::BindingKey,
+        Field::BindingProof,
     ];
 
     /// The field's name in the schema.
@@ -70,6 +76,8 @@ impl Field {
             Field::RefreshToken => "refresh_token.fingerprint",
             Field::Country => "source.geo.country",
             Field::City => "source.geo.city",
+            Field::BindingKey => "token.binding.jkt",
+            Field::BindingProof => "token.binding.proof",
         }
     }
 }
@@ -110,6 +118,10 @@ pub trait Observed {
     /// `source.geo.lat` and `source.geo.lon`, when both are known.
     fn location(&self) -> Option<(f64, f64)> {
         None
+    }
+    /// `token.binding.downgrade`: a bound token presented without its proof.
+    fn binding_downgrade(&self) -> bool {
+        false
     }
     /// The value of `field`, when the event has it.
     fn field(&self, field: Field) -> Option<Cow<'_, str>>;
@@ -191,6 +203,13 @@ impl Observed for AuditEvent {
         self.source.as_ref()?.geo.as_ref()?.location()
     }
 
+    fn binding_downgrade(&self) -> bool {
+        self.token
+            .as_ref()
+            .and_then(|t| t.binding.as_ref())
+            .is_some_and(|b| b.downgrade)
+    }
+
     fn field(&self, field: Field) -> Option<Cow<'_, str>> {
         fn borrowed(s: &Option<String>) -> Option<Cow<'_, str>> {
             s.as_deref().map(Cow::Borrowed)
@@ -216,6 +235,14 @@ impl Observed for AuditEvent {
                 .map(|f| Cow::Owned(f.to_string())),
             Field::Country => borrowed(&self.source.as_ref()?.geo.as_ref()?.country),
             Field::City => borrowed(&self.source.as_ref()?.geo.as_ref()?.city),
+            Field::BindingKey => borrowed(&self.token.as_ref()?.binding.as_ref()?.jkt),
+            Field::BindingProof => self
+                .token
+                .as_ref()?
+                .binding
+                .as_ref()?
+                .proof
+                .map(|p| Cow::Borrowed(p.as_str())),
         }
     }
 }
@@ -268,6 +295,10 @@ impl Observed for Value {
         (lat.abs() <= 90.0 && lon.abs() <= 180.0).then_some((lat, lon))
     }
 
+    fn binding_downgrade(&self) -> bool {
+        self["token"]["binding"]["downgrade"].as_bool() == Some(true)
+    }
+
     fn field(&self, field: Field) -> Option<Cow<'_, str>> {
         let value = match field {
             Field::SourceIp => &self["source"]["ip"],
@@ -284,6 +315,8 @@ impl Observed for Value {
             Field::RefreshToken => &self["refresh_token"]["fingerprint"],
             Field::Country => &self["source"]["geo"]["country"],
             Field::City => &self["source"]["geo"]["city"],
+            Field::BindingKey => &self["token"]["binding"]["jkt"],
+            Field::BindingProof => &self["token"]["binding"]["proof"],
         };
         value.as_str().map(Cow::Borrowed)
     }

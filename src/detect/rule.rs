@@ -20,6 +20,10 @@ pub struct Select {
     pub grant_types: Vec<&'static str>,
     /// `token.verdict` is one of these.
     pub verdicts: Vec<&'static str>,
+    /// `token.binding.proof` is one of these.
+    pub proofs: Vec<&'static str>,
+    /// Only events with `token.binding.downgrade`.
+    pub downgrade: bool,
 }
 
 impl Select {
@@ -32,6 +36,8 @@ impl Select {
             && one_of(&self.error_codes, event.field(Field::ErrorCode))
             && one_of(&self.grant_types, event.grant_type())
             && one_of(&self.verdicts, event.verdict())
+            && one_of(&self.proofs, event.field(Field::BindingProof))
+            && (!self.downgrade || event.binding_downgrade())
     }
 }
 
@@ -255,6 +261,34 @@ pub fn default_rules() -> Vec<Rule> {
             timespan: 5 * MINUTE,
             condition: Condition::count(20),
             cooldown: 5 * MINUTE,
+        },
+        Rule {
+            id: "dpop_proof_replay",
+            title: "A DPoP proof used again: someone holds a copy of a request",
+            severity: Severity::Critical,
+            select: vec![Select {
+                kinds: vec!["ResourceAccessed", "AccessDenied"],
+                proofs: vec!["replayed"],
+                ..Select::default()
+            }],
+            group_by: vec![Field::Token],
+            timespan: 10 * MINUTE,
+            condition: Condition::count(1),
+            cooldown: 10 * MINUTE,
+        },
+        Rule {
+            id: "binding_downgrade",
+            title: "A sender-constrained token presented as a plain bearer token",
+            severity: Severity::Critical,
+            select: vec![Select {
+                kinds: vec!["ResourceAccessed", "AccessDenied"],
+                downgrade: true,
+                ..Select::default()
+            }],
+            group_by: vec![Field::Token],
+            timespan: 10 * MINUTE,
+            condition: Condition::count(1),
+            cooldown: 10 * MINUTE,
         },
         Rule {
             id: "redirect_uri_probing",

@@ -28,9 +28,9 @@ pub use canonical::{canonical_json, Canonicalizer};
 pub use hash::{BadHash, EventHash};
 pub use kind::{ActorKind, ClientAuth, EventKind, Outcome, Severity};
 pub use model::{
-    Actor, Alert, AuditEvent, AutonomousSystem, ChainLink, Checkpoint, DropReason, Dropped,
-    ErrorInfo, Geo, HttpInfo, OAuthDetails, Place, Scopes, SeqRange, ServiceInfo, Source,
-    TokenDetails, TokenRef, Travel, UnverifiedClaims, SCHEMA,
+    Actor, Alert, AuditEvent, AutonomousSystem, BindingMethod, ChainLink, Checkpoint, DropReason,
+    Dropped, ErrorInfo, Geo, HttpInfo, OAuthDetails, Place, Scopes, SeqRange, ServiceInfo, Source,
+    TokenBinding, TokenDetails, TokenRef, Travel, UnverifiedClaims, SCHEMA,
 };
 pub(crate) use sanitize::Untrusted;
 pub use sanitize::{sanitize, scrub, shown_url, Secrets, REDACTED};

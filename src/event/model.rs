@@ -5,6 +5,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{ActorKind, ClientAuth, EventHash, EventKind, Outcome, Severity, Timestamp};
+use crate::dpop::ProofOutcome;
 use crate::token::{TokenFingerprint, TokenFormat, Verdict};
 
 /// The value of the `schema` field of every event.
@@ -319,6 +320,10 @@ pub struct TokenDetails {
     /// The audiences.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub audience: Vec<String>,
+    /// How the token is bound to its sender (DPoP key, client certificate) and whether the
+    /// request proved possession.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binding: Option<TokenBinding>,
     /// The client the token was issued to, when the event is about someone else's token
     /// (introspection).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -391,6 +396,7 @@ impl TokenDetails {
             jti: None,
             issuer: None,
             audience: Vec::new(),
+            binding: None,
             issued_at: None,
             expires_at: None,
             type_hint: None,
@@ -400,6 +406,75 @@ impl TokenDetails {
             client_id: None,
             unverified: None,
             truncated: Vec::new(),
+        }
+    }
+}
+
+/// The `token.binding` object: a sender-constrained token (RFC 9449 DPoP, RFC 8705 mutual
+/// TLS) and the proof of possession that came with it.
+///
+/// Serialised by hand because one key, `x5t#S256`, is not a Rust name; the keys are written
+/// in RFC 8785 order like every other object's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenBinding {
+    /// True when a token bound to a key was presented as a plain `Bearer` token, without
+    /// the proof its binding asks for.
+    pub downgrade: bool,
+    /// The RFC 7638 thumbprint of the key a DPoP-bound token is bound to (`cnf.jkt`), else
+    /// that of the proof's key.
+    pub jkt: Option<String>,
+    /// `dpop` or `mtls`.
+    pub method: BindingMethod,
+    /// The outcome of the DPoP proof or the certificate match.
+    pub proof: Option<ProofOutcome>,
+    /// The thumbprint of the proof's key, when it is not `jkt` (a `key_mismatch`).
+    pub proof_jkt: Option<String>,
+    /// The SHA-256 thumbprint (base64url) of the client certificate a token is bound to
+    /// (`cnf.x5t#S256`), else that of the certificate presented.
+    pub x5t_s256: Option<String>,
+}
+
+impl Serialize for TokenBinding {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        if self.downgrade {
+            map.serialize_entry("downgrade", &true)?;
+        }
+        if let Some(jkt) = &self.jkt {
+            map.serialize_entry("jkt", jkt)?;
+        }
+        map.serialize_entry("method", &self.method)?;
+        if let Some(proof) = &self.proof {
+            map.serialize_entry("proof", proof)?;
+        }
+        if let Some(proof_jkt) = &self.proof_jkt {
+            map.serialize_entry("proof_jkt", proof_jkt)?;
+        }
+        if let Some(x5t) = &self.x5t_s256 {
+            map.serialize_entry("x5t#S256", x5t)?;
+        }
+        map.end()
+    }
+}
+
+/// How a token is bound to its sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum BindingMethod {
+    /// To a key, proved by a DPoP proof per request (RFC 9449).
+    Dpop,
+    /// To a client certificate, proved by mutual TLS (RFC 8705).
+    Mtls,
+}
+
+impl BindingMethod {
+    /// `dpop` or `mtls`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BindingMethod::Dpop => "dpop",
+            BindingMethod::Mtls => "mtls",
         }
     }
 }

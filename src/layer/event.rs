@@ -180,6 +180,7 @@ fn resource_event(
                     scopes: claims.scopes.clone(),
                 });
             }
+            details.binding = resource.presentation().binding(token);
             event.token = Some(details);
         }
         Presented::Malformed { fingerprint, .. } => {
@@ -204,7 +205,13 @@ fn resource_event(
         }
     }
     let scope_unmet = decision.is_some_and(|d| !d.satisfied);
-    if token_problem.is_some() || scope_unmet {
+    // A bound token without its proof is a stolen token's sign, served or not.
+    let unproven = event
+        .token
+        .as_ref()
+        .and_then(|t| t.binding.as_ref())
+        .is_some_and(|b| b.downgrade || b.proof != Some(crate::dpop::ProofOutcome::Valid));
+    if token_problem.is_some() || scope_unmet || unproven {
         event.severity = event.severity.max(Severity::Warning);
     }
 

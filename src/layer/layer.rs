@@ -4,6 +4,7 @@ use tower_layer::Layer;
 
 use super::{AuditService, Shared};
 use crate::context::{ClientIpSource, TrustedProxies};
+use crate::dpop::DpopVerifier;
 use crate::oauth::Endpoints;
 use crate::token::{RevokedTokens, TokenInspector, TokenResolver};
 use crate::writer::Auditor;
@@ -33,6 +34,7 @@ impl AuditLayer {
                 resolver: None,
                 endpoints: Endpoints::default(),
                 revoked: RevokedTokens::new(),
+                dpop: DpopVerifier::default(),
                 request_id_header: true,
             }),
         }
@@ -49,6 +51,7 @@ impl AuditLayer {
             resolver: None,
             endpoints: None,
             revoked: None,
+            dpop: None,
             request_id_header: true,
         }
     }
@@ -73,6 +76,7 @@ pub struct AuditLayerBuilder {
     resolver: Option<Arc<dyn TokenResolver>>,
     endpoints: Option<Endpoints>,
     revoked: Option<RevokedTokens>,
+    dpop: Option<DpopVerifier>,
     request_id_header: bool,
 }
 
@@ -162,6 +166,25 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// How DPoP proofs are checked (default: [`DpopVerifier::default`], which compares
+    /// `htu` with the request's own host). Name the service's public origins when a proxy in
+    /// front of it terminates TLS or rewrites the host.
+    ///
+    /// ```
+    /// use oauth_audit::{dpop::DpopVerifier, writer::Auditor, AuditLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let layer = AuditLayer::builder(Auditor::stdout())
+    ///     .dpop(DpopVerifier::builder().origins(["https://api.example.com"]).build()?)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn dpop(mut self, verifier: DpopVerifier) -> Self {
+        self.dpop = Some(verifier);
+        self
+    }
+
     /// Whether a response without an `x-request-id` header gets one with the request's id
     /// (the one the event records: the request's own `x-request-id` when sane, else a
     /// generated UUIDv7), as tower-http's request-id middleware does. Default: yes. The id is
@@ -199,6 +222,7 @@ impl AuditLayerBuilder {
                 resolver: self.resolver,
                 endpoints: self.endpoints.unwrap_or_default(),
                 revoked: self.revoked.unwrap_or_default(),
+                dpop: self.dpop.unwrap_or_default(),
                 request_id_header: self.request_id_header,
             }),
         })

@@ -13,7 +13,9 @@ use super::Shared;
 use crate::context::{RequestContext, RequestId};
 use crate::oauth::EndpointRequest;
 use crate::resource::ResourceRequest;
-use crate::token::{bearer_from_headers, resolved, BearerCredential, ResolveRequest, Verdict};
+use crate::token::{
+    access_token_from_headers, resolved, BearerCredential, ResolveRequest, Verdict,
+};
 
 /// The service of [`AuditLayer`](super::AuditLayer).
 ///
@@ -82,10 +84,15 @@ where
                 EndpointRequest::capture(endpoint, &head, has_body, &shared.endpoints);
             // A default path may be an ordinary route: read it as one too, in case.
             let fallback = shared.endpoints.is_assumed(endpoint).then(|| {
-                let resource =
-                    ResourceRequest::inspect(&head.headers, &shared.inspector, &shared.revoked);
+                let resource = ResourceRequest::inspect(
+                    &head.method,
+                    &head.uri,
+                    &head.headers,
+                    shared.inspectors(),
+                );
                 if let Some(token) = resource.audited_token() {
                     head.extensions.insert(token);
+                    head.extensions.insert(resource.presentation().clone());
                 }
                 resource
             });
@@ -94,15 +101,17 @@ where
             let req = Request::from_parts(head, RequestBody::new(body, tee));
             return ResponseFuture::called(self.inner.call(req), Some(pending));
         }
-        let resource = ResourceRequest::inspect(req.headers(), &shared.inspector, &shared.revoked);
+        let resource =
+            ResourceRequest::inspect(req.method(), req.uri(), req.headers(), shared.inspectors());
         if let Some(token) = resource.audited_token() {
             req.extensions_mut().insert(token);
+            req.extensions_mut().insert(resource.presentation().clone());
         }
         let opaque = resource.opaque_token().cloned();
         let pending = PendingEvent::new(shared.clone(), context, Role::Resource(resource));
         let req = req.map(|b| RequestBody::new(b, None));
         if let (Some(resolver), Some(token)) = (&shared.resolver, opaque) {
-            if let BearerCredential::Bearer(raw) = bearer_from_headers(req.headers()) {
+            if let (_, BearerCredential::Bearer(raw)) = access_token_from_headers(req.headers()) {
                 let resolver = resolver.clone();
                 let revoked = shared.revoked.clone();
                 let raw = raw.to_owned();

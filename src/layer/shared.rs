@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::context::TrustedProxies;
+use crate::dpop::DpopVerifier;
 use crate::event::{AuditEvent, EventKind, Outcome};
 use crate::oauth::Endpoints;
 use crate::token::{RevokedTokens, TokenInspector, TokenResolver};
@@ -18,6 +19,7 @@ pub(crate) struct Shared {
     pub(crate) resolver: Option<Arc<dyn TokenResolver>>,
     pub(crate) endpoints: Endpoints,
     pub(crate) revoked: RevokedTokens,
+    pub(crate) dpop: DpopVerifier,
     /// Echo the request id in responses that lack `x-request-id`.
     pub(crate) request_id_header: bool,
 }
@@ -29,6 +31,15 @@ impl std::fmt::Debug for dyn TokenResolver {
 }
 
 impl Shared {
+    /// What inspecting a protected route's request needs.
+    pub(crate) fn inspectors(&self) -> crate::resource::Inspectors<'_> {
+        crate::resource::Inspectors {
+            tokens: &self.inspector,
+            revoked: &self.revoked,
+            dpop: &self.dpop,
+        }
+    }
+
     pub(crate) fn skips(&self, path: &str) -> bool {
         self.skip_paths.matches(path)
     }

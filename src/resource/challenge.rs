@@ -1,4 +1,5 @@
-//! The `WWW-Authenticate: Bearer` challenge of a response (RFC 6750 §3).
+//! The `WWW-Authenticate: Bearer` (or `DPoP`) challenge of a response (RFC 6750 §3,
+//! RFC 9449 §7.1).
 
 use http::HeaderMap;
 
@@ -45,7 +46,9 @@ impl Challenge {
 fn parse_bearer(value: &str) -> Option<Challenge> {
     let value = value.trim_start();
     let (scheme, params) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    // RFC 9449 §7.1: a resource server that takes DPoP-bound tokens answers in the `DPoP`
+    // scheme, with the same parameters.
+    if !scheme.eq_ignore_ascii_case("bearer") && !scheme.eq_ignore_ascii_case("dpop") {
         return None;
     }
     let mut challenge = Challenge {

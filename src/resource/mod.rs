@@ -3,13 +3,15 @@
 //! (`token_fields.rs`). The layer turns them into `ResourceAccessed` and `AccessDenied`
 //! events (`layer/event.rs`).
 
+mod binding;
 mod challenge;
 mod request;
 mod token_fields;
 
+pub use binding::Presentation;
 #[cfg(feature = "fuzzing")]
 pub use challenge::read_bearer_challenge;
 pub(crate) use challenge::Challenge;
 pub use request::AuditedToken;
-pub(crate) use request::{Presented, ResourceRequest};
+pub(crate) use request::{Inspectors, Presented, ResourceRequest};
 pub(crate) use token_fields::{actor, details};

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use http::HeaderMap;
+use http::{HeaderMap, Method, Uri};
 
+use super::Presentation;
+use crate::dpop::{DpopVerifier, DPOP};
 use crate::event::Secrets;
 use crate::token::{
-    bearer_from_headers, BearerCredential, InspectedToken, RevokedTokens, TokenFingerprint,
-    TokenFormat, TokenInspector, Verdict,
+    access_token_from_headers, BearerCredential, InspectedToken, RevokedTokens, Scheme,
+    TokenFingerprint, TokenFormat, TokenInspector, Verdict,
 };
 
 /// The bearer token a request presented, as the layer inspected it.
@@ -38,15 +40,40 @@ pub(crate) enum Presented {
 #[derive(Debug)]
 pub(crate) struct ResourceRequest {
     presented: Presented,
+    presentation: Presentation,
+}
+
+/// What inspecting a protected route's request needs.
+pub(crate) struct Inspectors<'a> {
+    pub(crate) tokens: &'a TokenInspector,
+    pub(crate) revoked: &'a RevokedTokens,
+    pub(crate) dpop: &'a DpopVerifier,
 }
 
 impl ResourceRequest {
     pub(crate) fn inspect(
+        method: &Method,
+        uri: &Uri,
         headers: &HeaderMap,
-        inspector: &TokenInspector,
-        revoked: &RevokedTokens,
+        inspectors: Inspectors<'_>,
     ) -> Self {
-        let presented = match bearer_from_headers(headers) {
+        let Inspectors {
+            tokens: inspector,
+            revoked,
+            dpop,
+        } = inspectors;
+        let (scheme, credential) = access_token_from_headers(headers);
+        // A proof is checked whenever one is sent or the scheme asks for one; its `ath`
+        // must hash the token presented with it.
+        let proof = (scheme == Scheme::DPoP || headers.contains_key(DPOP)).then(|| {
+            let token = match credential {
+                BearerCredential::Bearer(token) => Some(token),
+                _ => None,
+            };
+            dpop.check(method, uri, headers, Some(token.unwrap_or_default()))
+        });
+        let presentation = Presentation { scheme, proof };
+        let presented = match credential {
             BearerCredential::Absent => Presented::Nothing,
             BearerCredential::OtherScheme => Presented::OtherScheme,
             BearerCredential::Malformed(reason) => {
@@ -75,7 +102,15 @@ impl ResourceRequest {
                 })
             }
         };
-        ResourceRequest { presented }
+        ResourceRequest {
+            presented,
+            presentation,
+        }
+    }
+
+    /// How the token was presented, for the request's extensions.
+    pub(crate) fn presentation(&self) -> &Presentation {
+        &self.presentation
     }
 
     /// The presented token when it is opaque and not known to be revoked: a resolver may

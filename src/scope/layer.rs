@@ -9,7 +9,7 @@ use super::future::RequiredScopesFuture;
 use super::{Match, ScopeDecision};
 use crate::event::{sanitize, ErrorInfo};
 use crate::request_target::method_overrides;
-use crate::resource::AuditedToken;
+use crate::resource::{AuditedToken, Presentation};
 use crate::token::Verdict;
 
 /// Declares the scopes a route requires; audit-only by default, enforcing with
@@ -24,6 +24,7 @@ struct Config {
     required: Vec<String>,
     mode: Match,
     enforce: bool,
+    require_dpop: bool,
 }
 
 impl RequiredScopes {
@@ -55,6 +56,7 @@ impl RequiredScopes {
                 required: scopes.into_iter().map(Into::into).collect(),
                 mode,
                 enforce: false,
+                require_dpop: false,
             }),
         }
     }
@@ -72,13 +74,42 @@ impl RequiredScopes {
     /// `X-HTTP-Method`, `X-Method-Override`, `?_method=`) is refused with `400` and
     /// `error.code` `method_override`: the route was chosen for one method, and a handler or
     /// framework that honours the override would act as another.
+    ///
+    /// A sender-constrained token must come with its proof (RFC 9449 §7.1): a token bound
+    /// to a key (`cnf.jkt`) presented as `Bearer`, or with a DPoP proof that is not `valid`
+    /// (see [`ProofOutcome`](crate::dpop::ProofOutcome)), is refused with `401` and
+    /// `WWW-Authenticate: DPoP` (`invalid_token` for the downgrade, `invalid_dpop_proof`
+    /// for the proof).
     pub fn enforce(self) -> Self {
+        self.with_config(|config| config.enforce = true)
+    }
+
+    /// Enforces, and accepts only DPoP-bound tokens (`cnf.jkt`) with a valid proof: a plain
+    /// bearer token is refused with `401` and `WWW-Authenticate: DPoP error="invalid_token"`.
+    ///
+    /// ```
+    /// use oauth_audit::RequiredScopes;
+    ///
+    /// let payments = RequiredScopes::all(["payments:write"]).require_dpop();
+    /// # let _ = payments;
+    /// ```
+    pub fn require_dpop(self) -> Self {
+        self.with_config(|config| {
+            config.enforce = true;
+            config.require_dpop = true;
+        })
+    }
+
+    fn with_config(self, change: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config {
+            required: self.config.required.clone(),
+            mode: self.config.mode,
+            enforce: self.config.enforce,
+            require_dpop: self.config.require_dpop,
+        };
+        change(&mut config);
         RequiredScopes {
-            config: Arc::new(Config {
-                required: self.config.required.clone(),
-                mode: self.config.mode,
-                enforce: true,
-            }),
+            config: Arc::new(config),
         }
     }
 }
@@ -158,8 +189,14 @@ where
                 });
                 return RequiredScopesFuture::refused(response);
             }
+            let presentation = req.extensions().get::<Presentation>();
+            let unproven =
+                token.and_then(|t| possession_refusal(&t.0, presentation, config.require_dpop));
             let refusal = match token.map(|t| t.0.verdict) {
                 None => Some((StatusCode::UNAUTHORIZED, challenge(None, None))),
+                Some(Verdict::Valid) if unproven.is_some() => {
+                    unproven.map(|value| (StatusCode::UNAUTHORIZED, value))
+                }
                 Some(Verdict::Valid) if decision.satisfied => None,
                 Some(Verdict::Valid) => Some((
                     StatusCode::FORBIDDEN,
@@ -188,6 +225,29 @@ where
         }
         RequiredScopesFuture::inner(self.inner.call(req), decision)
     }
+}
+
+/// The `WWW-Authenticate: DPoP` challenge refusing a token whose binding the request did not
+/// prove, or (with `require_dpop`) a token bound to nothing.
+fn possession_refusal(
+    token: &crate::token::InspectedToken,
+    presentation: Option<&Presentation>,
+    require_dpop: bool,
+) -> Option<HeaderValue> {
+    let bearer = Presentation::bearer();
+    let presentation = presentation.unwrap_or(&bearer);
+    let binding = presentation.binding(token);
+    let value = match &binding {
+        Some(b) if b.downgrade => "DPoP error=\"invalid_token\", error_description=\"the token is bound to a key: present it with the DPoP scheme and a proof\"".to_owned(),
+        Some(b) if b.proof != Some(crate::dpop::ProofOutcome::Valid) => format!(
+            "DPoP error=\"invalid_dpop_proof\", error_description=\"DPoP proof {}\"",
+            b.proof.map_or("missing", |p| p.as_str())
+        ),
+        _ if require_dpop && token.claims.cnf_jkt.is_none() => "DPoP error=\"invalid_token\", error_description=\"this route takes DPoP-bound tokens only\"".to_owned(),
+        _ => return None,
+    };
+    // Fixed words and outcome names only.
+    Some(HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("DPoP")))
 }
 
 fn challenge(error: Option<&str>, extra: Option<&str>) -> HeaderValue {

@@ -13,6 +13,26 @@ pub enum BearerCredential<'a> {
     OtherScheme,
 }
 
+/// The scheme an access token was presented with in `Authorization`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `Bearer` (RFC 6750).
+    Bearer,
+    /// `DPoP` (RFC 9449 §7.1): the token is bound to a key, and a `DPoP` proof header goes
+    /// with it.
+    DPoP,
+}
+
+impl Scheme {
+    /// `Bearer` or `DPoP`, as written in `Authorization`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Bearer => "Bearer",
+            Scheme::DPoP => "DPoP",
+        }
+    }
+}
+
 /// Reads the bearer credential of a request.
 ///
 /// ```
@@ -26,23 +46,56 @@ pub enum BearerCredential<'a> {
 /// assert!(matches!(bearer_from_headers(&headers), BearerCredential::Malformed(_)));
 /// ```
 pub fn bearer_from_headers(headers: &HeaderMap) -> BearerCredential<'_> {
+    read(headers, false).1
+}
+
+/// Reads the access token of a request presented with either scheme, `Bearer` or `DPoP`:
+/// the same RFC 6750 rules apply to both credentials (RFC 9449 §7.1 uses `token68`, the same
+/// characters). Another scheme is [`BearerCredential::OtherScheme`], with `Scheme::Bearer`.
+///
+/// ```
+/// use http::HeaderMap;
+/// use oauth_audit::token::{access_token_from_headers, BearerCredential, Scheme};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("authorization", "DPoP abc.def".parse().unwrap());
+/// assert_eq!(
+///     access_token_from_headers(&headers),
+///     (Scheme::DPoP, BearerCredential::Bearer("abc.def"))
+/// );
+/// ```
+pub fn access_token_from_headers(headers: &HeaderMap) -> (Scheme, BearerCredential<'_>) {
+    read(headers, true)
+}
+
+fn read(headers: &HeaderMap, dpop: bool) -> (Scheme, BearerCredential<'_>) {
     let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
-        return BearerCredential::Absent;
+        return (Scheme::Bearer, BearerCredential::Absent);
     };
     let Ok(value) = value.to_str() else {
-        return BearerCredential::Malformed("authorization header is not visible ASCII");
+        return (
+            Scheme::Bearer,
+            BearerCredential::Malformed("authorization header is not visible ASCII"),
+        );
     };
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return BearerCredential::OtherScheme;
-    }
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if dpop && scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::DPoP
+    } else {
+        return (Scheme::Bearer, BearerCredential::OtherScheme);
+    };
     if values.next().is_some() {
-        return BearerCredential::Malformed("more than one authorization header");
+        return (
+            scheme,
+            BearerCredential::Malformed("more than one authorization header"),
+        );
     }
     let token = rest.trim_matches(' ');
     if token.is_empty() {
-        return BearerCredential::Malformed("empty bearer token");
+        return (scheme, BearerCredential::Malformed("empty bearer token"));
     }
     let body = token.trim_end_matches('=');
     let valid = !body.is_empty()
@@ -50,11 +103,12 @@ pub fn bearer_from_headers(headers: &HeaderMap) -> BearerCredential<'_> {
             b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
         });
     if !valid {
-        return BearerCredential::Malformed(
-            "bearer token has characters outside RFC 6750 b64token",
+        return (
+            scheme,
+            BearerCredential::Malformed("bearer token has characters outside RFC 6750 b64token"),
         );
     }
-    BearerCredential::Bearer(token)
+    (scheme, BearerCredential::Bearer(token))
 }
 
 #[cfg(test)]

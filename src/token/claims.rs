@@ -40,6 +40,11 @@ pub struct TokenClaims {
     pub not_before: Option<i64>,
     /// `act.sub`: the acting party of a delegated token (RFC 8693).
     pub actor: Option<String>,
+    /// `cnf.jkt`: the thumbprint of the key a DPoP-bound token is bound to (RFC 9449 §6).
+    pub cnf_jkt: Option<String>,
+    /// `cnf.x5t#S256`: the thumbprint of the client certificate a token is bound to
+    /// (RFC 8705 §3.1).
+    pub cnf_x5t_s256: Option<String>,
     /// The claims cut to the limits, by claim name (`scope`, `aud`, `sub`, ...).
     pub truncated: Vec<&'static str>,
 }
@@ -74,6 +79,16 @@ impl TokenClaims {
             .and_then(|act| act.get("sub"))
             .and_then(Value::as_str)
             .map(|v| capped(v, "act", &mut truncated));
+        let confirmation =
+            |member: &str, claim: &'static str, truncated: &mut Vec<&'static str>| {
+                value
+                    .get("cnf")
+                    .and_then(|cnf| cnf.get(member))
+                    .and_then(Value::as_str)
+                    .map(|v| capped(v, claim, truncated))
+            };
+        let cnf_jkt = confirmation("jkt", "cnf", &mut truncated);
+        let cnf_x5t_s256 = confirmation("x5t#S256", "cnf", &mut truncated);
         let int = |key: &str| {
             value
                 .get(key)
@@ -115,6 +130,8 @@ impl TokenClaims {
             expires_at: int("exp"),
             not_before: int("nbf"),
             actor,
+            cnf_jkt,
+            cnf_x5t_s256,
             truncated,
         }
     }

@@ -28,7 +28,7 @@ mod resolver;
 mod revoked;
 mod verdict;
 
-pub use bearer::{bearer_from_headers, BearerCredential};
+pub use bearer::{access_token_from_headers, bearer_from_headers, BearerCredential, Scheme};
 pub use claims::{TokenClaims, MAX_AUDIENCES, MAX_CLAIM_BYTES, MAX_SCOPES};
 pub use fingerprint::TokenFingerprint;
 pub use inspector::{InspectedToken, TokenInspector, TokenInspectorBuilder, MIN_REFRESH_INTERVAL};

@@ -1,0 +1,379 @@
+//! Checking a request's DPoP proof (RFC 9449 §4.3).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use http::{HeaderMap, HeaderName, Method, Uri};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, ThumbprintHash};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::htu::{normalize, normalize_origin, normalize_path};
+use super::replay::{proof_id, ReplayCache};
+use super::ProofOutcome;
+use crate::ConfigError;
+
+/// The `DPoP` request header.
+pub const DPOP: HeaderName = HeaderName::from_static("dpop");
+
+/// The default of [`DpopVerifierBuilder::max_age`]: 5 minutes.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
+/// The default of [`DpopVerifierBuilder::max_future_skew`]: 1 minute.
+pub const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(60);
+/// The default of [`DpopVerifierBuilder::replay_capacity`]: 100,000 proofs (a few MiB).
+pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
+/// A proof longer than this is `malformed` without being decoded: 8 KiB holds an RSA-4096
+/// key and every claim with room to spare.
+pub const MAX_PROOF_BYTES: usize = 8 * 1024;
+/// A `jti` longer than this makes a proof `malformed`.
+const MAX_JTI_BYTES: usize = 512;
+
+/// What checking one request's DPoP proof found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProofCheck {
+    /// The first check the proof failed, or `Valid`. A proof that passed is never
+    /// [`KeyMismatch`](ProofOutcome::KeyMismatch) here: that compares the key with the
+    /// token's `cnf.jkt`, which the audit layer does once the token's claims are known.
+    pub outcome: ProofOutcome,
+    /// The RFC 7638 SHA-256 thumbprint of the proof's public key (base64url), when the proof
+    /// carried a usable one, whatever the outcome.
+    pub jkt: Option<String>,
+}
+
+impl ProofCheck {
+    fn failed(outcome: ProofOutcome, jkt: Option<String>) -> Self {
+        ProofCheck { outcome, jkt }
+    }
+}
+
+/// Checks DPoP proofs (RFC 9449): signature by the proof's own key, `typ`, `alg`, `htm`,
+/// `htu`, `iat` within a window, `ath` against the presented access token, and `jti` against
+/// the proofs seen lately (a bounded replay cache).
+///
+/// The audit layer runs one on every request that sends a `DPoP` header or presents a token
+/// with the `DPoP` scheme, and records the outcome as `token.binding.proof`; routes with
+/// enforcing [`RequiredScopes`](crate::RequiredScopes) refuse a bound token whose proof is
+/// not `valid`.
+///
+/// `htu` is compared with the request's scheme, host and path. Behind a proxy that
+/// terminates TLS the service sees neither the scheme nor, perhaps, the public host: name the
+/// public origins with [`origins`](DpopVerifierBuilder::origins) and `htu` must name one of
+/// them. Without origins, the request's own authority (its absolute URI, else `Host`) is
+/// compared, and either scheme is accepted.
+///
+/// ```
+/// use std::time::Duration;
+/// use oauth_audit::dpop::DpopVerifier;
+///
+/// let verifier = DpopVerifier::builder()
+///     .origins(["https://api.example.com"])
+///     .max_age(Duration::from_secs(60))
+///     .build()
+///     .unwrap();
+/// let request = http::Request::get("/orders").body(()).unwrap();
+/// let check = verifier.check(request.method(), request.uri(), request.headers(), Some("token"));
+/// assert_eq!(check.outcome, oauth_audit::dpop::ProofOutcome::Missing);
+/// ```
+#[derive(Clone, Debug)]
+pub struct DpopVerifier {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    origins: Vec<String>,
+    max_age: i64,
+    max_future_skew: i64,
+    replay: ReplayCache,
+}
+
+impl Default for DpopVerifier {
+    /// No origins, a 5-minute window, 1 minute of clock skew, 100,000 proofs remembered.
+    fn default() -> Self {
+        DpopVerifier::builder()
+            .build()
+            .unwrap_or_else(|_| unreachable!("the defaults are valid"))
+    }
+}
+
+impl DpopVerifier {
+    /// Starts configuring a verifier.
+    pub fn builder() -> DpopVerifierBuilder {
+        DpopVerifierBuilder::default()
+    }
+
+    /// Checks the DPoP proof of a request. `access_token` is the token the request presents
+    /// (its hash must be the proof's `ath`); `None` at the token endpoint, where a proof binds
+    /// the tokens about to be issued.
+    pub fn check(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        access_token: Option<&str>,
+    ) -> ProofCheck {
+        self.check_at(method, uri, headers, access_token, unix_now())
+    }
+
+    /// [`check`](Self::check) at the time `now` (Unix seconds).
+    fn check_at(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        access_token: Option<&str>,
+        now: i64,
+    ) -> ProofCheck {
+        let mut values = headers.get_all(DPOP).iter();
+        let Some(value) = values.next() else {
+            return ProofCheck::failed(ProofOutcome::Missing, None);
+        };
+        if values.next().is_some() || value.len() > MAX_PROOF_BYTES {
+            return ProofCheck::failed(ProofOutcome::Malformed, None);
+        }
+        let Ok(proof) = value.to_str() else {
+            return ProofCheck::failed(ProofOutcome::Malformed, None);
+        };
+        let (algorithm, jwk, jkt) = match read_header(proof) {
+            Ok(read) => read,
+            Err(jkt) => return ProofCheck::failed(ProofOutcome::Malformed, jkt),
+        };
+        let fail = |outcome| ProofCheck::failed(outcome, Some(jkt.clone()));
+        let Ok(key) = DecodingKey::from_jwk(&jwk) else {
+            return fail(ProofOutcome::Malformed);
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        let claims = match jsonwebtoken::decode::<Value>(proof, &key, &validation) {
+            Ok(data) => data.claims,
+            Err(e) => {
+                use jsonwebtoken::errors::ErrorKind;
+                return fail(match e.kind() {
+                    ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+                        ProofOutcome::Malformed
+                    }
+                    _ => ProofOutcome::InvalidSignature,
+                });
+            }
+        };
+        let text = |name: &str| claims.get(name).and_then(Value::as_str);
+        let (Some(jti), Some(htm), Some(htu), Some(iat)) = (
+            text("jti"),
+            text("htm"),
+            text("htu"),
+            claims.get("iat").and_then(Value::as_i64),
+        ) else {
+            return fail(ProofOutcome::Malformed);
+        };
+        if jti.is_empty() || jti.len() > MAX_JTI_BYTES {
+            return fail(ProofOutcome::Malformed);
+        }
+        if htm != method.as_str() {
+            return fail(ProofOutcome::HtmMismatch);
+        }
+        if !self.htu_matches(htu, uri, headers) {
+            return fail(ProofOutcome::HtuMismatch);
+        }
+        let inner = &self.inner;
+        if now.saturating_sub(iat) > inner.max_age
+            || iat.saturating_sub(now) > inner.max_future_skew
+        {
+            return fail(ProofOutcome::Stale);
+        }
+        if let Some(token) = access_token {
+            let expected = URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()));
+            if text("ath") != Some(expected.as_str()) {
+                return fail(ProofOutcome::AthMismatch);
+            }
+        }
+        // Last, so that only a proof that passed everything else is remembered.
+        let until = iat.saturating_add(inner.max_age).saturating_add(1);
+        if !inner.replay.first_use(proof_id(&jkt, jti), until, now) {
+            return fail(ProofOutcome::Replayed);
+        }
+        ProofCheck::failed(ProofOutcome::Valid, Some(jkt))
+    }
+
+    /// Whether `htu` names the request's URI.
+    fn htu_matches(&self, htu: &str, uri: &Uri, headers: &HeaderMap) -> bool {
+        let Some(htu) = normalize(htu) else {
+            return false;
+        };
+        if htu.path != normalize_path(uri.path()) {
+            return false;
+        }
+        if !self.inner.origins.is_empty() {
+            return self.inner.origins.contains(&htu.origin);
+        }
+        let authority = match uri.authority() {
+            Some(authority) => Some(authority.as_str()),
+            None => headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok()),
+        };
+        let scheme = uri.scheme_str().unwrap_or(&htu.scheme);
+        authority
+            .and_then(|authority| normalize_origin(&scheme.to_ascii_lowercase(), authority))
+            .is_some_and(|origin| origin == htu.origin)
+    }
+
+    /// How many remembered proofs were forgotten before their time, to stay within the
+    /// replay cache's capacity.
+    pub fn replay_evictions(&self) -> u64 {
+        self.inner.replay.evicted()
+    }
+}
+
+/// The proof's algorithm, key and key thumbprint, read from its JOSE header; on failure, the
+/// thumbprint if the key was read that far.
+fn read_header(proof: &str) -> Result<(Algorithm, Jwk, String), Option<String>> {
+    let mut parts = proof.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(None);
+    };
+    let header: Value = URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(None)?;
+    let typ = header.get("typ").and_then(Value::as_str);
+    if !typ.is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt")) {
+        return Err(None);
+    }
+    let jwk_value = header.get("jwk").filter(|v| v.is_object()).ok_or(None)?;
+    // A public key only: private (or symmetric) key members make the proof malformed.
+    if ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
+        .iter()
+        .any(|member| jwk_value.get(member).is_some())
+    {
+        return Err(None);
+    }
+    let jwk: Jwk = serde_json::from_value(jwk_value.clone()).map_err(|_| None)?;
+    let jkt = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| None)?;
+    let algorithm = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(|alg| alg.parse::<Algorithm>().ok())
+        .ok_or_else(|| Some(jkt.clone()))?;
+    if !key_fits(algorithm, &jwk) {
+        return Err(Some(jkt));
+    }
+    Ok((algorithm, jwk, jkt))
+}
+
+/// Whether `algorithm` is an asymmetric one that `jwk`'s key type and curve are made for.
+fn key_fits(algorithm: Algorithm, jwk: &Jwk) -> bool {
+    match (&jwk.algorithm, algorithm.family()) {
+        (AlgorithmParameters::EllipticCurve(ec), AlgorithmFamily::Ec) => matches!(
+            (&ec.curve, algorithm),
+            (EllipticCurve::P256, Algorithm::ES256) | (EllipticCurve::P384, Algorithm::ES384)
+        ),
+        (AlgorithmParameters::RSA(_), AlgorithmFamily::Rsa) => true,
+        (AlgorithmParameters::OctetKeyPair(okp), AlgorithmFamily::Ed) => {
+            okp.curve == EllipticCurve::Ed25519
+        }
+        _ => false,
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Configures a [`DpopVerifier`].
+#[derive(Clone, Debug)]
+pub struct DpopVerifierBuilder {
+    origins: Vec<String>,
+    max_age: Duration,
+    max_future_skew: Duration,
+    replay_capacity: usize,
+}
+
+impl Default for DpopVerifierBuilder {
+    fn default() -> Self {
+        DpopVerifierBuilder {
+            origins: Vec::new(),
+            max_age: DEFAULT_MAX_AGE,
+            max_future_skew: DEFAULT_MAX_FUTURE_SKEW,
+            replay_capacity: DEFAULT_REPLAY_CAPACITY,
+        }
+    }
+}
+
+impl DpopVerifierBuilder {
+    /// The public origins of the service (`https://api.example.com`, with a port when it is
+    /// not the scheme's default): a proof's `htu` must name one of them. Without any, `htu`
+    /// is compared with the request's own authority.
+    pub fn origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How old a proof's `iat` may be; 5 minutes unless set.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// How far in the future a proof's `iat` may be (the client's clock running ahead); 1
+    /// minute unless set.
+    pub fn max_future_skew(mut self, skew: Duration) -> Self {
+        self.max_future_skew = skew;
+        self
+    }
+
+    /// How many proofs are remembered to recognise a replay; 100,000 unless set. Each costs
+    /// about 50 bytes. When more arrive within the window, the oldest are forgotten early
+    /// (`oauth_audit_dpop_replay_evicted_total`).
+    pub fn replay_capacity(mut self, proofs: usize) -> Self {
+        self.replay_capacity = proofs;
+        self
+    }
+
+    /// Builds the verifier; an origin that is not `http(s)://host[:port]` is an error.
+    pub fn build(self) -> Result<DpopVerifier, ConfigError> {
+        let mut origins = Vec::with_capacity(self.origins.len());
+        for origin in &self.origins {
+            let normal = normalize(origin)
+                .filter(|n| n.path == "/" && !origin.contains(['?', '#']))
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "dpop.origins",
+                        format!("{origin:?} is not an origin such as https://api.example.com"),
+                    )
+                })?;
+            origins.push(normal.origin);
+        }
+        if self.replay_capacity == 0 {
+            return Err(ConfigError::invalid(
+                "dpop.replay_capacity",
+                "keep at least 1 proof",
+            ));
+        }
+        let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        crate::metric::describe(&crate::metric::DPOP_REPLAY_EVICTED);
+        Ok(DpopVerifier {
+            inner: Arc::new(Inner {
+                origins,
+                max_age: seconds(self.max_age),
+                max_future_skew: seconds(self.max_future_skew),
+                replay: ReplayCache::new(self.replay_capacity),
+            }),
+        })
+    }
+}

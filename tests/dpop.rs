@@ -1,0 +1,510 @@
+//! DPoP (RFC 9449) on protected routes, through the layer on a real Axum server: every
+//! proof outcome with proofs made here (ES256 and EdDSA keys), the downgrade of a bound
+//! token to `Bearer`, enforcement, and the detection rules that alert on both.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::{routing::get, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use oauth_audit::detect::Detector;
+use oauth_audit::dpop::{DpopVerifier, ProofOutcome};
+use oauth_audit::token::TokenInspector;
+use oauth_audit::writer::{Auditor, MemoryWriter};
+use oauth_audit::{AuditLayer, RequiredScopes};
+use pkcs8::{EncodePrivateKey, LineEnding};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use support::keys::{hs256, now, HS256_SECRET};
+use support::{client, events};
+
+/// A client's DPoP key: signs proofs, and knows its own RFC 7638 thumbprint (computed here
+/// from the RFC's rules, not by the crate under test).
+struct DpopKey {
+    alg: Algorithm,
+    key: EncodingKey,
+    jwk: Value,
+}
+
+impl DpopKey {
+    fn es256() -> DpopKey {
+        let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
+            &secret.public_key(),
+            false,
+        );
+        let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
+        DpopKey {
+            alg: Algorithm::ES256,
+            key: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+            jwk: json!({
+                "kty": "EC", "crv": "P-256",
+                "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+                "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+            }),
+        }
+    }
+
+    fn ed25519() -> DpopKey {
+        let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+        let pem = signing.to_pkcs8_pem(LineEnding::LF).unwrap();
+        DpopKey {
+            alg: Algorithm::EdDSA,
+            key: EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(),
+            jwk: json!({
+                "kty": "OKP", "crv": "Ed25519",
+                "x": URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()),
+            }),
+        }
+    }
+
+    /// RFC 7638: the required members, in lexicographic order, without whitespace.
+    fn jkt(&self) -> String {
+        let members: &[&str] = match self.jwk["kty"].as_str() {
+            Some("EC") => &["crv", "kty", "x", "y"],
+            Some("OKP") => &["crv", "kty", "x"],
+            other => panic!("no thumbprint for {other:?}"),
+        };
+        let parts: Vec<String> = members
+            .iter()
+            .map(|m| format!("\"{m}\":\"{}\"", self.jwk[*m].as_str().unwrap()))
+            .collect();
+        URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{{{}}}", parts.join(","))))
+    }
+
+    /// A proof with these claims and this key's public key in its header.
+    fn sign(&self, claims: &Value, header_jwk: &Value, typ: &str) -> String {
+        let mut header = Header::new(self.alg);
+        header.typ = Some(typ.to_owned());
+        header.jwk = Some(serde_json::from_value(header_jwk.clone()).unwrap());
+        encode(&header, claims, &self.key).unwrap()
+    }
+
+    /// A fresh proof for `method` on `url`, bound to `token`.
+    fn proof(&self, method: &str, url: &str, token: Option<&str>) -> String {
+        self.sign(&claims(method, url, token, now()), &self.jwk, "dpop+jwt")
+    }
+}
+
+fn claims(method: &str, url: &str, token: Option<&str>, iat: i64) -> Value {
+    let mut claims = json!({
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "htm": method,
+        "htu": url,
+        "iat": iat,
+    });
+    if let Some(token) = token {
+        claims["ath"] = URL_SAFE_NO_PAD.encode(Sha256::digest(token)).into();
+    }
+    claims
+}
+
+/// An access token bound to `key` (`cnf.jkt`), or to nothing.
+fn access_token(bound_to: Option<&DpopKey>) -> String {
+    let mut claims = json!({
+        "sub": "alice", "client_id": "mobile", "scope": "orders pay",
+        "iss": "https://issuer", "exp": now() + 3600, "jti": uuid::Uuid::new_v4().to_string(),
+    });
+    if let Some(key) = bound_to {
+        claims["cnf"] = json!({ "jkt": key.jkt() });
+    }
+    hs256(&claims)
+}
+
+struct App {
+    base: String,
+    memory: MemoryWriter,
+    handled: Arc<AtomicUsize>,
+}
+
+impl App {
+    async fn start() -> App {
+        let memory = MemoryWriter::new();
+        let auditor = Auditor::builder()
+            .service_name("dpop-api")
+            .processor(Detector::default())
+            .writer(memory.clone())
+            .build()
+            .unwrap();
+        let inspector = TokenInspector::builder()
+            .hmac_secret(Algorithm::HS256, HS256_SECRET)
+            .issuer(["https://issuer"])
+            .build()
+            .unwrap();
+        let handled = Arc::new(AtomicUsize::new(0));
+        let count = |handled: &Arc<AtomicUsize>| {
+            let handled = handled.clone();
+            move || {
+                let handled = handled.clone();
+                async move {
+                    handled.fetch_add(1, Ordering::SeqCst);
+                    "ok"
+                }
+            }
+        };
+        let app = Router::new()
+            .route(
+                "/orders",
+                get(count(&handled)).route_layer(RequiredScopes::all(["orders"])),
+            )
+            .route(
+                "/orders/list",
+                get(count(&handled)).route_layer(RequiredScopes::all(["orders"]).enforce()),
+            )
+            .route(
+                "/pay",
+                get(count(&handled)).route_layer(RequiredScopes::all(["pay"]).require_dpop()),
+            )
+            .layer(
+                AuditLayer::builder(auditor)
+                    .token_inspector(inspector)
+                    .build()
+                    .unwrap(),
+            );
+        let addr = support::serve(app).await;
+        App {
+            base: format!("http://{addr}"),
+            memory,
+            handled,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a GET to `path` with `authorization` and the given `DPoP` headers; the status.
+    async fn get(&self, path: &str, authorization: &str, proofs: &[&str]) -> u16 {
+        let mut request = client()
+            .get(self.url(path))
+            .header("authorization", authorization);
+        for proof in proofs {
+            request = request.header("dpop", *proof);
+        }
+        request.send().await.unwrap().status().as_u16()
+    }
+
+    /// The `n`th protected-route event (1-based) once it is written.
+    async fn event(&self, n: usize) -> Value {
+        let all = events(&self.memory, n).await;
+        all.into_iter()
+            .filter(|e| e["kind"] != "SecurityAlert")
+            .nth(n - 1)
+            .unwrap_or_else(|| panic!("no event {n}"))
+    }
+
+    fn alerts(&self, rule: &str) -> Vec<Value> {
+        self.memory
+            .json()
+            .into_iter()
+            .filter(|e| e["kind"] == "SecurityAlert" && e["alert"]["rule"] == rule)
+            .collect()
+    }
+}
+
+fn binding(event: &Value) -> &Value {
+    &event["token"]["binding"]
+}
+
+#[tokio::test]
+async fn a_valid_proof_with_es256_and_with_eddsa() {
+    let app = App::start().await;
+    for (n, key) in [DpopKey::es256(), DpopKey::ed25519()].iter().enumerate() {
+        let token = access_token(Some(key));
+        let proof = key.proof("GET", &app.url("/orders"), Some(&token));
+        let status = app
+            .get("/orders", &format!("DPoP {token}"), &[&proof])
+            .await;
+        assert_eq!(status, 200);
+        let e = app.event(n + 1).await;
+        assert_eq!(e["kind"], "ResourceAccessed");
+        assert_eq!(e["severity"], "info");
+        assert_eq!(e["token"]["verdict"], "valid");
+        assert_eq!(
+            binding(&e),
+            &json!({ "method": "dpop", "jkt": key.jkt(), "proof": "valid" })
+        );
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(!text.contains(&proof) && !text.contains(&token));
+    }
+}
+
+#[tokio::test]
+async fn every_failed_check_is_recorded_as_itself() {
+    let app = App::start().await;
+    let key = DpopKey::es256();
+    let token = access_token(Some(&key));
+    let auth = format!("DPoP {token}");
+    let url = app.url("/orders");
+    let other_key = DpopKey::ed25519();
+    let mut no_ath = claims("GET", &url, None, now());
+    no_ath.as_object_mut().unwrap().remove("ath");
+    let cases: Vec<(&str, String)> = vec![
+        ("htm_mismatch", key.proof("POST", &url, Some(&token))),
+        (
+            "htu_mismatch",
+            key.proof("GET", &app.url("/other"), Some(&token)),
+        ),
+        (
+            "htu_mismatch",
+            key.proof("GET", "http://elsewhere.example/orders", Some(&token)),
+        ),
+        (
+            "stale",
+            key.sign(
+                &claims("GET", &url, Some(&token), now() - 3600),
+                &key.jwk,
+                "dpop+jwt",
+            ),
+        ),
+        (
+            "stale",
+            key.sign(
+                &claims("GET", &url, Some(&token), now() + 3600),
+                &key.jwk,
+                "dpop+jwt",
+            ),
+        ),
+        (
+            "ath_mismatch",
+            key.proof("GET", &url, Some("another-token")),
+        ),
+        ("ath_mismatch", key.sign(&no_ath, &key.jwk, "dpop+jwt")),
+        (
+            // Signed with another key than the one its header names.
+            "invalid_signature",
+            DpopKey::es256().sign(
+                &claims("GET", &url, Some(&token), now()),
+                &key.jwk,
+                "dpop+jwt",
+            ),
+        ),
+        ("malformed", "not-a-proof".to_owned()),
+        (
+            "malformed",
+            key.sign(&claims("GET", &url, Some(&token), now()), &key.jwk, "JWT"),
+        ),
+        (
+            // A header that carries the private key is refused outright.
+            "malformed",
+            {
+                let mut with_private = key.jwk.clone();
+                with_private["d"] = "AAAA".into();
+                let header = URL_SAFE_NO_PAD.encode(
+                    json!({"alg": "ES256", "typ": "dpop+jwt", "jwk": with_private}).to_string(),
+                );
+                let proof = key.proof("GET", &url, Some(&token));
+                let rest = proof.split_once('.').unwrap().1;
+                format!("{header}.{rest}")
+            },
+        ),
+        (
+            // The proof's key is not the one the token is bound to.
+            "key_mismatch",
+            other_key.proof("GET", &url, Some(&token)),
+        ),
+        ("missing", String::new()),
+    ];
+    for (n, (expected, proof)) in cases.iter().enumerate() {
+        let proofs: Vec<&str> = if proof.is_empty() {
+            vec![]
+        } else {
+            vec![proof]
+        };
+        // Audit only: the route serves them all; the record says what was wrong.
+        assert_eq!(app.get("/orders", &auth, &proofs).await, 200, "{expected}");
+        let e = app.event(n + 1).await;
+        assert_eq!(binding(&e)["proof"], *expected, "case {n}: {e}");
+        assert_eq!(binding(&e)["method"], "dpop");
+        assert_eq!(binding(&e)["jkt"], key.jkt(), "the token's key");
+        assert_eq!(e["severity"], "warning", "{expected}");
+        if *expected == "key_mismatch" {
+            assert_eq!(binding(&e)["proof_jkt"], other_key.jkt());
+        } else {
+            assert!(binding(&e).get("proof_jkt").is_none());
+        }
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(proof.is_empty() || !text.contains(proof.as_str()));
+    }
+    // Two DPoP headers are malformed whatever they hold.
+    let (a, b) = (
+        key.proof("GET", &url, Some(&token)),
+        key.proof("GET", &url, Some(&token)),
+    );
+    app.get("/orders", &auth, &[&a, &b]).await;
+    let e = app.event(cases.len() + 1).await;
+    assert_eq!(binding(&e)["proof"], "malformed");
+}
+
+#[tokio::test]
+async fn a_replayed_proof_is_recorded_and_alerted() {
+    let app = App::start().await;
+    let key = DpopKey::es256();
+    let token = access_token(Some(&key));
+    let auth = format!("DPoP {token}");
+    let proof = key.proof("GET", &app.url("/orders"), Some(&token));
+    assert_eq!(app.get("/orders", &auth, &[&proof]).await, 200);
+    assert_eq!(binding(&app.event(1).await)["proof"], "valid");
+    assert!(app.alerts("dpop_proof_replay").is_empty());
+    assert_eq!(app.get("/orders", &auth, &[&proof]).await, 200);
+    assert_eq!(binding(&app.event(2).await)["proof"], "replayed");
+    let alerts = events(&app.memory, 3).await;
+    let alert = alerts
+        .iter()
+        .find(|e| e["alert"]["rule"] == "dpop_proof_replay")
+        .expect("an alert");
+    assert_eq!(alert["severity"], "critical");
+    assert_eq!(alert["alert"]["count"], 1);
+    // A fresh proof from the same key is fine again.
+    let fresh = key.proof("GET", &app.url("/orders"), Some(&token));
+    app.get("/orders", &auth, &[&fresh]).await;
+    assert_eq!(binding(&app.event(3).await)["proof"], "valid");
+}
+
+#[tokio::test]
+async fn a_bound_token_presented_as_bearer_is_a_downgrade() {
+    let app = App::start().await;
+    let key = DpopKey::es256();
+    let token = access_token(Some(&key));
+    assert_eq!(
+        app.get("/orders", &format!("Bearer {token}"), &[]).await,
+        200
+    );
+    let e = app.event(1).await;
+    assert_eq!(
+        binding(&e),
+        &json!({ "downgrade": true, "method": "dpop", "jkt": key.jkt(), "proof": "missing" })
+    );
+    assert_eq!(e["severity"], "warning");
+    let all = events(&app.memory, 2).await;
+    assert!(
+        all.iter()
+            .any(|e| e["alert"]["rule"] == "binding_downgrade"),
+        "{all:#?}"
+    );
+    // An unbound token as Bearer has no binding at all.
+    app.get("/orders", &format!("Bearer {}", access_token(None)), &[])
+        .await;
+    let e = app.event(2).await;
+    assert!(e["token"].get("binding").is_none(), "{e}");
+    assert_eq!(e["severity"], "info");
+}
+
+#[tokio::test]
+async fn enforcing_routes_refuse_a_bound_token_without_its_proof() {
+    let app = App::start().await;
+    let key = DpopKey::es256();
+    let token = access_token(Some(&key));
+    let plain = access_token(None);
+    let list = app.url("/orders/list");
+    let pay = app.url("/pay");
+
+    // enforce(): a bound token needs a valid proof; an unbound bearer token is still fine.
+    let ok = key.proof("GET", &list, Some(&token));
+    assert_eq!(
+        app.get("/orders/list", &format!("DPoP {token}"), &[&ok])
+            .await,
+        200
+    );
+    assert_eq!(
+        app.get("/orders/list", &format!("DPoP {token}"), &[&ok])
+            .await,
+        401
+    );
+    assert_eq!(
+        app.get("/orders/list", &format!("Bearer {token}"), &[])
+            .await,
+        401
+    );
+    assert_eq!(
+        app.get("/orders/list", &format!("Bearer {plain}"), &[])
+            .await,
+        200
+    );
+    // require_dpop(): only bound tokens with a valid proof.
+    let ok = key.proof("GET", &pay, Some(&token));
+    assert_eq!(app.get("/pay", &format!("DPoP {token}"), &[&ok]).await, 200);
+    assert_eq!(app.get("/pay", &format!("Bearer {plain}"), &[]).await, 401);
+    let for_plain = key.proof("GET", &pay, Some(&plain));
+    assert_eq!(
+        app.get("/pay", &format!("DPoP {plain}"), &[&for_plain])
+            .await,
+        401,
+        "a valid proof does not bind a token that names no key"
+    );
+    assert_eq!(
+        app.handled.load(Ordering::SeqCst),
+        3,
+        "refused requests never reach the handler"
+    );
+
+    let expect = [
+        ("ResourceAccessed", None, "valid"),
+        ("AccessDenied", Some("invalid_dpop_proof"), "replayed"),
+        ("AccessDenied", Some("invalid_token"), "missing"),
+        ("ResourceAccessed", None, ""),
+        ("ResourceAccessed", None, "valid"),
+        ("AccessDenied", Some("invalid_token"), ""),
+        ("AccessDenied", Some("invalid_token"), "valid"),
+    ];
+    for (n, (kind, code, proof)) in expect.iter().enumerate() {
+        let e = app.event(n + 1).await;
+        assert_eq!(e["kind"], *kind, "request {}: {e}", n + 1);
+        assert_eq!(e["error"]["code"].as_str(), *code, "request {}: {e}", n + 1);
+        assert_eq!(
+            binding(&e)["proof"].as_str().unwrap_or(""),
+            *proof,
+            "request {}",
+            n + 1
+        );
+    }
+}
+
+#[tokio::test]
+async fn htu_is_checked_against_configured_origins() {
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder().writer(memory.clone()).build().unwrap();
+    let verifier = DpopVerifier::builder()
+        .origins(["https://api.example.com"])
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/orders", get(|| async { "ok" }))
+        .layer(AuditLayer::builder(auditor).dpop(verifier).build().unwrap());
+    let addr = support::serve(app).await;
+    let key = DpopKey::ed25519();
+    let token = access_token(Some(&key));
+    let public = key.proof(
+        "GET",
+        "https://API.example.com:443/./orders?x=1",
+        Some(&token),
+    );
+    let local = key.proof("GET", &format!("http://{addr}/orders"), Some(&token));
+    for proof in [&public, &local] {
+        client()
+            .get(format!("http://{addr}/orders"))
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, 2).await;
+    assert_eq!(all[0]["token"]["binding"]["proof"], "valid");
+    assert_eq!(all[1]["token"]["binding"]["proof"], "htu_mismatch");
+}
+
+#[test]
+fn every_outcome_has_a_test_here() {
+    let source = include_str!("dpop.rs");
+    for outcome in ProofOutcome::ALL {
+        assert!(
+            source.contains(&format!("\"{}\"", outcome.as_str())),
+            "no test names {outcome}"
+        );
+    }
+}
