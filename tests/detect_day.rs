@@ -129,17 +129,11 @@ impl Day {
         event.actor.subject = Some(format!("user-{user}"));
         event.actor.client_id = Some("web".into());
         event.oauth = Some(OAuthDetails {
-            presented_refresh_token: Some(TokenRef {
-                fingerprint: TokenFingerprint::of(presented),
-            }),
+            presented_refresh_token: Some(TokenRef::new(TokenFingerprint::of(presented))),
             ..OAuthDetails::default()
         });
         match issued {
-            Some(token) => {
-                event.refresh_token = Some(TokenRef {
-                    fingerprint: TokenFingerprint::of(token),
-                })
-            }
+            Some(token) => event.refresh_token = Some(TokenRef::new(TokenFingerprint::of(token))),
             None => {
                 event.error = Some(ErrorInfo {
                     code: "invalid_grant".into(),

@@ -508,3 +508,88 @@ fn every_outcome_has_a_test_here() {
         );
     }
 }
+
+/// An authorization server's token endpoint that binds what it issues to the proof's key,
+/// as RFC 9449 §5 describes: `token_type` `DPoP` and `cnf.jkt` in the access token.
+async fn token_server(bound_to: String) -> (String, MemoryWriter) {
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder().writer(memory.clone()).build().unwrap();
+    let app = Router::new()
+        .route(
+            "/token",
+            axum::routing::post(move |_body: axum::body::Bytes| {
+                let jkt = bound_to.clone();
+                async move {
+                    let token = hs256(&json!({
+                        "sub": "alice", "client_id": "mobile", "scope": "orders",
+                        "exp": now() + 300, "cnf": { "jkt": jkt },
+                    }));
+                    axum::Json(json!({
+                        "access_token": token, "token_type": "DPoP", "expires_in": 300,
+                        "refresh_token": "a-refresh-token",
+                    }))
+                }
+            }),
+        )
+        .layer(AuditLayer::new(auditor));
+    let addr = support::serve(app).await;
+    (format!("http://{addr}/token"), memory)
+}
+
+#[tokio::test]
+async fn a_token_request_with_a_proof_binds_what_is_issued() {
+    let key = DpopKey::es256();
+    let (url, memory) = token_server(key.jkt()).await;
+    let proof = key.proof("POST", &url, None);
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", "an-authorization-code"),
+        ("client_id", "mobile"),
+        (
+            "code_verifier",
+            "a-verifier-of-at-least-43-characters-xxxxxxxxxx",
+        ),
+    ];
+    let send = |proof: String| {
+        let url = url.clone();
+        async move {
+            client()
+                .post(url)
+                .header("dpop", proof)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(send(proof.clone()).await, 200);
+    let e = &events(&memory, 1).await[0];
+    assert_eq!(e["kind"], "AccessTokenIssued");
+    assert_eq!(e["client_auth"], "none", "{e}");
+    assert_eq!(e["token"]["type_hint"], "DPoP");
+    assert_eq!(
+        e["token"]["binding"],
+        json!({ "method": "dpop", "jkt": key.jkt(), "proof": "valid" })
+    );
+    assert_eq!(
+        e["oauth"]["dpop"],
+        json!({ "method": "dpop", "jkt": key.jkt(), "proof": "valid" })
+    );
+    // A public client's refresh token is bound to the key too.
+    assert_eq!(
+        e["refresh_token"]["binding"],
+        json!({ "method": "dpop", "jkt": key.jkt() })
+    );
+    let text = serde_json::to_string(e).unwrap();
+    assert!(!text.contains(&proof) && !text.contains("a-refresh-token"));
+
+    // The same proof again: the server here does not check, the record does.
+    send(proof).await;
+    let e = &events(&memory, 2).await[1];
+    assert_eq!(e["oauth"]["dpop"]["proof"], "replayed");
+    // A proof for another endpoint.
+    send(key.proof("POST", "http://elsewhere.example/token", None)).await;
+    let e = &events(&memory, 3).await[2];
+    assert_eq!(e["oauth"]["dpop"]["proof"], "htu_mismatch");
+}

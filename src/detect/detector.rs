@@ -470,7 +470,7 @@ impl Detector {
             .field(Field::PresentedRefreshToken)
             .and_then(|f| f.parse().ok())
             .map(|fingerprint| OAuthDetails {
-                presented_refresh_token: Some(TokenRef { fingerprint }),
+                presented_refresh_token: Some(TokenRef::new(fingerprint)),
                 ..OAuthDetails::default()
             });
         alerts.push(alert);

@@ -368,14 +368,10 @@ fn refresh(
         ..Source::default()
     });
     event.oauth = Some(crate::event::OAuthDetails {
-        presented_refresh_token: Some(crate::event::TokenRef {
-            fingerprint: TokenFingerprint::of(presented),
-        }),
+        presented_refresh_token: Some(crate::event::TokenRef::new(TokenFingerprint::of(presented))),
         ..crate::event::OAuthDetails::default()
     });
-    event.refresh_token = issued.map(|t| crate::event::TokenRef {
-        fingerprint: TokenFingerprint::of(t),
-    });
+    event.refresh_token = issued.map(|t| crate::event::TokenRef::new(TokenFingerprint::of(t)));
     event.token = Some(TokenDetails::from_fingerprint(TokenFingerprint::of(
         &format!("access-{seconds}"),
     )));
@@ -435,7 +431,7 @@ fn a_rotated_refresh_token_presented_again_is_reuse() {
     assert_eq!(event.actor.client_id.as_deref(), Some("app"));
     assert_eq!(
         event.oauth.as_ref().unwrap().presented_refresh_token,
-        Some(crate::event::TokenRef { fingerprint })
+        Some(crate::event::TokenRef::new(fingerprint))
     );
     // Once per token per cooldown.
     let again = refresh_refused(61.0, "rt-0", thief, "thief/1");

@@ -625,13 +625,9 @@ mod tests {
             scopes: vec!["orders:read".into()],
         });
         event.token = Some(token);
-        event.refresh_token = Some(TokenRef {
-            fingerprint: TokenFingerprint::of("refresh-2"),
-        });
+        event.refresh_token = Some(TokenRef::new(TokenFingerprint::of("refresh-2")));
         event.oauth = Some(OAuthDetails {
-            presented_refresh_token: Some(TokenRef {
-                fingerprint: TokenFingerprint::of("refresh-1"),
-            }),
+            presented_refresh_token: Some(TokenRef::new(TokenFingerprint::of("refresh-1"))),
             resource: vec!["https://orders.example.com/".into()],
             repeated_parameters: vec!["scope".into()],
             ..OAuthDetails::default()

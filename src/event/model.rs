@@ -481,9 +481,24 @@ impl BindingMethod {
 
 /// A token known only by its fingerprint (`refresh_token`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TokenRef {
+    /// How the token is bound to its sender: a refresh token issued to a public client with
+    /// a DPoP proof is bound to the proof's key (RFC 9449 §5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binding: Option<TokenBinding>,
     /// `sha256:` and 32 hex characters.
     pub fingerprint: TokenFingerprint,
+}
+
+impl TokenRef {
+    /// A token known by its fingerprint, bound to nothing.
+    pub fn new(fingerprint: TokenFingerprint) -> Self {
+        TokenRef {
+            binding: None,
+            fingerprint,
+        }
+    }
 }
 
 /// The `oauth` object: request details beyond the core fields.
@@ -508,6 +523,10 @@ pub struct OAuthDetails {
     /// Device grant (RFC 8628): the fingerprint of the polled device code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_code_fingerprint: Option<TokenFingerprint>,
+    /// Token requests: the DPoP proof the request sent (`jkt` of its key, `proof` outcome),
+    /// whether or not a token came of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpop: Option<TokenBinding>,
     /// The PKCE `code_challenge_method` (`S256`, `plain`); the verifier is never recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pkce_method: Option<String>,

@@ -39,6 +39,14 @@ fn token() -> TokenDetails {
     token.expires_at = Some(time("2026-12-01T23:27:11Z"));
     token.type_hint = Some("Bearer".into());
     token.verdict = Some(Verdict::Valid);
+    token.binding = Some(crate::event::TokenBinding {
+        downgrade: true,
+        jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
+        method: crate::event::BindingMethod::Dpop,
+        proof: Some(crate::dpop::ProofOutcome::KeyMismatch),
+        proof_jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
+        x5t_s256: Some("bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2".into()),
+    });
     token
 }
 
@@ -162,9 +170,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             if kind == AccessTokenIssued {
                 event.scopes.granted = Some(strings(&["profile", "orders:read"]));
                 event.token = Some(token());
-                event.refresh_token = Some(TokenRef {
-                    fingerprint: TokenFingerprint::of("refresh-token-b"),
-                });
+                event.refresh_token = Some(TokenRef::new(TokenFingerprint::of("refresh-token-b")));
             }
             event.oauth = Some(OAuthDetails {
                 act: Some("gateway".into()),
@@ -173,10 +179,18 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 body_inspected: Some(false),
                 body_not_inspected: strings(&["response_too_large"]),
                 device_code_fingerprint: Some(TokenFingerprint::of("device-code")),
-                pkce_method: Some("verifier_sent".into()),
-                presented_refresh_token: Some(TokenRef {
-                    fingerprint: TokenFingerprint::of("refresh-token-a"),
+                dpop: Some(crate::event::TokenBinding {
+                    downgrade: false,
+                    jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
+                    method: crate::event::BindingMethod::Dpop,
+                    proof: Some(crate::dpop::ProofOutcome::Valid),
+                    proof_jkt: None,
+                    x5t_s256: None,
                 }),
+                pkce_method: Some("verifier_sent".into()),
+                presented_refresh_token: Some(TokenRef::new(TokenFingerprint::of(
+                    "refresh-token-a",
+                ))),
                 reason: None,
                 repeated: Some(3),
                 repeated_parameters: strings(&["scope"]),

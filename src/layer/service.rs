@@ -80,8 +80,13 @@ where
         if let Some(endpoint) = shared.endpoints.lookup(req.uri().path()) {
             let (mut head, body) = req.into_parts();
             let has_body = !body.is_end_stream();
-            let (request, tee) =
-                EndpointRequest::capture(endpoint, &head, has_body, &shared.endpoints);
+            let (request, tee) = EndpointRequest::capture(
+                endpoint,
+                &head,
+                has_body,
+                &shared.endpoints,
+                &shared.dpop,
+            );
             // A default path may be an ordinary route: read it as one too, in case.
             let fallback = shared.endpoints.is_assumed(endpoint).then(|| {
                 let resource = ResourceRequest::inspect(

@@ -39,6 +39,8 @@ pub(crate) struct Exchange<'a> {
     pub(crate) request_body_inspected: bool,
     /// The request's secrets, to scrub from what the response says.
     pub(crate) secrets: Secrets<'a>,
+    /// Token requests: the check of the request's DPoP proof.
+    pub(crate) proof: Option<&'a crate::dpop::ProofCheck>,
 }
 
 impl Exchange<'_> {

@@ -12,6 +12,7 @@ use super::form::{ident, Form};
 use super::response::JsonBody;
 use super::{authorization, client_auth, introspection, login, revocation, token_endpoint};
 use crate::context::RequestContext;
+use crate::dpop::{DpopVerifier, ProofCheck, DPOP};
 use crate::event::{
     sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, Secrets, Severity,
 };
@@ -37,6 +38,8 @@ pub(crate) struct EndpointRequest {
     reason: Option<String>,
     /// Where the request body's tee leaves what it saw; `None` for requests without body.
     body: Option<CaptureSlot>,
+    /// Token requests: the check of the DPoP proof sent with it (RFC 9449 §5).
+    proof: Option<ProofCheck>,
 }
 
 /// Fingerprints of the credentials of every `Authorization` header (whatever the scheme)
@@ -93,10 +96,22 @@ impl EndpointRequest {
         head: &Parts,
         has_body: bool,
         endpoints: &Endpoints,
+        dpop: &DpopVerifier,
     ) -> (Self, Option<Tee>) {
         let config = endpoints.config();
+        // Checked on arrival, as the authorization server does: the replay cache must see
+        // proofs in the order they come.
+        let proof = (endpoint == Endpoint::Token && head.headers.contains_key(DPOP))
+            .then(|| dpop.check(&head.method, &head.uri, &head.headers, None));
         let mut secret_fingerprints = client_auth::basic_password_fingerprints(&head.headers);
         secret_fingerprints.extend(credential_fingerprints(&head.headers));
+        // A DPoP proof is no bearer secret, but it is never recorded either.
+        secret_fingerprints.extend(
+            head.headers
+                .get_all(DPOP)
+                .iter()
+                .map(|v| TokenFingerprint::of(&String::from_utf8_lossy(v.as_bytes()))),
+        );
         let mut query_repeated = Vec::new();
         let query = match (endpoint, head.uri.query()) {
             (Endpoint::Authorization, Some(q)) => {
@@ -136,6 +151,7 @@ impl EndpointRequest {
             secret_fingerprints,
             reason,
             body,
+            proof,
         };
         (request, tee)
     }
@@ -234,6 +250,7 @@ impl EndpointRequest {
             json,
             request_body_inspected,
             secrets,
+            proof: self.proof.as_ref(),
         };
         let mut event = match self.endpoint {
             Endpoint::Token => match token_endpoint::classify(&exchange, form) {

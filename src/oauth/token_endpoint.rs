@@ -5,9 +5,13 @@ use super::client_auth::{self, JwtPeek};
 use super::device::{PollDecision, ISSUED};
 use super::exchange::Exchange;
 use super::form::{ident, scope_list, uri_without_query, Form};
-use crate::event::{ActorKind, AuditEvent, EventKind, Outcome, Timestamp, TokenRef};
+use crate::dpop::{ProofCheck, ProofOutcome};
+use crate::event::{
+    ActorKind, AuditEvent, BindingMethod, ClientAuth, EventKind, Outcome, Timestamp, TokenBinding,
+    TokenRef,
+};
 use crate::resource::{actor, details};
-use crate::token::{TokenFingerprint, TokenFormat};
+use crate::token::{InspectedToken, TokenFingerprint, TokenFormat};
 
 /// RFC 8628 §3.4.
 pub(crate) const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -47,9 +51,9 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
         match grant_type {
             Some("password") => subject = form.get("username").map(ident),
             Some("refresh_token") => {
-                oauth.presented_refresh_token = form.get("refresh_token").map(|t| TokenRef {
-                    fingerprint: TokenFingerprint::of(t),
-                });
+                oauth.presented_refresh_token = form
+                    .get("refresh_token")
+                    .map(|t| TokenRef::new(TokenFingerprint::of(t)));
             }
             Some(DEVICE_CODE) => {
                 device_code = form.get("device_code").map(TokenFingerprint::of);
@@ -86,6 +90,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
                     .str("issued_token_type")
                     .or_else(|| json.str("token_type"))
                     .map(ident);
+                token.binding = issued_binding(x.proof, &issued, token.type_hint.as_deref());
                 event.token = Some(token);
                 if issued.format == TokenFormat::Jwt {
                     subject = claims.subject.clone().or(subject);
@@ -106,8 +111,18 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
                     .and_then(JwtPeek::of)
                     .and_then(|p| p.subject);
             }
-            event.refresh_token = json.str("refresh_token").map(|t| TokenRef {
-                fingerprint: TokenFingerprint::of(t),
+            event.refresh_token = json.str("refresh_token").map(|t| {
+                let mut token = TokenRef::new(TokenFingerprint::of(t));
+                // RFC 9449 §5: a public client's refresh token is bound to its DPoP key (a
+                // confidential client's, to its authentication).
+                if client.method == Some(ClientAuth::None) {
+                    token.binding = event
+                        .token
+                        .as_ref()
+                        .and_then(|t| t.binding.clone())
+                        .map(|b| TokenBinding { proof: None, ..b });
+                }
+                token
             });
             // RFC 6749 §5.1: an omitted `scope` means the requested scope was granted.
             if let Some(scope) = json.str("scope") {
@@ -118,6 +133,17 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
         }
     } else if outcome == Outcome::Failure {
         event.error = x.error();
+    }
+    if let Some(proof) = x.proof {
+        // The proof the request sent, whether or not a token came of it.
+        Exchange::oauth(&mut event).dpop = Some(TokenBinding {
+            downgrade: false,
+            jkt: proof.jkt.clone(),
+            method: BindingMethod::Dpop,
+            proof: Some(proof.outcome),
+            proof_jkt: None,
+            x5t_s256: None,
+        });
     }
 
     event.actor = actor(subject.as_deref(), client_id.as_deref());
@@ -144,6 +170,35 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
         }
     }
     Some(event)
+}
+
+/// The binding of an issued access token: to the key of the request's DPoP proof when the
+/// server says so (`token_type` `DPoP`, or `cnf.jkt` in a readable token).
+fn issued_binding(
+    proof: Option<&ProofCheck>,
+    issued: &InspectedToken,
+    token_type: Option<&str>,
+) -> Option<TokenBinding> {
+    let bound = issued.claims.cnf_jkt.as_deref();
+    let dpop_type = token_type.is_some_and(|t| t.eq_ignore_ascii_case("dpop"));
+    if !dpop_type && bound.is_none() {
+        return None;
+    }
+    let proof_jkt = proof.and_then(|p| p.jkt.as_deref());
+    let mismatch = matches!(bound.zip(proof_jkt), Some((b, p)) if b != p);
+    let outcome = proof.map_or(ProofOutcome::Missing, |p| p.outcome);
+    Some(TokenBinding {
+        downgrade: false,
+        jkt: bound.or(proof_jkt).map(str::to_owned),
+        method: BindingMethod::Dpop,
+        proof: Some(if mismatch && outcome == ProofOutcome::Valid {
+            ProofOutcome::KeyMismatch
+        } else {
+            outcome
+        }),
+        proof_jkt: mismatch.then(|| proof_jkt.map(str::to_owned)).flatten(),
+        x5t_s256: None,
+    })
 }
 
 /// The `sub` of a JWT presented in a request (token exchange), unverified.
