@@ -31,6 +31,7 @@ struct Secrets {
     device_code: String,
     cookie: String,
     query: String,
+    dpop_proof: String,
 }
 
 fn secret() -> impl Strategy<Value = String> {
@@ -40,9 +41,9 @@ fn secret() -> impl Strategy<Value = String> {
 fn secrets() -> impl Strategy<Value = Secrets> {
     (
         (secret(), secret(), secret(), secret(), secret(), secret()),
-        (secret(), secret(), secret(), secret(), secret()),
+        (secret(), secret(), secret(), secret(), secret(), secret()),
     )
-        .prop_map(|((a, b, c, d, e, f), (g, h, i, j, k))| Secrets {
+        .prop_map(|((a, b, c, d, e, f), (g, h, i, j, k, l))| Secrets {
             client_secret: a,
             code: b,
             verifier: c,
@@ -54,6 +55,7 @@ fn secrets() -> impl Strategy<Value = Secrets> {
             device_code: i,
             cookie: j,
             query: k,
+            dpop_proof: l,
         })
 }
 
@@ -154,6 +156,7 @@ impl Harness {
             s.device_code.clone(),
             s.cookie.clone(),
             s.query.clone(),
+            s.dpop_proof.clone(),
         ];
         let basic_value = format!("{}:{}", form("prop"), form(&s.client_secret));
         let basic = format!(
@@ -356,7 +359,27 @@ impl Harness {
             ],
         )
         .await;
-        requests += 2;
+        // The same token with the DPoP scheme and a proof, and a token request with one.
+        self.send(
+            "GET",
+            "/app",
+            None,
+            &[
+                ("authorization", format!("DPoP {}", s.access_token)),
+                ("dpop", s.dpop_proof.clone()),
+            ],
+        )
+        .await;
+        let r = self
+            .send(
+                "POST",
+                "/token",
+                Some("grant_type=client_credentials&scope=read".into()),
+                &[auth[0].clone(), ("dpop", s.dpop_proof.clone())],
+            )
+            .await;
+        collect(&json(r).await, &mut seen);
+        requests += 4;
         // Secrets shorter than this are parts of others; the property is about whole values.
         seen.retain(|v| v.len() >= 8);
         (seen, requests)

@@ -142,6 +142,7 @@ async fn build(file: &FileConfig, upstream_tls_use: UpstreamTlsUse) -> Result<Bu
         // Parsed and checked with the flags already: applied below as the parsed source.
         client_ip_header: None,
         skip_paths: file.proxy.skip_paths.clone(),
+        dpop: file.dpop.clone(),
     };
     let mut layer = layer_config
         .builder(auditor.clone())
@@ -318,11 +319,12 @@ fn upstream_tls(file: &FileConfig) -> Result<rustls::ClientConfig, Failure> {
 fn scope_rules(file: &FileConfig) -> Result<ScopeRules, Failure> {
     let has_key_source =
         file.jwt.jwks_url.is_some() || file.jwt.jwks_file.is_some() || file.introspection.is_some();
-    if let Some(route) = file.routes.iter().find(|r| r.enforce) {
+    if let Some(route) = file.routes.iter().find(|r| r.enforce || r.require_dpop) {
         if !has_key_source {
             return Err(Failure::Config(format!(
-                "route {}: enforce = true needs a key source to verify tokens (jwt.jwks_url, jwt.jwks_file or [introspection]); without one no token is valid and every request it covers is refused",
-                route.path.0.as_str()
+                "route {}: {} needs a key source to verify tokens (jwt.jwks_url, jwt.jwks_file or [introspection]); without one no token is valid and every request it covers is refused",
+                route.path.0.as_str(),
+                if route.enforce { "enforce = true" } else { "require_dpop = true" }
             )));
         }
     }
@@ -338,11 +340,14 @@ fn scope_rules(file: &FileConfig) -> Result<ScopeRules, Failure> {
                 if route.enforce {
                     required = required.enforce();
                 }
+                if route.require_dpop {
+                    required = required.require_dpop();
+                }
                 ScopeRule {
                     pattern: route.path.0.clone(),
                     methods: route.methods.iter().map(|m| m.0.clone()).collect(),
                     scopes: required,
-                    enforce: route.enforce,
+                    enforce: route.enforce || route.require_dpop,
                 }
             })
             .collect(),

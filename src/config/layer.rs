@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use super::dpop::DpopConfig;
 use super::endpoints::EndpointsConfig;
 use super::token::TokenInspectorConfig;
 use super::values::RequestPath;
@@ -12,7 +13,7 @@ use crate::{AuditLayer, AuditLayerBuilder, ClientIpSource};
 
 /// The settings of an [`AuditLayer`]. The proxy keeps `trusted_proxies`,
 /// `client_ip_header` and `skip_paths` in its `[proxy]` table, `endpoints` in
-/// `[endpoints]` and `jwt` in `[jwt]`.
+/// `[endpoints]`, `jwt` in `[jwt]` and `dpop` in `[dpop]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditLayerConfig {
@@ -31,6 +32,9 @@ pub struct AuditLayerConfig {
     /// Paths passed through without an event.
     #[serde(default)]
     pub skip_paths: Vec<RequestPath>,
+    /// How DPoP proofs are checked.
+    #[serde(default)]
+    pub dpop: DpopConfig,
 }
 
 impl AuditLayerConfig {
@@ -49,7 +53,8 @@ impl AuditLayerConfig {
             .endpoints(self.endpoints.build()?)
             .token_inspector(self.jwt.build()?)
             .trusted_proxies(self.trusted_proxies.iter().cloned())
-            .skip_paths(self.skip_paths.iter().map(|p| p.0.clone()));
+            .skip_paths(self.skip_paths.iter().map(|p| p.0.clone()))
+            .dpop(self.dpop.build()?);
         if let Some(header) = &self.client_ip_header {
             let source: ClientIpSource = header
                 .parse()

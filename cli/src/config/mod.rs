@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use oauth_audit::config::SecretString;
 pub use oauth_audit::config::{
-    ChainConfig, DetectConfig, EndpointsConfig, GeoIpConfig, QueueConfig, SinkConfig,
+    ChainConfig, DetectConfig, DpopConfig, EndpointsConfig, GeoIpConfig, QueueConfig, SinkConfig,
     TokenInspectorConfig,
 };
 pub use values::{
@@ -40,6 +40,9 @@ pub struct FileConfig {
     /// Bearer token verification (the library's type).
     #[serde(default)]
     pub jwt: TokenInspectorConfig,
+    /// How DPoP proofs are checked (the library's type).
+    #[serde(default)]
+    pub dpop: DpopConfig,
     /// RFC 7662 introspection of opaque bearer tokens.
     pub introspection: Option<IntrospectionSection>,
     /// Protected routes and their scopes.
@@ -187,6 +190,9 @@ pub struct RouteSection {
     /// Refuse requests that do not meet the requirement.
     #[serde(default)]
     pub enforce: bool,
+    /// Enforce, and take only DPoP-bound tokens with a valid proof.
+    #[serde(default)]
+    pub require_dpop: bool,
 }
 
 /// A route pattern, checked when read.
