@@ -78,6 +78,18 @@ fn demo_writes_every_kind_and_no_secret() {
                 && line.contains("actor.client_id=web")),
         "no refresh_token_reuse alert in the demo's output:\n{stdout}"
     );
+    // The copied DPoP proof and the bound token sent as Bearer: one alert each.
+    for rule in [
+        "dpop_proof_replay (critical)",
+        "binding_downgrade (critical)",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|line| line.contains(rule) && line.contains("1 event(s)")),
+            "no {rule} alert in the demo's output:\n{stdout}"
+        );
+    }
     // Geo enrichment placed alice's two sign-ins; the detector saw the trip for what it is.
     assert!(
         stdout.contains("impossible_travel (critical): 1 event(s) in 5400 s from actor.subject=alice, evidence: 2 event id(s)")

@@ -7,13 +7,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::Query;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{Html, Redirect};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use oauth_audit::dpop::{DpopVerifier, ProofOutcome};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -55,10 +56,26 @@ impl Keys {
 }
 
 pub fn sign(secret: &[u8], sub: &str, client_id: &str, scope: &str, iat: i64, ttl: i64) -> String {
-    let claims = json!({
+    sign_bound(secret, sub, client_id, scope, iat, ttl, None)
+}
+
+/// Signs an access token, bound to the DPoP key `jkt` when given (`cnf.jkt`, RFC 9449 §6).
+fn sign_bound(
+    secret: &[u8],
+    sub: &str,
+    client_id: &str,
+    scope: &str,
+    iat: i64,
+    ttl: i64,
+    jkt: Option<&str>,
+) -> String {
+    let mut claims = json!({
         "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "client_id": client_id, "scope": scope,
         "jti": uuid::Uuid::new_v4().to_string(), "iat": iat, "exp": iat + ttl,
     });
+    if let Some(jkt) = jkt {
+        claims["cnf"] = json!({ "jkt": jkt });
+    }
     encode(
         &Header::new(Algorithm::HS256),
         &claims,
@@ -135,6 +152,8 @@ pub struct AppState {
     codes: Arc<Mutex<HashMap<String, PendingCode>>>,
     /// Revoked access tokens (by `jti`).
     revoked: Arc<Mutex<Vec<String>>>,
+    /// Checks the DPoP proofs of token requests, with the crate's own verifier.
+    dpop: DpopVerifier,
 }
 
 pub fn router(keys: Keys) -> Router {
@@ -143,6 +162,7 @@ pub fn router(keys: Keys) -> Router {
         refresh: Arc::default(),
         codes: Arc::default(),
         revoked: Arc::default(),
+        dpop: DpopVerifier::default(),
     };
     Router::new()
         .route("/token", post(token))
@@ -219,12 +239,29 @@ fn authenticate(headers: &HeaderMap, form: &TokenForm) -> Result<String, Box<Res
 
 async fn token(
     State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
     let client_id = match authenticate(&headers, &form) {
         Ok(id) => id,
         Err(response) => return *response,
+    };
+    // RFC 9449 §5: a valid proof binds the tokens to its key; an invalid one is refused.
+    let proof = headers
+        .contains_key("dpop")
+        .then(|| state.dpop.check(&method, &uri, &headers, None));
+    let jkt = match &proof {
+        Some(check) if check.outcome != ProofOutcome::Valid => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_dpop_proof",
+                &format!("DPoP proof {}", check.outcome),
+            )
+        }
+        Some(check) => check.jkt.clone(),
+        None => None,
     };
     let allowed = client(&client_id).map_or(&[][..], |c| c.scopes);
     let requested = form.scope.clone().unwrap_or_default();
@@ -327,11 +364,18 @@ async fn token(
             &format!("scope {bad} is not allowed for this client"),
         );
     }
-    let access_token = state
-        .keys
-        .access_token(&subject, &client_id, &scope, now(), 300);
+    let access_token = sign_bound(
+        state.keys.secret(),
+        &subject,
+        &client_id,
+        &scope,
+        now(),
+        300,
+        jkt.as_deref(),
+    );
+    let token_type = if jkt.is_some() { "DPoP" } else { "Bearer" };
     let mut body = json!({
-        "access_token": access_token, "token_type": "Bearer", "expires_in": 300, "scope": scope,
+        "access_token": access_token, "token_type": token_type, "expires_in": 300, "scope": scope,
     });
     if form.grant_type.as_deref() != Some("client_credentials") {
         let refresh = format!("rt-{}", uuid::Uuid::new_v4().simple());

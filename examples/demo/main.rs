@@ -8,6 +8,7 @@
 //! ```
 
 mod auth_server;
+mod dpop_client;
 #[path = "../../tests/support/geo_db.rs"]
 mod geo_db;
 mod scenario;

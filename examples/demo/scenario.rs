@@ -6,6 +6,7 @@ use oauth_audit::writer::AuditWriter;
 use serde_json::Value;
 
 use crate::auth_server::{self, Keys};
+use crate::dpop_client::DpopKey;
 use crate::stall::Stallable;
 
 type Error = Box<dyn std::error::Error>;
@@ -333,6 +334,40 @@ pub async fn run<W: AuditWriter>(
             .await?,
         400,
     )?;
+
+    step("the public client 'cli' gets alice a token bound to its DPoP key (token_type DPoP) and calls /api/me with a fresh proof");
+    let key = DpopKey::generate()?;
+    let token_url = format!("{base}/token");
+    let res = http
+        .post(&token_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("dpop", key.proof("POST", &token_url, None))
+        .body(form(&[
+            ("grant_type", "password"),
+            ("client_id", "cli"),
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("scope", "profile"),
+        ]))
+        .send()
+        .await?;
+    let issued: Value = res.json().await?;
+    if issued["token_type"] != "DPoP" {
+        return Err(format!("the token was not bound: {issued}").into());
+    }
+    let bound = token_of(issued)?;
+    let me = format!("{base}/api/me");
+    let proof = key.proof("GET", &me, Some(&bound));
+    let with_proof = |proof: &str| {
+        http.get(&me)
+            .header("authorization", format!("DPoP {bound}"))
+            .header("dpop", proof)
+            .send()
+    };
+    expect(with_proof(&proof).await?, 200)?;
+    step("an attacker who copied that request replays its proof, then sends the token as plain Bearer");
+    expect(with_proof(&proof).await?, 200)?;
+    get_api(&http, &base, "/api/me", Some(&bound), 200).await?;
 
     step("the audit file writer stalls while 600 requests arrive: the queue overflows");
     file.pause();
