@@ -125,7 +125,13 @@ pub(crate) fn classify(
     let (kind, outcome) = judge(x);
     let mut event = x.base(kind, outcome);
     event.actor = actor(None, params.client_id.as_deref());
-    event.redirect_uri = params.post_logout_redirect_uri;
+    // A confirmation posted on (oidc-provider's `/session/end/confirm`) names no URI: the
+    // redirect that ends the logout says where it went.
+    event.redirect_uri = params.post_logout_redirect_uri.or_else(|| {
+        (outcome == Outcome::Success && x.status().is_some_and(|s| s.is_redirection()))
+            .then(|| x.location().map(|l| l.target.clone()))
+            .flatten()
+    });
     if let Some(hint) = params.hint {
         let mut token = TokenDetails::from_fingerprint(hint.fingerprint);
         token.format = Some(if hint.jwt {
