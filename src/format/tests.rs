@@ -495,6 +495,7 @@ fn every_kind_has_its_ocsf_class_and_activity() {
                 },
             ),
             EventKind::TokenRevoked | EventKind::TokenRevocationFailed => (3002, 2),
+            EventKind::LogoutSucceeded | EventKind::LogoutFailed => (3002, 2),
             EventKind::LoginSucceeded | EventKind::LoginFailed => (3002, 1),
             EventKind::AuthorizationRequested
             | EventKind::AuthorizationGranted
