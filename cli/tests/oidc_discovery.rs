@@ -476,3 +476,56 @@ async fn a_relying_partys_flow_with_par_userinfo_and_logout() {
         assert!(!all.contains(secret), "a secret leaked into the events");
     }
 }
+
+/// Metadata that names another issuer than the one asked for is refused (RFC 8414 §3.3), as
+/// is a server without metadata: the proxy does not start, and says why.
+#[tokio::test]
+async fn a_wrong_issuer_or_no_metadata_stops_the_start() {
+    let provider = OidcProvider::start();
+    // The same server under another name: its metadata says 127.0.0.1, not localhost.
+    let other_name = provider.issuer.replace("127.0.0.1", "localhost");
+    let output = support::run(
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &provider.issuer,
+            "--issuer-url",
+            &other_name,
+            "--out",
+            "-",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("RFC 8414 §3.3"), "{stderr}");
+    assert!(stderr.contains(&provider.issuer), "{stderr}");
+
+    // A path with no metadata under it, either way.
+    let output = support::run(
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &provider.issuer,
+            "--issuer-url",
+            &format!("{}/nothing-here", provider.issuer),
+            "--out",
+            "-",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("/nothing-here/.well-known/openid-configuration (HTTP 404)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("/.well-known/oauth-authorization-server/nothing-here (HTTP 404)"),
+        "{stderr}"
+    );
+}
