@@ -130,7 +130,8 @@ pub(crate) struct Inner {
     /// Pushed authorization requests by `request_uri` fingerprint, for the authorization
     /// requests that use them.
     pub(crate) pushed: PushedRequests,
-    /// A path is the UserInfo endpoint: protected-route events look their path up.
+    /// A configured (or same-origin discovered) path is the UserInfo endpoint:
+    /// protected-route events look their path up.
     has_userinfo: bool,
 }
 
@@ -462,7 +463,9 @@ impl EndpointsBuilder {
                 format!("{path:?} is not a path: paths start with '/' and have no query"),
             ));
         }
-        let has_userinfo = self.paths.iter().any(|(_, e)| *e == Endpoint::UserInfo);
+        // A UserInfo path discovered on another origin is only assumed: not named in events.
+        let has_userinfo = self.configured.contains(&Endpoint::UserInfo)
+            && self.paths.iter().any(|(_, e)| *e == Endpoint::UserInfo);
         let (paths, exact) = keys(self.paths);
         if self.body_limit == 0 || self.body_limit > MAX_BODY_LIMIT {
             return Err(ConfigError::invalid(
