@@ -32,6 +32,8 @@ struct Secrets {
     cookie: String,
     query: String,
     dpop_proof: String,
+    request_uri: String,
+    id_token_hint: String,
 }
 
 fn secret() -> impl Strategy<Value = String> {
@@ -42,8 +44,9 @@ fn secrets() -> impl Strategy<Value = Secrets> {
     (
         (secret(), secret(), secret(), secret(), secret(), secret()),
         (secret(), secret(), secret(), secret(), secret(), secret()),
+        (secret(), secret()),
     )
-        .prop_map(|((a, b, c, d, e, f), (g, h, i, j, k, l))| Secrets {
+        .prop_map(|((a, b, c, d, e, f), (g, h, i, j, k, l), (m, n))| Secrets {
             client_secret: a,
             code: b,
             verifier: c,
@@ -56,6 +59,8 @@ fn secrets() -> impl Strategy<Value = Secrets> {
             cookie: j,
             query: k,
             dpop_proof: l,
+            request_uri: format!("urn:ietf:params:oauth:request_uri:{m}"),
+            id_token_hint: n,
         })
 }
 
@@ -114,6 +119,8 @@ fn the_detector_sees_every_encoding() {
 struct Harness {
     addr: SocketAddr,
     server: Arc<AuthServer>,
+    /// The `request_uri` the pushed authorization request endpoint answers next.
+    request_uri: Arc<std::sync::Mutex<String>>,
     memory: MemoryWriter,
     http: reqwest::Client,
 }
@@ -157,6 +164,8 @@ impl Harness {
             s.cookie.clone(),
             s.query.clone(),
             s.dpop_proof.clone(),
+            s.request_uri.clone(),
+            s.id_token_hint.clone(),
         ];
         let basic_value = format!("{}:{}", form("prop"), form(&s.client_secret));
         let basic = format!(
@@ -341,6 +350,44 @@ impl Harness {
         }
         requests += 2;
 
+        // A pushed authorization request answered with a chosen request_uri, the
+        // authorization request that presents it, and a logout with a chosen ID token hint.
+        *self.request_uri.lock().unwrap() = s.request_uri.clone();
+        let r = self
+            .send(
+                "POST",
+                "/par",
+                Some(format!(
+                    "response_type=code&client_id=prop&redirect_uri=http%3A%2F%2Fapp.test%2Fcb&state={}",
+                    form(&s.query)
+                )),
+                &auth,
+            )
+            .await;
+        assert_eq!(json(r).await["request_uri"], s.request_uri.as_str());
+        self.send(
+            "GET",
+            &format!(
+                "/authorize?response_type=code&client_id=prop&request_uri={}",
+                form(&s.request_uri)
+            ),
+            None,
+            &[],
+        )
+        .await;
+        self.send(
+            "GET",
+            &format!(
+                "/logout?id_token_hint={}&post_logout_redirect_uri=http%3A%2F%2Fapp.test%2Fbye%3Fs%3D{}",
+                form(&s.id_token_hint),
+                form(&s.query)
+            ),
+            None,
+            &[],
+        )
+        .await;
+        requests += 3;
+
         // Login, and a protected route with a bearer token, a cookie and a query string.
         self.send(
             "POST",
@@ -423,10 +470,41 @@ fn secrets_never_reach_any_writer() {
             .unwrap();
         let server = AuthServer::new();
         let layer = AuditLayer::builder(auditor.clone())
-            .endpoints(Endpoints::builder().login("/login").build().unwrap())
+            .endpoints(
+                Endpoints::builder()
+                    .login("/login")
+                    .pushed_authorization("/par")
+                    .end_session("/logout")
+                    .build()
+                    .unwrap(),
+            )
             .build()
             .unwrap();
-        let addr = serve(server.router().layer(layer)).await;
+        let request_uri = Arc::new(std::sync::Mutex::new(String::new()));
+        let answer = request_uri.clone();
+        let oidc = axum::Router::new()
+            .route(
+                "/par",
+                axum::routing::post(move || {
+                    let request_uri = answer.lock().unwrap().clone();
+                    async move {
+                        (
+                            axum::http::StatusCode::CREATED,
+                            axum::Json(json!({"request_uri": request_uri, "expires_in": 60})),
+                        )
+                    }
+                }),
+            )
+            .route(
+                "/logout",
+                axum::routing::get(|| async {
+                    (
+                        axum::http::StatusCode::SEE_OTHER,
+                        [(axum::http::header::LOCATION, "http://app.test/bye")],
+                    )
+                }),
+            );
+        let addr = serve(server.router().merge(oidc).layer(layer)).await;
         let http = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -436,6 +514,7 @@ fn secrets_never_reach_any_writer() {
             Harness {
                 addr,
                 server,
+                request_uri,
                 memory,
                 http,
             },
@@ -460,7 +539,13 @@ fn secrets_never_reach_any_writer() {
         expected.set(expected.get() + requests);
         let output = harness.memory.json_lines();
         // The chosen tokens went through the endpoints: their fingerprints are recorded.
-        for token in [&s.access_token, &s.issued_refresh, &s.device_code] {
+        for token in [
+            &s.access_token,
+            &s.issued_refresh,
+            &s.device_code,
+            &s.request_uri,
+            &s.id_token_hint,
+        ] {
             prop_assert!(
                 output.contains(&fingerprint(token)),
                 "{token:?} not audited"
@@ -476,7 +561,13 @@ fn secrets_never_reach_any_writer() {
                 lines.push(b'\n');
             }
             let lines = String::from_utf8(lines).unwrap();
-            for token in [&s.access_token, &s.issued_refresh, &s.device_code] {
+            for token in [
+                &s.access_token,
+                &s.issued_refresh,
+                &s.device_code,
+                &s.request_uri,
+                &s.id_token_hint,
+            ] {
                 prop_assert!(
                     lines.contains(&fingerprint(token)),
                     "{token:?} not in the {format} events"

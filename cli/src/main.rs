@@ -136,6 +136,11 @@ struct ProxyArgs {
     /// Verify bearer JWTs against this JWKS URL [config: jwt.jwks_url].
     #[arg(long, value_name = "URL", env = "OAUTH_AUDIT_JWKS_URL")]
     jwks_url: Option<String>,
+    /// The authorization server's issuer: its metadata (/.well-known/openid-configuration,
+    /// else RFC 8414's) gives the endpoint paths, JWKS URL and issuer the configuration does
+    /// not set [config: endpoints.issuer_url].
+    #[arg(long, value_name = "URL", env = "OAUTH_AUDIT_ISSUER_URL")]
+    issuer_url: Option<String>,
     /// Accepted token issuer; repeatable, replaces jwt.issuers.
     #[arg(
         long = "issuer",
@@ -230,6 +235,7 @@ fn run_proxy(args: ProxyArgs) -> Result<(), Failure> {
         config: args.config,
         out: args.out,
         jwks_url: checked("--jwks-url", args.jwks_url)?,
+        issuer_url: checked("--issuer-url", args.issuer_url)?,
         issuers: args.issuers,
         audiences: args.audiences,
         trusted_proxies: args.trusted_proxies,

@@ -36,6 +36,7 @@ pub struct Flags {
     pub config: Option<PathBuf>,
     pub out: Option<PathBuf>,
     pub jwks_url: Option<HttpUrl>,
+    pub issuer_url: Option<HttpUrl>,
     pub issuers: Vec<String>,
     pub audiences: Vec<String>,
     pub trusted_proxies: Vec<Cidr>,
@@ -222,6 +223,9 @@ impl Settings {
             file.jwt.jwks_url = Some(url);
             file.jwt.jwks_file = None;
         }
+        if let Some(url) = flags.issuer_url {
+            file.endpoints.issuer_url = Some(url);
+        }
         if !flags.issuers.is_empty() {
             file.jwt.issuers = flags.issuers;
         }
@@ -383,8 +387,41 @@ async fn auditor(file: &FileConfig) -> Result<Auditor, Failure> {
     })
 }
 
+/// Reads the authorization server's metadata when `endpoints.issuer_url` is set: endpoint
+/// paths for the roles the file gives none, and `[jwt]`'s JWKS URL and issuer where it sets
+/// none. A server that cannot be read, or that names another issuer, stops the start.
+async fn discover(file: &mut FileConfig) -> Result<(), Failure> {
+    let Some(issuer) = file.endpoints.issuer_url.clone() else {
+        return Ok(());
+    };
+    let metadata = file
+        .endpoints
+        .discover()
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?
+        .cloned();
+    let Some(metadata) = metadata else {
+        return Ok(());
+    };
+    file.jwt.apply_discovered(&metadata);
+    for (member, url) in metadata.other_origin_endpoints() {
+        tracing::warn!(
+            member,
+            url = %url,
+            "the issuer's metadata puts this endpoint on another origin: only its path is matched here, and its traffic is recorded as that endpoint's only when it speaks the protocol"
+        );
+    }
+    tracing::info!(
+        issuer = %oauth_audit::event::shown_url(&issuer.0),
+        jwks_url = file.jwt.jwks_url.as_ref().map(|u| oauth_audit::event::shown_url(&u.0)).unwrap_or_default(),
+        "read the authorization server's metadata"
+    );
+    Ok(())
+}
+
 /// Builds everything, serves until SIGTERM or Ctrl-C, then flushes the writers.
-pub async fn run(settings: Settings) -> Result<(), Failure> {
+pub async fn run(mut settings: Settings) -> Result<(), Failure> {
+    discover(&mut settings.file).await?;
     let file = &settings.file;
     let mut admin = None;
     if let Some(addr) = &file.proxy.metrics_listen {

@@ -20,6 +20,8 @@ use serde_json::json;
 
 pub const ISSUER: &str = "http://demo.local";
 pub const AUDIENCE: &str = "demo-api";
+/// Where `web` may send its users after a logout.
+pub const SIGNED_OUT: &str = "https://app.demo/signed-out";
 
 /// The signing secret, shared with the API's token inspector.
 #[derive(Clone)]
@@ -170,6 +172,7 @@ pub fn router(keys: Keys) -> Router {
         .route("/introspect", post(introspect))
         .route("/authorize", get(authorize))
         .route("/login", get(login_page).post(login))
+        .route("/logout", get(logout))
         .with_state(state)
 }
 
@@ -545,5 +548,32 @@ async fn login(Form(form): Form<LoginForm>) -> Redirect {
         Redirect::to("/api/me")
     } else {
         Redirect::to("/login?error=invalid_credentials")
+    }
+}
+
+#[derive(Deserialize)]
+struct LogoutQuery {
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+/// The end-session endpoint (OpenID Connect RP-Initiated Logout): back to the client's
+/// registered address, or refused.
+async fn logout(Query(q): Query<LogoutQuery>) -> Response {
+    match (
+        q.client_id.as_deref(),
+        q.post_logout_redirect_uri.as_deref(),
+    ) {
+        (Some("web"), Some(SIGNED_OUT)) => Redirect::to(&format!(
+            "{SIGNED_OUT}?state={}",
+            q.state.unwrap_or_default()
+        ))
+        .into_response(),
+        _ => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "post_logout_redirect_uri is not registered for this client",
+        ),
     }
 }

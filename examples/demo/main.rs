@@ -192,8 +192,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         // The scenario plays a reverse proxy on loopback that forwards X-Forwarded-For.
         .trusted_proxies(["127.0.0.1", "::1"])
         .skip_paths(["/health", "/metrics"])
-        // /token, /revoke, /introspect, /authorize are the defaults; add the login form.
-        .endpoints(Endpoints::builder().login("/login").build()?)
+        // /token, /revoke, /introspect, /authorize are the defaults; add the login form and
+        // the end-session endpoint.
+        .endpoints(
+            Endpoints::builder()
+                .login("/login")
+                .end_session("/logout")
+                .build()?,
+        )
         .build()?;
 
     let api = Router::new()

@@ -275,6 +275,21 @@ pub async fn run<W: AuditWriter>(
         expect(res, 303)?;
     }
 
+    step("alice signs out (RP-Initiated Logout), and a logout to an address web never registered is refused");
+    for (target, status) in [
+        (auth_server::SIGNED_OUT, 303),
+        ("https://evil.example/landing", 400),
+    ] {
+        let res = no_redirects
+            .get(format!(
+                "{base}/logout?client_id=web&post_logout_redirect_uri={}&state=bye",
+                urlencode(target)
+            ))
+            .send()
+            .await?;
+        expect(res, status)?;
+    }
+
     step("an attack: ten wrong passwords for bob from one address (the detector's brute_force)");
     for attempt in 0..10 {
         let guess = format!("guess-{attempt}");

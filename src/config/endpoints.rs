@@ -3,9 +3,9 @@
 
 use serde::Deserialize;
 
-use super::values::{AtLeastOne, BodyLimit, Name, OptionalHeader, RequestPath};
+use super::values::{AtLeastOne, BodyLimit, HttpUrl, Name, OptionalHeader, RequestPath};
 use super::BuildError;
-use crate::oauth::{DevicePolling, Endpoint, Endpoints, LoginRule};
+use crate::oauth::{DevicePolling, Endpoint, Endpoints, LoginRule, ProviderMetadata};
 
 /// `device_polling`: how device-code polls become events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -38,6 +38,23 @@ pub struct EndpointsConfig {
     /// Login form paths.
     #[serde(default)]
     pub login: Vec<RequestPath>,
+    /// Pushed authorization request endpoint paths (RFC 9126).
+    #[serde(default)]
+    pub pushed_authorization: Vec<RequestPath>,
+    /// OpenID Connect UserInfo endpoint paths.
+    #[serde(default)]
+    pub userinfo: Vec<RequestPath>,
+    /// OpenID Connect end-session (logout) endpoint paths.
+    #[serde(default)]
+    pub end_session: Vec<RequestPath>,
+    /// The authorization server's issuer: its metadata (OpenID Connect Discovery, else RFC
+    /// 8414) gives the endpoint paths not set here, and the JWKS URL and issuer of `[jwt]`
+    /// when those are not set (see [`EndpointsConfig::discover`]).
+    pub issuer_url: Option<HttpUrl>,
+    /// The metadata read from `issuer_url`, once [`discover`](EndpointsConfig::discover)ed:
+    /// its endpoints are used for roles without explicit paths. Not read from files.
+    #[serde(skip)]
+    pub discovered: Option<ProviderMetadata>,
     /// The login form's username field.
     pub username_field: Option<Name>,
     /// The header carrying a revocation reason; `""` for none.
@@ -55,6 +72,21 @@ pub struct EndpointsConfig {
 }
 
 impl EndpointsConfig {
+    /// Fetches the metadata of `issuer_url` (when set and not fetched yet) into
+    /// [`discovered`](EndpointsConfig::discovered), and returns it. The network is used
+    /// here only; [`build`](EndpointsConfig::build) never fetches.
+    #[cfg(feature = "discovery")]
+    pub async fn discover(&mut self) -> Result<Option<&ProviderMetadata>, BuildError> {
+        if let (None, Some(issuer)) = (&self.discovered, &self.issuer_url) {
+            let metadata = crate::oauth::Discovery::new(issuer.0.clone())
+                .fetch()
+                .await
+                .map_err(|e| BuildError::invalid("endpoints.issuer_url", e))?;
+            self.discovered = Some(metadata);
+        }
+        Ok(self.discovered.as_ref())
+    }
+
     /// The endpoints.
     pub fn build(&self) -> Result<Endpoints, BuildError> {
         const CONTEXT: &str = "endpoints";
@@ -67,6 +99,9 @@ impl EndpointsConfig {
             (&self.revocation, Endpoint::Revocation),
             (&self.introspection, Endpoint::Introspection),
             (&self.authorization, Endpoint::Authorization),
+            (&self.pushed_authorization, Endpoint::PushedAuthorization),
+            (&self.userinfo, Endpoint::UserInfo),
+            (&self.end_session, Endpoint::EndSession),
         ];
         for (paths, role) in roles {
             for path in paths {
@@ -75,6 +110,9 @@ impl EndpointsConfig {
         }
         for path in &self.login {
             builder = builder.login(path.0.clone());
+        }
+        if let Some(metadata) = &self.discovered {
+            builder = builder.discovered(metadata);
         }
         if let Some(field) = &self.username_field {
             builder = builder.username_field(field.0.clone());

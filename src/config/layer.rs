@@ -38,6 +38,20 @@ pub struct AuditLayerConfig {
 }
 
 impl AuditLayerConfig {
+    /// Reads the authorization server's metadata when `endpoints.issuer_url` is set: its
+    /// endpoints fill the roles `endpoints` gives no path, its `jwks_uri` and `issuer` fill
+    /// `jwt` where it sets no key source or issuers. Explicit settings always win. Call it
+    /// once before [`builder`](AuditLayerConfig::builder); without `issuer_url` it does
+    /// nothing.
+    #[cfg(feature = "discovery")]
+    pub async fn discover(&mut self) -> Result<(), BuildError> {
+        if let Some(metadata) = self.endpoints.discover().await? {
+            let metadata = metadata.clone();
+            self.jwt.apply_discovered(&metadata);
+        }
+        Ok(())
+    }
+
     /// A builder with every setting applied, for callers that add more (a token resolver,
     /// revoked tokens). Builds the token inspector, whose JWKS refresh starts on the current
     /// Tokio runtime.

@@ -35,6 +35,19 @@ pub struct TokenInspectorConfig {
 }
 
 impl TokenInspectorConfig {
+    /// Takes the JWKS URL and the issuer from discovered metadata where this configuration
+    /// sets none: explicit settings win (a `jwks_file` or `jwks_url`, a list of `issuers`).
+    pub fn apply_discovered(&mut self, metadata: &crate::oauth::ProviderMetadata) {
+        if !self.has_key_source() {
+            if let Some(jwks) = metadata.jwks_uri() {
+                self.jwks_url = Some(HttpUrl(jwks.to_owned()));
+            }
+        }
+        if self.issuers.is_empty() {
+            self.issuers = vec![metadata.issuer().to_owned()];
+        }
+    }
+
     /// Whether tokens can be verified: a JWKS URL or file is configured.
     pub fn has_key_source(&self) -> bool {
         self.jwks_url.is_some() || self.jwks_file.is_some()

@@ -28,6 +28,11 @@ pub enum EventKind {
     LoginSucceeded,
     /// A configured login route refused the credentials.
     LoginFailed,
+    /// The end-session (logout) endpoint logged the user out, or answered without refusing
+    /// (OpenID Connect RP-Initiated Logout).
+    LogoutSucceeded,
+    /// The end-session (logout) endpoint refused the request.
+    LogoutFailed,
     /// A protected route answered (not 401/403).
     ResourceAccessed,
     /// A protected route answered 401 or 403, or the bearer token was invalid.
@@ -42,7 +47,7 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in schema order.
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::AccessTokenIssued,
         EventKind::TokenRequestFailed,
         EventKind::TokenRevoked,
@@ -54,6 +59,8 @@ impl EventKind {
         EventKind::AuthorizationFailed,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
+        EventKind::LogoutSucceeded,
+        EventKind::LogoutFailed,
         EventKind::ResourceAccessed,
         EventKind::AccessDenied,
         EventKind::SecurityAlert,
@@ -82,6 +89,8 @@ impl EventKind {
             EventKind::AuthorizationFailed => "AuthorizationFailed",
             EventKind::LoginSucceeded => "LoginSucceeded",
             EventKind::LoginFailed => "LoginFailed",
+            EventKind::LogoutSucceeded => "LogoutSucceeded",
+            EventKind::LogoutFailed => "LogoutFailed",
             EventKind::ResourceAccessed => "ResourceAccessed",
             EventKind::AccessDenied => "AccessDenied",
             EventKind::SecurityAlert => "SecurityAlert",

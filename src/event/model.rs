@@ -527,6 +527,10 @@ pub struct OAuthDetails {
     /// whether or not a token came of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dpop: Option<TokenBinding>,
+    /// Which OIDC endpoint a protected-route event is about (`userinfo`), when the path is
+    /// one the endpoints name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     /// The PKCE `code_challenge_method` (`S256`, `plain`); the verifier is never recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pkce_method: Option<String>,
@@ -534,6 +538,10 @@ pub struct OAuthDetails {
     /// rotates it, is `refresh_token`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub presented_refresh_token: Option<TokenRef>,
+    /// `true` on the event of a pushed authorization request (RFC 9126): the request was
+    /// sent to the pushed authorization request endpoint, not to the authorization endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<bool>,
     /// An application-supplied reason (revocation).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -544,6 +552,11 @@ pub struct OAuthDetails {
     /// once (their values are ambiguous and none is recorded).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub repeated_parameters: Vec<String>,
+    /// PAR (RFC 9126): the fingerprint of the `request_uri` the pushed authorization request
+    /// endpoint returned, and of the `request_uri` an authorization request presented, so the
+    /// two events can be joined; the value itself is never recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_uri_fingerprint: Option<TokenFingerprint>,
     /// Resource indicators (RFC 8707).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resource: Vec<String>,

@@ -67,7 +67,9 @@ fn categorization(kind: EventKind) -> Categorization {
         AccessTokenIssued | TokenRequestFailed | LoginSucceeded | LoginFailed => {
             ("event", &["authentication", "session"], &["start"])
         }
-        TokenRevoked | TokenRevocationFailed => ("event", &["authentication", "session"], &["end"]),
+        TokenRevoked | TokenRevocationFailed | LogoutSucceeded | LogoutFailed => {
+            ("event", &["authentication", "session"], &["end"])
+        }
         TokenIntrospected
         | TokenIntrospectionFailed
         | AuthorizationRequested

@@ -109,7 +109,9 @@ fn classify(event: &AuditEvent) -> (Class, u8, &'static str) {
         AccessTokenIssued | TokenRequestFailed => {
             (Class::Authentication, 4, "Service Ticket Request")
         }
-        TokenRevoked | TokenRevocationFailed => (Class::Authentication, 2, "Logoff"),
+        TokenRevoked | TokenRevocationFailed | LogoutSucceeded | LogoutFailed => {
+            (Class::Authentication, 2, "Logoff")
+        }
         LoginSucceeded | LoginFailed => (Class::Authentication, 1, "Logon"),
         AuthorizationRequested | AuthorizationGranted | AuthorizationFailed => {
             (Class::Authentication, 99, "Authorize")

@@ -64,6 +64,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
         | TokenIntrospectionFailed
         | AuthorizationFailed
         | LoginFailed
+        | LogoutFailed
         | AccessDenied
         | AuditEventsDropped => Outcome::Failure,
         SecurityAlert => Outcome::Unknown,
@@ -132,11 +133,12 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             ("GET", "/authorize")
         }
         LoginSucceeded | LoginFailed => ("POST", "/login"),
+        LogoutSucceeded | LogoutFailed => ("GET", "/session/end"),
         _ => ("GET", "/api/orders/42"),
     };
     let status = match kind {
-        AuthorizationGranted | LoginSucceeded | LoginFailed => 303,
-        TokenRequestFailed | AuthorizationFailed => 400,
+        AuthorizationGranted | LoginSucceeded | LoginFailed | LogoutSucceeded => 303,
+        TokenRequestFailed | AuthorizationFailed | LogoutFailed => 400,
         TokenRevocationFailed | TokenIntrospectionFailed | AccessDenied => 401,
         _ => 200,
     };
@@ -187,13 +189,16 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                     proof_jkt: None,
                     x5t_s256: None,
                 }),
+                endpoint: None,
                 pkce_method: Some("verifier_sent".into()),
                 presented_refresh_token: Some(TokenRef::new(TokenFingerprint::of(
                     "refresh-token-a",
                 ))),
+                pushed: None,
                 reason: None,
                 repeated: Some(3),
                 repeated_parameters: strings(&["scope"]),
+                request_uri_fingerprint: None,
                 resource: strings(&["https://orders.example/"]),
                 response_type: None,
                 subject_token_type: Some("urn:ietf:params:oauth:token-type:access_token".into()),
@@ -232,6 +237,8 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             event.scopes.requested = Some(strings(&["profile", "orders:read"]));
             event.oauth = Some(OAuthDetails {
                 pkce_method: Some("S256".into()),
+                pushed: (kind == AuthorizationRequested).then_some(true),
+                request_uri_fingerprint: Some(TokenFingerprint::of("urn:request_uri:x")),
                 response_type: Some("code".into()),
                 ..OAuthDetails::default()
             });
@@ -239,7 +246,17 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
         LoginSucceeded | LoginFailed => {
             event.actor.client_id = None;
         }
+        LogoutSucceeded | LogoutFailed => {
+            event.redirect_uri = Some("https://app.demo/signed-out".into());
+            let mut token = token();
+            token.type_hint = Some("id_token".into());
+            event.token = Some(token);
+        }
         ResourceAccessed => {
+            event.oauth = Some(OAuthDetails {
+                endpoint: Some("userinfo".into()),
+                ..OAuthDetails::default()
+            });
             event.token = Some(token());
             event.scopes.granted = Some(strings(&["profile", "orders:read"]));
             event.scopes.required = Some(strings(&["orders:read"]));
@@ -492,6 +509,7 @@ fn every_kind_has_its_ocsf_class_and_activity() {
                 },
             ),
             EventKind::TokenRevoked | EventKind::TokenRevocationFailed => (3002, 2),
+            EventKind::LogoutSucceeded | EventKind::LogoutFailed => (3002, 2),
             EventKind::LoginSucceeded | EventKind::LoginFailed => (3002, 1),
             EventKind::AuthorizationRequested
             | EventKind::AuthorizationGranted

@@ -77,7 +77,13 @@ pub(crate) fn assemble(
     let service = shared.auditor.service();
     let mut event = match role {
         Role::Resource(resource) => {
-            resource_event(resource, service.clone(), request, response, duration)
+            let userinfo = shared.endpoints.is_userinfo(&request.path);
+            let mut event = resource_event(resource, service.clone(), request, response, duration);
+            if userinfo {
+                event.oauth.get_or_insert_with(Default::default).endpoint =
+                    Some(crate::oauth::Endpoint::UserInfo.as_str().to_owned());
+            }
+            event
         }
         Role::Endpoint(endpoint, fallback) => {
             let build_envelope = |kind, outcome| {

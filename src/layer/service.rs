@@ -77,7 +77,12 @@ where
         req.extensions_mut()
             .insert(RequestId(context.request_id.clone()));
         let context_ip = context.source.ip;
-        if let Some(endpoint) = shared.endpoints.lookup(req.uri().path()) {
+        // UserInfo is audited like a protected route (its event names the endpoint).
+        let endpoint = shared
+            .endpoints
+            .lookup(req.uri().path())
+            .filter(|e| *e != crate::oauth::Endpoint::UserInfo);
+        if let Some(endpoint) = endpoint {
             let (mut head, body) = req.into_parts();
             let has_body = !body.is_end_stream();
             let (request, tee) = EndpointRequest::capture(

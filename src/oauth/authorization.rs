@@ -3,9 +3,11 @@
 
 use super::exchange::Exchange;
 use super::form::{ident, scope_list, uri_without_query, Form};
+use super::pushed_requests::PushedParams;
 use super::response::{Location, MAX_CODE, MAX_DESCRIPTION};
 use crate::event::{AuditEvent, EventKind, Outcome, Timestamp};
 use crate::resource::{actor, details};
+use crate::token::TokenFingerprint;
 
 /// The parameters of an authorization request that events record. `state`, `nonce`,
 /// `code_challenge` and the query string itself are never kept.
@@ -16,6 +18,8 @@ pub(crate) struct AuthorizeParams {
     pub(crate) response_type: Option<String>,
     pub(crate) scopes: Option<Vec<String>>,
     pub(crate) pkce_method: Option<String>,
+    /// PAR (RFC 9126): the fingerprint of the `request_uri` presented, never its value.
+    pub(crate) request_uri: Option<TokenFingerprint>,
 }
 
 impl AuthorizeParams {
@@ -30,6 +34,19 @@ impl AuthorizeParams {
                 .get("code_challenge_method")
                 .map(ident)
                 .or_else(|| form.get("code_challenge").map(|_| "plain".to_owned())),
+            request_uri: form.get("request_uri").map(TokenFingerprint::of),
+        }
+    }
+
+    /// Fills what `self` lacks from the pushed request its `request_uri` names.
+    fn or_pushed(self, pushed: &PushedParams) -> Self {
+        AuthorizeParams {
+            client_id: self.client_id.or_else(|| pushed.client_id.clone()),
+            redirect_uri: self.redirect_uri.or_else(|| pushed.redirect_uri.clone()),
+            response_type: self.response_type.or_else(|| pushed.response_type.clone()),
+            scopes: self.scopes.or_else(|| pushed.scopes.clone()),
+            pkce_method: self.pkce_method.or_else(|| pushed.pkce_method.clone()),
+            request_uri: self.request_uri,
         }
     }
 
@@ -41,6 +58,7 @@ impl AuthorizeParams {
             response_type: self.response_type.or(other.response_type),
             scopes: self.scopes.or(other.scopes),
             pkce_method: self.pkce_method.or(other.pkce_method),
+            request_uri: self.request_uri.or(other.request_uri),
         }
     }
 }
@@ -77,10 +95,16 @@ pub(crate) fn classify(
     form: Option<&Form<'_>>,
     query: Option<&AuthorizeParams>,
 ) -> AuditEvent {
-    let params = query
+    let mut params = query
         .cloned()
         .unwrap_or_default()
         .or(form.map(AuthorizeParams::from_form).unwrap_or_default());
+    let pushed = params
+        .request_uri
+        .and_then(|fingerprint| x.endpoints.config().pushed.get(&fingerprint));
+    if let Some(pushed) = &pushed {
+        params = params.or_pushed(pushed);
+    }
     let location = x.location();
     let decision = location.filter(|l| decides(l));
     let (kind, outcome) = judge(x.status(), location);
@@ -129,6 +153,7 @@ pub(crate) fn classify(
     let oauth = Exchange::oauth(&mut event);
     oauth.response_type = params.response_type;
     oauth.pkce_method = params.pkce_method;
+    oauth.request_uri_fingerprint = params.request_uri;
     event
 }
 

@@ -7,6 +7,8 @@ use http::HeaderName;
 
 use super::device::{DevicePolling, DeviceTracker};
 use super::login_rule::LoginRule;
+use super::metadata::ProviderMetadata;
+use super::pushed_requests::PushedRequests;
 use crate::request_target::CanonicalPath;
 use crate::tee::{CaptureBudget, Tee};
 use crate::ConfigError;
@@ -27,6 +29,47 @@ pub enum Endpoint {
     Authorization,
     /// A login form: `LoginSucceeded`, `LoginFailed`.
     Login,
+    /// The pushed authorization request endpoint (RFC 9126): `AuthorizationRequested` with
+    /// `oauth.pushed: true` and the `request_uri`'s fingerprint, or `AuthorizationFailed`.
+    PushedAuthorization,
+    /// The OpenID Connect UserInfo endpoint: audited like a protected route
+    /// (`ResourceAccessed`, `AccessDenied`, with the presented token's details) and named by
+    /// `oauth.endpoint: "userinfo"`.
+    UserInfo,
+    /// The OpenID Connect end-session (RP-Initiated Logout) endpoint: `LogoutSucceeded`,
+    /// `LogoutFailed`.
+    EndSession,
+}
+
+impl Endpoint {
+    /// The role's name in configuration and in `oauth.endpoint` (`token`, `userinfo`,
+    /// `pushed_authorization`, `end_session`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Token => "token",
+            Endpoint::Revocation => "revocation",
+            Endpoint::Introspection => "introspection",
+            Endpoint::Authorization => "authorization",
+            Endpoint::Login => "login",
+            Endpoint::PushedAuthorization => "pushed_authorization",
+            Endpoint::UserInfo => "userinfo",
+            Endpoint::EndSession => "end_session",
+        }
+    }
+
+    /// The role an authorization server metadata member names.
+    fn of_metadata_member(member: &str) -> Option<Endpoint> {
+        Some(match member {
+            "token_endpoint" => Endpoint::Token,
+            "revocation_endpoint" => Endpoint::Revocation,
+            "introspection_endpoint" => Endpoint::Introspection,
+            "authorization_endpoint" => Endpoint::Authorization,
+            "pushed_authorization_request_endpoint" => Endpoint::PushedAuthorization,
+            "userinfo_endpoint" => Endpoint::UserInfo,
+            "end_session_endpoint" => Endpoint::EndSession,
+            _ => return None,
+        })
+    }
 }
 
 /// How many body bytes are copied for inspection unless configured otherwise: 64 KiB.
@@ -84,6 +127,12 @@ pub(crate) struct Inner {
     pub(crate) reason_header: Option<HeaderName>,
     pub(crate) login_rule: LoginRule,
     pub(crate) device: Option<DeviceTracker>,
+    /// Pushed authorization requests by `request_uri` fingerprint, for the authorization
+    /// requests that use them.
+    pub(crate) pushed: PushedRequests,
+    /// A configured (or same-origin discovered) path is the UserInfo endpoint:
+    /// protected-route events look their path up.
+    has_userinfo: bool,
 }
 
 impl Default for Endpoints {
@@ -101,6 +150,8 @@ impl Default for Endpoints {
                 reason_header: Some(HeaderName::from_static("x-revocation-reason")),
                 login_rule: builder.login_rule,
                 device: DeviceTracker::new(builder.device_polling),
+                pushed: PushedRequests::new(builder.pushed_requests_tracked),
+                has_userinfo: false,
             }),
         }
     }
@@ -117,12 +168,14 @@ impl Endpoints {
                 ("/authorize".to_owned(), Endpoint::Authorization),
             ],
             configured: Vec::new(),
+            discovered: None,
             body_limit: DEFAULT_BODY_LIMIT,
             max_captured_bytes: DEFAULT_MAX_CAPTURED_BYTES,
             username_field: "username".to_owned(),
             reason_header: Some("x-revocation-reason".to_owned()),
             login_rule: LoginRule::default(),
             device_polling: DevicePolling::default(),
+            pushed_requests_tracked: DEFAULT_PUSHED_REQUESTS_TRACKED,
         }
     }
 
@@ -135,6 +188,12 @@ impl Endpoints {
                 ..Arc::unwrap_or_clone(Endpoints::default().inner)
             }),
         }
+    }
+
+    /// Whether `path` is the UserInfo endpoint (cheap when no UserInfo path is configured,
+    /// as protected-route events ask it for every request).
+    pub(crate) fn is_userinfo(&self, path: &str) -> bool {
+        self.inner.has_userinfo && self.lookup(path) == Some(Endpoint::UserInfo)
     }
 
     /// The role of `path` (without query), if any reading of it is a configured endpoint,
@@ -173,9 +232,10 @@ impl Endpoints {
     }
 
     /// Whether the role of an endpoint was only assumed from a default path (`/token`,
-    /// `/revoke`, `/introspect`, `/authorize`) rather than configured. Traffic on an assumed
-    /// endpoint is recorded as OAuth traffic only when it looks like that endpoint's
-    /// protocol; otherwise it is an ordinary route.
+    /// `/revoke`, `/introspect`, `/authorize`), or discovered on another origin than the
+    /// issuer's, rather than configured. Traffic on an assumed endpoint is recorded as OAuth
+    /// traffic only when it looks like that endpoint's protocol; otherwise it is an
+    /// ordinary route.
     pub fn is_assumed(&self, endpoint: Endpoint) -> bool {
         !self.inner.configured.contains(&endpoint)
     }
@@ -201,13 +261,18 @@ impl Endpoints {
 pub struct EndpointsBuilder {
     paths: Vec<(String, Endpoint)>,
     configured: Vec<Endpoint>,
+    discovered: Option<ProviderMetadata>,
     body_limit: usize,
     max_captured_bytes: usize,
     username_field: String,
     reason_header: Option<String>,
     login_rule: LoginRule,
     device_polling: DevicePolling,
+    pushed_requests_tracked: usize,
 }
+
+/// The default of [`EndpointsBuilder::pushed_requests_tracked`]: 10 000.
+pub const DEFAULT_PUSHED_REQUESTS_TRACKED: usize = 10_000;
 
 impl EndpointsBuilder {
     /// Forgets the default paths, to map only the ones given afterwards.
@@ -259,6 +324,67 @@ impl EndpointsBuilder {
         self.path(path, Endpoint::Login)
     }
 
+    /// Maps `path` as the pushed authorization request endpoint (RFC 9126).
+    pub fn pushed_authorization(self, path: impl Into<String>) -> Self {
+        self.path(path, Endpoint::PushedAuthorization)
+    }
+
+    /// Maps `path` as the OpenID Connect UserInfo endpoint.
+    pub fn userinfo(self, path: impl Into<String>) -> Self {
+        self.path(path, Endpoint::UserInfo)
+    }
+
+    /// Maps `path` as the OpenID Connect end-session (logout) endpoint.
+    pub fn end_session(self, path: impl Into<String>) -> Self {
+        self.path(path, Endpoint::EndSession)
+    }
+
+    /// Takes the endpoints an authorization server's metadata names
+    /// ([`ProviderMetadata`], from [`Discovery`](super::Discovery)): token, revocation,
+    /// introspection, authorization, pushed authorization request, UserInfo and end-session.
+    ///
+    /// Explicit settings win whatever the order of the calls: a role given a path with
+    /// [`path`](EndpointsBuilder::path) (or its shorthands) keeps only its explicit paths.
+    /// The default paths are dropped, as the metadata says where the endpoints are.
+    ///
+    /// Only the **path** of each endpoint URL is matched, as requests carry no origin the
+    /// layer could trust. An endpoint on the issuer's origin is trusted like a configured
+    /// one; an endpoint on another origin (a separate token host, say) may not be served
+    /// here at all, so its path is only *assumed* ([`Endpoints::is_assumed`]): its traffic
+    /// is recorded as that endpoint's only when it speaks the protocol.
+    ///
+    /// ```
+    /// use oauth_audit::oauth::{Endpoint, Endpoints, ProviderMetadata};
+    ///
+    /// let metadata: ProviderMetadata = serde_json::from_value(serde_json::json!({
+    ///     "issuer": "https://as.example",
+    ///     "token_endpoint": "https://as.example/oauth2/token",
+    ///     "userinfo_endpoint": "https://as.example/me",
+    ///     "jwks_uri": "https://as.example/jwks",
+    /// })).unwrap();
+    /// let endpoints = Endpoints::builder()
+    ///     .userinfo("/v1/userinfo")
+    ///     .discovered(&metadata)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(endpoints.lookup("/oauth2/token"), Some(Endpoint::Token));
+    /// assert_eq!(endpoints.lookup("/v1/userinfo"), Some(Endpoint::UserInfo));
+    /// assert_eq!(endpoints.lookup("/me"), None, "the explicit path wins");
+    /// assert_eq!(endpoints.lookup("/token"), None, "no default paths");
+    /// ```
+    pub fn discovered(mut self, metadata: &ProviderMetadata) -> Self {
+        self.discovered = Some(metadata.clone());
+        self
+    }
+
+    /// How many pushed authorization requests are remembered (default 10 000, least recently
+    /// used forgotten first), so that the authorization request that later presents their
+    /// `request_uri` carries their client, scopes and redirect URI.
+    pub fn pushed_requests_tracked(mut self, count: usize) -> Self {
+        self.pushed_requests_tracked = count;
+        self
+    }
+
     /// How many bytes of each endpoint request and response body are copied for
     /// inspection (default 64 KiB). A longer body passes untouched and its event says
     /// `oauth.body_inspected: false`.
@@ -303,7 +429,30 @@ impl EndpointsBuilder {
     }
 
     /// Checks the configuration.
-    pub fn build(self) -> Result<Endpoints, ConfigError> {
+    pub fn build(mut self) -> Result<Endpoints, ConfigError> {
+        if let Some(metadata) = self.discovered.take() {
+            let explicit = self.configured.clone();
+            self.paths.retain(|(_, role)| explicit.contains(role));
+            for found in metadata.endpoints() {
+                let Some(role) = Endpoint::of_metadata_member(found.member) else {
+                    continue;
+                };
+                // An explicit role, or an explicit path given another role, wins.
+                if explicit.contains(&role) || self.paths.iter().any(|(p, _)| *p == found.path) {
+                    continue;
+                }
+                if found.same_origin && !self.configured.contains(&role) {
+                    self.configured.push(role);
+                }
+                self.paths.push((found.path, role));
+            }
+        }
+        if self.pushed_requests_tracked == 0 {
+            return Err(ConfigError::invalid(
+                "pushed_requests_tracked",
+                "at least 1 pushed authorization request must be tracked",
+            ));
+        }
         if let Some((path, _)) = self
             .paths
             .iter()
@@ -314,6 +463,9 @@ impl EndpointsBuilder {
                 format!("{path:?} is not a path: paths start with '/' and have no query"),
             ));
         }
+        // A UserInfo path discovered on another origin is only assumed: not named in events.
+        let has_userinfo = self.configured.contains(&Endpoint::UserInfo)
+            && self.paths.iter().any(|(_, e)| *e == Endpoint::UserInfo);
         let (paths, exact) = keys(self.paths);
         if self.body_limit == 0 || self.body_limit > MAX_BODY_LIMIT {
             return Err(ConfigError::invalid(
@@ -365,6 +517,8 @@ impl EndpointsBuilder {
                 reason_header,
                 login_rule: self.login_rule,
                 device: DeviceTracker::new(self.device_polling),
+                pushed: PushedRequests::new(self.pushed_requests_tracked),
+                has_userinfo,
             }),
         })
     }

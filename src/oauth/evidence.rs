@@ -63,8 +63,18 @@ pub(crate) fn looks_like(
                     l.code || l.error.is_some() || l.access_token.is_some() || l.id_token.is_some()
                 })
         }
-        // Login routes exist only by configuration.
-        Endpoint::Login => true,
+        Endpoint::PushedAuthorization => {
+            let asks = |p: &AuthorizeParams| p.response_type.is_some() && p.client_id.is_some();
+            form.is_some_and(|f| post && asks(&AuthorizeParams::from_form(f)))
+                || oauth_error
+                || json.is_some_and(|j| j.has("request_uri"))
+        }
+        Endpoint::EndSession => {
+            let names = ["id_token_hint", "post_logout_redirect_uri", "client_id"];
+            form.is_some_and(|f| names.iter().any(|n| f.first(n).is_some())) || location.is_some()
+        }
+        // Login routes exist only by configuration; UserInfo is a protected route.
+        Endpoint::Login | Endpoint::UserInfo => true,
     }
 }
 

@@ -18,7 +18,7 @@ pub(crate) struct Form<'a> {
 const MULTI_VALUED: [&str; 2] = ["resource", "audience"];
 
 /// Parameters whose values are never recorded but may be sent back in a response.
-const SECRET: [&str; 14] = [
+const SECRET: [&str; 17] = [
     "client_secret",
     "password",
     "code",
@@ -33,10 +33,13 @@ const SECRET: [&str; 14] = [
     "state",
     "nonce",
     "code_challenge",
+    "request_uri",
+    "id_token_hint",
+    "logout_hint",
 ];
 
 /// Parameters recorded in events anyway (or harmless): not scrubbed from responses.
-const PUBLIC: [&str; 16] = [
+const PUBLIC: [&str; 17] = [
     "grant_type",
     "client_id",
     "scope",
@@ -53,6 +56,7 @@ const PUBLIC: [&str; 16] = [
     "response_mode",
     "prompt",
     "reason",
+    "post_logout_redirect_uri",
 ];
 
 /// Values of unknown parameters shorter than this are not scrubbed: they are too common in

@@ -121,6 +121,9 @@
 mod authorization;
 mod client_auth;
 mod device;
+#[cfg(feature = "discovery")]
+mod discovery;
+mod end_session;
 mod endpoints;
 mod evidence;
 mod exchange;
@@ -128,16 +131,25 @@ mod form;
 mod introspection;
 mod login;
 mod login_rule;
+mod metadata;
+mod pushed;
+mod pushed_requests;
 mod request;
 mod response;
 mod revocation;
 mod token_endpoint;
 
 pub use device::DevicePolling;
+#[cfg(feature = "discovery")]
+pub use discovery::{
+    Discovery, DiscoveryError, DEFAULT_DISCOVERY_TIMEOUT, DEFAULT_MAX_METADATA_BYTES,
+};
 pub use endpoints::{
     Endpoint, Endpoints, EndpointsBuilder, DEFAULT_BODY_LIMIT, DEFAULT_MAX_CAPTURED_BYTES,
+    DEFAULT_PUSHED_REQUESTS_TRACKED,
 };
 pub use login_rule::{LoginResponse, LoginRule};
+pub use metadata::{MetadataError, ProviderMetadata};
 
 pub(crate) use exchange::ResponseSeen;
 pub(crate) use request::{EndpointEvent, EndpointRequest, Settings};

@@ -5,12 +5,16 @@
 use http::request::Parts;
 
 use super::authorization::AuthorizeParams;
+use super::end_session::LogoutParams;
 use super::endpoints::{Endpoint, Endpoints};
 use super::evidence;
 use super::exchange::{Exchange, ResponseSeen};
 use super::form::{ident, Form};
 use super::response::JsonBody;
-use super::{authorization, client_auth, introspection, login, revocation, token_endpoint};
+use super::{
+    authorization, client_auth, end_session, introspection, login, pushed, revocation,
+    token_endpoint,
+};
 use crate::context::RequestContext;
 use crate::dpop::{DpopVerifier, ProofCheck, DPOP};
 use crate::event::{
@@ -29,6 +33,8 @@ pub(crate) struct EndpointRequest {
     basic_client: Option<String>,
     /// Authorization requests: the parameters of the query string.
     query: Option<AuthorizeParams>,
+    /// End-session requests: the parameters of the query string.
+    logout_query: Option<LogoutParams>,
     /// Authorization requests: parameters the query string repeated.
     query_repeated: Vec<String>,
     /// Fingerprints of the secrets the request head carried (Basic password, bearer token,
@@ -113,12 +119,20 @@ impl EndpointRequest {
                 .map(|v| TokenFingerprint::of(&String::from_utf8_lossy(v.as_bytes()))),
         );
         let mut query_repeated = Vec::new();
+        let mut logout_query = None;
         let query = match (endpoint, head.uri.query()) {
             (Endpoint::Authorization, Some(q)) => {
                 let form = Form::parse(q.as_bytes());
                 query_repeated = form.repeated();
                 secret_fingerprints.extend(form.secret_fingerprints());
                 Some(AuthorizeParams::from_form(&form))
+            }
+            (Endpoint::EndSession, Some(q)) => {
+                let form = Form::parse(q.as_bytes());
+                query_repeated = form.repeated();
+                secret_fingerprints.extend(form.secret_fingerprints());
+                logout_query = Some(LogoutParams::from_form(&form));
+                None
             }
             _ => None,
         };
@@ -147,6 +161,7 @@ impl EndpointRequest {
             assumed: endpoints.is_assumed(endpoint),
             basic_client,
             query,
+            logout_query,
             query_repeated,
             secret_fingerprints,
             reason,
@@ -204,7 +219,12 @@ impl EndpointRequest {
         let location = response
             .and_then(|r| r.head)
             .and_then(|h| h.location.as_ref());
+        let logout_query_speaks = self
+            .logout_query
+            .as_ref()
+            .is_some_and(|q| *q != LogoutParams::default());
         if self.assumed
+            && !logout_query_speaks
             && !evidence::looks_like(
                 self.endpoint,
                 request.method == http::Method::POST,
@@ -263,6 +283,12 @@ impl EndpointRequest {
                 authorization::classify(&exchange, form, self.query.as_ref())
             }
             Endpoint::Login => login::classify(&exchange, form),
+            Endpoint::PushedAuthorization => pushed::classify(&exchange, form),
+            Endpoint::EndSession => {
+                end_session::classify(&exchange, form, self.logout_query.as_ref())
+            }
+            // Audited as a protected route by the layer; never captured as an endpoint.
+            Endpoint::UserInfo => return EndpointEvent::NotOAuth,
         };
         if !request_body_inspected && event.actor.kind == Some(ActorKind::Anonymous) {
             // Nobody was seen, which is not the same as nobody being there.

@@ -856,6 +856,26 @@ type = "tracing"
     }
 
     #[test]
+    fn discovery_and_oidc_endpoint_keys_parse() {
+        let config = parse(
+            "[endpoints]\nissuer_url = \"https://as.example/realms/main\"\npushed_authorization = [\"/par\"]\nuserinfo = [\"/me\"]\nend_session = [\"/logout\"]\n",
+        )
+        .unwrap();
+        let issuer = config.endpoints.issuer_url.as_ref().map(|u| u.0.as_str());
+        assert_eq!(issuer, Some("https://as.example/realms/main"));
+        let endpoints = config.endpoints.build().unwrap();
+        use oauth_audit::oauth::Endpoint;
+        assert_eq!(
+            endpoints.lookup("/par"),
+            Some(Endpoint::PushedAuthorization)
+        );
+        assert_eq!(endpoints.lookup("/me"), Some(Endpoint::UserInfo));
+        assert_eq!(endpoints.lookup("/logout"), Some(Endpoint::EndSession));
+        let err = parse("[endpoints]\nissuer_url = \"as.example\"\n").unwrap_err();
+        assert!(err.contains("key `endpoints.issuer_url`"), "{err}");
+    }
+
+    #[test]
     fn environment_overrides() {
         let mut config = parse("[jwt]\nleeway = \"30s\"\n").unwrap();
         config

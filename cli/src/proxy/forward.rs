@@ -237,7 +237,8 @@ impl Protected {
             .exempt
             .endpoints
             .lookup_unambiguous(&path, ignore_case)
-            .is_some()
+            // UserInfo is a protected route: rules apply to it.
+            .is_some_and(|e| e != oauth_audit::oauth::Endpoint::UserInfo)
         {
             return Decision::Pass;
         }

@@ -16,6 +16,14 @@
 //   service      client_credentials                       (secret: service-secret)
 //   app          refresh_token (authorization_code)      (secret: app-secret)
 //   oauth-audit  introspects tokens for the proxy         (secret: introspector-secret)
+//   rp           an OpenID relying party: authorization code with PKCE, pushed
+//                authorization requests (RFC 9126), UserInfo, RP-Initiated Logout
+//                (secret: rp-secret); its access tokens are for UserInfo (no resource)
+//
+// Logins need no browser: GET /interaction/UID signs in `alice` and grants what the client
+// asked for (a test-only stand-in for the login and consent pages). PAR, UserInfo and
+// RP-Initiated Logout are oidc-provider defaults (`/request`, `/me`, `/session/end`), and
+// all appear in the discovery document.
 //
 // Refresh tokens for `app` and user `alice` are minted at start (an authorization code flow
 // needs a browser login) and printed in the ready line: `refresh_token`, and three more in
@@ -97,6 +105,16 @@ const configuration = {
       response_types: [],
       token_endpoint_auth_method: 'client_secret_basic',
     },
+    {
+      client_id: 'rp',
+      client_secret: 'rp-secret',
+      grant_types: ['authorization_code'],
+      redirect_uris: ['https://rp.example/callback'],
+      post_logout_redirect_uris: ['https://rp.example/signed-out'],
+      response_types: ['code'],
+      scope: 'openid',
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
   ],
   jwks: { keys: [signingKey] },
   scopes: ['openid', 'offline_access', 'orders:read', 'orders:write', 'admin'],
@@ -108,7 +126,8 @@ const configuration = {
     revocation: { enabled: true },
     resourceIndicators: {
       enabled: true,
-      defaultResource: (ctx, client, oneOf) => oneOf ?? API,
+      // `rp` asks for no resource: its access tokens are for UserInfo.
+      defaultResource: (ctx, client, oneOf) => oneOf ?? (client?.clientId === 'rp' ? undefined : API),
       useGrantedResource: () => true,
       getResourceServerInfo: (ctx, resourceIndicator) => {
         const info = resources[resourceIndicator];
@@ -122,6 +141,33 @@ const configuration = {
 
 const provider = new Provider(issuer, configuration);
 provider.on('server_error', (ctx, err) => console.error('server_error', err));
+
+// The login and consent pages, for tests: `alice` signs in and grants what was asked.
+provider.use(async (ctx, next) => {
+  if (ctx.method !== 'GET' || !/^\/interaction\/[^/]+$/.test(ctx.path)) {
+    await next();
+    return;
+  }
+  const details = await provider.interactionDetails(ctx.req, ctx.res);
+  const { prompt, params, session } = details;
+  let result;
+  if (prompt.name === 'login') {
+    result = { login: { accountId: 'alice' } };
+  } else {
+    const grant = details.grantId
+      ? await provider.Grant.find(details.grantId)
+      : new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+    const missing = prompt.details;
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+    result = { consent: { grantId: await grant.save() } };
+  }
+  ctx.respond = false;
+  await provider.interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });
+});
 
 const app = await provider.Client.find('app');
 // One grant and refresh token per call: reuse of one revokes its grant, not the others.

@@ -1,0 +1,362 @@
+//! Pushed authorization requests (RFC 9126), UserInfo and end-session through the layer, in
+//! front of a small authorization server on 127.0.0.1:0, over real HTTP.
+
+mod support;
+
+use std::net::SocketAddr;
+
+use axum::extract::RawQuery;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use base64::Engine;
+use oauth_audit::oauth::Endpoints;
+use oauth_audit::writer::MemoryWriter;
+use oauth_audit::{AuditLayer, RequiredScopes};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use support::{events, memory_auditor, serve};
+
+const REQUEST_URI: &str = "urn:ietf:params:oauth:request_uri:s3cret-request-uri-value";
+
+fn fp(token: &str) -> String {
+    format!(
+        "sha256:{}",
+        &hex::encode(Sha256::digest(token.as_bytes()))[..32]
+    )
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+/// An ID token as the server would issue it (the layer does not verify hints).
+fn id_token() -> String {
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(r#"{"alg":"RS256","kid":"k"}"#),
+        b64(r#"{"sub":"alice","aud":"rp","iss":"https://as.example","exp":4102444800}"#)
+    )
+}
+
+/// The pushed authorization request endpoint: 201 with a `request_uri` for a registered
+/// client, 400 `invalid_request` for a redirect URI it does not know.
+async fn par(Form(form): Form<Vec<(String, String)>>) -> Response {
+    let get = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if get("redirect_uri") != Some("https://rp.example/cb") {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_request", "error_description": "redirect_uri not registered"})),
+        )
+            .into_response();
+    }
+    (
+        StatusCode::CREATED,
+        Json(json!({"request_uri": REQUEST_URI, "expires_in": 60})),
+    )
+        .into_response()
+}
+
+/// The authorization endpoint: a known `request_uri` is granted a code at once.
+async fn authorize(RawQuery(query): RawQuery) -> Response {
+    let query = query.unwrap_or_default();
+    let known = form_urlencoded::parse(query.as_bytes())
+        .any(|(k, v)| k == "request_uri" && v == REQUEST_URI);
+    if known {
+        (
+            StatusCode::FOUND,
+            [(
+                header::LOCATION,
+                "https://rp.example/cb?code=c0de-c0de&state=st",
+            )],
+        )
+            .into_response()
+    } else {
+        (StatusCode::BAD_REQUEST, "invalid request_uri").into_response()
+    }
+}
+
+async fn userinfo(headers: HeaderMap) -> Response {
+    match headers.get(header::AUTHORIZATION) {
+        Some(_) => Json(json!({"sub": "alice"})).into_response(),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
+        )
+            .into_response(),
+    }
+}
+
+/// End-session: a registered `post_logout_redirect_uri` is redirected to, another refused.
+async fn end_session(RawQuery(query): RawQuery) -> Response {
+    let query = query.unwrap_or_default();
+    let target = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "post_logout_redirect_uri")
+        .map(|(_, v)| v.into_owned());
+    match target.as_deref() {
+        Some("https://rp.example/bye") => (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, "https://rp.example/bye?state=s")],
+        )
+            .into_response(),
+        Some(_) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_request", "error_description": "post_logout_redirect_uri not registered"})),
+        )
+            .into_response(),
+        None => (StatusCode::OK, "<p>Sign out?</p>").into_response(),
+    }
+}
+
+struct Setup {
+    addr: SocketAddr,
+    memory: MemoryWriter,
+    client: reqwest::Client,
+}
+
+async fn setup() -> Setup {
+    let (auditor, memory) = memory_auditor();
+    let endpoints = Endpoints::builder()
+        .no_defaults()
+        .authorization("/authorize")
+        .pushed_authorization("/par")
+        .userinfo("/userinfo")
+        .end_session("/logout")
+        .build()
+        .unwrap();
+    let layer = AuditLayer::builder(auditor)
+        .endpoints(endpoints)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/par", post(par))
+        .route("/authorize", get(authorize))
+        .route(
+            "/userinfo",
+            get(userinfo).layer(RequiredScopes::all(["openid"])),
+        )
+        .route(
+            "/logout",
+            get(end_session)
+                .post(|_: Form<Vec<(String, String)>>| async { StatusCode::NO_CONTENT }),
+        )
+        .layer(layer);
+    Setup {
+        addr: serve(app).await,
+        memory,
+        client: reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    }
+}
+
+impl Setup {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+#[tokio::test]
+async fn a_pushed_request_is_linked_to_the_authorization_request_that_uses_it() {
+    let s = setup().await;
+    let pushed = s
+        .client
+        .post(s.url("/par"))
+        .basic_auth("rp", Some("rp-s3cret"))
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", "rp"),
+            ("redirect_uri", "https://rp.example/cb?x=1"),
+            ("scope", "openid profile"),
+            ("code_challenge", "ch4llenge-ch4llenge"),
+            ("code_challenge_method", "S256"),
+            ("state", "st4te-st4te"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), 400, "not the registered redirect URI");
+    let pushed = s
+        .client
+        .post(s.url("/par"))
+        .basic_auth("rp", Some("rp-s3cret"))
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", "rp"),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("scope", "openid profile"),
+            ("code_challenge", "ch4llenge-ch4llenge"),
+            ("code_challenge_method", "S256"),
+            ("state", "st4te-st4te"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), 201);
+    // The authorization request names only the client and the request_uri (RFC 9126 §4).
+    let authorized = s
+        .client
+        .get(format!(
+            "{}?client_id=rp&request_uri={}",
+            s.url("/authorize"),
+            percent_encoding::utf8_percent_encode(REQUEST_URI, percent_encoding::NON_ALPHANUMERIC)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authorized.status(), 302);
+
+    let all = events(&s.memory, 3).await;
+    let (refused, accepted, granted) = (&all[0], &all[1], &all[2]);
+    assert_eq!(refused["kind"], "AuthorizationFailed");
+    assert_eq!(refused["oauth"]["pushed"], true);
+    assert_eq!(refused["error"]["code"], "invalid_request");
+    assert_eq!(refused["redirect_uri"], "https://rp.example/cb");
+    assert!(refused["oauth"].get("request_uri_fingerprint").is_none());
+
+    assert_eq!(accepted["kind"], "AuthorizationRequested");
+    assert_eq!(accepted["outcome"], "success");
+    assert_eq!(accepted["oauth"]["pushed"], true);
+    assert_eq!(
+        accepted["oauth"]["request_uri_fingerprint"],
+        fp(REQUEST_URI)
+    );
+    assert_eq!(accepted["client_auth"], "client_secret_basic");
+    assert_eq!(accepted["actor"]["client_id"], "rp");
+    assert_eq!(
+        accepted["scopes"]["requested"],
+        json!(["openid", "profile"])
+    );
+    assert_eq!(accepted["oauth"]["pkce_method"], "S256");
+
+    assert_eq!(granted["kind"], "AuthorizationGranted");
+    assert_eq!(granted["oauth"]["request_uri_fingerprint"], fp(REQUEST_URI));
+    assert!(granted["oauth"].get("pushed").is_none());
+    // What the pushed request said, carried over.
+    assert_eq!(granted["scopes"]["requested"], json!(["openid", "profile"]));
+    assert_eq!(granted["oauth"]["response_type"], "code");
+    assert_eq!(granted["oauth"]["pkce_method"], "S256");
+    assert_eq!(granted["redirect_uri"], "https://rp.example/cb");
+    assert_eq!(granted["actor"]["client_id"], "rp");
+
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in [
+        REQUEST_URI,
+        "s3cret-request-uri-value",
+        "rp-s3cret",
+        "ch4llenge",
+        "st4te",
+        "c0de-c0de",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+}
+
+#[tokio::test]
+async fn userinfo_is_audited_as_a_protected_route() {
+    let s = setup().await;
+    let token = format!(
+        "{}.{}.sig",
+        b64(r#"{"alg":"RS256"}"#),
+        b64(r#"{"sub":"alice","client_id":"rp","scope":"openid"}"#)
+    );
+    let ok = s
+        .client
+        .get(s.url("/userinfo"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let denied = s.client.get(s.url("/userinfo")).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    let all = events(&s.memory, 2).await;
+    assert_eq!(all[0]["kind"], "ResourceAccessed");
+    assert_eq!(all[0]["oauth"]["endpoint"], "userinfo");
+    assert_eq!(all[0]["token"]["fingerprint"], fp(&token));
+    assert_eq!(all[0]["scopes"]["required"], json!(["openid"]));
+    assert_eq!(all[0]["http"]["route"], "/userinfo");
+    assert_eq!(all[1]["kind"], "AccessDenied");
+    assert_eq!(all[1]["oauth"]["endpoint"], "userinfo");
+    assert_eq!(all[1]["error"]["code"], "invalid_token");
+    assert!(!serde_json::to_string(&all).unwrap().contains(&token));
+}
+
+#[tokio::test]
+async fn logouts_record_the_hint_by_fingerprint_and_the_redirect_without_query() {
+    let s = setup().await;
+    let hint = id_token();
+    let logout = |redirect: &'static str| {
+        let url = format!(
+            "{}?id_token_hint={hint}&post_logout_redirect_uri={}&state=st4te-st4te",
+            s.url("/logout"),
+            percent_encoding::utf8_percent_encode(redirect, percent_encoding::NON_ALPHANUMERIC)
+        );
+        s.client.get(url).send()
+    };
+    assert_eq!(
+        logout("https://rp.example/bye").await.unwrap().status(),
+        303
+    );
+    assert_eq!(
+        logout("https://evil.example/x?steal=1")
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let page = s
+        .client
+        .get(format!("{}?client_id=rp", s.url("/logout")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let posted = s
+        .client
+        .post(s.url("/logout"))
+        .form(&[("id_token_hint", hint.as_str()), ("client_id", "rp")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 204);
+
+    let all = events(&s.memory, 4).await;
+    let (done, refused, asked, posted) = (&all[0], &all[1], &all[2], &all[3]);
+    assert_eq!(done["kind"], "LogoutSucceeded");
+    assert_eq!(done["outcome"], "success");
+    assert_eq!(done["redirect_uri"], "https://rp.example/bye");
+    assert_eq!(done["token"]["fingerprint"], fp(&hint));
+    assert_eq!(done["token"]["type_hint"], "id_token");
+    assert_eq!(done["token"]["format"], "jwt");
+    assert_eq!(done["token"]["unverified"]["subject"], "alice");
+    assert_eq!(done["token"]["unverified"]["client_id"], "rp");
+    assert!(done["actor"].get("subject").is_none(), "an unverified hint");
+
+    assert_eq!(refused["kind"], "LogoutFailed");
+    assert_eq!(refused["outcome"], "failure");
+    assert_eq!(refused["severity"], "warning");
+    assert_eq!(refused["redirect_uri"], "https://evil.example/x");
+    assert_eq!(refused["error"]["code"], "invalid_request");
+
+    assert_eq!(asked["kind"], "LogoutSucceeded");
+    assert_eq!(
+        asked["outcome"], "unknown",
+        "a page: the logout is not proven"
+    );
+    assert_eq!(asked["actor"]["client_id"], "rp");
+
+    assert_eq!(posted["kind"], "LogoutSucceeded");
+    assert_eq!(posted["outcome"], "success");
+    assert_eq!(posted["token"]["fingerprint"], fp(&hint));
+
+    let text = serde_json::to_string(&all).unwrap();
+    assert!(!text.contains(&hint) && !text.contains("st4te") && !text.contains("steal"));
+}
