@@ -1,0 +1,227 @@
+//! DPoP-bound tokens (RFC 9449) from a real provider (`oidc-provider` with its `dPoP`
+//! feature), presented through the proxy in front of an API: a proof used correctly, one
+//! replayed, one for another URL, one by another key, the token sent as `Bearer`, and a
+//! route that takes bound tokens only.
+
+mod support;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use p256::pkcs8::{EncodePrivateKey, LineEnding};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use support::oidc::OidcProvider;
+use support::upstream::Upstream;
+use support::{http, read_events, Proxy, TempDir};
+
+/// A client's P-256 key, signing proofs with its public key in their header.
+struct DpopKey {
+    key: EncodingKey,
+    jwk: Value,
+}
+
+impl DpopKey {
+    fn new() -> DpopKey {
+        let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
+            &secret.public_key(),
+            false,
+        );
+        let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
+        DpopKey {
+            key: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+            jwk: json!({
+                "kty": "EC", "crv": "P-256",
+                "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+                "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+            }),
+        }
+    }
+
+    /// RFC 7638, computed here from the RFC's rules.
+    fn jkt(&self) -> String {
+        let j = &self.jwk;
+        let text = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":{},"y":{}}}"#,
+            j["x"], j["y"]
+        );
+        URL_SAFE_NO_PAD.encode(Sha256::digest(text))
+    }
+
+    fn proof(&self, method: &str, url: &str, token: Option<&str>) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(serde_json::from_value(self.jwk.clone()).unwrap());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut claims = json!({
+            "jti": uuid::Uuid::new_v4().to_string(), "htm": method, "htu": url, "iat": now,
+        });
+        if let Some(token) = token {
+            claims["ath"] = URL_SAFE_NO_PAD.encode(Sha256::digest(token)).into();
+        }
+        encode(&header, &claims, &self.key).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn dpop_bound_tokens_of_a_real_provider_through_the_proxy() {
+    let provider = OidcProvider::start();
+    let api = Upstream::start().await;
+    let dir = TempDir::new("oidc-dpop");
+    let events = dir.path("api.jsonl");
+    let config = dir.write(
+        "api.toml",
+        r#"
+service_name = "orders-api"
+[endpoints]
+defaults = false
+[[route]]
+path = "/api/orders/*"
+scopes = ["orders:read"]
+[[route]]
+path = "/api/pay/*"
+scopes = ["orders:write"]
+require_dpop = true
+"#,
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &api.url(),
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            events.to_str().unwrap(),
+            "--jwks-url",
+            &format!("{}/jwks", provider.issuer),
+            "--issuer",
+            &provider.issuer,
+            "--audience",
+            "orders-api",
+        ],
+        &[],
+    );
+    let http = http();
+
+    // The provider binds the token to the key of the proof that came with the request.
+    let key = DpopKey::new();
+    let token_url = format!("{}/token", provider.issuer);
+    let res = http
+        .post(&token_url)
+        .basic_auth("service", Some("service-secret"))
+        .header("dpop", key.proof("POST", &token_url, None))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "orders:read orders:write"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let issued: Value = res.json().await.unwrap();
+    assert_eq!(issued["token_type"], "DPoP", "{issued}");
+    let token = issued["access_token"].as_str().unwrap().to_owned();
+
+    let orders = proxy.url("/api/orders/1");
+    let send = |url: String, scheme: &'static str, proof: Option<String>| {
+        let http = http.clone();
+        let token = token.clone();
+        async move {
+            let mut request = http
+                .get(url)
+                .header("authorization", format!("{scheme} {token}"));
+            if let Some(proof) = proof {
+                request = request.header("dpop", proof);
+            }
+            request.send().await.unwrap().status().as_u16()
+        }
+    };
+    let proof = key.proof("GET", &orders, Some(&token));
+    let other = DpopKey::new();
+    let statuses = [
+        send(orders.clone(), "DPoP", Some(proof.clone())).await,
+        send(orders.clone(), "DPoP", Some(proof.clone())).await,
+        send(
+            orders.clone(),
+            "DPoP",
+            Some(key.proof("GET", &proxy.url("/api/orders/2"), Some(&token))),
+        )
+        .await,
+        send(
+            orders.clone(),
+            "DPoP",
+            Some(other.proof("GET", &orders, Some(&token))),
+        )
+        .await,
+        send(orders.clone(), "Bearer", None).await,
+    ];
+    // An audit-only route: the upstream served every one; the trail says what each was.
+    assert_eq!(statuses, [200; 5]);
+    let pay = proxy.url("/api/pay/1");
+    assert_eq!(
+        send(
+            pay.clone(),
+            "DPoP",
+            Some(key.proof("GET", &pay, Some(&token)))
+        )
+        .await,
+        200
+    );
+    assert_eq!(send(pay.clone(), "Bearer", None).await, 401);
+    assert_eq!(
+        send(
+            pay.clone(),
+            "DPoP",
+            Some(other.proof("GET", &pay, Some(&token)))
+        )
+        .await,
+        401
+    );
+
+    let expected = [
+        ("ResourceAccessed", "valid", false),
+        ("ResourceAccessed", "replayed", false),
+        ("ResourceAccessed", "htu_mismatch", false),
+        ("ResourceAccessed", "key_mismatch", false),
+        ("ResourceAccessed", "missing", true),
+        ("ResourceAccessed", "valid", false),
+        ("AccessDenied", "missing", true),
+        ("AccessDenied", "key_mismatch", false),
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let trail = loop {
+        let trail = read_events(&events);
+        if trail.len() >= expected.len() || std::time::Instant::now() > deadline {
+            break trail;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(trail.len(), expected.len(), "{trail:#?}");
+    for (n, (e, (kind, outcome, downgrade))) in trail.iter().zip(expected).enumerate() {
+        let binding = &e["token"]["binding"];
+        assert_eq!(e["kind"], kind, "request {}: {e}", n + 1);
+        assert_eq!(e["token"]["verdict"], "valid", "request {}", n + 1);
+        assert_eq!(binding["method"], "dpop", "request {}", n + 1);
+        assert_eq!(
+            binding["jkt"],
+            key.jkt(),
+            "request {}: the token's own key",
+            n + 1
+        );
+        assert_eq!(binding["proof"], outcome, "request {}: {e}", n + 1);
+        assert_eq!(
+            binding["downgrade"].as_bool().unwrap_or(false),
+            downgrade,
+            "request {}",
+            n + 1
+        );
+        let text = e.to_string();
+        assert!(!text.contains(&token) && !text.contains(&proof));
+    }
+    assert_eq!(trail[3]["token"]["binding"]["proof_jkt"], other.jkt());
+    assert_eq!(trail[6]["error"]["code"], "invalid_token");
+    assert_eq!(trail[7]["error"]["code"], "invalid_dpop_proof");
+}
