@@ -6,6 +6,7 @@ use std::time::Duration;
 use oauth_audit::config::{
     AuditLayerConfig, AuditorConfig, BuildError, ExposeSecret, JsonLinesConfig, SinkConfig,
 };
+use oauth_audit::layer::Resolving;
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::token::{CachedResolver, Rate};
 use oauth_audit::writer::Auditor;
@@ -106,7 +107,7 @@ enum UpstreamTlsUse {
 /// adds the network parts (metrics listener, upstream client, listener).
 struct Built {
     auditor: Auditor,
-    layer: AuditLayer,
+    layer: AuditLayer<Resolving>,
     rules: ScopeRules,
     endpoints: Endpoints,
     trusted: TrustedProxies,
@@ -148,7 +149,9 @@ async fn build(file: &FileConfig, upstream_tls_use: UpstreamTlsUse) -> Result<Bu
     let mut layer = layer_config
         .builder(auditor.clone())
         .map_err(|e| Failure::Config(e.to_string()))?
-        .client_ip_source(trusted.client_ip_source().clone());
+        .client_ip_source(trusted.client_ip_source().clone())
+        // One type whether or not an introspection endpoint resolves opaque tokens.
+        .resolving();
     if let Some(section) = &file.introspection {
         let introspection = Introspection::new(
             section.url.0.clone(),

@@ -1,8 +1,9 @@
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use super::{AuditService, Shared};
+use super::{AuditService, Direct, Resolving, Shared};
 use crate::context::{ClientIpSource, TrustedProxies};
 use crate::dpop::DpopVerifier;
 use crate::oauth::Endpoints;
@@ -14,9 +15,16 @@ use crate::ConfigError;
 ///
 /// It holds only shared configuration and is cheap to clone. See the [crate docs](crate)
 /// for a complete example.
+///
+/// `M` says whether it resolves opaque tokens before the route runs: [`Direct`] (the
+/// default: [`new`](Self::new), [`builder`](Self::builder)) calls the inner service at once
+/// and takes any inner service; [`Resolving`] (after
+/// [`token_resolver`](AuditLayerBuilder::token_resolver)) needs an inner service that is
+/// `Clone` (see [the module docs](super#the-inner-service-and-clone)).
 #[derive(Clone, Debug)]
-pub struct AuditLayer {
+pub struct AuditLayer<M = Direct> {
     shared: Arc<Shared>,
+    mode: PhantomData<M>,
 }
 
 impl AuditLayer {
@@ -37,6 +45,7 @@ impl AuditLayer {
                 dpop: DpopVerifier::default(),
                 request_id_header: true,
             }),
+            mode: PhantomData,
         }
     }
 
@@ -53,21 +62,23 @@ impl AuditLayer {
             revoked: None,
             dpop: None,
             request_id_header: true,
+            mode: PhantomData,
         }
     }
 }
 
-impl<S> Layer<S> for AuditLayer {
-    type Service = AuditService<S>;
+impl<S, M> Layer<S> for AuditLayer<M> {
+    type Service = AuditService<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         AuditService::new(inner, self.shared.clone())
     }
 }
 
-/// Configures an [`AuditLayer`].
+/// Configures an [`AuditLayer`]; `M` is the layer's mode ([`Direct`] until a token resolver
+/// is set).
 #[must_use]
-pub struct AuditLayerBuilder {
+pub struct AuditLayerBuilder<M = Direct> {
     auditor: Auditor,
     trusted_proxies: Vec<String>,
     client_ip_source: ClientIpSource,
@@ -78,9 +89,10 @@ pub struct AuditLayerBuilder {
     revoked: Option<RevokedTokens>,
     dpop: Option<DpopVerifier>,
     request_id_header: bool,
+    mode: PhantomData<M>,
 }
 
-impl std::fmt::Debug for AuditLayerBuilder {
+impl<M> std::fmt::Debug for AuditLayerBuilder<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditLayerBuilder")
             .field("trusted_proxies", &self.trusted_proxies)
@@ -93,7 +105,7 @@ impl std::fmt::Debug for AuditLayerBuilder {
     }
 }
 
-impl AuditLayerBuilder {
+impl<M> AuditLayerBuilder<M> {
     /// Which paths are OAuth endpoints and how their traffic is read (default:
     /// [`Endpoints::default`]). Use [`Endpoints::none`] to audit every path as a
     /// protected route.
@@ -153,9 +165,63 @@ impl AuditLayerBuilder {
     /// Resolved tokens get the verdict `valid` (or `expired` past `exp`); tokens the resolver
     /// does not know get `inactive`; a resolver that cannot answer (endpoint down, rate
     /// limit) gives `unavailable`.
-    pub fn token_resolver(mut self, resolver: impl TokenResolver) -> Self {
-        self.resolver = Some(Arc::new(resolver));
-        self
+    ///
+    /// The layer becomes [`Resolving`]: its inner service must be `Clone`, as Axum routers
+    /// and `service_fn` over shared state are.
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use oauth_audit::{token::TokenClaims, writer::Auditor, AuditLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let layer = AuditLayer::builder(Auditor::stdout())
+    ///     .token_resolver(|token: String| async move {
+    ///         (token == "opaque-1")
+    ///             .then(|| TokenClaims::from_json(&serde_json::json!({"sub": "alice"})))
+    ///     })
+    ///     .build()?;
+    /// let app: Router = Router::new()
+    ///     .route("/api/me", get(|| async { "me" }))
+    ///     .layer(layer);
+    /// # Ok(()) }
+    /// ```
+    pub fn token_resolver(self, resolver: impl TokenResolver) -> AuditLayerBuilder<Resolving> {
+        let mut builder = self.resolving();
+        builder.resolver = Some(Arc::new(resolver));
+        builder
+    }
+
+    /// Makes the layer [`Resolving`] without a resolver yet: for code that adds one only
+    /// under some condition and wants one type either way.
+    ///
+    /// ```
+    /// use oauth_audit::{layer::Resolving, token::TokenClaims, writer::Auditor, AuditLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), oauth_audit::ConfigError> {
+    /// let introspect = std::env::var("INTROSPECT").is_ok();
+    /// let mut builder = AuditLayer::builder(Auditor::stdout()).resolving();
+    /// if introspect {
+    ///     builder = builder.token_resolver(|_: String| async { None::<TokenClaims> });
+    /// }
+    /// let layer: AuditLayer<Resolving> = builder.build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn resolving(self) -> AuditLayerBuilder<Resolving> {
+        AuditLayerBuilder {
+            auditor: self.auditor,
+            trusted_proxies: self.trusted_proxies,
+            client_ip_source: self.client_ip_source,
+            inspector: self.inspector,
+            skip_paths: self.skip_paths,
+            resolver: self.resolver,
+            endpoints: self.endpoints,
+            revoked: self.revoked,
+            dpop: self.dpop,
+            request_id_header: self.request_id_header,
+            mode: PhantomData,
+        }
     }
 
     /// The set of tokens this trail saw revoked (default: a new set of 100 000). Give
@@ -208,7 +274,7 @@ impl AuditLayerBuilder {
     }
 
     /// Checks the configuration and builds the layer.
-    pub fn build(self) -> Result<AuditLayer, ConfigError> {
+    pub fn build(self) -> Result<AuditLayer<M>, ConfigError> {
         let trusted_proxies =
             TrustedProxies::new(&self.trusted_proxies)?.source(self.client_ip_source);
         let skip_paths = crate::request_target::SkipPaths::new(&self.skip_paths)
@@ -225,6 +291,7 @@ impl AuditLayerBuilder {
                 dpop: self.dpop.unwrap_or_default(),
                 request_id_header: self.request_id_header,
             }),
+            mode: PhantomData,
         })
     }
 }

@@ -1,3 +1,4 @@
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -7,9 +8,9 @@ use tower_service::Service;
 
 use super::body::{RequestBody, ResponseBody};
 use super::event::Role;
-use super::future::ResponseFuture;
+use super::future::{InspectFuture, ResponseFuture};
 use super::pending::PendingEvent;
-use super::Shared;
+use super::{Direct, Resolving, Shared};
 use crate::context::{RequestContext, RequestId};
 use crate::oauth::EndpointRequest;
 use crate::resource::ResourceRequest;
@@ -21,18 +22,25 @@ use crate::token::{
 ///
 /// Its error is the inner service's: auditing never fails a request.
 ///
-/// The inner service must be `Clone` (Axum routes and `service_fn` over shared state are):
-/// when an opaque token is resolved before the route runs, the service that was polled ready
-/// travels with the request, as in tower-http's `AsyncRequireAuthorization`.
+/// `M` is the layer's mode. Under [`Direct`] (no token resolver) any inner service will do.
+/// Under [`Resolving`] the inner service must be `Clone` (Axum routes and `service_fn` over
+/// shared state are): when an opaque token is resolved before the route runs, the service
+/// that was polled ready travels with the request, as in tower-http's
+/// `AsyncRequireAuthorization`.
 #[derive(Clone, Debug)]
-pub struct AuditService<S> {
+pub struct AuditService<S, M = Direct> {
     inner: S,
     shared: Arc<Shared>,
+    mode: PhantomData<M>,
 }
 
-impl<S> AuditService<S> {
+impl<S, M> AuditService<S, M> {
     pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
-        AuditService { inner, shared }
+        AuditService {
+            inner,
+            shared,
+            mode: PhantomData,
+        }
     }
 
     /// The inner service.
@@ -49,29 +57,17 @@ impl<S> AuditService<S> {
     pub fn into_inner(self) -> S {
         self.inner
     }
-}
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuditService<S>
-where
-    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>> + Clone,
-    ReqBody: Body,
-    ResBody: Body,
-{
-    type Response = Response<ResponseBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S, RequestBody<ReqBody>, S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+    /// Captures the request and decides its role; what is left is to call the inner service,
+    /// after the resolution when there is one.
+    fn prepare<ReqBody: Body>(&self, mut req: Request<ReqBody>) -> Prepared<ReqBody> {
         let shared = &self.shared;
         if shared.skips(req.uri().path()) {
-            return ResponseFuture::called(
-                self.inner.call(req.map(|b| RequestBody::new(b, None))),
-                None,
-            );
+            return Prepared {
+                request: req.map(|b| RequestBody::new(b, None)),
+                pending: None,
+                resolve: None,
+            };
         }
         let context = RequestContext::capture(&req, &shared.trusted_proxies);
         req.extensions_mut()
@@ -108,8 +104,11 @@ where
             });
             let pending =
                 PendingEvent::new(shared.clone(), context, Role::Endpoint(request, fallback));
-            let req = Request::from_parts(head, RequestBody::new(body, tee));
-            return ResponseFuture::called(self.inner.call(req), Some(pending));
+            return Prepared {
+                request: Request::from_parts(head, RequestBody::new(body, tee)),
+                pending: Some(pending),
+                resolve: None,
+            };
         }
         let resource =
             ResourceRequest::inspect(req.method(), req.uri(), req.headers(), shared.inspectors());
@@ -120,28 +119,93 @@ where
         let opaque = resource.opaque_token().cloned();
         let pending = PendingEvent::new(shared.clone(), context, Role::Resource(resource));
         let req = req.map(|b| RequestBody::new(b, None));
-        if let (Some(resolver), Some(token)) = (&shared.resolver, opaque) {
-            if let (_, BearerCredential::Bearer(raw)) = access_token_from_headers(req.headers()) {
-                let resolver = resolver.clone();
-                let revoked = shared.revoked.clone();
-                let raw = raw.to_owned();
-                let client_ip = context_ip;
-                let resolve: super::future::InspectFuture = Box::pin(async move {
-                    let answer = resolver.resolve(ResolveRequest::new(&raw, client_ip)).await;
-                    let mut seen = resolved(&token, answer);
-                    // A revocation recorded while the lookup was in flight still wins.
-                    if revoked.contains(&seen.fingerprint) {
-                        seen.verdict = Verdict::Revoked;
-                    }
-                    Arc::new(seen)
-                });
+        // Only a `Resolving` layer has a resolver.
+        let resolve = match (&shared.resolver, opaque) {
+            (Some(resolver), Some(token)) => match access_token_from_headers(req.headers()) {
+                (_, BearerCredential::Bearer(raw)) => {
+                    let resolver = resolver.clone();
+                    let revoked = shared.revoked.clone();
+                    let raw = raw.to_owned();
+                    let resolve: InspectFuture = Box::pin(async move {
+                        let answer = resolver
+                            .resolve(ResolveRequest::new(&raw, context_ip))
+                            .await;
+                        let mut seen = resolved(&token, answer);
+                        // A revocation recorded while the lookup was in flight still wins.
+                        if revoked.contains(&seen.fingerprint) {
+                            seen.verdict = Verdict::Revoked;
+                        }
+                        Arc::new(seen)
+                    });
+                    Some(resolve)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        Prepared {
+            request: req,
+            pending: Some(pending),
+            resolve,
+        }
+    }
+}
+
+/// A request ready for the inner service.
+struct Prepared<ReqBody> {
+    request: Request<RequestBody<ReqBody>>,
+    /// `None` for a skipped path.
+    pending: Option<PendingEvent>,
+    /// The opaque token's resolution, to await before the inner service runs.
+    resolve: Option<InspectFuture>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuditService<S, Direct>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    ReqBody: Body,
+    ResBody: Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, RequestBody<ReqBody>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let prepared = self.prepare(req);
+        debug_assert!(prepared.resolve.is_none(), "a Direct layer has no resolver");
+        ResponseFuture::called(self.inner.call(prepared.request), prepared.pending)
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuditService<S, Resolving>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>> + Clone,
+    ReqBody: Body,
+    ResBody: Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, RequestBody<ReqBody>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let prepared = self.prepare(req);
+        match (prepared.resolve, prepared.pending) {
+            (Some(resolve), Some(pending)) => {
                 // The service that was polled ready goes with the request; the clone stays
                 // here and is polled before the next call.
                 let fresh = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, fresh);
-                return ResponseFuture::resolving(resolve, ready, req, pending);
+                ResponseFuture::resolving(resolve, ready, prepared.request, pending)
             }
+            (_, pending) => ResponseFuture::called(self.inner.call(prepared.request), pending),
         }
-        ResponseFuture::called(self.inner.call(req), Some(pending))
     }
 }

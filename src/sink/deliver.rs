@@ -50,6 +50,9 @@ pub(crate) struct Deliverer<S> {
     inflight: Option<super::backlog::ReadBatch>,
     /// How often the in-flight batch failed (bounds retries without a spool directory).
     inflight_failures: u32,
+    /// Lines taken out of the backlog since it was last empty: the size of the drain the
+    /// "spool replayed" line reports.
+    replayed: u64,
     /// Consecutive failed sends.
     failures: u32,
     /// No send before this, after a failure.
@@ -80,6 +83,7 @@ impl<S: Sink> Deliverer<S> {
             backlog,
             inflight: None,
             inflight_failures: 0,
+            replayed: 0,
             failures: 0,
             retry_at: None,
             service: None,
@@ -465,11 +469,31 @@ impl<S: Sink> Deliverer<S> {
                      after a restart"
                 );
             }
+            self.replayed += batch.lines;
+            // Said before the gauges show the empty spool, so whoever sees them sees it said.
+            self.replay_finished();
             self.publish_backlog();
             if Instant::now() >= deadline {
                 break;
             }
         }
+    }
+
+    /// One info line per drain: every line the backlog held (since it was last empty) is
+    /// confirmed, dropped or quarantined, and nothing is in flight. `Backlog::is_empty` says
+    /// "nothing waits for confirmation", unlike a spool that was merely read to its end.
+    fn replay_finished(&mut self) {
+        if self.replayed == 0 || self.inflight.is_some() || !self.backlog.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut self.replayed);
+        tracing::info!(
+            target: "oauth_audit",
+            writer = %self.name,
+            spool = ?self.backlog.dir(),
+            events,
+            "audit spool replayed: {events} events, spool empty"
+        );
     }
 
     /// Delivers one `AuditEventsDropped` per reason for what was lost (here or in the

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use oauth_audit::layer::Resolving;
 use oauth_audit::writer::Auditor;
 use oauth_audit::AuditLayer;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -39,7 +40,7 @@ pub struct Limits {
 /// flight. With `tls`, every connection is a TLS connection.
 pub async fn serve(
     listener: TcpListener,
-    layer: AuditLayer,
+    layer: AuditLayer<Resolving>,
     auditor: Auditor,
     inner: Protected,
     tls: Option<TlsAcceptor>,
@@ -111,7 +112,7 @@ pub async fn serve(
     }
 }
 
-type Audited = oauth_audit::AuditService<Protected>;
+type Audited = oauth_audit::AuditService<Protected, Resolving>;
 
 struct ConnectionSettings {
     builder: auto::Builder<TokioExecutor>,
