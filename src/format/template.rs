@@ -278,6 +278,9 @@ const V1_ENVELOPE: &[(&str, Field)] = &[
 /// `oauth.` in ECS and `unmapped.` in OCSF.
 const OAUTH_FIELDS: &[(&str, Field)] = &[
     ("actor.client_id", Field::Keyword),
+    ("actor.delegation.client_id", Field::Keyword),
+    ("actor.delegation.issuer", Field::Keyword),
+    ("actor.delegation.subject", Field::Keyword),
     ("actor.kind", Field::Keyword),
     ("alert.rule", Field::Keyword),
     ("alert.title", Field::Text),
@@ -334,6 +337,9 @@ const OAUTH_FIELDS: &[(&str, Field)] = &[
     ("token.verdict", Field::Keyword),
     ("token.truncated", Field::Keyword),
     ("token.unverified.client_id", Field::Keyword),
+    ("token.unverified.delegation.client_id", Field::Keyword),
+    ("token.unverified.delegation.issuer", Field::Keyword),
+    ("token.unverified.delegation.subject", Field::Keyword),
     ("token.unverified.scopes", Field::Keyword),
     ("token.unverified.subject", Field::Keyword),
 ];
@@ -342,18 +348,22 @@ const OAUTH_FIELDS: &[(&str, Field)] = &[
 /// OCSF.
 const OAUTH_DETAILS: &[(&str, Field)] = &[
     ("act", Field::Keyword),
+    ("actor_token.fingerprint", Field::Keyword),
     ("actor_token_type", Field::Keyword),
     ("audience", Field::Keyword),
     ("body_inspected", Field::Boolean),
     ("body_not_inspected", Field::Keyword),
     ("device_code_fingerprint", Field::Keyword),
+    ("issued_token_type", Field::Keyword),
     ("pkce_method", Field::Keyword),
     ("presented_refresh_token.fingerprint", Field::Keyword),
     ("reason", Field::Keyword),
     ("repeated", Field::Long),
     ("repeated_parameters", Field::Keyword),
+    ("requested_token_type", Field::Keyword),
     ("resource", Field::Keyword),
     ("response_type", Field::Keyword),
+    ("subject_token.fingerprint", Field::Keyword),
     ("subject_token_type", Field::Keyword),
 ];
 

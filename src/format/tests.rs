@@ -166,13 +166,29 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                     fingerprint: TokenFingerprint::of("refresh-token-b"),
                 });
             }
+            event.actor.delegation = vec![
+                crate::token::Delegate {
+                    client_id: Some("gateway-svc".into()),
+                    issuer: Some("https://as.example".into()),
+                    subject: Some("gateway".into()),
+                },
+                crate::token::Delegate {
+                    client_id: None,
+                    issuer: None,
+                    subject: Some("billing".into()),
+                },
+            ];
             event.oauth = Some(OAuthDetails {
                 act: Some("gateway".into()),
+                actor_token: Some(TokenRef {
+                    fingerprint: TokenFingerprint::of("actor-token"),
+                }),
                 actor_token_type: Some("urn:ietf:params:oauth:token-type:jwt".into()),
                 audience: strings(&["orders"]),
                 body_inspected: Some(false),
                 body_not_inspected: strings(&["response_too_large"]),
                 device_code_fingerprint: Some(TokenFingerprint::of("device-code")),
+                issued_token_type: Some("urn:ietf:params:oauth:token-type:access_token".into()),
                 pkce_method: Some("verifier_sent".into()),
                 presented_refresh_token: Some(TokenRef {
                     fingerprint: TokenFingerprint::of("refresh-token-a"),
@@ -180,8 +196,12 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 reason: None,
                 repeated: Some(3),
                 repeated_parameters: strings(&["scope"]),
+                requested_token_type: Some("urn:ietf:params:oauth:token-type:jwt".into()),
                 resource: strings(&["https://orders.example/"]),
                 response_type: None,
+                subject_token: Some(TokenRef {
+                    fingerprint: TokenFingerprint::of("subject-token"),
+                }),
                 subject_token_type: Some("urn:ietf:params:oauth:token-type:access_token".into()),
             });
         }
@@ -234,6 +254,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
         AccessDenied => {
             event.actor = crate::event::Actor {
                 client_id: None,
+                delegation: Vec::new(),
                 kind: Some(ActorKind::Anonymous),
                 subject: None,
             };
@@ -246,6 +267,11 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             token.truncated = vec!["scope"];
             token.unverified = Some(UnverifiedClaims {
                 client_id: Some("web".into()),
+                delegation: vec![crate::token::Delegate {
+                    client_id: None,
+                    issuer: None,
+                    subject: Some("gateway".into()),
+                }],
                 scopes: strings(&["profile", "admin"]),
                 subject: Some("alice".into()),
             });
