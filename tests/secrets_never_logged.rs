@@ -34,6 +34,9 @@ struct Secrets {
     dpop_proof: String,
     request_uri: String,
     id_token_hint: String,
+    /// Token exchange (RFC 8693): the `jti` of the subject token, and the actor token.
+    subject_jti: String,
+    actor_token: String,
 }
 
 fn secret() -> impl Strategy<Value = String> {
@@ -44,24 +47,28 @@ fn secrets() -> impl Strategy<Value = Secrets> {
     (
         (secret(), secret(), secret(), secret(), secret(), secret()),
         (secret(), secret(), secret(), secret(), secret(), secret()),
-        (secret(), secret()),
+        (secret(), secret(), secret(), secret()),
     )
-        .prop_map(|((a, b, c, d, e, f), (g, h, i, j, k, l), (m, n))| Secrets {
-            client_secret: a,
-            code: b,
-            verifier: c,
-            assertion_jti: d,
-            password: e,
-            refresh_token: f,
-            access_token: g,
-            issued_refresh: h,
-            device_code: i,
-            cookie: j,
-            query: k,
-            dpop_proof: l,
-            request_uri: format!("urn:ietf:params:oauth:request_uri:{m}"),
-            id_token_hint: n,
-        })
+        .prop_map(
+            |((a, b, c, d, e, f), (g, h, i, j, k, l), (m, n, o, p))| Secrets {
+                client_secret: a,
+                code: b,
+                verifier: c,
+                assertion_jti: d,
+                password: e,
+                refresh_token: f,
+                access_token: g,
+                issued_refresh: h,
+                device_code: i,
+                cookie: j,
+                query: k,
+                dpop_proof: l,
+                request_uri: format!("urn:ietf:params:oauth:request_uri:{m}"),
+                id_token_hint: n,
+                subject_jti: o,
+                actor_token: p,
+            },
+        )
 }
 
 fn form(value: &str) -> String {
@@ -150,8 +157,9 @@ impl Harness {
     }
 
     /// Sends `s` through every endpoint; returns every secret that was sent or received,
-    /// and how many events the requests make.
-    async fn exercise(&self, s: &Secrets) -> (Vec<String>, usize) {
+    /// the tokens whose fingerprints the events must hold, and how many events the requests
+    /// make.
+    async fn exercise(&self, s: &Secrets) -> (Vec<String>, Vec<String>, usize) {
         let mut seen = vec![
             s.client_secret.clone(),
             s.code.clone(),
@@ -166,6 +174,8 @@ impl Harness {
             s.dpop_proof.clone(),
             s.request_uri.clone(),
             s.id_token_hint.clone(),
+            s.subject_jti.clone(),
+            s.actor_token.clone(),
         ];
         let basic_value = format!("{}:{}", form("prop"), form(&s.client_secret));
         let basic = format!(
@@ -280,7 +290,25 @@ impl Harness {
             "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token={}&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&{post_auth}",
             form(&s.access_token)
         )), &[]).await;
-        requests += 2;
+        // Token exchange with both tokens chosen: a JWT subject token (accepted) and an
+        // opaque actor token, each recorded only by its fingerprint.
+        let subject_token = unsigned_jwt("RS256", json!({"sub": "carol", "jti": s.subject_jti}));
+        seen.push(subject_token.clone());
+        let r = self.send("POST", "/token", Some(format!(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token={}&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt&actor_token={}&actor_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&requested_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&{post_auth}",
+            form(&subject_token), form(&s.actor_token)
+        )), &[]).await;
+        collect(&json(r).await, &mut seen);
+        let fingerprinted = vec![
+            s.access_token.clone(),
+            s.issued_refresh.clone(),
+            s.device_code.clone(),
+            subject_token,
+            s.actor_token.clone(),
+            s.request_uri.clone(),
+            s.id_token_hint.clone(),
+        ];
+        requests += 3;
 
         // Device flow with a chosen device code.
         self.server
@@ -429,7 +457,7 @@ impl Harness {
         requests += 4;
         // Secrets shorter than this are parts of others; the property is about whole values.
         seen.retain(|v| v.len() >= 8);
-        (seen, requests)
+        (seen, fingerprinted, requests)
     }
 }
 
@@ -531,21 +559,15 @@ fn secrets_never_reach_any_writer() {
     });
     let result = runner.run(&secrets(), |s| {
         harness.memory.clear();
-        let (seen, requests) = rt.block_on(async {
+        let (seen, fingerprinted, requests) = rt.block_on(async {
             let out = harness.exercise(&s).await;
-            wait_for(&harness.memory, out.1).await;
+            wait_for(&harness.memory, out.2).await;
             out
         });
         expected.set(expected.get() + requests);
         let output = harness.memory.json_lines();
         // The chosen tokens went through the endpoints: their fingerprints are recorded.
-        for token in [
-            &s.access_token,
-            &s.issued_refresh,
-            &s.device_code,
-            &s.request_uri,
-            &s.id_token_hint,
-        ] {
+        for token in &fingerprinted {
             prop_assert!(
                 output.contains(&fingerprint(token)),
                 "{token:?} not audited"
@@ -561,13 +583,7 @@ fn secrets_never_reach_any_writer() {
                 lines.push(b'\n');
             }
             let lines = String::from_utf8(lines).unwrap();
-            for token in [
-                &s.access_token,
-                &s.issued_refresh,
-                &s.device_code,
-                &s.request_uri,
-                &s.id_token_hint,
-            ] {
+            for token in &fingerprinted {
                 prop_assert!(
                     lines.contains(&fingerprint(token)),
                     "{token:?} not in the {format} events"
@@ -648,6 +664,12 @@ async fn exercise_echo(
     post("/introspect", format!("token={}", form(&jwt)), Some(&basic))
         .await
         .unwrap();
+    // Token exchange: the upstream quotes the subject and actor tokens back.
+    let subject_token = unsigned_jwt("RS256", json!({"sub": "dave", "jti": s.subject_jti}));
+    post("/token", format!(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token={}&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt&actor_token={}&actor_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token",
+        form(&subject_token), form(&s.actor_token)
+    ), Some(&basic)).await.unwrap();
     http.get(format!(
         "http://{addr}/authorize?response_type=code&client_id=prop&state={}&nonce={}&code_challenge={}",
         form(&s.query), form(&s.cookie), form(&s.verifier)
@@ -676,8 +698,11 @@ async fn exercise_echo(
         jwt,
         basic_value,
         basic,
+        s.subject_jti.clone(),
+        subject_token,
+        s.actor_token.clone(),
     ];
-    (seen, 8)
+    (seen, 9)
 }
 
 /// Property: whatever secrets a request carries, an upstream that quotes them back in
@@ -704,7 +729,7 @@ fn secrets_echoed_by_the_upstream_never_reach_a_writer() {
     let mut runner = TestRunner::new(Config {
         cases: 24,
         failure_persistence: None,
-        // Each case is eight HTTP exchanges: a failure is reported as found, not shrunk.
+        // Each case is nine HTTP exchanges: a failure is reported as found, not shrunk.
         max_shrink_iters: 0,
         ..Config::default()
     });

@@ -622,6 +622,7 @@ mod tests {
         token.unverified = Some(UnverifiedClaims {
             subject: Some("alice".into()),
             client_id: Some("orders-web".into()),
+            delegation: Vec::new(),
             scopes: vec!["orders:read".into()],
         });
         event.token = Some(token);

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{ActorKind, ClientAuth, EventHash, EventKind, Outcome, Severity, Timestamp};
 use crate::dpop::ProofOutcome;
-use crate::token::{TokenFingerprint, TokenFormat, Verdict};
+use crate::token::{Delegate, TokenFingerprint, TokenFormat, Verdict};
 
 /// The value of the `schema` field of every event.
 pub const SCHEMA: &str = "oauth-audit/1";
@@ -256,6 +256,10 @@ pub struct Actor {
     /// The OAuth client.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The token's delegation chain (RFC 8693 `act` claims): who acts for `subject`, the
+    /// current actor first, at most [`MAX_DELEGATION_DEPTH`](crate::token::MAX_DELEGATION_DEPTH).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub delegation: Vec<Delegate>,
     /// `user`, `client` or `anonymous`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<ActorKind>,
@@ -267,7 +271,10 @@ pub struct Actor {
 impl Actor {
     /// True when nothing is known about the actor.
     pub fn is_empty(&self) -> bool {
-        self.subject.is_none() && self.client_id.is_none() && self.kind.is_none()
+        self.subject.is_none()
+            && self.client_id.is_none()
+            && self.kind.is_none()
+            && self.delegation.is_empty()
     }
 
     /// Fills `kind` from what is known: a subject makes a user, a client alone a client.
@@ -372,6 +379,9 @@ pub struct UnverifiedClaims {
     /// `client_id`, `azp` or `cid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The `act` chain (RFC 8693), as `actor.delegation` would record it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub delegation: Vec<Delegate>,
     /// `scope` / `scp`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
@@ -383,7 +393,10 @@ pub struct UnverifiedClaims {
 impl UnverifiedClaims {
     /// True when no field is set.
     pub fn is_empty(&self) -> bool {
-        self.subject.is_none() && self.client_id.is_none() && self.scopes.is_empty()
+        self.subject.is_none()
+            && self.client_id.is_none()
+            && self.scopes.is_empty()
+            && self.delegation.is_empty()
     }
 }
 
@@ -507,6 +520,10 @@ pub struct OAuthDetails {
     /// Token exchange: the acting party (`act.sub`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub act: Option<String>,
+    /// Token exchange: the fingerprint of the actor token the request presented (RFC 8693
+    /// `actor_token`; never its value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_token: Option<TokenRef>,
     /// Token exchange: the actor token's type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor_token_type: Option<String>,
@@ -531,6 +548,9 @@ pub struct OAuthDetails {
     /// one the endpoints name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Token exchange: the type of the token issued (the response's `issued_token_type`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
     /// The PKCE `code_challenge_method` (`S256`, `plain`); the verifier is never recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pkce_method: Option<String>,
@@ -557,12 +577,19 @@ pub struct OAuthDetails {
     /// two events can be joined; the value itself is never recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_uri_fingerprint: Option<TokenFingerprint>,
+    /// Token exchange: the type of token the client asked for (`requested_token_type`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_token_type: Option<String>,
     /// Resource indicators (RFC 8707).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resource: Vec<String>,
     /// `response_type` of an authorization request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_type: Option<String>,
+    /// Token exchange: the fingerprint of the subject token the request presented (RFC 8693
+    /// `subject_token`; never its value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_token: Option<TokenRef>,
     /// Token exchange: the subject token's type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject_token_type: Option<String>,

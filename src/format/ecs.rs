@@ -14,6 +14,8 @@ use serde::ser::Serializer;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::token::Delegate;
+
 use crate::event::{
     ActorKind, Alert, AuditEvent, ChainLink, Checkpoint, ClientAuth, Dropped, EventKind,
     OAuthDetails, Scopes, Severity, Timestamp, TokenDetails, TokenRef,
@@ -177,6 +179,7 @@ impl<'a> Document<'a> {
             oauth: Vendor {
                 actor: VendorActor {
                     client_id: event.actor.client_id.as_deref(),
+                    delegation: &event.actor.delegation,
                     kind: event.actor.kind,
                 },
                 alert,
@@ -354,13 +357,15 @@ impl Vendor<'_> {
 struct VendorActor<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[Delegate]>::is_empty")]
+    delegation: &'a [Delegate],
     #[serde(skip_serializing_if = "Option::is_none")]
     kind: Option<ActorKind>,
 }
 
 impl VendorActor<'_> {
     fn is_empty(&self) -> bool {
-        self.client_id.is_none() && self.kind.is_none()
+        self.client_id.is_none() && self.delegation.is_empty() && self.kind.is_none()
     }
 }
 

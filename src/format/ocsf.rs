@@ -22,6 +22,7 @@ use crate::event::{
     ActorKind, Alert, AuditEvent, ChainLink, Checkpoint, ClientAuth, Dropped, EventKind,
     OAuthDetails, Outcome, Scopes, Severity, Timestamp, TokenDetails, TokenRef,
 };
+use crate::token::Delegate;
 
 /// The OCSF schema version every event claims in `metadata.version`, and whose published
 /// schema the events are validated against (`scripts/lib/install.sh` installs it).
@@ -299,7 +300,12 @@ impl<'a> Document<'a> {
             time_dt: &event.time,
             type_uid: class.uid() * 100 + u32::from(activity_id),
             unmapped: Unmapped {
-                actor: event.actor.kind.map(|kind| UnmappedActor { kind }),
+                actor: (event.actor.kind.is_some() || !event.actor.delegation.is_empty()).then(
+                    || UnmappedActor {
+                        delegation: &event.actor.delegation,
+                        kind: event.actor.kind,
+                    },
+                ),
                 alert,
                 chain: event.chain.as_ref(),
                 checkpoint: event.checkpoint.as_ref(),
@@ -697,7 +703,7 @@ struct WebResource<'a> {
 #[derive(Serialize)]
 struct Unmapped<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    actor: Option<UnmappedActor>,
+    actor: Option<UnmappedActor<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     alert: Option<&'a Alert>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -748,9 +754,13 @@ impl Unmapped<'_> {
     }
 }
 
+/// The actor's kind and delegation chain (OCSF's `actor` has no chain of actors).
 #[derive(Serialize)]
-struct UnmappedActor {
-    kind: ActorKind,
+struct UnmappedActor<'a> {
+    #[serde(skip_serializing_if = "is_empty_slice")]
+    delegation: &'a [Delegate],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<ActorKind>,
 }
 
 /// `duration` is whole milliseconds: the exact figure and the route stay here.

@@ -278,6 +278,9 @@ const V1_ENVELOPE: &[(&str, Field)] = &[
 /// `oauth.` in ECS and `unmapped.` in OCSF.
 const OAUTH_FIELDS: &[(&str, Field)] = &[
     ("actor.client_id", Field::Keyword),
+    ("actor.delegation.client_id", Field::Keyword),
+    ("actor.delegation.issuer", Field::Keyword),
+    ("actor.delegation.subject", Field::Keyword),
     ("actor.kind", Field::Keyword),
     ("alert.rule", Field::Keyword),
     ("alert.title", Field::Text),
@@ -342,6 +345,9 @@ const OAUTH_FIELDS: &[(&str, Field)] = &[
     ("token.binding.proof_jkt", Field::Keyword),
     ("token.binding.x5t#S256", Field::Keyword),
     ("token.unverified.client_id", Field::Keyword),
+    ("token.unverified.delegation.client_id", Field::Keyword),
+    ("token.unverified.delegation.issuer", Field::Keyword),
+    ("token.unverified.delegation.subject", Field::Keyword),
     ("token.unverified.scopes", Field::Keyword),
     ("token.unverified.subject", Field::Keyword),
 ];
@@ -350,6 +356,7 @@ const OAUTH_FIELDS: &[(&str, Field)] = &[
 /// OCSF.
 const OAUTH_DETAILS: &[(&str, Field)] = &[
     ("act", Field::Keyword),
+    ("actor_token.fingerprint", Field::Keyword),
     ("actor_token_type", Field::Keyword),
     ("audience", Field::Keyword),
     ("body_inspected", Field::Boolean),
@@ -359,6 +366,7 @@ const OAUTH_DETAILS: &[(&str, Field)] = &[
     ("dpop.method", Field::Keyword),
     ("dpop.proof", Field::Keyword),
     ("endpoint", Field::Keyword),
+    ("issued_token_type", Field::Keyword),
     ("pkce_method", Field::Keyword),
     ("presented_refresh_token.fingerprint", Field::Keyword),
     ("pushed", Field::Boolean),
@@ -366,8 +374,10 @@ const OAUTH_DETAILS: &[(&str, Field)] = &[
     ("repeated", Field::Long),
     ("repeated_parameters", Field::Keyword),
     ("request_uri_fingerprint", Field::Keyword),
+    ("requested_token_type", Field::Keyword),
     ("resource", Field::Keyword),
     ("response_type", Field::Keyword),
+    ("subject_token.fingerprint", Field::Keyword),
     ("subject_token_type", Field::Keyword),
 ];
 

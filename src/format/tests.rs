@@ -174,8 +174,21 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 event.token = Some(token());
                 event.refresh_token = Some(TokenRef::new(TokenFingerprint::of("refresh-token-b")));
             }
+            event.actor.delegation = vec![
+                crate::token::Delegate {
+                    client_id: Some("gateway-svc".into()),
+                    issuer: Some("https://as.example".into()),
+                    subject: Some("gateway".into()),
+                },
+                crate::token::Delegate {
+                    client_id: None,
+                    issuer: None,
+                    subject: Some("billing".into()),
+                },
+            ];
             event.oauth = Some(OAuthDetails {
                 act: Some("gateway".into()),
+                actor_token: Some(TokenRef::new(TokenFingerprint::of("actor-token"))),
                 actor_token_type: Some("urn:ietf:params:oauth:token-type:jwt".into()),
                 audience: strings(&["orders"]),
                 body_inspected: Some(false),
@@ -190,6 +203,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                     x5t_s256: None,
                 }),
                 endpoint: None,
+                issued_token_type: Some("urn:ietf:params:oauth:token-type:access_token".into()),
                 pkce_method: Some("verifier_sent".into()),
                 presented_refresh_token: Some(TokenRef::new(TokenFingerprint::of(
                     "refresh-token-a",
@@ -199,8 +213,10 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 repeated: Some(3),
                 repeated_parameters: strings(&["scope"]),
                 request_uri_fingerprint: None,
+                requested_token_type: Some("urn:ietf:params:oauth:token-type:jwt".into()),
                 resource: strings(&["https://orders.example/"]),
                 response_type: None,
+                subject_token: Some(TokenRef::new(TokenFingerprint::of("subject-token"))),
                 subject_token_type: Some("urn:ietf:params:oauth:token-type:access_token".into()),
             });
         }
@@ -265,6 +281,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
         AccessDenied => {
             event.actor = crate::event::Actor {
                 client_id: None,
+                delegation: Vec::new(),
                 kind: Some(ActorKind::Anonymous),
                 subject: None,
             };
@@ -277,6 +294,11 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             token.truncated = vec!["scope"];
             token.unverified = Some(UnverifiedClaims {
                 client_id: Some("web".into()),
+                delegation: vec![crate::token::Delegate {
+                    client_id: None,
+                    issuer: None,
+                    subject: Some("gateway".into()),
+                }],
                 scopes: strings(&["profile", "admin"]),
                 subject: Some("alice".into()),
             });

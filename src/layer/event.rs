@@ -17,10 +17,10 @@ use super::Shared;
 use crate::context::RequestContext;
 use crate::event::{
     error_code, ActorKind, AuditEvent, ErrorInfo, EventKind, HttpInfo, Outcome, ServiceInfo,
-    Severity, TokenDetails, UnverifiedClaims,
+    Severity, TokenDetails,
 };
 use crate::oauth::{EndpointEvent, EndpointRequest, ResponseHead, ResponseSeen, Settings};
-use crate::resource::{actor, details, Challenge, Presented, ResourceRequest};
+use crate::resource::{details, token_actor, unverified, Challenge, Presented, ResourceRequest};
 use crate::scope::ScopeDecision;
 use crate::tee::Captured;
 use crate::token::Verdict;
@@ -175,16 +175,12 @@ fn resource_event(
             let claims = &token.claims;
             let mut details = details(token);
             if token.verdict == Verdict::Valid {
-                event.actor = actor(claims.subject.as_deref(), claims.client_id.as_deref());
+                event.actor = token_actor(claims);
                 event.scopes.granted = Some(claims.scopes.clone());
             } else {
                 // Not verified: the token's own words, never as `actor` or granted scopes.
                 event.actor.kind = Some(ActorKind::Anonymous);
-                details.unverified = Some(UnverifiedClaims {
-                    subject: claims.subject.clone(),
-                    client_id: claims.client_id.clone(),
-                    scopes: claims.scopes.clone(),
-                });
+                details.unverified = Some(unverified(claims));
             }
             details.binding = resource.presentation().binding(token);
             event.token = Some(details);

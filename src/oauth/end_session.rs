@@ -142,6 +142,7 @@ pub(crate) fn classify(
         token.type_hint = Some("id_token".to_owned());
         let unverified = UnverifiedClaims {
             client_id: hint.client_id,
+            delegation: Vec::new(),
             scopes: Vec::new(),
             subject: hint.subject,
         };

@@ -62,6 +62,9 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
             Some(TOKEN_EXCHANGE) => {
                 oauth.subject_token_type = form.get("subject_token_type").map(ident);
                 oauth.actor_token_type = form.get("actor_token_type").map(ident);
+                oauth.requested_token_type = form.get("requested_token_type").map(ident);
+                oauth.subject_token = form.get("subject_token").map(fingerprint);
+                oauth.actor_token = form.get("actor_token").map(fingerprint);
                 subject = jwt_subject(x, form.get("subject_token"));
                 act = jwt_subject(x, form.get("actor_token"));
             }
@@ -76,8 +79,13 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
     }
 
     let mut client_id = client.client_id;
+    let mut delegation = Vec::new();
     if outcome == Outcome::Success {
         if let Some(json) = &x.json {
+            if let Some(issued) = json.str("issued_token_type") {
+                // RFC 8693 §2.2.1: what the `access_token` field holds.
+                Exchange::oauth(&mut event).issued_token_type = Some(ident(issued));
+            }
             if let Some(raw) = json.str("access_token") {
                 let issued = x.inspector.inspect(raw);
                 let claims = &issued.claims;
@@ -96,6 +104,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
                     subject = claims.subject.clone().or(subject);
                     client_id = client_id.or_else(|| claims.client_id.clone());
                     act = act.or_else(|| claims.actor.clone());
+                    delegation = claims.delegation.clone();
                 }
                 if event.scopes.requested.is_none()
                     && json.str("scope").is_none()
@@ -147,6 +156,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
     }
 
     event.actor = actor(subject.as_deref(), client_id.as_deref());
+    event.actor.delegation = delegation;
     if grant_type == Some("client_credentials") {
         event.actor.kind = Some(ActorKind::Client);
     }
@@ -199,6 +209,10 @@ fn issued_binding(
         proof_jkt: mismatch.then(|| proof_jkt.map(str::to_owned)).flatten(),
         x5t_s256: None,
     })
+}
+
+fn fingerprint(token: &str) -> TokenRef {
+    TokenRef::new(TokenFingerprint::of(token))
 }
 
 /// The `sub` of a JWT presented in a request (token exchange), unverified.

@@ -14,4 +14,4 @@ pub use challenge::read_bearer_challenge;
 pub(crate) use challenge::Challenge;
 pub use request::AuditedToken;
 pub(crate) use request::{Inspectors, Presented, ResourceRequest};
-pub(crate) use token_fields::{actor, details};
+pub(crate) use token_fields::{actor, details, token_actor, unverified};

@@ -1,8 +1,8 @@
 //! The event fields a token gives, the same for a protected route's bearer token and a
 //! token an OAuth endpoint issued or introspected.
 
-use crate::event::{Actor, ActorKind, Timestamp, TokenDetails};
-use crate::token::InspectedToken;
+use crate::event::{Actor, ActorKind, Timestamp, TokenDetails, UnverifiedClaims};
+use crate::token::{InspectedToken, TokenClaims};
 
 /// The actor of a token: a subject equal to the client id is a client acting for itself.
 pub(crate) fn actor(subject: Option<&str>, client_id: Option<&str>) -> Actor {
@@ -16,6 +16,25 @@ pub(crate) fn actor(subject: Option<&str>, client_id: Option<&str>) -> Actor {
         subject: subject.map(str::to_owned),
         client_id: client_id.map(str::to_owned),
         kind: Some(kind),
+        delegation: Vec::new(),
+    }
+}
+
+/// The actor a token names: its subject and client, and who acts for them (the token's
+/// delegation chain, RFC 8693).
+pub(crate) fn token_actor(claims: &TokenClaims) -> Actor {
+    let mut actor = actor(claims.subject.as_deref(), claims.client_id.as_deref());
+    actor.delegation = claims.delegation.clone();
+    actor
+}
+
+/// What an unverified token claims, recorded apart from `actor` and granted scopes.
+pub(crate) fn unverified(claims: &TokenClaims) -> UnverifiedClaims {
+    UnverifiedClaims {
+        subject: claims.subject.clone(),
+        client_id: claims.client_id.clone(),
+        delegation: claims.delegation.clone(),
+        scopes: claims.scopes.clone(),
     }
 }
 

@@ -1,3 +1,4 @@
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::text::sanitize;
@@ -9,6 +10,30 @@ pub const MAX_AUDIENCES: usize = 16;
 /// Text claims (`sub`, `client_id`, `jti`, `iss`, each audience, each scope...) are cut to
 /// this many bytes; a longer scope is left out whole, so that a cut one never matches.
 pub const MAX_CLAIM_BYTES: usize = 256;
+
+/// At most this many actors of a delegation chain (`act` claims nested in `act`, RFC 8693
+/// §4.1) are read; a longer chain is cut and `act` noted in
+/// [`truncated`](TokenClaims::truncated).
+pub const MAX_DELEGATION_DEPTH: usize = 8;
+
+/// One actor of a token's delegation chain (an RFC 8693 `act` claim): who acts, or acted
+/// before, on behalf of the token's subject. Recorded as an item of `actor.delegation`.
+///
+/// Each text is capped to [`MAX_CLAIM_BYTES`] with control characters escaped, like every
+/// other claim.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Delegate {
+    /// The actor's `client_id` (RFC 8693 §4.3), when the `act` claim names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The actor's `iss`: who issued the identity in `sub`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The actor's `sub`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
 
 /// The claims of a token that the audit record uses. Read tolerantly: a claim of the wrong
 /// type is ignored, never an error.
@@ -45,6 +70,9 @@ pub struct TokenClaims {
     /// `cnf.x5t#S256`: the thumbprint of the client certificate a token is bound to
     /// (RFC 8705 §3.1).
     pub cnf_x5t_s256: Option<String>,
+    /// The delegation chain: `act`, then the `act` nested in it, and so on (the current
+    /// actor first, the earliest last), at most [`MAX_DELEGATION_DEPTH`] of them.
+    pub delegation: Vec<Delegate>,
     /// The claims cut to the limits, by claim name (`scope`, `aud`, `sub`, ...).
     pub truncated: Vec<&'static str>,
 }
@@ -59,6 +87,16 @@ impl TokenClaims {
     /// assert_eq!(claims.client_id.as_deref(), Some("web"));
     /// assert_eq!(claims.scopes, ["a", "b"]);
     /// assert_eq!(claims.audience, ["api"]);
+    ///
+    /// // A token exchanged twice: the gateway acts now, for a service that acted before.
+    /// let exchanged = oauth_audit::token::TokenClaims::from_json(&serde_json::json!({
+    ///     "sub": "alice",
+    ///     "act": {"sub": "gateway", "act": {"sub": "billing", "client_id": "billing-svc"}}
+    /// }));
+    /// assert_eq!(exchanged.actor.as_deref(), Some("gateway"));
+    /// let chain: Vec<_> = exchanged.delegation.iter().map(|d| d.subject.as_deref()).collect();
+    /// assert_eq!(chain, [Some("gateway"), Some("billing")]);
+    /// assert_eq!(exchanged.delegation[1].client_id.as_deref(), Some("billing-svc"));
     /// ```
     pub fn from_json(value: &Value) -> Self {
         let mut truncated = Vec::new();
@@ -89,6 +127,7 @@ impl TokenClaims {
             };
         let cnf_jkt = confirmation("jkt", "cnf", &mut truncated);
         let cnf_x5t_s256 = confirmation("x5t#S256", "cnf", &mut truncated);
+        let delegation = delegation(value, &mut truncated);
         let int = |key: &str| {
             value
                 .get(key)
@@ -132,9 +171,38 @@ impl TokenClaims {
             actor,
             cnf_jkt,
             cnf_x5t_s256,
+            delegation,
             truncated,
         }
     }
+}
+
+/// The `act` chain, outermost first: iterative, so that depth costs no stack, and cut at
+/// [`MAX_DELEGATION_DEPTH`]. An `act` that is not an object (not RFC 8693) ends the chain.
+fn delegation(value: &Value, truncated: &mut Vec<&'static str>) -> Vec<Delegate> {
+    let mut chain = Vec::new();
+    let mut next = value.get("act");
+    while let Some(act) = next {
+        let Some(act) = act.as_object() else {
+            break;
+        };
+        if chain.len() == MAX_DELEGATION_DEPTH {
+            note("act", truncated);
+            break;
+        }
+        let mut text = |key: &str| {
+            act.get(key)
+                .and_then(Value::as_str)
+                .map(|v| capped(v, "act", truncated))
+        };
+        chain.push(Delegate {
+            client_id: text("client_id"),
+            issuer: text("iss"),
+            subject: text("sub"),
+        });
+        next = act.get("act");
+    }
+    chain
 }
 
 /// `value` made safe and cut to [`MAX_CLAIM_BYTES`]; notes `claim` when something was lost.
@@ -249,6 +317,73 @@ mod tests {
         assert_eq!(c.truncated, ["scp"]);
     }
 
+    #[test]
+    fn the_act_chain_is_read_outermost_first() {
+        let c = TokenClaims::from_json(&json!({
+            "sub": "alice",
+            "act": {
+                "sub": "gateway", "iss": "https://as.example", "client_id": "gw",
+                "act": {"sub": "billing", "act": {"client_id": "batch"}}
+            }
+        }));
+        assert_eq!(c.actor.as_deref(), Some("gateway"));
+        assert_eq!(
+            c.delegation,
+            [
+                Delegate {
+                    client_id: Some("gw".into()),
+                    issuer: Some("https://as.example".into()),
+                    subject: Some("gateway".into()),
+                },
+                Delegate {
+                    subject: Some("billing".into()),
+                    ..Delegate::default()
+                },
+                Delegate {
+                    client_id: Some("batch".into()),
+                    ..Delegate::default()
+                },
+            ]
+        );
+        assert!(c.truncated.is_empty());
+        // Not RFC 8693 objects: the chain ends there, nothing is invented.
+        let c = TokenClaims::from_json(&json!({"act": {"sub": "a", "act": "b"}}));
+        assert_eq!(c.delegation.len(), 1);
+        assert!(TokenClaims::from_json(&json!({"act": ["x"]}))
+            .delegation
+            .is_empty());
+        assert!(TokenClaims::from_json(&json!({"sub": "x"}))
+            .delegation
+            .is_empty());
+    }
+
+    #[test]
+    fn a_deep_or_huge_act_chain_is_bounded() {
+        let mut act = json!({"sub": "first"});
+        for depth in 1..100 {
+            act = json!({"sub": format!("\u{1b}[31m{depth}{}", "x".repeat(5_000)), "iss": "y".repeat(9_000), "act": act});
+        }
+        let c = TokenClaims::from_json(&json!({"sub": "alice", "act": act}));
+        assert_eq!(c.delegation.len(), MAX_DELEGATION_DEPTH);
+        for delegate in &c.delegation {
+            let subject = delegate.subject.as_deref().unwrap();
+            assert_eq!(subject.len(), MAX_CLAIM_BYTES);
+            assert!(!subject.chars().any(char::is_control));
+            assert_eq!(delegate.issuer.as_deref().unwrap().len(), MAX_CLAIM_BYTES);
+        }
+        assert_eq!(c.truncated, ["act"]);
+        // Exactly the limit is not a cut.
+        let mut act = json!({"sub": "a0"});
+        for depth in 1..MAX_DELEGATION_DEPTH {
+            act = json!({"sub": format!("a{depth}"), "act": act});
+        }
+        let c = TokenClaims::from_json(&json!({"act": act}));
+        assert_eq!(c.delegation.len(), MAX_DELEGATION_DEPTH);
+        assert_eq!(c.delegation[0].subject.as_deref(), Some("a7"));
+        assert_eq!(c.delegation[7].subject.as_deref(), Some("a0"));
+        assert!(c.truncated.is_empty());
+    }
+
     mod prop {
         use super::super::*;
         use crate::token::{TokenFormat, TokenInspector, Verdict};
@@ -289,6 +424,12 @@ mod tests {
         fn bounded(claims: &TokenClaims) -> Result<(), TestCaseError> {
             prop_assert!(claims.scopes.len() <= MAX_SCOPES);
             prop_assert!(claims.audience.len() <= MAX_AUDIENCES);
+            prop_assert!(claims.delegation.len() <= MAX_DELEGATION_DEPTH);
+            let delegates = claims
+                .delegation
+                .iter()
+                .flat_map(|d| [&d.subject, &d.issuer, &d.client_id])
+                .flatten();
             for text in claims
                 .scopes
                 .iter()
@@ -298,6 +439,7 @@ mod tests {
                 .chain(&claims.jti)
                 .chain(&claims.issuer)
                 .chain(&claims.actor)
+                .chain(delegates)
             {
                 prop_assert!(text.len() <= MAX_CLAIM_BYTES);
                 prop_assert!(!text.chars().any(char::is_control), "{text:?}");

@@ -29,7 +29,9 @@ mod revoked;
 mod verdict;
 
 pub use bearer::{access_token_from_headers, bearer_from_headers, BearerCredential, Scheme};
-pub use claims::{TokenClaims, MAX_AUDIENCES, MAX_CLAIM_BYTES, MAX_SCOPES};
+pub use claims::{
+    Delegate, TokenClaims, MAX_AUDIENCES, MAX_CLAIM_BYTES, MAX_DELEGATION_DEPTH, MAX_SCOPES,
+};
 pub use fingerprint::TokenFingerprint;
 pub use inspector::{InspectedToken, TokenInspector, TokenInspectorBuilder, MIN_REFRESH_INTERVAL};
 pub(crate) use resolver::resolved;
