@@ -593,3 +593,99 @@ async fn a_token_request_with_a_proof_binds_what_is_issued() {
     let e = &events(&memory, 3).await[2];
     assert_eq!(e["oauth"]["dpop"]["proof"], "htu_mismatch");
 }
+
+#[tokio::test]
+async fn proofs_of_keys_no_token_is_bound_to_cannot_push_out_a_real_one() {
+    // A replay cache of 4: an attacker's own proofs, with their own keys, tokens bound to
+    // nothing or no token at all, must not fill it.
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder().writer(memory.clone()).build().unwrap();
+    let inspector = TokenInspector::builder()
+        .hmac_secret(Algorithm::HS256, HS256_SECRET)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/orders", get(|| async { "ok" }))
+        .layer(
+            AuditLayer::builder(auditor)
+                .token_inspector(inspector)
+                .dpop(DpopVerifier::builder().replay_capacity(4).build().unwrap())
+                .build()
+                .unwrap(),
+        );
+    let addr = support::serve(app).await;
+    let url = format!("http://{addr}/orders");
+    let get = |authorization: Option<String>, proof: String| {
+        let url = url.clone();
+        async move {
+            let mut request = client().get(url).header("dpop", proof);
+            if let Some(authorization) = authorization {
+                request = request.header("authorization", authorization);
+            }
+            request.send().await.unwrap();
+        }
+    };
+    let key = DpopKey::es256();
+    let token = access_token(Some(&key));
+    let captured = key.proof("GET", &url, Some(&token));
+    get(Some(format!("DPoP {token}")), captured.clone()).await;
+    let unbound = access_token(None);
+    for _ in 0..20 {
+        let attacker = DpopKey::es256();
+        get(
+            Some(format!("DPoP {unbound}")),
+            attacker.proof("GET", &url, Some(&unbound)),
+        )
+        .await;
+        get(None, attacker.proof("GET", &url, None)).await;
+    }
+    get(Some(format!("DPoP {token}")), captured).await;
+    let all = events(&memory, 42).await;
+    assert_eq!(all[0]["token"]["binding"]["proof"], "valid");
+    assert_eq!(
+        all[41]["token"]["binding"]["proof"], "replayed",
+        "{}",
+        all[41]
+    );
+    // A proof without a token is not checked at all: nothing to bind, nothing recorded.
+    assert!(all[2]["token"].is_null(), "{}", all[2]);
+}
+
+#[tokio::test]
+async fn a_route_at_a_default_endpoint_path_checks_its_proof_once() {
+    // `/token` is assumed to be the token endpoint until its traffic says otherwise: a GET
+    // with a bound token is a protected route, and its proof is not seen twice.
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder().writer(memory.clone()).build().unwrap();
+    let inspector = TokenInspector::builder()
+        .hmac_secret(Algorithm::HS256, HS256_SECRET)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/token",
+            get(|| async { "ok" }).route_layer(RequiredScopes::all(["orders"]).enforce()),
+        )
+        .layer(
+            AuditLayer::builder(auditor)
+                .token_inspector(inspector)
+                .build()
+                .unwrap(),
+        );
+    let addr = support::serve(app).await;
+    let key = DpopKey::es256();
+    let token = access_token(Some(&key));
+    let url = format!("http://{addr}/token");
+    let status = client()
+        .get(&url)
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", key.proof("GET", &url, Some(&token)))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let e = &events(&memory, 1).await[0];
+    assert_eq!(e["kind"], "ResourceAccessed", "{e}");
+    assert_eq!(e["token"]["binding"]["proof"], "valid", "{e}");
+}

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use oauth_audit::dpop::{DpopVerifier, ProofOutcome};
+use oauth_audit::dpop::{DpopVerifier, ProofOutcome, ProofUse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -252,9 +252,11 @@ async fn token(
         Err(response) => return *response,
     };
     // RFC 9449 §5: a valid proof binds the tokens to its key; an invalid one is refused.
-    let proof = headers
-        .contains_key("dpop")
-        .then(|| state.dpop.check(&method, &uri, &headers, None));
+    let proof = headers.contains_key("dpop").then(|| {
+        let mut check = state.dpop.check(&method, &uri, &headers, None);
+        state.dpop.record_use(&mut check, ProofUse::TokenEndpoint);
+        check
+    });
     let jkt = match &proof {
         Some(check) if check.outcome != ProofOutcome::Valid => {
             return oauth_error(

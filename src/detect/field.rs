@@ -36,9 +36,11 @@ pub enum Field {
     Country,
     /// `source.geo.city`: the city of the address (from geo enrichment).
     City,
-    /// `token.binding.jkt`: the key a sender-constrained token is bound to.
+    /// `token.binding.jkt`: the key a sender-constrained token is bound to (at the token
+    /// endpoint, else `oauth.dpop.jkt`: the key of the request's proof).
     BindingKey,
-    /// `token.binding.proof`: the outcome of its proof of possession.
+    /// `token.binding.proof`: the outcome of its proof of possession (at the token endpoint,
+    /// else `oauth.dpop.proof`).
     BindingProof,
 }
 
@@ -235,14 +237,17 @@ impl Observed for AuditEvent {
                 .map(|f| Cow::Owned(f.to_string())),
             Field::Country => borrowed(&self.source.as_ref()?.geo.as_ref()?.country),
             Field::City => borrowed(&self.source.as_ref()?.geo.as_ref()?.city),
-            Field::BindingKey => borrowed(&self.token.as_ref()?.binding.as_ref()?.jkt),
-            Field::BindingProof => self
-                .token
-                .as_ref()?
-                .binding
-                .as_ref()?
-                .proof
-                .map(|p| Cow::Borrowed(p.as_str())),
+            Field::BindingKey | Field::BindingProof => {
+                let binding = self
+                    .token
+                    .as_ref()
+                    .and_then(|t| t.binding.as_ref())
+                    .or_else(|| self.oauth.as_ref()?.dpop.as_ref())?;
+                match field {
+                    Field::BindingKey => borrowed(&binding.jkt),
+                    _ => binding.proof.map(|p| Cow::Borrowed(p.as_str())),
+                }
+            }
         }
     }
 }
@@ -315,8 +320,19 @@ impl Observed for Value {
             Field::RefreshToken => &self["refresh_token"]["fingerprint"],
             Field::Country => &self["source"]["geo"]["country"],
             Field::City => &self["source"]["geo"]["city"],
-            Field::BindingKey => &self["token"]["binding"]["jkt"],
-            Field::BindingProof => &self["token"]["binding"]["proof"],
+            Field::BindingKey | Field::BindingProof => {
+                let name = if field == Field::BindingKey {
+                    "jkt"
+                } else {
+                    "proof"
+                };
+                let bound = &self["token"]["binding"][name];
+                if bound.is_null() {
+                    &self["oauth"]["dpop"][name]
+                } else {
+                    bound
+                }
+            }
         };
         value.as_str().map(Cow::Borrowed)
     }

@@ -267,11 +267,16 @@ pub fn default_rules() -> Vec<Rule> {
             title: "A DPoP proof used again: someone holds a copy of a request",
             severity: Severity::Critical,
             select: vec![Select {
-                kinds: vec!["ResourceAccessed", "AccessDenied"],
+                kinds: vec![
+                    "ResourceAccessed",
+                    "AccessDenied",
+                    "AccessTokenIssued",
+                    "TokenRequestFailed",
+                ],
                 proofs: vec!["replayed"],
                 ..Select::default()
             }],
-            group_by: vec![Field::Token],
+            group_by: vec![Field::BindingKey],
             timespan: 10 * MINUTE,
             condition: Condition::count(1),
             cooldown: 10 * MINUTE,

@@ -109,8 +109,8 @@ pub(crate) fn normalize_path(path: &str) -> String {
     out
 }
 
-/// Decodes `%XX` escapes of unreserved characters and writes the others' hex digits in upper
-/// case; a `%` not followed by two hex digits stays as it is.
+/// Decodes `%XX` escapes of unreserved characters but `.` and writes the others' hex digits
+/// in upper case; a `%` not followed by two hex digits stays as it is.
 fn percent_normalized(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
@@ -123,7 +123,10 @@ fn percent_normalized(text: &str) -> String {
         {
             let hex = &text[i + 1..i + 3];
             let value = u8::from_str_radix(hex, 16).unwrap_or_default();
-            if value.is_ascii_alphanumeric() || matches!(value, b'-' | b'.' | b'_' | b'~') {
+            // `%2E` stays encoded: decoded before dot segments are removed, `/x/%2E%2E/a`
+            // would read as `/a`, where routers that match paths literally see three
+            // segments.
+            if value.is_ascii_alphanumeric() || matches!(value, b'-' | b'_' | b'~') {
                 out.push(value as char);
             } else {
                 out.push('%');
@@ -186,7 +189,8 @@ mod tests {
         assert_eq!(normalize_path("/../../a"), "/a");
         assert_eq!(normalize_path("/%7Euser/%61"), "/~user/a");
         assert_eq!(normalize_path("/a%2fb"), "/a%2Fb");
-        assert_eq!(normalize_path("/%2E%2E/admin"), "/admin");
+        assert_eq!(normalize_path("/%2E%2E/admin"), "/%2E%2E/admin");
+        assert_eq!(normalize_path("/x/%2e%2e/orders"), "/x/%2E%2E/orders");
         assert_eq!(normalize_path("/a%zz"), "/a%zz");
         assert_eq!(normalize_path("/a%4"), "/a%4");
         assert_eq!(normalize_path("/a//b/"), "/a//b/");

@@ -31,6 +31,6 @@ mod verifier;
 
 pub use outcome::ProofOutcome;
 pub use verifier::{
-    DpopVerifier, DpopVerifierBuilder, ProofCheck, DEFAULT_MAX_AGE, DEFAULT_MAX_FUTURE_SKEW,
-    DEFAULT_REPLAY_CAPACITY, DPOP, MAX_PROOF_BYTES,
+    DpopVerifier, DpopVerifierBuilder, ProofCheck, ProofUse, DEFAULT_MAX_AGE,
+    DEFAULT_MAX_FUTURE_SKEW, DEFAULT_REPLAY_CAPACITY, DPOP, MAX_PROOF_BYTES,
 };

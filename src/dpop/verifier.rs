@@ -42,12 +42,31 @@ pub struct ProofCheck {
     /// The RFC 7638 SHA-256 thumbprint of the proof's public key (base64url), when the proof
     /// carried a usable one, whatever the outcome.
     pub jkt: Option<String>,
+    /// A valid proof's identity and until when it must be remembered, for
+    /// [`DpopVerifier::record_use`].
+    replay: Option<(super::replay::ProofId, i64)>,
 }
 
 impl ProofCheck {
     fn failed(outcome: ProofOutcome, jkt: Option<String>) -> Self {
-        ProofCheck { outcome, jkt }
+        ProofCheck {
+            outcome,
+            jkt,
+            replay: None,
+        }
     }
+}
+
+/// Where a proof was used: each place remembers its proofs apart, so that proofs anyone can
+/// make at one (a token endpoint takes proofs from clients that have no token yet) cannot
+/// crowd out those of the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProofUse {
+    /// With an access token at a protected resource (RFC 9449 §7).
+    Resource,
+    /// At the token endpoint (RFC 9449 §5).
+    TokenEndpoint,
 }
 
 /// Checks DPoP proofs (RFC 9449): signature by the proof's own key, `typ`, `alg`, `htm`,
@@ -88,7 +107,10 @@ struct Inner {
     origins: Vec<String>,
     max_age: i64,
     max_future_skew: i64,
-    replay: ReplayCache,
+    /// Proofs used with an access token that is bound to the proof's key.
+    resource: ReplayCache,
+    /// Proofs sent to the token endpoint.
+    token_endpoint: ReplayCache,
 }
 
 impl Default for DpopVerifier {
@@ -109,6 +131,9 @@ impl DpopVerifier {
     /// Checks the DPoP proof of a request. `access_token` is the token the request presents
     /// (its hash must be the proof's `ath`); `None` at the token endpoint, where a proof binds
     /// the tokens about to be issued.
+    ///
+    /// The check itself remembers nothing: a proof that passed is `valid` until
+    /// [`record_use`](Self::record_use) finds it used before.
     pub fn check(
         &self,
         method: &Method,
@@ -164,12 +189,17 @@ impl DpopVerifier {
             }
         };
         let text = |name: &str| claims.get(name).and_then(Value::as_str);
-        let (Some(jti), Some(htm), Some(htu), Some(iat)) = (
-            text("jti"),
-            text("htm"),
-            text("htu"),
-            claims.get("iat").and_then(Value::as_i64),
-        ) else {
+        // A NumericDate may have a fraction (RFC 7519 §2).
+        let iat = claims.get("iat").and_then(|v| {
+            v.as_i64().or_else(|| {
+                v.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.floor() as i64)
+            })
+        });
+        let (Some(jti), Some(htm), Some(htu), Some(iat)) =
+            (text("jti"), text("htm"), text("htu"), iat)
+        else {
             return fail(ProofOutcome::Malformed);
         };
         if jti.is_empty() || jti.len() > MAX_JTI_BYTES {
@@ -193,12 +223,31 @@ impl DpopVerifier {
                 return fail(ProofOutcome::AthMismatch);
             }
         }
-        // Last, so that only a proof that passed everything else is remembered.
         let until = iat.saturating_add(inner.max_age).saturating_add(1);
-        if !inner.replay.first_use(proof_id(&jkt, jti), until, now) {
-            return fail(ProofOutcome::Replayed);
+        ProofCheck {
+            outcome: ProofOutcome::Valid,
+            replay: Some((proof_id(&jkt, jti), until)),
+            jkt: Some(jkt),
         }
-        ProofCheck::failed(ProofOutcome::Valid, Some(jkt))
+    }
+
+    /// Records the use of a `valid` proof at `place`, and makes it
+    /// [`Replayed`](ProofOutcome::Replayed) when the same proof (same key, same `jti`) was
+    /// used there before within the window. Call it once per request, and only for proofs
+    /// that count: the audit layer records a protected route's proof when the request's token
+    /// is valid and bound to the proof's key, so that proofs made with keys of no token
+    /// cannot fill the memory and push out the ones a replay would match.
+    pub fn record_use(&self, check: &mut ProofCheck, place: ProofUse) {
+        let Some((id, until)) = check.replay.take() else {
+            return;
+        };
+        let cache = match place {
+            ProofUse::Resource => &self.inner.resource,
+            ProofUse::TokenEndpoint => &self.inner.token_endpoint,
+        };
+        if check.outcome == ProofOutcome::Valid && !cache.first_use(id, until, unix_now()) {
+            check.outcome = ProofOutcome::Replayed;
+        }
     }
 
     /// Whether `htu` names the request's URI.
@@ -227,7 +276,7 @@ impl DpopVerifier {
     /// How many remembered proofs were forgotten before their time, to stay within the
     /// replay cache's capacity.
     pub fn replay_evictions(&self) -> u64 {
-        self.inner.replay.evicted()
+        self.inner.resource.evicted() + self.inner.token_endpoint.evicted()
     }
 }
 
@@ -277,7 +326,11 @@ fn key_fits(algorithm: Algorithm, jwk: &Jwk) -> bool {
             (&ec.curve, algorithm),
             (EllipticCurve::P256, Algorithm::ES256) | (EllipticCurve::P384, Algorithm::ES384)
         ),
-        (AlgorithmParameters::RSA(_), AlgorithmFamily::Rsa) => true,
+        // At most 4096 bits (683 base64url characters) and the usual exponent: a larger key
+        // only makes each check cost more.
+        (AlgorithmParameters::RSA(rsa), AlgorithmFamily::Rsa) => {
+            rsa.n.trim_start_matches('A').len() <= 683 && rsa.e == "AQAB"
+        }
         (AlgorithmParameters::OctetKeyPair(okp), AlgorithmFamily::Ed) => {
             okp.curve == EllipticCurve::Ed25519
         }
@@ -372,7 +425,8 @@ impl DpopVerifierBuilder {
                 origins,
                 max_age: seconds(self.max_age),
                 max_future_skew: seconds(self.max_future_skew),
-                replay: ReplayCache::new(self.replay_capacity),
+                resource: ReplayCache::new(self.replay_capacity),
+                token_endpoint: ReplayCache::new(self.replay_capacity),
             }),
         })
     }

@@ -13,7 +13,7 @@ use super::pending::PendingEvent;
 use super::{Direct, Resolving, Shared};
 use crate::context::{RequestContext, RequestId};
 use crate::oauth::EndpointRequest;
-use crate::resource::ResourceRequest;
+use crate::resource::{proof_of, ResourceRequest};
 use crate::token::{
     access_token_from_headers, resolved, BearerCredential, ResolveRequest, Verdict,
 };
@@ -78,6 +78,14 @@ impl<S, M> AuditService<S, M> {
             .endpoints
             .lookup(req.uri().path())
             .filter(|e| *e != crate::oauth::Endpoint::UserInfo);
+        // Once per request, whatever roles its path may have.
+        let proof = proof_of(
+            req.method(),
+            req.uri(),
+            req.headers(),
+            &shared.dpop,
+            endpoint == Some(crate::oauth::Endpoint::Token),
+        );
         if let Some(endpoint) = endpoint {
             let (mut head, body) = req.into_parts();
             let has_body = !body.is_end_stream();
@@ -86,16 +94,11 @@ impl<S, M> AuditService<S, M> {
                 &head,
                 has_body,
                 &shared.endpoints,
-                &shared.dpop,
+                proof.clone().map(|check| (check, &shared.dpop)),
             );
             // A default path may be an ordinary route: read it as one too, in case.
             let fallback = shared.endpoints.is_assumed(endpoint).then(|| {
-                let resource = ResourceRequest::inspect(
-                    &head.method,
-                    &head.uri,
-                    &head.headers,
-                    shared.inspectors(),
-                );
+                let resource = ResourceRequest::inspect(&head.headers, shared.inspectors(), proof);
                 if let Some(token) = resource.audited_token() {
                     head.extensions.insert(token);
                     head.extensions.insert(resource.presentation().clone());
@@ -110,8 +113,7 @@ impl<S, M> AuditService<S, M> {
                 resolve: None,
             };
         }
-        let resource =
-            ResourceRequest::inspect(req.method(), req.uri(), req.headers(), shared.inspectors());
+        let resource = ResourceRequest::inspect(req.headers(), shared.inspectors(), proof);
         if let Some(token) = resource.audited_token() {
             req.extensions_mut().insert(token);
             req.extensions_mut().insert(resource.presentation().clone());

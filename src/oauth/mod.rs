@@ -380,13 +380,8 @@ mod tests {
             .unwrap()
             .into_parts();
         let endpoints = Endpoints::default();
-        let (request, tee) = EndpointRequest::capture(
-            Endpoint::Token,
-            &head,
-            true,
-            &endpoints,
-            &crate::dpop::DpopVerifier::default(),
-        );
+        let (request, tee) =
+            EndpointRequest::capture(Endpoint::Token, &head, true, &endpoints, None);
         let mut tee = tee.unwrap();
         tee.observe(b"client_secret=s3cret-form");
         assert!(!format!("{tee:?}").contains("s3cret"));

@@ -16,7 +16,7 @@ use super::{
     token_endpoint,
 };
 use crate::context::RequestContext;
-use crate::dpop::{DpopVerifier, ProofCheck, DPOP};
+use crate::dpop::{DpopVerifier, ProofCheck, ProofUse, DPOP};
 use crate::event::{
     sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, Secrets, Severity,
 };
@@ -102,13 +102,18 @@ impl EndpointRequest {
         head: &Parts,
         has_body: bool,
         endpoints: &Endpoints,
-        dpop: &DpopVerifier,
+        proof: Option<(ProofCheck, &DpopVerifier)>,
     ) -> (Self, Option<Tee>) {
         let config = endpoints.config();
-        // Checked on arrival, as the authorization server does: the replay cache must see
-        // proofs in the order they come.
-        let proof = (endpoint == Endpoint::Token && head.headers.contains_key(DPOP))
-            .then(|| dpop.check(&head.method, &head.uri, &head.headers, None));
+        // Recorded on arrival, as the authorization server does: proofs are remembered in
+        // the order they come.
+        let proof = match proof {
+            Some((mut check, dpop)) if endpoint == Endpoint::Token => {
+                dpop.record_use(&mut check, ProofUse::TokenEndpoint);
+                Some(check)
+            }
+            _ => None,
+        };
         let mut secret_fingerprints = client_auth::basic_password_fingerprints(&head.headers);
         secret_fingerprints.extend(credential_fingerprints(&head.headers));
         // A DPoP proof is no bearer secret, but it is never recorded either.

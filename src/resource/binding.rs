@@ -2,7 +2,7 @@
 
 use crate::dpop::{ProofCheck, ProofOutcome};
 use crate::event::{BindingMethod, TokenBinding};
-use crate::token::{InspectedToken, Scheme};
+use crate::token::{InspectedToken, Scheme, TokenFormat, Verdict};
 
 /// How a request presented its access token: the `Authorization` scheme, and the check of
 /// the DPoP proof that came with it.
@@ -39,6 +39,9 @@ impl Presentation {
         let bound = token.claims.cnf_jkt.as_deref();
         let check = self.proof.as_ref();
         let proof_jkt = check.and_then(|c| c.jkt.as_deref());
+        // An opaque token nothing resolved: whether it is bound, and to which key, is
+        // unknown. The proof's key is recorded as the proof's, never as the token's.
+        let unknown = token.format == TokenFormat::Opaque && token.verdict != Verdict::Valid;
         let outcome = check.map_or(ProofOutcome::Missing, |c| c.outcome);
         let downgrade = self.scheme == Scheme::Bearer && bound.is_some();
         if self.scheme == Scheme::Bearer && !downgrade && outcome == ProofOutcome::Missing {
@@ -51,10 +54,12 @@ impl Presentation {
         };
         Some(TokenBinding {
             downgrade,
-            jkt: bound.or(proof_jkt).map(str::to_owned),
+            jkt: if unknown { bound } else { bound.or(proof_jkt) }.map(str::to_owned),
             method: BindingMethod::Dpop,
             proof: Some(outcome),
-            proof_jkt: mismatch.then(|| proof_jkt.map(str::to_owned)).flatten(),
+            proof_jkt: (mismatch || unknown)
+                .then(|| proof_jkt.map(str::to_owned))
+                .flatten(),
             x5t_s256: None,
         })
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Method, Uri};
 
 use super::Presentation;
-use crate::dpop::{DpopVerifier, DPOP};
+use crate::dpop::{DpopVerifier, ProofCheck, ProofUse, DPOP};
 use crate::event::Secrets;
 use crate::token::{
     access_token_from_headers, BearerCredential, InspectedToken, RevokedTokens, Scheme,
@@ -50,12 +50,36 @@ pub(crate) struct Inspectors<'a> {
     pub(crate) dpop: &'a DpopVerifier,
 }
 
+/// The check of a request's DPoP proof, when there is one to check: a `DPoP` header (or the
+/// `DPoP` scheme) with an access token presented, or any `DPoP` header at the token endpoint.
+/// Checked once per request, whatever roles the path may have; never for a proof that comes
+/// without a token elsewhere, which would cost a signature check and prove nothing.
+pub(crate) fn proof_of(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    dpop: &DpopVerifier,
+    token_endpoint: bool,
+) -> Option<ProofCheck> {
+    let (scheme, credential) = access_token_from_headers(headers);
+    if scheme != Scheme::DPoP && !headers.contains_key(DPOP) {
+        return None;
+    }
+    let token = match credential {
+        BearerCredential::Bearer(token) => Some(token),
+        _ => None,
+    };
+    (token.is_some() || token_endpoint).then(|| dpop.check(method, uri, headers, token))
+}
+
 impl ResourceRequest {
+    /// Inspects the request's token; `proof` is the check of its DPoP proof
+    /// ([`proof_of`]), recorded as used here when the token is valid and bound to the
+    /// proof's key.
     pub(crate) fn inspect(
-        method: &Method,
-        uri: &Uri,
         headers: &HeaderMap,
         inspectors: Inspectors<'_>,
+        mut proof: Option<ProofCheck>,
     ) -> Self {
         let Inspectors {
             tokens: inspector,
@@ -63,16 +87,6 @@ impl ResourceRequest {
             dpop,
         } = inspectors;
         let (scheme, credential) = access_token_from_headers(headers);
-        // A proof is checked whenever one is sent or the scheme asks for one; its `ath`
-        // must hash the token presented with it.
-        let proof = (scheme == Scheme::DPoP || headers.contains_key(DPOP)).then(|| {
-            let token = match credential {
-                BearerCredential::Bearer(token) => Some(token),
-                _ => None,
-            };
-            dpop.check(method, uri, headers, Some(token.unwrap_or_default()))
-        });
-        let presentation = Presentation { scheme, proof };
         let presented = match credential {
             BearerCredential::Absent => Presented::Nothing,
             BearerCredential::OtherScheme => Presented::OtherScheme,
@@ -102,9 +116,19 @@ impl ResourceRequest {
                 })
             }
         };
+        if let (Presented::Token(token), Some(check)) = (&presented, proof.as_mut()) {
+            // Only proofs that prove something are remembered: a valid token bound to the
+            // proof's key. Proofs made with keys of no token cannot crowd them out.
+            if token.verdict == Verdict::Valid
+                && token.claims.cnf_jkt.is_some()
+                && token.claims.cnf_jkt == check.jkt
+            {
+                dpop.record_use(check, ProofUse::Resource);
+            }
+        }
         ResourceRequest {
             presented,
-            presentation,
+            presentation: Presentation { scheme, proof },
         }
     }
 

@@ -73,13 +73,23 @@ fn read(headers: &HeaderMap, dpop: bool) -> (Scheme, BearerCredential<'_>) {
     let Some(value) = values.next() else {
         return (Scheme::Bearer, BearerCredential::Absent);
     };
+    // Whatever their schemes: servers differ in which of several they read (the first, the
+    // last), so a `Basic` header in front must not hide the bearer token behind it.
+    if values.next().is_some() {
+        return (
+            Scheme::Bearer,
+            BearerCredential::Malformed("more than one authorization header"),
+        );
+    }
     let Ok(value) = value.to_str() else {
         return (
             Scheme::Bearer,
             BearerCredential::Malformed("authorization header is not visible ASCII"),
         );
     };
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    // RFC 9110 §11.4 separates the scheme by spaces; servers that split on any whitespace
+    // also take a tab.
+    let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
     let scheme = if scheme.eq_ignore_ascii_case("bearer") {
         Scheme::Bearer
     } else if dpop && scheme.eq_ignore_ascii_case("dpop") {
@@ -87,13 +97,7 @@ fn read(headers: &HeaderMap, dpop: bool) -> (Scheme, BearerCredential<'_>) {
     } else {
         return (Scheme::Bearer, BearerCredential::OtherScheme);
     };
-    if values.next().is_some() {
-        return (
-            scheme,
-            BearerCredential::Malformed("more than one authorization header"),
-        );
-    }
-    let token = rest.trim_matches(' ');
+    let token = rest.trim_matches([' ', '\t']);
     if token.is_empty() {
         return (scheme, BearerCredential::Malformed("empty bearer token"));
     }
@@ -151,6 +155,12 @@ mod tests {
             parse(&["Bearer a", "Bearer b"]),
             BearerCredential::Malformed(_)
         ));
+        // Another scheme in front does not hide a bearer token behind it.
+        assert!(matches!(
+            parse(&["Basic Zm9vOmJhcg==", "Bearer a"]),
+            BearerCredential::Malformed(_)
+        ));
+        assert_eq!(parse(&["Bearer\ta.b"]), BearerCredential::Bearer("a.b"));
         let mut headers = HeaderMap::new();
         headers.insert(
             "authorization",
