@@ -142,6 +142,7 @@ async fn build(file: &FileConfig, upstream_tls_use: UpstreamTlsUse) -> Result<Bu
             .collect(),
         // Parsed and checked with the flags already: applied below as the parsed source.
         client_ip_header: None,
+        client_certificate_header: file.proxy.client_certificate_header.clone(),
         skip_paths: file.proxy.skip_paths.clone(),
         dpop: file.dpop.clone(),
     };
@@ -276,6 +277,11 @@ fn trusted_proxies(file: &FileConfig) -> Result<TrustedProxies, Failure> {
             "proxy.client_ip_header is set but no proxy is trusted: add proxy.trusted_proxies (--trusted-proxy), or leave the header out".into(),
         ));
     }
+    if proxy.client_certificate_header.is_some() && proxy.trusted_proxies.is_empty() {
+        return Err(Failure::Config(
+            "proxy.client_certificate_header is set but no proxy is trusted: add proxy.trusted_proxies (--trusted-proxy), or leave the header out".into(),
+        ));
+    }
     let source = proxy
         .client_ip_header
         .as_ref()
@@ -297,9 +303,26 @@ fn listener_tls(file: &FileConfig) -> Result<Option<tokio_rustls::TlsAcceptor>, 
     let Some(tls) = &file.proxy.tls else {
         return Ok(None);
     };
+    use crate::config::ClientCertificatesSetting as Setting;
+    use crate::proxy::tls::{ClientAuthSettings, ClientCertificates};
+    let certificates = match tls.client_certificates {
+        Setting::None => ClientCertificates::None,
+        Setting::Optional => ClientCertificates::Optional,
+        Setting::Required => ClientCertificates::Required,
+    };
+    if certificates == ClientCertificates::None && tls.client_ca_file.is_some() {
+        return Err(Failure::Config(
+            "proxy.tls.client_ca_file is set but client certificates are not asked for: set client_certificates = \"optional\" or \"required\"".into(),
+        ));
+    }
+    let client_auth = ClientAuthSettings {
+        certificates,
+        ca_file: tls.client_ca_file.as_ref().map(|f| f.get_ref().clone()),
+    };
     let config = crate::proxy::tls::server_config(
         tls.certificate.get_ref().clone(),
         tls.key.get_ref().clone(),
+        &client_auth,
     )
     .map_err(|e| Failure::Config(format!("proxy.tls: {e}")))?;
     Ok(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(

@@ -77,6 +77,11 @@ where
         req.extensions_mut()
             .insert(RequestId(context.request_id.clone()));
         let context_ip = context.source.ip;
+        let certificate = shared.client_certificate(&req);
+        if let Some(crate::mtls::PresentedCertificate::Certificate(c)) = &certificate {
+            // Handlers see the certificate the record names, whichever way it came.
+            req.extensions_mut().insert(c.clone());
+        }
         // UserInfo is audited like a protected route (its event names the endpoint).
         let endpoint = shared
             .endpoints
@@ -91,6 +96,7 @@ where
                 has_body,
                 &shared.endpoints,
                 &shared.dpop,
+                certificate.clone(),
             );
             // A default path may be an ordinary route: read it as one too, in case.
             let fallback = shared.endpoints.is_assumed(endpoint).then(|| {
@@ -98,6 +104,7 @@ where
                     &head.method,
                     &head.uri,
                     &head.headers,
+                    certificate,
                     shared.inspectors(),
                 );
                 if let Some(token) = resource.audited_token() {
@@ -111,8 +118,13 @@ where
             let req = Request::from_parts(head, RequestBody::new(body, tee));
             return ResponseFuture::called(self.inner.call(req), Some(pending));
         }
-        let resource =
-            ResourceRequest::inspect(req.method(), req.uri(), req.headers(), shared.inspectors());
+        let resource = ResourceRequest::inspect(
+            req.method(),
+            req.uri(),
+            req.headers(),
+            certificate,
+            shared.inspectors(),
+        );
         if let Some(token) = resource.audited_token() {
             req.extensions_mut().insert(token);
             req.extensions_mut().insert(resource.presentation().clone());

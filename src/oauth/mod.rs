@@ -386,6 +386,7 @@ mod tests {
             true,
             &endpoints,
             &crate::dpop::DpopVerifier::default(),
+            None,
         );
         let mut tee = tee.unwrap();
         tee.observe(b"client_secret=s3cret-form");

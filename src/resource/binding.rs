@@ -2,10 +2,11 @@
 
 use crate::dpop::{ProofCheck, ProofOutcome};
 use crate::event::{BindingMethod, TokenBinding};
+use crate::mtls::PresentedCertificate;
 use crate::token::{InspectedToken, Scheme};
 
-/// How a request presented its access token: the `Authorization` scheme, and the check of
-/// the DPoP proof that came with it.
+/// How a request presented its access token: the `Authorization` scheme, the check of the
+/// DPoP proof that came with it, and the client certificate of its connection.
 ///
 /// The audit layer inserts it into the request's extensions next to
 /// [`AuditedToken`](crate::AuditedToken), so that a handler (and enforcing
@@ -18,6 +19,9 @@ pub struct Presentation {
     /// The DPoP proof's check, when the request used the `DPoP` scheme or sent a `DPoP`
     /// header.
     pub proof: Option<ProofCheck>,
+    /// The client certificate of the connection (RFC 8705), from the TLS terminator or a
+    /// trusted front proxy's header.
+    pub certificate: Option<PresentedCertificate>,
 }
 
 impl Presentation {
@@ -26,6 +30,7 @@ impl Presentation {
         Presentation {
             scheme: Scheme::Bearer,
             proof: None,
+            certificate: None,
         }
     }
 
@@ -35,7 +40,48 @@ impl Presentation {
     /// - With the `DPoP` scheme: the proof's outcome, and `key_mismatch` when the proof's key
     ///   is not the token's `cnf.jkt`.
     /// - A token with `cnf.jkt` presented as `Bearer`: a downgrade, whatever else came.
+    /// - A token with `cnf.x5t#S256` (and no `cnf.jkt`): method `mtls`, `valid` when the
+    ///   connection's certificate has that thumbprint, `missing` without one, `key_mismatch`
+    ///   for another (then in `proof_x5t#S256`), `malformed` for a front proxy's header
+    ///   that holds none.
+    /// - A token bound both ways must prove both: recorded as `dpop` with both thumbprints,
+    ///   its `proof` the DPoP proof's outcome unless that is `valid`, then the certificate's.
     pub fn binding(&self, token: &InspectedToken) -> Option<TokenBinding> {
+        let certificate_bound = token.claims.cnf_x5t_s256.as_deref();
+        if token.claims.cnf_jkt.is_none() {
+            if let Some(bound) = certificate_bound {
+                let (outcome, presented) = certificate_match(bound, self.certificate.as_ref());
+                return Some(TokenBinding {
+                    downgrade: false,
+                    jkt: None,
+                    method: BindingMethod::Mtls,
+                    proof: Some(outcome),
+                    proof_jkt: None,
+                    proof_x5t_s256: presented,
+                    x5t_s256: Some(bound.to_owned()),
+                });
+            }
+        }
+        let mut binding = self.dpop_binding(token)?;
+        if let Some(bound) = certificate_bound {
+            let (outcome, presented) = certificate_match(bound, self.certificate.as_ref());
+            if binding.proof == Some(ProofOutcome::Valid) {
+                binding.proof = Some(outcome);
+            }
+            binding.proof_x5t_s256 = presented;
+            binding.x5t_s256 = Some(bound.to_owned());
+        }
+        Some(binding)
+    }
+
+    /// The match of the connection's certificate with the token's `cnf.x5t#S256`, `None`
+    /// for a token not bound to a certificate.
+    pub fn certificate_outcome(&self, token: &InspectedToken) -> Option<ProofOutcome> {
+        let bound = token.claims.cnf_x5t_s256.as_deref()?;
+        Some(certificate_match(bound, self.certificate.as_ref()).0)
+    }
+
+    fn dpop_binding(&self, token: &InspectedToken) -> Option<TokenBinding> {
         let bound = token.claims.cnf_jkt.as_deref();
         let check = self.proof.as_ref();
         let proof_jkt = check.and_then(|c| c.jkt.as_deref());
@@ -55,6 +101,7 @@ impl Presentation {
             method: BindingMethod::Dpop,
             proof: Some(outcome),
             proof_jkt: mismatch.then(|| proof_jkt.map(str::to_owned)).flatten(),
+            proof_x5t_s256: None,
             x5t_s256: None,
         })
     }
@@ -65,5 +112,23 @@ impl Presentation {
     pub fn proves_possession(&self, token: &InspectedToken) -> bool {
         self.binding(token)
             .is_none_or(|b| !b.downgrade && b.proof == Some(ProofOutcome::Valid))
+    }
+}
+
+/// How the connection's certificate matches a token's `cnf.x5t#S256` (RFC 8705 §3), and the
+/// presented thumbprint when it is another.
+pub(crate) fn certificate_match(
+    bound: &str,
+    presented: Option<&PresentedCertificate>,
+) -> (ProofOutcome, Option<String>) {
+    match presented {
+        None => (ProofOutcome::Missing, None),
+        Some(PresentedCertificate::Malformed(_)) => (ProofOutcome::Malformed, None),
+        Some(PresentedCertificate::Certificate(c)) if c.thumbprint() == bound => {
+            (ProofOutcome::Valid, None)
+        }
+        Some(PresentedCertificate::Certificate(c)) => {
+            (ProofOutcome::KeyMismatch, Some(c.thumbprint().to_owned()))
+        }
     }
 }

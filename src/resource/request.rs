@@ -7,6 +7,7 @@ use http::{HeaderMap, Method, Uri};
 use super::Presentation;
 use crate::dpop::{DpopVerifier, DPOP};
 use crate::event::Secrets;
+use crate::mtls::PresentedCertificate;
 use crate::token::{
     access_token_from_headers, BearerCredential, InspectedToken, RevokedTokens, Scheme,
     TokenFingerprint, TokenFormat, TokenInspector, Verdict,
@@ -55,6 +56,7 @@ impl ResourceRequest {
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
+        certificate: Option<PresentedCertificate>,
         inspectors: Inspectors<'_>,
     ) -> Self {
         let Inspectors {
@@ -72,7 +74,11 @@ impl ResourceRequest {
             };
             dpop.check(method, uri, headers, Some(token.unwrap_or_default()))
         });
-        let presentation = Presentation { scheme, proof };
+        let presentation = Presentation {
+            scheme,
+            proof,
+            certificate,
+        };
         let presented = match credential {
             BearerCredential::Absent => Presented::Nothing,
             BearerCredential::OtherScheme => Presented::OtherScheme,
