@@ -298,6 +298,15 @@ fn endpoints(file: &FileConfig) -> Result<Endpoints, Failure> {
         .map_err(|e| Failure::Config(e.to_string()))
 }
 
+/// A header name of the configuration, checked.
+fn header_name(name: Option<&str>, key: &str) -> Result<Option<http::HeaderName>, Failure> {
+    name.map(|n| {
+        http::HeaderName::try_from(n.trim())
+            .map_err(|_| Failure::Config(format!("{key}: {n:?} is not a header name")))
+    })
+    .transpose()
+}
+
 /// The listener's TLS acceptor, when `[proxy.tls]` is set: the pair is loaded now.
 fn listener_tls(file: &FileConfig) -> Result<Option<tokio_rustls::TlsAcceptor>, Failure> {
     let Some(tls) = &file.proxy.tls else {
@@ -310,9 +319,15 @@ fn listener_tls(file: &FileConfig) -> Result<Option<tokio_rustls::TlsAcceptor>, 
         Setting::Optional => ClientCertificates::Optional,
         Setting::Required => ClientCertificates::Required,
     };
-    if certificates == ClientCertificates::None && tls.client_ca_file.is_some() {
+    header_name(
+        tls.forward_client_certificate.as_deref(),
+        "proxy.tls.forward_client_certificate",
+    )?;
+    if certificates == ClientCertificates::None
+        && (tls.client_ca_file.is_some() || tls.forward_client_certificate.is_some())
+    {
         return Err(Failure::Config(
-            "proxy.tls.client_ca_file is set but client certificates are not asked for: set client_certificates = \"optional\" or \"required\"".into(),
+            "proxy.tls.client_ca_file or forward_client_certificate is set but client certificates are not asked for: set client_certificates = \"optional\" or \"required\"".into(),
         ));
     }
     let client_auth = ClientAuthSettings {
@@ -483,6 +498,19 @@ pub async fn run(mut settings: Settings) -> Result<(), Failure> {
         built.trusted,
         client_tls,
         file.proxy.tls.is_some(),
+    )
+    .client_certificate_headers(
+        header_name(
+            file.proxy.client_certificate_header.as_deref(),
+            "proxy.client_certificate_header",
+        )?,
+        header_name(
+            file.proxy
+                .tls
+                .as_ref()
+                .and_then(|t| t.forward_client_certificate.as_deref()),
+            "proxy.tls.forward_client_certificate",
+        )?,
     );
     let inner = Protected::new(
         forward,

@@ -143,6 +143,15 @@ async fn upstream(signer: Arc<Signer>) -> SocketAddr {
                         let signer = signer.clone();
                         async move {
                             let path = req.uri().path().to_owned();
+                            let seen = |name: &str| {
+                                req.headers()
+                                    .get(name)
+                                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                            };
+                            let certificate_headers = json!({
+                                "x-client-cert": seen("x-client-cert"),
+                                "x-front-cert": seen("x-front-cert"),
+                            });
                             let body = req.into_body().collect().await.unwrap().to_bytes();
                             let answer = if path == "/token" {
                                 let form = String::from_utf8_lossy(&body).into_owned();
@@ -156,6 +165,8 @@ async fn upstream(signer: Arc<Signer>) -> SocketAddr {
                                     "token_type": "Bearer", "expires_in": 600,
                                 })
                                 .to_string()
+                            } else if path == "/certificate-headers" {
+                                certificate_headers.to_string()
                             } else {
                                 "\"ok\"".to_owned()
                             };
@@ -298,12 +309,30 @@ impl Setup {
 
 /// Writes one HTTP/1.1 request and reads the status of its answer.
 async fn send<S>(
-    mut stream: S,
+    stream: S,
     method: &str,
     path: &str,
     headers: &[(&str, String)],
     body: &str,
 ) -> Option<u16>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let answer = exchange(stream, method, path, headers, body).await?;
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+}
+
+/// Writes one HTTP/1.1 request and reads the whole answer; `None` when there is none.
+async fn exchange<S>(
+    mut stream: S,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &str,
+) -> Option<String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -322,10 +351,7 @@ where
     let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
         .await
         .expect("the proxy answers");
-    String::from_utf8_lossy(&answer)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
+    (!answer.is_empty()).then(|| String::from_utf8_lossy(&answer).into_owned())
 }
 
 fn headers(id: &str, token: Option<&str>) -> Vec<(&'static str, String)> {
@@ -419,6 +445,42 @@ async fn the_tls_listener_matches_any_client_certificate_with_the_tokens_binding
     assert_eq!(
         e["token"]["binding"],
         json!({ "method": "mtls", "x5t#S256": cert.x5t(), "proof": "valid" })
+    );
+}
+
+#[tokio::test]
+async fn the_proxy_passes_the_tls_client_certificate_upstream_and_drops_forged_ones() {
+    let setup = Setup::start(
+        "mtls-forward",
+        "trusted_proxies = [\"10.0.0.0/8\"]\nclient_certificate_header = \"x-front-cert\"",
+        Some("client_certificates = \"optional\"\nforward_client_certificate = \"x-client-cert\""),
+    )
+    .await;
+    let cert = ClientCert::self_signed("svc.example");
+    // Both headers forged by the client itself (127.0.0.1 is no trusted proxy here).
+    let forged = [
+        ("x-client-cert", "forged".to_owned()),
+        ("x-front-cert", "forged".to_owned()),
+    ];
+    let mut seen = Vec::new();
+    for certificate in [Some(&cert), None] {
+        let stream = setup.connect(certificate).await.unwrap();
+        let answer = exchange(stream, "GET", "/certificate-headers", &forged, "")
+            .await
+            .unwrap();
+        let body = answer.split_once("\r\n\r\n").unwrap().1;
+        seen.push(serde_json::from_str::<Value>(body).unwrap());
+    }
+    let passed = oauth_audit::mtls::ClientCertificate::from_header_value(
+        seen[0]["x-client-cert"].as_str().unwrap().as_bytes(),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(passed.thumbprint(), cert.x5t());
+    assert_eq!(seen[0]["x-front-cert"], Value::Null);
+    assert_eq!(
+        seen[1],
+        json!({ "x-client-cert": null, "x-front-cert": null })
     );
 }
 

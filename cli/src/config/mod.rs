@@ -142,6 +142,8 @@ pub struct ListenerTls {
     /// PEM file of the CAs a client certificate must be issued by; any certificate when
     /// absent.
     pub client_ca_file: Option<Spanned<PathBuf>>,
+    /// The header the client certificate is passed upstream in (URL-encoded PEM).
+    pub forward_client_certificate: Option<String>,
 }
 
 /// `client_certificates` of `[proxy.tls]`.

@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::{Layer, ServiceExt};
 
 use super::connection::{record_rejection, rejection, Activity};
-use super::forward::{self, Protected};
+use super::forward::{self, PeerCertificate, Protected};
 
 /// How much each client may hold of the proxy.
 #[derive(Clone, Debug)]
@@ -141,7 +141,10 @@ impl ConnectionSettings {
                     .1
                     .peer_certificates()
                     .and_then(|chain| chain.first())
-                    .and_then(|der| ClientCertificate::from_der(der).ok());
+                    .and_then(|der| {
+                        let certificate = ClientCertificate::from_der(der).ok()?;
+                        Some((certificate, PeerCertificate(Arc::from(der.as_ref()))))
+                    });
                 self.serve_http(stream, peer, certificate, service, stop)
                     .await
             }
@@ -154,7 +157,7 @@ impl ConnectionSettings {
         &self,
         io: I,
         peer: SocketAddr,
-        certificate: Option<ClientCertificate>,
+        certificate: Option<(ClientCertificate, PeerCertificate)>,
         service: Audited,
         mut stop: watch::Receiver<bool>,
     ) where
@@ -165,8 +168,9 @@ impl ConnectionSettings {
         let hyper_service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let in_flight = requests.begin();
             let mut req = forward::with_peer(req, peer);
-            if let Some(certificate) = &certificate {
+            if let Some((certificate, der)) = &certificate {
                 req.extensions_mut().insert(certificate.clone());
+                req.extensions_mut().insert(der.clone());
             }
             let call = service.clone().oneshot(req);
             async move {
