@@ -132,3 +132,112 @@ pub(crate) fn certificate_match(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mtls::{CertificateError, ClientCertificate};
+    use crate::token::{TokenClaims, TokenFingerprint, TokenFormat, Verdict};
+
+    const JKT: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+
+    fn token(jkt: Option<&str>, x5t: Option<&str>) -> InspectedToken {
+        InspectedToken {
+            fingerprint: TokenFingerprint::of("t"),
+            format: TokenFormat::Jwt,
+            verdict: Verdict::Valid,
+            claims: TokenClaims {
+                cnf_jkt: jkt.map(str::to_owned),
+                cnf_x5t_s256: x5t.map(str::to_owned),
+                ..TokenClaims::default()
+            },
+        }
+    }
+
+    fn certificate(byte: char) -> ClientCertificate {
+        ClientCertificate::from_thumbprint(&format!("{}A", byte.to_string().repeat(42))).unwrap()
+    }
+
+    fn presentation(
+        scheme: Scheme,
+        proof: Option<ProofOutcome>,
+        certificate: Option<PresentedCertificate>,
+    ) -> Presentation {
+        Presentation {
+            scheme,
+            proof: proof.map(|outcome| ProofCheck {
+                outcome,
+                jkt: Some(JKT.to_owned()),
+            }),
+            certificate,
+        }
+    }
+
+    #[test]
+    fn a_certificate_bound_token_is_matched_with_the_certificate() {
+        let right = certificate('A');
+        let bound = token(None, Some(right.thumbprint()));
+        let with = |c: Option<PresentedCertificate>| {
+            presentation(Scheme::Bearer, None, c)
+                .binding(&bound)
+                .unwrap()
+        };
+        let valid = with(Some(PresentedCertificate::Certificate(right.clone())));
+        assert_eq!(valid.method, BindingMethod::Mtls);
+        assert_eq!(valid.proof, Some(ProofOutcome::Valid));
+        assert_eq!(valid.x5t_s256.as_deref(), Some(right.thumbprint()));
+        assert!(!valid.downgrade);
+        let other = with(Some(PresentedCertificate::Certificate(certificate('B'))));
+        assert_eq!(other.proof, Some(ProofOutcome::KeyMismatch));
+        assert_eq!(
+            other.proof_x5t_s256.as_deref(),
+            Some(certificate('B').thumbprint())
+        );
+        assert_eq!(with(None).proof, Some(ProofOutcome::Missing));
+        let malformed = PresentedCertificate::Malformed(CertificateError::NotACertificate);
+        assert_eq!(with(Some(malformed)).proof, Some(ProofOutcome::Malformed));
+        // A certificate says nothing of a token bound to nothing.
+        let unbound = presentation(
+            Scheme::Bearer,
+            None,
+            Some(PresentedCertificate::Certificate(right)),
+        );
+        assert_eq!(unbound.binding(&token(None, None)), None);
+    }
+
+    #[test]
+    fn a_token_bound_both_ways_must_prove_both() {
+        let right = certificate('A');
+        let both = token(Some(JKT), Some(right.thumbprint()));
+        let right_cert = Some(PresentedCertificate::Certificate(right.clone()));
+        let all_good = presentation(Scheme::DPoP, Some(ProofOutcome::Valid), right_cert.clone());
+        let binding = all_good.binding(&both).unwrap();
+        assert_eq!(binding.method, BindingMethod::Dpop);
+        assert_eq!(binding.jkt.as_deref(), Some(JKT));
+        assert_eq!(binding.x5t_s256.as_deref(), Some(right.thumbprint()));
+        assert_eq!(binding.proof, Some(ProofOutcome::Valid));
+        assert!(all_good.proves_possession(&both));
+
+        // A valid proof over a connection with another certificate.
+        let other_cert = presentation(
+            Scheme::DPoP,
+            Some(ProofOutcome::Valid),
+            Some(PresentedCertificate::Certificate(certificate('B'))),
+        );
+        assert_eq!(
+            other_cert.binding(&both).unwrap().proof,
+            Some(ProofOutcome::KeyMismatch)
+        );
+        assert!(!other_cert.proves_possession(&both));
+        // The DPoP proof's failure comes first.
+        let stale = presentation(Scheme::DPoP, Some(ProofOutcome::Stale), None);
+        assert_eq!(
+            stale.binding(&both).unwrap().proof,
+            Some(ProofOutcome::Stale)
+        );
+        // Presented as Bearer with the right certificate: still a downgrade.
+        let bearer = presentation(Scheme::Bearer, None, right_cert);
+        assert!(bearer.binding(&both).unwrap().downgrade);
+        assert!(!bearer.proves_possession(&both));
+    }
+}
