@@ -198,8 +198,10 @@ impl AuditLayerBuilder {
     /// it is the only source: the connection's own certificate is the proxy's. Anyone
     /// else's header is ignored, and the [`ClientCertificate`](crate::mtls::ClientCertificate)
     /// a TLS-terminating server inserted into the request's extensions counts instead. A
-    /// value that holds no certificate is recorded as `malformed`, never refused. [`build`](Self::build)
-    /// fails without trusted proxies.
+    /// value that holds no certificate is recorded as `malformed`, never refused. The
+    /// certificate believed, whichever way it came, is in the request's extensions as a
+    /// `ClientCertificate` for the handler. [`build`](Self::build) fails without trusted
+    /// proxies.
     ///
     /// ```
     /// use oauth_audit::{writer::Auditor, AuditLayer};
