@@ -74,6 +74,7 @@ pub mod fuzzing;
 pub mod geo;
 pub mod layer;
 pub mod metric;
+pub mod mtls;
 pub mod oauth;
 pub mod process;
 #[cfg(feature = "report")]

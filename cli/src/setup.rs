@@ -143,6 +143,7 @@ async fn build(file: &FileConfig, upstream_tls_use: UpstreamTlsUse) -> Result<Bu
             .collect(),
         // Parsed and checked with the flags already: applied below as the parsed source.
         client_ip_header: None,
+        client_certificate_header: file.proxy.client_certificate_header.clone(),
         skip_paths: file.proxy.skip_paths.clone(),
         dpop: file.dpop.clone(),
     };
@@ -279,6 +280,11 @@ fn trusted_proxies(file: &FileConfig) -> Result<TrustedProxies, Failure> {
             "proxy.client_ip_header is set but no proxy is trusted: add proxy.trusted_proxies (--trusted-proxy), or leave the header out".into(),
         ));
     }
+    if proxy.client_certificate_header.is_some() && proxy.trusted_proxies.is_empty() {
+        return Err(Failure::Config(
+            "proxy.client_certificate_header is set but no proxy is trusted: add proxy.trusted_proxies (--trusted-proxy), or leave the header out".into(),
+        ));
+    }
     let source = proxy
         .client_ip_header
         .as_ref()
@@ -295,14 +301,46 @@ fn endpoints(file: &FileConfig) -> Result<Endpoints, Failure> {
         .map_err(|e| Failure::Config(e.to_string()))
 }
 
+/// A header name of the configuration, checked.
+fn header_name(name: Option<&str>, key: &str) -> Result<Option<http::HeaderName>, Failure> {
+    name.map(|n| {
+        http::HeaderName::try_from(n.trim())
+            .map_err(|_| Failure::Config(format!("{key}: {n:?} is not a header name")))
+    })
+    .transpose()
+}
+
 /// The listener's TLS acceptor, when `[proxy.tls]` is set: the pair is loaded now.
 fn listener_tls(file: &FileConfig) -> Result<Option<tokio_rustls::TlsAcceptor>, Failure> {
     let Some(tls) = &file.proxy.tls else {
         return Ok(None);
     };
+    use crate::config::ClientCertificatesSetting as Setting;
+    use crate::proxy::tls::{ClientAuthSettings, ClientCertificates};
+    let certificates = match tls.client_certificates {
+        Setting::None => ClientCertificates::None,
+        Setting::Optional => ClientCertificates::Optional,
+        Setting::Required => ClientCertificates::Required,
+    };
+    header_name(
+        tls.forward_client_certificate.as_deref(),
+        "proxy.tls.forward_client_certificate",
+    )?;
+    if certificates == ClientCertificates::None
+        && (tls.client_ca_file.is_some() || tls.forward_client_certificate.is_some())
+    {
+        return Err(Failure::Config(
+            "proxy.tls.client_ca_file or forward_client_certificate is set but client certificates are not asked for: set client_certificates = \"optional\" or \"required\"".into(),
+        ));
+    }
+    let client_auth = ClientAuthSettings {
+        certificates,
+        ca_file: tls.client_ca_file.as_ref().map(|f| f.get_ref().clone()),
+    };
     let config = crate::proxy::tls::server_config(
         tls.certificate.get_ref().clone(),
         tls.key.get_ref().clone(),
+        &client_auth,
     )
     .map_err(|e| Failure::Config(format!("proxy.tls: {e}")))?;
     Ok(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(
@@ -463,6 +501,19 @@ pub async fn run(mut settings: Settings) -> Result<(), Failure> {
         built.trusted,
         client_tls,
         file.proxy.tls.is_some(),
+    )
+    .client_certificate_headers(
+        header_name(
+            file.proxy.client_certificate_header.as_deref(),
+            "proxy.client_certificate_header",
+        )?,
+        header_name(
+            file.proxy
+                .tls
+                .as_ref()
+                .and_then(|t| t.forward_client_certificate.as_deref()),
+            "proxy.tls.forward_client_certificate",
+        )?,
     );
     let inner = Protected::new(
         forward,

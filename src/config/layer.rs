@@ -12,7 +12,7 @@ use crate::writer::Auditor;
 use crate::{AuditLayer, AuditLayerBuilder, ClientIpSource};
 
 /// The settings of an [`AuditLayer`]. The proxy keeps `trusted_proxies`,
-/// `client_ip_header` and `skip_paths` in its `[proxy]` table, `endpoints` in
+/// `client_ip_header`, `client_certificate_header` and `skip_paths` in its `[proxy]` table, `endpoints` in
 /// `[endpoints]`, `jwt` in `[jwt]` and `dpop` in `[dpop]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +29,9 @@ pub struct AuditLayerConfig {
     /// The one header those proxies write the client's address into (`x-forwarded-for`,
     /// `forwarded`, or a single-value header such as `x-real-ip`).
     pub client_ip_header: Option<String>,
+    /// The header those proxies pass the client's TLS certificate in (RFC 8705); see
+    /// [`AuditLayerBuilder::client_certificate_header`].
+    pub client_certificate_header: Option<String>,
     /// Paths passed through without an event.
     #[serde(default)]
     pub skip_paths: Vec<RequestPath>,
@@ -74,6 +77,9 @@ impl AuditLayerConfig {
                 .parse()
                 .map_err(|e| BuildError::invalid(CONTEXT, e))?;
             builder = builder.client_ip_source(source);
+        }
+        if let Some(header) = &self.client_certificate_header {
+            builder = builder.client_certificate_header(header.clone());
         }
         Ok(builder)
     }

@@ -14,5 +14,6 @@ mod request;
 
 pub use client_ip::{ClientIpSource, TrustedProxies, FORWARDING_HEADERS};
 pub use ids::RequestId;
+pub(crate) use peer::peer_ip;
 pub use peer::PeerAddr;
 pub(crate) use request::RequestContext;

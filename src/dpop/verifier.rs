@@ -48,7 +48,8 @@ pub struct ProofCheck {
 }
 
 impl ProofCheck {
-    fn failed(outcome: ProofOutcome, jkt: Option<String>) -> Self {
+    /// A check that concluded `outcome` (with nothing to record as used).
+    pub(crate) fn failed(outcome: ProofOutcome, jkt: Option<String>) -> Self {
         ProofCheck {
             outcome,
             jkt,

@@ -165,8 +165,10 @@ pub enum ClientAuth {
     ClientSecretJwt,
     /// A JWT assertion signed with the client's private key (RFC 7523).
     PrivateKeyJwt,
-    /// Mutual TLS (RFC 8705).
+    /// Mutual TLS with a certificate a CA issued (RFC 8705 §2.1).
     TlsClientAuth,
+    /// Mutual TLS with a self-signed certificate the client registered (RFC 8705 §2.2).
+    SelfSignedTlsClientAuth,
     /// A public client: `client_id` only.
     None,
 }
@@ -180,6 +182,7 @@ impl ClientAuth {
             ClientAuth::ClientSecretJwt => "client_secret_jwt",
             ClientAuth::PrivateKeyJwt => "private_key_jwt",
             ClientAuth::TlsClientAuth => "tls_client_auth",
+            ClientAuth::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
             ClientAuth::None => "none",
         }
     }

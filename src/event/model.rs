@@ -442,6 +442,9 @@ pub struct TokenBinding {
     pub proof: Option<ProofOutcome>,
     /// The thumbprint of the proof's key, when it is not `jkt` (a `key_mismatch`).
     pub proof_jkt: Option<String>,
+    /// The thumbprint of the client certificate presented, when it is not `x5t#S256` (a
+    /// `key_mismatch`): serialised as `proof_x5t#S256`.
+    pub proof_x5t_s256: Option<String>,
     /// The SHA-256 thumbprint (base64url) of the client certificate a token is bound to
     /// (`cnf.x5t#S256`), else that of the certificate presented.
     pub x5t_s256: Option<String>,
@@ -463,6 +466,9 @@ impl Serialize for TokenBinding {
         }
         if let Some(proof_jkt) = &self.proof_jkt {
             map.serialize_entry("proof_jkt", proof_jkt)?;
+        }
+        if let Some(x5t) = &self.proof_x5t_s256 {
+            map.serialize_entry("proof_x5t#S256", x5t)?;
         }
         if let Some(x5t) = &self.x5t_s256 {
             map.serialize_entry("x5t#S256", x5t)?;
@@ -1052,6 +1058,7 @@ mod tests {
             ClientAuth::ClientSecretJwt,
             ClientAuth::PrivateKeyJwt,
             ClientAuth::TlsClientAuth,
+            ClientAuth::SelfSignedTlsClientAuth,
             ClientAuth::None,
         ] {
             assert_eq!(

@@ -343,6 +343,7 @@ const OAUTH_FIELDS: &[(&str, Field)] = &[
     ("token.binding.method", Field::Keyword),
     ("token.binding.proof", Field::Keyword),
     ("token.binding.proof_jkt", Field::Keyword),
+    ("token.binding.proof_x5t#S256", Field::Keyword),
     ("token.binding.x5t#S256", Field::Keyword),
     ("token.unverified.client_id", Field::Keyword),
     ("token.unverified.delegation.client_id", Field::Keyword),

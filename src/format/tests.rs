@@ -45,6 +45,7 @@ fn token() -> TokenDetails {
         method: crate::event::BindingMethod::Dpop,
         proof: Some(crate::dpop::ProofOutcome::KeyMismatch),
         proof_jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
+        proof_x5t_s256: None,
         x5t_s256: Some("bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2".into()),
     });
     token
@@ -200,6 +201,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                     method: crate::event::BindingMethod::Dpop,
                     proof: Some(crate::dpop::ProofOutcome::Valid),
                     proof_jkt: None,
+                    proof_x5t_s256: None,
                     x5t_s256: None,
                 }),
                 endpoint: None,

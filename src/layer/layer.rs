@@ -43,6 +43,7 @@ impl AuditLayer {
                 endpoints: Endpoints::default(),
                 revoked: RevokedTokens::new(),
                 dpop: DpopVerifier::default(),
+                client_certificate_header: None,
                 request_id_header: true,
             }),
             mode: PhantomData,
@@ -61,6 +62,7 @@ impl AuditLayer {
             endpoints: None,
             revoked: None,
             dpop: None,
+            client_certificate_header: None,
             request_id_header: true,
             mode: PhantomData,
         }
@@ -88,6 +90,7 @@ pub struct AuditLayerBuilder<M = Direct> {
     endpoints: Option<Endpoints>,
     revoked: Option<RevokedTokens>,
     dpop: Option<DpopVerifier>,
+    client_certificate_header: Option<String>,
     request_id_header: bool,
     mode: PhantomData<M>,
 }
@@ -101,6 +104,7 @@ impl<M> std::fmt::Debug for AuditLayerBuilder<M> {
             .field("skip_paths", &self.skip_paths)
             .field("resolver", &self.resolver.is_some())
             .field("endpoints", &self.endpoints)
+            .field("client_certificate_header", &self.client_certificate_header)
             .finish_non_exhaustive()
     }
 }
@@ -219,6 +223,7 @@ impl<M> AuditLayerBuilder<M> {
             endpoints: self.endpoints,
             revoked: self.revoked,
             dpop: self.dpop,
+            client_certificate_header: self.client_certificate_header,
             request_id_header: self.request_id_header,
             mode: PhantomData,
         }
@@ -251,6 +256,36 @@ impl<M> AuditLayerBuilder<M> {
         self
     }
 
+    /// The header a trusted front proxy that terminates TLS passes the client certificate
+    /// in (RFC 8705), e.g. nginx's `proxy_set_header X-Client-Cert $ssl_client_escaped_cert`
+    /// or Envoy's `x-forwarded-client-cert`; the encodings read are those of
+    /// [`ClientCertificate::from_header_value`](crate::mtls::ClientCertificate::from_header_value).
+    ///
+    /// It is read only from a [trusted proxy](Self::trusted_proxies), and from such a peer
+    /// it is the only source: the connection's own certificate is the proxy's. Anyone
+    /// else's header is ignored, and the [`ClientCertificate`](crate::mtls::ClientCertificate)
+    /// a TLS-terminating server inserted into the request's extensions counts instead. A
+    /// value that holds no certificate is recorded as `malformed`, never refused. The
+    /// certificate believed, whichever way it came, is in the request's extensions as a
+    /// `ClientCertificate` for the handler. [`build`](Self::build) fails without trusted
+    /// proxies.
+    ///
+    /// ```
+    /// use oauth_audit::{writer::Auditor, AuditLayer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let layer = AuditLayer::builder(Auditor::stdout())
+    ///     .trusted_proxies(["10.0.0.0/8"])
+    ///     .client_certificate_header("x-client-cert")
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn client_certificate_header(mut self, name: impl Into<String>) -> Self {
+        self.client_certificate_header = Some(name.into());
+        self
+    }
+
     /// Whether a response without an `x-request-id` header gets one with the request's id
     /// (the one the event records: the request's own `x-request-id` when sane, else a
     /// generated UUIDv7), as tower-http's request-id middleware does. Default: yes. The id is
@@ -279,6 +314,21 @@ impl<M> AuditLayerBuilder<M> {
             TrustedProxies::new(&self.trusted_proxies)?.source(self.client_ip_source);
         let skip_paths = crate::request_target::SkipPaths::new(&self.skip_paths)
             .map_err(|e| ConfigError::invalid("skip_paths", e))?;
+        let client_certificate_header = match &self.client_certificate_header {
+            None => None,
+            Some(_) if trusted_proxies.is_empty() => {
+                return Err(ConfigError::invalid(
+                    "client_certificate_header",
+                    "no proxy is trusted: add trusted_proxies, or leave the header out",
+                ))
+            }
+            Some(name) => Some(http::HeaderName::try_from(name.trim()).map_err(|_| {
+                ConfigError::invalid(
+                    "client_certificate_header",
+                    format!("{name:?} is not a header name"),
+                )
+            })?),
+        };
         Ok(AuditLayer {
             shared: Arc::new(Shared {
                 auditor: self.auditor,
@@ -289,6 +339,7 @@ impl<M> AuditLayerBuilder<M> {
                 endpoints: self.endpoints.unwrap_or_default(),
                 revoked: self.revoked.unwrap_or_default(),
                 dpop: self.dpop.unwrap_or_default(),
+                client_certificate_header,
                 request_id_header: self.request_id_header,
             }),
             mode: PhantomData,

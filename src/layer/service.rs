@@ -73,6 +73,11 @@ impl<S, M> AuditService<S, M> {
         req.extensions_mut()
             .insert(RequestId(context.request_id.clone()));
         let context_ip = context.source.ip;
+        let certificate = shared.client_certificate(&req);
+        if let Some(crate::mtls::PresentedCertificate::Certificate(c)) = &certificate {
+            // Handlers see the certificate the record names, whichever way it came.
+            req.extensions_mut().insert(c.clone());
+        }
         // UserInfo is audited like a protected route (its event names the endpoint).
         let endpoint = shared
             .endpoints
@@ -95,10 +100,16 @@ impl<S, M> AuditService<S, M> {
                 has_body,
                 &shared.endpoints,
                 proof.clone().map(|check| (check, &shared.dpop)),
+                certificate.clone(),
             );
             // A default path may be an ordinary route: read it as one too, in case.
             let fallback = shared.endpoints.is_assumed(endpoint).then(|| {
-                let resource = ResourceRequest::inspect(&head.headers, shared.inspectors(), proof);
+                let resource = ResourceRequest::inspect(
+                    &head.headers,
+                    shared.inspectors(),
+                    proof,
+                    certificate,
+                );
                 if let Some(token) = resource.audited_token() {
                     head.extensions.insert(token);
                     head.extensions.insert(resource.presentation().clone());
@@ -113,7 +124,8 @@ impl<S, M> AuditService<S, M> {
                 resolve: None,
             };
         }
-        let resource = ResourceRequest::inspect(req.headers(), shared.inspectors(), proof);
+        let resource =
+            ResourceRequest::inspect(req.headers(), shared.inspectors(), proof, certificate);
         if let Some(token) = resource.audited_token() {
             req.extensions_mut().insert(token);
             req.extensions_mut().insert(resource.presentation().clone());

@@ -20,6 +20,8 @@ pub(crate) struct Shared {
     pub(crate) endpoints: Endpoints,
     pub(crate) revoked: RevokedTokens,
     pub(crate) dpop: DpopVerifier,
+    /// The header a trusted front proxy passes the client certificate in.
+    pub(crate) client_certificate_header: Option<http::HeaderName>,
     /// Echo the request id in responses that lack `x-request-id`.
     pub(crate) request_id_header: bool,
 }
@@ -38,6 +40,23 @@ impl Shared {
             revoked: &self.revoked,
             dpop: &self.dpop,
         }
+    }
+
+    /// The client certificate a request is believed to come with (RFC 8705).
+    pub(crate) fn client_certificate<B>(
+        &self,
+        request: &http::Request<B>,
+    ) -> Option<crate::mtls::PresentedCertificate> {
+        let header = self.client_certificate_header.as_ref();
+        let peer_trusted = header.is_some()
+            && crate::context::peer_ip(request.extensions())
+                .is_some_and(|ip| self.trusted_proxies.contains(ip));
+        crate::mtls::presented(
+            request.extensions(),
+            request.headers(),
+            header,
+            peer_trusted,
+        )
     }
 
     pub(crate) fn skips(&self, path: &str) -> bool {

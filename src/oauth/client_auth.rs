@@ -7,6 +7,7 @@ use percent_encoding::percent_decode_str;
 
 use super::form::{ident, Form};
 use crate::event::ClientAuth;
+use crate::mtls::ClientCertificate;
 use crate::token::TokenFingerprint;
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
@@ -70,8 +71,16 @@ pub(crate) struct Client {
     pub(crate) method: Option<ClientAuth>,
 }
 
-/// Identifies the client from HTTP Basic (`basic`, read at request time) and the form.
-pub(crate) fn identify(basic: Option<&str>, form: Option<&Form<'_>>) -> Client {
+/// Identifies the client from HTTP Basic (`basic`, read at request time), the form, and
+/// the connection's client certificate: a `client_id` without secret or assertion over a
+/// connection with a certificate is mutual TLS (RFC 8705 §2), `self_signed_tls_client_auth`
+/// when the certificate's issuer is its subject, else (or when only its thumbprint is
+/// known) `tls_client_auth`.
+pub(crate) fn identify(
+    basic: Option<&str>,
+    form: Option<&Form<'_>>,
+    certificate: Option<&ClientCertificate>,
+) -> Client {
     let form_client = form.and_then(|f| f.get("client_id")).map(ident);
     if let Some(id) = basic {
         return Client {
@@ -105,7 +114,11 @@ pub(crate) fn identify(basic: Option<&str>, form: Option<&Form<'_>>) -> Client {
     }
     let method = match (&form_client, form.get("client_secret")) {
         (Some(_), Some(_)) => Some(ClientAuth::ClientSecretPost),
-        (Some(_), None) => Some(ClientAuth::None),
+        (Some(_), None) => Some(match certificate.map(ClientCertificate::self_issued) {
+            Some(Some(true)) => ClientAuth::SelfSignedTlsClientAuth,
+            Some(_) => ClientAuth::TlsClientAuth,
+            None => ClientAuth::None,
+        }),
         (None, _) => None,
     };
     Client {
@@ -186,16 +199,31 @@ mod tests {
 
     #[test]
     fn identifies_each_method() {
-        let c = identify(Some("web"), Some(&Form::parse(b"client_id=other")));
+        let c = identify(Some("web"), Some(&Form::parse(b"client_id=other")), None);
         assert_eq!(c.client_id.as_deref(), Some("web"));
         assert_eq!(c.method, Some(ClientAuth::ClientSecretBasic));
 
-        let c = identify(None, Some(&Form::parse(b"client_id=svc&client_secret=x")));
+        let c = identify(
+            None,
+            Some(&Form::parse(b"client_id=svc&client_secret=x")),
+            None,
+        );
         assert_eq!(c.method, Some(ClientAuth::ClientSecretPost));
-        let c = identify(None, Some(&Form::parse(b"client_id=spa")));
+        let c = identify(None, Some(&Form::parse(b"client_id=spa")), None);
         assert_eq!(c.method, Some(ClientAuth::None));
+        let known_by_thumbprint = ClientCertificate::from_thumbprint(&"A".repeat(43)).unwrap();
+        let form = Form::parse(b"client_id=svc");
+        let c = identify(None, Some(&form), Some(&known_by_thumbprint));
+        assert_eq!(c.method, Some(ClientAuth::TlsClientAuth));
+        // A secret or Basic wins: the certificate then only binds tokens.
+        let c = identify(
+            None,
+            Some(&Form::parse(b"client_id=svc&client_secret=x")),
+            Some(&known_by_thumbprint),
+        );
+        assert_eq!(c.method, Some(ClientAuth::ClientSecretPost));
         assert_eq!(
-            identify(None, Some(&Form::parse(b"x=1"))),
+            identify(None, Some(&Form::parse(b"x=1")), None),
             Client::default()
         );
 
@@ -207,11 +235,11 @@ mod tests {
             )
         };
         let b = body("RS256");
-        let c = identify(None, Some(&Form::parse(b.as_bytes())));
+        let c = identify(None, Some(&Form::parse(b.as_bytes())), None);
         assert_eq!(c.client_id.as_deref(), Some("svc-a"));
         assert_eq!(c.method, Some(ClientAuth::PrivateKeyJwt));
         let b = body("HS256");
-        let c = identify(None, Some(&Form::parse(b.as_bytes())));
+        let c = identify(None, Some(&Form::parse(b.as_bytes())), None);
         assert_eq!(c.method, Some(ClientAuth::ClientSecretJwt));
     }
 

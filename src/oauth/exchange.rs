@@ -41,9 +41,16 @@ pub(crate) struct Exchange<'a> {
     pub(crate) secrets: Secrets<'a>,
     /// Token requests: the check of the request's DPoP proof.
     pub(crate) proof: Option<&'a crate::dpop::ProofCheck>,
+    /// The client certificate of the connection (RFC 8705).
+    pub(crate) certificate: Option<&'a crate::mtls::PresentedCertificate>,
 }
 
 impl Exchange<'_> {
+    /// The connection's client certificate, when one was read.
+    pub(crate) fn client_certificate(&self) -> Option<&crate::mtls::ClientCertificate> {
+        self.certificate.and_then(|c| c.certificate())
+    }
+
     pub(crate) fn status(&self) -> Option<http::StatusCode> {
         self.response.and_then(|r| r.status)
     }

@@ -15,7 +15,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent 
     };
     let mut event = x.base(kind, outcome);
     // The caller (a resource server) is the actor; the token's owner goes in `token`.
-    let client = client_auth::identify(x.basic_client, form);
+    let client = client_auth::identify(x.basic_client, form, x.client_certificate());
     event.client_auth = client.method;
     event.actor = actor(None, client.client_id.as_deref());
 

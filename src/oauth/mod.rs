@@ -381,7 +381,7 @@ mod tests {
             .into_parts();
         let endpoints = Endpoints::default();
         let (request, tee) =
-            EndpointRequest::capture(Endpoint::Token, &head, true, &endpoints, None);
+            EndpointRequest::capture(Endpoint::Token, &head, true, &endpoints, None, None);
         let mut tee = tee.unwrap();
         tee.observe(b"client_secret=s3cret-form");
         assert!(!format!("{tee:?}").contains("s3cret"));

@@ -20,6 +20,7 @@ use crate::dpop::{DpopVerifier, ProofCheck, ProofUse, DPOP};
 use crate::event::{
     sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, Secrets, Severity,
 };
+use crate::mtls::PresentedCertificate;
 use crate::tee::{CaptureSlot, Captured, Tee};
 use crate::token::{TokenFingerprint, TokenInspector};
 
@@ -46,6 +47,8 @@ pub(crate) struct EndpointRequest {
     body: Option<CaptureSlot>,
     /// Token requests: the check of the DPoP proof sent with it (RFC 9449 §5).
     proof: Option<ProofCheck>,
+    /// The client certificate of the connection (RFC 8705).
+    certificate: Option<PresentedCertificate>,
 }
 
 /// Fingerprints of the credentials of every `Authorization` header (whatever the scheme)
@@ -103,6 +106,7 @@ impl EndpointRequest {
         has_body: bool,
         endpoints: &Endpoints,
         proof: Option<(ProofCheck, &DpopVerifier)>,
+        certificate: Option<PresentedCertificate>,
     ) -> (Self, Option<Tee>) {
         let config = endpoints.config();
         // Recorded on arrival, as the authorization server does: proofs are remembered in
@@ -172,6 +176,7 @@ impl EndpointRequest {
             reason,
             body,
             proof,
+            certificate,
         };
         (request, tee)
     }
@@ -276,6 +281,7 @@ impl EndpointRequest {
             request_body_inspected,
             secrets,
             proof: self.proof.as_ref(),
+            certificate: self.certificate.as_ref(),
         };
         let mut event = match self.endpoint {
             Endpoint::Token => match token_endpoint::classify(&exchange, form) {

@@ -17,7 +17,7 @@ pub(crate) fn classify(
         _ => EventKind::TokenRevoked,
     };
     let mut event = x.base(kind, outcome);
-    let client = client_auth::identify(x.basic_client, form);
+    let client = client_auth::identify(x.basic_client, form, x.client_certificate());
     event.client_auth = client.method;
     event.actor = actor(None, client.client_id.as_deref());
     if let Some(raw) = form.and_then(|f| f.get("token")) {

@@ -10,7 +10,8 @@ use crate::event::{
     ActorKind, AuditEvent, BindingMethod, ClientAuth, EventKind, Outcome, Timestamp, TokenBinding,
     TokenRef,
 };
-use crate::resource::{actor, details};
+use crate::mtls::PresentedCertificate;
+use crate::resource::{actor, certificate_match, details};
 use crate::token::{InspectedToken, TokenFingerprint, TokenFormat};
 
 /// RFC 8628 §3.4.
@@ -31,7 +32,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
         _ => EventKind::AccessTokenIssued,
     };
     let mut event = x.base(kind, outcome);
-    let client = client_auth::identify(x.basic_client, form);
+    let client = client_auth::identify(x.basic_client, form, x.client_certificate());
     event.client_auth = client.method;
     let grant_type = form.and_then(|f| f.get("grant_type"));
     event.grant_type = grant_type.map(ident);
@@ -98,7 +99,8 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
                     .str("issued_token_type")
                     .or_else(|| json.str("token_type"))
                     .map(ident);
-                token.binding = issued_binding(x.proof, &issued, token.type_hint.as_deref());
+                token.binding =
+                    issued_binding(x.proof, x.certificate, &issued, token.type_hint.as_deref());
                 event.token = Some(token);
                 if issued.format == TokenFormat::Jwt {
                     subject = claims.subject.clone().or(subject);
@@ -151,6 +153,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
             method: BindingMethod::Dpop,
             proof: Some(proof.outcome),
             proof_jkt: None,
+            proof_x5t_s256: None,
             x5t_s256: None,
         });
     }
@@ -183,31 +186,60 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
 }
 
 /// The binding of an issued access token: to the key of the request's DPoP proof when the
-/// server says so (`token_type` `DPoP`, or `cnf.jkt` in a readable token).
+/// server says so (`token_type` `DPoP`, or `cnf.jkt` in a readable token); to the
+/// connection's client certificate when a readable token has `cnf.x5t#S256` (RFC 8705 §3),
+/// `valid` when it is the certificate presented, else `key_mismatch` or `missing`. A token
+/// bound both ways is recorded as `dpop` with both thumbprints, like on a protected route.
 fn issued_binding(
     proof: Option<&ProofCheck>,
+    certificate: Option<&PresentedCertificate>,
     issued: &InspectedToken,
     token_type: Option<&str>,
 ) -> Option<TokenBinding> {
     let bound = issued.claims.cnf_jkt.as_deref();
+    let certificate_bound = issued.claims.cnf_x5t_s256.as_deref();
     let dpop_type = token_type.is_some_and(|t| t.eq_ignore_ascii_case("dpop"));
+    let certificate_binding = certificate_bound.map(|x5t| {
+        let (outcome, presented) = certificate_match(x5t, certificate);
+        (x5t.to_owned(), outcome, presented)
+    });
     if !dpop_type && bound.is_none() {
-        return None;
+        let (x5t, outcome, presented) = certificate_binding?;
+        return Some(TokenBinding {
+            downgrade: false,
+            jkt: None,
+            method: BindingMethod::Mtls,
+            proof: Some(outcome),
+            proof_jkt: None,
+            proof_x5t_s256: presented,
+            x5t_s256: Some(x5t),
+        });
     }
     let proof_jkt = proof.and_then(|p| p.jkt.as_deref());
     let mismatch = matches!(bound.zip(proof_jkt), Some((b, p)) if b != p);
     let outcome = proof.map_or(ProofOutcome::Missing, |p| p.outcome);
+    let mut outcome = if mismatch && outcome == ProofOutcome::Valid {
+        ProofOutcome::KeyMismatch
+    } else {
+        outcome
+    };
+    let (x5t_s256, proof_x5t_s256) = match certificate_binding {
+        Some((x5t, certificate, presented)) => {
+            if outcome == ProofOutcome::Valid {
+                outcome = certificate;
+            }
+            (Some(x5t), presented)
+        }
+        None => (None, None),
+    };
     Some(TokenBinding {
         downgrade: false,
         jkt: bound.or(proof_jkt).map(str::to_owned),
         method: BindingMethod::Dpop,
-        proof: Some(if mismatch && outcome == ProofOutcome::Valid {
-            ProofOutcome::KeyMismatch
-        } else {
-            outcome
-        }),
+        proof: Some(outcome),
         proof_jkt: mismatch.then(|| proof_jkt.map(str::to_owned)).flatten(),
-        x5t_s256: None,
+        proof_x5t_s256,
+        x5t_s256,
     })
 }
 

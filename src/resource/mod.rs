@@ -8,6 +8,7 @@ mod challenge;
 mod request;
 mod token_fields;
 
+pub(crate) use binding::certificate_match;
 pub use binding::Presentation;
 #[cfg(feature = "fuzzing")]
 pub use challenge::read_bearer_challenge;

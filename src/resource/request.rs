@@ -7,6 +7,7 @@ use http::{HeaderMap, Method, Uri};
 use super::Presentation;
 use crate::dpop::{DpopVerifier, ProofCheck, ProofUse, DPOP};
 use crate::event::Secrets;
+use crate::mtls::PresentedCertificate;
 use crate::token::{
     access_token_from_headers, BearerCredential, InspectedToken, RevokedTokens, Scheme,
     TokenFingerprint, TokenFormat, TokenInspector, Verdict,
@@ -80,6 +81,7 @@ impl ResourceRequest {
         headers: &HeaderMap,
         inspectors: Inspectors<'_>,
         mut proof: Option<ProofCheck>,
+        certificate: Option<PresentedCertificate>,
     ) -> Self {
         let Inspectors {
             tokens: inspector,
@@ -128,7 +130,11 @@ impl ResourceRequest {
         }
         ResourceRequest {
             presented,
-            presentation: Presentation { scheme, proof },
+            presentation: Presentation {
+                scheme,
+                proof,
+                certificate,
+            },
         }
     }
 

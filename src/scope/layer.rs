@@ -79,7 +79,9 @@ impl RequiredScopes {
     /// to a key (`cnf.jkt`) presented as `Bearer`, or with a DPoP proof that is not `valid`
     /// (see [`ProofOutcome`](crate::dpop::ProofOutcome)), is refused with `401` and
     /// `WWW-Authenticate: DPoP` (`invalid_token` for the downgrade, `invalid_dpop_proof`
-    /// for the proof).
+    /// for the proof). A token bound to a client certificate (`cnf.x5t#S256`, RFC 8705 §3)
+    /// that comes without that certificate is refused with `401` and
+    /// `WWW-Authenticate: Bearer error="invalid_token"`.
     pub fn enforce(self) -> Self {
         self.with_config(|config| config.enforce = true)
     }
@@ -227,8 +229,8 @@ where
     }
 }
 
-/// The `WWW-Authenticate: DPoP` challenge refusing a token whose binding the request did not
-/// prove, or (with `require_dpop`) a token bound to nothing.
+/// The challenge refusing a token whose binding the request did not prove (`Bearer` for a
+/// client certificate, `DPoP` for a key), or (with `require_dpop`) a token bound to nothing.
 fn possession_refusal(
     token: &crate::token::InspectedToken,
     presentation: Option<&Presentation>,
@@ -237,7 +239,13 @@ fn possession_refusal(
     let bearer = Presentation::bearer();
     let presentation = presentation.unwrap_or(&bearer);
     let binding = presentation.binding(token);
+    // RFC 8705 §3: a certificate-bound token without its certificate is an invalid token.
+    let certificate = presentation.certificate_outcome(token);
     let value = match &binding {
+        _ if certificate.is_some_and(|c| c != crate::dpop::ProofOutcome::Valid) => format!(
+            "Bearer error=\"invalid_token\", error_description=\"the token is bound to a client certificate: certificate {}\"",
+            certificate.map_or("missing", |c| c.as_str())
+        ),
         Some(b) if b.downgrade => "DPoP error=\"invalid_token\", error_description=\"the token is bound to a key: present it with the DPoP scheme and a proof\"".to_owned(),
         Some(b) if b.proof != Some(crate::dpop::ProofOutcome::Valid) => format!(
             "DPoP error=\"invalid_dpop_proof\", error_description=\"DPoP proof {}\"",

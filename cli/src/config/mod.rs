@@ -75,6 +75,8 @@ pub struct ProxySection {
     pub trusted_proxies: Vec<Cidr>,
     /// The one header those proxies write the client's address into.
     pub client_ip_header: Option<ClientIpHeader>,
+    /// The header those proxies pass the client's TLS certificate in (RFC 8705).
+    pub client_certificate_header: Option<String>,
     /// Paths forwarded but not audited.
     #[serde(default)]
     pub skip_paths: Vec<RequestPath>,
@@ -134,6 +136,27 @@ pub struct ListenerTls {
     pub certificate: Spanned<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key: Spanned<PathBuf>,
+    /// Whether TLS clients are asked for a certificate (RFC 8705 mutual TLS).
+    #[serde(default)]
+    pub client_certificates: ClientCertificatesSetting,
+    /// PEM file of the CAs a client certificate must be issued by; any certificate when
+    /// absent.
+    pub client_ca_file: Option<Spanned<PathBuf>>,
+    /// The header the client certificate is passed upstream in (URL-encoded PEM).
+    pub forward_client_certificate: Option<String>,
+}
+
+/// `client_certificates` of `[proxy.tls]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientCertificatesSetting {
+    /// Never asked for.
+    #[default]
+    None,
+    /// Asked for; clients without one are served too.
+    Optional,
+    /// Clients without one fail the handshake.
+    Required,
 }
 
 /// `[proxy.upstream_tls]`: the roots an `https` upstream is verified against.

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::BoxBody;
@@ -45,7 +45,16 @@ pub struct Forward {
     trusted: Arc<TrustedProxies>,
     /// How clients reach this proxy (`http`, or `https` on a TLS listener), for the upstream.
     scheme: &'static str,
+    /// The header trusted proxies pass a client certificate in: removed from anyone else's
+    /// requests, as the upstream may believe this proxy's.
+    certificate_header: Option<HeaderName>,
+    /// The header this proxy passes the TLS client certificate in (URL-encoded PEM).
+    forward_certificate: Option<HeaderName>,
 }
+
+/// The DER of the client certificate of the TLS connection a request came on.
+#[derive(Clone, Debug)]
+pub struct PeerCertificate(pub Arc<[u8]>);
 
 impl Forward {
     /// A forwarder with a connection pool towards `upstream`; the forwarding headers of
@@ -78,7 +87,23 @@ impl Forward {
             preserve_host,
             trusted: Arc::new(trusted),
             scheme: if tls_listener { "https" } else { "http" },
+            certificate_header: None,
+            forward_certificate: None,
         }
+    }
+
+    /// `certificate_header`: the header trusted proxies pass the client certificate in,
+    /// dropped from other peers' requests. `forward`: the header this proxy writes the TLS
+    /// client certificate into for the upstream (URL-encoded PEM, as nginx's
+    /// `$ssl_client_escaped_cert`); whatever a client sent in it is dropped.
+    pub fn client_certificate_headers(
+        mut self,
+        certificate_header: Option<HeaderName>,
+        forward: Option<HeaderName>,
+    ) -> Self {
+        self.certificate_header = certificate_header;
+        self.forward_certificate = forward;
+        self
     }
 
     fn upstream_uri(&self, uri: &Uri) -> Result<Uri, http::Error> {
@@ -116,12 +141,25 @@ impl Forward {
         };
         *req.uri_mut() = uri;
         *req.version_mut() = Version::HTTP_11;
+        let certificate = req
+            .extensions()
+            .get::<PeerCertificate>()
+            .map(|c| escaped_pem(&c.0));
         let headers = req.headers_mut();
         remove_hop_by_hop(headers, upgrade);
+        if let Some(name) = &self.forward_certificate {
+            headers.remove(name);
+            if let Some(value) = certificate.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                headers.insert(name.clone(), value);
+            }
+        }
         if let Some(client) = client {
             if !client.trusted_peer {
                 // A configured header outside the known list is a forwarding header too.
                 headers.remove(self.trusted.client_ip_source().header_name());
+                if let Some(name) = &self.certificate_header {
+                    headers.remove(name);
+                }
             }
             add_forwarding(headers, client, host.as_ref(), self.scheme);
         }
@@ -344,6 +382,19 @@ fn failure(status: StatusCode, code: &str, description: String) -> Response<Prox
 }
 
 /// The peer of a connection, for the audit layer and `X-Forwarded-For`.
+/// A certificate as URL-encoded PEM, the form nginx's `$ssl_client_escaped_cert` has.
+fn escaped_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    percent_encoding::utf8_percent_encode(&pem, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 pub fn with_peer<B>(mut req: Request<B>, peer: SocketAddr) -> Request<B> {
     req.extensions_mut().insert(PeerAddr(peer));
     req

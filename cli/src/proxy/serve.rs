@@ -12,6 +12,7 @@ use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use oauth_audit::layer::Resolving;
+use oauth_audit::mtls::ClientCertificate;
 use oauth_audit::writer::Auditor;
 use oauth_audit::AuditLayer;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -21,7 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::{Layer, ServiceExt};
 
 use super::connection::{record_rejection, rejection, Activity};
-use super::forward::{self, Protected};
+use super::forward::{self, PeerCertificate, Protected};
 
 /// How much each client may hold of the proxy.
 #[derive(Clone, Debug)]
@@ -130,11 +131,24 @@ impl ConnectionSettings {
         stop: watch::Receiver<bool>,
     ) {
         let Some(acceptor) = &self.tls else {
-            return self.serve_http(stream, peer, service, stop).await;
+            return self.serve_http(stream, peer, None, service, stop).await;
         };
         // A client that never finishes its handshake must not hold a connection forever.
         match tokio::time::timeout(self.limits.header_timeout, acceptor.accept(stream)).await {
-            Ok(Ok(stream)) => self.serve_http(stream, peer, service, stop).await,
+            Ok(Ok(stream)) => {
+                // The handshake proved the client holds the certificate's key (RFC 8705).
+                let certificate = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .and_then(|der| {
+                        let certificate = ClientCertificate::from_der(der).ok()?;
+                        Some((certificate, PeerCertificate(Arc::from(der.as_ref()))))
+                    });
+                self.serve_http(stream, peer, certificate, service, stop)
+                    .await
+            }
             Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
         }
@@ -144,6 +158,7 @@ impl ConnectionSettings {
         &self,
         io: I,
         peer: SocketAddr,
+        certificate: Option<(ClientCertificate, PeerCertificate)>,
         service: Audited,
         mut stop: watch::Receiver<bool>,
     ) where
@@ -153,7 +168,12 @@ impl ConnectionSettings {
         let requests = activity.clone();
         let hyper_service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let in_flight = requests.begin();
-            let call = service.clone().oneshot(forward::with_peer(req, peer));
+            let mut req = forward::with_peer(req, peer);
+            if let Some((certificate, der)) = &certificate {
+                req.extensions_mut().insert(certificate.clone());
+                req.extensions_mut().insert(der.clone());
+            }
+            let call = service.clone().oneshot(req);
             async move {
                 let response = match call.await {
                     Ok(response) => response,

@@ -1,5 +1,5 @@
-//! TLS with rustls: the listener's certificate, reloaded when its files change, and the
-//! roots that verify an `https` upstream.
+//! TLS with rustls: the listener's certificate, reloaded when its files change, the client
+//! certificates it asks for (RFC 8705), and the roots that verify an `https` upstream.
 //!
 //! Both sides use the aws-lc-rs provider explicitly: other dependencies also pull in ring,
 //! and rustls refuses to guess between two providers.
@@ -8,12 +8,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use rustls::crypto::CryptoProvider;
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
+    SignatureScheme,
+};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 
 /// Why a certificate, key or CA file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -174,15 +179,121 @@ impl ResolvesServerCert for ReloadingCertificate {
     }
 }
 
-/// The listener's TLS configuration: HTTP/2 and HTTP/1.1 by ALPN, no client certificates.
-pub fn server_config(certificate: PathBuf, key: PathBuf) -> Result<ServerConfig, TlsError> {
+/// Whether the listener asks TLS clients for a certificate (RFC 8705 mutual TLS).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientCertificates {
+    /// Never asked for.
+    #[default]
+    None,
+    /// Asked for; a client without one is served too.
+    Optional,
+    /// A client without a certificate fails the handshake.
+    Required,
+}
+
+/// The client certificate settings of the listener.
+#[derive(Clone, Debug, Default)]
+pub struct ClientAuthSettings {
+    /// Whether certificates are asked for.
+    pub certificates: ClientCertificates,
+    /// Only certificates issued by one of these CAs are accepted; without it, any
+    /// certificate whose key signs the handshake is.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The listener's TLS configuration: HTTP/2 and HTTP/1.1 by ALPN, client certificates as
+/// `client_auth` says.
+pub fn server_config(
+    certificate: PathBuf,
+    key: PathBuf,
+    client_auth: &ClientAuthSettings,
+) -> Result<ServerConfig, TlsError> {
     let resolver = ReloadingCertificate::load(certificate, key)?;
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
+    let provider = provider();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let required = client_auth.certificates == ClientCertificates::Required;
+    let builder = match (client_auth.certificates, &client_auth.ca_file) {
+        (ClientCertificates::None, _) => builder.with_no_client_auth(),
+        (_, Some(path)) => {
+            let mut roots = RootCertStore::empty();
+            for certificate in read_certificates(path)? {
+                roots
+                    .add(certificate)
+                    .map_err(|e| file_error(path, format!("not a usable CA certificate: {e}")))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if required {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            builder.with_client_cert_verifier(
+                verifier
+                    .build()
+                    .map_err(|e| file_error(path, format!("no client CA: {e}")))?,
+            )
+        }
+        (_, None) => builder.with_client_cert_verifier(Arc::new(AnyClientCertificate {
+            required,
+            algorithms: provider.signature_verification_algorithms,
+        })),
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// Accepts any client certificate, as RFC 8705 §2.2 self-signed certificates need: who
+/// may use which certificate is the authorization server's decision, by thumbprint. The
+/// handshake's signatures are still verified, so the client holds the certificate's key.
+#[derive(Debug)]
+struct AnyClientCertificate {
+    required: bool,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for AnyClientCertificate {
+    fn client_auth_mandatory(&self) -> bool {
+        self.required
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        oauth_audit::mtls::ClientCertificate::from_der(end_entity)
+            .map(|_| ClientCertVerified::assertion())
+            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
 /// The roots an `https` upstream's certificate is verified against: the certificates of

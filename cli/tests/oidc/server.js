@@ -89,6 +89,17 @@ const configuration = {
       token_endpoint_auth_method: 'client_secret_basic',
     },
     {
+      // RFC 8705 §3: its tokens are bound to the certificate of the TLS connection.
+      client_id: 'mtls-service',
+      client_secret: 'mtls-service-secret',
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+      scope: RESOURCE_SCOPES,
+      token_endpoint_auth_method: 'client_secret_basic',
+      tls_client_certificate_bound_access_tokens: true,
+    },
+    {
       client_id: 'app',
       client_secret: 'app-secret',
       grant_types: ['authorization_code', 'refresh_token'],
@@ -124,6 +135,16 @@ const configuration = {
     clientCredentials: { enabled: true },
     // RFC 9449: a token request with a DPoP proof gets tokens bound to its key.
     dPoP: { enabled: true },
+    // RFC 8705: TLS ends at oauth-audit's proxy, which passes the client certificate in
+    // `x-client-cert` as URL-encoded PEM (as nginx's `$ssl_client_escaped_cert`).
+    mTLS: {
+      enabled: true,
+      certificateBoundAccessTokens: true,
+      getCertificate: (ctx) => {
+        const value = ctx.get('x-client-cert');
+        return value ? decodeURIComponent(value) : undefined;
+      },
+    },
     introspection: { enabled: true },
     revocation: { enabled: true },
     resourceIndicators: {
