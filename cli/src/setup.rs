@@ -373,6 +373,21 @@ fn scope_rules(file: &FileConfig) -> Result<ScopeRules, Failure> {
             )));
         }
     }
+    // Without the public origins, a proof's htu is compared with the request's own Host,
+    // which the client writes: a proof made for another server would pass.
+    if file.dpop.origins.is_empty() {
+        if let Some(route) = file.routes.iter().find(|r| r.require_dpop) {
+            return Err(Failure::Config(format!(
+                "route {}: require_dpop = true needs [dpop] origins (the public URL clients call, such as https://api.example.com): without them a DPoP proof's htu is compared with the Host header the client sent",
+                route.path.0.as_str()
+            )));
+        }
+        if file.routes.iter().any(|r| r.enforce) {
+            tracing::warn!(
+                "enforcing routes check DPoP proofs against the request's Host header: set [dpop] origins to the public URL clients call"
+            );
+        }
+    }
     Ok(ScopeRules::new(
         file.routes
             .iter()

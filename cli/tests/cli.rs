@@ -356,6 +356,14 @@ fn check_config_reports_what_proxy_would_refuse_at_start() {
             "route /admin/*: enforce = true needs a key source",
         ),
         (
+            "require-dpop-without-origins.toml",
+            format!(
+                "[jwt]\njwks_file = {:?}\n[[route]]\npath = \"/pay/*\"\nscopes = [\"pay\"]\nrequire_dpop = true\n",
+                jwks.to_str().unwrap()
+            ),
+            "route /pay/*: require_dpop = true needs [dpop] origins",
+        ),
+        (
             "bad-spool.toml",
             format!(
                 "[[writer]]\ntype = \"postgres\"\nurl = \"postgres://audit@127.0.0.1:1/audit\"\n[writer.delivery]\nspool_dir = {:?}\n",

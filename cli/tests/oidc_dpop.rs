@@ -86,6 +86,8 @@ scopes = ["orders:read"]
 path = "/api/pay/*"
 scopes = ["orders:write"]
 require_dpop = true
+[dpop]
+origins = ["https://orders.example.test"]
 "#,
     );
     let proxy = Proxy::start(
@@ -125,6 +127,8 @@ require_dpop = true
     assert_eq!(issued["token_type"], "DPoP", "{issued}");
     let token = issued["access_token"].as_str().unwrap().to_owned();
 
+    // Clients call the API by its public name; the proxy is reached on loopback here.
+    let public = |path: &str| format!("https://orders.example.test{path}");
     let orders = proxy.url("/api/orders/1");
     let send = |url: String, scheme: &'static str, proof: Option<String>| {
         let http = http.clone();
@@ -139,7 +143,7 @@ require_dpop = true
             request.send().await.unwrap().status().as_u16()
         }
     };
-    let proof = key.proof("GET", &orders, Some(&token));
+    let proof = key.proof("GET", &public("/api/orders/1"), Some(&token));
     let other = DpopKey::new();
     let statuses = [
         send(orders.clone(), "DPoP", Some(proof.clone())).await,
@@ -147,25 +151,32 @@ require_dpop = true
         send(
             orders.clone(),
             "DPoP",
-            Some(key.proof("GET", &proxy.url("/api/orders/2"), Some(&token))),
+            Some(key.proof("GET", &public("/api/orders/2"), Some(&token))),
         )
         .await,
         send(
             orders.clone(),
             "DPoP",
-            Some(other.proof("GET", &orders, Some(&token))),
+            Some(other.proof("GET", &public("/api/orders/1"), Some(&token))),
         )
         .await,
         send(orders.clone(), "Bearer", None).await,
+        // The Host the client sent is not the public origin: another server's proof.
+        send(
+            orders.clone(),
+            "DPoP",
+            Some(key.proof("GET", &orders, Some(&token))),
+        )
+        .await,
     ];
     // An audit-only route: the upstream served every one; the trail says what each was.
-    assert_eq!(statuses, [200; 5]);
+    assert_eq!(statuses, [200; 6]);
     let pay = proxy.url("/api/pay/1");
     assert_eq!(
         send(
             pay.clone(),
             "DPoP",
-            Some(key.proof("GET", &pay, Some(&token)))
+            Some(key.proof("GET", &public("/api/pay/1"), Some(&token)))
         )
         .await,
         200
@@ -175,7 +186,7 @@ require_dpop = true
         send(
             pay.clone(),
             "DPoP",
-            Some(other.proof("GET", &pay, Some(&token)))
+            Some(other.proof("GET", &public("/api/pay/1"), Some(&token)))
         )
         .await,
         401
@@ -187,6 +198,7 @@ require_dpop = true
         ("ResourceAccessed", "htu_mismatch", false),
         ("ResourceAccessed", "key_mismatch", false),
         ("ResourceAccessed", "missing", true),
+        ("ResourceAccessed", "htu_mismatch", false),
         ("ResourceAccessed", "valid", false),
         ("AccessDenied", "missing", true),
         ("AccessDenied", "key_mismatch", false),
@@ -222,6 +234,6 @@ require_dpop = true
         assert!(!text.contains(&token) && !text.contains(&proof));
     }
     assert_eq!(trail[3]["token"]["binding"]["proof_jkt"], other.jkt());
-    assert_eq!(trail[6]["error"]["code"], "invalid_token");
-    assert_eq!(trail[7]["error"]["code"], "invalid_dpop_proof");
+    assert_eq!(trail[7]["error"]["code"], "invalid_token");
+    assert_eq!(trail[8]["error"]["code"], "invalid_dpop_proof");
 }

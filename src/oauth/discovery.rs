@@ -156,8 +156,9 @@ impl Discovery {
         let [oidc, rfc8414] = self.locations()?;
         let client = match &self.client {
             Some(client) => client.clone(),
+            // The metadata is read where the issuer says, not wherever a redirect points.
             None => reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::limited(5))
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| DiscoveryError::Client(e.to_string()))?,
         };

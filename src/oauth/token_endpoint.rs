@@ -105,7 +105,9 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
                 if issued.format == TokenFormat::Jwt {
                     subject = claims.subject.clone().or(subject);
                     client_id = client_id.or_else(|| claims.client_id.clone());
-                    act = act.or_else(|| claims.actor.clone());
+                    // The issued token's `act` is the server's word; the actor token's `sub`
+                    // only the client's.
+                    act = claims.actor.clone().or(act);
                     delegation = claims.delegation.clone();
                 }
                 if event.scopes.requested.is_none()

@@ -89,6 +89,11 @@ impl RequiredScopes {
     /// Enforces, and accepts only DPoP-bound tokens (`cnf.jkt`) with a valid proof: a plain
     /// bearer token is refused with `401` and `WWW-Authenticate: DPoP error="invalid_token"`.
     ///
+    /// Give the [`AuditLayer`](crate::AuditLayer) the service's public origins
+    /// ([`DpopVerifierBuilder::origins`](crate::dpop::DpopVerifierBuilder::origins)): without
+    /// them a proof's `htu` is compared with the `Host` the client sent, and a proof made for
+    /// another server that accepts the same token would pass.
+    ///
     /// ```
     /// use oauth_audit::RequiredScopes;
     ///
