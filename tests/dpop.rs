@@ -10,98 +10,16 @@ use std::sync::Arc;
 use axum::{routing::get, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
 use oauth_audit::detect::Detector;
 use oauth_audit::dpop::{DpopVerifier, ProofOutcome};
 use oauth_audit::token::TokenInspector;
 use oauth_audit::writer::{Auditor, MemoryWriter};
 use oauth_audit::{AuditLayer, RequiredScopes};
-use pkcs8::{EncodePrivateKey, LineEnding};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+use support::dpop_key::{proof_claims, DpopKey};
 use support::keys::{hs256, now, HS256_SECRET};
 use support::{client, events};
-
-/// A client's DPoP key: signs proofs, and knows its own RFC 7638 thumbprint (computed here
-/// from the RFC's rules, not by the crate under test).
-struct DpopKey {
-    alg: Algorithm,
-    key: EncodingKey,
-    jwk: Value,
-}
-
-impl DpopKey {
-    fn es256() -> DpopKey {
-        let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
-        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
-            &secret.public_key(),
-            false,
-        );
-        let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
-        DpopKey {
-            alg: Algorithm::ES256,
-            key: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
-            jwk: json!({
-                "kty": "EC", "crv": "P-256",
-                "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
-                "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
-            }),
-        }
-    }
-
-    fn ed25519() -> DpopKey {
-        let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-        let pem = signing.to_pkcs8_pem(LineEnding::LF).unwrap();
-        DpopKey {
-            alg: Algorithm::EdDSA,
-            key: EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(),
-            jwk: json!({
-                "kty": "OKP", "crv": "Ed25519",
-                "x": URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()),
-            }),
-        }
-    }
-
-    /// RFC 7638: the required members, in lexicographic order, without whitespace.
-    fn jkt(&self) -> String {
-        let members: &[&str] = match self.jwk["kty"].as_str() {
-            Some("EC") => &["crv", "kty", "x", "y"],
-            Some("OKP") => &["crv", "kty", "x"],
-            other => panic!("no thumbprint for {other:?}"),
-        };
-        let parts: Vec<String> = members
-            .iter()
-            .map(|m| format!("\"{m}\":\"{}\"", self.jwk[*m].as_str().unwrap()))
-            .collect();
-        URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{{{}}}", parts.join(","))))
-    }
-
-    /// A proof with these claims and this key's public key in its header.
-    fn sign(&self, claims: &Value, header_jwk: &Value, typ: &str) -> String {
-        let mut header = Header::new(self.alg);
-        header.typ = Some(typ.to_owned());
-        header.jwk = Some(serde_json::from_value(header_jwk.clone()).unwrap());
-        encode(&header, claims, &self.key).unwrap()
-    }
-
-    /// A fresh proof for `method` on `url`, bound to `token`.
-    fn proof(&self, method: &str, url: &str, token: Option<&str>) -> String {
-        self.sign(&claims(method, url, token, now()), &self.jwk, "dpop+jwt")
-    }
-}
-
-fn claims(method: &str, url: &str, token: Option<&str>, iat: i64) -> Value {
-    let mut claims = json!({
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "htm": method,
-        "htu": url,
-        "iat": iat,
-    });
-    if let Some(token) = token {
-        claims["ath"] = URL_SAFE_NO_PAD.encode(Sha256::digest(token)).into();
-    }
-    claims
-}
 
 /// An access token bound to `key` (`cnf.jkt`), or to nothing.
 fn access_token(bound_to: Option<&DpopKey>) -> String {
@@ -241,7 +159,7 @@ async fn every_failed_check_is_recorded_as_itself() {
     let auth = format!("DPoP {token}");
     let url = app.url("/orders");
     let other_key = DpopKey::ed25519();
-    let mut no_ath = claims("GET", &url, None, now());
+    let mut no_ath = proof_claims("GET", &url, None, now());
     no_ath.as_object_mut().unwrap().remove("ath");
     let cases: Vec<(&str, String)> = vec![
         ("htm_mismatch", key.proof("POST", &url, Some(&token))),
@@ -256,7 +174,7 @@ async fn every_failed_check_is_recorded_as_itself() {
         (
             "stale",
             key.sign(
-                &claims("GET", &url, Some(&token), now() - 3600),
+                &proof_claims("GET", &url, Some(&token), now() - 3600),
                 &key.jwk,
                 "dpop+jwt",
             ),
@@ -264,7 +182,7 @@ async fn every_failed_check_is_recorded_as_itself() {
         (
             "stale",
             key.sign(
-                &claims("GET", &url, Some(&token), now() + 3600),
+                &proof_claims("GET", &url, Some(&token), now() + 3600),
                 &key.jwk,
                 "dpop+jwt",
             ),
@@ -278,7 +196,7 @@ async fn every_failed_check_is_recorded_as_itself() {
             // Signed with another key than the one its header names.
             "invalid_signature",
             DpopKey::es256().sign(
-                &claims("GET", &url, Some(&token), now()),
+                &proof_claims("GET", &url, Some(&token), now()),
                 &key.jwk,
                 "dpop+jwt",
             ),
@@ -286,7 +204,11 @@ async fn every_failed_check_is_recorded_as_itself() {
         ("malformed", "not-a-proof".to_owned()),
         (
             "malformed",
-            key.sign(&claims("GET", &url, Some(&token), now()), &key.jwk, "JWT"),
+            key.sign(
+                &proof_claims("GET", &url, Some(&token), now()),
+                &key.jwk,
+                "JWT",
+            ),
         ),
         (
             // A header that carries the private key is refused outright.

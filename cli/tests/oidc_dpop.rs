@@ -3,69 +3,16 @@
 //! replayed, one for another URL, one by another key, the token sent as `Bearer`, and a
 //! route that takes bound tokens only.
 
+#[path = "../../tests/support/dpop_key.rs"]
+#[allow(dead_code)] // one kind of key is enough here
+mod dpop_key;
 mod support;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use p256::pkcs8::{EncodePrivateKey, LineEnding};
-use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+use dpop_key::DpopKey;
+use serde_json::Value;
 use support::oidc::OidcProvider;
 use support::upstream::Upstream;
 use support::{http, read_events, Proxy, TempDir};
-
-/// A client's P-256 key, signing proofs with its public key in their header.
-struct DpopKey {
-    key: EncodingKey,
-    jwk: Value,
-}
-
-impl DpopKey {
-    fn new() -> DpopKey {
-        let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
-        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
-            &secret.public_key(),
-            false,
-        );
-        let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
-        DpopKey {
-            key: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
-            jwk: json!({
-                "kty": "EC", "crv": "P-256",
-                "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
-                "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
-            }),
-        }
-    }
-
-    /// RFC 7638, computed here from the RFC's rules.
-    fn jkt(&self) -> String {
-        let j = &self.jwk;
-        let text = format!(
-            r#"{{"crv":"P-256","kty":"EC","x":{},"y":{}}}"#,
-            j["x"], j["y"]
-        );
-        URL_SAFE_NO_PAD.encode(Sha256::digest(text))
-    }
-
-    fn proof(&self, method: &str, url: &str, token: Option<&str>) -> String {
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some("dpop+jwt".into());
-        header.jwk = Some(serde_json::from_value(self.jwk.clone()).unwrap());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let mut claims = json!({
-            "jti": uuid::Uuid::new_v4().to_string(), "htm": method, "htu": url, "iat": now,
-        });
-        if let Some(token) = token {
-            claims["ath"] = URL_SAFE_NO_PAD.encode(Sha256::digest(token)).into();
-        }
-        encode(&header, &claims, &self.key).unwrap()
-    }
-}
 
 #[tokio::test]
 async fn dpop_bound_tokens_of_a_real_provider_through_the_proxy() {
@@ -110,7 +57,7 @@ origins = ["https://orders.example.test"]
     let http = http();
 
     // The provider binds the token to the key of the proof that came with the request.
-    let key = DpopKey::new();
+    let key = DpopKey::es256();
     let token_url = format!("{}/token", provider.issuer);
     let res = http
         .post(&token_url)
@@ -144,7 +91,7 @@ origins = ["https://orders.example.test"]
         }
     };
     let proof = key.proof("GET", &public("/api/orders/1"), Some(&token));
-    let other = DpopKey::new();
+    let other = DpopKey::es256();
     let statuses = [
         send(orders.clone(), "DPoP", Some(proof.clone())).await,
         send(orders.clone(), "DPoP", Some(proof.clone())).await,

@@ -8,7 +8,9 @@
 //! ```
 
 mod auth_server;
-mod dpop_client;
+#[path = "../../tests/support/dpop_key.rs"]
+#[allow(dead_code)] // the demo signs with one kind of key
+mod dpop_key;
 #[path = "../../tests/support/geo_db.rs"]
 mod geo_db;
 mod scenario;

@@ -6,7 +6,7 @@ use oauth_audit::writer::AuditWriter;
 use serde_json::Value;
 
 use crate::auth_server::{self, Keys};
-use crate::dpop_client::DpopKey;
+use crate::dpop_key::DpopKey;
 use crate::stall::Stallable;
 
 type Error = Box<dyn std::error::Error>;
@@ -351,7 +351,7 @@ pub async fn run<W: AuditWriter>(
     )?;
 
     step("the public client 'cli' gets alice a token bound to its DPoP key (token_type DPoP) and calls /api/me with a fresh proof");
-    let key = DpopKey::generate()?;
+    let key = DpopKey::es256();
     let token_url = format!("{base}/token");
     let res = http
         .post(&token_url)

@@ -5,13 +5,13 @@ use super::client_auth::{self, JwtPeek};
 use super::device::{PollDecision, ISSUED};
 use super::exchange::Exchange;
 use super::form::{ident, scope_list, uri_without_query, Form};
-use crate::dpop::{ProofCheck, ProofOutcome};
+use crate::dpop::ProofCheck;
 use crate::event::{
     ActorKind, AuditEvent, BindingMethod, ClientAuth, EventKind, Outcome, Timestamp, TokenBinding,
     TokenRef,
 };
 use crate::mtls::PresentedCertificate;
-use crate::resource::{actor, certificate_match, details};
+use crate::resource::{actor, also_certificate, certificate_binding, details, key_binding};
 use crate::token::{InspectedToken, TokenFingerprint, TokenFormat};
 
 /// RFC 8628 §3.4.
@@ -201,48 +201,11 @@ fn issued_binding(
     let bound = issued.claims.cnf_jkt.as_deref();
     let certificate_bound = issued.claims.cnf_x5t_s256.as_deref();
     let dpop_type = token_type.is_some_and(|t| t.eq_ignore_ascii_case("dpop"));
-    let certificate_binding = certificate_bound.map(|x5t| {
-        let (outcome, presented) = certificate_match(x5t, certificate);
-        (x5t.to_owned(), outcome, presented)
-    });
     if !dpop_type && bound.is_none() {
-        let (x5t, outcome, presented) = certificate_binding?;
-        return Some(TokenBinding {
-            downgrade: false,
-            jkt: None,
-            method: BindingMethod::Mtls,
-            proof: Some(outcome),
-            proof_jkt: None,
-            proof_x5t_s256: presented,
-            x5t_s256: Some(x5t),
-        });
+        return certificate_bound.map(|x5t| certificate_binding(x5t, certificate));
     }
-    let proof_jkt = proof.and_then(|p| p.jkt.as_deref());
-    let mismatch = matches!(bound.zip(proof_jkt), Some((b, p)) if b != p);
-    let outcome = proof.map_or(ProofOutcome::Missing, |p| p.outcome);
-    let mut outcome = if mismatch && outcome == ProofOutcome::Valid {
-        ProofOutcome::KeyMismatch
-    } else {
-        outcome
-    };
-    let (x5t_s256, proof_x5t_s256) = match certificate_binding {
-        Some((x5t, certificate, presented)) => {
-            if outcome == ProofOutcome::Valid {
-                outcome = certificate;
-            }
-            (Some(x5t), presented)
-        }
-        None => (None, None),
-    };
-    Some(TokenBinding {
-        downgrade: false,
-        jkt: bound.or(proof_jkt).map(str::to_owned),
-        method: BindingMethod::Dpop,
-        proof: Some(outcome),
-        proof_jkt: mismatch.then(|| proof_jkt.map(str::to_owned)).flatten(),
-        proof_x5t_s256,
-        x5t_s256,
-    })
+    let binding = key_binding(bound, proof, false, false);
+    Some(also_certificate(binding, certificate_bound, certificate))
 }
 
 fn fingerprint(token: &str) -> TokenRef {

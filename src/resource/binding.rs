@@ -48,30 +48,29 @@ impl Presentation {
     ///   its `proof` the DPoP proof's outcome unless that is `valid`, then the certificate's.
     pub fn binding(&self, token: &InspectedToken) -> Option<TokenBinding> {
         let certificate_bound = token.claims.cnf_x5t_s256.as_deref();
-        if token.claims.cnf_jkt.is_none() {
-            if let Some(bound) = certificate_bound {
-                let (outcome, presented) = certificate_match(bound, self.certificate.as_ref());
-                return Some(TokenBinding {
-                    downgrade: false,
-                    jkt: None,
-                    method: BindingMethod::Mtls,
-                    proof: Some(outcome),
-                    proof_jkt: None,
-                    proof_x5t_s256: presented,
-                    x5t_s256: Some(bound.to_owned()),
-                });
+        let bound = token.claims.cnf_jkt.as_deref();
+        if bound.is_none() {
+            if let Some(x5t) = certificate_bound {
+                return Some(certificate_binding(x5t, self.certificate.as_ref()));
             }
         }
-        let mut binding = self.dpop_binding(token)?;
-        if let Some(bound) = certificate_bound {
-            let (outcome, presented) = certificate_match(bound, self.certificate.as_ref());
-            if binding.proof == Some(ProofOutcome::Valid) {
-                binding.proof = Some(outcome);
-            }
-            binding.proof_x5t_s256 = presented;
-            binding.x5t_s256 = Some(bound.to_owned());
+        let downgrade = self.scheme == Scheme::Bearer && bound.is_some();
+        let no_proof = self
+            .proof
+            .as_ref()
+            .is_none_or(|c| c.outcome == ProofOutcome::Missing);
+        if self.scheme == Scheme::Bearer && !downgrade && no_proof {
+            return None;
         }
-        Some(binding)
+        // An opaque token nothing resolved: whether it is bound, and to which key, is
+        // unknown. The proof's key is recorded as the proof's, never as the token's.
+        let unknown = token.format == TokenFormat::Opaque && token.verdict != Verdict::Valid;
+        let binding = key_binding(bound, self.proof.as_ref(), downgrade, unknown);
+        Some(also_certificate(
+            binding,
+            certificate_bound,
+            self.certificate.as_ref(),
+        ))
     }
 
     /// The match of the connection's certificate with the token's `cnf.x5t#S256`, `None`
@@ -81,36 +80,6 @@ impl Presentation {
         Some(certificate_match(bound, self.certificate.as_ref()).0)
     }
 
-    fn dpop_binding(&self, token: &InspectedToken) -> Option<TokenBinding> {
-        let bound = token.claims.cnf_jkt.as_deref();
-        let check = self.proof.as_ref();
-        let proof_jkt = check.and_then(|c| c.jkt.as_deref());
-        // An opaque token nothing resolved: whether it is bound, and to which key, is
-        // unknown. The proof's key is recorded as the proof's, never as the token's.
-        let unknown = token.format == TokenFormat::Opaque && token.verdict != Verdict::Valid;
-        let outcome = check.map_or(ProofOutcome::Missing, |c| c.outcome);
-        let downgrade = self.scheme == Scheme::Bearer && bound.is_some();
-        if self.scheme == Scheme::Bearer && !downgrade && outcome == ProofOutcome::Missing {
-            return None;
-        }
-        let mismatch = matches!(bound.zip(proof_jkt), Some((bound, proof)) if bound != proof);
-        let outcome = match outcome {
-            ProofOutcome::Valid | ProofOutcome::Replayed if mismatch => ProofOutcome::KeyMismatch,
-            outcome => outcome,
-        };
-        Some(TokenBinding {
-            downgrade,
-            jkt: if unknown { bound } else { bound.or(proof_jkt) }.map(str::to_owned),
-            method: BindingMethod::Dpop,
-            proof: Some(outcome),
-            proof_jkt: (mismatch || unknown)
-                .then(|| proof_jkt.map(str::to_owned))
-                .flatten(),
-            proof_x5t_s256: None,
-            x5t_s256: None,
-        })
-    }
-
     /// Whether the request proved possession of a sender-constrained `token` as its binding
     /// asks: true for a token bound to nothing presented as `Bearer`, false for a downgrade
     /// or a proof that is not `valid`.
@@ -118,6 +87,69 @@ impl Presentation {
         self.binding(token)
             .is_none_or(|b| !b.downgrade && b.proof == Some(ProofOutcome::Valid))
     }
+}
+
+/// The binding of a token bound to the key `bound` (`cnf.jkt`; `None` when the token names
+/// none, or `unknown` when nothing could read it) as the DPoP proof `check` proves it:
+/// `key_mismatch` for a proof by another key, `missing` without a proof.
+pub(crate) fn key_binding(
+    bound: Option<&str>,
+    check: Option<&ProofCheck>,
+    downgrade: bool,
+    unknown: bool,
+) -> TokenBinding {
+    let proof_jkt = check.and_then(|c| c.jkt.as_deref());
+    let mismatch = matches!(bound.zip(proof_jkt), Some((bound, proof)) if bound != proof);
+    let outcome = match check.map_or(ProofOutcome::Missing, |c| c.outcome) {
+        ProofOutcome::Valid | ProofOutcome::Replayed if mismatch => ProofOutcome::KeyMismatch,
+        outcome => outcome,
+    };
+    TokenBinding {
+        downgrade,
+        jkt: if unknown { bound } else { bound.or(proof_jkt) }.map(str::to_owned),
+        method: BindingMethod::Dpop,
+        proof: Some(outcome),
+        proof_jkt: (mismatch || unknown)
+            .then(|| proof_jkt.map(str::to_owned))
+            .flatten(),
+        proof_x5t_s256: None,
+        x5t_s256: None,
+    }
+}
+
+/// The binding of a token bound to a client certificate only (`cnf.x5t#S256`).
+pub(crate) fn certificate_binding(
+    bound: &str,
+    presented: Option<&PresentedCertificate>,
+) -> TokenBinding {
+    let (outcome, presented) = certificate_match(bound, presented);
+    TokenBinding {
+        downgrade: false,
+        jkt: None,
+        method: BindingMethod::Mtls,
+        proof: Some(outcome),
+        proof_jkt: None,
+        proof_x5t_s256: presented,
+        x5t_s256: Some(bound.to_owned()),
+    }
+}
+
+/// A key binding completed with the certificate half of a token bound both ways: both
+/// must be proven, so a `valid` proof gives way to the certificate's outcome.
+pub(crate) fn also_certificate(
+    mut binding: TokenBinding,
+    bound: Option<&str>,
+    presented: Option<&PresentedCertificate>,
+) -> TokenBinding {
+    if let Some(bound) = bound {
+        let (outcome, presented) = certificate_match(bound, presented);
+        if binding.proof == Some(ProofOutcome::Valid) {
+            binding.proof = Some(outcome);
+        }
+        binding.proof_x5t_s256 = presented;
+        binding.x5t_s256 = Some(bound.to_owned());
+    }
+    binding
 }
 
 /// How the connection's certificate matches a token's `cnf.x5t#S256` (RFC 8705 §3), and the

@@ -8,8 +8,8 @@ mod challenge;
 mod request;
 mod token_fields;
 
-pub(crate) use binding::certificate_match;
 pub use binding::Presentation;
+pub(crate) use binding::{also_certificate, certificate_binding, key_binding};
 #[cfg(feature = "fuzzing")]
 pub use challenge::read_bearer_challenge;
 pub(crate) use challenge::Challenge;

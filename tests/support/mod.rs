@@ -11,6 +11,7 @@ use serde_json::Value;
 pub mod auth_server;
 pub mod collector;
 pub mod crash;
+pub mod dpop_key;
 pub mod echo_server;
 pub mod flaky_backend;
 pub mod oauth2_http;
