@@ -216,7 +216,10 @@ async fn a_front_proxys_certificate_is_matched_with_the_tokens_binding() {
     assert_eq!(e["severity"], "warning");
     app.get("/orders", &token, None).await;
     n += 1;
-    assert_eq!(binding(&app.event(n).await)["proof"], "missing");
+    let e = app.event(n).await;
+    assert_eq!(binding(&e)["proof"], "missing");
+    // No certificate at all: a plain bearer token, which binding_downgrade alerts on.
+    assert_eq!(binding(&e)["downgrade"], true, "{e}");
     for garbage in ["-----BEGIN CERTIFICATE-----%0Anope", "aGVsbG8=", "Hash=12"] {
         assert_eq!(
             app.get("/orders", &token, Some(garbage)).await.status(),

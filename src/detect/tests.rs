@@ -804,3 +804,76 @@ fn impossible_travel_counts_public_clients_tokens_and_cools_down_per_user() {
     }
     assert!(small.stats().places <= 8, "{:?}", small.stats());
 }
+
+#[test]
+fn bindings_unproven_are_alerted_live_and_read_back() {
+    use crate::dpop::ProofOutcome;
+    use crate::event::{BindingMethod, OAuthDetails, TokenBinding};
+    let bound = |seconds: f64, token: &str, binding: TokenBinding| {
+        let mut event = with_token(
+            at(seconds, EventKind::ResourceAccessed),
+            token,
+            Verdict::Valid,
+        );
+        if let Some(details) = event.token.as_mut() {
+            details.binding = Some(binding);
+        }
+        event
+    };
+    let binding = |method, proof, downgrade| TokenBinding {
+        downgrade,
+        jkt: (method == BindingMethod::Dpop).then(|| "key-a".to_owned()),
+        method,
+        proof: Some(proof),
+        proof_jkt: None,
+        proof_x5t_s256: None,
+        x5t_s256: (method == BindingMethod::Mtls).then(|| "cert-a".to_owned()),
+    };
+    // A token endpoint request whose proof was seen before: keyed by the proof's key.
+    let mut replayed_at_token = failed(4.0, EventKind::TokenRequestFailed, "invalid_grant");
+    replayed_at_token.oauth = Some(OAuthDetails {
+        dpop: Some(TokenBinding {
+            jkt: Some("key-b".into()),
+            ..binding(BindingMethod::Dpop, ProofOutcome::Replayed, false)
+        }),
+        ..OAuthDetails::default()
+    });
+    let events = [
+        bound(
+            0.0,
+            "t1",
+            binding(BindingMethod::Dpop, ProofOutcome::Valid, false),
+        ),
+        bound(
+            1.0,
+            "t1",
+            binding(BindingMethod::Dpop, ProofOutcome::Replayed, false),
+        ),
+        bound(
+            2.0,
+            "t2",
+            binding(BindingMethod::Dpop, ProofOutcome::Missing, true),
+        ),
+        // A certificate-bound token with no certificate at all.
+        bound(
+            3.0,
+            "t3",
+            binding(BindingMethod::Mtls, ProofOutcome::Missing, true),
+        ),
+        replayed_at_token,
+    ];
+    let expected = [
+        "dpop_proof_replay",
+        "binding_downgrade",
+        "binding_downgrade",
+        "dpop_proof_replay",
+    ];
+    assert_eq!(fired(&events), expected);
+    let mut offline = Detector::default();
+    let read_back: Vec<String> = events
+        .iter()
+        .flat_map(|e| offline.check_json(&serde_json::to_value(e).unwrap()))
+        .map(|a| a.alert.unwrap().rule)
+        .collect();
+    assert_eq!(read_back, expected);
+}

@@ -23,7 +23,8 @@ pub const DPOP: HeaderName = HeaderName::from_static("dpop");
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
 /// The default of [`DpopVerifierBuilder::max_future_skew`]: 1 minute.
 pub const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(60);
-/// The default of [`DpopVerifierBuilder::replay_capacity`]: 100,000 proofs (a few MiB).
+/// The default of [`DpopVerifierBuilder::replay_capacity`]: 100,000 proofs per place (a few
+/// MiB each).
 pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 /// A proof longer than this is `malformed` without being decoded: 8 KiB holds an RSA-4096
 /// key and every claim with room to spare.
@@ -391,8 +392,8 @@ impl DpopVerifierBuilder {
         self
     }
 
-    /// How many proofs are remembered to recognise a replay; 100,000 unless set. Each costs
-    /// about 50 bytes. When more arrive within the window, the oldest are forgotten early
+    /// How many proofs are remembered to recognise a replay, at protected routes and at the
+    /// token endpoint each; 100,000 unless set. Each costs about 50 bytes. When more arrive within the window, the oldest are forgotten early
     /// (`oauth_audit_dpop_replay_evicted_total`).
     pub fn replay_capacity(mut self, proofs: usize) -> Self {
         self.replay_capacity = proofs;

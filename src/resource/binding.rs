@@ -41,7 +41,8 @@ impl Presentation {
     ///   is not the token's `cnf.jkt`.
     /// - A token with `cnf.jkt` presented as `Bearer`: a downgrade, whatever else came.
     /// - A token with `cnf.x5t#S256` (and no `cnf.jkt`): method `mtls`, `valid` when the
-    ///   connection's certificate has that thumbprint, `missing` without one, `key_mismatch`
+    ///   connection's certificate has that thumbprint, `missing` (and a downgrade) without
+    ///   one, `key_mismatch`
     ///   for another (then in `proof_x5t#S256`), `malformed` for a front proxy's header
     ///   that holds none.
     /// - A token bound both ways must prove both: recorded as `dpop` with both thumbprints,
@@ -51,7 +52,11 @@ impl Presentation {
         let bound = token.claims.cnf_jkt.as_deref();
         if bound.is_none() {
             if let Some(x5t) = certificate_bound {
-                return Some(certificate_binding(x5t, self.certificate.as_ref()));
+                let mut binding = certificate_binding(x5t, self.certificate.as_ref());
+                // Without any certificate the token came as a plain bearer token: the sign
+                // of a stolen one, like a DPoP-bound token presented as `Bearer`.
+                binding.downgrade = binding.proof == Some(ProofOutcome::Missing);
+                return Some(binding);
             }
         }
         let downgrade = self.scheme == Scheme::Bearer && bound.is_some();
