@@ -9,8 +9,8 @@ use crate::dpop::{DpopVerifier, ProofCheck, ProofUse, DPOP};
 use crate::event::Secrets;
 use crate::mtls::PresentedCertificate;
 use crate::token::{
-    access_token_from_headers, BearerCredential, InspectedToken, RevokedTokens, Scheme,
-    TokenFingerprint, TokenFormat, TokenInspector, Verdict,
+    access_token_from_headers, BearerCredential, InspectedToken, RevokedTokens, TokenFingerprint,
+    TokenFormat, TokenInspector, Verdict,
 };
 
 /// The bearer token a request presented, as the layer inspected it.
@@ -62,10 +62,16 @@ pub(crate) fn proof_of(
     dpop: &DpopVerifier,
     token_endpoint: bool,
 ) -> Option<ProofCheck> {
-    let (scheme, credential) = access_token_from_headers(headers);
-    if scheme != Scheme::DPoP && !headers.contains_key(DPOP) {
+    // Most requests carry neither: decided without reading the token itself, which
+    // `ResourceRequest::inspect` reads once more.
+    let dpop_scheme = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().get(..5))
+        .is_some_and(|p| p[..4].eq_ignore_ascii_case(b"dpop") && matches!(p[4], b' ' | b'\t'));
+    if !dpop_scheme && !headers.contains_key(DPOP) {
         return None;
     }
+    let (_, credential) = access_token_from_headers(headers);
     let token = match credential {
         BearerCredential::Bearer(token) => Some(token),
         _ => None,
