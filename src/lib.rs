@@ -66,6 +66,7 @@ pub mod detect;
 pub mod dpop;
 mod error;
 pub mod event;
+mod file_lock;
 pub mod format;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

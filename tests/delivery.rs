@@ -553,6 +553,44 @@ async fn two_writers_cannot_share_a_spool() {
         .unwrap();
 }
 
+/// A program spawned by another thread holds the process's open files, the spool's lock
+/// among them, from its fork until its exec: a spool reopened meanwhile is still this
+/// process's own, and opens.
+#[test]
+fn a_spool_reopens_while_other_threads_spawn_programs() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = TempDir::new("spawning");
+    let stop = Arc::new(AtomicBool::new(false));
+    let spawner = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let mut spawned = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                std::process::Command::new("true").status().unwrap();
+                spawned += 1;
+            }
+            spawned
+        }
+    });
+    let mut reopened = 0;
+    while reopened < 300 {
+        let delivery = Delivery::builder(FlakyBackend::new(Mode::Down))
+            .spool_dir(dir.path())
+            .build();
+        if let Err(err) = delivery {
+            stop.store(true, Ordering::Relaxed);
+            panic!("reopen {reopened}: {err}");
+        }
+        reopened += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(
+        spawner.join().unwrap() > 0,
+        "programs were spawned meanwhile"
+    );
+}
+
 #[test]
 fn settings_are_checked_when_built() {
     let build = |builder: oauth_audit::delivery::DeliveryBuilder<FlakyBackend>| {

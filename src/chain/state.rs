@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::event::EventHash;
+use crate::file_lock::{self, Mode};
 
 const MAGIC: &str = "oauth-audit-chain 1";
 
@@ -56,14 +57,10 @@ impl StateFile {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(path).map_err(io_err)?;
-        match fs4::FileExt::try_lock(&file) {
-            Ok(()) => {}
-            Err(fs4::TryLockError::WouldBlock) => {
-                return Err(StateError::Locked {
-                    path: path.to_owned(),
-                })
-            }
-            Err(fs4::TryLockError::Error(err)) => return Err(io_err(err)),
+        if !file_lock::try_lock(&file, Mode::Exclusive).map_err(io_err)? {
+            return Err(StateError::Locked {
+                path: path.to_owned(),
+            });
         }
         let mut text = String::new();
         (&mut file)

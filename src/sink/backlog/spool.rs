@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use crate::file_lock::{self, Mode};
 use crate::sink::EncodedEvent;
 
 const SEGMENT_SUFFIX: &str = ".jsonl";
@@ -120,10 +121,8 @@ impl Spool {
             .write(true)
             .open(dir.join(LOCK))
             .map_err(io_err)?;
-        match fs4::FileExt::try_lock(&lock) {
-            Ok(()) => {}
-            Err(fs4::TryLockError::WouldBlock) => return Err(OpenError::Locked { dir }),
-            Err(fs4::TryLockError::Error(err)) => return Err(io_err(err)),
+        if !file_lock::try_lock(&lock, Mode::Exclusive).map_err(io_err)? {
+            return Err(OpenError::Locked { dir });
         }
         Spool::recover(config, lock).map_err(io_err)
     }

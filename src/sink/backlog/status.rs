@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::spool::{parse_segment_name, read_cursor, segment_path, LOCK, QUARANTINE};
 use crate::event::Timestamp;
+use crate::file_lock::{self, Mode};
 use crate::sink::EncodedEvent;
 
 /// What waits in a spool directory (a sink's `spool_dir`), read without opening the spool.
@@ -141,11 +142,7 @@ fn locked(dir: &Path) -> io::Result<bool> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(err) => return Err(err),
     };
-    match fs4::FileExt::try_lock_shared(&file) {
-        Ok(()) => Ok(false),
-        Err(fs4::TryLockError::WouldBlock) => Ok(true),
-        Err(fs4::TryLockError::Error(err)) => Err(err),
-    }
+    Ok(!file_lock::try_lock(&file, Mode::Shared)?)
 }
 
 /// Whole lines in a file; 0 when it does not exist.
