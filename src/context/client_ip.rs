@@ -221,16 +221,17 @@ impl TrustedProxies {
         });
         let mut others = BTreeMap::new();
         let configured = self.source.header_name();
-        let names = FORWARDING_HEADERS
-            .iter()
-            .copied()
-            .chain((!FORWARDING_HEADERS.contains(&configured)).then_some(configured));
-        for name in names {
-            if name == chain_header {
-                continue;
-            }
-            if let Some(value) = forwarded::recorded(headers, name) {
-                others.insert(name.to_owned(), value);
+        // The request's own header names, each once, rather than the twenty candidates
+        // looked up one by one: most requests carry none of them.
+        for header in headers.keys() {
+            let name = header.as_str();
+            if name != chain_header
+                && (name == configured || FORWARDING_HEADERS.contains(&name))
+                && !others.contains_key(name)
+            {
+                if let Some(value) = forwarded::recorded(headers, header) {
+                    others.insert(name.to_owned(), value);
+                }
             }
         }
         Resolved {

@@ -17,6 +17,8 @@ pub(crate) const MAX_HOP_LEN: usize = 64;
 /// At most this many bytes of one recorded forwarding header.
 pub(crate) const MAX_HEADER_LEN: usize = 256;
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// One hop of a forwarding chain as sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hop {
@@ -31,7 +33,7 @@ pub struct Hop {
 #[doc(hidden)]
 pub fn x_forwarded_for(headers: &HeaderMap) -> Vec<Hop> {
     let mut hops = Ring::default();
-    for value in headers.get_all("x-forwarded-for") {
+    for value in headers.get_all(X_FORWARDED_FOR) {
         let value = String::from_utf8_lossy(value.as_bytes());
         for node in value.split(',') {
             let node = node.trim();
@@ -80,7 +82,7 @@ pub fn single_value(headers: &HeaderMap, name: &HeaderName) -> Option<IpAddr> {
 }
 
 /// All lines of a header joined by `, `, sanitised and bounded, for the record.
-pub(crate) fn recorded(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn recorded(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     let mut lines = headers.get_all(name).iter();
     let first = lines.next()?;
     let mut joined = String::from_utf8_lossy(first.as_bytes()).into_owned();

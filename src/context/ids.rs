@@ -1,8 +1,10 @@
 //! Request and trace identifiers.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 const MAX_REQUEST_ID_LEN: usize = 128;
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// The request's id, as its audit event records it (`request_id`: the request's own
 /// `x-request-id` when it is a sane identifier, else a generated UUIDv7). The layer puts it
@@ -29,7 +31,7 @@ impl std::fmt::Display for RequestId {
 /// bytes), else a fresh UUIDv7.
 pub(crate) fn request_id(headers: &HeaderMap) -> String {
     headers
-        .get("x-request-id")
+        .get(X_REQUEST_ID)
         .map(|v| v.as_bytes())
         .filter(|v| {
             !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.iter().all(u8::is_ascii_graphic)
@@ -40,7 +42,7 @@ pub(crate) fn request_id(headers: &HeaderMap) -> String {
 
 /// The trace id of a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), when valid.
 pub(crate) fn trace_id(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("traceparent")?.to_str().ok()?.trim();
+    let value = headers.get(TRACEPARENT)?.to_str().ok()?.trim();
     let mut parts = value.split('-');
     let (version, trace, parent, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);

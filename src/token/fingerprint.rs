@@ -28,13 +28,19 @@ impl TokenFingerprint {
     }
 }
 
+impl TokenFingerprint {
+    /// `sha256:` and the 32 hex digits, written into `buf`.
+    fn text<'a>(&self, buf: &'a mut [u8; 39]) -> &'a str {
+        buf[..7].copy_from_slice(b"sha256:");
+        // Cannot fail: the output is exactly twice the input.
+        let _ = hex::encode_to_slice(self.0, &mut buf[7..]);
+        std::str::from_utf8(buf).unwrap_or_default()
+    }
+}
+
 impl std::fmt::Display for TokenFingerprint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut hex = [0u8; 32];
-        // Cannot fail: the output is exactly twice the input.
-        let _ = hex::encode_to_slice(self.0, &mut hex);
-        f.write_str("sha256:")?;
-        f.write_str(std::str::from_utf8(&hex).map_err(|_| std::fmt::Error)?)
+        f.write_str(self.text(&mut [0; 39]))
     }
 }
 
@@ -61,6 +67,7 @@ impl std::fmt::Debug for TokenFingerprint {
 
 impl Serialize for TokenFingerprint {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        // Straight from a stack buffer: `collect_str` goes through the formatting machinery.
+        s.serialize_str(self.text(&mut [0; 39]))
     }
 }

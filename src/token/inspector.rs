@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, Validation};
-use quick_cache::sync::Cache;
+use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::UnitWeighter;
 use serde_json::Value;
 
 use super::jwks::{JwksSource, KeySource};
@@ -90,9 +91,51 @@ struct Inner {
     audiences: Vec<String>,
     leeway: u64,
     allow_missing_expiry: bool,
-    cache: Cache<TokenFingerprint, Arc<Cached>>,
+    /// Inspections by [`CacheKey`]: nothing of a token itself is kept, only what was
+    /// derived from it.
+    cache: Cache<CacheKey, Arc<Cached>, UnitWeighter, foldhash::fast::RandomState>,
+    /// The key of [`CacheKey`]'s SipHash: random, per inspector.
+    cache_key: (u64, u64),
     verifications: AtomicU64,
     source: Option<JwksSource>,
+}
+
+/// What the verification cache is keyed by: SipHash-2-4 with a 128-bit output over the
+/// token's bytes, keyed with 128 random bits per inspector.
+///
+/// The cache is probed on every request, so its key must be cheap (SHA-256 of a 300-byte
+/// token costs about 20 times as much) and must not be the token (a cache keyed by tokens
+/// would keep every recent bearer token in memory). SipHash is a pseudorandom function of
+/// its key: without the key, nobody can make a token whose key equals another token's
+/// except by chance, which at 128 bits is 2^-128 per pair, so a forged token can never be
+/// taken for a verified one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct CacheKey(u128);
+
+impl CacheKey {
+    fn of(token: &str, (k0, k1): (u64, u64)) -> Self {
+        CacheKey(
+            siphasher::sip128::SipHasher24::new_with_keys(k0, k1)
+                .hash(token.as_bytes())
+                .as_u128(),
+        )
+    }
+}
+
+/// 128 bits from the operating system's randomness; from the standard library's hash keys
+/// (which come from the same source) if it cannot be read.
+fn random_key() -> (u64, u64) {
+    let mut seed = [0u8; 16];
+    if getrandom::fill(&mut seed).is_ok() {
+        let (a, b) = seed.split_at(8);
+        return (
+            u64::from_le_bytes(a.try_into().unwrap_or_default()),
+            u64::from_le_bytes(b.try_into().unwrap_or_default()),
+        );
+    }
+    use std::hash::BuildHasher;
+    let state = std::hash::RandomState::new();
+    (state.hash_one(0u8), state.hash_one(1u8))
 }
 
 /// A cached inspection: the time-independent part of the verdict.
@@ -118,7 +161,14 @@ impl Inner {
             audiences,
             leeway,
             allow_missing_expiry: false,
-            cache: Cache::new(capacity.max(1)),
+            cache: Cache::with(
+                capacity.max(1),
+                capacity.max(1) as u64,
+                UnitWeighter,
+                foldhash::fast::RandomState::default(),
+                DefaultLifecycle::default(),
+            ),
+            cache_key: random_key(),
             verifications: AtomicU64::new(0),
             source: None,
         }
@@ -134,15 +184,15 @@ impl TokenInspector {
     /// Inspects a raw bearer token. Never blocks on I/O.
     pub fn inspect(&self, raw: &str) -> Arc<InspectedToken> {
         let inner = &self.inner;
-        let fingerprint = TokenFingerprint::of(raw);
+        let key = CacheKey::of(raw, inner.cache_key);
         let generation = inner.keys.generation();
         let now = now();
-        if let Some(cached) = inner.cache.get(&fingerprint) {
+        if let Some(cached) = inner.cache.get(&key) {
             if cached.generation == generation {
                 return self.at_time(&cached.token, now);
             }
         }
-        let token = Arc::new(self.verify(raw, fingerprint));
+        let token = Arc::new(self.verify(raw, TokenFingerprint::of(raw)));
         if token.verdict == Verdict::UnknownKey {
             if let Some(source) = &inner.source {
                 source.request_refresh();
@@ -151,7 +201,7 @@ impl TokenInspector {
         let result = self.at_time(&token, now);
         inner
             .cache
-            .insert(fingerprint, Arc::new(Cached { generation, token }));
+            .insert(key, Arc::new(Cached { generation, token }));
         result
     }
 
