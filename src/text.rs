@@ -16,6 +16,10 @@
 /// assert_eq!(oauth_audit::event::sanitize("admin\u{202e}gpj", 64), "admin\\u{202e}gpj");
 /// ```
 pub fn sanitize(input: &str, max_bytes: usize) -> String {
+    // Most text is printable ASCII and short enough: nothing to escape or cut.
+    if input.len() <= max_bytes && input.bytes().all(|b| matches!(b, 0x20..=0x7e)) {
+        return input.to_owned();
+    }
     let mut out = String::with_capacity(input.len().min(max_bytes));
     for c in input.chars() {
         let before = out.len();
