@@ -8,8 +8,13 @@
 //!
 //! Variants: `bare` (no layer), `audited` (the layer with a cached HS256 bearer token on a
 //! protected route, JSON lines to a file), `audited_chained` (the same with the hash chain
-//! and a checkpoint signed every 1,000 events), `token_audited` (a client-credentials token
-//! request through the layer).
+//! and a checkpoint signed every 1,000 events), `token_bare` (a client-credentials token
+//! request, no layer), `token_audited` (the same through the layer).
+//!
+//! `cpu ROUNDS REQUESTS DIR` measures instead the CPU time the process spends per request
+//! (user and system, every thread, from `/proc/self/stat`), for `bare`, `audited`,
+//! `token_bare` and `token_audited` in interleaved rounds, and prints the medians and what
+//! the layer adds: the figure that does not depend on how the machine's cores are shared.
 
 use std::path::PathBuf;
 
@@ -44,11 +49,71 @@ fn main() {
     let requests: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
     let dir = PathBuf::from(args.next().unwrap_or_else(|| "target/profile".into()));
     std::fs::create_dir_all(&dir).expect("dir");
+    if variant == "cpu" {
+        let rounds = requests;
+        let requests: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(200_000);
+        let dir = PathBuf::from(args.next().unwrap_or_else(|| "target/profile".into()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        cpu(rounds, requests, &dir);
+        return;
+    }
+    one_run(&variant, requests, &dir);
+}
+
+fn one_run(variant: &str, requests: usize, dir: &std::path::Path) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(run(&variant, requests, &dir));
+    runtime.block_on(run(variant, requests, dir));
+}
+
+/// CPU time of the whole process so far (user and system, every thread, living or not),
+/// in nanoseconds.
+fn process_cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // The command name is in parentheses and may hold spaces: fields count from after it.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("stat") + 2..]
+        .split(' ')
+        .collect();
+    let ticks = |i: usize| fields[i].parse::<u64>().expect("ticks");
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    const NS_PER_TICK: u64 = 10_000_000; // USER_HZ is 100 on Linux
+    (ticks(11) + ticks(12)) * NS_PER_TICK
+}
+
+fn cpu(rounds: usize, requests: usize, dir: &std::path::Path) {
+    let variants = ["bare", "audited", "token_bare", "token_audited"];
+    let mut per: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    // A first round warms up and is not counted.
+    for round in 0..=rounds {
+        for (i, variant) in variants.iter().enumerate() {
+            let before = process_cpu_ns();
+            one_run(variant, requests, dir);
+            let ns = (process_cpu_ns() - before) as f64 / requests as f64;
+            if round > 0 {
+                per[i].push(ns);
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("| variant | CPU ns per request (median of {rounds}) | all rounds |");
+    println!("| --- | ---: | --- |");
+    let mut medians = Vec::new();
+    for (variant, values) in variants.iter().zip(per.iter_mut()) {
+        let all: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
+        let m = median(values);
+        medians.push(m);
+        println!("| `{variant}` | {m:.0} | {} |", all.join(", "));
+    }
+    println!(
+        "| `audited - bare` | {:.0} | |\n| `token_audited - token_bare` | {:.0} | |",
+        medians[1] - medians[0],
+        medians[3] - medians[2]
+    );
 }
 
 async fn run(variant: &str, requests: usize, dir: &std::path::Path) {
@@ -90,6 +155,7 @@ async fn run(variant: &str, requests: usize, dir: &std::path::Path) {
         .expect("layer");
     let (app, token_request) = match variant {
         "bare" => (orders, false),
+        "token_bare" => (token_route, true),
         "audited" | "audited_chained" => (orders.layer(layer), false),
         "token_audited" => (token_route.layer(layer), true),
         other => panic!("unknown variant {other}"),
