@@ -70,7 +70,7 @@ pub(crate) fn assemble(
     shared: &Shared,
     request: RequestContext,
     role: &Role,
-    response: Option<&ResponseContext>,
+    mut response: Option<ResponseContext>,
     response_body: Option<Captured>,
 ) -> Option<AuditEvent> {
     let duration = request.started.elapsed();
@@ -78,7 +78,13 @@ pub(crate) fn assemble(
     let mut event = match role {
         Role::Resource(resource) => {
             let userinfo = shared.endpoints.is_userinfo(&request.path);
-            let mut event = resource_event(resource, service.clone(), request, response, duration);
+            let mut event = resource_event(
+                resource,
+                service.clone(),
+                request,
+                response.as_mut(),
+                duration,
+            );
             if userinfo {
                 event.oauth.get_or_insert_with(Default::default).endpoint =
                     Some(crate::oauth::Endpoint::UserInfo.as_str().to_owned());
@@ -90,7 +96,7 @@ pub(crate) fn assemble(
                 envelope(
                     service.clone(),
                     request.clone(),
-                    response,
+                    response.as_ref(),
                     duration,
                     kind,
                     outcome,
@@ -101,19 +107,25 @@ pub(crate) fn assemble(
                 endpoints: &shared.endpoints,
                 envelope: &build_envelope,
             };
-            let seen = response.map(ResponseContext::seen);
+            let seen = response.as_ref().map(ResponseContext::seen);
             match endpoint.event(settings, &request, seen, response_body) {
                 EndpointEvent::Recorded(event) => event,
                 EndpointEvent::Suppressed => return None,
                 EndpointEvent::NotOAuth => {
                     let resource = fallback.as_ref()?;
-                    resource_event(resource, service.clone(), request, response, duration)
+                    resource_event(
+                        resource,
+                        service.clone(),
+                        request,
+                        response.as_mut(),
+                        duration,
+                    )
                 }
             }
         }
     };
     if event.error.is_none() {
-        event.error = response.and_then(|r| r.error.clone());
+        event.error = response.and_then(|r| r.error);
     }
     Some(event)
 }
@@ -142,18 +154,19 @@ fn envelope(
     event
 }
 
-/// The event of a protected route: `ResourceAccessed` or `AccessDenied`.
+/// The event of a protected route: `ResourceAccessed` or `AccessDenied`. The scope
+/// decision is taken out of `response`, not copied.
 fn resource_event(
     resource: &ResourceRequest,
     service: Arc<ServiceInfo>,
     request: RequestContext,
-    response: Option<&ResponseContext>,
+    mut response: Option<&mut ResponseContext>,
     duration: Duration,
 ) -> AuditEvent {
-    let status = response.and_then(|r| r.status);
+    let status = response.as_ref().and_then(|r| r.status);
     // A 4xx the inner service explained (a request refused as ambiguous) is a denial too.
-    let refused =
-        status.is_some_and(|s| s.is_client_error()) && response.is_some_and(|r| r.error.is_some());
+    let refused = status.is_some_and(|s| s.is_client_error())
+        && response.as_ref().is_some_and(|r| r.error.is_some());
     let denied_by_route = status.is_some_and(|s| s == 401 || s == 403) || refused;
     let token_problem = resource.verdict().filter(|v| is_rejection(*v));
     // The kind says what the route did; a bad token it served anyway is an access
@@ -168,7 +181,14 @@ fn resource_event(
         (EventKind::ResourceAccessed, Outcome::Success)
     };
 
-    let mut event = envelope(service, request, response, duration, kind, outcome);
+    let mut event = envelope(
+        service,
+        request,
+        response.as_deref(),
+        duration,
+        kind,
+        outcome,
+    );
 
     match resource.presented() {
         Presented::Token(token) => {
@@ -198,15 +218,15 @@ fn resource_event(
         }
     }
 
-    let decision = response.and_then(|r| r.scopes.as_ref());
+    let decision = response.as_mut().and_then(|r| r.scopes.take());
+    let scope_unmet = decision.as_ref().is_some_and(|d| !d.satisfied);
     if let Some(decision) = decision {
-        event.scopes.required = Some(decision.required.clone());
-        event.scopes.used = Some(decision.used.clone());
+        event.scopes.required = Some(decision.required);
+        event.scopes.used = Some(decision.used);
         if !decision.missing.is_empty() {
-            event.scopes.missing = Some(decision.missing.clone());
+            event.scopes.missing = Some(decision.missing);
         }
     }
-    let scope_unmet = decision.is_some_and(|d| !d.satisfied);
     // A bound token without its proof is a stolen token's sign, served or not.
     let unproven = event
         .token
@@ -217,7 +237,7 @@ fn resource_event(
         event.severity = event.severity.max(Severity::Warning);
     }
 
-    event.error = resource_error(resource, response, status, token_problem);
+    event.error = resource_error(resource, response.as_deref(), status, token_problem);
     event
 }
 

@@ -101,11 +101,7 @@ impl Drop for PendingEvent {
 
 impl State {
     fn emit(self, completed: bool, response_body: Option<Captured>) -> Option<Overflow> {
-        let response = if completed {
-            self.response.as_ref()
-        } else {
-            None
-        };
+        let response = if completed { self.response } else { None };
         let event = assemble(
             &self.shared,
             self.request,
