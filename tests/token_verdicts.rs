@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use oauth_audit::token::{TokenFormat, TokenInspector, Verdict};
+use oauth_audit::token::{TokenFingerprint, TokenFormat, TokenInspector, Verdict};
 use serde_json::json;
 use support::keys::{now, KeyPair};
 
@@ -147,7 +147,7 @@ fn a_token_is_verified_once_and_expires_on_time() {
     for _ in 0..1000 {
         assert_eq!(inspector.inspect(&token).verdict, Verdict::Valid);
     }
-    assert_eq!(inspector.verifications(), 1, "cached by fingerprint");
+    assert_eq!(inspector.verifications(), 1, "cached");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while inspector.inspect(&token).verdict == Verdict::Valid {
         assert!(std::time::Instant::now() < deadline, "never expired");
@@ -159,6 +159,34 @@ fn a_token_is_verified_once_and_expires_on_time() {
         1,
         "expiry needs no second verification"
     );
+}
+
+/// The cache is keyed by a keyed hash of the whole token: a token that differs from a
+/// cached valid one in any byte (here its signature) is verified on its own, and a cache hit
+/// still reports the token's own fingerprint.
+#[test]
+fn a_forged_token_never_gets_a_cached_verdict() {
+    let key = KeyPair::es256("k");
+    let inspector = TokenInspector::builder()
+        .ec_pem(Algorithm::ES256, key.public_pem.as_bytes(), Some("k"))
+        .build()
+        .unwrap();
+    let token = key.sign(&json!({"sub": "alice", "exp": now() + 600}));
+    assert_eq!(inspector.inspect(&token).verdict, Verdict::Valid);
+    let cached = inspector.inspect(&token);
+    assert_eq!(cached.fingerprint, TokenFingerprint::of(&token));
+    assert_eq!(inspector.verifications(), 1);
+
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let mut forged_signature = signature.as_bytes().to_vec();
+    forged_signature[10] = if forged_signature[10] == b'A' { b'B' } else { b'A' };
+    let forged = format!("{signed}.{}", String::from_utf8(forged_signature).unwrap());
+    let seen = inspector.inspect(&forged);
+    assert_eq!(seen.verdict, Verdict::BadSignature);
+    assert_eq!(seen.fingerprint, TokenFingerprint::of(&forged));
+    assert_eq!(inspector.verifications(), 2);
+    assert_eq!(inspector.inspect(&token).verdict, Verdict::Valid);
+    assert_eq!(inspector.verifications(), 2);
 }
 
 #[test]
