@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the request path: event serialisation, token fingerprint, JWT
-//! inspection (cached and cold), a whole audited request through the layer (with its
-//! allocation count), enqueue under contention, and JSON-lines writer throughput.
+//! inspection (cached, cold HS256 and cold RS256), a whole audited request through the layer
+//! (with its allocation count), enqueue under contention, and JSON-lines writer throughput.
 //!
 //! `cargo bench --bench layer` (scripts/bench runs it with short measurement times).
 
@@ -122,6 +122,44 @@ fn micro(c: &mut Criterion) {
             cold.inspect(black_box(&tokens[i]))
         })
     });
+    // The same with RS256 (2048-bit key): one signature verification per inspection, what
+    // `audited_cold` in scripts/bench pays on every request.
+    let (rsa_cold, rsa_tokens) = rs256_cold();
+    let mut i = 0;
+    c.bench_function("jwt_inspect_cold_rs256", |b| {
+        b.iter(|| {
+            i = (i + 1) % rsa_tokens.len();
+            rsa_cold.inspect(black_box(&rsa_tokens[i]))
+        })
+    });
+}
+
+/// An RS256 inspector with one cache slot, and 64 tokens signed for it.
+fn rs256_cold() -> (TokenInspector, Vec<String>) {
+    use pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let public = private
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let private = private.to_pkcs8_pem(LineEnding::LF).unwrap();
+    let signing = EncodingKey::from_rsa_pem(private.as_bytes()).unwrap();
+    let inspector = TokenInspector::builder()
+        .rsa_pem(Algorithm::RS256, public.as_bytes(), None)
+        .issuer(["https://issuer.bench"])
+        .audience(["api"])
+        .cache_capacity(1)
+        .build()
+        .unwrap();
+    let tokens = (0..64)
+        .map(|i| {
+            let claims = serde_json::json!({"iss": "https://issuer.bench", "aud": "api",
+                "sub": format!("user-{i}"), "client_id": "bench", "scope": "orders:read profile",
+                "jti": format!("j-{i}"), "exp": 4_000_000_000u64});
+            encode(&Header::new(Algorithm::RS256), &claims, &signing).unwrap()
+        })
+        .collect();
+    (inspector, tokens)
 }
 
 /// One request through `svc`, body read to its end, then one turn for the runtime's other

@@ -397,7 +397,8 @@ impl TokenInspectorBuilder {
         self
     }
 
-    /// An RSA public key in PEM (RS* or PS*), with its key id if tokens name one.
+    /// An RSA public key in PEM (RS* or PS*) of 2048 to 4096 bits, with its key id if tokens
+    /// name one. A key of another size is an error from [`build`](Self::build).
     pub fn rsa_pem(mut self, alg: Algorithm, pem: &[u8], kid: Option<&str>) -> Self {
         self.static_keys.push(static_key(alg, pem, kid));
         self
@@ -416,7 +417,8 @@ impl TokenInspectorBuilder {
         self
     }
 
-    /// A static JWKS document.
+    /// A static JWKS document. Keys that cannot verify (encryption keys, unknown key types,
+    /// RSA keys outside 2048 to 4096 bits) are skipped with a warning.
     pub fn jwks_json(mut self, json: impl Into<String>) -> Self {
         self.jwks_documents.push(json.into());
         self

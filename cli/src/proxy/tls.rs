@@ -1,8 +1,8 @@
 //! TLS with rustls: the listener's certificate, reloaded when its files change, the client
 //! certificates it asks for (RFC 8705), and the roots that verify an `https` upstream.
 //!
-//! Both sides use the aws-lc-rs provider explicitly: other dependencies also pull in ring,
-//! and rustls refuses to guess between two providers.
+//! Both sides use the aws-lc-rs provider explicitly, the one crypto provider of the
+//! workspace, rather than whatever process-wide default another crate may install.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -73,7 +73,7 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 ///
 /// # TLS
 ///
-/// TLS is rustls (ring), configured with libpq's options in the connection string:
+/// TLS is rustls (aws-lc-rs), configured with libpq's options in the connection string:
 /// `sslmode` `disable`, `prefer` (the default: TLS when the server offers it), `require`,
 /// `verify-ca` or `verify-full`; `sslrootcert` (a PEM file of trusted CAs, or `system` for the
 /// operating system's store, which needs `verify-full`); `sslcert` and `sslkey` (a client

@@ -1,5 +1,5 @@
 //! TLS for the PostgreSQL backend: libpq's `sslmode`, `sslrootcert`, `sslcert` and `sslkey`,
-//! on rustls with the ring provider.
+//! on rustls with the aws-lc-rs provider.
 //!
 //! tokio-postgres knows `sslmode` `disable`, `prefer` and `require` only, and no certificate
 //! files, so these options are taken out of the connection string before it parses the rest.
@@ -283,7 +283,7 @@ impl Tls {
                  (PEM) that signed the server's certificate, or sslrootcert=system",
             ));
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|error| ConfigError::invalid(SETTING, format!("TLS: {error}")))?;
