@@ -256,7 +256,20 @@ fn pipeline(c: &mut Criterion) {
     // `event_build_contending` is the same loop without the queue (events built and dropped
     // on the thread), so the queue's own share is the difference between the two.
     let mut group = c.benchmark_group("enqueue_contending");
+    // What each figure stands for: how many events were queued and written, and how many
+    // found the queue full (a cheaper path: nothing crosses to the writer) and were dropped.
+    let settle = |auditor: &Auditor| {
+        rt.block_on(async {
+            while auditor.stats().writers[0].queued > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        let stats = &auditor.stats().writers[0];
+        (stats.written, stats.dropped)
+    };
+    let mut outcomes = Vec::new();
     for threads in [1usize, 2, 4, 8] {
+        let (written, dropped) = settle(&auditor);
         group.bench_with_input(
             criterion::BenchmarkId::from_parameter(threads),
             &threads,
@@ -277,8 +290,17 @@ fn pipeline(c: &mut Criterion) {
                 })
             },
         );
+        let (written_after, dropped_after) = settle(&auditor);
+        outcomes.push(format!(
+            "enqueue_contending/{threads} events: {} written, {} dropped (queue full)",
+            written_after - written,
+            dropped_after - dropped
+        ));
     }
     group.finish();
+    for outcome in outcomes {
+        println!("{outcome}");
+    }
     let mut group = c.benchmark_group("event_build_contending");
     for threads in [1usize, 2, 4, 8] {
         group.bench_with_input(
@@ -302,15 +324,6 @@ fn pipeline(c: &mut Criterion) {
         );
     }
     group.finish();
-    // What the enqueue figures stand for: how many of the events were queued and written,
-    // and how many found the queue full (a cheaper path) and were dropped.
-    rt.block_on(tokio::time::sleep(Duration::from_millis(50)));
-    let stats = &auditor.stats().writers[0];
-    println!(
-        "enqueue_contending events: {} written, {} dropped (queue full), {} still queued",
-        stats.written, stats.dropped, stats.queued
-    );
-
     // Writer throughput: N events into a JSON-lines file on a single-threaded runtime.
     let single = tokio::runtime::Builder::new_current_thread()
         .enable_all()
