@@ -48,10 +48,7 @@ fn event(service: &Arc<ServiceInfo>) -> AuditEvent {
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "emit".into());
-    let events: usize = args
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20_000);
+    let events: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -368,7 +368,11 @@ mod tests {
         };
         let ((), taken) = tokio::join!(waiting, taking);
         assert_eq!(taken, 1);
-        assert_eq!(tx.queued(), 1, "the waiting event went in once there was room");
+        assert_eq!(
+            tx.queued(),
+            1,
+            "the waiting event went in once there was room"
+        );
         assert_eq!(tx.stats.dropped_total(), 0);
     }
 

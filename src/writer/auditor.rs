@@ -470,7 +470,9 @@ impl AuditorBuilder {
     }
 
     /// Events each writer may have waiting before its [`OverflowPolicy`] applies (default
-    /// 8192). [`WriterOptions::queue_capacity`] overrides it for one writer.
+    /// 8192). [`WriterOptions::queue_capacity`] overrides it for one writer. Each writer's
+    /// queue takes 16 bytes per event of capacity up front (128 KiB by default), plus the
+    /// events it holds.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
