@@ -10,6 +10,11 @@
 //! read-modify-writes per event (its semaphore, the list's tail, the slot's ready bits and the
 //! receiver's waker), which made two threads enqueueing at once cost several times one.
 //!
+//! The price: a producer descheduled between claiming a slot and filling it holds up the
+//! task, which spins and then yields its thread until the slot is filled (tokio's receiver
+//! went back to sleep instead). Only the task waits, never a producer, and only for as long
+//! as the kernel keeps the producer off a core.
+//!
 //! Shutdown happens in three steps, so that nothing is lost silently and everything queued
 //! before it is written:
 //! 1. `closed`: producers stop queueing (an event offered from now on is dropped and counted
