@@ -63,10 +63,10 @@ summary["added_p99_us"] = {
 }
 micro = open(os.path.join(DIR, "raw", "micro.txt")).read() if os.path.exists(os.path.join(DIR, "raw", "micro.txt")) else ""
 summary["micro"] = {}
-for m in re.finditer(r"^(\w+)\s*\n?\s*time:\s+\[\S+ \S+ (\S+ \S+) \S+ \S+\]", micro, re.M):
+for m in re.finditer(r"^([\w/]+)\s*\n?\s*time:\s+\[\S+ \S+ (\S+ \S+) \S+ \S+\]", micro, re.M):
     summary["micro"][m.group(1)] = m.group(2)
 for line in micro.splitlines():
-    if line.startswith(("allocations per request", "memory with a stalled writer")) or "events/s" in line:
+    if line.startswith(("allocations per request", "memory with a stalled writer", "emit CPU per event", "enqueue_contending/")) or "events/s" in line:
         summary["micro"][line.split(":")[0]] = line.split(":", 1)[1].strip()
 
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())

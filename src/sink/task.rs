@@ -5,12 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::adapter::Sink;
 use super::deliver::Deliverer;
-use super::queue::{Command, SinkQueue};
+use super::queue::{self, SinkQueue, SinkReceiver};
 use super::{Announcer, Inline, OverflowPolicy};
 use crate::event::{AuditEvent, ServiceInfo};
 
@@ -35,13 +34,12 @@ pub(crate) struct QueueConfig {
 pub(crate) fn spawn<S: Sink>(mut deliverer: Deliverer<S>, config: QueueConfig) -> SinkQueue {
     deliverer.set_service(config.service);
     deliverer.set_announcer(config.announce);
-    let (tx, rx) = mpsc::channel(config.capacity);
-    let queue = SinkQueue {
-        name: deliverer.name().to_owned(),
-        tx,
-        stats: deliverer.stats().clone(),
-        overflow: config.overflow,
-    };
+    let (queue, rx) = queue::channel(
+        deliverer.name().to_owned(),
+        config.capacity,
+        config.overflow,
+        deliverer.stats().clone(),
+    );
     let task = SinkTask {
         deliverer,
         rx,
@@ -55,7 +53,7 @@ pub(crate) fn spawn<S: Sink>(mut deliverer: Deliverer<S>, config: QueueConfig) -
 
 struct SinkTask<S> {
     deliverer: Deliverer<S>,
-    rx: mpsc::Receiver<Command>,
+    rx: SinkReceiver,
     batch_size: usize,
     flush_linger: Duration,
     inline: Option<Box<dyn Inline>>,
@@ -63,9 +61,7 @@ struct SinkTask<S> {
 
 impl<S: Sink> SinkTask<S> {
     async fn run(mut self) {
-        let mut commands = Vec::with_capacity(self.batch_size);
         let mut batch: Vec<Arc<AuditEvent>> = Vec::with_capacity(self.batch_size);
-        let mut shutdown = None;
         // When to flush what was written: once the queue has stayed empty for the linger,
         // so steady traffic is flushed in large writes, not per event.
         let mut flush_at: Option<Instant> = None;
@@ -82,7 +78,7 @@ impl<S: Sink> SinkTask<S> {
                 (Some(idle), Some(tick)) => Some(idle.min(tick)),
                 (idle, tick) => idle.or(tick),
             };
-            let next = self.rx.recv_many(&mut commands, self.batch_size);
+            let next = self.rx.recv_many(&mut batch, self.batch_size);
             let received = match deadline {
                 None => next.await,
                 Some(deadline) => match tokio::time::timeout_at(deadline, next).await {
@@ -103,43 +99,21 @@ impl<S: Sink> SinkTask<S> {
             };
             let depth = self.deliverer.stats().queue_depth().clone();
             if received == 0 {
-                // Every sender is gone: write what is left and stop.
+                // Shutdown began (or every producer is gone) and the queue is empty: take
+                // what producers pushed meanwhile, write it, and stop.
+                self.rx.seal(&mut batch);
+                self.write(&mut batch).await;
                 depth.set(0.0);
                 self.finish().await;
                 self.flush().await;
+                self.rx.stopped();
                 return;
             }
             depth.set(self.rx.len() as f64);
-            for command in commands.drain(..) {
-                match command {
-                    Command::Event(event) => batch.push(event),
-                    Command::Shutdown(ack) => {
-                        // Refuse new events, but take those already queued.
-                        self.rx.close();
-                        shutdown = Some(ack);
-                    }
-                }
-            }
-            if shutdown.is_some() {
-                while let Some(command) = self.rx.recv().await {
-                    if let Command::Event(event) = command {
-                        batch.push(event);
-                    }
-                }
-            }
-            if let Some(inline) = &mut self.inline {
-                inline.process(&mut batch);
-            }
-            if !batch.is_empty() {
-                self.deliverer.write(&batch).await;
-                batch.clear();
-            }
+            self.write(&mut batch).await;
             depth.set(self.rx.len() as f64);
             flush_at = Some(Instant::now() + self.flush_linger);
-            if shutdown.is_some() {
-                self.finish().await;
-                self.flush().await;
-            } else if self
+            if self
                 .inline
                 .as_ref()
                 .and_then(|inline| inline.next_due())
@@ -149,16 +123,23 @@ impl<S: Sink> SinkTask<S> {
                 // is checked after every batch too.
                 self.tick().await;
             }
-            if received < self.batch_size && shutdown.is_none() {
+            if received < self.batch_size && !self.rx.is_closed() {
                 // Let events gather instead of being woken for each one: under load a wake
                 // per event costs the request path a cross-thread wake-up; this costs each
                 // event at most GATHER of delay on its way to the sink.
                 tokio::time::sleep(GATHER).await;
             }
-            if let Some(ack) = shutdown.take() {
-                let _ = ack.send(());
-                return;
-            }
+        }
+    }
+
+    /// Runs the inline work on `batch`, writes it and empties it.
+    async fn write(&mut self, batch: &mut Vec<Arc<AuditEvent>>) {
+        if let Some(inline) = &mut self.inline {
+            inline.process(batch);
+        }
+        if !batch.is_empty() {
+            self.deliverer.write(batch).await;
+            batch.clear();
         }
     }
 

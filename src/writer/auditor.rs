@@ -11,7 +11,7 @@ use crate::process::processors::Processors;
 use crate::process::stage::{self, StageCommand};
 use crate::process::Processor;
 use crate::sink::metrics::{self, EventMetrics};
-use crate::sink::queue::{Command, Offered, SinkQueue};
+use crate::sink::queue::{Offered, SinkQueue};
 use crate::sink::task::QueueConfig;
 use crate::sink::{Announcer, Backoff, Inline, IntoSink, OverflowPolicy, SinkSpec, SpoolSettings};
 use crate::ConfigError;
@@ -157,15 +157,12 @@ impl Auditor {
                 let _ = done.await;
             }
         }
-        let mut acks = Vec::with_capacity(self.inner.lanes.len());
+        // Every lane is closed before any is waited for, so they drain at the same time.
         for lane in self.inner.lanes.iter() {
-            let (ack, done) = oneshot::channel();
-            if lane.tx.send(Command::Shutdown(ack)).await.is_ok() {
-                acks.push(done);
-            }
+            lane.close();
         }
-        for done in acks {
-            let _ = done.await;
+        for lane in self.inner.lanes.iter() {
+            lane.shutdown().await;
         }
     }
 
@@ -473,7 +470,9 @@ impl AuditorBuilder {
     }
 
     /// Events each writer may have waiting before its [`OverflowPolicy`] applies (default
-    /// 8192). [`WriterOptions::queue_capacity`] overrides it for one writer.
+    /// 8192). [`WriterOptions::queue_capacity`] overrides it for one writer. Each writer's
+    /// queue takes 16 bytes per event of capacity up front (128 KiB by default), plus the
+    /// events it holds.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self

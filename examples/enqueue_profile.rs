@@ -1,0 +1,86 @@
+//! Enqueues events into an auditor on one thread, for an instruction counter: what a single
+//! `emit` costs when nothing contends, and what the writer's side of the queue adds.
+//!
+//! ```text
+//! cargo build --release --example enqueue_profile
+//! valgrind --tool=callgrind target/release/examples/enqueue_profile MODE EVENTS
+//! ```
+//!
+//! Modes: `build` builds every event and drops it (the common part); `emit` builds every
+//! event and emits it into a queue big enough to hold them all, then shuts the auditor down,
+//! which hands them to a writer that forgets them. `emit` minus `build`, divided by
+//! `EVENTS`, is the queue's cost per event: the enqueue and the writer taking it out.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
+use oauth_audit::writer::{AuditWriter, Auditor, WriteError};
+
+/// Accepts and forgets events.
+struct Null;
+
+impl AuditWriter for Null {
+    fn name(&self) -> &str {
+        "null"
+    }
+    async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+/// The event the `enqueue_contending` benchmark emits.
+fn event(service: &Arc<ServiceInfo>) -> AuditEvent {
+    let mut e = AuditEvent::new(
+        service.clone(),
+        Timestamp::now(),
+        EventKind::ResourceAccessed,
+        Outcome::Success,
+    );
+    e.request_id = Some("01a20e31-b545-730f-85a6-76a822054a95".into());
+    e.actor.subject = Some("alice".into());
+    e.actor.client_id = Some("web".into());
+    e.scopes.granted = Some(vec!["orders:read".into(), "profile".into()]);
+    e
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "emit".into());
+    let events: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let service = Arc::new(ServiceInfo {
+            name: "profile".into(),
+            instance: None,
+        });
+        let auditor = Auditor::builder()
+            .queue_capacity(events.max(1))
+            .writer(Null)
+            .build()
+            .expect("auditor");
+        match mode.as_str() {
+            "build" => {
+                for _ in 0..events {
+                    drop(black_box(event(&service)));
+                }
+            }
+            "emit" => {
+                for _ in 0..events {
+                    auditor.emit(event(&service));
+                }
+            }
+            other => panic!("unknown mode {other}: build or emit"),
+        }
+        auditor.shutdown().await;
+        let stats = &auditor.stats().writers[0];
+        println!(
+            "{mode}: {events} events; written {}, dropped {}",
+            stats.written, stats.dropped
+        );
+    });
+}
