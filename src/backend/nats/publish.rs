@@ -73,17 +73,21 @@ pub(super) async fn publish(
         Ok(Err(err)) => return Err(publish_failed(settings, err, &mut connection.stream)),
         Err(_) => return Err(timed_out(settings)),
     }
-    // The acks arrive concurrently, so awaiting them in turn costs no extra round trips.
+    // The stream acknowledges in the order of publishing, so the last ack is awaited first:
+    // once it is in, the others are too, and the task wakes once per batch instead of once
+    // per event.
     let acknowledged = async {
-        for (id, ack) in acks {
+        let mut refused_here = Vec::new();
+        for (id, ack) in acks.into_iter().rev() {
             // A duplicate ack means the stream already holds the event: success too.
             if let Err(err) = ack.await {
                 match permanent_refusal(&err) {
-                    Some(reason) => refused.push(Refused { id, reason }),
+                    Some(reason) => refused_here.push(Refused { id, reason }),
                     None => return Err(err),
                 }
             }
         }
+        refused.extend(refused_here.into_iter().rev());
         Ok(())
     };
     match tokio::time::timeout_at(deadline, acknowledged).await {
