@@ -179,7 +179,11 @@ fn a_forged_token_never_gets_a_cached_verdict() {
 
     let (signed, signature) = token.rsplit_once('.').unwrap();
     let mut forged_signature = signature.as_bytes().to_vec();
-    forged_signature[10] = if forged_signature[10] == b'A' { b'B' } else { b'A' };
+    forged_signature[10] = if forged_signature[10] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
     let forged = format!("{signed}.{}", String::from_utf8(forged_signature).unwrap());
     let seen = inspector.inspect(&forged);
     assert_eq!(seen.verdict, Verdict::BadSignature);
