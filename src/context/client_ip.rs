@@ -221,14 +221,11 @@ impl TrustedProxies {
         });
         let mut others = BTreeMap::new();
         let configured = self.source.header_name();
-        // The request's own header names, each once, rather than the twenty candidates
-        // looked up one by one: most requests carry none of them.
+        // The request's own header names (`keys` yields each once), rather than the twenty
+        // candidates looked up one by one: most requests carry none of them.
         for header in headers.keys() {
             let name = header.as_str();
-            if name != chain_header
-                && (name == configured || FORWARDING_HEADERS.contains(&name))
-                && !others.contains_key(name)
-            {
+            if name != chain_header && (name == configured || FORWARDING_HEADERS.contains(&name)) {
                 if let Some(value) = forwarded::recorded(headers, header) {
                     others.insert(name.to_owned(), value);
                 }

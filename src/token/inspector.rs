@@ -127,11 +127,8 @@ impl CacheKey {
 fn random_key() -> (u64, u64) {
     let mut seed = [0u8; 16];
     if getrandom::fill(&mut seed).is_ok() {
-        let (a, b) = seed.split_at(8);
-        return (
-            u64::from_le_bytes(a.try_into().unwrap_or_default()),
-            u64::from_le_bytes(b.try_into().unwrap_or_default()),
-        );
+        let seed = u128::from_le_bytes(seed);
+        return (seed as u64, (seed >> 64) as u64);
     }
     use std::hash::BuildHasher;
     let state = std::hash::RandomState::new();
