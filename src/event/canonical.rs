@@ -6,25 +6,34 @@
 //! Written here rather than taken from a JCS crate: `serde_json_canonicalizer` (the oracle
 //! the tests compare with) took 32 µs per event, re-parsing every key to sort it, and
 //! going through a `serde_json::Value` costs 8 µs in allocations alone; the chain hashes
-//! every event. It is a `serde_json::ser::Formatter` that writes into its own buffer in two
-//! ways. First it writes the value as it serialises, only checking that each key is greater
-//! than the one before it in its object: the event model declares its fields in key order,
-//! so for an event this is all, at the cost of `serde_json::to_writer`. Should a key come
-//! out of order (a map or a struct of someone else's), it stops and writes the value again,
-//! noting where every entry lies, and at the end of each object puts its entries in order
-//! where they were written.
+//! every event. It is a serde `Serializer` of its own (not a `serde_json` formatter) for
+//! two reasons:
+//!
+//! - **Structs are told from maps.** A struct's keys are `&'static str`s, so checking that
+//!   each comes after the one before it is a comparison of two short strings. The event
+//!   model declares its fields in key order, so for an event that check is all the order
+//!   costs. Every entry's place in the output is noted as it is written, and an object whose
+//!   keys came out of order (a map, a struct of someone else's) has its entries put in
+//!   order where they were written when it ends: one pass, whatever the value.
+//! - **Strings are scanned eight bytes at a time** for the bytes that need escaping, where
+//!   `serde_json` looks up every byte and hands each run to the formatter.
 
 use std::cmp::Ordering;
-use std::io;
+use std::fmt::Display;
 
-use serde::Serialize;
-use serde_json::ser::{CharEscape, Formatter};
+use serde::ser::{self, Serialize};
+
+type Error = serde_json::Error;
+
+fn error(message: impl Display) -> Error {
+    <Error as ser::Error>::custom(message)
+}
 
 /// The RFC 8785 canonical JSON of a value.
 pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
-    let mut formatter = Canonical::default();
-    formatter.serialize(value)?;
-    Ok(formatter.out)
+    let mut canonical = Canonical::default();
+    canonical.serialize(value)?;
+    Ok(canonical.out)
 }
 
 /// Writes the RFC 8785 form of one value after another, keeping its buffers between calls:
@@ -38,7 +47,7 @@ pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde
 /// let value = json!({"b": [1.0, 2.5e-7], "a": {"z": "\u{7f}", "y": null}});
 /// assert_eq!(
 ///     canonical.write(&value).unwrap(),
-///     br#"{"a":{"y":null,"z":""},"b":[1,2.5e-7]}"#
+///     br#"{"a":{"y":null,"z":""},"b":[1,2.5e-7]}"#
 /// );
 /// assert_eq!(canonical.write(&value).unwrap(), canonical_json(&value).unwrap());
 /// ```
@@ -64,125 +73,29 @@ impl Canonicalizer {
     }
 }
 
-impl Canonical {
-    /// Writes `value` as it serialises, checking that every object's keys come in order; the
-    /// event model declares its fields in key order, so this is the whole cost for events.
-    /// Only when some object's keys come out of order is `value` written again, sorting.
-    fn serialize<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), serde_json::Error> {
-        self.reset(false);
-        let written = self.serialize_once(value);
-        if !self.unsorted {
-            return written;
-        }
-        self.reset(true);
-        self.serialize_once(value)
-    }
-
-    fn serialize_once<T: Serialize + ?Sized>(
-        &mut self,
-        value: &T,
-    ) -> Result<(), serde_json::Error> {
-        value.serialize(&mut serde_json::Serializer::with_formatter(
-            io::sink(),
-            self,
-        ))
-    }
-
-    fn reset(&mut self, sorting: bool) {
-        self.out.clear();
-        self.objects.clear();
-        self.entries.clear();
-        self.last_keys.clear();
-        self.sorting = sorting;
-        self.unsorted = false;
-    }
-
-    /// Sorting: at the end of an object, puts its entries in key order where they were
-    /// written.
-    #[cold]
-    #[inline(never)]
-    fn sort_object(&mut self) {
-        let first = self.objects.pop().unwrap_or(self.entries.len());
-        let entries = &mut self.entries[first..];
-        let out = &mut self.out;
-        if !entries.is_sorted_by(|a, b| entry_order(out, a, b).is_le()) {
-            // Copy the body out, then write it back in key order, with commas.
-            let (start, end) = (entries[0].start, entries[entries.len() - 1].end);
-            // Keys of one object differ: stability does not matter.
-            entries.sort_unstable_by(|a, b| entry_order(out, a, b));
-            self.scratch.clear();
-            self.scratch.extend_from_slice(&out[start..end]);
-            out.truncate(start);
-            for (index, entry) in entries.iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(&self.scratch[entry.start - start..entry.end - start]);
-            }
-        }
-        self.entries.truncate(first);
-    }
-}
-
 /// RFC 8785 numbers are IEEE 754 doubles: integers past 2^53 are written as the double they
 /// round to, as a JavaScript verifier reads them (the event model keeps its integers below).
 const EXACT: u64 = 1 << 53;
 
+/// What `serde_json` names the one field of a number kept as its text (with its
+/// `arbitrary_precision` feature) and of a `RawValue`.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
 #[derive(Default)]
 struct Canonical {
     out: Vec<u8>,
-    /// For each open object, where its entries start in `entries`.
-    objects: Vec<usize>,
     /// The entries of the open objects, innermost last.
     entries: Vec<Entry>,
     /// A copy of an object's body while its entries are put in order.
     scratch: Vec<u8>,
-    /// Whether an escape was written since the current key began.
-    escaped: bool,
-    /// Whether this pass sorts entries (else it only checks that they come in order).
-    sorting: bool,
-    /// Checking: where the current key starts.
-    key_start: usize,
-    /// Checking: for each open object, its last key so far.
-    last_keys: Vec<LastKey>,
-    /// Checking: a key came out of order, or could not be compared as bytes; the pass
-    /// stopped and the value must be written again, sorting.
-    unsorted: bool,
-}
-
-/// What the checking pass stops with when it finds keys out of order (never returned).
-#[cold]
-fn out_of_order() -> io::Error {
-    io::Error::other("object keys out of order")
-}
-
-/// The checking pass's last key of an open object: its first eight bytes as a number (see
-/// [`Entry::prefix`]) and, for keys that share those, where it lies in `out`.
-#[derive(Clone, Copy)]
-struct LastKey {
-    prefix: u64,
-    start: usize,
-    end: usize,
-}
-
-/// Before an object's first key: below every key, the empty one included.
-const NO_KEY: LastKey = LastKey {
-    prefix: 0,
-    start: usize::MAX,
-    end: 0,
-};
-
-/// A key's first eight bytes, big-endian, zero-padded.
-#[inline]
-fn prefix_of(key: &[u8]) -> u64 {
-    match key.first_chunk::<8>() {
-        Some(first) => u64::from_be_bytes(*first),
-        None => {
-            let mut prefix = [0u8; 8];
-            prefix[..key.len()].copy_from_slice(key);
-            u64::from_be_bytes(prefix)
-        }
-    }
+    /// Whether structs note their entries (the second pass), not only check their order.
+    noting_fields: bool,
+    /// The first pass found a struct out of order: write the value again, noting fields.
+    again: bool,
+    /// How many objects had to be put in order (for the tests).
+    #[cfg(test)]
+    sorted_objects: usize,
 }
 
 /// One `"key":value` of an object, as byte ranges of `out`.
@@ -192,337 +105,908 @@ struct Entry {
     /// Where the key's closing quote ends.
     key_end: usize,
     end: usize,
-    /// ASCII without escapes: its bytes sort as its UTF-16 code units.
-    plain: bool,
-    /// A plain key's first eight bytes, big-endian, zero-padded: most keys are told apart
-    /// by this number alone. (A plain key holds no zero byte: that would be escaped.)
-    prefix: u64,
 }
 
 impl Canonical {
-    fn key<'a>(out: &'a [u8], entry: &Entry) -> &'a [u8] {
-        // Without the quotes.
-        &out[entry.start + 1..entry.key_end - 1]
-    }
-}
-
-/// RFC 8785 §3.2.3: keys in the order of their UTF-16 code units, compared unescaped.
-#[inline]
-fn entry_order(out: &[u8], a: &Entry, b: &Entry) -> Ordering {
-    if a.plain && b.plain {
-        // Every key the event model writes: bytes sort as UTF-16 code units.
-        a.prefix
-            .cmp(&b.prefix)
-            .then_with(|| Canonical::key(out, a).cmp(Canonical::key(out, b)))
-    } else {
-        key_order(Canonical::key(out, a), Canonical::key(out, b))
-    }
-}
-
-#[cold]
-fn key_order(a: &[u8], b: &[u8]) -> Ordering {
-    match (std::str::from_utf8(a), std::str::from_utf8(b)) {
-        (Ok(a), Ok(b)) if !a.contains('\\') && !b.contains('\\') => {
-            a.encode_utf16().cmp(b.encode_utf16())
+    /// Writes `value`. Structs are only checked on the first pass: should one's fields come
+    /// out of order (never for the event model, which declares them in order), `value` is
+    /// written again, noting every struct's entries to put them in order.
+    fn serialize<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.start(false);
+        let written = value.serialize(&mut *self);
+        if !self.again {
+            return written;
         }
-        _ => {
-            let unescape = |raw: &[u8]| {
-                let mut quoted = Vec::with_capacity(raw.len() + 2);
-                quoted.push(b'"');
-                quoted.extend_from_slice(raw);
-                quoted.push(b'"');
-                serde_json::from_slice::<String>(&quoted).unwrap_or_default()
-            };
-            unescape(a).encode_utf16().cmp(unescape(b).encode_utf16())
+        self.start(true);
+        value.serialize(&mut *self)
+    }
+
+    fn start(&mut self, noting_fields: bool) {
+        self.out.clear();
+        self.entries.clear();
+        self.noting_fields = noting_fields;
+        self.again = false;
+    }
+
+    /// A key as written, without its quotes.
+    fn key(&self, entry: &Entry) -> &[u8] {
+        &self.out[entry.start + 1..entry.key_end - 1]
+    }
+
+    /// At the end of an object whose keys came out of order: puts its entries (from
+    /// `first` on) in key order where they were written.
+    #[cold]
+    #[inline(never)]
+    fn sort_object(&mut self, first: usize) {
+        #[cfg(test)]
+        {
+            self.sorted_objects += 1;
+        }
+        let mut entries = std::mem::take(&mut self.entries);
+        let object = &mut entries[first..];
+        if let (Some(head), Some(tail)) = (object.first(), object.last()) {
+            let (start, end) = (head.start, tail.end);
+            object.sort_by(|a, b| written_key_order(self.key(a), self.key(b)));
+            self.scratch.clear();
+            self.scratch.extend_from_slice(&self.out[start..end]);
+            self.out.truncate(start);
+            for (index, entry) in object.iter().enumerate() {
+                if index > 0 {
+                    self.out.push(b',');
+                }
+                self.out
+                    .extend_from_slice(&self.scratch[entry.start - start..entry.end - start]);
+            }
+        }
+        entries.truncate(first);
+        self.entries = entries;
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        if value <= EXACT {
+            self.out
+                .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        } else {
+            self.write_f64(value as f64);
         }
     }
-}
 
-// Every method writes into `self.out` and ignores the serializer's writer (`io::sink()`).
-impl Formatter for &mut Canonical {
-    fn write_null<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
-        self.out.extend_from_slice(b"null");
+    fn write_i64(&mut self, value: i64) {
+        if value.unsigned_abs() <= EXACT {
+            self.out
+                .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+        } else {
+            self.write_f64(value as f64);
+        }
+    }
+
+    fn write_f64(&mut self, value: f64) {
+        if value.is_finite() {
+            self.out
+                .extend_from_slice(ryu_js::Buffer::new().format_finite(value).as_bytes());
+        } else {
+            // As `serde_json` writes them: JSON has no such numbers.
+            self.out.extend_from_slice(b"null");
+        }
+    }
+
+    /// A number given as its text (`serde_json`'s `arbitrary_precision`): as a double would
+    /// print.
+    fn write_number_text(&mut self, text: &str) -> Result<(), Error> {
+        let value: f64 = text
+            .parse()
+            .map_err(|_| error(format_args!("not a number: {text}")))?;
+        self.write_f64(value);
         Ok(())
     }
 
-    fn write_bool<W: ?Sized + io::Write>(&mut self, _: &mut W, value: bool) -> io::Result<()> {
+    /// A `RawValue`'s JSON, canonicalised.
+    fn write_raw_json(&mut self, json: &str) -> Result<(), Error> {
+        let value: serde_json::Value = serde_json::from_str(json)?;
+        value.serialize(self)
+    }
+}
+
+/// RFC 8785 §3.2.3: keys in the order of their UTF-16 code units.
+///
+/// UTF-8 bytes sort as code points, and code points as UTF-16 code units except that
+/// characters past U+FFFF (surrogate pairs in UTF-16) sort before U+E000..U+FFFF there:
+/// only a first difference at a byte of 0xEE or more needs the UTF-16 comparison.
+#[inline]
+fn key_order(a: &str, b: &str) -> Ordering {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    match x.iter().zip(y).position(|(p, q)| p != q) {
+        None => x.len().cmp(&y.len()),
+        Some(at) if x[at] < 0xee && y[at] < 0xee => x[at].cmp(&y[at]),
+        Some(_) => a.encode_utf16().cmp(b.encode_utf16()),
+    }
+}
+
+/// [`key_order`] of two keys as they were written, escapes and all.
+fn written_key_order(a: &[u8], b: &[u8]) -> Ordering {
+    if !a.contains(&b'\\') && !b.contains(&b'\\') {
+        // Written without escapes: the bytes are the key's own UTF-8.
+        if let (Ok(a), Ok(b)) = (std::str::from_utf8(a), std::str::from_utf8(b)) {
+            return key_order(a, b);
+        }
+    }
+    let unescape = |raw: &[u8]| {
+        let mut quoted = Vec::with_capacity(raw.len() + 2);
+        quoted.push(b'"');
+        quoted.extend_from_slice(raw);
+        quoted.push(b'"');
+        serde_json::from_slice::<String>(&quoted).unwrap_or_default()
+    };
+    key_order(&unescape(a), &unescape(b))
+}
+
+/// Per byte: 0 when it is written as it is, else the character after the backslash of its
+/// escape (`u` for `\u00xx`).
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = b'u';
+        byte += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0a] = b'n';
+    table[0x0c] = b'f';
+    table[0x0d] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any of eight bytes is below 0x20, `"` or `\` (exact, not a guess: the classic
+/// "has a byte less than n" and "has a zero byte" tests).
+#[inline]
+fn needs_escape(word: u64) -> bool {
+    let control = word.wrapping_sub(ONES * 0x20) & !word;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let quote = quote.wrapping_sub(ONES) & !quote;
+    let backslash = backslash.wrapping_sub(ONES) & !backslash;
+    (control | quote | backslash) & HIGHS != 0
+}
+
+/// Appends `text` as a JSON string, escaped as RFC 8785 says.
+#[inline]
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    if is_plain(bytes) {
+        out.extend_from_slice(bytes);
+    } else {
+        write_escaped(out, bytes);
+    }
+    out.push(b'"');
+}
+
+/// Whether no byte of `bytes` needs escaping, eight bytes at a time (the last eight
+/// overlapping the ones before, and shorter strings as two overlapping halves).
+#[inline]
+fn is_plain(bytes: &[u8]) -> bool {
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|chunk| chunk.first_chunk::<8>())
+            .map_or(0, |chunk| u64::from_le_bytes(*chunk))
+    };
+    let half = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|chunk| chunk.first_chunk::<4>())
+            .map_or(0, |chunk| u32::from_le_bytes(*chunk))
+    };
+    match bytes.len() {
+        0 => true,
+        len @ 1..=3 => bytes[..len]
+            .iter()
+            .all(|&byte| ESCAPE[usize::from(byte)] == 0),
+        len @ 4..=8 => !needs_escape(u64::from(half(0)) << 32 | u64::from(half(len - 4))),
+        len => {
+            let mut at = 0;
+            while at + 8 < len {
+                if needs_escape(word(at)) {
+                    return false;
+                }
+                at += 8;
+            }
+            !needs_escape(word(len - 8))
+        }
+    }
+}
+
+/// Appends `bytes` (UTF-8), escaping what needs it.
+#[cold]
+#[inline(never)]
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut written = 0;
+    for (at, &byte) in bytes.iter().enumerate() {
+        if ESCAPE[usize::from(byte)] != 0 {
+            out.extend_from_slice(&bytes[written..at]);
+            write_escape(out, byte);
+            written = at + 1;
+        }
+    }
+    out.extend_from_slice(&bytes[written..]);
+}
+
+#[cold]
+fn write_escape(out: &mut Vec<u8>, byte: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match ESCAPE[usize::from(byte)] {
+        b'u' => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[usize::from(byte >> 4)],
+            HEX[usize::from(byte & 0xf)],
+        ]),
+        short => out.extend_from_slice(&[b'\\', short]),
+    }
+}
+
+impl<'a> ser::Serializer for &'a mut Canonical {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Array<'a>;
+    type SerializeTuple = Array<'a>;
+    type SerializeTupleStruct = Array<'a>;
+    type SerializeTupleVariant = Array<'a>;
+    type SerializeMap = Object<'a>;
+    type SerializeStruct = Object<'a>;
+    type SerializeStructVariant = Object<'a>;
+
+    fn serialize_bool(self, value: bool) -> Result<(), Error> {
         self.out
             .extend_from_slice(if value { b"true" } else { b"false" });
         Ok(())
     }
 
-    fn write_i8<W: ?Sized + io::Write>(&mut self, w: &mut W, value: i8) -> io::Result<()> {
-        self.write_i64(w, value.into())
+    fn serialize_i8(self, value: i8) -> Result<(), Error> {
+        self.write_i64(value.into());
+        Ok(())
     }
 
-    fn write_i16<W: ?Sized + io::Write>(&mut self, w: &mut W, value: i16) -> io::Result<()> {
-        self.write_i64(w, value.into())
+    fn serialize_i16(self, value: i16) -> Result<(), Error> {
+        self.write_i64(value.into());
+        Ok(())
     }
 
-    fn write_i32<W: ?Sized + io::Write>(&mut self, w: &mut W, value: i32) -> io::Result<()> {
-        self.write_i64(w, value.into())
+    fn serialize_i32(self, value: i32) -> Result<(), Error> {
+        self.write_i64(value.into());
+        Ok(())
     }
 
-    fn write_i64<W: ?Sized + io::Write>(&mut self, w: &mut W, value: i64) -> io::Result<()> {
-        if value.unsigned_abs() <= EXACT {
-            self.out
-                .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
-            Ok(())
-        } else {
-            self.write_f64(w, value as f64)
+    fn serialize_i64(self, value: i64) -> Result<(), Error> {
+        self.write_i64(value);
+        Ok(())
+    }
+
+    fn serialize_i128(self, value: i128) -> Result<(), Error> {
+        match i64::try_from(value) {
+            Ok(value) => self.write_i64(value),
+            Err(_) => self.write_f64(value as f64),
         }
+        Ok(())
     }
 
-    fn write_i128<W: ?Sized + io::Write>(&mut self, w: &mut W, value: i128) -> io::Result<()> {
-        self.write_f64(w, value as f64)
+    fn serialize_u8(self, value: u8) -> Result<(), Error> {
+        self.write_u64(value.into());
+        Ok(())
     }
 
-    fn write_u8<W: ?Sized + io::Write>(&mut self, w: &mut W, value: u8) -> io::Result<()> {
-        self.write_u64(w, value.into())
+    fn serialize_u16(self, value: u16) -> Result<(), Error> {
+        self.write_u64(value.into());
+        Ok(())
     }
 
-    fn write_u16<W: ?Sized + io::Write>(&mut self, w: &mut W, value: u16) -> io::Result<()> {
-        self.write_u64(w, value.into())
+    fn serialize_u32(self, value: u32) -> Result<(), Error> {
+        self.write_u64(value.into());
+        Ok(())
     }
 
-    fn write_u32<W: ?Sized + io::Write>(&mut self, w: &mut W, value: u32) -> io::Result<()> {
-        self.write_u64(w, value.into())
+    fn serialize_u64(self, value: u64) -> Result<(), Error> {
+        self.write_u64(value);
+        Ok(())
     }
 
-    fn write_u64<W: ?Sized + io::Write>(&mut self, w: &mut W, value: u64) -> io::Result<()> {
-        if value <= EXACT {
-            self.out
-                .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
-            Ok(())
-        } else {
-            self.write_f64(w, value as f64)
+    fn serialize_u128(self, value: u128) -> Result<(), Error> {
+        match u64::try_from(value) {
+            Ok(value) => self.write_u64(value),
+            Err(_) => self.write_f64(value as f64),
         }
-    }
-
-    fn write_u128<W: ?Sized + io::Write>(&mut self, w: &mut W, value: u128) -> io::Result<()> {
-        self.write_f64(w, value as f64)
-    }
-
-    fn write_f32<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f32) -> io::Result<()> {
-        self.write_f64(w, value.into())
-    }
-
-    fn write_f64<W: ?Sized + io::Write>(&mut self, _: &mut W, value: f64) -> io::Result<()> {
-        // serde_json writes non-finite numbers as `null` without calling this.
-        self.out
-            .extend_from_slice(ryu_js::Buffer::new().format_finite(value).as_bytes());
         Ok(())
     }
 
-    fn write_number_str<W: ?Sized + io::Write>(
-        &mut self,
-        _: &mut W,
-        value: &str,
-    ) -> io::Result<()> {
-        // Only with serde_json's `arbitrary_precision`: print it as a double would.
-        let parsed: f64 = value
-            .parse()
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not a number"))?;
-        self.out
-            .extend_from_slice(ryu_js::Buffer::new().format_finite(parsed).as_bytes());
+    fn serialize_f32(self, value: f32) -> Result<(), Error> {
+        self.write_f64(value.into());
         Ok(())
     }
 
-    fn begin_string<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
-        self.out.push(b'"');
+    fn serialize_f64(self, value: f64) -> Result<(), Error> {
+        self.write_f64(value);
         Ok(())
     }
 
-    fn end_string<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
-        self.out.push(b'"');
+    fn serialize_char(self, value: char) -> Result<(), Error> {
+        write_str(&mut self.out, value.encode_utf8(&mut [0; 4]));
         Ok(())
     }
 
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        _: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        self.out.extend_from_slice(fragment.as_bytes());
+    fn serialize_str(self, value: &str) -> Result<(), Error> {
+        write_str(&mut self.out, value);
         Ok(())
     }
 
-    fn write_char_escape<W: ?Sized + io::Write>(
-        &mut self,
-        _: &mut W,
-        escape: CharEscape,
-    ) -> io::Result<()> {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        self.escaped = true;
-        let short: &[u8] = match escape {
-            CharEscape::Quote => b"\\\"",
-            CharEscape::ReverseSolidus => b"\\\\",
-            CharEscape::Solidus => b"/",
-            CharEscape::Backspace => b"\\b",
-            CharEscape::FormFeed => b"\\f",
-            CharEscape::LineFeed => b"\\n",
-            CharEscape::CarriageReturn => b"\\r",
-            CharEscape::Tab => b"\\t",
-            CharEscape::AsciiControl(byte) => {
-                self.out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[usize::from(byte >> 4)],
-                    HEX[usize::from(byte & 0xf)],
-                ]);
-                return Ok(());
-            }
-        };
-        self.out.extend_from_slice(short);
-        Ok(())
-    }
-
-    fn write_byte_array<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        value: &[u8],
-    ) -> io::Result<()> {
-        self.begin_array(w)?;
-        for (index, byte) in value.iter().enumerate() {
-            self.begin_array_value(w, index == 0)?;
-            self.write_u8(w, *byte)?;
-        }
-        self.end_array(w)
-    }
-
-    fn begin_array<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
+    fn serialize_bytes(self, value: &[u8]) -> Result<(), Error> {
+        // As `serde_json` writes bytes: an array of numbers.
         self.out.push(b'[');
-        Ok(())
-    }
-
-    fn end_array<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
+        for (index, byte) in value.iter().enumerate() {
+            if index > 0 {
+                self.out.push(b',');
+            }
+            self.write_u64((*byte).into());
+        }
         self.out.push(b']');
         Ok(())
     }
 
-    fn begin_array_value<W: ?Sized + io::Write>(
-        &mut self,
-        _: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        if !first {
-            self.out.push(b',');
-        }
+    fn serialize_none(self) -> Result<(), Error> {
+        self.serialize_unit()
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<(), Error> {
+        self.out.extend_from_slice(b"null");
         Ok(())
     }
 
-    fn end_array_value<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
-        Ok(())
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
+        self.serialize_unit()
     }
 
-    #[inline]
-    fn begin_object<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
+        self.serialize_str(variant)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
         self.out.push(b'{');
-        if self.sorting {
-            self.objects.push(self.entries.len());
-        } else {
-            self.last_keys.push(NO_KEY);
-        }
-        Ok(())
-    }
-
-    #[inline]
-    fn end_object<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
-        if self.sorting {
-            self.sort_object();
-        } else {
-            self.last_keys.pop();
-        }
+        write_str(&mut self.out, variant);
+        self.out.push(b':');
+        value.serialize(&mut *self)?;
         self.out.push(b'}');
         Ok(())
     }
 
-    #[inline]
-    fn begin_object_key<W: ?Sized + io::Write>(
-        &mut self,
-        _: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        if !first {
-            self.out.push(b',');
-        }
-        self.escaped = false;
-        self.key_start = self.out.len();
-        if self.sorting {
-            self.entries.push(Entry {
-                start: self.key_start,
-                key_end: self.key_start,
-                end: self.key_start,
-                plain: false,
-                prefix: 0,
-            });
-        }
-        Ok(())
+    fn serialize_seq(self, _: Option<usize>) -> Result<Array<'a>, Error> {
+        self.out.push(b'[');
+        Ok(Array {
+            canonical: self,
+            empty: true,
+            close: b"]",
+        })
     }
 
-    #[inline]
-    fn end_object_key<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
-        let end = self.out.len();
-        // Without its quotes.
-        let (start, end) = (self.key_start + 1, end - 1);
-        let key = &self.out[start..end];
-        let prefix = if key.len() < 8 && end >= 8 {
-            // The eight bytes that end with the key, the bytes before it shifted out: no
-            // copy of a short key.
-            let window = self.out[end - 8..end]
-                .first_chunk::<8>()
-                .map_or(0, |w| u64::from_be_bytes(*w));
-            window.checked_shl(8 * (8 - key.len() as u32)).unwrap_or(0)
+    fn serialize_tuple(self, len: usize) -> Result<Array<'a>, Error> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<Array<'a>, Error> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Array<'a>, Error> {
+        self.out.push(b'{');
+        write_str(&mut self.out, variant);
+        self.out.extend_from_slice(b":[");
+        Ok(Array {
+            canonical: self,
+            empty: true,
+            close: b"]}",
+        })
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Object<'a>, Error> {
+        Ok(Object::open(self, Special::None, b"}"))
+    }
+
+    fn serialize_struct(self, name: &'static str, _: usize) -> Result<Object<'a>, Error> {
+        let special = if name.starts_with('$') {
+            match name {
+                NUMBER_TOKEN => Special::Number,
+                RAW_VALUE_TOKEN => Special::RawValue,
+                _ => Special::None,
+            }
         } else {
-            prefix_of(key)
+            Special::None
         };
-        // ASCII without escapes sorts by its bytes as by its UTF-16 code units.
-        let plain = !self.escaped
-            && if key.len() <= 8 {
-                prefix & 0x8080_8080_8080_8080 == 0
-            } else {
-                key.is_ascii()
-            };
-        if self.sorting {
-            if let Some(entry) = self.entries.last_mut() {
-                entry.key_end = end + 1;
-                entry.plain = plain;
-                entry.prefix = prefix;
-            }
-            return Ok(());
-        }
-        let Some(last) = self.last_keys.last_mut() else {
-            return Ok(());
-        };
-        let in_order = plain
-            && (last.prefix < prefix
-                || last.prefix == prefix
-                    && (last.start == usize::MAX || self.out[last.start..last.end] < *key));
-        if !in_order {
-            self.unsorted = true;
-            return Err(out_of_order());
-        }
-        *last = LastKey { prefix, start, end };
-        Ok(())
+        Ok(Object::open(self, special, b"}"))
     }
 
-    #[inline]
-    fn begin_object_value<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Object<'a>, Error> {
+        self.out.push(b'{');
+        write_str(&mut self.out, variant);
         self.out.push(b':');
+        Ok(Object::open(self, Special::None, b"}}"))
+    }
+}
+
+/// An array being written.
+struct Array<'a> {
+    canonical: &'a mut Canonical,
+    empty: bool,
+    close: &'static [u8],
+}
+
+impl Array<'_> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        if !std::mem::take(&mut self.empty) {
+            self.canonical.out.push(b',');
+        }
+        value.serialize(&mut *self.canonical)
+    }
+
+    fn close(self) -> Result<(), Error> {
+        self.canonical.out.extend_from_slice(self.close);
+        Ok(())
+    }
+}
+
+impl ser::SerializeSeq for Array<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeTuple for Array<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeTupleStruct for Array<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeTupleVariant for Array<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+/// A struct whose one field `serde_json` gives a special meaning.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Special {
+    None,
+    /// A number as its text.
+    Number,
+    /// Raw JSON.
+    RawValue,
+}
+
+/// An object (a struct or a map) being written. A map notes each entry's place as it is
+/// written, and if a key comes out of order, its entries are put in order when it ends. A
+/// struct only checks its keys, unless one came out of order before: see
+/// [`Canonical::serialize`].
+struct Object<'a> {
+    canonical: &'a mut Canonical,
+    /// Where this object's entries start in `entries`.
+    first: usize,
+    /// How many entries were written.
+    count: usize,
+    /// The entries so far came in key order.
+    sorted: bool,
+    /// A struct's last key so far (a struct's keys are static).
+    last_field: Option<&'static str>,
+    /// A map's entry being written: where its key starts and ends.
+    key: (usize, usize),
+    special: Special,
+    close: &'static [u8],
+}
+
+impl<'a> Object<'a> {
+    fn open(canonical: &'a mut Canonical, special: Special, close: &'static [u8]) -> Self {
+        if special == Special::None {
+            canonical.out.push(b'{');
+        }
+        Object {
+            first: canonical.entries.len(),
+            count: 0,
+            canonical,
+            sorted: true,
+            last_field: None,
+            key: (0, 0),
+            special,
+            close,
+        }
+    }
+
+    fn begin_entry(&mut self) -> usize {
+        if self.count > 0 {
+            self.canonical.out.push(b',');
+        }
+        self.count += 1;
+        self.canonical.out.len()
+    }
+
+    fn end_entry(&mut self, start: usize, key_end: usize) {
+        let end = self.canonical.out.len();
+        self.canonical.entries.push(Entry {
+            start,
+            key_end,
+            end,
+        });
+    }
+
+    fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+        if self.special != Special::None {
+            return self.special_field(value);
+        }
+        if let Some(last) = self.last_field {
+            if self.sorted && key_order(last, key) != Ordering::Less {
+                self.sorted = false;
+                if !self.canonical.noting_fields {
+                    self.canonical.again = true;
+                }
+            }
+        }
+        self.last_field = Some(key);
+        let start = self.begin_entry();
+        write_str(&mut self.canonical.out, key);
+        let key_end = self.canonical.out.len();
+        self.canonical.out.push(b':');
+        value.serialize(&mut *self.canonical)?;
+        if self.canonical.noting_fields {
+            self.end_entry(start, key_end);
+        }
         Ok(())
     }
 
-    #[inline]
-    fn end_object_value<W: ?Sized + io::Write>(&mut self, _: &mut W) -> io::Result<()> {
-        if self.sorting {
-            let len = self.out.len();
-            if let Some(entry) = self.entries.last_mut() {
-                entry.end = len;
+    #[cold]
+    fn special_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        let serde_json::Value::String(text) = serde_json::to_value(value)? else {
+            return Err(error("a serde_json number or raw value that is not text"));
+        };
+        match self.special {
+            Special::Number => self.canonical.write_number_text(&text),
+            _ => self.canonical.write_raw_json(&text),
+        }
+    }
+
+    fn close(self) -> Result<(), Error> {
+        if self.special != Special::None {
+            return Ok(());
+        }
+        // A struct out of order on the first pass is written again anyway.
+        if !self.sorted && !self.canonical.again {
+            self.canonical.sort_object(self.first);
+        }
+        self.canonical.entries.truncate(self.first);
+        self.canonical.out.extend_from_slice(self.close);
+        Ok(())
+    }
+}
+
+impl ser::SerializeMap for Object<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        let start = self.begin_entry();
+        key.serialize(MapKey(&mut self.canonical.out))?;
+        self.key = (start, self.canonical.out.len());
+        self.canonical.out.push(b':');
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        value.serialize(&mut *self.canonical)?;
+        let (start, key_end) = self.key;
+        if self.sorted {
+            if let Some(last) = self.canonical.entries[self.first..].last() {
+                let (out, last) = (&self.canonical.out, *last);
+                if written_key_order(
+                    &out[last.start + 1..last.key_end - 1],
+                    &out[start + 1..key_end - 1],
+                ) != Ordering::Less
+                {
+                    self.sorted = false;
+                }
             }
         }
+        self.end_entry(start, key_end);
         Ok(())
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeStruct for Object<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.field(key, value)
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl ser::SerializeStructVariant for Object<'_> {
+    type Ok = ();
+    type Error = Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.field(key, value)
+    }
+
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+/// Writes a map's key: a string, or what `serde_json` also turns into one (a character, a
+/// number, a boolean, a unit variant).
+struct MapKey<'a>(&'a mut Vec<u8>);
+
+impl MapKey<'_> {
+    fn quoted(self, text: impl Display) -> Result<(), Error> {
+        write_str(self.0, &text.to_string());
+        Ok(())
+    }
+}
+
+fn key_must_be_a_string() -> Error {
+    error("key must be a string")
+}
+
+impl ser::Serializer for MapKey<'_> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = ser::Impossible<(), Error>;
+    type SerializeTuple = ser::Impossible<(), Error>;
+    type SerializeTupleStruct = ser::Impossible<(), Error>;
+    type SerializeTupleVariant = ser::Impossible<(), Error>;
+    type SerializeMap = ser::Impossible<(), Error>;
+    type SerializeStruct = ser::Impossible<(), Error>;
+    type SerializeStructVariant = ser::Impossible<(), Error>;
+
+    fn serialize_str(self, value: &str) -> Result<(), Error> {
+        write_str(self.0, value);
+        Ok(())
+    }
+
+    fn serialize_char(self, value: char) -> Result<(), Error> {
+        write_str(self.0, value.encode_utf8(&mut [0; 4]));
+        Ok(())
+    }
+
+    fn serialize_bool(self, value: bool) -> Result<(), Error> {
+        self.quoted(value)
+    }
+
+    fn serialize_i8(self, value: i8) -> Result<(), Error> {
+        self.quoted(value)
+    }
+
+    fn serialize_i16(self, value: i16) -> Result<(), Error> {
+        self.quoted(value)
+    }
+
+    fn serialize_i32(self, value: i32) -> Result<(), Error> {
+        self.quoted(value)
+    }
+
+    fn serialize_i64(self, value: i64) -> Result<(), Error> {
+        self.quoted(value)
+    }
+
+    fn serialize_i128(self, value: i128) -> Result<(), Error> {
+        self.quoted(value)
+    }
+
+    fn serialize_u8(self, value: u8) -> Result<(), Error> {
+        self.quoted(value)
+    }
+
+    fn serialize_u16(self, value: u16) -> Result<(), Error> {
+        self.quoted(value)
+    }
+
+    fn serialize_u32(self, value: u32) -> Result<(), Error> {
+        self.quoted(value)
+    }
+
+    fn serialize_u64(self, value: u64) -> Result<(), Error> {
+        self.quoted(value)
+    }
+
+    fn serialize_u128(self, value: u128) -> Result<(), Error> {
+        self.quoted(value)
+    }
+
+    fn serialize_f32(self, _: f32) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_f64(self, _: f64) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_none(self) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_unit(self) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
+        self.serialize_str(variant)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Error> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        Err(key_must_be_a_string())
     }
 }
 
@@ -664,11 +1148,11 @@ mod tests {
     fn events_are_written_in_one_pass_without_sorting() {
         let event = full_event();
         let mut canonical = Canonical::default();
-        canonical.reset(false);
-        canonical.serialize_once(&event).unwrap();
-        assert!(
-            !canonical.unsorted,
-            "keys out of order at {}",
+        canonical.serialize(&event).unwrap();
+        assert_eq!(
+            canonical.sorted_objects,
+            0,
+            "keys out of order in {}",
             String::from_utf8_lossy(&canonical.out)
         );
         let value = serde_json::to_value(&event).unwrap();
@@ -677,11 +1161,17 @@ mod tests {
     }
 
     #[test]
-    fn values_out_of_order_are_written_again_in_order() {
+    fn values_out_of_order_are_put_in_order() {
         #[derive(serde::Serialize)]
         struct Unsorted {
             z: u8,
             a: Vec<Unsorted>,
+        }
+        #[derive(serde::Serialize)]
+        enum Variants {
+            Struct { z: u8, a: u8 },
+            Tuple(u8, Unsorted),
+            Newtype(Unsorted),
         }
         let value = Unsorted {
             z: 1,
@@ -692,8 +1182,120 @@ mod tests {
             canonical.write(&value).unwrap(),
             br#"{"a":[{"a":[],"z":2}],"z":1}"#
         );
-        // The buffers of that second pass do not leak into the next value.
+        // What was put in order does not leak into the next value.
         assert_eq!(canonical.write(&json!({"b": 1})).unwrap(), br#"{"b":1}"#);
+        for value in [
+            Variants::Struct { z: 1, a: 2 },
+            Variants::Tuple(3, Unsorted { z: 4, a: vec![] }),
+            Variants::Newtype(Unsorted { z: 5, a: vec![] }),
+        ] {
+            let expected = canonical_json(&serde_json::to_value(&value).unwrap()).unwrap();
+            assert_eq!(canonical.write(&value).unwrap(), expected);
+        }
+        assert_eq!(
+            canonical.write(&Variants::Struct { z: 1, a: 2 }).unwrap(),
+            br#"{"Struct":{"a":2,"z":1}}"#
+        );
+    }
+
+    #[test]
+    fn map_keys_and_raw_values_are_written_as_serde_json_reads_them() {
+        use std::collections::BTreeMap;
+        let numbers: BTreeMap<i32, bool> = [(10, true), (9, false), (-1, true)].into();
+        // "-1" < "10" < "9" as strings.
+        assert_eq!(
+            canonical_json(&numbers).unwrap(),
+            br#"{"-1":true,"10":true,"9":false}"#
+        );
+        let raw = serde_json::value::RawValue::from_string(r#"{ "b" : 1.50, "a" : [ ] }"#.into())
+            .unwrap();
+        assert_eq!(canonical_json(&raw).unwrap(), br#"{"a":[],"b":1.5}"#);
+        let floats: BTreeMap<String, f64> = [("x".to_string(), f64::NAN)].into();
+        assert_eq!(canonical_json(&floats).unwrap(), br#"{"x":null}"#);
+        let bad: BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into();
+        assert!(canonical_json(&bad).is_err());
+    }
+
+    #[test]
+    fn escapes_are_found_at_every_place_in_long_strings() {
+        for c in [
+            '"',
+            '\\',
+            '\n',
+            '\u{1}',
+            '\u{1f}',
+            '\u{7f}',
+            'é',
+            '\u{10000}',
+        ] {
+            for before in 0..20 {
+                for after in [0, 1, 7, 8, 9, 17] {
+                    let text = format!("{}{c}{}", "x".repeat(before), "y".repeat(after));
+                    agrees_with_the_oracle(&json!({ "k": text.clone(), text: [c.to_string()] }));
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn any_value_agrees_with_the_oracle(value in json_value()) {
+            agrees_with_the_oracle(&value);
+        }
+
+        #[test]
+        fn maps_in_any_order_are_put_in_order(
+            entries in proptest::collection::vec((key_text(), json_value()), 0..12)
+        ) {
+            let mut seen = std::collections::HashSet::new();
+            let entries: Vec<(String, Value)> =
+                entries.into_iter().filter(|(key, _)| seen.insert(key.clone())).collect();
+            let ours = canonical_json(&Unordered(&entries)).unwrap();
+            let object = Value::Object(entries.iter().cloned().collect());
+            let oracle = serde_json_canonicalizer::to_string(&object).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(ours).unwrap(), oracle);
+        }
+    }
+
+    /// A map written in the order given.
+    struct Unordered<'a>(&'a [(String, Value)]);
+
+    impl serde::Serialize for Unordered<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_map(self.0.iter().map(|(key, value)| (key, value)))
+        }
+    }
+
+    fn key_text() -> proptest::strategy::BoxedStrategy<String> {
+        use proptest::strategy::Strategy;
+        proptest::string::string_regex(
+            "([a-c]|[\\x00-\\x1f\"\\\\\u{e000}\u{ffff}\u{10000}\u{10400}]|.){0,10}",
+        )
+        .unwrap()
+        .boxed()
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let text = key_text();
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |x| x.is_finite())
+                .prop_map(Value::from),
+            text.clone().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::from),
+                proptest::collection::vec((text.clone(), inner), 0..8)
+                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+            ]
+        })
     }
 
     #[test]
