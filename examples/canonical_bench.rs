@@ -1,5 +1,5 @@
-//! What chaining adds per event, in instructions: the plain JSON a writer makes
-//! (`serde_json::to_writer`), the RFC 8785 form the chain hashes (`Canonicalizer`), and
+//! What chaining adds per event, in instructions: `serde_json::to_writer` (what writers
+//! used before every sink wrote the RFC 8785 form), that form (`Canonicalizer`), and
 //! that form with its SHA-256 (what the chainer does per event). Under valgrind, SHA-256
 //! runs without the CPU's SHA instructions, so `chained` counts far more than it costs. Run under callgrind,
 //! which counts the same on these noisy shared cores every time:

@@ -188,7 +188,7 @@ impl Chainer {
         }
         let mut line = match event.json.get() {
             Some(json) => json.to_vec(),
-            None => match serde_json::to_vec(event) {
+            None => match crate::event::canonical_json(event) {
                 Ok(json) => json,
                 Err(_) => return,
             },

@@ -24,7 +24,7 @@ mod model;
 mod sanitize;
 mod time;
 
-pub use canonical::{canonical_json, Canonicalizer};
+pub use canonical::{append_canonical_json, canonical_json, Canonicalizer};
 pub use hash::{BadHash, EventHash};
 pub use kind::{ActorKind, ClientAuth, EventKind, Outcome, Severity};
 pub use model::{

@@ -67,8 +67,9 @@ impl EventFormat {
         }
     }
 
-    /// Appends the event's JSON (one object, no newline) to `buf`. Schema v1 is the JSON
-    /// the hash chain made, when it made one.
+    /// Appends the event's JSON (one object, no newline) to `buf`. Schema v1 is the RFC 8785
+    /// form the hash chain hashes: the chain's own bytes when it made them, else written
+    /// the same way (see [`crate::event::append_canonical_json`]).
     pub fn write(self, buf: &mut Vec<u8>, event: &AuditEvent) -> Result<(), serde_json::Error> {
         match self {
             EventFormat::OAuthAudit => match event.json.get() {
@@ -76,7 +77,7 @@ impl EventFormat {
                     buf.extend_from_slice(json);
                     Ok(())
                 }
-                None => serde_json::to_writer(buf, event),
+                None => crate::event::append_canonical_json(buf, event),
             },
             EventFormat::Ecs => serde_json::to_writer(buf, &Ecs(event)),
             EventFormat::Ocsf => serde_json::to_writer(buf, &Ocsf(event)),

@@ -434,11 +434,15 @@ pub(super) fn formatted(format: EventFormat, event: &AuditEvent) -> Value {
 }
 
 #[test]
-fn oauth_audit_is_schema_v1() {
+fn oauth_audit_is_schema_v1_in_rfc_8785_form() {
     for event in samples() {
+        let mut json = b"before ".to_vec();
+        EventFormat::OAuthAudit.write(&mut json, &event).unwrap();
+        // The event's own JSON, as the reference JCS implementation writes it.
+        let expected = serde_json_canonicalizer::to_string(&serde_json::to_value(&event).unwrap());
         assert_eq!(
-            formatted(EventFormat::OAuthAudit, &event),
-            serde_json::to_value(&event).unwrap()
+            String::from_utf8(json).unwrap(),
+            format!("before {}", expected.unwrap())
         );
     }
 }

@@ -88,7 +88,7 @@ impl EncodedEvent {
         let json = match event.json.get() {
             // Made once by the chain, shared by every sink.
             Some(json) => json.clone(),
-            None => Bytes::from(serde_json::to_vec(event)?),
+            None => Bytes::from(crate::event::canonical_json(event)?),
         };
         Ok(EncodedEvent {
             id: event.id,
