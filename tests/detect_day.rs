@@ -128,10 +128,10 @@ impl Day {
         event.grant_type = Some("refresh_token".into());
         event.actor.subject = Some(format!("user-{user}"));
         event.actor.client_id = Some("web".into());
-        event.oauth = Some(OAuthDetails {
+        event.oauth = Some(Box::new(OAuthDetails {
             presented_refresh_token: Some(TokenRef::new(TokenFingerprint::of(presented))),
             ..OAuthDetails::default()
-        });
+        }));
         match issued {
             Some(token) => event.refresh_token = Some(TokenRef::new(TokenFingerprint::of(token))),
             None => {

@@ -105,7 +105,7 @@ async fn traffic(auditor: &Auditor) {
         EventKind::SecurityAlert,
         Outcome::Unknown,
     );
-    alert.alert = Some(Alert {
+    alert.alert = Some(Box::new(Alert {
         count: 10,
         evidence: vec![uuid::Uuid::now_v7().to_string()],
         first_seen: Some(Timestamp::now()),
@@ -116,7 +116,7 @@ async fn traffic(auditor: &Auditor) {
         travel: None,
         title: Some("Repeated failed logins".into()),
         window_s: 900,
-    });
+    }));
     auditor.emit(alert);
 }
 

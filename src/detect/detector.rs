@@ -469,9 +469,11 @@ impl Detector {
         alert.oauth = event
             .field(Field::PresentedRefreshToken)
             .and_then(|f| f.parse().ok())
-            .map(|fingerprint| OAuthDetails {
-                presented_refresh_token: Some(TokenRef::new(fingerprint)),
-                ..OAuthDetails::default()
+            .map(|fingerprint| {
+                Box::new(OAuthDetails {
+                    presented_refresh_token: Some(TokenRef::new(fingerprint)),
+                    ..OAuthDetails::default()
+                })
             });
         alerts.push(alert);
     }
@@ -726,7 +728,7 @@ fn alert(
         .field(Field::Token)
         .and_then(|t| t.parse().ok())
         .map(TokenDetails::from_fingerprint);
-    alert.alert = Some(Alert {
+    alert.alert = Some(Box::new(Alert {
         rule: rule_id.to_owned(),
         title: Some(rule.title.to_owned()),
         key: key.to_owned(),
@@ -737,7 +739,7 @@ fn alert(
         evidence: firing.evidence,
         suppressed: firing.suppressed,
         travel: None,
-    });
+    }));
     alert
 }
 

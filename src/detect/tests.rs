@@ -367,10 +367,10 @@ fn refresh(
         user_agent: Some(user_agent.into()),
         ..Source::default()
     });
-    event.oauth = Some(crate::event::OAuthDetails {
+    event.oauth = Some(Box::new(crate::event::OAuthDetails {
         presented_refresh_token: Some(crate::event::TokenRef::new(TokenFingerprint::of(presented))),
         ..crate::event::OAuthDetails::default()
-    });
+    }));
     event.refresh_token = issued.map(|t| crate::event::TokenRef::new(TokenFingerprint::of(t)));
     event.token = Some(TokenDetails::from_fingerprint(TokenFingerprint::of(
         &format!("access-{seconds}"),
@@ -831,13 +831,13 @@ fn bindings_unproven_are_alerted_live_and_read_back() {
     };
     // A token endpoint request whose proof was seen before: keyed by the proof's key.
     let mut replayed_at_token = failed(4.0, EventKind::TokenRequestFailed, "invalid_grant");
-    replayed_at_token.oauth = Some(OAuthDetails {
+    replayed_at_token.oauth = Some(Box::new(OAuthDetails {
         dpop: Some(TokenBinding {
             jkt: Some("key-b".into()),
             ..binding(BindingMethod::Dpop, ProofOutcome::Replayed, false)
         }),
         ..OAuthDetails::default()
-    });
+    }));
     let events = [
         bound(
             0.0,

@@ -74,7 +74,7 @@ pub fn append_canonical_json<T: Serialize + ?Sized>(
 /// let value = json!({"b": [1.0, 2.5e-7], "a": {"z": "\u{7f}", "y": null}});
 /// assert_eq!(
 ///     canonical.write(&value).unwrap(),
-///     br#"{"a":{"y":null,"z":""},"b":[1,2.5e-7]}"#
+///     b"{\"a\":{\"y\":null,\"z\":\"\x7f\"},\"b\":[1,2.5e-7]}"
 /// );
 /// assert_eq!(canonical.write(&value).unwrap(), canonical_json(&value).unwrap());
 /// ```
@@ -1145,12 +1145,12 @@ mod tests {
         });
         event.token = Some(token);
         event.refresh_token = Some(TokenRef::new(TokenFingerprint::of("refresh-2")));
-        event.oauth = Some(OAuthDetails {
+        event.oauth = Some(Box::new(OAuthDetails {
             presented_refresh_token: Some(TokenRef::new(TokenFingerprint::of("refresh-1"))),
             resource: vec!["https://orders.example.com/".into()],
             repeated_parameters: vec!["scope".into()],
             ..OAuthDetails::default()
-        });
+        }));
         event.http = Some(HttpInfo {
             method: "POST".into(),
             route: Some("/token".into()),

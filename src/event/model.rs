@@ -24,9 +24,10 @@ pub struct AuditEvent {
     /// Who acted.
     #[serde(skip_serializing_if = "Actor::is_empty")]
     pub actor: Actor,
-    /// For `SecurityAlert`.
+    /// For `SecurityAlert`. Boxed, like [`AuditEvent::oauth`]: most events have none, and
+    /// every event is moved several times on its way to the sinks.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub alert: Option<Alert>,
+    pub alert: Option<Box<Alert>>,
     /// The event's place in its stream's hash chain, when chaining is on
     /// ([`crate::chain`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,8 +59,9 @@ pub struct AuditEvent {
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
     /// OAuth request details beyond the core fields (response type, PKCE, resources...).
+    /// Boxed: it is larger than all the rest of a protected route's event, which has none.
     #[serde(skip_serializing_if = "absent_or_empty")]
-    pub oauth: Option<OAuthDetails>,
+    pub oauth: Option<Box<OAuthDetails>>,
     /// Whether it succeeded.
     pub outcome: Outcome,
     /// For authorization events: the redirect URI without its query string.
@@ -217,6 +219,12 @@ fn absent_or_empty<T: MaybeEmpty>(value: &Option<T>) -> bool {
 impl MaybeEmpty for OAuthDetails {
     fn is_empty(&self) -> bool {
         OAuthDetails::is_empty(self)
+    }
+}
+
+impl<T: MaybeEmpty> MaybeEmpty for Box<T> {
+    fn is_empty(&self) -> bool {
+        T::is_empty(self)
     }
 }
 
@@ -976,7 +984,7 @@ mod tests {
         let mut token = TokenDetails::from_fingerprint(TokenFingerprint::of("t"));
         token.unverified = Some(UnverifiedClaims::default());
         event.token = Some(token);
-        event.oauth = Some(OAuthDetails::default());
+        event.oauth = Some(Box::default());
         event.source = Some(Source::default());
         let json = serde_json::to_value(&event).unwrap();
         let mut found = Vec::new();

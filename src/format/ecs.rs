@@ -141,7 +141,7 @@ impl<'a> Document<'a> {
         let level = log_level(event.severity);
         let source = event.source.as_ref();
         let http = event.http.as_ref();
-        let alert = event.alert.as_ref();
+        let alert = event.alert.as_deref();
         Document {
             timestamp: &event.time,
             ecs: Version {
@@ -191,7 +191,7 @@ impl<'a> Document<'a> {
                 http: http
                     .and_then(|h| h.route.as_deref())
                     .map(|route| Route { route }),
-                details: event.oauth.as_ref().filter(|o| !o.is_empty()),
+                details: event.oauth.as_deref().filter(|o| !o.is_empty()),
                 redirect_uri: event.redirect_uri.as_deref(),
                 refresh_token: event.refresh_token.as_ref(),
                 scopes: &event.scopes,

@@ -225,7 +225,7 @@ impl<'a> Document<'a> {
         let status_id = status_id(event.outcome);
         let http = event.http.as_ref();
         let source = event.source.as_ref();
-        let alert = event.alert.as_ref();
+        let alert = event.alert.as_deref();
         let user = User::of(event);
         let app_uid = event.actor.client_id.as_deref();
         let src_ip = source.and_then(Endpoint::of);
@@ -316,7 +316,7 @@ impl<'a> Document<'a> {
                     duration_ms: h.duration_ms,
                     route: route.filter(|_| class != Class::WebResourceAccess),
                 }),
-                oauth: event.oauth.as_ref().filter(|o| !o.is_empty()),
+                oauth: event.oauth.as_deref().filter(|o| !o.is_empty()),
                 redirect_uri: event.redirect_uri.as_deref(),
                 refresh_token: event.refresh_token.as_ref(),
                 scopes: &event.scopes,

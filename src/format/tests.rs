@@ -187,7 +187,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                     subject: Some("billing".into()),
                 },
             ];
-            event.oauth = Some(OAuthDetails {
+            event.oauth = Some(Box::new(OAuthDetails {
                 act: Some("gateway".into()),
                 actor_token: Some(TokenRef::new(TokenFingerprint::of("actor-token"))),
                 actor_token_type: Some("urn:ietf:params:oauth:token-type:jwt".into()),
@@ -220,7 +220,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 response_type: None,
                 subject_token: Some(TokenRef::new(TokenFingerprint::of("subject-token"))),
                 subject_token_type: Some("urn:ietf:params:oauth:token-type:access_token".into()),
-            });
+            }));
         }
         TokenRevoked | TokenRevocationFailed => {
             event.actor.subject = None;
@@ -229,10 +229,10 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             let mut token = token();
             token.type_hint = Some("access_token".into());
             event.token = Some(token);
-            event.oauth = Some(OAuthDetails {
+            event.oauth = Some(Box::new(OAuthDetails {
                 reason: Some("user signed out".into()),
                 ..OAuthDetails::default()
-            });
+            }));
         }
         TokenIntrospected | TokenIntrospectionFailed => {
             event.actor.subject = None;
@@ -253,13 +253,13 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             event.actor.kind = Some(ActorKind::Client);
             event.redirect_uri = Some("https://app.demo/callback".into());
             event.scopes.requested = Some(strings(&["profile", "orders:read"]));
-            event.oauth = Some(OAuthDetails {
+            event.oauth = Some(Box::new(OAuthDetails {
                 pkce_method: Some("S256".into()),
                 pushed: (kind == AuthorizationRequested).then_some(true),
                 request_uri_fingerprint: Some(TokenFingerprint::of("urn:request_uri:x")),
                 response_type: Some("code".into()),
                 ..OAuthDetails::default()
-            });
+            }));
         }
         LoginSucceeded | LoginFailed => {
             event.actor.client_id = None;
@@ -271,10 +271,10 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             event.token = Some(token);
         }
         ResourceAccessed => {
-            event.oauth = Some(OAuthDetails {
+            event.oauth = Some(Box::new(OAuthDetails {
                 endpoint: Some("userinfo".into()),
                 ..OAuthDetails::default()
-            });
+            }));
             event.token = Some(token());
             event.scopes.granted = Some(strings(&["profile", "orders:read"]));
             event.scopes.required = Some(strings(&["orders:read"]));
@@ -319,7 +319,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 ip: Some("198.51.100.66".parse().unwrap()),
                 ..Source::default()
             });
-            event.alert = Some(Alert {
+            event.alert = Some(Box::new(Alert {
                 count: 10,
                 evidence: strings(&[
                     "01a233ea-6f0e-74a1-b7ca-fabbc46042c5",
@@ -333,7 +333,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 title: Some("Repeated failed logins for one user from one address".into()),
                 travel: None,
                 window_s: 900,
-            });
+            }));
         }
         AuditEventsDropped | AuditCheckpoint => unreachable!("returned above"),
     }

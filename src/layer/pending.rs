@@ -13,9 +13,13 @@ use crate::writer::Overflow;
 
 /// An event waiting for its response to end. Dropped unfinished, it is emitted with
 /// `outcome: unknown`: a request that never completed still leaves a record.
+///
+/// The state is boxed: the pending event rides in the response future and then in the
+/// response body, each moved several times, and a pointer moves for less than the request's
+/// whole context.
 #[derive(Debug)]
 pub(crate) struct PendingEvent {
-    state: Option<State>,
+    state: Option<Box<State>>,
 }
 
 #[derive(Debug)]
@@ -29,12 +33,12 @@ struct State {
 impl PendingEvent {
     pub(crate) fn new(shared: Arc<Shared>, request: RequestContext, role: Role) -> Self {
         PendingEvent {
-            state: Some(State {
+            state: Some(Box::new(State {
                 shared,
                 request,
                 role,
                 response: None,
-            }),
+            })),
         }
     }
 
@@ -100,16 +104,16 @@ impl Drop for PendingEvent {
 }
 
 impl State {
-    fn emit(self, completed: bool, response_body: Option<Captured>) -> Option<Overflow> {
-        let response = if completed { self.response } else { None };
-        let event = assemble(
-            &self.shared,
-            self.request,
-            &self.role,
+    fn emit(self: Box<Self>, completed: bool, response_body: Option<Captured>) -> Option<Overflow> {
+        let State {
+            shared,
+            request,
+            role,
             response,
-            response_body,
-        )?;
-        self.shared.remember_revocation(&event);
-        self.shared.auditor.offer(event)
+        } = *self;
+        let response = if completed { response } else { None };
+        let event = assemble(&shared, request, &role, response, response_body)?;
+        shared.remember_revocation(&event);
+        shared.auditor.offer(event)
     }
 }

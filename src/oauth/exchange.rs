@@ -103,6 +103,6 @@ impl Exchange<'_> {
 
     /// The `oauth` object, created on first use.
     pub(crate) fn oauth(event: &mut AuditEvent) -> &mut OAuthDetails {
-        event.oauth.get_or_insert_with(OAuthDetails::default)
+        event.oauth.get_or_insert_with(Box::default)
     }
 }

@@ -325,7 +325,7 @@ impl EndpointRequest {
             }
             Exchange::oauth(&mut event).repeated_parameters = repeated;
         }
-        if event.oauth.as_ref().is_some_and(OAuthDetails::is_empty) {
+        if event.oauth.as_deref().is_some_and(OAuthDetails::is_empty) {
             event.oauth = None;
         }
         EndpointEvent::Recorded(event)

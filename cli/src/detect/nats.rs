@@ -547,7 +547,7 @@ mod tests {
                 EventKind::SecurityAlert,
                 Outcome::Unknown,
             );
-            event.alert = Some(Alert {
+            event.alert = Some(Box::new(Alert {
                 rule: rule.into(),
                 title: None,
                 key: "source.ip=192.0.2.1".into(),
@@ -558,7 +558,7 @@ mod tests {
                 evidence: Vec::new(),
                 suppressed: None,
                 travel: None,
-            });
+            }));
             event
         };
         let id = alert_id(&alert("brute_force"), "trigger");
