@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use jsonwebtoken::{Algorithm, Validation};
+use jsonwebtoken::Algorithm;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::UnitWeighter;
 use serde_json::Value;
@@ -320,15 +320,21 @@ impl TokenInspector {
     }
 }
 
+/// Whether `key` signed `raw` (the JWS signing input, `header.payload`) with `alg`.
+///
+/// Only the signature: the inspector has decoded the header and claims already and checks
+/// the claims itself, so that each failure gets its own verdict. `jsonwebtoken::decode`
+/// would decode both again (the claims into a `Value`) and build a `Validation` of hash
+/// sets, on every cache miss.
 fn signature_ok(raw: &str, key: &VerifyKey, alg: Algorithm) -> bool {
-    // Only the signature is checked here; claims are checked by the inspector so that each
-    // failure gets its own verdict.
-    let mut validation = Validation::new(alg);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    jsonwebtoken::decode::<Value>(raw, &key.key, &validation).is_ok()
+    let Some((signing_input, signature)) = raw.rsplit_once('.') else {
+        return false;
+    };
+    // `candidates` only offers a key for the algorithms it allows; a key of another family
+    // (an RSA public key taken as an HMAC secret) is refused here as well.
+    key.key.family() == alg.family()
+        && jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &key.key, alg)
+            .unwrap_or(false)
 }
 
 fn decode_part(part: &str) -> Option<Value> {
@@ -570,5 +576,70 @@ impl TokenInspectorBuilder {
         inner.source = Some(handle);
         let inner = Arc::new(inner);
         Ok(TokenInspector { inner })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{encode, DecodingKey, EncodingKey, Header};
+
+    use super::*;
+
+    const SECRET: &[u8] = b"a-32-byte-long-secret-for-hs256!";
+
+    fn hs256(secret: &[u8]) -> String {
+        let claims = serde_json::json!({"sub": "alice"});
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    }
+
+    fn key(key: DecodingKey, algorithms: Vec<Algorithm>) -> VerifyKey {
+        VerifyKey {
+            kid: None,
+            key,
+            algorithms,
+        }
+    }
+
+    #[test]
+    fn only_the_signature_over_header_and_payload_counts() {
+        let secret = key(DecodingKey::from_secret(SECRET), vec![Algorithm::HS256]);
+        let token = hs256(SECRET);
+        assert!(signature_ok(&token, &secret, Algorithm::HS256));
+        assert!(!signature_ok(
+            &hs256(b"another-32-byte-long-secret-here"),
+            &secret,
+            Algorithm::HS256
+        ));
+        // Any change to the signing input, or no signature at all.
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        assert!(!signature_ok(
+            &format!("{input}x.{signature}"),
+            &secret,
+            Algorithm::HS256
+        ));
+        assert!(!signature_ok(input, &secret, Algorithm::HS256));
+        assert!(!signature_ok(
+            &format!("{input}."),
+            &secret,
+            Algorithm::HS256
+        ));
+        // The right algorithm only.
+        assert!(!signature_ok(&token, &secret, Algorithm::HS384));
+    }
+
+    #[test]
+    fn a_key_of_another_family_never_verifies() {
+        // An RSA public key listed (wrongly) for HS256: a token "signed" with the key's own
+        // PEM as the HMAC secret must not pass.
+        let modulus = "xcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcXFxcU";
+        let rsa = DecodingKey::from_rsa_components(modulus, "AQAB").unwrap();
+        let secret = modulus.as_bytes();
+        let confused = key(rsa, vec![Algorithm::HS256]);
+        assert!(!signature_ok(&hs256(secret), &confused, Algorithm::HS256));
     }
 }
