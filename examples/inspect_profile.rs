@@ -45,5 +45,9 @@ fn main() {
         .filter(|token| inspector.inspect(token).verdict == Verdict::Valid)
         .count();
     assert_eq!(valid, n, "every token verifies");
-    assert_eq!(inspector.verifications(), n as u64, "every inspection was a miss");
+    assert_eq!(
+        inspector.verifications(),
+        n as u64,
+        "every inspection was a miss"
+    );
 }

@@ -150,3 +150,51 @@ async fn an_unreachable_jwks_keeps_the_last_keys() {
         .build()
         .is_err());
 }
+
+#[tokio::test]
+async fn first_load_waits_for_a_slow_source_and_not_for_a_dead_one() {
+    // A source that answers after 300 ms: checked at once, a valid token is unknown_key;
+    // after `first_load` it is valid.
+    let key = KeyPair::rsa("key-a");
+    let document = jwks(&[&key]);
+    let app = Router::new().route(
+        "/jwks",
+        get(move || {
+            let document = document.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                document
+            }
+        }),
+    );
+    let url = format!("http://{}/jwks", support::serve(app).await);
+    let slow = TokenInspector::builder()
+        .jwks_url(&url)
+        .refresh_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let token = key.sign(&json!({"sub": "alice", "exp": now() + 600}));
+    assert_eq!(slow.inspect(&token).verdict, Verdict::UnknownKey);
+    tokio::time::timeout(Duration::from_secs(10), slow.first_load())
+        .await
+        .expect("the first load finishes");
+    assert_eq!(slow.inspect(&token).verdict, Verdict::Valid);
+
+    // Nothing listens at port 1: the first load fails at once, and `first_load` returns
+    // while `ready` keeps waiting for keys.
+    let dead = TokenInspector::builder()
+        .jwks_url("http://127.0.0.1:1/jwks")
+        .refresh_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), dead.first_load())
+        .await
+        .expect("a failed first load counts");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), dead.ready())
+            .await
+            .is_err(),
+        "ready means keys"
+    );
+    assert_eq!(dead.inspect(&token).verdict, Verdict::UnknownKey);
+}

@@ -91,6 +91,10 @@ pub fn check_config(path: &Path) -> Result<String, Failure> {
     Ok(summary)
 }
 
+/// How long `proxy` waits at startup for the token inspector's first load of its keys (a
+/// JWKS URL's first answer, or its failure) before it serves anyway.
+const KEYS_WAIT: Duration = Duration::from_secs(10);
+
 /// Whether the client TLS configuration for an `https` upstream is built.
 #[derive(Clone, Copy, Debug)]
 enum UpstreamTlsUse {
@@ -537,6 +541,17 @@ pub async fn run(mut settings: Settings) -> Result<(), Failure> {
         oauth_audit::request_target::SkipPaths::new(file.proxy.skip_paths.iter().map(|p| &p.0))
             .map_err(|e| Failure::Config(format!("proxy.skip_paths: {e}")))?,
     );
+
+    // Tokens checked before the first key set is in would be `unknown_key`, and refused on
+    // routes that need a valid one: wait for the first load (or its failure), a while at
+    // most. A source that is down is reported by the refresh task and retried there.
+    let keys = built.layer.token_inspector().first_load();
+    if tokio::time::timeout(KEYS_WAIT, keys).await.is_err() {
+        tracing::warn!(
+            waited_s = KEYS_WAIT.as_secs(),
+            "the token keys are not loaded yet; serving anyway: tokens are unknown_key until they are"
+        );
+    }
 
     let listener = TcpListener::bind(settings.listen.0)
         .await

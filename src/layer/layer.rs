@@ -69,6 +69,25 @@ impl AuditLayer {
     }
 }
 
+impl<M> AuditLayer<M> {
+    /// The inspector the layer checks bearer tokens with. A server that verifies tokens
+    /// against a JWKS URL can wait for the first attempt to load them before it starts
+    /// serving, so that the first requests do not meet `unknown_key` for lack of time:
+    ///
+    /// ```
+    /// # async fn serve(layer: oauth_audit::AuditLayer) {
+    /// let inspector = layer.token_inspector();
+    /// let most = std::time::Duration::from_secs(10);
+    /// if tokio::time::timeout(most, inspector.first_load()).await.is_err() {
+    ///     eprintln!("serving before the token keys are loaded");
+    /// }
+    /// # }
+    /// ```
+    pub fn token_inspector(&self) -> &TokenInspector {
+        &self.shared.inspector
+    }
+}
+
 impl<S, M> Layer<S> for AuditLayer<M> {
     type Service = AuditService<S, M>;
 

@@ -210,6 +210,16 @@ impl TokenInspector {
         }
     }
 
+    /// Waits until a JWKS source has tried to load its first key set, whether it could or
+    /// not (immediately when there is no such source): what a server waits for at startup,
+    /// so that the first requests are not `unknown_key` for lack of time, without waiting
+    /// on a source that is down (see [`AuditLayer::token_inspector`](crate::AuditLayer::token_inspector)).
+    pub async fn first_load(&self) {
+        if let Some(source) = &self.inner.source {
+            source.tried().await;
+        }
+    }
+
     /// How many signature verifications were performed (cache misses), for monitoring.
     pub fn verifications(&self) -> u64 {
         self.inner.verifications.load(Ordering::Relaxed)

@@ -65,7 +65,19 @@ struct Shared {
     refresh: Notify,
     last_forced: Mutex<Option<Instant>>,
     min_interval: Duration,
-    ready: watch::Sender<bool>,
+    /// How the first load went (`Loaded` once any load succeeded).
+    load: watch::Sender<Load>,
+}
+
+/// The key source's loads so far.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Load {
+    /// None finished yet.
+    Pending,
+    /// The first failed, and none succeeded since.
+    Failed,
+    /// One succeeded.
+    Loaded,
 }
 
 impl JwksSource {
@@ -79,7 +91,7 @@ impl JwksSource {
             refresh: Notify::new(),
             last_forced: Mutex::new(None),
             min_interval,
-            ready: watch::Sender::new(false),
+            load: watch::Sender::new(Load::Pending),
         });
         let (alive, alive_rx) = watch::channel(());
         let task = RefreshTask {
@@ -115,8 +127,14 @@ impl JwksSource {
     }
 
     pub(crate) async fn ready(&self) {
-        let mut ready = self.shared.ready.subscribe();
-        let _ = ready.wait_for(|ready| *ready).await;
+        let mut load = self.shared.load.subscribe();
+        let _ = load.wait_for(|load| *load == Load::Loaded).await;
+    }
+
+    /// Returns once the first load finished, loaded or failed.
+    pub(crate) async fn tried(&self) {
+        let mut load = self.shared.load.subscribe();
+        let _ = load.wait_for(|load| *load != Load::Pending).await;
     }
 }
 
@@ -152,10 +170,17 @@ impl RefreshTask {
                     };
                     keys.keys.extend(self.static_keys.keys.iter().cloned());
                     store.replace(keys);
-                    self.shared.ready.send_replace(true);
+                    self.shared.load.send_replace(Load::Loaded);
                 }
                 Ok(None) => {}
                 Err(problem) => {
+                    self.shared.load.send_if_modified(|load| {
+                        let first = *load == Load::Pending;
+                        if first {
+                            *load = Load::Failed;
+                        }
+                        first
+                    });
                     tracing::warn!(target: "oauth_audit", source = ?self.source, %problem, "JWKS refresh failed; keeping the current keys");
                 }
             }
