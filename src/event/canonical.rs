@@ -214,6 +214,20 @@ impl Canonical {
         }
     }
 
+    fn write_i128(&mut self, value: i128) {
+        match i64::try_from(value) {
+            Ok(value) => self.write_i64(value),
+            Err(_) => self.write_f64(value as f64),
+        }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        match u64::try_from(value) {
+            Ok(value) => self.write_u64(value),
+            Err(_) => self.write_f64(value as f64),
+        }
+    }
+
     fn write_f64(&mut self, value: f64) {
         if value.is_finite() {
             self.out
@@ -388,6 +402,16 @@ fn write_escape(out: &mut Vec<u8>, byte: u8) {
     }
 }
 
+/// Numbers, each widened to the one kind it is written as.
+macro_rules! numbers {
+    ($($method:ident: $kind:ty => $write:ident),*) => {$(
+        fn $method(self, value: $kind) -> Result<(), Error> {
+            self.$write(value.into());
+            Ok(())
+        }
+    )*};
+}
+
 impl<'a> ser::Serializer for &'a mut Canonical {
     type Ok = ();
     type Error = Error;
@@ -405,71 +429,20 @@ impl<'a> ser::Serializer for &'a mut Canonical {
         Ok(())
     }
 
-    fn serialize_i8(self, value: i8) -> Result<(), Error> {
-        self.write_i64(value.into());
-        Ok(())
-    }
-
-    fn serialize_i16(self, value: i16) -> Result<(), Error> {
-        self.write_i64(value.into());
-        Ok(())
-    }
-
-    fn serialize_i32(self, value: i32) -> Result<(), Error> {
-        self.write_i64(value.into());
-        Ok(())
-    }
-
-    fn serialize_i64(self, value: i64) -> Result<(), Error> {
-        self.write_i64(value);
-        Ok(())
-    }
-
-    fn serialize_i128(self, value: i128) -> Result<(), Error> {
-        match i64::try_from(value) {
-            Ok(value) => self.write_i64(value),
-            Err(_) => self.write_f64(value as f64),
-        }
-        Ok(())
-    }
-
-    fn serialize_u8(self, value: u8) -> Result<(), Error> {
-        self.write_u64(value.into());
-        Ok(())
-    }
-
-    fn serialize_u16(self, value: u16) -> Result<(), Error> {
-        self.write_u64(value.into());
-        Ok(())
-    }
-
-    fn serialize_u32(self, value: u32) -> Result<(), Error> {
-        self.write_u64(value.into());
-        Ok(())
-    }
-
-    fn serialize_u64(self, value: u64) -> Result<(), Error> {
-        self.write_u64(value);
-        Ok(())
-    }
-
-    fn serialize_u128(self, value: u128) -> Result<(), Error> {
-        match u64::try_from(value) {
-            Ok(value) => self.write_u64(value),
-            Err(_) => self.write_f64(value as f64),
-        }
-        Ok(())
-    }
-
-    fn serialize_f32(self, value: f32) -> Result<(), Error> {
-        self.write_f64(value.into());
-        Ok(())
-    }
-
-    fn serialize_f64(self, value: f64) -> Result<(), Error> {
-        self.write_f64(value);
-        Ok(())
-    }
+    numbers!(
+        serialize_i8: i8 => write_i64,
+        serialize_i16: i16 => write_i64,
+        serialize_i32: i32 => write_i64,
+        serialize_i64: i64 => write_i64,
+        serialize_i128: i128 => write_i128,
+        serialize_u8: u8 => write_u64,
+        serialize_u16: u16 => write_u64,
+        serialize_u32: u32 => write_u64,
+        serialize_u64: u64 => write_u64,
+        serialize_u128: u128 => write_u128,
+        serialize_f32: f32 => write_f64,
+        serialize_f64: f64 => write_f64
+    );
 
     fn serialize_char(self, value: char) -> Result<(), Error> {
         write_str(&mut self.out, value.encode_utf8(&mut [0; 4]));
@@ -629,57 +602,30 @@ impl Array<'_> {
     }
 }
 
-impl ser::SerializeSeq for Array<'_> {
-    type Ok = ();
-    type Error = Error;
+/// serde's four kinds of array, all written the same way.
+macro_rules! array {
+    ($($kind:ident::$element:ident),*) => {$(
+        impl ser::$kind for Array<'_> {
+            type Ok = ();
+            type Error = Error;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
+            fn $element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
 
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
+            fn end(self) -> Result<(), Error> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Array<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleStruct for Array<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleVariant for Array<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
+array!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 /// A struct whose one field `serde_json` gives a special meaning.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -830,39 +776,29 @@ impl ser::SerializeMap for Object<'_> {
     }
 }
 
-impl ser::SerializeStruct for Object<'_> {
-    type Ok = ();
-    type Error = Error;
+/// A struct and a struct variant's fields, written the same way.
+macro_rules! fields {
+    ($($kind:ident),*) => {$(
+        impl ser::$kind for Object<'_> {
+            type Ok = ();
+            type Error = Error;
 
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                self.field(key, value)
+            }
 
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
+            fn end(self) -> Result<(), Error> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Object<'_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
+fields!(SerializeStruct, SerializeStructVariant);
 
 /// Writes a map's key: a string, or what `serde_json` also turns into one (a character, a
 /// number, a boolean, a unit variant).
@@ -873,6 +809,15 @@ impl MapKey<'_> {
         write_str(self.0, &text.to_string());
         Ok(())
     }
+}
+
+/// Map keys that `serde_json` writes as their text, quoted.
+macro_rules! quoted {
+    ($($method:ident: $kind:ty),*) => {$(
+        fn $method(self, value: $kind) -> Result<(), Error> {
+            self.quoted(value)
+        }
+    )*};
 }
 
 fn key_must_be_a_string() -> Error {
@@ -900,49 +845,19 @@ impl ser::Serializer for MapKey<'_> {
         Ok(())
     }
 
-    fn serialize_bool(self, value: bool) -> Result<(), Error> {
-        self.quoted(value)
-    }
-
-    fn serialize_i8(self, value: i8) -> Result<(), Error> {
-        self.quoted(value)
-    }
-
-    fn serialize_i16(self, value: i16) -> Result<(), Error> {
-        self.quoted(value)
-    }
-
-    fn serialize_i32(self, value: i32) -> Result<(), Error> {
-        self.quoted(value)
-    }
-
-    fn serialize_i64(self, value: i64) -> Result<(), Error> {
-        self.quoted(value)
-    }
-
-    fn serialize_i128(self, value: i128) -> Result<(), Error> {
-        self.quoted(value)
-    }
-
-    fn serialize_u8(self, value: u8) -> Result<(), Error> {
-        self.quoted(value)
-    }
-
-    fn serialize_u16(self, value: u16) -> Result<(), Error> {
-        self.quoted(value)
-    }
-
-    fn serialize_u32(self, value: u32) -> Result<(), Error> {
-        self.quoted(value)
-    }
-
-    fn serialize_u64(self, value: u64) -> Result<(), Error> {
-        self.quoted(value)
-    }
-
-    fn serialize_u128(self, value: u128) -> Result<(), Error> {
-        self.quoted(value)
-    }
+    quoted!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_i128: i128,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_u128: u128
+    );
 
     fn serialize_f32(self, _: f32) -> Result<(), Error> {
         Err(key_must_be_a_string())
@@ -1045,7 +960,7 @@ impl ser::Serializer for MapKey<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use serde_json::{json, Value};
 
     use super::*;
@@ -1310,7 +1225,8 @@ mod tests {
         .boxed()
     }
 
-    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    /// Any JSON value, with the characters RFC 8785 treats specially in strings and keys.
+    pub(in crate::event) fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
         use proptest::prelude::*;
         let text = key_text();
         let leaf = prop_oneof![
@@ -1321,6 +1237,9 @@ mod tests {
             any::<f64>()
                 .prop_filter("finite", |x| x.is_finite())
                 .prop_map(Value::from),
+            // Durations in milliseconds, rounded to microseconds as events carry them.
+            (0u64..10_000_000_000).prop_map(|us| Value::from(us as f64 / 1000.0)),
+            any::<String>().prop_map(Value::from),
             text.clone().prop_map(Value::from),
         ];
         leaf.prop_recursive(4, 64, 8, move |inner| {
