@@ -10,7 +10,9 @@
 //! so every request verifies), `audited_detect` (`audited` with the default detection rules
 //! in the pipeline), `trace_json` (tower-http TraceLayer, JSON tracing-subscriber
 //! through a non-blocking file appender), `token_bare` / `token_audited` (a token endpoint
-//! without / with the layer). With `--keygen`, writes the key and `--tokens N` signed tokens
+//! without / with the layer), `upstream` (the same route with no layer at all: the API that
+//! `scripts/bench-proxy` puts the proxy and nginx in front of). With `--keygen`, writes the
+//! key and `--tokens N` signed tokens
 //! into `--dir` and exits.
 
 use std::net::SocketAddr;
@@ -132,6 +134,7 @@ async fn main() {
     };
     let app = match args.variant.as_str() {
         "bare" => orders(),
+        "upstream" => Router::new().route("/api/orders", get(|| async { "[{\"id\":1}]" })),
         "audited" | "audited_detect" => orders().layer(audit(10_000).await),
         // Far fewer cache slots than distinct tokens: every request verifies a signature.
         "audited_cold" => orders().layer(audit(16).await),
