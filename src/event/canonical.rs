@@ -263,6 +263,12 @@ impl Canonical {
 #[inline]
 fn key_order(a: &str, b: &str) -> Ordering {
     let (x, y) = (a.as_bytes(), b.as_bytes());
+    // Most keys of one object differ in their first byte.
+    if let (Some(&p), Some(&q)) = (x.first(), y.first()) {
+        if p != q && p < 0xee && q < 0xee {
+            return p.cmp(&q);
+        }
+    }
     match x.iter().zip(y).position(|(p, q)| p != q) {
         None => x.len().cmp(&y.len()),
         Some(at) if x[at] < 0xee && y[at] < 0xee => x[at].cmp(&y[at]),
