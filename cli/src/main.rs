@@ -47,6 +47,12 @@ mod table;
 mod tail;
 mod verify;
 
+/// The allocator of the whole process (the `mimalloc` feature, on by default): the proxy
+/// allocates and frees on every request, which mimalloc serves faster than glibc's malloc.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

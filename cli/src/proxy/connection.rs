@@ -10,22 +10,25 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use oauth_audit::event::{AuditEvent, ErrorInfo, EventKind, HttpInfo, Outcome, Source, Timestamp};
 use oauth_audit::writer::Auditor;
-use tokio::sync::Notify;
+// Tokio's clock, so that the idle watch and the time it compares agree in paused tests.
+use tokio::time::Instant as Clock;
 
 /// Requests in flight on one connection, to tell an idle connection from a busy one.
+///
+/// A request only counts itself in and out: nothing is woken and no timer is set per
+/// request. The connection's idle watch ([`Activity::idle_for`]) sleeps until the earliest
+/// moment the connection could have been idle long enough and looks again then.
 #[derive(Debug)]
 pub struct Activity {
     in_flight: AtomicUsize,
-    changed: Notify,
-    idle_since: Mutex<Instant>,
+    idle_since: Mutex<Clock>,
 }
 
 impl Default for Activity {
     fn default() -> Self {
         Activity {
             in_flight: AtomicUsize::new(0),
-            changed: Notify::new(),
-            idle_since: Mutex::new(Instant::now()),
+            idle_since: Mutex::new(Clock::now()),
         }
     }
 }
@@ -36,11 +39,12 @@ pub struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        // The time is set before the count falls, so a watch that sees no request in
+        // flight also sees when the last one ended.
         if let Ok(mut since) = self.0.idle_since.lock() {
-            *since = Instant::now();
+            *since = Clock::now();
         }
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.0.changed.notify_waiters();
     }
 }
 
@@ -48,31 +52,41 @@ impl Activity {
     /// A request arrived; it is in flight until the guard is dropped.
     pub fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.changed.notify_waiters();
         InFlight(self.clone())
     }
 
     /// When the connection was opened or its last request ended.
     pub fn idle_since(&self) -> Instant {
+        self.last_end().into_std()
+    }
+
+    fn last_end(&self) -> Clock {
         self.idle_since
             .lock()
-            .map_or_else(|_| Instant::now(), |since| *since)
+            .map_or_else(|_| Clock::now(), |since| *since)
     }
 
     /// Completes once the connection has had no request in flight for `timeout` in a row.
+    ///
+    /// It wakes at most once per `timeout` while requests come and go: at each wake-up,
+    /// an idle connection's deadline is `timeout` after its last request ended, and a busy
+    /// one is looked at again `timeout` later.
     pub async fn idle_for(&self, timeout: Duration) {
+        let mut deadline = self.last_end() + timeout;
         loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            // Registered before the count is read, so no change slips in between.
-            changed.as_mut().enable();
-            if self.in_flight.load(Ordering::Acquire) == 0 {
-                if tokio::time::timeout(timeout, changed).await.is_err() {
+            tokio::time::sleep_until(deadline).await;
+            let now = Clock::now();
+            deadline = if self.in_flight.load(Ordering::Acquire) == 0 {
+                let idle_until = self.last_end() + timeout;
+                if idle_until <= now {
+                    // A request that began since the count was read is still served:
+                    // a graceful shutdown lets the request in progress finish.
                     return;
                 }
+                idle_until
             } else {
-                changed.await;
-            }
+                now + timeout
+            };
         }
     }
 }
@@ -158,19 +172,41 @@ pub fn record_rejection(
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    /// Whether the watch has completed, after letting the paused clock run `by`.
+    async fn done_after<F: std::future::Future + Unpin>(watch: &mut F, by: Duration) -> bool {
+        tokio::time::advance(by).await;
+        futures_poll_once(watch).await.is_some()
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn idle_only_after_the_last_request_ends() {
+        let timeout = Duration::from_secs(10);
         let activity = Arc::new(Activity::default());
         let request = activity.begin();
-        let idle = activity.idle_for(Duration::from_millis(1));
+        let idle = activity.idle_for(timeout);
         tokio::pin!(idle);
         // A request in flight keeps the connection busy however long it takes.
-        for _ in 0..3 {
-            tokio::task::yield_now().await;
-            assert!(futures_poll_once(idle.as_mut()).await.is_none());
+        for _ in 0..5 {
+            assert!(!done_after(&mut idle, timeout).await);
         }
         drop(request);
-        idle.await;
+        // Idle from the end of the request, not from the last look.
+        assert!(!done_after(&mut idle, timeout - Duration::from_secs(1)).await);
+        assert!(done_after(&mut idle, Duration::from_secs(2)).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_came_and_went_puts_the_deadline_back() {
+        let timeout = Duration::from_secs(10);
+        let activity = Arc::new(Activity::default());
+        let idle = activity.idle_for(timeout);
+        tokio::pin!(idle);
+        assert!(!done_after(&mut idle, Duration::from_secs(6)).await);
+        // A short request between two looks: the watch never saw it in flight.
+        drop(activity.begin());
+        assert!(!done_after(&mut idle, Duration::from_secs(6)).await);
+        assert!(!done_after(&mut idle, Duration::from_secs(3)).await);
+        assert!(done_after(&mut idle, Duration::from_secs(2)).await);
     }
 
     async fn futures_poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {

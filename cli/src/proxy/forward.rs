@@ -107,8 +107,18 @@ impl Forward {
     }
 
     fn upstream_uri(&self, uri: &Uri) -> Result<Uri, http::Error> {
-        let path_and_query = uri.path_and_query().map_or("/", PathAndQuery::as_str);
-        let path_and_query = format!("{}{}", self.upstream.base_path, path_and_query);
+        let path_and_query = match uri.path_and_query() {
+            // Shared, not parsed again.
+            Some(path_and_query) if self.upstream.base_path.is_empty() => path_and_query.clone(),
+            path_and_query => {
+                let path_and_query = path_and_query.map_or("/", PathAndQuery::as_str);
+                let base = &self.upstream.base_path;
+                let mut target = String::with_capacity(base.len() + path_and_query.len());
+                target.push_str(base);
+                target.push_str(path_and_query);
+                PathAndQuery::try_from(target)?
+            }
+        };
         Uri::builder()
             .scheme(self.upstream.scheme.clone())
             .authority(self.upstream.authority.clone())

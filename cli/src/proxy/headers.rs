@@ -5,9 +5,10 @@
 //! forwarding header the proxy knows is removed and written afresh, so a client cannot
 //! choose the host, scheme or address the upstream builds its issuer and redirect URLs from.
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
 use oauth_audit::FORWARDING_HEADERS;
 
 /// Fields that describe one connection, not the message (RFC 9110 §7.6.1, plus the
@@ -61,6 +62,11 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = String> + '_ {
 /// forwarded), `Connection: upgrade` and `Upgrade` are kept, as the next hop must see them to
 /// switch protocols.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none of these fields: one look at the names present spares a
+    // lookup per field.
+    if !keep_upgrade && !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = connection_tokens(headers)
         .filter(|t| !END_TO_END.contains(&t.as_str()) && !FORWARDING_HEADERS.contains(&t.as_str()))
         .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
@@ -81,6 +87,12 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
+}
+
+/// A field that [`remove_hop_by_hop`] removes whatever the message's `Connection` says:
+/// `Connection` itself (whose options name the rest) among them.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name) || name == "keep-alive" || name == "proxy-connection"
 }
 
 /// Who sent the request, as the forwarding headers should say it.
@@ -105,32 +117,35 @@ pub fn add_forwarding(
     host: Option<&HeaderValue>,
     scheme: &'static str,
 ) {
-    if !client.trusted_peer {
+    if !client.trusted_peer
+        && headers
+            .keys()
+            .any(|name| FORWARDING_HEADERS.contains(&name.as_str()))
+    {
         for name in FORWARDING_HEADERS {
             headers.remove(name);
         }
     }
     let ip = client.peer.ip().to_canonical();
-    append(
-        headers,
-        HeaderName::from_static("x-forwarded-for"),
-        &ip.to_string(),
-    );
+    // One buffer for every value written here, each formatted in place.
+    let mut text = String::with_capacity(64);
+    let _ = write!(text, "{ip}");
+    append(headers, HeaderName::from_static("x-forwarded-for"), &text);
 
-    let node = match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    text.clear();
+    let _ = match ip {
+        IpAddr::V4(v4) => write!(text, "for={v4};proto={scheme}"),
+        IpAddr::V6(v6) => write!(text, "for=\"[{v6}]\";proto={scheme}"),
     };
-    let mut element = format!("for={node};proto={scheme}");
     if let Some(host) = host.and_then(|h| h.to_str().ok()) {
         if host
             .bytes()
             .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
         {
-            element.push_str(&format!(";host=\"{host}\""));
+            let _ = write!(text, ";host=\"{host}\"");
         }
     }
-    append(headers, header::FORWARDED, &element);
+    append(headers, header::FORWARDED, &text);
 
     let proto = HeaderName::from_static("x-forwarded-proto");
     if !headers.contains_key(&proto) {
@@ -140,7 +155,9 @@ pub fn add_forwarding(
     if let (false, Some(host)) = (headers.contains_key(&forwarded_host), host) {
         headers.insert(forwarded_host, host.clone());
     }
-    if let Ok(real_ip) = HeaderValue::from_str(&client.ip.to_canonical().to_string()) {
+    text.clear();
+    let _ = write!(text, "{}", client.ip.to_canonical());
+    if let Ok(real_ip) = HeaderValue::from_str(&text) {
         headers.insert(HeaderName::from_static("x-real-ip"), real_ip);
     }
     append(headers, header::VIA, "1.1 oauth-audit");
@@ -152,21 +169,31 @@ pub fn add_forwarding(
 /// would shift the hops, and an upstream that trusts a number of hops from the right would
 /// then believe a hop the client wrote.
 fn append(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    let entry = match headers.entry(name) {
+        Entry::Vacant(vacant) => {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                vacant.insert(value);
+            }
+            return;
+        }
+        Entry::Occupied(occupied) => occupied,
+    };
     let mut joined: Vec<u8> = Vec::new();
-    for line in headers.get_all(&name) {
+    for line in entry.iter() {
         joined.extend_from_slice(line.as_bytes());
         joined.extend_from_slice(b", ");
     }
     joined.extend_from_slice(value.as_bytes());
     // Valid field values joined by ", " are a valid field value; appending a line is the
     // same list should that ever not hold.
+    let mut entry = entry;
     match HeaderValue::from_bytes(&joined) {
         Ok(joined) => {
-            headers.insert(name, joined);
+            entry.insert(joined);
         }
         Err(_) => {
             if let Ok(value) = HeaderValue::from_str(value) {
-                headers.append(name, value);
+                entry.append(value);
             }
         }
     }
@@ -190,6 +217,20 @@ mod tests {
         remove_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key(header::CONTENT_TYPE));
+    }
+
+    #[test]
+    fn a_message_without_hop_by_hop_fields_is_left_as_it_is() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        h.insert("x-keep-alive-ish", HeaderValue::from_static("1"));
+        let before = h.clone();
+        remove_hop_by_hop(&mut h, false);
+        assert_eq!(h, before);
+        // A switch of protocols still says so to the next hop, whatever came with it.
+        remove_hop_by_hop(&mut h, true);
+        assert_eq!(h.get(header::CONNECTION).unwrap(), "upgrade");
+        assert_eq!(h.len(), before.len() + 1);
     }
 
     #[test]
