@@ -13,13 +13,15 @@ use oauth_audit::FORWARDING_HEADERS;
 
 /// Fields that describe one connection, not the message (RFC 9110 §7.6.1, plus the
 /// pre-standard `Keep-Alive` and `Proxy-Connection`).
-const HOP_BY_HOP: [HeaderName; 6] = [
+const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     header::TE,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
     header::PROXY_AUTHORIZATION,
     header::PROXY_AUTHENTICATE,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
 ];
 
 /// End-to-end fields that a `Connection` option never removes: the credentials and request
@@ -64,7 +66,7 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = String> + '_ {
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // Most messages carry none of these fields: one look at the names present spares a
     // lookup per field.
-    if !keep_upgrade && !headers.keys().any(is_hop_by_hop) {
+    if !keep_upgrade && !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
         return;
     }
     let named: Vec<HeaderName> = connection_tokens(headers)
@@ -82,17 +84,9 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         }
         headers.remove(name);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
-}
-
-/// A field that [`remove_hop_by_hop`] removes whatever the message's `Connection` says:
-/// `Connection` itself (whose options name the rest) among them.
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name) || name == "keep-alive" || name == "proxy-connection"
 }
 
 /// Who sent the request, as the forwarding headers should say it.
@@ -169,7 +163,7 @@ pub fn add_forwarding(
 /// would shift the hops, and an upstream that trusts a number of hops from the right would
 /// then believe a hop the client wrote.
 fn append(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    let entry = match headers.entry(name) {
+    let mut entry = match headers.entry(name) {
         Entry::Vacant(vacant) => {
             if let Ok(value) = HeaderValue::from_str(value) {
                 vacant.insert(value);
@@ -186,7 +180,6 @@ fn append(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     joined.extend_from_slice(value.as_bytes());
     // Valid field values joined by ", " are a valid field value; appending a line is the
     // same list should that ever not hold.
-    let mut entry = entry;
     match HeaderValue::from_bytes(&joined) {
         Ok(joined) => {
             entry.insert(joined);
@@ -212,6 +205,7 @@ mod tests {
         );
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
         h.insert(header::TE, HeaderValue::from_static("trailers"));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         remove_hop_by_hop(&mut h, false);
