@@ -95,7 +95,7 @@ fn event() -> AuditEvent {
     e.request_id = Some("01a20e31-b545-730f-85a6-76a822054a95".into());
     e.actor.subject = Some("alice".into());
     e.actor.client_id = Some("web".into());
-    e.scopes.granted = Some(vec!["orders:read".into(), "profile".into()]);
+    e.scopes.granted = Some(vec!["orders:read".into(), "profile".into()].into());
     e
 }
 

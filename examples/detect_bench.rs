@@ -66,7 +66,7 @@ impl Traffic {
             EventKind::ResourceAccessed => {
                 let mut token = TokenDetails::from_fingerprint(self.fingerprints[i % 5000]);
                 token.verdict = Some(Verdict::Valid);
-                event.token = Some(token);
+                event.token = Some(token.into());
                 event.actor.subject = Some(format!("user-{}", i % 5000));
                 event.actor.client_id = Some("orders-web".into());
             }

@@ -97,7 +97,7 @@ impl Day {
         event.actor.client_id = Some("web".into());
         let mut details = TokenDetails::from_fingerprint(token);
         details.verdict = Some(verdict);
-        event.token = Some(details);
+        event.token = Some(details.into());
     }
 
     fn failed_grant(&mut self, at: f64, client: &str, code: &str, from: IpAddr) {
@@ -298,7 +298,7 @@ fn an_ordinary_day_raises_nothing_and_every_attack_is_flagged() {
             Outcome::Success,
             ip(10, 0, 9, 1),
         );
-        event.token = Some(TokenDetails::from_fingerprint(revoked));
+        event.token = Some(TokenDetails::from_fingerprint(revoked).into());
     }
     day.call(61_500.0, 9, revoked, Verdict::Valid, ip(203, 0, 113, 74));
     // user-11's refresh token copied, and presented at 18:00 after the app rotated it.

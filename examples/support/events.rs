@@ -39,12 +39,12 @@ pub fn protected_route_event(
     token.issued_at = Timestamp::from_unix(now.unix() - 300);
     token.expires_at = Timestamp::from_unix(now.unix() + 3300);
     token.verdict = Some(Verdict::Valid);
-    event.token = Some(token);
+    event.token = Some(token.into());
     event.scopes.granted = Some(vec![
         "orders:read".into(),
         "orders:write".into(),
         "profile".into(),
-    ]);
+    ].into());
     event.scopes.required = Some(vec!["orders:read".into()]);
     event.scopes.used = Some(vec!["orders:read".into()]);
     event.http = Some(HttpInfo {

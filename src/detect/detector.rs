@@ -727,7 +727,7 @@ fn alert(
     alert.token = event
         .field(Field::Token)
         .and_then(|t| t.parse().ok())
-        .map(TokenDetails::from_fingerprint);
+        .map(|fingerprint| TokenDetails::from_fingerprint(fingerprint).into());
     alert.alert = Some(Box::new(Alert {
         rule: rule_id.to_owned(),
         title: Some(rule.title.to_owned()),

@@ -188,7 +188,7 @@ fn client_secret_guessing_and_scope_probing_count_per_client() {
 fn with_token(mut event: AuditEvent, token: &str, verdict: Verdict) -> AuditEvent {
     let mut details = TokenDetails::from_fingerprint(TokenFingerprint::of(token));
     details.verdict = Some(verdict);
-    event.token = Some(details);
+    event.token = Some(details.into());
     event
 }
 
@@ -374,7 +374,7 @@ fn refresh(
     event.refresh_token = issued.map(|t| crate::event::TokenRef::new(TokenFingerprint::of(t)));
     event.token = Some(TokenDetails::from_fingerprint(TokenFingerprint::of(
         &format!("access-{seconds}"),
-    )));
+    )).into());
     event
 }
 

@@ -18,8 +18,10 @@
 //! - **Strings are scanned eight bytes at a time** for the bytes that need escaping, where
 //!   `serde_json` looks up every byte and hands each run to the formatter.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::fmt::Display;
+use std::sync::Arc;
 
 use serde::ser::{self, Serialize};
 
@@ -108,6 +110,53 @@ const EXACT: u64 = 1 << 53;
 /// `arbitrary_precision` feature) and of a `RawValue`.
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// The name of the newtype a [`Shared`](super::Shared) value serialises as, when it offers
+/// the canonical writer its remembered JSON.
+const RENDERED_TOKEN: &str = "$oauth_audit::private::Rendered";
+
+/// A shared value that can write its canonical JSON, rendered once.
+pub(super) trait Rendered: Send + Sync {
+    /// Appends the value's canonical JSON to `out`.
+    fn write_canonical(&self, out: &mut Vec<u8>) -> Result<(), Error>;
+}
+
+thread_local! {
+    /// The shared value whose serialisation is under way on this thread, offered to the
+    /// canonical writer. A serde `Serializer` is generic, so a value cannot tell whether
+    /// the canonical writer is writing it: it leaves itself here and serialises as a
+    /// newtype of a name only this writer knows. The canonical writer takes it back and
+    /// copies the remembered JSON; any other serializer sees an ordinary newtype whose
+    /// content takes the offer back before writing the value in full. Either way the
+    /// offer lives only from the value's `serialize` to the serializer's first step.
+    static OFFERED: Cell<Option<Arc<dyn Rendered>>> = const { Cell::new(None) };
+}
+
+/// Serialises `value` through `serializer`, offering the canonical writer `part` (the same
+/// value, with its remembered JSON) in its place.
+pub(super) fn offer_rendered<S, T>(
+    part: Arc<dyn Rendered>,
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error>
+where
+    S: ser::Serializer,
+    T: Serialize + ?Sized,
+{
+    OFFERED.with(|offered| offered.set(Some(part)));
+    serializer.serialize_newtype_struct(RENDERED_TOKEN, &Unclaimed(value))
+}
+
+/// A shared value as any serializer but the canonical writer sees it: the value itself,
+/// once the offer is taken back.
+struct Unclaimed<'a, T: ?Sized>(&'a T);
+
+impl<T: Serialize + ?Sized> Serialize for Unclaimed<'_, T> {
+    fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        drop(OFFERED.with(Cell::take));
+        self.0.serialize(serializer)
+    }
+}
 
 #[derive(Default)]
 struct Canonical {
@@ -501,9 +550,14 @@ impl<'a> ser::Serializer for &'a mut Canonical {
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
-        _: &'static str,
+        name: &'static str,
         value: &T,
     ) -> Result<(), Error> {
+        if name == RENDERED_TOKEN {
+            if let Some(part) = OFFERED.with(Cell::take) {
+                return part.write_canonical(&mut self.out);
+            }
+        }
         value.serialize(self)
     }
 
@@ -1044,7 +1098,7 @@ pub(super) mod tests {
         event.client_auth = Some(ClientAuth::ClientSecretBasic);
         event.grant_type = Some("refresh_token".into());
         event.scopes.requested = Some(vec!["orders:read".into()]);
-        event.scopes.granted = Some(vec!["orders:read".into()]);
+        event.scopes.granted = Some(vec!["orders:read".into()].into());
         event.scopes.required = Some(vec!["orders:read".into()]);
         event.scopes.used = Some(vec!["orders:read".into()]);
         event.scopes.missing = Some(vec!["orders:write".into()]);
@@ -1064,7 +1118,7 @@ pub(super) mod tests {
             delegation: Vec::new(),
             scopes: vec!["orders:read".into()],
         });
-        event.token = Some(token);
+        event.token = Some(token.into());
         event.refresh_token = Some(TokenRef::new(TokenFingerprint::of("refresh-2")));
         event.oauth = Some(Box::new(OAuthDetails {
             presented_refresh_token: Some(TokenRef::new(TokenFingerprint::of("refresh-1"))),

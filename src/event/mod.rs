@@ -22,6 +22,7 @@ mod hash;
 mod kind;
 mod model;
 mod sanitize;
+mod shared;
 mod time;
 
 pub use canonical::{append_canonical_json, canonical_json, Canonicalizer};
@@ -34,4 +35,5 @@ pub use model::{
 };
 pub(crate) use sanitize::Untrusted;
 pub use sanitize::{sanitize, scrub, shown_url, Secrets, REDACTED};
+pub use shared::Shared;
 pub use time::Timestamp;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{ActorKind, ClientAuth, EventHash, EventKind, Outcome, Severity, Timestamp};
+use super::{ActorKind, ClientAuth, EventHash, EventKind, Outcome, Severity, Shared, Timestamp};
 use crate::dpop::ProofOutcome;
 use crate::token::{Delegate, TokenFingerprint, TokenFormat, Verdict};
 
@@ -22,8 +22,8 @@ pub const SCHEMA: &str = "oauth-audit/1";
 #[non_exhaustive]
 pub struct AuditEvent {
     /// Who acted.
-    #[serde(skip_serializing_if = "Actor::is_empty")]
-    pub actor: Actor,
+    #[serde(skip_serializing_if = "no_actor")]
+    pub actor: Shared<Actor>,
     /// For `SecurityAlert`. Boxed, like [`AuditEvent::oauth`]: most events have none, and
     /// every event is moved several times on its way to the sinks.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,7 +93,7 @@ pub struct AuditEvent {
     pub time: Timestamp,
     /// The token the event is about, never in the clear.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<TokenDetails>,
+    pub token: Option<Shared<TokenDetails>>,
     /// The trace of the current span's OpenTelemetry context (feature `opentelemetry`),
     /// else of a W3C `traceparent` header.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,7 +160,7 @@ impl AuditEvent {
             request_id: None,
             trace_id: None,
             span_id: None,
-            actor: Actor::default(),
+            actor: Shared::default(),
             client_auth: None,
             grant_type: None,
             scopes: Scopes::default(),
@@ -209,6 +209,11 @@ impl AuditEvent {
 /// An object whose fields are all optional, so that it can be empty.
 trait MaybeEmpty {
     fn is_empty(&self) -> bool;
+}
+
+/// `actor` is left out when nothing is known about it.
+fn no_actor(actor: &Shared<Actor>) -> bool {
+    actor.is_empty()
 }
 
 /// Optional objects are left out when absent *or* empty: `"source":{}` says nothing.
@@ -300,7 +305,7 @@ impl Actor {
 pub struct Scopes {
     /// Scopes the issued or presented token carries.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub granted: Option<Vec<String>>,
+    pub granted: Option<Shared<Vec<String>>>,
     /// Required scopes the token lacked (only when some were missing).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub missing: Option<Vec<String>>,
@@ -979,11 +984,11 @@ mod tests {
             Outcome::Success,
         );
         // Every optional object present but holding nothing.
-        event.actor = Actor::default();
+        event.actor = Actor::default().into();
         event.scopes = Scopes::default();
         let mut token = TokenDetails::from_fingerprint(TokenFingerprint::of("t"));
         token.unverified = Some(UnverifiedClaims::default());
-        event.token = Some(token);
+        event.token = Some(token.into());
         event.oauth = Some(Box::default());
         event.source = Some(Source::default());
         let json = serde_json::to_value(&event).unwrap();

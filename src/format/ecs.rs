@@ -199,7 +199,7 @@ impl<'a> Document<'a> {
                     forwarded_for: source.map_or(&[][..], |s| &s.forwarded_for[..]),
                     forwarded_headers: source.map(|s| &s.forwarded_headers),
                 },
-                token: event.token.as_ref(),
+                token: event.token.as_deref(),
             },
             rule: alert.map(|alert| Rule {
                 id: &alert.rule,

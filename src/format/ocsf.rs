@@ -326,7 +326,7 @@ impl<'a> Document<'a> {
                     geo: UnmappedGeo::of(source.and_then(|s| s.geo.as_ref())),
                 },
                 span_id: event.span_id.as_deref(),
-                token: event.token.as_ref(),
+                token: event.token.as_deref(),
             },
             user: None,
             web_resources: None,

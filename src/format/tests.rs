@@ -171,8 +171,8 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             event.grant_type = Some("refresh_token".into());
             event.scopes.requested = Some(strings(&["profile", "orders:read"]));
             if kind == AccessTokenIssued {
-                event.scopes.granted = Some(strings(&["profile", "orders:read"]));
-                event.token = Some(token());
+                event.scopes.granted = Some(strings(&["profile", "orders:read"]).into());
+                event.token = Some(token().into());
                 event.refresh_token = Some(TokenRef::new(TokenFingerprint::of("refresh-token-b")));
             }
             event.actor.delegation = vec![
@@ -228,7 +228,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             event.client_auth = Some(ClientAuth::PrivateKeyJwt);
             let mut token = token();
             token.type_hint = Some("access_token".into());
-            event.token = Some(token);
+            event.token = Some(token.into());
             event.oauth = Some(Box::new(OAuthDetails {
                 reason: Some("user signed out".into()),
                 ..OAuthDetails::default()
@@ -244,9 +244,9 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 token.active = Some(true);
                 token.subject = Some("bob".into());
                 token.client_id = Some("web".into());
-                event.scopes.granted = Some(strings(&["profile"]));
+                event.scopes.granted = Some(strings(&["profile"]).into());
             }
-            event.token = Some(token);
+            event.token = Some(token.into());
         }
         AuthorizationRequested | AuthorizationGranted | AuthorizationFailed => {
             event.actor.subject = None;
@@ -268,15 +268,15 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             event.redirect_uri = Some("https://app.demo/signed-out".into());
             let mut token = token();
             token.type_hint = Some("id_token".into());
-            event.token = Some(token);
+            event.token = Some(token.into());
         }
         ResourceAccessed => {
             event.oauth = Some(Box::new(OAuthDetails {
                 endpoint: Some("userinfo".into()),
                 ..OAuthDetails::default()
             }));
-            event.token = Some(token());
-            event.scopes.granted = Some(strings(&["profile", "orders:read"]));
+            event.token = Some(token().into());
+            event.scopes.granted = Some(strings(&["profile", "orders:read"]).into());
             event.scopes.required = Some(strings(&["orders:read"]));
             event.scopes.used = Some(strings(&["orders:read"]));
         }
@@ -286,7 +286,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 delegation: Vec::new(),
                 kind: Some(ActorKind::Anonymous),
                 subject: None,
-            };
+            }.into();
             event.error = Some(ErrorInfo {
                 code: "invalid_token".into(),
                 description: Some("token expired".into()),
@@ -304,7 +304,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 scopes: strings(&["profile", "admin"]),
                 subject: Some("alice".into()),
             });
-            event.token = Some(token);
+            event.token = Some(token.into());
             event.scopes.required = Some(strings(&["admin"]));
             event.scopes.used = Some(Vec::new());
             event.scopes.missing = Some(strings(&["admin"]));
@@ -353,7 +353,7 @@ pub(super) fn samples() -> Vec<AuditEvent> {
     client_credentials.actor.kind = Some(ActorKind::Client);
     events.push(client_credentials);
     let mut nobody = sample(EventKind::TokenIntrospectionFailed);
-    nobody.actor = crate::event::Actor::default();
+    nobody.actor = crate::event::Actor::default().into();
     nobody.source = None;
     events.push(nobody);
     let mut not_found = sample(EventKind::ResourceAccessed);
@@ -374,7 +374,7 @@ pub(super) fn samples() -> Vec<AuditEvent> {
     });
     events.push(unreadable);
     let mut bare_alert = sample(EventKind::SecurityAlert);
-    bare_alert.actor = crate::event::Actor::default();
+    bare_alert.actor = crate::event::Actor::default().into();
     bare_alert.source = None;
     if let Some(alert) = &mut bare_alert.alert {
         alert.title = None;

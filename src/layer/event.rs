@@ -20,7 +20,7 @@ use crate::event::{
     Severity, TokenDetails,
 };
 use crate::oauth::{EndpointEvent, EndpointRequest, ResponseHead, ResponseSeen, Settings};
-use crate::resource::{details, token_actor, unverified, Challenge, Presented, ResourceRequest};
+use crate::resource::{token_parts, Challenge, Presented, ResourceRequest};
 use crate::scope::ScopeDecision;
 use crate::tee::Captured;
 use crate::token::Verdict;
@@ -192,17 +192,20 @@ fn resource_event(
 
     match resource.presented() {
         Presented::Token(token) => {
-            let claims = &token.claims;
-            let mut details = details(token);
-            if token.verdict == Verdict::Valid {
-                event.actor = token_actor(claims);
-                event.scopes.granted = Some(claims.scopes.clone());
+            // Shared by every event of the token; only a binding makes the event its own.
+            let parts = token_parts(token);
+            if let Some((actor, granted)) = parts.valid {
+                event.actor = actor;
+                event.scopes.granted = Some(granted);
             } else {
-                // Not verified: the token's own words, never as `actor` or granted scopes.
+                // Not verified: the token's own words, never as `actor` or granted scopes
+                // (they are in `token.unverified`).
                 event.actor.kind = Some(ActorKind::Anonymous);
-                details.unverified = Some(unverified(claims));
             }
-            details.binding = resource.presentation().binding(token);
+            let mut details = parts.token;
+            if let Some(binding) = resource.presentation().binding(token) {
+                details.binding = Some(binding);
+            }
             event.token = Some(details);
         }
         Presented::Malformed { fingerprint, .. } => {
@@ -210,7 +213,7 @@ fn resource_event(
             if let Some(fingerprint) = fingerprint {
                 let mut details = TokenDetails::from_fingerprint(*fingerprint);
                 details.verdict = Some(Verdict::Malformed);
-                event.token = Some(details);
+                event.token = Some(details.into());
             }
         }
         Presented::Nothing | Presented::OtherScheme => {

@@ -5,7 +5,7 @@ use super::exchange::Exchange;
 use super::form::{ident, scope_list, uri_without_query, Form};
 use super::pushed_requests::PushedParams;
 use super::response::{Location, MAX_CODE, MAX_DESCRIPTION};
-use crate::event::{AuditEvent, EventKind, Outcome, Timestamp};
+use crate::event::{AuditEvent, EventKind, Outcome, Shared, Timestamp};
 use crate::resource::{actor, details};
 use crate::token::TokenFingerprint;
 
@@ -136,7 +136,7 @@ pub(crate) fn classify(
             } else {
                 Some("id_token".to_owned())
             };
-            event.token = Some(token_details);
+            event.token = Some(token_details.into());
         }
         subject = l
             .id_token
@@ -144,12 +144,12 @@ pub(crate) fn classify(
             .or(l.access_token.as_ref())
             .and_then(|t| t.claims.subject.clone());
         if l.error.is_none() {
-            event.scopes.granted = l.scope.clone();
+            event.scopes.granted = l.scope.clone().map(Shared::from);
         }
     } else if outcome == Outcome::Failure {
         event.error = x.error();
     }
-    event.actor = actor(subject.as_deref(), params.client_id.as_deref());
+    event.actor = actor(subject.as_deref(), params.client_id.as_deref()).into();
     let oauth = Exchange::oauth(&mut event);
     oauth.response_type = params.response_type;
     oauth.pkce_method = params.pkce_method;

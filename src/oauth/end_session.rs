@@ -124,7 +124,7 @@ pub(crate) fn classify(
         .or(form.map(LogoutParams::from_form).unwrap_or_default());
     let (kind, outcome) = judge(x);
     let mut event = x.base(kind, outcome);
-    event.actor = actor(None, params.client_id.as_deref());
+    event.actor = actor(None, params.client_id.as_deref()).into();
     // A confirmation posted on (oidc-provider's `/session/end/confirm`) names no URI: the
     // redirect that ends the logout says where it went.
     event.redirect_uri = params.post_logout_redirect_uri.or_else(|| {
@@ -147,7 +147,7 @@ pub(crate) fn classify(
             subject: hint.subject,
         };
         token.unverified = (!unverified.is_empty()).then_some(unverified);
-        event.token = Some(token);
+        event.token = Some(token.into());
     }
     if outcome == Outcome::Failure {
         event.error = match x.location().and_then(|l| l.error.as_ref()) {

@@ -3,7 +3,7 @@
 use super::client_auth;
 use super::exchange::Exchange;
 use super::form::{ident, Form};
-use crate::event::{AuditEvent, EventKind, Outcome, Timestamp, TokenDetails};
+use crate::event::{AuditEvent, EventKind, Outcome, Shared, Timestamp, TokenDetails};
 use crate::resource::actor;
 use crate::token::TokenFingerprint;
 
@@ -17,7 +17,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent 
     // The caller (a resource server) is the actor; the token's owner goes in `token`.
     let client = client_auth::identify(x.basic_client, form, x.client_certificate());
     event.client_auth = client.method;
-    event.actor = actor(None, client.client_id.as_deref());
+    event.actor = actor(None, client.client_id.as_deref()).into();
 
     let raw = form.and_then(|f| f.get("token"));
     let mut token = raw.map(|t| TokenDetails::from_fingerprint(TokenFingerprint::of(t)));
@@ -45,13 +45,13 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent 
                     token.type_hint = json.str("token_type").map(ident);
                 }
                 if json.str("scope").is_some() {
-                    event.scopes.granted = Some(claims.scopes);
+                    event.scopes.granted = Some(claims.scopes.into());
                 }
             }
         }
         (Outcome::Failure, _, _) => event.error = x.error(),
         _ => {}
     }
-    event.token = token;
+    event.token = token.map(Shared::from);
     event
 }

@@ -30,7 +30,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent 
     };
     let mut event = x.base(kind, outcome);
     event.client_auth = client.method;
-    event.actor = actor(None, client_id.as_deref());
+    event.actor = actor(None, client_id.as_deref()).into();
     event.scopes.requested = params.scopes.clone();
     event.redirect_uri = params.redirect_uri.clone();
     if outcome == Outcome::Failure {

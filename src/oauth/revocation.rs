@@ -19,14 +19,14 @@ pub(crate) fn classify(
     let mut event = x.base(kind, outcome);
     let client = client_auth::identify(x.basic_client, form, x.client_certificate());
     event.client_auth = client.method;
-    event.actor = actor(None, client.client_id.as_deref());
+    event.actor = actor(None, client.client_id.as_deref()).into();
     if let Some(raw) = form.and_then(|f| f.get("token")) {
         let token = x.inspector.inspect(raw);
         let mut details = TokenDetails::from_fingerprint(token.fingerprint);
         details.format = Some(token.format);
         details.jti = token.claims.jti.clone();
         details.type_hint = form.and_then(|f| f.get("token_type_hint")).map(ident);
-        event.token = Some(details);
+        event.token = Some(details.into());
     }
     // The header wins over the form extension parameter: the application set it.
     let reason = reason

@@ -7,8 +7,8 @@ use super::exchange::Exchange;
 use super::form::{ident, scope_list, uri_without_query, Form};
 use crate::dpop::ProofCheck;
 use crate::event::{
-    ActorKind, AuditEvent, BindingMethod, ClientAuth, EventKind, Outcome, Timestamp, TokenBinding,
-    TokenRef,
+    ActorKind, AuditEvent, BindingMethod, ClientAuth, EventKind, Outcome, Shared, Timestamp,
+    TokenBinding, TokenRef,
 };
 use crate::mtls::PresentedCertificate;
 use crate::resource::{actor, also_certificate, certificate_binding, details, key_binding};
@@ -101,7 +101,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
                     .map(ident);
                 token.binding =
                     issued_binding(x.proof, x.certificate, &issued, token.type_hint.as_deref());
-                event.token = Some(token);
+                event.token = Some(token.into());
                 if issued.format == TokenFormat::Jwt {
                     subject = claims.subject.clone().or(subject);
                     client_id = client_id.or_else(|| claims.client_id.clone());
@@ -114,7 +114,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
                     && json.str("scope").is_none()
                     && !claims.scopes.is_empty()
                 {
-                    event.scopes.granted = Some(claims.scopes.clone());
+                    event.scopes.granted = Some(claims.scopes.clone().into());
                 }
             }
             if subject.is_none() {
@@ -139,9 +139,9 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
             });
             // RFC 6749 §5.1: an omitted `scope` means the requested scope was granted.
             if let Some(scope) = json.str("scope") {
-                event.scopes.granted = Some(scope_list(scope));
+                event.scopes.granted = Some(scope_list(scope).into());
             } else if event.scopes.granted.is_none() {
-                event.scopes.granted = event.scopes.requested.clone();
+                event.scopes.granted = event.scopes.requested.clone().map(Shared::from);
             }
         }
     } else if outcome == Outcome::Failure {
@@ -160,7 +160,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
         });
     }
 
-    event.actor = actor(subject.as_deref(), client_id.as_deref());
+    event.actor = actor(subject.as_deref(), client_id.as_deref()).into();
     event.actor.delegation = delegation;
     if grant_type == Some("client_credentials") {
         event.actor.kind = Some(ActorKind::Client);

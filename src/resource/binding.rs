@@ -193,6 +193,7 @@ mod tests {
                 cnf_x5t_s256: x5t.map(str::to_owned),
                 ..TokenClaims::default()
             },
+            memo: Default::default(),
         }
     }
 

@@ -15,4 +15,4 @@ pub use challenge::read_bearer_challenge;
 pub(crate) use challenge::Challenge;
 pub use request::AuditedToken;
 pub(crate) use request::{proof_of, Inspectors, Presented, ResourceRequest};
-pub(crate) use token_fields::{actor, details, token_actor, unverified};
+pub(crate) use token_fields::{actor, details, token_parts};

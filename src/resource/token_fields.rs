@@ -1,8 +1,8 @@
 //! The event fields a token gives, the same for a protected route's bearer token and a
 //! token an OAuth endpoint issued or introspected.
 
-use crate::event::{Actor, ActorKind, Timestamp, TokenDetails, UnverifiedClaims};
-use crate::token::{InspectedToken, TokenClaims};
+use crate::event::{Actor, ActorKind, Shared, Timestamp, TokenDetails, UnverifiedClaims};
+use crate::token::{InspectedToken, TokenClaims, Verdict};
 
 /// The actor of a token: a subject equal to the client id is a client acting for itself.
 pub(crate) fn actor(subject: Option<&str>, client_id: Option<&str>) -> Actor {
@@ -51,4 +51,40 @@ pub(crate) fn details(token: &InspectedToken) -> TokenDetails {
     details.verdict = Some(token.verdict);
     details.truncated = claims.truncated.clone();
     details
+}
+
+/// What a presented token gives each event of a protected route, the same for every
+/// request with the token: shared by those events, not copied into each.
+#[derive(Clone)]
+pub(crate) struct TokenParts {
+    /// `token`: with the claims of a token that is not valid as `token.unverified`.
+    pub(crate) token: Shared<TokenDetails>,
+    /// `actor` and `scopes.granted`, for a valid token only.
+    pub(crate) valid: Option<(Shared<Actor>, Shared<Vec<String>>)>,
+}
+
+/// The [`TokenParts`] of a token, made on its first use and kept with it (so once per
+/// verification, as long as the inspector's cache holds the token).
+pub(crate) fn token_parts(token: &InspectedToken) -> TokenParts {
+    let make = || {
+        let mut details = details(token);
+        let valid = if token.verdict == Verdict::Valid {
+            let claims = &token.claims;
+            Some((
+                Shared::new(token_actor(claims)),
+                Shared::new(claims.scopes.clone()),
+            ))
+        } else {
+            details.unverified = Some(unverified(&token.claims));
+            None
+        };
+        TokenParts {
+            token: Shared::new(details),
+            valid,
+        }
+    };
+    match token.memo.get_or_init(make) {
+        Some(parts) => parts.clone(),
+        None => make(),
+    }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::jwks::{JwksSource, KeySource};
 use super::key_store::KeyStore;
 use super::keys::{static_key, KeySet, VerifyKey};
-use super::{TokenClaims, TokenConfigError, TokenFingerprint, TokenFormat, Verdict};
+use super::{Memo, TokenClaims, TokenConfigError, TokenFingerprint, TokenFormat, Verdict};
 
 /// A token as the audit layer saw it: fingerprint, format, verdict and claims.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub struct InspectedToken {
     /// The claims, also when the verdict is not `Valid` (they are for the record; never
     /// trust them unless the verdict is `Valid`).
     pub claims: TokenClaims,
+    /// What the layer derives from the token once (the parts of its events).
+    pub(crate) memo: Memo,
 }
 
 /// Inspects bearer tokens: decodes JWTs, verifies them against the configured keys, and
@@ -251,6 +253,7 @@ impl TokenInspector {
             format: TokenFormat::Opaque,
             verdict,
             claims: TokenClaims::default(),
+            memo: Memo::default(),
         };
         if parts.len() == 1 {
             return opaque(Verdict::Unverified);
@@ -260,6 +263,7 @@ impl TokenInspector {
             format: TokenFormat::Jwt,
             verdict: Verdict::Malformed,
             claims: TokenClaims::default(),
+            memo: Memo::default(),
         };
         if parts.len() != 3 {
             return malformed;
@@ -276,6 +280,7 @@ impl TokenInspector {
             format: TokenFormat::Jwt,
             verdict,
             claims: claims.clone(),
+            memo: Memo::default(),
         };
         if !inner.verifies {
             return with(Verdict::Unverified);

@@ -24,6 +24,7 @@ mod inspector;
 mod jwks;
 mod key_store;
 mod keys;
+mod memo;
 mod resolver;
 mod revoked;
 mod verdict;
@@ -34,6 +35,7 @@ pub use claims::{
 };
 pub use fingerprint::TokenFingerprint;
 pub use inspector::{InspectedToken, TokenInspector, TokenInspectorBuilder, MIN_REFRESH_INTERVAL};
+pub(crate) use memo::Memo;
 pub(crate) use resolver::resolved;
 pub use resolver::{
     CachedResolver, Rate, Resolution, ResolveFuture, ResolveRequest, TokenResolver,

@@ -105,6 +105,7 @@ pub(crate) fn resolved(token: &InspectedToken, answer: Resolution) -> InspectedT
         format: token.format,
         verdict,
         claims,
+        memo: super::Memo::default(),
     }
 }
 
