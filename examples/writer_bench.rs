@@ -48,6 +48,10 @@ const PHASE_TIMEOUT: Duration = Duration::from_secs(300);
 const VARIANTS: &[(&str, &str)] = &[
     ("json_lines", "JSON-lines file (baseline)"),
     (
+        "json_lines_shared",
+        "JSON-lines file, each token's parts shared by its events (as the layer makes them)",
+    ),
+    (
         "json_lines_processor",
         "JSON-lines file, through a processor that does nothing",
     ),
@@ -150,6 +154,23 @@ fn event(service: &Arc<ServiceInfo>, i: usize) -> AuditEvent {
 fn events(n: usize) -> Vec<AuditEvent> {
     let service = service();
     (0..n).map(|i| event(&service, i)).collect()
+}
+
+/// [`events`], with each token's `actor`, `token` and `scopes.granted` made once and shared
+/// by the events of the token, as the layer shares them.
+fn shared_events(n: usize) -> Vec<AuditEvent> {
+    let service = service();
+    let tokens = events::SharedTokens::new(&service, Timestamp::now());
+    (0..n)
+        .map(|i| {
+            tokens.event(
+                &service,
+                i,
+                Timestamp::now(),
+                uuid::Uuid::now_v7().to_string(),
+            )
+        })
+        .collect()
 }
 
 /// An auditor whose only writer can hold every event of the round: nothing is dropped,
@@ -560,10 +581,15 @@ async fn run_variant(
     std::fs::create_dir_all(&work)?;
     let spool = work.join("spool");
     let sample = match variant {
-        "json_lines" => {
+        "json_lines" | "json_lines_shared" => {
             let writer = JsonLines::file(work.join("audit.jsonl")).await?;
             let auditor = auditor(writer, n, 256)?;
-            let events_per_s = emit_all(&auditor, events(n)).await?;
+            let events = if variant == "json_lines" {
+                events(n)
+            } else {
+                shared_events(n)
+            };
+            let events_per_s = emit_all(&auditor, events).await?;
             let lines = std::fs::read_to_string(work.join("audit.jsonl"))?
                 .lines()
                 .count();

@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use oauth_audit::event::{
-    ActorKind, AuditEvent, EventKind, HttpInfo, Outcome, ServiceInfo, Source, Timestamp,
-    TokenDetails,
+    Actor, ActorKind, AuditEvent, EventKind, HttpInfo, Outcome, ServiceInfo, Shared, Source,
+    Timestamp, TokenDetails,
 };
 use oauth_audit::token::{TokenFingerprint, TokenFormat, Verdict};
 
@@ -30,21 +30,24 @@ pub fn protected_route_event(
     event.actor.kind = Some(ActorKind::User);
     let mut token = TokenDetails::from_fingerprint(TokenFingerprint::of(&format!(
         "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLXtpfSJ9.sig-{}",
-        i % 2000
+        i % TOKENS
     )));
     token.format = Some(TokenFormat::Jwt);
-    token.jti = Some(format!("jti-{:08x}", i % 2000));
+    token.jti = Some(format!("jti-{:08x}", i % TOKENS));
     token.issuer = Some("https://login.example.com/".into());
     token.audience = vec!["orders-api".into()];
     token.issued_at = Timestamp::from_unix(now.unix() - 300);
     token.expires_at = Timestamp::from_unix(now.unix() + 3300);
     token.verdict = Some(Verdict::Valid);
     event.token = Some(token.into());
-    event.scopes.granted = Some(vec![
-        "orders:read".into(),
-        "orders:write".into(),
-        "profile".into(),
-    ].into());
+    event.scopes.granted = Some(
+        vec![
+            "orders:read".into(),
+            "orders:write".into(),
+            "profile".into(),
+        ]
+        .into(),
+    );
     event.scopes.required = Some(vec!["orders:read".into()]);
     event.scopes.used = Some(vec!["orders:read".into()]);
     event.http = Some(HttpInfo {
@@ -66,3 +69,48 @@ pub fn protected_route_event(
     });
     event
 }
+
+/// The tokens of [`protected_route_event`] with the parts of their events made once each and
+/// shared (`actor`, `token`, `scopes.granted`), as the layer shares them between the requests
+/// of one verified token.
+#[allow(dead_code)] // Not every benchmark that includes this file writes shared events.
+pub struct SharedTokens(Vec<(Shared<Actor>, Shared<TokenDetails>, Shared<Vec<String>>)>);
+
+#[allow(dead_code)]
+impl SharedTokens {
+    /// The 2,000 tokens' parts, each token's actor the user it was issued to.
+    pub fn new(service: &Arc<ServiceInfo>, now: Timestamp) -> Self {
+        SharedTokens(
+            (0..TOKENS)
+                .map(|t| {
+                    let event = protected_route_event(service, t, now, String::new());
+                    (
+                        Shared::new(event.actor.into_inner()),
+                        Shared::new(event.token.expect("a token").into_inner()),
+                        Shared::new(event.scopes.granted.expect("scopes").into_inner()),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// [`protected_route_event`] with its token's parts shared: the same event for the
+    /// token's user.
+    pub fn event(
+        &self,
+        service: &Arc<ServiceInfo>,
+        i: usize,
+        now: Timestamp,
+        request_id: String,
+    ) -> AuditEvent {
+        let mut event = protected_route_event(service, i, now, request_id);
+        let (actor, token, granted) = &self.0[i % TOKENS];
+        event.actor = actor.clone();
+        event.token = Some(token.clone());
+        event.scopes.granted = Some(granted.clone());
+        event
+    }
+}
+
+/// How many tokens the events are made with.
+const TOKENS: usize = 2000;

@@ -372,9 +372,9 @@ fn refresh(
         ..crate::event::OAuthDetails::default()
     }));
     event.refresh_token = issued.map(|t| crate::event::TokenRef::new(TokenFingerprint::of(t)));
-    event.token = Some(TokenDetails::from_fingerprint(TokenFingerprint::of(
-        &format!("access-{seconds}"),
-    )).into());
+    event.token = Some(
+        TokenDetails::from_fingerprint(TokenFingerprint::of(&format!("access-{seconds}"))).into(),
+    );
     event
 }
 

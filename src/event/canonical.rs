@@ -278,12 +278,37 @@ impl Canonical {
     }
 
     fn write_f64(&mut self, value: f64) {
-        if value.is_finite() {
+        if let Some(thousandths) = whole_thousandths(value) {
+            self.write_thousandths(thousandths);
+        } else if value.is_finite() {
             self.out
                 .extend_from_slice(ryu_js::Buffer::new().format_finite(value).as_bytes());
         } else {
             // As `serde_json` writes them: JSON has no such numbers.
             self.out.extend_from_slice(b"null");
+        }
+    }
+
+    /// A number of thousandths as a decimal: `171` as `0.171`, `2500` as `2.5`.
+    fn write_thousandths(&mut self, thousandths: u64) {
+        let (whole, fraction) = (thousandths / 1000, thousandths % 1000);
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
+        if fraction != 0 {
+            let digits = [
+                b'.',
+                b'0' + (fraction / 100) as u8,
+                b'0' + (fraction / 10 % 10) as u8,
+                b'0' + (fraction % 10) as u8,
+            ];
+            let keep = if fraction % 10 != 0 {
+                4
+            } else if fraction % 100 != 0 {
+                3
+            } else {
+                2
+            };
+            self.out.extend_from_slice(&digits[..keep]);
         }
     }
 
@@ -302,6 +327,26 @@ impl Canonical {
         let value: serde_json::Value = serde_json::from_str(json)?;
         value.serialize(self)
     }
+}
+
+/// `value` as a whole number of thousandths, when it is one below 10^15 (durations in
+/// milliseconds, rounded to microseconds as events carry them), so that ECMAScript prints it
+/// as that decimal.
+///
+/// Why the decimal is what ECMAScript (and `ryu_js`) prints: division is correctly rounded,
+/// so `thousandths / 1000.0 == value` says the decimal rounds to `value`; it has at most 15
+/// significant digits, and two different decimals of at most 15 digits never round to the
+/// same double, so no shorter decimal rounds to `value` either. Between 0.001 and 10^12,
+/// ECMAScript writes no exponent.
+#[inline]
+fn whole_thousandths(value: f64) -> Option<u64> {
+    const LIMIT: f64 = 1e15;
+    let scaled = value * 1000.0;
+    if !(0.0..LIMIT).contains(&scaled) {
+        return None;
+    }
+    let thousandths = scaled.round();
+    (thousandths / 1000.0 == value).then_some(thousandths as u64)
 }
 
 /// RFC 8785 §3.2.3: keys in the order of their UTF-16 code units.
@@ -1246,11 +1291,50 @@ pub(super) mod tests {
         }
     }
 
+    #[test]
+    fn thousandths_print_as_ecmascript_prints_them() {
+        for value in [
+            0.0,
+            -0.0,
+            0.001,
+            0.01,
+            0.1,
+            0.171,
+            1.0,
+            2.5,
+            10.25,
+            999_999_999_999.999,
+        ] {
+            let ours = String::from_utf8(canonical_json(&value).unwrap()).unwrap();
+            assert_eq!(ours, ryu_js::Buffer::new().format_finite(value), "{value}");
+        }
+        // Not whole thousandths, or out of the range: the general path.
+        for value in [0.0001, 0.1234, 1e15, 1e21, -0.5, f64::MIN_POSITIVE] {
+            assert_eq!(super::whole_thousandths(value), None, "{value}");
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
         #[test]
         fn any_value_agrees_with_the_oracle(value in json_value()) {
             agrees_with_the_oracle(&value);
+        }
+
+        #[test]
+        fn thousandths_agree_with_ryu_js(
+            micros in proptest::prelude::prop_oneof![0u64..10_000_000, 0u64..1_000_000_000_000_000],
+            any in proptest::prelude::any::<f64>(),
+        ) {
+            for value in [micros as f64 / 1000.0, any] {
+                let ours = String::from_utf8(canonical_json(&value).unwrap()).unwrap();
+                let expected = if value.is_finite() {
+                    ryu_js::Buffer::new().format_finite(value).to_owned()
+                } else {
+                    "null".to_owned()
+                };
+                proptest::prop_assert_eq!(ours, expected);
+            }
         }
 
         #[test]

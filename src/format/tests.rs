@@ -286,7 +286,8 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 delegation: Vec::new(),
                 kind: Some(ActorKind::Anonymous),
                 subject: None,
-            }.into();
+            }
+            .into();
             event.error = Some(ErrorInfo {
                 code: "invalid_token".into(),
                 description: Some("token expired".into()),
