@@ -74,7 +74,10 @@ pub fn protected_route_event(
 /// shared (`actor`, `token`, `scopes.granted`), as the layer shares them between the requests
 /// of one verified token.
 #[allow(dead_code)] // Not every benchmark that includes this file writes shared events.
-pub struct SharedTokens(Vec<(Shared<Actor>, Shared<TokenDetails>, Shared<Vec<String>>)>);
+pub struct SharedTokens(Vec<TokenParts>);
+
+/// One token's `actor`, `token` and `scopes.granted`.
+type TokenParts = (Shared<Actor>, Shared<TokenDetails>, Shared<Vec<String>>);
 
 #[allow(dead_code)]
 impl SharedTokens {
