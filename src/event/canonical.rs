@@ -354,7 +354,7 @@ fn whole_thousandths(value: f64) -> Option<u64> {
 /// UTF-8 bytes sort as code points, and code points as UTF-16 code units except that
 /// characters past U+FFFF (surrogate pairs in UTF-16) sort before U+E000..U+FFFF there:
 /// only a first difference at a byte of 0xEE or more needs the UTF-16 comparison.
-#[inline]
+#[inline(always)]
 fn key_order(a: &str, b: &str) -> Ordering {
     let (x, y) = (a.as_bytes(), b.as_bytes());
     // Most keys of one object differ in their first byte.
