@@ -60,10 +60,25 @@ const VARIANTS: &[(&str, &str)] = &[
         "JSON-lines file, chained, checkpoint signed every 1000",
     ),
     ("rotating_file", "RotatingFile"),
-    ("postgres", "Delivery + PostgreSQL"),
+    (
+        "postgres",
+        "Delivery + PostgreSQL (2 connections, the default)",
+    ),
+    (
+        "postgres_1_connection",
+        "Delivery + PostgreSQL, one connection",
+    ),
+    (
+        "postgres_4_connections",
+        "Delivery + PostgreSQL, batches over 4 connections",
+    ),
     (
         "postgres_batch_1000",
-        "Delivery + PostgreSQL, batches of 1000",
+        "Delivery + PostgreSQL, batches of 1000 (2 connections)",
+    ),
+    (
+        "postgres_batch_1000_1_connection",
+        "Delivery + PostgreSQL, batches of 1000, one connection",
     ),
     ("nats", "Delivery + NATS JetStream"),
     ("http_bulk", "Delivery + HTTP `_bulk`"),
@@ -677,12 +692,27 @@ async fn run_variant(
                 ..Sample::default()
             }
         }
-        "postgres" | "postgres_batch_1000" => {
-            let batch = if variant == "postgres" { 256 } else { 1000 };
+        "postgres"
+        | "postgres_1_connection"
+        | "postgres_4_connections"
+        | "postgres_batch_1000"
+        | "postgres_batch_1000_1_connection" => {
+            let batch = if variant.starts_with("postgres_batch_1000") {
+                1000
+            } else {
+                256
+            };
             let table = format!("bench_{variant}_{round}");
-            let mut backend = PostgresBackend::builder(servers.pg.url())
-                .table(&table)
-                .build()?;
+            let mut backend = PostgresBackend::builder(servers.pg.url()).table(&table);
+            match variant {
+                "postgres_1_connection" | "postgres_batch_1000_1_connection" => {
+                    backend = backend.connections(1)
+                }
+                "postgres_4_connections" => backend = backend.connections(4),
+                // The default (2).
+                _ => {}
+            }
+            let mut backend = backend.build()?;
             backend.prepare().await?;
             let pg = &servers.pg;
             delivery_round(variant, backend, &spool, n, batch, || pg.count(&table)).await?

@@ -1334,3 +1334,293 @@ async fn require_on_a_server_without_tls_fails_clearly() {
     );
     assert_eq!(stored_ids(&pg).await.len(), 0);
 }
+
+/// The smallest batch the backend splits over two connections (two parts of 64 events).
+const SPLIT_FROM: usize = 128;
+
+/// The server processes of the backends connected with `application_name`, oldest first.
+async fn backend_pids(pg: &PgServer, application: &str) -> Vec<i32> {
+    pg.client()
+        .await
+        .query(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY backend_start",
+            &[&application],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Valid JSON that `jsonb` refuses (a NUL character).
+fn nul_event() -> EncodedEvent {
+    EncodedEvent::from_json(Bytes::from(format!(
+        r#"{{"schema":"oauth-audit/1","id":"{}","time":"{}","kind":"TokenRevoked","outcome":"success","note":"a\u0000b"}}"#,
+        uuid::Uuid::now_v7(),
+        Timestamp::now()
+    )))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_large_batch_spreads_over_connections_and_lands_once() {
+    let pg = PgServer::new();
+    let url = format!("{} application_name=spread", pg.url());
+    let mut backend = PostgresBackend::builder(&url)
+        .partitioning(Partitioning::Daily)
+        .connections(4)
+        .build()
+        .unwrap();
+    // Five days of events: neighbouring parts need the same new partitions and create them
+    // at the same time, each on its own connection.
+    let batch: Vec<EncodedEvent> = (0..2000)
+        .map(|i| event_at(days_ago(i * 5 / 2000), &format!("user-{i}")))
+        .collect();
+    backend.send(&batch).await.unwrap();
+    assert_eq!(count(&pg, "oauth_audit_events").await, (2000, 2000));
+    assert_eq!(backend_pids(&pg, "spread").await.len(), 4);
+    let shown = format!("{backend:?}");
+    assert!(shown.contains("connections: 4, connected: 4"), "{shown}");
+    let days: BTreeSet<String> = pg
+        .client()
+        .await
+        .query(
+            "SELECT DISTINCT to_char(time AT TIME ZONE 'UTC', 'YYYYMMDD') FROM oauth_audit_events",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let existing = partitions(&pg, "oauth_audit_events").await;
+    for day in &days {
+        assert!(
+            existing.contains(&format!("oauth_audit_events_p{day}")),
+            "{day} missing from {existing:?}"
+        );
+    }
+
+    // Sent again, whole and overlapping (a retry, a replay): nothing twice.
+    backend.send(&batch).await.unwrap();
+    backend.send(&batch[700..1700]).await.unwrap();
+    assert_eq!(count(&pg, "oauth_audit_events").await, (2000, 2000));
+
+    // A batch too small to split takes one connection.
+    let small_url = format!("{} application_name=small", pg.url());
+    let mut small = PostgresBackend::builder(&small_url)
+        .partitioning(Partitioning::Daily)
+        .connections(4)
+        .build()
+        .unwrap();
+    let few: Vec<EncodedEvent> = (0..SPLIT_FROM - 1)
+        .map(|i| event_at(Timestamp::now(), &format!("few-{i}")))
+        .collect();
+    small.send(&few).await.unwrap();
+    assert_eq!(backend_pids(&pg, "small").await.len(), 1);
+    assert_eq!(
+        count(&pg, "oauth_audit_events").await,
+        (2000 + 127, 2000 + 127)
+    );
+
+    // Refusals in several parts are counted together, and every other event is stored.
+    let mut mixed: Vec<EncodedEvent> = (0..400)
+        .map(|i| event_at(Timestamp::now(), &format!("mixed-{i}")))
+        .collect();
+    let (first, last) = (nul_event(), nul_event());
+    mixed[10] = first.clone();
+    mixed[390] = last;
+    let error = backend.send(&mixed).await.unwrap_err();
+    assert!(!error.is_retryable(), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("2 of 400 events refused"), "{message}");
+    assert!(message.contains(&first.id().to_string()), "{message}");
+    assert_eq!(
+        count(&pg, "oauth_audit_events").await,
+        (2000 + 127 + 398, 2000 + 127 + 398)
+    );
+    // Refusals keep the connections.
+    assert_eq!(backend_pids(&pg, "spread").await.len(), 4);
+}
+
+/// Waits until `n` of the backend's connections wait for a lock, and returns their pids.
+async fn waiting_for_lock(pg: &PgServer, application: &str, n: usize) -> Vec<i32> {
+    let client = pg.client().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let pids: Vec<i32> = client
+            .query(
+                "SELECT pid FROM pg_stat_activity \
+                 WHERE application_name = $1 AND wait_event_type = 'Lock' ORDER BY pid",
+                &[&application],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if pids.len() >= n {
+            return pids;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {n} connections waiting: {pids:?}",
+            pids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_killed_mid_batch_fails_the_send_and_nothing_is_lost_or_doubled() {
+    let pg = PgServer::new();
+    let url = format!("{} application_name=killed", pg.url());
+    let mut backend = PostgresBackend::builder(&url)
+        .connections(3)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let warm: Vec<EncodedEvent> = (0..300)
+        .map(|i| event_at(Timestamp::now(), &format!("warm-{i}")))
+        .collect();
+    backend.send(&warm).await.unwrap();
+    assert_eq!(backend_pids(&pg, "killed").await.len(), 3);
+
+    // Hold the inserts behind a lock, so that all three parts are in flight at once.
+    let locker = pg.client().await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE oauth_audit_events IN SHARE MODE")
+        .await
+        .unwrap();
+    let batch: Vec<EncodedEvent> = (0..900)
+        .map(|i| event_at(Timestamp::now(), &format!("batch-{i}")))
+        .collect();
+    let sending = tokio::spawn(async move {
+        let result = backend.send(&batch).await;
+        (backend, batch, result)
+    });
+    let waiting = waiting_for_lock(&pg, "killed", 3).await;
+    let killed: bool = pg
+        .client()
+        .await
+        .query_one("SELECT pg_terminate_backend($1)", &[&waiting[1]])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(killed);
+    locker.batch_execute("COMMIT").await.unwrap();
+
+    let (mut backend, batch, result) = sending.await.unwrap();
+    let error = result.unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    // The two other parts were committed; the killed connection's part was not.
+    assert_eq!(count(&pg, "oauth_audit_events").await, (900, 900));
+    let shown = format!("{backend:?}");
+    assert!(shown.contains("connected: 2"), "{shown}");
+    // The retry (what Delivery does) stores the missing part only, on a new connection.
+    backend.send(&batch).await.unwrap();
+    assert_eq!(count(&pg, "oauth_audit_events").await, (1200, 1200));
+    let pids = backend_pids(&pg, "killed").await;
+    assert_eq!(pids.len(), 3);
+    assert!(!pids.contains(&waiting[1]));
+
+    // The same through Delivery: a connection killed while it inserts is retried, and every
+    // emitted event is stored once.
+    let url = format!("{} application_name=delivered", pg.url());
+    let backend = PostgresBackend::builder(&url)
+        .table("delivered")
+        .connections(3)
+        .build()
+        .unwrap();
+    let delivery = Delivery::builder(backend)
+        .backoff(quick_backoff())
+        .build()
+        .unwrap();
+    let stats = delivery.stats();
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .service_name("orders-api")
+        .batch_size(500)
+        .writer(delivery)
+        .writer(memory.clone())
+        .build()
+        .unwrap();
+    let emit = |range: std::ops::Range<usize>| {
+        for i in range {
+            let mut event = AuditEvent::new(
+                service(),
+                Timestamp::now(),
+                EventKind::ResourceAccessed,
+                Outcome::Success,
+            );
+            event.actor.subject = Some(format!("user-{i}"));
+            auditor.emit(event);
+        }
+    };
+    emit(0..500);
+    wait_for_table(&pg, "delivered", 1).await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE delivered IN SHARE MODE")
+        .await
+        .unwrap();
+    emit(500..2000);
+    let waiting = waiting_for_lock(&pg, "delivered", 1).await;
+    pg.client()
+        .await
+        .execute("SELECT pg_terminate_backend($1)", &[&waiting[0]])
+        .await
+        .unwrap();
+    locker.batch_execute("COMMIT").await.unwrap();
+    let emitted: BTreeSet<uuid::Uuid> = support::events(&memory, 2000)
+        .await
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(emitted.len(), 2000);
+    auditor.shutdown().await;
+    assert_eq!(count(&pg, "delivered").await, (2000, 2000));
+    let stored: BTreeSet<uuid::Uuid> = pg
+        .client()
+        .await
+        .query("SELECT id FROM delivered", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(stored, emitted);
+    assert!(
+        stats.failures() >= 1,
+        "the killed connection failed no send"
+    );
+    assert_eq!(stats.dropped_total(), 0);
+}
+
+/// Waits until `table` holds at least `rows` rows.
+async fn wait_for_table(pg: &PgServer, table: &str, rows: i64) {
+    let client = pg.client().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let exists: bool = client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+            .await
+            .unwrap()
+            .get(0);
+        if exists {
+            let stored: i64 = client
+                .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                .await
+                .unwrap()
+                .get(0);
+            if stored >= rows {
+                return;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{table}: fewer than {rows} rows"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -40,6 +40,8 @@ pub struct PostgresConfig {
     pub retention: Option<HumanDuration>,
     /// Connect and statement timeout.
     pub timeout: Option<HumanDuration>,
+    /// The most connections a batch is spread over (2; 1 to 16).
+    pub connections: Option<AtLeastOne>,
     /// Retries and spool.
     #[serde(default)]
     pub delivery: DeliveryConfig,
@@ -101,7 +103,51 @@ impl PostgresConfig {
         if let Some(timeout) = self.timeout {
             backend = backend.timeout(timeout.0);
         }
+        if let Some(connections) = self.connections {
+            backend = backend.connections(connections.get());
+        }
         let backend = backend.build().map_err(|e| BuildError::invalid(SINK, e))?;
         self.delivery.build(backend, "postgres")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<PostgresConfig, String> {
+        serde_json::from_str(json).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn connections_are_read_and_bounded() {
+        let config = parse(r#"{ "url": "host=db user=audit", "connections": 4 }"#).unwrap();
+        assert_eq!(config.connections, Some(AtLeastOne(4)));
+        assert_eq!(parse(r#"{ "url": "x" }"#).unwrap().connections, None);
+        for zero in ["0", "-1"] {
+            let error = parse(&format!(r#"{{ "url": "x", "connections": {zero} }}"#)).unwrap_err();
+            assert!(error.contains("at least 1"), "{error}");
+        }
+        let error = parse(r#"{ "url": "x", "connections": "2" }"#).unwrap_err();
+        assert!(error.contains("invalid type"), "{error}");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn connections_beyond_sixteen_are_refused_by_name() {
+        let build = |connections: u64| {
+            parse(&format!(
+                r#"{{ "url": "host=127.0.0.1 user=audit", "connections": {connections} }}"#
+            ))
+            .unwrap()
+            .build()
+        };
+        let error = build(17).unwrap_err().to_string();
+        assert!(error.starts_with("writer (postgres)"), "{error}");
+        assert!(error.contains("postgres connections"), "{error}");
+        assert!(error.contains("1 to 16"), "{error}");
+        for fine in [1, 2, 16] {
+            build(fine).unwrap();
+        }
     }
 }

@@ -1,10 +1,15 @@
-//! The backend itself and its [`Backend`] impl: a `send` opens (or reuses) a session, makes
-//! sure the batch's partitions exist and inserts it, falling back to one insert per event
-//! when PostgreSQL refuses one.
+//! The backend itself and its [`Backend`] impl: a `send` opens (or reuses) its sessions,
+//! splits a large batch into parts, one per session, and on each makes sure the part's
+//! partitions exist and inserts it, falling back to one insert per event when PostgreSQL
+//! refuses one.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_postgres::error::SqlState;
 
 use super::classify::Failure;
@@ -65,7 +70,10 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 /// # Connections and errors
 ///
 /// The backend connects on the first `send` (or [`PostgresBackend::prepare`]) and again after
-/// any failure. Unreachable servers, timeouts, shutdowns and schema problems an operator can
+/// any failure. A batch of at least 128 events is split into contiguous parts inserted at the
+/// same time on up to [`connections`](super::PostgresBackendBuilder::connections) sessions
+/// (default 2), each committed on its own; `send` succeeds once every part is committed, and
+/// a batch sent again after a failure skips what one of its parts already stored. Unreachable servers, timeouts, shutdowns and schema problems an operator can
 /// fix are [`BackendError::Unavailable`] (retried and spooled); events PostgreSQL refuses as
 /// data (SQLSTATE classes 22 and 23, e.g. a `\u0000` that `jsonb` cannot store) are
 /// [`BackendError::Rejected`]. When one event of a batch is refused, the others are inserted
@@ -103,7 +111,9 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 /// ```
 pub struct PostgresBackend {
     pub(super) settings: Settings,
-    session: Option<Session>,
+    /// One slot per connection (`settings.connections` of them), opened when first needed;
+    /// the first also runs the maintenance (partitions ahead, retention).
+    sessions: Vec<Option<Session>>,
     next_retention: Option<Instant>,
 }
 
@@ -118,7 +128,8 @@ impl fmt::Debug for PostgresBackend {
             .field("table", &self.settings.table)
             .field("partitioning", &self.settings.partitioning)
             .field("retention", &self.settings.retention)
-            .field("connected", &self.session.is_some())
+            .field("connections", &self.settings.connections)
+            .field("connected", &self.connected())
             .finish()
     }
 }
@@ -127,8 +138,8 @@ impl PostgresBackend {
     /// A backend with checked settings, not connected yet.
     pub(super) fn new(settings: Settings) -> PostgresBackend {
         PostgresBackend {
+            sessions: (0..settings.connections).map(|_| None).collect(),
             settings,
-            session: None,
             next_retention: None,
         }
     }
@@ -136,36 +147,64 @@ impl PostgresBackend {
     /// Connects now and creates or checks the schema, instead of on the first `send`.
     ///
     /// Useful to fail fast at start-up; the backend reconnects by itself later either way.
+    /// Only the first connection opens here; the others open when a batch needs them.
     pub async fn prepare(&mut self) -> Result<(), BackendError> {
-        let timeout = self.settings.timeout;
-        match tokio::time::timeout(timeout, self.session()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => {
-                self.session = None;
-                Err(error.into_backend_error())
-            }
-            Err(_) => {
-                self.session = None;
-                Err(Failure::TimedOut(timeout).into_backend_error())
+        let deadline = Instant::now() + self.settings.timeout;
+        self.forget_closed();
+        self.primary(deadline)
+            .await
+            .map_err(Failure::into_backend_error)
+    }
+
+    /// How many sessions are open.
+    fn connected(&self) -> usize {
+        self.sessions
+            .iter()
+            .flatten()
+            .filter(|session| !session.is_closed())
+            .count()
+    }
+
+    /// Drops the sessions whose connection is gone, so they are opened again.
+    fn forget_closed(&mut self) {
+        for slot in &mut self.sessions {
+            if slot.as_ref().is_some_and(Session::is_closed) {
+                *slot = None;
             }
         }
     }
 
-    /// The open session (opened, and maintenance run, when due) with the settings it runs on.
-    async fn session(&mut self) -> Result<(&mut Session, &Settings), Failure> {
-        if self.session.as_ref().is_some_and(Session::is_closed) {
-            self.session = None;
+    /// Opens the first session when needed and runs the maintenance when due (on connecting,
+    /// then hourly), before `deadline`. On a failure that is not the events' fault, the
+    /// session is dropped.
+    async fn primary(&mut self, deadline: Instant) -> Result<(), Failure> {
+        let timeout = self.settings.timeout;
+        let result = match tokio::time::timeout_at(deadline, self.open_primary()).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::TimedOut(timeout)),
+        };
+        if result
+            .as_ref()
+            .is_err_and(|failure| !failure.is_permanent())
+        {
+            if let Some(slot) = self.sessions.first_mut() {
+                *slot = None;
+            }
         }
-        if self.session.is_none() {
-            let session = Session::open(&self.settings)
-                .await
-                .map_err(|error| Failure::Setup(Box::new(error)))?;
-            self.session = Some(session);
-            self.next_retention = None;
-        }
-        let due = self.next_retention.is_none_or(|at| Instant::now() >= at);
+        result
+    }
+
+    async fn open_primary(&mut self) -> Result<(), Failure> {
         let settings = &self.settings;
-        let session = self.session.as_mut().ok_or(Failure::Closed)?;
+        let slot = self.sessions.first_mut().ok_or(Failure::Closed)?;
+        let session = match slot {
+            Some(session) => session,
+            None => {
+                self.next_retention = None;
+                slot.insert(open(settings).await?)
+            }
+        };
+        let due = self.next_retention.is_none_or(|at| Instant::now() >= at);
         if due {
             self.next_retention = Some(Instant::now() + RETENTION_INTERVAL);
             session
@@ -182,28 +221,168 @@ impl PostgresBackend {
                 }
             }
         }
-        Ok((session, settings))
+        Ok(())
     }
 
-    async fn deliver(&mut self, batch: &[EncodedEvent]) -> Result<(), Failure> {
-        let (session, settings) = self.session().await?;
-        let partitioning = settings.partitioning;
-        session.ensure_partitions(settings, batch).await?;
-        let first = match session.insert(batch).await {
-            Ok(()) => return Ok(()),
-            Err(failure) => failure,
-        };
-        if partitioning != Partitioning::None && first.code() == Some(&SqlState::CHECK_VIOLATION) {
-            // A partition dropped behind our back (another writer's retention, an operator).
-            session.reload_partitions(settings).await?;
-            session.ensure_partitions(settings, batch).await?;
-            return session.insert_each(batch).await;
-        }
-        if first.is_permanent() && batch.len() > 1 {
-            return session.insert_each(batch).await;
-        }
-        Err(first)
+    /// Inserts the batch: in one part on the first session, or, when it is large enough,
+    /// in contiguous parts on several sessions at once, each committed separately.
+    async fn deliver(&mut self, batch: &[EncodedEvent], deadline: Instant) -> Result<(), Failure> {
+        self.forget_closed();
+        self.primary(deadline).await?;
+        let parts = split(batch, self.sessions.len());
+        let settings = &self.settings;
+        let results = join_all(
+            self.sessions
+                .iter_mut()
+                .zip(parts)
+                .map(|(slot, part)| deliver_part(slot, settings, part, deadline)),
+        )
+        .await;
+        combine(results, batch.len())
     }
+}
+
+/// Opens a session: connects, creates or checks the layout, prepares the insert.
+async fn open(settings: &Settings) -> Result<Session, Failure> {
+    Session::open(settings)
+        .await
+        .map_err(|error| Failure::Setup(Box::new(error)))
+}
+
+/// Inserts one part on one session before `deadline`, opening the session when needed, and
+/// drops the session after a failure that is not the events' fault (its state is in doubt).
+async fn deliver_part(
+    slot: &mut Option<Session>,
+    settings: &Settings,
+    part: &[EncodedEvent],
+    deadline: Instant,
+) -> Result<(), Failure> {
+    let result = match tokio::time::timeout_at(deadline, insert_part(slot, settings, part)).await {
+        Ok(result) => result,
+        Err(_) => Err(Failure::TimedOut(settings.timeout)),
+    };
+    if result
+        .as_ref()
+        .is_err_and(|failure| !failure.is_permanent())
+    {
+        // The connection may be mid-statement or broken: start afresh.
+        *slot = None;
+    }
+    result
+}
+
+async fn insert_part(
+    slot: &mut Option<Session>,
+    settings: &Settings,
+    part: &[EncodedEvent],
+) -> Result<(), Failure> {
+    let session = match slot {
+        Some(session) => session,
+        None => slot.insert(open(settings).await?),
+    };
+    let partitioning = settings.partitioning;
+    session.ensure_partitions(settings, part).await?;
+    let first = match session.insert(part).await {
+        Ok(()) => return Ok(()),
+        Err(failure) => failure,
+    };
+    if partitioning != Partitioning::None && first.code() == Some(&SqlState::CHECK_VIOLATION) {
+        // A partition dropped behind our back (another writer's retention, an operator).
+        session.reload_partitions(settings).await?;
+        session.ensure_partitions(settings, part).await?;
+        return session.insert_each(part).await;
+    }
+    if first.is_permanent() && part.len() > 1 {
+        return session.insert_each(part).await;
+    }
+    Err(first)
+}
+
+/// The fewest events in one part of a split batch: below this, the extra statement and
+/// commit cost more than another connection saves.
+const MIN_PART: usize = 64;
+
+/// The batch in at most `connections` contiguous parts of at least [`MIN_PART`] events,
+/// their sizes differing by one at most; the whole batch when it is smaller than two parts.
+fn split<T>(batch: &[T], connections: usize) -> Vec<&[T]> {
+    let count = (batch.len() / MIN_PART).clamp(1, connections.max(1));
+    let (size, extra) = (batch.len() / count, batch.len() % count);
+    let mut parts = Vec::with_capacity(count);
+    let mut rest = batch;
+    for i in 0..count {
+        let (part, tail) = rest.split_at(size + usize::from(i < extra));
+        parts.push(part);
+        rest = tail;
+    }
+    parts
+}
+
+/// One result for the batch from its parts' results: the first failure that calls for a
+/// retry (the whole batch is sent again), else the refusals added up, else success.
+fn combine(results: Vec<Result<(), Failure>>, total: usize) -> Result<(), Failure> {
+    if results.len() == 1 {
+        return results.into_iter().next().unwrap_or(Ok(()));
+    }
+    let mut refusal: Option<Failure> = None;
+    for result in results {
+        let Err(failure) = result else { continue };
+        if !failure.is_permanent() {
+            return Err(failure);
+        }
+        refusal = Some(match (refusal, failure) {
+            (None, failure) => failure,
+            (
+                Some(Failure::Refused {
+                    refused, id, first, ..
+                }),
+                Failure::Refused { refused: more, .. },
+            ) => Failure::Refused {
+                refused: refused + more,
+                of: total,
+                id,
+                first,
+            },
+            // Parts hold at least MIN_PART events, so their refusals are `Refused`; any
+            // other permanent failure is reported as it is.
+            (Some(kept), _) => kept,
+        });
+    }
+    match refusal {
+        None => Ok(()),
+        Some(Failure::Refused {
+            refused, id, first, ..
+        }) => Err(Failure::Refused {
+            refused,
+            of: total,
+            id,
+            first,
+        }),
+        Some(other) => Err(other),
+    }
+}
+
+/// Runs the futures at once, on the calling task, and returns their outputs in order.
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 impl Backend for PostgresBackend {
@@ -215,20 +394,91 @@ impl Backend for PostgresBackend {
         if batch.is_empty() {
             return Ok(());
         }
-        let timeout = self.settings.timeout;
-        let result = match tokio::time::timeout(timeout, self.deliver(batch)).await {
-            Ok(result) => result,
-            Err(_) => Err(Failure::TimedOut(timeout)),
-        };
-        match result {
-            Ok(()) => Ok(()),
-            Err(failure) => {
-                if !failure.is_permanent() {
-                    // The connection may be mid-statement or broken: start afresh.
-                    self.session = None;
-                }
-                Err(failure.into_backend_error())
-            }
+        let deadline = Instant::now() + self.settings.timeout;
+        self.deliver(batch, deadline)
+            .await
+            .map_err(Failure::into_backend_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn sizes(len: usize, connections: usize) -> Vec<usize> {
+        let batch = vec![0u8; len];
+        let parts = split(&batch, connections);
+        // Contiguous, in order, covering the batch exactly once.
+        let mut at = 0;
+        for part in &parts {
+            assert_eq!(part.as_ptr(), batch[at..].as_ptr());
+            at += part.len();
         }
+        assert_eq!(at, len);
+        parts.iter().map(|part| part.len()).collect()
+    }
+
+    #[test]
+    fn batches_split_only_into_parts_worth_a_connection() {
+        assert_eq!(sizes(1, 4), [1]);
+        assert_eq!(sizes(2 * MIN_PART - 1, 4), [2 * MIN_PART - 1]);
+        assert_eq!(sizes(2 * MIN_PART, 4), [MIN_PART, MIN_PART]);
+        assert_eq!(sizes(256, 2), [128, 128]);
+        assert_eq!(sizes(257, 2), [129, 128]);
+        assert_eq!(sizes(1000, 3), [334, 333, 333]);
+        assert_eq!(
+            sizes(3 * MIN_PART + 1, 16),
+            [MIN_PART + 1, MIN_PART, MIN_PART]
+        );
+        assert_eq!(sizes(10_000, 1), [10_000]);
+        assert_eq!(sizes(0, 2), [0]);
+    }
+
+    fn refused(refused: usize, of: usize, id: Uuid) -> Result<(), Failure> {
+        Err(Failure::Refused {
+            refused,
+            of,
+            id,
+            first: Box::new(Failure::NotUtf8(id)),
+        })
+    }
+
+    #[test]
+    fn parts_combine_into_one_result_for_the_batch() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert!(combine(vec![Ok(()), Ok(())], 200).is_ok());
+        // Refusals add up, reported against the whole batch, the first part's event first.
+        let both = combine(vec![Ok(()), refused(2, 100, a), refused(1, 100, b)], 300);
+        let message = both.unwrap_err().to_string();
+        assert!(message.starts_with("3 of 300 events refused"), "{message}");
+        assert!(message.contains(&a.to_string()), "{message}");
+        // Anything to retry wins over refusals: the whole batch is sent again.
+        let retry =
+            combine(vec![refused(1, 100, a), Err(Failure::Closed), Ok(())], 300).unwrap_err();
+        assert!(!retry.is_permanent(), "{retry}");
+        // One part: its result as it is.
+        let one = combine(vec![refused(1, 7, a)], 7).unwrap_err();
+        assert!(
+            one.to_string().starts_with("1 of 7 events refused"),
+            "{one}"
+        );
+    }
+
+    #[tokio::test]
+    async fn futures_run_together_and_outputs_keep_their_order() {
+        let started = std::time::Instant::now();
+        let outputs = join_all((0..4u64).map(|i| async move {
+            tokio::time::sleep(Duration::from_millis(200 - 40 * i)).await;
+            i
+        }))
+        .await;
+        assert_eq!(outputs, [0, 1, 2, 3]);
+        // Together: about the longest, not the sum (560 ms).
+        assert!(
+            started.elapsed() < Duration::from_millis(450),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use tokio_postgres::Config;
 
 use super::backend::PostgresBackend;
-use super::settings::{Partitioning, Settings};
+use super::settings::{Partitioning, Settings, DEFAULT_CONNECTIONS, MAX_CONNECTIONS};
 use super::tls;
 use crate::ConfigError;
 
@@ -37,6 +37,7 @@ pub struct PostgresBackendBuilder {
     partitioning: Partitioning,
     retention: Option<Duration>,
     timeout: Duration,
+    connections: usize,
 }
 
 impl fmt::Debug for PostgresBackendBuilder {
@@ -48,6 +49,7 @@ impl fmt::Debug for PostgresBackendBuilder {
             .field("partitioning", &self.partitioning)
             .field("retention", &self.retention)
             .field("timeout", &self.timeout)
+            .field("connections", &self.connections)
             .finish_non_exhaustive()
     }
 }
@@ -63,6 +65,7 @@ impl PostgresBackend {
             partitioning: Partitioning::default(),
             retention: None,
             timeout: Duration::from_secs(20),
+            connections: DEFAULT_CONNECTIONS,
         }
     }
 }
@@ -108,6 +111,18 @@ impl PostgresBackendBuilder {
         self
     }
 
+    /// The most connections the backend opens (default 2, at most 16). A batch of at least
+    /// 128 events is split into up to this many contiguous parts, inserted at the same time,
+    /// each on its own connection and committed separately, so the server parses and indexes
+    /// the parts on several cores and one part's commit overlaps another's insert. `send`
+    /// still succeeds only once every part is committed; after a failure the whole batch is
+    /// sent again, and the parts already stored are skipped (`ON CONFLICT DO NOTHING`).
+    /// Smaller batches use one connection. Connections open when first needed.
+    pub fn connections(mut self, connections: usize) -> Self {
+        self.connections = connections;
+        self
+    }
+
     /// Checks the settings; does not connect.
     pub fn build(self) -> Result<PostgresBackend, ConfigError> {
         let (rest, tls_options) = tls::split_tls_options(&self.connection);
@@ -131,6 +146,15 @@ impl PostgresBackendBuilder {
                 "must be more than zero",
             ));
         }
+        if !(1..=MAX_CONNECTIONS).contains(&self.connections) {
+            return Err(ConfigError::invalid(
+                "postgres connections",
+                format!(
+                    "{} is out of range: use 1 to {MAX_CONNECTIONS}",
+                    self.connections
+                ),
+            ));
+        }
         if let Some(retention) = self.retention {
             if retention.is_zero() || TimeDelta::from_std(retention).is_err() {
                 return Err(ConfigError::invalid(
@@ -147,6 +171,7 @@ impl PostgresBackendBuilder {
             partitioning: self.partitioning,
             retention: self.retention,
             timeout: self.timeout,
+            connections: self.connections,
         }))
     }
 }
@@ -207,6 +232,26 @@ mod tests {
             .schema("audit")
             .build()
             .is_ok());
+    }
+
+    #[test]
+    fn connections_are_bounded() {
+        let build = |n| {
+            PostgresBackend::builder("host=localhost")
+                .connections(n)
+                .build()
+        };
+        for bad in [0, MAX_CONNECTIONS + 1, usize::MAX] {
+            let error = build(bad).unwrap_err().to_string();
+            assert!(error.contains("postgres connections"), "{error}");
+            assert!(error.contains("1 to 16"), "{error}");
+        }
+        for good in [1, DEFAULT_CONNECTIONS, MAX_CONNECTIONS] {
+            let backend = build(good).unwrap();
+            let shown = format!("{backend:?}");
+            assert!(shown.contains(&format!("connections: {good}")), "{shown}");
+            assert!(shown.contains("connected: 0"), "{shown}");
+        }
     }
 
     #[test]

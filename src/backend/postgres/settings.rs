@@ -14,6 +14,10 @@ pub(super) const SCHEMA_VERSION: i32 = 2;
 pub(super) const VERSIONS_TABLE: &str = "oauth_audit_schema";
 /// The backend's name, in errors and logs.
 pub(super) const NAME: &str = "postgres";
+/// The default of [`PostgresBackendBuilder::connections`](super::PostgresBackendBuilder::connections).
+pub(super) const DEFAULT_CONNECTIONS: usize = 2;
+/// The most connections one backend may open.
+pub(super) const MAX_CONNECTIONS: usize = 16;
 
 /// What [`PostgresBackendBuilder::build`](super::PostgresBackendBuilder::build) checked,
 /// shared by every session.
@@ -25,6 +29,8 @@ pub(super) struct Settings {
     pub(super) partitioning: Partitioning,
     pub(super) retention: Option<Duration>,
     pub(super) timeout: Duration,
+    /// The most connections one `send` spreads a batch over (1 to [`MAX_CONNECTIONS`]).
+    pub(super) connections: usize,
 }
 
 /// How the events table is split by time.
