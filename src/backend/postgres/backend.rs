@@ -4,9 +4,6 @@
 //! refuses one.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -231,7 +228,7 @@ impl PostgresBackend {
         self.primary(deadline).await?;
         let parts = split(batch, self.sessions.len());
         let settings = &self.settings;
-        let results = join_all(
+        let results = futures_util::future::join_all(
             self.sessions
                 .iter_mut()
                 .zip(parts)
@@ -361,30 +358,6 @@ fn combine(results: Vec<Result<(), Failure>>, total: usize) -> Result<(), Failur
     }
 }
 
-/// Runs the futures at once, on the calling task, and returns their outputs in order.
-async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *output = Some(value),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
-}
-
 impl Backend for PostgresBackend {
     fn name(&self) -> &str {
         NAME
@@ -462,23 +435,6 @@ mod tests {
         assert!(
             one.to_string().starts_with("1 of 7 events refused"),
             "{one}"
-        );
-    }
-
-    #[tokio::test]
-    async fn futures_run_together_and_outputs_keep_their_order() {
-        let started = std::time::Instant::now();
-        let outputs = join_all((0..4u64).map(|i| async move {
-            tokio::time::sleep(Duration::from_millis(200 - 40 * i)).await;
-            i
-        }))
-        .await;
-        assert_eq!(outputs, [0, 1, 2, 3]);
-        // Together: about the longest, not the sum (560 ms).
-        assert!(
-            started.elapsed() < Duration::from_millis(450),
-            "{:?}",
-            started.elapsed()
         );
     }
 }
