@@ -133,7 +133,9 @@ impl Day {
             ..OAuthDetails::default()
         }));
         match issued {
-            Some(token) => event.refresh_token = Some(TokenRef::new(TokenFingerprint::of(token))),
+            Some(token) => {
+                event.refresh_token = Some(Box::new(TokenRef::new(TokenFingerprint::of(token))))
+            }
             None => {
                 event.error = Some(ErrorInfo {
                     code: "invalid_grant".into(),

@@ -325,7 +325,7 @@ fn a_lookup_answers_without_an_auditor() {
     // What an application set itself is kept.
     let mut source = Source {
         ip: Some("203.0.113.77".parse().unwrap()),
-        geo: Some(oauth_audit::event::Geo::at(1.0, 2.0)),
+        geo: Some(Box::new(oauth_audit::event::Geo::at(1.0, 2.0))),
         ..Source::default()
     };
     geo.enrich(&mut source);

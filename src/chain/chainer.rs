@@ -108,11 +108,11 @@ impl Chainer {
     /// Gives `event` the next place in the stream.
     fn link(&mut self, event: &mut AuditEvent) {
         self.seq += 1;
-        event.chain = Some(ChainLink {
+        event.chain = Some(Box::new(ChainLink {
             stream: self.stream.clone(),
             seq: self.seq,
             prev: self.prev,
-        });
+        }));
         let hash = match self.canonical.write(&*event) {
             Ok(json) => {
                 let hash = EventHash::of_bytes(json);
@@ -167,12 +167,12 @@ impl Chainer {
             EventKind::AuditCheckpoint,
             Outcome::Success,
         );
-        event.checkpoint = Some(Checkpoint {
+        event.checkpoint = Some(Box::new(Checkpoint {
             stream: self.stream.clone(),
             seq: self.seq,
             hash,
             note,
-        });
+        }));
         self.link(&mut event);
         // The checkpoint itself needs no checkpoint of its own.
         self.sealed = self.seq;

@@ -565,11 +565,11 @@ impl Detector {
             });
         }
         if let Some(source) = raised.source.as_mut() {
-            source.geo = Some(Geo {
+            source.geo = Some(Box::new(Geo {
                 city: here.city.clone(),
                 country: here.country.clone(),
                 ..Geo::at(here.lat, here.lon)
-            });
+            }));
         }
         alerts.push(raised);
     }

@@ -241,7 +241,7 @@ impl Observed for AuditEvent {
                 let binding = self
                     .token
                     .as_ref()
-                    .and_then(|t| t.binding.as_ref())
+                    .and_then(|t| t.binding.as_deref())
                     .or_else(|| self.oauth.as_ref()?.dpop.as_ref())?;
                 match field {
                     Field::BindingKey => borrowed(&binding.jkt),
@@ -257,7 +257,7 @@ impl AuditEvent {
     fn refresh_fingerprint(&self, field: Field) -> Option<&crate::token::TokenFingerprint> {
         let token = match field {
             Field::PresentedRefreshToken => self.oauth.as_ref()?.presented_refresh_token.as_ref(),
-            Field::RefreshToken => self.refresh_token.as_ref(),
+            Field::RefreshToken => self.refresh_token.as_deref(),
             _ => None,
         };
         token.map(|t| &t.fingerprint)

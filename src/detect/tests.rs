@@ -371,7 +371,9 @@ fn refresh(
         presented_refresh_token: Some(crate::event::TokenRef::new(TokenFingerprint::of(presented))),
         ..crate::event::OAuthDetails::default()
     }));
-    event.refresh_token = issued.map(|t| crate::event::TokenRef::new(TokenFingerprint::of(t)));
+    event.refresh_token = issued
+        .map(|t| crate::event::TokenRef::new(TokenFingerprint::of(t)))
+        .map(Box::new);
     event.token = Some(
         TokenDetails::from_fingerprint(TokenFingerprint::of(&format!("access-{seconds}"))).into(),
     );
@@ -592,11 +594,11 @@ fn signed_in(
     event.actor.subject = Some(user.into());
     let (city, country, lat, lon) = place;
     if let Some(source) = &mut event.source {
-        source.geo = Some(crate::event::Geo {
+        source.geo = Some(Box::new(crate::event::Geo {
             city: Some(city.into()),
             country: Some(country.into()),
             ..crate::event::Geo::at(lat, lon)
-        });
+        }));
     }
     event
 }
@@ -719,10 +721,10 @@ fn impossible_travel_stays_quiet_for_trips_that_could_be_made() {
         [10, 0, 0, 1],
         SYDNEY,
     );
-    private.source.as_mut().unwrap().geo = Some(crate::event::Geo {
+    private.source.as_mut().unwrap().geo = Some(Box::new(crate::event::Geo {
         name: Some("private".into()),
         ..crate::event::Geo::default()
-    });
+    }));
     quiet(&[
         signed_in(0.0, EventKind::LoginSucceeded, "alice", ip, LYON),
         private,
@@ -816,7 +818,7 @@ fn bindings_unproven_are_alerted_live_and_read_back() {
             Verdict::Valid,
         );
         if let Some(details) = event.token.as_mut() {
-            details.binding = Some(binding);
+            details.binding = Some(Box::new(binding));
         }
         event
     };

@@ -1157,14 +1157,14 @@ pub(super) mod tests {
         token.verdict = Some(Verdict::Valid);
         token.subject = Some("alice".into());
         token.client_id = Some("orders-web".into());
-        token.unverified = Some(UnverifiedClaims {
+        token.unverified = Some(Box::new(UnverifiedClaims {
             subject: Some("alice".into()),
             client_id: Some("orders-web".into()),
             delegation: Vec::new(),
             scopes: vec!["orders:read".into()],
-        });
+        }));
         event.token = Some(token.into());
-        event.refresh_token = Some(TokenRef::new(TokenFingerprint::of("refresh-2")));
+        event.refresh_token = Some(Box::new(TokenRef::new(TokenFingerprint::of("refresh-2"))));
         event.oauth = Some(Box::new(OAuthDetails {
             presented_refresh_token: Some(TokenRef::new(TokenFingerprint::of("refresh-1"))),
             resource: vec!["https://orders.example.com/".into()],
@@ -1188,11 +1188,11 @@ pub(super) mod tests {
             code: "invalid_grant".into(),
             description: None,
         });
-        event.chain = Some(ChainLink {
+        event.chain = Some(Box::new(ChainLink {
             stream: "s".into(),
             seq: 2,
             prev: Some(EventHash::of_bytes(b"1")),
-        });
+        }));
         event.labels.insert("region".into(), "eu".into());
         event.labels.insert("tenant".into(), "acme".into());
         event

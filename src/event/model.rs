@@ -29,18 +29,19 @@ pub struct AuditEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert: Option<Box<Alert>>,
     /// The event's place in its stream's hash chain, when chaining is on
-    /// ([`crate::chain`]).
+    /// ([`crate::chain`]). Boxed, like the other parts most events lack, so that an event
+    /// is small to move and to allocate.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub chain: Option<ChainLink>,
+    pub chain: Option<Box<ChainLink>>,
     /// For `AuditCheckpoint`: the signed checkpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub checkpoint: Option<Checkpoint>,
+    pub checkpoint: Option<Box<Checkpoint>>,
     /// How the OAuth client authenticated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_auth: Option<ClientAuth>,
     /// For `AuditEventsDropped`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dropped: Option<Dropped>,
+    pub dropped: Option<Box<Dropped>>,
     /// The OAuth error code or token verdict, and the sanitised description.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
@@ -69,7 +70,7 @@ pub struct AuditEvent {
     pub redirect_uri: Option<String>,
     /// A refresh token issued alongside, as a fingerprint.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<TokenRef>,
+    pub refresh_token: Option<Box<TokenRef>>,
     /// From `x-request-id` when present, else generated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -188,13 +189,13 @@ impl AuditEvent {
             EventKind::AuditEventsDropped,
             Outcome::Failure,
         );
-        event.dropped = Some(Dropped {
+        event.dropped = Some(Box::new(Dropped {
             count,
             reason,
             sink: sink.to_owned(),
             ranges: Vec::new(),
             signature: None,
-        });
+        }));
         event
     }
 
@@ -341,9 +342,9 @@ pub struct TokenDetails {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub audience: Vec<String>,
     /// How the token is bound to its sender (DPoP key, client certificate) and whether the
-    /// request proved possession.
+    /// request proved possession. Boxed: most tokens are plain bearer tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub binding: Option<TokenBinding>,
+    pub binding: Option<Box<TokenBinding>>,
     /// The client the token was issued to, when the event is about someone else's token
     /// (introspection).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -379,7 +380,7 @@ pub struct TokenDetails {
     /// What a token whose verdict is not `valid` claims about itself: the attacker's words,
     /// kept apart from `actor` and `scopes.granted`, which only a valid token fills.
     #[serde(skip_serializing_if = "absent_or_empty")]
-    pub unverified: Option<UnverifiedClaims>,
+    pub unverified: Option<Box<UnverifiedClaims>>,
     /// The verification verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
@@ -655,9 +656,9 @@ pub struct Source {
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub forwarded_headers: std::collections::BTreeMap<String, String>,
     /// Where the address is, from enrichment ([`crate::geo`]); for a private or loopback
-    /// address only its `name`, saying so.
+    /// address only its `name`, saying so. Boxed: only with enrichment on.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub geo: Option<Geo>,
+    pub geo: Option<Box<Geo>>,
     /// The client address (see `docs/events.md` for the proxy rules).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<IpAddr>,
@@ -987,7 +988,7 @@ mod tests {
         event.actor = Actor::default().into();
         event.scopes = Scopes::default();
         let mut token = TokenDetails::from_fingerprint(TokenFingerprint::of("t"));
-        token.unverified = Some(UnverifiedClaims::default());
+        token.unverified = Some(Box::new(UnverifiedClaims::default()));
         event.token = Some(token.into());
         event.oauth = Some(Box::default());
         event.source = Some(Source::default());

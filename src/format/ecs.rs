@@ -183,17 +183,17 @@ impl<'a> Document<'a> {
                     kind: event.actor.kind,
                 },
                 alert,
-                chain: event.chain.as_ref(),
-                checkpoint: event.checkpoint.as_ref(),
+                chain: event.chain.as_deref(),
+                checkpoint: event.checkpoint.as_deref(),
                 client_auth: event.client_auth,
-                dropped: event.dropped.as_ref(),
+                dropped: event.dropped.as_deref(),
                 grant_type: event.grant_type.as_deref(),
                 http: http
                     .and_then(|h| h.route.as_deref())
                     .map(|route| Route { route }),
                 details: event.oauth.as_deref().filter(|o| !o.is_empty()),
                 redirect_uri: event.redirect_uri.as_deref(),
-                refresh_token: event.refresh_token.as_ref(),
+                refresh_token: event.refresh_token.as_deref(),
                 scopes: &event.scopes,
                 source: VendorSource {
                     forwarded_for: source.map_or(&[][..], |s| &s.forwarded_for[..]),

@@ -39,7 +39,7 @@ fn token() -> TokenDetails {
     token.expires_at = Some(time("2026-12-01T23:27:11Z"));
     token.type_hint = Some("Bearer".into());
     token.verdict = Some(Verdict::Valid);
-    token.binding = Some(crate::event::TokenBinding {
+    token.binding = Some(Box::new(crate::event::TokenBinding {
         downgrade: true,
         jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
         method: crate::event::BindingMethod::Dpop,
@@ -47,7 +47,7 @@ fn token() -> TokenDetails {
         proof_jkt: Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs".into()),
         proof_x5t_s256: None,
         x5t_s256: Some("bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2".into()),
-    });
+    }));
     token
 }
 
@@ -74,16 +74,16 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
     let mut event = AuditEvent::new(service, time("2026-12-01T23:22:11.589236Z"), kind, outcome);
     event.labels.insert("deployment".into(), "demo".into());
     let stream: Arc<str> = Arc::from("01a233ea-6ede-702b-bbfe-fdec27e4778b");
-    event.chain = Some(ChainLink {
+    event.chain = Some(Box::new(ChainLink {
         prev: Some(EventHash([7; 32])),
         seq: 17,
         stream: stream.clone(),
-    });
+    }));
     if matches!(kind, AuditEventsDropped | AuditCheckpoint) {
         match kind {
             AuditEventsDropped => {
                 event.chain = None;
-                event.dropped = Some(Dropped {
+                event.dropped = Some(Box::new(Dropped {
                     count: 348,
                     ranges: vec![SeqRange {
                         first: 299,
@@ -93,15 +93,15 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                     reason: DropReason::QueueFull,
                     signature: Some("demo KXQZf0ZkeLDLnT04T7EBL9J0xkwRVrvs".into()),
                     sink: "file:/var/log/audit.jsonl".into(),
-                });
+                }));
             }
             _ => {
-                event.checkpoint = Some(Checkpoint {
+                event.checkpoint = Some(Box::new(Checkpoint {
                     hash: EventHash([9; 32]),
                     note: "oauth-audit/01a233ea\n100\n8Ym4cOS4\n\n\u{2014} demo KXQZfzpb\n".into(),
                     seq: 100,
                     stream,
-                });
+                }));
             }
         }
         return event;
@@ -115,7 +115,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
         forwarded_headers: BTreeMap::from([("x-forwarded-proto".to_owned(), "https".to_owned())]),
         ip: Some("203.0.113.10".parse().unwrap()),
         user_agent: Some("demo-browser/1.0".into()),
-        geo: Some(Geo {
+        geo: Some(Box::new(Geo {
             city: Some("Lyon".into()),
             country: Some("FR".into()),
             lat: Some(45.75),
@@ -123,7 +123,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             region: Some("Auvergne-Rhone-Alpes".into()),
             region_code: Some("FR-ARA".into()),
             ..Geo::default()
-        }),
+        })),
         r#as: Some(AutonomousSystem::new(64500, Some("Example Transit".into()))),
     });
     let (method, path) = match kind {
@@ -173,7 +173,9 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             if kind == AccessTokenIssued {
                 event.scopes.granted = Some(strings(&["profile", "orders:read"]).into());
                 event.token = Some(token().into());
-                event.refresh_token = Some(TokenRef::new(TokenFingerprint::of("refresh-token-b")));
+                event.refresh_token = Some(Box::new(TokenRef::new(TokenFingerprint::of(
+                    "refresh-token-b",
+                ))));
             }
             event.actor.delegation = vec![
                 crate::token::Delegate {
@@ -295,7 +297,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             let mut token = token();
             token.verdict = Some(Verdict::Expired);
             token.truncated = vec!["scope"];
-            token.unverified = Some(UnverifiedClaims {
+            token.unverified = Some(Box::new(UnverifiedClaims {
                 client_id: Some("web".into()),
                 delegation: vec![crate::token::Delegate {
                     client_id: None,
@@ -304,7 +306,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 }],
                 scopes: strings(&["profile", "admin"]),
                 subject: Some("alice".into()),
-            });
+            }));
             event.token = Some(token.into());
             event.scopes.required = Some(strings(&["admin"]));
             event.scopes.used = Some(Vec::new());
@@ -410,10 +412,10 @@ pub(super) fn samples() -> Vec<AuditEvent> {
     if let Some(source) = &mut private.source {
         source.ip = Some("10.1.2.3".parse().unwrap());
         source.r#as = None;
-        source.geo = Some(Geo {
+        source.geo = Some(Box::new(Geo {
             name: Some("private".into()),
             ..Geo::default()
-        });
+        }));
     }
     events.push(private);
     events.push(AuditEvent::new(

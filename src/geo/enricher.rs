@@ -170,7 +170,7 @@ impl GeoIp {
         }
         let found = self.found(ip);
         if source.geo.is_none() {
-            source.geo.clone_from(&found.geo);
+            source.geo = found.geo.clone().map(Box::new);
         }
         if source.r#as.is_none() {
             source.r#as.clone_from(&found.network);

@@ -204,7 +204,7 @@ fn resource_event(
             }
             let mut details = parts.token;
             if let Some(binding) = resource.presentation().binding(token) {
-                details.binding = Some(binding);
+                details.binding = Some(Box::new(binding));
             }
             event.token = Some(details);
         }

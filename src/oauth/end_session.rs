@@ -146,7 +146,7 @@ pub(crate) fn classify(
             scopes: Vec::new(),
             subject: hint.subject,
         };
-        token.unverified = (!unverified.is_empty()).then_some(unverified);
+        token.unverified = (!unverified.is_empty()).then_some(Box::new(unverified));
         event.token = Some(token.into());
     }
     if outcome == Outcome::Failure {

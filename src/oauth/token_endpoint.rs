@@ -100,7 +100,8 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
                     .or_else(|| json.str("token_type"))
                     .map(ident);
                 token.binding =
-                    issued_binding(x.proof, x.certificate, &issued, token.type_hint.as_deref());
+                    issued_binding(x.proof, x.certificate, &issued, token.type_hint.as_deref())
+                        .map(Box::new);
                 event.token = Some(token.into());
                 if issued.format == TokenFormat::Jwt {
                     subject = claims.subject.clone().or(subject);
@@ -124,19 +125,22 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
                     .and_then(JwtPeek::of)
                     .and_then(|p| p.subject);
             }
-            event.refresh_token = json.str("refresh_token").map(|t| {
-                let mut token = TokenRef::new(TokenFingerprint::of(t));
-                // RFC 9449 §5: a public client's refresh token is bound to its DPoP key (a
-                // confidential client's, to its authentication).
-                if client.method == Some(ClientAuth::None) {
-                    token.binding = event
-                        .token
-                        .as_ref()
-                        .and_then(|t| t.binding.clone())
-                        .map(|b| TokenBinding { proof: None, ..b });
-                }
-                token
-            });
+            event.refresh_token = json
+                .str("refresh_token")
+                .map(|t| {
+                    let mut token = TokenRef::new(TokenFingerprint::of(t));
+                    // RFC 9449 §5: a public client's refresh token is bound to its DPoP key (a
+                    // confidential client's, to its authentication).
+                    if client.method == Some(ClientAuth::None) {
+                        token.binding = event
+                            .token
+                            .as_ref()
+                            .and_then(|t| t.binding.clone())
+                            .map(|b| TokenBinding { proof: None, ..*b });
+                    }
+                    token
+                })
+                .map(Box::new);
             // RFC 6749 §5.1: an omitted `scope` means the requested scope was granted.
             if let Some(scope) = json.str("scope") {
                 event.scopes.granted = Some(scope_list(scope).into());

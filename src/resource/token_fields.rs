@@ -75,7 +75,7 @@ pub(crate) fn token_parts(token: &InspectedToken) -> TokenParts {
                 Shared::new(claims.scopes.clone()),
             ))
         } else {
-            details.unverified = Some(unverified(&token.claims));
+            details.unverified = Some(Box::new(unverified(&token.claims)));
             None
         };
         TokenParts {
