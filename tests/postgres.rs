@@ -58,17 +58,29 @@ async fn count(pg: &PgServer, table: &str) -> (i64, i64) {
 }
 
 async fn partitions(pg: &PgServer, table: &str) -> Vec<String> {
-    let rows = pg
-        .client()
+    column(
+        pg,
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = $1::text::regclass ORDER BY 1",
+        &[&table],
+    )
+    .await
+}
+
+/// The first column of what `sql` selects.
+async fn column<T: tokio_postgres::types::FromSqlOwned, C: FromIterator<T>>(
+    pg: &PgServer,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> C {
+    pg.client()
         .await
-        .query(
-            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-             WHERE i.inhparent = $1::text::regclass ORDER BY 1",
-            &[&table],
-        )
+        .query(sql, params)
         .await
-        .unwrap();
-    rows.iter().map(|r| r.get(0)).collect()
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
 
 /// The SQLSTATE a statement fails with.
@@ -255,18 +267,12 @@ async fn retention_drops_old_partitions() {
         .build()
         .unwrap();
     with_retention.prepare().await.unwrap();
-    let subjects: Vec<String> = pg
-        .client()
-        .await
-        .query(
-            "SELECT subject FROM oauth_audit_events ORDER BY time DESC",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let subjects: Vec<String> = column(
+        &pg,
+        "SELECT subject FROM oauth_audit_events ORDER BY time DESC",
+        &[],
+    )
+    .await;
     assert_eq!(
         subjects,
         ["0-days-ago", "1-days-ago", "10-days-ago", "29-days-ago"]
@@ -836,18 +842,12 @@ async fn a_killed_writer_replays_its_spool_after_restart() {
     assert_eq!(rows, distinct, "an event was stored twice");
     // Everything spooled arrived, and the new process's own events; nothing else can.
     assert_eq!(rows as usize, must_arrive.len() + fresh.len());
-    let services: Vec<String> = pg
-        .client()
-        .await
-        .query(
-            "SELECT DISTINCT event->'service'->>'name' FROM oauth_audit_events ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let services: Vec<String> = column(
+        &pg,
+        "SELECT DISTINCT event->'service'->>'name' FROM oauth_audit_events ORDER BY 1",
+        &[],
+    )
+    .await;
     assert_eq!(services, ["crashing-api", "restarted-api"]);
 }
 
@@ -1039,18 +1039,12 @@ async fn no_session_setting_unlocks_deletion_and_retention_still_works() {
             .build()
             .unwrap();
         eager.send(&batch[..1]).await.unwrap();
-        let subjects: Vec<String> = pg
-            .client()
-            .await
-            .query(
-                &format!("SELECT subject FROM {qualified} ORDER BY time DESC"),
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let subjects: Vec<String> = column(
+            &pg,
+            &format!("SELECT subject FROM {qualified} ORDER BY time DESC"),
+            &[],
+        )
+        .await;
         assert_eq!(subjects, ["0-days-ago", "10-days-ago"], "{table}");
     }
 }
@@ -1340,17 +1334,12 @@ const SPLIT_FROM: usize = 128;
 
 /// The server processes of the backends connected with `application_name`, oldest first.
 async fn backend_pids(pg: &PgServer, application: &str) -> Vec<i32> {
-    pg.client()
-        .await
-        .query(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY backend_start",
-            &[&application],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    column(
+        pg,
+        "SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY backend_start",
+        &[&application],
+    )
+    .await
 }
 
 /// Valid JSON that `jsonb` refuses (a NUL character).
@@ -1382,18 +1371,12 @@ async fn a_large_batch_spreads_over_connections_and_lands_once() {
     assert_eq!(backend_pids(&pg, "spread").await.len(), 4);
     let shown = format!("{backend:?}");
     assert!(shown.contains("connections: 4, connected: 4"), "{shown}");
-    let days: BTreeSet<String> = pg
-        .client()
-        .await
-        .query(
-            "SELECT DISTINCT to_char(time AT TIME ZONE 'UTC', 'YYYYMMDD') FROM oauth_audit_events",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let days: BTreeSet<String> = column(
+        &pg,
+        "SELECT DISTINCT to_char(time AT TIME ZONE 'UTC', 'YYYYMMDD') FROM oauth_audit_events",
+        &[],
+    )
+    .await;
     let existing = partitions(&pg, "oauth_audit_events").await;
     for day in &days {
         assert!(
@@ -1580,15 +1563,7 @@ async fn a_connection_killed_mid_batch_fails_the_send_and_nothing_is_lost_or_dou
     assert_eq!(emitted.len(), 2000);
     auditor.shutdown().await;
     assert_eq!(count(&pg, "delivered").await, (2000, 2000));
-    let stored: BTreeSet<uuid::Uuid> = pg
-        .client()
-        .await
-        .query("SELECT id FROM delivered", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let stored: BTreeSet<uuid::Uuid> = column(&pg, "SELECT id FROM delivered", &[]).await;
     assert_eq!(stored, emitted);
     assert!(
         stats.failures() >= 1,
