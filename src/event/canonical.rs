@@ -143,7 +143,16 @@ where
     S: ser::Serializer,
     T: Serialize + ?Sized,
 {
+    /// Takes back an offer nobody took (a serializer that failed before reaching the
+    /// value), so that it can never be found by a later newtype of the same name.
+    struct Withdraw;
+    impl Drop for Withdraw {
+        fn drop(&mut self) {
+            drop(OFFERED.try_with(Cell::take));
+        }
+    }
     OFFERED.with(|offered| offered.set(Some(part)));
+    let _withdraw = Withdraw;
     serializer.serialize_newtype_struct(RENDERED_TOKEN, &Unclaimed(value))
 }
 

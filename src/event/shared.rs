@@ -22,6 +22,10 @@ use super::canonical;
 /// remembers its canonical JSON (RFC 8785, what every sink writes): the first sink to write
 /// it renders it, and every later event that shares it has those bytes copied.
 ///
+/// A shared value serialises as a newtype around the value (so that the canonical writer can
+/// recognise it); JSON and the other formats that write a newtype as its content see the
+/// value itself, as they do for a value the event owns.
+///
 /// ```
 /// use oauth_audit::event::{Actor, ActorKind, Shared};
 ///

@@ -61,30 +61,36 @@ pub(crate) struct TokenParts {
     pub(crate) token: Shared<TokenDetails>,
     /// `actor` and `scopes.granted`, for a valid token only.
     pub(crate) valid: Option<(Shared<Actor>, Shared<Vec<String>>)>,
+    /// The verdict the parts were made for.
+    verdict: Verdict,
 }
 
-/// The [`TokenParts`] of a token, made on its first use and kept with it (so once per
-/// verification, as long as the inspector's cache holds the token).
+/// The [`TokenParts`] of a token. A valid token's are made on its first use and kept with it
+/// (so once per verification, as long as the inspector's cache holds the token). Anything
+/// else gets parts of its own each time: tokens that fail verification cost an attacker
+/// nothing to vary, so nothing more is kept for them than the cache's verdict.
 pub(crate) fn token_parts(token: &InspectedToken) -> TokenParts {
-    let make = || {
+    if token.verdict != Verdict::Valid {
         let mut details = details(token);
-        let valid = if token.verdict == Verdict::Valid {
-            let claims = &token.claims;
-            Some((
-                Shared::new(token_actor(claims)),
-                Shared::new(claims.scopes.clone()),
-            ))
-        } else {
-            details.unverified = Some(Box::new(unverified(&token.claims)));
-            None
+        details.unverified = Some(Box::new(unverified(&token.claims)));
+        return TokenParts {
+            token: Shared::own(details),
+            valid: None,
+            verdict: token.verdict,
         };
-        TokenParts {
-            token: Shared::new(details),
-            valid,
-        }
+    }
+    let make = || TokenParts {
+        token: Shared::new(details(token)),
+        valid: Some((
+            Shared::new(token_actor(&token.claims)),
+            Shared::new(token.claims.scopes.clone()),
+        )),
+        verdict: token.verdict,
     };
     match token.memo.get_or_init(make) {
-        Some(parts) => parts.clone(),
-        None => make(),
+        // Made for this verdict: a token whose verdict was changed in place since gets
+        // parts of its own.
+        Some(parts) if parts.verdict == token.verdict => parts.clone(),
+        _ => make(),
     }
 }
