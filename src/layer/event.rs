@@ -64,15 +64,16 @@ impl ResponseContext {
     }
 }
 
-/// The event of one request; `response` is `None` when the response never completed.
-/// `None` when the event is deliberately not recorded (a repeated device-code poll).
+/// The event of one request, built in the `Arc` it is offered in; `response` is `None` when
+/// the response never completed. `None` when the event is deliberately not recorded (a
+/// repeated device-code poll). What the event keeps of `request` is taken out of it.
 pub(crate) fn assemble(
     shared: &Shared,
-    request: RequestContext,
+    request: &mut RequestContext,
     role: &Role,
-    mut response: Option<ResponseContext>,
+    mut response: Option<&mut ResponseContext>,
     response_body: Option<Captured>,
-) -> Option<AuditEvent> {
+) -> Option<Arc<AuditEvent>> {
     let duration = request.started.elapsed();
     let service = shared.auditor.service();
     let mut event = match role {
@@ -82,34 +83,41 @@ pub(crate) fn assemble(
                 resource,
                 service.clone(),
                 request,
-                response.as_mut(),
+                response.as_deref_mut(),
                 duration,
             );
             if userinfo {
-                event.oauth.get_or_insert_with(Default::default).endpoint =
-                    Some(crate::oauth::Endpoint::UserInfo.as_str().to_owned());
+                Arc::make_mut(&mut event)
+                    .oauth
+                    .get_or_insert_with(Default::default)
+                    .endpoint = Some(crate::oauth::Endpoint::UserInfo.as_str().to_owned());
             }
             event
         }
         Role::Endpoint(endpoint, fallback) => {
-            let build_envelope = |kind, outcome| {
-                envelope(
-                    service.clone(),
-                    request.clone(),
-                    response.as_ref(),
-                    duration,
-                    kind,
-                    outcome,
-                )
+            let status = response.as_ref().and_then(|r| r.status);
+            let recorded = {
+                let request: &RequestContext = request;
+                let build_envelope = |kind, outcome| {
+                    envelope(
+                        service.clone(),
+                        &mut request.clone(),
+                        status,
+                        duration,
+                        kind,
+                        outcome,
+                    )
+                };
+                let settings = Settings {
+                    inspector: &shared.inspector,
+                    endpoints: &shared.endpoints,
+                    envelope: &build_envelope,
+                };
+                let seen = response.as_deref().map(ResponseContext::seen);
+                endpoint.event(settings, request, seen, response_body)
             };
-            let settings = Settings {
-                inspector: &shared.inspector,
-                endpoints: &shared.endpoints,
-                envelope: &build_envelope,
-            };
-            let seen = response.as_ref().map(ResponseContext::seen);
-            match endpoint.event(settings, &request, seen, response_body) {
-                EndpointEvent::Recorded(event) => event,
+            match recorded {
+                EndpointEvent::Recorded(event) => Arc::new(event),
                 EndpointEvent::Suppressed => return None,
                 EndpointEvent::NotOAuth => {
                     let resource = fallback.as_ref()?;
@@ -117,7 +125,7 @@ pub(crate) fn assemble(
                         resource,
                         service.clone(),
                         request,
-                        response.as_mut(),
+                        response.as_deref_mut(),
                         duration,
                     )
                 }
@@ -125,44 +133,47 @@ pub(crate) fn assemble(
         }
     };
     if event.error.is_none() {
-        event.error = response.and_then(|r| r.error);
+        if let Some(error) = response.and_then(|r| r.error.take()) {
+            Arc::make_mut(&mut event).error = Some(error);
+        }
     }
     Some(event)
 }
 
-/// A new event of `kind` carrying the request's envelope, `http` and `source` fields.
+/// A new event of `kind` carrying the request's envelope, `http` and `source` fields, which
+/// are taken out of `request`.
 fn envelope(
     service: Arc<ServiceInfo>,
-    request: RequestContext,
-    response: Option<&ResponseContext>,
+    request: &mut RequestContext,
+    status: Option<http::StatusCode>,
     duration: Duration,
     kind: EventKind,
     outcome: Outcome,
 ) -> AuditEvent {
     let mut event = AuditEvent::new(service, request.time, kind, outcome);
-    event.request_id = Some(request.request_id);
-    event.trace_id = request.trace_id;
-    event.span_id = request.span_id;
+    event.request_id = Some(std::mem::take(&mut request.request_id));
+    event.trace_id = request.trace_id.take();
+    event.span_id = request.span_id.take();
     event.http = Some(HttpInfo {
         method: request.method.as_str().to_owned(),
-        route: request.route,
-        path: request.path,
-        status: response.and_then(|r| r.status).map(|s| s.as_u16()),
+        route: request.route.take(),
+        path: std::mem::take(&mut request.path),
+        status: status.map(|s| s.as_u16()),
         duration_ms: duration_ms(duration),
     });
-    event.source = Some(request.source);
+    event.source = Some(std::mem::take(&mut request.source));
     event
 }
 
-/// The event of a protected route: `ResourceAccessed` or `AccessDenied`. The scope
-/// decision is taken out of `response`, not copied.
+/// The event of a protected route: `ResourceAccessed` or `AccessDenied`, built in its `Arc`.
+/// The scope decision is taken out of `response`, not copied.
 fn resource_event(
     resource: &ResourceRequest,
     service: Arc<ServiceInfo>,
-    request: RequestContext,
+    request: &mut RequestContext,
     mut response: Option<&mut ResponseContext>,
     duration: Duration,
-) -> AuditEvent {
+) -> Arc<AuditEvent> {
     let status = response.as_ref().and_then(|r| r.status);
     // A 4xx the inner service explained (a request refused as ambiguous) is a denial too.
     let refused = status.is_some_and(|s| s.is_client_error())
@@ -181,14 +192,9 @@ fn resource_event(
         (EventKind::ResourceAccessed, Outcome::Success)
     };
 
-    let mut event = envelope(
-        service,
-        request,
-        response.as_deref(),
-        duration,
-        kind,
-        outcome,
-    );
+    let mut shared = Arc::new(envelope(service, request, status, duration, kind, outcome));
+    // Just made: unshared, so this neither clones nor fails.
+    let event = Arc::make_mut(&mut shared);
 
     match resource.presented() {
         Presented::Token(token) => {
@@ -241,7 +247,7 @@ fn resource_event(
     }
 
     event.error = resource_error(resource, response.as_deref(), status, token_problem);
-    event
+    shared
 }
 
 /// A protected route's `error`: the route's own challenge, else what the service reported,
@@ -256,15 +262,15 @@ fn resource_error(
         Presented::Malformed { reason, .. } => Some((*reason).to_owned()),
         _ => None,
     };
-    let challenge = response.and_then(|r| r.challenge.as_ref());
-    let secrets = resource.secrets();
-    if let Some(code) = challenge.and_then(|c| c.error(&secrets)) {
-        return Some(ErrorInfo {
-            code,
-            description: challenge
-                .and_then(|c| c.description(&secrets))
-                .or(malformed_reason),
-        });
+    // The credential to scrub from the challenge is gathered only when there is one.
+    if let Some(challenge) = response.and_then(|r| r.challenge.as_ref()) {
+        let secrets = resource.secrets();
+        if let Some(code) = challenge.error(&secrets) {
+            return Some(ErrorInfo {
+                code,
+                description: challenge.description(&secrets).or(malformed_reason),
+            });
+        }
     }
     if let Some(error) = response.and_then(|r| r.error.clone()) {
         return Some(error);

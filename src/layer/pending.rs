@@ -104,16 +104,23 @@ impl Drop for PendingEvent {
 }
 
 impl State {
-    fn emit(self: Box<Self>, completed: bool, response_body: Option<Captured>) -> Option<Overflow> {
-        let State {
-            shared,
-            request,
-            role,
+    /// Reads the state in its box, taking what the event keeps, instead of moving it out:
+    /// the event is built in the `Arc` it travels in, and nothing large is copied on the way.
+    fn emit(
+        mut self: Box<Self>,
+        completed: bool,
+        response_body: Option<Captured>,
+    ) -> Option<Overflow> {
+        let state = &mut *self;
+        let response = state.response.as_mut().filter(|_| completed);
+        let event = assemble(
+            &state.shared,
+            &mut state.request,
+            &state.role,
             response,
-        } = *self;
-        let response = if completed { response } else { None };
-        let event = assemble(&shared, request, &role, response, response_body)?;
-        shared.remember_revocation(&event);
-        shared.auditor.offer(event)
+            response_body,
+        )?;
+        state.shared.remember_revocation(&event);
+        state.shared.auditor.offer_shared(event)
     }
 }

@@ -90,6 +90,17 @@ impl Auditor {
     pub(crate) fn offer(&self, mut event: AuditEvent) -> Option<Overflow> {
         // Whatever JSON a reused event carries is not this event's any more.
         event.json.clear();
+        self.offer_shared(Arc::new(event))
+    }
+
+    /// [`Auditor::offer`] for an event already in the `Arc` it travels in, which the caller
+    /// built in place so that the event is not moved on its way there. Its `json` must be
+    /// empty: only the chain sets it, downstream of here.
+    pub(crate) fn offer_shared(&self, event: Arc<AuditEvent>) -> Option<Overflow> {
+        debug_assert!(
+            event.json.get().is_none(),
+            "an offered event carries no JSON"
+        );
         self.inner.metrics.record(event.kind, event.outcome);
         if self.inner.closed.load(Ordering::Acquire) {
             self.drop_everywhere(DropReason::ShutDown);
@@ -98,7 +109,6 @@ impl Auditor {
         if let Some(stage) = &self.inner.stage {
             return self.offer_to_stage(stage, event);
         }
-        let event = Arc::new(event);
         let mut overflow: Option<Overflow> = None;
         for (index, lane) in self.inner.lanes.iter().enumerate() {
             if let Offered::MustWait = lane.offer(event.clone()) {
@@ -118,9 +128,9 @@ impl Auditor {
     fn offer_to_stage(
         &self,
         stage: &mpsc::Sender<StageCommand>,
-        event: AuditEvent,
+        event: Arc<AuditEvent>,
     ) -> Option<Overflow> {
-        let event = match stage.try_send(StageCommand::Event(Arc::new(event))) {
+        let event = match stage.try_send(StageCommand::Event(event)) {
             Ok(()) => return None,
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.drop_everywhere(DropReason::ShutDown);

@@ -1,8 +1,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::fs::{File, OpenOptions};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
 
 use super::{append_encoded, append_json_lines, AuditWriter, WriteError, WRITE_CHUNK};
 use crate::event::AuditEvent;
@@ -27,7 +27,58 @@ pub enum FlushPolicy {
 
 enum Target {
     Stdout(tokio::io::Stdout),
-    File { file: File, path: PathBuf },
+    File(FileTarget),
+}
+
+/// A file written on tokio's blocking pool. Each write is handed the writer's buffer itself,
+/// and the writer goes on filling a second one meanwhile: tokio's `File` would copy every
+/// byte into a buffer of its own first. A write's error is reported by the next write or
+/// flush, as with tokio's `File`.
+struct FileTarget {
+    file: Arc<std::fs::File>,
+    path: PathBuf,
+    /// The write in flight, which hands its buffer back when done.
+    in_flight: Option<JoinHandle<(Vec<u8>, std::io::Result<()>)>>,
+    /// The buffer of the last write, emptied, for the next one.
+    spare: Vec<u8>,
+}
+
+impl FileTarget {
+    /// Waits for the write in flight, if any, and keeps its buffer for the next one.
+    /// Cancel-safe: the write stays in flight until awaited to the end.
+    async fn settle(&mut self) -> std::io::Result<()> {
+        let Some(in_flight) = self.in_flight.as_mut() else {
+            return Ok(());
+        };
+        let finished = in_flight.await;
+        self.in_flight = None;
+        let (mut buf, written) = finished.map_err(std::io::Error::other)?;
+        buf.clear();
+        self.spare = buf;
+        written
+    }
+
+    /// Starts writing `buf` (all of it, or an error), once the write before it is done;
+    /// `buf` is replaced by an empty buffer.
+    async fn write(&mut self, buf: &mut Vec<u8>) -> std::io::Result<()> {
+        self.settle().await?;
+        let full = std::mem::replace(buf, std::mem::take(&mut self.spare));
+        let file = Arc::clone(&self.file);
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let written = (&*file).write_all(&full);
+            (full, written)
+        }));
+        Ok(())
+    }
+
+    async fn sync_data(&mut self) -> std::io::Result<()> {
+        self.settle().await?;
+        let file = Arc::clone(&self.file);
+        tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .map_err(std::io::Error::other)?
+    }
 }
 
 /// Writes one JSON object per line (JSON Lines) to standard output or to a file.
@@ -89,15 +140,22 @@ impl JsonLines {
         super::check_file_mode(mode)
             .map_err(|problem| std::io::Error::new(std::io::ErrorKind::InvalidInput, problem))
             .map_err(super::naming(&path))?;
-        let file = OpenOptions::from(super::file_options(mode))
-            .create(true)
-            .append(true)
-            .open(&path)
+        let mut options = super::file_options(mode);
+        options.create(true).append(true);
+        let opening = path.clone();
+        let file = tokio::task::spawn_blocking(move || options.open(opening))
             .await
+            .map_err(std::io::Error::other)
+            .and_then(|opened| opened)
             .map_err(super::naming(&path))?;
         Ok(JsonLines {
             name: format!("file:{}", path.display()),
-            target: Target::File { file, path },
+            target: Target::File(FileTarget {
+                file: Arc::new(file),
+                path,
+                in_flight: None,
+                spare: Vec::new(),
+            }),
             policy: FlushPolicy::default(),
             format: EventFormat::default(),
             buf: Vec::new(),
@@ -122,15 +180,8 @@ impl JsonLines {
     /// The file being written, if any.
     pub fn path(&self) -> Option<&Path> {
         match &self.target {
-            Target::File { path, .. } => Some(path),
+            Target::File(file) => Some(&file.path),
             Target::Stdout(_) => None,
-        }
-    }
-
-    fn sink(&mut self) -> &mut (dyn AsyncWrite + Send + Unpin) {
-        match &mut self.target {
-            Target::Stdout(out) => out,
-            Target::File { file, .. } => file,
         }
     }
 
@@ -139,11 +190,16 @@ impl JsonLines {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let buf = std::mem::take(&mut self.buf);
-        let written = self.sink().write_all(&buf).await;
-        self.buf = buf;
-        written?;
-        self.buf.clear();
+        match &mut self.target {
+            Target::File(file) => file.write(&mut self.buf).await?,
+            Target::Stdout(out) => {
+                let buf = std::mem::take(&mut self.buf);
+                let written = out.write_all(&buf).await;
+                self.buf = buf;
+                written?;
+                self.buf.clear();
+            }
+        }
         Ok(())
     }
 
@@ -165,9 +221,10 @@ impl JsonLines {
 
     async fn flush_now(&mut self) -> Result<(), WriteError> {
         self.write_out().await?;
-        self.sink().flush().await?;
-        if let (FlushPolicy::Fsync, Target::File { file, .. }) = (self.policy, &mut self.target) {
-            file.sync_data().await?;
+        match &mut self.target {
+            Target::File(file) if self.policy == FlushPolicy::Fsync => file.sync_data().await?,
+            Target::File(file) => file.settle().await?,
+            Target::Stdout(out) => out.flush().await?,
         }
         Ok(())
     }
