@@ -37,7 +37,17 @@ pub(crate) fn request_id(headers: &HeaderMap) -> String {
             !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.iter().all(u8::is_ascii_graphic)
         })
         .and_then(|v| std::str::from_utf8(v).ok())
-        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
+        .map_or_else(generated_id, str::to_owned)
+}
+
+/// A new UUIDv7, hyphenated: written into a buffer of its exact length, not through
+/// `Display`, which grows a `String` piece by piece.
+fn generated_id() -> String {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid::Uuid::now_v7()
+        .hyphenated()
+        .encode_lower(&mut text)
+        .to_owned()
 }
 
 /// The trace id of a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), when valid.

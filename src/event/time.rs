@@ -13,7 +13,17 @@ pub struct Timestamp(DateTime<Utc>);
 impl Timestamp {
     /// The current time.
     pub fn now() -> Self {
-        Timestamp(Utc::now().trunc_subsecs(6))
+        // Whole microseconds from the clock's reading, without chrono's calendar arithmetic
+        // for the nanoseconds that would be dropped anyway.
+        let micros = match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_micros()).ok(),
+            Err(before) => i64::try_from(before.duration().as_micros())
+                .ok()
+                .map(|m| -m),
+        };
+        micros
+            .and_then(DateTime::from_timestamp_micros)
+            .map_or_else(|| Timestamp(Utc::now().trunc_subsecs(6)), Timestamp)
     }
 
     /// From seconds since the Unix epoch (JWT `iat`/`exp`); `None` when out of range.
@@ -114,6 +124,19 @@ impl Serialize for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn now_is_the_clock_in_whole_microseconds() {
+        let before = Utc::now().trunc_subsecs(6);
+        let now = Timestamp::now();
+        let after = Utc::now();
+        assert!(
+            before <= now.0 && now.0 <= after,
+            "{before} {} {after}",
+            now.0
+        );
+        assert_eq!(now.0.timestamp_subsec_nanos() % 1_000, 0);
+    }
 
     #[test]
     fn formats_microseconds_in_utc() {
