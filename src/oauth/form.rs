@@ -67,10 +67,22 @@ const MIN_UNKNOWN_SECRET: usize = 8;
 const MAX_REPEATED: usize = 16;
 
 impl<'a> Form<'a> {
+    /// Reads `input` as `form_urlencoded::parse` does (the property test below holds the two
+    /// to the same pairs), but a name or value with nothing to decode is borrowed after one
+    /// UTF-8 check: `form_urlencoded` scans each for `+`, then for `%`, then reads it through
+    /// the lossy UTF-8 decoder, and token requests are mostly such names and values.
     pub(crate) fn parse(input: &'a [u8]) -> Self {
-        Form {
-            pairs: form_urlencoded::parse(input).collect(),
-        }
+        let pairs = input
+            .split(|&b| b == b'&')
+            .filter(|sequence| !sequence.is_empty())
+            .map(|sequence| {
+                let mut halves = sequence.splitn(2, |&b| b == b'=');
+                let name = halves.next().unwrap_or_default();
+                let value = halves.next().unwrap_or_default();
+                (component(name), component(value))
+            })
+            .collect();
+        Form { pairs }
     }
 
     /// The value of `name`, when it is present, not empty, and sent once. A parameter sent
@@ -198,9 +210,79 @@ pub(crate) fn uri_without_query(uri: &str) -> String {
     sanitize(&uri[..end], MAX_URI)
 }
 
+/// One name or value of a form, decoded: `+` is a space, `%XX` a byte, and bytes that are not
+/// UTF-8 become U+FFFD, as `form_urlencoded` decodes them.
+fn component(bytes: &[u8]) -> Cow<'_, str> {
+    if !bytes.iter().any(|b| matches!(b, b'%' | b'+')) {
+        return match std::str::from_utf8(bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        };
+    }
+    // One allocation per step that changes something, as in `form_urlencoded`.
+    let spaced: Cow<'_, [u8]> = if bytes.contains(&b'+') {
+        Cow::Owned(
+            bytes
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(bytes)
+    };
+    let decoded = match Cow::from(percent_encoding::percent_decode(&spaced)) {
+        Cow::Owned(decoded) => decoded,
+        Cow::Borrowed(_) => spaced.into_owned(),
+    };
+    Cow::Owned(match String::from_utf8(decoded) {
+        Ok(text) => text,
+        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        #[test]
+        fn forms_read_as_form_urlencoded_reads_them(
+            input in proptest::collection::vec(
+                proptest::sample::select(b"ab=&%+2F\xc3\xa9\xff ".to_vec()),
+                0..32,
+            )
+        ) {
+            let ours = Form::parse(&input).pairs;
+            let theirs: Vec<_> = form_urlencoded::parse(&input).collect();
+            proptest::prop_assert_eq!(ours, theirs);
+        }
+    }
+
+    #[test]
+    fn plain_names_and_values_are_borrowed() {
+        let form = Form::parse(b"grant_type=client_credentials&&scope=a%3Ab+c&flag&=x&");
+        let pairs: Vec<(&str, &str, bool)> = form
+            .pairs
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_ref(), matches!(v, Cow::Borrowed(_))))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("grant_type", "client_credentials", true),
+                ("scope", "a:b c", false),
+                ("flag", "", true),
+                ("", "x", true)
+            ]
+        );
+        assert!(form
+            .pairs
+            .iter()
+            .all(|(k, _)| matches!(k, Cow::Borrowed(_))));
+        assert_eq!(component(b"%ff%41+"), "\u{fffd}A ");
+        assert_eq!(component(b"\xff"), "\u{fffd}");
+    }
 
     #[test]
     fn reads_first_and_repeated_values() {
