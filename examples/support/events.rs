@@ -48,8 +48,8 @@ pub fn protected_route_event(
         ]
         .into(),
     );
-    event.scopes.required = Some(vec!["orders:read".into()]);
-    event.scopes.used = Some(vec!["orders:read".into()]);
+    event.scopes.required = Some(vec!["orders:read".into()].into());
+    event.scopes.used = Some(vec!["orders:read".into()].into());
     event.http = Some(HttpInfo {
         method: "GET".into(),
         route: Some("/api/orders/{id}".into()),

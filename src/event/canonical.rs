@@ -1153,8 +1153,8 @@ pub(super) mod tests {
         event.grant_type = Some("refresh_token".into());
         event.scopes.requested = Some(vec!["orders:read".into()]);
         event.scopes.granted = Some(vec!["orders:read".into()].into());
-        event.scopes.required = Some(vec!["orders:read".into()]);
-        event.scopes.used = Some(vec!["orders:read".into()]);
+        event.scopes.required = Some(vec!["orders:read".into()].into());
+        event.scopes.used = Some(vec!["orders:read".into()].into());
         event.scopes.missing = Some(vec!["orders:write".into()]);
         let mut token = TokenDetails::from_fingerprint(TokenFingerprint::of("access"));
         token.format = Some(TokenFormat::Jwt);

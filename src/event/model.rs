@@ -313,12 +313,13 @@ pub struct Scopes {
     /// Scopes the request asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requested: Option<Vec<String>>,
-    /// Scopes the route declared.
+    /// Scopes the route declared: shared by the route's events.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub required: Option<Vec<String>>,
-    /// The granted scopes that satisfied `required`.
+    pub required: Option<Shared<Vec<String>>>,
+    /// The granted scopes that satisfied `required`: shared with `required` when they are
+    /// all of it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub used: Option<Vec<String>>,
+    pub used: Option<Shared<Vec<String>>>,
 }
 
 impl Scopes {

@@ -279,8 +279,8 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             }));
             event.token = Some(token().into());
             event.scopes.granted = Some(strings(&["profile", "orders:read"]).into());
-            event.scopes.required = Some(strings(&["orders:read"]));
-            event.scopes.used = Some(strings(&["orders:read"]));
+            event.scopes.required = Some(strings(&["orders:read"]).into());
+            event.scopes.used = Some(strings(&["orders:read"]).into());
         }
         AccessDenied => {
             event.actor = crate::event::Actor {
@@ -308,8 +308,8 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 subject: Some("alice".into()),
             }));
             event.token = Some(token.into());
-            event.scopes.required = Some(strings(&["admin"]));
-            event.scopes.used = Some(Vec::new());
+            event.scopes.required = Some(strings(&["admin"]).into());
+            event.scopes.used = Some(Vec::new().into());
             event.scopes.missing = Some(strings(&["admin"]));
         }
         SecurityAlert => {

@@ -1,3 +1,5 @@
+use crate::event::Shared;
+
 /// How a route's required scopes combine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Match {
@@ -11,13 +13,17 @@ pub enum Match {
 ///
 /// It travels to the audit layer in the response's extensions (and is removed there, so the
 /// response reaches the client as the handler produced it).
+///
+/// `required` is the route's own list, shared by every decision of the route, and `used` is
+/// that same list when every required scope was granted: deciding the common case copies
+/// nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ScopeDecision {
     /// The scopes the route declared.
-    pub required: Vec<String>,
+    pub required: Shared<Vec<String>>,
     /// The granted scopes that satisfied the requirement.
-    pub used: Vec<String>,
+    pub used: Shared<Vec<String>>,
     /// Required scopes the token lacked.
     pub missing: Vec<String>,
     /// Whether the requirement was met.
@@ -28,25 +34,36 @@ impl ScopeDecision {
     /// Decides `required` against the `granted` scopes.
     ///
     /// ```
+    /// use oauth_audit::event::Shared;
     /// use oauth_audit::scope::{Match, ScopeDecision};
     ///
+    /// let required = Shared::new(vec!["orders:read".to_string(), "orders:write".to_string()]);
     /// let granted = ["orders:read".to_string(), "profile".to_string()];
-    /// let d = ScopeDecision::decide(&["orders:read".into(), "orders:write".into()], Match::Any, &granted);
+    /// let d = ScopeDecision::decide(&required, Match::Any, &granted);
     /// assert!(d.satisfied);
-    /// assert_eq!(d.used, ["orders:read"]);
+    /// assert_eq!(d.used, vec!["orders:read".to_string()]);
     /// assert_eq!(d.missing, ["orders:write"]);
     /// ```
-    pub fn decide(required: &[String], mode: Match, granted: &[String]) -> ScopeDecision {
-        let (used, missing): (Vec<String>, Vec<String>) = required
-            .iter()
-            .cloned()
-            .partition(|scope| granted.contains(scope));
+    pub fn decide(
+        required: &Shared<Vec<String>>,
+        mode: Match,
+        granted: &[String],
+    ) -> ScopeDecision {
+        let (used, missing) = if required.iter().all(|scope| granted.contains(scope)) {
+            (required.clone(), Vec::new())
+        } else {
+            let (used, missing): (Vec<String>, Vec<String>) = required
+                .iter()
+                .cloned()
+                .partition(|scope| granted.contains(scope));
+            (Shared::own(used), missing)
+        };
         let satisfied = match mode {
             Match::All => missing.is_empty(),
             Match::Any => !used.is_empty() || required.is_empty(),
         };
         ScopeDecision {
-            required: required.to_vec(),
+            required: required.clone(),
             used,
             missing,
             satisfied,
@@ -62,17 +79,45 @@ mod tests {
         s.iter().map(|s| s.to_string()).collect()
     }
 
+    fn shared(s: &[&str]) -> Shared<Vec<String>> {
+        Shared::new(v(s))
+    }
+
     #[test]
     fn all_and_any() {
         let granted = v(&["a", "b"]);
-        let d = ScopeDecision::decide(&v(&["a", "b"]), Match::All, &granted);
+        let d = ScopeDecision::decide(&shared(&["a", "b"]), Match::All, &granted);
         assert!(d.satisfied);
         assert_eq!(d.used, v(&["a", "b"]));
-        let d = ScopeDecision::decide(&v(&["a", "c"]), Match::All, &granted);
+        let d = ScopeDecision::decide(&shared(&["a", "c"]), Match::All, &granted);
         assert!(!d.satisfied);
-        assert_eq!((d.used, d.missing), (v(&["a"]), v(&["c"])));
-        let d = ScopeDecision::decide(&v(&["c", "d"]), Match::Any, &granted);
+        assert_eq!((d.used.into_inner(), d.missing), (v(&["a"]), v(&["c"])));
+        let d = ScopeDecision::decide(&shared(&["c", "d"]), Match::Any, &granted);
         assert!(!d.satisfied);
-        assert!(ScopeDecision::decide(&[], Match::All, &[]).satisfied);
+        assert!(d.used.is_empty());
+        assert_eq!(d.missing, v(&["c", "d"]));
+        let d = ScopeDecision::decide(&shared(&["a", "c"]), Match::Any, &granted);
+        assert!(d.satisfied);
+        assert!(ScopeDecision::decide(&shared(&[]), Match::All, &[]).satisfied);
+        assert!(ScopeDecision::decide(&shared(&[]), Match::Any, &[]).satisfied);
+    }
+
+    #[test]
+    fn a_met_requirement_shares_the_routes_list() {
+        let required = shared(&["orders:read", "orders:write"]);
+        let granted = v(&["profile", "orders:write", "orders:read"]);
+        for mode in [Match::All, Match::Any] {
+            let d = ScopeDecision::decide(&required, mode, &granted);
+            assert!(d.satisfied);
+            assert!(d.required.is_shared() && d.used.is_shared());
+            assert_eq!(d.used, required);
+            assert!(d.missing.is_empty());
+        }
+        // Partly granted: `used` is the decision's own list, the route's is untouched.
+        let d = ScopeDecision::decide(&required, Match::Any, &v(&["orders:write"]));
+        assert!(!d.used.is_shared());
+        assert_eq!(d.used, v(&["orders:write"]));
+        assert_eq!(d.missing, v(&["orders:read"]));
+        assert_eq!(*required, v(&["orders:read", "orders:write"]));
     }
 }

@@ -7,7 +7,7 @@ use tower_service::Service;
 
 use super::future::RequiredScopesFuture;
 use super::{Match, ScopeDecision};
-use crate::event::{sanitize, ErrorInfo};
+use crate::event::{sanitize, ErrorInfo, Shared};
 use crate::request_target::method_overrides;
 use crate::resource::{AuditedToken, Presentation};
 use crate::token::Verdict;
@@ -21,7 +21,8 @@ pub struct RequiredScopes {
 
 #[derive(Debug)]
 struct Config {
-    required: Vec<String>,
+    /// Shared by every decision (and so every event) of the route.
+    required: Shared<Vec<String>>,
     mode: Match,
     enforce: bool,
     require_dpop: bool,
@@ -53,7 +54,7 @@ impl RequiredScopes {
     {
         RequiredScopes {
             config: Arc::new(Config {
-                required: scopes.into_iter().map(Into::into).collect(),
+                required: Shared::new(scopes.into_iter().map(Into::into).collect()),
                 mode,
                 enforce: false,
                 require_dpop: false,
