@@ -11,19 +11,71 @@ const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 /// in the request's extensions, for handlers (with Axum, `Extension<RequestId>`), and by
 /// default in the response's `x-request-id` header when the response has none (see
 /// [`AuditLayerBuilder::request_id_header`](crate::AuditLayerBuilder::request_id_header)).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RequestId(pub(crate) String);
+///
+/// An id of up to 40 bytes (a generated UUID is 36) is kept inline, so putting it in the
+/// request's extensions and cloning it out again allocates nothing.
+#[derive(Clone)]
+pub struct RequestId(Id);
+
+#[derive(Clone)]
+enum Id {
+    /// The first `len` bytes of the array: UTF-8, taken from a `&str`.
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_ID],
+    },
+    Heap(Box<str>),
+}
+
+const INLINE_ID: usize = 40;
 
 impl RequestId {
+    pub(crate) fn new(id: &str) -> Self {
+        let mut bytes = [0u8; INLINE_ID];
+        match (bytes.get_mut(..id.len()), u8::try_from(id.len())) {
+            (Some(inline), Ok(len)) => {
+                inline.copy_from_slice(id.as_bytes());
+                RequestId(Id::Inline { len, bytes })
+            }
+            _ => RequestId(Id::Heap(id.into())),
+        }
+    }
+
     /// The id.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            // Copied whole from a `&str`, so always UTF-8: the fallback is never taken.
+            Id::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Id::Heap(id) => id,
+        }
+    }
+}
+
+impl PartialEq for RequestId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RequestId {}
+
+impl std::hash::Hash for RequestId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RequestId").field(&self.as_str()).finish()
     }
 }
 
 impl std::fmt::Display for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -80,6 +132,40 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(name, value.parse().unwrap());
         h
+    }
+
+    #[test]
+    fn a_request_id_reads_back_as_given_inline_or_not() {
+        let ids = [
+            String::new(),
+            "abc-123".to_owned(),
+            request_id(&HeaderMap::new()),
+            "é".repeat(20),
+            "x".repeat(40),
+            "x".repeat(41),
+            "y".repeat(128),
+        ];
+        for id in &ids {
+            let request_id = RequestId::new(id);
+            assert_eq!(request_id.as_str(), id);
+            assert_eq!(request_id.to_string(), *id);
+            assert_eq!(format!("{request_id:?}"), format!("RequestId({id:?})"));
+            assert_eq!(request_id.clone(), request_id);
+        }
+        assert_ne!(RequestId::new("x"), RequestId::new("y"));
+        assert_ne!(
+            RequestId::new(&"x".repeat(40)),
+            RequestId::new(&"x".repeat(41))
+        );
+        let state = std::hash::RandomState::new();
+        let hash = |id: &RequestId| std::hash::BuildHasher::hash_one(&state, id);
+        // Hashed as its text, inline or not, as the derived `Hash` of a `String` did.
+        for id in ["abc", &"z".repeat(50)] {
+            assert_eq!(
+                hash(&RequestId::new(id)),
+                std::hash::BuildHasher::hash_one(&state, id)
+            );
+        }
     }
 
     #[test]

@@ -124,3 +124,24 @@ impl State {
         state.shared.auditor.offer_shared(event)
     }
 }
+#[cfg(test)]
+mod tests {
+    use std::mem::size_of;
+    /// The largest request glibc's malloc serves from its small bins on a 64-bit target
+    /// (a chunk under 1,024 bytes): past it, every allocation first consolidates the fast
+    /// bins, a few hundred instructions on every request.
+    const SMALL_BIN_REQUEST: usize = 1_000;
+
+    #[test]
+    fn the_per_request_allocations_stay_in_the_small_bins() {
+        if size_of::<usize>() != 8 {
+            return;
+        }
+        assert!(size_of::<super::State>() <= SMALL_BIN_REQUEST);
+        // What `Auditor::offer_shared` allocates for a protected route's event: the
+        // event and the `Arc`'s two counts.
+        assert!(
+            2 * size_of::<usize>() + size_of::<crate::event::AuditEvent>() <= SMALL_BIN_REQUEST
+        );
+    }
+}

@@ -71,7 +71,7 @@ impl<S, M> AuditService<S, M> {
         }
         let context = RequestContext::capture(&req, &shared.trusted_proxies);
         req.extensions_mut()
-            .insert(RequestId(context.request_id.clone()));
+            .insert(RequestId::new(&context.request_id));
         let context_ip = context.source.ip;
         let certificate = shared.client_certificate(&req);
         if let Some(crate::mtls::PresentedCertificate::Certificate(c)) = &certificate {
@@ -116,8 +116,11 @@ impl<S, M> AuditService<S, M> {
                 }
                 resource
             });
-            let pending =
-                PendingEvent::new(shared.clone(), context, Role::Endpoint(request, fallback));
+            let pending = PendingEvent::new(
+                shared.clone(),
+                context,
+                Role::Endpoint(Box::new(request), fallback),
+            );
             return Prepared {
                 request: Request::from_parts(head, RequestBody::new(body, tee)),
                 pending: Some(pending),
