@@ -9,8 +9,8 @@ use crate::dpop::{DpopVerifier, ProofCheck, ProofUse, DPOP};
 use crate::event::Secrets;
 use crate::mtls::PresentedCertificate;
 use crate::token::{
-    access_token_from_headers, BearerCredential, InspectedToken, RevokedTokens, TokenFingerprint,
-    TokenFormat, TokenInspector, Verdict,
+    access_token_from_headers, BearerCredential, InspectedToken, RevokedTokens, Scheme,
+    TokenFingerprint, TokenFormat, TokenInspector, Verdict,
 };
 
 /// The bearer token a request presented, as the layer inspected it.
@@ -79,6 +79,24 @@ pub(crate) fn proof_of(
     (token.is_some() || token_endpoint).then(|| dpop.check(method, uri, headers, token))
 }
 
+/// The request's access token as [`access_token_from_headers`] reads it, and its cached
+/// inspection when the cache vouches for its characters: a token seen before (nearly every
+/// request) is not checked byte by byte again.
+fn credential<'h>(
+    headers: &'h HeaderMap,
+    inspector: &TokenInspector,
+) -> (Scheme, BearerCredential<'h>, Option<Arc<InspectedToken>>) {
+    let vouched = crate::token::bearer::well_shaped(headers)
+        .and_then(|(scheme, token)| Some((scheme, token, inspector.cached_b64token(token)?)));
+    match vouched {
+        Some((scheme, token, seen)) => (scheme, BearerCredential::Bearer(token), Some(seen)),
+        None => {
+            let (scheme, credential) = access_token_from_headers(headers);
+            (scheme, credential, None)
+        }
+    }
+}
+
 impl ResourceRequest {
     /// Inspects the request's token; `proof` is the check of its DPoP proof
     /// ([`proof_of`]), recorded as used here when the token is valid and bound to the
@@ -94,7 +112,7 @@ impl ResourceRequest {
             revoked,
             dpop,
         } = inspectors;
-        let (scheme, credential) = access_token_from_headers(headers);
+        let (scheme, credential, mut seen) = credential(headers, inspector);
         let presented = match credential {
             BearerCredential::Absent => Presented::Nothing,
             BearerCredential::OtherScheme => Presented::OtherScheme,
@@ -112,7 +130,7 @@ impl ResourceRequest {
                 }
             }
             BearerCredential::Bearer(token) => {
-                let seen = inspector.inspect(token);
+                let seen = seen.take().unwrap_or_else(|| inspector.inspect(token));
                 // The trail's own record of a revocation beats any cached verification.
                 Presented::Token(if revoked.contains(&seen.fingerprint) {
                     Arc::new(InspectedToken {
@@ -261,5 +279,89 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for AuditedToken
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<AuditedToken>().cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(
+                http::header::AUTHORIZATION,
+                http::HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        headers
+    }
+
+    /// Whatever the cache holds, the request's credential is the one the bearer rules give:
+    /// a cached inspection vouches only for the token it was made for, and only when that
+    /// token is a `b64token`.
+    #[test]
+    fn a_cached_token_reads_as_the_rules_read_it() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+
+        let value = prop_oneof![
+            "(Bearer|bearer|DPoP|Basic)[ \t]{1,2}[A-Za-z0-9._~+/=\\-]{0,12}[ \t]{0,2}",
+            "(Bearer|DPoP) [A-Za-z0-9._~+/\\-]{0,20}[ -~]?[A-Za-z0-9._~+/\\-]{0,20}={0,2}",
+            "(Bearer|DPoP)[ \t][ -~\t]{0,16}",
+        ];
+        let inspector = TokenInspector::default();
+        TestRunner::new(Config::with_cases(4000))
+            .run(&(value.clone(), value), |(seen_before, value)| {
+                // The cache holds whatever this or another header's token would be, checked
+                // or not: `inspect` is public, and the token endpoint inspects what servers
+                // issue.
+                for raw in [&seen_before, &value] {
+                    let rest = raw.split_once([' ', '\t']).map_or("", |(_, rest)| rest);
+                    inspector.inspect(rest.trim_matches([' ', '\t']));
+                    inspector.inspect(rest);
+                }
+                for values in [&[value.as_str()][..], &[value.as_str(), value.as_str()]] {
+                    let headers = headers(values);
+                    let (scheme, credential, seen) = credential(&headers, &inspector);
+                    prop_assert_eq!(
+                        (scheme, credential),
+                        access_token_from_headers(&headers),
+                        "{:?}",
+                        values
+                    );
+                    if let (Some(seen), BearerCredential::Bearer(token)) = (seen, credential) {
+                        prop_assert_eq!(seen.fingerprint, TokenFingerprint::of(token));
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn only_a_cached_b64token_is_vouched_for() {
+        let inspector = TokenInspector::default();
+        let h1 = headers(&["Bearer a.b.c"]);
+        let (_, read, seen) = credential(&h1, &inspector);
+        assert_eq!(read, BearerCredential::Bearer("a.b.c"));
+        assert!(
+            seen.is_none(),
+            "not seen before: read by the rules, then inspected"
+        );
+        inspector.inspect("a.b.c");
+        let h2 = headers(&["DPoP a.b.c"]);
+        let (scheme, read, seen) = credential(&h2, &inspector);
+        assert_eq!(
+            (scheme, read),
+            (Scheme::DPoP, BearerCredential::Bearer("a.b.c"))
+        );
+        assert!(seen.is_some());
+        // Inspected (a server issued it) but not a b64token: the rules refuse it.
+        inspector.inspect("a b");
+        let h3 = headers(&["Bearer a b"]);
+        let (_, read, seen) = credential(&h3, &inspector);
+        assert!(matches!(read, BearerCredential::Malformed(_)));
+        assert!(seen.is_none());
     }
 }

@@ -149,6 +149,18 @@ fn all_b64token(bytes: &[u8]) -> bool {
 /// anything else, which [`read`] then takes apart step by step for the reason; what this
 /// accepts, those steps accept the same way.
 fn read_well_formed(value: &[u8], dpop: bool) -> Option<(Scheme, BearerCredential<'_>)> {
+    let (scheme, token, body) = shape(value, dpop)?;
+    if !all_b64token(body) {
+        return None;
+    }
+    // Every byte is ASCII: the scheme's letters, blanks, the token's characters and `=`.
+    let token = std::str::from_utf8(token).ok()?;
+    Some((scheme, BearerCredential::Bearer(token)))
+}
+
+/// [`read_well_formed`] but for the token's characters: the scheme, the token with its
+/// trailing `=`s, and the token without them (not empty).
+fn shape(value: &[u8], dpop: bool) -> Option<(Scheme, &[u8], &[u8])> {
     let space = value.iter().position(|b| matches!(b, b' ' | b'\t'))?;
     let (scheme, rest) = value.split_at(space);
     let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
@@ -165,12 +177,30 @@ fn read_well_formed(value: &[u8], dpop: bool) -> Option<(Scheme, BearerCredentia
     // `trim_ascii` also takes line breaks and form feeds, which `read` does not.
     let trimmed_blank = blank(&rest[..rest.len() - rest.trim_ascii_start().len()])
         && blank(&rest[rest.trim_ascii_end().len()..]);
-    if body.is_empty() || !trimmed_blank || !all_b64token(body) {
+    (!body.is_empty() && trimmed_blank).then_some((scheme, token, body))
+}
+
+/// The access token of the request's one `Authorization` header (either scheme) when the
+/// header has the shape [`access_token_from_headers`] accepts in one pass, its characters
+/// not checked: for a caller that knows this very token to be a b64token already (the
+/// verification cache remembers it, see
+/// [`TokenInspector::cached_b64token`](super::TokenInspector::cached_b64token)). With that
+/// knowledge, `(scheme, BearerCredential::Bearer(token))` is what
+/// [`access_token_from_headers`] would say; without it, ask that function.
+pub(crate) fn well_shaped(headers: &HeaderMap) -> Option<(Scheme, &str)> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
         return None;
     }
-    // Every byte is ASCII: the scheme's letters, blanks, the token's characters and `=`.
-    let token = std::str::from_utf8(token).ok()?;
-    Some((scheme, BearerCredential::Bearer(token)))
+    let (scheme, token, _) = shape(value.as_bytes(), true)?;
+    Some((scheme, std::str::from_utf8(token).ok()?))
+}
+
+/// Whether `token` is an RFC 6750 `b64token`: allowed characters, then any `=`s.
+pub(crate) fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty() && all_b64token(body.as_bytes())
 }
 
 #[cfg(test)]

@@ -140,6 +140,9 @@ fn random_key() -> (u64, u64) {
 /// A cached inspection: the time-independent part of the verdict.
 struct Cached {
     generation: u64,
+    /// Whether the token is an RFC 6750 `b64token`: the bearer reader need not check its
+    /// characters again ([`TokenInspector::cached_b64token`]).
+    b64token: bool,
     /// The result while the token is within its validity window.
     token: Arc<InspectedToken>,
 }
@@ -200,8 +203,31 @@ impl TokenInspector {
         let result = self.at_time(&token, now);
         inner
             .cache
-            .insert(key, Arc::new(Cached { generation, token }));
+            .insert(
+                key,
+                Arc::new(Cached {
+                    generation,
+                    b64token: super::bearer::is_b64token(raw),
+                    token,
+                }),
+            );
         result
+    }
+
+    /// The cached inspection of `raw`, when there is one for the current keys and `raw` is
+    /// an RFC 6750 `b64token`; `None` sends the caller to the bearer reader's full rules and
+    /// [`inspect`](Self::inspect).
+    ///
+    /// A request whose `Authorization` header has the right shape
+    /// ([`bearer::well_shaped`](super::bearer::well_shaped)) and whose token this finds
+    /// need not have its characters checked again: the cache key is a 128-bit pseudorandom
+    /// function of the token's bytes under a key nobody outside knows, so a hit is this
+    /// token, checked when it was cached.
+    pub(crate) fn cached_b64token(&self, raw: &str) -> Option<Arc<InspectedToken>> {
+        let inner = &self.inner;
+        let cached = inner.cache.get(&CacheKey::of(raw, inner.cache_key))?;
+        (cached.b64token && cached.generation == inner.keys.generation())
+            .then(|| self.at_time(&cached.token, now()))
     }
 
     /// Waits until a JWKS source has loaded its first key set (immediately when there is no

@@ -17,7 +17,7 @@
 //! assert!(seen.fingerprint.to_string().starts_with("sha256:"));
 //! ```
 
-mod bearer;
+pub(crate) mod bearer;
 mod claims;
 mod fingerprint;
 mod inspector;
