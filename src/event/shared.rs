@@ -3,7 +3,9 @@
 //! A protected route's events repeat what their token says (`actor`, `token`,
 //! `scopes.granted`) for as long as the token is used. The layer builds those parts once per
 //! verified token and every event of that token holds the same copy; the RFC 8785 writer
-//! writes each such part once and copies its bytes from then on.
+//! writes each such part once and copies its bytes from then on. A route's required scopes
+//! (`scopes.required`, and `scopes.used` when the token had them all) are shared the same
+//! way by every event of the route.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};

@@ -40,7 +40,7 @@ pub(crate) fn looks_like(
     post: bool,
     form: Option<&Form<'_>>,
     query: Option<&AuthorizeParams>,
-    json: Option<&JsonBody>,
+    json: Option<&JsonBody<'_>>,
     location: Option<&Location>,
 ) -> bool {
     let form_has = |name: &str| post && form.is_some_and(|f| f.first(name).is_some());
@@ -89,7 +89,7 @@ mod tests {
         let issued = JsonBody::parse(br#"{"access_token":"a","token_type":"Bearer"}"#);
         let refused = JsonBody::parse(br#"{"error":"invalid_grant"}"#);
         let api_error = JsonBody::parse(br#"{"error":"not found"}"#);
-        let t = |post, form, json: &Option<JsonBody>| {
+        let t = |post, form, json: &Option<JsonBody<'_>>| {
             looks_like(Endpoint::Token, post, form, None, json.as_ref(), None)
         };
         assert!(t(true, Some(&grant), &None));

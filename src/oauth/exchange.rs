@@ -34,7 +34,7 @@ pub(crate) struct Exchange<'a> {
     pub(crate) response: Option<ResponseSeen<'a>>,
     pub(crate) basic_client: Option<&'a str>,
     /// The response body, when it was a JSON object and seen whole.
-    pub(crate) json: Option<JsonBody>,
+    pub(crate) json: Option<JsonBody<'a>>,
     /// False when the request body was too large or incomplete to inspect.
     pub(crate) request_body_inspected: bool,
     /// The request's secrets, to scrub from what the response says.

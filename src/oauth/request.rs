@@ -211,7 +211,7 @@ impl EndpointRequest {
             },
         };
         let request_body_inspected = not_inspected.is_empty();
-        let json = match (response, response_body) {
+        let json = match (response, response_body.as_ref()) {
             (Some(r), Some(captured)) if r.head.is_some_and(|h| h.json) => match captured.whole() {
                 Some(bytes) => JsonBody::parse(bytes),
                 None => {

@@ -4,7 +4,11 @@
 use std::sync::Arc;
 
 use http::HeaderMap;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use super::form::{ident, scope_list, uri_without_query, Form};
 use crate::event::{scrub, ErrorInfo, Secrets, Untrusted};
@@ -97,48 +101,74 @@ impl Location {
     }
 }
 
-/// A JSON object response body.
+/// A JSON object response body, read where it lies: a member's name and a string's text
+/// are borrowed from the body unless they hold escapes, other values stay raw JSON until
+/// read. Parsing it into a `serde_json::Map` cost a `String` for every name and value and a
+/// tree node for every few members, on every token response.
+///
+/// It reads as that map did: the body must be one valid JSON object, and of a name given
+/// twice the last value counts.
 #[derive(Debug)]
-pub(crate) struct JsonBody(Map<String, Value>);
+pub(crate) struct JsonBody<'a> {
+    bytes: &'a [u8],
+    members: Vec<(Cow<'a, str>, Member<'a>)>,
+}
 
-impl JsonBody {
-    pub(crate) fn parse(bytes: &[u8]) -> Option<Self> {
-        serde_json::from_slice(bytes).ok().map(JsonBody)
+#[derive(Debug)]
+enum Member<'a> {
+    Text(Cow<'a, str>),
+    Raw(&'a RawValue),
+}
+
+impl<'a> JsonBody<'a> {
+    pub(crate) fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let Members(members) = serde_json::from_slice(bytes).ok()?;
+        Some(JsonBody { bytes, members })
+    }
+
+    fn get(&self, key: &str) -> Option<&Member<'a>> {
+        self.members
+            .iter()
+            .rev()
+            .find(|(name, _)| name == key)
+            .map(|(_, member)| member)
     }
 
     /// The token claims of an introspection answer, read by the one claims reader that
     /// protected routes use too.
     pub(crate) fn claims(&self) -> crate::token::TokenClaims {
-        crate::token::TokenClaims::from_json(&Value::Object(self.0.clone()))
+        let value = serde_json::from_slice(self.bytes).unwrap_or(Value::Null);
+        crate::token::TokenClaims::from_json(&value)
     }
 
     /// Whether `key` is a member.
     pub(crate) fn has(&self, key: &str) -> bool {
-        self.0.contains_key(key)
+        self.get(key).is_some()
     }
 
     /// A string member, when present and not empty.
     pub(crate) fn str(&self, key: &str) -> Option<&str> {
-        self.0
-            .get(key)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    }
-
-    /// A number member; numeric strings are accepted (servers send `"3600"`).
-    pub(crate) fn int(&self, key: &str) -> Option<i64> {
-        match self.0.get(key)? {
-            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-            Value::String(s) => s.trim().parse().ok(),
+        match self.get(key)? {
+            Member::Text(text) if !text.is_empty() => Some(text),
             _ => None,
         }
     }
 
+    /// A number member; numeric strings are accepted (servers send `"3600"`).
+    pub(crate) fn int(&self, key: &str) -> Option<i64> {
+        match self.get(key)? {
+            Member::Text(text) => text.trim().parse().ok(),
+            Member::Raw(raw) => {
+                let n: serde_json::Number = serde_json::from_str(raw.get()).ok()?;
+                n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))
+            }
+        }
+    }
+
     pub(crate) fn bool(&self, key: &str) -> Option<bool> {
-        match self.0.get(key)? {
-            Value::Bool(b) => Some(*b),
-            Value::String(s) => s.parse().ok(),
-            _ => None,
+        match self.get(key)? {
+            Member::Text(text) => text.parse().ok(),
+            Member::Raw(raw) => serde_json::from_str(raw.get()).ok(),
         }
     }
 
@@ -146,15 +176,16 @@ impl JsonBody {
     /// stays for the tests of this reader.
     #[cfg(test)]
     pub(crate) fn strings(&self, key: &str) -> Vec<String> {
-        match self.0.get(key) {
-            Some(Value::String(s)) => vec![ident(s)],
-            Some(Value::Array(items)) => items
+        match self.get(key) {
+            Some(Member::Text(s)) => vec![ident(s)],
+            Some(Member::Raw(raw)) => serde_json::from_str::<Vec<Value>>(raw.get())
+                .unwrap_or_default()
                 .iter()
                 .filter_map(Value::as_str)
                 .take(100)
                 .map(ident)
                 .collect(),
-            _ => Vec::new(),
+            None => Vec::new(),
         }
     }
 
@@ -167,6 +198,69 @@ impl JsonBody {
                 .str("error_description")
                 .map(|d| scrub(d, secrets, MAX_DESCRIPTION)),
         })
+    }
+}
+
+/// The members of a JSON object, each name and string borrowed when it can be.
+struct Members<'a>(Vec<(Cow<'a, str>, Member<'a>)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object;
+
+        impl<'de> Visitor<'de> for Object {
+            type Value = Members<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                // A token response has four to six members.
+                let mut members = Vec::with_capacity(8);
+                while let Some(Text(name)) = map.next_key()? {
+                    let raw: &'de RawValue = map.next_value()?;
+                    let member = if raw.get().starts_with('"') {
+                        let Text(text) =
+                            serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+                        Member::Text(text)
+                    } else {
+                        Member::Raw(raw)
+                    };
+                    members.push((name, member));
+                }
+                Ok(Members(members))
+            }
+        }
+
+        deserializer.deserialize_map(Object)
+    }
+}
+
+/// A JSON string, borrowed from the input unless it has escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct String;
+
+        impl<'de> Visitor<'de> for String {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+        }
+
+        deserializer.deserialize_str(String)
     }
 }
 
@@ -243,6 +337,153 @@ mod tests {
         assert!(JsonBody::parse(b"[1]").is_none());
     }
 
+    /// Whether a member is there, and what it reads as: text, integer, boolean.
+    type Reading = (bool, Option<String>, Option<i64>, Option<bool>);
+
+    /// What the body said when it was read into a `serde_json::Map`: the reading the
+    /// borrowed one must agree with.
+    fn read_as_a_map(bytes: &[u8], key: &str) -> Option<Reading> {
+        let map: serde_json::Map<String, Value> = serde_json::from_slice(bytes).ok()?;
+        let value = map.get(key);
+        let int = match value {
+            Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        let bool = match value {
+            Some(Value::Bool(b)) => Some(*b),
+            Some(Value::String(s)) => s.parse().ok(),
+            _ => None,
+        };
+        let text = value
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        Some((value.is_some(), text, int, bool))
+    }
+
+    #[test]
+    fn the_borrowed_reading_agrees_with_a_map() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+
+        let keys = [
+            "access_token",
+            "expires_in",
+            "active",
+            "ab",
+            "",
+            "\\u0061b",
+            "a\\\\b",
+        ];
+        let key = proptest::sample::select(keys.to_vec());
+        let value = prop_oneof![
+            Just("true".to_owned()),
+            Just("false".to_owned()),
+            Just("null".to_owned()),
+            Just("\"true\"".to_owned()),
+            Just("\"\"".to_owned()),
+            Just("[\"a\",1,{\"b\":[]}]".to_owned()),
+            Just("{\"x\":{\"y\":\"z\"}}".to_owned()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| format!("{f:e}")),
+            "-?[0-9]{1,25}(\\.[0-9]{1,5})?([eE][+-]?[0-9]{1,3})?",
+            "\" ?-?[0-9]{1,6} ?\"",
+            // Strings with and without escapes, and the odd broken one.
+            "\"([a-zA-Z0-9 ._~+/=-]|\\\\[nt\"\\\\/]|\\\\u00[0-7][0-9a-f]|é){0,12}\"",
+            "\"[ -~]{0,8}",
+        ];
+        let body = proptest::collection::vec((key, value), 0..6).prop_map(|members| {
+            let members: Vec<String> = members
+                .iter()
+                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        });
+        let input = prop_oneof![
+            4 => body,
+            1 => "[ -~]{0,40}",
+        ];
+        TestRunner::new(Config::with_cases(4000))
+            .run(&input, |input| {
+                let bytes = input.as_bytes();
+                let borrowed = JsonBody::parse(bytes);
+                let map = serde_json::from_slice::<serde_json::Map<String, Value>>(bytes);
+                // One difference, on purpose: a number past `f64`'s range made the whole
+                // body unreadable as a map; read in place, only that number is unreadable.
+                let out_of_range = map
+                    .as_ref()
+                    .is_err_and(|e| e.to_string().starts_with("number out of range"));
+                if out_of_range {
+                    // Read in place when, but for the range, it is a JSON object.
+                    let valid = serde_json::from_slice::<de::IgnoredAny>(bytes).is_ok()
+                        && input.trim_start().starts_with('{');
+                    prop_assert_eq!(borrowed.is_some(), valid, "{}", input);
+                } else {
+                    prop_assert_eq!(borrowed.is_some(), map.is_ok(), "{}", input);
+                }
+                if let (Some(j), false) = (borrowed, out_of_range) {
+                    for key in [
+                        "access_token",
+                        "expires_in",
+                        "active",
+                        "ab",
+                        "",
+                        "a\\b",
+                        "x",
+                    ] {
+                        prop_assert_eq!(
+                            Some((
+                                j.has(key),
+                                j.str(key).map(str::to_owned),
+                                j.int(key),
+                                j.bool(key)
+                            )),
+                            read_as_a_map(bytes, key),
+                            "{:?} in {}",
+                            key,
+                            input
+                        );
+                    }
+                    prop_assert_eq!(
+                        j.claims(),
+                        crate::token::TokenClaims::from_json(
+                            &serde_json::from_slice(bytes).unwrap()
+                        )
+                    );
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn names_and_strings_without_escapes_are_borrowed() {
+        let j = JsonBody::parse(br#"{"access_token":"abc","scope":"a\u0020b","expires_in":60}"#)
+            .unwrap();
+        let borrowed = |key: &str| {
+            j.members
+                .iter()
+                .find(|(name, _)| name == key)
+                .map(|(name, member)| {
+                    (
+                        matches!(name, Cow::Borrowed(_)),
+                        matches!(member, Member::Text(Cow::Borrowed(_)) | Member::Raw(_)),
+                    )
+                })
+        };
+        assert_eq!(borrowed("access_token"), Some((true, true)));
+        assert_eq!(borrowed("scope"), Some((true, false)));
+        assert_eq!(j.str("scope"), Some("a b"));
+        assert_eq!(j.int("expires_in"), Some(60));
+        let j = JsonBody::parse(br#"{"access_token":"abc","expires_in":1e400}"#).unwrap();
+        assert_eq!(
+            (j.str("access_token"), j.int("expires_in")),
+            (Some("abc"), None)
+        );
+    }
+
     proptest::proptest! {
         // Large generated strings: fewer cases keep the suite quick.
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
@@ -267,7 +508,8 @@ mod tests {
             let body = serde_json::json!({
                 "error": error, "error_description": description, "aud": aud, "exp": exp,
             });
-            let j = JsonBody::parse(body.to_string().as_bytes()).unwrap();
+            let text = body.to_string();
+            let j = JsonBody::parse(text.as_bytes()).unwrap();
             proptest::prop_assert!(j.strings("aud").len() <= 100);
             proptest::prop_assert!(j.strings("aud").iter().all(|a| a.len() <= super::super::form::MAX_ID));
             let _ = j.int("exp");

@@ -201,16 +201,14 @@ impl TokenInspector {
             }
         }
         let result = self.at_time(&token, now);
-        inner
-            .cache
-            .insert(
-                key,
-                Arc::new(Cached {
-                    generation,
-                    b64token: super::bearer::is_b64token(raw),
-                    token,
-                }),
-            );
+        inner.cache.insert(
+            key,
+            Arc::new(Cached {
+                generation,
+                b64token: super::bearer::is_b64token(raw),
+                token,
+            }),
+        );
         result
     }
 
