@@ -4,10 +4,11 @@
 //! copied ([`Captured`]) and size it ([`CaptureBudget`]); neither owns it, so neither has to
 //! reach into the other.
 
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// The bytes every tee of one [`Endpoints`](crate::oauth::Endpoints) may hold at once.
 ///
@@ -69,6 +70,10 @@ pub(crate) struct Captured {
     /// The body was longer than the limit, or the budget had no room for it; `bytes` holds
     /// only its beginning.
     pub(crate) truncated: bool,
+    /// A frame's data did not show all its bytes without being consumed (a `Buf` whose
+    /// `chunks_vectored` gives fewer): the body was passed on untouched but not read.
+    /// `truncated` is set too.
+    pub(crate) unreadable: bool,
     _held: Option<Arc<Held>>,
 }
 
@@ -77,6 +82,7 @@ impl PartialEq for Captured {
         self.bytes == other.bytes
             && self.complete == other.complete
             && self.truncated == other.truncated
+            && self.unreadable == other.unreadable
     }
 }
 
@@ -96,6 +102,7 @@ impl std::fmt::Debug for Captured {
             .field("len", &self.bytes.len())
             .field("complete", &self.complete)
             .field("truncated", &self.truncated)
+            .field("unreadable", &self.unreadable)
             .finish()
     }
 }
@@ -108,6 +115,7 @@ pub(crate) struct Tee {
     buf: BytesMut,
     limit: usize,
     truncated: bool,
+    unreadable: bool,
     slot: Option<CaptureSlot>,
     budget: Option<CaptureBudget>,
     reserved: usize,
@@ -129,6 +137,7 @@ impl Tee {
             buf: BytesMut::new(),
             limit,
             truncated: false,
+            unreadable: false,
             slot: None,
             budget: None,
             reserved: 0,
@@ -160,15 +169,43 @@ impl Tee {
                 .is_none_or(|budget| budget.reserve(data.len()));
         if !fits_budget {
             // Past the limit (or the budget) nothing is copied: the body is not inspected.
-            self.truncated = true;
-            self.buf = BytesMut::new();
-            self.give_back();
+            self.give_up();
             return;
         }
         if self.budget.is_some() {
             self.reserved += data.len();
         }
         self.buf.extend_from_slice(data);
+    }
+
+    /// Copies a frame's data, every chunk of it. Data that cannot show all its bytes
+    /// without being consumed is not read at all (see [`Captured::unreadable`]).
+    pub(crate) fn observe_buf(&mut self, data: &impl Buf) {
+        let remaining = data.remaining();
+        let first = data.chunk();
+        if first.len() == remaining {
+            return self.observe(first);
+        }
+        let mut slices = [IoSlice::new(&[]); 16];
+        let n = data.chunks_vectored(&mut slices);
+        let slices = &slices[..n];
+        if slices.iter().map(|s| s.len()).sum::<usize>() != remaining {
+            if !self.truncated {
+                self.unreadable = true;
+                self.give_up();
+            }
+            return;
+        }
+        for slice in slices {
+            self.observe(slice);
+        }
+    }
+
+    /// Stops copying: the body will not be inspected.
+    fn give_up(&mut self) {
+        self.truncated = true;
+        self.buf = BytesMut::new();
+        self.give_back();
     }
 
     fn give_back(&mut self) {
@@ -189,6 +226,7 @@ impl Tee {
             bytes: std::mem::take(&mut self.buf).freeze(),
             complete,
             truncated: self.truncated,
+            unreadable: self.unreadable,
             _held: held,
         };
         if let Some(slot) = self.slot.take() {
@@ -277,10 +315,47 @@ mod tests {
         let c = slot.get().unwrap();
         assert_eq!(
             format!("{c:?}"),
-            "Captured { len: 2, complete: false, truncated: false }"
+            "Captured { len: 2, complete: false, truncated: false, unreadable: false }"
         );
         assert!(!c.complete);
         assert_eq!(&c.bytes[..], b"ab");
         assert_eq!(c.whole(), None);
+    }
+
+    /// A `Buf` in two pieces that shows only the first without being consumed, as
+    /// `Buf::chunks_vectored`'s default does.
+    struct Opaque(bytes::buf::Chain<&'static [u8], &'static [u8]>);
+
+    impl Buf for Opaque {
+        fn remaining(&self) -> usize {
+            self.0.remaining()
+        }
+        fn chunk(&self) -> &[u8] {
+            self.0.chunk()
+        }
+        fn advance(&mut self, n: usize) {
+            self.0.advance(n)
+        }
+    }
+
+    #[test]
+    fn every_chunk_of_a_frame_is_copied_or_none() {
+        let mut tee = Tee::new(64);
+        tee.observe_buf(&Bytes::from_static(b"grant_type="));
+        tee.observe_buf(&(&b"client_"[..]).chain(&b"credentials"[..]));
+        let c = tee.finish(true);
+        assert_eq!(c.whole(), Some(&b"grant_type=client_credentials"[..]));
+        assert!(!c.unreadable);
+
+        let budget = CaptureBudget::new(100);
+        let mut tee = Tee::new(64).within(&budget);
+        tee.observe_buf(&Bytes::from_static(b"grant_type="));
+        tee.observe_buf(&Opaque((&b"client_"[..]).chain(&b"credentials"[..])));
+        tee.observe_buf(&Bytes::from_static(b"&scope=a"));
+        let c = tee.finish(true);
+        assert!(c.unreadable && c.truncated);
+        assert_eq!(c.whole(), None);
+        assert!(c.bytes.is_empty(), "nothing of an unread body is kept");
+        assert_eq!(budget.available(), 100, "and nothing of the budget held");
     }
 }

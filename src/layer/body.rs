@@ -56,7 +56,7 @@ impl<B: Body> Body for RequestBody<B> {
             match &frame {
                 Some(Ok(frame)) => {
                     if let Some(data) = frame.data_ref() {
-                        tee.observe(data.chunk());
+                        tee.observe_buf(data);
                     }
                     // Readers may stop at the last frame without polling for the end.
                     if this.inner.is_end_stream() {
@@ -213,7 +213,7 @@ impl<B: Body> Body for ResponseBody<B> {
         match &frame {
             Some(Ok(data)) => {
                 if let (Some(tee), Some(data)) = (this.tee.as_mut(), data.data_ref()) {
-                    tee.observe(data.chunk());
+                    tee.observe_buf(data);
                 }
             }
             // A body error leaves the response incomplete: dropping the pending event

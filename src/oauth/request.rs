@@ -92,6 +92,10 @@ pub(crate) enum EndpointEvent {
 const REQUEST_TOO_LARGE: &str = "request_too_large";
 const REQUEST_INCOMPLETE: &str = "request_incomplete";
 const RESPONSE_TOO_LARGE: &str = "response_too_large";
+/// The body's data type could not show its bytes without consuming them
+/// ([`Captured::unreadable`](crate::tee::Captured)).
+const REQUEST_UNREADABLE: &str = "request_unreadable";
+const RESPONSE_UNREADABLE: &str = "response_unreadable";
 const RESPONSE_INCOMPLETE: &str = "response_incomplete";
 
 /// `error.code` of a request that repeated a parameter RFC 6749 allows once.
@@ -195,6 +199,10 @@ impl EndpointRequest {
             Some(slot) => match slot.get() {
                 Some(captured) => match captured.whole() {
                     Some(bytes) => Some(Form::parse(bytes)),
+                    None if captured.unreadable => {
+                        not_inspected.push(REQUEST_UNREADABLE);
+                        None
+                    }
                     None if captured.truncated => {
                         not_inspected.push(REQUEST_TOO_LARGE);
                         None
@@ -215,7 +223,9 @@ impl EndpointRequest {
             (Some(r), Some(captured)) if r.head.is_some_and(|h| h.json) => match captured.whole() {
                 Some(bytes) => JsonBody::parse(bytes),
                 None => {
-                    not_inspected.push(if captured.truncated {
+                    not_inspected.push(if captured.unreadable {
+                        RESPONSE_UNREADABLE
+                    } else if captured.truncated {
                         RESPONSE_TOO_LARGE
                     } else {
                         RESPONSE_INCOMPLETE
