@@ -79,20 +79,26 @@ pub(crate) fn proof_of(
     (token.is_some() || token_endpoint).then(|| dpop.check(method, uri, headers, token))
 }
 
-/// The request's access token as [`access_token_from_headers`] reads it, and its cached
-/// inspection when the cache vouches for its characters: a token seen before (nearly every
-/// request) is not checked byte by byte again.
-fn credential<'h>(
-    headers: &'h HeaderMap,
-    inspector: &TokenInspector,
-) -> (Scheme, BearerCredential<'h>, Option<Arc<InspectedToken>>) {
-    let vouched = crate::token::bearer::well_shaped(headers)
-        .and_then(|(scheme, token)| Some((scheme, token, inspector.cached_b64token(token)?)));
-    match vouched {
-        Some((scheme, token, seen)) => (scheme, BearerCredential::Bearer(token), Some(seen)),
+/// How the request's `Authorization` header was read.
+enum Read<'h> {
+    /// A token the verification cache has seen and vouches for: what
+    /// [`access_token_from_headers`] would read as `Bearer` (its bytes are those of a
+    /// token checked when it was cached), with its inspection.
+    Seen(Scheme, Arc<InspectedToken>),
+    /// Anything else, read by the bearer rules.
+    Rules(Scheme, BearerCredential<'h>),
+}
+
+/// Reads the request's access token: a token seen before (nearly every request) is not
+/// checked byte by byte again, nor made a `&str`.
+fn credential<'h>(headers: &'h HeaderMap, inspector: &TokenInspector) -> Read<'h> {
+    let seen = crate::token::bearer::well_shaped(headers)
+        .and_then(|(scheme, token)| Some((scheme, inspector.cached_b64token(token)?)));
+    match seen {
+        Some((scheme, seen)) => Read::Seen(scheme, seen),
         None => {
             let (scheme, credential) = access_token_from_headers(headers);
-            (scheme, credential, None)
+            Read::Rules(scheme, credential)
         }
     }
 }
@@ -112,35 +118,42 @@ impl ResourceRequest {
             revoked,
             dpop,
         } = inspectors;
-        let (scheme, credential, mut seen) = credential(headers, inspector);
-        let presented = match credential {
-            BearerCredential::Absent => Presented::Nothing,
-            BearerCredential::OtherScheme => Presented::OtherScheme,
-            BearerCredential::Malformed(reason) => {
-                let value = headers
-                    .get(http::header::AUTHORIZATION)
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()));
-                Presented::Malformed {
-                    reason,
-                    fingerprint: value.as_deref().map(TokenFingerprint::of),
-                    credential: value
-                        .as_deref()
-                        .and_then(|v| v.trim().split_once(' '))
-                        .map(|(_, c)| TokenFingerprint::of(c.trim())),
-                }
-            }
-            BearerCredential::Bearer(token) => {
-                let seen = seen.take().unwrap_or_else(|| inspector.inspect(token));
-                // The trail's own record of a revocation beats any cached verification.
-                Presented::Token(if revoked.contains(&seen.fingerprint) {
-                    Arc::new(InspectedToken {
-                        verdict: Verdict::Revoked,
-                        ..(*seen).clone()
-                    })
-                } else {
-                    seen
+        // The trail's own record of a revocation beats any cached verification.
+        let unless_revoked = |seen: Arc<InspectedToken>| {
+            if revoked.contains(&seen.fingerprint) {
+                Arc::new(InspectedToken {
+                    verdict: Verdict::Revoked,
+                    ..(*seen).clone()
                 })
+            } else {
+                seen
             }
+        };
+        let (scheme, presented) = match credential(headers, inspector) {
+            Read::Seen(scheme, seen) => (scheme, Presented::Token(unless_revoked(seen))),
+            Read::Rules(scheme, credential) => (
+                scheme,
+                match credential {
+                    BearerCredential::Absent => Presented::Nothing,
+                    BearerCredential::OtherScheme => Presented::OtherScheme,
+                    BearerCredential::Malformed(reason) => {
+                        let value = headers
+                            .get(http::header::AUTHORIZATION)
+                            .map(|v| String::from_utf8_lossy(v.as_bytes()));
+                        Presented::Malformed {
+                            reason,
+                            fingerprint: value.as_deref().map(TokenFingerprint::of),
+                            credential: value
+                                .as_deref()
+                                .and_then(|v| v.trim().split_once(' '))
+                                .map(|(_, c)| TokenFingerprint::of(c.trim())),
+                        }
+                    }
+                    BearerCredential::Bearer(token) => {
+                        Presented::Token(unless_revoked(inspector.inspect(token)))
+                    }
+                },
+            ),
         };
         if let (Presented::Token(token), Some(check)) = (&presented, proof.as_mut()) {
             // Only proofs that prove something are remembered: a valid token bound to the
@@ -323,15 +336,20 @@ mod tests {
                 }
                 for values in [&[value.as_str()][..], &[value.as_str(), value.as_str()]] {
                     let headers = headers(values);
-                    let (scheme, credential, seen) = credential(&headers, &inspector);
-                    prop_assert_eq!(
-                        (scheme, credential),
-                        access_token_from_headers(&headers),
-                        "{:?}",
-                        values
-                    );
-                    if let (Some(seen), BearerCredential::Bearer(token)) = (seen, credential) {
-                        prop_assert_eq!(seen.fingerprint, TokenFingerprint::of(token));
+                    let rules = access_token_from_headers(&headers);
+                    match credential(&headers, &inspector) {
+                        Read::Rules(scheme, credential) => {
+                            prop_assert_eq!((scheme, credential), rules, "{:?}", values);
+                        }
+                        Read::Seen(scheme, seen) => {
+                            let BearerCredential::Bearer(token) = rules.1 else {
+                                return Err(TestCaseError::fail(format!(
+                                    "vouched for {values:?}, which the rules read as {rules:?}"
+                                )));
+                            };
+                            prop_assert_eq!(scheme, rules.0, "{:?}", values);
+                            prop_assert_eq!(seen.fingerprint, TokenFingerprint::of(token));
+                        }
                     }
                 }
                 Ok(())
@@ -343,25 +361,25 @@ mod tests {
     fn only_a_cached_b64token_is_vouched_for() {
         let inspector = TokenInspector::default();
         let h1 = headers(&["Bearer a.b.c"]);
-        let (_, read, seen) = credential(&h1, &inspector);
-        assert_eq!(read, BearerCredential::Bearer("a.b.c"));
         assert!(
-            seen.is_none(),
+            matches!(
+                credential(&h1, &inspector),
+                Read::Rules(Scheme::Bearer, BearerCredential::Bearer("a.b.c"))
+            ),
             "not seen before: read by the rules, then inspected"
         );
-        inspector.inspect("a.b.c");
+        let inspected = inspector.inspect("a.b.c");
         let h2 = headers(&["DPoP a.b.c"]);
-        let (scheme, read, seen) = credential(&h2, &inspector);
-        assert_eq!(
-            (scheme, read),
-            (Scheme::DPoP, BearerCredential::Bearer("a.b.c"))
-        );
-        assert!(seen.is_some());
+        let Read::Seen(Scheme::DPoP, seen) = credential(&h2, &inspector) else {
+            panic!("a cached b64token is vouched for");
+        };
+        assert_eq!(seen.fingerprint, inspected.fingerprint);
         // Inspected (a server issued it) but not a b64token: the rules refuse it.
         inspector.inspect("a b");
         let h3 = headers(&["Bearer a b"]);
-        let (_, read, seen) = credential(&h3, &inspector);
-        assert!(matches!(read, BearerCredential::Malformed(_)));
-        assert!(seen.is_none());
+        assert!(matches!(
+            credential(&h3, &inspector),
+            Read::Rules(_, BearerCredential::Malformed(_))
+        ));
     }
 }

@@ -187,14 +187,14 @@ fn shape(value: &[u8], dpop: bool) -> Option<(Scheme, &[u8], &[u8])> {
 /// [`TokenInspector::cached_b64token`](super::TokenInspector::cached_b64token)). With that
 /// knowledge, `(scheme, BearerCredential::Bearer(token))` is what
 /// [`access_token_from_headers`] would say; without it, ask that function.
-pub(crate) fn well_shaped(headers: &HeaderMap) -> Option<(Scheme, &str)> {
+pub(crate) fn well_shaped(headers: &HeaderMap) -> Option<(Scheme, &[u8])> {
     let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
     let value = values.next()?;
     if values.next().is_some() {
         return None;
     }
     let (scheme, token, _) = shape(value.as_bytes(), true)?;
-    Some((scheme, std::str::from_utf8(token).ok()?))
+    Some((scheme, token))
 }
 
 /// Whether `token` is an RFC 6750 `b64token`: allowed characters, then any `=`s.

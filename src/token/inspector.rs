@@ -115,10 +115,10 @@ struct Inner {
 struct CacheKey(u128);
 
 impl CacheKey {
-    fn of(token: &str, (k0, k1): (u64, u64)) -> Self {
+    fn of(token: &[u8], (k0, k1): (u64, u64)) -> Self {
         CacheKey(
             siphasher::sip128::SipHasher24::new_with_keys(k0, k1)
-                .hash(token.as_bytes())
+                .hash(token)
                 .as_u128(),
         )
     }
@@ -186,7 +186,7 @@ impl TokenInspector {
     /// Inspects a raw bearer token. Never blocks on I/O.
     pub fn inspect(&self, raw: &str) -> Arc<InspectedToken> {
         let inner = &self.inner;
-        let key = CacheKey::of(raw, inner.cache_key);
+        let key = CacheKey::of(raw.as_bytes(), inner.cache_key);
         let generation = inner.keys.generation();
         let now = now();
         if let Some(cached) = inner.cache.get(&key) {
@@ -221,7 +221,7 @@ impl TokenInspector {
     /// need not have its characters checked again: the cache key is a 128-bit pseudorandom
     /// function of the token's bytes under a key nobody outside knows, so a hit is this
     /// token, checked when it was cached.
-    pub(crate) fn cached_b64token(&self, raw: &str) -> Option<Arc<InspectedToken>> {
+    pub(crate) fn cached_b64token(&self, raw: &[u8]) -> Option<Arc<InspectedToken>> {
         let inner = &self.inner;
         let cached = inner.cache.get(&CacheKey::of(raw, inner.cache_key))?;
         (cached.b64token && cached.generation == inner.keys.generation())
