@@ -276,6 +276,88 @@ mod tests {
         );
     }
 
+    /// A body in two pieces that shows only its first without being consumed
+    /// (`Buf::chunks_vectored`'s default).
+    struct Opaque(bytes::buf::Chain<Bytes, Bytes>);
+
+    impl bytes::Buf for Opaque {
+        fn remaining(&self) -> usize {
+            self.0.remaining()
+        }
+        fn chunk(&self) -> &[u8] {
+            self.0.chunk()
+        }
+        fn advance(&mut self, n: usize) {
+            self.0.advance(n)
+        }
+    }
+
+    /// A frame in several chunks is read whole, or not at all; the handler gets it as sent.
+    #[tokio::test]
+    async fn a_body_in_chunks_is_read_whole_or_not_at_all() {
+        use bytes::Buf;
+
+        let (auditor, memory) = auditor();
+        let layer = AuditLayer::new(auditor.clone());
+        let sent = "grant_type=client_credentials&client_id=c&client_secret=s";
+        let (first, second) = sent.split_at(20);
+        fn post<B>(body: B) -> Request<B> {
+            Request::post("/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .unwrap()
+        }
+        async fn handler<B>(
+            req: Request<RequestBody<B>>,
+        ) -> Result<Response<Full<Bytes>>, Infallible>
+        where
+            B: http_body::Body,
+            B::Error: std::fmt::Debug,
+        {
+            let seen = req.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(
+                &seen[..],
+                b"grant_type=client_credentials&client_id=c&client_secret=s"
+            );
+            Ok(Response::new(Full::new(Bytes::from_static(
+                ISSUED.as_bytes(),
+            ))))
+        }
+        let chained =
+            Bytes::from_static(first.as_bytes()).chain(Bytes::from_static(second.as_bytes()));
+        let res = layer
+            .clone()
+            .layer(service_fn(handler))
+            .oneshot(post(Full::new(chained)))
+            .await
+            .unwrap();
+        res.into_body().collect().await.unwrap();
+        let opaque = Opaque(
+            Bytes::from_static(first.as_bytes()).chain(Bytes::from_static(second.as_bytes())),
+        );
+        let res = layer
+            .layer(service_fn(handler))
+            .oneshot(post(Full::new(opaque)))
+            .await
+            .unwrap();
+        res.into_body().collect().await.unwrap();
+        auditor.shutdown().await;
+        let events = memory.json();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0]["grant_type"], "client_credentials");
+        assert_eq!(events[0]["client_auth"], "client_secret_post");
+        assert!(events[0]["oauth"].get("body_not_inspected").is_none());
+        assert_eq!(events[1]["oauth"]["body_inspected"], false);
+        assert_eq!(
+            events[1]["oauth"]["body_not_inspected"][0],
+            "request_unreadable"
+        );
+        assert!(
+            events[1].get("grant_type").is_none(),
+            "nothing read of an unread body"
+        );
+    }
+
     #[tokio::test]
     async fn an_unread_or_oversized_body_is_not_inspected() {
         let (auditor, memory) = auditor();
