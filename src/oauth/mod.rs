@@ -276,22 +276,6 @@ mod tests {
         );
     }
 
-    /// A body in two pieces that shows only its first without being consumed
-    /// (`Buf::chunks_vectored`'s default).
-    struct Opaque(bytes::buf::Chain<Bytes, Bytes>);
-
-    impl bytes::Buf for Opaque {
-        fn remaining(&self) -> usize {
-            self.0.remaining()
-        }
-        fn chunk(&self) -> &[u8] {
-            self.0.chunk()
-        }
-        fn advance(&mut self, n: usize) {
-            self.0.advance(n)
-        }
-    }
-
     /// A frame in several chunks is read whole, or not at all; the handler gets it as sent.
     #[tokio::test]
     async fn a_body_in_chunks_is_read_whole_or_not_at_all() {
@@ -332,7 +316,7 @@ mod tests {
             .await
             .unwrap();
         res.into_body().collect().await.unwrap();
-        let opaque = Opaque(
+        let opaque = crate::tee::FirstChunkOnly(
             Bytes::from_static(first.as_bytes()).chain(Bytes::from_static(second.as_bytes())),
         );
         let res = layer
