@@ -28,7 +28,7 @@ use crate::token::Verdict;
 /// What kind of traffic a request is, decided when it arrives.
 ///
 /// An endpoint's request is boxed: kept inline it made every pending state, a protected
-/// route's too, larger than 1,008 bytes, past which glibc's allocator serves a request
+/// route's too, larger than 1,000 bytes, past which glibc's allocator serves a request
 /// from its large bins and first consolidates its fast bins (about 460 instructions per
 /// request, more than the endpoint's extra allocation costs the endpoints).
 #[derive(Debug)]
