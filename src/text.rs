@@ -1,9 +1,67 @@
 //! Untrusted text made safe to show: escaped and cut ([`sanitize`]), URLs without their
-//! secrets ([`shown_url`]).
+//! secrets ([`shown_url`]); and text read from JSON without a copy ([`Text`]).
 //!
 //! A leaf that depends on nothing else in the crate, so that token inspection (which
 //! sanitises claims and shows JWKS URLs) and the event schema (which re-exports both as
 //! `event::sanitize` and `event::shown_url`) can both use it without depending on each other.
+
+use std::borrow::Cow;
+use std::ops::Deref;
+
+use serde::de::{Deserialize, Deserializer, Visitor};
+
+/// A JSON string as read: borrowed from the input unless it held escapes. (serde's own
+/// `Cow` borrows only as a field of its own, never inside a list or as a map's key: every
+/// scope of a report's event, every member name of an endpoint's response, would be a
+/// copy.)
+#[derive(Debug, PartialEq, Eq)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'a> From<&'a str> for Text<'a> {
+    fn from(text: &'a str) -> Self {
+        Text(Cow::Borrowed(text))
+    }
+}
+
+impl AsRef<str> for Text<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Borrowing;
+        impl<'de> Visitor<'de> for Borrowing {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E>(self, text: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_string<E>(self, text: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text)))
+            }
+        }
+        deserializer.deserialize_str(Borrowing)
+    }
+}
 
 /// Makes untrusted text safe for a log field: control characters, line and paragraph
 /// separators (U+2028, U+2029) and invisible format characters (bidirectional overrides

@@ -1,17 +1,17 @@
 //! What endpoint responses say: the `Location` of a redirect, read when the response head
 //! arrives, and the JSON body (RFC 6749 §5.1/§5.2, RFC 7662 §2.2), read when it ends.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::HeaderMap;
-use std::borrow::Cow;
-
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::form::{ident, scope_list, uri_without_query, Form};
 use crate::event::{scrub, ErrorInfo, Secrets, Untrusted};
+use crate::text::Text;
 
 /// Longest `error.code` kept in an event.
 pub(crate) const MAX_CODE: usize = 64;
@@ -234,33 +234,6 @@ impl<'de> Deserialize<'de> for Members<'de> {
         }
 
         deserializer.deserialize_map(Object)
-    }
-}
-
-/// A JSON string, borrowed from the input unless it has escapes.
-struct Text<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Text<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct String;
-
-        impl<'de> Visitor<'de> for String {
-            type Value = Text<'de>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-
-            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(text)))
-            }
-
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(text.to_owned())))
-            }
-        }
-
-        deserializer.deserialize_str(String)
     }
 }
 

@@ -2,63 +2,10 @@
 //! every other field is skipped by the parser, so a line costs little more than finding
 //! its fields.
 
-use std::borrow::Cow;
-use std::ops::Deref;
-
-use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 use smallvec::SmallVec;
 
-/// Text from the line: borrowed unless it held escapes. (serde's own `Cow` borrows only as
-/// a field of its own, never inside a list: every scope would be a copy.)
-#[derive(Debug, PartialEq, Eq)]
-pub struct Text<'a>(Cow<'a, str>);
-
-impl Deref for Text<'_> {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'a> From<&'a str> for Text<'a> {
-    fn from(text: &'a str) -> Self {
-        Text(Cow::Borrowed(text))
-    }
-}
-
-impl AsRef<str> for Text<'_> {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Borrowing;
-        impl<'de> Visitor<'de> for Borrowing {
-            type Value = Text<'de>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-
-            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(text)))
-            }
-
-            fn visit_str<E>(self, text: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(text.to_owned())))
-            }
-
-            fn visit_string<E>(self, text: String) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(text)))
-            }
-        }
-        deserializer.deserialize_str(Borrowing)
-    }
-}
+pub use crate::text::Text;
 
 /// A list of scopes: most events carry a few, kept without an allocation.
 pub type List<'a> = SmallVec<[Text<'a>; 4]>;
