@@ -9,7 +9,7 @@ use crate::dpop::{DpopVerifier, ProofCheck, ProofUse, DPOP};
 use crate::event::Secrets;
 use crate::mtls::PresentedCertificate;
 use crate::token::{
-    access_token_from_headers, BearerCredential, InspectedToken, RevokedTokens, Scheme,
+    access_token_from_headers, BearerCredential, InspectedToken, Probe, RevokedTokens, Scheme,
     TokenFingerprint, TokenFormat, TokenInspector, Verdict,
 };
 
@@ -85,22 +85,23 @@ enum Read<'h> {
     /// [`access_token_from_headers`] would read as `Bearer` (its bytes are those of a
     /// token checked when it was cached), with its inspection.
     Seen(Scheme, Arc<InspectedToken>),
-    /// Anything else, read by the bearer rules.
-    Rules(Scheme, BearerCredential<'h>),
+    /// Anything else, read by the bearer rules; with the cache probe of a well-shaped
+    /// header, which inspecting its token reuses.
+    Rules(Scheme, BearerCredential<'h>, Option<Probe<'h>>),
 }
 
 /// Reads the request's access token: a token seen before (nearly every request) is not
 /// checked byte by byte again, nor made a `&str`.
 fn credential<'h>(headers: &'h HeaderMap, inspector: &TokenInspector) -> Read<'h> {
-    let seen = crate::token::bearer::well_shaped(headers)
-        .and_then(|(scheme, token)| Some((scheme, inspector.cached_b64token(token)?)));
-    match seen {
-        Some((scheme, seen)) => Read::Seen(scheme, seen),
-        None => {
-            let (scheme, credential) = access_token_from_headers(headers);
-            Read::Rules(scheme, credential)
-        }
-    }
+    let probe = match crate::token::bearer::well_shaped(headers) {
+        Some((scheme, token)) => match inspector.cached_b64token(token) {
+            Ok(seen) => return Read::Seen(scheme, seen),
+            Err(probe) => Some(probe),
+        },
+        None => None,
+    };
+    let (scheme, credential) = access_token_from_headers(headers);
+    Read::Rules(scheme, credential, probe)
 }
 
 impl ResourceRequest {
@@ -131,7 +132,7 @@ impl ResourceRequest {
         };
         let (scheme, presented) = match credential(headers, inspector) {
             Read::Seen(scheme, seen) => (scheme, Presented::Token(unless_revoked(seen))),
-            Read::Rules(scheme, credential) => (
+            Read::Rules(scheme, credential, probe) => (
                 scheme,
                 match credential {
                     BearerCredential::Absent => Presented::Nothing,
@@ -150,7 +151,7 @@ impl ResourceRequest {
                         }
                     }
                     BearerCredential::Bearer(token) => {
-                        Presented::Token(unless_revoked(inspector.inspect(token)))
+                        Presented::Token(unless_revoked(inspector.inspect_probed(token, probe)))
                     }
                 },
             ),
@@ -338,7 +339,7 @@ mod tests {
                     let headers = headers(values);
                     let rules = access_token_from_headers(&headers);
                     match credential(&headers, &inspector) {
-                        Read::Rules(scheme, credential) => {
+                        Read::Rules(scheme, credential, _) => {
                             prop_assert_eq!((scheme, credential), rules, "{:?}", values);
                         }
                         Read::Seen(scheme, seen) => {
@@ -364,7 +365,7 @@ mod tests {
         assert!(
             matches!(
                 credential(&h1, &inspector),
-                Read::Rules(Scheme::Bearer, BearerCredential::Bearer("a.b.c"))
+                Read::Rules(Scheme::Bearer, BearerCredential::Bearer("a.b.c"), Some(_))
             ),
             "not seen before: read by the rules, then inspected"
         );
@@ -379,7 +380,38 @@ mod tests {
         let h3 = headers(&["Bearer a b"]);
         assert!(matches!(
             credential(&h3, &inspector),
-            Read::Rules(_, BearerCredential::Malformed(_))
+            Read::Rules(_, BearerCredential::Malformed(_), _)
         ));
+    }
+
+    /// A probe's key is used only for the bytes it was made of: an inspection filed under
+    /// another token's key would be a cached verdict for that other token.
+    #[test]
+    fn a_probe_keys_only_its_own_token() {
+        let inspector = TokenInspector::default();
+        let h1 = headers(&["Bearer a.b.c"]);
+        let Read::Rules(_, BearerCredential::Bearer(token), probe) = credential(&h1, &inspector)
+        else {
+            panic!("read by the rules");
+        };
+        // Another token, with the probe of the first: hashed on its own.
+        let other = inspector.inspect_probed("x.y.z", probe);
+        let h2 = headers(&["Bearer x.y.z"]);
+        let Read::Seen(_, seen) = credential(&h2, &inspector) else {
+            panic!("x.y.z is cached under its own key");
+        };
+        assert_eq!(seen.fingerprint, other.fingerprint);
+        assert_eq!(seen.fingerprint, TokenFingerprint::of("x.y.z"));
+        assert!(matches!(credential(&h1, &inspector), Read::Rules(..)));
+        // Its own token, with its probe: cached under that key, found next time.
+        let Read::Rules(_, _, probe) = credential(&h1, &inspector) else {
+            unreachable!()
+        };
+        let inspected = inspector.inspect_probed(token, probe);
+        let Read::Seen(_, seen) = credential(&h1, &inspector) else {
+            panic!("a.b.c is cached now");
+        };
+        assert_eq!(seen.fingerprint, inspected.fingerprint);
+        assert_eq!(seen.fingerprint, TokenFingerprint::of("a.b.c"));
     }
 }

@@ -124,6 +124,13 @@ impl CacheKey {
     }
 }
 
+/// A [`TokenInspector::cached_b64token`] probe that found nothing usable: the bytes it
+/// looked for and their cache key.
+pub(crate) struct Probe<'t> {
+    token: &'t [u8],
+    key: CacheKey,
+}
+
 /// 128 bits from the operating system's randomness; from the standard library's hash keys
 /// (which come from the same source) if it cannot be read.
 fn random_key() -> (u64, u64) {
@@ -185,8 +192,22 @@ impl TokenInspector {
 
     /// Inspects a raw bearer token. Never blocks on I/O.
     pub fn inspect(&self, raw: &str) -> Arc<InspectedToken> {
+        self.inspect_probed(raw, None)
+    }
+
+    /// [`inspect`](Self::inspect), with the key of a [`cached_b64token`](Self::cached_b64token)
+    /// probe that found nothing: used when it was made of these very bytes (the same place
+    /// in memory), so that a token the cache has not seen is not hashed twice.
+    pub(crate) fn inspect_probed(
+        &self,
+        raw: &str,
+        probe: Option<Probe<'_>>,
+    ) -> Arc<InspectedToken> {
         let inner = &self.inner;
-        let key = CacheKey::of(raw.as_bytes(), inner.cache_key);
+        let key = match probe {
+            Some(probe) if std::ptr::eq(probe.token, raw.as_bytes()) => probe.key,
+            _ => CacheKey::of(raw.as_bytes(), inner.cache_key),
+        };
         let generation = inner.keys.generation();
         let now = now();
         if let Some(cached) = inner.cache.get(&key) {
@@ -213,19 +234,26 @@ impl TokenInspector {
     }
 
     /// The cached inspection of `raw`, when there is one for the current keys and `raw` is
-    /// an RFC 6750 `b64token`; `None` sends the caller to the bearer reader's full rules and
-    /// [`inspect`](Self::inspect).
+    /// an RFC 6750 `b64token`; else the probe, which sends the caller to the bearer
+    /// reader's full rules and [`inspect_probed`](Self::inspect_probed).
     ///
     /// A request whose `Authorization` header has the right shape
     /// ([`bearer::well_shaped`](super::bearer::well_shaped)) and whose token this finds
     /// need not have its characters checked again: the cache key is a 128-bit pseudorandom
     /// function of the token's bytes under a key nobody outside knows, so a hit is this
     /// token, checked when it was cached.
-    pub(crate) fn cached_b64token(&self, raw: &[u8]) -> Option<Arc<InspectedToken>> {
+    pub(crate) fn cached_b64token<'t>(
+        &self,
+        raw: &'t [u8],
+    ) -> Result<Arc<InspectedToken>, Probe<'t>> {
         let inner = &self.inner;
-        let cached = inner.cache.get(&CacheKey::of(raw, inner.cache_key))?;
-        (cached.b64token && cached.generation == inner.keys.generation())
-            .then(|| self.at_time(&cached.token, now()))
+        let key = CacheKey::of(raw, inner.cache_key);
+        match inner.cache.get(&key) {
+            Some(cached) if cached.b64token && cached.generation == inner.keys.generation() => {
+                Ok(self.at_time(&cached.token, now()))
+            }
+            _ => Err(Probe { token: raw, key }),
+        }
     }
 
     /// Waits until a JWKS source has loaded its first key set (immediately when there is no

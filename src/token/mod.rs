@@ -34,6 +34,7 @@ pub use claims::{
     Delegate, TokenClaims, MAX_AUDIENCES, MAX_CLAIM_BYTES, MAX_DELEGATION_DEPTH, MAX_SCOPES,
 };
 pub use fingerprint::TokenFingerprint;
+pub(crate) use inspector::Probe;
 pub use inspector::{InspectedToken, TokenInspector, TokenInspectorBuilder, MIN_REFRESH_INTERVAL};
 pub(crate) use memo::Memo;
 pub(crate) use resolver::resolved;
