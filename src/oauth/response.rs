@@ -108,16 +108,30 @@ impl Location {
 ///
 /// It reads as that map did: the body must be one valid JSON object, and of a name given
 /// twice the last value counts.
-#[derive(Debug)]
 pub(crate) struct JsonBody<'a> {
     bytes: &'a [u8],
     members: Vec<(Cow<'a, str>, Member<'a>)>,
 }
 
-#[derive(Debug)]
 enum Member<'a> {
     Text(Cow<'a, str>),
     Raw(&'a RawValue),
+}
+
+// A token response's members are tokens: Debug shows the names, never a value.
+impl std::fmt::Debug for JsonBody<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonBody")
+            .field(
+                "members",
+                &self
+                    .members
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 impl<'a> JsonBody<'a> {
@@ -450,6 +464,10 @@ mod tests {
         assert_eq!(borrowed("scope"), Some((true, false)));
         assert_eq!(j.str("scope"), Some("a b"));
         assert_eq!(j.int("expires_in"), Some(60));
+        assert_eq!(
+            format!("{j:?}"),
+            r#"JsonBody { members: ["access_token", "scope", "expires_in"] }"#
+        );
         let j = JsonBody::parse(br#"{"access_token":"abc","expires_in":1e400}"#).unwrap();
         assert_eq!(
             (j.str("access_token"), j.int("expires_in")),
