@@ -7,9 +7,12 @@
 //! ```
 //!
 //! Variants: `bare` (no layer), `audited` (the layer with a cached HS256 bearer token on a
-//! protected route, JSON lines to a file), `audited_chained` (the same with the hash chain
-//! and a checkpoint signed every 1,000 events), `token_bare` (a client-credentials token
-//! request, no layer), `token_audited` (the same through the layer).
+//! protected route, JSON lines to a file), `audited_rs256` (the same with an RS256 token of
+//! the size `scripts/bench` sends, 2048-bit key, `kid` in the header: the cache key and the
+//! bearer check read every byte of a token, so their cost grows with it), `audited_chained`
+//! (`audited` with the hash chain and a checkpoint signed every 1,000 events), `token_bare`
+//! (a client-credentials token request, no layer), `token_audited` (the same through the
+//! layer).
 //!
 //! `cpu ROUNDS REQUESTS DIR` measures instead the CPU time the process spends per request
 //! (user and system, every thread, from `/proc/self/stat`), for `bare`, `audited`,
@@ -31,16 +34,38 @@ use tower::ServiceExt;
 
 const SECRET: &[u8] = b"request-profile-secret-of-32-bytes!";
 
-fn token() -> String {
-    let claims = serde_json::json!({"iss": "https://issuer.profile", "aud": "profile-api",
+fn claims() -> serde_json::Value {
+    serde_json::json!({"iss": "https://issuer.profile", "aud": "profile-api",
         "sub": "user-1", "client_id": "profile-client", "scope": "orders:read profile",
-        "jti": "jti-1", "iat": 1_700_000_000u64, "exp": 4_000_000_000u64});
+        "jti": "jti-1", "iat": 1_700_000_000u64, "exp": 4_000_000_000u64})
+}
+
+fn token() -> String {
     encode(
         &Header::new(Algorithm::HS256),
-        &claims,
+        &claims(),
         &EncodingKey::from_secret(SECRET),
     )
     .expect("sign")
+}
+
+/// An RS256 token and the PEM of its public key. The key comes from a seeded generator, so
+/// that every run does the same work before its requests (the N and 2N runs of
+/// `scripts/profile` subtract it away); it signs nothing but this profile's token.
+fn rs256() -> (String, String) {
+    use rand::SeedableRng;
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let key =
+        rsa::RsaPrivateKey::new(&mut rand::rngs::StdRng::seed_from_u64(18), 2048).expect("RSA key");
+    let private = key.to_pkcs8_pem(LineEnding::LF).expect("pem");
+    let public = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .expect("pem");
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("profile".into());
+    let encoding = EncodingKey::from_rsa_pem(private.as_bytes()).expect("encoding key");
+    (encode(&header, &claims(), &encoding).expect("sign"), public)
 }
 
 fn main() {
@@ -142,10 +167,18 @@ async fn run(variant: &str, requests: usize, dir: &std::path::Path) {
         .writer(JsonLines::file(&out).await.expect("audit file"))
         .build()
         .expect("auditor");
+    let (bearer, inspector) = if variant == "audited_rs256" {
+        let (token, public) = rs256();
+        let inspector =
+            TokenInspector::builder().rsa_pem(Algorithm::RS256, public.as_bytes(), Some("profile"));
+        (token, inspector)
+    } else {
+        let inspector = TokenInspector::builder().hmac_secret(Algorithm::HS256, SECRET);
+        (token(), inspector)
+    };
     let layer = AuditLayer::builder(auditor.clone())
         .token_inspector(
-            TokenInspector::builder()
-                .hmac_secret(Algorithm::HS256, SECRET)
+            inspector
                 .issuer(["https://issuer.profile"])
                 .audience(["profile-api"])
                 .build()
@@ -156,14 +189,14 @@ async fn run(variant: &str, requests: usize, dir: &std::path::Path) {
     let (app, token_request) = match variant {
         "bare" => (orders, false),
         "token_bare" => (token_route, true),
-        "audited" | "audited_chained" => (orders.layer(layer), false),
+        "audited" | "audited_rs256" | "audited_chained" => (orders.layer(layer), false),
         "token_audited" => (token_route.layer(layer), true),
         other => panic!("unknown variant {other}"),
     };
     // What `axum::serve` does once: turns every handler into its route with the state, so
     // that requests are not charged for the conversion (and its allocations) every time.
     let app = app.with_state::<()>(());
-    let bearer = format!("Bearer {}", token());
+    let bearer = format!("Bearer {bearer}");
     for _ in 0..requests {
         let request = if token_request {
             Request::post("/token")

@@ -1,5 +1,6 @@
 //! Request and trace identifiers.
 
+use crate::event::Timestamp;
 use http::{HeaderMap, HeaderName};
 
 const MAX_REQUEST_ID_LEN: usize = 128;
@@ -80,8 +81,8 @@ impl std::fmt::Display for RequestId {
 }
 
 /// The `x-request-id` header when it is a sane identifier (visible ASCII, at most 128
-/// bytes), else a fresh UUIDv7.
-pub(crate) fn request_id(headers: &HeaderMap) -> String {
+/// bytes), else a fresh UUIDv7 of `time`, the request's arrival.
+pub(crate) fn request_id(headers: &HeaderMap, time: Timestamp) -> String {
     headers
         .get(X_REQUEST_ID)
         .map(|v| v.as_bytes())
@@ -89,14 +90,25 @@ pub(crate) fn request_id(headers: &HeaderMap) -> String {
             !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.iter().all(u8::is_ascii_graphic)
         })
         .and_then(|v| std::str::from_utf8(v).ok())
-        .map_or_else(generated_id, str::to_owned)
+        .map_or_else(|| generated_id(time), str::to_owned)
 }
 
-/// A new UUIDv7, hyphenated: written into a buffer of its exact length, not through
-/// `Display`, which grows a `String` piece by piece.
-fn generated_id() -> String {
+/// A new UUIDv7 of `time`, hyphenated: written into a buffer of its exact length, not
+/// through `Display`, which grows a `String` piece by piece.
+///
+/// Its milliseconds are the request's arrival as the event's `time` has it, from the same
+/// reading of the clock, and its other 74 bits random (`uuid`'s `NoContext`): unique, but
+/// not ordered among ids of the same millisecond, which nothing asks of a request id.
+fn generated_id(time: Timestamp) -> String {
+    let micros = u64::try_from(time.unix_micros()).unwrap_or(0);
+    let timestamp = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        micros / 1_000_000,
+        // Below a second, so at most 999,999,000: fits.
+        u32::try_from(micros % 1_000_000 * 1_000).unwrap_or(0),
+    );
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    uuid::Uuid::now_v7()
+    uuid::Uuid::new_v7(timestamp)
         .hyphenated()
         .encode_lower(&mut text)
         .to_owned()
@@ -139,7 +151,7 @@ mod tests {
         let ids = [
             String::new(),
             "abc-123".to_owned(),
-            request_id(&HeaderMap::new()),
+            request_id(&HeaderMap::new(), Timestamp::now()),
             "é".repeat(20),
             "x".repeat(40),
             "x".repeat(41),
@@ -170,14 +182,24 @@ mod tests {
 
     #[test]
     fn request_id_from_header_or_generated() {
-        assert_eq!(request_id(&with("x-request-id", "abc-123")), "abc-123");
-        let generated = request_id(&with("x-request-id", "has space"));
+        let now = Timestamp::now();
+        assert_eq!(request_id(&with("x-request-id", "abc-123"), now), "abc-123");
+        let generated = request_id(&with("x-request-id", "has space"), now);
         assert_eq!(generated.len(), 36);
-        assert_ne!(request_id(&HeaderMap::new()), request_id(&HeaderMap::new()));
         assert_eq!(
-            request_id(&with("x-request-id", &"a".repeat(129))).len(),
+            request_id(&with("x-request-id", &"a".repeat(129)), now).len(),
             36
         );
+        // Ids of the same instant differ, and carry that instant's milliseconds.
+        let ids: std::collections::HashSet<String> = (0..10_000)
+            .map(|_| request_id(&HeaderMap::new(), now))
+            .collect();
+        assert_eq!(ids.len(), 10_000);
+        let time = Timestamp::parse("2026-12-04T03:41:50.339943Z").unwrap();
+        let id = uuid::Uuid::parse_str(&request_id(&HeaderMap::new(), time)).unwrap();
+        assert_eq!(id.get_version_num(), 7);
+        let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
+        assert_eq!((secs, nanos), (time.unix() as u64, 339_000_000));
     }
 
     #[test]

@@ -42,13 +42,14 @@ impl RequestContext {
             .get(http::header::USER_AGENT)
             .map(|ua| sanitize(&String::from_utf8_lossy(ua.as_bytes()), MAX_USER_AGENT));
         let (trace_id, span_id) = trace(request.headers());
+        let time = Timestamp::now();
         RequestContext {
-            time: Timestamp::now(),
+            time,
             started: Instant::now(),
             method: request.method().clone(),
             route: peer::matched_route(request.extensions()),
             path: sanitize(request.uri().path(), 2048),
-            request_id: ids::request_id(request.headers()),
+            request_id: ids::request_id(request.headers(), time),
             trace_id,
             span_id,
             source: Source {

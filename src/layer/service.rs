@@ -109,6 +109,7 @@ impl<S, M> AuditService<S, M> {
                     shared.inspectors(),
                     proof,
                     certificate,
+                    context.time,
                 );
                 if let Some(token) = resource.audited_token() {
                     head.extensions.insert(token);
@@ -127,8 +128,13 @@ impl<S, M> AuditService<S, M> {
                 resolve: None,
             };
         }
-        let resource =
-            ResourceRequest::inspect(req.headers(), shared.inspectors(), proof, certificate);
+        let resource = ResourceRequest::inspect(
+            req.headers(),
+            shared.inspectors(),
+            proof,
+            certificate,
+            context.time,
+        );
         if let Some(token) = resource.audited_token() {
             req.extensions_mut().insert(token);
             req.extensions_mut().insert(resource.presentation().clone());

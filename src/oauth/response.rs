@@ -136,7 +136,12 @@ impl std::fmt::Debug for JsonBody<'_> {
 
 impl<'a> JsonBody<'a> {
     pub(crate) fn parse(bytes: &'a [u8]) -> Option<Self> {
-        let Members(members) = serde_json::from_slice(bytes).ok()?;
+        // UTF-8 checked once for the whole body rather than string by string (serde_json
+        // reads a `&str` without checking it again); both accept the same bodies.
+        let Members(members) = match std::str::from_utf8(bytes) {
+            Ok(text) => serde_json::from_str(text).ok()?,
+            Err(_) => serde_json::from_slice(bytes).ok()?,
+        };
         Some(JsonBody { bytes, members })
     }
 
@@ -347,6 +352,20 @@ mod tests {
             .filter(|s| !s.is_empty())
             .map(str::to_owned);
         Some((value.is_some(), text, int, bool))
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_read_as_serde_json_reads_them() {
+        for body in [
+            &b"{\"access_token\":\"a\xffb\"}"[..],
+            b"{\"a\xff\":1}",
+            b"{\"a\":[\"\xc3\"]}",
+            b"{\"a\":1}\xff",
+            b"\xef\xbb\xbf{\"a\":1}",
+        ] {
+            let map = serde_json::from_slice::<serde_json::Map<String, Value>>(body);
+            assert_eq!(JsonBody::parse(body).is_some(), map.is_ok(), "{body:?}");
+        }
     }
 
     #[test]

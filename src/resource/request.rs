@@ -92,9 +92,9 @@ enum Read<'h> {
 
 /// Reads the request's access token: a token seen before (nearly every request) is not
 /// checked byte by byte again, nor made a `&str`.
-fn credential<'h>(headers: &'h HeaderMap, inspector: &TokenInspector) -> Read<'h> {
+fn credential<'h>(headers: &'h HeaderMap, inspector: &TokenInspector, now: i64) -> Read<'h> {
     let probe = match crate::token::bearer::well_shaped(headers) {
-        Some((scheme, token)) => match inspector.cached_b64token(token) {
+        Some((scheme, token)) => match inspector.cached_b64token(token, now) {
             Ok(seen) => return Read::Seen(scheme, seen),
             Err(probe) => Some(probe),
         },
@@ -107,13 +107,16 @@ fn credential<'h>(headers: &'h HeaderMap, inspector: &TokenInspector) -> Read<'h
 impl ResourceRequest {
     /// Inspects the request's token; `proof` is the check of its DPoP proof
     /// ([`proof_of`]), recorded as used here when the token is valid and bound to the
-    /// proof's key.
+    /// proof's key. The token's validity window is judged at `arrival`, the request's
+    /// arrival as its event records it (no second reading of the clock).
     pub(crate) fn inspect(
         headers: &HeaderMap,
         inspectors: Inspectors<'_>,
         mut proof: Option<ProofCheck>,
         certificate: Option<PresentedCertificate>,
+        arrival: crate::event::Timestamp,
     ) -> Self {
+        let now = arrival.unix();
         let Inspectors {
             tokens: inspector,
             revoked,
@@ -130,7 +133,7 @@ impl ResourceRequest {
                 seen
             }
         };
-        let (scheme, presented) = match credential(headers, inspector) {
+        let (scheme, presented) = match credential(headers, inspector, now) {
             Read::Seen(scheme, seen) => (scheme, Presented::Token(unless_revoked(seen))),
             Read::Rules(scheme, credential, probe) => (
                 scheme,
@@ -150,9 +153,9 @@ impl ResourceRequest {
                                 .map(|(_, c)| TokenFingerprint::of(c.trim())),
                         }
                     }
-                    BearerCredential::Bearer(token) => {
-                        Presented::Token(unless_revoked(inspector.inspect_probed(token, probe)))
-                    }
+                    BearerCredential::Bearer(token) => Presented::Token(unless_revoked(
+                        inspector.inspect_probed(token, probe, now),
+                    )),
                 },
             ),
         };
@@ -300,6 +303,10 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for AuditedToken
 mod tests {
     use super::*;
 
+    fn now() -> i64 {
+        crate::event::Timestamp::now().unix()
+    }
+
     fn headers(values: &[&str]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for value in values {
@@ -338,7 +345,7 @@ mod tests {
                 for values in [&[value.as_str()][..], &[value.as_str(), value.as_str()]] {
                     let headers = headers(values);
                     let rules = access_token_from_headers(&headers);
-                    match credential(&headers, &inspector) {
+                    match credential(&headers, &inspector, now()) {
                         Read::Rules(scheme, credential, _) => {
                             prop_assert_eq!((scheme, credential), rules, "{:?}", values);
                         }
@@ -364,14 +371,14 @@ mod tests {
         let h1 = headers(&["Bearer a.b.c"]);
         assert!(
             matches!(
-                credential(&h1, &inspector),
+                credential(&h1, &inspector, now()),
                 Read::Rules(Scheme::Bearer, BearerCredential::Bearer("a.b.c"), Some(_))
             ),
             "not seen before: read by the rules, then inspected"
         );
         let inspected = inspector.inspect("a.b.c");
         let h2 = headers(&["DPoP a.b.c"]);
-        let Read::Seen(Scheme::DPoP, seen) = credential(&h2, &inspector) else {
+        let Read::Seen(Scheme::DPoP, seen) = credential(&h2, &inspector, now()) else {
             panic!("a cached b64token is vouched for");
         };
         assert_eq!(seen.fingerprint, inspected.fingerprint);
@@ -379,7 +386,7 @@ mod tests {
         inspector.inspect("a b");
         let h3 = headers(&["Bearer a b"]);
         assert!(matches!(
-            credential(&h3, &inspector),
+            credential(&h3, &inspector, now()),
             Read::Rules(_, BearerCredential::Malformed(_), _)
         ));
     }
@@ -390,25 +397,29 @@ mod tests {
     fn a_probe_keys_only_its_own_token() {
         let inspector = TokenInspector::default();
         let h1 = headers(&["Bearer a.b.c"]);
-        let Read::Rules(_, BearerCredential::Bearer(token), probe) = credential(&h1, &inspector)
+        let Read::Rules(_, BearerCredential::Bearer(token), probe) =
+            credential(&h1, &inspector, now())
         else {
             panic!("read by the rules");
         };
         // Another token, with the probe of the first: hashed on its own.
-        let other = inspector.inspect_probed("x.y.z", probe);
+        let other = inspector.inspect_probed("x.y.z", probe, now());
         let h2 = headers(&["Bearer x.y.z"]);
-        let Read::Seen(_, seen) = credential(&h2, &inspector) else {
+        let Read::Seen(_, seen) = credential(&h2, &inspector, now()) else {
             panic!("x.y.z is cached under its own key");
         };
         assert_eq!(seen.fingerprint, other.fingerprint);
         assert_eq!(seen.fingerprint, TokenFingerprint::of("x.y.z"));
-        assert!(matches!(credential(&h1, &inspector), Read::Rules(..)));
+        assert!(matches!(
+            credential(&h1, &inspector, now()),
+            Read::Rules(..)
+        ));
         // Its own token, with its probe: cached under that key, found next time.
-        let Read::Rules(_, _, probe) = credential(&h1, &inspector) else {
+        let Read::Rules(_, _, probe) = credential(&h1, &inspector, now()) else {
             unreachable!()
         };
-        let inspected = inspector.inspect_probed(token, probe);
-        let Read::Seen(_, seen) = credential(&h1, &inspector) else {
+        let inspected = inspector.inspect_probed(token, probe, now());
+        let Read::Seen(_, seen) = credential(&h1, &inspector, now()) else {
             panic!("a.b.c is cached now");
         };
         assert_eq!(seen.fingerprint, inspected.fingerprint);

@@ -192,7 +192,7 @@ impl TokenInspector {
 
     /// Inspects a raw bearer token. Never blocks on I/O.
     pub fn inspect(&self, raw: &str) -> Arc<InspectedToken> {
-        self.inspect_probed(raw, None)
+        self.inspect_probed(raw, None, now())
     }
 
     /// [`inspect`](Self::inspect), with the key of a [`cached_b64token`](Self::cached_b64token)
@@ -202,6 +202,7 @@ impl TokenInspector {
         &self,
         raw: &str,
         probe: Option<Probe<'_>>,
+        now: i64,
     ) -> Arc<InspectedToken> {
         let inner = &self.inner;
         let key = match probe {
@@ -209,7 +210,6 @@ impl TokenInspector {
             _ => CacheKey::of(raw.as_bytes(), inner.cache_key),
         };
         let generation = inner.keys.generation();
-        let now = now();
         if let Some(cached) = inner.cache.get(&key) {
             if cached.generation == generation {
                 return self.at_time(&cached.token, now);
@@ -245,12 +245,13 @@ impl TokenInspector {
     pub(crate) fn cached_b64token<'t>(
         &self,
         raw: &'t [u8],
+        now: i64,
     ) -> Result<Arc<InspectedToken>, Probe<'t>> {
         let inner = &self.inner;
         let key = CacheKey::of(raw, inner.cache_key);
         match inner.cache.get(&key) {
             Some(cached) if cached.b64token && cached.generation == inner.keys.generation() => {
-                Ok(self.at_time(&cached.token, now()))
+                Ok(self.at_time(&cached.token, now))
             }
             _ => Err(Probe { token: raw, key }),
         }
