@@ -629,8 +629,10 @@ pub struct HttpInfo {
     /// Milliseconds from arrival to the end of the response body.
     pub duration_ms: f64,
     /// The request method; empty (and omitted) when the request head could not be read.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub method: String,
+    /// The standard methods are borrowed (`HttpInfo::method_of`), so that recording one
+    /// allocates nothing.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub method: std::borrow::Cow<'static, str>,
     /// The path, without query string; empty (and omitted) when the request head could not
     /// be read.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -641,6 +643,30 @@ pub struct HttpInfo {
     /// The response status; absent when no response was produced.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+}
+
+impl HttpInfo {
+    /// The name of `method` as `method` holds it: borrowed for the nine methods of RFC 9110
+    /// and RFC 5789 (`PATCH`), copied for an extension method.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use oauth_audit::event::HttpInfo;
+    ///
+    /// assert!(matches!(HttpInfo::method_of(&http::Method::GET), Cow::Borrowed("GET")));
+    /// let purge = http::Method::from_bytes(b"PURGE").unwrap();
+    /// assert!(matches!(HttpInfo::method_of(&purge), Cow::Owned(m) if m == "PURGE"));
+    /// ```
+    pub fn method_of(method: &http::Method) -> std::borrow::Cow<'static, str> {
+        const STANDARD: [&str; 9] = [
+            "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+        ];
+        let name = method.as_str();
+        match STANDARD.iter().find(|standard| **standard == name) {
+            Some(standard) => std::borrow::Cow::Borrowed(standard),
+            None => std::borrow::Cow::Owned(name.to_owned()),
+        }
+    }
 }
 
 /// The `source` object.

@@ -168,7 +168,7 @@ impl<'a> Document<'a> {
             http: Http {
                 request: Request {
                     id: event.request_id.as_deref(),
-                    method: http.map(|h| h.method.as_str()).filter(|m| !m.is_empty()),
+                    method: http.map(|h| h.method.as_ref()).filter(|m| !m.is_empty()),
                 },
                 response: http
                     .and_then(|h| h.status)

@@ -230,7 +230,7 @@ impl<'a> Document<'a> {
         let app_uid = event.actor.client_id.as_deref();
         let src_ip = source.and_then(Endpoint::of);
         let http_request = HttpRequest {
-            http_method: http.map(|h| h.method.as_str()).filter(|m| !m.is_empty()),
+            http_method: http.map(|h| h.method.as_ref()).filter(|m| !m.is_empty()),
             uid: event.request_id.as_deref(),
             url: http
                 .map(|h| h.path.as_str())

@@ -370,7 +370,7 @@ pub(super) fn samples() -> Vec<AuditEvent> {
     unreadable.set_kind(EventKind::ResourceAccessed, Outcome::Failure);
     unreadable.http = Some(HttpInfo {
         duration_ms: 0.0,
-        method: String::new(),
+        method: Default::default(),
         path: String::new(),
         route: None,
         status: Some(400),

@@ -158,7 +158,7 @@ fn envelope(
     event.trace_id = request.trace_id.take();
     event.span_id = request.span_id.take();
     event.http = Some(HttpInfo {
-        method: request.method.as_str().to_owned(),
+        method: HttpInfo::method_of(&request.method),
         route: request.route.take(),
         path: std::mem::take(&mut request.path),
         status: status.map(|s| s.as_u16()),

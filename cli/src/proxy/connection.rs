@@ -151,7 +151,7 @@ pub fn record_rejection(
         Outcome::Failure,
     );
     event.http = Some(HttpInfo {
-        method: String::new(),
+        method: Default::default(),
         route: None,
         path: String::new(),
         status: Some(status.as_u16()),
