@@ -272,25 +272,38 @@ fn component(bytes: &[u8]) -> Cow<'_, str> {
             Err(_) => String::from_utf8_lossy(bytes),
         };
     }
-    // One allocation per step that changes something, as in `form_urlencoded`.
-    let spaced: Cow<'_, [u8]> = if bytes.contains(&b'+') {
-        Cow::Owned(
-            bytes
-                .iter()
-                .map(|&b| if b == b'+' { b' ' } else { b })
-                .collect(),
-        )
-    } else {
-        Cow::Borrowed(bytes)
-    };
-    let decoded = match Cow::from(percent_encoding::percent_decode(&spaced)) {
-        Cow::Owned(decoded) => decoded,
-        Cow::Borrowed(_) => spaced.into_owned(),
-    };
+    // One pass into a buffer of the component's length (decoding only shortens it): what
+    // `form_urlencoded` does in up to three (`+`, then `percent_decode`, whose buffer
+    // grows as it fills). The property tests below hold the two to the same output.
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        let escaped = match (byte, bytes.get(at + 1), bytes.get(at + 2)) {
+            (b'%', Some(&high), Some(&low)) => hex(high).zip(hex(low)),
+            _ => None,
+        };
+        match escaped {
+            Some((high, low)) => {
+                decoded.push(high << 4 | low);
+                at += 3;
+            }
+            None => {
+                decoded.push(if byte == b'+' { b' ' } else { byte });
+                at += 1;
+            }
+        }
+    }
     Cow::Owned(match String::from_utf8(decoded) {
         Ok(text) => text,
         Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
     })
+}
+
+/// The value of a hexadecimal digit.
+fn hex(digit: u8) -> Option<u8> {
+    char::from(digit)
+        .to_digit(16)
+        .and_then(|value| u8::try_from(value).ok())
 }
 
 #[cfg(test)]
@@ -318,7 +331,7 @@ mod tests {
         fn utf8_forms_read_as_form_urlencoded_reads_them(
             parts in proptest::collection::vec(
                 proptest::sample::select(
-                    &["a", "b", "=", "&", "%", "+", "2F", "%FF", "%C3%A9", "\u{e9}", "\u{1F600}", " "][..],
+                    &["a", "b", "=", "&", "%", "+", "2F", "%2f", "%FF", "%C3%A9", "%c3%a9", "\u{e9}", "\u{1F600}", " "][..],
                 ),
                 0..24,
             )
