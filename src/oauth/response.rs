@@ -177,10 +177,16 @@ impl<'a> JsonBody<'a> {
     pub(crate) fn int(&self, key: &str) -> Option<i64> {
         match self.get(key)? {
             Member::Text(text) => text.trim().parse().ok(),
-            Member::Raw(raw) => {
-                let n: serde_json::Number = serde_json::from_str(raw.get()).ok()?;
-                n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))
-            }
+            // A JSON integer that fits (`3600`, nearly every answer) reads the same through
+            // `str::parse`, without a second JSON parser; anything else (fractions,
+            // exponents, integers past `i64`, other kinds) goes to serde_json.
+            Member::Raw(raw) => match raw.get().parse::<i64>() {
+                Ok(n) if !raw.get().starts_with('+') => Some(n),
+                _ => {
+                    let n: serde_json::Number = serde_json::from_str(raw.get()).ok()?;
+                    n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))
+                }
+            },
         }
     }
 
