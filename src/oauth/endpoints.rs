@@ -3,6 +3,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Endpoint paths to their roles. Every request's path is looked up here, so the hash is
+/// foldhash's rather than SipHash (193 instructions a lookup in the profile): the map is
+/// built once from the configuration and only read after, so a path an attacker chose can
+/// cost one lookup but can never add to the table or lengthen its chains.
+type PathMap = HashMap<String, Endpoint, foldhash::fast::RandomState>;
+
 use http::HeaderName;
 
 use super::device::{DevicePolling, DeviceTracker};
@@ -116,9 +122,9 @@ pub struct Endpoints {
 #[derive(Clone, Debug)]
 pub(crate) struct Inner {
     /// Keyed by the canonical path, lower-cased.
-    paths: HashMap<String, Endpoint>,
+    paths: PathMap,
     /// Keyed by the canonical path as configured.
-    exact: HashMap<String, Endpoint>,
+    exact: PathMap,
     /// Roles given a path by the operator (not only by the defaults).
     configured: Vec<Endpoint>,
     pub(crate) body_limit: usize,
@@ -183,8 +189,8 @@ impl Endpoints {
     pub fn none() -> Self {
         Endpoints {
             inner: Arc::new(Inner {
-                paths: HashMap::new(),
-                exact: HashMap::new(),
+                paths: PathMap::default(),
+                exact: PathMap::default(),
                 ..Arc::unwrap_or_clone(Endpoints::default().inner)
             }),
         }
@@ -526,9 +532,9 @@ impl EndpointsBuilder {
 
 /// The lookup tables: canonical paths lower-cased, and as configured. A later mapping of the
 /// same canonical path wins.
-fn keys(paths: Vec<(String, Endpoint)>) -> (HashMap<String, Endpoint>, HashMap<String, Endpoint>) {
-    let mut folded = HashMap::with_capacity(paths.len());
-    let mut exact = HashMap::with_capacity(paths.len());
+fn keys(paths: Vec<(String, Endpoint)>) -> (PathMap, PathMap) {
+    let mut folded = PathMap::with_capacity_and_hasher(paths.len(), Default::default());
+    let mut exact = PathMap::with_capacity_and_hasher(paths.len(), Default::default());
     for (path, endpoint) in paths {
         let canonical = CanonicalPath::new(&path).strict().to_owned();
         folded.insert(canonical.to_ascii_lowercase(), endpoint);
