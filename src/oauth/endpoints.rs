@@ -3,12 +3,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Endpoint paths to their roles. Every request's path is looked up here, so the hash is
-/// foldhash's rather than SipHash (193 instructions a lookup in the profile): the map is
-/// built once from the configuration and only read after, so a path an attacker chose can
-/// cost one lookup but can never add to the table or lengthen its chains.
-type PathMap = HashMap<String, Endpoint, foldhash::fast::RandomState>;
-
 use http::HeaderName;
 
 use super::device::{DevicePolling, DeviceTracker};
@@ -18,6 +12,12 @@ use super::pushed_requests::PushedRequests;
 use crate::request_target::CanonicalPath;
 use crate::tee::{CaptureBudget, Tee};
 use crate::ConfigError;
+
+/// Endpoint paths to their roles. Every request's path is looked up here, so the hash is
+/// foldhash's rather than SipHash (193 instructions a lookup in the profile): the map is
+/// built once from the configuration and only read after, so a path an attacker chose can
+/// cost one lookup but can never add to the table or lengthen its chains.
+type PathMap = HashMap<String, Endpoint, foldhash::fast::RandomState>;
 
 /// The role of an OAuth endpoint path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
