@@ -1,7 +1,8 @@
 //! Request and trace identifiers.
 
-use crate::event::Timestamp;
 use http::{HeaderMap, HeaderName};
+
+use crate::event::Timestamp;
 
 const MAX_REQUEST_ID_LEN: usize = 128;
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -67,10 +67,11 @@ const MIN_UNKNOWN_SECRET: usize = 8;
 const MAX_REPEATED: usize = 16;
 
 impl<'a> Form<'a> {
-    /// Reads `input` as `form_urlencoded::parse` does (the property test below holds the two
-    /// to the same pairs), but a name or value with nothing to decode is borrowed after one
-    /// UTF-8 check: `form_urlencoded` scans each for `+`, then for `%`, then reads it through
-    /// the lossy UTF-8 decoder, and token requests are mostly such names and values.
+    /// Reads `input` as `form_urlencoded::parse` does (the property tests below hold the two
+    /// to the same pairs), but a name or value with nothing to decode is borrowed:
+    /// `form_urlencoded` scans each for `+`, then for `%`, then reads it through the lossy
+    /// UTF-8 decoder, and token requests are mostly such names and values. A form that is
+    /// UTF-8 throughout (nearly all) is checked once and cut in one pass.
     pub(crate) fn parse(input: &'a [u8]) -> Self {
         match std::str::from_utf8(input) {
             Ok(text) => Form::parse_text(text),
@@ -257,7 +258,7 @@ pub(crate) fn uri_without_query(uri: &str) -> String {
 /// when it holds something to decode (`escaped`), else borrowed.
 fn text_component(text: &str, escaped: bool) -> Cow<'_, str> {
     if escaped {
-        component(text.as_bytes())
+        Cow::Owned(decode(text.as_bytes()))
     } else {
         Cow::Borrowed(text)
     }
@@ -272,6 +273,12 @@ fn component(bytes: &[u8]) -> Cow<'_, str> {
             Err(_) => String::from_utf8_lossy(bytes),
         };
     }
+    Cow::Owned(decode(bytes))
+}
+
+/// `bytes` with `+` as a space and each `%XX` as its byte, made UTF-8 as
+/// `form_urlencoded` makes it (bytes that are not become U+FFFD).
+fn decode(bytes: &[u8]) -> String {
     // One pass into a buffer of the component's length (decoding only shortens it): what
     // `form_urlencoded` does in up to three (`+`, then `percent_decode`, whose buffer
     // grows as it fills). The property tests below hold the two to the same output.
@@ -293,10 +300,10 @@ fn component(bytes: &[u8]) -> Cow<'_, str> {
             }
         }
     }
-    Cow::Owned(match String::from_utf8(decoded) {
+    match String::from_utf8(decoded) {
         Ok(text) => text,
         Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
-    })
+    }
 }
 
 /// The value of a hexadecimal digit.

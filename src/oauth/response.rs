@@ -178,11 +178,12 @@ impl<'a> JsonBody<'a> {
         match self.get(key)? {
             Member::Text(text) => text.trim().parse().ok(),
             // A JSON integer that fits (`3600`, nearly every answer) reads the same through
-            // `str::parse`, without a second JSON parser; anything else (fractions,
+            // `str::parse`, without a second JSON parser (a raw value is valid JSON, so never
+            // signed `+`, which `str::parse` alone would take); anything else (fractions,
             // exponents, integers past `i64`, other kinds) goes to serde_json.
             Member::Raw(raw) => match raw.get().parse::<i64>() {
-                Ok(n) if !raw.get().starts_with('+') => Some(n),
-                _ => {
+                Ok(n) => Some(n),
+                Err(_) => {
                     let n: serde_json::Number = serde_json::from_str(raw.get()).ok()?;
                     n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))
                 }
