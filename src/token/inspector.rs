@@ -9,6 +9,7 @@ use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::UnitWeighter;
 use serde_json::Value;
 
+use super::cache_key::{CacheKey, Keyer};
 use super::jwks::{JwksSource, KeySource};
 use super::key_store::KeyStore;
 use super::keys::{static_key, KeySet, VerifyKey};
@@ -96,32 +97,10 @@ struct Inner {
     /// Inspections by [`CacheKey`]: nothing of a token itself is kept, only what was
     /// derived from it.
     cache: Cache<CacheKey, Arc<Cached>, UnitWeighter, foldhash::fast::RandomState>,
-    /// The key of [`CacheKey`]'s SipHash: random, per inspector.
-    cache_key: (u64, u64),
+    /// The keys of [`CacheKey`]s: random, per inspector.
+    cache_key: Keyer,
     verifications: AtomicU64,
     source: Option<JwksSource>,
-}
-
-/// What the verification cache is keyed by: SipHash-2-4 with a 128-bit output over the
-/// token's bytes, keyed with 128 random bits per inspector.
-///
-/// The cache is probed on every request, so its key must be cheap (SHA-256 of a 300-byte
-/// token costs about 20 times as much) and must not be the token (a cache keyed by tokens
-/// would keep every recent bearer token in memory). SipHash is a pseudorandom function of
-/// its key: without the key, nobody can make a token whose key equals another token's
-/// except by chance, which at 128 bits is 2^-128 per pair, so a forged token can never be
-/// taken for a verified one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct CacheKey(u128);
-
-impl CacheKey {
-    fn of(token: &[u8], (k0, k1): (u64, u64)) -> Self {
-        CacheKey(
-            siphasher::sip128::SipHasher24::new_with_keys(k0, k1)
-                .hash(token)
-                .as_u128(),
-        )
-    }
 }
 
 /// A [`TokenInspector::cached_b64token`] probe that found nothing usable: the bytes it
@@ -129,19 +108,6 @@ impl CacheKey {
 pub(crate) struct Probe<'t> {
     token: &'t [u8],
     key: CacheKey,
-}
-
-/// 128 bits from the operating system's randomness; from the standard library's hash keys
-/// (which come from the same source) if it cannot be read.
-fn random_key() -> (u64, u64) {
-    let mut seed = [0u8; 16];
-    if getrandom::fill(&mut seed).is_ok() {
-        let seed = u128::from_le_bytes(seed);
-        return (seed as u64, (seed >> 64) as u64);
-    }
-    use std::hash::BuildHasher;
-    let state = std::hash::RandomState::new();
-    (state.hash_one(0u8), state.hash_one(1u8))
 }
 
 /// A cached inspection: the time-independent part of the verdict.
@@ -177,7 +143,7 @@ impl Inner {
                 foldhash::fast::RandomState::default(),
                 DefaultLifecycle::default(),
             ),
-            cache_key: random_key(),
+            cache_key: Keyer::random(),
             verifications: AtomicU64::new(0),
             source: None,
         }
@@ -207,7 +173,7 @@ impl TokenInspector {
         let inner = &self.inner;
         let key = match probe {
             Some(probe) if std::ptr::eq(probe.token, raw.as_bytes()) => probe.key,
-            _ => CacheKey::of(raw.as_bytes(), inner.cache_key),
+            _ => inner.cache_key.key(raw.as_bytes()),
         };
         let generation = inner.keys.generation();
         if let Some(cached) = inner.cache.get(&key) {
@@ -248,7 +214,7 @@ impl TokenInspector {
         now: i64,
     ) -> Result<Arc<InspectedToken>, Probe<'t>> {
         let inner = &self.inner;
-        let key = CacheKey::of(raw, inner.cache_key);
+        let key = inner.cache_key.key(raw);
         match inner.cache.get(&key) {
             Some(cached) if cached.b64token && cached.generation == inner.keys.generation() => {
                 Ok(self.at_time(&cached.token, now))

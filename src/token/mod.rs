@@ -18,6 +18,7 @@
 //! ```
 
 pub(crate) mod bearer;
+mod cache_key;
 mod claims;
 mod fingerprint;
 mod inspector;
