@@ -61,7 +61,7 @@ impl Drop for Held {
 }
 
 /// What a tee saw of a body.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub(crate) struct Captured {
     /// The first bytes of the body (all of it when `complete` and not `truncated`).
     pub(crate) bytes: Bytes,
@@ -74,7 +74,7 @@ pub(crate) struct Captured {
     /// `chunks_vectored` gives fewer): the body was passed on untouched but not read.
     /// `truncated` is set too.
     pub(crate) unreadable: bool,
-    _held: Option<Arc<Held>>,
+    _held: Option<Held>,
 }
 
 impl PartialEq for Captured {
@@ -214,12 +214,15 @@ impl Tee {
         }
     }
 
-    pub(crate) fn finish(&mut self, complete: bool) -> Captured {
+    /// Ends the copy. What was copied goes to the slot of a publishing tee (and `None` is
+    /// returned), else to the caller: moved either way, never shared, so freezing the
+    /// buffer allocates nothing more.
+    pub(crate) fn finish(&mut self, complete: bool) -> Option<Captured> {
         let held = match (&self.budget, std::mem::take(&mut self.reserved)) {
-            (Some(budget), bytes) if bytes > 0 => Some(Arc::new(Held {
+            (Some(budget), bytes) if bytes > 0 => Some(Held {
                 budget: budget.clone(),
                 bytes,
-            })),
+            }),
             _ => None,
         };
         let captured = Captured {
@@ -229,10 +232,13 @@ impl Tee {
             unreadable: self.unreadable,
             _held: held,
         };
-        if let Some(slot) = self.slot.take() {
-            let _ = slot.set(captured.clone());
+        match self.slot.take() {
+            Some(slot) => {
+                let _ = slot.set(captured);
+                None
+            }
+            None => Some(captured),
         }
-        captured
     }
 }
 
@@ -272,14 +278,14 @@ mod tests {
         let mut tee = Tee::new(8);
         tee.observe(b"abc");
         tee.observe(b"defgh");
-        let c = tee.finish(true);
+        let c = tee.finish(true).unwrap();
         assert_eq!(c.whole(), Some(&b"abcdefgh"[..]));
 
         let mut tee = Tee::new(8);
         tee.observe(b"abcdefgh");
         tee.observe(b"i");
         tee.observe(b"j");
-        let c = tee.finish(true);
+        let c = tee.finish(true).unwrap();
         assert!(c.truncated);
         assert_eq!(c.whole(), None);
     }
@@ -293,7 +299,7 @@ mod tests {
         second.observe(b"ghij");
         assert_eq!(budget.available(), 0, "6 + 4 bytes held");
         second.observe(b"k");
-        let second = second.finish(true);
+        let second = second.finish(true).unwrap();
         assert!(second.truncated, "no room left for the 11th byte");
         assert_eq!(second.whole(), None);
         assert_eq!(
@@ -301,16 +307,10 @@ mod tests {
             4,
             "the truncated copy gave its 4 bytes back"
         );
-        let captured = first.finish(true);
+        let captured = first.finish(true).unwrap();
         assert_eq!(captured.whole(), Some(&b"abcdef"[..]));
-        let copy = captured.clone();
+        assert_eq!(budget.available(), 4, "6 held while the capture lives");
         drop(captured);
-        assert_eq!(
-            budget.available(),
-            4,
-            "6 held while a copy of the capture lives"
-        );
-        drop(copy);
         assert_eq!(budget.available(), 10);
 
         let mut dropped = Tee::new(8).within(&budget);
@@ -321,6 +321,25 @@ mod tests {
             10,
             "a tee dropped unfinished gives back"
         );
+    }
+
+    #[test]
+    fn a_publishing_tee_hands_its_copy_to_the_slot() {
+        let budget = CaptureBudget::new(10);
+        let slot = CaptureSlot::default();
+        let mut tee = Tee::publishing(8, slot.clone()).within(&budget);
+        tee.observe(b"abc");
+        assert!(tee.finish(true).is_none(), "the copy went to the slot");
+        assert_eq!(slot.get().unwrap().whole(), Some(&b"abc"[..]));
+        assert_eq!(budget.available(), 7, "3 held while the slot holds them");
+        drop(tee);
+        assert_eq!(
+            budget.available(),
+            7,
+            "a finished tee gives back nothing more"
+        );
+        drop(slot);
+        assert_eq!(budget.available(), 10);
     }
 
     #[test]
@@ -345,7 +364,7 @@ mod tests {
         let mut tee = Tee::new(64);
         tee.observe_buf(&Bytes::from_static(b"grant_type="));
         tee.observe_buf(&(&b"client_"[..]).chain(&b"credentials"[..]));
-        let c = tee.finish(true);
+        let c = tee.finish(true).unwrap();
         assert_eq!(c.whole(), Some(&b"grant_type=client_credentials"[..]));
         assert!(!c.unreadable);
 
@@ -356,7 +375,7 @@ mod tests {
             (&b"client_"[..]).chain(&b"credentials"[..]),
         ));
         tee.observe_buf(&Bytes::from_static(b"&scope=a"));
-        let c = tee.finish(true);
+        let c = tee.finish(true).unwrap();
         assert!(c.unreadable && c.truncated);
         assert_eq!(c.whole(), None);
         assert!(c.bytes.is_empty(), "nothing of an unread body is kept");

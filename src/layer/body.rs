@@ -154,7 +154,7 @@ impl<B: Body + std::fmt::Debug> std::fmt::Debug for ResponseBody<B> {
 
 fn finish(pending: &mut Option<PendingEvent>, tee: &mut Option<Tee>) -> Option<Overflow> {
     let pending = pending.take()?;
-    let captured = tee.take().map(|mut tee| tee.finish(true));
+    let captured = tee.take().and_then(|mut tee| tee.finish(true));
     pending.complete(captured)
 }
 

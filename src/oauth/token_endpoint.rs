@@ -43,24 +43,33 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
     let mut act = None;
     let mut device_code = None;
     if let Some(form) = form {
-        let oauth = Exchange::oauth(&mut event);
-        oauth.resource = form.all("resource").map(uri_without_query).collect();
-        oauth.audience = form.all("audience").map(ident).collect();
+        // `oauth` is boxed only when something goes in it: most token requests have none.
+        let resource: Vec<String> = form.all("resource").map(uri_without_query).collect();
+        let audience: Vec<String> = form.all("audience").map(ident).collect();
+        if !resource.is_empty() || !audience.is_empty() {
+            let oauth = Exchange::oauth(&mut event);
+            oauth.resource = resource;
+            oauth.audience = audience;
+        }
         if form.get("code_verifier").is_some() {
-            oauth.pkce_method = Some(VERIFIER_SENT.to_owned());
+            Exchange::oauth(&mut event).pkce_method = Some(VERIFIER_SENT.to_owned());
         }
         match grant_type {
             Some("password") => subject = form.get("username").map(ident),
             Some("refresh_token") => {
-                oauth.presented_refresh_token = form
-                    .get("refresh_token")
-                    .map(|t| TokenRef::new(TokenFingerprint::of(t)));
+                if let Some(token) = form.get("refresh_token") {
+                    Exchange::oauth(&mut event).presented_refresh_token =
+                        Some(TokenRef::new(TokenFingerprint::of(token)));
+                }
             }
             Some(DEVICE_CODE) => {
                 device_code = form.get("device_code").map(TokenFingerprint::of);
-                oauth.device_code_fingerprint = device_code;
+                if device_code.is_some() {
+                    Exchange::oauth(&mut event).device_code_fingerprint = device_code;
+                }
             }
             Some(TOKEN_EXCHANGE) => {
+                let oauth = Exchange::oauth(&mut event);
                 oauth.subject_token_type = form.get("subject_token_type").map(ident);
                 oauth.actor_token_type = form.get("actor_token_type").map(ident);
                 oauth.requested_token_type = form.get("requested_token_type").map(ident);
