@@ -113,7 +113,7 @@ impl Chainer {
             seq: self.seq,
             prev: self.prev,
         }));
-        let hash = match self.canonical.write(&*event) {
+        let hash = match self.canonical.write_event(event) {
             Ok(json) => {
                 let hash = EventHash::of_bytes(json);
                 // The sinks write these very bytes: serialised once, for every sink.

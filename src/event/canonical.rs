@@ -25,6 +25,10 @@ use std::sync::Arc;
 
 use serde::ser::{self, Serialize};
 
+use super::AuditEvent;
+
+mod event;
+
 type Error = serde_json::Error;
 
 fn error(message: impl Display) -> Error {
@@ -65,6 +69,32 @@ pub fn append_canonical_json<T: Serialize + ?Sized>(
     written
 }
 
+/// [`append_canonical_json`] of an event, the same bytes written member by member (see
+/// [`event`]): what every sink writes.
+pub(crate) fn append_event_json(
+    buf: &mut Vec<u8>,
+    event: &AuditEvent,
+) -> Result<(), serde_json::Error> {
+    let start = buf.len();
+    let mut canonical = Canonical {
+        out: std::mem::take(buf),
+        ..Canonical::default()
+    };
+    let written = canonical.append_event(event);
+    *buf = canonical.out;
+    if written.is_err() {
+        buf.truncate(start);
+    }
+    written
+}
+
+/// [`canonical_json`] of an event, written member by member (see [`event`]).
+pub(crate) fn event_json(event: &AuditEvent) -> Result<Vec<u8>, serde_json::Error> {
+    let mut canonical = Canonical::default();
+    canonical.append_event(event)?;
+    Ok(canonical.out)
+}
+
 /// Writes the RFC 8785 form of one value after another, keeping its buffers between calls:
 /// what the chain uses for every event, and `verify` for lines it must canonicalise.
 ///
@@ -98,6 +128,13 @@ impl Canonicalizer {
     /// a `Serialize` implementation that fails).
     pub fn write<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<&[u8], serde_json::Error> {
         self.0.serialize(value)?;
+        Ok(&self.0.out)
+    }
+
+    /// [`Canonicalizer::write`] of an event, written member by member (see [`event`]).
+    pub(crate) fn write_event(&mut self, event: &AuditEvent) -> Result<&[u8], serde_json::Error> {
+        self.0.out.clear();
+        self.0.append_event(event)?;
         Ok(&self.0.out)
     }
 }
@@ -209,6 +246,20 @@ impl Canonical {
         if !self.again {
             return written;
         }
+        self.start(from, true);
+        value.serialize(&mut *self)
+    }
+
+    /// [`Canonical::append`] of an event, written member by member (see [`event`]).
+    fn append_event(&mut self, value: &AuditEvent) -> Result<(), Error> {
+        let from = self.out.len();
+        self.start(from, false);
+        let written = event::write(self, value);
+        if !self.again {
+            return written;
+        }
+        // A struct inside came out of order (never the model's own): the serde path, which
+        // notes every struct's entries to put them in order.
         self.start(from, true);
         value.serialize(&mut *self)
     }
@@ -1369,7 +1420,7 @@ pub(super) mod tests {
         }
     }
 
-    fn key_text() -> proptest::strategy::BoxedStrategy<String> {
+    pub(in crate::event) fn key_text() -> proptest::strategy::BoxedStrategy<String> {
         use proptest::strategy::Strategy;
         proptest::string::string_regex(
             "([a-c]|[\\x00-\\x1f\"\\\\\u{e000}\u{ffff}\u{10000}\u{10400}]|.){0,10}",

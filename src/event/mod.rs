@@ -16,7 +16,7 @@
 //! assert!(json.get("token").is_none(), "absent values are omitted, not null");
 //! ```
 
-mod canonical;
+pub(crate) mod canonical;
 pub mod error_code;
 mod hash;
 mod kind;

@@ -1,0 +1,577 @@
+//! An event's canonical JSON written member by member, where serde would go through a
+//! `serialize_field` call, a key order check and an escaping scan of the key for every
+//! member: the parts every event has (the envelope, `http`, `scopes`, `service`, an owned
+//! `actor` or `token`, `error`, `source`) are written here with their keys as literals,
+//! quotes, colon and all. Everything else (enums, times, ids, fingerprints, the rarer
+//! objects) goes through the serde path as before, and so do shared parts, which copy the
+//! JSON they remember.
+//!
+//! The bytes are the serde path's, byte for byte: the tests below write thousands of
+//! events both ways. Each struct is taken apart without `..`, so a field added to the
+//! model does not compile here until it is written here too.
+
+use serde::Serialize;
+
+use super::{write_str, Canonical, Error};
+use crate::event::{
+    Actor, AuditEvent, ErrorInfo, HttpInfo, OAuthDetails, Scopes, ServiceInfo, Shared, Source,
+    TokenDetails, UnverifiedClaims,
+};
+
+/// `"name":`, the way a member's key is written.
+macro_rules! key {
+    ($name:literal) => {
+        concat!("\"", $name, "\":").as_bytes()
+    };
+}
+
+/// The members of one object, written in the order given (which must be key order: the
+/// tests hold every object to the serde path's output).
+struct Members<'c> {
+    c: &'c mut Canonical,
+    empty: bool,
+}
+
+impl<'c> Members<'c> {
+    fn open(c: &'c mut Canonical) -> Self {
+        c.out.push(b'{');
+        Members { c, empty: true }
+    }
+
+    #[inline]
+    fn key(&mut self, key: &'static [u8]) -> &mut Canonical {
+        if !std::mem::take(&mut self.empty) {
+            self.c.out.push(b',');
+        }
+        self.c.out.extend_from_slice(key);
+        self.c
+    }
+
+    fn str(&mut self, key: &'static [u8], value: &str) {
+        write_str(&mut self.key(key).out, value);
+    }
+
+    fn opt_str(&mut self, key: &'static [u8], value: Option<&str>) {
+        if let Some(value) = value {
+            self.str(key, value);
+        }
+    }
+
+    fn strs(&mut self, key: &'static [u8], values: &[String]) {
+        let out = &mut self.key(key).out;
+        out.push(b'[');
+        for (index, value) in values.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            write_str(out, value);
+        }
+        out.push(b']');
+    }
+
+    /// A list that may be shared: its remembered JSON when it is.
+    fn shared_strs(
+        &mut self,
+        key: &'static [u8],
+        values: &Shared<Vec<String>>,
+    ) -> Result<(), Error> {
+        if values.is_shared() {
+            self.serde(key, values)
+        } else {
+            self.strs(key, values);
+            Ok(())
+        }
+    }
+
+    /// A member written the serde way.
+    fn serde<T: Serialize + ?Sized>(&mut self, key: &'static [u8], value: &T) -> Result<(), Error> {
+        value.serialize(self.key(key))
+    }
+
+    fn opt_serde<T: Serialize>(
+        &mut self,
+        key: &'static [u8],
+        value: &Option<T>,
+    ) -> Result<(), Error> {
+        match value {
+            Some(value) => self.serde(key, value),
+            None => Ok(()),
+        }
+    }
+
+    fn close(self) {
+        self.c.out.push(b'}');
+    }
+}
+
+/// Writes `event` as RFC 8785 JSON after what `c.out` holds.
+pub(super) fn write(c: &mut Canonical, event: &AuditEvent) -> Result<(), Error> {
+    let AuditEvent {
+        actor,
+        alert,
+        chain,
+        checkpoint,
+        client_auth,
+        dropped,
+        error,
+        grant_type,
+        http,
+        id,
+        kind,
+        labels,
+        oauth,
+        outcome,
+        redirect_uri,
+        refresh_token,
+        request_id,
+        schema,
+        scopes,
+        service,
+        severity,
+        source,
+        span_id,
+        time,
+        token,
+        trace_id,
+        json: _,
+    } = event;
+    let mut m = Members::open(c);
+    if !actor.is_empty() {
+        if actor.is_shared() {
+            m.serde(key!("actor"), actor)?;
+        } else {
+            write_actor(m.key(key!("actor")), actor)?;
+        }
+    }
+    m.opt_serde(key!("alert"), alert)?;
+    m.opt_serde(key!("chain"), chain)?;
+    m.opt_serde(key!("checkpoint"), checkpoint)?;
+    m.opt_serde(key!("client_auth"), client_auth)?;
+    m.opt_serde(key!("dropped"), dropped)?;
+    if let Some(error) = error {
+        write_error(m.key(key!("error")), error);
+    }
+    m.opt_str(key!("grant_type"), grant_type.as_deref());
+    if let Some(http) = http {
+        write_http(m.key(key!("http")), http);
+    }
+    m.serde(key!("id"), id)?;
+    m.serde(key!("kind"), kind)?;
+    if !labels.is_empty() {
+        m.serde(key!("labels"), labels)?;
+    }
+    if !oauth.as_deref().is_none_or(OAuthDetails::is_empty) {
+        m.serde(key!("oauth"), oauth)?;
+    }
+    m.serde(key!("outcome"), outcome)?;
+    m.opt_str(key!("redirect_uri"), redirect_uri.as_deref());
+    m.opt_serde(key!("refresh_token"), refresh_token)?;
+    m.opt_str(key!("request_id"), request_id.as_deref());
+    m.str(key!("schema"), schema);
+    if !scopes.is_empty() {
+        write_scopes(m.key(key!("scopes")), scopes)?;
+    }
+    write_service(m.key(key!("service")), service);
+    m.serde(key!("severity"), severity)?;
+    if let Some(source) = source.as_ref().filter(|s| !s.is_empty()) {
+        write_source(m.key(key!("source")), source)?;
+    }
+    m.opt_str(key!("span_id"), span_id.as_deref());
+    m.serde(key!("time"), time)?;
+    if let Some(token) = token {
+        if token.is_shared() {
+            m.serde(key!("token"), token)?;
+        } else {
+            write_token(m.key(key!("token")), token)?;
+        }
+    }
+    m.opt_str(key!("trace_id"), trace_id.as_deref());
+    m.close();
+    Ok(())
+}
+
+fn write_actor(c: &mut Canonical, actor: &Actor) -> Result<(), Error> {
+    let Actor {
+        client_id,
+        delegation,
+        kind,
+        subject,
+    } = actor;
+    let mut m = Members::open(c);
+    m.opt_str(key!("client_id"), client_id.as_deref());
+    if !delegation.is_empty() {
+        m.serde(key!("delegation"), delegation)?;
+    }
+    m.opt_serde(key!("kind"), kind)?;
+    m.opt_str(key!("subject"), subject.as_deref());
+    m.close();
+    Ok(())
+}
+
+fn write_error(c: &mut Canonical, error: &ErrorInfo) {
+    let ErrorInfo { code, description } = error;
+    let mut m = Members::open(c);
+    m.str(key!("code"), code);
+    m.opt_str(key!("description"), description.as_deref());
+    m.close();
+}
+
+fn write_http(c: &mut Canonical, http: &HttpInfo) {
+    let HttpInfo {
+        duration_ms,
+        method,
+        path,
+        route,
+        status,
+    } = http;
+    let mut m = Members::open(c);
+    m.key(key!("duration_ms")).write_f64(*duration_ms);
+    if !method.is_empty() {
+        m.str(key!("method"), method);
+    }
+    if !path.is_empty() {
+        m.str(key!("path"), path);
+    }
+    m.opt_str(key!("route"), route.as_deref());
+    if let Some(status) = status {
+        m.key(key!("status")).write_u64(u64::from(*status));
+    }
+    m.close();
+}
+
+fn write_scopes(c: &mut Canonical, scopes: &Scopes) -> Result<(), Error> {
+    let Scopes {
+        granted,
+        missing,
+        requested,
+        required,
+        used,
+    } = scopes;
+    let mut m = Members::open(c);
+    if let Some(granted) = granted {
+        m.shared_strs(key!("granted"), granted)?;
+    }
+    if let Some(missing) = missing {
+        m.strs(key!("missing"), missing);
+    }
+    if let Some(requested) = requested {
+        m.strs(key!("requested"), requested);
+    }
+    if let Some(required) = required {
+        m.shared_strs(key!("required"), required)?;
+    }
+    if let Some(used) = used {
+        m.shared_strs(key!("used"), used)?;
+    }
+    m.close();
+    Ok(())
+}
+
+fn write_service(c: &mut Canonical, service: &ServiceInfo) {
+    let ServiceInfo { instance, name } = service;
+    let mut m = Members::open(c);
+    m.opt_str(key!("instance"), instance.as_deref());
+    m.str(key!("name"), name);
+    m.close();
+}
+
+fn write_source(c: &mut Canonical, source: &Source) -> Result<(), Error> {
+    let Source {
+        r#as,
+        forwarded_for,
+        forwarded_headers,
+        geo,
+        ip,
+        user_agent,
+    } = source;
+    let mut m = Members::open(c);
+    m.opt_serde(key!("as"), r#as)?;
+    if !forwarded_for.is_empty() {
+        m.strs(key!("forwarded_for"), forwarded_for);
+    }
+    if !forwarded_headers.is_empty() {
+        m.serde(key!("forwarded_headers"), forwarded_headers)?;
+    }
+    m.opt_serde(key!("geo"), geo)?;
+    m.opt_serde(key!("ip"), ip)?;
+    m.opt_str(key!("user_agent"), user_agent.as_deref());
+    m.close();
+    Ok(())
+}
+
+fn write_token(c: &mut Canonical, token: &TokenDetails) -> Result<(), Error> {
+    let TokenDetails {
+        active,
+        audience,
+        binding,
+        client_id,
+        expires_at,
+        fingerprint,
+        format,
+        issued_at,
+        issuer,
+        jti,
+        subject,
+        truncated,
+        type_hint,
+        unverified,
+        verdict,
+    } = token;
+    let mut m = Members::open(c);
+    m.opt_serde(key!("active"), active)?;
+    if !audience.is_empty() {
+        m.strs(key!("audience"), audience);
+    }
+    m.opt_serde(key!("binding"), binding)?;
+    m.opt_str(key!("client_id"), client_id.as_deref());
+    m.opt_serde(key!("expires_at"), expires_at)?;
+    m.serde(key!("fingerprint"), fingerprint)?;
+    m.opt_serde(key!("format"), format)?;
+    m.opt_serde(key!("issued_at"), issued_at)?;
+    m.opt_str(key!("issuer"), issuer.as_deref());
+    m.opt_str(key!("jti"), jti.as_deref());
+    m.opt_str(key!("subject"), subject.as_deref());
+    if !truncated.is_empty() {
+        m.serde(key!("truncated"), truncated)?;
+    }
+    m.opt_str(key!("type_hint"), type_hint.as_deref());
+    if !unverified.as_deref().is_none_or(UnverifiedClaims::is_empty) {
+        m.serde(key!("unverified"), unverified)?;
+    }
+    m.opt_serde(key!("verdict"), verdict)?;
+    m.close();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proptest::option::of;
+    use proptest::prelude::*;
+
+    use super::super::tests::key_text;
+    use super::super::{append_event_json, canonical_json, event_json, Canonicalizer};
+    use crate::event::*;
+    use crate::token::{Delegate, TokenFingerprint, TokenFormat, Verdict};
+
+    fn texts() -> impl Strategy<Value = Vec<String>> {
+        proptest::collection::vec(key_text(), 0..3)
+    }
+
+    /// A value the event owns, or one shared with other events (written from the JSON it
+    /// remembers).
+    fn maybe_shared<T>(value: T, shared: bool) -> Shared<T> {
+        if shared {
+            Shared::new(value)
+        } else {
+            Shared::own(value)
+        }
+    }
+
+    fn time() -> impl Strategy<Value = Timestamp> {
+        (0i64..4_000_000_000).prop_map(|secs| Timestamp::from_unix(secs).unwrap())
+    }
+
+    prop_compose! {
+        fn actor()(
+            client_id in of(key_text()),
+            subject in of(key_text()),
+            kind in of(prop_oneof![Just(ActorKind::User), Just(ActorKind::Client)]),
+            delegate in of(key_text()),
+        ) -> Actor {
+            Actor {
+                client_id,
+                delegation: delegate
+                    .map(|subject| Delegate { subject: Some(subject), ..Delegate::default() })
+                    .into_iter()
+                    .collect(),
+                kind,
+                subject,
+            }
+        }
+    }
+
+    prop_compose! {
+        fn token()(
+            (active, audience, client_id, expires_at) in
+                (of(any::<bool>()), texts(), of(key_text()), of(time())),
+            (format, issued_at, issuer, jti) in (
+                of(prop_oneof![Just(TokenFormat::Jwt), Just(TokenFormat::Opaque)]),
+                of(time()),
+                of(key_text()),
+                of(key_text()),
+            ),
+            (subject, truncated, type_hint, unverified, verdict) in (
+                of(key_text()),
+                any::<bool>(),
+                of(key_text()),
+                of(of(key_text())),
+                of(prop_oneof![Just(Verdict::Valid), Just(Verdict::Expired)]),
+            ),
+            (bound, secret) in (any::<bool>(), key_text()),
+        ) -> TokenDetails {
+            let mut token = TokenDetails::from_fingerprint(TokenFingerprint::of(&secret));
+            token.active = active;
+            token.audience = audience;
+            token.binding = bound.then(|| Box::new(TokenBinding {
+                downgrade: false,
+                jkt: Some("jkt".into()),
+                method: BindingMethod::Dpop,
+                proof: None,
+                proof_jkt: None,
+                proof_x5t_s256: None,
+                x5t_s256: None,
+            }));
+            token.client_id = client_id;
+            token.expires_at = expires_at;
+            token.format = format;
+            token.issued_at = issued_at;
+            token.issuer = issuer;
+            token.jti = jti;
+            token.subject = subject;
+            token.truncated = if truncated { vec!["aud"] } else { Vec::new() };
+            token.type_hint = type_hint;
+            // Present but empty, or with a subject.
+            token.unverified = unverified.map(|subject| {
+                Box::new(UnverifiedClaims { subject, ..UnverifiedClaims::default() })
+            });
+            token.verdict = verdict;
+            token
+        }
+    }
+
+    prop_compose! {
+        fn http()(
+            duration_ms in prop_oneof![
+                (0u64..10_000_000_000).prop_map(|us| us as f64 / 1000.0),
+                any::<f64>().prop_filter("finite", |x| x.is_finite()),
+            ],
+            method in prop_oneof![Just(""), Just("GET"), Just("POST")],
+            path in key_text(),
+            route in of(key_text()),
+            status in of(any::<u16>()),
+        ) -> HttpInfo {
+            HttpInfo { duration_ms, method: method.into(), path, route, status }
+        }
+    }
+
+    prop_compose! {
+        fn scopes()(
+            lists in (of(texts()), of(texts()), of(texts()), of(texts()), of(texts())),
+            shared in any::<[bool; 3]>(),
+        ) -> Scopes {
+            let (granted, missing, requested, required, used) = lists;
+            Scopes {
+                granted: granted.map(|s| maybe_shared(s, shared[0])),
+                missing,
+                requested,
+                required: required.map(|s| maybe_shared(s, shared[1])),
+                used: used.map(|s| maybe_shared(s, shared[2])),
+            }
+        }
+    }
+
+    prop_compose! {
+        fn source()(
+            ip in of(any::<[u8; 4]>()),
+            forwarded_for in texts(),
+            header in of((key_text(), key_text())),
+            located in any::<bool>(),
+            user_agent in of(key_text()),
+        ) -> Source {
+            Source {
+                r#as: located.then(|| AutonomousSystem::new(64_500, Some("Example".into()))),
+                forwarded_for,
+                forwarded_headers: header.into_iter().collect(),
+                geo: located.then(|| Box::new(Geo::at(48.85, 2.35))),
+                ip: ip.map(Into::into),
+                user_agent,
+            }
+        }
+    }
+
+    prop_compose! {
+        fn event()(
+            (actor, shared_actor, token, shared_token) in
+                (actor(), any::<bool>(), of(token()), any::<bool>()),
+            (error, grant_type, http, labels) in (
+                of((key_text(), of(key_text()))),
+                of(key_text()),
+                of(http()),
+                proptest::collection::btree_map(key_text(), key_text(), 0..2),
+            ),
+            (oauth, redirect_uri, refresh, request_id) in (
+                of(texts()),
+                of(key_text()),
+                any::<bool>(),
+                of(key_text()),
+            ),
+            (scopes, instance, name, source) in
+                (scopes(), of(key_text()), key_text(), of(source())),
+            (span_id, trace_id, chained, failed, time) in
+                (of(key_text()), of(key_text()), any::<bool>(), any::<bool>(), time()),
+        ) -> AuditEvent {
+            let service = Arc::new(ServiceInfo { instance, name });
+            let (kind, outcome) = if failed {
+                (EventKind::TokenRequestFailed, Outcome::Failure)
+            } else {
+                (EventKind::ResourceAccessed, Outcome::Success)
+            };
+            let mut event = AuditEvent::new(service, time, kind, outcome);
+            event.actor = maybe_shared(actor, shared_actor);
+            event.client_auth = failed.then_some(ClientAuth::ClientSecretPost);
+            event.error = error.map(|(code, description)| ErrorInfo { code, description });
+            event.grant_type = grant_type;
+            event.http = http;
+            event.labels = labels;
+            // Present but empty (left out), or with resources.
+            event.oauth = oauth.map(|resource| {
+                Box::new(OAuthDetails { resource, ..OAuthDetails::default() })
+            });
+            event.redirect_uri = redirect_uri;
+            event.refresh_token =
+                refresh.then(|| Box::new(TokenRef::new(TokenFingerprint::of("refresh"))));
+            event.request_id = request_id;
+            event.scopes = scopes;
+            event.source = source;
+            event.span_id = span_id;
+            event.token = token.map(|token| maybe_shared(token, shared_token));
+            event.trace_id = trace_id;
+            if chained {
+                event.chain = Some(Box::new(ChainLink {
+                    prev: Some(EventHash::of_bytes(b"prev")),
+                    seq: 7,
+                    stream: "s".into(),
+                }));
+            }
+            event
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn writes_the_bytes_the_serde_path_writes(event in event()) {
+            let serde = canonical_json(&event).unwrap();
+            let fast = event_json(&event).unwrap();
+            prop_assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&serde));
+            // After other bytes, and with a writer that has written before.
+            let mut buf = b"x".to_vec();
+            append_event_json(&mut buf, &event).unwrap();
+            prop_assert_eq!(&buf[1..], &serde[..]);
+            let mut reused = Canonicalizer::default();
+            reused.write_event(&AuditEvent::dropped(
+                event.service.clone(),
+                1,
+                DropReason::QueueFull,
+                "warm-up",
+            ))
+            .unwrap();
+            prop_assert_eq!(reused.write_event(&event).unwrap(), &serde[..]);
+            // And shared parts, once rendered, are copied as they were rendered.
+            prop_assert_eq!(event_json(&event).unwrap(), serde);
+        }
+    }
+}
