@@ -89,28 +89,37 @@ impl<'a> Form<'a> {
         // or value has something to decode.
         let (mut start, mut equals) = (0, None);
         let (mut name_escaped, mut value_escaped) = (false, false);
-        for at in 0..=bytes.len() {
-            match bytes.get(at) {
-                None | Some(b'&') => {
-                    if at > start {
-                        let (name, value) = match equals {
-                            Some(equals) => (&text[start..equals], &text[equals + 1..at]),
-                            None => (&text[start..at], ""),
-                        };
-                        pairs.push((
-                            text_component(name, name_escaped),
-                            text_component(value, value_escaped),
-                        ));
-                    }
+        let mut push = |start: usize, equals: Option<usize>, end: usize, escaped: (bool, bool)| {
+            if end > start {
+                let (name, value) = match equals {
+                    Some(equals) => (&text[start..equals], &text[equals + 1..end]),
+                    None => (&text[start..end], ""),
+                };
+                pairs.push((
+                    text_component(name, escaped.0),
+                    text_component(value, escaped.1),
+                ));
+            }
+        };
+        for (at, &byte) in bytes.iter().enumerate() {
+            // Letters, `_`, `~` and everything past ASCII are above `=`, the highest byte that
+            // means something here: one comparison for most of a form.
+            if byte > b'=' {
+                continue;
+            }
+            match byte {
+                b'&' => {
+                    push(start, equals, at, (name_escaped, value_escaped));
                     (start, equals) = (at + 1, None);
                     (name_escaped, value_escaped) = (false, false);
                 }
-                Some(b'=') if equals.is_none() => equals = Some(at),
-                Some(b'%' | b'+') if equals.is_some() => value_escaped = true,
-                Some(b'%' | b'+') => name_escaped = true,
-                Some(_) => {}
+                b'=' if equals.is_none() => equals = Some(at),
+                b'%' | b'+' if equals.is_some() => value_escaped = true,
+                b'%' | b'+' => name_escaped = true,
+                _ => {}
             }
         }
+        push(start, equals, bytes.len(), (name_escaped, value_escaped));
         Form { pairs }
     }
 
