@@ -47,7 +47,8 @@ impl CaptureBudget {
     }
 }
 
-/// Bytes of a [`CaptureBudget`] held by one copy; returned when the last clone is dropped.
+/// Bytes of a [`CaptureBudget`] held by one copy; returned when the [`Captured`] holding
+/// them is dropped.
 #[derive(Debug)]
 struct Held {
     budget: CaptureBudget,

@@ -166,31 +166,36 @@ fn a_token_is_verified_once_and_expires_on_time() {
 /// still reports the token's own fingerprint.
 #[test]
 fn a_forged_token_never_gets_a_cached_verdict() {
-    let key = KeyPair::es256("k");
-    let inspector = TokenInspector::builder()
-        .ec_pem(Algorithm::ES256, key.public_pem.as_bytes(), Some("k"))
-        .build()
-        .unwrap();
-    let token = key.sign(&json!({"sub": "alice", "exp": now() + 600}));
-    assert_eq!(inspector.inspect(&token).verdict, Verdict::Valid);
-    let cached = inspector.inspect(&token);
-    assert_eq!(cached.fingerprint, TokenFingerprint::of(&token));
-    assert_eq!(inspector.verifications(), 1);
+    // Short tokens, tokens of 256 bytes to 8 KiB and longer ones are cache-keyed by different
+    // functions (SipHash, AES of a GHASH, SipHash again): each is tried.
+    for padding in [0, 500, 9_000] {
+        let key = KeyPair::es256("k");
+        let inspector = TokenInspector::builder()
+            .ec_pem(Algorithm::ES256, key.public_pem.as_bytes(), Some("k"))
+            .build()
+            .unwrap();
+        let claims = json!({"sub": "alice", "exp": now() + 600, "pad": "p".repeat(padding)});
+        let token = key.sign(&claims);
+        assert_eq!(inspector.inspect(&token).verdict, Verdict::Valid);
+        let cached = inspector.inspect(&token);
+        assert_eq!(cached.fingerprint, TokenFingerprint::of(&token));
+        assert_eq!(inspector.verifications(), 1);
 
-    let (signed, signature) = token.rsplit_once('.').unwrap();
-    let mut forged_signature = signature.as_bytes().to_vec();
-    forged_signature[10] = if forged_signature[10] == b'A' {
-        b'B'
-    } else {
-        b'A'
-    };
-    let forged = format!("{signed}.{}", String::from_utf8(forged_signature).unwrap());
-    let seen = inspector.inspect(&forged);
-    assert_eq!(seen.verdict, Verdict::BadSignature);
-    assert_eq!(seen.fingerprint, TokenFingerprint::of(&forged));
-    assert_eq!(inspector.verifications(), 2);
-    assert_eq!(inspector.inspect(&token).verdict, Verdict::Valid);
-    assert_eq!(inspector.verifications(), 2);
+        let (signed, signature) = token.rsplit_once('.').unwrap();
+        let mut forged_signature = signature.as_bytes().to_vec();
+        forged_signature[10] = if forged_signature[10] == b'A' {
+            b'B'
+        } else {
+            b'A'
+        };
+        let forged = format!("{signed}.{}", String::from_utf8(forged_signature).unwrap());
+        let seen = inspector.inspect(&forged);
+        assert_eq!(seen.verdict, Verdict::BadSignature, "{} bytes", token.len());
+        assert_eq!(seen.fingerprint, TokenFingerprint::of(&forged));
+        assert_eq!(inspector.verifications(), 2);
+        assert_eq!(inspector.inspect(&token).verdict, Verdict::Valid);
+        assert_eq!(inspector.verifications(), 2);
+    }
 }
 
 #[test]

@@ -1,39 +1,55 @@
-//! What the verification cache is keyed by: a 128-bit pseudorandom function of a token's
-//! bytes under keys drawn per inspector.
+//! What the verification cache is keyed by: a 128-bit keyed function of a token's bytes,
+//! with keys drawn per inspector.
 //!
 //! The cache is probed on every request, so its key must be cheap (SHA-256 of a 300-byte
 //! token costs about 20 times as much) and must not be the token (a cache keyed by tokens
-//! would keep every recent bearer token in memory). Without the keys, nobody can make a
-//! token whose cache key equals another token's except by chance, about 2^-128 per pair, so
-//! a forged token can never be taken for a verified one.
+//! would keep every recent bearer token in memory). A hit lets a request skip the signature
+//! check, so two tokens must not share a key: without the keys, nobody can make a token whose
+//! cache key equals another token's except by a chance bounded below.
 //!
 //! Two functions share the work, by the token's length:
 //!
-//! - **Shorter than [`LONG`]** (opaque tokens, small JWTs): SipHash-2-4 with a 128-bit output.
-//! - **[`LONG`] bytes or more** (most signed JWTs: an RS256 token is 600 bytes or more):
-//!   AES-128 of the token's GHASH. The GHASH comes from aws-lc's AES-GCM, sealing nothing with
-//!   the token as its associated data, so the tag is `GHASH_H(token) ⊕ E_K1(J0)`, one
-//!   constant mask for every token. That alone is a universal hash: two tokens collide only
-//!   when `H` is a root of a nonzero polynomial of degree at most the token's blocks, about
-//!   2^-120 for a token of a few kilobytes. The tag is then encrypted with a second,
-//!   independent AES key (one block, ECB): a pseudorandom permutation of a universal hash is
-//!   a pseudorandom function, so even a key that were seen by someone tells nothing about `H`
-//!   or about other tokens' keys, as with SipHash. The fixed "nonce" is not a nonce reuse
-//!   in the AEAD sense: nothing is encrypted, and no tag ever leaves the process unencrypted.
+//! - **Shorter than [`LONG`] or longer than [`LONGEST`]**: SipHash-2-4 with a 128-bit
+//!   output, a pseudorandom function of its key. Two tokens collide by chance only, about
+//!   2^-128 a pair, and a collision, were one ever seen, would tell nothing about other
+//!   tokens.
+//! - **[`LONG`] to [`LONGEST`] bytes** (most signed JWTs: an RS256 token is 600 bytes or
+//!   more): AES-128 of the token's GHASH. The GHASH comes from aws-lc's AES-GCM, sealing
+//!   nothing with the token as its associated data, so the tag is `GHASH_H(token) ⊕ E_K1(J0)`
+//!   with one constant mask for every token; the tag is then encrypted as one block under a
+//!   second, independent AES key. GHASH is a universal hash: two different tokens of at most
+//!   `l` blocks collide only when the secret `H` is a root of a nonzero polynomial of degree
+//!   at most `l + 1`, so with probability at most `(l + 1) / 2^128`, about 2^-119 at
+//!   [`LONGEST`]; over `q` tokens tried against `n` cached ones, at most `q·n` times that. The
+//!   encryption makes the keys pseudorandom, so keys that leaked (none leave the process)
+//!   would say nothing about `H`. What is weaker than SipHash: a collision that did happen by
+//!   that chance would narrow `H` to at most `l + 1` values, and from then on colliding tokens
+//!   could be made at will. The chance is what bounds it, as it bounds SipHash. The fixed
+//!   "nonce" is not a nonce reuse in the AEAD sense: nothing is encrypted with the key
+//!   stream, the mask cancels out of any collision, and `K1` serves nothing else.
 //!
-//! Why two: SipHash costs about 0.5 ns a byte and the AES path a fixed 110 ns or so (aws-lc
-//! sets up a GCM context per call; the GHASH itself is about a hundredth of a nanosecond a
-//! byte). On this project's machines they cross near 190 bytes: at 624 bytes (the bench's
-//! RS256 token) SipHash takes 330-350 ns and the AES path 110-120 ns; at 64 bytes, 58 ns
-//! against 117 ns (`docs/benchmarks.md`). A short and a long token are keyed by different
-//! functions with independent keys, so they collide by chance only, as two of the same kind.
+//! Why two: SipHash costs about 0.5 ns a byte, and the AES path a fixed 110 ns or so (aws-lc
+//! sets up a GCM context per call; the GHASH itself costs about a hundredth of a nanosecond
+//! a byte). At 624 bytes (the bench's RS256 token) SipHash took 330-350 ns and the AES path
+//! 110-120 ns; at 64 bytes, 58 ns against 117 ns (`docs/benchmarks.md`, "The verification
+//! cache's key"). They cross near 190 bytes in time and near 270 in instructions, hence
+//! [`LONG`]. Past [`LONGEST`], SipHash keeps the bound at 2^-128 for tokens that no issuer
+//! sends, only an attacker. A short and a long token are keyed by different functions with
+//! independent keys, so they collide by chance only, as two of the same kind.
 
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::cipher::{EncryptingKey, UnboundCipherKey, AES_128};
 use siphasher::sip128::SipHasher24;
 
-/// Tokens of this many bytes or more are keyed through AES; shorter ones through SipHash.
+/// Tokens of this many bytes or more are keyed through AES (up to [`LONGEST`]); shorter ones
+/// through SipHash.
 pub(super) const LONG: usize = 256;
+
+/// The longest token keyed through AES: 8 KiB, 513 GHASH blocks with the length block.
+pub(super) const LONGEST: usize = 8 * 1024;
+
+/// The GCM nonce of every tag: fixed, see the [module](self).
+const NONCE: [u8; aead::NONCE_LEN] = [0; aead::NONCE_LEN];
 
 /// A token's key in the verification cache: see the [module](self).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -78,7 +94,7 @@ impl Keyer {
 
     /// The cache key of `token`.
     pub(super) fn key(&self, token: &[u8]) -> CacheKey {
-        if token.len() >= LONG {
+        if (LONG..=LONGEST).contains(&token.len()) {
             if let Some(key) = self.aes.as_ref().and_then(|aes| aes.key(token)) {
                 return CacheKey(key);
             }
@@ -100,21 +116,30 @@ impl AesKeyer {
         })
     }
 
-    /// `None` when aws-lc refuses the input (associated data beyond its limits, far past any
-    /// header): the caller falls back to SipHash, the same way for the same token every time.
+    /// `None` when aws-lc refuses (it has no reason to at these lengths): the caller falls
+    /// back to SipHash, the same way for the same token every time.
     fn key(&self, token: &[u8]) -> Option<u128> {
-        // The fixed nonce is sound here: see the module's documentation.
+        let tag = self.tag(NONCE, token)?;
+        Some(u128::from_le_bytes(self.permute(tag)?))
+    }
+
+    /// The AES-GCM tag of nothing, with `aad` as the associated data: GMAC.
+    fn tag(&self, nonce: [u8; aead::NONCE_LEN], aad: &[u8]) -> Option<[u8; 16]> {
         let tag = self
             .ghash
             .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key([0; aead::NONCE_LEN]),
-                Aad::from(token),
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
                 &mut [],
             )
             .ok()?;
-        let mut block: [u8; 16] = tag.as_ref().try_into().ok()?;
+        tag.as_ref().try_into().ok()
+    }
+
+    /// One AES block.
+    fn permute(&self, mut block: [u8; 16]) -> Option<[u8; 16]> {
         self.permute.encrypt(&mut block).ok()?;
-        Some(u128::from_le_bytes(block))
+        Some(block)
     }
 }
 
@@ -128,20 +153,72 @@ mod tests {
             .collect()
     }
 
+    fn hex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
     #[test]
-    fn long_tokens_are_keyed_through_aes_and_short_ones_through_siphash() {
+    fn tokens_of_256_bytes_to_8_kib_are_keyed_through_aes_and_others_through_siphash() {
         let keyer = Keyer::random();
-        assert!(keyer.aes.is_some(), "this machine's randomness is readable");
-        let long = token(LONG, 1);
-        assert_ne!(keyer.key(&long), keyer.sip_key(&long));
-        let short = token(LONG - 1, 1);
-        assert_eq!(keyer.key(&short), keyer.sip_key(&short));
+        let aes = keyer
+            .aes
+            .as_ref()
+            .expect("this machine's randomness is readable");
+        for len in [LONG, 624, LONGEST] {
+            let t = token(len, 1);
+            let tag = aes.tag(NONCE, &t).unwrap();
+            let expected = u128::from_le_bytes(aes.permute(tag).unwrap());
+            assert_eq!(keyer.key(&t), CacheKey(expected), "{len} bytes");
+            assert_ne!(keyer.key(&t), keyer.sip_key(&t), "{len} bytes");
+        }
+        for len in [0, 40, LONG - 1, LONGEST + 1, 64 * 1024] {
+            let t = token(len, 1);
+            assert_eq!(keyer.key(&t), keyer.sip_key(&t), "{len} bytes");
+        }
+    }
+
+    /// The two steps are the standard ones, checked against published answers (and against
+    /// OpenSSL through pyca/cryptography when these were written down).
+    #[test]
+    fn the_steps_are_gmac_and_one_aes_block() {
+        // NIST CAVP, gcmEncryptExtIV128.rsp: Keylen 128, IVlen 96, PTlen 0, AADlen 128,
+        // Taglen 128, Count 0.
+        let gmac = hex("77be63708971c4e240d1cb79e8d77feb");
+        // FIPS-197, Appendix C.1: AES-128.
+        let block = hex("000102030405060708090a0b0c0d0e0f");
+        let aes = AesKeyer::new(&gmac, &block).unwrap();
+        let nonce: [u8; 12] = hex("e0e00f19fed7ba0136a797f3").try_into().unwrap();
+        let tag = aes
+            .tag(nonce, &hex("7a43ec1d9c0a5a78a0b16533a6213cab"))
+            .unwrap();
+        assert_eq!(tag.to_vec(), hex("209fcc8d3675ed938e9c7166709dd946"));
+        let plain: [u8; 16] = hex("00112233445566778899aabbccddeeff").try_into().unwrap();
+        assert_eq!(
+            aes.permute(plain).unwrap().to_vec(),
+            hex("69c4e0d86a7b0430d8cdb78070b4c55a")
+        );
     }
 
     #[test]
     fn a_key_depends_on_every_byte_and_on_the_length_and_not_on_anything_else() {
         let keyer = Keyer::random();
-        for len in [0, 1, 15, 16, 17, LONG - 1, LONG, LONG + 1, 624, 2048] {
+        for len in [
+            0,
+            1,
+            15,
+            16,
+            17,
+            LONG - 1,
+            LONG,
+            LONG + 1,
+            624,
+            2048,
+            LONGEST,
+            LONGEST + 1,
+        ] {
             let base = token(len, 3);
             assert_eq!(keyer.key(&base), keyer.key(&base.clone()), "deterministic");
             for at in [0, len / 2, len.saturating_sub(1)] {

@@ -205,9 +205,9 @@ impl TokenInspector {
     ///
     /// A request whose `Authorization` header has the right shape
     /// ([`bearer::well_shaped`](super::bearer::well_shaped)) and whose token this finds
-    /// need not have its characters checked again: the cache key is a 128-bit pseudorandom
-    /// function of the token's bytes under a key nobody outside knows, so a hit is this
-    /// token, checked when it was cached.
+    /// need not have its characters checked again: the cache key is a 128-bit keyed function
+    /// of the token's bytes under keys nobody outside knows ([`CacheKey`]), so a hit is this
+    /// token, checked when it was cached, except by a chance below 2^-119 a pair.
     pub(crate) fn cached_b64token<'t>(
         &self,
         raw: &'t [u8],

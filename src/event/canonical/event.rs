@@ -8,7 +8,10 @@
 //!
 //! The bytes are the serde path's, byte for byte: the tests below write thousands of
 //! events both ways. Each struct is taken apart without `..`, so a field added to the
-//! model does not compile here until it is written here too.
+//! model does not compile here until it is written here too. A changed `skip_serializing_if`
+//! or `rename` in the model does compile: the property test is what catches it, since it
+//! makes every field both present and absent, and empty where the model leaves empty values
+//! out.
 
 use serde::Serialize;
 
@@ -352,6 +355,7 @@ mod tests {
 
     use super::super::tests::key_text;
     use super::super::{append_event_json, canonical_json, event_json, Canonicalizer};
+    use crate::dpop::ProofOutcome;
     use crate::event::*;
     use crate::token::{Delegate, TokenFingerprint, TokenFormat, Verdict};
 
@@ -377,14 +381,22 @@ mod tests {
         fn actor()(
             client_id in of(key_text()),
             subject in of(key_text()),
-            kind in of(prop_oneof![Just(ActorKind::User), Just(ActorKind::Client)]),
-            delegate in of(key_text()),
+            kind in of(prop_oneof![
+                Just(ActorKind::User),
+                Just(ActorKind::Client),
+                Just(ActorKind::Anonymous),
+            ]),
+            delegation in proptest::collection::vec((of(key_text()), of(key_text())), 0..3),
         ) -> Actor {
             Actor {
                 client_id,
-                delegation: delegate
-                    .map(|subject| Delegate { subject: Some(subject), ..Delegate::default() })
+                delegation: delegation
                     .into_iter()
+                    .map(|(subject, client_id)| Delegate {
+                        subject,
+                        client_id,
+                        ..Delegate::default()
+                    })
                     .collect(),
                 kind,
                 subject,
@@ -404,25 +416,22 @@ mod tests {
             ),
             (subject, truncated, type_hint, unverified, verdict) in (
                 of(key_text()),
-                any::<bool>(),
+                proptest::sample::subsequence(vec!["aud", "scope", "sub"], 0..=3),
                 of(key_text()),
-                of(of(key_text())),
-                of(prop_oneof![Just(Verdict::Valid), Just(Verdict::Expired)]),
+                of((of(key_text()), of(key_text()), texts())),
+                of(prop_oneof![
+                    Just(Verdict::Valid),
+                    Just(Verdict::Expired),
+                    Just(Verdict::BadSignature),
+                    Just(Verdict::Unverified),
+                ]),
             ),
-            (bound, secret) in (any::<bool>(), key_text()),
+            (binding, secret) in (of(binding()), key_text()),
         ) -> TokenDetails {
             let mut token = TokenDetails::from_fingerprint(TokenFingerprint::of(&secret));
             token.active = active;
             token.audience = audience;
-            token.binding = bound.then(|| Box::new(TokenBinding {
-                downgrade: false,
-                jkt: Some("jkt".into()),
-                method: BindingMethod::Dpop,
-                proof: None,
-                proof_jkt: None,
-                proof_x5t_s256: None,
-                x5t_s256: None,
-            }));
+            token.binding = binding.map(Box::new);
             token.client_id = client_id;
             token.expires_at = expires_at;
             token.format = format;
@@ -430,14 +439,39 @@ mod tests {
             token.issuer = issuer;
             token.jti = jti;
             token.subject = subject;
-            token.truncated = if truncated { vec!["aud"] } else { Vec::new() };
+            token.truncated = truncated;
             token.type_hint = type_hint;
-            // Present but empty, or with a subject.
-            token.unverified = unverified.map(|subject| {
-                Box::new(UnverifiedClaims { subject, ..UnverifiedClaims::default() })
+            // Present but empty (left out), or with claims.
+            token.unverified = unverified.map(|(subject, client_id, scopes)| {
+                Box::new(UnverifiedClaims {
+                    client_id,
+                    delegation: Vec::new(),
+                    scopes,
+                    subject,
+                })
             });
             token.verdict = verdict;
             token
+        }
+    }
+
+    prop_compose! {
+        fn binding()(
+            downgrade in any::<bool>(),
+            keys in (of(key_text()), of(key_text()), of(key_text()), of(key_text())),
+            mtls in any::<bool>(),
+            proof in of(prop_oneof![Just(ProofOutcome::Valid), Just(ProofOutcome::Missing)]),
+        ) -> TokenBinding {
+            let (jkt, proof_jkt, proof_x5t_s256, x5t_s256) = keys;
+            TokenBinding {
+                downgrade,
+                jkt,
+                method: if mtls { BindingMethod::Mtls } else { BindingMethod::Dpop },
+                proof,
+                proof_jkt,
+                proof_x5t_s256,
+                x5t_s256,
+            }
         }
     }
 
@@ -474,18 +508,21 @@ mod tests {
 
     prop_compose! {
         fn source()(
-            ip in of(any::<[u8; 4]>()),
+            ip in of(prop_oneof![
+                any::<[u8; 4]>().prop_map(std::net::IpAddr::from),
+                any::<[u16; 8]>().prop_map(std::net::IpAddr::from),
+            ]),
             forwarded_for in texts(),
-            header in of((key_text(), key_text())),
-            located in any::<bool>(),
+            forwarded_headers in proptest::collection::btree_map(key_text(), key_text(), 0..4),
+            (asn, geo) in (of(of(key_text())), any::<bool>()),
             user_agent in of(key_text()),
         ) -> Source {
             Source {
-                r#as: located.then(|| AutonomousSystem::new(64_500, Some("Example".into()))),
+                r#as: asn.map(|org| AutonomousSystem::new(64_500, org)),
                 forwarded_for,
-                forwarded_headers: header.into_iter().collect(),
-                geo: located.then(|| Box::new(Geo::at(48.85, 2.35))),
-                ip: ip.map(Into::into),
+                forwarded_headers,
+                geo: geo.then(|| Box::new(Geo::at(48.85, 2.35))),
+                ip,
                 user_agent,
             }
         }
@@ -499,13 +536,24 @@ mod tests {
                 of((key_text(), of(key_text()))),
                 of(key_text()),
                 of(http()),
-                proptest::collection::btree_map(key_text(), key_text(), 0..2),
+                proptest::collection::btree_map(key_text(), key_text(), 0..4),
             ),
             (oauth, redirect_uri, refresh, request_id) in (
-                of(texts()),
+                of((texts(), of(key_text()), of(any::<bool>()))),
+                of(key_text()),
+                of(of(binding())),
+                of(key_text()),
+            ),
+            (alert, dropped, checkpoint, kind, client_auth) in (
+                of((key_text(), of(key_text()))),
                 of(key_text()),
                 any::<bool>(),
-                of(key_text()),
+                0usize..4,
+                of(prop_oneof![
+                    Just(ClientAuth::ClientSecretBasic),
+                    Just(ClientAuth::ClientSecretPost),
+                    Just(ClientAuth::None),
+                ]),
             ),
             (scopes, instance, name, source) in
                 (scopes(), of(key_text()), key_text(), of(source())),
@@ -513,25 +561,61 @@ mod tests {
                 (of(key_text()), of(key_text()), any::<bool>(), any::<bool>(), time()),
         ) -> AuditEvent {
             let service = Arc::new(ServiceInfo { instance, name });
-            let (kind, outcome) = if failed {
-                (EventKind::TokenRequestFailed, Outcome::Failure)
-            } else {
-                (EventKind::ResourceAccessed, Outcome::Success)
-            };
+            let kind = [
+                EventKind::ResourceAccessed,
+                EventKind::AccessTokenIssued,
+                EventKind::AccessDenied,
+                EventKind::SecurityAlert,
+            ][kind];
+            let outcome = if failed { Outcome::Failure } else { Outcome::Success };
             let mut event = AuditEvent::new(service, time, kind, outcome);
             event.actor = maybe_shared(actor, shared_actor);
-            event.client_auth = failed.then_some(ClientAuth::ClientSecretPost);
+            event.alert = alert.map(|(rule, title)| {
+                Box::new(Alert {
+                    count: 3,
+                    evidence: vec![rule.clone()],
+                    first_seen: Some(time),
+                    key: rule.clone(),
+                    last_seen: None,
+                    rule,
+                    suppressed: None,
+                    title,
+                    travel: None,
+                    window_s: 60,
+                })
+            });
+            event.checkpoint = checkpoint.then(|| {
+                Box::new(Checkpoint {
+                    hash: EventHash::of_bytes(b"head"),
+                    note: "note".into(),
+                    seq: 9,
+                    stream: "s".into(),
+                })
+            });
+            event.client_auth = client_auth;
+            event.dropped = dropped.map(|sink| {
+                Box::new(Dropped {
+                    count: 2,
+                    ranges: Vec::new(),
+                    reason: DropReason::QueueFull,
+                    signature: None,
+                    sink,
+                })
+            });
             event.error = error.map(|(code, description)| ErrorInfo { code, description });
             event.grant_type = grant_type;
             event.http = http;
             event.labels = labels;
-            // Present but empty (left out), or with resources.
-            event.oauth = oauth.map(|resource| {
-                Box::new(OAuthDetails { resource, ..OAuthDetails::default() })
+            // Present but empty (left out), or with details.
+            event.oauth = oauth.map(|(resource, reason, pushed)| {
+                Box::new(OAuthDetails { resource, reason, pushed, ..OAuthDetails::default() })
             });
             event.redirect_uri = redirect_uri;
-            event.refresh_token =
-                refresh.then(|| Box::new(TokenRef::new(TokenFingerprint::of("refresh"))));
+            event.refresh_token = refresh.map(|binding| {
+                let mut token = TokenRef::new(TokenFingerprint::of("refresh"));
+                token.binding = binding;
+                Box::new(token)
+            });
             event.request_id = request_id;
             event.scopes = scopes;
             event.source = source;
@@ -549,6 +633,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_event_found_out_of_order_is_written_again_the_serde_way() {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        for _ in 0..200 {
+            let event = event().new_tree(&mut runner).unwrap().current();
+            let mut canonical = super::super::Canonical {
+                out: b"x".to_vec(),
+                pretend_out_of_order: true,
+                ..Default::default()
+            };
+            canonical.append_event(&event).unwrap();
+            assert_eq!(&canonical.out[..1], b"x", "what came before is kept");
+            assert_eq!(&canonical.out[1..], &canonical_json(&event).unwrap()[..]);
+            assert!(
+                canonical.noting_fields,
+                "the second pass noted every struct"
+            );
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
 
@@ -562,13 +667,12 @@ mod tests {
             append_event_json(&mut buf, &event).unwrap();
             prop_assert_eq!(&buf[1..], &serde[..]);
             let mut reused = Canonicalizer::default();
-            reused.write_event(&AuditEvent::dropped(
-                event.service.clone(),
-                1,
-                DropReason::QueueFull,
-                "warm-up",
-            ))
-            .unwrap();
+            let warm_up =
+                AuditEvent::dropped(event.service.clone(), 1, DropReason::QueueFull, "warm-up");
+            prop_assert_eq!(
+                reused.write_event(&warm_up).unwrap(),
+                &canonical_json(&warm_up).unwrap()[..]
+            );
             prop_assert_eq!(reused.write_event(&event).unwrap(), &serde[..]);
             // And shared parts, once rendered, are copied as they were rendered.
             prop_assert_eq!(event_json(&event).unwrap(), serde);
