@@ -57,17 +57,7 @@ pub fn append_canonical_json<T: Serialize + ?Sized>(
     buf: &mut Vec<u8>,
     value: &T,
 ) -> Result<(), serde_json::Error> {
-    let start = buf.len();
-    let mut canonical = Canonical {
-        out: std::mem::take(buf),
-        ..Canonical::default()
-    };
-    let written = canonical.append(value);
-    *buf = canonical.out;
-    if written.is_err() {
-        buf.truncate(start);
-    }
-    written
+    append_to(buf, |canonical| canonical.append(value))
 }
 
 /// [`append_canonical_json`] of an event, the same bytes written member by member (see
@@ -76,12 +66,20 @@ pub(crate) fn append_event_json(
     buf: &mut Vec<u8>,
     event: &AuditEvent,
 ) -> Result<(), serde_json::Error> {
+    append_to(buf, |canonical| canonical.append_event(event))
+}
+
+/// Runs `write` on a writer that appends to `buf`; on an error, `buf` is left as it was.
+fn append_to(
+    buf: &mut Vec<u8>,
+    write: impl FnOnce(&mut Canonical) -> Result<(), Error>,
+) -> Result<(), Error> {
     let start = buf.len();
     let mut canonical = Canonical {
         out: std::mem::take(buf),
         ..Canonical::default()
     };
-    let written = canonical.append_event(event);
+    let written = write(&mut canonical);
     *buf = canonical.out;
     if written.is_err() {
         buf.truncate(start);
