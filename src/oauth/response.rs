@@ -32,7 +32,11 @@ impl ResponseHead {
         let json = headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_none_or(|ct| ct.to_ascii_lowercase().contains("json"));
+            .is_none_or(|ct| {
+                ct.as_bytes()
+                    .windows(4)
+                    .any(|w| w.eq_ignore_ascii_case(b"json"))
+            });
         ResponseHead {
             location: headers
                 .get(http::header::LOCATION)
@@ -246,12 +250,18 @@ impl<'de> Deserialize<'de> for Members<'de> {
                 let mut members = Vec::with_capacity(8);
                 while let Some(Text(name)) = map.next_key()? {
                     let raw: &'de RawValue = map.next_value()?;
-                    let member = if raw.get().starts_with('"') {
-                        let Text(text) =
-                            serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
-                        Member::Text(text)
-                    } else {
-                        Member::Raw(raw)
+                    let json = raw.get();
+                    let member = match json.strip_prefix('"').and_then(|j| j.strip_suffix('"')) {
+                        // Without an escape, a string is what stands between its quotes:
+                        // serde_json has checked it (no control character, valid UTF-8)
+                        // while finding where it ends.
+                        Some(text) if !text.contains('\\') => Member::Text(Cow::Borrowed(text)),
+                        Some(_) => {
+                            let Text(text) =
+                                serde_json::from_str(json).map_err(de::Error::custom)?;
+                            Member::Text(text)
+                        }
+                        None => Member::Raw(raw),
                     };
                     members.push((name, member));
                 }
@@ -316,6 +326,16 @@ mod tests {
             "application/json;charset=UTF-8".parse().unwrap(),
         );
         assert!(ResponseHead::from_headers(&h, &TokenInspector::default()).json);
+        for (content_type, json) in [
+            ("Application/JSON", true),
+            ("application/jwt+Json", true),
+            ("application/jso", false),
+            ("text/plain", false),
+        ] {
+            h.insert(http::header::CONTENT_TYPE, content_type.parse().unwrap());
+            let head = ResponseHead::from_headers(&h, &TokenInspector::default());
+            assert_eq!(head.json, json, "{content_type}");
+        }
     }
 
     #[test]
