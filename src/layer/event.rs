@@ -101,16 +101,10 @@ pub(crate) fn assemble(
             let status = response.as_ref().and_then(|r| r.status);
             let recorded = {
                 let request: &RequestContext = request;
-                let build_envelope = |kind, outcome| {
-                    envelope(
-                        service.clone(),
-                        &mut request.clone(),
-                        status,
-                        duration,
-                        kind,
-                        outcome,
-                    )
-                };
+                // The request's own fields go in once the classifier is done with `request`
+                // (below): moved then, not copied now.
+                let build_envelope =
+                    |kind, outcome| AuditEvent::new(service.clone(), request.time, kind, outcome);
                 let settings = Settings {
                     inspector: &shared.inspector,
                     endpoints: &shared.endpoints,
@@ -120,7 +114,10 @@ pub(crate) fn assemble(
                 endpoint.event(settings, request, seen, response_body)
             };
             match recorded {
-                EndpointEvent::Recorded(event) => Arc::new(event),
+                EndpointEvent::Recorded(mut event) => {
+                    take_request(&mut event, request, status, duration);
+                    Arc::new(event)
+                }
                 EndpointEvent::Suppressed => return None,
                 EndpointEvent::NotOAuth => {
                     let resource = fallback.as_ref()?;
@@ -154,6 +151,17 @@ fn envelope(
     outcome: Outcome,
 ) -> AuditEvent {
     let mut event = AuditEvent::new(service, request.time, kind, outcome);
+    take_request(&mut event, request, status, duration);
+    event
+}
+
+/// Moves the request's envelope, `http` and `source` fields into `event`.
+fn take_request(
+    event: &mut AuditEvent,
+    request: &mut RequestContext,
+    status: Option<http::StatusCode>,
+    duration: Duration,
+) {
     event.request_id = Some(std::mem::take(&mut request.request_id));
     event.trace_id = request.trace_id.take();
     event.span_id = request.span_id.take();
@@ -165,7 +173,6 @@ fn envelope(
         duration_ms: duration_ms(duration),
     });
     event.source = Some(std::mem::take(&mut request.source));
-    event
 }
 
 /// The event of a protected route: `ResourceAccessed` or `AccessDenied`, built in its `Arc`.

@@ -27,7 +27,7 @@ pub(crate) struct ResponseSeen<'a> {
 pub(crate) struct Exchange<'a> {
     pub(crate) inspector: &'a TokenInspector,
     pub(crate) endpoints: &'a Endpoints,
-    /// Builds an event's envelope (ids, time, `http`, `source`); the layer decides it.
+    /// Makes a new event of the service; the layer adds the request's own fields after.
     pub(crate) envelope: &'a dyn Fn(EventKind, Outcome) -> AuditEvent,
     pub(crate) request: &'a RequestContext,
     /// `None` when the response never completed.
@@ -72,7 +72,8 @@ impl Exchange<'_> {
         self.response.and_then(|r| r.head)
     }
 
-    /// An event with the envelope, `http` and `source` filled in.
+    /// A new event of the service: the layer fills in the request's own fields (`http`,
+    /// `source`, ids) when the classifier is done.
     pub(crate) fn base(&self, kind: EventKind, outcome: Outcome) -> AuditEvent {
         (self.envelope)(kind, outcome)
     }

@@ -347,6 +347,7 @@ impl EndpointRequest {
 pub(crate) struct Settings<'a> {
     pub(crate) inspector: &'a TokenInspector,
     pub(crate) endpoints: &'a Endpoints,
-    /// Builds the event's envelope (ids, time, `http`, `source`): the layer's part.
+    /// Makes a new event for the service (id, time, kind): the layer's part. The layer adds
+    /// the request's own fields (`request_id`, `http`, `source`, ...) once the event is made.
     pub(crate) envelope: &'a dyn Fn(EventKind, Outcome) -> AuditEvent,
 }
