@@ -117,11 +117,11 @@ pub(crate) fn classify(
     if let Some(l) = decision {
         if let Some(error) = &l.error {
             event.error = Some(crate::event::ErrorInfo {
-                code: error.scrubbed(&x.secrets, MAX_CODE),
+                code: error.scrubbed(x.secrets(), MAX_CODE),
                 description: l
                     .error_description
                     .as_ref()
-                    .map(|d| d.scrubbed(&x.secrets, MAX_DESCRIPTION)),
+                    .map(|d| d.scrubbed(x.secrets(), MAX_DESCRIPTION)),
             });
         }
         // Implicit and hybrid flows: the token in the fragment, by fingerprint.

@@ -152,11 +152,11 @@ pub(crate) fn classify(
     if outcome == Outcome::Failure {
         event.error = match x.location().and_then(|l| l.error.as_ref()) {
             Some(error) => Some(crate::event::ErrorInfo {
-                code: error.scrubbed(&x.secrets, super::response::MAX_CODE),
+                code: error.scrubbed(x.secrets(), super::response::MAX_CODE),
                 description: x
                     .location()
                     .and_then(|l| l.error_description.as_ref())
-                    .map(|d| d.scrubbed(&x.secrets, super::response::MAX_DESCRIPTION)),
+                    .map(|d| d.scrubbed(x.secrets(), super::response::MAX_DESCRIPTION)),
             }),
             None => x.error(),
         };

@@ -4,12 +4,15 @@
 //! (`token_endpoint.rs`, `revocation.rs`, ...), which read it, depend on it and not on each
 //! other.
 
+use std::cell::OnceCell;
+
 use super::endpoints::Endpoints;
+use super::form::Form;
 use super::response::{JsonBody, Location, ResponseHead};
 use crate::context::RequestContext;
 use crate::event::{AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, Secrets};
 use crate::resource::Challenge;
-use crate::token::TokenInspector;
+use crate::token::{TokenFingerprint, TokenInspector};
 
 /// What the classifiers read of a response whose head arrived.
 #[derive(Clone, Copy, Debug)]
@@ -37,15 +40,41 @@ pub(crate) struct Exchange<'a> {
     pub(crate) json: Option<JsonBody<'a>>,
     /// False when the request body was too large or incomplete to inspect.
     pub(crate) request_body_inspected: bool,
-    /// The request's secrets, to scrub from what the response says.
-    pub(crate) secrets: Secrets<'a>,
+    /// Where the request's secrets come from: see [`Exchange::secrets`].
+    pub(crate) secret_sources: SecretSources<'a>,
+    /// The secrets, once gathered.
+    pub(crate) secrets: OnceCell<Secrets<'a>>,
     /// Token requests: the check of the request's DPoP proof.
     pub(crate) proof: Option<&'a crate::dpop::ProofCheck>,
     /// The client certificate of the connection (RFC 8705).
     pub(crate) certificate: Option<&'a crate::mtls::PresentedCertificate>,
 }
 
-impl Exchange<'_> {
+/// What a request's secrets are gathered from, when a response's text must be scrubbed of
+/// them (most responses have nothing to scrub: a successful token response is not scrubbed).
+pub(crate) struct SecretSources<'a> {
+    /// Of the secrets the request head carried (Basic password, bearer token, ...).
+    pub(crate) fingerprints: &'a [TokenFingerprint],
+    pub(crate) form: Option<&'a Form<'a>>,
+    /// A parameter that is not secret at this endpoint (a login form's username field).
+    pub(crate) public_too: Option<&'a str>,
+}
+
+impl<'a> Exchange<'a> {
+    /// The request's secrets, to scrub from what the response says: gathered the first time
+    /// they are asked for.
+    pub(crate) fn secrets(&self) -> &Secrets<'a> {
+        self.secrets.get_or_init(|| {
+            let sources = &self.secret_sources;
+            let mut secrets = Secrets::none();
+            secrets.fingerprints(sources.fingerprints);
+            if let Some(form) = sources.form {
+                form.secrets_into(&mut secrets, sources.public_too.as_slice());
+            }
+            secrets
+        })
+    }
+
     /// The connection's client certificate, when one was read.
     pub(crate) fn client_certificate(&self) -> Option<&crate::mtls::ClientCertificate> {
         self.certificate.and_then(|c| c.certificate())
@@ -82,14 +111,14 @@ impl Exchange<'_> {
     /// `WWW-Authenticate` challenge, else an [`ErrorInfo`] the service put in the response's
     /// extensions, else `http_<status>`.
     pub(crate) fn error(&self) -> Option<ErrorInfo> {
-        if let Some(error) = self.json.as_ref().and_then(|j| j.error(&self.secrets)) {
+        if let Some(error) = self.json.as_ref().and_then(|j| j.error(self.secrets())) {
             return Some(error);
         }
         if let Some(challenge) = self.response.and_then(|r| r.challenge) {
-            if let Some(code) = challenge.error(&self.secrets) {
+            if let Some(code) = challenge.error(self.secrets()) {
                 return Some(ErrorInfo {
                     code,
-                    description: challenge.description(&self.secrets),
+                    description: challenge.description(self.secrets()),
                 });
             }
         }

@@ -8,7 +8,7 @@ use super::authorization::AuthorizeParams;
 use super::end_session::LogoutParams;
 use super::endpoints::{Endpoint, Endpoints};
 use super::evidence;
-use super::exchange::{Exchange, ResponseSeen};
+use super::exchange::{Exchange, ResponseSeen, SecretSources};
 use super::form::{ident, Form};
 use super::response::JsonBody;
 use super::{
@@ -18,7 +18,7 @@ use super::{
 use crate::context::RequestContext;
 use crate::dpop::{DpopVerifier, ProofCheck, ProofUse, DPOP};
 use crate::event::{
-    sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, Secrets, Severity,
+    sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, Severity,
 };
 use crate::mtls::PresentedCertificate;
 use crate::tee::{CaptureSlot, Captured, Tee};
@@ -258,20 +258,18 @@ impl EndpointRequest {
         }
 
         let config = settings.endpoints.config();
-        let mut secrets = Secrets::none();
-        secrets.fingerprints(&self.secret_fingerprints);
+        let mut public_too = None;
         let mut repeated = self.query_repeated.clone();
         if let Some(form) = form {
             match self.endpoint {
                 Endpoint::Login => {
-                    form.secrets_into(&mut secrets, &[config.username_field.as_str()]);
+                    public_too = Some(config.username_field.as_str());
                     // A login form is not OAuth: only its username must be unambiguous.
                     if form.all(&config.username_field).nth(1).is_some() {
                         repeated.push(ident(&config.username_field));
                     }
                 }
                 _ => {
-                    form.secrets_into(&mut secrets, &[]);
                     for name in form.repeated() {
                         if !repeated.contains(&name) {
                             repeated.push(name);
@@ -289,7 +287,12 @@ impl EndpointRequest {
             basic_client: self.basic_client.as_deref(),
             json,
             request_body_inspected,
-            secrets,
+            secret_sources: SecretSources {
+                fingerprints: &self.secret_fingerprints,
+                form,
+                public_too,
+            },
+            secrets: Default::default(),
             proof: self.proof.as_ref(),
             certificate: self.certificate.as_ref(),
         };
