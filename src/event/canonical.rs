@@ -25,11 +25,7 @@ use std::sync::Arc;
 
 use serde::ser::{self, Serialize};
 
-use super::AuditEvent;
-
-mod event;
-
-type Error = serde_json::Error;
+pub(super) type Error = serde_json::Error;
 
 fn error(message: impl Display) -> Error {
     <Error as ser::Error>::custom(message)
@@ -60,17 +56,8 @@ pub fn append_canonical_json<T: Serialize + ?Sized>(
     append_to(buf, |canonical| canonical.append(value))
 }
 
-/// [`append_canonical_json`] of an event, the same bytes written member by member (see
-/// [`event`]): what every sink writes.
-pub(crate) fn append_event_json(
-    buf: &mut Vec<u8>,
-    event: &AuditEvent,
-) -> Result<(), serde_json::Error> {
-    append_to(buf, |canonical| canonical.append_event(event))
-}
-
 /// Runs `write` on a writer that appends to `buf`; on an error, `buf` is left as it was.
-fn append_to(
+pub(super) fn append_to(
     buf: &mut Vec<u8>,
     write: impl FnOnce(&mut Canonical) -> Result<(), Error>,
 ) -> Result<(), Error> {
@@ -85,13 +72,6 @@ fn append_to(
         buf.truncate(start);
     }
     written
-}
-
-/// [`canonical_json`] of an event, written member by member (see [`event`]).
-pub(crate) fn event_json(event: &AuditEvent) -> Result<Vec<u8>, serde_json::Error> {
-    let mut canonical = Canonical::default();
-    canonical.append_event(event)?;
-    Ok(canonical.out)
 }
 
 /// Writes the RFC 8785 form of one value after another, keeping its buffers between calls:
@@ -110,7 +90,7 @@ pub(crate) fn event_json(event: &AuditEvent) -> Result<Vec<u8>, serde_json::Erro
 /// assert_eq!(canonical.write(&value).unwrap(), canonical_json(&value).unwrap());
 /// ```
 #[derive(Default)]
-pub struct Canonicalizer(Canonical);
+pub struct Canonicalizer(pub(super) Canonical);
 
 impl std::fmt::Debug for Canonicalizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,13 +107,6 @@ impl Canonicalizer {
     /// a `Serialize` implementation that fails).
     pub fn write<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<&[u8], serde_json::Error> {
         self.0.serialize(value)?;
-        Ok(&self.0.out)
-    }
-
-    /// [`Canonicalizer::write`] of an event, written member by member (see [`event`]).
-    pub(crate) fn write_event(&mut self, event: &AuditEvent) -> Result<&[u8], serde_json::Error> {
-        self.0.out.clear();
-        self.0.append_event(event)?;
         Ok(&self.0.out)
     }
 }
@@ -204,22 +177,22 @@ impl<T: Serialize + ?Sized> Serialize for Unclaimed<'_, T> {
 }
 
 #[derive(Default)]
-struct Canonical {
-    out: Vec<u8>,
+pub(super) struct Canonical {
+    pub(super) out: Vec<u8>,
     /// The entries of the open objects, innermost last.
     entries: Vec<Entry>,
     /// A copy of an object's body while its entries are put in order.
     scratch: Vec<u8>,
     /// Whether structs note their entries (the second pass), not only check their order.
-    noting_fields: bool,
+    pub(super) noting_fields: bool,
     /// The first pass found a struct out of order: write the value again, noting fields.
-    again: bool,
+    pub(super) again: bool,
     /// How many objects had to be put in order (for the tests).
     #[cfg(test)]
     sorted_objects: usize,
-    /// Makes [`Canonical::append_event`] take its fallback (for the tests).
+    /// Makes the event writer take its fallback (for the tests; `canonical_event`).
     #[cfg(test)]
-    pretend_out_of_order: bool,
+    pub(super) pretend_out_of_order: bool,
 }
 
 /// One `"key":value` of an object, as byte ranges of `out`.
@@ -252,25 +225,7 @@ impl Canonical {
         value.serialize(&mut *self)
     }
 
-    /// [`Canonical::append`] of an event, written member by member (see [`event`]).
-    fn append_event(&mut self, value: &AuditEvent) -> Result<(), Error> {
-        let from = self.out.len();
-        self.start(from, false);
-        let written = event::write(self, value);
-        #[cfg(test)]
-        {
-            self.again |= self.pretend_out_of_order;
-        }
-        if !self.again {
-            return written;
-        }
-        // A struct inside came out of order (never the model's own): the serde path, which
-        // notes every struct's entries to put them in order.
-        self.start(from, true);
-        value.serialize(&mut *self)
-    }
-
-    fn start(&mut self, from: usize, noting_fields: bool) {
+    pub(super) fn start(&mut self, from: usize, noting_fields: bool) {
         self.out.truncate(from);
         self.entries.clear();
         self.noting_fields = noting_fields;
@@ -311,7 +266,7 @@ impl Canonical {
         self.entries = entries;
     }
 
-    fn write_u64(&mut self, value: u64) {
+    pub(super) fn write_u64(&mut self, value: u64) {
         if value <= EXACT {
             self.out
                 .extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
@@ -343,7 +298,7 @@ impl Canonical {
         }
     }
 
-    fn write_f64(&mut self, value: f64) {
+    pub(super) fn write_f64(&mut self, value: f64) {
         if let Some(thousandths) = whole_thousandths(value) {
             self.write_thousandths(thousandths);
         } else if value.is_finite() {
@@ -490,7 +445,7 @@ fn needs_escape(word: u64) -> bool {
 
 /// Appends `text` as a JSON string, escaped as RFC 8785 says.
 #[inline]
-fn write_str(out: &mut Vec<u8>, text: &str) {
+pub(super) fn write_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
@@ -753,7 +708,7 @@ impl<'a> ser::Serializer for &'a mut Canonical {
 }
 
 /// An array being written.
-struct Array<'a> {
+pub(super) struct Array<'a> {
     canonical: &'a mut Canonical,
     empty: bool,
     close: &'static [u8],
@@ -812,7 +767,7 @@ enum Special {
 /// written, and if a key comes out of order, its entries are put in order when it ends. A
 /// struct only checks its keys, unless one came out of order before: see
 /// [`Canonical::serialize`].
-struct Object<'a> {
+pub(super) struct Object<'a> {
     canonical: &'a mut Canonical,
     /// Where this object's entries start in `entries`.
     first: usize,

@@ -15,11 +15,51 @@
 
 use serde::Serialize;
 
-use super::{write_str, Canonical, Error};
-use crate::event::{
+use super::canonical::{append_to, write_str, Canonical, Canonicalizer, Error};
+use super::{
     Actor, AuditEvent, ErrorInfo, HttpInfo, OAuthDetails, Scopes, ServiceInfo, Shared, Source,
     TokenDetails, UnverifiedClaims,
 };
+
+/// [`append_canonical_json`](super::append_canonical_json) of an event: the same bytes,
+/// written member by member. What every sink writes.
+pub(crate) fn append_event_json(buf: &mut Vec<u8>, event: &AuditEvent) -> Result<(), Error> {
+    append_to(buf, |canonical| append_event(canonical, event))
+}
+
+/// [`canonical_json`](super::canonical_json) of an event, written member by member.
+pub(crate) fn event_json(event: &AuditEvent) -> Result<Vec<u8>, Error> {
+    let mut canonical = Canonical::default();
+    append_event(&mut canonical, event)?;
+    Ok(canonical.out)
+}
+
+impl Canonicalizer {
+    /// [`Canonicalizer::write`] of an event, written member by member.
+    pub(crate) fn write_event(&mut self, event: &AuditEvent) -> Result<&[u8], Error> {
+        self.0.out.clear();
+        append_event(&mut self.0, event)?;
+        Ok(&self.0.out)
+    }
+}
+
+/// Writes `event` after what `c.out` holds. Should a struct inside come out of order (never
+/// the model's own), the event is written again the serde way, which notes every struct's
+/// entries to put them in order.
+fn append_event(c: &mut Canonical, event: &AuditEvent) -> Result<(), Error> {
+    let from = c.out.len();
+    c.start(from, false);
+    let written = write(c, event);
+    #[cfg(test)]
+    {
+        c.again |= c.pretend_out_of_order;
+    }
+    if !c.again {
+        return written;
+    }
+    c.start(from, true);
+    event.serialize(&mut *c)
+}
 
 /// `"name":`, the way a member's key is written.
 macro_rules! key {
@@ -108,7 +148,7 @@ impl<'c> Members<'c> {
 }
 
 /// Writes `event` as RFC 8785 JSON after what `c.out` holds.
-pub(super) fn write(c: &mut Canonical, event: &AuditEvent) -> Result<(), Error> {
+fn write(c: &mut Canonical, event: &AuditEvent) -> Result<(), Error> {
     let AuditEvent {
         actor,
         alert,
@@ -353,8 +393,9 @@ mod tests {
     use proptest::option::of;
     use proptest::prelude::*;
 
-    use super::super::tests::key_text;
-    use super::super::{append_event_json, canonical_json, event_json, Canonicalizer};
+    use super::super::canonical::tests::key_text;
+    use super::super::canonical::Canonical;
+    use super::{append_event, append_event_json, event_json};
     use crate::dpop::ProofOutcome;
     use crate::event::*;
     use crate::token::{Delegate, TokenFingerprint, TokenFormat, Verdict};
@@ -639,12 +680,10 @@ mod tests {
         let mut runner = proptest::test_runner::TestRunner::deterministic();
         for _ in 0..200 {
             let event = event().new_tree(&mut runner).unwrap().current();
-            let mut canonical = super::super::Canonical {
-                out: b"x".to_vec(),
-                pretend_out_of_order: true,
-                ..Default::default()
-            };
-            canonical.append_event(&event).unwrap();
+            let mut canonical = Canonical::default();
+            canonical.out = b"x".to_vec();
+            canonical.pretend_out_of_order = true;
+            append_event(&mut canonical, &event).unwrap();
             assert_eq!(&canonical.out[..1], b"x", "what came before is kept");
             assert_eq!(&canonical.out[1..], &canonical_json(&event).unwrap()[..]);
             assert!(

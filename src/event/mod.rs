@@ -16,7 +16,8 @@
 //! assert!(json.get("token").is_none(), "absent values are omitted, not null");
 //! ```
 
-pub(crate) mod canonical;
+mod canonical;
+pub(crate) mod canonical_event;
 pub mod error_code;
 mod hash;
 mod kind;

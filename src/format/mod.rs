@@ -77,7 +77,7 @@ impl EventFormat {
                     buf.extend_from_slice(json);
                     Ok(())
                 }
-                None => crate::event::canonical::append_event_json(buf, event),
+                None => crate::event::canonical_event::append_event_json(buf, event),
             },
             EventFormat::Ecs => serde_json::to_writer(buf, &Ecs(event)),
             EventFormat::Ocsf => serde_json::to_writer(buf, &Ocsf(event)),

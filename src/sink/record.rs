@@ -88,7 +88,7 @@ impl EncodedEvent {
         let json = match event.json.get() {
             // Made once by the chain, shared by every sink.
             Some(json) => json.clone(),
-            None => Bytes::from(crate::event::canonical::event_json(event)?),
+            None => Bytes::from(crate::event::canonical_event::event_json(event)?),
         };
         Ok(EncodedEvent {
             id: event.id,
