@@ -519,6 +519,9 @@ mod tests {
             (j.str("access_token"), j.int("expires_in")),
             (Some("abc"), None)
         );
+        // Whitespace around a value is not part of it.
+        let j = JsonBody::parse(b"{ \"a\" :\t \"b c\" \n, \"n\": 5 }").unwrap();
+        assert_eq!((j.str("a"), j.int("n")), (Some("b c"), Some(5)));
     }
 
     proptest::proptest! {
