@@ -341,6 +341,16 @@ mod tests {
         );
         drop(slot);
         assert_eq!(budget.available(), 10);
+
+        // Dropped before it finished: published as incomplete, the budget held by the slot.
+        let slot = CaptureSlot::default();
+        let mut tee = Tee::publishing(8, slot.clone()).within(&budget);
+        tee.observe(b"abcd");
+        drop(tee);
+        assert!(!slot.get().unwrap().complete);
+        assert_eq!(budget.available(), 6, "4 held while the slot holds them");
+        drop(slot);
+        assert_eq!(budget.available(), 10);
     }
 
     #[test]
