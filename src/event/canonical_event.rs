@@ -101,28 +101,21 @@ impl<'c> Members<'c> {
     }
 
     fn strs(&mut self, key: &'static [u8], values: &[String]) {
-        let out = &mut self.key(key).out;
-        out.push(b'[');
-        for (index, value) in values.iter().enumerate() {
-            if index > 0 {
-                out.push(b',');
-            }
-            write_str(out, value);
-        }
-        out.push(b']');
+        write_strs(&mut self.key(key).out, values);
     }
 
-    /// A list that may be shared: its remembered JSON when it is.
-    fn shared_strs(
+    /// A part that may be shared with other events: the JSON it remembers when it is, else
+    /// written by `own`.
+    fn shared<T: Serialize + Send + Sync + 'static>(
         &mut self,
         key: &'static [u8],
-        values: &Shared<Vec<String>>,
+        value: &Shared<T>,
+        own: impl FnOnce(&mut Canonical, &T) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        if values.is_shared() {
-            self.serde(key, values)
+        if value.is_shared() {
+            self.serde(key, value)
         } else {
-            self.strs(key, values);
-            Ok(())
+            own(self.key(key), value)
         }
     }
 
@@ -145,6 +138,25 @@ impl<'c> Members<'c> {
     fn close(self) {
         self.c.out.push(b'}');
     }
+}
+
+/// A list of strings.
+fn write_strs(out: &mut Vec<u8>, values: &[String]) {
+    out.push(b'[');
+    for (index, value) in values.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_str(out, value);
+    }
+    out.push(b']');
+}
+
+/// A shared list's own writer, for [`Members::shared`] (which hands it the `Vec` it shares).
+#[allow(clippy::ptr_arg)]
+fn own_strs(c: &mut Canonical, values: &Vec<String>) -> Result<(), Error> {
+    write_strs(&mut c.out, values);
+    Ok(())
 }
 
 /// Writes `event` as RFC 8785 JSON after what `c.out` holds.
@@ -180,11 +192,7 @@ fn write(c: &mut Canonical, event: &AuditEvent) -> Result<(), Error> {
     } = event;
     let mut m = Members::open(c);
     if !actor.is_empty() {
-        if actor.is_shared() {
-            m.serde(key!("actor"), actor)?;
-        } else {
-            write_actor(m.key(key!("actor")), actor)?;
-        }
+        m.shared(key!("actor"), actor, write_actor)?;
     }
     m.opt_serde(key!("alert"), alert)?;
     m.opt_serde(key!("chain"), chain)?;
@@ -222,11 +230,7 @@ fn write(c: &mut Canonical, event: &AuditEvent) -> Result<(), Error> {
     m.opt_str(key!("span_id"), span_id.as_deref());
     m.serde(key!("time"), time)?;
     if let Some(token) = token {
-        if token.is_shared() {
-            m.serde(key!("token"), token)?;
-        } else {
-            write_token(m.key(key!("token")), token)?;
-        }
+        m.shared(key!("token"), token, write_token)?;
     }
     m.opt_str(key!("trace_id"), trace_id.as_deref());
     m.close();
@@ -292,7 +296,7 @@ fn write_scopes(c: &mut Canonical, scopes: &Scopes) -> Result<(), Error> {
     } = scopes;
     let mut m = Members::open(c);
     if let Some(granted) = granted {
-        m.shared_strs(key!("granted"), granted)?;
+        m.shared(key!("granted"), granted, own_strs)?;
     }
     if let Some(missing) = missing {
         m.strs(key!("missing"), missing);
@@ -301,10 +305,10 @@ fn write_scopes(c: &mut Canonical, scopes: &Scopes) -> Result<(), Error> {
         m.strs(key!("requested"), requested);
     }
     if let Some(required) = required {
-        m.shared_strs(key!("required"), required)?;
+        m.shared(key!("required"), required, own_strs)?;
     }
     if let Some(used) = used {
-        m.shared_strs(key!("used"), used)?;
+        m.shared(key!("used"), used, own_strs)?;
     }
     m.close();
     Ok(())
