@@ -2,9 +2,9 @@
 //! `serialize_field` call, a key order check and an escaping scan of the key for every
 //! member: the parts every event has (the envelope, `http`, `scopes`, `service`, an owned
 //! `actor` or `token`, `error`, `source`) are written here with their keys as literals,
-//! quotes, colon and all. Everything else (enums, times, ids, fingerprints, the rarer
-//! objects) goes through the serde path as before, and so do shared parts, which copy the
-//! JSON they remember.
+//! quotes, colon and all, and so are the event's id, kind, outcome, severity and times. A
+//! shared part's remembered JSON is copied here directly. Everything else (fingerprints,
+//! addresses, the rarer objects and enums) goes through the serde path as before.
 //!
 //! The bytes are the serde path's, byte for byte: the tests below write thousands of
 //! events both ways. Each struct is taken apart without `..`, so a field added to the
@@ -14,11 +14,12 @@
 //! out.
 
 use serde::Serialize;
+use uuid::Uuid;
 
 use super::canonical::{append_to, write_str, Canonical, Canonicalizer, Error};
 use super::{
     Actor, AuditEvent, ErrorInfo, HttpInfo, OAuthDetails, Scopes, ServiceInfo, Shared, Source,
-    TokenDetails, UnverifiedClaims,
+    Timestamp, TokenDetails, UnverifiedClaims,
 };
 
 /// [`append_canonical_json`](super::append_canonical_json) of an event: the same bytes,
@@ -104,19 +105,60 @@ impl<'c> Members<'c> {
         write_strs(&mut self.key(key).out, values);
     }
 
-    /// A part that may be shared with other events: the JSON it remembers when it is, else
-    /// written by `own`.
+    /// A part that may be shared with other events: the JSON it remembers when it is
+    /// (copied here directly, where the serde path hands the part over through a
+    /// thread-local offer), else written by `own`.
     fn shared<T: Serialize + Send + Sync + 'static>(
         &mut self,
         key: &'static [u8],
         value: &Shared<T>,
         own: impl FnOnce(&mut Canonical, &T) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        if value.is_shared() {
-            self.serde(key, value)
-        } else {
-            own(self.key(key), value)
+        match value.rendered() {
+            Some(part) => part.write_canonical(&mut self.key(key).out),
+            None => own(self.key(key), value),
         }
+    }
+
+    /// A string known to need no escaping (a name of this crate's, a number or id written
+    /// out), between quotes.
+    fn plain(&mut self, key: &'static [u8], value: &str) {
+        debug_assert!(
+            value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\'),
+            "{value:?} needs escaping"
+        );
+        let out = &mut self.key(key).out;
+        out.reserve(value.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'"');
+    }
+
+    /// A time, as its `Serialize` writes it: its RFC 3339 text, or chrono's for the rare
+    /// time that text leaves to chrono.
+    fn time(&mut self, key: &'static [u8], value: &Timestamp) -> Result<(), Error> {
+        match value.text() {
+            Some(text) => {
+                self.plain(key, text.as_str());
+                Ok(())
+            }
+            None => self.serde(key, value),
+        }
+    }
+
+    fn opt_time(&mut self, key: &'static [u8], value: &Option<Timestamp>) -> Result<(), Error> {
+        match value {
+            Some(value) => self.time(key, value),
+            None => Ok(()),
+        }
+    }
+
+    /// An id, hyphenated in lower case as `Uuid`'s `Serialize` writes it.
+    fn uuid(&mut self, key: &'static [u8], value: &Uuid) {
+        self.plain(
+            key,
+            value.hyphenated().encode_lower(&mut Uuid::encode_buffer()),
+        );
     }
 
     /// A member written the serde way.
@@ -206,15 +248,15 @@ fn write(c: &mut Canonical, event: &AuditEvent) -> Result<(), Error> {
     if let Some(http) = http {
         write_http(m.key(key!("http")), http);
     }
-    m.serde(key!("id"), id)?;
-    m.serde(key!("kind"), kind)?;
+    m.uuid(key!("id"), id);
+    m.plain(key!("kind"), kind.as_str());
     if !labels.is_empty() {
         m.serde(key!("labels"), labels)?;
     }
     if !oauth.as_deref().is_none_or(OAuthDetails::is_empty) {
         m.serde(key!("oauth"), oauth)?;
     }
-    m.serde(key!("outcome"), outcome)?;
+    m.plain(key!("outcome"), outcome.as_str());
     m.opt_str(key!("redirect_uri"), redirect_uri.as_deref());
     m.opt_serde(key!("refresh_token"), refresh_token)?;
     m.opt_str(key!("request_id"), request_id.as_deref());
@@ -223,12 +265,12 @@ fn write(c: &mut Canonical, event: &AuditEvent) -> Result<(), Error> {
         write_scopes(m.key(key!("scopes")), scopes)?;
     }
     write_service(m.key(key!("service")), service);
-    m.serde(key!("severity"), severity)?;
+    m.plain(key!("severity"), severity.as_str());
     if let Some(source) = source.as_ref().filter(|s| !s.is_empty()) {
         write_source(m.key(key!("source")), source)?;
     }
     m.opt_str(key!("span_id"), span_id.as_deref());
-    m.serde(key!("time"), time)?;
+    m.time(key!("time"), time)?;
     if let Some(token) = token {
         m.shared(key!("token"), token, write_token)?;
     }
@@ -371,10 +413,10 @@ fn write_token(c: &mut Canonical, token: &TokenDetails) -> Result<(), Error> {
     }
     m.opt_serde(key!("binding"), binding)?;
     m.opt_str(key!("client_id"), client_id.as_deref());
-    m.opt_serde(key!("expires_at"), expires_at)?;
+    m.opt_time(key!("expires_at"), expires_at)?;
     m.serde(key!("fingerprint"), fingerprint)?;
     m.opt_serde(key!("format"), format)?;
-    m.opt_serde(key!("issued_at"), issued_at)?;
+    m.opt_time(key!("issued_at"), issued_at)?;
     m.opt_str(key!("issuer"), issuer.as_deref());
     m.opt_str(key!("jti"), jti.as_deref());
     m.opt_str(key!("subject"), subject.as_deref());

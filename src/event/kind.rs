@@ -141,6 +141,17 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// The name as it appears in the `severity` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// The `actor.kind` field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -159,6 +159,16 @@ impl<T: Serialize + Send + Sync + 'static> Serialize for Shared<T> {
     }
 }
 
+impl<T: Serialize + Send + Sync + 'static> Shared<T> {
+    /// The part with its remembered JSON when it is shared; `None` for an event's own value.
+    pub(super) fn rendered(&self) -> Option<&dyn canonical::Rendered> {
+        match &self.0 {
+            Repr::Own(_) => None,
+            Repr::Shared(part) => Some(&**part),
+        }
+    }
+}
+
 impl<T: Serialize + Send + Sync + 'static> canonical::Rendered for Part<T> {
     fn write_canonical(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         let bytes = match self.canonical.get() {

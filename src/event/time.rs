@@ -65,10 +65,10 @@ const TEXT_LEN: usize = 27;
 
 /// A [`Timestamp`] written out, on the stack: every event writes one or more, and
 /// chrono's formatting (through `fmt` and a `String`) cost about 1,300 instructions each.
-struct TimeText([u8; TEXT_LEN]);
+pub(super) struct TimeText([u8; TEXT_LEN]);
 
 impl TimeText {
-    fn as_str(&self) -> &str {
+    pub(super) fn as_str(&self) -> &str {
         // Only ASCII digits and separators were written.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
@@ -77,7 +77,7 @@ impl TimeText {
 impl Timestamp {
     /// The RFC 3339 text, for a year of four digits and no leap second; `None` otherwise
     /// (chrono writes those).
-    fn text(&self) -> Option<TimeText> {
+    pub(super) fn text(&self) -> Option<TimeText> {
         let (date, time) = (self.0.date_naive(), self.0.time());
         let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
         let nanos = time.nanosecond();
