@@ -6,34 +6,9 @@ use std::str::FromStr;
 use http::{HeaderMap, HeaderName};
 use ipnet::IpNet;
 
-use super::forwarded::{self, Hop};
+use super::carried::{Carried, Header};
+use super::forwarded::{self, Hop, FORWARDING_HEADERS};
 use crate::ConfigError;
-
-/// Every forwarding header the layer records and the proxy rewrites: the ones that name the
-/// client's address, and the ones that describe the request as the client sent it (host,
-/// scheme, port, prefix), which applications use to build issuer and redirect URLs.
-pub const FORWARDING_HEADERS: [&str; 20] = [
-    "forwarded",
-    "x-forwarded-for",
-    "x-real-ip",
-    "cf-connecting-ip",
-    "true-client-ip",
-    "x-client-ip",
-    "x-cluster-client-ip",
-    "fastly-client-ip",
-    "x-original-forwarded-for",
-    "x-forwarded",
-    "forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-forwarded-server",
-    "x-forwarded-ssl",
-    "x-forwarded-scheme",
-    "x-original-host",
-    "x-host",
-];
 
 /// Which request header the trusted proxies write the client's address into: the only one
 /// believed for `source.ip`.
@@ -197,19 +172,36 @@ impl TrustedProxies {
         }
     }
 
-    /// `source.ip`, `source.forwarded_for` and `source.forwarded_headers` of a request.
-    pub(crate) fn resolve(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Resolved {
+    /// Which of the headers the layer reads `headers` has.
+    pub(crate) fn carried(&self, headers: &HeaderMap) -> Carried {
+        Carried::of(headers, self.source.header_name())
+    }
+
+    /// `source.ip`, `source.forwarded_for` and `source.forwarded_headers` of a request that
+    /// carries the headers `carried` says.
+    pub(crate) fn resolve(
+        &self,
+        peer: Option<IpAddr>,
+        headers: &HeaderMap,
+        carried: Carried,
+    ) -> Resolved {
+        let x_forwarded_for = || match carried.has(Header::XForwardedFor) {
+            true => forwarded::x_forwarded_for(headers),
+            false => Vec::new(),
+        };
+        let forwarded = || match carried.has(Header::Forwarded) {
+            true => forwarded::forwarded(headers),
+            false => Vec::new(),
+        };
         // The recorded chain is the believed one when a chain is believed, else whichever
         // chain came (`Forwarded` first, as before there was a choice).
         let (chain, chain_header) = match &self.source {
-            ClientIpSource::XForwardedFor => {
-                (forwarded::x_forwarded_for(headers), "x-forwarded-for")
+            ClientIpSource::XForwardedFor => (x_forwarded_for(), "x-forwarded-for"),
+            ClientIpSource::Forwarded => (forwarded(), "forwarded"),
+            ClientIpSource::Header(_) if carried.has(Header::Forwarded) => {
+                (forwarded(), "forwarded")
             }
-            ClientIpSource::Forwarded => (forwarded::forwarded(headers), "forwarded"),
-            ClientIpSource::Header(_) if headers.contains_key(http::header::FORWARDED) => {
-                (forwarded::forwarded(headers), "forwarded")
-            }
-            ClientIpSource::Header(_) => (forwarded::x_forwarded_for(headers), "x-forwarded-for"),
+            ClientIpSource::Header(_) => (x_forwarded_for(), "x-forwarded-for"),
         };
         let ip = peer.map(|peer| {
             let peer = canonical(peer);
@@ -222,12 +214,19 @@ impl TrustedProxies {
         let mut others = BTreeMap::new();
         let configured = self.source.header_name();
         // The request's own header names (`keys` yields each once), rather than the twenty
-        // candidates looked up one by one: most requests carry none of them.
-        for header in headers.keys() {
-            let name = header.as_str();
-            if name != chain_header && (name == configured || FORWARDING_HEADERS.contains(&name)) {
-                if let Some(value) = forwarded::recorded(headers, header) {
-                    others.insert(name.to_owned(), value);
+        // candidates looked up one by one; and no pass at all when it carries none of them.
+        let any = carried.other_forwarding()
+            || carried.has(Header::XForwardedFor)
+            || carried.has(Header::Forwarded);
+        if any {
+            for header in headers.keys() {
+                let name = header.as_str();
+                if name != chain_header
+                    && (name == configured || FORWARDING_HEADERS.contains(&name))
+                {
+                    if let Some(value) = forwarded::recorded(headers, header) {
+                        others.insert(name.to_owned(), value);
+                    }
                 }
             }
         }
@@ -240,6 +239,7 @@ impl TrustedProxies {
 }
 
 /// What [`TrustedProxies::resolve`] found.
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(crate) struct Resolved {
     pub(crate) ip: Option<IpAddr>,
     pub(crate) forwarded_for: Vec<String>,
@@ -269,6 +269,14 @@ fn walk(peer: IpAddr, chain: &[Hop], trusted: &TrustedProxies) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `TrustedProxies::resolve` with the headers the request carries, which must resolve
+    /// as if every header were looked up.
+    fn resolve(t: &TrustedProxies, peer: Option<IpAddr>, headers: &HeaderMap) -> Resolved {
+        let resolved = t.resolve(peer, headers, t.carried(headers));
+        assert_eq!(resolved, t.resolve(peer, headers, Carried::all()));
+        resolved
+    }
     use proptest::prelude::*;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -377,7 +385,7 @@ mod tests {
             ip("10.0.0.7")
         );
         assert_eq!(t.client_ip(peer, &HeaderMap::new()), peer);
-        assert_eq!(t.resolve(None, &xff("1.1.1.1")).ip, None);
+        assert_eq!(resolve(&t, None, &xff("1.1.1.1")).ip, None);
     }
 
     #[test]
@@ -395,7 +403,7 @@ mod tests {
             ("forwarded", "for=6.6.6.6"),
             ("x-forwarded-host", "evil.example\tx"),
         ]);
-        let resolved = t.resolve(Some(ip("10.0.0.1")), &h);
+        let resolved = resolve(&t, Some(ip("10.0.0.1")), &h);
         assert_eq!(resolved.forwarded_for, vec!["198.51.100.2"]);
         assert_eq!(resolved.forwarded_headers["forwarded"], "for=6.6.6.6");
         assert_eq!(
@@ -476,7 +484,7 @@ mod tests {
                 };
                 let t = trusted(&["10.0.0.0/8"], source);
                 prop_assert_eq!(t.client_ip(peer, &h), ip(&real), "source {}", source);
-                let resolved = t.resolve(Some(peer), &h);
+                let resolved = resolve(&t, Some(peer), &h);
                 prop_assert!(resolved.forwarded_for.len() <= forwarded::MAX_HOPS);
                 prop_assert!(resolved
                     .forwarded_headers

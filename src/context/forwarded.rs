@@ -17,6 +17,32 @@ pub(crate) const MAX_HOP_LEN: usize = 64;
 /// At most this many bytes of one recorded forwarding header.
 pub(crate) const MAX_HEADER_LEN: usize = 256;
 
+/// Every forwarding header the layer records and the proxy rewrites: the ones that name the
+/// client's address, and the ones that describe the request as the client sent it (host,
+/// scheme, port, prefix), which applications use to build issuer and redirect URLs.
+pub const FORWARDING_HEADERS: [&str; 20] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-real-ip",
+    "cf-connecting-ip",
+    "true-client-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "fastly-client-ip",
+    "x-original-forwarded-for",
+    "x-forwarded",
+    "forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-forwarded-ssl",
+    "x-forwarded-scheme",
+    "x-original-host",
+    "x-host",
+];
+
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// One hop of a forwarding chain as sent.

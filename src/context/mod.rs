@@ -4,6 +4,7 @@
 //! Only what is read from the request lives here; the layer turns it into an event's
 //! envelope (`layer/event.rs`).
 
+mod carried;
 mod client_ip;
 pub(crate) mod forwarded;
 mod ids;
@@ -12,7 +13,9 @@ mod otel;
 mod peer;
 mod request;
 
-pub use client_ip::{ClientIpSource, TrustedProxies, FORWARDING_HEADERS};
+pub(crate) use carried::{Carried, Header};
+pub use client_ip::{ClientIpSource, TrustedProxies};
+pub use forwarded::FORWARDING_HEADERS;
 pub use ids::RequestId;
 pub(crate) use peer::peer_ip;
 pub use peer::PeerAddr;

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use super::carried::{Carried, Header};
 use super::client_ip::TrustedProxies;
 use super::{ids, peer};
 use crate::event::{sanitize, Source, Timestamp};
@@ -9,12 +10,12 @@ use crate::event::{sanitize, Source, Timestamp};
 /// The trace (and span) the request belongs to: the current span's OpenTelemetry context
 /// when the service traces with it (feature `opentelemetry`), else the trace id of a
 /// `traceparent` header.
-fn trace(headers: &http::HeaderMap) -> (Option<String>, Option<String>) {
+fn trace(traceparent: Option<&http::HeaderValue>) -> (Option<String>, Option<String>) {
     #[cfg(feature = "opentelemetry")]
     if let Some((trace, span)) = super::otel::current_span() {
         return (Some(trace), Some(span));
     }
-    (ids::trace_id(headers), None)
+    (ids::trace_id(traceparent), None)
 }
 
 /// `source.user_agent` is cut to this many bytes.
@@ -32,16 +33,19 @@ pub(crate) struct RequestContext {
     pub(crate) trace_id: Option<String>,
     pub(crate) span_id: Option<String>,
     pub(crate) source: Source,
+    /// Which of the headers the layer reads the request has.
+    pub(crate) carried: Carried,
 }
 
 impl RequestContext {
     pub(crate) fn capture<B>(request: &http::Request<B>, trusted: &TrustedProxies) -> Self {
-        let resolved = trusted.resolve(peer::peer_ip(request.extensions()), request.headers());
-        let user_agent = request
-            .headers()
-            .get(http::header::USER_AGENT)
+        let headers = request.headers();
+        let carried = trusted.carried(headers);
+        let resolved = trusted.resolve(peer::peer_ip(request.extensions()), headers, carried);
+        let user_agent = carried
+            .get(headers, Header::UserAgent)
             .map(|ua| sanitize(&String::from_utf8_lossy(ua.as_bytes()), MAX_USER_AGENT));
-        let (trace_id, span_id) = trace(request.headers());
+        let (trace_id, span_id) = trace(carried.get(headers, Header::Traceparent));
         let time = Timestamp::now();
         RequestContext {
             time,
@@ -49,7 +53,7 @@ impl RequestContext {
             method: request.method().clone(),
             route: peer::matched_route(request.extensions()),
             path: sanitize(request.uri().path(), 2048),
-            request_id: ids::request_id(request.headers(), time),
+            request_id: ids::request_id(carried.get(headers, Header::XRequestId), time),
             trace_id,
             span_id,
             source: Source {
@@ -59,6 +63,7 @@ impl RequestContext {
                 user_agent,
                 ..Source::default()
             },
+            carried,
         }
     }
 }

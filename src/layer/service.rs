@@ -88,6 +88,7 @@ impl<S, M> AuditService<S, M> {
             req.method(),
             req.uri(),
             req.headers(),
+            context.carried,
             &shared.dpop,
             endpoint == Some(crate::oauth::Endpoint::Token),
         );

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use http::{HeaderMap, Method, Uri};
 
 use super::Presentation;
-use crate::dpop::{DpopVerifier, ProofCheck, ProofUse, DPOP};
+use crate::context::{Carried, Header};
+use crate::dpop::{DpopVerifier, ProofCheck, ProofUse};
 use crate::event::Secrets;
 use crate::mtls::PresentedCertificate;
 use crate::token::{
@@ -59,6 +60,7 @@ pub(crate) fn proof_of(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
+    carried: Carried,
     dpop: &DpopVerifier,
     token_endpoint: bool,
 ) -> Option<ProofCheck> {
@@ -68,7 +70,7 @@ pub(crate) fn proof_of(
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().get(..5))
         .is_some_and(|p| p[..4].eq_ignore_ascii_case(b"dpop") && matches!(p[4], b' ' | b'\t'));
-    if !dpop_scheme && !headers.contains_key(DPOP) {
+    if !dpop_scheme && !carried.has(Header::Dpop) {
         return None;
     }
     let (_, credential) = access_token_from_headers(headers);
