@@ -98,15 +98,8 @@ pub(crate) fn request_id(header: Option<&HeaderValue>, time: Timestamp) -> Strin
 /// reading of the clock, and its other 74 bits random (`uuid`'s `NoContext`): unique, but
 /// not ordered among ids of the same millisecond, which nothing asks of a request id.
 fn generated_id(time: Timestamp) -> String {
-    let micros = u64::try_from(time.unix_micros()).unwrap_or(0);
-    let timestamp = uuid::Timestamp::from_unix(
-        uuid::NoContext,
-        micros / 1_000_000,
-        // Below a second, so at most 999,999,000: fits.
-        u32::try_from(micros % 1_000_000 * 1_000).unwrap_or(0),
-    );
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    uuid::Uuid::new_v7(timestamp)
+    time.uuid_v7()
         .hyphenated()
         .encode_lower(&mut text)
         .to_owned()

@@ -144,6 +144,9 @@ impl std::fmt::Debug for EncodedJson {
 impl AuditEvent {
     /// A new event with a fresh id, the given kind and outcome, and the severity that
     /// follows from them (`warning` for failures, `critical` for alerts, else `info`).
+    ///
+    /// The id is a UUIDv7 of `time`: its milliseconds, and 74 random bits. Ids are unique;
+    /// ids of the same millisecond are in no particular order.
     pub fn new(
         service: Arc<ServiceInfo>,
         time: Timestamp,
@@ -152,7 +155,7 @@ impl AuditEvent {
     ) -> Self {
         AuditEvent {
             schema: SCHEMA,
-            id: Uuid::now_v7(),
+            id: time.uuid_v7(),
             time,
             kind,
             outcome,
