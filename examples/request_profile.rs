@@ -14,7 +14,8 @@
 //! bearer check read every byte of a token, so their cost grows with it), `audited_chained`
 //! (`audited` with the hash chain and a checkpoint signed every 1,000 events), `token_bare`
 //! (a client-credentials token request, no layer), `token_audited` (the same through the
-//! layer).
+//! layer), `passthrough` (`bare` behind a layer that only wraps the request and response
+//! bodies: what Axum's `Router::layer` costs any such layer, the audit layer included).
 //!
 //! `cpu ROUNDS REQUESTS DIR` measures instead the CPU time the process spends per request
 //! (user and system, every thread, from `/proc/self/stat`), for `bare`, `audited`,
@@ -192,6 +193,15 @@ async fn run(variant: &str, requests: usize, dir: &std::path::Path) {
         "bare" => (orders, false),
         "token_bare" => (token_route, true),
         "audited" | "audited_rs256" | "audited_chained" => (orders.layer(layer), false),
+        // What Axum adds for any layer that wraps both bodies, as the audit layer does: the
+        // route's boxed service cloned per request, the future boxed, both bodies boxed.
+        "passthrough" => {
+            use http_body_util::BodyExt as _;
+            let wrap = tower::ServiceBuilder::new()
+                .map_request(|r: Request<Body>| r.map(|b| b.map_err(|e| e)))
+                .map_response(|r: http::Response<Body>| r.map(|b| b.map_err(|e| e)));
+            (orders.layer(wrap), false)
+        }
         "token_audited" => (token_route.layer(layer), true),
         other => panic!("unknown variant {other}"),
     };
