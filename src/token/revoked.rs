@@ -1,6 +1,8 @@
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use quick_cache::sync::Cache;
+use quick_cache::sync::{Cache, DefaultLifecycle};
+use quick_cache::UnitWeighter;
 
 use super::TokenFingerprint;
 
@@ -29,14 +31,30 @@ const DEFAULT_CAPACITY: usize = 100_000;
 /// ```
 #[derive(Clone)]
 pub struct RevokedTokens {
-    set: Arc<Cache<TokenFingerprint, ()>>,
+    set: Arc<Set>,
+}
+
+/// The fingerprints, hashed with `foldhash`: they are SHA-256 digests of the tokens, which
+/// no client can steer into one bucket, so the hash need not resist that (`quick_cache`'s
+/// default, SipHash, cost about 230 instructions on every protected request).
+struct Set {
+    fingerprints: Cache<
+        TokenFingerprint,
+        (),
+        UnitWeighter,
+        foldhash::fast::RandomState,
+        DefaultLifecycle<TokenFingerprint, ()>,
+    >,
+    /// Whether any fingerprint was ever inserted: until then, which is most of the time
+    /// for most services, a lookup is one load.
+    any: AtomicBool,
 }
 
 impl std::fmt::Debug for RevokedTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RevokedTokens")
-            .field("len", &self.set.len())
-            .field("capacity", &self.set.capacity())
+            .field("len", &self.set.fingerprints.len())
+            .field("capacity", &self.set.fingerprints.capacity())
             .finish()
     }
 }
@@ -55,18 +73,29 @@ impl RevokedTokens {
 
     /// A set remembering up to `capacity` tokens (at least 1).
     pub fn with_capacity(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
         RevokedTokens {
-            set: Arc::new(Cache::new(capacity.max(1))),
+            set: Arc::new(Set {
+                fingerprints: Cache::with(
+                    capacity,
+                    capacity as u64,
+                    UnitWeighter,
+                    foldhash::fast::RandomState::default(),
+                    DefaultLifecycle::default(),
+                ),
+                any: AtomicBool::new(false),
+            }),
         }
     }
 
     /// Records that the token with this fingerprint is revoked.
     pub fn insert(&self, fingerprint: TokenFingerprint) {
-        self.set.insert(fingerprint, ());
+        self.set.fingerprints.insert(fingerprint, ());
+        self.set.any.store(true, Ordering::Release);
     }
 
     /// True when the token with this fingerprint was recorded as revoked.
     pub fn contains(&self, fingerprint: &TokenFingerprint) -> bool {
-        self.set.get(fingerprint).is_some()
+        self.set.any.load(Ordering::Acquire) && self.set.fingerprints.get(fingerprint).is_some()
     }
 }
