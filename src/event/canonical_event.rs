@@ -139,7 +139,11 @@ impl<'c> Members<'c> {
     fn time(&mut self, key: &'static [u8], value: &Timestamp) -> Result<(), Error> {
         match value.text() {
             Some(text) => {
-                self.plain(key, text.as_str());
+                let out = &mut self.key(key).out;
+                out.reserve(text.as_bytes().len() + 2);
+                out.push(b'"');
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'"');
                 Ok(())
             }
             None => self.serde(key, value),
