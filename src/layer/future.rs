@@ -107,9 +107,10 @@ where
                         return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
                     };
                     let (mut parts, body) = response.into_parts();
-                    if !parts.headers.contains_key(REQUEST_ID) {
+                    // One lookup for both the check and the insertion.
+                    if let http::header::Entry::Vacant(vacant) = parts.headers.entry(REQUEST_ID) {
                         if let Some(id) = pending.request_id_header() {
-                            parts.headers.insert(REQUEST_ID, id);
+                            vacant.insert(id);
                         }
                     }
                     let (oauth, tee) = pending.endpoint_response(&parts.headers).unzip();
