@@ -25,13 +25,15 @@ use tower::{ServiceBuilder, ServiceExt};
 #[path = "support/ecs_fields.rs"]
 mod ecs_fields;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "oauth-audit-formats-{name}-{}",
-        uuid::Uuid::now_v7().simple()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A directory of the test's own, and the guard that removes it when the test ends, passed
+/// or failed.
+fn temp_dir(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let guard = tempfile::Builder::new()
+        .prefix(&format!("oauth-audit-formats-{name}-"))
+        .tempdir()
+        .unwrap();
+    let dir = guard.path().to_path_buf();
+    (guard, dir)
 }
 
 fn read_lines(path: &Path) -> Vec<Value> {
@@ -122,7 +124,7 @@ async fn traffic(auditor: &Auditor) {
 
 #[tokio::test]
 async fn file_sinks_write_each_format_from_the_configuration() {
-    let dir = temp_dir("config");
+    let (_guard, dir) = temp_dir("config");
     let config: AuditorConfig = serde_json::from_value(serde_json::json!({
         "service_name": "orders-api",
         "writer": [
@@ -185,12 +187,11 @@ async fn file_sinks_write_each_format_from_the_configuration() {
     let (valid, said) = validate_ocsf(&ocsf_path);
     assert!(valid, "{said}");
     assert!(said.contains("4 events checked"), "{said}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
 async fn writers_take_a_format_from_rust_too() {
-    let dir = temp_dir("builders");
+    let (_guard, dir) = temp_dir("builders");
     let auditor = Auditor::builder()
         .service_name("orders-api")
         .service_instance("pod-1")
@@ -222,12 +223,11 @@ async fn writers_take_a_format_from_rust_too() {
         .all(|doc| doc["service"]["node"]["name"] == "pod-1"));
     let (valid, said) = validate_ocsf(&dir.join("ocsf.jsonl"));
     assert!(valid, "{said}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
 async fn only_schema_v1_has_a_disk_spool_and_formats_are_named() {
-    let dir = temp_dir("refused");
+    let (_guard, dir) = temp_dir("refused");
     let spooled: AuditorConfig = serde_json::from_value(serde_json::json!({
         "writer": [{ "type": "jsonl", "path": dir.join("ecs.jsonl"), "format": "ecs",
                      "retry": { "spool_dir": dir.join("spool") } }]
@@ -245,7 +245,6 @@ async fn only_schema_v1_has_a_disk_spool_and_formats_are_named() {
         unknown.contains("unknown variant `json`, expected one of `oauth-audit`, `ecs`, `ocsf`"),
         "{unknown}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn demo_binary() -> PathBuf {
@@ -254,7 +253,7 @@ fn demo_binary() -> PathBuf {
 
 #[test]
 fn the_demos_events_validate_in_every_format() {
-    let dir = temp_dir("demo");
+    let (_guard, dir) = temp_dir("demo");
     let (v1_path, ecs_path, ocsf_path) = (
         dir.join("v1.jsonl"),
         dir.join("ecs.jsonl"),
@@ -320,5 +319,4 @@ fn the_demos_events_validate_in_every_format() {
         said.contains(&format!("{} events checked", ocsf.len())),
         "{said}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

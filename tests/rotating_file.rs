@@ -9,10 +9,15 @@ use chrono::{DateTime, TimeZone, Utc};
 use oauth_audit::event::{AuditEvent, EventKind, Outcome, Timestamp};
 use oauth_audit::writer::{Auditor, FlushPolicy, RotatingFile, Rotation};
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("oauth-audit-rot-{name}-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A directory of the test's own, and the guard that removes it when the test ends, passed
+/// or failed.
+fn tempdir(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let guard = tempfile::Builder::new()
+        .prefix(&format!("oauth-audit-rot-{name}-"))
+        .tempdir()
+        .unwrap();
+    let dir = guard.path().to_path_buf();
+    (guard, dir)
 }
 
 /// Every line of every file in `dir` (rotated, compressed or not, and active), by file name.
@@ -90,7 +95,7 @@ impl Clock {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotates_by_size_and_loses_nothing() {
-    let dir = tempdir("size");
+    let (_guard, dir) = tempdir("size");
     // Every batch goes out at once, so rotation happens between batches whatever the timing.
     let writer = RotatingFile::builder(&dir)
         .rotation(Rotation::Never)
@@ -119,12 +124,11 @@ async fn rotates_by_size_and_loses_nothing() {
     );
     assert_eq!(all.last().unwrap().0, "audit.jsonl");
     assert_eq!(ids(&all), sent, "every event once, in order");
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotates_daily_and_applies_retention() {
-    let dir = tempdir("daily");
+    let (_guard, dir) = tempdir("daily");
     let clock = Clock::at(2026, 1, 1, 12);
     let build = || {
         RotatingFile::builder(&dir)
@@ -169,12 +173,11 @@ async fn rotates_daily_and_applies_retention() {
     assert!(names[2].starts_with("audit-20260105T"), "{names:?}");
     assert_eq!(names[3], "audit.jsonl");
     assert_eq!(ids(&all), per_day[1..].concat());
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test]
 async fn max_files_keeps_the_newest() {
-    let dir = tempdir("count");
+    let (_guard, dir) = tempdir("count");
     let writer = RotatingFile::builder(&dir)
         .rotation(Rotation::Never)
         .max_bytes(300)
@@ -195,7 +198,7 @@ async fn max_files_keeps_the_newest() {
 
 #[test]
 fn a_crash_mid_rotation_is_finished_at_start() {
-    let dir = tempdir("crash");
+    let (_guard, dir) = tempdir("crash");
     // A crash after the rename, before compression; and one during a compression.
     let rotated = dir.join("audit-20260101T000000.000000Z.jsonl");
     std::fs::write(&rotated, "{\"id\":\"a\"}\n{\"id\":\"b\"}\n").unwrap();
@@ -221,7 +224,6 @@ fn a_crash_mid_rotation_is_finished_at_start() {
     );
     assert_eq!(ids(&all), ["z", "a", "b"]);
     assert!(RotatingFile::builder(&dir).prefix("a/b").build().is_err());
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[cfg(unix)]
@@ -232,7 +234,7 @@ async fn files_are_created_readable_by_their_owner_only() {
     for (configured, expected_file, expected_dir) in
         [(None, 0o600, 0o700), (Some(0o640), 0o640, 0o750)]
     {
-        let parent = tempdir("mode");
+        let (_guard, parent) = tempdir("mode");
         let dir = parent.join("audit");
         let mut builder = RotatingFile::builder(&dir)
             .rotation(Rotation::Never)
@@ -257,9 +259,8 @@ async fn files_are_created_readable_by_their_owner_only() {
         for file in files {
             assert_eq!(mode(&file), expected_file, "{}", file.display());
         }
-        std::fs::remove_dir_all(parent).ok();
     }
-    assert!(RotatingFile::builder(tempdir("bad-mode"))
+    assert!(RotatingFile::builder(tempdir("bad-mode").1)
         .file_mode(0o200)
         .build()
         .is_err());
