@@ -698,9 +698,23 @@ pub struct Source {
 }
 
 impl Source {
-    /// True when nothing is known about the source.
+    /// True when nothing is known about the source: then the event leaves `source` out.
     pub fn is_empty(&self) -> bool {
-        self.ip.is_none() && self.forwarded_for.is_empty() && self.user_agent.is_none()
+        // Taken apart without `..`: a field added here must be counted too.
+        let Source {
+            r#as,
+            forwarded_for,
+            forwarded_headers,
+            geo,
+            ip,
+            user_agent,
+        } = self;
+        r#as.is_none()
+            && forwarded_for.is_empty()
+            && forwarded_headers.is_empty()
+            && geo.is_none()
+            && ip.is_none()
+            && user_agent.is_none()
     }
 }
 
@@ -1004,6 +1018,32 @@ mod tests {
             }
             _ => {}
         }
+    }
+
+    #[test]
+    fn a_source_with_only_forwarding_headers_is_kept() {
+        // A server behind a proxy on a Unix socket has no peer address: what the proxy
+        // sent is all there is, and the event must not drop it.
+        let mut event = AuditEvent::new(
+            Arc::new(ServiceInfo::default()),
+            Timestamp::now(),
+            EventKind::ResourceAccessed,
+            Outcome::Success,
+        );
+        let mut source = Source::default();
+        assert!(source.is_empty());
+        source
+            .forwarded_headers
+            .insert("x-real-ip".into(), "203.0.113.7".into());
+        assert!(!source.is_empty());
+        event.source = Some(source);
+        let expected = serde_json::json!({"forwarded_headers": {"x-real-ip": "203.0.113.7"}});
+        let serde: serde_json::Value = serde_json::to_value(&event).unwrap();
+        assert_eq!(serde["source"], expected);
+        let canonical: serde_json::Value =
+            serde_json::from_slice(&crate::event::canonical_event::event_json(&event).unwrap())
+                .unwrap();
+        assert_eq!(canonical["source"], expected);
     }
 
     #[test]
