@@ -61,9 +61,13 @@ impl Carried {
                 "dpop" => Header::Dpop.bit(),
                 "x-forwarded-for" => Header::XForwardedFor.bit(),
                 "forwarded" => Header::Forwarded.bit(),
-                _ if name == configured || is_forwarding(name) => OTHER_FORWARDING,
+                _ if is_forwarding(name) => OTHER_FORWARDING,
                 _ => 0,
             };
+            // Whatever its name, even one of the above: it is recorded with the others.
+            if name == configured {
+                bits |= OTHER_FORWARDING;
+            }
         }
         Carried(bits)
     }
@@ -72,6 +76,12 @@ impl Carried {
     #[cfg(test)]
     pub(crate) fn all() -> Self {
         Carried(u8::MAX)
+    }
+
+    /// The same, but for `header`.
+    #[cfg(test)]
+    pub(crate) fn without(self, header: Header) -> Self {
+        Carried(self.0 & !header.bit())
     }
 
     /// Whether the request has `header`.
@@ -127,10 +137,10 @@ mod tests {
     ];
 
     #[test]
-    fn each_header_is_found_whatever_its_case_and_nothing_else_is() {
+    fn each_header_is_found_and_nothing_else_is() {
         for header in ALL {
-            let upper = header.name().as_str().to_ascii_uppercase();
-            let carried = Carried::of(&headers(&["host", &upper, "accept"]), "x-forwarded-for");
+            let name = header.name();
+            let carried = Carried::of(&headers(&["host", name.as_str(), "accept"]), "x-real-ip");
             for other in ALL {
                 assert_eq!(
                     carried.has(other),
@@ -139,7 +149,7 @@ mod tests {
                 );
             }
             assert!(!carried.other_forwarding());
-            assert!(carried.get(&headers(&[&upper]), header).is_some());
+            assert!(carried.get(&headers(&[name.as_str()]), header).is_some());
         }
         let none = Carried::of(&headers(&["host", "authorization"]), "x-forwarded-for");
         assert_eq!(none, Carried::default());
@@ -168,10 +178,13 @@ mod tests {
     }
 
     #[test]
-    fn the_configured_header_counts_even_when_it_is_not_in_the_list() {
+    fn the_configured_header_counts_whatever_its_name() {
         let carried = Carried::of(&headers(&["fly-client-addr"]), "fly-client-addr");
         assert!(carried.other_forwarding());
         let carried = Carried::of(&headers(&["fly-client-addr"]), "x-forwarded-for");
         assert!(!carried.other_forwarding());
+        // A name the layer reads for itself too.
+        let carried = Carried::of(&headers(&["x-request-id"]), "x-request-id");
+        assert!(carried.other_forwarding() && carried.has(Header::XRequestId));
     }
 }

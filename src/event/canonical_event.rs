@@ -464,8 +464,13 @@ mod tests {
         }
     }
 
+    /// Any time from year 1 to 9999 to the microsecond, and some beyond (written by chrono).
     fn time() -> impl Strategy<Value = Timestamp> {
-        (0i64..4_000_000_000).prop_map(|secs| Timestamp::from_unix(secs).unwrap())
+        prop_oneof![
+            8 => -62_135_596_800_000_000i64..253_402_300_800_000_000,
+            1 => 253_402_300_800_000_000i64..300_000_000_000_000_000,
+        ]
+        .prop_map(|micros| Timestamp::from_unix_micros(micros).unwrap())
     }
 
     prop_compose! {
@@ -639,7 +644,7 @@ mod tests {
                 of((key_text(), of(key_text()))),
                 of(key_text()),
                 any::<bool>(),
-                0usize..4,
+                0usize..EventKind::ALL.len(),
                 of(prop_oneof![
                     Just(ClientAuth::ClientSecretBasic),
                     Just(ClientAuth::ClientSecretPost),
@@ -648,17 +653,12 @@ mod tests {
             ),
             (scopes, instance, name, source) in
                 (scopes(), of(key_text()), key_text(), of(source())),
-            (span_id, trace_id, chained, failed, time) in
-                (of(key_text()), of(key_text()), any::<bool>(), any::<bool>(), time()),
+            (span_id, trace_id, chained, outcome, time) in
+                (of(key_text()), of(key_text()), any::<bool>(), 0usize..3, time()),
         ) -> AuditEvent {
             let service = Arc::new(ServiceInfo { instance, name });
-            let kind = [
-                EventKind::ResourceAccessed,
-                EventKind::AccessTokenIssued,
-                EventKind::AccessDenied,
-                EventKind::SecurityAlert,
-            ][kind];
-            let outcome = if failed { Outcome::Failure } else { Outcome::Success };
+            let kind = EventKind::ALL[kind];
+            let outcome = [Outcome::Success, Outcome::Failure, Outcome::Unknown][outcome];
             let mut event = AuditEvent::new(service, time, kind, outcome);
             event.actor = maybe_shared(actor, shared_actor);
             event.alert = alert.map(|(rule, title)| {

@@ -107,10 +107,16 @@ where
                         return Poll::Ready(Ok(response.map(ResponseBody::passthrough)));
                     };
                     let (mut parts, body) = response.into_parts();
-                    // One lookup for both the check and the insertion.
-                    if let http::header::Entry::Vacant(vacant) = parts.headers.entry(REQUEST_ID) {
-                        if let Some(id) = pending.request_id_header() {
-                            vacant.insert(id);
+                    // One lookup for both the check and the insertion, only when the layer
+                    // echoes the id; a response at the header map's size limit is left as
+                    // the handler made it.
+                    if pending.echoes_request_id() {
+                        if let Ok(http::header::Entry::Vacant(vacant)) =
+                            parts.headers.try_entry(REQUEST_ID)
+                        {
+                            if let Some(id) = pending.request_id_header() {
+                                let _ = vacant.try_insert(id);
+                            }
                         }
                     }
                     let (oauth, tee) = pending.endpoint_response(&parts.headers).unzip();

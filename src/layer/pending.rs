@@ -42,6 +42,13 @@ impl PendingEvent {
         }
     }
 
+    /// Whether the layer echoes the request id in the response's `x-request-id` header.
+    pub(crate) fn echoes_request_id(&self) -> bool {
+        self.state
+            .as_ref()
+            .is_some_and(|state| state.shared.request_id_header)
+    }
+
     /// The request id for the response's `x-request-id` header, when the layer echoes it.
     pub(crate) fn request_id_header(&self) -> Option<http::HeaderValue> {
         let state = self.state.as_ref()?;
