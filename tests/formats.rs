@@ -25,15 +25,12 @@ use tower::{ServiceBuilder, ServiceExt};
 #[path = "support/ecs_fields.rs"]
 mod ecs_fields;
 
-/// A directory of the test's own, and the guard that removes it when the test ends, passed
-/// or failed.
+#[path = "support/temp_dir.rs"]
+mod temp_dir;
+
+/// A directory of the test's own, removed when the test ends.
 fn temp_dir(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let guard = tempfile::Builder::new()
-        .prefix(&format!("oauth-audit-formats-{name}-"))
-        .tempdir()
-        .unwrap();
-    let dir = guard.path().to_path_buf();
-    (guard, dir)
+    temp_dir::temp_dir(&format!("formats-{name}"))
 }
 
 fn read_lines(path: &Path) -> Vec<Value> {

@@ -9,15 +9,12 @@ use chrono::{DateTime, TimeZone, Utc};
 use oauth_audit::event::{AuditEvent, EventKind, Outcome, Timestamp};
 use oauth_audit::writer::{Auditor, FlushPolicy, RotatingFile, Rotation};
 
-/// A directory of the test's own, and the guard that removes it when the test ends, passed
-/// or failed.
+#[path = "support/temp_dir.rs"]
+mod temp_dir;
+
+/// A directory of the test's own, removed when the test ends.
 fn tempdir(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let guard = tempfile::Builder::new()
-        .prefix(&format!("oauth-audit-rot-{name}-"))
-        .tempdir()
-        .unwrap();
-    let dir = guard.path().to_path_buf();
-    (guard, dir)
+    temp_dir::temp_dir(&format!("rot-{name}"))
 }
 
 /// Every line of every file in `dir` (rotated, compressed or not, and active), by file name.
