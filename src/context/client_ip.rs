@@ -185,13 +185,19 @@ impl TrustedProxies {
         headers: &HeaderMap,
         carried: Carried,
     ) -> Resolved {
-        let x_forwarded_for = || match carried.has(Header::XForwardedFor) {
-            true => forwarded::x_forwarded_for(headers),
-            false => Vec::new(),
+        let x_forwarded_for = || {
+            if carried.has(Header::XForwardedFor) {
+                forwarded::x_forwarded_for(headers)
+            } else {
+                Vec::new()
+            }
         };
-        let forwarded = || match carried.has(Header::Forwarded) {
-            true => forwarded::forwarded(headers),
-            false => Vec::new(),
+        let forwarded = || {
+            if carried.has(Header::Forwarded) {
+                forwarded::forwarded(headers)
+            } else {
+                Vec::new()
+            }
         };
         // The recorded chain is the believed one when a chain is believed, else whichever
         // chain came (`Forwarded` first, as before there was a choice).
@@ -270,6 +276,8 @@ fn walk(peer: IpAddr, chain: &[Hop], trusted: &TrustedProxies) -> IpAddr {
 mod tests {
     use super::*;
 
+    use proptest::prelude::*;
+
     /// `TrustedProxies::resolve` with the headers the request carries, which must resolve
     /// as if every header were looked up: as with every header counted as present, but for
     /// `Forwarded`, whose presence picks the recorded chain when a single-value header is
@@ -283,7 +291,6 @@ mod tests {
         assert_eq!(resolved, t.resolve(peer, headers, every));
         resolved
     }
-    use proptest::prelude::*;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -527,7 +534,7 @@ mod tests {
                 "fly-client-addr", "user-agent"][source];
             let t = trusted(&["10.0.0.0/8"], source);
             let peer = if trusted_peer { ip("10.0.0.1") } else { ip("192.0.2.1") };
-            // `resolve` compares with every header assumed present.
+            // `resolve` compares with every lookup made.
             resolve(&t, Some(peer), &h);
         }
     }

@@ -105,7 +105,8 @@ fn generated_id(time: Timestamp) -> String {
         .to_owned()
 }
 
-/// The trace id of a W3C `traceparent` header's value (`00-<32 hex>-<16 hex>-<2 hex>`), when valid.
+/// The trace id of a W3C `traceparent` header's value (`00-<32 hex>-<16 hex>-<2 hex>`),
+/// when valid.
 pub(crate) fn trace_id(header: Option<&HeaderValue>) -> Option<String> {
     let value = header?.to_str().ok()?.trim();
     let mut parts = value.split('-');
