@@ -127,10 +127,15 @@ impl<'c> Members<'c> {
             value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\'),
             "{value:?} needs escaping"
         );
+        self.quoted(key, value.as_bytes());
+    }
+
+    /// `bytes` between quotes, as they are.
+    fn quoted(&mut self, key: &'static [u8], bytes: &[u8]) {
         let out = &mut self.key(key).out;
-        out.reserve(value.len() + 2);
+        out.reserve(bytes.len() + 2);
         out.push(b'"');
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(bytes);
         out.push(b'"');
     }
 
@@ -139,11 +144,8 @@ impl<'c> Members<'c> {
     fn time(&mut self, key: &'static [u8], value: &Timestamp) -> Result<(), Error> {
         match value.text() {
             Some(text) => {
-                let out = &mut self.key(key).out;
-                out.reserve(text.as_bytes().len() + 2);
-                out.push(b'"');
-                out.extend_from_slice(text.as_bytes());
-                out.push(b'"');
+                // Digits and separators: nothing to escape.
+                self.quoted(key, text.as_bytes());
                 Ok(())
             }
             None => self.serde(key, value),
