@@ -49,12 +49,10 @@ impl PendingEvent {
             .is_some_and(|state| state.shared.request_id_header)
     }
 
-    /// The request id for the response's `x-request-id` header, when the layer echoes it.
+    /// The request id as a header value, for the response's `x-request-id` when the layer
+    /// echoes it ([`echoes_request_id`](Self::echoes_request_id) says).
     pub(crate) fn request_id_header(&self) -> Option<http::HeaderValue> {
         let state = self.state.as_ref()?;
-        if !state.shared.request_id_header {
-            return None;
-        }
         // Made of visible ASCII (taken from a header) or a UUID: always a header value.
         http::HeaderValue::from_str(&state.request.request_id).ok()
     }
