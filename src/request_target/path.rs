@@ -84,6 +84,19 @@ impl fmt::Display for Ambiguity {
 impl CanonicalPath {
     /// Reads `path` (without query string).
     pub fn new(path: &str) -> Self {
+        if is_canonical(path) {
+            // Both readings are the path itself: the common case, one pass and no parsing.
+            return CanonicalPath {
+                strict: path.to_owned(),
+                decoded: path.to_owned(),
+                ambiguity: None,
+            };
+        }
+        Self::read(path)
+    }
+
+    /// Both readings worked out in full.
+    fn read(path: &str) -> Self {
         let strict = strict_reading(path);
         let decoded = decoded_reading(path);
         let ambiguity = (strict != decoded).then(|| classify(path));
@@ -114,6 +127,36 @@ impl CanonicalPath {
         std::iter::once(self.strict.as_str())
             .chain((self.ambiguity.is_some()).then_some(self.decoded.as_str()))
     }
+}
+
+/// Whether both readings of `path` are `path` itself: it starts with `/`, has no `%`, `;`,
+/// `\` or NUL, no empty segment (`//`, or a trailing `/` but for the root), and no `.` or
+/// `..` segment. One pass over the bytes.
+fn is_canonical(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    if bytes == b"/" {
+        return true;
+    }
+    if bytes.first() != Some(&b'/') || bytes.last() == Some(&b'/') {
+        return false;
+    }
+    // The current segment's length, and how many of its bytes are dots.
+    let (mut length, mut dots) = (0usize, 0usize);
+    for &b in &bytes[1..] {
+        match b {
+            b'/' => {
+                if length == 0 || (dots == length && length <= 2) {
+                    return false;
+                }
+                (length, dots) = (0, 0);
+            }
+            b'%' | b';' | b'\\' | 0 => return false,
+            b'.' => (length, dots) = (length + 1, dots + 1),
+            _ => length += 1,
+        }
+    }
+    // The last segment, which no `/` ended.
+    !(dots == length && length <= 2)
 }
 
 fn hex_value(byte: u8) -> Option<u8> {
@@ -354,6 +397,19 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn a_path_taken_as_canonical_is_what_reading_it_in_full_gives(
+            raw in prop_oneof![path_strategy(), "(/[ab.;%\\\\\\x00]{0,3}){0,4}/?"]
+        ) {
+            let full = CanonicalPath::read(&raw);
+            prop_assert_eq!(
+                is_canonical(&raw),
+                full.strict() == raw && full.decoded() == raw && full.ambiguity().is_none(),
+                "{:?}", raw
+            );
+            prop_assert_eq!(CanonicalPath::new(&raw), full);
+        }
+
         #[test]
         fn readings_are_canonical_and_agree_with_the_model(raw in path_strategy()) {
             let path = CanonicalPath::new(&raw);

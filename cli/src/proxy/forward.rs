@@ -37,12 +37,21 @@ pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
 pub type ForwardBody = RequestBody<Incoming>;
 
 /// Forwards requests to one upstream.
+///
+/// Cloned for every request (a tower service is called by value): everything it holds is
+/// behind one `Arc`, so a clone is one reference count, not a copy of the connection pool's
+/// handles and the TLS connector's.
 #[derive(Clone, Debug)]
 pub struct Forward {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone, Debug)]
+struct Inner {
     client: Client<HttpsConnector<HttpConnector>, ForwardBody>,
-    upstream: Arc<UpstreamUrl>,
+    upstream: UpstreamUrl,
     preserve_host: bool,
-    trusted: Arc<TrustedProxies>,
+    trusted: TrustedProxies,
     /// How clients reach this proxy (`http`, or `https` on a TLS listener), for the upstream.
     scheme: &'static str,
     /// The header trusted proxies pass a client certificate in: removed from anyone else's
@@ -82,13 +91,15 @@ impl Forward {
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
         Forward {
-            client,
-            upstream: Arc::new(upstream),
-            preserve_host,
-            trusted: Arc::new(trusted),
-            scheme: if tls_listener { "https" } else { "http" },
-            certificate_header: None,
-            forward_certificate: None,
+            inner: Arc::new(Inner {
+                client,
+                upstream,
+                preserve_host,
+                trusted,
+                scheme: if tls_listener { "https" } else { "http" },
+                certificate_header: None,
+                forward_certificate: None,
+            }),
         }
     }
 
@@ -101,11 +112,14 @@ impl Forward {
         certificate_header: Option<HeaderName>,
         forward: Option<HeaderName>,
     ) -> Self {
-        self.certificate_header = certificate_header;
-        self.forward_certificate = forward;
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.certificate_header = certificate_header;
+        inner.forward_certificate = forward;
         self
     }
+}
 
+impl Inner {
     fn upstream_uri(&self, uri: &Uri) -> Result<Uri, http::Error> {
         let path_and_query = match uri.path_and_query() {
             // Shared, not parsed again.
@@ -126,7 +140,7 @@ impl Forward {
             .build()
     }
 
-    async fn forward(self, mut req: Request<ForwardBody>) -> Response<ProxyBody> {
+    async fn forward(&self, mut req: Request<ForwardBody>) -> Response<ProxyBody> {
         let upgrade = wants_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         let client = req
@@ -229,8 +243,8 @@ impl Service<Request<ForwardBody>> for Forward {
     }
 
     fn call(&mut self, req: Request<ForwardBody>) -> Self::Future {
-        let this = self.clone();
-        Box::pin(async move { Ok(this.forward(req).await) })
+        let inner = Arc::clone(&self.inner);
+        Box::pin(async move { Ok(inner.forward(req).await) })
     }
 }
 

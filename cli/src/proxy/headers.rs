@@ -121,22 +121,38 @@ pub fn add_forwarding(
         }
     }
     let ip = client.peer.ip().to_canonical();
-    // One buffer for every value written here, each formatted in place.
-    let mut text = String::with_capacity(64);
-    let _ = write!(text, "{ip}");
-    append(headers, HeaderName::from_static("x-forwarded-for"), &text);
+    // The peer's address is written once, and the values around it are pushed as text:
+    // the formatting machinery costs more than the rest of this function.
+    let mut address = String::with_capacity(40);
+    push_ip(&mut address, ip);
+    append(
+        headers,
+        HeaderName::from_static("x-forwarded-for"),
+        &address,
+    );
 
-    text.clear();
-    let _ = match ip {
-        IpAddr::V4(v4) => write!(text, "for={v4};proto={scheme}"),
-        IpAddr::V6(v6) => write!(text, "for=\"[{v6}]\";proto={scheme}"),
-    };
+    let mut text = String::with_capacity(64);
+    match ip {
+        IpAddr::V4(_) => {
+            text.push_str("for=");
+            text.push_str(&address);
+        }
+        IpAddr::V6(_) => {
+            text.push_str("for=\"[");
+            text.push_str(&address);
+            text.push_str("]\"");
+        }
+    }
+    text.push_str(";proto=");
+    text.push_str(scheme);
     if let Some(host) = host.and_then(|h| h.to_str().ok()) {
         if host
             .bytes()
             .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
         {
-            let _ = write!(text, ";host=\"{host}\"");
+            text.push_str(";host=\"");
+            text.push_str(host);
+            text.push('"');
         }
     }
     append(headers, header::FORWARDED, &text);
@@ -149,12 +165,39 @@ pub fn add_forwarding(
     if let (false, Some(host)) = (headers.contains_key(&forwarded_host), host) {
         headers.insert(forwarded_host, host.clone());
     }
-    text.clear();
-    let _ = write!(text, "{}", client.ip.to_canonical());
-    if let Ok(real_ip) = HeaderValue::from_str(&text) {
+    let client_ip = client.ip.to_canonical();
+    if client_ip != ip {
+        address.clear();
+        push_ip(&mut address, client_ip);
+    }
+    if let Ok(real_ip) = HeaderValue::from_str(&address) {
         headers.insert(HeaderName::from_static("x-real-ip"), real_ip);
     }
     append(headers, header::VIA, "1.1 oauth-audit");
+}
+
+/// Appends `ip` to `text` as `Display` writes it, an IPv4 address without going through the
+/// formatting machinery.
+fn push_ip(text: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text.push('.');
+                }
+                if octet >= 100 {
+                    text.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    text.push(char::from(b'0' + octet / 10 % 10));
+                }
+                text.push(char::from(b'0' + octet % 10));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(text, "{v6}");
+        }
+    }
 }
 
 /// Appends `value` to the (comma-separated) field `name`, folding earlier lines into one.
@@ -341,5 +384,25 @@ mod tests {
         assert_eq!(h["x-forwarded-host"], "idp.example");
         assert_eq!(h["x-real-ip"], "203.0.113.7");
         assert_eq!(h[header::VIA], "1.1 oauth-audit");
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for octet in 0..=255u8 {
+            for position in 0..4 {
+                let mut octets = [192, 0, 2, 1];
+                octets[position] = octet;
+                let ip = IpAddr::from(octets);
+                let mut text = String::from("x");
+                push_ip(&mut text, ip);
+                assert_eq!(text, format!("x{ip}"));
+            }
+        }
+        for ip in ["::1", "2001:db8::7", "::ffff:192.0.2.1", "fe80::1:2:3:4"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut text = String::new();
+            push_ip(&mut text, ip);
+            assert_eq!(text, ip.to_string());
+        }
     }
 }
