@@ -454,7 +454,11 @@ fn writer_throughput(parent: &std::path::Path, n: usize) -> f64 {
     let elapsed = single.block_on(async {
         let auditor = Auditor::builder()
             .queue_capacity(n)
-            .writer(JsonLines::file(dir.path().join("audit.jsonl")).await.unwrap())
+            .writer(
+                JsonLines::file(dir.path().join("audit.jsonl"))
+                    .await
+                    .unwrap(),
+            )
             .build()
             .unwrap();
         for _ in 0..n {
