@@ -217,9 +217,13 @@ impl ScopeRules {
         overrides: &[String],
         path: &CanonicalPath,
     ) -> Decision<'_> {
+        // Dot segments are a question apart from decoding: a router that decodes may still
+        // match them unresolved, so that reading counts in either mode.
         let readings: Vec<&str> = match self.options.ambiguous_paths {
             AmbiguousPaths::Refuse => path.readings().collect(),
-            AmbiguousPaths::Decode => vec![path.decoded()],
+            AmbiguousPaths::Decode => std::iter::once(path.decoded())
+                .chain(path.unresolved())
+                .collect(),
         };
         let ignore_case = self.options.path_case != PathCase::Sensitive;
         let methods: Vec<&str> = std::iter::once(method.as_str())
@@ -350,15 +354,12 @@ mod tests {
             ],
             MatchOptions::default(),
         );
-        for path in [
-            "//admin/users",
-            "/./admin/users",
-            "/%61dmin/users",
-            "/x/../admin/users",
-            "/ADMIN/users",
-            "/Admin",
-        ] {
+        for path in ["//admin/users", "/%61dmin/users", "/ADMIN/users", "/Admin"] {
             assert!(rules.find(&Method::GET, path).is_some(), "{path}");
+        }
+        // With dot segments, a router that does not resolve them reads another path.
+        for path in ["/./admin/users", "/x/../admin/users"] {
+            assert_eq!(decide(&rules, "GET", &[], path), "ambiguous_path", "{path}");
         }
         assert!(rules.find(&Method::GET, "/api/orders/42/").is_some());
         assert!(rules.find(&Method::HEAD, "/api/orders/42").is_some());
@@ -398,8 +399,23 @@ mod tests {
         ] {
             assert_eq!(decide(&rules, "GET", &[], path), "ambiguous_path", "{path}");
         }
+        // Dot segments: resolved, the path leaves the enforcing rule; a router that matches
+        // it unresolved serves it under that rule.
+        for path in [
+            "/admin/../public/x",
+            "/admin/%2e%2e/public/x",
+            "/admin/x/../../public/x",
+            "/public/../admin/users",
+        ] {
+            assert_eq!(decide(&rules, "GET", &[], path), "ambiguous_path", "{path}");
+        }
         // Ambiguous, but every reading lands on the same rule (or none): nothing at stake.
         assert_eq!(decide(&rules, "GET", &[], "/admin/a%2Fb"), "/admin/*");
+        assert_eq!(decide(&rules, "GET", &[], "/admin/./users"), "/admin/*");
+        assert_eq!(
+            decide(&rules, "GET", &[], "/files/../public/x"),
+            "/public/*"
+        );
         assert_eq!(decide(&rules, "GET", &[], "/files/a%2Fb"), "pass");
         assert_eq!(decide(&rules, "GET", &[], "/public/a;b"), "/public/*");
     }
@@ -419,6 +435,11 @@ mod tests {
         ] {
             assert_eq!(decide(&rules, "GET", &[], path), "/admin/*", "{path}");
         }
+        // Decoding says nothing of dot segments: the unresolved reading still counts.
+        assert_eq!(
+            decide(&rules, "GET", &[], "/admin/%2e%2e/public"),
+            "ambiguous_path"
+        );
     }
 
     #[test]
@@ -503,6 +524,17 @@ mod tests {
         stack.join("/")
     }
 
+    /// A router that does not resolve dot segments (Werkzeug's `<path:...>`, Express's `/*`):
+    /// it decodes once and matches the segments as they are, `.` and `..` included.
+    fn unresolving_upstream(path: &str) -> String {
+        let bytes: Vec<u8> = percent_encoding::percent_decode(path.as_bytes()).collect();
+        let text = String::from_utf8_lossy(&bytes).to_lowercase();
+        text.split('/')
+            .filter(|segment| !segment.is_empty())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
     fn spelling() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
         let piece = prop_oneof![
@@ -545,7 +577,10 @@ mod tests {
                 MatchOptions::default(),
             );
             let served = model_upstream(&path);
-            let under_admin = served == "admin" || served.starts_with("admin/");
+            let unresolved = unresolving_upstream(&path);
+            let under_admin = [&served, &unresolved]
+                .iter()
+                .any(|served| *served == "admin" || served.starts_with("admin/"));
             let verdict = decide(&rules, "GET", &[], &path);
             if under_admin {
                 proptest::prop_assert!(
@@ -553,13 +588,19 @@ mod tests {
                     "{path:?} is served as /{served} but decided {verdict}"
                 );
             }
-            // The same in decode mode, where nothing is refused.
+            // The same in decode mode, where only dot segments are refused (a router that
+            // decodes may still match them unresolved).
             let decoding = ScopeRules::new(
                 vec![rule("/admin/*", vec![], "admin", true)],
                 MatchOptions { ambiguous_paths: AmbiguousPaths::Decode, path_case: PathCase::Unknown },
             );
             if under_admin {
-                proptest::prop_assert_eq!(decide(&decoding, "GET", &[], &path), "/admin/*");
+                let verdict = decide(&decoding, "GET", &[], &path);
+                let dots = CanonicalPath::new(&path).has_dot_segments();
+                proptest::prop_assert!(
+                    verdict == "/admin/*" || (dots && verdict == "ambiguous_path"),
+                    "{path:?} is served as /{served} but decided {verdict} in decode mode"
+                );
             }
         }
     }

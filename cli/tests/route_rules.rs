@@ -131,6 +131,64 @@ async fn spellings_the_upstream_reads_as_admin_never_reach_it_without_a_token() 
 }
 
 #[tokio::test]
+async fn dot_segments_a_router_leaves_unresolved_never_pass_a_rule_or_a_skipped_path() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("route-dots");
+    let config = format!("[proxy]\nskip_paths = [\"/health\"]\n{ADMIN_RULE}");
+    let proxy = start(&upstream, &dir, &config);
+    for path in [
+        "/admin/../public",
+        "/admin/%2e%2e/public",
+        "/admin/.%2E/public",
+        "/admin%2F..;x=1",
+        "/admin/x/../../health",
+    ] {
+        // The upstream matches its admin route on the path with the dot segments in place.
+        let (status, body) = raw(upstream.addr, "GET", path, &[]).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(body.starts_with("served: GET /admin"), "{path}: {body}");
+
+        let (status, body) = raw(proxy.addr, "GET", path, &[]).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        let event = event_at(&dir, path).await;
+        assert_eq!(event["kind"], "AccessDenied", "{event}");
+        assert_eq!(event["error"]["code"], "ambiguous_path", "{event}");
+    }
+    // A dot segment that keeps the path under the rule is enforced as such (no token: 401),
+    // and one that leaves no rule at stake passes.
+    let (status, _) = raw(proxy.addr, "GET", "/admin/./users", &[]).await;
+    assert_eq!(status, 401);
+    let (status, body) = raw(proxy.addr, "GET", "/files/../public", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    // The skipped path itself is still skipped.
+    let (status, _) = raw(proxy.addr, "GET", "/health", &[]).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn no_dot_segment_passes_under_an_upstream_base_path() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("route-base-path");
+    let out = dir.path("audit.jsonl");
+    let base = format!("{}/public-api", upstream.url());
+    let proxy = Proxy::start(&["--upstream", &base, "--out", out.to_str().unwrap()], &[]);
+    for path in [
+        "/../admin/users",
+        "/%2e%2e/admin/users",
+        "/x/../../admin",
+        "/a/..;/b",
+    ] {
+        let (status, body) = raw(proxy.addr, "GET", path, &[]).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(!body.contains("served"), "{path}: {body}");
+        let event = event_at(&dir, path).await;
+        assert_eq!(event["error"]["code"], "ambiguous_path", "{event}");
+    }
+    let (status, body) = raw(proxy.addr, "GET", "/echo-me", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+}
+
+#[tokio::test]
 async fn a_decoding_upstream_gets_its_reading_enforced() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("route-decode");

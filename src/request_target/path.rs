@@ -20,12 +20,25 @@ const MAX_DECODE_ROUNDS: usize = 8;
 /// When the two differ the path is ambiguous ([`ambiguity`](CanonicalPath::ambiguity)):
 /// servers disagree on what it names.
 ///
+/// A path with dot segments (`/admin/../public`, also spelled `%2e%2e`) has more readings,
+/// [`unresolved`](CanonicalPath::unresolved): most servers resolve dot segments before
+/// routing, but some routers (Werkzeug's `<path:...>`, Express's `/*`) match the path with
+/// them in place, so `/admin/../public` is under `/admin/*` for them. These are the strict
+/// and the decoded readings with their dot segments left in place (and empty segments
+/// dropped). Such a path is ambiguous too ([`Ambiguity::DotSegment`]), unless its other
+/// readings already are.
+///
 /// ```
 /// use oauth_audit::request_target::{Ambiguity, CanonicalPath};
 ///
-/// let path = CanonicalPath::new("//%61dmin/./users/");
+/// let path = CanonicalPath::new("//%61dmin/users/");
 /// assert_eq!(path.strict(), "/admin/users");
 /// assert_eq!(path.ambiguity(), None);
+///
+/// let path = CanonicalPath::new("/admin/%2e%2e/public");
+/// assert_eq!(path.strict(), "/public");
+/// assert_eq!(path.unresolved().collect::<Vec<_>>(), ["/admin/../public"]);
+/// assert_eq!(path.ambiguity(), Some(Ambiguity::DotSegment));
 ///
 /// let path = CanonicalPath::new("/admin%2Fusers");
 /// assert_eq!(path.strict(), "/admin%2Fusers");
@@ -36,6 +49,9 @@ const MAX_DECODE_ROUNDS: usize = 8;
 pub struct CanonicalPath {
     strict: String,
     decoded: String,
+    /// The strict, then the decoded reading with their dot segments in place: those that
+    /// have any, each once.
+    unresolved: Vec<String>,
     ambiguity: Option<Ambiguity>,
 }
 
@@ -53,11 +69,14 @@ pub enum Ambiguity {
     PathParameter,
     /// A nested escape (`%2561`): servers that decode twice read something else.
     DoubleEncoding,
+    /// A `.` or `..` segment (raw or escaped): some routers match the path without resolving
+    /// it.
+    DotSegment,
 }
 
 impl Ambiguity {
     /// A stable name, used as `error.code` suffix: `nul`, `encoded_slash`, `backslash`,
-    /// `path_parameter`, `double_encoding`.
+    /// `path_parameter`, `double_encoding`, `dot_segment`.
     pub fn as_str(self) -> &'static str {
         match self {
             Ambiguity::Nul => "nul",
@@ -65,6 +84,7 @@ impl Ambiguity {
             Ambiguity::Backslash => "backslash",
             Ambiguity::PathParameter => "path_parameter",
             Ambiguity::DoubleEncoding => "double_encoding",
+            Ambiguity::DotSegment => "dot_segment",
         }
     }
 }
@@ -77,6 +97,7 @@ impl fmt::Display for Ambiguity {
             Ambiguity::Backslash => "a '\\'",
             Ambiguity::PathParameter => "a ';' path parameter",
             Ambiguity::DoubleEncoding => "a nested percent-escape",
+            Ambiguity::DotSegment => "a '.' or '..' segment",
         })
     }
 }
@@ -89,20 +110,33 @@ impl CanonicalPath {
             return CanonicalPath {
                 strict: path.to_owned(),
                 decoded: path.to_owned(),
+                unresolved: Vec::new(),
                 ambiguity: None,
             };
         }
         Self::read(path)
     }
 
-    /// Both readings worked out in full.
+    /// Every reading worked out in full.
     fn read(path: &str) -> Self {
-        let strict = strict_reading(path);
-        let decoded = decoded_reading(path);
-        let ambiguity = (strict != decoded).then(|| classify(path));
+        let (strict, strict_unresolved) = strict_reading(path);
+        let (decoded, decoded_unresolved) = decoded_reading(path);
+        let mut unresolved = Vec::new();
+        if strict_unresolved != strict {
+            unresolved.push(strict_unresolved);
+        }
+        if decoded_unresolved != decoded && !unresolved.contains(&decoded_unresolved) {
+            unresolved.push(decoded_unresolved);
+        }
+        let ambiguity = if strict != decoded {
+            Some(classify(path))
+        } else {
+            (!unresolved.is_empty()).then_some(Ambiguity::DotSegment)
+        };
         CanonicalPath {
             strict,
             decoded,
+            unresolved,
             ambiguity,
         }
     }
@@ -117,15 +151,31 @@ impl CanonicalPath {
         &self.decoded
     }
 
-    /// Why the two readings differ, or `None` when every server reads the same path.
+    /// The readings of a router that does not resolve dot segments: the strict, then the
+    /// decoded reading with their `.` and `..` segments in place, those that have any.
+    /// Empty when no reading has a dot segment.
+    pub fn unresolved(&self) -> impl Iterator<Item = &str> {
+        self.unresolved.iter().map(String::as_str)
+    }
+
+    /// Whether the path has a `.` or `..` segment in some reading (escaped any number of
+    /// times, or behind a `;parameter` or a `\`): a path that could climb out of a prefix,
+    /// such as an upstream's base path, for some server.
+    pub fn has_dot_segments(&self) -> bool {
+        !self.unresolved.is_empty()
+    }
+
+    /// Why the readings differ, or `None` when every server reads the same path.
     pub fn ambiguity(&self) -> Option<Ambiguity> {
         self.ambiguity
     }
 
-    /// The distinct readings: the strict one, then the decoded one when it differs.
+    /// The distinct readings: the strict one, then the decoded one when it differs, then
+    /// the unresolved ones.
     pub fn readings(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.strict.as_str())
-            .chain((self.ambiguity.is_some()).then_some(self.decoded.as_str()))
+            .chain((self.decoded != self.strict).then_some(self.decoded.as_str()))
+            .chain(self.unresolved())
     }
 }
 
@@ -180,7 +230,8 @@ fn is_structural(byte: u8) -> bool {
     matches!(byte, b'/' | b'\\' | b';' | 0 | b'%')
 }
 
-fn strict_reading(path: &str) -> String {
+/// The strict reading, and the same without its dot segments resolved.
+fn strict_reading(path: &str) -> (String, String) {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -207,7 +258,20 @@ fn strict_reading(path: &str) -> String {
         }
     }
     let text = String::from_utf8_lossy(&out);
-    resolve(text.split('/'))
+    (resolve(text.split('/')), unresolved(text.split('/')))
+}
+
+/// Joins segments into `/a/b` without the empty ones, `.` and `..` kept as they are.
+fn unresolved<'a>(segments: impl Iterator<Item = &'a str>) -> String {
+    let mut path = String::new();
+    for segment in segments.filter(|segment| !segment.is_empty()) {
+        path.push('/');
+        path.push_str(segment);
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    path
 }
 
 fn decode_once(bytes: &[u8]) -> Option<Vec<u8>> {
@@ -241,7 +305,8 @@ fn fully_decoded(path: &str) -> Vec<u8> {
     bytes
 }
 
-fn decoded_reading(path: &str) -> String {
+/// The decoded reading, and the same without its dot segments resolved.
+fn decoded_reading(path: &str) -> (String, String) {
     let mut bytes = fully_decoded(path);
     if let Some(nul) = bytes.iter().position(|&b| b == 0) {
         bytes.truncate(nul);
@@ -249,10 +314,11 @@ fn decoded_reading(path: &str) -> String {
     let text = String::from_utf8_lossy(&bytes)
         .replace('\\', "/")
         .replace('%', "%25");
-    resolve(
+    let segments = || {
         text.split('/')
-            .map(|segment| segment.split(';').next().unwrap_or_default()),
-    )
+            .map(|segment| segment.split(';').next().unwrap_or_default())
+    };
+    (resolve(segments()), unresolved(segments()))
 }
 
 /// Joins segments into `/a/b`, without empty or `.` segments, each `..` removing its parent.
@@ -337,12 +403,63 @@ mod tests {
             let path = CanonicalPath::new(raw);
             assert_eq!(path.decoded(), decoded, "{raw}");
             assert_eq!(path.ambiguity(), Some(ambiguity), "{raw}");
-            assert_eq!(path.readings().count(), 2, "{raw}");
+            assert!(path.readings().count() >= 2, "{raw}");
         }
         assert_eq!(CanonicalPath::new("/100%").ambiguity(), None);
         let plain = CanonicalPath::new("/api/orders/42");
         assert_eq!(plain.ambiguity(), None);
         assert_eq!(plain.readings().collect::<Vec<_>>(), ["/api/orders/42"]);
+    }
+
+    #[test]
+    fn dot_segments_give_unresolved_readings() {
+        for (raw, strict, unresolved) in [
+            ("/admin/../public", "/public", "/admin/../public"),
+            ("/admin/%2e%2e/public", "/public", "/admin/../public"),
+            ("/admin/.%2E/public", "/public", "/admin/../public"),
+            ("/admin/./x", "/admin/x", "/admin/./x"),
+            ("/admin/x/../../health", "/health", "/admin/x/../../health"),
+            ("//admin//../x/", "/x", "/admin/../x"),
+            ("/..", "/", "/.."),
+        ] {
+            let path = CanonicalPath::new(raw);
+            assert_eq!(path.strict(), strict, "{raw}");
+            assert_eq!(path.unresolved().collect::<Vec<_>>(), [unresolved], "{raw}");
+            assert_eq!(path.ambiguity(), Some(Ambiguity::DotSegment), "{raw}");
+            assert!(path.has_dot_segments(), "{raw}");
+            assert_eq!(
+                path.readings().collect::<Vec<_>>(),
+                [strict, unresolved],
+                "{raw}"
+            );
+        }
+        // Dot segments that only the decoded reading has: its unresolved form is a reading,
+        // and the path is ambiguous for what the decoding reveals.
+        for (raw, unresolved) in [
+            ("/a/%252e%252e/b", "/a/../b"),
+            ("/a/..;/b", "/a/../b"),
+            ("/a/..%5Cb", "/a/../b"),
+            ("/a/..\\b", "/a/../b"),
+            ("/admin%2F..;x=1", "/admin/.."),
+        ] {
+            let path = CanonicalPath::new(raw);
+            assert_eq!(path.unresolved().collect::<Vec<_>>(), [unresolved], "{raw}");
+            assert!(path.ambiguity().is_some(), "{raw}");
+            assert!(path.has_dot_segments(), "{raw}");
+        }
+        // Empty segments and dots inside names are no dot segments.
+        for raw in [
+            "//a//b/",
+            "/a.b/c.",
+            "/.well-known/x",
+            "/a/...",
+            "/a/%2e%2e%2e",
+        ] {
+            let path = CanonicalPath::new(raw);
+            assert_eq!(path.unresolved().count(), 0, "{raw}");
+            assert_eq!(path.ambiguity(), None, "{raw}");
+            assert!(!path.has_dot_segments(), "{raw}");
+        }
     }
 
     /// What a lenient upstream does, written the obvious way with the `percent-encoding`
@@ -413,7 +530,7 @@ mod tests {
         #[test]
         fn readings_are_canonical_and_agree_with_the_model(raw in path_strategy()) {
             let path = CanonicalPath::new(&raw);
-            for reading in path.readings() {
+            for reading in [path.strict(), path.decoded()] {
                 prop_assert!(reading.starts_with('/'));
                 prop_assert!(reading.len() <= raw.len().max(1) * 3 + 1);
                 prop_assert!(!reading.split('/').any(|s| s == ".." || s == "."), "{reading}");
@@ -429,10 +546,25 @@ mod tests {
             // The decoded reading is exactly what the model upstream serves.
             let segments: Vec<&str> = path.decoded()[1..].split('/').filter(|s| !s.is_empty()).collect();
             prop_assert_eq!(segments, model_upstream(&raw));
-            // An unambiguous path means the same thing to both kinds of server.
+            // An unambiguous path means the same thing to every kind of server.
             if path.ambiguity().is_none() {
                 prop_assert_eq!(path.strict(), path.decoded());
+                prop_assert_eq!(path.unresolved().count(), 0);
             }
+            // Unresolved readings have dot segments, and resolve to the strict or the
+            // decoded reading; they come last among the readings.
+            let unresolved: Vec<&str> = path.unresolved().collect();
+            prop_assert_eq!(path.has_dot_segments(), !unresolved.is_empty());
+            for reading in &unresolved {
+                prop_assert!(reading.split('/').any(|s| s == "." || s == ".."), "{}", reading);
+                let resolved = CanonicalPath::new(reading);
+                prop_assert!(
+                    resolved.strict() == path.strict() || resolved.decoded() == path.decoded(),
+                    "{} from {:?}", reading, raw
+                );
+            }
+            let readings: Vec<&str> = path.readings().collect();
+            prop_assert!(readings.ends_with(&unresolved));
         }
     }
 }

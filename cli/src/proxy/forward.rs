@@ -157,6 +157,20 @@ impl Inner {
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
+        // Under a base path, a dot segment could climb out of it for an upstream (or a
+        // server in front of it) that resolves dot segments after the proxy.
+        if !self.upstream.base_path.is_empty()
+            && CanonicalPath::new(req.uri().path()).has_dot_segments()
+        {
+            return failure(
+                StatusCode::BAD_REQUEST,
+                error_code::AMBIGUOUS_PATH,
+                format!(
+                    "the path has a '.' or '..' segment, which could leave the upstream's base path {}",
+                    self.upstream.base_path
+                ),
+            );
+        }
         let uri = match self.upstream_uri(req.uri()) {
             Ok(uri) => uri,
             Err(err) => {

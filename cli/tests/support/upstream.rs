@@ -9,7 +9,9 @@
 //! handler (`200 served: METHOD PATH`) for any path it *reads* as under `/admin` or
 //! `/orders` (it
 //! decodes `%2F`, `%5C` and nested escapes, ends the path at NUL, cuts `;parameters`,
-//! ignores case), and it takes the method in any case and from `X-HTTP-Method-Override`,
+//! ignores case; or, as routers that do not resolve dot segments do, matches the path decoded
+//! once with its `.` and `..` segments in place), and it takes the method in any case and
+//! from `X-HTTP-Method-Override`,
 //! `X-HTTP-Method`, `X-Method-Override` or `?_method=`.
 
 use std::collections::BTreeMap;
@@ -120,6 +122,16 @@ fn lenient_path(path: &str) -> String {
             segment => segments.push(segment),
         }
     }
+    format!("/{}", segments.join("/"))
+}
+
+/// The path as a router that does not resolve dot segments reads it (Werkzeug's
+/// `<path:...>`, Express's `/*`): decoded once, lower-cased, empty segments dropped, `.` and
+/// `..` left in place.
+fn unresolved_path(path: &str) -> String {
+    let bytes: Vec<u8> = percent_encoding::percent_decode(path.as_bytes()).collect();
+    let text = String::from_utf8_lossy(&bytes).to_lowercase();
+    let segments: Vec<&str> = text.split('/').filter(|s| !s.is_empty()).collect();
     format!("/{}", segments.join("/"))
 }
 
@@ -251,15 +263,16 @@ async fn handle(
                 .insert(header::CONNECTION, "upgrade".parse().unwrap());
             response
         }
-        _ if ["/admin", "/orders"]
+        _ if [lenient_path(&path), unresolved_path(&path)]
             .iter()
-            .any(|p| lenient_path(&path).starts_with(p)) =>
+            .any(|read| ["/admin", "/orders"].iter().any(|p| read.starts_with(p))) =>
         {
             let method = lenient_method(&req);
-            full(
-                StatusCode::OK,
-                format!("served: {method} {}", lenient_path(&path)),
-            )
+            let read = [lenient_path(&path), unresolved_path(&path)]
+                .into_iter()
+                .find(|read| ["/admin", "/orders"].iter().any(|p| read.starts_with(p)))
+                .unwrap_or_default();
+            full(StatusCode::OK, format!("served: {method} {read}"))
         }
         p if p.starts_with("/status/") => {
             let code = p["/status/".len()..].parse().unwrap_or(500);
