@@ -58,7 +58,7 @@ impl RoutePattern {
                         "{text:?}: segment {segment:?} mixes text and a placeholder; write a whole segment as {{name}}"
                     ));
                 } else {
-                    segments.push(Segment::Literal(segment.to_owned()));
+                    segments.push(Segment::Literal(literal(text, segment)?));
                 }
             }
         }
@@ -100,6 +100,39 @@ impl RoutePattern {
                 Segment::Param => !part.is_empty(),
             })
     }
+}
+
+/// A literal segment of `pattern` as requests are matched: in its strict canonical reading
+/// (`caf%C3%A9` is `café`, `%61dmin` is `admin`). A segment no request reading can equal is
+/// an error, not a rule that silently never matches: an empty one (`//`, or a trailing `/`,
+/// as readings drop both), a `.` or `..` (readings resolve them), or one that servers read
+/// differently (`%2F`, `;`, `%00`...).
+fn literal(pattern: &str, segment: &str) -> Result<String, String> {
+    if segment.is_empty() {
+        return Err(format!(
+            "{pattern:?}: empty segment ('//' or a trailing '/'); requests are matched without empty segments or a trailing slash, so it would match nothing (write {:?})",
+            canonical_pattern(pattern)
+        ));
+    }
+    let reading = CanonicalPath::new(&format!("/{segment}"));
+    let strict = reading.strict().strip_prefix('/').unwrap_or_default();
+    if strict.is_empty() || reading.has_dot_segments() {
+        return Err(format!(
+            "{pattern:?}: segment {segment:?} is a '.' or '..', which requests are matched with resolved; write the path it stands for"
+        ));
+    }
+    if let Some(ambiguity) = reading.ambiguity() {
+        return Err(format!(
+            "{pattern:?}: segment {segment:?} has {ambiguity}, which servers read differently; a rule cannot name it"
+        ));
+    }
+    Ok(strict.to_owned())
+}
+
+/// `pattern` with its empty segments dropped, for an error message.
+fn canonical_pattern(pattern: &str) -> String {
+    let segments: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
+    format!("/{}", segments.join("/"))
 }
 
 /// One protected route: pattern, methods (all when empty) and its scope requirement.
@@ -322,6 +355,25 @@ mod tests {
         assert!(p.matches("/health", false));
         assert!(!p.matches("/health/x", false));
         assert!(RoutePattern::parse("api").is_err());
+        // Segments no request reading can equal are refused, with the reason.
+        for (pattern, reason) in [
+            ("/admin/", "empty segment"),
+            ("//admin/*", "empty segment"),
+            ("/a//b", "empty segment"),
+            ("/a/./b", "'.' or '..'"),
+            ("/a/../b", "'.' or '..'"),
+            ("/a/%2e%2e/*", "'.' or '..'"),
+            ("/admin%2Fusers", "servers read differently"),
+            ("/admin;x/*", "servers read differently"),
+        ] {
+            let err = RoutePattern::parse(pattern).unwrap_err();
+            assert!(err.contains(reason), "{pattern}: {err}");
+        }
+        // Literal segments are compared in their canonical reading.
+        let p = RoutePattern::parse("/caf%C3%A9/%61dmin/*").unwrap();
+        assert!(p.matches(CanonicalPath::new("/caf%c3%a9/admin/x").strict(), false));
+        assert!(p.matches(CanonicalPath::new("/café/%61dmin/x").strict(), false));
+        assert_eq!(p.as_str(), "/caf%C3%A9/%61dmin/*");
         assert!(RoutePattern::parse("/a*").is_err());
         assert!(RoutePattern::parse("/a/x{id}").is_err());
     }
