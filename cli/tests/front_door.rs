@@ -150,6 +150,56 @@ async fn an_idle_http2_connection_is_closed() {
 }
 
 #[tokio::test]
+async fn http2_streams_hold_no_more_upstream_connections_than_max_connections() {
+    use std::sync::atomic::Ordering;
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("h2-streams");
+    let proxy = start_proxy(&dir, &upstream.url(), "max_connections = 2", "");
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    // Ten streams on one connection, each a response that stays open until released.
+    let mut requests = Vec::new();
+    for _ in 0..10 {
+        let mut sender = sender.clone();
+        let url = format!("http://{}/stream", proxy.addr);
+        requests.push(tokio::spawn(async move {
+            let response = sender
+                .send_request(
+                    http::Request::get(url)
+                        .body(http_body_util::Empty::<Bytes>::new())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = response.status();
+            response.into_body().collect().await.unwrap();
+            status
+        }));
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while upstream.connections.load(Ordering::SeqCst) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no upstream connection"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Without the bound the other eight would have their own upstream connections by now.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(upstream.connections.load(Ordering::SeqCst), 2);
+    // Released, every stream is answered in turn.
+    upstream.release.add_permits(1000);
+    for request in requests {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    assert!(upstream.connections.load(Ordering::SeqCst) <= 2);
+}
+
+#[tokio::test]
 async fn requests_hyper_refuses_leave_a_failed_request_event() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("malformed");

@@ -24,6 +24,10 @@ use tower::{Layer, ServiceExt};
 use super::connection::{record_rejection, rejection, Activity};
 use super::forward::{self, PeerCertificate, Protected};
 
+/// Streams an HTTP/2 client may have open at once on one connection (RFC 9113 recommends
+/// no fewer than 100).
+const MAX_STREAMS_PER_CONNECTION: u32 = 100;
+
 /// How much each client may hold of the proxy.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -54,11 +58,16 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
     let connection = Arc::new(ConnectionSettings {
         builder,
         auditor,
         tls,
         limits: limits.clone(),
+        streams: Arc::new(Semaphore::new(limits.max_connections)),
     });
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     // Every connection task holds a sender; once all are dropped, every connection is done.
@@ -120,6 +129,12 @@ struct ConnectionSettings {
     auditor: Auditor,
     tls: Option<TlsAcceptor>,
     limits: Limits,
+    /// HTTP/2 requests in flight over all connections, at most `max_connections`: an HTTP/1
+    /// connection has one request in flight at a time, an HTTP/2 one up to
+    /// [`MAX_STREAMS_PER_CONNECTION`], each of which may need an upstream connection. Further
+    /// streams wait for a request to finish, so HTTP/2 clients hold no more upstream
+    /// connections than as many HTTP/1 clients could.
+    streams: Arc<Semaphore>,
 }
 
 impl ConnectionSettings {
@@ -166,23 +181,31 @@ impl ConnectionSettings {
     {
         let activity = Arc::new(Activity::default());
         let requests = activity.clone();
+        let streams = self.streams.clone();
         let hyper_service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let in_flight = requests.begin();
+            let streams = (req.version() == hyper::Version::HTTP_2).then(|| streams.clone());
             let mut req = forward::with_peer(req, peer);
             if let Some((certificate, der)) = &certificate {
                 req.extensions_mut().insert(certificate.clone());
                 req.extensions_mut().insert(der.clone());
             }
-            let call = service.clone().oneshot(req);
+            let service = service.clone();
             async move {
-                let response = match call.await {
+                // An HTTP/2 stream waits for its turn (the semaphore is never closed).
+                let turn = match streams {
+                    Some(streams) => streams.acquire_owned().await.ok(),
+                    None => None,
+                };
+                let response = match service.oneshot(req).await {
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
-                // The request stays in flight until its response body is done with.
+                // The request stays in flight, and holds its turn, until its response body
+                // is done with.
                 Ok::<_, Infallible>(response.map(move |body| {
                     body.map_frame(move |frame| {
-                        let _ = &in_flight;
+                        let _ = (&in_flight, &turn);
                         frame
                     })
                 }))

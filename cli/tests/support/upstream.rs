@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -43,6 +44,8 @@ pub struct Upstream {
     pub uploaded: watch::Receiver<usize>,
     /// Bodies posted to `/collect` (an HTTP event collector).
     pub collected: Arc<Mutex<Vec<Bytes>>>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -67,6 +70,8 @@ impl Upstream {
         let release = Arc::new(Semaphore::new(0));
         let (tx, uploaded) = watch::channel(0);
         let collected = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
         let state = Arc::new(State {
             release: release.clone(),
             uploaded: tx,
@@ -77,6 +82,7 @@ impl Upstream {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let state = state.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(state.clone(), req));
@@ -91,6 +97,7 @@ impl Upstream {
             release,
             uploaded,
             collected,
+            connections,
             task,
         }
     }
