@@ -30,6 +30,8 @@ async fn forwards_and_rewrites_headers_as_a_gateway() {
         .header("x-hop", "only for the first hop")
         .header("x-forwarded-for", "203.0.113.9")
         .header("x-request-id", "req-42")
+        .header("x-original-url", "/admin/users")
+        .header("x-rewrite-url", "/admin/users")
         .body("hello")
         .send()
         .await
@@ -61,6 +63,9 @@ async fn forwards_and_rewrites_headers_as_a_gateway() {
         "{h}"
     );
     assert_eq!(h["via"][0], "1.1 oauth-audit");
+    for name in ["x-original-url", "x-rewrite-url"] {
+        assert!(h.get(name).is_none(), "path override {name} removed: {h}");
+    }
     assert_eq!(
         h["host"][0],
         upstream.addr.to_string(),

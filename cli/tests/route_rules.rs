@@ -234,12 +234,15 @@ enforce = true
 "#,
     );
     // The upstream takes every one of these as a DELETE.
-    let overrides: [(&str, &str, &[&str]); 5] = [
+    let overrides: [(&str, &str, &[&str]); 7] = [
         ("POST", "/orders/1", &["x-http-method-override: DELETE"]),
         ("POST", "/orders/2", &["x-http-method: delete"]),
         ("POST", "/orders/3", &["x-method-override: Delete"]),
         ("POST", "/orders/4?_method=DELETE", &[]),
         ("GET", "/orders/5?_method=delete", &[]),
+        // As PHP renames the parameter: `.method` is `_method` to Laravel and Symfony.
+        ("POST", "/orders/8?.method=DELETE", &[]),
+        ("POST", "/orders/9?+.method=DELETE", &[]),
     ];
     for (method, target, headers) in overrides {
         let (status, body) = raw(upstream.addr, method, target, headers).await;

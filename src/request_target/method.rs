@@ -29,6 +29,10 @@ pub fn same_method(a: &str, b: &str) -> bool {
 /// [`METHOD_OVERRIDE_HEADERS`] and of every [`METHOD_OVERRIDE_PARAM`] query parameter
 /// that name another method (case ignored). Empty when nothing overrides the method.
 ///
+/// A parameter counts under the name PHP gives it: PHP drops leading spaces from a
+/// parameter's name and turns `.`, ` ` and `[` into `_`, so frameworks on PHP (Laravel,
+/// Symfony) take `?.method=DELETE` for `_method`.
+///
 /// A `_method` field in a form body is not seen: reading it would mean buffering the body.
 ///
 /// ```
@@ -49,7 +53,7 @@ pub fn method_overrides(method: &Method, headers: &HeaderMap, query: Option<&str
     let from_query = query
         .into_iter()
         .flat_map(|q| form_urlencoded::parse(q.as_bytes()))
-        .filter(|(key, _)| key.eq_ignore_ascii_case(METHOD_OVERRIDE_PARAM))
+        .filter(|(key, _)| is_override_param(key))
         .map(|(_, value)| value.trim().to_owned());
     let mut overrides: Vec<String> = Vec::new();
     for name in from_headers.chain(from_query) {
@@ -60,6 +64,20 @@ pub fn method_overrides(method: &Method, headers: &HeaderMap, query: Option<&str
         }
     }
     overrides
+}
+
+/// Whether a query parameter named `key` is [`METHOD_OVERRIDE_PARAM`], as written or as PHP
+/// renames it (leading spaces dropped; `.`, ` ` and `[` read as `_`), case ignored.
+fn is_override_param(key: &str) -> bool {
+    let key = key.trim_start_matches(' ');
+    key.len() == METHOD_OVERRIDE_PARAM.len()
+        && key
+            .bytes()
+            .map(|b| match b {
+                b'.' | b' ' | b'[' => b'_',
+                b => b.to_ascii_lowercase(),
+            })
+            .eq(METHOD_OVERRIDE_PARAM.bytes())
 }
 
 #[cfg(test)]
@@ -78,6 +96,32 @@ mod tests {
             Some("a=1&_METHOD=put&_method=post"),
         );
         assert_eq!(found, ["PATCH", "delete", "put"]);
+        // The names PHP reads as `_method`.
+        for query in [
+            ".method=DELETE",
+            "%2Emethod=DELETE",
+            "+.method=DELETE",
+            " _method=DELETE",
+            "[method=DELETE",
+            "_METHOD=DELETE",
+        ] {
+            assert_eq!(
+                method_overrides(&Method::POST, &HeaderMap::new(), Some(query)),
+                ["DELETE"],
+                "{query}"
+            );
+        }
+        for query in [
+            "method=DELETE",
+            "__method=DELETE",
+            "_method_=DELETE",
+            "x_method=DELETE",
+        ] {
+            assert!(
+                method_overrides(&Method::POST, &HeaderMap::new(), Some(query)).is_empty(),
+                "{query}"
+            );
+        }
         assert!(
             method_overrides(&Method::POST, &HeaderMap::new(), Some("method=DELETE")).is_empty()
         );

@@ -26,7 +26,10 @@ use oauth_audit::request_target::{method_overrides, CanonicalPath};
 use oauth_audit::{PeerAddr, RequestBody, TrustedProxies};
 use tower::{Layer, Service};
 
-use super::headers::{add_forwarding, remove_hop_by_hop, wants_upgrade, Client as ForwardedClient};
+use super::headers::{
+    add_forwarding, remove_hop_by_hop, remove_path_overrides, wants_upgrade,
+    Client as ForwardedClient,
+};
 use crate::config::UpstreamUrl;
 use crate::routes::{Decision, PathCase, ScopeRules};
 
@@ -185,6 +188,7 @@ impl Inner {
             .map(|c| escaped_pem(&c.0));
         let headers = req.headers_mut();
         remove_hop_by_hop(headers, upgrade);
+        remove_path_overrides(headers);
         if let Some(name) = &self.forward_certificate {
             headers.remove(name);
             if let Some(value) = certificate.and_then(|c| HeaderValue::from_str(&c).ok()) {

@@ -43,6 +43,19 @@ const END_TO_END: [&str; 13] = [
     "x-http-method-override",
 ];
 
+/// Headers with which some servers and frameworks take the request's path from a header
+/// instead of the request line (IIS URL Rewrite, older Symfony and Zend): a client could
+/// send `GET /public` with `X-Original-URL: /admin/users` past the route rules, which read
+/// the request line. They are removed from every request.
+const PATH_OVERRIDE_HEADERS: [&str; 2] = ["x-original-url", "x-rewrite-url"];
+
+/// Removes the [`PATH_OVERRIDE_HEADERS`].
+pub fn remove_path_overrides(headers: &mut HeaderMap) {
+    for name in PATH_OVERRIDE_HEADERS {
+        headers.remove(name);
+    }
+}
+
 /// Whether the message asks for a protocol upgrade (`Connection: upgrade` + `Upgrade`).
 pub fn wants_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE) && connection_tokens(headers).any(|t| t == "upgrade")

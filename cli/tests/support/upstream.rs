@@ -153,10 +153,18 @@ fn lenient_method<B>(req: &Request<B>) -> String {
     .find_map(|name| req.headers().get(*name))
     .and_then(|v| v.to_str().ok())
     .map(str::to_owned);
+    // As PHP names parameters: leading spaces dropped, `.`, ` ` and `[` read as `_`.
     let param = req.uri().query().and_then(|q| {
-        q.split('&')
-            .find_map(|pair| pair.strip_prefix("_method="))
-            .map(str::to_owned)
+        q.split('&').find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            let name = name.replace('+', " ");
+            let name: String = name
+                .trim_start_matches(' ')
+                .chars()
+                .map(|c| if matches!(c, '.' | ' ' | '[') { '_' } else { c })
+                .collect();
+            (name == "_method").then(|| value.to_owned())
+        })
     });
     header
         .or(param)
