@@ -87,6 +87,27 @@ async fn forwards_and_rewrites_headers_as_a_gateway() {
         event.to_string().find("x=1").is_none(),
         "no query string in events"
     );
+
+    // Without an id of its own, the request reaches the upstream with the event's.
+    let seen: Value = http()
+        .get(proxy.url("/echo?second"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = seen["headers"]["x-request-id"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 36, "a generated UUID: {id}");
+    let wanted = id.clone();
+    let event = wait_event(&out, "with the generated id", move |e: &Value| {
+        e["request_id"] == wanted.as_str()
+    })
+    .await;
+    assert_eq!(event["http"]["path"], "/echo");
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use oauth_audit::event::{error_code, ErrorInfo};
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::request_target::{method_overrides, CanonicalPath};
-use oauth_audit::{PeerAddr, RequestBody, TrustedProxies};
+use oauth_audit::{PeerAddr, RequestBody, RequestId, TrustedProxies};
 use tower::{Layer, Service};
 
 use super::headers::{
@@ -32,6 +32,8 @@ use super::headers::{
 };
 use crate::config::UpstreamUrl;
 use crate::routes::{Decision, PathCase, ScopeRules};
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The body of every response the proxy sends.
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
@@ -186,9 +188,15 @@ impl Inner {
             .extensions()
             .get::<PeerCertificate>()
             .map(|c| escaped_pem(&c.0));
+        let request_id = req.extensions_mut().remove::<RequestId>();
         let headers = req.headers_mut();
         remove_hop_by_hop(headers, upgrade);
         remove_path_overrides(headers);
+        // The upstream's logs can be joined to the event: it gets the event's request id
+        // (the client's own when the layer took it, else the generated one).
+        if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(id.as_str()).ok()) {
+            headers.insert(X_REQUEST_ID, id);
+        }
         if let Some(name) = &self.forward_certificate {
             headers.remove(name);
             if let Some(value) = certificate.and_then(|c| HeaderValue::from_str(&c).ok()) {

@@ -3,7 +3,10 @@
 //!
 //! Forwarding headers are believed only from a trusted peer: from any other peer every
 //! forwarding header the proxy knows is removed and written afresh, so a client cannot
-//! choose the host, scheme or address the upstream builds its issuer and redirect URLs from.
+//! choose the scheme or the address the upstream is told. The host is another matter: the
+//! `Host` a client sends is passed on as `X-Forwarded-Host` (and `Forwarded: host=`), as
+//! every reverse proxy does, so an upstream that builds issuer or redirect URLs from it must
+//! check it against its own names, as it would check `Host`.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
