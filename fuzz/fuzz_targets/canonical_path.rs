@@ -23,9 +23,28 @@ fuzz_target!(|path: &str| {
             "strict reading of {path:?} is a fixed point"
         );
     }
+    // Unresolved readings (dot segments left in place) have a dot segment each, and
+    // resolve to the strict or the decoded reading.
+    for reading in canonical.unresolved() {
+        assert!(reading.starts_with('/'), "{reading:?} is absolute");
+        assert!(
+            reading.split('/').any(|s| s == "." || s == ".."),
+            "{reading:?} has a dot segment"
+        );
+        let resolved = CanonicalPath::new(reading);
+        assert!(
+            resolved.strict() == canonical.strict() || resolved.decoded() == canonical.decoded(),
+            "{reading:?} resolves to a reading of {path:?}"
+        );
+    }
+    assert_eq!(
+        canonical.has_dot_segments(),
+        canonical.unresolved().next().is_some(),
+        "dot segments exactly when there is an unresolved reading: {path:?}"
+    );
     assert_eq!(
         canonical.ambiguity().is_none(),
-        canonical.strict() == canonical.decoded(),
+        canonical.readings().count() == 1,
         "ambiguous exactly when the readings differ: {path:?}"
     );
 });
