@@ -544,33 +544,13 @@ fn keys(paths: Vec<(String, Endpoint)>) -> (PathMap, PathMap) {
 }
 
 /// Whether `path` is already canonical and lower-case, so it can be looked up as it is (the
-/// common case, without allocating): it starts with `/`, has no upper-case letter, `%`, `;`
-/// or `\`, no empty segment (`//`, or a trailing `/` but for the root), no `.` or `..`
-/// segment, and does not end with a dot. One pass over the bytes: it runs on every request.
+/// common case, without allocating): canonical as [`CanonicalPath`] reads it (it starts with
+/// `/`, has no `%`, `;`, `\` or NUL, no empty segment, no `.` or `..` segment), with no
+/// upper-case letter, and not ending with a dot. One pass over the bytes: it runs on every
+/// request.
 fn is_plain(path: &str) -> bool {
-    let bytes = path.as_bytes();
-    if bytes == b"/" {
-        return true;
-    }
-    if bytes.first() != Some(&b'/') || matches!(bytes.last(), Some(b'/' | b'.')) {
-        return false;
-    }
-    // The current segment's length, and how many of its bytes are dots.
-    let (mut length, mut dots) = (0usize, 0usize);
-    for &b in &bytes[1..] {
-        match b {
-            b'/' => {
-                if length == 0 || (dots == length && length <= 2) {
-                    return false;
-                }
-                (length, dots) = (0, 0);
-            }
-            b'A'..=b'Z' | b'%' | b';' | b'\\' => return false,
-            b'.' => (length, dots) = (length + 1, dots + 1),
-            _ => length += 1,
-        }
-    }
-    true
+    !path.ends_with('.')
+        && crate::request_target::is_canonical_without(path, |b| b.is_ascii_uppercase())
 }
 
 #[cfg(test)]

@@ -183,6 +183,12 @@ impl CanonicalPath {
 /// `\` or NUL, no empty segment (`//`, or a trailing `/` but for the root), and no `.` or
 /// `..` segment. One pass over the bytes.
 fn is_canonical(path: &str) -> bool {
+    is_canonical_without(path, |_| false)
+}
+
+/// [`is_canonical`], with the bytes `reject` says yes to refused too (in the same pass).
+#[inline]
+pub(crate) fn is_canonical_without(path: &str, reject: impl Fn(u8) -> bool) -> bool {
     let bytes = path.as_bytes();
     if bytes == b"/" {
         return true;
@@ -202,6 +208,7 @@ fn is_canonical(path: &str) -> bool {
             }
             b'%' | b';' | b'\\' | 0 => return false,
             b'.' => (length, dots) = (length + 1, dots + 1),
+            b if reject(b) => return false,
             _ => length += 1,
         }
     }
