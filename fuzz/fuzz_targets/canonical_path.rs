@@ -23,18 +23,14 @@ fuzz_target!(|path: &str| {
             "strict reading of {path:?} is a fixed point"
         );
     }
-    // Unresolved readings (dot segments left in place) have a dot segment each, and
-    // resolve to the strict or the decoded reading.
+    // Unresolved readings (dot segments left in place) have a dot segment each. (Read
+    // again they need not give the same readings back: the decoded reading writes a `%` it
+    // decoded as `%25`, which a second reading decodes again.)
     for reading in canonical.unresolved() {
         assert!(reading.starts_with('/'), "{reading:?} is absolute");
         assert!(
             reading.split('/').any(|s| s == "." || s == ".."),
             "{reading:?} has a dot segment"
-        );
-        let resolved = CanonicalPath::new(reading);
-        assert!(
-            resolved.strict() == canonical.strict() || resolved.decoded() == canonical.decoded(),
-            "{reading:?} resolves to a reading of {path:?}"
         );
     }
     assert_eq!(
