@@ -447,3 +447,38 @@ async fn memory_first(memory: &MemoryWriter) -> Arc<AuditEvent> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Events lost before the chain numbered them (the pipeline's own queue full) are counted
+/// by a drop report with no ranges: signed all the same, so that `verify --key` can refuse
+/// any unsigned one as forged.
+#[tokio::test]
+async fn drop_reports_without_sequence_numbers_are_signed_too() {
+    let key = SigningKey::generate("orders-api").unwrap();
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .chain(Chaining::new().signing_key(key.clone()))
+        .queue_capacity(4)
+        .writer(memory.clone())
+        .build()
+        .unwrap();
+    // A current-thread runtime: the pipeline does not run while this loop does, so the
+    // queue in front of the chain is full after 4 events.
+    for n in 0..50 {
+        auditor.emit(event(&auditor, n));
+    }
+    auditor.shutdown().await;
+    let events = memory.json();
+    let reports: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "AuditEventsDropped")
+        .collect();
+    assert!(!reports.is_empty(), "no drop report");
+    let mut counted = 0;
+    for report in reports {
+        let ranges = report["dropped"]["ranges"].as_array().map_or(0, Vec::len);
+        assert_eq!(ranges, 0, "lost before chaining: no numbers");
+        assert_eq!(check_announcement(report, &[key.verifying_key()]), Ok(()));
+        counted += report["dropped"]["count"].as_u64().unwrap();
+    }
+    assert_eq!(counted, 46);
+}

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use oauth_audit::chain::verify::{self, Location, ProblemKind, Report, Severity};
+use oauth_audit::chain::verify::{self, Location, ProblemKind, Report, Severity, Verifier};
 use oauth_audit::chain::{origin, sign_announcement, Chaining, CheckpointNote, SigningKey};
 use oauth_audit::event::{
     AuditEvent, DropReason, EventHash, EventKind, Outcome, SeqRange, ServiceInfo, Timestamp,
@@ -205,12 +205,14 @@ impl Trail {
 }
 
 fn run_verify(dir: &Path, corpus: &Corpus, with_checkpoints: bool) -> Report {
-    verify::verify_files(
-        &[dir.to_owned()],
-        vec![corpus.key.verifying_key()],
-        with_checkpoints.then_some(corpus.checkpoints.as_path()),
-    )
-    .unwrap()
+    // The drop reports these tests add name the sink "rotating".
+    Verifier::new(vec![corpus.key.verifying_key()])
+        .sink("rotating")
+        .verify_files(
+            &[dir.to_owned()],
+            with_checkpoints.then_some(corpus.checkpoints.as_path()),
+        )
+        .unwrap()
 }
 
 /// Sets a dotted path (`actor.subject`) in a JSON event.

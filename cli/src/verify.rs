@@ -43,6 +43,15 @@ pub struct VerifyArgs {
     /// after a stream's first event still count.
     #[arg(long)]
     trimmed_start: bool,
+    /// The name of the sink whose storage is read (its `name`: `dropped.sink` in its drop
+    /// reports). A drop report of another sink is then an `inserted` error; with --key, a
+    /// signed drop report excuses a gap only when this names its sink.
+    #[arg(long, value_name = "NAME")]
+    sink: Option<String>,
+    /// Events without a chain before the first chained one were written before chaining
+    /// was turned on: an `unchained_prefix` note instead of `inserted` events.
+    #[arg(long)]
+    unchained_prefix: bool,
     /// Print the report as JSON on standard output.
     #[arg(long)]
     json: bool,
@@ -64,7 +73,12 @@ pub fn run(args: VerifyArgs) -> Result<ExitCode, Failure> {
         .map(|key| read_key(key))
         .collect::<Result<Vec<_>, _>>()?;
     let files = verify::expand(&args.paths).map_err(|e| Failure::Usage(e.to_string()))?;
-    let mut verifier = Verifier::new(keys).trimmed_start(args.trimmed_start);
+    let mut verifier = Verifier::new(keys)
+        .trimmed_start(args.trimmed_start)
+        .unchained_prefix(args.unchained_prefix);
+    if let Some(sink) = &args.sink {
+        verifier = verifier.sink(sink.clone());
+    }
     if let Some(checkpoints) = &args.checkpoints {
         verify::read_checkpoints(checkpoints, &mut verifier)
             .map_err(|e| Failure::Usage(format!("--checkpoints: {e}")))?;

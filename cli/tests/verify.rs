@@ -5,8 +5,8 @@ mod support;
 
 use std::path::Path;
 
-use oauth_audit::chain::{Chaining, SigningKey};
-use oauth_audit::event::{AuditEvent, EventKind, Outcome, Timestamp};
+use oauth_audit::chain::{sign_announcement, Chaining, SigningKey};
+use oauth_audit::event::{AuditEvent, DropReason, EventKind, Outcome, ServiceInfo, Timestamp};
 use oauth_audit::writer::{Auditor, JsonLines};
 use serde_json::Value;
 use support::{run, TempDir};
@@ -226,6 +226,73 @@ fn verify_exits_0_on_a_sound_trail_1_on_tampering_and_2_on_usage_errors() {
         "{stdout}"
     );
     std::fs::remove_file(&trimmed).unwrap();
+
+    // Events without a chain before the first chained one: inserted, unless
+    // --unchained-prefix says that chaining was turned on after them.
+    let prefixed = dir.write(
+        "prefixed.jsonl",
+        &format!("{{\"kind\":\"ResourceAccessed\"}}\n{}\n", lines.join("\n")),
+    );
+    let prefixed_arg = prefixed.to_str().unwrap();
+    let output = run(&["verify", prefixed_arg, "--key", key_arg], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stdout).contains(&format!("{prefixed_arg}:1: inserted")));
+    let output = run(
+        &[
+            "verify",
+            prefixed_arg,
+            "--key",
+            key_arg,
+            "--unchained-prefix",
+        ],
+        &[],
+    );
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("note: unchained_prefix"), "{stdout}");
+    std::fs::remove_file(&prefixed).unwrap();
+
+    // A signed drop report of another sink: taken as it is without --sink (it names no
+    // number here), an inserted event with it.
+    let mut drop = AuditEvent::dropped(
+        std::sync::Arc::new(ServiceInfo::default()),
+        2,
+        DropReason::QueueFull,
+        "postgres",
+    );
+    sign_announcement(&mut drop, &key);
+    let foreign = dir.write(
+        "foreign.jsonl",
+        &format!(
+            "{}\n{}\n",
+            lines.join("\n"),
+            serde_json::to_string(&drop).unwrap()
+        ),
+    );
+    let foreign_arg = foreign.to_str().unwrap();
+    let output = run(&["verify", foreign_arg, "--key", key_arg], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+    let own_sink = format!("file:{log_arg}");
+    let output = run(
+        &["verify", foreign_arg, "--key", key_arg, "--sink", &own_sink],
+        &[],
+    );
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{foreign_arg}:23: inserted: a drop report of sink postgres in the storage of sink {own_sink}"
+        )),
+        "{stdout}"
+    );
+    std::fs::remove_file(&foreign).unwrap();
+
+    // An emptied log verifies nothing.
+    let empty = dir.write("empty.jsonl", "");
+    let output = run(&["verify", empty.to_str().unwrap(), "--key", key_arg], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stdout).contains("unchained: the input holds no event"));
+    std::fs::remove_file(&empty).unwrap();
 
     // A directory is read as rotated files.
     let output = run(&["verify", dir.0.to_str().unwrap(), "--key", key_arg], &[]);

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 use axum::{routing::get, Json, Router};
 use metrics_exporter_prometheus::PrometheusBuilder;
-use oauth_audit::chain::verify::{verify_files, ProblemKind};
+use oauth_audit::chain::verify::{ProblemKind, Verifier};
 use oauth_audit::chain::{Chaining, SigningKey};
 use oauth_audit::detect::Detector;
 use oauth_audit::format::EventFormat;
@@ -127,6 +127,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         )?
         .install_recorder()?;
     let file = stall::Stallable::new(JsonLines::file(&args.out).await?);
+    // Its name is what its drop reports carry (`dropped.sink`), and `verify --sink` names.
+    let sink = oauth_audit::writer::AuditWriter::name(&file).to_owned();
     // Tamper evidence: every event chained to the previous one, sealed by signed checkpoints.
     // A real deployment keeps the key in a file (`oauth-audit keygen`); the demo makes one
     // and leaves its public half next to the events, for `oauth-audit verify --key`.
@@ -258,7 +260,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     summarize(&args.out)?;
     show_formats(&args);
     show_alerts(&args.out)?;
-    verify_chain(&args.out, &public_key, &chain_key)?;
+    verify_chain(&args.out, &public_key, &chain_key, &sink)?;
     write_report(&args.out)?;
     summarize_metrics(addr, &metrics);
     Ok(())
@@ -353,11 +355,15 @@ fn verify_chain(
     out: &std::path::Path,
     public_key: &std::path::Path,
     key: &SigningKey,
+    sink: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let keys = vec![key.verifying_key()];
-    let report = verify_files(&[out.to_owned()], keys.clone(), None)?;
+    // The sink named, its signed drop reports account for the events it lost.
+    let report = Verifier::new(keys.clone())
+        .sink(sink)
+        .verify_files(&[out.to_owned()], None)?;
     println!(
-        "\nthe chain, verified (oauth-audit verify --key {} {}):",
+        "\nthe chain, verified (oauth-audit verify --key {} --sink '{sink}' {}):",
         public_key.display(),
         out.display()
     );
@@ -381,7 +387,9 @@ fn verify_chain(
     lines[target] = serde_json::to_string(&event)?;
     let tampered = out.with_extension("tampered.jsonl");
     std::fs::write(&tampered, lines.join("\n") + "\n")?;
-    let report = verify_files(std::slice::from_ref(&tampered), keys, None)?;
+    let report = Verifier::new(keys)
+        .sink(sink)
+        .verify_files(std::slice::from_ref(&tampered), None)?;
     println!(
         "\nthe same trail with line {} edited (an AccessDenied turned into a success), in {}:",
         target + 1,

@@ -58,7 +58,8 @@ pub(crate) struct Deliverer<S> {
     /// No send before this, after a failure.
     retry_at: Option<Instant>,
     service: Option<Arc<ServiceInfo>>,
-    /// Signs drop reports that announce chained events (`dropped.signature`).
+    /// Signs drop reports (`dropped.signature`), so that none can be forged: `verify --key`
+    /// refuses an unsigned one.
     announce: Option<Announcer>,
     stats: DeliveryStats,
 }
@@ -515,7 +516,7 @@ impl<S: Sink> Deliverer<S> {
             if let Some(dropped) = &mut event.dropped {
                 dropped.ranges = ranges.clone();
             }
-            if let (Some(announce), false) = (&self.announce, ranges.is_empty()) {
+            if let Some(announce) = &self.announce {
                 announce(&mut event);
             }
             let encoded = match EncodedEvent::encode_shared(Arc::new(event)) {

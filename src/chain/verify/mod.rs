@@ -6,7 +6,7 @@
 //! names each [`Problem`]: its [`ProblemKind`] (`edited`, `deleted`, `inserted`,
 //! `reordered`, `truncated`, `bad_signature`, `unknown_key`, and the `unsealed_tail`
 //! warning...), its [`Location`] and the sequence numbers concerned. It streams: memory
-//! stays flat whatever the size of the input.
+//! does not grow with the number of events (see [`Verifier`]).
 //!
 //! One file per role: `verifier.rs` (records in, checkpoints and drop reports, the report
 //! out), `stream.rs` (one stream's state machine: gaps, repeats, order, broken links),
@@ -75,21 +75,33 @@ use super::VerifyingKey;
 /// Verifies JSON-lines files and directories of rotated files (in the order given), with
 /// the checkpoints kept in `checkpoints` when given: the library form of `oauth-audit
 /// verify PATH... [--checkpoints FILE] [--key PUB]...`. For other options (such as
-/// [`Verifier::trimmed_start`]), build a [`Verifier`] and feed it with [`read_file`].
+/// [`Verifier::sink`] or [`Verifier::trimmed_start`]), build a [`Verifier`] and call
+/// [`Verifier::verify_files`].
 pub fn verify_files(
     paths: &[PathBuf],
     keys: Vec<VerifyingKey>,
     checkpoints: Option<&Path>,
 ) -> Result<Report, InputError> {
-    let files = expand(paths)?;
-    let mut verifier = Verifier::new(keys);
-    if let Some(checkpoints) = checkpoints {
-        read_checkpoints(checkpoints, &mut verifier)?;
+    Verifier::new(keys).verify_files(paths, checkpoints)
+}
+
+impl Verifier {
+    /// Reads the checkpoints kept in `checkpoints` (when given), then JSON-lines files and
+    /// directories of rotated files in the order given, and gives the report.
+    pub fn verify_files(
+        mut self,
+        paths: &[PathBuf],
+        checkpoints: Option<&Path>,
+    ) -> Result<Report, InputError> {
+        let files = expand(paths)?;
+        if let Some(checkpoints) = checkpoints {
+            read_checkpoints(checkpoints, &mut self)?;
+        }
+        for file in &files {
+            read_file(file, &mut self, &mut |_| {})?;
+        }
+        Ok(self.finish())
     }
-    for file in &files {
-        read_file(file, &mut verifier, &mut |_| {})?;
-    }
-    Ok(verifier.finish())
 }
 
 #[cfg(test)]

@@ -29,6 +29,9 @@ pub enum ProblemKind {
     BadSignature,
     /// A checkpoint or drop report signed by none of the given keys.
     UnknownKey,
+    /// With keys given: a stream that no valid checkpoint covers at all, so nothing vouches
+    /// for any of its events.
+    Unsealed,
     /// A line that is not a JSON object, or input that could not be read to its end.
     Malformed,
     /// Nothing in the input is chained: nothing could be verified.
@@ -46,6 +49,12 @@ pub enum ProblemKind {
     ///
     /// [`Verifier::trimmed_start`]: super::Verifier::trimmed_start
     TrimmedStart,
+    /// Events without a chain before the first chained one, accepted as written before
+    /// chaining was turned on ([`Verifier::unchained_prefix`]): a note, where it would
+    /// otherwise be `inserted`.
+    ///
+    /// [`Verifier::unchained_prefix`]: super::Verifier::unchained_prefix
+    UnchainedPrefix,
 }
 
 impl ProblemKind {
@@ -53,9 +62,10 @@ impl ProblemKind {
     pub fn severity(self) -> Severity {
         match self {
             ProblemKind::UnsealedTail => Severity::Warning,
-            ProblemKind::AnnouncedGap | ProblemKind::NewStream | ProblemKind::TrimmedStart => {
-                Severity::Note
-            }
+            ProblemKind::AnnouncedGap
+            | ProblemKind::NewStream
+            | ProblemKind::TrimmedStart
+            | ProblemKind::UnchainedPrefix => Severity::Note,
             _ => Severity::Error,
         }
     }
@@ -70,12 +80,14 @@ impl ProblemKind {
             ProblemKind::Truncated => "truncated",
             ProblemKind::BadSignature => "bad_signature",
             ProblemKind::UnknownKey => "unknown_key",
+            ProblemKind::Unsealed => "unsealed",
             ProblemKind::Malformed => "malformed",
             ProblemKind::Unchained => "unchained",
             ProblemKind::UnsealedTail => "unsealed_tail",
             ProblemKind::AnnouncedGap => "announced_gap",
             ProblemKind::NewStream => "new_stream",
             ProblemKind::TrimmedStart => "trimmed_start",
+            ProblemKind::UnchainedPrefix => "unchained_prefix",
         }
     }
 }
@@ -376,13 +388,6 @@ impl fmt::Display for Report {
                 f,
                 "... and {} more (counted in the summary)",
                 thousands(self.omitted)
-            )?;
-        }
-        if self.unchained_prefix > 0 {
-            writeln!(
-                f,
-                "{} before the first chained one were not checked",
-                counted(self.unchained_prefix, "event", "events")
             )?;
         }
         if !self.signatures_checked {

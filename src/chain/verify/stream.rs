@@ -19,6 +19,7 @@
 //!   to event `n-1`. Links are judged as events leave the window, in sequence order.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::report::{Location, Problem, ProblemKind, Problems, SeqSpan};
@@ -54,7 +55,57 @@ pub(super) struct Incoming {
 pub(super) struct Hashed {
     hash: EventHash,
     /// The line, while `hash` is only the hash of its bytes.
-    line: Option<Box<[u8]>>,
+    line: Option<KeptLine>,
+}
+
+/// The bytes of the lines kept for a later look (see [`Hashed`]), over every stream, and
+/// the most there may be: past it, a line is canonicalised as it comes in instead, which
+/// costs time and gives the same hash. Without it, input made of events that nothing
+/// follows (a stream per line, or jumps) would keep every line whole.
+pub(super) struct LineBudget {
+    kept: AtomicUsize,
+    limit: usize,
+}
+
+impl LineBudget {
+    pub(super) fn new(limit: usize) -> Arc<LineBudget> {
+        Arc::new(LineBudget {
+            kept: AtomicUsize::new(0),
+            limit,
+        })
+    }
+
+    /// The bytes of the lines kept now.
+    #[cfg(test)]
+    pub(super) fn kept(&self) -> usize {
+        self.kept.load(Ordering::Relaxed)
+    }
+
+    fn take(self: &Arc<Self>, line: &[u8]) -> Option<KeptLine> {
+        let kept = self.kept.load(Ordering::Relaxed);
+        if kept.saturating_add(line.len()) > self.limit {
+            return None;
+        }
+        self.kept.fetch_add(line.len(), Ordering::Relaxed);
+        Some(KeptLine {
+            bytes: line.into(),
+            budget: self.clone(),
+        })
+    }
+}
+
+/// A line counted in its [`LineBudget`] until dropped.
+struct KeptLine {
+    bytes: Box<[u8]>,
+    budget: Arc<LineBudget>,
+}
+
+impl Drop for KeptLine {
+    fn drop(&mut self) {
+        self.budget
+            .kept
+            .fetch_sub(self.bytes.len(), Ordering::Relaxed);
+    }
 }
 
 impl Hashed {
@@ -63,11 +114,19 @@ impl Hashed {
         Hashed { hash, line: None }
     }
 
-    /// The hash of a line's bytes as read, the line kept until that hash is settled.
-    pub(super) fn of_line(line: &[u8]) -> Hashed {
-        Hashed {
-            hash: EventHash::of_bytes(line),
-            line: Some(line.into()),
+    /// The hash of a line's bytes as read, the line kept until that hash is settled when
+    /// `budget` has room for it, else settled at once.
+    pub(super) fn of_line(line: &[u8], budget: &Arc<LineBudget>) -> Hashed {
+        let hash = EventHash::of_bytes(line);
+        match budget.take(line) {
+            Some(kept) => Hashed {
+                hash,
+                line: Some(kept),
+            },
+            None => Hashed {
+                hash: super::canonical::hash_line(line).unwrap_or(hash),
+                line: None,
+            },
         }
     }
 
@@ -92,7 +151,7 @@ impl Hashed {
     /// The hash of the event's canonical form.
     fn settle(&mut self) -> EventHash {
         if let Some(line) = self.line.take() {
-            if let Some(hash) = super::canonical::hash_line(&line) {
+            if let Some(hash) = super::canonical::hash_line(&line.bytes) {
                 self.hash = hash;
             }
         }
@@ -139,6 +198,11 @@ pub(super) struct Announced {
     pub(super) reason: String,
     pub(super) location: Location,
     pub(super) signed: bool,
+    /// The sink that wrote the report (`dropped.sink`).
+    pub(super) sink: String,
+    /// A signed report excuses a gap only when the storage is known to be its sink's
+    /// (`--sink`): else it could be another sink's genuine report, pasted here.
+    pub(super) excuses: bool,
 }
 
 /// One stream's state.
@@ -163,6 +227,14 @@ pub(super) struct StreamState {
     sealed: u64,
     claims: BTreeMap<u64, Claim>,
     new_stream_noted: bool,
+    /// A checkpoint copied outside the log (`--checkpoints`) vouches for this stream.
+    vouched: bool,
+    /// The stream's first event read was the first chained event of a file (or a table
+    /// row): only such a stream may have lost its start to retention.
+    may_be_trimmed: bool,
+    /// The hash this stream is indexed under while the input is elsewhere (see
+    /// [`StreamState::retire`]).
+    pub(super) tip: Option<EventHash>,
 }
 
 impl StreamState {
@@ -183,7 +255,21 @@ impl StreamState {
             sealed: 0,
             claims: BTreeMap::new(),
             new_stream_noted: false,
+            vouched: false,
+            may_be_trimmed: false,
+            tip: None,
         }
+    }
+
+    /// Whether the stream's first event read began a file or was a table row (see
+    /// [`Verifier::trimmed_start`](super::Verifier::trimmed_start)).
+    pub(super) fn may_be_trimmed(&mut self, may: bool) {
+        self.may_be_trimmed = may;
+    }
+
+    /// A valid checkpoint kept outside the log covers this stream.
+    pub(super) fn vouch(&mut self) {
+        self.vouched = true;
     }
 
     /// Events of this stream read so far.
@@ -456,15 +542,22 @@ impl StreamState {
         }
     }
 
-    /// Shrinks the window to its last `keep` events, when the input has moved on to another
-    /// stream: streams follow one another in a file or in a table read in chain order, so
-    /// a full window per stream would only make memory grow with the number of streams.
-    pub(super) fn compact(&mut self, keep: usize, problems: &mut Problems) {
+    /// Shrinks the window to its last `keep` events and settles their hashes (no line is
+    /// kept), when the input has moved on to another stream: streams follow one another in
+    /// a file or in a table read in chain order, so a full window per stream would only
+    /// make memory grow with the number of streams. Returns the hash of the event at the
+    /// cursor, which the stream's next event names as its `prev`: the verifier finds
+    /// retired streams by it.
+    pub(super) fn retire(&mut self, keep: usize, problems: &mut Problems) -> Option<EventHash> {
         while self.window.len() > keep {
             if let Some((seq, entry)) = self.window.pop_first() {
                 self.judge(seq, entry, problems);
             }
         }
+        for entry in self.window.values_mut() {
+            entry.hash.settle();
+        }
+        self.window.get(&self.cursor).map(|entry| entry.hash.hash)
     }
 
     /// Judges the link into an event leaving the window (see the module docs).
@@ -559,6 +652,7 @@ impl StreamState {
         mut self,
         announced: &[Announced],
         trimmed_start: bool,
+        signed: bool,
         problems: &mut Problems,
     ) {
         if let Some(jump) = self.pending.take() {
@@ -604,7 +698,7 @@ impl StreamState {
         }
         let gaps = std::mem::take(&mut self.gaps);
         for (first, gap) in gaps {
-            if first == 1 && trimmed_start {
+            if first == 1 && trimmed_start && self.may_be_trimmed {
                 problems.push(self.problem(
                     ProblemKind::TrimmedStart,
                     Some(gap.location),
@@ -620,7 +714,13 @@ impl StreamState {
                 ));
                 continue;
             }
-            let detail = if first == 1 {
+            let detail = if first == 1 && trimmed_start {
+                format!(
+                    "the stream starts at seq {} here, in the middle of its file: retention \
+                     removes whole files, so --trimmed-start does not excuse it",
+                    gap.last + 1
+                )
+            } else if first == 1 {
                 format!(
                     "the stream starts at seq {} here: its earlier events are not in the input",
                     gap.last + 1
@@ -638,7 +738,22 @@ impl StreamState {
                 problems,
             );
         }
-        if self.events > 0 && max > self.sealed && !truncated {
+        if self.events > 0 && self.sealed == 0 && !self.vouched && signed {
+            problems.push(
+                self.problem(
+                    ProblemKind::Unsealed,
+                    last_location,
+                    SeqSpan {
+                        first: 1,
+                        last: max,
+                    },
+                    "no checkpoint signed by a given key covers any event of this stream: \
+                 nothing vouches for it (a stream written by someone else, or one that \
+                 ended before its first checkpoint)"
+                        .into(),
+                ),
+            );
+        } else if self.events > 0 && max > self.sealed && !truncated {
             let detail = if self.sealed == 0 {
                 "no valid checkpoint seals this stream".to_owned()
             } else {
@@ -695,24 +810,41 @@ impl StreamState {
                 ));
             }
             let (from, to) = (drop.first.max(at), drop.last.min(last));
-            problems.push(self.problem(
-                ProblemKind::AnnouncedGap,
-                location.clone(),
-                SeqSpan {
-                    first: from,
-                    last: to,
-                },
-                format!(
-                    "lost ({}), announced by the drop report at {}{}",
-                    drop.reason,
-                    drop.location,
-                    if drop.signed {
-                        ""
-                    } else {
-                        " (its signature was not checked: no --key)"
-                    }
-                ),
-            ));
+            let seqs = SeqSpan {
+                first: from,
+                last: to,
+            };
+            let problem = if drop.excuses {
+                self.problem(
+                    ProblemKind::AnnouncedGap,
+                    location.clone(),
+                    seqs,
+                    format!(
+                        "lost ({}), announced by the drop report of sink {} at {}{}",
+                        drop.reason,
+                        drop.sink,
+                        drop.location,
+                        if drop.signed {
+                            ""
+                        } else {
+                            " (its signature was not checked: no --key)"
+                        }
+                    ),
+                )
+            } else {
+                self.problem(
+                    kind,
+                    location.clone(),
+                    seqs,
+                    format!(
+                        "{detail}; the drop report of sink {sink} at {} announces them, but \
+                         nothing says this is that sink's storage (give --sink {sink} if it is)",
+                        drop.location,
+                        sink = drop.sink,
+                    ),
+                )
+            };
+            problems.push(problem);
             at = to + 1;
             if at > last {
                 return;

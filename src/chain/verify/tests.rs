@@ -37,7 +37,8 @@ fn chain(n: u64, every: u64, key: &SigningKey) -> Vec<Value> {
                 time: "2026-12-01T12:00:00Z".into(),
             }
             .sign(key);
-            let checkpoint = json!({"kind": "AuditCheckpoint", "checkpoint": {
+            let checkpoint = json!({"kind": "AuditCheckpoint", "outcome": "success",
+                "time": "2026-12-01T12:00:00Z", "checkpoint": {
                 "stream": STREAM, "seq": seq, "hash": hash.to_string(), "note": note}});
             events.push(link(checkpoint, &mut prev, &mut seq));
         }
@@ -355,10 +356,27 @@ fn external_checkpoints_catch_a_cut_tail() {
     let report = verify(&base[..25], &key);
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.of_kind(ProblemKind::UnsealedTail).count(), 1);
-    // The last event, a checkpoint, edited: only its copy can tell.
+    // The last event, a checkpoint, edited: nothing follows it, but its time is the one its
+    // note signs, and it carries nothing else a checkpoint does not.
+    let last = base.len() - 1;
+    for (field, value) in [
+        ("time", json!("2020-01-01T00:00:00Z")),
+        ("actor", json!({"subject": "mallory"})),
+        ("outcome", json!("failure")),
+    ] {
+        let mut events = base.clone();
+        events[last][field] = value;
+        let report = verify(&events, &key);
+        assert_eq!(
+            errors(&report),
+            [(ProblemKind::Edited, at(33))],
+            "{field}: {report}"
+        );
+    }
+    // Its service, only its copy can tell.
     let mut events = base.clone();
-    let last = events.len() - 1;
-    events[last]["time"] = json!("2020-01-01T00:00:00Z");
+    events[last]["service"] = json!({"name": "not-what-ran"});
+    assert!(verify(&events, &key).is_clean());
     let report = verify_with(&events, with_copies());
     assert_eq!(errors(&report), [(ProblemKind::Edited, at(33))], "{report}");
 }
@@ -385,15 +403,32 @@ fn announced_drops_are_gaps_only_when_the_report_verifies() {
     assert_eq!(errors(&without), [(ProblemKind::Deleted, at(5))]);
 
     events.insert(4, report_for(&key));
-    let report = verify(&events, &key);
+    let with_sink = || Verifier::new(vec![key.verifying_key()]).sink("file");
+    let report = verify_with(&events, with_sink());
     assert!(report.is_clean(), "{report}");
     let gaps: Vec<_> = report.of_kind(ProblemKind::AnnouncedGap).collect();
     assert_eq!(gaps.len(), 1);
     assert_eq!(gaps[0].seqs, Some(SeqSpan { first: 5, last: 7 }));
-    assert!(gaps[0].detail.contains("queue_full"), "{}", gaps[0].detail);
+    assert!(
+        gaps[0].detail.contains("queue_full") && gaps[0].detail.contains("sink file"),
+        "{}",
+        gaps[0].detail
+    );
+    // With keys but no word on whose storage this is, the report could be another sink's:
+    // the gap stands, and the report says which --sink would settle it.
+    let report = verify(&events, &key);
+    assert_eq!(errors(&report), [(ProblemKind::Deleted, at(6))], "{report}");
+    assert!(
+        report.problems[1].detail.contains("give --sink file"),
+        "{report}"
+    );
+    // Without keys nothing is trusted, and the report says so: the gap is a note.
+    let report = verify_with(&events, Verifier::new(Vec::new()));
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.of_kind(ProblemKind::AnnouncedGap).count(), 1);
 
     events[4] = report_for(&other);
-    let report = verify(&events, &key);
+    let report = verify_with(&events, with_sink());
     assert_eq!(
         errors(&report),
         [
@@ -427,11 +462,251 @@ fn announced_drops_are_gaps_only_when_the_report_verifies() {
     let mut widened = report_for(&key);
     widened["dropped"]["ranges"][0]["last"] = json!(9);
     events[4] = widened;
-    let report = verify(&events, &key);
+    let report = verify_with(&events, with_sink());
     assert!(
         errors(&report).contains(&(ProblemKind::BadSignature, at(5))),
         "{report}"
     );
+}
+
+/// A drop report is written by the sink that lost the events, into its own storage only.
+#[test]
+fn a_drop_report_of_another_sink_excuses_nothing() {
+    let key = SigningKey::generate("k").unwrap();
+    let mut events = chain(30, 10, &key);
+    events.drain(4..7);
+    // The PostgreSQL sink's genuine report of the same numbers, lost there, pasted into
+    // the file whose events were deleted.
+    let service = Arc::new(ServiceInfo::default());
+    let mut report = AuditEvent::dropped(service, 3, DropReason::QueueFull, "postgres");
+    report.dropped.as_mut().unwrap().ranges = vec![SeqRange {
+        stream: STREAM.into(),
+        first: 5,
+        last: 7,
+    }];
+    sign_announcement(&mut report, &key);
+    events.push(serde_json::to_value(&report).unwrap());
+    let verdict = verify_with(
+        &events,
+        Verifier::new(vec![key.verifying_key()]).sink("file"),
+    );
+    assert_eq!(
+        errors(&verdict),
+        [
+            (ProblemKind::Inserted, at(31)),
+            (ProblemKind::Deleted, at(5))
+        ],
+        "{verdict}"
+    );
+    assert!(verdict.problems[1]
+        .detail
+        .contains("sink postgres in the storage of sink file"));
+}
+
+/// With keys, an unsigned drop report is a forgery, whatever it holds.
+#[test]
+fn with_keys_every_drop_report_must_be_signed() {
+    let key = SigningKey::generate("k").unwrap();
+    let mut events = chain(30, 10, &key);
+    events.insert(
+        5,
+        json!({"kind": "AuditEventsDropped",
+               "dropped": {"count": 0, "reason": "queue_full", "sink": "file"},
+               "actor": {"id": "mallory"}, "http": {"path": "/admin/export", "status": 200}}),
+    );
+    let report = verify(&events, &key);
+    assert_eq!(
+        errors(&report),
+        [(ProblemKind::BadSignature, at(6))],
+        "{report}"
+    );
+    assert!(
+        report.problems[1].detail.contains("must be signed"),
+        "{report}"
+    );
+    // Signed, it is a note; without keys it is taken as it is.
+    let service = Arc::new(ServiceInfo::default());
+    let mut lost = AuditEvent::dropped(service, 0, DropReason::QueueFull, "file");
+    sign_announcement(&mut lost, &key);
+    events[5] = serde_json::to_value(&lost).unwrap();
+    assert!(verify(&events, &key).is_clean());
+}
+
+/// Events without a chain before the first chained one: inserted, unless chaining is
+/// said to have been turned on after them.
+#[test]
+fn an_unchained_prefix_is_inserted_unless_accepted() {
+    let key = SigningKey::generate("k").unwrap();
+    let mut events = vec![json!({"kind": "TokenIssued", "actor": {"id": "mallory"}}); 3];
+    events.extend(chain(20, 10, &key));
+    let report = verify(&events, &key);
+    assert_eq!(
+        errors(&report),
+        [(ProblemKind::Inserted, at(1))],
+        "{report}"
+    );
+    let inserted = report.of_kind(ProblemKind::Inserted).next().unwrap();
+    assert!(inserted.detail.starts_with("3 event(s)"), "{report}");
+    assert_eq!(report.unchained_prefix, 3);
+
+    let report = verify_with(
+        &events,
+        Verifier::new(vec![key.verifying_key()]).unchained_prefix(true),
+    );
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.of_kind(ProblemKind::UnchainedPrefix).count(), 1);
+}
+
+/// An emptied log is not a clean one.
+#[test]
+fn an_empty_input_is_unchained() {
+    let key = SigningKey::generate("k").unwrap();
+    let mut verifier = Verifier::new(vec![key.verifying_key()]);
+    verifier.push(Location::line(&file(), 1), b"");
+    verifier.push(Location::line(&file(), 2), b"   ");
+    let report = verifier.finish();
+    assert_eq!(
+        errors(&report),
+        [(ProblemKind::Unchained, None)],
+        "{report}"
+    );
+    assert!(report.problems[0].detail.contains("no event"));
+}
+
+/// With keys, a stream that no checkpoint covers is vouched for by nothing: anyone could
+/// have written it.
+#[test]
+fn with_keys_a_stream_without_any_checkpoint_is_unsealed() {
+    let key = SigningKey::generate("k").unwrap();
+    let mut events = chain(20, 10, &key);
+    let (mut prev, mut seq): (Option<EventHash>, u64) = (None, 0);
+    for i in 0..5 {
+        seq += 1;
+        let mut event = json!({"kind": "ResourceAccessed", "n": i,
+            "chain": {"stream": "0193a0c0-ffff-7000-8000-000000000000", "seq": seq}});
+        if let Some(p) = prev {
+            event["chain"]["prev"] = json!(p.to_string());
+        }
+        prev = Some(EventHash::of_json(&event).unwrap());
+        events.push(event);
+    }
+    let report = verify(&events, &key);
+    assert_eq!(
+        errors(&report),
+        [(ProblemKind::Unsealed, at(27))],
+        "{report}"
+    );
+    // Without keys nothing can be vouched for: only a warning.
+    let report = verify_with(&events, Verifier::new(Vec::new()));
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.of_kind(ProblemKind::UnsealedTail).count(), 1);
+}
+
+/// Retention removes whole files: `--trimmed-start` excuses only a stream whose first
+/// event read begins a file.
+#[test]
+fn trimmed_start_excuses_only_a_stream_that_begins_a_file() {
+    let key = SigningKey::generate("k").unwrap();
+    let mut events = chain(20, 10, &key);
+    events.drain(0..5);
+    let report = verify_with(
+        &events,
+        Verifier::new(vec![key.verifying_key()]).trimmed_start(true),
+    );
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.of_kind(ProblemKind::TrimmedStart).count(), 1);
+
+    // The same stream, after another stream's events in the same file.
+    let mut mixed = vec![json!({"kind": "ResourceAccessed",
+        "chain": {"stream": "0193a0c0-1111-7000-8000-000000000000", "seq": 1}})];
+    mixed.extend(events);
+    let report = verify_with(&mixed, Verifier::new(Vec::new()).trimmed_start(true));
+    assert_eq!(errors(&report), [(ProblemKind::Deleted, at(2))], "{report}");
+    assert!(report
+        .of_kind(ProblemKind::Deleted)
+        .next()
+        .unwrap()
+        .detail
+        .contains("middle of its file"));
+}
+
+/// Sequence numbers past 2^53 are no chain the auditor wrote, and cannot overflow.
+#[test]
+fn sequence_numbers_past_2_53_are_unreadable() {
+    let prev = EventHash::of_bytes(b"x").to_string();
+    for seq in [u64::MAX, 1 << 53] {
+        let line = format!(r#"{{"chain":{{"prev":"{prev}","seq":{seq},"stream":"s"}}}}"#);
+        let mut verifier = Verifier::new(Vec::new());
+        verifier.push(Location::line(&file(), 1), line.as_bytes());
+        let report = verifier.finish();
+        assert_eq!(errors(&report), [(ProblemKind::Edited, at(1))], "{report}");
+    }
+    let checkpoint = format!(
+        r#"{{"kind":"AuditCheckpoint","checkpoint":{{"stream":"s","seq":{},"hash":"{prev}","note":"x"}},"chain":{{"prev":"{prev}","seq":3,"stream":"s"}}}}"#,
+        u64::MAX
+    );
+    let mut verifier = Verifier::new(Vec::new());
+    verifier.push(Location::line(&file(), 1), checkpoint.as_bytes());
+    let report = verifier.finish();
+    assert!(!report.is_clean(), "{report}");
+}
+
+/// Lines nothing follows are not kept whole: a stream per line, or events each far ahead
+/// of the last, stay within the budget.
+#[test]
+fn lines_kept_for_a_later_look_stay_within_the_budget() {
+    let prev = EventHash::of_bytes(b"x").to_string();
+    let pad = "x".repeat(64 << 10);
+    let mut verifier = Verifier::new(Vec::new()).line_budget(1 << 20);
+    for i in 0..200u64 {
+        let line = format!(
+            r#"{{"chain":{{"prev":"{prev}","seq":{},"stream":"s"}},"pad":"{pad}"}}"#,
+            2 + 2 * i
+        );
+        verifier.push(Location::line(&file(), i + 1), line.as_bytes());
+        assert!(verifier.kept_line_bytes() <= 1 << 20);
+    }
+    // A stream per line: each is settled when the input moves on.
+    let mut verifier = Verifier::new(Vec::new());
+    for i in 0..200u64 {
+        let line =
+            format!(r#"{{"chain":{{"prev":"{prev}","seq":2,"stream":"s{i}"}},"pad":"{pad}"}}"#);
+        verifier.push(Location::line(&file(), i + 1), line.as_bytes());
+        assert!(
+            verifier.kept_line_bytes() <= 2 * (pad.len() + 200),
+            "{}",
+            verifier.kept_line_bytes()
+        );
+    }
+    let report = verifier.finish();
+    assert_eq!(report.streams, 200);
+}
+
+/// An event whose `chain.stream` was changed is found as the continuation of its stream
+/// among many streams, by the hash it names.
+#[test]
+fn a_moved_event_is_found_among_many_streams() {
+    let key = SigningKey::generate("k").unwrap();
+    let mut events = Vec::new();
+    // Many streams of one event each, then the chain under test, its event 12 renamed
+    // after other streams came in between.
+    for i in 0..500 {
+        events.push(json!({"kind": "ResourceAccessed",
+            "chain": {"stream": format!("other-{i}"), "seq": 1}}));
+    }
+    let mut base = chain(20, 10, &key);
+    let tail = base.split_off(12);
+    events.extend(base);
+    events.push(json!({"kind": "ResourceAccessed",
+        "chain": {"stream": "interloper", "seq": 1}}));
+    let mut tail = tail;
+    tail[0]["chain"]["stream"] = json!("renamed");
+    events.extend(tail);
+    let report = verify_with(&events, Verifier::new(Vec::new()));
+    let edited: Vec<_> = report.of_kind(ProblemKind::Edited).collect();
+    assert_eq!(edited.len(), 1, "{report}");
+    assert_eq!(edited[0].location, at(514), "{report}");
+    assert!(edited[0].detail.contains("continues stream"), "{report}");
 }
 
 #[test]
