@@ -728,3 +728,117 @@ fn malformed_lines_and_unchained_input_are_problems() {
     );
     assert_eq!(report.unchained_prefix, 1);
 }
+
+mod properties {
+    //! Whatever the interleaving of streams and the window size: an untouched trail has no
+    //! error, and one deletion, edit, copy or swap of events always leaves one.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What is done to the trail.
+    #[derive(Clone, Debug)]
+    enum Tamper {
+        None,
+        Delete(usize),
+        Edit(usize),
+        Copy(usize),
+        Swap(usize),
+    }
+
+    fn tamper() -> impl Strategy<Value = Tamper> {
+        prop_oneof![
+            Just(Tamper::None),
+            any::<usize>().prop_map(Tamper::Delete),
+            any::<usize>().prop_map(Tamper::Edit),
+            any::<usize>().prop_map(Tamper::Copy),
+            any::<usize>().prop_map(Tamper::Swap),
+        ]
+    }
+
+    /// Streams of `sizes` events, interleaved as `picks` says (each pick chooses among the
+    /// streams with events left), each event with its stream's index and whether it is
+    /// its stream's last.
+    fn trail(sizes: &[u64], picks: &[u8]) -> Vec<(usize, bool, Value)> {
+        let mut streams: Vec<std::collections::VecDeque<Value>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(s, &n)| {
+                let stream = format!("0193a0c0-000{s}-7000-8000-000000000000");
+                let (mut prev, mut out) = (None::<EventHash>, std::collections::VecDeque::new());
+                for seq in 1..=n {
+                    let mut event = json!({"kind": "ResourceAccessed", "n": seq,
+                        "chain": {"stream": stream, "seq": seq}});
+                    if let Some(p) = prev {
+                        event["chain"]["prev"] = json!(p.to_string());
+                    }
+                    prev = Some(EventHash::of_json(&event).unwrap());
+                    out.push_back(event);
+                }
+                out
+            })
+            .collect();
+        let mut trail = Vec::new();
+        let mut picks = picks.iter().copied().cycle();
+        loop {
+            let open: Vec<usize> = (0..streams.len())
+                .filter(|&s| !streams[s].is_empty())
+                .collect();
+            if open.is_empty() {
+                return trail;
+            }
+            let s = open[usize::from(picks.next().unwrap_or(0)) % open.len()];
+            let event = streams[s].pop_front().unwrap();
+            trail.push((s, streams[s].is_empty(), event));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn every_tampering_leaves_an_error(
+            sizes in proptest::collection::vec(1u64..14, 1..4),
+            picks in proptest::collection::vec(any::<u8>(), 1..40),
+            window in 2usize..8,
+            tamper in tamper(),
+        ) {
+            let mut trail = trail(&sizes, &picks);
+            // Only events that something follows can be vouched for (no checkpoints here).
+            let followed: Vec<usize> = (0..trail.len()).filter(|&i| !trail[i].1).collect();
+            let tampered = match tamper {
+                Tamper::None => false,
+                Tamper::Delete(i) if !followed.is_empty() => {
+                    trail.remove(followed[i % followed.len()]);
+                    true
+                }
+                Tamper::Edit(i) if !followed.is_empty() => {
+                    trail[followed[i % followed.len()]].2["n"] = json!(-1);
+                    true
+                }
+                Tamper::Copy(i) => {
+                    let at = i % trail.len();
+                    let copy = trail[at].clone();
+                    let to = at + 1 + (i / trail.len()) % (trail.len() - at);
+                    trail.insert(to, copy);
+                    true
+                }
+                Tamper::Swap(i) if !followed.is_empty() => {
+                    // An event and the next of its stream trade places.
+                    let a = followed[i % followed.len()];
+                    let b = (a + 1..trail.len()).find(|&b| trail[b].0 == trail[a].0).unwrap();
+                    trail.swap(a, b);
+                    true
+                }
+                _ => false,
+            };
+            let events: Vec<Value> = trail.into_iter().map(|(_, _, e)| e).collect();
+            let report = verify_with(&events, Verifier::new(Vec::new()).window(window));
+            if tampered {
+                prop_assert!(report.errors > 0, "{:?} left no error:\n{}", tamper, report);
+            } else {
+                prop_assert!(report.is_clean(), "{}", report);
+            }
+        }
+    }
+}
