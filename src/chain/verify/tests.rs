@@ -745,6 +745,7 @@ mod properties {
         Edit(usize),
         Copy(usize),
         Swap(usize),
+        Rename(usize),
     }
 
     fn tamper() -> impl Strategy<Value = Tamper> {
@@ -754,6 +755,7 @@ mod properties {
             any::<usize>().prop_map(Tamper::Edit),
             any::<usize>().prop_map(Tamper::Copy),
             any::<usize>().prop_map(Tamper::Swap),
+            any::<usize>().prop_map(Tamper::Rename),
         ]
     }
 
@@ -829,6 +831,12 @@ mod properties {
                     let b = (a + 1..trail.len()).find(|&b| trail[b].0 == trail[a].0).unwrap();
                     trail.swap(a, b);
                     true
+                }
+                Tamper::Rename(i) => {
+                    // An event moved to a stream of its own (its chain.stream changed).
+                    let at = i % trail.len();
+                    trail[at].2["chain"]["stream"] = json!("0193a0c0-ffff-7000-8000-000000000000");
+                    trail[at].0 != 0 || trail[at].2["chain"]["seq"] != 1 || !trail[at].1
                 }
                 _ => false,
             };
