@@ -10,16 +10,14 @@
 //!   take the first: an entry put before the chained one would leave the hash as it was.
 //!   [`parse_event`] reads a line as `serde_json` does (its lexer, its depth limit of 127
 //!   nested arrays and objects) but fails on a key repeated in any object.
-//! - **Integers of 2^53 or more in magnitude.** RFC 8785 writes numbers as IEEE 754
-//!   doubles, and 2^53 and 2^53 + 1 are the same double: [`Canonicalizer::hash`] refuses
-//!   an integer outside ±(2^53 − 1) (JavaScript's `Number.MAX_SAFE_INTEGER`), the range in
-//!   which every integer is its own double. The event model keeps its integers there.
-//!
-//! What is left: a number `serde_json` reads as a double (one with a fraction or an
-//! exponent, or an integer past the range of u64 and i64) is hashed as that double, and
-//! the `Value` does not keep its text, so another text of the same double (`0.1` and
-//! `0.10000000000000001`, `18446744073709552000` and `18446744073709552001`) hashes the
-//! same. A reader that takes numbers as doubles sees no difference.
+//! - **A number not written as RFC 8785 writes it.** RFC 8785 writes numbers as IEEE 754
+//!   doubles, so several texts read as the same double and hash the same: `9007199254740992`
+//!   and `9007199254740993`, `18446744073709552000` and `18446744073709552001`, `0.1` and
+//!   `0.10000000000000001`. The chain writes every number in its canonical form, so
+//!   [`hash_line`] refuses a line with any number written otherwise (the numbers of the
+//!   line, as texts, must be those of its canonical form), and [`Canonicalizer::hash_as_written`],
+//!   which sees only a `Value`, refuses an integer whose digits are not its canonical form
+//!   (a double keeps no text to compare).
 
 use std::fmt;
 
@@ -28,9 +26,8 @@ use serde_json::{map::Entry, Map, Number, Value};
 
 use crate::event::{Canonicalizer as Writer, EventHash};
 
-/// The least magnitude of an integer refused: 2^53, the first one that shares its double
-/// (2^53 + 1 rounds to it).
-const INEXACT_FROM: u64 = 1 << 53;
+/// Integers up to this magnitude are their own double, written as their digits.
+const EXACT: u64 = 1 << 53;
 
 /// Hashes values, reusing one writer.
 #[derive(Default)]
@@ -40,27 +37,93 @@ pub(super) struct Canonicalizer {
 
 impl Canonicalizer {
     /// The value's [`EventHash`], the same as [`EventHash::of_json`] gives, for a value
-    /// whose numbers RFC 8785 writes exactly.
+    /// whose numbers are written as RFC 8785 writes them: its integers' digits (all that a
+    /// `Value` keeps of a number's text), and when it was read from `line`, every number
+    /// of the line as a text (see [`hash_line`]).
     ///
     /// # Errors
     ///
-    /// [`ParseError::InexactInteger`] for an integer (at any depth) outside ±(2^53 − 1),
-    /// whose canonical form it would share with its neighbours; [`ParseError::Json`] should
-    /// the writer fail (it does not for a `Value`).
-    pub(super) fn hash(&mut self, value: &Value) -> Result<EventHash, ParseError> {
-        check_numbers(value)?;
+    /// [`ParseError::NotCanonicalNumber`] for a number not written in its canonical form
+    /// (`9007199254740993`, whose double is written `9007199254740992`; `5.0` for `5`);
+    /// [`ParseError::Json`] should the writer fail (it does not for a `Value`).
+    pub(super) fn hash_as_written(
+        &mut self,
+        value: &Value,
+        line: Option<&[u8]>,
+    ) -> Result<EventHash, ParseError> {
+        check_integers(value, &mut self.writer)?;
         let canonical = self.writer.write(value).map_err(ParseError::Json)?;
+        if let Some(number) = line.and_then(|line| odd_number(line, canonical)) {
+            return Err(ParseError::NotCanonicalNumber(number));
+        }
         Ok(EventHash::of_bytes(canonical))
     }
 }
 
 /// The hash of a line's canonical form, or `None` when the line is not a JSON value, has an
-/// object with a key twice, or has an integer RFC 8785 cannot hash exactly (see
-/// [`parse_event`] and [`Canonicalizer::hash`]). For the rare line whose bytes' hash was
+/// object with a key twice, or has a number not written in its canonical form (see
+/// [`parse_event`] and [`Canonicalizer::hash_as_written`]). For the rare line whose bytes' hash was
 /// not the chained one: the buffers are not kept.
 pub(super) fn hash_line(line: &[u8]) -> Option<EventHash> {
     let value = parse_event(line).ok()?;
-    Canonicalizer::default().hash(&value).ok()
+    Canonicalizer::default()
+        .hash_as_written(&value, Some(line))
+        .ok()
+}
+
+/// A number of `line` not written as in `canonical`, its canonical form, if any. The
+/// numbers of both are compared as texts, in any order (keys are sorted there). RFC 8785's
+/// number text is idempotent (it reads back as the same double, written the same), so
+/// equal multisets mean that every number of the line is written in its canonical form.
+fn odd_number(line: &[u8], canonical: &[u8]) -> Option<String> {
+    let mut written = numbers(line);
+    let mut expected = numbers(canonical);
+    if written.len() == expected.len() {
+        written.sort_unstable();
+        expected.sort_unstable();
+        if written == expected {
+            return None;
+        }
+    }
+    let odd = written
+        .iter()
+        .find(|number| !expected.contains(number))
+        .or(written.first())
+        .map_or_else(String::new, |number| {
+            String::from_utf8_lossy(number).into_owned()
+        });
+    Some(odd)
+}
+
+/// The texts of the numbers of a JSON text (one `serde_json` read: valid), skipping strings.
+fn numbers(json: &[u8]) -> Vec<&[u8]> {
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(&byte) = json.get(at) {
+        match byte {
+            b'"' => {
+                at += 1;
+                while let Some(&byte) = json.get(at) {
+                    at += if byte == b'\\' { 2 } else { 1 };
+                    if byte == b'"' {
+                        break;
+                    }
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = at;
+                while json
+                    .get(at)
+                    .is_some_and(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                {
+                    at += 1;
+                }
+                found.push(&json[start..at]);
+            }
+            _ => at += 1,
+        }
+    }
+    found
 }
 
 /// A line read as a JSON value, as `serde_json::from_slice::<Value>` reads it (the same
@@ -100,9 +163,9 @@ pub(super) enum ParseError {
     Json(serde_json::Error),
     /// An object has this key twice.
     DuplicateKey(String),
-    /// An integer outside ±(2^53 − 1), which RFC 8785 writes as a double it shares with
-    /// other integers.
-    InexactInteger(Number),
+    /// A number not written as RFC 8785 writes it (its text): other texts of the same
+    /// double would hash the same.
+    NotCanonicalNumber(String),
 }
 
 impl fmt::Display for ParseError {
@@ -112,9 +175,11 @@ impl fmt::Display for ParseError {
             ParseError::DuplicateKey(key) => {
                 write!(f, "an object has the key {} twice", Quoted(key))
             }
-            ParseError::InexactInteger(number) => write!(
+            ParseError::NotCanonicalNumber(written) => write!(
                 f,
-                "the integer {number} is beyond ±(2^53 - 1): RFC 8785 cannot hash it exactly"
+                "the number {} is not written as RFC 8785 writes it: other texts of the \
+                 same double would hash the same",
+                Quoted(written)
             ),
         }
     }
@@ -124,7 +189,7 @@ impl std::error::Error for ParseError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ParseError::Json(err) => Some(err),
-            ParseError::DuplicateKey(_) | ParseError::InexactInteger(_) => None,
+            ParseError::DuplicateKey(_) | ParseError::NotCanonicalNumber(..) => None,
         }
     }
 }
@@ -151,20 +216,26 @@ impl fmt::Display for Quoted<'_> {
     }
 }
 
-/// Fails on the first integer outside ±(2^53 − 1), looking through every array and object.
-fn check_numbers(value: &Value) -> Result<(), ParseError> {
+/// Fails on the first integer whose digits are not its canonical form, looking through
+/// every array and object.
+fn check_integers(value: &Value, writer: &mut Writer) -> Result<(), ParseError> {
     let mut pending = vec![value];
     while let Some(value) = pending.pop() {
         match value {
             Value::Number(number) => {
-                let exact = match (number.as_u64(), number.as_i64()) {
-                    (Some(n), _) => n < INEXACT_FROM,
-                    (None, Some(n)) => n.unsigned_abs() < INEXACT_FROM,
-                    // A double is hashed as itself.
-                    (None, None) => true,
+                let magnitude = match (number.as_u64(), number.as_i64()) {
+                    (Some(n), _) => n,
+                    (None, Some(n)) => n.unsigned_abs(),
+                    // A double keeps no text to compare.
+                    (None, None) => continue,
                 };
-                if !exact {
-                    return Err(ParseError::InexactInteger(number.clone()));
+                if magnitude <= EXACT {
+                    continue;
+                }
+                let digits = number.to_string();
+                let canonical = writer.write(number).map_err(ParseError::Json)?;
+                if canonical != digits.as_bytes() {
+                    return Err(ParseError::NotCanonicalNumber(digits));
                 }
             }
             Value::Array(items) => pending.extend(items),
@@ -485,25 +556,29 @@ mod tests {
     }
 
     fn hash(value: Value) -> Result<EventHash, ParseError> {
-        Canonicalizer::default().hash(&value)
+        Canonicalizer::default().hash_as_written(&value, None)
     }
 
     fn refused(value: Value) -> String {
         match hash(value) {
-            Err(err @ ParseError::InexactInteger(_)) => err.to_string(),
+            Err(err @ ParseError::NotCanonicalNumber(..)) => err.to_string(),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
-    fn integers_below_2_pow_53_are_hashed() {
+    fn integers_written_in_their_canonical_form_are_hashed() {
         const SAFE: u64 = (1 << 53) - 1;
         for value in [
             json!(SAFE),
             json!(-(SAFE as i64)),
+            json!(1_u64 << 53),
+            json!(-(1_i64 << 53)),
             json!({"n": SAFE, "m": [-(SAFE as i64), 0, -1, 1]}),
             json!(0),
             json!(i64::from(i32::MIN)),
+            // 2^60 as RFC 8785 writes it: digits that read as an integer, and are its double's.
+            serde_json::from_str::<Value>("1152921504606847000").unwrap(),
             // Doubles are hashed as themselves, whatever their size.
             json!(1e25),
             json!(-1e300),
@@ -517,25 +592,37 @@ mod tests {
     }
 
     #[test]
-    fn integers_from_2_pow_53_up_are_refused() {
+    fn integers_not_written_as_their_double_are_refused() {
         assert_eq!(
             refused(json!(9007199254740993_u64)),
-            "the integer 9007199254740993 is beyond ±(2^53 - 1): RFC 8785 cannot hash it exactly"
+            "the number \"9007199254740993\" is not written as RFC 8785 writes it: other \
+             texts of the same double would hash the same"
         );
-        // 2^53 is a double of its own, but 2^53 + 1 is written as it: an edit from one to
-        // the other would keep the hash.
+        // 2^53 + 1 is written as 2^53: an edit from one to the other would keep the hash.
         assert_eq!(
             canonical_json(&json!(1_u64 << 53)).unwrap(),
             canonical_json(&json!((1_u64 << 53) + 1)).unwrap()
         );
-        refused(json!(1_u64 << 53));
         refused(json!(u64::MAX));
-        refused(json!(-(1_i64 << 53)));
         refused(json!(-(1_i64 << 53) - 1));
         refused(json!(i64::MIN));
+        refused(json!(1_u64 << 60));
         // At any depth.
-        refused(json!({"a": [1, {"b": [[1_u64 << 53]]}]}));
+        refused(json!({"a": [1, {"b": [[(1_u64 << 53) + 1]]}]}));
         refused(json!([1, 2, -(1_i64 << 60)]));
+    }
+
+    #[test]
+    fn numbers_are_found_outside_strings_only() {
+        assert_eq!(
+            numbers(br#"{"a1":-1.5e+3,"b":"x\"2\\","c":[0,12],"d":true}"#),
+            [&b"-1.5e+3"[..], b"0", b"12"]
+        );
+        assert_eq!(odd_number(br#"{"b":2,"a":1}"#, br#"{"a":1,"b":2}"#), None);
+        assert_eq!(
+            odd_number(br#"{"b":2,"a":1.0}"#, br#"{"a":1,"b":2}"#).as_deref(),
+            Some("1.0")
+        );
     }
 
     #[test]
@@ -576,46 +663,47 @@ mod tests {
     }
 
     #[test]
-    fn an_edit_of_an_integer_past_2_pow_53_does_not_verify() {
-        for (written, edited) in [
-            ("9007199254740992", "9007199254740993"),
-            ("-9007199254740992", "-9007199254740993"),
+    fn an_edit_to_another_text_of_the_same_number_does_not_verify() {
+        for (value, written, edited) in [
+            (json!(1_u64 << 53), "9007199254740992", "9007199254740993"),
+            (
+                json!(-(1_i64 << 53)),
+                "-9007199254740992",
+                "-9007199254740993",
+            ),
+            // Past u64, the chain writes the double (`u64::MAX` is written as 2^64).
+            (
+                json!(u64::MAX),
+                "18446744073709552000",
+                "18446744073709552001",
+            ),
+            (
+                json!(u64::MAX),
+                "18446744073709552000",
+                "18446744073709551615",
+            ),
+            (json!(0.1), "0.1", "0.10000000000000001"),
+            (json!(0.1), "0.1", "1e-1"),
+            (json!(100), "100", "1e2"),
         ] {
             let mut event = event();
-            event["count"] = serde_json::from_str(written).unwrap();
+            event["count"] = value;
             let (line, chained) = chained_line(&event);
             let text = String::from_utf8(line).unwrap();
-            let canonical = canonical_json(&event["count"]).unwrap();
-            let canonical = std::str::from_utf8(&canonical).unwrap();
+            assert!(text.contains(&format!(r#""count":{written}"#)), "{text}");
+            assert_eq!(hash_line(text.as_bytes()), Some(chained), "{written}");
             let forged = text.replace(
-                &format!(r#""count":{canonical}"#),
+                &format!(r#""count":{written}"#),
                 &format!(r#""count":{edited}"#),
             );
-            assert_ne!(forged, text);
             // As `serde_json` reads it and RFC 8785 writes it, the edit keeps the hash…
             let lenient: Value = serde_json::from_str(&forged).unwrap();
             assert_eq!(EventHash::of_json(&lenient).unwrap(), chained, "{edited}");
-            // …and the verifier hashes neither.
+            // …and the verifier does not hash it.
             assert_eq!(hash_line(forged.as_bytes()), None, "{edited}");
-            assert_eq!(hash_line(text.as_bytes()), None, "{written}");
         }
-        // Past u64, the chain writes the double (`18446744073709552000` for `u64::MAX`):
-        // an edit to an integer `serde_json` reads as a `u64` does not verify…
-        let mut past_u64 = event();
-        past_u64["count"] = json!(u64::MAX);
-        let (line, chained) = chained_line(&past_u64);
-        let text = String::from_utf8(line).unwrap();
-        assert!(text.contains(r#""count":18446744073709552000"#));
-        assert_eq!(hash_line(text.as_bytes()), Some(chained));
-        let forged = text.replace("18446744073709552000", "18446744073709551615");
-        assert_eq!(hash_line(forged.as_bytes()), None);
-        // …but one to another text of the same double does: `serde_json` reads integers
-        // past u64 and i64 as doubles, and the `Value` does not keep the text (a caveat of
-        // this check, which sees only the `Value`).
-        let forged = text.replace("18446744073709552000", "18446744073709552001");
-        assert_eq!(hash_line(forged.as_bytes()), Some(chained));
 
-        // One below 2^53: every integer is its own double, and an edit changes the hash.
+        // Below 2^53, every integer is its own double, and an edit changes the hash.
         let mut below = event();
         below["count"] = json!(9007199254740991_u64);
         let (line, chained) = chained_line(&below);

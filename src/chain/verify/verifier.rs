@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::canonical::Canonicalizer;
+use super::canonical::{parse_event, Canonicalizer, ParseError};
 use super::report::{Location, Problem, ProblemKind, Problems, Report, SeqSpan};
 use super::stream::{Announced, Hashed, Incoming, LineBudget, Prev, StreamState};
 use crate::chain::{check_announcement, origin, CheckpointNote, NoteError, VerifyingKey};
@@ -204,7 +204,7 @@ impl Verifier {
         let Some(value) = self.parse(&location, line) else {
             return;
         };
-        let copy_hash = match self.canonical.hash(&value) {
+        let copy_hash = match self.canonical.hash_as_written(&value, Some(line)) {
             Ok(hash) => hash,
             Err(err) => {
                 self.malformed(location, format!("cannot be canonicalised: {err}"));
@@ -245,12 +245,18 @@ impl Verifier {
             return;
         }
         if let Some(value) = self.parse(&location, line) {
-            self.push_value(location, value);
+            self.push_parsed(location, value, Some(line));
         }
     }
 
     /// Takes in the next event as JSON (a row read back from a database).
     pub fn push_value(&mut self, location: Location, value: Value) {
+        self.push_parsed(location, value, None);
+    }
+
+    /// An event as JSON, and the line it was read from, whose numbers must be written as
+    /// RFC 8785 writes them.
+    fn push_parsed(&mut self, location: Location, value: Value, line: Option<&[u8]>) {
         self.events += 1;
         let kind = value.get("kind").and_then(Value::as_str);
         let dropped = kind == Some("AuditEventsDropped");
@@ -286,7 +292,7 @@ impl Verifier {
                 return;
             }
         };
-        let hash = match self.canonical.hash(&value) {
+        let hash = match self.canonical.hash_as_written(&value, line) {
             Ok(hash) => hash,
             Err(err) => {
                 self.malformed(location, format!("cannot be canonicalised: {err}"));
@@ -479,14 +485,18 @@ impl Verifier {
     }
 
     fn parse(&mut self, location: &Location, line: &[u8]) -> Option<Value> {
-        match serde_json::from_slice::<Value>(line) {
+        match parse_event(line) {
             Ok(value @ Value::Object(_)) => Some(value),
             Ok(_) => {
                 self.malformed(location.clone(), "not a JSON object".into());
                 None
             }
-            Err(err) => {
+            Err(ParseError::Json(err)) => {
                 self.malformed(location.clone(), format!("not JSON ({err})"));
+                None
+            }
+            Err(err) => {
+                self.malformed(location.clone(), format!("cannot be hashed: {err}"));
                 None
             }
         }
