@@ -19,7 +19,7 @@
 //!   to event `n-1`. Links are judged as events leave the window, in sequence order.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::report::{Location, Problem, ProblemKind, Problems, SeqSpan};
@@ -62,9 +62,14 @@ pub(super) struct Hashed {
 /// the most there may be: past it, a line is canonicalised as it comes in instead, which
 /// costs time and gives the same hash. Without it, input made of events that nothing
 /// follows (a stream per line, or jumps) would keep every line whole.
+///
+/// It also remembers whether the last line looked at again was in canonical form: a trail
+/// rewritten by a store (`jsonb`) or a tool never is, and its lines are then canonicalised
+/// as they come in, without hashing their bytes first.
 pub(super) struct LineBudget {
     kept: AtomicUsize,
     limit: usize,
+    rewritten: AtomicBool,
 }
 
 impl LineBudget {
@@ -72,6 +77,7 @@ impl LineBudget {
         Arc::new(LineBudget {
             kept: AtomicUsize::new(0),
             limit,
+            rewritten: AtomicBool::new(false),
         })
     }
 
@@ -117,17 +123,23 @@ impl Hashed {
     /// The hash of a line's bytes as read, the line kept until that hash is settled when
     /// `budget` has room for it, else settled at once.
     pub(super) fn of_line(line: &[u8], budget: &Arc<LineBudget>) -> Hashed {
-        let hash = EventHash::of_bytes(line);
-        match budget.take(line) {
-            Some(kept) => Hashed {
-                hash,
-                line: Some(kept),
-            },
-            None => Hashed {
-                hash: super::canonical::hash_line(line).unwrap_or(hash),
-                line: None,
-            },
+        if !budget.rewritten.load(Ordering::Relaxed) {
+            if let Some(kept) = budget.take(line) {
+                return Hashed {
+                    hash: EventHash::of_bytes(line),
+                    line: Some(kept),
+                };
+            }
         }
+        let hash = match super::canonical::canonical_hash(line) {
+            Some((hash, as_written)) => {
+                budget.rewritten.store(!as_written, Ordering::Relaxed);
+                hash
+            }
+            // Not an event's canonical form: its bytes' hash, which nothing will match.
+            None => EventHash::of_bytes(line),
+        };
+        Hashed { hash, line: None }
     }
 
     /// Whether the event's hash is `expected`.
@@ -151,8 +163,9 @@ impl Hashed {
     /// The hash of the event's canonical form.
     fn settle(&mut self) -> EventHash {
         if let Some(line) = self.line.take() {
-            if let Some(hash) = super::canonical::hash_line(&line.bytes) {
+            if let Some((hash, as_written)) = super::canonical::canonical_hash(&line.bytes) {
                 self.hash = hash;
+                line.budget.rewritten.store(!as_written, Ordering::Relaxed);
             }
         }
         self.hash
