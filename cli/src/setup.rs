@@ -521,6 +521,11 @@ pub async fn run(mut settings: Settings) -> Result<(), Failure> {
         client_tls,
         file.proxy.tls.is_some(),
     )
+    .body_timeout(
+        file.proxy
+            .body_timeout
+            .map_or(crate::proxy::DEFAULT_BODY_TIMEOUT, |d| d.0),
+    )
     .client_certificate_headers(
         header_name(
             file.proxy.client_certificate_header.as_deref(),

@@ -530,3 +530,55 @@ fn check_config_reads_the_tls_files() {
         );
     }
 }
+
+/// A client that sends part of a body and then stalls is given up after `body_timeout`: it
+/// gets `408`, the event says why, and the upstream's request is abandoned.
+#[tokio::test]
+async fn a_request_body_that_stalls_is_given_up() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("stalled-body");
+    let proxy = start_proxy(&dir, &upstream.url(), "body_timeout = \"2s\"", "");
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    stream
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: proxy\r\nContent-Length: 100\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    // The first part reached the upstream: the request is in flight.
+    let mut uploaded = upstream.uploaded.clone();
+    tokio::time::timeout(WAIT, uploaded.wait_for(|n| *n == 10))
+        .await
+        .expect("the first part of the body never reached the upstream")
+        .unwrap();
+    // Then nothing more.
+    let answer = read_until_closed(&mut stream).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    let event = wait_event(&dir.path("audit.jsonl"), "for the stalled body", |e| {
+        e["http"]["path"] == "/upload"
+    })
+    .await;
+    assert_eq!(event["http"]["status"], 408, "{event}");
+    assert_eq!(event["error"]["code"], "request_timeout", "{event}");
+    assert!(
+        event["error"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("no part of the request body for 2 s")),
+        "{event}"
+    );
+    // A body that keeps coming is not cut off, however long it takes in all (3 s here).
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    stream
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: proxy\r\nContent-Length: 6\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    for part in b"abcdef".chunks(1) {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        stream.write_all(part).await.unwrap();
+    }
+    let answer = read_until_closed(&mut stream).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.contains(r#"{"body_len":6}"#),
+        "{text}"
+    );
+}

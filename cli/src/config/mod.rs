@@ -98,6 +98,8 @@ pub struct ProxySection {
     pub header_timeout: Option<PositiveDuration>,
     /// How long a connection with no request in flight stays open.
     pub idle_timeout: Option<PositiveDuration>,
+    /// How long a request's client may send no part of its body.
+    pub body_timeout: Option<PositiveDuration>,
     /// Client connections served at once.
     pub max_connections: Option<AtLeastOne>,
     /// TLS on the listener.

@@ -30,10 +30,14 @@ use super::headers::{
     add_forwarding, remove_hop_by_hop, remove_path_overrides, wants_upgrade,
     Client as ForwardedClient,
 };
+use super::timed_body::{is_body_timeout, TimedBody};
 use crate::config::UpstreamUrl;
 use crate::routes::{Decision, PathCase, ScopeRules};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How long a request body may send nothing (`proxy.body_timeout`).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The body of every response the proxy sends.
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
@@ -53,8 +57,10 @@ pub struct Forward {
 
 #[derive(Clone, Debug)]
 struct Inner {
-    client: Client<HttpsConnector<HttpConnector>, ForwardBody>,
+    client: Client<HttpsConnector<HttpConnector>, TimedBody<ForwardBody>>,
     upstream: UpstreamUrl,
+    /// How long a request body may send nothing before the request is given up.
+    body_timeout: Duration,
     preserve_host: bool,
     trusted: TrustedProxies,
     /// How clients reach this proxy (`http`, or `https` on a TLS listener), for the upstream.
@@ -99,6 +105,7 @@ impl Forward {
             inner: Arc::new(Inner {
                 client,
                 upstream,
+                body_timeout: DEFAULT_BODY_TIMEOUT,
                 preserve_host,
                 trusted,
                 scheme: if tls_listener { "https" } else { "http" },
@@ -112,6 +119,14 @@ impl Forward {
     /// dropped from other peers' requests. `forward`: the header this proxy writes the TLS
     /// client certificate into for the upstream (URL-encoded PEM, as nginx's
     /// `$ssl_client_escaped_cert`); whatever a client sent in it is dropped.
+    /// Gives up a request whose client sent no part of its body for `timeout` (default
+    /// 60 s): the client gets `408` (the upstream's request is abandoned), the event
+    /// `error.code: "request_timeout"`.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        Arc::make_mut(&mut self.inner).body_timeout = timeout;
+        self
+    }
+
     pub fn client_certificate_headers(
         mut self,
         certificate_header: Option<HeaderName>,
@@ -232,8 +247,19 @@ impl Inner {
             headers.remove(header::HOST);
         }
 
+        let req = req.map(|body| TimedBody::new(body, self.body_timeout));
         let mut response = match self.client.request(req).await {
             Ok(response) => response,
+            Err(err) if is_body_timeout(&err) => {
+                return failure(
+                    StatusCode::REQUEST_TIMEOUT,
+                    error_code::REQUEST_TIMEOUT,
+                    format!(
+                        "the client sent no part of the request body for {} s",
+                        self.body_timeout.as_secs_f64()
+                    ),
+                );
+            }
             Err(err) => return unreachable_upstream(&self.upstream, &err),
         };
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;

@@ -5,7 +5,8 @@ mod connection;
 mod forward;
 mod headers;
 mod serve;
+mod timed_body;
 pub mod tls;
 
-pub use forward::{Forward, Protected};
+pub use forward::{Forward, Protected, DEFAULT_BODY_TIMEOUT};
 pub use serve::{serve, Limits};
