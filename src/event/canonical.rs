@@ -1391,7 +1391,7 @@ pub(super) mod tests {
     }
 
     /// Any JSON value, with the characters RFC 8785 treats specially in strings and keys.
-    pub(in crate::event) fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    pub(crate) fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
         use proptest::prelude::*;
         let text = key_text();
         let leaf = prop_oneof![

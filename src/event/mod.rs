@@ -17,6 +17,10 @@
 //! ```
 
 mod canonical;
+/// Test data shared with other modules: any JSON value, with the characters RFC 8785 treats
+/// specially.
+#[cfg(test)]
+pub(crate) use canonical::tests::json_value as any_json_value;
 pub(crate) mod canonical_event;
 pub mod error_code;
 mod hash;

@@ -545,7 +545,9 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn any_value_written_by_serde_json_reads_back_the_same(value in json_value()) {
+        fn any_value_written_by_serde_json_reads_back_the_same(
+            value in crate::event::any_json_value()
+        ) {
             for text in [serde_json::to_vec(&value).unwrap(), serde_json::to_vec_pretty(&value).unwrap()] {
                 proptest::prop_assert_eq!(&parse_event(&text).unwrap(), &value);
                 proptest::prop_assert_eq!(
@@ -554,27 +556,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
-        use proptest::prelude::*;
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>()
-                .prop_filter("finite", |x| x.is_finite())
-                .prop_map(Value::from),
-            any::<String>().prop_map(Value::from),
-        ];
-        leaf.prop_recursive(4, 64, 8, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::from),
-                proptest::collection::btree_map("[a-c\"\\\\\u{0}-\u{1f}\u{e9}]{0,3}", inner, 0..8)
-                    .prop_map(|entries| Value::Object(entries.into_iter().collect())),
-            ]
-        })
     }
 
     fn hash(value: Value) -> Result<EventHash, ParseError> {
