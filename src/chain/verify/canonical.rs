@@ -97,21 +97,22 @@ pub(super) fn canonical_hash(line: &[u8]) -> Option<(EventHash, bool)> {
 fn odd_number(line: &[u8], canonical: &[u8]) -> Option<String> {
     let mut written = numbers(line);
     let mut expected = numbers(canonical);
-    if written.len() == expected.len() {
-        written.sort_unstable();
-        expected.sort_unstable();
-        if written == expected {
-            return None;
+    written.sort_unstable();
+    expected.sort_unstable();
+    if written == expected {
+        return None;
+    }
+    // One pass over both sorted lists: the first text of the line that its canonical form
+    // does not have (a line's numbers are attacker's input: no search per number).
+    let mut canonical = expected.iter().peekable();
+    for number in &written {
+        while canonical.next_if(|c| *c < number).is_some() {}
+        if canonical.next_if(|c| *c == number).is_none() {
+            return Some(String::from_utf8_lossy(number).into_owned());
         }
     }
-    let odd = written
-        .iter()
-        .find(|number| !expected.contains(number))
-        .or(written.first())
-        .map_or_else(String::new, |number| {
-            String::from_utf8_lossy(number).into_owned()
-        });
-    Some(odd)
+    // Every text of the line is canonical, but the canonical form has more of them.
+    Some(String::new())
 }
 
 /// The texts of the numbers of a JSON text (one `serde_json` read: valid), skipping strings.
@@ -622,6 +623,20 @@ mod tests {
             [&b"-1.5e+3"[..], b"0", b"12"]
         );
         assert_eq!(odd_number(br#"{"b":2,"a":1}"#, br#"{"a":1,"b":2}"#), None);
+        assert_eq!(
+            odd_number(b"[1,1,2]", b"[1,2,2]").as_deref(),
+            Some("1"),
+            "counted, not only looked up"
+        );
+        // Many numbers, one not canonical: one pass over both lists.
+        let many: Vec<String> = (0..200_000).map(|n| n.to_string()).collect();
+        let canonical = format!("[{}]", many.join(","));
+        let written = format!("[{},5.0]", many[..many.len() - 1].join(","));
+        let canonical = canonical.replacen(&format!(",{}]", many.len() - 1), ",5]", 1);
+        assert_eq!(
+            odd_number(written.as_bytes(), canonical.as_bytes()).as_deref(),
+            Some("5.0")
+        );
         assert_eq!(
             odd_number(br#"{"b":2,"a":1.0}"#, br#"{"a":1,"b":2}"#).as_deref(),
             Some("1.0")

@@ -46,11 +46,21 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
         let mut found: Vec<PathBuf> = Vec::new();
         for entry in std::fs::read_dir(path).map_err(unreadable)? {
             let entry = entry.map_err(unreadable)?;
+            // Names compared as bytes (a name that is not UTF-8 is a file all the same), and
+            // links followed: any file a glob such as `*.jsonl` would give a reader.
             let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-            if is_file && (name.ends_with(".jsonl") || name.ends_with(".jsonl.gz")) {
-                found.push(entry.path());
+            let name = name.as_encoded_bytes();
+            if !(name.ends_with(b".jsonl") || name.ends_with(b".jsonl.gz")) {
+                continue;
+            }
+            let path_found = entry.path();
+            let metadata =
+                std::fs::metadata(&path_found).map_err(|error| InputError::Unreadable {
+                    path: path_found.clone(),
+                    error,
+                })?;
+            if metadata.is_file() {
+                found.push(path_found);
             }
         }
         if found.is_empty() {
@@ -104,8 +114,18 @@ pub fn read_file(
     verifier: &mut Verifier,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(), InputError> {
-    let broken = read_lines(path, progress, &mut |location, line| {
-        verifier.push(location, line)
+    let broken = read_lines(path, progress, &mut |location, line, cut| {
+        if cut {
+            // What follows the first MiB is not checked, and a reader that does not cut
+            // the line may see more there (a second event after a carriage return).
+            verifier.unreadable(
+                location,
+                "the line is longer than 1 MiB: it is no event the chain wrote, and what \
+                 follows its first MiB is not checked",
+            );
+        } else {
+            verifier.push(location, line);
+        }
     })?;
     if let Some((location, error)) = broken {
         verifier.unreadable(location, &error.to_string());
@@ -116,7 +136,7 @@ pub fn read_file(
 /// Feeds every line of a file of checkpoints kept outside the log (`checkpoint_file`) to
 /// [`Verifier::add_checkpoint`].
 pub fn read_checkpoints(path: &Path, verifier: &mut Verifier) -> Result<(), InputError> {
-    let broken = read_lines(path, &mut |_| {}, &mut |location, line| {
+    let broken = read_lines(path, &mut |_| {}, &mut |location, line, _| {
         if !line.iter().all(u8::is_ascii_whitespace) {
             verifier.add_checkpoint(location, line)
         }
@@ -154,15 +174,17 @@ pub fn for_each_line(
     path: &Path,
     each: &mut dyn FnMut(Location, &[u8]),
 ) -> Result<Option<(Location, io::Error)>, InputError> {
-    read_lines(path, &mut |_| {}, each)
+    read_lines(path, &mut |_| {}, &mut |location, line, _| {
+        each(location, line)
+    })
 }
 
-/// Calls `each` with every line (without its line end); returns where and why reading
-/// broke off, if it did.
+/// Calls `each` with every line (without its line end) and whether it was cut to its first
+/// MiB; returns where and why reading broke off, if it did.
 fn read_lines(
     path: &Path,
     progress: &mut dyn FnMut(u64),
-    each: &mut dyn FnMut(Location, &[u8]),
+    each: &mut dyn FnMut(Location, &[u8], bool),
 ) -> Result<Option<(Location, io::Error)>, InputError> {
     let unreadable = |error| InputError::Unreadable {
         path: path.to_owned(),
@@ -195,6 +217,7 @@ fn read_lines(
     let mut reported = 0u64;
     loop {
         line.clear();
+        let mut cut = false;
         let taken = reader
             .by_ref()
             .take(MAX_LINE as u64 + 1)
@@ -202,6 +225,7 @@ fn read_lines(
             .and_then(|taken| {
                 if line.len() > MAX_LINE && line.last() != Some(&b'\n') {
                     line.truncate(MAX_LINE);
+                    cut = true;
                     skip_line(&mut reader)?;
                 }
                 Ok(taken)
@@ -219,7 +243,7 @@ fn read_lines(
         while end > 0 && matches!(line[end - 1], b'\n' | b'\r') {
             end -= 1;
         }
-        each(Location::line(&name, number), &line[..end]);
+        each(Location::line(&name, number), &line[..end], cut);
         if read.get() - reported >= PROGRESS_STEP {
             progress(read.get() - reported);
             reported = read.get();
@@ -234,6 +258,63 @@ mod tests {
     use std::io::Write as _;
 
     use super::*;
+
+    /// A line cut at 1 MiB is no event: what follows its first MiB (here, after spaces and
+    /// a carriage return, an event of its own to some readers) is not checked.
+    #[test]
+    fn a_line_cut_is_malformed_for_the_verifier() {
+        let path =
+            std::env::temp_dir().join(format!("oauth-audit-cut-{}.jsonl", uuid::Uuid::now_v7()));
+        let mut line = br#"{"chain":{"seq":1,"stream":"s"},"kind":"ResourceAccessed"}"#.to_vec();
+        line.resize(MAX_LINE + 10, b' ');
+        line.extend_from_slice(b"\r{\"kind\":\"AccessDenied\"}\n");
+        std::fs::write(&path, &line).unwrap();
+        let mut verifier = Verifier::new(Vec::new());
+        read_file(&path, &mut verifier, &mut |_| {}).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let report = verifier.finish();
+        let malformed: Vec<_> = report
+            .of_kind(crate::chain::verify::ProblemKind::Malformed)
+            .collect();
+        assert_eq!(malformed.len(), 1, "{report}");
+        assert!(
+            malformed[0].detail.contains("longer than 1 MiB"),
+            "{report}"
+        );
+    }
+
+    /// Every file a glob would give a reader: a name that is not UTF-8, a link to a file.
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_gives_every_jsonl_file_a_glob_would() {
+        use std::os::unix::ffi::OsStrExt as _;
+
+        let dir = std::env::temp_dir().join(format!("oauth-audit-dir-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir(&dir).unwrap();
+        let outside = dir.with_extension("target");
+        std::fs::write(&outside, "{}\n").unwrap();
+        std::fs::write(dir.join("audit-1.jsonl"), "{}\n").unwrap();
+        let odd = dir.join(std::ffi::OsStr::from_bytes(b"audit-2\xff.jsonl"));
+        std::fs::write(&odd, "{}\n").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("audit-3.jsonl")).unwrap();
+        std::fs::write(dir.join("notes.txt"), "x").unwrap();
+        let files = expand(std::slice::from_ref(&dir)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_file(&outside).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().as_bytes().to_vec())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                &b"audit-1.jsonl"[..],
+                b"audit-2\xff.jsonl",
+                b"audit-3.jsonl"
+            ],
+            "{files:?}"
+        );
+    }
 
     #[test]
     fn a_line_too_long_is_cut_and_the_next_ones_still_read() {

@@ -203,16 +203,27 @@ struct OpenLink {
     location_before: Option<Location>,
 }
 
+/// Whether a stream's missing start may be retention's doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Trimmed {
+    /// `--trimmed-start` was not given.
+    No,
+    /// It was, and this stream began before every stream that still has its start.
+    Allowed,
+    /// It was, but this stream began after the stream named, which still has its start.
+    After(Arc<str>),
+}
+
 /// A range a drop report announced as lost.
 #[derive(Clone, Debug)]
 pub(super) struct Announced {
     pub(super) first: u64,
     pub(super) last: u64,
-    pub(super) reason: String,
+    pub(super) reason: Arc<str>,
     pub(super) location: Location,
     pub(super) signed: bool,
     /// The sink that wrote the report (`dropped.sink`).
-    pub(super) sink: String,
+    pub(super) sink: Arc<str>,
     /// A signed report excuses a gap only when the storage is known to be its sink's
     /// (`--sink`): else it could be another sink's genuine report, pasted here.
     pub(super) excuses: bool,
@@ -242,9 +253,6 @@ pub(super) struct StreamState {
     new_stream_noted: bool,
     /// A checkpoint copied outside the log (`--checkpoints`) vouches for this stream.
     vouched: bool,
-    /// The stream's first event read was the first chained event of a file (or a table
-    /// row): only such a stream may have lost its start to retention.
-    may_be_trimmed: bool,
     /// The hash this stream is indexed under while the input is elsewhere (see
     /// [`StreamState::retire`]).
     pub(super) tip: Option<EventHash>,
@@ -269,15 +277,13 @@ impl StreamState {
             claims: BTreeMap::new(),
             new_stream_noted: false,
             vouched: false,
-            may_be_trimmed: false,
             tip: None,
         }
     }
 
-    /// Whether the stream's first event read began a file or was a table row (see
-    /// [`Verifier::trimmed_start`](super::Verifier::trimmed_start)).
-    pub(super) fn may_be_trimmed(&mut self, may: bool) {
-        self.may_be_trimmed = may;
+    /// Whether the stream's event 1 (without `prev`) is in the input.
+    pub(super) fn begins(&self) -> bool {
+        self.new_stream_noted
     }
 
     /// A valid checkpoint kept outside the log covers this stream.
@@ -664,7 +670,7 @@ impl StreamState {
     pub(super) fn finish(
         mut self,
         announced: &[Announced],
-        trimmed_start: bool,
+        trimmed: Trimmed,
         signed: bool,
         problems: &mut Problems,
     ) {
@@ -711,7 +717,7 @@ impl StreamState {
         }
         let gaps = std::mem::take(&mut self.gaps);
         for (first, gap) in gaps {
-            if first == 1 && trimmed_start && self.may_be_trimmed {
+            if first == 1 && trimmed == Trimmed::Allowed {
                 problems.push(self.problem(
                     ProblemKind::TrimmedStart,
                     Some(gap.location),
@@ -727,10 +733,11 @@ impl StreamState {
                 ));
                 continue;
             }
-            let detail = if first == 1 && trimmed_start {
+            let detail = if let (1, Trimmed::After(begun)) = (first, &trimmed) {
                 format!(
-                    "the stream starts at seq {} here, in the middle of its file: retention \
-                     removes whole files, so --trimmed-start does not excuse it",
+                    "the stream starts at seq {} here, but it began after stream {begun}, \
+                     which still has its start: retention removes the oldest events first, \
+                     so --trimmed-start does not excuse it",
                     gap.last + 1
                 )
             } else if first == 1 {

@@ -602,10 +602,10 @@ fn with_keys_a_stream_without_any_checkpoint_is_unsealed() {
     assert_eq!(report.of_kind(ProblemKind::UnsealedTail).count(), 1);
 }
 
-/// Retention removes whole files: `--trimmed-start` excuses only a stream whose first
-/// event read begins a file.
+/// Retention removes the oldest events first: `--trimmed-start` excuses only a stream that
+/// began before every stream that still has its start, wherever its lines are put.
 #[test]
-fn trimmed_start_excuses_only_a_stream_that_begins_a_file() {
+fn trimmed_start_excuses_only_a_stream_older_than_every_begun_one() {
     let key = SigningKey::generate("k").unwrap();
     let mut events = chain(20, 10, &key);
     events.drain(0..5);
@@ -616,18 +616,94 @@ fn trimmed_start_excuses_only_a_stream_that_begins_a_file() {
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.of_kind(ProblemKind::TrimmedStart).count(), 1);
 
-    // The same stream, after another stream's events in the same file.
-    let mut mixed = vec![json!({"kind": "ResourceAccessed",
-        "chain": {"stream": "0193a0c0-1111-7000-8000-000000000000", "seq": 1}})];
-    mixed.extend(events);
-    let report = verify_with(&mixed, Verifier::new(Vec::new()).trimmed_start(true));
-    assert_eq!(errors(&report), [(ProblemKind::Deleted, at(2))], "{report}");
-    assert!(report
-        .of_kind(ProblemKind::Deleted)
-        .next()
-        .unwrap()
-        .detail
-        .contains("middle of its file"));
+    let begun =
+        |stream: &str| json!({"kind": "ResourceAccessed", "chain": {"stream": stream, "seq": 1}});
+    // A newer stream with its start: the trimmed one is older, as retention leaves it,
+    // before or after it in the input.
+    let newer = begun("0193a0c0-1111-7000-8000-000000000000");
+    for mixed in [
+        [vec![newer.clone()], events.clone()].concat(),
+        [events.clone(), vec![newer.clone()]].concat(),
+    ] {
+        let report = verify_with(&mixed, Verifier::new(Vec::new()).trimmed_start(true));
+        assert!(report.is_clean(), "{report}");
+        assert_eq!(report.of_kind(ProblemKind::TrimmedStart).count(), 1);
+    }
+    // An older stream with its start: retention would have removed that first, so the
+    // newer stream's start was deleted, wherever its lines are put.
+    let older = begun("0193a0b0-0000-7000-8000-000000000000");
+    for (mixed, line) in [
+        ([vec![older.clone()], events.clone()].concat(), 2),
+        ([events.clone(), vec![older.clone()]].concat(), 1),
+    ] {
+        let report = verify_with(&mixed, Verifier::new(Vec::new()).trimmed_start(true));
+        assert_eq!(
+            errors(&report),
+            [(ProblemKind::Deleted, at(line))],
+            "{report}"
+        );
+        let deleted = report.of_kind(ProblemKind::Deleted).next().unwrap();
+        assert!(
+            deleted.detail.contains("began after stream 0193a0b0"),
+            "{report}"
+        );
+    }
+}
+
+/// Lines that read differently to other readers: cut at 1 MiB, or with a carriage return
+/// (a line break to Python's text files) between two events.
+#[test]
+fn lines_other_readers_split_are_malformed() {
+    let key = SigningKey::generate("k").unwrap();
+    let events = chain(5, 10, &key);
+    let mut lines: Vec<Vec<u8>> = events
+        .iter()
+        .map(|e| crate::event::canonical_json(e).unwrap())
+        .collect();
+    let mut forged = lines[2].clone();
+    forged.extend_from_slice(b" \r{\"kind\":\"AccessDenied\"}");
+    lines[2] = forged;
+    let mut verifier = Verifier::new(vec![key.verifying_key()]);
+    for (i, line) in lines.iter().enumerate() {
+        verifier.push(Location::line(&file(), i as u64 + 1), line);
+    }
+    let report = verifier.finish();
+    assert!(
+        errors(&report).contains(&(ProblemKind::Malformed, at(3))),
+        "{report}"
+    );
+}
+
+/// The last checkpoint's members are the chain's: nothing added inside it either.
+#[test]
+fn the_last_checkpoint_carries_nothing_else() {
+    let key = SigningKey::generate("k").unwrap();
+    let base = chain(20, 10, &key);
+    let last = base.len() - 1;
+    for (path, value) in [
+        (
+            "/checkpoint/comment",
+            json!("an admin deleted table orders at 12:01"),
+        ),
+        ("/chain/note", json!("x")),
+        ("/severity", json!("critical")),
+        ("/schema", json!("oauth-audit/999")),
+    ] {
+        let mut events = base.clone();
+        let (parent, member) = path.rsplit_once('/').unwrap();
+        let target = if parent.is_empty() {
+            &mut events[last]
+        } else {
+            events[last].pointer_mut(parent).unwrap()
+        };
+        target[member] = value;
+        let report = verify(&events, &key);
+        assert_eq!(
+            errors(&report),
+            [(ProblemKind::Edited, at(22))],
+            "{path}: {report}"
+        );
+    }
 }
 
 /// Sequence numbers past 2^53 are no chain the auditor wrote, and cannot overflow.

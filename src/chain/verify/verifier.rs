@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::canonical::{parse_event, Canonicalizer, ParseError};
 use super::report::{Location, Problem, ProblemKind, Problems, Report, SeqSpan};
-use super::stream::{Announced, Hashed, Incoming, LineBudget, Prev, StreamState};
+use super::stream::{Announced, Hashed, Incoming, LineBudget, Prev, StreamState, Trimmed};
 use crate::chain::{check_announcement, origin, CheckpointNote, NoteError, VerifyingKey};
 use crate::event::EventHash;
 
@@ -31,8 +31,8 @@ const MAX_STREAM_LEN: usize = 128;
 /// order, then [`finish`](Verifier::finish). Memory does not grow with the number of
 /// events: a window of the last 4,096 events of the stream being read and of the last 64
 /// of every other stream, at most 64 MiB of lines kept for a later look, and what was found
-/// (listed up to 10,000 problems). It grows with the number of streams (a few hundred bytes
-/// each, up to about 10 KB for a stream of 64 events or more).
+/// (listed up to 10,000 problems). It grows with the number of streams: about 2.5 KB for a
+/// stream of one event, up to about 10 KB for one of 64 events or more.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -72,8 +72,6 @@ pub struct Verifier {
     /// Streams the input moved away from, by the hash of the event at their cursor: an
     /// event of a stream not met before whose `prev` is one of these continues that stream.
     tips: HashMap<EventHash, Arc<str>>,
-    /// The file of the last chained event.
-    file: Option<Arc<str>>,
 }
 
 /// Events kept of a stream the input has moved away from.
@@ -109,6 +107,24 @@ const CHECKPOINT_FIELDS: &[&str] = &[
     "checkpoint",
 ];
 
+/// Whether an `AuditCheckpoint` event has the shape the chain gives one: its fields, its
+/// `checkpoint` and `chain` objects' members, and its fixed values.
+fn checkpoint_shape(event: &Value) -> bool {
+    let only = |value: Option<&Value>, allowed: &[&str]| {
+        value
+            .and_then(Value::as_object)
+            .is_some_and(|members| members.keys().all(|key| allowed.contains(&key.as_str())))
+    };
+    only(Some(event), CHECKPOINT_FIELDS)
+        && only(event.get("checkpoint"), &["stream", "seq", "hash", "note"])
+        && only(event.get("chain"), &["stream", "seq", "prev"])
+        && event.get("outcome").and_then(Value::as_str) == Some("success")
+        && event.get("severity").is_none_or(|s| s == "info")
+        && event
+            .get("schema")
+            .is_none_or(|s| s == crate::event::SCHEMA)
+}
+
 /// The `checkpoint` object, read.
 struct CheckpointFields {
     stream: String,
@@ -141,7 +157,6 @@ impl Verifier {
             unchained_first: None,
             lines: LineBudget::new(DEFAULT_LINE_BUDGET),
             tips: HashMap::new(),
-            file: None,
         }
     }
 
@@ -175,11 +190,11 @@ impl Verifier {
 
     /// Accepts streams whose first events are missing, as when retention removed the
     /// oldest rotated files: such a start is reported as a `trimmed_start` note instead of
-    /// `deleted` events. Only a missing *start* is excused, and only of a stream whose first
-    /// event read is the first chained event of its file (retention removes whole files) or
-    /// a table row; every later gap still counts. The events before the first one read
-    /// cannot be vouched for, so say this only of a trail whose beginning was removed on
-    /// purpose.
+    /// `deleted` events. Only a missing *start* is excused, and only of a stream that began
+    /// before every stream in the input that still has its start (stream ids are UUIDv7,
+    /// which sort by when a stream began): retention removes the oldest events first. Every
+    /// later gap still counts. The events before the first one read cannot be vouched for,
+    /// so say this only of a trail whose beginning was removed on purpose.
     pub fn trimmed_start(mut self, allowed: bool) -> Verifier {
         self.trimmed_start = allowed;
         self
@@ -234,6 +249,18 @@ impl Verifier {
     /// Takes in the next line of the log (a JSON object; blank lines are skipped).
     pub fn push(&mut self, location: Location, line: &[u8]) {
         if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        // JSON may have a carriage return between tokens, and RFC 8785 drops it, but many
+        // readers break lines at it (Python's text files do): they would read two events
+        // where this reads one. The chain never writes one.
+        if memchr::memchr(b'\r', line).is_some() {
+            self.malformed(
+                location,
+                "a carriage return inside the line: readers that break lines at it read \
+                 something else than the chained event"
+                    .into(),
+            );
             return;
         }
         // Most lines are ordinary chained events: only their `chain` is read, and their
@@ -316,16 +343,6 @@ impl Verifier {
         if checkpoint.is_some() {
             self.checkpoints += 1;
         }
-        let begins_file = match &location {
-            Location::Line { file, .. } => {
-                let begins = self.file.as_ref() != Some(file);
-                if begins {
-                    self.file = Some(file.clone());
-                }
-                begins
-            }
-            Location::Row { .. } => true,
-        };
         let mut stream = self.stream_id(&link);
         let mut problems = std::mem::take(&mut self.problems);
         if let Some(moved) = self.moved_stream(&link) {
@@ -362,9 +379,6 @@ impl Verifier {
         }
         let state = self.stream(&stream);
         let before = state.events();
-        if before == 0 {
-            state.may_be_trimmed(begins_file);
-        }
         let placed = state.push(
             Incoming {
                 seq: link.seq,
@@ -428,6 +442,15 @@ impl Verifier {
         drop(met);
         rest.sort();
         ids.extend(rest);
+        // Retention removes the oldest events of every stream: a stream that lost its start
+        // to it began before every stream that still has its start. Stream ids are UUIDv7,
+        // which sort by the time the stream began, and are in every event's hash.
+        let oldest_begun = self
+            .streams
+            .iter()
+            .filter(|(_, state)| state.begins())
+            .map(|(id, _)| id.clone())
+            .min();
         for id in ids {
             let Some(state) = self.streams.remove(&id) else {
                 continue;
@@ -436,12 +459,12 @@ impl Verifier {
                 streams += 1;
             }
             let announced = self.announced.get(&id).map(Vec::as_slice).unwrap_or(&[]);
-            state.finish(
-                announced,
-                self.trimmed_start,
-                !self.keys.is_empty(),
-                &mut problems,
-            );
+            let trimmed = match (&oldest_begun, self.trimmed_start) {
+                (_, false) => Trimmed::No,
+                (Some(begun), true) if *begun < id => Trimmed::After(begun.clone()),
+                _ => Trimmed::Allowed,
+            };
+            state.finish(announced, trimmed, !self.keys.is_empty(), &mut problems);
         }
         if !self.chained {
             let detail = if self.events == 0 {
@@ -611,13 +634,7 @@ impl Verifier {
         if event.get("time").and_then(Value::as_str) != Some(note.time.as_str()) {
             disagree.push("time");
         }
-        if event.get("outcome").and_then(Value::as_str) != Some("success")
-            || event.as_object().is_some_and(|fields| {
-                fields
-                    .keys()
-                    .any(|key| !CHECKPOINT_FIELDS.contains(&key.as_str()))
-            })
-        {
+        if !checkpoint_shape(event) {
             disagree.push("fields");
         }
         if disagree.is_empty() {
@@ -678,9 +695,9 @@ impl Verifier {
         let sink = dropped
             .and_then(|d| d.get("sink"))
             .and_then(Value::as_str)
-            .unwrap_or("(not named)")
-            .to_owned();
+            .unwrap_or("(not named)");
         if let Some(expected) = self.sink.as_deref().filter(|expected| *expected != sink) {
+            let sink = shown(sink);
             self.problems.push(Problem::new(
                 ProblemKind::Inserted,
                 Some(location.clone()),
@@ -691,11 +708,14 @@ impl Verifier {
             ));
             return;
         }
-        let reason = dropped
-            .and_then(|d| d.get("reason"))
-            .and_then(Value::as_str)
-            .unwrap_or("reason not given")
-            .to_owned();
+        // Shared by every range, and cut: without keys, anyone may have written them.
+        let sink = shown(sink);
+        let reason = shown(
+            dropped
+                .and_then(|d| d.get("reason"))
+                .and_then(Value::as_str)
+                .unwrap_or("reason not given"),
+        );
         let count = dropped
             .and_then(|d| d.get("count"))
             .and_then(Value::as_u64)
@@ -761,6 +781,15 @@ impl Verifier {
                     excuses,
                 });
         }
+    }
+}
+
+/// A text from a drop report as the report shows it: at most 100 characters, shared.
+fn shown(text: &str) -> Arc<str> {
+    const LONGEST: usize = 100;
+    match text.char_indices().nth(LONGEST) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
     }
 }
 
