@@ -711,12 +711,23 @@ impl StreamState {
                 ProblemKind::Truncated,
                 location,
                 &detail,
-                announced,
+                &announced.iter().collect::<Vec<_>>(),
                 problems,
             );
         }
+        // The gaps in order, and the announced ranges swept along them: a range is taken in
+        // when the gaps reach its start and let go when they pass its end, so the work is
+        // the ranges plus what overlaps, not gaps times ranges.
+        let mut sorted: Vec<&Announced> = announced.iter().collect();
+        sorted.sort_by_key(|a| a.first);
+        let mut pending = sorted.into_iter().peekable();
+        let mut active: Vec<&Announced> = Vec::new();
         let gaps = std::mem::take(&mut self.gaps);
         for (first, gap) in gaps {
+            while let Some(range) = pending.next_if(|a| a.first <= gap.last) {
+                active.push(range);
+            }
+            active.retain(|a| a.last >= first);
             if first == 1 && trimmed == Trimmed::Allowed {
                 problems.push(self.problem(
                     ProblemKind::TrimmedStart,
@@ -754,7 +765,7 @@ impl StreamState {
                 ProblemKind::Deleted,
                 Some(gap.location),
                 &detail,
-                announced,
+                &active,
                 problems,
             );
         }
@@ -804,11 +815,12 @@ impl StreamState {
         kind: ProblemKind,
         location: Option<Location>,
         detail: &str,
-        announced: &[Announced],
+        announced: &[&Announced],
         problems: &mut Problems,
     ) {
         let mut covering: Vec<&Announced> = announced
             .iter()
+            .copied()
             .filter(|a| a.first <= last && a.last >= first)
             .collect();
         covering.sort_by_key(|a| a.first);

@@ -969,3 +969,40 @@ mod properties {
         }
     }
 }
+
+/// Many gaps and many announced ranges: each gap is matched with the ranges that overlap
+/// it, swept in order (not every range for every gap).
+#[test]
+fn many_gaps_are_matched_with_the_ranges_that_cover_them() {
+    let key = SigningKey::generate("k").unwrap();
+    let events: Vec<Value> = chain(2001, 10_000, &key)
+        .into_iter()
+        .filter(|e| e["chain"]["seq"].as_u64().unwrap() % 2 == 1)
+        .collect();
+    // Gaps at every even number; a report announces those divisible by 4, and many
+    // ranges past the end of the stream.
+    let mut ranges: Vec<Value> = (1..=500)
+        .map(|n| json!({"stream": STREAM, "first": 4 * n, "last": 4 * n}))
+        .collect();
+    ranges.extend(
+        (0..50_000)
+            .map(|n| json!({"stream": STREAM, "first": 10_000 + 2 * n, "last": 10_000 + 2 * n})),
+    );
+    let report_line = json!({"kind": "AuditEventsDropped",
+        "dropped": {"count": ranges.len(), "reason": "queue_full", "sink": "file", "ranges": ranges}});
+    let mut all = vec![report_line];
+    all.extend(events);
+    let report = verify_with(&all, Verifier::new(Vec::new()));
+    assert_eq!(
+        report.counts.get(&ProblemKind::AnnouncedGap),
+        Some(&500),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(
+        report.counts.get(&ProblemKind::Deleted),
+        Some(&500),
+        "{}",
+        report.summary()
+    );
+}

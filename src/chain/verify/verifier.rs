@@ -27,6 +27,10 @@ const MAX_SEQ: u64 = (1 << 53) - 1;
 /// the auditor wrote, and each stream's name is kept to the end.
 const MAX_STREAM_LEN: usize = 128;
 
+/// The most ranges unsigned drop reports may announce over the whole input (a sink merges
+/// the numbers it loses into ranges, at most 1,024 a report).
+const MAX_RANGES: usize = 100_000;
+
 /// Checks a trail record by record: push every line (or row) with its place, in storage
 /// order, then [`finish`](Verifier::finish). Memory does not grow with the number of
 /// events: a window of the last 4,096 events of the stream being read and of the last 64
@@ -72,6 +76,8 @@ pub struct Verifier {
     /// Streams the input moved away from, by the hash of the event at their cursor: an
     /// event of a stream not met before whose `prev` is one of these continues that stream.
     tips: HashMap<EventHash, Arc<str>>,
+    /// Ranges taken from drop reports so far.
+    ranges: usize,
 }
 
 /// Events kept of a stream the input has moved away from.
@@ -157,6 +163,7 @@ impl Verifier {
             unchained_first: None,
             lines: LineBudget::new(DEFAULT_LINE_BUDGET),
             tips: HashMap::new(),
+            ranges: 0,
         }
     }
 
@@ -767,6 +774,18 @@ impl Verifier {
         // Without keys nothing is trusted anyway (the report says so); with keys, a signed
         // report excuses a gap only in the storage of the sink that wrote it.
         let excuses = !signed || self.sink.is_some();
+        // Without keys anyone may have written them: their number is bounded.
+        if !signed && self.ranges + read.len() > MAX_RANGES {
+            self.malformed(
+                location.clone(),
+                format!(
+                    "drop reports announce more than {MAX_RANGES} ranges: no sink writes that \
+                     many, and the rest are not taken"
+                ),
+            );
+            read.truncate(MAX_RANGES - self.ranges);
+        }
+        self.ranges += read.len();
         for (stream, first, last) in read {
             self.announced
                 .entry(stream.into())
