@@ -1006,3 +1006,24 @@ fn many_gaps_are_matched_with_the_ranges_that_cover_them() {
         report.summary()
     );
 }
+
+/// A stream per line cannot make memory grow with the input: past the most streams
+/// followed, further streams are reported, not followed.
+#[test]
+fn streams_past_the_most_followed_are_reported() {
+    let mut verifier = Verifier::new(Vec::new()).max_streams(10);
+    for i in 0..25u64 {
+        let line =
+            format!(r#"{{"chain":{{"seq":1,"stream":"s{i:02}"}},"kind":"ResourceAccessed"}}"#);
+        verifier.push(Location::line(&file(), i + 1), line.as_bytes());
+    }
+    let report = verifier.finish();
+    assert_eq!(report.streams, 10, "{report}");
+    let refused: Vec<_> = report.of_kind(ProblemKind::Malformed).collect();
+    assert_eq!(refused.len(), 15, "{report}");
+    assert_eq!(refused[0].location, at(11));
+    assert!(
+        refused[0].detail.contains("more than 10 streams"),
+        "{report}"
+    );
+}

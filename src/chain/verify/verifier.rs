@@ -27,6 +27,10 @@ const MAX_SEQ: u64 = (1 << 53) - 1;
 /// the auditor wrote, and each stream's name is kept to the end.
 const MAX_STREAM_LEN: usize = 128;
 
+/// The most streams followed: each keeps a state to the end of the input (about 2.5 KB for
+/// a stream of one event).
+const MAX_STREAMS: usize = 100_000;
+
 /// The most ranges unsigned drop reports may announce over the whole input (a sink merges
 /// the numbers it loses into ranges, at most 1,024 a report).
 const MAX_RANGES: usize = 100_000;
@@ -36,7 +40,8 @@ const MAX_RANGES: usize = 100_000;
 /// events: a window of the last 4,096 events of the stream being read and of the last 64
 /// of every other stream, at most 64 MiB of lines kept for a later look, and what was found
 /// (listed up to 10,000 problems). It grows with the number of streams: about 2.5 KB for a
-/// stream of one event, up to about 10 KB for one of 64 events or more.
+/// stream of one event, up to about 10 KB for one of 64 events or more, and at most 100,000
+/// streams are followed (the events of any further one are reported as `malformed`).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -78,6 +83,7 @@ pub struct Verifier {
     tips: HashMap<EventHash, Arc<str>>,
     /// Ranges taken from drop reports so far.
     ranges: usize,
+    max_streams: usize,
 }
 
 /// Events kept of a stream the input has moved away from.
@@ -164,6 +170,7 @@ impl Verifier {
             lines: LineBudget::new(DEFAULT_LINE_BUDGET),
             tips: HashMap::new(),
             ranges: 0,
+            max_streams: MAX_STREAMS,
         }
     }
 
@@ -204,6 +211,13 @@ impl Verifier {
     /// so say this only of a trail whose beginning was removed on purpose.
     pub fn trimmed_start(mut self, allowed: bool) -> Verifier {
         self.trimmed_start = allowed;
+        self
+    }
+
+    /// At most `streams` streams followed (default 100,000).
+    #[cfg(test)]
+    pub(super) fn max_streams(mut self, streams: usize) -> Verifier {
+        self.max_streams = streams;
         self
     }
 
@@ -364,6 +378,21 @@ impl Verifier {
                 &mut problems,
             );
             stream = moved;
+        }
+        if self.streams.len() >= self.max_streams && !self.streams.contains_key(&stream) {
+            // Each stream keeps a state to the end: past this many, a crafted input of a
+            // stream per line would make memory grow with the input.
+            problems.push(Problem::new(
+                ProblemKind::Malformed,
+                Some(location),
+                format!(
+                    "more than {} streams in the input (one per run of an auditor without a \
+                     state file): the events of stream {stream} are not followed",
+                    self.max_streams
+                ),
+            ));
+            self.problems = problems;
+            return;
         }
         if self.current.as_ref() != Some(&stream) {
             if let Some(previous) = self.current.take() {
