@@ -51,13 +51,27 @@ impl Canonicalizer {
         value: &Value,
         line: Option<&[u8]>,
     ) -> Result<EventHash, ParseError> {
-        check_integers(value, &mut self.writer)?;
-        let canonical = self.writer.write(value).map_err(ParseError::Json)?;
-        if let Some(number) = line.and_then(|line| odd_number(line, canonical)) {
-            return Err(ParseError::NotCanonicalNumber(number));
-        }
-        Ok(EventHash::of_bytes(canonical))
+        hash_with(&mut self.writer, value, line).map(|(hash, _)| hash)
     }
+}
+
+/// [`Canonicalizer::hash_as_written`] with `writer`, and whether `line` is the canonical
+/// form byte for byte.
+fn hash_with(
+    writer: &mut Writer,
+    value: &Value,
+    line: Option<&[u8]>,
+) -> Result<(EventHash, bool), ParseError> {
+    check_integers(value, writer)?;
+    let canonical = writer.write(value).map_err(ParseError::Json)?;
+    let as_written = line == Some(canonical);
+    if let Some(number) = line
+        .filter(|_| !as_written)
+        .and_then(|line| odd_number(line, canonical))
+    {
+        return Err(ParseError::NotCanonicalNumber(number));
+    }
+    Ok((EventHash::of_bytes(canonical), as_written))
 }
 
 /// The hash of a line's canonical form, or `None` when the line is not a JSON value, has an
@@ -79,15 +93,9 @@ thread_local! {
 /// next lines' bytes are not worth hashing first.
 pub(super) fn canonical_hash(line: &[u8]) -> Option<(EventHash, bool)> {
     let value = parse_event(line).ok()?;
-    WRITER.with_borrow_mut(|writer| {
-        check_integers(&value, writer).ok()?;
-        let canonical = writer.write(&value).ok()?;
-        let as_written = canonical == line;
-        if !as_written && odd_number(line, canonical).is_some() {
-            return None;
-        }
-        Some((EventHash::of_bytes(canonical), as_written))
-    })
+    WRITER
+        .with_borrow_mut(|writer| hash_with(writer, &value, Some(line)))
+        .ok()
 }
 
 /// A number of `line` not written as in `canonical`, its canonical form, if any. The
