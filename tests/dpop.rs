@@ -611,3 +611,102 @@ async fn a_route_at_a_default_endpoint_path_checks_its_proof_once() {
     assert_eq!(e["kind"], "ResourceAccessed", "{e}");
     assert_eq!(e["token"]["binding"]["proof"], "valid", "{e}");
 }
+
+/// What a handler reads of the presentation: the layer puts a `Presentation` in the
+/// extensions only when it says more than a plain bearer token, and `Presentation::of` and
+/// the extractor answer the same either way.
+#[tokio::test]
+async fn handlers_read_the_presentation_whether_or_not_it_was_inserted() {
+    use oauth_audit::Presentation;
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder().writer(memory.clone()).build().unwrap();
+    let inspector = TokenInspector::builder()
+        .hmac_secret(Algorithm::HS256, HS256_SECRET)
+        .issuer(["https://issuer"])
+        .build()
+        .unwrap();
+    let describe = |request: axum::extract::Request| async move {
+        let inserted = request.extensions().get::<Presentation>().is_some();
+        match Presentation::of(request.extensions()) {
+            Some(p) => format!(
+                "inserted {inserted}, {:?}, proof {}, certificate {}",
+                p.scheme,
+                p.proof.as_ref().map_or("none", |c| c.outcome.as_str()),
+                p.certificate.is_some()
+            ),
+            None => format!("inserted {inserted}, no token"),
+        }
+    };
+    let extracted = |p: Option<Presentation>| async move {
+        p.map_or("none".to_owned(), |p| format!("{:?}", p.scheme))
+    };
+    let required = |p: Presentation| async move { format!("{:?}", p.scheme) };
+    let app = Router::new()
+        .route("/describe", get(describe))
+        .route("/extracted", get(extracted))
+        .route("/required", get(required))
+        .layer(
+            AuditLayer::builder(auditor)
+                .token_inspector(inspector)
+                .build()
+                .unwrap(),
+        );
+    let base = format!("http://{}", support::serve(app).await);
+    let key = DpopKey::es256();
+    let bound = access_token(Some(&key));
+    let plain = access_token(None);
+    let send = |path: &str, authorization: Option<String>, proof: Option<String>| {
+        let mut request = client().get(format!("{base}{path}"));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        if let Some(proof) = proof {
+            request = request.header("dpop", proof);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let url = format!("{base}/describe");
+
+    assert_eq!(
+        send("/describe", Some(format!("Bearer {plain}")), None).await,
+        (
+            200,
+            "inserted false, Bearer, proof none, certificate false".into()
+        ),
+        "a plain bearer token: nothing inserted, the same answer"
+    );
+    let proof = key.proof("GET", &url, Some(&bound));
+    assert_eq!(
+        send("/describe", Some(format!("DPoP {bound}")), Some(proof)).await,
+        (
+            200,
+            "inserted true, DPoP, proof valid, certificate false".into()
+        )
+    );
+    // A proof sent with the `Bearer` scheme says more than a plain bearer token.
+    let proof = key.proof("GET", &url, Some(&bound));
+    assert_eq!(
+        send("/describe", Some(format!("Bearer {bound}")), Some(proof)).await,
+        (
+            200,
+            "inserted true, Bearer, proof valid, certificate false".into()
+        )
+    );
+    assert_eq!(
+        send("/describe", None, None).await,
+        (200, "inserted false, no token".into())
+    );
+    assert_eq!(
+        send("/extracted", Some(format!("Bearer {plain}")), None).await,
+        (200, "Bearer".into())
+    );
+    assert_eq!(send("/extracted", None, None).await, (200, "none".into()));
+    assert_eq!(
+        send("/required", Some(format!("Bearer {plain}")), None).await,
+        (200, "Bearer".into())
+    );
+    assert_eq!(send("/required", None, None).await.0, 401);
+}

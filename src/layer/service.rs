@@ -114,7 +114,7 @@ impl<S, M> AuditService<S, M> {
                 );
                 if let Some(token) = resource.audited_token() {
                     head.extensions.insert(token);
-                    head.extensions.insert(resource.presentation().clone());
+                    insert_presentation(&mut head.extensions, &resource);
                 }
                 resource
             });
@@ -138,7 +138,7 @@ impl<S, M> AuditService<S, M> {
         );
         if let Some(token) = resource.audited_token() {
             req.extensions_mut().insert(token);
-            req.extensions_mut().insert(resource.presentation().clone());
+            insert_presentation(req.extensions_mut(), &resource);
         }
         let opaque = resource.opaque_token().cloned();
         let pending = PendingEvent::new(shared.clone(), context, Role::Resource(resource));
@@ -231,5 +231,16 @@ where
             }
             (_, pending) => ResponseFuture::called(self.inner.call(prepared.request), pending),
         }
+    }
+}
+
+/// The request's [`Presentation`](crate::Presentation), for handlers, when it says more than
+/// a plain bearer token. Most requests present one, and leaving it out spares them an
+/// extension's box and the growth of the extensions' table (two allocations);
+/// `Presentation::of` gives the plain bearer presentation back.
+fn insert_presentation(extensions: &mut http::Extensions, resource: &ResourceRequest) {
+    let presentation = resource.presentation();
+    if !presentation.is_plain_bearer() {
+        extensions.insert(presentation.clone());
     }
 }

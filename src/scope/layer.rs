@@ -197,9 +197,10 @@ where
                 });
                 return RequiredScopesFuture::refused(response);
             }
-            let presentation = req.extensions().get::<Presentation>();
-            let unproven =
-                token.and_then(|t| possession_refusal(&t.0, presentation, config.require_dpop));
+            let presentation = Presentation::of(req.extensions());
+            let unproven = token.and_then(|t| {
+                possession_refusal(&t.0, presentation.as_deref(), config.require_dpop)
+            });
             let refusal = match token.map(|t| t.0.verdict) {
                 None => Some((StatusCode::UNAUTHORIZED, challenge(None, None))),
                 Some(Verdict::Valid) if unproven.is_some() => {
