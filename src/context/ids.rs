@@ -98,11 +98,8 @@ pub(crate) fn request_id(header: Option<&HeaderValue>, time: Timestamp) -> Strin
 /// reading of the clock, and its other 74 bits random (`uuid`'s `NoContext`): unique, but
 /// not ordered among ids of the same millisecond, which nothing asks of a request id.
 fn generated_id(time: Timestamp) -> String {
-    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    time.uuid_v7()
-        .hyphenated()
-        .encode_lower(&mut text)
-        .to_owned()
+    use crate::event::uuid_text::{hyphenated, hyphenated_str};
+    hyphenated_str(&hyphenated(&time.uuid_v7())).to_owned()
 }
 
 /// The trace id of a W3C `traceparent` header's value (`00-<32 hex>-<16 hex>-<2 hex>`),

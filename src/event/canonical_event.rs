@@ -161,10 +161,8 @@ impl<'c> Members<'c> {
 
     /// An id, hyphenated in lower case as `Uuid`'s `Serialize` writes it.
     fn uuid(&mut self, key: &'static [u8], value: &Uuid) {
-        self.plain(
-            key,
-            value.hyphenated().encode_lower(&mut Uuid::encode_buffer()),
-        );
+        // Hex digits and hyphens: nothing to escape.
+        self.quoted(key, &super::uuid_text::hyphenated(value));
     }
 
     /// A member written the serde way.

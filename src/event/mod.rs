@@ -29,6 +29,7 @@ mod model;
 mod sanitize;
 mod shared;
 mod time;
+pub(crate) mod uuid_text;
 
 pub use canonical::{append_canonical_json, canonical_json, Canonicalizer};
 pub use hash::{BadHash, EventHash};

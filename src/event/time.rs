@@ -53,17 +53,12 @@ impl Timestamp {
         self.0.timestamp_micros()
     }
 
-    /// A new UUIDv7 of this time: its milliseconds, and 74 random bits (`uuid`'s
-    /// `NoContext`). Unique, but not ordered among ids of the same millisecond, and it reads
-    /// neither the clock nor the process-wide counter that `Uuid::now_v7` locks.
+    /// A new UUIDv7 of this time: its milliseconds, and 74 random bits. Unique, but not
+    /// ordered among ids of the same millisecond, and it reads neither the clock nor the
+    /// process-wide counter that `Uuid::now_v7` locks.
     pub(crate) fn uuid_v7(&self) -> uuid::Uuid {
-        let micros = u64::try_from(self.unix_micros()).unwrap_or(0);
-        uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            micros / 1_000_000,
-            // Below a second, so at most 999,999,000: fits.
-            u32::try_from(micros % 1_000_000 * 1_000).unwrap_or(0),
-        ))
+        let millis = u64::try_from(self.unix_micros().div_euclid(1_000)).unwrap_or(0);
+        super::uuid_text::uuid_v7(millis)
     }
 }
 
