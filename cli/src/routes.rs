@@ -250,6 +250,21 @@ impl ScopeRules {
         overrides: &[String],
         path: &CanonicalPath,
     ) -> Decision<'_> {
+        let ignore_case = self.options.path_case != PathCase::Sensitive;
+        let first = |method: &str, reading: &str| {
+            self.rules
+                .iter()
+                .position(|rule| rule.covers(method) && rule.pattern.matches(reading, ignore_case))
+        };
+        // Most requests: one method, and a path every server reads the same (no ambiguity:
+        // its strict and decoded readings are one, and it has no dot segment), so there is
+        // nothing to disagree on and no list to gather.
+        if overrides.is_empty() && path.ambiguity().is_none() {
+            return match first(method.as_str(), path.strict()) {
+                Some(i) => Decision::Rule(&self.rules[i]),
+                None => Decision::Pass,
+            };
+        }
         // Dot segments are a question apart from decoding: a router that decodes may still
         // match them unresolved, so that reading counts in either mode.
         let readings: Vec<&str> = match self.options.ambiguous_paths {
@@ -258,15 +273,9 @@ impl ScopeRules {
                 .chain(path.unresolved())
                 .collect(),
         };
-        let ignore_case = self.options.path_case != PathCase::Sensitive;
         let methods: Vec<&str> = std::iter::once(method.as_str())
             .chain(overrides.iter().map(String::as_str))
             .collect();
-        let first = |method: &str, reading: &str| {
-            self.rules
-                .iter()
-                .position(|rule| rule.covers(method) && rule.pattern.matches(reading, ignore_case))
-        };
         let found: Vec<Option<usize>> = readings
             .iter()
             .flat_map(|reading| methods.iter().map(|method| first(method, reading)))

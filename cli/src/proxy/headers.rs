@@ -27,6 +27,16 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     HeaderName::from_static("proxy-connection"),
 ];
 
+// Made once, at compile time: `from_static` outside a constant checks the name on every call.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const HTTPS: HeaderValue = HeaderValue::from_static("https");
+const HTTP: HeaderValue = HeaderValue::from_static("http");
+/// What this proxy adds to `Via`.
+const VIA: HeaderValue = HeaderValue::from_static("1.1 oauth-audit");
+
 /// End-to-end fields that a `Connection` option never removes: the credentials and request
 /// details the audit event records (it would record a token the upstream never saw), and the
 /// body's framing and type. Forwarding headers are handled apart, by who the peer is.
@@ -54,6 +64,14 @@ const PATH_OVERRIDE_HEADERS: [&str; 2] = ["x-original-url", "x-rewrite-url"];
 
 /// Removes the [`PATH_OVERRIDE_HEADERS`].
 pub fn remove_path_overrides(headers: &mut HeaderMap) {
+    // Most requests carry neither: one look at the names present spares parsing and looking
+    // up both names.
+    if !headers
+        .keys()
+        .any(|name| PATH_OVERRIDE_HEADERS.contains(&name.as_str()))
+    {
+        return;
+    }
     for name in PATH_OVERRIDE_HEADERS {
         headers.remove(name);
     }
@@ -141,11 +159,6 @@ pub fn add_forwarding(
     // the formatting machinery costs more than the rest of this function.
     let mut address = String::with_capacity(40);
     push_ip(&mut address, ip);
-    append(
-        headers,
-        HeaderName::from_static("x-forwarded-for"),
-        &address,
-    );
 
     let mut text = String::with_capacity(64);
     match ip {
@@ -171,25 +184,37 @@ pub fn add_forwarding(
             text.push('"');
         }
     }
-    append(headers, header::FORWARDED, &text);
-
-    let proto = HeaderName::from_static("x-forwarded-proto");
-    if !headers.contains_key(&proto) {
-        headers.insert(proto, HeaderValue::from_static(scheme));
-    }
-    let forwarded_host = HeaderName::from_static("x-forwarded-host");
-    if let (false, Some(host)) = (headers.contains_key(&forwarded_host), host) {
-        headers.insert(forwarded_host, host.clone());
-    }
+    // Digits, dots and colons: always a field value, shared with `X-Real-IP` when the client
+    // is the peer (a reference count, not a copy).
     let client_ip = client.ip.to_canonical();
-    if client_ip != ip {
-        address.clear();
+    let peer_value = owned_value(address);
+    if let Some(value) = &peer_value {
+        append(headers, X_FORWARDED_FOR, value.clone());
+    }
+    if let Some(value) = owned_value(text) {
+        append(headers, header::FORWARDED, value);
+    }
+    if let Entry::Vacant(proto) = headers.entry(X_FORWARDED_PROTO) {
+        proto.insert(match scheme {
+            "https" => HTTPS,
+            "http" => HTTP,
+            other => HeaderValue::from_static(other),
+        });
+    }
+    if let (Entry::Vacant(forwarded_host), Some(host)) = (headers.entry(X_FORWARDED_HOST), host) {
+        forwarded_host.insert(host.clone());
+    }
+    let real_ip = if client_ip == ip {
+        peer_value
+    } else {
+        let mut address = String::with_capacity(40);
         push_ip(&mut address, client_ip);
+        owned_value(address)
+    };
+    if let Some(real_ip) = real_ip {
+        headers.insert(X_REAL_IP, real_ip);
     }
-    if let Ok(real_ip) = HeaderValue::from_str(&address) {
-        headers.insert(HeaderName::from_static("x-real-ip"), real_ip);
-    }
-    append(headers, header::VIA, "1.1 oauth-audit");
+    append(headers, header::VIA, VIA);
 }
 
 /// Appends `ip` to `text` as `Display` writes it, an IPv4 address without going through the
@@ -221,12 +246,10 @@ fn push_ip(text: &mut String, ip: IpAddr) {
 /// Earlier lines are kept byte for byte, even when they are not valid text: dropping one
 /// would shift the hops, and an upstream that trusts a number of hops from the right would
 /// then believe a hop the client wrote.
-fn append(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+fn append(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
     let mut entry = match headers.entry(name) {
         Entry::Vacant(vacant) => {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                vacant.insert(value);
-            }
+            vacant.insert(value);
             return;
         }
         Entry::Occupied(occupied) => occupied,
@@ -243,12 +266,13 @@ fn append(headers: &mut HeaderMap, name: HeaderName, value: &str) {
         Ok(joined) => {
             entry.insert(joined);
         }
-        Err(_) => {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                entry.append(value);
-            }
-        }
+        Err(_) => entry.append(value),
     }
+}
+
+/// `text` as a field value, its buffer taken over rather than copied.
+fn owned_value(text: String) -> Option<HeaderValue> {
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).ok()
 }
 
 #[cfg(test)]
