@@ -41,6 +41,15 @@ impl RequestId {
         }
     }
 
+    /// The id's bytes: [`as_str`](Self::as_str) without checking them as UTF-8 again, for
+    /// a header value.
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Id::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Id::Heap(id) => id.as_bytes(),
+        }
+    }
+
     /// The id.
     pub fn as_str(&self) -> &str {
         match &self.0 {

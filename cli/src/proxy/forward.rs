@@ -62,6 +62,10 @@ struct Inner {
     /// How long a request body may send nothing before the request is given up.
     body_timeout: Duration,
     preserve_host: bool,
+    /// The `Host` of requests to the upstream when the client's is not preserved: its host,
+    /// and its port unless the scheme's default (as hyper writes it for a request without
+    /// one). `None` if it made no field value, then hyper writes it.
+    upstream_host: Option<HeaderValue>,
     trusted: TrustedProxies,
     /// How clients reach this proxy (`http`, or `https` on a TLS listener), for the upstream.
     scheme: &'static str,
@@ -104,6 +108,7 @@ impl Forward {
         Forward {
             inner: Arc::new(Inner {
                 client,
+                upstream_host: host_field(&upstream),
                 upstream,
                 body_timeout: DEFAULT_BODY_TIMEOUT,
                 preserve_host,
@@ -209,7 +214,7 @@ impl Inner {
         remove_path_overrides(headers);
         // The upstream's logs can be joined to the event: it gets the event's request id
         // (the client's own when the layer took it, else the generated one).
-        if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(id.as_str()).ok()) {
+        if let Some(id) = request_id.and_then(|id| HeaderValue::from_bytes(id.as_bytes()).ok()) {
             headers.insert(X_REQUEST_ID, id);
         }
         if let Some(name) = &self.forward_certificate {
@@ -221,9 +226,16 @@ impl Inner {
         if let Some(client) = client {
             if !client.trusted_peer {
                 // A configured header outside the known list is a forwarding header too.
-                headers.remove(self.trusted.client_ip_source().header_name());
-                if let Some(name) = &self.certificate_header {
-                    headers.remove(name);
+                // Most requests carry neither: one look at the names present spares a
+                // lookup of each.
+                let configured = self.trusted.client_ip_source().header_name();
+                if headers.keys().any(|name| {
+                    name.as_str() == configured || self.certificate_header.as_ref() == Some(name)
+                }) {
+                    headers.remove(configured);
+                    if let Some(name) = &self.certificate_header {
+                        headers.remove(name);
+                    }
                 }
             }
             add_forwarding(headers, client, host.as_ref(), self.scheme);
@@ -244,7 +256,16 @@ impl Inner {
                 headers.insert(header::HOST, host);
             }
         } else {
-            headers.remove(header::HOST);
+            // The upstream's own host, as hyper would set it once the field is gone: made
+            // once, and put in the client's field's place.
+            match &self.upstream_host {
+                Some(upstream_host) => {
+                    headers.insert(header::HOST, upstream_host.clone());
+                }
+                None => {
+                    headers.remove(header::HOST);
+                }
+            }
         }
 
         let req = req.map(|body| TimedBody::new(body, self.body_timeout));
@@ -471,7 +492,55 @@ fn escaped_pem(der: &[u8]) -> String {
     percent_encoding::utf8_percent_encode(&pem, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
+/// The `Host` field for requests to `upstream`: its host, with its port unless that is the
+/// scheme's default, as hyper's client writes it for a request that has none.
+fn host_field(upstream: &UpstreamUrl) -> Option<HeaderValue> {
+    let authority = &upstream.authority;
+    let default_port = if upstream.is_https() { 443 } else { 80 };
+    let text = match authority.port_u16() {
+        Some(port) if port != default_port => format!("{}:{port}", authority.host()),
+        _ => authority.host().to_owned(),
+    };
+    HeaderValue::from_maybe_shared(Bytes::from(text)).ok()
+}
+
 pub fn with_peer<B>(mut req: Request<B>, peer: SocketAddr) -> Request<B> {
     req.extensions_mut().insert(PeerAddr(peer));
     req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field hyper's client would write for a request without one (its
+    /// `or_insert_with` in `send_request`): the host, and the port unless the scheme's.
+    fn hypers(url: &str) -> String {
+        let uri: Uri = url.parse().unwrap();
+        let host = uri.host().unwrap();
+        let secure = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        match (uri.port_u16(), secure) {
+            (Some(443), true) | (Some(80), false) | (None, _) => host.to_owned(),
+            (Some(port), _) => format!("{host}:{port}"),
+        }
+    }
+
+    #[test]
+    fn the_upstream_host_is_the_one_hyper_would_write() {
+        for url in [
+            "http://api.internal",
+            "http://api.internal:80",
+            "http://api.internal:8080/base",
+            "https://api.internal",
+            "https://api.internal:443",
+            "https://api.internal:80",
+            "http://127.0.0.1:3000",
+            "http://[::1]:3000",
+            "https://[2001:db8::1]",
+        ] {
+            let upstream = UpstreamUrl::try_from(url.to_owned()).unwrap();
+            let field = host_field(&upstream).unwrap();
+            assert_eq!(field.to_str().unwrap(), hypers(url), "{url}");
+        }
+    }
 }
