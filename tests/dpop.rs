@@ -33,6 +33,15 @@ fn access_token(bound_to: Option<&DpopKey>) -> String {
     hs256(&claims)
 }
 
+/// The inspector of the tokens made here: HS256, issuer `https://issuer`.
+fn inspector() -> TokenInspector {
+    TokenInspector::builder()
+        .hmac_secret(Algorithm::HS256, HS256_SECRET)
+        .issuer(["https://issuer"])
+        .build()
+        .unwrap()
+}
+
 struct App {
     base: String,
     memory: MemoryWriter,
@@ -48,11 +57,7 @@ impl App {
             .writer(memory.clone())
             .build()
             .unwrap();
-        let inspector = TokenInspector::builder()
-            .hmac_secret(Algorithm::HS256, HS256_SECRET)
-            .issuer(["https://issuer"])
-            .build()
-            .unwrap();
+        let inspector = inspector();
         let handled = Arc::new(AtomicUsize::new(0));
         let count = |handled: &Arc<AtomicUsize>| {
             let handled = handled.clone();
@@ -620,11 +625,7 @@ async fn handlers_read_the_presentation_whether_or_not_it_was_inserted() {
     use oauth_audit::Presentation;
     let memory = MemoryWriter::new();
     let auditor = Auditor::builder().writer(memory.clone()).build().unwrap();
-    let inspector = TokenInspector::builder()
-        .hmac_secret(Algorithm::HS256, HS256_SECRET)
-        .issuer(["https://issuer"])
-        .build()
-        .unwrap();
+    let inspector = inspector();
     let describe = |request: axum::extract::Request| async move {
         let inserted = request.extensions().get::<Presentation>().is_some();
         match Presentation::of(request.extensions()) {
