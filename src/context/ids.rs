@@ -104,8 +104,8 @@ pub(crate) fn request_id(header: Option<&HeaderValue>, time: Timestamp) -> Strin
 /// through `Display`, which grows a `String` piece by piece.
 ///
 /// Its milliseconds are the request's arrival as the event's `time` has it, from the same
-/// reading of the clock, and its other 74 bits random (`uuid`'s `NoContext`): unique, but
-/// not ordered among ids of the same millisecond, which nothing asks of a request id.
+/// reading of the clock, and its other 74 bits random: unique, but not ordered among ids of
+/// the same millisecond, which nothing asks of a request id.
 fn generated_id(time: Timestamp) -> String {
     use crate::event::uuid_text::{hyphenated, hyphenated_str};
     hyphenated_str(&hyphenated(&time.uuid_v7())).to_owned()
