@@ -93,7 +93,9 @@ pub mod writer;
 /// [`token::Algorithm`] (a `DecodingKey` of your own): its version need not match yours.
 pub use jsonwebtoken;
 
-pub use context::{ClientIpSource, PeerAddr, RequestId, TrustedProxies, FORWARDING_HEADERS};
+pub use context::{
+    ClientIpSource, PeerAddr, RequestId, RequestIdFrom, TrustedProxies, FORWARDING_HEADERS,
+};
 
 pub use error::ConfigError;
 pub use layer::{AuditLayer, AuditLayerBuilder, AuditService, RequestBody, ResponseBody};

@@ -231,3 +231,64 @@ async fn the_request_id_reaches_the_handler_and_the_response() {
     assert!(res.headers().get("x-request-id").is_none());
     assert_eq!(res.text().await.unwrap(), "req-44");
 }
+
+/// `request_id_from`: a client's own `x-request-id` is taken from anyone by default, only
+/// from a trusted proxy, or from nobody; a header not taken is replaced by a generated id,
+/// everywhere the id goes (the event, the handler, the response).
+#[tokio::test]
+async fn whose_request_id_is_taken_is_configurable() {
+    use axum::Extension;
+    use oauth_audit::{RequestId, RequestIdFrom};
+
+    /// The id the handler saw, the one the response echoed and the one the event recorded,
+    /// for a request sending `x-request-id: client-chosen` through a layer so configured.
+    async fn ids(from: RequestIdFrom, trusted: &[&str]) -> [String; 3] {
+        let (auditor, memory) = memory_auditor();
+        let app = Router::new()
+            .route(
+                "/api/echo",
+                get(|Extension(id): Extension<RequestId>| async move { id.to_string() }),
+            )
+            .layer(
+                AuditLayer::builder(auditor)
+                    .trusted_proxies(trusted.iter().copied())
+                    .request_id_from(from)
+                    .build()
+                    .unwrap(),
+            );
+        let addr = serve(app).await;
+        let res = client()
+            .get(format!("http://{addr}/api/echo"))
+            .header("x-request-id", "client-chosen")
+            .send()
+            .await
+            .unwrap();
+        let echoed = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let handler = res.text().await.unwrap();
+        let event = events(&memory, 1).await[0]["request_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        [handler, echoed, event]
+    }
+    let generated = |ids: &[String; 3]| {
+        assert!(
+            ids.iter().all(|id| id == &ids[0]),
+            "one id everywhere: {ids:?}"
+        );
+        assert_eq!(
+            uuid::Uuid::parse_str(&ids[0]).unwrap().get_version_num(),
+            7,
+            "{ids:?}"
+        );
+    };
+    let chosen = |ids: &[String; 3]| assert!(ids.iter().all(|id| id == "client-chosen"), "{ids:?}");
+
+    // The test's client is the socket peer, on loopback.
+    chosen(&ids(RequestIdFrom::AnyClient, &[]).await);
+    chosen(&ids(RequestIdFrom::AnyClient, &["10.0.0.0/8"]).await);
+    generated(&ids(RequestIdFrom::TrustedProxies, &[]).await);
+    generated(&ids(RequestIdFrom::TrustedProxies, &["10.0.0.0/8"]).await);
+    chosen(&ids(RequestIdFrom::TrustedProxies, &["127.0.0.1"]).await);
+    generated(&ids(RequestIdFrom::Nobody, &["127.0.0.1"]).await);
+}

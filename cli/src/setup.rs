@@ -150,6 +150,7 @@ async fn build(file: &FileConfig, upstream_tls_use: UpstreamTlsUse) -> Result<Bu
         client_certificate_header: file.proxy.client_certificate_header.clone(),
         skip_paths: file.proxy.skip_paths.clone(),
         dpop: file.dpop.clone(),
+        request_id_from: file.proxy.request_id_from,
     };
     let mut layer = layer_config
         .builder(auditor.clone())

@@ -187,6 +187,47 @@ async fn an_untrusted_client_cannot_write_forwarding_headers_upstream() {
     );
 }
 
+/// `[proxy] request_id_from = "trusted_proxies"`: a client that is not a trusted proxy
+/// cannot choose the id the event records and the upstream's logs receive.
+#[tokio::test]
+async fn an_untrusted_clients_request_id_is_replaced_when_so_configured() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("request-id-from");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        "[proxy]\nrequest_id_from = \"trusted_proxies\"\n",
+    );
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let response = http()
+        .get(proxy.url("/echo"))
+        .header("x-request-id", "chosen-by-the-client")
+        .send()
+        .await
+        .unwrap();
+    let echoed = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let seen: Value = response.json().await.unwrap();
+    let upstream_saw = seen["headers"]["x-request-id"][0].as_str().unwrap();
+    assert_eq!(upstream_saw.len(), 36, "a generated UUID: {upstream_saw}");
+    assert_eq!(echoed, upstream_saw);
+    assert!(!seen["headers"].to_string().contains("chosen-by-the-client"));
+    let event = wait_event(&out, "for /echo", at_path("/echo")).await;
+    assert_eq!(event["request_id"], upstream_saw);
+}
+
 #[tokio::test]
 async fn a_trusted_front_proxy_keeps_its_headers_and_the_configured_one_decides() {
     let upstream = Upstream::start().await;

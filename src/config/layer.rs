@@ -9,10 +9,11 @@ use super::token::TokenInspectorConfig;
 use super::values::RequestPath;
 use super::BuildError;
 use crate::writer::Auditor;
-use crate::{AuditLayer, AuditLayerBuilder, ClientIpSource};
+use crate::{AuditLayer, AuditLayerBuilder, ClientIpSource, RequestIdFrom};
 
 /// The settings of an [`AuditLayer`]. The proxy keeps `trusted_proxies`,
-/// `client_ip_header`, `client_certificate_header` and `skip_paths` in its `[proxy]` table, `endpoints` in
+/// `client_ip_header`, `client_certificate_header`, `skip_paths` and `request_id_from` in its
+/// `[proxy]` table, `endpoints` in
 /// `[endpoints]`, `jwt` in `[jwt]` and `dpop` in `[dpop]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +39,10 @@ pub struct AuditLayerConfig {
     /// How DPoP proofs are checked.
     #[serde(default)]
     pub dpop: DpopConfig,
+    /// Whose `x-request-id` the event's `request_id` is taken from (`any_client`,
+    /// `trusted_proxies`, `nobody`); see [`AuditLayerBuilder::request_id_from`].
+    #[serde(default)]
+    pub request_id_from: RequestIdFrom,
 }
 
 impl AuditLayerConfig {
@@ -71,7 +76,8 @@ impl AuditLayerConfig {
             .token_inspector(self.jwt.build()?)
             .trusted_proxies(self.trusted_proxies.iter().cloned())
             .skip_paths(self.skip_paths.iter().map(|p| p.0.clone()))
-            .dpop(self.dpop.build()?);
+            .dpop(self.dpop.build()?)
+            .request_id_from(self.request_id_from);
         if let Some(header) = &self.client_ip_header {
             let source: ClientIpSource = header
                 .parse()

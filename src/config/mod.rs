@@ -246,8 +246,27 @@ mod tests {
             "trusted_proxies": ["10.0.0.0/8"],
             "client_ip_header": "x-real-ip",
             "skip_paths": ["/health"],
+            "request_id_from": "trusted_proxies",
         }))
         .unwrap();
+        assert_eq!(config.request_id_from, crate::RequestIdFrom::TrustedProxies);
+        assert_eq!(
+            AuditLayerConfig::default().request_id_from,
+            crate::RequestIdFrom::AnyClient
+        );
+        for (text, from) in [
+            ("any_client", crate::RequestIdFrom::AnyClient),
+            ("nobody", crate::RequestIdFrom::Nobody),
+        ] {
+            let config: AuditLayerConfig =
+                serde_json::from_value(serde_json::json!({ "request_id_from": text })).unwrap();
+            assert_eq!(config.request_id_from, from);
+        }
+        let err = serde_json::from_value::<AuditLayerConfig>(
+            serde_json::json!({ "request_id_from": "clients" }),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("trusted_proxies"), "{err}");
         assert!(config.jwt.has_key_source());
         config.build(crate::writer::Auditor::stdout()).unwrap();
 

@@ -88,8 +88,34 @@ impl std::fmt::Display for RequestId {
     }
 }
 
+/// Whose `x-request-id` a request's id is taken from
+/// ([`AuditLayerBuilder::request_id_from`](crate::AuditLayerBuilder::request_id_from)). A
+/// request whose header is not taken, or not a sane identifier (visible ASCII, at most 128
+/// bytes), gets a generated UUIDv7.
+///
+/// The id is the client's choice when its header is taken: it can give two requests the same
+/// id, or one of another client's, so that the trail and the logs the id joins it to tell them
+/// apart less well. Behind a front proxy that sets the header, take it only from the proxy.
+///
+/// In configuration files: `any_client`, `trusted_proxies` or `nobody`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RequestIdFrom {
+    /// Any client's header (the default).
+    #[default]
+    AnyClient,
+    /// Only the header of a peer among the
+    /// [trusted proxies](crate::AuditLayerBuilder::trusted_proxies); any other client's is
+    /// ignored (and, behind `oauth-audit proxy`, replaced upstream by the generated id).
+    TrustedProxies,
+    /// Nobody's: every request gets a generated id.
+    Nobody,
+}
+
 /// The `x-request-id` header's value when it is a sane identifier (visible ASCII, at most 128
-/// bytes), else a fresh UUIDv7 of `time`, the request's arrival.
+/// bytes), else a fresh UUIDv7 of `time`, the request's arrival. `header` is `None` when the
+/// header was not sent or is not taken from this peer ([`RequestIdFrom`]).
 pub(crate) fn request_id(header: Option<&HeaderValue>, time: Timestamp) -> String {
     header
         .map(|v| v.as_bytes())

@@ -16,7 +16,7 @@ mod request;
 pub(crate) use carried::{Carried, Header};
 pub use client_ip::{ClientIpSource, TrustedProxies};
 pub use forwarded::FORWARDING_HEADERS;
-pub use ids::RequestId;
+pub use ids::{RequestId, RequestIdFrom};
 pub(crate) use peer::peer_ip;
 pub use peer::PeerAddr;
 pub(crate) use request::RequestContext;

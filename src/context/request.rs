@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use super::carried::{Carried, Header};
 use super::client_ip::TrustedProxies;
+use super::ids::RequestIdFrom;
 use super::{ids, peer};
 use crate::event::{sanitize, Source, Timestamp};
 
@@ -38,10 +39,22 @@ pub(crate) struct RequestContext {
 }
 
 impl RequestContext {
-    pub(crate) fn capture<B>(request: &http::Request<B>, trusted: &TrustedProxies) -> Self {
+    pub(crate) fn capture<B>(
+        request: &http::Request<B>,
+        trusted: &TrustedProxies,
+        request_id_from: RequestIdFrom,
+    ) -> Self {
         let headers = request.headers();
         let carried = trusted.carried(headers);
-        let resolved = trusted.resolve(peer::peer_ip(request.extensions()), headers, carried);
+        let peer = peer::peer_ip(request.extensions());
+        let resolved = trusted.resolve(peer, headers, carried);
+        let request_id_header = match request_id_from {
+            RequestIdFrom::AnyClient => carried.get(headers, Header::XRequestId),
+            RequestIdFrom::TrustedProxies if peer.is_some_and(|ip| trusted.contains(ip)) => {
+                carried.get(headers, Header::XRequestId)
+            }
+            _ => None,
+        };
         let user_agent = carried
             .get(headers, Header::UserAgent)
             .map(|ua| sanitize(&String::from_utf8_lossy(ua.as_bytes()), MAX_USER_AGENT));
@@ -53,7 +66,7 @@ impl RequestContext {
             method: request.method().clone(),
             route: peer::matched_route(request.extensions()),
             path: sanitize(request.uri().path(), 2048),
-            request_id: ids::request_id(carried.get(headers, Header::XRequestId), time),
+            request_id: ids::request_id(request_id_header, time),
             trace_id,
             span_id,
             source: Source {

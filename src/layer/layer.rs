@@ -4,7 +4,7 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::{AuditService, Direct, Resolving, Shared};
-use crate::context::{ClientIpSource, TrustedProxies};
+use crate::context::{ClientIpSource, RequestIdFrom, TrustedProxies};
 use crate::dpop::DpopVerifier;
 use crate::oauth::Endpoints;
 use crate::token::{RevokedTokens, TokenInspector, TokenResolver};
@@ -45,6 +45,7 @@ impl AuditLayer {
                 dpop: DpopVerifier::default(),
                 client_certificate_header: None,
                 request_id_header: true,
+                request_id_from: RequestIdFrom::default(),
             }),
             mode: PhantomData,
         }
@@ -64,6 +65,7 @@ impl AuditLayer {
             dpop: None,
             client_certificate_header: None,
             request_id_header: true,
+            request_id_from: RequestIdFrom::default(),
             mode: PhantomData,
         }
     }
@@ -111,6 +113,7 @@ pub struct AuditLayerBuilder<M = Direct> {
     dpop: Option<DpopVerifier>,
     client_certificate_header: Option<String>,
     request_id_header: bool,
+    request_id_from: RequestIdFrom,
     mode: PhantomData<M>,
 }
 
@@ -124,6 +127,8 @@ impl<M> std::fmt::Debug for AuditLayerBuilder<M> {
             .field("resolver", &self.resolver.is_some())
             .field("endpoints", &self.endpoints)
             .field("client_certificate_header", &self.client_certificate_header)
+            .field("request_id_header", &self.request_id_header)
+            .field("request_id_from", &self.request_id_from)
             .finish_non_exhaustive()
     }
 }
@@ -244,6 +249,7 @@ impl<M> AuditLayerBuilder<M> {
             dpop: self.dpop,
             client_certificate_header: self.client_certificate_header,
             request_id_header: self.request_id_header,
+            request_id_from: self.request_id_from,
             mode: PhantomData,
         }
     }
@@ -314,6 +320,28 @@ impl<M> AuditLayerBuilder<M> {
         self
     }
 
+    /// Whose `x-request-id` the request's id (the event's `request_id`) is taken from:
+    /// [any client's](RequestIdFrom::AnyClient) by default, [only a trusted
+    /// proxy's](RequestIdFrom::TrustedProxies), or [nobody's](RequestIdFrom::Nobody). A
+    /// request whose header is not taken gets a generated UUIDv7, as one without the header.
+    ///
+    /// ```
+    /// use oauth_audit::{writer::Auditor, AuditLayer, RequestIdFrom};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), oauth_audit::ConfigError> {
+    /// // The load balancer at 10.0.0.0/8 sets `x-request-id`; clients cannot choose theirs.
+    /// let layer = AuditLayer::builder(Auditor::stdout())
+    ///     .trusted_proxies(["10.0.0.0/8"])
+    ///     .request_id_from(RequestIdFrom::TrustedProxies)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn request_id_from(mut self, from: RequestIdFrom) -> Self {
+        self.request_id_from = from;
+        self
+    }
+
     /// Paths that are not audited at all (health checks, metrics, static files): exact
     /// paths, or every path under a prefix written `/static/*`. A request is skipped only
     /// when every server would read its path as one of them
@@ -360,6 +388,7 @@ impl<M> AuditLayerBuilder<M> {
                 dpop: self.dpop.unwrap_or_default(),
                 client_certificate_header,
                 request_id_header: self.request_id_header,
+                request_id_from: self.request_id_from,
             }),
             mode: PhantomData,
         })

@@ -69,7 +69,8 @@ impl<S, M> AuditService<S, M> {
                 resolve: None,
             };
         }
-        let context = RequestContext::capture(&req, &shared.trusted_proxies);
+        let context =
+            RequestContext::capture(&req, &shared.trusted_proxies, shared.request_id_from);
         req.extensions_mut()
             .insert(RequestId::new(&context.request_id));
         let context_ip = context.source.ip;

@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     pub(crate) client_certificate_header: Option<http::HeaderName>,
     /// Echo the request id in responses that lack `x-request-id`.
     pub(crate) request_id_header: bool,
+    /// Whose `x-request-id` the request id is taken from.
+    pub(crate) request_id_from: crate::context::RequestIdFrom,
 }
 
 impl std::fmt::Debug for dyn TokenResolver {

@@ -80,6 +80,10 @@ pub struct ProxySection {
     /// Paths forwarded but not audited.
     #[serde(default)]
     pub skip_paths: Vec<RequestPath>,
+    /// Whose `x-request-id` the event's `request_id` (and the upstream's `X-Request-Id`) is
+    /// taken from: `any_client` (default), `trusted_proxies` or `nobody`.
+    #[serde(default)]
+    pub request_id_from: oauth_audit::RequestIdFrom,
     /// Send the client's `Host` upstream instead of the upstream's authority.
     #[serde(default)]
     pub preserve_host: bool,
