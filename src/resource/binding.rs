@@ -54,19 +54,6 @@ impl Presentation {
         self.scheme == Scheme::Bearer && self.proof.is_none() && self.certificate.is_none()
     }
 
-    /// The presentation of the token the audit layer found in a request, from the request's
-    /// extensions: the one the layer put there, or [`Presentation::bearer`] when the token
-    /// came as a plain bearer token (the layer then inserts none). `None` when the layer
-    /// audited no token.
-    pub fn of(extensions: &http::Extensions) -> Option<std::borrow::Cow<'_, Presentation>> {
-        if let Some(presentation) = extensions.get::<Presentation>() {
-            return Some(std::borrow::Cow::Borrowed(presentation));
-        }
-        extensions
-            .get::<crate::AuditedToken>()
-            .map(|_| std::borrow::Cow::Owned(Presentation::bearer()))
-    }
-
     /// The binding of `token` as presented (`token.binding`), `None` for a token bound to
     /// nothing that came without a proof.
     ///
@@ -205,52 +192,6 @@ pub(crate) fn certificate_match(
         Some(PresentedCertificate::Certificate(c)) => {
             (ProofOutcome::KeyMismatch, Some(c.thumbprint().to_owned()))
         }
-    }
-}
-
-/// An Axum extractor: how the request presented the token the layer audited
-/// ([`Presentation::of`]). Without a token it rejects as [`AuditedToken`](crate::AuditedToken)
-/// does, with `401` and `WWW-Authenticate: Bearer`; take `Option<Presentation>` to decide
-/// yourself.
-///
-/// ```
-/// use axum::{routing::get, Router};
-/// use oauth_audit::{AuditLayer, Presentation};
-/// # use oauth_audit::writer::Auditor;
-///
-/// async fn whoami(presentation: Presentation) -> String {
-///     format!("{:?}", presentation.scheme)
-/// }
-/// # fn app(auditor: Auditor) -> Router {
-/// Router::new().route("/whoami", get(whoami)).layer(AuditLayer::new(auditor))
-/// # }
-/// ```
-#[cfg(feature = "axum")]
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Presentation {
-    type Rejection = (http::StatusCode, [(http::HeaderName, &'static str); 1]);
-
-    async fn from_request_parts(
-        parts: &mut http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Presentation::of(&parts.extensions)
-            .map(std::borrow::Cow::into_owned)
-            .ok_or((
-                http::StatusCode::UNAUTHORIZED,
-                [(http::header::WWW_AUTHENTICATE, "Bearer")],
-            ))
-    }
-}
-
-#[cfg(feature = "axum")]
-impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Presentation {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut http::request::Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(Presentation::of(&parts.extensions).map(std::borrow::Cow::into_owned))
     }
 }
 
