@@ -93,9 +93,9 @@ impl std::fmt::Display for RequestId {
 /// request whose header is not taken, or not a sane identifier (visible ASCII, at most 128
 /// bytes), gets a generated UUIDv7.
 ///
-/// The id is the client's choice when its header is taken: it can give two requests the same
-/// id, or one of another client's, so that the trail and the logs the id joins it to tell them
-/// apart less well. Behind a front proxy that sets the header, take it only from the proxy.
+/// A client whose header is taken chooses its request's id: it can give two requests one id,
+/// or reuse another client's, and so blur which events and log lines belong together. Behind
+/// a front proxy that sets the header, take it only from the proxy.
 ///
 /// In configuration files: `any_client`, `trusted_proxies` or `nobody`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
