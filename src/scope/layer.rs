@@ -197,10 +197,12 @@ where
                 });
                 return RequiredScopesFuture::refused(response);
             }
-            let presentation = Presentation::of(req.extensions());
-            let unproven = token.and_then(|t| {
-                possession_refusal(&t.0, presentation.as_deref(), config.require_dpop)
-            });
+            // None with a token: it came as a plain bearer token, which the layer leaves out
+            // of the extensions (`possession_refusal` reads it so; the token is at hand, so
+            // `Presentation::of` would look it up again).
+            let presentation = req.extensions().get::<Presentation>();
+            let unproven =
+                token.and_then(|t| possession_refusal(&t.0, presentation, config.require_dpop));
             let refusal = match token.map(|t| t.0.verdict) {
                 None => Some((StatusCode::UNAUTHORIZED, challenge(None, None))),
                 Some(Verdict::Valid) if unproven.is_some() => {
@@ -243,6 +245,7 @@ fn possession_refusal(
     presentation: Option<&Presentation>,
     require_dpop: bool,
 ) -> Option<HeaderValue> {
+    // Left out of the extensions: a plain bearer token (see `Presentation::of`).
     let bearer = Presentation::bearer();
     let presentation = presentation.unwrap_or(&bearer);
     let binding = presentation.binding(token);
