@@ -159,17 +159,20 @@ async fn scope_usage_audit_only_and_enforcing() {
     assert!(open["scopes"].get("required").is_none());
 }
 
-#[tokio::test]
-async fn the_request_id_reaches_the_handler_and_the_response() {
+/// `/api/echo`, which answers with the request id the handler was given.
+fn echo_id() -> Router {
     use axum::Extension;
     use oauth_audit::RequestId;
+    Router::new().route(
+        "/api/echo",
+        get(|Extension(id): Extension<RequestId>| async move { id.to_string() }),
+    )
+}
 
+#[tokio::test]
+async fn the_request_id_reaches_the_handler_and_the_response() {
     let (auditor, memory) = memory_auditor();
-    let app = Router::new()
-        .route(
-            "/api/echo",
-            get(|Extension(id): Extension<RequestId>| async move { id.to_string() }),
-        )
+    let app = echo_id()
         .route(
             "/api/own",
             get(|| async { ([("x-request-id", "the-handler's")], "own") }),
@@ -210,17 +213,12 @@ async fn the_request_id_reaches_the_handler_and_the_response() {
 
     // Turned off: the response is left as the handler made it.
     let (auditor, _memory) = memory_auditor();
-    let app = Router::new()
-        .route(
-            "/api/echo",
-            get(|Extension(id): Extension<RequestId>| async move { id.to_string() }),
-        )
-        .layer(
-            AuditLayer::builder(auditor)
-                .request_id_header(false)
-                .build()
-                .unwrap(),
-        );
+    let app = echo_id().layer(
+        AuditLayer::builder(auditor)
+            .request_id_header(false)
+            .build()
+            .unwrap(),
+    );
     let addr = serve(app).await;
     let res = client()
         .get(format!("http://{addr}/api/echo"))
@@ -237,25 +235,19 @@ async fn the_request_id_reaches_the_handler_and_the_response() {
 /// everywhere the id goes (the event, the handler, the response).
 #[tokio::test]
 async fn whose_request_id_is_taken_is_configurable() {
-    use axum::Extension;
-    use oauth_audit::{RequestId, RequestIdFrom};
+    use oauth_audit::RequestIdFrom;
 
     /// The id the handler saw, the one the response echoed and the one the event recorded,
     /// for a request sending `x-request-id: client-chosen` through a layer so configured.
     async fn ids(from: RequestIdFrom, trusted: &[&str]) -> [String; 3] {
         let (auditor, memory) = memory_auditor();
-        let app = Router::new()
-            .route(
-                "/api/echo",
-                get(|Extension(id): Extension<RequestId>| async move { id.to_string() }),
-            )
-            .layer(
-                AuditLayer::builder(auditor)
-                    .trusted_proxies(trusted.iter().copied())
-                    .request_id_from(from)
-                    .build()
-                    .unwrap(),
-            );
+        let app = echo_id().layer(
+            AuditLayer::builder(auditor)
+                .trusted_proxies(trusted.iter().copied())
+                .request_id_from(from)
+                .build()
+                .unwrap(),
+        );
         let addr = serve(app).await;
         let res = client()
             .get(format!("http://{addr}/api/echo"))

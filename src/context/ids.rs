@@ -54,9 +54,7 @@ impl RequestId {
     pub fn as_str(&self) -> &str {
         match &self.0 {
             // Copied whole from a `&str`, so always UTF-8: the fallback is never taken.
-            Id::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
-            }
+            Id::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
             Id::Heap(id) => id,
         }
     }
