@@ -12,14 +12,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use oauth_audit::event::{error_code, ErrorInfo};
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::request_target::{method_overrides, CanonicalPath};
@@ -31,10 +29,14 @@ use super::headers::{
     Client as ForwardedClient,
 };
 use super::timed_body::{is_body_timeout, TimedBody};
+use super::upstream::{Upstream, UpstreamError};
 use crate::config::UpstreamUrl;
 use crate::routes::{Decision, PathCase, ScopeRules};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// How long an upstream connection is kept without a request.
+const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a request body may send nothing (`proxy.body_timeout`).
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -48,7 +50,7 @@ pub type ForwardBody = RequestBody<Incoming>;
 /// Forwards requests to one upstream.
 ///
 /// Cloned for every request (a tower service is called by value): everything it holds is
-/// behind one `Arc`, so a clone is one reference count, not a copy of the connection pool's
+/// behind one `Arc`, so a clone is one reference count, not a copy of the connections'
 /// handles and the TLS connector's.
 #[derive(Clone, Debug)]
 pub struct Forward {
@@ -57,14 +59,13 @@ pub struct Forward {
 
 #[derive(Clone, Debug)]
 struct Inner {
-    client: Client<HttpsConnector<HttpConnector>, TimedBody<ForwardBody>>,
+    connections: Upstream<TimedBody<ForwardBody>>,
     upstream: UpstreamUrl,
     /// How long a request body may send nothing before the request is given up.
     body_timeout: Duration,
     preserve_host: bool,
-    /// The `Host` of requests to the upstream when the client's is not preserved: its host,
-    /// and its port unless the scheme's default (as hyper writes it for a request without
-    /// one). `None` if it made no field value, then hyper writes it.
+    /// The `Host` of requests to the upstream when the client's is not preserved (or the
+    /// client sent none): its host, and its port unless the scheme's default.
     upstream_host: Option<HeaderValue>,
     trusted: TrustedProxies,
     /// How clients reach this proxy (`http`, or `https` on a TLS listener), for the upstream.
@@ -81,7 +82,7 @@ struct Inner {
 pub struct PeerCertificate(pub Arc<[u8]>);
 
 impl Forward {
-    /// A forwarder with a connection pool towards `upstream`; the forwarding headers of
+    /// A forwarder with kept-alive connections to `upstream`; the forwarding headers of
     /// peers in `trusted` are kept and appended to, those of other peers replaced; an
     /// `https` upstream is verified with `tls`. `tls_listener` says whether clients reach
     /// the proxy over TLS, as `X-Forwarded-Proto` and `Forwarded: proto=` tell the upstream.
@@ -102,12 +103,15 @@ impl Forward {
             .https_or_http()
             .enable_http1()
             .wrap_connector(connector);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
+        let origin = Uri::builder()
+            .scheme(upstream.scheme.clone())
+            .authority(upstream.authority.clone())
+            .path_and_query("/")
+            .build()
+            .unwrap_or_default();
         Forward {
             inner: Arc::new(Inner {
-                client,
+                connections: Upstream::new(connector, origin, UPSTREAM_IDLE_TIMEOUT),
                 upstream_host: host_field(&upstream),
                 upstream,
                 body_timeout: DEFAULT_BODY_TIMEOUT,
@@ -145,7 +149,13 @@ impl Forward {
 }
 
 impl Inner {
-    fn upstream_uri(&self, uri: &Uri) -> Result<Uri, http::Error> {
+    /// The request target for the upstream: the client's path and query under the
+    /// upstream's base path, in origin form (`/path?query`); a `CONNECT`'s is the
+    /// upstream's authority.
+    fn upstream_target(&self, method: &Method, uri: &Uri) -> Result<Uri, http::Error> {
+        if method == Method::CONNECT {
+            return Ok(Uri::from(self.upstream.authority.clone()));
+        }
         let path_and_query = match uri.path_and_query() {
             // Shared, not parsed again.
             Some(path_and_query) if self.upstream.base_path.is_empty() => path_and_query.clone(),
@@ -158,11 +168,7 @@ impl Inner {
                 PathAndQuery::try_from(target)?
             }
         };
-        Uri::builder()
-            .scheme(self.upstream.scheme.clone())
-            .authority(self.upstream.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
+        Ok(Uri::from(path_and_query))
     }
 
     async fn forward(&self, mut req: Request<ForwardBody>) -> Response<ProxyBody> {
@@ -196,7 +202,7 @@ impl Inner {
                 ),
             );
         }
-        let uri = match self.upstream_uri(req.uri()) {
+        let uri = match self.upstream_target(req.method(), req.uri()) {
             Ok(uri) => uri,
             Err(err) => {
                 return failure(StatusCode::BAD_REQUEST, "bad_request", err.to_string());
@@ -251,25 +257,21 @@ impl Inner {
                 HeaderValue::from_static("chunked"),
             );
         }
-        if self.preserve_host {
-            if let Some(host) = host {
+        // The client's when preserved, else the upstream's own, as a pooled client would
+        // write it (`host_field`): made once, and put in the client's field's place.
+        let host = if self.preserve_host { host } else { None };
+        match host.or_else(|| self.upstream_host.clone()) {
+            Some(host) => {
                 headers.insert(header::HOST, host);
             }
-        } else {
-            // The upstream's own host, as hyper would set it once the field is gone: made
-            // once, and put in the client's field's place.
-            match &self.upstream_host {
-                Some(upstream_host) => {
-                    headers.insert(header::HOST, upstream_host.clone());
-                }
-                None => {
-                    headers.remove(header::HOST);
-                }
+            // Never: every authority makes a field value (`host_field`'s test).
+            None => {
+                headers.remove(header::HOST);
             }
         }
 
         let req = req.map(|body| TimedBody::new(body, self.body_timeout));
-        let mut response = match self.client.request(req).await {
+        let mut response = match self.connections.send(req).await {
             Ok(response) => response,
             Err(err) if is_body_timeout(&err) => {
                 return failure(
@@ -409,10 +411,7 @@ impl Service<Request<ForwardBody>> for Protected {
 }
 
 /// `502`, with the reason for the audit event in the response's extensions.
-fn unreachable_upstream(
-    upstream: &UpstreamUrl,
-    err: &hyper_util::client::legacy::Error,
-) -> Response<ProxyBody> {
+fn unreachable_upstream(upstream: &UpstreamUrl, err: &UpstreamError) -> Response<ProxyBody> {
     let mut cause = String::new();
     let mut tls = false;
     let mut source: Option<&dyn std::error::Error> = Some(err);
@@ -493,7 +492,8 @@ fn escaped_pem(der: &[u8]) -> String {
 }
 
 /// The `Host` field for requests to `upstream`: its host, with its port unless that is the
-/// scheme's default, as hyper's client writes it for a request that has none.
+/// scheme's default, as hyper-util's pooled client writes it for a request that has none.
+/// `None` never happens: an authority holds no byte a field value refuses (tested).
 fn host_field(upstream: &UpstreamUrl) -> Option<HeaderValue> {
     let authority = &upstream.authority;
     let default_port = if upstream.is_https() { 443 } else { 80 };
@@ -541,6 +541,25 @@ mod tests {
             let upstream = UpstreamUrl::try_from(url.to_owned()).unwrap();
             let field = host_field(&upstream).unwrap();
             assert_eq!(field.to_str().unwrap(), hypers(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn every_upstream_authority_makes_a_host_field() {
+        // Any byte in the host, and in the port's place, of an otherwise valid authority.
+        for byte in 0..=255u8 {
+            for text in [
+                [b"ho", &[byte][..], b"st:8080"].concat(),
+                [b"host:80", &[byte][..]].concat(),
+            ] {
+                let Ok(text) = String::from_utf8(text) else {
+                    continue;
+                };
+                let url = format!("http://{text}");
+                if let Ok(upstream) = UpstreamUrl::try_from(url.clone()) {
+                    assert!(host_field(&upstream).is_some(), "{url:?}");
+                }
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ mod headers;
 mod serve;
 mod timed_body;
 pub mod tls;
+mod upstream;
 
 pub use forward::{Forward, Protected, DEFAULT_BODY_TIMEOUT};
 pub use serve::{serve, Limits};
