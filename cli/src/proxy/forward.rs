@@ -21,6 +21,7 @@ use hyper_util::rt::TokioIo;
 use oauth_audit::event::{error_code, ErrorInfo};
 use oauth_audit::oauth::Endpoints;
 use oauth_audit::request_target::{method_overrides, CanonicalPath};
+use oauth_audit::scope::RequiredScopesFuture;
 use oauth_audit::{PeerAddr, RequestBody, RequestId, TrustedProxies};
 use tower::{Layer, Service};
 
@@ -216,6 +217,8 @@ impl Inner {
             .map(|c| escaped_pem(&c.0));
         let request_id = req.extensions_mut().remove::<RequestId>();
         let headers = req.headers_mut();
+        // Room for the fields added below, so the map grows once, not twice.
+        headers.reserve(8);
         remove_hop_by_hop(headers, upgrade);
         remove_path_overrides(headers);
         // The upstream's logs can be joined to the event: it gets the event's request id
@@ -308,10 +311,14 @@ impl Inner {
     }
 }
 
+/// The response future of [`Forward`].
+pub type ForwardFuture =
+    Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+
 impl Service<Request<ForwardBody>> for Forward {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = ForwardFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
@@ -384,10 +391,36 @@ impl Protected {
     }
 }
 
+/// The response future of [`Protected`]: the forwarder's, under a rule's or not, or a
+/// refusal. One box (the forwarder's) whichever it is.
+pub enum ProtectedFuture {
+    /// Forwarded under a scope rule.
+    Rule(RequiredScopesFuture<ForwardFuture, ProxyBody>),
+    /// Forwarded without one.
+    Pass(ForwardFuture),
+    /// Refused here.
+    Refused(Option<Response<ProxyBody>>),
+}
+
+impl Future for ProtectedFuture {
+    type Output = Result<Response<ProxyBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut *self {
+            ProtectedFuture::Rule(future) => Pin::new(future).poll(cx),
+            ProtectedFuture::Pass(future) => future.as_mut().poll(cx),
+            ProtectedFuture::Refused(response) => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
 impl Service<Request<ForwardBody>> for Protected {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = ProtectedFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
@@ -397,14 +430,13 @@ impl Service<Request<ForwardBody>> for Protected {
         match self.decide(&req) {
             Decision::Rule(rule) => {
                 // `Forward` is always ready, so the layered service needs no poll_ready.
-                let future = rule.scopes.layer(self.forward.clone()).call(req);
-                Box::pin(future)
+                ProtectedFuture::Rule(rule.scopes.layer(self.forward.clone()).call(req))
             }
-            Decision::Pass => self.forward.call(req),
+            Decision::Pass => ProtectedFuture::Pass(self.forward.call(req)),
             Decision::Refuse(refusal) => {
                 tracing::info!(code = refusal.code, reason = %refusal.description, "request refused");
                 let response = failure(StatusCode::BAD_REQUEST, refusal.code, refusal.description);
-                Box::pin(std::future::ready(Ok(response)))
+                ProtectedFuture::Refused(Some(response))
             }
         }
     }
