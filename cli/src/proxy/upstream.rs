@@ -146,7 +146,9 @@ where
         loop {
             let (mut sender, reused) = match self.shared.checkout() {
                 Some(sender) => (sender, true),
-                None => (self.connect().await?, false),
+                // Boxed: the connect future is large and rarely needed, and would otherwise
+                // make every request's future larger to move.
+                None => (Box::pin(self.connect()).await?, false),
             };
             match sender.try_send_request(req).await {
                 Ok(response) => {
