@@ -527,6 +527,11 @@ pub async fn run(mut settings: Settings) -> Result<(), Failure> {
             .body_timeout
             .map_or(crate::proxy::DEFAULT_BODY_TIMEOUT, |d| d.0),
     )
+    .upstream_idle_timeout(
+        file.proxy
+            .upstream_idle_timeout
+            .map_or(crate::proxy::DEFAULT_UPSTREAM_IDLE_TIMEOUT, |d| d.0),
+    )
     .client_certificate_headers(
         header_name(
             file.proxy.client_certificate_header.as_deref(),

@@ -229,6 +229,42 @@ async fn an_untrusted_clients_request_id_is_replaced_when_so_configured() {
 }
 
 #[tokio::test]
+async fn upstream_connections_are_reused_and_closed_when_idle_as_configured() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("upstream-idle");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write("proxy.toml", "[proxy]\nupstream_idle_timeout = \"300ms\"\n");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let connections = || {
+        upstream
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    // One after another, the requests share the proxy's connection to the upstream.
+    for _ in 0..3 {
+        let response = http().get(proxy.url("/echo")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+    assert_eq!(connections(), 1);
+    // Idle for longer than the timeout, it was closed: the next request opens another.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let response = http().get(proxy.url("/echo")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(connections(), 2);
+}
+
+#[tokio::test]
 async fn a_trusted_front_proxy_keeps_its_headers_and_the_configured_one_decides() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("trusted-front");

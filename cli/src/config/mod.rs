@@ -104,6 +104,8 @@ pub struct ProxySection {
     pub idle_timeout: Option<PositiveDuration>,
     /// How long a request's client may send no part of its body.
     pub body_timeout: Option<PositiveDuration>,
+    /// How long a connection to the upstream may stay without a request.
+    pub upstream_idle_timeout: Option<PositiveDuration>,
     /// Client connections served at once.
     pub max_connections: Option<AtLeastOne>,
     /// TLS on the listener.
@@ -853,6 +855,7 @@ service_name = "idp"
 listen = "127.0.0.1:8080"
 upstream = "http://127.0.0.1:3000"
 trusted_proxies = ["10.0.0.0/8", "::1"]
+upstream_idle_timeout = "4s"
 [endpoints]
 defaults = false
 token = ["/oauth2/token"]
@@ -878,6 +881,10 @@ type = "tracing"
         .unwrap();
         assert_eq!(config.writers.len(), 3);
         assert_eq!(config.routes[0].mode, MatchMode::All);
+        assert_eq!(
+            config.proxy.upstream_idle_timeout.map(|d| d.0),
+            Some(std::time::Duration::from_secs(4))
+        );
         assert_eq!(
             config.jwt.leeway,
             Some(HumanDuration(std::time::Duration::from_secs(30)))

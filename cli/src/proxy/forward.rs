@@ -36,8 +36,8 @@ use crate::routes::{Decision, PathCase, ScopeRules};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// How long an upstream connection is kept without a request.
-const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an upstream connection may stay without a request (`proxy.upstream_idle_timeout`).
+pub const DEFAULT_UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a request body may send nothing (`proxy.body_timeout`).
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -112,7 +112,7 @@ impl Forward {
             .unwrap_or_default();
         Forward {
             inner: Arc::new(Inner {
-                connections: Upstream::new(connector, origin, UPSTREAM_IDLE_TIMEOUT),
+                connections: Upstream::new(connector, origin, DEFAULT_UPSTREAM_IDLE_TIMEOUT),
                 upstream_host: host_field(&upstream),
                 upstream,
                 body_timeout: DEFAULT_BODY_TIMEOUT,
@@ -134,6 +134,16 @@ impl Forward {
     /// `error.code: "request_timeout"`.
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
         Arc::make_mut(&mut self.inner).body_timeout = timeout;
+        self
+    }
+
+    /// Closes an idle upstream connection after `timeout` without a request (at the
+    /// earliest after half of it; default 60 s). Below the upstream's own keep-alive
+    /// timeout, the proxy rather than the upstream closes idle connections, so no request
+    /// meets a connection the upstream is closing at that moment.
+    pub fn upstream_idle_timeout(mut self, timeout: Duration) -> Self {
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.connections = inner.connections.with_idle_timeout(timeout);
         self
     }
 

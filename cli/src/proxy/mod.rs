@@ -9,5 +9,5 @@ mod timed_body;
 pub mod tls;
 mod upstream;
 
-pub use forward::{Forward, Protected, DEFAULT_BODY_TIMEOUT};
+pub use forward::{Forward, Protected, DEFAULT_BODY_TIMEOUT, DEFAULT_UPSTREAM_IDLE_TIMEOUT};
 pub use serve::{serve, Limits};

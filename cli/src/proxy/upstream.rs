@@ -13,8 +13,8 @@
 //!   `retry_canceled_requests` does;
 //! - a connection goes back to the list once its response has been read, at once when it
 //!   already has, else from a task that waits for it (a body still streaming);
-//! - idle connections are closed after at most `idle_timeout` (and no sooner than half of
-//!   it), and at most [`MAX_IDLE`] are kept;
+//! - idle connections are closed after between half of `idle_timeout` and `idle_timeout`
+//!   without a request, and at most [`MAX_IDLE`] are kept;
 //! - an upgraded connection (`101 Switching Protocols`) belongs to its tunnel and never
 //!   comes back.
 
@@ -50,6 +50,32 @@ impl<B> Clone for Upstream<B> {
 }
 
 impl<B> Upstream<B> {
+    /// Connections to `uri` (its scheme and authority) made by `connector`, closed after
+    /// `idle_timeout` without a request.
+    pub fn new(connector: HttpsConnector<HttpConnector>, uri: Uri, idle_timeout: Duration) -> Self {
+        Upstream {
+            shared: Arc::new(Shared {
+                connector,
+                uri,
+                idle: Mutex::new(Vec::new()),
+                round: AtomicU32::new(0),
+                round_length: (idle_timeout / 2).max(Duration::from_millis(1)),
+                max_idle: MAX_IDLE,
+                reaper: Once::new(),
+            }),
+        }
+    }
+
+    /// The same upstream and connector, with connections closed after `idle_timeout`
+    /// without a request; none of `self`'s connections are shared.
+    pub fn with_idle_timeout(&self, idle_timeout: Duration) -> Self {
+        Upstream::new(
+            self.shared.connector.clone(),
+            self.shared.uri.clone(),
+            idle_timeout,
+        )
+    }
+
     /// Idle connections now (some may have been closed by the upstream since).
     pub fn idle_count(&self) -> usize {
         self.shared.idle.lock().map_or(0, |idle| idle.len())
@@ -125,22 +151,6 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    /// Connections to `uri` (its scheme and authority) made by `connector`, closed after
-    /// `idle_timeout` without a request.
-    pub fn new(connector: HttpsConnector<HttpConnector>, uri: Uri, idle_timeout: Duration) -> Self {
-        Upstream {
-            shared: Arc::new(Shared {
-                connector,
-                uri,
-                idle: Mutex::new(Vec::new()),
-                round: AtomicU32::new(0),
-                round_length: (idle_timeout / 2).max(Duration::from_millis(1)),
-                max_idle: MAX_IDLE,
-                reaper: Once::new(),
-            }),
-        }
-    }
-
     /// Sends `req` (origin-form, with its `Host`) on an idle connection, or a new one.
     pub async fn send(&self, mut req: Request<B>) -> Result<Response<Incoming>, UpstreamError> {
         loop {
@@ -194,13 +204,13 @@ where
 {
     /// The most recently returned idle connection that is ready; closed ones are dropped.
     fn checkout(&self) -> Option<SendRequest<B>> {
-        let mut idle = self.idle.lock().ok()?;
-        while let Some(entry) = idle.pop() {
+        loop {
+            let entry = self.idle.lock().ok()?.pop()?;
             if entry.sender.is_ready() {
                 return Some(entry.sender);
             }
+            // Closed by the upstream: dropped here, outside the lock.
         }
-        None
     }
 
     /// Back to the list once ready for another request: now if it is, else when it is.
@@ -223,12 +233,14 @@ where
         self.reaper.call_once(|| {
             tokio::spawn(reap(Arc::downgrade(self), self.round_length));
         });
-        let round = self.round.load(Ordering::Relaxed);
         if let Ok(mut idle) = self.idle.lock() {
             if idle.len() < self.max_idle {
+                // Read under the lock, so that a round the reaper is starting counts.
+                let round = self.round.load(Ordering::Relaxed);
                 idle.push(Idle { sender, round });
             }
         }
+        // Past the bound, the connection closes as `sender` is dropped: after the lock.
     }
 }
 
@@ -273,7 +285,8 @@ mod tests {
     use std::future::Future;
     use std::net::SocketAddr;
     use std::pin::Pin;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::task::{Context, Poll};
     use std::time::Instant;
 
     use bytes::Bytes;
@@ -291,6 +304,17 @@ mod tests {
         dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Answer> + Send>> + Send + Sync,
     >;
 
+    /// Waits up to 10 s for `condition`.
+    async fn eventually(what: &str, condition: impl Fn() -> bool) {
+        let started = Instant::now();
+        while !condition() {
+            assert!(started.elapsed() < Duration::from_secs(10), "never: {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Every response carries `x-connection`: the number of its connection, in the order
+    /// they were accepted (from 1).
     struct Server {
         addr: SocketAddr,
         /// Connections accepted so far.
@@ -301,6 +325,7 @@ mod tests {
         listener: JoinHandle<()>,
     }
 
+    /// Counts a connection closed however its task ends (aborted too).
     struct Open(Arc<AtomicUsize>);
 
     impl Drop for Open {
@@ -327,16 +352,19 @@ mod tests {
                 (accepted.clone(), open.clone(), connections.clone());
             let listener = tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
-                    counted.fetch_add(1, Ordering::SeqCst);
+                    let number = counted.fetch_add(1, Ordering::SeqCst) + 1;
                     still_open.fetch_add(1, Ordering::SeqCst);
+                    let open = Open(still_open.clone());
                     let handler = handler.clone();
-                    let still_open = still_open.clone();
                     let task = tokio::spawn(async move {
-                        // Counts the connection closed however the task ends (aborted too).
-                        let _open = Open(still_open);
+                        let _open = open;
                         let service = hyper::service::service_fn(move |req| {
                             let answer = handler(req);
-                            async move { Ok::<_, Infallible>(answer.await) }
+                            async move {
+                                let mut answer = answer.await;
+                                answer.headers_mut().insert("x-connection", number.into());
+                                Ok::<_, Infallible>(answer)
+                            }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), service)
@@ -362,24 +390,42 @@ mod tests {
         }
 
         fn upstream(&self, idle_timeout: Duration) -> Upstream<Full<Bytes>> {
-            let mut http = HttpConnector::new();
-            http.enforce_http(false);
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(crate::proxy::tls::client_config(None, false).unwrap())
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http);
-            let uri = format!("http://{}/", self.addr).parse().unwrap();
-            Upstream::new(connector, uri, idle_timeout)
+            upstream_at(self.addr, idle_timeout)
         }
 
         fn accepted(&self) -> usize {
             self.accepted.load(Ordering::SeqCst)
         }
+
+        async fn wait_open(&self, what: &str, open: usize) {
+            eventually(what, || self.open.load(Ordering::SeqCst) == open).await;
+        }
+    }
+
+    fn upstream_at(addr: SocketAddr, idle_timeout: Duration) -> Upstream<Full<Bytes>> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(crate::proxy::tls::client_config(None, false).unwrap())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let uri = format!("http://{addr}/").parse().unwrap();
+        Upstream::new(connector, uri, idle_timeout)
     }
 
     fn ok() -> Handler {
         Arc::new(|_| Box::pin(async { Response::new(Full::from("ok").boxed()) }))
+    }
+
+    /// Answers the request's body.
+    fn echo() -> Handler {
+        Arc::new(|req| {
+            Box::pin(async move {
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                Response::new(Full::new(body).boxed())
+            })
+        })
     }
 
     fn get(path: &str) -> Request<Full<Bytes>> {
@@ -389,17 +435,22 @@ mod tests {
             .unwrap()
     }
 
-    async fn body(response: Response<Incoming>) -> Bytes {
-        response.into_body().collect().await.unwrap().to_bytes()
+    /// The response's body, and the number of the server's connection that answered.
+    async fn read(response: Response<Incoming>) -> (Bytes, usize) {
+        let number = response.headers()["x-connection"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (body, number)
     }
 
-    /// Waits up to 10 s for `condition`.
-    async fn eventually(what: &str, condition: impl Fn() -> bool) {
-        let started = Instant::now();
-        while !condition() {
-            assert!(started.elapsed() < Duration::from_secs(10), "never: {what}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    /// One request, read whole, and its connection back in the list, as the only idle one.
+    async fn round_trip(upstream: &Upstream<Full<Bytes>>) -> (Bytes, usize) {
+        let answer = read(upstream.send(get("/")).await.unwrap()).await;
+        eventually("the connection is back", || upstream.idle_count() == 1).await;
+        answer
     }
 
     #[tokio::test]
@@ -407,16 +458,15 @@ mod tests {
         let server = Server::start(ok()).await;
         let upstream = server.upstream(Duration::from_secs(60));
         for _ in 0..5 {
-            let response = upstream.send(get("/")).await.unwrap();
-            assert_eq!(body(response).await, "ok");
-            eventually("the connection is back", || upstream.idle_count() == 1).await;
+            assert_eq!(round_trip(&upstream).await, (Bytes::from("ok"), 1));
         }
         assert_eq!(server.accepted(), 1);
     }
 
     #[tokio::test]
     async fn requests_at_once_get_a_connection_each_and_all_come_back() {
-        // Every request is answered only once all four are in the server's hands.
+        // Every request is answered only once all four are in the server's hands: two on
+        // one connection would never be answered, so each wait has a deadline.
         let barrier = Arc::new(tokio::sync::Barrier::new(4));
         let handler: Handler = Arc::new(move |_| {
             let barrier = barrier.clone();
@@ -427,41 +477,109 @@ mod tests {
         });
         let server = Server::start(handler).await;
         let upstream = server.upstream(Duration::from_secs(60));
-        let requests = (0..4).map(|_| {
-            let upstream = upstream.clone();
-            tokio::spawn(async move { body(upstream.send(get("/")).await.unwrap()).await })
-        });
-        for request in requests.collect::<Vec<_>>() {
-            assert_eq!(request.await.unwrap(), "ok");
-        }
-        assert_eq!(server.accepted(), 4);
+        let four_at_once = || async {
+            let requests: Vec<_> = (0..4)
+                .map(|_| {
+                    let upstream = upstream.clone();
+                    tokio::spawn(async move { read(upstream.send(get("/")).await.unwrap()).await })
+                })
+                .collect();
+            let mut numbers = Vec::new();
+            for request in requests {
+                let answer = tokio::time::timeout(Duration::from_secs(10), request)
+                    .await
+                    .expect("answered: not two requests on one connection");
+                numbers.push(answer.unwrap().1);
+            }
+            numbers.sort_unstable();
+            numbers
+        };
+        assert_eq!(four_at_once().await, [1, 2, 3, 4]);
         eventually("all four are back", || upstream.idle_count() == 4).await;
         // The next four, at once again, reuse them.
-        let requests = (0..4).map(|_| {
-            let upstream = upstream.clone();
-            tokio::spawn(async move { body(upstream.send(get("/")).await.unwrap()).await })
-        });
-        for request in requests.collect::<Vec<_>>() {
-            assert_eq!(request.await.unwrap(), "ok");
-        }
+        assert_eq!(four_at_once().await, [1, 2, 3, 4]);
         assert_eq!(server.accepted(), 4);
+    }
+
+    #[tokio::test]
+    async fn the_most_recently_returned_connection_is_used_first() {
+        let server = Server::start(ok()).await;
+        let upstream = server.upstream(Duration::from_secs(60));
+        for _ in 0..3 {
+            let mut sender = upstream.connect().await.unwrap();
+            sender.ready().await.unwrap();
+            upstream.shared.put(sender);
+        }
+        assert_eq!(server.accepted(), 3);
+        // The third is taken, and comes back last again.
+        for _ in 0..3 {
+            let (_, number) = read(upstream.send(get("/")).await.unwrap()).await;
+            assert_eq!(number, 3);
+            eventually("the three are idle", || upstream.idle_count() == 3).await;
+        }
     }
 
     #[tokio::test]
     async fn a_connection_the_upstream_closed_is_not_used_again() {
         let server = Server::start(ok()).await;
         let upstream = server.upstream(Duration::from_secs(60));
-        body(upstream.send(get("/")).await.unwrap()).await;
-        eventually("the connection is back", || upstream.idle_count() == 1).await;
+        round_trip(&upstream).await;
         server.close_all();
-        eventually("the server closed it", || {
-            server.open.load(Ordering::SeqCst) == 0
-        })
-        .await;
-        // The client's side may not have read the close yet: either way the request is
-        // answered, on a new connection.
-        let response = upstream.send(get("/")).await.unwrap();
-        assert_eq!(body(response).await, "ok");
+        server.wait_open("the server closed it", 0).await;
+        // By now the client's side has read the close too: the list's connection is not
+        // ready, so it is dropped and another one opened.
+        let (body, number) = read(upstream.send(get("/")).await.unwrap()).await;
+        assert_eq!((body, number), (Bytes::from("ok"), 2));
+    }
+
+    /// A connection future that stops being polled once told to, as one whose close its
+    /// task has not read yet.
+    struct Pausable<F> {
+        connection: Pin<Box<F>>,
+        paused: Arc<AtomicBool>,
+    }
+
+    impl<F: Future> Future for Pausable<F> {
+        type Output = ();
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.paused.load(Ordering::SeqCst) {
+                return Poll::Pending;
+            }
+            self.connection.as_mut().poll(cx).map(|_| ())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_an_idle_connection_could_not_start_is_sent_on_another_once() {
+        let server = Server::start(echo()).await;
+        let upstream = server.upstream(Duration::from_secs(60));
+        // An idle connection that reads as ready, whose task stops and then ends with the
+        // request in its queue, unsent: the connection closed under it.
+        let io = TokioIo::new(tokio::net::TcpStream::connect(server.addr).await.unwrap());
+        let (mut sender, connection) = http1::handshake::<_, Full<Bytes>>(io).await.unwrap();
+        let paused = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(Pausable {
+            connection: Box::pin(connection),
+            paused: paused.clone(),
+        });
+        sender.ready().await.unwrap();
+        paused.store(true, Ordering::SeqCst);
+        upstream.shared.put(sender);
+
+        let post = Request::post("/")
+            .header(header::HOST, "upstream")
+            .body(Full::from("the body, once"))
+            .unwrap();
+        let sending = {
+            let upstream = upstream.clone();
+            tokio::spawn(async move { read(upstream.send(post).await.unwrap()).await })
+        };
+        eventually("taken from the list", || upstream.idle_count() == 0).await;
+        task.abort();
+        let (body, number) = sending.await.unwrap();
+        assert_eq!(body, "the body, once");
+        assert_eq!(number, 2, "sent again on a new connection");
         assert_eq!(server.accepted(), 2);
     }
 
@@ -478,25 +596,21 @@ mod tests {
         let server = Server::start(handler).await;
         let upstream = server.upstream(Duration::from_secs(60));
         for round in 1..=3 {
-            let response = upstream.send(get("/")).await.unwrap();
-            assert_eq!(body(response).await, "bye");
-            assert_eq!(server.accepted(), round);
+            let (body, number) = read(upstream.send(get("/")).await.unwrap()).await;
+            assert_eq!((body, number), (Bytes::from("bye"), round));
         }
-        eventually("the server's side closed", || {
-            server.open.load(Ordering::SeqCst) == 0
-        })
-        .await;
+        server.wait_open("the server's side closed", 0).await;
         assert_eq!(upstream.idle_count(), 0);
     }
 
     #[tokio::test]
     async fn a_streamed_response_gives_its_connection_back_once_read() {
-        let (sender, receiver) =
-            tokio::sync::oneshot::channel::<http_body_util::channel::Sender<Bytes, Infallible>>();
-        let sender = Arc::new(Mutex::new(Some(sender)));
+        type Sender = http_body_util::channel::Sender<Bytes, Infallible>;
+        let (give, take) = tokio::sync::oneshot::channel::<Sender>();
+        let give = Arc::new(Mutex::new(Some(give)));
         let handler: Handler = Arc::new(move |_| {
             let (tx, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
-            if let Some(give) = sender.lock().unwrap().take() {
+            if let Some(give) = give.lock().unwrap().take() {
                 let _ = give.send(tx);
             }
             Box::pin(async move { Response::new(body.boxed()) })
@@ -504,36 +618,36 @@ mod tests {
         let server = Server::start(handler).await;
         let upstream = server.upstream(Duration::from_secs(60));
         let response = upstream.send(get("/")).await.unwrap();
-        let mut tx = receiver.await.unwrap();
+        let mut tx = take.await.unwrap();
         tx.send_data(Bytes::from_static(b"first")).await.unwrap();
-        let reading = tokio::spawn(body(response));
+        let reading = tokio::spawn(read(response));
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(upstream.idle_count(), 0, "in use while its body streams");
         tx.send_data(Bytes::from_static(b" last")).await.unwrap();
         drop(tx);
-        assert_eq!(reading.await.unwrap(), "first last");
+        assert_eq!(reading.await.unwrap().0, "first last");
         eventually("back once read", || upstream.idle_count() == 1).await;
-        body(upstream.send(get("/")).await.unwrap()).await;
+        read(upstream.send(get("/")).await.unwrap()).await;
         assert_eq!(server.accepted(), 1);
     }
 
     #[tokio::test]
-    async fn idle_connections_are_closed_after_the_idle_timeout() {
+    async fn idle_connections_are_closed_after_two_rounds_of_half_the_timeout() {
         let server = Server::start(ok()).await;
-        let upstream = server.upstream(Duration::from_millis(200));
-        body(upstream.send(get("/")).await.unwrap()).await;
-        eventually("the connection is back", || upstream.idle_count() == 1).await;
+        let upstream = server.upstream(Duration::from_millis(400));
+        // The first connection back starts the reaper, whose rounds then begin: closed at
+        // the second round's end (400 ms), not the first (200 ms).
         let back = Instant::now();
-        eventually("the connection is closed", || {
-            server.open.load(Ordering::SeqCst) == 0
-        })
-        .await;
+        round_trip(&upstream).await;
+        server.wait_open("the connection is closed", 0).await;
         assert!(
-            back.elapsed() >= Duration::from_millis(100),
+            back.elapsed() >= Duration::from_millis(300),
             "{:?}",
             back.elapsed()
         );
         assert_eq!(upstream.idle_count(), 0);
+        // A new one is opened for the next request.
+        assert_eq!(round_trip(&upstream).await.1, 2);
     }
 
     #[tokio::test]
@@ -548,10 +662,7 @@ mod tests {
             upstream.shared.put(sender);
         }
         assert_eq!(upstream.idle_count(), 5);
-        eventually("the extra three are closed", || {
-            server.open.load(Ordering::SeqCst) == 5
-        })
-        .await;
+        server.wait_open("the extra three are closed", 5).await;
     }
 
     #[tokio::test]
@@ -559,10 +670,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let server = Server::start(ok()).await;
-        let mut upstream = server.upstream(Duration::from_secs(60));
-        Arc::get_mut(&mut upstream.shared).unwrap().uri =
-            format!("http://{addr}/").parse().unwrap();
+        let upstream = upstream_at(addr, Duration::from_secs(60));
         let err = upstream.send(get("/")).await.unwrap_err();
         assert!(err.is_connect(), "{err:?}");
         assert!(
