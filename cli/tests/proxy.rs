@@ -265,6 +265,48 @@ async fn upstream_connections_are_reused_and_closed_when_idle_as_configured() {
 }
 
 #[tokio::test]
+async fn connect_is_refused_and_recorded_not_tunnelled() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("connect");
+    let out = dir.path("audit.jsonl");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    stream
+        .write_all(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = vec![0; 1024];
+    let n = tokio::time::timeout(WAIT, stream.read(&mut head))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 501"), "{head}");
+    let event = wait_event(&out, "for the CONNECT", |e: &Value| {
+        e["http"]["method"] == "CONNECT"
+    })
+    .await;
+    assert_eq!(event["http"]["status"], 501);
+    assert_eq!(event["outcome"], "failure");
+    assert_eq!(event["error"]["code"], "not_implemented");
+    assert_eq!(
+        upstream
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing reached the upstream"
+    );
+}
+
+#[tokio::test]
 async fn a_trusted_front_proxy_keeps_its_headers_and_the_configured_one_decides() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("trusted-front");

@@ -161,12 +161,8 @@ impl Forward {
 
 impl Inner {
     /// The request target for the upstream: the client's path and query under the
-    /// upstream's base path, in origin form (`/path?query`); a `CONNECT`'s is the
-    /// upstream's authority.
-    fn upstream_target(&self, method: &Method, uri: &Uri) -> Result<Uri, http::Error> {
-        if method == Method::CONNECT {
-            return Ok(Uri::from(self.upstream.authority.clone()));
-        }
+    /// upstream's base path, in origin form (`/path?query`).
+    fn upstream_target(&self, uri: &Uri) -> Result<Uri, http::Error> {
         let path_and_query = match uri.path_and_query() {
             // Shared, not parsed again.
             Some(path_and_query) if self.upstream.base_path.is_empty() => path_and_query.clone(),
@@ -183,6 +179,15 @@ impl Inner {
     }
 
     async fn forward(&self, mut req: Request<ForwardBody>) -> Response<ProxyBody> {
+        // A tunnel through the upstream would carry traffic no event records (and hyper
+        // answers a tunnel nobody takes up with nothing at all).
+        if req.method() == Method::CONNECT {
+            return failure(
+                StatusCode::NOT_IMPLEMENTED,
+                error_code::NOT_IMPLEMENTED,
+                "CONNECT asks for a tunnel, which this reverse proxy does not open".to_owned(),
+            );
+        }
         let upgrade = wants_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         let client = req
@@ -213,7 +218,7 @@ impl Inner {
                 ),
             );
         }
-        let uri = match self.upstream_target(req.method(), req.uri()) {
+        let uri = match self.upstream_target(req.uri()) {
             Ok(uri) => uri,
             Err(err) => {
                 return failure(StatusCode::BAD_REQUEST, "bad_request", err.to_string());
