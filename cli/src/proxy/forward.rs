@@ -104,6 +104,8 @@ impl Forward {
             .https_or_http()
             .enable_http1()
             .wrap_connector(connector);
+        // What the connector dials. Built from parts already parsed, so it cannot fail; the
+        // default ("/") would make every request a 502 naming the missing scheme.
         let origin = Uri::builder()
             .scheme(upstream.scheme.clone())
             .authority(upstream.authority.clone())
