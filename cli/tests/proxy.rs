@@ -3,26 +3,31 @@
 
 mod support;
 
+use std::path::Path;
+
 use futures_util::StreamExt;
 use serde_json::Value;
 use support::upstream::Upstream;
 use support::{at_path, http, read_events, wait_event, Proxy, TempDir, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The proxy in front of `upstream`, writing its events to `out`, with the configuration
+/// file `config` when given.
+fn audit_proxy(upstream: &Upstream, out: &Path, config: Option<&Path>) -> Proxy {
+    let (url, out) = (upstream.url(), out.to_str().unwrap());
+    let mut args = vec!["--upstream", &url, "--out", out];
+    if let Some(config) = config {
+        args.extend(["--config", config.to_str().unwrap()]);
+    }
+    Proxy::start(&args, &[])
+}
+
 #[tokio::test]
 async fn forwards_and_rewrites_headers_as_a_gateway() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("headers");
     let out = dir.path("audit.jsonl");
-    let proxy = Proxy::start(
-        &[
-            "--upstream",
-            &upstream.url(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let proxy = audit_proxy(&upstream, &out, None);
 
     let response = http()
         .post(proxy.url("/echo?x=1"))
@@ -142,15 +147,7 @@ async fn an_untrusted_client_cannot_write_forwarding_headers_upstream() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("front-door");
     let out = dir.path("audit.jsonl");
-    let proxy = Proxy::start(
-        &[
-            "--upstream",
-            &upstream.url(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let proxy = audit_proxy(&upstream, &out, None);
     let response = http()
         .get(proxy.url("/echo"))
         .header("x-forwarded-host", "evil.example")
@@ -198,17 +195,7 @@ async fn an_untrusted_clients_request_id_is_replaced_when_so_configured() {
         "proxy.toml",
         "[proxy]\nrequest_id_from = \"trusted_proxies\"\n",
     );
-    let proxy = Proxy::start(
-        &[
-            "--upstream",
-            &upstream.url(),
-            "--out",
-            out.to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let proxy = audit_proxy(&upstream, &out, Some(&config));
     let response = http()
         .get(proxy.url("/echo"))
         .header("x-request-id", "chosen-by-the-client")
@@ -234,17 +221,7 @@ async fn upstream_connections_are_reused_and_closed_when_idle_as_configured() {
     let dir = TempDir::new("upstream-idle");
     let out = dir.path("audit.jsonl");
     let config = dir.write("proxy.toml", "[proxy]\nupstream_idle_timeout = \"300ms\"\n");
-    let proxy = Proxy::start(
-        &[
-            "--upstream",
-            &upstream.url(),
-            "--out",
-            out.to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let proxy = audit_proxy(&upstream, &out, Some(&config));
     let connections = || {
         upstream
             .connections
@@ -269,15 +246,7 @@ async fn connect_is_refused_and_recorded_not_tunnelled() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("connect");
     let out = dir.path("audit.jsonl");
-    let proxy = Proxy::start(
-        &[
-            "--upstream",
-            &upstream.url(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let proxy = audit_proxy(&upstream, &out, None);
     let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
     stream
         .write_all(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
@@ -315,17 +284,7 @@ async fn a_trusted_front_proxy_keeps_its_headers_and_the_configured_one_decides(
         "proxy.toml",
         "[proxy]\ntrusted_proxies = [\"127.0.0.0/8\"]\nclient_ip_header = \"X-Real-IP\"\n",
     );
-    let proxy = Proxy::start(
-        &[
-            "--upstream",
-            &upstream.url(),
-            "--out",
-            out.to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let proxy = audit_proxy(&upstream, &out, Some(&config));
     let response = http()
         .get(proxy.url("/echo"))
         .header("x-real-ip", "198.51.100.7")
@@ -355,15 +314,7 @@ async fn a_credential_named_in_connection_still_reaches_the_upstream() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("connection-credential");
     let out = dir.path("audit.jsonl");
-    let proxy = Proxy::start(
-        &[
-            "--upstream",
-            &upstream.url(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let proxy = audit_proxy(&upstream, &out, None);
     let token = unsigned_jwt(r#"{"sub":"alice","scope":"read"}"#);
     let response = http()
         .get(proxy.url("/echo"))
@@ -413,15 +364,7 @@ async fn the_out_file_is_readable_by_its_owner_only() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("out-mode");
     let out = dir.path("audit.jsonl");
-    let proxy = Proxy::start(
-        &[
-            "--upstream",
-            &upstream.url(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let proxy = audit_proxy(&upstream, &out, None);
     http().get(proxy.url("/x")).send().await.unwrap();
     wait_event(&out, "for /x", at_path("/x")).await;
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
@@ -433,15 +376,7 @@ async fn a_long_response_streams_through_in_pieces() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("stream");
     let out = dir.path("audit.jsonl");
-    let proxy = Proxy::start(
-        &[
-            "--upstream",
-            &upstream.url(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let proxy = audit_proxy(&upstream, &out, None);
     let response = http().get(proxy.url("/stream")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let mut body = response.bytes_stream();
@@ -482,15 +417,7 @@ async fn a_large_request_body_streams_to_the_upstream() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("upload");
     let out = dir.path("audit.jsonl");
-    let proxy = Proxy::start(
-        &[
-            "--upstream",
-            &upstream.url(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let proxy = audit_proxy(&upstream, &out, None);
     const HALF: usize = 4 * 1024 * 1024;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -528,15 +455,7 @@ async fn protocol_upgrades_pass_through() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("upgrade");
     let out = dir.path("audit.jsonl");
-    let proxy = Proxy::start(
-        &[
-            "--upstream",
-            &upstream.url(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let proxy = audit_proxy(&upstream, &out, None);
     let mut socket = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
     socket
         .write_all(
