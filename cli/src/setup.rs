@@ -527,6 +527,7 @@ pub async fn run(mut settings: Settings) -> Result<(), Failure> {
             .body_timeout
             .map_or(crate::proxy::DEFAULT_BODY_TIMEOUT, |d| d.0),
     )
+    .allowed_hosts(file.proxy.allowed_hosts.clone())
     .upstream_idle_timeout(
         file.proxy
             .upstream_idle_timeout

@@ -242,6 +242,70 @@ async fn upstream_connections_are_reused_and_closed_when_idle_as_configured() {
 }
 
 #[tokio::test]
+async fn only_allowed_hosts_are_answered() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("allowed-hosts");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        "[proxy]\nallowed_hosts = [\"auth.example\"]\n",
+    );
+    let proxy = audit_proxy(&upstream, &out, Some(&config));
+    // Any case, a trailing dot, any port: the same host.
+    for host in ["auth.example", "AUTH.Example.:8443"] {
+        let response = http()
+            .get(proxy.url("/echo"))
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{host}");
+        let seen: Value = response.json().await.unwrap();
+        assert_eq!(seen["headers"]["x-forwarded-host"][0], host);
+    }
+    let response = http()
+        .get(proxy.url("/echo?evil"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 421);
+    let event = wait_event(&out, "for the misdirected request", |e: &Value| {
+        e["http"]["status"] == 421
+    })
+    .await;
+    assert_eq!(event["error"]["code"], "misdirected_request");
+    assert!(
+        event["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("evil.example"),
+        "{event}"
+    );
+    // An absolute-form target names the host the request is for (RFC 9112 §3.2.2),
+    // whatever `Host` says: it must be allowed too.
+    for (target, status) in [
+        ("http://evil.example/echo", "421"),
+        ("http://auth.example/echo", "200"),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+        let request =
+            format!("GET {target} HTTP/1.1\r\nHost: auth.example\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
+            .await
+            .expect("an answer")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{target}: {answer}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn connect_is_refused_and_recorded_not_tunnelled() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("connect");

@@ -71,6 +71,8 @@ pub const MALFORMED_REQUEST: &str = "malformed_request";
 pub const REQUEST_HEADER_FIELDS_TOO_LARGE: &str = "request_header_fields_too_large";
 /// `oauth-audit proxy`: a request target too long to read (`414`).
 pub const URI_TOO_LONG: &str = "uri_too_long";
+/// `oauth-audit proxy`: a request for a host it does not answer for (`421`).
+pub const MISDIRECTED_REQUEST: &str = "misdirected_request";
 
 /// Every code above.
 pub const ALL: &[&str] = &[
@@ -100,6 +102,7 @@ pub const ALL: &[&str] = &[
     MALFORMED_REQUEST,
     REQUEST_HEADER_FIELDS_TOO_LARGE,
     URI_TOO_LONG,
+    MISDIRECTED_REQUEST,
 ];
 
 /// The code of an error status on a protected route; `None` below 400.

@@ -17,7 +17,7 @@ pub use oauth_audit::config::{
     TokenInspectorConfig,
 };
 pub use values::{
-    shown_url, AtLeastOne, Cidr, ClientIpHeader, HttpUrl, HumanDuration, ListenAddr,
+    shown_url, AllowedHost, AtLeastOne, Cidr, ClientIpHeader, HttpUrl, HumanDuration, ListenAddr,
     PositiveDuration, RateSetting, RequestPath, UpstreamUrl,
 };
 
@@ -84,6 +84,9 @@ pub struct ProxySection {
     /// taken from: `any_client` (default), `trusted_proxies` or `nobody`.
     #[serde(default)]
     pub request_id_from: oauth_audit::RequestIdFrom,
+    /// The hosts the proxy answers for; any when empty.
+    #[serde(default)]
+    pub allowed_hosts: Vec<AllowedHost>,
     /// Send the client's `Host` upstream instead of the upstream's authority.
     #[serde(default)]
     pub preserve_host: bool,

@@ -151,6 +151,47 @@ impl fmt::Display for UpstreamUrl {
     }
 }
 
+/// A host the proxy answers for (`proxy.allowed_hosts`): a name or IP address, with a port
+/// when only that port is meant. Compared without case and without a trailing dot.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct AllowedHost {
+    /// Lower case, without a trailing dot; an IPv6 address in brackets.
+    pub host: String,
+    /// The port a request must name, if any.
+    pub port: Option<u16>,
+}
+
+impl AllowedHost {
+    /// Whether a request's `Host` (or HTTP/2 `:authority`) names this host.
+    pub fn matches(&self, authority: &Authority) -> bool {
+        let host = authority.host();
+        let host = host.strip_suffix('.').unwrap_or(host);
+        host.eq_ignore_ascii_case(&self.host)
+            && self
+                .port
+                .is_none_or(|port| authority.port_u16() == Some(port))
+    }
+}
+
+impl TryFrom<String> for AllowedHost {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let authority: Authority = value
+            .parse()
+            .map_err(|e| format!("{value:?} is not a host or host:port ({e})"))?;
+        if authority.as_str().contains('@') || authority.host().is_empty() {
+            return Err(format!("{value:?} is not a host or host:port"));
+        }
+        let host = authority.host();
+        Ok(AllowedHost {
+            host: host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase(),
+            port: authority.port_u16(),
+        })
+    }
+}
+
 /// An IP address or CIDR block of a proxy whose forwarding headers are believed.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -190,6 +231,41 @@ impl TryFrom<String> for ClientIpHeader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_hosts_match_without_case_trailing_dot_or_unnamed_port() {
+        let any_port = AllowedHost::try_from("Auth.Example.com.".to_owned()).unwrap();
+        let one_port = AllowedHost::try_from("auth.example.com:8443".to_owned()).unwrap();
+        let v6 = AllowedHost::try_from("[2001:db8::1]".to_owned()).unwrap();
+        let authority = |text: &str| text.parse::<Authority>().unwrap();
+        for name in [
+            "auth.example.com",
+            "AUTH.example.COM.",
+            "auth.example.com:8443",
+        ] {
+            assert!(any_port.matches(&authority(name)), "{name}");
+        }
+        assert!(one_port.matches(&authority("Auth.Example.Com:8443")));
+        for name in ["auth.example.com", "auth.example.com:443"] {
+            assert!(!one_port.matches(&authority(name)), "{name}");
+        }
+        for name in [
+            "evil.example",
+            "auth.example.com.evil.example",
+            "xauth.example.com",
+        ] {
+            assert!(!any_port.matches(&authority(name)), "{name}");
+        }
+        assert!(v6.matches(&authority("[2001:DB8::1]:443")));
+        for bad in [
+            "",
+            "user@auth.example.com",
+            "auth.example.com/path",
+            "auth example",
+        ] {
+            assert!(AllowedHost::try_from(bad.to_owned()).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn rates() {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
-use http::uri::PathAndQuery;
+use http::uri::{Authority, PathAndQuery};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -31,7 +31,7 @@ use super::headers::{
 };
 use super::timed_body::{is_body_timeout, TimedBody};
 use super::upstream::{Upstream, UpstreamError};
-use crate::config::UpstreamUrl;
+use crate::config::{AllowedHost, UpstreamUrl};
 use crate::routes::{Decision, PathCase, ScopeRules};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -76,6 +76,8 @@ struct Inner {
     certificate_header: Option<HeaderName>,
     /// The header this proxy passes the TLS client certificate in (URL-encoded PEM).
     forward_certificate: Option<HeaderName>,
+    /// The hosts requests may name (`proxy.allowed_hosts`); any when empty.
+    allowed_hosts: Vec<AllowedHost>,
 }
 
 /// The DER of the client certificate of the TLS connection a request came on.
@@ -123,6 +125,7 @@ impl Forward {
                 scheme: if tls_listener { "https" } else { "http" },
                 certificate_header: None,
                 forward_certificate: None,
+                allowed_hosts: Vec::new(),
             }),
         }
     }
@@ -136,6 +139,14 @@ impl Forward {
     /// `error.code: "request_timeout"`.
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
         Arc::make_mut(&mut self.inner).body_timeout = timeout;
+        self
+    }
+
+    /// Refuses (`421`) a request whose `Host`, or target's authority, is none of `hosts`
+    /// (any host when empty): an upstream that builds URLs from `Host` or
+    /// `X-Forwarded-Host` (an issuer, a redirect) then never sees a name a client chose.
+    pub fn allowed_hosts(mut self, hosts: Vec<AllowedHost>) -> Self {
+        Arc::make_mut(&mut self.inner).allowed_hosts = hosts;
         self
     }
 
@@ -162,6 +173,36 @@ impl Forward {
 }
 
 impl Inner {
+    /// With `allowed_hosts`, the host a request names that is not allowed (sanitised, for
+    /// the event), or `"no host"`: both its `Host` and its target's authority (an
+    /// absolute-form target, or HTTP/2's `:authority`) must be allowed.
+    fn misdirected(&self, uri: &Uri, host: Option<&HeaderValue>) -> Option<String> {
+        if self.allowed_hosts.is_empty() {
+            return None;
+        }
+        let allowed =
+            |authority: &Authority| self.allowed_hosts.iter().any(|h| h.matches(authority));
+        let named = host.map(|value| Authority::try_from(value.as_bytes()));
+        match named {
+            None => return Some("no host".to_owned()),
+            Some(Ok(authority)) if allowed(&authority) => {}
+            Some(_) => {
+                let text = String::from_utf8_lossy(host.map_or(&[][..], HeaderValue::as_bytes));
+                return Some(format!(
+                    "host {:?}",
+                    oauth_audit::event::sanitize(&text, 256)
+                ));
+            }
+        }
+        match uri.authority() {
+            Some(authority) if !allowed(authority) => Some(format!(
+                "host {:?}",
+                oauth_audit::event::sanitize(authority.as_str(), 256)
+            )),
+            _ => None,
+        }
+    }
+
     /// The request target for the upstream: the client's path and query under the
     /// upstream's base path, in origin form (`/path?query`).
     fn upstream_target(&self, uri: &Uri) -> Result<Uri, http::Error> {
@@ -206,6 +247,13 @@ impl Inner {
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
+        if let Some(refused) = self.misdirected(req.uri(), host.as_ref()) {
+            return failure(
+                StatusCode::MISDIRECTED_REQUEST,
+                error_code::MISDIRECTED_REQUEST,
+                format!("{refused} is not one of proxy.allowed_hosts",),
+            );
+        }
         // Under a base path, a dot segment could climb out of it for an upstream (or a
         // server in front of it) that resolves dot segments after the proxy.
         if !self.upstream.base_path.is_empty()
