@@ -173,32 +173,28 @@ impl Forward {
 }
 
 impl Inner {
-    /// With `allowed_hosts`, the host a request names that is not allowed (sanitised, for
-    /// the event), or `"no host"`: both its `Host` and its target's authority (an
-    /// absolute-form target, or HTTP/2's `:authority`) must be allowed.
+    /// With `allowed_hosts`, why the request is for another host (for the event), if it
+    /// is: both its `Host` and its target's authority (an absolute-form target, or
+    /// HTTP/2's `:authority`) must be allowed.
     fn misdirected(&self, uri: &Uri, host: Option<&HeaderValue>) -> Option<String> {
         if self.allowed_hosts.is_empty() {
             return None;
         }
         let allowed =
             |authority: &Authority| self.allowed_hosts.iter().any(|h| h.matches(authority));
-        let named = host.map(|value| Authority::try_from(value.as_bytes()));
-        match named {
-            None => return Some("no host".to_owned()),
-            Some(Ok(authority)) if allowed(&authority) => {}
-            Some(_) => {
-                let text = String::from_utf8_lossy(host.map_or(&[][..], HeaderValue::as_bytes));
-                return Some(format!(
-                    "host {:?}",
-                    oauth_audit::event::sanitize(&text, 256)
-                ));
-            }
+        let refused = |text: &str| {
+            let shown = oauth_audit::event::sanitize(text, 256);
+            Some(format!("host {shown:?} is not one of proxy.allowed_hosts"))
+        };
+        let Some(host) = host else {
+            return Some("the request names no host, and proxy.allowed_hosts is set".to_owned());
+        };
+        match Authority::try_from(host.as_bytes()) {
+            Ok(authority) if allowed(&authority) => {}
+            _ => return refused(&String::from_utf8_lossy(host.as_bytes())),
         }
         match uri.authority() {
-            Some(authority) if !allowed(authority) => Some(format!(
-                "host {:?}",
-                oauth_audit::event::sanitize(authority.as_str(), 256)
-            )),
+            Some(authority) if !allowed(authority) => refused(authority.as_str()),
             _ => None,
         }
     }
@@ -247,11 +243,11 @@ impl Inner {
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
-        if let Some(refused) = self.misdirected(req.uri(), host.as_ref()) {
+        if let Some(reason) = self.misdirected(req.uri(), host.as_ref()) {
             return failure(
                 StatusCode::MISDIRECTED_REQUEST,
                 error_code::MISDIRECTED_REQUEST,
-                format!("{refused} is not one of proxy.allowed_hosts",),
+                reason,
             );
         }
         // Under a base path, a dot segment could climb out of it for an upstream (or a
