@@ -165,9 +165,7 @@ pub struct AllowedHost {
 impl AllowedHost {
     /// Whether a request's `Host` (or HTTP/2 `:authority`) names this host.
     pub fn matches(&self, authority: &Authority) -> bool {
-        let host = authority.host();
-        let host = host.strip_suffix('.').unwrap_or(host);
-        host.eq_ignore_ascii_case(&self.host)
+        without_trailing_dot(authority.host()).eq_ignore_ascii_case(&self.host)
             && self
                 .port
                 .is_none_or(|port| authority.port_u16() == Some(port))
@@ -184,12 +182,16 @@ impl TryFrom<String> for AllowedHost {
         if authority.as_str().contains('@') || authority.host().is_empty() {
             return Err(format!("{value:?} is not a host or host:port"));
         }
-        let host = authority.host();
         Ok(AllowedHost {
-            host: host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase(),
+            host: without_trailing_dot(authority.host()).to_ascii_lowercase(),
             port: authority.port_u16(),
         })
     }
+}
+
+/// `auth.example.com.` is `auth.example.com` (a fully qualified name's root label).
+fn without_trailing_dot(host: &str) -> &str {
+    host.strip_suffix('.').unwrap_or(host)
 }
 
 /// An IP address or CIDR block of a proxy whose forwarding headers are believed.

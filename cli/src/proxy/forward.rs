@@ -174,9 +174,9 @@ impl Forward {
 
 impl Inner {
     /// With `allowed_hosts`, why the request is for another host (for the event), if it
-    /// is: both its `Host` and its target's authority (an absolute-form target, or
-    /// HTTP/2's `:authority`) must be allowed.
-    fn misdirected(&self, uri: &Uri, host: Option<&HeaderValue>) -> Option<String> {
+    /// is: its `Host` field and its target's authority (an absolute-form target, or
+    /// HTTP/2's `:authority`), each when there, must be allowed, and one must be there.
+    fn misdirected(&self, uri: &Uri, headers: &http::HeaderMap) -> Option<String> {
         if self.allowed_hosts.is_empty() {
             return None;
         }
@@ -186,15 +186,18 @@ impl Inner {
             let shown = oauth_audit::event::sanitize(text, 256);
             Some(format!("host {shown:?} is not one of proxy.allowed_hosts"))
         };
-        let Some(host) = host else {
-            return Some("the request names no host, and proxy.allowed_hosts is set".to_owned());
-        };
-        match Authority::try_from(host.as_bytes()) {
-            Ok(authority) if allowed(&authority) => {}
-            _ => return refused(&String::from_utf8_lossy(host.as_bytes())),
+        let field = headers.get(header::HOST);
+        if let Some(field) = field {
+            match Authority::try_from(field.as_bytes()) {
+                Ok(authority) if allowed(&authority) => {}
+                _ => return refused(&String::from_utf8_lossy(field.as_bytes())),
+            }
         }
         match uri.authority() {
             Some(authority) if !allowed(authority) => refused(authority.as_str()),
+            None if field.is_none() => {
+                Some("the request names no host, and proxy.allowed_hosts is set".to_owned())
+            }
             _ => None,
         }
     }
@@ -243,7 +246,7 @@ impl Inner {
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
-        if let Some(reason) = self.misdirected(req.uri(), host.as_ref()) {
+        if let Some(reason) = self.misdirected(req.uri(), req.headers()) {
             return failure(
                 StatusCode::MISDIRECTED_REQUEST,
                 error_code::MISDIRECTED_REQUEST,
@@ -460,7 +463,7 @@ pub enum ProtectedFuture {
     /// Forwarded without one.
     Pass(ForwardFuture),
     /// Refused here.
-    Refused(Option<Response<ProxyBody>>),
+    Refused(std::future::Ready<Result<Response<ProxyBody>, Infallible>>),
 }
 
 impl Future for ProtectedFuture {
@@ -470,10 +473,7 @@ impl Future for ProtectedFuture {
         match &mut *self {
             ProtectedFuture::Rule(future) => Pin::new(future).poll(cx),
             ProtectedFuture::Pass(future) => future.as_mut().poll(cx),
-            ProtectedFuture::Refused(response) => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
-                None => Poll::Pending,
-            },
+            ProtectedFuture::Refused(response) => Pin::new(response).poll(cx),
         }
     }
 }
@@ -497,7 +497,7 @@ impl Service<Request<ForwardBody>> for Protected {
             Decision::Refuse(refusal) => {
                 tracing::info!(code = refusal.code, reason = %refusal.description, "request refused");
                 let response = failure(StatusCode::BAD_REQUEST, refusal.code, refusal.description);
-                ProtectedFuture::Refused(Some(response))
+                ProtectedFuture::Refused(std::future::ready(Ok(response)))
             }
         }
     }
