@@ -39,7 +39,7 @@ fn event(auditor: &Auditor, i: u64) -> AuditEvent {
     event.http = Some(HttpInfo {
         method: "GET".into(),
         route: Some("/orders/{id}".into()),
-        path: format!("/orders/{i}"),
+        path: format!("/orders/{i}").into(),
         status: Some(200),
         duration_ms: (i % 5000) as f64 / 1000.0,
     });

@@ -74,8 +74,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 /// assert_eq!(oauth_audit::event::sanitize("admin\u{202e}gpj", 64), "admin\\u{202e}gpj");
 /// ```
 pub fn sanitize(input: &str, max_bytes: usize) -> String {
-    // Most text is printable ASCII and short enough: nothing to escape or cut.
-    if input.len() <= max_bytes && input.bytes().all(|b| matches!(b, 0x20..=0x7e)) {
+    if is_safe(input, max_bytes) {
         return input.to_owned();
     }
     let mut out = String::with_capacity(input.len().min(max_bytes));
@@ -92,6 +91,20 @@ pub fn sanitize(input: &str, max_bytes: usize) -> String {
         }
     }
     out
+}
+
+/// [`sanitize`] into a [`CompactString`](compact_str::CompactString): text of up to 24
+/// bytes that needs nothing escaped or cut is copied inline, without an allocation.
+pub(crate) fn sanitize_compact(input: &str, max_bytes: usize) -> compact_str::CompactString {
+    if is_safe(input, max_bytes) {
+        return input.into();
+    }
+    sanitize(input, max_bytes).into()
+}
+
+/// Most text is printable ASCII and short enough: nothing to escape or cut.
+fn is_safe(input: &str, max_bytes: usize) -> bool {
+    input.len() <= max_bytes && input.bytes().all(|b| matches!(b, 0x20..=0x7e))
 }
 
 /// A URL as it may appear in a message or log: its user information and query string

@@ -53,7 +53,7 @@ pub fn protected_route_event(
     event.http = Some(HttpInfo {
         method: "GET".into(),
         route: Some("/api/orders/{id}".into()),
-        path: format!("/api/orders/{}", 100_000 + i),
+        path: format!("/api/orders/{}", 100_000 + i).into(),
         status: Some(200),
         duration_ms: 2.0 + (i % 40) as f64 / 10.0,
     });

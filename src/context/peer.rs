@@ -2,6 +2,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use http::Extensions;
 
+use crate::event::CompactString;
+
 /// The socket peer of a connection, for servers that are not Axum.
 ///
 /// Insert it into each request's extensions (a plain `SocketAddr` extension works too) and
@@ -31,10 +33,10 @@ pub(crate) fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
 }
 
 /// The route template that matched, when the framework says.
-pub(crate) fn matched_route(extensions: &Extensions) -> Option<String> {
+pub(crate) fn matched_route(extensions: &Extensions) -> Option<CompactString> {
     #[cfg(feature = "axum")]
     if let Some(path) = extensions.get::<axum::extract::MatchedPath>() {
-        return Some(path.as_str().to_owned());
+        return Some(path.as_str().into());
     }
     let _ = extensions;
     None

@@ -6,7 +6,8 @@ use super::carried::{Carried, Header};
 use super::client_ip::TrustedProxies;
 use super::ids::RequestIdFrom;
 use super::{ids, peer};
-use crate::event::{sanitize, Source, Timestamp};
+use crate::event::{sanitize, CompactString, Source, Timestamp};
+use crate::text::sanitize_compact;
 
 /// The trace (and span) the request belongs to: the current span's OpenTelemetry context
 /// when the service traces with it (feature `opentelemetry`), else the trace id of a
@@ -28,12 +29,13 @@ pub(crate) struct RequestContext {
     pub(crate) time: Timestamp,
     pub(crate) started: Instant,
     pub(crate) method: http::Method,
-    pub(crate) route: Option<String>,
-    pub(crate) path: String,
+    pub(crate) route: Option<CompactString>,
+    pub(crate) path: CompactString,
     pub(crate) request_id: String,
     pub(crate) trace_id: Option<String>,
     pub(crate) span_id: Option<String>,
-    pub(crate) source: Source,
+    /// `Some` until the event takes it: taken, it leaves nothing behind to build or drop.
+    pub(crate) source: Option<Source>,
     /// Which of the headers the layer reads the request has.
     pub(crate) carried: Carried,
 }
@@ -65,17 +67,19 @@ impl RequestContext {
             started: Instant::now(),
             method: request.method().clone(),
             route: peer::matched_route(request.extensions()),
-            path: sanitize(request.uri().path(), 2048),
+            path: sanitize_compact(request.uri().path(), 2048),
             request_id: ids::request_id(request_id_header, time),
             trace_id,
             span_id,
-            source: Source {
+            // Every field named: a default's fields left over would be built and dropped.
+            source: Some(Source {
                 ip: resolved.ip,
                 forwarded_for: resolved.forwarded_for,
                 forwarded_headers: resolved.forwarded_headers,
                 user_agent,
-                ..Source::default()
-            },
+                r#as: None,
+                geo: None,
+            }),
             carried,
         }
     }

@@ -231,7 +231,7 @@ impl Observed for AuditEvent {
                 .map(|t| Cow::Owned(t.fingerprint.to_string())),
             Field::ErrorCode => self.error.as_ref().map(|e| Cow::Borrowed(e.code.as_str())),
             Field::RedirectUri => borrowed(&self.redirect_uri),
-            Field::Route => borrowed(&self.http.as_ref()?.route),
+            Field::Route => self.http.as_ref()?.route.as_deref().map(Cow::Borrowed),
             Field::PresentedRefreshToken | Field::RefreshToken => self
                 .refresh_fingerprint(field)
                 .map(|f| Cow::Owned(f.to_string())),

@@ -582,7 +582,7 @@ mod tests {
             route in of(key_text()),
             status in of(any::<u16>()),
         ) -> HttpInfo {
-            HttpInfo { duration_ms, method: method.into(), path, route, status }
+            HttpInfo { duration_ms, method: method.into(), path: path.into(), route: route.map(Into::into), status }
         }
     }
 

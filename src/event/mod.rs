@@ -32,6 +32,10 @@ mod time;
 pub(crate) mod uuid_text;
 
 pub use canonical::{append_canonical_json, canonical_json, Canonicalizer};
+/// The string type of [`HttpInfo::path`] and [`HttpInfo::route`], from the `compact_str`
+/// crate: up to 24 bytes inline, derefs to `str`, built with `.into()` from `&str` or
+/// `String`.
+pub use compact_str::CompactString;
 pub use hash::{BadHash, EventHash};
 pub use kind::{ActorKind, ClientAuth, EventKind, Outcome, Severity};
 pub use model::{

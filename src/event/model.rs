@@ -1,6 +1,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -637,12 +638,12 @@ pub struct HttpInfo {
     #[serde(skip_serializing_if = "str::is_empty")]
     pub method: std::borrow::Cow<'static, str>,
     /// The path, without query string; empty (and omitted) when the request head could not
-    /// be read.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub path: String,
-    /// The matched route template (`/api/users/{id}`), when known.
+    /// be read. Up to 24 bytes are held inline, so most paths cost no allocation.
+    #[serde(skip_serializing_if = "CompactString::is_empty")]
+    pub path: CompactString,
+    /// The matched route template (`/api/users/{id}`), when known; inline like `path`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub route: Option<String>,
+    pub route: Option<CompactString>,
     /// The response status; absent when no response was produced.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,

@@ -371,7 +371,7 @@ pub(super) fn samples() -> Vec<AuditEvent> {
     unreadable.http = Some(HttpInfo {
         duration_ms: 0.0,
         method: Default::default(),
-        path: String::new(),
+        path: Default::default(),
         route: None,
         status: Some(400),
     });

@@ -140,21 +140,6 @@ pub(crate) fn assemble(
     Some(event)
 }
 
-/// A new event of `kind` carrying the request's envelope, `http` and `source` fields, which
-/// are taken out of `request`.
-fn envelope(
-    service: Arc<ServiceInfo>,
-    request: &mut RequestContext,
-    status: Option<http::StatusCode>,
-    duration: Duration,
-    kind: EventKind,
-    outcome: Outcome,
-) -> AuditEvent {
-    let mut event = AuditEvent::new(service, request.time, kind, outcome);
-    take_request(&mut event, request, status, duration);
-    event
-}
-
 /// Moves the request's envelope, `http` and `source` fields into `event`.
 fn take_request(
     event: &mut AuditEvent,
@@ -172,7 +157,7 @@ fn take_request(
         status: status.map(|s| s.as_u16()),
         duration_ms: duration_ms(duration),
     });
-    event.source = Some(std::mem::take(&mut request.source));
+    event.source = request.source.take();
 }
 
 /// The event of a protected route: `ResourceAccessed` or `AccessDenied`, built in its `Arc`.
@@ -202,9 +187,11 @@ fn resource_event(
         (EventKind::ResourceAccessed, Outcome::Success)
     };
 
-    let mut shared = Arc::new(envelope(service, request, status, duration, kind, outcome));
+    // Made in its `Arc` and filled there: the event is not built first and copied in.
+    let mut shared = Arc::new(AuditEvent::new(service, request.time, kind, outcome));
     // Just made: unshared, so this neither clones nor fails.
     let event = Arc::make_mut(&mut shared);
+    take_request(event, request, status, duration);
 
     match resource.presented() {
         Presented::Token(token) => {

@@ -34,15 +34,20 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<S, B, F> {
-        /// An opaque token's claims are being resolved; the route runs afterwards.
-        Resolving {
-            resolve: InspectFuture,
-            service: Option<S>,
-            request: Option<Request<B>>,
-        },
+        /// An opaque token's claims are being resolved; the route runs afterwards. Boxed:
+        /// inline, the waiting request would make every request's future larger to move,
+        /// under a layer that never resolves too.
+        Resolving { waiting: Box<Waiting<S, B>> },
         /// The route is running.
         Called { #[pin] future: F },
     }
+}
+
+/// A request waiting for its opaque token's resolution.
+struct Waiting<S, B> {
+    resolve: InspectFuture,
+    service: Option<S>,
+    request: Option<Request<B>>,
 }
 
 impl<S, B, F> ResponseFuture<S, B, F> {
@@ -61,9 +66,11 @@ impl<S, B, F> ResponseFuture<S, B, F> {
     ) -> Self {
         ResponseFuture {
             state: State::Resolving {
-                resolve,
-                service: Some(service),
-                request: Some(request),
+                waiting: Box::new(Waiting {
+                    resolve,
+                    service: Some(service),
+                    request: Some(request),
+                }),
             },
             pending: Some(pending),
         }
@@ -82,13 +89,10 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Resolving {
-                    resolve,
-                    service,
-                    request,
-                } => {
-                    let token = ready!(resolve.as_mut().poll(cx));
-                    let (Some(mut service), Some(mut request)) = (service.take(), request.take())
+                StateProj::Resolving { waiting } => {
+                    let token = ready!(waiting.resolve.as_mut().poll(cx));
+                    let (Some(mut service), Some(mut request)) =
+                        (waiting.service.take(), waiting.request.take())
                     else {
                         panic!("ResponseFuture polled after completion");
                     };

@@ -73,7 +73,7 @@ impl<S, M> AuditService<S, M> {
             RequestContext::capture(&req, &shared.trusted_proxies, shared.request_id_from);
         req.extensions_mut()
             .insert(RequestId::new(&context.request_id));
-        let context_ip = context.source.ip;
+        let context_ip = context.source.as_ref().and_then(|source| source.ip);
         let certificate = shared.client_certificate(&req);
         if let Some(crate::mtls::PresentedCertificate::Certificate(c)) = &certificate {
             // Handlers see the certificate the record names, whichever way it came.

@@ -153,7 +153,7 @@ pub fn record_rejection(
     event.http = Some(HttpInfo {
         method: Default::default(),
         route: None,
-        path: String::new(),
+        path: Default::default(),
         status: Some(status.as_u16()),
         duration_ms: waiting_since.elapsed().as_secs_f64() * 1000.0,
     });
