@@ -192,3 +192,27 @@ fn is_format(c: char) -> bool {
         | '\u{E0020}'..='\u{E007F}'
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{sanitize, sanitize_compact};
+
+    #[test]
+    fn a_short_safe_path_is_held_inline() {
+        let path = sanitize_compact("/api/orders/{id}/items", 2048);
+        assert_eq!(path, "/api/orders/{id}/items");
+        assert!(!path.is_heap_allocated());
+        let long = sanitize_compact("/api/organisations/{org}/members", 2048);
+        assert!(long.is_heap_allocated());
+    }
+
+    proptest! {
+        #[test]
+        fn sanitize_compact_is_sanitize(s in any::<String>(), max in 0usize..64) {
+            let compact = sanitize_compact(&s, max);
+            prop_assert_eq!(compact.as_str(), sanitize(&s, max));
+        }
+    }
+}
