@@ -213,7 +213,8 @@ impl Observed for AuditEvent {
     }
 
     fn field(&self, field: Field) -> Option<Cow<'_, str>> {
-        fn borrowed(s: &Option<String>) -> Option<Cow<'_, str>> {
+        /// A text field as it is (a `String`, or a `CompactString` like `http.route`).
+        fn borrowed<T: std::ops::Deref<Target = str>>(s: &Option<T>) -> Option<Cow<'_, str>> {
             s.as_deref().map(Cow::Borrowed)
         }
         match field {
@@ -231,7 +232,7 @@ impl Observed for AuditEvent {
                 .map(|t| Cow::Owned(t.fingerprint.to_string())),
             Field::ErrorCode => self.error.as_ref().map(|e| Cow::Borrowed(e.code.as_str())),
             Field::RedirectUri => borrowed(&self.redirect_uri),
-            Field::Route => self.http.as_ref()?.route.as_deref().map(Cow::Borrowed),
+            Field::Route => borrowed(&self.http.as_ref()?.route),
             Field::PresentedRefreshToken | Field::RefreshToken => self
                 .refresh_fingerprint(field)
                 .map(|f| Cow::Owned(f.to_string())),
