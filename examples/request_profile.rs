@@ -14,13 +14,16 @@
 //! bearer check read every byte of a token, so their cost grows with it), `audited_chained`
 //! (`audited` with the hash chain and a checkpoint signed every 1,000 events), `token_bare`
 //! (a client-credentials token request, no layer), `token_audited` (the same through the
-//! layer), `passthrough` (`bare` behind a layer that only wraps the request and response
-//! bodies: what Axum's `Router::layer` costs any such layer, the audit layer included).
+//! layer), `token_basic_bare` and `token_basic_audited` (the same request with the client
+//! authenticated by HTTP Basic, the method RFC 6749 §2.3.1 has every server support, and
+//! the two cookies a browser-facing server sets), `passthrough` (`bare` behind a layer that
+//! only wraps the request and response bodies: what Axum's `Router::layer` costs any such
+//! layer, the audit layer included).
 //!
 //! `cpu ROUNDS REQUESTS DIR` measures instead the CPU time the process spends per request
-//! (user and system, every thread, from `/proc/self/stat`), for `bare`, `audited`,
-//! `token_bare` and `token_audited` in interleaved rounds, and prints the medians and what
-//! the layer adds: the figure that does not depend on how the machine's cores are shared.
+//! (user and system, every thread, from `/proc/self/stat`), for `bare`, `audited` and the
+//! two pairs of token variants in interleaved rounds, and prints the medians and what the
+//! layer adds: the figure that does not depend on how the machine's cores are shared.
 
 use std::path::PathBuf;
 
@@ -111,7 +114,14 @@ fn process_cpu_ns() -> u64 {
 }
 
 fn cpu(rounds: usize, requests: usize, dir: &std::path::Path) {
-    let variants = ["bare", "audited", "token_bare", "token_audited"];
+    let variants = [
+        "bare",
+        "audited",
+        "token_bare",
+        "token_audited",
+        "token_basic_bare",
+        "token_basic_audited",
+    ];
     let mut per: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     // A first round warms up and is not counted.
     for round in 0..=rounds {
@@ -138,9 +148,10 @@ fn cpu(rounds: usize, requests: usize, dir: &std::path::Path) {
         println!("| `{variant}` | {m:.0} | {} |", all.join(", "));
     }
     println!(
-        "| `audited - bare` | {:.0} | |\n| `token_audited - token_bare` | {:.0} | |",
+        "| `audited - bare` | {:.0} | |\n| `token_audited - token_bare` | {:.0} | |\n| `token_basic_audited - token_basic_bare` | {:.0} | |",
         medians[1] - medians[0],
-        medians[3] - medians[2]
+        medians[3] - medians[2],
+        medians[5] - medians[4]
     );
 }
 
@@ -191,7 +202,7 @@ async fn run(variant: &str, requests: usize, dir: &std::path::Path) {
         .expect("layer");
     let (app, token_request) = match variant {
         "bare" => (orders, false),
-        "token_bare" => (token_route, true),
+        "token_bare" | "token_basic_bare" => (token_route, true),
         "audited" | "audited_rs256" | "audited_chained" => (orders.layer(layer), false),
         // What Axum adds for any layer that wraps both bodies, as the audit layer does: the
         // route's boxed service cloned per request, the future boxed, both bodies boxed.
@@ -202,15 +213,29 @@ async fn run(variant: &str, requests: usize, dir: &std::path::Path) {
                 .map_response(|r: http::Response<Body>| r.map(|b| b.map_err(|e| e)));
             (orders.layer(wrap), false)
         }
-        "token_audited" => (token_route.layer(layer), true),
+        "token_audited" | "token_basic_audited" => (token_route.layer(layer), true),
         other => panic!("unknown variant {other}"),
     };
     // What `axum::serve` does once: turns every handler into its route with the state, so
     // that requests are not charged for the conversion (and its allocations) every time.
     let app = app.with_state::<()>(());
     let bearer = format!("Bearer {bearer}");
+    let basic = variant.starts_with("token_basic");
     for _ in 0..requests {
-        let request = if token_request {
+        let request = if basic {
+            Request::post("/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                // `svc-1:8yOJ1qQn3Vb0lF6X2nTz4u9KcR7mWp5e`
+                .header(
+                    "authorization",
+                    "Basic c3ZjLTE6OHlPSjFxUW4zVmIwbEY2WDJuVHo0dTlLY1I3bVdwNWU=",
+                )
+                .header(
+                    "cookie",
+                    "session=6f1c0a9e2b7d4e58a3c1f0b9d2e7a4c6; csrf=Qm9vdHN0cmFwLWNzcmYtdG9rZW4",
+                )
+                .body(Body::from("grant_type=client_credentials&scope=orders%3Aread"))
+        } else if token_request {
             Request::post("/token")
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(Body::from(

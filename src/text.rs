@@ -102,6 +102,16 @@ pub(crate) fn sanitize_compact(input: &str, max_bytes: usize) -> compact_str::Co
     sanitize(input, max_bytes).into()
 }
 
+/// `bytes` as text, as [`String::from_utf8_lossy`] reads them, but first checked by
+/// [`std::str::from_utf8`], which reads valid UTF-8 (nearly every header value) a word at
+/// a time where the lossy reader goes a character at a time.
+pub(crate) fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// Most text is printable ASCII and short enough: nothing to escape or cut.
 fn is_safe(input: &str, max_bytes: usize) -> bool {
     input.len() <= max_bytes && input.bytes().all(|b| matches!(b, 0x20..=0x7e))

@@ -43,7 +43,7 @@ pub use model::{
     Dropped, ErrorInfo, Geo, HttpInfo, OAuthDetails, Place, Scopes, SeqRange, ServiceInfo, Source,
     TokenBinding, TokenDetails, TokenRef, Travel, UnverifiedClaims, SCHEMA,
 };
-pub(crate) use sanitize::Untrusted;
 pub use sanitize::{sanitize, scrub, shown_url, Secrets, REDACTED};
+pub(crate) use sanitize::{SecretDigest, Untrusted};
 pub use shared::Shared;
 pub use time::Timestamp;

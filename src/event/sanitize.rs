@@ -1,6 +1,8 @@
 //! Making untrusted text safe for a log field, and scrubbing secrets an upstream echoed.
 
 use std::borrow::Cow;
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
 
 pub use crate::text::{sanitize, shown_url};
 use crate::token::TokenFingerprint;
@@ -13,12 +15,13 @@ pub const REDACTED: &str = "[redacted]";
 ///
 /// Values known when the event is built (form bodies) are matched literally, in their raw
 /// and URL-encoded forms; values seen only when the request arrived (a bearer token, a
-/// Basic password, the query of an authorization request) are kept as fingerprints, so the
-/// secret itself is not held while the handler runs.
+/// Basic password, the query of an authorization request) are kept as fingerprints or
+/// digests, so the secret itself is not held while the handler runs.
 #[derive(Default)]
 pub struct Secrets<'a> {
     literals: Vec<Cow<'a, str>>,
     fingerprints: Vec<TokenFingerprint>,
+    digests: Vec<SecretDigest>,
 }
 
 // Secrets are never shown, only counted.
@@ -27,6 +30,7 @@ impl std::fmt::Debug for Secrets<'_> {
         f.debug_struct("Secrets")
             .field("literals", &self.literals.len())
             .field("fingerprints", &self.fingerprints.len())
+            .field("digests", &self.digests.len())
             .finish()
     }
 }
@@ -53,6 +57,56 @@ impl<'a> Secrets<'a> {
     /// Adds every fingerprint of `other`.
     pub fn fingerprints(&mut self, other: &[TokenFingerprint]) {
         self.fingerprints.extend_from_slice(other);
+    }
+
+    /// Adds every digest of `other`.
+    pub(crate) fn digests(&mut self, other: &[SecretDigest]) {
+        self.digests.extend_from_slice(other);
+    }
+
+    /// Whether no secret is known by a hash of it.
+    fn none_hashed(&self) -> bool {
+        self.fingerprints.is_empty() && self.digests.is_empty()
+    }
+
+    /// Whether `text` is a secret known by a hash of it.
+    fn hashed(&self, text: &str) -> bool {
+        (!self.digests.is_empty() && self.digests.contains(&SecretDigest::of(text)))
+            || (!self.fingerprints.is_empty()
+                && self.fingerprints.contains(&TokenFingerprint::of(text)))
+    }
+}
+
+/// What a secret of a request head (a Basic password, a cookie, a DPoP proof) is remembered
+/// by until the response is read, so that the secret itself is not held while the handler
+/// runs: a 64-bit hash keyed with a random key of the process.
+///
+/// A digest is never written anywhere, only compared with the digests of the words of a
+/// response's text, so it needs no collision resistance: the secret's own text always
+/// matches, and a collision could only redact a word that was not the secret. That makes
+/// it far cheaper than a [`TokenFingerprint`] (a SHA-256 of the text), which a request
+/// head paid for every credential and cookie it carried, secrets that are scrubbed only
+/// from the rare response that quotes free text.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SecretDigest(u64);
+
+impl SecretDigest {
+    pub(crate) fn of(text: &str) -> Self {
+        static KEY: OnceLock<foldhash::quality::RandomState> = OnceLock::new();
+        SecretDigest(KEY.get_or_init(Default::default).hash_one(text))
+    }
+
+    /// The digest of a header value's text, as a response would quote it: its lossy UTF-8
+    /// reading (the value itself, nearly always).
+    pub(crate) fn of_bytes(bytes: &[u8]) -> Self {
+        SecretDigest::of(&crate::text::lossy(bytes))
+    }
+}
+
+// A digest says nothing useful, and is not shown either.
+impl std::fmt::Debug for SecretDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretDigest(..)")
     }
 }
 
@@ -96,7 +150,7 @@ pub fn scrub(text: &str, secrets: &Secrets<'_>, max_bytes: usize) -> String {
             text = Cow::Owned(text.replace(literal.as_ref(), REDACTED));
         }
     }
-    let text = scrub_words(&text, &secrets.fingerprints);
+    let text = scrub_words(&text, secrets);
     sanitize(&text, max_bytes)
 }
 
@@ -111,7 +165,7 @@ const MAX_SPLITS: usize = 8;
 
 /// Replaces query strings and form bodies, JWT-shaped words and words whose fingerprint is
 /// a secret's.
-fn scrub_words(text: &str, fingerprints: &[TokenFingerprint]) -> String {
+fn scrub_words(text: &str, secrets: &Secrets<'_>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
@@ -121,18 +175,18 @@ fn scrub_words(text: &str, fingerprints: &[TokenFingerprint]) -> String {
         out.push_str(&rest[..start]);
         rest = &rest[start..];
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        scrub_run(&rest[..end], fingerprints, &mut out);
+        scrub_run(&rest[..end], secrets, &mut out);
         rest = &rest[end..];
     }
     out
 }
 
 /// Scrubs one run of text between white space.
-fn scrub_run(run: &str, fingerprints: &[TokenFingerprint], out: &mut String) {
+fn scrub_run(run: &str, secrets: &Secrets<'_>, out: &mut String) {
     // `/authorize?a=b`: the query string goes, whatever it holds.
     if let Some(q) = run.find('?') {
         if run[q..].contains('=') {
-            scrub_words_of(&run[..q], fingerprints, out);
+            scrub_words_of(&run[..q], secrets, out);
             out.push('?');
             out.push_str(REDACTED);
             return;
@@ -143,10 +197,10 @@ fn scrub_run(run: &str, fingerprints: &[TokenFingerprint], out: &mut String) {
         out.push_str(REDACTED);
         return;
     }
-    scrub_words_of(run, fingerprints, out);
+    scrub_words_of(run, secrets, out);
 }
 
-fn scrub_words_of(run: &str, fingerprints: &[TokenFingerprint], out: &mut String) {
+fn scrub_words_of(run: &str, secrets: &Secrets<'_>, out: &mut String) {
     let mut rest = run;
     while let Some(c) = rest.chars().next() {
         if !is_word_char(c) {
@@ -156,7 +210,7 @@ fn scrub_words_of(run: &str, fingerprints: &[TokenFingerprint], out: &mut String
         }
         let end = rest.find(|c: char| !is_word_char(c)).unwrap_or(rest.len());
         let word = &rest[..end];
-        if is_secret_word(word, fingerprints) {
+        if is_secret_word(word, secrets) {
             out.push_str(REDACTED);
         } else {
             out.push_str(word);
@@ -167,13 +221,13 @@ fn scrub_words_of(run: &str, fingerprints: &[TokenFingerprint], out: &mut String
 
 /// Whether `word`, or a part of it between `=` signs (`token=SECRET`, `SECRET==`), is a
 /// JWT or a secret.
-fn is_secret_word(word: &str, fingerprints: &[TokenFingerprint]) -> bool {
+fn is_secret_word(word: &str, secrets: &Secrets<'_>) -> bool {
     // A word ending a sentence carries the full stop.
     let trimmed = word.trim_end_matches('.');
-    is_secret_part(word, fingerprints) || (trimmed != word && is_secret_part(trimmed, fingerprints))
+    is_secret_part(word, secrets) || (trimmed != word && is_secret_part(trimmed, secrets))
 }
 
-fn is_secret_part(word: &str, fingerprints: &[TokenFingerprint]) -> bool {
+fn is_secret_part(word: &str, secrets: &Secrets<'_>) -> bool {
     let mut starts = vec![0];
     let mut ends = Vec::new();
     for (i, _) in word.match_indices('=').take(MAX_SPLITS) {
@@ -191,13 +245,11 @@ fn is_secret_part(word: &str, fingerprints: &[TokenFingerprint]) -> bool {
                 if looks_like_jwt(candidate) {
                     return true;
                 }
-                if fingerprints.is_empty() {
+                if secrets.none_hashed() {
                     continue;
                 }
                 let decoded = percent_encoding::percent_decode_str(candidate).decode_utf8_lossy();
-                if fingerprints.contains(&TokenFingerprint::of(candidate))
-                    || fingerprints.contains(&TokenFingerprint::of(&decoded))
-                {
+                if secrets.hashed(candidate) || secrets.hashed(&decoded) {
                     return true;
                 }
             }
@@ -370,6 +422,36 @@ mod tests {
         secrets.literal("ABCDEFGHIJKL");
         let out = scrub("xxABCDEFGHIJKL", &secrets, 6);
         assert!(out.starts_with("xx") && !out.contains('A'), "{out}");
+    }
+
+    #[test]
+    fn secrets_known_by_digest_are_scrubbed_like_fingerprinted_ones() {
+        let mut secrets = Secrets::none();
+        secrets.digests(&[
+            SecretDigest::of("c00kie-Value=="),
+            SecretDigest::of("pass word/1"),
+        ]);
+        // As sent, percent-encoded, after `key=`, before a full stop (each word goes
+        // whole); other words stay.
+        let out = scrub(
+            "session=c00kie-Value== bad, pass%20word%2F1 too; c00kie-Value==. c00kie other",
+            &secrets,
+            512,
+        );
+        assert_eq!(
+            out,
+            "[redacted] bad, [redacted] too; [redacted] c00kie other"
+        );
+        // The same digest for the same text, in any thread; a different one for other text.
+        let here = SecretDigest::of("c00kie-Value==");
+        let there = std::thread::spawn(|| SecretDigest::of("c00kie-Value=="))
+            .join()
+            .unwrap();
+        assert_eq!(here, there);
+        assert_ne!(here, SecretDigest::of("c00kie-Value="));
+        assert_eq!(SecretDigest::of_bytes(b"c00kie-Value=="), here);
+        // Debug shows nothing of it.
+        assert_eq!(format!("{here:?}"), "SecretDigest(..)");
     }
 
     proptest! {

@@ -99,24 +99,19 @@ pub(crate) fn assemble(
         }
         Role::Endpoint(endpoint, fallback) => {
             let status = response.as_ref().and_then(|r| r.status);
-            let recorded = {
-                let request: &RequestContext = request;
-                // The request's own fields go in once the classifier is done with `request`
-                // (below): moved then, not copied now.
-                let build_envelope =
-                    |kind, outcome| AuditEvent::new(service.clone(), request.time, kind, outcome);
-                let settings = Settings {
-                    inspector: &shared.inspector,
-                    endpoints: &shared.endpoints,
-                    envelope: &build_envelope,
-                };
-                let seen = response.as_deref().map(ResponseContext::seen);
-                endpoint.event(settings, request, seen, response_body)
+            // The request's own fields go in once the classifier is done with `request`
+            // (below): moved then, not copied now.
+            let settings = Settings {
+                inspector: &shared.inspector,
+                endpoints: &shared.endpoints,
+                service,
             };
-            match recorded {
+            let seen = response.as_deref().map(ResponseContext::seen);
+            match endpoint.event(settings, request, seen, response_body) {
                 EndpointEvent::Recorded(mut event) => {
-                    take_request(&mut event, request, status, duration);
-                    Arc::new(event)
+                    // Made by the classifier and not shared yet: neither clones nor fails.
+                    take_request(Arc::make_mut(&mut event), request, status, duration);
+                    event
                 }
                 EndpointEvent::Suppressed => return None,
                 EndpointEvent::NotOAuth => {

@@ -94,7 +94,8 @@ pub(crate) fn classify(
     x: &Exchange<'_>,
     form: Option<&Form<'_>>,
     query: Option<&AuthorizeParams>,
-) -> AuditEvent {
+    event: &mut AuditEvent,
+) {
     let mut params = query
         .cloned()
         .unwrap_or_default()
@@ -108,7 +109,7 @@ pub(crate) fn classify(
     let location = x.location();
     let decision = location.filter(|l| decides(l));
     let (kind, outcome) = judge(x.status(), location);
-    let mut event = x.base(kind, outcome);
+    event.set_kind(kind, outcome);
     let mut subject = None;
     event.scopes.requested = params.scopes;
     event.redirect_uri = params
@@ -150,11 +151,10 @@ pub(crate) fn classify(
         event.error = x.error();
     }
     event.actor = actor(subject.as_deref(), params.client_id.as_deref()).into();
-    let oauth = Exchange::oauth(&mut event);
+    let oauth = Exchange::oauth(event);
     oauth.response_type = params.response_type;
     oauth.pkce_method = params.pkce_method;
     oauth.request_uri_fingerprint = params.request_uri;
-    event
 }
 
 #[cfg(test)]

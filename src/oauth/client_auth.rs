@@ -1,21 +1,26 @@
 //! Who the OAuth client is and how it authenticated (RFC 6749 §2.3, RFC 7523 §2.2):
 //! the client id and method only, never the secret or the assertion.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 
 use super::form::{ident, Form};
 use crate::event::ClientAuth;
+use crate::event::SecretDigest;
 use crate::mtls::ClientCertificate;
-use crate::token::TokenFingerprint;
+use crate::text::lossy;
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 const JWT_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The client id of an `Authorization: Basic` header, decoded per RFC 6749 §2.3.1
-/// (form-urlencoded, then Base64). The password part is dropped at once.
-pub(crate) fn basic_client_id(headers: &HeaderMap) -> Option<String> {
+/// (form-urlencoded, then Base64). The password only leaves its digests in `secrets`, raw
+/// and decoded, to scrub it from what the response says; the password itself is dropped at
+/// once.
+pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut Vec<SecretDigest>) -> Option<String> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, credentials) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -25,43 +30,30 @@ pub(crate) fn basic_client_id(headers: &HeaderMap) -> Option<String> {
         .decode(credentials.trim())
         .ok()?;
     let colon = decoded.iter().position(|&b| b == b':')?;
-    let user = String::from_utf8_lossy(&decoded[..colon]).replace('+', " ");
-    let user = percent_decode_str(&user).decode_utf8_lossy();
+    let password = lossy(&decoded[colon + 1..]);
+    if !password.is_empty() {
+        secrets.push(SecretDigest::of(&password));
+        secrets.push(SecretDigest::of(&form_decoded(&password)));
+    }
+    let user = lossy(&decoded[..colon]);
+    let user = form_decoded(&user);
     (!user.is_empty()).then(|| ident(&user))
 }
 
-/// Fingerprints of the password of an `Authorization: Basic` header, raw and decoded per
-/// RFC 6749 §2.3.1, to scrub it from what the response says; the password itself is dropped
-/// at once.
-pub(crate) fn basic_password_fingerprints(headers: &HeaderMap) -> Vec<TokenFingerprint> {
-    let Some(value) = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Vec::new();
-    };
-    let Some((scheme, credentials)) = value.trim().split_once(' ') else {
-        return Vec::new();
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Vec::new();
+/// `text` decoded as `application/x-www-form-urlencoded` (`+` is a space).
+fn form_decoded(text: &str) -> Cow<'_, str> {
+    if !text.bytes().any(|b| b == b'%' || b == b'+') {
+        // Nothing to decode, as in nearly every client id and password.
+        Cow::Borrowed(text)
+    } else if text.contains('+') {
+        Cow::Owned(
+            percent_decode_str(&text.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned(),
+        )
+    } else {
+        percent_decode_str(text).decode_utf8_lossy()
     }
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credentials.trim()) else {
-        return Vec::new();
-    };
-    let Some(colon) = decoded.iter().position(|&b| b == b':') else {
-        return Vec::new();
-    };
-    let password = String::from_utf8_lossy(&decoded[colon + 1..]);
-    if password.is_empty() {
-        return Vec::new();
-    }
-    let plus = password.replace('+', " ");
-    let unencoded = percent_decode_str(&plus).decode_utf8_lossy();
-    vec![
-        TokenFingerprint::of(&password),
-        TokenFingerprint::of(&unencoded),
-    ]
 }
 
 /// The client of a request.
@@ -186,15 +178,30 @@ mod tests {
 
     #[test]
     fn basic_is_percent_decoded_and_drops_the_secret() {
+        let client = |user_pass: &str| {
+            let mut digests = Vec::new();
+            let id = basic_client(&basic(user_pass), &mut digests);
+            (id, digests)
+        };
+        let (id, digests) = client("my%20client+x%3A1:s3cr%2Bt+1");
+        assert_eq!(id.as_deref(), Some("my client x:1"));
+        // The password, as sent and as decoded; nothing else of it is kept.
         assert_eq!(
-            basic_client_id(&basic("my%20client+x%3A1:s3cret")).as_deref(),
-            Some("my client x:1")
+            digests,
+            [SecretDigest::of("s3cr%2Bt+1"), SecretDigest::of("s3cr+t 1")]
         );
-        assert_eq!(basic_client_id(&basic("nocolon")), None);
-        assert_eq!(basic_client_id(&basic(":secret")), None);
+        assert_eq!(client("nocolon"), (None, Vec::new()));
+        // No client id, but the password is still a secret to scrub.
+        assert_eq!(
+            client(":secret"),
+            (None, vec![SecretDigest::of("secret"); 2])
+        );
+        assert_eq!(client("id:"), (Some("id".to_owned()), Vec::new()));
         let mut bearer = HeaderMap::new();
         bearer.insert(http::header::AUTHORIZATION, "Bearer abc".parse().unwrap());
-        assert_eq!(basic_client_id(&bearer), None);
+        let mut digests = Vec::new();
+        assert_eq!(basic_client(&bearer, &mut digests), None);
+        assert!(digests.is_empty());
     }
 
     #[test]

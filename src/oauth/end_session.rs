@@ -117,13 +117,14 @@ pub(crate) fn classify(
     x: &Exchange<'_>,
     form: Option<&Form<'_>>,
     query: Option<&LogoutParams>,
-) -> AuditEvent {
+    event: &mut AuditEvent,
+) {
     let params = query
         .cloned()
         .unwrap_or_default()
         .or(form.map(LogoutParams::from_form).unwrap_or_default());
     let (kind, outcome) = judge(x);
-    let mut event = x.base(kind, outcome);
+    event.set_kind(kind, outcome);
     event.actor = actor(None, params.client_id.as_deref()).into();
     // A confirmation posted on (oidc-provider's `/session/end/confirm`) names no URI: the
     // redirect that ends the logout says where it went.
@@ -161,7 +162,6 @@ pub(crate) fn classify(
             None => x.error(),
         };
     }
-    event
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use super::endpoints::Endpoints;
 use super::form::Form;
 use super::response::{JsonBody, Location, ResponseHead};
 use crate::context::RequestContext;
-use crate::event::{AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, Secrets};
+use crate::event::{AuditEvent, ErrorInfo, OAuthDetails, Outcome, SecretDigest, Secrets};
 use crate::resource::Challenge;
-use crate::token::{TokenFingerprint, TokenInspector};
+use crate::token::TokenInspector;
 
 /// What the classifiers read of a response whose head arrived.
 #[derive(Clone, Copy, Debug)]
@@ -30,8 +30,6 @@ pub(crate) struct ResponseSeen<'a> {
 pub(crate) struct Exchange<'a> {
     pub(crate) inspector: &'a TokenInspector,
     pub(crate) endpoints: &'a Endpoints,
-    /// Makes a new event of the service; the layer adds the request's own fields after.
-    pub(crate) envelope: &'a dyn Fn(EventKind, Outcome) -> AuditEvent,
     pub(crate) request: &'a RequestContext,
     /// `None` when the response never completed.
     pub(crate) response: Option<ResponseSeen<'a>>,
@@ -54,7 +52,7 @@ pub(crate) struct Exchange<'a> {
 /// them (most responses have nothing to scrub: a successful token response is not scrubbed).
 pub(crate) struct SecretSources<'a> {
     /// Of the secrets the request head carried (Basic password, bearer token, ...).
-    pub(crate) fingerprints: &'a [TokenFingerprint],
+    pub(crate) digests: &'a [SecretDigest],
     pub(crate) form: Option<&'a Form<'a>>,
     /// A parameter that is not secret at this endpoint (a login form's username field).
     pub(crate) public_too: Option<&'a str>,
@@ -67,7 +65,7 @@ impl<'a> Exchange<'a> {
         self.secrets.get_or_init(|| {
             let sources = &self.secret_sources;
             let mut secrets = Secrets::none();
-            secrets.fingerprints(sources.fingerprints);
+            secrets.digests(sources.digests);
             if let Some(form) = sources.form {
                 form.secrets_into(&mut secrets, sources.public_too.as_slice());
             }
@@ -99,12 +97,6 @@ impl<'a> Exchange<'a> {
 
     fn head(&self) -> Option<&ResponseHead> {
         self.response.and_then(|r| r.head)
-    }
-
-    /// A new event of the service: the layer fills in the request's own fields (`http`,
-    /// `source`, ids) when the classifier is done.
-    pub(crate) fn base(&self, kind: EventKind, outcome: Outcome) -> AuditEvent {
-        (self.envelope)(kind, outcome)
     }
 
     /// The error of a failed response: the JSON `error` (RFC 6749 §5.2), else the

@@ -3,8 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::event::{sanitize, Secrets};
-use crate::token::TokenFingerprint;
+use crate::event::{sanitize, SecretDigest, Secrets};
 
 /// Parsed form parameters. They may hold secrets: a `Form` lives only while an event is
 /// built and is never stored.
@@ -212,9 +211,9 @@ impl<'a> Form<'a> {
         }
     }
 
-    /// The fingerprints of the same values as [`Form::secrets_into`], for secrets that
-    /// must be matched after the form itself is gone (an authorization request's query).
-    pub(crate) fn secret_fingerprints(&self) -> Vec<TokenFingerprint> {
+    /// The digests of the same values as [`Form::secrets_into`], for secrets that must be
+    /// matched after the form itself is gone (an authorization request's query).
+    pub(crate) fn secret_digests(&self) -> Vec<SecretDigest> {
         self.pairs
             .iter()
             .filter(|(name, value)| {
@@ -222,7 +221,7 @@ impl<'a> Form<'a> {
                     && (SECRET.contains(&name.as_ref())
                         || (!PUBLIC.contains(&name.as_ref()) && value.len() >= MIN_UNKNOWN_SECRET))
             })
-            .map(|(_, value)| TokenFingerprint::of(value))
+            .map(|(_, value)| SecretDigest::of(value))
             .collect()
     }
 }

@@ -7,13 +7,13 @@ use crate::event::{AuditEvent, EventKind, Outcome, Shared, Timestamp, TokenDetai
 use crate::resource::actor;
 use crate::token::TokenFingerprint;
 
-pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent {
+pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut AuditEvent) {
     let outcome = x.outcome();
     let kind = match outcome {
         Outcome::Failure => EventKind::TokenIntrospectionFailed,
         _ => EventKind::TokenIntrospected,
     };
-    let mut event = x.base(kind, outcome);
+    event.set_kind(kind, outcome);
     // The caller (a resource server) is the actor; the token's owner goes in `token`.
     let client = client_auth::identify(x.basic_client, form, x.client_certificate());
     event.client_auth = client.method;
@@ -53,5 +53,4 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent 
         _ => {}
     }
     event.token = token.map(Shared::from);
-    event
 }

@@ -5,7 +5,7 @@ use super::form::Form;
 use super::login_rule::{failure_code, LoginResponse};
 use crate::event::{sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, Outcome};
 
-pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent {
+pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut AuditEvent) {
     let config = x.endpoints.config();
     let mut failure = None;
     let outcome = match x.status() {
@@ -33,7 +33,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent 
         Outcome::Failure => EventKind::LoginFailed,
         _ => EventKind::LoginSucceeded,
     };
-    let mut event = x.base(kind, outcome);
+    event.set_kind(kind, outcome);
     event.error = failure.map(|code| ErrorInfo {
         code,
         description: None,
@@ -47,5 +47,4 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent 
     } else {
         ActorKind::Anonymous
     });
-    event
 }

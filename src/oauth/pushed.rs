@@ -12,7 +12,7 @@ use crate::event::{AuditEvent, EventKind, Outcome};
 use crate::resource::actor;
 use crate::token::TokenFingerprint;
 
-pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent {
+pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut AuditEvent) {
     let mut params = form.map(AuthorizeParams::from_form).unwrap_or_default();
     // RFC 9126 §2.1: `request_uri` must not be pushed; whatever was sent is not a link.
     params.request_uri = None;
@@ -28,7 +28,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent 
         Outcome::Failure => EventKind::AuthorizationFailed,
         _ => EventKind::AuthorizationRequested,
     };
-    let mut event = x.base(kind, outcome);
+    event.set_kind(kind, outcome);
     event.client_auth = client.method;
     event.actor = actor(None, client_id.as_deref()).into();
     event.scopes.requested = params.scopes.clone();
@@ -48,10 +48,9 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> AuditEvent 
             },
         );
     }
-    let oauth = Exchange::oauth(&mut event);
+    let oauth = Exchange::oauth(event);
     oauth.pushed = Some(true);
     oauth.request_uri_fingerprint = request_uri;
     oauth.response_type = params.response_type;
     oauth.pkce_method = params.pkce_method;
-    event
 }

@@ -2,6 +2,8 @@
 //! yet, nothing secret kept), and at response end the [`Exchange`] handed to the
 //! endpoint's classifier.
 
+use std::sync::Arc;
+
 use http::request::Parts;
 
 use super::authorization::AuthorizeParams;
@@ -18,11 +20,13 @@ use super::{
 use crate::context::RequestContext;
 use crate::dpop::{DpopVerifier, ProofCheck, ProofUse, DPOP};
 use crate::event::{
-    sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, Severity,
+    sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, SecretDigest,
+    ServiceInfo, Severity,
 };
 use crate::mtls::PresentedCertificate;
 use crate::tee::{CaptureSlot, Captured, Tee};
-use crate::token::{TokenFingerprint, TokenInspector};
+use crate::text::lossy;
+use crate::token::TokenInspector;
 
 /// What an endpoint request carried when it arrived.
 #[derive(Debug)]
@@ -38,9 +42,9 @@ pub(crate) struct EndpointRequest {
     logout_query: Option<LogoutParams>,
     /// Authorization requests: parameters the query string repeated.
     query_repeated: Vec<String>,
-    /// Fingerprints of the secrets the request head carried (Basic password, bearer token,
-    /// secret query parameters), to scrub them from what the response says.
-    secret_fingerprints: Vec<TokenFingerprint>,
+    /// Digests of the secrets the request head carried (Basic password, bearer token,
+    /// cookies, secret query parameters), to scrub them from what the response says.
+    secret_digests: Vec<SecretDigest>,
     /// Revocation: the application's reason header.
     reason: Option<String>,
     /// Where the request body's tee leaves what it saw; `None` for requests without body.
@@ -51,37 +55,38 @@ pub(crate) struct EndpointRequest {
     certificate: Option<PresentedCertificate>,
 }
 
-/// Fingerprints of the credentials of every `Authorization` header (whatever the scheme)
-/// and of every cookie value: a response may quote them.
-fn credential_fingerprints(headers: &http::HeaderMap) -> Vec<TokenFingerprint> {
-    let mut out = Vec::new();
+/// Adds to `out` the digests of the credentials of every `Authorization` header (whatever
+/// the scheme), of every cookie value and of every DPoP proof (no bearer secret, but never
+/// recorded either): a response may quote them.
+fn credential_digests(headers: &http::HeaderMap, out: &mut Vec<SecretDigest>) {
     for value in headers.get_all(http::header::AUTHORIZATION) {
-        let value = String::from_utf8_lossy(value.as_bytes());
+        let value = lossy(value.as_bytes());
         let credentials = value.trim().split_once(' ').map_or("", |(_, c)| c.trim());
         if !credentials.is_empty() {
-            out.push(TokenFingerprint::of(credentials));
+            out.push(SecretDigest::of(credentials));
         }
     }
     for value in headers.get_all(http::header::COOKIE) {
-        let value = String::from_utf8_lossy(value.as_bytes());
+        let value = lossy(value.as_bytes());
         for pair in value.split(';') {
             if let Some((_, v)) = pair.split_once('=') {
                 if !v.trim().is_empty() {
-                    out.push(TokenFingerprint::of(v.trim()));
+                    out.push(SecretDigest::of(v.trim()));
                 }
             }
         }
     }
-    out
+    for value in headers.get_all(DPOP) {
+        out.push(SecretDigest::of_bytes(value.as_bytes()));
+    }
 }
 
 /// What became of an endpoint request's event.
-// Returned once and unpacked at once: boxing the event would cost an allocation per event.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum EndpointEvent {
-    /// The event to record.
-    Recorded(AuditEvent),
+    /// The event to record, made in the `Arc` it travels in and not shared yet: the layer
+    /// adds the request's own fields (`http`, `source`, ids).
+    Recorded(Arc<AuditEvent>),
     /// Deliberately not recorded (a repeated device-code poll).
     Suppressed,
     /// An assumed endpoint whose traffic did not look like its protocol: an ordinary route.
@@ -122,28 +127,22 @@ impl EndpointRequest {
             }
             _ => None,
         };
-        let mut secret_fingerprints = client_auth::basic_password_fingerprints(&head.headers);
-        secret_fingerprints.extend(credential_fingerprints(&head.headers));
-        // A DPoP proof is no bearer secret, but it is never recorded either.
-        secret_fingerprints.extend(
-            head.headers
-                .get_all(DPOP)
-                .iter()
-                .map(|v| TokenFingerprint::of(&String::from_utf8_lossy(v.as_bytes()))),
-        );
+        let mut secret_digests = Vec::new();
+        let basic_client = client_auth::basic_client(&head.headers, &mut secret_digests);
+        credential_digests(&head.headers, &mut secret_digests);
         let mut query_repeated = Vec::new();
         let mut logout_query = None;
         let query = match (endpoint, head.uri.query()) {
             (Endpoint::Authorization, Some(q)) => {
                 let form = Form::parse(q.as_bytes());
                 query_repeated = form.repeated();
-                secret_fingerprints.extend(form.secret_fingerprints());
+                secret_digests.extend(form.secret_digests());
                 Some(AuthorizeParams::from_form(&form))
             }
             (Endpoint::EndSession, Some(q)) => {
                 let form = Form::parse(q.as_bytes());
                 query_repeated = form.repeated();
-                secret_fingerprints.extend(form.secret_fingerprints());
+                secret_digests.extend(form.secret_digests());
                 logout_query = Some(LogoutParams::from_form(&form));
                 None
             }
@@ -157,10 +156,8 @@ impl EndpointRequest {
                 .filter(|r| !r.is_empty()),
             _ => None,
         };
-        let basic_client = match endpoint {
-            Endpoint::Login => None,
-            _ => client_auth::basic_client_id(&head.headers),
-        };
+        // A login form is no OAuth client's.
+        let basic_client = basic_client.filter(|_| endpoint != Endpoint::Login);
         let (body, tee) = if has_body {
             let slot = CaptureSlot::default();
             let tee =
@@ -176,7 +173,7 @@ impl EndpointRequest {
             query,
             logout_query,
             query_repeated,
-            secret_fingerprints,
+            secret_digests,
             reason,
             body,
             proof,
@@ -281,14 +278,13 @@ impl EndpointRequest {
         let exchange = Exchange {
             inspector: settings.inspector,
             endpoints: settings.endpoints,
-            envelope: settings.envelope,
             request,
             response,
             basic_client: self.basic_client.as_deref(),
             json,
             request_body_inspected,
             secret_sources: SecretSources {
-                fingerprints: &self.secret_fingerprints,
+                digests: &self.secret_digests,
                 form,
                 public_too,
             },
@@ -296,30 +292,43 @@ impl EndpointRequest {
             proof: self.proof.as_ref(),
             certificate: self.certificate.as_ref(),
         };
-        let mut event = match self.endpoint {
-            Endpoint::Token => match token_endpoint::classify(&exchange, form) {
-                Some(event) => event,
-                None => return EndpointEvent::Suppressed,
-            },
-            Endpoint::Revocation => revocation::classify(&exchange, form, self.reason.as_deref()),
-            Endpoint::Introspection => introspection::classify(&exchange, form),
-            Endpoint::Authorization => {
-                authorization::classify(&exchange, form, self.query.as_ref())
+        // Made in its `Arc` and filled there by the classifier, which sets its kind and
+        // outcome: the event is not built first and then copied in on its way out.
+        let mut shared = Arc::new(AuditEvent::new(
+            settings.service.clone(),
+            request.time,
+            EventKind::TokenRequestFailed,
+            Outcome::Unknown,
+        ));
+        // Just made: unshared, so this neither clones nor fails.
+        let event = Arc::make_mut(&mut shared);
+        match self.endpoint {
+            Endpoint::Token => {
+                if !token_endpoint::classify(&exchange, form, event) {
+                    return EndpointEvent::Suppressed;
+                }
             }
-            Endpoint::Login => login::classify(&exchange, form),
-            Endpoint::PushedAuthorization => pushed::classify(&exchange, form),
+            Endpoint::Revocation => {
+                revocation::classify(&exchange, form, self.reason.as_deref(), event)
+            }
+            Endpoint::Introspection => introspection::classify(&exchange, form, event),
+            Endpoint::Authorization => {
+                authorization::classify(&exchange, form, self.query.as_ref(), event)
+            }
+            Endpoint::Login => login::classify(&exchange, form, event),
+            Endpoint::PushedAuthorization => pushed::classify(&exchange, form, event),
             Endpoint::EndSession => {
-                end_session::classify(&exchange, form, self.logout_query.as_ref())
+                end_session::classify(&exchange, form, self.logout_query.as_ref(), event)
             }
             // Audited as a protected route by the layer; never captured as an endpoint.
             Endpoint::UserInfo => return EndpointEvent::NotOAuth,
-        };
+        }
         if !request_body_inspected && event.actor.kind == Some(ActorKind::Anonymous) {
             // Nobody was seen, which is not the same as nobody being there.
             event.actor.kind = None;
         }
         if !not_inspected.is_empty() {
-            let oauth = Exchange::oauth(&mut event);
+            let oauth = Exchange::oauth(event);
             oauth.body_inspected = Some(false);
             oauth.body_not_inspected = not_inspected.iter().map(|r| (*r).to_owned()).collect();
         }
@@ -336,12 +345,12 @@ impl EndpointRequest {
             if event.severity == Severity::Info {
                 event.severity = Severity::Warning;
             }
-            Exchange::oauth(&mut event).repeated_parameters = repeated;
+            Exchange::oauth(event).repeated_parameters = repeated;
         }
         if event.oauth.as_deref().is_some_and(OAuthDetails::is_empty) {
             event.oauth = None;
         }
-        EndpointEvent::Recorded(event)
+        EndpointEvent::Recorded(shared)
     }
 }
 
@@ -350,7 +359,7 @@ impl EndpointRequest {
 pub(crate) struct Settings<'a> {
     pub(crate) inspector: &'a TokenInspector,
     pub(crate) endpoints: &'a Endpoints,
-    /// Makes a new event for the service (id, time, kind): the layer's part. The layer adds
-    /// the request's own fields (`request_id`, `http`, `source`, ...) once the event is made.
-    pub(crate) envelope: &'a dyn Fn(EventKind, Outcome) -> AuditEvent,
+    /// The producer named in the event. The layer adds the request's own fields
+    /// (`request_id`, `http`, `source`, ...) once the event is made.
+    pub(crate) service: &'a Arc<ServiceInfo>,
 }

@@ -10,13 +10,14 @@ pub(crate) fn classify(
     x: &Exchange<'_>,
     form: Option<&Form<'_>>,
     reason: Option<&str>,
-) -> AuditEvent {
+    event: &mut AuditEvent,
+) {
     let outcome = x.outcome();
     let kind = match outcome {
         Outcome::Failure => EventKind::TokenRevocationFailed,
         _ => EventKind::TokenRevoked,
     };
-    let mut event = x.base(kind, outcome);
+    event.set_kind(kind, outcome);
     let client = client_auth::identify(x.basic_client, form, x.client_certificate());
     event.client_auth = client.method;
     event.actor = actor(None, client.client_id.as_deref()).into();
@@ -33,10 +34,9 @@ pub(crate) fn classify(
         .map(str::to_owned)
         .or_else(|| form.and_then(|f| f.get("reason")).map(|r| sanitize(r, 512)));
     if let Some(reason) = reason {
-        Exchange::oauth(&mut event).reason = Some(reason);
+        Exchange::oauth(event).reason = Some(reason);
     }
     if outcome == Outcome::Failure {
         event.error = x.error();
     }
-    event
 }

@@ -25,13 +25,15 @@ pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer
 /// chosen at the authorization endpoint; the verifier itself is never recorded).
 pub(crate) const VERIFIER_SENT: &str = "verifier_sent";
 
-pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<AuditEvent> {
+/// Fills in `event`; `false` when the exchange is not recorded (a repeated device-code
+/// poll).
+pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut AuditEvent) -> bool {
     let outcome = x.outcome();
     let kind = match outcome {
         Outcome::Failure => EventKind::TokenRequestFailed,
         _ => EventKind::AccessTokenIssued,
     };
-    let mut event = x.base(kind, outcome);
+    event.set_kind(kind, outcome);
     let client = client_auth::identify(x.basic_client, form, x.client_certificate());
     event.client_auth = client.method;
     let grant_type = form.and_then(|f| f.get("grant_type"));
@@ -47,29 +49,29 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
         let resource: Vec<String> = form.all("resource").map(uri_without_query).collect();
         let audience: Vec<String> = form.all("audience").map(ident).collect();
         if !resource.is_empty() || !audience.is_empty() {
-            let oauth = Exchange::oauth(&mut event);
+            let oauth = Exchange::oauth(event);
             oauth.resource = resource;
             oauth.audience = audience;
         }
         if form.get("code_verifier").is_some() {
-            Exchange::oauth(&mut event).pkce_method = Some(VERIFIER_SENT.to_owned());
+            Exchange::oauth(event).pkce_method = Some(VERIFIER_SENT.to_owned());
         }
         match grant_type {
             Some("password") => subject = form.get("username").map(ident),
             Some("refresh_token") => {
                 if let Some(token) = form.get("refresh_token") {
-                    Exchange::oauth(&mut event).presented_refresh_token =
+                    Exchange::oauth(event).presented_refresh_token =
                         Some(TokenRef::new(TokenFingerprint::of(token)));
                 }
             }
             Some(DEVICE_CODE) => {
                 device_code = form.get("device_code").map(TokenFingerprint::of);
                 if device_code.is_some() {
-                    Exchange::oauth(&mut event).device_code_fingerprint = device_code;
+                    Exchange::oauth(event).device_code_fingerprint = device_code;
                 }
             }
             Some(TOKEN_EXCHANGE) => {
-                let oauth = Exchange::oauth(&mut event);
+                let oauth = Exchange::oauth(event);
                 oauth.subject_token_type = form.get("subject_token_type").map(ident);
                 oauth.actor_token_type = form.get("actor_token_type").map(ident);
                 oauth.requested_token_type = form.get("requested_token_type").map(ident);
@@ -94,7 +96,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
         if let Some(json) = &x.json {
             if let Some(issued) = json.str("issued_token_type") {
                 // RFC 8693 §2.2.1: what the `access_token` field holds.
-                Exchange::oauth(&mut event).issued_token_type = Some(ident(issued));
+                Exchange::oauth(event).issued_token_type = Some(ident(issued));
             }
             if let Some(raw) = json.str("access_token") {
                 let issued = x.inspector.inspect(raw);
@@ -162,7 +164,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
     }
     if let Some(proof) = x.proof {
         // The proof the request sent, whether or not a token came of it.
-        Exchange::oauth(&mut event).dpop = Some(TokenBinding {
+        Exchange::oauth(event).dpop = Some(TokenBinding {
             downgrade: false,
             jkt: proof.jkt.clone(),
             method: BindingMethod::Dpop,
@@ -179,7 +181,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
         event.actor.kind = Some(ActorKind::Client);
     }
     if let Some(act) = act {
-        Exchange::oauth(&mut event).act = Some(act);
+        Exchange::oauth(event).act = Some(act);
     }
 
     if let (Some(code), Some(tracker)) = (device_code, &x.endpoints.config().device) {
@@ -189,15 +191,15 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>) -> Option<Audi
                 None => ISSUED,
             };
             match tracker.poll(code, event.actor.client_id.as_deref(), result) {
-                PollDecision::Suppress => return None,
+                PollDecision::Suppress => return false,
                 PollDecision::Record { repeated: 0 } => {}
                 PollDecision::Record { repeated } => {
-                    Exchange::oauth(&mut event).repeated = Some(repeated)
+                    Exchange::oauth(event).repeated = Some(repeated)
                 }
             }
         }
     }
-    Some(event)
+    true
 }
 
 /// The binding of an issued access token: to the key of the request's DPoP proof when the
