@@ -59,9 +59,12 @@ impl<'a> Secrets<'a> {
         self.fingerprints.extend_from_slice(other);
     }
 
-    /// Adds every digest of `other`.
+    /// Adds every digest of `other`. They are kept sorted: a request may carry thousands
+    /// of cookies, and every word of a response's text is looked up among them.
     pub(crate) fn digests(&mut self, other: &[SecretDigest]) {
         self.digests.extend_from_slice(other);
+        self.digests.sort_unstable();
+        self.digests.dedup();
     }
 
     /// Whether no secret is known by a hash of it.
@@ -71,7 +74,7 @@ impl<'a> Secrets<'a> {
 
     /// Whether `text` is a secret known by a hash of it.
     fn hashed(&self, text: &str) -> bool {
-        (!self.digests.is_empty() && self.digests.contains(&SecretDigest::of(text)))
+        (!self.digests.is_empty() && self.digests.binary_search(&SecretDigest::of(text)).is_ok())
             || (!self.fingerprints.is_empty()
                 && self.fingerprints.contains(&TokenFingerprint::of(text)))
     }
@@ -87,7 +90,7 @@ impl<'a> Secrets<'a> {
 /// it far cheaper than a [`TokenFingerprint`] (a SHA-256 of the text), which a request
 /// head paid for every credential and cookie it carried, secrets that are scrubbed only
 /// from the rare response that quotes free text.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct SecretDigest(u64);
 
 impl SecretDigest {
@@ -452,6 +455,19 @@ mod tests {
         assert_eq!(SecretDigest::of_bytes(b"c00kie-Value=="), here);
         // Debug shows nothing of it.
         assert_eq!(format!("{here:?}"), "SecretDigest(..)");
+
+        // Thousands of secrets (a request with as many cookies), each found among the rest.
+        let values: Vec<String> = (0..5_000).map(|i| format!("cookie-{i:05}-value")).collect();
+        let mut many = Secrets::none();
+        for chunk in values.chunks(1_000) {
+            let digests: Vec<SecretDigest> = chunk.iter().map(|v| SecretDigest::of(v)).collect();
+            many.digests(&digests);
+        }
+        let text = format!("saw {} and {} but not cookie-5", values[0], values[4_999]);
+        assert_eq!(
+            scrub(&text, &many, 512),
+            "saw [redacted] and [redacted] but not cookie-5"
+        );
     }
 
     proptest! {
