@@ -94,6 +94,7 @@ impl<'a> Secrets<'a> {
 pub(crate) struct SecretDigest(u64);
 
 impl SecretDigest {
+    /// The digest of `text`: the same for the same text everywhere in the process.
     pub(crate) fn of(text: &str) -> Self {
         static KEY: OnceLock<foldhash::quality::RandomState> = OnceLock::new();
         SecretDigest(KEY.get_or_init(Default::default).hash_one(text))

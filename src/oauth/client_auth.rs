@@ -8,8 +8,7 @@ use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 
 use super::form::{ident, Form};
-use crate::event::ClientAuth;
-use crate::event::SecretDigest;
+use crate::event::{ClientAuth, SecretDigest};
 use crate::mtls::ClientCertificate;
 use crate::text::lossy;
 
