@@ -284,3 +284,114 @@ async fn whose_request_id_is_taken_is_configurable() {
     chosen(&ids(RequestIdFrom::TrustedProxies, &["127.0.0.1"]).await);
     generated(&ids(RequestIdFrom::Nobody, &["127.0.0.1"]).await);
 }
+
+/// Records what each written event says, without keeping the event: the writer task then
+/// holds each event alone and hands it back for reuse.
+#[derive(Clone, Default)]
+struct Written(std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
+
+impl oauth_audit::writer::AuditWriter for Written {
+    fn name(&self) -> &str {
+        "written"
+    }
+
+    async fn write(
+        &mut self,
+        batch: &[std::sync::Arc<oauth_audit::event::AuditEvent>],
+    ) -> Result<(), oauth_audit::writer::WriteError> {
+        let mut seen = self.0.lock().unwrap();
+        for event in batch {
+            seen.push(serde_json::to_value(&**event).unwrap());
+        }
+        Ok(())
+    }
+}
+
+/// Written events go back to the request path for the next ones (`event/recycle.rs`): an
+/// event made in the allocation of one before it says only what its own request did. Here
+/// every request after the first few is made in a recycled allocation (the writer runs
+/// between requests); a reset that missed a field would leave the token request's
+/// `token`, `trace_id` or `source` in the anonymous request's event.
+#[tokio::test]
+async fn an_event_made_where_another_was_written_says_nothing_of_it() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    let written = Written::default();
+    let auditor = oauth_audit::writer::Auditor::builder()
+        .service_name("test-api")
+        .writer(written.clone())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/api/orders", get(|| async { "orders" }))
+        .layer(AuditLayer::new(auditor.clone()));
+    let token = unsigned_jwt(serde_json::json!({
+        "sub": "alice", "client_id": "web", "scope": "orders:read", "jti": "j-1"
+    }));
+    for i in 0..200 {
+        let request = if i % 2 == 0 {
+            Request::get("/api/orders?page=2")
+                .header("authorization", format!("Bearer {token}"))
+                .header("x-request-id", format!("req-{i}"))
+                .header(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                )
+                .header("user-agent", "tests/1.0")
+                .body(Body::empty())
+        } else {
+            Request::post("/api/other").body(Body::empty())
+        }
+        .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+        // The writer task runs on this thread: let it write and hand the event back.
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+    }
+    auditor.shutdown().await;
+
+    let seen = written.0.lock().unwrap();
+    assert_eq!(seen.len(), 200);
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, e) in seen.iter().enumerate() {
+        assert!(ids.insert(e["id"].as_str().unwrap().to_owned()), "{e}");
+        if i % 2 == 0 {
+            assert_eq!(e["request_id"], format!("req-{i}"));
+            assert_eq!(e["http"]["path"], "/api/orders");
+            assert_eq!(e["http"]["status"], 200);
+            assert_eq!(e["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+            assert_eq!(e["token"]["jti"], "j-1");
+            assert_eq!(e["token"]["unverified"]["subject"], "alice");
+            assert_eq!(e["source"]["user_agent"], "tests/1.0");
+        } else {
+            // Only what an anonymous POST to an unknown route says.
+            let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(
+                keys,
+                [
+                    "actor",
+                    "error",
+                    "http",
+                    "id",
+                    "kind",
+                    "outcome",
+                    "request_id",
+                    "schema",
+                    "service",
+                    "severity",
+                    "time"
+                ],
+                "{e}"
+            );
+            assert_eq!(e["actor"], serde_json::json!({"kind": "anonymous"}));
+            assert_eq!(e["error"], serde_json::json!({"code": "not_found"}));
+            assert_eq!(e["http"]["path"], "/api/other");
+            assert_eq!(e["http"]["status"], 404);
+            assert!(e["http"].get("route").is_none(), "{e}");
+            assert_ne!(e["request_id"], format!("req-{}", i - 1));
+        }
+    }
+}

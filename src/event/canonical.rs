@@ -1143,7 +1143,7 @@ pub(super) mod tests {
     }
 
     /// An event with every object present, as the chain sees it.
-    fn full_event() -> crate::event::AuditEvent {
+    pub(in crate::event) fn full_event() -> crate::event::AuditEvent {
         use crate::event::*;
         use crate::token::{TokenFingerprint, TokenFormat, Verdict};
         let service = std::sync::Arc::new(ServiceInfo {

@@ -26,6 +26,7 @@ pub mod error_code;
 mod hash;
 mod kind;
 mod model;
+pub(crate) mod recycle;
 mod sanitize;
 mod shared;
 mod time;

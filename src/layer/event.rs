@@ -16,14 +16,15 @@ use std::time::Duration;
 use super::Shared;
 use crate::context::RequestContext;
 use crate::event::{
-    error_code, ActorKind, AuditEvent, ErrorInfo, EventKind, HttpInfo, Outcome, ServiceInfo,
-    Severity, TokenDetails,
+    error_code, ActorKind, AuditEvent, ErrorInfo, EventKind, HttpInfo, Outcome, Severity,
+    TokenDetails,
 };
 use crate::oauth::{EndpointEvent, EndpointRequest, ResponseHead, ResponseSeen, Settings};
 use crate::resource::{token_parts, Challenge, Presented, ResourceRequest};
 use crate::scope::ScopeDecision;
 use crate::tee::Captured;
 use crate::token::Verdict;
+use crate::writer::Auditor;
 
 /// What kind of traffic a request is, decided when it arrives.
 ///
@@ -78,13 +79,12 @@ pub(crate) fn assemble(
     response_body: Option<Captured>,
 ) -> Option<Arc<AuditEvent>> {
     let duration = request.started.elapsed();
-    let service = shared.auditor.service();
     let mut event = match role {
         Role::Resource(resource) => {
             let userinfo = shared.endpoints.is_userinfo(&request.path);
             let mut event = resource_event(
                 resource,
-                service.clone(),
+                &shared.auditor,
                 request,
                 response.as_deref_mut(),
                 duration,
@@ -104,7 +104,7 @@ pub(crate) fn assemble(
             let settings = Settings {
                 inspector: &shared.inspector,
                 endpoints: &shared.endpoints,
-                service,
+                auditor: &shared.auditor,
             };
             let seen = response.as_deref().map(ResponseContext::seen);
             match endpoint.event(settings, request, seen, response_body) {
@@ -118,7 +118,7 @@ pub(crate) fn assemble(
                     let resource = fallback.as_ref()?;
                     resource_event(
                         resource,
-                        service.clone(),
+                        &shared.auditor,
                         request,
                         response.as_deref_mut(),
                         duration,
@@ -159,7 +159,7 @@ fn take_request(
 /// The scope decision is taken out of `response`, not copied.
 fn resource_event(
     resource: &ResourceRequest,
-    service: Arc<ServiceInfo>,
+    auditor: &Auditor,
     request: &mut RequestContext,
     mut response: Option<&mut ResponseContext>,
     duration: Duration,
@@ -183,7 +183,7 @@ fn resource_event(
     };
 
     // Made in its `Arc` and filled there: the event is not built first and copied in.
-    let mut shared = Arc::new(AuditEvent::new(service, request.time, kind, outcome));
+    let mut shared = auditor.new_event(request.time, kind, outcome);
     // Just made: unshared, so this neither clones nor fails.
     let event = Arc::make_mut(&mut shared);
     take_request(event, request, status, duration);

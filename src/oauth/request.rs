@@ -21,7 +21,7 @@ use crate::context::RequestContext;
 use crate::dpop::{DpopVerifier, ProofCheck, ProofUse, DPOP};
 use crate::event::{
     sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, SecretDigest,
-    ServiceInfo, Severity,
+    Severity,
 };
 use crate::mtls::PresentedCertificate;
 use crate::tee::{CaptureSlot, Captured, Tee};
@@ -294,12 +294,11 @@ impl EndpointRequest {
         };
         // Made in its `Arc` and filled there by the classifier, which sets its kind and
         // outcome: the event is not built first and then copied in on its way out.
-        let mut shared = Arc::new(AuditEvent::new(
-            settings.service.clone(),
+        let mut shared = settings.auditor.new_event(
             request.time,
             EventKind::TokenRequestFailed,
             Outcome::Unknown,
-        ));
+        );
         // Just made: unshared, so this neither clones nor fails.
         let event = Arc::make_mut(&mut shared);
         match self.endpoint {
@@ -359,7 +358,7 @@ impl EndpointRequest {
 pub(crate) struct Settings<'a> {
     pub(crate) inspector: &'a TokenInspector,
     pub(crate) endpoints: &'a Endpoints,
-    /// The producer named in the event. The layer adds the request's own fields
+    /// Makes the event, which names its producer. The layer adds the request's own fields
     /// (`request_id`, `http`, `source`, ...) once the event is made.
-    pub(crate) service: &'a Arc<ServiceInfo>,
+    pub(crate) auditor: &'a crate::writer::Auditor,
 }

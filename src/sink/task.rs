@@ -11,6 +11,7 @@ use super::adapter::Sink;
 use super::deliver::Deliverer;
 use super::queue::{self, SinkQueue, SinkReceiver};
 use super::{Announcer, Inline, OverflowPolicy};
+use crate::event::recycle::Recycler;
 use crate::event::{AuditEvent, ServiceInfo};
 
 /// How long a sink waits after a partial batch before taking the next one.
@@ -28,6 +29,8 @@ pub(crate) struct QueueConfig {
     pub(crate) announce: Option<Announcer>,
     /// Run on every batch before it is written (the processors, when this is the only sink).
     pub(crate) inline: Option<Box<dyn Inline>>,
+    /// Where written events go back to the auditor's producers.
+    pub(crate) recycler: Recycler,
 }
 
 /// Starts the sink's task on the current runtime and returns its queue.
@@ -46,6 +49,7 @@ pub(crate) fn spawn<S: Sink>(mut deliverer: Deliverer<S>, config: QueueConfig) -
         batch_size: config.batch_size,
         flush_linger: config.flush_linger,
         inline: config.inline,
+        recycler: config.recycler,
     };
     tokio::spawn(task.run());
     queue
@@ -57,6 +61,7 @@ struct SinkTask<S> {
     batch_size: usize,
     flush_linger: Duration,
     inline: Option<Box<dyn Inline>>,
+    recycler: Recycler,
 }
 
 impl<S: Sink> SinkTask<S> {
@@ -132,14 +137,15 @@ impl<S: Sink> SinkTask<S> {
         }
     }
 
-    /// Runs the inline work on `batch`, writes it and empties it.
+    /// Runs the inline work on `batch`, writes it and empties it, handing the events it
+    /// alone holds back to the auditor's producers.
     async fn write(&mut self, batch: &mut Vec<Arc<AuditEvent>>) {
         if let Some(inline) = &mut self.inline {
             inline.process(batch);
         }
         if !batch.is_empty() {
             self.deliverer.write(batch).await;
-            batch.clear();
+            self.recycler.recycle(batch);
         }
     }
 

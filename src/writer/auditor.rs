@@ -6,7 +6,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{AuditWriter, JsonLines};
 use crate::chain::{sign_announcement, Chainer, Chaining};
-use crate::event::{AuditEvent, DropReason, ServiceInfo};
+use crate::event::recycle::Recycler;
+use crate::event::{AuditEvent, DropReason, EventKind, Outcome, ServiceInfo, Timestamp};
 use crate::process::processors::Processors;
 use crate::process::stage::{self, StageCommand};
 use crate::process::Processor;
@@ -26,6 +27,10 @@ pub struct Auditor {
     inner: Arc<Inner>,
 }
 
+/// How many written events an auditor keeps for reuse: a batch's worth and more, about
+/// 1.2 KB each with what they hold until reused.
+const RECYCLED: usize = 512;
+
 #[derive(Debug)]
 struct Inner {
     service: Arc<ServiceInfo>,
@@ -34,6 +39,8 @@ struct Inner {
     lanes: Arc<[SinkQueue]>,
     closed: AtomicBool,
     metrics: Arc<EventMetrics>,
+    /// Events the sinks are done with, for the next ones.
+    recycler: Recycler,
 }
 
 impl Auditor {
@@ -69,6 +76,19 @@ impl Auditor {
         &self.inner.service
     }
 
+    /// [`AuditEvent::new`] of this auditor's service, in the `Arc` it will be offered in
+    /// ([`Auditor::offer_shared`]): one a sink handed back when there is one.
+    pub(crate) fn new_event(
+        &self,
+        time: Timestamp,
+        kind: EventKind,
+        outcome: Outcome,
+    ) -> Arc<AuditEvent> {
+        self.inner
+            .recycler
+            .event(self.inner.service.clone(), time, kind, outcome)
+    }
+
     /// Queues an event for every writer. Never blocks the caller.
     ///
     /// A writer whose queue is full follows its [`OverflowPolicy`]: under
@@ -90,7 +110,8 @@ impl Auditor {
     pub(crate) fn offer(&self, mut event: AuditEvent) -> Option<Overflow> {
         // Whatever JSON a reused event carries is not this event's any more.
         event.json.clear();
-        self.offer_shared(Arc::new(event))
+        let event = self.inner.recycler.adopt(event);
+        self.offer_shared(event)
     }
 
     /// [`Auditor::offer`] for an event already in the `Arc` it travels in, which the caller
@@ -575,6 +596,7 @@ impl AuditorBuilder {
             .map(|chaining| Chainer::start(chaining, service.clone()))
             .transpose()?;
         let metrics = Arc::new(EventMetrics::new());
+        let recycler = Recycler::new(RECYCLED);
         let mut processors = self.processors;
         if let Some(chainer) = chainer {
             processors.push(Box::new(chainer));
@@ -605,6 +627,7 @@ impl AuditorBuilder {
                         service: service.clone(),
                         announce: announce.clone(),
                         inline: inline.take(),
+                        recycler: recycler.clone(),
                     },
                 )
             })
@@ -620,7 +643,86 @@ impl AuditorBuilder {
                 lanes,
                 closed: AtomicBool::new(false),
                 metrics,
+                recycler,
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::writer::{MemoryWriter, WriteError};
+
+    /// Accepts and forgets events.
+    struct Forget;
+
+    impl AuditWriter for Forget {
+        fn name(&self) -> &str {
+            "forget"
+        }
+
+        async fn write(&mut self, _: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
+            Ok(())
+        }
+    }
+
+    /// Waits (bounded) until `auditor` has `n` events for reuse.
+    async fn recycled(auditor: &Auditor, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while auditor.inner.recycler.len() != n {
+            assert!(tokio::time::Instant::now() < deadline, "never recycled");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    fn new_event(auditor: &Auditor) -> Arc<AuditEvent> {
+        auditor.new_event(
+            Timestamp::now(),
+            EventKind::ResourceAccessed,
+            Outcome::Success,
+        )
+    }
+
+    #[tokio::test]
+    async fn written_events_come_back_for_the_next_ones() {
+        let auditor = Auditor::builder().writer(Forget).build().unwrap();
+        let event = new_event(&auditor);
+        let place = Arc::as_ptr(&event);
+        assert!(auditor.offer_shared(event).is_none());
+        recycled(&auditor, 1).await;
+        let next = new_event(&auditor);
+        assert_eq!(Arc::as_ptr(&next), place);
+        assert_eq!(auditor.inner.recycler.len(), 0);
+
+        // An event emitted by value moves into a recycled one too.
+        assert!(auditor.offer_shared(next).is_none());
+        recycled(&auditor, 1).await;
+        auditor.emit(AuditEvent::new(
+            auditor.service().clone(),
+            Timestamp::now(),
+            EventKind::ResourceAccessed,
+            Outcome::Success,
+        ));
+        assert_eq!(auditor.inner.recycler.len(), 0);
+        auditor.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn events_a_writer_keeps_are_not_recycled() {
+        let memory = MemoryWriter::new();
+        let auditor = Auditor::builder()
+            .writer(Forget)
+            .writer(memory.clone())
+            .build()
+            .unwrap();
+        for _ in 0..10 {
+            assert!(auditor.offer_shared(new_event(&auditor)).is_none());
+        }
+        auditor.shutdown().await;
+        assert_eq!(memory.events().len(), 10);
+        assert_eq!(auditor.inner.recycler.len(), 0);
     }
 }

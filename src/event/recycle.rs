@@ -1,0 +1,180 @@
+//! Events' allocations handed back by the sinks to the code that makes events.
+//!
+//! An event travels in an `Arc` of about 1 KB, made by the request path and dropped by a
+//! sink's task once it is written: every event was a fresh heap object, freed on another
+//! thread with all its strings. glibc's per-thread caches then run one way: the request
+//! path's cache is always empty, and the sink's always full, so both sides go to the shared
+//! arena, and the sink's task spends much of its time freeing what it wrote.
+//!
+//! A sink's task hands the events it is done with to a [`Recycler`] instead (only those it
+//! holds alone: an event another sink still has goes its way), and the request path takes
+//! its next event's `Arc` from there. The event left in it is dropped then, on the thread
+//! that makes events, and the new one written over it: nothing of the old event can reach
+//! the new one, which is built by [`AuditEvent::new`] as it always was.
+//!
+//! The recycler holds at most a fixed number of events, so its memory is bounded; a full
+//! recycler drops what it is handed, as the sink did before.
+
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
+
+use super::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
+
+/// Events kept for reuse, shared by an auditor's producers and its sinks' tasks.
+#[derive(Clone, Debug)]
+pub(crate) struct Recycler(Arc<ArrayQueue<Arc<AuditEvent>>>);
+
+impl Recycler {
+    /// A recycler keeping up to `capacity` events (at least one).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Recycler(Arc::new(ArrayQueue::new(capacity.max(1))))
+    }
+
+    /// [`AuditEvent::new`] in an `Arc` of its own: a recycled one when there is one.
+    pub(crate) fn event(
+        &self,
+        service: Arc<ServiceInfo>,
+        time: Timestamp,
+        kind: EventKind,
+        outcome: Outcome,
+    ) -> Arc<AuditEvent> {
+        if let Some(mut shared) = self.0.pop() {
+            // Only events held alone go in, and nothing clones them while they wait.
+            if let Some(event) = Arc::get_mut(&mut shared) {
+                *event = AuditEvent::new(service, time, kind, outcome);
+                return shared;
+            }
+        }
+        Arc::new(AuditEvent::new(service, time, kind, outcome))
+    }
+
+    /// An event made by value, moved into a recycled `Arc` when there is one.
+    pub(crate) fn adopt(&self, event: AuditEvent) -> Arc<AuditEvent> {
+        if let Some(mut shared) = self.0.pop() {
+            if let Some(slot) = Arc::get_mut(&mut shared) {
+                *slot = event;
+                return shared;
+            }
+        }
+        Arc::new(event)
+    }
+
+    /// How many events wait for reuse.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Takes back the events of `batch` that nobody else holds, and empties it.
+    pub(crate) fn recycle(&self, batch: &mut Vec<Arc<AuditEvent>>) {
+        for mut event in batch.drain(..) {
+            if Arc::get_mut(&mut event).is_some() {
+                // Full: the event is dropped here, as it would have been.
+                let _ = self.0.push(event);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::canonical::tests::full_event;
+
+    fn service() -> Arc<ServiceInfo> {
+        Arc::new(ServiceInfo {
+            name: "next".into(),
+            instance: None,
+        })
+    }
+
+    fn time() -> Timestamp {
+        Timestamp::from_unix(1_800_000_000).unwrap()
+    }
+
+    /// The event `AuditEvent::new` makes, with `like`'s random id: what a recycled event
+    /// must serialise to, byte for byte.
+    fn fresh_like(like: &AuditEvent, service: Arc<ServiceInfo>) -> String {
+        let mut fresh = AuditEvent::new(service, time(), EventKind::AccessDenied, Outcome::Failure);
+        fresh.id = like.id;
+        serde_json::to_string(&fresh).unwrap()
+    }
+
+    #[test]
+    fn a_recycled_event_keeps_nothing_of_the_one_before() {
+        let recycler = Recycler::new(4);
+        let old = Arc::new(full_event());
+        let place = Arc::as_ptr(&old);
+        recycler.recycle(&mut vec![old]);
+        let service = service();
+        let event = recycler.event(
+            service.clone(),
+            time(),
+            EventKind::AccessDenied,
+            Outcome::Failure,
+        );
+        assert_eq!(Arc::as_ptr(&event), place, "the allocation was reused");
+        assert_eq!(
+            serde_json::to_string(&*event).unwrap(),
+            fresh_like(&event, service.clone())
+        );
+        assert!(event.json.get().is_none());
+        // Empty again: the next event is a new allocation.
+        let next = recycler.event(service, time(), EventKind::AccessDenied, Outcome::Failure);
+        assert_ne!(Arc::as_ptr(&next), place);
+    }
+
+    #[test]
+    fn an_adopted_event_is_the_one_given() {
+        let recycler = Recycler::new(4);
+        let old = Arc::new(full_event());
+        let place = Arc::as_ptr(&old);
+        recycler.recycle(&mut vec![old]);
+        let mut given = AuditEvent::new(
+            service(),
+            time(),
+            EventKind::ResourceAccessed,
+            Outcome::Success,
+        );
+        given.request_id = Some("r-2".into());
+        let expected = serde_json::to_string(&given).unwrap();
+        let event = recycler.adopt(given);
+        assert_eq!(Arc::as_ptr(&event), place);
+        assert_eq!(serde_json::to_string(&*event).unwrap(), expected);
+    }
+
+    #[test]
+    fn events_held_elsewhere_are_left_alone() {
+        let recycler = Recycler::new(4);
+        let event = Arc::new(full_event());
+        let held = event.clone();
+        let mut batch = vec![event];
+        recycler.recycle(&mut batch);
+        assert!(batch.is_empty());
+        assert_eq!(recycler.0.len(), 0, "another sink still holds it");
+        assert_eq!(Arc::strong_count(&held), 1);
+        assert_eq!(held.request_id.as_deref(), Some("r-1"));
+        let next = recycler.event(service(), time(), EventKind::AccessDenied, Outcome::Failure);
+        assert_ne!(Arc::as_ptr(&next), Arc::as_ptr(&held));
+    }
+
+    #[test]
+    fn the_recycler_keeps_at_most_its_capacity() {
+        let recycler = Recycler::new(2);
+        let mut batch: Vec<_> = (0..5).map(|_| Arc::new(full_event())).collect();
+        let places: Vec<_> = batch.iter().map(Arc::as_ptr).collect();
+        recycler.recycle(&mut batch);
+        assert_eq!(recycler.0.len(), 2);
+        let reused: Vec<_> = (0..3)
+            .map(|_| {
+                let e =
+                    recycler.event(service(), time(), EventKind::AccessDenied, Outcome::Failure);
+                Arc::as_ptr(&e)
+            })
+            .collect();
+        // The first two come back, the third is new (the batch's last three were freed).
+        assert_eq!(&reused[..2], &places[..2]);
+        assert_eq!(Recycler::new(0).0.capacity(), 1);
+    }
+}
