@@ -1,5 +1,6 @@
 //! Request and trace identifiers.
 
+use arrayvec::ArrayString;
 use http::HeaderValue;
 
 use crate::event::Timestamp;
@@ -19,11 +20,9 @@ pub struct RequestId(Id);
 
 #[derive(Clone)]
 enum Id {
-    /// The first `len` bytes of the array: UTF-8, taken from a `&str`.
-    Inline {
-        len: u8,
-        bytes: [u8; INLINE_ID],
-    },
+    /// Read back as text without checking it again: a request's id is read for its event,
+    /// its response's header and by handlers.
+    Inline(ArrayString<INLINE_ID>),
     Heap(Box<str>),
 }
 
@@ -31,30 +30,21 @@ const INLINE_ID: usize = 40;
 
 impl RequestId {
     pub(crate) fn new(id: &str) -> Self {
-        let mut bytes = [0u8; INLINE_ID];
-        match (bytes.get_mut(..id.len()), u8::try_from(id.len())) {
-            (Some(inline), Ok(len)) => {
-                inline.copy_from_slice(id.as_bytes());
-                RequestId(Id::Inline { len, bytes })
-            }
-            _ => RequestId(Id::Heap(id.into())),
+        match ArrayString::from(id) {
+            Ok(inline) => RequestId(Id::Inline(inline)),
+            Err(_) => RequestId(Id::Heap(id.into())),
         }
     }
 
-    /// The id's bytes: [`as_str`](Self::as_str) without checking them as UTF-8 again, for
-    /// a header value.
+    /// The id's bytes, for a header value.
     pub fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
-            Id::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            Id::Heap(id) => id.as_bytes(),
-        }
+        self.as_str().as_bytes()
     }
 
     /// The id.
     pub fn as_str(&self) -> &str {
         match &self.0 {
-            // Copied whole from a `&str`, so always UTF-8: the fallback is never taken.
-            Id::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            Id::Inline(id) => id,
             Id::Heap(id) => id,
         }
     }
@@ -113,15 +103,16 @@ pub enum RequestIdFrom {
 
 /// The `x-request-id` header's value when it is a sane identifier (visible ASCII, at most 128
 /// bytes), else a fresh UUIDv7 of `time`, the request's arrival. `header` is `None` when the
-/// header was not sent or is not taken from this peer ([`RequestIdFrom`]).
-pub(crate) fn request_id(header: Option<&HeaderValue>, time: Timestamp) -> String {
+/// header was not sent or is not taken from this peer ([`RequestIdFrom`]). Held inline up to
+/// 40 bytes (a generated id is 36): capturing it allocates nothing.
+pub(crate) fn request_id(header: Option<&HeaderValue>, time: Timestamp) -> RequestId {
     header
         .map(|v| v.as_bytes())
         .filter(|v| {
             !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.iter().all(u8::is_ascii_graphic)
         })
         .and_then(|v| std::str::from_utf8(v).ok())
-        .map_or_else(|| generated_id(time), str::to_owned)
+        .map_or_else(|| generated_id(time), RequestId::new)
 }
 
 /// A new UUIDv7 of `time`, hyphenated: written into a buffer of its exact length, not
@@ -130,9 +121,9 @@ pub(crate) fn request_id(header: Option<&HeaderValue>, time: Timestamp) -> Strin
 /// Its milliseconds are the request's arrival as the event's `time` has it, from the same
 /// reading of the clock, and its other 74 bits random: unique, but not ordered among ids of
 /// the same millisecond, which nothing asks of a request id.
-fn generated_id(time: Timestamp) -> String {
+fn generated_id(time: Timestamp) -> RequestId {
     use crate::event::uuid_text::{hyphenated, hyphenated_str};
-    hyphenated_str(&hyphenated(&time.uuid_v7())).to_owned()
+    RequestId::new(hyphenated_str(&hyphenated(&time.uuid_v7())))
 }
 
 /// The trace id of a W3C `traceparent` header's value (`00-<32 hex>-<16 hex>-<2 hex>`),
@@ -174,7 +165,7 @@ mod tests {
         let ids = [
             String::new(),
             "abc-123".to_owned(),
-            request_id(None, Timestamp::now()),
+            request_id(None, Timestamp::now()).to_string(),
             "é".repeat(20),
             "x".repeat(40),
             "x".repeat(41),
@@ -207,25 +198,31 @@ mod tests {
     fn request_id_from_header_or_generated() {
         let now = Timestamp::now();
         assert_eq!(
-            request_id(with("x-request-id", "abc-123").get("x-request-id"), now),
+            request_id(with("x-request-id", "abc-123").get("x-request-id"), now).as_str(),
             "abc-123"
         );
         let generated = request_id(with("x-request-id", "has space").get("x-request-id"), now);
-        assert_eq!(generated.len(), 36);
+        assert_eq!(generated.as_str().len(), 36);
         assert_eq!(
             request_id(
                 with("x-request-id", &"a".repeat(129)).get("x-request-id"),
                 now
             )
+            .as_str()
             .len(),
             36
         );
+        let longest = "b".repeat(128);
+        assert_eq!(
+            request_id(with("x-request-id", &longest).get("x-request-id"), now).as_str(),
+            longest
+        );
         // Ids of the same instant differ, and carry that instant's milliseconds.
-        let ids: std::collections::HashSet<String> =
+        let ids: std::collections::HashSet<RequestId> =
             (0..10_000).map(|_| request_id(None, now)).collect();
         assert_eq!(ids.len(), 10_000);
         let time = Timestamp::parse("2026-12-04T03:41:50.339943Z").unwrap();
-        let id = uuid::Uuid::parse_str(&request_id(None, time)).unwrap();
+        let id = uuid::Uuid::parse_str(request_id(None, time).as_str()).unwrap();
         assert_eq!(id.get_version_num(), 7);
         let (secs, nanos) = id.get_timestamp().unwrap().to_unix();
         assert_eq!((secs, nanos), (time.unix() as u64, 339_000_000));

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use super::carried::{Carried, Header};
 use super::client_ip::TrustedProxies;
-use super::ids::RequestIdFrom;
+use super::ids::{RequestId, RequestIdFrom};
 use super::{ids, peer};
 use crate::event::{sanitize, CompactString, Source, Timestamp};
 use crate::text::sanitize_compact;
@@ -31,7 +31,7 @@ pub(crate) struct RequestContext {
     pub(crate) method: http::Method,
     pub(crate) route: Option<CompactString>,
     pub(crate) path: CompactString,
-    pub(crate) request_id: String,
+    pub(crate) request_id: RequestId,
     pub(crate) trace_id: Option<String>,
     pub(crate) span_id: Option<String>,
     /// `Some` until the event takes it: taken, it leaves nothing behind to build or drop.

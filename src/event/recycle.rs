@@ -31,22 +31,30 @@ impl Recycler {
         Recycler(Arc::new(ArrayQueue::new(capacity.max(1))))
     }
 
-    /// [`AuditEvent::new`] in an `Arc` of its own: a recycled one when there is one.
+    /// [`AuditEvent::new`] with its `request_id`, in an `Arc` of its own: a recycled one
+    /// when there is one, whose request id's buffer then takes the new id.
     pub(crate) fn event(
         &self,
         service: Arc<ServiceInfo>,
         time: Timestamp,
-        kind: EventKind,
-        outcome: Outcome,
+        (kind, outcome): (EventKind, Outcome),
+        request_id: &str,
     ) -> Arc<AuditEvent> {
         if let Some(mut shared) = self.0.pop() {
             // Only events held alone go in, and nothing clones them while they wait.
             if let Some(event) = Arc::get_mut(&mut shared) {
+                let mut id = event.request_id.take().unwrap_or_default();
                 *event = AuditEvent::new(service, time, kind, outcome);
+                id.clear();
+                id.push_str(request_id);
+                event.request_id = Some(id);
                 return shared;
             }
         }
-        Arc::new(AuditEvent::new(service, time, kind, outcome))
+        let mut event = Arc::new(AuditEvent::new(service, time, kind, outcome));
+        // Just made: unshared, so this neither clones nor fails.
+        Arc::make_mut(&mut event).request_id = Some(request_id.to_owned());
+        event
     }
 
     /// An event made by value, moved into a recycled `Arc` when there is one.
@@ -82,6 +90,8 @@ mod tests {
     use super::*;
     use crate::event::canonical::tests::full_event;
 
+    const DENIED: (EventKind, Outcome) = (EventKind::AccessDenied, Outcome::Failure);
+
     fn service() -> Arc<ServiceInfo> {
         Arc::new(ServiceInfo {
             name: "next".into(),
@@ -98,6 +108,7 @@ mod tests {
     fn fresh_like(like: &AuditEvent, service: Arc<ServiceInfo>) -> String {
         let mut fresh = AuditEvent::new(service, time(), EventKind::AccessDenied, Outcome::Failure);
         fresh.id = like.id;
+        fresh.request_id = Some("r-next".into());
         serde_json::to_string(&fresh).unwrap()
     }
 
@@ -108,12 +119,7 @@ mod tests {
         let place = Arc::as_ptr(&old);
         recycler.recycle(&mut vec![old]);
         let service = service();
-        let event = recycler.event(
-            service.clone(),
-            time(),
-            EventKind::AccessDenied,
-            Outcome::Failure,
-        );
+        let event = recycler.event(service.clone(), time(), DENIED, "r-next");
         assert_eq!(Arc::as_ptr(&event), place, "the allocation was reused");
         assert_eq!(
             serde_json::to_string(&*event).unwrap(),
@@ -121,7 +127,7 @@ mod tests {
         );
         assert!(event.json.get().is_none());
         // Empty again: the next event is a new allocation.
-        let next = recycler.event(service, time(), EventKind::AccessDenied, Outcome::Failure);
+        let next = recycler.event(service, time(), DENIED, "r-next");
         assert_ne!(Arc::as_ptr(&next), place);
     }
 
@@ -155,7 +161,7 @@ mod tests {
         assert_eq!(recycler.0.len(), 0, "another sink still holds it");
         assert_eq!(Arc::strong_count(&held), 1);
         assert_eq!(held.request_id.as_deref(), Some("r-1"));
-        let next = recycler.event(service(), time(), EventKind::AccessDenied, Outcome::Failure);
+        let next = recycler.event(service(), time(), DENIED, "r-next");
         assert_ne!(Arc::as_ptr(&next), Arc::as_ptr(&held));
     }
 
@@ -168,8 +174,7 @@ mod tests {
         assert_eq!(recycler.0.len(), 2);
         let reused: Vec<_> = (0..3)
             .map(|_| {
-                let e =
-                    recycler.event(service(), time(), EventKind::AccessDenied, Outcome::Failure);
+                let e = recycler.event(service(), time(), DENIED, "r-next");
                 Arc::as_ptr(&e)
             })
             .collect();

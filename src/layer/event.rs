@@ -135,14 +135,14 @@ pub(crate) fn assemble(
     Some(event)
 }
 
-/// Moves the request's envelope, `http` and `source` fields into `event`.
+/// Moves the request's trace ids, `http` and `source` fields into `event` (its request id
+/// went in when it was made).
 fn take_request(
     event: &mut AuditEvent,
     request: &mut RequestContext,
     status: Option<http::StatusCode>,
     duration: Duration,
 ) {
-    event.request_id = Some(std::mem::take(&mut request.request_id));
     event.trace_id = request.trace_id.take();
     event.span_id = request.span_id.take();
     event.http = Some(HttpInfo {
@@ -183,7 +183,7 @@ fn resource_event(
     };
 
     // Made in its `Arc` and filled there: the event is not built first and copied in.
-    let mut shared = auditor.new_event(request.time, kind, outcome);
+    let mut shared = auditor.new_event(request.time, (kind, outcome), request.request_id.as_str());
     // Just made: unshared, so this neither clones nor fails.
     let event = Arc::make_mut(&mut shared);
     take_request(event, request, status, duration);

@@ -54,7 +54,7 @@ impl PendingEvent {
     pub(crate) fn request_id_header(&self) -> Option<http::HeaderValue> {
         let state = self.state.as_ref()?;
         // Made of visible ASCII (taken from a header) or a UUID: always a header value.
-        http::HeaderValue::from_str(&state.request.request_id).ok()
+        http::HeaderValue::from_bytes(state.request.request_id.as_bytes()).ok()
     }
 
     /// The resource request being audited, to complete its token after resolution.

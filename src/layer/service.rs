@@ -11,7 +11,7 @@ use super::event::Role;
 use super::future::{InspectFuture, ResponseFuture};
 use super::pending::PendingEvent;
 use super::{Direct, Resolving, Shared};
-use crate::context::{RequestContext, RequestId};
+use crate::context::RequestContext;
 use crate::oauth::EndpointRequest;
 use crate::resource::{proof_of, ResourceRequest};
 use crate::token::{
@@ -71,8 +71,7 @@ impl<S, M> AuditService<S, M> {
         }
         let context =
             RequestContext::capture(&req, &shared.trusted_proxies, shared.request_id_from);
-        req.extensions_mut()
-            .insert(RequestId::new(&context.request_id));
+        req.extensions_mut().insert(context.request_id.clone());
         let context_ip = context.source.as_ref().and_then(|source| source.ip);
         let certificate = shared.client_certificate(&req);
         if let Some(crate::mtls::PresentedCertificate::Certificate(c)) = &certificate {

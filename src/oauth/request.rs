@@ -296,8 +296,8 @@ impl EndpointRequest {
         // outcome: the event is not built first and then copied in on its way out.
         let mut shared = settings.auditor.new_event(
             request.time,
-            EventKind::TokenRequestFailed,
-            Outcome::Unknown,
+            (EventKind::TokenRequestFailed, Outcome::Unknown),
+            request.request_id.as_str(),
         );
         // Just made: unshared, so this neither clones nor fails.
         let event = Arc::make_mut(&mut shared);

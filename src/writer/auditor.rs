@@ -76,17 +76,18 @@ impl Auditor {
         &self.inner.service
     }
 
-    /// [`AuditEvent::new`] of this auditor's service, in the `Arc` it will be offered in
-    /// ([`Auditor::offer_shared`]): one a sink handed back when there is one.
+    /// [`AuditEvent::new`] of this auditor's service with its `request_id`, in the `Arc`
+    /// it will be offered in ([`Auditor::offer_shared`]): one a sink handed back when there
+    /// is one.
     pub(crate) fn new_event(
         &self,
         time: Timestamp,
-        kind: EventKind,
-        outcome: Outcome,
+        kind_outcome: (EventKind, Outcome),
+        request_id: &str,
     ) -> Arc<AuditEvent> {
         self.inner
             .recycler
-            .event(self.inner.service.clone(), time, kind, outcome)
+            .event(self.inner.service.clone(), time, kind_outcome, request_id)
     }
 
     /// Queues an event for every writer. Never blocks the caller.
@@ -681,8 +682,8 @@ mod tests {
     fn new_event(auditor: &Auditor) -> Arc<AuditEvent> {
         auditor.new_event(
             Timestamp::now(),
-            EventKind::ResourceAccessed,
-            Outcome::Success,
+            (EventKind::ResourceAccessed, Outcome::Success),
+            "r-1",
         )
     }
 
