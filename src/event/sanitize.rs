@@ -299,15 +299,19 @@ fn is_secret_word(word: &str, secrets: &Secrets<'_>) -> bool {
 }
 
 fn is_secret_part(word: &str, secrets: &Secrets<'_>) -> bool {
-    let mut starts = vec![0];
-    let mut ends = Vec::new();
-    for (i, _) in word.match_indices('=').take(MAX_SPLITS) {
-        ends.push(i);
-        starts.push(i + 1);
+    // The parts run from the word's start or just after an `=` to an `=` or the word's end:
+    // at most `MAX_SPLITS` signs, kept on the stack (this runs for every word of the text).
+    let mut signs = [0usize; MAX_SPLITS];
+    let mut count = 0;
+    for (slot, (i, _)) in signs.iter_mut().zip(word.match_indices('=')) {
+        *slot = i;
+        count += 1;
     }
-    ends.push(word.len());
-    for &start in &starts {
-        for &end in ends.iter().filter(|&&e| e > start) {
+    let signs = &signs[..count];
+    let starts = std::iter::once(0).chain(signs.iter().map(|i| i + 1));
+    let ends = signs.iter().copied().chain(std::iter::once(word.len()));
+    for start in starts {
+        for end in ends.clone().filter(|&e| e > start) {
             let part = &word[start..end];
             // Base64 padding may follow the part.
             let padded = &word[start..]
@@ -331,9 +335,9 @@ fn is_secret_part(word: &str, secrets: &Secrets<'_>) -> bool {
 
 /// Three (JWS) or five (JWE) Base64url segments, the first a JSON object (`eyJ` is `{"`).
 fn looks_like_jwt(word: &str) -> bool {
-    let segments = word.split('.').count();
+    // The prefix first: every word of a text is asked, and nearly none is a JWT.
     word.starts_with("eyJ")
-        && (segments == 3 || segments == 5)
+        && matches!(word.split('.').count(), 3 | 5)
         && word.split('.').all(|s| {
             s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
