@@ -10,7 +10,8 @@
 //! holds alone: an event another sink still has goes its way), and the request path takes
 //! its next event's `Arc` from there. The event left in it is dropped then, on the thread
 //! that makes events, and the new one written over it: nothing of the old event can reach
-//! the new one, which is built by [`AuditEvent::new`] as it always was.
+//! the new one, which is built by [`AuditEvent::new`] as it always was. Only the old request
+//! id's buffer is kept, emptied, for the new id.
 //!
 //! The recycler holds at most a fixed number of events, so its memory is bounded; a full
 //! recycler drops what it is handed, as the sink did before.
