@@ -46,6 +46,8 @@ pub struct Upstream {
     pub collected: Arc<Mutex<Vec<Bytes>>>,
     /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
+    /// The most `/stream` responses that were in flight at once.
+    pub most_streams: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -59,6 +61,17 @@ struct State {
     release: Arc<Semaphore>,
     uploaded: watch::Sender<usize>,
     collected: Arc<Mutex<Vec<Bytes>>>,
+    streams: Arc<AtomicUsize>,
+    most_streams: Arc<AtomicUsize>,
+}
+
+/// Counts a `/stream` response out when its body ends: before the proxy can see it end.
+struct StreamEnds(Arc<AtomicUsize>);
+
+impl Drop for StreamEnds {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Upstream {
@@ -72,10 +85,13 @@ impl Upstream {
         let collected = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
         let accepted = connections.clone();
+        let most_streams = Arc::new(AtomicUsize::new(0));
         let state = Arc::new(State {
             release: release.clone(),
             uploaded: tx,
             collected: collected.clone(),
+            streams: Arc::new(AtomicUsize::new(0)),
+            most_streams: most_streams.clone(),
         });
         let task = tokio::spawn(async move {
             loop {
@@ -98,6 +114,7 @@ impl Upstream {
             uploaded,
             collected,
             connections,
+            most_streams,
             task,
         }
     }
@@ -220,7 +237,12 @@ async fn handle(
         "/stream" => {
             let (mut tx, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(1);
             let release = state.release.clone();
+            let now = state.streams.fetch_add(1, Ordering::SeqCst) + 1;
+            state.most_streams.fetch_max(now, Ordering::SeqCst);
+            let ends = StreamEnds(state.streams.clone());
             tokio::spawn(async move {
+                // Dropped before `tx`, which ends the body.
+                let _ends = ends;
                 for (i, chunk) in ["first\n", "second\n", "third\n"].into_iter().enumerate() {
                     if i > 0 {
                         let Ok(permit) = release.acquire().await else {
