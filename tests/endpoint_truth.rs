@@ -366,6 +366,32 @@ async fn real_oauth_traffic_on_default_paths_is_still_recognised() {
     assert_eq!(all[2]["kind"], "AuthorizationRequested");
 }
 
+/// A Basic password with characters that end a word in a response's text (`!`, `@`, `:`, a
+/// space, letters past ASCII) is found all the same when the upstream quotes it decoded.
+#[tokio::test]
+async fn a_quoted_basic_password_is_scrubbed_whatever_its_characters() {
+    let (addr, memory) = with_layer(support::echo_server::router(), Endpoints::default()).await;
+    for password in ["Hunter2-Echoed!", "p@ss W0rd-Echoed:x", "Échappé-Echoed€"] {
+        client()
+            .post(format!("http://{addr}/token"))
+            .basic_auth("web", Some(password))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, 3).await;
+    for e in &all {
+        assert_eq!(e["kind"], "TokenRequestFailed");
+        let description = e["error"]["description"].as_str().unwrap();
+        assert!(description.contains("web:[redacted]"), "{description}");
+    }
+    let raw = memory.json_lines();
+    for secret in ["Hunter2", "p@ss", "W0rd", "Échappé", "-Echoed"] {
+        assert!(!raw.contains(secret), "{secret} in {raw}");
+    }
+}
+
 #[tokio::test]
 async fn an_upstream_echoing_secrets_is_scrubbed() {
     let (addr, memory) = with_layer(support::echo_server::router(), Endpoints::default()).await;

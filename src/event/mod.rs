@@ -44,7 +44,9 @@ pub use model::{
     Dropped, ErrorInfo, Geo, HttpInfo, OAuthDetails, Place, Scopes, SeqRange, ServiceInfo, Source,
     TokenBinding, TokenDetails, TokenRef, Travel, UnverifiedClaims, SCHEMA,
 };
+#[cfg(test)]
+pub(crate) use sanitize::SecretDigest;
 pub use sanitize::{sanitize, scrub, shown_url, Secrets, REDACTED};
-pub(crate) use sanitize::{SecretDigest, Untrusted};
+pub(crate) use sanitize::{HeadSecrets, Untrusted};
 pub use shared::Shared;
 pub use time::Timestamp;

@@ -77,8 +77,12 @@ impl Recycler {
 
     /// Takes back the events of `batch` that nobody else holds, and empties it.
     pub(crate) fn recycle(&self, batch: &mut Vec<Arc<AuditEvent>>) {
-        for mut event in batch.drain(..) {
-            if Arc::get_mut(&mut event).is_some() {
+        for event in batch.drain(..) {
+            // Two loads, where `Arc::get_mut` would lock the weak count and put it back: the
+            // producer's `get_mut` is what makes the event its own, and orders its writes
+            // after every other holder's last read. Held by nobody else (and never by a
+            // `Weak`), the event cannot gain a holder on the way.
+            if Arc::strong_count(&event) == 1 && Arc::weak_count(&event) == 0 {
                 // Full: the event is dropped here, as it would have been.
                 let _ = self.0.push(event);
             }

@@ -67,6 +67,15 @@ impl<'a> Secrets<'a> {
         self.digests.dedup();
     }
 
+    /// Adds the secrets of a request head: by their digests, and the ones [`scrub`]'s word
+    /// matching could not find by their text too.
+    pub(crate) fn head(&mut self, head: &'a HeadSecrets) {
+        self.digests(&head.digests);
+        for text in &head.texts {
+            self.literal(text.as_str());
+        }
+    }
+
     /// Whether no secret is known by a hash of it.
     fn none_hashed(&self) -> bool {
         self.fingerprints.is_empty() && self.digests.is_empty()
@@ -99,11 +108,61 @@ impl SecretDigest {
         static KEY: OnceLock<foldhash::quality::RandomState> = OnceLock::new();
         SecretDigest(KEY.get_or_init(Default::default).hash_one(text))
     }
+}
 
-    /// The digest of a header value's text, as a response would quote it: its lossy UTF-8
-    /// reading (the value itself, nearly always).
-    pub(crate) fn of_bytes(bytes: &[u8]) -> Self {
-        SecretDigest::of(&crate::text::lossy(bytes))
+/// The secrets of a request head (a Basic password, a credential, cookies, a DPoP proof, the
+/// secret parameters of a query), remembered until the response is read.
+///
+/// Each is kept as a [`SecretDigest`], matched against the words of a response's text. A
+/// secret with a character that ends a word there (`!`, `@`, `:`, a space, any character
+/// outside a token's) is never one word of the text, so its digest alone would never match:
+/// a password like `hunter2!` quoted back would stay. Those are kept as text as well, and
+/// matched literally like a form's values, in their raw, form-encoded and percent-encoded
+/// forms; the request itself holds the same text until the handler drops it.
+#[derive(Default)]
+pub(crate) struct HeadSecrets {
+    digests: Vec<SecretDigest>,
+    texts: Vec<String>,
+}
+
+// Secrets are never shown, only counted.
+impl std::fmt::Debug for HeadSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeadSecrets")
+            .field("digests", &self.digests.len())
+            .field("texts", &self.texts.len())
+            .finish()
+    }
+}
+
+impl HeadSecrets {
+    /// Remembers `secret` (nothing when it is empty).
+    pub(crate) fn add(&mut self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        self.digests.push(SecretDigest::of(secret));
+        if !secret.chars().all(is_word_char) {
+            self.texts.push(secret.to_owned());
+        }
+    }
+
+    /// [`add`](Self::add) of a header value's text, as a response would quote it: its lossy
+    /// UTF-8 reading (the value itself, nearly always).
+    pub(crate) fn add_bytes(&mut self, bytes: &[u8]) {
+        self.add(&crate::text::lossy(bytes));
+    }
+
+    /// The digests, in the order they were added.
+    #[cfg(test)]
+    pub(crate) fn digests(&self) -> &[SecretDigest] {
+        &self.digests
+    }
+
+    /// How many secrets are kept as text.
+    #[cfg(test)]
+    pub(crate) fn texts(&self) -> usize {
+        self.texts.len()
     }
 }
 
@@ -144,13 +203,19 @@ pub fn scrub(text: &str, secrets: &Secrets<'_>, max_bytes: usize) -> String {
 /// Replaces every occurrence of every literal secret, in its raw, form-encoded and
 /// percent-encoded forms, with [`REDACTED`].
 ///
-/// Every occurrence is either replaced or broken by the replacement of one that begins at or
-/// before it and overlaps it. Looking for each form in turn costs the forms times the text:
-/// fine for the usual one or two secrets, or for the short descriptions servers send, but a
-/// form of thousands of parameters against an upstream that quotes 64 KiB of it took 29 ms.
-/// Past [`one_pass_pays`], one Aho-Corasick automaton over every form finds them all in a
-/// single pass over the text instead (leftmost-longest), whose cost is mostly its building,
-/// in proportion to the forms (7 ms for that request).
+/// Every character of every occurrence goes, overlapping ones included: the occurrences are
+/// found in the text as it came, and each run of text they cover, together, is replaced by
+/// one [`REDACTED`] (replacing one secret after another would leave the part of a secret
+/// that overlaps another already replaced).
+///
+/// Looking for each form in turn costs the forms times the text: fine for the usual one or
+/// two secrets, or for the short descriptions servers send, but a form of thousands of
+/// parameters against an upstream that quotes 64 KiB of it took 35 ms. Past
+/// [`one_pass_pays`], one Aho-Corasick automaton over every form finds them all in a single
+/// pass over the text instead, whose cost is mostly its building, in proportion to the forms.
+/// Either way, a text with more occurrences than [`MAX_OCCURRENCES_PER_BYTE`] per byte (the
+/// forms of a crafted request, all of them suffixes of one another, quoted back) is replaced
+/// whole: finding every one would cost more than the text is worth.
 fn replace_literals<'t>(text: &'t str, literals: &[Cow<'_, str>]) -> Cow<'t, str> {
     if literals.is_empty() || text.is_empty() {
         return Cow::Borrowed(text);
@@ -170,13 +235,16 @@ fn replace_literals<'t>(text: &'t str, literals: &[Cow<'_, str>]) -> Cow<'t, str
             forms.push(Cow::Owned(percent));
         }
     }
-    // Longest first: a secret that contains another is removed whole.
-    forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    forms.sort_unstable();
     forms.dedup();
-    if one_pass_pays(forms.len(), text.len()) {
-        replace_in_one_pass(text, &forms)
+    let found = if one_pass_pays(forms.len(), text.len()) {
+        occurrences_in_one_pass(text, &forms)
     } else {
-        replace_sequentially(text, &forms)
+        occurrences_one_by_one(text, &forms)
+    };
+    match found {
+        Some(spans) => redact_spans(text, spans),
+        None => Cow::Borrowed(REDACTED),
     }
 }
 
@@ -189,40 +257,88 @@ fn one_pass_pays(forms: usize, text: usize) -> bool {
     forms.saturating_mul(text) / 28 > forms.saturating_mul(600).saturating_add(text)
 }
 
-/// [`replace_literals`] with one automaton over every form.
-fn replace_in_one_pass<'t>(text: &'t str, forms: &[Cow<'_, str>]) -> Cow<'t, str> {
-    match aho_corasick::AhoCorasick::builder()
-        .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+/// Most occurrences of secrets looked at per byte of text (and at least a thousand), past
+/// which the whole text is replaced.
+const MAX_OCCURRENCES_PER_BYTE: usize = 4;
+
+fn occurrence_budget(text: &str) -> usize {
+    text.len()
+        .saturating_mul(MAX_OCCURRENCES_PER_BYTE)
+        .max(1_000)
+}
+
+/// Where each form occurs in `text`, overlaps included, found with one automaton; `None`
+/// past the budget.
+fn occurrences_in_one_pass(text: &str, forms: &[Cow<'_, str>]) -> Option<Vec<(usize, usize)>> {
+    let automaton = match aho_corasick::AhoCorasick::builder()
+        // Every occurrence, overlapping ones too, which only the standard semantics report.
+        .match_kind(aho_corasick::MatchKind::Standard)
         // The quickest to build, which is most of the cost.
         .kind(Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA))
         .build(forms.iter().map(|form| form.as_bytes()))
     {
-        Ok(automaton) => {
-            if !automaton.is_match(text) {
-                return Cow::Borrowed(text);
-            }
-            let mut out = String::with_capacity(text.len());
-            automaton.replace_all_with(text, &mut out, |_, _, out| {
-                out.push_str(REDACTED);
-                true
-            });
-            Cow::Owned(out)
-        }
+        Ok(automaton) => automaton,
         // Too many states for the automaton's identifiers, which a body within the capture
-        // limit does not reach: the same replacement, the slow way, rather than none.
-        Err(_) => replace_sequentially(text, forms),
+        // limit does not reach: the same search, the slow way, rather than none.
+        Err(_) => return occurrences_one_by_one(text, forms),
+    };
+    let budget = occurrence_budget(text);
+    let mut spans = Vec::new();
+    for found in automaton.find_overlapping_iter(text) {
+        if spans.len() == budget {
+            return None;
+        }
+        spans.push((found.start(), found.end()));
     }
+    Some(spans)
 }
 
-/// [`replace_literals`] one form after the other, longest first.
-fn replace_sequentially<'t>(text: &'t str, forms: &[Cow<'_, str>]) -> Cow<'t, str> {
-    let mut text = Cow::Borrowed(text);
-    for form in forms {
-        if text.contains(form.as_ref()) {
-            text = Cow::Owned(text.replace(form.as_ref(), REDACTED));
+/// [`occurrences_in_one_pass`], one form after the other with `str::find`.
+fn occurrences_one_by_one(text: &str, forms: &[Cow<'_, str>]) -> Option<Vec<(usize, usize)>> {
+    let budget = occurrence_budget(text);
+    let mut spans = Vec::new();
+    // `contains` first: the standard library looks for a short string with SIMD there, not
+    // in `find`, and nearly every form is absent.
+    for form in forms.iter().filter(|form| text.contains(form.as_ref())) {
+        let mut from = 0;
+        while let Some(at) = text.get(from..).and_then(|rest| rest.find(form.as_ref())) {
+            if spans.len() == budget {
+                return None;
+            }
+            let start = from + at;
+            spans.push((start, start + form.len()));
+            // The next occurrence may overlap this one: from the next character on.
+            from = start + text[start..].chars().next().map_or(1, char::len_utf8);
         }
     }
-    text
+    Some(spans)
+}
+
+/// `text` with each run that `spans` cover, together, replaced by one [`REDACTED`]. The spans
+/// are those of UTF-8 forms found in UTF-8 text, so they begin and end between characters.
+fn redact_spans(text: &str, mut spans: Vec<(usize, usize)>) -> Cow<'_, str> {
+    if spans.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    spans.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut spans = spans.into_iter().peekable();
+    while let Some((start, mut end)) = spans.next() {
+        // Overlapping or touching spans are one run.
+        while let Some(&(next, next_end)) = spans.peek() {
+            if next > end {
+                break;
+            }
+            end = end.max(next_end);
+            spans.next();
+        }
+        out.push_str(text.get(copied..start).unwrap_or_default());
+        out.push_str(REDACTED);
+        copied = end;
+    }
+    out.push_str(text.get(copied..).unwrap_or_default());
+    Cow::Owned(out)
 }
 
 /// Characters of a token (RFC 6750 b64token, with `=` inside too), of a JWT, and of
@@ -524,7 +640,9 @@ mod tests {
             .unwrap();
         assert_eq!(here, there);
         assert_ne!(here, SecretDigest::of("c00kie-Value="));
-        assert_eq!(SecretDigest::of_bytes(b"c00kie-Value=="), here);
+        let mut head = HeadSecrets::default();
+        head.add_bytes(b"c00kie-Value==");
+        assert_eq!(head.digests(), [here]);
         // Debug shows nothing of it.
         assert_eq!(format!("{here:?}"), "SecretDigest(..)");
 
@@ -540,6 +658,83 @@ mod tests {
             scrub(&text, &many, 512),
             "saw [redacted] and [redacted] but not cookie-5"
         );
+    }
+
+    #[test]
+    fn head_secrets_that_are_not_one_word_are_matched_as_text() {
+        let mut head = HeadSecrets::default();
+        for secret in [
+            "Tok3n-only_word~chars+/=",
+            "hunter2!",
+            "s:abc.def",
+            "p@ss w0rd",
+            "",
+        ] {
+            head.add(secret);
+        }
+        // Each non-empty secret by its digest; only those with a character that ends a
+        // word by its text as well.
+        assert_eq!(head.digests().len(), 4);
+        assert_eq!(head.texts(), 3);
+        assert_eq!(format!("{head:?}"), "HeadSecrets { digests: 4, texts: 3 }");
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        let text =
+            "bad Tok3n-only_word~chars+/= for user:hunter2! with sid=s:abc.def and p@ss w0rd, \
+                    or hunter2%21 or p%40ss+w0rd; hunter2 alone is another word";
+        let out = scrub(text, &secrets, 512);
+        assert_eq!(
+            out,
+            "bad [redacted] for user:[redacted] with sid=[redacted] and [redacted], \
+             or [redacted] or [redacted]; hunter2 alone is another word"
+        );
+    }
+
+    /// A short secret that ends where a longer one begins: both go whole, whichever way
+    /// the forms are looked for (a left-to-right replacement kept the longer one's tail).
+    #[test]
+    fn overlapping_secrets_go_whole_both_ways() {
+        let forms = [Cow::Borrowed("ab"), Cow::Borrowed("bSECRETTAIL")];
+        for spans in [
+            occurrences_one_by_one("xabSECRETTAILx", &forms),
+            occurrences_in_one_pass("xabSECRETTAILx", &forms),
+        ] {
+            assert_eq!(
+                redact_spans("xabSECRETTAILx", spans.unwrap()),
+                "x[redacted]x"
+            );
+        }
+        let fill: Vec<String> = (0..40).map(|i| format!("filler{i:04}")).collect();
+        let mut secrets = Secrets::none();
+        for f in &fill {
+            secrets.literal(f.as_str());
+        }
+        secrets.literal("ab");
+        secrets.literal("bSECRETTAIL");
+        let text = format!("abSECRETTAIL{}", " x".repeat(32 * 1024));
+        assert!(one_pass_pays(40 * 3, text.len()));
+        assert!(scrub(&text, &secrets, 1024).starts_with("[redacted] x x"));
+        // Self-overlapping occurrences too.
+        let mut aa = Secrets::none();
+        aa.literal("aXa");
+        assert_eq!(scrub("aXaXa b", &aa, 64), "[redacted] b");
+    }
+
+    /// More occurrences than the text is worth looking at: the whole text goes.
+    #[test]
+    fn a_text_made_of_overlapping_secrets_goes_whole() {
+        let mut secrets = Secrets::none();
+        let values: Vec<String> = (1..=40).map(|n| "k".repeat(n)).collect();
+        for value in &values {
+            secrets.literal(value.as_str());
+        }
+        let text = "k".repeat(2_000);
+        assert_eq!(scrub(&text, &secrets, 512), REDACTED);
+        let long = "k".repeat(80_000);
+        assert!(one_pass_pays(40, long.len()));
+        assert_eq!(scrub(&long, &secrets, 512), REDACTED);
+        // A few overlapping ones are replaced as they are.
+        assert_eq!(scrub("a kk b", &secrets, 512), "a [redacted] b");
     }
 
     /// A form of thousands of parameters against a long description: every secret goes, in
@@ -610,13 +805,22 @@ mod tests {
                 forms.push(Cow::Owned(form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>()));
                 forms.push(Cow::Owned(percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC).to_string()));
             }
-            forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+            forms.sort_unstable();
             forms.dedup();
-            for out in [
-                replace_sequentially(&text, &forms),
-                replace_in_one_pass(&text, &forms),
-                replace_literals(&text, &literals),
-            ] {
+            let one_by_one = occurrences_one_by_one(&text, &forms).unwrap();
+            let mut in_one_pass = occurrences_in_one_pass(&text, &forms).unwrap();
+            // The same occurrences either way, overlapping ones included.
+            let mut sorted = one_by_one.clone();
+            sorted.sort_unstable();
+            in_one_pass.sort_unstable();
+            prop_assert_eq!(&sorted, &in_one_pass);
+            // Every byte of every occurrence is gone: what is left between the replacements
+            // is the text outside every occurrence.
+            let covered = |at: usize| sorted.iter().any(|&(s, e)| s <= at && at < e);
+            let kept: String = text.char_indices().filter(|&(at, _)| !covered(at)).map(|(_, c)| c).collect();
+            let out = replace_literals(&text, &literals);
+            prop_assert_eq!(out.replace(REDACTED, ""), kept);
+            for out in [out, redact_spans(&text, one_by_one)] {
                 for form in &forms {
                     prop_assert!(!out.contains(form.as_ref()), "{form:?} in {out:?} (from {text:?})");
                 }

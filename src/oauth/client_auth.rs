@@ -8,7 +8,7 @@ use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 
 use super::form::{ident, Form};
-use crate::event::{ClientAuth, SecretDigest};
+use crate::event::{ClientAuth, HeadSecrets};
 use crate::mtls::ClientCertificate;
 use crate::text::lossy;
 
@@ -16,10 +16,9 @@ use crate::text::lossy;
 const JWT_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The client id of an `Authorization: Basic` header, decoded per RFC 6749 §2.3.1
-/// (form-urlencoded, then Base64). The password only leaves its digests in `secrets`, raw
-/// and decoded, to scrub it from what the response says; the password itself is dropped at
-/// once.
-pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut Vec<SecretDigest>) -> Option<String> {
+/// (form-urlencoded, then Base64). The password goes to `secrets`, raw and decoded, to scrub
+/// it from what the response says.
+pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut HeadSecrets) -> Option<String> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, credentials) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -31,8 +30,8 @@ pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut Vec<SecretDigest>)
     let colon = decoded.iter().position(|&b| b == b':')?;
     let password = lossy(&decoded[colon + 1..]);
     if !password.is_empty() {
-        secrets.push(SecretDigest::of(&password));
-        secrets.push(SecretDigest::of(&form_decoded(&password)));
+        secrets.add(&password);
+        secrets.add(&form_decoded(&password));
     }
     let user = lossy(&decoded[..colon]);
     let user = form_decoded(&user);
@@ -155,6 +154,7 @@ impl JwtPeek {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::SecretDigest;
 
     fn jwt(alg: &str, claims: &str) -> String {
         let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
@@ -178,9 +178,9 @@ mod tests {
     #[test]
     fn basic_is_percent_decoded_and_drops_the_secret() {
         let client = |user_pass: &str| {
-            let mut digests = Vec::new();
-            let id = basic_client(&basic(user_pass), &mut digests);
-            (id, digests)
+            let mut head = HeadSecrets::default();
+            let id = basic_client(&basic(user_pass), &mut head);
+            (id, head.digests().to_vec())
         };
         let (id, digests) = client("my%20client+x%3A1:s3cr%2Bt+1");
         assert_eq!(id.as_deref(), Some("my client x:1"));
@@ -198,9 +198,9 @@ mod tests {
         assert_eq!(client("id:"), (Some("id".to_owned()), Vec::new()));
         let mut bearer = HeaderMap::new();
         bearer.insert(http::header::AUTHORIZATION, "Bearer abc".parse().unwrap());
-        let mut digests = Vec::new();
-        assert_eq!(basic_client(&bearer, &mut digests), None);
-        assert!(digests.is_empty());
+        let mut head = HeadSecrets::default();
+        assert_eq!(basic_client(&bearer, &mut head), None);
+        assert!(head.digests().is_empty());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::endpoints::Endpoints;
 use super::form::Form;
 use super::response::{JsonBody, Location, ResponseHead};
 use crate::context::RequestContext;
-use crate::event::{AuditEvent, ErrorInfo, OAuthDetails, Outcome, SecretDigest, Secrets};
+use crate::event::{AuditEvent, ErrorInfo, HeadSecrets, OAuthDetails, Outcome, Secrets};
 use crate::resource::Challenge;
 use crate::token::TokenInspector;
 
@@ -51,8 +51,8 @@ pub(crate) struct Exchange<'a> {
 /// What a request's secrets are gathered from, when a response's text must be scrubbed of
 /// them (most responses have nothing to scrub: a successful token response is not scrubbed).
 pub(crate) struct SecretSources<'a> {
-    /// Of the secrets the request head carried (Basic password, bearer token, ...).
-    pub(crate) digests: &'a [SecretDigest],
+    /// The secrets the request head carried (Basic password, bearer token, ...).
+    pub(crate) head: &'a HeadSecrets,
     pub(crate) form: Option<&'a Form<'a>>,
     /// A parameter that is not secret at this endpoint (a login form's username field).
     pub(crate) public_too: Option<&'a str>,
@@ -65,7 +65,7 @@ impl<'a> Exchange<'a> {
         self.secrets.get_or_init(|| {
             let sources = &self.secret_sources;
             let mut secrets = Secrets::none();
-            secrets.digests(sources.digests);
+            secrets.head(sources.head);
             if let Some(form) = sources.form {
                 form.secrets_into(&mut secrets, sources.public_too.as_slice());
             }

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::event::{sanitize, SecretDigest, Secrets};
+use crate::event::{sanitize, HeadSecrets, Secrets};
 
 /// Parsed form parameters. They may hold secrets: a `Form` lives only while an event is
 /// built and is never stored.
@@ -211,18 +211,17 @@ impl<'a> Form<'a> {
         }
     }
 
-    /// The digests of the same values as [`Form::secrets_into`], for secrets that must be
+    /// Adds the same values as [`Form::secrets_into`] to `head`, for secrets that must be
     /// matched after the form itself is gone (an authorization request's query).
-    pub(crate) fn secret_digests(&self) -> Vec<SecretDigest> {
-        self.pairs
-            .iter()
-            .filter(|(name, value)| {
-                !value.is_empty()
-                    && (SECRET.contains(&name.as_ref())
-                        || (!PUBLIC.contains(&name.as_ref()) && value.len() >= MIN_UNKNOWN_SECRET))
-            })
-            .map(|(_, value)| SecretDigest::of(value))
-            .collect()
+    pub(crate) fn head_secrets_into(&self, head: &mut HeadSecrets) {
+        let secret = |(name, value): &&(Cow<'_, str>, Cow<'_, str>)| {
+            !value.is_empty()
+                && (SECRET.contains(&name.as_ref())
+                    || (!PUBLIC.contains(&name.as_ref()) && value.len() >= MIN_UNKNOWN_SECRET))
+        };
+        for (_, value) in self.pairs.iter().filter(secret) {
+            head.add(value);
+        }
     }
 }
 

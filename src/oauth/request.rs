@@ -20,7 +20,7 @@ use super::{
 use crate::context::RequestContext;
 use crate::dpop::{DpopVerifier, ProofCheck, ProofUse, DPOP};
 use crate::event::{
-    sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, OAuthDetails, Outcome, SecretDigest,
+    sanitize, ActorKind, AuditEvent, ErrorInfo, EventKind, HeadSecrets, OAuthDetails, Outcome,
     Severity,
 };
 use crate::mtls::PresentedCertificate;
@@ -42,9 +42,9 @@ pub(crate) struct EndpointRequest {
     logout_query: Option<LogoutParams>,
     /// Authorization requests: parameters the query string repeated.
     query_repeated: Vec<String>,
-    /// Digests of the secrets the request head carried (Basic password, bearer token,
-    /// cookies, secret query parameters), to scrub them from what the response says.
-    secret_digests: Vec<SecretDigest>,
+    /// The secrets the request head carried (Basic password, bearer token, cookies, secret
+    /// query parameters), to scrub them from what the response says.
+    head_secrets: HeadSecrets,
     /// Revocation: the application's reason header.
     reason: Option<String>,
     /// Where the request body's tee leaves what it saw; `None` for requests without body.
@@ -55,29 +55,25 @@ pub(crate) struct EndpointRequest {
     certificate: Option<PresentedCertificate>,
 }
 
-/// Adds to `out` the digests of the credentials of every `Authorization` header (whatever
-/// the scheme), of every cookie value and of every DPoP proof (no bearer secret, but never
-/// recorded either): a response may quote them.
-fn credential_digests(headers: &http::HeaderMap, out: &mut Vec<SecretDigest>) {
+/// Adds to `out` the credentials of every `Authorization` header (whatever the scheme), every
+/// cookie value and every DPoP proof (no bearer secret, but never recorded either): a
+/// response may quote them.
+fn head_credentials(headers: &http::HeaderMap, out: &mut HeadSecrets) {
     for value in headers.get_all(http::header::AUTHORIZATION) {
         let value = lossy(value.as_bytes());
         let credentials = value.trim().split_once(' ').map_or("", |(_, c)| c.trim());
-        if !credentials.is_empty() {
-            out.push(SecretDigest::of(credentials));
-        }
+        out.add(credentials);
     }
     for value in headers.get_all(http::header::COOKIE) {
         let value = lossy(value.as_bytes());
         for pair in value.split(';') {
             if let Some((_, v)) = pair.split_once('=') {
-                if !v.trim().is_empty() {
-                    out.push(SecretDigest::of(v.trim()));
-                }
+                out.add(v.trim());
             }
         }
     }
     for value in headers.get_all(DPOP) {
-        out.push(SecretDigest::of_bytes(value.as_bytes()));
+        out.add_bytes(value.as_bytes());
     }
 }
 
@@ -127,22 +123,22 @@ impl EndpointRequest {
             }
             _ => None,
         };
-        let mut secret_digests = Vec::new();
-        let basic_client = client_auth::basic_client(&head.headers, &mut secret_digests);
-        credential_digests(&head.headers, &mut secret_digests);
+        let mut head_secrets = HeadSecrets::default();
+        let basic_client = client_auth::basic_client(&head.headers, &mut head_secrets);
+        head_credentials(&head.headers, &mut head_secrets);
         let mut query_repeated = Vec::new();
         let mut logout_query = None;
         let query = match (endpoint, head.uri.query()) {
             (Endpoint::Authorization, Some(q)) => {
                 let form = Form::parse(q.as_bytes());
                 query_repeated = form.repeated();
-                secret_digests.extend(form.secret_digests());
+                form.head_secrets_into(&mut head_secrets);
                 Some(AuthorizeParams::from_form(&form))
             }
             (Endpoint::EndSession, Some(q)) => {
                 let form = Form::parse(q.as_bytes());
                 query_repeated = form.repeated();
-                secret_digests.extend(form.secret_digests());
+                form.head_secrets_into(&mut head_secrets);
                 logout_query = Some(LogoutParams::from_form(&form));
                 None
             }
@@ -173,7 +169,7 @@ impl EndpointRequest {
             query,
             logout_query,
             query_repeated,
-            secret_digests,
+            head_secrets,
             reason,
             body,
             proof,
@@ -284,7 +280,7 @@ impl EndpointRequest {
             json,
             request_body_inspected,
             secret_sources: SecretSources {
-                digests: &self.secret_digests,
+                head: &self.head_secrets,
                 form,
                 public_too,
             },
