@@ -13,8 +13,10 @@
 //! the new one, which is built by [`AuditEvent::new`] as it always was. Only the old request
 //! id's buffer is kept, emptied, for the new id.
 //!
-//! The recycler holds at most a fixed number of events, so its memory is bounded; a full
-//! recycler drops what it is handed, as the sink did before.
+//! The recycler holds at most a fixed number of events, so its memory is bounded (by that
+//! number times the largest event, whose fields are bounded); a full recycler drops what it
+//! is handed, as the sink did before. What the kept events hold (addresses, subjects) stays
+//! in memory until they are reused, or until the auditor shuts down and empties it.
 
 use std::sync::Arc;
 
@@ -67,6 +69,12 @@ impl Recycler {
             }
         }
         Arc::new(event)
+    }
+
+    /// Drops every event kept for reuse, with what each still holds (addresses, subjects):
+    /// written audit data does not stay in memory once the sinks have stopped.
+    pub(crate) fn clear(&self) {
+        while self.0.pop().is_some() {}
     }
 
     /// How many events wait for reuse.
