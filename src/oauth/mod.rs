@@ -420,6 +420,7 @@ mod tests {
         assert!(events[1].get("oauth").is_none());
     }
 
+    #[cfg(feature = "fuzzing")]
     #[test]
     fn fuzz_entry_points_read_what_events_read() {
         let (repeated, fields) = fuzz::form(b"username=a&username=b&grant_type=password");
