@@ -185,6 +185,85 @@ impl AuditEvent {
         }
     }
 
+    /// Makes this event what [`AuditEvent::new`] makes, with `new_request_id`, field by
+    /// field: what the old event set is dropped and written over, where assigning a new
+    /// event would build all of its 1 KB and copy it in. The old request id's buffer takes
+    /// the new id. For the events the sinks hand back (`event::recycle`).
+    ///
+    /// Every field is named (no `..`), so a field added to the event does not compile here
+    /// until it is reset too; `recycle::tests::a_recycled_event_keeps_nothing_of_the_one_before`
+    /// holds the result to a new event's, byte for byte, from an event with every field set.
+    pub(crate) fn renew(
+        &mut self,
+        new_service: Arc<ServiceInfo>,
+        new_time: Timestamp,
+        (new_kind, new_outcome): (EventKind, Outcome),
+        new_request_id: &str,
+    ) {
+        let AuditEvent {
+            actor,
+            alert,
+            chain,
+            checkpoint,
+            client_auth,
+            dropped,
+            error,
+            grant_type,
+            http,
+            id,
+            kind,
+            labels,
+            oauth,
+            outcome,
+            redirect_uri,
+            refresh_token,
+            request_id,
+            schema,
+            scopes,
+            service,
+            severity,
+            source,
+            span_id,
+            time,
+            token,
+            trace_id,
+            json,
+        } = self;
+        *schema = SCHEMA;
+        *id = new_time.uuid_v7();
+        *time = new_time;
+        *kind = new_kind;
+        *outcome = new_outcome;
+        *severity = default_severity(new_kind, new_outcome);
+        *service = new_service;
+        match request_id {
+            Some(id) => {
+                id.clear();
+                id.push_str(new_request_id);
+            }
+            None => *request_id = Some(new_request_id.to_owned()),
+        }
+        *trace_id = None;
+        *span_id = None;
+        *actor = Default::default();
+        *client_auth = None;
+        *grant_type = None;
+        *scopes = Default::default();
+        *token = None;
+        *refresh_token = None;
+        *redirect_uri = None;
+        *oauth = None;
+        *http = None;
+        *source = None;
+        *error = None;
+        *alert = None;
+        *dropped = None;
+        *checkpoint = None;
+        *chain = None;
+        labels.clear();
+        json.clear();
+    }
+
     /// An `AuditEventsDropped` event: `count` events were lost or delayed in `sink`.
     pub fn dropped(service: Arc<ServiceInfo>, count: u64, reason: DropReason, sink: &str) -> Self {
         let mut event = AuditEvent::new(

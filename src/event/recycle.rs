@@ -8,10 +8,11 @@
 //!
 //! A sink's task hands the events it is done with to a [`Recycler`] instead (only those it
 //! holds alone: an event another sink still has goes its way), and the request path takes
-//! its next event's `Arc` from there. The event left in it is dropped then, on the thread
-//! that makes events, and the new one written over it: nothing of the old event can reach
-//! the new one, which is built by [`AuditEvent::new`] as it always was. Only the old request
-//! id's buffer is kept, emptied, for the new id.
+//! its next event's `Arc` from there. What the event left in it holds is dropped then, on the
+//! thread that makes events, and the new event written over it field by field
+//! (`AuditEvent::renew`, which names every field, so none can be forgotten): nothing of the
+//! old event can reach the new one, which is what [`AuditEvent::new`] makes. Only the old
+//! request id's buffer is kept, emptied, for the new id.
 //!
 //! The recycler holds at most a fixed number of events, so its memory is bounded (by that
 //! number times the largest event, whose fields are bounded); a full recycler drops what it
@@ -46,11 +47,7 @@ impl Recycler {
         if let Some(mut shared) = self.0.pop() {
             // Only events held alone go in, and nothing clones them while they wait.
             if let Some(event) = Arc::get_mut(&mut shared) {
-                let mut id = event.request_id.take().unwrap_or_default();
-                *event = AuditEvent::new(service, time, kind, outcome);
-                id.clear();
-                id.push_str(request_id);
-                event.request_id = Some(id);
+                event.renew(service, time, (kind, outcome), request_id);
                 return shared;
             }
         }
@@ -125,10 +122,42 @@ mod tests {
         serde_json::to_string(&fresh).unwrap()
     }
 
+    /// `full_event`, with the fields it leaves unset set too: every field of the event.
+    fn every_field_set() -> AuditEvent {
+        let mut event = full_event();
+        event.span_id = Some("00f067aa0ba902b7".into());
+        event.redirect_uri = Some("https://app.example.com/cb".into());
+        event.dropped =
+            AuditEvent::dropped(service(), 3, crate::event::DropReason::QueueFull, "file")
+                .dropped
+                .take();
+        event.alert = Some(Box::new(crate::event::Alert {
+            count: 10,
+            evidence: vec!["01a233ea-6f0e-74a1-b7ca-fabbc46042c5".into()],
+            first_seen: Some(time()),
+            key: "actor.subject=alice".into(),
+            last_seen: Some(time()),
+            rule: "brute_force".into(),
+            suppressed: Some(2),
+            title: Some("Repeated failed logins".into()),
+            travel: None,
+            window_s: 900,
+        }));
+        event.checkpoint = Some(Box::new(crate::event::Checkpoint {
+            hash: crate::event::EventHash([9; 32]),
+            note: "oauth-audit/01a233ea\n100\n".into(),
+            seq: 100,
+            stream: "01a233ea".into(),
+        }));
+        event.labels.insert("team".into(), "orders".into());
+        event.json.set(bytes::Bytes::from_static(b"{}"));
+        event
+    }
+
     #[test]
     fn a_recycled_event_keeps_nothing_of_the_one_before() {
         let recycler = Recycler::new(4);
-        let old = Arc::new(full_event());
+        let old = Arc::new(every_field_set());
         let place = Arc::as_ptr(&old);
         recycler.recycle(&mut vec![old]);
         let service = service();
