@@ -392,6 +392,30 @@ async fn a_quoted_basic_password_is_scrubbed_whatever_its_characters() {
     }
 }
 
+/// Cookies and a DPoP proof sent to the token endpoint are secrets of the request head too:
+/// quoted back, they go, whether each is one word of the text or not.
+#[tokio::test]
+async fn quoted_cookies_and_proofs_at_the_token_endpoint_are_scrubbed() {
+    let (addr, memory) = with_layer(support::echo_server::router(), Endpoints::default()).await;
+    client()
+        .post(format!("http://{addr}/token"))
+        .header("cookie", "session=Echoed-Cookie-3131; csrf=Echoed csrf!42")
+        .header("dpop", "Echoed-Proof-7777")
+        .form(&[("grant_type", "client_credentials"), ("client_id", "web")])
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 1).await;
+    assert_eq!(all[0]["kind"], "TokenRequestFailed");
+    let description = all[0]["error"]["description"].as_str().unwrap();
+    assert!(description.contains("csrf=[redacted]"), "{description}");
+    assert!(description.contains("dpop [redacted]"), "{description}");
+    let raw = memory.json_lines();
+    for secret in ["Echoed-Cookie", "Echoed csrf", "csrf!42", "Echoed-Proof"] {
+        assert!(!raw.contains(secret), "{secret} in {raw}");
+    }
+}
+
 #[tokio::test]
 async fn an_upstream_echoing_secrets_is_scrubbed() {
     let (addr, memory) = with_layer(support::echo_server::router(), Endpoints::default()).await;

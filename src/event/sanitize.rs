@@ -163,7 +163,7 @@ impl HeadSecrets {
             return;
         }
         self.digests.push(SecretDigest::of(secret));
-        if !secret.chars().all(is_word_char) {
+        if !secret.bytes().all(is_word_byte) {
             self.texts.push(secret.to_owned());
         }
     }
@@ -435,10 +435,25 @@ fn redact_spans(text: &str, mut spans: Vec<(usize, usize)>) -> Cow<'_, str> {
 }
 
 /// Characters of a token (RFC 6750 b64token, with `=` inside too), of a JWT, and of
-/// percent-encoding.
-fn is_word_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '%' | '=')
+/// percent-encoding: all ASCII, so a text's bytes are read one by one (a byte of a character
+/// past ASCII is never one of them, nor is it anywhere else a word could end), through a
+/// table of the 256 bytes.
+fn is_word_byte(b: u8) -> bool {
+    WORD_BYTES[usize::from(b)]
 }
+
+const WORD_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(
+            b as u8,
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'%' | b'='
+        );
+        b += 1;
+    }
+    table
+};
 
 /// Most `=` signs of one word tried as boundaries (`key=value`, Base64 padding).
 const MAX_SPLITS: usize = 8;
@@ -482,13 +497,19 @@ fn scrub_run(run: &str, secrets: &Secrets<'_>, out: &mut String) {
 
 fn scrub_words_of(run: &str, secrets: &Secrets<'_>, out: &mut String) {
     let mut rest = run;
-    while let Some(c) = rest.chars().next() {
-        if !is_word_char(c) {
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-            continue;
+    while !rest.is_empty() {
+        // The text between words, up to the next word byte: a character boundary, since
+        // every word byte is ASCII.
+        let start = rest.bytes().position(is_word_byte).unwrap_or(rest.len());
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        if rest.is_empty() {
+            break;
         }
-        let end = rest.find(|c: char| !is_word_char(c)).unwrap_or(rest.len());
+        let end = rest
+            .bytes()
+            .position(|b| !is_word_byte(b))
+            .unwrap_or(rest.len());
         let word = &rest[..end];
         if is_secret_word(word, secrets) {
             out.push_str(REDACTED);
@@ -969,6 +990,43 @@ mod tests {
                     prop_assert!(!out.contains(form.as_ref()), "{form:?} in {out:?} (from {text:?})");
                 }
             }
+        }
+
+        /// Words are read byte by byte through a table: the same words, and the same text
+        /// between them, as reading characters with the predicate the table was made from.
+        #[test]
+        fn words_read_by_bytes_are_the_words_read_by_characters(
+            text in "([a-z0-9=._~+/%-]{0,12}[ !,;:'\"é€\u{0}\u{7f}\u{200b}]?){0,12}",
+            word in "[a-z0-9._~+/-]{1,12}",
+        ) {
+            fn is_word_char(c: char) -> bool {
+                c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '%' | '=')
+            }
+            // The reading by characters, as it was written before the table.
+            fn by_chars(run: &str, secrets: &Secrets<'_>, out: &mut String) {
+                let mut rest = run;
+                while let Some(c) = rest.chars().next() {
+                    if !is_word_char(c) {
+                        out.push(c);
+                        rest = &rest[c.len_utf8()..];
+                        continue;
+                    }
+                    let end = rest.find(|c: char| !is_word_char(c)).unwrap_or(rest.len());
+                    let w = &rest[..end];
+                    out.push_str(if is_secret_word(w, secrets) { REDACTED } else { w });
+                    rest = &rest[end..];
+                }
+            }
+            for b in 0..=255u8 {
+                prop_assert_eq!(is_word_byte(b), b.is_ascii() && is_word_char(char::from(b)));
+            }
+            let mut secrets = Secrets::none();
+            secrets.fingerprint(TokenFingerprint::of(&word));
+            let text = format!("{text} {word} {text}{word}");
+            let (mut bytes, mut chars) = (String::new(), String::new());
+            scrub_words_of(&text, &secrets, &mut bytes);
+            by_chars(&text, &secrets, &mut chars);
+            prop_assert_eq!(bytes, chars);
         }
 
         #[test]

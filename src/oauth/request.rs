@@ -55,15 +55,58 @@ pub(crate) struct EndpointRequest {
     certificate: Option<PresentedCertificate>,
 }
 
+/// Which of the headers that may hold a secret a request head has, found in one pass over its
+/// names. Looking a name up hashes it whether it is there or not, and most token requests
+/// (a client authenticated in the form, no cookie, no proof) carry none of them.
+#[derive(Clone, Copy, Default)]
+struct SecretHeaders {
+    authorization: bool,
+    cookie: bool,
+    dpop: bool,
+}
+
+impl SecretHeaders {
+    fn of(headers: &http::HeaderMap) -> Self {
+        let mut found = SecretHeaders::default();
+        for name in headers.keys() {
+            if name == http::header::AUTHORIZATION {
+                found.authorization = true;
+            } else if name == http::header::COOKIE {
+                found.cookie = true;
+            } else if name == DPOP {
+                found.dpop = true;
+            }
+        }
+        found
+    }
+}
+
 /// Adds to `out` the credentials of every `Authorization` header (whatever the scheme), every
 /// cookie value and every DPoP proof (no bearer secret, but never recorded either): a
-/// response may quote them.
-fn head_credentials(headers: &http::HeaderMap, out: &mut HeadSecrets) {
+/// response may quote them. `present` says which of those headers there are.
+fn head_credentials(headers: &http::HeaderMap, present: SecretHeaders, out: &mut HeadSecrets) {
+    if present.authorization {
+        authorization_credentials(headers, out);
+    }
+    if present.cookie {
+        cookie_values(headers, out);
+    }
+    if present.dpop {
+        for value in headers.get_all(DPOP) {
+            out.add_bytes(value.as_bytes());
+        }
+    }
+}
+
+fn authorization_credentials(headers: &http::HeaderMap, out: &mut HeadSecrets) {
     for value in headers.get_all(http::header::AUTHORIZATION) {
         let value = lossy(value.as_bytes());
         let credentials = value.trim().split_once(' ').map_or("", |(_, c)| c.trim());
         out.add(credentials);
     }
+}
+
+fn cookie_values(headers: &http::HeaderMap, out: &mut HeadSecrets) {
     for value in headers.get_all(http::header::COOKIE) {
         let value = lossy(value.as_bytes());
         for pair in value.split(';') {
@@ -71,9 +114,6 @@ fn head_credentials(headers: &http::HeaderMap, out: &mut HeadSecrets) {
                 out.add(v.trim());
             }
         }
-    }
-    for value in headers.get_all(DPOP) {
-        out.add_bytes(value.as_bytes());
     }
 }
 
@@ -124,8 +164,13 @@ impl EndpointRequest {
             _ => None,
         };
         let mut head_secrets = HeadSecrets::default();
-        let basic_client = client_auth::basic_client(&head.headers, &mut head_secrets);
-        head_credentials(&head.headers, &mut head_secrets);
+        let present = SecretHeaders::of(&head.headers);
+        let basic_client = if present.authorization {
+            client_auth::basic_client(&head.headers, &mut head_secrets)
+        } else {
+            None
+        };
+        head_credentials(&head.headers, present, &mut head_secrets);
         let mut query_repeated = Vec::new();
         let mut logout_query = None;
         let query = match (endpoint, head.uri.query()) {

@@ -45,6 +45,14 @@ fn echo(headers: &HeaderMap, raw: &str) -> String {
             out.push_str(&format!(" = {}", String::from_utf8_lossy(&decoded)));
         }
     }
+    for name in [header::COOKIE.as_str(), "dpop"] {
+        for value in headers.get_all(name) {
+            out.push_str(&format!(
+                " {name} {}",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+    }
     out
 }
 
