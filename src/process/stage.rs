@@ -136,12 +136,12 @@ impl Stage {
     async fn fan_out(&mut self, events: Vec<Arc<AuditEvent>>) {
         for event in events {
             for sink in self.sinks.iter() {
-                if let Offered::MustWait = sink.offer(event.clone()) {
+                if let Offered::MustWait(event) = sink.offer(event.clone()) {
                     // A sink that would rather wait than lose events holds the stage up;
                     // its queue filling up is what slows the request path down.
                     if let OverflowPolicy::Block { timeout } = sink.overflow {
                         let deadline = tokio::time::Instant::now() + timeout;
-                        sink.send_before(event.clone(), deadline).await;
+                        sink.send_before(event, deadline).await;
                     }
                 }
             }

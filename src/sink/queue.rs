@@ -38,8 +38,9 @@ use crate::event::{AuditEvent, DropReason};
 pub(crate) enum Offered {
     /// Queued, or dropped and counted.
     Settled,
-    /// The queue is full and the sink's policy is to wait for room.
-    MustWait,
+    /// The queue is full and the sink's policy is to wait for room: the event is handed back
+    /// to wait with.
+    MustWait(Arc<AuditEvent>),
 }
 
 /// What a push did with its event.
@@ -148,7 +149,7 @@ impl SinkQueue {
                         self.shared.lose(DropReason::QueueFull, &event);
                         Offered::Settled
                     }
-                    OverflowPolicy::Block { .. } => Offered::MustWait,
+                    OverflowPolicy::Block { .. } => Offered::MustWait(event),
                 }
             }
         }
@@ -363,7 +364,7 @@ mod tests {
         };
         let (tx, mut rx) = queue(1, policy);
         assert!(matches!(tx.offer(event()), Offered::Settled));
-        assert!(matches!(tx.offer(event()), Offered::MustWait));
+        assert!(matches!(tx.offer(event()), Offered::MustWait(_)));
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
         let waiting = tx.send_before(event(), deadline);
         let mut batch = Vec::new();

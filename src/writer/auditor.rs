@@ -133,15 +133,22 @@ impl Auditor {
             return self.offer_to_stage(stage, event);
         }
         let mut overflow: Option<Overflow> = None;
-        for (index, lane) in self.inner.lanes.iter().enumerate() {
-            if let Offered::MustWait = lane.offer(event.clone()) {
-                overflow
-                    .get_or_insert_with(|| {
-                        Overflow::new(self.clone(), Waiting::Sinks(event.clone()))
-                    })
-                    .blocked
-                    .push(index);
+        let mut wait = |event: Arc<AuditEvent>, index: usize| {
+            overflow
+                .get_or_insert_with(|| Overflow::new(self.clone(), Waiting::Sinks(event)))
+                .blocked
+                .push(index);
+        };
+        // Every lane but the last gets its own reference; the last one takes the event's,
+        // which spares a count taken and given back on the line the sink's task reads.
+        let (last, others) = self.inner.lanes.split_last()?;
+        for (index, lane) in others.iter().enumerate() {
+            if let Offered::MustWait(event) = lane.offer(event.clone()) {
+                wait(event, index);
             }
+        }
+        if let Offered::MustWait(event) = last.offer(event) {
+            wait(event, others.len());
         }
         overflow
     }
@@ -687,6 +694,72 @@ mod tests {
             (EventKind::ResourceAccessed, Outcome::Success),
             "r-1",
         )
+    }
+
+    /// Never finishes a write: its queue fills and stays full.
+    struct Stalled;
+
+    impl AuditWriter for Stalled {
+        fn name(&self) -> &str {
+            "stalled"
+        }
+
+        async fn write(&mut self, _: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
+            std::future::pending().await
+        }
+    }
+
+    /// Two stalled writers with queues of one event, under `first` and `last`'s policies,
+    /// each queue filled: which lanes the next event waits for, and which dropped it.
+    async fn must_wait(first: OverflowPolicy, last: OverflowPolicy) -> (Vec<usize>, u64) {
+        let options = |policy| WriterOptions::default().queue_capacity(1).overflow(policy);
+        let auditor = Auditor::builder()
+            .writer_with(Stalled, options(first))
+            .writer_with(Stalled, options(last))
+            .build()
+            .unwrap();
+        // One event each task takes into its stalled write, then one in each queue.
+        let queued = |auditor: &Auditor| -> Vec<usize> {
+            auditor.stats().writers.iter().map(|w| w.queued).collect()
+        };
+        assert!(auditor.offer_shared(new_event(&auditor)).is_none());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while queued(&auditor) != [0, 0] {
+            assert!(tokio::time::Instant::now() < deadline, "never taken");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(auditor.offer_shared(new_event(&auditor)).is_none());
+        assert_eq!(queued(&auditor), [1, 1]);
+        let event = new_event(&auditor);
+        let place = Arc::as_ptr(&event);
+        let overflow = auditor.offer_shared(event);
+        let dropped = auditor.stats().writers.iter().map(|w| w.dropped).sum();
+        let blocked = match overflow {
+            Some(overflow) => {
+                // What waits is the event offered, whichever lane handed it back.
+                match &overflow.waiting {
+                    Waiting::Sinks(waiting) => assert_eq!(Arc::as_ptr(waiting), place),
+                    Waiting::Stage(_) => panic!("no stage"),
+                }
+                overflow.blocked.clone()
+            }
+            None => Vec::new(),
+        };
+        (blocked, dropped)
+    }
+
+    /// The last lane takes the event itself, the others a reference each: either way, a lane
+    /// that must wait hands it back to wait with.
+    #[tokio::test]
+    async fn full_lanes_that_wait_get_the_event_back_whichever_they_are() {
+        let block = OverflowPolicy::Block {
+            timeout: Duration::from_secs(60),
+        };
+        let drop = OverflowPolicy::DropNewest;
+        assert_eq!(must_wait(block, block).await, (vec![0, 1], 0));
+        assert_eq!(must_wait(block, drop).await, (vec![0], 1));
+        assert_eq!(must_wait(drop, block).await, (vec![1], 1));
+        assert_eq!(must_wait(drop, drop).await, (Vec::new(), 2));
     }
 
     #[tokio::test]
