@@ -242,9 +242,11 @@ pub fn scrub(text: &str, secrets: &Secrets<'_>, max_bytes: usize) -> String {
 /// byte and the others its last (an attacker may send such a text for an upstream to quote)
 /// makes it check nearly every position, of every form, at about a nanosecond a byte (65 ms
 /// for 6,000 secrets and 8 KiB). So when the searches could take longer than the automaton
-/// they are timed, and left for the automaton once they have taken what it would cost
-/// ([`occurrences_one_by_one`]): at most about twice the automaton's cost, whatever the text.
-/// Both ways find the same occurrences; only their cost differs.
+/// they are timed ([`Timer`]), and left for the automaton as soon as the time they have
+/// taken per form says that finishing them would cost more than it, or once they have taken
+/// what it costs: about the cheaper of the two ways on a text that is alike throughout, and
+/// at most about twice the automaton's cost whatever the text. Both ways find the same
+/// occurrences; only their cost differs.
 ///
 /// Either way, a text with more occurrences than [`MAX_OCCURRENCES_PER_BYTE`] per byte (the
 /// forms of a crafted request, all of them suffixes of one another, quoted back) is replaced
@@ -257,9 +259,9 @@ fn replace_literals<'t>(text: &'t str, secrets: &Secrets<'_>) -> Cow<'t, str> {
     let built = secrets.automaton.get().is_some();
     let mut found = Err(Stop::TooSlow);
     if !one_pass_pays(forms.len(), text.len(), built) {
-        let give_up_at = searches_may_not_pay(forms.len(), text.len(), built)
-            .then(|| std::time::Instant::now() + one_pass_cost(forms.len(), text.len(), built));
-        found = occurrences_one_by_one(text, forms, give_up_at);
+        let timer = searches_may_not_pay(forms.len(), text.len(), built)
+            .then(|| Timer::start(one_pass_cost(forms.len(), text.len(), built)));
+        found = occurrences_one_by_one(text, forms, timer);
     }
     if let Err(Stop::TooSlow) = found {
         found = match secrets.automaton() {
@@ -368,12 +370,42 @@ fn occurrences_in_one_pass(
     Ok(spans)
 }
 
-/// [`occurrences_in_one_pass`], one form after the other with `str::find`, giving up past
-/// `give_up_at` (the clock is read every few kilobytes searched).
+/// When searches that may cost more than the automaton give way to it.
+#[derive(Clone, Copy, Debug)]
+struct Timer {
+    started: std::time::Instant,
+    /// What the automaton costs.
+    budget: std::time::Duration,
+}
+
+impl Timer {
+    fn start(budget: std::time::Duration) -> Self {
+        Timer {
+            started: std::time::Instant::now(),
+            budget,
+        }
+    }
+
+    /// Whether to leave the rest to the automaton, with `done` forms searched and `left` to
+    /// go: once the searches have taken its cost, or, past an eighth of it (time enough
+    /// for the rate to mean something), when the rate so far makes the forms left cost
+    /// more than it.
+    fn gives_way(&self, done: usize, left: usize) -> bool {
+        let elapsed = self.started.elapsed();
+        if elapsed >= self.budget {
+            return true;
+        }
+        elapsed >= self.budget / 8
+            && elapsed.as_nanos() * left as u128 > self.budget.as_nanos() * done.max(1) as u128
+    }
+}
+
+/// [`occurrences_in_one_pass`], one form after the other with `str::find`, giving way to the
+/// automaton when `timer` says (the clock is read every few kilobytes searched).
 fn occurrences_one_by_one(
     text: &str,
     forms: &[Cow<'_, str>],
-    give_up_at: Option<std::time::Instant>,
+    timer: Option<Timer>,
 ) -> Result<Vec<(usize, usize)>, Stop> {
     let budget = occurrence_budget(text);
     // About a microsecond of usual searching between two readings of the clock (25 ns
@@ -381,9 +413,8 @@ fn occurrences_one_by_one(
     let forms_per_reading = (32 * 1024 / text.len().max(1)).max(1);
     let mut spans = Vec::new();
     for (n, form) in forms.iter().enumerate() {
-        if let Some(give_up_at) = give_up_at {
-            if n % forms_per_reading == forms_per_reading - 1
-                && std::time::Instant::now() >= give_up_at
+        if let Some(timer) = timer {
+            if n % forms_per_reading == forms_per_reading - 1 && timer.gives_way(n, forms.len() - n)
             {
                 return Err(Stop::TooSlow);
             }
@@ -907,11 +938,24 @@ mod tests {
         // Under a short text, they cannot cost more than the automaton: no clock.
         assert!(!searches_may_not_pay(forms.len(), 300, false));
         // Past the time given, they stop.
-        let past = std::time::Instant::now();
+        let spent = Timer::start(std::time::Duration::ZERO);
         assert_eq!(
-            occurrences_one_by_one(&text, &forms, Some(past)),
+            occurrences_one_by_one(&text, &forms, Some(spent)),
             Err(Stop::TooSlow)
         );
+        // Within it, they stop when what is left would cost more at the rate so far...
+        let timer = Timer {
+            started: std::time::Instant::now() - std::time::Duration::from_millis(2),
+            budget: std::time::Duration::from_millis(10),
+        };
+        assert!(timer.gives_way(10, 100));
+        // ...and go on when it would not, or before the rate means anything.
+        assert!(!timer.gives_way(100, 10));
+        let early = Timer {
+            started: std::time::Instant::now(),
+            budget: std::time::Duration::from_secs(10),
+        };
+        assert!(!early.gives_way(1, 1_000_000));
         // Whichever way finds them, the same occurrence goes.
         let expected = format!("{}[redacted]{}", "px".repeat(2_000), "px".repeat(2_000));
         assert_eq!(replace_literals(&text, &secrets), expected);
