@@ -350,7 +350,7 @@ fn occurrence_budget(text: &str) -> usize {
 enum Stop {
     /// More than [`occurrence_budget`]: the whole text goes.
     TooMany,
-    /// The searches took what the automaton would have: it finds them instead.
+    /// The searches gave way to the automaton ([`Timer`]), or were not tried: it finds them.
     TooSlow,
 }
 
