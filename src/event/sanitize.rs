@@ -232,21 +232,23 @@ pub fn scrub(text: &str, secrets: &Secrets<'_>, max_bytes: usize) -> String {
 /// Looking for each form in turn costs the forms times the text: fine for the usual one or
 /// two secrets, or for the short descriptions servers send, but a form of thousands of
 /// parameters against an upstream that quotes 64 KiB of it took 35 ms. Past
-/// [`one_pass_pays`], one Aho-Corasick automaton over every form finds them all in a single
+/// [`OnePass::pays`], one Aho-Corasick automaton over every form finds them all in a single
 /// pass over the text instead, whose cost is mostly its building, in proportion to the forms;
 /// it is built once per request, for every field scrubbed.
 ///
-/// What `one_pass_pays` weighs is the usual cost of a search, which reads about 28 bytes a
-/// nanosecond. A text can make it far slower: `memchr`'s search looks at the positions where a
-/// form's first and last bytes are, and a text where every other byte is a secret's first
+/// What [`OnePass::pays`] weighs is the usual cost of a search, which reads about 28 bytes a
+/// nanosecond. A text can make it far slower: the standard library's search looks at the
+/// positions where a form's first and last bytes are, and a text where every other byte is a secret's first
 /// byte and the others its last (an attacker may send such a text for an upstream to quote)
 /// makes it check nearly every position, of every form, at about a nanosecond a byte (65 ms
 /// for 6,000 secrets and 8 KiB). So when the searches could take longer than the automaton
 /// they are timed ([`Timer`]), and left for the automaton as soon as the time they have
 /// taken per form says that finishing them would cost more than it, or once they have taken
 /// what it costs: about the cheaper of the two ways on a text that is alike throughout, and
-/// at most about twice the automaton's cost whatever the text. Both ways find the same
-/// occurrences; only their cost differs.
+/// at most about twice the automaton's cost otherwise. The occurrences they find are bounded
+/// too ([`occurrences_one_by_one`]). Both ways find the same occurrences; only their cost
+/// differs. The automaton's own cost is not quite linear: a crafted set of forms can make
+/// its run cost up to about 200 ns a byte of text (13 ms for 64 KiB, 2.7 KB of forms).
 ///
 /// Either way, a text with more occurrences than [`MAX_OCCURRENCES_PER_BYTE`] per byte (the
 /// forms of a crafted request, all of them suffixes of one another, quoted back) is replaced
@@ -256,17 +258,25 @@ fn replace_literals<'t>(text: &'t str, secrets: &Secrets<'_>) -> Cow<'t, str> {
         return Cow::Borrowed(text);
     }
     let forms = secrets.forms();
-    let built = secrets.automaton.get().is_some();
+    // Built, and not failed to build.
+    let built = matches!(secrets.automaton.get(), Some(Some(_)));
+    let cost = OnePass {
+        forms: forms.len(),
+        form_bytes: forms.iter().map(|form| form.len()).sum(),
+        built,
+    };
     let mut found = Err(Stop::TooSlow);
-    if !one_pass_pays(forms.len(), text.len(), built) {
-        let timer = searches_may_not_pay(forms.len(), text.len(), built)
-            .then(|| Timer::start(one_pass_cost(forms.len(), text.len(), built)));
+    if !cost.pays(text.len()) {
+        let timer = cost
+            .searches_may_not_pay(text.len())
+            .then(|| Timer::start(cost.of(text.len())));
         found = occurrences_one_by_one(text, forms, timer);
     }
     if let Err(Stop::TooSlow) = found {
         found = match secrets.automaton() {
             Some(automaton) => occurrences_in_one_pass(text, automaton),
-            // The same search, without a clock, rather than none.
+            // The same search, without a clock, rather than none; past what its occurrences
+            // may cost, the whole text goes.
             None => occurrences_one_by_one(text, forms, None),
         };
     }
@@ -304,35 +314,58 @@ fn automaton_of(forms: &[Cow<'_, str>]) -> Option<aho_corasick::AhoCorasick> {
         // Every occurrence, overlapping ones too, which only the standard semantics report.
         .match_kind(aho_corasick::MatchKind::Standard)
         // The quickest to build, which is most of the cost.
-        .kind(Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA))
+        // Transitions in a table per state, read in one step where the non-contiguous
+        // kind's lists are scanned (a crafted set of forms made that 350 ns a byte of text);
+        // about as quick to build.
+        .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
         .build(forms.iter().map(|form| form.as_bytes()))
         // Too many states for the automaton's identifiers, which a body within the capture
         // limit does not reach.
         .ok()
 }
 
-/// What finding `forms` forms in `text` bytes with one automaton costs, in nanoseconds of one
-/// core: about 600 per form to build it (unless `built`), and one per byte to run it.
+/// What one automaton over a request's forms costs, against looking for each form in turn.
 /// Measured in `docs/benchmarks.md`, "Literal secrets".
-fn one_pass_cost(forms: usize, text: usize, built: bool) -> std::time::Duration {
-    let build = if built { 0 } else { forms.saturating_mul(600) };
-    std::time::Duration::from_nanos(build.saturating_add(text) as u64)
+#[derive(Clone, Copy, Debug)]
+struct OnePass {
+    forms: usize,
+    /// The forms' lengths, added up.
+    form_bytes: usize,
+    /// The automaton is already built.
+    built: bool,
 }
 
-/// Whether an automaton over `forms` forms (already `built` or not) beats looking for each in
-/// `text` bytes in turn, as a search usually goes: about 1/28 ns per byte of text and form
-/// (`memchr`'s SIMD search). Unbuilt, they cross near 17 KB of text, whatever the number of
-/// forms.
-fn one_pass_pays(forms: usize, text: usize, built: bool) -> bool {
-    let searches = forms.saturating_mul(text) / 28;
-    searches as u128 > one_pass_cost(forms, text, built).as_nanos()
-}
+impl OnePass {
+    /// What finding the forms in `text` bytes with the automaton costs, in nanoseconds of
+    /// one core: to build it (unless built), about 600 a form and 50 a byte of the forms,
+    /// whichever is more; to run it, one a byte of text.
+    fn of(self, text: usize) -> std::time::Duration {
+        let build = if self.built {
+            0
+        } else {
+            self.forms
+                .saturating_mul(600)
+                .max(self.form_bytes.saturating_mul(50))
+        };
+        std::time::Duration::from_nanos(build.saturating_add(text) as u64)
+    }
 
-/// Whether looking for each of `forms` forms in `text` bytes in turn could cost more than the
-/// automaton, at their worst (about a nanosecond a byte of text and form, see
-/// [`replace_literals`]): then they are timed.
-fn searches_may_not_pay(forms: usize, text: usize, built: bool) -> bool {
-    forms.saturating_mul(text) as u128 > one_pass_cost(forms, text, built).as_nanos()
+    /// Whether the automaton beats looking for each form in `text` bytes in turn, as a
+    /// search usually goes: about 1/28 ns per byte of text and form (the standard library's
+    /// SIMD search on x86-64). Unbuilt, for forms of a few bytes, they cross near 17 KB of
+    /// text, whatever the number of forms.
+    fn pays(self, text: usize) -> bool {
+        let searches = self.forms.saturating_mul(text) / 28;
+        searches as u128 > self.of(text).as_nanos()
+    }
+
+    /// Whether looking for each form in `text` bytes in turn could cost more than the
+    /// automaton, at their worst (about a nanosecond a byte of text and form, see
+    /// [`replace_literals`], occurrences aside: [`occurrences_one_by_one`] bounds those):
+    /// then they are timed.
+    fn searches_may_not_pay(self, text: usize) -> bool {
+        self.forms.saturating_mul(text) as u128 > self.of(text).as_nanos()
+    }
 }
 
 /// Most occurrences of secrets looked at per byte of text (and at least a thousand), past
@@ -411,6 +444,13 @@ fn occurrences_one_by_one(
     // About a microsecond of usual searching between two readings of the clock (25 ns
     // each), 20 µs of the slowest.
     let forms_per_reading = (32 * 1024 / text.len().max(1)).max(1);
+    // Each occurrence found costs its form's length to check, and the next search starts
+    // one character on: a long form that overlaps itself (`aaaa...` in `aaaa...`) would make
+    // that the form's length times the text's (seconds for 32 KiB in 64 KiB). Past a few times
+    // the text, the automaton, whose overlapping search costs the text and its occurrences,
+    // takes over.
+    let most_checked = text.len().saturating_mul(4).saturating_add(4096);
+    let mut checked = 0usize;
     let mut spans = Vec::new();
     for (n, form) in forms.iter().enumerate() {
         if let Some(timer) = timer {
@@ -428,6 +468,10 @@ fn occurrences_one_by_one(
         while let Some(at) = text.get(from..).and_then(|rest| rest.find(form.as_ref())) {
             if spans.len() == budget {
                 return Err(Stop::TooMany);
+            }
+            checked = checked.saturating_add(form.len());
+            if checked > most_checked {
+                return Err(Stop::TooSlow);
             }
             let start = from + at;
             spans.push((start, start + form.len()));
@@ -835,6 +879,15 @@ mod tests {
         );
     }
 
+    /// The cost of `forms` forms of about a dozen bytes, not built yet.
+    fn small(forms: usize) -> OnePass {
+        OnePass {
+            forms,
+            form_bytes: forms * 12,
+            built: false,
+        }
+    }
+
     /// A short secret that ends where a longer one begins: both go whole, whichever way
     /// the forms are looked for (a left-to-right replacement kept the longer one's tail).
     #[test]
@@ -858,7 +911,7 @@ mod tests {
         secrets.literal("ab");
         secrets.literal("bSECRETTAIL");
         let text = format!("abSECRETTAIL{}", " x".repeat(32 * 1024));
-        assert!(one_pass_pays(40 * 3, text.len(), false));
+        assert!(small(40 * 3).pays(text.len()));
         assert!(scrub(&text, &secrets, 1024).starts_with("[redacted] x x"));
         // Self-overlapping occurrences too.
         let mut aa = Secrets::none();
@@ -877,7 +930,7 @@ mod tests {
         let text = "k".repeat(2_000);
         assert_eq!(scrub(&text, &secrets, 512), REDACTED);
         let long = "k".repeat(80_000);
-        assert!(one_pass_pays(40, long.len(), false));
+        assert!(small(40).pays(long.len()));
         assert_eq!(scrub(&long, &secrets, 512), REDACTED);
         // A few overlapping ones are replaced as they are.
         assert_eq!(scrub("a kk b", &secrets, 512), "a [redacted] b");
@@ -899,12 +952,8 @@ mod tests {
             text.push(' ');
         }
         text.push_str("v99999-secret");
-        assert!(
-            one_pass_pays(values.len(), text.len(), false),
-            "{}",
-            text.len()
-        );
-        assert!(!one_pass_pays(2, 512, false) && !one_pass_pays(6_000, 8 * 1024, false));
+        assert!(small(values.len()).pays(text.len()), "{}", text.len());
+        assert!(!small(2).pays(512) && !small(6_000).pays(8 * 1024));
         let out = scrub(&text, &secrets, 64 * 1024);
         assert!(!out.contains("-secret ") && !out.contains("v0"), "{out}");
         assert_eq!(out.matches(REDACTED).count(), values.len().div_ceil(3));
@@ -933,10 +982,10 @@ mod tests {
         let forms = secrets.forms().to_vec();
         let text = format!("{}p00042-xxx{}", "px".repeat(2_000), "px".repeat(2_000));
         // Usually the searches pay at this length, but at their worst they may not.
-        assert!(!one_pass_pays(forms.len(), text.len(), false));
-        assert!(searches_may_not_pay(forms.len(), text.len(), false));
+        assert!(!small(forms.len()).pays(text.len()));
+        assert!(small(forms.len()).searches_may_not_pay(text.len()));
         // Under a short text, they cannot cost more than the automaton: no clock.
-        assert!(!searches_may_not_pay(forms.len(), 300, false));
+        assert!(!small(forms.len()).searches_may_not_pay(300));
         // Past the time given, they stop.
         let spent = Timer::start(std::time::Duration::ZERO);
         assert_eq!(
@@ -965,12 +1014,38 @@ mod tests {
         );
         // Once built, the automaton serves every later text long enough to be worth it.
         secrets.automaton().unwrap();
-        assert!(one_pass_pays(forms.len(), 512, true));
+        assert!(OnePass {
+            built: true,
+            ..small(forms.len())
+        }
+        .pays(512));
         assert_eq!(scrub("a p01999-xxx b", &secrets, 64), "a [redacted] b");
         // A new secret makes both again.
         secrets.literal("pzzzzz-xxx");
         assert!(secrets.forms.get().is_none() && secrets.automaton.get().is_none());
         assert_eq!(scrub("pzzzzz-xxx", &secrets, 64), REDACTED);
+    }
+
+    /// A long secret that overlaps itself, quoted in a text of its own character: each
+    /// occurrence found one character after the last costs the secret's length to check,
+    /// which the searches leave to the automaton past a few times the text.
+    #[test]
+    fn a_secret_overlapping_itself_is_left_to_the_automaton() {
+        let secret = "a".repeat(32 * 1024);
+        let text = format!("x{}y", "a".repeat(64 * 1024));
+        let forms = [Cow::Borrowed(secret.as_str())];
+        assert_eq!(
+            occurrences_one_by_one(&text, &forms, None),
+            Err(Stop::TooSlow)
+        );
+        let mut secrets = Secrets::none();
+        secrets.literal(secret.as_str());
+        assert_eq!(replace_literals(&text, &secrets), "x[redacted]y");
+        // A few occurrences are checked as they come.
+        assert_eq!(
+            occurrences_one_by_one("aaaa", &[Cow::Borrowed("aa")], None),
+            Ok(vec![(0, 2), (1, 3), (2, 4)])
+        );
     }
 
     proptest! {
