@@ -970,8 +970,9 @@ mod tests {
 
     /// A text of near misses, where every position has a secret's first byte and its last
     /// where the secret would end, makes each search check nearly every position: the
-    /// searches give up once they have taken what the automaton costs, and the automaton
-    /// finds the same occurrences, built once for every field of the answer.
+    /// searches give way once their rate, or the time they have taken, says the automaton
+    /// costs less, and the automaton finds the same occurrences, built once for every field
+    /// of the answer.
     #[test]
     fn searches_too_slow_for_the_text_are_left_for_the_automaton() {
         let values: Vec<String> = (0..2_000).map(|i| format!("p{i:05}-xxx")).collect();
