@@ -11,6 +11,11 @@
 //! - a request that a reused connection could not even start (the upstream closed it while
 //!   it was idle) is sent again on another connection, as hyper-util's
 //!   `retry_canceled_requests` does;
+//! - a request sent on a connection that had been idle for [`STALE_AFTER`] or more, which
+//!   the upstream closed before answering, is sent once more on a new connection when it is
+//!   idempotent and has no body (RFC 9112 §9.3.1, as nginx's `proxy_next_upstream error`):
+//!   the upstream's own keep-alive timeout may close a connection just as a request is put
+//!   on it, and the client should not get a `502` for that race;
 //! - a connection goes back to the list once its response has been read, at once when it
 //!   already has, else from a task that waits for it (a body still streaming);
 //! - idle connections are closed after between half of `idle_timeout` and `idle_timeout`
@@ -20,12 +25,14 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use http::{Request, Response, StatusCode, Uri};
-use hyper::body::{Body, Incoming};
+use http::{Method, Request, Response, StatusCode, Uri};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -33,6 +40,13 @@ use tower::ServiceExt;
 
 /// Idle connections kept at most; one returned past this is closed.
 pub const MAX_IDLE: usize = 1024;
+
+/// A connection idle for this long may have been closed by the upstream's keep-alive
+/// timeout just as a request is put on it: an idempotent request without a body sent on
+/// it is kept, to be sent once more on a new connection if the upstream closes it before
+/// answering. Keep-alive timeouts are seconds (gunicorn 2 s, Node.js and uvicorn 5 s), and
+/// a connection reused sooner (every connection under load) costs nothing for it.
+pub const STALE_AFTER: Duration = Duration::from_secs(1);
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -61,6 +75,7 @@ impl<B> Upstream<B> {
                 round: AtomicU32::new(0),
                 round_length: (idle_timeout / 2).max(Duration::from_millis(1)),
                 max_idle: MAX_IDLE,
+                stale_after: STALE_AFTER,
                 reaper: Once::new(),
             }),
         }
@@ -103,12 +118,51 @@ struct Shared<B> {
     round_length: Duration,
     /// Idle connections kept at most ([`MAX_IDLE`]).
     max_idle: usize,
+    /// [`STALE_AFTER`].
+    stale_after: Duration,
     reaper: Once,
 }
 
 struct Idle<B> {
-    sender: SendRequest<B>,
+    sender: SendRequest<Outgoing<B>>,
     round: u32,
+    /// When it came back.
+    since: Instant,
+}
+
+/// A request's body, or none: what a request sent once more carries.
+enum Outgoing<B> {
+    Body(B),
+    Empty,
+}
+
+impl<B: Body + Unpin> Body for Outgoing<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match self.get_mut() {
+            Outgoing::Body(body) => Pin::new(body).poll_frame(cx),
+            Outgoing::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Outgoing::Body(body) => body.is_end_stream(),
+            Outgoing::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Outgoing::Body(body) => body.size_hint(),
+            Outgoing::Empty => SizeHint::with_exact(0),
+        }
+    }
 }
 
 /// Why a request could not be forwarded.
@@ -147,18 +201,30 @@ impl StdError for UpstreamError {
 
 impl<B> Upstream<B>
 where
-    B: Body + Send + 'static,
+    B: Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
     /// Sends `req` (origin-form, with its `Host`) on an idle connection, or a new one.
-    pub async fn send(&self, mut req: Request<B>) -> Result<Response<Incoming>, UpstreamError> {
+    pub async fn send(&self, req: Request<B>) -> Result<Response<Incoming>, UpstreamError> {
+        let mut req = req.map(Outgoing::Body);
+        // Once a request has been sent again, only on a new connection, and not again.
+        let mut resent = false;
         loop {
-            let (mut sender, reused) = match self.shared.checkout() {
-                Some(sender) => (sender, true),
+            let reused = if resent { None } else { self.shared.checkout() };
+            let (mut sender, idle) = match reused {
+                Some((sender, idle)) => (sender, Some(idle)),
                 // Boxed: the connect future is large and rarely needed, and would otherwise
                 // make every request's future larger to move.
-                None => (Box::pin(self.connect()).await?, false),
+                None => (Box::pin(self.connect()).await?, None),
+            };
+            // Boxed: made only for a stale connection, and kept out of this future, which
+            // every proxied request moves.
+            let again = match idle {
+                Some(idle) if !resent && idle >= self.shared.stale_after => {
+                    bodiless_copy(&req).map(Box::new)
+                }
+                _ => None,
             };
             match sender.try_send_request(req).await {
                 Ok(response) => {
@@ -167,17 +233,26 @@ where
                     }
                     return Ok(response);
                 }
-                Err(mut err) => match err.take_message() {
+                Err(mut err) => match (err.take_message(), again) {
                     // Never started: the idle connection had been closed. Another one, and
                     // at the latest a new one, which is not retried.
-                    Some(again) if reused => req = again,
+                    (Some(unsent), _) if idle.is_some() => req = unsent,
+                    // Sent on a stale connection, which the upstream closed unanswered.
+                    (None, Some(copy)) if closed_unanswered(err.error()) => {
+                        tracing::debug!(
+                            error = %err.error(),
+                            "the upstream closed an idle connection as a request was sent on it; sending it again on a new one"
+                        );
+                        req = *copy;
+                        resent = true;
+                    }
                     _ => return Err(UpstreamError::Request(err.into_error())),
                 },
             }
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<B>, UpstreamError> {
+    async fn connect(&self) -> Result<SendRequest<Outgoing<B>>, UpstreamError> {
         let io = self
             .shared
             .connector
@@ -198,23 +273,63 @@ where
     }
 }
 
+/// A copy of `req` to send again, when it is idempotent (RFC 9110 §9.2.2) and has no body:
+/// its head, which the first sending consumes.
+fn bodiless_copy<B: Body + Unpin>(req: &Request<Outgoing<B>>) -> Option<Request<Outgoing<B>>> {
+    let idempotent = matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    );
+    if !idempotent || !req.body().is_end_stream() {
+        return None;
+    }
+    let mut copy = Request::new(Outgoing::Empty);
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    Some(copy)
+}
+
+/// Whether the connection closed (or was reset) before the response's head was read.
+fn closed_unanswered(err: &hyper::Error) -> bool {
+    if err.is_incomplete_message() {
+        return true;
+    }
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            );
+        }
+        source = cause.source();
+    }
+    false
+}
+
 impl<B> Shared<B>
 where
     B: Body + Send + 'static,
 {
-    /// The most recently returned idle connection that is ready; closed ones are dropped.
-    fn checkout(&self) -> Option<SendRequest<B>> {
+    /// The most recently returned idle connection that is ready, with how long it was idle;
+    /// closed ones are dropped.
+    fn checkout(&self) -> Option<(SendRequest<Outgoing<B>>, Duration)> {
         loop {
             let entry = self.idle.lock().ok()?.pop()?;
             if entry.sender.is_ready() {
-                return Some(entry.sender);
+                return Some((entry.sender, entry.since.elapsed()));
             }
             // Closed by the upstream: dropped here, outside the lock.
         }
     }
 
     /// Back to the list once ready for another request: now if it is, else when it is.
-    fn give_back(self: &Arc<Self>, mut sender: SendRequest<B>) {
+    fn give_back(self: &Arc<Self>, mut sender: SendRequest<Outgoing<B>>) {
         if sender.is_ready() {
             self.put(sender);
         } else if !sender.is_closed() {
@@ -229,7 +344,7 @@ where
         }
     }
 
-    fn put(self: &Arc<Self>, sender: SendRequest<B>) {
+    fn put(self: &Arc<Self>, sender: SendRequest<Outgoing<B>>) {
         self.reaper.call_once(|| {
             tokio::spawn(reap(Arc::downgrade(self), self.round_length));
         });
@@ -237,7 +352,11 @@ where
             if idle.len() < self.max_idle {
                 // Read under the lock, so that a round the reaper is starting counts.
                 let round = self.round.load(Ordering::Relaxed);
-                idle.push(Idle { sender, round });
+                idle.push(Idle {
+                    sender,
+                    round,
+                    since: Instant::now(),
+                });
             }
         }
         // Past the bound, the connection closes as `sender` is dropped: after the lock.
@@ -557,7 +676,9 @@ mod tests {
         // An idle connection that reads as ready, whose task stops and then ends with the
         // request in its queue, unsent: the connection closed under it.
         let io = TokioIo::new(tokio::net::TcpStream::connect(server.addr).await.unwrap());
-        let (mut sender, connection) = http1::handshake::<_, Full<Bytes>>(io).await.unwrap();
+        let (mut sender, connection) = http1::handshake::<_, Outgoing<Full<Bytes>>>(io)
+            .await
+            .unwrap();
         let paused = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn(Pausable {
             connection: Box::pin(connection),
@@ -581,6 +702,150 @@ mod tests {
         assert_eq!(body, "the body, once");
         assert_eq!(number, 2, "sent again on a new connection");
         assert_eq!(server.accepted(), 2);
+    }
+
+    /// An upstream that answers every request but one: the second request on its first
+    /// connection is read whole, and the connection closed without an answer, as a server
+    /// whose keep-alive timeout fired as the request arrived. Counts the requests it read.
+    struct Closing {
+        addr: SocketAddr,
+        requests: Arc<AtomicUsize>,
+        accepted: Arc<AtomicUsize>,
+        listener: JoinHandle<()>,
+    }
+
+    impl Drop for Closing {
+        fn drop(&mut self) {
+            self.listener.abort();
+        }
+    }
+
+    impl Closing {
+        async fn start() -> Closing {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let requests = Arc::new(AtomicUsize::new(0));
+            let accepted = Arc::new(AtomicUsize::new(0));
+            let (counted, connections) = (requests.clone(), accepted.clone());
+            let listener = tokio::spawn(async move {
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    let number = connections.fetch_add(1, Ordering::SeqCst) + 1;
+                    let counted = counted.clone();
+                    tokio::spawn(async move {
+                        let mut buffer = Vec::new();
+                        for on_connection in 1.. {
+                            // A head, then as many body bytes as it says.
+                            let head_end = loop {
+                                if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n")
+                                {
+                                    break end + 4;
+                                }
+                                let mut chunk = [0u8; 4096];
+                                match stream.read(&mut chunk).await {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                                }
+                            };
+                            let head = String::from_utf8_lossy(&buffer[..head_end]).to_lowercase();
+                            let length: usize = head
+                                .lines()
+                                .find_map(|line| line.strip_prefix("content-length:"))
+                                .map_or(0, |n| n.trim().parse().unwrap());
+                            while buffer.len() < head_end + length {
+                                let mut chunk = [0u8; 4096];
+                                match stream.read(&mut chunk).await {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                                }
+                            }
+                            buffer.drain(..head_end + length);
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            if number == 1 && on_connection == 2 {
+                                return;
+                            }
+                            let answer = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-connection: {number}\r\n\r\nok"
+                            );
+                            if stream.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+            Closing {
+                addr,
+                requests,
+                accepted,
+                listener,
+            }
+        }
+
+        /// Connections to it, stale once idle for `stale_after`; one request made and its
+        /// connection back in the list.
+        async fn upstream(&self, stale_after: Duration) -> Upstream<Full<Bytes>> {
+            let mut upstream = upstream_at(self.addr, Duration::from_secs(60));
+            Arc::get_mut(&mut upstream.shared).unwrap().stale_after = stale_after;
+            assert_eq!(round_trip(&upstream).await, (Bytes::from("ok"), 1));
+            upstream
+        }
+
+        fn requests(&self) -> usize {
+            self.requests.load(Ordering::SeqCst)
+        }
+
+        fn accepted(&self) -> usize {
+            self.accepted.load(Ordering::SeqCst)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idempotent_request_a_stale_connection_lost_is_sent_again_on_a_new_one() {
+        for method in [Method::GET, Method::HEAD, Method::DELETE] {
+            let server = Closing::start().await;
+            let upstream = server.upstream(Duration::ZERO).await;
+            let request = Request::builder()
+                .method(method.clone())
+                .uri("/")
+                .header(header::HOST, "upstream")
+                .body(Full::default())
+                .unwrap();
+            let response = upstream.send(request).await.unwrap();
+            assert_eq!(response.headers()["x-connection"], "2", "{method}");
+            assert_eq!(server.requests(), 3, "{method}: the lost one, then again");
+            assert_eq!(server.accepted(), 2, "{method}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_with_a_body_not_idempotent_or_on_a_connection_not_stale_is_not_sent_again() {
+        let requests = [
+            (
+                Duration::ZERO,
+                Request::put("/")
+                    .header(header::HOST, "upstream")
+                    .body(Full::from("a body that is gone"))
+                    .unwrap(),
+            ),
+            (
+                Duration::ZERO,
+                Request::post("/")
+                    .header(header::HOST, "upstream")
+                    .body(Full::default())
+                    .unwrap(),
+            ),
+            (Duration::from_secs(60), get("/")),
+        ];
+        for (stale_after, request) in requests {
+            let what = format!("{} {stale_after:?}", request.method());
+            let server = Closing::start().await;
+            let upstream = server.upstream(stale_after).await;
+            let err = upstream.send(request).await.unwrap_err();
+            assert!(!err.is_connect(), "{what}: {err:?}");
+            assert_eq!(server.requests(), 2, "{what}: sent once");
+            assert_eq!(server.accepted(), 1, "{what}");
+        }
     }
 
     #[tokio::test]
