@@ -265,19 +265,37 @@ fn replace_literals<'t>(text: &'t str, secrets: &Secrets<'_>) -> Cow<'t, str> {
         form_bytes: forms.iter().map(|form| form.len()).sum(),
         built,
     };
+    let searched = !cost.pays(text.len());
     let mut found = Err(Stop::TooSlow);
-    if !cost.pays(text.len()) {
+    if searched {
         let timer = cost
             .searches_may_not_pay(text.len())
             .then(|| Timer::start(cost.of(text.len())));
         found = occurrences_one_by_one(text, forms, timer);
     }
+    #[cfg(test)]
+    WAY.set(Some(match (searched, &found) {
+        (false, _) => Way::OnePass,
+        (true, Err(Stop::TooSlow)) => Way::HandedOver,
+        (true, _) => Way::OneByOne,
+    }));
+    redact_found(text, found, secrets)
+}
+
+/// `text` with what the searches `found` replaced; what they left to the automaton
+/// ([`Stop::TooSlow`]: they gave way, or were not tried) is found by it, in the whole text
+/// (what the searches found before they gave way was not kept: it finds that too).
+fn redact_found<'t>(
+    text: &'t str,
+    mut found: Result<Vec<(usize, usize)>, Stop>,
+    secrets: &Secrets<'_>,
+) -> Cow<'t, str> {
     if let Err(Stop::TooSlow) = found {
         found = match secrets.automaton() {
             Some(automaton) => occurrences_in_one_pass(text, automaton),
             // The same search, without a clock, rather than none; past what its occurrences
             // may cost, the whole text goes.
-            None => occurrences_one_by_one(text, forms, None),
+            None => occurrences_one_by_one(text, secrets.forms(), None),
         };
     }
     match found {
@@ -385,6 +403,30 @@ enum Stop {
     TooMany,
     /// The searches gave way to the automaton ([`Timer`]), or were not tried: it finds them.
     TooSlow,
+}
+
+/// Which way [`replace_literals`] found the occurrences, recorded for tests: both ways find
+/// the same ones, so the scrubbed text cannot tell which ran, and a change that made every
+/// text take one of them (never giving way, or never searching) would go unseen. Not
+/// compiled outside tests, so it costs a scrub nothing.
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Way {
+    /// Each form in turn, to the last (or to too many occurrences).
+    OneByOne,
+    /// Each form in turn, until the searches gave way (to their clock, or to the bytes of
+    /// occurrences they checked) and left the text to the automaton (to the searches again,
+    /// without a clock, when it cannot be built).
+    HandedOver,
+    /// The automaton from the start: it paid for the text.
+    OnePass,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The [`Way`] of the last text with literal secrets scrubbed on this thread (each test
+    /// runs on a thread of its own, so tests running together do not see each other's).
+    static WAY: std::cell::Cell<Option<Way>> = const { std::cell::Cell::new(None) };
 }
 
 /// Where each form occurs in `text`, overlaps included, found with one automaton.
@@ -1049,6 +1091,87 @@ mod tests {
         );
     }
 
+    /// The way the last scrub on this thread found its secrets' occurrences, forgotten once
+    /// read.
+    fn way_taken() -> Option<Way> {
+        WAY.take()
+    }
+
+    /// Whether the automaton of `secrets` has been built.
+    fn built(secrets: &Secrets<'_>) -> bool {
+        matches!(secrets.automaton.get(), Some(Some(_)))
+    }
+
+    /// The usual answer, a short description and a secret or two, is searched one form at a
+    /// time, to the end: building the automaton would cost more than the searches.
+    #[test]
+    fn a_short_text_with_few_secrets_is_searched_one_form_at_a_time() {
+        let mut secrets = Secrets::none();
+        secrets.literal("c0de-Secret");
+        secrets.literal("v00017-secret");
+        assert_eq!(
+            replace_literals("code c0de-Secret was already used", &secrets),
+            "code [redacted] was already used"
+        );
+        assert_eq!(way_taken(), Some(Way::OneByOne));
+        // With no occurrence to find, too.
+        assert_eq!(replace_literals("invalid_grant", &secrets), "invalid_grant");
+        assert_eq!(way_taken(), Some(Way::OneByOne));
+        assert!(secrets.automaton.get().is_none(), "never asked for");
+        // Nothing to look for: no way taken.
+        assert_eq!(replace_literals("", &secrets), "");
+        assert_eq!(way_taken(), None);
+    }
+
+    /// The near misses of `searches_too_slow_for_the_text_are_left_for_the_automaton`: the
+    /// searches start (the automaton does not pay for the text as a search usually goes),
+    /// and give way to it. To the end, they take some 30 ms in a release build (most of a
+    /// second in a debug one) against its 2.4 ms: the clock gives way however fast or loaded
+    /// the machine.
+    #[test]
+    fn searches_slowed_by_near_misses_give_way_to_the_automaton() {
+        let values: Vec<String> = (0..2_000).map(|i| format!("p{i:05}-xxx")).collect();
+        let mut secrets = Secrets::none();
+        for value in &values {
+            secrets.literal(value.as_str());
+        }
+        let text = format!("{}p00042-xxx{}", "px".repeat(2_000), "px".repeat(2_000));
+        assert!(!small(secrets.forms().len()).pays(text.len()));
+        assert_eq!(
+            replace_literals(&text, &secrets),
+            format!("{}[redacted]{}", "px".repeat(2_000), "px".repeat(2_000))
+        );
+        assert_eq!(way_taken(), Some(Way::HandedOver));
+        assert!(built(&secrets));
+        // Built, it serves the next text from the start.
+        assert_eq!(
+            replace_literals("a p01999-xxx b", &secrets),
+            "a [redacted] b"
+        );
+        assert_eq!(way_taken(), Some(Way::OnePass));
+    }
+
+    /// A secret of a thousand bytes overlapping itself in a text of 8,000 of its character:
+    /// no clock (the searches could not cost more than the automaton at their usual worst),
+    /// but each of its 7,001 occurrences costs a thousand bytes to check, and past four times
+    /// the text the searches give way.
+    #[test]
+    fn a_long_secret_overlapping_itself_gives_way_to_the_automaton() {
+        let secret = "a".repeat(1_000);
+        let text = format!("x{}y", "a".repeat(8_000));
+        let mut secrets = Secrets::none();
+        secrets.literal(secret.as_str());
+        let cost = OnePass {
+            forms: 1,
+            form_bytes: secret.len(),
+            built: false,
+        };
+        assert!(!cost.pays(text.len()) && !cost.searches_may_not_pay(text.len()));
+        assert_eq!(replace_literals(&text, &secrets), "x[redacted]y");
+        assert_eq!(way_taken(), Some(Way::HandedOver));
+        assert!(built(&secrets));
+    }
+
     proptest! {
         #[test]
         fn sanitize_is_bounded_and_leaves_nothing_invisible(s in any::<String>(), max in 0usize..600) {
@@ -1166,6 +1289,103 @@ mod tests {
             prop_assert!(out.len() <= max);
             prop_assert!(!out.contains(literal.as_str()), "{out}");
             prop_assert!(!out.contains(word.as_str()), "{out}");
+        }
+    }
+
+    proptest! {
+        // A case is a text of 4 to 12 KiB searched four ways: about 4 ms in a debug build,
+        // a second or so for them all.
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Long texts made of the forms, of pieces and near misses of them, and of forms
+        /// that overlap themselves: searches that give way at their first check (their time
+        /// already spent), searches never interrupted, the automaton alone and the scrub as it
+        /// chooses all end in the same text. The short texts of
+        /// `overlapping_secrets_are_never_left_whole` are searched without a clock, and would
+        /// be searched to the end before its first reading; these are long enough to be
+        /// handed over.
+        #[test]
+        fn searches_handed_over_at_their_first_check_end_as_both_ways_do(
+            secrets in proptest::collection::vec(
+                prop_oneof![
+                    "[abp%/ é-]{1,8}",
+                    // Overlapping itself, up to 240 bytes: `abab...`, `aaa...`.
+                    ("[ab]{1,3}", 2usize..80).prop_map(|(unit, times)| unit.repeat(times)),
+                ],
+                1..6,
+            ),
+            pieces in proptest::collection::vec((0usize..6, 0usize..64, 0usize..64, 0usize..64), 1..24),
+            length in 4096usize..12 * 1024,
+        ) {
+            let mut all = Secrets::none();
+            for secret in &secrets {
+                all.literal(secret.as_str());
+            }
+            // Sixteen forms more, so that the clock's first reading, before the eighth form at
+            // the latest for a text of 4 KiB or more (it is read every 32 KiB of text
+            // searched), comes before the last form.
+            let fillers: Vec<String> = (0..8).map(|i| format!("q{i}-filler")).collect();
+            for filler in &fillers {
+                all.literal(filler.as_str());
+            }
+            let pool: Vec<Vec<char>> = all.forms().iter().map(|form| form.chars().collect()).collect();
+            let mut motif = String::new();
+            for (kind, which, a, b) in pieces {
+                let form = &pool[which % pool.len()];
+                let (a, b) = (a % (form.len() + 1), b % (form.len() + 1));
+                match kind {
+                    0 => motif.extend(form),
+                    // A piece of it.
+                    1 => motif.extend(&form[a.min(b)..a.max(b)]),
+                    // A near miss: all but its last character.
+                    2 => {
+                        motif.extend(&form[..form.len() - 1]);
+                        motif.push('z');
+                    }
+                    // Its first and last characters in turn, the positions the standard
+                    // library's search checks.
+                    3 => {
+                        for _ in 0..=a {
+                            motif.push(form[0]);
+                            motif.push(form[form.len() - 1]);
+                        }
+                    }
+                    // Itself again and again, occurrences overlapping across the seams.
+                    4 => {
+                        for _ in 0..=a.min(16) {
+                            motif.extend(form);
+                        }
+                    }
+                    _ => motif.push(if a % 2 == 0 { ' ' } else { 'é' }),
+                }
+            }
+            motif.push(' ');
+            let mut text = motif.repeat(length / motif.len() + 1);
+            let mut end = length;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+
+            // The scrub first, while the automaton is not built, so that it chooses as it
+            // would for an answer's first field (which way depends on the clock: not asserted).
+            let scrubbed = replace_literals(&text, &all);
+            let forms = all.forms();
+            let interrupted = occurrences_one_by_one(&text, forms, Some(Timer::start(std::time::Duration::ZERO)));
+            prop_assert!(interrupted.is_err(), "searched to the end: {} forms, {} bytes", forms.len(), text.len());
+            let uninterrupted = occurrences_one_by_one(&text, forms, None);
+            let in_one_pass = occurrences_in_one_pass(&text, all.automaton().unwrap());
+            // Found in full both ways: the same occurrences, overlapping ones included.
+            if let (Ok(one_by_one), Ok(one_pass)) = (&uninterrupted, &in_one_pass) {
+                let (mut one_by_one, mut one_pass) = (one_by_one.clone(), one_pass.clone());
+                one_by_one.sort_unstable();
+                one_pass.sort_unstable();
+                prop_assert_eq!(one_by_one, one_pass);
+            }
+            let handed_over = redact_found(&text, interrupted, &all);
+            prop_assert_eq!(&handed_over, &redact_found(&text, uninterrupted, &all));
+            prop_assert_eq!(&handed_over, &redact_found(&text, in_one_pass, &all));
+            prop_assert_eq!(&handed_over, &scrubbed);
         }
     }
 }
