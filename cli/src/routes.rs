@@ -243,7 +243,8 @@ impl ScopeRules {
     /// their case, and `GET` rules cover `HEAD`. When these lookups disagree and one of
     /// the rules found enforces, the request is refused: the upstream might serve it under
     /// the enforcing rule while the proxy applied another. A method override is refused
-    /// wherever an enforcing rule applies.
+    /// wherever an enforcing rule covers the path, whatever methods the rule names: which
+    /// method an override makes of a request is each framework's own reading.
     pub fn decide(
         &self,
         method: &Method,
@@ -285,8 +286,21 @@ impl ScopeRules {
             .flatten()
             .map(|&i| &self.rules[i])
             .find(|rule| rule.enforce);
-        let agree = found.windows(2).all(|pair| pair[0] == pair[1]);
-        if let Some(rule) = enforcing {
+        // Which method an override makes of a request is each framework's own reading (the
+        // first of comma-separated values for Express's method-override, with Node's
+        // Latin-1 and JavaScript's `trim`; the value upper-cased for Rack): under an
+        // override, an enforcing rule for the path counts whatever methods it names.
+        let enforcing_any_method = || {
+            self.rules.iter().find(|rule| {
+                rule.enforce
+                    && readings
+                        .iter()
+                        .any(|reading| rule.pattern.matches(reading, ignore_case))
+            })
+        };
+        if let Some(rule) =
+            enforcing.or_else(|| (!overrides.is_empty()).then(enforcing_any_method).flatten())
+        {
             if !overrides.is_empty() {
                 return Decision::Refuse(Refusal {
                     code: oauth_audit::event::error_code::METHOD_OVERRIDE,
@@ -298,7 +312,7 @@ impl ScopeRules {
                     ),
                 });
             }
-            if !agree {
+            if !found.windows(2).all(|pair| pair[0] == pair[1]) {
                 let why = path
                     .ambiguity()
                     .map_or_else(|| "an ambiguous path".to_owned(), |a| a.to_string());
@@ -550,6 +564,16 @@ mod tests {
         );
         assert_eq!(decide(&rules, "POST", &[], "/orders/1"), "pass");
         assert_eq!(decide(&rules, "head", &[], "/orders/1"), "/orders/*");
+        // Overrides that no rule names as written, which frameworks still read as `DELETE`
+        // (Express's method-override takes the first of `DELETE,GET`; Node reads the byte
+        // 0xA0 as a no-break space and `trim` drops it), or any method at all.
+        for other in ["DELETE,GET", "DELETE\u{a0}", "DELETE\u{fffd}", "PURGE"] {
+            assert_eq!(
+                decide(&rules, "POST", &[other], "/orders/1"),
+                "method_override",
+                "{other:?}"
+            );
+        }
         // No enforcing rule at stake: the override is recorded under the rule it reaches.
         assert_eq!(
             decide(&rules, "POST", &["DELETE"], "/reports/1"),

@@ -159,6 +159,16 @@ async fn an_untrusted_client_cannot_write_forwarding_headers_upstream() {
         .header("true-client-ip", "6.6.6.6")
         .header("x-forwarded-for", "6.6.6.6")
         .header("forwarded", "for=6.6.6.6;host=evil.example;proto=https")
+        // The same fields spelled with `_`, which CGI-style servers merge with the `-`
+        // spelling, and overrides so spelled.
+        .header("x_forwarded_for", "6.6.6.6")
+        .header("X_Real_IP", "6.6.6.6")
+        .header("x-forwarded_host", "evil.example")
+        .header("x_http_method_override", "DELETE")
+        .header("x_original_url", "/evil")
+        .header("x_request_id", "evil-id")
+        // Other names with `_` are the client's business.
+        .header("x_tenant", "acme")
         .send()
         .await
         .unwrap();
@@ -166,6 +176,8 @@ async fn an_untrusted_client_cannot_write_forwarding_headers_upstream() {
     let h = &seen["headers"];
     assert!(!h.to_string().contains("evil"), "{h}");
     assert!(!h.to_string().contains("6.6.6.6"), "{h}");
+    assert!(!h.to_string().contains("DELETE"), "{h}");
+    assert_eq!(h["x_tenant"][0], "acme");
     assert_eq!(h["x-forwarded-host"][0], proxy.addr.to_string());
     assert_eq!(h["x-forwarded-proto"][0], "http");
     assert_eq!(h["x-real-ip"][0], "127.0.0.1");
@@ -294,6 +306,15 @@ async fn only_allowed_hosts_are_answered() {
             "200",
         ),
         ("GET /echo HTTP/1.0\r\n\r\n", "421"),
+        // User information before an allowed host: refused, in the field or the target.
+        (
+            "GET /echo HTTP/1.1\r\nHost: evil.example:x@auth.example\r\nConnection: close\r\n\r\n",
+            "400",
+        ),
+        (
+            "GET http://evil.example@auth.example/echo HTTP/1.1\r\nHost: auth.example\r\nConnection: close\r\n\r\n",
+            "400",
+        ),
     ] {
         let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
         stream.write_all(request.as_bytes()).await.unwrap();
@@ -516,19 +537,9 @@ async fn a_large_request_body_streams_to_the_upstream() {
     wait_event(&out, "for /upload", at_path("/upload")).await;
 }
 
-#[tokio::test]
-async fn protocol_upgrades_pass_through() {
-    let upstream = Upstream::start().await;
-    let dir = TempDir::new("upgrade");
-    let out = dir.path("audit.jsonl");
-    let proxy = audit_proxy(&upstream, &out, None);
-    let mut socket = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-    socket
-        .write_all(
-            b"GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
-        )
-        .await
-        .unwrap();
+/// The response head to `request`, read byte by byte so that nothing after it is taken.
+async fn response_head(socket: &mut tokio::net::TcpStream, request: &[u8]) -> String {
+    socket.write_all(request).await.unwrap();
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
@@ -539,9 +550,23 @@ async fn protocol_upgrades_pass_through() {
         assert_eq!(n, 1, "connection closed before the response head ended");
         head.push(byte[0]);
     }
-    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    String::from_utf8(head).unwrap().to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn websocket_upgrades_pass_through() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("upgrade");
+    let out = dir.path("audit.jsonl");
+    let proxy = audit_proxy(&upstream, &out, None);
+    let mut socket = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let head = response_head(
+        &mut socket,
+        b"GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .await;
     assert!(head.starts_with("http/1.1 101"), "{head}");
-    assert!(head.contains("upgrade: echo"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
     for message in [&b"ping"[..], b"and another message"] {
         socket.write_all(message).await.unwrap();
         let mut buf = vec![0u8; message.len()];
@@ -553,6 +578,36 @@ async fn protocol_upgrades_pass_through() {
     }
     let event = wait_event(&out, "for /ws", at_path("/ws")).await;
     assert_eq!(event["http"]["status"], 101);
+}
+
+/// An `h2c` tunnel would carry HTTP/2 streams to the upstream past every rule and every
+/// event: only WebSocket upgrades are forwarded, and a `101` to anything else opens nothing.
+#[tokio::test]
+async fn upgrades_to_other_protocols_than_websocket_open_no_tunnel() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("upgrade-h2c");
+    let out = dir.path("audit.jsonl");
+    let proxy = audit_proxy(&upstream, &out, None);
+    for (path, request) in [
+        // The upgrade is not forwarded; the upstream switches anyway, unasked.
+        (
+            "/ws",
+            "GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n",
+        ),
+        // A WebSocket upgrade that the upstream answers with another protocol.
+        (
+            "/ws-h2c",
+            "GET /ws-h2c HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        ),
+    ] {
+        let mut socket = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+        let head = response_head(&mut socket, request.as_bytes()).await;
+        assert!(head.starts_with("http/1.1 502"), "{path}: {head}");
+        assert!(!head.contains("upgrade"), "{path}: {head}");
+        let event = wait_event(&out, path, at_path(path)).await;
+        assert_eq!(event["http"]["status"], 502, "{path}");
+        assert_eq!(event["error"]["code"], "upstream_failed", "{path}");
+    }
 }
 
 #[tokio::test]
@@ -954,6 +1009,9 @@ async fn an_enforcing_catch_all_rule_spares_oauth_endpoints_and_skipped_paths() 
 [proxy]
 skip_paths = ["/echo"]
 
+[endpoints]
+token = ["/token"]
+
 [[route]]
 path = "/*"
 scopes = ["api"]
@@ -982,7 +1040,8 @@ enforce = true
         ],
         &[],
     );
-    // `/token` is an OAuth endpoint: no bearer token to check, so the upstream answers.
+    // `/token` is a configured OAuth endpoint: no bearer token to check, so the upstream
+    // answers. (A default path is not exempt: `route_rules.rs` holds that.)
     let response = http()
         .post(proxy.url("/token"))
         .form(&[("grant_type", "client_credentials")])

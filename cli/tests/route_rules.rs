@@ -278,6 +278,9 @@ async fn only_the_configured_spelling_of_an_endpoint_is_exempt_from_rules() {
         &upstream,
         &dir,
         r#"
+[endpoints]
+token = ["/token"]
+
 [[route]]
 path = "/*"
 scopes = ["api"]
@@ -303,4 +306,33 @@ enforce = true
     // The audit layer still records `/Token` as a token request, not an anonymous access.
     let event = event_at(&dir, "/Token").await;
     assert_ne!(event["kind"], "ResourceAccessed", "{event}");
+}
+
+/// Without `[endpoints]`, `/token`, `/revoke`, `/introspect` and `/authorize` are OAuth
+/// endpoints only once their traffic speaks the protocol, which the proxy learns after the
+/// upstream has answered: before, they are ordinary paths, and the rules judge them.
+#[tokio::test]
+async fn the_default_endpoint_paths_are_not_exempt_from_rules() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("route-default-endpoints");
+    let proxy = start(
+        &upstream,
+        &dir,
+        r#"
+[[route]]
+path = "/*"
+scopes = ["api"]
+enforce = true
+"#,
+    );
+    for (method, path) in [
+        ("GET", "/token"),
+        ("POST", "/token"),
+        ("GET", "/authorize"),
+        ("POST", "/revoke"),
+        ("POST", "/introspect"),
+    ] {
+        let (status, body) = raw(proxy.addr, method, path, &[]).await;
+        assert_eq!(status, 401, "{method} {path}: {body}");
+    }
 }

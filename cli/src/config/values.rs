@@ -164,8 +164,11 @@ pub struct AllowedHost {
 
 impl AllowedHost {
     /// Whether a request's `Host` (or HTTP/2 `:authority`) names this host.
+    /// An authority with user information (`evil.example@auth.example`) names no allowed
+    /// host: its host is not what every server reads it as.
     pub fn matches(&self, authority: &Authority) -> bool {
-        without_trailing_dot(authority.host()).eq_ignore_ascii_case(&self.host)
+        !authority.as_str().contains('@')
+            && without_trailing_dot(authority.host()).eq_ignore_ascii_case(&self.host)
             && self
                 .port
                 .is_none_or(|port| authority.port_u16() == Some(port))

@@ -26,8 +26,8 @@ use oauth_audit::{PeerAddr, RequestBody, RequestId, TrustedProxies};
 use tower::{Layer, Service};
 
 use super::headers::{
-    add_forwarding, remove_hop_by_hop, remove_path_overrides, wants_upgrade,
-    Client as ForwardedClient,
+    add_forwarding, remove_hop_by_hop, remove_path_overrides, remove_underscore_spellings,
+    upgrades_to_websocket, wants_upgrade, Client as ForwardedClient,
 };
 use super::timed_body::{is_body_timeout, TimedBody};
 use super::upstream::{Upstream, UpstreamError};
@@ -172,6 +172,32 @@ impl Forward {
     }
 }
 
+/// Why the request's host is not a host (for the event), when its `Host` field or its
+/// target's authority carries user information (`evil.example:x@idp.example`): RFC 9110
+/// §7.2 allows `host[:port]` only, and §4.2.4 has recipients treat user information in an
+/// `http` URI as an error. The host after the `@` is the one `allowed_hosts` would check,
+/// while an upstream may take the text before it for the host, in the links it builds.
+fn userinfo_in_host(uri: &Uri, headers: &http::HeaderMap) -> Option<String> {
+    let shown = |text: &[u8]| oauth_audit::event::sanitize(&String::from_utf8_lossy(text), 256);
+    if let Some(field) = headers
+        .get_all(header::HOST)
+        .iter()
+        .find(|field| field.as_bytes().contains(&b'@'))
+    {
+        return Some(format!(
+            "the Host field {:?} carries user information: a host is host[:port]",
+            shown(field.as_bytes())
+        ));
+    }
+    let authority = uri.authority()?;
+    authority.as_str().contains('@').then(|| {
+        format!(
+            "the request target's authority {:?} carries user information: a host is host[:port]",
+            shown(authority.as_str().as_bytes())
+        )
+    })
+}
+
 impl Inner {
     /// With `allowed_hosts`, why the request is for another host (for the event), if it
     /// is: its `Host` field and its target's authority (an absolute-form target, or
@@ -246,6 +272,9 @@ impl Inner {
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
+        if let Some(reason) = userinfo_in_host(req.uri(), req.headers()) {
+            return failure(StatusCode::BAD_REQUEST, error_code::BAD_REQUEST, reason);
+        }
         if let Some(reason) = self.misdirected(req.uri(), req.headers()) {
             return failure(
                 StatusCode::MISDIRECTED_REQUEST,
@@ -285,6 +314,14 @@ impl Inner {
         headers.reserve(8);
         remove_hop_by_hop(headers, upgrade);
         remove_path_overrides(headers);
+        remove_underscore_spellings(
+            headers,
+            [
+                Some(self.trusted.client_ip_source().header_name()),
+                self.certificate_header.as_ref().map(HeaderName::as_str),
+                self.forward_certificate.as_ref().map(HeaderName::as_str),
+            ],
+        );
         // The upstream's logs can be joined to the event: it gets the event's request id
         // (the client's own when the layer took it, else the generated one).
         if let Some(id) = request_id.and_then(|id| HeaderValue::from_bytes(id.as_bytes()).ok()) {
@@ -353,6 +390,16 @@ impl Inner {
             Err(err) => return unreachable_upstream(&self.upstream, &err),
         };
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if switching && (client_upgrade.is_none() || !upgrades_to_websocket(response.headers())) {
+            // A tunnel the client did not ask for, or to another protocol than WebSocket:
+            // not opened (the upstream's connection, switched, is not used again).
+            return failure(
+                StatusCode::BAD_GATEWAY,
+                error_code::UPSTREAM_FAILED,
+                "the upstream switched protocols, but not to the WebSocket upgrade the request asked for"
+                    .to_owned(),
+            );
+        }
         if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
             let upstream_upgrade = hyper::upgrade::on(&mut response);
             tokio::spawn(async move {
@@ -445,8 +492,13 @@ impl Protected {
             .exempt
             .endpoints
             .lookup_unambiguous(&path, ignore_case)
-            // UserInfo is a protected route: rules apply to it.
-            .is_some_and(|e| e != oauth_audit::oauth::Endpoint::UserInfo)
+            // UserInfo is a protected route: rules apply to it. A role only assumed from a
+            // default path (`/token` with no `[endpoints]`) is believed by the audit once the
+            // traffic speaks the protocol, which is known only after the upstream answered:
+            // it exempts nothing, or any request to `/token` would pass a `/*` rule.
+            .is_some_and(|e| {
+                e != oauth_audit::oauth::Endpoint::UserInfo && !self.exempt.endpoints.is_assumed(e)
+            })
         {
             return Decision::Pass;
         }

@@ -77,9 +77,59 @@ pub fn remove_path_overrides(headers: &mut HeaderMap) {
     }
 }
 
-/// Whether the message asks for a protocol upgrade (`Connection: upgrade` + `Upgrade`).
+/// Removes the fields whose names, with `_` read as `-`, spell a field that the proxy or the
+/// upstream must be able to trust: the forwarding headers, the method and path overrides,
+/// `X-Request-Id`, and `configured` (the client-IP header, the client-certificate headers).
+/// CGI-style servers (WSGI, Rack, PHP's FastCGI, uWSGI) read `X_Forwarded_For` and
+/// `X-Forwarded-For` as one variable, `HTTP_X_FORWARDED_FOR`, with the client's value first,
+/// past everything the proxy removes or rewrites under the `-` spelling. Other names with
+/// `_` are left alone (nginx drops every one of them by default).
+pub fn remove_underscore_spellings(headers: &mut HeaderMap, configured: [Option<&str>; 3]) {
+    // Nearly every request has no name with `_`: one look at the names present.
+    if !headers.keys().any(|name| name.as_str().contains('_')) {
+        return;
+    }
+    let trusted_spelling = |dashed: &str| {
+        FORWARDING_HEADERS.contains(&dashed)
+            || oauth_audit::request_target::METHOD_OVERRIDE_HEADERS.contains(&dashed)
+            || PATH_OVERRIDE_HEADERS.contains(&dashed)
+            || dashed == "x-request-id"
+            || configured
+                .iter()
+                .flatten()
+                .any(|name| name.eq_ignore_ascii_case(dashed))
+    };
+    let spelled: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().contains('_'))
+        .filter(|name| trusted_spelling(&name.as_str().replace('_', "-")))
+        .cloned()
+        .collect();
+    for name in spelled {
+        headers.remove(name);
+    }
+}
+
+/// Whether the request asks for a WebSocket upgrade (`Connection: upgrade` and `Upgrade:
+/// websocket`), the one protocol the proxy switches to. A request asking for any other is
+/// forwarded without its `Upgrade`, as a plain request: after a `101` the connection is a
+/// tunnel the proxy neither reads nor audits, and in an `h2c` tunnel every HTTP/2 stream
+/// would reach the upstream past every rule, leaving no event.
 pub fn wants_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE) && connection_tokens(headers).any(|t| t == "upgrade")
+    upgrades_to_websocket(headers) && connection_tokens(headers).any(|t| t == "upgrade")
+}
+
+/// Whether the message's one `Upgrade` field names WebSocket and nothing else: for a `101`,
+/// whether the upstream switched to what the proxy forwarded the request for.
+pub fn upgrades_to_websocket(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(header::UPGRADE).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => value
+            .as_bytes()
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"websocket"),
+        _ => false,
+    }
 }
 
 fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = String> + '_ {

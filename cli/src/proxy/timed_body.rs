@@ -5,6 +5,10 @@
 //! upstream gives up, however long that is: [`TimedBody`] ends the body with a
 //! [`BodyTimeout`] error when no part of it arrived for the configured time (as nginx's
 //! `client_body_timeout`: the time between two reads, not the whole body's).
+//!
+//! It is also where the request's trailers stop: fields sent after a chunked body
+//! (`Trailer: x-http-method-override`) would reach the upstream past every filter the proxy
+//! applies to the head (forwarding headers, overrides). Like nginx, the proxy forwards none.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -67,6 +71,8 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
+            // Trailers are the last frame: the body ends without them.
+            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => Poll::Ready(None),
             Poll::Ready(Some(Ok(frame))) => {
                 // The next wait starts now, when there is one.
                 if let Some(deadline) = &mut this.deadline {
@@ -145,6 +151,22 @@ mod tests {
         assert!(is_body_timeout(err.as_ref()), "{err}");
         assert_eq!(started.elapsed(), Duration::from_secs(17));
         sender.abort();
+    }
+
+    #[tokio::test]
+    async fn the_request_trailers_are_not_passed_on() {
+        let (mut tx, body) = Channel::<Bytes>::new(4);
+        tx.send_data(Bytes::from_static(b"abc")).await.unwrap();
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-http-method-override", "DELETE".parse().unwrap());
+        tx.send_trailers(trailers).await.unwrap();
+        drop(tx);
+        let collected = TimedBody::new(body, Duration::from_secs(5))
+            .collect()
+            .await
+            .unwrap();
+        assert!(collected.trailers().is_none());
+        assert_eq!(collected.to_bytes(), Bytes::from_static(b"abc"));
     }
 
     #[tokio::test(start_paused = true)]

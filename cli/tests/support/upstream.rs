@@ -279,7 +279,13 @@ async fn handle(
             state.collected.lock().unwrap().push(body);
             full(StatusCode::OK, "{}")
         }
-        "/ws" => {
+        // Switches to the protocol the request names, or (as a lax server would, and always
+        // on `/ws-h2c`) to `h2c` when it names none.
+        "/ws" | "/ws-h2c" => {
+            let protocol = match req.headers().get(header::UPGRADE) {
+                Some(asked) if path == "/ws" => asked.clone(),
+                _ => header::HeaderValue::from_static("h2c"),
+            };
             let upgrade = hyper::upgrade::on(&mut req);
             tokio::spawn(async move {
                 let Ok(upgraded) = upgrade.await else { return };
@@ -292,9 +298,7 @@ async fn handle(
                 }
             });
             let mut response = full(StatusCode::SWITCHING_PROTOCOLS, Bytes::new());
-            response
-                .headers_mut()
-                .insert(header::UPGRADE, "echo".parse().unwrap());
+            response.headers_mut().insert(header::UPGRADE, protocol);
             response
                 .headers_mut()
                 .insert(header::CONNECTION, "upgrade".parse().unwrap());
