@@ -270,7 +270,9 @@ impl ScopeRules {
         // match them unresolved, so that reading counts in either mode.
         let readings: Vec<&str> = match self.options.ambiguous_paths {
             AmbiguousPaths::Refuse => path.readings().collect(),
+            // Windows' trimming of segments is a reading apart from decoding too.
             AmbiguousPaths::Decode => std::iter::once(path.decoded())
+                .chain(path.trimmed())
                 .chain(path.unresolved())
                 .collect(),
         };
@@ -471,6 +473,11 @@ mod tests {
             "/%2561dmin/users",
             "/public/..%2Fadmin/users",
             "/public/..;/admin/users",
+            // IIS drops a segment's trailing dots and spaces: `/admin/users` there.
+            "/admin./users",
+            "/admin%2e/users",
+            "/admin%20/users",
+            "/admin.../users",
         ] {
             assert_eq!(decide(&rules, "GET", &[], path), "ambiguous_path", "{path}");
         }
@@ -509,6 +516,10 @@ mod tests {
             "/admin%00/users",
         ] {
             assert_eq!(decide(&rules, "GET", &[], path), "/admin/*", "{path}");
+        }
+        // Nor of a segment's trailing dots and spaces, which IIS drops.
+        for path in ["/admin./users", "/admin%20/users"] {
+            assert_eq!(decide(&rules, "GET", &[], path), "ambiguous_path", "{path}");
         }
         // Decoding says nothing of dot segments: the unresolved reading still counts.
         assert_eq!(

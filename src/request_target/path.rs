@@ -20,6 +20,12 @@ const MAX_DECODE_ROUNDS: usize = 8;
 /// When the two differ the path is ambiguous ([`ambiguity`](CanonicalPath::ambiguity)):
 /// servers disagree on what it names.
 ///
+/// A path with a segment that ends in `.` or a space (`/admin./users`, `/admin%20/users`)
+/// has one more reading, [`trimmed`](CanonicalPath::trimmed): the decoded one with those
+/// trailing characters removed from every segment, as Windows does with file names and IIS
+/// with URL segments, so that `/admin./users` is `/admin/users` there
+/// ([`Ambiguity::TrailingDotOrSpace`]).
+///
 /// A path with dot segments (`/admin/../public`, also spelled `%2e%2e`) has more readings,
 /// [`unresolved`](CanonicalPath::unresolved): most servers resolve dot segments before
 /// routing, but some routers (Werkzeug's `<path:...>`, Express's `/*`) match the path with
@@ -52,6 +58,9 @@ pub struct CanonicalPath {
     /// The strict, then the decoded reading with their dot segments in place: those that
     /// have any, each once.
     unresolved: Vec<String>,
+    /// The decoded reading with its segments' trailing dots and spaces removed, when that
+    /// differs from it.
+    trimmed: Option<String>,
     ambiguity: Option<Ambiguity>,
 }
 
@@ -72,11 +81,14 @@ pub enum Ambiguity {
     /// A `.` or `..` segment (raw or escaped): some routers match the path without resolving
     /// it.
     DotSegment,
+    /// A segment ending in `.` or a space (`/admin./users`, `/admin%20/users`): Windows
+    /// servers (IIS) drop them, and read `/admin/users`.
+    TrailingDotOrSpace,
 }
 
 impl Ambiguity {
     /// A stable name, used as `error.code` suffix: `nul`, `encoded_slash`, `backslash`,
-    /// `path_parameter`, `double_encoding`, `dot_segment`.
+    /// `path_parameter`, `double_encoding`, `dot_segment`, `trailing_dot_or_space`.
     pub fn as_str(self) -> &'static str {
         match self {
             Ambiguity::Nul => "nul",
@@ -85,6 +97,7 @@ impl Ambiguity {
             Ambiguity::PathParameter => "path_parameter",
             Ambiguity::DoubleEncoding => "double_encoding",
             Ambiguity::DotSegment => "dot_segment",
+            Ambiguity::TrailingDotOrSpace => "trailing_dot_or_space",
         }
     }
 }
@@ -98,6 +111,7 @@ impl fmt::Display for Ambiguity {
             Ambiguity::PathParameter => "a ';' path parameter",
             Ambiguity::DoubleEncoding => "a nested percent-escape",
             Ambiguity::DotSegment => "a '.' or '..' segment",
+            Ambiguity::TrailingDotOrSpace => "a segment ending in '.' or ' '",
         })
     }
 }
@@ -111,6 +125,7 @@ impl CanonicalPath {
                 strict: path.to_owned(),
                 decoded: path.to_owned(),
                 unresolved: Vec::new(),
+                trimmed: None,
                 ambiguity: None,
             };
         }
@@ -128,8 +143,11 @@ impl CanonicalPath {
         if decoded_unresolved != decoded && !unresolved.contains(&decoded_unresolved) {
             unresolved.push(decoded_unresolved);
         }
+        let trimmed = trimmed_reading(&decoded);
         let ambiguity = if strict != decoded {
             Some(classify(path))
+        } else if trimmed.is_some() {
+            Some(Ambiguity::TrailingDotOrSpace)
         } else {
             (!unresolved.is_empty()).then_some(Ambiguity::DotSegment)
         };
@@ -137,6 +155,7 @@ impl CanonicalPath {
             strict,
             decoded,
             unresolved,
+            trimmed,
             ambiguity,
         }
     }
@@ -149,6 +168,12 @@ impl CanonicalPath {
     /// The reading of a server that decodes everything and cuts `;parameters`.
     pub fn decoded(&self) -> &str {
         &self.decoded
+    }
+
+    /// The reading of a Windows server (IIS): the decoded one with each segment's trailing
+    /// dots and spaces removed, when that changes it.
+    pub fn trimmed(&self) -> Option<&str> {
+        self.trimmed.as_deref()
     }
 
     /// The readings of a router that does not resolve dot segments: the strict, then the
@@ -171,17 +196,18 @@ impl CanonicalPath {
     }
 
     /// The distinct readings: the strict one, then the decoded one when it differs, then
-    /// the unresolved ones.
+    /// the trimmed one, then the unresolved ones.
     pub fn readings(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.strict.as_str())
             .chain((self.decoded != self.strict).then_some(self.decoded.as_str()))
+            .chain(self.trimmed())
             .chain(self.unresolved())
     }
 }
 
-/// Whether both readings of `path` are `path` itself: it starts with `/`, has no `%`, `;`,
-/// `\` or NUL, no empty segment (`//`, or a trailing `/` but for the root), and no `.` or
-/// `..` segment. One pass over the bytes.
+/// Whether every reading of `path` is `path` itself: it starts with `/`, has no `%`, `;`,
+/// `\` or NUL, no empty segment (`//`, or a trailing `/` but for the root), and no segment
+/// ending in `.` (which covers the `.` and `..` segments). One pass over the bytes.
 fn is_canonical(path: &str) -> bool {
     is_canonical_without(path, |_| false)
 }
@@ -196,24 +222,24 @@ pub(crate) fn is_canonical_without(path: &str, reject: impl Fn(u8) -> bool) -> b
     if bytes.first() != Some(&b'/') || bytes.last() == Some(&b'/') {
         return false;
     }
-    // The current segment's length, and how many of its bytes are dots.
-    let (mut length, mut dots) = (0usize, 0usize);
+    // Whether the current segment is empty so far, and whether its last byte was a dot.
+    let (mut empty, mut last_dot) = (true, false);
     for &b in &bytes[1..] {
         match b {
             b'/' => {
-                if length == 0 || (dots == length && length <= 2) {
+                if empty || last_dot {
                     return false;
                 }
-                (length, dots) = (0, 0);
+                empty = true;
             }
             b'%' | b';' | b'\\' | 0 => return false,
-            b'.' => (length, dots) = (length + 1, dots + 1),
+            b'.' => (empty, last_dot) = (false, true),
             b if reject(b) => return false,
-            _ => length += 1,
+            _ => (empty, last_dot) = (false, false),
         }
     }
     // The last segment, which no `/` ended.
-    !(dots == length && length <= 2)
+    !last_dot
 }
 
 fn hex_value(byte: u8) -> Option<u8> {
@@ -326,6 +352,27 @@ fn decoded_reading(path: &str) -> (String, String) {
             .map(|segment| segment.split(';').next().unwrap_or_default())
     };
     (resolve(segments()), unresolved(segments()))
+}
+
+/// The decoded reading with every segment's trailing dots and spaces removed (a segment
+/// left empty is dropped), when that changes it.
+fn trimmed_reading(decoded: &str) -> Option<String> {
+    let trailing = |segment: &str| segment.ends_with(['.', ' ']);
+    if !decoded.split('/').any(trailing) {
+        return None;
+    }
+    let mut path = String::with_capacity(decoded.len());
+    for segment in decoded.split('/') {
+        let segment = segment.trim_end_matches(['.', ' ']);
+        if !segment.is_empty() {
+            path.push('/');
+            path.push_str(segment);
+        }
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    (path != decoded).then_some(path)
 }
 
 /// Joins segments into `/a/b`, without empty or `.` segments, each `..` removing its parent.
@@ -455,17 +502,44 @@ mod tests {
             assert!(path.has_dot_segments(), "{raw}");
         }
         // Empty segments and dots inside names are no dot segments.
-        for raw in [
-            "//a//b/",
-            "/a.b/c.",
-            "/.well-known/x",
-            "/a/...",
-            "/a/%2e%2e%2e",
-        ] {
+        for raw in ["//a//b/", "/a.b/c", "/.well-known/x", "/a/.../b.c"] {
             let path = CanonicalPath::new(raw);
             assert_eq!(path.unresolved().count(), 0, "{raw}");
-            assert_eq!(path.ambiguity(), None, "{raw}");
             assert!(!path.has_dot_segments(), "{raw}");
+            assert_ne!(path.ambiguity(), Some(Ambiguity::DotSegment), "{raw}");
+        }
+    }
+
+    #[test]
+    fn segments_ending_in_dots_or_spaces_have_a_trimmed_reading() {
+        for (raw, trimmed) in [
+            ("/admin./users", "/admin/users"),
+            ("/admin../users", "/admin/users"),
+            ("/admin%2e/users", "/admin/users"),
+            ("/admin%20/users", "/admin/users"),
+            ("/admin. %20./users", "/admin/users"),
+            ("/a.b/c.", "/a.b/c"),
+            ("/a/...", "/a"),
+            ("/a/%2e%2e%2e/b", "/a/b"),
+            ("/token.", "/token"),
+        ] {
+            let path = CanonicalPath::new(raw);
+            assert_eq!(path.trimmed(), Some(trimmed), "{raw}");
+            assert_eq!(
+                path.ambiguity(),
+                Some(Ambiguity::TrailingDotOrSpace),
+                "{raw}"
+            );
+            let readings: Vec<&str> = path.readings().collect();
+            assert!(readings.contains(&trimmed) && readings.len() >= 2, "{raw}");
+        }
+        // Its other readings' ambiguity is the one named, when they have one.
+        let path = CanonicalPath::new("/admin.;x/users");
+        assert_eq!(path.trimmed(), Some("/admin/users"));
+        assert_eq!(path.ambiguity(), Some(Ambiguity::PathParameter));
+        // Dots and spaces inside a segment are left alone.
+        for raw in ["/a.b/c", "/a%20b/c", "/.well-known/x"] {
+            assert_eq!(CanonicalPath::new(raw).trimmed(), None, "{raw}");
         }
     }
 
@@ -526,8 +600,10 @@ mod tests {
             raw in prop_oneof![path_strategy(), "(/[ab.;%\\\\\\x00]{0,3}){0,4}/?"]
         ) {
             let full = CanonicalPath::read(&raw);
-            let unchanged =
-                full.strict() == raw && full.decoded() == raw && full.ambiguity().is_none();
+            let unchanged = full.strict() == raw
+                && full.decoded() == raw
+                && full.trimmed().is_none()
+                && full.ambiguity().is_none();
             // The one pass is sound: what it takes as canonical is. It may leave a canonical
             // path to the full readings (`/%25` reads as itself, but it has a `%`).
             if is_canonical(&raw) {
@@ -555,7 +631,11 @@ mod tests {
             prop_assert_eq!(again.strict(), path.strict());
             let again = CanonicalPath::new(path.decoded());
             prop_assert_eq!(again.decoded(), path.decoded());
-            prop_assert_eq!(again.ambiguity(), None);
+            // Only the trimming, which the decoded reading leaves to its own, can still
+            // find something, and it finds the same.
+            prop_assert_eq!(again.trimmed(), path.trimmed());
+            let expected = path.trimmed().map(|_| Ambiguity::TrailingDotOrSpace);
+            prop_assert_eq!(again.ambiguity(), expected);
             // The decoded reading is exactly what the model upstream serves.
             let segments: Vec<&str> = path.decoded()[1..].split('/').filter(|s| !s.is_empty()).collect();
             prop_assert_eq!(segments, model_upstream(&raw));
@@ -563,6 +643,22 @@ mod tests {
             if path.ambiguity().is_none() {
                 prop_assert_eq!(path.strict(), path.decoded());
                 prop_assert_eq!(path.unresolved().count(), 0);
+                prop_assert_eq!(path.trimmed(), None);
+            }
+            // The trimmed reading is the decoded one, its segments' trailing dots and spaces
+            // gone: read again, it is itself.
+            if let Some(trimmed) = path.trimmed() {
+                prop_assert!(trimmed.starts_with('/'));
+                prop_assert!(!trimmed.split('/').any(|s| s.ends_with(['.', ' '])), "{}", trimmed);
+                let expected: Vec<&str> = path.decoded()[1..]
+                    .split('/')
+                    .map(|s| s.trim_end_matches(['.', ' ']))
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                let segments: Vec<&str> = trimmed[1..].split('/').filter(|s| !s.is_empty()).collect();
+                prop_assert_eq!(segments, expected);
+                let again = CanonicalPath::new(trimmed);
+                prop_assert_eq!(again.trimmed(), None);
             }
             // Unresolved readings have dot segments; they come last among the readings.
             let unresolved: Vec<&str> = path.unresolved().collect();
