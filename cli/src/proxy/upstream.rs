@@ -11,15 +11,17 @@
 //! - a request that a reused connection could not even start (the upstream closed it while
 //!   it was idle) is sent again on another connection, as hyper-util's
 //!   `retry_canceled_requests` does;
-//! - a request sent on a connection that had been idle for [`STALE_AFTER`] or more, which
-//!   the upstream closed before answering, is sent once more on a new connection when it is
-//!   idempotent and has no body (RFC 9112 §9.3.1, as nginx's `proxy_next_upstream error`):
-//!   the upstream's own keep-alive timeout may close a connection just as a request is put
-//!   on it, and the client should not get a `502` for that race;
+//! - a request sent on a connection that had been idle across one of the reaper's rounds
+//!   (at most [`LONGEST_ROUND`] apart), which the upstream closed before answering, is sent
+//!   once more on a new connection when it is idempotent and has no body (RFC 9112 §9.3.1,
+//!   as nginx's `proxy_next_upstream error`): the upstream's own keep-alive timeout may
+//!   close a connection just as a request is put on it, and the client should not get a
+//!   `502` for that race;
 //! - a connection goes back to the list once its response has been read, at once when it
 //!   already has, else from a task that waits for it (a body still streaming);
 //! - idle connections are closed after between half of `idle_timeout` and `idle_timeout`
-//!   without a request, and at most [`MAX_IDLE`] are kept;
+//!   without a request (a second less than it, at most, for timeouts of two seconds or
+//!   more), and at most [`MAX_IDLE`] are kept;
 //! - an upgraded connection (`101 Switching Protocols`) belongs to its tunnel and never
 //!   comes back.
 
@@ -29,7 +31,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode, Uri};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -41,12 +43,16 @@ use tower::ServiceExt;
 /// Idle connections kept at most; one returned past this is closed.
 pub const MAX_IDLE: usize = 1024;
 
-/// A connection idle for this long may have been closed by the upstream's keep-alive
-/// timeout just as a request is put on it: an idempotent request without a body sent on
-/// it is kept, to be sent once more on a new connection if the upstream closes it before
-/// answering. Keep-alive timeouts are seconds (gunicorn 2 s, Node.js and uvicorn 5 s), and
-/// a connection reused sooner (every connection under load) costs nothing for it.
-pub const STALE_AFTER: Duration = Duration::from_secs(1);
+/// The longest round of the reaper, which closes idle connections and marks them stale.
+///
+/// A connection idle across one of its rounds may have been closed by the upstream's
+/// keep-alive timeout just as a request is put on it: the head of an idempotent request
+/// without a body sent on it is kept, to be sent once more on a new connection if the
+/// upstream closes it before answering. Keep-alive timeouts are seconds (gunicorn 2 s,
+/// Node.js and uvicorn 5 s). Marked by rounds, not by reading the clock, a connection costs
+/// each request an atomic load when it is put back and one when it is taken; the copy is
+/// made at most once a round per connection, whatever the load.
+pub const LONGEST_ROUND: Duration = Duration::from_secs(1);
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -67,15 +73,18 @@ impl<B> Upstream<B> {
     /// Connections to `uri` (its scheme and authority) made by `connector`, closed after
     /// `idle_timeout` without a request.
     pub fn new(connector: HttpsConnector<HttpConnector>, uri: Uri, idle_timeout: Duration) -> Self {
+        let round_length = (idle_timeout / 2)
+            .min(LONGEST_ROUND)
+            .max(Duration::from_millis(1));
         Upstream {
             shared: Arc::new(Shared {
                 connector,
                 uri,
                 idle: Mutex::new(Vec::new()),
                 round: AtomicU32::new(0),
-                round_length: (idle_timeout / 2).max(Duration::from_millis(1)),
+                round_length,
+                rounds_to_close: rounds_to_close(idle_timeout, round_length),
                 max_idle: MAX_IDLE,
-                stale_after: STALE_AFTER,
                 reaper: Once::new(),
             }),
         }
@@ -114,20 +123,27 @@ struct Shared<B> {
     idle: Mutex<Vec<Idle<B>>>,
     /// Counts the reaper's rounds; an idle connection remembers the round it came back in.
     round: AtomicU32,
-    /// How often the reaper runs: half the idle timeout.
+    /// How often the reaper runs: half the idle timeout, at most [`LONGEST_ROUND`].
     round_length: Duration,
+    /// After how many rounds idle a connection is closed.
+    rounds_to_close: u32,
     /// Idle connections kept at most ([`MAX_IDLE`]).
     max_idle: usize,
-    /// [`STALE_AFTER`].
-    stale_after: Duration,
     reaper: Once,
+}
+
+/// How many rounds of `round_length` make `idle_timeout`, at least two: a connection is
+/// closed after between `rounds - 1` and `rounds` of them idle.
+fn rounds_to_close(idle_timeout: Duration, round_length: Duration) -> u32 {
+    let rounds = idle_timeout
+        .as_nanos()
+        .div_ceil(round_length.as_nanos().max(1));
+    u32::try_from(rounds).unwrap_or(u32::MAX).max(2)
 }
 
 struct Idle<B> {
     sender: SendRequest<Outgoing<B>>,
     round: u32,
-    /// When it came back.
-    since: Instant,
 }
 
 /// A request's body, or none: what a request sent once more carries.
@@ -212,18 +228,17 @@ where
         let mut resent = false;
         loop {
             let reused = if resent { None } else { self.shared.checkout() };
-            let (mut sender, idle) = match reused {
-                Some((sender, idle)) => (sender, Some(idle)),
+            // `Some(stale)` for a connection from the list, `None` for a new one.
+            let (mut sender, stale) = match reused {
+                Some((sender, stale)) => (sender, Some(stale)),
                 // Boxed: the connect future is large and rarely needed, and would otherwise
                 // make every request's future larger to move.
                 None => (Box::pin(self.connect()).await?, None),
             };
             // Boxed: made only for a stale connection, and kept out of this future, which
             // every proxied request moves.
-            let again = match idle {
-                Some(idle) if !resent && idle >= self.shared.stale_after => {
-                    bodiless_copy(&req).map(Box::new)
-                }
+            let again = match stale {
+                Some(true) if !resent => bodiless_copy(&req).map(Box::new),
                 _ => None,
             };
             match sender.try_send_request(req).await {
@@ -236,7 +251,7 @@ where
                 Err(mut err) => match (err.take_message(), again) {
                     // Never started: the idle connection had been closed. Another one, and
                     // at the latest a new one, which is not retried.
-                    (Some(unsent), _) if idle.is_some() => req = unsent,
+                    (Some(unsent), _) if stale.is_some() => req = unsent,
                     // Sent on a stale connection, which the upstream closed unanswered.
                     (None, Some(copy)) if closed_unanswered(err.error()) => {
                         tracing::debug!(
@@ -316,13 +331,14 @@ impl<B> Shared<B>
 where
     B: Body + Send + 'static,
 {
-    /// The most recently returned idle connection that is ready, with how long it was idle;
-    /// closed ones are dropped.
-    fn checkout(&self) -> Option<(SendRequest<Outgoing<B>>, Duration)> {
+    /// The most recently returned idle connection that is ready, and whether it has been
+    /// idle across a round of the reaper (stale); closed ones are dropped.
+    fn checkout(&self) -> Option<(SendRequest<Outgoing<B>>, bool)> {
         loop {
             let entry = self.idle.lock().ok()?.pop()?;
             if entry.sender.is_ready() {
-                return Some((entry.sender, entry.since.elapsed()));
+                let stale = entry.round != self.round.load(Ordering::Relaxed);
+                return Some((entry.sender, stale));
             }
             // Closed by the upstream: dropped here, outside the lock.
         }
@@ -352,19 +368,15 @@ where
             if idle.len() < self.max_idle {
                 // Read under the lock, so that a round the reaper is starting counts.
                 let round = self.round.load(Ordering::Relaxed);
-                idle.push(Idle {
-                    sender,
-                    round,
-                    since: Instant::now(),
-                });
+                idle.push(Idle { sender, round });
             }
         }
         // Past the bound, the connection closes as `sender` is dropped: after the lock.
     }
 }
 
-/// Every `round_length`, closes the connections idle since before the previous round, and
-/// those the upstream closed. Ends with the pool.
+/// Every `round_length`, closes the connections idle for `rounds_to_close` rounds, and those
+/// the upstream closed. Ends with the pool.
 async fn reap<B>(shared: Weak<Shared<B>>, round_length: Duration) {
     let mut interval = tokio::time::interval(round_length);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -380,7 +392,9 @@ async fn reap<B>(shared: Weak<Shared<B>>, round_length: Duration) {
                 let mut closed = Vec::new();
                 let mut kept = Vec::with_capacity(idle.len());
                 for entry in idle.drain(..) {
-                    if round.wrapping_sub(entry.round) >= 2 || entry.sender.is_closed() {
+                    if round.wrapping_sub(entry.round) >= shared.rounds_to_close
+                        || entry.sender.is_closed()
+                    {
                         closed.push(entry);
                     } else {
                         kept.push(entry);
@@ -782,12 +796,24 @@ mod tests {
             }
         }
 
-        /// Connections to it, stale once idle for `stale_after`; one request made and its
-        /// connection back in the list.
-        async fn upstream(&self, stale_after: Duration) -> Upstream<Full<Bytes>> {
+        /// Connections to it, with one request made and its connection back in the list,
+        /// then left idle across a round of the reaper (`stale`) or not.
+        async fn upstream(&self, stale: bool) -> Upstream<Full<Bytes>> {
             let mut upstream = upstream_at(self.addr, Duration::from_secs(60));
-            Arc::get_mut(&mut upstream.shared).unwrap().stale_after = stale_after;
+            let shared = Arc::get_mut(&mut upstream.shared).unwrap();
+            shared.round_length = if stale {
+                Duration::from_millis(20)
+            } else {
+                Duration::from_secs(3600)
+            };
+            shared.rounds_to_close = u32::MAX;
             assert_eq!(round_trip(&upstream).await, (Bytes::from("ok"), 1));
+            if stale {
+                eventually("a round of the reaper", || {
+                    upstream.shared.round.load(Ordering::Relaxed) > 0
+                })
+                .await;
+            }
             upstream
         }
 
@@ -804,7 +830,7 @@ mod tests {
     async fn an_idempotent_request_a_stale_connection_lost_is_sent_again_on_a_new_one() {
         for method in [Method::GET, Method::HEAD, Method::DELETE] {
             let server = Closing::start().await;
-            let upstream = server.upstream(Duration::ZERO).await;
+            let upstream = server.upstream(true).await;
             let request = Request::builder()
                 .method(method.clone())
                 .uri("/")
@@ -822,25 +848,25 @@ mod tests {
     async fn a_request_with_a_body_not_idempotent_or_on_a_connection_not_stale_is_not_sent_again() {
         let requests = [
             (
-                Duration::ZERO,
+                true,
                 Request::put("/")
                     .header(header::HOST, "upstream")
                     .body(Full::from("a body that is gone"))
                     .unwrap(),
             ),
             (
-                Duration::ZERO,
+                true,
                 Request::post("/")
                     .header(header::HOST, "upstream")
                     .body(Full::default())
                     .unwrap(),
             ),
-            (Duration::from_secs(60), get("/")),
+            (false, get("/")),
         ];
-        for (stale_after, request) in requests {
-            let what = format!("{} {stale_after:?}", request.method());
+        for (stale, request) in requests {
+            let what = format!("{} stale: {stale}", request.method());
             let server = Closing::start().await;
-            let upstream = server.upstream(stale_after).await;
+            let upstream = server.upstream(stale).await;
             let err = upstream.send(request).await.unwrap_err();
             assert!(!err.is_connect(), "{what}: {err:?}");
             assert_eq!(server.requests(), 2, "{what}: sent once");
@@ -913,6 +939,35 @@ mod tests {
         assert_eq!(upstream.idle_count(), 0);
         // A new one is opened for the next request.
         assert_eq!(round_trip(&upstream).await.1, 2);
+    }
+
+    #[test]
+    fn rounds_are_a_second_at_most_and_close_after_half_to_all_of_the_idle_timeout() {
+        let secs = Duration::from_secs;
+        let millis = Duration::from_millis;
+        for (idle_timeout, round, rounds) in [
+            (secs(60), secs(1), 60),
+            (millis(2500), secs(1), 3),
+            (secs(2), secs(1), 2),
+            (millis(400), millis(200), 2),
+            (millis(1), millis(1), 2),
+        ] {
+            let upstream = upstream_at("127.0.0.1:9".parse().unwrap(), idle_timeout);
+            assert_eq!(upstream.shared.round_length, round, "{idle_timeout:?}");
+            assert_eq!(upstream.shared.rounds_to_close, rounds, "{idle_timeout:?}");
+            // Closed after between `rounds - 1` and `rounds` rounds idle.
+            let (earliest, latest) = (round * (rounds - 1), round * rounds);
+            assert!(
+                earliest >= idle_timeout / 2 || idle_timeout < millis(2),
+                "{idle_timeout:?}"
+            );
+            // (Two rounds at least: a 1 ms timeout, below the shortest round, takes 2 ms.)
+            assert!(latest >= idle_timeout, "{idle_timeout:?}");
+            assert!(
+                latest < idle_timeout + round || rounds == 2,
+                "{idle_timeout:?}"
+            );
+        }
     }
 
     #[tokio::test]
