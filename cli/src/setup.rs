@@ -91,6 +91,52 @@ pub fn check_config(path: &Path) -> Result<String, Failure> {
     Ok(summary)
 }
 
+/// Warns when an enforcing rule covers a default OAuth endpoint path that `[endpoints]` does
+/// not name: such a path is an endpoint only once its traffic speaks the protocol, known
+/// after the upstream answered, so it is not exempt from the rules, and the rule refuses the
+/// token (or authorization) requests that carry no bearer token. Before, such paths were
+/// exempt: a configuration that relied on it still loads, and says what to add.
+fn warn_of_default_endpoints_under_enforcing_rules(endpoints: &Endpoints, rules: &ScopeRules) {
+    use oauth_audit::oauth::Endpoint;
+    use oauth_audit::request_target::CanonicalPath;
+    let defaults = [
+        ("/token", Endpoint::Token, "token", http::Method::POST),
+        (
+            "/revoke",
+            Endpoint::Revocation,
+            "revocation",
+            http::Method::POST,
+        ),
+        (
+            "/introspect",
+            Endpoint::Introspection,
+            "introspection",
+            http::Method::POST,
+        ),
+        (
+            "/authorize",
+            Endpoint::Authorization,
+            "authorization",
+            http::Method::GET,
+        ),
+    ];
+    for (path, role, key, method) in defaults {
+        if endpoints.lookup(path) != Some(role) || !endpoints.is_assumed(role) {
+            continue;
+        }
+        if let crate::routes::Decision::Rule(rule) =
+            rules.decide(&method, &[], &CanonicalPath::new(path))
+        {
+            if rule.enforce {
+                tracing::warn!(
+                    "the enforcing rule {} covers {path}, the default {key} endpoint path, which is not exempt from the rules unless [endpoints] names it: if {path} is the authorization server's {key} endpoint, add `{key} = [\"{path}\"]` under [endpoints]",
+                    rule.pattern.as_str()
+                );
+            }
+        }
+    }
+}
+
 /// How long `proxy` waits at startup for the token inspector's first load of its keys (a
 /// JWKS URL's first answer, or its failure) before it serves anyway.
 const KEYS_WAIT: Duration = Duration::from_secs(10);
@@ -129,6 +175,7 @@ async fn build(file: &FileConfig, upstream_tls_use: UpstreamTlsUse) -> Result<Bu
     let trusted = trusted_proxies(file)?;
     let endpoints = endpoints(file)?;
     let rules = scope_rules(file)?;
+    warn_of_default_endpoints_under_enforcing_rules(&endpoints, &rules);
     let listener_tls = listener_tls(file)?;
     let upstream_tls = match upstream_tls_use {
         UpstreamTlsUse::Check | UpstreamTlsUse::Run { https: true } => Some(upstream_tls(file)?),

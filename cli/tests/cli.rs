@@ -89,6 +89,33 @@ fn the_example_file_is_valid() {
     assert!(String::from_utf8_lossy(&output.stdout).contains(": ok"));
 }
 
+/// Default endpoint paths are no longer exempt from enforcing rules unless `[endpoints]`
+/// names them: a configuration that relied on that loads, and says what to add.
+#[test]
+fn an_enforcing_rule_over_a_default_endpoint_path_is_warned_of() {
+    let dir = TempDir::new("default-endpoints");
+    let jwks = dir.write("jwks.json", r#"{"keys":[]}"#);
+    let rules = format!(
+        "[jwt]\njwks_file = {:?}\n[[route]]\npath = \"/*\"\nscopes = [\"api\"]\nenforce = true\n",
+        jwks.to_str().unwrap()
+    );
+    let file = dir.write("catch-all.toml", &rules);
+    let output = run(&["check-config", file.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let err = stderr(&output);
+    for key in ["token", "revocation", "introspection", "authorization"] {
+        assert!(err.contains(&format!("add `{key} = [")), "{key} in {err}");
+    }
+    // Named, they are exempt: nothing to say.
+    let named = dir.write(
+        "named.toml",
+        &format!("{rules}[endpoints]\ntoken = [\"/token\"]\nrevocation = [\"/revoke\"]\nintrospection = [\"/introspect\"]\nauthorization = [\"/authorize\"]\n"),
+    );
+    let output = run(&["check-config", named.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("default"), "{}", stderr(&output));
+}
+
 #[test]
 fn an_invalid_file_names_line_key_and_problem() {
     let dir = TempDir::new("bad-config");
