@@ -478,6 +478,9 @@ mod tests {
             "/admin%2e/users",
             "/admin%20/users",
             "/admin.../users",
+            // A segment Windows may take for `..`.
+            "/public/..%20/admin/users",
+            "/public/.../admin/users",
         ] {
             assert_eq!(decide(&rules, "GET", &[], path), "ambiguous_path", "{path}");
         }
@@ -684,15 +687,17 @@ mod tests {
                     "{path:?} is served as /{served} but decided {verdict}"
                 );
             }
-            // The same in decode mode, where only dot segments are refused (a router that
-            // decodes may still match them unresolved).
+            // The same in decode mode, where only dot segments and trailing dots or spaces
+            // are refused (a router that decodes may still match them unresolved, and
+            // Windows trims them).
             let decoding = ScopeRules::new(
                 vec![rule("/admin/*", vec![], "admin", true)],
                 MatchOptions { ambiguous_paths: AmbiguousPaths::Decode, path_case: PathCase::Unknown },
             );
             if under_admin {
                 let verdict = decide(&decoding, "GET", &[], &path);
-                let dots = CanonicalPath::new(&path).has_dot_segments();
+                let read = CanonicalPath::new(&path);
+                let dots = read.has_dot_segments() || read.trimmed().is_some();
                 proptest::prop_assert!(
                     verdict == "/admin/*" || (dots && verdict == "ambiguous_path"),
                     "{path:?} is served as /{served} but decided {verdict} in decode mode"

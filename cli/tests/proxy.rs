@@ -167,6 +167,7 @@ async fn an_untrusted_client_cannot_write_forwarding_headers_upstream() {
         .header("x_http_method_override", "DELETE")
         .header("x_original_url", "/evil")
         .header("x_request_id", "evil-id")
+        .header("x_revocation_reason", "evil-reason")
         // Other names with `_` are the client's business.
         .header("x_tenant", "acme")
         .send()

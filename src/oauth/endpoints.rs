@@ -545,8 +545,8 @@ fn keys(paths: Vec<(String, Endpoint)>) -> (PathMap, PathMap) {
 
 /// Whether `path` is already canonical and lower-case, so it can be looked up as it is (the
 /// common case, without allocating): canonical as [`CanonicalPath`] reads it (it starts with
-/// `/`, has no `%`, `;`, `\` or NUL, no empty segment, no segment ending in `.`, which
-/// covers `.` and `..` segments), with no upper-case letter. One pass over the bytes: it
+/// `/`, has no `%`, `;`, `\` or NUL, no empty segment, no segment ending in `.` or a space,
+/// which covers `.` and `..` segments), with no upper-case letter. One pass over the bytes: it
 /// runs on every request.
 fn is_plain(path: &str) -> bool {
     crate::request_target::is_canonical_without(path, |b| b.is_ascii_uppercase())
@@ -563,7 +563,7 @@ mod tests {
                 .bytes()
                 .any(|b| b.is_ascii_uppercase() || matches!(b, b'%' | b';' | b'\\'))
             && !path.contains("//")
-            && !path.split('/').any(|segment| segment.ends_with('.'))
+            && !path.split('/').any(|segment| segment.ends_with(['.', ' ']))
             && (path == "/" || !path.ends_with('/'))
     }
 

@@ -111,7 +111,7 @@ impl fmt::Display for Ambiguity {
             Ambiguity::PathParameter => "a ';' path parameter",
             Ambiguity::DoubleEncoding => "a nested percent-escape",
             Ambiguity::DotSegment => "a '.' or '..' segment",
-            Ambiguity::TrailingDotOrSpace => "a segment ending in '.' or ' '",
+            Ambiguity::TrailingDotOrSpace => "a trailing '.' or ' '",
         })
     }
 }
@@ -207,7 +207,8 @@ impl CanonicalPath {
 
 /// Whether every reading of `path` is `path` itself: it starts with `/`, has no `%`, `;`,
 /// `\` or NUL, no empty segment (`//`, or a trailing `/` but for the root), and no segment
-/// ending in `.` (which covers the `.` and `..` segments). One pass over the bytes.
+/// ending in `.` or a space (which covers the `.` and `..` segments). One pass over the
+/// bytes.
 fn is_canonical(path: &str) -> bool {
     is_canonical_without(path, |_| false)
 }
@@ -222,24 +223,25 @@ pub(crate) fn is_canonical_without(path: &str, reject: impl Fn(u8) -> bool) -> b
     if bytes.first() != Some(&b'/') || bytes.last() == Some(&b'/') {
         return false;
     }
-    // Whether the current segment is empty so far, and whether its last byte was a dot.
-    let (mut empty, mut last_dot) = (true, false);
+    // Whether the current segment is empty so far, and whether its last byte was a dot or
+    // a space (raw spaces are no part of a request line, but paths come from elsewhere too).
+    let (mut empty, mut trailing) = (true, false);
     for &b in &bytes[1..] {
         match b {
             b'/' => {
-                if empty || last_dot {
+                if empty || trailing {
                     return false;
                 }
                 empty = true;
             }
             b'%' | b';' | b'\\' | 0 => return false,
-            b'.' => (empty, last_dot) = (false, true),
+            b'.' | b' ' => (empty, trailing) = (false, true),
             b if reject(b) => return false,
-            _ => (empty, last_dot) = (false, false),
+            _ => (empty, trailing) = (false, false),
         }
     }
     // The last segment, which no `/` ended.
-    !last_dot
+    !trailing
 }
 
 fn hex_value(byte: u8) -> Option<u8> {
@@ -354,25 +356,30 @@ fn decoded_reading(path: &str) -> (String, String) {
     (resolve(segments()), unresolved(segments()))
 }
 
-/// The decoded reading with every segment's trailing dots and spaces removed (a segment
-/// left empty is dropped), when that changes it.
+/// The decoded reading with every segment's trailing dots and spaces removed, when that
+/// changes it. A segment of nothing else reads as what it begins with: `.. ` and `...` as
+/// `..` (its parent goes), `. ` as `.` (dropped), so that a segment Windows could take for
+/// `..` is read that way here too.
 fn trimmed_reading(decoded: &str) -> Option<String> {
     let trailing = |segment: &str| segment.ends_with(['.', ' ']);
     if !decoded.split('/').any(trailing) {
         return None;
     }
-    let mut path = String::with_capacity(decoded.len());
+    Some(trim_segments(decoded)).filter(|path| path != decoded)
+}
+
+/// [`trimmed_reading`] without its check.
+fn trim_segments(decoded: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
     for segment in decoded.split('/') {
-        let segment = segment.trim_end_matches(['.', ' ']);
-        if !segment.is_empty() {
-            path.push('/');
-            path.push_str(segment);
+        let trimmed = segment.trim_end_matches(['.', ' ']);
+        if !trimmed.is_empty() {
+            kept.push(trimmed);
+        } else if segment.starts_with("..") {
+            kept.pop();
         }
     }
-    if path.is_empty() {
-        path.push('/');
-    }
-    (path != decoded).then_some(path)
+    format!("/{}", kept.join("/"))
 }
 
 /// Joins segments into `/a/b`, without empty or `.` segments, each `..` removing its parent.
@@ -519,8 +526,11 @@ mod tests {
             ("/admin%20/users", "/admin/users"),
             ("/admin. %20./users", "/admin/users"),
             ("/a.b/c.", "/a.b/c"),
-            ("/a/...", "/a"),
-            ("/a/%2e%2e%2e/b", "/a/b"),
+            // Nothing but dots and spaces: `..` for Windows, as far as can be known.
+            ("/a/...", "/"),
+            ("/a/%2e%2e%2e/b", "/b"),
+            ("/public/..%20/admin/users", "/admin/users"),
+            ("/public/. /x", "/public/x"),
             ("/token.", "/token"),
         ] {
             let path = CanonicalPath::new(raw);
@@ -650,11 +660,18 @@ mod tests {
             if let Some(trimmed) = path.trimmed() {
                 prop_assert!(trimmed.starts_with('/'));
                 prop_assert!(!trimmed.split('/').any(|s| s.ends_with(['.', ' '])), "{}", trimmed);
-                let expected: Vec<&str> = path.decoded()[1..]
-                    .split('/')
-                    .map(|s| s.trim_end_matches(['.', ' ']))
-                    .filter(|s| !s.is_empty())
-                    .collect();
+                // A stack of the trimmed segments, a segment of dots and spaces alone taken
+                // for `.` or `..` by how it begins.
+                let mut expected: Vec<&str> = Vec::new();
+                for segment in path.decoded()[1..].split('/') {
+                    match segment.trim_end_matches(['.', ' ']) {
+                        "" if segment.starts_with("..") => {
+                            expected.pop();
+                        }
+                        "" => {}
+                        trimmed => expected.push(trimmed),
+                    }
+                }
                 let segments: Vec<&str> = trimmed[1..].split('/').filter(|s| !s.is_empty()).collect();
                 prop_assert_eq!(segments, expected);
                 let again = CanonicalPath::new(trimmed);

@@ -79,7 +79,9 @@ pub fn remove_path_overrides(headers: &mut HeaderMap) {
 
 /// Removes the fields whose names, with `_` read as `-`, spell a field that the proxy or the
 /// upstream must be able to trust: the forwarding headers, the method and path overrides,
-/// `X-Request-Id`, and `configured` (the client-IP header, the client-certificate headers).
+/// the fields the audit event records ([`END_TO_END`]: `X-Request-Id`, `User-Agent`,
+/// `X-Revocation-Reason`, ...), and `configured` (the client-IP header, the
+/// client-certificate headers).
 /// CGI-style servers (WSGI, Rack, PHP's FastCGI, uWSGI) read `X_Forwarded_For` and
 /// `X-Forwarded-For` as one variable, `HTTP_X_FORWARDED_FOR`, with the client's value first,
 /// past everything the proxy removes or rewrites under the `-` spelling. Other names with
@@ -93,7 +95,7 @@ pub fn remove_underscore_spellings(headers: &mut HeaderMap, configured: [Option<
         FORWARDING_HEADERS.contains(&dashed)
             || oauth_audit::request_target::METHOD_OVERRIDE_HEADERS.contains(&dashed)
             || PATH_OVERRIDE_HEADERS.contains(&dashed)
-            || dashed == "x-request-id"
+            || END_TO_END.contains(&dashed)
             || configured
                 .iter()
                 .flatten()
