@@ -316,6 +316,11 @@ async fn only_allowed_hosts_are_answered() {
             "GET http://evil.example@auth.example/echo HTTP/1.1\r\nHost: auth.example\r\nConnection: close\r\n\r\n",
             "400",
         ),
+        // Two Host fields: the upstream would get one while the proxy checked the other.
+        (
+            "GET /echo HTTP/1.1\r\nHost: auth.example\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+            "400",
+        ),
     ] {
         let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
         stream.write_all(request.as_bytes()).await.unwrap();

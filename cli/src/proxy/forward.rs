@@ -172,22 +172,26 @@ impl Forward {
     }
 }
 
-/// Why the request's host is not a host (for the event), when its `Host` field or its
-/// target's authority carries user information (`evil.example:x@idp.example`): RFC 9110
-/// §7.2 allows `host[:port]` only, and §4.2.4 has recipients treat user information in an
-/// `http` URI as an error. The host after the `@` is the one `allowed_hosts` would check,
-/// while an upstream may take the text before it for the host, in the links it builds.
-fn userinfo_in_host(uri: &Uri, headers: &http::HeaderMap) -> Option<String> {
+/// Why the request names no single host (for the event): more than one `Host` field (RFC
+/// 9112 §3.2: a server answers `400`; the upstream would get one while the proxy checked
+/// another), or a `Host` field or target authority with user information
+/// (`evil.example:x@idp.example`): RFC 9110 §7.2 allows `host[:port]` only, and §4.2.4 has
+/// recipients treat user information in an `http` URI as an error. The host after the `@` is
+/// the one `allowed_hosts` would check, while an upstream may take the text before it for
+/// the host, in the links it builds.
+fn bad_host(uri: &Uri, headers: &http::HeaderMap) -> Option<String> {
     let shown = |text: &[u8]| oauth_audit::event::sanitize(&String::from_utf8_lossy(text), 256);
-    if let Some(field) = headers
-        .get_all(header::HOST)
-        .iter()
-        .find(|field| field.as_bytes().contains(&b'@'))
-    {
-        return Some(format!(
-            "the Host field {:?} carries user information: a host is host[:port]",
-            shown(field.as_bytes())
-        ));
+    let mut fields = headers.get_all(header::HOST).iter();
+    if let Some(field) = fields.next() {
+        if fields.next().is_some() {
+            return Some("the request has more than one Host field".to_owned());
+        }
+        if field.as_bytes().contains(&b'@') {
+            return Some(format!(
+                "the Host field {:?} carries user information: a host is host[:port]",
+                shown(field.as_bytes())
+            ));
+        }
     }
     let authority = uri.authority()?;
     authority.as_str().contains('@').then(|| {
@@ -272,7 +276,7 @@ impl Inner {
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
-        if let Some(reason) = userinfo_in_host(req.uri(), req.headers()) {
+        if let Some(reason) = bad_host(req.uri(), req.headers()) {
             return failure(StatusCode::BAD_REQUEST, error_code::BAD_REQUEST, reason);
         }
         if let Some(reason) = self.misdirected(req.uri(), req.headers()) {
