@@ -15,6 +15,15 @@ use crate::text::lossy;
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 const JWT_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// Base64 as servers decode Basic credentials: padding optional (`Y2xpZW50OnNlY3JldA` is
+/// read as the padded form is). A credential read more strictly here than by the server
+/// would leave its password out of the secrets scrubbed from the answer.
+const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 /// The client id of an `Authorization: Basic` header, decoded per RFC 6749 §2.3.1
 /// (form-urlencoded, then Base64). The password goes to `secrets`, raw and decoded, to scrub
 /// it from what the response says.
@@ -24,9 +33,7 @@ pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut HeadSecrets) -> Op
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(credentials.trim())
-        .ok()?;
+    let decoded = LENIENT.decode(credentials.trim()).ok()?;
     let colon = decoded.iter().position(|&b| b == b':')?;
     let password = lossy(&decoded[colon + 1..]);
     if !password.is_empty() {

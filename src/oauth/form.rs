@@ -175,17 +175,24 @@ impl<'a> Form<'a> {
     /// sanitised, in order of first appearance, at most 16. Empty values do not count:
     /// RFC 6749 §3.1 treats them as omitted.
     pub(crate) fn repeated(&self) -> Vec<String> {
+        let counted = |(name, value): &&(Cow<'a, str>, Cow<'a, str>)| {
+            !value.is_empty() && !MULTI_VALUED.contains(&name.as_ref())
+        };
+        // A few pairs (every real request): each against the ones after it. Many (a crafted
+        // body of thousands of names): that would be quadratic, so each name is counted
+        // once in a map, which gives the same names in the same order.
+        if self.pairs.len() > 16 {
+            return self.repeated_counted(counted);
+        }
         let mut names: Vec<&str> = Vec::new();
-        for (i, (name, value)) in self.pairs.iter().enumerate() {
-            if value.is_empty()
-                || MULTI_VALUED.contains(&name.as_ref())
-                || names.contains(&name.as_ref())
-            {
+        for (i, pair) in self.pairs.iter().enumerate() {
+            let name = pair.0.as_ref();
+            if !counted(&pair) || names.contains(&name) {
                 continue;
             }
             let again = self.pairs[i + 1..]
                 .iter()
-                .any(|(k, v)| k == name && !v.is_empty());
+                .any(|later| later.0 == name && counted(&later));
             if again {
                 names.push(name);
                 if names.len() == MAX_REPEATED {
@@ -194,6 +201,33 @@ impl<'a> Form<'a> {
             }
         }
         names.into_iter().map(ident).collect()
+    }
+
+    /// [`repeated`](Form::repeated) in one pass: names counted in a map, those seen twice
+    /// put in the order of their first occurrence.
+    fn repeated_counted(
+        &self,
+        counted: impl Fn(&&(Cow<'a, str>, Cow<'a, str>)) -> bool,
+    ) -> Vec<String> {
+        // Name -> (first index, seen again).
+        let mut seen: std::collections::HashMap<&str, (usize, bool)> =
+            std::collections::HashMap::new();
+        for (i, pair) in self.pairs.iter().enumerate().filter(|(_, p)| counted(p)) {
+            seen.entry(pair.0.as_ref())
+                .and_modify(|(_, again)| *again = true)
+                .or_insert((i, false));
+        }
+        let mut names: Vec<(usize, &str)> = seen
+            .into_iter()
+            .filter(|(_, (_, again))| *again)
+            .map(|(name, (first, _))| (first, name))
+            .collect();
+        names.sort_unstable();
+        names
+            .into_iter()
+            .take(MAX_REPEATED)
+            .map(|(_, name)| ident(name))
+            .collect()
     }
 
     /// Adds the values that must not appear in an event to `secrets`: those of known secret
@@ -257,6 +291,13 @@ pub(crate) fn ident(value: &str) -> String {
 
 /// A URI without its query string and fragment, made safe for a log field.
 pub(crate) fn uri_without_query(uri: &str) -> String {
+    if uri.contains('@') {
+        // User information may hold a password (`https://client:pw@app/cb`): read as
+        // `shown_url` reads it, which hides it (or the whole URI where readings of it
+        // disagree), without the query it marks.
+        let shown = crate::text::shown_url(uri);
+        return sanitize(shown.strip_suffix("?…").unwrap_or(&shown), MAX_URI);
+    }
     let end = uri.find(['?', '#']).unwrap_or(uri.len());
     sanitize(&uri[..end], MAX_URI)
 }
@@ -415,6 +456,34 @@ mod tests {
         assert_eq!(form.repeated(), ["username", "x"]);
     }
 
+    proptest::proptest! {
+        /// Long forms are counted in a map: the same names, in the same order, as pairs
+        /// compared one by one.
+        #[test]
+        fn repeated_names_are_the_same_counted_in_a_map(
+            pairs in proptest::collection::vec(("[a-f]{1,2}|resource", "[xy]{0,1}"), 0..60)
+        ) {
+            let body: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            let body = body.join("&");
+            let form = Form::parse(body.as_bytes());
+            let counted = |(name, value): &&(Cow<'_, str>, Cow<'_, str>)| {
+                !value.is_empty() && !MULTI_VALUED.contains(&name.as_ref())
+            };
+            // One by one, as short forms are read.
+            let mut expected: Vec<String> = Vec::new();
+            for (i, pair) in form.pairs.iter().enumerate() {
+                if !counted(&pair) || expected.iter().any(|n| n == pair.0.as_ref()) {
+                    continue;
+                }
+                if form.pairs[i + 1..].iter().any(|later| later.0 == pair.0 && counted(&later)) {
+                    expected.push(ident(&pair.0));
+                }
+            }
+            expected.truncate(MAX_REPEATED);
+            proptest::prop_assert_eq!(form.repeated_counted(counted), expected);
+        }
+    }
+
     #[test]
     fn scopes_and_uris() {
         assert_eq!(
@@ -426,6 +495,12 @@ mod tests {
             uri_without_query("https://app/cb?code=secret#frag"),
             "https://app/cb"
         );
+        // User information is no more recorded than the query.
+        assert_eq!(
+            uri_without_query("https://client:pw-0006@app/cb?code=secret"),
+            "https://…@app/cb"
+        );
+        assert_eq!(uri_without_query("https://c:p?x@app/cb"), "https://…");
         assert_eq!(uri_without_query("https://app/cb#x"), "https://app/cb");
         assert_eq!(ident("a\nb"), "a\\u{a}b");
     }

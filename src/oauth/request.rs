@@ -49,6 +49,8 @@ pub(crate) struct EndpointRequest {
     reason: Option<String>,
     /// Where the request body's tee leaves what it saw; `None` for requests without body.
     body: Option<CaptureSlot>,
+    /// The body's `Content-Type` is a form's (or absent).
+    form_body: bool,
     /// Token requests: the check of the DPoP proof sent with it (RFC 9449 §5).
     proof: Option<ProofCheck>,
     /// The client certificate of the connection (RFC 8705).
@@ -136,8 +138,22 @@ const RESPONSE_TOO_LARGE: &str = "response_too_large";
 /// The body's data type could not show its bytes without consuming them
 /// ([`Captured::unreadable`](crate::tee::Captured)).
 const REQUEST_UNREADABLE: &str = "request_unreadable";
+/// The request body is not `application/x-www-form-urlencoded` (JSON, multipart).
+const REQUEST_NOT_A_FORM: &str = "request_not_a_form";
+/// What stands for a response's `error_description` when the request body was not inspected.
+const DESCRIPTION_NOT_RECORDED: &str =
+    "[not recorded: the request body was not inspected, so its secrets could not be scrubbed]";
 const RESPONSE_UNREADABLE: &str = "response_unreadable";
 const RESPONSE_INCOMPLETE: &str = "response_incomplete";
+
+/// Whether a `Content-Type` value is `application/x-www-form-urlencoded`, parameters and
+/// case aside.
+fn is_form_type(value: &[u8]) -> bool {
+    let media = value.split(|&b| b == b';').next().unwrap_or_default();
+    media
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+}
 
 /// `error.code` of a request that repeated a parameter RFC 6749 allows once.
 pub(crate) const INVALID_REQUEST: &str = "invalid_request";
@@ -187,6 +203,13 @@ impl EndpointRequest {
                 logout_query = Some(LogoutParams::from_form(&form));
                 None
             }
+            // Servers that read parameters from the query and the body alike (a servlet's
+            // `getParameter`) take a `code` or `client_secret` sent in the query: they are
+            // secrets to scrub from the answer wherever they were sent.
+            (_, Some(q)) => {
+                Form::parse(q.as_bytes()).head_secrets_into(&mut head_secrets);
+                None
+            }
             _ => None,
         };
         let reason = match (endpoint, &config.reason_header) {
@@ -199,6 +222,12 @@ impl EndpointRequest {
         };
         // A login form is no OAuth client's.
         let basic_client = basic_client.filter(|_| endpoint != Endpoint::Login);
+        // A body of another type (JSON, multipart) is not read as a form: its secrets would
+        // not be known, so the event says it was not inspected.
+        let form_body = head
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_none_or(|value| is_form_type(value.as_bytes()));
         let (body, tee) = if has_body {
             let slot = CaptureSlot::default();
             let tee =
@@ -217,6 +246,7 @@ impl EndpointRequest {
             head_secrets,
             reason,
             body,
+            form_body,
             proof,
             certificate,
         };
@@ -234,6 +264,10 @@ impl EndpointRequest {
         let mut not_inspected = Vec::new();
         let form = match &self.body {
             None => None,
+            Some(_) if !self.form_body => {
+                not_inspected.push(REQUEST_NOT_A_FORM);
+                None
+            }
             Some(slot) => match slot.get() {
                 Some(captured) => match captured.whole() {
                     Some(bytes) => Some(Form::parse(bytes)),
@@ -366,6 +400,13 @@ impl EndpointRequest {
         if !request_body_inspected && event.actor.kind == Some(ActorKind::Anonymous) {
             // Nobody was seen, which is not the same as nobody being there.
             event.actor.kind = None;
+        }
+        if !request_body_inspected {
+            // The body's secrets (a code, a client secret, a password) are not known, so the
+            // answer's free text cannot be scrubbed of them: it is not recorded.
+            if let Some(description) = event.error.as_mut().and_then(|e| e.description.as_mut()) {
+                DESCRIPTION_NOT_RECORDED.clone_into(description);
+            }
         }
         if !not_inspected.is_empty() {
             let oauth = Exchange::oauth(event);

@@ -3,7 +3,7 @@
 use super::client_auth;
 use super::exchange::Exchange;
 use super::form::{ident, Form};
-use crate::event::{sanitize, AuditEvent, EventKind, Outcome, TokenDetails};
+use crate::event::{scrub, AuditEvent, EventKind, Outcome, TokenDetails};
 use crate::resource::actor;
 
 pub(crate) fn classify(
@@ -29,10 +29,11 @@ pub(crate) fn classify(
         details.type_hint = form.and_then(|f| f.get("token_type_hint")).map(ident);
         event.token = Some(details.into());
     }
-    // The header wins over the form extension parameter: the application set it.
+    // The header wins over the form extension parameter: the application set it. Either
+    // may quote the token revoked ("leaked: <token>"): scrubbed of the request's secrets.
     let reason = reason
-        .map(str::to_owned)
-        .or_else(|| form.and_then(|f| f.get("reason")).map(|r| sanitize(r, 512)));
+        .or_else(|| form.and_then(|f| f.get("reason")))
+        .map(|r| scrub(r, x.secrets(), 512));
     if let Some(reason) = reason {
         Exchange::oauth(event).reason = Some(reason);
     }

@@ -1,0 +1,354 @@
+//! Secrets an authorization server quotes back, from wherever the request carried them: a
+//! body the layer could not read (too large, or not a form), the query string, an unpadded
+//! Basic header, a revocation reason, a redirect URI's user information. Found by an
+//! adversarial review (5 December 2026), each against a misbehaving server written here.
+//! The event must never hold them.
+
+mod support;
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use oauth_audit::oauth::Endpoints;
+use oauth_audit::writer::MemoryWriter;
+use oauth_audit::AuditLayer;
+use support::{events, memory_auditor, serve};
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn configured(app: Router, endpoints: Endpoints) -> (SocketAddr, MemoryWriter) {
+    let (auditor, memory) = memory_auditor();
+    let layer = AuditLayer::builder(auditor)
+        .endpoints(endpoints)
+        .build()
+        .unwrap();
+    (serve(app.layer(layer)).await, memory)
+}
+
+/// An AS that quotes the code/secret it refused (a misbehaving AS, as the brief allows).
+async fn echoing_token(body: Bytes) -> impl IntoResponse {
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(text.as_bytes())
+        .into_owned()
+        .collect();
+    let get = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let desc = format!(
+        "code {} is invalid for client secret {}",
+        get("code"),
+        get("client_secret")
+    );
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({"error":"invalid_grant","error_description":desc}).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_body_too_large_to_read_leaves_the_answers_description_out() {
+    let app = Router::new().route("/token", post(echoing_token));
+    let (addr, memory) = configured(app, Endpoints::builder().build().unwrap()).await;
+    // Control: small body, scrubbed.
+    let small =
+        "grant_type=authorization_code&code=CODESMALL0001&client_id=c&client_secret=SECRETSMALL01";
+    // Attack: the same, with padding after the secrets, past the 64 KiB body limit.
+    let pad = "x".repeat(70 * 1024);
+    let big = format!("grant_type=authorization_code&code=CODEBIG000001&client_id=c&client_secret=SECRETBIG0001&pad={pad}");
+    for body in [small.to_string(), big] {
+        http()
+            .post(format!("http://{addr}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, 2).await;
+    let text = serde_json::to_string(&all).unwrap();
+    assert!(!text.contains("CODESMALL0001"));
+    assert!(!text.contains("SECRETSMALL01"));
+    assert!(!text.contains("CODEBIG000001"), "code leaked");
+    assert!(!text.contains("SECRETBIG0001"), "client secret leaked");
+    // The error code stays; the body that was not read is said so.
+    assert_eq!(all[1]["error"]["code"], "invalid_grant", "{}", all[1]);
+    assert_eq!(
+        all[1]["oauth"]["body_not_inspected"][0],
+        "request_too_large"
+    );
+}
+
+#[tokio::test]
+async fn a_configured_endpoints_body_too_large_to_read_leaves_the_description_out() {
+    let app = Router::new().route("/oauth/token", post(echoing_token));
+    let (addr, memory) = configured(
+        app,
+        Endpoints::builder().token("/oauth/token").build().unwrap(),
+    )
+    .await;
+    let pad = "x".repeat(70 * 1024);
+    let big = format!("grant_type=authorization_code&code=CODEBIG000002&client_id=c&client_secret=SECRETBIG0002&pad={pad}");
+    http()
+        .post(format!("http://{addr}/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 1).await;
+    let text = all[0].to_string();
+    assert!(!text.contains("CODEBIG000002"), "code leaked: {text}");
+    assert!(
+        !text.contains("SECRETBIG0002"),
+        "client secret leaked: {text}"
+    );
+}
+
+async fn revoke_ok(_body: Bytes) -> impl IntoResponse {
+    StatusCode::OK
+}
+
+#[tokio::test]
+async fn a_revocation_reason_quoting_the_token_is_scrubbed() {
+    let app = Router::new().route("/oauth/revoke", post(revoke_ok));
+    let (addr, memory) = configured(
+        app,
+        Endpoints::builder()
+            .revocation("/oauth/revoke")
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let token = "RefreshTokenValue00005";
+    http()
+        .post(format!("http://{addr}/oauth/revoke"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "token={token}&client_id=c&reason=leaked+token+{token}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    http()
+        .post(format!("http://{addr}/oauth/revoke"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-revocation-reason", format!("leaked {token}"))
+        .body(format!("token={token}&client_id=c"))
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 2).await;
+    assert!(
+        !serde_json::to_string(&all).unwrap().contains(token),
+        "token in reason"
+    );
+}
+
+async fn basic_echo(headers: axum::http::HeaderMap, _body: Bytes) -> impl IntoResponse {
+    use base64::Engine;
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let cred = auth.split_once(' ').map(|(_, c)| c.trim()).unwrap_or("");
+    let decoded = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(cred.trim_end_matches('='))
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&decoded).into_owned();
+    let secret = text
+        .split_once(':')
+        .map(|(_, s)| s.to_owned())
+        .unwrap_or_default();
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({"error":"invalid_client","error_description":format!("client secret {secret} is wrong")}).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn an_unpadded_basic_password_is_scrubbed_and_its_client_named() {
+    use base64::Engine;
+    let app = Router::new().route("/oauth/token", post(basic_echo));
+    let (addr, memory) = configured(
+        app,
+        Endpoints::builder().token("/oauth/token").build().unwrap(),
+    )
+    .await;
+    let padded = base64::engine::general_purpose::STANDARD.encode("client:BasicSecretPadded1");
+    let unpadded =
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode("client:BasicSecretNoPad01");
+    for cred in [padded, unpadded] {
+        http()
+            .post(format!("http://{addr}/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", format!("Basic {cred}"))
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, 2).await;
+    let text = serde_json::to_string(&all).unwrap();
+    assert!(!text.contains("BasicSecretPadded1"));
+    assert!(
+        !text.contains("BasicSecretNoPad01"),
+        "unpadded Basic secret leaked"
+    );
+    assert_eq!(all[1]["actor"]["client_id"], "client", "{}", all[1]);
+}
+
+async fn authorize_redirect(uri: axum::http::Uri) -> impl IntoResponse {
+    let q = uri.query().unwrap_or("");
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
+        .into_owned()
+        .collect();
+    let redirect = form
+        .iter()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    (
+        StatusCode::FOUND,
+        [(
+            header::LOCATION,
+            format!("{redirect}?code=AuthCode0006&state=s"),
+        )],
+        "",
+    )
+}
+
+#[tokio::test]
+async fn a_redirect_uris_user_information_is_not_recorded() {
+    let app = Router::new().route("/oauth/authorize", get(authorize_redirect));
+    let (addr, memory) = configured(
+        app,
+        Endpoints::builder()
+            .authorization("/oauth/authorize")
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let redirect = "https%3A%2F%2Fclient%3AUserinfoPass0006%40app.example%2Fcb";
+    http()
+        .get(format!(
+            "http://{addr}/oauth/authorize?response_type=code&client_id=c&redirect_uri={redirect}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 1).await;
+    assert!(
+        !all[0].to_string().contains("UserinfoPass0006"),
+        "userinfo password in event"
+    );
+    assert!(!all[0].to_string().contains("AuthCode0006"));
+}
+
+/// An AS that, like several real ones, also takes a JSON body at its token endpoint, and
+/// quotes the code it refused.
+async fn json_token(body: Bytes) -> impl IntoResponse {
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let desc = format!(
+        "code {} is invalid for client secret {}",
+        v["code"].as_str().unwrap_or(""),
+        v["client_secret"].as_str().unwrap_or("")
+    );
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({"error":"invalid_grant","error_description":desc}).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_json_token_request_is_not_inspected_and_its_answer_not_quoted() {
+    let app = Router::new().route("/oauth/token", post(json_token));
+    let (addr, memory) = configured(
+        app,
+        Endpoints::builder().token("/oauth/token").build().unwrap(),
+    )
+    .await;
+    http()
+        .post(format!("http://{addr}/oauth/token"))
+        .header("content-type", "application/json")
+        .body(r#"{"grant_type":"authorization_code","code":"JsonBodyCode0008","client_id":"c","client_secret":"JsonBodySecret08"}"#)
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 1).await;
+    assert!(
+        !all[0].to_string().contains("JsonBodyCode0008"),
+        "code leaked"
+    );
+    assert!(
+        !all[0].to_string().contains("JsonBodySecret08"),
+        "secret leaked"
+    );
+    assert_eq!(
+        all[0]["oauth"]["body_not_inspected"][0],
+        "request_not_a_form"
+    );
+}
+
+/// A servlet-style AS: parameters come from the query string and the body alike.
+async fn merged_params(uri: axum::http::Uri, body: Bytes) -> impl IntoResponse {
+    let mut all: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    all.extend(url::form_urlencoded::parse(&body).into_owned());
+    let get = |k: &str| {
+        all.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({"error":"invalid_grant","error_description":format!("code {} is invalid for client secret {}", get("code"), get("client_secret"))}).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn secrets_sent_in_a_token_requests_query_are_scrubbed() {
+    let app = Router::new().route("/oauth/token", post(merged_params));
+    let (addr, memory) = configured(
+        app,
+        Endpoints::builder().token("/oauth/token").build().unwrap(),
+    )
+    .await;
+    http()
+        .post(format!(
+            "http://{addr}/oauth/token?code=QueryCode00012&client_secret=QuerySecret012"
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=authorization_code&client_id=c")
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 1).await;
+    assert!(
+        !all[0].to_string().contains("QueryCode00012"),
+        "code leaked"
+    );
+    assert!(
+        !all[0].to_string().contains("QuerySecret012"),
+        "secret leaked"
+    );
+}
