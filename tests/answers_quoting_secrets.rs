@@ -352,3 +352,53 @@ async fn secrets_sent_in_a_token_requests_query_are_scrubbed() {
         "secret leaked"
     );
 }
+
+/// A resource server that quotes the credential it refused in its challenge.
+async fn echoing_api(headers: axum::http::HeaderMap) -> impl IntoResponse {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let token = auth
+        .split_once(' ')
+        .map(|(_, t)| t.trim().to_owned())
+        .unwrap_or_default();
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            format!(
+                "Bearer error=\"invalid_token\", error_description=\"token {token} is not valid\""
+            ),
+        )],
+        "",
+    )
+}
+
+/// Credentials outside RFC 6750's `b64token` (a Facebook-style app token `id|secret`, a
+/// `v2:` token, one with a comma) are no one word: the scrub looks for them as written.
+#[tokio::test]
+async fn a_malformed_credential_quoted_in_a_challenge_is_scrubbed() {
+    let app = Router::new().route("/api/me", get(echoing_api));
+    let (addr, memory) = configured(app, Endpoints::builder().build().unwrap()).await;
+    let tokens = [
+        ("opaqueWellFormed0001", "opaqueWellFormed0001"),
+        ("1234567890|AppSecretValue0002", "AppSecretValue0002"),
+        ("v2:OpaqueTokenValue0003", "OpaqueTokenValue0003"),
+        ("tok,en0004SecretPart", "0004SecretPart"),
+    ];
+    for (token, _) in tokens {
+        http()
+            .get(format!("http://{addr}/api/me"))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, tokens.len()).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for (token, part) in tokens {
+        assert!(!text.contains(part), "{token}: {text}");
+    }
+}

@@ -555,7 +555,7 @@ fn redact_spans(text: &str, mut spans: Vec<(usize, usize)>) -> Cow<'_, str> {
 /// percent-encoding: all ASCII, so a text's bytes are read one by one (a byte of a character
 /// past ASCII is never one of them, nor is it anywhere else a word could end), through a
 /// table of the 256 bytes.
-fn is_word_byte(b: u8) -> bool {
+pub(crate) fn is_word_byte(b: u8) -> bool {
     WORD_BYTES[usize::from(b)]
 }
 

@@ -34,8 +34,22 @@ pub(crate) enum Presented {
         fingerprint: Option<TokenFingerprint>,
         /// The fingerprint of what followed `Bearer `, to scrub it from a challenge.
         credential: Option<TokenFingerprint>,
+        /// What followed `Bearer `, when it has characters a word never has (`id|secret`,
+        /// `v2:...`): the scrub finds words by their fingerprints, and such a credential is
+        /// no one word, so it is looked for as it is.
+        quoted: Option<QuotedCredential>,
     },
     Token(Arc<InspectedToken>),
+}
+
+/// A malformed credential's text, kept until the response is read: its `Debug` shows
+/// nothing of it.
+pub(crate) struct QuotedCredential(Box<str>);
+
+impl std::fmt::Debug for QuotedCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("QuotedCredential(..)")
+    }
 }
 
 /// A protected route's request, as far as its bearer token goes.
@@ -146,13 +160,17 @@ impl ResourceRequest {
                         let value = headers
                             .get(http::header::AUTHORIZATION)
                             .map(|v| String::from_utf8_lossy(v.as_bytes()));
+                        let credential = value
+                            .as_deref()
+                            .and_then(|v| v.trim().split_once(' '))
+                            .map(|(_, c)| c.trim());
                         Presented::Malformed {
                             reason,
                             fingerprint: value.as_deref().map(TokenFingerprint::of),
-                            credential: value
-                                .as_deref()
-                                .and_then(|v| v.trim().split_once(' '))
-                                .map(|(_, c)| TokenFingerprint::of(c.trim())),
+                            credential: credential.map(TokenFingerprint::of),
+                            quoted: credential
+                                .filter(|c| !c.bytes().all(crate::event::is_word_byte))
+                                .map(|c| QuotedCredential(c.into())),
                         }
                     }
                     BearerCredential::Bearer(token) => Presented::Token(unless_revoked(
@@ -234,10 +252,14 @@ impl ResourceRequest {
             Presented::Malformed {
                 fingerprint,
                 credential,
+                quoted,
                 ..
             } => {
                 for fingerprint in fingerprint.iter().chain(credential) {
                     secrets.fingerprint(*fingerprint);
+                }
+                if let Some(QuotedCredential(text)) = quoted {
+                    secrets.literal(String::from(&**text));
                 }
             }
             _ => {}
