@@ -296,7 +296,14 @@ pub(crate) fn uri_without_query(uri: &str) -> String {
         // `shown_url` reads it, which hides it (or the whole URI where readings of it
         // disagree), without the query it marks.
         let shown = crate::text::shown_url(uri);
-        return sanitize(shown.strip_suffix("?…").unwrap_or(&shown), MAX_URI);
+        let end = shown.find(['?', '#']).unwrap_or(shown.len());
+        let shown = &shown[..end];
+        // An `@` left anywhere but in the `…@` that stands for user information (text that
+        // is no URL, `user:pw@host?x://`) may still follow a password: nothing is shown.
+        if shown.replace("…@", "").contains('@') {
+            return "…".to_owned();
+        }
+        return sanitize(shown, MAX_URI);
     }
     let end = uri.find(['?', '#']).unwrap_or(uri.len());
     sanitize(&uri[..end], MAX_URI)
@@ -501,6 +508,13 @@ mod tests {
             "https://…@app/cb"
         );
         assert_eq!(uri_without_query("https://c:p?x@app/cb"), "https://…");
+        // Text that is no URL keeps no query either (found by fuzzing).
+        let odd = uri_without_query("\0@\0?x{?&&$&&@://&&");
+        assert!(!odd.contains('?') && !odd.contains("x{"), "{odd:?}");
+        assert_eq!(uri_without_query("user:pw-0006@host?x://y"), "…");
+        // The fuzzer's own case, a Location that is no URL.
+        let found = "\0\0@\0?\u{1}{\u{14}\u{6}?&&&&&&&&&&&&&&&&&&&&$&&&&@://&&&&&&&&&&&&&&";
+        assert!(!uri_without_query(found).contains('?'));
         assert_eq!(uri_without_query("https://app/cb#x"), "https://app/cb");
         assert_eq!(ident("a\nb"), "a\\u{a}b");
     }
