@@ -35,7 +35,8 @@ async fn configured(app: Router, endpoints: Endpoints) -> (SocketAddr, MemoryWri
     (serve(app.layer(layer)).await, memory)
 }
 
-/// An AS that quotes the code/secret it refused (a misbehaving AS, as the brief allows).
+/// An authorization server that quotes the code and client secret it refused, as a misbehaving
+/// one may.
 async fn echoing_token(body: Bytes) -> impl IntoResponse {
     let text = String::from_utf8_lossy(&body).into_owned();
     let form: Vec<(String, String)> = url::form_urlencoded::parse(text.as_bytes())
