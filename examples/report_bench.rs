@@ -23,6 +23,9 @@ use oauth_audit::report::{report_files, ReportOptions};
 use serde_json::json;
 
 #[cfg(feature = "postgres")]
+#[path = "../tests/support/ports.rs"]
+mod ports;
+#[cfg(feature = "postgres")]
 #[path = "../tests/support/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;

@@ -38,6 +38,8 @@ mod events;
 #[path = "../tests/support/nats.rs"]
 #[allow(dead_code)]
 mod nats;
+#[path = "../tests/support/ports.rs"]
+mod ports;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 

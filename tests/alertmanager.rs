@@ -22,13 +22,9 @@ use oauth_audit::event::{AuditEvent, EventKind, Outcome, Source, Timestamp};
 use oauth_audit::writer::{Auditor, MemoryWriter};
 use serde_json::Value;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "support/ports.rs"]
+mod ports;
+use ports::free_port;
 
 /// One `prometheus-alertmanager` process, single node, in its own directory; killed on drop.
 struct Alertmanager {

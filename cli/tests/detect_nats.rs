@@ -6,6 +6,7 @@
 #[path = "../../tests/support/nats.rs"]
 #[allow(dead_code)]
 mod nats;
+use support::ports;
 mod support;
 
 use std::collections::HashSet;

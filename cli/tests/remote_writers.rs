@@ -4,6 +4,7 @@
 #[path = "../../tests/support/nats.rs"]
 #[allow(dead_code)]
 mod nats;
+use support::ports;
 #[path = "../../tests/support/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;

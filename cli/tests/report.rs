@@ -2,6 +2,8 @@
 //! report gives is checked against the events it was made from.
 
 #[cfg(feature = "postgres")]
+use support::ports;
+#[cfg(feature = "postgres")]
 #[path = "../../tests/support/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;

@@ -15,6 +15,7 @@ pub mod dpop_key;
 pub mod echo_server;
 pub mod flaky_backend;
 pub mod oauth2_http;
+pub mod ports;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 

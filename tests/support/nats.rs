@@ -35,14 +35,7 @@ pub fn nats_server_binary() -> PathBuf {
     );
 }
 
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use super::ports::free_port;
 
 /// One `nats-server` process (started from arguments or a config file), its log in `dir`.
 struct Process {
@@ -102,8 +95,14 @@ impl Drop for Process {
     }
 }
 
-/// Waits until JetStream on `url` answers an account info request.
-async fn wait_for_jetstream(url: &str, what: &str, log_tail: impl Fn() -> String) {
+/// Waits until JetStream on `url` answers an account info request, and checks that the
+/// server answering is `server_name`, not another test's server on the same port.
+async fn wait_for_jetstream(
+    url: &str,
+    server_name: &str,
+    what: &str,
+    log_tail: impl Fn() -> String,
+) {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     loop {
         let attempt = async {
@@ -113,6 +112,14 @@ async fn wait_for_jetstream(url: &str, what: &str, log_tail: impl Fn() -> String
                 .connect(url)
                 .await
                 .map_err(|err| err.to_string())?;
+            let answering = client.server_info().server_name;
+            assert_eq!(
+                answering,
+                server_name,
+                "{what} on {url} is answered by another server: the port is taken\n\
+                 --- server log ---\n{}",
+                log_tail()
+            );
             // Raw JSON: the typed account info of async-nats expects fields of newer servers.
             let reply = client
                 .request("$JS.API.INFO", Vec::new().into())
@@ -142,6 +149,7 @@ async fn wait_for_jetstream(url: &str, what: &str, log_tail: impl Fn() -> String
 /// A single `nats-server -js` on a free loopback port.
 pub struct NatsServer {
     port: u16,
+    name: String,
     process: Process,
     dir: TempDir,
 }
@@ -152,7 +160,10 @@ impl NatsServer {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let store = dir.path().join("jetstream");
+        let name = format!("standalone-{port}");
         let args = vec![
+            "--server_name".to_owned(),
+            name.clone(),
             "-js".to_owned(),
             "-a".to_owned(),
             "127.0.0.1".to_owned(),
@@ -162,7 +173,12 @@ impl NatsServer {
             store.display().to_string(),
         ];
         let process = Process::new(args, dir.path().join("nats-server.log"));
-        let mut server = NatsServer { port, process, dir };
+        let mut server = NatsServer {
+            port,
+            name,
+            process,
+            dir,
+        };
         server.restart().await;
         server
     }
@@ -186,7 +202,7 @@ impl NatsServer {
     pub async fn restart(&mut self) {
         self.process.spawn();
         let url = self.url();
-        wait_for_jetstream(&url, "nats-server", || self.process.log_tail()).await;
+        wait_for_jetstream(&url, &self.name, "nats-server", || self.process.log_tail()).await;
     }
 
     /// Whether the server process runs.
@@ -256,8 +272,9 @@ impl NatsCluster {
 
     async fn wait_ready(&self, node: usize) {
         let url = self.url(node);
-        let what = format!("cluster node n{node}");
-        wait_for_jetstream(&url, &what, || self.log_tails()).await;
+        let name = format!("n{node}");
+        let what = format!("cluster node {name}");
+        wait_for_jetstream(&url, &name, &what, || self.log_tails()).await;
     }
 
     fn log_tails(&self) -> String {

@@ -1,7 +1,6 @@
 //! A real PostgreSQL 15 server for tests: a fresh cluster in a temp dir on a free loopback
 //! port, stopped (and its directory removed) on Drop.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -77,7 +76,7 @@ impl PgServer {
         ));
         PgServer {
             dir,
-            port: free_port(),
+            port: super::ports::free_port(),
             running: false,
         }
     }
@@ -200,14 +199,6 @@ fn run_as_postgres(script: &str) {
 fn run(command: &mut Command) {
     let status = command.status().unwrap();
     assert!(status.success(), "{command:?} failed");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The files of [`PgServer::with_tls`]: PEM paths a connection string can name.

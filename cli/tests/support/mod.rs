@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod oidc;
+#[path = "../../../tests/support/ports.rs"]
+pub mod ports;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

@@ -2,7 +2,6 @@
 //! `scripts/test` installs it into `cli/tests/oidc/node_modules`.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -32,10 +31,7 @@ impl OidcProvider {
              or `npm ci --prefix cli/tests/oidc`",
             dir.display()
         );
-        let port = {
-            let probe = TcpListener::bind("127.0.0.1:0").expect("find a free port");
-            probe.local_addr().expect("probe address").port()
-        };
+        let port = super::ports::free_port();
         let mut child = Command::new("node")
             .arg("server.js")
             .arg(port.to_string())
