@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -164,6 +165,14 @@ fn replaying_device_server() -> Router {
                     )
                         .into_response();
                 }
+                if form.iter().any(|(k, _)| k == "client_secret") {
+                    // Every secret is wrong.
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        Json(json!({"error": "invalid_client"})),
+                    )
+                        .into_response();
+                }
                 let n = counter.fetch_add(1, Ordering::SeqCst);
                 Json(json!({"access_token": format!("at-{n}"), "token_type": "Bearer"}))
                     .into_response()
@@ -225,6 +234,34 @@ async fn device_polls_are_condensed_only_when_identical_and_issuances_never() {
     assert_ne!(fingerprints[0], fingerprints[1]);
     assert_ne!(fingerprints[1], fingerprints[2]);
     assert!(!memory.json_lines().contains("dc-shared-secret"));
+}
+
+#[tokio::test]
+async fn failed_device_polls_are_never_condensed() {
+    let (addr, memory) = with_layer(replaying_device_server(), Endpoints::default()).await;
+    // Guessing the client's secret while polling: each guess is an event of its own.
+    for guess in 0..3 {
+        let body = format!(
+            "grant_type={DEVICE_GRANT}&device_code=dc-guessed&client_id=tv&client_secret=guess-{guess}"
+        );
+        post_form(addr, "/token", body).await;
+    }
+    post_form(
+        addr,
+        "/token",
+        format!("grant_type={DEVICE_GRANT}&device_code=dc-guessed&client_id=tv&pending=1"),
+    )
+    .await;
+    let all = events(&memory, 4).await;
+    for failed in &all[..3] {
+        assert_eq!(failed["kind"], "TokenRequestFailed");
+        assert_eq!(failed["error"]["code"], "invalid_client", "{failed}");
+    }
+    assert_eq!(all[3]["error"]["code"], "authorization_pending");
+    assert!(
+        all.iter().all(|e| e["oauth"].get("repeated").is_none()),
+        "nothing was condensed"
+    );
 }
 
 /// A login form that always answers 200 with a page, whatever the password.
@@ -460,4 +497,123 @@ async fn an_upstream_echoing_secrets_is_scrubbed() {
     ] {
         assert!(!raw.contains(secret), "{secret} in {raw}");
     }
+}
+
+/// A token endpoint that authenticates the client by its form (`client_secret_post`) and
+/// ignores any `Authorization` header, as some servers do, issuing a JWT naming the client
+/// it authenticated; and a revocation endpoint that accepts anything.
+fn form_authenticating_server() -> Router {
+    Router::new()
+        .route(
+            "/token",
+            post(|axum::Form(form): axum::Form<HashMap<String, String>>| async move {
+                let field = |name: &str| form.get(name).cloned();
+                let client = field("client_id").unwrap_or_default();
+                if field("client_secret").as_deref() != Some("attacker-secret") {
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        Json(json!({"error": "invalid_client"})),
+                    );
+                }
+                let issued = support::keys::hs256(&json!({
+                    "sub": client,
+                    "client_id": client,
+                    "scope": "orders:read",
+                    "exp": support::keys::now() + 600,
+                }));
+                let answer = match field("opaque") {
+                    Some(_) => json!({"access_token": "an-opaque-access-token", "token_type": "Bearer"}),
+                    None => json!({"access_token": issued, "token_type": "Bearer"}),
+                };
+                (StatusCode::OK, Json(answer))
+            }),
+        )
+        .route("/revoke", post(|_body: String| async { "" }))
+}
+
+#[tokio::test]
+async fn a_request_naming_two_clients_is_attributed_to_the_one_the_server_issued_to() {
+    let (addr, memory) = with_layer(form_authenticating_server(), Endpoints::default()).await;
+    let basic = |user: &str| {
+        use base64::Engine;
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{user}:wrong"));
+        format!("Basic {credentials}")
+    };
+    let post = |path: &str, authorization: Option<String>, body: &str| {
+        let mut request = no_redirects()
+            .post(format!("http://{addr}{path}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        request.send()
+    };
+    let form = "grant_type=client_credentials&client_id=attacker-app&client_secret=attacker-secret";
+    // 1. Basic names the victim, the form authenticates the attacker; the server issues a
+    //    JWT to the attacker.
+    let res = post("/token", Some(basic("victim-app")), form)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // 2. The same with an opaque token: the request alone cannot tell which the server
+    //    believed, so both are recorded.
+    let opaque = format!("{form}&opaque=1");
+    post("/token", Some(basic("victim-app")), &opaque)
+        .await
+        .unwrap();
+    // 3. Basic and form agree: nothing to record.
+    post("/token", Some(basic("attacker-app")), form)
+        .await
+        .unwrap();
+    // 4. A failed request naming two clients.
+    post(
+        "/token",
+        Some(basic("victim-app")),
+        "grant_type=client_credentials&client_id=attacker-app&client_secret=guess",
+    )
+    .await
+    .unwrap();
+    // 5. A revocation naming two clients.
+    post(
+        "/revoke",
+        Some(basic("victim-app")),
+        "token=t&client_id=attacker-app&client_secret=attacker-secret",
+    )
+    .await
+    .unwrap();
+
+    let all = events(&memory, 5).await;
+    let issued = &all[0];
+    assert_eq!(issued["kind"], "AccessTokenIssued");
+    assert_eq!(issued["actor"]["client_id"], "attacker-app", "{issued}");
+    assert_eq!(issued["oauth"]["conflicting_client_id"], "victim-app");
+    assert_eq!(
+        issued["client_auth"], "client_secret_post",
+        "the method the server believed"
+    );
+    assert_eq!(issued["severity"], "warning");
+
+    let opaque = &all[1];
+    assert_eq!(opaque["kind"], "AccessTokenIssued");
+    assert_eq!(opaque["actor"]["client_id"], "victim-app", "{opaque}");
+    assert_eq!(opaque["oauth"]["conflicting_client_id"], "attacker-app");
+    assert_eq!(opaque["client_auth"], "client_secret_basic");
+    assert_eq!(opaque["severity"], "warning");
+
+    let agreed = &all[2];
+    assert_eq!(agreed["actor"]["client_id"], "attacker-app");
+    assert!(agreed.get("oauth").is_none(), "{agreed}");
+    assert_eq!(agreed["severity"], "info");
+
+    let failed = &all[3];
+    assert_eq!(failed["kind"], "TokenRequestFailed");
+    assert_eq!(failed["actor"]["client_id"], "victim-app");
+    assert_eq!(failed["oauth"]["conflicting_client_id"], "attacker-app");
+
+    let revoked = &all[4];
+    assert_eq!(revoked["kind"], "TokenRevoked");
+    assert_eq!(revoked["actor"]["client_id"], "victim-app");
+    assert_eq!(revoked["oauth"]["conflicting_client_id"], "attacker-app");
+    assert_eq!(revoked["severity"], "warning");
 }

@@ -362,6 +362,7 @@ const OAUTH_DETAILS: &[(&str, Field)] = &[
     ("audience", Field::Keyword),
     ("body_inspected", Field::Boolean),
     ("body_not_inspected", Field::Keyword),
+    ("conflicting_client_id", Field::Keyword),
     ("device_code_fingerprint", Field::Keyword),
     ("dpop.jkt", Field::Keyword),
     ("dpop.method", Field::Keyword),

@@ -196,6 +196,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 audience: strings(&["orders"]),
                 body_inspected: Some(false),
                 body_not_inspected: strings(&["response_too_large"]),
+                conflicting_client_id: Some("other-app".into()),
                 device_code_fingerprint: Some(TokenFingerprint::of("device-code")),
                 dpop: Some(crate::event::TokenBinding {
                     downgrade: false,

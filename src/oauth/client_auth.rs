@@ -8,7 +8,7 @@ use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 
 use super::form::{ident, Form};
-use crate::event::{ClientAuth, HeadSecrets};
+use crate::event::{AuditEvent, ClientAuth, HeadSecrets, Severity};
 use crate::mtls::ClientCertificate;
 use crate::text::lossy;
 
@@ -71,6 +71,11 @@ fn form_decoded(text: &str) -> Cow<'_, str> {
 pub(crate) struct Client {
     pub(crate) client_id: Option<String>,
     pub(crate) method: Option<ClientAuth>,
+    /// Another client the request named, unlike `client_id`: a Basic header and a form
+    /// `client_id` or a client assertion that disagree.
+    pub(crate) other: Option<String>,
+    /// How the request authenticated as `other`, when that is known.
+    pub(crate) other_method: Option<ClientAuth>,
 }
 
 /// Identifies the client from HTTP Basic (`basic`, read at request time), the form, and
@@ -78,21 +83,36 @@ pub(crate) struct Client {
 /// connection with a certificate is mutual TLS (RFC 8705 §2), `self_signed_tls_client_auth`
 /// when the certificate's issuer is its subject, else (or when only its thumbprint is
 /// known) `tls_client_auth`.
+///
+/// Basic names the client first, then the form's `client_id`, then a JWT assertion's
+/// `sub` (else `iss`, RFC 7523 §3). RFC 6749 §2.3 allows one method per request, so a
+/// request whose parts name different clients may be an attempt to be taken for one client
+/// while authenticating as another: the first other name is kept in `other`.
 pub(crate) fn identify(
     basic: Option<&str>,
     form: Option<&Form<'_>>,
     certificate: Option<&ClientCertificate>,
 ) -> Client {
-    let form_client = form.and_then(|f| f.get("client_id")).map(ident);
     if let Some(id) = basic {
+        let by_form = identify(None, form, certificate);
+        let (other, other_method) = if by_form.client_id.as_deref().is_some_and(|c| c != id) {
+            (by_form.client_id, by_form.method)
+        } else if by_form.other.as_deref().is_some_and(|c| c != id) {
+            (by_form.other, by_form.other_method)
+        } else {
+            (None, None)
+        };
         return Client {
             client_id: Some(id.to_owned()),
             method: Some(ClientAuth::ClientSecretBasic),
+            other,
+            other_method,
         };
     }
     let Some(form) = form else {
         return Client::default();
     };
+    let form_client = form.get("client_id").map(ident);
     if form.get("client_assertion_type") == Some(JWT_ASSERTION) {
         if let Some(assertion) = form.get("client_assertion") {
             let peek = JwtPeek::of(assertion);
@@ -100,17 +120,24 @@ pub(crate) fn identify(
                 .as_ref()
                 .and_then(|p| p.alg.as_deref())
                 .is_some_and(|alg| alg.starts_with("HS"));
+            let method = Some(if symmetric {
+                ClientAuth::ClientSecretJwt
+            } else {
+                ClientAuth::PrivateKeyJwt
+            });
+            // RFC 7523 §3: `iss` and `sub` are the client id.
+            let asserted = peek
+                .and_then(|p| p.subject.or(p.issuer))
+                .map(|id| ident(&id));
+            let (client_id, other) = match (form_client, asserted) {
+                (Some(named), Some(asserted)) if named != asserted => (Some(named), Some(asserted)),
+                (named, asserted) => (named.or(asserted), None),
+            };
             return Client {
-                // RFC 7523 §3: `iss` and `sub` are the client id.
-                client_id: form_client.or_else(|| {
-                    peek.and_then(|p| p.subject.or(p.issuer))
-                        .map(|id| ident(&id))
-                }),
-                method: Some(if symmetric {
-                    ClientAuth::ClientSecretJwt
-                } else {
-                    ClientAuth::PrivateKeyJwt
-                }),
+                client_id,
+                method,
+                other_method: other.is_some().then_some(method).flatten(),
+                other,
             };
         }
     }
@@ -126,6 +153,23 @@ pub(crate) fn identify(
     Client {
         client_id: form_client,
         method,
+        ..Client::default()
+    }
+}
+
+/// Records in `event` another client than `actor.client_id` that the request or the
+/// server's answer named (`oauth.conflicting_client_id`), and raises its severity to at
+/// least `warning`.
+pub(crate) fn record_conflict(event: &mut AuditEvent, other: Option<String>) {
+    let Some(other) = other else {
+        return;
+    };
+    event
+        .oauth
+        .get_or_insert_with(Box::default)
+        .conflicting_client_id = Some(other);
+    if event.severity == Severity::Info {
+        event.severity = Severity::Warning;
     }
 }
 
@@ -216,9 +260,10 @@ mod tests {
 
     #[test]
     fn identifies_each_method() {
-        let c = identify(Some("web"), Some(&Form::parse(b"client_id=other")), None);
+        let c = identify(Some("web"), Some(&Form::parse(b"client_id=web")), None);
         assert_eq!(c.client_id.as_deref(), Some("web"));
         assert_eq!(c.method, Some(ClientAuth::ClientSecretBasic));
+        assert_eq!((c.other, c.other_method), (None, None));
 
         let c = identify(
             None,
@@ -258,6 +303,43 @@ mod tests {
         let b = body("HS256");
         let c = identify(None, Some(&Form::parse(b.as_bytes())), None);
         assert_eq!(c.method, Some(ClientAuth::ClientSecretJwt));
+    }
+
+    #[test]
+    fn a_request_naming_two_clients_keeps_the_other() {
+        let c = identify(
+            Some("web"),
+            Some(&Form::parse(b"client_id=other&client_secret=x")),
+            None,
+        );
+        assert_eq!(c.client_id.as_deref(), Some("web"));
+        assert_eq!(c.method, Some(ClientAuth::ClientSecretBasic));
+        assert_eq!(c.other.as_deref(), Some("other"));
+        assert_eq!(c.other_method, Some(ClientAuth::ClientSecretPost));
+
+        let assertion = |sub: &str| {
+            format!(
+                "client_assertion_type={}&client_assertion={}",
+                JWT_ASSERTION.replace(':', "%3A"),
+                jwt("RS256", &format!(r#"{{"iss":"{sub}","sub":"{sub}"}}"#))
+            )
+        };
+        // The form's client_id and the assertion's subject disagree.
+        let body = format!("client_id=svc-a&{}", assertion("svc-b"));
+        let c = identify(None, Some(&Form::parse(body.as_bytes())), None);
+        assert_eq!(c.client_id.as_deref(), Some("svc-a"));
+        assert_eq!(c.other.as_deref(), Some("svc-b"));
+        assert_eq!(c.other_method, Some(ClientAuth::PrivateKeyJwt));
+        // Basic, then an assertion for another client whose form client_id is Basic's.
+        let body = format!("client_id=web&{}", assertion("svc-b"));
+        let c = identify(Some("web"), Some(&Form::parse(body.as_bytes())), None);
+        assert_eq!(c.client_id.as_deref(), Some("web"));
+        assert_eq!(c.other.as_deref(), Some("svc-b"));
+        assert_eq!(c.other_method, Some(ClientAuth::PrivateKeyJwt));
+        // Agreeing names are one client.
+        let body = format!("client_id=svc-b&{}", assertion("svc-b"));
+        let c = identify(None, Some(&Form::parse(body.as_bytes())), None);
+        assert_eq!((c.client_id.as_deref(), c.other), (Some("svc-b"), None));
     }
 
     #[test]

@@ -7,15 +7,18 @@ use quick_cache::sync::Cache;
 use crate::token::TokenFingerprint;
 
 /// How the token endpoint records device-code polls (`authorization_pending`,
-/// `slow_down`, ...).
+/// `slow_down`).
 ///
 /// A device polls every few seconds until the user decides; one event per poll would
 /// flood the log. With [`OncePerOutcome`](DevicePolling::OncePerOutcome) (the default),
 /// the first poll with a given outcome is recorded and identical polls after it (same
 /// device code, same client, same outcome) are counted, not recorded; the next event for
 /// that device code and client (the outcome changed) carries the count in
-/// `oauth.repeated`. A poll by another client is never condensed with the first client's,
-/// and an issuance (`AccessTokenIssued`) is always recorded, however many came before.
+/// `oauth.repeated`. Only the outcomes of a device still waiting for its user
+/// (`authorization_pending`, `slow_down`) are condensed: an issuance (`AccessTokenIssued`)
+/// and any other failure (`invalid_client` for a guessed client secret, `access_denied`,
+/// `expired_token`, ...) are always recorded, however many came before. A poll by another
+/// client is never condensed with the first client's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DevicePolling {
@@ -55,6 +58,11 @@ impl std::fmt::Debug for DeviceTracker {
 /// The outcome of a poll that issued a token.
 pub(crate) const ISSUED: &str = "issued";
 
+/// The outcomes of a device still waiting for its user (RFC 8628 §3.5), the only ones
+/// condensed: any other error (`invalid_client` for a guessed secret, `access_denied`,
+/// `expired_token`, ...) is an event each time, like an issuance.
+const WAITING: [&str; 2] = ["authorization_pending", "slow_down"];
+
 /// What to do with a poll's event.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum PollDecision {
@@ -84,8 +92,8 @@ impl DeviceTracker {
     ) -> PollDecision {
         let key = (device_code, client.map(Arc::from));
         match self.last.get(&key) {
-            // A token issued is an event of its own, never a repeat.
-            Some((last, count)) if &*last == outcome && outcome != ISSUED => {
+            // Only waiting is condensed: a token issued or a failure is an event of its own.
+            Some((last, count)) if &*last == outcome && WAITING.contains(&outcome) => {
                 self.last.insert(key, (last, count.saturating_add(1)));
                 PollDecision::Suppress
             }
@@ -154,5 +162,34 @@ mod tests {
             PollDecision::Record { repeated: 0 }
         );
         assert!(DeviceTracker::new(DevicePolling::EveryPoll).is_none());
+    }
+
+    #[test]
+    fn only_waiting_is_condensed() {
+        let Some(tracker) = DeviceTracker::new(DevicePolling::default()) else {
+            panic!("default tracks");
+        };
+        let code = TokenFingerprint::of("device-code");
+        let tv = Some("tv");
+        // Guessed client secrets: every failure is an event.
+        for _ in 0..3 {
+            assert_eq!(
+                tracker.poll(code, tv, "invalid_client"),
+                PollDecision::Record { repeated: 0 }
+            );
+        }
+        tracker.poll(code, tv, "authorization_pending");
+        assert_eq!(
+            tracker.poll(code, tv, "authorization_pending"),
+            PollDecision::Suppress
+        );
+        assert_eq!(
+            tracker.poll(code, tv, "expired_token"),
+            PollDecision::Record { repeated: 1 }
+        );
+        assert_eq!(
+            tracker.poll(code, tv, "expired_token"),
+            PollDecision::Record { repeated: 0 }
+        );
     }
 }

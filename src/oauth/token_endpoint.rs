@@ -91,6 +91,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
     }
 
     let mut client_id = client.client_id;
+    let mut conflicting_client = client.other;
     let mut delegation = Vec::new();
     if outcome == Outcome::Success {
         if let Some(json) = &x.json {
@@ -116,7 +117,18 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                 event.token = Some(token.into());
                 if issued.format == TokenFormat::Jwt {
                     subject = claims.subject.clone().or(subject);
-                    client_id = client_id.or_else(|| claims.client_id.clone());
+                    if let Some(issued_to) = &claims.client_id {
+                        // The server's word on whom it issued the token to wins over what the
+                        // request claimed; a request that named another client is recorded.
+                        if client_id.as_ref().is_some_and(|named| named != issued_to) {
+                            if conflicting_client.as_ref() == Some(issued_to) {
+                                // The request's other client is the one the server believed.
+                                event.client_auth = client.other_method;
+                            }
+                            conflicting_client = client_id.take();
+                        }
+                        client_id = Some(issued_to.clone());
+                    }
                     // The issued token's `act` is the server's word; the actor token's `sub`
                     // only the client's.
                     act = claims.actor.clone().or(act);
@@ -142,7 +154,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                     let mut token = TokenRef::new(TokenFingerprint::of(t));
                     // RFC 9449 §5: a public client's refresh token is bound to its DPoP key (a
                     // confidential client's, to its authentication).
-                    if client.method == Some(ClientAuth::None) {
+                    if event.client_auth == Some(ClientAuth::None) {
                         token.binding = event
                             .token
                             .as_ref()
@@ -177,6 +189,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
 
     event.actor = actor(subject.as_deref(), client_id.as_deref()).into();
     event.actor.delegation = delegation;
+    client_auth::record_conflict(event, conflicting_client);
     if grant_type == Some("client_credentials") {
         event.actor.kind = Some(ActorKind::Client);
     }
