@@ -1,6 +1,7 @@
 //! Secrets an authorization server quotes back, from wherever the request carried them: a
 //! body the layer could not read (too large, or not a form), the query string, an unpadded
-//! Basic header, a revocation reason, a redirect URI's user information. Found by an
+//! Basic header, a revocation reason, a redirect URI's user information, more cookies than
+//! are kept to scrub. Found by an
 //! adversarial review (5 December 2026), each against a misbehaving server written here.
 //! The event must never hold them.
 
@@ -402,4 +403,56 @@ async fn a_malformed_credential_quoted_in_a_challenge_is_scrubbed() {
     for (token, part) in tokens {
         assert!(!text.contains(part), "{token}: {text}");
     }
+}
+
+/// A token endpoint that quotes the request's last cookie.
+async fn cookie_echo(headers: axum::http::HeaderMap, _body: Bytes) -> impl IntoResponse {
+    let cookies = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let last = cookies
+        .rsplit(';')
+        .next()
+        .and_then(|pair| pair.split_once('='))
+        .map(|(_, value)| value.trim())
+        .unwrap_or("");
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({"error":"invalid_client","error_description":format!("session {last} is not yours")}).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_flood_of_cookies_leaves_the_answers_description_out_and_its_code_in() {
+    let app = Router::new().route("/token", post(cookie_echo));
+    let (addr, memory) = configured(app, Endpoints::builder().build().unwrap()).await;
+    // A handful of cookies, each with a character that ends a word: kept and scrubbed.
+    let few: Vec<String> = (0..4).map(|i| format!("c{i}=few!{i:04}")).collect();
+    // Thousands: too many to keep, and the one quoted is past the ones kept.
+    let many: Vec<String> = (0..3_000).map(|i| format!("c{i}=many!{i:04}")).collect();
+    for cookies in [few, many] {
+        http()
+            .post(format!("http://{addr}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", cookies.join("; "))
+            .body("grant_type=client_credentials&client_id=app")
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, 2).await;
+    assert_eq!(
+        all[0]["error"]["description"],
+        "session [redacted] is not yours"
+    );
+    assert_eq!(all[1]["error"]["code"], "invalid_client", "{}", all[1]);
+    assert_eq!(
+        all[1]["error"]["description"],
+        "[not recorded: too many secrets to scrub]"
+    );
+    let text = serde_json::to_string(&all).unwrap();
+    assert!(!text.contains("few!"), "{text}");
+    assert!(!text.contains("many!"), "{text}");
 }

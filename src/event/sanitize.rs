@@ -28,6 +28,9 @@ pub struct Secrets<'a> {
     /// One automaton over `forms`, made when a text first calls for it (`None` when the
     /// forms are too many for its identifiers).
     automaton: OnceLock<Option<aho_corasick::AhoCorasick>>,
+    /// Some secrets of the request head are not among these (more than
+    /// [`HeadSecrets`] keeps as text): a text that could hold one is not recorded.
+    incomplete: bool,
 }
 
 // Secrets are never shown, only counted.
@@ -79,6 +82,7 @@ impl<'a> Secrets<'a> {
     /// Adds the secrets of a request head: by their digests, and the ones [`scrub`]'s word
     /// matching could not find by their text too.
     pub(crate) fn head(&mut self, head: &'a HeadSecrets) {
+        self.incomplete |= head.incomplete;
         self.digests(&head.digests);
         for text in &head.texts {
             self.literal(text.as_str());
@@ -140,11 +144,27 @@ impl SecretDigest {
 /// a password like `hunter2!` quoted back would stay. Those are kept as text as well, and
 /// matched literally like a form's values, in their raw, form-encoded and percent-encoded
 /// forms; the request itself holds the same text until the handler drops it.
+///
+/// At most [`MAX_HEAD_TEXTS`] secrets, of [`MAX_HEAD_TEXT_BYTES`] together, are kept as text:
+/// each costs the scrubbing of every free text of the answer (30,000 cookie values of 9
+/// bytes, `v!12345`, cost 11-14 ms a text). Past that the secrets are *incomplete*, and a
+/// text is recorded only when no secret kept as text could be in it (see [`scrub`]).
 #[derive(Default)]
 pub(crate) struct HeadSecrets {
     digests: Vec<SecretDigest>,
     texts: Vec<String>,
+    text_bytes: usize,
+    incomplete: bool,
 }
+
+/// How many secrets of a request head are kept as text at most.
+pub(crate) const MAX_HEAD_TEXTS: usize = 64;
+/// How many bytes of secrets of a request head are kept as text at most, together.
+pub(crate) const MAX_HEAD_TEXT_BYTES: usize = 8 * 1024;
+
+/// What replaces a free text that could hold a secret the request head carried when the
+/// head carried more than could be kept to scrub.
+pub(crate) const TOO_MANY_SECRETS: &str = "[not recorded: too many secrets to scrub]";
 
 // Secrets are never shown, only counted.
 impl std::fmt::Debug for HeadSecrets {
@@ -152,6 +172,7 @@ impl std::fmt::Debug for HeadSecrets {
         f.debug_struct("HeadSecrets")
             .field("digests", &self.digests.len())
             .field("texts", &self.texts.len())
+            .field("incomplete", &self.incomplete)
             .finish()
     }
 }
@@ -164,8 +185,21 @@ impl HeadSecrets {
         }
         self.digests.push(SecretDigest::of(secret));
         if !secret.bytes().all(is_word_byte) {
-            self.texts.push(secret.to_owned());
+            if self.texts.len() < MAX_HEAD_TEXTS
+                && self.text_bytes + secret.len() <= MAX_HEAD_TEXT_BYTES
+            {
+                self.text_bytes += secret.len();
+                self.texts.push(secret.to_owned());
+            } else {
+                self.incomplete = true;
+            }
         }
+    }
+
+    /// Whether a secret was left out of the ones kept as text (too many of them).
+    #[cfg(test)]
+    pub(crate) fn is_incomplete(&self) -> bool {
+        self.incomplete
     }
 
     /// [`add`](Self::add) of a header value's text, as a response would quote it: its lossy
@@ -216,6 +250,9 @@ impl std::fmt::Debug for SecretDigest {
 /// );
 /// ```
 pub fn scrub(text: &str, secrets: &Secrets<'_>, max_bytes: usize) -> String {
+    if secrets.incomplete && !text.bytes().all(holds_no_text_secret) {
+        return sanitize(TOO_MANY_SECRETS, max_bytes);
+    }
     let text = replace_literals(text, secrets);
     let text = scrub_words(&text, secrets);
     sanitize(&text, max_bytes)
@@ -572,6 +609,13 @@ const WORD_BYTES: [bool; 256] = {
     table
 };
 
+/// The bytes of a text that cannot hold a secret kept as text, in any of its forms: such a
+/// secret has a byte that is not a word's (raw), and its form- and percent-encoded forms
+/// a `+` or a `%`. Error codes (`invalid_client`) are made of these.
+fn holds_no_text_secret(b: u8) -> bool {
+    is_word_byte(b) && b != b'%' && b != b'+'
+}
+
 /// Most `=` signs of one word tried as boundaries (`key=value`, Base64 padding).
 const MAX_SPLITS: usize = 8;
 
@@ -892,6 +936,55 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_of_head_secrets_keeps_only_texts_that_cannot_hold_one() {
+        let mut head = HeadSecrets::default();
+        for i in 0..30_000 {
+            head.add(&format!("v!{i:05}"));
+        }
+        assert_eq!(head.texts(), MAX_HEAD_TEXTS);
+        assert!(head.is_incomplete());
+        assert_eq!(head.digests().len(), 30_000);
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        // v!12345 is not kept as text: no text that could hold it is recorded.
+        for quoting in [
+            "the cookie v!12345 was not expected",
+            "v%2112345",
+            "v!12345",
+            "a+b",
+        ] {
+            assert_eq!(scrub(quoting, &secrets, 512), TOO_MANY_SECRETS);
+        }
+        assert_eq!(
+            scrub("the cookie v!12345", &secrets, 64),
+            TOO_MANY_SECRETS,
+            "fits in an error code"
+        );
+        // An error code cannot hold one; word secrets are still found by their digests.
+        assert_eq!(scrub("invalid_client", &secrets, 64), "invalid_client");
+        let mut head = HeadSecrets::default();
+        for i in 0..100 {
+            head.add(&format!("v!{i:05}"));
+        }
+        head.add("wordsecret0123");
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        assert_eq!(scrub("wordsecret0123", &secrets, 64), REDACTED);
+
+        // Under the limits, nothing is left out.
+        let mut head = HeadSecrets::default();
+        for i in 0..MAX_HEAD_TEXTS {
+            head.add(&format!("v!{i:05}"));
+        }
+        assert!(!head.is_incomplete());
+        let mut head = HeadSecrets::default();
+        head.add(&"!".repeat(MAX_HEAD_TEXT_BYTES));
+        assert!(!head.is_incomplete());
+        head.add("!");
+        assert!(head.is_incomplete(), "past the bytes kept");
+    }
+
+    #[test]
     fn head_secrets_that_are_not_one_word_are_matched_as_text() {
         let mut head = HeadSecrets::default();
         for secret in [
@@ -907,7 +1000,10 @@ mod tests {
         // word by its text as well.
         assert_eq!(head.digests().len(), 4);
         assert_eq!(head.texts(), 3);
-        assert_eq!(format!("{head:?}"), "HeadSecrets { digests: 4, texts: 3 }");
+        assert_eq!(
+            format!("{head:?}"),
+            "HeadSecrets { digests: 4, texts: 3, incomplete: false }"
+        );
         let mut secrets = Secrets::none();
         secrets.head(&head);
         let text =
