@@ -75,6 +75,9 @@ pub(crate) struct Captured {
     /// `chunks_vectored` gives fewer): the body was passed on untouched but not read.
     /// `truncated` is set too.
     pub(crate) unreadable: bool,
+    /// The body was within the limit, but the shared budget had no room for it (other
+    /// requests' bodies held it): `truncated` is set too.
+    pub(crate) over_budget: bool,
     _held: Option<Held>,
 }
 
@@ -84,6 +87,7 @@ impl PartialEq for Captured {
             && self.complete == other.complete
             && self.truncated == other.truncated
             && self.unreadable == other.unreadable
+            && self.over_budget == other.over_budget
     }
 }
 
@@ -104,6 +108,7 @@ impl std::fmt::Debug for Captured {
             .field("complete", &self.complete)
             .field("truncated", &self.truncated)
             .field("unreadable", &self.unreadable)
+            .field("over_budget", &self.over_budget)
             .finish()
     }
 }
@@ -117,6 +122,7 @@ pub(crate) struct Tee {
     limit: usize,
     truncated: bool,
     unreadable: bool,
+    over_budget: bool,
     slot: Option<CaptureSlot>,
     budget: Option<CaptureBudget>,
     reserved: usize,
@@ -139,6 +145,7 @@ impl Tee {
             limit,
             truncated: false,
             unreadable: false,
+            over_budget: false,
             slot: None,
             budget: None,
             reserved: 0,
@@ -170,6 +177,7 @@ impl Tee {
                 .is_none_or(|budget| budget.reserve(data.len()));
         if !fits_budget {
             // Past the limit (or the budget) nothing is copied: the body is not inspected.
+            self.over_budget = fits_limit;
             self.give_up();
             return;
         }
@@ -231,6 +239,7 @@ impl Tee {
             complete,
             truncated: self.truncated,
             unreadable: self.unreadable,
+            over_budget: self.over_budget,
             _held: held,
         };
         match self.slot.take() {
@@ -288,6 +297,7 @@ mod tests {
         tee.observe(b"j");
         let c = tee.finish(true).unwrap();
         assert!(c.truncated);
+        assert!(!c.over_budget);
         assert_eq!(c.whole(), None);
     }
 
@@ -302,6 +312,7 @@ mod tests {
         second.observe(b"k");
         let second = second.finish(true).unwrap();
         assert!(second.truncated, "no room left for the 11th byte");
+        assert!(second.over_budget, "within its own limit");
         assert_eq!(second.whole(), None);
         assert_eq!(
             budget.available(),
@@ -363,7 +374,7 @@ mod tests {
         let c = slot.get().unwrap();
         assert_eq!(
             format!("{c:?}"),
-            "Captured { len: 2, complete: false, truncated: false, unreadable: false }"
+            "Captured { len: 2, complete: false, truncated: false, unreadable: false, over_budget: false }"
         );
         assert!(!c.complete);
         assert_eq!(&c.bytes[..], b"ab");

@@ -617,3 +617,71 @@ async fn a_request_naming_two_clients_is_attributed_to_the_one_the_server_issued
     assert_eq!(revoked["oauth"]["conflicting_client_id"], "attacker-app");
     assert_eq!(revoked["severity"], "warning");
 }
+
+#[tokio::test]
+async fn bodies_refused_by_the_shared_budget_say_so() {
+    // A token endpoint that holds a request marked `slow=1` (and its copy) until released.
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (on_arrival, on_release) = (arrived.clone(), release.clone());
+    let app = Router::new().route(
+        "/token",
+        post(move |body: Bytes| async move {
+            if body.starts_with(b"slow=1") {
+                on_arrival.notify_one();
+                on_release.notified().await;
+            }
+            Json(json!({"access_token": "at-budget", "token_type": "Bearer"}))
+        }),
+    );
+    let endpoints = Endpoints::builder()
+        .token("/token")
+        .body_limit(1024)
+        .max_captured_bytes(1024)
+        .build()
+        .unwrap();
+    let (addr, memory) = with_layer(app, endpoints).await;
+    // 1,000 of the 1,024 bytes: no room left for the quick request's 42.
+    let prefix = "slow=1&grant_type=client_credentials&client_id=a&pad=";
+    let slow = tokio::spawn(post_form(
+        addr,
+        "/token",
+        format!("{prefix}{}", "p".repeat(1000 - prefix.len())),
+    ));
+    arrived.notified().await;
+    let quick = post_form(
+        addr,
+        "/token",
+        "grant_type=client_credentials&client_id=b".into(),
+    )
+    .await;
+    release.notify_one();
+    let slow = slow.await.unwrap();
+    assert_eq!(
+        (slow.status().as_u16(), quick.status().as_u16()),
+        (200, 200)
+    );
+    let all = events(&memory, 2).await;
+    // The quick request and its answer found the budget held by the slow one; the slow
+    // one's answer found it held by its own request.
+    assert_eq!(
+        all[0]["oauth"]["body_not_inspected"],
+        json!(["request_over_budget", "response_over_budget"]),
+        "{}",
+        all[0]
+    );
+    assert_eq!(
+        all[1]["oauth"]["body_not_inspected"],
+        json!(["response_over_budget"]),
+        "{}",
+        all[1]
+    );
+    // Past the limit is still too large.
+    let too_large = format!("grant_type=client_credentials&pad={}", "p".repeat(2000));
+    post_form(addr, "/token", too_large).await;
+    let all = events(&memory, 3).await;
+    assert_eq!(
+        all[2]["oauth"]["body_not_inspected"],
+        json!(["request_too_large"])
+    );
+}

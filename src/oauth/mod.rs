@@ -56,7 +56,9 @@
 //! original frames, streamed; nothing is buffered in front of it. A body longer than the
 //! limit, or one that was not read to its end, is not inspected: its event says
 //! `oauth.body_inspected: false` and `oauth.body_not_inspected` (`request_too_large`,
-//! `request_incomplete`, `response_too_large`, `response_incomplete`), carries only what the
+//! `request_incomplete`, `response_too_large`, `response_incomplete`; `request_over_budget`
+//! and `response_over_budget` when the copies of other bodies in flight held the whole
+//! [`EndpointsBuilder::max_captured_bytes`]), carries only what the
 //! headers told, never calls the unseen actor `anonymous`, and never records a login success
 //! for a user it did not see (`outcome: unknown`). The query string
 //! of an authorization request is parsed when the request arrives, into the few fields

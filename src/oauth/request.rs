@@ -133,6 +133,11 @@ pub(crate) enum EndpointEvent {
 
 /// Why a body was not inspected (`oauth.body_not_inspected`).
 const REQUEST_TOO_LARGE: &str = "request_too_large";
+/// The request body was within the limit, but the bodies of other requests held the whole
+/// capture budget.
+const REQUEST_OVER_BUDGET: &str = "request_over_budget";
+/// The same of a response body.
+const RESPONSE_OVER_BUDGET: &str = "response_over_budget";
 const REQUEST_INCOMPLETE: &str = "request_incomplete";
 const RESPONSE_TOO_LARGE: &str = "response_too_large";
 /// The body's data type could not show its bytes without consuming them
@@ -275,6 +280,10 @@ impl EndpointRequest {
                         not_inspected.push(REQUEST_UNREADABLE);
                         None
                     }
+                    None if captured.over_budget => {
+                        not_inspected.push(REQUEST_OVER_BUDGET);
+                        None
+                    }
                     None if captured.truncated => {
                         not_inspected.push(REQUEST_TOO_LARGE);
                         None
@@ -297,6 +306,8 @@ impl EndpointRequest {
                 None => {
                     not_inspected.push(if captured.unreadable {
                         RESPONSE_UNREADABLE
+                    } else if captured.over_budget {
+                        RESPONSE_OVER_BUDGET
                     } else if captured.truncated {
                         RESPONSE_TOO_LARGE
                     } else {
