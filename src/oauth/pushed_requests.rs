@@ -5,8 +5,14 @@
 use std::sync::Arc;
 
 use quick_cache::sync::Cache;
+use quick_cache::Weighter;
 
 use crate::token::TokenFingerprint;
+
+/// What one remembered pushed request weighs at least, in bytes: a usual one (a client id,
+/// a redirect URI, a few scopes) weighs this, so `capacity` of them are remembered; a large
+/// one (64 scopes of 256 bytes) weighs its size and counts for as many usual ones.
+const SLOT_BYTES: u64 = 1024;
 
 /// What an event may carry of a pushed request: nothing secret (no `state`, `nonce`,
 /// `code_challenge`, request object).
@@ -19,12 +25,43 @@ pub(crate) struct PushedParams {
     pub(crate) pkce_method: Option<String>,
 }
 
+impl PushedParams {
+    /// The bytes these parameters hold, with their strings' own.
+    fn bytes(&self) -> u64 {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let scopes = self.scopes.as_ref().map_or(0, |scopes| {
+            scopes
+                .iter()
+                .map(|scope| std::mem::size_of::<String>() + scope.len())
+                .sum()
+        });
+        (std::mem::size_of::<Self>()
+            + text(&self.client_id)
+            + text(&self.redirect_uri)
+            + text(&self.response_type)
+            + text(&self.pkce_method)
+            + scopes) as u64
+    }
+}
+
+/// Weighs a remembered pushed request by its bytes, at least [`SLOT_BYTES`].
+#[derive(Clone, Copy)]
+struct BySize;
+
+impl Weighter<TokenFingerprint, Arc<PushedParams>> for BySize {
+    fn weight(&self, _: &TokenFingerprint, params: &Arc<PushedParams>) -> u64 {
+        params.bytes().max(SLOT_BYTES)
+    }
+}
+
 /// What was pushed, by `request_uri` fingerprint: client, scopes, redirect URI, response
 /// type and PKCE method of each pushed request (nothing secret), least recently used
-/// forgotten first.
+/// forgotten first. Bounded by size: `capacity` requests of up to [`SLOT_BYTES`] each, or
+/// fewer larger ones, so requests pushed with the most scopes and the longest redirect URI
+/// the events keep hold no more than usual ones.
 #[derive(Clone)]
 pub(crate) struct PushedRequests {
-    by_request_uri: Arc<Cache<TokenFingerprint, Arc<PushedParams>>>,
+    by_request_uri: Arc<Cache<TokenFingerprint, Arc<PushedParams>, BySize>>,
 }
 
 impl std::fmt::Debug for PushedRequests {
@@ -37,9 +74,20 @@ impl std::fmt::Debug for PushedRequests {
 
 impl PushedRequests {
     pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
         PushedRequests {
-            by_request_uri: Arc::new(Cache::new(capacity.max(1))),
+            by_request_uri: Arc::new(Cache::with_weighter(
+                capacity,
+                (capacity as u64).saturating_mul(SLOT_BYTES),
+                BySize,
+            )),
         }
+    }
+
+    /// The bytes the remembered requests weigh together.
+    #[cfg(test)]
+    fn weight(&self) -> u64 {
+        self.by_request_uri.weight()
     }
 
     pub(crate) fn remember(&self, request_uri: TokenFingerprint, params: PushedParams) {
@@ -48,5 +96,52 @@ impl PushedRequests {
 
     pub(crate) fn get(&self, request_uri: &TokenFingerprint) -> Option<Arc<PushedParams>> {
         self.by_request_uri.get(request_uri)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pushed(scopes: usize, scope_bytes: usize) -> PushedParams {
+        PushedParams {
+            client_id: Some("app".to_owned()),
+            redirect_uri: Some("https://app.example/cb".to_owned()),
+            response_type: Some("code".to_owned()),
+            scopes: Some((0..scopes).map(|i| format!("{i:0scope_bytes$}")).collect()),
+            pkce_method: Some("S256".to_owned()),
+        }
+    }
+
+    #[test]
+    fn usual_requests_fill_the_capacity_and_large_ones_count_by_size() {
+        let usual = pushed(3, 12);
+        assert!(usual.bytes() <= SLOT_BYTES, "{} bytes", usual.bytes());
+        let requests = PushedRequests::new(100);
+        for i in 0..100 {
+            requests.remember(TokenFingerprint::of(&format!("urn:{i}")), usual.clone());
+        }
+        let kept = (0..100)
+            .filter(|i| {
+                requests
+                    .get(&TokenFingerprint::of(&format!("urn:{i}")))
+                    .is_some()
+            })
+            .count();
+        // The cache may forget a few early (its eviction is approximate), never many.
+        assert!(kept >= 90, "{kept} of 100 usual requests kept");
+
+        // The largest an event keeps: 64 scopes of 256 bytes, about 18 KB each.
+        let large = pushed(64, 256);
+        assert!(large.bytes() > 16 * SLOT_BYTES);
+        let requests = PushedRequests::new(100);
+        for i in 0..1_000 {
+            requests.remember(TokenFingerprint::of(&format!("urn:{i}")), large.clone());
+        }
+        assert!(
+            requests.weight() <= 100 * SLOT_BYTES,
+            "{} bytes held",
+            requests.weight()
+        );
     }
 }
