@@ -114,30 +114,25 @@ mod tests {
     }
 
     #[test]
-    fn usual_requests_fill_the_capacity_and_large_ones_count_by_size() {
+    fn usual_requests_weigh_one_slot_and_large_ones_their_size() {
         let usual = pushed(3, 12);
         assert!(usual.bytes() <= SLOT_BYTES, "{} bytes", usual.bytes());
-        let requests = PushedRequests::new(100);
-        for i in 0..100 {
-            requests.remember(TokenFingerprint::of(&format!("urn:{i}")), usual.clone());
-        }
-        let kept = (0..100)
-            .filter(|i| {
-                requests
-                    .get(&TokenFingerprint::of(&format!("urn:{i}")))
-                    .is_some()
-            })
-            .count();
-        // The cache may forget a few early (its eviction is approximate), never many.
-        assert!(kept >= 90, "{kept} of 100 usual requests kept");
+        let key = TokenFingerprint::of("urn:usual");
+        assert_eq!(
+            BySize.weight(&key, &Arc::new(usual)),
+            SLOT_BYTES,
+            "one slot"
+        );
 
         // The largest an event keeps: 64 scopes of 256 bytes, about 18 KB each.
         let large = pushed(64, 256);
         assert!(large.bytes() > 16 * SLOT_BYTES);
+        assert_eq!(BySize.weight(&key, &Arc::new(large.clone())), large.bytes());
         let requests = PushedRequests::new(100);
         for i in 0..1_000 {
             requests.remember(TokenFingerprint::of(&format!("urn:{i}")), large.clone());
         }
+        assert!(requests.weight() >= large.bytes(), "large ones are remembered too");
         assert!(
             requests.weight() <= 100 * SLOT_BYTES,
             "{} bytes held",
