@@ -7,34 +7,13 @@
 
 mod support;
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use oauth_audit::oauth::Endpoints;
-use oauth_audit::writer::MemoryWriter;
-use oauth_audit::AuditLayer;
-use support::{events, memory_auditor, serve};
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn configured(app: Router, endpoints: Endpoints) -> (SocketAddr, MemoryWriter) {
-    let (auditor, memory) = memory_auditor();
-    let layer = AuditLayer::builder(auditor)
-        .endpoints(endpoints)
-        .build()
-        .unwrap();
-    (serve(app.layer(layer)).await, memory)
-}
+use support::{client_without_redirects, events, serve_with_endpoints};
 
 /// An authorization server that quotes the code and client secret it refused, as a misbehaving
 /// one may.
@@ -64,7 +43,7 @@ async fn echoing_token(body: Bytes) -> impl IntoResponse {
 #[tokio::test]
 async fn a_body_too_large_to_read_leaves_the_answers_description_out() {
     let app = Router::new().route("/token", post(echoing_token));
-    let (addr, memory) = configured(app, Endpoints::builder().build().unwrap()).await;
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
     // Control: small body, scrubbed.
     let small =
         "grant_type=authorization_code&code=CODESMALL0001&client_id=c&client_secret=SECRETSMALL01";
@@ -72,7 +51,7 @@ async fn a_body_too_large_to_read_leaves_the_answers_description_out() {
     let pad = "x".repeat(70 * 1024);
     let big = format!("grant_type=authorization_code&code=CODEBIG000001&client_id=c&client_secret=SECRETBIG0001&pad={pad}");
     for body in [small.to_string(), big] {
-        http()
+        client_without_redirects()
             .post(format!("http://{addr}/token"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
@@ -97,14 +76,14 @@ async fn a_body_too_large_to_read_leaves_the_answers_description_out() {
 #[tokio::test]
 async fn a_configured_endpoints_body_too_large_to_read_leaves_the_description_out() {
     let app = Router::new().route("/oauth/token", post(echoing_token));
-    let (addr, memory) = configured(
+    let (addr, memory) = serve_with_endpoints(
         app,
         Endpoints::builder().token("/oauth/token").build().unwrap(),
     )
     .await;
     let pad = "x".repeat(70 * 1024);
     let big = format!("grant_type=authorization_code&code=CODEBIG000002&client_id=c&client_secret=SECRETBIG0002&pad={pad}");
-    http()
+    client_without_redirects()
         .post(format!("http://{addr}/oauth/token"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(big)
@@ -127,7 +106,7 @@ async fn revoke_ok(_body: Bytes) -> impl IntoResponse {
 #[tokio::test]
 async fn a_revocation_reason_quoting_the_token_is_scrubbed() {
     let app = Router::new().route("/oauth/revoke", post(revoke_ok));
-    let (addr, memory) = configured(
+    let (addr, memory) = serve_with_endpoints(
         app,
         Endpoints::builder()
             .revocation("/oauth/revoke")
@@ -136,7 +115,7 @@ async fn a_revocation_reason_quoting_the_token_is_scrubbed() {
     )
     .await;
     let token = "RefreshTokenValue00005";
-    http()
+    client_without_redirects()
         .post(format!("http://{addr}/oauth/revoke"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!(
@@ -145,7 +124,7 @@ async fn a_revocation_reason_quoting_the_token_is_scrubbed() {
         .send()
         .await
         .unwrap();
-    http()
+    client_without_redirects()
         .post(format!("http://{addr}/oauth/revoke"))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("x-revocation-reason", format!("leaked {token}"))
@@ -186,7 +165,7 @@ async fn basic_echo(headers: axum::http::HeaderMap, _body: Bytes) -> impl IntoRe
 async fn an_unpadded_basic_password_is_scrubbed_and_its_client_named() {
     use base64::Engine;
     let app = Router::new().route("/oauth/token", post(basic_echo));
-    let (addr, memory) = configured(
+    let (addr, memory) = serve_with_endpoints(
         app,
         Endpoints::builder().token("/oauth/token").build().unwrap(),
     )
@@ -195,7 +174,7 @@ async fn an_unpadded_basic_password_is_scrubbed_and_its_client_named() {
     let unpadded =
         base64::engine::general_purpose::STANDARD_NO_PAD.encode("client:BasicSecretNoPad01");
     for cred in [padded, unpadded] {
-        http()
+        client_without_redirects()
             .post(format!("http://{addr}/oauth/token"))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("authorization", format!("Basic {cred}"))
@@ -237,7 +216,7 @@ async fn authorize_redirect(uri: axum::http::Uri) -> impl IntoResponse {
 #[tokio::test]
 async fn a_redirect_uris_user_information_is_not_recorded() {
     let app = Router::new().route("/oauth/authorize", get(authorize_redirect));
-    let (addr, memory) = configured(
+    let (addr, memory) = serve_with_endpoints(
         app,
         Endpoints::builder()
             .authorization("/oauth/authorize")
@@ -246,7 +225,7 @@ async fn a_redirect_uris_user_information_is_not_recorded() {
     )
     .await;
     let redirect = "https%3A%2F%2Fclient%3AUserinfoPass0006%40app.example%2Fcb";
-    http()
+    client_without_redirects()
         .get(format!(
             "http://{addr}/oauth/authorize?response_type=code&client_id=c&redirect_uri={redirect}"
         ))
@@ -280,12 +259,12 @@ async fn json_token(body: Bytes) -> impl IntoResponse {
 #[tokio::test]
 async fn a_json_token_request_is_not_inspected_and_its_answer_not_quoted() {
     let app = Router::new().route("/oauth/token", post(json_token));
-    let (addr, memory) = configured(
+    let (addr, memory) = serve_with_endpoints(
         app,
         Endpoints::builder().token("/oauth/token").build().unwrap(),
     )
     .await;
-    http()
+    client_without_redirects()
         .post(format!("http://{addr}/oauth/token"))
         .header("content-type", "application/json")
         .body(r#"{"grant_type":"authorization_code","code":"JsonBodyCode0008","client_id":"c","client_secret":"JsonBodySecret08"}"#)
@@ -330,12 +309,12 @@ async fn merged_params(uri: axum::http::Uri, body: Bytes) -> impl IntoResponse {
 #[tokio::test]
 async fn secrets_sent_in_a_token_requests_query_are_scrubbed() {
     let app = Router::new().route("/oauth/token", post(merged_params));
-    let (addr, memory) = configured(
+    let (addr, memory) = serve_with_endpoints(
         app,
         Endpoints::builder().token("/oauth/token").build().unwrap(),
     )
     .await;
-    http()
+    client_without_redirects()
         .post(format!(
             "http://{addr}/oauth/token?code=QueryCode00012&client_secret=QuerySecret012"
         ))
@@ -383,7 +362,7 @@ async fn echoing_api(headers: axum::http::HeaderMap) -> impl IntoResponse {
 #[tokio::test]
 async fn a_malformed_credential_quoted_in_a_challenge_is_scrubbed() {
     let app = Router::new().route("/api/me", get(echoing_api));
-    let (addr, memory) = configured(app, Endpoints::builder().build().unwrap()).await;
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
     let tokens = [
         ("opaqueWellFormed0001", "opaqueWellFormed0001"),
         ("1234567890|AppSecretValue0002", "AppSecretValue0002"),
@@ -391,7 +370,7 @@ async fn a_malformed_credential_quoted_in_a_challenge_is_scrubbed() {
         ("tok,en0004SecretPart", "0004SecretPart"),
     ];
     for (token, _) in tokens {
-        http()
+        client_without_redirects()
             .get(format!("http://{addr}/api/me"))
             .header("authorization", format!("Bearer {token}"))
             .send()
@@ -427,13 +406,13 @@ async fn cookie_echo(headers: axum::http::HeaderMap, _body: Bytes) -> impl IntoR
 #[tokio::test]
 async fn a_flood_of_cookies_leaves_the_answers_description_out_and_its_code_in() {
     let app = Router::new().route("/token", post(cookie_echo));
-    let (addr, memory) = configured(app, Endpoints::builder().build().unwrap()).await;
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
     // A handful of cookies, each with a character that ends a word: kept and scrubbed.
     let few: Vec<String> = (0..4).map(|i| format!("c{i}=few!{i:04}")).collect();
     // Thousands: too many to keep, and the one quoted is past the ones kept.
     let many: Vec<String> = (0..3_000).map(|i| format!("c{i}=many!{i:04}")).collect();
     for cookies in [few, many] {
-        http()
+        client_without_redirects()
             .post(format!("http://{addr}/token"))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("cookie", cookies.join("; "))

@@ -15,24 +15,14 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use oauth_audit::oauth::{Endpoints, LoginRule};
-use oauth_audit::writer::MemoryWriter;
-use oauth_audit::AuditLayer;
 use serde_json::{json, Value};
 use support::auth_server::AuthServer;
-use support::{client, events, memory_auditor, serve};
+use support::{client, client_without_redirects, events, serve_with_endpoints};
 
 const DEVICE_GRANT: &str = "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
 
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 async fn post_form(addr: SocketAddr, path: &str, body: String) -> reqwest::Response {
-    no_redirects()
+    client_without_redirects()
         .post(format!("http://{addr}{path}"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body)
@@ -41,20 +31,11 @@ async fn post_form(addr: SocketAddr, path: &str, body: String) -> reqwest::Respo
         .unwrap()
 }
 
-async fn with_layer(app: Router, endpoints: Endpoints) -> (SocketAddr, MemoryWriter) {
-    let (auditor, memory) = memory_auditor();
-    let layer = AuditLayer::builder(auditor)
-        .endpoints(endpoints)
-        .build()
-        .unwrap();
-    (serve(app.layer(layer)).await, memory)
-}
-
 #[tokio::test]
 async fn a_padded_body_is_recorded_as_not_inspected_never_as_an_anonymous_success() {
     let server = AuthServer::new();
     let endpoints = Endpoints::builder().login("/login").build().unwrap();
-    let (addr, memory) = with_layer(server.router(), endpoints).await;
+    let (addr, memory) = serve_with_endpoints(server.router(), endpoints).await;
     let padding = "p".repeat(70 * 1024);
     // The padding comes first: no field the server reads fits in the limit.
     let grant = format!(
@@ -100,7 +81,7 @@ async fn a_padded_body_is_recorded_as_not_inspected_never_as_an_anonymous_succes
 async fn repeated_parameters_are_recorded_as_ambiguous() {
     let server = AuthServer::new();
     let endpoints = Endpoints::builder().login("/login").build().unwrap();
-    let (addr, memory) = with_layer(server.router(), endpoints).await;
+    let (addr, memory) = serve_with_endpoints(server.router(), endpoints).await;
     post_form(
         addr,
         "/token",
@@ -183,7 +164,8 @@ fn replaying_device_server() -> Router {
 
 #[tokio::test]
 async fn device_polls_are_condensed_only_when_identical_and_issuances_never() {
-    let (addr, memory) = with_layer(replaying_device_server(), Endpoints::default()).await;
+    let (addr, memory) =
+        serve_with_endpoints(replaying_device_server(), Endpoints::default()).await;
     let poll = |client: &str, pending: bool| {
         format!(
             "grant_type={DEVICE_GRANT}&device_code=dc-shared-secret&client_id={client}{}",
@@ -238,7 +220,8 @@ async fn device_polls_are_condensed_only_when_identical_and_issuances_never() {
 
 #[tokio::test]
 async fn failed_device_polls_are_never_condensed() {
-    let (addr, memory) = with_layer(replaying_device_server(), Endpoints::default()).await;
+    let (addr, memory) =
+        serve_with_endpoints(replaying_device_server(), Endpoints::default()).await;
     // Guessing the client's secret while polling: each guess is an event of its own.
     for guess in 0..3 {
         let body = format!(
@@ -279,7 +262,7 @@ fn page_login() -> Router {
 #[tokio::test]
 async fn a_login_page_is_unknown_without_a_rule_and_judged_with_one() {
     let endpoints = Endpoints::builder().login("/login").build().unwrap();
-    let (addr, memory) = with_layer(page_login(), endpoints).await;
+    let (addr, memory) = serve_with_endpoints(page_login(), endpoints).await;
     post_form(addr, "/login", "username=alice&password=guess".into()).await;
     let all = events(&memory, 1).await;
     assert_eq!(all[0]["outcome"], "unknown", "a 200 page is not a success");
@@ -291,7 +274,7 @@ async fn a_login_page_is_unknown_without_a_rule_and_judged_with_one() {
         .login_rule(LoginRule::redirect_prefix("/app"))
         .build()
         .unwrap();
-    let (addr, memory) = with_layer(page_login(), endpoints).await;
+    let (addr, memory) = serve_with_endpoints(page_login(), endpoints).await;
     post_form(addr, "/login", "username=alice&password=guess".into()).await;
     let all = events(&memory, 1).await;
     assert_eq!(all[0]["kind"], "LoginFailed");
@@ -300,7 +283,7 @@ async fn a_login_page_is_unknown_without_a_rule_and_judged_with_one() {
     // And the real server's failures (401 and a redirect back to the form) have codes.
     let server = AuthServer::new();
     let endpoints = Endpoints::builder().login("/login").build().unwrap();
-    let (addr, memory) = with_layer(server.router(), endpoints).await;
+    let (addr, memory) = serve_with_endpoints(server.router(), endpoints).await;
     post_form(addr, "/login", "username=alice&password=guess".into()).await;
     let all = events(&memory, 1).await;
     assert_eq!(all[0]["kind"], "LoginFailed");
@@ -323,7 +306,7 @@ fn plain_api() -> Router {
 
 #[tokio::test]
 async fn default_endpoint_paths_need_protocol_evidence() {
-    let (addr, memory) = with_layer(plain_api(), Endpoints::default()).await;
+    let (addr, memory) = serve_with_endpoints(plain_api(), Endpoints::default()).await;
     let http = client();
     let get404 = http
         .get(format!("http://{addr}/token"))
@@ -353,7 +336,7 @@ async fn default_endpoint_paths_need_protocol_evidence() {
 
     // Configured explicitly, the role is trusted as before.
     let explicit = Endpoints::builder().token("/token").build().unwrap();
-    let (addr, memory) = with_layer(plain_api(), explicit).await;
+    let (addr, memory) = serve_with_endpoints(plain_api(), explicit).await;
     client()
         .get(format!("http://{addr}/token"))
         .send()
@@ -367,7 +350,7 @@ async fn default_endpoint_paths_need_protocol_evidence() {
 #[tokio::test]
 async fn real_oauth_traffic_on_default_paths_is_still_recognised() {
     let server = AuthServer::new();
-    let (addr, memory) = with_layer(server.router(), Endpoints::default()).await;
+    let (addr, memory) = serve_with_endpoints(server.router(), Endpoints::default()).await;
     // Request evidence (a grant type), response evidence (an OAuth error for a padded
     // body), an authorization request.
     post_form(
@@ -385,7 +368,7 @@ async fn real_oauth_traffic_on_default_paths_is_still_recognised() {
         ),
     )
     .await;
-    no_redirects()
+    client_without_redirects()
         .get(format!(
             "http://{addr}/authorize?response_type=code&client_id=web&redirect_uri=http%3A%2F%2Fapp.test%2Fcb"
         ))
@@ -407,7 +390,8 @@ async fn real_oauth_traffic_on_default_paths_is_still_recognised() {
 /// space, letters past ASCII) is found all the same when the upstream quotes it decoded.
 #[tokio::test]
 async fn a_quoted_basic_password_is_scrubbed_whatever_its_characters() {
-    let (addr, memory) = with_layer(support::echo_server::router(), Endpoints::default()).await;
+    let (addr, memory) =
+        serve_with_endpoints(support::echo_server::router(), Endpoints::default()).await;
     for password in ["Hunter2-Echoed!", "p@ss W0rd-Echoed:x", "Échappé-Echoed€"] {
         client()
             .post(format!("http://{addr}/token"))
@@ -433,7 +417,8 @@ async fn a_quoted_basic_password_is_scrubbed_whatever_its_characters() {
 /// quoted back, they go, whether each is one word of the text or not.
 #[tokio::test]
 async fn quoted_cookies_and_proofs_at_the_token_endpoint_are_scrubbed() {
-    let (addr, memory) = with_layer(support::echo_server::router(), Endpoints::default()).await;
+    let (addr, memory) =
+        serve_with_endpoints(support::echo_server::router(), Endpoints::default()).await;
     client()
         .post(format!("http://{addr}/token"))
         .header("cookie", "session=Echoed-Cookie-3131; csrf=Echoed csrf!42")
@@ -455,14 +440,15 @@ async fn quoted_cookies_and_proofs_at_the_token_endpoint_are_scrubbed() {
 
 #[tokio::test]
 async fn an_upstream_echoing_secrets_is_scrubbed() {
-    let (addr, memory) = with_layer(support::echo_server::router(), Endpoints::default()).await;
+    let (addr, memory) =
+        serve_with_endpoints(support::echo_server::router(), Endpoints::default()).await;
     post_form(
         addr,
         "/token",
         "grant_type=authorization_code&code=Echoed-Code-1234&client_id=web&client_secret=Echoed-Secret-5678".into(),
     )
     .await;
-    no_redirects()
+    client_without_redirects()
         .get(format!(
             "http://{addr}/authorize?response_type=code&client_id=web&state=Echoed-State-9999"
         ))
@@ -533,14 +519,15 @@ fn form_authenticating_server() -> Router {
 
 #[tokio::test]
 async fn a_request_naming_two_clients_is_attributed_to_the_one_the_server_issued_to() {
-    let (addr, memory) = with_layer(form_authenticating_server(), Endpoints::default()).await;
+    let (addr, memory) =
+        serve_with_endpoints(form_authenticating_server(), Endpoints::default()).await;
     let basic = |user: &str| {
         use base64::Engine;
         let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{user}:wrong"));
         format!("Basic {credentials}")
     };
     let post = |path: &str, authorization: Option<String>, body: &str| {
-        let mut request = no_redirects()
+        let mut request = client_without_redirects()
             .post(format!("http://{addr}{path}"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body.to_owned());
@@ -640,7 +627,7 @@ async fn bodies_refused_by_the_shared_budget_say_so() {
         .max_captured_bytes(1024)
         .build()
         .unwrap();
-    let (addr, memory) = with_layer(app, endpoints).await;
+    let (addr, memory) = serve_with_endpoints(app, endpoints).await;
     // 1,000 of the 1,024 bytes: no room left for the quick request's 42.
     let prefix = "slow=1&grant_type=client_credentials&client_id=a&pad=";
     let slow = tokio::spawn(post_form(

@@ -132,7 +132,10 @@ mod tests {
         for i in 0..1_000 {
             requests.remember(TokenFingerprint::of(&format!("urn:{i}")), large.clone());
         }
-        assert!(requests.weight() >= large.bytes(), "large ones are remembered too");
+        assert!(
+            requests.weight() >= large.bytes(),
+            "large ones are remembered too"
+        );
         assert!(
             requests.weight() <= 100 * SLOT_BYTES,
             "{} bytes held",

@@ -65,6 +65,29 @@ pub async fn events(memory: &MemoryWriter, n: usize) -> Vec<Value> {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
+
+/// A client that does not follow redirects: the tests read an authorization server's
+/// `Location` themselves.
+pub fn client_without_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Serves `app` behind an `AuditLayer` with `endpoints`, its events in memory.
+pub async fn serve_with_endpoints(
+    app: Router,
+    endpoints: oauth_audit::oauth::Endpoints,
+) -> (SocketAddr, MemoryWriter) {
+    let (auditor, memory) = memory_auditor();
+    let layer = oauth_audit::AuditLayer::builder(auditor)
+        .endpoints(endpoints)
+        .build()
+        .unwrap();
+    (serve(app.layer(layer)).await, memory)
+}
 pub mod keys;
 
 /// A `std::io::Write` into shared memory, for capturing subscriber output.
