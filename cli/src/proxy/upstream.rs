@@ -11,28 +11,58 @@
 //! - a request that a reused connection could not even start (the upstream closed it while
 //!   it was idle) is sent again on another connection, as hyper-util's
 //!   `retry_canceled_requests` does;
+//! - a request sent on a connection that had been idle across one of the reaper's rounds
+//!   (at most [`LONGEST_ROUND`] apart), which the upstream closed without a single byte of
+//!   answer within [`RESEND_WINDOW`] of the sending, is sent once more on a new connection
+//!   when it is idempotent and has no body (RFC 9112 §9.3.1; Go's `net/http` client does the
+//!   same, nginx's `proxy_next_upstream error` more): the upstream's own keep-alive timeout
+//!   may close a connection just as a request is put on it, and the client should not get a
+//!   `502` for that race. Every byte read from a connection is counted ([`Counted`]), so an
+//!   upstream that had begun to answer (a partial head, an interim `100 Continue`, a status
+//!   line) is never sent the request twice, and the window keeps out one that worked on the
+//!   request for a while and then died;
 //! - a connection goes back to the list once its response has been read, at once when it
 //!   already has, else from a task that waits for it (a body still streaming);
 //! - idle connections are closed after between half of `idle_timeout` and `idle_timeout`
-//!   without a request, and at most [`MAX_IDLE`] are kept;
+//!   without a request (a second less than it, at most, for timeouts of two seconds or
+//!   more), and at most [`MAX_IDLE`] are kept;
 //! - an upgraded connection (`101 Switching Protocols`) belongs to its tunnel and never
 //!   comes back.
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use http::{Request, Response, StatusCode, Uri};
-use hyper::body::{Body, Incoming};
+use http::{Method, Request, Response, StatusCode, Uri};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
 
 /// Idle connections kept at most; one returned past this is closed.
 pub const MAX_IDLE: usize = 1024;
+
+/// The longest round of the reaper, which closes idle connections and marks them stale.
+///
+/// A connection idle across one of its rounds may have been closed by the upstream's
+/// keep-alive timeout just as a request is put on it: the head of an idempotent request
+/// without a body sent on it is kept, to be sent once more on a new connection if the
+/// upstream closes it before answering. Keep-alive timeouts are seconds (gunicorn 2 s,
+/// Node.js and uvicorn 5 s). Marked by rounds, not by reading the clock, a connection costs
+/// each request an atomic load when it is put back and one when it is taken; the copy is
+/// made at most once a round per connection, whatever the load.
+pub const LONGEST_ROUND: Duration = Duration::from_secs(1);
+
+/// How soon after a request was sent on a stale connection the upstream must have closed it,
+/// without a byte of answer, for the request to be sent again. The keep-alive race closes
+/// it within a round trip; an upstream that closes later was working on the request.
+pub const RESEND_WINDOW: Duration = Duration::from_secs(1);
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -53,13 +83,17 @@ impl<B> Upstream<B> {
     /// Connections to `uri` (its scheme and authority) made by `connector`, closed after
     /// `idle_timeout` without a request.
     pub fn new(connector: HttpsConnector<HttpConnector>, uri: Uri, idle_timeout: Duration) -> Self {
+        let round_length = (idle_timeout / 2)
+            .min(LONGEST_ROUND)
+            .max(Duration::from_millis(1));
         Upstream {
             shared: Arc::new(Shared {
                 connector,
                 uri,
                 idle: Mutex::new(Vec::new()),
                 round: AtomicU32::new(0),
-                round_length: (idle_timeout / 2).max(Duration::from_millis(1)),
+                round_length,
+                rounds_to_close: rounds_to_close(idle_timeout, round_length),
                 max_idle: MAX_IDLE,
                 reaper: Once::new(),
             }),
@@ -99,16 +133,132 @@ struct Shared<B> {
     idle: Mutex<Vec<Idle<B>>>,
     /// Counts the reaper's rounds; an idle connection remembers the round it came back in.
     round: AtomicU32,
-    /// How often the reaper runs: half the idle timeout.
+    /// How often the reaper runs: half the idle timeout, at most [`LONGEST_ROUND`].
     round_length: Duration,
+    /// After how many rounds idle a connection is closed.
+    rounds_to_close: u32,
     /// Idle connections kept at most ([`MAX_IDLE`]).
     max_idle: usize,
     reaper: Once,
 }
 
+/// How many rounds of `round_length` make `idle_timeout`, at least two: a connection is
+/// closed after between `rounds - 1` and `rounds` of them idle.
+fn rounds_to_close(idle_timeout: Duration, round_length: Duration) -> u32 {
+    let rounds = idle_timeout
+        .as_nanos()
+        .div_ceil(round_length.as_nanos().max(1));
+    u32::try_from(rounds).unwrap_or(u32::MAX).max(2)
+}
+
 struct Idle<B> {
-    sender: SendRequest<B>,
+    connection: Connection<B>,
     round: u32,
+}
+
+/// A connection's sending half, and the count of the bytes read from it.
+struct Connection<B> {
+    sender: SendRequest<Outgoing<B>>,
+    read: Arc<AtomicU64>,
+}
+
+/// An upstream connection's I/O, counting the bytes read from it: whether the upstream had
+/// begun to answer a request when it closed the connection. In tokio's terms, where a read's
+/// bytes are counted from the buffer's filled part without `unsafe` (`TokioIo` converts from
+/// and back to hyper's).
+struct Counted<T> {
+    io: T,
+    read: Arc<AtomicU64>,
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        let read = buf.filled().len().saturating_sub(before);
+        if read > 0 {
+            this.read.fetch_add(read as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+}
+
+/// What a request sent on a stale connection needs to be sent again: its head, and what
+/// tells the keep-alive race from an upstream that had begun to answer.
+struct Resend<B> {
+    copy: Request<Outgoing<B>>,
+    read_before: u64,
+    sent_at: Instant,
+}
+
+/// A request's body, or none: what a request sent once more carries.
+enum Outgoing<B> {
+    Body(B),
+    Empty,
+}
+
+impl<B: Body + Unpin> Body for Outgoing<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match self.get_mut() {
+            Outgoing::Body(body) => Pin::new(body).poll_frame(cx),
+            Outgoing::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Outgoing::Body(body) => body.is_end_stream(),
+            Outgoing::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Outgoing::Body(body) => body.size_hint(),
+            Outgoing::Empty => SizeHint::with_exact(0),
+        }
+    }
 }
 
 /// Why a request could not be forwarded.
@@ -147,37 +297,69 @@ impl StdError for UpstreamError {
 
 impl<B> Upstream<B>
 where
-    B: Body + Send + 'static,
+    B: Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
     /// Sends `req` (origin-form, with its `Host`) on an idle connection, or a new one.
-    pub async fn send(&self, mut req: Request<B>) -> Result<Response<Incoming>, UpstreamError> {
+    pub async fn send(&self, req: Request<B>) -> Result<Response<Incoming>, UpstreamError> {
+        let mut req = req.map(Outgoing::Body);
+        // Once a request has been sent again, only on a new connection, and not again.
+        let mut resent = false;
         loop {
-            let (mut sender, reused) = match self.shared.checkout() {
-                Some(sender) => (sender, true),
+            let reused = if resent { None } else { self.shared.checkout() };
+            // `Some(stale)` for a connection from the list, `None` for a new one.
+            let (mut connection, stale) = match reused {
+                Some((connection, stale)) => (connection, Some(stale)),
                 // Boxed: the connect future is large and rarely needed, and would otherwise
                 // make every request's future larger to move.
-                None => (Box::pin(self.connect()).await?, false),
+                None => (Box::pin(self.connect()).await?, None),
             };
-            match sender.try_send_request(req).await {
+            // Boxed: made only for a stale connection, and kept out of this future, which
+            // every proxied request moves.
+            let again = match stale {
+                Some(true) if !resent => bodiless_copy(&req).map(|copy| {
+                    Box::new(Resend {
+                        copy,
+                        read_before: connection.read.load(Ordering::Relaxed),
+                        sent_at: Instant::now(),
+                    })
+                }),
+                _ => None,
+            };
+            match connection.sender.try_send_request(req).await {
                 Ok(response) => {
                     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-                        self.shared.give_back(sender);
+                        self.shared.give_back(connection);
                     }
                     return Ok(response);
                 }
-                Err(mut err) => match err.take_message() {
+                Err(mut err) => match (err.take_message(), again) {
                     // Never started: the idle connection had been closed. Another one, and
                     // at the latest a new one, which is not retried.
-                    Some(again) if reused => req = again,
+                    (Some(unsent), _) if stale.is_some() => req = unsent,
+                    // Sent on a stale connection, which the upstream closed at once without
+                    // a byte of answer: the keep-alive race.
+                    (None, Some(resend))
+                        if closed_unanswered(err.error())
+                            && connection.read.load(Ordering::Relaxed) == resend.read_before
+                            && resend.sent_at.elapsed() <= RESEND_WINDOW =>
+                    {
+                        tracing::info!(
+                            error = %err.error(),
+                            method = %resend.copy.method(),
+                            "the upstream closed an idle connection as a request was sent on it, before answering; sending it again on a new one"
+                        );
+                        req = resend.copy;
+                        resent = true;
+                    }
                     _ => return Err(UpstreamError::Request(err.into_error())),
                 },
             }
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<B>, UpstreamError> {
+    async fn connect(&self) -> Result<Connection<B>, UpstreamError> {
         let io = self
             .shared
             .connector
@@ -185,6 +367,11 @@ where
             .oneshot(self.shared.uri.clone())
             .await
             .map_err(UpstreamError::Connect)?;
+        let read = Arc::new(AtomicU64::new(0));
+        let io = TokioIo::new(Counted {
+            io: TokioIo::new(io),
+            read: Arc::clone(&read),
+        });
         let (sender, connection) = http1::Builder::new()
             .handshake(io)
             .await
@@ -194,42 +381,83 @@ where
                 tracing::debug!(error = %err, "upstream connection ended");
             }
         });
-        Ok(sender)
+        Ok(Connection { sender, read })
     }
+}
+
+/// A copy of `req` to send again, when it is idempotent (RFC 9110 §9.2.2) and has no body:
+/// its head, which the first sending consumes.
+fn bodiless_copy<B: Body + Unpin>(req: &Request<Outgoing<B>>) -> Option<Request<Outgoing<B>>> {
+    let idempotent = matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    );
+    if !idempotent || !req.body().is_end_stream() {
+        return None;
+    }
+    let mut copy = Request::new(Outgoing::Empty);
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    Some(copy)
+}
+
+/// Whether the connection closed (or was reset) before the response's head was read.
+fn closed_unanswered(err: &hyper::Error) -> bool {
+    if err.is_incomplete_message() {
+        return true;
+    }
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            );
+        }
+        source = cause.source();
+    }
+    false
 }
 
 impl<B> Shared<B>
 where
     B: Body + Send + 'static,
 {
-    /// The most recently returned idle connection that is ready; closed ones are dropped.
-    fn checkout(&self) -> Option<SendRequest<B>> {
+    /// The most recently returned idle connection that is ready, and whether it has been
+    /// idle across a round of the reaper (stale); closed ones are dropped.
+    fn checkout(&self) -> Option<(Connection<B>, bool)> {
         loop {
             let entry = self.idle.lock().ok()?.pop()?;
-            if entry.sender.is_ready() {
-                return Some(entry.sender);
+            if entry.connection.sender.is_ready() {
+                let stale = entry.round != self.round.load(Ordering::Relaxed);
+                return Some((entry.connection, stale));
             }
             // Closed by the upstream: dropped here, outside the lock.
         }
     }
 
     /// Back to the list once ready for another request: now if it is, else when it is.
-    fn give_back(self: &Arc<Self>, mut sender: SendRequest<B>) {
-        if sender.is_ready() {
-            self.put(sender);
-        } else if !sender.is_closed() {
+    fn give_back(self: &Arc<Self>, mut connection: Connection<B>) {
+        if connection.sender.is_ready() {
+            self.put(connection);
+        } else if !connection.sender.is_closed() {
             let shared = Arc::downgrade(self);
             tokio::spawn(async move {
-                if sender.ready().await.is_ok() {
+                if connection.sender.ready().await.is_ok() {
                     if let Some(shared) = shared.upgrade() {
-                        shared.put(sender);
+                        shared.put(connection);
                     }
                 }
             });
         }
     }
 
-    fn put(self: &Arc<Self>, sender: SendRequest<B>) {
+    fn put(self: &Arc<Self>, connection: Connection<B>) {
         self.reaper.call_once(|| {
             tokio::spawn(reap(Arc::downgrade(self), self.round_length));
         });
@@ -237,15 +465,15 @@ where
             if idle.len() < self.max_idle {
                 // Read under the lock, so that a round the reaper is starting counts.
                 let round = self.round.load(Ordering::Relaxed);
-                idle.push(Idle { sender, round });
+                idle.push(Idle { connection, round });
             }
         }
-        // Past the bound, the connection closes as `sender` is dropped: after the lock.
+        // Past the bound, the connection closes as its sender is dropped: after the lock.
     }
 }
 
-/// Every `round_length`, closes the connections idle since before the previous round, and
-/// those the upstream closed. Ends with the pool.
+/// Every `round_length`, closes the connections idle for `rounds_to_close` rounds, and those
+/// the upstream closed. Ends with the pool.
 async fn reap<B>(shared: Weak<Shared<B>>, round_length: Duration) {
     let mut interval = tokio::time::interval(round_length);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -261,7 +489,9 @@ async fn reap<B>(shared: Weak<Shared<B>>, round_length: Duration) {
                 let mut closed = Vec::new();
                 let mut kept = Vec::with_capacity(idle.len());
                 for entry in idle.drain(..) {
-                    if round.wrapping_sub(entry.round) >= 2 || entry.sender.is_closed() {
+                    if round.wrapping_sub(entry.round) >= shared.rounds_to_close
+                        || entry.connection.sender.is_closed()
+                    {
                         closed.push(entry);
                     } else {
                         kept.push(entry);
@@ -506,9 +736,9 @@ mod tests {
         let server = Server::start(ok()).await;
         let upstream = server.upstream(Duration::from_secs(60));
         for _ in 0..3 {
-            let mut sender = upstream.connect().await.unwrap();
-            sender.ready().await.unwrap();
-            upstream.shared.put(sender);
+            let mut connection = upstream.connect().await.unwrap();
+            connection.sender.ready().await.unwrap();
+            upstream.shared.put(connection);
         }
         assert_eq!(server.accepted(), 3);
         // The third is taken, and comes back last again.
@@ -557,7 +787,9 @@ mod tests {
         // An idle connection that reads as ready, whose task stops and then ends with the
         // request in its queue, unsent: the connection closed under it.
         let io = TokioIo::new(tokio::net::TcpStream::connect(server.addr).await.unwrap());
-        let (mut sender, connection) = http1::handshake::<_, Full<Bytes>>(io).await.unwrap();
+        let (mut sender, connection) = http1::handshake::<_, Outgoing<Full<Bytes>>>(io)
+            .await
+            .unwrap();
         let paused = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn(Pausable {
             connection: Box::pin(connection),
@@ -565,7 +797,10 @@ mod tests {
         });
         sender.ready().await.unwrap();
         paused.store(true, Ordering::SeqCst);
-        upstream.shared.put(sender);
+        upstream.shared.put(Connection {
+            sender,
+            read: Arc::default(),
+        });
 
         let post = Request::post("/")
             .header(header::HOST, "upstream")
@@ -581,6 +816,200 @@ mod tests {
         assert_eq!(body, "the body, once");
         assert_eq!(number, 2, "sent again on a new connection");
         assert_eq!(server.accepted(), 2);
+    }
+
+    /// An upstream that answers every request but one: the second request on its first
+    /// connection is read whole, and the connection closed without an answer, as a server
+    /// whose keep-alive timeout fired as the request arrived. Counts the requests it read.
+    /// How `Closing` leaves the request it does not answer.
+    #[derive(Clone, Copy, Debug)]
+    enum Lost {
+        /// Closes the connection at once: the keep-alive race.
+        AtOnce,
+        /// Writes part of a response head first.
+        PartialHead,
+        /// Writes an interim `100 Continue` first.
+        AfterContinue,
+        /// Works on it past [`RESEND_WINDOW`] first.
+        Late,
+    }
+
+    struct Closing {
+        addr: SocketAddr,
+        requests: Arc<AtomicUsize>,
+        accepted: Arc<AtomicUsize>,
+        listener: JoinHandle<()>,
+    }
+
+    impl Drop for Closing {
+        fn drop(&mut self) {
+            self.listener.abort();
+        }
+    }
+
+    impl Closing {
+        async fn start(lost: Lost) -> Closing {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let requests = Arc::new(AtomicUsize::new(0));
+            let accepted = Arc::new(AtomicUsize::new(0));
+            let (counted, connections) = (requests.clone(), accepted.clone());
+            let listener = tokio::spawn(async move {
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    let number = connections.fetch_add(1, Ordering::SeqCst) + 1;
+                    let counted = counted.clone();
+                    tokio::spawn(async move {
+                        let mut buffer = Vec::new();
+                        for on_connection in 1.. {
+                            // A head, then as many body bytes as it says.
+                            let head_end = loop {
+                                if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n")
+                                {
+                                    break end + 4;
+                                }
+                                let mut chunk = [0u8; 4096];
+                                match stream.read(&mut chunk).await {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                                }
+                            };
+                            let head = String::from_utf8_lossy(&buffer[..head_end]).to_lowercase();
+                            let length: usize = head
+                                .lines()
+                                .find_map(|line| line.strip_prefix("content-length:"))
+                                .map_or(0, |n| n.trim().parse().unwrap());
+                            while buffer.len() < head_end + length {
+                                let mut chunk = [0u8; 4096];
+                                match stream.read(&mut chunk).await {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                                }
+                            }
+                            buffer.drain(..head_end + length);
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            if number == 1 && on_connection == 2 {
+                                let begun: &[u8] = match lost {
+                                    Lost::AtOnce => b"",
+                                    Lost::PartialHead => b"HTTP/1.1 200 OK\r\ncontent-le",
+                                    Lost::AfterContinue => b"HTTP/1.1 100 Continue\r\n\r\n",
+                                    Lost::Late => {
+                                        tokio::time::sleep(
+                                            RESEND_WINDOW + Duration::from_millis(200),
+                                        )
+                                        .await;
+                                        b""
+                                    }
+                                };
+                                let _ = stream.write_all(begun).await;
+                                return;
+                            }
+                            let answer = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-connection: {number}\r\n\r\nok"
+                            );
+                            if stream.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+            Closing {
+                addr,
+                requests,
+                accepted,
+                listener,
+            }
+        }
+
+        /// Connections to it, with one request made and its connection back in the list,
+        /// then left idle across a round of the reaper (`stale`) or not.
+        async fn upstream(&self, stale: bool) -> Upstream<Full<Bytes>> {
+            let mut upstream = upstream_at(self.addr, Duration::from_secs(60));
+            let shared = Arc::get_mut(&mut upstream.shared).unwrap();
+            shared.round_length = if stale {
+                Duration::from_millis(20)
+            } else {
+                Duration::from_secs(3600)
+            };
+            shared.rounds_to_close = u32::MAX;
+            assert_eq!(round_trip(&upstream).await, (Bytes::from("ok"), 1));
+            if stale {
+                eventually("a round of the reaper", || {
+                    upstream.shared.round.load(Ordering::Relaxed) > 0
+                })
+                .await;
+            }
+            upstream
+        }
+
+        fn requests(&self) -> usize {
+            self.requests.load(Ordering::SeqCst)
+        }
+
+        fn accepted(&self) -> usize {
+            self.accepted.load(Ordering::SeqCst)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idempotent_request_a_stale_connection_lost_is_sent_again_on_a_new_one() {
+        for method in [Method::GET, Method::HEAD, Method::DELETE] {
+            let server = Closing::start(Lost::AtOnce).await;
+            let upstream = server.upstream(true).await;
+            let request = Request::builder()
+                .method(method.clone())
+                .uri("/")
+                .header(header::HOST, "upstream")
+                .body(Full::default())
+                .unwrap();
+            let response = upstream.send(request).await.unwrap();
+            assert_eq!(response.headers()["x-connection"], "2", "{method}");
+            assert_eq!(server.requests(), 3, "{method}: the lost one, then again");
+            assert_eq!(server.accepted(), 2, "{method}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_with_a_body_not_idempotent_or_on_a_connection_not_stale_is_not_sent_again() {
+        let requests = [
+            (
+                true,
+                Request::put("/")
+                    .header(header::HOST, "upstream")
+                    .body(Full::from("a body that is gone"))
+                    .unwrap(),
+            ),
+            (
+                true,
+                Request::post("/")
+                    .header(header::HOST, "upstream")
+                    .body(Full::default())
+                    .unwrap(),
+            ),
+            (false, get("/")),
+        ];
+        for (stale, request) in requests {
+            let what = format!("{} stale: {stale}", request.method());
+            let server = Closing::start(Lost::AtOnce).await;
+            let upstream = server.upstream(stale).await;
+            let err = upstream.send(request).await.unwrap_err();
+            assert!(!err.is_connect(), "{what}: {err:?}");
+            assert_eq!(server.requests(), 2, "{what}: sent once");
+            assert_eq!(server.accepted(), 1, "{what}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_the_upstream_had_begun_to_answer_or_worked_on_is_not_sent_again() {
+        for lost in [Lost::PartialHead, Lost::AfterContinue, Lost::Late] {
+            let server = Closing::start(lost).await;
+            let upstream = server.upstream(true).await;
+            let err = upstream.send(get("/")).await.unwrap_err();
+            assert!(!err.is_connect(), "{lost:?}: {err:?}");
+            assert_eq!(server.requests(), 2, "{lost:?}: sent once");
+            assert_eq!(server.accepted(), 1, "{lost:?}");
+        }
     }
 
     #[tokio::test]
@@ -650,6 +1079,35 @@ mod tests {
         assert_eq!(round_trip(&upstream).await.1, 2);
     }
 
+    #[test]
+    fn rounds_are_a_second_at_most_and_close_after_half_to_all_of_the_idle_timeout() {
+        let secs = Duration::from_secs;
+        let millis = Duration::from_millis;
+        for (idle_timeout, round, rounds) in [
+            (secs(60), secs(1), 60),
+            (millis(2500), secs(1), 3),
+            (secs(2), secs(1), 2),
+            (millis(400), millis(200), 2),
+            (millis(1), millis(1), 2),
+        ] {
+            let upstream = upstream_at("127.0.0.1:9".parse().unwrap(), idle_timeout);
+            assert_eq!(upstream.shared.round_length, round, "{idle_timeout:?}");
+            assert_eq!(upstream.shared.rounds_to_close, rounds, "{idle_timeout:?}");
+            // Closed after between `rounds - 1` and `rounds` rounds idle.
+            let (earliest, latest) = (round * (rounds - 1), round * rounds);
+            assert!(
+                earliest >= idle_timeout / 2 || idle_timeout < millis(2),
+                "{idle_timeout:?}"
+            );
+            // (Two rounds at least: a 1 ms timeout, below the shortest round, takes 2 ms.)
+            assert!(latest >= idle_timeout, "{idle_timeout:?}");
+            assert!(
+                latest < idle_timeout + round || rounds == 2,
+                "{idle_timeout:?}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn no_more_than_the_bound_is_kept_idle() {
         let server = Server::start(ok()).await;
@@ -657,9 +1115,9 @@ mod tests {
         Arc::get_mut(&mut upstream.shared).unwrap().max_idle = 5;
         // Connections made directly, each ready, handed back one by one.
         for _ in 0..5 + 3 {
-            let mut sender = upstream.connect().await.unwrap();
-            sender.ready().await.unwrap();
-            upstream.shared.put(sender);
+            let mut connection = upstream.connect().await.unwrap();
+            connection.sender.ready().await.unwrap();
+            upstream.shared.put(connection);
         }
         assert_eq!(upstream.idle_count(), 5);
         server.wait_open("the extra three are closed", 5).await;
