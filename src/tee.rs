@@ -123,6 +123,8 @@ pub(crate) struct Tee {
     truncated: bool,
     unreadable: bool,
     over_budget: bool,
+    /// Bytes of the body seen, copied or not.
+    seen: usize,
     slot: Option<CaptureSlot>,
     budget: Option<CaptureBudget>,
     reserved: usize,
@@ -146,6 +148,7 @@ impl Tee {
             truncated: false,
             unreadable: false,
             over_budget: false,
+            seen: 0,
             slot: None,
             budget: None,
             reserved: 0,
@@ -166,7 +169,12 @@ impl Tee {
     }
 
     pub(crate) fn observe(&mut self, data: &[u8]) {
+        self.seen = self.seen.saturating_add(data.len());
         if self.truncated {
+            // A body refused by the budget that turns out past the limit is too large.
+            if self.seen > self.limit {
+                self.over_budget = false;
+            }
             return;
         }
         let fits_limit = self.buf.len() + data.len() <= self.limit;
@@ -199,6 +207,10 @@ impl Tee {
         let n = data.chunks_vectored(&mut slices);
         let slices = &slices[..n];
         if slices.iter().map(|s| s.len()).sum::<usize>() != remaining {
+            self.seen = self.seen.saturating_add(remaining);
+            if self.seen > self.limit {
+                self.over_budget = false;
+            }
             if !self.truncated {
                 self.unreadable = true;
                 self.give_up();
@@ -313,6 +325,12 @@ mod tests {
         let second = second.finish(true).unwrap();
         assert!(second.truncated, "no room left for the 11th byte");
         assert!(second.over_budget, "within its own limit");
+        // A body refused by the budget that then goes past its limit is too large.
+        let mut long = Tee::new(8).within(&budget);
+        long.observe(b"abcde");
+        long.observe(b"fghij");
+        let long = long.finish(true).unwrap();
+        assert!(long.truncated && !long.over_budget);
         assert_eq!(second.whole(), None);
         assert_eq!(
             budget.available(),

@@ -643,13 +643,12 @@ pub struct OAuthDetails {
     /// `request_over_budget`, `response_over_budget`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub body_not_inspected: Vec<String>,
-    /// Token, revocation, introspection and pushed authorization requests: another client
-    /// the request named, which is not `actor.client_id`. Either the request named two
-    /// clients (an HTTP Basic header and a form `client_id` or client assertion that
-    /// disagree; RFC 6749 §2.3 allows one authentication method per request), or the access
-    /// token the server issued names another client than the request's authentication did:
-    /// the issued token's client is then `actor.client_id`, the server's word. The event's
-    /// severity is at least `warning`.
+    /// Token, revocation, introspection and pushed authorization requests that named two
+    /// clients (an HTTP Basic header, a client assertion and a form `client_id` that
+    /// disagree; RFC 6749 §2.3 allows one authentication method per request): the one that
+    /// is not `actor.client_id`. When the access token issued is a JWT naming the other one,
+    /// the server believed that one, and it is `actor.client_id`. The event's severity is at
+    /// least `warning`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conflicting_client_id: Option<String>,
     /// Device grant (RFC 8628): the fingerprint of the polled device code.

@@ -160,7 +160,7 @@ pub(crate) struct HeadSecrets {
 /// How many secrets of a request head are kept as text at most.
 pub(crate) const MAX_HEAD_TEXTS: usize = 64;
 /// How many bytes of secrets of a request head are kept as text at most, together.
-pub(crate) const MAX_HEAD_TEXT_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_HEAD_TEXT_BYTES: usize = 16 * 1024;
 
 /// What replaces a free text that could hold a secret the request head carried when the
 /// head carried more than could be kept to scrub.
@@ -762,6 +762,63 @@ impl Untrusted {
     pub(crate) fn scrubbed(&self, secrets: &Secrets<'_>, max_bytes: usize) -> String {
         scrub(&self.0, secrets, max_bytes)
     }
+
+    /// The text as an error code: see [`scrub_code`].
+    pub(crate) fn scrubbed_code(&self, secrets: &Secrets<'_>, max_bytes: usize) -> String {
+        scrub_code(&self.0, secrets, max_bytes)
+    }
+}
+
+/// The error codes of the OAuth and OpenID Connect specifications (RFC 6749 §4.1.2.1 and
+/// §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 7591 §3.2.2, RFC 8628 §3.5, RFC 8693 §2.2.2,
+/// RFC 8707 §2, RFC 9101 §6.3, RFC 9126 §2.3, RFC 9396 §5, RFC 9449 §12.2, RFC 9470 §3,
+/// OpenID Connect Core §3.1.2.6): public words, which no request can make secret.
+const REGISTERED_ERROR_CODES: [&str; 34] = [
+    "access_denied",
+    "account_selection_required",
+    "authorization_pending",
+    "consent_required",
+    "expired_token",
+    "insufficient_scope",
+    "insufficient_user_authentication",
+    "interaction_required",
+    "invalid_authorization_details",
+    "invalid_client",
+    "invalid_client_metadata",
+    "invalid_dpop_proof",
+    "invalid_grant",
+    "invalid_redirect_uri",
+    "invalid_request",
+    "invalid_request_object",
+    "invalid_request_uri",
+    "invalid_scope",
+    "invalid_software_statement",
+    "invalid_target",
+    "invalid_token",
+    "login_required",
+    "registration_not_supported",
+    "request_not_supported",
+    "request_uri_not_supported",
+    "server_error",
+    "slow_down",
+    "temporarily_unavailable",
+    "unapproved_software_statement",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "unsupported_response_type",
+    "unsupported_token_type",
+    "use_dpop_nonce",
+];
+
+/// An error code from a response, scrubbed like any free text ([`scrub`]) unless it is one
+/// of the codes the specifications register, which is kept as it is: a request whose ignored
+/// parameter is `invalid_grant` must not make failed password guesses lose their code.
+pub(crate) fn scrub_code(code: &str, secrets: &Secrets<'_>, max_bytes: usize) -> String {
+    if REGISTERED_ERROR_CODES.contains(&code) {
+        code.to_owned()
+    } else {
+        scrub(code, secrets, max_bytes)
+    }
 }
 
 #[cfg(test)]
@@ -982,6 +1039,27 @@ mod tests {
         assert!(!head.is_incomplete());
         head.add("!");
         assert!(head.is_incomplete(), "past the bytes kept");
+    }
+
+    #[test]
+    fn registered_error_codes_are_never_scrubbed() {
+        let mut secrets = Secrets::none();
+        secrets.literal("invalid_grant");
+        secrets.literal("v");
+        assert_eq!(scrub_code("invalid_grant", &secrets, 64), "invalid_grant");
+        assert_eq!(scrub_code("access_denied", &secrets, 64), "access_denied");
+        // Other codes are free text.
+        assert_eq!(
+            scrub_code("vendor_error", &secrets, 64),
+            "[redacted]endor_error"
+        );
+        let mut sorted = REGISTERED_ERROR_CODES;
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted, REGISTERED_ERROR_CODES,
+            "kept sorted, without repeats"
+        );
+        assert!(sorted.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

@@ -118,7 +118,7 @@ pub(crate) fn classify(
     if let Some(l) = decision {
         if let Some(error) = &l.error {
             event.error = Some(crate::event::ErrorInfo {
-                code: error.scrubbed(x.secrets(), MAX_CODE),
+                code: error.scrubbed_code(x.secrets(), MAX_CODE),
                 description: l
                     .error_description
                     .as_ref()

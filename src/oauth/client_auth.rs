@@ -84,8 +84,9 @@ pub(crate) struct Client {
 /// when the certificate's issuer is its subject, else (or when only its thumbprint is
 /// known) `tls_client_auth`.
 ///
-/// Basic names the client first, then the form's `client_id`, then a JWT assertion's
-/// `sub` (else `iss`, RFC 7523 §3). RFC 6749 §2.3 allows one method per request, so a
+/// Basic names the client first, then a JWT assertion's `sub` (else `iss`, RFC 7523 §3),
+/// which authenticates (RFC 7521 §4.2), then the form's `client_id`, which only claims.
+/// RFC 6749 §2.3 allows one method per request, so a
 /// request whose parts name different clients may be an attempt to be taken for one client
 /// while authenticating as another: the first other name is kept in `other`.
 pub(crate) fn identify(
@@ -129,14 +130,16 @@ pub(crate) fn identify(
             let asserted = peek
                 .and_then(|p| p.subject.or(p.issuer))
                 .map(|id| ident(&id));
+            // RFC 7521 §4.2: the assertion identifies the client; a form `client_id` is
+            // only a claim, and must name the same client.
             let (client_id, other) = match (form_client, asserted) {
-                (Some(named), Some(asserted)) if named != asserted => (Some(named), Some(asserted)),
-                (named, asserted) => (named.or(asserted), None),
+                (Some(named), Some(asserted)) if named != asserted => (Some(asserted), Some(named)),
+                (named, asserted) => (asserted.or(named), None),
             };
             return Client {
                 client_id,
                 method,
-                other_method: other.is_some().then_some(method).flatten(),
+                other_method: None,
                 other,
             };
         }
@@ -324,12 +327,14 @@ mod tests {
                 jwt("RS256", &format!(r#"{{"iss":"{sub}","sub":"{sub}"}}"#))
             )
         };
-        // The form's client_id and the assertion's subject disagree.
+        // The form's client_id and the assertion's subject disagree: the assertion is what
+        // authenticates (RFC 7521 §4.2), the form's id only a claim.
         let body = format!("client_id=svc-a&{}", assertion("svc-b"));
         let c = identify(None, Some(&Form::parse(body.as_bytes())), None);
-        assert_eq!(c.client_id.as_deref(), Some("svc-a"));
-        assert_eq!(c.other.as_deref(), Some("svc-b"));
-        assert_eq!(c.other_method, Some(ClientAuth::PrivateKeyJwt));
+        assert_eq!(c.client_id.as_deref(), Some("svc-b"));
+        assert_eq!(c.method, Some(ClientAuth::PrivateKeyJwt));
+        assert_eq!(c.other.as_deref(), Some("svc-a"));
+        assert_eq!(c.other_method, None);
         // Basic, then an assertion for another client whose form client_id is Basic's.
         let body = format!("client_id=web&{}", assertion("svc-b"));
         let c = identify(Some("web"), Some(&Form::parse(body.as_bytes())), None);

@@ -7,18 +7,17 @@ use quick_cache::sync::Cache;
 use crate::token::TokenFingerprint;
 
 /// How the token endpoint records device-code polls (`authorization_pending`,
-/// `slow_down`).
+/// `slow_down`, `expired_token`, ...).
 ///
 /// A device polls every few seconds until the user decides; one event per poll would
 /// flood the log. With [`OncePerOutcome`](DevicePolling::OncePerOutcome) (the default),
 /// the first poll with a given outcome is recorded and identical polls after it (same
 /// device code, same client, same outcome) are counted, not recorded; the next event for
 /// that device code and client (the outcome changed) carries the count in
-/// `oauth.repeated`. Only the outcomes of a device still waiting for its user
-/// (`authorization_pending`, `slow_down`) are condensed: an issuance (`AccessTokenIssued`)
-/// and any other failure (`invalid_client` for a guessed client secret, `access_denied`,
-/// `expired_token`, ...) are always recorded, however many came before. A poll by another
-/// client is never condensed with the first client's.
+/// `oauth.repeated`. An issuance (`AccessTokenIssued`) and a failed client authentication
+/// (`invalid_client`: each guessed client secret) are always recorded, however many came
+/// before, and so is a poll that names two clients (`oauth.conflicting_client_id`). A poll by
+/// another client is never condensed with the first client's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DevicePolling {
@@ -58,10 +57,9 @@ impl std::fmt::Debug for DeviceTracker {
 /// The outcome of a poll that issued a token.
 pub(crate) const ISSUED: &str = "issued";
 
-/// The outcomes of a device still waiting for its user (RFC 8628 §3.5), the only ones
-/// condensed: any other error (`invalid_client` for a guessed secret, `access_denied`,
-/// `expired_token`, ...) is an event each time, like an issuance.
-const WAITING: [&str; 2] = ["authorization_pending", "slow_down"];
+/// The outcome never condensed besides an issuance: a failed client authentication, so that
+/// each guessed client secret is an event of its own.
+const INVALID_CLIENT: &str = "invalid_client";
 
 /// What to do with a poll's event.
 #[derive(Debug, PartialEq, Eq)]
@@ -92,8 +90,10 @@ impl DeviceTracker {
     ) -> PollDecision {
         let key = (device_code, client.map(Arc::from));
         match self.last.get(&key) {
-            // Only waiting is condensed: a token issued or a failure is an event of its own.
-            Some((last, count)) if &*last == outcome && WAITING.contains(&outcome) => {
+            // A token issued, or a client that failed to authenticate, is an event of its own.
+            Some((last, count))
+                if &*last == outcome && outcome != ISSUED && outcome != INVALID_CLIENT =>
+            {
                 self.last.insert(key, (last, count.saturating_add(1)));
                 PollDecision::Suppress
             }
@@ -165,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn only_waiting_is_condensed() {
+    fn failed_client_authentication_is_never_condensed() {
         let Some(tracker) = DeviceTracker::new(DevicePolling::default()) else {
             panic!("default tracks");
         };
@@ -187,9 +187,10 @@ mod tests {
             tracker.poll(code, tv, "expired_token"),
             PollDecision::Record { repeated: 1 }
         );
+        // A device polling on after its code expired is condensed like waiting.
         assert_eq!(
             tracker.poll(code, tv, "expired_token"),
-            PollDecision::Record { repeated: 0 }
+            PollDecision::Suppress
         );
     }
 }

@@ -153,7 +153,7 @@ pub(crate) fn classify(
     if outcome == Outcome::Failure {
         event.error = match x.location().and_then(|l| l.error.as_ref()) {
             Some(error) => Some(crate::event::ErrorInfo {
-                code: error.scrubbed(x.secrets(), super::response::MAX_CODE),
+                code: error.scrubbed_code(x.secrets(), super::response::MAX_CODE),
                 description: x
                     .location()
                     .and_then(|l| l.error_description.as_ref())

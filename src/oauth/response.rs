@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::form::{ident, scope_list, uri_without_query, Form};
-use crate::event::{scrub, ErrorInfo, Secrets, Untrusted};
+use crate::event::{scrub, scrub_code, ErrorInfo, Secrets, Untrusted};
 use crate::text::Text;
 
 /// Longest `error.code` kept in an event.
@@ -223,7 +223,7 @@ impl<'a> JsonBody<'a> {
     /// the code or token they refused).
     pub(crate) fn error(&self, secrets: &Secrets<'_>) -> Option<ErrorInfo> {
         Some(ErrorInfo {
-            code: scrub(self.str("error")?, secrets, MAX_CODE),
+            code: scrub_code(self.str("error")?, secrets, MAX_CODE),
             description: self
                 .str("error_description")
                 .map(|d| scrub(d, secrets, MAX_DESCRIPTION)),

@@ -28,7 +28,18 @@ pub(crate) const VERIFIER_SENT: &str = "verifier_sent";
 /// Fills in `event`; `false` when the exchange is not recorded (a repeated device-code
 /// poll).
 pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut AuditEvent) -> bool {
-    let outcome = x.outcome();
+    let outcome = match x.outcome() {
+        // Some servers (GitHub's device flow) answer an error with `200`: an `error` and no
+        // `access_token` is a refusal whatever the status.
+        Outcome::Success
+            if x.json
+                .as_ref()
+                .is_some_and(|j| j.str("error").is_some() && j.str("access_token").is_none()) =>
+        {
+            Outcome::Failure
+        }
+        outcome => outcome,
+    };
     let kind = match outcome {
         Outcome::Failure => EventKind::TokenRequestFailed,
         _ => EventKind::AccessTokenIssued,
@@ -118,16 +129,19 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                 if issued.format == TokenFormat::Jwt {
                     subject = claims.subject.clone().or(subject);
                     if let Some(issued_to) = &claims.client_id {
-                        // The server's word on whom it issued the token to wins over what the
-                        // request claimed; a request that named another client is recorded.
-                        if client_id.as_ref().is_some_and(|named| named != issued_to) {
-                            if conflicting_client.as_ref() == Some(issued_to) {
-                                // The request's other client is the one the server believed.
-                                event.client_auth = client.other_method;
-                            }
+                        if client_id.is_none() {
+                            client_id = Some(issued_to.clone());
+                        } else if client_id.as_ref() != Some(issued_to)
+                            && conflicting_client.as_ref() == Some(issued_to)
+                        {
+                            // The request named two clients; the server believed the other.
+                            event.client_auth = client.other_method.or(event.client_auth);
                             conflicting_client = client_id.take();
+                            client_id = Some(issued_to.clone());
                         }
-                        client_id = Some(issued_to.clone());
+                        // A token minted for another client than the one request named
+                        // (token exchange with `audience`, a server's own spelling of the
+                        // id) stays in `token`: the requester is the actor.
                     }
                     // The issued token's `act` is the server's word; the actor token's `sub`
                     // only the client's.
@@ -197,8 +211,13 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
         Exchange::oauth(event).act = Some(act);
     }
 
+    let names_two_clients = event
+        .oauth
+        .as_ref()
+        .is_some_and(|oauth| oauth.conflicting_client_id.is_some());
     if let (Some(code), Some(tracker)) = (device_code, &x.endpoints.config().device) {
-        if outcome != Outcome::Unknown {
+        // A poll that names two clients is a warning of its own, never condensed.
+        if outcome != Outcome::Unknown && !names_two_clients {
             let result = match &event.error {
                 Some(error) => error.code.as_str(),
                 None => ISSUED,

@@ -23,7 +23,7 @@ impl Challenge {
     pub(crate) fn error(&self, secrets: &Secrets<'_>) -> Option<String> {
         self.error
             .as_ref()
-            .map(|e| e.scrubbed(secrets, MAX_CODE))
+            .map(|e| e.scrubbed_code(secrets, MAX_CODE))
             .filter(|e| !e.is_empty())
     }
 

@@ -1,0 +1,492 @@
+//! Whom the token endpoint's events name, which device polls they condense, and which
+//! error codes they keep: against servers written here that authenticate clients their own
+//! way (a JWT client assertion, token exchange for an audience, their own spelling of an
+//! id), answer device polls GitHub's way, or fail a request that carries its own error code.
+//! From an adversarial review (5 December 2026).
+
+mod support;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use oauth_audit::oauth::Endpoints;
+use serde_json::{json, Value};
+use support::{client_without_redirects, events, serve_with_endpoints};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const DEVICE_GRANT: &str = "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
+const TOKEN_EXCHANGE: &str = "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange";
+const JWT_ASSERTION: &str = "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer";
+
+async fn post_form(addr: SocketAddr, path: &str, body: String) -> reqwest::Response {
+    client_without_redirects()
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn assertion_for(sub: &str) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    format!(
+        "{}.{}.c2ln",
+        b64(r#"{"alg":"RS256"}"#),
+        b64(
+            &json!({"iss": sub, "sub": sub, "aud": "as", "exp": support::keys::now() + 60})
+                .to_string()
+        )
+    )
+}
+
+fn form_of(body: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// A server that authenticates a client by its JWT assertion (RFC 7523: the assertion's
+/// `sub` is the client) and ignores the form's `client_id`, issuing an opaque token; its
+/// revocation endpoint does the same.
+fn assertion_authenticating_server() -> Router {
+    let token = |body: String| async move {
+        let form = form_of(&body);
+        let authenticated = form
+            .get("client_assertion")
+            .and_then(|a| a.split('.').nth(1).map(str::to_owned))
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
+            .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+            .and_then(|p| p["sub"].as_str().map(str::to_owned));
+        match authenticated.as_deref() {
+            Some("attacker-app") => (
+                StatusCode::OK,
+                Json(json!({"access_token": "opaque-at-1", "token_type": "Bearer"})),
+            ),
+            _ => (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"error": "invalid_client"})),
+            ),
+        }
+    };
+    Router::new()
+        .route("/token", post(token))
+        .route("/revoke", post(|_body: String| async { "" }))
+}
+
+/// A request whose form names `victim-app` but whose client assertion (what the server
+/// authenticates, RFC 7523 §3) names `attacker-app`: the actor is the asserted client, on
+/// an opaque token's issuance and on a revocation alike.
+#[tokio::test]
+async fn the_client_assertion_is_the_authenticated_client_not_the_form_client_id() {
+    let (addr, memory) =
+        serve_with_endpoints(assertion_authenticating_server(), Endpoints::default()).await;
+    let body = format!(
+        "grant_type=client_credentials&client_id=victim-app&client_assertion_type={JWT_ASSERTION}&client_assertion={}",
+        assertion_for("attacker-app")
+    );
+    let res = post_form(addr, "/token", body.clone()).await;
+    assert_eq!(res.status(), 200);
+    let revoke = format!(
+        "token=t&client_id=victim-app&client_assertion_type={JWT_ASSERTION}&client_assertion={}",
+        assertion_for("attacker-app")
+    );
+    post_form(addr, "/revoke", revoke).await;
+    let all = events(&memory, 2).await;
+    for e in &all {
+        assert_eq!(
+            e["actor"]["client_id"], "attacker-app",
+            "the assertion authenticated attacker-app: {e}"
+        );
+    }
+}
+
+/// A Keycloak-V1-style token exchange: the requester authenticates as `starting-client`
+/// and asks for a token for `audience=target-client`; the token is minted for the target
+/// (`azp: target-client`). Ordinary, configured traffic.
+fn audience_exchanging_server() -> Router {
+    Router::new().route(
+        "/token",
+        post(|body: String| async move {
+            let form = form_of(&body);
+            if form.get("client_secret").map(String::as_str) != Some("starting-secret") {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({"error": "invalid_client"})),
+                );
+            }
+            let azp = form
+                .get("audience")
+                .cloned()
+                .unwrap_or_else(|| form["client_id"].clone());
+            let token = support::keys::hs256(&json!({
+                "sub": "alice", "azp": azp, "exp": support::keys::now() + 600,
+            }));
+            (
+                StatusCode::OK,
+                Json(json!({
+                    "access_token": token, "token_type": "Bearer",
+                    "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                })),
+            )
+        }),
+    )
+}
+
+/// The client that authenticated and asked is the actor; the token minted for the
+/// audience is no conflict and no warning.
+#[tokio::test]
+async fn an_ordinary_audience_exchange_is_neither_misattributed_nor_a_warning() {
+    let (addr, memory) =
+        serve_with_endpoints(audience_exchanging_server(), Endpoints::default()).await;
+    let subject = support::keys::hs256(&json!({"sub": "alice", "azp": "initial-client"}));
+    let body = format!(
+        "grant_type={TOKEN_EXCHANGE}&client_id=starting-client&client_secret=starting-secret&subject_token={subject}&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&audience=target-client"
+    );
+    assert_eq!(post_form(addr, "/token", body).await.status(), 200);
+    let e = &events(&memory, 1).await[0];
+    assert_eq!(e["kind"], "AccessTokenIssued");
+    assert_eq!(
+        e["actor"]["client_id"], "starting-client",
+        "the client that authenticated and asked: {e}"
+    );
+    assert!(e["oauth"].get("conflicting_client_id").is_none(), "{e}");
+    assert_eq!(e["severity"], "info", "{e}");
+}
+
+/// A server that reads client ids case-insensitively (GUIDs) and writes its own spelling
+/// into the token: no conflict, no warning.
+#[tokio::test]
+async fn a_server_spelling_the_client_id_its_own_way_is_not_a_conflict() {
+    let app = Router::new().route(
+        "/token",
+        post(|body: String| async move {
+            let form = form_of(&body);
+            let id = form["client_id"].to_ascii_lowercase();
+            let token = support::keys::hs256(&json!({
+                "sub": id, "azp": id, "exp": support::keys::now() + 600,
+            }));
+            Json(json!({"access_token": token, "token_type": "Bearer"}))
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    let body = "grant_type=client_credentials&client_id=6731DE76-14A6-49AE-97BC-6EBA6914391E&client_secret=s".to_owned();
+    post_form(addr, "/token", body).await;
+    let e = &events(&memory, 1).await[0];
+    assert!(e["oauth"].get("conflicting_client_id").is_none(), "{e}");
+    assert_eq!(e["severity"], "info", "{e}");
+}
+
+/// A token endpoint that holds a request marked `slow=1` (and so its copy in the shared
+/// budget) until released, and answers `big=1` with a JSON body streamed in two frames,
+/// the first within the body limit, the whole past it.
+fn budget_server(arrived: Arc<tokio::sync::Notify>, release: Arc<tokio::sync::Notify>) -> Router {
+    Router::new().route(
+        "/token",
+        post(move |body: Bytes| async move {
+            if body.starts_with(b"slow=1") {
+                arrived.notify_one();
+                release.notified().await;
+            }
+            if body.starts_with(b"big=1") {
+                let (mut tx, channel) =
+                    http_body_util::channel::Channel::<Bytes, std::convert::Infallible>::new(2);
+                tokio::spawn(async move {
+                    let _ = tx
+                        .send_data(Bytes::from(format!(
+                            "{{\"access_token\":\"at\",\"pad\":\"{}",
+                            "p".repeat(600)
+                        )))
+                        .await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let _ = tx
+                        .send_data(Bytes::from(format!("{}\"}}", "p".repeat(3000))))
+                        .await;
+                });
+                return Response::builder()
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::new(channel))
+                    .unwrap();
+            }
+            Json(json!({"access_token": "at-budget", "token_type": "Bearer"})).into_response()
+        }),
+    )
+}
+
+/// Sends a request whose body arrives in two parts: 600 bytes, then, 50 ms later, the rest
+/// (3,000 bytes in all, past the 1,024-byte limit). Returns the status line.
+async fn two_part_post(addr: SocketAddr, first: &[u8], rest: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /token HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        first.len() + rest.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(first).await.unwrap();
+    stream.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stream.write_all(rest).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A body past the limit is `*_too_large` whether or not the budget was full when its
+/// first frame came, never `*_over_budget` ("within the limit").
+#[tokio::test]
+async fn a_body_past_the_limit_is_too_large_even_when_the_budget_was_full() {
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let endpoints = Endpoints::builder()
+        .token("/token")
+        .body_limit(1024)
+        .max_captured_bytes(1024)
+        .build()
+        .unwrap();
+    let (addr, memory) =
+        serve_with_endpoints(budget_server(arrived.clone(), release.clone()), endpoints).await;
+    let prefix = "slow=1&grant_type=client_credentials&client_id=a&pad=";
+    let slow = tokio::spawn(post_form(
+        addr,
+        "/token",
+        format!("{prefix}{}", "p".repeat(1000 - prefix.len())),
+    ));
+    arrived.notified().await;
+    // 3,000 bytes, the first 600 of them alone: within the limit, not within the 24 bytes
+    // the slow request left. The answer: 3,600 bytes, its first frame 600.
+    let first = format!(
+        "big=1&grant_type=client_credentials&pad={}",
+        "q".repeat(560)
+    );
+    let rest = "q".repeat(3000 - first.len());
+    let status = two_part_post(addr, first.as_bytes(), rest.as_bytes()).await;
+    assert!(status.contains("200"), "{status}");
+    release.notify_one();
+    slow.await.unwrap();
+    let all = events(&memory, 2).await;
+    let big = all
+        .iter()
+        .find(|e| {
+            e["oauth"]["body_not_inspected"]
+                .as_array()
+                .is_some_and(|a| a.len() == 2)
+        })
+        .unwrap_or_else(|| panic!("{all:#?}"));
+    assert_eq!(
+        big["oauth"]["body_not_inspected"],
+        json!(["request_too_large", "response_too_large"]),
+        "{big}"
+    );
+}
+
+/// GitHub answers a device poll that must wait with HTTP 200 and
+/// `{"error":"authorization_pending"}`: a refusal, condensed like any waiting poll, never an
+/// `AccessTokenIssued` success.
+#[tokio::test]
+async fn a_pending_poll_answered_with_200_is_neither_a_success_nor_a_flood() {
+    let app = Router::new().route(
+        "/token",
+        post(|_body: Bytes| async {
+            Json(json!({
+                "error": "authorization_pending",
+                "error_description": "The authorization request is still pending.",
+            }))
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    for _ in 0..3 {
+        post_form(
+            addr,
+            "/token",
+            format!("grant_type={DEVICE_GRANT}&device_code=dc-github&client_id=gh-cli"),
+        )
+        .await;
+    }
+    // A marker request, so the count of events is settled.
+    post_form(
+        addr,
+        "/token",
+        "grant_type=client_credentials&client_id=marker".into(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let all = memory.json();
+    let polls: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["oauth"].get("device_code_fingerprint").is_some())
+        .collect();
+    for p in &polls {
+        assert_ne!(p["kind"], "AccessTokenIssued", "no token was issued: {p}");
+    }
+    assert_eq!(
+        polls.len(),
+        1,
+        "identical waiting polls condensed: {all:#?}"
+    );
+}
+
+/// A device that keeps polling after its code expired (RFC 8628 §3.5 says stop; many do
+/// not): identical `expired_token` answers are condensed.
+#[tokio::test]
+async fn a_device_polling_an_expired_code_does_not_flood() {
+    let app = Router::new().route(
+        "/token",
+        post(|_body: Bytes| async {
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "expired_token"})),
+            )
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    for _ in 0..20 {
+        post_form(
+            addr,
+            "/token",
+            format!("grant_type={DEVICE_GRANT}&device_code=dc-expired&client_id=tv"),
+        )
+        .await;
+    }
+    post_form(
+        addr,
+        "/token",
+        "grant_type=client_credentials&client_id=marker".into(),
+    )
+    .await;
+    let all = events(&memory, 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let all = if all.len() < 21 { memory.json() } else { all };
+    let polls = all
+        .iter()
+        .filter(|e| e["oauth"].get("device_code_fingerprint").is_some())
+        .count();
+    assert!(polls <= 2, "{polls} events for 20 identical expired polls");
+}
+
+/// A pending poll that names two clients (Basic `tv`, form `client_id=evil`) is recorded
+/// with its `conflicting_client_id`, not condensed into the clean polls of `tv` before it.
+#[tokio::test]
+async fn a_conflicting_poll_is_not_condensed_into_clean_ones() {
+    let app = Router::new().route(
+        "/token",
+        post(|_body: Bytes| async {
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "authorization_pending"})),
+            )
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("tv:tv-secret")
+    );
+    for form_client in ["tv", "evil"] {
+        client_without_redirects()
+            .post(format!("http://{addr}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", &basic)
+            .body(format!(
+                "grant_type={DEVICE_GRANT}&device_code=dc-shared&client_id={form_client}"
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
+    post_form(
+        addr,
+        "/token",
+        "grant_type=client_credentials&client_id=marker".into(),
+    )
+    .await;
+    let all = events(&memory, 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let all = if all.len() < 3 { memory.json() } else { all };
+    assert!(
+        all.iter()
+            .any(|e| e["oauth"]["conflicting_client_id"] == "evil"),
+        "{all:#?}"
+    );
+}
+
+/// Pending polls of `TV`, then an issuance whose token spells the client `tv`: the
+/// issuance carries the count of the polls condensed before it.
+#[tokio::test]
+async fn the_issuance_carries_the_count_of_the_polls_before_it() {
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let app = Router::new().route(
+        "/token",
+        post(move |_body: Bytes| {
+            let counter = counter.clone();
+            async move {
+                if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 3 {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        Json(json!({"error": "authorization_pending"})),
+                    );
+                }
+                let token = support::keys::hs256(&json!({
+                    "sub": "alice", "azp": "tv", "exp": support::keys::now() + 600,
+                }));
+                (
+                    StatusCode::OK,
+                    Json(json!({"access_token": token, "token_type": "Bearer"})),
+                )
+            }
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    for _ in 0..4 {
+        post_form(
+            addr,
+            "/token",
+            format!("grant_type={DEVICE_GRANT}&device_code=dc-count&client_id=TV"),
+        )
+        .await;
+    }
+    let all = events(&memory, 2).await;
+    let issued = &all[1];
+    assert_eq!(issued["kind"], "AccessTokenIssued", "{all:#?}");
+    assert_eq!(issued["oauth"]["repeated"], 2, "{issued}");
+}
+
+/// A parameter the server ignores, whose value is the error code an attacker expects,
+/// cannot make the code a "secret" to scrub: failed password guesses stay `invalid_grant`.
+#[tokio::test]
+async fn a_failures_code_cannot_be_scrubbed_away_by_the_request() {
+    let app = Router::new().route(
+        "/token",
+        post(|_body: Bytes| async {
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "invalid_grant"})),
+            )
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    post_form(
+        addr,
+        "/token",
+        "grant_type=password&username=alice&password=guess-0001&client_id=app&zz=invalid_grant"
+            .into(),
+    )
+    .await;
+    let e = &events(&memory, 1).await[0];
+    assert_eq!(e["error"]["code"], "invalid_grant", "{e}");
+}
