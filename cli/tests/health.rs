@@ -7,8 +7,7 @@ use support::upstream::Upstream;
 use support::{http, Proxy, TempDir, WAIT};
 
 fn free_addr() -> std::net::SocketAddr {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap()
+    std::net::SocketAddr::from(([127, 0, 0, 1], support::ports::free_port()))
 }
 
 async fn get(url: &str) -> (u16, String) {

@@ -618,9 +618,7 @@ async fn upgrades_to_other_protocols_than_websocket_open_no_tunnel() {
 
 #[tokio::test]
 async fn an_unreachable_upstream_is_a_502_and_the_event_says_why() {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_url = format!("http://{}", dead.local_addr().unwrap());
-    drop(dead);
+    let dead_url = format!("http://127.0.0.1:{}", support::ports::free_port());
     let dir = TempDir::new("502");
     let out = dir.path("audit.jsonl");
     // The request body is never read: only a configured (not assumed) /token is an endpoint
@@ -943,10 +941,7 @@ async fn prometheus_metrics_count_the_audited_events() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("metrics");
     let out = dir.path("audit.jsonl");
-    let metrics_addr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap()
-    };
+    let metrics_addr = std::net::SocketAddr::from(([127, 0, 0, 1], support::ports::free_port()));
     let proxy = Proxy::start(
         &[
             "--upstream",
@@ -1131,10 +1126,7 @@ rate_total = "100/1h"
     drop(proxy);
 
     // An endpoint that cannot be reached says nothing about the token.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
+    let closed = std::net::SocketAddr::from(([127, 0, 0, 1], support::ports::free_port()));
     let out = dir.path("unreachable.jsonl");
     let config = dir.write(
         "unreachable.toml",

@@ -37,6 +37,12 @@ pub fn nats_server_binary() -> PathBuf {
 
 pub use super::ports::free_port;
 
+/// A number no other server of this process has.
+fn unique() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// One `nats-server` process (started from arguments or a config file), its log in `dir`.
 struct Process {
     args: Vec<String>,
@@ -160,7 +166,9 @@ impl NatsServer {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let store = dir.path().join("jetstream");
-        let name = format!("standalone-{port}");
+        // Unique to this server: another test run on the machine may start one on the same
+        // port, and the name tells whose answers.
+        let name = format!("standalone-{port}-{}-{}", std::process::id(), unique());
         let args = vec![
             "--server_name".to_owned(),
             name.clone(),
