@@ -5,7 +5,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -17,19 +16,9 @@ use axum::{Json, Router};
 use oauth_audit::oauth::{Endpoints, LoginRule};
 use serde_json::{json, Value};
 use support::auth_server::AuthServer;
-use support::{client, client_without_redirects, events, serve_with_endpoints};
+use support::{client, client_without_redirects, events, post_form, serve_with_endpoints};
 
 const DEVICE_GRANT: &str = "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
-
-async fn post_form(addr: SocketAddr, path: &str, body: String) -> reqwest::Response {
-    client_without_redirects()
-        .post(format!("http://{addr}{path}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_padded_body_is_recorded_as_not_inspected_never_as_an_anonymous_success() {

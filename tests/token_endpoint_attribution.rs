@@ -18,22 +18,36 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
 use oauth_audit::oauth::Endpoints;
+use oauth_audit::writer::MemoryWriter;
 use serde_json::{json, Value};
-use support::{client_without_redirects, events, serve_with_endpoints};
+use support::{client_without_redirects, events, post_form, serve_with_endpoints};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const DEVICE_GRANT: &str = "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code";
 const TOKEN_EXCHANGE: &str = "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange";
 const JWT_ASSERTION: &str = "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer";
 
-async fn post_form(addr: SocketAddr, path: &str, body: String) -> reqwest::Response {
-    client_without_redirects()
-        .post(format!("http://{addr}{path}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+/// Sends a last request, a marker, and returns every event once the marker's is in: each
+/// request before it made its event before its response ended.
+async fn events_before_a_marker(addr: SocketAddr, memory: &MemoryWriter) -> Vec<Value> {
+    post_form(
+        addr,
+        "/token",
+        "grant_type=client_credentials&client_id=marker".into(),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let all = memory.json();
+        if all.iter().any(|e| e["actor"]["client_id"] == "marker") {
+            return all;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no marker event: {all:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 fn assertion_for(sub: &str) -> String {
@@ -318,15 +332,7 @@ async fn a_pending_poll_answered_with_200_is_neither_a_success_nor_a_flood() {
         )
         .await;
     }
-    // A marker request, so the count of events is settled.
-    post_form(
-        addr,
-        "/token",
-        "grant_type=client_credentials&client_id=marker".into(),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let all = memory.json();
+    let all = events_before_a_marker(addr, &memory).await;
     let polls: Vec<&Value> = all
         .iter()
         .filter(|e| e["oauth"].get("device_code_fingerprint").is_some())
@@ -363,15 +369,7 @@ async fn a_device_polling_an_expired_code_does_not_flood() {
         )
         .await;
     }
-    post_form(
-        addr,
-        "/token",
-        "grant_type=client_credentials&client_id=marker".into(),
-    )
-    .await;
-    let all = events(&memory, 2).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let all = if all.len() < 21 { memory.json() } else { all };
+    let all = events_before_a_marker(addr, &memory).await;
     let polls = all
         .iter()
         .filter(|e| e["oauth"].get("device_code_fingerprint").is_some())
@@ -409,15 +407,7 @@ async fn a_conflicting_poll_is_not_condensed_into_clean_ones() {
             .await
             .unwrap();
     }
-    post_form(
-        addr,
-        "/token",
-        "grant_type=client_credentials&client_id=marker".into(),
-    )
-    .await;
-    let all = events(&memory, 2).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let all = if all.len() < 3 { memory.json() } else { all };
+    let all = events_before_a_marker(addr, &memory).await;
     assert!(
         all.iter()
             .any(|e| e["oauth"]["conflicting_client_id"] == "evil"),

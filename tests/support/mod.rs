@@ -76,6 +76,17 @@ pub fn client_without_redirects() -> reqwest::Client {
         .unwrap()
 }
 
+/// Posts `body` as a form to `path`, following no redirect.
+pub async fn post_form(addr: SocketAddr, path: &str, body: String) -> reqwest::Response {
+    client_without_redirects()
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Serves `app` behind an `AuditLayer` with `endpoints`, its events in memory.
 pub async fn serve_with_endpoints(
     app: Router,
