@@ -86,9 +86,9 @@ pub(crate) struct Client {
 ///
 /// Basic names the client first, then a JWT assertion's `sub` (else `iss`, RFC 7523 §3),
 /// which authenticates (RFC 7521 §4.2), then the form's `client_id`, which only claims.
-/// RFC 6749 §2.3 allows one method per request, so a
-/// request whose parts name different clients may be an attempt to be taken for one client
-/// while authenticating as another: the first other name is kept in `other`.
+/// RFC 6749 §2.3 allows one method per request, so a request whose parts name different
+/// clients may be an attempt to be taken for one client while authenticating as another:
+/// the first other name is kept in `other`.
 pub(crate) fn identify(
     basic: Option<&str>,
     form: Option<&Form<'_>>,
@@ -160,9 +160,8 @@ pub(crate) fn identify(
     }
 }
 
-/// Records in `event` another client than `actor.client_id` that the request or the
-/// server's answer named (`oauth.conflicting_client_id`), and raises its severity to at
-/// least `warning`.
+/// Records in `event` the other client a request named, besides `actor.client_id`
+/// (`oauth.conflicting_client_id`), and raises its severity to at least `warning`.
 pub(crate) fn record_conflict(event: &mut AuditEvent, other: Option<String>) {
     let Some(other) = other else {
         return;

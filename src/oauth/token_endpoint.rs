@@ -139,9 +139,9 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                             conflicting_client = client_id.take();
                             client_id = Some(issued_to.clone());
                         }
-                        // A token minted for another client than the one request named
-                        // (token exchange with `audience`, a server's own spelling of the
-                        // id) stays in `token`: the requester is the actor.
+                        // A token minted for another client than the only one the request
+                        // named (token exchange with `audience`, a server's own spelling of
+                        // the id) is ordinary: the requester stays the actor.
                     }
                     // The issued token's `act` is the server's word; the actor token's `sub`
                     // only the client's.
