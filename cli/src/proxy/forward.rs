@@ -151,7 +151,8 @@ impl Forward {
     }
 
     /// Closes an idle upstream connection after `timeout` without a request (at the
-    /// earliest after half of it; default 60 s). Below the upstream's own keep-alive
+    /// earliest a second before it, or after half of it when that is shorter; default
+    /// 60 s). Below the upstream's own keep-alive
     /// timeout, the proxy rather than the upstream closes idle connections, so no request
     /// meets a connection the upstream is closing at that moment.
     pub fn upstream_idle_timeout(mut self, timeout: Duration) -> Self {

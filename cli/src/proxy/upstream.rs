@@ -14,18 +14,21 @@
 //! - a request sent on a connection that had been idle across one of the reaper's rounds
 //!   (at most [`LONGEST_ROUND`] apart), which the upstream closed without a single byte of
 //!   answer within [`RESEND_WINDOW`] of the sending, is sent once more on a new connection
-//!   when it is idempotent and has no body (RFC 9112 §9.3.1; Go's `net/http` client does the
-//!   same, nginx's `proxy_next_upstream error` more): the upstream's own keep-alive timeout
-//!   may close a connection just as a request is put on it, and the client should not get a
-//!   `502` for that race. Every byte read from a connection is counted ([`Counted`]), so an
-//!   upstream that had begun to answer (a partial head, an interim `100 Continue`, a status
-//!   line) is never sent the request twice, and the window keeps out one that worked on the
-//!   request for a while and then died;
+//!   when it is safe (`GET`, `HEAD`, `OPTIONS`, `TRACE`: RFC 9110 §9.2.1) and has no body
+//!   (RFC 9112 §9.3.1; Go's `net/http` client replays the same methods): the upstream's own
+//!   keep-alive timeout may close a connection just as a request is put on it, and the client
+//!   should not get a `502` for that race. Every byte read from a connection is counted
+//!   ([`Counted`]), so an upstream that had begun to answer (a partial head, an interim
+//!   `100 Continue`, a status line) is never sent the request twice, and the window keeps out
+//!   one that worked on the request for a while and then died. An upstream that reads the
+//!   request, does its work and drops the connection at once (a handler's panic) cannot be
+//!   told from the race: that is why `PUT` and `DELETE`, idempotent but not safe, are never
+//!   sent twice (a `DELETE` done twice answers the client `404`);
 //! - a connection goes back to the list once its response has been read, at once when it
 //!   already has, else from a task that waits for it (a body still streaming);
-//! - idle connections are closed after between half of `idle_timeout` and `idle_timeout`
-//!   without a request (a second less than it, at most, for timeouts of two seconds or
-//!   more), and at most [`MAX_IDLE`] are kept;
+//! - idle connections are closed after between `idle_timeout` less one round of the reaper
+//!   and `idle_timeout` without a request (a round is a second, or half of `idle_timeout`
+//!   when that is shorter), and at most [`MAX_IDLE`] are kept;
 //! - an upgraded connection (`101 Switching Protocols`) belongs to its tunnel and never
 //!   comes back.
 
@@ -51,7 +54,7 @@ pub const MAX_IDLE: usize = 1024;
 /// The longest round of the reaper, which closes idle connections and marks them stale.
 ///
 /// A connection idle across one of its rounds may have been closed by the upstream's
-/// keep-alive timeout just as a request is put on it: the head of an idempotent request
+/// keep-alive timeout just as a request is put on it: the head of a safe request
 /// without a body sent on it is kept, to be sent once more on a new connection if the
 /// upstream closes it before answering. Keep-alive timeouts are seconds (gunicorn 2 s,
 /// Node.js and uvicorn 5 s). Marked by rounds, not by reading the clock, a connection costs
@@ -304,21 +307,31 @@ where
     /// Sends `req` (origin-form, with its `Host`) on an idle connection, or a new one.
     pub async fn send(&self, req: Request<B>) -> Result<Response<Incoming>, UpstreamError> {
         let mut req = req.map(Outgoing::Body);
-        // Once a request has been sent again, only on a new connection, and not again.
-        let mut resent = false;
+        // Once a request has been sent again, only on a new connection, and not again; what
+        // became of the first sending, which reached the upstream, is kept.
+        let mut first_sending: Option<hyper::Error> = None;
         loop {
-            let reused = if resent { None } else { self.shared.checkout() };
+            let reused = match first_sending {
+                Some(_) => None,
+                None => self.shared.checkout(),
+            };
             // `Some(stale)` for a connection from the list, `None` for a new one.
             let (mut connection, stale) = match reused {
                 Some((connection, stale)) => (connection, Some(stale)),
                 // Boxed: the connect future is large and rarely needed, and would otherwise
                 // make every request's future larger to move.
-                None => (Box::pin(self.connect()).await?, None),
+                None => match Box::pin(self.connect()).await {
+                    Ok(connection) => (connection, None),
+                    // The request reached the upstream once: not "unreachable".
+                    Err(err) => {
+                        return Err(first_sending.map_or(err, UpstreamError::Request));
+                    }
+                },
             };
             // Boxed: made only for a stale connection, and kept out of this future, which
             // every proxied request moves.
             let again = match stale {
-                Some(true) if !resent => bodiless_copy(&req).map(|copy| {
+                Some(true) if first_sending.is_none() => bodiless_copy(&req).map(|copy| {
                     Box::new(Resend {
                         copy,
                         read_before: connection.read.load(Ordering::Relaxed),
@@ -348,10 +361,12 @@ where
                         tracing::info!(
                             error = %err.error(),
                             method = %resend.copy.method(),
+                            path = resend.copy.uri().path(),
+                            request_id = ?resend.copy.headers().get("x-request-id"),
                             "the upstream closed an idle connection as a request was sent on it, before answering; sending it again on a new one"
                         );
                         req = resend.copy;
-                        resent = true;
+                        first_sending = Some(err.into_error());
                     }
                     _ => return Err(UpstreamError::Request(err.into_error())),
                 },
@@ -385,14 +400,15 @@ where
     }
 }
 
-/// A copy of `req` to send again, when it is idempotent (RFC 9110 §9.2.2) and has no body:
-/// its head, which the first sending consumes.
+/// A copy of `req` to send again, when it is safe (RFC 9110 §9.2.1) and has no body: its
+/// head, which the first sending consumes. Not its extensions: the proxy's server does not
+/// keep header case (`preserve_header_case`), so the copy is written as the first was.
 fn bodiless_copy<B: Body + Unpin>(req: &Request<Outgoing<B>>) -> Option<Request<Outgoing<B>>> {
-    let idempotent = matches!(
+    let safe = matches!(
         *req.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     );
-    if !idempotent || !req.body().is_end_stream() {
+    if !safe || !req.body().is_end_stream() {
         return None;
     }
     let mut copy = Request::new(Outgoing::Empty);
@@ -485,21 +501,13 @@ async fn reap<B>(shared: Weak<Shared<B>>, round_length: Duration) {
         };
         let round = shared.round.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         let closed: Vec<Idle<B>> = match shared.idle.lock() {
-            Ok(mut idle) => {
-                let mut closed = Vec::new();
-                let mut kept = Vec::with_capacity(idle.len());
-                for entry in idle.drain(..) {
-                    if round.wrapping_sub(entry.round) >= shared.rounds_to_close
+            // In place: most rounds close nothing, and allocate nothing.
+            Ok(mut idle) => idle
+                .extract_if(.., |entry| {
+                    round.wrapping_sub(entry.round) >= shared.rounds_to_close
                         || entry.connection.sender.is_closed()
-                    {
-                        closed.push(entry);
-                    } else {
-                        kept.push(entry);
-                    }
-                }
-                *idle = kept;
-                closed
-            }
+                })
+                .collect(),
             Err(_) => return,
         };
         // Dropping a sender closes its connection: outside the lock.
@@ -953,8 +961,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_idempotent_request_a_stale_connection_lost_is_sent_again_on_a_new_one() {
-        for method in [Method::GET, Method::HEAD, Method::DELETE] {
+    async fn a_safe_request_a_stale_connection_lost_is_sent_again_on_a_new_one() {
+        for method in [Method::GET, Method::HEAD, Method::OPTIONS] {
             let server = Closing::start(Lost::AtOnce).await;
             let upstream = server.upstream(true).await;
             let request = Request::builder()
@@ -971,7 +979,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_request_with_a_body_not_idempotent_or_on_a_connection_not_stale_is_not_sent_again() {
+    async fn a_request_with_a_body_not_safe_or_on_a_connection_not_stale_is_not_sent_again() {
         let requests = [
             (
                 true,
@@ -988,6 +996,22 @@ mod tests {
                     .unwrap(),
             ),
             (false, get("/")),
+            // Idempotent but not safe: an upstream that did the work and dropped the
+            // connection looks like the race, and a second DELETE would answer 404.
+            (
+                true,
+                Request::delete("/register/client-1")
+                    .header(header::HOST, "upstream")
+                    .body(Full::default())
+                    .unwrap(),
+            ),
+            (
+                true,
+                Request::put("/")
+                    .header(header::HOST, "upstream")
+                    .body(Full::default())
+                    .unwrap(),
+            ),
         ];
         for (stale, request) in requests {
             let what = format!("{} stale: {stale}", request.method());
@@ -998,6 +1022,18 @@ mod tests {
             assert_eq!(server.requests(), 2, "{what}: sent once");
             assert_eq!(server.accepted(), 1, "{what}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_reached_the_upstream_is_never_reported_unreachable() {
+        let server = Closing::start(Lost::AtOnce).await;
+        let upstream = server.upstream(true).await;
+        // No new connection is accepted from now on: the resend cannot connect.
+        server.listener.abort();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let err = upstream.send(get("/")).await.unwrap_err();
+        assert_eq!(server.requests(), 2, "the upstream read the request");
+        assert!(!err.is_connect(), "the first sending's failure: {err:?}");
     }
 
     #[tokio::test]
