@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+use axum::extract::RawQuery;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use oauth_audit::oauth::Endpoints;
@@ -479,4 +480,294 @@ async fn a_failures_code_cannot_be_scrubbed_away_by_the_request() {
     .await;
     let e = &events(&memory, 1).await[0];
     assert_eq!(e["error"]["code"], "invalid_grant", "{e}");
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+/// A JWT client assertion whose `iss` and `sub` differ (RFC 7523 §3 wants both the client):
+/// a server that finds the client and its keys by `iss` authenticates `attacker-app`, so
+/// the event names it, as the actor or the conflicting client, with a warning.
+#[tokio::test]
+async fn an_assertion_whose_iss_and_sub_differ_is_a_conflict() {
+    let app = Router::new().route(
+        "/token",
+        post(|body: String| async move {
+            let form = form_of(&body);
+            if form.get("client_id").map(String::as_str) == Some("marker") {
+                return Json(json!({"access_token": "m", "token_type": "Bearer"}));
+            }
+            // Authenticated by the assertion's issuer (signature checked against its keys).
+            Json(json!({"access_token": "opaque-at", "token_type": "Bearer"}))
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    let assertion = format!(
+        "{}.{}.c2ln",
+        b64(r#"{"alg":"RS256"}"#),
+        b64(r#"{"iss":"attacker-app","sub":"victim-app","aud":"as"}"#)
+    );
+    post_form(
+        addr,
+        "/token",
+        format!("grant_type=client_credentials&client_assertion_type={JWT_ASSERTION}&client_assertion={assertion}"),
+    )
+    .await;
+    let all = events_before_a_marker(addr, &memory).await;
+    let e = &all[0];
+    let names_both = e["actor"]["client_id"] == "attacker-app"
+        || e["oauth"]["conflicting_client_id"] == "attacker-app";
+    assert!(names_both, "attacker-app (iss) is nowhere: {e}");
+    assert_eq!(e["severity"], "warning", "{e}");
+}
+
+/// A token issued to another client than the only one the request named, as the layer reads
+/// it: here the server merges query and body parameters (as servlet containers do) and
+/// authenticates the query's client while the body names `victim-app`. The server's word is
+/// the actor, the request's name the conflicting one, with a warning.
+#[tokio::test]
+async fn a_token_issued_to_another_client_than_the_one_named_is_not_silent() {
+    let app = Router::new().route(
+        "/token",
+        post(|RawQuery(query): RawQuery, body: String| async move {
+            let form = form_of(&body);
+            if form.get("client_id").map(String::as_str) == Some("marker") && query.is_none() {
+                return Json(json!({"access_token": "m", "token_type": "Bearer"}));
+            }
+            let q = form_of(&query.unwrap_or_default());
+            let client = q
+                .get("client_id")
+                .or(form.get("client_id"))
+                .cloned()
+                .unwrap();
+            let token = support::keys::hs256(&json!({
+                "sub": client, "azp": client, "exp": support::keys::now() + 600,
+            }));
+            Json(json!({"access_token": token, "token_type": "Bearer"}))
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    post_form(
+        addr,
+        "/token?client_id=attacker-app&client_secret=attacker-secret",
+        "grant_type=client_credentials&client_id=victim-app".into(),
+    )
+    .await;
+    let all = events_before_a_marker(addr, &memory).await;
+    let e = &all[0];
+    assert_eq!(e["kind"], "AccessTokenIssued", "{e}");
+    let flagged = e["actor"]["client_id"] == "attacker-app"
+        || e["oauth"]["conflicting_client_id"] == "attacker-app";
+    assert!(flagged, "the token was issued to attacker-app: {e}");
+    assert_eq!(e["severity"], "warning", "{e}");
+}
+
+/// Keycloak answers a wrong client secret with `401 {"error":"unauthorized_client"}`, not
+/// `invalid_client`: each guessed client secret while polling a device code is an event.
+#[tokio::test]
+async fn guessed_secrets_answered_unauthorized_client_are_not_condensed() {
+    let app = Router::new().route(
+        "/token",
+        post(|body: Bytes| async move {
+            let form = form_of(std::str::from_utf8(&body).unwrap());
+            if form.get("client_id").map(String::as_str) == Some("marker") {
+                return (StatusCode::OK, Json(json!({"access_token": "m"})));
+            }
+            if form.get("client_secret").map(String::as_str) != Some("tv-secret") {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({
+                        "error": "unauthorized_client",
+                        "error_description": "Invalid client or Invalid client credentials",
+                    })),
+                );
+            }
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "authorization_pending"})),
+            )
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    for guess in 0..5 {
+        post_form(
+            addr,
+            "/token",
+            format!("grant_type={DEVICE_GRANT}&device_code=dc-kc&client_id=tv&client_secret=guess-{guess}"),
+        )
+        .await;
+    }
+    let all = events_before_a_marker(addr, &memory).await;
+    let failures = all
+        .iter()
+        .filter(|e| e["error"]["code"] == "unauthorized_client")
+        .count();
+    assert_eq!(failures, 5, "each guessed secret is an event: {all:#?}");
+}
+
+const REQUEST_URI: &str = "urn:ietf:params:oauth:request_uri:review7";
+
+fn par_app() -> Router {
+    Router::new()
+        .route(
+            "/par",
+            post(|_body: Bytes| async {
+                (
+                    StatusCode::CREATED,
+                    Json(json!({"request_uri": REQUEST_URI, "expires_in": 60})),
+                )
+            }),
+        )
+        .route(
+            "/authorize",
+            get(|| async {
+                (
+                    StatusCode::FOUND,
+                    [(header::LOCATION, "https://rp.example/cb?code=c0de&state=st")],
+                )
+                    .into_response()
+            }),
+        )
+}
+
+async fn pushed_then_authorized(tracked: usize, scope: &str) -> Value {
+    let endpoints = Endpoints::builder()
+        .no_defaults()
+        .authorization("/authorize")
+        .pushed_authorization("/par")
+        .pushed_requests_tracked(tracked)
+        .build()
+        .unwrap();
+    let (addr, memory) = serve_with_endpoints(par_app(), endpoints).await;
+    let client = client_without_redirects();
+    let pushed = client
+        .post(format!("http://{addr}/par"))
+        .basic_auth("rp", Some("rp-secret"))
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", "rp"),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("scope", scope),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), 201);
+    let _ = client
+        .get(format!(
+            "http://{addr}/authorize?client_id=rp&request_uri={}",
+            percent_encoding::utf8_percent_encode(REQUEST_URI, percent_encoding::NON_ALPHANUMERIC)
+        ))
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 2).await;
+    all[1].clone()
+}
+
+/// quick_cache admits no entry heavier than 97 % of a shard's capacity: even
+/// `pushed_requests_tracked(1)` remembers a pushed request.
+#[tokio::test]
+async fn one_tracked_pushed_request_is_remembered() {
+    let granted = pushed_then_authorized(1, "openid profile").await;
+    assert_eq!(granted["kind"], "AuthorizationGranted", "{granted}");
+    assert_eq!(
+        granted["scopes"]["requested"],
+        json!(["openid", "profile"]),
+        "inherited from the pushed request: {granted}"
+    );
+}
+
+/// With fewer than about 30 tracked, a pushed request with the most scopes an event keeps
+/// (100 of 256 bytes, about 29 KB) is remembered too.
+#[tokio::test]
+async fn a_large_pushed_request_is_remembered_with_a_small_tracker() {
+    let scope = (0..100)
+        .map(|i| format!("{i:0256}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let granted = pushed_then_authorized(20, &scope).await;
+    assert_eq!(granted["kind"], "AuthorizationGranted", "{granted}");
+    assert!(
+        granted["scopes"]["requested"]
+            .as_array()
+            .is_some_and(|a| a.len() == 100),
+        "inherited from the pushed request: {granted}"
+    );
+}
+
+/// A server (or a Basic-auth filter in front of it) that refuses a wrong Basic password with
+/// a bare `401` and `WWW-Authenticate: Basic` (the code is `http_401`): each guess is an
+/// event.
+#[tokio::test]
+async fn guessed_basic_passwords_answered_401_are_not_condensed() {
+    let app = Router::new().route(
+        "/token",
+        post(|headers: axum::http::HeaderMap, body: Bytes| async move {
+            let form = form_of(std::str::from_utf8(&body).unwrap());
+            if form.get("client_id").map(String::as_str) == Some("marker") {
+                return Json(json!({"access_token": "m"})).into_response();
+            }
+            let good = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("tv:tv-secret")
+            );
+            if headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                != Some(&good)
+            {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Basic realm=\"oauth\"")],
+                )
+                    .into_response();
+            }
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "authorization_pending"})),
+            )
+                .into_response()
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    for guess in 0..5 {
+        client_without_redirects()
+            .post(format!("http://{addr}/token"))
+            .basic_auth("tv", Some(format!("guess-{guess}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("grant_type={DEVICE_GRANT}&device_code=dc-basic"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events_before_a_marker(addr, &memory).await;
+    let failures = all
+        .iter()
+        .filter(|e| e["kind"] == "TokenRequestFailed")
+        .count();
+    assert_eq!(failures, 5, "each guessed password is an event: {all:#?}");
+}
+
+/// The same exchange is inherited with two tracked, and a large one with 40 tracked.
+#[tokio::test]
+async fn control_pushed_requests_are_remembered_with_room() {
+    let granted = pushed_then_authorized(2, "openid profile").await;
+    assert_eq!(
+        granted["scopes"]["requested"],
+        json!(["openid", "profile"]),
+        "{granted}"
+    );
+    let scope = (0..100)
+        .map(|i| format!("{i:0256}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let granted = pushed_then_authorized(40, &scope).await;
+    assert!(
+        granted["scopes"]["requested"]
+            .as_array()
+            .is_some_and(|a| a.len() == 100),
+        "{granted}"
+    );
 }

@@ -644,11 +644,12 @@ pub struct OAuthDetails {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub body_not_inspected: Vec<String>,
     /// Token, revocation, introspection and pushed authorization requests that named two
-    /// clients (an HTTP Basic header, a client assertion and a form `client_id` that
-    /// disagree; RFC 6749 §2.3 allows one authentication method per request): the one that
-    /// is not `actor.client_id`. When the access token issued is a JWT naming the other one,
-    /// the server believed that one, and it is `actor.client_id`. The event's severity is at
-    /// least `warning`.
+    /// clients (an HTTP Basic header, a client assertion's `sub` or `iss` and a form
+    /// `client_id` that disagree; RFC 6749 §2.3 allows one authentication method per
+    /// request): the one that is not `actor.client_id`. When the access token issued is a
+    /// JWT naming another client than the request's (not merely in another case, nor a
+    /// token exchange's audience), the server's word is `actor.client_id` and the request's
+    /// name is this. The event's severity is at least `warning`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conflicting_client_id: Option<String>,
     /// Device grant (RFC 8628): the fingerprint of the polled device code.

@@ -127,9 +127,13 @@ pub(crate) fn identify(
                 ClientAuth::PrivateKeyJwt
             });
             // RFC 7523 §3: `iss` and `sub` are the client id.
-            let asserted = peek
-                .and_then(|p| p.subject.or(p.issuer))
-                .map(|id| ident(&id));
+            let (subject, issuer) = peek.map_or((None, None), |p| (p.subject, p.issuer));
+            // RFC 7523 §3: both must be the client; a server may find the client by either.
+            let iss_other = match (&subject, &issuer) {
+                (Some(sub), Some(iss)) if sub != iss => Some(ident(iss)),
+                _ => None,
+            };
+            let asserted = subject.or(issuer).map(|id| ident(&id));
             // RFC 7521 §4.2: the assertion identifies the client; a form `client_id` is
             // only a claim, and must name the same client.
             let (client_id, other) = match (form_client, asserted) {
@@ -139,8 +143,13 @@ pub(crate) fn identify(
             return Client {
                 client_id,
                 method,
-                other_method: None,
-                other,
+                // The assertion's issuer authenticates the same way as its subject.
+                other_method: if other.is_none() && iss_other.is_some() {
+                    method
+                } else {
+                    None
+                },
+                other: other.or(iss_other),
             };
         }
     }

@@ -15,8 +15,9 @@ use crate::token::TokenFingerprint;
 /// device code, same client, same outcome) are counted, not recorded; the next event for
 /// that device code and client (the outcome changed) carries the count in
 /// `oauth.repeated`. An issuance (`AccessTokenIssued`) and a failed client authentication
-/// (`invalid_client`: each guessed client secret) are always recorded, however many came
-/// before, and so is a poll that names two clients (`oauth.conflicting_client_id`). A poll by
+/// (`invalid_client`, `unauthorized_client` or any `401`: each guessed client secret) are
+/// always recorded, however many came before, and so is a poll that names two clients
+/// (`oauth.conflicting_client_id`). A poll by
 /// another client is never condensed with the first client's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -387,7 +387,8 @@ impl EndpointsBuilder {
     /// used forgotten first), so that the authorization request that later presents their
     /// `request_uri` carries their client, scopes and redirect URI. Counted by size: a usual
     /// request (a client, a redirect URI, a few scopes) counts once, a large one for each KiB
-    /// it holds, so `count` KiB bound their memory (10 MiB by default) whatever was pushed.
+    /// it holds, so `count` KiB (at least 32) bound their memory (10 MiB by default) whatever
+    /// was pushed.
     pub fn pushed_requests_tracked(mut self, count: usize) -> Self {
         self.pushed_requests_tracked = count;
         self

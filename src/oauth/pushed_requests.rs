@@ -11,7 +11,8 @@ use crate::token::TokenFingerprint;
 
 /// What one remembered pushed request weighs at least, in bytes: a usual one (a client id,
 /// a redirect URI, a few scopes) weighs this, so `capacity` of them are remembered; a large
-/// one (64 scopes of 256 bytes) weighs its size and counts for as many usual ones.
+/// one (100 scopes of 256 bytes, about 29 KiB) weighs its size and counts for as many usual
+/// ones.
 const SLOT_BYTES: u64 = 1024;
 
 /// What an event may carry of a pushed request: nothing secret (no `state`, `nonce`,
@@ -78,7 +79,12 @@ impl PushedRequests {
         PushedRequests {
             by_request_uri: Arc::new(Cache::with_weighter(
                 capacity,
-                (capacity as u64).saturating_mul(SLOT_BYTES),
+                // quick_cache admits no entry heavier than 97 % of a shard; a shard holds
+                // at least 32 items' worth when there are several, and the heaviest entry
+                // (100 scopes of 256 bytes, a 1 KiB URI) weighs under 30 KiB.
+                (capacity as u64)
+                    .saturating_mul(SLOT_BYTES)
+                    .max(32 * SLOT_BYTES),
                 BySize,
             )),
         }
@@ -124,7 +130,7 @@ mod tests {
             "one slot"
         );
 
-        // The largest an event keeps: 64 scopes of 256 bytes, about 18 KB each.
+        // Large: 64 scopes of 256 bytes, about 18 KB each.
         let large = pushed(64, 256);
         assert!(large.bytes() > 16 * SLOT_BYTES);
         assert_eq!(BySize.weight(&key, &Arc::new(large.clone())), large.bytes());

@@ -138,10 +138,22 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                             event.client_auth = client.other_method.or(event.client_auth);
                             conflicting_client = client_id.take();
                             client_id = Some(issued_to.clone());
+                        } else if conflicting_client.is_none()
+                            && !client_id
+                                .as_ref()
+                                .is_some_and(|named| named.eq_ignore_ascii_case(issued_to))
+                            && !(grant_type == Some(TOKEN_EXCHANGE)
+                                && event.oauth.as_ref().is_some_and(|o| {
+                                    o.audience.contains(issued_to) || o.resource.contains(issued_to)
+                                }))
+                        {
+                            // The server issued to a client the request (as read here) did
+                            // not name: its word is the actor, the request's name recorded.
+                            conflicting_client = client_id.take();
+                            client_id = Some(issued_to.clone());
                         }
-                        // A token minted for another client than the only one the request
-                        // named (token exchange with `audience`, a server's own spelling of
-                        // the id) is ordinary: the requester stays the actor.
+                        // Otherwise (the same id in another case, a token exchange's
+                        // audience) the requester stays the actor.
                     }
                     // The issued token's `act` is the server's word; the actor token's `sub`
                     // only the client's.
@@ -217,7 +229,12 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
         .is_some_and(|oauth| oauth.conflicting_client_id.is_some());
     if let (Some(code), Some(tracker)) = (device_code, &x.endpoints.config().device) {
         // A poll that names two clients is a warning of its own, never condensed.
-        if outcome != Outcome::Unknown && !names_two_clients {
+        let authentication_failed = x.status() == Some(http::StatusCode::UNAUTHORIZED)
+            || event
+                .error
+                .as_ref()
+                .is_some_and(|e| e.code == "unauthorized_client");
+        if outcome != Outcome::Unknown && !names_two_clients && !authentication_failed {
             let result = match &event.error {
                 Some(error) => error.code.as_str(),
                 None => ISSUED,
