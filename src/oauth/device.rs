@@ -17,8 +17,8 @@ use crate::token::TokenFingerprint;
 /// `oauth.repeated`. An issuance (`AccessTokenIssued`) and a failed client authentication
 /// (`invalid_client`, `unauthorized_client` or any `401`: each guessed client secret) are
 /// always recorded, however many came before, and so is a poll that names two clients
-/// (`oauth.conflicting_client_id`). A poll by
-/// another client is never condensed with the first client's.
+/// (`oauth.conflicting_client_id`). A poll by another client is never condensed with the
+/// first client's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DevicePolling {
@@ -58,9 +58,14 @@ impl std::fmt::Debug for DeviceTracker {
 /// The outcome of a poll that issued a token.
 pub(crate) const ISSUED: &str = "issued";
 
-/// The outcome never condensed besides an issuance: a failed client authentication, so that
-/// each guessed client secret is an event of its own.
-const INVALID_CLIENT: &str = "invalid_client";
+/// Whether a poll's outcome is a client that failed to authenticate: `invalid_client`,
+/// `unauthorized_client` (Keycloak's answer to a wrong secret), or any `401` (a Basic filter
+/// in front of the server). Never condensed, so that each guessed client secret is an event
+/// of its own.
+fn client_refused(outcome: &str, status: Option<http::StatusCode>) -> bool {
+    matches!(outcome, "invalid_client" | "unauthorized_client")
+        || status == Some(http::StatusCode::UNAUTHORIZED)
+}
 
 /// What to do with a poll's event.
 #[derive(Debug, PartialEq, Eq)]
@@ -81,19 +86,20 @@ impl DeviceTracker {
         }
     }
 
-    /// A poll of `device_code` by `client` had `outcome` (an error code, or
-    /// [`ISSUED`]).
+    /// A poll of `device_code` by `client` had `outcome` (an error code, or [`ISSUED`]),
+    /// answered with `status`.
     pub(crate) fn poll(
         &self,
         device_code: TokenFingerprint,
         client: Option<&str>,
         outcome: &str,
+        status: Option<http::StatusCode>,
     ) -> PollDecision {
         let key = (device_code, client.map(Arc::from));
         match self.last.get(&key) {
             // A token issued, or a client that failed to authenticate, is an event of its own.
             Some((last, count))
-                if &*last == outcome && outcome != ISSUED && outcome != INVALID_CLIENT =>
+                if &*last == outcome && outcome != ISSUED && !client_refused(outcome, status) =>
             {
                 self.last.insert(key, (last, count.saturating_add(1)));
                 PollDecision::Suppress
@@ -121,45 +127,45 @@ mod tests {
         let other = TokenFingerprint::of("other-code");
         let tv = Some("tv");
         assert_eq!(
-            tracker.poll(code, tv, "authorization_pending"),
+            tracker.poll(code, tv, "authorization_pending", None),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, tv, "authorization_pending"),
+            tracker.poll(code, tv, "authorization_pending", None),
             PollDecision::Suppress
         );
         assert_eq!(
-            tracker.poll(other, tv, "authorization_pending"),
+            tracker.poll(other, tv, "authorization_pending", None),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, tv, "authorization_pending"),
+            tracker.poll(code, tv, "authorization_pending", None),
             PollDecision::Suppress
         );
         assert_eq!(
-            tracker.poll(code, tv, "slow_down"),
+            tracker.poll(code, tv, "slow_down", None),
             PollDecision::Record { repeated: 2 }
         );
         assert_eq!(
-            tracker.poll(code, tv, ISSUED),
+            tracker.poll(code, tv, ISSUED, None),
             PollDecision::Record { repeated: 0 }
         );
         // Another issuance for the same code (a replay) and another client's polls are
         // their own events.
         assert_eq!(
-            tracker.poll(code, tv, ISSUED),
+            tracker.poll(code, tv, ISSUED, None),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, Some("attacker"), ISSUED),
+            tracker.poll(code, Some("attacker"), ISSUED, None),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, Some("attacker"), "slow_down"),
+            tracker.poll(code, Some("attacker"), "slow_down", None),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, None, "slow_down"),
+            tracker.poll(code, None, "slow_down", None),
             PollDecision::Record { repeated: 0 }
         );
         assert!(DeviceTracker::new(DevicePolling::EveryPoll).is_none());
@@ -172,25 +178,32 @@ mod tests {
         };
         let code = TokenFingerprint::of("device-code");
         let tv = Some("tv");
-        // Guessed client secrets: every failure is an event.
-        for _ in 0..3 {
+        // Guessed client secrets: every failure is an event, whatever code says so.
+        for outcome in ["invalid_client", "invalid_client", "unauthorized_client"] {
             assert_eq!(
-                tracker.poll(code, tv, "invalid_client"),
+                tracker.poll(code, tv, outcome, None),
                 PollDecision::Record { repeated: 0 }
             );
         }
-        tracker.poll(code, tv, "authorization_pending");
+        let refused = Some(http::StatusCode::UNAUTHORIZED);
+        for _ in 0..2 {
+            assert_eq!(
+                tracker.poll(code, tv, "http_401", refused),
+                PollDecision::Record { repeated: 0 }
+            );
+        }
+        tracker.poll(code, tv, "authorization_pending", None);
         assert_eq!(
-            tracker.poll(code, tv, "authorization_pending"),
+            tracker.poll(code, tv, "authorization_pending", None),
             PollDecision::Suppress
         );
         assert_eq!(
-            tracker.poll(code, tv, "expired_token"),
+            tracker.poll(code, tv, "expired_token", None),
             PollDecision::Record { repeated: 1 }
         );
         // A device polling on after its code expired is condensed like waiting.
         assert_eq!(
-            tracker.poll(code, tv, "expired_token"),
+            tracker.poll(code, tv, "expired_token", None),
             PollDecision::Suppress
         );
     }

@@ -229,17 +229,12 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
         .is_some_and(|oauth| oauth.conflicting_client_id.is_some());
     if let (Some(code), Some(tracker)) = (device_code, &x.endpoints.config().device) {
         // A poll that names two clients is a warning of its own, never condensed.
-        let authentication_failed = x.status() == Some(http::StatusCode::UNAUTHORIZED)
-            || event
-                .error
-                .as_ref()
-                .is_some_and(|e| e.code == "unauthorized_client");
-        if outcome != Outcome::Unknown && !names_two_clients && !authentication_failed {
+        if outcome != Outcome::Unknown && !names_two_clients {
             let result = match &event.error {
                 Some(error) => error.code.as_str(),
                 None => ISSUED,
             };
-            match tracker.poll(code, event.actor.client_id.as_deref(), result) {
+            match tracker.poll(code, event.actor.client_id.as_deref(), result, x.status()) {
                 PollDecision::Suppress => return false,
                 PollDecision::Record { repeated: 0 } => {}
                 PollDecision::Record { repeated } => {
