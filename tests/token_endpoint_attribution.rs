@@ -348,6 +348,54 @@ async fn a_pending_poll_answered_with_200_is_neither_a_success_nor_a_flood() {
     );
 }
 
+/// GitHub answers form-encoded unless asked for JSON: a waiting poll is `200` with
+/// `error=authorization_pending&…`, a token `access_token=…&scope=…&token_type=bearer`. The
+/// first is a refusal, the second an issued token with its fingerprint and granted scopes.
+#[tokio::test]
+async fn form_encoded_answers_are_read_like_json_ones() {
+    let app = Router::new().route(
+        "/token",
+        post(|body: Bytes| async move {
+            let form = form_of(std::str::from_utf8(&body).unwrap());
+            let answer = if form.get("device_code").map(String::as_str) == Some("dc-ready") {
+                "access_token=gho_form_encoded_secret&scope=repo%20gist&token_type=bearer"
+            } else {
+                "error=authorization_pending&error_description=The+authorization+request+is+still+pending."
+            };
+            (
+                [(header::CONTENT_TYPE, "application/x-www-form-urlencoded; charset=utf-8")],
+                answer,
+            )
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    for code in ["dc-waiting", "dc-waiting", "dc-ready"] {
+        post_form(
+            addr,
+            "/token",
+            format!("grant_type={DEVICE_GRANT}&device_code={code}&client_id=gh-cli"),
+        )
+        .await;
+    }
+    let all = events_before_a_marker(addr, &memory).await;
+    let polls: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["oauth"].get("device_code_fingerprint").is_some())
+        .collect();
+    assert_eq!(polls.len(), 2, "one waiting poll, one issuance: {all:#?}");
+    assert_eq!(polls[0]["kind"], "TokenRequestFailed", "{}", polls[0]);
+    assert_eq!(polls[0]["error"]["code"], "authorization_pending");
+    assert_eq!(polls[1]["kind"], "AccessTokenIssued", "{}", polls[1]);
+    assert!(
+        polls[1]["token"]["fingerprint"].is_string(),
+        "the issued token's fingerprint: {}",
+        polls[1]
+    );
+    assert_eq!(polls[1]["scopes"]["granted"], json!(["repo", "gist"]));
+    let text = serde_json::to_string(&all).unwrap();
+    assert!(!text.contains("gho_form_encoded_secret"), "{text}");
+}
+
 /// A device that keeps polling after its code expired (RFC 8628 §3.5 says stop; many do
 /// not): identical `expired_token` answers are condensed.
 #[tokio::test]

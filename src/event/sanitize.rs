@@ -772,18 +772,24 @@ impl Untrusted {
 /// The error codes of the OAuth and OpenID Connect specifications (RFC 6749 §4.1.2.1 and
 /// §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 7591 §3.2.2, RFC 8628 §3.5, RFC 8693 §2.2.2,
 /// RFC 8707 §2, RFC 9101 §6.3, RFC 9126 §2.3, RFC 9396 §5, RFC 9449 §12.2, RFC 9470 §3,
-/// OpenID Connect Core §3.1.2.6): public words, which no request can make secret. Sorted,
-/// for a binary search.
-const REGISTERED_ERROR_CODES: [&str; 34] = [
+/// RFC 9200 §5.8.3, UMA 2.0 Grant §3.3.6, OpenID Connect Core §3.1.2.6 and the earlier
+/// drafts' `session_selection_required`, OpenID Connect CIBA §11 and §13, the OpenID
+/// `unmet_authentication_requirements` error code): the IANA OAuth Extensions Error
+/// Registry and the OpenID codes beside it, public words which no request can make secret.
+/// Sorted, for a binary search.
+const REGISTERED_ERROR_CODES: [&str; 47] = [
     "access_denied",
     "account_selection_required",
     "authorization_pending",
     "consent_required",
+    "expired_login_hint_token",
     "expired_token",
+    "incompatible_ace_profiles",
     "insufficient_scope",
     "insufficient_user_authentication",
     "interaction_required",
     "invalid_authorization_details",
+    "invalid_binding_message",
     "invalid_client",
     "invalid_client_metadata",
     "invalid_dpop_proof",
@@ -796,16 +802,26 @@ const REGISTERED_ERROR_CODES: [&str; 34] = [
     "invalid_software_statement",
     "invalid_target",
     "invalid_token",
+    "invalid_user_code",
     "login_required",
+    "missing_user_code",
+    "need_info",
     "registration_not_supported",
+    "request_denied",
     "request_not_supported",
+    "request_submitted",
     "request_uri_not_supported",
     "server_error",
+    "session_selection_required",
     "slow_down",
     "temporarily_unavailable",
+    "transaction_failed",
     "unapproved_software_statement",
     "unauthorized_client",
+    "unknown_user_id",
+    "unmet_authentication_requirements",
     "unsupported_grant_type",
+    "unsupported_pop_key",
     "unsupported_response_type",
     "unsupported_token_type",
     "use_dpop_nonce",
@@ -1049,6 +1065,17 @@ mod tests {
         secrets.literal("v");
         assert_eq!(scrub_code("invalid_grant", &secrets, 64), "invalid_grant");
         assert_eq!(scrub_code("access_denied", &secrets, 64), "access_denied");
+        // UMA's, CIBA's and OpenID Connect's codes beside the registry's.
+        secrets.literal("need");
+        secrets.literal("unknown");
+        secrets.literal("requirements");
+        for code in [
+            "need_info",
+            "unknown_user_id",
+            "unmet_authentication_requirements",
+        ] {
+            assert_eq!(scrub_code(code, &secrets, 64), code);
+        }
         // Other codes are free text.
         assert_eq!(
             scrub_code("vendor_error", &secrets, 64),

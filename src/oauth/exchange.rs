@@ -34,7 +34,7 @@ pub(crate) struct Exchange<'a> {
     /// `None` when the response never completed.
     pub(crate) response: Option<ResponseSeen<'a>>,
     pub(crate) basic_client: Option<&'a str>,
-    /// The response body, when it was a JSON object and seen whole.
+    /// The response body, when it was a JSON object or a form-encoded answer and seen whole.
     pub(crate) json: Option<JsonBody<'a>>,
     /// False when the request body was too large or incomplete to inspect.
     pub(crate) request_body_inspected: bool,

@@ -137,6 +137,11 @@ impl<'a> Form<'a> {
         Form { pairs }
     }
 
+    /// The parameters as they were read, in their order.
+    pub(crate) fn into_pairs(self) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> {
+        self.pairs.into_iter()
+    }
+
     /// The value of `name`, when it is present, not empty, and sent once. A parameter sent
     /// more than once is ambiguous (RFC 6749 §3.1, §3.2: "MUST NOT be included more than
     /// once"): the server may read either value, so none is believed; see

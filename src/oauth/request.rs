@@ -301,7 +301,10 @@ impl EndpointRequest {
         };
         let request_body_inspected = not_inspected.is_empty();
         let json = match (response, response_body.as_ref()) {
-            (Some(r), Some(captured)) if r.head.is_some_and(|h| h.json) => match captured.whole() {
+            (Some(r), Some(captured)) if r.head.is_some_and(|h| h.json || h.form) => match captured
+                .whole()
+            {
+                Some(bytes) if r.head.is_some_and(|h| h.form) => Some(JsonBody::from_form(bytes)),
                 Some(bytes) => JsonBody::parse(bytes),
                 None => {
                     not_inspected.push(if captured.unreadable {

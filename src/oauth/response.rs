@@ -25,27 +25,39 @@ pub(crate) struct ResponseHead {
     pub(crate) location: Option<Location>,
     /// The body may be JSON (a JSON content type, or none).
     pub(crate) json: bool,
+    /// The body is `application/x-www-form-urlencoded`: GitHub's token endpoint answers so
+    /// unless asked for JSON (`access_token=…&scope=…`, and its waiting device polls
+    /// `error=authorization_pending&…` with `200`).
+    pub(crate) form: bool,
 }
 
 impl ResponseHead {
     pub(crate) fn from_headers(headers: &HeaderMap, inspector: &TokenInspector) -> Self {
-        let json = headers
+        let content_type = headers
             .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|ct| {
-                ct.as_bytes()
-                    .windows(4)
-                    .any(|w| w.eq_ignore_ascii_case(b"json"))
-            });
+            .and_then(|v| v.to_str().ok());
+        let json = content_type.is_none_or(|ct| {
+            ct.as_bytes()
+                .windows(4)
+                .any(|w| w.eq_ignore_ascii_case(b"json"))
+        });
+        let form = content_type.is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case(FORM_TYPE))
+        });
         ResponseHead {
             location: headers
                 .get(http::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(|l| Location::parse(l, inspector)),
             json,
+            form,
         }
     }
 }
+
+const FORM_TYPE: &str = "application/x-www-form-urlencoded";
 
 /// A redirect target: where it goes and which OAuth parameters it carries. The query and
 /// fragment themselves are never kept; tokens in them are kept only as inspected tokens.
@@ -112,6 +124,9 @@ impl Location {
 ///
 /// It reads as that map did: the body must be one valid JSON object, and of a name given
 /// twice the last value counts.
+///
+/// A form-encoded answer ([`JsonBody::from_form`]) is read into the same members, each a
+/// string: the token endpoint reads `access_token`, `scope` or `error` from either alike.
 pub(crate) struct JsonBody<'a> {
     bytes: &'a [u8],
     members: Vec<(Cow<'a, str>, Member<'a>)>,
@@ -147,6 +162,17 @@ impl<'a> JsonBody<'a> {
             Err(_) => serde_json::from_slice(bytes).ok()?,
         };
         Some(JsonBody { bytes, members })
+    }
+
+    /// A form-encoded answer, its parameters as string members (decoded as a request's form
+    /// is). Of a parameter given twice the last counts, as in a JSON object; one with an
+    /// empty value reads as absent, as an empty JSON string does.
+    pub(crate) fn from_form(bytes: &'a [u8]) -> Self {
+        let members = super::form::Form::parse(bytes)
+            .into_pairs()
+            .map(|(name, value)| (name, Member::Text(value)))
+            .collect();
+        JsonBody { bytes, members }
     }
 
     fn get(&self, key: &str) -> Option<&Member<'a>> {
@@ -335,7 +361,31 @@ mod tests {
             h.insert(http::header::CONTENT_TYPE, content_type.parse().unwrap());
             let head = ResponseHead::from_headers(&h, &TokenInspector::default());
             assert_eq!(head.json, json, "{content_type}");
+            assert!(!head.form, "{content_type}");
         }
+        for (content_type, form) in [
+            ("application/x-www-form-urlencoded", true),
+            ("Application/X-WWW-Form-Urlencoded ; charset=utf-8", true),
+            ("application/x-www-form-urlencodedx", false),
+            ("multipart/form-data", false),
+        ] {
+            h.insert(http::header::CONTENT_TYPE, content_type.parse().unwrap());
+            let head = ResponseHead::from_headers(&h, &TokenInspector::default());
+            assert_eq!((head.form, head.json), (form, false), "{content_type}");
+        }
+    }
+
+    #[test]
+    fn form_answers_read_as_string_members() {
+        let j = JsonBody::from_form(
+            b"access_token=gho_x&scope=repo%2Cgist&expires_in=28800&error=&scope=user",
+        );
+        assert_eq!(j.str("access_token"), Some("gho_x"));
+        // The last of a repeated parameter, as in a JSON object; empty reads as absent.
+        assert_eq!(j.str("scope"), Some("user"));
+        assert_eq!(j.int("expires_in"), Some(28800));
+        assert_eq!(j.str("error"), None);
+        assert!(j.has("error"));
     }
 
     #[test]
