@@ -611,6 +611,77 @@ async fn a_token_issued_to_another_client_than_the_one_named_is_not_silent() {
     assert_eq!(e["severity"], "warning", "{e}");
 }
 
+/// A server that authenticates the form's `client_id` by the `client_secret` beside it and
+/// ignores a client assertion for another client, issuing the token to the form's client:
+/// that client is the actor, authenticated by its secret, the asserted one the conflict.
+#[tokio::test]
+async fn a_secret_beside_an_assertion_for_another_client_is_how_the_issued_client_authenticated() {
+    let app = Router::new().route(
+        "/token",
+        post(|body: String| async move {
+            let form = form_of(&body);
+            let client = form["client_id"].clone();
+            let token = support::keys::hs256(&json!({
+                "sub": client, "azp": client, "exp": support::keys::now() + 600,
+            }));
+            Json(json!({"access_token": token, "token_type": "Bearer"}))
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    let body = format!(
+        "grant_type=client_credentials&client_id=form-app&client_secret=form-secret&client_assertion_type={JWT_ASSERTION}&client_assertion={}",
+        assertion_for("asserted-app")
+    );
+    post_form(addr, "/token", body).await;
+    let all = events_before_a_marker(addr, &memory).await;
+    let e = &all[0];
+    assert_eq!(e["actor"]["client_id"], "form-app", "{e}");
+    assert_eq!(e["oauth"]["conflicting_client_id"], "asserted-app", "{e}");
+    assert_eq!(e["client_auth"], "client_secret_post", "{e}");
+    assert_eq!(e["severity"], "warning", "{e}");
+}
+
+/// A client id with a `+`, sent in Basic as it is (not form-encoded, as RFC 6749 §2.3.1
+/// asks but many clients skip) and form-encoded in the form (`%2B`): one client, no
+/// conflict, by the form's spelling; and by the issued token's when the server answered
+/// before the form was read.
+#[tokio::test]
+async fn a_plus_sent_raw_in_basic_is_not_a_second_client() {
+    async fn issue(headers: axum::http::HeaderMap) -> Json<Value> {
+        let basic = headers[header::AUTHORIZATION].to_str().unwrap().to_owned();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(basic.trim_start_matches("Basic "))
+            .unwrap();
+        let decoded = String::from_utf8(decoded).unwrap();
+        let client = decoded.split(':').next().unwrap().to_owned();
+        let token = support::keys::hs256(&json!({
+            "sub": client, "azp": client, "exp": support::keys::now() + 600,
+        }));
+        Json(json!({"access_token": token, "token_type": "Bearer"}))
+    }
+    let reading_the_form = post(|headers: axum::http::HeaderMap, _form: Bytes| issue(headers));
+    let answering_first = post(issue);
+    for route in [reading_the_form, answering_first] {
+        let app = Router::new().route("/token", route);
+        let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+        let credentials = base64::engine::general_purpose::STANDARD.encode("svc+batch:pw");
+        let res = client_without_redirects()
+            .post(format!("http://{addr}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", format!("Basic {credentials}"))
+            .body("grant_type=client_credentials&client_id=svc%2Bbatch")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let e = &events(&memory, 1).await[0];
+        assert_eq!(e["actor"]["client_id"], "svc+batch", "{e}");
+        assert!(e["oauth"].get("conflicting_client_id").is_none(), "{e}");
+        assert_eq!(e["client_auth"], "client_secret_basic", "{e}");
+        assert_eq!(e["severity"], "info", "{e}");
+    }
+}
+
 /// Keycloak answers a wrong client secret with `401 {"error":"unauthorized_client"}`, not
 /// `invalid_client`: each guessed client secret while polling a device code is an event.
 #[tokio::test]

@@ -25,8 +25,9 @@ const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::
 );
 
 /// The client id of an `Authorization: Basic` header, decoded per RFC 6749 §2.3.1
-/// (form-urlencoded, then Base64). The password goes to `secrets`, raw and decoded, to scrub
-/// it from what the response says.
+/// (form-urlencoded, then Base64), as it was sent: compared whole with the other names of
+/// the request by [`identify`], which makes it safe for an event. The password goes to
+/// `secrets`, raw and decoded, to scrub it from what the response says.
 pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut HeadSecrets) -> Option<String> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, credentials) = value.trim().split_once(' ')?;
@@ -47,7 +48,7 @@ pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut HeadSecrets) -> Op
     }
     let user = lossy(&decoded[..colon]);
     let user = form_decoded(&user);
-    (!user.is_empty()).then(|| ident(&user))
+    (!user.is_empty()).then(|| user.into_owned())
 }
 
 /// `text` decoded as `application/x-www-form-urlencoded` (`+` is a space).
@@ -88,85 +89,146 @@ pub(crate) struct Client {
 /// which authenticates (RFC 7521 §4.2), then the form's `client_id`, which only claims.
 /// RFC 6749 §2.3 allows one method per request, so a request whose parts name different
 /// clients may be an attempt to be taken for one client while authenticating as another:
-/// the first other name is kept in `other`.
+/// the first other name is kept in `other`. Names are compared whole, as sent (two long
+/// ids are different clients however much they share), and made safe for the event after.
 pub(crate) fn identify(
     basic: Option<&str>,
     form: Option<&Form<'_>>,
     certificate: Option<&ClientCertificate>,
 ) -> Client {
-    if let Some(id) = basic {
-        let by_form = identify(None, form, certificate);
-        let (other, other_method) = if by_form.client_id.as_deref().is_some_and(|c| c != id) {
-            (by_form.client_id, by_form.method)
-        } else if by_form.other.as_deref().is_some_and(|c| c != id) {
-            (by_form.other, by_form.other_method)
-        } else {
-            (None, None)
-        };
-        return Client {
-            client_id: Some(id.to_owned()),
-            method: Some(ClientAuth::ClientSecretBasic),
-            other,
-            other_method,
-        };
+    let named = Named::of(basic, form, certificate);
+    Client {
+        client_id: named.client_id.as_deref().map(ident),
+        method: named.method,
+        other: named.other.as_deref().map(ident),
+        other_method: named.other_method,
     }
-    let Some(form) = form else {
-        return Client::default();
-    };
-    let form_client = form.get("client_id").map(ident);
-    if form.get("client_assertion_type") == Some(JWT_ASSERTION) {
-        if let Some(assertion) = form.get("client_assertion") {
-            let peek = JwtPeek::of(assertion);
-            let symmetric = peek
-                .as_ref()
-                .and_then(|p| p.alg.as_deref())
-                .is_some_and(|alg| alg.starts_with("HS"));
-            let method = Some(if symmetric {
-                ClientAuth::ClientSecretJwt
-            } else {
-                ClientAuth::PrivateKeyJwt
-            });
-            // RFC 7523 §3: `iss` and `sub` are the client id.
-            let (subject, issuer) = peek.map_or((None, None), |p| (p.subject, p.issuer));
-            // RFC 7523 §3: both must be the client; a server may find the client by either.
-            let iss_other = match (&subject, &issuer) {
-                (Some(sub), Some(iss)) if sub != iss => Some(ident(iss)),
-                _ => None,
+}
+
+/// The names of [`identify`], as sent.
+#[derive(Default)]
+struct Named<'a> {
+    client_id: Option<Cow<'a, str>>,
+    method: Option<ClientAuth>,
+    other: Option<Cow<'a, str>>,
+    other_method: Option<ClientAuth>,
+}
+
+impl<'a> Named<'a> {
+    fn of(
+        basic: Option<&'a str>,
+        form: Option<&'a Form<'_>>,
+        certificate: Option<&ClientCertificate>,
+    ) -> Self {
+        if let Some(id) = basic {
+            let by_form = Named::of(None, form, certificate);
+            let mut client_id = Cow::Borrowed(id);
+            let (other, other_method) = match (by_form.client_id, by_form.other) {
+                (Some(named), _) if !same_basic_client(id, &named) => (Some(named), by_form.method),
+                (Some(named), other) => {
+                    // The same client, its `+` read as `+` by the form and as a space in
+                    // Basic, which RFC 6749 §2.3.1 form-encodes but many clients do not:
+                    // the form's spelling, which every client encodes, is the id.
+                    client_id = named;
+                    match other {
+                        Some(other) if !same_basic_client(id, &other) => {
+                            (Some(other), by_form.other_method)
+                        }
+                        _ => (None, None),
+                    }
+                }
+                (None, Some(other)) if !same_basic_client(id, &other) => {
+                    (Some(other), by_form.other_method)
+                }
+                (None, _) => (None, None),
             };
-            let asserted = subject.or(issuer).map(|id| ident(&id));
-            // RFC 7521 §4.2: the assertion identifies the client; a form `client_id` is
-            // only a claim, and must name the same client.
-            let (client_id, other) = match (form_client, asserted) {
-                (Some(named), Some(asserted)) if named != asserted => (Some(asserted), Some(named)),
-                (named, asserted) => (asserted.or(named), None),
-            };
-            return Client {
-                client_id,
-                method,
-                // The assertion's issuer authenticates the same way as its subject.
-                other_method: if other.is_none() && iss_other.is_some() {
-                    method
-                } else {
-                    None
-                },
-                other: other.or(iss_other),
+            return Named {
+                client_id: Some(client_id),
+                method: Some(ClientAuth::ClientSecretBasic),
+                other,
+                other_method,
             };
         }
+        let Some(form) = form else {
+            return Named::default();
+        };
+        let form_client = form.get("client_id");
+        if form.get("client_assertion_type") == Some(JWT_ASSERTION) {
+            if let Some(assertion) = form.get("client_assertion") {
+                let peek = JwtPeek::of(assertion);
+                let symmetric = peek
+                    .as_ref()
+                    .and_then(|p| p.alg.as_deref())
+                    .is_some_and(|alg| alg.starts_with("HS"));
+                let method = Some(if symmetric {
+                    ClientAuth::ClientSecretJwt
+                } else {
+                    ClientAuth::PrivateKeyJwt
+                });
+                // RFC 7523 §3: `iss` and `sub` are the client id.
+                let (subject, issuer) = peek.map_or((None, None), |p| (p.subject, p.issuer));
+                // RFC 7523 §3: both must be the client; a server may find the client by either.
+                let iss_other = match (&subject, &issuer) {
+                    (Some(sub), Some(iss)) if sub != iss => Some(Cow::Owned(iss.clone())),
+                    _ => None,
+                };
+                let asserted = subject.or(issuer).map(Cow::Owned);
+                // RFC 7521 §4.2: the assertion identifies the client; a form `client_id` is
+                // only a claim, and must name the same client.
+                let (client_id, other, other_method) = match (form_client, asserted) {
+                    (Some(named), Some(asserted)) if named != asserted => {
+                        // A server that believed the form's client authenticated it by the
+                        // assertion, or by a secret beside it.
+                        let method = form
+                            .get("client_secret")
+                            .map_or(method, |_| Some(ClientAuth::ClientSecretPost));
+                        (Some(asserted), Some(Cow::Borrowed(named)), method)
+                    }
+                    // The assertion's issuer authenticates the same way as its subject.
+                    (named, asserted) => {
+                        let other_method = iss_other.as_ref().and(method);
+                        (
+                            asserted.or(named.map(Cow::Borrowed)),
+                            iss_other,
+                            other_method,
+                        )
+                    }
+                };
+                return Named {
+                    client_id,
+                    method,
+                    other,
+                    other_method,
+                };
+            }
+        }
+        let method = match (&form_client, form.get("client_secret")) {
+            (Some(_), Some(_)) => Some(ClientAuth::ClientSecretPost),
+            (Some(_), None) => Some(match certificate.map(ClientCertificate::self_issued) {
+                Some(Some(true)) => ClientAuth::SelfSignedTlsClientAuth,
+                Some(_) => ClientAuth::TlsClientAuth,
+                None => ClientAuth::None,
+            }),
+            (None, _) => None,
+        };
+        Named {
+            client_id: form_client.map(Cow::Borrowed),
+            method,
+            ..Named::default()
+        }
     }
-    let method = match (&form_client, form.get("client_secret")) {
-        (Some(_), Some(_)) => Some(ClientAuth::ClientSecretPost),
-        (Some(_), None) => Some(match certificate.map(ClientCertificate::self_issued) {
-            Some(Some(true)) => ClientAuth::SelfSignedTlsClientAuth,
-            Some(_) => ClientAuth::TlsClientAuth,
-            None => ClientAuth::None,
-        }),
-        (None, _) => None,
-    };
-    Client {
-        client_id: form_client,
-        method,
-        ..Client::default()
-    }
+}
+
+/// Whether a client id from Basic (form-decoded, `+` a space) and one from elsewhere name
+/// the same client: the same text, or the same once the other's `+` is read as Basic read
+/// its own.
+pub(crate) fn same_basic_client(basic: &str, other: &str) -> bool {
+    basic == other
+        || (basic.len() == other.len()
+            && basic
+                .bytes()
+                .zip(other.bytes())
+                .all(|(b, o)| b == o || (b == b' ' && o == b'+')))
 }
 
 /// Records in `event` the other client a request named, besides `actor.client_id`
@@ -184,7 +246,8 @@ pub(crate) fn record_conflict(event: &mut AuditEvent, other: Option<String>) {
     }
 }
 
-/// The few unverified facts read from a JWT assertion: header `alg`, `iss` and `sub`.
+/// The few unverified facts read from a JWT assertion: header `alg`, `iss` and `sub`, as
+/// they were sent (made safe with [`ident`] before an event holds them).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct JwtPeek {
     pub(crate) alg: Option<String>,
@@ -208,7 +271,7 @@ impl JwtPeek {
         let header = decode(header)?;
         let payload = decode(payload)?;
         let text = |map: &serde_json::Map<String, serde_json::Value>, key: &str| {
-            map.get(key).and_then(|v| v.as_str()).map(ident)
+            map.get(key).and_then(|v| v.as_str()).map(str::to_owned)
         };
         Some(JwtPeek {
             alg: text(&header, "alg"),
@@ -342,7 +405,13 @@ mod tests {
         assert_eq!(c.client_id.as_deref(), Some("svc-b"));
         assert_eq!(c.method, Some(ClientAuth::PrivateKeyJwt));
         assert_eq!(c.other.as_deref(), Some("svc-a"));
-        assert_eq!(c.other_method, None);
+        // A server that believed the form authenticated its client by the assertion...
+        assert_eq!(c.other_method, Some(ClientAuth::PrivateKeyJwt));
+        // ... or by a secret sent beside it.
+        let body = format!("client_id=svc-a&client_secret=s&{}", assertion("svc-b"));
+        let c = identify(None, Some(&Form::parse(body.as_bytes())), None);
+        assert_eq!(c.other.as_deref(), Some("svc-a"));
+        assert_eq!(c.other_method, Some(ClientAuth::ClientSecretPost));
         // Basic, then an assertion for another client whose form client_id is Basic's.
         let body = format!("client_id=web&{}", assertion("svc-b"));
         let c = identify(Some("web"), Some(&Form::parse(body.as_bytes())), None);
@@ -353,6 +422,69 @@ mod tests {
         let body = format!("client_id=svc-b&{}", assertion("svc-b"));
         let c = identify(None, Some(&Form::parse(body.as_bytes())), None);
         assert_eq!((c.client_id.as_deref(), c.other), (Some("svc-b"), None));
+    }
+
+    #[test]
+    fn names_are_compared_whole_and_as_sent() {
+        // Two long ids sharing the bytes an event keeps of them are two clients.
+        let (a, b) = ("c".repeat(300) + "-victim", "c".repeat(300) + "-attacker");
+        let body = format!("client_id={b}&client_secret=x");
+        let c = identify(Some(&a), Some(&Form::parse(body.as_bytes())), None);
+        assert!(c.other.is_some(), "{c:?}");
+        assert!(c.client_id.as_ref().is_some_and(|id| id.len() <= 256));
+        // Two ids that read alike once made safe for a log are two clients.
+        let c = identify(
+            Some(r"app\u{a}x"),
+            Some(&Form::parse(b"client_id=app%0Ax&client_secret=x")),
+            None,
+        );
+        assert_eq!(c.client_id.as_deref(), Some(r"app\u{a}x"));
+        assert_eq!(
+            c.other.as_deref(),
+            Some(r"app\u{a}x"),
+            "two clients, one spelling"
+        );
+        // The same for an assertion's names.
+        let body = format!(
+            "client_id={a}&client_assertion_type={}&client_assertion={}",
+            JWT_ASSERTION.replace(':', "%3A"),
+            jwt("RS256", &format!(r#"{{"iss":"{b}","sub":"{b}"}}"#))
+        );
+        let c = identify(None, Some(&Form::parse(body.as_bytes())), None);
+        assert!(c.other.is_some(), "{c:?}");
+    }
+
+    #[test]
+    fn a_plus_in_basic_is_the_forms_plus() {
+        // `svc+batch` sent in Basic as it is (RFC 6749 §2.3.1 would have `svc%2Bbatch`), and
+        // form-encoded in the form: one client, by the form's spelling.
+        let mut head = HeadSecrets::default();
+        let id = basic_client(&basic("svc+batch:pw"), &mut head).unwrap();
+        assert_eq!(id, "svc batch");
+        let c = identify(
+            Some(&id),
+            Some(&Form::parse(
+                b"grant_type=client_credentials&client_id=svc%2Bbatch",
+            )),
+            None,
+        );
+        assert_eq!(c.client_id.as_deref(), Some("svc+batch"));
+        assert_eq!(c.method, Some(ClientAuth::ClientSecretBasic));
+        assert_eq!((c.other, c.other_method), (None, None));
+        // Basic alone keeps its reading; a space in the form is not Basic's `+`.
+        assert_eq!(
+            identify(Some(&id), None, None).client_id.as_deref(),
+            Some("svc batch")
+        );
+        let c = identify(
+            Some("svc+batch"),
+            Some(&Form::parse(b"client_id=svc+batch")),
+            None,
+        );
+        assert_eq!(c.other.as_deref(), Some("svc batch"));
+        assert!(same_basic_client("a b", "a+b"));
+        assert!(!same_basic_client("a+b", "a b"));
+        assert!(!same_basic_client("a b", "a+bc"));
     }
 
     #[test]

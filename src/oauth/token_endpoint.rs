@@ -95,7 +95,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                 subject = form
                     .get("assertion")
                     .and_then(JwtPeek::of)
-                    .and_then(|p| p.subject);
+                    .and_then(|p| p.subject.as_deref().map(ident));
             }
             _ => {}
         }
@@ -129,7 +129,15 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                 if issued.format == TokenFormat::Jwt {
                     subject = claims.subject.clone().or(subject);
                     if let Some(issued_to) = &claims.client_id {
-                        if client_id.is_none() {
+                        if client_id.is_none()
+                            || client_id.as_deref().is_some_and(|named| {
+                                named != issued_to
+                                    && conflicting_client.is_none()
+                                    && client_auth::same_basic_client(named, issued_to)
+                            })
+                        {
+                            // Nobody named, or Basic's space for the issued id's `+` (the
+                            // form unread): the issued token's spelling.
                             client_id = Some(issued_to.clone());
                         } else if client_id.as_ref() != Some(issued_to)
                             && conflicting_client.as_ref() == Some(issued_to)
@@ -172,7 +180,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                 subject = json
                     .str("id_token")
                     .and_then(JwtPeek::of)
-                    .and_then(|p| p.subject);
+                    .and_then(|p| p.subject.as_deref().map(ident));
             }
             event.refresh_token = json
                 .str("refresh_token")
