@@ -52,9 +52,10 @@ struct Counters {
     metrics: SinkMetrics,
 }
 
-/// Ranges kept per reason until a report takes them; past this, the last range of the
-/// same stream is widened instead (the report then covers some events that were not lost,
-/// which `verify` only uses to explain missing ones).
+/// Ranges kept per reason until a report takes them; past this, a lost event that does not
+/// continue the last range is counted (`dropped.count`) but not named. A range is never
+/// widened over numbers that were not lost: `verify` excuses every number a signed report
+/// names, so a widened range would excuse deleting events that were written.
 const MAX_RANGES: usize = 1024;
 
 fn add_seq(ranges: &mut Vec<SeqRange>, stream: &Arc<str>, seq: u64) {
@@ -65,11 +66,7 @@ fn add_seq(ranges: &mut Vec<SeqRange>, stream: &Arc<str>, seq: u64) {
         }
     }
     if ranges.len() >= MAX_RANGES {
-        if let Some(range) = ranges.iter_mut().rev().find(|r| r.stream == *stream) {
-            range.first = range.first.min(seq);
-            range.last = range.last.max(seq);
-            return;
-        }
+        return;
     }
     ranges.push(SeqRange {
         stream: stream.clone(),
@@ -302,17 +299,40 @@ mod tests {
             .collect();
         assert_eq!(flat, [(3, 5), (1, 1), (9, 9), (6, 6)]);
 
-        // An attacker-driven flood of scattered drops keeps at most MAX_RANGES ranges,
-        // each lost seq still covered.
+        // An attacker-driven flood of scattered drops keeps at most MAX_RANGES ranges: the
+        // first lost seqs are named, the rest only counted.
         let seqs: Vec<u64> = (0..10_000).map(|i| i * 2).collect();
         stats.add_dropped_seqs(DropReason::QueueFull, seqs.iter().map(|s| (&a, *s)));
         let ranges = stats.take_ranges(DropReason::QueueFull);
         assert!(ranges.len() <= MAX_RANGES);
-        for seq in seqs {
+        for seq in &seqs[..MAX_RANGES] {
             assert!(
-                ranges.iter().any(|r| r.first <= seq && seq <= r.last),
+                ranges.iter().any(|r| r.first <= *seq && *seq <= r.last),
                 "{seq}"
             );
+        }
+    }
+
+    /// `verify` excuses every number a signed drop report names: a report that named an
+    /// event that was written would excuse deleting it from the log.
+    #[test]
+    fn drop_ranges_never_name_an_event_that_was_not_lost() {
+        let stats = DeliveryStats::new("test");
+        let a: Arc<str> = "a".into();
+        // Every other event lost (a flood keeps the queue full), well past MAX_RANGES.
+        let lost: Vec<u64> = (1..=5_000).map(|i| i * 2).collect();
+        stats.add_dropped_seqs(DropReason::QueueFull, lost.iter().map(|s| (&a, *s)));
+        let ranges = stats.take_ranges(DropReason::QueueFull);
+        assert!(ranges.len() <= MAX_RANGES);
+        for range in &ranges {
+            for seq in range.first..=range.last {
+                assert!(
+                    lost.binary_search(&seq).is_ok(),
+                    "seq {seq} was written, but the range {}..={} names it as lost",
+                    range.first,
+                    range.last
+                );
+            }
         }
     }
 }

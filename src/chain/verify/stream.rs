@@ -214,6 +214,16 @@ pub(super) enum Trimmed {
     After(Arc<str>),
 }
 
+/// The most gaps, and claims of the log's checkpoints on events not met yet, held open at
+/// once over all streams (about 100 bytes each). A gap waits to the end of the input for a
+/// drop report that announces it, or for its events to turn up late, and a claim for its
+/// event; without a bound, a crafted input of jumps (seq 1, 3, 5...) would make memory grow
+/// with its size. Past this many, a further gap is reported at once as deleted, matched
+/// with no drop report (a sink merges what it loses into ranges: no trail has this many),
+/// and a further claim is not kept (its checkpoint is out of place: its event is missing
+/// or comes late, which is reported).
+pub(super) const MAX_OPEN: usize = 100_000;
+
 /// A range a drop report announced as lost.
 #[derive(Clone, Debug)]
 pub(super) struct Announced {
@@ -256,10 +266,12 @@ pub(super) struct StreamState {
     /// The hash this stream is indexed under while the input is elsewhere (see
     /// [`StreamState::retire`]).
     pub(super) tip: Option<EventHash>,
+    /// The gaps and claims held open over every stream (see [`MAX_OPEN`]).
+    held: Arc<AtomicUsize>,
 }
 
 impl StreamState {
-    pub(super) fn new(id: Arc<str>, window_size: usize) -> StreamState {
+    pub(super) fn new(id: Arc<str>, window_size: usize, held: Arc<AtomicUsize>) -> StreamState {
         StreamState {
             id,
             window_size: window_size.max(2),
@@ -278,6 +290,7 @@ impl StreamState {
             new_stream_noted: false,
             vouched: false,
             tip: None,
+            held,
         }
     }
 
@@ -410,7 +423,7 @@ impl StreamState {
                 ));
             } else if event.seq >= jump {
                 self.pending = None;
-                self.accept_jump(jump);
+                self.accept_jump(jump, problems);
             }
         }
         let seq = event.seq;
@@ -419,7 +432,7 @@ impl StreamState {
             self.cursor = seq;
             self.advance();
         } else if seq <= self.cursor {
-            if self.window.contains_key(&seq) || !self.fill_gap(seq) {
+            if self.window.contains_key(&seq) || !self.fill_gap(seq, problems) {
                 problems.push(self.repeated(seq, event.location));
                 return None;
             }
@@ -442,7 +455,7 @@ impl StreamState {
 
     /// The numbers between the cursor and an accepted jump are a gap (except those that
     /// came early).
-    fn accept_jump(&mut self, jump: u64) {
+    fn accept_jump(&mut self, jump: u64, problems: &mut Problems) {
         let location = self
             .window
             .get(&jump)
@@ -453,13 +466,11 @@ impl StreamState {
         for seq in early.into_iter().chain(std::iter::once(jump)) {
             if seq > from {
                 if let Some(location) = &location {
-                    self.gaps.insert(
-                        from,
-                        Gap {
-                            last: seq - 1,
-                            location: location.clone(),
-                        },
-                    );
+                    let gap = Gap {
+                        last: seq - 1,
+                        location: location.clone(),
+                    };
+                    self.open_gap(from, gap, problems);
                 }
             }
             from = seq + 1;
@@ -484,8 +495,30 @@ impl StreamState {
             .is_some_and(|(_, gap)| gap.last >= seq)
     }
 
+    /// Holds `first..=gap.last` open as a gap, or reports it at once as deleted when
+    /// [`MAX_OPEN`] gaps and claims are open already.
+    fn open_gap(&mut self, first: u64, gap: Gap, problems: &mut Problems) {
+        if self.held.load(Ordering::Relaxed) >= MAX_OPEN {
+            problems.push(self.problem(
+                ProblemKind::Deleted,
+                Some(gap.location),
+                SeqSpan {
+                    first,
+                    last: gap.last,
+                },
+                format!(
+                    "missing before this event; reported at once, matched with no drop report \
+                     and no event found later: more than {MAX_OPEN} gaps are open"
+                ),
+            ));
+            return;
+        }
+        self.held.fetch_add(1, Ordering::Relaxed);
+        self.gaps.insert(first, gap);
+    }
+
     /// Takes `seq` out of the gap that holds it; false when no gap does.
-    fn fill_gap(&mut self, seq: u64) -> bool {
+    fn fill_gap(&mut self, seq: u64, problems: &mut Problems) -> bool {
         let Some((&first, gap)) = self.gaps.range(..=seq).next_back() else {
             return false;
         };
@@ -495,23 +528,16 @@ impl StreamState {
         let Some(gap) = self.gaps.remove(&first) else {
             return false;
         };
+        self.held.fetch_sub(1, Ordering::Relaxed);
         if first < seq {
-            self.gaps.insert(
-                first,
-                Gap {
-                    last: seq - 1,
-                    location: gap.location.clone(),
-                },
-            );
+            let before = Gap {
+                last: seq - 1,
+                location: gap.location.clone(),
+            };
+            self.open_gap(first, before, problems);
         }
         if seq < gap.last {
-            self.gaps.insert(
-                seq + 1,
-                Gap {
-                    last: gap.last,
-                    location: gap.location,
-                },
-            );
+            self.open_gap(seq + 1, gap, problems);
         }
         true
     }
@@ -528,6 +554,9 @@ impl StreamState {
             after.broken = !event.hash.is_prev(after.prev);
         }
         if let Some(claim) = self.claims.remove(&seq) {
+            if !claim.external {
+                self.held.fetch_sub(1, Ordering::Relaxed);
+            }
             if !event.hash.is(&claim.hash) {
                 self.blame(
                     seq,
@@ -651,12 +680,20 @@ impl StreamState {
         }
         // An event at or below the cursor and in no gap went by already: nothing to wait for.
         let passed = seq <= self.cursor && !self.in_gap(seq);
-        if !passed || external {
-            self.claims.entry(seq).or_insert(Claim {
-                hash,
-                source: source.clone(),
-                external,
-            });
+        // Copies' claims are kept whatever their number: they come from a trusted file.
+        let room = external || self.held.load(Ordering::Relaxed) < MAX_OPEN;
+        if (!passed || external) && room && !self.claims.contains_key(&seq) {
+            if !external {
+                self.held.fetch_add(1, Ordering::Relaxed);
+            }
+            self.claims.insert(
+                seq,
+                Claim {
+                    hash,
+                    source: source.clone(),
+                    external,
+                },
+            );
         }
     }
 
@@ -675,7 +712,7 @@ impl StreamState {
         problems: &mut Problems,
     ) {
         if let Some(jump) = self.pending.take() {
-            self.accept_jump(jump);
+            self.accept_jump(jump, problems);
         }
         while let Some((seq, entry)) = self.window.pop_first() {
             self.judge(seq, entry, problems);
@@ -723,6 +760,8 @@ impl StreamState {
         let mut pending = sorted.into_iter().peekable();
         let mut active: Vec<&Announced> = Vec::new();
         let gaps = std::mem::take(&mut self.gaps);
+        let claims = self.claims.values().filter(|claim| !claim.external).count();
+        self.held.fetch_sub(gaps.len() + claims, Ordering::Relaxed);
         for (first, gap) in gaps {
             while let Some(range) = pending.next_if(|a| a.first <= gap.last) {
                 active.push(range);

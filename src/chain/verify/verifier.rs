@@ -2,6 +2,7 @@
 //! checks checkpoints and drop reports, and gives the report at the end.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -38,7 +39,8 @@ const MAX_RANGES: usize = 100_000;
 /// Checks a trail record by record: push every line (or row) with its place, in storage
 /// order, then [`finish`](Verifier::finish). Memory does not grow with the number of
 /// events: a window of the last 4,096 events of the stream being read and of the last 64
-/// of every other stream, at most 64 MiB of lines kept for a later look, and what was found
+/// of every other stream, at most 64 MiB of lines kept for a later look, at most 100,000
+/// gaps held open (past them, a gap is reported at once as deleted), and what was found
 /// (listed up to 10,000 problems). It grows with the number of streams: about 2.5 KB for a
 /// stream of one event, up to about 10 KB for one of 64 events or more, and at most 100,000
 /// streams are followed (the events of any further one are reported as `malformed`).
@@ -84,6 +86,8 @@ pub struct Verifier {
     /// Ranges taken from drop reports so far.
     ranges: usize,
     max_streams: usize,
+    /// The gaps and checkpoints' claims held open over every stream (see `stream::MAX_OPEN`).
+    open: Arc<AtomicUsize>,
 }
 
 /// Events kept of a stream the input has moved away from.
@@ -171,6 +175,7 @@ impl Verifier {
             tips: HashMap::new(),
             ranges: 0,
             max_streams: MAX_STREAMS,
+            open: Arc::default(),
         }
     }
 
@@ -568,9 +573,10 @@ impl Verifier {
 
     fn stream(&mut self, id: &Arc<str>) -> &mut StreamState {
         let window = self.window;
+        let open = &self.open;
         self.streams
             .entry(id.clone())
-            .or_insert_with(|| StreamState::new(id.clone(), window))
+            .or_insert_with(|| StreamState::new(id.clone(), window, open.clone()))
     }
 
     /// The stream's shared name, without a new allocation for a stream already known.
