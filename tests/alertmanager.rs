@@ -45,6 +45,10 @@ impl Alertmanager {
     }
 
     async fn start() -> Alertmanager {
+        Alertmanager::start_on(free_port()).await
+    }
+
+    async fn start_on(port: u16) -> Alertmanager {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("alertmanager.yml");
         std::fs::write(
@@ -52,7 +56,6 @@ impl Alertmanager {
             "route:\n  receiver: nobody\n  group_by: [rule, key]\nreceivers:\n  - name: nobody\n",
         )
         .unwrap();
-        let port = free_port();
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
         let child = Command::new(Self::binary())
             .arg(format!("--config.file={}", config.display()))
@@ -111,11 +114,18 @@ impl Drop for Alertmanager {
 
 /// Ten failed logins for `user` from one address, among `ok` successful ones.
 fn attack(auditor: &Auditor, user: &str, ok: usize) {
+    attack_at(auditor, user, ok, 0);
+}
+
+/// [`attack`], the events stamped `ago_s` seconds in the past (a detector catching up on
+/// a backlog, or an alert that waited while Alertmanager was down).
+fn attack_at(auditor: &Auditor, user: &str, ok: usize, ago_s: i64) {
     for i in 0..10 + ok {
         let failed = i < 10;
         let mut event = AuditEvent::new(
             auditor.service().clone(),
-            Timestamp::now(),
+            Timestamp::from_unix_micros(Timestamp::now().unix_micros() - ago_s * 1_000_000)
+                .unwrap(),
             if failed {
                 EventKind::LoginFailed
             } else {
@@ -278,4 +288,125 @@ async fn a_webhook_gets_only_the_alerts_signed_so_a_receiver_can_check_them() {
         other.update(body);
         assert!(other.verify_slice(&hex::decode(v1).unwrap()).is_err());
     }
+}
+
+/// Review: an alert delivered later than its rule's window after the attack (the NATS
+/// detector catching up on a backlog or run as a periodic `--until-idle` job, or a spool
+/// replayed after Alertmanager was down for more than 15 minutes) must still fire:
+/// Alertmanager takes an alert whose `endsAt` is past as resolved, and never notifies a
+/// resolved alert it never saw firing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_delivered_after_its_window_still_fires() {
+    let manager = Alertmanager::start().await;
+    let sink = HttpCollector::builder(format!("{}/api/v2/alerts", manager.url))
+        .format(Format::Alertmanager {
+            generator_url: None,
+        })
+        .build()
+        .unwrap();
+    let auditor = Auditor::builder()
+        .service_name("login")
+        .processor(Detector::default())
+        .writer(Delivery::builder(sink).build().unwrap())
+        .build()
+        .unwrap();
+    // The attack was 20 minutes ago; brute_force's window is 15.
+    attack_at(&auditor, "carol", 0, 20 * 60);
+    auditor.shutdown().await;
+    let stats = auditor.stats();
+    assert!(stats.writers.iter().all(|w| w.dropped == 0), "{stats:?}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let alerts = loop {
+        let alerts = manager.alerts().await;
+        if !alerts.is_empty() || Instant::now() > deadline {
+            break alerts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(alerts.len(), 1, "delivered, yet not firing: {alerts:#?}");
+    assert_eq!(
+        alerts[0]["labels"]["key"],
+        "actor.subject=carol source.ip=198.51.100.23"
+    );
+    assert_eq!(alerts[0]["status"]["state"], "active");
+    // When the attack happened is still told.
+    let starts = Timestamp::parse(alerts[0]["startsAt"].as_str().unwrap()).unwrap();
+    assert!(Timestamp::now().unix() - starts.unix() >= 20 * 60 - 5);
+}
+
+/// Review: an Alertmanager sink sends only alerts, yet its queue holds every event. While
+/// Alertmanager is away (a restart, a network blip) and the first alert is being retried,
+/// ordinary traffic fills the queue, and an alert raised then is dropped as the newest
+/// event: the attack that makes the traffic is the one whose alert is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_raised_while_alertmanager_is_away_are_not_crowded_out_by_traffic() {
+    let port = free_port();
+    let sink = HttpCollector::builder(format!("http://127.0.0.1:{port}/api/v2/alerts"))
+        .format(Format::Alertmanager {
+            generator_url: None,
+        })
+        .build()
+        .unwrap();
+    let auditor = Auditor::builder()
+        .service_name("login")
+        .processor(Detector::default())
+        .writer(
+            Delivery::builder(sink)
+                .backoff(Backoff::exponential(
+                    Duration::from_millis(50),
+                    Duration::from_millis(200),
+                ))
+                .memory_retries(1_000)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    // Alertmanager is down: the first alert waits in the sink.
+    attack(&auditor, "alice", 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Ordinary traffic, paced so that the queue (8192 events) keeps up: 150,000 events,
+    // more than the memory backlog holds (16 MiB by default), none of it for this sink.
+    for _ in 0..150 {
+        for i in 0..1_000 {
+            let mut event = AuditEvent::new(
+                auditor.service().clone(),
+                Timestamp::now(),
+                EventKind::LoginSucceeded,
+                Outcome::Success,
+            );
+            event.actor.subject = Some(format!("user-{i}"));
+            auditor.emit(event);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A second attack, on another user.
+    attack(&auditor, "bob", 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let manager = Alertmanager::start_on(port).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let keys = loop {
+        let mut keys: Vec<String> = manager
+            .alerts()
+            .await
+            .iter()
+            .map(|a| a["labels"]["key"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        keys.sort();
+        if keys.len() >= 2 || Instant::now() > deadline {
+            break keys;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    auditor.shutdown().await;
+    assert_eq!(
+        keys,
+        [
+            "actor.subject=alice source.ip=198.51.100.23",
+            "actor.subject=bob source.ip=198.51.100.23",
+        ],
+        "{:?}",
+        auditor.stats()
+    );
 }

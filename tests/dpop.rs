@@ -711,3 +711,66 @@ async fn handlers_read_the_presentation_whether_or_not_it_was_inserted() {
     );
     assert_eq!(send("/required", None, None).await.0, 401);
 }
+
+/// Review: a device-code poll is condensed with the identical polls before it (same device
+/// code, client and error). A copy of a poll replayed with its DPoP proof, answered
+/// `authorization_pending` like the device's own polls (a server that does not track
+/// `jti`), must still be recorded and raise `dpop_proof_replay`.
+#[tokio::test]
+async fn a_replayed_proof_on_a_device_poll_is_never_condensed() {
+    let key = DpopKey::es256();
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .processor(Detector::default())
+        .writer(memory.clone())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/token",
+            axum::routing::post(|_body: axum::body::Bytes| async {
+                (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    axum::Json(json!({ "error": "authorization_pending" })),
+                )
+            }),
+        )
+        .layer(AuditLayer::new(auditor));
+    let url = format!("http://{}/token", support::serve(app).await);
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("device_code", "a-device-code"),
+        ("client_id", "tv"),
+    ];
+    let poll = |proof: String| {
+        let url = url.clone();
+        async move {
+            client()
+                .post(url)
+                .header("dpop", proof)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // The device polls once; a copy of that very request is sent again.
+    let proof = key.proof("POST", &url, None);
+    assert_eq!(poll(proof.clone()).await, 400);
+    assert_eq!(poll(proof).await, 400);
+    // A fresh poll of the device after it, so that the pipeline has seen both.
+    assert_eq!(poll(key.proof("POST", &url, None)).await, 400);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let all = memory.json();
+    let alerts: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["alert"]["rule"] == "dpop_proof_replay")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|e| e["kind"] == "TokenRequestFailed" && e["oauth"]["dpop"]["proof"] == "replayed"),
+        "{all:#?}"
+    );
+}

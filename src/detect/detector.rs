@@ -1,6 +1,7 @@
 //! The detector: every rule on every event, state per key capped, alerts as events.
 
 use std::hash::{BuildHasher, Hasher};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use foldhash::quality::RandomState;
@@ -11,7 +12,7 @@ use quick_cache::unsync::DefaultLifecycle;
 use quick_cache::UnitWeighter;
 use serde_json::Value;
 
-use super::field::{Field, Observed};
+use super::field::{address_group, address_group_text, subject_group, Field, Observed};
 use super::rule::{default_rules, Rule};
 use super::travel::{last_place, ImpossibleTravel, LastPlace, IMPOSSIBLE_TRAVEL};
 use super::window::{Firing, Window};
@@ -670,18 +671,33 @@ fn kind_mask(kinds: &[&str]) -> u32 {
     kinds.iter().fold(0, |mask, kind| mask | kind_bit(kind))
 }
 
-/// A hash of the values of `fields`, or `None` when one is missing.
+/// A hash of the values of `fields`, or `None` when one is missing. `source.ip` counts by
+/// its network ([`address_group`]: an IPv6 address's /64), `actor.subject` without case
+/// ([`subject_group`]).
 fn hash_group(hasher: &RandomState, fields: &[Field], event: &impl Observed) -> Option<u64> {
     let mut state = hasher.build_hasher();
     for field in fields {
-        if !event.hash_field(*field, &mut state) {
-            return None;
+        let address = match field {
+            Field::SourceIp => event.source_ip().map(address_group),
+            _ => None,
+        };
+        match address {
+            Some(IpAddr::V4(ip)) => state.write(&ip.octets()),
+            Some(IpAddr::V6(net)) => state.write(&net.octets()),
+            None if *field == Field::Subject => {
+                state.write(subject_group(&event.field(Field::Subject)?).as_bytes());
+                state.write_u8(0xff);
+            }
+            // Text that is no address (read back) is grouped as it is.
+            None if event.hash_field(*field, &mut state) => {}
+            None => return None,
         }
     }
     Some(state.finish())
 }
 
-/// `field=value` for every field the rule groups by: the alert's key.
+/// `field=value` for every field the rule groups by: the alert's key (`source.ip` as the
+/// network grouped by: `2001:db8:1:2::/64`; `actor.subject` in lower case).
 fn group_key(fields: &[Field], event: &impl Observed) -> String {
     let mut key = String::new();
     for field in fields {
@@ -690,7 +706,12 @@ fn group_key(fields: &[Field], event: &impl Observed) -> String {
         }
         key.push_str(field.name());
         key.push('=');
-        key.push_str(&event.field(*field).unwrap_or_default());
+        let value = event.field(*field).unwrap_or_default();
+        match event.source_ip().filter(|_| *field == Field::SourceIp) {
+            Some(ip) => key.push_str(&address_group_text(ip)),
+            None if *field == Field::Subject => key.push_str(&subject_group(&value)),
+            None => key.push_str(&value),
+        }
     }
     key
 }

@@ -20,6 +20,10 @@ pub(super) struct Window {
     last_alert: Option<i64>,
     /// Events counted since the last alert.
     since_alert: u64,
+    /// The time of the oldest event let go to keep the group bounded while still within
+    /// the timespan: the group's activity began then, for a spread in time (`min_span`),
+    /// however fast events came since.
+    dropped_since: Option<i64>,
 }
 
 /// What a window says after an event.
@@ -43,6 +47,7 @@ impl Window {
             per_value: HashMap::default(),
             last_alert: None,
             since_alert: 0,
+            dropped_since: None,
         }
     }
 
@@ -56,17 +61,31 @@ impl Window {
         id: Option<uuid::Uuid>,
     ) -> Option<Firing> {
         let span = i64::try_from(rule.timespan.as_micros()).unwrap_or(i64::MAX);
-        while self
-            .hits
-            .front()
-            .is_some_and(|h| h.micros < micros.saturating_sub(span))
-        {
+        // Events may come out of time order (several services' events on one stream, a
+        // spool replayed late): the window ends at the newest event seen, and its events
+        // are kept in time order, so that late ones count as they did live.
+        let newest = self.hits.back().map_or(micros, |h| h.micros.max(micros));
+        let start = newest.saturating_sub(span);
+        if micros < start {
+            // Older than the window of events already seen: live, it had left the window
+            // before they came.
+            return None;
+        }
+        while self.hits.front().is_some_and(|h| h.micros < start) {
             self.pop();
+        }
+        if self.dropped_since.is_some_and(|t| t < start) {
+            self.dropped_since = None;
         }
         if self.hits.len() >= rule.events_kept() {
+            if let Some(hit) = self.hits.front() {
+                self.dropped_since =
+                    Some(self.dropped_since.map_or(hit.micros, |t| t.min(hit.micros)));
+            }
             self.pop();
         }
-        self.hits.push_back(Hit { micros, value, id });
+        let at = self.hits.partition_point(|h| h.micros <= micros);
+        self.hits.insert(at, Hit { micros, value, id });
         if rule.condition.distinct.is_some() {
             *self.per_value.entry(value).or_insert(0) += 1;
         }
@@ -128,7 +147,11 @@ impl Window {
             }
         }
         if !condition.min_span.is_zero() {
-            let (first, last) = self.hits.iter().fold((i64::MAX, i64::MIN), |(lo, hi), h| {
+            // From the group's first event within the timespan, kept or not: an attacker
+            // fast enough to fill the kept events within `min_span` is spread in time all
+            // the same.
+            let first = self.dropped_since.unwrap_or(i64::MAX);
+            let (first, last) = self.hits.iter().fold((first, i64::MIN), |(lo, hi), h| {
                 (lo.min(h.micros), hi.max(h.micros))
             });
             let span = u64::try_from(last.saturating_sub(first)).unwrap_or(0);

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use quick_cache::sync::Cache;
 
+use crate::dpop::ProofOutcome;
 use crate::token::TokenFingerprint;
 
 /// How the token endpoint records device-code polls (`authorization_pending`,
@@ -14,10 +15,11 @@ use crate::token::TokenFingerprint;
 /// the first poll with a given outcome is recorded and identical polls after it (same
 /// device code, same client, same outcome) are counted, not recorded; the next event for
 /// that device code and client (the outcome changed) carries the count in
-/// `oauth.repeated`. An issuance (`AccessTokenIssued`) and a failed client authentication
-/// (`invalid_client`, `unauthorized_client` or any `401`: each guessed client secret) are
-/// always recorded, however many came before, and so is a poll that names two clients
-/// (`oauth.conflicting_client_id`). A poll by another client is never condensed with the
+/// `oauth.repeated`. An issuance (`AccessTokenIssued`), a failed client authentication
+/// (`invalid_client`, `unauthorized_client` or any `401`: each guessed client secret) and a
+/// poll whose DPoP proof was seen before (`replayed`: a copy of a request, which
+/// `dpop_proof_replay` alerts on) are always recorded, however many came before, and so is
+/// a poll that names two clients (`oauth.conflicting_client_id`). A poll by another client is never condensed with the
 /// first client's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -67,6 +69,13 @@ fn client_refused(outcome: &str, status: Option<http::StatusCode>) -> bool {
         || status == Some(http::StatusCode::UNAUTHORIZED)
 }
 
+/// Whether a poll's DPoP proof is a copy of one seen before: never condensed, so that
+/// `dpop_proof_replay` sees the replay whatever the server answered (a server that does not
+/// track `jti` answers a copy of a waiting poll as it answered the poll).
+fn proof_replayed(proof: Option<ProofOutcome>) -> bool {
+    proof == Some(ProofOutcome::Replayed)
+}
+
 /// What to do with a poll's event.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum PollDecision {
@@ -87,19 +96,23 @@ impl DeviceTracker {
     }
 
     /// A poll of `device_code` by `client` had `outcome` (an error code, or [`ISSUED`]),
-    /// answered with `status`.
+    /// answered with `status`; `proof` is the outcome of its DPoP proof, when it sent one.
     pub(crate) fn poll(
         &self,
         device_code: TokenFingerprint,
         client: Option<&str>,
         outcome: &str,
         status: Option<http::StatusCode>,
+        proof: Option<ProofOutcome>,
     ) -> PollDecision {
         let key = (device_code, client.map(Arc::from));
         match self.last.get(&key) {
             // A token issued, or a client that failed to authenticate, is an event of its own.
             Some((last, count))
-                if &*last == outcome && outcome != ISSUED && !client_refused(outcome, status) =>
+                if &*last == outcome
+                    && outcome != ISSUED
+                    && !client_refused(outcome, status)
+                    && !proof_replayed(proof) =>
             {
                 self.last.insert(key, (last, count.saturating_add(1)));
                 PollDecision::Suppress
@@ -127,48 +140,71 @@ mod tests {
         let other = TokenFingerprint::of("other-code");
         let tv = Some("tv");
         assert_eq!(
-            tracker.poll(code, tv, "authorization_pending", None),
+            tracker.poll(code, tv, "authorization_pending", None, None),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, tv, "authorization_pending", None),
+            tracker.poll(code, tv, "authorization_pending", None, None),
             PollDecision::Suppress
         );
         assert_eq!(
-            tracker.poll(other, tv, "authorization_pending", None),
+            tracker.poll(other, tv, "authorization_pending", None, None),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, tv, "authorization_pending", None),
+            tracker.poll(code, tv, "authorization_pending", None, None),
             PollDecision::Suppress
         );
         assert_eq!(
-            tracker.poll(code, tv, "slow_down", None),
+            tracker.poll(code, tv, "slow_down", None, None),
             PollDecision::Record { repeated: 2 }
         );
         assert_eq!(
-            tracker.poll(code, tv, ISSUED, None),
+            tracker.poll(code, tv, ISSUED, None, None),
             PollDecision::Record { repeated: 0 }
         );
         // Another issuance for the same code (a replay) and another client's polls are
         // their own events.
         assert_eq!(
-            tracker.poll(code, tv, ISSUED, None),
+            tracker.poll(code, tv, ISSUED, None, None),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, Some("attacker"), ISSUED, None),
+            tracker.poll(code, Some("attacker"), ISSUED, None, None),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, Some("attacker"), "slow_down", None),
+            tracker.poll(code, Some("attacker"), "slow_down", None, None),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, None, "slow_down", None),
+            tracker.poll(code, None, "slow_down", None, None),
             PollDecision::Record { repeated: 0 }
         );
         assert!(DeviceTracker::new(DevicePolling::EveryPoll).is_none());
+    }
+
+    #[test]
+    fn a_replayed_proof_is_never_condensed() {
+        let Some(tracker) = DeviceTracker::new(DevicePolling::default()) else {
+            panic!("default tracks");
+        };
+        let code = TokenFingerprint::of("device-code");
+        let tv = Some("tv");
+        let valid = Some(ProofOutcome::Valid);
+        let replayed = Some(ProofOutcome::Replayed);
+        tracker.poll(code, tv, "authorization_pending", None, valid);
+        for _ in 0..2 {
+            assert_eq!(
+                tracker.poll(code, tv, "authorization_pending", None, replayed),
+                PollDecision::Record { repeated: 0 }
+            );
+        }
+        tracker.poll(code, tv, "authorization_pending", None, valid);
+        assert_eq!(
+            tracker.poll(code, tv, "authorization_pending", None, valid),
+            PollDecision::Suppress
+        );
     }
 
     #[test]
@@ -181,29 +217,29 @@ mod tests {
         // Guessed client secrets: every failure is an event, whatever code says so.
         for outcome in ["invalid_client", "invalid_client", "unauthorized_client"] {
             assert_eq!(
-                tracker.poll(code, tv, outcome, None),
+                tracker.poll(code, tv, outcome, None, None),
                 PollDecision::Record { repeated: 0 }
             );
         }
         let refused = Some(http::StatusCode::UNAUTHORIZED);
         for _ in 0..2 {
             assert_eq!(
-                tracker.poll(code, tv, "http_401", refused),
+                tracker.poll(code, tv, "http_401", refused, None),
                 PollDecision::Record { repeated: 0 }
             );
         }
-        tracker.poll(code, tv, "authorization_pending", None);
+        tracker.poll(code, tv, "authorization_pending", None, None);
         assert_eq!(
-            tracker.poll(code, tv, "authorization_pending", None),
+            tracker.poll(code, tv, "authorization_pending", None, None),
             PollDecision::Suppress
         );
         assert_eq!(
-            tracker.poll(code, tv, "expired_token", None),
+            tracker.poll(code, tv, "expired_token", None, None),
             PollDecision::Record { repeated: 1 }
         );
         // A device polling on after its code expired is condensed like waiting.
         assert_eq!(
-            tracker.poll(code, tv, "expired_token", None),
+            tracker.poll(code, tv, "expired_token", None, None),
             PollDecision::Suppress
         );
     }

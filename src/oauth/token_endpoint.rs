@@ -242,7 +242,14 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                 Some(error) => error.code.as_str(),
                 None => ISSUED,
             };
-            match tracker.poll(code, event.actor.client_id.as_deref(), result, x.status()) {
+            let proof = x.proof.map(|p| p.outcome);
+            match tracker.poll(
+                code,
+                event.actor.client_id.as_deref(),
+                result,
+                x.status(),
+                proof,
+            ) {
                 PollDecision::Suppress => return false,
                 PollDecision::Record { repeated: 0 } => {}
                 PollDecision::Record { repeated } => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{AuditWriter, Backend, BackendError, EncodedEvent};
-use crate::event::AuditEvent;
+use crate::event::{AuditEvent, EventKind};
 
 /// A destination as the sink runtime sees it.
 pub(crate) trait Sink: Send + 'static {
@@ -50,6 +50,12 @@ pub(crate) trait Sink: Send + 'static {
     fn wake_after(&self) -> Option<Duration> {
         None
     }
+
+    /// Whether the sink writes events of `kind` at all (see [`Backend::takes_kind`]).
+    fn takes_kind(&self, kind: EventKind) -> bool {
+        let _ = kind;
+        true
+    }
 }
 
 /// A [`Backend`] as a sink.
@@ -70,6 +76,10 @@ impl<B: Backend> Sink for BackendSink<B> {
 
     async fn flush(&mut self) -> Result<(), BackendError> {
         Ok(())
+    }
+
+    fn takes_kind(&self, kind: EventKind) -> bool {
+        self.0.takes_kind(kind)
     }
 }
 

@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use super::EncodedEvent;
+use crate::event::EventKind;
 
 /// A remote destination for audit events, driven by the delivery machinery.
 ///
@@ -29,6 +30,15 @@ pub trait Backend: Send + 'static {
     /// and answers `false`; its `Delivery` then refuses a spool directory and keeps what
     /// waits in memory.
     fn accepts_json(&self) -> bool {
+        true
+    }
+
+    /// Whether `send` sends events of `kind` at all (default: every kind). A backend that
+    /// sends only some kinds (an Alertmanager or alerts-only HTTP sink: `SecurityAlert`)
+    /// answers `false` for the others, and they never wait in its backlog or spool: while
+    /// it is down, they would fill the bounded backlog and crowd out the events it sends.
+    fn takes_kind(&self, kind: EventKind) -> bool {
+        let _ = kind;
         true
     }
 }

@@ -570,6 +570,24 @@ impl<S: Sink> Deliverer<S> {
     /// delivers it (or spools it, or counts it as lost) and reports drops. When this returns,
     /// every event is confirmed by the sink, in the backlog, or counted as dropped.
     pub(crate) async fn write(&mut self, batch: &[Arc<AuditEvent>]) {
+        // Events the sink never sends (an alerts-only sink's ordinary events) are settled
+        // here: kept, they would fill the backlog while the sink is down.
+        let taken: Vec<Arc<AuditEvent>>;
+        let batch = if batch.iter().all(|e| self.sink.takes_kind(e.kind)) {
+            batch
+        } else {
+            taken = batch
+                .iter()
+                .filter(|e| self.sink.takes_kind(e.kind))
+                .cloned()
+                .collect();
+            &taken[..]
+        };
+        if batch.is_empty() {
+            self.replay().await;
+            self.report_drops().await;
+            return;
+        }
         if let Some(first) = batch.first() {
             if self.service.as_ref() != Some(&first.service) {
                 self.service = Some(first.service.clone());

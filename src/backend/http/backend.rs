@@ -86,6 +86,10 @@ impl Backend for HttpCollector {
         &self.settings.name
     }
 
+    fn takes_kind(&self, kind: EventKind) -> bool {
+        !self.settings.alerts_only || kind == EventKind::SecurityAlert
+    }
+
     fn accepts_json(&self) -> bool {
         self.settings.event_format == EventFormat::OAuthAudit
     }

@@ -84,7 +84,9 @@ pub enum Format {
     /// `rule` (the rule id), `severity`, `service`, `instance` (when the service has one)
     /// and `key` (what the rule grouped by), so Alertmanager routes and groups by them; its
     /// annotations `summary` (the rule's title), `description`, `event_id` and `evidence`.
-    /// `startsAt` is the first event counted, `endsAt` the last plus the rule's window.
+    /// `startsAt` is the first event counted, `endsAt` the last plus the rule's window (or
+    /// the time of delivery plus the window, when that is later: Alertmanager never notifies
+    /// an alert that reaches it already ended).
     Alertmanager {
         /// Every alert's `generatorURL` (a link to a dashboard or the trail), when given.
         generator_url: Option<String>,
@@ -247,12 +249,17 @@ fn alertmanager_alert(event: &EncodedEvent, generator_url: Option<&str>) -> serd
     let starts = time(&alert["first_seen"]).unwrap_or_else(|| event.time());
     let last = time(&alert["last_seen"]).unwrap_or_else(|| event.time());
     let window_micros = i64::try_from(window.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+    // Alertmanager takes an alert whose `endsAt` is past as resolved, and never notifies
+    // one it did not see firing: an alert delivered later than its window (a detector
+    // catching up on a backlog, a spool replayed after an outage) must still fire, for a
+    // window from now.
+    let ends_from = last.unix_micros().max(Timestamp::now().unix_micros());
     let mut body = Map::new();
     body.insert("labels".into(), Value::Object(labels));
     body.insert("annotations".into(), Value::Object(annotations));
     body.insert("startsAt".into(), json!(starts.to_string()));
     if let Some(ends) =
-        crate::event::Timestamp::from_unix_micros(last.unix_micros().saturating_add(window_micros))
+        crate::event::Timestamp::from_unix_micros(ends_from.saturating_add(window_micros))
     {
         body.insert("endsAt".into(), json!(ends.to_string()));
     }
