@@ -689,7 +689,7 @@ fn markdown_csv_and_html_carry_the_same_numbers() {
     );
     assert!(markdown.contains("| we\\\"ird |") || markdown.contains("we\"ird"));
     assert!(
-        markdown.contains("\\[Approve\\](https://evil.example)"),
+        markdown.contains("\\[Approve\\](https\\://evil.example)"),
         "a client id is not a link: {markdown}"
     );
 
@@ -1039,4 +1039,190 @@ fn a_chained_table_carries_its_integrity_summary() {
     );
     assert_eq!(integrity, &from_file["integrity"]);
     assert_eq!(from_table["access"], from_file["access"]);
+}
+
+/// The Markdown report of one protected-route call made of `subject`, `client` and `route`.
+fn markdown_of(subject: &str, client: &str, route: &str) -> String {
+    use oauth_audit::report::{ReportOptions, Reporter};
+    let line = event(
+        "ResourceAccessed",
+        "success",
+        ago(1, 0),
+        json!({
+            "actor": {"subject": subject, "client_id": client},
+            "http": {"method": "GET", "route": route, "status": 200},
+            "source": {"ip": "203.0.113.7"},
+        }),
+    )
+    .to_string();
+    let mut reporter = Reporter::new(ReportOptions::default());
+    reporter.add_line("audit.jsonl:1", line.as_bytes());
+    reporter.finish().to_markdown()
+}
+
+/// GitHub-flavoured Markdown (where a report is pasted: a ticket, a wiki) makes a link of a
+/// bare `https://...` or `www.` ("extended autolinks"), and emphasis of `_x_` and `~~x~~`:
+/// a client id chosen by whoever registers a client must not become a link in an auditor's
+/// ticket. Checked against cmark-gfm 0.29 (`cmarkgfm`): each raw form below renders as an
+/// `<a href>` (or `<em>`/`<del>`), each escaped one as the text it is.
+#[test]
+fn markdown_values_cannot_become_autolinks_or_emphasis() {
+    let markdown = markdown_of(
+        "www.evil.example",
+        "https://evil.example/approve",
+        "/_orders_/~~all~~",
+    );
+    for raw in [
+        "https://evil.example",
+        "www.evil.example",
+        "_orders_",
+        "~~all~~",
+    ] {
+        assert!(
+            !markdown.contains(raw),
+            "{raw:?} is left for a renderer to make a link or emphasis of:\n{markdown}"
+        );
+    }
+    for escaped in [
+        "https\\://evil.example/approve",
+        "www\\.evil.example",
+        "/\\_orders\\_/\\~\\~all\\~\\~",
+    ] {
+        assert!(
+            markdown.contains(escaped),
+            "{escaped:?} not in:\n{markdown}"
+        );
+    }
+    // A time keeps its colons as they are: only a `://` is a scheme.
+    assert!(markdown.contains(&ago(1, 0)), "{markdown}");
+
+    // Nothing reaches a terminal as an escape sequence, nor reorders what is shown: control
+    // characters and every bidirectional override, isolate and mark are written out.
+    let markdown = markdown_of(
+        "alice\u{1b}[31m",
+        "app\u{202e}gpj.exe\u{2066}",
+        "/orders\u{200f}\u{200e}\u{61c}",
+    );
+    for written in [
+        r"\u{1b}",
+        r"\u{202e}",
+        r"\u{2066}",
+        r"\u{200f}",
+        r"\u{200e}",
+        r"\u{61c}",
+    ] {
+        assert!(markdown.contains(written), "{written} not in:\n{markdown}");
+    }
+    for raw in [
+        '\u{1b}', '\u{202e}', '\u{2066}', '\u{200f}', '\u{200e}', '\u{61c}',
+    ] {
+        assert!(!markdown.contains(raw), "{raw:?} left raw");
+    }
+}
+
+/// `2026-02-30` is no date: a line with that `time` is not an event, whether the time is
+/// written in the writers' canonical form or not (the doc: a line without an RFC 3339 `time`
+/// is skipped and counted). The canonical form was counted, on a day that does not exist.
+#[test]
+fn a_time_on_a_day_the_month_lacks_is_skipped() {
+    use oauth_audit::report::{ReportOptions, Reporter};
+    let mut reporter = Reporter::new(ReportOptions::default());
+    for (n, time) in [
+        "2026-02-30T12:00:00.000000Z",
+        "2026-02-30T12:00:00Z",
+        "2026-04-31T00:00:00.000000Z",
+        "2027-02-29T00:00:00.000000Z",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let line = format!(r#"{{"kind":"LoginFailed","outcome":"failure","time":"{time}"}}"#);
+        reporter.add_line(&format!("audit.jsonl:{}", n + 1), line.as_bytes());
+    }
+    reporter.add_line(
+        "audit.jsonl:5",
+        br#"{"kind":"LoginFailed","outcome":"failure","time":"2028-02-29T00:00:00.000000Z"}"#,
+    );
+    let report = reporter.finish();
+    assert_eq!(report.skipped(), 4, "{:?}", report.skipped_examples());
+    assert_eq!(report.matched(), 1);
+    let json: Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(
+        json["overview"]["per_day"][0]["day"], "2028-02-29",
+        "{json}"
+    );
+    assert_eq!(
+        json["overview"]["per_day"].as_array().unwrap().len(),
+        1,
+        "{json}"
+    );
+}
+
+/// A scope named twice in one request (`scope=admin admin admin`, which the token endpoint
+/// records as it came) is one request for it: "Requested but refused" said `admin` was
+/// refused 3 times after a single request, and the ladder's counts grew the same way.
+#[test]
+fn a_scope_named_twice_in_one_event_counts_once() {
+    use oauth_audit::report::{ReportOptions, Reporter};
+    let lines = [
+        event(
+            "TokenRequestFailed",
+            "failure",
+            ago(2, 0),
+            json!({
+                "actor": {"client_id": "spray"},
+                "grant_type": "client_credentials",
+                "scopes": {"requested": ["admin", "admin", "admin"]},
+                "error": {"code": "invalid_scope"},
+            }),
+        ),
+        issued(
+            1,
+            "spray",
+            "client_credentials",
+            &["read", "read", "write"],
+            &["read", "read"],
+            "sha256:aa",
+        ),
+        call(
+            1,
+            0,
+            "alice",
+            "spray",
+            "/orders",
+            &["read", "read"],
+            &["read", "read"],
+            &["read", "read"],
+            "203.0.113.7",
+            "sha256:aa",
+        ),
+    ];
+    let mut reporter = Reporter::new(ReportOptions::default());
+    for (n, line) in lines.iter().enumerate() {
+        reporter.add_line(
+            &format!("audit.jsonl:{}", n + 1),
+            line.to_string().as_bytes(),
+        );
+    }
+    let report: Value = serde_json::from_str(&reporter.finish().to_json()).unwrap();
+    let spray = client(&report, "spray");
+    let count = |list: &str, scope: &str| {
+        spray[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["scope"] == scope)
+            .map(|row| row["count"].clone())
+    };
+    assert_eq!(count("refused", "admin"), Some(json!(1)), "{spray}");
+    assert_eq!(count("refused", "write"), Some(json!(1)), "{spray}");
+    assert_eq!(count("requested", "admin"), Some(json!(1)), "{spray}");
+    assert_eq!(count("requested", "read"), Some(json!(1)), "{spray}");
+    assert_eq!(
+        count("granted", "read"),
+        Some(json!(2)),
+        "issued and presented: {spray}"
+    );
+    assert_eq!(count("required", "read"), Some(json!(1)), "{spray}");
+    assert_eq!(count("used", "read"), Some(json!(1)), "{spray}");
 }

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use foldhash::{HashMap, HashMap as Map, HashSet};
 use serde::Serialize;
 
-use super::event::Event;
+use super::event::{Event, Text};
 
 /// Addresses remembered per access-review row; past this the row says "at least".
 const ADDRESSES_PER_ROW: usize = 1_000;
@@ -223,6 +223,16 @@ fn note_scope(map: &mut HashMap<String, ScopeStat>, scope: &str, group: &Group<'
     if stat.last.as_str() < group.last {
         set(&mut stat.last, group.last);
     }
+}
+
+/// The scopes of `list`, each once, in order. The token endpoint records `scope` as the
+/// request sent it, so `scope=admin admin admin` is a list of three: one request for
+/// `admin`, not three (lists are short, at most 64 scopes).
+fn distinct<'l>(list: &'l [Text<'_>]) -> impl Iterator<Item = &'l str> {
+    list.iter()
+        .enumerate()
+        .filter(move |&(at, scope)| !list[..at].contains(scope))
+        .map(|(_, scope)| &**scope)
 }
 
 /// Writes `time` over `slot`, in its buffer: no allocation once the slot has held a time.
@@ -559,13 +569,10 @@ impl Aggregate {
         // The writer names the missing scopes; for events without that list, a rule that
         // used none of the required scopes was not met.
         if !denied {
-            let mut missing: Vec<&str> = scopes.missing.iter().map(|s| &**s).collect();
+            let mut missing: Vec<&str> = distinct(&scopes.missing).collect();
             if missing.is_empty() && scopes.used.is_empty() {
-                missing = scopes
-                    .required
-                    .iter()
-                    .filter(|required| !scopes.granted.contains(required))
-                    .map(|scope| &**scope)
+                missing = distinct(&scopes.required)
+                    .filter(|required| !scopes.granted.iter().any(|g| &**g == *required))
                     .collect();
             }
             if !missing.is_empty() {
@@ -586,14 +593,14 @@ impl Aggregate {
         let Some(stats) = self.client_scopes(client, group) else {
             return;
         };
-        for scope in &scopes.granted {
+        for scope in distinct(&scopes.granted) {
             note_scope(&mut stats.granted, scope, group);
         }
-        for scope in &scopes.required {
+        for scope in distinct(&scopes.required) {
             note_scope(&mut stats.required, scope, group);
         }
         if !denied {
-            for scope in &scopes.used {
+            for scope in distinct(&scopes.used) {
                 note_scope(&mut stats.used, scope, group);
             }
         }
@@ -617,13 +624,13 @@ impl Aggregate {
         let Some(stats) = self.client_scopes(client, group) else {
             return;
         };
-        for scope in &scopes.requested {
+        for scope in distinct(&scopes.requested) {
             note_scope(&mut stats.requested, scope, group);
-            if !scopes.granted.is_empty() && !scopes.granted.contains(scope) {
+            if !scopes.granted.is_empty() && !scopes.granted.iter().any(|g| &**g == scope) {
                 note_scope(&mut stats.refused, scope, group);
             }
         }
-        for scope in &scopes.granted {
+        for scope in distinct(&scopes.granted) {
             note_scope(&mut stats.granted, scope, group);
         }
     }
@@ -644,7 +651,7 @@ impl Aggregate {
         if code == "invalid_scope" {
             let scopes = event.scopes();
             if let Some(stats) = event.client().and_then(|c| self.client_scopes(c, group)) {
-                for scope in &scopes.requested {
+                for scope in distinct(&scopes.requested) {
                     note_scope(&mut stats.requested, scope, group);
                     note_scope(&mut stats.refused, scope, group);
                 }

@@ -5,6 +5,18 @@ use std::borrow::Cow;
 
 use crate::event::Timestamp;
 
+/// The days of `month` (1 to 12) in `year` of the proleptic Gregorian calendar.
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 /// `time` in the canonical form: as it is when it already is (every writer's), else
 /// parsed and written again; `None` when it is not RFC 3339.
 pub fn canonical_time(time: &str) -> Option<Cow<'_, str>> {
@@ -28,9 +40,12 @@ pub fn canonical_time(time: &str) -> Option<Cow<'_, str>> {
                 .iter()
                 .fold(0, |n, digit| n * 10 + u32::from(digit - b'0'))
         };
-        // Digits in the right places are not yet a time: they must sort as the time does.
-        let valid = (1..=12).contains(&number(5, 2))
-            && (1..=31).contains(&number(8, 2))
+        // Digits in the right places are not yet a time: they must sort as the time does,
+        // and name a day the month has (`2026-02-30` is no date, as it is to the parser
+        // below).
+        let (year, month, day) = (number(0, 4), number(5, 2), number(8, 2));
+        let valid = (1..=12).contains(&month)
+            && (1..=days_in_month(year, month)).contains(&day)
             && number(11, 2) <= 23
             && number(14, 2) <= 59
             && number(17, 2) <= 60;
@@ -114,6 +129,26 @@ mod tests {
         assert_eq!(canonical_time("yesterday"), None);
         assert_eq!(canonical_time("2026-99-99T99:99:99.999999Z"), None);
         assert_eq!(canonical_time("2026-02-30T25:00:00.000000Z"), None);
+        assert_eq!(canonical_time("2026-02-30T12:00:00.000000Z"), None);
+        assert_eq!(canonical_time("2026-04-31T12:00:00.000000Z"), None);
+        assert_eq!(canonical_time("2027-02-29T12:00:00.000000Z"), None);
+        assert!(canonical_time("2028-02-29T12:00:00.000000Z").is_some());
+        assert!(canonical_time("2000-02-29T12:00:00.000000Z").is_some());
+        assert_eq!(canonical_time("2100-02-29T12:00:00.000000Z"), None);
+        // Each day as the parser sees it, over four years and a century's exceptions.
+        for year in [1900, 2000, 2024, 2025, 2026, 2027] {
+            for month in 1..=12 {
+                for day in 27..=32 {
+                    let time = format!("{year}-{month:02}-{day:02}T00:00:00.000000Z");
+                    assert_eq!(
+                        canonical_time(&time).is_some(),
+                        Timestamp::parse(&time).is_some(),
+                        "{time}"
+                    );
+                }
+            }
+        }
+        assert!(canonical_time("2026-12-31T23:59:59.999999Z").is_some());
         // Past 9999 in UTC: it would sort before every real time.
         assert_eq!(canonical_time("9999-12-31T23:00:00-02:00"), None);
         assert_eq!(canonical_time("2026-11-24T14:03:07.12345xZ"), None);

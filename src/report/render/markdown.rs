@@ -5,16 +5,34 @@ use std::fmt::Write as _;
 use super::super::model::Report;
 use super::tables::Section;
 
-/// A cell's text, shown as the text it is: the Markdown that makes links, images, code and
-/// emphasis escaped (a client id of `[Approve](https://evil)` is not a link, nor `![](...)`
-/// an image), `<`, `>` and `&` as
-/// entities (no raw HTML), and control and bidirectional-override characters written as
-/// `\u{..}` (nothing reaches a terminal as an escape sequence, nor reorders what is shown).
+/// A cell's text, shown as the text it is: the Markdown that makes links, images, code,
+/// emphasis and strikethrough escaped (a client id of `[Approve](https://evil)` is not a link,
+/// nor `![](...)` an image, nor `_x_` or `~~x~~` emphasis), `<`, `>` and `&` as entities (no
+/// raw HTML), and control and bidirectional characters (overrides, isolates and marks)
+/// written as `\u{..}` (nothing reaches a terminal as an escape sequence, nor reorders what
+/// is shown).
+///
+/// GitHub-flavoured Markdown also makes a link of bare text (its "extended autolinks"):
+/// `https://evil.example/approve` and `www.evil.example`. The `:` of a `://` and the `.`
+/// after a `www` are escaped, which shows them as they are but keeps the renderer from
+/// seeing a link (an e-mail address still becomes a `mailto:` link: escaping does not stop
+/// that, and usernames are often addresses).
 fn cell(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for (at, c) in text.char_indices() {
+        let autolink = match c {
+            ':' => text[at + 1..].starts_with("//"),
+            '.' => text[..at]
+                .get(at.saturating_sub(3)..)
+                .is_some_and(|www| www.eq_ignore_ascii_case("www")),
+            _ => false,
+        };
         match c {
-            '\\' | '`' | '*' | '[' | ']' | '!' | '|' => {
+            '\\' | '`' | '*' | '_' | '~' | '[' | ']' | '!' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ':' | '.' if autolink => {
                 out.push('\\');
                 out.push(c);
             }
@@ -22,7 +40,10 @@ fn cell(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
             c if c.is_control()
-                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+                || matches!(
+                    c,
+                    '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+                ) =>
             {
                 out.push_str(&c.escape_unicode().to_string());
             }
