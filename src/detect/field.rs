@@ -378,9 +378,47 @@ pub(super) fn address_group_text(ip: std::net::IpAddr) -> String {
 /// groups that never reach a threshold.
 pub(super) fn subject_group(subject: &str) -> Cow<'_, str> {
     let trimmed = subject.trim();
-    if trimmed.chars().any(char::is_uppercase) {
-        Cow::Owned(trimmed.to_lowercase())
-    } else {
+    if trimmed
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        // Nearly every user name: nothing to lower.
+        return Cow::Borrowed(trimmed);
+    }
+    // Titlecase letters (`ǅ`) are not uppercase, yet have a lower case.
+    let lower = trimmed.to_lowercase();
+    if lower == trimmed {
         Cow::Borrowed(trimmed)
+    } else {
+        Cow::Owned(lower)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_group_by_network() {
+        let group = |ip: &str| address_group_text(ip.parse().unwrap());
+        assert_eq!(group("203.0.113.9"), "203.0.113.9");
+        assert_eq!(group("::ffff:203.0.113.9"), "203.0.113.9");
+        assert_eq!(group("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            group("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            "2001:db8:1:2::/64"
+        );
+        assert_ne!(group("2001:db8:1:3::1"), group("2001:db8:1:2::1"));
+    }
+
+    #[test]
+    fn user_names_group_without_case_or_surrounding_blanks() {
+        assert!(matches!(subject_group("alice"), Cow::Borrowed("alice")));
+        assert_eq!(subject_group(" Alice\t"), "alice");
+        assert_eq!(subject_group("ÉLODIE"), "élodie");
+        assert!(matches!(subject_group("élodie"), Cow::Borrowed(_)));
+        // A titlecase letter is no uppercase one, yet has a lower case.
+        assert_eq!(subject_group("\u{1c5}ana"), "\u{1c6}ana");
+        assert_eq!(subject_group("a b"), "a b");
     }
 }

@@ -84,8 +84,14 @@ impl Window {
             }
             self.pop();
         }
-        let at = self.hits.partition_point(|h| h.micros <= micros);
-        self.hits.insert(at, Hit { micros, value, id });
+        let hit = Hit { micros, value, id };
+        if self.hits.back().is_none_or(|last| last.micros <= micros) {
+            // In time order, as nearly every event comes.
+            self.hits.push_back(hit);
+        } else {
+            let at = self.hits.partition_point(|h| h.micros <= micros);
+            self.hits.insert(at, hit);
+        }
         if rule.condition.distinct.is_some() {
             *self.per_value.entry(value).or_insert(0) += 1;
         }
