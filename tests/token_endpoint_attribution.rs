@@ -682,6 +682,48 @@ async fn a_plus_sent_raw_in_basic_is_not_a_second_client() {
     }
 }
 
+/// The other side of the `+`: a client `svc batch` that form-encodes its Basic id as RFC
+/// 6749 §2.3.1 asks (`svc%20batch`) and claims `svc+batch` (another client) in the form.
+/// A server that decodes Basic authenticates `svc batch`: that is the actor, and the name
+/// claimed the conflict.
+#[tokio::test]
+async fn an_encoded_space_in_basic_is_not_the_forms_plus() {
+    let app = Router::new().route(
+        "/token",
+        post(|headers: axum::http::HeaderMap, _form: Bytes| async move {
+            let basic = headers[header::AUTHORIZATION].to_str().unwrap().to_owned();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(basic.trim_start_matches("Basic "))
+                .unwrap();
+            let user = String::from_utf8(decoded).unwrap();
+            let user = user.split(':').next().unwrap();
+            let client: String = url::form_urlencoded::parse(format!("c={user}").as_bytes())
+                .next()
+                .unwrap()
+                .1
+                .into_owned();
+            let token = support::keys::hs256(&json!({
+                "sub": client, "azp": client, "exp": support::keys::now() + 600,
+            }));
+            Json(json!({"access_token": token, "token_type": "Bearer"}))
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    let credentials = base64::engine::general_purpose::STANDARD.encode("svc%20batch:own-secret");
+    client_without_redirects()
+        .post(format!("http://{addr}/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", format!("Basic {credentials}"))
+        .body("grant_type=client_credentials&client_id=svc%2Bbatch")
+        .send()
+        .await
+        .unwrap();
+    let e = &events(&memory, 1).await[0];
+    assert_eq!(e["actor"]["client_id"], "svc batch", "{e}");
+    assert_eq!(e["oauth"]["conflicting_client_id"], "svc+batch", "{e}");
+    assert_eq!(e["severity"], "warning", "{e}");
+}
+
 /// Keycloak answers a wrong client secret with `401 {"error":"unauthorized_client"}`, not
 /// `invalid_client`: each guessed client secret while polling a device code is an event.
 #[tokio::test]

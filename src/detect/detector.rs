@@ -297,6 +297,11 @@ impl Detector {
         };
         let id = event.id();
         let bit = kind_bit(&kind);
+        // A rule's window ends at the newest event it counted, and older events than that
+        // window are let go as late (`Window::add`): an event stamped in the future (NATS
+        // and offline input carry their own `time`, as does a service with a wrong clock)
+        // would make every honest event after it late. Rules count it as of now.
+        let window_micros = micros.min(crate::event::Timestamp::now().unix_micros());
         for index in 0..self.rules.len() {
             let rule = &self.rules[index];
             let masks = &self.kind_masks[index];
@@ -324,7 +329,7 @@ impl Detector {
                 &mut self.stats,
                 (index, group),
                 rule,
-                (micros, value, id),
+                (window_micros, value, id),
             );
             if let Some(firing) = firing {
                 let key = group_key(&rule.group_by, event);

@@ -358,6 +358,13 @@ pub(super) fn address_group(ip: std::net::IpAddr) -> std::net::IpAddr {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
+            // RFC 6052's well-known NAT64 prefix, 64:ff9b::/96: how an IPv6-only service
+            // behind NAT64 or SIIT sees every IPv4 client, each its own (a /64 would make
+            // them all one).
+            None if matches!(v6.segments(), [0x64, 0xff9b, 0, 0, 0, 0, _, _]) => {
+                let [.., a, b, c, d] = v6.octets();
+                IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d))
+            }
             None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
         },
     }

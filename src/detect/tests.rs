@@ -879,3 +879,40 @@ fn bindings_unproven_are_alerted_live_and_read_back() {
         .collect();
     assert_eq!(read_back, expected);
 }
+
+/// Review: one event stamped far in the future (NATS and offline input carry their own
+/// `time`; a service with a wrong clock does too) must not blind its group: the honest
+/// events after it are not late, live they are the newest.
+#[test]
+fn one_future_event_does_not_blind_a_group() {
+    let ip = [203, 0, 113, 9];
+    // Live: the honest events are stamped now (the test's T0 is in the past).
+    let now = (Timestamp::now().unix_micros() - T0) as f64 / 1e6;
+    let mut events = vec![login_failed(now + 10.0 * 365.0 * 86_400.0, "alice", ip)];
+    events.extend((0..10).map(|i| login_failed(now - 10.0 + i as f64, "alice", ip)));
+    assert_eq!(fired(&events), ["brute_force"]);
+}
+
+/// Review: the IPv4 addresses of RFC 6052's well-known NAT64 prefix (64:ff9b::/96, as an
+/// IPv6-only service behind SIIT or NAT64 sees every IPv4 client) are as many clients as
+/// addresses, not one /64.
+#[test]
+fn nat64_addresses_are_ipv4_clients() {
+    let used = |i: usize, last: u8| {
+        let mut e = with_token(
+            at(i as f64, EventKind::ResourceAccessed),
+            "token-a",
+            Verdict::Valid,
+        );
+        let v6: std::net::Ipv6Addr = format!("64:ff9b::c000:2{last:02x}").parse().unwrap();
+        e.source = Some(Source {
+            ip: Some(v6.into()),
+            ..Source::default()
+        });
+        e
+    };
+    assert_eq!(
+        fired(&[used(0, 1), used(1, 2), used(2, 1), used(3, 3)]),
+        ["token_shared"]
+    );
+}

@@ -24,11 +24,28 @@ const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::
         .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
 );
 
-/// The client id of an `Authorization: Basic` header, decoded per RFC 6749 §2.3.1
-/// (form-urlencoded, then Base64), as it was sent: compared whole with the other names of
-/// the request by [`identify`], which makes it safe for an event. The password goes to
-/// `secrets`, raw and decoded, to scrub it from what the response says.
-pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut HeadSecrets) -> Option<String> {
+/// The client id of an `Authorization: Basic` header, as it was sent: compared whole with
+/// the other names of the request by [`identify`], which makes it safe for an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BasicId {
+    /// Decoded per RFC 6749 §2.3.1 (Base64, then form-urlencoded: `+` is a space).
+    pub(crate) id: String,
+    /// The id read with its `+` as a `+`, when it held one: many clients send ids as they
+    /// are and many servers read them so (`svc+batch`). Which of the two the server
+    /// authenticated is its reading; an encoded space (`%20`) is a space either way.
+    pub(crate) plus_kept: Option<String>,
+}
+
+impl BasicId {
+    /// Whether `other` (a form's or a token's id) is this id as some server reads it.
+    pub(crate) fn names(&self, other: &str) -> bool {
+        self.id == other || self.plus_kept.as_deref() == Some(other)
+    }
+}
+
+/// The client id of an `Authorization: Basic` header (see [`BasicId`]). The password goes
+/// to `secrets`, raw and decoded, to scrub it from what the response says.
+pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut HeadSecrets) -> Option<BasicId> {
     let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, credentials) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -46,9 +63,12 @@ pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut HeadSecrets) -> Op
             }
         }
     }
-    let user = lossy(&decoded[..colon]);
-    let user = form_decoded(&user);
-    (!user.is_empty()).then(|| user.into_owned())
+    let raw = lossy(&decoded[..colon]);
+    let id = form_decoded(&raw).into_owned();
+    let plus_kept = raw
+        .contains('+')
+        .then(|| percent_decode_str(&raw).decode_utf8_lossy().into_owned());
+    (!id.is_empty()).then_some(BasicId { id, plus_kept })
 }
 
 /// `text` decoded as `application/x-www-form-urlencoded` (`+` is a space).
@@ -92,7 +112,7 @@ pub(crate) struct Client {
 /// the first other name is kept in `other`. Names are compared whole, as sent (two long
 /// ids are different clients however much they share), and made safe for the event after.
 pub(crate) fn identify(
-    basic: Option<&str>,
+    basic: Option<&BasicId>,
     form: Option<&Form<'_>>,
     certificate: Option<&ClientCertificate>,
 ) -> Client {
@@ -116,30 +136,27 @@ struct Named<'a> {
 
 impl<'a> Named<'a> {
     fn of(
-        basic: Option<&'a str>,
+        basic: Option<&'a BasicId>,
         form: Option<&'a Form<'_>>,
         certificate: Option<&ClientCertificate>,
     ) -> Self {
-        if let Some(id) = basic {
+        if let Some(basic) = basic {
             let by_form = Named::of(None, form, certificate);
-            let mut client_id = Cow::Borrowed(id);
+            let mut client_id = Cow::Borrowed(basic.id.as_str());
             let (other, other_method) = match (by_form.client_id, by_form.other) {
-                (Some(named), _) if !same_basic_client(id, &named) => (Some(named), by_form.method),
+                (Some(named), _) if !basic.names(&named) => (Some(named), by_form.method),
                 (Some(named), other) => {
-                    // The same client, its `+` read as `+` by the form and as a space in
-                    // Basic, which RFC 6749 §2.3.1 form-encodes but many clients do not:
-                    // the form's spelling, which every client encodes, is the id.
+                    // The same client: its `+` sent as it is in Basic, which RFC 6749
+                    // §2.3.1 form-encodes (a server reads a space) but many clients do not,
+                    // and encoded in the form. The form's spelling, which every client
+                    // encodes, is the id.
                     client_id = named;
                     match other {
-                        Some(other) if !same_basic_client(id, &other) => {
-                            (Some(other), by_form.other_method)
-                        }
+                        Some(other) if !basic.names(&other) => (Some(other), by_form.other_method),
                         _ => (None, None),
                     }
                 }
-                (None, Some(other)) if !same_basic_client(id, &other) => {
-                    (Some(other), by_form.other_method)
-                }
+                (None, Some(other)) if !basic.names(&other) => (Some(other), by_form.other_method),
                 (None, _) => (None, None),
             };
             return Named {
@@ -219,18 +236,6 @@ impl<'a> Named<'a> {
     }
 }
 
-/// Whether a client id from Basic (form-decoded, `+` a space) and one from elsewhere name
-/// the same client: the same text, or the same once the other's `+` is read as Basic read
-/// its own.
-pub(crate) fn same_basic_client(basic: &str, other: &str) -> bool {
-    basic == other
-        || (basic.len() == other.len()
-            && basic
-                .bytes()
-                .zip(other.bytes())
-                .all(|(b, o)| b == o || (b == b' ' && o == b'+')))
-}
-
 /// Records in `event` the other client a request named, besides `actor.client_id`
 /// (`oauth.conflicting_client_id`), and raises its severity to at least `warning`.
 pub(crate) fn record_conflict(event: &mut AuditEvent, other: Option<String>) {
@@ -295,6 +300,14 @@ mod tests {
         )
     }
 
+    /// A Basic client id with nothing to decode.
+    fn id(id: &str) -> BasicId {
+        BasicId {
+            id: id.to_owned(),
+            plus_kept: None,
+        }
+    }
+
     fn basic(user_pass: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         let v = base64::engine::general_purpose::STANDARD.encode(user_pass);
@@ -309,11 +322,16 @@ mod tests {
     fn basic_is_percent_decoded_and_drops_the_secret() {
         let client = |user_pass: &str| {
             let mut head = HeadSecrets::default();
-            let id = basic_client(&basic(user_pass), &mut head);
+            let id = basic_client(&basic(user_pass), &mut head).map(|b| b.id);
             (id, head.digests().to_vec())
         };
         let (id, digests) = client("my%20client+x%3A1:s3cr%2Bt+1");
         assert_eq!(id.as_deref(), Some("my client x:1"));
+        let mut head = HeadSecrets::default();
+        let plus = basic_client(&basic("my%20client+x%3A1:pw"), &mut head).unwrap();
+        assert_eq!(plus.plus_kept.as_deref(), Some("my client+x:1"));
+        let plain = basic_client(&basic("my%20client:pw"), &mut head).unwrap();
+        assert_eq!(plain.plus_kept, None);
         // The password, as sent and as decoded; nothing else of it is kept.
         assert_eq!(
             digests,
@@ -334,7 +352,7 @@ mod tests {
 
     #[test]
     fn identifies_each_method() {
-        let c = identify(Some("web"), Some(&Form::parse(b"client_id=web")), None);
+        let c = identify(Some(&id("web")), Some(&Form::parse(b"client_id=web")), None);
         assert_eq!(c.client_id.as_deref(), Some("web"));
         assert_eq!(c.method, Some(ClientAuth::ClientSecretBasic));
         assert_eq!((c.other, c.other_method), (None, None));
@@ -382,7 +400,7 @@ mod tests {
     #[test]
     fn a_request_naming_two_clients_keeps_the_other() {
         let c = identify(
-            Some("web"),
+            Some(&id("web")),
             Some(&Form::parse(b"client_id=other&client_secret=x")),
             None,
         );
@@ -414,7 +432,7 @@ mod tests {
         assert_eq!(c.other_method, Some(ClientAuth::ClientSecretPost));
         // Basic, then an assertion for another client whose form client_id is Basic's.
         let body = format!("client_id=web&{}", assertion("svc-b"));
-        let c = identify(Some("web"), Some(&Form::parse(body.as_bytes())), None);
+        let c = identify(Some(&id("web")), Some(&Form::parse(body.as_bytes())), None);
         assert_eq!(c.client_id.as_deref(), Some("web"));
         assert_eq!(c.other.as_deref(), Some("svc-b"));
         assert_eq!(c.other_method, Some(ClientAuth::PrivateKeyJwt));
@@ -429,12 +447,12 @@ mod tests {
         // Two long ids sharing the bytes an event keeps of them are two clients.
         let (a, b) = ("c".repeat(300) + "-victim", "c".repeat(300) + "-attacker");
         let body = format!("client_id={b}&client_secret=x");
-        let c = identify(Some(&a), Some(&Form::parse(body.as_bytes())), None);
+        let c = identify(Some(&id(&a)), Some(&Form::parse(body.as_bytes())), None);
         assert!(c.other.is_some(), "{c:?}");
         assert!(c.client_id.as_ref().is_some_and(|id| id.len() <= 256));
         // Two ids that read alike once made safe for a log are two clients.
         let c = identify(
-            Some(r"app\u{a}x"),
+            Some(&id(r"app\u{a}x")),
             Some(&Form::parse(b"client_id=app%0Ax&client_secret=x")),
             None,
         );
@@ -459,10 +477,10 @@ mod tests {
         // `svc+batch` sent in Basic as it is (RFC 6749 §2.3.1 would have `svc%2Bbatch`), and
         // form-encoded in the form: one client, by the form's spelling.
         let mut head = HeadSecrets::default();
-        let id = basic_client(&basic("svc+batch:pw"), &mut head).unwrap();
-        assert_eq!(id, "svc batch");
+        let sent = basic_client(&basic("svc+batch:pw"), &mut head).unwrap();
+        assert_eq!(sent.id, "svc batch");
         let c = identify(
-            Some(&id),
+            Some(&sent),
             Some(&Form::parse(
                 b"grant_type=client_credentials&client_id=svc%2Bbatch",
             )),
@@ -473,18 +491,43 @@ mod tests {
         assert_eq!((c.other, c.other_method), (None, None));
         // Basic alone keeps its reading; a space in the form is not Basic's `+`.
         assert_eq!(
-            identify(Some(&id), None, None).client_id.as_deref(),
+            identify(Some(&sent), None, None).client_id.as_deref(),
             Some("svc batch")
         );
         let c = identify(
-            Some("svc+batch"),
+            Some(&id("svc+batch")),
             Some(&Form::parse(b"client_id=svc+batch")),
             None,
         );
         assert_eq!(c.other.as_deref(), Some("svc batch"));
-        assert!(same_basic_client("a b", "a+b"));
-        assert!(!same_basic_client("a+b", "a b"));
-        assert!(!same_basic_client("a b", "a+bc"));
+        // Another `+` than Basic's is another client.
+        let c = identify(
+            Some(&sent),
+            Some(&Form::parse(b"client_id=svc%2Bbatch2")),
+            None,
+        );
+        assert_eq!(c.other.as_deref(), Some("svc+batch2"));
+    }
+
+    /// Review: a client that form-encodes its Basic id (RFC 6749 §2.3.1: `svc%20batch`, a
+    /// space meant as a space) is the client `svc batch`, whatever the form claims: a form
+    /// `client_id` of `svc+batch` (another client) is a conflict, not the same client.
+    #[test]
+    fn an_encoded_space_in_basic_is_not_the_forms_plus() {
+        let mut head = HeadSecrets::default();
+        let sent = basic_client(&basic("svc%20batch:attacker-secret"), &mut head).unwrap();
+        let c = identify(
+            Some(&sent),
+            Some(&Form::parse(
+                b"grant_type=client_credentials&client_id=svc%2Bbatch",
+            )),
+            None,
+        );
+        assert_eq!(
+            (c.client_id.as_deref(), c.other.as_deref()),
+            (Some("svc batch"), Some("svc+batch")),
+            "the attacker's client is logged as the victim's"
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub(crate) struct Exchange<'a> {
     pub(crate) request: &'a RequestContext,
     /// `None` when the response never completed.
     pub(crate) response: Option<ResponseSeen<'a>>,
-    pub(crate) basic_client: Option<&'a str>,
+    pub(crate) basic_client: Option<&'a super::client_auth::BasicId>,
     /// The response body, when it was a JSON object or a form-encoded answer and seen whole.
     pub(crate) json: Option<JsonBody<'a>>,
     /// False when the request body was too large or incomplete to inspect.

@@ -35,7 +35,7 @@ pub(crate) struct EndpointRequest {
     /// The role was assumed from a default path: the traffic must prove it.
     assumed: bool,
     /// The client id of an `Authorization: Basic` header (never the secret).
-    basic_client: Option<String>,
+    basic_client: Option<client_auth::BasicId>,
     /// Authorization requests: the parameters of the query string.
     query: Option<AuthorizeParams>,
     /// End-session requests: the parameters of the query string.
@@ -369,7 +369,7 @@ impl EndpointRequest {
             endpoints: settings.endpoints,
             request,
             response,
-            basic_client: self.basic_client.as_deref(),
+            basic_client: self.basic_client.as_ref(),
             json,
             request_body_inspected,
             secret_sources: SecretSources {

@@ -130,14 +130,14 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                     subject = claims.subject.clone().or(subject);
                     if let Some(issued_to) = &claims.client_id {
                         if client_id.is_none()
-                            || client_id.as_deref().is_some_and(|named| {
-                                named != issued_to
-                                    && conflicting_client.is_none()
-                                    && client_auth::same_basic_client(named, issued_to)
-                            })
+                            || (conflicting_client.is_none()
+                                && client.method == Some(ClientAuth::ClientSecretBasic)
+                                && client_id.as_ref() != Some(issued_to)
+                                && x.basic_client.is_some_and(|b| b.names(issued_to)))
                         {
-                            // Nobody named, or Basic's space for the issued id's `+` (the
-                            // form unread): the issued token's spelling.
+                            // Nobody named, or the client of a Basic id with a `+` sent as
+                            // it is, read as a `+` by the server (the form unread): the
+                            // issued token's spelling.
                             client_id = Some(issued_to.clone());
                         } else if client_id.as_ref() != Some(issued_to)
                             && conflicting_client.as_ref() == Some(issued_to)
