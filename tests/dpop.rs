@@ -774,3 +774,68 @@ async fn a_replayed_proof_on_a_device_poll_is_never_condensed() {
         "{all:#?}"
     );
 }
+
+/// An opaque DPoP-bound token whose claims (`cnf.jkt`) come from introspection: a proof
+/// captured with it and sent again is a replay, as it is for a JWT, and an enforcing route
+/// refuses it.
+#[tokio::test]
+async fn a_replayed_proof_with_an_introspected_token_is_recorded_as_replayed() {
+    use oauth_audit::token::TokenClaims;
+    let key = DpopKey::es256();
+    let jkt = key.jkt();
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .processor(Detector::default())
+        .writer(memory.clone())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/orders",
+            get(|| async { "ok" }).route_layer(RequiredScopes::all(["orders"]).enforce()),
+        )
+        .layer(
+            AuditLayer::builder(auditor)
+                .token_resolver(move |token: String| {
+                    let jkt = jkt.clone();
+                    async move {
+                        (token == "opaque-bound-1").then(|| {
+                            TokenClaims::from_json(&json!({
+                                "active": true, "sub": "alice", "client_id": "mobile",
+                                "scope": "orders", "exp": now() + 3600,
+                                "cnf": { "jkt": jkt },
+                            }))
+                        })
+                    }
+                })
+                .build()
+                .unwrap(),
+        );
+    let addr = support::serve(app).await;
+    let url = format!("http://{addr}/orders");
+    let token = "opaque-bound-1";
+    let proof = key.proof("GET", &url, Some(token));
+    let send = || {
+        client()
+            .get(&url)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", &proof)
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 200);
+    // The attacker who captured the request sends it again.
+    let replay_status = send().await.unwrap().status();
+    let all = events(&memory, 2).await;
+    let all: Vec<_> = all
+        .into_iter()
+        .filter(|e| e["kind"] != "SecurityAlert")
+        .collect();
+    assert_eq!(all[0]["token"]["verdict"], "valid", "{}", all[0]);
+    assert_eq!(all[0]["token"]["binding"]["proof"], "valid", "{}", all[0]);
+    assert_eq!(
+        all[1]["token"]["binding"]["proof"], "replayed",
+        "a replayed proof with an introspected token: {}",
+        all[1]
+    );
+    assert_eq!(replay_status, 401, "an enforcing route refuses a replay");
+}

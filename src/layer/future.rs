@@ -97,8 +97,12 @@ where
                         panic!("ResponseFuture polled after completion");
                     };
                     request.extensions_mut().insert(AuditedToken(token.clone()));
-                    if let Some(resource) = this.pending.as_mut().and_then(|p| p.resource_mut()) {
-                        resource.set_token(token);
+                    // The proof is recorded as used now that the token's binding is known:
+                    // the handler (and enforcing `RequiredScopes`) sees a replay as one.
+                    if let Some(presentation) =
+                        this.pending.as_mut().and_then(|p| p.resolved(token))
+                    {
+                        request.extensions_mut().insert(presentation);
                     }
                     let future = service.call(request);
                     this.state.set(State::Called { future });

@@ -7,7 +7,6 @@ use super::event::{assemble, ResponseContext, Role};
 use super::Shared;
 use crate::context::RequestContext;
 use crate::oauth::ResponseHead;
-use crate::resource::ResourceRequest;
 use crate::tee::{Captured, Tee};
 use crate::writer::Overflow;
 
@@ -57,12 +56,20 @@ impl PendingEvent {
         http::HeaderValue::from_bytes(state.request.request_id.as_bytes()).ok()
     }
 
-    /// The resource request being audited, to complete its token after resolution.
-    pub(crate) fn resource_mut(&mut self) -> Option<&mut ResourceRequest> {
-        match self.state.as_mut().map(|s| &mut s.role) {
-            Some(Role::Resource(resource)) => Some(resource),
-            _ => None,
-        }
+    /// Completes the resource request's token with its resolution (recording its DPoP
+    /// proof as used if the token turns out bound to the proof's key); the presentation to
+    /// put in the request's extensions, unless it is a plain bearer one.
+    pub(crate) fn resolved(
+        &mut self,
+        token: Arc<crate::token::InspectedToken>,
+    ) -> Option<crate::resource::Presentation> {
+        let state = self.state.as_mut()?;
+        let Role::Resource(resource) = &mut state.role else {
+            return None;
+        };
+        resource.set_token(token, &state.shared.dpop);
+        let presentation = resource.presentation();
+        (!presentation.is_plain_bearer()).then(|| presentation.clone())
     }
 
     /// For OAuth endpoints: what the classifier needs of the response head, and the tee

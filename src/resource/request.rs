@@ -128,7 +128,7 @@ impl ResourceRequest {
     pub(crate) fn inspect(
         headers: &HeaderMap,
         inspectors: Inspectors<'_>,
-        mut proof: Option<ProofCheck>,
+        proof: Option<ProofCheck>,
         certificate: Option<PresentedCertificate>,
         arrival: crate::event::Timestamp,
     ) -> Self {
@@ -179,23 +179,33 @@ impl ResourceRequest {
                 },
             ),
         };
-        if let (Presented::Token(token), Some(check)) = (&presented, proof.as_mut()) {
-            // Only proofs that prove something are remembered: a valid token bound to the
-            // proof's key. Proofs made with keys of no token cannot crowd them out.
-            if token.verdict == Verdict::Valid
-                && token.claims.cnf_jkt.is_some()
-                && token.claims.cnf_jkt == check.jkt
-            {
-                dpop.record_use(check, ProofUse::Resource);
-            }
-        }
-        ResourceRequest {
+        let mut request = ResourceRequest {
             presented,
             presentation: Presentation {
                 scheme,
                 proof,
                 certificate,
             },
+        };
+        request.record_proof(dpop);
+        request
+    }
+
+    /// Records the DPoP proof as used (and makes it `replayed` when it was used before)
+    /// once the token is known to be valid and bound to the proof's key: on arrival for a
+    /// JWT, after its resolution for an opaque token. Only proofs that prove something are
+    /// remembered, so proofs made with keys of no token cannot crowd them out. A proof is
+    /// recorded at most once (the check gives up its identity when recorded).
+    fn record_proof(&mut self, dpop: &DpopVerifier) {
+        if let (Presented::Token(token), Some(check)) =
+            (&self.presented, self.presentation.proof.as_mut())
+        {
+            if token.verdict == Verdict::Valid
+                && token.claims.cnf_jkt.is_some()
+                && token.claims.cnf_jkt == check.jkt
+            {
+                dpop.record_use(check, ProofUse::Resource);
+            }
         }
     }
 
@@ -217,9 +227,13 @@ impl ResourceRequest {
         }
     }
 
-    /// Replaces the presented token's inspection (after resolution).
-    pub(crate) fn set_token(&mut self, token: Arc<InspectedToken>) {
+    /// Replaces the presented token's inspection (after resolution), and records the DPoP
+    /// proof as used now that the token's binding (`cnf.jkt`) is known: an opaque token's
+    /// claims come only from its resolver, and without this a replayed proof with an
+    /// introspected token would stay `valid`.
+    pub(crate) fn set_token(&mut self, token: Arc<InspectedToken>, dpop: &DpopVerifier) {
         self.presented = Presented::Token(token);
+        self.record_proof(dpop);
     }
 
     /// The inspected token, for the request's extensions.
