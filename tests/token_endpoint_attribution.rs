@@ -51,6 +51,14 @@ async fn events_before_a_marker(addr: SocketAddr, memory: &MemoryWriter) -> Vec<
     }
 }
 
+/// A token answer whose access token is a JWT issued to `client` (`sub` and `azp`).
+fn issued_to(client: &str) -> Json<Value> {
+    let token = support::keys::hs256(&json!({
+        "sub": client, "azp": client, "exp": support::keys::now() + 600,
+    }));
+    Json(json!({"access_token": token, "token_type": "Bearer"}))
+}
+
 fn assertion_for(sub: &str) -> String {
     let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
     format!(
@@ -190,10 +198,7 @@ async fn a_server_spelling_the_client_id_its_own_way_is_not_a_conflict() {
         post(|body: String| async move {
             let form = form_of(&body);
             let id = form["client_id"].to_ascii_lowercase();
-            let token = support::keys::hs256(&json!({
-                "sub": id, "azp": id, "exp": support::keys::now() + 600,
-            }));
-            Json(json!({"access_token": token, "token_type": "Bearer"}))
+            issued_to(&id)
         }),
     );
     let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
@@ -589,10 +594,7 @@ async fn a_token_issued_to_another_client_than_the_one_named_is_not_silent() {
                 .or(form.get("client_id"))
                 .cloned()
                 .unwrap();
-            let token = support::keys::hs256(&json!({
-                "sub": client, "azp": client, "exp": support::keys::now() + 600,
-            }));
-            Json(json!({"access_token": token, "token_type": "Bearer"}))
+            issued_to(&client)
         }),
     );
     let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
@@ -621,10 +623,7 @@ async fn a_secret_beside_an_assertion_for_another_client_is_how_the_issued_clien
         post(|body: String| async move {
             let form = form_of(&body);
             let client = form["client_id"].clone();
-            let token = support::keys::hs256(&json!({
-                "sub": client, "azp": client, "exp": support::keys::now() + 600,
-            }));
-            Json(json!({"access_token": token, "token_type": "Bearer"}))
+            issued_to(&client)
         }),
     );
     let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
@@ -654,10 +653,7 @@ async fn a_plus_sent_raw_in_basic_is_not_a_second_client() {
             .unwrap();
         let decoded = String::from_utf8(decoded).unwrap();
         let client = decoded.split(':').next().unwrap().to_owned();
-        let token = support::keys::hs256(&json!({
-            "sub": client, "azp": client, "exp": support::keys::now() + 600,
-        }));
-        Json(json!({"access_token": token, "token_type": "Bearer"}))
+        issued_to(&client)
     }
     let reading_the_form = post(|headers: axum::http::HeaderMap, _form: Bytes| issue(headers));
     let answering_first = post(issue);
@@ -702,10 +698,7 @@ async fn an_encoded_space_in_basic_is_not_the_forms_plus() {
                 .unwrap()
                 .1
                 .into_owned();
-            let token = support::keys::hs256(&json!({
-                "sub": client, "azp": client, "exp": support::keys::now() + 600,
-            }));
-            Json(json!({"access_token": token, "token_type": "Bearer"}))
+            issued_to(&client)
         }),
     );
     let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
