@@ -105,6 +105,8 @@ pub struct Detector {
     refresh_rule: bool,
     /// `refresh_token_reuse`'s grace for a client retrying a refresh, in microseconds.
     refresh_grace: i64,
+    /// The clock's time when last read, in Unix microseconds (see [`Detector::as_of_now`]).
+    clock: i64,
 }
 
 /// A refresh token rotated away: when, by which event, from where.
@@ -189,6 +191,7 @@ impl Detector {
             revocation_rule: true,
             refresh_rule: true,
             refresh_grace: micros_of(DEFAULT_REFRESH_REUSE_GRACE),
+            clock: i64::MIN,
             hasher: RandomState::default(),
         }
         .max_keys(DEFAULT_MAX_KEYS)
@@ -283,6 +286,22 @@ impl Detector {
         self.check(event, &service)
     }
 
+    /// The time rules count an event at: its own, unless that is in the future. A rule's
+    /// window ends at the newest event it counted, and events older than that window are
+    /// let go as late (`Window::add`): an event stamped in the future (NATS and offline
+    /// input carry their own `time`, as does a service with a wrong clock) would make every
+    /// honest event after it late, so it counts as of now. The clock is read again only
+    /// for an event more than a second past its last reading: live events, stamped as they
+    /// happen, read it about once a second.
+    fn as_of_now(&mut self, micros: i64) -> i64 {
+        const SLACK: i64 = 1_000_000;
+        if micros <= self.clock.saturating_add(SLACK) {
+            return micros;
+        }
+        self.clock = crate::event::Timestamp::now().unix_micros();
+        micros.min(self.clock.saturating_add(SLACK))
+    }
+
     /// Looks at one event; returns the alerts it raises.
     pub fn check(&mut self, event: &impl Observed, service: &Arc<ServiceInfo>) -> Vec<AuditEvent> {
         let mut alerts = Vec::new();
@@ -297,11 +316,7 @@ impl Detector {
         };
         let id = event.id();
         let bit = kind_bit(&kind);
-        // A rule's window ends at the newest event it counted, and older events than that
-        // window are let go as late (`Window::add`): an event stamped in the future (NATS
-        // and offline input carry their own `time`, as does a service with a wrong clock)
-        // would make every honest event after it late. Rules count it as of now.
-        let window_micros = micros.min(crate::event::Timestamp::now().unix_micros());
+        let window_micros = self.as_of_now(micros);
         for index in 0..self.rules.len() {
             let rule = &self.rules[index];
             let masks = &self.kind_masks[index];
