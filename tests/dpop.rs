@@ -839,3 +839,58 @@ async fn a_replayed_proof_with_an_introspected_token_is_recorded_as_replayed() {
     );
     assert_eq!(replay_status, 401, "an enforcing route refuses a replay");
 }
+
+/// The replay cache is shared by every key: a client with a token of its own, bound to its
+/// own key, fills it with fresh proofs (capacity 4 here; at the default 100,000, about 333
+/// a second over the 5-minute window); the victim's captured proof must not be pushed out,
+/// or its replay would pass as `valid`.
+#[tokio::test]
+async fn one_keys_flood_of_fresh_proofs_cannot_push_out_anothers() {
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder().writer(memory.clone()).build().unwrap();
+    let app = Router::new()
+        .route("/orders", get(|| async { "ok" }))
+        .layer(
+            AuditLayer::builder(auditor)
+                .token_inspector(inspector())
+                .dpop(DpopVerifier::builder().replay_capacity(4).build().unwrap())
+                .build()
+                .unwrap(),
+        );
+    let addr = support::serve(app).await;
+    let url = format!("http://{addr}/orders");
+    let get = |token: String, proof: String| {
+        let url = url.clone();
+        async move {
+            client()
+                .get(url)
+                .header("authorization", format!("DPoP {token}"))
+                .header("dpop", proof)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let victim = DpopKey::es256();
+    let victims_token = access_token(Some(&victim));
+    let captured = victim.proof("GET", &url, Some(&victims_token));
+    get(victims_token.clone(), captured.clone()).await;
+    // The attacker's own, honestly obtained token, bound to the attacker's key.
+    let attacker = DpopKey::es256();
+    let attackers_token = access_token(Some(&attacker));
+    for _ in 0..8 {
+        get(
+            attackers_token.clone(),
+            attacker.proof("GET", &url, Some(&attackers_token)),
+        )
+        .await;
+    }
+    get(victims_token, captured).await;
+    let all = events(&memory, 10).await;
+    assert_eq!(all[0]["token"]["binding"]["proof"], "valid");
+    assert_eq!(
+        all[9]["token"]["binding"]["proof"], "replayed",
+        "{}",
+        all[9]
+    );
+}
