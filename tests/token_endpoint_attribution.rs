@@ -51,6 +51,24 @@ async fn events_before_a_marker(addr: SocketAddr, memory: &MemoryWriter) -> Vec<
     }
 }
 
+/// Polls the token endpoint for `device_code` as `client` (RFC 8628 §3.4).
+async fn poll(addr: SocketAddr, device_code: &str, client: &str) {
+    post_form(
+        addr,
+        "/token",
+        format!("grant_type={DEVICE_GRANT}&device_code={device_code}&client_id={client}"),
+    )
+    .await;
+}
+
+/// The device-code polls among `events`.
+fn polls(events: &[Value]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|e| e["oauth"].get("device_code_fingerprint").is_some())
+        .collect()
+}
+
 /// A token answer whose access token is a JWT issued to `client` (`sub` and `azp`).
 fn issued_to(client: &str) -> Json<Value> {
     let token = support::keys::hs256(&json!({
@@ -331,18 +349,10 @@ async fn a_pending_poll_answered_with_200_is_neither_a_success_nor_a_flood() {
     );
     let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
     for _ in 0..3 {
-        post_form(
-            addr,
-            "/token",
-            format!("grant_type={DEVICE_GRANT}&device_code=dc-github&client_id=gh-cli"),
-        )
-        .await;
+        poll(addr, "dc-github", "gh-cli").await;
     }
     let all = events_before_a_marker(addr, &memory).await;
-    let polls: Vec<&Value> = all
-        .iter()
-        .filter(|e| e["oauth"].get("device_code_fingerprint").is_some())
-        .collect();
+    let polls = polls(&all);
     for p in &polls {
         assert_ne!(p["kind"], "AccessTokenIssued", "no token was issued: {p}");
     }
@@ -375,18 +385,10 @@ async fn form_encoded_answers_are_read_like_json_ones() {
     );
     let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
     for code in ["dc-waiting", "dc-waiting", "dc-ready"] {
-        post_form(
-            addr,
-            "/token",
-            format!("grant_type={DEVICE_GRANT}&device_code={code}&client_id=gh-cli"),
-        )
-        .await;
+        poll(addr, code, "gh-cli").await;
     }
     let all = events_before_a_marker(addr, &memory).await;
-    let polls: Vec<&Value> = all
-        .iter()
-        .filter(|e| e["oauth"].get("device_code_fingerprint").is_some())
-        .collect();
+    let polls = polls(&all);
     assert_eq!(polls.len(), 2, "one waiting poll, one issuance: {all:#?}");
     assert_eq!(polls[0]["kind"], "TokenRequestFailed", "{}", polls[0]);
     assert_eq!(polls[0]["error"]["code"], "authorization_pending");
@@ -416,12 +418,7 @@ async fn a_device_polling_an_expired_code_does_not_flood() {
     );
     let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
     for _ in 0..20 {
-        post_form(
-            addr,
-            "/token",
-            format!("grant_type={DEVICE_GRANT}&device_code=dc-expired&client_id=tv"),
-        )
-        .await;
+        poll(addr, "dc-expired", "tv").await;
     }
     let all = events_before_a_marker(addr, &memory).await;
     let polls = all
@@ -497,12 +494,7 @@ async fn the_issuance_carries_the_count_of_the_polls_before_it() {
     );
     let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
     for _ in 0..4 {
-        post_form(
-            addr,
-            "/token",
-            format!("grant_type={DEVICE_GRANT}&device_code=dc-count&client_id=TV"),
-        )
-        .await;
+        poll(addr, "dc-count", "TV").await;
     }
     let all = events(&memory, 2).await;
     let issued = &all[1];
