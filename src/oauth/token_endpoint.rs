@@ -129,15 +129,16 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                 if issued.format == TokenFormat::Jwt {
                     subject = claims.subject.clone().or(subject);
                     if let Some(issued_to) = &claims.client_id {
-                        if client_id.is_none()
-                            || (conflicting_client.is_none()
-                                && client.method == Some(ClientAuth::ClientSecretBasic)
-                                && client_id.as_ref() != Some(issued_to)
-                                && x.basic_client.is_some_and(|b| b.names(issued_to)))
-                        {
-                            // Nobody named, or the client of a Basic id with a `+` sent as
-                            // it is, read as a `+` by the server (the form unread): the
-                            // issued token's spelling.
+                        // A Basic id with a `+` sent as it is, which the server read as a
+                        // `+` (RFC 6749 §2.3.1 would have it a space): the request's client
+                        // is the token's, and a form naming it so names the same client.
+                        let plus_read = client.method == Some(ClientAuth::ClientSecretBasic)
+                            && x.basic_client.and_then(|b| b.plus_kept.as_deref())
+                                == Some(issued_to.as_str());
+                        if client_id.is_none() || plus_read {
+                            if conflicting_client.as_ref() == Some(issued_to) {
+                                conflicting_client = None;
+                            }
                             client_id = Some(issued_to.clone());
                         } else if client_id.as_ref() != Some(issued_to)
                             && conflicting_client.as_ref() == Some(issued_to)
