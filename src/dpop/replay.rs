@@ -41,8 +41,8 @@ pub(crate) fn proof_id(jkt: &str, jti: &str) -> ProofId {
 /// is forgotten before its time (counted in [`evicted`](ReplayCache::evicted)). So a flood
 /// of fresh proofs costs a bounded amount of memory, and it pushes out the flooding keys'
 /// own proofs first: a client with a token of its own cannot make the cache forget another
-/// client's proof by sending many of its own (it would need more keys, each sending more
-/// proofs than the other client, than the cache holds).
+/// client's proof by sending many of its own (it would need more keys, each sending as many
+/// proofs as the other client, than the cache holds).
 #[derive(Debug)]
 pub(crate) struct ReplayCache {
     capacity: usize,
