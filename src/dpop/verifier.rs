@@ -393,8 +393,8 @@ impl DpopVerifierBuilder {
     }
 
     /// How many proofs are remembered to recognise a replay, at protected routes and at the
-    /// token endpoint each; 100,000 unless set. Each costs about 130 bytes (at most about
-    /// 210). When more arrive within the window, the oldest proofs of the key that holds
+    /// token endpoint each; 100,000 unless set. Each costs about 160 bytes (at most about
+    /// 260). When more arrive within the window, the oldest proofs of the key that holds
     /// the most are forgotten early (`oauth_audit_dpop_replay_evicted_total`), so that a
     /// flood of one key's proofs pushes out its own first.
     pub fn replay_capacity(mut self, proofs: usize) -> Self {
