@@ -103,6 +103,19 @@ impl Alertmanager {
             .await
             .unwrap()
     }
+
+    /// The alerts Alertmanager holds once there are `at_least` of them, or when `within`
+    /// has passed, whichever comes first.
+    async fn alerts_when(&self, at_least: usize, within: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let alerts = self.alerts().await;
+            if alerts.len() >= at_least || Instant::now() > deadline {
+                return alerts;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 impl Drop for Alertmanager {
@@ -181,14 +194,7 @@ async fn alerts_reach_alertmanager_with_labels_to_route_by() {
     let stats = auditor.stats();
     assert!(stats.writers.iter().all(|w| w.dropped == 0), "{stats:?}");
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let alerts = loop {
-        let alerts = manager.alerts().await;
-        if !alerts.is_empty() || Instant::now() > deadline {
-            break alerts;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let alerts = manager.alerts_when(1, Duration::from_secs(30)).await;
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     let alert = &alerts[0];
     let labels = &alert["labels"];
@@ -316,14 +322,7 @@ async fn an_alert_delivered_after_its_window_still_fires() {
     let stats = auditor.stats();
     assert!(stats.writers.iter().all(|w| w.dropped == 0), "{stats:?}");
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let alerts = loop {
-        let alerts = manager.alerts().await;
-        if !alerts.is_empty() || Instant::now() > deadline {
-            break alerts;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let alerts = manager.alerts_when(1, Duration::from_secs(10)).await;
     assert_eq!(alerts.len(), 1, "delivered, yet not firing: {alerts:#?}");
     assert_eq!(
         alerts[0]["labels"]["key"],
@@ -385,20 +384,13 @@ async fn alerts_raised_while_alertmanager_is_away_are_not_crowded_out_by_traffic
     attack(&auditor, "bob", 0);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let manager = Alertmanager::start_on(port).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let keys = loop {
-        let mut keys: Vec<String> = manager
-            .alerts()
-            .await
-            .iter()
-            .map(|a| a["labels"]["key"].as_str().unwrap_or_default().to_owned())
-            .collect();
-        keys.sort();
-        if keys.len() >= 2 || Instant::now() > deadline {
-            break keys;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let mut keys: Vec<String> = manager
+        .alerts_when(2, Duration::from_secs(20))
+        .await
+        .iter()
+        .map(|a| a["labels"]["key"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    keys.sort();
     auditor.shutdown().await;
     assert_eq!(
         keys,

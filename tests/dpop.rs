@@ -463,6 +463,22 @@ async fn token_server(bound_to: String) -> (String, MemoryWriter) {
     (format!("http://{addr}/token"), memory)
 }
 
+/// Posts `form` to `url` with the DPoP proof `proof`; the answer's status.
+async fn post_form_with_proof(
+    url: &str,
+    form: &[(&str, &str)],
+    proof: String,
+) -> reqwest::StatusCode {
+    client()
+        .post(url)
+        .header("dpop", proof)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 #[tokio::test]
 async fn a_token_request_with_a_proof_binds_what_is_issued() {
     let key = DpopKey::es256();
@@ -477,19 +493,7 @@ async fn a_token_request_with_a_proof_binds_what_is_issued() {
             "a-verifier-of-at-least-43-characters-xxxxxxxxxx",
         ),
     ];
-    let send = |proof: String| {
-        let url = url.clone();
-        async move {
-            client()
-                .post(url)
-                .header("dpop", proof)
-                .form(&form)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
+    let send = |proof: String| post_form_with_proof(&url, &form, proof);
     assert_eq!(send(proof.clone()).await, 200);
     let e = &events(&memory, 1).await[0];
     assert_eq!(e["kind"], "AccessTokenIssued");
@@ -742,19 +746,7 @@ async fn a_replayed_proof_on_a_device_poll_is_never_condensed() {
         ("device_code", "a-device-code"),
         ("client_id", "tv"),
     ];
-    let poll = |proof: String| {
-        let url = url.clone();
-        async move {
-            client()
-                .post(url)
-                .header("dpop", proof)
-                .form(&form)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
+    let poll = |proof: String| post_form_with_proof(&url, &form, proof);
     // The device polls once; a copy of that very request is sent again.
     let proof = key.proof("POST", &url, None);
     assert_eq!(poll(proof.clone()).await, 400);

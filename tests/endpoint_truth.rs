@@ -618,12 +618,7 @@ async fn bodies_refused_by_the_shared_budget_say_so() {
         .unwrap();
     let (addr, memory) = serve_with_endpoints(app, endpoints).await;
     // 1,000 of the 1,024 bytes: no room left for the quick request's 42.
-    let prefix = "slow=1&grant_type=client_credentials&client_id=a&pad=";
-    let slow = tokio::spawn(post_form(
-        addr,
-        "/token",
-        format!("{prefix}{}", "p".repeat(1000 - prefix.len())),
-    ));
+    let slow = support::hold_a_slow_request(addr);
     arrived.notified().await;
     let quick = post_form(
         addr,

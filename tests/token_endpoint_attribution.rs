@@ -299,12 +299,7 @@ async fn a_body_past_the_limit_is_too_large_even_when_the_budget_was_full() {
         .unwrap();
     let (addr, memory) =
         serve_with_endpoints(budget_server(arrived.clone(), release.clone()), endpoints).await;
-    let prefix = "slow=1&grant_type=client_credentials&client_id=a&pad=";
-    let slow = tokio::spawn(post_form(
-        addr,
-        "/token",
-        format!("{prefix}{}", "p".repeat(1000 - prefix.len())),
-    ));
+    let slow = support::hold_a_slow_request(addr);
     arrived.notified().await;
     // 3,000 bytes, the first 600 of them alone: within the limit, not within the 24 bytes
     // the slow request left. The answer: 3,600 bytes, its first frame 600.

@@ -87,6 +87,17 @@ pub async fn post_form(addr: SocketAddr, path: &str, body: String) -> reqwest::R
         .unwrap()
 }
 
+/// Sends, in a task, a token request of 1,000 bytes marked `slow=1`: for a server that
+/// holds such a request (and so its copy in the shared capture budget) until released.
+pub fn hold_a_slow_request(addr: SocketAddr) -> tokio::task::JoinHandle<reqwest::Response> {
+    let prefix = "slow=1&grant_type=client_credentials&client_id=a&pad=";
+    tokio::spawn(post_form(
+        addr,
+        "/token",
+        format!("{prefix}{}", "p".repeat(1000 - prefix.len())),
+    ))
+}
+
 /// Serves `app` behind an `AuditLayer` with `endpoints`, its events in memory.
 pub async fn serve_with_endpoints(
     app: Router,
