@@ -158,3 +158,59 @@ fn detect_takes_the_rules_of_a_configuration_file_and_refuses_mixed_modes() {
         assert!(output.stdout.is_empty());
     }
 }
+
+/// A failed login by alice from one address, at `time`, with an id ending in `n`.
+fn failed_login(n: u32, time: &str) -> String {
+    format!(
+        r#"{{"id":"00000000-0000-7000-8000-{n:012}","kind":"LoginFailed","outcome":"failure","time":"{time}","service":{{"name":"login"}},"actor":{{"subject":"alice"}},"source":{{"ip":"198.51.100.23"}}}}"#
+    )
+}
+
+/// Two services' trails of the same day: alice failed 5 times on each within the same
+/// minutes, and once more the next day on the first. Read one file after the other, the
+/// second file's failures would come after the next day's and count for nothing; merged in
+/// time order they are the brute force they were.
+#[test]
+fn detect_merges_several_trails_in_time_order() {
+    let dir = TempDir::new("detect-merge");
+    let mut first: Vec<String> = (0..5)
+        .map(|i| failed_login(i * 2 + 1, &format!("2026-11-02T10:0{i}:00Z")))
+        .collect();
+    first.push(failed_login(99, "2026-11-03T10:00:00Z"));
+    let second: Vec<String> = (0..5)
+        .map(|i| failed_login(i * 2 + 2, &format!("2026-11-02T10:0{i}:30Z")))
+        .collect();
+    let first = dir.write("first.jsonl", &(first.join("\n") + "\n"));
+    std::fs::create_dir(dir.path("second")).unwrap();
+    let second = dir.write("second/audit.jsonl", &(second.join("\n") + "\n"));
+    let second_dir = second.parent().unwrap();
+    let output = run(
+        &[
+            "detect",
+            first.to_str().unwrap(),
+            second_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    let alerts: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(alerts.len(), 1, "{stdout}");
+    assert_eq!(alerts[0]["alert"]["rule"], "brute_force");
+    assert_eq!(alerts[0]["alert"]["count"], 10);
+    // The evidence in time order, alternating between the two files.
+    let evidence: Vec<u32> = alerts[0]["alert"]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap()[24..].parse().unwrap())
+        .collect();
+    assert_eq!(evidence, (1..=10).collect::<Vec<u32>>());
+    assert!(
+        stderr.contains("11 events in 2 file(s): 1 alert(s) (brute_force 1)"),
+        "{stderr}"
+    );
+}

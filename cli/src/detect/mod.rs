@@ -29,8 +29,8 @@ use crate::Failure;
 #[derive(Debug, Args)]
 pub struct DetectArgs {
     /// JSON-lines files (plain or gzip) and directories of rotated files (their .jsonl and
-    /// .jsonl.gz files in name order), read in the order given: the events' own times
-    /// drive every window.
+    /// .jsonl.gz files), their events merged in time order (each file in its own order):
+    /// the events' own times drive every window.
     #[arg(
         value_name = "PATH",
         required_unless_present = "nats",

@@ -169,7 +169,9 @@ fn skip_line(reader: &mut dyn BufRead) -> io::Result<()> {
 
 /// Calls `each` with every line of a JSON-lines file, plain or gzip-compressed (without its
 /// line end; a line longer than 1 MiB cut to its first MiB), and its place; returns where
-/// and why reading broke off (a damaged compressed file), if it did. For other readers of a trail (`oauth-audit detect`).
+/// and why reading broke off (a damaged compressed file), if it did. For other readers of a
+/// trail (`oauth-audit report`, `oauth-audit tail`); [`Lines`] hands the lines out one at a
+/// time instead.
 pub fn for_each_line(
     path: &Path,
     each: &mut dyn FnMut(Location, &[u8]),
@@ -186,71 +188,159 @@ fn read_lines(
     progress: &mut dyn FnMut(u64),
     each: &mut dyn FnMut(Location, &[u8], bool),
 ) -> Result<Option<(Location, io::Error)>, InputError> {
-    let unreadable = |error| InputError::Unreadable {
-        path: path.to_owned(),
-        error,
-    };
-    let file = File::open(path).map_err(unreadable)?;
-    let read = Rc::new(Cell::new(0));
-    let mut raw = BufReader::with_capacity(
-        BUFFER,
-        Counting {
-            inner: file,
-            read: read.clone(),
-        },
-    );
-    let gzip = raw
-        .fill_buf()
-        .map_err(unreadable)?
-        .starts_with(&[0x1f, 0x8b]);
-    let mut reader: Box<dyn BufRead> = if gzip {
-        Box::new(BufReader::with_capacity(
-            BUFFER,
-            flate2::bufread::MultiGzDecoder::new(raw),
-        ))
-    } else {
-        Box::new(raw)
-    };
-    let name = Location::file_name(path);
-    let mut line = Vec::with_capacity(4096);
-    let mut number = 0u64;
+    let mut lines = Lines::open(path)?;
     let mut reported = 0u64;
     loop {
-        line.clear();
+        match lines.next_line() {
+            Some(Ok(line)) => each(line.location, line.text, line.cut),
+            Some(Err(broken)) => {
+                progress(lines.bytes_read() - reported);
+                return Ok(Some(broken));
+            }
+            None => break,
+        }
+        let read = lines.bytes_read();
+        if read - reported >= PROGRESS_STEP {
+            progress(read - reported);
+            reported = read;
+        }
+    }
+    progress(lines.bytes_read() - reported);
+    Ok(None)
+}
+
+/// One line of a file read by [`Lines`].
+#[derive(Debug)]
+pub struct Line<'a> {
+    /// The file's name and the line's number (from 1).
+    pub location: Location,
+    /// The line without its line end (`\n`, `\r\n`).
+    pub text: &'a [u8],
+    /// Whether the line was longer than [`MAX_LINE`] and `text` is its first MiB only.
+    pub cut: bool,
+}
+
+/// The lines of one JSON-lines file, plain or gzip-compressed, handed out one at a time: for
+/// readers that take turns between files (`oauth-audit detect` merges several trails in
+/// time order). [`for_each_line`] is the same reading, for one file at a time.
+///
+/// ```no_run
+/// use oauth_audit::chain::verify::Lines;
+///
+/// let mut lines = Lines::open("audit.jsonl".as_ref())?;
+/// while let Some(line) = lines.next_line() {
+///     match line {
+///         Ok(line) => println!("{}: {} bytes", line.location, line.text.len()),
+///         Err((location, error)) => eprintln!("{location}: {error}"),
+///     }
+/// }
+/// # Ok::<(), oauth_audit::chain::verify::InputError>(())
+/// ```
+pub struct Lines {
+    reader: Box<dyn BufRead>,
+    name: std::sync::Arc<str>,
+    line: Vec<u8>,
+    number: u64,
+    read: Rc<Cell<u64>>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for Lines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lines")
+            .field("file", &self.name)
+            .field("line", &self.number)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lines {
+    /// Opens `path`; a file that starts with gzip's magic bytes is read decompressed.
+    pub fn open(path: &Path) -> Result<Self, InputError> {
+        let unreadable = |error| InputError::Unreadable {
+            path: path.to_owned(),
+            error,
+        };
+        let file = File::open(path).map_err(unreadable)?;
+        let read = Rc::new(Cell::new(0));
+        let mut raw = BufReader::with_capacity(
+            BUFFER,
+            Counting {
+                inner: file,
+                read: read.clone(),
+            },
+        );
+        let gzip = raw
+            .fill_buf()
+            .map_err(unreadable)?
+            .starts_with(&[0x1f, 0x8b]);
+        let reader: Box<dyn BufRead> = if gzip {
+            Box::new(BufReader::with_capacity(
+                BUFFER,
+                flate2::bufread::MultiGzDecoder::new(raw),
+            ))
+        } else {
+            Box::new(raw)
+        };
+        Ok(Lines {
+            reader,
+            name: Location::file_name(path),
+            line: Vec::with_capacity(4096),
+            number: 0,
+            read,
+            ended: false,
+        })
+    }
+
+    /// The next line; `None` at the end of the file, and after the error where reading
+    /// broke off (a damaged compressed file), with the place of the line it was reading.
+    pub fn next_line(&mut self) -> Option<Result<Line<'_>, (Location, io::Error)>> {
+        if self.ended {
+            return None;
+        }
+        self.line.clear();
         let mut cut = false;
+        let (reader, line) = (&mut self.reader, &mut self.line);
         let taken = reader
             .by_ref()
             .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
+            .read_until(b'\n', line)
             .and_then(|taken| {
                 if line.len() > MAX_LINE && line.last() != Some(&b'\n') {
                     line.truncate(MAX_LINE);
                     cut = true;
-                    skip_line(&mut reader)?;
+                    skip_line(reader)?;
                 }
                 Ok(taken)
             });
         match taken {
-            Ok(0) => break,
+            Ok(0) => {
+                self.ended = true;
+                return None;
+            }
             Ok(_) => {}
             Err(error) => {
-                progress(read.get() - reported);
-                return Ok(Some((Location::line(&name, number + 1), error)));
+                self.ended = true;
+                return Some(Err((Location::line(&self.name, self.number + 1), error)));
             }
         }
-        number += 1;
-        let mut end = line.len();
-        while end > 0 && matches!(line[end - 1], b'\n' | b'\r') {
+        self.number += 1;
+        let mut end = self.line.len();
+        while end > 0 && matches!(self.line[end - 1], b'\n' | b'\r') {
             end -= 1;
         }
-        each(Location::line(&name, number), &line[..end], cut);
-        if read.get() - reported >= PROGRESS_STEP {
-            progress(read.get() - reported);
-            reported = read.get();
-        }
+        Some(Ok(Line {
+            location: Location::line(&self.name, self.number),
+            text: &self.line[..end],
+            cut,
+        }))
     }
-    progress(read.get() - reported);
-    Ok(None)
+
+    /// The bytes read from the file itself so far (before decompression).
+    pub fn bytes_read(&self) -> u64 {
+        self.read.get()
+    }
 }
 
 #[cfg(test)]
