@@ -334,7 +334,7 @@ async fn an_alert_delivered_after_its_window_still_fires() {
     assert!(Timestamp::now().unix() - starts.unix() >= 20 * 60 - 5);
 }
 
-/// Review: an Alertmanager sink sends only alerts, yet its queue holds every event. While
+/// An Alertmanager sink sends only alerts, and its backlog keeps nothing else. While
 /// Alertmanager is away (a restart, a network blip) and the first alert is being retried,
 /// ordinary traffic fills the queue, and an alert raised then is dropped as the newest
 /// event: the attack that makes the traffic is the one whose alert is lost.
@@ -400,5 +400,90 @@ async fn alerts_raised_while_alertmanager_is_away_are_not_crowded_out_by_traffic
         ],
         "{:?}",
         auditor.stats()
+    );
+}
+
+/// With several writers the detector runs in a stage of its own, and an alerts-only sink's
+/// queue takes only alerts. A burst of traffic larger than that queue, arriving while one of
+/// the sink's sends hangs (a receiver that accepted the connection and never answers), would
+/// otherwise fill it, and the alert about the attack in that burst would find no room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_traffic_while_a_send_hangs_leaves_room_for_its_alert() {
+    // Accepts connections (the kernel does, for the backlog) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let sink = HttpCollector::builder(format!("http://127.0.0.1:{port}/api/v2/alerts"))
+        .format(Format::Alertmanager {
+            generator_url: None,
+        })
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .service_name("login")
+        .processor(Detector::default())
+        .writer(memory.clone())
+        .writer(
+            Delivery::builder(sink)
+                .backoff(Backoff::exponential(
+                    Duration::from_millis(50),
+                    Duration::from_millis(200),
+                ))
+                .memory_retries(1_000)
+                .build()
+                .unwrap(),
+        )
+        .queue_capacity(1_000)
+        .build()
+        .unwrap();
+    // The first alert's send hangs.
+    attack(&auditor, "alice", 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // 5,000 events at once, five times what each queue holds, in bursts that the stage's
+    // own queue takes whole.
+    for _ in 0..10 {
+        for i in 0..500 {
+            let mut event = AuditEvent::new(
+                auditor.service().clone(),
+                Timestamp::now(),
+                EventKind::LoginSucceeded,
+                Outcome::Success,
+            );
+            event.actor.subject = Some(format!("user-{i}"));
+            auditor.emit(event);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // An attack on another user, while the send still hangs.
+    attack(&auditor, "bob", 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(silent);
+    let manager = Alertmanager::start_on(port).await;
+    let mut keys: Vec<String> = manager
+        .alerts_when(2, Duration::from_secs(20))
+        .await
+        .iter()
+        .map(|a| a["labels"]["key"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    keys.sort();
+    auditor.shutdown().await;
+    assert_eq!(
+        keys,
+        [
+            "actor.subject=alice source.ip=198.51.100.23",
+            "actor.subject=bob source.ip=198.51.100.23",
+        ],
+        "{:?}",
+        auditor.stats()
+    );
+    // The other writer had everything.
+    assert_eq!(
+        memory
+            .events()
+            .iter()
+            .filter(|e| e.kind != EventKind::SecurityAlert)
+            .count(),
+        5_020
     );
 }

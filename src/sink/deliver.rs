@@ -108,6 +108,11 @@ impl<S: Sink> Deliverer<S> {
         &self.name
     }
 
+    /// Whether the sink sends events of `kind` at all ([`Sink::takes_kind`]).
+    pub(crate) fn takes_kind(&self, kind: EventKind) -> bool {
+        self.sink.takes_kind(kind)
+    }
+
     pub(crate) fn stats(&self) -> &DeliveryStats {
         &self.stats
     }

@@ -32,7 +32,7 @@ use crossbeam_queue::ArrayQueue;
 use tokio::sync::Notify;
 
 use super::{DeliveryStats, OverflowPolicy};
-use crate::event::{AuditEvent, DropReason};
+use crate::event::{AuditEvent, DropReason, EventKind};
 
 /// What became of an event offered to a queue.
 pub(crate) enum Offered {
@@ -123,6 +123,7 @@ pub(crate) fn channel(
         name,
         stats,
         overflow,
+        kinds: u32::MAX,
         shared: shared.clone(),
     };
     (queue, SinkReceiver { shared })
@@ -134,12 +135,41 @@ pub(crate) struct SinkQueue {
     pub(crate) name: String,
     pub(crate) stats: DeliveryStats,
     pub(crate) overflow: OverflowPolicy,
+    /// The kinds the sink takes, a bit each (`1 << kind as u32`): every kind unless
+    /// [`taking`](Self::taking) said otherwise.
+    kinds: u32,
     shared: Arc<Shared>,
 }
 
+/// An event kind's bit in [`SinkQueue`]'s set of kinds.
+fn kind_bit(kind: EventKind) -> u32 {
+    1 << (kind as u32)
+}
+
 impl SinkQueue {
+    /// Queues only the kinds `takes` accepts. The others are settled when offered (not
+    /// queued, not counted as dropped: the sink would never send them), so that they never
+    /// take room from the events it does send: an alerts-only sink's queue would otherwise
+    /// fill with an attack's own traffic while one of its sends is in flight, and the alert
+    /// about it would find no room.
+    pub(crate) fn taking(mut self, takes: impl Fn(EventKind) -> bool) -> Self {
+        self.kinds = EventKind::ALL
+            .into_iter()
+            .filter(|&kind| takes(kind))
+            .fold(0, |kinds, kind| kinds | kind_bit(kind));
+        self
+    }
+
+    /// Whether the sink takes events of `kind` (see [`taking`](Self::taking)).
+    pub(crate) fn takes(&self, kind: EventKind) -> bool {
+        self.kinds & kind_bit(kind) != 0
+    }
+
     /// Queues `event`, or applies the overflow policy.
     pub(crate) fn offer(&self, event: Arc<AuditEvent>) -> Offered {
+        if !self.takes(event.kind) {
+            return Offered::Settled;
+        }
         match self.push(event) {
             Pushed::Queued | Pushed::Closed => Offered::Settled,
             Pushed::Full(event) => {
@@ -355,6 +385,27 @@ mod tests {
         assert_eq!(tx.stats.dropped(DropReason::QueueFull), 1);
         let mut batch = Vec::new();
         assert_eq!(rx.recv_many(&mut batch, 10).await, 2);
+    }
+
+    #[tokio::test]
+    async fn kinds_the_sink_does_not_take_are_settled_without_room_or_a_drop() {
+        let policy = OverflowPolicy::Block {
+            timeout: std::time::Duration::from_secs(60),
+        };
+        let (tx, mut rx) = queue(1, policy);
+        let tx = tx.taking(|kind| kind == EventKind::SecurityAlert);
+        // ResourceAccessed: none queued, none waits, none counted as dropped.
+        for _ in 0..3 {
+            assert!(matches!(tx.offer(event()), Offered::Settled));
+        }
+        assert_eq!(tx.queued(), 0);
+        assert_eq!(tx.stats.dropped_total(), 0);
+        let mut alert = (*event()).clone();
+        alert.kind = EventKind::SecurityAlert;
+        assert!(matches!(tx.offer(Arc::new(alert)), Offered::Settled));
+        let mut batch = Vec::new();
+        assert_eq!(rx.recv_many(&mut batch, 10).await, 1);
+        assert_eq!(batch[0].kind, EventKind::SecurityAlert);
     }
 
     #[tokio::test]

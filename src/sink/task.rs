@@ -43,6 +43,12 @@ pub(crate) fn spawn<S: Sink>(mut deliverer: Deliverer<S>, config: QueueConfig) -
         config.overflow,
         deliverer.stats().clone(),
     );
+    // Work done in the task (the processors, when this is the only sink) sees every event;
+    // otherwise the kinds the sink never sends are not queued.
+    let queue = match config.inline {
+        None => queue.taking(|kind| deliverer.takes_kind(kind)),
+        Some(_) => queue,
+    };
     let task = SinkTask {
         deliverer,
         rx,

@@ -169,8 +169,12 @@ impl Auditor {
             Err(mpsc::error::TrySendError::Full(StageCommand::Event(event))) => event,
             Err(mpsc::error::TrySendError::Full(StageCommand::Shutdown(_))) => return None,
         };
+        let kind = event.kind;
         let mut overflow = Overflow::new(self.clone(), Waiting::Stage(Some(event)));
         for (index, lane) in self.inner.lanes.iter().enumerate() {
+            if !lane.takes(kind) {
+                continue;
+            }
             match lane.overflow {
                 OverflowPolicy::DropNewest => lane.stats.add_dropped(DropReason::QueueFull, 1),
                 OverflowPolicy::Block { .. } => overflow.blocked.push(index),
