@@ -480,11 +480,17 @@ fn show_alerts(out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> 
 fn summarize_metrics(addr: SocketAddr, text: &str) {
     println!(
         "
-from http://{addr}/metrics (series at zero left out):"
+from http://{addr}/metrics (series at zero and histogram buckets left out):"
     );
-    let nonzero = text.lines().filter(|line| {
-        line.starts_with("oauth_audit_") && line.rsplit(' ').next().is_some_and(|v| v != "0")
-    });
+    let mut nonzero: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            line.starts_with("oauth_audit_")
+                && !line.contains("_bucket{")
+                && line.rsplit(' ').next().is_some_and(|v| v != "0")
+        })
+        .collect();
+    nonzero.sort_unstable();
     for line in nonzero {
         println!("  {line}");
     }
