@@ -11,7 +11,10 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use jsonwebtoken::Algorithm;
-use oauth_audit::token::{CachedResolver, Resolution, TokenClaims, TokenInspector, Verdict};
+use oauth_audit::token::{
+    CachedResolver, Resolution, RevokedTokens, TokenClaims, TokenFingerprint, TokenInspector,
+    Verdict,
+};
 use oauth_audit::{AuditLayer, RequiredScopes};
 use serde_json::{json, Value};
 use support::auth_server::{unsigned_jwt, AuthServer};
@@ -478,4 +481,69 @@ async fn jwks_refresh_intervals_below_the_minimum_are_refused() {
         .build()
         .expect("the minimum itself is accepted");
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// The same ECDSA signature written the other way: `(r, n - s)` verifies wherever `(r, s)`
+/// does, so anyone holding an ES256 token can spell it a second time without the key.
+fn ecdsa_twin(token: &str) -> String {
+    use base64::Engine;
+    const P256_ORDER: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let mut signature = b64.decode(signature).unwrap();
+    let s = &mut signature[32..];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(P256_ORDER[i]) - i16::from(s[i]) - borrow;
+        borrow = i16::from(d < 0);
+        s[i] = d.rem_euclid(256) as u8;
+    }
+    format!("{input}.{}", b64.encode(signature))
+}
+
+#[tokio::test]
+async fn a_revoked_ecdsa_token_spelt_with_its_other_signature_is_still_revoked() {
+    let key = support::keys::KeyPair::es256("ec-1");
+    let inspector = TokenInspector::builder()
+        .ec_pem(Algorithm::ES256, key.public_pem.as_bytes(), Some("ec-1"))
+        .build()
+        .unwrap();
+    let token = key.sign(&json!({"sub": "alice", "scope": "read", "exp": now() + 600}));
+    let twin = ecdsa_twin(&token);
+    assert_ne!(twin, token);
+    assert_eq!(
+        inspector.inspect(&twin).verdict,
+        Verdict::Valid,
+        "ECDSA signatures are malleable: the twin verifies"
+    );
+    let revoked = RevokedTokens::new();
+    revoked.insert(TokenFingerprint::of(&token));
+    let (auditor, memory) = memory_auditor();
+    let layer = AuditLayer::builder(auditor)
+        .token_inspector(inspector)
+        .revoked_tokens(revoked)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/orders",
+            get(|| async { "orders" }).route_layer(RequiredScopes::all(["read"]).enforce()),
+        )
+        .layer(layer);
+    let addr = serve(app).await;
+    let orders = format!("http://{addr}/orders");
+    assert_eq!(get_with(orders.clone(), &token).await, 401);
+    assert_eq!(get_with(orders, &twin).await, 401, "the twin was served");
+    let all = events(&memory, 2).await;
+    assert_eq!(all[0]["token"]["verdict"], "revoked");
+    assert_eq!(all[1]["token"]["verdict"], "revoked");
+    assert_eq!(
+        all[1]["token"]["fingerprint"],
+        TokenFingerprint::of(&twin).to_string(),
+        "the event still names the token as sent"
+    );
 }

@@ -156,7 +156,7 @@ impl<S, M> AuditService<S, M> {
                             .await;
                         let mut seen = resolved(&token, answer);
                         // A revocation recorded while the lookup was in flight still wins.
-                        if revoked.contains(&seen.fingerprint) {
+                        if seen.is_in(&revoked) {
                             seen.verdict = Verdict::Revoked;
                         }
                         Arc::new(seen)

@@ -214,6 +214,7 @@ mod tests {
                 ..TokenClaims::default()
             },
             memo: Default::default(),
+            twin: None,
         }
     }
 

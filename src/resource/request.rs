@@ -140,7 +140,7 @@ impl ResourceRequest {
         } = inspectors;
         // The trail's own record of a revocation beats any cached verification.
         let unless_revoked = |seen: Arc<InspectedToken>| {
-            if revoked.contains(&seen.fingerprint) {
+            if seen.is_in(revoked) {
                 Arc::new(InspectedToken {
                     verdict: Verdict::Revoked,
                     ..(*seen).clone()

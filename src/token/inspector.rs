@@ -30,6 +30,17 @@ pub struct InspectedToken {
     pub claims: TokenClaims,
     /// What the layer derives from the token once (the parts of its events).
     pub(crate) memo: Memo,
+    /// The fingerprint of the token's other spelling, when it has one that verifies as
+    /// well: an ECDSA signature `(r, s)` is also valid as `(r, n - s)`, which anyone can
+    /// write without the key. A revocation of either spelling is a revocation of both.
+    pub(crate) twin: Option<TokenFingerprint>,
+}
+
+impl InspectedToken {
+    /// Whether `revoked` holds this token, in either of its spellings.
+    pub(crate) fn is_in(&self, revoked: &super::RevokedTokens) -> bool {
+        revoked.contains(&self.fingerprint) || self.twin.is_some_and(|twin| revoked.contains(&twin))
+    }
 }
 
 /// Inspects bearer tokens: decodes JWTs, verifies them against the configured keys, and
@@ -273,6 +284,7 @@ impl TokenInspector {
             verdict,
             claims: TokenClaims::default(),
             memo: Memo::default(),
+            twin: None,
         };
         if parts.len() == 1 {
             return opaque(Verdict::Unverified);
@@ -283,6 +295,7 @@ impl TokenInspector {
             verdict: Verdict::Malformed,
             claims: TokenClaims::default(),
             memo: Memo::default(),
+            twin: None,
         };
         if parts.len() != 3 {
             return malformed;
@@ -300,6 +313,7 @@ impl TokenInspector {
             verdict,
             claims: claims.clone(),
             memo: Memo::default(),
+            twin: None,
         };
         if !inner.verifies {
             return with(Verdict::Unverified);
@@ -329,6 +343,11 @@ impl TokenInspector {
         if !candidates.any(|key| signature_ok(raw, key, alg)) {
             return with(Verdict::BadSignature);
         }
+        // From here on the token is genuine, under either spelling of its signature.
+        let with = |verdict| InspectedToken {
+            twin: ecdsa_twin_fingerprint(raw, alg),
+            ..with(verdict)
+        };
         if !inner.issuers.is_empty()
             && !claims
                 .issuer
@@ -369,6 +388,50 @@ fn signature_ok(raw: &str, key: &VerifyKey, alg: Algorithm) -> bool {
     key.key.family() == alg.family()
         && jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &key.key, alg)
             .unwrap_or(false)
+}
+
+/// The fingerprint of [`ecdsa_twin`]: how the revoked set knows the token's other spelling.
+fn ecdsa_twin_fingerprint(raw: &str, alg: Algorithm) -> Option<TokenFingerprint> {
+    ecdsa_twin(raw, alg).map(|twin| TokenFingerprint::of(&twin))
+}
+
+/// `raw` with its ECDSA signature `(r, s)` written as `(r, n - s)`, the other signature of
+/// the same message under the same key (`None` for other algorithms). Verifiers accept
+/// both, so whoever holds one spelling of a token can make the other.
+fn ecdsa_twin(raw: &str, alg: Algorithm) -> Option<String> {
+    /// The orders of the P-256 and P-384 groups, big-endian.
+    const P256: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    const P384: [u8; 48] = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xc7, 0x63, 0x4d, 0x81, 0xf4, 0x37,
+        0x2d, 0xdf, 0x58, 0x1a, 0x0d, 0xb2, 0x48, 0xb0, 0xa7, 0x7a, 0xec, 0xec, 0x19, 0x6a, 0xcc,
+        0xc5, 0x29, 0x73,
+    ];
+    let order: &[u8] = match alg {
+        Algorithm::ES256 => &P256,
+        Algorithm::ES384 => &P384,
+        _ => return None,
+    };
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (signing_input, signature) = raw.rsplit_once('.')?;
+    let mut signature = b64.decode(signature).ok()?;
+    if signature.len() != 2 * order.len() {
+        return None;
+    }
+    // s lies in [1, n - 1] (the signature verified), so n - s does too: no overflow.
+    let s = &mut signature[order.len()..];
+    let mut borrow = 0u8;
+    for (digit, &n) in s.iter_mut().zip(order).rev() {
+        let (d, under) = n.overflowing_sub(*digit);
+        let (d, under_again) = d.overflowing_sub(borrow);
+        *digit = d;
+        borrow = u8::from(under || under_again);
+    }
+    Some(format!("{signing_input}.{}", b64.encode(signature)))
 }
 
 fn decode_part(part: &str) -> Option<Value> {
@@ -664,6 +727,39 @@ mod tests {
         ));
         // The right algorithm only.
         assert!(!signature_ok(&token, &secret, Algorithm::HS384));
+    }
+
+    #[test]
+    fn an_ecdsa_signature_has_one_other_spelling_that_verifies() {
+        use aws_lc_rs::signature::{
+            EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING,
+        };
+        for (alg, signing) in [
+            (Algorithm::ES256, &ECDSA_P256_SHA256_FIXED_SIGNING),
+            (Algorithm::ES384, &ECDSA_P384_SHA384_FIXED_SIGNING),
+        ] {
+            let pair = EcdsaKeyPair::generate(signing).unwrap();
+            let pkcs8 = pair.to_pkcs8v1().unwrap();
+            let token = encode(
+                &Header::new(alg),
+                &serde_json::json!({"sub": "alice"}),
+                &EncodingKey::from_ec_der(pkcs8.as_ref()),
+            )
+            .unwrap();
+            let public = key(
+                DecodingKey::from_ec_der(pair.public_key().as_ref()),
+                vec![alg],
+            );
+            assert!(signature_ok(&token, &public, alg), "{alg:?}");
+            let twin = ecdsa_twin(&token, alg).unwrap();
+            assert_ne!(twin, token, "{alg:?}");
+            assert!(
+                signature_ok(&twin, &public, alg),
+                "{alg:?}: the twin verifies"
+            );
+            assert_eq!(ecdsa_twin(&twin, alg).unwrap(), token, "{alg:?}");
+        }
+        assert_eq!(ecdsa_twin(&hs256(SECRET), Algorithm::HS256), None);
     }
 
     #[test]

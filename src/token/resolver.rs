@@ -106,6 +106,7 @@ pub(crate) fn resolved(token: &InspectedToken, answer: Resolution) -> InspectedT
         verdict,
         claims,
         memo: super::Memo::default(),
+        twin: None,
     }
 }
 
