@@ -113,3 +113,56 @@ async fn opaque_tokens_get_their_claims_from_introspection() {
     assert_eq!(denied["error"]["code"], "invalid_token");
     assert!(!memory.json_lines().contains("2YotnFZFEjr1zCsicMWpAA"));
 }
+
+/// Opaque tokens may hold dots: Google's access tokens begin `ya29.`, ORY Hydra's are
+/// `ory_at_<key>.<signature>`. They are resolved like any opaque token, not judged as
+/// broken JWTs.
+#[tokio::test]
+async fn opaque_tokens_with_dots_are_resolved_not_malformed() {
+    const GOOGLE: &str = "ya29.a0AfB_byC3x-Q1Xk9ZrT5mN2pL8vW4eH7jU6iO0sD";
+    const HYDRA: &str = "ory_at_8hWq2kLm9Zx3Vb7Nc5Rt1Yp4Ue6Io0Aa.Qw2Er4Ty6Ui8Op0As2Df4Gh6Jk8Lz";
+    let resolver = CachedResolver::new(|token: String| async move {
+        [GOOGLE, HYDRA].contains(&token.as_str()).then(|| {
+            TokenClaims::from_json(&json!({"active": true, "sub": "alice",
+                "scope": "orders:read", "exp": 4_000_000_000u64}))
+        })
+    });
+    let (auditor, memory) = memory_auditor();
+    let layer = AuditLayer::builder(auditor)
+        .token_inspector(
+            oauth_audit::token::TokenInspector::builder()
+                .hmac_secret(
+                    oauth_audit::token::Algorithm::HS256,
+                    b"a-32-byte-long-secret-for-hs256!",
+                )
+                .build()
+                .unwrap(),
+        )
+        .token_resolver(resolver)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/orders",
+            get(|| async { "orders" }).route_layer(RequiredScopes::all(["orders:read"]).enforce()),
+        )
+        .layer(layer);
+    let addr = serve(app).await;
+    let http = client();
+    for token in [GOOGLE, HYDRA] {
+        let res = http
+            .get(format!("http://{addr}/orders"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{token}");
+        res.bytes().await.unwrap();
+    }
+    let all = events(&memory, 2).await;
+    for event in &all {
+        assert_eq!(event["token"]["format"], "opaque", "{event}");
+        assert_eq!(event["token"]["verdict"], "valid", "{event}");
+        assert_eq!(event["actor"]["subject"], "alice", "{event}");
+    }
+}

@@ -119,9 +119,18 @@ fn every_verdict_with_real_keys() {
     )
     .unwrap();
     assert_eq!(verdict(&confused), Verdict::BadSignature);
-    // Not a JWT.
-    assert_eq!(verdict("a.b.c"), Verdict::Malformed);
-    assert_eq!(verdict("a.b"), Verdict::Malformed);
+    // A JOSE header with the wrong parts: a broken JWT.
+    let header = rsa.sign(&claims(json!({})));
+    let header = header.split('.').next().unwrap();
+    assert_eq!(verdict(&format!("{header}.e30")), Verdict::Malformed);
+    assert_eq!(verdict(&format!("{header}.e30.x.y.z")), Verdict::Malformed);
+    assert_eq!(verdict(&format!("{header}.!.x")), Verdict::Malformed);
+    // No JOSE header: not a JWT at all, whatever its dots (`ya29.` tokens are opaque).
+    for dotted in ["a.b.c", "a.b", "ya29.a0AfB_byC3x"] {
+        let seen = inspector.inspect(dotted);
+        assert_eq!(seen.format, TokenFormat::Opaque, "{dotted}");
+        assert_eq!(seen.verdict, Verdict::Unverified, "{dotted}");
+    }
     let opaque = inspector.inspect("2YotnFZFEjr1zCsicMWpAA");
     assert_eq!(opaque.format, TokenFormat::Opaque);
     assert_eq!(opaque.verdict, Verdict::Unverified);

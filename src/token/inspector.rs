@@ -286,9 +286,16 @@ impl TokenInspector {
             memo: Memo::default(),
             twin: None,
         };
-        if parts.len() == 1 {
+        // A JWT opens with its JOSE header. Anything else is a reference only its issuer can
+        // read, dots or not: Google's access tokens begin `ya29.`, ORY Hydra's are
+        // `ory_at_<key>.<signature>`, and they go to the resolver like any opaque token.
+        let header = match parts.as_slice() {
+            [first, _, ..] => decode_part(first).filter(Value::is_object),
+            _ => None,
+        };
+        let Some(header) = header else {
             return opaque(Verdict::Unverified);
-        }
+        };
         let malformed = InspectedToken {
             fingerprint,
             format: TokenFormat::Jwt,
@@ -300,7 +307,7 @@ impl TokenInspector {
         if parts.len() != 3 {
             return malformed;
         }
-        let (Some(header), Some(payload)) = (decode_part(parts[0]), decode_part(parts[1])) else {
+        let Some(payload) = decode_part(parts[1]) else {
             return malformed;
         };
         if !payload.is_object() {
