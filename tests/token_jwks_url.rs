@@ -198,3 +198,35 @@ async fn first_load_waits_for_a_slow_source_and_not_for_a_dead_one() {
     );
     assert_eq!(dead.inspect(&token).verdict, Verdict::UnknownKey);
 }
+
+#[tokio::test]
+async fn refreshing_an_unchanged_key_set_keeps_the_cached_verifications() {
+    let a = KeyPair::rsa("key-a");
+    let server = Jwks::default();
+    *server.document.lock().unwrap() = jwks(&[&a]);
+    let url = serve_jwks(server.clone()).await;
+    let inspector = TokenInspector::builder()
+        .jwks_url(&url)
+        .refresh_interval(MIN_REFRESH_INTERVAL)
+        .build()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), inspector.ready())
+        .await
+        .expect("first key set loaded");
+    let token = a.sign(&json!({"sub": "alice", "exp": now() + 600}));
+    assert_eq!(inspector.inspect(&token).verdict, Verdict::Valid);
+    assert_eq!(inspector.verifications(), 1);
+    // Two more fetches of the same document, each taken in whole.
+    let before = server.hits.load(Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.hits.load(Ordering::SeqCst) < before + 3 {
+        assert!(tokio::time::Instant::now() < deadline, "no refresh");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(inspector.inspect(&token).verdict, Verdict::Valid);
+    assert_eq!(
+        inspector.verifications(),
+        1,
+        "the same keys fetched again made the cached token be verified again"
+    );
+}

@@ -101,6 +101,8 @@ impl JwksSource {
             shared: shared.clone(),
             alive: alive_rx,
             file_modified: None,
+            #[cfg(feature = "jwks")]
+            document: None,
         };
         (
             JwksSource {
@@ -146,6 +148,9 @@ pub(crate) struct RefreshTask {
     shared: Arc<Shared>,
     alive: watch::Receiver<()>,
     file_modified: Option<SystemTime>,
+    /// The fetched document whose keys are in use.
+    #[cfg(feature = "jwks")]
+    document: Option<String>,
 }
 
 impl RefreshTask {
@@ -159,7 +164,10 @@ impl RefreshTask {
                 KeySource::File(path) => self.load_file(path.clone()).await,
                 #[cfg(feature = "jwks")]
                 KeySource::Url(url) => match &client {
-                    Ok(client) => fetch(client, url.clone()).await.map(Some),
+                    Ok(client) => match fetch(client, url.clone()).await {
+                        Ok(document) => self.changed(document),
+                        Err(problem) => Err(problem),
+                    },
                     Err(e) => Err(format!("HTTP client: {e}")),
                 },
             };
@@ -193,6 +201,19 @@ impl RefreshTask {
         }
     }
 
+    /// The key set of a fetched document, or `None` when it is the document in use: the same
+    /// keys put in place again would make every cached verification stale, and a refresh
+    /// that any token with an unknown key id can ask for would re-verify every token.
+    #[cfg(feature = "jwks")]
+    fn changed(&mut self, document: String) -> Result<Option<KeySet>, String> {
+        if self.document.as_deref() == Some(document.as_str()) {
+            return Ok(None);
+        }
+        let keys = KeySet::from_jwks(&document).map_err(|e| e.to_string())?;
+        self.document = Some(document);
+        Ok(Some(keys))
+    }
+
     /// The key set in the file, or `None` when it has not changed since the last read.
     async fn load_file(&mut self, path: PathBuf) -> Result<Option<KeySet>, String> {
         let modified = tokio::fs::metadata(&path)
@@ -211,8 +232,9 @@ impl RefreshTask {
     }
 }
 
+/// The JWKS document at `url`.
 #[cfg(feature = "jwks")]
-async fn fetch(client: &reqwest::Client, url: reqwest::Url) -> Result<KeySet, String> {
+async fn fetch(client: &reqwest::Client, url: reqwest::Url) -> Result<String, String> {
     let response = client
         .get(url)
         .header("accept", "application/json")
@@ -222,11 +244,10 @@ async fn fetch(client: &reqwest::Client, url: reqwest::Url) -> Result<KeySet, St
     if !response.status().is_success() {
         return Err(format!("answered {}", response.status()));
     }
-    let text = response
+    response
         .text()
         .await
-        .map_err(|e| error_chain(&e.without_url()))?;
-    KeySet::from_jwks(&text).map_err(|e| e.to_string())
+        .map_err(|e| error_chain(&e.without_url()))
 }
 
 /// An error and its causes, none of which names the URL (hyper's causes do not).
