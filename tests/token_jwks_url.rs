@@ -230,3 +230,43 @@ async fn refreshing_an_unchanged_key_set_keeps_the_cached_verifications() {
         "the same keys fetched again made the cached token be verified again"
     );
 }
+
+#[tokio::test]
+async fn a_token_whose_refresh_was_put_off_asks_again_when_used_again() {
+    let a = KeyPair::rsa("key-a");
+    let b = KeyPair::rsa("key-b");
+    let stray = KeyPair::rsa("key-x");
+    let server = Jwks::default();
+    *server.document.lock().unwrap() = jwks(&[&a]);
+    let url = serve_jwks(server.clone()).await;
+    let inspector = TokenInspector::builder()
+        .jwks_url(&url)
+        .refresh_interval(Duration::from_secs(3600))
+        .min_refresh_interval(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), inspector.ready())
+        .await
+        .expect("first key set loaded");
+    let claims = json!({"sub": "alice", "exp": now() + 600});
+    let (token_b, token_x) = (b.sign(&claims), stray.sign(&claims));
+    // A token with a key id nobody knows forces a refresh now.
+    assert_eq!(inspector.inspect(&token_x).verdict, Verdict::UnknownKey);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.hits.load(Ordering::SeqCst) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "no forced refresh");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The issuer publishes key B just after: token B's own refresh is put off.
+    *server.document.lock().unwrap() = jwks(&[&a, &b]);
+    assert_eq!(inspector.inspect(&token_b).verdict, Verdict::UnknownKey);
+    // Used again once the interval is over, it asks again, and is verified.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    while inspector.inspect(&token_b).verdict != Verdict::Valid {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "token B stays unknown_key until the hourly refresh"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

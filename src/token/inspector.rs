@@ -189,14 +189,12 @@ impl TokenInspector {
         let generation = inner.keys.generation();
         if let Some(cached) = inner.cache.get(&key) {
             if cached.generation == generation {
-                return self.at_time(&cached.token, now);
+                return self.used_again(&cached.token, now);
             }
         }
         let token = Arc::new(self.verify(raw, TokenFingerprint::of(raw)));
         if token.verdict == Verdict::UnknownKey {
-            if let Some(source) = &inner.source {
-                source.request_refresh();
-            }
+            self.request_refresh();
         }
         let result = self.at_time(&token, now);
         inner.cache.insert(
@@ -228,7 +226,7 @@ impl TokenInspector {
         let key = inner.cache_key.key(raw);
         match inner.cache.get(&key) {
             Some(cached) if cached.b64token && cached.generation == inner.keys.generation() => {
-                Ok(self.at_time(&cached.token, now))
+                Ok(self.used_again(&cached.token, now))
             }
             _ => Err(Probe { token: raw, key }),
         }
@@ -255,6 +253,25 @@ impl TokenInspector {
     /// How many signature verifications were performed (cache misses), for monitoring.
     pub fn verifications(&self) -> u64 {
         self.inner.verifications.load(Ordering::Relaxed)
+    }
+
+    /// A cached inspection of the current keys, for a token used again. A token whose key
+    /// was missing asks for the keys again: the refresh it asked for when it was verified may
+    /// have been put off by `min_refresh_interval` (another token had just asked), and
+    /// without this it would stay `unknown_key` until the next periodic refresh.
+    fn used_again(&self, token: &Arc<InspectedToken>, now: i64) -> Arc<InspectedToken> {
+        if token.verdict == Verdict::UnknownKey {
+            self.request_refresh();
+        }
+        self.at_time(token, now)
+    }
+
+    /// Asks the key source, if it changes, for a refresh (at most one per
+    /// `min_refresh_interval`).
+    fn request_refresh(&self) {
+        if let Some(source) = &self.inner.source {
+            source.request_refresh();
+        }
     }
 
     /// Applies the time checks to a result whose other checks passed.
