@@ -1,7 +1,17 @@
 use http::HeaderMap;
 
 /// What a request's `Authorization` header holds, per RFC 6750 §2.1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Its `Debug` shows a token's fingerprint, never the token, so a credential can be logged.
+///
+/// ```
+/// use oauth_audit::token::BearerCredential;
+///
+/// let shown = format!("{:?}", BearerCredential::Bearer("2YotnFZFEjr1zCsicMWpAA"));
+/// assert!(!shown.contains("2YotnFZFEjr1zCsicMWpAA"));
+/// assert!(shown.starts_with("Bearer(sha256:"));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum BearerCredential<'a> {
     /// No `Authorization` header.
     Absent,
@@ -11,6 +21,22 @@ pub enum BearerCredential<'a> {
     Malformed(&'static str),
     /// Another scheme (`Basic`, `DPoP`, ...).
     OtherScheme,
+}
+
+impl std::fmt::Debug for BearerCredential<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BearerCredential::Absent => f.write_str("Absent"),
+            BearerCredential::Bearer(token) => f
+                .debug_tuple("Bearer")
+                .field(&super::TokenFingerprint::of(token))
+                .finish(),
+            BearerCredential::Malformed(reason) => {
+                f.debug_tuple("Malformed").field(reason).finish()
+            }
+            BearerCredential::OtherScheme => f.write_str("OtherScheme"),
+        }
+    }
 }
 
 /// The scheme an access token was presented with in `Authorization`.

@@ -34,13 +34,32 @@ impl From<Option<TokenClaims>> for Resolution {
 }
 
 /// One lookup: the token, and who presented it (for per-client rate limits).
-#[derive(Clone, Copy, Debug)]
+///
+/// Its `Debug` shows the token's fingerprint, never the token, so a lookup can be logged.
+///
+/// ```
+/// use oauth_audit::token::ResolveRequest;
+///
+/// let shown = format!("{:?}", ResolveRequest::new("2YotnFZFEjr1zCsicMWpAA", None));
+/// assert!(!shown.contains("2YotnFZFEjr1zCsicMWpAA"));
+/// assert!(shown.contains("sha256:"));
+/// ```
+#[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct ResolveRequest<'a> {
     /// The raw bearer token.
     pub token: &'a str,
     /// The client address of the request (`source.ip`), when known.
     pub client_ip: Option<IpAddr>,
+}
+
+impl std::fmt::Debug for ResolveRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolveRequest")
+            .field("token", &TokenFingerprint::of(self.token))
+            .field("client_ip", &self.client_ip)
+            .finish()
+    }
 }
 
 impl<'a> ResolveRequest<'a> {
