@@ -28,7 +28,8 @@ pub struct TokenInspectorConfig {
     pub refresh_interval: Option<HumanDuration>,
     /// The shortest time between two reloads (an unknown `kid` asks for one).
     pub min_refresh_interval: Option<HumanDuration>,
-    /// How many verified tokens are remembered.
+    /// How many verified tokens are remembered (a token with more than 1 KiB of claim text
+    /// counts once more for each KiB).
     pub cache_capacity: Option<AtLeastOne>,
     /// Accept verified tokens without `exp` as `valid` (default: verdict `no_expiry`).
     pub allow_missing_expiry: Option<bool>,

@@ -177,6 +177,31 @@ impl TokenClaims {
     }
 }
 
+impl TokenClaims {
+    /// How many bytes of text the claims hold (what keeping them costs, beyond their fixed
+    /// size).
+    pub(crate) fn text_bytes(&self) -> usize {
+        let delegates = self
+            .delegation
+            .iter()
+            .flat_map(|d| [&d.subject, &d.issuer, &d.client_id])
+            .flatten();
+        self.scopes
+            .iter()
+            .chain(&self.audience)
+            .chain(&self.subject)
+            .chain(&self.client_id)
+            .chain(&self.jti)
+            .chain(&self.issuer)
+            .chain(&self.actor)
+            .chain(&self.cnf_jkt)
+            .chain(&self.cnf_x5t_s256)
+            .chain(delegates)
+            .map(String::len)
+            .sum()
+    }
+}
+
 /// The `act` chain, outermost first: iterative, so that depth costs no stack, and cut at
 /// [`MAX_DELEGATION_DEPTH`]. An `act` that is not an object (not RFC 8693) ends the chain.
 fn delegation(value: &Value, truncated: &mut Vec<&'static str>) -> Vec<Delegate> {

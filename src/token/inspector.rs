@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use jsonwebtoken::Algorithm;
 use quick_cache::sync::{Cache, DefaultLifecycle};
-use quick_cache::UnitWeighter;
+use quick_cache::Weighter;
 use serde_json::Value;
 
 use super::cache_key::{CacheKey, Keyer};
@@ -107,7 +107,7 @@ struct Inner {
     allow_missing_expiry: bool,
     /// Inspections by [`CacheKey`]: nothing of a token itself is kept, only what was
     /// derived from it.
-    cache: Cache<CacheKey, Arc<Cached>, UnitWeighter, foldhash::fast::RandomState>,
+    cache: Cache<CacheKey, Arc<Cached>, ClaimsWeighter, foldhash::fast::RandomState>,
     /// The keys of [`CacheKey`]s: random, per inspector.
     cache_key: Keyer,
     verifications: AtomicU64,
@@ -129,6 +129,25 @@ struct Cached {
     b64token: bool,
     /// The result while the token is within its validity window.
     token: Arc<InspectedToken>,
+    /// Its weight in the cache ([`ClaimsWeighter`]), worked out once.
+    weight: u64,
+}
+
+/// Weighs a cached inspection by the claims it keeps: one for the token, and one more for
+/// each KiB of claim text. Claims are capped, but a token at every cap keeps some 30 KiB:
+/// counted as one, ten thousand tokens that fail verification (which cost an attacker
+/// nothing to vary) would hold hundreds of MiB. So weighed, the cache holds about
+/// `capacity` KiB of claims at most, and as many tokens as ever of the usual size.
+#[derive(Clone, Copy)]
+struct ClaimsWeighter;
+
+/// The claim text counted as one more unit of a cache entry's weight.
+const CLAIM_BYTES_PER_WEIGHT: usize = 1024;
+
+impl Weighter<CacheKey, Arc<Cached>> for ClaimsWeighter {
+    fn weight(&self, _key: &CacheKey, cached: &Arc<Cached>) -> u64 {
+        cached.weight
+    }
 }
 
 impl Inner {
@@ -150,7 +169,7 @@ impl Inner {
             cache: Cache::with(
                 capacity.max(1),
                 capacity.max(1) as u64,
-                UnitWeighter,
+                ClaimsWeighter,
                 foldhash::fast::RandomState::default(),
                 DefaultLifecycle::default(),
             ),
@@ -202,6 +221,7 @@ impl TokenInspector {
             Arc::new(Cached {
                 generation,
                 b64token: super::bearer::is_b64token(raw),
+                weight: 1 + (token.claims.text_bytes() / CLAIM_BYTES_PER_WEIGHT) as u64,
                 token,
             }),
         );
@@ -610,7 +630,9 @@ impl TokenInspectorBuilder {
         self
     }
 
-    /// How many inspected tokens are remembered (default 10 000).
+    /// How many inspected tokens are remembered (default 10 000). A token whose claims hold
+    /// more than 1 KiB of text counts once more for each KiB, so that tokens at the claim
+    /// caps cannot make the cache hold hundreds of MiB.
     pub fn cache_capacity(mut self, capacity: usize) -> Self {
         self.cache_capacity = Some(capacity);
         self
@@ -784,6 +806,35 @@ mod tests {
             assert_eq!(ecdsa_twin(&twin, alg).unwrap(), token, "{alg:?}");
         }
         assert_eq!(ecdsa_twin(&hs256(SECRET), Algorithm::HS256), None);
+    }
+
+    #[test]
+    fn tokens_at_the_claim_caps_weigh_by_their_claims() {
+        let inspector = TokenInspector::builder()
+            .hmac_secret(Algorithm::HS256, SECRET)
+            .cache_capacity(1_000)
+            .build()
+            .unwrap();
+        let b64 = |json: &Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string())
+        };
+        let header = b64(&serde_json::json!({"alg": "HS256"}));
+        let scope: Vec<String> = (0..64).map(|i| format!("{i:0>250}")).collect();
+        let audience: Vec<String> = (0..16).map(|i| format!("{i:a>250}")).collect();
+        // Forged tokens at every cap: bad signatures, which anyone can make by the thousand.
+        for i in 0..1_000 {
+            let payload = b64(&serde_json::json!({
+                "sub": format!("{i:x>250}"), "scope": scope.join(" "), "aud": audience,
+            }));
+            let seen = inspector.inspect(&format!("{header}.{payload}.c2ln"));
+            assert_eq!(seen.verdict, Verdict::BadSignature);
+            assert!(seen.claims.text_bytes() > 19 * 1024);
+        }
+        let kept = inspector.inner.cache.len();
+        assert!(
+            kept * 20 <= 1_000,
+            "{kept} tokens of over 19 KiB of claims each kept"
+        );
     }
 
     #[test]
