@@ -72,11 +72,69 @@ impl Introspection {
                 return Resolution::Unavailable;
             }
         };
-        if value.get("active") == Some(&serde_json::Value::Bool(true)) {
-            Resolution::Active(TokenClaims::from_json(&value))
-        } else {
-            Resolution::Inactive
-        }
+        resolution(&value)
+    }
+}
+
+/// What an introspection answer says of a token presented as an access token: active, with
+/// its claims, only when the issuer says it is active and does not say it is another kind of
+/// token. RFC 7662 answers `active` for any token the server issued, and a refresh token is
+/// one (it is long-lived, and a client must never send it to a resource server): ORY Hydra
+/// says so in `token_use`, Keycloak in `typ`, others in `token_type`. An issuer that does not
+/// say (node oidc-provider only leaves out `token_type`) cannot be told apart here.
+fn resolution(answer: &serde_json::Value) -> Resolution {
+    if answer.get("active") != Some(&serde_json::Value::Bool(true)) {
+        return Resolution::Inactive;
+    }
+    let says = |member: &str, kinds: &[&str]| {
+        answer
+            .get(member)
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|kind| kinds.iter().any(|k| kind.eq_ignore_ascii_case(k)))
+    };
+    let not_access = answer
+        .get("token_use")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|token_use| !token_use.eq_ignore_ascii_case("access_token"))
+        || says("typ", &["Refresh", "Offline", "ID"])
+        || says("token_type", &["refresh_token", "Refresh"]);
+    if not_access {
+        return Resolution::Inactive;
+    }
+    Resolution::Active(TokenClaims::from_json(answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn active(answer: serde_json::Value) -> bool {
+        matches!(resolution(&answer), Resolution::Active(_))
+    }
+
+    #[test]
+    fn only_active_access_tokens_are_active() {
+        assert!(active(json!({"active": true, "sub": "alice"})));
+        assert!(active(json!({"active": true, "token_type": "Bearer"})));
+        assert!(active(json!({"active": true, "token_type": "DPoP"})));
+        // ORY Hydra.
+        assert!(active(json!({"active": true, "token_use": "access_token"})));
+        assert!(!active(
+            json!({"active": true, "token_use": "refresh_token"})
+        ));
+        // Keycloak.
+        assert!(active(json!({"active": true, "typ": "Bearer"})));
+        assert!(!active(json!({"active": true, "typ": "Refresh"})));
+        assert!(!active(json!({"active": true, "typ": "Offline"})));
+        assert!(!active(json!({"active": true, "typ": "ID"})));
+        assert!(!active(
+            json!({"active": true, "token_type": "refresh_token"})
+        ));
+        assert!(!active(json!({"active": false, "token_type": "Bearer"})));
+        assert!(!active(json!({"active": "true"})));
+        assert!(!active(json!({})));
     }
 }
 
