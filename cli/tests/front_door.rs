@@ -586,3 +586,37 @@ async fn a_request_body_that_stalls_is_given_up() {
         "{text}"
     );
 }
+
+/// HTTP/2 clients send each cookie in a `Cookie` field of its own; an HTTP/1.1 upstream
+/// reads one field (or joins them with `,`), so the proxy joins them with `; ` as RFC 9113
+/// §8.2.3 requires, and the upstream gets every cookie of the audited request.
+#[tokio::test]
+async fn the_cookie_fields_of_an_http2_request_reach_the_upstream_as_one() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("h2-cookies");
+    let proxy = start_proxy(&dir, &upstream.url(), "", "");
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(
+            http::Request::get(format!("http://{}/echo", proxy.addr))
+                .header("cookie", "theme=dark")
+                .header("cookie", "session=s-1")
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let seen: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        seen["headers"]["cookie"],
+        serde_json::json!(["theme=dark; session=s-1"]),
+        "{seen}"
+    );
+}

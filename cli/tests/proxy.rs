@@ -427,6 +427,38 @@ async fn a_credential_named_in_connection_still_reaches_the_upstream() {
     assert_eq!(event["token"]["unverified"]["subject"], "alice", "{event}");
 }
 
+/// A trusted front proxy passes the client certificate in the configured header, which the
+/// event records; a client naming that header in `Connection` (which some front proxies pass
+/// on) must not take it from the upstream's view of the request.
+#[tokio::test]
+async fn a_configured_header_named_in_connection_still_reaches_the_upstream() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("connection-configured");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        "[proxy]\ntrusted_proxies = [\"127.0.0.0/8\"]\nclient_ip_header = \"X-Client-Address\"\nclient_certificate_header = \"X-Client-Cert\"\n",
+    );
+    let proxy = audit_proxy(&upstream, &out, Some(&config));
+    let response = http()
+        .get(proxy.url("/echo"))
+        .header("connection", "x-client-cert, x-client-address")
+        .header("x-client-cert", "-----BEGIN%20CERTIFICATE-----")
+        .header("x-client-address", "198.51.100.7")
+        .send()
+        .await
+        .unwrap();
+    let seen: Value = response.json().await.unwrap();
+    let h = &seen["headers"];
+    assert_eq!(
+        h["x-client-cert"][0], "-----BEGIN%20CERTIFICATE-----",
+        "{h}"
+    );
+    assert_eq!(h["x-client-address"][0], "198.51.100.7", "{h}");
+    let event = wait_event(&out, "for /echo", at_path("/echo")).await;
+    assert_eq!(event["source"]["ip"], "198.51.100.7");
+}
+
 #[tokio::test]
 async fn a_chunked_get_body_reaches_the_upstream() {
     let upstream = Upstream::start().await;

@@ -26,8 +26,8 @@ use oauth_audit::{PeerAddr, RequestBody, RequestId, TrustedProxies};
 use tower::{Layer, Service};
 
 use super::headers::{
-    add_forwarding, remove_hop_by_hop, remove_path_overrides, remove_underscore_spellings,
-    upgrades_to_websocket, wants_upgrade, Client as ForwardedClient,
+    add_forwarding, join_cookie_fields, remove_hop_by_hop, remove_path_overrides,
+    remove_underscore_spellings, upgrades_to_websocket, wants_upgrade, Client as ForwardedClient,
 };
 use super::timed_body::{is_body_timeout, TimedBody};
 use super::upstream::{Upstream, UpstreamError};
@@ -308,6 +308,9 @@ impl Inner {
             }
         };
         *req.uri_mut() = uri;
+        if req.version() == Version::HTTP_2 {
+            join_cookie_fields(req.headers_mut());
+        }
         *req.version_mut() = Version::HTTP_11;
         let certificate = req
             .extensions()
@@ -317,16 +320,14 @@ impl Inner {
         let headers = req.headers_mut();
         // Room for the fields added below, so the map grows once, not twice.
         headers.reserve(8);
-        remove_hop_by_hop(headers, upgrade);
+        let configured = [
+            Some(self.trusted.client_ip_source().header_name()),
+            self.certificate_header.as_ref().map(HeaderName::as_str),
+            self.forward_certificate.as_ref().map(HeaderName::as_str),
+        ];
+        remove_hop_by_hop(headers, upgrade, &configured);
         remove_path_overrides(headers);
-        remove_underscore_spellings(
-            headers,
-            [
-                Some(self.trusted.client_ip_source().header_name()),
-                self.certificate_header.as_ref().map(HeaderName::as_str),
-                self.forward_certificate.as_ref().map(HeaderName::as_str),
-            ],
-        );
+        remove_underscore_spellings(headers, configured);
         // The upstream's logs can be joined to the event: it gets the event's request id
         // (the client's own when the layer took it, else the generated one).
         if let Some(id) = request_id.and_then(|id| HeaderValue::from_bytes(id.as_bytes()).ok()) {
@@ -422,7 +423,7 @@ impl Inner {
                 }
             });
         }
-        remove_hop_by_hop(response.headers_mut(), switching);
+        remove_hop_by_hop(response.headers_mut(), switching, &[]);
         response.map(BodyExt::boxed)
     }
 }

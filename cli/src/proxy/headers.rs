@@ -112,6 +112,32 @@ pub fn remove_underscore_spellings(headers: &mut HeaderMap, configured: [Option<
     }
 }
 
+/// Joins the `Cookie` fields of an HTTP/2 request into one field, the cookies separated by
+/// `; `, as RFC 9113 §8.2.3 requires before the request goes on over HTTP/1.1. HTTP/2
+/// clients send each cookie in a field of its own (for header compression), while many
+/// HTTP/1.1 servers read only one `Cookie` field, or join several with `,`, which is no
+/// separator between cookies: the upstream would lose the session the audited request
+/// carried.
+pub fn join_cookie_fields(headers: &mut HeaderMap) {
+    let joined = {
+        let mut fields = headers.get_all(header::COOKIE).iter();
+        let (Some(first), Some(_)) = (fields.next(), fields.next()) else {
+            return;
+        };
+        let mut joined = first.as_bytes().to_vec();
+        for field in headers.get_all(header::COOKIE).iter().skip(1) {
+            joined.extend_from_slice(b"; ");
+            joined.extend_from_slice(field.as_bytes());
+        }
+        joined
+    };
+    // Field values joined by `; ` are a field value; should that ever not hold, the fields
+    // are left as they came.
+    if let Ok(joined) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, joined);
+    }
+}
+
 /// Whether the request asks for a WebSocket upgrade (`Connection: upgrade` and `Upgrade:
 /// websocket`), the one protocol the proxy switches to. A request asking for any other is
 /// forwarded without its `Upgrade`, as a plain request: after a `101` the connection is a
@@ -145,18 +171,25 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = String> + '_ {
 }
 
 /// Removes the hop-by-hop fields, those named in `Connection` included, except end-to-end
-/// fields (credentials, body framing, forwarding headers) that a client may name there to
-/// have them stripped behind the audit's back. With `keep_upgrade` (an upgrade being
-/// forwarded), `Connection: upgrade` and `Upgrade` are kept, as the next hop must see them to
-/// switch protocols.
-pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+/// fields (credentials, body framing, forwarding headers, and `configured`: the client-IP
+/// and client-certificate headers) that a client may name there to have them stripped behind
+/// the audit's back. With `keep_upgrade` (an upgrade being forwarded), `Connection: upgrade`
+/// and `Upgrade` are kept, as the next hop must see them to switch protocols.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool, configured: &[Option<&str>]) {
     // Most messages carry none of these fields: one look at the names present spares a
     // lookup per field.
     if !keep_upgrade && !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
         return;
     }
     let named: Vec<HeaderName> = connection_tokens(headers)
-        .filter(|t| !END_TO_END.contains(&t.as_str()) && !FORWARDING_HEADERS.contains(&t.as_str()))
+        .filter(|t| {
+            !END_TO_END.contains(&t.as_str())
+                && !FORWARDING_HEADERS.contains(&t.as_str())
+                && !configured
+                    .iter()
+                    .flatten()
+                    .any(|name| name.eq_ignore_ascii_case(t))
+        })
         .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
         .collect();
     for name in named {
@@ -343,7 +376,7 @@ mod tests {
         h.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
         h.insert(header::TE, HeaderValue::from_static("trailers"));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        remove_hop_by_hop(&mut h, false);
+        remove_hop_by_hop(&mut h, false, &[]);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key(header::CONTENT_TYPE));
     }
@@ -354,10 +387,10 @@ mod tests {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         h.insert("x-keep-alive-ish", HeaderValue::from_static("1"));
         let before = h.clone();
-        remove_hop_by_hop(&mut h, false);
+        remove_hop_by_hop(&mut h, false, &[]);
         assert_eq!(h, before);
         // A switch of protocols still says so to the next hop, whatever came with it.
-        remove_hop_by_hop(&mut h, true);
+        remove_hop_by_hop(&mut h, true, &[]);
         assert_eq!(h.get(header::CONNECTION).unwrap(), "upgrade");
         assert_eq!(h.len(), before.len() + 1);
     }
@@ -371,7 +404,7 @@ mod tests {
         );
         h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         assert!(wants_upgrade(&h));
-        remove_hop_by_hop(&mut h, true);
+        remove_hop_by_hop(&mut h, true, &[]);
         assert_eq!(h[header::CONNECTION], "upgrade");
         assert_eq!(h[header::UPGRADE], "websocket");
     }
@@ -403,7 +436,7 @@ mod tests {
         );
         h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
         h.insert("x-hop", HeaderValue::from_static("1"));
-        remove_hop_by_hop(&mut h, false);
+        remove_hop_by_hop(&mut h, false, &[]);
         assert_eq!(h.len(), 6, "{h:?}");
         assert!(!h.contains_key("x-hop"));
         assert!(!h.contains_key(header::CONNECTION));
