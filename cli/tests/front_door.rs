@@ -620,3 +620,56 @@ async fn the_cookie_fields_of_an_http2_request_reach_the_upstream_as_one() {
         "{seen}"
     );
 }
+
+/// A WebSocket tunnel holds its client connection and an upstream connection for as long as
+/// it is open: it counts against `max_connections` until it closes, or tunnels would let one
+/// client hold any number of both.
+#[tokio::test]
+async fn an_open_websocket_tunnel_counts_against_max_connections() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("ws-cap");
+    let proxy = start_proxy(&dir, &upstream.url(), "max_connections = 1", "");
+    let mut tunnel = TcpStream::connect(proxy.addr).await.unwrap();
+    tunnel
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(WAIT, tunnel.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "closed before the response head ended");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    tunnel.write_all(b"ping").await.unwrap();
+    let mut echoed = [0u8; 4];
+    tokio::time::timeout(WAIT, tunnel.read_exact(&mut echoed))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echoed, b"ping");
+    // The one connection is the tunnel: another waits for it.
+    let waiting = tokio::spawn(http().get(format!("http://{}/echo", proxy.addr)).send());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a second connection was served while the tunnel held the only one"
+    );
+    drop(tunnel);
+    let response = tokio::time::timeout(WAIT, waiting)
+        .await
+        .expect("served once the tunnel closed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}

@@ -84,6 +84,24 @@ struct Inner {
 #[derive(Clone, Debug)]
 pub struct PeerCertificate(pub Arc<[u8]>);
 
+/// The place under `max_connections` of the client connection a request came on. A request
+/// whose connection becomes a WebSocket tunnel keeps it for as long as the tunnel is open:
+/// the connection is then the tunnel's, and holds an upstream connection too.
+#[derive(Clone, Debug)]
+pub struct ConnectionSlot {
+    /// Held, never read: the place is given back when the last holder drops it.
+    _permit: Arc<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl ConnectionSlot {
+    /// The place `permit` holds, to be shared by the connection and its requests.
+    pub fn new(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        ConnectionSlot {
+            _permit: Arc::new(permit),
+        }
+    }
+}
+
 impl Forward {
     /// A forwarder with kept-alive connections to `upstream`; the forwarding headers of
     /// peers in `trusted` are kept and appended to, those of other peers replaced; an
@@ -263,6 +281,9 @@ impl Inner {
         }
         let upgrade = wants_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let slot = upgrade
+            .then(|| req.extensions_mut().remove::<ConnectionSlot>())
+            .flatten();
         let client = req
             .extensions()
             .get::<PeerAddr>()
@@ -409,6 +430,9 @@ impl Inner {
         if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
             let upstream_upgrade = hyper::upgrade::on(&mut response);
             tokio::spawn(async move {
+                // The client connection counts against `max_connections` until the tunnel
+                // closes.
+                let _slot = slot;
                 match tokio::try_join!(client_upgrade, upstream_upgrade) {
                     Ok((client, upstream)) => {
                         let mut client = TokioIo::new(client);

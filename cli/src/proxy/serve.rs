@@ -22,7 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::{Layer, ServiceExt};
 
 use super::connection::{record_rejection, rejection, Activity};
-use super::forward::{self, PeerCertificate, Protected};
+use super::forward::{self, ConnectionSlot, PeerCertificate, Protected};
 
 /// Streams an HTTP/2 client may have open at once on one connection (RFC 9113 recommends
 /// no fewer than 100).
@@ -102,8 +102,10 @@ pub async fn serve(
         let open = open_tx.clone();
         let stop = stop_rx.clone();
         tokio::spawn(async move {
-            settings.run(stream, peer, service, stop).await;
-            drop(permit);
+            // Shared with the connection's requests: a WebSocket tunnel, which outlives the
+            // connection's serving, keeps the connection's place until it closes.
+            let slot = ConnectionSlot::new(permit);
+            settings.run(stream, peer, service, stop, slot).await;
             drop(open);
         });
     }
@@ -144,9 +146,12 @@ impl ConnectionSettings {
         peer: SocketAddr,
         service: Audited,
         stop: watch::Receiver<bool>,
+        slot: ConnectionSlot,
     ) {
         let Some(acceptor) = &self.tls else {
-            return self.serve_http(stream, peer, None, service, stop).await;
+            return self
+                .serve_http(stream, peer, None, service, stop, slot)
+                .await;
         };
         // A client that never finishes its handshake must not hold a connection forever.
         match tokio::time::timeout(self.limits.header_timeout, acceptor.accept(stream)).await {
@@ -161,7 +166,7 @@ impl ConnectionSettings {
                         let certificate = ClientCertificate::from_der(der).ok()?;
                         Some((certificate, PeerCertificate(Arc::from(der.as_ref()))))
                     });
-                self.serve_http(stream, peer, certificate, service, stop)
+                self.serve_http(stream, peer, certificate, service, stop, slot)
                     .await
             }
             Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
@@ -176,6 +181,7 @@ impl ConnectionSettings {
         certificate: Option<(ClientCertificate, PeerCertificate)>,
         service: Audited,
         mut stop: watch::Receiver<bool>,
+        slot: ConnectionSlot,
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -186,6 +192,7 @@ impl ConnectionSettings {
             let in_flight = requests.begin();
             let streams = (req.version() == hyper::Version::HTTP_2).then(|| streams.clone());
             let mut req = forward::with_peer(req, peer);
+            req.extensions_mut().insert(slot.clone());
             if let Some((certificate, der)) = &certificate {
                 req.extensions_mut().insert(certificate.clone());
                 req.extensions_mut().insert(der.clone());
