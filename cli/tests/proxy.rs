@@ -334,6 +334,43 @@ async fn only_allowed_hosts_are_answered() {
     }
 }
 
+/// An absolute-form target names the host the request is for, whatever `Host` says (RFC
+/// 9112 §3.2.2: the `Host` field is ignored), and the layer reads it so (the `htu` of a DPoP
+/// proof is checked against it): the upstream is told that host too, not the field's.
+#[tokio::test]
+async fn the_upstream_is_told_the_host_of_an_absolute_form_target() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("absolute-form-host");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write("proxy.toml", "[proxy]\npreserve_host = true\n");
+    let proxy = audit_proxy(&upstream, &out, Some(&config));
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET http://auth.example/echo HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let seen: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{answer}"));
+    let h = &seen["headers"];
+    assert_eq!(h["host"], serde_json::json!(["auth.example"]), "{h}");
+    assert_eq!(h["x-forwarded-host"][0], "auth.example", "{h}");
+    assert!(
+        h["forwarded"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("host=\"auth.example\""),
+        "{h}"
+    );
+}
+
 #[tokio::test]
 async fn connect_is_refused_and_recorded_not_tunnelled() {
     let upstream = Upstream::start().await;

@@ -292,12 +292,14 @@ impl Inner {
                 trusted_peer: self.trusted.contains(peer.ip()),
                 ip: self.trusted.client_ip(peer.ip(), req.headers()),
             });
-        // HTTP/2 clients send the host as the URI's authority, not as a header.
-        let host = req.headers().get(header::HOST).cloned().or_else(|| {
-            req.uri()
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
+        // The target's authority (an absolute-form target, HTTP/2's `:authority`) names the
+        // host the request is for, whatever a `Host` field says (RFC 9112 §3.2.2), as the
+        // layer reads it too (a DPoP proof's `htu`); else the `Host` field.
+        let host = req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .or_else(|| req.headers().get(header::HOST).cloned());
         if let Some(reason) = bad_host(req.uri(), req.headers()) {
             return failure(StatusCode::BAD_REQUEST, error_code::BAD_REQUEST, reason);
         }
