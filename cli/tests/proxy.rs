@@ -371,6 +371,37 @@ async fn the_upstream_is_told_the_host_of_an_absolute_form_target() {
     );
 }
 
+/// A transfer coding other than one `chunked` (`gzip, chunked`, `chunked, chunked`): the
+/// proxy removes the framing and cannot undo the coding, so the upstream would get coded
+/// bytes as the body, and the layer inspects them so. Refused `501` as nginx does (RFC 9112
+/// §6.1), and recorded.
+#[tokio::test]
+async fn a_transfer_coding_other_than_chunked_is_refused() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("transfer-coding");
+    let out = dir.path("audit.jsonl");
+    let proxy = audit_proxy(&upstream, &out, None);
+    for coding in ["gzip, chunked", "chunked, chunked"] {
+        let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+        let request = format!(
+            "POST /echo HTTP/1.1\r\nHost: proxy\r\nTransfer-Encoding: {coding}\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
+            .await
+            .expect("an answer")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 501 "), "{coding}: {answer}");
+    }
+    let event = wait_event(&out, "for the refused coding", |e: &Value| {
+        e["http"]["status"] == 501
+    })
+    .await;
+    assert_eq!(event["error"]["code"], "not_implemented", "{event}");
+}
+
 #[tokio::test]
 async fn connect_is_refused_and_recorded_not_tunnelled() {
     let upstream = Upstream::start().await;

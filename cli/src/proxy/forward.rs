@@ -279,6 +279,15 @@ impl Inner {
                 "CONNECT asks for a tunnel, which this reverse proxy does not open".to_owned(),
             );
         }
+        if let Some(codings) = transfer_codings_besides_chunked(req.headers()) {
+            return failure(
+                StatusCode::NOT_IMPLEMENTED,
+                error_code::NOT_IMPLEMENTED,
+                format!(
+                    "the request body has the transfer coding {codings:?}, of which this proxy decodes only one chunked"
+                ),
+            );
+        }
         let upgrade = wants_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
         let slot = upgrade
@@ -452,6 +461,30 @@ impl Inner {
         remove_hop_by_hop(response.headers_mut(), switching, &[]);
         response.map(BodyExt::boxed)
     }
+}
+
+/// The request's `Transfer-Encoding` (sanitised, for the event) when it is anything but one
+/// `chunked`. hyper decodes the final `chunked` only; the proxy writes its own framing, so a
+/// coding beneath it (`gzip, chunked`, or `chunked` twice) would reach the upstream undone and
+/// unannounced, the body the layer inspected being still coded. Refused as nginx does (RFC
+/// 9112 §6.1: `501`).
+fn transfer_codings_besides_chunked(headers: &http::HeaderMap) -> Option<String> {
+    let mut fields = headers.get_all(header::TRANSFER_ENCODING).iter();
+    let first = fields.next()?;
+    if fields.next().is_none()
+        && first
+            .as_bytes()
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"chunked")
+    {
+        return None;
+    }
+    let codings: Vec<String> = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .map(|field| String::from_utf8_lossy(field.as_bytes()).into_owned())
+        .collect();
+    Some(oauth_audit::event::sanitize(&codings.join(", "), 256))
 }
 
 /// The response future of [`Forward`].
