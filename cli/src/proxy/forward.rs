@@ -148,10 +148,6 @@ impl Forward {
         }
     }
 
-    /// `certificate_header`: the header trusted proxies pass the client certificate in,
-    /// dropped from other peers' requests. `forward`: the header this proxy writes the TLS
-    /// client certificate into for the upstream (URL-encoded PEM, as nginx's
-    /// `$ssl_client_escaped_cert`); whatever a client sent in it is dropped.
     /// Gives up a request whose client sent no part of its body for `timeout` (default
     /// 60 s): the client gets `408` (the upstream's request is abandoned), the event
     /// `error.code: "request_timeout"`.
@@ -179,6 +175,10 @@ impl Forward {
         self
     }
 
+    /// `certificate_header`: the header trusted proxies pass the client certificate in,
+    /// dropped from other peers' requests. `forward`: the header this proxy writes the TLS
+    /// client certificate into for the upstream (URL-encoded PEM, as nginx's
+    /// `$ssl_client_escaped_cert`); whatever a client sent in it is dropped.
     pub fn client_certificate_headers(
         mut self,
         certificate_header: Option<HeaderName>,
@@ -687,7 +687,6 @@ fn failure(status: StatusCode, code: &str, description: String) -> Response<Prox
     response
 }
 
-/// The peer of a connection, for the audit layer and `X-Forwarded-For`.
 /// A certificate as URL-encoded PEM, the form nginx's `$ssl_client_escaped_cert` has.
 fn escaped_pem(der: &[u8]) -> String {
     use base64::Engine;
@@ -714,6 +713,7 @@ fn host_field(upstream: &UpstreamUrl) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(Bytes::from(text)).ok()
 }
 
+/// The peer of a connection, for the audit layer and `X-Forwarded-For`.
 pub fn with_peer<B>(mut req: Request<B>, peer: SocketAddr) -> Request<B> {
     req.extensions_mut().insert(PeerAddr(peer));
     req
