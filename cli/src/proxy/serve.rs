@@ -192,7 +192,11 @@ impl ConnectionSettings {
             let in_flight = requests.begin();
             let streams = (req.version() == hyper::Version::HTTP_2).then(|| streams.clone());
             let mut req = forward::with_peer(req, peer);
-            req.extensions_mut().insert(slot.clone());
+            // Only a request that may become a tunnel carries the place (an extension on
+            // every request would cost every request).
+            if req.headers().contains_key(hyper::header::UPGRADE) {
+                req.extensions_mut().insert(slot.clone());
+            }
             if let Some((certificate, der)) = &certificate {
                 req.extensions_mut().insert(certificate.clone());
                 req.extensions_mut().insert(der.clone());
