@@ -340,6 +340,49 @@ async fn refused_events_are_rejected_and_the_rest_kept() {
     assert_eq!(count(&pg, "oauth_audit_events").await, (3, 3));
 }
 
+/// Text no compression shrinks: each character drawn from 64 by a simple generator.
+fn incompressible(len: usize) -> String {
+    const DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(DIGITS[(state % 64) as usize])
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_event_too_large_for_an_index_is_refused_and_the_rest_kept() {
+    let pg = PgServer::new();
+    let mut backend = PostgresBackend::builder(pg.url())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    // A subject longer than a B-tree index entry may be (about 2.7 kB): PostgreSQL refuses
+    // the row with 54000 (program_limit_exceeded), however often it is sent.
+    let huge = event_at(Timestamp::now(), &incompressible(10_000));
+    let good = event_at(Timestamp::now(), "alice");
+    let error = backend
+        .send(&[good.clone(), huge.clone()])
+        .await
+        .unwrap_err();
+    assert!(!error.is_retryable(), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("1 of 2 events refused"), "{message}");
+    assert!(message.contains(&huge.id().to_string()), "{message}");
+    assert_eq!(count(&pg, "oauth_audit_events").await, (1, 1));
+    let error = backend.send(&[huge]).await.unwrap_err();
+    assert!(!error.is_retryable(), "{error}");
+    backend
+        .send(&[event_at(Timestamp::now(), "bob")])
+        .await
+        .unwrap();
+    assert_eq!(count(&pg, "oauth_audit_events").await, (2, 2));
+}
+
 #[tokio::test]
 async fn an_unreachable_server_is_retryable_and_reconnected() {
     let mut pg = PgServer::new();

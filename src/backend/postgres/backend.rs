@@ -72,7 +72,8 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 /// (default 2), each committed on its own; `send` succeeds once every part is committed, and
 /// a batch sent again after a failure skips what one of its parts already stored. Unreachable servers, timeouts, shutdowns and schema problems an operator can
 /// fix are [`BackendError::Unavailable`] (retried and spooled); events PostgreSQL refuses as
-/// data (SQLSTATE classes 22 and 23, e.g. a `\u0000` that `jsonb` cannot store) are
+/// data (SQLSTATE classes 22 and 23, e.g. a `\u0000` that `jsonb` cannot store, and 54, e.g.
+/// a subject too long for its index) are
 /// [`BackendError::Rejected`]. When one event of a batch is refused, the others are inserted
 /// one by one, so a single bad event never takes good ones with it.
 ///

@@ -72,8 +72,10 @@ impl Failure {
             Failure::Postgres(_) => self.code().is_some_and(|code| {
                 let class = &code.code()[..2];
                 // 22: data exceptions (a value jsonb or inet cannot take); 23: constraint
-                // violations (the key conflicts are absorbed by ON CONFLICT).
-                class == "22" || class == "23"
+                // violations (the key conflicts are absorbed by ON CONFLICT); 54: limits an
+                // event exceeds however often it is sent (a value too large for an index
+                // entry). A batch refused for any of them is inserted again event by event.
+                class == "22" || class == "23" || class == "54"
             }),
             Failure::TimedOut(_) | Failure::Closed | Failure::Schema(_) | Failure::Setup(_) => {
                 false
