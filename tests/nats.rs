@@ -347,6 +347,75 @@ async fn an_oversized_event_is_rejected_and_the_rest_stored() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_make_tls_required_and_a_plain_server_is_refused() {
+    // A server (or someone answering in its place) that offers no TLS.
+    let server = NatsServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    std::fs::write(&ca, params.self_signed(&key).unwrap().pem()).unwrap();
+
+    let mut nats = NatsBackend::builder([server.url()])
+        .root_certificates(&ca)
+        .token("s3cret-token")
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let event = encoded(EventKind::TokenRevoked);
+    let err = nats
+        .send(std::slice::from_ref(&event))
+        .await
+        .expect_err("a server without TLS must not get the credentials in clear");
+    assert!(err.is_retryable(), "{err}");
+    let js = jetstream_at(&[server.url()]).await;
+    assert!(
+        js.get_stream("OAUTH_AUDIT").await.is_err(),
+        "nothing was sent in clear"
+    );
+    assert!(
+        format!("{nats:?}").contains("tls_required: true"),
+        "{nats:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_config_naming_two_ways_to_authenticate_is_refused() {
+    // PATH is set wherever the tests run; its value only stands in for a secret here.
+    let config = |auth: Value| {
+        let mut config = json!({ "servers": ["nats://127.0.0.1:4222"] });
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(auth.as_object().unwrap().clone());
+        serde_json::from_value::<oauth_audit::config::NatsConfig>(config).unwrap()
+    };
+    for auth in [
+        json!({ "token_env": "PATH", "nkey_env": "PATH" }),
+        json!({ "token_env": "PATH", "user": "audit", "password_env": "PATH" }),
+        json!({ "user": "audit", "password_env": "PATH", "nkey_env": "PATH" }),
+        json!({ "token_env": "PATH", "credentials_file": "/etc/oauth-audit/audit.creds" }),
+    ] {
+        let error = config(auth.clone())
+            .build()
+            .expect_err("only one of them could be used")
+            .to_string();
+        assert!(error.contains("at most one of"), "{auth}: {error}");
+    }
+    for auth in [
+        json!({}),
+        json!({ "token_env": "PATH" }),
+        json!({ "user": "audit", "password_env": "PATH" }),
+        json!({ "nkey_env": "PATH" }),
+    ] {
+        config(auth.clone())
+            .build()
+            .unwrap_or_else(|e| panic!("{auth}: {e}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_keeps_delivering_when_a_node_dies() {
     let mut cluster = NatsCluster::start().await;
     let urls = cluster.urls();

@@ -82,6 +82,20 @@ impl NatsConfig {
         use crate::backend::NatsBackend;
         use secrecy::ExposeSecret;
         const SINK: &str = "writer (nats)";
+        let ways = [
+            self.token_env.is_some(),
+            self.user.is_some() || self.password_env.is_some(),
+            self.nkey_env.is_some(),
+            self.credentials_file.is_some(),
+        ];
+        if ways.into_iter().filter(|&set| set).count() > 1 {
+            // The client authenticates one way: the others would be ignored without a word.
+            return Err(BuildError::invalid(
+                SINK,
+                "set at most one of token_env, user with password_env, nkey_env and \
+                 credentials_file",
+            ));
+        }
         let mut backend = NatsBackend::builder(&self.servers).format(self.format);
         if let Some(stream) = &self.stream {
             backend = backend.stream(stream.clone());

@@ -190,7 +190,9 @@ impl NatsBackendBuilder {
         self
     }
 
-    /// Refuses to connect without TLS (implied by `tls://` server addresses).
+    /// Refuses to connect without TLS (implied by `tls://` server addresses, by
+    /// [`root_certificates`](Self::root_certificates) and by
+    /// [`client_certificate`](Self::client_certificate)).
     pub fn require_tls(mut self, required: bool) -> Self {
         self.tls.required = required;
         self
@@ -204,13 +206,14 @@ impl NatsBackendBuilder {
     }
 
     /// Trusts the certificate authorities in this PEM file (instead of the system roots).
+    /// Implies [`require_tls`](Self::require_tls): a server that offers no TLS is refused.
     pub fn root_certificates(mut self, path: impl Into<PathBuf>) -> Self {
         self.tls.root_certificates = Some(path.into());
         self
     }
 
     /// Presents this client certificate and key (PEM files), for servers that verify
-    /// clients.
+    /// clients. Implies [`require_tls`](Self::require_tls).
     pub fn client_certificate(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
         self.tls.client_certificate = Some((cert.into(), key.into()));
         self
@@ -312,6 +315,10 @@ impl NatsBackendBuilder {
                 ));
             }
         }
+        let mut tls = self.tls;
+        // Certificates say TLS is wanted: without this the client would fall back to a plain
+        // connection (and send its credentials in clear) to whoever answers without TLS.
+        tls.required |= tls.root_certificates.is_some() || tls.client_certificate.is_some();
         Ok(NatsBackend::new(
             self.name,
             Settings {
@@ -324,7 +331,7 @@ impl NatsBackendBuilder {
                 timeout: self.timeout,
                 client_name: self.client_name,
                 auth,
-                tls: self.tls,
+                tls,
                 format: self.format,
             },
         ))
