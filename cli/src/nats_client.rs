@@ -105,8 +105,9 @@ impl Auth {
     }
 }
 
-/// Connects as `name`, with these credentials and certificate authorities, logging the
-/// connection's ups and downs; `timeout` bounds connecting and each request.
+/// Connects as `name`, with these credentials and certificate authorities (which make TLS
+/// required), logging the connection's ups and downs; `timeout` bounds connecting and each
+/// request.
 pub async fn connect(
     servers: Vec<ServerAddr>,
     auth: &Auth,
@@ -129,7 +130,11 @@ pub async fn connect(
             }
         });
     if let Some(ca) = ca {
-        options = options.add_root_certificates(ca.to_owned());
+        // A CA says TLS is wanted: without `require_tls` the client would fall back to a
+        // plain connection (and send its credentials in clear) to whoever offers no TLS.
+        options = options
+            .add_root_certificates(ca.to_owned())
+            .require_tls(true);
     }
     options
         .connect(servers)

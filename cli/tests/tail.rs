@@ -601,3 +601,47 @@ async fn tail_reads_a_jetstream_stream_backwards_then_follows_it() {
         .unwrap();
     assert_eq!(lines, [failed(304), issued(305)]);
 }
+
+#[tokio::test]
+async fn a_ca_file_makes_tls_required_and_a_plain_server_gets_no_token() {
+    // A server (or someone answering in its place) that offers no TLS.
+    let server = nats::NatsServer::start().await;
+    let js = jetstream::new(async_nats::connect(server.url()).await.unwrap());
+    js.create_stream(jetstream::stream::Config {
+        name: "OAUTH_AUDIT".into(),
+        subjects: vec!["oauth.audit.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = TempDir::new("tail-nats-ca");
+    let ca = dir.0.join("ca.pem");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    std::fs::write(&ca, params.self_signed(&key).unwrap().pem()).unwrap();
+
+    let url = server.url();
+    let out = tokio::task::spawn_blocking(move || {
+        run(
+            &[
+                "tail",
+                "--nats",
+                &url,
+                "--nats-ca",
+                ca.to_str().unwrap(),
+                "--no-follow",
+            ],
+            &[("OAUTH_AUDIT_NATS_TOKEN", "s3cret-token")],
+        )
+    })
+    .await
+    .unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "connected without TLS: {}",
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stderr).contains("s3cret-token"));
+}

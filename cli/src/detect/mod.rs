@@ -93,7 +93,8 @@ pub struct NatsArgs {
     /// Authenticate as this user; the password is read from OAUTH_AUDIT_NATS_PASSWORD.
     #[arg(long, value_name = "USER", requires = "nats")]
     nats_user: Option<String>,
-    /// Trust the certificate authorities in this PEM file for tls:// servers.
+    /// Trust the certificate authorities in this PEM file, and refuse servers that offer
+    /// no TLS.
     #[arg(long, value_name = "FILE", requires = "nats")]
     nats_ca: Option<PathBuf>,
 }

@@ -91,7 +91,8 @@ pub struct TailNatsArgs {
     /// Authenticate as this user; the password is read from OAUTH_AUDIT_NATS_PASSWORD.
     #[arg(long, value_name = "USER")]
     nats_user: Option<String>,
-    /// Trust the certificate authorities in this PEM file for tls:// servers.
+    /// Trust the certificate authorities in this PEM file, and refuse servers that offer
+    /// no TLS.
     #[arg(long, value_name = "FILE")]
     nats_ca: Option<PathBuf>,
 }

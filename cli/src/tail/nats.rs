@@ -37,7 +37,7 @@ pub struct Source {
     pub creds: Option<PathBuf>,
     /// A user (the password from OAUTH_AUDIT_NATS_PASSWORD).
     pub user: Option<String>,
-    /// Certificate authorities for tls:// servers.
+    /// Certificate authorities for tls:// servers; given, they make TLS required.
     pub ca: Option<PathBuf>,
 }
 
