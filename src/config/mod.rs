@@ -166,6 +166,13 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cr3t-value"), "{shown}");
         assert!(shown.contains("REDACTED"), "{shown}");
+        let config = sinks(
+            r#"[{ "type": "nats", "servers": ["nats://audit:s3cr3t-value@127.0.0.1:4222"] }]"#,
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+        assert!(shown.contains("127.0.0.1:4222"), "{shown}");
     }
 
     #[tokio::test]

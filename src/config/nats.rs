@@ -11,7 +11,9 @@ use super::values::{AtLeastOne, EnvName, HumanDuration};
 use super::BuildError;
 
 /// `type = "nats"` (cargo feature `nats` to build).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+///
+/// `Debug` shows the servers without any user or password written in their URLs.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsConfig {
     /// `nats://host:port` URLs.
@@ -61,6 +63,40 @@ pub struct NatsConfig {
     pub block_timeout: Option<HumanDuration>,
     /// Events this sink may have waiting (default: `[queue] capacity`).
     pub queue_capacity: Option<AtLeastOne>,
+}
+
+impl std::fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let servers: Vec<String> = self
+            .servers
+            .iter()
+            .map(|server| crate::event::shown_url(server))
+            .collect();
+        f.debug_struct("NatsConfig")
+            .field("servers", &servers)
+            .field("format", &self.format)
+            .field("stream", &self.stream)
+            .field("subject_prefix", &self.subject_prefix)
+            .field("max_age", &self.max_age)
+            .field("replicas", &self.replicas)
+            .field("duplicate_window", &self.duplicate_window)
+            .field("timeout", &self.timeout)
+            .field("client_name", &self.client_name)
+            .field("token_env", &self.token_env)
+            .field("user", &self.user)
+            .field("password_env", &self.password_env)
+            .field("nkey_env", &self.nkey_env)
+            .field("credentials_file", &self.credentials_file)
+            .field("require_tls", &self.require_tls)
+            .field("root_certificates", &self.root_certificates)
+            .field("client_certificate", &self.client_certificate)
+            .field("client_key", &self.client_key)
+            .field("delivery", &self.delivery)
+            .field("overflow", &self.overflow)
+            .field("block_timeout", &self.block_timeout)
+            .field("queue_capacity", &self.queue_capacity)
+            .finish()
+    }
 }
 
 impl NatsConfig {
