@@ -151,6 +151,10 @@ enum Field {
     Ip,
     /// RFC 3339.
     Date,
+    /// RFC 3339, from what a token says of itself (`iat`, `exp`): a year outside 0 to 9999,
+    /// which Elasticsearch's four-digit dates refuse, leaves the field unindexed (it stays
+    /// in `_source`) rather than refusing the whole document.
+    ClaimedDate,
     /// Milliseconds since the epoch (OCSF's timestamps).
     EpochMillis,
     Long,
@@ -179,6 +183,7 @@ impl Field {
             Field::Wildcard => json!({ "type": "wildcard" }),
             Field::Ip => json!({ "type": "ip" }),
             Field::Date => json!({ "type": "date" }),
+            Field::ClaimedDate => json!({ "type": "date", "ignore_malformed": true }),
             Field::EpochMillis => json!({ "type": "date", "format": "epoch_millis" }),
             Field::Long => json!({ "type": "long" }),
             Field::Integer => json!({ "type": "integer" }),
@@ -332,8 +337,8 @@ const OAUTH_FIELDS: &[(&str, Field)] = &[
     ("token.audience", Field::Keyword),
     ("token.client_id", Field::Keyword),
     ("token.subject", Field::Keyword),
-    ("token.issued_at", Field::Date),
-    ("token.expires_at", Field::Date),
+    ("token.issued_at", Field::ClaimedDate),
+    ("token.expires_at", Field::ClaimedDate),
     ("token.type_hint", Field::Keyword),
     ("token.active", Field::Boolean),
     ("token.verdict", Field::Keyword),

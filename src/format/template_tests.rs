@@ -245,6 +245,10 @@ fn options_set_patterns_priority_and_ilm_policy() {
 /// Whether Elasticsearch would index `value` under `mapping` (what it would refuse, or
 /// read as something else, is a problem).
 fn fits(mapping: &Value, value: &Value) -> bool {
+    if mapping["ignore_malformed"] == true {
+        // Indexed without the field, which stays in `_source`.
+        return true;
+    }
     match mapping["type"].as_str().unwrap() {
         "keyword" | "text" | "match_only_text" | "wildcard" => value.is_string(),
         "ip" => value
@@ -430,5 +434,30 @@ fn geo_enrichment_fields_fit_their_mappings() {
                     });
             assert!(mapped, "{format}: {path} is not mapped");
         }
+    }
+}
+
+/// A token's `iat` and `exp` are the token's own word (a bearer token presented to a
+/// protected route is read before, and whether or not, it verifies): a year past 9999 or
+/// before 0 is written with more or fewer digits than the four of Elasticsearch's
+/// `strict_date_optional_time`, which would refuse the whole document, and the denial with
+/// it.
+#[test]
+fn a_token_time_outside_four_digit_years_does_not_refuse_the_document() {
+    let mut event = crate::format::tests::sample(crate::event::EventKind::AccessDenied);
+    let mut token = crate::event::TokenDetails::from_fingerprint(
+        crate::token::TokenFingerprint::of("forged-token"),
+    );
+    token.issued_at = crate::event::Timestamp::from_unix(-70_000_000_000);
+    token.expires_at = crate::event::Timestamp::from_unix(300_000_000_000);
+    event.token = Some(token.into());
+    for format in FORMATS {
+        let template = index_template(format, &TemplateOptions::default());
+        let mut document = formatted(format, &event);
+        if format != EventFormat::Ecs {
+            document["@timestamp"] = json!(event.time.to_string());
+        }
+        let problems = problems(&template, &document);
+        assert!(problems.is_empty(), "{format}: {problems:#?}");
     }
 }
