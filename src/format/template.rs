@@ -298,7 +298,8 @@ const OAUTH_FIELDS: &[(&str, Field)] = &[
     ("alert.suppressed", Field::Long),
     ("alert.travel.distance_km", Field::Long),
     ("alert.travel.seconds", Field::Long),
-    ("alert.travel.speed_kmh", Field::Long),
+    // A trip in no time is the greatest `u64`, past the signed range of a `long`.
+    ("alert.travel.speed_kmh", Field::Double),
     ("alert.travel.from.ip", Field::Ip),
     ("alert.travel.to.ip", Field::Ip),
     ("chain.stream", Field::Keyword),

@@ -258,7 +258,9 @@ fn fits(mapping: &Value, value: &Value) -> bool {
         "date" => value
             .as_str()
             .is_some_and(|time| chrono::DateTime::parse_from_rfc3339(time).is_ok()),
-        "long" | "integer" => value.is_i64() || value.is_u64(),
+        // Elasticsearch's `long` is signed: a `u64` past `i64::MAX` is refused.
+        "long" => value.is_i64(),
+        "integer" => value.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
         "double" => value.is_number(),
         "boolean" => value.is_boolean(),
         // `"lat,lon"`, or `[lon, lat]` (whose numbers come here one by one).
@@ -451,6 +453,33 @@ fn a_token_time_outside_four_digit_years_does_not_refuse_the_document() {
     token.issued_at = crate::event::Timestamp::from_unix(-70_000_000_000);
     token.expires_at = crate::event::Timestamp::from_unix(300_000_000_000);
     event.token = Some(token.into());
+    for format in FORMATS {
+        let template = index_template(format, &TemplateOptions::default());
+        let mut document = formatted(format, &event);
+        if format != EventFormat::Ecs {
+            document["@timestamp"] = json!(event.time.to_string());
+        }
+        let problems = problems(&template, &document);
+        assert!(problems.is_empty(), "{format}: {problems:#?}");
+    }
+}
+
+/// Two sign-ins at the same instant from places far apart make a trip at the greatest
+/// 64-bit speed (`docs/events.md`), past the signed range of Elasticsearch's `long`: the
+/// `impossible_travel` alert must still be indexed.
+#[test]
+fn an_instant_trip_fits_its_template_in_every_format() {
+    let mut event = crate::format::tests::sample(crate::event::EventKind::SecurityAlert);
+    if let Some(alert) = &mut event.alert {
+        alert.rule = "impossible_travel".into();
+        alert.travel = Some(crate::event::Travel {
+            distance_km: 16_990,
+            from: crate::event::Place::new(None, Some("GB".into()), Some("198.51.100.7".into())),
+            seconds: 0,
+            speed_kmh: u64::MAX,
+            to: crate::event::Place::new(None, Some("AU".into()), Some("203.0.113.80".into())),
+        });
+    }
     for format in FORMATS {
         let template = index_template(format, &TemplateOptions::default());
         let mut document = formatted(format, &event);
