@@ -365,7 +365,9 @@ impl Detector {
     }
 
     /// `revoked_token_reuse`: a token used on a protected route after this trail saw it
-    /// revoked, or introspected as inactive.
+    /// revoked, or introspected as inactive; or one the layer itself recorded as `revoked`
+    /// (its trail saw the token end in another spelling, an ECDSA signature's twin, or
+    /// before this detector started).
     fn revocation(
         &mut self,
         event: &impl Observed,
@@ -380,7 +382,9 @@ impl Detector {
                 && event.token_active() == Some(false));
         let used = kind == EventKind::ResourceAccessed.as_str()
             || kind == EventKind::AccessDenied.as_str();
-        if !ended && (!used || self.revoked.is_empty()) {
+        let recorded_revoked =
+            used && event.verdict().as_deref() == Some(crate::token::Verdict::Revoked.as_str());
+        if !ended && (!used || (self.revoked.is_empty() && !recorded_revoked)) {
             return;
         }
         let Some(token) = hash_group(&self.hasher, &[Field::Token], event) else {
@@ -392,11 +396,10 @@ impl Detector {
             }
             return;
         }
-        let Some(&revoked_at) = self.revoked.get(&token) else {
-            return;
-        };
-        if micros < revoked_at {
-            return;
+        match self.revoked.get(&token) {
+            Some(&revoked_at) if micros >= revoked_at => {}
+            _ if recorded_revoked => {}
+            _ => return,
         }
         let rule = revoked_rule();
         let firing = add(

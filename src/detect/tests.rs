@@ -276,6 +276,18 @@ fn a_token_used_after_its_revocation_is_reuse() {
     );
     inactive.token.as_mut().unwrap().active = Some(false);
     assert_eq!(fired(&[inactive, use_at(11.0)]), [REVOKED_TOKEN_REUSE]);
+    // The layer's own verdict: revoked under another spelling (an ECDSA signature's twin),
+    // or before the detector started.
+    let recorded = with_token(
+        from(at(11.0, EventKind::AccessDenied), [192, 0, 2, 5]),
+        "token-r-twin",
+        Verdict::Revoked,
+    );
+    assert_eq!(
+        fired(&[revoked.clone(), recorded.clone()]),
+        [REVOKED_TOKEN_REUSE]
+    );
+    assert_eq!(fired(&[recorded]), [REVOKED_TOKEN_REUSE]);
 }
 
 #[test]
