@@ -1226,3 +1226,59 @@ fn a_scope_named_twice_in_one_event_counts_once() {
     assert_eq!(count("required", "read"), Some(json!(1)), "{spray}");
     assert_eq!(count("used", "read"), Some(json!(1)), "{spray}");
 }
+
+/// A report names people (subjects, client addresses; with `--subject`, every event of one
+/// person): like the trail it is made from, each file it creates is readable by its owner
+/// only, whatever the umask lets through.
+#[cfg(unix)]
+#[test]
+fn report_files_are_created_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let dir = TempDir::new("report-mode");
+    let (logs, _) = trail_dir(&dir);
+    let logs = logs.to_str().unwrap();
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    for name in ["report.html", "report.json", "report.md"] {
+        let out = dir.path(name);
+        let output = run(
+            &[
+                "report",
+                logs,
+                "--until",
+                AS_OF,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(mode(&out), 0o600, "{name}");
+    }
+    let csv_dir = dir.path("csv");
+    let output = run(
+        &[
+            "report",
+            logs,
+            "--until",
+            AS_OF,
+            "--format",
+            "csv",
+            "--out",
+            csv_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(output.status.success());
+    let mut tables = 0;
+    for entry in std::fs::read_dir(&csv_dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        tables += 1;
+    }
+    assert!(tables > 3, "{tables} CSV files");
+}

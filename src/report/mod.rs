@@ -84,7 +84,9 @@ impl Report {
         render::html(self)
     }
 
-    /// One CSV file per table in `dir` (made if missing), named after the table.
+    /// One CSV file per table in `dir` (made if missing), named after the table. A file it
+    /// creates is readable by its owner only (mode `0o600` on Unix), as the writers' files
+    /// are: the tables name people; an existing file keeps its permissions.
     ///
     /// # Errors
     ///

@@ -122,14 +122,14 @@ fn check_file_mode(mode: u32) -> Result<(), String> {
     }
 }
 
-/// Options that create a file with `mode` (Unix only; elsewhere the platform's default).
 /// An I/O error that names the file it concerns (the operating system's message alone,
 /// "No such file or directory", does not), of the same kind.
 fn naming(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> std::io::Error + '_ {
     move |error| std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
 }
 
-fn file_options(mode: u32) -> std::fs::OpenOptions {
+/// Options that create a file with `mode` (Unix only; elsewhere the platform's default).
+pub(crate) fn file_options(mode: u32) -> std::fs::OpenOptions {
     let mut options = std::fs::OpenOptions::new();
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);

@@ -164,7 +164,7 @@ pub fn run(args: ReportArgs) -> Result<(), Failure> {
         }
     };
     let written = match &args.out {
-        Some(path) => std::fs::write(path, text),
+        Some(path) => write_private(path, text.as_bytes()),
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout
@@ -191,6 +191,17 @@ pub fn run(args: ReportArgs) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// Writes the report to `path`. A report names people (subjects, addresses; with
+/// `--subject`, every event of one), so a file it creates is readable by its owner only, as
+/// the trail's files are; an existing file keeps its permissions.
+fn write_private(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, oauth_audit::writer::DEFAULT_FILE_MODE);
+    options.open(path)?.write_all(text)
 }
 
 /// The report over a PostgreSQL table, with a spinner on a terminal while the database

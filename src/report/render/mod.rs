@@ -17,7 +17,8 @@ pub(super) fn html(report: &Report) -> Result<String, RenderError> {
     html::render(report, &tables::sections(report))
 }
 
-/// One CSV file per table, named after it, in `dir` (made if missing).
+/// One CSV file per table, named after it, in `dir` (made if missing); a file it creates is
+/// readable by its owner only.
 pub(super) fn csv(report: &Report, dir: &Path) -> Result<(), RenderError> {
     let failed = |e: &dyn std::fmt::Display| {
         RenderError(format!("cannot write CSV in {}: {e}", dir.display()))
@@ -25,7 +26,14 @@ pub(super) fn csv(report: &Report, dir: &Path) -> Result<(), RenderError> {
     std::fs::create_dir_all(dir).map_err(|e| failed(&e))?;
     for table in tables::sections(report).iter().flat_map(|s| &s.tables) {
         let path = dir.join(format!("{}.csv", table.id));
-        let mut writer = ::csv::Writer::from_path(&path).map_err(|e| failed(&e))?;
+        // Readable by the owner only, as the trail's files are: the tables name people.
+        let file = crate::writer::file_options(crate::writer::DEFAULT_FILE_MODE)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| failed(&e))?;
+        let mut writer = ::csv::Writer::from_writer(file);
         writer
             .write_record(&table.columns)
             .map_err(|e| failed(&e))?;
