@@ -48,7 +48,10 @@ impl Introspection {
         let answer = self
             .http
             .post(&self.url)
-            .basic_auth(&self.client_id, self.client_secret.as_deref())
+            .basic_auth(
+                form_encoded(&self.client_id),
+                self.client_secret.as_deref().map(form_encoded),
+            )
             .form(&[("token", token)])
             .send()
             .await
@@ -138,8 +141,89 @@ mod tests {
     }
 }
 
+/// What RFC 6749 (section 2.3.1) has a client put in HTTP Basic: its id and secret each
+/// form-urlencoded first, so that a `:` in the id, or a `+`, `%` or `/` in a secret, reaches
+/// the server as it is (servers decode both; a base64 secret sent raw would lose its `+`).
+fn form_encoded(text: &str) -> String {
+    /// Everything but what form-urlencoding leaves as it is (a space as `%20`, which
+    /// decoders take as a `+`).
+    const FORM: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'*')
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_');
+    percent_encoding::utf8_percent_encode(text, FORM).to_string()
+}
+
 impl TokenResolver for Introspection {
     fn resolve<'a>(&'a self, request: ResolveRequest<'a>) -> ResolveFuture<'a> {
         Box::pin(self.introspect(request.token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    /// The Authorization header of the one request a server on loopback takes, answered
+    /// with an inactive token.
+    async fn authorization_sent(client_id: &str, secret: &str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/introspect", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the request ended early");
+                head.extend_from_slice(&buf[..n]);
+            }
+            let body = br#"{"active":false}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(answer.as_bytes()).await.unwrap();
+            stream.write_all(body).await.unwrap();
+            String::from_utf8_lossy(&head)
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("authorization")
+                        .then(|| value.trim().to_owned())
+                })
+                .expect("an Authorization header")
+        });
+        let introspection =
+            Introspection::new(url, client_id.to_owned(), Some(secret.to_owned())).unwrap();
+        assert!(matches!(
+            introspection.introspect("opaque-token").await,
+            Resolution::Inactive
+        ));
+        let header = server.await.unwrap();
+        let encoded = header.strip_prefix("Basic ").expect("HTTP Basic");
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn client_credentials_are_form_urlencoded_in_http_basic() {
+        assert_eq!(
+            authorization_sent("rs:orders", "a+b/c=%d e").await,
+            "rs%3Aorders:a%2Bb%2Fc%3D%25d%20e"
+        );
+        // What most ids and secrets are: unchanged.
+        assert_eq!(
+            authorization_sent("orders-api", "s3cr3t_V4lue.x").await,
+            "orders-api:s3cr3t_V4lue.x"
+        );
     }
 }
