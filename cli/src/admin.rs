@@ -25,6 +25,9 @@ use tokio::net::TcpListener;
 /// How long the upstream may take to accept a connection before the proxy is not ready.
 const UPSTREAM_CONNECT: Duration = Duration::from_secs(1);
 
+/// How long the metrics address waits after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
 /// What the three routes read.
 pub struct Admin {
     metrics: PrometheusHandle,
@@ -137,8 +140,15 @@ pub fn spawn(listener: TcpListener, admin: Arc<Admin>) {
     });
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of file descriptors, say: the error comes back at once until one
+                    // is free, so wait as the proxy's listener does rather than spin.
+                    tracing::warn!(error = %err, "metrics address: accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
             };
             let admin = admin.clone();
             tokio::spawn(async move {

@@ -139,3 +139,64 @@ async fn its_own_logs_can_be_json_lines_with_stable_fields() {
         "{line}"
     );
 }
+
+/// Clock ticks the process `pid` has run on a processor, user and system.
+#[cfg(target_os = "linux")]
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command name, which is in parentheses and may hold spaces.
+    let (_, rest) = stat.rsplit_once(')').unwrap();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime: the 14th and 15th fields, counted from the pid.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Out of file descriptors (connections to the metrics address held open), the metrics
+/// address waits before it accepts again, as the proxy's own listener does, instead of
+/// spinning a processor on the failing accept until a descriptor is free.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_metrics_address_out_of_file_descriptors_backs_off() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("health-fds");
+    let out = dir.path("audit.jsonl");
+    let admin = free_addr();
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+            "--metrics-listen",
+            &admin.to_string(),
+        ],
+        &[],
+    );
+    let pid = proxy.pid();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let limit = format!("--nofile={}", open + 4);
+    let status = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &limit])
+        .status()
+        .expect("run prlimit");
+    assert!(status.success());
+    // More connections than descriptors left: the rest wait in the backlog, accept fails.
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        held.push(tokio::net::TcpStream::connect(admin).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let used = cpu_ticks(pid) - before;
+    // A processor spinning for 2 s is about 200 ticks.
+    assert!(used < 40, "{used} ticks in 2 s while out of descriptors");
+    drop(held);
+    assert_eq!(
+        until(&format!("http://{admin}/healthz"), 200).await,
+        "ok\n",
+        "serves again once descriptors are free"
+    );
+}

@@ -143,6 +143,11 @@ impl Proxy {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("proxy still running").id()
+    }
+
     /// Sends SIGTERM and waits for the process to end.
     pub fn terminate(&mut self) -> ExitStatus {
         self.signal("TERM")
