@@ -4,14 +4,16 @@
 //! - `/healthz`: 200 while the process serves; it says nothing of the upstream or the sinks,
 //!   so that a liveness probe never restarts a proxy for someone else's outage.
 //! - `/readyz`: 200 when the upstream accepts a TCP connection (within a second) and every
-//!   writer is writing or spooling within its limits: its queue is not full and it dropped no
-//!   event since the previous check. Else 503, with one line per reason. A readiness probe
-//!   takes the proxy out of the load balancer while that lasts.
+//!   writer is writing or spooling within its limits: its queue is not full and no check saw
+//!   its dropped count grow in the last [`DROP_WINDOW`]. Else 503, with one line per reason.
+//!   A readiness probe takes the proxy out of the load balancer while that lasts. The window
+//!   is the process's, not the caller's: every prober (a kubelet, a load balancer, a person
+//!   with curl) sees the same answer, and none of them takes a drop away from the others.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -28,19 +30,59 @@ const UPSTREAM_CONNECT: Duration = Duration::from_secs(1);
 /// How long the metrics address waits after a failed accept.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// How long a writer is not ready after a check saw it drop events.
+const DROP_WINDOW: Duration = Duration::from_secs(10);
+
+/// A writer's drops as the readiness checks saw them.
+#[derive(Clone, Copy, Debug, Default)]
+struct Drops {
+    /// The dropped count at the last check.
+    seen: u64,
+    /// When a check last saw the count grow, and the count before the first growth of
+    /// the window that started then.
+    recent: Option<(Instant, u64)>,
+}
+
+impl Drops {
+    /// Takes the writer's dropped count now; the events dropped in the window, if it is open.
+    fn check(&mut self, dropped: u64, now: Instant) -> Option<u64> {
+        let open = |at: Instant| now.saturating_duration_since(at) < DROP_WINDOW;
+        if dropped > self.seen {
+            let base = match self.recent {
+                Some((at, base)) if open(at) => base,
+                _ => self.seen,
+            };
+            self.recent = Some((now, base));
+        }
+        self.seen = dropped;
+        match self.recent {
+            Some((at, base)) if open(at) => Some(dropped.saturating_sub(base)),
+            _ => None,
+        }
+    }
+}
+
 /// What the three routes read.
 pub struct Admin {
     metrics: PrometheusHandle,
     auditor: Auditor,
     /// `host:port` of the upstream.
     upstream: String,
-    /// Each writer's dropped count at the previous readiness check.
-    dropped: Mutex<Vec<u64>>,
+    /// Each writer's drops as the readiness checks saw them.
+    dropped: Mutex<Vec<Drops>>,
 }
 
 impl Admin {
     pub fn new(metrics: PrometheusHandle, auditor: Auditor, upstream: String) -> Arc<Admin> {
-        let dropped = auditor.stats().writers.iter().map(|w| w.dropped).collect();
+        let dropped = auditor
+            .stats()
+            .writers
+            .iter()
+            .map(|w| Drops {
+                seen: w.dropped,
+                recent: None,
+            })
+            .collect();
         Arc::new(Admin {
             metrics,
             auditor,
@@ -67,23 +109,23 @@ impl Admin {
             )),
         }
         let writers = self.auditor.stats().writers;
-        let mut before = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
-        before.resize(writers.len(), 0);
-        for (writer, before) in writers.iter().zip(before.iter_mut()) {
+        let now = Instant::now();
+        let mut drops = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
+        drops.resize(writers.len(), Drops::default());
+        for (writer, drops) in writers.iter().zip(drops.iter_mut()) {
             if writer.capacity > 0 && writer.queued >= writer.capacity {
                 reasons.push(format!(
                     "writer {}: queue full ({} events)",
                     writer.name, writer.queued
                 ));
             }
-            if writer.dropped > *before {
+            if let Some(count) = drops.check(writer.dropped, now) {
                 reasons.push(format!(
-                    "writer {}: {} events dropped since the last check",
+                    "writer {}: {count} events dropped in the last {} s",
                     writer.name,
-                    writer.dropped - *before
+                    DROP_WINDOW.as_secs()
                 ));
             }
-            *before = writer.dropped;
         }
         reasons
     }

@@ -99,11 +99,40 @@ async fn a_writer_that_drops_events_makes_the_proxy_unready_until_it_keeps_up() 
     assert_eq!(response.status(), 200);
     let body = until(&format!("http://{admin}/readyz"), 503).await;
     assert!(
-        body.contains("writer file:/dev/full: 1 events dropped since the last check"),
+        body.contains("writer file:/dev/full: 1 events dropped"),
         "{body}"
     );
     // Nothing dropped since: ready again.
     until(&format!("http://{admin}/readyz"), 200).await;
+}
+
+/// Two probers (a kubelet and a load balancer, say) ask for readiness: a drop the first one
+/// saw is not taken away from the second, who asks right after.
+#[tokio::test]
+async fn a_drop_is_seen_by_every_prober_for_a_while() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("health-probers");
+    let admin = free_addr();
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            "[proxy]\nupstream = \"{}\"\nmetrics_listen = \"{admin}\"\n\n[[writer]]\ntype = \"jsonl\"\npath = \"/dev/full\"\nflush = \"every_batch\"\n",
+            upstream.url()
+        ),
+    );
+    let proxy = Proxy::start(&["--config", config.to_str().unwrap()], &[]);
+    let readyz = format!("http://{admin}/readyz");
+    assert_eq!(get(&readyz).await.0, 200);
+    let response = http().get(proxy.url("/echo")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let first = until(&readyz, 503).await;
+    let (status, second) = get(&readyz).await;
+    assert_eq!(status, 503, "the second prober was told: {second}");
+    assert_eq!(second, first);
+    assert!(
+        first.contains("writer file:/dev/full: 1 events dropped in the last 10 s"),
+        "{first}"
+    );
 }
 
 #[tokio::test]
