@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::PrometheusHandle;
 use oauth_audit::writer::Auditor;
 use tokio::net::TcpListener;
@@ -29,6 +29,10 @@ const UPSTREAM_CONNECT: Duration = Duration::from_secs(1);
 
 /// How long the metrics address waits after a failed accept.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The longest a connection to the metrics address may take to send a request head (or
+/// stay silent between requests): probes and scrapes send theirs at once.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a writer is not ready after a check saw it drop events.
 const DROP_WINDOW: Duration = Duration::from_secs(10);
@@ -198,7 +202,11 @@ pub fn spawn(listener: TcpListener, admin: Arc<Admin>) {
                     let admin = admin.clone();
                     async move { Ok::<_, Infallible>(admin.answer(request).await) }
                 });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                // HTTP/1.1 only, as probes and scrapers speak it: its request head has a
+                // deadline from the first byte awaited on.
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
             });

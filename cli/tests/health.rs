@@ -229,3 +229,34 @@ async fn the_metrics_address_out_of_file_descriptors_backs_off() {
         "serves again once descriptors are free"
     );
 }
+
+/// A connection to the metrics address that sends no request is closed after a while: such
+/// connections, opened by the hundred, would otherwise hold the process's file descriptors
+/// for as long as their peer likes.
+#[tokio::test]
+async fn a_silent_connection_to_the_metrics_address_is_closed() {
+    use tokio::io::AsyncReadExt as _;
+
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("health-silent");
+    let out = dir.path("audit.jsonl");
+    let admin = free_addr();
+    let _proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            out.to_str().unwrap(),
+            "--metrics-listen",
+            &admin.to_string(),
+        ],
+        &[],
+    );
+    let mut silent = tokio::net::TcpStream::connect(admin).await.unwrap();
+    let mut buf = [0u8; 64];
+    // Closed (a read that ends, with or without a 408 first, or fails) in time.
+    let _closed = tokio::time::timeout(std::time::Duration::from_secs(20), silent.read(&mut buf))
+        .await
+        .expect("the silent connection is still open after 20 s");
+    assert_eq!(get(&format!("http://{admin}/healthz")).await.0, 200);
+}
