@@ -322,3 +322,53 @@ async fn usage_errors_exit_2() {
         text(&out.stderr)
     );
 }
+
+/// A directory of spools replayed with a configuration that names only some of them (a
+/// writer since removed, renamed, or in another file): the events of the others are not
+/// called replayed, the command says where they wait and exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_no_writer_names_is_reported_and_not_called_replayed() {
+    let dir = TempDir::new("spool-unnamed");
+    let spools = dir.path("spool");
+    let url = "nats://127.0.0.1:1";
+    let named = spools.join("nats");
+    let unnamed = spools.join("old-nats");
+    let (auditor, _) = nats_writer(url, &named);
+    let (orphan, stats) = nats_writer(url, &unnamed);
+    let service = Arc::new(ServiceInfo {
+        name: "orders-api".into(),
+        instance: None,
+    });
+    for i in 0..3 {
+        orphan.emit(AuditEvent::new(
+            service.clone(),
+            Timestamp::from_unix(1_800_000_000 + i).unwrap(),
+            EventKind::AccessTokenIssued,
+            Outcome::Success,
+        ));
+    }
+    wait_until("3 events spooled", || stats.spooled_events() == 3).await;
+    auditor.shutdown().await;
+    orphan.shutdown().await;
+    drop((auditor, orphan));
+
+    let toml = config(&dir, url, &named);
+    let out = cli(&[
+        "spool",
+        "replay",
+        spools.to_str().unwrap(),
+        "--config",
+        toml.to_str().unwrap(),
+        "--give-up-after",
+        "1s",
+    ])
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}: no [[writer]]", unnamed.display()))
+            && stderr.contains("3 event(s)"),
+        "{stderr}"
+    );
+    assert_eq!(spooled_lines(&unnamed).len(), 3, "left as they were");
+}

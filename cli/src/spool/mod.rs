@@ -8,7 +8,8 @@
 //!   process holds the spool's lock.
 //!
 //! Exit codes: 0 done, 2 on a usage error (no spool there, the spool in use, a bad
-//! configuration), 1 when the destination did not take everything.
+//! configuration), 1 when the destination did not take everything or events wait in a spool
+//! of DIR that no writer of the configuration names.
 
 mod replay;
 mod status;

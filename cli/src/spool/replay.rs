@@ -47,6 +47,7 @@ pub fn run(dir: &Path, config: &Path, give_up_after: Duration, json: bool) -> Re
     for (_, spool) in &writers {
         refuse_in_use(spool)?;
     }
+    let unnamed = unnamed(&spools, &writers)?;
     let waiting: Vec<u64> = writers
         .iter()
         .map(|(_, spool)| {
@@ -61,11 +62,27 @@ pub fn run(dir: &Path, config: &Path, give_up_after: Duration, json: bool) -> Re
         .map_err(|e| Failure::Runtime(format!("cannot start the Tokio runtime: {e}")))?;
     let replayed = runtime.block_on(drain(&file, &writers, &waiting, give_up_after))?;
     print(&replayed, json)?;
+    for (spool, events) in &unnamed {
+        eprintln!(
+            "oauth-audit: {}: no [[writer]] of {} keeps its spool here: its {events} \
+             event(s) were not replayed and stay in it",
+            spool.display(),
+            config.display()
+        );
+    }
     let left: u64 = replayed.iter().map(|r| r.left).sum();
     if left > 0 {
         return Err(Failure::Runtime(format!(
             "{left} event(s) not delivered (none for --give-up-after {give_up_after:?}, or \
              stopped); they stay in the spool (is the destination up?)"
+        )));
+    }
+    let not_replayed: u64 = unnamed.iter().map(|(_, events)| events).sum();
+    if not_replayed > 0 {
+        return Err(Failure::Runtime(format!(
+            "{not_replayed} event(s) wait in spools no [[writer]] of {} names (above): \
+             replay each with a configuration that names it",
+            config.display()
         )));
     }
     Ok(())
@@ -111,6 +128,27 @@ fn matching(
         )));
     }
     Ok(found)
+}
+
+/// The spools of `spools` no writer replays, with the events waiting in them (only those
+/// holding any): in a directory of spools, a writer since removed or renamed.
+fn unnamed(
+    spools: &[PathBuf],
+    writers: &[(SinkConfig, PathBuf)],
+) -> Result<Vec<(PathBuf, u64)>, Failure> {
+    let mut unnamed = Vec::new();
+    for spool in spools {
+        if writers.iter().any(|(_, named)| named == spool) {
+            continue;
+        }
+        let events = SpoolStatus::read(spool)
+            .map_err(|e| Failure::Runtime(format!("cannot read {}: {e}", spool.display())))?
+            .events;
+        if events > 0 {
+            unnamed.push((spool.clone(), events));
+        }
+    }
+    Ok(unnamed)
 }
 
 fn refuse_in_use(spool: &Path) -> Result<(), Failure> {
