@@ -32,6 +32,10 @@ impl Introspection {
     ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
+            // A redirect would carry the token (a 307 or 308 sends the form again) to
+            // wherever it points, over plain HTTP too; an introspection endpoint answers
+            // where it is.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Introspection {
             http,
@@ -42,8 +46,9 @@ impl Introspection {
         })
     }
 
-    /// Asks about `token`. An endpoint that cannot be reached, fails or answers something
-    /// other than JSON gives [`Resolution::Unavailable`]: that says nothing about the token.
+    /// Asks about `token`. An endpoint that cannot be reached, fails, redirects or answers
+    /// something other than JSON gives [`Resolution::Unavailable`]: that says nothing about
+    /// the token.
     async fn introspect(&self, token: &str) -> Resolution {
         let answer = self
             .http
@@ -57,6 +62,10 @@ impl Introspection {
             .await
             .and_then(reqwest::Response::error_for_status);
         let body = match answer {
+            Ok(response) if response.status().is_redirection() => {
+                tracing::warn!(url = %self.shown_url, status = response.status().as_u16(), "introspection endpoint redirects: not followed");
+                return Resolution::Unavailable;
+            }
             Ok(response) => response.bytes().await,
             Err(err) => Err(err),
         };
@@ -107,40 +116,6 @@ fn resolution(answer: &serde_json::Value) -> Resolution {
     Resolution::Active(TokenClaims::from_json(answer))
 }
 
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn active(answer: serde_json::Value) -> bool {
-        matches!(resolution(&answer), Resolution::Active(_))
-    }
-
-    #[test]
-    fn only_active_access_tokens_are_active() {
-        assert!(active(json!({"active": true, "sub": "alice"})));
-        assert!(active(json!({"active": true, "token_type": "Bearer"})));
-        assert!(active(json!({"active": true, "token_type": "DPoP"})));
-        // ORY Hydra.
-        assert!(active(json!({"active": true, "token_use": "access_token"})));
-        assert!(!active(
-            json!({"active": true, "token_use": "refresh_token"})
-        ));
-        // Keycloak.
-        assert!(active(json!({"active": true, "typ": "Bearer"})));
-        assert!(!active(json!({"active": true, "typ": "Refresh"})));
-        assert!(!active(json!({"active": true, "typ": "Offline"})));
-        assert!(!active(json!({"active": true, "typ": "ID"})));
-        assert!(!active(
-            json!({"active": true, "token_type": "refresh_token"})
-        ));
-        assert!(!active(json!({"active": false, "token_type": "Bearer"})));
-        assert!(!active(json!({"active": "true"})));
-        assert!(!active(json!({})));
-    }
-}
-
 /// What RFC 6749 (section 2.3.1) has a client put in HTTP Basic: its id and secret each
 /// form-urlencoded first, so that a `:` in the id, or a `+`, `%` or `/` in a secret, reaches
 /// the server as it is (servers decode both; a base64 secret sent raw would lose its `+`).
@@ -165,6 +140,45 @@ impl TokenResolver for Introspection {
 mod tests {
     use base64::Engine as _;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    fn active(answer: serde_json::Value) -> bool {
+        matches!(resolution(&answer), Resolution::Active(_))
+    }
+
+    #[test]
+    fn only_active_access_tokens_are_active() {
+        assert!(active(serde_json::json!({"active": true, "sub": "alice"})));
+        assert!(active(
+            serde_json::json!({"active": true, "token_type": "Bearer"})
+        ));
+        assert!(active(
+            serde_json::json!({"active": true, "token_type": "DPoP"})
+        ));
+        // ORY Hydra.
+        assert!(active(
+            serde_json::json!({"active": true, "token_use": "access_token"})
+        ));
+        assert!(!active(
+            serde_json::json!({"active": true, "token_use": "refresh_token"})
+        ));
+        // Keycloak.
+        assert!(active(serde_json::json!({"active": true, "typ": "Bearer"})));
+        assert!(!active(
+            serde_json::json!({"active": true, "typ": "Refresh"})
+        ));
+        assert!(!active(
+            serde_json::json!({"active": true, "typ": "Offline"})
+        ));
+        assert!(!active(serde_json::json!({"active": true, "typ": "ID"})));
+        assert!(!active(
+            serde_json::json!({"active": true, "token_type": "refresh_token"})
+        ));
+        assert!(!active(
+            serde_json::json!({"active": false, "token_type": "Bearer"})
+        ));
+        assert!(!active(serde_json::json!({"active": "true"})));
+        assert!(!active(serde_json::json!({})));
+    }
 
     use super::*;
 
@@ -212,6 +226,83 @@ mod tests {
                 .unwrap(),
         )
         .unwrap()
+    }
+
+    /// A server on loopback that answers every request with `answer` and sends each
+    /// request it took (head and body) down the channel.
+    async fn server(answer: String) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // The head, then what the body is said to be.
+                let length = loop {
+                    let n = stream.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        break None;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        break Some(end + 4 + length);
+                    }
+                };
+                if let Some(length) = length {
+                    while request.len() < length {
+                        let n = stream.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        request.extend_from_slice(&buf[..n]);
+                    }
+                }
+                let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, rx)
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_not_followed_with_the_token() {
+        let body = r#"{"active":true,"sub":"alice"}"#;
+        let (elsewhere, mut taken_elsewhere) = server(format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+        .await;
+        let (endpoint, mut taken) = server(format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nlocation: {elsewhere}/introspect\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        ))
+        .await;
+        let introspection = Introspection::new(
+            format!("{endpoint}/introspect"),
+            "orders-api".into(),
+            Some("s3cret".into()),
+        )
+        .unwrap();
+        let resolution = introspection.introspect("live-bearer-token").await;
+        assert!(taken
+            .recv()
+            .await
+            .unwrap()
+            .contains("token=live-bearer-token"));
+        assert!(
+            taken_elsewhere.try_recv().is_err(),
+            "the token went to where the endpoint redirected"
+        );
+        assert!(
+            matches!(resolution, Resolution::Unavailable),
+            "a redirect says nothing about the token"
+        );
     }
 
     #[tokio::test]
