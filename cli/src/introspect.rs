@@ -47,8 +47,8 @@ impl Introspection {
     }
 
     /// Asks about `token`. An endpoint that cannot be reached, fails, redirects or answers
-    /// something other than JSON gives [`Resolution::Unavailable`]: that says nothing about
-    /// the token.
+    /// something other than JSON (or more than [`MAX_ANSWER`] bytes) gives
+    /// [`Resolution::Unavailable`]: that says nothing about the token.
     async fn introspect(&self, token: &str) -> Resolution {
         let answer = self
             .http
@@ -66,11 +66,15 @@ impl Introspection {
                 tracing::warn!(url = %self.shown_url, status = response.status().as_u16(), "introspection endpoint redirects: not followed");
                 return Resolution::Unavailable;
             }
-            Ok(response) => response.bytes().await,
+            Ok(response) => bounded(response).await,
             Err(err) => Err(err),
         };
         let body = match body {
-            Ok(body) => body,
+            Ok(Some(body)) => body,
+            Ok(None) => {
+                tracing::warn!(url = %self.shown_url, max_bytes = MAX_ANSWER, "introspection answer too large: not read");
+                return Resolution::Unavailable;
+            }
             Err(err) => {
                 // Never the token itself: the URL and the error only.
                 tracing::warn!(url = %self.shown_url, error = %err.without_url(), "introspection failed");
@@ -128,6 +132,28 @@ fn form_encoded(text: &str) -> String {
         .remove(b'.')
         .remove(b'_');
     percent_encoding::utf8_percent_encode(text, FORM).to_string()
+}
+
+/// The largest introspection answer read: a real one is a few hundred bytes.
+const MAX_ANSWER: usize = 256 * 1024;
+
+/// The body of `response`, or `None` once it is longer than [`MAX_ANSWER`] (announced or
+/// as it comes): an endpoint cannot make the proxy hold what it likes in memory.
+async fn bounded(mut response: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_ANSWER as u64)
+    {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 impl TokenResolver for Introspection {
@@ -303,6 +329,29 @@ mod tests {
             matches!(resolution, Resolution::Unavailable),
             "a redirect says nothing about the token"
         );
+    }
+
+    #[tokio::test]
+    async fn an_answer_larger_than_any_introspection_is_not_kept() {
+        let padding = "x".repeat(MAX_ANSWER + 1);
+        let body = format!(r#"{{"active":true,"sub":"alice","padding":"{padding}"}}"#);
+        // Announced, and sent without a length (until the connection closes).
+        for length in [format!("content-length: {}\r\n", body.len()), String::new()] {
+            let (endpoint, _taken) = server(format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{length}connection: close\r\n\r\n{body}"
+            ))
+            .await;
+            let introspection =
+                Introspection::new(format!("{endpoint}/introspect"), "orders-api".into(), None)
+                    .unwrap();
+            assert!(
+                matches!(
+                    introspection.introspect("opaque-token").await,
+                    Resolution::Unavailable
+                ),
+                "{length:?}"
+            );
+        }
     }
 
     #[tokio::test]
