@@ -163,6 +163,55 @@ fn attack_at(auditor: &Auditor, user: &str, ok: usize, ago_s: i64) {
     }
 }
 
+/// An Alertmanager sink for `port` that retries every 50-200 ms, for a long while.
+fn retrying_alertmanager(port: u16, timeout: Option<Duration>) -> Delivery<HttpCollector> {
+    let mut sink = HttpCollector::builder(format!("http://127.0.0.1:{port}/api/v2/alerts")).format(
+        Format::Alertmanager {
+            generator_url: None,
+        },
+    );
+    if let Some(timeout) = timeout {
+        sink = sink.timeout(timeout);
+    }
+    Delivery::builder(sink.build().unwrap())
+        .backoff(Backoff::exponential(
+            Duration::from_millis(50),
+            Duration::from_millis(200),
+        ))
+        .memory_retries(1_000)
+        .build()
+        .unwrap()
+}
+
+/// Ordinary traffic: `rounds` bursts of `per_round` successful logins, 20 ms apart.
+async fn traffic(auditor: &Auditor, rounds: usize, per_round: usize) {
+    for _ in 0..rounds {
+        for i in 0..per_round {
+            let mut event = AuditEvent::new(
+                auditor.service().clone(),
+                Timestamp::now(),
+                EventKind::LoginSucceeded,
+                Outcome::Success,
+            );
+            event.actor.subject = Some(format!("user-{i}"));
+            auditor.emit(event);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The keys of the alerts Alertmanager holds once it holds `count` (or after 20 s), sorted.
+async fn alert_keys(manager: &Alertmanager, count: usize) -> Vec<String> {
+    let mut keys: Vec<String> = manager
+        .alerts_when(count, Duration::from_secs(20))
+        .await
+        .iter()
+        .map(|a| a["labels"]["key"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    keys.sort();
+    keys
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_reach_alertmanager_with_labels_to_route_by() {
     let manager = Alertmanager::start().await;
@@ -341,25 +390,10 @@ async fn an_alert_delivered_after_its_window_still_fires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_raised_while_alertmanager_is_away_are_not_crowded_out_by_traffic() {
     let port = free_port();
-    let sink = HttpCollector::builder(format!("http://127.0.0.1:{port}/api/v2/alerts"))
-        .format(Format::Alertmanager {
-            generator_url: None,
-        })
-        .build()
-        .unwrap();
     let auditor = Auditor::builder()
         .service_name("login")
         .processor(Detector::default())
-        .writer(
-            Delivery::builder(sink)
-                .backoff(Backoff::exponential(
-                    Duration::from_millis(50),
-                    Duration::from_millis(200),
-                ))
-                .memory_retries(1_000)
-                .build()
-                .unwrap(),
-        )
+        .writer(retrying_alertmanager(port, None))
         .build()
         .unwrap();
     // Alertmanager is down: the first alert waits in the sink.
@@ -367,30 +401,12 @@ async fn alerts_raised_while_alertmanager_is_away_are_not_crowded_out_by_traffic
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Ordinary traffic, paced so that the queue (8192 events) keeps up: 150,000 events,
     // more than the memory backlog holds (16 MiB by default), none of it for this sink.
-    for _ in 0..150 {
-        for i in 0..1_000 {
-            let mut event = AuditEvent::new(
-                auditor.service().clone(),
-                Timestamp::now(),
-                EventKind::LoginSucceeded,
-                Outcome::Success,
-            );
-            event.actor.subject = Some(format!("user-{i}"));
-            auditor.emit(event);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    traffic(&auditor, 150, 1_000).await;
     // A second attack, on another user.
     attack(&auditor, "bob", 0);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let manager = Alertmanager::start_on(port).await;
-    let mut keys: Vec<String> = manager
-        .alerts_when(2, Duration::from_secs(20))
-        .await
-        .iter()
-        .map(|a| a["labels"]["key"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    keys.sort();
+    let keys = alert_keys(&manager, 2).await;
     auditor.shutdown().await;
     assert_eq!(
         keys,
@@ -412,28 +428,12 @@ async fn a_burst_of_traffic_while_a_send_hangs_leaves_room_for_its_alert() {
     // Accepts connections (the kernel does, for the backlog) and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
-    let sink = HttpCollector::builder(format!("http://127.0.0.1:{port}/api/v2/alerts"))
-        .format(Format::Alertmanager {
-            generator_url: None,
-        })
-        .timeout(Duration::from_secs(3))
-        .build()
-        .unwrap();
     let memory = MemoryWriter::new();
     let auditor = Auditor::builder()
         .service_name("login")
         .processor(Detector::default())
         .writer(memory.clone())
-        .writer(
-            Delivery::builder(sink)
-                .backoff(Backoff::exponential(
-                    Duration::from_millis(50),
-                    Duration::from_millis(200),
-                ))
-                .memory_retries(1_000)
-                .build()
-                .unwrap(),
-        )
+        .writer(retrying_alertmanager(port, Some(Duration::from_secs(3))))
         .queue_capacity(1_000)
         .build()
         .unwrap();
@@ -442,31 +442,13 @@ async fn a_burst_of_traffic_while_a_send_hangs_leaves_room_for_its_alert() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     // 5,000 events at once, five times what each queue holds, in bursts that the stage's
     // own queue takes whole.
-    for _ in 0..10 {
-        for i in 0..500 {
-            let mut event = AuditEvent::new(
-                auditor.service().clone(),
-                Timestamp::now(),
-                EventKind::LoginSucceeded,
-                Outcome::Success,
-            );
-            event.actor.subject = Some(format!("user-{i}"));
-            auditor.emit(event);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    traffic(&auditor, 10, 500).await;
     // An attack on another user, while the send still hangs.
     attack(&auditor, "bob", 0);
     tokio::time::sleep(Duration::from_millis(300)).await;
     drop(silent);
     let manager = Alertmanager::start_on(port).await;
-    let mut keys: Vec<String> = manager
-        .alerts_when(2, Duration::from_secs(20))
-        .await
-        .iter()
-        .map(|a| a["labels"]["key"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    keys.sort();
+    let keys = alert_keys(&manager, 2).await;
     auditor.shutdown().await;
     assert_eq!(
         keys,
