@@ -216,7 +216,7 @@ pub struct Line<'a> {
     pub location: Location,
     /// The line without its line end (`\n`, `\r\n`).
     pub text: &'a [u8],
-    /// Whether the line was longer than [`MAX_LINE`] and `text` is its first MiB only.
+    /// Whether the line was longer than 1 MiB and `text` is its first MiB only.
     pub cut: bool,
 }
 
