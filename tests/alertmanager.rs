@@ -345,7 +345,7 @@ async fn a_webhook_gets_only_the_alerts_signed_so_a_receiver_can_check_them() {
     }
 }
 
-/// Review: an alert delivered later than its rule's window after the attack (the NATS
+/// An alert delivered later than its rule's window after the attack (the NATS
 /// detector catching up on a backlog or run as a periodic `--until-idle` job, or a spool
 /// replayed after Alertmanager was down for more than 15 minutes) must still fire:
 /// Alertmanager takes an alert whose `endsAt` is past as resolved, and never notifies a

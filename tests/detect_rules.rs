@@ -641,7 +641,7 @@ async fn one_of_everything_raises_nothing() {
     assert_eq!(app.alerts().await, Vec::<Value>::new());
 }
 
-// Review: an attacker's addresses. One IPv6 client holds a whole /64 (a home line, a cloud
+// An attacker's addresses. One IPv6 client holds a whole /64 (a home line, a cloud
 // server: 2^64 addresses, every one its own); grouping by the full address lets it send
 // each guess from a new one.
 
@@ -701,7 +701,7 @@ async fn failures_from_two_ipv6_64s_are_two_groups() {
     assert_eq!(app.alerts().await, Vec::<Value>::new());
 }
 
-// Review: nine guesses per user, user after user, from one address: under brute_force (10
+// Nine guesses per user, user after user, from one address: under brute_force (10
 // per user), over credential_stuffing's "at most 2 per user" and password_spray's "2 to 8
 // per user". 180 failed logins from one address, spread in time.
 
@@ -726,7 +726,7 @@ async fn nine_guesses_for_each_of_twenty_users_are_an_attack() {
     );
 }
 
-// Review: three guesses per user, many users, from one address: too many per user for
+// Three guesses per user, many users, from one address: too many per user for
 // credential_stuffing, too few for brute_force. password_spray's spread in time was
 // measured over the events a group keeps (90): an attacker sending those faster than the
 // spread (5 minutes by default: 18 a minute) was never spread in time, however long the
@@ -764,7 +764,7 @@ async fn a_spray_faster_than_the_events_a_group_keeps_is_still_spread_in_time() 
     assert!(alert["alert"]["count"].as_u64().unwrap() >= 10);
 }
 
-// Review: user names. Most authorization servers match them without case (Keycloak stores
+// User names. Most authorization servers match them without case (Keycloak stores
 // them in lower case): ten guesses for alice, each spelled differently, are ten guesses
 // for one user.
 
@@ -788,7 +788,7 @@ async fn brute_force_fires_whatever_case_each_guess_spells_the_user_in() {
     assert_eq!(alert["alert"]["count"], 10);
 }
 
-// Review: events out of time order (fleet-wide detection on NATS: one service's spool
+// Events out of time order (fleet-wide detection on NATS: one service's spool
 // replayed late, "events stored late count as they did live"). Five failures at 12:30,
 // then five of 12:00 delivered late: live, the two bursts were 30 minutes apart and never
 // within one 15-minute window.

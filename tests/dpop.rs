@@ -716,7 +716,7 @@ async fn handlers_read_the_presentation_whether_or_not_it_was_inserted() {
     assert_eq!(send("/required", None, None).await.0, 401);
 }
 
-/// Review: a device-code poll is condensed with the identical polls before it (same device
+/// A device-code poll is condensed with the identical polls before it (same device
 /// code, client and error). A copy of a poll replayed with its DPoP proof, answered
 /// `authorization_pending` like the device's own polls (a server that does not track
 /// `jti`), must still be recorded and raise `dpop_proof_replay`.

@@ -892,7 +892,7 @@ fn bindings_unproven_are_alerted_live_and_read_back() {
     assert_eq!(read_back, expected);
 }
 
-/// Review: one event stamped far in the future (NATS and offline input carry their own
+/// One event stamped far in the future (NATS and offline input carry their own
 /// `time`; a service with a wrong clock does too) must not blind its group: the honest
 /// events after it are not late, live they are the newest.
 #[test]
@@ -905,7 +905,7 @@ fn one_future_event_does_not_blind_a_group() {
     assert_eq!(fired(&events), ["brute_force"]);
 }
 
-/// Review: the IPv4 addresses of RFC 6052's well-known NAT64 prefix (64:ff9b::/96, as an
+/// The IPv4 addresses of RFC 6052's well-known NAT64 prefix (64:ff9b::/96, as an
 /// IPv6-only service behind SIIT or NAT64 sees every IPv4 client) are as many clients as
 /// addresses, not one /64.
 #[test]

@@ -495,7 +495,7 @@ mod tests {
         assert_eq!((c.client_id.as_deref(), c.other), (Some("svc batch"), None));
     }
 
-    /// Review: a client that form-encodes its Basic id (RFC 6749 §2.3.1: `svc%20batch`, a
+    /// A client that form-encodes its Basic id (RFC 6749 §2.3.1: `svc%20batch`, a
     /// space meant as a space) is the client `svc batch`, whatever the form claims: a form
     /// `client_id` of `svc+batch` (another client) is a conflict, not the same client.
     #[test]
