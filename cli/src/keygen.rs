@@ -29,7 +29,9 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Creates `path` with `text`, failing if it exists.
+/// Creates `path` with `text`, failing if it exists. A file that could not be written whole
+/// (a full disk) is removed again: left behind, half a key would make the next run refuse
+/// to overwrite it.
 fn create(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -38,8 +40,14 @@ fn create(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
     #[cfg(not(unix))]
     let _ = mode;
     let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all());
+    if written.is_err() {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+    }
+    written
 }
 
 /// Writes the key pair; refuses to touch existing files.

@@ -46,6 +46,34 @@ fn trail(path: &Path, key: &SigningKey) {
     });
 }
 
+/// A key that cannot be written whole (here a file size limit of 0, as a full disk would)
+/// leaves no file behind, so that the next run is not refused for it.
+#[cfg(unix)]
+#[test]
+fn keygen_leaves_no_half_written_key_behind() {
+    let dir = TempDir::new("keygen-full");
+    let prefix = dir.path("audit");
+    // `ulimit -f 0`: every write to a file fails (EFBIG); SIGXFSZ ignored, as it stays
+    // across `exec`, so that the write fails rather than the process being killed.
+    let output = std::process::Command::new("bash")
+        .args([
+            "-c",
+            "trap '' XFSZ; ulimit -f 0; exec \"$0\" keygen --name orders-api --out \"$1\"",
+            support::binary(),
+            prefix.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("cannot write"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!dir.path("audit.key").exists(), "half a key left behind");
+    assert!(!dir.path("audit.pub").exists());
+}
+
 #[test]
 fn keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites() {
     let dir = TempDir::new("keygen");
