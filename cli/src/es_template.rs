@@ -39,11 +39,12 @@ pub struct EsTemplateArgs {
 
 /// Prints the template as JSON.
 pub fn run(args: EsTemplateArgs) -> Result<(), Failure> {
-    let mut indices = args.indices.into_iter();
-    let first = indices.next().unwrap_or_else(|| "oauth-audit".to_owned());
-    if first.is_empty() {
+    // Elasticsearch refuses a template with an empty pattern: say so before it does.
+    if args.indices.iter().any(String::is_empty) {
         return Err(Failure::Usage("--index must not be empty".into()));
     }
+    let mut indices = args.indices.into_iter();
+    let first = indices.next().unwrap_or_else(|| "oauth-audit".to_owned());
     let mut options = indices
         .fold(TemplateOptions::new(first), TemplateOptions::index_pattern)
         .priority(args.priority);

@@ -82,3 +82,17 @@ fn an_unknown_format_is_a_usage_error() {
     assert!(stderr.contains("oauth-audit, ecs or ocsf"), "{stderr}");
     assert!(output.stdout.is_empty());
 }
+
+#[test]
+fn an_empty_index_pattern_is_a_usage_error_wherever_it_stands() {
+    for args in [
+        &["es-template", "--index", ""][..],
+        &["es-template", "--index", "oauth-audit-*", "--index", ""],
+    ] {
+        let output = run(args, &[]);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--index must not be empty"), "{stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}
