@@ -3,9 +3,10 @@
 //!
 //! - `/healthz`: 200 while the process serves; it says nothing of the upstream or the sinks,
 //!   so that a liveness probe never restarts a proxy for someone else's outage.
-//! - `/readyz`: 200 when the upstream accepts a TCP connection (within a second) and every
-//!   writer is writing or spooling within its limits: its queue is not full and no check saw
-//!   its dropped count grow in the last [`DROP_WINDOW`]. Else 503, with one line per reason.
+//! - `/readyz`: 200 when the upstream accepts a TCP connection (within a second; one look
+//!   a second at most, whoever asks) and every writer is writing or spooling within its
+//!   limits: its queue is not full and no check saw its dropped count grow in the last
+//!   [`DROP_WINDOW`]. Else 503, with one line per reason.
 //!   A readiness probe takes the proxy out of the load balancer while that lasts. The window
 //!   is the process's, not the caller's: every prober (a kubelet, a load balancer, a person
 //!   with curl) sees the same answer, and none of them takes a drop away from the others.
@@ -26,6 +27,9 @@ use tokio::net::TcpListener;
 
 /// How long the upstream may take to accept a connection before the proxy is not ready.
 const UPSTREAM_CONNECT: Duration = Duration::from_secs(1);
+
+/// How long a look at the upstream is reused by the readiness checks that follow it.
+const UPSTREAM_LOOK_REUSED: Duration = Duration::from_secs(1);
 
 /// How long the metrics address waits after a failed accept.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -72,6 +76,9 @@ pub struct Admin {
     auditor: Auditor,
     /// `host:port` of the upstream.
     upstream: String,
+    /// The last look at the upstream: when, and what was wrong (nothing when it accepted).
+    /// Held while a look is made, so that checks at the same time share one connection.
+    upstream_seen: tokio::sync::Mutex<Option<(Instant, Option<String>)>>,
     /// Each writer's drops as the readiness checks saw them.
     dropped: Mutex<Vec<Drops>>,
 }
@@ -91,27 +98,43 @@ impl Admin {
             metrics,
             auditor,
             upstream,
+            upstream_seen: tokio::sync::Mutex::new(None),
             dropped: Mutex::new(dropped),
         })
     }
 
-    /// Why the proxy is not ready; empty when it is.
-    async fn unready(&self) -> Vec<String> {
-        let mut reasons = Vec::new();
-        match tokio::time::timeout(
+    /// What is wrong with the upstream, if anything: whether it accepts a TCP connection
+    /// within [`UPSTREAM_CONNECT`]. A look is reused for [`UPSTREAM_LOOK_REUSED`], so that
+    /// probes at any rate (or anyone who can reach this address) open at most one
+    /// connection to the upstream a second.
+    async fn upstream_problem(&self) -> Option<String> {
+        let mut seen = self.upstream_seen.lock().await;
+        if let Some((at, problem)) = &*seen {
+            if at.elapsed() < UPSTREAM_LOOK_REUSED {
+                return problem.clone();
+            }
+        }
+        let problem = match tokio::time::timeout(
             UPSTREAM_CONNECT,
             tokio::net::TcpStream::connect(&self.upstream),
         )
         .await
         {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => reasons.push(format!("upstream {}: {e}", self.upstream)),
-            Err(_) => reasons.push(format!(
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(format!("upstream {}: {e}", self.upstream)),
+            Err(_) => Some(format!(
                 "upstream {}: no connection within {} ms",
                 self.upstream,
                 UPSTREAM_CONNECT.as_millis()
             )),
-        }
+        };
+        *seen = Some((Instant::now(), problem.clone()));
+        problem
+    }
+
+    /// Why the proxy is not ready; empty when it is.
+    async fn unready(&self) -> Vec<String> {
+        let mut reasons: Vec<String> = self.upstream_problem().await.into_iter().collect();
         let writers = self.auditor.stats().writers;
         let now = Instant::now();
         let mut drops = self.dropped.lock().unwrap_or_else(|e| e.into_inner());

@@ -260,3 +260,45 @@ async fn a_silent_connection_to_the_metrics_address_is_closed() {
         .expect("the silent connection is still open after 20 s");
     assert_eq!(get(&format!("http://{admin}/healthz")).await.0, 200);
 }
+
+/// Whoever can reach the metrics address cannot make the proxy open a connection to the
+/// upstream per request: readiness looks at the upstream at most once a second.
+#[tokio::test]
+async fn readiness_checks_share_one_look_at_the_upstream_a_second() {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_addr = upstream.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = upstream.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let dir = TempDir::new("health-looks");
+    let out = dir.path("audit.jsonl");
+    let admin = free_addr();
+    let _proxy = Proxy::start(
+        &[
+            "--upstream",
+            &format!("http://{upstream_addr}"),
+            "--out",
+            out.to_str().unwrap(),
+            "--metrics-listen",
+            &admin.to_string(),
+        ],
+        &[],
+    );
+    until(&format!("http://{admin}/readyz"), 200).await;
+    let before = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    for _ in 0..40 {
+        assert_eq!(get(&format!("http://{admin}/readyz")).await.0, 200);
+    }
+    let looks = accepted.load(std::sync::atomic::Ordering::SeqCst) - before;
+    let seconds = started.elapsed().as_secs() as usize;
+    assert!(
+        looks <= seconds + 2,
+        "{looks} connections to the upstream for 40 checks in {seconds} s"
+    );
+}
