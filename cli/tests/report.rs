@@ -1096,12 +1096,13 @@ fn markdown_values_cannot_become_autolinks_or_emphasis() {
     // A time keeps its colons as they are: only a `://` is a scheme.
     assert!(markdown.contains(&ago(1, 0)), "{markdown}");
 
-    // Nothing reaches a terminal as an escape sequence, nor reorders what is shown: control
-    // characters and every bidirectional override, isolate and mark are written out.
+    // Nothing reaches a terminal as an escape sequence, reorders what is shown or hides in a
+    // name: control characters, every bidirectional override, isolate and mark, and
+    // zero-width characters are written out.
     let markdown = markdown_of(
-        "alice\u{1b}[31m",
-        "app\u{202e}gpj.exe\u{2066}",
-        "/orders\u{200f}\u{200e}\u{61c}",
+        "ali\u{200b}ce\u{1b}[31m",
+        "app\u{202e}gpj.exe\u{2066}\u{feff}",
+        "/orders\u{200f}\u{200e}\u{61c}\u{2060}",
     );
     for written in [
         r"\u{1b}",
@@ -1110,11 +1111,15 @@ fn markdown_values_cannot_become_autolinks_or_emphasis() {
         r"\u{200f}",
         r"\u{200e}",
         r"\u{61c}",
+        r"\u{200b}",
+        r"\u{feff}",
+        r"\u{2060}",
     ] {
         assert!(markdown.contains(written), "{written} not in:\n{markdown}");
     }
     for raw in [
-        '\u{1b}', '\u{202e}', '\u{2066}', '\u{200f}', '\u{200e}', '\u{61c}',
+        '\u{1b}', '\u{202e}', '\u{2066}', '\u{200f}', '\u{200e}', '\u{61c}', '\u{200b}',
+        '\u{feff}', '\u{2060}',
     ] {
         assert!(!markdown.contains(raw), "{raw:?} left raw");
     }

@@ -8,9 +8,9 @@ use super::tables::Section;
 /// A cell's text, shown as the text it is: the Markdown that makes links, images, code,
 /// emphasis and strikethrough escaped (a client id of `[Approve](https://evil)` is not a link,
 /// nor `![](...)` an image, nor `_x_` or `~~x~~` emphasis), `<`, `>` and `&` as entities (no
-/// raw HTML), and control and bidirectional characters (overrides, isolates and marks)
-/// written as `\u{..}` (nothing reaches a terminal as an escape sequence, nor reorders what
-/// is shown).
+/// raw HTML), and control, separator and format characters (bidirectional overrides,
+/// isolates and marks, zero-width characters) written as `\u{..}` (nothing reaches a
+/// terminal as an escape sequence, reorders what is shown, or hides inside a name).
 ///
 /// GitHub-flavoured Markdown also makes a link of bare text (its "extended autolinks"):
 /// `https://evil.example/approve` and `www.evil.example`. The `:` of a `://` and the `.`
@@ -39,12 +39,9 @@ fn cell(text: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            c if c.is_control()
-                || matches!(
-                    c,
-                    '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-                ) =>
-            {
+            // What an event's text escapes too: controls, line separators and every
+            // format character (bidirectional marks and overrides, zero-width characters).
+            c if crate::text::needs_escape(c) => {
                 out.push_str(&c.escape_unicode().to_string());
             }
             c => out.push(c),
