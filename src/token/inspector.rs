@@ -392,6 +392,13 @@ impl TokenInspector {
             twin: ecdsa_twin_fingerprint(raw, alg),
             ..with(verdict)
         };
+        // Extensions the header marks critical must be understood or the token refused (RFC
+        // 7515 §4.1.11), and none is understood here. A `nbf` that is no NumericDate (RFC
+        // 7519 §4.1.5) says the token is not valid before some time it does not spell: read
+        // as no `nbf`, it would be valid at once.
+        if header.get("crit").is_some() || payload.get("nbf").is_some_and(|nbf| !nbf.is_number()) {
+            return with(Verdict::Malformed);
+        }
         if !inner.issuers.is_empty()
             && !claims
                 .issuer
@@ -746,6 +753,61 @@ mod tests {
             key,
             algorithms,
         }
+    }
+
+    /// A token with this header and payload, signed with HS256 under [`SECRET`].
+    fn signed(header: &Value, payload: &Value) -> String {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let input = format!(
+            "{}.{}",
+            b64.encode(header.to_string()),
+            b64.encode(payload.to_string())
+        );
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET);
+        let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
+        format!("{input}.{}", b64.encode(tag.as_ref()))
+    }
+
+    #[test]
+    fn critical_extensions_and_an_unreadable_nbf_are_refused() {
+        let inspector = TokenInspector::builder()
+            .hmac_secret(Algorithm::HS256, SECRET)
+            .allow_missing_expiry(true)
+            .build()
+            .unwrap();
+        let hs256 = serde_json::json!({"alg": "HS256"});
+        let verdict =
+            |header: &Value, payload: Value| inspector.inspect(&signed(header, &payload)).verdict;
+        assert_eq!(
+            verdict(&hs256, serde_json::json!({"sub": "a"})),
+            Verdict::Valid
+        );
+        // Signed by the key, yet with an extension nobody here understands.
+        let critical = serde_json::json!({"alg": "HS256", "crit": ["exp"], "exp": 1});
+        assert_eq!(
+            verdict(&critical, serde_json::json!({"sub": "a"})),
+            Verdict::Malformed
+        );
+        let b64_false = serde_json::json!({"alg": "HS256", "b64": false, "crit": ["b64"]});
+        assert_eq!(
+            verdict(&b64_false, serde_json::json!({"sub": "a"})),
+            Verdict::Malformed
+        );
+        // `nbf` as a date string, not a NumericDate; a number far ahead is not yet valid.
+        assert_eq!(
+            verdict(&hs256, serde_json::json!({"sub": "a", "nbf": "2999-01-01"})),
+            Verdict::Malformed
+        );
+        assert_eq!(
+            verdict(
+                &hs256,
+                serde_json::json!({"sub": "a", "nbf": 32_503_680_000_i64})
+            ),
+            Verdict::NotYetValid
+        );
+        // A forged token is a bad signature first, whatever it says.
+        let forged = format!("{}x", signed(&critical, &serde_json::json!({})));
+        assert_eq!(inspector.inspect(&forged).verdict, Verdict::BadSignature);
     }
 
     #[test]
