@@ -270,3 +270,37 @@ async fn a_token_whose_refresh_was_put_off_asks_again_when_used_again() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_key_set_longer_than_a_mebibyte_is_not_read() {
+    // A real key followed by padding: read whole, its key would verify the token.
+    let a = KeyPair::rsa("key-a");
+    let mut document: serde_json::Value = serde_json::from_str(&jwks(&[&a])).unwrap();
+    document["padding"] = json!("x".repeat(1024 * 1024));
+    let server = Jwks::default();
+    *server.document.lock().unwrap() = document.to_string();
+    let url = serve_jwks(server.clone()).await;
+    let inspector = TokenInspector::builder()
+        .jwks_url(&url)
+        .refresh_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), inspector.first_load())
+        .await
+        .expect("the first load finishes");
+    let token = a.sign(&json!({"sub": "alice", "exp": now() + 600}));
+    assert_eq!(inspector.inspect(&token).verdict, Verdict::UnknownKey);
+
+    // The same document without the padding is read.
+    document.as_object_mut().unwrap().remove("padding");
+    *server.document.lock().unwrap() = document.to_string();
+    let fresh = TokenInspector::builder()
+        .jwks_url(&url)
+        .refresh_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), fresh.first_load())
+        .await
+        .expect("the first load finishes");
+    assert_eq!(fresh.inspect(&token).verdict, Verdict::Valid);
+}

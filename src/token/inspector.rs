@@ -582,7 +582,9 @@ impl TokenInspectorBuilder {
     }
 
     /// A JWKS URL (`https://issuer/.well-known/jwks.json`), fetched in the background every
-    /// refresh interval and when a token names an unknown key id.
+    /// refresh interval and when a token names an unknown key id. A fetch has 10 seconds and
+    /// reads at most 1 MiB: a longer or slower answer is a failed refresh, and the keys in
+    /// use stay.
     #[cfg(feature = "jwks")]
     pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
         self.jwks_url = Some(ShownInDebug(url.into()));

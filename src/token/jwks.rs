@@ -157,6 +157,7 @@ impl RefreshTask {
     pub(crate) async fn run(mut self, store: Weak<KeyStore>) {
         #[cfg(feature = "jwks")]
         let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .build();
         loop {
@@ -235,7 +236,7 @@ impl RefreshTask {
 /// The JWKS document at `url`.
 #[cfg(feature = "jwks")]
 async fn fetch(client: &reqwest::Client, url: reqwest::Url) -> Result<String, String> {
-    let response = client
+    let mut response = client
         .get(url)
         .header("accept", "application/json")
         .send()
@@ -244,10 +245,35 @@ async fn fetch(client: &reqwest::Client, url: reqwest::Url) -> Result<String, St
     if !response.status().is_success() {
         return Err(format!("answered {}", response.status()));
     }
-    response
-        .text()
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_JWKS_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| error_chain(&e.without_url()))
+        .map_err(|e| error_chain(&e.without_url()))?
+    {
+        if body.len() + chunk.len() > MAX_JWKS_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| "the document is not UTF-8".to_owned())
+}
+
+/// The most a JWKS document may hold: real ones are a few KiB (a key set of a dozen
+/// RSA-4096 keys is under 16 KiB). Without a limit, a key set URL that answers without end
+/// would grow the refresh task's memory until the request timed out.
+#[cfg(feature = "jwks")]
+pub(crate) const MAX_JWKS_BYTES: usize = 1024 * 1024;
+
+#[cfg(feature = "jwks")]
+fn too_large() -> String {
+    format!("the document is longer than {MAX_JWKS_BYTES} bytes: not read")
 }
 
 /// An error and its causes, none of which names the URL (hyper's causes do not).
