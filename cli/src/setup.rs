@@ -574,6 +574,11 @@ pub async fn run(mut settings: Settings) -> Result<(), Failure> {
             .body_timeout
             .map_or(crate::proxy::DEFAULT_BODY_TIMEOUT, |d| d.0),
     )
+    .tunnel_idle_timeout(
+        file.proxy
+            .tunnel_idle_timeout
+            .map_or(crate::proxy::DEFAULT_TUNNEL_IDLE_TIMEOUT, |d| d.0),
+    )
     .allowed_hosts(file.proxy.allowed_hosts.clone())
     .upstream_idle_timeout(
         file.proxy

@@ -673,3 +673,60 @@ async fn an_open_websocket_tunnel_counts_against_max_connections() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+/// A tunnel through which nothing passes is closed after `tunnel_idle_timeout`, and its
+/// place under `max_connections` goes to the next client: one that vanished without closing
+/// would otherwise hold it for good.
+#[tokio::test]
+async fn an_idle_websocket_tunnel_is_closed_and_gives_back_its_place() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("ws-idle");
+    let proxy = start_proxy(
+        &dir,
+        &upstream.url(),
+        "max_connections = 1\ntunnel_idle_timeout = \"1s\"",
+        "",
+    );
+    let mut tunnel = TcpStream::connect(proxy.addr).await.unwrap();
+    tunnel
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(WAIT, tunnel.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "closed before the response head ended");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    // Traffic keeps it open past its idle time.
+    for _ in 0..3 {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        tunnel.write_all(b"ping").await.unwrap();
+        let mut echoed = [0u8; 4];
+        tokio::time::timeout(WAIT, tunnel.read_exact(&mut echoed))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&echoed, b"ping");
+    }
+    // Then it goes quiet: the proxy closes it, and the next client is served.
+    let rest = tokio::time::timeout(WAIT, read_until_closed(&mut tunnel))
+        .await
+        .expect("the idle tunnel is closed");
+    assert!(rest.is_empty(), "{rest:?}");
+    let response = tokio::time::timeout(
+        WAIT,
+        http().get(format!("http://{}/echo", proxy.addr)).send(),
+    )
+    .await
+    .expect("served once the idle tunnel closed")
+    .unwrap();
+    assert_eq!(response.status(), 200);
+}

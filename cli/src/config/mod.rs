@@ -109,6 +109,8 @@ pub struct ProxySection {
     pub body_timeout: Option<PositiveDuration>,
     /// How long a connection to the upstream may stay without a request.
     pub upstream_idle_timeout: Option<PositiveDuration>,
+    /// How long a WebSocket tunnel may carry nothing either way before it is closed.
+    pub tunnel_idle_timeout: Option<PositiveDuration>,
     /// Client connections served at once.
     pub max_connections: Option<AtLeastOne>,
     /// TLS on the listener.

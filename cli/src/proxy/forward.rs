@@ -30,6 +30,7 @@ use super::headers::{
     remove_underscore_spellings, upgrades_to_websocket, wants_upgrade, Client as ForwardedClient,
 };
 use super::timed_body::{is_body_timeout, TimedBody};
+use super::tunnel::{self, DEFAULT_TUNNEL_IDLE_TIMEOUT};
 use super::upstream::{Upstream, UpstreamError};
 use crate::config::{AllowedHost, UpstreamUrl};
 use crate::routes::{Decision, PathCase, ScopeRules};
@@ -64,6 +65,8 @@ struct Inner {
     upstream: UpstreamUrl,
     /// How long a request body may send nothing before the request is given up.
     body_timeout: Duration,
+    /// How long a WebSocket tunnel may carry nothing before it is closed.
+    tunnel_idle_timeout: Duration,
     preserve_host: bool,
     /// The `Host` of requests to the upstream when the client's is not preserved (or the
     /// client sent none): its host, and its port unless the scheme's default.
@@ -138,6 +141,7 @@ impl Forward {
                 upstream_host: host_field(&upstream),
                 upstream,
                 body_timeout: DEFAULT_BODY_TIMEOUT,
+                tunnel_idle_timeout: DEFAULT_TUNNEL_IDLE_TIMEOUT,
                 preserve_host,
                 trusted,
                 scheme: if tls_listener { "https" } else { "http" },
@@ -153,6 +157,14 @@ impl Forward {
     /// `error.code: "request_timeout"`.
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
         Arc::make_mut(&mut self.inner).body_timeout = timeout;
+        self
+    }
+
+    /// Closes a WebSocket tunnel through which no byte passed either way for `timeout`
+    /// (default 5 minutes): a client that vanished without closing would otherwise hold its
+    /// place under `max_connections` and an upstream connection for good.
+    pub fn tunnel_idle_timeout(mut self, timeout: Duration) -> Self {
+        Arc::make_mut(&mut self.inner).tunnel_idle_timeout = timeout;
         self
     }
 
@@ -440,18 +452,22 @@ impl Inner {
         }
         if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
             let upstream_upgrade = hyper::upgrade::on(&mut response);
+            let idle = self.tunnel_idle_timeout;
             tokio::spawn(async move {
                 // The client connection counts against `max_connections` until the tunnel
                 // closes.
                 let _slot = slot;
                 match tokio::try_join!(client_upgrade, upstream_upgrade) {
                     Ok((client, upstream)) => {
-                        let mut client = TokioIo::new(client);
-                        let mut upstream = TokioIo::new(upstream);
-                        if let Err(err) =
-                            tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                        match tunnel::relay(TokioIo::new(client), TokioIo::new(upstream), idle)
+                            .await
                         {
-                            tracing::debug!(error = %err, "upgraded connection ended");
+                            Ok(tunnel::Ended::Closed) => {}
+                            Ok(tunnel::Ended::Idle) => tracing::debug!(
+                                idle_secs = idle.as_secs_f64(),
+                                "WebSocket tunnel closed: nothing passed through it"
+                            ),
+                            Err(err) => tracing::debug!(error = %err, "upgraded connection ended"),
                         }
                     }
                     Err(err) => tracing::warn!(error = %err, "protocol upgrade failed"),

@@ -7,7 +7,9 @@ mod headers;
 mod serve;
 mod timed_body;
 pub mod tls;
+mod tunnel;
 mod upstream;
 
 pub use forward::{Forward, Protected, DEFAULT_BODY_TIMEOUT, DEFAULT_UPSTREAM_IDLE_TIMEOUT};
 pub use serve::{serve, Limits};
+pub use tunnel::DEFAULT_TUNNEL_IDLE_TIMEOUT;
