@@ -374,10 +374,25 @@ fn listener_tls(file: &FileConfig) -> Result<Option<tokio_rustls::TlsAcceptor>, 
         Setting::Optional => ClientCertificates::Optional,
         Setting::Required => ClientCertificates::Required,
     };
-    header_name(
+    let forwarded = header_name(
         tls.forward_client_certificate.as_deref(),
         "proxy.tls.forward_client_certificate",
     )?;
+    // The header trusted proxies pass their client's certificate in, and the one this proxy
+    // writes its own TLS peer's into, under one name: the second would replace the first,
+    // and the upstream would get another certificate (or none) than the one the layer
+    // checked the request's tokens against.
+    if forwarded.is_some()
+        && forwarded
+            == header_name(
+                file.proxy.client_certificate_header.as_deref(),
+                "proxy.client_certificate_header",
+            )?
+    {
+        return Err(Failure::Config(
+            "proxy.tls.forward_client_certificate names the same header as proxy.client_certificate_header: the certificate of this proxy's TLS peer would replace the one a trusted proxy passed, which the audit layer read; name another header".into(),
+        ));
+    }
     if certificates == ClientCertificates::None
         && (tls.client_ca_file.is_some() || tls.forward_client_certificate.is_some())
     {

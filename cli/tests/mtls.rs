@@ -584,3 +584,43 @@ fn the_header_without_trusted_proxies_is_refused_at_startup() {
     assert!(stderr.contains("client_certificate_header"), "{stderr}");
     assert!(stderr.contains("trusted_proxies"), "{stderr}");
 }
+
+/// The header a trusted front proxy passes its client's certificate in and the one this
+/// proxy writes its TLS peer's into cannot be one: the second would replace the first, and
+/// the upstream would get another certificate than the one the layer checked tokens against.
+#[test]
+fn one_header_for_the_front_proxys_certificate_and_this_proxys_is_refused() {
+    let dir = TempDir::new("mtls-same-header");
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let pem = dir.write("server.pem", &cert.pem());
+    let key = dir.write("server.key", &key.serialize_pem());
+    let config = |forward: &str| {
+        format!(
+            "[proxy]\nupstream = \"http://127.0.0.1:1\"\ntrusted_proxies = [\"10.0.0.0/8\"]\nclient_certificate_header = \"X-Client-Cert\"\n\
+             [proxy.tls]\ncertificate = {:?}\nkey = {:?}\nclient_certificates = \"optional\"\nforward_client_certificate = \"{forward}\"\n",
+            pem.to_str().unwrap(),
+            key.to_str().unwrap()
+        )
+    };
+    let same = dir.write("same.toml", &config("x-client-cert"));
+    let out = run(&["check-config", same.to_str().unwrap()], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "forward_client_certificate names the same header as proxy.client_certificate_header"
+        ),
+        "{stderr}"
+    );
+    let other = dir.write("other.toml", &config("x-forwarded-client-cert"));
+    let out = run(&["check-config", other.to_str().unwrap()], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
