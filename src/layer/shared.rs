@@ -6,7 +6,7 @@ use crate::context::TrustedProxies;
 use crate::dpop::DpopVerifier;
 use crate::event::{AuditEvent, EventKind, Outcome};
 use crate::oauth::Endpoints;
-use crate::token::{RevokedTokens, TokenInspector, TokenResolver};
+use crate::token::{RevokedTokens, TokenInspector, TokenResolver, Verdict};
 use crate::writer::Auditor;
 
 /// Configuration shared by every clone of the layer and its services.
@@ -80,7 +80,19 @@ impl Shared {
             _ => None,
         };
         if let Some(token) = revoked {
-            self.revoked.insert(token.fingerprint);
+            // Only a token whose signature verified goes where no flood of junk revocations
+            // can push it out.
+            match token.verdict {
+                Some(
+                    Verdict::Valid
+                    | Verdict::Expired
+                    | Verdict::NotYetValid
+                    | Verdict::WrongIssuer
+                    | Verdict::WrongAudience
+                    | Verdict::NoExpiry,
+                ) => self.revoked.insert(token.fingerprint),
+                _ => self.revoked.insert_unverified(token.fingerprint),
+            }
             if let Some(resolver) = &self.resolver {
                 resolver.forget(&token.fingerprint);
             }

@@ -25,7 +25,11 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
     if let Some(token) = &mut token {
         token.type_hint = form.and_then(|f| f.get("token_type_hint")).map(ident);
         if let Some(raw) = raw {
-            token.format = Some(x.inspector.inspect(raw).format);
+            // What the layer's own inspector makes of the token, beside what its issuer
+            // answers: a junk string is told apart from a genuine token.
+            let inspected = x.inspector.inspect(raw);
+            token.format = Some(inspected.format);
+            token.verdict = Some(inspected.verdict);
         }
     }
     match (outcome, &x.json, &mut token) {

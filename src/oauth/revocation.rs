@@ -26,6 +26,9 @@ pub(crate) fn classify(
         let token = x.inspector.inspect(raw);
         let mut details = TokenDetails::from_fingerprint(token.fingerprint);
         details.format = Some(token.format);
+        // Junk revoked (RFC 7009 has the server answer `200` whatever the string) is told
+        // apart from a genuine token.
+        details.verdict = Some(token.verdict);
         details.jti = token.claims.jti.clone();
         details.type_hint = form.and_then(|f| f.get("token_type_hint")).map(ident);
         event.token = Some(details.into());
