@@ -401,3 +401,64 @@ async fn ticks_more_frequent_than_the_linger_do_not_hold_back_the_flush() {
     );
     auditor.shutdown().await;
 }
+
+/// A processor with a bug: panics on the second event it sees, and again at the finish.
+struct Faulty {
+    seen: usize,
+}
+
+impl Processor for Faulty {
+    fn process(&mut self, event: &mut AuditEvent, _emitted: &mut Vec<AuditEvent>) {
+        self.seen += 1;
+        event.labels.insert("seen".into(), self.seen.to_string());
+        assert_ne!(self.seen, 2, "a processor's bug");
+    }
+
+    fn finish(&mut self, _emitted: &mut Vec<AuditEvent>) {
+        panic!("a processor's bug at the finish");
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_processor_loses_no_event_and_stops_nothing() {
+    use oauth_audit::chain::{Chaining, SigningKey};
+
+    for writers in [1, 2] {
+        let memory = MemoryWriter::new();
+        let builder = Auditor::builder()
+            .processor(Faulty { seen: 0 })
+            .processor(|event: &mut AuditEvent| {
+                event.labels.insert("later".into(), "yes".into());
+            })
+            .chain(Chaining::new().signing_key(SigningKey::generate("orders-api").unwrap()));
+        let auditor = with_writers(builder, &memory, WriterOptions::default(), writers)
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            auditor.emit(event(&auditor, EventKind::ResourceAccessed));
+        }
+        // Events after the panic, in later batches, still go through.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for _ in 0..2 {
+            auditor.emit(event(&auditor, EventKind::ResourceAccessed));
+        }
+        auditor.shutdown().await;
+        let events = memory.json();
+        let seen: Vec<&str> = events
+            .iter()
+            .filter_map(|e| e["labels"]["seen"].as_str())
+            .collect();
+        assert_eq!(seen, ["1", "2", "3", "4", "5"], "{writers} writer(s)");
+        // The event it panicked on goes on as it was left, through the later processors
+        // and the chain; the chain is sealed at the finish all the same.
+        assert!(events[..5].iter().all(|e| e["labels"]["later"] == "yes"));
+        assert_eq!(events.len(), 6, "{writers} writer(s)");
+        assert_eq!(events[5]["kind"], "AuditCheckpoint");
+        let seqs: Vec<u64> = events
+            .iter()
+            .map(|e| e["chain"]["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(auditor.stats().writers[0].dropped, 0);
+    }
+}

@@ -40,6 +40,10 @@ use crate::event::AuditEvent;
 ///
 /// Implemented for closures `FnMut(&mut AuditEvent)`; implement it on a type for a stage
 /// that adds events or keeps state worth naming.
+///
+/// A panic in any of its methods is caught and logged, and the processor is called again
+/// for what comes next: the event it panicked on goes on, as the processor left it, to the
+/// processors after it and to every sink, and what it had added stays added.
 pub trait Processor: Send + 'static {
     /// Processes one event. Events pushed onto `emitted` follow it, through the processors
     /// after this one, to every sink.

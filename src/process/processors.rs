@@ -1,6 +1,7 @@
 //! The processors in order, with their ticks: what both places that run them share, the
 //! stage's own task (several sinks) and a lone sink's task (see [`crate::sink::Inline`]).
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,12 +34,15 @@ impl Processors {
     /// adds follows the one that raised it, through the processors after that one.
     fn run_from(&mut self, from: usize, events: &mut Vec<Arc<AuditEvent>>) {
         let mut emitted = Vec::new();
-        for processor in self.list.iter_mut().skip(from) {
+        for (position, processor) in self.list.iter_mut().enumerate().skip(from) {
             // Only once a processor adds an event is the batch rebuilt; usually none does.
             let mut rebuilt: Option<Vec<Arc<AuditEvent>>> = None;
             for index in 0..events.len() {
                 // Unique (the request path let go of it): no copy is made.
-                processor.process(Arc::make_mut(&mut events[index]), &mut emitted);
+                let event = Arc::make_mut(&mut events[index]);
+                guarded(position, "process", || {
+                    processor.process(event, &mut emitted)
+                });
                 if let Some(next) = &mut rebuilt {
                     next.push(events[index].clone());
                 }
@@ -97,7 +101,8 @@ impl Inline for Processors {
         for index in 0..self.list.len() {
             if self.ticks.due(index, now) {
                 let mut emitted = Vec::new();
-                self.list[index].tick(&mut emitted);
+                let processor = &mut self.list[index];
+                guarded(index, "tick", || processor.tick(&mut emitted));
                 self.pass_emitted(index + 1, emitted, out);
             }
         }
@@ -106,9 +111,26 @@ impl Inline for Processors {
     fn finish(&mut self, out: &mut Vec<Arc<AuditEvent>>) {
         for index in 0..self.list.len() {
             let mut emitted = Vec::new();
-            self.list[index].finish(&mut emitted);
+            let processor = &mut self.list[index];
+            guarded(index, "finish", || processor.finish(&mut emitted));
             self.pass_emitted(index + 1, emitted, out);
         }
+    }
+}
+
+/// Runs one call of processor `index`, catching a panic: the task running the processors
+/// carries every event to the sinks, so a panic let through would stop the pipeline and lose
+/// the batch in hand, and every event after it, uncounted. A panic is logged (the panic hook
+/// has already shown its message); whatever the processor did to the event and added to
+/// `emitted` before it stands, and the event goes on to the processors after it and the chain.
+fn guarded(index: usize, call: &'static str, run: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(run)).is_err() {
+        tracing::error!(
+            target: "oauth_audit",
+            processor = index,
+            call,
+            "a processor panicked; the event goes on as the processor left it"
+        );
     }
 }
 
