@@ -46,7 +46,7 @@ pub(crate) struct StateFile {
 impl StateFile {
     /// Opens (or creates, mode 0600) and locks the file; returns what it says, if it says
     /// anything readable. A file that is not a state line (torn, edited) gives `None` and a
-    /// warning: the auditor starts a new stream.
+    /// warning, and is emptied: the auditor starts a new stream, which it records afresh.
     pub fn open(path: &Path) -> Result<(StateFile, Option<Saved>), StateError> {
         let io_err = |error| StateError::Io {
             path: path.to_owned(),
@@ -77,6 +77,9 @@ impl StateFile {
                     path = %path.display(),
                     "chain state file unreadable (torn write or edited); a new stream starts"
                 );
+                // Each save rewrites one line in place: whatever of the old text lay past
+                // it would stay, and make every later start unreadable too.
+                file.set_len(0).map_err(io_err)?;
             }
             saved
         };
@@ -190,6 +193,28 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_unreadable_file_longer_than_a_line_is_replaced_whole() {
+        let dir = std::env::temp_dir().join(format!("oauth-audit-state-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("chain.state");
+        let stream = uuid::Uuid::now_v7().to_string();
+        let hash = EventHash::of_bytes(b"x");
+        let line = format_line(&stream, 7, &hash);
+        for unreadable in [format!("{line}{line}"), "x".repeat(5000)] {
+            std::fs::write(&path, unreadable).unwrap();
+            {
+                let (mut state, saved) = StateFile::open(&path).unwrap();
+                assert_eq!(saved, None);
+                state.save(&stream, 8, &hash).unwrap();
+            }
+            // The new run's position is read back, not lost to what followed the old line.
+            let (_state, saved) = StateFile::open(&path).unwrap();
+            assert_eq!(saved.map(|saved| saved.seq), Some(8));
         }
         std::fs::remove_dir_all(dir).unwrap();
     }
