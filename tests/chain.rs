@@ -397,6 +397,54 @@ async fn checkpoints_are_posted_to_a_url() {
     assert_eq!(*received.lock().unwrap(), in_log);
 }
 
+/// The checkpoint made at shutdown is the one that seals the end of the log: a process
+/// that exits once `shutdown` returns must not leave it unposted.
+#[tokio::test]
+async fn shutdown_waits_for_the_last_checkpoint_to_be_posted() {
+    use axum::{routing::post, Router};
+
+    let received = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let sink = received.clone();
+    let app = Router::new().route(
+        "/checkpoints",
+        post(move |body: axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                // A notary a little slower than the pipeline.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                sink.lock().unwrap().push(body.0);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    for writers in [1, 2] {
+        received.lock().unwrap().clear();
+        let memory = MemoryWriter::new();
+        let mut builder = Auditor::builder()
+            .chain(
+                Chaining::new()
+                    .signing_key(SigningKey::generate("orders-api").unwrap())
+                    .checkpoint_url(format!("http://{addr}/checkpoints")),
+            )
+            .writer(memory.clone());
+        if writers == 2 {
+            builder = builder.writer(MemoryWriter::new());
+        }
+        let auditor = builder.build().unwrap();
+        for n in 0..3 {
+            auditor.emit(event(&auditor, n));
+        }
+        auditor.shutdown().await;
+        let last = memory.json().pop().unwrap();
+        assert_eq!(last["kind"], "AuditCheckpoint");
+        assert_eq!(*received.lock().unwrap(), [last], "{writers} writer(s)");
+    }
+}
+
 /// A chained event is serialised once, in its RFC 8785 form: the line a file holds is the
 /// very bytes that were hashed, and a copy of an event does not carry them along.
 #[tokio::test]

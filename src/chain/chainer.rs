@@ -105,6 +105,14 @@ impl Chainer {
         })
     }
 
+    /// What tells when the checkpoints handed to `checkpoint_url` are all posted.
+    #[cfg(feature = "http")]
+    pub(crate) fn posted(&self) -> Option<super::Posted> {
+        self.checkpoint_url
+            .as_ref()
+            .map(super::post::Poster::posted)
+    }
+
     /// Gives `event` the next place in the stream.
     fn link(&mut self, event: &mut AuditEvent) {
         self.seq += 1;

@@ -50,6 +50,8 @@ pub use announce::{check_announcement, sign_announcement};
 pub(crate) use chainer::Chainer;
 pub use key::{KeyError, SigningKey, VerifyingKey};
 pub use note::{origin, CheckpointNote, NoteError};
+#[cfg(feature = "http")]
+pub(crate) use post::Posted;
 
 /// How events are chained and sealed; given to
 /// [`AuditorBuilder::chain`](crate::writer::AuditorBuilder::chain).
@@ -119,7 +121,8 @@ impl Chaining {
     }
 
     /// Also posts every checkpoint as JSON to this URL (feature `http`), from a background
-    /// task, retried a few times.
+    /// task, retried a few times. The auditor's shutdown waits (up to 10 seconds) for the
+    /// checkpoints still to be posted, the one made at shutdown included.
     pub fn checkpoint_url(mut self, url: impl Into<String>) -> Self {
         self.checkpoint_url = Some(url.into());
         self

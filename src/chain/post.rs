@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::text::shown_url;
 use crate::ConfigError;
@@ -12,10 +12,41 @@ use crate::ConfigError;
 /// says so (checkpoints are rare: one per thousand events or per minute by default).
 const WAITING: usize = 64;
 const ATTEMPTS: u32 = 5;
+/// How long [`Posted::wait`] waits at shutdown, at most: a notary that does not answer must
+/// not hold a stopping process up for the minute its retries can take.
+const AT_SHUTDOWN: Duration = Duration::from_secs(10);
 
 pub(crate) struct Poster {
     tx: mpsc::Sender<Vec<u8>>,
     shown: String,
+    done: watch::Receiver<bool>,
+}
+
+/// Tells when a [`Poster`] is done: dropped, and every checkpoint handed to it posted or
+/// given up on. The checkpoint made at shutdown is posted after the pipeline stopped; the
+/// auditor's shutdown waits for it, so that a process exiting then does not lose it.
+#[derive(Clone, Debug)]
+pub(crate) struct Posted {
+    done: watch::Receiver<bool>,
+    shown: String,
+}
+
+impl Posted {
+    /// Waits until the poster is done, for at most [`AT_SHUTDOWN`]; says so when it is not.
+    pub(crate) async fn wait(&self) {
+        let mut done = self.done.clone();
+        // An error: the task is gone (its runtime shut down), nothing more will be posted.
+        if tokio::time::timeout(AT_SHUTDOWN, done.wait_for(|done| *done))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                target: "oauth_audit",
+                url = %self.shown,
+                "checkpoints still waiting to be posted at shutdown; they are in the audit log"
+            );
+        }
+    }
 }
 
 impl Poster {
@@ -40,8 +71,21 @@ impl Poster {
             .map_err(|err| ConfigError::invalid("chain checkpoint_url", err.to_string()))?;
         let shown = shown_url(url);
         let (tx, rx) = mpsc::channel(WAITING);
-        tokio::spawn(run(client, parsed, shown.clone(), rx));
-        Ok(Poster { tx, shown })
+        let (finished, done) = watch::channel(false);
+        let task_shown = shown.clone();
+        tokio::spawn(async move {
+            run(client, parsed, task_shown, rx).await;
+            finished.send_replace(true);
+        });
+        Ok(Poster { tx, shown, done })
+    }
+
+    /// What tells when this poster is done.
+    pub(crate) fn posted(&self) -> Posted {
+        Posted {
+            done: self.done.clone(),
+            shown: self.shown.clone(),
+        }
     }
 
     pub(crate) fn post(&self, body: Vec<u8>) {

@@ -42,6 +42,9 @@ struct Inner {
     metrics: Arc<EventMetrics>,
     /// Events the sinks are done with, for the next ones.
     recycler: Recycler,
+    /// The chain's checkpoints still to be posted, waited for at shutdown.
+    #[cfg(feature = "http")]
+    posted: Option<crate::chain::Posted>,
 }
 
 impl Auditor {
@@ -189,7 +192,9 @@ impl Auditor {
         }
     }
 
-    /// Writes and flushes every event accepted so far, then stops the writers.
+    /// Writes and flushes every event accepted so far, then stops the writers. With a chain
+    /// that posts its checkpoints to a URL, then waits (up to 10 seconds) until the
+    /// checkpoints still waiting, the last one made now included, are posted.
     ///
     /// Events emitted after this began are counted as dropped. Calling it twice is harmless.
     pub async fn shutdown(&self) {
@@ -207,6 +212,11 @@ impl Auditor {
         }
         for lane in self.inner.lanes.iter() {
             lane.shutdown().await;
+        }
+        // The last checkpoint was made as the pipeline stopped: it is posted only now.
+        #[cfg(feature = "http")]
+        if let Some(posted) = &self.inner.posted {
+            posted.wait().await;
         }
         self.inner.recycler.clear();
     }
@@ -609,6 +619,8 @@ impl AuditorBuilder {
             .chaining
             .map(|chaining| Chainer::start(chaining, service.clone()))
             .transpose()?;
+        #[cfg(feature = "http")]
+        let posted = chainer.as_ref().and_then(Chainer::posted);
         let metrics = Arc::new(EventMetrics::new());
         let recycler = Recycler::new(RECYCLED);
         let mut processors = self.processors;
@@ -658,6 +670,8 @@ impl AuditorBuilder {
                 closed: AtomicBool::new(false),
                 metrics,
                 recycler,
+                #[cfg(feature = "http")]
+                posted,
             }),
         })
     }
