@@ -511,6 +511,94 @@ async fn an_unreachable_collector_is_unavailable() {
     assert!(message.contains(&addr.to_string()), "{message}");
 }
 
+/// A collector that reads each request and answers `status` with a chunked body of 64 MiB
+/// that then never ends: a broken proxy, or an endpoint bent on filling the sink's memory.
+async fn endless_answer(status: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 16 * 1024];
+                loop {
+                    let n = socket.read(&mut buffer).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    let Some(head_end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length: usize = text[..head_end]
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length:"))
+                        .map_or(0, |value| value.trim().parse().unwrap());
+                    if request.len() >= head_end + 4 + length {
+                        break;
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 {status} Whatever\r\ncontent-type: application/json\r\n\
+                     transfer-encoding: chunked\r\n\r\n"
+                );
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = [b' '; 64 * 1024];
+                for _ in 0..1024 {
+                    let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+                    frame.extend_from_slice(&chunk);
+                    frame.extend_from_slice(b"\r\n");
+                    if socket.write_all(&frame).await.is_err() {
+                        return;
+                    }
+                }
+                // The body goes on, but nothing more comes.
+                std::future::pending::<()>().await;
+            });
+        }
+    });
+    format!("http://{addr}/_bulk")
+}
+
+#[tokio::test]
+async fn an_endless_answer_is_read_no_further_than_a_bound() {
+    let timeout = Duration::from_secs(20);
+    let collector = |url: String, format: Format| {
+        HttpCollector::builder(url)
+            .format(format)
+            .timeout(timeout)
+            .no_proxy()
+            .build()
+            .unwrap()
+    };
+    let bulk = || Format::ElasticsearchBulk { index: "a".into() };
+    let started = std::time::Instant::now();
+
+    // JSON lines read nothing from a 2xx: delivered, whatever follows the status.
+    let mut lines = collector(endless_answer(200).await, Format::JsonLines);
+    lines.send(&events(2)).await.unwrap();
+
+    // `_bulk` must read the items: an answer too large to judge is retried.
+    let mut es = collector(endless_answer(200).await, bulk());
+    let message = assert_unavailable(es.send(&events(2)).await);
+    assert!(message.contains("larger than"), "{message}");
+
+    // An error status is quoted from its start.
+    let mut failing = collector(endless_answer(503).await, bulk());
+    let message = assert_unavailable(failing.send(&events(2)).await);
+    assert!(message.contains("503"), "{message}");
+
+    assert!(
+        started.elapsed() < timeout,
+        "answers were read until the request timeout: {:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn secrets_never_reach_debug_output_or_errors() {
     let pki = Pki::generate();

@@ -20,7 +20,9 @@ use crate::format::EventFormat;
 /// Answers are classified for the delivery machinery: 2xx is delivered (for `_bulk`, once
 /// every item is created or already existed); 408, 429, 5xx and connection failures are
 /// transient (retried; a `Retry-After` is honoured, up to five minutes); any other status is
-/// a refusal (the batch is dropped and reported). Redirects are not followed.
+/// a refusal (the batch is dropped and reported). Redirects are not followed. An answer is
+/// read only as far as it is needed: 64 KiB of an error, 1 MiB plus 4 KiB per event of a
+/// 2xx `_bulk` or HEC answer (a longer one is transient, as it cannot be judged).
 ///
 /// Credentials never appear in `Debug` output or in errors.
 ///

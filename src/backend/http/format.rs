@@ -196,6 +196,15 @@ impl Format {
         }
     }
 
+    /// Whether a 2xx answer says something about the events ([`verdict`](Self::verdict)
+    /// reads it), so that it must be read whole.
+    pub(crate) fn reads_answer(&self) -> bool {
+        matches!(
+            self,
+            Format::ElasticsearchBulk { .. } | Format::SplunkHec { .. }
+        )
+    }
+
     /// Reads a 2xx answer.
     pub(crate) fn verdict(&self, body: &[u8]) -> Verdict {
         match self {

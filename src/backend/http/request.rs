@@ -8,7 +8,10 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use http::header;
 
-use super::classify::{classify, error_chain, parse_retry_after, unavailable, CollectorError};
+use super::classify::{
+    classify, error_chain, parse_retry_after, read_answer, unavailable, CollectorError,
+    ANSWER_EXCERPT_LIMIT,
+};
 use super::format::{idempotency_key, Format};
 use super::settings::Settings;
 use crate::delivery::{BackendError, EncodedEvent};
@@ -26,6 +29,12 @@ pub(super) fn sign(secret: &[u8], body: &[u8]) -> String {
     mac.update(body);
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
+
+/// The most of a 2xx answer read for the format's verdict (the items of `_bulk`, the code
+/// of HEC): this much whatever the request, plus [`VERDICT_PER_EVENT_LIMIT`] per event.
+const VERDICT_BASE_LIMIT: usize = 1024 * 1024;
+/// Far more than Elasticsearch writes for an item, even a refused one with its reason.
+const VERDICT_PER_EVENT_LIMIT: usize = 4 * 1024;
 
 /// Sends one request holding `events` (their encoded `body`) and classifies the answer; a
 /// `Retry-After` on a transient answer is recorded in `retry_not_before`.
@@ -59,7 +68,7 @@ pub(super) async fn post(
     if matches!(settings.format, Format::JsonLines) {
         request = request.header("idempotency-key", idempotency_key(events));
     }
-    let response = match request.send().await {
+    let mut response = match request.send().await {
         Ok(response) => response,
         Err(err) => {
             return Err(unavailable(
@@ -76,8 +85,28 @@ pub(super) async fn post(
         .headers()
         .get(header::RETRY_AFTER)
         .and_then(parse_retry_after);
-    let answer = match response.bytes().await {
-        Ok(answer) => answer,
+    let judged = status.is_success() && settings.format.reads_answer();
+    let limit = if judged {
+        VERDICT_BASE_LIMIT.saturating_add(events.len().saturating_mul(VERDICT_PER_EVENT_LIMIT))
+    } else {
+        ANSWER_EXCERPT_LIMIT
+    };
+    let answer = match read_answer(&mut response, limit).await {
+        Ok((_, true)) if judged => {
+            // Which events were taken cannot be told: they are sent again (`_bulk` answers
+            // 409 for those already indexed).
+            return Err(unavailable(
+                settings,
+                CollectorError::Items {
+                    url: settings.shown_url.clone(),
+                    message: format!(
+                        "answered {} with a body larger than {limit} bytes, not read to its end",
+                        status.as_u16()
+                    ),
+                },
+            ));
+        }
+        Ok((answer, _)) => answer,
         Err(err) => {
             return Err(unavailable(
                 settings,

@@ -7,7 +7,8 @@ use std::time::Instant;
 use http::header;
 
 use super::classify::{
-    error_chain, is_transient, parse_retry_after, CollectorError, MAX_RETRY_AFTER,
+    error_chain, is_transient, parse_retry_after, read_answer, CollectorError,
+    ANSWER_EXCERPT_LIMIT, MAX_RETRY_AFTER,
 };
 use super::format::excerpt;
 use super::settings::{Settings, TemplateInstall};
@@ -38,7 +39,7 @@ pub(super) async fn install(
         .body(template.body.clone())
         .send()
         .await;
-    let response = match response {
+    let mut response = match response {
         Ok(response) => response,
         Err(err) => {
             return Err(TemplateFailure::Transient(error(format!(
@@ -62,7 +63,11 @@ pub(super) async fn install(
         .headers()
         .get(header::RETRY_AFTER)
         .and_then(parse_retry_after);
-    let answer = response.bytes().await.unwrap_or_default();
+    // Only its start is quoted.
+    let answer = read_answer(&mut response, ANSWER_EXCERPT_LIMIT)
+        .await
+        .map(|(answer, _)| answer)
+        .unwrap_or_default();
     let message = format!("answered {}: {}", status.as_u16(), excerpt(&answer));
     if is_transient(status) {
         if let Some(wait) = retry_after {
