@@ -238,7 +238,7 @@ async fn json_lines_carry_a_bearer_token_and_a_stable_idempotency_key() {
 }
 
 #[tokio::test]
-async fn wrong_or_missing_credentials_are_refused_without_revealing_them() {
+async fn wrong_or_missing_credentials_keep_the_events_without_revealing_them() {
     let collector = Collector::start(Expect {
         shape: Shape::Hec {
             source: "api".into(),
@@ -260,8 +260,9 @@ async fn wrong_or_missing_credentials_are_refused_without_revealing_them() {
             .build()
             .unwrap()
     };
+    // Not the events' fault: they wait, retried and spooled, until the token is put right.
     let mut wrong = hec(HttpCollector::builder(collector.url()).splunk_token("wrong-token-xyz"));
-    let message = assert_rejected(wrong.send(&events(2)).await);
+    let message = assert_unavailable(wrong.send(&events(2)).await);
     assert!(
         message.contains("403") && message.contains("Invalid token"),
         "{message}"
@@ -269,7 +270,7 @@ async fn wrong_or_missing_credentials_are_refused_without_revealing_them() {
     assert!(!message.contains("wrong-token-xyz"), "{message}");
 
     let mut missing = hec(HttpCollector::builder(collector.url()));
-    let message = assert_rejected(missing.send(&events(1)).await);
+    let message = assert_unavailable(missing.send(&events(1)).await);
     assert!(message.contains("401"), "{message}");
 
     let mut right = hec(HttpCollector::builder(collector.url()).splunk_token("right-token"));
@@ -356,10 +357,24 @@ async fn request_statuses_are_classified_and_retries_deliver_once() {
     backend.send(&lost).await.unwrap();
     assert_eq!(collector.ids(), [ids(&batch), ids(&lost)].concat());
 
-    collector.script([Reply::Status(400, None)]);
-    let message = assert_rejected(backend.send(&events(1)).await);
-    assert!(message.contains("400"), "{message}");
-    assert_eq!(collector.ids().len(), 5);
+    // The collector's or the configuration's fault (credentials, privileges, the URL, a
+    // redirect): the events are kept for a retry, never dropped.
+    let kept = events(2);
+    for status in [301, 401, 403, 404, 407] {
+        collector.script([Reply::Status(status, None)]);
+        let message = assert_unavailable(backend.send(&kept).await);
+        assert!(message.contains(&status.to_string()), "{message}");
+    }
+    backend.send(&kept).await.unwrap();
+    assert_eq!(collector.ids().len(), 7);
+
+    // The events' fault: refused.
+    for status in [400, 413, 422] {
+        collector.script([Reply::Status(status, None)]);
+        let message = assert_rejected(backend.send(&events(1)).await);
+        assert!(message.contains(&status.to_string()), "{message}");
+    }
+    assert_eq!(collector.ids().len(), 7);
     assert_clean(&collector);
 }
 
@@ -632,7 +647,7 @@ async fn secrets_never_reach_debug_output_or_errors() {
         let mut backend = builder.build().unwrap();
         let shown = format!("{shown} {backend:?}");
         // The collector answers 401 (wrong credentials): the error names the URL, not them.
-        let error = assert_rejected(backend.send(&events(1)).await);
+        let error = assert_unavailable(backend.send(&events(1)).await);
         assert!(error.contains("401"), "{error}");
         for secret in secrets {
             assert!(!shown.contains(secret), "{secret} in {shown}");

@@ -18,9 +18,11 @@ use crate::format::EventFormat;
 /// [`Delivery`](crate::delivery::Delivery) for retries and the on-disk spool.
 ///
 /// Answers are classified for the delivery machinery: 2xx is delivered (for `_bulk`, once
-/// every item is created or already existed); 408, 429, 5xx and connection failures are
-/// transient (retried; a `Retry-After` is honoured, up to five minutes); any other status is
-/// a refusal (the batch is dropped and reported). Redirects are not followed. An answer is
+/// every item is created or already existed); 400, 413 and 422 refuse the events (the
+/// delivery finds the ones at fault, which are dropped and reported); any other status and
+/// connection failures are transient (retried and spooled; a `Retry-After` is honoured, up
+/// to five minutes): 408, 429 and 5xx, but also 401, 403, 404, a redirect (redirects are
+/// not followed) or a proxy's 407, which an operator puts right while the events wait. An answer is
 /// read only as far as it is needed: 64 KiB of an error, 1 MiB plus 4 KiB per event of a
 /// 2xx `_bulk` or HEC answer (a longer one is transient, as it cannot be judged).
 ///

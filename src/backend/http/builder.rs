@@ -136,8 +136,9 @@ impl HttpCollectorBuilder {
     /// and is named after it, unless [`template_name`](Self::template_name) or
     /// [`template_options`](Self::template_options) say otherwise.
     ///
-    /// A transient failure (no answer, 408, 429, 5xx) is retried like a batch. A refusal
-    /// (any other status, e.g. 403 without the `manage_index_templates` privilege) refuses
+    /// A transient failure (no answer, or a status transient for a batch: 401, 404, 408,
+    /// 429, 5xx...) is retried like a batch. A refusal (403 without the
+    /// `manage_index_templates` privilege; 400, 413 or 422 for the template) refuses
     /// the batch with [`CollectorError::Template`](super::CollectorError::Template), logged
     /// at error level: its events are dropped and reported, as for a refused `_bulk`,
     /// rather than indexed without their mappings. The next batch after 30 seconds asks

@@ -15,9 +15,9 @@ use crate::delivery::BackendError;
 pub(super) const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// What an answer means for the requested events: 2xx is delivered once the format's own
-/// verdict agrees (bulk items, HEC codes); 408, 429 and 5xx are transient, and a
-/// `Retry-After` holds the next attempt back (in `retry_not_before`); any other status
-/// refuses the events.
+/// verdict agrees (bulk items, HEC codes); 400, 413 and 422 refuse the events
+/// ([`refuses_events`]); any other status is transient, and a `Retry-After` holds the next
+/// attempt back (in `retry_not_before`).
 pub(super) fn classify(
     settings: &Settings,
     retry_not_before: &mut Option<Instant>,
@@ -49,14 +49,13 @@ pub(super) fn classify(
         status: status.as_u16(),
         answer: excerpt(answer),
     };
-    if is_transient(status) {
-        if let Some(wait) = retry_after {
-            *retry_not_before = Some(Instant::now() + wait.min(MAX_RETRY_AFTER));
-        }
-        Err(unavailable(settings, error))
-    } else {
-        Err(rejected(settings, error))
+    if refuses_events(status) {
+        return Err(rejected(settings, error));
     }
+    if let Some(wait) = retry_after {
+        *retry_not_before = Some(Instant::now() + wait.min(MAX_RETRY_AFTER));
+    }
+    Err(unavailable(settings, error))
 }
 
 /// A transient failure of this collector: the events are retried and spooled.
@@ -101,8 +100,8 @@ pub enum CollectorError {
         message: String,
     },
     /// Installing the index template before the first batch (`install_template`) failed.
-    /// Refused (a 4xx other than 408 and 429: missing privileges, a template the cluster
-    /// does not accept), the batch is refused with this error; otherwise it is retried.
+    /// Refused (403: missing privileges; 400, 413 or 422: a template the cluster does not
+    /// accept), the batch is refused with this error; otherwise it is retried.
     #[error("installing the index template {name:?} at {url} failed: {message}")]
     Template {
         /// The template's name.
@@ -122,11 +121,17 @@ pub enum CollectorError {
     },
 }
 
-/// Whether an error status may go away by itself: 408, 429 and 5xx.
-pub(super) fn is_transient(status: StatusCode) -> bool {
-    status == StatusCode::REQUEST_TIMEOUT
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status.is_server_error()
+/// Whether an error status is the events' fault, so that resending them cannot help: 400 (a
+/// body the collector cannot take), 413 (too large: the delivery sends halves until the
+/// events at fault are found) and 422. Any other status is transient: 408, 429 and 5xx go
+/// away by themselves, and the others (401 and 403 for credentials that expired or lack a
+/// privilege, 404 for a wrong URL, a redirect, which is not followed, a proxy's 407) are
+/// the collector's or the configuration's, which an operator puts right while the events
+/// wait, retried and spooled, as they do for a PostgreSQL password that no longer works.
+pub(super) fn refuses_events(status: StatusCode) -> bool {
+    status == StatusCode::BAD_REQUEST
+        || status == StatusCode::PAYLOAD_TOO_LARGE
+        || status == StatusCode::UNPROCESSABLE_ENTITY
 }
 
 /// The most of an answer that is read when only its start is quoted (an error status, a
@@ -197,11 +202,13 @@ mod tests {
 
     #[test]
     fn statuses_are_classified() {
-        for transient in [408, 429, 500, 502, 503, 504] {
-            assert!(is_transient(StatusCode::from_u16(transient).unwrap()));
+        for transient in [
+            301, 302, 307, 308, 401, 403, 404, 405, 407, 408, 409, 429, 500, 502, 503, 504,
+        ] {
+            assert!(!refuses_events(StatusCode::from_u16(transient).unwrap()));
         }
-        for permanent in [400, 401, 403, 404, 409, 413] {
-            assert!(!is_transient(StatusCode::from_u16(permanent).unwrap()));
+        for refusal in [400, 413, 422] {
+            assert!(refuses_events(StatusCode::from_u16(refusal).unwrap()));
         }
     }
 }

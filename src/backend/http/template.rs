@@ -4,10 +4,10 @@
 
 use std::time::Instant;
 
-use http::header;
+use http::{header, StatusCode};
 
 use super::classify::{
-    error_chain, is_transient, parse_retry_after, read_answer, CollectorError,
+    error_chain, parse_retry_after, read_answer, refuses_events, CollectorError,
     ANSWER_EXCERPT_LIMIT, MAX_RETRY_AFTER,
 };
 use super::format::excerpt;
@@ -15,9 +15,10 @@ use super::settings::{Settings, TemplateInstall};
 
 /// Why the template is not installed.
 pub(super) enum TemplateFailure {
-    /// No answer, or 408, 429, 5xx: retried like a batch.
+    /// No answer, or a status that is transient for a batch too: retried like a batch.
     Transient(CollectorError),
-    /// Any other status: the cluster will not take it as things are.
+    /// 403 (the privilege to manage templates is missing), or a status that refuses a
+    /// batch's events (400, 413, 422): the cluster will not take it as things are.
     Refused(CollectorError),
 }
 
@@ -69,7 +70,7 @@ pub(super) async fn install(
         .map(|(answer, _)| answer)
         .unwrap_or_default();
     let message = format!("answered {}: {}", status.as_u16(), excerpt(&answer));
-    if is_transient(status) {
+    if status != StatusCode::FORBIDDEN && !refuses_events(status) {
         if let Some(wait) = retry_after {
             *retry_not_before = Some(Instant::now() + wait.min(MAX_RETRY_AFTER));
         }
