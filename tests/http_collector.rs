@@ -657,6 +657,78 @@ async fn secrets_never_reach_debug_output_or_errors() {
     assert_clean(&collector);
 }
 
+/// A collector, or a proxy in front of one, that quotes what it was sent when it refuses a
+/// request: the `Authorization` header, another header and the URI with its query string,
+/// as Elasticsearch's 401 names the REST request, and some gateways quote the key they did
+/// not know.
+async fn quoting_collector(status: u16, body: &'static str) -> String {
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    let answer = move |headers: HeaderMap, uri: Uri| async move {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .map(|value| value.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        let quoted = body
+            .replace("{authorization}", &header("authorization"))
+            .replace("{key}", &header("x-api-key"))
+            .replace("{uri}", &uri.to_string());
+        (StatusCode::from_u16(status).unwrap(), quoted)
+    };
+    let addr = serve(Router::new().fallback(answer)).await;
+    format!("http://{addr}/_bulk")
+}
+
+#[tokio::test]
+async fn credentials_a_collector_quotes_back_are_not_shown() {
+    let secrets = [
+        "query-secret-1",
+        "bearer-secret-2",
+        "basic-secret-3",
+        // `writer:basic-secret-3` as sent.
+        "d3JpdGVyOmJhc2ljLXNlY3JldC0z",
+        "splunk-secret-4",
+        "apikey-secret-5",
+        "header-secret-6",
+    ];
+    for (status, body) in [
+        (
+            401,
+            r#"{"error":{"type":"security_exception","reason":"unable to authenticate with [{authorization}] for REST request [{uri}]"},"status":401}"#,
+        ),
+        (403, "unknown key {key} for {uri}"),
+        (400, "malformed request {uri} ({authorization})"),
+        (
+            200,
+            r#"{"errors":true,"items":[{"create":{"status":403,"error":{"type":"security_exception","reason":"{authorization} may not write [{uri}]"}}}]}"#,
+        ),
+    ] {
+        let url = format!(
+            "{}?pipeline=geo&token=query-secret-1",
+            quoting_collector(status, body).await
+        );
+        for builder in [
+            HttpCollector::builder(&url).bearer_token("bearer-secret-2"),
+            HttpCollector::builder(&url).basic_auth("writer", "basic-secret-3"),
+            HttpCollector::builder(&url).splunk_token("splunk-secret-4"),
+            HttpCollector::builder(&url).elasticsearch_api_key("apikey-secret-5"),
+            HttpCollector::builder(&url).header("X-Api-Key", "header-secret-6"),
+        ] {
+            let mut backend = builder
+                .format(Format::ElasticsearchBulk { index: "a".into() })
+                .no_proxy()
+                .build()
+                .unwrap();
+            let error = backend.send(&events(1)).await.unwrap_err().to_string();
+            assert!(error.contains("<redacted>"), "{error}");
+            for secret in secrets {
+                assert!(!error.contains(secret), "{secret} in {error}");
+            }
+        }
+    }
+}
+
 /// A spool directory removed at the end of the test.
 struct SpoolDir(std::path::PathBuf);
 

@@ -38,6 +38,25 @@ impl Auth {
         }
     }
 
+    /// The secrets an answer could quote: the token, key or password, and for Basic the
+    /// base64 credentials as sent.
+    pub(super) fn secrets(&self) -> Vec<String> {
+        match self {
+            Auth::None => Vec::new(),
+            Auth::Bearer(secret) | Auth::Splunk(secret) | Auth::ApiKey(secret) => {
+                vec![secret.0.clone()]
+            }
+            Auth::Basic { user, password } => {
+                use base64::Engine as _;
+                vec![
+                    password.0.clone(),
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{user}:{}", password.0)),
+                ]
+            }
+        }
+    }
+
     /// The `Authorization` value, marked sensitive; checked at build.
     pub(super) fn header_value(&self) -> Result<Option<HeaderValue>, ConfigError> {
         let value = match self {
@@ -69,6 +88,37 @@ impl Auth {
         };
         Ok(Some(value))
     }
+}
+
+/// Secrets shorter than this are not looked for in answers: blanking every `1` of a message
+/// for a header value `1` would protect nothing.
+const MIN_QUOTED_SECRET: usize = 4;
+
+/// The secrets to look for in answers, longest first (so that a secret holding another is
+/// replaced whole), without duplicates or the short ones.
+pub(super) fn quoted_secrets(mut secrets: Vec<String>) -> Vec<Secret> {
+    secrets.retain(|secret| secret.len() >= MIN_QUOTED_SECRET);
+    secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    secrets.dedup();
+    secrets.into_iter().map(Secret).collect()
+}
+
+/// `answer` with every one of `secrets` it quotes replaced by `<redacted>`: a collector, or
+/// a proxy in front of it, may quote the credentials, header values or query string it was
+/// sent (Elasticsearch's 401 names the request's URI), and answers go into errors and logs.
+pub(super) fn scrub(secrets: &[Secret], answer: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&answer);
+    if !secrets
+        .iter()
+        .any(|secret| text.contains(secret.0.as_str()))
+    {
+        return answer;
+    }
+    let mut text = text.into_owned();
+    for secret in secrets {
+        text = text.replace(secret.0.as_str(), "<redacted>");
+    }
+    text.into_bytes()
 }
 
 fn non_empty(secret: &str, setting: &'static str) -> Result<(), ConfigError> {

@@ -26,7 +26,9 @@ use crate::format::EventFormat;
 /// read only as far as it is needed: 64 KiB of an error, 1 MiB plus 4 KiB per event of a
 /// 2xx `_bulk` or HEC answer (a longer one is transient, as it cannot be judged).
 ///
-/// Credentials never appear in `Debug` output or in errors.
+/// Credentials never appear in `Debug` output or in errors, not even quoted back in a
+/// collector's answer (with header values and the URL's query string, they are replaced by
+/// `<redacted>` there).
 ///
 /// ```no_run
 /// use oauth_audit::backend::{Format, HttpCollector};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use super::auth::{sensitive_value, Auth, Secret};
+use super::auth::{quoted_secrets, sensitive_value, Auth, Secret};
 use super::backend::HttpCollector;
 use super::classify::error_chain;
 use super::format::Format;
@@ -407,6 +407,15 @@ impl HttpCollectorBuilder {
             None
         };
         let alerts_only = self.alerts_only || self.format.alerts_only();
+        let mut secrets = self.auth.secrets();
+        secrets.extend(self.headers.iter().map(|(_, value)| value.0.clone()));
+        if let Some(query) = url.query() {
+            secrets.push(query.to_owned());
+            for pair in query.split('&') {
+                secrets.extend(pair.split_once('=').map(|(_, value)| value.to_owned()));
+            }
+            secrets.extend(url.query_pairs().map(|(_, value)| value.into_owned()));
+        }
         Ok(HttpCollector::new(Settings {
             name: self
                 .name
@@ -422,6 +431,7 @@ impl HttpCollectorBuilder {
             header_names,
             alerts_only,
             hmac_secret: self.hmac_secret,
+            quoted_secrets: quoted_secrets(secrets),
             template,
         }))
     }

@@ -25,6 +25,9 @@ pub(super) struct Settings {
     /// Signs every request body: `X-OAuth-Audit-Signature: t=<unix seconds>,v1=<hex
     /// HMAC-SHA256 of "<t>.<body>">`.
     pub(super) hmac_secret: Option<super::auth::Secret<Vec<u8>>>,
+    /// What answers may quote and errors must not show (`auth::scrub`): the credentials,
+    /// the header values, the URL's query string and its values.
+    pub(super) quoted_secrets: Vec<super::auth::Secret>,
     /// The index template to install before the first batch (`install_template`).
     pub(super) template: Option<TemplateInstall>,
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use http::{header, StatusCode};
 
+use super::auth::scrub;
 use super::classify::{
     error_chain, parse_retry_after, read_answer, refuses_events, CollectorError,
     ANSWER_EXCERPT_LIMIT, MAX_RETRY_AFTER,
@@ -67,7 +68,7 @@ pub(super) async fn install(
     // Only its start is quoted.
     let answer = read_answer(&mut response, ANSWER_EXCERPT_LIMIT)
         .await
-        .map(|(answer, _)| answer)
+        .map(|(answer, _)| scrub(&settings.quoted_secrets, answer))
         .unwrap_or_default();
     let message = format!("answered {}: {}", status.as_u16(), excerpt(&answer));
     if status != StatusCode::FORBIDDEN && !refuses_events(status) {
