@@ -106,7 +106,7 @@ impl HttpCollectorBuilder {
     /// Signs every request with HMAC-SHA256 under `secret`, as webhook receivers expect:
     /// `X-OAuth-Audit-Signature: t=<unix seconds>,v1=<hex HMAC of "<t>.<body>">`, the body
     /// as sent (after gzip). A receiver recomputes it and refuses an old `t`, so a request
-    /// can be neither forged nor replayed later.
+    /// can be neither forged nor replayed later. An empty secret is refused at build.
     pub fn hmac_sha256_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.hmac_secret = Some(Secret(secret.into()));
         self
@@ -282,6 +282,15 @@ impl HttpCollectorBuilder {
         }
         if self.timeout.is_zero() {
             return Err(ConfigError::invalid("timeout", "must be greater than zero"));
+        }
+        if let Some(secret) = &self.hmac_secret {
+            // A signature under no key proves nothing: anyone can make it.
+            if secret.0.iter().all(u8::is_ascii_whitespace) {
+                return Err(ConfigError::invalid(
+                    "hmac_sha256_secret",
+                    "must not be empty",
+                ));
+            }
         }
         if matches!(self.format, Format::Alertmanager { .. })
             && self.event_format != EventFormat::OAuthAudit
@@ -562,6 +571,8 @@ mod tests {
             HttpCollector::builder("https://collector/").header("bad header", "x"),
             HttpCollector::builder("https://collector/").bearer_token("line\nbreak-hunter2"),
             HttpCollector::builder("https://collector/").bearer_token(""),
+            HttpCollector::builder("https://collector/").hmac_sha256_secret(""),
+            HttpCollector::builder("https://collector/").hmac_sha256_secret(" \n"),
             HttpCollector::builder("https://collector/")
                 .bearer_token("t")
                 .header("Authorization", "Other hunter2"),
