@@ -431,6 +431,14 @@ async fn bulk_item_failures_are_retried_or_rejected_by_their_status() {
     expected.sort();
     assert_eq!(stored, expected, "every event indexed exactly once");
 
+    // One item refused for want of a privilege on the index: not the event's fault, retried.
+    let batch = events(2);
+    collector.script([Reply::FirstItemFails(403, "security_exception")]);
+    let message = assert_unavailable(backend.send(&batch).await);
+    assert!(message.contains("security_exception"), "{message}");
+    backend.send(&batch).await.unwrap();
+    assert_eq!(collector.ids().len(), 5, "every event indexed exactly once");
+
     // One item refused for good (a mapping conflict): the batch is rejected.
     let batch = events(2);
     collector.script([Reply::FirstItemFails(400, "mapper_parsing_exception")]);

@@ -98,7 +98,8 @@ pub enum Format {
 pub(crate) enum Verdict {
     /// Every event was accepted.
     Accepted,
-    /// Some events failed transiently (bulk items answered 429 or 5xx).
+    /// Some events failed transiently (bulk items answered 429, 5xx, or a status that is not
+    /// the document's fault, such as 403 or 404).
     Retry(String),
     /// Some events were refused for good.
     Rejected(String),
@@ -360,13 +361,18 @@ fn bulk_verdict(body: &[u8]) -> Verdict {
     for item in response.items.iter().flat_map(|item| item.values()) {
         match item.status {
             200..=299 | 409 => {}
-            429 | 500..=599 => {
-                retry += 1;
-                first_retry.get_or_insert_with(|| describe_item(item.status, &item.error));
-            }
-            _ => {
+            // The document's fault (a mapping conflict, a field too large), as a whole
+            // answer's 400, 413 and 422 are (`classify::refuses_events`).
+            400 | 413 | 422 => {
                 rejected += 1;
                 first_rejected.get_or_insert_with(|| describe_item(item.status, &item.error));
+            }
+            // 429 and 5xx, and the cluster's or the configuration's fault: 403 for a
+            // privilege the writer lacks on the index, 404 for an index that may not be
+            // created.
+            _ => {
+                retry += 1;
+                first_retry.get_or_insert_with(|| describe_item(item.status, &item.error));
             }
         }
     }
@@ -595,6 +601,20 @@ mod tests {
             Verdict::Rejected(message) if message.contains("1 of 2") && message.contains("mapper_parsing_exception")
         ));
         assert!(matches!(format.verdict(b"<html>"), Verdict::Retry(_)));
+        // A privilege missing on the index, an index that may not be created: not the
+        // documents' fault.
+        for (status, kind) in [
+            (403, "security_exception"),
+            (404, "index_not_found_exception"),
+        ] {
+            let answer = format!(
+                r#"{{"errors":true,"items":[{{"create":{{"status":201}}}},{{"create":{{"status":{status},"error":{{"type":"{kind}"}}}}}}]}}"#
+            );
+            assert!(matches!(
+                format.verdict(answer.as_bytes()),
+                Verdict::Retry(message) if message.contains(kind)
+            ));
+        }
     }
 
     #[test]
