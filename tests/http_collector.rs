@@ -689,6 +689,39 @@ async fn quoting_collector(status: u16, body: &'static str) -> String {
 }
 
 #[tokio::test]
+async fn a_splunk_refusal_keeps_the_events_when_it_blames_the_configuration() {
+    let hec = |url: String| {
+        HttpCollector::builder(url)
+            .format(Format::SplunkHec {
+                source: "api".into(),
+                sourcetype: "_json".into(),
+                index: Some("security".into()),
+            })
+            .splunk_token("token")
+            .no_proxy()
+            .build()
+            .unwrap()
+    };
+    // An index the token may not write to, a channel indexer acknowledgement needs: the
+    // events wait until the token or the sink is put right.
+    for answer in [
+        r#"{"text":"Incorrect index","code":7,"invalid-event-number":0}"#,
+        r#"{"text":"Data channel is missing","code":10}"#,
+    ] {
+        let mut backend = hec(quoting_collector(400, answer).await);
+        let message = assert_unavailable(backend.send(&events(2)).await);
+        assert!(message.contains("400"), "{message}");
+    }
+    // The events' own fault: refused.
+    let mut backend = hec(quoting_collector(
+        400,
+        r#"{"text":"Invalid data format","code":6,"invalid-event-number":0}"#,
+    )
+    .await);
+    assert_rejected(backend.send(&events(2)).await);
+}
+
+#[tokio::test]
 async fn credentials_a_collector_quotes_back_are_not_shown() {
     let secrets = [
         "query-secret-1",

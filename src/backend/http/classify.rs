@@ -16,8 +16,9 @@ pub(super) const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// What an answer means for the requested events: 2xx is delivered once the format's own
 /// verdict agrees (bulk items, HEC codes); 400, 413 and 422 refuse the events
-/// ([`refuses_events`]); any other status is transient, and a `Retry-After` holds the next
-/// attempt back (in `retry_not_before`).
+/// ([`refuses_events`]) unless the answer blames the configuration (HEC codes); any other
+/// status is transient, and a `Retry-After` holds the next attempt back (in
+/// `retry_not_before`).
 pub(super) fn classify(
     settings: &Settings,
     retry_not_before: &mut Option<Instant>,
@@ -49,7 +50,7 @@ pub(super) fn classify(
         status: status.as_u16(),
         answer: excerpt(answer),
     };
-    if refuses_events(status) {
+    if refuses_events(status) && !settings.format.blames_configuration(answer) {
         return Err(rejected(settings, error));
     }
     if let Some(wait) = retry_after {

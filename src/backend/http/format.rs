@@ -54,6 +54,9 @@ pub enum Format {
     /// (`https://splunk.example:8088/services/collector/event`), the token is given with
     /// [`splunk_token`](super::HttpCollectorBuilder::splunk_token).
     ///
+    /// A 400 whose HEC code blames the configuration rather than the events (7, an index
+    /// the token may not write to; 10 and 11, the data channel; 14; 16) is transient.
+    ///
     /// `host` is the event's `service.instance` when it has one. HEC has no deduplication: a
     /// batch resent after a timeout or replayed after a crash is indexed again, so dedupe on
     /// `event.id` in searches (`| dedup event.id`).
@@ -204,6 +207,18 @@ impl Format {
             self,
             Format::ElasticsearchBulk { .. } | Format::SplunkHec { .. }
         )
+    }
+
+    /// Whether an answer refusing the request (400, 413, 422) blames the configuration rather
+    /// than the events, as Splunk HEC's codes tell (an index the token may not write to, a
+    /// missing data channel): then it is transient, and the events wait for the fix.
+    pub(crate) fn blames_configuration(&self, answer: &[u8]) -> bool {
+        match self {
+            Format::SplunkHec { .. } => {
+                hec_code(answer).is_some_and(|code| HEC_CONFIGURATION_CODES.contains(&code))
+            }
+            _ => false,
+        }
     }
 
     /// Reads a 2xx answer.
@@ -403,6 +418,21 @@ fn describe_item(status: u16, error: &Option<serde_json::Value>) -> String {
         .and_then(|reason| reason.as_str())
         .unwrap_or("");
     crate::event::sanitize(&format!("status {status} {kind}: {reason}"), 300)
+}
+
+/// The codes of an HEC 400 that blame the token's or the request's configuration, not the
+/// events: 7 (incorrect index: missing, or not allowed for the token), 10 and 11 (data
+/// channel missing or invalid: indexer acknowledgement is on), 14 (acknowledgement
+/// disabled), 16 (query string authorization not enabled).
+const HEC_CONFIGURATION_CODES: [i64; 5] = [7, 10, 11, 14, 16];
+
+/// The `code` of an HEC answer, if it is one.
+fn hec_code(body: &[u8]) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct HecCode {
+        code: Option<i64>,
+    }
+    serde_json::from_slice::<HecCode>(body).ok()?.code
 }
 
 /// HEC answers `{"text":"Success","code":0}`; a 2xx with another code is a refusal.
@@ -615,6 +645,21 @@ mod tests {
                 Verdict::Retry(message) if message.contains(kind)
             ));
         }
+    }
+
+    #[test]
+    fn hec_refusals_blame_the_events_or_the_configuration() {
+        let format = Format::SplunkHec {
+            source: "a".into(),
+            sourcetype: "b".into(),
+            index: None,
+        };
+        assert!(format.blames_configuration(br#"{"text":"Incorrect index","code":7}"#));
+        assert!(format.blames_configuration(br#"{"text":"Data channel is missing","code":10}"#));
+        assert!(!format.blames_configuration(br#"{"text":"Invalid data format","code":6}"#));
+        assert!(!format.blames_configuration(b"<html>"));
+        let bulk = Format::ElasticsearchBulk { index: "a".into() };
+        assert!(!bulk.blames_configuration(br#"{"text":"Incorrect index","code":7}"#));
     }
 
     #[test]
