@@ -768,6 +768,19 @@ async fn credentials_a_collector_quotes_back_are_not_shown() {
             }
         }
     }
+    // Only what errors show is scrubbed: a query value the answer holds too (`false`) does
+    // not change how the answer is read.
+    let url = quoting_collector(
+        200,
+        r#"{"errors":false,"items":[{"create":{"status":201}}]}"#,
+    )
+    .await;
+    let mut backend = HttpCollector::builder(format!("{url}?refresh=false"))
+        .format(Format::ElasticsearchBulk { index: "a".into() })
+        .no_proxy()
+        .build()
+        .unwrap();
+    backend.send(&events(1)).await.unwrap();
 }
 
 /// A spool directory removed at the end of the test.

@@ -103,22 +103,20 @@ pub(super) fn quoted_secrets(mut secrets: Vec<String>) -> Vec<Secret> {
     secrets.into_iter().map(Secret).collect()
 }
 
-/// `answer` with every one of `secrets` it quotes replaced by `<redacted>`: a collector, or
-/// a proxy in front of it, may quote the credentials, header values or query string it was
-/// sent (Elasticsearch's 401 names the request's URI), and answers go into errors and logs.
-pub(super) fn scrub(secrets: &[Secret], answer: Vec<u8>) -> Vec<u8> {
-    let text = String::from_utf8_lossy(&answer);
-    if !secrets
-        .iter()
-        .any(|secret| text.contains(secret.0.as_str()))
-    {
-        return answer;
-    }
-    let mut text = text.into_owned();
+/// `text`, taken from an answer, with every one of `secrets` it quotes replaced by
+/// `<redacted>`: a collector, or a proxy in front of it, may quote the credentials, header
+/// values or query string it was sent (Elasticsearch's 401 names the request's URI), and
+/// what errors quote of answers goes into logs. Only what is shown is scrubbed, before it is
+/// cut short (a secret cut in two would not be found): the answer itself is judged as it
+/// came, a query value such as `true` being no reason to misread it.
+pub(super) fn scrub(secrets: &[Secret], text: &str) -> String {
+    let mut text = text.to_owned();
     for secret in secrets {
-        text = text.replace(secret.0.as_str(), "<redacted>");
+        if text.contains(secret.0.as_str()) {
+            text = text.replace(secret.0.as_str(), "<redacted>");
+        }
     }
-    text.into_bytes()
+    text
 }
 
 fn non_empty(secret: &str, setting: &'static str) -> Result<(), ConfigError> {

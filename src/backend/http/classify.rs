@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use http::header::HeaderValue;
 use http::StatusCode;
 
+use super::auth::scrub;
 use super::format::{excerpt, Verdict};
 use super::settings::Settings;
 use crate::delivery::BackendError;
@@ -26,8 +27,9 @@ pub(super) fn classify(
     retry_after: Option<Duration>,
     answer: &[u8],
 ) -> Result<(), BackendError> {
+    let shown = |text: &str| scrub(&settings.quoted_secrets, text);
     if status.is_success() {
-        return match settings.format.verdict(answer) {
+        return match settings.format.verdict(answer, &shown) {
             Verdict::Accepted => Ok(()),
             Verdict::Retry(message) => Err(unavailable(
                 settings,
@@ -48,7 +50,7 @@ pub(super) fn classify(
     let error = CollectorError::Status {
         url: settings.shown_url.clone(),
         status: status.as_u16(),
-        answer: excerpt(answer),
+        answer: excerpt(answer, &shown),
     };
     if refuses_events(status) && !settings.format.blames_configuration(answer) {
         return Err(rejected(settings, error));

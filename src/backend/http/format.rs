@@ -221,11 +221,12 @@ impl Format {
         }
     }
 
-    /// Reads a 2xx answer.
-    pub(crate) fn verdict(&self, body: &[u8]) -> Verdict {
+    /// Reads a 2xx answer; what its messages quote of it goes through `shown` (which hides
+    /// the secrets it may quote).
+    pub(crate) fn verdict(&self, body: &[u8], shown: &dyn Fn(&str) -> String) -> Verdict {
         match self {
-            Format::ElasticsearchBulk { .. } => bulk_verdict(body),
-            Format::SplunkHec { .. } => hec_verdict(body),
+            Format::ElasticsearchBulk { .. } => bulk_verdict(body, shown),
+            Format::SplunkHec { .. } => hec_verdict(body, shown),
             Format::JsonLines | Format::Alertmanager { .. } => Verdict::Accepted,
         }
     }
@@ -342,7 +343,7 @@ fn push_epoch_seconds(body: &mut Vec<u8>, micros: i64) {
 
 /// The answer of `_bulk`: `errors` is false when every item succeeded; otherwise each item
 /// carries its own status.
-fn bulk_verdict(body: &[u8]) -> Verdict {
+fn bulk_verdict(body: &[u8], shown: &dyn Fn(&str) -> String) -> Verdict {
     #[derive(Deserialize)]
     struct BulkResponse {
         errors: bool,
@@ -361,7 +362,7 @@ fn bulk_verdict(body: &[u8]) -> Verdict {
         Err(err) => {
             return Verdict::Retry(format!(
                 "the _bulk answer is not a bulk response ({err}): {}",
-                excerpt(body)
+                excerpt(body, shown)
             ))
         }
     };
@@ -380,14 +381,15 @@ fn bulk_verdict(body: &[u8]) -> Verdict {
             // answer's 400, 413 and 422 are (`classify::refuses_events`).
             400 | 413 | 422 => {
                 rejected += 1;
-                first_rejected.get_or_insert_with(|| describe_item(item.status, &item.error));
+                first_rejected
+                    .get_or_insert_with(|| describe_item(item.status, &item.error, shown));
             }
             // 429 and 5xx, and the cluster's or the configuration's fault: 403 for a
             // privilege the writer lacks on the index, 404 for an index that may not be
             // created.
             _ => {
                 retry += 1;
-                first_retry.get_or_insert_with(|| describe_item(item.status, &item.error));
+                first_retry.get_or_insert_with(|| describe_item(item.status, &item.error, shown));
             }
         }
     }
@@ -406,7 +408,11 @@ fn bulk_verdict(body: &[u8]) -> Verdict {
     }
 }
 
-fn describe_item(status: u16, error: &Option<serde_json::Value>) -> String {
+fn describe_item(
+    status: u16,
+    error: &Option<serde_json::Value>,
+    shown: &dyn Fn(&str) -> String,
+) -> String {
     let kind = error
         .as_ref()
         .and_then(|error| error.get("type"))
@@ -417,7 +423,7 @@ fn describe_item(status: u16, error: &Option<serde_json::Value>) -> String {
         .and_then(|error| error.get("reason"))
         .and_then(|reason| reason.as_str())
         .unwrap_or("");
-    crate::event::sanitize(&format!("status {status} {kind}: {reason}"), 300)
+    crate::event::sanitize(&shown(&format!("status {status} {kind}: {reason}")), 300)
 }
 
 /// The codes of an HEC 400 that blame the token's or the request's configuration, not the
@@ -436,7 +442,7 @@ fn hec_code(body: &[u8]) -> Option<i64> {
 }
 
 /// HEC answers `{"text":"Success","code":0}`; a 2xx with another code is a refusal.
-fn hec_verdict(body: &[u8]) -> Verdict {
+fn hec_verdict(body: &[u8], shown: &dyn Fn(&str) -> String) -> Verdict {
     #[derive(Deserialize)]
     struct HecResponse {
         code: Option<i64>,
@@ -448,15 +454,15 @@ fn hec_verdict(body: &[u8]) -> Verdict {
             text,
         }) if code != 0 => Verdict::Rejected(format!(
             "HEC answered code {code}: {}",
-            text.as_deref().unwrap_or("")
+            crate::event::sanitize(&shown(text.as_deref().unwrap_or("")), 300)
         )),
         _ => Verdict::Accepted,
     }
 }
 
-/// The start of a response body, for error messages.
-pub(crate) fn excerpt(body: &[u8]) -> String {
-    crate::event::sanitize(&String::from_utf8_lossy(body), 300)
+/// The start of a response body, for error messages, once `shown` hid what it must.
+pub(crate) fn excerpt(body: &[u8], shown: &dyn Fn(&str) -> String) -> String {
+    crate::event::sanitize(&shown(&String::from_utf8_lossy(body)), 300)
 }
 
 #[cfg(test)]
@@ -474,6 +480,11 @@ mod tests {
             r#"{{"schema":"oauth-audit/1","id":"{id}","time":"{time}","kind":"TokenRevoked","service":{service}}}"#
         );
         EncodedEvent::from_json(Bytes::from(json)).unwrap()
+    }
+
+    /// Answers quoted as they are.
+    fn plain(text: &str) -> String {
+        text.to_owned()
     }
 
     const ID: &str = "0192e7a0-0000-7000-8000-000000000001";
@@ -609,28 +620,31 @@ mod tests {
     fn bulk_items_are_classified() {
         let format = Format::ElasticsearchBulk { index: "a".into() };
         assert_eq!(
-            format.verdict(br#"{"took":1,"errors":false,"items":[]}"#),
+            format.verdict(br#"{"took":1,"errors":false,"items":[]}"#, &plain),
             Verdict::Accepted
         );
         assert_eq!(
             format.verdict(
-                br#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":409,"error":{"type":"version_conflict_engine_exception"}}}]}"#
+                br#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":409,"error":{"type":"version_conflict_engine_exception"}}}]}"#, &plain
             ),
             Verdict::Accepted
         );
         assert!(matches!(
             format.verdict(
-                br#"{"errors":true,"items":[{"create":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"bad"}}},{"create":{"status":429,"error":{"type":"es_rejected_execution_exception"}}}]}"#
+                br#"{"errors":true,"items":[{"create":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"bad"}}},{"create":{"status":429,"error":{"type":"es_rejected_execution_exception"}}}]}"#, &plain
             ),
             Verdict::Retry(message) if message.contains("es_rejected_execution_exception")
         ));
         assert!(matches!(
             format.verdict(
-                br#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"bad"}}}]}"#
+                br#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"bad"}}}]}"#, &plain
             ),
             Verdict::Rejected(message) if message.contains("1 of 2") && message.contains("mapper_parsing_exception")
         ));
-        assert!(matches!(format.verdict(b"<html>"), Verdict::Retry(_)));
+        assert!(matches!(
+            format.verdict(b"<html>", &plain),
+            Verdict::Retry(_)
+        ));
         // A privilege missing on the index, an index that may not be created: not the
         // documents' fault.
         for (status, kind) in [
@@ -641,7 +655,7 @@ mod tests {
                 r#"{{"errors":true,"items":[{{"create":{{"status":201}}}},{{"create":{{"status":{status},"error":{{"type":"{kind}"}}}}}}]}}"#
             );
             assert!(matches!(
-                format.verdict(answer.as_bytes()),
+                format.verdict(answer.as_bytes(), &plain),
                 Verdict::Retry(message) if message.contains(kind)
             ));
         }
@@ -670,11 +684,11 @@ mod tests {
             index: None,
         };
         assert_eq!(
-            format.verdict(br#"{"text":"Success","code":0}"#),
+            format.verdict(br#"{"text":"Success","code":0}"#, &plain),
             Verdict::Accepted
         );
         assert!(matches!(
-            format.verdict(br#"{"text":"Incorrect index","code":7}"#),
+            format.verdict(br#"{"text":"Incorrect index","code":7}"#, &plain),
             Verdict::Rejected(_)
         ));
     }

@@ -8,7 +8,6 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use http::header;
 
-use super::auth::scrub;
 use super::classify::{
     classify, error_chain, parse_retry_after, read_answer, unavailable, CollectorError,
     ANSWER_EXCERPT_LIMIT,
@@ -118,7 +117,6 @@ pub(super) async fn post(
             ))
         }
     };
-    let answer = scrub(&settings.quoted_secrets, answer);
     classify(settings, retry_not_before, status, retry_after, &answer)
 }
 

@@ -68,9 +68,10 @@ pub(super) async fn install(
     // Only its start is quoted.
     let answer = read_answer(&mut response, ANSWER_EXCERPT_LIMIT)
         .await
-        .map(|(answer, _)| scrub(&settings.quoted_secrets, answer))
+        .map(|(answer, _)| answer)
         .unwrap_or_default();
-    let message = format!("answered {}: {}", status.as_u16(), excerpt(&answer));
+    let answer = excerpt(&answer, &|text| scrub(&settings.quoted_secrets, text));
+    let message = format!("answered {}: {answer}", status.as_u16());
     if status != StatusCode::FORBIDDEN && !refuses_events(status) {
         if let Some(wait) = retry_after {
             *retry_not_before = Some(Instant::now() + wait.min(MAX_RETRY_AFTER));
@@ -83,7 +84,7 @@ pub(super) async fn install(
         template = %template.name,
         url = %template.shown_url,
         status = status.as_u16(),
-        answer = %excerpt(&answer),
+        answer = %answer,
         "the cluster refused the index template: batches are refused until it is installed \
          (grant the manage_index_templates privilege, or install it yourself with \
          `oauth-audit es-template` and set install_template = false)"
