@@ -722,6 +722,19 @@ async fn a_splunk_refusal_keeps_the_events_when_it_blames_the_configuration() {
 }
 
 #[tokio::test]
+async fn a_bulk_answer_hiding_its_failed_items_is_no_delivery() {
+    // `?filter_path=errors`: Elasticsearch says some items failed, and not which.
+    let url = quoting_collector(200, r#"{"errors":true}"#).await;
+    let mut backend = HttpCollector::builder(format!("{url}?filter_path=errors"))
+        .format(Format::ElasticsearchBulk { index: "a".into() })
+        .no_proxy()
+        .build()
+        .unwrap();
+    let message = assert_unavailable(backend.send(&events(2)).await);
+    assert!(message.contains("filter_path"), "{message}");
+}
+
+#[tokio::test]
 async fn credentials_a_collector_quotes_back_are_not_shown() {
     let secrets = [
         "query-secret-1",

@@ -29,7 +29,9 @@ pub enum Format {
     /// The Elasticsearch / OpenSearch [`_bulk` API]: NDJSON pairs of
     /// `{"create":{"_index":..,"_id":<event id>}}` and the event, sent as
     /// `application/x-ndjson`. The URL is the `_bulk` endpoint
-    /// (`https://es.example:9200/_bulk`, optionally with `?pipeline=..`).
+    /// (`https://es.example:9200/_bulk`, optionally with `?pipeline=..`). A `filter_path`
+    /// in it must keep `errors` and `items.*.status`: an answer that says some items failed
+    /// without listing them is retried, never taken as delivered.
     ///
     /// The document `_id` is the event id and the operation is always `create`, so a resent
     /// event is answered `409 Conflict` for that item, which counts as delivered: every
@@ -393,6 +395,21 @@ fn bulk_verdict(body: &[u8], shown: &dyn Fn(&str) -> String) -> Verdict {
             }
         }
     }
+    let conflicts = response
+        .items
+        .iter()
+        .flat_map(|item| item.values())
+        .any(|item| item.status == 409);
+    if retry == 0 && rejected == 0 && !conflicts {
+        // `errors` says some item failed, and no item says which: a `filter_path` in the URL
+        // (`?filter_path=errors`) cut them out. Taken as delivered, the failed events would
+        // be lost without a word.
+        return Verdict::Retry(format!(
+            "the _bulk answer says some items failed but lists no failed item (does a \
+             filter_path in the URL leave out items.*.status?): {}",
+            excerpt(body, shown)
+        ));
+    }
     if let Some(first) = first_retry {
         // Resending the whole batch is safe: the items already indexed come back as 409.
         Verdict::Retry(format!(
@@ -645,6 +662,16 @@ mod tests {
             format.verdict(b"<html>", &plain),
             Verdict::Retry(_)
         ));
+        // Failures the answer does not list (`?filter_path=errors`) are not deliveries.
+        for answer in [
+            &br#"{"errors":true}"#[..],
+            br#"{"errors":true,"items":[{"create":{"status":201}}]}"#,
+        ] {
+            assert!(matches!(
+                format.verdict(answer, &plain),
+                Verdict::Retry(message) if message.contains("filter_path")
+            ));
+        }
         // A privilege missing on the index, an index that may not be created: not the
         // documents' fault.
         for (status, kind) in [
