@@ -223,6 +223,45 @@ fn a_crash_mid_rotation_is_finished_at_start() {
     assert!(RotatingFile::builder(&dir).prefix("a/b").build().is_err());
 }
 
+#[tokio::test]
+async fn a_writer_leaves_the_files_of_a_longer_prefix_alone() {
+    let (_guard, dir) = tempdir("prefixes");
+    // Another writer's files in the same directory: its active file, a rotated one and a
+    // compression in progress.
+    let others = [
+        "audit-chain.jsonl",
+        "audit-chain-20250101T000000.000000Z.jsonl.gz",
+        "audit-chain-20250101T000000.000000Z.jsonl.gz.tmp",
+    ];
+    for name in others {
+        std::fs::write(dir.join(name), "{\"id\":\"other\"}\n").unwrap();
+    }
+    let writer = RotatingFile::builder(&dir)
+        .rotation(Rotation::Never)
+        .max_bytes(300)
+        .max_files(1)
+        .retain_for(Duration::from_secs(3600))
+        .flush_policy(FlushPolicy::Fsync)
+        .build()
+        .unwrap();
+    let auditor = Auditor::builder()
+        .batch_size(1)
+        .writer(writer)
+        .build()
+        .unwrap();
+    emit(&auditor, 6);
+    auditor.shutdown().await;
+    for name in others {
+        assert!(dir.join(name).exists(), "{name} was touched");
+    }
+    let own: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with("audit-chain"))
+        .collect();
+    assert_eq!(own.len(), 2, "one rotated file and the active one: {own:?}");
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_are_created_readable_by_their_owner_only() {

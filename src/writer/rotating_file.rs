@@ -228,16 +228,13 @@ impl Config {
         self.apply_retention(now)
     }
 
-    /// Rotated files, oldest first (their names sort by time).
+    /// Rotated files, oldest first (their names sort by time). Only `<prefix>-<UTC time>`
+    /// names are this writer's: another writer's files in the same directory (say the prefix
+    /// `audit-chain` next to `audit`, its active `audit-chain.jsonl` included) are not.
     fn rotated_files(&self) -> io::Result<Vec<PathBuf>> {
-        let start = format!("{}-", self.prefix);
         let mut files: Vec<PathBuf> = fs::read_dir(&self.dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n.starts_with(&start) && (n.ends_with(".jsonl") || n.ends_with(".jsonl.gz"))
-                })
-            })
+            .filter(|p| rotated_at(&self.prefix, p).is_some())
             .collect();
         files.sort();
         Ok(files)
@@ -250,7 +247,7 @@ impl Config {
         for path in &files {
             let too_many = self.max_files.is_some_and(|max| keep > max);
             let too_old = self.retain_for.is_some_and(|age| {
-                rotated_at(path)
+                rotated_at(&self.prefix, path)
                     .is_some_and(|t| now.signed_duration_since(t).to_std().is_ok_and(|d| d > age))
             });
             if !(too_many || too_old) {
@@ -267,7 +264,11 @@ impl Config {
     fn recover(&self) -> io::Result<()> {
         for entry in fs::read_dir(&self.dir)? {
             let path = entry?.path();
-            if path.to_str().is_some_and(|p| p.ends_with(".jsonl.gz.tmp")) {
+            let partial = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".gz.tmp"));
+            if partial.is_some_and(|n| rotated_at(&self.prefix, Path::new(n)).is_some()) {
                 fs::remove_file(&path)?;
             }
         }
@@ -282,10 +283,11 @@ impl Config {
     }
 }
 
-/// When a rotated file was rotated, from its name.
-fn rotated_at(path: &Path) -> Option<DateTime<Utc>> {
+/// When a rotated file of the writer with `prefix` was rotated, from its name
+/// (`<prefix>-<UTC time>.jsonl`, or `.jsonl.gz`); `None` for any other file.
+fn rotated_at(prefix: &str, path: &Path) -> Option<DateTime<Utc>> {
     let name = path.file_name()?.to_str()?;
-    let stamp = name.rsplit_once('-')?.1;
+    let stamp = name.strip_prefix(prefix)?.strip_prefix('-')?;
     let stamp = stamp
         .strip_suffix(".jsonl.gz")
         .or_else(|| stamp.strip_suffix(".jsonl"))?;
