@@ -223,6 +223,70 @@ fn a_crash_mid_rotation_is_finished_at_start() {
     assert!(RotatingFile::builder(&dir).prefix("a/b").build().is_err());
 }
 
+/// Where [`a_write_the_disk_cuts_short_leaves_whole_lines`] runs its writer: set only in the
+/// child process it starts.
+const FULL_DISK_DIR: &str = "OAUTH_AUDIT_TEST_FULL_DISK_DIR";
+
+fn events(n: usize) -> Vec<Arc<AuditEvent>> {
+    let service = Arc::new(oauth_audit::event::ServiceInfo {
+        name: "api".into(),
+        instance: None,
+    });
+    (0..n)
+        .map(|_| {
+            Arc::new(AuditEvent::new(
+                service.clone(),
+                Timestamp::now(),
+                EventKind::ResourceAccessed,
+                Outcome::Success,
+            ))
+        })
+        .collect()
+}
+
+/// The writer's half of [`a_write_the_disk_cuts_short_leaves_whole_lines`]: a no-op unless
+/// run as its child, under a file size limit.
+#[tokio::test]
+async fn full_disk_child() {
+    use oauth_audit::writer::AuditWriter;
+    let Some(dir) = std::env::var_os(FULL_DISK_DIR) else {
+        return;
+    };
+    let mut writer = RotatingFile::builder(PathBuf::from(dir))
+        .rotation(Rotation::Never)
+        .flush_policy(FlushPolicy::EveryBatch)
+        .build()
+        .unwrap();
+    writer.write(&events(2)).await.unwrap();
+    // Far past the limit: the kernel writes what fits, then refuses the rest (EFBIG).
+    assert!(writer.write(&events(200)).await.is_err());
+}
+
+/// A write the disk cuts short (full, or here past the file size limit) leaves no torn line
+/// behind for the batch's retry to follow.
+#[cfg(unix)]
+#[test]
+fn a_write_the_disk_cuts_short_leaves_whole_lines() {
+    let (_guard, dir) = tempdir("full");
+    // The shell ignores SIGXFSZ (inherited across exec) and limits file sizes to a few KiB.
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -S -f 8 && exec \"$0\" --exact full_disk_child --test-threads=1")
+        .arg(std::env::current_exe().unwrap())
+        .env(FULL_DISK_DIR, &dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the child failed: {status}");
+    let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    assert!(
+        text.ends_with('\n'),
+        "a torn line is left: ...{:?}",
+        &text[text.len().saturating_sub(40)..]
+    );
+    let all = lines(&dir);
+    assert_eq!(ids(&all).len(), 2, "only the first batch");
+}
+
 #[tokio::test]
 async fn a_writer_leaves_the_files_of_a_longer_prefix_alone() {
     let (_guard, dir) = tempdir("prefixes");

@@ -205,7 +205,13 @@ impl Config {
             *active = Some(self.open()?);
         }
         if let Some(current) = active.as_mut() {
-            current.file.write_all(buf)?;
+            if let Err(error) = current.file.write_all(buf) {
+                // Part of `buf` may be in the file (a disk that filled up mid-write): cut it
+                // off, or the lines written again later would follow a torn one, and the
+                // whole ones written twice.
+                let _ = current.file.set_len(current.size);
+                return Err(error);
+            }
             current.size += buf.len() as u64;
         }
         Ok(())
