@@ -22,6 +22,7 @@ fn lines(dir: &Path) -> Vec<(String, Vec<String>)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_none_or(|e| e != "lock"))
         .collect();
     files.sort();
     files
@@ -323,7 +324,26 @@ async fn a_writer_leaves_the_files_of_a_longer_prefix_alone() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| !n.starts_with("audit-chain"))
         .collect();
-    assert_eq!(own.len(), 2, "one rotated file and the active one: {own:?}");
+    assert_eq!(
+        own.len(),
+        3,
+        "one rotated file, the active one and the lock: {own:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_directory_and_prefix_have_one_writer_at_a_time() {
+    let (_guard, dir) = tempdir("one-writer");
+    let first = RotatingFile::builder(&dir).build().unwrap();
+    let second = RotatingFile::builder(&dir).build().unwrap_err();
+    assert!(
+        second.to_string().contains("held by another writer"),
+        "{second}"
+    );
+    // Another prefix in the same directory is another writer's.
+    RotatingFile::builder(&dir).prefix("other").build().unwrap();
+    drop(first);
+    RotatingFile::builder(&dir).build().unwrap();
 }
 
 #[cfg(unix)]

@@ -34,6 +34,9 @@ pub enum Rotation {
 /// unflushed tail of the active file, never a rotated file; leftovers (an uncompressed rotated
 /// file, a partial `.gz.tmp`) are finished or cleaned when the writer starts again.
 ///
+/// `<prefix>.lock` is locked while the writer lives: a second writer of the same directory and
+/// prefix, in this process or another, is refused.
+///
 /// ```no_run
 /// use std::time::Duration;
 /// use oauth_audit::writer::{Auditor, RotatingFile, Rotation};
@@ -67,6 +70,8 @@ struct Config {
     mode: u32,
     format: EventFormat,
     clock: Box<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// `<prefix>.lock`, locked while the writer lives (see [`lock`]).
+    _lock: File,
 }
 
 struct Active {
@@ -324,6 +329,31 @@ fn compress(path: &Path, mode: u32) -> io::Result<()> {
     fs::remove_file(path)
 }
 
+/// Takes `<prefix>.lock` in `dir`, which the writer holds as long as it lives. A second
+/// writer of the same directory and prefix (another process, or a second writer of the same
+/// configuration) would rename the active file away from under the first, which would go on
+/// writing into a rotated file and then compress and remove it: its later events lost.
+fn lock(dir: &Path, prefix: &str, mode: u32) -> io::Result<File> {
+    let path = dir.join(format!("{prefix}.lock"));
+    let file = super::file_options(mode)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(super::naming(&path))?;
+    if !crate::file_lock::try_lock(&file, crate::file_lock::Mode::Exclusive)? {
+        return Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "{} is held by another writer of the prefix {prefix:?} in this directory \
+                 (each writer needs its own directory or prefix)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(file)
+}
+
 /// Makes renames in `dir` durable (best effort: not every platform can open a directory).
 fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
@@ -450,6 +480,8 @@ impl RotatingFileBuilder {
             return Err(ConfigError::invalid("rotating file mode", problem));
         }
         super::create_dir(&self.dir, self.mode).map_err(dir_error)?;
+        // Before recovery: a writer still running may be compressing or pruning.
+        let lock = lock(&self.dir, &self.prefix, self.mode).map_err(dir_error)?;
         let config = Config {
             dir: self.dir.clone(),
             prefix: self.prefix,
@@ -462,6 +494,7 @@ impl RotatingFileBuilder {
             mode: self.mode,
             format: self.format,
             clock: self.clock.unwrap_or_else(|| Box::new(Utc::now)),
+            _lock: lock,
         };
         config.recover().map_err(dir_error)?;
         Ok(RotatingFile {
