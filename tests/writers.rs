@@ -196,3 +196,66 @@ async fn a_file_that_cannot_be_opened_is_named_in_the_error() {
         "{error}"
     );
 }
+
+/// Where [`a_json_lines_write_the_disk_cuts_short_leaves_whole_lines`] runs its writer: set
+/// only in the child process it starts.
+const FULL_DISK_PATH: &str = "OAUTH_AUDIT_TEST_FULL_DISK_PATH";
+
+/// The writer's half of [`a_json_lines_write_the_disk_cuts_short_leaves_whole_lines`]: a no-op
+/// unless run as its child, under a file size limit.
+#[tokio::test]
+async fn json_lines_full_disk_child() {
+    use oauth_audit::writer::AuditWriter;
+    let Some(path) = std::env::var_os(FULL_DISK_PATH) else {
+        return;
+    };
+    let service = std::sync::Arc::new(oauth_audit::event::ServiceInfo {
+        name: "api".into(),
+        instance: None,
+    });
+    let events = |n: usize| -> Vec<std::sync::Arc<AuditEvent>> {
+        (0..n)
+            .map(|_| {
+                std::sync::Arc::new(AuditEvent::new(
+                    service.clone(),
+                    Timestamp::now(),
+                    EventKind::ResourceAccessed,
+                    Outcome::Success,
+                ))
+            })
+            .collect()
+    };
+    let mut writer = JsonLines::file(path)
+        .await
+        .unwrap()
+        .flush_policy(FlushPolicy::EveryBatch);
+    writer.write(&events(2)).await.unwrap();
+    // Far past the limit: the kernel writes what fits, then refuses the rest (EFBIG).
+    assert!(writer.write(&events(200)).await.is_err());
+}
+
+/// A write the disk cuts short (full, or here past the file size limit) leaves no torn line
+/// behind for the batch's retry to follow.
+#[cfg(unix)]
+#[test]
+fn a_json_lines_write_the_disk_cuts_short_leaves_whole_lines() {
+    let dir = std::env::temp_dir().join(format!("oauth-audit-jl-full-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("audit.jsonl");
+    // The shell ignores SIGXFSZ (inherited across exec) and limits file sizes to a few KiB.
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(
+            "trap '' XFSZ; ulimit -S -f 8 && \
+             exec \"$0\" --exact json_lines_full_disk_child --test-threads=1",
+        )
+        .arg(std::env::current_exe().unwrap())
+        .env(FULL_DISK_PATH, &path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the child failed: {status}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.ends_with('\n'), "a torn line is left");
+    assert_eq!(text.lines().count(), 2, "only the first batch");
+    std::fs::remove_dir_all(dir).ok();
+}

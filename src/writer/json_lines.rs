@@ -33,28 +33,36 @@ enum Target {
 /// A file written on tokio's blocking pool. Each write is handed the writer's buffer itself,
 /// and the writer goes on filling a second one meanwhile: tokio's `File` would copy every
 /// byte into a buffer of its own first. A write's error is reported by the next write or
-/// flush, as with tokio's `File`.
+/// flush, as with tokio's `File`; what that write did not get into the file is kept in
+/// `unwritten` for the writer to take back.
 struct FileTarget {
     file: Arc<std::fs::File>,
     path: PathBuf,
-    /// The write in flight, which hands its buffer back when done.
+    /// The write in flight, which hands its buffer back when done: emptied, or on error
+    /// what is not in the file.
     in_flight: Option<JoinHandle<(Vec<u8>, std::io::Result<()>)>>,
     /// The buffer of the last write, emptied, for the next one.
     spare: Vec<u8>,
+    /// What a failed write left out of the file, to be written before anything else.
+    unwritten: Option<Vec<u8>>,
 }
 
 impl FileTarget {
-    /// Waits for the write in flight, if any, and keeps its buffer for the next one.
-    /// Cancel-safe: the write stays in flight until awaited to the end.
+    /// Waits for the write in flight, if any, and keeps its buffer for the next one (or, when
+    /// it failed, what it did not write, in `unwritten`). Cancel-safe: the write stays in
+    /// flight until awaited to the end.
     async fn settle(&mut self) -> std::io::Result<()> {
         let Some(in_flight) = self.in_flight.as_mut() else {
             return Ok(());
         };
         let finished = in_flight.await;
         self.in_flight = None;
-        let (mut buf, written) = finished.map_err(std::io::Error::other)?;
-        buf.clear();
-        self.spare = buf;
+        let (buf, written) = finished.map_err(std::io::Error::other)?;
+        if written.is_err() {
+            self.unwritten = Some(buf);
+        } else {
+            self.spare = buf;
+        }
         written
     }
 
@@ -65,9 +73,7 @@ impl FileTarget {
         let full = std::mem::replace(buf, std::mem::take(&mut self.spare));
         let file = Arc::clone(&self.file);
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let written = (&*file).write_all(&full);
-            (full, written)
+            write_whole(&file, full)
         }));
         Ok(())
     }
@@ -79,6 +85,49 @@ impl FileTarget {
             .await
             .map_err(std::io::Error::other)?
     }
+}
+
+/// Writes all of `buf` to `file` and hands it back emptied; on error hands back what is not
+/// in the file. A regular file a write left a part of `buf` in (a disk that filled up
+/// mid-write) is cut back to where the write began, so no torn line stays behind and the
+/// whole buffer is written again later; what cannot be cut back (a pipe, a file someone else
+/// changed meanwhile) keeps the part written, and only the rest is written later.
+fn write_whole(file: &std::fs::File, mut buf: Vec<u8>) -> (Vec<u8>, std::io::Result<()>) {
+    use std::io::Write;
+    let before = file
+        .metadata()
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.len());
+    let mut written = 0;
+    let result = loop {
+        if written == buf.len() {
+            break Ok(());
+        }
+        match (&*file).write(&buf[written..]) {
+            Ok(0) => break Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => break Err(err),
+        }
+    };
+    match result {
+        Ok(()) => buf.clear(),
+        Err(_) if written == 0 => {}
+        Err(_) => {
+            // Only when the file grew by no more than this write: nobody else appended to it
+            // or truncated it (logrotate's `copytruncate`) meanwhile.
+            let grown = |len: u64| {
+                file.metadata()
+                    .is_ok_and(|m| (len..=len + written as u64).contains(&m.len()))
+            };
+            let cut = before.is_some_and(|len| grown(len) && file.set_len(len).is_ok());
+            if !cut {
+                buf.drain(..written);
+            }
+        }
+    }
+    (buf, result)
 }
 
 /// Writes one JSON object per line (JSON Lines) to standard output or to a file.
@@ -101,6 +150,10 @@ pub struct JsonLines {
     policy: FlushPolicy,
     format: EventFormat,
     buf: Vec<u8>,
+    /// Whether `buf` starts with lines a failed write handed back: until they are written,
+    /// each batch is written at once, so that a file that keeps failing refuses batches
+    /// rather than the buffer growing.
+    held_back: bool,
     name: String,
 }
 
@@ -122,6 +175,7 @@ impl JsonLines {
             policy: FlushPolicy::default(),
             format: EventFormat::default(),
             buf: Vec::new(),
+            held_back: false,
             name: "stdout".to_owned(),
         }
     }
@@ -155,10 +209,12 @@ impl JsonLines {
                 path,
                 in_flight: None,
                 spare: Vec::new(),
+                unwritten: None,
             }),
             policy: FlushPolicy::default(),
             format: EventFormat::default(),
             buf: Vec::new(),
+            held_back: false,
         })
     }
 
@@ -205,8 +261,11 @@ impl JsonLines {
 
     /// Writes out what the flush policy asks for, now that `buf` grew from `start`. On error
     /// the new lines are taken back out: the batch failed, and a retry must not write it twice.
+    /// Lines of earlier batches a failed write did not get into the file are kept, ahead of
+    /// the rest, for the next write.
     async fn appended(&mut self, start: usize) -> Result<(), WriteError> {
-        let result = if self.policy != FlushPolicy::WhenIdle {
+        let batch = self.buf.len() - start;
+        let result = if self.policy != FlushPolicy::WhenIdle || self.held_back {
             self.flush_now().await
         } else if self.buf.len() >= WRITE_CHUNK {
             self.write_out().await
@@ -214,7 +273,9 @@ impl JsonLines {
             Ok(())
         };
         if result.is_err() {
-            self.buf.truncate(start);
+            self.take_back();
+            // The batch is at the end, whatever a failed write handed back before it.
+            self.buf.truncate(self.buf.len().saturating_sub(batch));
         }
         result
     }
@@ -226,7 +287,20 @@ impl JsonLines {
             Target::File(file) => file.settle().await?,
             Target::Stdout(out) => out.flush().await?,
         }
+        self.held_back = false;
         Ok(())
+    }
+
+    /// Puts what a failed file write did not write back in front of the buffer: those lines
+    /// were accepted, and go out with the next write.
+    fn take_back(&mut self) {
+        if let Target::File(file) = &mut self.target {
+            if let Some(mut unwritten) = file.unwritten.take() {
+                unwritten.extend_from_slice(&self.buf);
+                self.buf = unwritten;
+                self.held_back = true;
+            }
+        }
     }
 }
 
@@ -253,6 +327,75 @@ impl AuditWriter for JsonLines {
     }
 
     async fn flush(&mut self) -> Result<(), WriteError> {
-        self.flush_now().await
+        let result = self.flush_now().await;
+        if result.is_err() {
+            self.take_back();
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventKind, Outcome, ServiceInfo, Timestamp};
+
+    fn events(n: usize) -> Vec<Arc<AuditEvent>> {
+        let service = Arc::new(ServiceInfo {
+            name: "api".into(),
+            instance: None,
+        });
+        (0..n)
+            .map(|_| {
+                Arc::new(AuditEvent::new(
+                    service.clone(),
+                    Timestamp::now(),
+                    EventKind::TokenRevoked,
+                    Outcome::Success,
+                ))
+            })
+            .collect()
+    }
+
+    fn ids(events: &[Arc<AuditEvent>]) -> Vec<String> {
+        events.iter().map(|e| e.id.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn lines_a_failed_write_left_out_are_written_once_the_file_works() {
+        let path = std::env::temp_dir().join(format!("oauth-audit-jsonl-{}", uuid::Uuid::now_v7()));
+        let mut writer = JsonLines::file(&path).await.unwrap();
+        let Target::File(target) = &mut writer.target else {
+            unreachable!()
+        };
+        // Writes through a read-only descriptor fail, like writes to a full disk.
+        let writable = std::mem::replace(
+            &mut target.file,
+            Arc::new(std::fs::File::open(&path).unwrap()),
+        );
+        // More than a chunk: its write goes out in the background, and fails there.
+        let first = events(WRITE_CHUNK / 200);
+        writer.write(&first).await.unwrap();
+        assert!(writer.flush().await.is_err());
+        // While the file still fails, a batch is refused rather than the buffer growing.
+        let refused = events(WRITE_CHUNK / 200);
+        assert!(writer.write(&refused).await.is_err());
+        let Target::File(target) = &mut writer.target else {
+            unreachable!()
+        };
+        target.file = writable;
+        let second = events(3);
+        writer.write(&second).await.unwrap();
+        writer.flush().await.unwrap();
+        let written: Vec<String> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["id"].to_string())
+            .map(|id| id.trim_matches('"').to_owned())
+            .collect();
+        let expected: Vec<String> = [ids(&first), ids(&second)].concat();
+        assert_eq!(written.len(), expected.len());
+        assert_eq!(written, expected);
+        std::fs::remove_file(&path).unwrap();
     }
 }
