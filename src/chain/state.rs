@@ -62,15 +62,17 @@ impl StateFile {
                 path: path.to_owned(),
             });
         }
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         (&mut file)
             .take(4096)
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(io_err)?;
-        let saved = if text.is_empty() {
+        let saved = if bytes.is_empty() {
             None
         } else {
-            let saved = parse(&text);
+            // Bytes that are not UTF-8 (garbage, or a character cut at the 4096th byte) are
+            // no state line either: an error here would refuse every start.
+            let saved = std::str::from_utf8(&bytes).ok().and_then(parse);
             if saved.is_none() {
                 tracing::warn!(
                     target: "oauth_audit",
@@ -213,6 +215,31 @@ mod tests {
                 state.save(&stream, 8, &hash).unwrap();
             }
             // The new run's position is read back, not lost to what followed the old line.
+            let (_state, saved) = StateFile::open(&path).unwrap();
+            assert_eq!(saved.map(|saved| saved.seq), Some(8));
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_starts_a_new_stream() {
+        let dir = std::env::temp_dir().join(format!("oauth-audit-state-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("chain.state");
+        let stream = uuid::Uuid::now_v7().to_string();
+        let hash = EventHash::of_bytes(b"x");
+        // A torn write's garbage, and a character cut at the 4096th byte read.
+        let unreadable = [
+            b"\xff\xfe garbage\n".to_vec(),
+            format!("{}{}", "x".repeat(4095), "\u{e9}".repeat(10)).into_bytes(),
+        ];
+        for unreadable in unreadable {
+            std::fs::write(&path, unreadable).unwrap();
+            {
+                let (mut state, saved) = StateFile::open(&path).unwrap();
+                assert_eq!(saved, None);
+                state.save(&stream, 8, &hash).unwrap();
+            }
             let (_state, saved) = StateFile::open(&path).unwrap();
             assert_eq!(saved.map(|saved| saved.seq), Some(8));
         }
