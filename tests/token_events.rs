@@ -614,3 +614,63 @@ async fn junk_revocations_cannot_push_a_revoked_token_out_of_the_set() {
     let all = events(&memory, 35).await;
     assert_eq!(all[34]["token"]["verdict"], "revoked", "{}", all[34]);
 }
+
+/// An expired token is never valid again, and a client can keep every token it was ever
+/// given: revoking them all at once must not push a revoked token that is still in its
+/// lifetime out of the revoked set.
+#[tokio::test]
+async fn expired_tokens_revoked_in_bulk_cannot_push_a_revoked_token_out_of_the_set() {
+    let auth = AuthServer::new();
+    let (auditor, memory) = memory_auditor();
+    let layer = AuditLayer::builder(auditor)
+        .token_inspector(hmac_inspector())
+        .revoked_tokens(RevokedTokens::with_capacity(4))
+        .build()
+        .unwrap();
+    let app = auth
+        .router()
+        .route(
+            "/api/orders",
+            get(|| async { "orders" }).route_layer(RequiredScopes::all(["read"]).enforce()),
+        )
+        .layer(layer);
+    let addr = serve(app).await;
+    let http = client();
+    let orders = format!("http://{addr}/api/orders");
+    let revoke = |token: String| {
+        let request = http
+            .post(format!("http://{addr}/revoke"))
+            .basic_auth("web", Some("web-secret"))
+            .form(&[("token", token)]);
+        async move {
+            let res = request.send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            res.bytes().await.unwrap();
+        }
+    };
+    // Genuine tokens of the client's own, long expired.
+    let expired = |i: usize| {
+        signed(json!({"sub": format!("mallory-{i}"), "scope": "read", "exp": now() - 3600}))
+    };
+
+    for i in 0..8 {
+        revoke(expired(i)).await;
+    }
+    let jwt = signed(json!({"sub": "alice", "scope": "read", "exp": now() + 600}));
+    assert_eq!(get_with(orders.clone(), &jwt).await, 200);
+    revoke(jwt.clone()).await;
+    for i in 8..32 {
+        revoke(expired(i)).await;
+    }
+    let all = events(&memory, 34).await;
+    assert_eq!(all[0]["token"]["verdict"], "expired", "{}", all[0]);
+    assert_eq!(all[9]["token"]["verdict"], "valid", "{}", all[9]);
+
+    assert_eq!(
+        get_with(orders, &jwt).await,
+        401,
+        "the revoked JWT was served"
+    );
+    let all = events(&memory, 35).await;
+    assert_eq!(all[34]["token"]["verdict"], "revoked", "{}", all[34]);
+}

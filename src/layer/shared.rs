@@ -81,11 +81,13 @@ impl Shared {
         };
         if let Some(token) = revoked {
             // Only a token whose signature verified goes where no flood of junk revocations
-            // can push it out.
+            // can push it out, and only while it has not expired: an expired one is never
+            // valid again, and a client can keep every token it was ever given to revoke
+            // them all at once, which would push out the revoked tokens still in their
+            // lifetime.
             match token.verdict {
                 Some(
                     Verdict::Valid
-                    | Verdict::Expired
                     | Verdict::NotYetValid
                     | Verdict::WrongIssuer
                     | Verdict::WrongAudience

@@ -24,9 +24,11 @@ const DEFAULT_CAPACITY: usize = 100_000;
 /// `200` to the revocation of any string, so any client may have the trail record as many
 /// revocations as it sends: those of strings the layer's inspector could not verify
 /// (opaque tokens, junk) go to one part, and tokens whose signature it verified, which junk
-/// cannot imitate, to the other. A flood of junk revocations then pushes out only junk and
-/// opaque tokens (whose resolver answers are forgotten at revocation, so their next use is
-/// asked about again), never a revoked JWT that would verify again.
+/// cannot imitate, to the other, unless they had already expired (an expired token is never
+/// valid again, and a client could keep every token it was ever given to revoke them all at
+/// once). A flood of junk revocations then pushes out only junk, expired and opaque tokens
+/// (whose resolver answers are forgotten at revocation, so their next use is asked about
+/// again), never a revoked JWT that would verify again.
 ///
 /// ```
 /// use oauth_audit::token::{RevokedTokens, TokenFingerprint};
@@ -54,8 +56,8 @@ type Fingerprints = Cache<
 >;
 
 struct Set {
-    /// Tokens whose signature the inspector verified, and those inserted by
-    /// [`RevokedTokens::insert`].
+    /// Tokens whose signature the inspector verified and that had not expired, and those
+    /// inserted by [`RevokedTokens::insert`].
     verified: Part,
     /// Every other revoked string.
     unverified: Part,
@@ -132,7 +134,8 @@ impl RevokedTokens {
         self.set.verified.insert(fingerprint);
     }
 
-    /// Records the revocation of a string whose signature nothing verified.
+    /// Records the revocation of a string whose signature nothing verified, or of a token
+    /// that had already expired.
     pub(crate) fn insert_unverified(&self, fingerprint: TokenFingerprint) {
         self.set.unverified.insert(fingerprint);
     }
