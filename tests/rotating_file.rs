@@ -288,6 +288,63 @@ fn a_write_the_disk_cuts_short_leaves_whole_lines() {
     assert_eq!(ids(&all).len(), 2, "only the first batch");
 }
 
+/// Where [`a_write_cut_short_after_a_copytruncate_leaves_none_of_its_lines`] runs its writer:
+/// set only in the child process it starts.
+const TRUNCATED_FULL_DISK_DIR: &str = "OAUTH_AUDIT_TEST_TRUNCATED_FULL_DISK_DIR";
+
+/// The writer's half of [`a_write_cut_short_after_a_copytruncate_leaves_none_of_its_lines`]:
+/// a no-op unless run as its child, under a file size limit.
+#[tokio::test]
+async fn truncated_full_disk_child() {
+    use oauth_audit::writer::AuditWriter;
+    let Some(dir) = std::env::var_os(TRUNCATED_FULL_DISK_DIR) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let mut writer = RotatingFile::builder(&dir)
+        .rotation(Rotation::Never)
+        .flush_policy(FlushPolicy::EveryBatch)
+        .build()
+        .unwrap();
+    writer.write(&events(4)).await.unwrap();
+    // logrotate's `copytruncate`: the active file is emptied under the writer.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("audit.jsonl"))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    // Far past the limit: the kernel writes what fits, then refuses the rest (EFBIG).
+    assert!(writer.write(&events(200)).await.is_err());
+}
+
+/// A write the disk cuts short in a file truncated since the writer's last write (logrotate's
+/// `copytruncate`) is cut back to where it began in the file as it is, not to the length the
+/// writer counted: none of the failed batch, which is retried, stays behind.
+#[cfg(unix)]
+#[test]
+fn a_write_cut_short_after_a_copytruncate_leaves_none_of_its_lines() {
+    let (_guard, dir) = tempdir("truncated-full");
+    // The shell ignores SIGXFSZ (inherited across exec) and limits file sizes to a few KiB.
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(
+            "trap '' XFSZ; ulimit -S -f 8 && \
+             exec \"$0\" --exact truncated_full_disk_child --test-threads=1",
+        )
+        .arg(std::env::current_exe().unwrap())
+        .env(TRUNCATED_FULL_DISK_DIR, &dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the child failed: {status}");
+    let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    assert!(
+        text.is_empty(),
+        "lines of the failed batch are left: {} bytes",
+        text.len()
+    );
+}
+
 #[tokio::test]
 async fn a_writer_leaves_the_files_of_a_longer_prefix_alone() {
     let (_guard, dir) = tempdir("prefixes");

@@ -210,11 +210,21 @@ impl Config {
             *active = Some(self.open()?);
         }
         if let Some(current) = active.as_mut() {
+            // The file's length now, not `current.size`: a file truncated meanwhile
+            // (logrotate's `copytruncate`) is shorter than this writer counted.
+            let before = current.file.metadata()?.len();
             if let Err(error) = current.file.write_all(buf) {
                 // Part of `buf` may be in the file (a disk that filled up mid-write): cut it
                 // off, or the lines written again later would follow a torn one, and the
-                // whole ones written twice.
-                let _ = current.file.set_len(current.size);
+                // whole ones written twice. Only when the file grew by no more than this
+                // write: nobody else truncated or appended to it meanwhile.
+                let grown = current
+                    .file
+                    .metadata()
+                    .is_ok_and(|m| (before..=before + buf.len() as u64).contains(&m.len()));
+                if grown {
+                    let _ = current.file.set_len(before);
+                }
                 return Err(error);
             }
             current.size += buf.len() as u64;
