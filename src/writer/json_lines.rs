@@ -263,6 +263,11 @@ impl JsonLines {
     /// the new lines are taken back out: the batch failed, and a retry must not write it twice.
     /// Lines of earlier batches a failed write did not get into the file are kept, ahead of
     /// the rest, for the next write.
+    ///
+    /// A failed write that got part of the batch into a file it could not cut back (a pipe
+    /// whose reader went away, a file someone else wrote to meanwhile) keeps the rest of the
+    /// batch too, and the batch counts as written: a retry would write its first part twice,
+    /// after a torn line.
     async fn appended(&mut self, start: usize) -> Result<(), WriteError> {
         let batch = self.buf.len() - start;
         let result = if self.policy != FlushPolicy::WhenIdle || self.held_back {
@@ -273,7 +278,9 @@ impl JsonLines {
             Ok(())
         };
         if result.is_err() {
-            self.take_back();
+            if self.take_back() && self.buf.len() < batch {
+                return Ok(());
+            }
             // The batch is at the end, whatever a failed write handed back before it.
             self.buf.truncate(self.buf.len().saturating_sub(batch));
         }
@@ -292,15 +299,17 @@ impl JsonLines {
     }
 
     /// Puts what a failed file write did not write back in front of the buffer: those lines
-    /// were accepted, and go out with the next write.
-    fn take_back(&mut self) {
+    /// were accepted, and go out with the next write. Whether there was any.
+    fn take_back(&mut self) -> bool {
         if let Target::File(file) = &mut self.target {
             if let Some(mut unwritten) = file.unwritten.take() {
                 unwritten.extend_from_slice(&self.buf);
                 self.buf = unwritten;
                 self.held_back = true;
+                return true;
             }
         }
+        false
     }
 }
 
@@ -397,5 +406,62 @@ mod tests {
         assert_eq!(written.len(), expected.len());
         assert_eq!(written, expected);
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_batch_partly_written_to_a_pipe_is_not_written_twice() {
+        use std::io::Read;
+        let temp =
+            || std::env::temp_dir().join(format!("oauth-audit-jsonl-{}", uuid::Uuid::now_v7()));
+        let batch = events(2000);
+        // The batch's lines, as written to a file that works.
+        let whole = temp();
+        let mut plain = JsonLines::file(&whole).await.unwrap();
+        plain.write(&batch).await.unwrap();
+        plain.flush().await.unwrap();
+        let whole_text = std::fs::read(&whole).unwrap();
+        std::fs::remove_file(&whole).unwrap();
+
+        let path = temp();
+        let mut writer = JsonLines::file(&path)
+            .await
+            .unwrap()
+            .flush_policy(FlushPolicy::EveryBatch);
+        let (mut reader, pipe) = std::io::pipe().unwrap();
+        let Target::File(target) = &mut writer.target else {
+            unreachable!()
+        };
+        let file = std::mem::replace(
+            &mut target.file,
+            Arc::new(std::fs::File::from(std::os::fd::OwnedFd::from(pipe))),
+        );
+        // The reader takes the start of the batch and goes away while the write, far larger
+        // than the pipe holds, is still going: it ends cut short, and the next one fails.
+        let read = std::thread::spawn(move || {
+            let mut start = vec![0; 8 * 1024];
+            reader.read_exact(&mut start).unwrap();
+        });
+        let first = writer.write(&batch).await;
+        read.join().unwrap();
+        let Target::File(target) = &mut writer.target else {
+            unreachable!()
+        };
+        target.file = file;
+        if first.is_err() {
+            // As the delivery does with a failed batch.
+            writer.write(&batch).await.unwrap();
+        }
+        writer.flush().await.unwrap();
+        let text = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        // What the pipe did not take, once: not the batch again.
+        assert!(
+            text.len() < whole_text.len() - 8 * 1024,
+            "{} of {} bytes written again",
+            text.len(),
+            whole_text.len()
+        );
+        assert!(whole_text.ends_with(&text));
     }
 }
