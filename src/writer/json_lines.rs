@@ -130,6 +130,11 @@ fn write_whole(file: &std::fs::File, mut buf: Vec<u8>) -> (Vec<u8>, std::io::Res
     (buf, result)
 }
 
+/// How often a [`JsonLines`] writer holding lines a failed write handed back tries to write
+/// them again when no events come: otherwise they would wait in memory for the next event,
+/// however long traffic pauses, and a crash meanwhile would lose them.
+const HELD_BACK_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Writes one JSON object per line (JSON Lines) to standard output or to a file.
 ///
 /// Files are opened in append mode and created when missing. Each line is a schema v1 event,
@@ -342,6 +347,12 @@ impl AuditWriter for JsonLines {
         }
         result
     }
+
+    /// While lines a failed write handed back wait in memory, the flush that writes them is
+    /// tried again every [`HELD_BACK_RETRY`], whether events come or not.
+    fn wake_after(&self) -> Option<std::time::Duration> {
+        self.held_back.then_some(HELD_BACK_RETRY)
+    }
 }
 
 #[cfg(test)]
@@ -406,6 +417,35 @@ mod tests {
         assert_eq!(written.len(), expected.len());
         assert_eq!(written, expected);
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn lines_a_failed_flush_held_back_are_written_without_new_events() {
+        let path = std::env::temp_dir().join(format!("oauth-audit-jsonl-{}", uuid::Uuid::now_v7()));
+        let mut writer = JsonLines::file(&path).await.unwrap();
+        assert_eq!(writer.wake_after(), None);
+        let Target::File(target) = &mut writer.target else {
+            unreachable!()
+        };
+        // Writes through a read-only descriptor fail, like writes to a full disk.
+        let writable = std::mem::replace(
+            &mut target.file,
+            Arc::new(std::fs::File::open(&path).unwrap()),
+        );
+        let held = events(3);
+        writer.write(&held).await.unwrap();
+        assert!(writer.flush().await.is_err());
+        // No event comes: the writer's task is woken to flush again all the same.
+        assert_eq!(writer.wake_after(), Some(HELD_BACK_RETRY));
+        let Target::File(target) = &mut writer.target else {
+            unreachable!()
+        };
+        target.file = writable;
+        writer.flush().await.unwrap();
+        assert_eq!(writer.wake_after(), None);
+        let written = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(written.lines().count(), held.len());
     }
 
     #[cfg(unix)]
