@@ -53,19 +53,25 @@ where
     let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);
     tokio::pin!(copy);
     // The watch sleeps until the earliest moment the tunnel could have been idle long
-    // enough and looks again then: no timer is reset per read or write.
-    let mut deadline = started + idle;
+    // enough and looks again then: no timer is reset per read or write. An idle time past
+    // what the clock can count is no limit.
+    let idle_until = |last: u64| {
+        started
+            .checked_add(Duration::from_millis(last))
+            .and_then(|t| t.checked_add(idle))
+    };
+    let Some(mut deadline) = idle_until(0) else {
+        return copy.await.map(|_| Ended::Closed);
+    };
     loop {
         tokio::select! {
             copied = &mut copy => return copied.map(|_| Ended::Closed),
             () = tokio::time::sleep_until(deadline) => {
-                let idle_until = started
-                    + Duration::from_millis(last.load(Ordering::Relaxed))
-                    + idle;
-                if idle_until <= Instant::now() {
-                    return Ok(Ended::Idle);
+                match idle_until(last.load(Ordering::Relaxed)) {
+                    Some(until) if until <= Instant::now() => return Ok(Ended::Idle),
+                    Some(until) => deadline = until,
+                    None => return copy.await.map(|_| Ended::Closed),
                 }
-                deadline = idle_until;
             }
         }
     }
@@ -162,6 +168,21 @@ mod tests {
         assert!(!relay.is_finished());
         tokio::time::sleep(Duration::from_secs(11)).await;
         assert_eq!(relay.await.unwrap().unwrap(), Ended::Idle);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_time_past_what_the_clock_counts_is_no_limit() {
+        let (client, mut client_end) = tokio::io::duplex(64);
+        let (upstream, mut upstream_end) = tokio::io::duplex(64);
+        let relay = tokio::spawn(relay(client, upstream, Duration::MAX));
+        tokio::time::sleep(Duration::from_secs(86_400 * 365)).await;
+        client_end.write_all(b"c").await.unwrap();
+        let mut byte = [0u8; 1];
+        upstream_end.read_exact(&mut byte).await.unwrap();
+        assert!(!relay.is_finished());
+        drop(client_end);
+        drop(upstream_end);
+        assert_eq!(relay.await.unwrap().unwrap(), Ended::Closed);
     }
 
     #[tokio::test(start_paused = true)]
