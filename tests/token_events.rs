@@ -620,10 +620,71 @@ async fn junk_revocations_cannot_push_a_revoked_token_out_of_the_set() {
 /// lifetime out of the revoked set.
 #[tokio::test]
 async fn expired_tokens_revoked_in_bulk_cannot_push_a_revoked_token_out_of_the_set() {
+    // Genuine tokens of the client's own, long expired.
+    revocation_flood(hmac_inspector(), "expired", |i| {
+        signed(json!({"sub": format!("mallory-{i}"), "scope": "read", "exp": now() - 3600}))
+    })
+    .await;
+}
+
+/// Identity providers that sign every tenant's tokens with one key set (Entra ID's common
+/// keys, Google's) let anyone mint genuine tokens for another issuer or audience: they are
+/// never valid here, and revoking them by the thousand must not push out a revoked token
+/// that is.
+#[tokio::test]
+async fn tokens_for_another_issuer_or_audience_revoked_in_bulk_cannot_push_a_revoked_token_out() {
+    let inspector = |issuer: &str, audience: &str| {
+        TokenInspector::builder()
+            .hmac_secret(Algorithm::HS256, support::keys::HS256_SECRET)
+            .issuer([issuer])
+            .audience([audience])
+            .build()
+            .unwrap()
+    };
+    let ours = |claims: Value| {
+        let mut claims = claims;
+        claims["iss"] = json!("https://idp.example/ours");
+        claims["aud"] = json!("orders-api");
+        claims
+    };
+    revocation_flood_with(
+        inspector("https://idp.example/ours", "orders-api"),
+        "wrong_issuer",
+        |i| signed(json!({"iss": "https://idp.example/theirs", "aud": "orders-api", "sub": format!("mallory-{i}"), "exp": now() + 600})),
+        ours,
+    )
+    .await;
+    revocation_flood_with(
+        inspector("https://idp.example/ours", "orders-api"),
+        "wrong_audience",
+        |i| signed(json!({"iss": "https://idp.example/ours", "aud": "their-api", "sub": format!("mallory-{i}"), "exp": now() + 600})),
+        ours,
+    )
+    .await;
+}
+
+/// Revokes 8 tokens made by `flood`, a genuine token of the layer's, then 24 more of
+/// `flood`'s (whose verdict is `verdict`): the genuine token must still be refused as
+/// revoked.
+async fn revocation_flood(
+    inspector: TokenInspector,
+    verdict: &str,
+    flood: impl Fn(usize) -> String,
+) {
+    revocation_flood_with(inspector, verdict, flood, |claims| claims).await;
+}
+
+/// [`revocation_flood`], the genuine token's claims passed through `genuine`.
+async fn revocation_flood_with(
+    inspector: TokenInspector,
+    verdict: &str,
+    flood: impl Fn(usize) -> String,
+    genuine: impl Fn(Value) -> Value,
+) {
     let auth = AuthServer::new();
     let (auditor, memory) = memory_auditor();
     let layer = AuditLayer::builder(auditor)
-        .token_inspector(hmac_inspector())
+        .token_inspector(inspector)
         .revoked_tokens(RevokedTokens::with_capacity(4))
         .build()
         .unwrap();
@@ -648,22 +709,20 @@ async fn expired_tokens_revoked_in_bulk_cannot_push_a_revoked_token_out_of_the_s
             res.bytes().await.unwrap();
         }
     };
-    // Genuine tokens of the client's own, long expired.
-    let expired = |i: usize| {
-        signed(json!({"sub": format!("mallory-{i}"), "scope": "read", "exp": now() - 3600}))
-    };
 
     for i in 0..8 {
-        revoke(expired(i)).await;
+        revoke(flood(i)).await;
     }
-    let jwt = signed(json!({"sub": "alice", "scope": "read", "exp": now() + 600}));
+    let jwt = signed(genuine(
+        json!({"sub": "alice", "scope": "read", "exp": now() + 600}),
+    ));
     assert_eq!(get_with(orders.clone(), &jwt).await, 200);
     revoke(jwt.clone()).await;
     for i in 8..32 {
-        revoke(expired(i)).await;
+        revoke(flood(i)).await;
     }
     let all = events(&memory, 34).await;
-    assert_eq!(all[0]["token"]["verdict"], "expired", "{}", all[0]);
+    assert_eq!(all[0]["token"]["verdict"], verdict, "{}", all[0]);
     assert_eq!(all[9]["token"]["verdict"], "valid", "{}", all[9]);
 
     assert_eq!(

@@ -80,19 +80,15 @@ impl Shared {
             _ => None,
         };
         if let Some(token) = revoked {
-            // Only a token whose signature verified goes where no flood of junk revocations
-            // can push it out, and only while it has not expired: an expired one is never
-            // valid again, and a client can keep every token it was ever given to revoke
-            // them all at once, which would push out the revoked tokens still in their
-            // lifetime.
+            // Only a token that is or may become valid here goes where no flood of junk
+            // revocations can push it out. Not one that has expired (a client can keep
+            // every token it was ever given to revoke them all at once), nor a genuine one
+            // for another issuer or audience: identity providers that sign every tenant's
+            // tokens with one key set let anyone mint those.
             match token.verdict {
-                Some(
-                    Verdict::Valid
-                    | Verdict::NotYetValid
-                    | Verdict::WrongIssuer
-                    | Verdict::WrongAudience
-                    | Verdict::NoExpiry,
-                ) => self.revoked.insert(token.fingerprint),
+                Some(Verdict::Valid | Verdict::NotYetValid) => {
+                    self.revoked.insert(token.fingerprint)
+                }
                 _ => self.revoked.insert_unverified(token.fingerprint),
             }
             if let Some(resolver) = &self.resolver {

@@ -23,12 +23,14 @@ const DEFAULT_CAPACITY: usize = 100_000;
 /// It has two parts of the same capacity. RFC 7009 has an authorization server answer
 /// `200` to the revocation of any string, so any client may have the trail record as many
 /// revocations as it sends: those of strings the layer's inspector could not verify
-/// (opaque tokens, junk) go to one part, and tokens whose signature it verified, which junk
-/// cannot imitate, to the other, unless they had already expired (an expired token is never
-/// valid again, and a client could keep every token it was ever given to revoke them all at
-/// once). A flood of junk revocations then pushes out only junk, expired and opaque tokens
-/// (whose resolver answers are forgotten at revocation, so their next use is asked about
-/// again), never a revoked JWT that would verify again.
+/// (opaque tokens, junk) go to one part, and tokens that are or may become valid there
+/// (verdict `valid` or `not_yet_valid`), which junk cannot imitate, to the other. Not those
+/// that had already expired (a client could keep every token it was ever given to revoke
+/// them all at once), nor genuine ones for another issuer or audience (identity providers
+/// that sign every tenant's tokens with one key set let anyone mint those). A flood of such
+/// revocations then pushes out only its own kind and opaque tokens (whose resolver answers
+/// are forgotten at revocation, so their next use is asked about again), never a revoked
+/// JWT that would verify again.
 ///
 /// ```
 /// use oauth_audit::token::{RevokedTokens, TokenFingerprint};
