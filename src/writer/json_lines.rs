@@ -349,7 +349,7 @@ impl AuditWriter for JsonLines {
     }
 
     /// While lines a failed write handed back wait in memory, the flush that writes them is
-    /// tried again every [`HELD_BACK_RETRY`], whether events come or not.
+    /// tried again every second, whether events come or not.
     fn wake_after(&self) -> Option<std::time::Duration> {
         self.held_back.then_some(HELD_BACK_RETRY)
     }
