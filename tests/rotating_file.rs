@@ -270,14 +270,22 @@ async fn full_disk_child() {
 fn a_write_the_disk_cuts_short_leaves_whole_lines() {
     let (_guard, dir) = tempdir("full");
     // The shell ignores SIGXFSZ (inherited across exec) and limits file sizes to a few KiB.
-    let status = std::process::Command::new("sh")
+    // The child's output goes to pipes: the test's own may be a file already past the
+    // limit (a CI log), where the child could not print.
+    let child = std::process::Command::new("sh")
         .arg("-c")
         .arg("trap '' XFSZ; ulimit -S -f 8 && exec \"$0\" --exact full_disk_child --test-threads=1")
         .arg(std::env::current_exe().unwrap())
         .env(FULL_DISK_DIR, &dir)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "the child failed: {status}");
+    assert!(
+        child.status.success(),
+        "the child failed: {}\n{}{}",
+        child.status,
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
     let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
     assert!(
         text.ends_with('\n'),
@@ -326,7 +334,9 @@ async fn truncated_full_disk_child() {
 fn a_write_cut_short_after_a_copytruncate_leaves_none_of_its_lines() {
     let (_guard, dir) = tempdir("truncated-full");
     // The shell ignores SIGXFSZ (inherited across exec) and limits file sizes to a few KiB.
-    let status = std::process::Command::new("sh")
+    // The child's output goes to pipes: the test's own may be a file already past the
+    // limit (a CI log), where the child could not print.
+    let child = std::process::Command::new("sh")
         .arg("-c")
         .arg(
             "trap '' XFSZ; ulimit -S -f 8 && \
@@ -334,9 +344,15 @@ fn a_write_cut_short_after_a_copytruncate_leaves_none_of_its_lines() {
         )
         .arg(std::env::current_exe().unwrap())
         .env(TRUNCATED_FULL_DISK_DIR, &dir)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "the child failed: {status}");
+    assert!(
+        child.status.success(),
+        "the child failed: {}\n{}{}",
+        child.status,
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
     let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
     assert!(
         text.is_empty(),

@@ -243,7 +243,9 @@ fn a_json_lines_write_the_disk_cuts_short_leaves_whole_lines() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("audit.jsonl");
     // The shell ignores SIGXFSZ (inherited across exec) and limits file sizes to a few KiB.
-    let status = std::process::Command::new("sh")
+    // The child's output goes to pipes: the test's own may be a file already past the
+    // limit (a CI log), where the child could not print.
+    let child = std::process::Command::new("sh")
         .arg("-c")
         .arg(
             "trap '' XFSZ; ulimit -S -f 8 && \
@@ -251,9 +253,15 @@ fn a_json_lines_write_the_disk_cuts_short_leaves_whole_lines() {
         )
         .arg(std::env::current_exe().unwrap())
         .env(FULL_DISK_PATH, &path)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "the child failed: {status}");
+    assert!(
+        child.status.success(),
+        "the child failed: {}\n{}{}",
+        child.status,
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.ends_with('\n'), "a torn line is left");
     assert_eq!(text.lines().count(), 2, "only the first batch");
