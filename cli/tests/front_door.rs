@@ -621,15 +621,9 @@ async fn the_cookie_fields_of_an_http2_request_reach_the_upstream_as_one() {
     );
 }
 
-/// A WebSocket tunnel holds its client connection and an upstream connection for as long as
-/// it is open: it counts against `max_connections` until it closes, or tunnels would let one
-/// client hold any number of both.
-#[tokio::test]
-async fn an_open_websocket_tunnel_counts_against_max_connections() {
-    let upstream = Upstream::start().await;
-    let dir = TempDir::new("ws-cap");
-    let proxy = start_proxy(&dir, &upstream.url(), "max_connections = 1", "");
-    let mut tunnel = TcpStream::connect(proxy.addr).await.unwrap();
+/// A WebSocket tunnel through the proxy at `addr`, past its `101` head.
+async fn open_websocket_tunnel(addr: std::net::SocketAddr) -> TcpStream {
+    let mut tunnel = TcpStream::connect(addr).await.unwrap();
     tunnel
         .write_all(
             b"GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
@@ -651,6 +645,18 @@ async fn an_open_websocket_tunnel_counts_against_max_connections() {
         "{}",
         String::from_utf8_lossy(&head)
     );
+    tunnel
+}
+
+/// A WebSocket tunnel holds its client connection and an upstream connection for as long as
+/// it is open: it counts against `max_connections` until it closes, or tunnels would let one
+/// client hold any number of both.
+#[tokio::test]
+async fn an_open_websocket_tunnel_counts_against_max_connections() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("ws-cap");
+    let proxy = start_proxy(&dir, &upstream.url(), "max_connections = 1", "");
+    let mut tunnel = open_websocket_tunnel(proxy.addr).await;
     tunnel.write_all(b"ping").await.unwrap();
     let mut echoed = [0u8; 4];
     tokio::time::timeout(WAIT, tunnel.read_exact(&mut echoed))
@@ -687,24 +693,7 @@ async fn an_idle_websocket_tunnel_is_closed_and_gives_back_its_place() {
         "max_connections = 1\ntunnel_idle_timeout = \"1s\"",
         "",
     );
-    let mut tunnel = TcpStream::connect(proxy.addr).await.unwrap();
-    tunnel
-        .write_all(
-            b"GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        let n = tokio::time::timeout(WAIT, tunnel.read(&mut byte))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(n, 1, "closed before the response head ended");
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
+    let mut tunnel = open_websocket_tunnel(proxy.addr).await;
     // Traffic keeps it open past its idle time.
     for _ in 0..3 {
         tokio::time::sleep(std::time::Duration::from_millis(600)).await;
