@@ -58,8 +58,8 @@ type Fingerprints = Cache<
 >;
 
 struct Set {
-    /// Tokens whose signature the inspector verified and that had not expired, and those
-    /// inserted by [`RevokedTokens::insert`].
+    /// Tokens valid or not yet valid when revoked (signature, issuer and audience checked),
+    /// and those inserted by [`RevokedTokens::insert`].
     verified: Part,
     /// Every other revoked string.
     unverified: Part,
