@@ -276,6 +276,7 @@ async fn set_up(variant: &str, dir: &std::path::Path) -> Profiled {
 async fn send(profiled: &Profiled, requests: usize) {
     let Profiled {
         app,
+        auditor,
         bearer,
         token_request,
         basic,
@@ -316,5 +317,19 @@ async fn send(profiled: &Profiled, requests: usize) {
         // beyond the queue's 8,192 events, dropped).
         tokio::time::advance(PACE).await;
         tokio::task::yield_now().await;
+    }
+    // The writer's last batch, written here rather than at shutdown: whether it had come
+    // round to it when the loop ended depended on the file writes in flight on the blocking
+    // pool, and moved the count by a hundred events' serialisation from run to run.
+    let written = |auditor: &Auditor| {
+        auditor
+            .stats()
+            .writers
+            .iter()
+            .map(|w| w.written)
+            .sum::<u64>()
+    };
+    while written(auditor) < requests as u64 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
 }
