@@ -14,6 +14,7 @@ use super::{Direct, Resolving, Shared};
 use crate::context::RequestContext;
 use crate::oauth::EndpointRequest;
 use crate::resource::{proof_of, ResourceRequest};
+use crate::token::bearer::Authorization;
 use crate::token::{
     access_token_from_headers, resolved, BearerCredential, ResolveRequest, Verdict,
 };
@@ -84,10 +85,12 @@ impl<S, M> AuditService<S, M> {
             .lookup(req.uri().path())
             .filter(|e| *e != crate::oauth::Endpoint::UserInfo);
         // Once per request, whatever roles its path may have.
+        let authorization = Authorization::of(req.headers());
         let proof = proof_of(
             req.method(),
             req.uri(),
             req.headers(),
+            authorization,
             context.carried,
             &shared.dpop,
             endpoint == Some(crate::oauth::Endpoint::Token),
@@ -107,6 +110,7 @@ impl<S, M> AuditService<S, M> {
             let fallback = shared.endpoints.is_assumed(endpoint).then(|| {
                 let resource = ResourceRequest::inspect(
                     &head.headers,
+                    Authorization::of(&head.headers),
                     shared.inspectors(),
                     proof,
                     certificate,
@@ -131,6 +135,7 @@ impl<S, M> AuditService<S, M> {
         }
         let resource = ResourceRequest::inspect(
             req.headers(),
+            authorization,
             shared.inspectors(),
             proof,
             certificate,

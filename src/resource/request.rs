@@ -9,6 +9,7 @@ use crate::context::{Carried, Header};
 use crate::dpop::{DpopVerifier, ProofCheck, ProofUse};
 use crate::event::Secrets;
 use crate::mtls::PresentedCertificate;
+use crate::token::bearer::Authorization;
 use crate::token::{
     access_token_from_headers, BearerCredential, InspectedToken, Probe, RevokedTokens, Scheme,
     TokenFingerprint, TokenFormat, TokenInspector, Verdict,
@@ -74,14 +75,15 @@ pub(crate) fn proof_of(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
+    authorization: Authorization<'_>,
     carried: Carried,
     dpop: &DpopVerifier,
     token_endpoint: bool,
 ) -> Option<ProofCheck> {
     // Most requests carry neither: decided without reading the token itself, which
     // `ResourceRequest::inspect` reads once more.
-    let dpop_scheme = headers
-        .get(http::header::AUTHORIZATION)
+    let dpop_scheme = authorization
+        .first()
         .and_then(|v| v.as_bytes().get(..5))
         .is_some_and(|p| p[..4].eq_ignore_ascii_case(b"dpop") && matches!(p[4], b' ' | b'\t'));
     if !dpop_scheme && !carried.has(Header::Dpop) {
@@ -108,8 +110,13 @@ enum Read<'h> {
 
 /// Reads the request's access token: a token seen before (nearly every request) is not
 /// checked byte by byte again, nor made a `&str`.
-fn credential<'h>(headers: &'h HeaderMap, inspector: &TokenInspector, now: i64) -> Read<'h> {
-    let probe = match crate::token::bearer::well_shaped(headers) {
+fn credential<'h>(
+    headers: &'h HeaderMap,
+    authorization: Authorization<'h>,
+    inspector: &TokenInspector,
+    now: i64,
+) -> Read<'h> {
+    let probe = match crate::token::bearer::well_shaped(authorization) {
         Some((scheme, token)) => match inspector.cached_b64token(token, now) {
             Ok(seen) => return Read::Seen(scheme, seen),
             Err(probe) => Some(probe),
@@ -127,6 +134,7 @@ impl ResourceRequest {
     /// arrival as its event records it (no second reading of the clock).
     pub(crate) fn inspect(
         headers: &HeaderMap,
+        authorization: Authorization<'_>,
         inspectors: Inspectors<'_>,
         proof: Option<ProofCheck>,
         certificate: Option<PresentedCertificate>,
@@ -149,7 +157,7 @@ impl ResourceRequest {
                 seen
             }
         };
-        let (scheme, presented) = match credential(headers, inspector, now) {
+        let (scheme, presented) = match credential(headers, authorization, inspector, now) {
             Read::Seen(scheme, seen) => (scheme, Presented::Token(unless_revoked(seen))),
             Read::Rules(scheme, credential, probe) => (
                 scheme,
@@ -446,7 +454,7 @@ mod tests {
                 for values in [&[value.as_str()][..], &[value.as_str(), value.as_str()]] {
                     let headers = headers(values);
                     let rules = access_token_from_headers(&headers);
-                    match credential(&headers, &inspector, now()) {
+                    match credential(&headers, Authorization::of(&headers), &inspector, now()) {
                         Read::Rules(scheme, credential, _) => {
                             prop_assert_eq!((scheme, credential), rules, "{:?}", values);
                         }
@@ -472,14 +480,16 @@ mod tests {
         let h1 = headers(&["Bearer a.b.c"]);
         assert!(
             matches!(
-                credential(&h1, &inspector, now()),
+                credential(&h1, Authorization::of(&h1), &inspector, now()),
                 Read::Rules(Scheme::Bearer, BearerCredential::Bearer("a.b.c"), Some(_))
             ),
             "not seen before: read by the rules, then inspected"
         );
         let inspected = inspector.inspect("a.b.c");
         let h2 = headers(&["DPoP a.b.c"]);
-        let Read::Seen(Scheme::DPoP, seen) = credential(&h2, &inspector, now()) else {
+        let Read::Seen(Scheme::DPoP, seen) =
+            credential(&h2, Authorization::of(&h2), &inspector, now())
+        else {
             panic!("a cached b64token is vouched for");
         };
         assert_eq!(seen.fingerprint, inspected.fingerprint);
@@ -487,7 +497,7 @@ mod tests {
         inspector.inspect("a b");
         let h3 = headers(&["Bearer a b"]);
         assert!(matches!(
-            credential(&h3, &inspector, now()),
+            credential(&h3, Authorization::of(&h3), &inspector, now()),
             Read::Rules(_, BearerCredential::Malformed(_), _)
         ));
     }
@@ -499,28 +509,29 @@ mod tests {
         let inspector = TokenInspector::default();
         let h1 = headers(&["Bearer a.b.c"]);
         let Read::Rules(_, BearerCredential::Bearer(token), probe) =
-            credential(&h1, &inspector, now())
+            credential(&h1, Authorization::of(&h1), &inspector, now())
         else {
             panic!("read by the rules");
         };
         // Another token, with the probe of the first: hashed on its own.
         let other = inspector.inspect_probed("x.y.z", probe, now());
         let h2 = headers(&["Bearer x.y.z"]);
-        let Read::Seen(_, seen) = credential(&h2, &inspector, now()) else {
+        let Read::Seen(_, seen) = credential(&h2, Authorization::of(&h2), &inspector, now()) else {
             panic!("x.y.z is cached under its own key");
         };
         assert_eq!(seen.fingerprint, other.fingerprint);
         assert_eq!(seen.fingerprint, TokenFingerprint::of("x.y.z"));
         assert!(matches!(
-            credential(&h1, &inspector, now()),
+            credential(&h1, Authorization::of(&h1), &inspector, now()),
             Read::Rules(..)
         ));
         // Its own token, with its probe: cached under that key, found next time.
-        let Read::Rules(_, _, probe) = credential(&h1, &inspector, now()) else {
+        let Read::Rules(_, _, probe) = credential(&h1, Authorization::of(&h1), &inspector, now())
+        else {
             unreachable!()
         };
         let inspected = inspector.inspect_probed(token, probe, now());
-        let Read::Seen(_, seen) = credential(&h1, &inspector, now()) else {
+        let Read::Seen(_, seen) = credential(&h1, Authorization::of(&h1), &inspector, now()) else {
             panic!("a.b.c is cached now");
         };
         assert_eq!(seen.fingerprint, inspected.fingerprint);

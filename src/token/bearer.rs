@@ -213,14 +213,40 @@ fn shape(value: &[u8], dpop: bool) -> Option<(Scheme, &[u8], &[u8])> {
 /// [`TokenInspector::cached_b64token`](super::TokenInspector::cached_b64token)). With that
 /// knowledge, `(scheme, BearerCredential::Bearer(token))` is what
 /// [`access_token_from_headers`] would say; without it, ask that function.
-pub(crate) fn well_shaped(headers: &HeaderMap) -> Option<(Scheme, &[u8])> {
-    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
-    let value = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    let (scheme, token, _) = shape(value.as_bytes(), true)?;
+pub(crate) fn well_shaped(authorization: Authorization<'_>) -> Option<(Scheme, &[u8])> {
+    let (scheme, token, _) = shape(authorization.only()?.as_bytes(), true)?;
     Some((scheme, token))
+}
+
+/// A request's `Authorization` header as the request path reads it: its first value, and
+/// whether that is its only one. One lookup in the header map serves every reader (the
+/// DPoP check, the token's inspection), where each looked the name up again.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Authorization<'h> {
+    first: Option<&'h http::HeaderValue>,
+    alone: bool,
+}
+
+impl<'h> Authorization<'h> {
+    /// The `Authorization` header of `headers`.
+    pub(crate) fn of(headers: &'h HeaderMap) -> Self {
+        let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+        let first = values.next();
+        Authorization {
+            first,
+            alone: first.is_some() && values.next().is_none(),
+        }
+    }
+
+    /// The first value, as `HeaderMap::get` gives it.
+    pub(crate) fn first(self) -> Option<&'h http::HeaderValue> {
+        self.first
+    }
+
+    /// The value, when the request has exactly one.
+    pub(crate) fn only(self) -> Option<&'h http::HeaderValue> {
+        self.first.filter(|_| self.alone)
+    }
 }
 
 /// Whether `token` is an RFC 6750 `b64token`: allowed characters, then any `=`s.
