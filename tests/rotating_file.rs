@@ -9,6 +9,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use oauth_audit::event::{AuditEvent, EventKind, Outcome, Timestamp};
 use oauth_audit::writer::{Auditor, FlushPolicy, RotatingFile, Rotation};
 
+#[cfg(unix)]
+#[path = "support/full_disk.rs"]
+mod full_disk;
 #[path = "support/temp_dir.rs"]
 mod temp_dir;
 
@@ -269,23 +272,8 @@ async fn full_disk_child() {
 #[test]
 fn a_write_the_disk_cuts_short_leaves_whole_lines() {
     let (_guard, dir) = tempdir("full");
-    // The shell ignores SIGXFSZ (inherited across exec) and limits file sizes to a few KiB.
-    // The child's output goes to pipes: the test's own may be a file already past the
-    // limit (a CI log), where the child could not print.
-    let child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("trap '' XFSZ; ulimit -S -f 8 && exec \"$0\" --exact full_disk_child --test-threads=1")
-        .arg(std::env::current_exe().unwrap())
-        .env(FULL_DISK_DIR, &dir)
-        .output()
-        .unwrap();
-    assert!(
-        child.status.success(),
-        "the child failed: {}\n{}{}",
-        child.status,
-        String::from_utf8_lossy(&child.stdout),
-        String::from_utf8_lossy(&child.stderr)
-    );
+    // Files of a few KiB at most.
+    full_disk::run_child_under_file_size_limit("full_disk_child", 8, FULL_DISK_DIR, &dir);
     let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
     assert!(
         text.ends_with('\n'),
@@ -333,25 +321,12 @@ async fn truncated_full_disk_child() {
 #[test]
 fn a_write_cut_short_after_a_copytruncate_leaves_none_of_its_lines() {
     let (_guard, dir) = tempdir("truncated-full");
-    // The shell ignores SIGXFSZ (inherited across exec) and limits file sizes to a few KiB.
-    // The child's output goes to pipes: the test's own may be a file already past the
-    // limit (a CI log), where the child could not print.
-    let child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(
-            "trap '' XFSZ; ulimit -S -f 8 && \
-             exec \"$0\" --exact truncated_full_disk_child --test-threads=1",
-        )
-        .arg(std::env::current_exe().unwrap())
-        .env(TRUNCATED_FULL_DISK_DIR, &dir)
-        .output()
-        .unwrap();
-    assert!(
-        child.status.success(),
-        "the child failed: {}\n{}{}",
-        child.status,
-        String::from_utf8_lossy(&child.stdout),
-        String::from_utf8_lossy(&child.stderr)
+    // Files of a few KiB at most.
+    full_disk::run_child_under_file_size_limit(
+        "truncated_full_disk_child",
+        8,
+        TRUNCATED_FULL_DISK_DIR,
+        &dir,
     );
     let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
     assert!(

@@ -1,5 +1,8 @@
 //! Built-in writers: tracing and JSON lines.
 
+#[cfg(unix)]
+#[path = "support/full_disk.rs"]
+mod full_disk;
 mod support;
 
 use std::io::Write;
@@ -242,25 +245,12 @@ fn a_json_lines_write_the_disk_cuts_short_leaves_whole_lines() {
     let dir = std::env::temp_dir().join(format!("oauth-audit-jl-full-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("audit.jsonl");
-    // The shell ignores SIGXFSZ (inherited across exec) and limits file sizes to a few KiB.
-    // The child's output goes to pipes: the test's own may be a file already past the
-    // limit (a CI log), where the child could not print.
-    let child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(
-            "trap '' XFSZ; ulimit -S -f 8 && \
-             exec \"$0\" --exact json_lines_full_disk_child --test-threads=1",
-        )
-        .arg(std::env::current_exe().unwrap())
-        .env(FULL_DISK_PATH, &path)
-        .output()
-        .unwrap();
-    assert!(
-        child.status.success(),
-        "the child failed: {}\n{}{}",
-        child.status,
-        String::from_utf8_lossy(&child.stdout),
-        String::from_utf8_lossy(&child.stderr)
+    // Files of a few KiB at most.
+    full_disk::run_child_under_file_size_limit(
+        "json_lines_full_disk_child",
+        8,
+        FULL_DISK_PATH,
+        &path,
     );
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.ends_with('\n'), "a torn line is left");
