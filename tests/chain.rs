@@ -12,6 +12,10 @@ use oauth_audit::writer::{
 };
 use serde_json::Value;
 
+#[cfg(unix)]
+#[path = "support/full_disk.rs"]
+mod full_disk;
+
 fn event(auditor: &Auditor, n: usize) -> AuditEvent {
     let mut event = AuditEvent::new(
         auditor.service().clone(),
@@ -200,6 +204,79 @@ async fn a_state_file_continues_the_stream_across_restarts() {
     let heads = check_links(&lines);
     assert_eq!(heads.len(), 1, "one stream across three runs");
     assert_eq!(heads.values().next().unwrap().0, 18);
+}
+
+/// Where [`a_state_file_that_cannot_be_written_is_not_continued`] runs its auditor: set only
+/// in the child process it starts.
+const UNWRITABLE_STATE: &str = "OAUTH_AUDIT_TEST_UNWRITABLE_STATE";
+
+/// The auditor's half of [`a_state_file_that_cannot_be_written_is_not_continued`]: a no-op
+/// unless run as its child, where no write to a file succeeds.
+#[tokio::test]
+async fn unwritable_state_child() {
+    let Some(state) = std::env::var_os(UNWRITABLE_STATE) else {
+        return;
+    };
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder()
+        .chain(Chaining::new().state_file(std::path::PathBuf::from(state)))
+        .writer(memory.clone())
+        .build()
+        .unwrap();
+    for n in 0..2 {
+        auditor.emit(event(&auditor, n));
+    }
+    auditor.shutdown().await;
+    // The stream was continued from the file; only saving the new place failed.
+    let seqs: Vec<u64> = memory
+        .events()
+        .iter()
+        .map(|e| e.chain.as_ref().unwrap().seq)
+        .collect();
+    assert_eq!(seqs, [4, 5]);
+}
+
+/// A state file that cannot be written (a full disk) would still name an earlier event: a
+/// restart would continue the stream from there, with sequence numbers already used. It is
+/// emptied instead, and the restart starts a new stream.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_state_file_that_cannot_be_written_is_not_continued() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("chain.state");
+    let path = dir.path().join("audit.jsonl");
+    let run = |n: usize| {
+        let state = state.clone();
+        let path = path.clone();
+        async move {
+            let auditor = Auditor::builder()
+                .chain(Chaining::new().state_file(&state))
+                .writer(JsonLines::file(&path).await.unwrap())
+                .build()
+                .unwrap();
+            for n in n..n + 3 {
+                auditor.emit(event(&auditor, n));
+            }
+            auditor.shutdown().await;
+        }
+    };
+    run(0).await;
+    // Events 4 and 5 of the stream, with the file size limited to nothing.
+    full_disk::run_child_under_file_size_limit(
+        "unwritable_state_child",
+        0,
+        UNWRITABLE_STATE,
+        &state,
+    );
+    run(10).await;
+    let lines = read_lines(&path);
+    let heads = check_links(&lines);
+    assert_eq!(
+        heads.len(),
+        2,
+        "the restart starts a new stream: {lines:#?}"
+    );
+    assert!(heads.values().all(|(seq, _)| *seq == 3));
 }
 
 #[tokio::test]

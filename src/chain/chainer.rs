@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::note::{origin, CheckpointNote};
-use super::state::{StateError, StateFile};
+use super::state::{SaveError, StateError, StateFile};
 use super::{Chaining, SigningKey};
 use crate::event::{
     AuditEvent, Canonicalizer, ChainLink, Checkpoint, EventHash, EventKind, Outcome, ServiceInfo,
@@ -30,7 +30,7 @@ pub(crate) struct Chainer {
     key: Option<SigningKey>,
     service: Arc<ServiceInfo>,
     state: Option<StateFile>,
-    state_failing: bool,
+    state_health: StateHealth,
     checkpoint_file: Option<File>,
     #[cfg(feature = "http")]
     checkpoint_url: Option<super::post::Poster>,
@@ -97,7 +97,7 @@ impl Chainer {
             key: chaining.key,
             service,
             state,
-            state_failing: false,
+            state_health: StateHealth::Saved,
             checkpoint_file,
             #[cfg(feature = "http")]
             checkpoint_url,
@@ -138,18 +138,8 @@ impl Chainer {
         };
         self.prev = Some(hash);
         if let Some(state) = &mut self.state {
-            match state.save(&self.stream, self.seq, &hash) {
-                Ok(()) => self.state_failing = false,
-                Err(err) if !self.state_failing => {
-                    self.state_failing = true;
-                    tracing::warn!(
-                        target: "oauth_audit",
-                        error = %err,
-                        "chain state file could not be written; a restart will start a new stream"
-                    );
-                }
-                Err(_) => {}
-            }
+            let saved = state.save(&self.stream, self.seq, &hash);
+            self.state_health = self.state_health.after(saved);
         }
     }
 
@@ -222,6 +212,54 @@ impl Chainer {
         return self.checkpoint_url.is_some();
         #[cfg(not(feature = "http"))]
         false
+    }
+}
+
+/// What the state file says after the last save, so that each change is logged once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StateHealth {
+    /// The last event's place.
+    Saved,
+    /// Nothing: a restart starts a new stream.
+    Emptied,
+    /// An earlier event's place, from which a restart would reuse sequence numbers.
+    Stale,
+}
+
+impl StateHealth {
+    /// The health after a save that came out as `saved`, logging the change.
+    fn after(self, saved: Result<(), SaveError>) -> StateHealth {
+        match (self, saved) {
+            (StateHealth::Saved, Ok(())) => StateHealth::Saved,
+            (_, Ok(())) => {
+                tracing::info!(target: "oauth_audit", "chain state file written again");
+                StateHealth::Saved
+            }
+            // Once emptied, a failed write leaves at most part of a line, refused at start.
+            (StateHealth::Emptied, Err(_)) => StateHealth::Emptied,
+            (_, Err(SaveError::Emptied(error))) => {
+                tracing::warn!(
+                    target: "oauth_audit",
+                    %error,
+                    "chain state file could not be written and was emptied; a restart will \
+                     start a new stream"
+                );
+                StateHealth::Emptied
+            }
+            (StateHealth::Stale, Err(SaveError::Stale { .. })) => StateHealth::Stale,
+            (StateHealth::Saved, Err(SaveError::Stale { write, empty })) => {
+                tracing::error!(
+                    target: "oauth_audit",
+                    error = %write,
+                    empty_error = %empty,
+                    "chain state file could neither be written nor emptied: a restart now \
+                     would continue the stream from an earlier event, and `verify` would \
+                     report the events since as inserted; move the state file away before \
+                     restarting"
+                );
+                StateHealth::Stale
+            }
+        }
     }
 }
 

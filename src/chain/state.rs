@@ -8,7 +8,8 @@
 //! oauth-audit-chain 1 <stream> <seq, 20 digits> <hash, 64 hex> <check, 16 hex>
 //! ```
 //!
-//! The file is locked while an auditor uses it: two auditors cannot continue one stream.
+//! The file is locked while an auditor uses it: two auditors cannot continue one stream. A
+//! line that cannot be written empties the file (see [`StateFile::save`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -36,6 +37,17 @@ pub(crate) enum StateError {
     Io { path: PathBuf, error: io::Error },
     #[error("chain state file {path} is in use by another auditor")]
     Locked { path: PathBuf },
+}
+
+/// Why a save failed, and what the file says since.
+#[derive(Debug)]
+pub(crate) enum SaveError {
+    /// The line could not be written, and the file was emptied: a restart starts a new
+    /// stream.
+    Emptied(io::Error),
+    /// Neither could the line be written nor the file emptied: it still names an earlier
+    /// event, from which a restart would continue the stream.
+    Stale { write: io::Error, empty: io::Error },
 }
 
 pub(crate) struct StateFile {
@@ -94,13 +106,26 @@ impl StateFile {
         ))
     }
 
-    /// Records the stream's last event.
-    pub fn save(&mut self, stream: &str, seq: u64, hash: &EventHash) -> io::Result<()> {
+    /// Records the stream's last event. When the line cannot be written (a full disk), the
+    /// file is emptied: the line it still holds names an earlier event, from which a
+    /// restart would continue the stream with sequence numbers already used.
+    pub fn save(&mut self, stream: &str, seq: u64, hash: &EventHash) -> Result<(), SaveError> {
         self.line.clear();
         self.line
             .extend_from_slice(format_line(stream, seq, hash).as_bytes());
-        self.file.seek(SeekFrom::Start(0))?;
-        self.file.write_all(&self.line)
+        let written = self
+            .file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| self.file.write_all(&self.line));
+        let Err(write) = written else {
+            return Ok(());
+        };
+        // Shrinking a file needs no room on the disk. A failed write may also have left part
+        // of the new line over the old one, which the next start would refuse anyway.
+        match self.file.set_len(0) {
+            Ok(()) => Err(SaveError::Emptied(write)),
+            Err(empty) => Err(SaveError::Stale { write, empty }),
+        }
     }
 
     /// Makes the last record durable (at shutdown).
@@ -218,6 +243,27 @@ mod tests {
             let (_state, saved) = StateFile::open(&path).unwrap();
             assert_eq!(saved.map(|saved| saved.seq), Some(8));
         }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_save_that_fails_says_whether_the_file_still_names_an_earlier_event() {
+        let dir = std::env::temp_dir().join(format!("oauth-audit-state-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("chain.state");
+        let stream = uuid::Uuid::now_v7().to_string();
+        let hash = EventHash::of_bytes(b"x");
+        let (mut state, _) = StateFile::open(&path).unwrap();
+        state.save(&stream, 7, &hash).unwrap();
+        // A handle through which the file can be neither written nor truncated.
+        state.file = File::open(&path).unwrap();
+        assert!(matches!(
+            state.save(&stream, 8, &hash),
+            Err(SaveError::Stale { .. })
+        ));
+        drop(state);
+        let (_state, saved) = StateFile::open(&path).unwrap();
+        assert_eq!(saved.map(|saved| saved.seq), Some(7));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
