@@ -88,7 +88,7 @@ pub const EVENTS_DROPPED: Metric = Metric {
     kind: MetricKind::Counter,
     unit: metrics::Unit::Count,
     labels: &["writer", "reason"],
-    help: "Audit events a writer lost, by reason: queue_full, block_timeout, spool_full, rejected, write_failed, shut_down.",
+    help: "Audit events a writer lost, by reason: processor_panicked, queue_full, block_timeout, spool_full, rejected, write_failed, shut_down.",
 };
 
 /// `oauth_audit_delivery_seconds{writer}`.

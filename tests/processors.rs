@@ -420,7 +420,7 @@ impl Processor for Faulty {
 }
 
 #[tokio::test]
-async fn a_panicking_processor_loses_no_event_and_stops_nothing() {
+async fn a_panicking_processor_drops_the_event_and_stops_nothing() {
     use oauth_audit::chain::{Chaining, SigningKey};
 
     for writers in [1, 2] {
@@ -443,22 +443,72 @@ async fn a_panicking_processor_loses_no_event_and_stops_nothing() {
             auditor.emit(event(&auditor, EventKind::ResourceAccessed));
         }
         auditor.shutdown().await;
-        let events = memory.json();
+        let (reports, events): (Vec<_>, Vec<_>) = memory
+            .json()
+            .into_iter()
+            .partition(|e| e["kind"] == "AuditEventsDropped");
         let seen: Vec<&str> = events
             .iter()
             .filter_map(|e| e["labels"]["seen"].as_str())
             .collect();
-        assert_eq!(seen, ["1", "2", "3", "4", "5"], "{writers} writer(s)");
-        // The event it panicked on goes on as it was left, through the later processors
-        // and the chain; the chain is sealed at the finish all the same.
-        assert!(events[..5].iter().all(|e| e["labels"]["later"] == "yes"));
-        assert_eq!(events.len(), 6, "{writers} writer(s)");
-        assert_eq!(events[5]["kind"], "AuditCheckpoint");
+        assert_eq!(seen, ["1", "3", "4", "5"], "{writers} writer(s)");
+        // The event it panicked on reaches neither the later processors nor the chain,
+        // which has no gap; the chain is sealed at the finish all the same.
+        assert!(events[..4].iter().all(|e| e["labels"]["later"] == "yes"));
+        assert_eq!(events.len(), 5, "{writers} writer(s)");
+        assert_eq!(events[4]["kind"], "AuditCheckpoint");
         let seqs: Vec<u64> = events
             .iter()
             .map(|e| e["chain"]["seq"].as_u64().unwrap())
             .collect();
-        assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
-        assert_eq!(auditor.stats().writers[0].dropped, 0);
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        // Every writer counts it and says so.
+        assert!(auditor.stats().writers.iter().all(|w| w.dropped == 1));
+        assert_eq!(reports.len(), 1, "{reports:#?}");
+        assert_eq!(reports[0]["dropped"]["reason"], "processor_panicked");
+        assert_eq!(reports[0]["dropped"]["count"], 1);
+    }
+}
+
+/// A redaction with a bug: takes the client's secret out of an event, then panics before
+/// it takes the token out.
+struct HalfRedaction;
+
+impl Processor for HalfRedaction {
+    fn process(&mut self, event: &mut AuditEvent, _emitted: &mut Vec<AuditEvent>) {
+        event.labels.remove("client_secret");
+        if event.labels.contains_key("token") {
+            panic!("a redaction's bug");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_event_half_redacted_by_a_panic_reaches_no_writer() {
+    for writers in [1, 2] {
+        let memory = MemoryWriter::new();
+        let builder = Auditor::builder().processor(HalfRedaction);
+        let auditor = with_writers(builder, &memory, WriterOptions::default(), writers)
+            .build()
+            .unwrap();
+        let mut secret = event(&auditor, EventKind::TokenRevoked);
+        secret
+            .labels
+            .insert("client_secret".into(), "s3cr3t".into());
+        secret.labels.insert("token".into(), "t0k3n".into());
+        auditor.emit(secret);
+        auditor.emit(event(&auditor, EventKind::ResourceAccessed));
+        auditor.shutdown().await;
+        let events = memory.json();
+        let text = serde_json::to_string(&events).unwrap();
+        assert!(!text.contains("t0k3n"), "{writers} writer(s): {text}");
+        let (reports, events): (Vec<_>, Vec<_>) = events
+            .into_iter()
+            .partition(|e| e["kind"] == "AuditEventsDropped");
+        assert_eq!(events.len(), 1, "{writers} writer(s)");
+        assert_eq!(events[0]["kind"], "ResourceAccessed");
+        assert_eq!(reports.len(), 1, "{writers} writer(s)");
+        assert_eq!(reports[0]["dropped"]["reason"], "processor_panicked");
+        assert!(auditor.stats().writers.iter().all(|w| w.dropped == 1));
     }
 }

@@ -264,6 +264,10 @@ impl StateHealth {
 }
 
 impl Processor for Chainer {
+    fn name(&self) -> &str {
+        "chain"
+    }
+
     fn process(&mut self, event: &mut AuditEvent, emitted: &mut Vec<AuditEvent>) {
         self.link(event);
         if self.seq - self.sealed >= self.every {

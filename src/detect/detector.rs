@@ -788,6 +788,10 @@ fn alert(
 }
 
 impl Processor for Detector {
+    fn name(&self) -> &str {
+        "detect"
+    }
+
     fn process(&mut self, event: &mut AuditEvent, emitted: &mut Vec<AuditEvent>) {
         let service = event.service.clone();
         emitted.extend(self.check(&*event, &service));

@@ -1070,6 +1070,9 @@ pub enum DropReason {
     Rejected,
     /// The queue stayed full for the whole blocking timeout of a `Block` overflow policy.
     BlockTimeout,
+    /// A processor panicked on the event: passed on as the processor left it, it could be
+    /// half-redacted.
+    ProcessorPanicked,
 }
 
 impl DropReason {
@@ -1082,6 +1085,7 @@ impl DropReason {
             DropReason::SpoolFull => "spool_full",
             DropReason::Rejected => "rejected",
             DropReason::BlockTimeout => "block_timeout",
+            DropReason::ProcessorPanicked => "processor_panicked",
         }
     }
 }

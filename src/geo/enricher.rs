@@ -208,6 +208,10 @@ impl GeoIp {
 }
 
 impl Processor for GeoIp {
+    fn name(&self) -> &str {
+        "geoip"
+    }
+
     fn process(&mut self, event: &mut AuditEvent, _emitted: &mut Vec<AuditEvent>) {
         if let Some(source) = event.source.as_mut() {
             self.enrich(source);

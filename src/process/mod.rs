@@ -41,10 +41,18 @@ use crate::event::AuditEvent;
 /// Implemented for closures `FnMut(&mut AuditEvent)`; implement it on a type for a stage
 /// that adds events or keeps state worth naming.
 ///
-/// A panic in any of its methods is caught and logged, and the processor is called again
-/// for what comes next: the event it panicked on goes on, as the processor left it, to the
-/// processors after it and to every sink, and what it had added stays added.
+/// A panic in any of its methods is caught and logged with the processor's
+/// [`name`](Processor::name), and the processor is called again for what comes next. The
+/// event it panicked on is dropped, not passed on as the processor left it (a redaction
+/// stopped half-way would pass secrets on): every writer counts it as dropped with
+/// `reason: processor_panicked` and reports it in an `AuditEventsDropped` event. The events
+/// it added in the call that panicked are discarded too.
 pub trait Processor: Send + 'static {
+    /// The processor's name in logs; its type's name unless overridden.
+    fn name(&self) -> &str {
+        std::any::type_name::<Self>()
+    }
+
     /// Processes one event. Events pushed onto `emitted` follow it, through the processors
     /// after this one, to every sink.
     fn process(&mut self, event: &mut AuditEvent, emitted: &mut Vec<AuditEvent>);

@@ -18,6 +18,8 @@ pub(crate) struct Processors {
     ticks: Ticks,
     /// Events the processors add are counted here, as the request path counts its own.
     metrics: Arc<EventMetrics>,
+    /// Events a processor panicked on, until the sinks count them as dropped.
+    lost: Vec<Arc<AuditEvent>>,
 }
 
 impl Processors {
@@ -27,22 +29,30 @@ impl Processors {
             list,
             ticks,
             metrics,
+            lost: Vec::new(),
         }
     }
 
     /// Runs `events` through the processors from `from` on, in place: an event a processor
-    /// adds follows the one that raised it, through the processors after that one.
+    /// adds follows the one that raised it, through the processors after that one; an event
+    /// a processor panicked on leaves the batch for `lost`.
     fn run_from(&mut self, from: usize, events: &mut Vec<Arc<AuditEvent>>) {
         let mut emitted = Vec::new();
-        for (position, processor) in self.list.iter_mut().enumerate().skip(from) {
-            // Only once a processor adds an event is the batch rebuilt; usually none does.
+        for processor in self.list.iter_mut().skip(from) {
+            // Only once a processor adds or drops an event is the batch rebuilt; usually
+            // none does.
             let mut rebuilt: Option<Vec<Arc<AuditEvent>>> = None;
             for index in 0..events.len() {
                 // Unique (the request path let go of it): no copy is made.
                 let event = Arc::make_mut(&mut events[index]);
-                guarded(position, "process", || {
+                if !guarded(processor.as_mut(), "process", |processor| {
                     processor.process(event, &mut emitted)
-                });
+                }) {
+                    emitted.clear();
+                    rebuilt.get_or_insert_with(|| events[..index].to_vec());
+                    self.lost.push(events[index].clone());
+                    continue;
+                }
                 if let Some(next) = &mut rebuilt {
                     next.push(events[index].clone());
                 }
@@ -101,8 +111,11 @@ impl Inline for Processors {
         for index in 0..self.list.len() {
             if self.ticks.due(index, now) {
                 let mut emitted = Vec::new();
-                let processor = &mut self.list[index];
-                guarded(index, "tick", || processor.tick(&mut emitted));
+                if !guarded(self.list[index].as_mut(), "tick", |processor| {
+                    processor.tick(&mut emitted)
+                }) {
+                    emitted.clear();
+                }
                 self.pass_emitted(index + 1, emitted, out);
             }
         }
@@ -111,27 +124,45 @@ impl Inline for Processors {
     fn finish(&mut self, out: &mut Vec<Arc<AuditEvent>>) {
         for index in 0..self.list.len() {
             let mut emitted = Vec::new();
-            let processor = &mut self.list[index];
-            guarded(index, "finish", || processor.finish(&mut emitted));
+            if !guarded(self.list[index].as_mut(), "finish", |processor| {
+                processor.finish(&mut emitted)
+            }) {
+                emitted.clear();
+            }
             self.pass_emitted(index + 1, emitted, out);
         }
     }
+
+    fn take_lost(&mut self) -> Vec<Arc<AuditEvent>> {
+        std::mem::take(&mut self.lost)
+    }
 }
 
-/// Runs one call of processor `index`, catching a panic: the task running the processors
-/// carries every event to the sinks, so a panic let through would stop the pipeline and lose
-/// the batch in hand, and every event after it, uncounted. A panic is logged (the panic hook
-/// has already shown its message); whatever the processor did to the event and added to
-/// `emitted` before it stands, and the event goes on to the processors after it and the chain.
-fn guarded(index: usize, call: &'static str, run: impl FnOnce()) {
-    if catch_unwind(AssertUnwindSafe(run)).is_err() {
-        tracing::error!(
-            target: "oauth_audit",
-            processor = index,
-            call,
-            "a processor panicked; the event goes on as the processor left it"
-        );
+/// Runs one call of `processor`, catching a panic; whether the call returned. The task
+/// running the processors carries every event to the sinks, so a panic let through would
+/// stop the pipeline and lose the batch in hand, and every event after it, uncounted. What
+/// the call left half-done is not passed on: the event it panicked on is dropped (counted
+/// by the sinks) and the events it added are discarded. A panic is logged here (the panic
+/// hook has already shown its message).
+fn guarded(
+    processor: &mut dyn Processor,
+    call: &'static str,
+    run: impl FnOnce(&mut dyn Processor),
+) -> bool {
+    if catch_unwind(AssertUnwindSafe(|| run(&mut *processor))).is_ok() {
+        return true;
     }
+    let dropped = match call {
+        "process" => "the event it was given and the events it added are dropped",
+        _ => "the events it added are dropped",
+    };
+    tracing::error!(
+        target: "oauth_audit",
+        processor = processor.name(),
+        call,
+        "a processor panicked; {dropped}"
+    );
+    false
 }
 
 /// When each processor with a tick interval is next due.

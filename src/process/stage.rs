@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::processors::Processors;
-use crate::event::AuditEvent;
+use crate::event::{AuditEvent, DropReason};
 use crate::sink::queue::{Offered, SinkQueue};
 use crate::sink::{Inline, OverflowPolicy};
 
@@ -132,8 +132,14 @@ impl Stage {
         self.fan_out(last).await;
     }
 
-    /// Offers each event to every sink.
+    /// Offers each event to every sink, after counting the events the processors dropped
+    /// as lost by every sink that would have taken them.
     async fn fan_out(&mut self, events: Vec<Arc<AuditEvent>>) {
+        for event in self.processors.take_lost() {
+            for sink in self.sinks.iter().filter(|sink| sink.takes(event.kind)) {
+                sink.stats.add_lost(DropReason::ProcessorPanicked, &event);
+            }
+        }
         for event in events {
             for sink in self.sinks.iter() {
                 if let Offered::MustWait(event) = sink.offer(event.clone()) {

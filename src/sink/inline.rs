@@ -22,4 +22,8 @@ pub(crate) trait Inline: Send + 'static {
 
     /// The last word, after the last batch and before the sink stops.
     fn finish(&mut self, out: &mut Vec<Arc<AuditEvent>>);
+
+    /// Takes the events the work dropped since the last call (a processor panicked on
+    /// them), for the sinks to count as lost with `processor_panicked`.
+    fn take_lost(&mut self) -> Vec<Arc<AuditEvent>>;
 }

@@ -21,7 +21,8 @@ pub(crate) const SPOOL_EVENTS: &str = metric::SPOOL_EVENTS.name;
 pub(crate) const SPOOL_BYTES: &str = metric::SPOOL_BYTES.name;
 
 /// Every reason an event can be lost, in the order drop reports are raised.
-pub(crate) const DROP_REASONS: [DropReason; 6] = [
+pub(crate) const DROP_REASONS: [DropReason; 7] = [
+    DropReason::ProcessorPanicked,
     DropReason::QueueFull,
     DropReason::BlockTimeout,
     DropReason::SpoolFull,
@@ -32,12 +33,13 @@ pub(crate) const DROP_REASONS: [DropReason; 6] = [
 
 pub(crate) fn drop_slot(reason: DropReason) -> usize {
     match reason {
-        DropReason::QueueFull => 0,
-        DropReason::BlockTimeout => 1,
-        DropReason::SpoolFull => 2,
-        DropReason::Rejected => 3,
-        DropReason::WriteFailed => 4,
-        DropReason::ShutDown => 5,
+        DropReason::ProcessorPanicked => 0,
+        DropReason::QueueFull => 1,
+        DropReason::BlockTimeout => 2,
+        DropReason::SpoolFull => 3,
+        DropReason::Rejected => 4,
+        DropReason::WriteFailed => 5,
+        DropReason::ShutDown => 6,
     }
 }
 
@@ -96,7 +98,7 @@ pub(crate) struct SinkMetrics {
     pub(crate) queue_depth: Gauge,
     pub(crate) written: Counter,
     /// Indexed like [`DROP_REASONS`](DROP_REASONS).
-    pub(crate) dropped: [Counter; 6],
+    pub(crate) dropped: [Counter; DROP_REASONS.len()],
     pub(crate) delivery_seconds: Histogram,
     pub(crate) retries: Counter,
     pub(crate) spool_events: Gauge,

@@ -78,11 +78,7 @@ struct Shared {
 impl Shared {
     /// Counts `event` as dropped, with its place in the chain if it has one.
     fn lose(&self, reason: DropReason, event: &AuditEvent) {
-        self.stats.add_dropped(reason, 1);
-        if let Some(link) = &event.chain {
-            self.stats
-                .add_dropped_seqs(reason, [(&link.stream, link.seq)]);
-        }
+        self.stats.add_lost(reason, event);
     }
 
     /// Takes everything left in the queue and counts it as dropped at shutdown.

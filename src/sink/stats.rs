@@ -8,7 +8,7 @@ use metrics::{Counter, Gauge};
 
 pub(crate) use super::metrics::DROP_REASONS;
 use super::metrics::{drop_slot as slot, SinkMetrics};
-use crate::event::{DropReason, SeqRange};
+use crate::event::{AuditEvent, DropReason, SeqRange};
 
 /// Live counters of one sink (a writer or a [`Delivery`](crate::delivery::Delivery)), cheap
 /// to clone and to read from any thread.
@@ -171,6 +171,14 @@ impl DeliveryStats {
         self.inner.metrics.dropped[slot(reason)].increment(events);
         if reason != DropReason::ShutDown {
             self.inner.unreported[slot(reason)].fetch_add(events, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts `event` as lost, with its place in the chain if it has one.
+    pub(crate) fn add_lost(&self, reason: DropReason, event: &AuditEvent) {
+        self.add_dropped(reason, 1);
+        if let Some(link) = &event.chain {
+            self.add_dropped_seqs(reason, [(&link.stream, link.seq)]);
         }
     }
 

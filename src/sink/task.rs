@@ -12,7 +12,7 @@ use super::deliver::Deliverer;
 use super::queue::{self, SinkQueue, SinkReceiver};
 use super::{Announcer, Inline, OverflowPolicy};
 use crate::event::recycle::Recycler;
-use crate::event::{AuditEvent, ServiceInfo};
+use crate::event::{AuditEvent, DropReason, ServiceInfo};
 
 /// How long a sink waits after a partial batch before taking the next one.
 const GATHER: Duration = Duration::from_millis(1);
@@ -148,6 +148,7 @@ impl<S: Sink> SinkTask<S> {
     async fn write(&mut self, batch: &mut Vec<Arc<AuditEvent>>) {
         if let Some(inline) = &mut self.inline {
             inline.process(batch);
+            self.count_lost();
         }
         if !batch.is_empty() {
             self.deliverer.write(batch).await;
@@ -162,6 +163,7 @@ impl<S: Sink> SinkTask<S> {
         };
         let mut raised = Vec::new();
         inline.tick(Instant::now(), &mut raised);
+        self.count_lost();
         if raised.is_empty() {
             return false;
         }
@@ -176,8 +178,23 @@ impl<S: Sink> SinkTask<S> {
         };
         let mut last = Vec::new();
         inline.finish(&mut last);
+        self.count_lost();
         if !last.is_empty() {
             self.deliverer.write(&last).await;
+        }
+    }
+
+    /// Counts the events the inline work dropped, those of kinds the sink takes.
+    fn count_lost(&mut self) {
+        let Some(inline) = &mut self.inline else {
+            return;
+        };
+        for event in inline.take_lost() {
+            if self.deliverer.takes_kind(event.kind) {
+                self.deliverer
+                    .stats()
+                    .add_lost(DropReason::ProcessorPanicked, &event);
+            }
         }
     }
 

@@ -258,8 +258,8 @@ pub struct WriterStats {
     pub name: String,
     /// Events written successfully (not counting `AuditEventsDropped` reports).
     pub written: u64,
-    /// Events dropped (full queue, failed writes, a full spool, rejected events, after
-    /// shutdown, blocking timeouts); [`DeliveryStats`](crate::delivery::DeliveryStats) has
+    /// Events dropped (a processor's panic, full queue, failed writes, a full spool,
+    /// rejected events, after shutdown, blocking timeouts); [`DeliveryStats`](crate::delivery::DeliveryStats) has
     /// the count per reason.
     pub dropped: u64,
     /// Events waiting in the queue.
