@@ -82,6 +82,8 @@ pub mod process;
 pub mod report;
 pub mod request_target;
 mod resource;
+#[cfg(any(feature = "jwks", feature = "http"))]
+mod response_body;
 pub mod scope;
 mod sink;
 mod tee;

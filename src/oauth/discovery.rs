@@ -210,23 +210,13 @@ impl Discovery {
             if !response.status().is_success() {
                 return Ok(Err(response.status().as_u16()));
             }
-            let too_large = || DiscoveryError::TooLarge {
-                url: shown_url(url),
-                limit: self.max_bytes,
-            };
-            if response
-                .content_length()
-                .is_some_and(|n| n > self.max_bytes as u64)
-            {
-                return Err(too_large());
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(failed)? {
-                if body.len() + chunk.len() > self.max_bytes {
-                    return Err(too_large());
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = crate::response_body::whole(&mut response, self.max_bytes)
+                .await
+                .map_err(failed)?
+                .ok_or_else(|| DiscoveryError::TooLarge {
+                    url: shown_url(url),
+                    limit: self.max_bytes,
+                })?;
             Ok(Ok(body))
         };
         tokio::time::timeout(self.timeout, read)

@@ -245,23 +245,10 @@ async fn fetch(client: &reqwest::Client, url: reqwest::Url) -> Result<String, St
     if !response.status().is_success() {
         return Err(format!("answered {}", response.status()));
     }
-    if response
-        .content_length()
-        .is_some_and(|length| length > MAX_JWKS_BYTES as u64)
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    let body = crate::response_body::whole(&mut response, MAX_JWKS_BYTES)
         .await
         .map_err(|e| error_chain(&e.without_url()))?
-    {
-        if body.len() + chunk.len() > MAX_JWKS_BYTES {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
+        .ok_or_else(too_large)?;
     String::from_utf8(body).map_err(|_| "the document is not UTF-8".to_owned())
 }
 

@@ -141,26 +141,6 @@ pub(super) fn refuses_events(status: StatusCode) -> bool {
 /// template's answer) or when the format reads nothing from it (JSON lines, Alertmanager).
 pub(super) const ANSWER_EXCERPT_LIMIT: usize = 64 * 1024;
 
-/// Reads at most `limit` bytes of an answer; the rest is left unread and the connection
-/// dropped with the response. Returns the bytes and whether the answer went on past `limit`:
-/// a collector (or a proxy in front of it) that sends an endless or huge body cannot make
-/// the sink hold more than that while the request timeout runs.
-pub(super) async fn read_answer(
-    response: &mut reqwest::Response,
-    limit: usize,
-) -> Result<(Vec<u8>, bool), reqwest::Error> {
-    let mut answer = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit - answer.len();
-        if chunk.len() > room {
-            answer.extend_from_slice(&chunk[..room]);
-            return Ok((answer, true));
-        }
-        answer.extend_from_slice(&chunk);
-    }
-    Ok((answer, false))
-}
-
 /// `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
 pub(super) fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
     let text = value.to_str().ok()?.trim();

@@ -9,8 +9,7 @@ use flate2::Compression;
 use http::header;
 
 use super::classify::{
-    classify, error_chain, parse_retry_after, read_answer, unavailable, CollectorError,
-    ANSWER_EXCERPT_LIMIT,
+    classify, error_chain, parse_retry_after, unavailable, CollectorError, ANSWER_EXCERPT_LIMIT,
 };
 use super::format::{idempotency_key, Format};
 use super::settings::Settings;
@@ -91,7 +90,7 @@ pub(super) async fn post(
     } else {
         ANSWER_EXCERPT_LIMIT
     };
-    let answer = match read_answer(&mut response, limit).await {
+    let answer = match crate::response_body::excerpt(&mut response, limit).await {
         Ok((_, true)) if judged => {
             // Which events were taken cannot be told: they are sent again (`_bulk` answers
             // 409 for those already indexed).

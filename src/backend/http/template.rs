@@ -8,8 +8,8 @@ use http::{header, StatusCode};
 
 use super::auth::scrub;
 use super::classify::{
-    error_chain, parse_retry_after, read_answer, refuses_events, CollectorError,
-    ANSWER_EXCERPT_LIMIT, MAX_RETRY_AFTER,
+    error_chain, parse_retry_after, refuses_events, CollectorError, ANSWER_EXCERPT_LIMIT,
+    MAX_RETRY_AFTER,
 };
 use super::format::excerpt;
 use super::settings::{Settings, TemplateInstall};
@@ -66,7 +66,7 @@ pub(super) async fn install(
         .get(header::RETRY_AFTER)
         .and_then(parse_retry_after);
     // Only its start is quoted.
-    let answer = read_answer(&mut response, ANSWER_EXCERPT_LIMIT)
+    let answer = crate::response_body::excerpt(&mut response, ANSWER_EXCERPT_LIMIT)
         .await
         .map(|(answer, _)| answer)
         .unwrap_or_default();
