@@ -177,13 +177,21 @@ fn parse(text: &str) -> Option<Saved> {
 mod tests {
     use super::*;
 
+    /// A state file's path in a directory of the test's own (removed with the guard), and a
+    /// stream and a hash to save in it.
+    fn state_path() -> (tempfile::TempDir, PathBuf, String, EventHash) {
+        let dir = tempfile::Builder::new()
+            .prefix("oauth-audit-state-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("chain.state");
+        let stream = uuid::Uuid::now_v7().to_string();
+        (dir, path, stream, EventHash::of_bytes(b"x"))
+    }
+
     #[test]
     fn saves_and_reads_back_and_refuses_torn_lines() {
-        let dir = std::env::temp_dir().join(format!("oauth-audit-state-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("chain.state");
-        let stream = uuid::Uuid::now_v7().to_string();
-        let hash = EventHash::of_bytes(b"x");
+        let (_dir, path, stream, hash) = state_path();
         {
             let (mut state, saved) = StateFile::open(&path).unwrap();
             assert_eq!(saved, None);
@@ -221,16 +229,11 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn an_unreadable_file_longer_than_a_line_is_replaced_whole() {
-        let dir = std::env::temp_dir().join(format!("oauth-audit-state-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("chain.state");
-        let stream = uuid::Uuid::now_v7().to_string();
-        let hash = EventHash::of_bytes(b"x");
+        let (_dir, path, stream, hash) = state_path();
         let line = format_line(&stream, 7, &hash);
         for unreadable in [format!("{line}{line}"), "x".repeat(5000)] {
             std::fs::write(&path, unreadable).unwrap();
@@ -243,16 +246,11 @@ mod tests {
             let (_state, saved) = StateFile::open(&path).unwrap();
             assert_eq!(saved.map(|saved| saved.seq), Some(8));
         }
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn a_save_that_fails_says_whether_the_file_still_names_an_earlier_event() {
-        let dir = std::env::temp_dir().join(format!("oauth-audit-state-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("chain.state");
-        let stream = uuid::Uuid::now_v7().to_string();
-        let hash = EventHash::of_bytes(b"x");
+        let (_dir, path, stream, hash) = state_path();
         let (mut state, _) = StateFile::open(&path).unwrap();
         state.save(&stream, 7, &hash).unwrap();
         // A handle through which the file can be neither written nor truncated.
@@ -264,16 +262,11 @@ mod tests {
         drop(state);
         let (_state, saved) = StateFile::open(&path).unwrap();
         assert_eq!(saved.map(|saved| saved.seq), Some(7));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn a_file_that_is_not_utf8_starts_a_new_stream() {
-        let dir = std::env::temp_dir().join(format!("oauth-audit-state-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("chain.state");
-        let stream = uuid::Uuid::now_v7().to_string();
-        let hash = EventHash::of_bytes(b"x");
+        let (_dir, path, stream, hash) = state_path();
         // A torn write's garbage, and a character cut at the 4096th byte read.
         let unreadable = [
             b"\xff\xfe garbage\n".to_vec(),
@@ -289,6 +282,5 @@ mod tests {
             let (_state, saved) = StateFile::open(&path).unwrap();
             assert_eq!(saved.map(|saved| saved.seq), Some(8));
         }
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }
