@@ -88,16 +88,7 @@ const REPLAYED: &str = "audit spool replayed:";
 
 #[tokio::test]
 async fn each_outage_logs_one_warning_one_recovery_and_one_replay_line() {
-    let logs = Buffer::default();
-    let writer = logs.clone();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish(),
-    )
-    .expect("the only subscriber of this test binary");
+    let logs = Buffer::global_log();
 
     let dir = TempDir::new("outages");
     let backend = FlakyBackend::new(Mode::Down);

@@ -1,9 +1,7 @@
 //! The error logged when a processor panics names the processor.
 //!
-//! A test binary of its own with a single test, so that the one global subscriber installed
-//! before any log line sees every line of this process and nothing else: a scoped subscriber
-//! (`set_default`) sees only its own thread, and callsite interest cached while another test
-//! ran without one can hide a line from it.
+//! A test binary of its own with a single test: the log is captured by the process's one
+//! global subscriber (`support::Buffer::global_log`).
 
 mod support;
 
@@ -27,15 +25,7 @@ impl Processor for Broken {
 
 #[tokio::test]
 async fn a_processor_that_panics_is_named_in_the_log() {
-    let logs = Buffer::default();
-    let writer = logs.clone();
-    tracing::subscriber::set_global_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish(),
-    )
-    .expect("the only subscriber of this test binary");
+    let logs = Buffer::global_log();
     let memory = MemoryWriter::new();
     let auditor = Auditor::builder()
         .processor(Broken)

@@ -116,6 +116,26 @@ pub mod keys;
 #[derive(Clone, Default)]
 pub struct Buffer(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
+impl Buffer {
+    /// A buffer that receives every log line of this process, from `INFO` up, as text: the
+    /// global subscriber, so for a test binary with one test (a scoped one sees only its
+    /// thread, and callsite interest cached while another test ran without one can hide a
+    /// line from it).
+    pub fn global_log() -> Buffer {
+        let logs = Buffer::default();
+        let writer = logs.clone();
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .finish(),
+        )
+        .expect("the only subscriber of this test binary");
+        logs
+    }
+}
+
 impl std::io::Write for Buffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
