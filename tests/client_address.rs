@@ -74,6 +74,30 @@ async fn an_unclosed_quote_in_a_chosen_forwarded_header_is_not_an_address() {
 }
 
 #[tokio::test]
+async fn a_quote_left_open_cannot_hide_the_element_a_proxy_appended_to_its_line() {
+    // The trusted proxy appended its element to the client's line, as one that writes
+    // `Forwarded: $http_forwarded, for=$remote_addr` does (or as a hop that folds lines
+    // does): the client's open quote swallowed it, and 6.6.6.6 was recorded.
+    for line in [
+        "for=6.6.6.6;x=\", for=198.51.100.2",
+        "for=6.6.6.6;x=\"\\, for=\"[2001:db8::1]\";proto=https",
+    ] {
+        let source = source_of(ClientIpSource::Forwarded, &[("forwarded", line)]).await;
+        assert_eq!(
+            source["ip"], "127.0.0.1",
+            "the trusted peer, not 6.6.6.6: {line}"
+        );
+    }
+    // A quote closed on the client's part leaves the appended element to be read.
+    let source = source_of(
+        ClientIpSource::Forwarded,
+        &[("forwarded", "for=6.6.6.6;x=\"a,b\", for=198.51.100.2")],
+    )
+    .await;
+    assert_eq!(source["ip"], "198.51.100.2");
+}
+
+#[tokio::test]
 async fn forged_hops_cannot_push_the_proxys_hop_out_of_view() {
     // 32 forged hops, then the one the trusted proxy appended: reading the leftmost 32
     // recorded 6.6.6.32.

@@ -506,6 +506,37 @@ mod tests {
             }
         }
 
+        /// A proxy that appends its element to the client's `Forwarded` line (or a hop
+        /// that folds the lines into one): whatever the client wrote before it, the
+        /// answer is the address the proxy appended, or the trusted peer, never one the
+        /// client chose.
+        #[test]
+        fn a_client_line_cannot_take_the_place_of_an_element_appended_to_it(
+            client in proptest::collection::vec(
+                prop_oneof![
+                    Just("for=6.6.6.6"),
+                    Just("for=\"[2001:db8::6]\""),
+                    Just("x="),
+                    Just("\""),
+                    Just("\\"),
+                    Just(";"),
+                    Just(","),
+                    Just(" "),
+                    Just("a"),
+                ],
+                0..12,
+            )
+            .prop_map(|pieces| pieces.concat()),
+            last in 1u8..=254,
+        ) {
+            let real = format!("198.51.100.{last}");
+            let peer = ip("10.0.0.1");
+            let t = trusted(&["10.0.0.0/8"], "forwarded");
+            let h = headers(&[("forwarded", &format!("{client}, for={real};proto=https"))]);
+            let got = t.client_ip(peer, &h);
+            prop_assert!(got == ip(&real) || got == peer, "{} from {:?}", got, client);
+        }
+
         /// Only the headers a request has are looked up: whichever of them it carries, with
         /// whichever source configured (names the layer reads for itself too, and one in no
         /// list), the answer is the one every lookup gives.

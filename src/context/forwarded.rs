@@ -76,13 +76,22 @@ pub fn x_forwarded_for(headers: &HeaderMap) -> Vec<Hop> {
 /// Parsing is strict where leniency would let a client pick its address: a quoted string
 /// must be closed on its own line, and an element with no `for` or with it twice is a hop
 /// whose address is unknown (which stops a walk from the right there).
+///
+/// A quote the client leaves open runs to the end of its line, over whatever a proxy
+/// appended to that line (a proxy that writes `$http_forwarded, for=...`, or any hop that
+/// folds the lines into one, as RFC 9110 §5.3 allows): the element it opens in is a hop
+/// whose address is unknown, never the client's own `for` standing in for the proxy's.
 #[doc(hidden)]
 pub fn forwarded(headers: &HeaderMap) -> Vec<Hop> {
     let mut hops = Ring::default();
     for value in headers.get_all(http::header::FORWARDED) {
         let value = String::from_utf8_lossy(value.as_bytes());
-        for element in split_outside_quotes(&value, ',') {
-            if !element.trim().is_empty() {
+        let (elements, closed) = split_outside_quotes(&value, ',');
+        let last = elements.len() - 1;
+        for (i, element) in elements.into_iter().enumerate() {
+            if i == last && !closed {
+                hops.push(unknown(element));
+            } else if !element.trim().is_empty() {
                 hops.push(forwarded_element(element));
             }
         }
@@ -141,7 +150,8 @@ impl Ring {
 
 fn forwarded_element(element: &str) -> Hop {
     let mut found: Option<&str> = None;
-    for pair in split_outside_quotes(element, ';') {
+    // Every quote in `element` is closed: one left open is a hop of its own (`forwarded`).
+    for pair in split_outside_quotes(element, ';').0 {
         let Some((key, value)) = pair.split_once('=') else {
             continue;
         };
@@ -204,9 +214,10 @@ pub(crate) fn parse_node(node: &str) -> Option<IpAddr> {
     inner.parse().ok()
 }
 
-/// Splits at `separator` outside quoted strings (honouring `\` escapes inside them). An
-/// unclosed quote runs to the end of the input.
-fn split_outside_quotes(input: &str, separator: char) -> Vec<&str> {
+/// Splits at `separator` outside quoted strings (honouring `\` escapes inside them), and
+/// says whether every quote was closed. An unclosed quote runs to the end of the input:
+/// the last part holds it.
+fn split_outside_quotes(input: &str, separator: char) -> (Vec<&str>, bool) {
     let mut parts = Vec::new();
     let mut quoted = false;
     let mut escaped = false;
@@ -227,7 +238,7 @@ fn split_outside_quotes(input: &str, separator: char) -> Vec<&str> {
         }
     }
     parts.push(&input[start..]);
-    parts
+    (parts, !quoted)
 }
 
 #[cfg(test)]
@@ -305,6 +316,27 @@ mod tests {
             r#"for="[::1]";x="a\",b", for=1.2.3.4"#,
         )]));
         assert_eq!(ips(&hops), vec![ip("::1"), ip("1.2.3.4")]);
+    }
+
+    #[test]
+    fn a_quote_left_open_cannot_swallow_what_a_proxy_appends_to_its_line() {
+        // The client's line, then the element a proxy appended to that same line: the open
+        // quote swallowed it, and the client's own `for` was read as the rightmost hop.
+        for line in [
+            r#"for=6.6.6.6;x=", for=198.51.100.2"#,
+            r#"for=6.6.6.6;x=a"b, for=198.51.100.2;proto=https"#,
+            r#"for=6.6.6.6;x="\, for="[2001:db8::1]";proto=https"#,
+            r#"for=6.6.6.6, for=7.7.7.7;x=", for=198.51.100.2"#,
+        ] {
+            let hops = forwarded(&headers(&[("forwarded", line)]));
+            assert_eq!(hops.last().map(|h| h.ip), Some(None), "{line}");
+        }
+        // Quotes that close before the proxy's element leave it as it was written.
+        let hops = forwarded(&headers(&[(
+            "forwarded",
+            r#"for=6.6.6.6;x="a,b", for="[2001:db8::1]";proto=https"#,
+        )]));
+        assert_eq!(ips(&hops), vec![ip("6.6.6.6"), ip("2001:db8::1")]);
     }
 
     #[test]
