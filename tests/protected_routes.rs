@@ -92,6 +92,48 @@ async fn records_every_context_field() {
 }
 
 #[tokio::test]
+async fn two_traceparent_fields_name_no_trace() {
+    // A request with two `traceparent` fields has no valid trace context (the W3C Trace
+    // Context test suite's `test_traceparent_duplicated`); the first one was recorded, so a
+    // client could join its request to a trace of its choosing while the service's tracer
+    // (or a proxy that joins the fields) saw another or none.
+    let (auditor, memory) = memory_auditor();
+    let app = Router::new()
+        .route("/api/{case}", get(|| async { "ok" }))
+        .layer(AuditLayer::new(auditor.clone()));
+    let addr = serve(app).await;
+    let first = "00-12345678901234567890123456789011-1234567890123456-01";
+    let second = "00-12345678901234567890123456789012-1234567890123456-01";
+    let cases = [
+        ("two", vec![first, second]),
+        ("same-twice", vec![first, first]),
+        ("one", vec![first]),
+    ];
+    for (case, lines) in &cases {
+        let mut request = client().get(format!("http://{addr}/api/{case}"));
+        for line in lines {
+            request = request.header("traceparent", *line);
+        }
+        let res = request.send().await.unwrap();
+        assert_eq!(res.text().await.unwrap(), "ok");
+    }
+    let all = events(&memory, cases.len()).await;
+    let trace_of = |case: &str| {
+        let event = all
+            .iter()
+            .find(|e| e["http"]["path"] == format!("/api/{case}"))
+            .unwrap();
+        event.get("trace_id").cloned()
+    };
+    assert_eq!(trace_of("two"), None);
+    assert_eq!(trace_of("same-twice"), None);
+    assert_eq!(
+        trace_of("one"),
+        Some(serde_json::json!("12345678901234567890123456789011"))
+    );
+}
+
+#[tokio::test]
 async fn scope_usage_audit_only_and_enforcing() {
     let (auditor, memory) = memory_auditor();
     let app = Router::new()

@@ -98,6 +98,17 @@ impl Carried {
         }
     }
 
+    /// The value of `header` when the request has exactly one line of it: a field that
+    /// holds one value (`traceparent`) sent twice is ambiguous, and neither line is read.
+    pub(crate) fn only(self, headers: &HeaderMap, header: Header) -> Option<&HeaderValue> {
+        if !self.has(header) {
+            return None;
+        }
+        let mut lines = headers.get_all(header.name()).into_iter();
+        let first = lines.next()?;
+        lines.next().is_none().then_some(first)
+    }
+
     /// Whether some other forwarding header (or the configured one) is present.
     pub(crate) fn other_forwarding(self) -> bool {
         self.0 & OTHER_FORWARDING != 0
@@ -156,6 +167,18 @@ mod tests {
         assert!(none
             .get(&headers(&["user-agent"]), Header::UserAgent)
             .is_none());
+    }
+
+    #[test]
+    fn only_one_line_of_a_field_is_read_as_its_value() {
+        let one = headers(&["traceparent"]);
+        let carried = Carried::of(&one, "x-forwarded-for");
+        assert!(carried.only(&one, Header::Traceparent).is_some());
+        let two = headers(&["traceparent", "traceparent"]);
+        let carried = Carried::of(&two, "x-forwarded-for");
+        assert!(carried.get(&two, Header::Traceparent).is_some());
+        assert!(carried.only(&two, Header::Traceparent).is_none());
+        assert!(carried.only(&two, Header::UserAgent).is_none());
     }
 
     #[test]

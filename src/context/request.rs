@@ -60,7 +60,9 @@ impl RequestContext {
         let user_agent = carried
             .get(headers, Header::UserAgent)
             .map(|ua| sanitize(&String::from_utf8_lossy(ua.as_bytes()), MAX_USER_AGENT));
-        let (trace_id, span_id) = trace(carried.get(headers, Header::Traceparent));
+        // Two `traceparent` fields make the request's trace context invalid (the W3C Trace
+        // Context test suite's `test_traceparent_duplicated`): neither names its trace.
+        let (trace_id, span_id) = trace(carried.only(headers, Header::Traceparent));
         let time = Timestamp::now();
         RequestContext {
             time,
