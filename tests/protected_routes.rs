@@ -327,6 +327,48 @@ async fn whose_request_id_is_taken_is_configurable() {
     generated(&ids(RequestIdFrom::Nobody, &["127.0.0.1"]).await);
 }
 
+/// A front proxy that adds its `X-Request-Id` after the one the client sent (rather than
+/// replacing it) leaves two fields: the first, the client's, was taken, even when the id is
+/// taken from trusted proxies only. A field sent twice was appended to, and neither line is
+/// believed, as for a client address header.
+#[tokio::test]
+async fn a_request_id_sent_in_two_fields_is_not_taken() {
+    use oauth_audit::RequestIdFrom;
+
+    for from in [RequestIdFrom::TrustedProxies, RequestIdFrom::AnyClient] {
+        let (auditor, memory) = memory_auditor();
+        let app = echo_id().layer(
+            AuditLayer::builder(auditor)
+                .trusted_proxies(["127.0.0.1"])
+                .request_id_from(from)
+                .build()
+                .unwrap(),
+        );
+        let addr = serve(app).await;
+        let res = client()
+            .get(format!("http://{addr}/api/echo"))
+            .header("x-request-id", "client-chosen")
+            .header("x-request-id", "proxy-set")
+            .send()
+            .await
+            .unwrap();
+        let echoed = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let handler = res.text().await.unwrap();
+        let event = events(&memory, 1).await[0]["request_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            uuid::Uuid::parse_str(&event)
+                .map(|id| id.get_version_num())
+                .ok(),
+            Some(7),
+            "{from:?}: {event}"
+        );
+        assert_eq!([&handler, &echoed], [&event, &event], "{from:?}");
+    }
+}
+
 /// Records what each written event says, without keeping the event: the writer task then
 /// holds each event alone and hands it back for reuse.
 #[derive(Clone, Default)]

@@ -8,9 +8,10 @@ use crate::event::Timestamp;
 const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// The request's id, as its audit event records it (`request_id`: the request's own
-/// `x-request-id` when it is a sane identifier, else a generated UUIDv7). The layer puts it
-/// in the request's extensions, for handlers (with Axum, `Extension<RequestId>`), and by
-/// default in the response's `x-request-id` header when the response has none (see
+/// `x-request-id` when it is a sane identifier in one field, else a generated UUIDv7). The
+/// layer puts it in the request's extensions, for handlers (with Axum,
+/// `Extension<RequestId>`), and by default in the response's `x-request-id` header when the
+/// response has none (see
 /// [`AuditLayerBuilder::request_id_header`](crate::AuditLayerBuilder::request_id_header)).
 ///
 /// An id of up to 40 bytes (a generated UUID is 36) is kept inline, so putting it in the
@@ -79,7 +80,8 @@ impl std::fmt::Display for RequestId {
 /// Whose `x-request-id` a request's id is taken from
 /// ([`AuditLayerBuilder::request_id_from`](crate::AuditLayerBuilder::request_id_from)). A
 /// request whose header is not taken, or not a sane identifier (visible ASCII, at most 128
-/// bytes), gets a generated UUIDv7.
+/// bytes), or sent in more than one field (appended to rather than set), gets a generated
+/// UUIDv7.
 ///
 /// A client whose header is taken chooses its request's id: it can give two requests one id,
 /// or reuse another client's, and so blur which events and log lines belong together. Behind

@@ -50,10 +50,12 @@ impl RequestContext {
         let carried = trusted.carried(headers);
         let peer = peer::peer_ip(request.extensions());
         let resolved = trusted.resolve(peer, headers, carried);
+        // An id in two fields was appended to, not set (a front proxy that adds its own after
+        // the client's): neither is believed, as for a single-value address header.
         let request_id_header = match request_id_from {
-            RequestIdFrom::AnyClient => carried.get(headers, Header::XRequestId),
+            RequestIdFrom::AnyClient => carried.only(headers, Header::XRequestId),
             RequestIdFrom::TrustedProxies if peer.is_some_and(|ip| trusted.contains(ip)) => {
-                carried.get(headers, Header::XRequestId)
+                carried.only(headers, Header::XRequestId)
             }
             _ => None,
         };
