@@ -183,6 +183,51 @@ async fn kinds_outcomes_and_codes_follow_the_route() {
     assert_eq!(refused["error"]["code"], "forbidden");
 }
 
+/// A router's `RequiredScopes` around a route's own: the outer layer's decision replaced the
+/// inner one's, so the event of a route served (audit only) or refused without the route's
+/// own scope said that every required scope had been used.
+#[tokio::test]
+async fn a_route_under_two_scope_requirements_records_both() {
+    let (auditor, memory) = memory_auditor();
+    let layer = AuditLayer::builder(auditor)
+        .token_inspector(hmac_inspector())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/admin/users",
+            get(|| async { "users" }).route_layer(RequiredScopes::all(["admin"])),
+        )
+        .route(
+            "/admin/keys",
+            get(|| async { "keys" }).route_layer(RequiredScopes::all(["admin"]).enforce()),
+        )
+        .route_layer(RequiredScopes::all(["api"]))
+        .layer(layer);
+    let addr = serve(app).await;
+    let token = signed(json!({"sub": "bob", "scope": "api", "exp": now() + 600}));
+    assert_eq!(
+        get_with(format!("http://{addr}/admin/users"), &token).await,
+        200
+    );
+    assert_eq!(
+        get_with(format!("http://{addr}/admin/keys"), &token).await,
+        403
+    );
+    let all = events(&memory, 2).await;
+    for path in ["/admin/users", "/admin/keys"] {
+        let e = all.iter().find(|e| e["http"]["path"] == path).unwrap();
+        assert_eq!(
+            e["scopes"]["required"],
+            json!(["api", "admin"]),
+            "{path}: {e}"
+        );
+        assert_eq!(e["scopes"]["used"], json!(["api"]), "{path}");
+        assert_eq!(e["scopes"]["missing"], json!(["admin"]), "{path}");
+        assert_eq!(e["severity"], "warning", "{path}");
+    }
+}
+
 #[tokio::test]
 async fn claim_sizes_are_capped_and_the_cut_is_said() {
     let (auditor, memory) = memory_auditor();

@@ -69,6 +69,32 @@ impl ScopeDecision {
             satisfied,
         }
     }
+
+    /// The decision of a route that two [`RequiredScopes`](super::RequiredScopes) protect,
+    /// this one around `inner` (a layer on a router and one on its route): the route
+    /// required the scopes of both, and its requirement was met only when both were.
+    pub(crate) fn and(self, inner: ScopeDecision) -> ScopeDecision {
+        let satisfied = self.satisfied && inner.satisfied;
+        if *self.required == *inner.required {
+            return ScopeDecision { satisfied, ..self };
+        }
+        let union = |outer: Shared<Vec<String>>, inner: &[String]| {
+            let mut all = outer.into_inner();
+            for scope in inner {
+                if !all.contains(scope) {
+                    all.push(scope.clone());
+                }
+            }
+            all
+        };
+        let missing = union(Shared::own(self.missing), &inner.missing);
+        ScopeDecision {
+            required: Shared::own(union(self.required, &inner.required)),
+            used: Shared::own(union(self.used, &inner.used)),
+            missing,
+            satisfied,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -100,6 +126,23 @@ mod tests {
         assert!(d.satisfied);
         assert!(ScopeDecision::decide(&shared(&[]), Match::All, &[]).satisfied);
         assert!(ScopeDecision::decide(&shared(&[]), Match::Any, &[]).satisfied);
+    }
+
+    #[test]
+    fn two_decisions_of_one_route_combine() {
+        let granted = v(&["api", "profile"]);
+        let outer = ScopeDecision::decide(&shared(&["api"]), Match::All, &granted);
+        let inner = ScopeDecision::decide(&shared(&["admin", "api"]), Match::All, &granted);
+        let both = outer.clone().and(inner.clone());
+        assert!(!both.satisfied);
+        assert_eq!(both.required, v(&["api", "admin"]));
+        assert_eq!(both.used, v(&["api"]));
+        assert_eq!(both.missing, v(&["admin"]));
+        // Whichever is around the other, one unmet requirement is an unmet route.
+        assert!(!inner.and(outer.clone()).satisfied);
+        let twice = outer.clone().and(outer.clone());
+        assert!(twice.satisfied && twice.required.is_shared());
+        assert_eq!(twice, outer);
     }
 
     #[test]

@@ -53,6 +53,12 @@ where
             KindProj::Inner { future, decision } => {
                 let mut response = ready!(future.poll(cx))?;
                 if let Some(decision) = decision.take() {
+                    // A `RequiredScopes` inside this one decided too: the event records what
+                    // both required, not only the outer one's word.
+                    let decision = match response.extensions_mut().remove::<ScopeDecision>() {
+                        Some(inner) => decision.and(inner),
+                        None => decision,
+                    };
                     response.extensions_mut().insert(decision);
                 }
                 Poll::Ready(Ok(response))
