@@ -70,6 +70,10 @@ async fn enforcing_required_scopes_refuses_method_overrides() {
         Request::post("/orders/1").header("x-http-method", "delete"),
         Request::post("/orders/1").header("x-method-override", "PUT"),
         Request::post("/orders/1?_method=DELETE"),
+        // Plack's `MethodOverride` parameter, and a parameter after a `;`, which Perl's
+        // query parsers separate as `&`.
+        Request::post("/orders/1?x-tunneled-method=DELETE"),
+        Request::post("/orders/1?page=1;_method=DELETE"),
     ];
     let count = requests.len();
     for request in requests {

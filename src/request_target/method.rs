@@ -10,6 +10,10 @@ pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
 /// The query parameter with which clients ask a server to treat a request as another method.
 pub const METHOD_OVERRIDE_PARAM: &str = "_method";
 
+/// The query parameter Plack's `MethodOverride` middleware (Perl) reads by default for the
+/// same purpose.
+pub const TUNNELED_METHOD_PARAM: &str = "x-tunneled-method";
+
 /// Whether `a` and `b` name the same method to a server that ignores case.
 ///
 /// RFC 9110 §9.1 makes method names case-sensitive, but many servers upper-case them, so a
@@ -26,12 +30,14 @@ pub fn same_method(a: &str, b: &str) -> bool {
 }
 
 /// The methods a request asks to be treated as instead of `method`: the values of the
-/// [`METHOD_OVERRIDE_HEADERS`] and of every [`METHOD_OVERRIDE_PARAM`] query parameter
-/// that name another method (case ignored). Empty when nothing overrides the method.
+/// [`METHOD_OVERRIDE_HEADERS`] and of every [`METHOD_OVERRIDE_PARAM`] or
+/// [`TUNNELED_METHOD_PARAM`] query parameter that name another method (case ignored).
+/// Empty when nothing overrides the method.
 ///
 /// A parameter counts under the name PHP gives it: PHP drops leading spaces from a
 /// parameter's name and turns `.`, ` ` and `[` into `_`, so frameworks on PHP (Laravel,
-/// Symfony) take `?.method=DELETE` for `_method`.
+/// Symfony) take `?.method=DELETE` for `_method`. Parameters are separated by `;` as well
+/// as `&`, as Perl's parsers (Plack, CGI.pm) separate them: `?a=1;x-tunneled-method=DELETE`.
 ///
 /// A `_method` field in a form body is not seen: reading it would mean buffering the body.
 ///
@@ -56,8 +62,15 @@ pub fn method_overrides(method: &Method, headers: &HeaderMap, query: Option<&str
         .filter(|_| any_header)
         .flat_map(|name| headers.get_all(*name))
         .map(|value| String::from_utf8_lossy(value.as_bytes()).trim().to_owned());
+    let query = query.map(|q| {
+        if q.contains(';') {
+            std::borrow::Cow::Owned(q.replace(';', "&"))
+        } else {
+            std::borrow::Cow::Borrowed(q)
+        }
+    });
     let from_query = query
-        .into_iter()
+        .iter()
         .flat_map(|q| form_urlencoded::parse(q.as_bytes()))
         .filter(|(key, _)| is_override_param(key))
         .map(|(_, value)| value.trim().to_owned());
@@ -73,8 +86,12 @@ pub fn method_overrides(method: &Method, headers: &HeaderMap, query: Option<&str
 }
 
 /// Whether a query parameter named `key` is [`METHOD_OVERRIDE_PARAM`], as written or as PHP
-/// renames it (leading spaces dropped; `.`, ` ` and `[` read as `_`), case ignored.
+/// renames it (leading spaces dropped; `.`, ` ` and `[` read as `_`), or
+/// [`TUNNELED_METHOD_PARAM`], case ignored.
 fn is_override_param(key: &str) -> bool {
+    if key.eq_ignore_ascii_case(TUNNELED_METHOD_PARAM) {
+        return true;
+    }
     let key = key.trim_start_matches(' ');
     key.len() == METHOD_OVERRIDE_PARAM.len()
         && key
@@ -117,8 +134,22 @@ mod tests {
                 "{query}"
             );
         }
+        // Plack's parameter, and parameters separated by `;` as Perl's parsers read them.
+        for query in [
+            "x-tunneled-method=DELETE",
+            "X-Tunneled-Method=DELETE",
+            "a=1;x-tunneled-method=DELETE",
+            "a=1;_method=DELETE",
+        ] {
+            assert_eq!(
+                method_overrides(&Method::POST, &HeaderMap::new(), Some(query)),
+                ["DELETE"],
+                "{query}"
+            );
+        }
         for query in [
             "method=DELETE",
+            "tunneled-method=DELETE",
             "__method=DELETE",
             "_method_=DELETE",
             "x_method=DELETE",

@@ -21,7 +21,10 @@ mod method;
 mod path;
 mod skip;
 
-pub use method::{method_overrides, same_method, METHOD_OVERRIDE_HEADERS, METHOD_OVERRIDE_PARAM};
+pub use method::{
+    method_overrides, same_method, METHOD_OVERRIDE_HEADERS, METHOD_OVERRIDE_PARAM,
+    TUNNELED_METHOD_PARAM,
+};
 pub(crate) use path::is_canonical_without;
 pub use path::{Ambiguity, CanonicalPath};
 pub use skip::SkipPaths;
