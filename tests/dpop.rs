@@ -886,3 +886,45 @@ async fn one_keys_flood_of_fresh_proofs_cannot_push_out_anothers() {
         all[9]
     );
 }
+
+/// A layer on a router nested in another (`Router::nest`): Axum hands the nested routes the
+/// URI without the prefix the outer router matched, and the proof's `htu` was compared with
+/// that. A proof made for `/api/pay` was refused as `htu_mismatch`, and one made for `/pay`,
+/// another URL, was taken for it.
+#[tokio::test]
+async fn a_layer_on_a_nested_router_checks_the_htu_against_the_url_sent() {
+    let memory = MemoryWriter::new();
+    let auditor = Auditor::builder().writer(memory.clone()).build().unwrap();
+    let api = Router::new()
+        .route(
+            "/pay",
+            get(|| async { "paid" }).route_layer(RequiredScopes::all(["pay"]).require_dpop()),
+        )
+        .layer(
+            AuditLayer::builder(auditor)
+                .token_inspector(inspector())
+                .build()
+                .unwrap(),
+        );
+    let addr = support::serve(Router::new().nest("/api", api)).await;
+    let key = DpopKey::es256();
+    let token = access_token(Some(&key));
+    let pay = |htu: &str| {
+        client()
+            .get(format!("http://{addr}/api/pay"))
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", key.proof("GET", htu, Some(&token)))
+            .send()
+    };
+    let sent = pay(&format!("http://{addr}/api/pay")).await.unwrap();
+    assert_eq!(
+        sent.status(),
+        200,
+        "a proof for the URL the request was sent to"
+    );
+    let other = pay(&format!("http://{addr}/pay")).await.unwrap();
+    assert_eq!(other.status(), 401, "a proof for another URL");
+    let all = events(&memory, 2).await;
+    let proofs: Vec<&Value> = all.iter().map(|e| &binding(e)["proof"]).collect();
+    assert_eq!(proofs, [&json!("valid"), &json!("htu_mismatch")]);
+}

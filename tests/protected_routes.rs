@@ -479,3 +479,65 @@ async fn an_event_made_where_another_was_written_says_nothing_of_it() {
         }
     }
 }
+
+/// A layer on a router nested in another (`Router::nest`): Axum hands the nested routes the
+/// path without the prefix the outer router matched, and the layer read `/token` for
+/// `/oauth/token` (a token request recorded as an anonymous resource access, under another
+/// path) and `/health` for `/admin/health` (skipped, no event at all).
+#[tokio::test]
+async fn a_layer_on_a_nested_router_reads_the_path_the_client_sent() {
+    use axum::routing::post;
+    use oauth_audit::oauth::Endpoints;
+
+    let (auditor, memory) = memory_auditor();
+    let layer = AuditLayer::builder(auditor)
+        .endpoints(Endpoints::builder().token("/oauth/token").build().unwrap())
+        .skip_paths(["/health"])
+        .build()
+        .unwrap();
+    let nested = Router::new()
+        .route(
+            "/token",
+            // The handler reads the body, as a real token endpoint does.
+            post(|_form: String| async {
+                (
+                    [("content-type", "application/json")],
+                    r#"{"access_token":"at-1","token_type":"Bearer","expires_in":60}"#,
+                )
+            }),
+        )
+        .route("/health", get(|| async { "ok" }))
+        .layer(layer);
+    let app = Router::new()
+        .nest("/oauth", nested.clone())
+        .nest("/admin", nested);
+    let addr = serve(app).await;
+    let res = client()
+        .post(format!("http://{addr}/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&client_id=svc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.bytes().await.unwrap();
+    let res = client()
+        .get(format!("http://{addr}/admin/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.text().await.unwrap(), "ok");
+    let all = events(&memory, 2).await;
+    let token = all
+        .iter()
+        .find(|e| e["http"]["route"] == "/oauth/token")
+        .unwrap();
+    assert_eq!(token["http"]["path"], "/oauth/token", "{token}");
+    assert_eq!(token["kind"], "AccessTokenIssued", "{token}");
+    assert_eq!(token["actor"]["client_id"], "svc");
+    let health = all
+        .iter()
+        .find(|e| e["http"]["route"] == "/admin/health")
+        .unwrap();
+    assert_eq!(health["http"]["path"], "/admin/health");
+}

@@ -17,6 +17,6 @@ pub(crate) use carried::{Carried, Header};
 pub use client_ip::{ClientIpSource, TrustedProxies};
 pub use forwarded::FORWARDING_HEADERS;
 pub use ids::{RequestId, RequestIdFrom};
-pub(crate) use peer::peer_ip;
 pub use peer::PeerAddr;
+pub(crate) use peer::{original_uri, peer_ip};
 pub(crate) use request::RequestContext;

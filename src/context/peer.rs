@@ -32,6 +32,18 @@ pub(crate) fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
     extensions.get::<SocketAddr>().map(SocketAddr::ip)
 }
 
+/// The request's target as the client sent it. With Axum, the routes of a router nested in
+/// another (`Router::nest`) are handed the URI without the prefix it matched (`/orders` for
+/// `/api/orders`), so a layer on the nested router would read another path than the
+/// request's; the outermost router keeps the target it was given as `OriginalUri`.
+pub(crate) fn original_uri<B>(request: &http::Request<B>) -> &http::Uri {
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::OriginalUri(uri)) = request.extensions().get() {
+        return uri;
+    }
+    request.uri()
+}
+
 /// The route template that matched, when the framework says.
 pub(crate) fn matched_route(extensions: &Extensions) -> Option<CompactString> {
     #[cfg(feature = "axum")]

@@ -71,7 +71,7 @@ impl RequestContext {
             started: Instant::now(),
             method: request.method().clone(),
             route: peer::matched_route(request.extensions()),
-            path: sanitize_compact(request.uri().path(), 2048),
+            path: sanitize_compact(peer::original_uri(request).path(), 2048),
             request_id: ids::request_id(request_id_header, time),
             trace_id,
             span_id,

@@ -346,6 +346,8 @@ impl<M> AuditLayerBuilder<M> {
     /// paths, or every path under a prefix written `/static/*`. A request is skipped only
     /// when every server would read its path as one of them
     /// ([`SkipPaths`](crate::request_target::SkipPaths)): `/static/../admin` is audited.
+    /// Paths are the ones clients send, the prefix of any router the layer is nested in
+    /// included.
     pub fn skip_paths<I, S>(mut self, paths: I) -> Self
     where
         I: IntoIterator<Item = S>,

@@ -63,7 +63,9 @@ impl<S, M> AuditService<S, M> {
     /// after the resolution when there is one.
     fn prepare<ReqBody: Body>(&self, mut req: Request<ReqBody>) -> Prepared<ReqBody> {
         let shared = &self.shared;
-        if shared.skips(req.uri().path()) {
+        // The target as the client sent it, not as a router nested in another hands it on.
+        let target = crate::context::original_uri(&req);
+        if shared.skips(target.path()) {
             return Prepared {
                 request: req.map(|b| RequestBody::new(b, None)),
                 pending: None,
@@ -72,23 +74,23 @@ impl<S, M> AuditService<S, M> {
         }
         let context =
             RequestContext::capture(&req, &shared.trusted_proxies, shared.request_id_from);
-        req.extensions_mut().insert(context.request_id.clone());
         let context_ip = context.source.as_ref().and_then(|source| source.ip);
         let certificate = shared.client_certificate(&req);
-        if let Some(crate::mtls::PresentedCertificate::Certificate(c)) = &certificate {
-            // Handlers see the certificate the record names, whichever way it came.
-            req.extensions_mut().insert(c.clone());
-        }
+        // Handlers see the certificate the record names, whichever way it came.
+        let handler_certificate = certificate
+            .as_ref()
+            .and_then(crate::mtls::PresentedCertificate::certificate)
+            .cloned();
         // UserInfo is audited like a protected route (its event names the endpoint).
         let endpoint = shared
             .endpoints
-            .lookup(req.uri().path())
+            .lookup(target.path())
             .filter(|e| *e != crate::oauth::Endpoint::UserInfo);
         // Once per request, whatever roles its path may have.
         let authorization = Authorization::of(req.headers());
         let proof = proof_of(
             req.method(),
-            req.uri(),
+            target,
             req.headers(),
             authorization,
             context.carried,
@@ -97,6 +99,7 @@ impl<S, M> AuditService<S, M> {
         );
         if let Some(endpoint) = endpoint {
             let (mut head, body) = req.into_parts();
+            for_handlers(&mut head.extensions, &context, handler_certificate);
             let has_body = !body.is_end_stream();
             let (request, tee) = EndpointRequest::capture(
                 endpoint,
@@ -141,6 +144,7 @@ impl<S, M> AuditService<S, M> {
             certificate,
             context.time,
         );
+        for_handlers(req.extensions_mut(), &context, handler_certificate);
         if let Some(token) = resource.audited_token() {
             req.extensions_mut().insert(token);
             insert_presentation(req.extensions_mut(), &resource);
@@ -236,6 +240,19 @@ where
             }
             (_, pending) => ResponseFuture::called(self.inner.call(prepared.request), pending),
         }
+    }
+}
+
+/// What every audited request carries to its handler: its request id, and the client
+/// certificate its record names, if any.
+fn for_handlers(
+    extensions: &mut http::Extensions,
+    context: &RequestContext,
+    certificate: Option<crate::mtls::ClientCertificate>,
+) {
+    extensions.insert(context.request_id.clone());
+    if let Some(certificate) = certificate {
+        extensions.insert(certificate);
     }
 }
 

@@ -295,6 +295,10 @@ impl EndpointsBuilder {
     /// endpoint's traffic. A role left to the defaults only is assumed, and its traffic must
     /// look like the protocol (see [`Endpoints::is_assumed`]); map the default path
     /// explicitly (`.token("/token")`) to trust it.
+    ///
+    /// Paths are the ones clients send: under an Axum router nested in another
+    /// (`Router::nest("/oauth", ...)`), the token endpoint is `/oauth/token`, prefix
+    /// included, although the nested routes are handed the path without it.
     pub fn path(mut self, path: impl Into<String>, endpoint: Endpoint) -> Self {
         let path = path.into();
         if !self.configured.contains(&endpoint) {
