@@ -512,3 +512,35 @@ async fn an_event_half_redacted_by_a_panic_reaches_no_writer() {
         assert!(auditor.stats().writers.iter().all(|w| w.dropped == 1));
     }
 }
+
+/// With several writers the processors run in a stage of their own, which counts an event a
+/// processor panicked on for every writer while their tasks may be idle, waiting for the
+/// next event: the writers' `AuditEventsDropped` reports waited for it (or for the
+/// shutdown), so on a quiet service, or for an alerts-only writer, the loss went unreported
+/// for as long as nothing else came, and for good if the process died meanwhile.
+#[tokio::test]
+async fn an_event_a_processor_panicked_on_is_reported_without_waiting_for_another() {
+    for writers in [1, 2] {
+        let memory = MemoryWriter::new();
+        let builder = Auditor::builder().processor(HalfRedaction);
+        let auditor = with_writers(builder, &memory, WriterOptions::default(), writers)
+            .build()
+            .unwrap();
+        let mut secret = event(&auditor, EventKind::TokenRevoked);
+        secret.labels.insert("token".into(), "t0k3n".into());
+        auditor.emit(secret);
+        let mut reported = false;
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            reported = memory
+                .json()
+                .iter()
+                .any(|e| e["dropped"]["reason"] == "processor_panicked");
+            if reported {
+                break;
+            }
+        }
+        assert!(reported, "{writers} writer(s): {:?}", memory.json());
+        auditor.shutdown().await;
+    }
+}

@@ -135,9 +135,18 @@ impl Stage {
     /// Offers each event to every sink, after counting the events the processors dropped
     /// as lost by every sink that would have taken them.
     async fn fan_out(&mut self, events: Vec<Arc<AuditEvent>>) {
-        for event in self.processors.take_lost() {
-            for sink in self.sinks.iter().filter(|sink| sink.takes(event.kind)) {
-                sink.stats.add_lost(DropReason::ProcessorPanicked, &event);
+        let lost = self.processors.take_lost();
+        if !lost.is_empty() {
+            for sink in self.sinks.iter() {
+                let mut counted = false;
+                for event in lost.iter().filter(|event| sink.takes(event.kind)) {
+                    sink.stats.add_lost(DropReason::ProcessorPanicked, event);
+                    counted = true;
+                }
+                if counted {
+                    // Its task may be idle until its next event: it reports the loss now.
+                    sink.nudge();
+                }
             }
         }
         for event in events {

@@ -59,8 +59,11 @@ struct Shared {
     events: ArrayQueue<Arc<AuditEvent>>,
     /// The task found the queue empty and waits on `wake`: the next push must wake it.
     idle: AtomicBool,
-    /// Wakes the task: an event after `idle`, or shutdown.
+    /// Wakes the task: an event after `idle`, a [`nudge`](SinkQueue::nudge), or shutdown.
     wake: Notify,
+    /// Losses were counted from outside the task (see [`SinkQueue::nudge`]): the task must
+    /// look at its statistics again, to report them.
+    nudged: AtomicBool,
     /// Whether producers may wait for room ([`OverflowPolicy::Block`]): the task then
     /// announces room on `room` after taking events.
     blocking: bool,
@@ -107,6 +110,7 @@ pub(crate) fn channel(
         events: ArrayQueue::new(capacity.max(1)),
         idle: AtomicBool::new(false),
         wake: Notify::new(),
+        nudged: AtomicBool::new(false),
         blocking: matches!(overflow, OverflowPolicy::Block { .. }),
         room: Notify::new(),
         closed: AtomicBool::new(false),
@@ -222,6 +226,20 @@ impl SinkQueue {
         }
     }
 
+    /// Has the task look at its statistics again, as after a batch: losses counted from
+    /// outside the task while it may be idle (the processors' stage counts the events a
+    /// processor panicked on) are reported now, not when the next event comes.
+    pub(crate) fn nudge(&self) {
+        let shared = &*self.shared;
+        shared.nudged.store(true, Ordering::SeqCst);
+        // As for a push: either the task sees `nudged` after it set `idle`, or this sees
+        // `idle` and wakes it.
+        fence(Ordering::SeqCst);
+        if shared.idle.load(Ordering::Relaxed) && shared.idle.swap(false, Ordering::AcqRel) {
+            shared.wake.notify_one();
+        }
+    }
+
     /// Refuses new events from now on and has the task write and flush everything queued
     /// so far, then stop.
     pub(crate) fn close(&self) {
@@ -270,7 +288,8 @@ pub(crate) struct SinkReceiver {
 
 impl SinkReceiver {
     /// Waits for events and moves up to `limit` of them into `batch`; how many. 0 means the
-    /// queue is closed and empty: call [`seal`](Self::seal) next. Cancel-safe.
+    /// queue is closed and empty (call [`seal`](Self::seal) next), or, while it is not
+    /// [closed](Self::is_closed), that the task was [nudged](SinkQueue::nudge). Cancel-safe.
     pub(crate) async fn recv_many(
         &mut self,
         batch: &mut Vec<Arc<AuditEvent>>,
@@ -287,8 +306,14 @@ impl SinkReceiver {
                 let taken = self.take(batch, limit);
                 return taken;
             }
+            if shared.nudged.swap(false, Ordering::SeqCst) {
+                return 0;
+            }
             shared.idle.store(true, Ordering::SeqCst);
-            if !shared.events.is_empty() || shared.closed.load(Ordering::SeqCst) {
+            if !shared.events.is_empty()
+                || shared.closed.load(Ordering::SeqCst)
+                || shared.nudged.load(Ordering::SeqCst)
+            {
                 shared.idle.store(false, Ordering::Relaxed);
                 continue;
             }

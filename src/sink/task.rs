@@ -108,6 +108,11 @@ impl<S: Sink> SinkTask<S> {
                     }
                 },
             };
+            if received == 0 && !self.rx.is_closed() {
+                // Nudged: losses counted outside this task wait to be reported, which the
+                // deadline worked out next allows for.
+                continue;
+            }
             let depth = self.deliverer.stats().queue_depth().clone();
             if received == 0 {
                 // Shutdown began (or every producer is gone) and the queue is empty: take
