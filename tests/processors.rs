@@ -544,3 +544,82 @@ async fn an_event_a_processor_panicked_on_is_reported_without_waiting_for_anothe
         auditor.shutdown().await;
     }
 }
+
+/// A processor with a bug that raises an alert and then panics: on the first event it sees,
+/// and on its first tick.
+struct RaisesThenPanics {
+    service: Option<Arc<oauth_audit::event::ServiceInfo>>,
+    ticked: bool,
+}
+
+impl RaisesThenPanics {
+    fn alert(&self) -> AuditEvent {
+        AuditEvent::new(
+            self.service.clone().expect("an event came first"),
+            Timestamp::now(),
+            EventKind::SecurityAlert,
+            Outcome::Success,
+        )
+    }
+}
+
+impl Processor for RaisesThenPanics {
+    fn process(&mut self, event: &mut AuditEvent, emitted: &mut Vec<AuditEvent>) {
+        if self.service.is_none() {
+            self.service = Some(event.service.clone());
+            emitted.push(self.alert());
+            panic!("a processor's bug after raising an alert");
+        }
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        Some(Duration::from_millis(10))
+    }
+
+    fn tick(&mut self, emitted: &mut Vec<AuditEvent>) {
+        if self.service.is_some() && !self.ticked {
+            self.ticked = true;
+            emitted.push(self.alert());
+            panic!("a processor's bug after raising an alert on a tick");
+        }
+    }
+}
+
+/// The alerts a processor raised before it panicked were discarded without a count: no
+/// writer's statistics, metric or `AuditEventsDropped` report said an alert was lost, only
+/// a log line did.
+#[tokio::test]
+async fn events_a_panicking_call_had_added_are_counted_as_dropped() {
+    for writers in [1, 2] {
+        let memory = MemoryWriter::new();
+        let builder = Auditor::builder().processor(RaisesThenPanics {
+            service: None,
+            ticked: false,
+        });
+        let auditor = with_writers(builder, &memory, WriterOptions::default(), writers)
+            .build()
+            .unwrap();
+        auditor.emit(event(&auditor, EventKind::ResourceAccessed));
+        // The tick's alert too.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        auditor.emit(event(&auditor, EventKind::ResourceAccessed));
+        auditor.shutdown().await;
+        let (reports, events): (Vec<_>, Vec<_>) = memory
+            .json()
+            .into_iter()
+            .partition(|e| e["kind"] == "AuditEventsDropped");
+        assert_eq!(events.len(), 1, "{writers} writer(s): {events:#?}");
+        let dropped: u64 = reports
+            .iter()
+            .filter(|r| r["dropped"]["reason"] == "processor_panicked")
+            .map(|r| r["dropped"]["count"].as_u64().unwrap())
+            .sum();
+        // The event it panicked on, its alert, and the tick's alert.
+        assert_eq!(dropped, 3, "{writers} writer(s): {reports:#?}");
+        assert!(
+            auditor.stats().writers.iter().all(|w| w.dropped == 3),
+            "{writers} writer(s): {:?}",
+            auditor.stats().writers
+        );
+    }
+}

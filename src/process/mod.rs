@@ -46,7 +46,8 @@ use crate::event::AuditEvent;
 /// event it panicked on is dropped, not passed on as the processor left it (a redaction
 /// stopped half-way would pass secrets on): every writer counts it as dropped with
 /// `reason: processor_panicked` and reports it in an `AuditEventsDropped` event. The events
-/// it added in the call that panicked are discarded too.
+/// it added in the call that panicked (in `process`, `tick` or `finish`) are dropped and
+/// counted the same way: an alert raised before the panic is not lost without a trace.
 pub trait Processor: Send + 'static {
     /// The processor's name in logs; its type's name unless overridden.
     fn name(&self) -> &str {

@@ -48,7 +48,7 @@ impl Processors {
                 if !guarded(processor.as_mut(), "process", |processor| {
                     processor.process(event, &mut emitted)
                 }) {
-                    emitted.clear();
+                    Self::lose_added(&self.metrics, &mut self.lost, &mut emitted);
                     rebuilt.get_or_insert_with(|| events[..index].to_vec());
                     self.lost.push(events[index].clone());
                     continue;
@@ -72,6 +72,20 @@ impl Processors {
             if let Some(next) = rebuilt {
                 *events = next;
             }
+        }
+    }
+
+    /// The events a call that panicked had added: not passed on, half-made as they may be,
+    /// but counted like any event the processors add, then lost with the call, so that the
+    /// sinks that would have taken them count and report them (a detector's alert included).
+    fn lose_added(
+        metrics: &EventMetrics,
+        lost: &mut Vec<Arc<AuditEvent>>,
+        emitted: &mut Vec<AuditEvent>,
+    ) {
+        for added in emitted.drain(..) {
+            metrics.record(added.kind, added.outcome);
+            lost.push(Arc::new(added));
         }
     }
 
@@ -114,7 +128,7 @@ impl Inline for Processors {
                 if !guarded(self.list[index].as_mut(), "tick", |processor| {
                     processor.tick(&mut emitted)
                 }) {
-                    emitted.clear();
+                    Self::lose_added(&self.metrics, &mut self.lost, &mut emitted);
                 }
                 self.pass_emitted(index + 1, emitted, out);
             }
@@ -127,7 +141,7 @@ impl Inline for Processors {
             if !guarded(self.list[index].as_mut(), "finish", |processor| {
                 processor.finish(&mut emitted)
             }) {
-                emitted.clear();
+                Self::lose_added(&self.metrics, &mut self.lost, &mut emitted);
             }
             self.pass_emitted(index + 1, emitted, out);
         }
@@ -141,9 +155,9 @@ impl Inline for Processors {
 /// Runs one call of `processor`, catching a panic; whether the call returned. The task
 /// running the processors carries every event to the sinks, so a panic let through would
 /// stop the pipeline and lose the batch in hand, and every event after it, uncounted. What
-/// the call left half-done is not passed on: the event it panicked on is dropped (counted
-/// by the sinks) and the events it added are discarded. A panic is logged here (the panic
-/// hook has already shown its message).
+/// the call left half-done is not passed on: the event it panicked on and the events it
+/// added are dropped (counted by the sinks). A panic is logged here (the panic hook has
+/// already shown its message).
 fn guarded(
     processor: &mut dyn Processor,
     call: &'static str,
