@@ -541,3 +541,58 @@ async fn a_layer_on_a_nested_router_reads_the_path_the_client_sent() {
         .unwrap();
     assert_eq!(health["http"]["path"], "/admin/health");
 }
+
+/// The handler a router nested in another runs is chosen by the path without the prefix, so
+/// one router serves its token endpoint under every prefix it is mounted at (and under every
+/// value of a prefix's parameter). Only the paths clients send were looked up: a token
+/// request to the same handler under another prefix than the configured one got its token
+/// issued while its event said an anonymous resource access, and no configuration could
+/// name the token endpoint of a router nested at `/{tenant}`.
+#[tokio::test]
+async fn a_nested_routers_endpoint_is_recognised_under_every_prefix_it_is_served_at() {
+    use axum::routing::post;
+    use oauth_audit::oauth::Endpoints;
+
+    let (auditor, memory) = memory_auditor();
+    let layer = |token: &str| {
+        AuditLayer::builder(auditor.clone())
+            .endpoints(Endpoints::builder().token(token).build().unwrap())
+            .build()
+            .unwrap()
+    };
+    let token_router = || {
+        Router::new().route(
+            "/token",
+            post(|_form: String| async {
+                (
+                    [("content-type", "application/json")],
+                    r#"{"access_token":"at-1","token_type":"Bearer","expires_in":60}"#,
+                )
+            }),
+        )
+    };
+    // One router, configured with the path clients send, mounted twice.
+    let oauth = token_router().layer(layer("/oauth/token"));
+    let app = Router::new()
+        .nest("/oauth", oauth.clone())
+        .nest("/admin", oauth)
+        .nest("/{tenant}/sso", token_router().layer(layer("/token")));
+    let addr = serve(app).await;
+    for path in ["/oauth/token", "/admin/token", "/acme/sso/token"] {
+        let res = client()
+            .post(format!("http://{addr}{path}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&client_id=svc")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        res.bytes().await.unwrap();
+    }
+    let all = events(&memory, 3).await;
+    for path in ["/oauth/token", "/admin/token", "/acme/sso/token"] {
+        let e = all.iter().find(|e| e["http"]["path"] == path).unwrap();
+        assert_eq!(e["kind"], "AccessTokenIssued", "{path}: {e}");
+        assert_eq!(e["actor"]["client_id"], "svc", "{path}");
+    }
+}

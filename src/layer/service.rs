@@ -82,10 +82,20 @@ impl<S, M> AuditService<S, M> {
             .and_then(crate::mtls::PresentedCertificate::certificate)
             .cloned();
         // UserInfo is audited like a protected route (its event names the endpoint).
-        let endpoint = shared
-            .endpoints
-            .lookup(target.path())
-            .filter(|e| *e != crate::oauth::Endpoint::UserInfo);
+        let lookup = |path: &str| {
+            shared
+                .endpoints
+                .lookup(path)
+                .filter(|e| *e != crate::oauth::Endpoint::UserInfo)
+        };
+        // Under a router nested in another, the handler is chosen by the path without the
+        // prefix: a router mounted at several prefixes, or at one with a parameter, serves
+        // its endpoints at more paths than the configuration names. Either path classifies,
+        // as any reading of a path does.
+        let endpoint = lookup(target.path()).or_else(|| {
+            let routed = req.uri().path();
+            (routed != target.path()).then(|| lookup(routed)).flatten()
+        });
         // Once per request, whatever roles its path may have.
         let authorization = Authorization::of(req.headers());
         let proof = proof_of(

@@ -298,7 +298,10 @@ impl EndpointsBuilder {
     ///
     /// Paths are the ones clients send: under an Axum router nested in another
     /// (`Router::nest("/oauth", ...)`), the token endpoint is `/oauth/token`, prefix
-    /// included, although the nested routes are handed the path without it.
+    /// included, although the nested routes are handed the path without it. A layer on the
+    /// nested router looks that path (`/token`) up too, since it chooses the handler: a
+    /// router mounted at several prefixes, or at one with a parameter (`/{tenant}`), has its
+    /// endpoints recognised under each of them, whichever of the two paths is configured.
     pub fn path(mut self, path: impl Into<String>, endpoint: Endpoint) -> Self {
         let path = path.into();
         if !self.configured.contains(&endpoint) {
