@@ -77,15 +77,23 @@ async fn an_unclosed_quote_in_a_chosen_forwarded_header_is_not_an_address() {
 async fn a_quote_left_open_cannot_hide_the_element_a_proxy_appended_to_its_line() {
     // The trusted proxy appended its element to the client's line, as one that writes
     // `Forwarded: $http_forwarded, for=$remote_addr` does (or as a hop that folds lines
-    // does): the client's open quote swallowed it, and 6.6.6.6 was recorded.
-    for line in [
-        "for=6.6.6.6;x=\", for=198.51.100.2",
-        "for=6.6.6.6;x=\"\\, for=\"[2001:db8::1]\";proto=https",
+    // does): the client's open quote swallowed it, and 6.6.6.6 was recorded; then the
+    // trusted peer was, so a client hid its address behind the proxy's with one `"`.
+    for (line, appended) in [
+        ("for=6.6.6.6;x=\", for=198.51.100.2", "198.51.100.2"),
+        (
+            "for=6.6.6.6;x=\"\\, for=\"[2001:db8::1]\";proto=https",
+            "2001:db8::1",
+        ),
+        (
+            "for=6.6.6.6;x=\", for=7.7.7.7, for=198.51.100.2",
+            "198.51.100.2",
+        ),
     ] {
         let source = source_of(ClientIpSource::Forwarded, &[("forwarded", line)]).await;
         assert_eq!(
-            source["ip"], "127.0.0.1",
-            "the trusted peer, not 6.6.6.6: {line}"
+            source["ip"], appended,
+            "the address the proxy appended, neither 6.6.6.6 nor the proxy: {line}"
         );
     }
     // A quote closed on the client's part leaves the appended element to be read.

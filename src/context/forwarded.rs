@@ -79,8 +79,11 @@ pub fn x_forwarded_for(headers: &HeaderMap) -> Vec<Hop> {
 ///
 /// A quote the client leaves open runs to the end of its line, over whatever a proxy
 /// appended to that line (a proxy that writes `$http_forwarded, for=...`, or any hop that
-/// folds the lines into one, as RFC 9110 §5.3 allows): the element it opens in is a hop
-/// whose address is unknown, never the client's own `for` standing in for the proxy's.
+/// folds the lines into one, as RFC 9110 §5.3 allows). The element it opens in is a hop
+/// whose address is unknown, never the client's own `for` standing in for the proxy's; the
+/// rest of the line is read again at every comma, quotes or not, so the elements proxies
+/// appended are found where they were written: after anything the client wrote, which may
+/// only add hops to their left.
 #[doc(hidden)]
 pub fn forwarded(headers: &HeaderMap) -> Vec<Hop> {
     let mut hops = Ring::default();
@@ -90,7 +93,13 @@ pub fn forwarded(headers: &HeaderMap) -> Vec<Hop> {
         let last = elements.len() - 1;
         for (i, element) in elements.into_iter().enumerate() {
             if i == last && !closed {
-                hops.push(unknown(element));
+                let mut pieces = element.split(',');
+                if let Some(opened) = pieces.next() {
+                    hops.push(unknown(opened));
+                }
+                for piece in pieces.filter(|piece| !piece.trim().is_empty()) {
+                    hops.push(forwarded_element(piece));
+                }
             } else if !element.trim().is_empty() {
                 hops.push(forwarded_element(element));
             }
@@ -321,15 +330,33 @@ mod tests {
     #[test]
     fn a_quote_left_open_cannot_swallow_what_a_proxy_appends_to_its_line() {
         // The client's line, then the element a proxy appended to that same line: the open
-        // quote swallowed it, and the client's own `for` was read as the rightmost hop.
-        for line in [
-            r#"for=6.6.6.6;x=", for=198.51.100.2"#,
-            r#"for=6.6.6.6;x=a"b, for=198.51.100.2;proto=https"#,
-            r#"for=6.6.6.6;x="\, for="[2001:db8::1]";proto=https"#,
-            r#"for=6.6.6.6, for=7.7.7.7;x=", for=198.51.100.2"#,
+        // quote swallowed it, and the client's own `for` was read as the rightmost hop (then
+        // an unknown hop, which made the trusted proxy the client).
+        for (line, appended) in [
+            (r#"for=6.6.6.6;x=", for=198.51.100.2"#, "198.51.100.2"),
+            (
+                r#"for=6.6.6.6;x=a"b, for=198.51.100.2;proto=https"#,
+                "198.51.100.2",
+            ),
+            (
+                r#"for=6.6.6.6;x="\, for="[2001:db8::1]";proto=https"#,
+                "2001:db8::1",
+            ),
+            (
+                r#"for=6.6.6.6, for=7.7.7.7;x=", for=198.51.100.2"#,
+                "198.51.100.2",
+            ),
+            // Elements forged inside the open quote stay left of the appended one.
+            (
+                r#"for=6.6.6.6;x=", for=1.2.3.4, for=5.6.7.8, for=198.51.100.2"#,
+                "198.51.100.2",
+            ),
         ] {
             let hops = forwarded(&headers(&[("forwarded", line)]));
-            assert_eq!(hops.last().map(|h| h.ip), Some(None), "{line}");
+            assert_eq!(hops.last().map(|h| h.ip), Some(ip(appended)), "{line}");
+            // The element the quote opens in is a hop whose address is unknown.
+            let opened = hops.iter().find(|h| h.raw.contains(";x="));
+            assert_eq!(opened.map(|h| h.ip), Some(None), "{line}");
         }
         // Quotes that close before the proxy's element leave it as it was written.
         let hops = forwarded(&headers(&[(
