@@ -272,6 +272,51 @@ async fn the_request_id_reaches_the_handler_and_the_response() {
     assert_eq!(res.text().await.unwrap(), "req-44");
 }
 
+/// The id the handler saw, the one the response echoed and the one the event recorded,
+/// for a request sending `sent` as its `x-request-id` fields through a layer so configured.
+async fn request_ids(
+    from: oauth_audit::RequestIdFrom,
+    trusted: &[&str],
+    sent: &[&str],
+) -> [String; 3] {
+    let (auditor, memory) = memory_auditor();
+    let app = echo_id().layer(
+        AuditLayer::builder(auditor)
+            .trusted_proxies(trusted.iter().copied())
+            .request_id_from(from)
+            .build()
+            .unwrap(),
+    );
+    let addr = serve(app).await;
+    let request = sent.iter().fold(
+        client().get(format!("http://{addr}/api/echo")),
+        |request, id| request.header("x-request-id", *id),
+    );
+    let res = request.send().await.unwrap();
+    let echoed = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let handler = res.text().await.unwrap();
+    let event = events(&memory, 1).await[0]["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    [handler, echoed, event]
+}
+
+/// One generated id (a UUIDv7) everywhere the id goes.
+fn generated(ids: &[String; 3]) {
+    assert!(
+        ids.iter().all(|id| id == &ids[0]),
+        "one id everywhere: {ids:?}"
+    );
+    assert_eq!(
+        uuid::Uuid::parse_str(&ids[0])
+            .map(|id| id.get_version_num())
+            .ok(),
+        Some(7),
+        "{ids:?}"
+    );
+}
+
 /// `request_id_from`: a client's own `x-request-id` is taken from anyone by default, only
 /// from a trusted proxy, or from nobody; a header not taken is replaced by a generated id,
 /// everywhere the id goes (the event, the handler, the response).
@@ -279,43 +324,7 @@ async fn the_request_id_reaches_the_handler_and_the_response() {
 async fn whose_request_id_is_taken_is_configurable() {
     use oauth_audit::RequestIdFrom;
 
-    /// The id the handler saw, the one the response echoed and the one the event recorded,
-    /// for a request sending `x-request-id: client-chosen` through a layer so configured.
-    async fn ids(from: RequestIdFrom, trusted: &[&str]) -> [String; 3] {
-        let (auditor, memory) = memory_auditor();
-        let app = echo_id().layer(
-            AuditLayer::builder(auditor)
-                .trusted_proxies(trusted.iter().copied())
-                .request_id_from(from)
-                .build()
-                .unwrap(),
-        );
-        let addr = serve(app).await;
-        let res = client()
-            .get(format!("http://{addr}/api/echo"))
-            .header("x-request-id", "client-chosen")
-            .send()
-            .await
-            .unwrap();
-        let echoed = res.headers()["x-request-id"].to_str().unwrap().to_owned();
-        let handler = res.text().await.unwrap();
-        let event = events(&memory, 1).await[0]["request_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        [handler, echoed, event]
-    }
-    let generated = |ids: &[String; 3]| {
-        assert!(
-            ids.iter().all(|id| id == &ids[0]),
-            "one id everywhere: {ids:?}"
-        );
-        assert_eq!(
-            uuid::Uuid::parse_str(&ids[0]).unwrap().get_version_num(),
-            7,
-            "{ids:?}"
-        );
-    };
+    let ids = |from, trusted| request_ids(from, trusted, &["client-chosen"]);
     let chosen = |ids: &[String; 3]| assert!(ids.iter().all(|id| id == "client-chosen"), "{ids:?}");
 
     // The test's client is the socket peer, on loopback.
@@ -336,36 +345,7 @@ async fn a_request_id_sent_in_two_fields_is_not_taken() {
     use oauth_audit::RequestIdFrom;
 
     for from in [RequestIdFrom::TrustedProxies, RequestIdFrom::AnyClient] {
-        let (auditor, memory) = memory_auditor();
-        let app = echo_id().layer(
-            AuditLayer::builder(auditor)
-                .trusted_proxies(["127.0.0.1"])
-                .request_id_from(from)
-                .build()
-                .unwrap(),
-        );
-        let addr = serve(app).await;
-        let res = client()
-            .get(format!("http://{addr}/api/echo"))
-            .header("x-request-id", "client-chosen")
-            .header("x-request-id", "proxy-set")
-            .send()
-            .await
-            .unwrap();
-        let echoed = res.headers()["x-request-id"].to_str().unwrap().to_owned();
-        let handler = res.text().await.unwrap();
-        let event = events(&memory, 1).await[0]["request_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        assert_eq!(
-            uuid::Uuid::parse_str(&event)
-                .map(|id| id.get_version_num())
-                .ok(),
-            Some(7),
-            "{from:?}: {event}"
-        );
-        assert_eq!([&handler, &echoed], [&event, &event], "{from:?}");
+        generated(&request_ids(from, &["127.0.0.1"], &["client-chosen", "proxy-set"]).await);
     }
 }
 
