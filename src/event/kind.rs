@@ -4,7 +4,11 @@ use serde::Serialize;
 ///
 /// The names follow the OAuth event names operators already know; they are serialised
 /// exactly as written here (`"AccessTokenIssued"`).
+///
+/// Schema v1 grows by new kinds (never by renaming one), so a `match` outside this crate
+/// needs a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
 pub enum EventKind {
     /// Token endpoint success (any grant).
     AccessTokenIssued,

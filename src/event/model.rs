@@ -1054,9 +1054,11 @@ pub struct Checkpoint {
     pub stream: Arc<str>,
 }
 
-/// Why events were dropped.
+/// Why events were dropped: the `dropped.reason` field. New reasons may be added, so a
+/// `match` outside this crate needs a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DropReason {
     /// The writer's queue was full.
     QueueFull,
