@@ -576,3 +576,39 @@ async fn a_nested_routers_endpoint_is_recognised_under_every_prefix_it_is_served
         assert_eq!(e["actor"]["client_id"], "svc", "{path}");
     }
 }
+
+/// The UserInfo endpoint of a router mounted at two prefixes, configured with the router's
+/// own path, is named as such at both, as the router's other endpoints are found at both:
+/// it was decided from the client's path alone, and the events lost `oauth.endpoint`.
+#[tokio::test]
+async fn a_nested_routers_userinfo_endpoint_is_named_under_every_prefix() {
+    use oauth_audit::oauth::Endpoints;
+
+    let (auditor, memory) = memory_auditor();
+    let oauth = Router::new()
+        .route("/userinfo", get(|| async { r#"{"sub":"alice"}"# }))
+        .layer(
+            AuditLayer::builder(auditor)
+                .endpoints(Endpoints::builder().userinfo("/userinfo").build().unwrap())
+                .build()
+                .unwrap(),
+        );
+    let app = Router::new()
+        .nest("/oauth", oauth.clone())
+        .nest("/admin", oauth);
+    let addr = serve(app).await;
+    for path in ["/oauth/userinfo", "/admin/userinfo"] {
+        let res = client()
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        res.bytes().await.unwrap();
+    }
+    let all = events(&memory, 2).await;
+    for path in ["/oauth/userinfo", "/admin/userinfo"] {
+        let e = all.iter().find(|e| e["http"]["path"] == path).unwrap();
+        assert_eq!(e["oauth"]["endpoint"], "userinfo", "{path}: {e}");
+    }
+}

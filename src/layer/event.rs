@@ -34,8 +34,9 @@ use crate::writer::Auditor;
 /// request, more than the endpoint's extra allocation costs the endpoints).
 #[derive(Debug)]
 pub(crate) enum Role {
-    /// A protected route (anything that is not a configured OAuth endpoint).
-    Resource(ResourceRequest),
+    /// A protected route (anything that is not a configured OAuth endpoint); whether it is
+    /// the UserInfo endpoint, which is audited as one and named in its event.
+    Resource(ResourceRequest, bool),
     /// An OAuth endpoint (token, revocation, introspection, authorization, login). When
     /// its role was only assumed from a default path, the protected-route reading of the
     /// same request, used if the traffic turns out not to speak the protocol.
@@ -80,8 +81,7 @@ pub(crate) fn assemble(
 ) -> Option<Arc<AuditEvent>> {
     let duration = request.started.elapsed();
     let mut event = match role {
-        Role::Resource(resource) => {
-            let userinfo = shared.endpoints.is_userinfo(&request.path);
+        Role::Resource(resource, userinfo) => {
             let mut event = resource_event(
                 resource,
                 &shared.auditor,
@@ -89,7 +89,7 @@ pub(crate) fn assemble(
                 response.as_deref_mut(),
                 duration,
             );
-            if userinfo {
+            if *userinfo {
                 Arc::make_mut(&mut event)
                     .oauth
                     .get_or_insert_with(Default::default)

@@ -64,7 +64,7 @@ impl PendingEvent {
         token: Arc<crate::token::InspectedToken>,
     ) -> Option<crate::resource::Presentation> {
         let state = self.state.as_mut()?;
-        let Role::Resource(resource) = &mut state.role else {
+        let Role::Resource(resource, _) = &mut state.role else {
             return None;
         };
         resource.set_token(token, &state.shared.dpop);
@@ -84,7 +84,7 @@ impl PendingEvent {
                 ResponseHead::from_headers(headers, &state.shared.inspector),
                 state.shared.endpoints.tee(),
             )),
-            Role::Resource(_) => None,
+            Role::Resource(..) => None,
         }
     }
 

@@ -92,10 +92,12 @@ impl<S, M> AuditService<S, M> {
         // prefix: a router mounted at several prefixes, or at one with a parameter, serves
         // its endpoints at more paths than the configuration names. Either path classifies,
         // as any reading of a path does.
-        let endpoint = lookup(target.path()).or_else(|| {
-            let routed = req.uri().path();
-            (routed != target.path()).then(|| lookup(routed)).flatten()
-        });
+        let routed = Some(req.uri().path()).filter(|routed| *routed != target.path());
+        let endpoint = lookup(target.path()).or_else(|| routed.and_then(lookup));
+        // Named as the UserInfo endpoint under either path too.
+        let userinfo = endpoint.is_none()
+            && (shared.endpoints.is_userinfo(target.path())
+                || routed.is_some_and(|routed| shared.endpoints.is_userinfo(routed)));
         // Once per request, whatever roles its path may have.
         let authorization = Authorization::of(req.headers());
         let proof = proof_of(
@@ -160,7 +162,8 @@ impl<S, M> AuditService<S, M> {
             insert_presentation(req.extensions_mut(), &resource);
         }
         let opaque = resource.opaque_token().cloned();
-        let pending = PendingEvent::new(shared.clone(), context, Role::Resource(resource));
+        let pending =
+            PendingEvent::new(shared.clone(), context, Role::Resource(resource, userinfo));
         let req = req.map(|b| RequestBody::new(b, None));
         // Only a `Resolving` layer has a resolver.
         let resolve = match (&shared.resolver, opaque) {

@@ -296,12 +296,13 @@ impl EndpointsBuilder {
     /// look like the protocol (see [`Endpoints::is_assumed`]); map the default path
     /// explicitly (`.token("/token")`) to trust it.
     ///
-    /// Paths are the ones clients send: under an Axum router nested in another
-    /// (`Router::nest("/oauth", ...)`), the token endpoint is `/oauth/token`, prefix
-    /// included, although the nested routes are handed the path without it. A layer on the
-    /// nested router looks that path (`/token`) up too, since it chooses the handler: a
-    /// router mounted at several prefixes, or at one with a parameter (`/{tenant}`), has its
-    /// endpoints recognised under each of them, whichever of the two paths is configured.
+    /// Under an Axum router nested in another (`Router::nest("/oauth", ...)`), a layer on
+    /// the nested router looks up both the path the client sent (`/oauth/token`) and the
+    /// path without the prefix that the nested router chooses its handler by (`/token`).
+    /// Configured with the prefixed path, the endpoint is recognised under that prefix;
+    /// configured with the router's own path, under every prefix the router is mounted at
+    /// (several `nest` calls, or one with a parameter such as `/{tenant}`): configure that
+    /// one for a router mounted more than once.
     pub fn path(mut self, path: impl Into<String>, endpoint: Endpoint) -> Self {
         let path = path.into();
         if !self.configured.contains(&endpoint) {
