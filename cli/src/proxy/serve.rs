@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
-use tower::{Layer, ServiceExt};
+use tower::{Layer, Service};
 
 use super::connection::{record_rejection, rejection, Activity};
 use super::forward::{self, ConnectionSlot, PeerCertificate, Protected};
@@ -201,14 +201,16 @@ impl ConnectionSettings {
                 req.extensions_mut().insert(certificate.clone());
                 req.extensions_mut().insert(der.clone());
             }
-            let service = service.clone();
+            let mut service = service.clone();
             async move {
                 // An HTTP/2 stream waits for its turn (the semaphore is never closed).
                 let turn = match streams {
                     Some(streams) => streams.acquire_owned().await.ok(),
                     None => None,
                 };
-                let response = match service.oneshot(req).await {
+                // No `poll_ready` first (`oneshot`'s, which moves the request through a state
+                // of its own): the audit layer is as ready as `Protected`, which always is.
+                let response = match service.call(req).await {
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
