@@ -210,6 +210,9 @@ impl ConnectionSettings {
                 };
                 // No `poll_ready` first (`oneshot`'s, which moves the request through a state
                 // of its own): the audit layer is as ready as `Protected`, which always is.
+                debug_assert!(service
+                    .poll_ready(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+                    .is_ready());
                 let response = match service.call(req).await {
                     Ok(response) => response,
                     Err(never) => match never {},
