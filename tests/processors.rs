@@ -483,20 +483,27 @@ impl Processor for HalfRedaction {
     }
 }
 
+/// An auditor with `writers` writers and the [`HalfRedaction`] processor, which has been
+/// handed an event with two secrets to redact: it redacts one, then panics.
+fn half_redacted(writers: usize) -> (Auditor, MemoryWriter) {
+    let memory = MemoryWriter::new();
+    let builder = Auditor::builder().processor(HalfRedaction);
+    let auditor = with_writers(builder, &memory, WriterOptions::default(), writers)
+        .build()
+        .unwrap();
+    let mut secret = event(&auditor, EventKind::TokenRevoked);
+    secret
+        .labels
+        .insert("client_secret".into(), "s3cr3t".into());
+    secret.labels.insert("token".into(), "t0k3n".into());
+    auditor.emit(secret);
+    (auditor, memory)
+}
+
 #[tokio::test]
 async fn an_event_half_redacted_by_a_panic_reaches_no_writer() {
     for writers in [1, 2] {
-        let memory = MemoryWriter::new();
-        let builder = Auditor::builder().processor(HalfRedaction);
-        let auditor = with_writers(builder, &memory, WriterOptions::default(), writers)
-            .build()
-            .unwrap();
-        let mut secret = event(&auditor, EventKind::TokenRevoked);
-        secret
-            .labels
-            .insert("client_secret".into(), "s3cr3t".into());
-        secret.labels.insert("token".into(), "t0k3n".into());
-        auditor.emit(secret);
+        let (auditor, memory) = half_redacted(writers);
         auditor.emit(event(&auditor, EventKind::ResourceAccessed));
         auditor.shutdown().await;
         let events = memory.json();
@@ -521,14 +528,7 @@ async fn an_event_half_redacted_by_a_panic_reaches_no_writer() {
 #[tokio::test]
 async fn an_event_a_processor_panicked_on_is_reported_without_waiting_for_another() {
     for writers in [1, 2] {
-        let memory = MemoryWriter::new();
-        let builder = Auditor::builder().processor(HalfRedaction);
-        let auditor = with_writers(builder, &memory, WriterOptions::default(), writers)
-            .build()
-            .unwrap();
-        let mut secret = event(&auditor, EventKind::TokenRevoked);
-        secret.labels.insert("token".into(), "t0k3n".into());
-        auditor.emit(secret);
+        let (auditor, memory) = half_redacted(writers);
         let mut reported = false;
         for _ in 0..200 {
             tokio::time::sleep(Duration::from_millis(10)).await;
