@@ -41,8 +41,11 @@ pub(crate) struct RequestContext {
 }
 
 impl RequestContext {
+    /// The context of `request`, whose target `path` is the one the client sent (see
+    /// [`original_uri`](super::original_uri)).
     pub(crate) fn capture<B>(
         request: &http::Request<B>,
+        path: &str,
         trusted: &TrustedProxies,
         request_id_from: RequestIdFrom,
     ) -> Self {
@@ -71,7 +74,7 @@ impl RequestContext {
             started: Instant::now(),
             method: request.method().clone(),
             route: peer::matched_route(request.extensions()),
-            path: sanitize_compact(peer::original_uri(request).path(), 2048),
+            path: sanitize_compact(path, 2048),
             request_id: ids::request_id(request_id_header, time),
             trace_id,
             span_id,

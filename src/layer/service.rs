@@ -72,8 +72,12 @@ impl<S, M> AuditService<S, M> {
                 resolve: None,
             };
         }
-        let context =
-            RequestContext::capture(&req, &shared.trusted_proxies, shared.request_id_from);
+        let context = RequestContext::capture(
+            &req,
+            target.path(),
+            &shared.trusted_proxies,
+            shared.request_id_from,
+        );
         let context_ip = context.source.as_ref().and_then(|source| source.ip);
         let certificate = shared.client_certificate(&req);
         // Handlers see the certificate the record names, whichever way it came.
@@ -81,23 +85,19 @@ impl<S, M> AuditService<S, M> {
             .as_ref()
             .and_then(crate::mtls::PresentedCertificate::certificate)
             .cloned();
-        // UserInfo is audited like a protected route (its event names the endpoint).
-        let lookup = |path: &str| {
-            shared
-                .endpoints
-                .lookup(path)
-                .filter(|e| *e != crate::oauth::Endpoint::UserInfo)
-        };
         // Under a router nested in another, the handler is chosen by the path without the
         // prefix: a router mounted at several prefixes, or at one with a parameter, serves
         // its endpoints at more paths than the configuration names. Either path classifies,
         // as any reading of a path does.
         let routed = Some(req.uri().path()).filter(|routed| *routed != target.path());
-        let endpoint = lookup(target.path()).or_else(|| routed.and_then(lookup));
-        // Named as the UserInfo endpoint under either path too.
-        let userinfo = endpoint.is_none()
-            && (shared.endpoints.is_userinfo(target.path())
-                || routed.is_some_and(|routed| shared.endpoints.is_userinfo(routed)));
+        let found = shared
+            .endpoints
+            .lookup(target.path())
+            .or_else(|| routed.and_then(|routed| shared.endpoints.lookup(routed)));
+        // UserInfo is audited like a protected route (its event names the endpoint).
+        let userinfo = found == Some(crate::oauth::Endpoint::UserInfo);
+        let endpoint = found.filter(|_| !userinfo);
+        let userinfo = userinfo && shared.endpoints.names_userinfo();
         // Once per request, whatever roles its path may have.
         let authorization = Authorization::of(req.headers());
         let proof = proof_of(

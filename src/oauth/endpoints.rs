@@ -196,10 +196,10 @@ impl Endpoints {
         }
     }
 
-    /// Whether `path` is the UserInfo endpoint (cheap when no UserInfo path is configured,
-    /// as protected-route events ask it for every request).
-    pub(crate) fn is_userinfo(&self, path: &str) -> bool {
-        self.inner.has_userinfo && self.lookup(path) == Some(Endpoint::UserInfo)
+    /// Whether a UserInfo path was configured (or discovered on the issuer's origin): only
+    /// then do protected-route events found at it name the endpoint.
+    pub(crate) fn names_userinfo(&self) -> bool {
+        self.inner.has_userinfo
     }
 
     /// The role of `path` (without query), if any reading of it is a configured endpoint,
