@@ -24,6 +24,15 @@ fn with_writers(
     }
 }
 
+/// The writer's `AuditEventsDropped` reports, and the other events, each in order.
+fn drop_reports_apart(
+    events: Vec<serde_json::Value>,
+) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    events
+        .into_iter()
+        .partition(|e| e["kind"] == "AuditEventsDropped")
+}
+
 fn event(auditor: &Auditor, kind: EventKind) -> AuditEvent {
     AuditEvent::new(
         auditor.service().clone(),
@@ -443,10 +452,7 @@ async fn a_panicking_processor_drops_the_event_and_stops_nothing() {
             auditor.emit(event(&auditor, EventKind::ResourceAccessed));
         }
         auditor.shutdown().await;
-        let (reports, events): (Vec<_>, Vec<_>) = memory
-            .json()
-            .into_iter()
-            .partition(|e| e["kind"] == "AuditEventsDropped");
+        let (reports, events) = drop_reports_apart(memory.json());
         let seen: Vec<&str> = events
             .iter()
             .filter_map(|e| e["labels"]["seen"].as_str())
@@ -509,9 +515,7 @@ async fn an_event_half_redacted_by_a_panic_reaches_no_writer() {
         let events = memory.json();
         let text = serde_json::to_string(&events).unwrap();
         assert!(!text.contains("t0k3n"), "{writers} writer(s): {text}");
-        let (reports, events): (Vec<_>, Vec<_>) = events
-            .into_iter()
-            .partition(|e| e["kind"] == "AuditEventsDropped");
+        let (reports, events) = drop_reports_apart(events);
         assert_eq!(events.len(), 1, "{writers} writer(s)");
         assert_eq!(events[0]["kind"], "ResourceAccessed");
         assert_eq!(reports.len(), 1, "{writers} writer(s)");
@@ -604,10 +608,7 @@ async fn events_a_panicking_call_had_added_are_counted_as_dropped() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         auditor.emit(event(&auditor, EventKind::ResourceAccessed));
         auditor.shutdown().await;
-        let (reports, events): (Vec<_>, Vec<_>) = memory
-            .json()
-            .into_iter()
-            .partition(|e| e["kind"] == "AuditEventsDropped");
+        let (reports, events) = drop_reports_apart(memory.json());
         assert_eq!(events.len(), 1, "{writers} writer(s): {events:#?}");
         let dropped: u64 = reports
             .iter()
