@@ -18,7 +18,10 @@
 //! authenticated by HTTP Basic, the method RFC 6749 §2.3.1 has every server support, and
 //! the two cookies a browser-facing server sets), `passthrough` (`bare` behind a layer that
 //! only wraps the request and response bodies: what Axum's `Router::layer` costs any such
-//! layer, the audit layer included).
+//! layer, the audit layer included), `browser_bare` and `browser_audited` (`bare` and
+//! `audited` with what every request to a real server carries besides: the peer's address,
+//! as `axum::serve` with `into_make_service_with_connect_info` gives it, and a browser's
+//! `User-Agent`).
 //!
 //! `cpu ROUNDS REQUESTS DIR` measures instead the CPU time the process spends per request
 //! (user and system, every thread, from `/proc/self/stat`), for `bare`, `audited` and the
@@ -39,6 +42,15 @@ use oauth_audit::{AuditLayer, RequiredScopes};
 use tower::ServiceExt;
 
 const SECRET: &[u8] = b"request-profile-secret-of-32-bytes!";
+
+/// The `User-Agent` of the `browser_*` variants: a desktop Chrome's, 111 bytes.
+const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/// The peer of the `browser_*` variants' requests.
+const PEER: std::net::SocketAddr = std::net::SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7)),
+    51_234,
+);
 
 fn claims() -> serde_json::Value {
     serde_json::json!({"iss": "https://issuer.profile", "aud": "profile-api",
@@ -177,6 +189,8 @@ struct Profiled {
     token_request: bool,
     /// The token request's client authenticates by HTTP Basic, with cookies.
     basic: bool,
+    /// The protected route's request comes from a peer address, with a browser's user agent.
+    browser: bool,
     /// Events each request makes: one through the audit layer, none without it (`*_bare`,
     /// `passthrough`).
     events_per_request: u64,
@@ -249,9 +263,11 @@ async fn set_up(variant: &str, dir: &std::path::Path) -> Profiled {
         .build()
         .expect("layer");
     let (app, token_request) = match variant {
-        "bare" => (orders, false),
+        "bare" | "browser_bare" => (orders, false),
         "token_bare" | "token_basic_bare" => (token_route, true),
-        "audited" | "audited_rs256" | "audited_chained" => (orders.layer(layer), false),
+        "audited" | "audited_rs256" | "audited_chained" | "browser_audited" => {
+            (orders.layer(layer), false)
+        }
         // What Axum adds for any layer that wraps both bodies, as the audit layer does: the
         // route's boxed service cloned per request, the future boxed, both bodies boxed.
         "passthrough" => {
@@ -273,6 +289,7 @@ async fn set_up(variant: &str, dir: &std::path::Path) -> Profiled {
         bearer: format!("Bearer {bearer}"),
         token_request,
         basic: variant.starts_with("token_basic"),
+        browser: variant.starts_with("browser"),
         events_per_request: u64::from(!variant.ends_with("bare") && variant != "passthrough"),
     }
 }
@@ -284,9 +301,10 @@ async fn send(profiled: &Profiled, requests: usize) {
         bearer,
         token_request,
         basic,
+        browser,
         events_per_request,
     } = profiled;
-    let (token_request, basic) = (*token_request, *basic);
+    let (token_request, basic, browser) = (*token_request, *basic, *browser);
     for _ in 0..requests {
         let request = if basic {
             Request::post("/token")
@@ -307,6 +325,12 @@ async fn send(profiled: &Profiled, requests: usize) {
                 .body(Body::from(
                     "grant_type=client_credentials&client_id=svc-1&client_secret=s&scope=orders%3Aread",
                 ))
+        } else if browser {
+            Request::get("/api/orders")
+                .header("authorization", bearer.as_str())
+                .header("user-agent", BROWSER)
+                .extension(axum::extract::ConnectInfo(PEER))
+                .body(Body::empty())
         } else {
             Request::get("/api/orders")
                 .header("authorization", bearer.as_str())

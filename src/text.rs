@@ -114,7 +114,36 @@ pub(crate) fn lossy(bytes: &[u8]) -> Cow<'_, str> {
 
 /// Most text is printable ASCII and short enough: nothing to escape or cut.
 fn is_safe(input: &str, max_bytes: usize) -> bool {
-    input.len() <= max_bytes && input.bytes().all(|b| matches!(b, 0x20..=0x7e))
+    input.len() <= max_bytes && is_printable_ascii(input.as_bytes())
+}
+
+/// Whether every byte is printable ASCII (0x20 to 0x7e), eight bytes at a time: a user
+/// agent is read in 14 words where a byte at a time took five times the instructions.
+fn is_printable_ascii(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    let printable = words.by_ref().all(|word| {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        printable_word(word)
+    });
+    printable
+        && words
+            .remainder()
+            .iter()
+            .all(|&byte| matches!(byte, 0x20..=0x7e))
+}
+
+/// Whether each of eight bytes is at least 0x20 and at most 0x7e, exactly: the classic "has
+/// a byte less than n" test for 0x20, and for 0x7f and above, the high bit of each byte
+/// plus one, or of the byte itself.
+#[inline]
+fn printable_word(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+    // 0x7f + 1 sets the high bit, and no lower byte carries into the next: each is at most
+    // 0x7f + 1 before the high bit is masked off.
+    let delete_or_high = ((word & !HIGHS) + ONES) | word;
+    (below_space | delete_or_high) & HIGHS == 0
 }
 
 /// A URL as it may appear in a message or log: its user information and query string
@@ -207,7 +236,30 @@ fn is_format(c: char) -> bool {
 mod tests {
     use proptest::prelude::*;
 
-    use super::{sanitize, sanitize_compact};
+    use super::{is_printable_ascii, sanitize, sanitize_compact};
+
+    /// Every byte value at every place of a word and of the tail after whole words, among
+    /// printable neighbours and among the extremes of the range (0x20 and 0x7e, where a
+    /// borrow or a carry would cross into the next byte).
+    #[test]
+    fn printable_ascii_is_read_exactly_a_word_at_a_time() {
+        for neighbour in [b'a', 0x20, 0x7e] {
+            for len in [1, 7, 8, 9, 16, 21] {
+                for at in 0..len {
+                    for byte in 0..=255u8 {
+                        let mut bytes = vec![neighbour; len];
+                        bytes[at] = byte;
+                        assert_eq!(
+                            is_printable_ascii(&bytes),
+                            (0x20..=0x7e).contains(&byte),
+                            "{byte:#04x} at {at} of {len} among {neighbour:#04x}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(is_printable_ascii(b""));
+    }
 
     #[test]
     fn a_short_safe_path_is_held_inline() {
@@ -223,6 +275,14 @@ mod tests {
         fn sanitize_compact_is_sanitize(s in any::<String>(), max in 0usize..64) {
             let compact = sanitize_compact(&s, max);
             prop_assert_eq!(compact.as_str(), sanitize(&s, max));
+        }
+
+        #[test]
+        fn printable_ascii_is_every_byte_printable(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(
+                is_printable_ascii(&bytes),
+                bytes.iter().all(|b| (0x20..=0x7e).contains(b))
+            );
         }
     }
 }

@@ -60,7 +60,7 @@ pub struct Hop {
 pub fn x_forwarded_for(headers: &HeaderMap) -> Vec<Hop> {
     let mut hops = Ring::default();
     for value in headers.get_all(X_FORWARDED_FOR) {
-        let value = String::from_utf8_lossy(value.as_bytes());
+        let value = crate::text::lossy(value.as_bytes());
         for node in value.split(',') {
             let node = node.trim();
             if !node.is_empty() {
@@ -88,7 +88,7 @@ pub fn x_forwarded_for(headers: &HeaderMap) -> Vec<Hop> {
 pub fn forwarded(headers: &HeaderMap) -> Vec<Hop> {
     let mut hops = Ring::default();
     for value in headers.get_all(http::header::FORWARDED) {
-        let value = String::from_utf8_lossy(value.as_bytes());
+        let value = crate::text::lossy(value.as_bytes());
         let (elements, closed) = split_outside_quotes(&value, ',');
         let last = elements.len() - 1;
         for (i, element) in elements.into_iter().enumerate() {
@@ -129,13 +129,13 @@ pub fn single_value(headers: &HeaderMap, name: &HeaderName) -> Option<IpAddr> {
 pub(crate) fn recorded(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     let mut lines = headers.get_all(name).iter();
     let first = lines.next()?;
-    let mut joined = String::from_utf8_lossy(first.as_bytes()).into_owned();
+    let mut joined = crate::text::lossy(first.as_bytes()).into_owned();
     for line in lines {
         if joined.len() > MAX_HEADER_LEN {
             break;
         }
         joined.push_str(", ");
-        joined.push_str(&String::from_utf8_lossy(line.as_bytes()));
+        joined.push_str(&crate::text::lossy(line.as_bytes()));
     }
     Some(crate::event::sanitize(&joined, MAX_HEADER_LEN))
 }

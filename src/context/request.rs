@@ -7,7 +7,7 @@ use super::client_ip::TrustedProxies;
 use super::ids::{RequestId, RequestIdFrom};
 use super::{ids, peer};
 use crate::event::{sanitize, CompactString, Source, Timestamp};
-use crate::text::sanitize_compact;
+use crate::text::{lossy, sanitize_compact};
 
 /// The trace (and span) the request belongs to: the current span's OpenTelemetry context
 /// when the service traces with it (feature `opentelemetry`), else the trace id of a
@@ -64,7 +64,7 @@ impl RequestContext {
         };
         let user_agent = carried
             .get(headers, Header::UserAgent)
-            .map(|ua| sanitize(&String::from_utf8_lossy(ua.as_bytes()), MAX_USER_AGENT));
+            .map(|ua| sanitize(&lossy(ua.as_bytes()), MAX_USER_AGENT));
         // Two `traceparent` fields make the request's trace context invalid (the W3C Trace
         // Context test suite's `test_traceparent_duplicated`): neither names its trace.
         let (trace_id, span_id) = trace(carried.only(headers, Header::Traceparent));

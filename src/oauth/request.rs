@@ -221,7 +221,7 @@ impl EndpointRequest {
             (Endpoint::Revocation, Some(name)) => head
                 .headers
                 .get(name)
-                .map(|v| sanitize(&String::from_utf8_lossy(v.as_bytes()), 512))
+                .map(|v| sanitize(&crate::text::lossy(v.as_bytes()), 512))
                 .filter(|r| !r.is_empty()),
             _ => None,
         };
