@@ -21,7 +21,9 @@
 //! layer, the audit layer included), `browser_bare` and `browser_audited` (`bare` and
 //! `audited` with what every request to a real server carries besides: the peer's address,
 //! as `axum::serve` with `into_make_service_with_connect_info` gives it, and a browser's
-//! `User-Agent`).
+//! `User-Agent`), `proxied_bare` and `proxied_audited` (the browser's request as a load
+//! balancer passes it on: from the balancer's address, a trusted proxy of the layer's, with
+//! the client's in `X-Forwarded-For` and the scheme in `X-Forwarded-Proto`).
 //!
 //! `cpu ROUNDS REQUESTS DIR` measures instead the CPU time the process spends per request
 //! (user and system, every thread, from `/proc/self/stat`), for `bare`, `audited` and the
@@ -45,6 +47,13 @@ const SECRET: &[u8] = b"request-profile-secret-of-32-bytes!";
 
 /// The `User-Agent` of the `browser_*` variants: a desktop Chrome's, 111 bytes.
 const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/// The load balancer of the `proxied_*` variants, and the client address it forwards.
+const BALANCER: std::net::SocketAddr = std::net::SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)),
+    40_112,
+);
+const FORWARDED_FOR: &str = "203.0.113.7";
 
 /// The peer of the `browser_*` variants' requests.
 const PEER: std::net::SocketAddr = std::net::SocketAddr::new(
@@ -191,6 +200,8 @@ struct Profiled {
     basic: bool,
     /// The protected route's request comes from a peer address, with a browser's user agent.
     browser: bool,
+    /// ... through a load balancer.
+    proxied: bool,
     /// Events each request makes: one through the audit layer, none without it (`*_bare`,
     /// `passthrough`).
     events_per_request: u64,
@@ -253,6 +264,7 @@ async fn set_up(variant: &str, dir: &std::path::Path) -> Profiled {
         (token(), inspector)
     };
     let layer = AuditLayer::builder(auditor.clone())
+        .trusted_proxies(["10.0.0.0/8"])
         .token_inspector(
             inspector
                 .issuer(["https://issuer.profile"])
@@ -263,9 +275,9 @@ async fn set_up(variant: &str, dir: &std::path::Path) -> Profiled {
         .build()
         .expect("layer");
     let (app, token_request) = match variant {
-        "bare" | "browser_bare" => (orders, false),
+        "bare" | "browser_bare" | "proxied_bare" => (orders, false),
         "token_bare" | "token_basic_bare" => (token_route, true),
-        "audited" | "audited_rs256" | "audited_chained" | "browser_audited" => {
+        "audited" | "audited_rs256" | "audited_chained" | "browser_audited" | "proxied_audited" => {
             (orders.layer(layer), false)
         }
         // What Axum adds for any layer that wraps both bodies, as the audit layer does: the
@@ -289,7 +301,8 @@ async fn set_up(variant: &str, dir: &std::path::Path) -> Profiled {
         bearer: format!("Bearer {bearer}"),
         token_request,
         basic: variant.starts_with("token_basic"),
-        browser: variant.starts_with("browser"),
+        browser: variant.starts_with("browser") || variant.starts_with("proxied"),
+        proxied: variant.starts_with("proxied"),
         events_per_request: u64::from(!variant.ends_with("bare") && variant != "passthrough"),
     }
 }
@@ -302,6 +315,7 @@ async fn send(profiled: &Profiled, requests: usize) {
         token_request,
         basic,
         browser,
+        proxied,
         events_per_request,
     } = profiled;
     let (token_request, basic, browser) = (*token_request, *basic, *browser);
@@ -325,6 +339,14 @@ async fn send(profiled: &Profiled, requests: usize) {
                 .body(Body::from(
                     "grant_type=client_credentials&client_id=svc-1&client_secret=s&scope=orders%3Aread",
                 ))
+        } else if *proxied {
+            Request::get("/api/orders")
+                .header("authorization", bearer.as_str())
+                .header("user-agent", BROWSER)
+                .header("x-forwarded-for", FORWARDED_FOR)
+                .header("x-forwarded-proto", "https")
+                .extension(axum::extract::ConnectInfo(BALANCER))
+                .body(Body::empty())
         } else if browser {
             Request::get("/api/orders")
                 .header("authorization", bearer.as_str())

@@ -118,7 +118,7 @@ impl Carried {
 /// One of [`FORWARDING_HEADERS`]. Every name there starts with `x-` or `forwarded`, or ends
 /// with `-ip` (a test holds the list to that), so the names of most headers are turned away
 /// by a prefix before the list is searched.
-fn is_forwarding(name: &str) -> bool {
+pub(crate) fn is_forwarding(name: &str) -> bool {
     (name.starts_with("x-") || name.starts_with("forwarded") || name.ends_with("-ip"))
         && FORWARDING_HEADERS.contains(&name)
 }

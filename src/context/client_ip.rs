@@ -6,8 +6,8 @@ use std::str::FromStr;
 use http::{HeaderMap, HeaderName};
 use ipnet::IpNet;
 
-use super::carried::{Carried, Header};
-use super::forwarded::{self, Hop, FORWARDING_HEADERS};
+use super::carried::{is_forwarding, Carried, Header};
+use super::forwarded::{self, Hop};
 use crate::ConfigError;
 
 /// Which request header the trusted proxies write the client's address into: the only one
@@ -227,9 +227,7 @@ impl TrustedProxies {
         if any {
             for header in headers.keys() {
                 let name = header.as_str();
-                if name != chain_header
-                    && (name == configured || FORWARDING_HEADERS.contains(&name))
-                {
+                if name != chain_header && (name == configured || is_forwarding(name)) {
                     if let Some(value) = forwarded::recorded(headers, header) {
                         others.insert(name.to_owned(), value);
                     }
@@ -275,6 +273,7 @@ fn walk(peer: IpAddr, chain: &[Hop], trusted: &TrustedProxies) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::forwarded::FORWARDING_HEADERS;
 
     use proptest::prelude::*;
 

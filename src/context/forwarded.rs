@@ -127,9 +127,13 @@ pub fn single_value(headers: &HeaderMap, name: &HeaderName) -> Option<IpAddr> {
 
 /// All lines of a header joined by `, `, sanitised and bounded, for the record.
 pub(crate) fn recorded(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    let mut lines = headers.get_all(name).iter();
-    let first = lines.next()?;
-    let mut joined = crate::text::lossy(first.as_bytes()).into_owned();
+    let mut lines = headers.get_all(name).iter().peekable();
+    let first = crate::text::lossy(lines.next()?.as_bytes());
+    // Most headers come in one line: sanitised as it is, without a joined copy first.
+    if lines.peek().is_none() {
+        return Some(crate::event::sanitize(&first, MAX_HEADER_LEN));
+    }
+    let mut joined = first.into_owned();
     for line in lines {
         if joined.len() > MAX_HEADER_LEN {
             break;
