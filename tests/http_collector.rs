@@ -707,18 +707,29 @@ async fn a_splunk_refusal_keeps_the_events_when_it_blames_the_configuration() {
     for answer in [
         r#"{"text":"Incorrect index","code":7,"invalid-event-number":0}"#,
         r#"{"text":"Data channel is missing","code":10}"#,
+        r#"{"text":"No data","code":5}"#,
+        r#"{"text":"ACK is disabled","code":14}"#,
+        r#"{"text":"Query string authorization is not enabled","code":16}"#,
     ] {
         let mut backend = hec(quoting_collector(400, answer).await);
         let message = assert_unavailable(backend.send(&events(2)).await);
         assert!(message.contains("400"), "{message}");
     }
+    // A URL naming the health endpoint: answered 200, code 17, and nothing indexed. The
+    // events wait for the URL to be put right instead of being dropped as refused.
+    let mut backend = hec(quoting_collector(200, r#"{"text":"HEC is healthy","code":17}"#).await);
+    let message = assert_unavailable(backend.send(&events(2)).await);
+    assert!(message.contains("code 17"), "{message}");
     // The events' own fault: refused.
-    let mut backend = hec(quoting_collector(
-        400,
+    for answer in [
         r#"{"text":"Invalid data format","code":6,"invalid-event-number":0}"#,
-    )
-    .await);
-    assert_rejected(backend.send(&events(2)).await);
+        r#"{"text":"Event field is required","code":12,"invalid-event-number":0}"#,
+        r#"{"text":"Event field cannot be blank","code":13,"invalid-event-number":0}"#,
+        r#"{"text":"Error in handling indexed fields","code":15,"invalid-event-number":0}"#,
+    ] {
+        let mut backend = hec(quoting_collector(400, answer).await);
+        assert_rejected(backend.send(&events(2)).await);
+    }
 }
 
 #[tokio::test]

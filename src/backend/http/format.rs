@@ -56,8 +56,12 @@ pub enum Format {
     /// (`https://splunk.example:8088/services/collector/event`), the token is given with
     /// [`splunk_token`](super::HttpCollectorBuilder::splunk_token).
     ///
-    /// A 400 whose HEC code blames the configuration rather than the events (7, an index
-    /// the token may not write to; 10 and 11, the data channel; 14; 16) is transient.
+    /// Only the HEC codes that blame the events (6, invalid data format; 12 and 13, an
+    /// `event` field missing or blank; 15, indexed fields) refuse them. Any other code
+    /// blames the configuration and is transient, even on a 400 or a 2xx: 5 (no data: the
+    /// body was lost on the way), 7 (an index the token may not write to), 10 and 11 (the
+    /// data channel), 14, 16, and 17 (`HEC is healthy`: the URL is the health endpoint, and
+    /// nothing was indexed).
     ///
     /// `host` is the event's `service.instance` when it has one. HEC has no deduplication: a
     /// batch resent after a timeout or replayed after a crash is indexed again, so dedupe on
@@ -213,11 +217,13 @@ impl Format {
 
     /// Whether an answer refusing the request (400, 413, 422) blames the configuration rather
     /// than the events, as Splunk HEC's codes tell (an index the token may not write to, a
-    /// missing data channel): then it is transient, and the events wait for the fix.
+    /// missing data channel): then it is transient, and the events wait for the fix. Every
+    /// HEC code but the few that blame the events does (a code added in a later Splunk
+    /// release too: events are dropped only for a fault known to be theirs).
     pub(crate) fn blames_configuration(&self, answer: &[u8]) -> bool {
         match self {
             Format::SplunkHec { .. } => {
-                hec_code(answer).is_some_and(|code| HEC_CONFIGURATION_CODES.contains(&code))
+                hec_code(answer).is_some_and(|code| !HEC_EVENT_CODES.contains(&code))
             }
             _ => false,
         }
@@ -443,11 +449,15 @@ fn describe_item(
     crate::event::sanitize(&shown(&format!("status {status} {kind}: {reason}")), 300)
 }
 
-/// The codes of an HEC 400 that blame the token's or the request's configuration, not the
-/// events: 7 (incorrect index: missing, or not allowed for the token), 10 and 11 (data
-/// channel missing or invalid: indexer acknowledgement is on), 14 (acknowledgement
-/// disabled), 16 (query string authorization not enabled).
-const HEC_CONFIGURATION_CODES: [i64; 5] = [7, 10, 11, 14, 16];
+/// The HEC codes that blame the events themselves, so that resending them cannot help
+/// (Splunk's "Troubleshoot HTTP Event Collector" table): 6 (invalid data format), 12 (event
+/// field is required), 13 (event field cannot be blank), 15 (error in handling indexed
+/// fields). Every other code is the token's, the request's or the server's: 1 to 4
+/// (token, 401 and 403), 5 (no data, though the request had events: a proxy lost the body),
+/// 7 (incorrect index), 8 and 9 (500, 503), 10 and 11 (data channel), 14 (acknowledgement
+/// disabled), 16 (query string authorization not enabled), 17 (`HEC is healthy`: the health
+/// endpoint answered), 18 to 20 (unhealthy, 503).
+const HEC_EVENT_CODES: [i64; 4] = [6, 12, 13, 15];
 
 /// The `code` of an HEC answer, if it is one.
 fn hec_code(body: &[u8]) -> Option<i64> {
@@ -458,7 +468,9 @@ fn hec_code(body: &[u8]) -> Option<i64> {
     serde_json::from_slice::<HecCode>(body).ok()?.code
 }
 
-/// HEC answers `{"text":"Success","code":0}`; a 2xx with another code is a refusal.
+/// HEC answers `{"text":"Success","code":0}`; a 2xx with another code indexed nothing: a
+/// refusal when the code blames the events, otherwise transient (17, `HEC is healthy`, is
+/// what the health endpoint answers a sink configured with its URL).
 fn hec_verdict(body: &[u8], shown: &dyn Fn(&str) -> String) -> Verdict {
     #[derive(Deserialize)]
     struct HecResponse {
@@ -469,10 +481,17 @@ fn hec_verdict(body: &[u8], shown: &dyn Fn(&str) -> String) -> Verdict {
         Ok(HecResponse {
             code: Some(code),
             text,
-        }) if code != 0 => Verdict::Rejected(format!(
-            "HEC answered code {code}: {}",
-            crate::event::sanitize(&shown(text.as_deref().unwrap_or("")), 300)
-        )),
+        }) if code != 0 => {
+            let message = format!(
+                "HEC answered code {code}: {}",
+                crate::event::sanitize(&shown(text.as_deref().unwrap_or("")), 300)
+            );
+            if HEC_EVENT_CODES.contains(&code) {
+                Verdict::Rejected(message)
+            } else {
+                Verdict::Retry(message)
+            }
+        }
         _ => Verdict::Accepted,
     }
 }
@@ -697,6 +716,8 @@ mod tests {
         };
         assert!(format.blames_configuration(br#"{"text":"Incorrect index","code":7}"#));
         assert!(format.blames_configuration(br#"{"text":"Data channel is missing","code":10}"#));
+        assert!(format.blames_configuration(br#"{"text":"No data","code":5}"#));
+        assert!(!format.blames_configuration(br#"{"text":"Event field is required","code":12}"#));
         assert!(!format.blames_configuration(br#"{"text":"Invalid data format","code":6}"#));
         assert!(!format.blames_configuration(b"<html>"));
         let bulk = Format::ElasticsearchBulk { index: "a".into() };
@@ -715,9 +736,35 @@ mod tests {
             Verdict::Accepted
         );
         assert!(matches!(
-            format.verdict(br#"{"text":"Incorrect index","code":7}"#, &plain),
+            format.verdict(br#"{"text":"Invalid data format","code":6}"#, &plain),
             Verdict::Rejected(_)
         ));
+        // The health endpoint, or a code that blames the configuration: nothing indexed,
+        // and not the events' fault.
+        for answer in [
+            &br#"{"text":"HEC is healthy","code":17}"#[..],
+            br#"{"text":"Incorrect index","code":7}"#,
+        ] {
+            assert!(matches!(format.verdict(answer, &plain), Verdict::Retry(_)));
+        }
+    }
+
+    #[test]
+    fn every_documented_hec_code_is_classified() {
+        let format = Format::SplunkHec {
+            source: "a".into(),
+            sourcetype: "b".into(),
+            index: None,
+        };
+        for code in 1..=20 {
+            let answer = format!(r#"{{"text":"t","code":{code}}}"#);
+            let events_fault = [6, 12, 13, 15].contains(&code);
+            assert_eq!(
+                format.blames_configuration(answer.as_bytes()),
+                !events_fault,
+                "code {code}"
+            );
+        }
     }
 
     #[test]
