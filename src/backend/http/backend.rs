@@ -2,13 +2,13 @@
 //! `max_batch_bytes`, each sent by `request.rs` and judged by `classify.rs`.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::classify::{rejected, unavailable, CollectorError};
+use super::classify::{unavailable, CollectorError};
 use super::format::Format;
 use super::request::post;
 use super::settings::Settings;
-use super::template::{install, TemplateFailure};
+use super::template::install;
 use crate::delivery::{Backend, BackendError, EncodedEvent};
 use crate::event::EventKind;
 use crate::format::EventFormat;
@@ -52,23 +52,9 @@ pub struct HttpCollector {
     settings: Settings,
     /// Set by a `Retry-After`: no request before then.
     retry_not_before: Option<Instant>,
-    /// Where the index template stands (`install_template`).
-    template: TemplateState,
-}
-
-/// A refused template is not asked for again before this: the delivery splits a refused
-/// batch to find the events at fault, and each half would otherwise repeat the request.
-const TEMPLATE_REFUSAL_HOLD: Duration = Duration::from_secs(30);
-
-enum TemplateState {
-    /// Not installed yet (or not asked for: `Settings::template` is `None`).
-    Pending,
-    Installed,
-    /// Refused at `at` with this error: batches are refused with it until the hold ends.
-    Refused {
-        at: Instant,
-        error: CollectorError,
-    },
+    /// Whether the index template is installed (`install_template`); until it is, every
+    /// batch asks for it first.
+    template_installed: bool,
 }
 
 impl HttpCollector {
@@ -77,7 +63,7 @@ impl HttpCollector {
         HttpCollector {
             settings,
             retry_not_before: None,
-            template: TemplateState::Pending,
+            template_installed: false,
         }
     }
 
@@ -136,26 +122,13 @@ impl Backend for HttpCollector {
         };
         let retry_not_before = &mut self.retry_not_before;
         if let Some(template) = &settings.template {
-            match &self.template {
-                TemplateState::Installed => {}
-                TemplateState::Refused { at, error } if at.elapsed() < TEMPLATE_REFUSAL_HOLD => {
-                    return Err(rejected(settings, error.clone()));
-                }
-                TemplateState::Pending | TemplateState::Refused { .. } => {
-                    match install(settings, template, retry_not_before).await {
-                        Ok(()) => self.template = TemplateState::Installed,
-                        Err(TemplateFailure::Transient(error)) => {
-                            return Err(unavailable(settings, error))
-                        }
-                        Err(TemplateFailure::Refused(error)) => {
-                            self.template = TemplateState::Refused {
-                                at: Instant::now(),
-                                error: error.clone(),
-                            };
-                            return Err(rejected(settings, error));
-                        }
-                    }
-                }
+            if !self.template_installed {
+                // A refusal (403: a privilege missing) is the configuration's fault, not the
+                // events': they wait for the fix, as for a `_bulk` answered 403.
+                install(settings, template, retry_not_before)
+                    .await
+                    .map_err(|error| unavailable(settings, error))?;
+                self.template_installed = true;
             }
         }
         if let Format::Alertmanager { .. } = settings.format {

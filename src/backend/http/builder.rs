@@ -136,13 +136,13 @@ impl HttpCollectorBuilder {
     /// and is named after it, unless [`template_name`](Self::template_name) or
     /// [`template_options`](Self::template_options) say otherwise.
     ///
-    /// A transient failure (no answer, or a status transient for a batch: 401, 404, 408,
-    /// 429, 5xx...) is retried like a batch. A refusal (403 without the
-    /// `manage_index_templates` privilege; 400, 413 or 422 for the template) refuses
-    /// the batch with [`CollectorError::Template`](super::CollectorError::Template), logged
-    /// at error level: its events are dropped and reported, as for a refused `_bulk`,
-    /// rather than indexed without their mappings. The next batch after 30 seconds asks
-    /// again.
+    /// Until the template is installed, no `_bulk` is sent and every batch fails
+    /// transiently with [`CollectorError::Template`](super::CollectorError::Template): its
+    /// events wait (retried, spooled) rather than being indexed without their mappings, and
+    /// each attempt asks again. A refusal (403 without the `manage_index_templates`
+    /// privilege; 400, 413 or 422 for a template the cluster does not take) is logged at
+    /// error level, but it is the configuration's fault, not the events': they are not
+    /// dropped, as they are not for a `_bulk` answered 403.
     pub fn install_template(mut self, install: bool) -> Self {
         self.install_template = install;
         self

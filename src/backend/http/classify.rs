@@ -102,9 +102,9 @@ pub enum CollectorError {
         /// What the answer said.
         message: String,
     },
-    /// Installing the index template before the first batch (`install_template`) failed.
-    /// Refused (403: missing privileges; 400, 413 or 422: a template the cluster does not
-    /// accept), the batch is refused with this error; otherwise it is retried.
+    /// Installing the index template before the first batch (`install_template`) failed:
+    /// the batch is retried (whether the cluster did not answer or refused the template,
+    /// 403 for a missing privilege included, which is logged as an error).
     #[error("installing the index template {name:?} at {url} failed: {message}")]
     Template {
         /// The template's name.

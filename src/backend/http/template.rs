@@ -1,6 +1,6 @@
 //! Installing the index template (`install_template`): one `PUT _index_template/<name>`
-//! before the first `_bulk`, judged like a batch's answer (transient failures retried, a
-//! refusal refusing the batch).
+//! before the first `_bulk`. Every failure is transient for the batch: a template the
+//! cluster refuses is the configuration's fault, not the events'.
 
 use std::time::Instant;
 
@@ -14,21 +14,14 @@ use super::classify::{
 use super::format::excerpt;
 use super::settings::{Settings, TemplateInstall};
 
-/// Why the template is not installed.
-pub(super) enum TemplateFailure {
-    /// No answer, or a status that is transient for a batch too: retried like a batch.
-    Transient(CollectorError),
-    /// 403 (the privilege to manage templates is missing), or a status that refuses a
-    /// batch's events (400, 413, 422): the cluster will not take it as things are.
-    Refused(CollectorError),
-}
-
 /// Puts `template`; a `Retry-After` on a transient answer is recorded in `retry_not_before`.
+/// A refusal (403: the privilege to manage templates is missing; 400, 413, 422: the cluster
+/// does not take this template) is logged at error level, as it needs an operator.
 pub(super) async fn install(
     settings: &Settings,
     template: &TemplateInstall,
     retry_not_before: &mut Option<Instant>,
-) -> Result<(), TemplateFailure> {
+) -> Result<(), CollectorError> {
     let error = |message: String| CollectorError::Template {
         name: template.name.clone(),
         url: template.shown_url.clone(),
@@ -44,10 +37,10 @@ pub(super) async fn install(
     let mut response = match response {
         Ok(response) => response,
         Err(err) => {
-            return Err(TemplateFailure::Transient(error(format!(
+            return Err(error(format!(
                 "no answer: {}",
                 error_chain(&err.without_url())
-            ))))
+            )))
         }
     };
     let status = response.status();
@@ -76,7 +69,7 @@ pub(super) async fn install(
         if let Some(wait) = retry_after {
             *retry_not_before = Some(Instant::now() + wait.min(MAX_RETRY_AFTER));
         }
-        return Err(TemplateFailure::Transient(error(message)));
+        return Err(error(message));
     }
     tracing::error!(
         target: "oauth_audit",
@@ -85,9 +78,9 @@ pub(super) async fn install(
         url = %template.shown_url,
         status = status.as_u16(),
         answer = %answer,
-        "the cluster refused the index template: batches are refused until it is installed \
-         (grant the manage_index_templates privilege, or install it yourself with \
+        "the cluster refused the index template: batches wait (retried, spooled) until it is \
+         installed (grant the manage_index_templates privilege, or install it yourself with \
          `oauth-audit es-template` and set install_template = false)"
     );
-    Err(TemplateFailure::Refused(error(message)))
+    Err(error(message))
 }
