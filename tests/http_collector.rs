@@ -1293,3 +1293,69 @@ async fn the_configuration_installs_the_template_with_its_name_and_ilm_policy() 
     let err = config(serde_json::json!({ "install_tempalte": true })).unwrap_err();
     assert!(err.contains("unknown field"), "{err}");
 }
+
+/// A webhook receiver that keeps each request's headers and body as received.
+async fn recording_receiver() -> (String, Arc<Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let keep = received.clone();
+    let app = Router::new().fallback(
+        move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().unwrap().push((headers, body.to_vec()));
+                "ok"
+            }
+        },
+    );
+    let addr = serve(app).await;
+    (format!("http://{addr}/hook"), received)
+}
+
+#[tokio::test]
+async fn the_v2_signature_binds_the_idempotency_key_and_v1_stays_as_it_was() {
+    use hmac::{Hmac, Mac};
+    let secret = b"webhook-secret";
+    let (url, received) = recording_receiver().await;
+    let mut backend = HttpCollector::builder(url)
+        .format(Format::JsonLines)
+        .hmac_sha256_secret(secret.to_vec())
+        .no_proxy()
+        .build()
+        .unwrap();
+    backend.send(&events(2)).await.unwrap();
+    let received = received.lock().unwrap();
+    let (headers, body) = &received[0];
+    let header = |name: &str| headers[name].to_str().unwrap().to_owned();
+    let key = header("idempotency-key");
+    let verify = |t: &str, key: Option<&str>, hex_mac: &str| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+        mac.update(format!("{t}.").as_bytes());
+        if let Some(key) = key {
+            mac.update(format!("{key}.").as_bytes());
+        }
+        mac.update(body);
+        mac.verify_slice(&hex::decode(hex_mac).unwrap()).is_ok()
+    };
+
+    // v1, as documented before v2: `t=<t>,v1=<hex>` over "<t>.<body>", nothing more.
+    let v1 = header("x-oauth-audit-signature");
+    let (t, v1) = v1
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split_once(",v1="))
+        .expect("t=<seconds>,v1=<hex>");
+    assert!(verify(t, None, v1));
+
+    // v2 covers the Idempotency-Key: the same body replayed with another key (to pass a
+    // receiver's deduplication) verifies under v1 but not under v2.
+    let v2 = header("x-oauth-audit-signature-v2");
+    let (t2, v2) = v2
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split_once(",v2="))
+        .expect("t=<seconds>,v2=<hex>");
+    assert_eq!(t2, t);
+    assert!(verify(t, Some(&key), v2));
+    let replayed_key = "\"00000000000000000000000000000000\"";
+    assert_ne!(key, replayed_key);
+    assert!(!verify(t, Some(replayed_key), v2));
+    assert!(verify(t, None, v1), "v1 cannot tell the replay apart");
+}

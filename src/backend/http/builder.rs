@@ -105,8 +105,11 @@ impl HttpCollectorBuilder {
 
     /// Signs every request with HMAC-SHA256 under `secret`, as webhook receivers expect:
     /// `X-OAuth-Audit-Signature: t=<unix seconds>,v1=<hex HMAC of "<t>.<body>">`, the body
-    /// as sent (after gzip). A receiver recomputes it and refuses an old `t`, so a request
-    /// can be neither forged nor replayed later. An empty secret is refused at build.
+    /// as sent (after gzip), and `X-OAuth-Audit-Signature-V2: t=<t>,v2=<hex HMAC of
+    /// "<t>.<key>.<body>">`, `key` being the `Idempotency-Key` value as sent (empty for the
+    /// formats without one). A receiver recomputes it and refuses an old `t`, so a request
+    /// can be neither forged nor replayed later; v2 also refuses a replay under another
+    /// `Idempotency-Key`, which v1 does not see. An empty secret is refused at build.
     pub fn hmac_sha256_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.hmac_secret = Some(Secret(secret.into()));
         self

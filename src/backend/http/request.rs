@@ -15,18 +15,34 @@ use super::format::{idempotency_key, Format};
 use super::settings::Settings;
 use crate::delivery::{BackendError, EncodedEvent};
 
-/// `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` under `secret`.
-pub(super) fn sign(secret: &[u8], body: &[u8]) -> String {
+/// The signature headers of a request under `secret`, at `t` (unix seconds):
+/// `X-OAuth-Audit-Signature: t=<t>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, and
+/// `X-OAuth-Audit-Signature-V2: t=<t>,v2=<hex HMAC-SHA256 of "<t>.<key>.<body>">`, `key`
+/// being the request's `Idempotency-Key` value as sent (quotes included), empty when there
+/// is none. v1 is the original contract, kept unchanged for the receivers that check it;
+/// v2 also binds the key, so a request replayed with another key (to pass a receiver's
+/// deduplication) does not verify. A key never contains `.`, so the string is unambiguous.
+pub(super) fn sign(
+    secret: &[u8],
+    t: u64,
+    idempotency_key: Option<&str>,
+    body: &[u8],
+) -> (String, String) {
     use hmac::{Hmac, Mac};
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    // HMAC takes a key of any length.
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body);
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    let mac = |parts: &[&[u8]]| {
+        // HMAC takes a key of any length.
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+        for part in parts {
+            mac.update(part);
+        }
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let prefix = format!("{t}.");
+    let key = idempotency_key.unwrap_or("");
+    let v1 = mac(&[prefix.as_bytes(), body]);
+    let v2 = mac(&[prefix.as_bytes(), key.as_bytes(), b".", body]);
+    (format!("t={t},v1={v1}"), format!("t={t},v2={v2}"))
 }
 
 /// The most of a 2xx answer read for the format's verdict (the items of `_bulk`, the code
@@ -56,16 +72,21 @@ pub(super) async fn post(
     } else {
         body
     };
-    let signature = settings
-        .hmac_secret
-        .as_ref()
-        .map(|secret| sign(&secret.0, &body));
+    let key = matches!(settings.format, Format::JsonLines).then(|| idempotency_key(events));
+    let signature = settings.hmac_secret.as_ref().map(|secret| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        sign(&secret.0, t, key.as_deref(), &body)
+    });
     let mut request = settings.client.post(settings.url.clone()).body(body);
-    if let Some(signature) = signature {
-        request = request.header("x-oauth-audit-signature", signature);
+    if let Some((v1, v2)) = signature {
+        request = request
+            .header("x-oauth-audit-signature", v1)
+            .header("x-oauth-audit-signature-v2", v2);
     }
-    if matches!(settings.format, Format::JsonLines) {
-        request = request.header("idempotency-key", idempotency_key(events));
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
     }
     let mut response = match request.send().await {
         Ok(response) => response,
@@ -123,4 +144,38 @@ fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::default());
     encoder.write_all(body)?;
     encoder.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_signs_the_body_and_v2_the_idempotency_key_too() {
+        use hmac::{Hmac, Mac};
+        let hex_mac = |text: &[u8]| {
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"secret").unwrap();
+            mac.update(text);
+            hex::encode(mac.finalize().into_bytes())
+        };
+        let (v1, v2) = sign(b"secret", 1_700_000_000, Some("\"k1\""), b"{}\n");
+        assert_eq!(
+            v1,
+            format!("t=1700000000,v1={}", hex_mac(b"1700000000.{}\n"))
+        );
+        assert_eq!(
+            v2,
+            format!("t=1700000000,v2={}", hex_mac(b"1700000000.\"k1\".{}\n"))
+        );
+        // Another key: v1 cannot tell, v2 can.
+        let (other_v1, other_v2) = sign(b"secret", 1_700_000_000, Some("\"k2\""), b"{}\n");
+        assert_eq!(other_v1, v1);
+        assert_ne!(other_v2, v2);
+        // No key: an empty one, still unambiguous.
+        let (_, v2) = sign(b"secret", 1_700_000_000, None, b"{}\n");
+        assert_eq!(
+            v2,
+            format!("t=1700000000,v2={}", hex_mac(b"1700000000..{}\n"))
+        );
+    }
 }

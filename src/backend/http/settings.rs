@@ -22,8 +22,9 @@ pub(super) struct Settings {
     pub(super) header_names: Vec<String>,
     /// Only `SecurityAlert` events are sent (the others count as delivered).
     pub(super) alerts_only: bool,
-    /// Signs every request body: `X-OAuth-Audit-Signature: t=<unix seconds>,v1=<hex
-    /// HMAC-SHA256 of "<t>.<body>">`.
+    /// Signs every request (`request::sign`): `X-OAuth-Audit-Signature: t=<unix
+    /// seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` and `X-OAuth-Audit-Signature-V2:
+    /// t=<t>,v2=<hex HMAC-SHA256 of "<t>.<idempotency key>.<body>">`.
     pub(super) hmac_secret: Option<super::auth::Secret<Vec<u8>>>,
     /// What answers may quote and errors must not show (`auth::scrub`): the credentials,
     /// the header values, the URL's query string and its values.
