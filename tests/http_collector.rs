@@ -430,6 +430,10 @@ async fn bulk_item_failures_are_retried_or_rejected_by_their_status() {
     let mut expected = ids(&batch);
     expected.sort();
     assert_eq!(stored, expected, "every event indexed exactly once");
+    // Only the failed item was sent again: the two indexed are not re-sent to a cluster
+    // that is shedding load (nor indexed again in a data stream rolled over meanwhile).
+    let requests = collector.requests();
+    assert_eq!(requests.last().unwrap().events, 1, "{requests:?}");
 
     // One item refused for want of a privilege on the index: not the event's fault, retried.
     let batch = events(2);
@@ -447,6 +451,55 @@ async fn bulk_item_failures_are_retried_or_rejected_by_their_status() {
         message.contains("mapper_parsing_exception") && message.contains("1 of 2"),
         "{message}"
     );
+    // The delivery then sends halves to find the event at fault: the indexed one is
+    // confirmed without a request, the refused one is sent alone.
+    let asked = collector.requests().len();
+    backend.send(&batch[1..]).await.unwrap();
+    assert_eq!(collector.requests().len(), asked);
+    collector.script([Reply::FirstItemFails(400, "mapper_parsing_exception")]);
+    assert_rejected(backend.send(&batch[..1]).await);
+    assert_eq!(collector.requests().last().unwrap().events, 1);
+    assert_clean(&collector);
+}
+
+#[tokio::test]
+async fn a_batch_cut_into_requests_resends_only_what_was_not_taken() {
+    // Splunk HEC does not deduplicate: the requests of a batch answered 200 before a later
+    // one failed must not be sent again with it.
+    let collector = Collector::start(Expect {
+        shape: Shape::Hec {
+            source: "api".into(),
+            sourcetype: "_json".into(),
+            index: None,
+        },
+        authorization: Some("Splunk t".into()),
+        gzip: false,
+    })
+    .await;
+    let mut backend = HttpCollector::builder(collector.url())
+        .format(Format::SplunkHec {
+            source: "api".into(),
+            sourcetype: "_json".into(),
+            index: None,
+        })
+        .splunk_token("t")
+        .max_batch_bytes(1)
+        .no_proxy()
+        .build()
+        .unwrap();
+    let batch = events(3);
+    collector.script([Reply::Accept, Reply::Status(503, None)]);
+    assert_unavailable(backend.send(&batch).await);
+    assert_eq!(collector.ids(), ids(&batch[..1]));
+    backend.send(&batch).await.unwrap();
+    assert_eq!(
+        collector.ids(),
+        ids(&batch),
+        "each event indexed once, in order"
+    );
+    // Delivered, the events are forgotten: sent again (a spool replayed by hand), they go.
+    backend.send(&batch[..1]).await.unwrap();
+    assert_eq!(collector.ids().len(), 4);
     assert_clean(&collector);
 }
 

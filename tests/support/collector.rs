@@ -65,6 +65,9 @@ pub struct Expect {
 /// How the collector answers the next request (after checking its shape and credentials).
 #[derive(Clone, Debug)]
 pub enum Reply {
+    /// Answered as the real service would, as when nothing is scripted (to script a later
+    /// request only).
+    Accept,
     /// The whole request fails with this status (and `Retry-After` seconds, if any), as the
     /// real service answers it; nothing is stored.
     Status(u16, Option<u64>),

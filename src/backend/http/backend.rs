@@ -1,6 +1,7 @@
 //! The collector itself and its [`Backend`] impl: a batch is cut into requests of at most
 //! `max_batch_bytes`, each sent by `request.rs` and judged by `classify.rs`.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::time::Instant;
 
@@ -55,7 +56,18 @@ pub struct HttpCollector {
     /// Whether the index template is installed (`install_template`); until it is, every
     /// batch asks for it first.
     template_installed: bool,
+    /// Events of a failed `send` that the collector confirmed all the same (a request of
+    /// the batch answered 2xx before a later one failed; `_bulk` items created or already
+    /// there), so that the resend leaves them out: Splunk HEC and JSON lines would store
+    /// them twice, and `_bulk` would index them again in a data stream that rolled over.
+    /// Forgotten when a send of them succeeds.
+    confirmed: HashSet<uuid::Uuid>,
 }
+
+/// More confirmed events than this are forgotten at once (their resend is then stored
+/// twice, as it was before): a batch the delivery gave up on never comes back to clear its
+/// events.
+const MAX_CONFIRMED: usize = 100_000;
 
 impl HttpCollector {
     /// A collector with checked settings; nothing is contacted yet.
@@ -64,6 +76,7 @@ impl HttpCollector {
             settings,
             retry_not_before: None,
             template_installed: false,
+            confirmed: HashSet::new(),
         }
     }
 
@@ -101,9 +114,6 @@ impl Backend for HttpCollector {
             }
             self.retry_not_before = None;
         }
-        // Cut by hand as the body grows: where to cut depends on each event's encoded size
-        // in this format, which only the format knows, so a generic batching crate could not
-        // do it without encoding every event twice.
         let alerts: Vec<EncodedEvent>;
         let batch = if settings.alerts_only {
             // The delivery runtime settles these before they reach here (`takes_kind`); a
@@ -120,6 +130,41 @@ impl Backend for HttpCollector {
         } else {
             batch
         };
+        let pending: Vec<EncodedEvent>;
+        let sent = batch;
+        let batch = if self.confirmed.is_empty() {
+            batch
+        } else {
+            pending = batch
+                .iter()
+                .filter(|e| !self.confirmed.contains(&e.id()))
+                .cloned()
+                .collect();
+            &pending[..]
+        };
+        let result = if batch.is_empty() {
+            Ok(())
+        } else {
+            self.send_pending(batch).await
+        };
+        if result.is_ok() && !self.confirmed.is_empty() {
+            for event in sent {
+                self.confirmed.remove(&event.id());
+            }
+        }
+        if self.confirmed.len() > MAX_CONFIRMED {
+            self.confirmed = HashSet::new();
+        }
+        result
+    }
+}
+
+impl HttpCollector {
+    /// Sends the events of a batch the collector has not confirmed yet; on failure, those
+    /// it confirmed all the same are added to `confirmed`.
+    async fn send_pending(&mut self, batch: &[EncodedEvent]) -> Result<(), BackendError> {
+        let settings = &self.settings;
+        let confirmed = &mut self.confirmed;
         let retry_not_before = &mut self.retry_not_before;
         if let Some(template) = &settings.template {
             if !self.template_installed {
@@ -140,28 +185,56 @@ impl Backend for HttpCollector {
                     .append(&mut body, event, event.json(), settings.event_format);
             }
             body.push(b']');
-            return post(settings, retry_not_before, body, batch).await;
+            return post(settings, retry_not_before, confirmed, body, batch).await;
         }
+        // Cut by hand as the body grows: where to cut depends on each event's encoded size
+        // in this format, which only the format knows, so a generic batching crate could not
+        // do it without encoding every event twice.
         let mut body = Vec::with_capacity(settings.max_batch_bytes.min(64 * 1024));
         let mut scratch = Vec::new();
         let mut start = 0;
+        // The requests before `start` were answered 2xx: if a later one fails, the batch
+        // comes back whole, and those events must not be sent again.
+        let keep_confirmed = |confirmed: &mut HashSet<uuid::Uuid>, upto: usize| {
+            confirmed.extend(batch[..upto].iter().map(EncodedEvent::id));
+        };
         for (i, event) in batch.iter().enumerate() {
             let mark = body.len();
-            let document = event
-                .json_in(settings.event_format, &mut scratch)
-                .map_err(|problem| BackendError::rejected(settings.name.clone(), problem))?;
+            let document = match event.json_in(settings.event_format, &mut scratch) {
+                Ok(document) => document,
+                Err(problem) => {
+                    keep_confirmed(confirmed, start);
+                    return Err(BackendError::rejected(settings.name.clone(), problem));
+                }
+            };
             settings
                 .format
                 .append(&mut body, event, document, settings.event_format);
             if body.len() > settings.max_batch_bytes && i > start {
                 let rest = body.split_off(mark);
                 let full = std::mem::replace(&mut body, rest);
-                post(settings, retry_not_before, full, &batch[start..i]).await?;
+                if let Err(error) = post(
+                    settings,
+                    retry_not_before,
+                    confirmed,
+                    full,
+                    &batch[start..i],
+                )
+                .await
+                {
+                    keep_confirmed(confirmed, start);
+                    return Err(error);
+                }
                 start = i;
             }
         }
         if start < batch.len() {
-            post(settings, retry_not_before, body, &batch[start..]).await?;
+            if let Err(error) =
+                post(settings, retry_not_before, confirmed, body, &batch[start..]).await
+            {
+                keep_confirmed(confirmed, start);
+                return Err(error);
+            }
         }
         Ok(())
     }

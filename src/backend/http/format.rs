@@ -65,7 +65,10 @@ pub enum Format {
     ///
     /// `host` is the event's `service.instance` when it has one. HEC has no deduplication: a
     /// batch resent after a timeout or replayed after a crash is indexed again, so dedupe on
-    /// `event.id` in searches (`| dedup event.id`).
+    /// `event.id` in searches (`| dedup event.id`). The `invalid-event-number` of a failed
+    /// answer is not read as "the events before it were indexed": Splunk does not document
+    /// it so, and a wrong reading would lose an event silently where a resend only
+    /// duplicates one.
     ///
     /// [HTTP Event Collector]: https://docs.splunk.com/Documentation/Splunk/latest/Data/FormateventsforHTTPEventCollector
     SplunkHec {
@@ -229,6 +232,27 @@ impl Format {
         }
     }
 
+    /// The events a 2xx answer says were stored, even though it failed others: for `_bulk`,
+    /// the `_id` of every item created (2xx) or already there (409). Other formats answer
+    /// for the whole request, so none.
+    pub(crate) fn stored_items(&self, answer: &[u8]) -> Vec<uuid::Uuid> {
+        match self {
+            Format::ElasticsearchBulk { .. } => serde_json::from_slice::<BulkResponse>(answer)
+                .map(|response| {
+                    response
+                        .items
+                        .iter()
+                        .flat_map(|item| item.values())
+                        .filter(|item| matches!(item.status, 200..=299 | 409))
+                        .filter_map(|item| item.id.as_deref())
+                        .filter_map(|id| uuid::Uuid::parse_str(id).ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Reads a 2xx answer; what its messages quote of it goes through `shown` (which hides
     /// the secrets it may quote).
     pub(crate) fn verdict(&self, body: &[u8], shown: &dyn Fn(&str) -> String) -> Verdict {
@@ -349,22 +373,27 @@ fn push_epoch_seconds(body: &mut Vec<u8>, micros: i64) {
     body.extend_from_slice(text.as_bytes());
 }
 
+/// The answer of `_bulk`.
+#[derive(Deserialize)]
+struct BulkResponse {
+    errors: bool,
+    #[serde(default)]
+    items: Vec<std::collections::HashMap<String, BulkItem>>,
+}
+
+/// One item of a `_bulk` answer, keyed by its operation (`create`).
+#[derive(Deserialize)]
+struct BulkItem {
+    status: u16,
+    #[serde(default, rename = "_id")]
+    id: Option<String>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
 /// The answer of `_bulk`: `errors` is false when every item succeeded; otherwise each item
 /// carries its own status.
 fn bulk_verdict(body: &[u8], shown: &dyn Fn(&str) -> String) -> Verdict {
-    #[derive(Deserialize)]
-    struct BulkResponse {
-        errors: bool,
-        #[serde(default)]
-        items: Vec<std::collections::HashMap<String, BulkItem>>,
-    }
-    #[derive(Deserialize)]
-    struct BulkItem {
-        status: u16,
-        #[serde(default)]
-        error: Option<serde_json::Value>,
-    }
-
     let response: BulkResponse = match serde_json::from_slice(body) {
         Ok(response) => response,
         Err(err) => {
@@ -417,7 +446,8 @@ fn bulk_verdict(body: &[u8], shown: &dyn Fn(&str) -> String) -> Verdict {
         ));
     }
     if let Some(first) = first_retry {
-        // Resending the whole batch is safe: the items already indexed come back as 409.
+        // The resend leaves out the items indexed (`stored_items`); any sent again all the
+        // same (after a restart) come back as 409.
         Verdict::Retry(format!(
             "{retry} of {total} bulk items failed transiently, e.g. {first}"
         ))

@@ -1,6 +1,7 @@
 //! Building and sending one request: the body (gzip when configured), the idempotency key
 //! of JSON lines, and transport failures, which are always transient.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::time::Instant;
 
@@ -52,10 +53,13 @@ const VERDICT_BASE_LIMIT: usize = 1024 * 1024;
 const VERDICT_PER_EVENT_LIMIT: usize = 4 * 1024;
 
 /// Sends one request holding `events` (their encoded `body`) and classifies the answer; a
-/// `Retry-After` on a transient answer is recorded in `retry_not_before`.
+/// `Retry-After` on a transient answer is recorded in `retry_not_before`, and the events a
+/// failed 2xx answer confirms all the same (`_bulk` items created or already there) in
+/// `confirmed`.
 pub(super) async fn post(
     settings: &Settings,
     retry_not_before: &mut Option<Instant>,
+    confirmed: &mut HashSet<uuid::Uuid>,
     body: Vec<u8>,
     events: &[EncodedEvent],
 ) -> Result<(), BackendError> {
@@ -137,7 +141,20 @@ pub(super) async fn post(
             ))
         }
     };
-    classify(settings, retry_not_before, status, retry_after, &answer)
+    let result = classify(settings, retry_not_before, status, retry_after, &answer);
+    if result.is_err() && status.is_success() {
+        // Only ids this request sent: an answer naming another event must not keep that one
+        // from being sent.
+        let sent: HashSet<uuid::Uuid> = events.iter().map(EncodedEvent::id).collect();
+        confirmed.extend(
+            settings
+                .format
+                .stored_items(&answer)
+                .into_iter()
+                .filter(|id| sent.contains(id)),
+        );
+    }
+    result
 }
 
 fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
