@@ -193,8 +193,20 @@ pub fn shown_url(value: &str) -> String {
     sanitize(&format!("{prefix}{user}{location}{query}"), 2048)
 }
 
-/// Characters that change how a log line is split or displayed without being seen.
-pub(crate) fn needs_escape(c: char) -> bool {
+/// Whether [`sanitize`] escapes `c`: control characters (C0, DEL and C1, such as the
+/// single-character CSI U+009B), line and paragraph separators, and invisible format
+/// characters (bidirectional overrides and isolates, zero-width characters, ...), which
+/// change how a line is split or displayed, or reach a terminal as commands, without being
+/// seen. For tools that show untrusted text in a form of their own (JSON escapes, a quoted
+/// field) and must agree with `sanitize` on what is hidden.
+///
+/// ```
+/// use oauth_audit::event::needs_escape;
+///
+/// assert!(needs_escape('\u{9b}') && needs_escape('\u{202e}') && needs_escape('\n'));
+/// assert!(!needs_escape('é') && !needs_escape(' '));
+/// ```
+pub fn needs_escape(c: char) -> bool {
     c.is_control() || is_separator(c) || is_format(c)
 }
 

@@ -331,6 +331,28 @@ fn hostile_values_are_escaped_and_colour_follows_the_flags_and_no_color() {
         r#"2026-12-01T23:22:12.000000Z SecurityAlert            unknown rule=brute_force key="actor.subject=bob source.ip=203.0.113.9" count=10"#
     );
 
+    // `--json`: the same values for a JSON reader, written as JSON escapes where serde_json
+    // (like every writer) leaves C1 controls, separators and bidi overrides raw.
+    assert!(hostile.contains('\u{9b}') && hostile.contains('\u{202e}'));
+    let out = run(&["tail", path, "--no-follow", "--json"], &[]);
+    let json = text(&out.stdout);
+    for c in forbidden {
+        assert!(!json.contains(c), "{c:?} reached the terminal: {json:?}");
+    }
+    let lines: Vec<&str> = json.lines().collect();
+    assert_eq!(lines.len(), 2, "{json:?}");
+    let read: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(read, serde_json::from_str::<Value>(&hostile).unwrap());
+    assert!(
+        lines[0].contains(r#""code":"invalid_grant\u009b31m\u200b""#),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[1], alert,
+        "a line with nothing to escape is passed byte for byte"
+    );
+
     // Colour: forced, then auto with CLICOLOR_FORCE, then NO_COLOR over it.
     let out = run(&["tail", path, "--no-follow", "--color", "always"], &[]);
     let coloured = text(&out.stdout);

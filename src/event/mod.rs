@@ -47,6 +47,6 @@ pub use model::{
 #[cfg(test)]
 pub(crate) use sanitize::SecretDigest;
 pub(crate) use sanitize::{is_word_byte, scrub_code, HeadSecrets, Untrusted};
-pub use sanitize::{sanitize, scrub, shown_url, Secrets, REDACTED};
+pub use sanitize::{needs_escape, sanitize, scrub, shown_url, Secrets, REDACTED};
 pub use shared::Shared;
 pub use time::Timestamp;

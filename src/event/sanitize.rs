@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
-pub use crate::text::{sanitize, shown_url};
+pub use crate::text::{needs_escape, sanitize, shown_url};
 use crate::token::TokenFingerprint;
 
 /// What replaces a scrubbed secret.

@@ -6,7 +6,7 @@
 //! - `nats.rs` (`--nats`): the stream, read without acknowledging anything.
 //! - `filter.rs`: `--kind`, `--client`, `--subject`, `--outcome`.
 //! - `print.rs`: the readable line (values escaped, colour by outcome and severity) or, with
-//!   `--json`, the line exactly as read.
+//!   `--json`, the line as read, with the characters a terminal acts on as JSON escapes.
 //!
 //! Exit codes: 0 (also when standard output is closed: `tail ... | head`), 2 on a usage
 //! error, 1 when the input cannot be read.
@@ -57,7 +57,8 @@ pub struct TailArgs {
     /// Only events with this outcome.
     #[arg(long, value_enum)]
     outcome: Option<Outcome>,
-    /// Print the matching events as they were read (JSON lines), unchanged.
+    /// Print the matching events as they were read (JSON lines), unchanged but for control
+    /// and invisible characters, written as JSON escapes (the same value to a JSON reader).
     #[arg(long)]
     json: bool,
     /// Colour the lines by outcome and severity: auto (on a terminal, unless NO_COLOR is

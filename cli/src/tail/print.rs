@@ -1,8 +1,9 @@
 //! How `tail` shows an event: one readable line (coloured by outcome and severity when
-//! colour is on), or with `--json` the line exactly as it was read. Every value comes from
-//! the traffic, that is from whoever sent the request: anything but plain visible ASCII is
+//! colour is on), or with `--json` the line as it was read. Every value comes from the
+//! traffic, that is from whoever sent the request: anything but plain visible ASCII is
 //! quoted with its control and invisible characters escaped, so that no value can move the
-//! cursor, retitle the terminal or pose as another field.
+//! cursor, retitle the terminal or pose as another field. `--json` writes those characters
+//! as JSON `\u` escapes (the same value to a JSON reader) and nothing else changes.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -10,6 +11,7 @@ use std::io::{self, StdoutLock, Write};
 
 use anstream::{AutoStream, ColorChoice};
 use anstyle::{AnsiColor, Effects, Style};
+use oauth_audit::event::needs_escape;
 use serde_json::Value;
 
 use super::filter::Filter;
@@ -30,7 +32,8 @@ pub struct Printer {
 }
 
 enum Output {
-    /// `--json`: bytes as read, nothing stripped or added but the line end.
+    /// `--json`: bytes as read, nothing stripped or added but the line end, except that
+    /// characters a terminal would act on are written as JSON escapes.
     Raw(io::BufWriter<StdoutLock<'static>>),
     /// Readable lines; `anstream` drops the styles when colour is off.
     Styled(io::BufWriter<AutoStream<StdoutLock<'static>>>),
@@ -89,7 +92,7 @@ impl Printer {
                 Ok(())
             }
             (Entry::Event(raw, _), Output::Raw(out)) => {
-                out.write_all(raw)?;
+                out.write_all(json_for_terminal(&String::from_utf8_lossy(raw)).as_bytes())?;
                 out.write_all(b"\n")
             }
             (Entry::Event(_, event), Output::Styled(out)) => {
@@ -256,17 +259,13 @@ fn escape(text: &str) -> Cow<'_, str> {
 /// Control and invisible characters escaped, the rest as it is: for places, which are ours
 /// but hold file names and subjects.
 fn escape_controls(text: &str) -> Cow<'_, str> {
-    let hidden = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
-    };
-    if !text.chars().any(hidden) {
+    if !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
     }
     Cow::Owned(
         text.chars()
             .map(|c| {
-                if hidden(c) {
+                if needs_escape(c) {
                     c.escape_unicode().to_string()
                 } else {
                     c.to_string()
@@ -274,6 +273,45 @@ fn escape_controls(text: &str) -> Cow<'_, str> {
             })
             .collect(),
     )
+}
+
+/// A JSON line (one `serde_json` read) with every character the library's `sanitize` would
+/// escape written so that no terminal acts on it: inside a string as a JSON `\u` escape (a
+/// surrogate pair past U+FFFF), between tokens (a tab or carriage return, which JSON allows
+/// there) as a space. A JSON reader gets the same value; raw C0 controls cannot be in a
+/// string, but DEL, C1 controls (U+009B is a whole CSI), separators and bidirectional
+/// overrides can. A line with none is returned as it is, byte for byte.
+fn json_for_terminal(line: &str) -> Cow<'_, str> {
+    if !line.chars().any(needs_escape) {
+        return Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 32);
+    let mut in_string = false;
+    let mut after_backslash = false;
+    for c in line.chars() {
+        if in_string {
+            if after_backslash {
+                after_backslash = false;
+            } else if c == '\\' {
+                after_backslash = true;
+            } else if c == '"' {
+                in_string = false;
+            } else if needs_escape(c) {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+                continue;
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if needs_escape(c) {
+            out.push(' ');
+            continue;
+        }
+        out.push(c);
+    }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -317,6 +355,26 @@ mod tests {
             rest.ends_with(" ip=203.0.113.9 error=invalid_grant"),
             "{rest}"
         );
+    }
+
+    #[test]
+    fn json_lines_reach_the_terminal_escaped_with_the_same_value() {
+        let hostile = "ua\u{9b}31m\u{7f}\u{85}\u{202e}\u{200b}\u{2028}\u{e0041}\\\"\u{1b}";
+        let event = json!({"user_agent": hostile, "k\u{202e}ey": ["\u{9b}", 1]}).to_string();
+        // A tab and a carriage return between tokens, where JSON allows them, and an escaped
+        // quote before a bidi override.
+        let line = format!("{{\t\"a\": \"\\\"\u{202e}\",\r {}", &event[1..]);
+        let shown = json_for_terminal(&line);
+        assert!(!shown.chars().any(needs_escape), "{shown:?}");
+        let read: Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(read, serde_json::from_str::<Value>(&line).unwrap());
+        assert_eq!(read["user_agent"], hostile);
+        assert!(
+            shown.contains(r#"ua\u009b31m\u007f\u0085\u202e\u200b\u2028\udb40\udc41"#),
+            "{shown}"
+        );
+        let plain = r#"{"kind": "LoginFailed", "subject": "héllo\u001b"}"#;
+        assert!(matches!(json_for_terminal(plain), Cow::Borrowed(_)));
     }
 
     #[test]
