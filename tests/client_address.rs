@@ -143,3 +143,27 @@ async fn a_single_value_header_is_the_only_one_believed_when_chosen() {
     let source = source_of(cf, &[("x-forwarded-for", "6.6.6.6")]).await;
     assert_eq!(source["ip"], "127.0.0.1");
 }
+
+#[tokio::test]
+async fn a_trusted_block_written_as_ipv4_mapped_ipv6_trusts_the_ipv4_proxies_it_names() {
+    // Peers are compared as IPv4 (an IPv4-mapped peer too): `::ffff:127.0.0.0/104` must
+    // name 127.0.0.0/8, else the proxy on 127.0.0.1 is not trusted and its header ignored.
+    let (auditor, memory) = memory_auditor();
+    let layer = AuditLayer::builder(auditor)
+        .trusted_proxies(["::ffff:127.0.0.0/104"])
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/api", get(|| async { "ok" }))
+        .layer(layer);
+    let addr = serve(app).await;
+    let answer = client()
+        .get(format!("http://{addr}/api"))
+        .header("x-forwarded-for", "6.6.6.6, 198.51.100.2, 127.0.0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let source = events(&memory, 1).await[0]["source"].clone();
+    assert_eq!(source["ip"], "198.51.100.2", "{source}");
+}

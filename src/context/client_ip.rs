@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use http::{HeaderMap, HeaderName};
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 
 use super::carried::{is_forwarding, Carried, Header};
 use super::forwarded::{self, Hop};
@@ -119,6 +119,7 @@ impl TrustedProxies {
                 let entry = entry.as_ref().trim();
                 IpNet::from_str(entry)
                     .or_else(|_| IpAddr::from_str(entry).map(IpNet::from))
+                    .map(canonical_net)
                     .map_err(|_| ConfigError::TrustedProxy {
                         value: entry.to_owned(),
                     })
@@ -254,6 +255,20 @@ fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
+    }
+}
+
+/// A block of IPv4-mapped IPv6 addresses (within `::ffff:0:0/96`) as the IPv4 block it
+/// names: addresses are compared as IPv4 once [`canonical`], so `::ffff:10.0.0.0/104`
+/// left as IPv6 would match no peer at all. A wider block (`::/0`) stays IPv6 only.
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => v6
+            .network()
+            .to_ipv4_mapped()
+            .and_then(|v4| Ipv4Net::new(v4, v6.prefix_len() - 96).ok())
+            .map_or(net, IpNet::V4),
+        other => other,
     }
 }
 
@@ -405,6 +420,34 @@ mod tests {
         let t = trusted(&["127.0.0.1"], "x-forwarded-for");
         let h = headers(&[("x-forwarded-for", "192.0.2.1")]);
         assert_eq!(t.client_ip(ip("::ffff:127.0.0.1"), &h), ip("192.0.2.1"));
+    }
+
+    #[test]
+    fn ipv4_mapped_blocks_match_the_ipv4_peers_they_name() {
+        let t = trusted(
+            &["::ffff:10.0.0.0/104", "::ffff:192.0.2.7"],
+            "x-forwarded-for",
+        );
+        let h = headers(&[("x-forwarded-for", "198.51.100.2")]);
+        for peer in [
+            "10.1.2.3",
+            "::ffff:10.1.2.3",
+            "192.0.2.7",
+            "::ffff:192.0.2.7",
+        ] {
+            assert!(t.contains(ip(peer)), "{peer}");
+            assert_eq!(t.client_ip(ip(peer), &h), ip("198.51.100.2"), "{peer}");
+        }
+        for peer in ["11.0.0.1", "192.0.2.8", "::ffff:11.0.0.1", "::a00:1"] {
+            assert!(!t.contains(ip(peer)), "{peer}");
+        }
+        assert_eq!(
+            t,
+            trusted(&["10.0.0.0/8", "192.0.2.7/32"], "x-forwarded-for")
+        );
+        // Wider than the mapped range: the IPv6 block it says, and no IPv4 peer.
+        let wide = trusted(&["::/0"], "x-forwarded-for");
+        assert!(wide.contains(ip("2001:db8::1")) && !wide.contains(ip("::ffff:10.0.0.1")));
     }
 
     #[test]

@@ -146,7 +146,8 @@ impl<M> AuditLayerBuilder<M> {
     /// a peer, `source.ip` is read from the header chosen with
     /// [`client_ip_source`](Self::client_ip_source) (`X-Forwarded-For` by default), as the
     /// rightmost address of the chain that is not a trusted proxy. Headers from any other
-    /// peer never change `source.ip`.
+    /// peer never change `source.ip`. IPv4-mapped IPv6 addresses and blocks
+    /// (`::ffff:10.0.0.0/104`) name the IPv4 proxies they map.
     pub fn trusted_proxies<I, S>(mut self, proxies: I) -> Self
     where
         I: IntoIterator<Item = S>,
