@@ -257,3 +257,27 @@ fn a_json_lines_write_the_disk_cuts_short_leaves_whole_lines() {
     assert_eq!(text.lines().count(), 2, "only the first batch");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Lines a failing last flush held back at shutdown (here every write fails: `/dev/full`)
+/// are lost with the writer: counted as dropped, not only logged.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn lines_a_failing_last_flush_held_back_are_counted_as_dropped() {
+    let writer = JsonLines::file("/dev/full").await.unwrap();
+    let auditor = Auditor::new(writer);
+    for _ in 0..3 {
+        auditor.emit(AuditEvent::new(
+            auditor.service().clone(),
+            Timestamp::now(),
+            EventKind::ResourceAccessed,
+            Outcome::Success,
+        ));
+    }
+    auditor.shutdown().await;
+    let stats = auditor.stats();
+    assert_eq!(stats.writers.len(), 1);
+    assert_eq!(
+        stats.writers[0].dropped, 3,
+        "every event accepted is either written or dropped: {stats:?}"
+    );
+}

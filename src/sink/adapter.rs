@@ -51,6 +51,12 @@ pub(crate) trait Sink: Send + 'static {
         None
     }
 
+    /// Events accepted but not in the destination yet (see
+    /// [`AuditWriter::unwritten_events`]).
+    fn unwritten_events(&self) -> usize {
+        0
+    }
+
     /// Whether the sink writes events of `kind` at all (see [`Backend::takes_kind`]).
     fn takes_kind(&self, kind: EventKind) -> bool {
         let _ = kind;
@@ -115,5 +121,9 @@ impl<W: AuditWriter> Sink for WriterSink<W> {
 
     fn wake_after(&self) -> Option<Duration> {
         self.0.wake_after()
+    }
+
+    fn unwritten_events(&self) -> usize {
+        self.0.unwritten_events()
     }
 }

@@ -83,4 +83,13 @@ pub trait AuditWriter: Send + 'static {
     fn wake_after(&self) -> Option<std::time::Duration> {
         None
     }
+
+    /// How many events [`write`](AuditWriter::write) accepted that are not in the
+    /// destination yet: lines in a buffer, or held back by a failed write. Asked once, when
+    /// the writer stops after its last [`flush`](AuditWriter::flush): what is left then is
+    /// lost, and counted as dropped (`write_failed`) rather than vanishing. The default, 0,
+    /// is right for a writer that holds nothing between calls.
+    fn unwritten_events(&self) -> usize {
+        0
+    }
 }

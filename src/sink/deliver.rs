@@ -400,7 +400,8 @@ impl<S: Sink> Deliverer<S> {
                 None => match self.backlog.read_batch(self.settings.max_batch).await {
                     Ok(batch) => {
                         if batch.corrupt > 0 {
-                            self.stats.add_corrupt(batch.corrupt);
+                            self.stats
+                                .add_corrupt(batch.corrupt, batch.corrupt_not_kept);
                         }
                         batch
                     }
@@ -661,6 +662,23 @@ impl<S: Sink> Deliverer<S> {
             self.backlog.sync().await?;
         }
         Ok(())
+    }
+
+    /// At stop, after the last [`flush`](Self::flush): events the sink accepted but could not
+    /// get into its destination (lines its failed last flush held back) are lost here, and
+    /// counted so.
+    pub(crate) fn count_unwritten_at_stop(&mut self) {
+        let lost = self.sink.unwritten_events();
+        if lost == 0 {
+            return;
+        }
+        tracing::warn!(
+            target: "oauth_audit",
+            writer = %self.name,
+            events = lost,
+            "audit writer stopped with events its last flush could not write; events lost"
+        );
+        self.stats.add_dropped(DropReason::WriteFailed, lost as u64);
     }
 
     /// When the sink's task should call [`flush`](Self::flush) without new events: while a

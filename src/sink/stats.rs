@@ -44,6 +44,7 @@ struct Counters {
     retries: AtomicU64,
     failures: AtomicU64,
     corrupt_lines: AtomicU64,
+    corrupt_lines_not_kept: AtomicU64,
     dropped: [AtomicU64; DROP_REASONS.len()],
     /// Dropped and not yet told to the sink in an `AuditEventsDropped` event.
     unreported: [AtomicU64; DROP_REASONS.len()],
@@ -131,6 +132,13 @@ impl DeliveryStats {
     /// spool's `quarantine` file.
     pub fn corrupt_lines(&self) -> u64 {
         self.inner.corrupt_lines.load(Ordering::Relaxed)
+    }
+
+    /// Of the [`corrupt_lines`](Self::corrupt_lines), those left out of the `quarantine`
+    /// file because it had reached its size bound (16 MiB, or the spool's `max_bytes` if
+    /// smaller): counted and logged, not kept.
+    pub fn corrupt_lines_not_kept(&self) -> u64 {
+        self.inner.corrupt_lines_not_kept.load(Ordering::Relaxed)
     }
 
     /// Events written: delivered, not counting `AuditEventsDropped` reports (the
@@ -250,8 +258,11 @@ impl DeliveryStats {
             .any(|count| count.load(Ordering::Relaxed) > 0)
     }
 
-    pub(crate) fn add_corrupt(&self, lines: u64) {
+    pub(crate) fn add_corrupt(&self, lines: u64, not_kept: u64) {
         self.inner.corrupt_lines.fetch_add(lines, Ordering::Relaxed);
+        self.inner
+            .corrupt_lines_not_kept
+            .fetch_add(not_kept, Ordering::Relaxed);
     }
 
     pub(crate) fn queue_depth(&self) -> &Gauge {

@@ -122,6 +122,7 @@ impl<S: Sink> SinkTask<S> {
                 depth.set(0.0);
                 self.finish().await;
                 self.flush().await;
+                self.deliverer.count_unwritten_at_stop();
                 self.rx.stopped();
                 return;
             }

@@ -353,6 +353,18 @@ impl AuditWriter for JsonLines {
     fn wake_after(&self) -> Option<std::time::Duration> {
         self.held_back.then_some(HELD_BACK_RETRY)
     }
+
+    /// The lines in the buffer and in what a failed write handed back (a line a pipe took
+    /// part of counts: its end is missing). A write still in flight is not counted: the
+    /// last flush waited for it, and what it could not write was handed back.
+    fn unwritten_events(&self) -> usize {
+        let lines = |bytes: &[u8]| bytes.iter().filter(|&&b| b == b'\n').count();
+        let handed_back = match &self.target {
+            Target::File(file) => file.unwritten.as_deref().map_or(0, lines),
+            Target::Stdout(_) => 0,
+        };
+        lines(&self.buf) + handed_back
+    }
 }
 
 #[cfg(test)]

@@ -552,4 +552,9 @@ impl AuditWriter for RotatingFile {
         })
         .await
     }
+
+    /// The lines in the buffer: those a failed write or flush left there.
+    fn unwritten_events(&self) -> usize {
+        self.buf.iter().filter(|&&b| b == b'\n').count()
+    }
 }

@@ -63,6 +63,7 @@ impl DiskBacklog {
             lines: batch.lines,
             bytes: batch.bytes,
             corrupt: batch.corrupt,
+            corrupt_not_kept: batch.corrupt_not_kept,
             end: batch.end,
         };
         tokio::task::spawn_blocking(move || lock(&spool).ack(&confirmed))

@@ -61,6 +61,7 @@ impl MemoryBacklog {
             lines: events.len() as u64,
             bytes: events.iter().map(|e| e.json().len() as u64 + 1).sum(),
             corrupt: 0,
+            corrupt_not_kept: 0,
             end: Position::default(),
             events,
         }

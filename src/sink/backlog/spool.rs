@@ -7,7 +7,9 @@
 //!   (written to `cursor.tmp`, fsynced, renamed) after each confirmed replay batch;
 //! - `lock`: held with an exclusive advisory lock while a writer uses the spool, so two
 //!   processes never share one;
-//! - `quarantine.jsonl`: lines that were not events (disk corruption), kept for inspection.
+//! - `quarantine.jsonl`: lines that were not events (disk corruption), kept for inspection
+//!   up to [`QUARANTINE_MAX_BYTES`] (or the spool's own size bound, if smaller); lines past
+//!   that are counted and logged, not kept.
 //!
 //! Segments before the cursor's are deleted; when everything is confirmed all segments are.
 //! At open, a torn last line (a crash in the middle of an append) is cut off.
@@ -29,6 +31,10 @@ const CURSOR: &str = "cursor";
 const CURSOR_TMP: &str = "cursor.tmp";
 pub(super) const LOCK: &str = "lock";
 pub(super) const QUARANTINE: &str = "quarantine.jsonl";
+/// The most `quarantine.jsonl` grows to (less when the spool's `max_bytes` is less): enough
+/// to see what a corruption looks like; a disk that keeps corrupting segments must not fill
+/// up with their copies.
+pub(crate) const QUARANTINE_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How a spool is laid out and bounded.
 #[derive(Clone, Debug)]
@@ -60,8 +66,10 @@ pub(crate) struct ReadBatch {
     pub(crate) lines: u64,
     /// Bytes consumed.
     pub(crate) bytes: u64,
-    /// Corrupt lines moved to the quarantine file.
+    /// Corrupt lines moved to the quarantine file, or left out of it.
     pub(crate) corrupt: u64,
+    /// Of those, the lines left out because the quarantine file was full.
+    pub(crate) corrupt_not_kept: u64,
     pub(crate) end: Position,
 }
 
@@ -402,8 +410,10 @@ impl Spool {
             match EncodedEvent::from_json(Bytes::copy_from_slice(json)) {
                 Ok(event) => batch.events.push(event),
                 Err(err) => {
-                    self.quarantine(json, &err);
                     batch.corrupt += 1;
+                    if !self.quarantine(json, &err) {
+                        batch.corrupt_not_kept += 1;
+                    }
                 }
             }
         }
@@ -424,13 +434,31 @@ impl Spool {
         }
     }
 
-    fn quarantine(&self, line: &[u8], err: &crate::sink::RecordError) {
+    /// Moves a corrupt line to the quarantine file, unless that would take the file past its
+    /// bound; whether the line was kept.
+    fn quarantine(&self, line: &[u8], err: &crate::sink::RecordError) -> bool {
         let path = self.config.dir.join(QUARANTINE);
+        let error = crate::event::sanitize(&err.to_string(), 300);
+        let limit = QUARANTINE_MAX_BYTES.min(self.config.max_bytes);
+        let held = fs::metadata(&path).map_or(0, |m| m.len());
+        let bytes = line.len() as u64 + 1;
+        if held.saturating_add(bytes) > limit {
+            tracing::warn!(
+                target: "oauth_audit",
+                spool = %self.config.dir.display(),
+                quarantine = %path.display(),
+                bytes,
+                limit,
+                error = %error,
+                "audit spool line is not an event (disk corruption?); quarantine full, line not kept"
+            );
+            return false;
+        }
         tracing::warn!(
             target: "oauth_audit",
             spool = %self.config.dir.display(),
             quarantine = %path.display(),
-            error = %crate::event::sanitize(&err.to_string(), 300),
+            error = %error,
             "audit spool line is not an event (disk corruption?); moved to quarantine"
         );
         let written = private_file()
@@ -449,7 +477,9 @@ impl Spool {
                 error = %error,
                 "could not keep a corrupt audit spool line"
             );
+            return false;
         }
+        true
     }
 
     /// The backend confirmed `batch` (the oldest in flight): forget it.
@@ -807,6 +837,39 @@ mod tests {
         // New appends start on a clean line boundary.
         spool.append(&written[3..]);
         assert_eq!(drain(&mut spool), written[3..]);
+    }
+
+    #[test]
+    fn the_quarantine_stops_growing_at_its_bound_and_says_what_it_left_out() {
+        let dir = TempDir::new();
+        let written = events(2);
+        let garbage = |i: usize| format!("{{\"garbage\": {i:04}}}\n");
+        let bound = 3 * garbage(0).len() as u64 + 5;
+        {
+            let (mut spool, _) = Spool::open(config(&dir, u64::MAX, 1 << 20)).unwrap();
+            spool.append(&written[..1]);
+        }
+        let segment = dir.0.join(&segment_files(&dir)[0]);
+        let mut file = OpenOptions::new().append(true).open(&segment).unwrap();
+        for i in 0..10 {
+            file.write_all(garbage(i).as_bytes()).unwrap();
+        }
+        drop(file);
+
+        // The spool's own bound is the smaller one here: the quarantine takes 3 lines.
+        let (mut spool, _) = Spool::open(config(&dir, bound, 1 << 20)).unwrap();
+        let batch = spool.read_batch(100, u64::MAX).unwrap();
+        assert_eq!(batch.events, written[..1]);
+        assert_eq!((batch.corrupt, batch.corrupt_not_kept), (10, 7));
+        spool.ack(&batch).unwrap();
+        let kept = fs::read_to_string(dir.0.join(QUARANTINE)).unwrap();
+        assert_eq!(
+            kept,
+            (0..3).map(garbage).collect::<String>(),
+            "the first ones"
+        );
+        assert!(kept.len() as u64 <= bound);
+        assert!(spool.is_empty());
     }
 
     #[test]
