@@ -16,8 +16,12 @@ use crate::ConfigError;
 /// Endpoint paths to their roles. Every request's path is looked up here, so the hash is
 /// foldhash's rather than SipHash (193 instructions a lookup in the profile): the map is
 /// built once from the configuration and only read after, so a path an attacker chose can
-/// cost one lookup but can never add to the table or lengthen its chains.
-type PathMap = HashMap<String, Endpoint, foldhash::fast::RandomState>;
+/// cost one lookup but can never add to the table or lengthen its chains. For the same
+/// reason its seed is fixed rather than random: a random one bought nothing, and made a
+/// lookup cost up to 100 instructions more or less from one process to the next (whether
+/// the path's slot group held a configured path with the same tag), which the instruction
+/// profile (`scripts/profile`) showed as noise.
+type PathMap = HashMap<String, Endpoint, foldhash::fast::FixedState>;
 
 /// The role of an OAuth endpoint path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
