@@ -352,6 +352,40 @@ mod tests {
         assert_eq!(t.client_ip(ip("172.16.0.1"), &h), ip("198.51.100.2"));
     }
 
+    /// Every line of a recorded header is read, in order, up to the bound; lines of other
+    /// names in between are not.
+    #[test]
+    fn every_line_of_a_recorded_header_is_read_in_order_up_to_its_bound() {
+        let t = trusted(&["10.0.0.0/8"], "x-forwarded-for");
+        let mut pairs: Vec<(String, String)> = (0..40)
+            .map(|i| {
+                (
+                    "x-forwarded-host".to_owned(),
+                    format!("host-{i:02}.example"),
+                )
+            })
+            .collect();
+        pairs.insert(3, ("x-forwarded-proto".into(), "https".into()));
+        pairs.push(("accept".into(), "*/*".into()));
+        pairs.push(("x-forwarded-proto".into(), "http".into()));
+        let pairs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let resolved = resolve(&t, Some(ip("10.0.0.1")), &headers(&pairs));
+        let hosts = &resolved.forwarded_headers["x-forwarded-host"];
+        assert!(
+            hosts.starts_with("host-00.example, host-01.example, "),
+            "{hosts}"
+        );
+        assert!(hosts.len() <= forwarded::MAX_HEADER_LEN, "{hosts}");
+        assert_eq!(
+            resolved.forwarded_headers["x-forwarded-proto"],
+            "https, http"
+        );
+        assert_eq!(resolved.forwarded_headers.len(), 2);
+    }
+
     #[test]
     fn a_forwarded_header_the_front_proxy_passed_through_is_not_believed() {
         // nginx appended the real client to X-Forwarded-For and passed the client's own
