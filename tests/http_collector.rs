@@ -503,6 +503,58 @@ async fn a_batch_cut_into_requests_resends_only_what_was_not_taken() {
     assert_clean(&collector);
 }
 
+/// A send cut short by the delivery's `send_timeout` after some of its requests were
+/// answered 2xx: those events are not sent again with the rest (Splunk HEC would index
+/// them twice).
+#[tokio::test]
+async fn a_send_cut_short_after_requests_were_taken_does_not_resend_them() {
+    // Stores every request's events and answers at once, except the second request, which
+    // is never answered (a collector stalling; the timeout gives up on it first).
+    let stored = Arc::new(Mutex::new(Vec::<String>::new()));
+    let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (keep, count) = (stored.clone(), requests.clone());
+    let app = Router::new().fallback(move |body: axum::body::Bytes| {
+        let (keep, count) = (keep.clone(), count.clone());
+        async move {
+            if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                std::future::pending::<()>().await;
+            }
+            let text = String::from_utf8_lossy(&body).into_owned();
+            let mut keep = keep.lock().unwrap();
+            for document in
+                serde_json::Deserializer::from_str(&text).into_iter::<serde_json::Value>()
+            {
+                let document = document.unwrap();
+                keep.push(document["event"]["id"].as_str().unwrap().to_owned());
+            }
+            r#"{"text":"Success","code":0}"#
+        }
+    });
+    let addr = serve(app).await;
+    let mut backend = HttpCollector::builder(format!("http://{addr}/services/collector/event"))
+        .format(Format::SplunkHec {
+            source: "api".into(),
+            sourcetype: "_json".into(),
+            index: None,
+        })
+        .splunk_token("t")
+        .max_batch_bytes(1)
+        .no_proxy()
+        .build()
+        .unwrap();
+    let batch = events(3);
+    // What the delivery does with its `send_timeout`: the send's future is dropped.
+    let cut = tokio::time::timeout(Duration::from_millis(500), backend.send(&batch)).await;
+    assert!(cut.is_err(), "the second request is never answered");
+    assert_eq!(*stored.lock().unwrap(), ids(&batch[..1]));
+    backend.send(&batch).await.unwrap();
+    assert_eq!(
+        *stored.lock().unwrap(),
+        ids(&batch),
+        "the first event, taken before the timeout, is not indexed twice"
+    );
+}
+
 #[tokio::test]
 async fn large_batches_are_split_into_bounded_requests() {
     let collector = Collector::start(bulk(None, true)).await;

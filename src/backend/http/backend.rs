@@ -57,8 +57,9 @@ pub struct HttpCollector {
     /// batch asks for it first.
     template_installed: bool,
     /// Events of a failed `send` that the collector confirmed all the same (a request of
-    /// the batch answered 2xx before a later one failed; `_bulk` items created or already
-    /// there), so that the resend leaves them out: Splunk HEC and JSON lines would store
+    /// the batch answered 2xx before a later one failed or the delivery's `send_timeout`
+    /// gave up on the send; `_bulk` items created or already there), so that the resend
+    /// leaves them out: Splunk HEC and JSON lines would store
     /// them twice, and `_bulk` would index them again in a data stream that rolled over.
     /// Forgotten when a send of them succeeds.
     confirmed: HashSet<uuid::Uuid>,
@@ -160,8 +161,11 @@ impl Backend for HttpCollector {
 }
 
 impl HttpCollector {
-    /// Sends the events of a batch the collector has not confirmed yet; on failure, those
-    /// it confirmed all the same are added to `confirmed`.
+    /// Sends the events of a batch the collector has not confirmed yet. Those it confirms
+    /// while the batch is not done (the requests answered 2xx before the last, `_bulk` items
+    /// created or already there) are added to `confirmed` as soon as they are: the delivery
+    /// may give up on the send (its `send_timeout`) at any request, and the resend must
+    /// leave them out all the same.
     async fn send_pending(&mut self, batch: &[EncodedEvent]) -> Result<(), BackendError> {
         let settings = &self.settings;
         let confirmed = &mut self.confirmed;
@@ -193,48 +197,35 @@ impl HttpCollector {
         let mut body = Vec::with_capacity(settings.max_batch_bytes.min(64 * 1024));
         let mut scratch = Vec::new();
         let mut start = 0;
-        // The requests before `start` were answered 2xx: if a later one fails, the batch
-        // comes back whole, and those events must not be sent again.
-        let keep_confirmed = |confirmed: &mut HashSet<uuid::Uuid>, upto: usize| {
-            confirmed.extend(batch[..upto].iter().map(EncodedEvent::id));
-        };
         for (i, event) in batch.iter().enumerate() {
             let mark = body.len();
-            let document = match event.json_in(settings.event_format, &mut scratch) {
-                Ok(document) => document,
-                Err(problem) => {
-                    keep_confirmed(confirmed, start);
-                    return Err(BackendError::rejected(settings.name.clone(), problem));
-                }
-            };
+            let document = event
+                .json_in(settings.event_format, &mut scratch)
+                .map_err(|problem| BackendError::rejected(settings.name.clone(), problem))?;
             settings
                 .format
                 .append(&mut body, event, document, settings.event_format);
             if body.len() > settings.max_batch_bytes && i > start {
                 let rest = body.split_off(mark);
                 let full = std::mem::replace(&mut body, rest);
-                if let Err(error) = post(
+                post(
                     settings,
                     retry_not_before,
                     confirmed,
                     full,
                     &batch[start..i],
                 )
-                .await
-                {
-                    keep_confirmed(confirmed, start);
-                    return Err(error);
-                }
+                .await?;
+                // Answered 2xx, and a later request may fail or never be answered: the
+                // batch then comes back whole, and these must not be sent again. Kept now,
+                // not when a later request fails: a send given up on at its timeout is
+                // dropped in the middle of an `.await` and runs no code after it.
+                confirmed.extend(batch[start..i].iter().map(EncodedEvent::id));
                 start = i;
             }
         }
         if start < batch.len() {
-            if let Err(error) =
-                post(settings, retry_not_before, confirmed, body, &batch[start..]).await
-            {
-                keep_confirmed(confirmed, start);
-                return Err(error);
-            }
+            post(settings, retry_not_before, confirmed, body, &batch[start..]).await?;
         }
         Ok(())
     }

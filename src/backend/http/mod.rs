@@ -21,8 +21,9 @@
 //! | [`Format::JsonLines`] | an exact resend carries the same `Idempotency-Key`; otherwise dedupe on `id` downstream |
 //!
 //! A batch that failed in part is resent without what the collector confirmed: the requests
-//! of it answered 2xx before a later one failed, and the `_bulk` items created or already
-//! there. So the resends above happen only when nothing says what was stored (a timeout, a
+//! of it answered 2xx before a later one failed (or before the delivery's `send_timeout`
+//! gave up on the send), and the `_bulk` items created or already there. So the resends
+//! above happen only when nothing says what was stored (a request that timed out, a
 //! connection lost before the answer, a restart with events in the spool).
 //!
 //! ```no_run
