@@ -835,6 +835,18 @@ async fn a_splunk_refusal_keeps_the_events_when_it_blames_the_configuration() {
         let mut backend = hec(quoting_collector(400, answer).await);
         assert_rejected(backend.send(&events(2)).await);
     }
+    // Too large: whatever code the answer carries (a configuration code, or one this
+    // version does not know), only a smaller request helps. Refused, so that the delivery
+    // sends halves; transient, the same request would be sent again and again, and the
+    // batch would wait until its retries or the spool ran out.
+    for answer in [
+        r#"{"text":"Content-Length of 2048 too large (maximum is 1024)","code":27}"#,
+        r#"{"text":"Server is busy","code":9}"#,
+    ] {
+        let mut backend = hec(quoting_collector(413, answer).await);
+        let message = assert_rejected(backend.send(&events(2)).await);
+        assert!(message.contains("413"), "{message}");
+    }
 }
 
 #[tokio::test]

@@ -17,7 +17,8 @@ pub(super) const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// What an answer means for the requested events: 2xx is delivered once the format's own
 /// verdict agrees (bulk items, HEC codes); 400, 413 and 422 refuse the events
-/// ([`refuses_events`]) unless the answer blames the configuration (HEC codes); any other
+/// ([`refuses_events`]) unless the answer blames the configuration (HEC codes, not read on a
+/// 413: a smaller request is the only way through); any other
 /// status is transient, and a `Retry-After` holds the next attempt back (in
 /// `retry_not_before`).
 pub(super) fn classify(
@@ -52,7 +53,12 @@ pub(super) fn classify(
         status: status.as_u16(),
         answer: excerpt(answer, &shown),
     };
-    if refuses_events(status) && !settings.format.blames_configuration(answer) {
+    // A 413 is the request's size whatever its answer says: only the halves the delivery
+    // sends of a refused batch can get through, where a transient failure would send the
+    // same request again until the events' retries or the spool ran out.
+    if status == StatusCode::PAYLOAD_TOO_LARGE
+        || (refuses_events(status) && !settings.format.blames_configuration(answer))
+    {
         return Err(rejected(settings, error));
     }
     if let Some(wait) = retry_after {

@@ -61,7 +61,8 @@ pub enum Format {
     /// blames the configuration and is transient, even on a 400 or a 2xx: 5 (no data: the
     /// body was lost on the way), 7 (an index the token may not write to), 10 and 11 (the
     /// data channel), 14, 16, and 17 (`HEC is healthy`: the URL is the health endpoint, and
-    /// nothing was indexed).
+    /// nothing was indexed). A 413 (too large) is refused whatever its code, so that the
+    /// delivery sends halves.
     ///
     /// `host` is the event's `service.instance` when it has one. HEC has no deduplication: a
     /// batch resent after a timeout or replayed after a crash is indexed again, so dedupe on
@@ -218,7 +219,8 @@ impl Format {
         )
     }
 
-    /// Whether an answer refusing the request (400, 413, 422) blames the configuration rather
+    /// Whether an answer refusing the request (400, 422; a 413 is always the request's size)
+    /// blames the configuration rather
     /// than the events, as Splunk HEC's codes tell (an index the token may not write to, a
     /// missing data channel): then it is transient, and the events wait for the fix. Every
     /// HEC code but the few that blame the events does (a code added in a later Splunk
