@@ -112,6 +112,35 @@ fn es_builder(collector: &Collector) -> HttpCollectorBuilder {
         .no_proxy()
 }
 
+/// Splunk HEC's format for events from `source` with `sourcetype`, no index.
+fn hec_format(source: &str, sourcetype: &str) -> Format {
+    Format::SplunkHec {
+        source: source.into(),
+        sourcetype: sourcetype.into(),
+        index: None,
+    }
+}
+
+/// A HEC receiver taking token `t` without gzip, and a builder for it: events from `api`
+/// with `sourcetype`.
+async fn hec(sourcetype: &str) -> (Collector, HttpCollectorBuilder) {
+    let collector = Collector::start(Expect {
+        shape: Shape::Hec {
+            source: "api".into(),
+            sourcetype: sourcetype.into(),
+            index: None,
+        },
+        authorization: Some("Splunk t".into()),
+        gzip: false,
+    })
+    .await;
+    let builder = HttpCollector::builder(collector.url())
+        .format(hec_format("api", sourcetype))
+        .splunk_token("t")
+        .no_proxy();
+    (collector, builder)
+}
+
 fn assert_clean(collector: &Collector) {
     assert!(
         collector.violations().is_empty(),
@@ -251,11 +280,7 @@ async fn wrong_or_missing_credentials_keep_the_events_without_revealing_them() {
     .await;
     let hec = |builder: HttpCollectorBuilder| {
         builder
-            .format(Format::SplunkHec {
-                source: "api".into(),
-                sourcetype: "_json".into(),
-                index: None,
-            })
+            .format(hec_format("api", "_json"))
             .no_proxy()
             .build()
             .unwrap()
@@ -466,27 +491,8 @@ async fn bulk_item_failures_are_retried_or_rejected_by_their_status() {
 async fn a_batch_cut_into_requests_resends_only_what_was_not_taken() {
     // Splunk HEC does not deduplicate: the requests of a batch answered 200 before a later
     // one failed must not be sent again with it.
-    let collector = Collector::start(Expect {
-        shape: Shape::Hec {
-            source: "api".into(),
-            sourcetype: "_json".into(),
-            index: None,
-        },
-        authorization: Some("Splunk t".into()),
-        gzip: false,
-    })
-    .await;
-    let mut backend = HttpCollector::builder(collector.url())
-        .format(Format::SplunkHec {
-            source: "api".into(),
-            sourcetype: "_json".into(),
-            index: None,
-        })
-        .splunk_token("t")
-        .max_batch_bytes(1)
-        .no_proxy()
-        .build()
-        .unwrap();
+    let (collector, builder) = hec("_json").await;
+    let mut backend = builder.max_batch_bytes(1).build().unwrap();
     let batch = events(3);
     collector.script([Reply::Accept, Reply::Status(503, None)]);
     assert_unavailable(backend.send(&batch).await);
@@ -532,11 +538,7 @@ async fn a_send_cut_short_after_requests_were_taken_does_not_resend_them() {
     });
     let addr = serve(app).await;
     let mut backend = HttpCollector::builder(format!("http://{addr}/services/collector/event"))
-        .format(Format::SplunkHec {
-            source: "api".into(),
-            sourcetype: "_json".into(),
-            index: None,
-        })
+        .format(hec_format("api", "_json"))
         .splunk_token("t")
         .max_batch_bytes(1)
         .no_proxy()
@@ -591,26 +593,8 @@ async fn large_batches_are_split_into_bounded_requests() {
 
 #[tokio::test]
 async fn splunk_hec_does_not_deduplicate_a_resend() {
-    let collector = Collector::start(Expect {
-        shape: Shape::Hec {
-            source: "api".into(),
-            sourcetype: "oauth-audit".into(),
-            index: None,
-        },
-        authorization: Some("Splunk t".into()),
-        gzip: false,
-    })
-    .await;
-    let mut backend = HttpCollector::builder(collector.url())
-        .format(Format::SplunkHec {
-            source: "api".into(),
-            sourcetype: "oauth-audit".into(),
-            index: None,
-        })
-        .splunk_token("t")
-        .no_proxy()
-        .build()
-        .unwrap();
+    let (collector, builder) = hec("oauth-audit").await;
+    let mut backend = builder.build().unwrap();
     let batch = events(2);
     collector.script([Reply::Status(503, None)]);
     assert_unavailable(backend.send(&batch).await);
