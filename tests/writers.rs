@@ -280,4 +280,8 @@ async fn lines_a_failing_last_flush_held_back_are_counted_as_dropped() {
         stats.writers[0].dropped, 3,
         "every event accepted is either written or dropped: {stats:?}"
     );
+    assert_eq!(
+        stats.writers[0].written, 0,
+        "and none is counted as both: {stats:?}"
+    );
 }

@@ -678,6 +678,7 @@ impl<S: Sink> Deliverer<S> {
             events = lost,
             "audit writer stopped with events its last flush could not write; events lost"
         );
+        self.stats.unwrite(lost as u64);
         self.stats.add_dropped(DropReason::WriteFailed, lost as u64);
     }
 

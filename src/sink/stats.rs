@@ -156,6 +156,20 @@ impl DeliveryStats {
         self.inner.metrics.written.increment(written);
     }
 
+    /// Events counted as written that the writer did not get into its destination after
+    /// all (lines its failed last flush held back): no longer counted as written, so that
+    /// the statistics count each event once, written or dropped. The
+    /// `oauth_audit_events_written_total` metric, a counter, keeps them.
+    pub(crate) fn unwrite(&self, events: u64) {
+        // Never below zero, should a drop report have been among them.
+        let _ = self
+            .inner
+            .written
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |written| {
+                Some(written.saturating_sub(events))
+            });
+    }
+
     pub(crate) fn set_spooled(&self, events: u64, bytes: u64) {
         self.inner.spooled_events.store(events, Ordering::Relaxed);
         self.inner.spooled_bytes.store(bytes, Ordering::Relaxed);
