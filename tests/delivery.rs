@@ -379,6 +379,68 @@ async fn rejected_batches_are_dropped_and_reported() {
     .await;
 }
 
+/// A batch refused as a whole is sent again in halves to find the event at fault; when the
+/// backend goes down part way, the halves it had confirmed are not sent again with the rest
+/// (a collector that does not deduplicate, Splunk HEC or JSON lines, stored them twice), on
+/// the live path and when the spool is replayed alike.
+#[tokio::test]
+async fn halves_confirmed_before_an_outage_are_not_sent_again() {
+    with_timeout(async {
+        let dir = TempDir::new("halves");
+        let backend = FlakyBackend::new(Mode::RejectKindUpFor(EventKind::LoginFailed, 1));
+        let mut delivery = Delivery::builder(backend.clone())
+            .spool_dir(dir.path())
+            .backoff(fast())
+            .build()
+            .unwrap();
+        let stats = delivery.stats();
+        // [good, good] is confirmed, [good, bad] meets the outage.
+        let mut batch = events(3, EventKind::TokenRevoked);
+        batch.extend(events(1, EventKind::LoginFailed));
+        delivery.write(&batch).await.unwrap();
+        assert_eq!(backend.ids(), ids(&batch[..2]));
+        assert_eq!(
+            stats.spooled_events(),
+            2,
+            "only what was not confirmed waits"
+        );
+        backend.set(Mode::RejectKind(EventKind::LoginFailed));
+        drain(&mut delivery).await;
+        let received = backend.ids();
+        assert_eq!(
+            received[..3],
+            ids(&batch[..3]),
+            "each good event once, in order"
+        );
+        assert_eq!(count_by_id(&backend.received()).values().max(), Some(&1));
+        assert_eq!(stats.dropped(DropReason::Rejected), 1);
+
+        // The same from the spool: a replayed batch loses its confirmed half.
+        backend.set(Mode::Down);
+        let mut spooled = events(3, EventKind::TokenRevoked);
+        spooled.extend(events(1, EventKind::LoginFailed));
+        delivery.write(&spooled).await.unwrap();
+        assert_eq!(stats.spooled_events(), 4);
+        let before = backend.ids().len();
+        backend.set(Mode::RejectKindUpFor(EventKind::LoginFailed, 1));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while backend.ids().len() < before + 2 {
+            assert!(tokio::time::Instant::now() < deadline, "no half confirmed");
+            delivery.flush().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        backend.set(Mode::RejectKind(EventKind::LoginFailed));
+        drain(&mut delivery).await;
+        assert_eq!(stats.spooled_events(), 0);
+        let good: Vec<_> = ids(&spooled[..3]);
+        let received = backend.ids();
+        assert!(good.iter().all(|id| received.contains(id)), "{received:?}");
+        assert_eq!(count_by_id(&backend.received()).values().max(), Some(&1));
+        assert_eq!(stats.dropped(DropReason::Rejected), 2);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_restart_resumes_at_the_cursor_without_duplicates() {
     with_timeout(async {

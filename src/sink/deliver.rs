@@ -142,26 +142,28 @@ impl<S: Sink> Deliverer<S> {
         while sent < events.len() {
             let end = (sent + self.settings.max_batch).min(events.len());
             let chunk = &events[sent..end];
-            let result = match self.send_with_retries(chunk).await {
+            let outcome = match self.send_with_retries(chunk).await {
+                Ok(()) => Isolated::default(),
                 Err(err) if !err.is_retryable() => self.isolate_rejected(chunk, err).await,
-                other => other.map(|()| None),
+                Err(err) => Isolated::interrupted_at(0, err),
             };
-            match result {
-                Ok(None) => {}
-                Ok(Some((rejected, err))) => {
-                    if account {
-                        self.rejected(&rejected, &err);
-                    } else {
-                        tracing::warn!(
-                            target: "oauth_audit",
-                            writer = %self.name,
-                            error = %err,
-                            "audit backend rejected an AuditEventsDropped report"
-                        );
-                    }
+            if let Some((rejected, err)) = outcome.rejected {
+                if account {
+                    self.rejected(&rejected, &err);
+                } else {
+                    tracing::warn!(
+                        target: "oauth_audit",
+                        writer = %self.name,
+                        error = %err,
+                        "audit backend rejected an AuditEventsDropped report"
+                    );
                 }
-                Err(err) if !self.settings.retry => {
-                    // No retry policy: the batch is lost, as the writer's failure says.
+            }
+            if let Some((at, err)) = outcome.interrupted {
+                // What came before `at` was confirmed or refused: it is not sent again.
+                let sent = sent + at;
+                if !self.settings.retry {
+                    // No retry policy: the rest is lost, as the writer's failure says.
                     let lost = (events.len() - sent) as u64;
                     if account {
                         tracing::warn!(
@@ -175,7 +177,7 @@ impl<S: Sink> Deliverer<S> {
                     }
                     return lost;
                 }
-                Err(_) => return self.spill(events[sent..].to_vec(), account).await,
+                return self.spill(events[sent..].to_vec(), account).await;
             }
             sent = end;
         }
@@ -183,26 +185,29 @@ impl<S: Sink> Deliverer<S> {
     }
 
     /// After `batch` was rejected as a whole: sends halves of it until each rejected event
-    /// is isolated, so one bad event does not take its neighbours down with it. Returns how
-    /// many events were rejected (with the last refusal), or the transient failure that
-    /// interrupted; then the whole batch is retried later, and the halves confirmed so far
-    /// are sent again (the backend deduplicates them).
-    async fn isolate_rejected(
-        &mut self,
-        batch: &[EncodedEvent],
-        err: BackendError,
-    ) -> Result<Option<(Vec<EncodedEvent>, BackendError)>, BackendError> {
+    /// is isolated, so one bad event does not take its neighbours down with it. The halves
+    /// go in order, so when a transient failure interrupts, everything before the half that
+    /// failed was confirmed or refused, and only the rest is retried: a collector that does
+    /// not deduplicate (Splunk HEC, JSON lines) would store the confirmed halves twice.
+    async fn isolate_rejected(&mut self, batch: &[EncodedEvent], err: BackendError) -> Isolated {
         if batch.len() <= 1 {
-            return Ok(Some((batch.to_vec(), err)));
+            return Isolated {
+                rejected: Some((batch.to_vec(), err)),
+                interrupted: None,
+            };
         }
         let mut rejected = Vec::new();
         let mut last = err;
         let mid = batch.len() / 2;
         let mut pending = VecDeque::from([(0, mid), (mid, batch.len())]);
+        let mut interrupted = None;
         while let Some((start, end)) = pending.pop_front() {
             match self.send(&batch[start..end]).await {
                 Ok(()) => {}
-                Err(err) if err.is_retryable() => return Err(err),
+                Err(err) if err.is_retryable() => {
+                    interrupted = Some((start, err));
+                    break;
+                }
                 Err(err) if end - start == 1 => {
                     rejected.push(batch[start].clone());
                     last = err;
@@ -214,7 +219,10 @@ impl<S: Sink> Deliverer<S> {
                 }
             }
         }
-        Ok(Some((rejected, last)))
+        Isolated {
+            rejected: (!rejected.is_empty()).then_some((rejected, last)),
+            interrupted,
+        }
     }
 
     /// A send, retried briefly inline (only while the backend is not known to be down).
@@ -395,7 +403,7 @@ impl<S: Sink> Deliverer<S> {
     async fn replay(&mut self) {
         let deadline = Instant::now() + REPLAY_BUDGET;
         while !self.backlog.is_empty() && self.due() {
-            let batch = match self.inflight.take() {
+            let mut batch = match self.inflight.take() {
                 Some(batch) => batch,
                 None => match self.backlog.read_batch(self.settings.max_batch).await {
                     Ok(batch) => {
@@ -435,33 +443,36 @@ impl<S: Sink> Deliverer<S> {
                 if self.failures > 0 {
                     self.retried();
                 }
-                let result = match self.send(&batch.events).await {
+                let outcome = match self.send(&batch.events).await {
+                    Ok(()) => Isolated::default(),
                     Err(err) if !err.is_retryable() => {
                         self.isolate_rejected(&batch.events, err).await
                     }
-                    other => other.map(|()| None),
+                    Err(err) => Isolated::interrupted_at(0, err),
                 };
-                match result {
-                    Ok(None) => {}
-                    Ok(Some((rejected, err))) => self.rejected(&rejected, &err),
-                    Err(_) => {
-                        self.inflight_failures += 1;
-                        if !self.backlog.is_disk()
-                            && self.inflight_failures > self.settings.memory_retries
-                        {
-                            tracing::warn!(
-                                target: "oauth_audit",
-                                writer = %self.name,
-                                events = batch.events.len(),
-                                attempts = self.inflight_failures,
-                                "audit backend unavailable for too long and no spool_dir is set; \
-                                 events dropped"
-                            );
-                            self.lose(DropReason::WriteFailed, &batch.events);
-                        } else {
-                            self.inflight = Some(batch);
-                            break;
-                        }
+                if let Some((rejected, err)) = &outcome.rejected {
+                    self.rejected(rejected, err);
+                }
+                if let Some((at, _)) = outcome.interrupted {
+                    // Retried without what was confirmed or refused before `at`; the
+                    // batch's lines are acknowledged together once the rest is confirmed.
+                    batch.events.drain(..at);
+                    self.inflight_failures += 1;
+                    if !self.backlog.is_disk()
+                        && self.inflight_failures > self.settings.memory_retries
+                    {
+                        tracing::warn!(
+                            target: "oauth_audit",
+                            writer = %self.name,
+                            events = batch.events.len(),
+                            attempts = self.inflight_failures,
+                            "audit backend unavailable for too long and no spool_dir is set; \
+                             events dropped"
+                        );
+                        self.lose(DropReason::WriteFailed, &batch.events);
+                    } else {
+                        self.inflight = Some(batch);
+                        break;
                     }
                 }
             }
@@ -695,6 +706,25 @@ impl<S: Sink> Deliverer<S> {
             None => BUSY_WAKE,
         };
         Some(own.map_or(ours, |own| own.min(ours)))
+    }
+}
+
+/// What sending a batch found: the events refused one by one (with the last refusal), and
+/// where a transient failure interrupted, if one did (everything before that place was
+/// confirmed or refused).
+#[derive(Default)]
+struct Isolated {
+    rejected: Option<(Vec<EncodedEvent>, BackendError)>,
+    interrupted: Option<(usize, BackendError)>,
+}
+
+impl Isolated {
+    /// A transient failure at `at`, with nothing refused before it.
+    fn interrupted_at(at: usize, err: BackendError) -> Self {
+        Isolated {
+            rejected: None,
+            interrupted: Some((at, err)),
+        }
     }
 }
 

@@ -18,6 +18,8 @@ pub enum Mode {
     UpFor(u32),
     /// Rejects (permanently) every batch holding an event of this kind; confirms others.
     RejectKind(EventKind),
+    /// As `RejectKind`, but confirms only this many more batches, then is down.
+    RejectKindUpFor(EventKind, u32),
 }
 
 #[derive(Debug)]
@@ -103,12 +105,22 @@ impl Backend for FlakyBackend {
                 ));
             }
             Mode::UpFor(n) => state.mode = Mode::UpFor(n - 1),
-            Mode::RejectKind(kind) if batch.iter().any(|e| e.kind() == kind) => {
+            Mode::RejectKind(kind) | Mode::RejectKindUpFor(kind, _)
+                if batch.iter().any(|e| e.kind() == kind) =>
+            {
                 return Err(BackendError::rejected(
                     "flaky",
                     format!("{} events are refused by the test", kind.as_str()),
                 ))
             }
+            Mode::RejectKindUpFor(_, 0) => {
+                state.mode = Mode::Down;
+                return Err(BackendError::unavailable(
+                    "flaky",
+                    "connection refused (switched down by the test)",
+                ));
+            }
+            Mode::RejectKindUpFor(kind, n) => state.mode = Mode::RejectKindUpFor(kind, n - 1),
             Mode::RejectKind(_) | Mode::Up => {}
         }
         state.received.extend_from_slice(batch);
