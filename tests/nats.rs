@@ -346,6 +346,54 @@ async fn an_oversized_event_is_rejected_and_the_rest_stored() {
     assert_exactly_once(&js, "OAUTH_AUDIT", &[small.id()]).await;
 }
 
+/// Review, 6 December 2026: an account's `max_payload` below the server's reaches the client
+/// only in an INFO after the handshake, which async-nats does not apply; an event over the
+/// account's limit passed the client's check, the server closed the connection over it
+/// (`Maximum Payload Violation`), and the batch timed out, was retried, and closed the
+/// connection again, forever. It must be refused for good and the rest stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_over_the_accounts_max_payload_is_rejected_not_retried_forever() {
+    let server = NatsServer::start_with_config(
+        "no_auth_user: audit\n\
+         accounts { AUDIT: { jetstream: enabled, users: [ { user: audit, password: audit } ], \
+         limits: { max_payload: 4096 } } }",
+    )
+    .await;
+    let mut nats = NatsBackend::builder([server.url()])
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let small = encoded(EventKind::ResourceAccessed);
+    let mut big =
+        serde_json::from_slice::<Value>(encoded(EventKind::ResourceAccessed).json()).unwrap();
+    // Over the account's 4 KiB, far under the server's 1 MiB.
+    big["padding"] = Value::String("x".repeat(8 * 1024));
+    let big = EncodedEvent::from_json(serde_json::to_vec(&big).unwrap().into()).unwrap();
+    let batch = [small.clone(), big.clone()];
+
+    let mut attempts = 0;
+    let err = loop {
+        attempts += 1;
+        match nats.send(&batch).await {
+            Ok(()) => panic!("an event over the account's max_payload was confirmed"),
+            Err(err) if err.is_retryable() && attempts < 4 => {}
+            Err(err) => break err,
+        }
+    };
+    assert!(
+        !err.is_retryable(),
+        "still retried after {attempts} attempts: {err}"
+    );
+    assert!(err.to_string().contains(&big.id().to_string()), "{err}");
+    assert!(!err.to_string().contains(&small.id().to_string()), "{err}");
+
+    let js = jetstream_at(&[server.url()]).await;
+    assert_exactly_once(&js, "OAUTH_AUDIT", &[small.id()]).await;
+    // The connection works for what fits.
+    let after = encoded(EventKind::TokenRevoked);
+    nats.send(std::slice::from_ref(&after)).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_make_tls_required_and_a_plain_server_is_refused() {
     // A server (or someone answering in its place) that offers no TLS.

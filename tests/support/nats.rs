@@ -191,6 +191,32 @@ impl NatsServer {
         server
     }
 
+    /// Starts a server from a config file holding `extra` (accounts, limits) besides the
+    /// name, address and JetStream store; clients without credentials must still get
+    /// JetStream (give `no_auth_user` with accounts).
+    pub async fn start_with_config(extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let store = dir.path().join("jetstream");
+        let name = format!("configured-{port}-{}-{}", std::process::id(), unique());
+        let config = format!(
+            "server_name: {name}\nlisten: 127.0.0.1:{port}\njetstream {{ store_dir: {:?} }}\n{extra}\n",
+            store.display().to_string()
+        );
+        let config_path = dir.path().join("nats-server.conf");
+        std::fs::write(&config_path, config).unwrap();
+        let args = vec!["-c".to_owned(), config_path.display().to_string()];
+        let process = Process::new(args, dir.path().join("nats-server.log"));
+        let mut server = NatsServer {
+            port,
+            name,
+            process,
+            dir,
+        };
+        server.restart().await;
+        server
+    }
+
     /// `nats://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)

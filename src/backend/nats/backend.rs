@@ -19,7 +19,9 @@ use crate::delivery::{Backend, BackendError, EncodedEvent};
 /// duplicate window. The stream is created (or its settings updated) on the first
 /// connection, with file storage and the subjects `<subject_prefix>.>`. A batch is
 /// published in one go and `send` returns `Ok` once JetStream acknowledged every event
-/// (an acknowledgement of a duplicate counts).
+/// (an acknowledgement of a duplicate counts). An event over the server's `max_payload`, or
+/// over the account's (learned when the server closes the connection over one), is refused
+/// for good, not retried.
 ///
 /// ```no_run
 /// use std::time::Duration;

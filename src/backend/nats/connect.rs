@@ -1,8 +1,11 @@
 //! Connecting: authentication, TLS and the client options. Once connected, the client
 //! reconnects by itself to any server of the cluster.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use async_nats::jetstream;
-use async_nats::{ConnectOptions, Event};
+use async_nats::{ConnectOptions, Event, ServerError};
 
 use super::settings::{Auth, Settings};
 use super::stream::StreamState;
@@ -11,6 +14,14 @@ use super::stream::StreamState;
 pub(super) struct Connection {
     pub(super) jetstream: jetstream::Context,
     pub(super) stream: StreamState,
+    /// Set when the server answered `Maximum Payload Violation` (and closed the connection):
+    /// a message was over the account's `max_payload`, which the server announces in an INFO
+    /// the client does not apply, so the client's own check (the first INFO's limit) let it
+    /// through.
+    pub(super) payload_violation: Arc<AtomicBool>,
+    /// The size (payload plus 128 bytes of headers) from which messages are known to be
+    /// over the account's `max_payload`, learned from such violations.
+    pub(super) known_too_large: Option<usize>,
 }
 
 /// Connects with the configured authentication and TLS; the stream is not touched yet.
@@ -27,18 +38,29 @@ pub(super) async fn connect(settings: &Settings) -> Result<Connection, String> {
             .map_err(|err| format!("NATS credentials: {err}"))?,
         Auth::NKey(seed) => ConnectOptions::with_nkey(seed.clone()),
     };
+    let payload_violation = Arc::new(AtomicBool::new(false));
+    let violation_seen = Arc::clone(&payload_violation);
     options = options
         .name(&settings.client_name)
         .connection_timeout(settings.timeout)
         .request_timeout(Some(settings.timeout))
         .require_tls(settings.tls.required)
-        .event_callback(|event| async move {
+        .event_callback(move |event| {
+            let violation_seen = Arc::clone(&violation_seen);
+            async move {
             match event {
+                Event::ServerError(ServerError::Other(error))
+                    if error.to_ascii_lowercase().contains("maximum payload") =>
+                {
+                    violation_seen.store(true, Ordering::Relaxed);
+                    tracing::warn!(target: "oauth_audit::nats", "NATS: {error}");
+                }
                 Event::Connected => tracing::info!(target: "oauth_audit::nats", "connected to NATS"),
                 Event::Disconnected => {
                     tracing::warn!(target: "oauth_audit::nats", "disconnected from NATS, reconnecting")
                 }
                 other => tracing::warn!(target: "oauth_audit::nats", "NATS: {other}"),
+            }
             }
         });
     if settings.tls.first {
@@ -61,5 +83,7 @@ pub(super) async fn connect(settings: &Settings) -> Result<Connection, String> {
     Ok(Connection {
         jetstream,
         stream: StreamState::Unconfigured,
+        payload_violation,
+        known_too_large: None,
     })
 }

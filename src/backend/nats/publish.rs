@@ -27,6 +27,12 @@ pub(super) async fn publish(
 ) -> Result<Vec<Refused>, String> {
     let deadline = tokio::time::Instant::now() + settings.timeout;
     let max_payload = connection.jetstream.client().max_payload();
+    let known_too_large = connection.known_too_large.unwrap_or(usize::MAX);
+    connection
+        .payload_violation
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    // The largest message published, for learning the account's limit from a violation.
+    let mut largest = 0;
     let mut refused = Vec::new();
     let mut acks = Vec::with_capacity(batch.len());
     let publishing = async {
@@ -57,6 +63,19 @@ pub(super) async fn publish(
                 });
                 continue;
             }
+            if payload.len() + 128 >= known_too_large {
+                refused.push(Refused {
+                    id: event.id(),
+                    reason: format!(
+                        "{} bytes exceed the account's max_payload (the server refused a \
+                         message of {} bytes with headers as a Maximum Payload Violation)",
+                        payload.len(),
+                        known_too_large
+                    ),
+                });
+                continue;
+            }
+            largest = largest.max(payload.len() + 128);
             let message = PublishMessage::build()
                 .payload(payload)
                 .message_id(event.id().to_string());
@@ -70,8 +89,17 @@ pub(super) async fn publish(
     };
     match tokio::time::timeout_at(deadline, publishing).await {
         Ok(Ok(())) => {}
-        Ok(Err(err)) => return Err(publish_failed(settings, err, &mut connection.stream)),
-        Err(_) => return Err(timed_out(settings)),
+        Ok(Err(err)) => {
+            let message = publish_failed(settings, err, &mut connection.stream);
+            return Err(learn_from_violation(connection, largest, message));
+        }
+        Err(_) => {
+            return Err(learn_from_violation(
+                connection,
+                largest,
+                timed_out(settings),
+            ))
+        }
     }
     // The stream acknowledges in the order of publishing, so the last ack is awaited first:
     // once it is in, the others are too, and the task wakes once per batch instead of once
@@ -92,9 +120,40 @@ pub(super) async fn publish(
     };
     match tokio::time::timeout_at(deadline, acknowledged).await {
         Ok(Ok(())) => Ok(refused),
-        Ok(Err(err)) => Err(publish_failed(settings, err, &mut connection.stream)),
-        Err(_) => Err(timed_out(settings)),
+        Ok(Err(err)) => {
+            let message = publish_failed(settings, err, &mut connection.stream);
+            Err(learn_from_violation(connection, largest, message))
+        }
+        Err(_) => Err(learn_from_violation(
+            connection,
+            largest,
+            timed_out(settings),
+        )),
     }
+}
+
+/// After a failed batch: if the server answered `Maximum Payload Violation` meanwhile, the
+/// account's limit is below the largest message of the batch (the violating one was at most
+/// that large), so messages that large are refused from now on. Without this the batch
+/// would be retried forever, each attempt closing the connection. Each violation refuses at
+/// least the largest message, so a batch settles within as many attempts as it has sizes
+/// over the limit; a message that would fit is never refused.
+fn learn_from_violation(connection: &mut Connection, largest: usize, message: String) -> String {
+    if !connection
+        .payload_violation
+        .swap(false, std::sync::atomic::Ordering::Relaxed)
+        || largest == 0
+    {
+        return message;
+    }
+    let bound = connection
+        .known_too_large
+        .map_or(largest, |known| known.min(largest));
+    connection.known_too_large = Some(bound);
+    format!(
+        "{message}; the server refused a message as over the account's max_payload, so \
+         events of {bound} bytes or more (with headers) are refused from now on"
+    )
 }
 
 /// No acknowledgement in time: transient, whether the server is down or electing.
