@@ -26,7 +26,9 @@ pub enum ProofOutcome {
     /// `htu` is not the request's URI (scheme, host, port and path, compared after RFC 3986
     /// normalisation; query and fragment ignored).
     HtuMismatch,
-    /// `iat` is outside the accepted window.
+    /// `iat` is outside the accepted window. The window narrows while the replay cache is
+    /// full: a proof ending no later than one the cache forgot early may be that one's
+    /// replay, so it is `stale` rather than `valid`.
     Stale,
     /// `ath` is missing or is not the hash of the access token presented with it: the proof
     /// was made for another token.

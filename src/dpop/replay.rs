@@ -1,7 +1,7 @@
 //! The proofs seen lately, to recognise a replayed one: bounded, whatever the traffic.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 
@@ -37,50 +37,94 @@ pub(crate) fn proof_id(jkt: &str, jti: &str) -> ProofId {
 
 /// Proof ids seen lately, each kept until the proof could no longer pass the `iat` check.
 ///
-/// At most `capacity` are kept: when full, the oldest proof of the key that holds the most
-/// is forgotten before its time (counted in [`evicted`](ReplayCache::evicted)). So a flood
-/// of fresh proofs costs a bounded amount of memory, and it pushes out the flooding keys'
-/// own proofs first: a client with a token of its own cannot make the cache forget another
-/// client's proof by sending many of its own (it would need more keys, each sending as many
-/// proofs as the other client, than the cache holds).
+/// At most `capacity` are kept: when full, the soonest-ending proof of the key that holds the
+/// most is forgotten before its time (counted in [`evicted`](ReplayCache::evicted)), and its
+/// time becomes a floor: a proof ending no later than a forgotten one of its key (or, once
+/// that key holds none, of any key) is not provably a first use and is refused
+/// ([`Use::Unprovable`]). So a replay never passes because its proof was forgotten, whatever
+/// floods the cache; a flood only narrows the window of `iat` accepted, first for the
+/// flooding keys: a client with a token of its own flooding with fresh proofs pushes out and
+/// narrows only its own, and many keys with a proof each must together hold the cache with
+/// proofs ending later than a fresh one (`iat` in the future, within `max_future_skew`) to
+/// narrow it for others.
 #[derive(Debug)]
 pub(crate) struct ReplayCache {
     capacity: usize,
     state: Mutex<State>,
 }
 
+/// What [`ReplayCache::first_use`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Use {
+    /// Not seen within its window: recorded.
+    First,
+    /// Seen within its window.
+    Replayed,
+    /// It ends no later than a proof forgotten to stay within the capacity, so it may be a
+    /// replay of that one: neither taken nor recorded.
+    Unprovable,
+}
+
 /// One recording of a proof id: the time (Unix seconds) after which it is forgotten, and
-/// a number of its own. The number tells a recording from an earlier one of the same id
-/// with the same time (a proof forgotten early and sent again), so that the earlier's
-/// places in the queues are never taken for the later's.
+/// a number of its own, so that an id recorded again is told from its earlier recording.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Seen {
     until: i64,
     seq: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     /// Proof id to its recording.
     until: HashMap<ProofId, Seen>,
     /// Ids by the time they end (soonest first), for their times to end: `until` is not
-    /// monotone (`iat` varies), so a queue in the order seen would let one long-lived id hold
-    /// expired ones behind it, and eviction take live proofs while expired ones stay. An id
-    /// forgotten early is passed over when met (and dropped when the heap is compacted).
+    /// monotone (`iat` varies). An id forgotten early is passed over when met (and dropped
+    /// when the heap is compacted).
     order: BinaryHeap<Reverse<(Seen, ProofId)>>,
-    /// Each key's ids in the order they were seen, and how many of them are kept.
+    /// Each key's ids, soonest-ending first, and its floor.
     keys: HashMap<KeyId, KeyIds>,
-    /// Keys by how many ids they hold: the busiest is evicted from first.
-    busiest: BTreeSet<(usize, KeyId)>,
+    /// Keys by how many ids they hold, then by their soonest-ending id (reversed): the last is
+    /// evicted from, the busiest, and of equally busy ones the one whose id ends soonest.
+    busiest: BTreeSet<(usize, Reverse<Seen>, KeyId)>,
+    /// The latest end of an id forgotten early whose key then held no other.
+    floor: i64,
     /// The number of the next recording.
     seq: u64,
     evicted: u64,
 }
 
-#[derive(Debug, Default)]
+impl Default for State {
+    fn default() -> Self {
+        State {
+            until: HashMap::new(),
+            order: BinaryHeap::new(),
+            keys: HashMap::new(),
+            busiest: BTreeSet::new(),
+            floor: i64::MIN,
+            seq: 0,
+            evicted: 0,
+        }
+    }
+}
+
+#[derive(Debug)]
 struct KeyIds {
-    order: VecDeque<(ProofId, Seen)>,
-    kept: usize,
+    /// A heap rather than a tree: most keys hold one id, and a heap of one is one small
+    /// allocation. Ids leave soonest-ending first (by expiry or eviction), so only its top
+    /// is ever taken out.
+    ids: BinaryHeap<Reverse<(Seen, ProofId)>>,
+    /// The latest end of this key's ids forgotten early. Every id kept ends no sooner (ids
+    /// are evicted soonest-ending first, a new one among them, and none ending sooner is
+    /// recorded after), so the floor has passed by the time the key's last id ends and the
+    /// key is dropped, and when its last id is evicted the global floor takes its end.
+    floor: i64,
+}
+
+impl KeyIds {
+    fn rank(&self, key: KeyId) -> Option<(usize, Reverse<Seen>, KeyId)> {
+        let &Reverse((soonest, _)) = self.ids.peek()?;
+        Some((self.ids.len(), Reverse(soonest), key))
+    }
 }
 
 impl State {
@@ -89,43 +133,60 @@ impl State {
         self.until.get(&id) == Some(&seen)
     }
 
-    /// Forgets `id`.
-    fn forget(&mut self, id: ProofId) {
-        self.until.remove(&id);
-        let Some(key) = self.keys.get_mut(&id.key) else {
-            return;
+    /// Forgets `id`; returns whether its key still holds others.
+    fn forget(&mut self, id: ProofId) -> bool {
+        let Some(seen) = self.until.remove(&id) else {
+            return true;
         };
-        self.busiest.remove(&(key.kept, id.key));
-        key.kept -= 1;
-        if key.kept == 0 {
-            self.keys.remove(&id.key);
+        let Some(key) = self.keys.get_mut(&id.key) else {
+            return false;
+        };
+        if let Some(rank) = key.rank(id.key) {
+            self.busiest.remove(&rank);
+        }
+        if key.ids.peek() == Some(&Reverse((seen, id))) {
+            key.ids.pop();
         } else {
-            self.busiest.insert((key.kept, id.key));
-            // Ids that end in the heap stay in their key's queue: compact it here too, or a
-            // key keeping one id alive would hold every id it had (amortised: at least half
-            // of what is dropped was forgotten since the last compaction).
-            if key.order.len() > 2 * key.kept + 16 {
-                let until_map = &self.until;
-                key.order
-                    .retain(|(id, seen)| until_map.get(id) == Some(seen));
+            key.ids.retain(|&Reverse(kept)| kept != (seen, id));
+        }
+        match key.rank(id.key) {
+            Some(rank) => {
+                self.busiest.insert(rank);
+                true
+            }
+            None => {
+                self.keys.remove(&id.key);
+                false
             }
         }
     }
 
-    /// Forgets the oldest id of the key that holds the most; false when none is kept.
+    /// Forgets the soonest-ending id of the key that holds the most, and raises the floor
+    /// to its end; false when none is kept.
     fn evict(&mut self) -> bool {
-        let Some(&(_, key)) = self.busiest.last() else {
+        let Some(&(_, Reverse(seen), key)) = self.busiest.last() else {
             return false;
         };
-        while let Some((id, seen)) = self.keys.get_mut(&key).and_then(|k| k.order.pop_front()) {
-            if self.kept(id, seen) {
-                self.forget(id);
-                self.evicted += 1;
-                metrics::counter!(crate::metric::DPOP_REPLAY_EVICTED.name).increment(1);
-                return true;
+        let Some(&Reverse((_, id))) = self.keys.get(&key).and_then(|k| k.ids.peek()) else {
+            return false;
+        };
+        if self.forget(id) {
+            if let Some(key) = self.keys.get_mut(&key) {
+                key.floor = key.floor.max(seen.until);
             }
+        } else {
+            self.floor = self.floor.max(seen.until);
         }
-        false
+        self.evicted += 1;
+        metrics::counter!(crate::metric::DPOP_REPLAY_EVICTED.name).increment(1);
+        true
+    }
+
+    /// The end no later than which a proof of `key` is not provably a first use.
+    fn floor(&self, key: KeyId) -> i64 {
+        self.keys
+            .get(&key)
+            .map_or(self.floor, |k| k.floor.max(self.floor))
     }
 
     fn record(&mut self, id: ProofId, until: i64, capacity: usize) {
@@ -136,20 +197,22 @@ impl State {
         self.seq += 1;
         self.until.insert(id, seen);
         self.order.push(Reverse((seen, id)));
-        let key = self.keys.entry(id.key).or_default();
-        self.busiest.remove(&(key.kept, id.key));
-        key.kept += 1;
-        self.busiest.insert((key.kept, id.key));
-        key.order.push_back((id, seen));
-        // Ids forgotten in the meantime stay in the queues until met: compact a queue that
-        // holds twice what is kept, so that neither grows past the capacity's order. Every
-        // recording is its own (`seq`), so a compacted queue holds at most what is kept.
-        let until_map = &self.until;
-        if key.order.len() > 2 * key.kept + 16 {
-            key.order
-                .retain(|(id, seen)| until_map.get(id) == Some(seen));
+        let key = self.keys.entry(id.key).or_insert_with(|| KeyIds {
+            ids: BinaryHeap::with_capacity(1),
+            floor: i64::MIN,
+        });
+        if let Some(rank) = key.rank(id.key) {
+            self.busiest.remove(&rank);
         }
+        key.ids.push(Reverse((seen, id)));
+        if let Some(rank) = key.rank(id.key) {
+            self.busiest.insert(rank);
+        }
+        // Ids forgotten early stay in the heap until met: compact it when it holds twice
+        // the capacity. Every recording is its own (`seq`), so a compacted heap holds only
+        // what is kept, and compactions are at least the capacity apart.
         if self.order.len() > 2 * capacity + 16 {
+            let until_map = &self.until;
             self.order
                 .retain(|Reverse((seen, id))| until_map.get(id) == Some(seen));
         }
@@ -164,8 +227,9 @@ impl ReplayCache {
         }
     }
 
-    /// Records `id` as seen until `until`; false when it had been seen already (a replay).
-    pub(crate) fn first_use(&self, id: ProofId, until: i64, now: i64) -> bool {
+    /// Records `id` as seen until `until`, unless it was seen already (a replay) or it ends no
+    /// later than a proof forgotten early (it may be a replay of that one).
+    pub(crate) fn first_use(&self, id: ProofId, until: i64, now: i64) -> Use {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(&Reverse((seen, old))) = state.order.peek() {
             if seen.until > now {
@@ -178,13 +242,18 @@ impl ReplayCache {
         }
         if let Some(&seen) = state.until.get(&id) {
             if seen.until > now {
-                return false;
+                return Use::Replayed;
             }
             state.forget(id);
         }
-        while state.until.len() >= self.capacity && state.evict() {}
+        if until <= state.floor(id.key) {
+            return Use::Unprovable;
+        }
+        // Recorded first, so that it competes for eviction too: an id forgotten ends no later
+        // than every other of its key (the key's floor stays below what it keeps).
         state.record(id, until, self.capacity);
-        true
+        while state.until.len() > self.capacity && state.evict() {}
+        Use::First
     }
 
     /// How many ids were forgotten before their time to stay within the capacity.
@@ -207,28 +276,71 @@ impl ReplayCache {
 mod tests {
     use super::*;
 
+    fn first(cache: &ReplayCache, id: ProofId, until: i64, now: i64) -> bool {
+        cache.first_use(id, until, now) == Use::First
+    }
+
+    /// The invariants of the structures: every id kept is in its key, every key ranked.
+    fn check_invariants(cache: &ReplayCache) {
+        let state = cache.state.lock().unwrap();
+        assert!(state.until.len() <= cache.capacity);
+        assert!(
+            state.order.len() <= 2 * cache.capacity + 16,
+            "{}",
+            state.order.len()
+        );
+        assert_eq!(
+            state.keys.values().map(|k| k.ids.len()).sum::<usize>(),
+            state.until.len()
+        );
+        assert_eq!(state.busiest.len(), state.keys.len());
+        for (&key, ids) in &state.keys {
+            assert!(state.busiest.contains(&ids.rank(key).unwrap()));
+            for Reverse((seen, id)) in ids.ids.iter() {
+                assert_eq!(state.until.get(id), Some(seen));
+                assert!(seen.until >= ids.floor);
+            }
+        }
+    }
+
     #[test]
     fn a_second_use_within_the_window_is_a_replay() {
         let cache = ReplayCache::new(10);
         let id = proof_id("key", "jti-1");
-        assert!(cache.first_use(id, 100, 0));
-        assert!(!cache.first_use(id, 100, 50));
+        assert_eq!(cache.first_use(id, 100, 0), Use::First);
+        assert_eq!(cache.first_use(id, 100, 50), Use::Replayed);
         // Another key's proof with the same jti is its own.
-        assert!(cache.first_use(proof_id("other", "jti-1"), 100, 50));
+        assert!(first(&cache, proof_id("other", "jti-1"), 100, 50));
         // Past its time the id is forgotten (and the proof would be stale anyway).
-        assert!(cache.first_use(id, 300, 100));
+        assert!(first(&cache, id, 300, 100));
     }
 
     #[test]
     fn memory_stays_bounded_under_a_flood() {
         let cache = ReplayCache::new(64);
-        for i in 0..10_000u32 {
-            assert!(cache.first_use(proof_id("k", &i.to_string()), 1_000, 0));
+        for i in 0..10_000i64 {
+            assert!(first(&cache, proof_id("k", &i.to_string()), 1_000 + i, 0));
             assert!(cache.len() <= 64);
         }
+        check_invariants(&cache);
         assert_eq!(cache.evicted(), 10_000 - 64);
-        // The newest are still known.
-        assert!(!cache.first_use(proof_id("k", "9999"), 1_000, 0));
+        // The newest are still known, the forgotten refused.
+        assert_eq!(
+            cache.first_use(proof_id("k", "9999"), 10_999, 0),
+            Use::Replayed
+        );
+        assert_eq!(
+            cache.first_use(proof_id("k", "0"), 1_000, 0),
+            Use::Unprovable
+        );
+        // Proofs all ending at once: once one was forgotten, the rest are refused, not kept.
+        let cache = ReplayCache::new(64);
+        for i in 0..1_000u32 {
+            cache.first_use(proof_id("k", &i.to_string()), 1_000, 0);
+            assert!(cache.len() <= 64);
+        }
+        assert_eq!(cache.evicted(), 1);
+        check_invariants(&cache);
     }
 
     /// A client with a token of its own floods the cache with fresh proofs of its key: the
@@ -237,66 +349,113 @@ mod tests {
     fn a_flood_from_one_key_evicts_its_own_proofs_first() {
         let cache = ReplayCache::new(64);
         let victim = proof_id("victim", "jti-1");
-        assert!(cache.first_use(victim, 1_000, 0));
-        for i in 0..10_000u32 {
-            assert!(cache.first_use(proof_id("flooder", &i.to_string()), 1_000, 0));
+        assert!(first(&cache, victim, 1_000, 0));
+        for i in 0..10_000i64 {
+            assert!(first(
+                &cache,
+                proof_id("flooder", &i.to_string()),
+                1_000 + i,
+                0
+            ));
             assert!(cache.len() <= 64);
         }
-        assert!(
-            !cache.first_use(victim, 1_000, 1),
+        assert_eq!(
+            cache.first_use(victim, 1_000, 1),
+            Use::Replayed,
             "the victim's proof was pushed out"
         );
         // Many keys at once: the busiest goes first, one with a single proof last.
         for k in 0..32u32 {
-            for i in 0..8u32 {
-                cache.first_use(proof_id(&format!("k{k}"), &i.to_string()), 1_000, 2);
+            for i in 0..8i64 {
+                cache.first_use(proof_id(&format!("k{k}"), &i.to_string()), 20_000 + i, 2);
             }
         }
-        assert!(!cache.first_use(victim, 1_000, 3));
-        // The queues stay bounded by the capacity, whatever was forgotten early.
-        let state = cache.state.lock().unwrap();
-        assert!(state.order.len() <= 2 * 64 + 16, "{}", state.order.len());
-        assert!(state
-            .keys
-            .values()
-            .all(|k| k.order.len() <= 2 * k.kept + 16));
-        assert_eq!(
-            state.keys.values().map(|k| k.kept).sum::<usize>(),
-            state.until.len()
+        assert_eq!(cache.first_use(victim, 1_000, 3), Use::Replayed);
+        // The victim's fresh proofs are not narrowed by the others' floors.
+        assert!(first(&cache, proof_id("victim", "jti-2"), 1_001, 3));
+        check_invariants(&cache);
+    }
+
+    /// Review, 6 December 2026: with many keys of one proof each (free at the token
+    /// endpoint), the cache forgot a victim's proof (ties among equally busy keys went by a
+    /// hash of the key, which an attacker can pick keys for), and its replay passed as a
+    /// first use. A forgotten proof's replay must never pass; the flood may only narrow the
+    /// window, and only for proofs ending no later than the flood's.
+    #[test]
+    fn many_keys_cannot_make_a_forgotten_proof_pass() {
+        let cache = ReplayCache::new(64);
+        let victim = proof_id("victim", "jti-1");
+        assert!(first(&cache, victim, 1_000, 0));
+        // The attacker's proofs claim the latest `iat` allowed, so they end last.
+        for k in 0..10_000u32 {
+            cache.first_use(proof_id(&format!("attacker-{k}"), "1"), 1_060, 0);
+        }
+        check_invariants(&cache);
+        assert!(cache.evicted() > 0);
+        assert_ne!(
+            cache.first_use(victim, 1_000, 1),
+            Use::First,
+            "the victim's forgotten proof was taken as a first use"
         );
-        assert_eq!(state.busiest.len(), state.keys.len());
+        // What the flood costs others: a proof ending no later than the flood's is refused,
+        // one ending later passes.
+        assert_eq!(
+            cache.first_use(proof_id("victim", "jti-2"), 1_060, 1),
+            Use::Unprovable
+        );
+        assert!(first(&cache, proof_id("victim", "jti-3"), 1_061, 1));
+    }
+
+    /// Review, 6 December 2026: a busy client's proofs are forgotten first when many keys
+    /// flood the cache; their replays must be refused, its fresh proofs still taken.
+    #[test]
+    fn a_busy_clients_forgotten_proofs_are_refused_and_its_fresh_ones_taken() {
+        let cache = ReplayCache::new(64);
+        for i in 0..10i64 {
+            assert!(first(&cache, proof_id("busy", &i.to_string()), 100 + i, 0));
+        }
+        for k in 0..60u32 {
+            assert!(first(
+                &cache,
+                proof_id(&format!("attacker-{k}"), "1"),
+                1_000,
+                0
+            ));
+        }
+        assert!(cache.evicted() > 0);
+        assert_eq!(
+            cache.first_use(proof_id("busy", "0"), 100, 1),
+            Use::Unprovable
+        );
+        assert!(first(&cache, proof_id("busy", "fresh"), 200, 1));
+        check_invariants(&cache);
     }
 
     #[test]
     fn expired_ids_leave_first() {
         let cache = ReplayCache::new(4);
         for i in 0..4u32 {
-            assert!(cache.first_use(proof_id("k", &i.to_string()), 10, 0));
+            assert!(first(&cache, proof_id("k", &i.to_string()), 10, 0));
         }
         // At time 10 all four have expired: room without evicting anything live.
-        assert!(cache.first_use(proof_id("k", "new"), 20, 10));
+        assert!(first(&cache, proof_id("k", "new"), 20, 10));
         assert_eq!(cache.evicted(), 0);
         assert_eq!(cache.len(), 1);
     }
 
     /// Review, 5 December 2026: a proof forgotten early and sent again (same `iat`, so the
-    /// same time) was a recording indistinguishable from the first, whose place in the
-    /// queue then looked kept. Cycling capacity + 1 proofs of one's own key (free at the
-    /// token endpoint; each evicted, so each a first use) left the queue at twice the
-    /// capacity after compaction, so it was compacted (O(capacity)) every other request,
-    /// under the lock: at the default 100,000, milliseconds a request. A compaction must
-    /// leave only what is kept, so that compactions are at least the capacity apart.
+    /// same time) was a recording indistinguishable from the first, so the queue was
+    /// compacted every other request under the lock. Now such a proof is refused (it ends
+    /// no later than a forgotten one), and the queue stays within twice the capacity.
     #[test]
     fn a_proof_sent_again_after_eviction_does_not_defeat_compaction() {
         let cache = ReplayCache::new(64);
-        let mut least = usize::MAX;
         for i in 0..10_000u32 {
-            assert!(cache.first_use(proof_id("k", &(i % 65).to_string()), 1_000, 0));
-            if i >= 9_800 {
-                least = least.min(cache.state.lock().unwrap().order.len());
-            }
+            let use_ = cache.first_use(proof_id("k", &(i % 65).to_string()), 1_000, 0);
+            assert_eq!(use_ == Use::First, i < 65, "{i}: {use_:?}");
+            assert!(cache.state.lock().unwrap().order.len() <= 2 * 64 + 16);
         }
-        assert!(least <= 64, "the queue never fell below {least}");
+        check_invariants(&cache);
     }
 
     /// Review, 5 December 2026: times are not monotone (`iat` varies). One long-lived id seen
@@ -305,35 +464,31 @@ mod tests {
     #[test]
     fn an_expired_id_leaves_before_a_live_one_is_evicted() {
         let cache = ReplayCache::new(4);
-        assert!(cache.first_use(proof_id("attacker", "long"), 1_000, 0));
+        assert!(first(&cache, proof_id("attacker", "long"), 1_000, 0));
         let victim = proof_id("victim", "1");
-        assert!(cache.first_use(victim, 1_000, 0));
-        assert!(cache.first_use(proof_id("victim", "2"), 1_000, 0));
-        assert!(cache.first_use(proof_id("attacker-2", "short"), 10, 0));
-        assert!(cache.first_use(proof_id("attacker-3", "new"), 1_000, 20));
+        assert!(first(&cache, victim, 1_000, 0));
+        assert!(first(&cache, proof_id("victim", "2"), 1_000, 0));
+        assert!(first(&cache, proof_id("attacker-2", "short"), 10, 0));
+        assert!(first(&cache, proof_id("attacker-3", "new"), 1_000, 20));
         assert_eq!(cache.evicted(), 0);
-        assert!(
-            !cache.first_use(victim, 1_000, 21),
+        assert_eq!(
+            cache.first_use(victim, 1_000, 21),
+            Use::Replayed,
             "the victim's proof was pushed out"
         );
     }
 
-    /// Review, 5 December 2026: ids that ended in the global queue stayed in their key's queue
-    /// while the key kept one id alive (compacted only when the key recorded again), so every
-    /// key could hold about the capacity's worth: memory of the order of capacity squared.
+    /// Review, 5 December 2026: ids that ended stayed in their key's queue while the key kept
+    /// one id alive, so every key could hold about the capacity's worth.
     #[test]
     fn a_key_keeping_one_id_does_not_hold_all_it_had() {
         let cache = ReplayCache::new(200);
         for i in 0..100u32 {
-            assert!(cache.first_use(proof_id("k", &i.to_string()), 10, 0));
+            assert!(first(&cache, proof_id("k", &i.to_string()), 10, 0));
         }
-        assert!(cache.first_use(proof_id("k", "long"), 1_000, 0));
-        assert!(cache.first_use(proof_id("other", "1"), 1_000, 20));
-        let state = cache.state.lock().unwrap();
-        assert_eq!(state.until.len(), 2);
-        assert!(state
-            .keys
-            .values()
-            .all(|k| k.order.len() <= 2 * k.kept + 16));
+        assert!(first(&cache, proof_id("k", "long"), 1_000, 0));
+        assert!(first(&cache, proof_id("other", "1"), 1_000, 20));
+        assert_eq!(cache.len(), 2);
+        check_invariants(&cache);
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::htu::{normalize, normalize_origin, normalize_path};
-use super::replay::{proof_id, ReplayCache};
+use super::replay::{proof_id, ReplayCache, Use};
 use super::ProofOutcome;
 use crate::ConfigError;
 
@@ -23,8 +23,8 @@ pub const DPOP: HeaderName = HeaderName::from_static("dpop");
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
 /// The default of [`DpopVerifierBuilder::max_future_skew`]: 1 minute.
 pub const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(60);
-/// The default of [`DpopVerifierBuilder::replay_capacity`]: 100,000 proofs per place (a few
-/// MiB each).
+/// The default of [`DpopVerifierBuilder::replay_capacity`]: 100,000 proofs per place (32 to
+/// 47 MB each when full, measured at the peak).
 pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 /// A proof longer than this is `malformed` without being decoded: 8 KiB holds an RSA-4096
 /// key and every claim with room to spare.
@@ -235,7 +235,9 @@ impl DpopVerifier {
 
     /// Records the use of a `valid` proof at `place`, and makes it
     /// [`Replayed`](ProofOutcome::Replayed) when the same proof (same key, same `jti`) was
-    /// used there before within the window. Call it once per request, and only for proofs
+    /// used there before within the window, and [`Stale`](ProofOutcome::Stale) when it ends
+    /// no later than a proof the full cache had to forget (see
+    /// [`replay_capacity`](DpopVerifierBuilder::replay_capacity)). Call it once per request, and only for proofs
     /// that count: the audit layer records a protected route's proof when the request's token
     /// is valid and bound to the proof's key, so that proofs made with keys of no token
     /// cannot fill the memory and push out the ones a replay would match.
@@ -247,8 +249,14 @@ impl DpopVerifier {
             ProofUse::Resource => &self.inner.resource,
             ProofUse::TokenEndpoint => &self.inner.token_endpoint,
         };
-        if check.outcome == ProofOutcome::Valid && !cache.first_use(id, until, unix_now()) {
-            check.outcome = ProofOutcome::Replayed;
+        if check.outcome != ProofOutcome::Valid {
+            return;
+        }
+        match cache.first_use(id, until, unix_now()) {
+            Use::First => {}
+            Use::Replayed => check.outcome = ProofOutcome::Replayed,
+            // The full cache forgot a proof ending as late: this may be its replay.
+            Use::Unprovable => check.outcome = ProofOutcome::Stale,
         }
     }
 
@@ -393,10 +401,13 @@ impl DpopVerifierBuilder {
     }
 
     /// How many proofs are remembered to recognise a replay, at protected routes and at the
-    /// token endpoint each; 100,000 unless set. Each costs about 160 bytes (at most about
-    /// 260). When more arrive within the window, the oldest proofs of the key that holds
-    /// the most are forgotten early (`oauth_audit_dpop_replay_evicted_total`), so that a
-    /// flood of one key's proofs pushes out its own first.
+    /// token endpoint each; 100,000 unless set. Each costs about 320 bytes at the peak
+    /// (about 470 when every proof has a key of its own). When more arrive within the window, the
+    /// soonest-ending proof of the key that holds the most is forgotten early
+    /// (`oauth_audit_dpop_replay_evicted_total`), so that a flood of one key's proofs
+    /// pushes out its own first; a proof of that key (once its key holds none, of any key)
+    /// ending no later than a forgotten one is then [`Stale`](ProofOutcome::Stale), never
+    /// `valid`, since it may be that one's replay.
     pub fn replay_capacity(mut self, proofs: usize) -> Self {
         self.replay_capacity = proofs;
         self
