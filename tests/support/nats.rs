@@ -163,50 +163,51 @@ pub struct NatsServer {
 impl NatsServer {
     /// Starts a server and waits until JetStream is ready.
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let store = dir.path().join("jetstream");
-        // Unique to this server: another test run on the machine may start one on the same
-        // port, and the name tells whose answers.
-        let name = format!("standalone-{port}-{}-{}", std::process::id(), unique());
-        let args = vec![
-            "--server_name".to_owned(),
-            name.clone(),
-            "-js".to_owned(),
-            "-a".to_owned(),
-            "127.0.0.1".to_owned(),
-            "-p".to_owned(),
-            port.to_string(),
-            "-sd".to_owned(),
-            store.display().to_string(),
-        ];
-        let process = Process::new(args, dir.path().join("nats-server.log"));
-        let mut server = NatsServer {
-            port,
-            name,
-            process,
-            dir,
-        };
-        server.restart().await;
-        server
+        Self::launch("standalone", |name, port, store| {
+            vec![
+                "--server_name".to_owned(),
+                name.to_owned(),
+                "-js".to_owned(),
+                "-a".to_owned(),
+                "127.0.0.1".to_owned(),
+                "-p".to_owned(),
+                port.to_string(),
+                "-sd".to_owned(),
+                store.display().to_string(),
+            ]
+        })
+        .await
     }
 
     /// Starts a server from a config file holding `extra` (accounts, limits) besides the
     /// name, address and JetStream store; clients without credentials must still get
     /// JetStream (give `no_auth_user` with accounts).
     pub async fn start_with_config(extra: &str) -> Self {
+        Self::launch("configured", |name, port, store| {
+            let config = format!(
+                "server_name: {name}\nlisten: 127.0.0.1:{port}\njetstream {{ store_dir: {:?} }}\n{extra}\n",
+                store.display().to_string()
+            );
+            let path = store.with_file_name("nats-server.conf");
+            std::fs::write(&path, config).unwrap();
+            vec!["-c".to_owned(), path.display().to_string()]
+        })
+        .await
+    }
+
+    /// Starts a server with the arguments `args` gives for its name, port and store
+    /// directory, and waits until JetStream is ready.
+    async fn launch(kind: &str, args: impl FnOnce(&str, u16, &Path) -> Vec<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let store = dir.path().join("jetstream");
-        let name = format!("configured-{port}-{}-{}", std::process::id(), unique());
-        let config = format!(
-            "server_name: {name}\nlisten: 127.0.0.1:{port}\njetstream {{ store_dir: {:?} }}\n{extra}\n",
-            store.display().to_string()
+        // Unique to this server: another test run on the machine may start one on the same
+        // port, and the name tells whose answers.
+        let name = format!("{kind}-{port}-{}-{}", std::process::id(), unique());
+        let process = Process::new(
+            args(&name, port, &store),
+            dir.path().join("nats-server.log"),
         );
-        let config_path = dir.path().join("nats-server.conf");
-        std::fs::write(&config_path, config).unwrap();
-        let args = vec!["-c".to_owned(), config_path.display().to_string()];
-        let process = Process::new(args, dir.path().join("nats-server.log"));
         let mut server = NatsServer {
             port,
             name,
