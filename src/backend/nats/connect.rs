@@ -24,6 +24,24 @@ pub(super) struct Connection {
     pub(super) known_too_large: Option<usize>,
 }
 
+/// Logs what the client reports, and notes a `Maximum Payload Violation` in `violation_seen`.
+fn log_event(event: Event, violation_seen: &AtomicBool) {
+    const TARGET: &str = "oauth_audit::nats";
+    match event {
+        Event::ServerError(ServerError::Other(error))
+            if error.to_ascii_lowercase().contains("maximum payload") =>
+        {
+            violation_seen.store(true, Ordering::Relaxed);
+            tracing::warn!(target: TARGET, "NATS: {error}");
+        }
+        Event::Connected => tracing::info!(target: TARGET, "connected to NATS"),
+        Event::Disconnected => {
+            tracing::warn!(target: TARGET, "disconnected from NATS, reconnecting")
+        }
+        other => tracing::warn!(target: TARGET, "NATS: {other}"),
+    }
+}
+
 /// Connects with the configured authentication and TLS; the stream is not touched yet.
 ///
 /// The error is the message of a transient failure; the backend names itself in it.
@@ -47,21 +65,7 @@ pub(super) async fn connect(settings: &Settings) -> Result<Connection, String> {
         .require_tls(settings.tls.required)
         .event_callback(move |event| {
             let violation_seen = Arc::clone(&violation_seen);
-            async move {
-            match event {
-                Event::ServerError(ServerError::Other(error))
-                    if error.to_ascii_lowercase().contains("maximum payload") =>
-                {
-                    violation_seen.store(true, Ordering::Relaxed);
-                    tracing::warn!(target: "oauth_audit::nats", "NATS: {error}");
-                }
-                Event::Connected => tracing::info!(target: "oauth_audit::nats", "connected to NATS"),
-                Event::Disconnected => {
-                    tracing::warn!(target: "oauth_audit::nats", "disconnected from NATS, reconnecting")
-                }
-                other => tracing::warn!(target: "oauth_audit::nats", "NATS: {other}"),
-            }
-            }
+            async move { log_event(event, &violation_seen) }
         });
     if settings.tls.first {
         options = options.tls_first();
