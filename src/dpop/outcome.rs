@@ -28,7 +28,9 @@ pub enum ProofOutcome {
     HtuMismatch,
     /// `iat` is outside the accepted window. The window narrows while the replay cache is
     /// full: a proof ending no later than one the cache forgot early may be that one's
-    /// replay, so it is `stale` rather than `valid`.
+    /// replay, so it is `stale` rather than `valid`. So is a proof whose `iat` left the
+    /// window between its check and its recording (after an opaque token's resolution): its
+    /// first use's recording may have ended, so it cannot be told from a replay.
     Stale,
     /// `ath` is missing or is not the hash of the access token presented with it: the proof
     /// was made for another token.

@@ -60,8 +60,9 @@ pub(crate) enum Use {
     First,
     /// Seen within its window.
     Replayed,
-    /// It ends no later than a proof forgotten to stay within the capacity, so it may be a
-    /// replay of that one: neither taken nor recorded.
+    /// It ends no later than a proof forgotten to stay within the capacity, or its time had
+    /// come when it was recorded, so it may be a replay of that one (or of its own first
+    /// use, whose recording has ended): neither taken nor recorded.
     Unprovable,
 }
 
@@ -227,9 +228,17 @@ impl ReplayCache {
         }
     }
 
-    /// Records `id` as seen until `until`, unless it was seen already (a replay) or it ends no
-    /// later than a proof forgotten early (it may be a replay of that one).
+    /// Records `id` as seen until `until`, unless it was seen already (a replay), it ends no
+    /// later than a proof forgotten early (it may be a replay of that one), or its time has
+    /// come (`until <= now`).
     pub(crate) fn first_use(&self, id: ProofId, until: i64, now: i64) -> Use {
+        // A proof is checked against the window on arrival but recorded later (an opaque
+        // token is resolved first): its time may have come since, and then its first use's
+        // recording may be gone (dropped below, or by any request since), so that it cannot
+        // be told from a replay.
+        if until <= now {
+            return Use::Unprovable;
+        }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(&Reverse((seen, old))) = state.order.peek() {
             if seen.until > now {
@@ -428,6 +437,30 @@ mod tests {
             Use::Unprovable
         );
         assert!(first(&cache, proof_id("busy", "fresh"), 200, 1));
+        check_invariants(&cache);
+    }
+
+    /// Review, 6 December 2026 (second pass): a proof is checked against the window on
+    /// arrival and recorded later (after an opaque token's introspection, or merely in the
+    /// next second). A replay checked in its last second and recorded once its time had come
+    /// found its first use's recording expired, dropped by the same call, and was taken as a
+    /// first use: recorded `valid`. A proof whose time has come when recorded can no longer
+    /// be told from its replay and is refused.
+    #[test]
+    fn a_replay_recorded_once_its_time_has_come_is_not_a_first_use() {
+        let cache = ReplayCache::new(64);
+        let id = proof_id("key", "jti-1");
+        assert!(first(&cache, id, 100, 0));
+        // Checked at 99 (within the window), recorded at 100 or later.
+        assert_ne!(
+            cache.first_use(id, 100, 100),
+            Use::First,
+            "the replay was taken as a first use once its recording expired"
+        );
+        assert_ne!(cache.first_use(id, 100, 150), Use::First);
+        // Its key's other proofs and every later one are unaffected.
+        assert!(first(&cache, proof_id("key", "jti-2"), 101, 100));
+        assert_eq!(cache.evicted(), 0);
         check_invariants(&cache);
     }
 

@@ -237,8 +237,9 @@ impl DpopVerifier {
     /// [`Replayed`](ProofOutcome::Replayed) when the same proof (same key, same `jti`) was
     /// used there before within the window, and [`Stale`](ProofOutcome::Stale) when it ends
     /// no later than a proof the full cache had to forget (see
-    /// [`replay_capacity`](DpopVerifierBuilder::replay_capacity)). Call it once per request, and only for proofs
-    /// that count: the audit layer records a protected route's proof when the request's token
+    /// [`replay_capacity`](DpopVerifierBuilder::replay_capacity)) or its `iat` has left the
+    /// window by the time it is recorded (its first use's recording may have ended with it).
+    /// Call it once per request, and only for proofs that count: the audit layer records a protected route's proof when the request's token
     /// is valid and bound to the proof's key, so that proofs made with keys of no token
     /// cannot fill the memory and push out the ones a replay would match.
     pub fn record_use(&self, check: &mut ProofCheck, place: ProofUse) {
@@ -255,7 +256,8 @@ impl DpopVerifier {
         match cache.first_use(id, until, unix_now()) {
             Use::First => {}
             Use::Replayed => check.outcome = ProofOutcome::Replayed,
-            // The full cache forgot a proof ending as late: this may be its replay.
+            // The full cache forgot a proof ending as late, or the proof's window ended
+            // since it was checked: this may be a replay.
             Use::Unprovable => check.outcome = ProofOutcome::Stale,
         }
     }
