@@ -231,7 +231,18 @@ impl ReplayCache {
     /// Records `id` as seen until `until`, unless it was seen already (a replay), it ends no
     /// later than a proof forgotten early (it may be a replay of that one), or its time has
     /// come (`until <= now`).
+    #[cfg(test)]
     pub(crate) fn first_use(&self, id: ProofId, until: i64, now: i64) -> Use {
+        self.first_use_at(id, until, || now)
+    }
+
+    /// [`first_use`](Self::first_use) at the time `now()` (Unix seconds), read under the
+    /// lock: a time read before waiting for it may be earlier than one another request
+    /// dropped recordings with meanwhile (in the next second), and a replay of a proof
+    /// ending in between would find its first use's recording gone and pass as a first use.
+    pub(crate) fn first_use_at(&self, id: ProofId, until: i64, now: impl FnOnce() -> i64) -> Use {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now();
         // A proof is checked against the window on arrival but recorded later (an opaque
         // token is resolved first): its time may have come since, and then its first use's
         // recording may be gone (dropped below, or by any request since), so that it cannot
@@ -239,7 +250,6 @@ impl ReplayCache {
         if until <= now {
             return Use::Unprovable;
         }
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(&Reverse((seen, old))) = state.order.peek() {
             if seen.until > now {
                 break;
@@ -462,6 +472,24 @@ mod tests {
         assert!(first(&cache, proof_id("key", "jti-2"), 101, 100));
         assert_eq!(cache.evicted(), 0);
         check_invariants(&cache);
+    }
+
+    /// Review, 6 December 2026 (second pass): the time was read before waiting for the lock.
+    /// A request that read second 14 and then waited while another, in second 15, dropped a
+    /// recording ending at 15 took that proof's replay as a first use (15 > 14). The time is
+    /// read under the lock, so it is never earlier than one recordings were dropped with.
+    #[test]
+    fn the_time_is_read_under_the_lock() {
+        let cache = ReplayCache::new(64);
+        let id = proof_id("key", "jti-1");
+        let use_ = cache.first_use_at(id, 15, || {
+            assert!(
+                cache.state.try_lock().is_err(),
+                "the time was read before the lock was taken"
+            );
+            10
+        });
+        assert_eq!(use_, Use::First);
     }
 
     #[test]

@@ -253,7 +253,7 @@ impl DpopVerifier {
         if check.outcome != ProofOutcome::Valid {
             return;
         }
-        match cache.first_use(id, until, unix_now()) {
+        match cache.first_use_at(id, until, unix_now) {
             Use::First => {}
             Use::Replayed => check.outcome = ProofOutcome::Replayed,
             // The full cache forgot a proof ending as late, or the proof's window ended
