@@ -263,6 +263,8 @@ async fn set_up(variant: &str, dir: &std::path::Path) -> Profiled {
         let inspector = TokenInspector::builder().hmac_secret(Algorithm::HS256, SECRET);
         (token(), inspector)
     };
+    // The `proxied_*` variants' balancer; requests without a peer address (`audited`,
+    // `token_*`) never consult the list.
     let layer = AuditLayer::builder(auditor.clone())
         .trusted_proxies(["10.0.0.0/8"])
         .token_inspector(
