@@ -78,6 +78,24 @@ pub fn sanitize(input: &str, max_bytes: usize) -> String {
         return input.to_owned();
     }
     let mut out = String::with_capacity(input.len().min(max_bytes));
+    escape_into(&mut out, input, max_bytes);
+    out
+}
+
+/// [`sanitize`] into `out`, which is emptied first and keeps its allocation: a buffer of an
+/// event that is made again holds the new text without a new allocation.
+pub(crate) fn sanitize_into(out: &mut String, input: &str, max_bytes: usize) {
+    out.clear();
+    if is_safe(input, max_bytes) {
+        out.push_str(input);
+    } else {
+        escape_into(out, input, max_bytes);
+    }
+}
+
+/// Appends `input` to the empty `out`, escaped and cut as [`sanitize`] says.
+fn escape_into(out: &mut String, input: &str, max_bytes: usize) {
+    debug_assert!(out.is_empty());
     for c in input.chars() {
         let before = out.len();
         if needs_escape(c) {
@@ -90,7 +108,6 @@ pub fn sanitize(input: &str, max_bytes: usize) -> String {
             break;
         }
     }
-    out
 }
 
 /// [`sanitize`] into a [`CompactString`](compact_str::CompactString): text of up to 24
@@ -248,7 +265,7 @@ fn is_format(c: char) -> bool {
 mod tests {
     use proptest::prelude::*;
 
-    use super::{is_printable_ascii, sanitize, sanitize_compact};
+    use super::{is_printable_ascii, sanitize, sanitize_compact, sanitize_into};
 
     /// Every byte value at every place of a word and of the tail after whole words, among
     /// printable neighbours and among the extremes of the range (0x20 and 0x7e, where a
@@ -287,6 +304,14 @@ mod tests {
         fn sanitize_compact_is_sanitize(s in any::<String>(), max in 0usize..64) {
             let compact = sanitize_compact(&s, max);
             prop_assert_eq!(compact.as_str(), sanitize(&s, max));
+        }
+
+        /// Whatever the buffer held before, it holds what `sanitize` makes.
+        #[test]
+        fn sanitize_into_is_sanitize(before in any::<String>(), s in any::<String>(), max in 0usize..64) {
+            let mut out = before;
+            sanitize_into(&mut out, &s, max);
+            prop_assert_eq!(out, sanitize(&s, max));
         }
 
         #[test]

@@ -165,8 +165,10 @@ impl TrustedProxies {
             return peer;
         }
         match &self.source {
-            ClientIpSource::XForwardedFor => walk(peer, &forwarded::x_forwarded_for(headers), self),
-            ClientIpSource::Forwarded => walk(peer, &forwarded::forwarded(headers), self),
+            ClientIpSource::XForwardedFor => {
+                walk(peer, ips(forwarded::x_forwarded_for(headers)), self)
+            }
+            ClientIpSource::Forwarded => walk(peer, ips(forwarded::forwarded(headers)), self),
             ClientIpSource::Header(name) => {
                 forwarded::single_value(headers, name).map_or(peer, canonical)
             }
@@ -179,76 +181,148 @@ impl TrustedProxies {
     }
 
     /// `source.ip`, `source.forwarded_for` and `source.forwarded_headers` of a request that
-    /// carries the headers `carried` says.
+    /// carries the headers `carried` says: the address, with the chain and the recorded
+    /// headers written over `forwarded_for` and `forwarded_headers`. Whatever those held is
+    /// overwritten or removed; their allocations (strings, the map's entries of the same
+    /// names) are kept for the new values, so the source of an event made again costs no
+    /// allocation when the request is like the one before.
+    pub(crate) fn resolve_into(
+        &self,
+        peer: Option<IpAddr>,
+        headers: &HeaderMap,
+        carried: Carried,
+        forwarded_for: &mut Vec<String>,
+        forwarded_headers: &mut BTreeMap<String, String>,
+    ) -> Option<IpAddr> {
+        let any = carried.other_forwarding()
+            || carried.has(Header::XForwardedFor)
+            || carried.has(Header::Forwarded);
+        if !any {
+            // Nothing forwarded (most requests): no chain to read, nothing to record.
+            forwarded_for.clear();
+            if !forwarded_headers.is_empty() {
+                forwarded_headers.clear();
+            }
+            return peer.map(|peer| match &self.source {
+                ClientIpSource::Header(_) => self.client_ip(peer, headers),
+                _ => canonical(peer),
+            });
+        }
+        let mut ips = [None; forwarded::MAX_HOPS];
+        let x_forwarded_for = |raw: &mut Vec<String>, ips: &mut [Option<IpAddr>; _]| {
+            if carried.has(Header::XForwardedFor) {
+                forwarded::x_forwarded_for_into(headers, raw, ips);
+            } else {
+                raw.clear();
+            }
+            "x-forwarded-for"
+        };
+        // `Forwarded` is rarer and harder to read: its hops are made afresh.
+        let forwarded = |raw: &mut Vec<String>, ips: &mut [Option<IpAddr>; _]| {
+            raw.clear();
+            if carried.has(Header::Forwarded) {
+                for (place, hop) in forwarded::forwarded(headers).into_iter().enumerate() {
+                    ips[place] = hop.ip;
+                    raw.push(hop.raw);
+                }
+            }
+            "forwarded"
+        };
+        // The recorded chain is the believed one when a chain is believed, else whichever
+        // chain came (`Forwarded` first, as before there was a choice).
+        let chain_header = match &self.source {
+            ClientIpSource::XForwardedFor => x_forwarded_for(forwarded_for, &mut ips),
+            ClientIpSource::Forwarded => forwarded(forwarded_for, &mut ips),
+            ClientIpSource::Header(_) if carried.has(Header::Forwarded) => {
+                forwarded(forwarded_for, &mut ips)
+            }
+            ClientIpSource::Header(_) => x_forwarded_for(forwarded_for, &mut ips),
+        };
+        let chain = &ips[..forwarded_for.len()];
+        let ip = peer.map(|peer| {
+            let peer = canonical(peer);
+            match &self.source {
+                ClientIpSource::Header(_) => self.client_ip(peer, headers),
+                _ if self.contains(peer) => walk(peer, chain.iter().copied(), self),
+                _ => peer,
+            }
+        });
+        self.record(headers, chain_header, forwarded_headers);
+        ip
+    }
+
+    /// The forwarding headers other than the recorded chain, written over `recorded`.
+    fn record(
+        &self,
+        headers: &HeaderMap,
+        chain_header: &str,
+        recorded: &mut BTreeMap<String, String>,
+    ) {
+        let configured = self.source.header_name();
+        let kept = |name: &str| name != chain_header && (name == configured || is_forwarding(name));
+        // The request's own header names (`keys` yields each once), rather than the twenty
+        // candidates looked up one by one.
+        let mut written = 0;
+        for header in headers.keys() {
+            let name = header.as_str();
+            if !kept(name) {
+                continue;
+            }
+            let done = match recorded.get_mut(name) {
+                Some(value) => forwarded::recorded_into(headers, header, value),
+                None => {
+                    let mut value = String::new();
+                    forwarded::recorded_into(headers, header, &mut value)
+                        && recorded.insert(name.to_owned(), value).is_none()
+                }
+            };
+            if done {
+                written += 1;
+            } else {
+                recorded.remove(name);
+            }
+        }
+        // Names left over from before: the written ones are exactly the request's names
+        // that are kept (each has a line, as `keys` only names what is there).
+        if recorded.len() > written {
+            recorded.retain(|name, _| kept(name) && headers.contains_key(name.as_str()));
+        }
+    }
+}
+
+/// What [`TrustedProxies::resolve_into`] finds, made afresh.
+#[cfg(test)]
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Resolved {
+    pub(crate) ip: Option<IpAddr>,
+    pub(crate) forwarded_for: Vec<String>,
+    pub(crate) forwarded_headers: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+impl TrustedProxies {
+    /// [`TrustedProxies::resolve_into`] into nothing.
     pub(crate) fn resolve(
         &self,
         peer: Option<IpAddr>,
         headers: &HeaderMap,
         carried: Carried,
     ) -> Resolved {
-        let x_forwarded_for = || {
-            if carried.has(Header::XForwardedFor) {
-                forwarded::x_forwarded_for(headers)
-            } else {
-                Vec::new()
-            }
-        };
-        let forwarded = || {
-            if carried.has(Header::Forwarded) {
-                forwarded::forwarded(headers)
-            } else {
-                Vec::new()
-            }
-        };
-        // The recorded chain is the believed one when a chain is believed, else whichever
-        // chain came (`Forwarded` first, as before there was a choice).
-        let (chain, chain_header) = match &self.source {
-            ClientIpSource::XForwardedFor => (x_forwarded_for(), "x-forwarded-for"),
-            ClientIpSource::Forwarded => (forwarded(), "forwarded"),
-            ClientIpSource::Header(_) if carried.has(Header::Forwarded) => {
-                (forwarded(), "forwarded")
-            }
-            ClientIpSource::Header(_) => (x_forwarded_for(), "x-forwarded-for"),
-        };
-        let ip = peer.map(|peer| {
-            let peer = canonical(peer);
-            match &self.source {
-                ClientIpSource::Header(_) => self.client_ip(peer, headers),
-                _ if self.contains(peer) => walk(peer, &chain, self),
-                _ => peer,
-            }
-        });
-        let mut others = BTreeMap::new();
-        let configured = self.source.header_name();
-        // The request's own header names (`keys` yields each once), rather than the twenty
-        // candidates looked up one by one; and no pass at all when it carries none of them.
-        let any = carried.other_forwarding()
-            || carried.has(Header::XForwardedFor)
-            || carried.has(Header::Forwarded);
-        if any {
-            for header in headers.keys() {
-                let name = header.as_str();
-                if name != chain_header && (name == configured || is_forwarding(name)) {
-                    if let Some(value) = forwarded::recorded(headers, header) {
-                        others.insert(name.to_owned(), value);
-                    }
-                }
-            }
-        }
-        Resolved {
-            ip,
-            forwarded_for: chain.into_iter().map(|hop| hop.raw).collect(),
-            forwarded_headers: others,
-        }
+        let mut resolved = Resolved::default();
+        resolved.ip = self.resolve_into(
+            peer,
+            headers,
+            carried,
+            &mut resolved.forwarded_for,
+            &mut resolved.forwarded_headers,
+        );
+        resolved
     }
 }
 
-/// What [`TrustedProxies::resolve`] found.
-#[cfg_attr(test, derive(Debug, PartialEq))]
-pub(crate) struct Resolved {
-    pub(crate) ip: Option<IpAddr>,
-    pub(crate) forwarded_for: Vec<String>,
-    pub(crate) forwarded_headers: BTreeMap<String, String>,
+/// The addresses of a chain's hops.
+fn ips(chain: Vec<Hop>) -> impl DoubleEndedIterator<Item = Option<IpAddr>> {
+    chain.into_iter().map(|hop| hop.ip)
 }
 
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -273,10 +347,14 @@ fn canonical_net(net: IpNet) -> IpNet {
 }
 
 /// From a trusted `peer`, the rightmost hop of `chain` that is not a trusted proxy.
-fn walk(peer: IpAddr, chain: &[Hop], trusted: &TrustedProxies) -> IpAddr {
+fn walk(
+    peer: IpAddr,
+    chain: impl DoubleEndedIterator<Item = Option<IpAddr>>,
+    trusted: &TrustedProxies,
+) -> IpAddr {
     let mut nearest = peer;
-    for hop in chain.iter().rev() {
-        match hop.ip.map(canonical) {
+    for hop in chain.rev() {
+        match hop.map(canonical) {
             Some(ip) if trusted.contains(ip) => nearest = ip,
             Some(ip) => return ip,
             None => return nearest,
@@ -643,6 +721,55 @@ mod tests {
             let peer = if trusted_peer { ip("10.0.0.1") } else { ip("192.0.2.1") };
             // `resolve` compares with every lookup made.
             resolve(&t, Some(peer), &h);
+        }
+
+        /// Resolved into what another request left (under another configuration too, as
+        /// one auditor's events serve several layers), a request's chain and recorded
+        /// headers are what they are when resolved afresh: nothing of the one before stays.
+        #[test]
+        fn what_a_request_resolves_into_keeps_nothing_of_the_one_before(
+            requests in proptest::collection::vec(
+                (
+                    proptest::collection::vec(
+                        (
+                            0usize..64,
+                            prop_oneof![
+                                "[ -~]{0,40}",
+                                proptest::collection::vec(hop_text(), 0..40)
+                                    .prop_map(|hops| hops.join(", ")),
+                            ],
+                        ),
+                        0..6,
+                    ),
+                    0usize..4,
+                ),
+                2..5,
+            ),
+        ) {
+            let names: Vec<&'static str> = FORWARDING_HEADERS
+                .iter()
+                .copied()
+                .chain(["user-agent", "x-request-id", "fly-client-addr", "host"])
+                .collect();
+            let mut forwarded_for = Vec::new();
+            let mut forwarded_headers = BTreeMap::new();
+            for (picks, source) in requests {
+                let mut h = HeaderMap::new();
+                for (pick, value) in &picks {
+                    h.append(
+                        HeaderName::from_static(names[pick % names.len()]),
+                        value.parse().unwrap(),
+                    );
+                }
+                let source = ["x-forwarded-for", "forwarded", "x-real-ip", "fly-client-addr"][source];
+                let t = trusted(&["10.0.0.0/8"], source);
+                let peer = Some(ip("10.0.0.1"));
+                let fresh = resolve(&t, peer, &h);
+                let ip = t.resolve_into(peer, &h, t.carried(&h), &mut forwarded_for, &mut forwarded_headers);
+                prop_assert_eq!(ip, fresh.ip);
+                prop_assert_eq!(&forwarded_for, &fresh.forwarded_for);
+                prop_assert_eq!(&forwarded_headers, &fresh.forwarded_headers);
+            }
         }
     }
 }

@@ -58,17 +58,49 @@ pub struct Hop {
 /// proxy). Several header lines are read in order, as one list.
 #[doc(hidden)]
 pub fn x_forwarded_for(headers: &HeaderMap) -> Vec<Hop> {
-    let mut hops = Ring::default();
+    let mut raw = Vec::new();
+    let mut ips = [None; MAX_HOPS];
+    x_forwarded_for_into(headers, &mut raw, &mut ips);
+    raw.into_iter()
+        .zip(ips)
+        .map(|(raw, ip)| Hop { raw, ip })
+        .collect()
+}
+
+/// [`x_forwarded_for`] into `raw` (each hop as written, sanitised) and `ips` (the address of
+/// each, in the same order, for the first `raw.len()`), keeping the strings `raw` already
+/// holds for the new hops: the chain of an event made again costs no allocation when it is
+/// no longer than the one before. Whatever `raw` held is overwritten or cut.
+pub(crate) fn x_forwarded_for_into(
+    headers: &HeaderMap,
+    raw: &mut Vec<String>,
+    ips: &mut [Option<IpAddr>; MAX_HOPS],
+) {
+    // A ring over the first MAX_HOPS places: hop `n` goes to `n % MAX_HOPS`.
+    let mut seen = 0;
     for value in headers.get_all(X_FORWARDED_FOR) {
         let value = crate::text::lossy(value.as_bytes());
         for node in value.split(',') {
             let node = node.trim();
-            if !node.is_empty() {
-                hops.push(hop(node));
+            if node.is_empty() {
+                continue;
             }
+            let place = seen % MAX_HOPS;
+            match raw.get_mut(place) {
+                Some(kept) => crate::text::sanitize_into(kept, node, MAX_HOP_LEN),
+                None => raw.push(crate::event::sanitize(node, MAX_HOP_LEN)),
+            }
+            ips[place] = parse_node(node);
+            seen += 1;
         }
     }
-    hops.into_vec()
+    // What is left past the hops was another chain's.
+    raw.truncate(seen.min(MAX_HOPS));
+    if seen > MAX_HOPS {
+        // The ring went round: the oldest hop kept is where the next would have gone.
+        raw.rotate_left(seen % MAX_HOPS);
+        ips.rotate_left(seen % MAX_HOPS);
+    }
 }
 
 /// The rightmost [`MAX_HOPS`] `for=` nodes of `Forwarded` (RFC 7239), left to right.
@@ -125,13 +157,18 @@ pub fn single_value(headers: &HeaderMap, name: &HeaderName) -> Option<IpAddr> {
     parse_node(value)
 }
 
-/// All lines of a header joined by `, `, sanitised and bounded, for the record.
-pub(crate) fn recorded(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+/// All lines of a header joined by `, `, sanitised and bounded, for the record: written over
+/// `out`, whose allocation is kept. False (and `out` untouched) when the header has no line.
+pub(crate) fn recorded_into(headers: &HeaderMap, name: &HeaderName, out: &mut String) -> bool {
     let mut lines = headers.get_all(name).iter().peekable();
-    let first = crate::text::lossy(lines.next()?.as_bytes());
+    let Some(first) = lines.next() else {
+        return false;
+    };
+    let first = crate::text::lossy(first.as_bytes());
     // Most headers come in one line: sanitised as it is, without a joined copy first.
     if lines.peek().is_none() {
-        return Some(crate::event::sanitize(&first, MAX_HEADER_LEN));
+        crate::text::sanitize_into(out, &first, MAX_HEADER_LEN);
+        return true;
     }
     let mut joined = first.into_owned();
     for line in lines {
@@ -141,7 +178,8 @@ pub(crate) fn recorded(headers: &HeaderMap, name: &HeaderName) -> Option<String>
         joined.push_str(", ");
         joined.push_str(&crate::text::lossy(line.as_bytes()));
     }
-    Some(crate::event::sanitize(&joined, MAX_HEADER_LEN))
+    crate::text::sanitize_into(out, &joined, MAX_HEADER_LEN);
+    true
 }
 
 /// Keeps the last [`MAX_HOPS`] hops pushed.
@@ -398,6 +436,7 @@ mod tests {
         let hops = x_forwarded_for(&headers(&[("x-forwarded-for", &list)]));
         assert_eq!(hops.len(), MAX_HOPS);
         assert_eq!(hops[MAX_HOPS - 1].ip, ip("198.51.100.2"));
+        assert_eq!(hops[MAX_HOPS - 1].raw, "198.51.100.2");
         let big = "x".repeat(1000);
         assert_eq!(
             x_forwarded_for(&headers(&[("x-forwarded-for", &big)]))[0]
@@ -435,7 +474,14 @@ mod tests {
         /// that a simple model (split, trim, parse) also finds.
         #[test]
         fn parsers_are_bounded_and_agree_with_a_model(
-            lines in proptest::collection::vec("[ -~]{0,200}", 0..4),
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    "[ -~]{0,200}",
+                    // Lists long enough to go round the ring of kept hops.
+                    proptest::collection::vec("[ -+--~]{0,8}", 0..80).prop_map(|n| n.join(",")),
+                ],
+                0..4,
+            ),
         ) {
             let mut xff = HeaderMap::new();
             let mut fwd = HeaderMap::new();

@@ -14,6 +14,15 @@
 //! old event can reach the new one, which is what [`AuditEvent::new`] makes. Only the old
 //! request id's buffer is kept, emptied, for the new id.
 //!
+//! The audit layer takes its event out when the request arrives ([`Recycler::take`]) and
+//! holds it until the event is made in it: the request's `source` is captured into the old
+//! event's source, whose strings, chain and recorded headers take the new values in their
+//! own allocations (`RequestContext::capture` names every field of the source, and
+//! overwrites or removes whatever the request does not set). A request behind a load
+//! balancer (a chain, a scheme header, a user agent) then allocates nothing for its source.
+//! Events held by requests in flight are ones the recycler no longer holds, so the bound
+//! stays the same: no more events are kept than the recycler's capacity.
+//!
 //! The recycler holds at most a fixed number of events, so its memory is bounded (by that
 //! number times the largest event, whose fields are bounded); a full recycler drops what it
 //! is handed, as the sink did before. What the kept events hold (addresses, subjects) stays
@@ -35,16 +44,25 @@ impl Recycler {
         Recycler(Arc::new(ArrayQueue::new(capacity.max(1))))
     }
 
-    /// [`AuditEvent::new`] with its `request_id`, in an `Arc` of its own: a recycled one
-    /// when there is one, whose request id's buffer then takes the new id.
+    /// An event kept for reuse, taken out ahead of its [`event`](Self::event): the request
+    /// path takes one when a request arrives, to capture the request's `source` into the
+    /// buffers of the source it holds.
+    pub(crate) fn take(&self) -> Option<Arc<AuditEvent>> {
+        self.0.pop()
+    }
+
+    /// [`AuditEvent::new`] with its `request_id`, in an `Arc` of its own: `held` (an event
+    /// [`take`](Self::take)n before) or a recycled one when there is one, whose request id's
+    /// buffer then takes the new id.
     pub(crate) fn event(
         &self,
+        held: Option<Arc<AuditEvent>>,
         service: Arc<ServiceInfo>,
         time: Timestamp,
         (kind, outcome): (EventKind, Outcome),
         request_id: &str,
     ) -> Arc<AuditEvent> {
-        if let Some(mut shared) = self.0.pop() {
+        if let Some(mut shared) = held.or_else(|| self.0.pop()) {
             // Only events held alone go in, and nothing clones them while they wait.
             if let Some(event) = Arc::get_mut(&mut shared) {
                 event.renew(service, time, (kind, outcome), request_id);
@@ -161,7 +179,7 @@ mod tests {
         let place = Arc::as_ptr(&old);
         recycler.recycle(&mut vec![old]);
         let service = service();
-        let event = recycler.event(service.clone(), time(), DENIED, "r-next");
+        let event = recycler.event(None, service.clone(), time(), DENIED, "r-next");
         assert_eq!(Arc::as_ptr(&event), place, "the allocation was reused");
         assert_eq!(
             serde_json::to_string(&*event).unwrap(),
@@ -169,7 +187,7 @@ mod tests {
         );
         assert!(event.json.get().is_none());
         // Empty again: the next event is a new allocation.
-        let next = recycler.event(service, time(), DENIED, "r-next");
+        let next = recycler.event(None, service, time(), DENIED, "r-next");
         assert_ne!(Arc::as_ptr(&next), place);
     }
 
@@ -203,7 +221,7 @@ mod tests {
         assert_eq!(recycler.0.len(), 0, "another sink still holds it");
         assert_eq!(Arc::strong_count(&held), 1);
         assert_eq!(held.request_id.as_deref(), Some("r-1"));
-        let next = recycler.event(service(), time(), DENIED, "r-next");
+        let next = recycler.event(None, service(), time(), DENIED, "r-next");
         assert_ne!(Arc::as_ptr(&next), Arc::as_ptr(&held));
     }
 
@@ -216,7 +234,7 @@ mod tests {
         assert_eq!(recycler.0.len(), 2);
         let reused: Vec<_> = (0..3)
             .map(|_| {
-                let e = recycler.event(service(), time(), DENIED, "r-next");
+                let e = recycler.event(None, service(), time(), DENIED, "r-next");
                 Arc::as_ptr(&e)
             })
             .collect();

@@ -72,11 +72,14 @@ impl<S, M> AuditService<S, M> {
                 resolve: None,
             };
         }
+        // The request's event will be made in an event a sink handed back: taken now, so that
+        // the request's source is captured into the buffers of the source it held.
         let context = RequestContext::capture(
             &req,
             target.path(),
             &shared.trusted_proxies,
             shared.request_id_from,
+            shared.auditor.recycled(),
         );
         let context_ip = context.source.as_ref().and_then(|source| source.ip);
         let certificate = shared.client_certificate(&req);

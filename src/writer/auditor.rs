@@ -81,17 +81,28 @@ impl Auditor {
     }
 
     /// [`AuditEvent::new`] of this auditor's service with its `request_id`, in the `Arc`
-    /// it will be offered in ([`Auditor::offer_shared`]): one a sink handed back when there
-    /// is one.
+    /// it will be offered in ([`Auditor::offer_shared`]): `held` (an event taken by
+    /// [`Auditor::recycled`]) or another a sink handed back, when there is one.
     pub(crate) fn new_event(
         &self,
+        held: Option<Arc<AuditEvent>>,
         time: Timestamp,
         kind_outcome: (EventKind, Outcome),
         request_id: &str,
     ) -> Arc<AuditEvent> {
-        self.inner
-            .recycler
-            .event(self.inner.service.clone(), time, kind_outcome, request_id)
+        self.inner.recycler.event(
+            held,
+            self.inner.service.clone(),
+            time,
+            kind_outcome,
+            request_id,
+        )
+    }
+
+    /// An event a sink handed back, for a request to hold from its arrival until its event
+    /// is made in it ([`Auditor::new_event_in`]); `None` when none waits.
+    pub(crate) fn recycled(&self) -> Option<Arc<AuditEvent>> {
+        self.inner.recycler.take()
     }
 
     /// Queues an event for every writer. Never blocks the caller.
@@ -708,6 +719,7 @@ mod tests {
 
     fn new_event(auditor: &Auditor) -> Arc<AuditEvent> {
         auditor.new_event(
+            None,
             Timestamp::now(),
             (EventKind::ResourceAccessed, Outcome::Success),
             "r-1",
