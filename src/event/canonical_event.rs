@@ -170,6 +170,31 @@ impl<'c> Members<'c> {
         value.serialize(self.key(key))
     }
 
+    /// A map of strings (`labels`, `source.forwarded_headers`). With every key ASCII (header
+    /// names always), the map's own order is RFC 8785's and the members are written as they
+    /// come; otherwise through serde, which sorts the keys by their UTF-16 code units.
+    fn str_map(
+        &mut self,
+        key: &'static [u8],
+        map: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        if !map.keys().all(|name| name.is_ascii()) {
+            return self.serde(key, map);
+        }
+        let out = &mut self.key(key).out;
+        out.push(b'{');
+        for (index, (name, value)) in map.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            write_str(out, name);
+            out.push(b':');
+            write_str(out, value);
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
     fn opt_serde<T: Serialize>(
         &mut self,
         key: &'static [u8],
@@ -255,7 +280,7 @@ fn write(c: &mut Canonical, event: &AuditEvent) -> Result<(), Error> {
     m.uuid(key!("id"), id);
     m.plain(key!("kind"), kind.as_str());
     if !labels.is_empty() {
-        m.serde(key!("labels"), labels)?;
+        m.str_map(key!("labels"), labels)?;
     }
     if !oauth.as_deref().is_none_or(OAuthDetails::is_empty) {
         m.serde(key!("oauth"), oauth)?;
@@ -383,7 +408,7 @@ fn write_source(c: &mut Canonical, source: &Source) -> Result<(), Error> {
         m.strs(key!("forwarded_for"), forwarded_for);
     }
     if !forwarded_headers.is_empty() {
-        m.serde(key!("forwarded_headers"), forwarded_headers)?;
+        m.str_map(key!("forwarded_headers"), forwarded_headers)?;
     }
     m.opt_serde(key!("geo"), geo)?;
     m.opt_serde(key!("ip"), ip)?;
