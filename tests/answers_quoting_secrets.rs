@@ -1,9 +1,10 @@
 //! Secrets an authorization server quotes back, from wherever the request carried them: a
 //! body the layer could not read (too large, or not a form), the query string, an unpadded
 //! Basic header, a revocation reason, a redirect URI's user information, more cookies than
-//! are kept to scrub. Found by an
-//! adversarial review (5 December 2026), each against a misbehaving server written here.
-//! The event must never hold them.
+//! are kept to scrub; and what a protected route's challenge quotes of a request that did
+//! not present one bearer token (a Basic password, a second `Authorization` field, a token
+//! in the query). Each against a misbehaving server written here. The event must never hold
+//! them.
 
 mod support;
 
@@ -240,6 +241,102 @@ async fn a_redirect_uris_user_information_is_not_recorded() {
     assert!(!all[0].to_string().contains("AuthCode0006"));
 }
 
+/// An AS that quotes the redirect URI it refused, whole, in its answer: in a token
+/// response's `error_description`, or in an error redirect's.
+async fn quoting_redirect_token(body: Bytes) -> impl IntoResponse {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let redirect = form
+        .iter()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({
+            "error": "invalid_grant",
+            "error_description": format!("redirect_uri {redirect} does not match"),
+        })
+        .to_string(),
+    )
+}
+
+async fn quoting_redirect_authorize(uri: axum::http::Uri) -> impl IntoResponse {
+    let q = uri.query().unwrap_or("");
+    let redirect = url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let description: String =
+        url::form_urlencoded::byte_serialize(format!("redirect_uri {redirect} refused").as_bytes())
+            .collect();
+    (
+        StatusCode::FOUND,
+        [(
+            header::LOCATION,
+            format!("https://app.example/cb?error=invalid_request&error_description={description}"),
+        )],
+        "",
+    )
+}
+
+#[tokio::test]
+async fn a_redirect_uris_password_quoted_back_is_scrubbed() {
+    let app = Router::new()
+        .route("/token", post(quoting_redirect_token))
+        .route("/authorize", get(quoting_redirect_authorize));
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    let redirect = |password: &str| {
+        url::form_urlencoded::byte_serialize(
+            format!("https://client:{password}@app.example/cb").as_bytes(),
+        )
+        .collect::<String>()
+    };
+    client_without_redirects()
+        .post(format!("http://{addr}/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=authorization_code&code=AuthCode0011&client_id=c&redirect_uri={}",
+            redirect("UserinfoPass0011")
+        ))
+        .send()
+        .await
+        .unwrap();
+    client_without_redirects()
+        .get(format!(
+            "http://{addr}/authorize?response_type=code&client_id=c&redirect_uri={}",
+            redirect("UserinfoPass0012")
+        ))
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 2).await;
+    let text = serde_json::to_string(&all).unwrap();
+    assert!(
+        !text.contains("UserinfoPass0011"),
+        "password leaked: {text}"
+    );
+    assert!(
+        !text.contains("UserinfoPass0012"),
+        "password leaked: {text}"
+    );
+    // What the server said is still there around it.
+    assert!(
+        all.iter().any(|e| e["error"]["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("does not match")),
+        "{text}"
+    );
+    assert!(
+        all.iter().any(|e| e["error"]["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("refused")),
+        "{text}"
+    );
+}
+
 /// An AS that, like several real ones, also takes a JSON body at its token endpoint, and
 /// quotes the code it refused.
 async fn json_token(body: Bytes) -> impl IntoResponse {
@@ -434,4 +531,171 @@ async fn a_flood_of_cookies_leaves_the_answers_description_out_and_its_code_in()
     let text = serde_json::to_string(&all).unwrap();
     assert!(!text.contains("few!"), "{text}");
     assert!(!text.contains("many!"), "{text}");
+}
+
+/// A resource server whose challenge quotes every credential the request carried: each
+/// `Authorization` value (and a Basic one decoded), and an `access_token` sent in the
+/// query (RFC 6750 §2.3).
+async fn quoting_challenge(
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
+) -> impl IntoResponse {
+    use base64::Engine;
+    let mut quoted = Vec::new();
+    for value in headers.get_all(header::AUTHORIZATION) {
+        let value = value.to_str().unwrap_or_default();
+        quoted.push(value.to_owned());
+        if let Some(basic) = value.strip_prefix("Basic ") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(basic)
+                .unwrap_or_default();
+            quoted.push(String::from_utf8_lossy(&decoded).into_owned());
+        }
+    }
+    let q = uri.query().unwrap_or("");
+    for (name, value) in url::form_urlencoded::parse(q.as_bytes()) {
+        if name == "access_token" {
+            quoted.push(format!("token {value} has expired"));
+        }
+    }
+    let challenge = format!(
+        "Bearer error=\"invalid_token\", error_description=\"refused: {}\"",
+        quoted.join(" ")
+    );
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, challenge)],
+        "",
+    )
+}
+
+#[tokio::test]
+async fn a_challenge_quoting_credentials_other_than_one_bearer_token_is_scrubbed() {
+    use base64::Engine;
+    let app = Router::new().route("/api/data", get(quoting_challenge));
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    let basic = |text: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(text)
+        )
+    };
+    let url = format!("http://{addr}/api/data");
+    let sent = [
+        // Another scheme: a Basic password, and a key sent as Basic without an id.
+        client_without_redirects()
+            .get(&url)
+            .header(header::AUTHORIZATION, basic("alice:BasicPassword0021")),
+        client_without_redirects()
+            .get(&url)
+            .header(header::AUTHORIZATION, basic("ApiKeyWithoutColon0022")),
+        // Two fields: the request is malformed, and the second token is a secret too.
+        client_without_redirects()
+            .get(&url)
+            .header(header::AUTHORIZATION, "Bearer FirstBearer0023")
+            .header(header::AUTHORIZATION, "Bearer SecondBearer0023"),
+        // A token with no scheme at all.
+        client_without_redirects()
+            .get(&url)
+            .header(header::AUTHORIZATION, "BareTokenNoScheme0024"),
+        // RFC 6750 §2.3: the token in the query.
+        client_without_redirects().get(format!("{url}?access_token=QueryAccessToken0025")),
+        // The same, its name percent-encoded, as a server that decodes names reads it.
+        client_without_redirects().get(format!("{url}?q=1&access%5Ftoken=QueryAccessToken0026")),
+    ];
+    for request in sent {
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let all = events(&memory, 6).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in [
+        "BasicPassword0021",
+        "ApiKeyWithoutColon0022",
+        "FirstBearer0023",
+        "SecondBearer0023",
+        "BareTokenNoScheme0024",
+        "QueryAccessToken0025",
+        "QueryAccessToken0026",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    // The challenge is still recorded, its code and the words around the secrets.
+    for event in &all {
+        assert_eq!(event["error"]["code"], "invalid_token", "{event}");
+        assert!(
+            event["error"]["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("refused: ")),
+            "{event}"
+        );
+    }
+}
+
+/// A token endpoint that quotes the `Authorization` header it could not read, decoded when
+/// it is Basic.
+async fn quoting_authorization(headers: axum::http::HeaderMap, _body: Bytes) -> impl IntoResponse {
+    use base64::Engine;
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let decoded = value
+        .strip_prefix("Basic\t")
+        .or_else(|| value.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .map(|d| String::from_utf8_lossy(&d).into_owned())
+        .unwrap_or_else(|| value.to_owned());
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({
+            "error": "invalid_client",
+            "error_description": format!("credentials {decoded} are not valid"),
+        })
+        .to_string(),
+    )
+}
+
+#[tokio::test]
+async fn an_endpoints_credentials_without_an_id_or_a_scheme_are_scrubbed() {
+    use base64::Engine;
+    let app = Router::new().route("/token", post(quoting_authorization));
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    let encoded = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    for authorization in [
+        // A key sent as Basic without a client id.
+        format!("Basic {}", encoded("NoColonKey0031")),
+        // The scheme separated by a tab.
+        format!("Basic\t{}", encoded("client:TabBasicPassword0032")),
+        // A credential with no scheme at all.
+        "BareClientKey0033".to_owned(),
+    ] {
+        client_without_redirects()
+            .post(format!("http://{addr}/token"))
+            .header(header::AUTHORIZATION, authorization)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, 3).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in [
+        "NoColonKey0031",
+        "TabBasicPassword0032",
+        "BareClientKey0033",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    for event in &all {
+        assert_eq!(event["error"]["code"], "invalid_client", "{event}");
+        assert!(
+            event["error"]["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("credentials ")),
+            "{event}"
+        );
+    }
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 use super::Shared;
 use crate::context::RequestContext;
 use crate::event::{
-    error_code, ActorKind, AuditEvent, ErrorInfo, EventKind, HttpInfo, Outcome, Severity,
-    TokenDetails,
+    error_code, ActorKind, AuditEvent, ErrorInfo, EventKind, HeadSecrets, HttpInfo, Outcome,
+    Severity, TokenDetails,
 };
 use crate::oauth::{EndpointEvent, EndpointRequest, ResponseHead, ResponseSeen, Settings};
 use crate::resource::{token_parts, Challenge, Presented, ResourceRequest};
@@ -261,7 +261,19 @@ fn resource_error(
     };
     // The credential to scrub from the challenge is gathered only when there is one.
     if let Some(challenge) = response.and_then(|r| r.challenge.as_ref()) {
-        let secrets = resource.secrets();
+        // What else the head carried: another scheme's credential (a Basic password), a
+        // second `Authorization` field, a token sent in the query.
+        let mut head = HeadSecrets::default();
+        if let Some(quotable) = resource.quotable() {
+            for value in &quotable.authorization {
+                crate::oauth::authorization_secrets(value.as_bytes(), &mut head);
+            }
+            if let Some(query) = quotable.query.as_ref().and_then(|target| target.query()) {
+                crate::oauth::query_secrets(query, &mut head);
+            }
+        }
+        let mut secrets = resource.secrets();
+        secrets.head(&head);
         if let Some(code) = challenge.error(&secrets) {
             return Some(ErrorInfo {
                 code,

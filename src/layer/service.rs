@@ -128,6 +128,7 @@ impl<S, M> AuditService<S, M> {
             let fallback = shared.endpoints.is_assumed(endpoint).then(|| {
                 let resource = ResourceRequest::inspect(
                     &head.headers,
+                    &head.uri,
                     Authorization::of(&head.headers),
                     shared.inspectors(),
                     proof,
@@ -153,6 +154,7 @@ impl<S, M> AuditService<S, M> {
         }
         let resource = ResourceRequest::inspect(
             req.headers(),
+            req.uri(),
             authorization,
             shared.inspectors(),
             proof,

@@ -66,6 +66,35 @@ pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut HeadSecrets) -> Op
     (!id.is_empty()).then_some(BasicId { id, plus_kept })
 }
 
+/// Adds to `out` what a response could quote of one `Authorization` value: its credential,
+/// whatever the scheme (the whole value when it has no scheme: a token sent bare), and, for
+/// `Basic`, what it decodes to: the password (also form-decoded), or the whole decoded text
+/// when it has no `:` (a key sent as Basic without an id).
+pub(crate) fn authorization_secrets(value: &[u8], out: &mut HeadSecrets) {
+    let value = lossy(value);
+    let value = value.trim();
+    let Some((scheme, credentials)) = value.split_once([' ', '\t']) else {
+        out.add(value);
+        return;
+    };
+    let credentials = credentials.trim();
+    out.add(credentials);
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return;
+    }
+    let Ok(decoded) = LENIENT.decode(credentials) else {
+        return;
+    };
+    match decoded.iter().position(|&b| b == b':') {
+        Some(colon) => {
+            let password = lossy(&decoded[colon + 1..]);
+            out.add(&password);
+            out.add(&form_decoded(&password));
+        }
+        None => out.add(&lossy(&decoded)),
+    }
+}
+
 /// `text` decoded as `application/x-www-form-urlencoded` (`+` is a space).
 fn form_decoded(text: &str) -> Cow<'_, str> {
     if !text.bytes().any(|b| b == b'%' || b == b'+') {

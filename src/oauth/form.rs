@@ -17,7 +17,7 @@ pub(crate) struct Form<'a> {
 const MULTI_VALUED: [&str; 2] = ["resource", "audience"];
 
 /// Parameters whose values are never recorded but may be sent back in a response.
-const SECRET: [&str; 17] = [
+const SECRET: [&str; 23] = [
     "client_secret",
     "password",
     "code",
@@ -35,6 +35,15 @@ const SECRET: [&str; 17] = [
     "request_uri",
     "id_token_hint",
     "logout_hint",
+    // RFC 6750 §2.2/§2.3: a bearer token sent in a form body or a query string.
+    "access_token",
+    "id_token",
+    // RFC 8628 §3.3 and CIBA's token request: short, yet they stand for a grant.
+    "user_code",
+    "auth_req_id",
+    "login_hint_token",
+    // RFC 9101: a request object by value.
+    "request",
 ];
 
 /// Parameters recorded in events anyway (or harmless): not scrubbed from responses.
@@ -246,6 +255,13 @@ impl<'a> Form<'a> {
                     && value.len() >= MIN_UNKNOWN_SECRET);
             if secret {
                 secrets.literal(value.as_ref());
+            } else if let Some(user) = user_information(value) {
+                // A public URI's password is no less a secret: the field recorded leaves it
+                // out, and a server quoting the URI back must not bring it in.
+                secrets.literal(user);
+                if let Some((_, password)) = user.split_once(':') {
+                    secrets.literal(password);
+                }
             }
         }
     }
@@ -258,10 +274,31 @@ impl<'a> Form<'a> {
                 && (SECRET.contains(&name.as_ref())
                     || (!PUBLIC.contains(&name.as_ref()) && value.len() >= MIN_UNKNOWN_SECRET))
         };
-        for (_, value) in self.pairs.iter().filter(secret) {
-            head.add(value);
+        for pair in &self.pairs {
+            if secret(&pair) {
+                head.add(&pair.1);
+            } else if let Some(user) = user_information(&pair.1) {
+                head.add(user);
+                if let Some((_, password)) = user.split_once(':') {
+                    head.add(password);
+                }
+            }
         }
     }
+}
+
+/// The user information of a URI-shaped value (`client:pw` of `https://client:pw@app/cb`):
+/// everything between its scheme's `//` (or its start) and the last `@` before the path,
+/// query or fragment. `None` when the value has no `@` there.
+fn user_information(value: &str) -> Option<&str> {
+    if !value.contains('@') {
+        return None;
+    }
+    let start = value.find("//").map_or(0, |at| at + 2);
+    let rest = &value[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let user = &authority[..authority.rfind('@')?];
+    (!user.is_empty()).then_some(user)
 }
 
 impl std::fmt::Debug for Form<'_> {
@@ -408,6 +445,46 @@ mod tests {
             let theirs: Vec<_> = form_urlencoded::parse(input.as_bytes()).collect();
             proptest::prop_assert_eq!(ours, theirs);
         }
+    }
+
+    #[test]
+    fn bearer_tokens_and_grant_references_are_secrets_however_short() {
+        // A device flow's user code is 8 characters or fewer (RFC 8628 §6.1), and nothing
+        // bounds a token's length from below: too short for the rule on unknown values.
+        let form = Form::parse(b"user_code=WDJB-MJ&access_token=Ab3dE&auth_req_id=r1&id_token=t1");
+        let mut secrets = Secrets::none();
+        form.secrets_into(&mut secrets, &[]);
+        assert_eq!(
+            crate::event::scrub("codes WDJB-MJ Ab3dE r1 t1", &secrets, 512),
+            "codes [redacted] [redacted] [redacted] [redacted]"
+        );
+    }
+
+    #[test]
+    fn a_public_uris_password_is_a_secret() {
+        assert_eq!(
+            user_information("https://client:pw@app/cb?x=@"),
+            Some("client:pw")
+        );
+        assert_eq!(user_information("client:pw@app"), Some("client:pw"));
+        assert_eq!(user_information("https://app/cb?next=a@b"), None);
+        assert_eq!(user_information("https://@app/cb"), None);
+        assert_eq!(user_information("https://app/cb"), None);
+        let form = Form::parse(b"redirect_uri=https%3A%2F%2Fclient%3Ahunter2%40app%2Fcb");
+        let mut secrets = Secrets::none();
+        form.secrets_into(&mut secrets, &[]);
+        assert_eq!(
+            crate::event::scrub("uri https://client:hunter2@app/cb refused", &secrets, 512),
+            "uri https://[redacted]@app/cb refused"
+        );
+        let mut head = HeadSecrets::default();
+        form.head_secrets_into(&mut head);
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        assert!(
+            !crate::event::scrub("refused https://client:hunter2@app/cb", &secrets, 512)
+                .contains("hunter2")
+        );
     }
 
     #[test]

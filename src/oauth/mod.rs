@@ -153,6 +153,7 @@ pub use endpoints::{
 pub use login_rule::{LoginResponse, LoginRule};
 pub use metadata::{MetadataError, ProviderMetadata};
 
+pub(crate) use client_auth::authorization_secrets;
 pub(crate) use exchange::ResponseSeen;
 pub(crate) use request::{EndpointEvent, EndpointRequest, Settings};
 
@@ -211,6 +212,13 @@ pub mod fuzz {
     }
 }
 pub(crate) use response::ResponseHead;
+
+/// Adds to `head` the values of a query string a response must not quote, as an endpoint's
+/// query adds them: those of secret parameters (`access_token` among them, RFC 6750 §2.3),
+/// and of parameters not known to be public.
+pub(crate) fn query_secrets(query: &str, head: &mut crate::event::HeadSecrets) {
+    form::Form::parse(query.as_bytes()).head_secrets_into(head);
+}
 
 #[cfg(test)]
 mod tests {

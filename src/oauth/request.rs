@@ -102,9 +102,7 @@ fn head_credentials(headers: &http::HeaderMap, present: SecretHeaders, out: &mut
 
 fn authorization_credentials(headers: &http::HeaderMap, out: &mut HeadSecrets) {
     for value in headers.get_all(http::header::AUTHORIZATION) {
-        let value = lossy(value.as_bytes());
-        let credentials = value.trim().split_once(' ').map_or("", |(_, c)| c.trim());
-        out.add(credentials);
+        client_auth::authorization_secrets(value.as_bytes(), out);
     }
 }
 

@@ -58,6 +58,42 @@ impl std::fmt::Debug for QuotedCredential {
 pub(crate) struct ResourceRequest {
     presented: Presented,
     presentation: Presentation,
+    /// Only for the few requests that carry such text: boxed, so that the rest pay a word.
+    quotable: Option<Box<Quotable>>,
+}
+
+/// What else of a protected route's request head a challenge could quote back, kept until
+/// the response is read (the values share the request's bytes; nothing is copied): the
+/// `Authorization` values when they were not one bearer token (another scheme such as
+/// `Basic`, a malformed credential, several fields), and the query string when it names an
+/// `access_token` (RFC 6750 §2.3 lets a client send its token there). Read only when a
+/// response carries a challenge; its `Debug` shows nothing of them.
+#[derive(Default)]
+pub(crate) struct Quotable {
+    /// The `Authorization` values not read as one bearer token.
+    pub(crate) authorization: Vec<http::HeaderValue>,
+    /// The request's path and query, when it has a query.
+    pub(crate) query: Option<http::uri::PathAndQuery>,
+}
+
+/// Whether a query string may send an `access_token`, however its name is spelled
+/// (`ACCESS_TOKEN` for a server that reads names in any case, `access%5Ftoken` for one that
+/// decodes them): one pass over it, for every protected request that has one.
+fn may_name_a_token(query: &str) -> bool {
+    query.contains('%')
+        || query
+            .as_bytes()
+            .windows(6)
+            .any(|w| w.eq_ignore_ascii_case(b"access"))
+}
+
+impl std::fmt::Debug for Quotable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Quotable")
+            .field("authorization", &self.authorization.len())
+            .field("query", &self.query.is_some())
+            .finish()
+    }
 }
 
 /// What inspecting a protected route's request needs.
@@ -134,6 +170,7 @@ impl ResourceRequest {
     /// arrival as its event records it (no second reading of the clock).
     pub(crate) fn inspect(
         headers: &HeaderMap,
+        uri: &Uri,
         authorization: Authorization<'_>,
         inspectors: Inspectors<'_>,
         proof: Option<ProofCheck>,
@@ -187,6 +224,26 @@ impl ResourceRequest {
                 },
             ),
         };
+        // One bearer token read is scrubbed by its fingerprint; anything else is kept.
+        let authorization = matches!(
+            presented,
+            Presented::OtherScheme | Presented::Malformed { .. }
+        );
+        let query = uri.query().is_some_and(may_name_a_token);
+        let quotable = (authorization || query).then(|| {
+            Box::new(Quotable {
+                authorization: if authorization {
+                    headers
+                        .get_all(http::header::AUTHORIZATION)
+                        .iter()
+                        .cloned()
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                query: uri.path_and_query().filter(|_| query).cloned(),
+            })
+        });
         let mut request = ResourceRequest {
             presented,
             presentation: Presentation {
@@ -194,6 +251,7 @@ impl ResourceRequest {
                 proof,
                 certificate,
             },
+            quotable,
         };
         request.record_proof(dpop);
         request
@@ -266,8 +324,13 @@ impl ResourceRequest {
         }
     }
 
+    /// What else of the request head a challenge could quote, to scrub it.
+    pub(crate) fn quotable(&self) -> Option<&Quotable> {
+        self.quotable.as_deref()
+    }
+
     /// The presented credential, to scrub from what the response says about it.
-    pub(crate) fn secrets(&self) -> Secrets<'static> {
+    pub(crate) fn secrets<'a>(&self) -> Secrets<'a> {
         let mut secrets = Secrets::none();
         match &self.presented {
             Presented::Token(token) => secrets.fingerprint(token.fingerprint),
