@@ -249,7 +249,7 @@ impl<'a> Form<'a> {
     pub(crate) fn secrets_into(&'a self, secrets: &mut Secrets<'a>, public_too: &[&str]) {
         for (name, value) in &self.pairs {
             let name = name.as_ref();
-            let secret = SECRET.contains(&name)
+            let secret = is_secret_name(name)
                 || (!PUBLIC.contains(&name)
                     && !public_too.contains(&name)
                     && value.len() >= MIN_UNKNOWN_SECRET);
@@ -271,7 +271,7 @@ impl<'a> Form<'a> {
     pub(crate) fn head_secrets_into(&self, head: &mut HeadSecrets) {
         let secret = |(name, value): &&(Cow<'_, str>, Cow<'_, str>)| {
             !value.is_empty()
-                && (SECRET.contains(&name.as_ref())
+                && (is_secret_name(name)
                     || (!PUBLIC.contains(&name.as_ref()) && value.len() >= MIN_UNKNOWN_SECRET))
         };
         for pair in &self.pairs {
@@ -285,6 +285,16 @@ impl<'a> Form<'a> {
             }
         }
     }
+}
+
+/// Whether `name` is a secret parameter's, in any case: servers that read form names
+/// without regard to case (ASP.NET's form collection, so OpenIddict) take `Password` or
+/// `CLIENT_SECRET` for the parameter, and a short value would escape the rule on unknown
+/// parameters.
+fn is_secret_name(name: &str) -> bool {
+    SECRET
+        .iter()
+        .any(|secret| secret.eq_ignore_ascii_case(name))
 }
 
 /// The user information of a URI-shaped value (`client:pw` of `https://client:pw@app/cb`):
@@ -457,6 +467,26 @@ mod tests {
         assert_eq!(
             crate::event::scrub("codes WDJB-MJ Ab3dE r1 t1", &secrets, 512),
             "codes [redacted] [redacted] [redacted] [redacted]"
+        );
+    }
+
+    #[test]
+    fn secret_names_are_secret_in_any_case() {
+        let form =
+            Form::parse(b"grant_type=password&username=alice&PASSWORD=hunt3r&Client_Secret=s3c");
+        let mut secrets = Secrets::none();
+        form.secrets_into(&mut secrets, &[]);
+        assert_eq!(
+            crate::event::scrub("bad hunt3r for alice, s3c", &secrets, 512),
+            "bad [redacted] for alice, [redacted]"
+        );
+        let mut head = HeadSecrets::default();
+        form.head_secrets_into(&mut head);
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        assert_eq!(
+            crate::event::scrub("bad hunt3r, s3c", &secrets, 512),
+            "bad [redacted], [redacted]"
         );
     }
 
