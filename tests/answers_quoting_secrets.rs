@@ -699,3 +699,52 @@ async fn an_endpoints_credentials_without_an_id_or_a_scheme_are_scrubbed() {
         );
     }
 }
+
+/// A token endpoint that reads its form in the charset the request names, ISO-8859-1, and
+/// quotes the password it refused.
+async fn latin1_token(body: Bytes) -> impl IntoResponse {
+    let password = body
+        .split(|&b| b == b'&')
+        .find_map(|pair| pair.strip_prefix(b"password="))
+        .map(|value| {
+            percent_encoding::percent_decode(value)
+                .map(char::from)
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({
+            "error": "invalid_grant",
+            "error_description": format!("password {password} is wrong"),
+        })
+        .to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_password_in_another_charset_is_scrubbed_as_the_server_read_it() {
+    let app = Router::new().route("/token", post(latin1_token));
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    client_without_redirects()
+        .post(format!("http://{addr}/token"))
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=ISO-8859-1",
+        )
+        .body("grant_type=password&username=alice&password=Gr%FC%DFe-Latin1-0041")
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 1).await;
+    let text = all[0].to_string();
+    assert!(!text.contains("Latin1-0041"), "password leaked: {text}");
+    assert_eq!(all[0]["actor"]["subject"], "alice", "{text}");
+    assert!(
+        all[0]["error"]["description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("password ")),
+        "{text}"
+    );
+}

@@ -10,6 +10,9 @@ use crate::event::{sanitize, HeadSecrets, Secrets};
 #[derive(Default)]
 pub(crate) struct Form<'a> {
     pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// The form as it came: a value that is not UTF-8 is read from it again, in Latin-1,
+    /// to scrub it (see [`Form::secrets_into`]).
+    input: &'a [u8],
 }
 
 /// Parameters that may legitimately repeat: resource indicators (RFC 8707 §2) and token
@@ -128,7 +131,10 @@ impl<'a> Form<'a> {
             }
         }
         push(start, equals, bytes.len(), (name_escaped, value_escaped));
-        Form { pairs }
+        Form {
+            pairs,
+            input: bytes,
+        }
     }
 
     /// A form with bytes that are not UTF-8, read component by component.
@@ -143,7 +149,7 @@ impl<'a> Form<'a> {
                 (component(name), component(value))
             })
             .collect();
-        Form { pairs }
+        Form { pairs, input }
     }
 
     /// The parameters as they were read, in their order.
@@ -255,6 +261,12 @@ impl<'a> Form<'a> {
                     && value.len() >= MIN_UNKNOWN_SECRET);
             if secret {
                 secrets.literal(value.as_ref());
+                if value.contains(char::REPLACEMENT_CHARACTER) {
+                    // Not UTF-8: the text a server honouring another charset quotes.
+                    for reading in self.latin1_values(name) {
+                        secrets.literal(reading);
+                    }
+                }
             } else if let Some(user) = user_information(value) {
                 // A public URI's password is no less a secret: the field recorded leaves it
                 // out, and a server quoting the URI back must not bring it in.
@@ -264,6 +276,27 @@ impl<'a> Form<'a> {
                 }
             }
         }
+    }
+
+    /// The values of `name` that are not UTF-8 once decoded, read as Latin-1: a form
+    /// sent with `charset=ISO-8859-1` (or raw bytes of a legacy page) is read so by a server
+    /// that honours it, and quoted back as that text, which the lossy UTF-8 reading (each
+    /// such byte a U+FFFD) never matches.
+    fn latin1_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = String> + 's {
+        self.input
+            .split(|&b| b == b'&')
+            .filter_map(move |sequence| {
+                let mut halves = sequence.splitn(2, |&b| b == b'=');
+                let raw_name = halves.next().unwrap_or_default();
+                let raw_value = halves.next().unwrap_or_default();
+                if component(raw_name) != name {
+                    return None;
+                }
+                let bytes = decode_bytes(raw_value);
+                std::str::from_utf8(&bytes)
+                    .is_err()
+                    .then(|| bytes.iter().map(|&b| char::from(b)).collect())
+            })
     }
 
     /// Adds the same values as [`Form::secrets_into`] to `head`, for secrets that must be
@@ -277,6 +310,11 @@ impl<'a> Form<'a> {
         for pair in &self.pairs {
             if secret(&pair) {
                 head.add(&pair.1);
+                if pair.1.contains(char::REPLACEMENT_CHARACTER) {
+                    for reading in self.latin1_values(&pair.0) {
+                        head.add(&reading);
+                    }
+                }
             } else if let Some(user) = user_information(&pair.1) {
                 head.add(user);
                 if let Some((_, password)) = user.split_once(':') {
@@ -386,6 +424,14 @@ fn component(bytes: &[u8]) -> Cow<'_, str> {
 /// `bytes` with `+` as a space and each `%XX` as its byte, made UTF-8 as
 /// `form_urlencoded` makes it (bytes that are not become U+FFFD).
 fn decode(bytes: &[u8]) -> String {
+    match String::from_utf8(decode_bytes(bytes)) {
+        Ok(text) => text,
+        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+    }
+}
+
+/// The bytes `bytes` stands for: `+` a space, each `%XX` its byte.
+fn decode_bytes(bytes: &[u8]) -> Vec<u8> {
     // One pass into a buffer of the component's length (decoding only shortens it): what
     // `form_urlencoded` does in up to three (`+`, then `percent_decode`, whose buffer
     // grows as it fills). The property tests below hold the two to the same output.
@@ -407,10 +453,7 @@ fn decode(bytes: &[u8]) -> String {
             }
         }
     }
-    match String::from_utf8(decoded) {
-        Ok(text) => text,
-        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
-    }
+    decoded
 }
 
 /// The value of a hexadecimal digit.
@@ -468,6 +511,31 @@ mod tests {
             crate::event::scrub("codes WDJB-MJ Ab3dE r1 t1", &secrets, 512),
             "codes [redacted] [redacted] [redacted] [redacted]"
         );
+    }
+
+    #[test]
+    fn a_secret_in_another_charset_is_scrubbed_as_that_charset_reads_it() {
+        // `pässword1` in ISO-8859-1, percent-encoded and raw.
+        for (body, quoted) in [
+            (
+                &b"grant_type=password&username=alice&password=p%E4ssword1"[..],
+                "p\u{e4}ssword1",
+            ),
+            (b"username=alice&password=p\xe4ssword2", "p\u{e4}ssword2"),
+        ] {
+            let form = Form::parse(body);
+            let mut secrets = Secrets::none();
+            form.secrets_into(&mut secrets, &[]);
+            let text = format!("bad password {quoted} for alice");
+            let out = crate::event::scrub(&text, &secrets, 512);
+            assert_eq!(out, "bad password [redacted] for alice");
+            let mut head = HeadSecrets::default();
+            form.head_secrets_into(&mut head);
+            let mut secrets = Secrets::none();
+            secrets.head(&head);
+            let out = crate::event::scrub(&text, &secrets, 512);
+            assert_eq!(out, "bad password [redacted] for alice");
+        }
     }
 
     #[test]
