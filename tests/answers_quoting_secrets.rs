@@ -748,3 +748,37 @@ async fn a_password_in_another_charset_is_scrubbed_as_the_server_read_it() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn an_audience_uris_query_and_password_are_not_recorded() {
+    let app = Router::new().route("/token", post(echoing_token));
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    let audience: String = url::form_urlencoded::byte_serialize(
+        b"https://svc:AudiencePass0051@api.example/v1?api_key=AudienceKey0051",
+    )
+    .collect();
+    client_without_redirects()
+        .post(format!("http://{addr}/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&client_id=c\
+             &subject_token=SubjectToken0051\
+             &subject_token_type=urn:ietf:params:oauth:token-type:access_token\
+             &audience={audience}&audience=orders-api"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 1).await;
+    let text = all[0].to_string();
+    assert!(!text.contains("AudiencePass0051"), "{text}");
+    assert!(!text.contains("AudienceKey0051"), "{text}");
+    let recorded = &all[0]["oauth"]["audience"];
+    assert_eq!(recorded[1], "orders-api", "{text}");
+    assert!(
+        recorded[0]
+            .as_str()
+            .is_some_and(|a| a.ends_with("api.example/v1")),
+        "{text}"
+    );
+}

@@ -58,7 +58,18 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
     if let Some(form) = form {
         // `oauth` is boxed only when something goes in it: most token requests have none.
         let resource: Vec<String> = form.all("resource").map(uri_without_query).collect();
-        let audience: Vec<String> = form.all("audience").map(ident).collect();
+        // An audience is a logical name or, like a resource, a URI (RFC 8693 §2.1), whose
+        // query or user information may hold a key: a URI is recorded as a resource is.
+        let audience: Vec<String> = form
+            .all("audience")
+            .map(|a| {
+                if a.contains("://") {
+                    uri_without_query(a)
+                } else {
+                    ident(a)
+                }
+            })
+            .collect();
         if !resource.is_empty() || !audience.is_empty() {
             let oauth = Exchange::oauth(event);
             oauth.resource = resource;
