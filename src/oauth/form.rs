@@ -335,14 +335,15 @@ fn is_secret_name(name: &str) -> bool {
         .any(|secret| secret.eq_ignore_ascii_case(name))
 }
 
-/// The user information of a URI-shaped value (`client:pw` of `https://client:pw@app/cb`):
-/// everything between its scheme's `//` (or its start) and the last `@` before the path,
-/// query or fragment. `None` when the value has no `@` there.
+/// The user information of a URI (`client:pw` of `https://client:pw@app/cb`): everything
+/// between its `://` and the last `@` before the path, query or fragment. `None` when the
+/// value is no URI with an authority (a `client_id` or scope with an `@` is no password), or
+/// has no `@` there.
 fn user_information(value: &str) -> Option<&str> {
     if !value.contains('@') {
         return None;
     }
-    let start = value.find("//").map_or(0, |at| at + 2);
+    let start = value.find("://")? + 3;
     let rest = &value[start..];
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
     let user = &authority[..authority.rfind('@')?];
@@ -564,7 +565,8 @@ mod tests {
             user_information("https://client:pw@app/cb?x=@"),
             Some("client:pw")
         );
-        assert_eq!(user_information("client:pw@app"), Some("client:pw"));
+        assert_eq!(user_information("client:pw@app"), None);
+        assert_eq!(user_information("svc@tenant"), None);
         assert_eq!(user_information("https://app/cb?next=a@b"), None);
         assert_eq!(user_information("https://@app/cb"), None);
         assert_eq!(user_information("https://app/cb"), None);
