@@ -334,6 +334,47 @@ async fn only_allowed_hosts_are_answered() {
     }
 }
 
+/// The user information a request is refused for may be a password (a client that put its
+/// credentials in the URL): the event says the host had some, never what it was.
+#[tokio::test]
+async fn a_password_in_the_user_information_of_a_host_is_never_recorded() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("host-password");
+    let out = dir.path("audit.jsonl");
+    let proxy = audit_proxy(&upstream, &out, None);
+
+    for (path, request) in [
+        (
+            "/target",
+            "GET http://alice:target-secret@auth.example/target HTTP/1.1\r\nHost: auth.example\r\nConnection: close\r\n\r\n",
+        ),
+        (
+            "/field",
+            "GET /field HTTP/1.1\r\nHost: bob:field-secret@auth.example\r\nConnection: close\r\n\r\n",
+        ),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
+            .await
+            .expect("an answer")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{request:?}: {answer}");
+        let event = wait_event(&out, "for the refused request", at_path(path)).await;
+        let description = event["error"]["description"].as_str().unwrap();
+        assert!(
+            description.contains("\"…@auth.example\""),
+            "the host is shown, its user information hidden: {description}"
+        );
+    }
+    let trail = std::fs::read_to_string(&out).unwrap();
+    for secret in ["target-secret", "field-secret", "alice", "bob"] {
+        assert!(!trail.contains(secret), "{secret} recorded: {trail}");
+    }
+}
+
 /// An absolute-form target names the host the request is for, whatever `Host` says (RFC
 /// 9112 §3.2.2: the `Host` field is ignored), and the layer reads it so (the `htu` of a DPoP
 /// proof is checked against it): the upstream is told that host too, not the field's.

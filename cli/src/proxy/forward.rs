@@ -210,8 +210,16 @@ impl Forward {
 /// recipients treat user information in an `http` URI as an error. The host after the `@` is
 /// the one `allowed_hosts` would check, while an upstream may take the text before it for
 /// the host, in the links it builds.
+///
+/// The reason shows the host without its user information (`…@idp.example`), as
+/// [`shown_url`](oauth_audit::event::shown_url) shows URLs: it may be a password
+/// (`http://alice:secret@idp.example/token`), and the reason becomes the event's
+/// `error.description`.
 fn bad_host(uri: &Uri, headers: &http::HeaderMap) -> Option<String> {
-    let shown = |text: &[u8]| oauth_audit::event::sanitize(&String::from_utf8_lossy(text), 256);
+    let shown = |text: &[u8]| {
+        let shown = oauth_audit::event::shown_url(&String::from_utf8_lossy(text));
+        oauth_audit::event::sanitize(&shown, 256)
+    };
     let mut fields = headers.get_all(header::HOST).iter();
     if let Some(field) = fields.next() {
         if fields.next().is_some() {
