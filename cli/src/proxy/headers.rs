@@ -259,15 +259,11 @@ pub fn add_forwarding(
     }
     text.push_str(";proto=");
     text.push_str(scheme);
-    if let Some(host) = host.and_then(|h| h.to_str().ok()) {
-        if host
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-        {
-            text.push_str(";host=\"");
-            text.push_str(host);
-            text.push('"');
-        }
+    if let Some(host) = host.filter(|h| is_plain_host(h.as_bytes())) {
+        text.push_str(";host=\"");
+        // Plain ASCII, checked just above.
+        text.push_str(host.to_str().unwrap_or_default());
+        text.push('"');
     }
     // Digits, dots and colons: always a field value, shared with `X-Real-IP` when the client
     // is the peer (a reference count, not a copy).
@@ -300,6 +296,19 @@ pub fn add_forwarding(
         headers.insert(X_REAL_IP, real_ip);
     }
     append(headers, header::VIA, VIA);
+}
+
+/// Whether the client's `host` may go into `Forwarded: host="..."`: names, addresses and a
+/// port only (letters, digits, `-._~`, `:` and the brackets of an IPv6 address). The value
+/// is quoted, but many readers of `Forwarded` split it on `;` and `,` without reading quotes
+/// (Rack's `Utils.forwarded_values`, say), and take the last `for` or `proto` they find: a
+/// `Host: a;for=6.6.6.6;proto=https` would have chosen the address and scheme the upstream
+/// believes. Any other host is left out of `Forwarded` (it is still `X-Forwarded-Host`).
+fn is_plain_host(host: &[u8]) -> bool {
+    !host.is_empty()
+        && host
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._~:[]".contains(&b))
 }
 
 /// Appends `ip` to `text` as `Display` writes it, an IPv4 address without going through the
@@ -467,6 +476,60 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-real-ip"], "192.0.2.9");
         assert!(!h.contains_key("cf-connecting-ip"));
+    }
+
+    /// What a reader that splits `Forwarded` on `;` and `,` without reading quotes (Rack's
+    /// `Utils.forwarded_values`) takes for each parameter: every value, quotes stripped.
+    fn naive_reading<'a>(forwarded: &'a str, parameter: &str) -> Vec<&'a str> {
+        forwarded
+            .split(';')
+            .flat_map(|field| field.split(','))
+            .filter_map(|pair| pair.split_once('='))
+            .filter(|(name, _)| name.trim().eq_ignore_ascii_case(parameter))
+            .map(|(_, value)| value.trim().trim_matches('"'))
+            .collect()
+    }
+
+    #[test]
+    fn a_clients_host_cannot_add_parameters_to_forwarded() {
+        let client = Client {
+            peer: "192.0.2.9:5000".parse().unwrap(),
+            trusted_peer: false,
+            ip: "192.0.2.9".parse().unwrap(),
+        };
+        for host in [
+            "a;for=6.6.6.6;proto=https",
+            "a,for=6.6.6.6",
+            "a;proto=https",
+            "idp.example;by=x",
+            "a=b",
+            "a'b",
+            "",
+        ] {
+            let mut h = HeaderMap::new();
+            let value = HeaderValue::from_str(host).unwrap();
+            add_forwarding(&mut h, client, Some(&value), "http");
+            let forwarded = h[header::FORWARDED].to_str().unwrap();
+            assert_eq!(forwarded, "for=192.0.2.9;proto=http", "{host:?}");
+            assert_eq!(naive_reading(forwarded, "for"), ["192.0.2.9"], "{host:?}");
+            assert_eq!(naive_reading(forwarded, "proto"), ["http"], "{host:?}");
+            // Still passed on where it is the whole value.
+            assert_eq!(h["x-forwarded-host"], host);
+        }
+        for host in [
+            "idp.example",
+            "IdP.example:8443",
+            "[2001:db8::1]:443",
+            "a_b.internal",
+        ] {
+            let mut h = HeaderMap::new();
+            let value = HeaderValue::from_str(host).unwrap();
+            add_forwarding(&mut h, client, Some(&value), "https");
+            assert_eq!(
+                h[header::FORWARDED],
+                format!("for=192.0.2.9;proto=https;host=\"{host}\""),
+            );
+        }
     }
 
     #[test]
