@@ -587,6 +587,49 @@ async fn a_request_body_that_stalls_is_given_up() {
     );
 }
 
+/// A request body the client breaks (a chunk size that is no number) is the client's
+/// failure: `400 malformed_request`, not a `502` that blames the upstream and logs a warning
+/// whenever any client likes.
+#[tokio::test]
+async fn a_malformed_request_body_is_the_clients_failure_not_the_upstreams() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("malformed-body");
+    let proxy = start_proxy(&dir, &upstream.url(), "", "");
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    stream
+        .write_all(b"POST /upload HTTP/1.1\r\nHost: proxy\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        .await
+        .unwrap();
+    // The first chunk reached the upstream: the request is in flight.
+    let mut uploaded = upstream.uploaded.clone();
+    tokio::time::timeout(WAIT, uploaded.wait_for(|n| *n == 5))
+        .await
+        .expect("the first chunk never reached the upstream")
+        .unwrap();
+    stream.write_all(b"zz\r\n").await.unwrap();
+    let answer = read_until_closed(&mut stream).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    let event = wait_event(&dir.path("audit.jsonl"), "for the malformed body", |e| {
+        e["http"]["path"] == "/upload"
+    })
+    .await;
+    assert_eq!(event["http"]["status"], 400, "{event}");
+    assert_eq!(event["error"]["code"], "malformed_request", "{event}");
+    assert!(
+        event["error"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("chunk size")),
+        "{event}"
+    );
+    let warnings: Vec<String> = proxy
+        .logged_so_far()
+        .into_iter()
+        .filter(|line| line.contains("WARN"))
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
 /// HTTP/2 clients send each cookie in a `Cookie` field of its own; an HTTP/1.1 upstream
 /// reads one field (or joins them with `,`), so the proxy joins them with `; ` as RFC 9113
 /// §8.2.3 requires, and the upstream gets every cookie of the audited request.

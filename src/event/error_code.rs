@@ -65,7 +65,8 @@ pub const UPSTREAM_TLS_FAILED: &str = "upstream_tls_failed";
 pub const AMBIGUOUS_PATH: &str = "ambiguous_path";
 /// A request refused with `400` because it asked to be treated as another method.
 pub const METHOD_OVERRIDE: &str = "method_override";
-/// `oauth-audit proxy`: a request head its HTTP parser refused (`400`).
+/// `oauth-audit proxy`: a request head its HTTP parser refused, or a request body that
+/// could not be read (malformed, or broken off by the client) (`400`).
 pub const MALFORMED_REQUEST: &str = "malformed_request";
 /// `oauth-audit proxy`: a request head too large to read (`431`).
 pub const REQUEST_HEADER_FIELDS_TOO_LARGE: &str = "request_header_fields_too_large";

@@ -29,7 +29,7 @@ use super::headers::{
     add_forwarding, join_cookie_fields, remove_hop_by_hop, remove_path_overrides,
     remove_underscore_spellings, upgrades_to_websocket, wants_upgrade, Client as ForwardedClient,
 };
-use super::timed_body::{is_body_timeout, TimedBody};
+use super::timed_body::{is_body_timeout, is_client_body_error, TimedBody};
 use super::tunnel::{self, DEFAULT_TUNNEL_IDLE_TIMEOUT};
 use super::upstream::{Upstream, UpstreamError};
 use crate::config::{AllowedHost, UpstreamUrl};
@@ -445,6 +445,17 @@ impl Inner {
                     ),
                 );
             }
+            // The client's body broke off or was malformed: the upstream only saw an
+            // aborted request, and is not to blame (nor to be logged as failing, at the
+            // client's will).
+            Err(err) if is_client_body_error(&err) => {
+                tracing::debug!(error = %error_chain(&err), "request body could not be read");
+                return failure(
+                    StatusCode::BAD_REQUEST,
+                    error_code::MALFORMED_REQUEST,
+                    error_chain(&err),
+                );
+            }
             Err(err) => return unreachable_upstream(&self.upstream, &err),
         };
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
@@ -644,16 +655,26 @@ impl Service<Request<ForwardBody>> for Protected {
     }
 }
 
+/// `err` and the errors it wraps, `: `-separated.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = String::new();
+    let mut source = Some(err);
+    while let Some(err) = source {
+        if !chain.is_empty() {
+            chain.push_str(": ");
+        }
+        chain.push_str(&err.to_string());
+        source = err.source();
+    }
+    chain
+}
+
 /// `502`, with the reason for the audit event in the response's extensions.
 fn unreachable_upstream(upstream: &UpstreamUrl, err: &UpstreamError) -> Response<ProxyBody> {
-    let mut cause = String::new();
+    let cause = error_chain(err);
     let mut tls = false;
-    let mut source: Option<&dyn std::error::Error> = Some(err);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(err) = source {
-        if !cause.is_empty() {
-            cause.push_str(": ");
-        }
-        cause.push_str(&err.to_string());
         tls |= is_tls_error(err);
         source = err.source();
     }

@@ -4,7 +4,9 @@
 //! long as its body takes. A client that sends a body and then stalls would hold it until the
 //! upstream gives up, however long that is: [`TimedBody`] ends the body with a
 //! [`BodyTimeout`] error when no part of it arrived for the configured time (as nginx's
-//! `client_body_timeout`: the time between two reads, not the whole body's).
+//! `client_body_timeout`: the time between two reads, not the whole body's). A body that
+//! cannot be read ends with a [`ClientBodyError`], so that the request's failure is the
+//! client's and not taken for the upstream's.
 //!
 //! It is also where the request's trailers stop: fields sent after a chunked body
 //! (`Trailer: x-http-method-override`) would reach the upstream past every filter the proxy
@@ -36,6 +38,24 @@ impl fmt::Display for BodyTimeout {
 }
 
 impl StdError for BodyTimeout {}
+
+/// The error a [`TimedBody`] ends with when its client's body could not be read (a chunk
+/// size that is no number, a connection closed before the body's end): the client's
+/// failure, which the upstream only sees as an aborted request.
+#[derive(Debug)]
+pub struct ClientBodyError(Box<dyn StdError + Send + Sync>);
+
+impl fmt::Display for ClientBodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the client's request body could not be read")
+    }
+}
+
+impl StdError for ClientBodyError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
 
 /// `inner`, ended with [`BodyTimeout`] when no frame of it arrives for `timeout`. The timer
 /// is made only when the body first has to wait (one allocation then, for a body that
@@ -80,7 +100,9 @@ where
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err.into()))),
+            Poll::Ready(Some(Err(err))) => {
+                Poll::Ready(Some(Err(Box::new(ClientBodyError(err.into())))))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
                 let timeout = this.timeout;
@@ -106,9 +128,18 @@ where
 
 /// Whether `err`, or an error it wraps, is a [`BodyTimeout`].
 pub fn is_body_timeout(err: &(dyn StdError + 'static)) -> bool {
+    wraps::<BodyTimeout>(err)
+}
+
+/// Whether `err`, or an error it wraps, is a [`ClientBodyError`].
+pub fn is_client_body_error(err: &(dyn StdError + 'static)) -> bool {
+    wraps::<ClientBodyError>(err)
+}
+
+fn wraps<E: StdError + 'static>(err: &(dyn StdError + 'static)) -> bool {
     let mut current = Some(err);
     while let Some(err) = current {
-        if err.is::<BodyTimeout>() {
+        if err.is::<E>() {
             return true;
         }
         current = err.source();

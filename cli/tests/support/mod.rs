@@ -175,6 +175,13 @@ impl Proxy {
         wait_exit(&mut child)
     }
 
+    /// The lines the proxy logged since the last look, without waiting for more.
+    pub fn logged_so_far(&self) -> Vec<String> {
+        let mut lines = self.early.clone();
+        lines.extend(self.stderr.try_iter());
+        lines
+    }
+
     /// Waits until the proxy logs a line containing `text`, and returns that line.
     pub fn wait_log(&self, text: &str) -> String {
         if let Some(line) = self.early.iter().find(|line| line.contains(text)) {
