@@ -595,6 +595,7 @@ pub async fn run(mut settings: Settings) -> Result<(), Failure> {
             .map_or(crate::proxy::DEFAULT_TUNNEL_IDLE_TIMEOUT, |d| d.0),
     )
     .allowed_hosts(file.proxy.allowed_hosts.clone())
+    .oauth_endpoints(built.endpoints.clone())
     .upstream_idle_timeout(
         file.proxy
             .upstream_idle_timeout

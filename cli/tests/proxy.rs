@@ -1388,3 +1388,109 @@ async fn the_proxy_chains_its_events_and_continues_the_stream_after_a_restart() 
     .unwrap();
     assert_eq!(read_events(&dir.path("checkpoints.jsonl")).len(), 2);
 }
+
+/// A token endpoint that compresses its answer whenever the client accepts `gzip`, as
+/// compression middleware does for JSON (Express's `compression`, ASP.NET Core's, nginx's
+/// `gzip_types application/json`); each request's `Accept-Encoding` is kept.
+async fn compressing_token_endpoint() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::io::Write as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                    let accepted = req
+                        .headers()
+                        .get(hyper::header::ACCEPT_ENCODING)
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .unwrap_or_default();
+                    seen.lock().unwrap().push(accepted.clone());
+                    async move {
+                        let _ = http_body_util::BodyExt::collect(req.into_body()).await;
+                        let json = br#"{"access_token":"at-compressed-7f3a","token_type":"Bearer","expires_in":3600,"scope":"read"}"#;
+                        let mut response = hyper::Response::builder()
+                            .header("content-type", "application/json")
+                            .header("cache-control", "no-store");
+                        let body = if accepted.contains("gzip") {
+                            response = response.header("content-encoding", "gzip");
+                            let mut gz = flate2::write::GzEncoder::new(
+                                Vec::new(),
+                                flate2::Compression::default(),
+                            );
+                            gz.write_all(json).unwrap();
+                            gz.finish().unwrap()
+                        } else {
+                            json.to_vec()
+                        };
+                        Ok::<_, std::convert::Infallible>(
+                            response
+                                .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    (addr, asked)
+}
+
+/// The layer reads an endpoint's answer as it comes. A client that accepts `gzip` from an
+/// upstream that compresses JSON had its token issued with no fingerprint, scope or expiry in
+/// the event: endpoint requests go upstream with `Accept-Encoding: identity`, and only they.
+#[tokio::test]
+async fn a_token_answer_is_read_whatever_encoding_the_client_accepts() {
+    let (addr, asked) = compressing_token_endpoint().await;
+    let dir = TempDir::new("accept-encoding");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write("proxy.toml", "[endpoints]\ntoken = [\"/oauth/token\"]\n");
+    let upstream = format!("http://{addr}");
+    let proxy = Proxy::start(
+        &[
+            "--upstream",
+            &upstream,
+            "--out",
+            out.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let response = http()
+        .post(proxy.url("/oauth/token"))
+        .header("accept-encoding", "gzip")
+        .form(&[("grant_type", "client_credentials"), ("client_id", "c1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let event = wait_event(&out, "for the token request", at_path("/oauth/token")).await;
+    assert_eq!(event["kind"], "AccessTokenIssued", "{event}");
+    assert!(
+        event["token"]["fingerprint"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("sha256:")),
+        "the issued token is in the event: {event}"
+    );
+    assert_eq!(event["scopes"]["granted"][0], "read", "{event}");
+    // Any other path is left to the client's choice.
+    let response = http()
+        .get(proxy.url("/api/data"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    assert_eq!(*asked.lock().unwrap(), ["identity", "gzip"]);
+}

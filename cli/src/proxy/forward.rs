@@ -36,6 +36,7 @@ use crate::config::{AllowedHost, UpstreamUrl};
 use crate::routes::{Decision, PathCase, ScopeRules};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const IDENTITY: HeaderValue = HeaderValue::from_static("identity");
 
 /// How long an upstream connection may stay without a request (`proxy.upstream_idle_timeout`).
 pub const DEFAULT_UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -81,6 +82,8 @@ struct Inner {
     forward_certificate: Option<HeaderName>,
     /// The hosts requests may name (`proxy.allowed_hosts`); any when empty.
     allowed_hosts: Vec<AllowedHost>,
+    /// The OAuth endpoints, whose answers the layer reads.
+    endpoints: Endpoints,
 }
 
 /// The DER of the client certificate of the TLS connection a request came on.
@@ -148,8 +151,19 @@ impl Forward {
                 certificate_header: None,
                 forward_certificate: None,
                 allowed_hosts: Vec::new(),
+                endpoints: Endpoints::none(),
             }),
         }
+    }
+
+    /// The OAuth endpoints the layer audits (`[endpoints]`): their requests ask the upstream
+    /// for an answer without a content coding (`Accept-Encoding: identity`), as the layer
+    /// reads token, introspection and error answers as they come. A client that asked for
+    /// `gzip` from an upstream that compresses JSON would otherwise have had its tokens
+    /// issued with no fingerprint, scope or expiry in the event.
+    pub fn oauth_endpoints(mut self, endpoints: Endpoints) -> Self {
+        Arc::make_mut(&mut self.inner).endpoints = endpoints;
+        self
     }
 
     /// Gives up a request whose client sent no part of its body for `timeout` (default
@@ -353,6 +367,11 @@ impl Inner {
                 ),
             );
         }
+        // Not UserInfo: a protected route, whose answer the layer does not read.
+        let read_answer = self
+            .endpoints
+            .lookup(req.uri().path())
+            .is_some_and(|e| e != oauth_audit::oauth::Endpoint::UserInfo);
         let uri = match self.upstream_target(req.uri()) {
             Ok(uri) => uri,
             Err(err) => {
@@ -379,6 +398,9 @@ impl Inner {
         ];
         remove_hop_by_hop(headers, upgrade, &configured);
         remove_path_overrides(headers);
+        if read_answer {
+            headers.insert(header::ACCEPT_ENCODING, IDENTITY);
+        }
         remove_underscore_spellings(headers, configured);
         // The upstream's logs can be joined to the event: it gets the event's request id
         // (the client's own when the layer took it, else the generated one).
