@@ -656,3 +656,43 @@ async fn bodies_refused_by_the_shared_budget_say_so() {
         json!(["request_too_large"])
     );
 }
+
+/// A token answer with a content coding (compression middleware inside the layer, or an
+/// upstream that compresses whatever the request accepted) is not JSON as it passes: the
+/// event says the answer was not inspected and why, rather than look complete without the
+/// issued token.
+#[tokio::test]
+async fn an_encoded_answer_is_not_inspected_and_says_so() {
+    use std::io::Write as _;
+    let app = Router::new().route(
+        "/token",
+        post(|_form: Bytes| async {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(br#"{"access_token":"at-gz-1","token_type":"Bearer","expires_in":60}"#)
+                .unwrap();
+            (
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::CONTENT_ENCODING, "gzip"),
+                ],
+                gz.finish().unwrap(),
+            )
+        }),
+    );
+    let endpoints = Endpoints::builder().token("/token").build().unwrap();
+    let (addr, memory) = serve_with_endpoints(app, endpoints).await;
+    let response = post_form(
+        addr,
+        "/token",
+        "grant_type=client_credentials&client_id=c1".into(),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let event = events(&memory, 1).await.remove(0);
+    assert_eq!(event["oauth"]["body_inspected"], false, "{event}");
+    assert_eq!(
+        event["oauth"]["body_not_inspected"],
+        json!(["response_encoded"]),
+        "{event}"
+    );
+}

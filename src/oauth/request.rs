@@ -148,6 +148,8 @@ const DESCRIPTION_NOT_RECORDED: &str =
     "[not recorded: the request body was not inspected, so its secrets could not be scrubbed]";
 const RESPONSE_UNREADABLE: &str = "response_unreadable";
 const RESPONSE_INCOMPLETE: &str = "response_incomplete";
+/// The response body has a content coding (`gzip`, ...), which is not undone to read it.
+const RESPONSE_ENCODED: &str = "response_encoded";
 
 /// Whether a `Content-Type` value is `application/x-www-form-urlencoded`, parameters and
 /// case aside.
@@ -301,6 +303,10 @@ impl EndpointRequest {
         };
         let request_body_inspected = not_inspected.is_empty();
         let json = match (response, response_body.as_ref()) {
+            (Some(r), Some(_)) if r.head.is_some_and(|h| h.encoded && (h.json || h.form)) => {
+                not_inspected.push(RESPONSE_ENCODED);
+                None
+            }
             (Some(r), Some(captured)) if r.head.is_some_and(|h| h.json || h.form) => match captured
                 .whole()
             {

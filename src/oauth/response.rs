@@ -29,6 +29,9 @@ pub(crate) struct ResponseHead {
     /// unless asked for JSON (`access_token=…&scope=…`, and its waiting device polls
     /// `error=authorization_pending&…` with `200`).
     pub(crate) form: bool,
+    /// The body has a content coding (`Content-Encoding: gzip`, ...): its bytes are not the
+    /// JSON or form they would be, and are not read as such.
+    pub(crate) encoded: bool,
 }
 
 impl ResponseHead {
@@ -46,6 +49,14 @@ impl ResponseHead {
                 .next()
                 .is_some_and(|t| t.trim().eq_ignore_ascii_case(FORM_TYPE))
         });
+        let encoded = headers
+            .get_all(http::header::CONTENT_ENCODING)
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .any(|coding| {
+                let coding = coding.trim_ascii();
+                !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity")
+            });
         ResponseHead {
             location: headers
                 .get(http::header::LOCATION)
@@ -53,6 +64,7 @@ impl ResponseHead {
                 .map(|l| Location::parse(l, inspector)),
             json,
             form,
+            encoded,
         }
     }
 }
