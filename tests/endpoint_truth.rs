@@ -696,3 +696,39 @@ async fn an_encoded_answer_is_not_inspected_and_says_so() {
         "{event}"
     );
 }
+
+/// A token request whose form is compressed (`Content-Encoding: gzip`, which Express's
+/// body-parser inflates) names no grant, client or user as it passes: the event says the
+/// request was not inspected, never that an anonymous request was granted a token.
+#[tokio::test]
+async fn an_encoded_request_is_not_inspected_and_says_so() {
+    use std::io::Write as _;
+    let app = Router::new().route(
+        "/token",
+        post(|_form: Bytes| async {
+            Json(json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 60}))
+        }),
+    );
+    let endpoints = Endpoints::builder().token("/token").build().unwrap();
+    let (addr, memory) = serve_with_endpoints(app, endpoints).await;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"grant_type=password&username=alice&password=pw-1&client_id=c1")
+        .unwrap();
+    let response = client()
+        .post(format!("http://{addr}/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let event = events(&memory, 1).await.remove(0);
+    assert_eq!(event["oauth"]["body_inspected"], false, "{event}");
+    assert_eq!(
+        event["oauth"]["body_not_inspected"],
+        json!(["request_encoded"]),
+        "{event}"
+    );
+    assert_ne!(event["actor"]["kind"], "anonymous", "{event}");
+}

@@ -640,7 +640,7 @@ pub struct OAuthDetails {
     /// Which bodies were not inspected, and why: `request_too_large`,
     /// `request_incomplete`, `response_too_large`, `response_incomplete`,
     /// `request_unreadable`, `response_unreadable`, `request_not_a_form`,
-    /// `request_over_budget`, `response_over_budget`, `response_encoded`.
+    /// `request_over_budget`, `response_over_budget`, `request_encoded`, `response_encoded`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub body_not_inspected: Vec<String>,
     /// Token, revocation, introspection and pushed authorization requests that named two

@@ -58,8 +58,8 @@
 //! `oauth.body_inspected: false` and `oauth.body_not_inspected` (`request_too_large`,
 //! `request_incomplete`, `response_too_large`, `response_incomplete`; `request_over_budget`
 //! and `response_over_budget` when the copies of other bodies in flight held the whole
-//! [`EndpointsBuilder::max_captured_bytes`]; `response_encoded` for an answer with a
-//! `Content-Encoding`, which is not undone), carries only what the
+//! [`EndpointsBuilder::max_captured_bytes`]; `request_encoded` and `response_encoded` for a
+//! body with a `Content-Encoding`, which is not undone), carries only what the
 //! headers told, never calls the unseen actor `anonymous`, and never records a login success
 //! for a user it did not see (`outcome: unknown`). The query string
 //! of an authorization request is parsed when the request arrives, into the few fields

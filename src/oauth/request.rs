@@ -51,6 +51,8 @@ pub(crate) struct EndpointRequest {
     body: Option<CaptureSlot>,
     /// The body's `Content-Type` is a form's (or absent).
     form_body: bool,
+    /// The body has a content coding (`Content-Encoding: gzip`): not readable as a form.
+    encoded_body: bool,
     /// Token requests: the check of the DPoP proof sent with it (RFC 9449 §5).
     proof: Option<ProofCheck>,
     /// The client certificate of the connection (RFC 8705).
@@ -143,6 +145,8 @@ const RESPONSE_TOO_LARGE: &str = "response_too_large";
 const REQUEST_UNREADABLE: &str = "request_unreadable";
 /// The request body is not `application/x-www-form-urlencoded` (JSON, multipart).
 const REQUEST_NOT_A_FORM: &str = "request_not_a_form";
+/// The request body has a content coding (`gzip`, ...), which is not undone to read it.
+const REQUEST_ENCODED: &str = "request_encoded";
 /// What stands for a response's `error_description` when the request body was not inspected.
 const DESCRIPTION_NOT_RECORDED: &str =
     "[not recorded: the request body was not inspected, so its secrets could not be scrubbed]";
@@ -233,6 +237,10 @@ impl EndpointRequest {
             .headers
             .get(http::header::CONTENT_TYPE)
             .is_none_or(|value| is_form_type(value.as_bytes()));
+        // Nor is a compressed one (servers such as Express's body-parser inflate it): read as
+        // it came, it would name no grant, client or user, and the event would call the
+        // request anonymous.
+        let encoded_body = super::response::content_coded(&head.headers);
         let (body, tee) = if has_body {
             let slot = CaptureSlot::default();
             let tee =
@@ -252,6 +260,7 @@ impl EndpointRequest {
             reason,
             body,
             form_body,
+            encoded_body,
             proof,
             certificate,
         };
@@ -271,6 +280,10 @@ impl EndpointRequest {
         let mut not_inspected = Vec::new();
         let form = match &self.body {
             None => None,
+            Some(_) if self.encoded_body => {
+                not_inspected.push(REQUEST_ENCODED);
+                None
+            }
             Some(_) if !self.form_body => {
                 not_inspected.push(REQUEST_NOT_A_FORM);
                 None

@@ -49,14 +49,7 @@ impl ResponseHead {
                 .next()
                 .is_some_and(|t| t.trim().eq_ignore_ascii_case(FORM_TYPE))
         });
-        let encoded = headers
-            .get_all(http::header::CONTENT_ENCODING)
-            .iter()
-            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-            .any(|coding| {
-                let coding = coding.trim_ascii();
-                !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity")
-            });
+        let encoded = content_coded(headers);
         ResponseHead {
             location: headers
                 .get(http::header::LOCATION)
@@ -70,6 +63,19 @@ impl ResponseHead {
 }
 
 const FORM_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// Whether a message's body has a content coding (`Content-Encoding: gzip`, ...; `identity`
+/// is none): its bytes are not the form or JSON they encode, and the layer does not undo it.
+pub(crate) fn content_coded(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .any(|coding| {
+            let coding = coding.trim_ascii();
+            !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity")
+        })
+}
 
 /// A redirect target: where it goes and which OAuth parameters it carries. The query and
 /// fragment themselves are never kept; tokens in them are kept only as inspected tokens.
