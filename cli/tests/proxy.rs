@@ -1494,3 +1494,30 @@ async fn a_token_answer_is_read_whatever_encoding_the_client_accepts() {
     assert_eq!(response.headers()["content-encoding"], "gzip");
     assert_eq!(*asked.lock().unwrap(), ["identity", "gzip"]);
 }
+
+/// The revocation reason the event records is the one the upstream gets, whatever header the
+/// operator reads it from: a client cannot name that header in `Connection` (or spell it with
+/// `_`) to have the proxy strip it after the audit.
+#[tokio::test]
+async fn a_configured_revocation_reason_header_reaches_the_upstream() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("reason-header");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        "[endpoints]\nrevocation = [\"/echo\"]\nrevocation_reason_header = \"x-reason\"\n",
+    );
+    let proxy = audit_proxy(&upstream, &out, Some(&config));
+    let response = http()
+        .post(proxy.url("/echo"))
+        .header("connection", "x-reason")
+        .header("x-reason", "key compromise")
+        .form(&[("token", "t-1"), ("client_id", "c1")])
+        .send()
+        .await
+        .unwrap();
+    let seen: Value = response.json().await.unwrap();
+    assert_eq!(seen["headers"]["x-reason"][0], "key compromise", "{seen}");
+    let event = wait_event(&out, "for the revocation", at_path("/echo")).await;
+    assert_eq!(event["oauth"]["reason"], "key compromise", "{event}");
+}

@@ -250,6 +250,12 @@ impl Endpoints {
         !self.inner.configured.contains(&endpoint)
     }
 
+    /// The request header a revocation reason is read from (`x-revocation-reason` unless
+    /// configured otherwise), if any.
+    pub fn revocation_reason_header(&self) -> Option<&HeaderName> {
+        self.inner.reason_header.as_ref()
+    }
+
     /// How many body bytes are copied for inspection.
     pub fn body_limit(&self) -> usize {
         self.inner.body_limit

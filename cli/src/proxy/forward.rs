@@ -395,6 +395,10 @@ impl Inner {
             Some(self.trusted.client_ip_source().header_name()),
             self.certificate_header.as_ref().map(HeaderName::as_str),
             self.forward_certificate.as_ref().map(HeaderName::as_str),
+            // The event records the reason: the upstream must get it too.
+            self.endpoints
+                .revocation_reason_header()
+                .map(HeaderName::as_str),
         ];
         remove_hop_by_hop(headers, upgrade, &configured);
         remove_path_overrides(headers);

@@ -81,12 +81,12 @@ pub fn remove_path_overrides(headers: &mut HeaderMap) {
 /// upstream must be able to trust: the forwarding headers, the method and path overrides,
 /// the fields the audit event records ([`END_TO_END`]: `X-Request-Id`, `User-Agent`,
 /// `X-Revocation-Reason`, ...), and `configured` (the client-IP header, the
-/// client-certificate headers).
+/// client-certificate headers, the revocation reason header).
 /// CGI-style servers (WSGI, Rack, PHP's FastCGI, uWSGI) read `X_Forwarded_For` and
 /// `X-Forwarded-For` as one variable, `HTTP_X_FORWARDED_FOR`, with the client's value first,
 /// past everything the proxy removes or rewrites under the `-` spelling. Other names with
 /// `_` are left alone (nginx drops every one of them by default).
-pub fn remove_underscore_spellings(headers: &mut HeaderMap, configured: [Option<&str>; 3]) {
+pub fn remove_underscore_spellings(headers: &mut HeaderMap, configured: [Option<&str>; 4]) {
     // Nearly every request has no name with `_`: one look at the names present.
     if !headers.keys().any(|name| name.as_str().contains('_')) {
         return;
@@ -171,8 +171,8 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = String> + '_ {
 }
 
 /// Removes the hop-by-hop fields, those named in `Connection` included, except end-to-end
-/// fields (credentials, body framing, forwarding headers, and `configured`: the client-IP
-/// and client-certificate headers) that a client may name there to have them stripped behind
+/// fields (credentials, body framing, forwarding headers, and `configured`: the client-IP,
+/// client-certificate and revocation reason headers) that a client may name there to have them stripped behind
 /// the audit's back. With `keep_upgrade` (an upgrade being forwarded), `Connection: upgrade`
 /// and `Upgrade` are kept, as the next hop must see them to switch protocols.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool, configured: &[Option<&str>]) {
