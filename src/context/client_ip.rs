@@ -208,8 +208,8 @@ impl TrustedProxies {
                 _ => canonical(peer),
             });
         }
-        let mut ips = [None; forwarded::MAX_HOPS];
-        let x_forwarded_for = |raw: &mut Vec<String>, ips: &mut [Option<IpAddr>; _]| {
+        let mut ips = forwarded::Addresses::new();
+        let x_forwarded_for = |raw: &mut Vec<String>, ips: &mut forwarded::Addresses| {
             if carried.has(Header::XForwardedFor) {
                 forwarded::x_forwarded_for_into(headers, raw, ips);
             } else {
@@ -218,12 +218,14 @@ impl TrustedProxies {
             "x-forwarded-for"
         };
         // `Forwarded` is rarer and harder to read: its hops are made afresh.
-        let forwarded = |raw: &mut Vec<String>, ips: &mut [Option<IpAddr>; _]| {
+        let forwarded = |raw: &mut Vec<String>, ips: &mut forwarded::Addresses| {
             raw.clear();
             if carried.has(Header::Forwarded) {
-                for (place, hop) in forwarded::forwarded(headers).into_iter().enumerate() {
-                    ips[place] = hop.ip;
-                    raw.push(hop.raw);
+                for hop in forwarded::forwarded(headers) {
+                    // At most MAX_HOPS hops: never refused.
+                    if ips.try_push(hop.ip).is_ok() {
+                        raw.push(hop.raw);
+                    }
                 }
             }
             "forwarded"
@@ -238,7 +240,8 @@ impl TrustedProxies {
             }
             ClientIpSource::Header(_) => x_forwarded_for(forwarded_for, &mut ips),
         };
-        let chain = &ips[..forwarded_for.len()];
+        debug_assert_eq!(ips.len(), forwarded_for.len());
+        let chain = &ips;
         let ip = peer.map(|peer| {
             let peer = canonical(peer);
             match &self.source {

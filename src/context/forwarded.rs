@@ -59,7 +59,7 @@ pub struct Hop {
 #[doc(hidden)]
 pub fn x_forwarded_for(headers: &HeaderMap) -> Vec<Hop> {
     let mut raw = Vec::new();
-    let mut ips = [None; MAX_HOPS];
+    let mut ips = Addresses::new();
     x_forwarded_for_into(headers, &mut raw, &mut ips);
     raw.into_iter()
         .zip(ips)
@@ -67,15 +67,20 @@ pub fn x_forwarded_for(headers: &HeaderMap) -> Vec<Hop> {
         .collect()
 }
 
+/// The addresses of a chain's hops (`None` for a hop that is not one), at most
+/// [`MAX_HOPS`], kept on the stack and never initialised past the last.
+pub(crate) type Addresses = arrayvec::ArrayVec<Option<IpAddr>, MAX_HOPS>;
+
 /// [`x_forwarded_for`] into `raw` (each hop as written, sanitised) and `ips` (the address of
-/// each, in the same order, for the first `raw.len()`), keeping the strings `raw` already
-/// holds for the new hops: the chain of an event made again costs no allocation when it is
-/// no longer than the one before. Whatever `raw` held is overwritten or cut.
+/// each, in the same order), keeping the strings `raw` already holds for the new hops: the
+/// chain of an event made again costs no allocation when it is no longer than the one
+/// before. Whatever `raw` held is overwritten or cut; `ips` starts empty.
 pub(crate) fn x_forwarded_for_into(
     headers: &HeaderMap,
     raw: &mut Vec<String>,
-    ips: &mut [Option<IpAddr>; MAX_HOPS],
+    ips: &mut Addresses,
 ) {
+    debug_assert!(ips.is_empty());
     // A ring over the first MAX_HOPS places: hop `n` goes to `n % MAX_HOPS`.
     let mut seen = 0;
     for value in headers.get_all(X_FORWARDED_FOR) {
@@ -90,7 +95,11 @@ pub(crate) fn x_forwarded_for_into(
                 Some(kept) => crate::text::sanitize_into(kept, node, MAX_HOP_LEN),
                 None => raw.push(crate::event::sanitize(node, MAX_HOP_LEN)),
             }
-            ips[place] = parse_node(node);
+            let ip = parse_node(node);
+            match ips.get_mut(place) {
+                Some(kept) => *kept = ip,
+                None => ips.push(ip),
+            }
             seen += 1;
         }
     }
