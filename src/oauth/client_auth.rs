@@ -38,26 +38,27 @@ pub(crate) struct BasicId {
     pub(crate) plus_kept: Option<String>,
 }
 
-/// The client id of an `Authorization: Basic` header (see [`BasicId`]). The password goes
-/// to `secrets`, raw and decoded, to scrub it from what the response says.
+/// The client id of an `Authorization: Basic` header (see [`BasicId`]), and what a response
+/// could quote of every `Authorization` value, added to `secrets`
+/// ([`authorization_secrets`]): the first value's Base64 is decoded once for both.
+///
+/// The client is named by the first value only, read as RFC 7617 writes it (visible ASCII,
+/// `Basic`, one space), where the secrets are read from any reading a server might make.
 pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut HeadSecrets) -> Option<BasicId> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, credentials) = value.trim().split_once(' ')?;
+    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
+    let first = values.next()?;
+    let decoded = secrets_of(first.as_bytes(), secrets);
+    for value in values {
+        authorization_secrets(value.as_bytes(), secrets);
+    }
+    let (scheme, _) = first.to_str().ok()?.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = LENIENT.decode(credentials.trim()).ok()?;
+    // The same credential `secrets_of` decoded: the value is ASCII, and its first space
+    // comes before any tab, since the scheme has none.
+    let decoded = decoded?;
     let colon = decoded.iter().position(|&b| b == b':')?;
-    let password = lossy(&decoded[colon + 1..]);
-    if !password.is_empty() {
-        secrets.add(&password);
-        // Decoded, when that is another text (nearly never).
-        if let Cow::Owned(decoded) = form_decoded(&password) {
-            if decoded != *password {
-                secrets.add(&decoded);
-            }
-        }
-    }
     let raw = lossy(&decoded[..colon]);
     let id = form_decoded(&raw).into_owned();
     let plus_kept = raw
@@ -71,28 +72,37 @@ pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut HeadSecrets) -> Op
 /// `Basic`, what it decodes to: the password (also form-decoded), or the whole decoded text
 /// when it has no `:` (a key sent as Basic without an id).
 pub(crate) fn authorization_secrets(value: &[u8], out: &mut HeadSecrets) {
+    secrets_of(value, out);
+}
+
+/// [`authorization_secrets`], giving back a `Basic` credential's decoded bytes.
+fn secrets_of(value: &[u8], out: &mut HeadSecrets) -> Option<Vec<u8>> {
     let value = lossy(value);
     let value = value.trim();
     let Some((scheme, credentials)) = value.split_once([' ', '\t']) else {
         out.add(value);
-        return;
+        return None;
     };
     let credentials = credentials.trim();
     out.add(credentials);
     if !scheme.eq_ignore_ascii_case("basic") {
-        return;
+        return None;
     }
-    let Ok(decoded) = LENIENT.decode(credentials) else {
-        return;
-    };
+    let decoded = LENIENT.decode(credentials).ok()?;
     match decoded.iter().position(|&b| b == b':') {
         Some(colon) => {
             let password = lossy(&decoded[colon + 1..]);
             out.add(&password);
-            out.add(&form_decoded(&password));
+            // Decoded, when that is another text (nearly never).
+            if let Cow::Owned(decoded) = form_decoded(&password) {
+                if decoded != *password {
+                    out.add(&decoded);
+                }
+            }
         }
         None => out.add(&lossy(&decoded)),
     }
+    Some(decoded)
 }
 
 /// `text` decoded as `application/x-www-form-urlencoded` (`+` is a space).
@@ -338,34 +348,41 @@ mod tests {
 
     #[test]
     fn basic_is_percent_decoded_and_drops_the_secret() {
+        // The client id, and the secrets of the header past its Base64 credential.
         let client = |user_pass: &str| {
+            let headers = basic(user_pass);
             let mut head = HeadSecrets::default();
-            let id = basic_client(&basic(user_pass), &mut head).map(|b| b.id);
-            (id, head.digests().to_vec())
+            let id = basic_client(&headers, &mut head).map(|b| b.id);
+            let credential = base64::engine::general_purpose::STANDARD.encode(user_pass);
+            assert_eq!(head.digests()[0], SecretDigest::of(&credential));
+            (id, head.digests()[1..].to_vec())
         };
         let (id, digests) = client("my%20client+x%3A1:s3cr%2Bt+1");
         assert_eq!(id.as_deref(), Some("my client x:1"));
-        let mut head = HeadSecrets::default();
-        let plus = basic_client(&basic("my%20client+x%3A1:pw"), &mut head).unwrap();
+        let plus =
+            basic_client(&basic("my%20client+x%3A1:pw"), &mut HeadSecrets::default()).unwrap();
         assert_eq!(plus.plus_kept.as_deref(), Some("my client+x:1"));
-        let plain = basic_client(&basic("my%20client:pw"), &mut head).unwrap();
+        let plain = basic_client(&basic("my%20client:pw"), &mut HeadSecrets::default()).unwrap();
         assert_eq!(plain.plus_kept, None);
         // The password, as sent and as decoded; nothing else of it is kept.
         assert_eq!(
             digests,
             [SecretDigest::of("s3cr%2Bt+1"), SecretDigest::of("s3cr+t 1")]
         );
-        assert_eq!(client("nocolon"), (None, Vec::new()));
+        // No colon: no client, and the whole decoded text is the secret (a key sent as
+        // Basic without an id).
+        assert_eq!(client("nocolon"), (None, vec![SecretDigest::of("nocolon")]));
         // No client id, but the password is still a secret to scrub.
         assert_eq!(client(":secret"), (None, vec![SecretDigest::of("secret")]));
         // Kept once when decoding leaves it as it was.
         assert_eq!(client("id:%zz!").1, [SecretDigest::of("%zz!")]);
+        assert_eq!(client("id:pw").1, [SecretDigest::of("pw")]);
         assert_eq!(client("id:"), (Some("id".to_owned()), Vec::new()));
         let mut bearer = HeaderMap::new();
         bearer.insert(http::header::AUTHORIZATION, "Bearer abc".parse().unwrap());
         let mut head = HeadSecrets::default();
         assert_eq!(basic_client(&bearer, &mut head), None);
-        assert!(head.digests().is_empty());
+        assert_eq!(head.digests(), [SecretDigest::of("abc")]);
     }
 
     #[test]
@@ -496,8 +513,7 @@ mod tests {
         // `svc batch` that does (RFC 6749 §2.3.1). Against a form's `svc%2Bbatch` the request
         // alone cannot tell: the RFC's reading is the client, the form's the conflict (an
         // issued token naming `svc+batch` settles it at the token endpoint).
-        let mut head = HeadSecrets::default();
-        let sent = basic_client(&basic("svc+batch:pw"), &mut head).unwrap();
+        let sent = basic_client(&basic("svc+batch:pw"), &mut HeadSecrets::default()).unwrap();
         assert_eq!(sent.id, "svc batch");
         assert_eq!(sent.plus_kept.as_deref(), Some("svc+batch"));
         let c = identify(
@@ -529,8 +545,11 @@ mod tests {
     /// `client_id` of `svc+batch` (another client) is a conflict, not the same client.
     #[test]
     fn an_encoded_space_in_basic_is_not_the_forms_plus() {
-        let mut head = HeadSecrets::default();
-        let sent = basic_client(&basic("svc%20batch:attacker-secret"), &mut head).unwrap();
+        let sent = basic_client(
+            &basic("svc%20batch:attacker-secret"),
+            &mut HeadSecrets::default(),
+        )
+        .unwrap();
         let c = identify(
             Some(&sent),
             Some(&Form::parse(
@@ -553,8 +572,11 @@ mod tests {
     /// the other reading must stay on the record.
     #[test]
     fn a_form_encoded_space_in_basic_keeps_the_other_reading() {
-        let mut head = HeadSecrets::default();
-        let sent = basic_client(&basic("svc+batch:svc-batch-secret"), &mut head).unwrap();
+        let sent = basic_client(
+            &basic("svc+batch:svc-batch-secret"),
+            &mut HeadSecrets::default(),
+        )
+        .unwrap();
         let c = identify(
             Some(&sent),
             Some(&Form::parse(b"token=abc&client_id=svc%2Bbatch")),

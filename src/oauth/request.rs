@@ -85,13 +85,10 @@ impl SecretHeaders {
     }
 }
 
-/// Adds to `out` the credentials of every `Authorization` header (whatever the scheme), every
-/// cookie value and every DPoP proof (no bearer secret, but never recorded either): a
-/// response may quote them. `present` says which of those headers there are.
+/// Adds to `out` every cookie value and every DPoP proof (no bearer secret, but never
+/// recorded either): a response may quote them. `present` says which of those headers
+/// there are. (The `Authorization` values' secrets are added by `basic_client`.)
 fn head_credentials(headers: &http::HeaderMap, present: SecretHeaders, out: &mut HeadSecrets) {
-    if present.authorization {
-        authorization_credentials(headers, out);
-    }
     if present.cookie {
         cookie_values(headers, out);
     }
@@ -99,12 +96,6 @@ fn head_credentials(headers: &http::HeaderMap, present: SecretHeaders, out: &mut
         for value in headers.get_all(DPOP) {
             out.add_bytes(value.as_bytes());
         }
-    }
-}
-
-fn authorization_credentials(headers: &http::HeaderMap, out: &mut HeadSecrets) {
-    for value in headers.get_all(http::header::AUTHORIZATION) {
-        client_auth::authorization_secrets(value.as_bytes(), out);
     }
 }
 
