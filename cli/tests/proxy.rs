@@ -197,6 +197,54 @@ async fn an_untrusted_client_cannot_write_forwarding_headers_upstream() {
     );
 }
 
+/// Headers from which forward-auth services and rewriting servers take the path never reach
+/// the upstream, whoever the peer: the upstream acts on the path the proxy audited.
+#[tokio::test]
+async fn path_override_headers_never_reach_the_upstream() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("path-overrides");
+    let out = dir.path("audit.jsonl");
+    let untrusted = audit_proxy(&upstream, &out, None);
+    let trusted = Proxy::start(
+        &[
+            "--upstream",
+            &upstream.url(),
+            "--out",
+            dir.path("trusted.jsonl").to_str().unwrap(),
+            "--trusted-proxy",
+            "127.0.0.0/8",
+        ],
+        &[],
+    );
+    let overrides = [
+        "x-forwarded-uri",
+        "x-original-uri",
+        "x-forwarded-path",
+        "x-envoy-original-path",
+        // As CGI-style servers read them, the same fields.
+        "x_forwarded_uri",
+        "X_Original_URI",
+        "x_forwarded_path",
+        "x_envoy_original_path",
+    ];
+    for proxy in [&untrusted, &trusted] {
+        let mut request = http()
+            .get(proxy.url("/echo?x=1"))
+            .header("x-forwarded-prefix", "/prefix");
+        for name in overrides {
+            request = request.header(name, "/admin/users?all=1");
+        }
+        let seen: Value = request.send().await.unwrap().json().await.unwrap();
+        assert_eq!(seen["uri"], "/echo?x=1");
+        let h = &seen["headers"];
+        assert!(!h.to_string().contains("/admin"), "{h}");
+        // The prefix is a forwarding header: believed from a trusted proxy only.
+        let prefix = h.get("x-forwarded-prefix").map(|p| p[0].clone());
+        let expected = std::ptr::eq(proxy, &trusted).then(|| Value::from("/prefix"));
+        assert_eq!(prefix, expected, "{h}");
+    }
+}
+
 /// `[proxy] request_id_from = "trusted_proxies"`: a client that is not a trusted proxy
 /// cannot choose the id the event records and the upstream's logs receive.
 #[tokio::test]

@@ -56,16 +56,30 @@ const END_TO_END: [&str; 13] = [
     "x-http-method-override",
 ];
 
-/// Headers with which some servers and frameworks take the request's path from a header
-/// instead of the request line (IIS URL Rewrite, older Symfony and Zend): a client could
-/// send `GET /public` with `X-Original-URL: /admin/users` past the route rules, which read
-/// the request line. They are removed from every request.
-const PATH_OVERRIDE_HEADERS: [&str; 2] = ["x-original-url", "x-rewrite-url"];
+/// Headers with which servers, frameworks and authorization services take the request's
+/// path from a header instead of the request line: IIS URL Rewrite, older Symfony and Zend
+/// (`X-Original-URL`, `X-Rewrite-URL`); forward-auth services (oauth2-proxy, Authelia,
+/// Traefik's `forwardAuth`, nginx `auth_request` setups: `X-Forwarded-Uri`,
+/// `X-Original-URI`); Kong (`X-Forwarded-Path`); Envoy (`X-Envoy-Original-Path`). A client
+/// could send `GET /public` with `X-Original-URL: /admin/users` past the route rules, which
+/// read the request line, or have an authorization service decide on a path other than the
+/// one audited. They are removed from every request, a trusted peer's included: a proxy in
+/// front passes on whatever its client sent unless told otherwise (nginx does). Not
+/// forwarding headers ([`FORWARDING_HEADERS`]): those are recorded in events, and these
+/// carry query strings.
+const PATH_OVERRIDE_HEADERS: [&str; 6] = [
+    "x-original-url",
+    "x-rewrite-url",
+    "x-forwarded-uri",
+    "x-original-uri",
+    "x-forwarded-path",
+    "x-envoy-original-path",
+];
 
 /// Removes the [`PATH_OVERRIDE_HEADERS`].
 pub fn remove_path_overrides(headers: &mut HeaderMap) {
-    // Most requests carry neither: one look at the names present spares parsing and looking
-    // up both names.
+    // Most requests carry none: one look at the names present spares parsing and looking up
+    // each name.
     if !headers
         .keys()
         .any(|name| PATH_OVERRIDE_HEADERS.contains(&name.as_str()))
