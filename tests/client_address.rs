@@ -167,3 +167,207 @@ async fn a_trusted_block_written_as_ipv4_mapped_ipv6_trusts_the_ipv4_proxies_it_
     let source = events(&memory, 1).await[0]["source"].clone();
     assert_eq!(source["ip"], "198.51.100.2", "{source}");
 }
+
+/// Records what each written event says, without keeping the event: the writer task then
+/// holds each event alone and hands it back for reuse.
+#[derive(Clone, Default)]
+struct Written(std::sync::Arc<std::sync::Mutex<Vec<Value>>>);
+
+impl oauth_audit::writer::AuditWriter for Written {
+    fn name(&self) -> &str {
+        "written"
+    }
+
+    async fn write(
+        &mut self,
+        batch: &[std::sync::Arc<oauth_audit::event::AuditEvent>],
+    ) -> Result<(), oauth_audit::writer::WriteError> {
+        let mut seen = self.0.lock().unwrap();
+        for event in batch {
+            seen.push(serde_json::to_value(&**event).unwrap());
+        }
+        Ok(())
+    }
+}
+
+/// Routers under layers of one auditor that believe different headers: `X-Forwarded-For`
+/// and `Forwarded` from 10.0.0.0/8, `X-Real-IP` from anywhere.
+fn routers(auditor: &oauth_audit::writer::Auditor) -> Vec<Router> {
+    let layer = |source: ClientIpSource, nets: &[&str]| {
+        AuditLayer::builder(auditor.clone())
+            .trusted_proxies(nets.iter().copied())
+            .client_ip_source(source)
+            .build()
+            .unwrap()
+    };
+    vec![
+        Router::new()
+            .route("/api", get(|| async { "ok" }))
+            .layer(layer(ClientIpSource::XForwardedFor, &["10.0.0.0/8"])),
+        Router::new()
+            .route("/api", get(|| async { "ok" }))
+            .layer(layer(ClientIpSource::Forwarded, &["10.0.0.0/8"])),
+        Router::new()
+            .route("/api", get(|| async { "ok" }))
+            .layer(layer("x-real-ip".parse().unwrap(), &["0.0.0.0/0", "::/0"])),
+    ]
+}
+
+/// Headers of every kind a client or a chain of proxies sends: chains past the 32 hops
+/// kept, several lines, bytes that are not UTF-8, names sent twice, or nothing at all.
+fn header_sets() -> Vec<Vec<(&'static str, Vec<u8>)>> {
+    let hops = |n: usize| {
+        (0..n)
+            .map(|i| format!("198.51.{}.{}", i / 250, i % 250))
+            .collect::<Vec<_>>()
+            .join(", ")
+            .into_bytes()
+    };
+    vec![
+        vec![],
+        vec![("user-agent", b"agent-one/1.0".to_vec())],
+        vec![
+            ("user-agent", b"agent\xff\xfe-two \t(x)".to_vec()),
+            ("x-forwarded-for", hops(100)),
+            ("x-forwarded-for", b"203.0.113.50, 10.0.0.7".to_vec()),
+            ("x-forwarded-host", b"two.example".to_vec()),
+            ("x-forwarded-host", b"again.example".to_vec()),
+            ("x-forwarded-proto", b"https".to_vec()),
+        ],
+        vec![
+            (
+                "forwarded",
+                b"for=192.0.2.60;proto=https, for=\"[2001:db8::1]:443\"".to_vec(),
+            ),
+            ("x-real-ip", b"192.0.2.61".to_vec()),
+            ("x-forwarded-port", b"8443".to_vec()),
+        ],
+        vec![
+            ("x-forwarded-for", hops(33)),
+            ("cf-connecting-ip", b"\x80\x81".to_vec()),
+        ],
+        vec![
+            ("x-forwarded-for", b"".to_vec()),
+            ("forwarded", b"for=\"unclosed, for=192.0.2.62".to_vec()),
+            ("x-original-host", vec![b'h'; 400]),
+        ],
+        vec![
+            ("x-real-ip", b"192.0.2.63".to_vec()),
+            ("x-real-ip", b"192.0.2.64".to_vec()),
+        ],
+        vec![
+            ("x-forwarded-for", hops(3)),
+            ("user-agent", b"agent-three".to_vec()),
+        ],
+    ]
+}
+
+/// An event of the application's own, with a source holding everything a request's might
+/// and more, in any case and script: once written, its buffers take requests' sources.
+fn emitted(auditor: &oauth_audit::writer::Auditor, i: usize) -> oauth_audit::event::AuditEvent {
+    use oauth_audit::event::{AuditEvent, AutonomousSystem, EventKind, Outcome, Source, Timestamp};
+    let mut event = AuditEvent::new(
+        auditor.service().clone(),
+        Timestamp::now(),
+        EventKind::ResourceAccessed,
+        Outcome::Success,
+    );
+    event.source = Some(Source {
+        r#as: Some(AutonomousSystem::new(
+            64_500,
+            Some(format!("emitted-as-{i}")),
+        )),
+        forwarded_for: (0..100)
+            .map(|hop| format!("emitted-hop-{i}-{hop}"))
+            .collect(),
+        forwarded_headers: [
+            "x-forwarded-host",
+            "X-Forwarded-Proto",
+            "x-real-ip",
+            "x-forwarded-for",
+            "forwarded",
+            "höst",
+            "x-forwarded-port",
+        ]
+        .into_iter()
+        .map(|name| (name.to_owned(), format!("emitted-header-{i}")))
+        .collect(),
+        geo: Some(Box::new(oauth_audit::event::Geo::at(48.85, 2.35))),
+        ip: Some("192.0.2.250".parse().unwrap()),
+        user_agent: Some(format!("emitted-agent-{i}")),
+    });
+    event
+}
+
+/// A sequence of requests through layers that believe different headers, one auditor for
+/// all, with events of the application's own written in between: each request's `source`
+/// is the one it has when no event is reused (an auditor whose writer keeps every event),
+/// nothing of an event written before it.
+#[tokio::test]
+async fn a_requests_source_holds_nothing_of_the_events_written_before_it() {
+    use axum::body::Body;
+    use axum::http::{HeaderName, HeaderValue, Request};
+    use tower::ServiceExt as _;
+
+    let written = Written::default();
+    let auditor = oauth_audit::writer::Auditor::builder()
+        .service_name("test-api")
+        .writer(written.clone())
+        .build()
+        .unwrap();
+    let (fresh_auditor, kept) = memory_auditor();
+    let reused = routers(&auditor);
+    let fresh = routers(&fresh_auditor);
+    let sets = header_sets();
+    let peers = ["10.0.0.2", "203.0.113.7", "::ffff:10.0.0.3"];
+    let mut state = 7u64;
+    let mut next = |n: usize| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize % n
+    };
+    let mut sent = 0;
+    for i in 0..300 {
+        if i % 7 == 3 {
+            auditor.emit(emitted(&auditor, i));
+        }
+        let (router, set, peer) = (next(3), next(sets.len()), next(peers.len()));
+        for app in [&reused[router], &fresh[router]] {
+            let mut request = Request::get("/api").body(Body::empty()).unwrap();
+            for (name, value) in &sets[set] {
+                request.headers_mut().append(
+                    HeaderName::from_static(name),
+                    HeaderValue::from_bytes(value).unwrap(),
+                );
+            }
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+                    peers[peer].parse().unwrap(),
+                    4000,
+                )));
+            let response = app.clone().oneshot(request).await.unwrap();
+            let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+        }
+        sent += 1;
+        // The writer task runs on this thread: let it write and hand events back.
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+    }
+    auditor.shutdown().await;
+    let expected = events(&kept, sent).await;
+    let seen: Vec<Value> = written
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|event| event.get("http").is_some())
+        .cloned()
+        .collect();
+    assert_eq!(seen.len(), sent);
+    for (seen, expected) in seen.iter().zip(&expected) {
+        assert_eq!(seen["source"], expected["source"], "{seen}");
+        assert!(!seen.to_string().contains("emitted"), "{seen}");
+    }
+}

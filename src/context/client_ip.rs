@@ -370,6 +370,7 @@ fn walk(
 mod tests {
     use super::*;
     use crate::context::forwarded::FORWARDING_HEADERS;
+    use http::HeaderValue;
 
     use proptest::prelude::*;
 
@@ -583,6 +584,121 @@ mod tests {
         assert!(!resolved.forwarded_headers.contains_key("x-forwarded-for"));
     }
 
+    /// What a request resolved to before the chain and recorded headers were written into
+    /// reused buffers: every hop and header made afresh, `X-Forwarded-For` kept in a ring of
+    /// hops (the code of that time, as the model a resolve into any buffers agrees with).
+    fn resolved_afresh(t: &TrustedProxies, peer: Option<IpAddr>, headers: &HeaderMap) -> Resolved {
+        use crate::context::forwarded::{parse_node, MAX_HEADER_LEN, MAX_HOPS, MAX_HOP_LEN};
+        use crate::event::sanitize;
+        let x_forwarded_for = || {
+            let mut hops = std::collections::VecDeque::new();
+            for value in headers.get_all("x-forwarded-for") {
+                for node in String::from_utf8_lossy(value.as_bytes()).split(',') {
+                    let node = node.trim();
+                    if node.is_empty() {
+                        continue;
+                    }
+                    if hops.len() == MAX_HOPS {
+                        hops.pop_front();
+                    }
+                    hops.push_back(Hop {
+                        raw: sanitize(node, MAX_HOP_LEN),
+                        ip: parse_node(node),
+                    });
+                }
+            }
+            Vec::from(hops)
+        };
+        let has_forwarded = headers.contains_key(http::header::FORWARDED);
+        let (chain, chain_header) = match &t.source {
+            ClientIpSource::XForwardedFor => (x_forwarded_for(), "x-forwarded-for"),
+            ClientIpSource::Forwarded => (forwarded::forwarded(headers), "forwarded"),
+            ClientIpSource::Header(_) if has_forwarded => {
+                (forwarded::forwarded(headers), "forwarded")
+            }
+            ClientIpSource::Header(name) => {
+                let _ = name;
+                (x_forwarded_for(), "x-forwarded-for")
+            }
+        };
+        let ip = peer.map(|peer| {
+            let peer = canonical(peer);
+            match &t.source {
+                ClientIpSource::Header(name) if t.contains(peer) => {
+                    forwarded::single_value(headers, name).map_or(peer, canonical)
+                }
+                ClientIpSource::Header(_) => peer,
+                _ if t.contains(peer) => walk(peer, chain.iter().map(|hop| hop.ip), t),
+                _ => peer,
+            }
+        });
+        let configured = t.source.header_name();
+        let mut others = BTreeMap::new();
+        for name in headers.keys() {
+            let name = name.as_str();
+            if name == chain_header || !(name == configured || FORWARDING_HEADERS.contains(&name)) {
+                continue;
+            }
+            let lines: Vec<_> = headers
+                .get_all(name)
+                .iter()
+                .map(|line| String::from_utf8_lossy(line.as_bytes()).into_owned())
+                .collect();
+            let mut joined = lines[0].clone();
+            for line in &lines[1..] {
+                if joined.len() > MAX_HEADER_LEN {
+                    break;
+                }
+                joined.push_str(", ");
+                joined.push_str(line);
+            }
+            others.insert(name.to_owned(), sanitize(&joined, MAX_HEADER_LEN));
+        }
+        Resolved {
+            ip,
+            forwarded_for: chain.into_iter().map(|hop| hop.raw).collect(),
+            forwarded_headers: others,
+        }
+    }
+
+    /// A header value as a client may send it: printable text, long lists of hops (past the
+    /// ring's places), bytes past ASCII (not UTF-8), tabs.
+    fn hostile_value() -> impl Strategy<Value = HeaderValue> {
+        prop_oneof![
+            "[ -~]{0,40}".prop_map(|s| HeaderValue::from_str(&s).unwrap()),
+            proptest::collection::vec(hop_text(), 0..80)
+                .prop_map(|hops| HeaderValue::from_str(&hops.join(", ")).unwrap()),
+            proptest::collection::vec(
+                prop_oneof![
+                    Just(b'\t'),
+                    0x20u8..0x7f,
+                    0x80u8..=0xff,
+                    Just(b','),
+                    Just(b'"')
+                ],
+                0..300,
+            )
+            .prop_map(|bytes| HeaderValue::from_bytes(&bytes).unwrap()),
+        ]
+    }
+
+    /// Whatever an event handed back held (an event an application emitted may hold any
+    /// chain and any names, in any case, in any script).
+    fn any_before() -> impl Strategy<Value = (Vec<String>, BTreeMap<String, String>)> {
+        let name = prop_oneof![
+            proptest::sample::select(FORWARDING_HEADERS.to_vec()).prop_map(str::to_owned),
+            proptest::sample::select(FORWARDING_HEADERS.to_vec())
+                .prop_map(|name| name.to_ascii_uppercase()),
+            proptest::sample::select(vec!["fly-client-addr", "user-agent", "X-Real-IP", "é", ""])
+                .prop_map(str::to_owned),
+            any::<String>(),
+        ];
+        (
+            proptest::collection::vec(any::<String>(), 0..100),
+            proptest::collection::btree_map(name, any::<String>(), 0..12),
+        )
+    }
+
     fn hop_text() -> impl Strategy<Value = String> {
         prop_oneof![
             (0u8..=255).prop_map(|i| format!("6.6.6.{i}")),
@@ -772,6 +888,49 @@ mod tests {
                 prop_assert_eq!(ip, fresh.ip);
                 prop_assert_eq!(&forwarded_for, &fresh.forwarded_for);
                 prop_assert_eq!(&forwarded_headers, &fresh.forwarded_headers);
+            }
+        }
+
+        /// Resolved into whatever an event handed back held, then into what each request
+        /// before left, under any configuration, a request resolves as it did when nothing
+        /// was reused: the same address, chain and recorded headers, hostile headers
+        /// (lists past the ring, many lines, bytes that are not UTF-8, names repeated) too.
+        #[test]
+        fn resolving_into_any_buffers_is_resolving_afresh_as_before(
+            (before_chain, before_headers) in any_before(),
+            requests in proptest::collection::vec(
+                (
+                    proptest::collection::vec((0usize..64, hostile_value()), 0..8),
+                    0usize..5,
+                    0usize..3,
+                    0usize..5,
+                ),
+                1..5,
+            ),
+        ) {
+            let names: Vec<&'static str> = FORWARDING_HEADERS
+                .iter()
+                .copied()
+                .chain(["user-agent", "x-request-id", "fly-client-addr", "host"])
+                .collect();
+            let mut forwarded_for = before_chain;
+            let mut forwarded_headers = before_headers;
+            for (picks, source, nets, peer) in requests {
+                let mut h = HeaderMap::new();
+                for (pick, value) in picks {
+                    h.append(HeaderName::from_static(names[pick % names.len()]), value);
+                }
+                let source =
+                    ["x-forwarded-for", "forwarded", "x-real-ip", "fly-client-addr", "x-forwarded-host"][source];
+                let nets: &[&str] = [&["10.0.0.0/8"][..], &["0.0.0.0/0", "::/0"], &[]][nets];
+                let t = trusted(nets, source);
+                let peer = [None, Some("10.0.0.1"), Some("203.0.113.9"), Some("::ffff:10.0.0.1"), Some("2001:db8::1")][peer]
+                    .map(ip);
+                let afresh = resolved_afresh(&t, peer, &h);
+                let ip = t.resolve_into(peer, &h, t.carried(&h), &mut forwarded_for, &mut forwarded_headers);
+                prop_assert_eq!(ip, afresh.ip);
+                prop_assert_eq!(&forwarded_for, &afresh.forwarded_for);
+                prop_assert_eq!(&forwarded_headers, &afresh.forwarded_headers);
             }
         }
     }
