@@ -1,13 +1,13 @@
 //! The request as the audit record needs it, captured when the request arrives.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::carried::{Carried, Header};
 use super::client_ip::TrustedProxies;
+use super::forwarded::{FORWARDING_HEADERS, MAX_HEADER_LEN, MAX_HOPS, MAX_HOP_LEN};
 use super::ids::{RequestId, RequestIdFrom};
 use super::{ids, peer};
-use crate::event::{AuditEvent, CompactString, Source, Timestamp};
+use crate::event::{CompactString, Source, Timestamp};
 use crate::text::{lossy, sanitize_compact, sanitize_into};
 
 /// The trace (and span) the request belongs to: the current span's OpenTelemetry context
@@ -39,32 +39,26 @@ pub(crate) struct RequestContext {
     pub(crate) source: Option<Source>,
     /// Which of the headers the layer reads the request has.
     pub(crate) carried: Carried,
-    /// An event a sink handed back, for this request's event to be made in (its `source`
-    /// already taken, to hold this request's): `None` when there was none to take.
-    pub(crate) recycled: Option<Arc<AuditEvent>>,
 }
 
 impl RequestContext {
     /// The context of `request`, whose target `path` is the one the client sent (see
-    /// [`original_uri`](super::original_uri)). `recycled` is an event a sink handed back,
-    /// whose `source` buffers take this request's (see [`event::recycle`](crate::event)).
+    /// [`original_uri`](super::original_uri)). `recycled` is the source of an event a sink
+    /// handed back, whose buffers take this request's (see [`event::recycle`](crate::event)).
     pub(crate) fn capture<B>(
         request: &http::Request<B>,
         path: &str,
         trusted: &TrustedProxies,
         request_id_from: RequestIdFrom,
-        mut recycled: Option<Arc<AuditEvent>>,
+        recycled: Option<Source>,
     ) -> Self {
         let headers = request.headers();
         let carried = trusted.carried(headers);
         let peer = peer::peer_ip(request.extensions());
         // The source of the event before, overwritten field by field below (every field
-        // named, so none is forgotten): only its allocations are kept.
-        let mut source = recycled
-            .as_mut()
-            .and_then(Arc::get_mut)
-            .and_then(|event| event.source.take())
-            .unwrap_or_default();
+        // named, so none is forgotten): only its allocations are kept, and only those no
+        // larger than a request's source needs.
+        let mut source = recycled.filter(fits).unwrap_or_default();
         let Source {
             r#as,
             forwarded_for,
@@ -108,34 +102,49 @@ impl RequestContext {
             span_id,
             source: Some(source),
             carried,
-            recycled,
         }
     }
+}
+
+/// Whether the buffers of `source` are no larger than those of a source captured from a
+/// request (an event an application emits may hold a chain, text or names of any size):
+/// kept, they would go round with every event made in them after, never freed. Sanitising
+/// may leave up to twice the text's bound and an escape in a buffer (so four times, for
+/// every bound here); a request's chain never held more than [`MAX_HOPS`] hops, nor its map
+/// more names than there are forwarding headers and the configured one.
+fn fits(source: &Source) -> bool {
+    let within = |text: &String, bound: usize| text.capacity() <= 4 * bound;
+    source.forwarded_for.capacity() <= MAX_HOPS
+        && source
+            .forwarded_for
+            .iter()
+            .all(|hop| within(hop, MAX_HOP_LEN))
+        && source
+            .user_agent
+            .as_ref()
+            .is_none_or(|ua| within(ua, MAX_USER_AGENT))
+        && source.forwarded_headers.len() <= FORWARDING_HEADERS.len() + 1
+        && source
+            .forwarded_headers
+            .iter()
+            .all(|(name, value)| within(name, MAX_HEADER_LEN) && within(value, MAX_HEADER_LEN))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{AutonomousSystem, EventKind, Geo, Outcome, ServiceInfo};
+    use crate::event::{AutonomousSystem, Geo};
+    use proptest::prelude::*;
 
-    /// An event a sink handed back, its source holding every field.
-    fn handed_back() -> Arc<AuditEvent> {
-        let mut event = AuditEvent::new(
-            Arc::new(ServiceInfo {
-                name: "before".into(),
-                instance: None,
-            }),
-            Timestamp::now(),
-            EventKind::ResourceAccessed,
-            Outcome::Success,
-        );
+    /// The source of an event a sink handed back, holding every field.
+    fn handed_back() -> Source {
         let geo = Geo {
             city: Some("Lyon".into()),
             ..Geo::default()
         };
-        event.source = Some(Source {
+        Source {
             r#as: Some(AutonomousSystem::new(64_500, Some("Example".into()))),
-            forwarded_for: (0..40).map(|i| format!("192.0.2.{i}")).collect(),
+            forwarded_for: (0..20).map(|i| format!("192.0.2.{i}")).collect(),
             forwarded_headers: [
                 ("x-forwarded-host", "before.example"),
                 ("x-forwarded-proto", "http"),
@@ -147,8 +156,7 @@ mod tests {
             geo: Some(Box::new(geo)),
             ip: Some("192.0.2.1".parse().unwrap()),
             user_agent: Some("before/1.0 ".repeat(40)),
-        });
-        Arc::new(event)
+        }
     }
 
     fn request(headers: &[(&str, &str)], peer: &str) -> http::Request<()> {
@@ -194,11 +202,93 @@ mod tests {
                 )
             };
             let fresh = capture(None).source;
-            let mut reused = capture(Some(handed_back()));
-            assert_eq!(reused.source, fresh);
-            // The event goes on to be made in the recycled allocation, its source taken.
-            let recycled = reused.recycled.take().expect("the event is held");
-            assert!(recycled.source.is_none());
+            let before = handed_back();
+            assert!(fits(&before), "its buffers are reused");
+            assert_eq!(capture(Some(before)).source, fresh);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Captured into any source an event held (one an application emitted may hold
+        /// anything: a hundred hops, names in any case or script, geo), then into what each
+        /// request before left, under any configuration, a request's source is the one
+        /// captured afresh.
+        #[test]
+        fn a_source_captured_into_any_other_is_the_one_captured_afresh(
+            before in (
+                proptest::collection::vec(".{0,80}", 0..100),
+                proptest::collection::btree_map(
+                    proptest::prop_oneof![
+                        proptest::sample::select(FORWARDING_HEADERS.to_vec()).prop_map(str::to_owned),
+                        proptest::sample::select(FORWARDING_HEADERS.to_vec())
+                            .prop_map(|name| name.to_ascii_uppercase()),
+                        ".{0,20}",
+                    ],
+                    ".{0,300}",
+                    0..24,
+                ),
+                proptest::option::of(".{0,600}"),
+                proptest::arbitrary::any::<bool>(),
+            ),
+            requests in proptest::collection::vec(
+                (
+                    proptest::collection::vec(
+                        (
+                            0usize..10,
+                            proptest::collection::vec(
+                                proptest::prop_oneof![0x20u8..0x7f, 0x80u8..=0xff, proptest::strategy::Just(b',')],
+                                0..120,
+                            ),
+                        ),
+                        0..8,
+                    ),
+                    0usize..4,
+                    0usize..3,
+                ),
+                1..4,
+            ),
+        ) {
+            let (chain, headers, user_agent, located) = before;
+            let mut kept = Some(Source {
+                r#as: located.then(|| AutonomousSystem::new(64_500, Some("Example".into()))),
+                forwarded_for: chain,
+                forwarded_headers: headers,
+                geo: located.then(|| Box::new(Geo::default())),
+                ip: Some("192.0.2.1".parse().unwrap()),
+                user_agent,
+            });
+            let names = [
+                "user-agent", "x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host",
+                "x-forwarded-proto", "fly-client-addr", "x-request-id", "traceparent", "host",
+            ];
+            for (lines, source, peer) in requests {
+                let mut request = http::Request::builder().uri("/api/orders").body(()).unwrap();
+                for (name, value) in lines {
+                    request.headers_mut().append(
+                        http::HeaderName::from_static(names[name]),
+                        http::HeaderValue::from_bytes(&value).unwrap(),
+                    );
+                }
+                let peer = ["10.0.0.2", "203.0.113.7", "::ffff:10.0.0.3"][peer];
+                request.extensions_mut().insert(axum::extract::ConnectInfo::<std::net::SocketAddr>(
+                    std::net::SocketAddr::new(peer.parse().unwrap(), 4000),
+                ));
+                let trusted = TrustedProxies::new(["10.0.0.0/8"])
+                    .unwrap()
+                    .source(["x-forwarded-for", "forwarded", "x-real-ip", "fly-client-addr"][source].parse().unwrap());
+                let capture = |recycled| {
+                    RequestContext::capture(&request, "/api/orders", &trusted, RequestIdFrom::TrustedProxies, recycled)
+                        .source
+                };
+                let fresh = capture(None);
+                let reused = capture(kept.take());
+                proptest::prop_assert_eq!(&reused, &fresh);
+                // A request's own source is always one the next request reuses.
+                proptest::prop_assert!(reused.as_ref().is_some_and(fits));
+                kept = reused;
+            }
         }
     }
 }

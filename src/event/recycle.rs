@@ -14,14 +14,16 @@
 //! old event can reach the new one, which is what [`AuditEvent::new`] makes. Only the old
 //! request id's buffer is kept, emptied, for the new id.
 //!
-//! The audit layer takes its event out when the request arrives ([`Recycler::take`]) and
-//! holds it until the event is made in it: the request's `source` is captured into the old
-//! event's source, whose strings, chain and recorded headers take the new values in their
-//! own allocations (`RequestContext::capture` names every field of the source, and
-//! overwrites or removes whatever the request does not set). A request behind a load
-//! balancer (a chain, a scheme header, a user agent) then allocates nothing for its source.
-//! Events held by requests in flight are ones the recycler no longer holds, so the bound
-//! stays the same: no more events are kept than the recycler's capacity.
+//! The audit layer takes the `source` of an event kept here when a request arrives
+//! ([`Recycler::source`]), and captures the request's source into it: the old strings,
+//! chain and recorded headers take the new values in their own allocations
+//! (`RequestContext::capture` names every field of the source, and overwrites or removes
+//! whatever the request does not set; it keeps no buffer larger than a request's source
+//! needs, as an event an application emits may hold any). A request behind a load balancer
+//! (a chain, a scheme header, a user agent) then allocates nothing for its source. The
+//! event itself goes back to the recycler at once: a request in flight holds nothing of an
+//! event written before, however long it is served, and no more events are kept than the
+//! recycler's capacity.
 //!
 //! The recycler holds at most a fixed number of events, so its memory is bounded (by that
 //! number times the largest event, whose fields are bounded); a full recycler drops what it
@@ -32,7 +34,7 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
-use super::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
+use super::{AuditEvent, EventKind, Outcome, ServiceInfo, Source, Timestamp};
 
 /// Events kept for reuse, shared by an auditor's producers and its sinks' tasks.
 #[derive(Clone, Debug)]
@@ -44,25 +46,27 @@ impl Recycler {
         Recycler(Arc::new(ArrayQueue::new(capacity.max(1))))
     }
 
-    /// An event kept for reuse, taken out ahead of its [`event`](Self::event): the request
-    /// path takes one when a request arrives, to capture the request's `source` into the
-    /// buffers of the source it holds.
-    pub(crate) fn take(&self) -> Option<Arc<AuditEvent>> {
-        self.0.pop()
+    /// The `source` of an event kept for reuse, for a request to capture its own into (its
+    /// strings and map entries): the event goes back without it, to be made again by
+    /// [`event`](Self::event) (or dropped, if the recycler filled up meanwhile). `None` when
+    /// no event is kept, or the one taken had no source.
+    pub(crate) fn source(&self) -> Option<Source> {
+        let mut shared = self.0.pop()?;
+        let source = Arc::get_mut(&mut shared).and_then(|event| event.source.take());
+        let _ = self.0.push(shared);
+        source
     }
 
-    /// [`AuditEvent::new`] with its `request_id`, in an `Arc` of its own: `held` (an event
-    /// [`take`](Self::take)n before) or a recycled one when there is one, whose request id's
-    /// buffer then takes the new id.
+    /// [`AuditEvent::new`] with its `request_id`, in an `Arc` of its own: a recycled one
+    /// when there is one, whose request id's buffer then takes the new id.
     pub(crate) fn event(
         &self,
-        held: Option<Arc<AuditEvent>>,
         service: Arc<ServiceInfo>,
         time: Timestamp,
         (kind, outcome): (EventKind, Outcome),
         request_id: &str,
     ) -> Arc<AuditEvent> {
-        if let Some(mut shared) = held.or_else(|| self.0.pop()) {
+        if let Some(mut shared) = self.0.pop() {
             // Only events held alone go in, and nothing clones them while they wait.
             if let Some(event) = Arc::get_mut(&mut shared) {
                 event.renew(service, time, (kind, outcome), request_id);
@@ -179,7 +183,7 @@ mod tests {
         let place = Arc::as_ptr(&old);
         recycler.recycle(&mut vec![old]);
         let service = service();
-        let event = recycler.event(None, service.clone(), time(), DENIED, "r-next");
+        let event = recycler.event(service.clone(), time(), DENIED, "r-next");
         assert_eq!(Arc::as_ptr(&event), place, "the allocation was reused");
         assert_eq!(
             serde_json::to_string(&*event).unwrap(),
@@ -187,7 +191,7 @@ mod tests {
         );
         assert!(event.json.get().is_none());
         // Empty again: the next event is a new allocation.
-        let next = recycler.event(None, service, time(), DENIED, "r-next");
+        let next = recycler.event(service, time(), DENIED, "r-next");
         assert_ne!(Arc::as_ptr(&next), place);
     }
 
@@ -221,7 +225,7 @@ mod tests {
         assert_eq!(recycler.0.len(), 0, "another sink still holds it");
         assert_eq!(Arc::strong_count(&held), 1);
         assert_eq!(held.request_id.as_deref(), Some("r-1"));
-        let next = recycler.event(None, service(), time(), DENIED, "r-next");
+        let next = recycler.event(service(), time(), DENIED, "r-next");
         assert_ne!(Arc::as_ptr(&next), Arc::as_ptr(&held));
     }
 
@@ -234,7 +238,7 @@ mod tests {
         assert_eq!(recycler.0.len(), 2);
         let reused: Vec<_> = (0..3)
             .map(|_| {
-                let e = recycler.event(None, service(), time(), DENIED, "r-next");
+                let e = recycler.event(service(), time(), DENIED, "r-next");
                 Arc::as_ptr(&e)
             })
             .collect();

@@ -183,12 +183,7 @@ fn resource_event(
     };
 
     // Made in its `Arc` and filled there: the event is not built first and copied in.
-    let mut shared = auditor.new_event(
-        request.recycled.take(),
-        request.time,
-        (kind, outcome),
-        request.request_id.as_str(),
-    );
+    let mut shared = auditor.new_event(request.time, (kind, outcome), request.request_id.as_str());
     // Just made: unshared, so this neither clones nor fails.
     let event = Arc::make_mut(&mut shared);
     take_request(event, request, status, duration);

@@ -72,14 +72,13 @@ impl<S, M> AuditService<S, M> {
                 resolve: None,
             };
         }
-        // The request's event will be made in an event a sink handed back: taken now, so that
-        // the request's source is captured into the buffers of the source it held.
+        // The request's source is captured into the buffers of one a sink handed back.
         let context = RequestContext::capture(
             &req,
             target.path(),
             &shared.trusted_proxies,
             shared.request_id_from,
-            shared.auditor.recycled(),
+            shared.auditor.recycled_source(),
         );
         let context_ip = context.source.as_ref().and_then(|source| source.ip);
         let certificate = shared.client_certificate(&req);

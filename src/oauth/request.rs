@@ -262,12 +262,10 @@ impl EndpointRequest {
     pub(crate) fn event(
         &self,
         settings: Settings<'_>,
-        request: &mut RequestContext,
+        request: &RequestContext,
         response: Option<ResponseSeen<'_>>,
         response_body: Option<Captured>,
     ) -> EndpointEvent {
-        let held = request.recycled.take();
-        let request = &*request;
         let mut not_inspected = Vec::new();
         let form = match &self.body {
             None => None,
@@ -394,7 +392,6 @@ impl EndpointRequest {
         // Made in its `Arc` and filled there by the classifier, which sets its kind and
         // outcome: the event is not built first and then copied in on its way out.
         let mut shared = settings.auditor.new_event(
-            held,
             request.time,
             (EventKind::TokenRequestFailed, Outcome::Unknown),
             request.request_id.as_str(),

@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{AuditWriter, JsonLines};
 use crate::chain::{sign_announcement, Chainer, Chaining};
 use crate::event::recycle::Recycler;
-use crate::event::{AuditEvent, DropReason, EventKind, Outcome, ServiceInfo, Timestamp};
+use crate::event::{AuditEvent, DropReason, EventKind, Outcome, ServiceInfo, Source, Timestamp};
 use crate::process::processors::Processors;
 use crate::process::stage::{self, StageCommand};
 use crate::process::Processor;
@@ -81,28 +81,23 @@ impl Auditor {
     }
 
     /// [`AuditEvent::new`] of this auditor's service with its `request_id`, in the `Arc`
-    /// it will be offered in ([`Auditor::offer_shared`]): `held` (an event taken by
-    /// [`Auditor::recycled`]) or another a sink handed back, when there is one.
+    /// it will be offered in ([`Auditor::offer_shared`]): one a sink handed back when there
+    /// is one.
     pub(crate) fn new_event(
         &self,
-        held: Option<Arc<AuditEvent>>,
         time: Timestamp,
         kind_outcome: (EventKind, Outcome),
         request_id: &str,
     ) -> Arc<AuditEvent> {
-        self.inner.recycler.event(
-            held,
-            self.inner.service.clone(),
-            time,
-            kind_outcome,
-            request_id,
-        )
+        self.inner
+            .recycler
+            .event(self.inner.service.clone(), time, kind_outcome, request_id)
     }
 
-    /// An event a sink handed back, for a request to hold from its arrival until its event
-    /// is made in it ([`Auditor::new_event_in`]); `None` when none waits.
-    pub(crate) fn recycled(&self) -> Option<Arc<AuditEvent>> {
-        self.inner.recycler.take()
+    /// The source of an event a sink handed back, for a request to capture its own into
+    /// (the event stays for reuse); `None` when there is none.
+    pub(crate) fn recycled_source(&self) -> Option<Source> {
+        self.inner.recycler.source()
     }
 
     /// Queues an event for every writer. Never blocks the caller.
@@ -719,7 +714,6 @@ mod tests {
 
     fn new_event(auditor: &Auditor) -> Arc<AuditEvent> {
         auditor.new_event(
-            None,
             Timestamp::now(),
             (EventKind::ResourceAccessed, Outcome::Success),
             "r-1",
@@ -833,5 +827,185 @@ mod tests {
         auditor.shutdown().await;
         assert_eq!(memory.events().len(), 10);
         assert_eq!(auditor.inner.recycler.len(), 0);
+    }
+    /// Requests that wait in the handler until `release`, each saying so on `entered`.
+    fn slow_app(
+        auditor: &Auditor,
+        entered: tokio::sync::mpsc::UnboundedSender<()>,
+        release: Arc<tokio::sync::Semaphore>,
+    ) -> axum::Router {
+        let handler = move || {
+            let entered = entered.clone();
+            let release = release.clone();
+            async move {
+                let _ = entered.send(());
+                let _ = release.acquire().await;
+                "ok"
+            }
+        };
+        axum::Router::new()
+            .route("/slow", axum::routing::get(handler))
+            .layer(crate::AuditLayer::new(auditor.clone()))
+    }
+
+    /// A request in flight holds nothing of the written event its source's buffers came
+    /// from: what written events hold stays in the recycler (as many as it keeps) and goes
+    /// when the auditor stops, however many requests are still being served.
+    #[tokio::test]
+    async fn requests_in_flight_keep_no_written_event_alive() {
+        use tower::ServiceExt as _;
+
+        let auditor = Auditor::builder().writer(Forget).build().unwrap();
+        let (entered, mut inside) = tokio::sync::mpsc::unbounded_channel();
+        let release = Arc::new(tokio::sync::Semaphore::new(0));
+        let app = slow_app(&auditor, entered, release.clone());
+        let mut services = Vec::new();
+        let mut in_flight = Vec::new();
+        for i in 0..4 {
+            // An event of the application's own, about someone, written and handed back.
+            let service = Arc::new(ServiceInfo {
+                name: format!("emitted-{i}"),
+                instance: None,
+            });
+            services.push(Arc::downgrade(&service));
+            let mut event = AuditEvent::new(
+                service,
+                Timestamp::now(),
+                EventKind::ResourceAccessed,
+                Outcome::Success,
+            );
+            event.labels.insert("subject".into(), format!("user-{i}"));
+            auditor.emit(event);
+            recycled(&auditor, 1).await;
+            let request = http::Request::get("/slow")
+                .header("user-agent", "client/1")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            in_flight.push(tokio::spawn(app.clone().oneshot(request)));
+            inside.recv().await.unwrap();
+        }
+        auditor.shutdown().await;
+        let alive = services.iter().filter(|s| s.upgrade().is_some()).count();
+        release.add_permits(in_flight.len());
+        for request in in_flight {
+            let _ = request.await.unwrap();
+        }
+        assert_eq!(alive, 0, "written events kept alive by requests in flight");
+    }
+
+    /// What each written event's source held, by capacity: the chain, its longest hop, the
+    /// user agent, the longest recorded header's name and value.
+    #[derive(Clone, Default)]
+    struct Capacities(Arc<std::sync::Mutex<Vec<[usize; 5]>>>);
+
+    impl AuditWriter for Capacities {
+        fn name(&self) -> &str {
+            "capacities"
+        }
+
+        async fn write(&mut self, batch: &[Arc<AuditEvent>]) -> Result<(), WriteError> {
+            let mut seen = self.0.lock().unwrap();
+            for event in batch {
+                let (Some(source), Some(_)) = (&event.source, &event.http) else {
+                    continue;
+                };
+                seen.push([
+                    source.forwarded_for.capacity(),
+                    source
+                        .forwarded_for
+                        .iter()
+                        .map(String::capacity)
+                        .max()
+                        .unwrap_or(0),
+                    source.user_agent.as_ref().map_or(0, String::capacity),
+                    source
+                        .forwarded_headers
+                        .keys()
+                        .map(String::capacity)
+                        .max()
+                        .unwrap_or(0),
+                    source
+                        .forwarded_headers
+                        .values()
+                        .map(String::capacity)
+                        .max()
+                        .unwrap_or(0),
+                ]);
+            }
+            Ok(())
+        }
+    }
+
+    /// An event an application emits may hold a source of any size; once written, its
+    /// buffers do not go on to hold the sources of the requests after it (and round with
+    /// every event made in them, never freed): a request's source is as large as its own.
+    #[tokio::test]
+    async fn a_large_emitted_source_is_not_kept_for_requests() {
+        use tower::ServiceExt as _;
+
+        let capacities = Capacities::default();
+        let auditor = Auditor::builder()
+            .writer(capacities.clone())
+            .build()
+            .unwrap();
+        let big = |text: &str| {
+            let mut big = String::with_capacity(1 << 16);
+            big.push_str(text);
+            big
+        };
+        let mut event = AuditEvent::new(
+            auditor.service().clone(),
+            Timestamp::now(),
+            EventKind::ResourceAccessed,
+            Outcome::Success,
+        );
+        let mut chain = Vec::with_capacity(100_000);
+        chain.extend((0..40).map(|i| big(&format!("192.0.2.{i}"))));
+        event.source = Some(Source {
+            forwarded_for: chain,
+            forwarded_headers: [(big("x-forwarded-host"), big("before.example"))].into(),
+            user_agent: Some(big("before/1")),
+            ..Source::default()
+        });
+        auditor.emit(event);
+        recycled(&auditor, 1).await;
+        let (entered, _inside) = tokio::sync::mpsc::unbounded_channel();
+        let release = Arc::new(tokio::sync::Semaphore::new(1));
+        let request = http::Request::get("/slow")
+            .header("user-agent", "client/1")
+            .header("x-forwarded-for", "198.51.100.1, 198.51.100.2")
+            .header("x-forwarded-host", "api.example")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = slow_app(&auditor, entered, release)
+            .oneshot(request)
+            .await
+            .unwrap();
+        let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+        auditor.shutdown().await;
+        let seen = capacities.0.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        let [chain, hop, user_agent, name, value] = seen[0];
+        assert!(
+            chain <= crate::context::forwarded::MAX_HOPS,
+            "{:?}",
+            seen[0]
+        );
+        assert!(
+            hop <= 4 * crate::context::forwarded::MAX_HOP_LEN,
+            "{:?}",
+            seen[0]
+        );
+        assert!(user_agent <= 4 * 512, "{:?}", seen[0]);
+        assert!(
+            name <= crate::context::forwarded::MAX_HEADER_LEN,
+            "{:?}",
+            seen[0]
+        );
+        assert!(
+            value <= 4 * crate::context::forwarded::MAX_HEADER_LEN,
+            "{:?}",
+            seen[0]
+        );
     }
 }
