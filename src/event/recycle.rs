@@ -14,16 +14,16 @@
 //! old event can reach the new one, which is what [`AuditEvent::new`] makes. Only the old
 //! request id's buffer is kept, emptied, for the new id.
 //!
-//! The audit layer takes the `source` of an event kept here when a request arrives
-//! ([`Recycler::source`]), and captures the request's source into it: the old strings,
-//! chain and recorded headers take the new values in their own allocations
+//! The sources of the events made again are kept apart, in a queue of their own of the same
+//! capacity (only those holding a chain or recorded headers): the audit layer takes one when
+//! a request with forwarding headers arrives ([`Recycler::source`]) and captures the request's source into it, the old
+//! strings, chain and recorded headers taking the new values in their own allocations
 //! (`RequestContext::capture` names every field of the source, and overwrites or removes
 //! whatever the request does not set; it keeps no buffer larger than a request's source
 //! needs, as an event an application emits may hold any). A request behind a load balancer
-//! (a chain, a scheme header, a user agent) then allocates nothing for its source. The
-//! event itself goes back to the recycler at once: a request in flight holds nothing of an
-//! event written before, however long it is served, and no more events are kept than the
-//! recycler's capacity.
+//! (a chain, a scheme header, a user agent) then allocates nothing for its source. A request
+//! in flight holds nothing of an event written before but that source's buffers, overwritten
+//! on arrival, however long it is served.
 //!
 //! The recycler holds at most a fixed number of events, so its memory is bounded (by that
 //! number times the largest event, whose fields are bounded); a full recycler drops what it
@@ -38,23 +38,43 @@ use super::{AuditEvent, EventKind, Outcome, ServiceInfo, Source, Timestamp};
 
 /// Events kept for reuse, shared by an auditor's producers and its sinks' tasks.
 #[derive(Clone, Debug)]
-pub(crate) struct Recycler(Arc<ArrayQueue<Arc<AuditEvent>>>);
+pub(crate) struct Recycler(Arc<Kept>);
+
+#[derive(Debug)]
+struct Kept {
+    events: ArrayQueue<Arc<AuditEvent>>,
+    /// The sources of the events made again, for requests to capture theirs into.
+    sources: ArrayQueue<Source>,
+}
 
 impl Recycler {
-    /// A recycler keeping up to `capacity` events (at least one).
+    /// A recycler keeping up to `capacity` events (at least one), and as many sources.
     pub(crate) fn new(capacity: usize) -> Self {
-        Recycler(Arc::new(ArrayQueue::new(capacity.max(1))))
+        Recycler(Arc::new(Kept {
+            events: ArrayQueue::new(capacity.max(1)),
+            sources: ArrayQueue::new(capacity.max(1)),
+        }))
     }
 
-    /// The `source` of an event kept for reuse, for a request to capture its own into (its
-    /// strings and map entries): the event goes back without it, to be made again by
-    /// [`event`](Self::event) (or dropped, if the recycler filled up meanwhile). `None` when
-    /// no event is kept, or the one taken had no source.
+    /// The source of an event made again, for a request to capture its own into (its
+    /// strings and map entries); `None` when none is kept.
     pub(crate) fn source(&self) -> Option<Source> {
-        let mut shared = self.0.pop()?;
-        let source = Arc::get_mut(&mut shared).and_then(|event| event.source.take());
-        let _ = self.0.push(shared);
-        source
+        self.0.sources.pop()
+    }
+
+    /// Keeps the source `event` holds, when it holds a chain or recorded headers, for
+    /// [`source`](Self::source).
+    fn keep_source(&self, event: &mut AuditEvent) {
+        let Some(source) = event.source.take() else {
+            return;
+        };
+        // A request's forwarding headers are what make its source worth keeping: the layer
+        // takes one only for a request that has some.
+        let allocated = source.forwarded_for.capacity() > 0 || !source.forwarded_headers.is_empty();
+        if allocated {
+            // Full: it is dropped here, as it would have been.
+            let _ = self.0.sources.push(source);
+        }
     }
 
     /// [`AuditEvent::new`] with its `request_id`, in an `Arc` of its own: a recycled one
@@ -66,9 +86,10 @@ impl Recycler {
         (kind, outcome): (EventKind, Outcome),
         request_id: &str,
     ) -> Arc<AuditEvent> {
-        if let Some(mut shared) = self.0.pop() {
+        if let Some(mut shared) = self.0.events.pop() {
             // Only events held alone go in, and nothing clones them while they wait.
             if let Some(event) = Arc::get_mut(&mut shared) {
+                self.keep_source(event);
                 event.renew(service, time, (kind, outcome), request_id);
                 return shared;
             }
@@ -81,8 +102,9 @@ impl Recycler {
 
     /// An event made by value, moved into a recycled `Arc` when there is one.
     pub(crate) fn adopt(&self, event: AuditEvent) -> Arc<AuditEvent> {
-        if let Some(mut shared) = self.0.pop() {
+        if let Some(mut shared) = self.0.events.pop() {
             if let Some(slot) = Arc::get_mut(&mut shared) {
+                self.keep_source(slot);
                 *slot = event;
                 return shared;
             }
@@ -90,16 +112,17 @@ impl Recycler {
         Arc::new(event)
     }
 
-    /// Drops every event kept for reuse, with what each still holds (addresses, subjects):
-    /// written audit data does not stay in memory once the sinks have stopped.
+    /// Drops every event and source kept for reuse, with what each still holds (addresses,
+    /// subjects): written audit data does not stay in memory once the sinks have stopped.
     pub(crate) fn clear(&self) {
-        while self.0.pop().is_some() {}
+        while self.0.events.pop().is_some() {}
+        while self.0.sources.pop().is_some() {}
     }
 
     /// How many events wait for reuse.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        self.0.events.len()
     }
 
     /// Takes back the events of `batch` that nobody else holds, and empties it.
@@ -111,7 +134,7 @@ impl Recycler {
             // `Weak`), the event cannot gain a holder on the way.
             if Arc::strong_count(&event) == 1 && Arc::weak_count(&event) == 0 {
                 // Full: the event is dropped here, as it would have been.
-                let _ = self.0.push(event);
+                let _ = self.0.events.push(event);
             }
         }
     }
@@ -195,6 +218,36 @@ mod tests {
         assert_ne!(Arc::as_ptr(&next), place);
     }
 
+    /// The source of an event made again waits for a request, only when it holds a chain or
+    /// recorded headers, and is dropped with the events when the recycler is emptied.
+    #[test]
+    fn the_source_of_an_event_made_again_waits_for_a_request_until_emptied() {
+        let recycler = Recycler::new(4);
+        recycler.recycle(&mut vec![Arc::new(full_event())]);
+        assert!(
+            recycler.source().is_none(),
+            "not before its event is made again"
+        );
+        let _ = recycler.event(service(), time(), DENIED, "r-next");
+        let source = recycler.source().expect("kept");
+        assert_eq!(source.forwarded_for, ["203.0.113.9"]);
+        assert!(recycler.source().is_none(), "taken once");
+
+        let mut address_only = full_event();
+        address_only.source = Some(crate::event::Source {
+            ip: Some("192.0.2.1".parse().unwrap()),
+            ..Default::default()
+        });
+        recycler.recycle(&mut vec![Arc::new(address_only)]);
+        let _ = recycler.event(service(), time(), DENIED, "r-next");
+        assert!(recycler.source().is_none(), "nothing to reuse in it");
+
+        recycler.recycle(&mut vec![Arc::new(full_event())]);
+        let _ = recycler.event(service(), time(), DENIED, "r-next");
+        recycler.clear();
+        assert!(recycler.source().is_none(), "emptied");
+    }
+
     #[test]
     fn an_adopted_event_is_the_one_given() {
         let recycler = Recycler::new(4);
@@ -222,7 +275,7 @@ mod tests {
         let mut batch = vec![event];
         recycler.recycle(&mut batch);
         assert!(batch.is_empty());
-        assert_eq!(recycler.0.len(), 0, "another sink still holds it");
+        assert_eq!(recycler.0.events.len(), 0, "another sink still holds it");
         assert_eq!(Arc::strong_count(&held), 1);
         assert_eq!(held.request_id.as_deref(), Some("r-1"));
         let next = recycler.event(service(), time(), DENIED, "r-next");
@@ -235,7 +288,7 @@ mod tests {
         let mut batch: Vec<_> = (0..5).map(|_| Arc::new(full_event())).collect();
         let places: Vec<_> = batch.iter().map(Arc::as_ptr).collect();
         recycler.recycle(&mut batch);
-        assert_eq!(recycler.0.len(), 2);
+        assert_eq!(recycler.0.events.len(), 2);
         let reused: Vec<_> = (0..3)
             .map(|_| {
                 let e = recycler.event(service(), time(), DENIED, "r-next");
@@ -244,6 +297,6 @@ mod tests {
             .collect();
         // The first two come back, the third is new (the batch's last three were freed).
         assert_eq!(&reused[..2], &places[..2]);
-        assert_eq!(Recycler::new(0).0.capacity(), 1);
+        assert_eq!(Recycler::new(0).0.events.capacity(), 1);
     }
 }

@@ -78,7 +78,7 @@ impl<S, M> AuditService<S, M> {
             target.path(),
             &shared.trusted_proxies,
             shared.request_id_from,
-            shared.auditor.recycled_source(),
+            || shared.auditor.recycled_source(),
         );
         let context_ip = context.source.as_ref().and_then(|source| source.ip);
         let certificate = shared.client_certificate(&req);

@@ -94,8 +94,8 @@ impl Auditor {
             .event(self.inner.service.clone(), time, kind_outcome, request_id)
     }
 
-    /// The source of an event a sink handed back, for a request to capture its own into
-    /// (the event stays for reuse); `None` when there is none.
+    /// The source of an event made again, kept for a request to capture its own into (see
+    /// `event::recycle`); `None` when there is none.
     pub(crate) fn recycled_source(&self) -> Option<Source> {
         self.inner.recycler.source()
     }
