@@ -57,7 +57,6 @@ impl RequestContext {
         let peer = peer::peer_ip(request.extensions());
         // The source of the event before, overwritten field by field below (every field
         // named, so none is forgotten): only its allocations are kept, and only those no
-        // larger than a request's source needs.
         // larger than a request's source needs. Taken only for a request with forwarding
         // headers, whose chain and recorded headers are several allocations: for a user agent
         // alone, the recycler's two operations cost about what its one allocation does.

@@ -16,8 +16,9 @@
 //!
 //! The sources of the events made again are kept apart, in a queue of their own of the same
 //! capacity (only those holding a chain or recorded headers): the audit layer takes one when
-//! a request with forwarding headers arrives ([`Recycler::source`]) and captures the request's source into it, the old
-//! strings, chain and recorded headers taking the new values in their own allocations
+//! a request with forwarding headers arrives ([`Recycler::source`]) and captures the
+//! request's source into it, the old strings, chain and recorded headers taking the new
+//! values in their own allocations
 //! (`RequestContext::capture` names every field of the source, and overwrites or removes
 //! whatever the request does not set; it keeps no buffer larger than a request's source
 //! needs, as an event an application emits may hold any). A request behind a load balancer
