@@ -113,6 +113,12 @@ impl Carried {
     pub(crate) fn other_forwarding(self) -> bool {
         self.0 & OTHER_FORWARDING != 0
     }
+
+    /// Whether any forwarding header is present: `X-Forwarded-For`, `Forwarded`, another
+    /// one, or the configured one.
+    pub(crate) fn any_forwarding(self) -> bool {
+        self.other_forwarding() || self.has(Header::XForwardedFor) || self.has(Header::Forwarded)
+    }
 }
 
 /// One of [`FORWARDING_HEADERS`]. Every name there starts with `x-` or `forwarded`, or ends

@@ -194,10 +194,7 @@ impl TrustedProxies {
         forwarded_for: &mut Vec<String>,
         forwarded_headers: &mut BTreeMap<String, String>,
     ) -> Option<IpAddr> {
-        let any = carried.other_forwarding()
-            || carried.has(Header::XForwardedFor)
-            || carried.has(Header::Forwarded);
-        if !any {
+        if !carried.any_forwarding() {
             // Nothing forwarded (most requests): no chain to read, nothing to record.
             forwarded_for.clear();
             if !forwarded_headers.is_empty() {
@@ -241,12 +238,11 @@ impl TrustedProxies {
             ClientIpSource::Header(_) => x_forwarded_for(forwarded_for, &mut ips),
         };
         debug_assert_eq!(ips.len(), forwarded_for.len());
-        let chain = &ips;
         let ip = peer.map(|peer| {
             let peer = canonical(peer);
             match &self.source {
                 ClientIpSource::Header(_) => self.client_ip(peer, headers),
-                _ if self.contains(peer) => walk(peer, chain.iter().copied(), self),
+                _ if self.contains(peer) => walk(peer, ips.iter().copied(), self),
                 _ => peer,
             }
         });

@@ -60,10 +60,7 @@ impl RequestContext {
         // larger than a request's source needs. Taken only for a request with forwarding
         // headers, whose chain and recorded headers are several allocations: for a user agent
         // alone, the recycler's two operations cost about what its one allocation does.
-        let fills = carried.has(Header::XForwardedFor)
-            || carried.has(Header::Forwarded)
-            || carried.other_forwarding();
-        let mut source = if fills {
+        let mut source = if carried.any_forwarding() {
             recycled().filter(fits).unwrap_or_default()
         } else {
             Source::default()
