@@ -370,14 +370,7 @@ async fn only_allowed_hosts_are_answered() {
             "400",
         ),
     ] {
-        let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut answer = Vec::new();
-        tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
-            .await
-            .expect("an answer")
-            .unwrap();
-        let answer = String::from_utf8_lossy(&answer);
+        let answer = raw_answer(&proxy, request.as_bytes()).await;
         assert!(answer.contains(&format!(" {status} ")), "{request:?}: {answer}");
     }
 }
@@ -401,14 +394,7 @@ async fn a_password_in_the_user_information_of_a_host_is_never_recorded() {
             "GET /field HTTP/1.1\r\nHost: bob:field-secret@auth.example\r\nConnection: close\r\n\r\n",
         ),
     ] {
-        let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut answer = Vec::new();
-        tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
-            .await
-            .expect("an answer")
-            .unwrap();
-        let answer = String::from_utf8_lossy(&answer);
+        let answer = raw_answer(&proxy, request.as_bytes()).await;
         assert!(answer.starts_with("HTTP/1.1 400 "), "{request:?}: {answer}");
         let event = wait_event(&out, "for the refused request", at_path(path)).await;
         let description = event["error"]["description"].as_str().unwrap();
@@ -433,19 +419,11 @@ async fn the_upstream_is_told_the_host_of_an_absolute_form_target() {
     let out = dir.path("audit.jsonl");
     let config = dir.write("proxy.toml", "[proxy]\npreserve_host = true\n");
     let proxy = audit_proxy(&upstream, &out, Some(&config));
-    let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-    stream
-        .write_all(
-            b"GET http://auth.example/echo HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
-        .await
-        .expect("an answer")
-        .unwrap();
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = raw_answer(
+        &proxy,
+        b"GET http://auth.example/echo HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     let seen: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{answer}"));
     let h = &seen["headers"];
@@ -471,17 +449,10 @@ async fn a_transfer_coding_other_than_chunked_is_refused() {
     let out = dir.path("audit.jsonl");
     let proxy = audit_proxy(&upstream, &out, None);
     for coding in ["gzip, chunked", "chunked, chunked"] {
-        let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
         let request = format!(
             "POST /echo HTTP/1.1\r\nHost: proxy\r\nTransfer-Encoding: {coding}\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
         );
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut answer = Vec::new();
-        tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
-            .await
-            .expect("an answer")
-            .unwrap();
-        let answer = String::from_utf8_lossy(&answer);
+        let answer = raw_answer(&proxy, request.as_bytes()).await;
         assert!(answer.starts_with("HTTP/1.1 501 "), "{coding}: {answer}");
     }
     let event = wait_event(&out, "for the refused coding", |e: &Value| {
@@ -497,17 +468,12 @@ async fn connect_is_refused_and_recorded_not_tunnelled() {
     let dir = TempDir::new("connect");
     let out = dir.path("audit.jsonl");
     let proxy = audit_proxy(&upstream, &out, None);
-    let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-    stream
-        .write_all(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
-        .await
-        .unwrap();
-    let mut head = vec![0; 1024];
-    let n = tokio::time::timeout(WAIT, stream.read(&mut head))
-        .await
-        .expect("an answer")
-        .unwrap();
-    let head = String::from_utf8_lossy(&head[..n]);
+    // The connection is held open (`_stream`, not `_`) until the test ends.
+    let (_stream, head) = raw_head(
+        &proxy,
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    )
+    .await;
     assert!(head.starts_with("HTTP/1.1 501"), "{head}");
     let event = wait_event(&out, "for the CONNECT", |e: &Value| {
         e["http"]["method"] == "CONNECT"
@@ -732,20 +698,36 @@ async fn a_large_request_body_streams_to_the_upstream() {
     wait_event(&out, "for /upload", at_path("/upload")).await;
 }
 
-/// The response head to `request`, read byte by byte so that nothing after it is taken.
-async fn response_head(socket: &mut tokio::net::TcpStream, request: &[u8]) -> String {
+/// Sends `request`, as written, on a connection of its own to the proxy and returns the
+/// whole answer, read until the proxy closes the connection.
+async fn raw_answer(proxy: &Proxy, request: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Sends `request`, as written, on a connection of its own to the proxy and returns that
+/// connection, still open, with the response head as received, read byte by byte so that
+/// nothing after it is taken.
+async fn raw_head(proxy: &Proxy, request: &[u8]) -> (tokio::net::TcpStream, String) {
+    let mut socket = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
     socket.write_all(request).await.unwrap();
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
         let n = tokio::time::timeout(WAIT, socket.read(&mut byte))
             .await
-            .unwrap()
+            .expect("an answer")
             .unwrap();
         assert_eq!(n, 1, "connection closed before the response head ended");
         head.push(byte[0]);
     }
-    String::from_utf8(head).unwrap().to_ascii_lowercase()
+    (socket, String::from_utf8(head).unwrap())
 }
 
 #[tokio::test]
@@ -754,12 +736,12 @@ async fn websocket_upgrades_pass_through() {
     let dir = TempDir::new("upgrade");
     let out = dir.path("audit.jsonl");
     let proxy = audit_proxy(&upstream, &out, None);
-    let mut socket = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-    let head = response_head(
-        &mut socket,
+    let (mut socket, head) = raw_head(
+        &proxy,
         b"GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
     )
     .await;
+    let head = head.to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 101"), "{head}");
     assert!(head.contains("upgrade: websocket"), "{head}");
     for message in [&b"ping"[..], b"and another message"] {
@@ -795,8 +777,8 @@ async fn upgrades_to_other_protocols_than_websocket_open_no_tunnel() {
             "GET /ws-h2c HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
         ),
     ] {
-        let mut socket = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-        let head = response_head(&mut socket, request.as_bytes()).await;
+        let (_socket, head) = raw_head(&proxy, request.as_bytes()).await;
+        let head = head.to_ascii_lowercase();
         assert!(head.starts_with("http/1.1 502"), "{path}: {head}");
         assert!(!head.contains("upgrade"), "{path}: {head}");
         let event = wait_event(&out, path, at_path(path)).await;
