@@ -644,7 +644,19 @@ pub async fn run(mut settings: Settings) -> Result<(), Failure> {
     } else {
         "http"
     };
-    tracing::info!(listen = %local, %scheme, upstream = %settings.upstream, "oauth-audit proxy ready");
+    let runtime = tokio::runtime::Handle::current();
+    let scheduler = match runtime.runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => "current-thread",
+        _ => "multi-thread",
+    };
+    tracing::info!(
+        listen = %local,
+        %scheme,
+        upstream = %settings.upstream,
+        workers = runtime.metrics().num_workers(),
+        scheduler,
+        "oauth-audit proxy ready"
+    );
 
     let auditor = built.auditor;
     if let Some((listener, handle)) = admin {

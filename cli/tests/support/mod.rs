@@ -75,7 +75,7 @@ pub struct Proxy {
     child: Option<Child>,
     pub addr: SocketAddr,
     stderr: mpsc::Receiver<String>,
-    /// Lines logged before the proxy was ready.
+    /// Lines logged until the proxy was ready, the ready line included.
     early: Vec<String>,
 }
 
@@ -117,7 +117,9 @@ impl Proxy {
                         .filter(|_| line.contains("proxy ready"))
                         .and_then(|(_, rest)| rest.split_whitespace().next())
                     {
-                        break addr.parse().expect("listen address in the ready line");
+                        let addr = addr.parse().expect("listen address in the ready line");
+                        seen.push(line);
+                        break addr;
                     }
                     seen.push(line);
                 }
