@@ -732,3 +732,59 @@ async fn an_encoded_request_is_not_inspected_and_says_so() {
     );
     assert_ne!(event["actor"]["kind"], "anonymous", "{event}");
 }
+
+/// A token endpoint that reads parameters from the query and the body alike, the query's
+/// first (a servlet's `getParameter`, Spring's `@RequestParam`): whatever the value, it
+/// refuses, so that the event can only tell who and which code from the request.
+fn merging_refusing_server() -> Router {
+    Router::new().route(
+        "/token",
+        post(|_: Bytes| async {
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "authorization_pending"})),
+            )
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_parameter_in_both_the_query_and_the_body_is_ambiguous() {
+    let (addr, memory) =
+        serve_with_endpoints(merging_refusing_server(), Endpoints::default()).await;
+    // The body names one user, the query another: a merging server reads the query's.
+    post_form(
+        addr,
+        "/token?username=victim",
+        "grant_type=password&username=innocent&password=pw-123456&client_id=app".into(),
+    )
+    .await;
+    // The same device code in the body of three polls, another one in the query of the
+    // last two: the server polled `dc-in-the-query`, not the body's code.
+    let poll = format!("grant_type={DEVICE_GRANT}&device_code=dc-in-the-body&client_id=tv");
+    post_form(addr, "/token", poll.clone()).await;
+    post_form(addr, "/token?device_code=dc-in-the-query", poll.clone()).await;
+    post_form(addr, "/token?device_code=dc-in-the-query", poll).await;
+    let all = events(&memory, 4).await;
+    assert_eq!(all.len(), 4, "ambiguous polls are not condensed: {all:#?}");
+    let login = &all[0];
+    assert!(
+        login["actor"].get("subject").is_none(),
+        "neither value believed: {login}"
+    );
+    assert_eq!(login["oauth"]["repeated_parameters"], json!(["username"]));
+    assert_eq!(login["severity"], "warning");
+    assert!(all[1]["oauth"].get("repeated_parameters").is_none());
+    assert_eq!(
+        all[1]["oauth"]["device_code_fingerprint"],
+        oauth_audit::token::TokenFingerprint::of("dc-in-the-body").to_string()
+    );
+    for e in &all[2..] {
+        assert!(
+            e["oauth"].get("device_code_fingerprint").is_none(),
+            "neither code believed: {e}"
+        );
+        assert_eq!(e["oauth"]["repeated_parameters"], json!(["device_code"]));
+        assert_eq!(e["severity"], "warning");
+    }
+}

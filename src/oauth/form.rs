@@ -152,6 +152,31 @@ impl<'a> Form<'a> {
         Form { pairs, input }
     }
 
+    /// This form (a request body) with the pairs of `query` whose names it also has with a
+    /// value: a server that reads the query and the body alike (a servlet's `getParameter`,
+    /// which answers the query's value first) sees those parameters twice, so
+    /// [`Form::get`] believes neither value and [`Form::repeated`] names them. Parameters
+    /// sent in the query only are left out: servers that read the body only ignore them.
+    pub(crate) fn with_query(mut self, query: Form<'a>) -> Self {
+        if query.pairs.is_empty() {
+            return self;
+        }
+        // A set, not a search per query pair: both may hold thousands of names.
+        let in_body: std::collections::HashSet<&str> = self
+            .pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, _)| k.as_ref())
+            .collect();
+        let twice: Vec<_> = query
+            .pairs
+            .into_iter()
+            .filter(|(k, v)| !v.is_empty() && in_body.contains(k.as_ref()))
+            .collect();
+        self.pairs.extend(twice);
+        self
+    }
+
     /// The parameters as they were read, in their order.
     pub(crate) fn into_pairs(self) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> {
         self.pairs.into_iter()
@@ -643,6 +668,17 @@ mod tests {
             "an empty value counts as omitted"
         );
         assert_eq!(form.repeated(), ["username", "x"]);
+    }
+
+    #[test]
+    fn a_parameter_in_the_query_and_the_body_is_sent_twice() {
+        let form = Form::parse(b"grant_type=password&username=innocent&scope=a&resource=r1")
+            .with_query(Form::parse(b"username=victim&x=1&scope=&resource=r2"));
+        assert_eq!(form.get("username"), None, "neither value is believed");
+        assert_eq!(form.get("x"), None, "the query alone is not read");
+        assert_eq!(form.get("scope"), Some("a"), "an empty value is omitted");
+        assert_eq!(form.all("resource").collect::<Vec<_>>(), ["r1", "r2"]);
+        assert_eq!(form.repeated(), ["username"]);
     }
 
     proptest::proptest! {

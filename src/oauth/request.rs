@@ -42,6 +42,10 @@ pub(crate) struct EndpointRequest {
     logout_query: Option<LogoutParams>,
     /// Authorization requests: parameters the query string repeated.
     query_repeated: Vec<String>,
+    /// Requests read from their form body (token, revocation, introspection, pushed): the
+    /// query string, whose parameters a server that merges the two (a servlet's
+    /// `getParameter`) reads beside the form's, or instead of them.
+    body_query: Option<String>,
     /// The secrets the request head carried (Basic password, bearer token, cookies, secret
     /// query parameters), to scrub them from what the response says.
     head_secrets: HeadSecrets,
@@ -212,6 +216,18 @@ impl EndpointRequest {
             }
             _ => None,
         };
+        // Such a server also reads a parameter sent in both as sent twice, and may take the
+        // query's value: kept to find those parameters once the body is read.
+        let body_query = match (endpoint, head.uri.query()) {
+            (
+                Endpoint::Token
+                | Endpoint::Revocation
+                | Endpoint::Introspection
+                | Endpoint::PushedAuthorization,
+                Some(q),
+            ) if has_body && !q.is_empty() => Some(q.to_owned()),
+            _ => None,
+        };
         let reason = match (endpoint, &config.reason_header) {
             (Endpoint::Revocation, Some(name)) => head
                 .headers
@@ -247,6 +263,7 @@ impl EndpointRequest {
             query,
             logout_query,
             query_repeated,
+            body_query,
             head_secrets,
             reason,
             body,
@@ -279,7 +296,15 @@ impl EndpointRequest {
             }
             Some(slot) => match slot.get() {
                 Some(captured) => match captured.whole() {
-                    Some(bytes) => Some(Form::parse(bytes)),
+                    Some(bytes) => {
+                        let form = Form::parse(bytes);
+                        Some(match &self.body_query {
+                            // A parameter in both is one sent twice (RFC 6749 §3.2 allows
+                            // the token endpoint a query, but no parameter twice).
+                            Some(query) => form.with_query(Form::parse(query.as_bytes())),
+                            None => form,
+                        })
+                    }
                     None if captured.unreadable => {
                         not_inspected.push(REQUEST_UNREADABLE);
                         None
