@@ -360,3 +360,48 @@ async fn logouts_record_the_hint_by_fingerprint_and_the_redirect_without_query()
     let text = serde_json::to_string(&all).unwrap();
     assert!(!text.contains(&hint) && !text.contains("st4te") && !text.contains("steal"));
 }
+
+#[tokio::test]
+async fn what_was_pushed_wins_over_the_query_of_the_request_that_presents_it() {
+    let s = setup().await;
+    let pushed = s
+        .client
+        .post(s.url("/par"))
+        .basic_auth("rp", Some("rp-s3cret"))
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", "rp"),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("scope", "openid admin"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), 201);
+    // RFC 9101 §5 (which RFC 9126 §4 refers to): a server uses the parameters of the
+    // stored request, not the same ones in the query. The query here says another client,
+    // another redirect URI and a smaller scope; the server uses what was pushed.
+    let authorized = s
+        .client
+        .get(format!(
+            "{}?client_id=other-app&request_uri={}&redirect_uri=https%3A%2F%2Finnocent.example%2Fcb&scope=openid&response_type=code",
+            s.url("/authorize"),
+            percent_encoding::utf8_percent_encode(REQUEST_URI, percent_encoding::NON_ALPHANUMERIC)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authorized.status(), 302);
+
+    let all = events(&s.memory, 2).await;
+    let granted = &all[1];
+    assert_eq!(granted["kind"], "AuthorizationGranted");
+    assert_eq!(
+        granted["redirect_uri"], "https://rp.example/cb",
+        "{granted:#}"
+    );
+    assert_eq!(granted["scopes"]["requested"], json!(["openid", "admin"]));
+    assert_eq!(granted["actor"]["client_id"], "rp");
+    assert_eq!(granted["oauth"]["conflicting_client_id"], "other-app");
+    assert_eq!(granted["severity"], "warning");
+}

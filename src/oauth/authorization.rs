@@ -38,16 +38,25 @@ impl AuthorizeParams {
         }
     }
 
-    /// Fills what `self` lacks from the pushed request its `request_uri` names.
-    fn or_pushed(self, pushed: &PushedParams) -> Self {
-        AuthorizeParams {
-            client_id: self.client_id.or_else(|| pushed.client_id.clone()),
-            redirect_uri: self.redirect_uri.or_else(|| pushed.redirect_uri.clone()),
-            response_type: self.response_type.or_else(|| pushed.response_type.clone()),
-            scopes: self.scopes.or_else(|| pushed.scopes.clone()),
-            pkce_method: self.pkce_method.or_else(|| pushed.pkce_method.clone()),
+    /// What the server uses of a request presenting the pushed request its `request_uri`
+    /// names: the pushed parameters, even where the query names others (RFC 9101 §5, to
+    /// which RFC 9126 §4 refers: only the stored request's parameters are used), the
+    /// query's only where the pushed request had none. A client the query names besides
+    /// the pushed request's is given back apart: the request named two clients.
+    fn over_pushed(self, pushed: &PushedParams) -> (Self, Option<String>) {
+        let other = match (self.client_id.as_ref(), pushed.client_id.as_ref()) {
+            (Some(named), Some(pushed)) if named != pushed => self.client_id.clone(),
+            _ => None,
+        };
+        let params = AuthorizeParams {
+            client_id: pushed.client_id.clone().or(self.client_id),
+            redirect_uri: pushed.redirect_uri.clone().or(self.redirect_uri),
+            response_type: pushed.response_type.clone().or(self.response_type),
+            scopes: pushed.scopes.clone().or(self.scopes),
+            pkce_method: pushed.pkce_method.clone().or(self.pkce_method),
             request_uri: self.request_uri,
-        }
+        };
+        (params, other)
     }
 
     /// Fills what `self` lacks from `other` (query string, then form body).
@@ -103,8 +112,9 @@ pub(crate) fn classify(
     let pushed = params
         .request_uri
         .and_then(|fingerprint| x.endpoints.config().pushed.get(&fingerprint));
+    let mut other_client = None;
     if let Some(pushed) = &pushed {
-        params = params.or_pushed(pushed);
+        (params, other_client) = params.over_pushed(pushed);
     }
     let location = x.location();
     let decision = location.filter(|l| decides(l));
@@ -151,6 +161,7 @@ pub(crate) fn classify(
         event.error = x.error();
     }
     event.actor = actor(subject.as_deref(), params.client_id.as_deref()).into();
+    super::client_auth::record_conflict(event, other_client);
     let oauth = Exchange::oauth(event);
     oauth.response_type = params.response_type;
     oauth.pkce_method = params.pkce_method;
