@@ -405,3 +405,56 @@ async fn what_was_pushed_wins_over_the_query_of_the_request_that_presents_it() {
     assert_eq!(granted["oauth"]["conflicting_client_id"], "other-app");
     assert_eq!(granted["severity"], "warning");
 }
+
+#[tokio::test]
+async fn a_request_objects_parameters_win_over_the_forms_beside_it() {
+    let s = setup().await;
+    // RFC 9101 §5: the server uses the request object's parameters only, whatever the form
+    // (or query) repeats beside it. The form says the registered redirect URI and `openid`;
+    // the object, which the server uses, another redirect URI and `admin`.
+    let object = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(r#"{"alg":"RS256","kid":"k"}"#),
+        b64(
+            r#"{"iss":"rp","aud":"https://as.example","client_id":"rp","response_type":"code","redirect_uri":"https://evil.example/cb?x=1","scope":"openid admin","code_challenge":"ch4llenge-ch4llenge","code_challenge_method":"S256"}"#
+        )
+    );
+    let pushed = s
+        .client
+        .post(s.url("/par"))
+        .basic_auth("rp", Some("rp-s3cret"))
+        .form(&[
+            ("client_id", "rp"),
+            ("response_type", "code"),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("scope", "openid"),
+            ("request", &object),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), 201);
+    let authorized = s
+        .client
+        .get(format!(
+            "{}?client_id=rp&request_uri={}",
+            s.url("/authorize"),
+            percent_encoding::utf8_percent_encode(REQUEST_URI, percent_encoding::NON_ALPHANUMERIC)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authorized.status(), 302);
+
+    let all = events(&s.memory, 2).await;
+    for e in &all {
+        assert_eq!(e["redirect_uri"], "https://evil.example/cb", "{e:#}");
+        assert_eq!(e["scopes"]["requested"], json!(["openid", "admin"]));
+        assert_eq!(e["oauth"]["pkce_method"], "S256");
+        assert_eq!(e["actor"]["client_id"], "rp");
+    }
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in [object.as_str(), "ch4llenge", "c0de-c0de"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+}

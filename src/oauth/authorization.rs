@@ -23,7 +23,41 @@ pub(crate) struct AuthorizeParams {
 }
 
 impl AuthorizeParams {
+    /// The parameters of a query or form, or of the request object it carries (RFC 9101
+    /// §5: a server uses only the object's parameters, whatever the query or form repeats
+    /// beside it; OpenID Connect's, §6.3.3, the object's over the query's). The object is
+    /// read unverified, when it is a readable JWT (a signed one, not an encrypted one):
+    /// what it names wins, the form's only fills what it does not.
     pub(crate) fn from_form(form: &Form<'_>) -> Self {
+        let params = AuthorizeParams::from_form_only(form);
+        match form.get("request").and_then(super::end_session::claims_of) {
+            Some(object) => AuthorizeParams::from_object(&object).or(params),
+            None => params,
+        }
+    }
+
+    /// The parameters of a request object's claims (the `request_uri` is never in one).
+    fn from_object(object: &serde_json::Map<String, serde_json::Value>) -> Self {
+        let text = |name: &str| {
+            object
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .filter(|v| !v.is_empty())
+        };
+        AuthorizeParams {
+            client_id: text("client_id").map(ident),
+            redirect_uri: text("redirect_uri").map(uri_without_query),
+            response_type: text("response_type").map(ident),
+            scopes: text("scope").map(scope_list),
+            pkce_method: text("code_challenge_method")
+                .map(ident)
+                .or_else(|| text("code_challenge").map(|_| "plain".to_owned())),
+            request_uri: None,
+        }
+    }
+
+    /// The parameters the query or form names itself.
+    fn from_form_only(form: &Form<'_>) -> Self {
         AuthorizeParams {
             client_id: form.get("client_id").map(ident),
             redirect_uri: form.get("redirect_uri").map(uri_without_query),
@@ -193,6 +227,35 @@ mod tests {
         );
         assert_eq!(merged.client_id.as_deref(), Some("q"));
         assert_eq!(merged.scopes, Some(vec!["a".into()]));
+    }
+
+    #[test]
+    fn a_readable_request_object_wins_over_the_form() {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let signed = format!(
+            "{}.{}.sig",
+            b64(r#"{"alg":"ES256"}"#),
+            b64(r#"{"redirect_uri":"https://evil/cb","scope":"admin","code_challenge":"c"}"#)
+        );
+        let form = format!("client_id=web&redirect_uri=https%3A%2F%2Fapp%2Fcb&scope=openid&code_challenge_method=S256&request={signed}");
+        let p = AuthorizeParams::from_form(&Form::parse(form.as_bytes()));
+        assert_eq!(p.redirect_uri.as_deref(), Some("https://evil/cb"));
+        assert_eq!(p.scopes, Some(vec!["admin".into()]));
+        assert_eq!(
+            p.pkce_method.as_deref(),
+            Some("plain"),
+            "the object's challenge"
+        );
+        assert_eq!(
+            p.client_id.as_deref(),
+            Some("web"),
+            "the form fills the rest"
+        );
+        // An encrypted object (five parts) cannot be read: the form's parameters stay.
+        let form = "client_id=web&scope=openid&request=a.b.c.d.e";
+        let p = AuthorizeParams::from_form(&Form::parse(form.as_bytes()));
+        assert_eq!(p.scopes, Some(vec!["openid".into()]));
     }
 
     proptest::proptest! {
