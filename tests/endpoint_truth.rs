@@ -788,3 +788,25 @@ async fn a_parameter_in_both_the_query_and_the_body_is_ambiguous() {
         assert_eq!(e["severity"], "warning");
     }
 }
+
+#[tokio::test]
+async fn a_parameter_sent_again_in_another_case_is_ambiguous() {
+    let (addr, memory) =
+        serve_with_endpoints(merging_refusing_server(), Endpoints::default()).await;
+    // ASP.NET reads form names in any case (OpenIddict): `USERNAME` is `username` again.
+    post_form(
+        addr,
+        "/token",
+        "grant_type=password&username=innocent&USERNAME=victim&password=pw-123456&client_id=app"
+            .into(),
+    )
+    .await;
+    let all = events(&memory, 1).await;
+    let e = &all[0];
+    assert!(
+        e["actor"].get("subject").is_none(),
+        "neither value believed: {e}"
+    );
+    assert_eq!(e["oauth"]["repeated_parameters"], json!(["username"]));
+    assert_eq!(e["severity"], "warning");
+}

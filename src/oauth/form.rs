@@ -161,17 +161,18 @@ impl<'a> Form<'a> {
         if query.pairs.is_empty() {
             return self;
         }
-        // A set, not a search per query pair: both may hold thousands of names.
-        let in_body: std::collections::HashSet<&str> = self
+        // A set, not a search per query pair: both may hold thousands of names. In any
+        // case, as [`Form::get`] reads them.
+        let in_body: std::collections::HashSet<String> = self
             .pairs
             .iter()
             .filter(|(_, v)| !v.is_empty())
-            .map(|(k, _)| k.as_ref())
+            .map(|(k, _)| k.to_ascii_lowercase())
             .collect();
         let twice: Vec<_> = query
             .pairs
             .into_iter()
-            .filter(|(k, v)| !v.is_empty() && in_body.contains(k.as_ref()))
+            .filter(|(k, v)| !v.is_empty() && in_body.contains(&k.to_ascii_lowercase()))
             .collect();
         self.pairs.extend(twice);
         self
@@ -185,15 +186,19 @@ impl<'a> Form<'a> {
     /// The value of `name`, when it is present, not empty, and sent once. A parameter sent
     /// more than once is ambiguous (RFC 6749 §3.1, §3.2: "MUST NOT be included more than
     /// once"): the server may read either value, so none is believed; see
-    /// [`Form::repeated`].
+    /// [`Form::repeated`]. A name in another case counts as sent again (servers that read
+    /// names in any case, ASP.NET's form collection so OpenIddict, see `USERNAME` as
+    /// `username`), but is not the parameter on its own (others ignore it).
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         let mut found = None;
+        let mut seen = false;
         for (k, v) in &self.pairs {
-            if k == name && !v.is_empty() {
-                if found.is_some() {
+            if !v.is_empty() && k.eq_ignore_ascii_case(name) {
+                if seen {
                     return None;
                 }
-                found = Some(v.as_ref());
+                seen = true;
+                found = (k == name).then_some(v.as_ref());
             }
         }
         found
@@ -216,12 +221,15 @@ impl<'a> Form<'a> {
             .filter(|v| !v.is_empty())
     }
 
-    /// The names sent more than once with a value, other than those that may repeat,
-    /// sanitised, in order of first appearance, at most 16. Empty values do not count:
-    /// RFC 6749 §3.1 treats them as omitted.
+    /// The names sent more than once with a value, in any case (see [`Form::get`]), other
+    /// than those that may repeat, sanitised as first spelt, in order of first appearance,
+    /// at most 16. Empty values do not count: RFC 6749 §3.1 treats them as omitted.
     pub(crate) fn repeated(&self) -> Vec<String> {
         let counted = |(name, value): &&(Cow<'a, str>, Cow<'a, str>)| {
-            !value.is_empty() && !MULTI_VALUED.contains(&name.as_ref())
+            !value.is_empty()
+                && !MULTI_VALUED
+                    .iter()
+                    .any(|multi| multi.eq_ignore_ascii_case(name))
         };
         // A few pairs (every real request): each against the ones after it. Many (a crafted
         // body of thousands of names): that would be quadratic, so each name is counted
@@ -232,12 +240,12 @@ impl<'a> Form<'a> {
         let mut names: Vec<&str> = Vec::new();
         for (i, pair) in self.pairs.iter().enumerate() {
             let name = pair.0.as_ref();
-            if !counted(&pair) || names.contains(&name) {
+            if !counted(&pair) || names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
                 continue;
             }
             let again = self.pairs[i + 1..]
                 .iter()
-                .any(|later| later.0 == name && counted(&later));
+                .any(|later| later.0.eq_ignore_ascii_case(name) && counted(&later));
             if again {
                 names.push(name);
                 if names.len() == MAX_REPEATED {
@@ -254,24 +262,30 @@ impl<'a> Form<'a> {
         &self,
         counted: impl Fn(&&(Cow<'a, str>, Cow<'a, str>)) -> bool,
     ) -> Vec<String> {
-        // Name -> (first index, seen again).
-        let mut seen: std::collections::HashMap<&str, (usize, bool)> =
+        // Name in lower case -> (first index, seen again).
+        let mut seen: std::collections::HashMap<Cow<'_, str>, (usize, bool)> =
             std::collections::HashMap::new();
         for (i, pair) in self.pairs.iter().enumerate().filter(|(_, p)| counted(p)) {
-            seen.entry(pair.0.as_ref())
+            let name = pair.0.as_ref();
+            let key = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(name.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(name)
+            };
+            seen.entry(key)
                 .and_modify(|(_, again)| *again = true)
                 .or_insert((i, false));
         }
-        let mut names: Vec<(usize, &str)> = seen
-            .into_iter()
-            .filter(|(_, (_, again))| *again)
-            .map(|(name, (first, _))| (first, name))
+        let mut firsts: Vec<usize> = seen
+            .into_values()
+            .filter(|(_, again)| *again)
+            .map(|(first, _)| first)
             .collect();
-        names.sort_unstable();
-        names
+        firsts.sort_unstable();
+        firsts
             .into_iter()
             .take(MAX_REPEATED)
-            .map(|(_, name)| ident(name))
+            .map(|first| ident(&self.pairs[first].0))
             .collect()
     }
 
@@ -671,9 +685,31 @@ mod tests {
     }
 
     #[test]
+    fn a_name_sent_again_in_another_case_is_sent_twice() {
+        // ASP.NET's form collection (so OpenIddict) reads names in any case: `USERNAME`
+        // is the same parameter as `username`, sent twice.
+        let form = Form::parse(b"grant_type=password&username=innocent&USERNAME=victim&Scope=a");
+        assert_eq!(form.get("username"), None, "neither value is believed");
+        assert_eq!(form.get("grant_type"), Some("password"));
+        assert_eq!(
+            form.get("scope"),
+            None,
+            "a case-sensitive server ignores `Scope`"
+        );
+        assert_eq!(form.repeated(), ["username"]);
+        let long: String = (0..40).map(|i| format!("p{i}=v&")).collect();
+        let long = format!("{long}Device_Code=a&device_code=b");
+        let form = Form::parse(long.as_bytes());
+        assert_eq!(form.get("device_code"), None);
+        assert_eq!(form.repeated(), ["Device_Code"], "counted in a map too");
+        let form = Form::parse(b"resource=a&RESOURCE=b");
+        assert!(form.repeated().is_empty(), "resources may repeat");
+    }
+
+    #[test]
     fn a_parameter_in_the_query_and_the_body_is_sent_twice() {
         let form = Form::parse(b"grant_type=password&username=innocent&scope=a&resource=r1")
-            .with_query(Form::parse(b"username=victim&x=1&scope=&resource=r2"));
+            .with_query(Form::parse(b"USERNAME=victim&x=1&scope=&resource=r2"));
         assert_eq!(form.get("username"), None, "neither value is believed");
         assert_eq!(form.get("x"), None, "the query alone is not read");
         assert_eq!(form.get("scope"), Some("a"), "an empty value is omitted");
@@ -686,21 +722,21 @@ mod tests {
         /// compared one by one.
         #[test]
         fn repeated_names_are_the_same_counted_in_a_map(
-            pairs in proptest::collection::vec(("[a-f]{1,2}|resource", "[xy]{0,1}"), 0..60)
+            pairs in proptest::collection::vec(("[a-fA-C]{1,2}|resource|Resource", "[xy]{0,1}"), 0..60)
         ) {
             let body: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect();
             let body = body.join("&");
             let form = Form::parse(body.as_bytes());
             let counted = |(name, value): &&(Cow<'_, str>, Cow<'_, str>)| {
-                !value.is_empty() && !MULTI_VALUED.contains(&name.as_ref())
+                !value.is_empty() && !MULTI_VALUED.iter().any(|m| m.eq_ignore_ascii_case(name))
             };
             // One by one, as short forms are read.
             let mut expected: Vec<String> = Vec::new();
             for (i, pair) in form.pairs.iter().enumerate() {
-                if !counted(&pair) || expected.iter().any(|n| n == pair.0.as_ref()) {
+                if !counted(&pair) || expected.iter().any(|n| n.eq_ignore_ascii_case(&pair.0)) {
                     continue;
                 }
-                if form.pairs[i + 1..].iter().any(|later| later.0 == pair.0 && counted(&later)) {
+                if form.pairs[i + 1..].iter().any(|later| later.0.eq_ignore_ascii_case(&pair.0) && counted(&later)) {
                     expected.push(ident(&pair.0));
                 }
             }
