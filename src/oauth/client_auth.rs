@@ -249,6 +249,10 @@ impl<'a> Named<'a> {
         }
         let method = match (&form_client, form.get("client_secret")) {
             (Some(_), Some(_)) => Some(ClientAuth::ClientSecretPost),
+            // A client assertion not read above (another type, a SAML one of RFC 7522, none,
+            // or sent twice): the client authenticated, by a method not named here or not
+            // known; `none` would call it a public client, mutual TLS the certificate's.
+            (Some(_), None) if form.first("client_assertion").is_some() => None,
             (Some(_), None) => Some(match certificate.map(ClientCertificate::self_issued) {
                 Some(Some(true)) => ClientAuth::SelfSignedTlsClientAuth,
                 Some(_) => ClientAuth::TlsClientAuth,
@@ -430,6 +434,26 @@ mod tests {
         let b = body("HS256");
         let c = identify(None, Some(&Form::parse(b.as_bytes())), None);
         assert_eq!(c.method, Some(ClientAuth::ClientSecretJwt));
+    }
+
+    #[test]
+    fn an_assertion_of_another_kind_is_never_no_authentication() {
+        // A SAML client assertion (RFC 7522 §2.2), a JWT one sent without its type or
+        // sent twice: the client authenticated, by a method the schema does not name or
+        // that cannot be told; `none` would call it a public client.
+        for body in [
+            "client_id=app&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Asaml2-bearer&client_assertion=PHNhbWw%2B",
+            "client_id=app&client_assertion=eyJhbGciOiJSUzI1NiJ9.e30.c2ln",
+            "client_id=app&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=a.b.c&client_assertion=d.e.f",
+        ] {
+            let certificate =
+                ClientCertificate::from_thumbprint(&"A".repeat(43)).expect("a thumbprint");
+            for certificate in [None, Some(&certificate)] {
+                let c = identify(None, Some(&Form::parse(body.as_bytes())), certificate);
+                assert_eq!(c.client_id.as_deref(), Some("app"), "{body}");
+                assert_eq!(c.method, None, "{body}");
+            }
+        }
     }
 
     #[test]
