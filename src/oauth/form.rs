@@ -306,6 +306,9 @@ impl<'a> Form<'a> {
                         secrets.literal(reading);
                     }
                 }
+                for claim in object_secrets(name, value) {
+                    secrets.literal(claim);
+                }
             } else if let Some(user) = user_information(value) {
                 // A public URI's password is no less a secret: the field recorded leaves it
                 // out, and a server quoting the URI back must not bring it in.
@@ -354,6 +357,9 @@ impl<'a> Form<'a> {
                         head.add(&reading);
                     }
                 }
+                for claim in object_secrets(&pair.0, &pair.1) {
+                    head.add(&claim);
+                }
             } else if let Some(user) = user_information(&pair.1) {
                 head.add(user);
                 if let Some((_, password)) = user.split_once(':') {
@@ -372,6 +378,36 @@ fn is_secret_name(name: &str) -> bool {
     SECRET
         .iter()
         .any(|secret| secret.eq_ignore_ascii_case(name))
+}
+
+/// The claims of a request object sent by value (`request`, RFC 9101) that are secret as
+/// parameters would be: it carries what a form would (`state`, `nonce`, `id_token_hint`,
+/// `login_hint_token`, a value of an unknown claim long enough), and a server quoting one
+/// back quotes the object's value, which the object as a whole (a JWT-shaped word) does not
+/// match. Only a readable (signed, not encrypted) object's text claims; empty otherwise.
+fn object_secrets(name: &str, value: &str) -> Vec<String> {
+    /// Claims of the JWT itself, recorded or harmless, like [`PUBLIC`] parameters.
+    const JWT_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"];
+    if !name.eq_ignore_ascii_case("request") {
+        return Vec::new();
+    }
+    let Some(claims) = super::end_session::claims_of(value) else {
+        return Vec::new();
+    };
+    claims
+        .into_iter()
+        .filter_map(|(claim, value)| match value {
+            serde_json::Value::String(text) if !text.is_empty() => Some((claim, text)),
+            _ => None,
+        })
+        .filter(|(claim, text)| {
+            is_secret_name(claim)
+                || (!PUBLIC.contains(&claim.as_str())
+                    && !JWT_CLAIMS.contains(&claim.as_str())
+                    && text.len() >= MIN_UNKNOWN_SECRET)
+        })
+        .map(|(_, text)| text)
+        .collect()
 }
 
 /// The user information of a URI (`client:pw` of `https://client:pw@app/cb`): everything
@@ -682,6 +718,34 @@ mod tests {
             "an empty value counts as omitted"
         );
         assert_eq!(form.repeated(), ["username", "x"]);
+    }
+
+    #[test]
+    fn a_request_objects_secret_claims_are_secrets() {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        // RFC 9101: the object carries what a form would, `state` and `nonce` included.
+        let object = format!(
+            "{}.{}.c2ln",
+            b64(r#"{"alg":"RS256"}"#),
+            b64(
+                r#"{"iss":"client-app-1","client_id":"client-app-1","state":"st4te","nonce":"n0nce-n0nce","login_hint_token":"lht-1","x_key":"k3y-k3y-k3y"}"#
+            )
+        );
+        let body = format!("client_id=client-app-1&request={object}");
+        let form = Form::parse(body.as_bytes());
+        let quoted = "nonce n0nce-n0nce, state st4te, hint lht-1, key k3y-k3y-k3y of client-app-1";
+        let expected =
+            "nonce [redacted], state [redacted], hint [redacted], key [redacted] of client-app-1";
+        let mut secrets = Secrets::none();
+        form.secrets_into(&mut secrets, &[]);
+        assert_eq!(crate::event::scrub(quoted, &secrets, 512), expected);
+        // In a query (an authorization request), matched once the form is gone.
+        let mut head = HeadSecrets::default();
+        form.head_secrets_into(&mut head);
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        assert_eq!(crate::event::scrub(quoted, &secrets, 512), expected);
     }
 
     #[test]
