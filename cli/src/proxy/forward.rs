@@ -303,24 +303,33 @@ impl Inner {
         Ok(Uri::from(path_and_query))
     }
 
-    async fn forward(&self, mut req: Request<ForwardBody>) -> Response<ProxyBody> {
+    /// Everything the forwarder does before the upstream is involved, all of it
+    /// synchronous: the checks that answer the request here (`Err`), and the request
+    /// rewritten for the upstream. Kept out of the future that awaits the upstream, which
+    /// every request allocates and moves, so that the future holds the request once (an
+    /// `async fn` keeps its argument and the local it becomes apart, for each step).
+    #[expect(
+        clippy::result_large_err,
+        reason = "the answer is smaller than the prepared request, and made only on refusals"
+    )]
+    fn prepare(&self, mut req: Request<ForwardBody>) -> Result<Prepared, Response<ProxyBody>> {
         // A tunnel through the upstream would carry traffic no event records (and hyper
         // answers a tunnel nobody takes up with nothing at all).
         if req.method() == Method::CONNECT {
-            return failure(
+            return Err(failure(
                 StatusCode::NOT_IMPLEMENTED,
                 error_code::NOT_IMPLEMENTED,
                 "CONNECT asks for a tunnel, which this reverse proxy does not open".to_owned(),
-            );
+            ));
         }
         if let Some(codings) = transfer_codings_besides_chunked(req.headers()) {
-            return failure(
+            return Err(failure(
                 StatusCode::NOT_IMPLEMENTED,
                 error_code::NOT_IMPLEMENTED,
                 format!(
                     "the request body has the transfer coding {codings:?}, of which this proxy decodes only one chunked"
                 ),
-            );
+            ));
         }
         let upgrade = wants_upgrade(req.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -344,28 +353,32 @@ impl Inner {
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
             .or_else(|| req.headers().get(header::HOST).cloned());
         if let Some(reason) = bad_host(req.uri(), req.headers()) {
-            return failure(StatusCode::BAD_REQUEST, error_code::BAD_REQUEST, reason);
+            return Err(failure(
+                StatusCode::BAD_REQUEST,
+                error_code::BAD_REQUEST,
+                reason,
+            ));
         }
         if let Some(reason) = self.misdirected(req.uri(), req.headers()) {
-            return failure(
+            return Err(failure(
                 StatusCode::MISDIRECTED_REQUEST,
                 error_code::MISDIRECTED_REQUEST,
                 reason,
-            );
+            ));
         }
         // Under a base path, a dot segment could climb out of it for an upstream (or a
         // server in front of it) that resolves dot segments after the proxy.
         if !self.upstream.base_path.is_empty()
             && CanonicalPath::new(req.uri().path()).has_dot_segments()
         {
-            return failure(
+            return Err(failure(
                 StatusCode::BAD_REQUEST,
                 error_code::AMBIGUOUS_PATH,
                 format!(
                     "the path has a '.' or '..' segment, which could leave the upstream's base path {}",
                     self.upstream.base_path
                 ),
-            );
+            ));
         }
         // Not UserInfo: a protected route, whose answer the layer does not read.
         let read_answer = self
@@ -375,7 +388,11 @@ impl Inner {
         let uri = match self.upstream_target(req.uri()) {
             Ok(uri) => uri,
             Err(err) => {
-                return failure(StatusCode::BAD_REQUEST, "bad_request", err.to_string());
+                return Err(failure(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    err.to_string(),
+                ));
             }
         };
         *req.uri_mut() = uri;
@@ -458,70 +475,102 @@ impl Inner {
             }
         }
 
-        let req = req.map(|body| TimedBody::new(body, self.body_timeout));
-        let mut response = match self.connections.send(req).await {
-            Ok(response) => response,
-            Err(err) if is_body_timeout(&err) => {
-                return failure(
-                    StatusCode::REQUEST_TIMEOUT,
-                    error_code::REQUEST_TIMEOUT,
-                    format!(
-                        "the client sent no part of the request body for {} s",
-                        self.body_timeout.as_secs_f64()
-                    ),
-                );
-            }
-            // The client's body broke off or was malformed: the upstream only saw an
-            // aborted request, and is not to blame (nor to be logged as failing, at the
-            // client's will).
-            Err(err) if is_client_body_error(&err) => {
-                tracing::debug!(error = %error_chain(&err), "request body could not be read");
-                return failure(
-                    StatusCode::BAD_REQUEST,
-                    error_code::MALFORMED_REQUEST,
-                    error_chain(&err),
-                );
-            }
-            Err(err) => return unreachable_upstream(&self.upstream, &err),
-        };
-        let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-        if switching && (client_upgrade.is_none() || !upgrades_to_websocket(response.headers())) {
-            // A tunnel the client did not ask for, or to another protocol than WebSocket:
-            // not opened (the upstream's connection, switched, is not used again).
-            return failure(
+        Ok(Prepared {
+            req: req.map(|body| TimedBody::new(body, self.body_timeout)),
+            client_upgrade,
+            slot,
+        })
+    }
+
+    /// The prepared request sent to the upstream, and the upstream's response (or the
+    /// proxy's own answer when there is none).
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn would keep its argument twice in the future"
+    )]
+    fn exchange(
+        self: Arc<Self>,
+        prepared: Prepared,
+    ) -> impl Future<Output = Result<Response<ProxyBody>, Infallible>> + Send {
+        // `prepared` is not taken apart either: its fields would be kept twice too.
+        async move {
+            let mut response = match self.connections.send(prepared.req).await {
+                Ok(response) => response,
+                Err(err) if is_body_timeout(&err) => {
+                    return Ok(failure(
+                        StatusCode::REQUEST_TIMEOUT,
+                        error_code::REQUEST_TIMEOUT,
+                        format!(
+                            "the client sent no part of the request body for {} s",
+                            self.body_timeout.as_secs_f64()
+                        ),
+                    ));
+                }
+                // The client's body broke off or was malformed: the upstream only saw an
+                // aborted request, and is not to blame (nor to be logged as failing, at the
+                // client's will).
+                Err(err) if is_client_body_error(&err) => {
+                    tracing::debug!(error = %error_chain(&err), "request body could not be read");
+                    return Ok(failure(
+                        StatusCode::BAD_REQUEST,
+                        error_code::MALFORMED_REQUEST,
+                        error_chain(&err),
+                    ));
+                }
+                Err(err) => return Ok(unreachable_upstream(&self.upstream, &err)),
+            };
+            let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+            if switching
+                && (prepared.client_upgrade.is_none() || !upgrades_to_websocket(response.headers()))
+            {
+                // A tunnel the client did not ask for, or to another protocol than WebSocket:
+                // not opened (the upstream's connection, switched, is not used again).
+                return Ok(failure(
                 StatusCode::BAD_GATEWAY,
                 error_code::UPSTREAM_FAILED,
                 "the upstream switched protocols, but not to the WebSocket upgrade the request asked for"
                     .to_owned(),
-            );
-        }
-        if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
-            let upstream_upgrade = hyper::upgrade::on(&mut response);
-            let idle = self.tunnel_idle_timeout;
-            tokio::spawn(async move {
-                // The client connection counts against `max_connections` until the tunnel
-                // closes.
-                let _slot = slot;
-                match tokio::try_join!(client_upgrade, upstream_upgrade) {
-                    Ok((client, upstream)) => {
-                        match tunnel::relay(TokioIo::new(client), TokioIo::new(upstream), idle)
-                            .await
-                        {
-                            Ok(tunnel::Ended::Closed) => {}
-                            Ok(tunnel::Ended::Idle) => tracing::debug!(
-                                idle_secs = idle.as_secs_f64(),
-                                "WebSocket tunnel closed: nothing passed through it"
-                            ),
-                            Err(err) => tracing::debug!(error = %err, "upgraded connection ended"),
+            ));
+            }
+            if let (true, Some(client_upgrade)) = (switching, prepared.client_upgrade) {
+                let upstream_upgrade = hyper::upgrade::on(&mut response);
+                let idle = self.tunnel_idle_timeout;
+                tokio::spawn(async move {
+                    // The client connection counts against `max_connections` until the tunnel
+                    // closes.
+                    let _slot = prepared.slot;
+                    match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                        Ok((client, upstream)) => {
+                            match tunnel::relay(TokioIo::new(client), TokioIo::new(upstream), idle)
+                                .await
+                            {
+                                Ok(tunnel::Ended::Closed) => {}
+                                Ok(tunnel::Ended::Idle) => tracing::debug!(
+                                    idle_secs = idle.as_secs_f64(),
+                                    "WebSocket tunnel closed: nothing passed through it"
+                                ),
+                                Err(err) => {
+                                    tracing::debug!(error = %err, "upgraded connection ended")
+                                }
+                            }
                         }
+                        Err(err) => tracing::warn!(error = %err, "protocol upgrade failed"),
                     }
-                    Err(err) => tracing::warn!(error = %err, "protocol upgrade failed"),
-                }
-            });
+                });
+            }
+            remove_hop_by_hop(response.headers_mut(), switching, &[]);
+            Ok(response.map(BodyExt::boxed))
         }
-        remove_hop_by_hop(response.headers_mut(), switching, &[]);
-        response.map(BodyExt::boxed)
     }
+}
+
+/// A request [`Inner::prepare`] made ready for the upstream.
+struct Prepared {
+    req: Request<TimedBody<ForwardBody>>,
+    /// The client's side of a WebSocket upgrade it asked for.
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    /// The client connection's place under `max_connections`, held by a tunnel.
+    slot: Option<ConnectionSlot>,
 }
 
 /// The request's `Transfer-Encoding` (sanitised, for the event) when it is anything but one
@@ -562,8 +611,10 @@ impl Service<Request<ForwardBody>> for Forward {
     }
 
     fn call(&mut self, req: Request<ForwardBody>) -> Self::Future {
-        let inner = Arc::clone(&self.inner);
-        Box::pin(async move { Ok(inner.forward(req).await) })
+        match self.inner.prepare(req) {
+            Ok(prepared) => Box::pin(Arc::clone(&self.inner).exchange(prepared)),
+            Err(answer) => Box::pin(std::future::ready(Ok(answer))),
+        }
     }
 }
 

@@ -34,6 +34,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
@@ -305,71 +306,79 @@ where
     B::Error: Into<BoxError>,
 {
     /// Sends `req` (origin-form, with its `Host`) on an idle connection, or a new one.
-    pub async fn send(&self, req: Request<B>) -> Result<Response<Incoming>, UpstreamError> {
+    pub fn send(
+        &self,
+        req: Request<B>,
+    ) -> impl Future<Output = Result<Response<Incoming>, UpstreamError>> + '_ {
         let mut req = req.map(Outgoing::Body);
-        // Once a request has been sent again, only on a new connection, and not again; what
-        // became of the first sending, which reached the upstream, is kept.
-        let mut first_sending: Option<hyper::Error> = None;
-        loop {
-            let reused = match first_sending {
-                Some(_) => None,
-                None => self.shared.checkout(),
-            };
-            // `Some(stale)` for a connection from the list, `None` for a new one.
-            let (mut connection, stale) = match reused {
-                Some((connection, stale)) => (connection, Some(stale)),
-                // Boxed: the connect future is large and rarely needed, and would otherwise
-                // make every request's future larger to move.
-                None => match Box::pin(self.connect()).await {
-                    Ok(connection) => (connection, None),
-                    // The request reached the upstream once: not "unreachable".
-                    Err(err) => {
-                        return Err(first_sending.map_or(err, UpstreamError::Request));
+        // Not an `async fn`, which would keep the request twice in its future (the argument
+        // and the local it becomes): the future is part of every proxied request's.
+        async move {
+            // Once a request has been sent again, only on a new connection, and not again; what
+            // became of the first sending, which reached the upstream, is kept.
+            let mut first_sending: Option<hyper::Error> = None;
+            loop {
+                let reused = match first_sending {
+                    Some(_) => None,
+                    None => self.shared.checkout(),
+                };
+                // `Some(stale)` for a connection from the list, `None` for a new one.
+                let (mut connection, stale) = match reused {
+                    Some((connection, stale)) => (connection, Some(stale)),
+                    // Boxed: the connect future is large and rarely needed, and would otherwise
+                    // make every request's future larger to move.
+                    None => match Box::pin(self.connect()).await {
+                        Ok(connection) => (connection, None),
+                        // The request reached the upstream once: not "unreachable".
+                        Err(err) => {
+                            return Err(first_sending.map_or(err, UpstreamError::Request));
+                        }
+                    },
+                };
+                // Boxed: made only for a stale connection, and kept out of this future, which
+                // every proxied request moves.
+                let again = match stale {
+                    Some(true) if first_sending.is_none() => bodiless_copy(&req).map(|copy| {
+                        Box::new(Resend {
+                            copy,
+                            read_before: connection.read.load(Ordering::Relaxed),
+                            sent_at: Instant::now(),
+                        })
+                    }),
+                    _ => None,
+                };
+                match connection.sender.try_send_request(req).await {
+                    Ok(response) => {
+                        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                            self.shared.give_back(connection);
+                        }
+                        return Ok(response);
                     }
-                },
-            };
-            // Boxed: made only for a stale connection, and kept out of this future, which
-            // every proxied request moves.
-            let again = match stale {
-                Some(true) if first_sending.is_none() => bodiless_copy(&req).map(|copy| {
-                    Box::new(Resend {
-                        copy,
-                        read_before: connection.read.load(Ordering::Relaxed),
-                        sent_at: Instant::now(),
-                    })
-                }),
-                _ => None,
-            };
-            match connection.sender.try_send_request(req).await {
-                Ok(response) => {
-                    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-                        self.shared.give_back(connection);
-                    }
-                    return Ok(response);
+                    Err(mut err) => match (err.take_message(), again) {
+                        // Never started: the idle connection had been closed. Another one, and
+                        // at the latest a new one, which is not retried.
+                        (Some(unsent), _) if stale.is_some() => req = unsent,
+                        // Sent on a stale connection, which the upstream closed at once without
+                        // a byte of answer: the keep-alive race.
+                        (None, Some(resend))
+                            if closed_unanswered(err.error())
+                                && connection.read.load(Ordering::Relaxed)
+                                    == resend.read_before
+                                && resend.sent_at.elapsed() <= RESEND_WINDOW =>
+                        {
+                            tracing::info!(
+                                error = %err.error(),
+                                method = %resend.copy.method(),
+                                path = resend.copy.uri().path(),
+                                request_id = ?resend.copy.headers().get("x-request-id"),
+                                "the upstream closed an idle connection as a request was sent on it, before answering; sending it again on a new one"
+                            );
+                            req = resend.copy;
+                            first_sending = Some(err.into_error());
+                        }
+                        _ => return Err(UpstreamError::Request(err.into_error())),
+                    },
                 }
-                Err(mut err) => match (err.take_message(), again) {
-                    // Never started: the idle connection had been closed. Another one, and
-                    // at the latest a new one, which is not retried.
-                    (Some(unsent), _) if stale.is_some() => req = unsent,
-                    // Sent on a stale connection, which the upstream closed at once without
-                    // a byte of answer: the keep-alive race.
-                    (None, Some(resend))
-                        if closed_unanswered(err.error())
-                            && connection.read.load(Ordering::Relaxed) == resend.read_before
-                            && resend.sent_at.elapsed() <= RESEND_WINDOW =>
-                    {
-                        tracing::info!(
-                            error = %err.error(),
-                            method = %resend.copy.method(),
-                            path = resend.copy.uri().path(),
-                            request_id = ?resend.copy.headers().get("x-request-id"),
-                            "the upstream closed an idle connection as a request was sent on it, before answering; sending it again on a new one"
-                        );
-                        req = resend.copy;
-                        first_sending = Some(err.into_error());
-                    }
-                    _ => return Err(UpstreamError::Request(err.into_error())),
-                },
             }
         }
     }
