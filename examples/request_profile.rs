@@ -23,7 +23,10 @@
 //! as `axum::serve` with `into_make_service_with_connect_info` gives it, and a browser's
 //! `User-Agent`), `proxied_bare` and `proxied_audited` (the browser's request as a load
 //! balancer passes it on: from the balancer's address, a trusted proxy of the layer's, with
-//! the client's in `X-Forwarded-For` and the scheme in `X-Forwarded-Proto`).
+//! the client's in `X-Forwarded-For` and the scheme in `X-Forwarded-Proto`),
+//! `browser_cookie_bare` and `browser_cookie_audited` (the browser's request with the two
+//! cookies of the `token_basic_*` variants: what a protected route's request with cookies
+//! pays for keeping them until a challenge could quote them).
 //!
 //! `cpu ROUNDS REQUESTS DIR` measures instead the CPU time the process spends per request
 //! (user and system, every thread, from `/proc/self/stat`), for `bare`, `audited` and the
@@ -47,6 +50,9 @@ const SECRET: &[u8] = b"request-profile-secret-of-32-bytes!";
 
 /// The `User-Agent` of the `browser_*` variants: a desktop Chrome's, 111 bytes.
 const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/// The two cookies of the `token_basic_*` and `browser_cookie_*` variants' requests.
+const COOKIES: &str = "session=6f1c0a9e2b7d4e58a3c1f0b9d2e7a4c6; csrf=Qm9vdHN0cmFwLWNzcmYtdG9rZW4";
 
 /// The load balancer of the `proxied_*` variants, and the client address it forwards.
 const BALANCER: std::net::SocketAddr = std::net::SocketAddr::new(
@@ -202,6 +208,8 @@ struct Profiled {
     browser: bool,
     /// ... through a load balancer.
     proxied: bool,
+    /// ... with two cookies.
+    cookie: bool,
     /// Events each request makes: one through the audit layer, none without it (`*_bare`,
     /// `passthrough`).
     events_per_request: u64,
@@ -277,11 +285,14 @@ async fn set_up(variant: &str, dir: &std::path::Path) -> Profiled {
         .build()
         .expect("layer");
     let (app, token_request) = match variant {
-        "bare" | "browser_bare" | "proxied_bare" => (orders, false),
+        "bare" | "browser_bare" | "browser_cookie_bare" | "proxied_bare" => (orders, false),
         "token_bare" | "token_basic_bare" => (token_route, true),
-        "audited" | "audited_rs256" | "audited_chained" | "browser_audited" | "proxied_audited" => {
-            (orders.layer(layer), false)
-        }
+        "audited"
+        | "audited_rs256"
+        | "audited_chained"
+        | "browser_audited"
+        | "browser_cookie_audited"
+        | "proxied_audited" => (orders.layer(layer), false),
         // What Axum adds for any layer that wraps both bodies, as the audit layer does: the
         // route's boxed service cloned per request, the future boxed, both bodies boxed.
         "passthrough" => {
@@ -305,6 +316,7 @@ async fn set_up(variant: &str, dir: &std::path::Path) -> Profiled {
         basic: variant.starts_with("token_basic"),
         browser: variant.starts_with("browser") || variant.starts_with("proxied"),
         proxied: variant.starts_with("proxied"),
+        cookie: variant.starts_with("browser_cookie"),
         events_per_request: u64::from(!variant.ends_with("bare") && variant != "passthrough"),
     }
 }
@@ -318,6 +330,7 @@ async fn send(profiled: &Profiled, requests: usize) {
         basic,
         browser,
         proxied,
+        cookie,
         events_per_request,
     } = profiled;
     let (token_request, basic, browser) = (*token_request, *basic, *browser);
@@ -330,10 +343,7 @@ async fn send(profiled: &Profiled, requests: usize) {
                     "authorization",
                     "Basic c3ZjLTE6OHlPSjFxUW4zVmIwbEY2WDJuVHo0dTlLY1I3bVdwNWU=",
                 )
-                .header(
-                    "cookie",
-                    "session=6f1c0a9e2b7d4e58a3c1f0b9d2e7a4c6; csrf=Qm9vdHN0cmFwLWNzcmYtdG9rZW4",
-                )
+                .header("cookie", COOKIES)
                 .body(Body::from("grant_type=client_credentials&scope=orders%3Aread"))
         } else if token_request {
             Request::post("/token")
@@ -350,11 +360,16 @@ async fn send(profiled: &Profiled, requests: usize) {
                 .extension(axum::extract::ConnectInfo(BALANCER))
                 .body(Body::empty())
         } else if browser {
-            Request::get("/api/orders")
+            let request = Request::get("/api/orders")
                 .header("authorization", bearer.as_str())
-                .header("user-agent", BROWSER)
-                .extension(axum::extract::ConnectInfo(PEER))
-                .body(Body::empty())
+                .header("user-agent", BROWSER);
+            if *cookie {
+                request.header("cookie", COOKIES)
+            } else {
+                request
+            }
+            .extension(axum::extract::ConnectInfo(PEER))
+            .body(Body::empty())
         } else {
             Request::get("/api/orders")
                 .header("authorization", bearer.as_str())
