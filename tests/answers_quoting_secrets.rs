@@ -3,8 +3,8 @@
 //! Basic header, a revocation reason, a redirect URI's user information, more cookies than
 //! are kept to scrub; and what a protected route's challenge quotes of a request that did
 //! not present one bearer token (a Basic password, a second `Authorization` field, a token
-//! in the query). Each against a misbehaving server written here. The event must never hold
-//! them.
+//! in the query), or of the cookies it carried. Each against a misbehaving server written
+//! here. The event must never hold them.
 
 mod support;
 
@@ -630,6 +630,148 @@ async fn a_challenge_quoting_credentials_other_than_one_bearer_token_is_scrubbed
             "{event}"
         );
     }
+}
+
+/// A resource server whose challenge quotes every cookie value of every `Cookie` field the
+/// request carried, as it came and form-encoded (a server that quotes its log's copy).
+async fn quoting_cookies(headers: axum::http::HeaderMap) -> impl IntoResponse {
+    let mut quoted = Vec::new();
+    for field in headers.get_all(header::COOKIE) {
+        for pair in field.to_str().unwrap_or_default().split(';') {
+            if let Some((name, value)) = pair.split_once('=') {
+                let encoded: String =
+                    url::form_urlencoded::byte_serialize(value.trim().as_bytes()).collect();
+                quoted.push(format!("{} {} ({encoded})", name.trim(), value.trim()));
+            }
+        }
+    }
+    let challenge = format!(
+        "Bearer error=\"invalid_token\", error_description=\"refused: {}\"",
+        quoted.join(", ")
+    );
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, challenge)],
+        "",
+    )
+}
+
+/// A protected route's challenge quoting the request's cookies: a value of one word (found
+/// by its digest) and one with characters that end a word (found as text, raw or encoded),
+/// with a bearer token beside them or none.
+#[tokio::test]
+async fn a_challenge_quoting_the_requests_cookie_is_scrubbed() {
+    let app = Router::new().route("/api/data", get(quoting_cookies));
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    let url = format!("http://{addr}/api/data");
+    let cookies = "session=CookieSession0041; csrf=Cookie!Csrf/0042+x";
+    let sent = [
+        client_without_redirects()
+            .get(&url)
+            .header(header::COOKIE, cookies),
+        client_without_redirects()
+            .get(&url)
+            .header(header::AUTHORIZATION, "Bearer OneBearerToken0043")
+            .header(header::COOKIE, cookies),
+    ];
+    for request in sent {
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let all = events(&memory, 2).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in ["CookieSession0041", "Csrf", "0042", "OneBearerToken0043"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    // The challenge is still recorded: its code, and the words around the values.
+    for event in &all {
+        assert_eq!(event["error"]["code"], "invalid_token", "{event}");
+        assert_eq!(
+            event["error"]["description"],
+            "refused: session [redacted] ([redacted]), csrf [redacted] ([redacted])",
+            "{event}"
+        );
+    }
+}
+
+/// The same with the cookies in two `Cookie` fields (HTTP/2 clients send each cookie in a
+/// field of its own, RFC 9113 §8.2.3): every field's values are scrubbed.
+#[tokio::test]
+async fn a_challenge_quoting_cookies_of_two_cookie_fields_is_scrubbed() {
+    let app = Router::new().route("/api/data", get(quoting_cookies));
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    client_without_redirects()
+        .get(format!("http://{addr}/api/data"))
+        .header(header::COOKIE, "first=FirstField0051; theme=Dark!0052")
+        .header(header::COOKIE, "second=Second:Field 0053")
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 1).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in ["FirstField0051", "Dark", "0052", "Second", "0053"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    assert_eq!(all[0]["error"]["code"], "invalid_token", "{}", all[0]);
+    assert_eq!(
+        all[0]["error"]["description"],
+        "refused: first [redacted] ([redacted]), theme [redacted] ([redacted]), second [redacted] ([redacted])",
+        "{}",
+        all[0]
+    );
+}
+
+/// A default endpoint path (`/token`, not configured) whose traffic turns out not to be OAuth
+/// (a `GET` answered with a challenge) is recorded as an ordinary route: its challenge is
+/// scrubbed of the cookies the endpoint reading kept.
+#[tokio::test]
+async fn a_default_endpoint_paths_challenge_quoting_cookies_is_scrubbed() {
+    let app = Router::new().route("/token", get(quoting_cookies));
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    client_without_redirects()
+        .get(format!("http://{addr}/token"))
+        .header(
+            header::COOKIE,
+            "session=DefaultPath0061; csrf=Default!Path0062",
+        )
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 1).await;
+    assert_eq!(all[0]["kind"], "AccessDenied", "{}", all[0]);
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in ["DefaultPath0061", "Default!", "Path0062"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    assert_eq!(
+        all[0]["error"]["description"],
+        "refused: session [redacted] ([redacted]), csrf [redacted] ([redacted])",
+        "{}",
+        all[0]
+    );
+}
+
+/// On a protected route as at an endpoint, more cookies than are kept to scrub leave the
+/// challenge's description out, its code in.
+#[tokio::test]
+async fn a_flood_of_cookies_leaves_a_challenges_description_out_and_its_code_in() {
+    let app = Router::new().route("/api/data", get(quoting_cookies));
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    let many: Vec<String> = (0..3_000).map(|i| format!("c{i}=many!{i:04}")).collect();
+    client_without_redirects()
+        .get(format!("http://{addr}/api/data"))
+        .header(header::COOKIE, many.join("; "))
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 1).await;
+    assert_eq!(all[0]["error"]["code"], "invalid_token", "{}", all[0]);
+    assert_eq!(
+        all[0]["error"]["description"],
+        "[not recorded: too many secrets to scrub]"
+    );
+    let text = serde_json::to_string(&all).unwrap();
+    assert!(!text.contains("many!"), "{text}");
 }
 
 /// A token endpoint that quotes the `Authorization` header it could not read, decoded when

@@ -14,6 +14,9 @@ pub(crate) enum Header {
     Dpop,
     XForwardedFor,
     Forwarded,
+    /// Read only on protected routes, and only when a challenge could quote a cookie's value:
+    /// its fields are kept until then (see `resource::request::Quotable`).
+    Cookie,
 }
 
 impl Header {
@@ -29,6 +32,7 @@ impl Header {
             Header::Dpop => HeaderName::from_static("dpop"),
             Header::XForwardedFor => HeaderName::from_static("x-forwarded-for"),
             Header::Forwarded => http::header::FORWARDED,
+            Header::Cookie => http::header::COOKIE,
         }
     }
 }
@@ -41,9 +45,9 @@ const OTHER_FORWARDING: u8 = 1 << 7;
 ///
 /// Looking a name up costs about the same whether it is there or not (the name is hashed
 /// and its slot probed), and most requests carry few of the headers an audit record reads:
-/// a request id, a trace context, forwarding chains, a `DPoP` proof. One pass over the names
-/// the request has (`HeaderMap::keys` yields each once) answers for all of them, and only
-/// the headers present are looked up.
+/// a request id, a trace context, forwarding chains, a `DPoP` proof, cookies. One pass over
+/// the names the request has (`HeaderMap::keys` yields each once) answers for all of them,
+/// and only the headers present are looked up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Carried(u8);
 
@@ -61,6 +65,7 @@ impl Carried {
                 "dpop" => Header::Dpop.bit(),
                 "x-forwarded-for" => Header::XForwardedFor.bit(),
                 "forwarded" => Header::Forwarded.bit(),
+                "cookie" => Header::Cookie.bit(),
                 _ if is_forwarding(name) => OTHER_FORWARDING,
                 _ => 0,
             };
@@ -79,7 +84,6 @@ impl Carried {
     }
 
     /// The same, but for `header`.
-    #[cfg(test)]
     pub(crate) fn without(self, header: Header) -> Self {
         Carried(self.0 & !header.bit())
     }
@@ -144,13 +148,14 @@ mod tests {
         headers
     }
 
-    const ALL: [Header; 6] = [
+    const ALL: [Header; 7] = [
         Header::UserAgent,
         Header::Traceparent,
         Header::XRequestId,
         Header::Dpop,
         Header::XForwardedFor,
         Header::Forwarded,
+        Header::Cookie,
     ];
 
     #[test]

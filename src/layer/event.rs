@@ -84,6 +84,7 @@ pub(crate) fn assemble(
         Role::Resource(resource, userinfo) => {
             let mut event = resource_event(
                 resource,
+                None,
                 &shared.auditor,
                 request,
                 response.as_deref_mut(),
@@ -118,6 +119,7 @@ pub(crate) fn assemble(
                     let resource = fallback.as_ref()?;
                     resource_event(
                         resource,
+                        Some(endpoint.head_secrets()),
                         &shared.auditor,
                         request,
                         response.as_deref_mut(),
@@ -159,6 +161,7 @@ fn take_request(
 /// The scope decision is taken out of `response`, not copied.
 fn resource_event(
     resource: &ResourceRequest,
+    endpoint_head: Option<&HeadSecrets>,
     auditor: &Auditor,
     request: &mut RequestContext,
     mut response: Option<&mut ResponseContext>,
@@ -238,7 +241,13 @@ fn resource_event(
         event.severity = event.severity.max(Severity::Warning);
     }
 
-    event.error = resource_error(resource, response.as_deref(), status, token_problem);
+    event.error = resource_error(
+        resource,
+        endpoint_head,
+        response.as_deref(),
+        status,
+        token_problem,
+    );
     shared
 }
 
@@ -246,6 +255,7 @@ fn resource_event(
 /// else the token verdict, else a code for an error status.
 fn resource_error(
     resource: &ResourceRequest,
+    endpoint_head: Option<&HeadSecrets>,
     response: Option<&ResponseContext>,
     status: Option<http::StatusCode>,
     token_problem: Option<Verdict>,
@@ -257,7 +267,8 @@ fn resource_error(
     // The credential to scrub from the challenge is gathered only when there is one.
     if let Some(challenge) = response.and_then(|r| r.challenge.as_ref()) {
         // What else the head carried: another scheme's credential (a Basic password), a
-        // second `Authorization` field, a token sent in the query.
+        // second `Authorization` field, a token sent in the query, cookies (last: a flood of
+        // them leaves the credentials before them kept as text).
         let mut head = HeadSecrets::default();
         if let Some(quotable) = resource.quotable() {
             for value in &quotable.authorization {
@@ -266,9 +277,17 @@ fn resource_error(
             if let Some(query) = quotable.query.as_ref().and_then(|target| target.query()) {
                 crate::oauth::query_secrets(query, &mut head);
             }
+            for field in quotable.cookies() {
+                crate::oauth::cookie_secrets(field.as_bytes(), &mut head);
+            }
         }
         let mut secrets = resource.secrets();
         secrets.head(&head);
+        // An assumed endpoint's request read as an ordinary route: what its endpoint reading
+        // kept of the head (its cookies among them, which this reading does not keep).
+        if let Some(endpoint_head) = endpoint_head {
+            secrets.head(endpoint_head);
+        }
         if let Some(code) = challenge.error(&secrets) {
             return Some(ErrorInfo {
                 code,

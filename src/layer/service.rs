@@ -129,6 +129,10 @@ impl<S, M> AuditService<S, M> {
                     &head.headers,
                     &head.uri,
                     Authorization::of(&head.headers),
+                    // The endpoint request holds the cookies' values already (its head
+                    // secrets, which an event of this reading is scrubbed of too): not kept
+                    // twice.
+                    context.carried.without(crate::context::Header::Cookie),
                     shared.inspectors(),
                     proof,
                     certificate,
@@ -155,6 +159,7 @@ impl<S, M> AuditService<S, M> {
             req.headers(),
             req.uri(),
             authorization,
+            context.carried,
             shared.inspectors(),
             proof,
             certificate,

@@ -221,6 +221,17 @@ pub(crate) fn query_secrets(query: &str, head: &mut crate::event::HeadSecrets) {
     form::Form::parse(query.as_bytes()).head_secrets_into(head);
 }
 
+/// Adds to `head` the value of every cookie of one `Cookie` field (`a=1; b=2`), as an
+/// endpoint's request and a protected route's challenge both scrub them.
+pub(crate) fn cookie_secrets(field: &[u8], head: &mut crate::event::HeadSecrets) {
+    let field = crate::text::lossy(field);
+    for pair in field.split(';') {
+        if let Some((_, value)) = pair.split_once('=') {
+            head.add(value.trim());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
@@ -234,6 +245,19 @@ mod tests {
     use crate::layer::RequestBody;
     use crate::writer::{Auditor, MemoryWriter};
     use crate::AuditLayer;
+
+    /// Every cookie's value, trimmed; a pair without `=` is no cookie.
+    #[test]
+    fn every_cookie_of_a_field_is_a_secret() {
+        let mut head = crate::event::HeadSecrets::default();
+        cookie_secrets(b"a=1;b= x!y ; novalue; c=", &mut head);
+        let mut expected = crate::event::HeadSecrets::default();
+        for value in ["1", "x!y"] {
+            expected.add(value);
+        }
+        assert_eq!(head.digests(), expected.digests());
+        assert_eq!(head.texts(), 1, "x!y is no one word: kept as text");
+    }
 
     fn auditor() -> (Auditor, MemoryWriter) {
         let memory = MemoryWriter::new();

@@ -25,7 +25,6 @@ use crate::event::{
 };
 use crate::mtls::PresentedCertificate;
 use crate::tee::{CaptureSlot, Captured, Tee};
-use crate::text::lossy;
 use crate::token::TokenInspector;
 
 /// What an endpoint request carried when it arrived.
@@ -104,13 +103,8 @@ fn head_credentials(headers: &http::HeaderMap, present: SecretHeaders, out: &mut
 }
 
 fn cookie_values(headers: &http::HeaderMap, out: &mut HeadSecrets) {
-    for value in headers.get_all(http::header::COOKIE) {
-        let value = lossy(value.as_bytes());
-        for pair in value.split(';') {
-            if let Some((_, v)) = pair.split_once('=') {
-                out.add(v.trim());
-            }
-        }
+    for field in headers.get_all(http::header::COOKIE) {
+        super::cookie_secrets(field.as_bytes(), out);
     }
 }
 
@@ -273,6 +267,12 @@ impl EndpointRequest {
             certificate,
         };
         (request, tee)
+    }
+
+    /// The secrets the request head carried: an assumed endpoint's request recorded as an
+    /// ordinary route is scrubbed of them too.
+    pub(crate) fn head_secrets(&self) -> &HeadSecrets {
+        &self.head_secrets
     }
 
     /// Builds the event of the exchange.

@@ -58,22 +58,35 @@ impl std::fmt::Debug for QuotedCredential {
 pub(crate) struct ResourceRequest {
     presented: Presented,
     presentation: Presentation,
-    /// Only for the few requests that carry such text: boxed, so that the rest pay a word.
+    /// Only for the requests that carry such text: boxed, so that the rest pay a word.
     quotable: Option<Box<Quotable>>,
 }
 
 /// What else of a protected route's request head a challenge could quote back, kept until
 /// the response is read (the values share the request's bytes; nothing is copied): the
 /// `Authorization` values when they were not one bearer token (another scheme such as
-/// `Basic`, a malformed credential, several fields), and the query string when it names an
-/// `access_token` (RFC 6750 §2.3 lets a client send its token there). Read only when a
-/// response carries a challenge; its `Debug` shows nothing of them.
+/// `Basic`, a malformed credential, several fields), the query string when it names an
+/// `access_token` (RFC 6750 §2.3 lets a client send its token there), and the `Cookie`
+/// fields. Read only when a response carries a challenge (the cookies' values are parsed
+/// then, not on arrival); its `Debug` shows nothing of them.
 #[derive(Default)]
 pub(crate) struct Quotable {
     /// The `Authorization` values not read as one bearer token.
     pub(crate) authorization: Vec<http::HeaderValue>,
     /// The request's path and query, when it has a query.
     pub(crate) query: Option<http::uri::PathAndQuery>,
+    /// The first `Cookie` field, as it came: held here, not in a vector of its own, since an
+    /// HTTP/1.1 request has one.
+    cookie: Option<http::HeaderValue>,
+    /// The `Cookie` fields after it (HTTP/2 clients send a field per cookie).
+    more_cookies: Vec<http::HeaderValue>,
+}
+
+impl Quotable {
+    /// Every `Cookie` field the request carried, in order.
+    pub(crate) fn cookies(&self) -> impl Iterator<Item = &http::HeaderValue> {
+        self.cookie.iter().chain(&self.more_cookies)
+    }
 }
 
 /// Whether a query string may send an `access_token`, however its name is spelled
@@ -92,6 +105,7 @@ impl std::fmt::Debug for Quotable {
         f.debug_struct("Quotable")
             .field("authorization", &self.authorization.len())
             .field("query", &self.query.is_some())
+            .field("cookies", &self.cookies().count())
             .finish()
     }
 }
@@ -167,11 +181,14 @@ impl ResourceRequest {
     /// Inspects the request's token; `proof` is the check of its DPoP proof
     /// ([`proof_of`]), recorded as used here when the token is valid and bound to the
     /// proof's key. The token's validity window is judged at `arrival`, the request's
-    /// arrival as its event records it (no second reading of the clock).
+    /// arrival as its event records it (no second reading of the clock). `carried` says
+    /// whether the request has cookies to keep for a challenge that could quote them.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn inspect(
         headers: &HeaderMap,
         uri: &Uri,
         authorization: Authorization<'_>,
+        carried: Carried,
         inspectors: Inspectors<'_>,
         proof: Option<ProofCheck>,
         certificate: Option<PresentedCertificate>,
@@ -230,7 +247,22 @@ impl ResourceRequest {
             Presented::OtherScheme | Presented::Malformed { .. }
         );
         let query = uri.query().is_some_and(may_name_a_token);
-        let quotable = (authorization || query).then(|| {
+        // Known from the pass over the names the request's context made: a request without
+        // cookies looks nothing up.
+        let cookies = carried.has(Header::Cookie);
+        let quotable = (authorization || query || cookies).then(|| {
+            let (cookie, more_cookies) = if cookies {
+                let mut fields = headers.get_all(http::header::COOKIE).iter();
+                let first = fields.next().cloned();
+                // One field, nearly always: no vector is collected for none more.
+                let more = match fields.next() {
+                    None => Vec::new(),
+                    Some(second) => std::iter::once(second).chain(fields).cloned().collect(),
+                };
+                (first, more)
+            } else {
+                (None, Vec::new())
+            };
             Box::new(Quotable {
                 authorization: if authorization {
                     headers
@@ -242,6 +274,8 @@ impl ResourceRequest {
                     Vec::new()
                 },
                 query: uri.path_and_query().filter(|_| query).cloned(),
+                cookie,
+                more_cookies,
             })
         });
         let mut request = ResourceRequest {
@@ -563,6 +597,46 @@ mod tests {
             credential(&h3, Authorization::of(&h3), &inspector, now()),
             Read::Rules(_, BearerCredential::Malformed(_), _)
         ));
+    }
+
+    /// The `Cookie` fields are kept, every one of them and as they came, only for a request
+    /// that has one: a request with one bearer token and no cookie keeps nothing to quote.
+    #[test]
+    fn cookie_fields_are_kept_only_for_requests_that_carry_them() {
+        let tokens = TokenInspector::default();
+        let revoked = RevokedTokens::default();
+        let dpop = DpopVerifier::default();
+        let inspect = |headers: &HeaderMap| {
+            let uri: Uri = "/api/data".parse().unwrap();
+            ResourceRequest::inspect(
+                headers,
+                &uri,
+                Authorization::of(headers),
+                Carried::of(headers, "x-forwarded-for"),
+                Inspectors {
+                    tokens: &tokens,
+                    revoked: &revoked,
+                    dpop: &dpop,
+                },
+                None,
+                None,
+                crate::event::Timestamp::now(),
+            )
+        };
+        let mut headers = headers(&["Bearer a.b.c"]);
+        assert!(inspect(&headers).quotable().is_none(), "nothing to keep");
+        headers.append(
+            http::header::COOKIE,
+            http::HeaderValue::from_static("a=1; b=x!y"),
+        );
+        headers.append(http::header::COOKIE, http::HeaderValue::from_static("c=2"));
+        let request = inspect(&headers);
+        let quotable = request.quotable().expect("the cookies are kept");
+        let kept: Vec<&[u8]> = quotable.cookies().map(|v| v.as_bytes()).collect();
+        assert_eq!(kept, [&b"a=1; b=x!y"[..], b"c=2"]);
+        // One bearer token: scrubbed by its fingerprint, not kept.
+        assert!(quotable.authorization.is_empty());
+        assert!(quotable.query.is_none());
     }
 
     /// A probe's key is used only for the bytes it was made of: an inspection filed under
