@@ -15,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use serde_json::Value;
 use support::upstream::Upstream;
-use support::{http, read_events, run, wait_event, Proxy, TempDir, WAIT};
+use support::{http, raw_head, read_events, run, wait_event, Proxy, TempDir, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls;
@@ -666,28 +666,12 @@ async fn the_cookie_fields_of_an_http2_request_reach_the_upstream_as_one() {
 
 /// A WebSocket tunnel through the proxy at `addr`, past its `101` head.
 async fn open_websocket_tunnel(addr: std::net::SocketAddr) -> TcpStream {
-    let mut tunnel = TcpStream::connect(addr).await.unwrap();
-    tunnel
-        .write_all(
-            b"GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        let n = tokio::time::timeout(WAIT, tunnel.read(&mut byte))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(n, 1, "closed before the response head ended");
-        head.push(byte[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    let (tunnel, head) = raw_head(
+        addr,
+        b"GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     tunnel
 }
 

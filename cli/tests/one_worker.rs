@@ -6,7 +6,7 @@ mod support;
 
 use futures_util::StreamExt;
 use support::upstream::Upstream;
-use support::{at_path, http, read_events, wait_event, Proxy, TempDir, WAIT};
+use support::{at_path, http, raw_head, read_events, wait_event, Proxy, TempDir, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
@@ -50,24 +50,11 @@ async fn one_worker_serves_requests_at_once_tunnels_and_shuts_down_gracefully() 
     }
 
     // A WebSocket tunnel relays both ways on the same thread.
-    let mut socket = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-    socket
-        .write_all(
-            b"GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-        )
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        let n = tokio::time::timeout(WAIT, socket.read(&mut byte))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(n, 1, "closed before the response head ended");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
+    let (mut socket, head) = raw_head(
+        proxy.addr,
+        b"GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    )
+    .await;
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     socket.write_all(b"ping").await.unwrap();
     let mut echoed = [0u8; 4];

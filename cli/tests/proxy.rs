@@ -8,7 +8,7 @@ use std::path::Path;
 use futures_util::StreamExt;
 use serde_json::Value;
 use support::upstream::Upstream;
-use support::{at_path, http, read_events, wait_event, Proxy, TempDir, WAIT};
+use support::{at_path, http, raw_answer, raw_head, read_events, wait_event, Proxy, TempDir, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The proxy in front of `upstream`, writing its events to `out`, with the configuration
@@ -370,7 +370,7 @@ async fn only_allowed_hosts_are_answered() {
             "400",
         ),
     ] {
-        let answer = raw_answer(&proxy, request.as_bytes()).await;
+        let answer = raw_answer(proxy.addr, request.as_bytes()).await;
         assert!(answer.contains(&format!(" {status} ")), "{request:?}: {answer}");
     }
 }
@@ -394,7 +394,7 @@ async fn a_password_in_the_user_information_of_a_host_is_never_recorded() {
             "GET /field HTTP/1.1\r\nHost: bob:field-secret@auth.example\r\nConnection: close\r\n\r\n",
         ),
     ] {
-        let answer = raw_answer(&proxy, request.as_bytes()).await;
+        let answer = raw_answer(proxy.addr, request.as_bytes()).await;
         assert!(answer.starts_with("HTTP/1.1 400 "), "{request:?}: {answer}");
         let event = wait_event(&out, "for the refused request", at_path(path)).await;
         let description = event["error"]["description"].as_str().unwrap();
@@ -420,7 +420,7 @@ async fn the_upstream_is_told_the_host_of_an_absolute_form_target() {
     let config = dir.write("proxy.toml", "[proxy]\npreserve_host = true\n");
     let proxy = audit_proxy(&upstream, &out, Some(&config));
     let answer = raw_answer(
-        &proxy,
+        proxy.addr,
         b"GET http://auth.example/echo HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
     )
     .await;
@@ -452,7 +452,7 @@ async fn a_transfer_coding_other_than_chunked_is_refused() {
         let request = format!(
             "POST /echo HTTP/1.1\r\nHost: proxy\r\nTransfer-Encoding: {coding}\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
         );
-        let answer = raw_answer(&proxy, request.as_bytes()).await;
+        let answer = raw_answer(proxy.addr, request.as_bytes()).await;
         assert!(answer.starts_with("HTTP/1.1 501 "), "{coding}: {answer}");
     }
     let event = wait_event(&out, "for the refused coding", |e: &Value| {
@@ -470,7 +470,7 @@ async fn connect_is_refused_and_recorded_not_tunnelled() {
     let proxy = audit_proxy(&upstream, &out, None);
     // The connection is held open (`_stream`, not `_`) until the test ends.
     let (_stream, head) = raw_head(
-        &proxy,
+        proxy.addr,
         b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
     )
     .await;
@@ -698,38 +698,6 @@ async fn a_large_request_body_streams_to_the_upstream() {
     wait_event(&out, "for /upload", at_path("/upload")).await;
 }
 
-/// Sends `request`, as written, on a connection of its own to the proxy and returns the
-/// whole answer, read until the proxy closes the connection.
-async fn raw_answer(proxy: &Proxy, request: &[u8]) -> String {
-    let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
-        .await
-        .expect("an answer")
-        .unwrap();
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
-/// Sends `request`, as written, on a connection of its own to the proxy and returns that
-/// connection, still open, with the response head as received, read byte by byte so that
-/// nothing after it is taken.
-async fn raw_head(proxy: &Proxy, request: &[u8]) -> (tokio::net::TcpStream, String) {
-    let mut socket = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
-    socket.write_all(request).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        let n = tokio::time::timeout(WAIT, socket.read(&mut byte))
-            .await
-            .expect("an answer")
-            .unwrap();
-        assert_eq!(n, 1, "connection closed before the response head ended");
-        head.push(byte[0]);
-    }
-    (socket, String::from_utf8(head).unwrap())
-}
-
 #[tokio::test]
 async fn websocket_upgrades_pass_through() {
     let upstream = Upstream::start().await;
@@ -737,7 +705,7 @@ async fn websocket_upgrades_pass_through() {
     let out = dir.path("audit.jsonl");
     let proxy = audit_proxy(&upstream, &out, None);
     let (mut socket, head) = raw_head(
-        &proxy,
+        proxy.addr,
         b"GET /ws HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
     )
     .await;
@@ -777,7 +745,7 @@ async fn upgrades_to_other_protocols_than_websocket_open_no_tunnel() {
             "GET /ws-h2c HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
         ),
     ] {
-        let (_socket, head) = raw_head(&proxy, request.as_bytes()).await;
+        let (_socket, head) = raw_head(proxy.addr, request.as_bytes()).await;
         let head = head.to_ascii_lowercase();
         assert!(head.starts_with("http/1.1 502"), "{path}: {head}");
         assert!(!head.contains("upgrade"), "{path}: {head}");

@@ -266,3 +266,37 @@ pub fn http() -> reqwest::Client {
         .build()
         .expect("reqwest client")
 }
+
+/// Sends `request`, as written, on a connection of its own to `addr` and returns the whole
+/// answer, read until the other side closes the connection.
+pub async fn raw_answer(addr: SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Sends `request`, as written, on a connection of its own to `addr` and returns that
+/// connection, still open, with the response head as received, read byte by byte so that
+/// nothing after it is taken.
+pub async fn raw_head(addr: SocketAddr, request: &[u8]) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(WAIT, socket.read(&mut byte))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert_eq!(n, 1, "connection closed before the response head ended");
+        head.push(byte[0]);
+    }
+    (socket, String::from_utf8(head).unwrap())
+}
