@@ -30,7 +30,7 @@ impl AuthorizeParams {
     /// what it names wins, the form's only fills what it does not.
     pub(crate) fn from_form(form: &Form<'_>) -> Self {
         let params = AuthorizeParams::from_form_only(form);
-        match form.get("request").and_then(super::end_session::claims_of) {
+        match form.get("request").and_then(super::unverified::claims_of) {
             Some(object) => AuthorizeParams::from_object(&object).or(params),
             None => params,
         }

@@ -31,7 +31,7 @@ pub(crate) struct HintPeek {
 
 impl HintPeek {
     fn of(raw: &str) -> Self {
-        let claims = claims_of(raw);
+        let claims = super::unverified::claims_of(raw);
         let text = |key: &str| {
             claims
                 .as_ref()
@@ -51,20 +51,6 @@ impl HintPeek {
             client_id: text("azp").or(audience),
         }
     }
-}
-
-/// The payload of a JWT, unverified.
-pub(crate) fn claims_of(jwt: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
-    use base64::Engine;
-    let mut parts = jwt.split('.');
-    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 impl LogoutParams {

@@ -391,7 +391,7 @@ fn object_secrets(name: &str, value: &str) -> Vec<String> {
     if !name.eq_ignore_ascii_case("request") {
         return Vec::new();
     }
-    let Some(claims) = super::end_session::claims_of(value) else {
+    let Some(claims) = super::unverified::claims_of(value) else {
         return Vec::new();
     };
     claims

@@ -141,6 +141,7 @@ mod request;
 mod response;
 mod revocation;
 mod token_endpoint;
+mod unverified;
 
 pub use device::DevicePolling;
 #[cfg(feature = "discovery")]
