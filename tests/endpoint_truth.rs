@@ -236,6 +236,44 @@ async fn failed_device_polls_are_never_condensed() {
     );
 }
 
+#[tokio::test]
+async fn a_device_poll_repeating_a_parameter_is_never_condensed() {
+    let (addr, memory) =
+        serve_with_endpoints(merging_refusing_server(), Endpoints::default()).await;
+    // tv polls as it should, twice (condensed); then polls sending its secret twice, and
+    // its client id twice: each of those is a warning of its own, never counted into the
+    // clean polls before it nor into its own kind.
+    let poll = format!("grant_type={DEVICE_GRANT}&device_code=dc-polled&client_id=tv");
+    let two_secrets = format!("{poll}&client_secret=s-1234567&client_secret=s-7654321");
+    let two_clients = format!("{poll}&client_id=attacker");
+    for body in [
+        &poll,
+        &poll,
+        &two_secrets,
+        &two_secrets,
+        &two_clients,
+        &two_clients,
+    ] {
+        post_form(addr, "/token", body.clone()).await;
+    }
+    let all = events(&memory, 5).await;
+    assert_eq!(
+        all.len(),
+        5,
+        "one clean poll and four ambiguous ones: {all:#?}"
+    );
+    assert!(all[0]["oauth"].get("repeated_parameters").is_none());
+    for (e, name) in
+        all[1..]
+            .iter()
+            .zip(["client_secret", "client_secret", "client_id", "client_id"])
+    {
+        assert_eq!(e["oauth"]["repeated_parameters"], json!([name]), "{e}");
+        assert_eq!(e["severity"], "warning", "{e}");
+        assert!(e["oauth"].get("repeated").is_none(), "not condensed: {e}");
+    }
+}
+
 /// A login form that always answers 200 with a page, whatever the password.
 fn page_login() -> Router {
     Router::new().route(

@@ -19,8 +19,9 @@ use crate::token::TokenFingerprint;
 /// (`invalid_client`, `unauthorized_client` or any `401`: each guessed client secret) and a
 /// poll whose DPoP proof was seen before (`replayed`: a copy of a request, which
 /// `dpop_proof_replay` alerts on) are always recorded, however many came before, and so is
-/// a poll that names two clients (`oauth.conflicting_client_id`). A poll by another client is never condensed with the
-/// first client's.
+/// a poll that names two clients (`oauth.conflicting_client_id`) or that sent a parameter
+/// more than once (`oauth.repeated_parameters`: a `client_secret` or `client_id` twice). A
+/// poll by another client is never condensed with the first client's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DevicePolling {

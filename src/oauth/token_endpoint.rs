@@ -248,8 +248,11 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
         .as_ref()
         .is_some_and(|oauth| oauth.conflicting_client_id.is_some());
     if let (Some(code), Some(tracker)) = (device_code, &x.endpoints.config().device) {
-        // A poll that names two clients is a warning of its own, never condensed.
-        if outcome != Outcome::Unknown && !names_two_clients {
+        // A poll that names two clients, or that sent a parameter twice (recorded in
+        // `oauth.repeated_parameters`: `client_secret`, `client_id`, in the body or the body
+        // and the query), is a warning of its own, never condensed.
+        let repeats_a_parameter = form.is_some_and(|f| !f.repeated().is_empty());
+        if outcome != Outcome::Unknown && !names_two_clients && !repeats_a_parameter {
             let result = match &event.error {
                 Some(error) => error.code.as_str(),
                 None => ISSUED,
