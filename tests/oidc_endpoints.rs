@@ -458,3 +458,44 @@ async fn a_request_objects_parameters_win_over_the_forms_beside_it() {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
 }
+
+#[tokio::test]
+async fn a_request_object_naming_another_client_than_basic_names_two() {
+    let s = setup().await;
+    // Basic authenticates `rp`; the request object, which the server uses (RFC 9101 §5),
+    // claims `attacker-app`: a server that stores the object's client would have `rp`'s
+    // credentials push a request for another client. Once with the form naming no
+    // client, once with the form naming `rp` too.
+    let object = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(r#"{"alg":"RS256","kid":"k"}"#),
+        b64(
+            r#"{"aud":"https://as.example","client_id":"attacker-app","response_type":"code","redirect_uri":"https://rp.example/cb","scope":"openid"}"#
+        )
+    );
+    for form_client in [None, Some("rp")] {
+        let mut form = vec![
+            ("response_type", "code"),
+            ("redirect_uri", "https://rp.example/cb"),
+            ("request", object.as_str()),
+        ];
+        form.extend(form_client.map(|c| ("client_id", c)));
+        let pushed = s
+            .client
+            .post(s.url("/par"))
+            .basic_auth("rp", Some("rp-s3cret"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pushed.status(), 201);
+    }
+    let all = events(&s.memory, 2).await;
+    for e in &all {
+        assert_eq!(e["kind"], "AuthorizationRequested", "{e:#}");
+        assert_eq!(e["actor"]["client_id"], "rp", "Basic authenticates: {e:#}");
+        assert_eq!(e["client_auth"], "client_secret_basic");
+        assert_eq!(e["oauth"]["conflicting_client_id"], "attacker-app", "{e:#}");
+        assert_eq!(e["severity"], "warning");
+    }
+}

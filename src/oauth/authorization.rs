@@ -36,6 +36,21 @@ impl AuthorizeParams {
         }
     }
 
+    /// The `client_id` a form's readable request object names, as sent: compared whole
+    /// with the client that authenticated ([`client_auth::identify_claimed`]).
+    ///
+    /// [`client_auth::identify_claimed`]: super::client_auth::identify_claimed
+    pub(crate) fn claimed_client(form: &Form<'_>) -> Option<String> {
+        let object = form
+            .get("request")
+            .and_then(super::end_session::claims_of)?;
+        object
+            .get("client_id")
+            .and_then(serde_json::Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
     /// The parameters of a request object's claims (the `request_uri` is never in one).
     fn from_object(object: &serde_json::Map<String, serde_json::Value>) -> Self {
         let text = |name: &str| {
@@ -251,6 +266,20 @@ mod tests {
             p.client_id.as_deref(),
             Some("web"),
             "the form fills the rest"
+        );
+        assert_eq!(
+            AuthorizeParams::claimed_client(&Form::parse(form.as_bytes())),
+            None
+        );
+        let claiming = format!(
+            "client_id=web&request={}.{}.sig",
+            b64(r#"{"alg":"ES256"}"#),
+            b64(r#"{"client_id":"other"}"#)
+        );
+        let claiming = Form::parse(claiming.as_bytes());
+        assert_eq!(
+            AuthorizeParams::claimed_client(&claiming).as_deref(),
+            Some("other")
         );
         // An encrypted object (five parts) cannot be read: the form's parameters stay.
         let form = "client_id=web&scope=openid&request=a.b.c.d.e";

@@ -150,7 +150,27 @@ pub(crate) fn identify(
     form: Option<&Form<'_>>,
     certificate: Option<&ClientCertificate>,
 ) -> Client {
-    let named = Named::of(basic, form, certificate);
+    identify_claimed(basic, form, certificate, None)
+}
+
+/// [`identify`], with the `client_id` a request object claims (RFC 9101, read unverified:
+/// `claimed`, as sent). A server uses the object's parameters (RFC 9101 §5), and the object
+/// must name the client that authenticated (RFC 9126 §3), so an object naming another
+/// client than the one identified is a request naming two, as a form `client_id` against
+/// Basic is: the object only claims, and is `other` when no other name came first.
+pub(crate) fn identify_claimed(
+    basic: Option<&BasicId>,
+    form: Option<&Form<'_>>,
+    certificate: Option<&ClientCertificate>,
+    claimed: Option<&str>,
+) -> Client {
+    let mut named = Named::of(basic, form, certificate);
+    if let (None, Some(claimed), Some(client_id)) = (&named.other, claimed, &named.client_id) {
+        if claimed != client_id.as_ref() {
+            named.other = Some(Cow::Borrowed(claimed));
+            named.other_method = None;
+        }
+    }
     Client {
         client_id: named.client_id.as_deref().map(ident),
         method: named.method,
@@ -499,6 +519,46 @@ mod tests {
         let body = format!("client_id=svc-b&{}", assertion("svc-b"));
         let c = identify(None, Some(&Form::parse(body.as_bytes())), None);
         assert_eq!((c.client_id.as_deref(), c.other), (Some("svc-b"), None));
+    }
+
+    #[test]
+    fn a_request_objects_client_is_a_claim_like_the_forms() {
+        // Basic authenticates `web`; an object (a PAR `request`) claiming `other` names two,
+        // whether or not the form names `web` too.
+        for body in [&b""[..], b"client_id=web"] {
+            let c = identify_claimed(
+                Some(&id("web")),
+                Some(&Form::parse(body)),
+                None,
+                Some("other"),
+            );
+            assert_eq!(c.client_id.as_deref(), Some("web"));
+            assert_eq!(c.method, Some(ClientAuth::ClientSecretBasic));
+            assert_eq!((c.other.as_deref(), c.other_method), (Some("other"), None));
+        }
+        // The same client: one name.
+        let c = identify_claimed(Some(&id("web")), None, None, Some("web"));
+        assert_eq!(c.other, None);
+        // A form's `client_id` against Basic came first: it is the one kept.
+        let form = Form::parse(b"client_id=form-app");
+        let c = identify_claimed(Some(&id("web")), Some(&form), None, Some("other"));
+        assert_eq!(c.other.as_deref(), Some("form-app"));
+        // Without Basic, the form's authenticated client against the object's.
+        let form = Form::parse(b"client_id=web&client_secret=s");
+        let c = identify_claimed(None, Some(&form), None, Some("other"));
+        assert_eq!(c.client_id.as_deref(), Some("web"));
+        assert_eq!(c.other.as_deref(), Some("other"));
+        // Compared as sent, like a form's: Basic's `svc+batch` is `svc batch` (RFC 6749
+        // §2.3.1), which an object's `svc+batch` is not.
+        let plus = BasicId {
+            id: "svc batch".to_owned(),
+            plus_kept: Some("svc+batch".to_owned()),
+        };
+        let c = identify_claimed(Some(&plus), None, None, Some("svc+batch"));
+        assert_eq!(c.other.as_deref(), Some("svc+batch"));
+        // No client identified: the object's is the only name (the caller's actor).
+        let c = identify_claimed(None, Some(&Form::parse(b"x=1")), None, Some("other"));
+        assert_eq!((c.client_id, c.other), (None, None));
     }
 
     #[test]

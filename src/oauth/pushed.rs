@@ -16,7 +16,14 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
     let mut params = form.map(AuthorizeParams::from_form).unwrap_or_default();
     // RFC 9126 §2.1: `request_uri` must not be pushed; whatever was sent is not a link.
     params.request_uri = None;
-    let client = client_auth::identify(x.basic_client, form, x.client_certificate());
+    // A request object naming another client than the one that authenticated names two.
+    let claimed = form.and_then(AuthorizeParams::claimed_client);
+    let client = client_auth::identify_claimed(
+        x.basic_client,
+        form,
+        x.client_certificate(),
+        claimed.as_deref(),
+    );
     let client_id = client.client_id.clone().or(params.client_id.clone());
     let request_uri = x
         .json
