@@ -43,7 +43,7 @@ impl AuthorizeParams {
     pub(crate) fn claimed_client(form: &Form<'_>) -> Option<String> {
         let object = form
             .get("request")
-            .and_then(super::end_session::claims_of)?;
+            .and_then(super::unverified::claims_of)?;
         object
             .get("client_id")
             .and_then(serde_json::Value::as_str)
