@@ -41,9 +41,7 @@ impl AuthorizeParams {
     ///
     /// [`client_auth::identify_claimed`]: super::client_auth::identify_claimed
     pub(crate) fn claimed_client(form: &Form<'_>) -> Option<String> {
-        let object = form
-            .get("request")
-            .and_then(super::unverified::claims_of)?;
+        let object = form.get("request").and_then(super::unverified::claims_of)?;
         object
             .get("client_id")
             .and_then(serde_json::Value::as_str)
