@@ -161,16 +161,41 @@ impl Setup {
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// Pushes `form` to the PAR endpoint as client `rp` (HTTP Basic); the answer's status.
+    async fn push(&self, form: &[(&str, &str)]) -> reqwest::StatusCode {
+        self.client
+            .post(self.url("/par"))
+            .basic_auth("rp", Some("rp-s3cret"))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// An authorization request presenting the pushed `REQUEST_URI`, with `query` (which
+    /// ends with `&` when not empty) before it; the answer's status.
+    async fn authorize_pushed(&self, query: &str) -> reqwest::StatusCode {
+        let request_uri =
+            percent_encoding::utf8_percent_encode(REQUEST_URI, percent_encoding::NON_ALPHANUMERIC);
+        self.client
+            .get(format!(
+                "{}?{query}request_uri={request_uri}",
+                self.url("/authorize")
+            ))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
 }
 
 #[tokio::test]
 async fn a_pushed_request_is_linked_to_the_authorization_request_that_uses_it() {
     let s = setup().await;
     let pushed = s
-        .client
-        .post(s.url("/par"))
-        .basic_auth("rp", Some("rp-s3cret"))
-        .form(&[
+        .push(&[
             ("response_type", "code"),
             ("client_id", "rp"),
             ("redirect_uri", "https://rp.example/cb?x=1"),
@@ -179,15 +204,10 @@ async fn a_pushed_request_is_linked_to_the_authorization_request_that_uses_it() 
             ("code_challenge_method", "S256"),
             ("state", "st4te-st4te"),
         ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pushed.status(), 400, "not the registered redirect URI");
+        .await;
+    assert_eq!(pushed, 400, "not the registered redirect URI");
     let pushed = s
-        .client
-        .post(s.url("/par"))
-        .basic_auth("rp", Some("rp-s3cret"))
-        .form(&[
+        .push(&[
             ("response_type", "code"),
             ("client_id", "rp"),
             ("redirect_uri", "https://rp.example/cb"),
@@ -196,22 +216,11 @@ async fn a_pushed_request_is_linked_to_the_authorization_request_that_uses_it() 
             ("code_challenge_method", "S256"),
             ("state", "st4te-st4te"),
         ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pushed.status(), 201);
+        .await;
+    assert_eq!(pushed, 201);
     // The authorization request names only the client and the request_uri (RFC 9126 §4).
-    let authorized = s
-        .client
-        .get(format!(
-            "{}?client_id=rp&request_uri={}",
-            s.url("/authorize"),
-            percent_encoding::utf8_percent_encode(REQUEST_URI, percent_encoding::NON_ALPHANUMERIC)
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(authorized.status(), 302);
+    let authorized = s.authorize_pushed("client_id=rp&").await;
+    assert_eq!(authorized, 302);
 
     let all = events(&s.memory, 3).await;
     let (refused, accepted, granted) = (&all[0], &all[1], &all[2]);
@@ -365,33 +374,19 @@ async fn logouts_record_the_hint_by_fingerprint_and_the_redirect_without_query()
 async fn what_was_pushed_wins_over_the_query_of_the_request_that_presents_it() {
     let s = setup().await;
     let pushed = s
-        .client
-        .post(s.url("/par"))
-        .basic_auth("rp", Some("rp-s3cret"))
-        .form(&[
+        .push(&[
             ("response_type", "code"),
             ("client_id", "rp"),
             ("redirect_uri", "https://rp.example/cb"),
             ("scope", "openid admin"),
         ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pushed.status(), 201);
+        .await;
+    assert_eq!(pushed, 201);
     // RFC 9101 §5 (which RFC 9126 §4 refers to): a server uses the parameters of the
     // stored request, not the same ones in the query. The query here says another client,
     // another redirect URI and a smaller scope; the server uses what was pushed.
-    let authorized = s
-        .client
-        .get(format!(
-            "{}?client_id=other-app&request_uri={}&redirect_uri=https%3A%2F%2Finnocent.example%2Fcb&scope=openid&response_type=code",
-            s.url("/authorize"),
-            percent_encoding::utf8_percent_encode(REQUEST_URI, percent_encoding::NON_ALPHANUMERIC)
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(authorized.status(), 302);
+    let authorized = s.authorize_pushed("client_id=other-app&redirect_uri=https%3A%2F%2Finnocent.example%2Fcb&scope=openid&response_type=code&").await;
+    assert_eq!(authorized, 302);
 
     let all = events(&s.memory, 2).await;
     let granted = &all[1];
@@ -420,31 +415,17 @@ async fn a_request_objects_parameters_win_over_the_forms_beside_it() {
         )
     );
     let pushed = s
-        .client
-        .post(s.url("/par"))
-        .basic_auth("rp", Some("rp-s3cret"))
-        .form(&[
+        .push(&[
             ("client_id", "rp"),
             ("response_type", "code"),
             ("redirect_uri", "https://rp.example/cb"),
             ("scope", "openid"),
             ("request", &object),
         ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pushed.status(), 201);
-    let authorized = s
-        .client
-        .get(format!(
-            "{}?client_id=rp&request_uri={}",
-            s.url("/authorize"),
-            percent_encoding::utf8_percent_encode(REQUEST_URI, percent_encoding::NON_ALPHANUMERIC)
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(authorized.status(), 302);
+        .await;
+    assert_eq!(pushed, 201);
+    let authorized = s.authorize_pushed("client_id=rp&").await;
+    assert_eq!(authorized, 302);
 
     let all = events(&s.memory, 2).await;
     for e in &all {
@@ -480,15 +461,8 @@ async fn a_request_object_naming_another_client_than_basic_names_two() {
             ("request", object.as_str()),
         ];
         form.extend(form_client.map(|c| ("client_id", c)));
-        let pushed = s
-            .client
-            .post(s.url("/par"))
-            .basic_auth("rp", Some("rp-s3cret"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(pushed.status(), 201);
+        let pushed = s.push(&form).await;
+        assert_eq!(pushed, 201);
     }
     let all = events(&s.memory, 2).await;
     for e in &all {

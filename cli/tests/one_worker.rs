@@ -6,7 +6,9 @@ mod support;
 
 use futures_util::StreamExt;
 use support::upstream::Upstream;
-use support::{at_path, http, raw_head, read_events, wait_event, Proxy, TempDir, WAIT};
+use support::{
+    at_path, http, proxy_flushing_at_shutdown, raw_head, read_events, wait_event, TempDir, WAIT,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
@@ -15,20 +17,10 @@ async fn one_worker_serves_requests_at_once_tunnels_and_shuts_down_gracefully() 
     let dir = TempDir::new("one-worker");
     let out = dir.path("audit.jsonl");
     // Events reach the file only at shutdown: the graceful stop has to write them.
-    let config = dir.write(
-        "proxy.toml",
-        &format!(
-            "[queue]\nflush_linger = \"1h\"\n[[writer]]\ntype = \"jsonl\"\npath = {:?}\n",
-            out.to_str().unwrap()
-        ),
-    );
-    let proxy = Proxy::start(
-        &[
-            "--upstream",
-            &upstream.url(),
-            "--config",
-            config.to_str().unwrap(),
-        ],
+    let proxy = proxy_flushing_at_shutdown(
+        &upstream.url(),
+        &dir,
+        &out,
         &[("TOKIO_WORKER_THREADS", "1")],
     );
     let ready = proxy.wait_log("proxy ready");

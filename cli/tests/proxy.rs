@@ -8,7 +8,10 @@ use std::path::Path;
 use futures_util::StreamExt;
 use serde_json::Value;
 use support::upstream::Upstream;
-use support::{at_path, http, raw_answer, raw_head, read_events, wait_event, Proxy, TempDir, WAIT};
+use support::{
+    at_path, http, proxy_flushing_at_shutdown, raw_answer, raw_head, read_events, wait_event,
+    Proxy, TempDir, WAIT,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The proxy in front of `upstream`, writing its events to `out`, with the configuration
@@ -802,22 +805,7 @@ async fn sigterm_finishes_requests_in_flight_and_flushes_the_writers() {
     let dir = TempDir::new("sigterm");
     let out = dir.path("audit.jsonl");
     // A writer that would not flush on its own for an hour: only shutdown writes the events.
-    let config = dir.write(
-        "proxy.toml",
-        &format!(
-            "[queue]\nflush_linger = \"1h\"\n[[writer]]\ntype = \"jsonl\"\npath = {:?}\n",
-            out.to_str().unwrap()
-        ),
-    );
-    let proxy = Proxy::start(
-        &[
-            "--upstream",
-            &upstream.url(),
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let proxy = proxy_flushing_at_shutdown(&upstream.url(), &dir, &out, &[]);
     for _ in 0..5 {
         assert_eq!(
             http()
@@ -937,22 +925,7 @@ async fn ctrl_c_flushes_the_writers_too() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("sigint");
     let out = dir.path("audit.jsonl");
-    let config = dir.write(
-        "proxy.toml",
-        &format!(
-            "[queue]\nflush_linger = \"1h\"\n[[writer]]\ntype = \"jsonl\"\npath = {:?}\n",
-            out.to_str().unwrap()
-        ),
-    );
-    let mut proxy = Proxy::start(
-        &[
-            "--upstream",
-            &upstream.url(),
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let mut proxy = proxy_flushing_at_shutdown(&upstream.url(), &dir, &out, &[]);
     assert_eq!(
         http()
             .get(proxy.url("/once"))

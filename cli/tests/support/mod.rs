@@ -45,6 +45,28 @@ impl TempDir {
     }
 }
 
+/// The proxy in front of `upstream` (a URL) with a JSON-lines writer to `out` that would not
+/// flush on its own for an hour: only the graceful shutdown writes its events. Its
+/// configuration file goes in `dir`.
+pub fn proxy_flushing_at_shutdown(
+    upstream: &str,
+    dir: &TempDir,
+    out: &Path,
+    env: &[(&str, &str)],
+) -> Proxy {
+    let config = dir.write(
+        "proxy.toml",
+        &format!(
+            "[queue]\nflush_linger = \"1h\"\n[[writer]]\ntype = \"jsonl\"\npath = {:?}\n",
+            out.to_str().unwrap()
+        ),
+    );
+    Proxy::start(
+        &["--upstream", upstream, "--config", config.to_str().unwrap()],
+        env,
+    )
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
