@@ -9,11 +9,8 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::ResponseBody;
-use super::event::ResponseContext;
 use super::pending::PendingEvent;
-use crate::event::ErrorInfo;
-use crate::resource::{AuditedToken, Challenge};
-use crate::scope::ScopeDecision;
+use crate::resource::AuditedToken;
 use crate::token::InspectedToken;
 
 /// The header a response carries the request id in.
@@ -127,16 +124,9 @@ where
                             }
                         }
                     }
-                    let (oauth, tee) = pending.endpoint_response(&parts.headers).unzip();
-                    pending.respond(ResponseContext {
-                        status: Some(parts.status),
-                        challenge: Challenge::from_headers(&parts.headers),
-                        // The decision was addressed to us; the client gets the response as
-                        // the handler produced it.
-                        scopes: parts.extensions.remove::<ScopeDecision>(),
-                        oauth,
-                        error: parts.extensions.remove::<ErrorInfo>(),
-                    });
+                    // The decision was addressed to us; the client gets the response as the
+                    // handler produced it.
+                    let tee = pending.respond(&mut parts);
                     let body = ResponseBody::new(body, pending, tee);
                     return Poll::Ready(Ok(Response::from_parts(parts, body)));
                 }

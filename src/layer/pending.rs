@@ -6,7 +6,10 @@ use std::sync::Arc;
 use super::event::{assemble, ResponseContext, Role};
 use super::Shared;
 use crate::context::RequestContext;
+use crate::event::ErrorInfo;
 use crate::oauth::ResponseHead;
+use crate::resource::Challenge;
+use crate::scope::ScopeDecision;
 use crate::tee::{Captured, Tee};
 use crate::writer::Overflow;
 
@@ -30,15 +33,18 @@ struct State {
 }
 
 impl PendingEvent {
+    #[inline(always)]
     pub(crate) fn new(shared: Arc<Shared>, request: RequestContext, role: Role) -> Self {
-        PendingEvent {
-            state: Some(Box::new(State {
+        let state = Box::write(
+            Box::new_uninit(),
+            State {
                 shared,
                 request,
                 role,
                 response: None,
-            })),
-        }
+            },
+        );
+        PendingEvent { state: Some(state) }
     }
 
     /// Whether the layer echoes the request id in the response's `x-request-id` header.
@@ -72,26 +78,29 @@ impl PendingEvent {
         (!presentation.is_plain_bearer()).then(|| presentation.clone())
     }
 
-    /// For OAuth endpoints: what the classifier needs of the response head, and the tee
-    /// that copies the response body. `None` for protected routes.
-    pub(crate) fn endpoint_response(
-        &self,
-        headers: &http::HeaderMap,
-    ) -> Option<(ResponseHead, Tee)> {
-        let state = self.state.as_ref()?;
+    /// The response head arrived: what the record needs of it is read into the pending
+    /// state, where it stays (the layer's decision and the handler's error are taken out of
+    /// the response's extensions, addressed to it). For an OAuth endpoint, the tee that
+    /// copies the response body.
+    ///
+    /// Filled in place, field by field: a response context made apart and moved in would be
+    /// copied whole, its endpoint part too, for every protected route.
+    pub(crate) fn respond(&mut self, parts: &mut http::response::Parts) -> Option<Tee> {
+        let state = self.state.as_mut()?;
+        let response = state.response.insert(ResponseContext::default());
+        response.status = Some(parts.status);
+        response.challenge = Challenge::from_headers(&parts.headers);
+        response.scopes = parts.extensions.remove::<ScopeDecision>();
+        response.error = parts.extensions.remove::<ErrorInfo>();
         match state.role {
-            Role::Endpoint(..) => Some((
-                ResponseHead::from_headers(headers, &state.shared.inspector),
-                state.shared.endpoints.tee(),
-            )),
+            Role::Endpoint(..) => {
+                response.oauth = Some(ResponseHead::from_headers(
+                    &parts.headers,
+                    &state.shared.inspector,
+                ));
+                Some(state.shared.endpoints.tee())
+            }
             Role::Resource(..) => None,
-        }
-    }
-
-    /// The response head arrived.
-    pub(crate) fn respond(&mut self, response: ResponseContext) {
-        if let Some(state) = &mut self.state {
-            state.response = Some(response);
         }
     }
 
