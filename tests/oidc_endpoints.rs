@@ -62,11 +62,12 @@ async fn par(Form(form): Form<Vec<(String, String)>>) -> Response {
         .into_response()
 }
 
-/// The authorization endpoint: a known `request_uri` is granted a code at once.
+/// The authorization endpoint: a known `request_uri`, or a request object (`request`, not
+/// verified here), is granted a code at once.
 async fn authorize(RawQuery(query): RawQuery) -> Response {
     let query = query.unwrap_or_default();
     let known = form_urlencoded::parse(query.as_bytes())
-        .any(|(k, v)| k == "request_uri" && v == REQUEST_URI);
+        .any(|(k, v)| (k == "request_uri" && v == REQUEST_URI) || k == "request");
     if known {
         (
             StatusCode::FOUND,
@@ -471,5 +472,67 @@ async fn a_request_object_naming_another_client_than_basic_names_two() {
         assert_eq!(e["client_auth"], "client_secret_basic");
         assert_eq!(e["oauth"]["conflicting_client_id"], "attacker-app", "{e:#}");
         assert_eq!(e["severity"], "warning");
+    }
+}
+
+#[tokio::test]
+async fn a_query_client_other_than_the_request_objects_names_two() {
+    let s = setup().await;
+    // RFC 9101 §6.3: the server uses the request object's parameters, and the query's
+    // `client_id` must be the object's. Here the query names `rp`, the object
+    // `attacker-app`: the server acts for `attacker-app`, which the event names, with `rp`
+    // as the second client. Then an object naming its client by `iss` only.
+    let objects = [
+        r#"{"aud":"https://as.example","client_id":"attacker-app","response_type":"code","redirect_uri":"https://evil.example/cb","scope":"openid","state":"st4te-st4te"}"#,
+        r#"{"iss":"attacker-app","aud":"https://as.example","response_type":"code","redirect_uri":"https://evil.example/cb","scope":"openid","state":"st4te-st4te"}"#,
+        r#"{"iss":"rp","client_id":"rp","response_type":"code","redirect_uri":"https://rp.example/cb","scope":"openid"}"#,
+    ];
+    let mut sent = Vec::new();
+    for claims in objects {
+        let object = format!(
+            "{}.{}.c2lnbmF0dXJl",
+            b64(r#"{"alg":"RS256","kid":"k"}"#),
+            b64(claims)
+        );
+        let status = s
+            .client
+            .get(format!(
+                "{}?client_id=rp&response_type=code&request={object}",
+                s.url("/authorize")
+            ))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 302);
+        sent.push(object);
+    }
+    let all = events(&s.memory, 3).await;
+    let (by_client_id, by_iss, agreeing) = (&all[0], &all[1], &all[2]);
+    assert_eq!(by_client_id["kind"], "AuthorizationGranted");
+    assert_eq!(
+        by_client_id["actor"]["client_id"], "attacker-app",
+        "{by_client_id:#}"
+    );
+    assert_eq!(by_client_id["oauth"]["conflicting_client_id"], "rp");
+    assert_eq!(by_client_id["severity"], "warning");
+    assert_eq!(by_client_id["redirect_uri"], "https://evil.example/cb");
+    // No `client_id` in the object: the query's is the server's lookup, `iss` the other.
+    assert_eq!(by_iss["actor"]["client_id"], "rp", "{by_iss:#}");
+    assert_eq!(by_iss["oauth"]["conflicting_client_id"], "attacker-app");
+    assert_eq!(by_iss["severity"], "warning");
+    assert_eq!(agreeing["actor"]["client_id"], "rp");
+    assert!(
+        agreeing["oauth"].get("conflicting_client_id").is_none(),
+        "{agreeing:#}"
+    );
+    assert_eq!(agreeing["severity"], "info");
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in sent
+        .iter()
+        .map(String::as_str)
+        .chain(["st4te", "c0de-c0de"])
+    {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
 }

@@ -20,6 +20,10 @@ pub(crate) struct AuthorizeParams {
     pub(crate) pkce_method: Option<String>,
     /// PAR (RFC 9126): the fingerprint of the `request_uri` presented, never its value.
     pub(crate) request_uri: Option<TokenFingerprint>,
+    /// The `client_id` the query or form names beside a request object that names another
+    /// client (RFC 9101 §6.3: the two must be identical); `client_id` is the object's,
+    /// which the server uses. Recorded as `oauth.conflicting_client_id`.
+    pub(crate) other_client: Option<String>,
 }
 
 impl AuthorizeParams {
@@ -28,35 +32,50 @@ impl AuthorizeParams {
     /// beside it; OpenID Connect's, §6.3.3, the object's over the query's). The object is
     /// read unverified, when it is a readable JWT (a signed one, not an encrypted one):
     /// what it names wins, the form's only fills what it does not.
+    ///
+    /// A form `client_id` other than the client the object names (its `client_id`, else its
+    /// `iss`), compared whole and as sent, is kept in `other_client`: RFC 9101 §6.3 has the
+    /// two identical, and a server that looks the client up by the one and uses the other
+    /// acts for a client the request did not authenticate as.
     pub(crate) fn from_form(form: &Form<'_>) -> Self {
         let params = AuthorizeParams::from_form_only(form);
         match form.get("request").and_then(super::unverified::claims_of) {
-            Some(object) => AuthorizeParams::from_object(&object).or(params),
+            Some(object) => {
+                let params = AuthorizeParams::from_object(&object).or(params);
+                // The one of the two that `client_id` is not: the form's when the object
+                // has a `client_id` (which wins), else the object's `iss`.
+                let other_client = match (form.get("client_id"), object_client(&object)) {
+                    (Some(named), Some(claimed)) if named != claimed => {
+                        Some(ident(if names_client(&object) {
+                            named
+                        } else {
+                            claimed
+                        }))
+                    }
+                    _ => None,
+                };
+                AuthorizeParams {
+                    other_client,
+                    ..params
+                }
+            }
             None => params,
         }
     }
 
-    /// The `client_id` a form's readable request object names, as sent: compared whole
-    /// with the client that authenticated ([`client_auth::identify_claimed`]).
+    /// The client a form's readable request object names (its `client_id`, else its
+    /// `iss`), as sent: compared whole with the client that authenticated
+    /// ([`client_auth::identify_claimed`]).
     ///
     /// [`client_auth::identify_claimed`]: super::client_auth::identify_claimed
     pub(crate) fn claimed_client(form: &Form<'_>) -> Option<String> {
         let object = form.get("request").and_then(super::unverified::claims_of)?;
-        object
-            .get("client_id")
-            .and_then(serde_json::Value::as_str)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
+        object_client(&object).map(str::to_owned)
     }
 
     /// The parameters of a request object's claims (the `request_uri` is never in one).
     fn from_object(object: &serde_json::Map<String, serde_json::Value>) -> Self {
-        let text = |name: &str| {
-            object
-                .get(name)
-                .and_then(serde_json::Value::as_str)
-                .filter(|v| !v.is_empty())
-        };
+        let text = |name: &str| claim(object, name);
         AuthorizeParams {
             client_id: text("client_id").map(ident),
             redirect_uri: text("redirect_uri").map(uri_without_query),
@@ -66,6 +85,7 @@ impl AuthorizeParams {
                 .map(ident)
                 .or_else(|| text("code_challenge").map(|_| "plain".to_owned())),
             request_uri: None,
+            other_client: None,
         }
     }
 
@@ -82,6 +102,7 @@ impl AuthorizeParams {
                 .map(ident)
                 .or_else(|| form.get("code_challenge").map(|_| "plain".to_owned())),
             request_uri: form.get("request_uri").map(TokenFingerprint::of),
+            other_client: None,
         }
     }
 
@@ -102,6 +123,7 @@ impl AuthorizeParams {
             scopes: pushed.scopes.clone().or(self.scopes),
             pkce_method: pushed.pkce_method.clone().or(self.pkce_method),
             request_uri: self.request_uri,
+            other_client: self.other_client,
         };
         (params, other)
     }
@@ -115,8 +137,32 @@ impl AuthorizeParams {
             scopes: self.scopes.or(other.scopes),
             pkce_method: self.pkce_method.or(other.pkce_method),
             request_uri: self.request_uri.or(other.request_uri),
+            other_client: self.other_client.or(other.other_client),
         }
     }
+}
+
+/// The client a request object names: its `client_id` (RFC 9101 §6.3), else its `iss`,
+/// which a signed object carries as the client's id (RFC 9101 §4, OpenID Connect Core
+/// §6.1), as sent.
+fn object_client(object: &serde_json::Map<String, serde_json::Value>) -> Option<&str> {
+    claim(object, "client_id").or_else(|| claim(object, "iss"))
+}
+
+/// Whether a request object has a `client_id` of its own, which then is the request's.
+fn names_client(object: &serde_json::Map<String, serde_json::Value>) -> bool {
+    claim(object, "client_id").is_some()
+}
+
+/// A text claim of a request object, when not empty.
+fn claim<'o>(
+    object: &'o serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Option<&'o str> {
+    object
+        .get(name)
+        .and_then(serde_json::Value::as_str)
+        .filter(|v| !v.is_empty())
 }
 
 /// Whether a redirect carries the authorization server's decision.
@@ -159,9 +205,13 @@ pub(crate) fn classify(
     let pushed = params
         .request_uri
         .and_then(|fingerprint| x.endpoints.config().pushed.get(&fingerprint));
-    let mut other_client = None;
+    // A query naming another client than the pushed request's, else than its request
+    // object's (RFC 9101 §6.3).
+    let mut other_client = params.other_client.take();
     if let Some(pushed) = &pushed {
-        (params, other_client) = params.over_pushed(pushed);
+        let other_than_pushed;
+        (params, other_than_pushed) = params.over_pushed(pushed);
+        other_client = other_than_pushed.or(other_client);
     }
     let location = x.location();
     let decision = location.filter(|l| decides(l));
@@ -279,10 +329,64 @@ mod tests {
             AuthorizeParams::claimed_client(&claiming).as_deref(),
             Some("other")
         );
+        // Without a `client_id`, the object's `iss` is its client (RFC 9101 §4).
+        let by_issuer = format!(
+            "client_id=web&request={}.{}.sig",
+            b64(r#"{"alg":"ES256"}"#),
+            b64(r#"{"iss":"issuer-app","client_id":""}"#)
+        );
+        assert_eq!(
+            AuthorizeParams::claimed_client(&Form::parse(by_issuer.as_bytes())).as_deref(),
+            Some("issuer-app")
+        );
         // An encrypted object (five parts) cannot be read: the form's parameters stay.
         let form = "client_id=web&scope=openid&request=a.b.c.d.e";
         let p = AuthorizeParams::from_form(&Form::parse(form.as_bytes()));
         assert_eq!(p.scopes, Some(vec!["openid".into()]));
+    }
+
+    #[test]
+    fn a_query_client_other_than_the_request_objects_is_kept_apart() {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let object = |claims: &str| format!("{}.{}.sig", b64(r#"{"alg":"ES256"}"#), b64(claims));
+        let read = |query: String| AuthorizeParams::from_form(&Form::parse(query.as_bytes()));
+        // RFC 9101 §6.3: the server uses the object's client; the query's is the other.
+        let p = read(format!(
+            "client_id=rp&request={}",
+            object(r#"{"client_id":"attacker-app","scope":"openid"}"#)
+        ));
+        assert_eq!(p.client_id.as_deref(), Some("attacker-app"));
+        assert_eq!(p.other_client.as_deref(), Some("rp"));
+        // Without a `client_id`, the object's `iss` names its client.
+        let p = read(format!(
+            "client_id=rp&request={}",
+            object(r#"{"iss":"attacker-app"}"#)
+        ));
+        assert_eq!(p.client_id.as_deref(), Some("rp"));
+        assert_eq!(p.other_client.as_deref(), Some("attacker-app"));
+        // The same client, or no client in the query: one name.
+        for query in [
+            format!(
+                "client_id=rp&request={}",
+                object(r#"{"client_id":"rp","iss":"x"}"#)
+            ),
+            format!("request={}", object(r#"{"client_id":"rp"}"#)),
+            format!("client_id=rp&request={}", object(r#"{"scope":"openid"}"#)),
+            format!(
+                "client_id=rp&request={}",
+                object(r#"{"client_id":"","iss":"rp"}"#)
+            ),
+            "client_id=rp&request=a.b.c.d.e".to_owned(),
+        ] {
+            assert_eq!(read(query.clone()).other_client, None, "{query}");
+        }
+        // Compared as sent: two ids that read alike once made safe for a log are two.
+        let p = read(format!(
+            "client_id=app%0Ax&request={}",
+            object(r#"{"client_id":"app\\u{a}x"}"#)
+        ));
+        assert!(p.other_client.is_some(), "{p:?}");
     }
 
     proptest::proptest! {
