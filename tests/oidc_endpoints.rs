@@ -1,5 +1,6 @@
-//! Pushed authorization requests (RFC 9126), UserInfo and end-session through the layer, in
-//! front of a small authorization server on 127.0.0.1:0, over real HTTP.
+//! Pushed authorization requests (RFC 9126), UserInfo, end-session, device authorization
+//! (RFC 8628) and CIBA backchannel authentication requests through the layer, in front of a
+//! small authorization server on 127.0.0.1:0, over real HTTP.
 
 mod support;
 
@@ -114,6 +115,99 @@ async fn end_session(RawQuery(query): RawQuery) -> Response {
     }
 }
 
+const DEVICE_CODE: &str = "GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS";
+const USER_CODE: &str = "WDJB-MJHT";
+const AUTH_REQ_ID: &str = "1c266114-a1be-4252-8ad1-04986c5b9ac1";
+
+/// Whether a form authenticates client `tv` (Basic or `client_secret_post` with its secret)
+/// or names the public client `tv-public`; `None` for a wrong secret.
+fn client_of(headers: &HeaderMap, form: &[(String, String)]) -> Option<&'static str> {
+    let get = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("tv:tv-s3cret-value")
+    );
+    if headers
+        .get(header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == basic.as_bytes())
+    {
+        return Some("tv");
+    }
+    match (get("client_id"), get("client_secret")) {
+        (Some("tv"), Some("tv-s3cret-value")) => Some("tv"),
+        (Some("tv-public"), None) => Some("tv-public"),
+        _ => None,
+    }
+}
+
+/// The device authorization endpoint (RFC 8628 §3.1): a device code and a user code for a
+/// known client, `invalid_client` quoting the secret it was sent for another, `invalid_scope`
+/// for `admin`.
+async fn device_authorization(
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let Some(_) = client_of(&headers, &form) else {
+        let sent = form
+            .iter()
+            .find(|(k, _)| k == "client_secret")
+            .map(|(_, v)| v.clone());
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_client", "error_description": format!("secret {} is wrong", sent.unwrap_or_default())})),
+        )
+            .into_response();
+    };
+    if form
+        .iter()
+        .any(|(k, v)| k == "scope" && v.contains("admin"))
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_scope"})),
+        )
+            .into_response();
+    }
+    Json(json!({
+        "device_code": DEVICE_CODE,
+        "user_code": USER_CODE,
+        "verification_uri": "https://as.example/device",
+        "verification_uri_complete": format!("https://as.example/device?user_code={USER_CODE}"),
+        "expires_in": 1800,
+        "interval": 5,
+    }))
+    .into_response()
+}
+
+/// The CIBA backchannel authentication endpoint (CIBA Core §7): an `auth_req_id` for a known
+/// client naming a user, `unknown_user_id` quoting the hint token otherwise.
+async fn backchannel_authentication(
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let get = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let assertion = get("client_assertion").is_some();
+    if client_of(&headers, &form).is_none() && !assertion {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
+    }
+    if let Some(hint) = get("login_hint_token").filter(|h| h.contains("nobody")) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "unknown_user_id", "error_description": format!("no user for {hint}, user code {}", get("user_code").unwrap_or_default())})),
+        )
+            .into_response();
+    }
+    Json(json!({"auth_req_id": AUTH_REQ_ID, "expires_in": 120, "interval": 2})).into_response()
+}
+
 struct Setup {
     addr: SocketAddr,
     memory: MemoryWriter,
@@ -128,6 +222,8 @@ async fn setup() -> Setup {
         .pushed_authorization("/par")
         .userinfo("/userinfo")
         .end_session("/logout")
+        .device_authorization("/device_authorization")
+        .backchannel_authentication("/bc-authorize")
         .build()
         .unwrap();
     let layer = AuditLayer::builder(auditor)
@@ -136,6 +232,8 @@ async fn setup() -> Setup {
         .unwrap();
     let app = Router::new()
         .route("/par", post(par))
+        .route("/device_authorization", post(device_authorization))
+        .route("/bc-authorize", post(backchannel_authentication))
         .route("/authorize", get(authorize))
         .route(
             "/userinfo",
@@ -533,6 +631,192 @@ async fn a_query_client_other_than_the_request_objects_names_two() {
         .map(String::as_str)
         .chain(["st4te", "c0de-c0de"])
     {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+}
+
+#[tokio::test]
+async fn device_authorization_requests_record_the_client_and_never_the_codes() {
+    let s = setup().await;
+    let post = |form: &'static [(&'static str, &'static str)], basic: bool| {
+        let mut request = s.client.post(s.url("/device_authorization")).form(form);
+        if basic {
+            request = request.basic_auth("tv", Some("tv-s3cret-value"));
+        }
+        request.send()
+    };
+    let started = post(&[("scope", "openid profile")], true).await.unwrap();
+    assert_eq!(started.status(), 200);
+    let public = post(&[("client_id", "tv-public"), ("scope", "openid")], false)
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 200);
+    let refused = post(&[("scope", "openid admin")], true).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let guessed = post(
+        &[
+            ("client_id", "tv"),
+            ("client_secret", "gu3ssed-s3cret"),
+            ("scope", "openid"),
+        ],
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(guessed.status(), 401);
+    // The device then polls the token endpoint with the device code (not audited here):
+    // the fingerprint joins the two.
+
+    let all = events(&s.memory, 4).await;
+    let (started, public, refused, guessed) = (&all[0], &all[1], &all[2], &all[3]);
+    assert_eq!(started["kind"], "AuthorizationRequested", "{started:#}");
+    assert_eq!(started["outcome"], "success");
+    assert_eq!(started["severity"], "info");
+    assert_eq!(started["oauth"]["endpoint"], "device_authorization");
+    assert_eq!(started["actor"]["client_id"], "tv");
+    assert_eq!(started["actor"]["kind"], "client");
+    assert_eq!(started["client_auth"], "client_secret_basic");
+    assert_eq!(started["scopes"]["requested"], json!(["openid", "profile"]));
+    assert_eq!(started["oauth"]["device_code_fingerprint"], fp(DEVICE_CODE));
+
+    assert_eq!(public["actor"]["client_id"], "tv-public");
+    assert_eq!(public["client_auth"], "none");
+    assert_eq!(public["oauth"]["device_code_fingerprint"], fp(DEVICE_CODE));
+
+    assert_eq!(refused["kind"], "AuthorizationFailed");
+    assert_eq!(refused["outcome"], "failure");
+    assert_eq!(refused["severity"], "warning");
+    assert_eq!(refused["error"]["code"], "invalid_scope");
+    assert_eq!(refused["oauth"]["endpoint"], "device_authorization");
+    assert!(refused["oauth"].get("device_code_fingerprint").is_none());
+
+    assert_eq!(guessed["kind"], "AuthorizationFailed");
+    assert_eq!(guessed["error"]["code"], "invalid_client");
+    assert_eq!(guessed["client_auth"], "client_secret_post");
+    assert_eq!(guessed["actor"]["client_id"], "tv");
+
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in [
+        DEVICE_CODE,
+        USER_CODE,
+        "WDJB",
+        "tv-s3cret-value",
+        "gu3ssed-s3cret",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+}
+
+#[tokio::test]
+async fn backchannel_authentication_requests_record_the_client_and_never_the_hints() {
+    let s = setup().await;
+    let hint_token = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(r#"{"alg":"ES256"}"#),
+        b64(r#"{"sub_id":{"format":"phone","phone":"+15555550100"}}"#)
+    );
+    let started = s
+        .client
+        .post(s.url("/bc-authorize"))
+        .basic_auth("tv", Some("tv-s3cret-value"))
+        .form(&[
+            ("scope", "openid payments"),
+            ("login_hint_token", hint_token.as_str()),
+            ("binding_message", "W4SCT-b1nding"),
+            ("user_code", "us3r-c0de-1234"),
+            ("client_notification_token", "n0tification-t0ken-value"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 200);
+    // A signed request (CIBA Core §7.1.1): a client assertion authenticates `tv`, the
+    // request object carries the scopes and the hint, and names another client.
+    let assertion = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(r#"{"alg":"RS256"}"#),
+        b64(r#"{"iss":"tv","sub":"tv","aud":"https://as.example"}"#)
+    );
+    let object = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(r#"{"alg":"RS256"}"#),
+        b64(
+            r#"{"iss":"other-app","client_id":"other-app","aud":"https://as.example","scope":"openid admin","id_token_hint":"h1nt-inside-the-object","binding_message":"b1nding-inside"}"#
+        )
+    );
+    let signed = s
+        .client
+        .post(s.url("/bc-authorize"))
+        .form(&[
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+            ("request", object.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 200);
+    // A hint token of another format than a JWT, which the server quotes back.
+    let nobody = "nobody-at-all-hint-t0ken".to_owned();
+    let refused = s
+        .client
+        .post(s.url("/bc-authorize"))
+        .basic_auth("tv", Some("tv-s3cret-value"))
+        .form(&[
+            ("scope", "openid"),
+            ("login_hint_token", nobody.as_str()),
+            ("user_code", "us3r-c0de-1234"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+
+    let all = events(&s.memory, 3).await;
+    let (started, signed, refused) = (&all[0], &all[1], &all[2]);
+    assert_eq!(started["kind"], "AuthorizationRequested", "{started:#}");
+    assert_eq!(started["outcome"], "success");
+    assert_eq!(started["oauth"]["endpoint"], "backchannel_authentication");
+    assert_eq!(started["actor"]["client_id"], "tv");
+    assert_eq!(started["client_auth"], "client_secret_basic");
+    assert_eq!(
+        started["scopes"]["requested"],
+        json!(["openid", "payments"])
+    );
+    assert_eq!(started["oauth"]["auth_req_id_fingerprint"], fp(AUTH_REQ_ID));
+    assert_eq!(started["severity"], "info");
+
+    assert_eq!(signed["actor"]["client_id"], "tv", "{signed:#}");
+    assert_eq!(signed["client_auth"], "private_key_jwt");
+    assert_eq!(signed["scopes"]["requested"], json!(["openid", "admin"]));
+    assert_eq!(signed["oauth"]["conflicting_client_id"], "other-app");
+    assert_eq!(signed["severity"], "warning");
+
+    assert_eq!(refused["kind"], "AuthorizationFailed");
+    assert_eq!(refused["error"]["code"], "unknown_user_id");
+    assert!(refused["oauth"].get("auth_req_id_fingerprint").is_none());
+    let description = refused["error"]["description"].as_str().unwrap();
+    assert!(description.contains("[redacted]"), "{description}");
+
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in [
+        AUTH_REQ_ID,
+        hint_token.as_str(),
+        nobody.as_str(),
+        "nobody-at-all",
+        "+15555550100",
+        "W4SCT",
+        "us3r-c0de",
+        "n0tification-t0ken",
+        "tv-s3cret-value",
+        assertion.as_str(),
+        object.as_str(),
+        "h1nt-inside",
+        "b1nding-inside",
+    ] {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
 }

@@ -47,6 +47,12 @@ pub struct EndpointsConfig {
     /// OpenID Connect end-session (logout) endpoint paths.
     #[serde(default)]
     pub end_session: Vec<RequestPath>,
+    /// Device authorization endpoint paths (RFC 8628 §3.1).
+    #[serde(default)]
+    pub device_authorization: Vec<RequestPath>,
+    /// OpenID Connect CIBA backchannel authentication endpoint paths.
+    #[serde(default)]
+    pub backchannel_authentication: Vec<RequestPath>,
     /// The authorization server's issuer: its metadata (OpenID Connect Discovery, else RFC
     /// 8414) gives the endpoint paths not set here, and the JWKS URL and issuer of `[jwt]`
     /// when those are not set (see [`EndpointsConfig::discover`]).
@@ -102,6 +108,11 @@ impl EndpointsConfig {
             (&self.pushed_authorization, Endpoint::PushedAuthorization),
             (&self.userinfo, Endpoint::UserInfo),
             (&self.end_session, Endpoint::EndSession),
+            (&self.device_authorization, Endpoint::DeviceAuthorization),
+            (
+                &self.backchannel_authentication,
+                Endpoint::BackchannelAuthentication,
+            ),
         ];
         for (paths, role) in roles {
             for path in paths {
@@ -149,5 +160,29 @@ impl EndpointsConfig {
             (_, None) => DevicePolling::default(),
         });
         builder.build().map_err(|e| BuildError::invalid(CONTEXT, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_and_backchannel_paths_are_roles() {
+        let config: EndpointsConfig = serde_json::from_value(serde_json::json!({
+            "device_authorization": ["/device/code"],
+            "backchannel_authentication": ["/bc-authorize"],
+        }))
+        .unwrap();
+        let endpoints = config.build().unwrap();
+        assert_eq!(
+            endpoints.lookup("/device/code"),
+            Some(Endpoint::DeviceAuthorization)
+        );
+        assert_eq!(
+            endpoints.lookup("/bc-authorize"),
+            Some(Endpoint::BackchannelAuthentication)
+        );
+        assert!(!endpoints.is_assumed(Endpoint::DeviceAuthorization));
     }
 }

@@ -634,6 +634,10 @@ pub struct OAuthDetails {
     /// Requested audiences (RFC 8693).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub audience: Vec<String>,
+    /// CIBA: the fingerprint of the `auth_req_id` the backchannel authentication endpoint
+    /// answered (never its value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_req_id_fingerprint: Option<TokenFingerprint>,
     /// Set to `false` when a body was too large or incomplete to inspect.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_inspected: Option<bool>,
@@ -652,15 +656,17 @@ pub struct OAuthDetails {
     /// name is this. The event's severity is at least `warning`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conflicting_client_id: Option<String>,
-    /// Device grant (RFC 8628): the fingerprint of the polled device code.
+    /// Device grant (RFC 8628): the fingerprint of the polled device code, and of the device
+    /// code the device authorization endpoint answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_code_fingerprint: Option<TokenFingerprint>,
     /// Token requests: the DPoP proof the request sent (`jkt` of its key, `proof` outcome),
     /// whether or not a token came of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dpop: Option<TokenBinding>,
-    /// Which OIDC endpoint a protected-route event is about (`userinfo`), when the path is
-    /// one the endpoints name.
+    /// Which endpoint an event is about when its kind does not say: `userinfo` (a
+    /// protected-route event at a path the endpoints name), `device_authorization` or
+    /// `backchannel_authentication` (`AuthorizationRequested`, `AuthorizationFailed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// Token exchange: the type of the token issued (the response's `issued_token_type`).

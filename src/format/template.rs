@@ -366,6 +366,7 @@ const OAUTH_DETAILS: &[(&str, Field)] = &[
     ("actor_token.fingerprint", Field::Keyword),
     ("actor_token_type", Field::Keyword),
     ("audience", Field::Keyword),
+    ("auth_req_id_fingerprint", Field::Keyword),
     ("body_inspected", Field::Boolean),
     ("body_not_inspected", Field::Keyword),
     ("conflicting_client_id", Field::Keyword),

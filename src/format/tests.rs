@@ -194,6 +194,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 actor_token: Some(TokenRef::new(TokenFingerprint::of("actor-token"))),
                 actor_token_type: Some("urn:ietf:params:oauth:token-type:jwt".into()),
                 audience: strings(&["orders"]),
+                auth_req_id_fingerprint: None,
                 body_inspected: Some(false),
                 body_not_inspected: strings(&["response_too_large"]),
                 conflicting_client_id: Some("other-app".into()),
@@ -257,6 +258,9 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             event.redirect_uri = Some("https://app.demo/callback".into());
             event.scopes.requested = Some(strings(&["profile", "orders:read"]));
             event.oauth = Some(Box::new(OAuthDetails {
+                // A CIBA request's reference, to map beside the others.
+                auth_req_id_fingerprint: (kind == AuthorizationRequested)
+                    .then(|| TokenFingerprint::of("auth-req-id")),
                 pkce_method: Some("S256".into()),
                 pushed: (kind == AuthorizationRequested).then_some(true),
                 request_uri_fingerprint: Some(TokenFingerprint::of("urn:request_uri:x")),

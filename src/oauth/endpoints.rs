@@ -49,6 +49,15 @@ pub enum Endpoint {
     /// The OpenID Connect end-session (RP-Initiated Logout) endpoint: `LogoutSucceeded`,
     /// `LogoutFailed`.
     EndSession,
+    /// The device authorization endpoint (RFC 8628 §3.1): `AuthorizationRequested` (the
+    /// server answered a device code and a user code) or `AuthorizationFailed`, with
+    /// `oauth.endpoint: "device_authorization"` and the device code's fingerprint.
+    DeviceAuthorization,
+    /// The OpenID Connect CIBA backchannel authentication endpoint (CIBA Core §7):
+    /// `AuthorizationRequested` (the server answered an `auth_req_id`) or
+    /// `AuthorizationFailed`, with `oauth.endpoint: "backchannel_authentication"` and the
+    /// `auth_req_id`'s fingerprint.
+    BackchannelAuthentication,
 }
 
 impl Endpoint {
@@ -64,6 +73,8 @@ impl Endpoint {
             Endpoint::PushedAuthorization => "pushed_authorization",
             Endpoint::UserInfo => "userinfo",
             Endpoint::EndSession => "end_session",
+            Endpoint::DeviceAuthorization => "device_authorization",
+            Endpoint::BackchannelAuthentication => "backchannel_authentication",
         }
     }
 
@@ -77,6 +88,8 @@ impl Endpoint {
             "pushed_authorization_request_endpoint" => Endpoint::PushedAuthorization,
             "userinfo_endpoint" => Endpoint::UserInfo,
             "end_session_endpoint" => Endpoint::EndSession,
+            "device_authorization_endpoint" => Endpoint::DeviceAuthorization,
+            "backchannel_authentication_endpoint" => Endpoint::BackchannelAuthentication,
             _ => return None,
         })
     }
@@ -361,6 +374,18 @@ impl EndpointsBuilder {
     /// Maps `path` as the OpenID Connect end-session (logout) endpoint.
     pub fn end_session(self, path: impl Into<String>) -> Self {
         self.path(path, Endpoint::EndSession)
+    }
+
+    /// Maps `path` as the device authorization endpoint (RFC 8628 §3.1: `/device_authorization`,
+    /// `/device/code`, `/oauth/device/code`, ...).
+    pub fn device_authorization(self, path: impl Into<String>) -> Self {
+        self.path(path, Endpoint::DeviceAuthorization)
+    }
+
+    /// Maps `path` as the OpenID Connect CIBA backchannel authentication endpoint (CIBA
+    /// Core §7: `/bc-authorize`, `/backchannel/authentication`, ...).
+    pub fn backchannel_authentication(self, path: impl Into<String>) -> Self {
+        self.path(path, Endpoint::BackchannelAuthentication)
     }
 
     /// Takes the endpoints an authorization server's metadata names
@@ -650,6 +675,52 @@ mod tests {
         assert_eq!(e.lookup("/token"), Some(Endpoint::Login), "last role wins");
         assert!(!e.is_assumed(Endpoint::Token));
         assert!(e.is_assumed(Endpoint::Authorization));
+    }
+
+    #[test]
+    fn device_and_backchannel_roles_are_configured_or_discovered() {
+        let e = Endpoints::builder()
+            .device_authorization("/device/code")
+            .backchannel_authentication("/bc-authorize")
+            .build()
+            .unwrap();
+        assert_eq!(
+            e.lookup("/device/code"),
+            Some(Endpoint::DeviceAuthorization)
+        );
+        assert_eq!(
+            e.lookup("/bc-authorize/"),
+            Some(Endpoint::BackchannelAuthentication)
+        );
+        assert!(!e.is_assumed(Endpoint::DeviceAuthorization));
+        assert_eq!(
+            Endpoint::DeviceAuthorization.as_str(),
+            "device_authorization"
+        );
+        assert_eq!(
+            Endpoint::BackchannelAuthentication.as_str(),
+            "backchannel_authentication"
+        );
+        let metadata: ProviderMetadata = serde_json::from_value(serde_json::json!({
+            "issuer": "https://as.example",
+            "device_authorization_endpoint": "https://as.example/oauth/device_authorization",
+            "backchannel_authentication_endpoint": "https://ciba.example/bc-authorize",
+        }))
+        .unwrap();
+        let e = Endpoints::builder().discovered(&metadata).build().unwrap();
+        assert_eq!(
+            e.lookup("/oauth/device_authorization"),
+            Some(Endpoint::DeviceAuthorization)
+        );
+        assert!(!e.is_assumed(Endpoint::DeviceAuthorization));
+        assert_eq!(
+            e.lookup("/bc-authorize"),
+            Some(Endpoint::BackchannelAuthentication)
+        );
+        assert!(
+            e.is_assumed(Endpoint::BackchannelAuthentication),
+            "another origin's path is only assumed"
+        );
     }
 
     #[test]

@@ -31,6 +31,16 @@ const OAUTH_ERRORS: [&str; 16] = [
     "insufficient_scope",
 ];
 
+/// Error codes only a CIBA backchannel authentication endpoint answers with (CIBA Core
+/// §13).
+const CIBA_ERRORS: [&str; 5] = [
+    "expired_login_hint_token",
+    "unknown_user_id",
+    "missing_user_code",
+    "invalid_user_code",
+    "invalid_binding_message",
+];
+
 /// Whether an exchange on an assumed `endpoint` speaks its protocol: the request (a `POST`
 /// form with the endpoint's required parameter, or an authorization query naming a
 /// `response_type` and `client_id`) or the response (a JSON token response, an
@@ -68,6 +78,17 @@ pub(crate) fn looks_like(
             form.is_some_and(|f| post && asks(&AuthorizeParams::from_form(f)))
                 || oauth_error
                 || json.is_some_and(|j| j.has("request_uri"))
+        }
+        // A device code or an `auth_req_id` answered, or a refusal: these endpoints exist
+        // only by configuration or discovery, and a discovered one may be another host's.
+        Endpoint::DeviceAuthorization => {
+            oauth_error || json.is_some_and(|j| j.has("device_code") && j.has("user_code"))
+        }
+        Endpoint::BackchannelAuthentication => {
+            oauth_error
+                || json.is_some_and(|j| {
+                    j.has("auth_req_id") || j.str("error").is_some_and(|e| CIBA_ERRORS.contains(&e))
+                })
         }
         Endpoint::EndSession => {
             let names = ["id_token_hint", "post_logout_redirect_uri", "client_id"];

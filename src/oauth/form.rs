@@ -20,7 +20,7 @@ pub(crate) struct Form<'a> {
 const MULTI_VALUED: [&str; 2] = ["resource", "audience"];
 
 /// Parameters whose values are never recorded but may be sent back in a response.
-const SECRET: [&str; 23] = [
+const SECRET: [&str; 24] = [
     "client_secret",
     "password",
     "code",
@@ -45,6 +45,8 @@ const SECRET: [&str; 23] = [
     "user_code",
     "auth_req_id",
     "login_hint_token",
+    // CIBA §7.1: the bearer token the server authenticates its notifications with.
+    "client_notification_token",
     // RFC 9101: a request object by value.
     "request",
 ];
@@ -580,12 +582,15 @@ mod tests {
     fn bearer_tokens_and_grant_references_are_secrets_however_short() {
         // A device flow's user code is 8 characters or fewer (RFC 8628 §6.1), and nothing
         // bounds a token's length from below: too short for the rule on unknown values.
-        let form = Form::parse(b"user_code=WDJB-MJ&access_token=Ab3dE&auth_req_id=r1&id_token=t1");
+        // CIBA's notification token is a bearer token too.
+        let form = Form::parse(
+            b"user_code=WDJB-MJ&access_token=Ab3dE&auth_req_id=r1&id_token=t1&client_notification_token=n1",
+        );
         let mut secrets = Secrets::none();
         form.secrets_into(&mut secrets, &[]);
         assert_eq!(
-            crate::event::scrub("codes WDJB-MJ Ab3dE r1 t1", &secrets, 512),
-            "codes [redacted] [redacted] [redacted] [redacted]"
+            crate::event::scrub("codes WDJB-MJ Ab3dE r1 t1 n1", &secrets, 512),
+            "codes [redacted] [redacted] [redacted] [redacted] [redacted]"
         );
     }
 

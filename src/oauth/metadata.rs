@@ -40,6 +40,12 @@ pub struct ProviderMetadata {
     /// `end_session_endpoint` (OpenID Connect RP-Initiated Logout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_session_endpoint: Option<String>,
+    /// `device_authorization_endpoint` (RFC 8628 §4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
+    /// `backchannel_authentication_endpoint` (OpenID Connect CIBA Core §4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_authentication_endpoint: Option<String>,
     /// `jwks_uri`: the keys tokens are signed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
@@ -119,7 +125,7 @@ impl ProviderMetadata {
         Ok(())
     }
 
-    fn urls(&self) -> [(&'static str, Option<&str>); 8] {
+    fn urls(&self) -> [(&'static str, Option<&str>); 10] {
         [
             ("token_endpoint", self.token_endpoint.as_deref()),
             (
@@ -137,6 +143,14 @@ impl ProviderMetadata {
             ),
             ("userinfo_endpoint", self.userinfo_endpoint.as_deref()),
             ("end_session_endpoint", self.end_session_endpoint.as_deref()),
+            (
+                "device_authorization_endpoint",
+                self.device_authorization_endpoint.as_deref(),
+            ),
+            (
+                "backchannel_authentication_endpoint",
+                self.backchannel_authentication_endpoint.as_deref(),
+            ),
             ("jwks_uri", self.jwks_uri.as_deref()),
         ]
     }

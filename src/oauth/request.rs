@@ -14,8 +14,8 @@ use super::exchange::{Exchange, ResponseSeen, SecretSources};
 use super::form::{ident, Form};
 use super::response::JsonBody;
 use super::{
-    authorization, client_auth, end_session, introspection, login, pushed, revocation,
-    token_endpoint,
+    authorization, backchannel, client_auth, device_authorization, end_session, introspection,
+    login, pushed, revocation, token_endpoint,
 };
 use crate::context::RequestContext;
 use crate::dpop::{DpopVerifier, ProofCheck, ProofUse, DPOP};
@@ -217,7 +217,9 @@ impl EndpointRequest {
                 Endpoint::Token
                 | Endpoint::Revocation
                 | Endpoint::Introspection
-                | Endpoint::PushedAuthorization,
+                | Endpoint::PushedAuthorization
+                | Endpoint::DeviceAuthorization
+                | Endpoint::BackchannelAuthentication,
                 Some(q),
             ) if has_body && !q.is_empty() => Some(q.to_owned()),
             _ => None,
@@ -438,6 +440,8 @@ impl EndpointRequest {
             }
             Endpoint::Login => login::classify(&exchange, form, event),
             Endpoint::PushedAuthorization => pushed::classify(&exchange, form, event),
+            Endpoint::DeviceAuthorization => device_authorization::classify(&exchange, form, event),
+            Endpoint::BackchannelAuthentication => backchannel::classify(&exchange, form, event),
             Endpoint::EndSession => {
                 end_session::classify(&exchange, form, self.logout_query.as_ref(), event)
             }

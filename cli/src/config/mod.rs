@@ -899,7 +899,7 @@ type = "tracing"
     #[test]
     fn discovery_and_oidc_endpoint_keys_parse() {
         let config = parse(
-            "[endpoints]\nissuer_url = \"https://as.example/realms/main\"\npushed_authorization = [\"/par\"]\nuserinfo = [\"/me\"]\nend_session = [\"/logout\"]\n",
+            "[endpoints]\nissuer_url = \"https://as.example/realms/main\"\npushed_authorization = [\"/par\"]\nuserinfo = [\"/me\"]\nend_session = [\"/logout\"]\ndevice_authorization = [\"/device/code\"]\nbackchannel_authentication = [\"/bc-authorize\"]\n",
         )
         .unwrap();
         let issuer = config.endpoints.issuer_url.as_ref().map(|u| u.0.as_str());
@@ -912,6 +912,14 @@ type = "tracing"
         );
         assert_eq!(endpoints.lookup("/me"), Some(Endpoint::UserInfo));
         assert_eq!(endpoints.lookup("/logout"), Some(Endpoint::EndSession));
+        assert_eq!(
+            endpoints.lookup("/device/code"),
+            Some(Endpoint::DeviceAuthorization)
+        );
+        assert_eq!(
+            endpoints.lookup("/bc-authorize"),
+            Some(Endpoint::BackchannelAuthentication)
+        );
         let err = parse("[endpoints]\nissuer_url = \"as.example\"\n").unwrap_err();
         assert!(err.contains("key `endpoints.issuer_url`"), "{err}");
     }
