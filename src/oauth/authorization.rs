@@ -39,18 +39,14 @@ impl AuthorizeParams {
     /// acts for a client the request did not authenticate as.
     pub(crate) fn from_form(form: &Form<'_>) -> Self {
         let params = AuthorizeParams::from_form_only(form);
-        match form.get("request").and_then(super::unverified::claims_of) {
+        match form.request_object() {
             Some(object) => {
-                let params = AuthorizeParams::from_object(&object).or(params);
+                let params = AuthorizeParams::from_object(object).or(params);
                 // The one of the two that `client_id` is not: the form's when the object
                 // has a `client_id` (which wins), else the object's `iss`.
-                let other_client = match (form.get("client_id"), object_client(&object)) {
+                let other_client = match (form.get("client_id"), object_client(object)) {
                     (Some(named), Some(claimed)) if named != claimed => {
-                        Some(ident(if names_client(&object) {
-                            named
-                        } else {
-                            claimed
-                        }))
+                        Some(ident(if names_client(object) { named } else { claimed }))
                     }
                     _ => None,
                 };
@@ -69,8 +65,7 @@ impl AuthorizeParams {
     ///
     /// [`client_auth::identify_claimed`]: super::client_auth::identify_claimed
     pub(crate) fn claimed_client(form: &Form<'_>) -> Option<String> {
-        let object = form.get("request").and_then(super::unverified::claims_of)?;
-        object_client(&object).map(str::to_owned)
+        object_client(form.request_object()?).map(str::to_owned)
     }
 
     /// The parameters of a request object's claims (the `request_uri` is never in one).
@@ -387,6 +382,56 @@ mod tests {
             object(r#"{"client_id":"app\\u{a}x"}"#)
         ));
         assert!(p.other_client.is_some(), "{p:?}");
+    }
+
+    #[test]
+    fn a_request_object_is_decoded_once_per_request() {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let object = format!(
+            "{}.{}.sig",
+            b64(r#"{"alg":"ES256"}"#),
+            b64(r#"{"client_id":"rp","scope":"openid","nonce":"n0nce-n0nce"}"#)
+        );
+        let decoded = || super::super::unverified::DECODED.with(std::cell::Cell::get);
+        // What a pushed request's classifier reads of its form: the parameters, the
+        // client the object claims, and (to scrub the answer) the secrets.
+        let body = format!("client_id=rp&request={object}");
+        let form = Form::parse(body.as_bytes());
+        let before = decoded();
+        let params = AuthorizeParams::from_form(&form);
+        let claimed = AuthorizeParams::claimed_client(&form);
+        let mut secrets = crate::event::Secrets::none();
+        form.secrets_into(&mut secrets, &[]);
+        assert_eq!(decoded() - before, 1);
+        assert_eq!(params.scopes, Some(vec!["openid".into()]));
+        assert_eq!(claimed.as_deref(), Some("rp"));
+        assert_eq!(
+            crate::event::scrub("bad nonce n0nce-n0nce", &secrets, 512),
+            "bad nonce [redacted]"
+        );
+        // An authorization query: its secrets when it arrives, then its parameters.
+        let before = decoded();
+        let mut head = crate::event::HeadSecrets::default();
+        form.head_secrets_into(&mut head);
+        AuthorizeParams::from_form(&form);
+        assert_eq!(decoded() - before, 0, "already decoded with this form");
+        let query = Form::parse(body.as_bytes());
+        query.head_secrets_into(&mut head);
+        AuthorizeParams::from_form(&query);
+        assert_eq!(decoded() - before, 1);
+        // An object sent twice is no request's object, but each is still read for secrets.
+        let twice = format!("request={object}&request={object}");
+        let form = Form::parse(twice.as_bytes());
+        let before = decoded();
+        assert_eq!(AuthorizeParams::from_form(&form).scopes, None);
+        let mut secrets = crate::event::Secrets::none();
+        form.secrets_into(&mut secrets, &[]);
+        assert_eq!(decoded() - before, 2);
+        assert_eq!(
+            crate::event::scrub("n0nce-n0nce", &secrets, 512),
+            "[redacted]"
+        );
     }
 
     proptest::proptest! {

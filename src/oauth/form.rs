@@ -2,6 +2,7 @@
 //! parameters), read only for the few fields an event needs.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use crate::event::{sanitize, HeadSecrets, Secrets};
 
@@ -13,7 +14,13 @@ pub(crate) struct Form<'a> {
     /// The form as it came: a value that is not UTF-8 is read from it again, in Latin-1,
     /// to scrub it (see [`Form::secrets_into`]).
     input: &'a [u8],
+    /// The claims of the request object it carries, decoded once: see
+    /// [`Form::request_object`].
+    request_object: OnceCell<Option<Claims>>,
 }
+
+/// The claims of a JWT's payload.
+pub(crate) type Claims = serde_json::Map<String, serde_json::Value>;
 
 /// Parameters that may legitimately repeat: resource indicators (RFC 8707 §2) and token
 /// exchange audiences (RFC 8693 §2.1).
@@ -136,6 +143,7 @@ impl<'a> Form<'a> {
         Form {
             pairs,
             input: bytes,
+            request_object: OnceCell::new(),
         }
     }
 
@@ -151,7 +159,11 @@ impl<'a> Form<'a> {
                 (component(name), component(value))
             })
             .collect();
-        Form { pairs, input }
+        Form {
+            pairs,
+            input,
+            request_object: OnceCell::new(),
+        }
     }
 
     /// This form (a request body) with the pairs of `query` whose names it also has with a
@@ -177,7 +189,19 @@ impl<'a> Form<'a> {
             .filter(|(k, v)| !v.is_empty() && in_body.contains(&k.to_ascii_lowercase()))
             .collect();
         self.pairs.extend(twice);
+        // A `request` in both is sent twice: no object, whatever was read before.
+        self.request_object = OnceCell::new();
         self
+    }
+
+    /// The claims of the request object sent by value (`request`, RFC 9101), when it was
+    /// sent once ([`Form::get`]) and is a readable JWT (signed, not encrypted). Decoded the
+    /// first time asked for and kept with the form: an authorization, pushed or CIBA
+    /// request reads its parameters, its client and its secrets from the same claims.
+    pub(crate) fn request_object(&self) -> Option<&Claims> {
+        self.request_object
+            .get_or_init(|| self.get("request").and_then(super::unverified::claims_of))
+            .as_ref()
     }
 
     /// The parameters as they were read, in their order.
@@ -308,7 +332,7 @@ impl<'a> Form<'a> {
                         secrets.literal(reading);
                     }
                 }
-                for claim in object_secrets(name, value) {
+                for claim in self.object_secrets(name, value) {
                     secrets.literal(claim);
                 }
             } else if let Some(user) = user_information(value) {
@@ -359,7 +383,7 @@ impl<'a> Form<'a> {
                         head.add(&reading);
                     }
                 }
-                for claim in object_secrets(&pair.0, &pair.1) {
+                for claim in self.object_secrets(&pair.0, &pair.1) {
                     head.add(&claim);
                 }
             } else if let Some(user) = user_information(&pair.1) {
@@ -382,34 +406,47 @@ fn is_secret_name(name: &str) -> bool {
         .any(|secret| secret.eq_ignore_ascii_case(name))
 }
 
-/// The claims of a request object sent by value (`request`, RFC 9101) that are secret as
-/// parameters would be: it carries what a form would (`state`, `nonce`, `id_token_hint`,
-/// `login_hint_token`, a value of an unknown claim long enough), and a server quoting one
-/// back quotes the object's value, which the object as a whole (a JWT-shaped word) does not
-/// match. Only a readable (signed, not encrypted) object's text claims; empty otherwise.
-fn object_secrets(name: &str, value: &str) -> Vec<String> {
-    /// Claims of the JWT itself, recorded or harmless, like [`PUBLIC`] parameters.
-    const JWT_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"];
-    if !name.eq_ignore_ascii_case("request") {
-        return Vec::new();
+impl Form<'_> {
+    /// The claims of a request object sent by value (`request`, RFC 9101) that are secret
+    /// as parameters would be: it carries what a form would (`state`, `nonce`,
+    /// `id_token_hint`, `login_hint_token`, a value of an unknown claim long enough), and a
+    /// server quoting one back quotes the object's value, which the object as a whole (a
+    /// JWT-shaped word) does not match. Only a readable (signed, not encrypted) object's
+    /// text claims; empty otherwise. The object sent once is the one already decoded
+    /// ([`Form::request_object`]); one sent twice, or named in another case, is decoded
+    /// here.
+    fn object_secrets(&self, name: &str, value: &str) -> Vec<String> {
+        /// Claims of the JWT itself, recorded or harmless, like [`PUBLIC`] parameters.
+        const JWT_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"];
+        if !name.eq_ignore_ascii_case("request") {
+            return Vec::new();
+        }
+        let decoded;
+        let claims = match self.get("request") {
+            Some(once) if std::ptr::eq(once, value) => self.request_object(),
+            _ => {
+                decoded = super::unverified::claims_of(value);
+                decoded.as_ref()
+            }
+        };
+        let Some(claims) = claims else {
+            return Vec::new();
+        };
+        claims
+            .iter()
+            .filter_map(|(claim, value)| match value {
+                serde_json::Value::String(text) if !text.is_empty() => Some((claim, text)),
+                _ => None,
+            })
+            .filter(|(claim, text)| {
+                is_secret_name(claim)
+                    || (!PUBLIC.contains(&claim.as_str())
+                        && !JWT_CLAIMS.contains(&claim.as_str())
+                        && text.len() >= MIN_UNKNOWN_SECRET)
+            })
+            .map(|(_, text)| text.clone())
+            .collect()
     }
-    let Some(claims) = super::unverified::claims_of(value) else {
-        return Vec::new();
-    };
-    claims
-        .into_iter()
-        .filter_map(|(claim, value)| match value {
-            serde_json::Value::String(text) if !text.is_empty() => Some((claim, text)),
-            _ => None,
-        })
-        .filter(|(claim, text)| {
-            is_secret_name(claim)
-                || (!PUBLIC.contains(&claim.as_str())
-                    && !JWT_CLAIMS.contains(&claim.as_str())
-                    && text.len() >= MIN_UNKNOWN_SECRET)
-        })
-        .map(|(_, text)| text)
-        .collect()
 }
 
 /// The user information of a URI (`client:pw` of `https://client:pw@app/cb`): everything
