@@ -647,10 +647,13 @@ pub struct OAuthDetails {
     /// `request_over_budget`, `response_over_budget`, `request_encoded`, `response_encoded`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub body_not_inspected: Vec<String>,
-    /// Token, revocation, introspection and pushed authorization requests that named two
-    /// clients (an HTTP Basic header, a client assertion's `sub` or `iss` and a form
+    /// Token, revocation, introspection, pushed authorization, device authorization and CIBA
+    /// backchannel authentication requests that named two clients (an HTTP Basic header, a
+    /// client assertion's `sub` or `iss`, a form `client_id` and a request object's
     /// `client_id` that disagree; RFC 6749 §2.3 allows one authentication method per
-    /// request): the one that is not `actor.client_id`. When the access token issued is a
+    /// request), and authorization requests whose query names another client than the
+    /// pushed request they present or the request object they carry (RFC 9101 §6.3): the
+    /// one that is not `actor.client_id`. When the access token issued is a
     /// JWT naming another client than the request's (not merely in another case, nor a
     /// token exchange's audience), the server's word is `actor.client_id` and the request's
     /// name is this. The event's severity is at least `warning`.
