@@ -76,6 +76,7 @@ pub mod geo;
 pub mod layer;
 pub mod metric;
 pub mod mtls;
+mod no_follow;
 pub mod oauth;
 pub mod process;
 #[cfg(feature = "report")]

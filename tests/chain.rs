@@ -607,3 +607,44 @@ async fn drop_reports_without_sequence_numbers_are_signed_too() {
     }
     assert_eq!(counted, 46);
 }
+
+/// The chain's state and checkpoint files are never opened through a symbolic link: one
+/// planted where either should be is a configuration error that says so, and the file it
+/// points to is left as it was (the state file would be emptied and rewritten, the
+/// checkpoint file appended to).
+#[cfg(unix)]
+#[tokio::test]
+async fn a_chain_file_that_is_a_symbolic_link_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.txt");
+    let victim_text = "someone else's file\n";
+    std::fs::write(&victim, victim_text).unwrap();
+    for (name, chaining) in [
+        (
+            "chain.state",
+            Chaining::new().state_file(dir.path().join("chain.state")),
+        ),
+        (
+            "checkpoints.jsonl",
+            Chaining::new()
+                .signing_key(SigningKey::generate("orders-api").unwrap())
+                .checkpoint_file(dir.path().join("checkpoints.jsonl")),
+        ),
+    ] {
+        std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
+        let error = Auditor::builder()
+            .chain(chaining)
+            .writer(MemoryWriter::new())
+            .build()
+            .expect_err("a symbolic link is refused");
+        assert!(
+            error.to_string().contains("symbolic link"),
+            "{name}: {error}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            victim_text,
+            "{name}"
+        );
+    }
+}

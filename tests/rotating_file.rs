@@ -433,3 +433,83 @@ async fn files_are_created_readable_by_their_owner_only() {
         .build()
         .is_err());
 }
+
+/// A symbolic link planted where the active file should be is not followed: the file it
+/// points to stays as it was, the writes fail (and are retried), and once the link is gone
+/// the events land in the writer's own file, none lost.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symbolic_link_in_place_of_the_active_file_is_not_followed() {
+    use oauth_audit::delivery::Backoff;
+    use oauth_audit::writer::WriterOptions;
+
+    let (_guard, dir) = tempdir("symlink");
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "not an audit file\n").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("audit.jsonl")).unwrap();
+    let writer = RotatingFile::builder(&dir)
+        .rotation(Rotation::Never)
+        .flush_policy(FlushPolicy::EveryBatch)
+        .build()
+        .unwrap();
+    let auditor = Auditor::builder()
+        .writer_with(
+            writer,
+            // Few attempts while the link is there: the memory backlog gives up after 10.
+            WriterOptions::default().retry(Backoff::exponential(
+                Duration::from_millis(20),
+                Duration::from_millis(100),
+            )),
+        )
+        .build()
+        .unwrap();
+    let sent = emit(&auditor, 5);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "not an audit file\n",
+        "the link's target is never written"
+    );
+    assert_eq!(auditor.stats().writers[0].written, 0);
+    assert_eq!(auditor.stats().writers[0].dropped, 0);
+
+    std::fs::remove_file(dir.join("audit.jsonl")).unwrap();
+    for _ in 0..200 {
+        if auditor.stats().writers[0].written == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    auditor.shutdown().await;
+    let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    let all = vec![(
+        "audit.jsonl".to_owned(),
+        text.lines().map(str::to_owned).collect(),
+    )];
+    assert_eq!(ids(&all), sent, "every event once, in order");
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "not an audit file\n"
+    );
+}
+
+/// A rotated file's name that is a symbolic link (planted before a restart) is not read into
+/// a compressed file: recovery refuses it instead of copying the link's target into the trail.
+#[cfg(unix)]
+#[test]
+fn a_symbolic_link_named_like_a_rotated_file_is_not_compressed() {
+    let (_guard, dir) = tempdir("symlink-rotated");
+    let secret = dir.join("secret.txt");
+    std::fs::write(&secret, "someone else's data\n").unwrap();
+    std::os::unix::fs::symlink(&secret, dir.join("audit-20260101T000000.000000Z.jsonl")).unwrap();
+    let error = RotatingFile::builder(&dir).build().unwrap_err();
+    assert!(error.to_string().contains("symbolic link"), "{error}");
+    assert!(
+        !dir.join("audit-20260101T000000.000000Z.jsonl.gz").exists(),
+        "nothing was compressed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&secret).unwrap(),
+        "someone else's data\n"
+    );
+}

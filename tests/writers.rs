@@ -285,3 +285,23 @@ async fn lines_a_failing_last_flush_held_back_are_counted_as_dropped() {
         "and none is counted as both: {stats:?}"
     );
 }
+
+/// A symbolic link where the file should be is refused with an error that says so: the file
+/// it points to is never appended to.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_json_lines_file_that_is_a_symbolic_link_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "not an audit file\n").unwrap();
+    let link = dir.path().join("audit.jsonl");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let error = JsonLines::file(&link)
+        .await
+        .expect_err("a symbolic link is not followed");
+    assert!(error.to_string().contains("is a symbolic link"), "{error}");
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "not an audit file\n"
+    );
+}

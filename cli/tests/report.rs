@@ -753,6 +753,58 @@ fn markdown_csv_and_html_carry_the_same_numbers() {
     assert!(!page.contains("we\"ird"));
 }
 
+/// A symbolic link where the report (or one of its CSV tables) should be written is refused:
+/// whoever planted it would choose which file the report overwrites.
+#[cfg(unix)]
+#[test]
+fn a_report_is_never_written_through_a_symbolic_link() {
+    let dir = TempDir::new("report-symlink");
+    let (logs, _) = trail_dir(&dir);
+    let logs = logs.to_str().unwrap();
+    let victim = dir.path("victim.txt");
+    let victim_text = "someone else's file\n";
+    std::fs::write(&victim, victim_text).unwrap();
+
+    let html = dir.path("report.html");
+    std::os::unix::fs::symlink(&victim, &html).unwrap();
+    let output = run(
+        &[
+            "report",
+            logs,
+            "--until",
+            AS_OF,
+            "--out",
+            html.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), victim_text);
+
+    let csv_dir = dir.path("csv");
+    std::fs::create_dir_all(&csv_dir).unwrap();
+    std::os::unix::fs::symlink(&victim, csv_dir.join("unused_scopes.csv")).unwrap();
+    let output = run(
+        &[
+            "report",
+            logs,
+            "--until",
+            AS_OF,
+            "--format",
+            "csv",
+            "--out",
+            csv_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), victim_text);
+}
+
 #[test]
 fn a_file_named_twice_is_read_once() {
     let dir = TempDir::new("report-twice");

@@ -61,10 +61,10 @@ impl Chainer {
         let checkpoint_file = match &chaining.checkpoint_file {
             Some(path) => {
                 let mut options = std::fs::OpenOptions::new();
-                options.append(true).create(true);
+                crate::no_follow::no_follow(options.append(true).create(true));
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                Some(options.open(path).map_err(|err| {
+                Some(crate::no_follow::open(&options, path).map_err(|err| {
                     ConfigError::invalid(
                         "chain checkpoint_file",
                         format!("{}: {err}", path.display()),

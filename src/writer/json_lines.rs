@@ -202,7 +202,7 @@ impl JsonLines {
         let mut options = super::file_options(mode);
         options.create(true).append(true);
         let opening = path.clone();
-        let file = tokio::task::spawn_blocking(move || options.open(opening))
+        let file = tokio::task::spawn_blocking(move || crate::no_follow::open(&options, &opening))
             .await
             .map_err(std::io::Error::other)
             .and_then(|opened| opened)

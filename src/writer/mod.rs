@@ -128,9 +128,11 @@ fn naming(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> std::io::Err
     move |error| std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
 }
 
-/// Options that create a file with `mode` (Unix only; elsewhere the platform's default).
+/// Options that create a file with `mode` (Unix only; elsewhere the platform's default), and
+/// never through a symbolic link (see [`crate::no_follow`]).
 pub(crate) fn file_options(mode: u32) -> std::fs::OpenOptions {
     let mut options = std::fs::OpenOptions::new();
+    crate::no_follow::no_follow(&mut options);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
     #[cfg(not(unix))]

@@ -170,11 +170,11 @@ impl Config {
 
     fn open(&self) -> io::Result<Active> {
         let path = self.active_path();
-        let file = super::file_options(self.mode)
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(super::naming(&path))?;
+        let file = crate::no_follow::open(
+            super::file_options(self.mode).create(true).append(true),
+            &path,
+        )
+        .map_err(super::naming(&path))?;
         let size = file.metadata()?.len();
         // A file left from before keeps its period: its modification time says when.
         let modified: DateTime<Utc> = file
@@ -322,12 +322,14 @@ fn compress(path: &Path, mode: u32) -> io::Result<()> {
     let gz = path.with_extension("jsonl.gz");
     let tmp = path.with_extension("jsonl.gz.tmp");
     {
-        let mut input = File::open(path)?;
-        let output = super::file_options(mode)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        let mut input = crate::no_follow::open_read(path)?;
+        let output = crate::no_follow::open(
+            super::file_options(mode)
+                .write(true)
+                .create(true)
+                .truncate(true),
+            &tmp,
+        )?;
         let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::default());
         io::copy(&mut input, &mut encoder)?;
         encoder.finish()?.sync_all()?;
@@ -345,12 +347,14 @@ fn compress(path: &Path, mode: u32) -> io::Result<()> {
 /// writing into a rotated file and then compress and remove it: its later events lost.
 fn lock(dir: &Path, prefix: &str, mode: u32) -> io::Result<File> {
     let path = dir.join(format!("{prefix}.lock"));
-    let file = super::file_options(mode)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(super::naming(&path))?;
+    let file = crate::no_follow::open(
+        super::file_options(mode)
+            .write(true)
+            .create(true)
+            .truncate(false),
+        &path,
+    )
+    .map_err(super::naming(&path))?;
     if !crate::file_lock::try_lock(&file, crate::file_lock::Mode::Exclusive)? {
         return Err(io::Error::new(
             io::ErrorKind::WouldBlock,

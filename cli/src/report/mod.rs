@@ -195,13 +195,34 @@ pub fn run(args: ReportArgs) -> Result<(), Failure> {
 
 /// Writes the report to `path`. A report names people (subjects, addresses; with
 /// `--subject`, every event of one), so a file it creates is readable by its owner only, as
-/// the trail's files are; an existing file keeps its permissions.
+/// the trail's files are; an existing file keeps its permissions. A symbolic link at `path`
+/// is refused, as the trail's files refuse one: whoever planted it would choose which file
+/// the report overwrites.
 fn write_private(path: &Path, text: &[u8]) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, oauth_audit::writer::DEFAULT_FILE_MODE);
-    options.open(path)?.write_all(text)
+    {
+        std::os::unix::fs::OpenOptionsExt::mode(
+            &mut options,
+            oauth_audit::writer::DEFAULT_FILE_MODE,
+        );
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    }
+    let mut file = options.open(path).map_err(|error| {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            std::io::Error::new(
+                error.kind(),
+                format!(
+                    "{} is a symbolic link: a report is never written through one",
+                    path.display()
+                ),
+            )
+        } else {
+            error
+        }
+    })?;
+    file.write_all(text)
 }
 
 /// The report over a PostgreSQL table, with a spinner on a terminal while the database

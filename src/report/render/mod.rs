@@ -27,12 +27,14 @@ pub(super) fn csv(report: &Report, dir: &Path) -> Result<(), RenderError> {
     for table in tables::sections(report).iter().flat_map(|s| &s.tables) {
         let path = dir.join(format!("{}.csv", table.id));
         // Readable by the owner only, as the trail's files are: the tables name people.
-        let file = crate::writer::file_options(crate::writer::DEFAULT_FILE_MODE)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|e| failed(&e))?;
+        let file = crate::no_follow::open(
+            crate::writer::file_options(crate::writer::DEFAULT_FILE_MODE)
+                .write(true)
+                .create(true)
+                .truncate(true),
+            &path,
+        )
+        .map_err(|e| failed(&e))?;
         let mut writer = ::csv::Writer::from_writer(file);
         writer
             .write_record(&table.columns)

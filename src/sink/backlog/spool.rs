@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::file_lock::{self, Mode};
+use crate::no_follow;
 use crate::sink::EncodedEvent;
 
 const SEGMENT_SUFFIX: &str = ".jsonl";
@@ -123,12 +124,11 @@ impl Spool {
             source,
         };
         create_private_dir(&dir).map_err(io_err)?;
-        let lock = private_file()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(LOCK))
-            .map_err(io_err)?;
+        let lock = no_follow::open(
+            private_file().create(true).truncate(false).write(true),
+            &dir.join(LOCK),
+        )
+        .map_err(io_err)?;
         if !file_lock::try_lock(&lock, Mode::Exclusive).map_err(io_err)? {
             return Err(OpenError::Locked { dir });
         }
@@ -193,9 +193,10 @@ impl Spool {
             if index == last {
                 if count.trailing > 0 {
                     let keep = segment.len - count.trailing;
-                    let file = OpenOptions::new()
-                        .write(true)
-                        .open(segment_path(dir, segment.seq))?;
+                    let file = no_follow::open(
+                        private_file().write(true),
+                        &segment_path(dir, segment.seq),
+                    )?;
                     file.set_len(keep)?;
                     file.sync_all()?;
                     recovered.torn_bytes = count.trailing;
@@ -210,11 +211,10 @@ impl Spool {
         let bytes = segments.iter().map(|s| s.len).sum::<u64>() - head.offset;
 
         let tail = match segments.back() {
-            Some(segment) => Some(
-                OpenOptions::new()
-                    .append(true)
-                    .open(segment_path(dir, segment.seq))?,
-            ),
+            Some(segment) => Some(no_follow::open(
+                private_file().append(true),
+                &segment_path(dir, segment.seq),
+            )?),
             None => None,
         };
         let mut spool = Spool {
@@ -342,10 +342,10 @@ impl Spool {
             }
         }
         let seq = self.next_seq;
-        let file = private_file()
-            .append(true)
-            .create_new(true)
-            .open(segment_path(&self.config.dir, seq))?;
+        let file = no_follow::open(
+            private_file().append(true).create_new(true),
+            &segment_path(&self.config.dir, seq),
+        )?;
         self.next_seq += 1;
         if self.config.fsync {
             sync_dir(&self.config.dir)?;
@@ -424,7 +424,7 @@ impl Spool {
     fn reader_at(&mut self, at: Position) -> io::Result<&mut BufReader<File>> {
         let reusable = matches!(&self.reader, Some((seq, _)) if *seq == at.seq);
         if !reusable {
-            let mut file = File::open(segment_path(&self.config.dir, at.seq))?;
+            let mut file = no_follow::open_read(&segment_path(&self.config.dir, at.seq))?;
             file.seek(SeekFrom::Start(at.offset))?;
             self.reader = Some((at.seq, BufReader::with_capacity(64 * 1024, file)));
         }
@@ -461,15 +461,13 @@ impl Spool {
             error = %error,
             "audit spool line is not an event (disk corruption?); moved to quarantine"
         );
-        let written = private_file()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut file| {
+        let written = no_follow::open(private_file().create(true).append(true), &path).and_then(
+            |mut file| {
                 let mut record = line.to_vec();
                 record.push(b'\n');
                 file.write_all(&record)
-            });
+            },
+        );
         if let Err(error) = written {
             tracing::warn!(
                 target: "oauth_audit",
@@ -587,11 +585,7 @@ pub(super) fn read_cursor(dir: &Path) -> io::Result<Option<Position>> {
 
 fn write_cursor(dir: &Path, at: Position, sync_directory: bool) -> io::Result<()> {
     let tmp = dir.join(CURSOR_TMP);
-    let mut file = private_file()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)?;
+    let mut file = no_follow::open(private_file().write(true).create(true).truncate(true), &tmp)?;
     file.write_all(format!("{} {}\n", at.seq, at.offset).as_bytes())?;
     file.sync_all()?;
     fs::rename(&tmp, dir.join(CURSOR))?;
@@ -610,8 +604,10 @@ fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
+/// Never through a symbolic link, either (see [`crate::no_follow`]).
 fn private_file() -> OpenOptions {
     let mut options = OpenOptions::new();
+    no_follow::no_follow(&mut options);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options
@@ -636,7 +632,7 @@ struct LineCount {
 }
 
 fn count_lines(path: &Path, from: u64) -> io::Result<LineCount> {
-    let mut file = File::open(path)?;
+    let mut file = no_follow::open_read(path)?;
     file.seek(SeekFrom::Start(from))?;
     let mut buf = vec![0; 64 * 1024];
     let mut count = LineCount {
@@ -731,6 +727,46 @@ mod tests {
             spool.ack(&batch).unwrap();
             out.extend(batch.events);
         }
+    }
+
+    /// A file in the spool's place that is a symbolic link (planted by whoever can write to
+    /// the directory) is never followed: not a segment recovery would cut short or append
+    /// to, not the cursor's temporary file (truncated at each confirmation), not the
+    /// quarantine file.
+    #[cfg(unix)]
+    #[test]
+    fn symbolic_links_in_the_spool_are_not_followed() {
+        let victim_text = "someone else's file, no newline at its end";
+        let planted = |dir: &TempDir, name: &str| {
+            fs::create_dir_all(&dir.0).unwrap();
+            let victim = dir.0.join("victim.txt");
+            fs::write(&victim, victim_text).unwrap();
+            std::os::unix::fs::symlink(&victim, dir.0.join(name)).unwrap();
+            victim
+        };
+
+        let dir = TempDir::new();
+        let victim = planted(&dir, &format!("{:020}{SEGMENT_SUFFIX}", 7));
+        let error = Spool::open(config(&dir, u64::MAX, u64::MAX)).unwrap_err();
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), victim_text);
+
+        // Planted once the spool is open: opening removes a leftover `cursor.tmp`.
+        let dir = TempDir::new();
+        let (mut spool, _) = Spool::open(config(&dir, u64::MAX, u64::MAX)).unwrap();
+        let victim = planted(&dir, CURSOR_TMP);
+        assert_eq!(spool.append(&events(3)).count, 3);
+        let batch = spool.read_batch(2, u64::MAX).unwrap();
+        let error = spool.ack(&batch).unwrap_err();
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), victim_text);
+
+        let dir = TempDir::new();
+        let victim = planted(&dir, QUARANTINE);
+        let (spool, _) = Spool::open(config(&dir, u64::MAX, u64::MAX)).unwrap();
+        let not_an_event = EncodedEvent::from_json(Bytes::from_static(b"{")).unwrap_err();
+        assert!(!spool.quarantine(b"{", &not_an_event));
+        assert_eq!(fs::read_to_string(&victim).unwrap(), victim_text);
     }
 
     #[test]
