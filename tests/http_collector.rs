@@ -609,6 +609,37 @@ async fn splunk_hec_does_not_deduplicate_a_resend() {
     assert_clean(&collector);
 }
 
+/// A proxy in front of HEC answering 200 with its own page (or an empty body, or JSON
+/// without HEC's `code`) indexed nothing: the events are not taken for delivered, they are
+/// sent again and stored once HEC itself answers.
+#[tokio::test]
+async fn a_2xx_that_is_not_an_hec_answer_keeps_the_events() {
+    let (collector, builder) = hec("_json").await;
+    let mut backend = builder.build().unwrap();
+    let batch = events(2);
+    for (content_type, body) in [
+        ("text/html", "<html><body>Please sign in</body></html>"),
+        ("text/plain", ""),
+        ("application/json", "{}"),
+        ("application/json", r#"{"text":"Success"}"#),
+    ] {
+        collector.script([Reply::ProxyAnswers200(content_type, body)]);
+        let message = assert_unavailable(backend.send(&batch).await);
+        assert!(
+            message.contains("nothing says the events were indexed"),
+            "{body:?}: {message}"
+        );
+        assert!(collector.ids().is_empty(), "{body:?}: nothing was stored");
+    }
+    backend.send(&batch).await.unwrap();
+    assert_eq!(
+        collector.ids(),
+        ids(&batch),
+        "stored once, when HEC answered"
+    );
+    assert_clean(&collector);
+}
+
 #[tokio::test]
 async fn an_unreachable_collector_is_unavailable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

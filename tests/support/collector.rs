@@ -77,6 +77,9 @@ pub enum Reply {
     /// `_bulk` only: answered 200 with `errors: true`, the first item failing with this
     /// status and error type; the other items are indexed.
     FirstItemFails(u16, &'static str),
+    /// A proxy (or a single sign-on gateway) in front of the collector answers 200 with this
+    /// content type and body; the request never reaches the collector: nothing is stored.
+    ProxyAnswers200(&'static str, &'static str),
 }
 
 /// One request the collector saw.
@@ -352,6 +355,14 @@ async fn handle(
     }
 
     let scripted = store.script.pop_front();
+    if let Some(Reply::ProxyAnswers200(content_type, body)) = scripted {
+        store.requests.push(seen);
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap();
+    }
     if let Some(Reply::Status(status, retry_after)) = scripted {
         seen.status = status;
         store.requests.push(seen);

@@ -64,6 +64,12 @@ pub enum Format {
     /// nothing was indexed). A 413 (too large) is refused whatever its code, so that the
     /// delivery sends halves.
     ///
+    /// A 2xx is a delivery only when its body is an HEC answer with code 0
+    /// (`{"text":"Success","code":0}`, which HEC always sends). A 2xx that is empty, not
+    /// JSON, or JSON without a `code` (a proxy's or a single sign-on gateway's page in front
+    /// of HEC) is transient: nothing was indexed as far as anyone can tell, so the events
+    /// wait and are sent again.
+    ///
     /// `host` is the event's `service.instance` when it has one. HEC has no deduplication: a
     /// batch resent after a timeout or replayed after a crash is indexed again, so dedupe on
     /// `event.id` in searches (`| dedup event.id`). The `invalid-event-number` of a failed
@@ -502,7 +508,10 @@ fn hec_code(body: &[u8]) -> Option<i64> {
 
 /// HEC answers `{"text":"Success","code":0}`; a 2xx with another code indexed nothing: a
 /// refusal when the code blames the events, otherwise transient (17, `HEC is healthy`, is
-/// what the health endpoint answers a sink configured with its URL).
+/// what the health endpoint answers a sink configured with its URL). A 2xx without a code
+/// (empty, not JSON, JSON without `code`) is no answer of HEC, which always sends one: a
+/// proxy or a login page in front of it answered, and nothing says the events were
+/// indexed. Transient too: taken for a delivery, the events would be lost without a word.
 fn hec_verdict(body: &[u8], shown: &dyn Fn(&str) -> String) -> Verdict {
     #[derive(Deserialize)]
     struct HecResponse {
@@ -511,9 +520,13 @@ fn hec_verdict(body: &[u8], shown: &dyn Fn(&str) -> String) -> Verdict {
     }
     match serde_json::from_slice::<HecResponse>(body) {
         Ok(HecResponse {
+            code: Some(0),
+            text: _,
+        }) => Verdict::Accepted,
+        Ok(HecResponse {
             code: Some(code),
             text,
-        }) if code != 0 => {
+        }) => {
             let message = format!(
                 "HEC answered code {code}: {}",
                 crate::event::sanitize(&shown(text.as_deref().unwrap_or("")), 300)
@@ -524,7 +537,16 @@ fn hec_verdict(body: &[u8], shown: &dyn Fn(&str) -> String) -> Verdict {
                 Verdict::Retry(message)
             }
         }
-        _ => Verdict::Accepted,
+        _ if body.iter().all(u8::is_ascii_whitespace) => Verdict::Retry(
+            "answered with an empty body, not an HEC answer (a proxy in front of HEC?): \
+             nothing says the events were indexed"
+                .into(),
+        ),
+        _ => Verdict::Retry(format!(
+            "answered without an HEC code (a proxy or a login page in front of HEC?): \
+             nothing says the events were indexed: {}",
+            excerpt(body, shown)
+        )),
     }
 }
 
@@ -779,6 +801,38 @@ mod tests {
         ] {
             assert!(matches!(format.verdict(answer, &plain), Verdict::Retry(_)));
         }
+    }
+
+    /// HEC always answers a code: a 2xx without one (a proxy's page, an empty body, JSON of
+    /// another service) does not say the events were indexed, and is transient.
+    #[test]
+    fn a_2xx_without_an_hec_code_is_no_delivery() {
+        let format = Format::SplunkHec {
+            source: "a".into(),
+            sourcetype: "b".into(),
+            index: None,
+        };
+        for answer in [
+            &b"<html><body>Sign in to continue</body></html>"[..],
+            b"",
+            b" \n",
+            b"{}",
+            br#"{"text":"Success"}"#,
+            br#"{"text":"Success","code":null}"#,
+            b"OK",
+        ] {
+            let verdict = format.verdict(answer, &plain);
+            assert!(
+                matches!(&verdict, Verdict::Retry(message) if message.contains("nothing says the events were indexed")),
+                "{:?}: {verdict:?}",
+                String::from_utf8_lossy(answer)
+            );
+        }
+        // With indexer acknowledgement on, HEC adds an `ackId`: still a delivery.
+        assert_eq!(
+            format.verdict(br#"{"text":"Success","code":0,"ackId":7}"#, &plain),
+            Verdict::Accepted
+        );
     }
 
     #[test]
