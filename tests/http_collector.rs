@@ -640,6 +640,69 @@ async fn a_2xx_that_is_not_an_hec_answer_keeps_the_events() {
     assert_clean(&collector);
 }
 
+/// What each format makes of a resend after a timeout, when the collector had stored the
+/// request before the client gave up on it (nothing tells the sink it did): `_bulk` finds
+/// every `_id` taken and stores nothing twice; HEC, which has no deduplication, indexes the
+/// events again; JSON lines are stored again by a collector that does not deduplicate, the
+/// resend carrying the same `Idempotency-Key` as the request that timed out.
+#[tokio::test]
+async fn a_resend_after_a_timeout_duplicates_only_where_the_format_has_no_idempotent_id() {
+    let stall = Reply::StoreThenStall(Duration::from_secs(2));
+    let timeout = Duration::from_millis(300);
+
+    let collector = Collector::start(bulk(None, false)).await;
+    let mut backend = es_builder(&collector).timeout(timeout).build().unwrap();
+    let batch = events(3);
+    collector.script([stall.clone()]);
+    assert_unavailable(backend.send(&batch).await);
+    backend.send(&batch).await.unwrap();
+    assert_eq!(collector.ids(), ids(&batch), "_bulk: stored once");
+    assert_clean(&collector);
+
+    let (collector, builder) = hec("_json").await;
+    let mut backend = builder.timeout(timeout).build().unwrap();
+    collector.script([stall.clone()]);
+    assert_unavailable(backend.send(&batch).await);
+    backend.send(&batch).await.unwrap();
+    assert_eq!(
+        collector.ids(),
+        [ids(&batch), ids(&batch)].concat(),
+        "HEC: stored twice"
+    );
+    assert_clean(&collector);
+
+    let collector = Collector::start(Expect {
+        shape: Shape::Lines,
+        authorization: None,
+        gzip: false,
+    })
+    .await;
+    let mut backend = HttpCollector::builder(collector.url())
+        .format(Format::JsonLines)
+        .timeout(timeout)
+        .no_proxy()
+        .build()
+        .unwrap();
+    collector.script([stall]);
+    assert_unavailable(backend.send(&batch).await);
+    backend.send(&batch).await.unwrap();
+    assert_eq!(
+        collector.ids(),
+        [ids(&batch), ids(&batch)].concat(),
+        "JSON lines: stored twice by a collector that does not deduplicate"
+    );
+    let requests = collector.requests();
+    let [first, second] = requests.as_slice() else {
+        panic!("expected two requests: {requests:?}");
+    };
+    assert!(first.idempotency_key.is_some());
+    assert_eq!(
+        first.idempotency_key, second.idempotency_key,
+        "the resend can be dropped by a collector that honours the key"
+    );
+    assert_clean(&collector);
+}
+
 #[tokio::test]
 async fn an_unreachable_collector_is_unavailable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

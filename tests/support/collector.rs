@@ -80,6 +80,9 @@ pub enum Reply {
     /// A proxy (or a single sign-on gateway) in front of the collector answers 200 with this
     /// content type and body; the request never reaches the collector: nothing is stored.
     ProxyAnswers200(&'static str, &'static str),
+    /// The events are stored as when nothing is scripted, then the answer waits this long:
+    /// a client whose timeout is shorter gives up on a request the collector committed.
+    StoreThenStall(Duration),
 }
 
 /// One request the collector saw.
@@ -299,6 +302,19 @@ async fn handle(
 ) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let raw = to_bytes(body, usize::MAX).await.unwrap();
+    let response = answer(&state, &parts, &raw);
+    if let Some(Stall(stall)) = response.extensions().get::<Stall>().copied() {
+        tokio::time::sleep(stall).await;
+    }
+    response
+}
+
+/// How long [`handle`] holds an answer back ([`Reply::StoreThenStall`]).
+#[derive(Clone, Copy)]
+struct Stall(Duration);
+
+/// Checks, stores and answers a request as the real service would, or as scripted.
+fn answer(state: &State, parts: &axum::http::request::Parts, raw: &[u8]) -> Response<Body> {
     let expect = &state.expect;
     state
         .store
@@ -307,16 +323,10 @@ async fn handle(
         .log
         .push(format!("{} {}", parts.method, parts.uri.path()));
     if let Some(name) = parts.uri.path().strip_prefix("/_index_template/") {
-        return put_template(&state, name, &parts.method, &parts.headers, &raw);
+        return put_template(state, name, &parts.method, &parts.headers, raw);
     }
 
-    let checked = check_request(
-        expect,
-        &parts.method,
-        parts.uri.path(),
-        &parts.headers,
-        &raw,
-    );
+    let checked = check_request(expect, &parts.method, parts.uri.path(), &parts.headers, raw);
     let (body, events) = match checked {
         Ok(checked) => checked,
         Err(violation) => {
@@ -376,6 +386,10 @@ async fn handle(
         Some(Reply::FirstItemFails(status, kind)) => Some((status, kind)),
         _ => None,
     };
+    let stall = match scripted {
+        Some(Reply::StoreThenStall(stall)) => Some(stall),
+        _ => None,
+    };
 
     let answer = match &expect.shape {
         Shape::Bulk { index } => {
@@ -422,7 +436,11 @@ async fn handle(
         return reply(status, None, failure(&expect.shape, status));
     }
     store.requests.push(seen);
-    reply(200, None, answer)
+    let mut response = reply(200, None, answer);
+    if let Some(stall) = stall {
+        response.extensions_mut().insert(Stall(stall));
+    }
+    response
 }
 
 /// `PUT /_index_template/<name>` on a `_bulk` collector: checked for the shape of a
