@@ -38,7 +38,7 @@ impl From<FlushSetting> for FlushPolicy {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonLinesConfig {
-    /// The file, or `-` for standard output.
+    /// The file, or `-` (or `/dev/stdout`) for standard output.
     pub path: PathBuf,
     /// `oauth-audit` (schema v1, the default), `ecs` or `ocsf`: how each line is written
     /// (`docs/formats.md`). Only schema v1 can have a `retry.spool_dir`.
@@ -75,9 +75,11 @@ impl JsonLinesConfig {
         }
     }
 
-    /// Opens the file (created when missing) or standard output.
+    /// Opens the file (created when missing) or standard output (`-`, or `/dev/stdout`,
+    /// which is a symbolic link and so could not be opened as a file: audit files are never
+    /// opened through one).
     pub async fn build(&self) -> Result<JsonLines, BuildError> {
-        let writer = if self.path.as_os_str() == "-" {
+        let writer = if matches!(self.path.to_str(), Some("-" | "/dev/stdout")) {
             JsonLines::stdout()
         } else {
             let mode = self.mode.map_or(crate::writer::DEFAULT_FILE_MODE, |m| m.0);
@@ -227,6 +229,26 @@ impl TracingConfig {
             overflow: self.overflow,
             block_timeout: self.block_timeout,
             queue_capacity: self.queue_capacity,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JsonLinesConfig;
+
+    #[tokio::test]
+    async fn dev_stdout_is_standard_output_and_other_links_are_refused() {
+        JsonLinesConfig::new("-").build().await.unwrap();
+        // A symbolic link to /proc/self/fd/1 on Linux: opened as a file, it would be refused.
+        JsonLinesConfig::new("/dev/stdout").build().await.unwrap();
+        #[cfg(unix)]
+        {
+            let dir = tempfile::tempdir().unwrap();
+            let link = dir.path().join("audit.jsonl");
+            std::os::unix::fs::symlink(dir.path().join("elsewhere"), &link).unwrap();
+            let error = JsonLinesConfig::new(&link).build().await.unwrap_err();
+            assert!(error.to_string().contains("symbolic link"), "{error}");
         }
     }
 }
