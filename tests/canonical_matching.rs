@@ -69,6 +69,9 @@ async fn enforcing_required_scopes_refuses_method_overrides() {
         Request::post("/orders/1").header("x-http-method-override", "DELETE"),
         Request::post("/orders/1").header("x-http-method", "delete"),
         Request::post("/orders/1").header("x-method-override", "PUT"),
+        // The method headers of forward-auth setups (Authelia decides on them).
+        Request::post("/orders/1").header("x-forwarded-method", "DELETE"),
+        Request::post("/orders/1").header("x-original-method", "DELETE"),
         Request::post("/orders/1?_method=DELETE"),
         // Plack's `MethodOverride` parameter, and a parameter after a `;`, which Perl's
         // query parsers separate as `&`.

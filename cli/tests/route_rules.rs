@@ -234,7 +234,7 @@ enforce = true
 "#,
     );
     // The upstream takes every one of these as a DELETE.
-    let overrides: [(&str, &str, &[&str]); 7] = [
+    let overrides: [(&str, &str, &[&str]); 9] = [
         ("POST", "/orders/1", &["x-http-method-override: DELETE"]),
         ("POST", "/orders/2", &["x-http-method: delete"]),
         ("POST", "/orders/3", &["x-method-override: Delete"]),
@@ -243,6 +243,9 @@ enforce = true
         // As PHP renames the parameter: `.method` is `_method` to Laravel and Symfony.
         ("POST", "/orders/8?.method=DELETE", &[]),
         ("POST", "/orders/9?+.method=DELETE", &[]),
+        // The method headers of forward-auth setups, which Authelia decides on.
+        ("POST", "/orders/10", &["x-forwarded-method: DELETE"]),
+        ("POST", "/orders/11", &["X-Original-Method: delete"]),
     ];
     for (method, target, headers) in overrides {
         let (status, body) = raw(upstream.addr, method, target, headers).await;

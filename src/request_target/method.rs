@@ -1,10 +1,21 @@
 use http::{HeaderMap, Method};
 
 /// Headers with which clients ask a server to treat a request as another method.
-pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+///
+/// Besides the three override spellings that web frameworks read (`X-HTTP-Method-Override`:
+/// Express's method-override, Rack, ASP.NET Core, Slim, gorilla/handlers; `X-HTTP-Method`:
+/// OData services; `X-Method-Override`), the headers with which forward-auth setups tell an
+/// authorization service the method of the request it decides on: `X-Forwarded-Method`
+/// (sent by Traefik's `forwardAuth` and Caddy's `forward_auth`, read by Authelia's
+/// forward-auth endpoint) and `X-Original-Method` (set in nginx `auth_request` and HAProxy
+/// setups, read by Authelia's auth-request endpoint). An upstream behind such a service
+/// decides on the method the header names, not on the request line's.
+pub const METHOD_OVERRIDE_HEADERS: [&str; 5] = [
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
+    "x-forwarded-method",
+    "x-original-method",
 ];
 
 /// The query parameter with which clients ask a server to treat a request as another method.
@@ -53,7 +64,7 @@ pub fn same_method(a: &str, b: &str) -> bool {
 /// ```
 pub fn method_overrides(method: &Method, headers: &HeaderMap, query: Option<&str>) -> Vec<String> {
     // Most requests carry none of them: one look at the names present (each name once)
-    // spares parsing and looking up each of the three names.
+    // spares parsing and looking up each of the names.
     let any_header = headers
         .keys()
         .any(|name| METHOD_OVERRIDE_HEADERS.contains(&name.as_str()));
@@ -163,5 +174,23 @@ mod tests {
             method_overrides(&Method::POST, &HeaderMap::new(), Some("method=DELETE")).is_empty()
         );
         assert!(method_overrides(&Method::POST, &HeaderMap::new(), None).is_empty());
+    }
+
+    #[test]
+    fn the_method_headers_of_forward_auth_setups_are_overrides() {
+        for name in ["X-Forwarded-Method", "x-original-method"] {
+            let mut headers = HeaderMap::new();
+            headers.append(name, "DELETE".parse().unwrap());
+            assert_eq!(
+                method_overrides(&Method::POST, &headers, None),
+                ["DELETE"],
+                "{name}"
+            );
+            // A proxy in front that states the request's own method overrides nothing.
+            assert!(
+                method_overrides(&Method::DELETE, &headers, None).is_empty(),
+                "{name}"
+            );
+        }
     }
 }

@@ -72,7 +72,8 @@ impl RequiredScopes {
     ///
     /// A request that asks to be treated as another method
     /// ([`method_overrides`](crate::request_target::method_overrides): `X-HTTP-Method-Override`,
-    /// `X-HTTP-Method`, `X-Method-Override`, `?_method=`) is refused with `400` and
+    /// `X-HTTP-Method`, `X-Method-Override`, `X-Forwarded-Method`, `X-Original-Method`,
+    /// `?_method=`) is refused with `400` and
     /// `error.code` `method_override`: the route was chosen for one method, and a handler or
     /// framework that honours the override would act as another.
     ///

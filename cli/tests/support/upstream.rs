@@ -12,7 +12,8 @@
 //! ignores case; or, as routers that do not resolve dot segments do, matches the path decoded
 //! once with its `.` and `..` segments in place), and it takes the method in any case and
 //! from `X-HTTP-Method-Override`,
-//! `X-HTTP-Method`, `X-Method-Override` or `?_method=`.
+//! `X-HTTP-Method`, `X-Method-Override`, `X-Forwarded-Method`, `X-Original-Method` (as an
+//! upstream deciding through a forward-auth service does) or `?_method=`.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -165,6 +166,8 @@ fn lenient_method<B>(req: &Request<B>) -> String {
         "x-http-method-override",
         "x-http-method",
         "x-method-override",
+        "x-forwarded-method",
+        "x-original-method",
     ]
     .iter()
     .find_map(|name| req.headers().get(*name))
