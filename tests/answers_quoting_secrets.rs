@@ -3,7 +3,8 @@
 //! Basic header, a revocation reason, a redirect URI's user information, more cookies than
 //! are kept to scrub; and what a protected route's challenge quotes of a request that did
 //! not present one bearer token (a Basic password, a second `Authorization` field, a token
-//! in the query), or of the cookies it carried. Each against a misbehaving server written
+//! in the query), or of the cookies it carried; and what an application reports in an
+//! `ErrorInfo` of the response's extensions. Each against a misbehaving server written
 //! here. The event must never hold them.
 
 mod support;
@@ -749,6 +750,127 @@ async fn a_default_endpoint_paths_challenge_quoting_cookies_is_scrubbed() {
         "{}",
         all[0]
     );
+}
+
+/// A service that describes its refusal in an `ErrorInfo` in the response's extensions (a
+/// gateway, say), its description quoting every cookie value of the request as
+/// [`quoting_cookies`] does, and answering `status`.
+fn reporting_cookies(
+    headers: &axum::http::HeaderMap,
+    status: StatusCode,
+) -> axum::response::Response {
+    let mut quoted = Vec::new();
+    for field in headers.get_all(header::COOKIE) {
+        for pair in field.to_str().unwrap_or_default().split(';') {
+            if let Some((name, value)) = pair.split_once('=') {
+                let encoded: String =
+                    url::form_urlencoded::byte_serialize(value.trim().as_bytes()).collect();
+                quoted.push(format!("{} {} ({encoded})", name.trim(), value.trim()));
+            }
+        }
+    }
+    let mut response = (status, "").into_response();
+    response
+        .extensions_mut()
+        .insert(oauth_audit::event::ErrorInfo {
+            code: "upstream_refused".into(),
+            description: Some(format!("refused: {}", quoted.join(", "))),
+        });
+    response
+}
+
+/// What an application reports in the response's extensions is scrubbed of the request's
+/// cookies as a challenge is: on a protected route (with a bearer token beside them or
+/// none) and at an OAuth endpoint, and bounded like any description.
+#[tokio::test]
+async fn a_reported_error_quoting_the_requests_cookies_is_scrubbed() {
+    let app = Router::new()
+        .route(
+            "/api/data",
+            get(|headers: axum::http::HeaderMap| async move {
+                reporting_cookies(&headers, StatusCode::BAD_GATEWAY)
+            }),
+        )
+        .route(
+            "/token",
+            post(|headers: axum::http::HeaderMap, _body: Bytes| async move {
+                reporting_cookies(&headers, StatusCode::BAD_GATEWAY)
+            }),
+        );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    let cookies = "session=Reported0071; csrf=Reported!Csrf/0072+x";
+    let sent = [
+        client_without_redirects()
+            .get(format!("http://{addr}/api/data"))
+            .header(header::COOKIE, cookies),
+        client_without_redirects()
+            .get(format!("http://{addr}/api/data"))
+            .header(header::AUTHORIZATION, "Bearer ReportedBearer0073")
+            .header(header::COOKIE, cookies),
+        client_without_redirects()
+            .post(format!("http://{addr}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(header::COOKIE, cookies)
+            .body("grant_type=client_credentials&client_id=c"),
+    ];
+    for request in sent {
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    }
+    let all = events(&memory, 3).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in ["Reported0071", "Csrf", "0072", "ReportedBearer0073"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    for event in &all {
+        assert_eq!(event["error"]["code"], "upstream_refused", "{event}");
+        assert_eq!(
+            event["error"]["description"],
+            "refused: session [redacted] ([redacted]), csrf [redacted] ([redacted])",
+            "{event}"
+        );
+    }
+    // Bounded as every description is (a cookie's name is no secret: quoted as it is).
+    let long = format!("{}=1", "n".repeat(2000));
+    client_without_redirects()
+        .get(format!("http://{addr}/api/data"))
+        .header(header::COOKIE, format!("session=Reported0074; {long}"))
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 4).await;
+    let description = all[3]["error"]["description"].as_str().unwrap();
+    assert!(description.len() <= 512, "{} bytes", description.len());
+    assert!(!description.contains("Reported0074"), "{description}");
+}
+
+/// More cookies than are kept to scrub leave a reported error's description out, its code
+/// in, as they do a challenge's.
+#[tokio::test]
+async fn a_flood_of_cookies_leaves_a_reported_errors_description_out_and_its_code_in() {
+    let app = Router::new().route(
+        "/api/data",
+        get(|headers: axum::http::HeaderMap| async move {
+            reporting_cookies(&headers, StatusCode::FORBIDDEN)
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    let many: Vec<String> = (0..3_000).map(|i| format!("c{i}=many!{i:04}")).collect();
+    client_without_redirects()
+        .get(format!("http://{addr}/api/data"))
+        .header(header::COOKIE, many.join("; "))
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 1).await;
+    assert_eq!(all[0]["kind"], "AccessDenied", "{}", all[0]);
+    assert_eq!(all[0]["error"]["code"], "upstream_refused", "{}", all[0]);
+    assert_eq!(
+        all[0]["error"]["description"],
+        "[not recorded: too many secrets to scrub]"
+    );
+    let text = serde_json::to_string(&all).unwrap();
+    assert!(!text.contains("many!"), "{text}");
 }
 
 /// On a protected route as at an endpoint, more cookies than are kept to scrub leave the

@@ -890,7 +890,10 @@ impl AutonomousSystem {
 /// response does not (a gateway whose upstream is unreachable, say) by inserting an
 /// `ErrorInfo` into the response's extensions: the layer removes it and records it as the
 /// event's `error`, unless the response itself (a `WWW-Authenticate` challenge, an OAuth
-/// error body) or the token verdict already gave one.
+/// error body) or the token verdict already gave one. Its `description` is recorded as a
+/// response's is: scrubbed of the request's secrets (its cookies' values among them), then
+/// sanitised and bounded (see [`scrub`](crate::event::scrub)); an application quoting the
+/// request back does not put the request's credentials in the trail.
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -931,6 +934,20 @@ pub struct ErrorInfo {
     /// From the response, sanitised.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+impl ErrorInfo {
+    /// What the event records of an `ErrorInfo` a service reported: the code as it is, the
+    /// description scrubbed of `secrets` and sanitised to `max_description` bytes.
+    pub(crate) fn reported(&self, secrets: &super::Secrets<'_>, max_description: usize) -> Self {
+        ErrorInfo {
+            code: self.code.clone(),
+            description: self
+                .description
+                .as_deref()
+                .map(|d| super::scrub(d, secrets, max_description)),
+        }
+    }
 }
 
 /// The `alert` object of a `SecurityAlert`.

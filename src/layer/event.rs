@@ -17,7 +17,7 @@ use super::Shared;
 use crate::context::RequestContext;
 use crate::event::{
     error_code, ActorKind, AuditEvent, ErrorInfo, EventKind, HeadSecrets, HttpInfo, Outcome,
-    Severity, TokenDetails,
+    Secrets, Severity, TokenDetails,
 };
 use crate::oauth::{EndpointEvent, EndpointRequest, ResponseHead, ResponseSeen, Settings};
 use crate::resource::{token_parts, Challenge, Presented, ResourceRequest};
@@ -129,9 +129,16 @@ pub(crate) fn assemble(
             }
         }
     };
+    // An error the service reported that no classifier recorded (on a protected route it
+    // always is, scrubbed there): scrubbed of what the endpoint's head carried.
     if event.error.is_none() {
         if let Some(error) = response.and_then(|r| r.error.take()) {
-            Arc::make_mut(&mut event).error = Some(error);
+            let mut secrets = Secrets::none();
+            if let Role::Endpoint(endpoint, _) = role {
+                secrets.head(endpoint.head_secrets());
+            }
+            Arc::make_mut(&mut event).error =
+                Some(error.reported(&secrets, MAX_REPORTED_DESCRIPTION));
         }
     }
     Some(event)
@@ -251,8 +258,13 @@ fn resource_event(
     shared
 }
 
-/// A protected route's `error`: the route's own challenge, else what the service reported,
-/// else the token verdict, else a code for an error status.
+/// The longest `error.description` recorded of an error a service reported, as of a
+/// challenge's or an OAuth error body's.
+const MAX_REPORTED_DESCRIPTION: usize = 512;
+
+/// A protected route's `error`: the route's own challenge, else what the service reported
+/// (its description scrubbed of the request's secrets, as the challenge's is), else the
+/// token verdict, else a code for an error status.
 fn resource_error(
     resource: &ResourceRequest,
     endpoint_head: Option<&HeadSecrets>,
@@ -264,8 +276,11 @@ fn resource_error(
         Presented::Malformed { reason, .. } => Some((*reason).to_owned()),
         _ => None,
     };
-    // The credential to scrub from the challenge is gathered only when there is one.
-    if let Some(challenge) = response.and_then(|r| r.challenge.as_ref()) {
+    let challenge = response.and_then(|r| r.challenge.as_ref());
+    let reported = response.and_then(|r| r.error.as_ref());
+    // The credentials to scrub from what the response says are gathered only when it says
+    // something: a challenge, or an error the service reported.
+    if challenge.is_some() || reported.is_some() {
         // What else the head carried: another scheme's credential (a Basic password), a
         // second `Authorization` field, a token sent in the query, cookies (last: a flood of
         // them leaves the credentials before them kept as text).
@@ -288,15 +303,17 @@ fn resource_error(
         if let Some(endpoint_head) = endpoint_head {
             secrets.head(endpoint_head);
         }
-        if let Some(code) = challenge.error(&secrets) {
-            return Some(ErrorInfo {
-                code,
-                description: challenge.description(&secrets).or(malformed_reason),
-            });
+        if let Some(challenge) = challenge {
+            if let Some(code) = challenge.error(&secrets) {
+                return Some(ErrorInfo {
+                    code,
+                    description: challenge.description(&secrets).or(malformed_reason),
+                });
+            }
         }
-    }
-    if let Some(error) = response.and_then(|r| r.error.clone()) {
-        return Some(error);
+        if let Some(error) = reported {
+            return Some(error.reported(&secrets, MAX_REPORTED_DESCRIPTION));
+        }
     }
     if let Some(verdict) = token_problem {
         return Some(ErrorInfo {

@@ -114,8 +114,8 @@ impl<'a> Exchange<'a> {
                 });
             }
         }
-        if let Some(error) = self.response.and_then(|r| r.error.cloned()) {
-            return Some(error);
+        if let Some(error) = self.response.and_then(|r| r.error) {
+            return Some(error.reported(self.secrets(), super::response::MAX_DESCRIPTION));
         }
         self.status().map(|s| ErrorInfo {
             code: format!("http_{}", s.as_u16()),
