@@ -259,6 +259,148 @@ async fn requests_hyper_refuses_leave_a_failed_request_event() {
     assert_eq!(read_events(&out).len(), 2);
 }
 
+/// An HTTP/1 request head of `size` bytes or so, in one field.
+fn head_with_a_field_of(size: usize) -> String {
+    format!(
+        "GET /echo HTTP/1.1\r\nHost: x\r\nX-Large: {}\r\n\r\n",
+        "a".repeat(size)
+    )
+}
+
+/// An HTTP/1 head past 64 KiB is refused `431` (and audited) rather than held: hyper's default
+/// let each connection hold about 408 KiB of head. A head within the bound is served.
+#[tokio::test]
+async fn an_http1_head_past_64_kib_is_refused() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("h1-head");
+    let out = dir.path("audit.jsonl");
+    let proxy = start_proxy(&dir, &upstream.url(), "", "");
+
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    // The proxy stops reading at the bound: the rest of the head may meet a closed
+    // connection, and the answer a reset.
+    let _ = stream
+        .write_all(head_with_a_field_of(100 * 1024).as_bytes())
+        .await;
+    let answer = read_until_closed(&mut stream).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    let refused = wait_event(&out, "for the 431", |e| e["http"]["status"] == 431).await;
+    assert_eq!(refused["error"]["code"], "request_header_fields_too_large");
+
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    stream
+        .write_all(head_with_a_field_of(32 * 1024).as_bytes())
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 16];
+    tokio::time::timeout(WAIT, stream.read_exact(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+/// An HTTP/2 frame: its 9-byte header, then `payload`.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(9 + payload.len());
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+    frame.push(kind);
+    frame.push(flags);
+    frame.extend_from_slice(&stream.to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// An HTTP/2 client that opens streams and resets each at once ("rapid reset",
+/// CVE-2023-44487) is sent `GOAWAY` with `ENHANCE_YOUR_CALM` well before its thousandth
+/// stream, and the proxy serves the next client. One with a header list past 16 KiB is
+/// answered `431` on that stream, and its connection serves the next request.
+#[tokio::test]
+async fn http2_clients_flooding_resets_or_huge_header_lists_are_refused_and_others_served() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("h2-floods");
+    let proxy = start_proxy(&dir, &upstream.url(), "", "");
+
+    // Prior knowledge: the preface, empty SETTINGS, then HEADERS (`GET /echo`, HPACK static
+    // entries and `:authority: x` not indexed) each followed by RST_STREAM(CANCEL).
+    let mut flood = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    flood.extend(h2_frame(0x4, 0, 0, &[]));
+    let mut block = vec![0x82, 0x86, 0x04, 0x05];
+    block.extend_from_slice(b"/echo");
+    block.extend_from_slice(&[0x01, 0x01, b'x']);
+    for i in 0..1000u32 {
+        let stream = 2 * i + 1;
+        flood.extend(h2_frame(0x1, 0x5, stream, &block));
+        flood.extend(h2_frame(0x3, 0, stream, &8u32.to_be_bytes()));
+    }
+    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
+    // The proxy may close the connection before it has read the whole flood.
+    let _ = stream.write_all(&flood).await;
+    let received = read_until_closed(&mut stream).await;
+    let mut goaway = None;
+    let mut at = 0;
+    while at + 9 <= received.len() {
+        let len =
+            u32::from_be_bytes([0, received[at], received[at + 1], received[at + 2]]) as usize;
+        let kind = received[at + 3];
+        let payload = &received[(at + 9).min(received.len())..(at + 9 + len).min(received.len())];
+        if kind == 0x7 && payload.len() >= 8 {
+            let last = u32::from_be_bytes(payload[..4].try_into().unwrap()) & 0x7fff_ffff;
+            let code = u32::from_be_bytes(payload[4..8].try_into().unwrap());
+            goaway = Some((last, code));
+        }
+        at += 9 + len;
+    }
+    let (last, code) = goaway.expect("a GOAWAY");
+    assert_eq!(code, 0xb, "ENHANCE_YOUR_CALM");
+    assert!(
+        last < 2 * 1000,
+        "closed before the flood's end: last stream {last}"
+    );
+
+    // A header list past 16 KiB: `431` on its stream, and the connection goes on.
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let huge = sender
+        .send_request(
+            http::Request::get(format!("http://{}/echo", proxy.addr))
+                .header("x-large", "a".repeat(20 * 1024))
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap(),
+        )
+        .await;
+    match huge {
+        Ok(response) => assert_eq!(response.status(), 431),
+        Err(err) => assert!(err.to_string().contains("refused"), "{err}"),
+    }
+    let response = sender
+        .send_request(
+            http::Request::get(format!("http://{}/echo", proxy.addr))
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Another client is served.
+    let response = http().get(proxy.url("/echo")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
 /// A CA and the certificates it signs for 127.0.0.1.
 struct Ca {
     pem: String,

@@ -28,6 +28,36 @@ use super::forward::{self, ConnectionSlot, PeerCertificate, Protected};
 /// no fewer than 100).
 const MAX_STREAMS_PER_CONNECTION: u32 = 100;
 
+// What one client connection can make the proxy hold, set here rather than left to hyper's
+// and h2's defaults, which their documentation says may change (docs/config.md, "Memory per
+// connection", adds them up).
+
+/// The largest HTTP/1 read buffer, which is also the largest request head (request line and
+/// fields; past it, `431`), and about the most response queued for a slow reader. hyper's
+/// default, about 408 KiB, let each of `max_connections` connections hold that much head;
+/// servers behind the proxy refuse far less (Node.js 16 KiB, nginx 32 KiB).
+const MAX_HTTP1_BUFFER: usize = 64 * 1024;
+
+/// The largest HTTP/2 header list (RFC 9113 §6.5.2: names and values plus 32 bytes a field,
+/// after HPACK decoding), hyper's default; h2 answers a larger one `431` and resets that
+/// stream, the connection's other streams go on.
+const MAX_HTTP2_HEADER_LIST: u32 = 16 * 1024;
+
+/// Streams an HTTP/2 client may reset before the proxy has accepted them (the "rapid reset"
+/// flood, CVE-2023-44487): past it the connection is closed with `ENHANCE_YOUR_CALM`. h2's
+/// default, which hyper leaves to h2 and h2 says could change.
+const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+
+/// Streams the proxy may reset because of the client's protocol errors over a connection's
+/// life (the "MadeYouReset" flood, CVE-2025-8671) before closing it with
+/// `ENHANCE_YOUR_CALM` (hyper's default).
+const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
+
+/// Response bytes queued per HTTP/2 stream for a client that reads slowly (hyper's default).
+/// HTTP/2 requests in flight are at most `max_connections` over all connections, so this is
+/// at most `max_connections` × 400 KiB.
+const MAX_HTTP2_SEND_BUFFER: usize = 400 * 1024;
+
 /// How much each client may hold of the proxy.
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -57,11 +87,21 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        // Not `max_headers`: hyper's default, 100 fields, is the same bound, and setting it
+        // makes hyper fill its field arrays on every request instead of leaving them
+        // uninitialised.
+        .max_buf_size(MAX_HTTP1_BUFFER);
+    // No keep-alive pings: `idle_timeout` closes a connection without requests in flight,
+    // and a hostile client answers pings anyway.
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .max_header_list_size(MAX_HTTP2_HEADER_LIST)
+        .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)
+        .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESET_STREAMS)
+        .max_send_buf_size(MAX_HTTP2_SEND_BUFFER);
     let connection = Arc::new(ConnectionSettings {
         builder,
         auditor,
