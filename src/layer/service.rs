@@ -61,27 +61,26 @@ impl<S, M> AuditService<S, M> {
 
     /// Captures the request and decides its role; what is left is to call the inner service,
     /// after the resolution when there is one.
-    fn prepare<ReqBody: Body>(&self, mut req: Request<ReqBody>) -> Prepared<ReqBody> {
+    ///
+    /// The request is read and its extensions completed where it is: moved through here and
+    /// back, it would be copied on the way, on every request.
+    fn prepare<ReqBody: Body>(&self, req: &mut Request<ReqBody>) -> Prepared {
         let shared = &self.shared;
         // The target as the client sent it, not as a router nested in another hands it on.
-        let target = crate::context::original_uri(&req);
+        let target = crate::context::original_uri(req);
         if shared.skips(target.path()) {
-            return Prepared {
-                request: req.map(|b| RequestBody::new(b, None)),
-                pending: None,
-                resolve: None,
-            };
+            return Prepared::default();
         }
         // The request's source is captured into the buffers of one a sink handed back.
         let context = RequestContext::capture(
-            &req,
+            req,
             target.path(),
             &shared.trusted_proxies,
             shared.request_id_from,
             || shared.auditor.recycled_source(),
         );
         let context_ip = context.source.as_ref().and_then(|source| source.ip);
-        let certificate = shared.client_certificate(&req);
+        let certificate = shared.client_certificate(req);
         // Handlers see the certificate the record names, whichever way it came.
         let handler_certificate = certificate
             .as_ref()
@@ -112,12 +111,11 @@ impl<S, M> AuditService<S, M> {
             endpoint == Some(crate::oauth::Endpoint::Token),
         );
         if let Some(endpoint) = endpoint {
-            let (mut head, body) = req.into_parts();
-            for_handlers(&mut head.extensions, &context, handler_certificate);
-            let has_body = !body.is_end_stream();
+            for_handlers(req.extensions_mut(), &context, handler_certificate);
+            let has_body = !req.body().is_end_stream();
             let (request, tee) = EndpointRequest::capture(
                 endpoint,
-                &head,
+                (req.headers(), req.uri()),
                 has_body,
                 &shared.endpoints,
                 proof.clone().map(|check| (check, &shared.dpop)),
@@ -126,9 +124,9 @@ impl<S, M> AuditService<S, M> {
             // A default path may be an ordinary route: read it as one too, in case.
             let fallback = shared.endpoints.is_assumed(endpoint).then(|| {
                 let resource = ResourceRequest::inspect(
-                    &head.headers,
-                    &head.uri,
-                    Authorization::of(&head.headers),
+                    req.headers(),
+                    req.uri(),
+                    Authorization::of(req.headers()),
                     // The endpoint request holds the cookies' values already (its head
                     // secrets, which an event of this reading is scrubbed of too): not kept
                     // twice.
@@ -139,8 +137,8 @@ impl<S, M> AuditService<S, M> {
                     context.time,
                 );
                 if let Some(token) = resource.audited_token() {
-                    head.extensions.insert(token);
-                    insert_presentation(&mut head.extensions, &resource);
+                    req.extensions_mut().insert(token);
+                    insert_presentation(req.extensions_mut(), &resource);
                 }
                 resource
             });
@@ -150,8 +148,8 @@ impl<S, M> AuditService<S, M> {
                 Role::Endpoint(Box::new(request), fallback),
             );
             return Prepared {
-                request: Request::from_parts(head, RequestBody::new(body, tee)),
                 pending: Some(pending),
+                tee,
                 resolve: None,
             };
         }
@@ -173,7 +171,6 @@ impl<S, M> AuditService<S, M> {
         let opaque = resource.opaque_token().cloned();
         let pending =
             PendingEvent::new(shared.clone(), context, Role::Resource(resource, userinfo));
-        let req = req.map(|b| RequestBody::new(b, None));
         // Only a `Resolving` layer has a resolver.
         let resolve = match (&shared.resolver, opaque) {
             (Some(resolver), Some(token)) => match access_token_from_headers(req.headers()) {
@@ -199,18 +196,20 @@ impl<S, M> AuditService<S, M> {
             _ => None,
         };
         Prepared {
-            request: req,
             pending: Some(pending),
+            tee: None,
             resolve,
         }
     }
 }
 
-/// A request ready for the inner service.
-struct Prepared<ReqBody> {
-    request: Request<RequestBody<ReqBody>>,
+/// What [`AuditService::prepare`] made of a request, besides its extensions.
+#[derive(Default)]
+struct Prepared {
     /// `None` for a skipped path.
     pending: Option<PendingEvent>,
+    /// An OAuth endpoint's copy of the request body, for the request's [`RequestBody`].
+    tee: Option<crate::tee::Tee>,
     /// The opaque token's resolution, to await before the inner service runs.
     resolve: Option<InspectFuture>,
 }
@@ -229,10 +228,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let prepared = self.prepare(req);
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let prepared = self.prepare(&mut req);
         debug_assert!(prepared.resolve.is_none(), "a Direct layer has no resolver");
-        ResponseFuture::called(self.inner.call(prepared.request), prepared.pending)
+        let req = req.map(|body| RequestBody::new(body, prepared.tee));
+        ResponseFuture::called(self.inner.call(req), prepared.pending)
     }
 }
 
@@ -250,17 +250,18 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let prepared = self.prepare(req);
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let prepared = self.prepare(&mut req);
+        let req = req.map(|body| RequestBody::new(body, prepared.tee));
         match (prepared.resolve, prepared.pending) {
             (Some(resolve), Some(pending)) => {
                 // The service that was polled ready goes with the request; the clone stays
                 // here and is polled before the next call.
                 let fresh = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, fresh);
-                ResponseFuture::resolving(resolve, ready, prepared.request, pending)
+                ResponseFuture::resolving(resolve, ready, req, pending)
             }
-            (_, pending) => ResponseFuture::called(self.inner.call(prepared.request), pending),
+            (_, pending) => ResponseFuture::called(self.inner.call(req), pending),
         }
     }
 }

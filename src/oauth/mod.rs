@@ -486,8 +486,14 @@ mod tests {
             .unwrap()
             .into_parts();
         let endpoints = Endpoints::default();
-        let (request, tee) =
-            EndpointRequest::capture(Endpoint::Token, &head, true, &endpoints, None, None);
+        let (request, tee) = EndpointRequest::capture(
+            Endpoint::Token,
+            (&head.headers, &head.uri),
+            true,
+            &endpoints,
+            None,
+            None,
+        );
         let mut tee = tee.unwrap();
         tee.observe(b"client_secret=s3cret-form");
         assert!(!format!("{tee:?}").contains("s3cret"));

@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use http::request::Parts;
-
 use super::authorization::AuthorizeParams;
 use super::end_session::LogoutParams;
 use super::endpoints::{Endpoint, Endpoints};
@@ -161,12 +159,13 @@ impl EndpointRequest {
     /// must be wrapped with.
     pub(crate) fn capture(
         endpoint: Endpoint,
-        head: &Parts,
+        head: (&http::HeaderMap, &http::Uri),
         has_body: bool,
         endpoints: &Endpoints,
         proof: Option<(ProofCheck, &DpopVerifier)>,
         certificate: Option<PresentedCertificate>,
     ) -> (Self, Option<Tee>) {
+        let (headers, uri) = head;
         let config = endpoints.config();
         // Recorded on arrival, as the authorization server does: proofs are remembered in
         // the order they come.
@@ -178,16 +177,16 @@ impl EndpointRequest {
             _ => None,
         };
         let mut head_secrets = HeadSecrets::default();
-        let present = SecretHeaders::of(&head.headers);
+        let present = SecretHeaders::of(headers);
         let basic_client = if present.authorization {
-            client_auth::basic_client(&head.headers, &mut head_secrets)
+            client_auth::basic_client(headers, &mut head_secrets)
         } else {
             None
         };
-        head_credentials(&head.headers, present, &mut head_secrets);
+        head_credentials(headers, present, &mut head_secrets);
         let mut query_repeated = Vec::new();
         let mut logout_query = None;
-        let query = match (endpoint, head.uri.query()) {
+        let query = match (endpoint, uri.query()) {
             (Endpoint::Authorization, Some(q)) => {
                 let form = Form::parse(q.as_bytes());
                 query_repeated = form.repeated();
@@ -212,7 +211,7 @@ impl EndpointRequest {
         };
         // Such a server also reads a parameter sent in both as sent twice, and may take the
         // query's value: kept to find those parameters once the body is read.
-        let body_query = match (endpoint, head.uri.query()) {
+        let body_query = match (endpoint, uri.query()) {
             (
                 Endpoint::Token
                 | Endpoint::Revocation
@@ -225,8 +224,7 @@ impl EndpointRequest {
             _ => None,
         };
         let reason = match (endpoint, &config.reason_header) {
-            (Endpoint::Revocation, Some(name)) => head
-                .headers
+            (Endpoint::Revocation, Some(name)) => headers
                 .get(name)
                 .map(|v| sanitize(&crate::text::lossy(v.as_bytes()), 512))
                 .filter(|r| !r.is_empty()),
@@ -236,14 +234,13 @@ impl EndpointRequest {
         let basic_client = basic_client.filter(|_| endpoint != Endpoint::Login);
         // A body of another type (JSON, multipart) is not read as a form: its secrets would
         // not be known, so the event says it was not inspected.
-        let form_body = head
-            .headers
+        let form_body = headers
             .get(http::header::CONTENT_TYPE)
             .is_none_or(|value| is_form_type(value.as_bytes()));
         // Nor is a compressed one (servers such as Express's body-parser inflate it): read as
         // it came, it would name no grant, client or user, and the event would call the
         // request anonymous.
-        let encoded_body = super::response::content_coded(&head.headers);
+        let encoded_body = super::response::content_coded(headers);
         let (body, tee) = if has_body {
             let slot = CaptureSlot::default();
             let tee =
