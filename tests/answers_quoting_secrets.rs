@@ -844,6 +844,102 @@ async fn a_reported_error_quoting_the_requests_cookies_is_scrubbed() {
     assert!(!description.contains("Reported0074"), "{description}");
 }
 
+/// A service that answers `status` with `body` and reports, in an `ErrorInfo` of the
+/// response's extensions, a description quoting every field of the request's form: a login
+/// page re-rendered with "wrong password", or a framework describing a slow backend.
+fn reporting_form(
+    form: &Bytes,
+    status: StatusCode,
+    body: &'static str,
+) -> axum::response::Response {
+    let quoted: Vec<String> = url::form_urlencoded::parse(form)
+        .map(|(name, value)| format!("{name} {value}"))
+        .collect();
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    response
+        .extensions_mut()
+        .insert(oauth_audit::event::ErrorInfo {
+            code: "reported".into(),
+            description: Some(format!("for {}", quoted.join(", "))),
+        });
+    response
+}
+
+/// An endpoint's answer that no classifier records an error for (a login page answered `200`,
+/// a token issued, a device code answered) may still carry an `ErrorInfo`: its description is
+/// scrubbed of the form's secrets (the password, the client secret, the client assertion),
+/// not only of the head's.
+#[tokio::test]
+async fn a_reported_error_at_an_endpoint_that_did_not_fail_is_scrubbed_of_the_forms_secrets() {
+    let app = Router::new()
+        .route(
+            "/login",
+            post(|body: Bytes| async move { reporting_form(&body, StatusCode::OK, "{}") }),
+        )
+        .route(
+            "/token",
+            post(|body: Bytes| async move {
+                reporting_form(
+                    &body,
+                    StatusCode::OK,
+                    r#"{"access_token":"issued-at","token_type":"Bearer"}"#,
+                )
+            }),
+        )
+        .route(
+            "/device/code",
+            post(|body: Bytes| async move {
+                reporting_form(
+                    &body,
+                    StatusCode::OK,
+                    r#"{"device_code":"dc","user_code":"UC","verification_uri":"https://as/d"}"#,
+                )
+            }),
+        );
+    let endpoints = Endpoints::builder()
+        .login("/login")
+        .token("/token")
+        .device_authorization("/device/code")
+        .build()
+        .unwrap();
+    let (addr, memory) = serve_with_endpoints(app, endpoints).await;
+    let forms = [
+        ("/login", "username=alice&password=Hunter2Form0091"),
+        (
+            "/token",
+            "grant_type=client_credentials&client_id=svc&client_secret=FormSecret0092",
+        ),
+        (
+            "/device/code",
+            "client_id=tv&scope=openid&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=Form.Assertion.0093",
+        ),
+    ];
+    for (path, form) in forms {
+        let res = client_without_redirects()
+            .post(format!("http://{addr}{path}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+    }
+    let all = events(&memory, 3).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in ["Hunter2Form0091", "FormSecret0092", "Form.Assertion.0093"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    for event in &all {
+        assert_eq!(event["error"]["code"], "reported", "{event}");
+        assert!(
+            event["error"]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("[redacted]")),
+            "{event}"
+        );
+    }
+}
+
 /// More cookies than are kept to scrub leave a reported error's description out, its code
 /// in, as they do a challenge's.
 #[tokio::test]

@@ -129,8 +129,9 @@ pub(crate) fn assemble(
             }
         }
     };
-    // An error the service reported that no classifier recorded (on a protected route it
-    // always is, scrubbed there): scrubbed of what the endpoint's head carried.
+    // An error the service reported that nothing recorded yet (a protected route's, and an
+    // endpoint's, are recorded and scrubbed where the request's secrets are known, the
+    // endpoint's form among them): scrubbed of what the endpoint's head carried.
     if event.error.is_none() {
         if let Some(error) = response.and_then(|r| r.error.take()) {
             let mut secrets = Secrets::none();

@@ -10,7 +10,7 @@ use super::endpoints::{Endpoint, Endpoints};
 use super::evidence;
 use super::exchange::{Exchange, ResponseSeen, SecretSources};
 use super::form::{ident, Form};
-use super::response::JsonBody;
+use super::response::{JsonBody, MAX_DESCRIPTION};
 use super::{
     authorization, backchannel, client_auth, device_authorization, end_session, introspection,
     login, pushed, revocation, token_endpoint,
@@ -475,6 +475,21 @@ impl EndpointRequest {
                 event.severity = Severity::Warning;
             }
             Exchange::oauth(event).repeated_parameters = repeated;
+        }
+        // An error the service reported beside an answer the classifier took for no refusal
+        // (a login page answered `200`, a token issued): recorded here, where the form's
+        // secrets (a password, a client secret) are still known to scrub it of, not by the
+        // layer, which has only the head's.
+        if event.error.is_none() {
+            if let Some(reported) = response.and_then(|r| r.error) {
+                let mut error = reported.reported(exchange.secrets(), MAX_DESCRIPTION);
+                if !request_body_inspected {
+                    if let Some(description) = error.description.as_mut() {
+                        DESCRIPTION_NOT_RECORDED.clone_into(description);
+                    }
+                }
+                event.error = Some(error);
+            }
         }
         if event.oauth.as_deref().is_some_and(OAuthDetails::is_empty) {
             event.oauth = None;
