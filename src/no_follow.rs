@@ -23,11 +23,33 @@ pub(crate) fn no_follow(options: &mut OpenOptions) -> &mut OpenOptions {
 
 /// Opens `path` with `options`, which [`no_follow`] configured; a symbolic link there gives an
 /// error that says so (the operating system's own, "Too many levels of symbolic links", does
-/// not).
+/// not). A [standard stream](is_standard_stream) is opened through its link.
 pub(crate) fn open(options: &OpenOptions, path: &Path) -> io::Result<File> {
+    if is_standard_stream(path) {
+        let mut following = options.clone();
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut following, 0);
+        return following.open(path);
+    }
     options
         .open(path)
         .map_err(|error| refused_link(path, error))
+}
+
+/// Whether `path` is one of the links the system makes to the process's own open files:
+/// `/dev/stdout`, `/dev/stderr`, `/dev/fd/N` and `/proc/self/fd/N`, which are symbolic
+/// links (to `/proc/self/fd/N`, itself a link to whatever the descriptor is). Nobody but the
+/// system creates them, in directories only it writes to, and they name where the process's
+/// output already goes: a trail written there (a container's standard error) is meant to
+/// follow them. Compared as written, whole: `/tmp/dev/stderr` or `/dev/shm/x` is no such link.
+pub(crate) fn is_standard_stream(path: &Path) -> bool {
+    let Some(path) = path.to_str() else {
+        return false;
+    };
+    let descriptor = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    matches!(path, "/dev/stdout" | "/dev/stderr")
+        || path.strip_prefix("/dev/fd/").is_some_and(descriptor)
+        || path.strip_prefix("/proc/self/fd/").is_some_and(descriptor)
 }
 
 /// Opens `path` for reading, refusing a symbolic link.
@@ -71,5 +93,36 @@ mod tests {
         assert!(error.to_string().contains("is a symbolic link"), "{error}");
         assert!(open_read(&link).is_err());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept\n");
+    }
+
+    #[test]
+    fn the_systems_standard_stream_links_are_followed_and_only_they() {
+        // Links the system made (`/dev/stderr` -> `/proc/self/fd/2` -> the descriptor's
+        // file): a trail configured there goes where the process's standard error goes.
+        let append = || {
+            let mut options = OpenOptions::new();
+            no_follow(options.append(true).create(true));
+            options
+        };
+        for path in ["/dev/stderr", "/dev/fd/2", "/proc/self/fd/2"] {
+            open(&append(), Path::new(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        }
+        for path in [
+            "/dev/stderr/",
+            "/dev/fd/",
+            "/dev/fd/2x",
+            "/proc/1/fd/2",
+            "/tmp/dev/stderr",
+            "dev/stderr",
+        ] {
+            assert!(!is_standard_stream(Path::new(path)), "{path}");
+        }
+        // A link planted under the same name elsewhere is still refused.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("dev")).unwrap();
+        let planted = dir.path().join("dev").join("stderr");
+        std::os::unix::fs::symlink(dir.path().join("target"), &planted).unwrap();
+        let error = open(&append(), &planted).unwrap_err();
+        assert!(error.to_string().contains("is a symbolic link"), "{error}");
     }
 }

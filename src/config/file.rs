@@ -249,6 +249,8 @@ mod tests {
             std::os::unix::fs::symlink(dir.path().join("elsewhere"), &link).unwrap();
             let error = JsonLinesConfig::new(&link).build().await.unwrap_err();
             assert!(error.to_string().contains("symbolic link"), "{error}");
+            // The system's link to standard error is followed, as /dev/stdout is read.
+            JsonLinesConfig::new("/dev/stderr").build().await.unwrap();
         }
     }
 }
