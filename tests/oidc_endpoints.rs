@@ -707,6 +707,104 @@ async fn device_authorization_requests_record_the_client_and_never_the_codes() {
     }
 }
 
+/// A device authorization endpoint that answers a sign-on page (a gateway in the server's
+/// place), and a CIBA endpoint that answers `{}` to `scope=openid` and otherwise refuses,
+/// quoting the request's `login_hint` and `binding_message`.
+async fn decoupled_without_references() -> (SocketAddr, MemoryWriter) {
+    let (auditor, memory) = memory_auditor();
+    let endpoints = Endpoints::builder()
+        .no_defaults()
+        .device_authorization("/device_authorization")
+        .backchannel_authentication("/bc-authorize")
+        .build()
+        .unwrap();
+    let layer = AuditLayer::builder(auditor)
+        .endpoints(endpoints)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/device_authorization",
+            post(|_: Form<Vec<(String, String)>>| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html")],
+                    "<html><body>Sign in to continue</body></html>",
+                )
+            }),
+        )
+        .route(
+            "/bc-authorize",
+            post(|Form(form): Form<Vec<(String, String)>>| async move {
+                let get = |name: &str| {
+                    form.iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                if get("scope") == "openid" {
+                    return Json(json!({})).into_response();
+                }
+                (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({
+                        "error": "unknown_user_id",
+                        "error_description": format!(
+                            "no user {} to show {} to",
+                            get("login_hint"),
+                            get("binding_message")
+                        ),
+                    })),
+                )
+                    .into_response()
+            }),
+        )
+        .layer(layer);
+    (serve(app).await, memory)
+}
+
+/// Posts `form` to `path` on `addr`.
+async fn post_form(addr: SocketAddr, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("http://{addr}{path}"))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A `200` that carries no device code or `auth_req_id` (a sign-on page a gateway answered in
+/// the server's place, an empty JSON object) proves no pending request was started: its
+/// outcome is `unknown`, never `success`.
+#[tokio::test]
+async fn a_decoupled_start_answered_without_its_reference_is_not_a_success() {
+    let (addr, memory) = decoupled_without_references().await;
+    let form = [("client_id", "tv-public"), ("scope", "openid")];
+    let page = post_form(addr, "/device_authorization", &form).await;
+    assert_eq!(page.status(), 200);
+    let empty = post_form(addr, "/bc-authorize", &form).await;
+    assert_eq!(empty.status(), 200);
+
+    let all = events(&memory, 2).await;
+    for started in &all {
+        assert_eq!(started["kind"], "AuthorizationRequested", "{started:#}");
+        assert_eq!(started["outcome"], "unknown", "{started:#}");
+        let oauth = &started["oauth"];
+        assert!(
+            oauth.get("device_code_fingerprint").is_none(),
+            "{started:#}"
+        );
+        assert!(
+            oauth.get("auth_req_id_fingerprint").is_none(),
+            "{started:#}"
+        );
+    }
+    assert_eq!(all[0]["oauth"]["endpoint"], "device_authorization");
+    assert_eq!(all[1]["oauth"]["endpoint"], "backchannel_authentication");
+}
+
 #[tokio::test]
 async fn backchannel_authentication_requests_record_the_client_and_never_the_hints() {
     let s = setup().await;

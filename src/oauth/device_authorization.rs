@@ -44,7 +44,8 @@ fn device_code(x: &Exchange<'_>) -> Option<TokenFingerprint> {
 /// (`issued`: `device_code`, `auth_req_id`), and the user decides later, elsewhere. The
 /// client is authenticated as at the token endpoint; `scopes` are those requested. Gives
 /// back the outcome: an answer with an `error` and without `issued` is a refusal whatever
-/// its status (some servers answer errors `200`, as at the token endpoint).
+/// its status (some servers answer errors `200`, as at the token endpoint); any other `2xx`
+/// without `issued` proves nothing was started, nor refused: `unknown`.
 pub(crate) fn started(
     x: &Exchange<'_>,
     endpoint: Endpoint,
@@ -53,14 +54,17 @@ pub(crate) fn started(
     scopes: Option<Vec<String>>,
     event: &mut AuditEvent,
 ) -> Outcome {
+    let answered = x.json.as_ref().is_some_and(|j| j.str(issued).is_some());
     let outcome = match x.outcome() {
         Outcome::Success
-            if x.json
-                .as_ref()
-                .is_some_and(|j| j.str("error").is_some() && j.str(issued).is_none()) =>
+            if x.json.as_ref().is_some_and(|j| j.str("error").is_some()) && !answered =>
         {
             Outcome::Failure
         }
+        // A sign-on page a gateway answered in the server's place, an empty `200`, an
+        // answer too large or compressed to read: no reference to a pending request, so no
+        // sign that the server started one.
+        Outcome::Success if !answered => Outcome::Unknown,
         outcome => outcome,
     };
     let kind = match outcome {
