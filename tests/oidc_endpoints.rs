@@ -805,6 +805,39 @@ async fn a_decoupled_start_answered_without_its_reference_is_not_a_success() {
     assert_eq!(all[1]["oauth"]["endpoint"], "backchannel_authentication");
 }
 
+/// A refusal quoting a short `login_hint` or `binding_message` (`kim7`, `W4SCT`: under the
+/// 8 bytes past which an unknown parameter is scrubbed), which events never record, leaves
+/// neither in the description.
+#[tokio::test]
+async fn a_short_login_hint_or_binding_message_quoted_back_is_scrubbed() {
+    let (addr, memory) = decoupled_without_references().await;
+    let refused = post_form(
+        addr,
+        "/bc-authorize",
+        &[
+            ("client_id", "rp"),
+            ("scope", "openid payments"),
+            ("login_hint", "kim7"),
+            ("binding_message", "W4SCT"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+
+    let all = events(&memory, 1).await;
+    let refused = &all[0];
+    assert_eq!(refused["kind"], "AuthorizationFailed", "{refused:#}");
+    assert_eq!(refused["error"]["code"], "unknown_user_id");
+    assert_eq!(
+        refused["error"]["description"],
+        "no user [redacted] to show [redacted] to"
+    );
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in ["kim7", "W4SCT"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+}
+
 #[tokio::test]
 async fn backchannel_authentication_requests_record_the_client_and_never_the_hints() {
     let s = setup().await;

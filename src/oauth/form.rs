@@ -27,7 +27,7 @@ pub(crate) type Claims = serde_json::Map<String, serde_json::Value>;
 const MULTI_VALUED: [&str; 2] = ["resource", "audience"];
 
 /// Parameters whose values are never recorded but may be sent back in a response.
-const SECRET: [&str; 24] = [
+const SECRET: [&str; 26] = [
     "client_secret",
     "password",
     "code",
@@ -54,6 +54,11 @@ const SECRET: [&str; 24] = [
     "login_hint_token",
     // CIBA §7.1: the bearer token the server authenticates its notifications with.
     "client_notification_token",
+    // OpenID Connect's and CIBA's hint naming the user (an e-mail, a phone number, a
+    // username), and CIBA's message shown on both devices: never recorded, so never quoted
+    // back into an event either, however short (`bob`, `W4SCT`).
+    "login_hint",
+    "binding_message",
     // RFC 9101: a request object by value.
     "request",
 ];
