@@ -14,16 +14,19 @@ use std::io;
 use std::path::Path;
 
 /// Makes `options` refuse a symbolic link as the path's last component (Unix only; elsewhere
-/// unchanged).
+/// unchanged), and never wait for a named pipe's other end: opened without one, a pipe is an
+/// error at once rather than a writer blocked until someone reads (`O_NONBLOCK`, which
+/// changes nothing for a regular file).
 pub(crate) fn no_follow(options: &mut OpenOptions) -> &mut OpenOptions {
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(options, libc::O_NOFOLLOW);
+    std::os::unix::fs::OpenOptionsExt::custom_flags(options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
     options
 }
 
 /// Opens `path` with `options`, which [`no_follow`] configured; a symbolic link there gives an
 /// error that says so (the operating system's own, "Too many levels of symbolic links", does
-/// not). A [standard stream](is_standard_stream) is opened through its link.
+/// not), and so does a named pipe or a socket, whose other end, not a file, would get (or
+/// give) the trail. A [standard stream](is_standard_stream) is opened through its link.
 pub(crate) fn open(options: &OpenOptions, path: &Path) -> io::Result<File> {
     if is_standard_stream(path) {
         let mut following = options.clone();
@@ -31,9 +34,40 @@ pub(crate) fn open(options: &OpenOptions, path: &Path) -> io::Result<File> {
         std::os::unix::fs::OpenOptionsExt::custom_flags(&mut following, 0);
         return following.open(path);
     }
-    options
+    let file = options
         .open(path)
-        .map_err(|error| refused_link(path, error))
+        .map_err(|error| refused_link(path, error))?;
+    if is_pipe(&file.metadata()?) {
+        return Err(refused_pipe(path, io::ErrorKind::InvalidInput));
+    }
+    Ok(file)
+}
+
+/// Whether `metadata` is a named pipe's or a socket's.
+fn is_pipe(metadata: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = metadata.file_type();
+        kind.is_fifo() || kind.is_socket()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        false
+    }
+}
+
+/// The error for a named pipe or socket at `path`.
+fn refused_pipe(path: &Path, kind: io::ErrorKind) -> io::Error {
+    io::Error::new(
+        kind,
+        format!(
+            "{} is a named pipe or a socket, not a file: audit files are never written or read \
+             through one (remove it, or configure the file's real path)",
+            path.display()
+        ),
+    )
 }
 
 /// Whether `path` is one of the links the system makes to the process's own open files:
@@ -57,9 +91,14 @@ pub(crate) fn open_read(path: &Path) -> io::Result<File> {
     open(no_follow(OpenOptions::new().read(true)), path)
 }
 
-/// `error`, or when `path` is a symbolic link, an error of the same kind that says so.
+/// `error`, or when `path` is a symbolic link (or a named pipe nobody reads: `ENXIO`), an
+/// error of the same kind that says so.
 fn refused_link(path: &Path, error: io::Error) -> io::Error {
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+    let metadata = std::fs::symlink_metadata(path);
+    if metadata.as_ref().is_ok_and(is_pipe) {
+        return refused_pipe(path, error.kind());
+    }
+    if metadata.is_ok_and(|m| m.file_type().is_symlink()) {
         io::Error::new(
             error.kind(),
             format!(
@@ -93,6 +132,54 @@ mod tests {
         assert!(error.to_string().contains("is a symbolic link"), "{error}");
         assert!(open_read(&link).is_err());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept\n");
+    }
+
+    #[test]
+    fn a_named_pipe_is_refused_at_once_whether_or_not_someone_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("audit.jsonl");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Each open in a thread of its own: one that waits for the pipe's other end would
+        // hang the test rather than fail it.
+        let opened = |options: fn() -> OpenOptions| {
+            let path = fifo.clone();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(open(&options(), &path).map(drop));
+            });
+            rx.recv_timeout(std::time::Duration::from_secs(5))
+                .expect("the open waited for the pipe's other end")
+        };
+        let append = || {
+            let mut options = OpenOptions::new();
+            no_follow(options.append(true).create(true));
+            options
+        };
+        let read = || {
+            let mut options = OpenOptions::new();
+            no_follow(options.read(true));
+            options
+        };
+        // Nobody reads it: refused at once, not waited on.
+        let error = opened(append).unwrap_err();
+        assert!(error.to_string().contains("named pipe"), "{error}");
+        // Someone reads it (whoever planted it, to get the trail): refused all the same, and
+        // so is reading one back as a spool segment or a rotated file.
+        let mut reader = OpenOptions::new();
+        std::os::unix::fs::OpenOptionsExt::custom_flags(reader.read(true), libc::O_NONBLOCK);
+        let _reader = reader.open(&fifo).unwrap();
+        let error = opened(append).unwrap_err();
+        assert!(error.to_string().contains("named pipe"), "{error}");
+        let error = opened(read).unwrap_err();
+        assert!(error.to_string().contains("named pipe"), "{error}");
+        // A regular file is opened as before.
+        let file = dir.path().join("kept.jsonl");
+        open(&append(), &file).unwrap();
+        assert!(std::fs::metadata(&file).unwrap().is_file());
     }
 
     #[test]
