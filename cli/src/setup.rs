@@ -26,6 +26,8 @@ use crate::Failure;
 const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection without a request stays open (`proxy.idle_timeout`).
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a write to a client may wait without progress (`proxy.send_timeout`).
+const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Client connections served at once (`proxy.max_connections`).
 const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
@@ -235,6 +237,7 @@ async fn build(file: &FileConfig, upstream_tls_use: UpstreamTlsUse) -> Result<Bu
     let limits = Limits {
         header_timeout: proxy.header_timeout.map_or(DEFAULT_HEADER_TIMEOUT, |d| d.0),
         idle_timeout: proxy.idle_timeout.map_or(DEFAULT_IDLE_TIMEOUT, |d| d.0),
+        send_timeout: proxy.send_timeout.map_or(DEFAULT_SEND_TIMEOUT, |d| d.0),
         max_connections: proxy
             .max_connections
             .map_or(DEFAULT_MAX_CONNECTIONS, AtLeastOne::get),

@@ -888,3 +888,198 @@ async fn an_idle_websocket_tunnel_is_closed_and_gives_back_its_place() {
     .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+/// A connection to `addr` whose receive buffer is small, so that a response that is not read
+/// soon fills what the kernel holds and blocks the proxy's writes.
+async fn connect_with_a_small_receive_buffer(addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Far more than the socket buffers between the proxy and a client hold.
+const LARGE_RESPONSE: usize = 16 << 20;
+
+/// A client that asks for a large response and never reads it is disconnected once the
+/// proxy's writes have made no progress for `send_timeout`: its place under
+/// `max_connections` goes to the next client, the upstream connection of the cut response
+/// is not used again, and the request's event is written (`outcome: unknown`, as for a client
+/// that went away).
+// Two workers: waiting for the log line blocks one, the upstream runs on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_nothing_is_disconnected_after_send_timeout() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("send-timeout");
+    let proxy = start_proxy(
+        &dir,
+        &upstream.url(),
+        "send_timeout = \"1s\"\nmax_connections = 1",
+        "",
+    );
+    let path = format!("/bytes/{LARGE_RESPONSE}");
+    let mut stalled = connect_with_a_small_receive_buffer(proxy.addr).await;
+    stalled
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: proxy\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let asked = std::time::Instant::now();
+    proxy.wait_log("took no part of the response for send_timeout");
+    assert!(asked.elapsed() >= std::time::Duration::from_secs(1));
+    let event = wait_event(&dir.path("audit.jsonl"), "for the unread response", |e| {
+        e["http"]["path"] == path.as_str()
+    })
+    .await;
+    assert_eq!(event["outcome"], "unknown", "{event}");
+    // What the kernel held is there, then the connection ends, short of the response.
+    let received = read_until_closed(&mut stalled).await;
+    assert!(received.len() < LARGE_RESPONSE, "{}", received.len());
+
+    // The one place is free again, and the upstream connection of the cut response, with
+    // the rest of it unread, was closed rather than reused.
+    let response = http().get(proxy.url("/echo")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        upstream
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+}
+
+/// A client that reads a large response slowly but steadily is not cut off, however long
+/// the whole response takes: `send_timeout` is the time a write may make no progress.
+#[tokio::test]
+async fn a_client_that_reads_slowly_but_steadily_is_not_disconnected() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("slow-reader");
+    let proxy = start_proxy(&dir, &upstream.url(), "send_timeout = \"1s\"", "");
+    // Larger than the socket buffers hold, or the proxy would never have to wait.
+    let size = LARGE_RESPONSE;
+    let mut reader = connect_with_a_small_receive_buffer(proxy.addr).await;
+    reader
+        .write_all(
+            format!("GET /bytes/{size} HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 512 * 1024];
+    loop {
+        // 512 KiB each 250 ms: the whole response takes several times `send_timeout`.
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let mut part = 0;
+        while part < buf.len() {
+            match tokio::time::timeout(WAIT, reader.read(&mut buf[part..])).await {
+                Ok(Ok(0)) => break,
+                Ok(Ok(n)) => part += n,
+                Ok(Err(err)) => panic!("the slow reader was cut off: {err}"),
+                Err(_) => panic!("the proxy stopped sending"),
+            }
+        }
+        received.extend_from_slice(&buf[..part]);
+        if part < buf.len() {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&received[..received.len().min(64)]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let head_end = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    assert_eq!(received.len() - head_end, size, "the whole response");
+    assert!(started.elapsed() > std::time::Duration::from_secs(3));
+    let event = wait_event(
+        &dir.path("audit.jsonl"),
+        "for the slowly read response",
+        |e| e["http"]["path"] == format!("/bytes/{size}").as_str(),
+    )
+    .await;
+    assert_eq!(event["outcome"], "success", "{event}");
+}
+
+/// An HTTP/2 client that opens every flow-control window and then does not read its socket
+/// blocks the proxy's writes as an HTTP/1 one does, and is disconnected after `send_timeout`
+/// (the event written as for HTTP/1).
+// Two workers: waiting for the log line blocks one, the upstream runs on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_client_that_reads_nothing_is_disconnected_after_send_timeout() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("h2-send-timeout");
+    let proxy = start_proxy(&dir, &upstream.url(), "send_timeout = \"1s\"", "");
+    let path = format!("/bytes/{LARGE_RESPONSE}");
+    // Prior knowledge: the preface, SETTINGS with the largest stream window, the connection
+    // window opened as far, then `GET path` (HPACK static entries, literals not indexed).
+    let mut request = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    let largest_window = 0x7fff_ffffu32;
+    let mut settings = vec![0x00, 0x04];
+    settings.extend_from_slice(&largest_window.to_be_bytes());
+    request.extend(h2_frame(0x4, 0, 0, &settings));
+    request.extend(h2_frame(
+        0x8,
+        0,
+        0,
+        &(largest_window - 65_535).to_be_bytes(),
+    ));
+    let mut block = vec![0x82, 0x86, 0x04, path.len() as u8];
+    block.extend_from_slice(path.as_bytes());
+    block.extend_from_slice(&[0x01, 0x01, b'x']);
+    request.extend(h2_frame(0x1, 0x5, 1, &block));
+    let mut stalled = connect_with_a_small_receive_buffer(proxy.addr).await;
+    stalled.write_all(&request).await.unwrap();
+    proxy.wait_log("took no part of the response for send_timeout");
+    let event = wait_event(
+        &dir.path("audit.jsonl"),
+        "for the unread HTTP/2 response",
+        |e| e["http"]["path"] == path.as_str(),
+    )
+    .await;
+    assert_eq!(event["outcome"], "unknown", "{event}");
+    let received = read_until_closed(&mut stalled).await;
+    assert!(received.len() < LARGE_RESPONSE, "{}", received.len());
+    let response = http().get(proxy.url("/echo")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+/// The client side of a WebSocket tunnel is written through the same connection IO: a
+/// client that sends through its tunnel but never reads what comes back is disconnected after
+/// `send_timeout` (long before `tunnel_idle_timeout`, 5 minutes), and its place goes to the
+/// next client.
+#[tokio::test]
+async fn a_tunnel_client_that_reads_nothing_is_disconnected_after_send_timeout() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("ws-send-timeout");
+    let proxy = start_proxy(
+        &dir,
+        &upstream.url(),
+        "max_connections = 1\nsend_timeout = \"1s\"",
+        "",
+    );
+    let tunnel = open_websocket_tunnel(proxy.addr).await;
+    let (mut unread, mut writer) = tunnel.into_split();
+    // The upstream echoes everything: once the client's buffers are full, the echo waits,
+    // and with it everything behind it. Only the end of the connection ends the writes.
+    let sending = tokio::spawn(async move {
+        let chunk = vec![b'x'; 64 * 1024];
+        while writer.write_all(&chunk).await.is_ok() {}
+    });
+    tokio::time::timeout(WAIT, sending)
+        .await
+        .expect("the proxy kept a tunnel whose client reads nothing open")
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(WAIT, unread.read_to_end(&mut rest))
+        .await
+        .expect("the tunnel is closed");
+    let response = tokio::time::timeout(
+        WAIT,
+        http().get(format!("http://{}/echo", proxy.addr)).send(),
+    )
+    .await
+    .expect("served once the tunnel was closed")
+    .unwrap();
+    assert_eq!(response.status(), 200);
+}

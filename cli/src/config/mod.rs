@@ -107,6 +107,9 @@ pub struct ProxySection {
     pub idle_timeout: Option<PositiveDuration>,
     /// How long a request's client may send no part of its body.
     pub body_timeout: Option<PositiveDuration>,
+    /// How long a write to a client may make no progress (a client that does not read its
+    /// response) before its connection is closed.
+    pub send_timeout: Option<PositiveDuration>,
     /// How long a connection to the upstream may stay without a request.
     pub upstream_idle_timeout: Option<PositiveDuration>,
     /// How long a WebSocket tunnel may carry nothing either way before it is closed.

@@ -4,6 +4,7 @@
 mod connection;
 mod forward;
 mod headers;
+mod send_timeout;
 mod serve;
 mod timed_body;
 pub mod tls;

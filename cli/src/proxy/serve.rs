@@ -23,6 +23,7 @@ use tower::{Layer, Service};
 
 use super::connection::{record_rejection, rejection, Activity};
 use super::forward::{self, ConnectionSlot, PeerCertificate, Protected};
+use super::send_timeout::{is_send_timeout, SendTimeout};
 
 /// Streams an HTTP/2 client may have open at once on one connection (RFC 9113 recommends
 /// no fewer than 100).
@@ -65,6 +66,9 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// How long a connection with no request in flight stays open.
     pub idle_timeout: Duration,
+    /// How long a write to the client may wait without progress (a client that does not read
+    /// its response) before the connection is closed.
+    pub send_timeout: Duration,
     /// Connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
     /// How long a shutdown waits for requests in flight.
@@ -267,6 +271,9 @@ impl ConnectionSettings {
                 }))
             }
         });
+        // Around the connection's IO rather than each response: a client that reads nothing
+        // blocks the socket, whichever responses are queued on it.
+        let io = SendTimeout::new(io, self.limits.send_timeout);
         let connection = self
             .builder
             .serve_connection_with_upgrades(TokioIo::new(io), hyper_service);
@@ -299,6 +306,11 @@ impl ConnectionSettings {
                     err.to_string(),
                 );
             }
+            None if is_send_timeout(err.as_ref()) => tracing::info!(
+                %peer,
+                send_timeout_secs = self.limits.send_timeout.as_secs_f64(),
+                "client connection closed: the client took no part of the response for send_timeout"
+            ),
             None => tracing::debug!(%peer, error = %err, "connection ended with an error"),
         }
     }

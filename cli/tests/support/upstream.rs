@@ -1,7 +1,7 @@
 //! A small real HTTP server on 127.0.0.1 for the proxy to forward to.
 //!
 //! `/echo` answers what it received; `/stream` sends one chunk, then the next only when the
-//! test releases it; `/collect` keeps what is posted to it; `/upload` reports how much of a request body has arrived while it is
+//! test releases it; `/bytes/{n}` answers `n` bytes; `/collect` keeps what is posted to it; `/upload` reports how much of a request body has arrived while it is
 //! still arriving; `/ws` switches to an echo protocol; `/status/{code}` answers that code;
 //! anything else answers `200 ok`.
 //!
@@ -317,6 +317,10 @@ async fn handle(
                 .find(|read| ["/admin", "/orders"].iter().any(|p| read.starts_with(p)))
                 .unwrap_or_default();
             full(StatusCode::OK, format!("served: {method} {read}"))
+        }
+        p if p.starts_with("/bytes/") => {
+            let len = p["/bytes/".len()..].parse().unwrap_or(0);
+            full(StatusCode::OK, vec![b'x'; len])
         }
         p if p.starts_with("/status/") => {
             let code = p["/status/".len()..].parse().unwrap_or(500);
