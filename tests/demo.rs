@@ -196,7 +196,81 @@ fn demo_writes_every_kind_and_no_secret() {
             && e["http"]["status"] == 400),
         "the method override on /api/admin is recorded as refused"
     );
+    // Modern flows: a pushed authorization request joined to the authorization request that
+    // presented it; a device code's pending polls condensed into one event and joined to
+    // the issuance; a token exchange naming the gateway as the actor of alice's token.
+    let with_oauth = |kind: &str, key: &str| -> Vec<&serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| e["kind"] == kind && !e["oauth"][key].is_null())
+            .collect()
+    };
+    let pushed = with_oauth("AuthorizationRequested", "pushed");
+    assert_eq!(pushed.len(), 1, "one pushed authorization request");
+    let request_uri = &pushed[0]["oauth"]["request_uri_fingerprint"];
+    assert!(request_uri.as_str().unwrap().starts_with("sha256:"));
+    assert!(
+        events.iter().any(|e| e["kind"] == "AuthorizationGranted"
+            && e["oauth"]["request_uri_fingerprint"] == *request_uri
+            && e["actor"]["client_id"] == "web"),
+        "the authorization request that presented the pushed one is not joined to it"
+    );
+    let started = with_oauth("AuthorizationRequested", "device_code_fingerprint");
+    assert_eq!(started.len(), 1, "one device authorization");
+    assert_eq!(started[0]["oauth"]["endpoint"], "device_authorization");
+    let device = &started[0]["oauth"]["device_code_fingerprint"];
+    let polls: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            e["oauth"]["device_code_fingerprint"] == *device && e["http"]["path"] == "/token"
+        })
+        .collect();
+    assert_eq!(
+        polls.len(),
+        2,
+        "three pending polls in one event, then the issuance: {polls:?}"
+    );
+    assert_eq!(polls[0]["error"]["code"], "authorization_pending");
+    assert_eq!(polls[1]["kind"], "AccessTokenIssued");
+    assert_eq!(polls[1]["oauth"]["repeated"], 2);
+    assert_eq!(
+        (
+            &polls[1]["actor"]["subject"],
+            &polls[1]["actor"]["client_id"]
+        ),
+        (&"alice".into(), &"tv".into())
+    );
+    let exchanged = with_oauth("AccessTokenIssued", "subject_token");
+    assert_eq!(exchanged.len(), 1, "one token exchange");
+    assert_eq!(exchanged[0]["oauth"]["act"], "gateway");
+    assert_eq!(exchanged[0]["actor"]["subject"], "alice");
+    let alice_token = &exchanged[0]["oauth"]["subject_token"]["fingerprint"];
+    assert!(
+        events.iter().any(|e| e["kind"] == "AccessTokenIssued"
+            && e["token"]["fingerprint"] == *alice_token
+            && e["grant_type"] == "password"),
+        "the exchanged token's fingerprint does not join with its issuance"
+    );
+    assert!(
+        events.iter().any(|e| e["kind"] == "ResourceAccessed"
+            && e["actor"]["subject"] == "alice"
+            && e["actor"]["delegation"][0]["subject"] == "gateway"),
+        "the exchanged token's use does not name the gateway as the actor"
+    );
+    // Never the values, only fingerprints under other names.
+    for never in [
+        "user_code",
+        "\"device_code\":",
+        "\"request_uri\":",
+        "\"subject_token\":\"",
+    ] {
+        assert!(!text.contains(never), "the demo's events contain {never:?}");
+    }
     for secret in [
+        "gateway-secret",
+        "par-state",
+        "\"dc-",
+        "urn:ietf:params:oauth:request_uri:",
         "web-secret",
         "reporting-secret",
         "wonderland",

@@ -1,5 +1,7 @@
 //! A small OAuth 2.0 authorization server for the demo (not for production): registered
-//! clients and users in memory, JWT access tokens (HS256), opaque rotating refresh tokens.
+//! clients and users in memory, JWT access tokens (HS256), opaque rotating refresh tokens,
+//! pushed authorization requests (RFC 9126), the device authorization grant (RFC 8628) and
+//! token exchange (RFC 8693).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -71,13 +73,20 @@ fn sign_bound(
     ttl: i64,
     jkt: Option<&str>,
 ) -> String {
-    let mut claims = json!({
-        "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "client_id": client_id, "scope": scope,
-        "jti": uuid::Uuid::new_v4().to_string(), "iat": iat, "exp": iat + ttl,
-    });
+    let mut claims = json!({ "sub": sub, "client_id": client_id, "scope": scope });
     if let Some(jkt) = jkt {
         claims["cnf"] = json!({ "jkt": jkt });
     }
+    sign_claims(secret, claims, iat, ttl)
+}
+
+/// Signs `claims` as an access token of this server, valid from `iat` for `ttl` seconds.
+fn sign_claims(secret: &[u8], mut claims: serde_json::Value, iat: i64, ttl: i64) -> String {
+    claims["iss"] = ISSUER.into();
+    claims["aud"] = AUDIENCE.into();
+    claims["jti"] = uuid::Uuid::new_v4().to_string().into();
+    claims["iat"] = iat.into();
+    claims["exp"] = (iat + ttl).into();
     encode(
         &Header::new(Algorithm::HS256),
         &claims,
@@ -85,6 +94,29 @@ fn sign_bound(
     )
     .expect("HS256 signing cannot fail")
 }
+
+/// The claims of an access token this server signed, if it is valid and not revoked.
+fn verify(state: &AppState, token: &str) -> Option<serde_json::Value> {
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[AUDIENCE]);
+    let key = jsonwebtoken::DecodingKey::from_secret(state.keys.secret());
+    let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+        .ok()?
+        .claims;
+    let revoked = state.revoked.lock().unwrap();
+    (!revoked
+        .iter()
+        .any(|j| Some(j.as_str()) == claims["jti"].as_str()))
+    .then_some(claims)
+}
+
+/// RFC 8628 §3.4.
+const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// RFC 8693 §2.1.
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// RFC 8693 §3.
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 pub fn now() -> i64 {
     SystemTime::now()
@@ -111,15 +143,35 @@ fn client(id: &str) -> Option<Client> {
             secret: None,
             scopes: &["profile"],
         }),
+        // A television app: a public client on a device without a keyboard (RFC 8628).
+        "tv" => Some(Client {
+            secret: None,
+            scopes: &["profile", "orders:read"],
+        }),
+        // An API gateway that exchanges its users' tokens for ones naming it (RFC 8693).
+        "gateway" => Some(Client {
+            secret: Some("gateway-secret"),
+            scopes: &["orders:read"],
+        }),
         _ => None,
     }
 }
 
 fn user(username: &str, password: &str) -> Option<&'static [&'static str]> {
     match (username, password) {
-        ("alice", "wonderland") => Some(&["profile", "orders:read"]),
-        ("root", "correct horse battery staple") => Some(&["profile", "orders:read", "admin"]),
+        ("alice", "wonderland") | ("root", "correct horse battery staple") => {
+            Some(user_scopes(username))
+        }
         _ => None,
+    }
+}
+
+/// The scopes a user may grant.
+fn user_scopes(username: &str) -> &'static [&'static str] {
+    match username {
+        "alice" => &["profile", "orders:read"],
+        "root" => &["profile", "orders:read", "admin"],
+        _ => &[],
     }
 }
 
@@ -139,6 +191,22 @@ struct PendingCode {
     code_challenge: Option<String>,
 }
 
+/// A pushed authorization request (RFC 9126), waiting for the authorization request that
+/// presents its `request_uri`.
+struct Pushed {
+    client_id: String,
+    query: AuthorizeQuery,
+}
+
+/// A device authorization (RFC 8628) the user has not decided on yet, or has approved.
+struct Device {
+    client_id: String,
+    user_code: String,
+    scope: String,
+    /// The user who approved it on another device, once one has.
+    approved_by: Option<String>,
+}
+
 /// Where each client may be redirected to.
 fn registered_redirect(client_id: &str) -> Option<&'static str> {
     match client_id {
@@ -156,6 +224,10 @@ pub struct AppState {
     revoked: Arc<Mutex<Vec<String>>>,
     /// Checks the DPoP proofs of token requests, with the crate's own verifier.
     dpop: DpopVerifier,
+    /// Pushed authorization requests by `request_uri`; each is used once.
+    pushed: Arc<Mutex<HashMap<String, Pushed>>>,
+    /// Device authorizations by device code.
+    devices: Arc<Mutex<HashMap<String, Device>>>,
 }
 
 pub fn router(keys: Keys) -> Router {
@@ -165,9 +237,14 @@ pub fn router(keys: Keys) -> Router {
         codes: Arc::default(),
         revoked: Arc::default(),
         dpop: DpopVerifier::default(),
+        pushed: Arc::default(),
+        devices: Arc::default(),
     };
     Router::new()
         .route("/token", post(token))
+        .route("/par", post(par))
+        .route("/device_authorization", post(device_authorization))
+        .route("/device", post(device_approval))
         .route("/revoke", post(revoke))
         .route("/introspect", post(introspect))
         .route("/authorize", get(authorize))
@@ -188,6 +265,9 @@ struct TokenForm {
     code: Option<String>,
     code_verifier: Option<String>,
     redirect_uri: Option<String>,
+    device_code: Option<String>,
+    subject_token: Option<String>,
+    subject_token_type: Option<String>,
 }
 
 fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
@@ -344,6 +424,76 @@ async fn token(
             }
             (grant.subject, grant.scope)
         }
+        Some(DEVICE_CODE) => {
+            let presented = form.device_code.clone().unwrap_or_default();
+            let mut devices = state.devices.lock().unwrap();
+            let Some(device) = devices.get(&presented).filter(|d| d.client_id == client_id) else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "device code is invalid or was used",
+                );
+            };
+            // RFC 8628 §3.5: the client polls until the user has decided.
+            let Some(subject) = device.approved_by.clone() else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "authorization_pending",
+                    "the user has not yet approved this device",
+                );
+            };
+            let scope = device.scope.clone();
+            devices.remove(&presented);
+            (subject, scope)
+        }
+        Some(TOKEN_EXCHANGE) => {
+            // RFC 8693 §2.1: the subject token must be one of ours, still valid; the new
+            // token names the client that asked as the actor (`act`).
+            let valid = (form.subject_token_type.as_deref() == Some(ACCESS_TOKEN_TYPE))
+                .then(|| {
+                    form.subject_token
+                        .as_deref()
+                        .and_then(|t| verify(&state, t))
+                })
+                .flatten();
+            let Some(subject_claims) = valid else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "the subject token is not a valid access token of this server",
+                );
+            };
+            let subject = subject_claims["sub"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let user_scopes = user_scopes(&subject);
+            let scope = requested
+                .split(' ')
+                .filter(|s| user_scopes.contains(s))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let access_token = sign_claims(
+                state.keys.secret(),
+                json!({
+                    "sub": subject, "client_id": client_id, "scope": scope,
+                    "act": { "sub": client_id },
+                }),
+                now(),
+                300,
+            );
+            return (
+                [("cache-control", "no-store")],
+                Json(json!({
+                    "access_token": access_token,
+                    "issued_token_type": ACCESS_TOKEN_TYPE,
+                    "token_type": "Bearer",
+                    "expires_in": 300,
+                    "scope": scope,
+                })),
+            )
+                .into_response();
+        }
         Some(other) => {
             return oauth_error(
                 StatusCode::BAD_REQUEST,
@@ -382,7 +532,10 @@ async fn token(
     let mut body = json!({
         "access_token": access_token, "token_type": token_type, "expires_in": 300, "scope": scope,
     });
-    if form.grant_type.as_deref() != Some("client_credentials") {
+    if !matches!(
+        form.grant_type.as_deref(),
+        Some("client_credentials" | DEVICE_CODE)
+    ) {
         let refresh = format!("rt-{}", uuid::Uuid::new_v4().simple());
         state.refresh.lock().unwrap().insert(
             refresh.clone(),
@@ -417,6 +570,9 @@ impl TokenParam {
             code: None,
             code_verifier: None,
             redirect_uri: None,
+            device_code: None,
+            subject_token: None,
+            subject_token_type: None,
         }
     }
 }
@@ -456,24 +612,12 @@ async fn introspect(
         )
         .into_response();
     }
-    let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
-    validation.set_issuer(&[ISSUER]);
-    validation.set_audience(&[AUDIENCE]);
-    let key = jsonwebtoken::DecodingKey::from_secret(state.keys.secret());
-    match jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation) {
-        Ok(data)
-            if !state
-                .revoked
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|j| Some(j.as_str()) == data.claims["jti"].as_str()) =>
-        {
-            let mut answer = data.claims;
+    match verify(&state, &token) {
+        Some(mut answer) => {
             answer["active"] = true.into();
             Json(answer).into_response()
         }
-        _ => Json(json!({"active": false})).into_response(),
+        None => Json(json!({"active": false})).into_response(),
     }
 }
 
@@ -495,11 +639,34 @@ struct AuthorizeQuery {
     state: Option<String>,
     code_challenge: Option<String>,
     prompt: Option<String>,
+    request_uri: Option<String>,
 }
 
 /// The authorization endpoint. The demo's user "alice" is always signed in and always
-/// consents, unless `prompt=login` asks for the login page.
+/// consents, unless `prompt=login` asks for the login page. A `request_uri` stands for a
+/// request the client pushed before (RFC 9126 §4), whose parameters are used instead.
 async fn authorize(State(state): State<AppState>, Query(q): Query<AuthorizeQuery>) -> Response {
+    let q = match q.request_uri.as_deref() {
+        None => q,
+        Some(request_uri) => {
+            let pushed = state.pushed.lock().unwrap().remove(request_uri);
+            match pushed {
+                Some(pushed) if q.client_id.as_deref() == Some(pushed.client_id.as_str()) => {
+                    AuthorizeQuery {
+                        client_id: Some(pushed.client_id),
+                        ..pushed.query
+                    }
+                }
+                _ => {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request_uri",
+                        "the request_uri is unknown, used, or another client's",
+                    )
+                }
+            }
+        }
+    };
     let client_id = q.client_id.clone().unwrap_or_default();
     let redirect_uri = q.redirect_uri.clone().unwrap_or_default();
     // RFC 6749 §4.1.2.1: a bad redirect URI is never redirected to.
@@ -532,6 +699,147 @@ async fn authorize(State(state): State<AppState>, Query(q): Query<AuthorizeQuery
         },
     );
     Redirect::to(&format!("{redirect_uri}?code={code}&state={state_param}")).into_response()
+}
+
+/// The pushed authorization request endpoint (RFC 9126 §2): a client authenticates and
+/// posts its authorization request, and gets a `request_uri` to send the user with.
+async fn par(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<ParForm>,
+) -> Response {
+    let client = TokenParam {
+        token: None,
+        client_id: form.client_id.clone(),
+        client_secret: form.client_secret,
+    };
+    let client_id = match authenticate(&headers, &client.as_token_form()) {
+        Ok(id) => id,
+        Err(response) => return *response,
+    };
+    if registered_redirect(&client_id) != form.redirect_uri.as_deref() {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "redirect_uri is not registered for this client",
+        );
+    }
+    let request_uri = format!(
+        "urn:ietf:params:oauth:request_uri:{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    state.pushed.lock().unwrap().insert(
+        request_uri.clone(),
+        Pushed {
+            client_id,
+            query: AuthorizeQuery {
+                response_type: form.response_type,
+                client_id: form.client_id,
+                redirect_uri: form.redirect_uri,
+                scope: form.scope,
+                state: form.state,
+                code_challenge: form.code_challenge,
+                prompt: None,
+                request_uri: None,
+            },
+        },
+    );
+    (
+        StatusCode::CREATED,
+        [("cache-control", "no-store")],
+        Json(json!({ "request_uri": request_uri, "expires_in": 60 })),
+    )
+        .into_response()
+}
+
+/// A pushed authorization request: the client's credentials (unless sent by HTTP Basic)
+/// and the authorization request's parameters.
+#[derive(Deserialize)]
+struct ParForm {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    response_type: Option<String>,
+    redirect_uri: Option<String>,
+    scope: Option<String>,
+    state: Option<String>,
+    code_challenge: Option<String>,
+}
+
+/// The device authorization endpoint (RFC 8628 §3.1-3.2): a device without a browser asks
+/// for a device code to poll with and a short user code for its user to enter elsewhere.
+async fn device_authorization(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let client_id = match authenticate(&headers, &form) {
+        Ok(id) => id,
+        Err(response) => return *response,
+    };
+    let device_code = format!("dc-{}", uuid::Uuid::new_v4().simple());
+    let user_code = {
+        let letters = b"BCDFGHJKLMNPQRSTVWXZ";
+        let random = uuid::Uuid::new_v4();
+        let pick: String = random.as_bytes()[..8]
+            .iter()
+            .map(|b| char::from(letters[usize::from(*b) % letters.len()]))
+            .collect();
+        format!("{}-{}", &pick[..4], &pick[4..])
+    };
+    state.devices.lock().unwrap().insert(
+        device_code.clone(),
+        Device {
+            client_id,
+            user_code: user_code.clone(),
+            scope: form.scope.unwrap_or_default(),
+            approved_by: None,
+        },
+    );
+    (
+        [("cache-control", "no-store")],
+        Json(json!({
+            "device_code": device_code,
+            "user_code": user_code,
+            "verification_uri": format!("{ISSUER}/device"),
+            "expires_in": 600,
+            "interval": 5,
+        })),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct DeviceApproval {
+    user_code: String,
+}
+
+/// Where a signed-in user (her access token) enters the code her device shows, approving
+/// it.
+async fn device_approval(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<DeviceApproval>,
+) -> Response {
+    let user = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|token| verify(&state, token))
+        .and_then(|claims| claims["sub"].as_str().map(str::to_owned));
+    let Some(user) = user else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let mut devices = state.devices.lock().unwrap();
+    match devices
+        .values_mut()
+        .find(|d| d.user_code == form.user_code && d.approved_by.is_none())
+    {
+        Some(device) => {
+            device.approved_by = Some(user);
+            Html("device approved").into_response()
+        }
+        None => (StatusCode::BAD_REQUEST, Html("unknown code")).into_response(),
+    }
 }
 
 async fn login_page() -> Html<&'static str> {

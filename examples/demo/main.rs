@@ -196,12 +196,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         // The scenario plays a reverse proxy on loopback that forwards X-Forwarded-For.
         .trusted_proxies(["127.0.0.1", "::1"])
         .skip_paths(["/health", "/metrics"])
-        // /token, /revoke, /introspect, /authorize are the defaults; add the login form and
-        // the end-session endpoint.
+        // /token, /revoke, /introspect, /authorize are the defaults; add the login form, the
+        // end-session endpoint, pushed authorization requests and device authorization.
         .endpoints(
             Endpoints::builder()
                 .login("/login")
                 .end_session("/logout")
+                .pushed_authorization("/par")
+                .device_authorization("/device_authorization")
                 .build()?,
         )
         .build()?;

@@ -384,6 +384,100 @@ pub async fn run<W: AuditWriter>(
     expect(with_proof(&proof).await?, 200)?;
     get_api(&http, &base, "/api/me", Some(&bound), 200).await?;
 
+    step("a pushed authorization request (PAR): web pushes alice's authorization request, then sends her to /authorize with only its request_uri (the two events join on its fingerprint)");
+    let res = http
+        .post(format!("{base}/par"))
+        .basic_auth("web", Some("web-secret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("response_type", "code"),
+            ("redirect_uri", redirect),
+            ("scope", "profile"),
+            ("state", "par-state"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]))
+        .send()
+        .await?;
+    if res.status() != 201 {
+        return Err(format!("/par answered {}", res.status()).into());
+    }
+    let pushed: Value = res.json().await?;
+    let request_uri = pushed["request_uri"]
+        .as_str()
+        .ok_or("no request_uri from /par")?;
+    expect(
+        no_redirects
+            .get(format!(
+                "{base}/authorize?client_id=web&request_uri={}",
+                urlencode(request_uri)
+            ))
+            .send()
+            .await?,
+        303,
+    )?;
+
+    step("the device flow: the 'tv' app gets a device code, polls three times before alice approves (one event for the three), she enters the code on her phone, and its next poll gets a token");
+    let res = http
+        .post(format!("{base}/device_authorization"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("client_id", "tv"),
+            ("scope", "profile orders:read"),
+        ]))
+        .send()
+        .await?;
+    let device: Value = res.json().await?;
+    let (device_code, user_code) =
+        match (device["device_code"].as_str(), device["user_code"].as_str()) {
+            (Some(device_code), Some(user_code)) => (device_code.to_owned(), user_code.to_owned()),
+            _ => return Err(format!("no device code in {device}").into()),
+        };
+    let poll = || {
+        post_token(
+            form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", &device_code),
+                ("client_id", "tv"),
+            ]),
+            None,
+        )
+    };
+    for _ in 0..3 {
+        expect(poll().await?, 400)?;
+    }
+    expect(
+        http.post(format!("{base}/device"))
+            .bearer_auth(&alice)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("user_code", &user_code)]))
+            .send()
+            .await?,
+        200,
+    )?;
+    let tv = token_of(poll().await?.json().await?)?;
+    get_api(&http, &base, "/api/orders", Some(&tv), 200).await?;
+
+    step("token exchange: the API gateway trades alice's token for one that names it as the actor (act), and reads /api/orders on her behalf");
+    let res = post_token(
+        form(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", &alice),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("scope", "orders:read"),
+        ]),
+        Some(("gateway", "gateway-secret")),
+    )
+    .await?;
+    let exchanged = token_of(res.json().await?)?;
+    get_api(&http, &base, "/api/orders", Some(&exchanged), 200).await?;
+
     step("the audit file writer stalls while 600 requests arrive: the queue overflows");
     file.pause();
     for _ in 0..600 {
