@@ -257,6 +257,26 @@ fn demo_writes_every_kind_and_no_secret() {
             && e["actor"]["delegation"][0]["subject"] == "gateway"),
         "the exchanged token's use does not name the gateway as the actor"
     );
+    // Mutual TLS: the meter's certificate (from the TLS terminator's header) authenticated it
+    // and bound its token; the token without the certificate is a downgrade, alerted on.
+    let meter: Vec<_> = events
+        .iter()
+        .filter(|e| e["actor"]["client_id"] == "meter" && e["kind"] != "SecurityAlert")
+        .collect();
+    assert_eq!(meter.len(), 3, "{meter:?}");
+    assert_eq!(meter[0]["kind"], "AccessTokenIssued");
+    assert_eq!(meter[0]["client_auth"], "self_signed_tls_client_auth");
+    for (event, proof) in meter.iter().zip(["valid", "valid", "missing"]) {
+        assert_eq!(event["token"]["binding"]["method"], "mtls", "{event}");
+        assert_eq!(event["token"]["binding"]["proof"], proof, "{event}");
+    }
+    assert_eq!(meter[2]["token"]["binding"]["downgrade"], true);
+    assert!(
+        events.iter().any(|e| e["kind"] == "SecurityAlert"
+            && e["alert"]["rule"] == "binding_downgrade"
+            && e["actor"]["client_id"] == "meter"),
+        "no binding_downgrade alert for the meter's token"
+    );
     // Never the values, only fingerprints under other names.
     for never in [
         "user_code",

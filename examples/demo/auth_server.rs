@@ -17,6 +17,7 @@ use axum::{Form, Json, Router};
 use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use oauth_audit::dpop::{DpopVerifier, ProofOutcome, ProofUse};
+use oauth_audit::mtls::ClientCertificate;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -60,10 +61,12 @@ impl Keys {
 }
 
 pub fn sign(secret: &[u8], sub: &str, client_id: &str, scope: &str, iat: i64, ttl: i64) -> String {
-    sign_bound(secret, sub, client_id, scope, iat, ttl, None)
+    sign_bound(secret, sub, client_id, scope, iat, ttl, None, None)
 }
 
-/// Signs an access token, bound to the DPoP key `jkt` when given (`cnf.jkt`, RFC 9449 §6).
+/// Signs an access token, bound to the DPoP key `jkt` when given (`cnf.jkt`, RFC 9449 §6),
+/// or to the client certificate of thumbprint `x5t` (`cnf.x5t#S256`, RFC 8705 §3).
+#[allow(clippy::too_many_arguments)]
 fn sign_bound(
     secret: &[u8],
     sub: &str,
@@ -72,10 +75,13 @@ fn sign_bound(
     iat: i64,
     ttl: i64,
     jkt: Option<&str>,
+    x5t: Option<&str>,
 ) -> String {
     let mut claims = json!({ "sub": sub, "client_id": client_id, "scope": scope });
     if let Some(jkt) = jkt {
         claims["cnf"] = json!({ "jkt": jkt });
+    } else if let Some(x5t) = x5t {
+        claims["cnf"] = json!({ "x5t#S256": x5t });
     }
     sign_claims(secret, claims, iat, ttl)
 }
@@ -127,6 +133,8 @@ pub fn now() -> i64 {
 struct Client {
     secret: Option<&'static str>,
     scopes: &'static [&'static str],
+    /// Authenticates by its TLS client certificate (`tls_client_auth`, RFC 8705 §2).
+    certificate: bool,
 }
 
 fn client(id: &str) -> Option<Client> {
@@ -134,27 +142,49 @@ fn client(id: &str) -> Option<Client> {
         "reporting" => Some(Client {
             secret: Some("reporting-secret"),
             scopes: &["orders:read"],
+            certificate: false,
         }),
         "web" => Some(Client {
             secret: Some("web-secret"),
             scopes: &["profile", "orders:read", "admin"],
+            certificate: false,
         }),
         "cli" => Some(Client {
             secret: None,
             scopes: &["profile"],
+            certificate: false,
         }),
         // A television app: a public client on a device without a keyboard (RFC 8628).
         "tv" => Some(Client {
             secret: None,
             scopes: &["profile", "orders:read"],
+            certificate: false,
         }),
         // An API gateway that exchanges its users' tokens for ones naming it (RFC 8693).
         "gateway" => Some(Client {
             secret: Some("gateway-secret"),
             scopes: &["orders:read"],
+            certificate: false,
+        }),
+        // A smart meter that authenticates by mutual TLS; its tokens are bound to its
+        // certificate (RFC 8705 §3).
+        "meter" => Some(Client {
+            secret: None,
+            scopes: &["orders:read"],
+            certificate: true,
         }),
         _ => None,
     }
+}
+
+/// The header the demo's TLS terminator passes a verified client certificate in.
+pub const CLIENT_CERT_HEADER: &str = "x-client-cert";
+
+/// The thumbprint (`x5t#S256`) of the client certificate the TLS terminator passed on.
+fn client_certificate(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CLIENT_CERT_HEADER)?;
+    let certificate = ClientCertificate::from_header_value(value.as_bytes()).ok()??;
+    Some(certificate.thumbprint().to_owned())
 }
 
 fn user(username: &str, password: &str) -> Option<&'static [&'static str]> {
@@ -310,7 +340,16 @@ fn authenticate(headers: &HeaderMap, form: &TokenForm) -> Result<String, Box<Res
             "unknown client",
         ))
     })?;
-    if registered.secret != secret.as_deref() {
+    if registered.certificate {
+        // RFC 8705 §2.1: the client proves itself by the TLS handshake, not a secret.
+        if secret.is_some() || client_certificate(headers).is_none() {
+            return Err(Box::new(oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "this client authenticates with its TLS client certificate",
+            )));
+        }
+    } else if registered.secret != secret.as_deref() {
         return Err(Box::new(oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -527,6 +566,11 @@ async fn token(
         now(),
         300,
         jkt.as_deref(),
+        client(&client_id)
+            .is_some_and(|c| c.certificate)
+            .then(|| client_certificate(&headers))
+            .flatten()
+            .as_deref(),
     );
     let token_type = if jkt.is_some() { "DPoP" } else { "Bearer" };
     let mut body = json!({

@@ -195,6 +195,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .token_inspector(inspector)
         // The scenario plays a reverse proxy on loopback that forwards X-Forwarded-For.
         .trusted_proxies(["127.0.0.1", "::1"])
+        // That proxy also terminates TLS, and passes on the client certificates it verified.
+        .client_certificate_header(auth_server::CLIENT_CERT_HEADER)
         .skip_paths(["/health", "/metrics"])
         // /token, /revoke, /introspect, /authorize are the defaults; add the login form, the
         // end-session endpoint, pushed authorization requests and device authorization.

@@ -11,6 +11,18 @@ use crate::stall::Stallable;
 
 type Error = Box<dyn std::error::Error>;
 
+/// The smart meter's client certificate (self-signed, `CN=client.example`), as the TLS
+/// terminator in front passes it on: its DER in base64.
+const METER_CERTIFICATE: &str = concat!(
+    "MIIBiTCCAS+gAwIBAgIUCfICdZi1jpeh4ECkf/QuLTirwuswCgYIKoZIzj0EAwIwGTEXMBUGA1UEAwwOY2xp",
+    "ZW50LmV4YW1wbGUwIBcNMjYxMjAyMTQxOTM0WhgPMjEyNjExMDgxNDE5MzRaMBkxFzAVBgNVBAMMDmNsaWVu",
+    "dC5leGFtcGxlMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEL7zIqvsJTZly1Cqg35tvyZIbFJbebgJPcHar",
+    "YDUlmYJfL+VkuwEUvGrPwhY0CkP7vpyMa1pIOT4GO/Kzymu5IaNTMFEwHQYDVR0OBBYEFO4mNsp9dQWmWP1m",
+    "5CdAKnLikBfEMB8GA1UdIwQYMBaAFO4mNsp9dQWmWP1m5CdAKnLikBfEMA8GA1UdEwEB/wQFMAMBAf8wCgYI",
+    "KoZIzj0EAwIDSAAwRQIgGSCv3P2//kCyOzJ5ds6ROKw8BQ9RjcFDXROYoRgLkfgCIQCk/TTx6mPD3QtmSMTo",
+    "Yk8JFAS01JYZ0JcwRuurarDL3w==",
+);
+
 pub async fn run<W: AuditWriter>(
     addr: SocketAddr,
     keys: &Keys,
@@ -477,6 +489,29 @@ pub async fn run<W: AuditWriter>(
     .await?;
     let exchanged = token_of(res.json().await?)?;
     get_api(&http, &base, "/api/orders", Some(&exchanged), 200).await?;
+
+    step("mutual TLS (RFC 8705): the 'meter' device authenticates with its client certificate (passed on by the TLS terminator in front), gets a token bound to it and reads /api/orders; the token copied and sent without the certificate is recorded as such");
+    let with_certificate = |req: reqwest::RequestBuilder| {
+        req.header(auth_server::CLIENT_CERT_HEADER, METER_CERTIFICATE)
+    };
+    let res = with_certificate(http.post(format!("{base}/token")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "meter"),
+            ("scope", "orders:read"),
+        ]))
+        .send()
+        .await?;
+    let meter = token_of(res.json().await?)?;
+    expect(
+        with_certificate(http.get(format!("{base}/api/orders")))
+            .bearer_auth(&meter)
+            .send()
+            .await?,
+        200,
+    )?;
+    get_api(&http, &base, "/api/orders", Some(&meter), 200).await?;
 
     step("the audit file writer stalls while 600 requests arrive: the queue overflows");
     file.pause();
