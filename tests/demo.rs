@@ -257,6 +257,18 @@ fn demo_writes_every_kind_and_no_secret() {
             && e["actor"]["delegation"][0]["subject"] == "gateway"),
         "the exchanged token's use does not name the gateway as the actor"
     );
+    // CIBA: the call centre's request for alice's consent, then the poll that got a token.
+    let ciba = with_oauth("AuthorizationRequested", "auth_req_id_fingerprint");
+    assert_eq!(ciba.len(), 1, "one CIBA request");
+    assert_eq!(ciba[0]["oauth"]["endpoint"], "backchannel_authentication");
+    assert_eq!(ciba[0]["actor"]["client_id"], "desk");
+    assert!(
+        events.iter().any(|e| e["kind"] == "AccessTokenIssued"
+            && e["grant_type"] == "urn:openid:params:grant-type:ciba"
+            && e["actor"]["subject"] == "alice"
+            && e["actor"]["client_id"] == "desk"),
+        "no token issued to the call centre for alice"
+    );
     // Mutual TLS: the meter's certificate (from the TLS terminator's header) authenticated it
     // and bound its token; the token without the certificate is a downgrade, alerted on.
     let meter: Vec<_> = events
@@ -288,6 +300,9 @@ fn demo_writes_every_kind_and_no_secret() {
     }
     for secret in [
         "gateway-secret",
+        "desk-secret",
+        "W4-K9",
+        "\"ar-",
         "par-state",
         "\"dc-",
         "urn:ietf:params:oauth:request_uri:",

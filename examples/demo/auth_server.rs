@@ -1,7 +1,8 @@
 //! A small OAuth 2.0 authorization server for the demo (not for production): registered
 //! clients and users in memory, JWT access tokens (HS256), opaque rotating refresh tokens,
-//! pushed authorization requests (RFC 9126), the device authorization grant (RFC 8628) and
-//! token exchange (RFC 8693).
+//! pushed authorization requests (RFC 9126), the device authorization grant (RFC 8628),
+//! OpenID Connect CIBA (poll mode), token exchange (RFC 8693) and certificate-bound tokens
+//! (RFC 8705).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -119,6 +120,8 @@ fn verify(state: &AppState, token: &str) -> Option<serde_json::Value> {
 
 /// RFC 8628 §3.4.
 const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// OpenID Connect CIBA Core §10.1.
+const CIBA: &str = "urn:openid:params:grant-type:ciba";
 /// RFC 8693 §2.1.
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// RFC 8693 §3.
@@ -164,6 +167,12 @@ fn client(id: &str) -> Option<Client> {
         "gateway" => Some(Client {
             secret: Some("gateway-secret"),
             scopes: &["orders:read"],
+            certificate: false,
+        }),
+        // A call centre's app that asks users for consent on their phones (CIBA).
+        "desk" => Some(Client {
+            secret: Some("desk-secret"),
+            scopes: &["openid", "profile"],
             certificate: false,
         }),
         // A smart meter that authenticates by mutual TLS; its tokens are bound to its
@@ -237,6 +246,16 @@ struct Device {
     approved_by: Option<String>,
 }
 
+/// A CIBA authentication request (poll mode) waiting for its user's decision.
+struct Backchannel {
+    client_id: String,
+    subject: String,
+    scope: String,
+    /// What the user's phone shows, to tell this request from another.
+    binding_message: String,
+    approved: bool,
+}
+
 /// Where each client may be redirected to.
 fn registered_redirect(client_id: &str) -> Option<&'static str> {
     match client_id {
@@ -258,6 +277,8 @@ pub struct AppState {
     pushed: Arc<Mutex<HashMap<String, Pushed>>>,
     /// Device authorizations by device code.
     devices: Arc<Mutex<HashMap<String, Device>>>,
+    /// CIBA authentication requests by `auth_req_id`.
+    backchannel: Arc<Mutex<HashMap<String, Backchannel>>>,
 }
 
 pub fn router(keys: Keys) -> Router {
@@ -269,12 +290,15 @@ pub fn router(keys: Keys) -> Router {
         dpop: DpopVerifier::default(),
         pushed: Arc::default(),
         devices: Arc::default(),
+        backchannel: Arc::default(),
     };
     Router::new()
         .route("/token", post(token))
         .route("/par", post(par))
         .route("/device_authorization", post(device_authorization))
         .route("/device", post(device_approval))
+        .route("/bc-authorize", post(backchannel_authentication))
+        .route("/bc-approve", post(backchannel_approval))
         .route("/revoke", post(revoke))
         .route("/introspect", post(introspect))
         .route("/authorize", get(authorize))
@@ -298,6 +322,7 @@ struct TokenForm {
     device_code: Option<String>,
     subject_token: Option<String>,
     subject_token_type: Option<String>,
+    auth_req_id: Option<String>,
 }
 
 fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
@@ -485,6 +510,30 @@ async fn token(
             devices.remove(&presented);
             (subject, scope)
         }
+        Some(CIBA) => {
+            let presented = form.auth_req_id.clone().unwrap_or_default();
+            let mut requests = state.backchannel.lock().unwrap();
+            let Some(request) = requests
+                .get(&presented)
+                .filter(|r| r.client_id == client_id)
+            else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "auth_req_id is invalid or was used",
+                );
+            };
+            if !request.approved {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "authorization_pending",
+                    "the user has not yet decided",
+                );
+            }
+            let grant = (request.subject.clone(), request.scope.clone());
+            requests.remove(&presented);
+            grant
+        }
         Some(TOKEN_EXCHANGE) => {
             // RFC 8693 §2.1: the subject token must be one of ours, still valid; the new
             // token names the client that asked as the actor (`act`).
@@ -578,7 +627,7 @@ async fn token(
     });
     if !matches!(
         form.grant_type.as_deref(),
-        Some("client_credentials" | DEVICE_CODE)
+        Some("client_credentials" | DEVICE_CODE | CIBA)
     ) {
         let refresh = format!("rt-{}", uuid::Uuid::new_v4().simple());
         state.refresh.lock().unwrap().insert(
@@ -617,6 +666,7 @@ impl TokenParam {
             device_code: None,
             subject_token: None,
             subject_token_type: None,
+            auth_req_id: None,
         }
     }
 }
@@ -864,13 +914,7 @@ async fn device_approval(
     headers: HeaderMap,
     Form(form): Form<DeviceApproval>,
 ) -> Response {
-    let user = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|token| verify(&state, token))
-        .and_then(|claims| claims["sub"].as_str().map(str::to_owned));
-    let Some(user) = user else {
+    let Some(user) = bearer_subject(&state, &headers) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
     let mut devices = state.devices.lock().unwrap();
@@ -884,6 +928,90 @@ async fn device_approval(
         }
         None => (StatusCode::BAD_REQUEST, Html("unknown code")).into_response(),
     }
+}
+
+#[derive(Deserialize)]
+struct BackchannelForm {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    scope: Option<String>,
+    login_hint: Option<String>,
+    binding_message: Option<String>,
+}
+
+/// The CIBA backchannel authentication endpoint (CIBA Core §7, poll mode): a client asks
+/// for a user's consent, which the user gives on her own device.
+async fn backchannel_authentication(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<BackchannelForm>,
+) -> Response {
+    let client = TokenParam {
+        token: None,
+        client_id: form.client_id,
+        client_secret: form.client_secret,
+    };
+    let client_id = match authenticate(&headers, &client.as_token_form()) {
+        Ok(id) => id,
+        Err(response) => return *response,
+    };
+    let subject = form.login_hint.unwrap_or_default();
+    if user_scopes(&subject).is_empty() {
+        return oauth_error(StatusCode::BAD_REQUEST, "unknown_user_id", "no such user");
+    }
+    let auth_req_id = format!("ar-{}", uuid::Uuid::new_v4().simple());
+    state.backchannel.lock().unwrap().insert(
+        auth_req_id.clone(),
+        Backchannel {
+            client_id,
+            subject,
+            scope: form.scope.unwrap_or_default(),
+            binding_message: form.binding_message.unwrap_or_default(),
+            approved: false,
+        },
+    );
+    (
+        [("cache-control", "no-store")],
+        Json(json!({ "auth_req_id": auth_req_id, "expires_in": 120, "interval": 5 })),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct BackchannelApproval {
+    binding_message: String,
+}
+
+/// Where a signed-in user (her access token) approves the request her phone shows.
+async fn backchannel_approval(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<BackchannelApproval>,
+) -> Response {
+    let Some(user) = bearer_subject(&state, &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let mut requests = state.backchannel.lock().unwrap();
+    match requests
+        .values_mut()
+        .find(|r| r.subject == user && r.binding_message == form.binding_message && !r.approved)
+    {
+        Some(request) => {
+            request.approved = true;
+            Html("approved").into_response()
+        }
+        None => (StatusCode::BAD_REQUEST, Html("nothing to approve")).into_response(),
+    }
+}
+
+/// The subject of the valid bearer token a request carries.
+fn bearer_subject(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|token| verify(state, token))
+        .and_then(|claims| claims["sub"].as_str().map(str::to_owned))
 }
 
 async fn login_page() -> Html<&'static str> {

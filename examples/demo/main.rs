@@ -199,13 +199,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .client_certificate_header(auth_server::CLIENT_CERT_HEADER)
         .skip_paths(["/health", "/metrics"])
         // /token, /revoke, /introspect, /authorize are the defaults; add the login form, the
-        // end-session endpoint, pushed authorization requests and device authorization.
+        // end-session endpoint, pushed authorization requests, device authorization and CIBA.
         .endpoints(
             Endpoints::builder()
                 .login("/login")
                 .end_session("/logout")
                 .pushed_authorization("/par")
                 .device_authorization("/device_authorization")
+                .backchannel_authentication("/bc-authorize")
                 .build()?,
         )
         .build()?;

@@ -470,6 +470,44 @@ pub async fn run<W: AuditWriter>(
     let tv = token_of(poll().await?.json().await?)?;
     get_api(&http, &base, "/api/orders", Some(&tv), 200).await?;
 
+    step("OpenID Connect CIBA: a call centre's app asks alice's consent on her phone (login hint, binding message), polls before and after she approves");
+    let res = http
+        .post(format!("{base}/bc-authorize"))
+        .basic_auth("desk", Some("desk-secret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("scope", "openid profile"),
+            ("login_hint", "alice"),
+            ("binding_message", "W4-K9"),
+        ]))
+        .send()
+        .await?;
+    let started: Value = res.json().await?;
+    let auth_req_id = started["auth_req_id"]
+        .as_str()
+        .ok_or_else(|| format!("no auth_req_id in {started}"))?
+        .to_owned();
+    let poll_ciba = || {
+        post_token(
+            form(&[
+                ("grant_type", "urn:openid:params:grant-type:ciba"),
+                ("auth_req_id", &auth_req_id),
+            ]),
+            Some(("desk", "desk-secret")),
+        )
+    };
+    expect(poll_ciba().await?, 400)?;
+    expect(
+        http.post(format!("{base}/bc-approve"))
+            .bearer_auth(&alice)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("binding_message", "W4-K9")]))
+            .send()
+            .await?,
+        200,
+    )?;
+    token_of(poll_ciba().await?.json().await?)?;
+
     step("token exchange: the API gateway trades alice's token for one that names it as the actor (act), and reads /api/orders on her behalf");
     let res = post_token(
         form(&[
