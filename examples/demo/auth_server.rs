@@ -333,8 +333,13 @@ fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
         .into_response()
 }
 
-/// Client authentication: HTTP Basic, or the form (RFC 6749 §2.3.1).
-fn authenticate(headers: &HeaderMap, form: &TokenForm) -> Result<String, Box<Response>> {
+/// Client authentication: HTTP Basic, or the form's `client_id` and `client_secret` (RFC 6749
+/// §2.3.1), or a client certificate for the clients that use one (RFC 8705 §2).
+fn authenticate(
+    headers: &HeaderMap,
+    client_id: Option<&str>,
+    client_secret: Option<&str>,
+) -> Result<String, Box<Response>> {
     let basic = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -346,11 +351,7 @@ fn authenticate(headers: &HeaderMap, form: &TokenForm) -> Result<String, Box<Res
                 .map(|(i, s)| (i.to_owned(), Some(s.to_owned())))
         });
     let (id, secret) = basic
-        .or_else(|| {
-            form.client_id
-                .clone()
-                .map(|id| (id, form.client_secret.clone()))
-        })
+        .or_else(|| client_id.map(|id| (id.to_owned(), client_secret.map(str::to_owned))))
         .ok_or_else(|| {
             oauth_error(
                 StatusCode::UNAUTHORIZED,
@@ -391,7 +392,11 @@ async fn token(
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    let client_id = match authenticate(&headers, &form) {
+    let client_id = match authenticate(
+        &headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    ) {
         Ok(id) => id,
         Err(response) => return *response,
     };
@@ -650,34 +655,17 @@ struct TokenParam {
     client_secret: Option<String>,
 }
 
-impl TokenParam {
-    fn as_token_form(&self) -> TokenForm {
-        TokenForm {
-            grant_type: None,
-            client_id: self.client_id.clone(),
-            client_secret: self.client_secret.clone(),
-            scope: None,
-            username: None,
-            password: None,
-            refresh_token: None,
-            code: None,
-            code_verifier: None,
-            redirect_uri: None,
-            device_code: None,
-            subject_token: None,
-            subject_token_type: None,
-            auth_req_id: None,
-        }
-    }
-}
-
 /// RFC 7009: revokes a refresh token, or an access token by its `jti`.
 async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
     Form(form): Form<TokenParam>,
 ) -> Response {
-    if let Err(response) = authenticate(&headers, &form.as_token_form()) {
+    if let Err(response) = authenticate(
+        &headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    ) {
         return *response;
     }
     let token = form.token.unwrap_or_default();
@@ -695,7 +683,11 @@ async fn introspect(
     headers: HeaderMap,
     Form(form): Form<TokenParam>,
 ) -> Response {
-    if let Err(response) = authenticate(&headers, &form.as_token_form()) {
+    if let Err(response) = authenticate(
+        &headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    ) {
         return *response;
     }
     let token = form.token.unwrap_or_default();
@@ -802,12 +794,11 @@ async fn par(
     headers: HeaderMap,
     Form(form): Form<ParForm>,
 ) -> Response {
-    let client = TokenParam {
-        token: None,
-        client_id: form.client_id.clone(),
-        client_secret: form.client_secret,
-    };
-    let client_id = match authenticate(&headers, &client.as_token_form()) {
+    let client_id = match authenticate(
+        &headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    ) {
         Ok(id) => id,
         Err(response) => return *response,
     };
@@ -866,7 +857,11 @@ async fn device_authorization(
     headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    let client_id = match authenticate(&headers, &form) {
+    let client_id = match authenticate(
+        &headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    ) {
         Ok(id) => id,
         Err(response) => return *response,
     };
@@ -946,12 +941,11 @@ async fn backchannel_authentication(
     headers: HeaderMap,
     Form(form): Form<BackchannelForm>,
 ) -> Response {
-    let client = TokenParam {
-        token: None,
-        client_id: form.client_id,
-        client_secret: form.client_secret,
-    };
-    let client_id = match authenticate(&headers, &client.as_token_form()) {
+    let client_id = match authenticate(
+        &headers,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    ) {
         Ok(id) => id,
         Err(response) => return *response,
     };
