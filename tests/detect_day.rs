@@ -128,10 +128,9 @@ impl Day {
         event.grant_type = Some("refresh_token".into());
         event.actor.subject = Some(format!("user-{user}"));
         event.actor.client_id = Some("web".into());
-        event.oauth = Some(Box::new(OAuthDetails {
-            presented_refresh_token: Some(TokenRef::new(TokenFingerprint::of(presented))),
-            ..OAuthDetails::default()
-        }));
+        let mut oauth = OAuthDetails::default();
+        oauth.presented_refresh_token = Some(TokenRef::new(TokenFingerprint::of(presented)));
+        event.oauth = Some(Box::new(oauth));
         match issued {
             Some(token) => {
                 event.refresh_token = Some(Box::new(TokenRef::new(TokenFingerprint::of(token))))

@@ -349,6 +349,7 @@ pub struct ServiceInfo {
 
 /// The `actor` object.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Actor {
     /// The OAuth client.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -386,6 +387,7 @@ impl Actor {
 
 /// The `scopes` object. `None` means unknown; an empty list means known to be empty.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Scopes {
     /// Scopes the issued or presented token carries.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -418,6 +420,7 @@ impl Scopes {
 
 /// The `token` object: what is known about a token, never the token itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TokenDetails {
     /// What introspection answered.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -473,6 +476,7 @@ pub struct TokenDetails {
 /// The `token.unverified` object: claims of a token that did not verify (or that nothing
 /// could verify), recorded for investigation and never as facts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct UnverifiedClaims {
     /// `client_id`, `azp` or `cid`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -527,6 +531,7 @@ impl TokenDetails {
 /// Serialised by hand because one key, `x5t#S256`, is not a Rust name; the keys are written
 /// in RFC 8785 order like every other object's.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TokenBinding {
     /// True when a token bound to a key was presented as a plain `Bearer` token, without
     /// the proof its binding asks for.
@@ -620,6 +625,7 @@ impl TokenRef {
 
 /// The `oauth` object: request details beyond the core fields.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct OAuthDetails {
     /// Token exchange: the acting party (`act.sub`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1024,6 +1030,7 @@ impl Place {
 
 /// The `dropped` object of an `AuditEventsDropped` event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Dropped {
     /// How many events were lost or delayed.
     pub count: u64,
@@ -1068,6 +1075,7 @@ pub struct ChainLink {
 
 /// The `checkpoint` object of an `AuditCheckpoint` event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Checkpoint {
     /// The hash of that event.
     pub hash: EventHash,

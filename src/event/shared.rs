@@ -31,7 +31,9 @@ use super::canonical;
 /// ```
 /// use oauth_audit::event::{Actor, ActorKind, Shared};
 ///
-/// let actor = Shared::new(Actor { subject: Some("alice".into()), ..Actor::default() });
+/// let mut alice = Actor::default();
+/// alice.subject = Some("alice".into());
+/// let actor = Shared::new(alice);
 /// let mut other = actor.clone();
 /// other.kind = Some(ActorKind::User); // this event's own copy from now on
 /// assert_eq!(actor.kind, None);
