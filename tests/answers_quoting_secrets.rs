@@ -1142,3 +1142,121 @@ async fn an_audience_uris_query_and_password_are_not_recorded() {
         "{text}"
     );
 }
+
+/// A DPoP proof (RFC 9449) whose signature and payload parts are recognisable, and the
+/// same proof as a resource server or authorization server would quote a part of it.
+fn dpop_proof() -> (String, String, String) {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let payload = b64(
+        r#"{"jti":"Pr00fJti0081","htm":"GET","htu":"https://rs.example/api/data","iat":1700000000}"#,
+    );
+    let signature = "Pr00fSignature0082-AbCdEfGhIjKlMnOpQrStUvWxYz_0123456789".to_owned();
+    let proof = format!(
+        "{}.{payload}.{signature}",
+        b64(r#"{"typ":"dpop+jwt","alg":"ES256"}"#)
+    );
+    (proof, payload, signature)
+}
+
+/// The payload and signature parts of the request's `DPoP` header, quoted alone.
+fn quoted_proof_parts(headers: &axum::http::HeaderMap) -> String {
+    let proof = headers
+        .get("dpop")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mut parts = proof.split('.');
+    let (_, payload, signature) = (parts.next(), parts.next(), parts.next());
+    format!(
+        "proof payload {} signature {} does not verify",
+        payload.unwrap_or_default(),
+        signature.unwrap_or_default()
+    )
+}
+
+/// A challenge, or an `ErrorInfo` description, quoting a part of the request's DPoP proof
+/// (its signature, its payload: not JWT-shaped on their own) is scrubbed of it, on a
+/// protected route and at the token endpoint.
+#[tokio::test]
+async fn a_part_of_a_dpop_proof_quoted_back_is_scrubbed() {
+    let app = Router::new()
+        .route(
+            "/api/data",
+            get(|headers: axum::http::HeaderMap| async move {
+                let challenge = format!(
+                    "DPoP error=\"invalid_dpop_proof\", error_description=\"{}\"",
+                    quoted_proof_parts(&headers)
+                );
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, challenge)],
+                    "",
+                )
+            }),
+        )
+        .route(
+            "/api/reported",
+            get(|headers: axum::http::HeaderMap| async move {
+                let mut response = (StatusCode::UNAUTHORIZED, "").into_response();
+                response
+                    .extensions_mut()
+                    .insert(oauth_audit::event::ErrorInfo {
+                        code: "proof_refused".into(),
+                        description: Some(quoted_proof_parts(&headers)),
+                    });
+                response
+            }),
+        )
+        .route(
+            "/token",
+            post(|headers: axum::http::HeaderMap, _body: Bytes| async move {
+                let body = serde_json::json!({
+                    "error": "invalid_dpop_proof",
+                    "error_description": quoted_proof_parts(&headers),
+                });
+                (
+                    StatusCode::BAD_REQUEST,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body.to_string(),
+                )
+            }),
+        );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    let (proof, payload, signature) = dpop_proof();
+    let sent = [
+        client_without_redirects()
+            .get(format!("http://{addr}/api/data"))
+            .header(header::AUTHORIZATION, "DPoP DpopBoundAccessT0ken0083")
+            .header("dpop", &proof),
+        client_without_redirects()
+            .get(format!("http://{addr}/api/reported"))
+            .header(header::AUTHORIZATION, "DPoP DpopBoundAccessT0ken0083")
+            .header("dpop", &proof),
+        client_without_redirects()
+            .post(format!("http://{addr}/token"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("dpop", &proof)
+            .body("grant_type=client_credentials&client_id=c"),
+    ];
+    for request in sent {
+        let res = request.send().await.unwrap();
+        assert!(res.status().is_client_error());
+    }
+    let all = events(&memory, 3).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in [
+        payload.as_str(),
+        signature.as_str(),
+        "Pr00fSignature0082",
+        "DpopBoundAccessT0ken0083",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    for event in &all {
+        assert_eq!(
+            event["error"]["description"],
+            "proof payload [redacted] signature [redacted] does not verify",
+            "{event}"
+        );
+    }
+}

@@ -202,12 +202,6 @@ impl HeadSecrets {
         self.incomplete
     }
 
-    /// [`add`](Self::add) of a header value's text, as a response would quote it: its lossy
-    /// UTF-8 reading (the value itself, nearly always).
-    pub(crate) fn add_bytes(&mut self, bytes: &[u8]) {
-        self.add(&crate::text::lossy(bytes));
-    }
-
     /// The digests, in the order they were added.
     #[cfg(test)]
     pub(crate) fn digests(&self) -> &[SecretDigest] {
@@ -990,7 +984,7 @@ mod tests {
         assert_eq!(here, there);
         assert_ne!(here, SecretDigest::of("c00kie-Value="));
         let mut head = HeadSecrets::default();
-        head.add_bytes(b"c00kie-Value==");
+        head.add("c00kie-Value==");
         assert_eq!(head.digests(), [here]);
         // Debug shows nothing of it.
         assert_eq!(format!("{here:?}"), "SecretDigest(..)");

@@ -283,8 +283,9 @@ fn resource_error(
     // something: a challenge, or an error the service reported.
     if challenge.is_some() || reported.is_some() {
         // What else the head carried: another scheme's credential (a Basic password), a
-        // second `Authorization` field, a token sent in the query, cookies (last: a flood of
-        // them leaves the credentials before them kept as text).
+        // second `Authorization` field, a token sent in the query, DPoP proofs and their
+        // parts, cookies (last: a flood of them leaves the credentials before them kept as
+        // text).
         let mut head = HeadSecrets::default();
         if let Some(quotable) = resource.quotable() {
             for value in &quotable.authorization {
@@ -292,6 +293,9 @@ fn resource_error(
             }
             if let Some(query) = quotable.query.as_ref().and_then(|target| target.query()) {
                 crate::oauth::query_secrets(query, &mut head);
+            }
+            for proof in &quotable.dpop {
+                crate::oauth::dpop_secrets(proof.as_bytes(), &mut head);
             }
             for field in quotable.cookies() {
                 crate::oauth::cookie_secrets(field.as_bytes(), &mut head);

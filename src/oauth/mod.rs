@@ -236,6 +236,26 @@ pub(crate) fn cookie_secrets(field: &[u8], head: &mut crate::event::HeadSecrets)
     }
 }
 
+/// Adds to `head` one `DPoP` header value (RFC 9449 §4.2) and its parts: a response may
+/// quote a proof whole (a JWT-shaped word, which the scrub finds anyway) or only a part of
+/// it, its payload or its signature, which are no JWT on their own and would otherwise
+/// stay. Each part is one word of a text (Base64url), so each is kept by its digest alone.
+pub(crate) fn dpop_secrets(value: &[u8], head: &mut crate::event::HeadSecrets) {
+    let value = crate::text::lossy(value);
+    let value = value.trim();
+    head.add(value);
+    let mut parts = value.split('.');
+    if let (Some(header), Some(payload)) = (parts.next(), parts.next()) {
+        head.add(header);
+        head.add(payload);
+        // The signing input (RFC 7515 §5.1), quoted by a server that says what it verified.
+        head.add(&value[..header.len() + 1 + payload.len()]);
+        for part in parts {
+            head.add(part);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;

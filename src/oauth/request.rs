@@ -87,7 +87,7 @@ impl SecretHeaders {
 }
 
 /// Adds to `out` every cookie value and every DPoP proof (no bearer secret, but never
-/// recorded either): a response may quote them. `present` says which of those headers
+/// recorded either), and each part of a proof: a response may quote them. `present` says which of those headers
 /// there are. (The `Authorization` values' secrets are added by `basic_client`.)
 fn head_credentials(headers: &http::HeaderMap, present: SecretHeaders, out: &mut HeadSecrets) {
     if present.cookie {
@@ -95,7 +95,7 @@ fn head_credentials(headers: &http::HeaderMap, present: SecretHeaders, out: &mut
     }
     if present.dpop {
         for value in headers.get_all(DPOP) {
-            out.add_bytes(value.as_bytes());
+            super::dpop_secrets(value.as_bytes(), out);
         }
     }
 }

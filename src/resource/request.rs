@@ -66,7 +66,8 @@ pub(crate) struct ResourceRequest {
 /// the response is read (the values share the request's bytes; nothing is copied): the
 /// `Authorization` values when they were not one bearer token (another scheme such as
 /// `Basic`, a malformed credential, several fields), the query string when it names an
-/// `access_token` (RFC 6750 §2.3 lets a client send its token there), and the `Cookie`
+/// `access_token` (RFC 6750 §2.3 lets a client send its token there), the `DPoP` proofs
+/// (RFC 9449 §4.2: a challenge refusing one may quote a part of it), and the `Cookie`
 /// fields. Read only when a response carries a challenge (the cookies' values are parsed
 /// then, not on arrival); its `Debug` shows nothing of them.
 #[derive(Default)]
@@ -75,6 +76,8 @@ pub(crate) struct Quotable {
     pub(crate) authorization: Vec<http::HeaderValue>,
     /// The request's path and query, when it has a query.
     pub(crate) query: Option<http::uri::PathAndQuery>,
+    /// The `DPoP` header values.
+    pub(crate) dpop: Vec<http::HeaderValue>,
     /// The first `Cookie` field, as it came: held here, not in a vector of its own, since an
     /// HTTP/1.1 request has one.
     cookie: Option<http::HeaderValue>,
@@ -105,6 +108,7 @@ impl std::fmt::Debug for Quotable {
         f.debug_struct("Quotable")
             .field("authorization", &self.authorization.len())
             .field("query", &self.query.is_some())
+            .field("dpop", &self.dpop.len())
             .field("cookies", &self.cookies().count())
             .finish()
     }
@@ -250,7 +254,8 @@ impl ResourceRequest {
         // Known from the pass over the names the request's context made: a request without
         // cookies looks nothing up.
         let cookies = carried.has(Header::Cookie);
-        let quotable = (authorization || query || cookies).then(|| {
+        let dpop_proofs = carried.has(Header::Dpop);
+        let quotable = (authorization || query || cookies || dpop_proofs).then(|| {
             let (cookie, more_cookies) = if cookies {
                 let mut fields = headers.get_all(http::header::COOKIE).iter();
                 let first = fields.next().cloned();
@@ -274,6 +279,11 @@ impl ResourceRequest {
                     Vec::new()
                 },
                 query: uri.path_and_query().filter(|_| query).cloned(),
+                dpop: if dpop_proofs {
+                    headers.get_all(crate::dpop::DPOP).iter().cloned().collect()
+                } else {
+                    Vec::new()
+                },
                 cookie,
                 more_cookies,
             })
