@@ -1260,3 +1260,105 @@ async fn a_part_of_a_dpop_proof_quoted_back_is_scrubbed() {
         );
     }
 }
+
+/// What an application reports as an `ErrorInfo` code may quote the request too: it is
+/// scrubbed of the same secrets as the description, and bounded; a valid code is kept as
+/// it was written.
+#[tokio::test]
+async fn a_reported_error_code_is_scrubbed_and_bounded() {
+    fn reporting(code: String) -> axum::response::Response {
+        let mut response = (StatusCode::BAD_GATEWAY, "").into_response();
+        response
+            .extensions_mut()
+            .insert(oauth_audit::event::ErrorInfo {
+                code,
+                description: None,
+            });
+        response
+    }
+    let app = Router::new()
+        .route(
+            "/api/data",
+            get(|headers: axum::http::HeaderMap| async move {
+                let cookie = headers
+                    .get(header::COOKIE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                match cookie.split_once('=') {
+                    Some((_, value)) => reporting(format!("session:{value}:refused")),
+                    None => reporting("upstream_unreachable".into()),
+                }
+            }),
+        )
+        .route(
+            "/api/long",
+            get(|| async { reporting(format!("upstream_{}", "x".repeat(500))) }),
+        )
+        .route(
+            "/token",
+            post(|body: Bytes| async move {
+                let secret = url::form_urlencoded::parse(&body)
+                    .find(|(k, _)| k == "client_secret")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let mut response = (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"{"access_token":"0paque-t0ken-value-0091","token_type":"Bearer"}"#,
+                )
+                    .into_response();
+                response
+                    .extensions_mut()
+                    .insert(oauth_audit::event::ErrorInfo {
+                        code: format!("slow:{secret}"),
+                        description: None,
+                    });
+                response
+            }),
+        );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    let url = format!("http://{addr}");
+    client_without_redirects()
+        .get(format!("{url}/api/data"))
+        .header(header::COOKIE, "session=ReportedCodeCookie0092")
+        .send()
+        .await
+        .unwrap();
+    client_without_redirects()
+        .get(format!("{url}/api/data"))
+        .send()
+        .await
+        .unwrap();
+    client_without_redirects()
+        .get(format!("{url}/api/long"))
+        .send()
+        .await
+        .unwrap();
+    client_without_redirects()
+        .post(format!("{url}/token"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&client_id=c&client_secret=ReportedCodeSecret0093")
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 4).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in ["ReportedCodeCookie0092", "ReportedCodeSecret0093"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    assert_eq!(
+        all[0]["error"]["code"], "session:[redacted]:refused",
+        "{}",
+        all[0]
+    );
+    assert_eq!(
+        all[1]["error"]["code"], "upstream_unreachable",
+        "{}",
+        all[1]
+    );
+    let long = all[2]["error"]["code"].as_str().unwrap();
+    assert!(long.len() <= 64, "{} bytes: {long}", long.len());
+    assert!(long.starts_with("upstream_x"), "{long}");
+    assert_eq!(all[3]["error"]["code"], "slow:[redacted]", "{}", all[3]);
+}

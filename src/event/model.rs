@@ -899,7 +899,10 @@ impl AutonomousSystem {
 /// error body) or the token verdict already gave one. Its `description` is recorded as a
 /// response's is: scrubbed of the request's secrets (its cookies' values among them), then
 /// sanitised and bounded (see [`scrub`](crate::event::scrub)); an application quoting the
-/// request back does not put the request's credentials in the trail.
+/// request back does not put the request's credentials in the trail. So is its `code`,
+/// bounded to 64 bytes, unless it is an error code the OAuth and OpenID Connect
+/// specifications register (`invalid_token`), kept as it is; a code of plain words with
+/// nothing secret in it (`upstream_unreachable`) is recorded as it was written.
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -943,11 +946,18 @@ pub struct ErrorInfo {
 }
 
 impl ErrorInfo {
-    /// What the event records of an `ErrorInfo` a service reported: the code as it is, the
-    /// description scrubbed of `secrets` and sanitised to `max_description` bytes.
+    /// The longest `code` recorded of an `ErrorInfo` a service reported, as of a response's
+    /// `error`: RFC 6749 error codes are short words.
+    pub(crate) const MAX_REPORTED_CODE: usize = 64;
+
+    /// What the event records of an `ErrorInfo` a service reported: the description
+    /// scrubbed of `secrets` and sanitised to `max_description` bytes; the code, which an
+    /// application writes and may make of request data (`session:<cookie>`), likewise
+    /// unless it is a code the OAuth specifications register, and to at most
+    /// [`MAX_REPORTED_CODE`](Self::MAX_REPORTED_CODE) bytes, as a response's code is.
     pub(crate) fn reported(&self, secrets: &super::Secrets<'_>, max_description: usize) -> Self {
         ErrorInfo {
-            code: self.code.clone(),
+            code: super::scrub_code(&self.code, secrets, Self::MAX_REPORTED_CODE),
             description: self
                 .description
                 .as_deref()
