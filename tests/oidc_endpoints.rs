@@ -951,3 +951,121 @@ async fn backchannel_authentication_requests_record_the_client_and_never_the_hin
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
 }
+
+/// A token endpoint for the decoupled flows' polls: a CIBA poll (CIBA Core §10.1) for the
+/// `auth_req_id` answered above is granted an opaque token, a device-code poll (RFC 8628
+/// §3.4) is told to wait.
+async fn decoupled_token(Form(form): Form<Vec<(String, String)>>) -> Response {
+    let get = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    match (get("grant_type"), get("auth_req_id"), get("device_code")) {
+        (Some("urn:openid:params:grant-type:ciba"), Some(AUTH_REQ_ID), _) => Json(json!({
+            "access_token": "0paque-ciba-access-t0ken",
+            "token_type": "Bearer",
+            "expires_in": 300,
+        }))
+        .into_response(),
+        (Some("urn:ietf:params:oauth:grant-type:device_code"), _, Some(DEVICE_CODE)) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "authorization_pending"})),
+        )
+            .into_response(),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response(),
+    }
+}
+
+/// A CIBA poll carries the fingerprint of the `auth_req_id` it polls for, the one the
+/// backchannel authentication request's event carries: the two join. The same for a
+/// device-code poll and its device authorization request. Neither value is recorded.
+#[tokio::test]
+async fn decoupled_polls_carry_the_fingerprint_of_the_request_they_poll_for() {
+    let (auditor, memory) = memory_auditor();
+    let endpoints = Endpoints::builder()
+        .no_defaults()
+        .token("/token")
+        .device_authorization("/device_authorization")
+        .backchannel_authentication("/bc-authorize")
+        .build()
+        .unwrap();
+    let layer = AuditLayer::builder(auditor)
+        .endpoints(endpoints)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/token", post(decoupled_token))
+        .route("/device_authorization", post(device_authorization))
+        .route("/bc-authorize", post(backchannel_authentication))
+        .layer(layer);
+    let addr = serve(app).await;
+    let tv = [("client_id", "tv"), ("client_secret", "tv-s3cret-value")];
+    let send = |path: &str, form: Vec<(&'static str, &'static str)>| {
+        let path = path.to_owned();
+        async move {
+            let mut form = form;
+            form.extend(tv);
+            post_form(addr, &path, &form).await.status()
+        }
+    };
+    assert_eq!(send("/bc-authorize", vec![("scope", "openid")]).await, 200);
+    assert_eq!(
+        send(
+            "/token",
+            vec![
+                ("grant_type", "urn:openid:params:grant-type:ciba"),
+                ("auth_req_id", AUTH_REQ_ID),
+            ]
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        send("/device_authorization", vec![("scope", "openid")]).await,
+        200
+    );
+    assert_eq!(
+        send(
+            "/token",
+            vec![
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", DEVICE_CODE),
+            ]
+        )
+        .await,
+        400
+    );
+
+    let all = events(&memory, 4).await;
+    let (started, polled, device, device_poll) = (&all[0], &all[1], &all[2], &all[3]);
+    assert_eq!(started["oauth"]["auth_req_id_fingerprint"], fp(AUTH_REQ_ID));
+    assert_eq!(polled["kind"], "AccessTokenIssued", "{polled:#}");
+    assert_eq!(polled["grant_type"], "urn:openid:params:grant-type:ciba");
+    assert_eq!(polled["actor"]["client_id"], "tv");
+    assert_eq!(
+        polled["oauth"]["auth_req_id_fingerprint"], started["oauth"]["auth_req_id_fingerprint"],
+        "{polled:#}"
+    );
+    assert_eq!(device["oauth"]["device_code_fingerprint"], fp(DEVICE_CODE));
+    assert_eq!(device_poll["kind"], "TokenRequestFailed", "{device_poll:#}");
+    assert_eq!(device_poll["error"]["code"], "authorization_pending");
+    assert_eq!(
+        device_poll["oauth"]["device_code_fingerprint"], device["oauth"]["device_code_fingerprint"],
+        "{device_poll:#}"
+    );
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in [
+        AUTH_REQ_ID,
+        DEVICE_CODE,
+        USER_CODE,
+        "tv-s3cret-value",
+        "0paque-ciba",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+}

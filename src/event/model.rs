@@ -641,7 +641,7 @@ pub struct OAuthDetails {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub audience: Vec<String>,
     /// CIBA: the fingerprint of the `auth_req_id` the backchannel authentication endpoint
-    /// answered (never its value).
+    /// answered, and of the one a CIBA token request sent (never its value): the two join.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_req_id_fingerprint: Option<TokenFingerprint>,
     /// Set to `false` when a body was too large or incomplete to inspect.

@@ -1,7 +1,8 @@
 //! The OpenID Connect CIBA backchannel authentication endpoint (CIBA Core §7):
 //! `AuthorizationRequested` (the server answered an `auth_req_id`: the user is asked on
 //! their own device) or `AuthorizationFailed`, with
-//! `oauth.endpoint: "backchannel_authentication"` and the `auth_req_id`'s fingerprint.
+//! `oauth.endpoint: "backchannel_authentication"` and the `auth_req_id`'s fingerprint,
+//! which the token endpoint's CIBA requests (polls, ping-mode fetches) carry too.
 //!
 //! The hints that name the user (`login_hint_token`, `id_token_hint`, `login_hint`), the
 //! `user_code`, the `binding_message` and the `client_notification_token` are not recorded:

@@ -100,6 +100,8 @@
 //!   fingerprint that differs from the presented one means the server rotated it.
 //! - `oauth.device_code_fingerprint`: the device code of a device grant poll (RFC 8628),
 //!   so polls and the final issuance can be correlated.
+//! - `oauth.auth_req_id_fingerprint`: the `auth_req_id` of a CIBA token request (CIBA
+//!   Core §10.1), the fingerprint its backchannel authentication request's event carries.
 //! - `oauth.pkce_method: "verifier_sent"` on token requests that sent a `code_verifier`
 //!   (the method itself is recorded at the authorization endpoint: `S256`, `plain`).
 //! - `oauth.repeated`: device-code polls are recorded once per device code, client and

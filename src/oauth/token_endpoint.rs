@@ -16,6 +16,9 @@ use crate::token::{InspectedToken, TokenFingerprint, TokenFormat};
 
 /// RFC 8628 §3.4.
 pub(crate) const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// OpenID Connect CIBA Core §10.1: a poll (or ping-mode fetch) for a backchannel
+/// authentication request's tokens.
+pub(crate) const CIBA: &str = "urn:openid:params:grant-type:ciba";
 /// RFC 8693 §2.1.
 pub(crate) const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// RFC 7523 §2.1.
@@ -90,6 +93,14 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                 device_code = form.get("device_code").map(TokenFingerprint::of);
                 if device_code.is_some() {
                     Exchange::oauth(event).device_code_fingerprint = device_code;
+                }
+            }
+            Some(CIBA) => {
+                // The fingerprint the backchannel authentication request's event carries:
+                // the two join on it.
+                if let Some(auth_req_id) = form.get("auth_req_id") {
+                    Exchange::oauth(event).auth_req_id_fingerprint =
+                        Some(TokenFingerprint::of(auth_req_id));
                 }
             }
             Some(TOKEN_EXCHANGE) => {
