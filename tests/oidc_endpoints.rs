@@ -1069,3 +1069,132 @@ async fn decoupled_polls_carry_the_fingerprint_of_the_request_they_poll_for() {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
 }
+
+/// An authorization endpoint that takes its parameters from the query and, for `POST`
+/// (OpenID Connect Core §3.1.2.1), the form body alike, and grants a code to any request
+/// with a request object in either.
+async fn authorize_merged(RawQuery(query): RawQuery, body: axum::body::Bytes) -> Response {
+    let query = query.unwrap_or_default();
+    let object = form_urlencoded::parse(query.as_bytes())
+        .chain(form_urlencoded::parse(&body))
+        .any(|(k, _)| k == "request");
+    if object {
+        (
+            StatusCode::FOUND,
+            [(
+                header::LOCATION,
+                "https://rp.example/cb?code=c0de-c0de&state=st",
+            )],
+        )
+            .into_response()
+    } else {
+        (StatusCode::BAD_REQUEST, "no request object").into_response()
+    }
+}
+
+/// A request object sent in a `POST /authorize` body while `client_id` is only in the query
+/// (or the reverse) is compared with it as one in the query is (RFC 9101 §6.3): the
+/// object's client is the actor, the other `conflicting_client_id`.
+#[tokio::test]
+async fn a_request_object_and_a_client_id_split_between_query_and_body_are_compared() {
+    let (auditor, memory) = memory_auditor();
+    let endpoints = Endpoints::builder()
+        .no_defaults()
+        .authorization("/authorize")
+        .build()
+        .unwrap();
+    let layer = AuditLayer::builder(auditor)
+        .endpoints(endpoints)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/authorize", get(authorize_merged).post(authorize_merged))
+        .layer(layer);
+    let addr = serve(app).await;
+    let object = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(r#"{"alg":"RS256","kid":"k"}"#),
+        b64(
+            r#"{"aud":"https://as.example","client_id":"attacker-app","response_type":"code","redirect_uri":"https://evil.example/cb","scope":"openid","state":"st4te-st4te"}"#
+        )
+    );
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!("http://{addr}/authorize");
+    // The object in the body, `client_id` in the query; then the reverse.
+    let sent = [
+        client
+            .post(format!("{url}?client_id=rp&response_type=code"))
+            .form(&[("request", object.as_str())]),
+        client
+            .post(format!("{url}?response_type=code&request={object}"))
+            .form(&[("client_id", "rp")]),
+    ];
+    for request in sent {
+        assert_eq!(request.send().await.unwrap().status(), 302);
+    }
+    let all = events(&memory, 2).await;
+    for e in &all {
+        assert_eq!(e["kind"], "AuthorizationGranted", "{e:#}");
+        assert_eq!(e["actor"]["client_id"], "attacker-app", "{e:#}");
+        assert_eq!(e["oauth"]["conflicting_client_id"], "rp", "{e:#}");
+        assert_eq!(e["severity"], "warning");
+        assert_eq!(e["redirect_uri"], "https://evil.example/cb", "{e:#}");
+    }
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in [object.as_str(), "st4te", "c0de-c0de"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+}
+
+/// A request naming three clients records every one of them: the query's `client_id`, the
+/// body's, and the request object's (the actor), the two others in
+/// `oauth.conflicting_client_ids`, the first also in `conflicting_client_id`.
+#[tokio::test]
+async fn every_conflicting_client_of_an_authorization_request_is_recorded() {
+    let (auditor, memory) = memory_auditor();
+    let endpoints = Endpoints::builder()
+        .no_defaults()
+        .authorization("/authorize")
+        .build()
+        .unwrap();
+    let layer = AuditLayer::builder(auditor)
+        .endpoints(endpoints)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/authorize", post(authorize_merged))
+        .layer(layer);
+    let addr = serve(app).await;
+    let object = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(r#"{"alg":"RS256","kid":"k"}"#),
+        b64(r#"{"client_id":"attacker-app","response_type":"code","scope":"openid"}"#)
+    );
+    let status = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("http://{addr}/authorize?client_id=rp"))
+        .form(&[("client_id", "third-app"), ("request", object.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 302);
+    let all = events(&memory, 1).await;
+    let e = &all[0];
+    assert_eq!(e["actor"]["client_id"], "attacker-app", "{e:#}");
+    let others = e["oauth"]["conflicting_client_ids"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no conflicting_client_ids: {e:#}"));
+    let mut others: Vec<&str> = others.iter().filter_map(|v| v.as_str()).collect();
+    assert!(others.contains(&e["oauth"]["conflicting_client_id"].as_str().unwrap()));
+    others.sort_unstable();
+    assert_eq!(others, ["rp", "third-app"], "{e:#}");
+    assert_eq!(e["severity"], "warning");
+}

@@ -912,3 +912,62 @@ async fn control_pushed_requests_are_remembered_with_room() {
         "{granted}"
     );
 }
+
+/// Basic naming `basic-app`, a form `client_id` naming `form-app`, and a client assertion
+/// for `asserted-app` whose `iss` is `issuer-app`: four clients in one request. The event
+/// names Basic's as the actor and keeps every other one, not only the first, in
+/// `oauth.conflicting_client_ids`, at the token, revocation and introspection endpoints.
+#[tokio::test]
+async fn every_client_a_request_names_besides_the_actor_is_recorded() {
+    let opaque =
+        || async { Json(json!({"access_token": "0paque-t0ken-value", "token_type": "Bearer"})) };
+    let app = Router::new()
+        .route("/token", post(move |_body: Bytes| opaque()))
+        .route("/revoke", post(|_body: Bytes| async { StatusCode::OK }))
+        .route(
+            "/introspect",
+            post(|_body: Bytes| async { Json(json!({"active": false})) }),
+        );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let assertion = format!(
+        "{}.{}.c2ln",
+        b64(r#"{"alg":"RS256"}"#),
+        b64(r#"{"iss":"issuer-app","sub":"asserted-app","aud":"as"}"#)
+    );
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("basic-app:basic-s3cret")
+    );
+    for (path, first) in [
+        ("/token", "grant_type=client_credentials"),
+        ("/revoke", "token=some-t0ken-to-revoke"),
+        ("/introspect", "token=some-t0ken-to-inspect"),
+    ] {
+        client_without_redirects()
+            .post(format!("http://{addr}{path}"))
+            .header(header::AUTHORIZATION, &basic)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(format!(
+                "{first}&client_id=form-app&client_assertion_type={JWT_ASSERTION}&client_assertion={assertion}"
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, 3).await;
+    for e in &all {
+        assert_eq!(e["actor"]["client_id"], "basic-app", "{e}");
+        let others = e["oauth"]["conflicting_client_ids"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no conflicting_client_ids: {e}"));
+        let mut others: Vec<&str> = others.iter().filter_map(Value::as_str).collect();
+        assert!(
+            others.contains(&e["oauth"]["conflicting_client_id"].as_str().unwrap()),
+            "{e}"
+        );
+        others.sort_unstable();
+        assert_eq!(others, ["asserted-app", "form-app", "issuer-app"], "{e}");
+        assert_eq!(e["severity"], "warning", "{e}");
+    }
+}

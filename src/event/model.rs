@@ -662,9 +662,18 @@ pub struct OAuthDetails {
     /// one that is not `actor.client_id`. When the access token issued is a
     /// JWT naming another client than the request's (not merely in another case, nor a
     /// token exchange's audience), the server's word is `actor.client_id` and the request's
-    /// name is this. The event's severity is at least `warning`.
+    /// name is this. The event's severity is at least `warning`. A request naming more than
+    /// two clients has the first other one here, and all of them in
+    /// `conflicting_client_ids`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conflicting_client_id: Option<String>,
+    /// Every client the request named besides `actor.client_id`, each once, in the order
+    /// read (`conflicting_client_id` first), at most 8: present whenever
+    /// `conflicting_client_id` is. A request may name three or more (HTTP Basic, a form
+    /// `client_id`, a client assertion's `sub` and `iss`; a query's `client_id`, a form
+    /// body's and a request object's), each of which a server may have acted for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicting_client_ids: Vec<String>,
     /// Device grant (RFC 8628): the fingerprint of the polled device code, and of the device
     /// code the device authorization endpoint answered.
     #[serde(skip_serializing_if = "Option::is_none")]

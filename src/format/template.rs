@@ -370,6 +370,7 @@ const OAUTH_DETAILS: &[(&str, Field)] = &[
     ("body_inspected", Field::Boolean),
     ("body_not_inspected", Field::Keyword),
     ("conflicting_client_id", Field::Keyword),
+    ("conflicting_client_ids", Field::Keyword),
     ("device_code_fingerprint", Field::Keyword),
     ("dpop.jkt", Field::Keyword),
     ("dpop.method", Field::Keyword),

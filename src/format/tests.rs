@@ -198,6 +198,7 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 body_inspected: Some(false),
                 body_not_inspected: strings(&["response_too_large"]),
                 conflicting_client_id: Some("other-app".into()),
+                conflicting_client_ids: strings(&["other-app", "third-app"]),
                 device_code_fingerprint: Some(TokenFingerprint::of("device-code")),
                 dpop: Some(crate::event::TokenBinding {
                     downgrade: false,

@@ -22,8 +22,38 @@ pub(crate) struct AuthorizeParams {
     pub(crate) request_uri: Option<TokenFingerprint>,
     /// The `client_id` the query or form names beside a request object that names another
     /// client (RFC 9101 §6.3: the two must be identical); `client_id` is the object's,
-    /// which the server uses. Recorded as `oauth.conflicting_client_id`.
-    pub(crate) other_client: Option<String>,
+    /// which the server uses. Recorded in `oauth.conflicting_client_ids`.
+    pub(crate) other_clients: Vec<String>,
+    /// The query's or form's own `client_id`, as sent: compared whole with a request object
+    /// sent in the other of the two (a `POST` body beside a query).
+    sent_client_id: Option<String>,
+    /// The client the request object names, as sent.
+    object_client: Option<ObjectClient>,
+}
+
+/// The client a request object names ([`object_client`]), as sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ObjectClient {
+    id: String,
+    /// Named by the object's `client_id` (which then is the request's), not its `iss`.
+    by_client_id: bool,
+}
+
+impl ObjectClient {
+    fn of(object: &serde_json::Map<String, serde_json::Value>) -> Option<Self> {
+        object_client(object).map(|id| ObjectClient {
+            id: id.to_owned(),
+            by_client_id: names_client(object),
+        })
+    }
+
+    /// The one of a `client_id` named beside the object (`named`, as sent) and the object's
+    /// client that is not the request's, when the two differ: the one named beside when the
+    /// object has a `client_id` (which wins, RFC 9101 §6.3), else the object's `iss`.
+    fn other_than(&self, named: Option<&str>) -> Option<String> {
+        let named = named.filter(|named| *named != self.id)?;
+        Some(ident(if self.by_client_id { named } else { &self.id }))
+    }
 }
 
 impl AuthorizeParams {
@@ -34,28 +64,59 @@ impl AuthorizeParams {
     /// what it names wins, the form's only fills what it does not.
     ///
     /// A form `client_id` other than the client the object names (its `client_id`, else its
-    /// `iss`), compared whole and as sent, is kept in `other_client`: RFC 9101 §6.3 has the
+    /// `iss`), compared whole and as sent, is kept in `other_clients`: RFC 9101 §6.3 has the
     /// two identical, and a server that looks the client up by the one and uses the other
     /// acts for a client the request did not authenticate as.
     pub(crate) fn from_form(form: &Form<'_>) -> Self {
         let params = AuthorizeParams::from_form_only(form);
         match form.request_object() {
             Some(object) => {
+                let object_client = ObjectClient::of(object);
+                let other_clients = object_client
+                    .as_ref()
+                    .and_then(|o| o.other_than(form.get("client_id")))
+                    .into_iter()
+                    .collect();
                 let params = AuthorizeParams::from_object(object).or(params);
-                // The one of the two that `client_id` is not: the form's when the object
-                // has a `client_id` (which wins), else the object's `iss`.
-                let other_client = match (form.get("client_id"), object_client(object)) {
-                    (Some(named), Some(claimed)) if named != claimed => {
-                        Some(ident(if names_client(object) { named } else { claimed }))
-                    }
-                    _ => None,
-                };
                 AuthorizeParams {
-                    other_client,
+                    other_clients,
+                    object_client,
                     ..params
                 }
             }
             None => params,
+        }
+    }
+
+    /// The parameters of an authorization request whose query (`query`) and form body
+    /// (`form`, a `POST`) both speak: a request object in either wins over both (RFC 9101
+    /// §5), then the query, then the form. A request object in the one compared with a
+    /// `client_id` in the other as with one beside it (RFC 9101 §6.3).
+    fn from_query_and_form(query: AuthorizeParams, form: &Form<'_>) -> Self {
+        let body = AuthorizeParams::from_form(form);
+        match (&query.object_client, &body.object_client) {
+            // The object in the body: its parameters win over the query's too.
+            (None, Some(object)) => {
+                let other = object.other_than(query.sent_client_id.as_deref());
+                let mut params = form
+                    .request_object()
+                    .map(AuthorizeParams::from_object)
+                    .unwrap_or_default()
+                    .or(query)
+                    .or(AuthorizeParams::from_form_only(form));
+                params.other_clients.extend(other);
+                params.other_clients.extend(body.other_clients);
+                params
+            }
+            // The object in the query (its parameters already first), a `client_id` in the
+            // body.
+            (Some(object), None) => {
+                let other = object.other_than(body.sent_client_id.as_deref());
+                let mut params = query.or(body);
+                params.other_clients.extend(other);
+                params
+            }
+            _ => query.or(body),
         }
     }
 
@@ -79,15 +140,15 @@ impl AuthorizeParams {
             pkce_method: text("code_challenge_method")
                 .map(ident)
                 .or_else(|| text("code_challenge").map(|_| "plain".to_owned())),
-            request_uri: None,
-            other_client: None,
+            ..AuthorizeParams::default()
         }
     }
 
     /// The parameters the query or form names itself.
     fn from_form_only(form: &Form<'_>) -> Self {
+        let sent_client_id = form.get("client_id");
         AuthorizeParams {
-            client_id: form.get("client_id").map(ident),
+            client_id: sent_client_id.map(ident),
             redirect_uri: form.get("redirect_uri").map(uri_without_query),
             response_type: form.get("response_type").map(ident),
             scopes: form.get("scope").map(scope_list),
@@ -97,7 +158,9 @@ impl AuthorizeParams {
                 .map(ident)
                 .or_else(|| form.get("code_challenge").map(|_| "plain".to_owned())),
             request_uri: form.get("request_uri").map(TokenFingerprint::of),
-            other_client: None,
+            other_clients: Vec::new(),
+            sent_client_id: sent_client_id.map(str::to_owned),
+            object_client: None,
         }
     }
 
@@ -105,26 +168,31 @@ impl AuthorizeParams {
     /// names: the pushed parameters, even where the query names others (RFC 9101 §5, to
     /// which RFC 9126 §4 refers: only the stored request's parameters are used), the
     /// query's only where the pushed request had none. A client the query names besides
-    /// the pushed request's is given back apart: the request named two clients.
-    fn over_pushed(self, pushed: &PushedParams) -> (Self, Option<String>) {
+    /// the pushed request's is first among `other_clients`: the request named two clients.
+    fn over_pushed(self, pushed: &PushedParams) -> Self {
         let other = match (self.client_id.as_ref(), pushed.client_id.as_ref()) {
             (Some(named), Some(pushed)) if named != pushed => self.client_id.clone(),
             _ => None,
         };
-        let params = AuthorizeParams {
+        let mut other_clients: Vec<String> = other.into_iter().collect();
+        other_clients.extend(self.other_clients);
+        AuthorizeParams {
             client_id: pushed.client_id.clone().or(self.client_id),
             redirect_uri: pushed.redirect_uri.clone().or(self.redirect_uri),
             response_type: pushed.response_type.clone().or(self.response_type),
             scopes: pushed.scopes.clone().or(self.scopes),
             pkce_method: pushed.pkce_method.clone().or(self.pkce_method),
             request_uri: self.request_uri,
-            other_client: self.other_client,
-        };
-        (params, other)
+            other_clients,
+            sent_client_id: self.sent_client_id,
+            object_client: self.object_client,
+        }
     }
 
-    /// Fills what `self` lacks from `other` (query string, then form body).
-    fn or(self, other: AuthorizeParams) -> Self {
+    /// Fills what `self` lacks from `other` (query string, then form body); the other
+    /// clients of both are kept, `self`'s first.
+    fn or(mut self, other: AuthorizeParams) -> Self {
+        self.other_clients.extend(other.other_clients);
         AuthorizeParams {
             client_id: self.client_id.or(other.client_id),
             redirect_uri: self.redirect_uri.or(other.redirect_uri),
@@ -132,7 +200,9 @@ impl AuthorizeParams {
             scopes: self.scopes.or(other.scopes),
             pkce_method: self.pkce_method.or(other.pkce_method),
             request_uri: self.request_uri.or(other.request_uri),
-            other_client: self.other_client.or(other.other_client),
+            other_clients: self.other_clients,
+            sent_client_id: self.sent_client_id.or(other.sent_client_id),
+            object_client: self.object_client.or(other.object_client),
         }
     }
 }
@@ -193,21 +263,20 @@ pub(crate) fn classify(
     query: Option<&AuthorizeParams>,
     event: &mut AuditEvent,
 ) {
-    let mut params = query
-        .cloned()
-        .unwrap_or_default()
-        .or(form.map(AuthorizeParams::from_form).unwrap_or_default());
+    let query = query.cloned().unwrap_or_default();
+    let mut params = match form {
+        Some(form) => AuthorizeParams::from_query_and_form(query, form),
+        None => query,
+    };
     let pushed = params
         .request_uri
         .and_then(|fingerprint| x.endpoints.config().pushed.get(&fingerprint));
-    // A query naming another client than the pushed request's, else than its request
+    // A query naming another client than the pushed request's, or than its request
     // object's (RFC 9101 §6.3).
-    let mut other_client = params.other_client.take();
     if let Some(pushed) = &pushed {
-        let other_than_pushed;
-        (params, other_than_pushed) = params.over_pushed(pushed);
-        other_client = other_than_pushed.or(other_client);
+        params = params.over_pushed(pushed);
     }
+    let other_clients = std::mem::take(&mut params.other_clients);
     let location = x.location();
     let decision = location.filter(|l| decides(l));
     let (kind, outcome) = judge(x.status(), location);
@@ -253,7 +322,7 @@ pub(crate) fn classify(
         event.error = x.error();
     }
     event.actor = actor(subject.as_deref(), params.client_id.as_deref()).into();
-    super::client_auth::record_conflict(event, other_client);
+    super::client_auth::record_conflict(event, other_clients);
     let oauth = Exchange::oauth(event);
     oauth.response_type = params.response_type;
     oauth.pkce_method = params.pkce_method;
@@ -352,14 +421,14 @@ mod tests {
             object(r#"{"client_id":"attacker-app","scope":"openid"}"#)
         ));
         assert_eq!(p.client_id.as_deref(), Some("attacker-app"));
-        assert_eq!(p.other_client.as_deref(), Some("rp"));
+        assert_eq!(p.other_clients, ["rp"]);
         // Without a `client_id`, the object's `iss` names its client.
         let p = read(format!(
             "client_id=rp&request={}",
             object(r#"{"iss":"attacker-app"}"#)
         ));
         assert_eq!(p.client_id.as_deref(), Some("rp"));
-        assert_eq!(p.other_client.as_deref(), Some("attacker-app"));
+        assert_eq!(p.other_clients, ["attacker-app"]);
         // The same client, or no client in the query: one name.
         for query in [
             format!(
@@ -374,14 +443,14 @@ mod tests {
             ),
             "client_id=rp&request=a.b.c.d.e".to_owned(),
         ] {
-            assert_eq!(read(query.clone()).other_client, None, "{query}");
+            assert!(read(query.clone()).other_clients.is_empty(), "{query}");
         }
         // Compared as sent: two ids that read alike once made safe for a log are two.
         let p = read(format!(
             "client_id=app%0Ax&request={}",
             object(r#"{"client_id":"app\\u{a}x"}"#)
         ));
-        assert!(p.other_client.is_some(), "{p:?}");
+        assert!(!p.other_clients.is_empty(), "{p:?}");
     }
 
     #[test]

@@ -126,11 +126,38 @@ fn form_decoded(text: &str) -> Cow<'_, str> {
 pub(crate) struct Client {
     pub(crate) client_id: Option<String>,
     pub(crate) method: Option<ClientAuth>,
-    /// Another client the request named, unlike `client_id`: a Basic header and a form
-    /// `client_id` or a client assertion that disagree.
-    pub(crate) other: Option<String>,
-    /// How the request authenticated as `other`, when that is known.
-    pub(crate) other_method: Option<ClientAuth>,
+    /// The other clients the request named, unlike `client_id`, each once, in the order
+    /// [`identify`] reads them: a Basic header, a client assertion's `sub` and `iss`, a form
+    /// `client_id` and a request object's client that disagree.
+    pub(crate) others: Vec<OtherClient>,
+}
+
+/// A client a request named besides the one identified.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct OtherClient {
+    /// Made safe for an event ([`ident`]).
+    pub(crate) id: String,
+    /// How the request authenticated as this client, when that is known.
+    pub(crate) method: Option<ClientAuth>,
+}
+
+impl Client {
+    /// The first other client the request named (`oauth.conflicting_client_id`).
+    #[cfg(test)]
+    pub(crate) fn other(&self) -> Option<&str> {
+        self.others.first().map(|o| o.id.as_str())
+    }
+
+    /// How the request authenticated as the first other client, when that is known.
+    #[cfg(test)]
+    pub(crate) fn other_method(&self) -> Option<ClientAuth> {
+        self.others.first().and_then(|o| o.method)
+    }
+
+    /// The ids of the other clients, for [`record_conflict`].
+    pub(crate) fn other_ids(&self) -> Vec<String> {
+        self.others.iter().map(|o| o.id.clone()).collect()
+    }
 }
 
 /// Identifies the client from HTTP Basic (`basic`, read at request time), the form, and
@@ -143,8 +170,9 @@ pub(crate) struct Client {
 /// which authenticates (RFC 7521 §4.2), then the form's `client_id`, which only claims.
 /// RFC 6749 §2.3 allows one method per request, so a request whose parts name different
 /// clients may be an attempt to be taken for one client while authenticating as another:
-/// the first other name is kept in `other`. Names are compared whole, as sent (two long
-/// ids are different clients however much they share), and made safe for the event after.
+/// every other name is kept in `others`, in that order. Names are compared whole, as sent
+/// (two long ids are different clients however much they share), and made safe for the
+/// event after.
 pub(crate) fn identify(
     basic: Option<&BasicId>,
     form: Option<&Form<'_>>,
@@ -157,7 +185,7 @@ pub(crate) fn identify(
 /// `claimed`, as sent). A server uses the object's parameters (RFC 9101 §5), and the object
 /// must name the client that authenticated (RFC 9126 §3), so an object naming another
 /// client than the one identified is a request naming two, as a form `client_id` against
-/// Basic is: the object only claims, and is `other` when no other name came first.
+/// Basic is: the object only claims, and is among `others`, after the names read before it.
 pub(crate) fn identify_claimed(
     basic: Option<&BasicId>,
     form: Option<&Form<'_>>,
@@ -165,17 +193,20 @@ pub(crate) fn identify_claimed(
     claimed: Option<&str>,
 ) -> Client {
     let mut named = Named::of(basic, form, certificate);
-    if let (None, Some(claimed), Some(client_id)) = (&named.other, claimed, &named.client_id) {
-        if claimed != client_id.as_ref() {
-            named.other = Some(Cow::Borrowed(claimed));
-            named.other_method = None;
-        }
+    if let (Some(claimed), Some(_)) = (claimed, &named.client_id) {
+        named.add_other(Cow::Borrowed(claimed), None);
     }
     Client {
         client_id: named.client_id.as_deref().map(ident),
         method: named.method,
-        other: named.other.as_deref().map(ident),
-        other_method: named.other_method,
+        others: named
+            .others
+            .iter()
+            .map(|(id, method)| OtherClient {
+                id: ident(id),
+                method: *method,
+            })
+            .collect(),
     }
 }
 
@@ -184,11 +215,19 @@ pub(crate) fn identify_claimed(
 struct Named<'a> {
     client_id: Option<Cow<'a, str>>,
     method: Option<ClientAuth>,
-    other: Option<Cow<'a, str>>,
-    other_method: Option<ClientAuth>,
+    /// The other names, each once, with how the request authenticated as each.
+    others: Vec<(Cow<'a, str>, Option<ClientAuth>)>,
 }
 
 impl<'a> Named<'a> {
+    /// Adds `name` to the others unless it is the client's or already among them.
+    fn add_other(&mut self, name: Cow<'a, str>, method: Option<ClientAuth>) {
+        if self.client_id.as_deref() != Some(&*name) && !self.others.iter().any(|(o, _)| *o == name)
+        {
+            self.others.push((name, method));
+        }
+    }
+
     fn of(
         basic: Option<&'a BasicId>,
         form: Option<&'a Form<'_>>,
@@ -200,19 +239,19 @@ impl<'a> Named<'a> {
             // does not encode, or a client `svc batch` that does and claims another; the
             // conflict stays on the record unless an issued token settles it.
             let by_form = Named::of(None, form, certificate);
-            let (other, other_method) = match (by_form.client_id, by_form.other) {
-                (Some(named), _) if named != basic.id.as_str() => (Some(named), by_form.method),
-                (_, Some(other)) if other != basic.id.as_str() => {
-                    (Some(other), by_form.other_method)
-                }
-                _ => (None, None),
-            };
-            return Named {
+            let mut named = Named {
                 client_id: Some(Cow::Borrowed(basic.id.as_str())),
                 method: Some(ClientAuth::ClientSecretBasic),
-                other,
-                other_method,
+                others: Vec::new(),
             };
+            // Every name the form gives, the one it would authenticate first.
+            if let Some(form_client) = by_form.client_id {
+                named.add_other(form_client, by_form.method);
+            }
+            for (other, method) in by_form.others {
+                named.add_other(other, method);
+            }
+            return named;
         }
         let Some(form) = form else {
             return Named::default();
@@ -238,33 +277,32 @@ impl<'a> Named<'a> {
                     _ => None,
                 };
                 let asserted = subject.or(issuer).map(Cow::Owned);
+                let mut named = Named {
+                    client_id: None,
+                    method,
+                    others: Vec::new(),
+                };
                 // RFC 7521 §4.2: the assertion identifies the client; a form `client_id` is
                 // only a claim, and must name the same client.
-                let (client_id, other, other_method) = match (form_client, asserted) {
-                    (Some(named), Some(asserted)) if named != asserted => {
+                match (form_client, asserted) {
+                    (Some(form_client), Some(asserted)) if form_client != asserted => {
+                        named.client_id = Some(asserted);
                         // A server that believed the form's client authenticated it by the
                         // assertion, or by a secret beside it.
-                        let method = form
+                        let form_method = form
                             .get("client_secret")
                             .map_or(method, |_| Some(ClientAuth::ClientSecretPost));
-                        (Some(asserted), Some(Cow::Borrowed(named)), method)
+                        named.add_other(Cow::Borrowed(form_client), form_method);
                     }
-                    // The assertion's issuer authenticates the same way as its subject.
-                    (named, asserted) => {
-                        let other_method = iss_other.as_ref().and(method);
-                        (
-                            asserted.or(named.map(Cow::Borrowed)),
-                            iss_other,
-                            other_method,
-                        )
+                    (form_client, asserted) => {
+                        named.client_id = asserted.or(form_client.map(Cow::Borrowed));
                     }
-                };
-                return Named {
-                    client_id,
-                    method,
-                    other,
-                    other_method,
-                };
+                }
+                // The assertion's issuer authenticates the same way as its subject.
+                if let Some(iss) = iss_other {
+                    named.add_other(iss, method);
+                }
+                return named;
             }
         }
         let method = match (&form_client, form.get("client_secret")) {
@@ -288,16 +326,31 @@ impl<'a> Named<'a> {
     }
 }
 
-/// Records in `event` the other client a request named, besides `actor.client_id`
-/// (`oauth.conflicting_client_id`), and raises its severity to at least `warning`.
-pub(crate) fn record_conflict(event: &mut AuditEvent, other: Option<String>) {
-    let Some(other) = other else {
+/// Most clients recorded in `oauth.conflicting_client_ids`: a request names a few at most
+/// (Basic, an assertion's `sub` and `iss`, a form's, a query's, a request object's, a pushed
+/// request's), but how many is the sender's choice, so the record is bounded.
+pub(crate) const MAX_CONFLICTING_CLIENTS: usize = 8;
+
+/// Records in `event` the other clients a request named, besides `actor.client_id`: the
+/// first in `oauth.conflicting_client_id`, every one (each once, in order, at most
+/// [`MAX_CONFLICTING_CLIENTS`]) in `oauth.conflicting_client_ids`; and raises the event's
+/// severity to at least `warning`.
+pub(crate) fn record_conflict(event: &mut AuditEvent, others: Vec<String>) {
+    if others.is_empty() {
         return;
-    };
-    event
-        .oauth
-        .get_or_insert_with(Box::default)
-        .conflicting_client_id = Some(other);
+    }
+    let mut distinct: Vec<String> = Vec::with_capacity(others.len().min(MAX_CONFLICTING_CLIENTS));
+    for other in others {
+        if distinct.len() == MAX_CONFLICTING_CLIENTS {
+            break;
+        }
+        if !distinct.contains(&other) {
+            distinct.push(other);
+        }
+    }
+    let oauth = event.oauth.get_or_insert_with(Box::default);
+    oauth.conflicting_client_id = distinct.first().cloned();
+    oauth.conflicting_client_ids = distinct;
     if event.severity == Severity::Info {
         event.severity = Severity::Warning;
     }
@@ -414,7 +467,7 @@ mod tests {
         let c = identify(Some(&id("web")), Some(&Form::parse(b"client_id=web")), None);
         assert_eq!(c.client_id.as_deref(), Some("web"));
         assert_eq!(c.method, Some(ClientAuth::ClientSecretBasic));
-        assert_eq!((c.other, c.other_method), (None, None));
+        assert_eq!((c.other(), c.other_method()), (None, None));
 
         let c = identify(
             None,
@@ -485,8 +538,8 @@ mod tests {
         );
         assert_eq!(c.client_id.as_deref(), Some("web"));
         assert_eq!(c.method, Some(ClientAuth::ClientSecretBasic));
-        assert_eq!(c.other.as_deref(), Some("other"));
-        assert_eq!(c.other_method, Some(ClientAuth::ClientSecretPost));
+        assert_eq!(c.other(), Some("other"));
+        assert_eq!(c.other_method(), Some(ClientAuth::ClientSecretPost));
 
         let assertion = |sub: &str| {
             format!(
@@ -501,24 +554,101 @@ mod tests {
         let c = identify(None, Some(&Form::parse(body.as_bytes())), None);
         assert_eq!(c.client_id.as_deref(), Some("svc-b"));
         assert_eq!(c.method, Some(ClientAuth::PrivateKeyJwt));
-        assert_eq!(c.other.as_deref(), Some("svc-a"));
+        assert_eq!(c.other(), Some("svc-a"));
         // A server that believed the form authenticated its client by the assertion...
-        assert_eq!(c.other_method, Some(ClientAuth::PrivateKeyJwt));
+        assert_eq!(c.other_method(), Some(ClientAuth::PrivateKeyJwt));
         // ... or by a secret sent beside it.
         let body = format!("client_id=svc-a&client_secret=s&{}", assertion("svc-b"));
         let c = identify(None, Some(&Form::parse(body.as_bytes())), None);
-        assert_eq!(c.other.as_deref(), Some("svc-a"));
-        assert_eq!(c.other_method, Some(ClientAuth::ClientSecretPost));
+        assert_eq!(c.other(), Some("svc-a"));
+        assert_eq!(c.other_method(), Some(ClientAuth::ClientSecretPost));
         // Basic, then an assertion for another client whose form client_id is Basic's.
         let body = format!("client_id=web&{}", assertion("svc-b"));
         let c = identify(Some(&id("web")), Some(&Form::parse(body.as_bytes())), None);
         assert_eq!(c.client_id.as_deref(), Some("web"));
-        assert_eq!(c.other.as_deref(), Some("svc-b"));
-        assert_eq!(c.other_method, Some(ClientAuth::PrivateKeyJwt));
+        assert_eq!(c.other(), Some("svc-b"));
+        assert_eq!(c.other_method(), Some(ClientAuth::PrivateKeyJwt));
         // Agreeing names are one client.
         let body = format!("client_id=svc-b&{}", assertion("svc-b"));
         let c = identify(None, Some(&Form::parse(body.as_bytes())), None);
-        assert_eq!((c.client_id.as_deref(), c.other), (Some("svc-b"), None));
+        assert_eq!((c.client_id.as_deref(), c.other()), (Some("svc-b"), None));
+    }
+
+    #[test]
+    fn every_other_name_is_kept_once_in_order() {
+        let assertion = |iss: &str, sub: &str| {
+            format!(
+                "client_assertion_type={}&client_assertion={}",
+                JWT_ASSERTION.replace(':', "%3A"),
+                jwt("RS256", &format!(r#"{{"iss":"{iss}","sub":"{sub}"}}"#))
+            )
+        };
+        let ids = |c: &Client| c.others.iter().map(|o| o.id.clone()).collect::<Vec<_>>();
+        // Basic, a form `client_id`, an assertion whose `sub` and `iss` differ: four clients.
+        let body = format!(
+            "client_id=form-app&{}",
+            assertion("issuer-app", "asserted-app")
+        );
+        let c = identify(Some(&id("web")), Some(&Form::parse(body.as_bytes())), None);
+        assert_eq!(c.client_id.as_deref(), Some("web"));
+        assert_eq!(ids(&c), ["asserted-app", "form-app", "issuer-app"]);
+        assert_eq!(c.others[0].method, Some(ClientAuth::PrivateKeyJwt));
+        // Without Basic: the assertion's subject, then the form's and the issuer.
+        let c = identify(None, Some(&Form::parse(body.as_bytes())), None);
+        assert_eq!(c.client_id.as_deref(), Some("asserted-app"));
+        assert_eq!(ids(&c), ["form-app", "issuer-app"]);
+        // A request object's claim comes after them, and a name already kept is kept once.
+        let c = identify_claimed(
+            None,
+            Some(&Form::parse(body.as_bytes())),
+            None,
+            Some("object-app"),
+        );
+        assert_eq!(ids(&c), ["form-app", "issuer-app", "object-app"]);
+        let c = identify_claimed(
+            None,
+            Some(&Form::parse(body.as_bytes())),
+            None,
+            Some("form-app"),
+        );
+        assert_eq!(ids(&c), ["form-app", "issuer-app"]);
+    }
+
+    #[test]
+    fn recorded_conflicts_are_distinct_and_bounded() {
+        let mut event = AuditEvent::new(
+            std::sync::Arc::default(),
+            crate::event::Timestamp::from_unix(0).unwrap(),
+            crate::event::EventKind::AccessTokenIssued,
+            crate::event::Outcome::Success,
+        );
+        let many: Vec<String> = (0..100).map(|i| format!("c{}", i % 50)).collect();
+        record_conflict(&mut event, many);
+        let oauth = event.oauth.as_deref().unwrap();
+        assert_eq!(oauth.conflicting_client_id.as_deref(), Some("c0"));
+        assert_eq!(oauth.conflicting_client_ids.len(), MAX_CONFLICTING_CLIENTS);
+        assert_eq!(oauth.conflicting_client_ids[..3], ["c0", "c1", "c2"]);
+        assert_eq!(event.severity, Severity::Warning);
+        let mut event = AuditEvent::new(
+            std::sync::Arc::default(),
+            crate::event::Timestamp::from_unix(0).unwrap(),
+            crate::event::EventKind::AccessTokenIssued,
+            crate::event::Outcome::Success,
+        );
+        record_conflict(&mut event, vec!["a".into(), "a".into(), "b".into()]);
+        assert_eq!(
+            event.oauth.as_deref().unwrap().conflicting_client_ids,
+            ["a", "b"]
+        );
+        let mut event = AuditEvent::new(
+            std::sync::Arc::default(),
+            crate::event::Timestamp::from_unix(0).unwrap(),
+            crate::event::EventKind::AccessTokenIssued,
+            crate::event::Outcome::Success,
+        );
+        record_conflict(&mut event, Vec::new());
+        assert!(event.oauth.is_none());
+        assert_eq!(event.severity, Severity::Info);
     }
 
     #[test]
@@ -534,20 +664,20 @@ mod tests {
             );
             assert_eq!(c.client_id.as_deref(), Some("web"));
             assert_eq!(c.method, Some(ClientAuth::ClientSecretBasic));
-            assert_eq!((c.other.as_deref(), c.other_method), (Some("other"), None));
+            assert_eq!((c.other(), c.other_method()), (Some("other"), None));
         }
         // The same client: one name.
         let c = identify_claimed(Some(&id("web")), None, None, Some("web"));
-        assert_eq!(c.other, None);
+        assert_eq!(c.other(), None);
         // A form's `client_id` against Basic came first: it is the one kept.
         let form = Form::parse(b"client_id=form-app");
         let c = identify_claimed(Some(&id("web")), Some(&form), None, Some("other"));
-        assert_eq!(c.other.as_deref(), Some("form-app"));
+        assert_eq!(c.other(), Some("form-app"));
         // Without Basic, the form's authenticated client against the object's.
         let form = Form::parse(b"client_id=web&client_secret=s");
         let c = identify_claimed(None, Some(&form), None, Some("other"));
         assert_eq!(c.client_id.as_deref(), Some("web"));
-        assert_eq!(c.other.as_deref(), Some("other"));
+        assert_eq!(c.other(), Some("other"));
         // Compared as sent, like a form's: Basic's `svc+batch` is `svc batch` (RFC 6749
         // §2.3.1), which an object's `svc+batch` is not.
         let plus = BasicId {
@@ -555,10 +685,10 @@ mod tests {
             plus_kept: Some("svc+batch".to_owned()),
         };
         let c = identify_claimed(Some(&plus), None, None, Some("svc+batch"));
-        assert_eq!(c.other.as_deref(), Some("svc+batch"));
+        assert_eq!(c.other(), Some("svc+batch"));
         // No client identified: the object's is the only name (the caller's actor).
         let c = identify_claimed(None, Some(&Form::parse(b"x=1")), None, Some("other"));
-        assert_eq!((c.client_id, c.other), (None, None));
+        assert_eq!((c.client_id.as_deref(), c.other()), (None, None));
     }
 
     #[test]
@@ -567,7 +697,7 @@ mod tests {
         let (a, b) = ("c".repeat(300) + "-victim", "c".repeat(300) + "-attacker");
         let body = format!("client_id={b}&client_secret=x");
         let c = identify(Some(&id(&a)), Some(&Form::parse(body.as_bytes())), None);
-        assert!(c.other.is_some(), "{c:?}");
+        assert!(c.other().is_some(), "{c:?}");
         assert!(c.client_id.as_ref().is_some_and(|id| id.len() <= 256));
         // Two ids that read alike once made safe for a log are two clients.
         let c = identify(
@@ -576,11 +706,7 @@ mod tests {
             None,
         );
         assert_eq!(c.client_id.as_deref(), Some(r"app\u{a}x"));
-        assert_eq!(
-            c.other.as_deref(),
-            Some(r"app\u{a}x"),
-            "two clients, one spelling"
-        );
+        assert_eq!(c.other(), Some(r"app\u{a}x"), "two clients, one spelling");
         // The same for an assertion's names.
         let body = format!(
             "client_id={a}&client_assertion_type={}&client_assertion={}",
@@ -588,7 +714,7 @@ mod tests {
             jwt("RS256", &format!(r#"{{"iss":"{b}","sub":"{b}"}}"#))
         );
         let c = identify(None, Some(&Form::parse(body.as_bytes())), None);
-        assert!(c.other.is_some(), "{c:?}");
+        assert!(c.other().is_some(), "{c:?}");
     }
 
     #[test]
@@ -609,7 +735,7 @@ mod tests {
         );
         assert_eq!(c.client_id.as_deref(), Some("svc batch"));
         assert_eq!(c.method, Some(ClientAuth::ClientSecretBasic));
-        assert_eq!(c.other.as_deref(), Some("svc+batch"));
+        assert_eq!(c.other(), Some("svc+batch"));
         // Basic alone keeps its reading.
         assert_eq!(
             identify(Some(&sent), None, None).client_id.as_deref(),
@@ -621,7 +747,10 @@ mod tests {
             Some(&Form::parse(b"client_id=svc+batch")),
             None,
         );
-        assert_eq!((c.client_id.as_deref(), c.other), (Some("svc batch"), None));
+        assert_eq!(
+            (c.client_id.as_deref(), c.other()),
+            (Some("svc batch"), None)
+        );
     }
 
     /// A client that form-encodes its Basic id (RFC 6749 §2.3.1: `svc%20batch`, a
@@ -642,7 +771,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            (c.client_id.as_deref(), c.other.as_deref()),
+            (c.client_id.as_deref(), c.other()),
             (Some("svc batch"), Some("svc+batch")),
             "the attacker's client is logged as the victim's"
         );
@@ -667,7 +796,7 @@ mod tests {
             None,
         );
         assert!(
-            c.other.as_deref() == Some("svc batch") || c.client_id.as_deref() == Some("svc batch"),
+            c.other() == Some("svc batch") || c.client_id.as_deref() == Some("svc batch"),
             "the client `svc batch` is logged as `svc+batch` alone: {c:?}"
         );
     }

@@ -74,7 +74,7 @@ pub(crate) fn started(
     event.set_kind(kind, outcome);
     event.client_auth = client.method;
     event.actor = actor(None, client.client_id.as_deref()).into();
-    client_auth::record_conflict(event, client.other);
+    client_auth::record_conflict(event, client.other_ids());
     event.scopes.requested = scopes;
     if outcome == Outcome::Failure {
         event.error = x.error();

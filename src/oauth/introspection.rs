@@ -18,7 +18,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
     let client = client_auth::identify(x.basic_client, form, x.client_certificate());
     event.client_auth = client.method;
     event.actor = actor(None, client.client_id.as_deref()).into();
-    client_auth::record_conflict(event, client.other);
+    client_auth::record_conflict(event, client.other_ids());
 
     let raw = form.and_then(|f| f.get("token"));
     let mut token = raw.map(|t| TokenDetails::from_fingerprint(TokenFingerprint::of(t)));

@@ -38,7 +38,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
     event.set_kind(kind, outcome);
     event.client_auth = client.method;
     event.actor = actor(None, client_id.as_deref()).into();
-    client_auth::record_conflict(event, client.other);
+    client_auth::record_conflict(event, client.other_ids());
     event.scopes.requested = params.scopes.clone();
     event.redirect_uri = params.redirect_uri.clone();
     if outcome == Outcome::Failure {

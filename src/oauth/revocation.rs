@@ -21,7 +21,7 @@ pub(crate) fn classify(
     let client = client_auth::identify(x.basic_client, form, x.client_certificate());
     event.client_auth = client.method;
     event.actor = actor(None, client.client_id.as_deref()).into();
-    client_auth::record_conflict(event, client.other);
+    client_auth::record_conflict(event, client.other_ids());
     if let Some(raw) = form.and_then(|f| f.get("token")) {
         let token = x.inspector.inspect(raw);
         let mut details = TokenDetails::from_fingerprint(token.fingerprint);

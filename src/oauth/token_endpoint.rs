@@ -123,8 +123,12 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
         }
     }
 
-    let mut client_id = client.client_id;
-    let mut conflicting_client = client.other;
+    let mut conflicting = client.other_ids();
+    let client_auth::Client {
+        mut client_id,
+        method: client_method,
+        others,
+    } = client;
     let mut delegation = Vec::new();
     if outcome == Outcome::Success {
         if let Some(json) = &x.json {
@@ -154,22 +158,26 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                         // A Basic id with a `+` sent as it is, which the server read as a
                         // `+` (RFC 6749 §2.3.1 would have it a space): the request's client
                         // is the token's, and a form naming it so names the same client.
-                        let plus_read = client.method == Some(ClientAuth::ClientSecretBasic)
+                        let plus_read = client_method == Some(ClientAuth::ClientSecretBasic)
                             && x.basic_client.and_then(|b| b.plus_kept.as_deref())
                                 == Some(issued_to.as_str());
+                        let named_other = conflicting.iter().position(|c| c == issued_to);
                         if client_id.is_none() || plus_read {
-                            if conflicting_client.as_ref() == Some(issued_to) {
-                                conflicting_client = None;
-                            }
+                            conflicting.retain(|c| c != issued_to);
                             client_id = Some(issued_to.clone());
-                        } else if client_id.as_ref() != Some(issued_to)
-                            && conflicting_client.as_ref() == Some(issued_to)
+                        } else if let Some(at) =
+                            named_other.filter(|_| client_id.as_ref() != Some(issued_to))
                         {
-                            // The request named two clients; the server believed the other.
-                            event.client_auth = client.other_method.or(event.client_auth);
-                            conflicting_client = client_id.take();
-                            client_id = Some(issued_to.clone());
-                        } else if conflicting_client.is_none()
+                            // The request named several clients; the server believed another
+                            // one: the one it was taken for first is a conflicting one now.
+                            let believed = others.iter().find(|o| o.id == *issued_to);
+                            event.client_auth =
+                                believed.and_then(|o| o.method).or(event.client_auth);
+                            conflicting.remove(at);
+                            if let Some(named) = client_id.replace(issued_to.clone()) {
+                                conflicting.insert(0, named);
+                            }
+                        } else if conflicting.is_empty()
                             && !client_id
                                 .as_ref()
                                 .is_some_and(|named| named.eq_ignore_ascii_case(issued_to))
@@ -180,7 +188,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                         {
                             // The server issued to a client the request (as read here) did
                             // not name: its word is the actor, the request's name recorded.
-                            conflicting_client = client_id.take();
+                            conflicting.extend(client_id.take());
                             client_id = Some(issued_to.clone());
                         }
                         // Otherwise (the same id in another case, a token exchange's
@@ -246,7 +254,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
 
     event.actor = actor(subject.as_deref(), client_id.as_deref()).into();
     event.actor.delegation = delegation;
-    client_auth::record_conflict(event, conflicting_client);
+    client_auth::record_conflict(event, conflicting);
     if grant_type == Some("client_credentials") {
         event.actor.kind = Some(ActorKind::Client);
     }
