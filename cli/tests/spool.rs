@@ -372,3 +372,67 @@ async fn a_spool_no_writer_names_is_reported_and_not_called_replayed() {
     );
     assert_eq!(spooled_lines(&unnamed).len(), 3, "left as they were");
 }
+
+/// A file of the spool that is a symbolic link (planted by whoever can create files in the
+/// spool directory) is read through by neither `spool status` nor `spool replay`, as the
+/// spool itself refuses it: the command fails and names the file, and the link's target is
+/// not taken for the spool's cursor, lock, quarantine or a segment.
+#[cfg(unix)]
+#[tokio::test]
+async fn spool_status_refuses_a_symbolic_link_in_the_spool() {
+    let dir = TempDir::new("spool-links");
+    let victim = dir.write("victim.txt", "7 0\n{\"not\":\"an event\"}\n");
+    let toml = |spool: &Path| {
+        dir.write(
+            "oauth-audit.toml",
+            &format!(
+                "[[writer]]\ntype = \"nats\"\nservers = [\"nats://127.0.0.1:1\"]\n\
+                 [writer.delivery]\nspool_dir = {:?}\n",
+                spool.to_str().unwrap()
+            ),
+        )
+    };
+    for (n, name) in [
+        "cursor",
+        "quarantine.jsonl",
+        "lock",
+        "00000000000000000007.jsonl",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let spool = dir.path(&format!("spool-{n}"));
+        let (auditor, _) = nats_writer("nats://127.0.0.1:1", &spool);
+        auditor.shutdown().await;
+        drop(auditor);
+        let planted = spool.join(name);
+        let _ = std::fs::remove_file(&planted);
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+
+        let out = cli(&["spool", "status", spool.to_str().unwrap()]).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{} is a symbolic link", planted.display())),
+            "{name}: {stderr}"
+        );
+
+        let config = toml(&spool);
+        let out = cli(&[
+            "spool",
+            "replay",
+            spool.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--give-up-after",
+            "1s",
+        ])
+        .await;
+        let stderr = text(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{} is a symbolic link", planted.display())),
+            "{name}: {stderr}"
+        );
+    }
+}

@@ -563,12 +563,17 @@ pub(super) fn parse_segment_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// The cursor, read never through a symbolic link: a link planted there would make the spool
+/// (and its status) take another file's numbers for its own.
 pub(super) fn read_cursor(dir: &Path) -> io::Result<Option<Position>> {
-    let text = match fs::read_to_string(dir.join(CURSOR)) {
-        Ok(text) => text,
+    let mut text = String::new();
+    match no_follow::open_read(&dir.join(CURSOR))
+        .and_then(|mut file| file.read_to_string(&mut text))
+    {
+        Ok(_) => {}
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(err),
-    };
+    }
     let mut fields = text.split_ascii_whitespace().map(str::parse::<u64>);
     match (fields.next(), fields.next(), fields.next()) {
         (Some(Ok(seq)), Some(Ok(offset)), None) => Ok(Some(Position { seq, offset })),
@@ -731,8 +736,8 @@ mod tests {
 
     /// A file in the spool's place that is a symbolic link (planted by whoever can write to
     /// the directory) is never followed: not a segment recovery would cut short or append
-    /// to, not the cursor's temporary file (truncated at each confirmation), not the
-    /// quarantine file.
+    /// to, not the cursor (read at open), not the cursor's temporary file (truncated at each
+    /// confirmation), not the quarantine file.
     #[cfg(unix)]
     #[test]
     fn symbolic_links_in_the_spool_are_not_followed() {
@@ -747,6 +752,13 @@ mod tests {
 
         let dir = TempDir::new();
         let victim = planted(&dir, &format!("{:020}{SEGMENT_SUFFIX}", 7));
+        let error = Spool::open(config(&dir, u64::MAX, u64::MAX)).unwrap_err();
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), victim_text);
+
+        // The cursor: its target's numbers are never taken for the spool's.
+        let dir = TempDir::new();
+        let victim = planted(&dir, CURSOR);
         let error = Spool::open(config(&dir, u64::MAX, u64::MAX)).unwrap_err();
         assert!(error.to_string().contains("symbolic link"), "{error}");
         assert_eq!(fs::read_to_string(&victim).unwrap(), victim_text);

@@ -1,8 +1,10 @@
 //! A spool directory looked at from outside: what waits in it and whether a process holds
 //! it, read without taking it over (no lock taken for longer than a check, nothing written,
-//! nothing recovered). For operators: `oauth-audit spool status`.
+//! nothing recovered). For operators: `oauth-audit spool status`. Its files are read as the
+//! spool itself reads them, never through a symbolic link or a named pipe (see
+//! [`crate::no_follow`]): one planted in the spool is an error that names it.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 
@@ -11,6 +13,7 @@ use bytes::Bytes;
 use super::spool::{parse_segment_name, read_cursor, segment_path, LOCK, QUARANTINE};
 use crate::event::Timestamp;
 use crate::file_lock::{self, Mode};
+use crate::no_follow;
 use crate::sink::EncodedEvent;
 
 /// What waits in a spool directory (a sink's `spool_dir`), read without opening the spool.
@@ -52,8 +55,9 @@ pub struct SpoolStatus {
 }
 
 impl SpoolStatus {
-    /// Reads the spool in `dir`. Fails when `dir` cannot be read; a directory that holds
-    /// no spool files is an empty spool.
+    /// Reads the spool in `dir`. Fails when `dir` cannot be read, or when one of the spool's
+    /// files is a symbolic link, a named pipe or a socket (the error names it); a directory
+    /// that holds no spool files is an empty spool.
     pub fn read(dir: &Path) -> io::Result<SpoolStatus> {
         let mut seqs = Vec::new();
         let mut disk_bytes = 0;
@@ -62,11 +66,16 @@ impl SpoolStatus {
             let Ok(metadata) = entry.metadata() else {
                 continue;
             };
-            if !metadata.is_file() {
+            let segment = entry.file_name().to_str().and_then(parse_segment_name);
+            // A link or a pipe under a segment's name is kept, to be refused when read, as
+            // the spool refuses it: skipped, it would hide what the spool cannot replay.
+            if !metadata.is_file() && (segment.is_none() || metadata.is_dir()) {
                 continue;
             }
-            disk_bytes += metadata.len();
-            if let Some(seq) = entry.file_name().to_str().and_then(parse_segment_name) {
+            if metadata.is_file() {
+                disk_bytes += metadata.len();
+            }
+            if let Some(seq) = segment {
                 seqs.push(seq);
             }
         }
@@ -91,7 +100,7 @@ impl SpoolStatus {
                 Some(cursor) if seq == cursor.seq => cursor.offset,
                 _ => 0,
             };
-            let mut file = match File::open(segment_path(dir, seq)) {
+            let mut file = match no_follow::open_read(&segment_path(dir, seq)) {
                 Ok(file) => file,
                 // Confirmed and removed by the process using the spool meanwhile.
                 Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
@@ -137,7 +146,7 @@ fn event_time(json: &[u8]) -> Option<Timestamp> {
 /// Whether another process holds the spool's lock. A shared lock is taken and released at
 /// once: for that instant, a process starting on this spool would find it in use.
 fn locked(dir: &Path) -> io::Result<bool> {
-    let file = match File::open(dir.join(LOCK)) {
+    let file = match no_follow::open_read(&dir.join(LOCK)) {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(err) => return Err(err),
@@ -147,7 +156,7 @@ fn locked(dir: &Path) -> io::Result<bool> {
 
 /// Whole lines in a file; 0 when it does not exist.
 fn count_lines(path: &Path) -> io::Result<u64> {
-    let file = match File::open(path) {
+    let file = match no_follow::open_read(path) {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(err) => return Err(err),
