@@ -805,6 +805,95 @@ fn a_report_is_never_written_through_a_symbolic_link() {
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), victim_text);
 }
 
+/// `--out -` and `--out /dev/stdout` write the report to standard output, as leaving `--out`
+/// out does (Markdown unless `--format` says otherwise), and as a JSON-lines writer's `path`
+/// takes them; the system's other links to the process's own files (`/dev/stderr`,
+/// `/dev/fd/N`) are followed, as the writers follow them, while a link of the same name
+/// anywhere else is still refused.
+#[cfg(unix)]
+#[test]
+fn out_dash_and_dev_stdout_are_standard_output() {
+    let dir = TempDir::new("report-stdout");
+    let (logs, _) = trail_dir(&dir);
+    let logs = logs.to_str().unwrap();
+    // The line that says when the report was made differs from one run to the next.
+    let body = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .filter(|line| !line.starts_with("Generated "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let plain = run(&["report", logs, "--until", AS_OF], &[]);
+    assert!(plain.status.success());
+    assert!(body(&plain.stdout).starts_with("# OAuth audit report"));
+    for out in ["-", "/dev/stdout"] {
+        let output = run(&["report", logs, "--until", AS_OF, "--out", out], &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{out}: {stderr}");
+        assert_eq!(body(&output.stdout), body(&plain.stdout), "{out}");
+        assert!(!stderr.contains("written to"), "{out}: {stderr}");
+
+        let output = run(
+            &[
+                "report", logs, "--until", AS_OF, "--out", out, "--format", "json",
+            ],
+            &[],
+        );
+        assert!(output.status.success(), "{out}");
+        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(json["schema"], "oauth-audit-report/1", "{out}");
+
+        let output = run(
+            &[
+                "report", logs, "--until", AS_OF, "--out", out, "--format", "csv",
+            ],
+            &[],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{out}: CSV needs a directory"
+        );
+    }
+
+    for out in ["/dev/stderr", "/dev/fd/2"] {
+        let output = run(
+            &[
+                "report", logs, "--until", AS_OF, "--out", out, "--format", "json",
+            ],
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{out}: {stderr}");
+        assert!(output.stdout.is_empty(), "{out}");
+        assert!(
+            stderr.contains("\"oauth-audit-report/1\""),
+            "{out}: {stderr}"
+        );
+    }
+
+    std::fs::create_dir_all(dir.path("dev")).unwrap();
+    let planted = dir.path("dev").join("stdout");
+    std::os::unix::fs::symlink(dir.path("victim.txt"), &planted).unwrap();
+    let output = run(
+        &[
+            "report",
+            logs,
+            "--until",
+            AS_OF,
+            "--out",
+            planted.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+    assert!(!dir.path("victim.txt").exists());
+}
+
 #[test]
 fn a_file_named_twice_is_read_once() {
     let dir = TempDir::new("report-twice");

@@ -102,6 +102,23 @@ pub(crate) fn append_encoded(
     Ok(())
 }
 
+/// Whether `path` names one of the system's links to the process's own open files:
+/// `/dev/stdout`, `/dev/stderr`, `/dev/fd/N` or `/proc/self/fd/N`, compared as written,
+/// whole. The file writers follow these links, and no other symbolic link, so a trail (or a
+/// report) can go where the process's output already goes; `/dev/stdout` and `-` are read as
+/// standard output itself.
+///
+/// ```
+/// use std::path::Path;
+/// use oauth_audit::writer::is_standard_stream;
+///
+/// assert!(is_standard_stream(Path::new("/dev/stderr")));
+/// assert!(!is_standard_stream(Path::new("/var/log/dev/stderr")));
+/// ```
+pub fn is_standard_stream(path: &std::path::Path) -> bool {
+    crate::no_follow::is_standard_stream(path)
+}
+
 /// Audit events are for auditors: files the writers create are readable by their owner only,
 /// unless configured otherwise (like the delivery spool).
 pub const DEFAULT_FILE_MODE: u32 = 0o600;

@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use oauth_audit::chain::verify;
 use oauth_audit::event::Timestamp;
 use oauth_audit::report::{parse_days, parse_time, report_files, Report, ReportOptions};
+use oauth_audit::writer::is_standard_stream;
 
 use crate::Failure;
 
@@ -57,7 +58,9 @@ pub struct ReportArgs {
     /// on standard output without --out].
     #[arg(long, value_enum)]
     format: Option<Format>,
-    /// Where to write the report: a file, or a directory for CSV (one file per table).
+    /// Where to write the report: a file, or a directory for CSV (one file per table);
+    /// `-` or `/dev/stdout` for standard output (as without --out), and the system's other
+    /// links to the process's own files (`/dev/stderr`, `/dev/fd/N`) are followed.
     #[arg(long, short, value_name = "PATH")]
     out: Option<PathBuf>,
 }
@@ -79,10 +82,20 @@ pub enum Format {
 const PROGRESS_FROM: u64 = 32 << 20;
 
 /// Runs `report`.
-pub fn run(args: ReportArgs) -> Result<(), Failure> {
+pub fn run(mut args: ReportArgs) -> Result<(), Failure> {
+    // Standard output, as a JSON-lines writer's `path` reads them.
+    if args
+        .out
+        .as_deref()
+        .is_some_and(|out| matches!(out.to_str(), Some("-" | "/dev/stdout")))
+    {
+        args.out = None;
+    }
     let format = match (args.format, &args.out) {
         (Some(format), _) => format,
         (None, None) => Format::Markdown,
+        // Where the process's output goes: as on standard output.
+        (None, Some(out)) if is_standard_stream(out) => Format::Markdown,
         (None, Some(out)) => format_of(out)?,
     };
     if format == Format::Csv && args.out.is_none() {
@@ -197,8 +210,16 @@ pub fn run(args: ReportArgs) -> Result<(), Failure> {
 /// `--subject`, every event of one), so a file it creates is readable by its owner only, as
 /// the trail's files are; an existing file keeps its permissions. A symbolic link at `path`
 /// is refused, as the trail's files refuse one: whoever planted it would choose which file
-/// the report overwrites.
+/// the report overwrites. The system's links to the process's own files are followed, as
+/// the writers follow them, and appended to: what the process already wrote there (a file
+/// its standard error goes to) is kept.
 fn write_private(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    if is_standard_stream(path) {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)?
+            .write_all(text);
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
