@@ -67,6 +67,7 @@ pub mod dpop;
 mod error;
 pub mod event;
 mod file_lock;
+mod file_owner;
 pub mod format;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -648,3 +648,49 @@ async fn a_chain_file_that_is_a_symbolic_link_is_refused() {
         );
     }
 }
+
+/// A chain `state_file` or `checkpoint_file` someone else pre-created (who could then make
+/// a restart continue a stream of their choosing, or read and alter the checkpoints) is a
+/// configuration error that names the file and its owner; the process's own file is used.
+/// (The tests run as root, which can give a file away: uid 65534.)
+#[cfg(unix)]
+#[tokio::test]
+async fn a_chain_file_someone_else_owns_is_refused() {
+    use std::os::unix::fs::MetadataExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    for (name, chaining) in [
+        (
+            "chain.state",
+            Chaining::new().state_file(dir.path().join("chain.state")),
+        ),
+        (
+            "checkpoints.jsonl",
+            Chaining::new()
+                .signing_key(SigningKey::generate("orders-api").unwrap())
+                .checkpoint_file(dir.path().join("checkpoints.jsonl")),
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, "").unwrap();
+        let uid = std::fs::metadata(&path).unwrap().uid();
+        std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+        let error = Auditor::builder()
+            .chain(chaining.clone())
+            .writer(MemoryWriter::new())
+            .build()
+            .expect_err("someone else's file is refused");
+        let message = error.to_string();
+        assert!(
+            message.contains(&path.display().to_string()) && message.contains("uid 65534"),
+            "{name}: {message}"
+        );
+        std::os::unix::fs::chown(&path, Some(uid), None).unwrap();
+        let auditor = Auditor::builder()
+            .chain(chaining)
+            .writer(MemoryWriter::new())
+            .build()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        auditor.shutdown().await;
+    }
+}

@@ -513,3 +513,97 @@ fn a_symbolic_link_named_like_a_rotated_file_is_not_compressed() {
         "someone else's data\n"
     );
 }
+
+/// The user the tests run as, from a file it just created.
+#[cfg(unix)]
+fn own_uid(dir: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt as _;
+    let probe = dir.join("uid-probe");
+    std::fs::write(&probe, "").unwrap();
+    let uid = std::fs::metadata(&probe).unwrap().uid();
+    std::fs::remove_file(&probe).unwrap();
+    uid
+}
+
+fn one_event() -> Arc<AuditEvent> {
+    Arc::new(AuditEvent::new(
+        Arc::new(Default::default()),
+        Timestamp::now(),
+        EventKind::ResourceAccessed,
+        Outcome::Success,
+    ))
+}
+
+/// Files someone else pre-created where the writer's files go (who could then read or alter
+/// the trail written into them) are refused with an error that names the file and its owner:
+/// the lock file and a rotated file left to compress (at start), the active file (at the
+/// first write), and the temporary file a rotation compresses into. Each is written once the
+/// process owns it. (The tests run as root, which can give a file away: uid 65534.)
+#[cfg(unix)]
+#[tokio::test]
+async fn files_someone_else_owns_in_the_directory_are_refused() {
+    use oauth_audit::writer::AuditWriter as _;
+
+    let (_guard, dir) = tempdir("owner");
+    let uid = own_uid(&dir);
+    let give = |path: &Path, to: u32| std::os::unix::fs::chown(path, Some(to), None).unwrap();
+    let refused = |error: &dyn std::fmt::Display, path: &Path| {
+        let message = error.to_string();
+        assert!(
+            message.contains(&path.display().to_string()) && message.contains("uid 65534"),
+            "{message}"
+        );
+    };
+
+    let lock = dir.join("audit.lock");
+    std::fs::write(&lock, "").unwrap();
+    give(&lock, 65534);
+    let error = RotatingFile::builder(&dir).build().unwrap_err();
+    refused(&error, &lock);
+    give(&lock, uid);
+
+    let rotated = dir.join("audit-20260101T000000.000000Z.jsonl");
+    std::fs::write(&rotated, "{\"forged\":true}\n").unwrap();
+    give(&rotated, 65534);
+    let error = RotatingFile::builder(&dir).build().unwrap_err();
+    refused(&error, &rotated);
+    assert!(
+        !dir.join("audit-20260101T000000.000000Z.jsonl.gz").exists(),
+        "nothing was compressed into the trail"
+    );
+    std::fs::remove_file(&rotated).unwrap();
+
+    let active = dir.join("audit.jsonl");
+    std::fs::write(&active, "").unwrap();
+    give(&active, 65534);
+    let clock = Clock::at(2026, 1, 1, 12);
+    let mut writer = RotatingFile::builder(&dir)
+        .rotation(Rotation::Never)
+        .max_bytes(1)
+        .compress(true)
+        .flush_policy(FlushPolicy::EveryBatch)
+        .clock(clock.reader())
+        .build()
+        .unwrap();
+    let error = writer.write(&[one_event()]).await.unwrap_err();
+    refused(&error, &active);
+    assert_eq!(
+        std::fs::read_to_string(&active).unwrap(),
+        "",
+        "nothing written"
+    );
+    give(&active, uid);
+    writer.write(&[one_event()]).await.unwrap();
+
+    // The next write rotates (max_bytes): at the clock's time, so the name is known.
+    let tmp = dir.join("audit-20260101T120000.000000Z.jsonl.gz.tmp");
+    std::fs::write(&tmp, "").unwrap();
+    give(&tmp, 65534);
+    let error = writer.write(&[one_event()]).await.unwrap_err();
+    refused(&error, &tmp);
+    assert_eq!(
+        std::fs::read(&tmp).unwrap(),
+        b"",
+        "the trail is not compressed into it"
+    );
+}

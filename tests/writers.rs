@@ -305,3 +305,68 @@ async fn a_json_lines_file_that_is_a_symbolic_link_is_refused() {
         "not an audit file\n"
     );
 }
+
+/// The user the tests run as, from a file it just created (the crate forbids `unsafe`, and
+/// `geteuid` is no safe call in the standard library).
+#[cfg(unix)]
+fn own_uid(dir: &std::path::Path) -> u32 {
+    use std::os::unix::fs::MetadataExt as _;
+    let probe = dir.join("uid-probe");
+    std::fs::write(&probe, "").unwrap();
+    let uid = std::fs::metadata(&probe).unwrap().uid();
+    std::fs::remove_file(&probe).unwrap();
+    uid
+}
+
+/// A trail file someone else pre-created in the log directory, who could then read or alter
+/// what is written into it, is refused with an error that names the file and its owner; so
+/// is the process's own file when its group or others may write it beyond the writer's
+/// `mode`. The process's own file, writable as the mode allows, is appended to as before.
+/// (The tests run as root, which can give a file away: uid 65534 is `nobody`.)
+#[cfg(unix)]
+#[tokio::test]
+async fn a_json_lines_file_someone_else_owns_or_others_may_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let uid = own_uid(dir.path());
+    let path = dir.path().join("audit.jsonl");
+    std::fs::write(&path, "").unwrap();
+    std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+    let error = JsonLines::file(&path)
+        .await
+        .expect_err("someone else's file is refused");
+    let message = error.to_string();
+    assert!(
+        message.contains(&path.display().to_string()) && message.contains("uid 65534"),
+        "{message}"
+    );
+
+    std::os::unix::fs::chown(&path, Some(uid), None).unwrap();
+    let mode = |bits| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(bits));
+    mode(0o666).unwrap();
+    let error = JsonLines::file(&path)
+        .await
+        .expect_err("a file others may write is refused");
+    let message = error.to_string();
+    assert!(
+        message.contains(&path.display().to_string()) && message.contains("writable"),
+        "{message}"
+    );
+    // Group write is what a mode of 0o660 allows; others' write is not.
+    assert!(JsonLines::file_with_mode(&path, 0o660).await.is_err());
+    mode(0o660).unwrap();
+    JsonLines::file_with_mode(&path, 0o660).await.unwrap();
+    assert!(JsonLines::file(&path).await.is_err());
+
+    mode(0o644).unwrap();
+    let auditor = Auditor::new(JsonLines::file(&path).await.unwrap());
+    auditor.emit(AuditEvent::new(
+        auditor.service().clone(),
+        Timestamp::now(),
+        EventKind::ResourceAccessed,
+        Outcome::Success,
+    ));
+    auditor.shutdown().await;
+    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+}

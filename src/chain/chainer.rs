@@ -64,12 +64,14 @@ impl Chainer {
                 crate::no_follow::no_follow(options.append(true).create(true));
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                Some(crate::no_follow::open(&options, path).map_err(|err| {
-                    ConfigError::invalid(
-                        "chain checkpoint_file",
-                        format!("{}: {err}", path.display()),
-                    )
-                })?)
+                Some(
+                    crate::file_owner::open(&options, path, None).map_err(|err| {
+                        ConfigError::invalid(
+                            "chain checkpoint_file",
+                            format!("{}: {err}", path.display()),
+                        )
+                    })?,
+                )
             }
             None => None,
         };

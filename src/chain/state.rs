@@ -69,7 +69,7 @@ impl StateFile {
         crate::no_follow::no_follow(&mut options);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = crate::no_follow::open(&options, path).map_err(io_err)?;
+        let mut file = crate::file_owner::open(&options, path, None).map_err(io_err)?;
         if !file_lock::try_lock(&file, Mode::Exclusive).map_err(io_err)? {
             return Err(StateError::Locked {
                 path: path.to_owned(),

@@ -194,6 +194,11 @@ impl JsonLines {
     /// JSON lines appended to `path`, created when missing with the permissions `mode` on
     /// Unix (the process umask still applies; an existing file keeps its own). `mode` must
     /// let the owner read and write, and be at most `0o777`.
+    ///
+    /// An existing file must be a regular file (or a character device such as `/dev/null`)
+    /// owned by the process's effective user, which neither its group nor others may write
+    /// beyond `mode`: someone else's file, pre-created where the trail goes, is refused with
+    /// an error that names it and its owner.
     pub async fn file_with_mode(path: impl AsRef<Path>, mode: u32) -> std::io::Result<Self> {
         let path = path.as_ref().to_path_buf();
         super::check_file_mode(mode)
@@ -202,11 +207,13 @@ impl JsonLines {
         let mut options = super::file_options(mode);
         options.create(true).append(true);
         let opening = path.clone();
-        let file = tokio::task::spawn_blocking(move || crate::no_follow::open(&options, &opening))
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|opened| opened)
-            .map_err(super::naming(&path))?;
+        let file = tokio::task::spawn_blocking(move || {
+            crate::file_owner::open(&options, &opening, Some(mode))
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|opened| opened)
+        .map_err(super::naming(&path))?;
         Ok(JsonLines {
             name: format!("file:{}", path.display()),
             target: Target::File(FileTarget {

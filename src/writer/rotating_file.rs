@@ -170,9 +170,10 @@ impl Config {
 
     fn open(&self) -> io::Result<Active> {
         let path = self.active_path();
-        let file = crate::no_follow::open(
+        let file = crate::file_owner::open(
             super::file_options(self.mode).create(true).append(true),
             &path,
+            Some(self.mode),
         )
         .map_err(super::naming(&path))?;
         let size = file.metadata()?.len();
@@ -322,13 +323,14 @@ fn compress(path: &Path, mode: u32) -> io::Result<()> {
     let gz = path.with_extension("jsonl.gz");
     let tmp = path.with_extension("jsonl.gz.tmp");
     {
-        let mut input = crate::no_follow::open_read(path)?;
-        let output = crate::no_follow::open(
+        let mut input = crate::file_owner::open_read(path, Some(mode))?;
+        let output = crate::file_owner::open(
             super::file_options(mode)
                 .write(true)
                 .create(true)
                 .truncate(true),
             &tmp,
+            Some(mode),
         )?;
         let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::default());
         io::copy(&mut input, &mut encoder)?;
@@ -347,12 +349,13 @@ fn compress(path: &Path, mode: u32) -> io::Result<()> {
 /// writing into a rotated file and then compress and remove it: its later events lost.
 fn lock(dir: &Path, prefix: &str, mode: u32) -> io::Result<File> {
     let path = dir.join(format!("{prefix}.lock"));
-    let file = crate::no_follow::open(
+    let file = crate::file_owner::open(
         super::file_options(mode)
             .write(true)
             .create(true)
             .truncate(false),
         &path,
+        Some(mode),
     )
     .map_err(super::naming(&path))?;
     if !crate::file_lock::try_lock(&file, crate::file_lock::Mode::Exclusive)? {
@@ -449,7 +452,10 @@ impl RotatingFileBuilder {
 
     /// The permissions of the files it creates, on Unix (default `0o600`, owner only; the
     /// process umask still applies). A directory it creates gets the same bits, plus search
-    /// (`x`) wherever reading is allowed. Existing files and directories keep theirs.
+    /// (`x`) wherever reading is allowed. Existing files and directories keep theirs, but a
+    /// file the writer opens (active, rotated, lock) must be owned by the process's effective
+    /// user and writable by group or others no more than `mode` allows, or it is refused
+    /// with an error that names it and its owner.
     pub fn file_mode(mut self, mode: u32) -> Self {
         self.mode = mode;
         self

@@ -124,7 +124,7 @@ impl Spool {
             source,
         };
         create_private_dir(&dir).map_err(io_err)?;
-        let lock = no_follow::open(
+        let lock = open_own(
             private_file().create(true).truncate(false).write(true),
             &dir.join(LOCK),
         )
@@ -150,7 +150,7 @@ impl Spool {
         }
         seqs.sort_unstable();
 
-        let cursor = read_cursor(dir)?;
+        let cursor = read_cursor(dir, read_own)?;
         let mut next_seq = seqs.last().map_or(0, |last| last + 1);
         if let Some(cursor) = cursor {
             next_seq = next_seq.max(cursor.seq + 1);
@@ -193,10 +193,8 @@ impl Spool {
             if index == last {
                 if count.trailing > 0 {
                     let keep = segment.len - count.trailing;
-                    let file = no_follow::open(
-                        private_file().write(true),
-                        &segment_path(dir, segment.seq),
-                    )?;
+                    let file =
+                        open_own(private_file().write(true), &segment_path(dir, segment.seq))?;
                     file.set_len(keep)?;
                     file.sync_all()?;
                     recovered.torn_bytes = count.trailing;
@@ -211,7 +209,7 @@ impl Spool {
         let bytes = segments.iter().map(|s| s.len).sum::<u64>() - head.offset;
 
         let tail = match segments.back() {
-            Some(segment) => Some(no_follow::open(
+            Some(segment) => Some(open_own(
                 private_file().append(true),
                 &segment_path(dir, segment.seq),
             )?),
@@ -342,7 +340,7 @@ impl Spool {
             }
         }
         let seq = self.next_seq;
-        let file = no_follow::open(
+        let file = open_own(
             private_file().append(true).create_new(true),
             &segment_path(&self.config.dir, seq),
         )?;
@@ -424,7 +422,7 @@ impl Spool {
     fn reader_at(&mut self, at: Position) -> io::Result<&mut BufReader<File>> {
         let reusable = matches!(&self.reader, Some((seq, _)) if *seq == at.seq);
         if !reusable {
-            let mut file = no_follow::open_read(&segment_path(&self.config.dir, at.seq))?;
+            let mut file = read_own(&segment_path(&self.config.dir, at.seq))?;
             file.seek(SeekFrom::Start(at.offset))?;
             self.reader = Some((at.seq, BufReader::with_capacity(64 * 1024, file)));
         }
@@ -461,13 +459,12 @@ impl Spool {
             error = %error,
             "audit spool line is not an event (disk corruption?); moved to quarantine"
         );
-        let written = no_follow::open(private_file().create(true).append(true), &path).and_then(
-            |mut file| {
+        let written =
+            open_own(private_file().create(true).append(true), &path).and_then(|mut file| {
                 let mut record = line.to_vec();
                 record.push(b'\n');
                 file.write_all(&record)
-            },
-        );
+            });
         if let Err(error) = written {
             tracing::warn!(
                 target: "oauth_audit",
@@ -563,13 +560,14 @@ pub(super) fn parse_segment_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// The cursor, read never through a symbolic link: a link planted there would make the spool
-/// (and its status) take another file's numbers for its own.
-pub(super) fn read_cursor(dir: &Path) -> io::Result<Option<Position>> {
+/// The cursor, opened with `open`: never through a symbolic link, which would make the
+/// spool (and its status) take another file's numbers for its own.
+pub(super) fn read_cursor(
+    dir: &Path,
+    open: impl FnOnce(&Path) -> io::Result<File>,
+) -> io::Result<Option<Position>> {
     let mut text = String::new();
-    match no_follow::open_read(&dir.join(CURSOR))
-        .and_then(|mut file| file.read_to_string(&mut text))
-    {
+    match open(&dir.join(CURSOR)).and_then(|mut file| file.read_to_string(&mut text)) {
         Ok(_) => {}
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(err),
@@ -590,7 +588,7 @@ pub(super) fn read_cursor(dir: &Path) -> io::Result<Option<Position>> {
 
 fn write_cursor(dir: &Path, at: Position, sync_directory: bool) -> io::Result<()> {
     let tmp = dir.join(CURSOR_TMP);
-    let mut file = no_follow::open(private_file().write(true).create(true).truncate(true), &tmp)?;
+    let mut file = open_own(private_file().write(true).create(true).truncate(true), &tmp)?;
     file.write_all(format!("{} {}\n", at.seq, at.offset).as_bytes())?;
     file.sync_all()?;
     fs::rename(&tmp, dir.join(CURSOR))?;
@@ -618,6 +616,17 @@ fn private_file() -> OpenOptions {
     options
 }
 
+/// Opens a file of the spool, refusing one someone else owns (see [`crate::file_owner`]):
+/// whoever made it could read what waits, or forge what is replayed.
+fn open_own(options: &OpenOptions, path: &Path) -> io::Result<File> {
+    crate::file_owner::open(options, path, None)
+}
+
+/// Opens a file of the spool to read it back, with the checks of [`open_own`].
+fn read_own(path: &Path) -> io::Result<File> {
+    crate::file_owner::open_read(path, None)
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -637,7 +646,7 @@ struct LineCount {
 }
 
 fn count_lines(path: &Path, from: u64) -> io::Result<LineCount> {
-    let mut file = no_follow::open_read(path)?;
+    let mut file = read_own(path)?;
     file.seek(SeekFrom::Start(from))?;
     let mut buf = vec![0; 64 * 1024];
     let mut count = LineCount {
@@ -779,6 +788,60 @@ mod tests {
         let not_an_event = EncodedEvent::from_json(Bytes::from_static(b"{")).unwrap_err();
         assert!(!spool.quarantine(b"{", &not_an_event));
         assert_eq!(fs::read_to_string(&victim).unwrap(), victim_text);
+    }
+
+    /// A file of the spool that someone else pre-created in its directory (who could then
+    /// read what waits, or forge events the spool would replay) is refused with an error
+    /// that names it and its owner, wherever the spool opens one: the lock, the cursor and a
+    /// segment at open, the cursor's temporary file at a confirmation, the quarantine file.
+    /// (The tests run as root, which can give a file away: uid 65534.)
+    #[cfg(unix)]
+    #[test]
+    fn files_someone_else_owns_in_the_spool_are_refused() {
+        let planted = |dir: &TempDir, name: &str, text: &str| {
+            fs::create_dir_all(&dir.0).unwrap();
+            let path = dir.0.join(name);
+            fs::write(&path, text).unwrap();
+            std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+            path
+        };
+        let refused = |error: &dyn std::fmt::Display, path: &Path| {
+            let message = error.to_string();
+            assert!(
+                message.contains(&path.display().to_string()) && message.contains("uid 65534"),
+                "{message}"
+            );
+        };
+        let line = String::from_utf8(events(1)[0].json().to_vec()).unwrap() + "\n";
+
+        for (name, text) in [
+            (LOCK, String::new()),
+            (CURSOR, "0 0\n".to_owned()),
+            (format!("{:020}{SEGMENT_SUFFIX}", 0).as_str(), line.clone()),
+        ] {
+            let dir = TempDir::new();
+            let path = planted(&dir, name, &text);
+            let error = Spool::open(config(&dir, u64::MAX, u64::MAX)).unwrap_err();
+            refused(&error, &path);
+        }
+
+        let dir = TempDir::new();
+        let (mut spool, _) = Spool::open(config(&dir, u64::MAX, u64::MAX)).unwrap();
+        let tmp = planted(&dir, CURSOR_TMP, "");
+        assert_eq!(spool.append(&events(3)).count, 3);
+        let batch = spool.read_batch(2, u64::MAX).unwrap();
+        let error = spool.ack(&batch).unwrap_err();
+        refused(&error, &tmp);
+        assert_eq!(
+            fs::read_to_string(&tmp).unwrap(),
+            "",
+            "the cursor is not written to it"
+        );
+
+        let quarantine = planted(&dir, QUARANTINE, "");
+        let not_an_event = EncodedEvent::from_json(Bytes::from_static(b"{")).unwrap_err();
+        assert!(!spool.quarantine(b"{", &not_an_event));
+        assert_eq!(fs::read_to_string(&quarantine).unwrap(), "");
     }
 
     #[test]
