@@ -257,17 +257,31 @@ fn demo_writes_every_kind_and_no_secret() {
             && e["actor"]["delegation"][0]["subject"] == "gateway"),
         "the exchanged token's use does not name the gateway as the actor"
     );
-    // CIBA: the call centre's request for alice's consent, then the poll that got a token.
+    // CIBA: the call centre's request for alice's consent, and its two polls, joined to it.
     let ciba = with_oauth("AuthorizationRequested", "auth_req_id_fingerprint");
     assert_eq!(ciba.len(), 1, "one CIBA request");
     assert_eq!(ciba[0]["oauth"]["endpoint"], "backchannel_authentication");
     assert_eq!(ciba[0]["actor"]["client_id"], "desk");
-    assert!(
-        events.iter().any(|e| e["kind"] == "AccessTokenIssued"
-            && e["grant_type"] == "urn:openid:params:grant-type:ciba"
-            && e["actor"]["subject"] == "alice"
-            && e["actor"]["client_id"] == "desk"),
-        "no token issued to the call centre for alice"
+    let request = &ciba[0]["oauth"]["auth_req_id_fingerprint"];
+    let polls: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            e["oauth"]["auth_req_id_fingerprint"] == *request && e["http"]["path"] == "/token"
+        })
+        .collect();
+    assert_eq!(polls.len(), 2, "the two polls join the request: {polls:?}");
+    assert_eq!(polls[0]["error"]["code"], "authorization_pending");
+    assert_eq!(
+        (
+            &polls[1]["kind"],
+            &polls[1]["grant_type"],
+            &polls[1]["actor"]["subject"]
+        ),
+        (
+            &"AccessTokenIssued".into(),
+            &"urn:openid:params:grant-type:ciba".into(),
+            &"alice".into()
+        )
     );
     // Mutual TLS: the meter's certificate (from the TLS terminator's header) authenticated it
     // and bound its token; the token without the certificate is a downgrade, alerted on.
