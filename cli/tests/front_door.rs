@@ -401,6 +401,78 @@ async fn http2_clients_flooding_resets_or_huge_header_lists_are_refused_and_othe
     assert_eq!(response.status(), 200);
 }
 
+/// `GET /echo` over HTTP/2 with one field `x-large` of `size` bytes.
+fn h2_get_with_a_field_of(
+    addr: SocketAddr,
+    size: usize,
+) -> http::Request<http_body_util::Empty<Bytes>> {
+    http::Request::get(format!("http://{addr}/echo"))
+        .header("x-large", format!("secret-{}", "a".repeat(size - 7)))
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap()
+}
+
+/// An HTTP/2 header list past 16 KiB is refused `431` by the proxy itself, and leaves the
+/// same event as an HTTP/1 head too large: h2 refusing it on its own would have answered the
+/// client and written nothing. A list within the bound is served on the same connection; one
+/// past h2's own bound (32 KiB) is still refused on its stream, and the connection goes on.
+#[tokio::test]
+async fn an_http2_header_list_past_16_kib_is_refused_and_audited() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("h2-header-list");
+    let out = dir.path("audit.jsonl");
+    let proxy = start_proxy(&dir, &upstream.url(), "", "");
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+
+    let response = sender
+        .send_request(h2_get_with_a_field_of(proxy.addr, 20 * 1024))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 431);
+    let refused = wait_event(&out, "for the 431", |e| e["http"]["status"] == 431).await;
+    assert_eq!(refused["kind"], "ResourceAccessed");
+    assert_eq!(refused["outcome"], "failure");
+    assert_eq!(refused["severity"], "warning");
+    assert_eq!(refused["error"]["code"], "request_header_fields_too_large");
+    assert_eq!(refused["source"]["ip"], "127.0.0.1");
+    assert!(refused["http"].get("method").is_none(), "{refused}");
+    assert!(refused["http"].get("path").is_none(), "{refused}");
+
+    // Within the bound: served.
+    let response = sender
+        .send_request(h2_get_with_a_field_of(proxy.addr, 15 * 1024))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap();
+
+    // Past h2's own bound: refused on its stream; the connection serves the next request.
+    let response = sender
+        .send_request(h2_get_with_a_field_of(proxy.addr, 40 * 1024))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 431);
+    let response = sender
+        .send_request(h2_get_with_a_field_of(proxy.addr, 100))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap();
+
+    let served = wait_event(&out, "for the request served", |e| {
+        e["http"]["status"] == 200
+    })
+    .await;
+    assert_eq!(served["http"]["path"], "/echo");
+    let all = std::fs::read_to_string(&out).unwrap();
+    assert!(!all.contains("secret-"), "nothing of the head is quoted");
+}
+
 /// A CA and the certificates it signs for 127.0.0.1.
 struct Ca {
     pem: String,

@@ -130,12 +130,35 @@ fn find_hyper_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a hyper::
     None
 }
 
-/// Records a request hyper refused (400, 414, 431) as a failed request: nothing of it
-/// reached the audit layer, so without this the attempt would leave no trace.
+/// The size of an HTTP/2 request's header list as RFC 9113 §6.5.2 counts it, and h2 with
+/// it: each field's name and value, and 32 bytes, the pseudo-header fields (`:method`,
+/// `:scheme`, `:authority`, `:path`) with their names.
+pub fn http2_header_list_size<B>(req: &http::Request<B>) -> usize {
+    const PER_FIELD: usize = 32;
+    let uri = req.uri();
+    let pseudo = [
+        (":method", Some(req.method().as_str())),
+        (":scheme", uri.scheme_str()),
+        (":authority", uri.authority().map(|a| a.as_str())),
+        (":path", uri.path_and_query().map(|p| p.as_str())),
+    ];
+    let pseudo: usize = pseudo
+        .into_iter()
+        .filter_map(|(name, value)| Some(name.len() + value?.len() + PER_FIELD))
+        .sum();
+    req.headers().iter().fold(pseudo, |size, (name, value)| {
+        size + name.as_str().len() + value.len() + PER_FIELD
+    })
+}
+
+/// Records a request refused before the audit layer (hyper's 400, 414, 431, and the proxy's
+/// 431 for an HTTP/2 header list too large) as a failed request: nothing of it reached the
+/// audit layer, so without this the attempt would leave no trace.
 ///
-/// Its head could not be read, so the event has no method, path or request headers:
-/// `source.ip` is the socket peer (forwarding headers were never parsed) and
-/// `http.duration_ms` counts from when the connection began waiting for this request.
+/// Its head could not be read, or is not read, so the event has no method, path or request
+/// headers: `source.ip` is the socket peer (forwarding headers were never parsed) and
+/// `http.duration_ms` counts from `waiting_since`: when the connection began waiting for an
+/// HTTP/1 request, when an HTTP/2 stream's head was refused.
 pub fn record_rejection(
     auditor: &Auditor,
     peer: SocketAddr,
@@ -207,6 +230,19 @@ mod tests {
         assert!(!done_after(&mut idle, Duration::from_secs(6)).await);
         assert!(!done_after(&mut idle, Duration::from_secs(3)).await);
         assert!(done_after(&mut idle, Duration::from_secs(2)).await);
+    }
+
+    #[test]
+    fn the_header_list_size_counts_every_field_and_pseudo_field() {
+        let req = http::Request::get("https://idp.example/token?x=1")
+            .header("cookie", "a=1")
+            .header("cookie", "b=22")
+            .header("user-agent", "")
+            .body(())
+            .unwrap();
+        let pseudo = (7 + 3 + 32) + (7 + 5 + 32) + (10 + 11 + 32) + (5 + 10 + 32);
+        let fields = (6 + 3 + 32) + (6 + 4 + 32) + (10 + 32);
+        assert_eq!(http2_header_list_size(&req), pseudo + fields);
     }
 
     async fn futures_poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {

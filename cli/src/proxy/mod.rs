@@ -6,6 +6,7 @@ mod forward;
 mod headers;
 mod send_timeout;
 mod serve;
+mod served_body;
 mod timed_body;
 pub mod tls;
 mod tunnel;

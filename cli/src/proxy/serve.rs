@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -21,9 +20,10 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::{Layer, Service};
 
-use super::connection::{record_rejection, rejection, Activity};
+use super::connection::{http2_header_list_size, record_rejection, rejection, Activity};
 use super::forward::{self, ConnectionSlot, PeerCertificate, Protected};
 use super::send_timeout::{is_send_timeout, SendTimeout};
+use super::served_body::ServedBody;
 
 /// Streams an HTTP/2 client may have open at once on one connection (RFC 9113 recommends
 /// no fewer than 100).
@@ -39,10 +39,19 @@ const MAX_STREAMS_PER_CONNECTION: u32 = 100;
 /// servers behind the proxy refuse far less (Node.js 16 KiB, nginx 32 KiB).
 const MAX_HTTP1_BUFFER: usize = 64 * 1024;
 
-/// The largest HTTP/2 header list (RFC 9113 §6.5.2: names and values plus 32 bytes a field,
-/// after HPACK decoding), hyper's default; h2 answers a larger one `431` and resets that
-/// stream, the connection's other streams go on.
-const MAX_HTTP2_HEADER_LIST: u32 = 16 * 1024;
+/// The largest HTTP/2 header list the proxy serves (RFC 9113 §6.5.2: names and values plus 32
+/// bytes a field, after HPACK decoding), hyper's default: a larger one is answered `431` on
+/// its stream, and audited as an HTTP/1 head too large is; the connection's other streams go
+/// on.
+const MAX_HTTP2_HEADER_LIST: usize = 16 * 1024;
+
+/// The largest HTTP/2 header list h2 decodes and hands the proxy, so that the proxy, not h2,
+/// refuses (and audits) those past [`MAX_HTTP2_HEADER_LIST`]. h2 answers a larger one `431`
+/// itself, keeping none of its fields, and nothing is audited; past four times this it closes
+/// the connection (`ENHANCE_YOUR_CALM`). It bounds what a connection's streams can make the
+/// proxy hold while h2 decodes their heads (100 of them at most): twice the limit served
+/// rather than h2's default of 16 MiB.
+const HTTP2_HEADER_LIST_DECODED: u32 = 32 * 1024;
 
 /// Streams an HTTP/2 client may reset before the proxy has accepted them (the "rapid reset"
 /// flood, CVE-2023-44487): past it the connection is closed with `ENHANCE_YOUR_CALM`. h2's
@@ -102,7 +111,7 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
-        .max_header_list_size(MAX_HTTP2_HEADER_LIST)
+        .max_header_list_size(HTTP2_HEADER_LIST_DECODED)
         .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)
         .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESET_STREAMS)
         .max_send_buf_size(MAX_HTTP2_SEND_BUFFER);
@@ -232,9 +241,30 @@ impl ConnectionSettings {
         let activity = Arc::new(Activity::default());
         let requests = activity.clone();
         let streams = self.streams.clone();
+        let auditor = self.auditor.clone();
         let hyper_service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let in_flight = requests.begin();
-            let streams = (req.version() == hyper::Version::HTTP_2).then(|| streams.clone());
+            let http2 = req.version() == hyper::Version::HTTP_2;
+            // h2 hands over header lists up to twice the bound, so that one past it is
+            // refused here, where it is audited.
+            let oversized = http2
+                .then(|| http2_header_list_size(&req))
+                .filter(|&size| size > MAX_HTTP2_HEADER_LIST);
+            if let Some(size) = oversized {
+                let description = format!(
+                    "the HTTP/2 header list is {size} bytes, more than {MAX_HTTP2_HEADER_LIST}"
+                );
+                tracing::info!(%peer, status = 431, error = %description, "request refused before the audit layer");
+                record_rejection(
+                    &auditor,
+                    peer,
+                    std::time::Instant::now(),
+                    hyper::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    oauth_audit::event::error_code::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    description,
+                );
+            }
+            let streams = http2.then(|| streams.clone());
             let mut req = forward::with_peer(req, peer);
             // Only a request that may become a tunnel carries the place (an extension on
             // every request would cost every request).
@@ -247,6 +277,12 @@ impl ConnectionSettings {
             }
             let mut service = service.clone();
             async move {
+                if oversized.is_some() {
+                    drop(req);
+                    let mut refused = hyper::Response::new(ServedBody::empty(in_flight));
+                    *refused.status_mut() = hyper::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+                    return Ok(refused);
+                }
                 // An HTTP/2 stream waits for its turn (the semaphore is never closed).
                 let turn = match streams {
                     Some(streams) => streams.acquire_owned().await.ok(),
@@ -263,12 +299,9 @@ impl ConnectionSettings {
                 };
                 // The request stays in flight, and holds its turn, until its response body
                 // is done with.
-                Ok::<_, Infallible>(response.map(move |body| {
-                    body.map_frame(move |frame| {
-                        let _ = (&in_flight, &turn);
-                        frame
-                    })
-                }))
+                Ok::<_, Infallible>(
+                    response.map(move |body| ServedBody::new(body, in_flight, turn)),
+                )
             }
         });
         // Around the connection's IO rather than each response: a client that reads nothing
