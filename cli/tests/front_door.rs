@@ -1116,6 +1116,134 @@ async fn an_http2_client_that_reads_nothing_is_disconnected_after_send_timeout()
     assert_eq!(response.status(), 200);
 }
 
+/// An HTTP/2 client that reads its socket (so the proxy's writes never wait) but never opens
+/// a stream's flow-control window holds that stream's response: hyper keeps the next part of
+/// it until the window opens. Once it has not taken a part for `send_timeout`, the proxy
+/// resets the stream: the event is written `outcome: unknown`, the stream gives back its turn
+/// among the HTTP/2 requests in flight (`max_connections = 1` here, so the next request on
+/// the connection would wait for good), and the upstream connection of the cut response is
+/// closed rather than reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_stream_whose_window_stays_shut_is_reset_after_send_timeout() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("h2-window-shut");
+    let proxy = start_proxy(
+        &dir,
+        &upstream.url(),
+        "send_timeout = \"1s\"\nmax_connections = 1",
+        "",
+    );
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(1024)
+        .handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let path = format!("/bytes/{LARGE_RESPONSE}");
+    let asked = std::time::Instant::now();
+    let stalled = sender
+        .send_request(
+            http::Request::get(format!("http://{}{path}", proxy.addr))
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stalled.status(), 200);
+
+    // The stalled stream's turn comes back: the next request is served.
+    let next = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        sender.send_request(
+            http::Request::get(format!("http://{}/echo", proxy.addr))
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap(),
+        ),
+    )
+    .await
+    .expect("the stalled stream kept its turn")
+    .unwrap();
+    assert_eq!(next.status(), 200);
+    next.into_body().collect().await.unwrap();
+    assert!(asked.elapsed() >= std::time::Duration::from_secs(1));
+    proxy.wait_log("HTTP/2 stream reset: the client took no part of its response for send_timeout");
+
+    let event = wait_event(&dir.path("audit.jsonl"), "for the stalled stream", |e| {
+        e["http"]["path"] == path.as_str()
+    })
+    .await;
+    assert_eq!(event["outcome"], "unknown", "{event}");
+    // The client has what the window let through, then the reset.
+    let cut = tokio::time::timeout(WAIT, stalled.into_body().collect())
+        .await
+        .expect("the stream was reset");
+    assert!(cut.is_err(), "the stream ended as if whole");
+    assert_eq!(
+        upstream
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+}
+
+/// An HTTP/2 client that reads a large response slowly but steadily, opening the stream's
+/// window as it reads, is not cut off: hyper takes a part of the response each time the window
+/// opens, well within `send_timeout`, however long the whole response takes.
+#[tokio::test]
+async fn an_http2_client_that_reads_slowly_but_steadily_is_not_cut_off() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("h2-slow-reader");
+    let proxy = start_proxy(&dir, &upstream.url(), "send_timeout = \"1s\"", "");
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(256 * 1024)
+        .initial_connection_window_size(256 * 1024)
+        .handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let size = 4 << 20;
+    let path = format!("/bytes/{size}");
+    let response = sender
+        .send_request(
+            http::Request::get(format!("http://{}{path}", proxy.addr))
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let started = std::time::Instant::now();
+    let mut body = response.into_body();
+    let mut received = 0;
+    let mut since_pause = 0;
+    while let Some(frame) = tokio::time::timeout(WAIT, body.frame())
+        .await
+        .expect("the proxy stopped sending")
+    {
+        let frame = frame.expect("the slow reader was cut off");
+        if let Some(data) = frame.data_ref() {
+            received += data.len();
+            since_pause += data.len();
+        }
+        // 256 KiB each 250 ms: the whole response takes several times `send_timeout`.
+        if since_pause >= 256 * 1024 {
+            since_pause = 0;
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+    assert_eq!(received, size);
+    assert!(started.elapsed() > std::time::Duration::from_secs(3));
+    let event = wait_event(
+        &dir.path("audit.jsonl"),
+        "for the slowly read response",
+        |e| e["http"]["path"] == path.as_str(),
+    )
+    .await;
+    assert_eq!(event["outcome"], "success", "{event}");
+}
+
 /// The client side of a WebSocket tunnel is written through the same connection IO: a
 /// client that sends through its tunnel but never reads what comes back is disconnected after
 /// `send_timeout` (long before `tunnel_idle_timeout`, 5 minutes), and its place goes to the

@@ -108,7 +108,8 @@ pub struct ProxySection {
     /// How long a request's client may send no part of its body.
     pub body_timeout: Option<PositiveDuration>,
     /// How long a write to a client may make no progress (a client that does not read its
-    /// response) before its connection is closed.
+    /// response) before its connection is closed; and how long an HTTP/2 stream's response
+    /// may wait for its client's flow-control window before the stream is reset.
     pub send_timeout: Option<PositiveDuration>,
     /// How long a connection to the upstream may stay without a request.
     pub upstream_idle_timeout: Option<PositiveDuration>,

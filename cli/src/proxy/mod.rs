@@ -7,6 +7,7 @@ mod headers;
 mod send_timeout;
 mod serve;
 mod served_body;
+mod stalled_stream;
 mod timed_body;
 pub mod tls;
 mod tunnel;

@@ -11,7 +11,8 @@
 //!
 //! It wraps the connection's IO, so it also bounds writes to an HTTP/2 client that does not
 //! read its socket, and to the client of a WebSocket tunnel (hyper hands the wrapped IO to
-//! the tunnel).
+//! the tunnel). An HTTP/2 client that reads its socket but keeps one stream's window shut
+//! makes no write wait: that stream is timed by [`stalled_stream`](super::stalled_stream).
 
 use std::error::Error as StdError;
 use std::fmt;

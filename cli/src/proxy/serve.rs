@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::Request;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use oauth_audit::layer::Resolving;
 use oauth_audit::mtls::ClientCertificate;
@@ -24,6 +24,7 @@ use super::connection::{http2_header_list_size, record_rejection, rejection, Act
 use super::forward::{self, ConnectionSlot, PeerCertificate, Protected};
 use super::send_timeout::{is_send_timeout, SendTimeout};
 use super::served_body::ServedBody;
+use super::stalled_stream::{StreamExecutor, StreamWatch};
 
 /// Streams an HTTP/2 client may have open at once on one connection (RFC 9113 recommends
 /// no fewer than 100).
@@ -76,7 +77,8 @@ pub struct Limits {
     /// How long a connection with no request in flight stays open.
     pub idle_timeout: Duration,
     /// How long a write to the client may wait without progress (a client that does not read
-    /// its response) before the connection is closed.
+    /// its response) before the connection is closed, and an HTTP/2 stream's response may
+    /// wait for its client's flow-control window before the stream is reset.
     pub send_timeout: Duration,
     /// Connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
@@ -96,7 +98,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let service = layer.layer(inner);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/2 streams run on tokio, each given up once its client's window kept its response
+    // waiting for `send_timeout`.
+    let mut builder = auto::Builder::new(StreamExecutor::new(limits.send_timeout));
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -180,7 +184,7 @@ pub async fn serve(
 type Audited = oauth_audit::AuditService<Protected, Resolving>;
 
 struct ConnectionSettings {
-    builder: auto::Builder<TokioExecutor>,
+    builder: auto::Builder<StreamExecutor>,
     auditor: Auditor,
     tls: Option<TlsAcceptor>,
     limits: Limits,
@@ -297,10 +301,12 @@ impl ConnectionSettings {
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
+                // Run by the stream's task, where an HTTP/2 stream's watch is found.
+                let watch = if http2 { StreamWatch::current() } else { None };
                 // The request stays in flight, and holds its turn, until its response body
                 // is done with.
                 Ok::<_, Infallible>(
-                    response.map(move |body| ServedBody::new(body, in_flight, turn)),
+                    response.map(move |body| ServedBody::new(body, in_flight, turn, watch)),
                 )
             }
         });
