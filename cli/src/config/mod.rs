@@ -4,6 +4,8 @@
 //! a mistake is reported with its line, its key and what is wrong; nothing falls back to a
 //! default silently.
 
+#[cfg(test)]
+mod docs_drift;
 mod values;
 
 use std::path::{Path, PathBuf};
