@@ -1198,3 +1198,85 @@ async fn every_conflicting_client_of_an_authorization_request_is_recorded() {
     assert_eq!(others, ["rp", "third-app"], "{e:#}");
     assert_eq!(e["severity"], "warning");
 }
+
+/// CIBA polls are condensed as device-code polls are: the polls the user has not decided on
+/// yet are one event, and the issuance says how many were left out. A device-code poll that
+/// sends the same value as an `auth_req_id` is another request's poll, condensed apart.
+#[tokio::test]
+async fn ciba_polls_waiting_for_the_user_are_condensed_apart_from_device_code_polls() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    const SHARED: &str = "the-same-reference-value";
+    let (auditor, memory) = memory_auditor();
+    let endpoints = Endpoints::builder()
+        .no_defaults()
+        .token("/token")
+        .backchannel_authentication("/bc-authorize")
+        .build()
+        .unwrap();
+    let layer = AuditLayer::builder(auditor)
+        .endpoints(endpoints)
+        .build()
+        .unwrap();
+    // The user decides after the third CIBA poll; the device is never approved.
+    let ciba_polls = Arc::new(AtomicUsize::new(0));
+    let token = {
+        let ciba_polls = ciba_polls.clone();
+        move |Form(form): Form<Vec<(String, String)>>| {
+            let ciba_polls = ciba_polls.clone();
+            async move {
+                let ciba = form
+                    .iter()
+                    .any(|(k, v)| k == "grant_type" && v == "urn:openid:params:grant-type:ciba");
+                if ciba && ciba_polls.fetch_add(1, Ordering::SeqCst) >= 3 {
+                    return Json(json!({
+                        "access_token": "0paque-ciba-access-t0ken",
+                        "token_type": "Bearer",
+                        "expires_in": 300,
+                    }))
+                    .into_response();
+                }
+                (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": "authorization_pending"})),
+                )
+                    .into_response()
+            }
+        }
+    };
+    let app = Router::new().route("/token", post(token)).layer(layer);
+    let addr = serve(app).await;
+    let poll = |grant_type: &'static str, reference: &'static str| async move {
+        post_form(
+            addr,
+            "/token",
+            &[
+                ("grant_type", grant_type),
+                (reference, SHARED),
+                ("client_id", "tv"),
+                ("client_secret", "tv-s3cret-value"),
+            ],
+        )
+        .await
+        .status()
+    };
+    const CIBA: &str = "urn:openid:params:grant-type:ciba";
+    const DEVICE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+    assert_eq!(poll(CIBA, "auth_req_id").await, 400);
+    assert_eq!(poll(DEVICE, "device_code").await, 400);
+    assert_eq!(poll(CIBA, "auth_req_id").await, 400);
+    assert_eq!(poll(CIBA, "auth_req_id").await, 400);
+    assert_eq!(poll(CIBA, "auth_req_id").await, 200);
+
+    let all = events(&memory, 3).await;
+    assert_eq!(all.len(), 3, "{all:#?}");
+    let (waiting, device, issued) = (&all[0], &all[1], &all[2]);
+    assert_eq!(waiting["error"]["code"], "authorization_pending");
+    assert_eq!(waiting["oauth"]["auth_req_id_fingerprint"], fp(SHARED));
+    assert_eq!(device["grant_type"], DEVICE, "{device:#}");
+    assert_eq!(device["oauth"]["device_code_fingerprint"], fp(SHARED));
+    assert_eq!(issued["kind"], "AccessTokenIssued", "{issued:#}");
+    assert_eq!(issued["oauth"]["auth_req_id_fingerprint"], fp(SHARED));
+    assert_eq!(issued["oauth"]["repeated"], 2, "{issued:#}");
+}

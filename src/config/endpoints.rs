@@ -7,7 +7,7 @@ use super::values::{AtLeastOne, BodyLimit, HttpUrl, Name, OptionalHeader, Reques
 use super::BuildError;
 use crate::oauth::{DevicePolling, Endpoint, Endpoints, LoginRule, ProviderMetadata};
 
-/// `device_polling`: how device-code polls become events.
+/// `device_polling`: how device-code and CIBA polls become events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DevicePollingSetting {

@@ -1,4 +1,5 @@
-//! Device-code polling (RFC 8628 §3.4): one event per outcome change, not one per poll.
+//! Polling in decoupled flows, device-code (RFC 8628 §3.4) and OpenID Connect CIBA (poll
+//! mode, CIBA Core §7.3): one event per outcome change, not one per poll.
 
 use std::sync::Arc;
 
@@ -7,15 +8,17 @@ use quick_cache::sync::Cache;
 use crate::dpop::ProofOutcome;
 use crate::token::TokenFingerprint;
 
-/// How the token endpoint records device-code polls (`authorization_pending`,
-/// `slow_down`, `expired_token`, ...).
+/// How the token endpoint records device-code polls and CIBA polls
+/// (`authorization_pending`, `slow_down`, `expired_token`, ...).
 ///
-/// A device polls every few seconds until the user decides; one event per poll would
-/// flood the log. With [`OncePerOutcome`](DevicePolling::OncePerOutcome) (the default),
-/// the first poll with a given outcome is recorded and identical polls after it (same
-/// device code, same client, same outcome) are counted, not recorded; the next event for
-/// that device code and client (the outcome changed) carries the count in
-/// `oauth.repeated`. An issuance (`AccessTokenIssued`), a failed client authentication
+/// A device, or a CIBA client in poll mode, polls every few seconds until the user decides;
+/// one event per poll would flood the log. With
+/// [`OncePerOutcome`](DevicePolling::OncePerOutcome) (the default), the first poll with a
+/// given outcome is recorded and identical polls after it (same device code or
+/// `auth_req_id`, same client, same outcome) are counted, not recorded; the next event for
+/// that device code or `auth_req_id` and client (the outcome changed) carries the count in
+/// `oauth.repeated`. A device code and an `auth_req_id` are never condensed together, even
+/// with the same value. An issuance (`AccessTokenIssued`), a failed client authentication
 /// (`invalid_client`, `unauthorized_client` or any `401`: each guessed client secret) and a
 /// poll whose DPoP proof was seen before (`replayed`: a copy of a request, which
 /// `dpop_proof_replay` alerts on) are always recorded, however many came before, and so is
@@ -27,10 +30,10 @@ use crate::token::TokenFingerprint;
 pub enum DevicePolling {
     /// Every poll is an event.
     EveryPoll,
-    /// One event per device code per outcome change, tracking at most `capacity` device
-    /// codes (least recently used ones are forgotten first).
+    /// One event per device code (or `auth_req_id`) per outcome change, tracking at most
+    /// `capacity` of them (least recently used ones are forgotten first).
     OncePerOutcome {
-        /// How many device codes are tracked.
+        /// How many device codes and `auth_req_id`s are tracked, together.
         capacity: usize,
     },
 }
@@ -41,10 +44,19 @@ impl Default for DevicePolling {
     }
 }
 
-/// Whose polls are condensed together: one device code, polled by one client.
-type PollKey = (TokenFingerprint, Option<Arc<str>>);
+/// What a poll waits on: the user's decision on a device code, or on a CIBA
+/// authentication request (its `auth_req_id`), each by its fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Waiting {
+    DeviceCode(TokenFingerprint),
+    AuthRequest(TokenFingerprint),
+}
 
-/// The last outcome of each device code and client.
+/// Whose polls are condensed together: one device code or `auth_req_id`, polled by one
+/// client.
+type PollKey = (Waiting, Option<Arc<str>>);
+
+/// The last outcome of each device code or `auth_req_id`, and client.
 #[derive(Clone)]
 pub(crate) struct DeviceTracker {
     last: Arc<Cache<PollKey, (Arc<str>, u64)>>,
@@ -96,17 +108,18 @@ impl DeviceTracker {
         }
     }
 
-    /// A poll of `device_code` by `client` had `outcome` (an error code, or [`ISSUED`]),
-    /// answered with `status`; `proof` is the outcome of its DPoP proof, when it sent one.
+    /// A poll waiting on `waiting` by `client` had `outcome` (an error code, or
+    /// [`ISSUED`]), answered with `status`; `proof` is the outcome of its DPoP proof, when it
+    /// sent one.
     pub(crate) fn poll(
         &self,
-        device_code: TokenFingerprint,
+        waiting: Waiting,
         client: Option<&str>,
         outcome: &str,
         status: Option<http::StatusCode>,
         proof: Option<ProofOutcome>,
     ) -> PollDecision {
-        let key = (device_code, client.map(Arc::from));
+        let key = (waiting, client.map(Arc::from));
         match self.last.get(&key) {
             // A token issued, or a client that failed to authenticate, is an event of its own.
             Some((last, count))
@@ -141,45 +154,81 @@ mod tests {
         let other = TokenFingerprint::of("other-code");
         let tv = Some("tv");
         assert_eq!(
-            tracker.poll(code, tv, "authorization_pending", None, None),
+            tracker.poll(
+                Waiting::DeviceCode(code),
+                tv,
+                "authorization_pending",
+                None,
+                None
+            ),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, tv, "authorization_pending", None, None),
+            tracker.poll(
+                Waiting::DeviceCode(code),
+                tv,
+                "authorization_pending",
+                None,
+                None
+            ),
             PollDecision::Suppress
         );
         assert_eq!(
-            tracker.poll(other, tv, "authorization_pending", None, None),
+            tracker.poll(
+                Waiting::DeviceCode(other),
+                tv,
+                "authorization_pending",
+                None,
+                None
+            ),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, tv, "authorization_pending", None, None),
+            tracker.poll(
+                Waiting::DeviceCode(code),
+                tv,
+                "authorization_pending",
+                None,
+                None
+            ),
             PollDecision::Suppress
         );
         assert_eq!(
-            tracker.poll(code, tv, "slow_down", None, None),
+            tracker.poll(Waiting::DeviceCode(code), tv, "slow_down", None, None),
             PollDecision::Record { repeated: 2 }
         );
         assert_eq!(
-            tracker.poll(code, tv, ISSUED, None, None),
+            tracker.poll(Waiting::DeviceCode(code), tv, ISSUED, None, None),
             PollDecision::Record { repeated: 0 }
         );
         // Another issuance for the same code (a replay) and another client's polls are
         // their own events.
         assert_eq!(
-            tracker.poll(code, tv, ISSUED, None, None),
+            tracker.poll(Waiting::DeviceCode(code), tv, ISSUED, None, None),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, Some("attacker"), ISSUED, None, None),
+            tracker.poll(
+                Waiting::DeviceCode(code),
+                Some("attacker"),
+                ISSUED,
+                None,
+                None
+            ),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, Some("attacker"), "slow_down", None, None),
+            tracker.poll(
+                Waiting::DeviceCode(code),
+                Some("attacker"),
+                "slow_down",
+                None,
+                None
+            ),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(code, None, "slow_down", None, None),
+            tracker.poll(Waiting::DeviceCode(code), None, "slow_down", None, None),
             PollDecision::Record { repeated: 0 }
         );
         assert!(DeviceTracker::new(DevicePolling::EveryPoll).is_none());
@@ -194,16 +243,40 @@ mod tests {
         let tv = Some("tv");
         let valid = Some(ProofOutcome::Valid);
         let replayed = Some(ProofOutcome::Replayed);
-        tracker.poll(code, tv, "authorization_pending", None, valid);
+        tracker.poll(
+            Waiting::DeviceCode(code),
+            tv,
+            "authorization_pending",
+            None,
+            valid,
+        );
         for _ in 0..2 {
             assert_eq!(
-                tracker.poll(code, tv, "authorization_pending", None, replayed),
+                tracker.poll(
+                    Waiting::DeviceCode(code),
+                    tv,
+                    "authorization_pending",
+                    None,
+                    replayed
+                ),
                 PollDecision::Record { repeated: 0 }
             );
         }
-        tracker.poll(code, tv, "authorization_pending", None, valid);
+        tracker.poll(
+            Waiting::DeviceCode(code),
+            tv,
+            "authorization_pending",
+            None,
+            valid,
+        );
         assert_eq!(
-            tracker.poll(code, tv, "authorization_pending", None, valid),
+            tracker.poll(
+                Waiting::DeviceCode(code),
+                tv,
+                "authorization_pending",
+                None,
+                valid
+            ),
             PollDecision::Suppress
         );
     }
@@ -218,29 +291,41 @@ mod tests {
         // Guessed client secrets: every failure is an event, whatever code says so.
         for outcome in ["invalid_client", "invalid_client", "unauthorized_client"] {
             assert_eq!(
-                tracker.poll(code, tv, outcome, None, None),
+                tracker.poll(Waiting::DeviceCode(code), tv, outcome, None, None),
                 PollDecision::Record { repeated: 0 }
             );
         }
         let refused = Some(http::StatusCode::UNAUTHORIZED);
         for _ in 0..2 {
             assert_eq!(
-                tracker.poll(code, tv, "http_401", refused, None),
+                tracker.poll(Waiting::DeviceCode(code), tv, "http_401", refused, None),
                 PollDecision::Record { repeated: 0 }
             );
         }
-        tracker.poll(code, tv, "authorization_pending", None, None);
+        tracker.poll(
+            Waiting::DeviceCode(code),
+            tv,
+            "authorization_pending",
+            None,
+            None,
+        );
         assert_eq!(
-            tracker.poll(code, tv, "authorization_pending", None, None),
+            tracker.poll(
+                Waiting::DeviceCode(code),
+                tv,
+                "authorization_pending",
+                None,
+                None
+            ),
             PollDecision::Suppress
         );
         assert_eq!(
-            tracker.poll(code, tv, "expired_token", None, None),
+            tracker.poll(Waiting::DeviceCode(code), tv, "expired_token", None, None),
             PollDecision::Record { repeated: 1 }
         );
         // A device polling on after its code expired is condensed like waiting.
         assert_eq!(
-            tracker.poll(code, tv, "expired_token", None, None),
+            tracker.poll(Waiting::DeviceCode(code), tv, "expired_token", None, None),
             PollDecision::Suppress
         );
     }

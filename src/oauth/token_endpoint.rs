@@ -2,7 +2,7 @@
 //! `AccessTokenIssued` / `TokenRequestFailed`.
 
 use super::client_auth::{self, JwtPeek};
-use super::device::{PollDecision, ISSUED};
+use super::device::{PollDecision, Waiting, ISSUED};
 use super::exchange::Exchange;
 use super::form::{ident, scope_list, uri_without_query, Form};
 use crate::dpop::ProofCheck;
@@ -28,7 +28,7 @@ pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer
 /// chosen at the authorization endpoint; the verifier itself is never recorded).
 pub(crate) const VERIFIER_SENT: &str = "verifier_sent";
 
-/// Fills in `event`; `false` when the exchange is not recorded (a repeated device-code
+/// Fills in `event`; `false` when the exchange is not recorded (a repeated device-code or CIBA
 /// poll).
 pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut AuditEvent) -> bool {
     let outcome = match x.outcome() {
@@ -57,7 +57,8 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
     // What the request says about the user (the grant), and the device code.
     let mut subject = None;
     let mut act = None;
-    let mut device_code = None;
+    // What a decoupled flow's poll waits on (its device code or `auth_req_id`).
+    let mut waiting = None;
     if let Some(form) = form {
         // `oauth` is boxed only when something goes in it: most token requests have none.
         let resource: Vec<String> = form.all("resource").map(uri_without_query).collect();
@@ -90,17 +91,17 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                 }
             }
             Some(DEVICE_CODE) => {
-                device_code = form.get("device_code").map(TokenFingerprint::of);
-                if device_code.is_some() {
-                    Exchange::oauth(event).device_code_fingerprint = device_code;
+                if let Some(device_code) = form.get("device_code").map(TokenFingerprint::of) {
+                    Exchange::oauth(event).device_code_fingerprint = Some(device_code);
+                    waiting = Some(Waiting::DeviceCode(device_code));
                 }
             }
             Some(CIBA) => {
                 // The fingerprint the backchannel authentication request's event carries:
                 // the two join on it.
-                if let Some(auth_req_id) = form.get("auth_req_id") {
-                    Exchange::oauth(event).auth_req_id_fingerprint =
-                        Some(TokenFingerprint::of(auth_req_id));
+                if let Some(auth_req_id) = form.get("auth_req_id").map(TokenFingerprint::of) {
+                    Exchange::oauth(event).auth_req_id_fingerprint = Some(auth_req_id);
+                    waiting = Some(Waiting::AuthRequest(auth_req_id));
                 }
             }
             Some(TOKEN_EXCHANGE) => {
@@ -266,7 +267,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
         .oauth
         .as_ref()
         .is_some_and(|oauth| oauth.conflicting_client_id.is_some());
-    if let (Some(code), Some(tracker)) = (device_code, &x.endpoints.config().device) {
+    if let (Some(waiting), Some(tracker)) = (waiting, &x.endpoints.config().device) {
         // A poll that names two clients, or that sent a parameter twice (recorded in
         // `oauth.repeated_parameters`: `client_secret`, `client_id`, in the body or the body
         // and the query), is a warning of its own, never condensed.
@@ -278,7 +279,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
             };
             let proof = x.proof.map(|p| p.outcome);
             match tracker.poll(
-                code,
+                waiting,
                 event.actor.client_id.as_deref(),
                 result,
                 x.status(),
