@@ -91,7 +91,10 @@ impl AuthorizeParams {
     /// The parameters of an authorization request whose query (`query`) and form body
     /// (`form`, a `POST`) both speak: a request object in either wins over both (RFC 9101
     /// §5), then the query, then the form. A request object in the one compared with a
-    /// `client_id` in the other as with one beside it (RFC 9101 §6.3).
+    /// `client_id` in the other as with one beside it (RFC 9101 §6.3). A body naming another
+    /// client than the query (its `client_id` without any object, or its object's client
+    /// and `client_id` beside an object in the query) names a second client: a server
+    /// reading the `POST` body acts for it, so it is among `other_clients`.
     fn from_query_and_form(query: AuthorizeParams, form: &Form<'_>) -> Self {
         let body = AuthorizeParams::from_form(form);
         match (&query.object_client, &body.object_client) {
@@ -116,7 +119,45 @@ impl AuthorizeParams {
                 params.other_clients.extend(other);
                 params
             }
-            _ => query.or(body),
+            // An object in each: the query's wins (its parameters first); the client the
+            // body's names, and a `client_id` beside it, compared with the query's client.
+            (Some(object), Some(body_object)) => {
+                let client = if object.by_client_id {
+                    Some(object.id.as_str())
+                } else {
+                    query.sent_client_id.as_deref().or(Some(object.id.as_str()))
+                };
+                let others: Vec<String> = [
+                    Some(body_object.id.as_str()),
+                    body.sent_client_id.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                .filter(|named| Some(*named) != client)
+                .map(ident)
+                .collect();
+                let mut params = query.or(body);
+                for other in others {
+                    if !params.other_clients.contains(&other) {
+                        params.other_clients.push(other);
+                    }
+                }
+                params
+            }
+            // No object: a `client_id` in the body other than the query's, which is read
+            // first, is a second client (a server reading the `POST` body acts for it).
+            (None, None) => {
+                let other = match (
+                    query.sent_client_id.as_deref(),
+                    body.sent_client_id.as_deref(),
+                ) {
+                    (Some(named), Some(in_body)) if named != in_body => Some(ident(in_body)),
+                    _ => None,
+                };
+                let mut params = query.or(body);
+                params.other_clients.extend(other);
+                params
+            }
         }
     }
 
@@ -451,6 +492,61 @@ mod tests {
             object(r#"{"client_id":"app\\u{a}x"}"#)
         ));
         assert!(!p.other_clients.is_empty(), "{p:?}");
+    }
+
+    /// A `POST` to `/authorize` whose query and body name different clients, with no request
+    /// object or with one on each side: a server that reads the body (as a `POST` asks) acts
+    /// for the body's client, one that reads the query for the query's; the event names the
+    /// query's and must not leave the body's out.
+    #[test]
+    fn a_query_and_a_body_naming_different_clients_name_two() {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let object = |claims: &str| format!("{}.{}.sig", b64(r#"{"alg":"ES256"}"#), b64(claims));
+        let read = |query: &str, body: &str| {
+            AuthorizeParams::from_query_and_form(
+                AuthorizeParams::from_form(&Form::parse(query.as_bytes())),
+                &Form::parse(body.as_bytes()),
+            )
+        };
+        // Two `client_id`s, no object.
+        let p = read("client_id=rp", "client_id=attacker-app&response_type=code");
+        assert_eq!(p.client_id.as_deref(), Some("rp"));
+        assert_eq!(p.other_clients, ["attacker-app"]);
+        // An object in each, naming different clients: the query's wins, the body's is the
+        // other one.
+        let p = read(
+            &format!("request={}", object(r#"{"client_id":"rp"}"#)),
+            &format!("request={}", object(r#"{"client_id":"attacker-app"}"#)),
+        );
+        assert_eq!(p.client_id.as_deref(), Some("rp"));
+        assert_eq!(p.other_clients, ["attacker-app"]);
+        // ... or by its `iss` alone, or by a `client_id` beside it in the body.
+        let p = read(
+            &format!("request={}", object(r#"{"client_id":"rp"}"#)),
+            &format!("request={}", object(r#"{"iss":"attacker-app"}"#)),
+        );
+        assert_eq!(p.other_clients, ["attacker-app"]);
+        let p = read(
+            &format!("client_id=rp&request={}", object(r#"{"client_id":"rp"}"#)),
+            &format!(
+                "client_id=third-app&request={}",
+                object(r#"{"client_id":"rp"}"#)
+            ),
+        );
+        assert_eq!(p.client_id.as_deref(), Some("rp"));
+        assert_eq!(p.other_clients, ["third-app"]);
+        // The same client on both sides is one, as sent: `a%0Ax` and `a\u{a}x` are two.
+        for (query, body) in [
+            ("client_id=rp", "client_id=rp"),
+            ("client_id=rp", "response_type=code"),
+            ("response_type=code", "client_id=rp"),
+        ] {
+            assert!(read(query, body).other_clients.is_empty(), "{query} {body}");
+        }
+        assert!(!read("client_id=app%0Ax", r"client_id=app\u{a}x")
+            .other_clients
+            .is_empty());
     }
 
     #[test]
