@@ -1362,3 +1362,91 @@ async fn a_reported_error_code_is_scrubbed_and_bounded() {
     assert!(long.starts_with("upstream_x"), "{long}");
     assert_eq!(all[3]["error"]["code"], "slow:[redacted]", "{}", all[3]);
 }
+
+/// A token request whose body is not read (JSON here: `request_not_a_form`) has secrets the
+/// layer does not know, so nothing the answer or the application writes can be scrubbed of
+/// them: the description is left out, and so is an error code that is not one the
+/// specifications register (`slow:<client secret>`, `bad_secret:<client secret>`), while a
+/// registered one stays.
+#[tokio::test]
+async fn an_error_code_is_not_recorded_when_the_request_body_was_not_read() {
+    fn secret_of(body: &[u8]) -> String {
+        serde_json::from_slice::<serde_json::Value>(body).unwrap()["client_secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+    let app = Router::new().route(
+        "/token",
+        post(|body: Bytes| async move {
+            let secret = secret_of(&body);
+            let json = |status, text: String| {
+                (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
+            };
+            match secret.as_str() {
+                "UnreadCodeSecret0094" => {
+                    let mut response = json(
+                        StatusCode::OK,
+                        r#"{"access_token":"0paque-t0ken-value-0094","token_type":"Bearer"}"#
+                            .to_owned(),
+                    );
+                    response
+                        .extensions_mut()
+                        .insert(oauth_audit::event::ErrorInfo {
+                            code: format!("slow:{secret}"),
+                            description: None,
+                        });
+                    response
+                }
+                "UnreadCodeSecret0095" => json(
+                    StatusCode::BAD_REQUEST,
+                    format!(r#"{{"error":"bad_secret:{secret}"}}"#),
+                ),
+                _ => json(
+                    StatusCode::BAD_REQUEST,
+                    r#"{"error":"invalid_client"}"#.to_owned(),
+                ),
+            }
+        }),
+    );
+    // A configured token endpoint: its answers are a token endpoint's whatever their body.
+    let endpoints = Endpoints::builder()
+        .no_defaults()
+        .token("/token")
+        .build()
+        .unwrap();
+    let (addr, memory) = serve_with_endpoints(app, endpoints).await;
+    for secret in [
+        "UnreadCodeSecret0094",
+        "UnreadCodeSecret0095",
+        "UnreadCodeSecret0096",
+    ] {
+        client_without_redirects()
+            .post(format!("http://{addr}/token"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(format!(
+                r#"{{"grant_type":"client_credentials","client_id":"c","client_secret":"{secret}"}}"#
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, 3).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in ["UnreadCodeSecret0094", "UnreadCodeSecret0095"] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    for event in &all {
+        assert_eq!(
+            event["oauth"]["body_not_inspected"][0], "request_not_a_form",
+            "{event}"
+        );
+    }
+    for event in &all[..2] {
+        assert_eq!(
+            event["error"]["code"], "[not recorded: the request body was not inspected]",
+            "{event}"
+        );
+    }
+    assert_eq!(all[2]["error"]["code"], "invalid_client", "{}", all[2]);
+}

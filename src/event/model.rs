@@ -912,6 +912,9 @@ impl AutonomousSystem {
 /// bounded to 64 bytes, unless it is an error code the OAuth and OpenID Connect
 /// specifications register (`invalid_token`), kept as it is; a code of plain words with
 /// nothing secret in it (`upstream_unreachable`) is recorded as it was written.
+/// At an OAuth endpoint whose request body was not inspected (too large, not a form), whose
+/// secrets are therefore unknown, a code that is neither registered, nor one of
+/// [`error_code`](crate::event::error_code), nor `http_<status>` is not recorded.
 ///
 /// ```
 /// use std::convert::Infallible;

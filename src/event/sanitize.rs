@@ -824,6 +824,18 @@ const REGISTERED_ERROR_CODES: [&str; 47] = [
 /// An error code from a response, scrubbed like any free text ([`scrub`]) unless it is one
 /// of the codes the specifications register, which is kept as it is: a request whose ignored
 /// parameter is `invalid_grant` must not make failed password guesses lose their code.
+/// Whether `code` is an error code no request can have written: one the OAuth and OpenID
+/// Connect specifications register, one of the crate's own ([`crate::event::error_code`]), or
+/// the layer's `http_<status>`. Any other code a server or an application wrote may be made
+/// of request data.
+pub(crate) fn is_known_code(code: &str) -> bool {
+    REGISTERED_ERROR_CODES.binary_search(&code).is_ok()
+        || super::error_code::ALL.contains(&code)
+        || code
+            .strip_prefix("http_")
+            .is_some_and(|status| status.len() == 3 && status.bytes().all(|b| b.is_ascii_digit()))
+}
+
 pub(crate) fn scrub_code(code: &str, secrets: &Secrets<'_>, max_bytes: usize) -> String {
     if REGISTERED_ERROR_CODES.binary_search(&code).is_ok() {
         code.to_owned()
@@ -837,6 +849,28 @@ mod tests {
     use super::*;
     use crate::text::needs_escape;
     use proptest::prelude::*;
+
+    #[test]
+    fn known_codes_are_the_registered_the_crates_and_http_statuses() {
+        for code in [
+            "invalid_grant",
+            "upstream_unreachable",
+            "http_500",
+            "http_404",
+        ] {
+            assert!(is_known_code(code), "{code}");
+        }
+        for code in [
+            "slow:s3cret",
+            "http_",
+            "http_5000",
+            "http_50x",
+            "s3cret",
+            "",
+        ] {
+            assert!(!is_known_code(code), "{code}");
+        }
+    }
 
     #[test]
     fn urls_lose_credentials_query_and_fragment() {

@@ -27,6 +27,11 @@ pub(crate) struct ResponseSeen<'a> {
 }
 
 /// One request and its response, as the classifiers read them.
+/// What stands for an error code the server or the service wrote, unless a known one, when
+/// the request body was not inspected: its secrets (a code, a client secret, a password) are
+/// not known, so the code could not be scrubbed of them.
+pub(crate) const CODE_NOT_RECORDED: &str = "[not recorded: the request body was not inspected]";
+
 pub(crate) struct Exchange<'a> {
     pub(crate) inspector: &'a TokenInspector,
     pub(crate) endpoints: &'a Endpoints,
@@ -102,25 +107,43 @@ impl<'a> Exchange<'a> {
     /// The error of a failed response: the JSON `error` (RFC 6749 §5.2), else the
     /// `WWW-Authenticate` challenge, else an [`ErrorInfo`] the service put in the response's
     /// extensions, else `http_<status>`.
+    ///
+    /// When the request body was not inspected, a code the server or the service wrote is
+    /// [`CODE_NOT_RECORDED`] unless a known one ([`Exchange::unread_code`]).
     pub(crate) fn error(&self) -> Option<ErrorInfo> {
-        if let Some(error) = self.json.as_ref().and_then(|j| j.error(self.secrets())) {
+        if let Some(mut error) = self.json.as_ref().and_then(|j| j.error(self.secrets())) {
+            error.code = self.unread_code(error.code);
             return Some(error);
         }
         if let Some(challenge) = self.response.and_then(|r| r.challenge) {
             if let Some(code) = challenge.error(self.secrets()) {
                 return Some(ErrorInfo {
-                    code,
+                    code: self.unread_code(code),
                     description: challenge.description(self.secrets()),
                 });
             }
         }
         if let Some(error) = self.response.and_then(|r| r.error) {
-            return Some(error.reported(self.secrets(), super::response::MAX_DESCRIPTION));
+            let mut error = error.reported(self.secrets(), super::response::MAX_DESCRIPTION);
+            error.code = self.unread_code(error.code);
+            return Some(error);
         }
         self.status().map(|s| ErrorInfo {
             code: format!("http_{}", s.as_u16()),
             description: None,
         })
+    }
+
+    /// `code`, written by the server or the service, as the event may record it: as it is
+    /// when the request body was inspected (it was scrubbed of the body's secrets) or when
+    /// no request can have written it ([`crate::event::is_known_code`]); else
+    /// [`CODE_NOT_RECORDED`], since the body's secrets are not known to scrub it of.
+    fn unread_code(&self, code: String) -> String {
+        if self.request_body_inspected || crate::event::is_known_code(&code) {
+            code
+        } else {
+            CODE_NOT_RECORDED.to_owned()
+        }
     }
 
     /// The `oauth` object, created on first use.

@@ -137,6 +137,18 @@ const REQUEST_ENCODED: &str = "request_encoded";
 /// What stands for a response's `error_description` when the request body was not inspected.
 const DESCRIPTION_NOT_RECORDED: &str =
     "[not recorded: the request body was not inspected, so its secrets could not be scrubbed]";
+/// Leaves out of `error`, an error the service reported, what could quote a request body
+/// that was not inspected, whose secrets (a code, a client secret, a password) are not known
+/// to scrub it of: its description, and its code unless a known one
+/// ([`Exchange::unread_code`]).
+fn without_unread_secrets(error: &mut ErrorInfo) {
+    if let Some(description) = error.description.as_mut() {
+        DESCRIPTION_NOT_RECORDED.clone_into(description);
+    }
+    if !crate::event::is_known_code(&error.code) {
+        super::exchange::CODE_NOT_RECORDED.clone_into(&mut error.code);
+    }
+}
 const RESPONSE_UNREADABLE: &str = "response_unreadable";
 const RESPONSE_INCOMPLETE: &str = "response_incomplete";
 /// The response body has a content coding (`gzip`, ...), which is not undone to read it.
@@ -451,7 +463,8 @@ impl EndpointRequest {
         }
         if !request_body_inspected {
             // The body's secrets (a code, a client secret, a password) are not known, so the
-            // answer's free text cannot be scrubbed of them: it is not recorded.
+            // answer's free text cannot be scrubbed of them: it is not recorded. (A code the
+            // server or the application wrote was left out by `Exchange::error`.)
             if let Some(description) = event.error.as_mut().and_then(|e| e.description.as_mut()) {
                 DESCRIPTION_NOT_RECORDED.clone_into(description);
             }
@@ -484,9 +497,7 @@ impl EndpointRequest {
             if let Some(reported) = response.and_then(|r| r.error) {
                 let mut error = reported.reported(exchange.secrets(), MAX_DESCRIPTION);
                 if !request_body_inspected {
-                    if let Some(description) = error.description.as_mut() {
-                        DESCRIPTION_NOT_RECORDED.clone_into(description);
-                    }
+                    without_unread_secrets(&mut error);
                 }
                 event.error = Some(error);
             }
