@@ -55,6 +55,12 @@ impl StreamWatch {
         self.state
             .store((taken << 1) | u64::from(holding), Ordering::Relaxed);
     }
+
+    /// The parts taken, shifted left by one, and whether hyper holds the last (the low bit).
+    #[cfg(test)]
+    pub fn state(&self) -> u64 {
+        self.state.load(Ordering::Relaxed)
+    }
 }
 
 /// Spawns what hyper runs apart from a connection (each HTTP/2 stream) on tokio, each
