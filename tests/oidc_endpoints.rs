@@ -1280,3 +1280,53 @@ async fn ciba_polls_waiting_for_the_user_are_condensed_apart_from_device_code_po
     assert_eq!(issued["oauth"]["auth_req_id_fingerprint"], fp(SHARED));
     assert_eq!(issued["oauth"]["repeated"], 2, "{issued:#}");
 }
+
+/// A device code polled from another address than the device's (a stolen code, polled
+/// under the device's own public client id) is not condensed into the device's polls: its
+/// first waiting poll is an event of its own, with its address.
+#[tokio::test]
+async fn polls_from_another_address_are_not_condensed_into_the_devices() {
+    let (auditor, memory) = memory_auditor();
+    let layer = AuditLayer::builder(auditor)
+        .trusted_proxies(["127.0.0.1", "::1"])
+        .endpoints(
+            Endpoints::builder()
+                .no_defaults()
+                .token("/token")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/token", post(decoupled_token))
+        .layer(layer);
+    let addr = serve(app).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let poll = |from: &'static str| {
+        client
+            .post(format!("http://{addr}/token"))
+            .header("x-forwarded-for", from)
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", DEVICE_CODE),
+                ("client_id", "tv"),
+            ])
+            .send()
+    };
+    const DEVICE: &str = "203.0.113.5";
+    const THIEF: &str = "198.51.100.9";
+    for from in [DEVICE, DEVICE, THIEF, THIEF, DEVICE] {
+        assert_eq!(poll(from).await.unwrap().status(), 400);
+    }
+    let all = events(&memory, 2).await;
+    let sources: Vec<&str> = all
+        .iter()
+        .map(|e| e["source"]["ip"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, [DEVICE, THIEF], "{all:#?}");
+    for event in &all {
+        assert_eq!(event["error"]["code"], "authorization_pending");
+        assert_eq!(event["oauth"]["device_code_fingerprint"], fp(DEVICE_CODE));
+    }
+}

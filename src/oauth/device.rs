@@ -1,6 +1,7 @@
 //! Polling in decoupled flows, device-code (RFC 8628 §3.4) and OpenID Connect CIBA (poll
 //! mode, CIBA Core §7.3): one event per outcome change, not one per poll.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use quick_cache::sync::Cache;
@@ -15,9 +16,9 @@ use crate::token::TokenFingerprint;
 /// one event per poll would flood the log. With
 /// [`OncePerOutcome`](DevicePolling::OncePerOutcome) (the default), the first poll with a
 /// given outcome is recorded and identical polls after it (same device code or
-/// `auth_req_id`, same client, same outcome) are counted, not recorded; the next event for
-/// that device code or `auth_req_id` and client (the outcome changed) carries the count in
-/// `oauth.repeated`. A device code and an `auth_req_id` are never condensed together, even
+/// `auth_req_id`, same client, same client address, same outcome) are counted, not
+/// recorded; the next event for that device code or `auth_req_id`, client and address (the
+/// outcome changed) carries the count in `oauth.repeated`. A device code and an `auth_req_id` are never condensed together, even
 /// with the same value. An issuance (`AccessTokenIssued`), a failed client authentication
 /// (`invalid_client`, `unauthorized_client` or any `401`: each guessed client secret) and a
 /// poll whose DPoP proof was seen before (`replayed`: a copy of a request, which
@@ -53,8 +54,9 @@ pub(crate) enum Waiting {
 }
 
 /// Whose polls are condensed together: one device code or `auth_req_id`, polled by one
-/// client.
-type PollKey = (Waiting, Option<Arc<str>>);
+/// client from one address (a stolen device code polled from elsewhere, even under the
+/// device's own public client id, is not folded into the device's polls).
+type PollKey = (Waiting, Option<Arc<str>>, Option<IpAddr>);
 
 /// The last outcome of each device code or `auth_req_id`, and client.
 #[derive(Clone)]
@@ -108,18 +110,19 @@ impl DeviceTracker {
         }
     }
 
-    /// A poll waiting on `waiting` by `client` had `outcome` (an error code, or
+    /// A poll waiting on `waiting` by `client` from `from` had `outcome` (an error code, or
     /// [`ISSUED`]), answered with `status`; `proof` is the outcome of its DPoP proof, when it
     /// sent one.
     pub(crate) fn poll(
         &self,
         waiting: Waiting,
         client: Option<&str>,
+        from: Option<IpAddr>,
         outcome: &str,
         status: Option<http::StatusCode>,
         proof: Option<ProofOutcome>,
     ) -> PollDecision {
-        let key = (waiting, client.map(Arc::from));
+        let key = (waiting, client.map(Arc::from), from);
         match self.last.get(&key) {
             // A token issued, or a client that failed to authenticate, is an event of its own.
             Some((last, count))
@@ -157,6 +160,7 @@ mod tests {
             tracker.poll(
                 Waiting::DeviceCode(code),
                 tv,
+                None,
                 "authorization_pending",
                 None,
                 None
@@ -167,6 +171,7 @@ mod tests {
             tracker.poll(
                 Waiting::DeviceCode(code),
                 tv,
+                None,
                 "authorization_pending",
                 None,
                 None
@@ -177,6 +182,7 @@ mod tests {
             tracker.poll(
                 Waiting::DeviceCode(other),
                 tv,
+                None,
                 "authorization_pending",
                 None,
                 None
@@ -187,6 +193,7 @@ mod tests {
             tracker.poll(
                 Waiting::DeviceCode(code),
                 tv,
+                None,
                 "authorization_pending",
                 None,
                 None
@@ -194,23 +201,24 @@ mod tests {
             PollDecision::Suppress
         );
         assert_eq!(
-            tracker.poll(Waiting::DeviceCode(code), tv, "slow_down", None, None),
+            tracker.poll(Waiting::DeviceCode(code), tv, None, "slow_down", None, None),
             PollDecision::Record { repeated: 2 }
         );
         assert_eq!(
-            tracker.poll(Waiting::DeviceCode(code), tv, ISSUED, None, None),
+            tracker.poll(Waiting::DeviceCode(code), tv, None, ISSUED, None, None),
             PollDecision::Record { repeated: 0 }
         );
         // Another issuance for the same code (a replay) and another client's polls are
         // their own events.
         assert_eq!(
-            tracker.poll(Waiting::DeviceCode(code), tv, ISSUED, None, None),
+            tracker.poll(Waiting::DeviceCode(code), tv, None, ISSUED, None, None),
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
             tracker.poll(
                 Waiting::DeviceCode(code),
                 Some("attacker"),
+                None,
                 ISSUED,
                 None,
                 None
@@ -221,6 +229,7 @@ mod tests {
             tracker.poll(
                 Waiting::DeviceCode(code),
                 Some("attacker"),
+                None,
                 "slow_down",
                 None,
                 None
@@ -228,7 +237,14 @@ mod tests {
             PollDecision::Record { repeated: 0 }
         );
         assert_eq!(
-            tracker.poll(Waiting::DeviceCode(code), None, "slow_down", None, None),
+            tracker.poll(
+                Waiting::DeviceCode(code),
+                None,
+                None,
+                "slow_down",
+                None,
+                None
+            ),
             PollDecision::Record { repeated: 0 }
         );
         assert!(DeviceTracker::new(DevicePolling::EveryPoll).is_none());
@@ -246,6 +262,7 @@ mod tests {
         tracker.poll(
             Waiting::DeviceCode(code),
             tv,
+            None,
             "authorization_pending",
             None,
             valid,
@@ -255,6 +272,7 @@ mod tests {
                 tracker.poll(
                     Waiting::DeviceCode(code),
                     tv,
+                    None,
                     "authorization_pending",
                     None,
                     replayed
@@ -265,6 +283,7 @@ mod tests {
         tracker.poll(
             Waiting::DeviceCode(code),
             tv,
+            None,
             "authorization_pending",
             None,
             valid,
@@ -273,6 +292,7 @@ mod tests {
             tracker.poll(
                 Waiting::DeviceCode(code),
                 tv,
+                None,
                 "authorization_pending",
                 None,
                 valid
@@ -291,20 +311,28 @@ mod tests {
         // Guessed client secrets: every failure is an event, whatever code says so.
         for outcome in ["invalid_client", "invalid_client", "unauthorized_client"] {
             assert_eq!(
-                tracker.poll(Waiting::DeviceCode(code), tv, outcome, None, None),
+                tracker.poll(Waiting::DeviceCode(code), tv, None, outcome, None, None),
                 PollDecision::Record { repeated: 0 }
             );
         }
         let refused = Some(http::StatusCode::UNAUTHORIZED);
         for _ in 0..2 {
             assert_eq!(
-                tracker.poll(Waiting::DeviceCode(code), tv, "http_401", refused, None),
+                tracker.poll(
+                    Waiting::DeviceCode(code),
+                    tv,
+                    None,
+                    "http_401",
+                    refused,
+                    None
+                ),
                 PollDecision::Record { repeated: 0 }
             );
         }
         tracker.poll(
             Waiting::DeviceCode(code),
             tv,
+            None,
             "authorization_pending",
             None,
             None,
@@ -313,6 +341,7 @@ mod tests {
             tracker.poll(
                 Waiting::DeviceCode(code),
                 tv,
+                None,
                 "authorization_pending",
                 None,
                 None
@@ -320,12 +349,26 @@ mod tests {
             PollDecision::Suppress
         );
         assert_eq!(
-            tracker.poll(Waiting::DeviceCode(code), tv, "expired_token", None, None),
+            tracker.poll(
+                Waiting::DeviceCode(code),
+                tv,
+                None,
+                "expired_token",
+                None,
+                None
+            ),
             PollDecision::Record { repeated: 1 }
         );
         // A device polling on after its code expired is condensed like waiting.
         assert_eq!(
-            tracker.poll(Waiting::DeviceCode(code), tv, "expired_token", None, None),
+            tracker.poll(
+                Waiting::DeviceCode(code),
+                tv,
+                None,
+                "expired_token",
+                None,
+                None
+            ),
             PollDecision::Suppress
         );
     }

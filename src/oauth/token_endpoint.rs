@@ -281,6 +281,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
             match tracker.poll(
                 waiting,
                 event.actor.client_id.as_deref(),
+                x.request.source.as_ref().and_then(|source| source.ip),
                 result,
                 x.status(),
                 proof,
