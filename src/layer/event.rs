@@ -294,7 +294,7 @@ fn resource_error(
             if let Some(query) = quotable.query.as_ref().and_then(|target| target.query()) {
                 crate::oauth::query_secrets(query, &mut head);
             }
-            for proof in &quotable.dpop {
+            for proof in quotable.dpop_proofs() {
                 crate::oauth::dpop_secrets(proof.as_bytes(), &mut head);
             }
             for field in quotable.cookies() {

@@ -26,12 +26,12 @@ pub(crate) struct ResponseSeen<'a> {
     pub(crate) head: Option<&'a ResponseHead>,
 }
 
-/// One request and its response, as the classifiers read them.
 /// What stands for an error code the server or the service wrote, unless a known one, when
 /// the request body was not inspected: its secrets (a code, a client secret, a password) are
 /// not known, so the code could not be scrubbed of them.
 pub(crate) const CODE_NOT_RECORDED: &str = "[not recorded: the request body was not inspected]";
 
+/// One request and its response, as the classifiers read them.
 pub(crate) struct Exchange<'a> {
     pub(crate) inspector: &'a TokenInspector,
     pub(crate) endpoints: &'a Endpoints,

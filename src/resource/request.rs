@@ -76,19 +76,50 @@ pub(crate) struct Quotable {
     pub(crate) authorization: Vec<http::HeaderValue>,
     /// The request's path and query, when it has a query.
     pub(crate) query: Option<http::uri::PathAndQuery>,
-    /// The `DPoP` header values.
-    pub(crate) dpop: Vec<http::HeaderValue>,
-    /// The first `Cookie` field, as it came: held here, not in a vector of its own, since an
-    /// HTTP/1.1 request has one.
-    cookie: Option<http::HeaderValue>,
-    /// The `Cookie` fields after it (HTTP/2 clients send a field per cookie).
-    more_cookies: Vec<http::HeaderValue>,
+    /// The `DPoP` fields (RFC 9449 §4.3 allows one).
+    dpop: Fields,
+    /// The `Cookie` fields (HTTP/2 clients send a field per cookie).
+    cookies: Fields,
 }
 
 impl Quotable {
     /// Every `Cookie` field the request carried, in order.
     pub(crate) fn cookies(&self) -> impl Iterator<Item = &http::HeaderValue> {
-        self.cookie.iter().chain(&self.more_cookies)
+        self.cookies.iter()
+    }
+
+    /// Every `DPoP` field the request carried, in order.
+    pub(crate) fn dpop_proofs(&self) -> impl Iterator<Item = &http::HeaderValue> {
+        self.dpop.iter()
+    }
+}
+
+/// The fields of one header name, as they came: the first held here, not in a vector of its
+/// own, since a request nearly always has one; a vector only for the others.
+#[derive(Default)]
+struct Fields {
+    first: Option<http::HeaderValue>,
+    more: Vec<http::HeaderValue>,
+}
+
+impl Fields {
+    /// The fields named `name` in `headers`.
+    fn of(headers: &http::HeaderMap, name: impl http::header::AsHeaderName) -> Self {
+        let mut fields = headers.get_all(name).iter();
+        let first = fields.next().cloned();
+        let more = match fields.next() {
+            None => Vec::new(),
+            Some(second) => std::iter::once(second).chain(fields).cloned().collect(),
+        };
+        Fields { first, more }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &http::HeaderValue> {
+        self.first.iter().chain(&self.more)
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
     }
 }
 
@@ -109,7 +140,7 @@ impl std::fmt::Debug for Quotable {
             .field("authorization", &self.authorization.len())
             .field("query", &self.query.is_some())
             .field("dpop", &self.dpop.len())
-            .field("cookies", &self.cookies().count())
+            .field("cookies", &self.cookies.len())
             .finish()
     }
 }
@@ -256,18 +287,6 @@ impl ResourceRequest {
         let cookies = carried.has(Header::Cookie);
         let dpop_proofs = carried.has(Header::Dpop);
         let quotable = (authorization || query || cookies || dpop_proofs).then(|| {
-            let (cookie, more_cookies) = if cookies {
-                let mut fields = headers.get_all(http::header::COOKIE).iter();
-                let first = fields.next().cloned();
-                // One field, nearly always: no vector is collected for none more.
-                let more = match fields.next() {
-                    None => Vec::new(),
-                    Some(second) => std::iter::once(second).chain(fields).cloned().collect(),
-                };
-                (first, more)
-            } else {
-                (None, Vec::new())
-            };
             Box::new(Quotable {
                 authorization: if authorization {
                     headers
@@ -280,12 +299,15 @@ impl ResourceRequest {
                 },
                 query: uri.path_and_query().filter(|_| query).cloned(),
                 dpop: if dpop_proofs {
-                    headers.get_all(crate::dpop::DPOP).iter().cloned().collect()
+                    Fields::of(headers, crate::dpop::DPOP)
                 } else {
-                    Vec::new()
+                    Fields::default()
                 },
-                cookie,
-                more_cookies,
+                cookies: if cookies {
+                    Fields::of(headers, http::header::COOKIE)
+                } else {
+                    Fields::default()
+                },
             })
         });
         let mut request = ResourceRequest {
