@@ -821,9 +821,6 @@ const REGISTERED_ERROR_CODES: [&str; 47] = [
     "use_dpop_nonce",
 ];
 
-/// An error code from a response, scrubbed like any free text ([`scrub`]) unless it is one
-/// of the codes the specifications register, which is kept as it is: a request whose ignored
-/// parameter is `invalid_grant` must not make failed password guesses lose their code.
 /// Whether `code` is an error code no request can have written: one the OAuth and OpenID
 /// Connect specifications register, one of the crate's own ([`crate::event::error_code`]), or
 /// the layer's `http_<status>`. Any other code a server or an application wrote may be made
@@ -836,6 +833,9 @@ pub(crate) fn is_known_code(code: &str) -> bool {
             .is_some_and(|status| status.len() == 3 && status.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// An error code from a response, scrubbed like any free text ([`scrub`]) unless it is one
+/// of the codes the specifications register, which is kept as it is: a request whose ignored
+/// parameter is `invalid_grant` must not make failed password guesses lose their code.
 pub(crate) fn scrub_code(code: &str, secrets: &Secrets<'_>, max_bytes: usize) -> String {
     if REGISTERED_ERROR_CODES.binary_search(&code).is_ok() {
         code.to_owned()

@@ -87,8 +87,9 @@ impl SecretHeaders {
 }
 
 /// Adds to `out` every cookie value and every DPoP proof (no bearer secret, but never
-/// recorded either), and each part of a proof: a response may quote them. `present` says which of those headers
-/// there are. (The `Authorization` values' secrets are added by `basic_client`.)
+/// recorded either), and each part of a proof: a response may quote them. `present` says
+/// which of those headers there are. (The `Authorization` values' secrets are added by
+/// `basic_client`.)
 fn head_credentials(headers: &http::HeaderMap, present: SecretHeaders, out: &mut HeadSecrets) {
     if present.cookie {
         cookie_values(headers, out);
@@ -137,6 +138,11 @@ const REQUEST_ENCODED: &str = "request_encoded";
 /// What stands for a response's `error_description` when the request body was not inspected.
 const DESCRIPTION_NOT_RECORDED: &str =
     "[not recorded: the request body was not inspected, so its secrets could not be scrubbed]";
+const RESPONSE_UNREADABLE: &str = "response_unreadable";
+const RESPONSE_INCOMPLETE: &str = "response_incomplete";
+/// The response body has a content coding (`gzip`, ...), which is not undone to read it.
+const RESPONSE_ENCODED: &str = "response_encoded";
+
 /// Leaves out of `error`, an error the service reported, what could quote a request body
 /// that was not inspected, whose secrets (a code, a client secret, a password) are not known
 /// to scrub it of: its description, and its code unless a known one
@@ -149,10 +155,6 @@ fn without_unread_secrets(error: &mut ErrorInfo) {
         super::exchange::CODE_NOT_RECORDED.clone_into(&mut error.code);
     }
 }
-const RESPONSE_UNREADABLE: &str = "response_unreadable";
-const RESPONSE_INCOMPLETE: &str = "response_incomplete";
-/// The response body has a content coding (`gzip`, ...), which is not undone to read it.
-const RESPONSE_ENCODED: &str = "response_encoded";
 
 /// Whether a `Content-Type` value is `application/x-www-form-urlencoded`, parameters and
 /// case aside.
