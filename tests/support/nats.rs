@@ -102,13 +102,15 @@ impl Drop for Process {
 }
 
 /// Waits until JetStream on `url` answers an account info request, and checks that the
-/// server answering is `server_name`, not another test's server on the same port.
+/// server answering is `server_name`, not another test's server on the same port. A server
+/// whose log says its port was taken (bound by a test running in parallel after the port
+/// was handed out) is given up at once: the error is its log.
 async fn wait_for_jetstream(
     url: &str,
     server_name: &str,
     what: &str,
     log_tail: impl Fn() -> String,
-) {
+) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     loop {
         let attempt = async {
@@ -139,9 +141,13 @@ async fn wait_for_jetstream(
             }
         };
         let last_error = match attempt.await {
-            Ok(()) => return,
+            Ok(()) => return Ok(()),
             Err(err) => err,
         };
+        let log = log_tail();
+        if log.contains("address already in use") {
+            return Err(log);
+        }
         assert!(
             tokio::time::Instant::now() < deadline,
             "{what} did not get JetStream ready within {READY_TIMEOUT:?}: {last_error}\n\
@@ -196,26 +202,33 @@ impl NatsServer {
     }
 
     /// Starts a server with the arguments `args` gives for its name, port and store
-    /// directory, and waits until JetStream is ready.
-    async fn launch(kind: &str, args: impl FnOnce(&str, u16, &Path) -> Vec<String>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let store = dir.path().join("jetstream");
-        // Unique to this server: another test run on the machine may start one on the same
-        // port, and the name tells whose answers.
-        let name = format!("{kind}-{port}-{}-{}", std::process::id(), unique());
-        let process = Process::new(
-            args(&name, port, &store),
-            dir.path().join("nats-server.log"),
-        );
-        let mut server = NatsServer {
-            port,
-            name,
-            process,
-            dir,
-        };
-        server.restart().await;
-        server
+    /// directory, and waits until JetStream is ready. A port taken before the server bound
+    /// it is replaced by another.
+    async fn launch(kind: &str, args: impl Fn(&str, u16, &Path) -> Vec<String>) -> Self {
+        let mut taken = String::new();
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let store = dir.path().join("jetstream");
+            // Unique to this server: another test run on the machine may start one on the
+            // same port, and the name tells whose answers.
+            let name = format!("{kind}-{port}-{}-{}", std::process::id(), unique());
+            let process = Process::new(
+                args(&name, port, &store),
+                dir.path().join("nats-server.log"),
+            );
+            let mut server = NatsServer {
+                port,
+                name,
+                process,
+                dir,
+            };
+            match server.try_restart().await {
+                Ok(()) => return server,
+                Err(log) => taken = log,
+            }
+        }
+        panic!("nats-server found its port taken five times in a row\n--- server log ---\n{taken}");
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -235,9 +248,23 @@ impl NatsServer {
 
     /// Starts the server again on the same port and store, and waits until it is ready.
     pub async fn restart(&mut self) {
+        if let Err(log) = self.try_restart().await {
+            panic!(
+                "nats-server lost its port {}\n--- server log ---\n{log}",
+                self.port
+            );
+        }
+    }
+
+    async fn try_restart(&mut self) -> Result<(), String> {
         self.process.spawn();
         let url = self.url();
-        wait_for_jetstream(&url, &self.name, "nats-server", || self.process.log_tail()).await;
+        let ready =
+            wait_for_jetstream(&url, &self.name, "nats-server", || self.process.log_tail()).await;
+        if ready.is_err() {
+            self.process.kill();
+        }
+        ready
     }
 
     /// Whether the server process runs.
@@ -309,7 +336,9 @@ impl NatsCluster {
         let url = self.url(node);
         let name = format!("n{node}");
         let what = format!("cluster node {name}");
-        wait_for_jetstream(&url, &name, &what, || self.log_tails()).await;
+        if let Err(logs) = wait_for_jetstream(&url, &name, &what, || self.log_tails()).await {
+            panic!("{what}: a port was taken\n{logs}");
+        }
     }
 
     fn log_tails(&self) -> String {

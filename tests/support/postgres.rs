@@ -19,7 +19,7 @@ impl PgServer {
     /// missing.
     pub fn new() -> PgServer {
         let mut server = PgServer::init();
-        server.start();
+        server.first_start();
         server
     }
 
@@ -53,7 +53,7 @@ impl PgServer {
         run(Command::new("chmod")
             .arg("600")
             .arg(data.join("server.key")));
-        server.start();
+        server.first_start();
         (server, tls)
     }
 
@@ -109,16 +109,52 @@ impl PgServer {
         if self.running {
             return;
         }
+        if let Err(failure) = self.launch() {
+            panic!("{failure}");
+        }
+    }
+
+    /// The cluster's first start. Its port was free when it was handed out, but a test
+    /// running in parallel may bind it (as port 0) before the server does; the server then
+    /// stops at once, and gets another port.
+    fn first_start(&mut self) {
+        for _ in 0..5 {
+            match self.launch() {
+                Ok(()) => return,
+                Err(failure) if failure.contains("Address already in use") => {
+                    self.port = super::ports::free_port();
+                }
+                Err(failure) => panic!("{failure}"),
+            }
+        }
+        panic!("PostgreSQL found its port taken five times in a row");
+    }
+
+    /// Runs `pg_ctl start`; on failure, what it printed and what the server logged.
+    fn launch(&mut self) -> Result<(), String> {
         let data = self.dir.join("data");
-        run_as_postgres(&format!(
+        let log = self.dir.join("log");
+        let logged_before = std::fs::metadata(&log).map_or(0, |m| m.len() as usize);
+        let script = format!(
             "{BIN}/pg_ctl -D '{data}' -l '{log}' -w -t 60 -o \"-p {port} -c listen_addresses=127.0.0.1 \
              -k '{socket}' -c fsync=off -c full_page_writes=off\" start",
             data = data.display(),
-            log = self.dir.join("log").display(),
+            log = log.display(),
             port = self.port,
             socket = self.dir.display(),
-        ));
+        );
+        let out = as_postgres(&script);
+        if !out.status.success() {
+            let logged = self.log();
+            return Err(format!(
+                "`{script}` failed: {}{}\nserver log:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                logged.get(logged_before..).unwrap_or(&logged)
+            ));
+        }
         self.running = true;
+        Ok(())
     }
 
     /// A plain client for assertions, connected as `role` (trusted, no password).
