@@ -44,11 +44,32 @@ impl Alertmanager {
         path
     }
 
+    /// Starts one on a free port. A port handed out as free can be bound by a test running
+    /// in parallel before Alertmanager binds it; Alertmanager then exits, and is started
+    /// again on another port.
     async fn start() -> Alertmanager {
-        Alertmanager::start_on(free_port()).await
+        let mut taken = String::new();
+        for _ in 0..5 {
+            match Alertmanager::launch(free_port()).await {
+                Ok(manager) => return manager,
+                Err(log) if log.contains("address already in use") => taken = log,
+                Err(log) => panic!("Alertmanager did not start:\n{log}"),
+            }
+        }
+        panic!("Alertmanager found its port taken five times in a row:\n{taken}");
     }
 
+    /// Starts one on `port`, which a sink was already given.
     async fn start_on(port: u16) -> Alertmanager {
+        match Alertmanager::launch(port).await {
+            Ok(manager) => manager,
+            Err(log) => panic!("Alertmanager did not start on port {port}:\n{log}"),
+        }
+    }
+
+    /// Starts one on `port` and waits until it is ready; its log if it exits first or is
+    /// not ready within a minute.
+    async fn launch(port: u16) -> Result<Alertmanager, String> {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("alertmanager.yml");
         std::fs::write(
@@ -56,7 +77,8 @@ impl Alertmanager {
             "route:\n  receiver: nobody\n  group_by: [rule, key]\nreceivers:\n  - name: nobody\n",
         )
         .unwrap();
-        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let log_path = dir.path().join("log");
+        let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(Self::binary())
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
@@ -71,13 +93,17 @@ impl Alertmanager {
             .spawn()
             .expect("cannot start prometheus-alertmanager");
         let url = format!("http://127.0.0.1:{port}");
-        let manager = Alertmanager {
+        let mut manager = Alertmanager {
             child,
             url,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
-        let client = reqwest::Client::new();
+        // A timeout per try: whatever else holds the port may accept and never answer.
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
         loop {
             let ready = client
                 .get(format!("{}/-/ready", manager.url))
@@ -85,12 +111,12 @@ impl Alertmanager {
                 .await
                 .is_ok_and(|r| r.status().is_success());
             if ready {
-                return manager;
+                return Ok(manager);
             }
-            assert!(
-                Instant::now() < deadline,
-                "Alertmanager did not become ready"
-            );
+            let exited = matches!(manager.child.try_wait(), Ok(Some(_)));
+            if exited || Instant::now() >= deadline {
+                return Err(std::fs::read_to_string(&log_path).unwrap_or_default());
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

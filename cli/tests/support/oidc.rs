@@ -23,6 +23,9 @@ pub struct OidcProvider {
 }
 
 impl OidcProvider {
+    /// Starts the provider on a free port. A port handed out as free can be bound by a test
+    /// running in parallel before Node binds it; Node then exits before it is ready, and the
+    /// provider is started again on another port.
     pub fn start() -> OidcProvider {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
         assert!(
@@ -31,11 +34,21 @@ impl OidcProvider {
              or `npm ci --prefix cli/tests/oidc`",
             dir.display()
         );
+        for _ in 0..5 {
+            if let Some(provider) = OidcProvider::launch(&dir) {
+                return provider;
+            }
+        }
+        panic!("oidc-provider exited before it was ready five times in a row (its output is above)")
+    }
+
+    /// `None` when Node exited before the provider was ready.
+    fn launch(dir: &std::path::Path) -> Option<OidcProvider> {
         let port = super::ports::free_port();
         let mut child = Command::new("node")
             .arg("server.js")
             .arg(port.to_string())
-            .current_dir(&dir)
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -55,14 +68,20 @@ impl OidcProvider {
             }
         });
         let deadline = Instant::now() + WAIT;
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| {
+        let line = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
                 panic!("oidc-provider did not start on port {port}")
-            });
+            }
+        };
         let ready: Value = serde_json::from_str(&line).expect("ready line is JSON");
-        OidcProvider {
+        Some(OidcProvider {
             child,
             issuer: ready["issuer"].as_str().expect("issuer").to_owned(),
             refresh_token: ready["refresh_token"]
@@ -75,7 +94,7 @@ impl OidcProvider {
                 .iter()
                 .map(|t| t.as_str().expect("a refresh token").to_owned())
                 .collect(),
-        }
+        })
     }
 }
 
