@@ -1450,3 +1450,88 @@ async fn an_error_code_is_not_recorded_when_the_request_body_was_not_read() {
     }
     assert_eq!(all[2]["error"]["code"], "invalid_client", "{}", all[2]);
 }
+
+/// The session cookie of [`quoting_session_inside_words`] and its short `lang` cookie.
+const SESSION_COOKIES: &str = "session=6f1c0a9e2b7d4e58a3c1f0b9d2e7a4c6; lang=en";
+
+/// What a server says of the request's cookies: the session's value inside a path and a
+/// prefixed identifier, the language's as a word of its own, beside words that hold its
+/// letters (`token`, `invalid_client`).
+fn quoting_session_inside_words(headers: &axum::http::HeaderMap) -> String {
+    let cookies = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let value = |name: &str| {
+        cookies
+            .split(';')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(n, _)| n.trim() == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let session = value("session");
+    format!(
+        "session /sessions/{session} expired (sid_{session}, lang {}); invalid_client token",
+        value("lang")
+    )
+}
+
+/// A token endpoint's error description and a protected route's challenge quoting the
+/// request's session cookie inside longer words (`/sessions/VALUE`, `sid_VALUE`): its bytes
+/// go, the words around it stay; the short `lang=en` cookie cuts nothing out of words.
+#[tokio::test]
+async fn a_cookie_quoted_inside_a_path_is_scrubbed() {
+    let app = Router::new()
+        .route(
+            "/token",
+            post(|headers: axum::http::HeaderMap, _body: Bytes| async move {
+                let description = quoting_session_inside_words(&headers);
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    serde_json::json!({"error":"invalid_client","error_description":description})
+                        .to_string(),
+                )
+            }),
+        )
+        .route(
+            "/api/data",
+            get(|headers: axum::http::HeaderMap| async move {
+                let challenge = format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                    quoting_session_inside_words(&headers)
+                );
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, challenge)],
+                    "",
+                )
+            }),
+        );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    client_without_redirects()
+        .post(format!("http://{addr}/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(header::COOKIE, SESSION_COOKIES)
+        .body("grant_type=client_credentials&client_id=app")
+        .send()
+        .await
+        .unwrap();
+    client_without_redirects()
+        .get(format!("http://{addr}/api/data"))
+        .header(header::COOKIE, SESSION_COOKIES)
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 2).await;
+    let text = serde_json::to_string(&all).unwrap();
+    assert!(!text.contains("6f1c0a9e2b7d4e58a3c1f0b9d2e7a4c6"), "{text}");
+    for event in &all {
+        assert_eq!(
+            event["error"]["description"],
+            "session /sessions/[redacted] expired (sid_[redacted], lang [redacted]); invalid_client token",
+            "{event}"
+        );
+    }
+}

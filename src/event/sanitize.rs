@@ -22,6 +22,9 @@ pub struct Secrets<'a> {
     literals: Vec<Cow<'a, str>>,
     fingerprints: Vec<TokenFingerprint>,
     digests: Vec<SecretDigest>,
+    /// What the digests of secrets of [`MIN_INNER_SECRET`] bytes or more, made of word bytes
+    /// only, are found by inside longer words: sorted and deduplicated.
+    anchors: Vec<SecretAnchor>,
     /// The literals' raw, form-encoded and percent-encoded forms, sorted and deduplicated:
     /// made at the first text scrubbed, for every field of the answer.
     forms: OnceLock<Vec<Cow<'a, str>>>,
@@ -40,6 +43,7 @@ impl std::fmt::Debug for Secrets<'_> {
             .field("literals", &self.literals.len())
             .field("fingerprints", &self.fingerprints.len())
             .field("digests", &self.digests.len())
+            .field("anchors", &self.anchors.len())
             .finish()
     }
 }
@@ -73,17 +77,31 @@ impl<'a> Secrets<'a> {
 
     /// Adds every digest of `other`. They are kept sorted: a request may carry thousands
     /// of cookies, and every word of a response's text is looked up among them.
+    #[cfg(test)]
     pub(crate) fn digests(&mut self, other: &[SecretDigest]) {
         self.digests.extend_from_slice(other);
         self.digests.sort_unstable();
         self.digests.dedup();
     }
 
-    /// Adds the secrets of a request head: by their digests, and the ones [`scrub`]'s word
-    /// matching could not find by their text too.
+    /// Adds the secrets of a request head: by their digests (and the anchors of the long
+    /// ones, to find them inside words), and the ones [`scrub`]'s word matching could not
+    /// find by their text too.
     pub(crate) fn head(&mut self, head: &'a HeadSecrets) {
         self.incomplete |= head.incomplete;
-        self.digests(&head.digests);
+        self.digests
+            .extend(head.digests.iter().map(|secret| secret.digest));
+        self.digests.sort_unstable();
+        self.digests.dedup();
+        let before = self.anchors.len();
+        self.anchors
+            .extend(head.digests.iter().filter_map(|secret| secret.anchor));
+        if self.anchors.len() > before {
+            // Sorted by start, then length: the lengths of one start are tried shortest
+            // first, and the rest skipped once one runs past the word.
+            self.anchors.sort_unstable();
+            self.anchors.dedup();
+        }
         for text in &head.texts {
             self.literal(text.as_str());
         }
@@ -135,12 +153,84 @@ impl SecretDigest {
     }
 }
 
+/// How long a secret of a request head made of word bytes must be for [`scrub`] to look for
+/// it inside longer words too (`/sessions/SECRET`, `sid_SECRET`, `SECRET-stale`), not only as
+/// a whole word or a part of one between `=` signs.
+///
+/// Sixteen bytes: the session identifiers of the common frameworks are longer (PHP's 26 or 32
+/// characters, Java servlet containers' `JSESSIONID` 32, ASP.NET's 24, Django's 32), and
+/// OWASP asks a session identifier for 64 bits of entropy at least, sixteen hexadecimal
+/// digits. Shorter cookie values are mostly preferences and flags (`lang=en`, `theme=dark`,
+/// `x=1`, a timestamp of 10 or 13 digits): looked for inside words, they would cut pieces
+/// out of any text (`invalid_cli[redacted]t` for a cookie `c=en`), and a request could blank
+/// any part of the description of its own refusal with a cookie of two letters. They are
+/// still found as whole words.
+const MIN_INNER_SECRET: usize = 16;
+
+/// What a secret of [`MIN_INNER_SECRET`] bytes or more, made of word bytes only, is found by
+/// inside a longer word, besides its [`SecretDigest`]: a hash of its first
+/// [`MIN_INNER_SECRET`] bytes keyed with a random key of the process (`start`), and its
+/// length. Like the digest, it is never written anywhere, and it holds nothing of the secret
+/// that could be read back.
+///
+/// [`scrub`] hashes every [`MIN_INNER_SECRET`] bytes of a long enough word, at every position
+/// (one multiplication each); where they hash to a secret's `start`, the word's next `len`
+/// bytes are that secret when their [`SecretDigest`] is one of the request's. One pass over
+/// the word finds the secrets of every length, however many lengths the request's cookies
+/// have. A collision of `start`s costs a digest of `len` bytes, and one of digests redacts
+/// bytes that were not a secret: neither can leave a secret in the text.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SecretAnchor {
+    start: u64,
+    len: usize,
+}
+
+impl SecretAnchor {
+    /// The anchor of `secret`; `None` when it is shorter than [`MIN_INNER_SECRET`].
+    fn of(secret: &str) -> Option<Self> {
+        let first = secret.as_bytes().first_chunk::<MIN_INNER_SECRET>()?;
+        Some(SecretAnchor {
+            start: anchor_hash(anchor_key(), first),
+            len: secret.len(),
+        })
+    }
+}
+
+// An anchor says nothing useful either, and is not shown.
+impl std::fmt::Debug for SecretAnchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretAnchor(..)")
+    }
+}
+
+/// The random key of [`anchor_hash`], the same for the whole process.
+fn anchor_key() -> [u64; 2] {
+    static KEY: OnceLock<[u64; 2]> = OnceLock::new();
+    *KEY.get_or_init(|| {
+        let state = foldhash::quality::RandomState::default();
+        [state.hash_one(0u8), state.hash_one(1u8)]
+    })
+}
+
+/// The keyed hash of [`MIN_INNER_SECRET`] bytes: both halves mixed with the key and
+/// multiplied, the product's halves folded together (foldhash's own step). Only a filter
+/// in front of the digest, so it needs to be quick, not strong.
+fn anchor_hash(key: [u64; 2], bytes: &[u8; MIN_INNER_SECRET]) -> u64 {
+    let (low, high) = bytes.split_at(8);
+    let low = u64::from_le_bytes(low.try_into().unwrap_or_default()) ^ key[0];
+    let high = u64::from_le_bytes(high.try_into().unwrap_or_default()) ^ key[1];
+    let product = u128::from(low) * u128::from(high);
+    (product as u64) ^ ((product >> 64) as u64)
+}
+
 /// The secrets of a request head (a Basic password, a credential, cookies, a DPoP proof, the
 /// secret parameters of a query), remembered until the response is read.
 ///
-/// Each is kept as a [`SecretDigest`], matched against the words of a response's text. A
-/// secret with a character that ends a word there (`!`, `@`, `:`, a space, any character
-/// outside a token's) is never one word of the text, so its digest alone would never match:
+/// Each is kept as a [`SecretDigest`], matched against the words of a response's text, and
+/// those of [`MIN_INNER_SECRET`] bytes or more made of word bytes only by a [`SecretAnchor`]
+/// too, to find them inside longer words (`/sessions/SECRET`). A secret with a character
+/// that ends a word there (`!`, `@`, `:`, a space, any character outside a token's) is
+/// never one word of the text, so its digest alone would never match:
 /// a password like `hunter2!` quoted back would stay. Those are kept as text as well, and
 /// matched literally like a form's values, in their raw, form-encoded and percent-encoded
 /// forms; the request itself holds the same text until the handler drops it.
@@ -151,10 +241,20 @@ impl SecretDigest {
 /// text is recorded only when no secret kept as text could be in it (see [`scrub`]).
 #[derive(Default)]
 pub(crate) struct HeadSecrets {
-    digests: Vec<SecretDigest>,
+    /// In one list, digests and anchors: a request with cookies pays for one allocation, not
+    /// two.
+    digests: Vec<HeadDigest>,
     texts: Vec<String>,
     text_bytes: usize,
     incomplete: bool,
+}
+
+/// One secret of a request head: its digest, and its anchor when it is long enough to be
+/// looked for inside words.
+#[derive(Clone, Copy)]
+struct HeadDigest {
+    digest: SecretDigest,
+    anchor: Option<SecretAnchor>,
 }
 
 /// How many secrets of a request head are kept as text at most.
@@ -183,8 +283,17 @@ impl HeadSecrets {
         if secret.is_empty() {
             return;
         }
-        self.digests.push(SecretDigest::of(secret));
-        if !secret.bytes().all(is_word_byte) {
+        let words_only = secret.bytes().all(is_word_byte);
+        self.digests.push(HeadDigest {
+            digest: SecretDigest::of(secret),
+            // A secret with a byte that ends a word is matched as text, anywhere.
+            anchor: if words_only {
+                SecretAnchor::of(secret)
+            } else {
+                None
+            },
+        });
+        if !words_only {
             if self.texts.len() < MAX_HEAD_TEXTS
                 && self.text_bytes + secret.len() <= MAX_HEAD_TEXT_BYTES
             {
@@ -204,8 +313,14 @@ impl HeadSecrets {
 
     /// The digests, in the order they were added.
     #[cfg(test)]
-    pub(crate) fn digests(&self) -> &[SecretDigest] {
-        &self.digests
+    pub(crate) fn digests(&self) -> Vec<SecretDigest> {
+        self.digests.iter().map(|secret| secret.digest).collect()
+    }
+
+    /// How many secrets are kept with an anchor, to be found inside words.
+    #[cfg(test)]
+    pub(crate) fn anchors(&self) -> usize {
+        self.digests.iter().filter(|s| s.anchor.is_some()).count()
     }
 
     /// How many secrets are kept as text.
@@ -226,8 +341,16 @@ impl std::fmt::Debug for SecretDigest {
 ///
 /// Removed: every secret of `secrets` (raw, form-encoded or percent-encoded), every word
 /// shaped like a JWT (JWS or JWE compact serialisation), every query string (`?a=b...` up
-/// to the next white space) and every form body quoted without its `?` (`a=b&c=d`). Scrubbing happens before truncation, so a secret that
-/// straddles the limit does not leave its beginning behind.
+/// to the next white space) and every form body quoted without its `?` (`a=b&c=d`).
+/// Scrubbing happens before truncation, so a secret that straddles the limit does not leave
+/// its beginning behind.
+///
+/// A secret known by its digest (a secret of the request head made of word bytes) is matched
+/// against whole words, and parts of words between `=` signs, which are replaced whole; one
+/// of [`MIN_INNER_SECRET`] bytes or more is also found inside longer words, as it came or
+/// percent-encoded, and only its own bytes are replaced (`/sessions/[redacted]`). A text
+/// whose words would cost more than they may to search for those is replaced by
+/// `[not recorded: too many secrets to scrub]` ([`InnerSearch`]).
 ///
 /// ```
 /// use oauth_audit::event::{scrub, Secrets};
@@ -248,8 +371,10 @@ pub fn scrub(text: &str, secrets: &Secrets<'_>, max_bytes: usize) -> String {
         return sanitize(TOO_MANY_SECRETS, max_bytes);
     }
     let text = replace_literals(text, secrets);
-    let text = scrub_words(&text, secrets);
-    sanitize(&text, max_bytes)
+    match scrub_words(&text, secrets) {
+        Ok(text) => sanitize(&text, max_bytes),
+        Err(TooCostly) => sanitize(TOO_MANY_SECRETS, max_bytes),
+    }
 }
 
 /// Replaces every occurrence of every literal secret, in its raw, form-encoded and
@@ -613,9 +738,11 @@ fn holds_no_text_secret(b: u8) -> bool {
 /// Most `=` signs of one word tried as boundaries (`key=value`, Base64 padding).
 const MAX_SPLITS: usize = 8;
 
-/// Replaces query strings and form bodies, JWT-shaped words and words whose fingerprint is
-/// a secret's.
-fn scrub_words(text: &str, secrets: &Secrets<'_>) -> String {
+/// Replaces query strings and form bodies, JWT-shaped words, words whose fingerprint or
+/// digest is a secret's, and the long secrets found inside longer words ([`InnerSearch`]);
+/// [`TooCostly`] when finding those would cost more than the text may.
+fn scrub_words(text: &str, secrets: &Secrets<'_>) -> Result<String, TooCostly> {
+    let mut inner = InnerSearch::new(text, secrets);
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
@@ -625,32 +752,42 @@ fn scrub_words(text: &str, secrets: &Secrets<'_>) -> String {
         out.push_str(&rest[..start]);
         rest = &rest[start..];
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        scrub_run(&rest[..end], secrets, &mut out);
+        scrub_run(&rest[..end], secrets, &mut inner, &mut out)?;
         rest = &rest[end..];
     }
-    out
+    Ok(out)
 }
 
 /// Scrubs one run of text between white space.
-fn scrub_run(run: &str, secrets: &Secrets<'_>, out: &mut String) {
+fn scrub_run(
+    run: &str,
+    secrets: &Secrets<'_>,
+    inner: &mut InnerSearch<'_>,
+    out: &mut String,
+) -> Result<(), TooCostly> {
     // `/authorize?a=b`: the query string goes, whatever it holds.
     if let Some(q) = run.find('?') {
         if run[q..].contains('=') {
-            scrub_words_of(&run[..q], secrets, out);
+            scrub_words_of(&run[..q], secrets, inner, out)?;
             out.push('?');
             out.push_str(REDACTED);
-            return;
+            return Ok(());
         }
     }
     // `a=b&c=d`: a query string or form body quoted without its `?`.
     if run.contains('=') && run.contains('&') {
         out.push_str(REDACTED);
-        return;
+        return Ok(());
     }
-    scrub_words_of(run, secrets, out);
+    scrub_words_of(run, secrets, inner, out)
 }
 
-fn scrub_words_of(run: &str, secrets: &Secrets<'_>, out: &mut String) {
+fn scrub_words_of(
+    run: &str,
+    secrets: &Secrets<'_>,
+    inner: &mut InnerSearch<'_>,
+    out: &mut String,
+) -> Result<(), TooCostly> {
     let mut rest = run;
     while !rest.is_empty() {
         // The text between words, up to the next word byte: a character boundary, since
@@ -669,10 +806,160 @@ fn scrub_words_of(run: &str, secrets: &Secrets<'_>, out: &mut String) {
         if is_secret_word(word, secrets) {
             out.push_str(REDACTED);
         } else {
-            out.push_str(word);
+            inner.scrub(word, out)?;
         }
         rest = &rest[end..];
     }
+    Ok(())
+}
+
+/// Finding the secrets inside the words of a text would cost more than the text may: the
+/// text is not recorded ([`TOO_MANY_SECRETS`]).
+#[derive(Debug, PartialEq, Eq)]
+struct TooCostly;
+
+/// The search of one text's words for the long secrets of a request head inside them
+/// ([`SecretAnchor`]), as they came and as their percent-encoding reads.
+///
+/// What it costs: one keyed hash of [`MIN_INNER_SECRET`] bytes, and a binary search among the
+/// anchors, for every position of every word of [`MIN_INNER_SECRET`] bytes or more (twice
+/// over a word with a `%`), and a digest of `len` bytes wherever a secret's first bytes
+/// are. Nothing when the request carried no such secret: most requests, and every text
+/// without a long word. The digests are the part a request could make costly (hundreds of
+/// cookies of as many lengths, all beginning alike, against a text of their first bytes
+/// over and over), so they are bounded: at most [`MAX_INNER_BYTES_PER_BYTE`] bytes digested
+/// per byte of the text, and 4 KiB more; past that the text is not recorded
+/// ([`TooCostly`]). A text quoting each secret once digests at most its own length.
+struct InnerSearch<'s> {
+    anchors: &'s [SecretAnchor],
+    digests: &'s [SecretDigest],
+    /// The bytes that may still be digested for this text.
+    budget: usize,
+    /// A word with a `%`, percent-decoded, and where each of its bytes began in the word
+    /// (and the word's length after the last): reused from word to word.
+    decoded: Vec<u8>,
+    origins: Vec<usize>,
+}
+
+/// Most bytes digested per byte of a text to confirm the secrets found inside its words (and
+/// 4 KiB more), past which the text is not recorded.
+const MAX_INNER_BYTES_PER_BYTE: usize = 4;
+
+impl<'s> InnerSearch<'s> {
+    fn new(text: &str, secrets: &'s Secrets<'_>) -> Self {
+        InnerSearch {
+            anchors: &secrets.anchors,
+            digests: &secrets.digests,
+            budget: text
+                .len()
+                .saturating_mul(MAX_INNER_BYTES_PER_BYTE)
+                .saturating_add(4096),
+            decoded: Vec::new(),
+            origins: Vec::new(),
+        }
+    }
+
+    /// Writes `word` to `out`, each secret found inside it replaced by [`REDACTED`]: exactly
+    /// its bytes (`/sessions/[redacted]`), or its percent-encoded bytes.
+    fn scrub(&mut self, word: &str, out: &mut String) -> Result<(), TooCostly> {
+        if self.anchors.is_empty() || word.len() < MIN_INNER_SECRET {
+            out.push_str(word);
+            return Ok(());
+        }
+        let mut spans = Vec::new();
+        let bytes = word.as_bytes();
+        find_anchored(
+            bytes,
+            |at| at,
+            self.anchors,
+            self.digests,
+            &mut self.budget,
+            &mut spans,
+        )?;
+        if bytes.contains(&b'%') {
+            percent_decode_into(bytes, &mut self.decoded, &mut self.origins);
+            let origins = &self.origins;
+            find_anchored(
+                &self.decoded,
+                |at| origins[at],
+                self.anchors,
+                self.digests,
+                &mut self.budget,
+                &mut spans,
+            )?;
+        }
+        out.push_str(&redact_spans(word, spans));
+        Ok(())
+    }
+}
+
+/// Adds to `spans` where in the word each secret of `anchors` occurs in `bytes` (the word, or
+/// its decoding), `origin` telling where in the word a byte of `bytes` began; the digests
+/// taken are charged to `budget`.
+fn find_anchored(
+    bytes: &[u8],
+    origin: impl Fn(usize) -> usize,
+    anchors: &[SecretAnchor],
+    digests: &[SecretDigest],
+    budget: &mut usize,
+    spans: &mut Vec<(usize, usize)>,
+) -> Result<(), TooCostly> {
+    let key = anchor_key();
+    for (at, window) in bytes.windows(MIN_INNER_SECRET).enumerate() {
+        let Some(window) = window.first_chunk::<MIN_INNER_SECRET>() else {
+            break;
+        };
+        let start = anchor_hash(key, window);
+        let first = anchors.partition_point(|a| a.start < start);
+        for anchor in anchors[first..].iter().take_while(|a| a.start == start) {
+            // Shortest first: once one runs past the word, so do the rest.
+            let Some(candidate) = at
+                .checked_add(anchor.len)
+                .and_then(|end| bytes.get(at..end))
+            else {
+                break;
+            };
+            *budget = budget.checked_sub(anchor.len).ok_or(TooCostly)?;
+            // A secret is made of word bytes; a decoding may not be text.
+            let Ok(candidate) = std::str::from_utf8(candidate) else {
+                continue;
+            };
+            if digests.binary_search(&SecretDigest::of(candidate)).is_ok() {
+                spans.push((origin(at), origin(at + anchor.len)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `word` with each `%` and two hexadecimal digits read as the byte they encode (any other
+/// `%` as it is, like `percent_decode`), into `decoded`; `origins` gets where each decoded
+/// byte began in `word`, and the word's length after the last.
+fn percent_decode_into(word: &[u8], decoded: &mut Vec<u8>, origins: &mut Vec<usize>) {
+    decoded.clear();
+    origins.clear();
+    let hex = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
+    let mut at = 0;
+    while let Some(&b) = word.get(at) {
+        origins.push(at);
+        let encoded = match (b, word.get(at + 1), word.get(at + 2)) {
+            (b'%', Some(&high), Some(&low)) => hex(high).zip(hex(low)),
+            _ => None,
+        };
+        if let Some((high, low)) = encoded {
+            decoded.push(high << 4 | low);
+            at += 3;
+        } else {
+            decoded.push(b);
+            at += 1;
+        }
+    }
+    origins.push(word.len());
 }
 
 /// Whether `word`, or a part of it between `=` signs (`token=SECRET`, `SECRET==`), is a
@@ -1151,6 +1438,191 @@ mod tests {
         );
     }
 
+    /// A cookie value long enough to be a session's, quoted inside a longer word (a path, a
+    /// prefixed or versioned identifier, a value with a suffix), raw or percent-encoded: its
+    /// bytes go, the rest of the word stays. A word that is the secret, or whose part
+    /// between `=` signs is, still goes whole.
+    #[test]
+    fn a_long_head_secret_inside_a_longer_word_is_scrubbed() {
+        let session = "6f1c0a9e2b7d4e58a3c1f0b9d2e7a4c6";
+        let csrf = "Qm9vdHN0cmFw+LWNzcmY/dG9rZW4=";
+        let encoded = "name%3Dvalue%26more-0123456789";
+        let mut head = HeadSecrets::default();
+        for value in [session, csrf, encoded] {
+            head.add(value);
+        }
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        let cases = [
+            (
+                format!("session /sessions/{session} expired"),
+                "session /sessions/[redacted] expired",
+            ),
+            (format!("unknown sid_{session}"), "unknown sid_[redacted]"),
+            (
+                format!("stale v1.{session}, sign in again"),
+                "stale v1.[redacted], sign in again",
+            ),
+            (format!("{session}-stale"), "[redacted]-stale"),
+            (
+                format!("at /s/{session}/{session}x/x{session}"),
+                "at /s/[redacted]/[redacted]x/x[redacted]",
+            ),
+            // As a URL quotes it: percent-encoded, inside the path.
+            (
+                "csrf /check/Qm9vdHN0cmFw%2BLWNzcmY%2FdG9rZW4%3D/x".to_owned(),
+                "csrf /check/[redacted]/x",
+            ),
+            (format!("csrf /check/{csrf}/x"), "csrf /check/[redacted]/x"),
+            // A secret with a `%` of its own, quoted as it came.
+            (format!("/p/{encoded}.json"), "/p/[redacted].json"),
+            // Whole words go whole, as before.
+            (format!("session={session}"), "[redacted]"),
+            (format!("bad {session}."), "bad [redacted]"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(scrub(&text, &secrets, 512), expected, "{text}");
+        }
+    }
+
+    /// Short values (`lang=en`, `x=1`, a value of 15 bytes) are matched as whole words only:
+    /// they never cut into a longer word (`invalid_client` stays). From 16 bytes on, a value
+    /// is found inside words too.
+    #[test]
+    fn short_head_secrets_do_not_cut_into_words() {
+        let mut head = HeadSecrets::default();
+        for value in [
+            "en",
+            "1",
+            "cli",
+            "dark",
+            "nvalid_client_m",
+            "0123456789abcdef",
+        ] {
+            head.add(value);
+        }
+        assert_eq!(
+            head.anchors(),
+            1,
+            "only the value of 16 bytes is looked for in words"
+        );
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        assert_eq!(
+            scrub(
+                "invalid_client_metadata: client 1 unknown (lang en, theme dark)",
+                &secrets,
+                512
+            ),
+            "invalid_client_metadata: client [redacted] unknown (lang [redacted], theme [redacted])"
+        );
+        assert_eq!(
+            scrub(
+                "ids id_0123456789abcdef and id_0123456789abcde",
+                &secrets,
+                512
+            ),
+            "ids id_[redacted] and id_0123456789abcde"
+        );
+    }
+
+    /// Many long cookies of many lengths: each one quoted inside a word goes; cookies made to
+    /// make that search costly (hundreds of lengths sharing their first bytes, quoted in a
+    /// text of their one character) leave the text scrubbed or out, never as it came.
+    #[test]
+    fn many_long_head_secrets_of_many_lengths_are_scrubbed_or_the_text_left_out() {
+        let values: Vec<String> = (0..2_000)
+            .map(|i| format!("v{i:05}-{}", "k".repeat(10 + i % 500)))
+            .collect();
+        let mut head = HeadSecrets::default();
+        for value in &values {
+            head.add(value);
+        }
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        let quoted: Vec<&String> = values.iter().step_by(97).collect();
+        let text: String = quoted.iter().map(|v| format!("/s/{v}.x ")).collect();
+        let out = scrub(&text, &secrets, 64 * 1024);
+        assert_eq!(out, "/s/[redacted].x ".repeat(quoted.len()));
+
+        let mut head = HeadSecrets::default();
+        for n in 16..316 {
+            head.add(&"A".repeat(n));
+        }
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        for text in [
+            format!("x/{}", "A".repeat(8_000)),
+            format!("x/{}B", "A".repeat(20)).repeat(300),
+        ] {
+            let out = scrub(&text, &secrets, 64 * 1024);
+            assert!(
+                out == TOO_MANY_SECRETS || !out.contains(&"A".repeat(16)),
+                "{out}"
+            );
+            // Every position starts 300 secrets: far past what the text may cost.
+            assert_eq!(out, TOO_MANY_SECRETS);
+        }
+        // A few of them in a short text are found, within what it may cost.
+        assert_eq!(
+            scrub(&format!("x/{}B", "A".repeat(20)), &secrets, 512),
+            "x/[redacted]B"
+        );
+    }
+
+    /// The digests taken to confirm secrets inside words are charged to the text's budget,
+    /// and the search stops when it is spent.
+    #[test]
+    fn the_search_inside_words_stops_when_its_budget_is_spent() {
+        let secret = "0123456789abcdef-long-session";
+        let mut head = HeadSecrets::default();
+        head.add(secret);
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        let word = format!("/s/{secret}/{secret}");
+        let mut inner = InnerSearch::new(&word, &secrets);
+        let mut spans = Vec::new();
+        let mut budget = 2 * secret.len();
+        assert_eq!(
+            find_anchored(
+                word.as_bytes(),
+                |at| at,
+                inner.anchors,
+                inner.digests,
+                &mut budget,
+                &mut spans
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            spans,
+            [(3, 3 + secret.len()), (4 + secret.len(), word.len())]
+        );
+        assert_eq!(budget, 0, "each occurrence charged its length");
+        let mut budget = 2 * secret.len() - 1;
+        assert_eq!(
+            find_anchored(
+                word.as_bytes(),
+                |at| at,
+                inner.anchors,
+                inner.digests,
+                &mut budget,
+                &mut Vec::new()
+            ),
+            Err(TooCostly)
+        );
+        // A text's own budget: four times its length and 4 KiB.
+        assert_eq!(inner.budget, 4 * word.len() + 4096);
+        let mut out = String::new();
+        inner.scrub(&word, &mut out).unwrap();
+        assert_eq!(out, "/s/[redacted]/[redacted]");
+        // Percent-decoded: where each decoded byte began.
+        let (mut decoded, mut origins) = (Vec::new(), Vec::new());
+        percent_decode_into(b"a%2Fb%zz%4", &mut decoded, &mut origins);
+        assert_eq!(decoded, b"a/b%zz%4");
+        assert_eq!(origins, [0, 1, 4, 5, 6, 7, 8, 9, 10]);
+    }
+
     /// The cost of `forms` forms of about a dozen bytes, not built yet.
     fn small(forms: usize) -> OnePass {
         OnePass {
@@ -1497,9 +1969,36 @@ mod tests {
             secrets.fingerprint(TokenFingerprint::of(&word));
             let text = format!("{text} {word} {text}{word}");
             let (mut bytes, mut chars) = (String::new(), String::new());
-            scrub_words_of(&text, &secrets, &mut bytes);
+            let mut inner = InnerSearch::new(&text, &secrets);
+            scrub_words_of(&text, &secrets, &mut inner, &mut bytes).unwrap();
             by_chars(&text, &secrets, &mut chars);
             prop_assert_eq!(bytes, chars);
+        }
+
+        /// A head secret of 16 bytes or more quoted inside a longer word, as it came or
+        /// percent-encoded, is never left; the rest of the word is.
+        #[test]
+        fn a_long_head_secret_is_never_left_inside_a_word(
+            secret in "[A-Za-z0-9_~+/=.%-]{16,40}",
+            before in "[A-Za-z0-9_./-]{0,10}",
+            after in "[A-Za-z0-9_./-]{0,10}",
+            encoded in any::<bool>(),
+        ) {
+            let mut head = HeadSecrets::default();
+            head.add(&secret);
+            let mut secrets = Secrets::none();
+            secrets.head(&head);
+            let quoted = if encoded {
+                percent_encoding::utf8_percent_encode(&secret, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+            } else {
+                secret.clone()
+            };
+            let text = format!("at {before}{quoted}{after} now");
+            let out = scrub(&text, &secrets, 512);
+            prop_assert!(!out.contains(&secret), "{out}");
+            prop_assert!(!out.contains(&quoted), "{out}");
+            prop_assert!(out.starts_with("at ") && out.ends_with(" now"), "{out}");
         }
 
         #[test]
