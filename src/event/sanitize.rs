@@ -283,7 +283,9 @@ impl HeadSecrets {
         if secret.is_empty() {
             return;
         }
-        let words_only = secret.bytes().all(is_word_byte);
+        // Every byte looked at, without a branch on each (a stop at the first byte that is
+        // not a word's would need one): the secrets of a request head are nearly all words.
+        let words_only = secret.bytes().fold(true, |all, b| all & is_word_byte(b));
         self.digests.push(HeadDigest {
             digest: SecretDigest::of(secret),
             // A secret with a byte that ends a word is matched as text, anywhere.
@@ -347,10 +349,10 @@ impl std::fmt::Debug for SecretDigest {
 ///
 /// A secret known by its digest (a secret of the request head made of word bytes) is matched
 /// against whole words, and parts of words between `=` signs, which are replaced whole; one
-/// of [`MIN_INNER_SECRET`] bytes or more is also found inside longer words, as it came or
-/// percent-encoded, and only its own bytes are replaced (`/sessions/[redacted]`). A text
-/// whose words would cost more than they may to search for those is replaced by
-/// `[not recorded: too many secrets to scrub]` ([`InnerSearch`]).
+/// of 16 bytes or more is also found inside longer words, as it came or percent-encoded, and
+/// only its own bytes are replaced (`/sessions/[redacted]`). A text whose words would cost
+/// more than they may to search for those is replaced by
+/// `[not recorded: too many secrets to scrub]`.
 ///
 /// ```
 /// use oauth_audit::event::{scrub, Secrets};
