@@ -1535,3 +1535,38 @@ async fn a_cookie_quoted_inside_a_path_is_scrubbed() {
         );
     }
 }
+
+/// A protected route's challenge quoting the bearer token it was given inside a longer word
+/// (a path, a prefixed identifier): the token is known by its fingerprint, and is found
+/// inside words as a long cookie is.
+#[tokio::test]
+async fn a_bearer_token_quoted_inside_a_path_is_scrubbed() {
+    const TOKEN: &str = "opaque-Tok3n_0123456789abcdefXYZ";
+    let app = Router::new().route(
+        "/api/data",
+        get(|| async {
+            let challenge = format!(
+                "Bearer error=\"invalid_token\", error_description=\"/tokens/{TOKEN} revoked (tok_{TOKEN}); {TOKEN}\""
+            );
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, challenge)],
+                "",
+            )
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    client_without_redirects()
+        .get(format!("http://{addr}/api/data"))
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, 1).await;
+    let text = serde_json::to_string(&all).unwrap();
+    assert!(!text.contains("0123456789abcdef"), "{text}");
+    assert_eq!(
+        all[0]["error"]["description"], "/tokens/[redacted] revoked (tok_[redacted]); [redacted]",
+        "{text}"
+    );
+}

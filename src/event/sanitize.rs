@@ -70,6 +70,21 @@ impl<'a> Secrets<'a> {
         self.fingerprints.push(fingerprint);
     }
 
+    /// Adds the fingerprint of a token, and its anchor to find it inside longer words (see
+    /// [`SecretAnchor::of_token`]).
+    pub(crate) fn anchored_fingerprint(
+        &mut self,
+        fingerprint: TokenFingerprint,
+        anchor: Option<SecretAnchor>,
+    ) {
+        self.fingerprints.push(fingerprint);
+        if let Some(anchor) = anchor {
+            self.anchors.push(anchor);
+            self.anchors.sort_unstable();
+            self.anchors.dedup();
+        }
+    }
+
     /// Adds every fingerprint of `other`.
     pub fn fingerprints(&mut self, other: &[TokenFingerprint]) {
         self.fingerprints.extend_from_slice(other);
@@ -179,10 +194,17 @@ const MIN_INNER_SECRET: usize = 16;
 /// the word finds the secrets of every length, however many lengths the request's cookies
 /// have. A collision of `start`s costs a digest of `len` bytes, and one of digests redacts
 /// bytes that were not a secret: neither can leave a secret in the text.
+///
+/// A bearer token presented to a protected route is known by its [`TokenFingerprint`], not
+/// a digest (the fingerprint is the event's, made once per token and cached with its
+/// inspection, and so is its anchor): its anchor says so, and what it finds is confirmed by
+/// the fingerprint.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct SecretAnchor {
+pub(crate) struct SecretAnchor {
     start: u64,
     len: usize,
+    /// Confirmed by a [`TokenFingerprint`] rather than a [`SecretDigest`].
+    by_fingerprint: bool,
 }
 
 impl SecretAnchor {
@@ -192,6 +214,19 @@ impl SecretAnchor {
         Some(SecretAnchor {
             start: anchor_hash(anchor_key(), first),
             len: secret.len(),
+            by_fingerprint: false,
+        })
+    }
+
+    /// The anchor of a token known by its fingerprint ([`Secrets::anchored_fingerprint`]);
+    /// `None` when it is shorter than [`MIN_INNER_SECRET`] or has a byte that ends a word
+    /// (a token has none: its characters are a b64token's).
+    pub(crate) fn of_token(token: &str) -> Option<Self> {
+        let words_only = token.bytes().fold(true, |all, b| all & is_word_byte(b));
+        let anchor = SecretAnchor::of(token).filter(|_| words_only)?;
+        Some(SecretAnchor {
+            by_fingerprint: true,
+            ..anchor
         })
     }
 }
@@ -831,10 +866,13 @@ struct TooCostly;
 /// cookies of as many lengths, all beginning alike, against a text of their first bytes
 /// over and over), so they are bounded: at most [`MAX_INNER_BYTES_PER_BYTE`] bytes digested
 /// per byte of the text, and 4 KiB more; past that the text is not recorded
-/// ([`TooCostly`]). A text quoting each secret once digests at most its own length.
+/// ([`TooCostly`]). A text quoting each secret once digests at most its own length. A token
+/// known by its fingerprint is confirmed by a SHA-256 of its length, charged
+/// [`FINGERPRINT_COST`] times its length.
 struct InnerSearch<'s> {
     anchors: &'s [SecretAnchor],
     digests: &'s [SecretDigest],
+    fingerprints: &'s [TokenFingerprint],
     /// The bytes that may still be digested for this text.
     budget: usize,
     /// A word with a `%`, percent-decoded, and where each of its bytes began in the word
@@ -847,11 +885,16 @@ struct InnerSearch<'s> {
 /// 4 KiB more), past which the text is not recorded.
 const MAX_INNER_BYTES_PER_BYTE: usize = 4;
 
+/// What a byte confirmed by a SHA-256 fingerprint is charged, against a digest's byte: about
+/// what it costs more.
+const FINGERPRINT_COST: usize = 8;
+
 impl<'s> InnerSearch<'s> {
     fn new(text: &str, secrets: &'s Secrets<'_>) -> Self {
         InnerSearch {
             anchors: &secrets.anchors,
             digests: &secrets.digests,
+            fingerprints: &secrets.fingerprints,
             budget: text
                 .len()
                 .saturating_mul(MAX_INNER_BYTES_PER_BYTE)
@@ -874,7 +917,7 @@ impl<'s> InnerSearch<'s> {
             bytes,
             |at| at,
             self.anchors,
-            self.digests,
+            (self.digests, self.fingerprints),
             &mut self.budget,
             &mut spans,
         )?;
@@ -885,7 +928,7 @@ impl<'s> InnerSearch<'s> {
                 &self.decoded,
                 |at| origins[at],
                 self.anchors,
-                self.digests,
+                (self.digests, self.fingerprints),
                 &mut self.budget,
                 &mut spans,
             )?;
@@ -896,13 +939,13 @@ impl<'s> InnerSearch<'s> {
 }
 
 /// Adds to `spans` where in the word each secret of `anchors` occurs in `bytes` (the word, or
-/// its decoding), `origin` telling where in the word a byte of `bytes` began; the digests
-/// taken are charged to `budget`.
+/// its decoding), `origin` telling where in the word a byte of `bytes` began, confirmed by
+/// the `known` digests or fingerprints; the digests taken are charged to `budget`.
 fn find_anchored(
     bytes: &[u8],
     origin: impl Fn(usize) -> usize,
     anchors: &[SecretAnchor],
-    digests: &[SecretDigest],
+    (digests, fingerprints): (&[SecretDigest], &[TokenFingerprint]),
     budget: &mut usize,
     spans: &mut Vec<(usize, usize)>,
 ) -> Result<(), TooCostly> {
@@ -921,12 +964,22 @@ fn find_anchored(
             else {
                 break;
             };
-            *budget = budget.checked_sub(anchor.len).ok_or(TooCostly)?;
+            let cost = if anchor.by_fingerprint {
+                anchor.len.saturating_mul(FINGERPRINT_COST)
+            } else {
+                anchor.len
+            };
+            *budget = budget.checked_sub(cost).ok_or(TooCostly)?;
             // A secret is made of word bytes; a decoding may not be text.
             let Ok(candidate) = std::str::from_utf8(candidate) else {
                 continue;
             };
-            if digests.binary_search(&SecretDigest::of(candidate)).is_ok() {
+            let confirmed = if anchor.by_fingerprint {
+                fingerprints.contains(&TokenFingerprint::of(candidate))
+            } else {
+                digests.binary_search(&SecretDigest::of(candidate)).is_ok()
+            };
+            if confirmed {
                 spans.push((origin(at), origin(at + anchor.len)));
             }
         }
@@ -1487,6 +1540,49 @@ mod tests {
         }
     }
 
+    /// A bearer token known by its fingerprint, with its anchor, is found inside longer words
+    /// too, confirmed by its fingerprint and charged [`FINGERPRINT_COST`] a byte; a token
+    /// under 16 bytes, or with a byte that ends a word, has no anchor and is matched as whole
+    /// words only.
+    #[test]
+    fn a_fingerprinted_token_is_found_inside_longer_words() {
+        let token = "opaque-Tok3n_0123456789abcdefXYZ";
+        let mut secrets = Secrets::none();
+        secrets.anchored_fingerprint(TokenFingerprint::of(token), SecretAnchor::of_token(token));
+        assert_eq!(
+            scrub(
+                &format!("/tokens/{token} revoked (tok_{token}); {token}"),
+                &secrets,
+                512
+            ),
+            "/tokens/[redacted] revoked (tok_[redacted]); [redacted]"
+        );
+        // Another token beginning with the same 16 bytes and as long is not this one.
+        let other = "opaque-Tok3n_0123456789abcdefXYz";
+        assert_eq!(
+            scrub(&format!("/tokens/{other}"), &secrets, 512),
+            format!("/tokens/{other}")
+        );
+        assert!(SecretAnchor::of_token("short-token-15b").is_none());
+        assert!(SecretAnchor::of_token("a token with spaces in it").is_none());
+        let word = format!("/t/{token}");
+        let inner = InnerSearch::new(&word, &secrets);
+        let mut budget = FINGERPRINT_COST * token.len();
+        let mut spans = Vec::new();
+        assert_eq!(
+            find_anchored(
+                word.as_bytes(),
+                |at| at,
+                inner.anchors,
+                (inner.digests, inner.fingerprints),
+                &mut budget,
+                &mut spans
+            ),
+            Ok(())
+        );
+        assert_eq!((budget, spans), (0, vec![(3, word.len())]));
+    }
+
     /// Short values (`lang=en`, `x=1`, a value of 15 bytes) are matched as whole words only:
     /// they never cut into a longer word (`invalid_client` stays). From 16 bytes on, a value
     /// is found inside words too.
@@ -1590,7 +1686,7 @@ mod tests {
                 word.as_bytes(),
                 |at| at,
                 inner.anchors,
-                inner.digests,
+                (inner.digests, inner.fingerprints),
                 &mut budget,
                 &mut spans
             ),
@@ -1607,7 +1703,7 @@ mod tests {
                 word.as_bytes(),
                 |at| at,
                 inner.anchors,
-                inner.digests,
+                (inner.digests, inner.fingerprints),
                 &mut budget,
                 &mut Vec::new()
             ),

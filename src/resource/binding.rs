@@ -215,6 +215,7 @@ mod tests {
             },
             memo: Default::default(),
             twin: None,
+            anchor: None,
         }
     }
 

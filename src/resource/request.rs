@@ -399,7 +399,9 @@ impl ResourceRequest {
     pub(crate) fn secrets<'a>(&self) -> Secrets<'a> {
         let mut secrets = Secrets::none();
         match &self.presented {
-            Presented::Token(token) => secrets.fingerprint(token.fingerprint),
+            Presented::Token(token) => {
+                secrets.anchored_fingerprint(token.fingerprint, token.anchor)
+            }
             Presented::Malformed {
                 fingerprint,
                 credential,

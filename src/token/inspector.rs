@@ -14,6 +14,7 @@ use super::jwks::{JwksSource, KeySource};
 use super::key_store::KeyStore;
 use super::keys::{static_key, KeySet, VerifyKey};
 use super::{Memo, TokenClaims, TokenConfigError, TokenFingerprint, TokenFormat, Verdict};
+use crate::event::SecretAnchor;
 
 /// A token as the audit layer saw it: fingerprint, format, verdict and claims.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +35,9 @@ pub struct InspectedToken {
     /// well: an ECDSA signature `(r, s)` is also valid as `(r, n - s)`, which anyone can
     /// write without the key. A revocation of either spelling is a revocation of both.
     pub(crate) twin: Option<TokenFingerprint>,
+    /// What finds the token inside a longer word of a text the response quotes, to scrub it
+    /// there too: made once per token, like the fingerprint.
+    pub(crate) anchor: Option<SecretAnchor>,
 }
 
 impl InspectedToken {
@@ -315,6 +319,7 @@ impl TokenInspector {
     fn verify(&self, raw: &str, fingerprint: TokenFingerprint) -> InspectedToken {
         let inner = &self.inner;
         let parts: Vec<&str> = raw.split('.').collect();
+        let anchor = SecretAnchor::of_token(raw);
         let opaque = |verdict| InspectedToken {
             fingerprint,
             format: TokenFormat::Opaque,
@@ -322,6 +327,7 @@ impl TokenInspector {
             claims: TokenClaims::default(),
             memo: Memo::default(),
             twin: None,
+            anchor,
         };
         // A JWT opens with its JOSE header. Anything else is a reference only its issuer can
         // read, dots or not: Google's access tokens begin `ya29.`, ORY Hydra's are
@@ -340,6 +346,7 @@ impl TokenInspector {
             claims: TokenClaims::default(),
             memo: Memo::default(),
             twin: None,
+            anchor,
         };
         if parts.len() != 3 {
             return malformed;
@@ -358,6 +365,7 @@ impl TokenInspector {
             claims: claims.clone(),
             memo: Memo::default(),
             twin: None,
+            anchor,
         };
         if !inner.verifies {
             return with(Verdict::Unverified);

@@ -126,6 +126,7 @@ pub(crate) fn resolved(token: &InspectedToken, answer: Resolution) -> InspectedT
         claims,
         memo: super::Memo::default(),
         twin: None,
+        anchor: token.anchor,
     }
 }
 
