@@ -1624,6 +1624,30 @@ mod tests {
         );
     }
 
+    /// A cookie value sent percent-encoded (`%3D` for Base64's padding, `%2B`, `%2F`) is
+    /// read decoded by most servers (PHP's `$_COOKIE`, Go's and Rails' cookie jars): quoted
+    /// back in a response, as a word or inside one, its decoded form must go too.
+    #[test]
+    fn a_percent_encoded_cookie_quoted_decoded_is_scrubbed() {
+        let mut head = HeadSecrets::default();
+        crate::oauth::cookie_secrets(
+            b"sid=Qm9vdHN0cmFw%2BLWNzcmY%2FdG9rZW4%3D; lang=en",
+            &mut head,
+        );
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        for text in [
+            "unknown session Qm9vdHN0cmFw+LWNzcmY/dG9rZW4=",
+            "unknown session /sessions/Qm9vdHN0cmFw+LWNzcmY/dG9rZW4=/x",
+            // The same bytes, its hexadecimal digits in lower case.
+            "unknown session /sessions/Qm9vdHN0cmFw%2bLWNzcmY%2fdG9rZW4%3d/x",
+        ] {
+            let out = scrub(text, &secrets, 512);
+            assert!(!out.contains("Qm9vdHN0cmFw"), "{text} -> {out}");
+            assert!(!out.contains("LWNzcmY"), "{text} -> {out}");
+        }
+    }
+
     /// Many long cookies of many lengths: each one quoted inside a word goes; cookies made to
     /// make that search costly (hundreds of lengths sharing their first bytes, quoted in a
     /// text of their one character) leave the text scrubbed or out, never as it came.
@@ -2071,6 +2095,28 @@ mod tests {
             scrub_words_of(&text, &secrets, &mut inner, &mut bytes).unwrap();
             by_chars(&text, &secrets, &mut chars);
             prop_assert_eq!(bytes, chars);
+        }
+
+        /// Scrubbing never panics, whatever the text and the head's secrets (an event
+        /// lost to a panic is worse than any text): arbitrary Unicode around and inside
+        /// words, percent signs, and secrets that are pieces of the text.
+        #[test]
+        fn scrubbing_with_head_secrets_never_panics(
+            text in "(\\PC|%[0-9a-fA-F]{0,2}|[A-Za-z0-9=._~+/-]{0,20}){0,40}",
+            cut in any::<prop::sample::Index>(),
+            len in 1usize..60,
+            extra in "[ -~\\PC]{0,30}",
+        ) {
+            let mut head = HeadSecrets::default();
+            let bytes = text.as_bytes();
+            let from = cut.index(bytes.len().max(1)).min(bytes.len());
+            let piece = String::from_utf8_lossy(&bytes[from..(from + len).min(bytes.len())]);
+            head.add(&piece);
+            head.add(&extra);
+            let mut secrets = Secrets::none();
+            secrets.head(&head);
+            let out = scrub(&text, &secrets, 512);
+            prop_assert!(out.len() <= 512 + 4);
         }
 
         /// A head secret of 16 bytes or more quoted inside a longer word, as it came or
