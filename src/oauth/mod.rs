@@ -229,11 +229,23 @@ pub(crate) fn query_secrets(query: &str, head: &mut crate::event::HeadSecrets) {
 
 /// Adds to `head` the value of every cookie of one `Cookie` field (`a=1; b=2`), as an
 /// endpoint's request and a protected route's challenge both scrub them.
+///
+/// A value with a `%` is added percent-decoded too: cookies often carry their `=`, `+` and
+/// `/` percent-encoded, and most servers read them decoded (PHP's `$_COOKIE`, the cookie
+/// jars of most frameworks), so a response quoting one quotes the decoded form, which the
+/// scrub's own decoding of a text (`%2b` for `%2B`) never turns back into the value as sent.
 pub(crate) fn cookie_secrets(field: &[u8], head: &mut crate::event::HeadSecrets) {
     let field = crate::text::lossy(field);
     for pair in field.split(';') {
         if let Some((_, value)) = pair.split_once('=') {
-            head.add(value.trim());
+            let value = value.trim();
+            head.add(value);
+            if value.contains('%') {
+                let decoded = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+                if decoded != value {
+                    head.add(&decoded);
+                }
+            }
         }
     }
 }
