@@ -1648,6 +1648,27 @@ mod tests {
         }
     }
 
+    /// A literal secret of the request (a password of the form) found inside a long head
+    /// secret (a session cookie) is replaced first; what is left of the cookie must not
+    /// stay in pieces.
+    #[test]
+    fn a_literal_inside_a_long_head_secret_does_not_leave_its_pieces() {
+        let session = "6f1c0a9e2b7d4e58a3c1f0b9d2e7a4c6";
+        let mut head = HeadSecrets::default();
+        head.add(session);
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        secrets.literal("0b9d");
+        for text in [
+            format!("session {session} expired"),
+            format!("session /sessions/{session} expired"),
+        ] {
+            let out = scrub(&text, &secrets, 512);
+            assert!(!out.contains("6f1c0a9e2b7d4e58"), "{text} -> {out}");
+            assert!(!out.contains("2e7a4c6"), "{text} -> {out}");
+        }
+    }
+
     /// Many long cookies of many lengths: each one quoted inside a word goes; cookies made to
     /// make that search costly (hundreds of lengths sharing their first bytes, quoted in a
     /// text of their one character) leave the text scrubbed or out, never as it came.
