@@ -492,9 +492,53 @@ fn redact_found<'t>(
         };
     }
     match found {
-        Ok(spans) => redact_spans(text, spans),
+        Ok(mut spans) => {
+            // A literal inside a secret known by its hash (a PIN inside a session cookie)
+            // would cut it into pieces that are neither the secret's word nor contain it:
+            // those secrets are looked for in the text as it came, and go with the literals.
+            if !spans.is_empty()
+                && !secrets.none_hashed()
+                && hashed_spans(text, secrets, &mut spans).is_err()
+            {
+                return Cow::Borrowed(REDACTED);
+            }
+            redact_spans(text, spans)
+        }
         Err(_) => Cow::Borrowed(REDACTED),
     }
+}
+
+/// Adds to `spans` where in `text` the words that [`scrub_words`] would replace whole are
+/// (a secret known by its hash, its part between `=` signs, a JWT), and the secrets of the
+/// request head found inside longer words, as [`InnerSearch`] finds them; the digests this
+/// takes are bounded like its own.
+fn hashed_spans(
+    text: &str,
+    secrets: &Secrets<'_>,
+    spans: &mut Vec<(usize, usize)>,
+) -> Result<(), TooCostly> {
+    let mut inner = InnerSearch::new(text, secrets);
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let Some(start) = bytes[at..].iter().position(|&b| is_word_byte(b)) else {
+            break;
+        };
+        let start = at + start;
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| !is_word_byte(b))
+            .map_or(bytes.len(), |len| start + len);
+        // Word bytes are ASCII: both ends are character boundaries.
+        let word = text.get(start..end).unwrap_or_default();
+        if is_secret_word(word, secrets) {
+            spans.push((start, end));
+        } else {
+            inner.spans(word, start, spans)?;
+        }
+        at = end;
+    }
+    Ok(())
 }
 
 /// The raw, form-encoded and percent-encoded forms of `literals`, sorted and deduplicated.
@@ -907,33 +951,44 @@ impl<'s> InnerSearch<'s> {
     /// Writes `word` to `out`, each secret found inside it replaced by [`REDACTED`]: exactly
     /// its bytes (`/sessions/[redacted]`), or its percent-encoded bytes.
     fn scrub(&mut self, word: &str, out: &mut String) -> Result<(), TooCostly> {
+        let mut spans = Vec::new();
+        self.spans(word, 0, &mut spans)?;
+        out.push_str(&redact_spans(word, spans));
+        Ok(())
+    }
+
+    /// Adds to `spans` where each secret found inside `word` is, `offset` added (where the
+    /// word begins in its text).
+    fn spans(
+        &mut self,
+        word: &str,
+        offset: usize,
+        spans: &mut Vec<(usize, usize)>,
+    ) -> Result<(), TooCostly> {
         if self.anchors.is_empty() || word.len() < MIN_INNER_SECRET {
-            out.push_str(word);
             return Ok(());
         }
-        let mut spans = Vec::new();
         let bytes = word.as_bytes();
         find_anchored(
             bytes,
-            |at| at,
+            |at| offset + at,
             self.anchors,
             (self.digests, self.fingerprints),
             &mut self.budget,
-            &mut spans,
+            spans,
         )?;
         if bytes.contains(&b'%') {
             percent_decode_into(bytes, &mut self.decoded, &mut self.origins);
             let origins = &self.origins;
             find_anchored(
                 &self.decoded,
-                |at| origins[at],
+                |at| offset + origins[at],
                 self.anchors,
                 (self.digests, self.fingerprints),
                 &mut self.budget,
-                &mut spans,
+                spans,
             )?;
         }
-        out.push_str(&redact_spans(word, spans));
         Ok(())
     }
 }
