@@ -87,6 +87,7 @@ mod resource;
 #[cfg(any(feature = "jwks", feature = "http"))]
 mod response_body;
 pub mod scope;
+mod secret_anchor;
 mod sink;
 mod tee;
 mod text;

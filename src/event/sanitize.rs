@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
+use crate::secret_anchor::{anchor_hash, anchor_key, SecretAnchor, MIN_INNER_SECRET};
 pub use crate::text::{needs_escape, sanitize, shown_url};
 use crate::token::TokenFingerprint;
 
@@ -166,96 +167,6 @@ impl SecretDigest {
         static KEY: OnceLock<foldhash::quality::RandomState> = OnceLock::new();
         SecretDigest(KEY.get_or_init(Default::default).hash_one(text))
     }
-}
-
-/// How long a secret of a request head made of word bytes must be for [`scrub`] to look for
-/// it inside longer words too (`/sessions/SECRET`, `sid_SECRET`, `SECRET-stale`), not only as
-/// a whole word or a part of one between `=` signs.
-///
-/// Sixteen bytes: the session identifiers of the common frameworks are longer (PHP's 26 or 32
-/// characters, Java servlet containers' `JSESSIONID` 32, ASP.NET's 24, Django's 32), and
-/// OWASP asks a session identifier for 64 bits of entropy at least, sixteen hexadecimal
-/// digits. Shorter cookie values are mostly preferences and flags (`lang=en`, `theme=dark`,
-/// `x=1`, a timestamp of 10 or 13 digits): looked for inside words, they would cut pieces
-/// out of any text (`invalid_cli[redacted]t` for a cookie `c=en`), and a request could blank
-/// any part of the description of its own refusal with a cookie of two letters. They are
-/// still found as whole words.
-const MIN_INNER_SECRET: usize = 16;
-
-/// What a secret of [`MIN_INNER_SECRET`] bytes or more, made of word bytes only, is found by
-/// inside a longer word, besides its [`SecretDigest`]: a hash of its first
-/// [`MIN_INNER_SECRET`] bytes keyed with a random key of the process (`start`), and its
-/// length. Like the digest, it is never written anywhere, and it holds nothing of the secret
-/// that could be read back.
-///
-/// [`scrub`] hashes every [`MIN_INNER_SECRET`] bytes of a long enough word, at every position
-/// (one multiplication each); where they hash to a secret's `start`, the word's next `len`
-/// bytes are that secret when their [`SecretDigest`] is one of the request's. One pass over
-/// the word finds the secrets of every length, however many lengths the request's cookies
-/// have. A collision of `start`s costs a digest of `len` bytes, and one of digests redacts
-/// bytes that were not a secret: neither can leave a secret in the text.
-///
-/// A bearer token presented to a protected route is known by its [`TokenFingerprint`], not
-/// a digest (the fingerprint is the event's, made once per token and cached with its
-/// inspection, and so is its anchor): its anchor says so, and what it finds is confirmed by
-/// the fingerprint.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct SecretAnchor {
-    start: u64,
-    len: usize,
-    /// Confirmed by a [`TokenFingerprint`] rather than a [`SecretDigest`].
-    by_fingerprint: bool,
-}
-
-impl SecretAnchor {
-    /// The anchor of `secret`; `None` when it is shorter than [`MIN_INNER_SECRET`].
-    fn of(secret: &str) -> Option<Self> {
-        let first = secret.as_bytes().first_chunk::<MIN_INNER_SECRET>()?;
-        Some(SecretAnchor {
-            start: anchor_hash(anchor_key(), first),
-            len: secret.len(),
-            by_fingerprint: false,
-        })
-    }
-
-    /// The anchor of a token known by its fingerprint ([`Secrets::anchored_fingerprint`]);
-    /// `None` when it is shorter than [`MIN_INNER_SECRET`] or has a byte that ends a word
-    /// (a token has none: its characters are a b64token's).
-    pub(crate) fn of_token(token: &str) -> Option<Self> {
-        let words_only = token.bytes().fold(true, |all, b| all & is_word_byte(b));
-        let anchor = SecretAnchor::of(token).filter(|_| words_only)?;
-        Some(SecretAnchor {
-            by_fingerprint: true,
-            ..anchor
-        })
-    }
-}
-
-// An anchor says nothing useful either, and is not shown.
-impl std::fmt::Debug for SecretAnchor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretAnchor(..)")
-    }
-}
-
-/// The random key of [`anchor_hash`], the same for the whole process.
-fn anchor_key() -> [u64; 2] {
-    static KEY: OnceLock<[u64; 2]> = OnceLock::new();
-    *KEY.get_or_init(|| {
-        let state = foldhash::quality::RandomState::default();
-        [state.hash_one(0u8), state.hash_one(1u8)]
-    })
-}
-
-/// The keyed hash of [`MIN_INNER_SECRET`] bytes: both halves mixed with the key and
-/// multiplied, the product's halves folded together (foldhash's own step). Only a filter
-/// in front of the digest, so it needs to be quick, not strong.
-fn anchor_hash(key: [u64; 2], bytes: &[u8; MIN_INNER_SECRET]) -> u64 {
-    let (low, high) = bytes.split_at(8);
-    let low = u64::from_le_bytes(low.try_into().unwrap_or_default()) ^ key[0];
-    let high = u64::from_le_bytes(high.try_into().unwrap_or_default()) ^ key[1];
-    let product = u128::from(low) * u128::from(high);
-    (product as u64) ^ ((product >> 64) as u64)
 }
 
 /// The secrets of a request head (a Basic password, a credential, cookies, a DPoP proof, the
@@ -1597,8 +1508,7 @@ mod tests {
 
     /// A bearer token known by its fingerprint, with its anchor, is found inside longer words
     /// too, confirmed by its fingerprint and charged [`FINGERPRINT_COST`] a byte; a token
-    /// under 16 bytes, or with a byte that ends a word, has no anchor and is matched as whole
-    /// words only.
+    /// under 16 bytes has no anchor and is matched as whole words only.
     #[test]
     fn a_fingerprinted_token_is_found_inside_longer_words() {
         let token = "opaque-Tok3n_0123456789abcdefXYZ";
@@ -1619,7 +1529,6 @@ mod tests {
             format!("/tokens/{other}")
         );
         assert!(SecretAnchor::of_token("short-token-15b").is_none());
-        assert!(SecretAnchor::of_token("a token with spaces in it").is_none());
         let word = format!("/t/{token}");
         let inner = InnerSearch::new(&word, &secrets);
         let mut budget = FINGERPRINT_COST * token.len();

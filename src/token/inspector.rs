@@ -14,7 +14,7 @@ use super::jwks::{JwksSource, KeySource};
 use super::key_store::KeyStore;
 use super::keys::{static_key, KeySet, VerifyKey};
 use super::{Memo, TokenClaims, TokenConfigError, TokenFingerprint, TokenFormat, Verdict};
-use crate::event::SecretAnchor;
+use crate::secret_anchor::SecretAnchor;
 
 /// A token as the audit layer saw it: fingerprint, format, verdict and claims.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -319,7 +319,12 @@ impl TokenInspector {
     fn verify(&self, raw: &str, fingerprint: TokenFingerprint) -> InspectedToken {
         let inner = &self.inner;
         let parts: Vec<&str> = raw.split('.').collect();
-        let anchor = SecretAnchor::of_token(raw);
+        // A token that is not a b64token has a byte that ends a word: never inside one.
+        let anchor = if super::bearer::is_b64token(raw) {
+            SecretAnchor::of_token(raw)
+        } else {
+            None
+        };
         let opaque = |verdict| InspectedToken {
             fingerprint,
             format: TokenFormat::Opaque,
