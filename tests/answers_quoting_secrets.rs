@@ -1570,3 +1570,51 @@ async fn a_bearer_token_quoted_inside_a_path_is_scrubbed() {
         "{text}"
     );
 }
+
+/// A malformed credential made of word bytes only (`=` inside it, a `%`): one word, known by
+/// its fingerprint, and still a secret when quoted inside a longer word.
+#[tokio::test]
+async fn a_malformed_credential_quoted_inside_a_path_is_scrubbed() {
+    async fn quoting(headers: axum::http::HeaderMap) -> impl IntoResponse {
+        let credential = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .map(|(_, c)| c.to_owned())
+            .unwrap_or_default();
+        let challenge = format!(
+            "Bearer error=\"invalid_token\", error_description=\"/tokens/{credential} revoked (tok_{credential})\""
+        );
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, challenge)],
+            "",
+        )
+    }
+    let app = Router::new().route("/api/data", get(quoting));
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::builder().build().unwrap()).await;
+    let credentials = [
+        "Malformed=Inner0123456789abcdef",
+        "Malformed%41Inner9876543210fedcba",
+    ];
+    for credential in credentials {
+        client_without_redirects()
+            .get(format!("http://{addr}/api/data"))
+            .header(header::AUTHORIZATION, format!("Bearer {credential}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, credentials.len()).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in ["0123456789abcdef", "9876543210fedcba"] {
+        assert!(!text.contains(secret), "{secret}: {text}");
+    }
+    for event in &all {
+        assert_eq!(event["token"]["verdict"], "malformed", "{event}");
+        assert_eq!(
+            event["error"]["description"], "/tokens/[redacted] revoked (tok_[redacted])",
+            "{event}"
+        );
+    }
+}
