@@ -1134,6 +1134,7 @@ async fn an_http2_stream_whose_window_stays_shut_is_reset_after_send_timeout() {
         "",
     );
     let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let sender_addr = stream.local_addr().unwrap();
     let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
         .initial_stream_window_size(1024)
         .handshake(TokioIo::new(stream))
@@ -1167,7 +1168,11 @@ async fn an_http2_stream_whose_window_stays_shut_is_reset_after_send_timeout() {
     assert_eq!(next.status(), 200);
     next.into_body().collect().await.unwrap();
     assert!(asked.elapsed() >= std::time::Duration::from_secs(1));
-    proxy.wait_log("HTTP/2 stream reset: the client took no part of its response for send_timeout");
+    let line = proxy
+        .wait_log("HTTP/2 stream reset: the client took no part of its response for send_timeout");
+    // The log names the client, as the connection's own lines do.
+    let client = sender_addr.to_string();
+    assert!(line.contains(&format!("peer={client}")), "{line}");
 
     let event = wait_event(&dir.path("audit.jsonl"), "for the stalled stream", |e| {
         e["http"]["path"] == path.as_str()

@@ -302,7 +302,11 @@ impl ConnectionSettings {
                     Err(never) => match never {},
                 };
                 // Run by the stream's task, where an HTTP/2 stream's watch is found.
-                let watch = if http2 { StreamWatch::current() } else { None };
+                let watch = if http2 {
+                    StreamWatch::current(peer)
+                } else {
+                    None
+                };
                 // The request stays in flight, and holds its turn, until its response body
                 // is done with.
                 Ok::<_, Infallible>(

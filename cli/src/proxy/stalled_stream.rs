@@ -19,9 +19,10 @@
 //! body, and a timer only for a stream whose client has made hyper wait.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -35,18 +36,27 @@ tokio::task_local! {
 
 /// What an HTTP/2 stream's response body tells the stream's task: how many parts hyper has
 /// taken from it, and whether hyper holds the last one unsent (it asks for the next part as
-/// soon as it could send the last).
+/// soon as it could send the last); and the client's address, for the log line of a stream
+/// given up.
 #[derive(Debug, Default)]
 pub struct StreamWatch {
     /// The parts taken, shifted left by one; the low bit is set while hyper holds the last.
     state: AtomicU64,
+    /// The client's address, given with the response (the executor that spawns the stream is
+    /// the connections' common one, and does not know it).
+    peer: OnceLock<SocketAddr>,
 }
 
 impl StreamWatch {
     /// The watch of the stream whose task is running, when it is an HTTP/2 stream the proxy
-    /// spawned.
-    pub fn current() -> Option<Arc<StreamWatch>> {
-        CURRENT_STREAM.try_with(Arc::clone).ok()
+    /// spawned, told the address of the client `peer` the stream is for.
+    pub fn current(peer: SocketAddr) -> Option<Arc<StreamWatch>> {
+        CURRENT_STREAM
+            .try_with(|watch| {
+                let _ = watch.peer.set(peer);
+                watch.clone()
+            })
+            .ok()
     }
 
     /// The body handed hyper its `taken`th part (`holding`), or is waiting for one or has
@@ -151,7 +161,14 @@ impl<F: Future<Output = ()>> Future for WatchedStream<F> {
         };
         match deadline.as_mut().poll(cx) {
             Poll::Ready(()) => {
+                // Set with the response, which hyper holds a part of: always there by now.
+                let peer = this
+                    .watch
+                    .peer
+                    .get()
+                    .map(|peer| peer as &dyn std::fmt::Display);
                 tracing::info!(
+                    peer = %peer.unwrap_or(&"unknown"),
                     send_timeout_secs = this.send_timeout.as_secs_f64(),
                     "HTTP/2 stream reset: the client took no part of its response for send_timeout"
                 );
@@ -170,6 +187,12 @@ mod tests {
     use hyper::rt::Executor as _;
 
     use super::*;
+
+    /// The client of the streams of these tests.
+    const PEER: SocketAddr = SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1)),
+        4711,
+    );
 
     /// A stand-in for a stream's task: its body registers, hands out `parts` parts at the
     /// moments it is told to, then holds the last one (as hyper does for a shut window).
@@ -191,7 +214,7 @@ mod tests {
 
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
             if self.watch.is_none() {
-                self.watch = StreamWatch::current();
+                self.watch = StreamWatch::current(PEER);
             }
             while let Poll::Ready(Some(())) = self.progress.poll_recv(cx) {
                 self.taken += 1;
@@ -234,7 +257,7 @@ mod tests {
             type Output = ();
             fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
                 if self.0.is_none() {
-                    self.0 = StreamWatch::current();
+                    self.0 = StreamWatch::current(PEER);
                     // One part taken and sent; the body now waits for the next.
                     self.0.as_ref().unwrap().record(1, false);
                 }
@@ -249,6 +272,6 @@ mod tests {
 
     #[tokio::test]
     async fn outside_a_watched_stream_there_is_no_watch() {
-        assert!(StreamWatch::current().is_none());
+        assert!(StreamWatch::current(PEER).is_none());
     }
 }
