@@ -525,6 +525,43 @@ fn own_uid(dir: &Path) -> u32 {
     uid
 }
 
+/// A hard link planted where a rotation's temporary file goes, to another file the
+/// process's user owns, is refused before anything is written into it, and that file is not
+/// emptied either: the temporary file is truncated only once it is known to be the trail's.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_hard_link_in_place_of_the_temporary_file_is_neither_truncated_nor_written() {
+    use oauth_audit::writer::AuditWriter as _;
+
+    let (_guard, dir) = tempdir("hardlink");
+    let victim = dir.join("authorized_keys");
+    std::fs::write(&victim, "ssh-ed25519 AAAA operator\n").unwrap();
+    let clock = Clock::at(2026, 1, 1, 12);
+    let mut writer = RotatingFile::builder(&dir)
+        .rotation(Rotation::Never)
+        .max_bytes(1)
+        .compress(true)
+        .flush_policy(FlushPolicy::EveryBatch)
+        .clock(clock.reader())
+        .build()
+        .unwrap();
+    writer.write(&[one_event()]).await.unwrap();
+
+    // The next write rotates (max_bytes): at the clock's time, so the name is known.
+    let tmp = dir.join("audit-20260101T120000.000000Z.jsonl.gz.tmp");
+    std::fs::hard_link(&victim, &tmp).unwrap();
+    let error = writer.write(&[one_event()]).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains(&tmp.display().to_string()) && message.contains("has 2 links"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "ssh-ed25519 AAAA operator\n"
+    );
+}
+
 fn one_event() -> Arc<AuditEvent> {
     Arc::new(AuditEvent::new(
         Arc::new(Default::default()),

@@ -306,6 +306,37 @@ async fn a_json_lines_file_that_is_a_symbolic_link_is_refused() {
     );
 }
 
+/// A JSON-lines file that is a second name (a hard link) of another file the process's user
+/// owns, planted by whoever can create files in the log directory, is refused: its owner
+/// check would pass, and the trail's lines (user agents, paths) would go into that other
+/// file. The error names the file and its link count; the other file is untouched.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_json_lines_file_that_is_a_hard_link_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("authorized_keys");
+    std::fs::write(&victim, "ssh-ed25519 AAAA operator\n").unwrap();
+    let path = dir.path().join("audit.jsonl");
+    std::fs::hard_link(&victim, &path).unwrap();
+
+    let error = JsonLines::file(&path)
+        .await
+        .expect_err("a hard link is refused");
+    let message = error.to_string();
+    assert!(
+        message.contains(&path.display().to_string()) && message.contains("has 2 links"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "ssh-ed25519 AAAA operator\n"
+    );
+
+    // Its other name gone, the file is the trail's own.
+    std::fs::remove_file(&victim).unwrap();
+    JsonLines::file(&path).await.unwrap();
+}
+
 /// The user the tests run as, from a file it just created (the crate forbids `unsafe`, and
 /// `geteuid` is no safe call in the standard library).
 #[cfg(unix)]

@@ -196,9 +196,10 @@ impl JsonLines {
     /// let the owner read and write, and be at most `0o777`.
     ///
     /// An existing file must be a regular file (or a character device such as `/dev/null`)
-    /// owned by the process's effective user, which neither its group nor others may write
-    /// beyond `mode`: someone else's file, pre-created where the trail goes, is refused with
-    /// an error that names it and its owner.
+    /// owned by the process's effective user, with no other name (hard link), which neither
+    /// its group nor others may write beyond `mode`: someone else's file, pre-created where
+    /// the trail goes, or a second name of another file, is refused with an error that names
+    /// it and its owner or its link count.
     pub async fn file_with_mode(path: impl AsRef<Path>, mode: u32) -> std::io::Result<Self> {
         let path = path.as_ref().to_path_buf();
         super::check_file_mode(mode)

@@ -324,14 +324,17 @@ fn compress(path: &Path, mode: u32) -> io::Result<()> {
     let tmp = path.with_extension("jsonl.gz.tmp");
     {
         let mut input = crate::file_owner::open_read(path, Some(mode))?;
+        // Emptied once checked, not at the open (`O_TRUNC`): a file planted there that is
+        // another file's second name is refused with that other file's text intact.
         let output = crate::file_owner::open(
             super::file_options(mode)
                 .write(true)
                 .create(true)
-                .truncate(true),
+                .truncate(false),
             &tmp,
             Some(mode),
         )?;
+        output.set_len(0)?;
         let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::default());
         io::copy(&mut input, &mut encoder)?;
         encoder.finish()?.sync_all()?;
@@ -454,8 +457,9 @@ impl RotatingFileBuilder {
     /// process umask still applies). A directory it creates gets the same bits, plus search
     /// (`x`) wherever reading is allowed. Existing files and directories keep theirs, but a
     /// file the writer opens (active, rotated, lock) must be owned by the process's effective
-    /// user and writable by group or others no more than `mode` allows, or it is refused
-    /// with an error that names it and its owner.
+    /// user, have no other name (hard link) and be writable by group or others no more than
+    /// `mode` allows, or it is refused with an error that names it and its owner or its link
+    /// count.
     pub fn file_mode(mut self, mode: u32) -> Self {
         self.mode = mode;
         self

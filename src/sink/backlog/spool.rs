@@ -588,7 +588,13 @@ pub(super) fn read_cursor(
 
 fn write_cursor(dir: &Path, at: Position, sync_directory: bool) -> io::Result<()> {
     let tmp = dir.join(CURSOR_TMP);
-    let mut file = open_own(private_file().write(true).create(true).truncate(true), &tmp)?;
+    // Emptied once checked, not at the open (`O_TRUNC`): a file planted there that is
+    // another file's second name is refused with that other file's text intact.
+    let mut file = open_own(
+        private_file().write(true).create(true).truncate(false),
+        &tmp,
+    )?;
+    file.set_len(0)?;
     file.write_all(format!("{} {}\n", at.seq, at.offset).as_bytes())?;
     file.sync_all()?;
     fs::rename(&tmp, dir.join(CURSOR))?;
@@ -842,6 +848,31 @@ mod tests {
         let not_an_event = EncodedEvent::from_json(Bytes::from_static(b"{")).unwrap_err();
         assert!(!spool.quarantine(b"{", &not_an_event));
         assert_eq!(fs::read_to_string(&quarantine).unwrap(), "");
+    }
+
+    /// The cursor's temporary file planted as a hard link to another file of the process's
+    /// user is refused at a confirmation, and that file is neither emptied nor written: the
+    /// temporary file is truncated only once it is known to be the spool's own.
+    #[cfg(unix)]
+    #[test]
+    fn a_hard_link_in_place_of_the_cursors_temporary_file_is_left_alone() {
+        let dir = TempDir::new();
+        let (mut spool, _) = Spool::open(config(&dir, u64::MAX, u64::MAX)).unwrap();
+        let victim = dir.0.join("authorized_keys");
+        fs::write(&victim, "ssh-ed25519 AAAA operator\n").unwrap();
+        let tmp = dir.0.join(CURSOR_TMP);
+        fs::hard_link(&victim, &tmp).unwrap();
+        assert_eq!(spool.append(&events(3)).count, 3);
+        let batch = spool.read_batch(2, u64::MAX).unwrap();
+        let message = spool.ack(&batch).unwrap_err().to_string();
+        assert!(
+            message.contains(&tmp.display().to_string()) && message.contains("has 2 links"),
+            "{message}"
+        );
+        assert_eq!(
+            fs::read_to_string(&victim).unwrap(),
+            "ssh-ed25519 AAAA operator\n"
+        );
     }
 
     #[test]
