@@ -411,6 +411,33 @@ async fn ticks_more_frequent_than_the_linger_do_not_hold_back_the_flush() {
     auditor.shutdown().await;
 }
 
+/// Events that keep coming faster than the linger never leave the queue idle for it: what was
+/// written is still flushed, within `AuditorBuilder::flush_linger`'s documented bound (200 ms
+/// after the first write since the last flush), not only when the traffic stops.
+#[tokio::test(start_paused = true)]
+async fn a_steady_stream_of_events_is_still_flushed_within_a_bound() {
+    let writer = FlushCounter::default();
+    let auditor = Auditor::builder().writer(writer.clone()).build().unwrap();
+    let start = tokio::time::Instant::now();
+    let mut first_flush = None;
+    // One event every 5 ms for a second: the default linger (10 ms) is never reached.
+    for _ in 0..200 {
+        auditor.emit(event(&auditor, EventKind::ResourceAccessed));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if first_flush.is_none() && *writer.flushes.lock().unwrap() > 0 {
+            first_flush = Some(start.elapsed());
+        }
+    }
+    let flushes = *writer.flushes.lock().unwrap();
+    assert!(
+        first_flush.is_some_and(|at| at <= Duration::from_millis(210)),
+        "first flush at {first_flush:?}"
+    );
+    // About one every 200 ms, not one per batch.
+    assert!((4..=6).contains(&flushes), "{flushes} flushes in a second");
+    auditor.shutdown().await;
+}
+
 /// A processor with a bug: panics on the second event it sees, and again at the finish.
 struct Faulty {
     seen: usize,

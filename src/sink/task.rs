@@ -17,6 +17,12 @@ use crate::event::{AuditEvent, DropReason, ServiceInfo};
 /// How long a sink waits after a partial batch before taking the next one.
 const GATHER: Duration = Duration::from_millis(1);
 
+/// How long what a sink wrote may wait for a flush under traffic that never leaves its queue
+/// empty for the linger (or the linger, when that is longer): from the first write after a
+/// flush. Without it, events arriving faster than the linger held a file's lines in memory
+/// until a whole write chunk had gathered, however long that took.
+const FLUSH_WITHIN: Duration = Duration::from_millis(200);
+
 /// How a sink's queue and task are set up.
 pub(crate) struct QueueConfig {
     pub(crate) capacity: usize,
@@ -76,6 +82,8 @@ impl<S: Sink> SinkTask<S> {
         // When to flush what was written: once the queue has stayed empty for the linger,
         // so steady traffic is flushed in large writes, not per event.
         let mut flush_at: Option<Instant> = None;
+        // The first write since the last flush, which bounds when the next one comes.
+        let mut unflushed_since: Option<Instant> = None;
         loop {
             // Otherwise sleep until the next event, or until a retry, a replay or the sink's
             // own work is due, or the inline work's next tick.
@@ -97,13 +105,13 @@ impl<S: Sink> SinkTask<S> {
                     // A tick that writes nothing leaves the flush where it was.
                     Err(_) if tick_due.is_some_and(|due| due <= Instant::now()) => {
                         if self.tick().await {
-                            flush_at = Some(Instant::now() + self.flush_linger);
+                            flush_at = self.after_write(&mut unflushed_since).await;
                         }
                         continue;
                     }
                     Err(_) => {
                         self.flush().await;
-                        flush_at = None;
+                        (flush_at, unflushed_since) = (None, None);
                         continue;
                     }
                 },
@@ -129,7 +137,7 @@ impl<S: Sink> SinkTask<S> {
             depth.set(self.rx.len() as f64);
             self.write(&mut batch).await;
             depth.set(self.rx.len() as f64);
-            flush_at = Some(Instant::now() + self.flush_linger);
+            flush_at = self.after_write(&mut unflushed_since).await;
             if self
                 .inline
                 .as_ref()
@@ -147,6 +155,21 @@ impl<S: Sink> SinkTask<S> {
                 tokio::time::sleep(GATHER).await;
             }
         }
+    }
+
+    /// When to flush after a write: once the queue has stayed empty for the linger, but no
+    /// later than [`FLUSH_WITHIN`] (or the linger) after the first write since the last flush,
+    /// which is now when that time has passed: under a steady stream of events the queue
+    /// always has one ready, and a deadline that has passed would never be noticed.
+    async fn after_write(&mut self, unflushed_since: &mut Option<Instant>) -> Option<Instant> {
+        let now = Instant::now();
+        let latest = *unflushed_since.get_or_insert(now) + self.flush_linger.max(FLUSH_WITHIN);
+        if now < latest {
+            return Some((now + self.flush_linger).min(latest));
+        }
+        self.flush().await;
+        *unflushed_since = None;
+        None
     }
 
     /// Runs the inline work on `batch`, writes it and empties it, handing the events it

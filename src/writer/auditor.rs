@@ -546,7 +546,9 @@ impl AuditorBuilder {
     }
 
     /// How long a writer's queue must stay empty before the writer is flushed (default
-    /// 10 ms). Shorter: events reach the disk sooner; longer: fewer, larger writes.
+    /// 10 ms). Shorter: events reach the disk sooner; longer: fewer, larger writes. Traffic
+    /// that never leaves the queue empty that long is still flushed at least every 200 ms
+    /// (or every linger, when it is longer), counted from the first write after a flush.
     pub fn flush_linger(mut self, linger: Duration) -> Self {
         self.flush_linger = linger;
         self

@@ -15,8 +15,10 @@ use crate::sink::EncodedEvent;
 pub enum FlushPolicy {
     /// Flush once the writer's queue has stayed empty for a moment (see
     /// [`AuditorBuilder::flush_linger`](super::AuditorBuilder::flush_linger), 10 ms by
-    /// default): under load lines go out in 64 KiB writes, when traffic pauses they go out
-    /// at once. A crash loses at most the events queued or written in the last linger.
+    /// default), and under traffic that never pauses that long at least every 200 ms: under
+    /// load lines go out in writes of 256 KiB, when traffic pauses they go out at once. A
+    /// crash loses at most the events queued, and those written in the last 200 ms (or the
+    /// last linger, when it is longer).
     #[default]
     WhenIdle,
     /// Flush after every batch.
