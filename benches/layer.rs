@@ -82,10 +82,7 @@ impl AuditWriter for Null {
 }
 
 fn event() -> AuditEvent {
-    let service = Arc::new(ServiceInfo {
-        name: "bench".into(),
-        instance: None,
-    });
+    let service = Arc::new(ServiceInfo::new("bench"));
     let mut e = AuditEvent::new(
         service,
         Timestamp::now(),

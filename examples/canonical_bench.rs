@@ -75,10 +75,9 @@ fn main() {
         .next()
         .map(|n| n.parse().expect("a number of events"))
         .unwrap_or(10_000);
-    let service = Arc::new(ServiceInfo {
-        name: "orders-api".into(),
-        instance: Some("orders-api-7f9c".into()),
-    });
+    let mut service = ServiceInfo::new("orders-api");
+    service.instance = Some("orders-api-7f9c".into());
+    let service = Arc::new(service);
     let events: Vec<AuditEvent> = (0..n).map(|i| event(&service, i)).collect();
     let mut out = Vec::with_capacity(4096);
     let mut canonical = Canonicalizer::default();

@@ -59,11 +59,10 @@ impl Traffic {
             _ => (EventKind::ResourceAccessed, Outcome::Success),
         };
         let mut event = AuditEvent::new(self.service.clone(), time, kind, outcome);
-        event.source = Some(Source {
-            ip: Some(ip),
-            user_agent: Some("orders-web/4.2".into()),
-            ..Source::default()
-        });
+        let mut source = Source::default();
+        source.ip = Some(ip);
+        source.user_agent = Some("orders-web/4.2".into());
+        event.source = Some(source);
         match kind {
             EventKind::ResourceAccessed => {
                 let mut token = TokenDetails::from_fingerprint(self.fingerprints[i % 5000]);
@@ -78,10 +77,7 @@ impl Traffic {
             _ => {
                 event.grant_type = Some("client_credentials".into());
                 event.actor.client_id = Some(format!("client-{}", i % 13));
-                event.error = Some(ErrorInfo {
-                    code: "invalid_client".into(),
-                    description: None,
-                });
+                event.error = Some(ErrorInfo::new("invalid_client"));
             }
         }
         event
@@ -117,10 +113,9 @@ fn live_latencies(attacks: usize) -> Vec<std::time::Duration> {
                     Outcome::Failure,
                 );
                 event.actor.subject = Some(format!("victim-{attack}"));
-                event.source = Some(Source {
-                    ip: Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9))),
-                    ..Source::default()
-                });
+                let mut source = Source::default();
+                source.ip = Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)));
+                event.source = Some(source);
                 event
             };
             for _ in 0..9 {

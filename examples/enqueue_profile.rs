@@ -54,10 +54,7 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let service = Arc::new(ServiceInfo {
-            name: "profile".into(),
-            instance: None,
-        });
+        let service = Arc::new(ServiceInfo::new("profile"));
         let auditor = Auditor::builder()
             .queue_capacity(events.max(1))
             .writer(Null)

@@ -72,10 +72,9 @@ fn parse_args() -> Result<Args, Error> {
 }
 
 fn events(n: usize) -> Vec<AuditEvent> {
-    let service = Arc::new(ServiceInfo {
-        name: "orders-api".into(),
-        instance: Some("orders-api-7f9c".into()),
-    });
+    let mut service = ServiceInfo::new("orders-api");
+    service.instance = Some("orders-api-7f9c".into());
+    let service = Arc::new(service);
     (0..n)
         .map(|i| {
             events::protected_route_event(

@@ -36,17 +36,17 @@ fn event(auditor: &Auditor, i: u64) -> AuditEvent {
     event.actor.subject = Some(format!("user-{}", i % 1000));
     event.actor.client_id = Some("orders-web".into());
     event.request_id = Some(format!("{:032x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
-    event.http = Some(HttpInfo {
-        method: "GET".into(),
-        route: Some("/orders/{id}".into()),
-        path: format!("/orders/{i}").into(),
-        status: Some(200),
-        duration_ms: (i % 5000) as f64 / 1000.0,
-    });
-    event.source = Some(Source {
-        ip: Some(std::net::IpAddr::from([203, 0, 113, (i % 250) as u8])),
-        ..Source::default()
-    });
+    let mut http = HttpInfo::new(
+        "GET",
+        format!("/orders/{i}"),
+        Some(200),
+        (i % 5000) as f64 / 1000.0,
+    );
+    http.route = Some("/orders/{id}".into());
+    event.http = Some(http);
+    let mut source = Source::default();
+    source.ip = Some(std::net::IpAddr::from([203, 0, 113, (i % 250) as u8]));
+    event.source = Some(source);
     event
 }
 

@@ -152,10 +152,9 @@ struct Sample {
 }
 
 fn service() -> Arc<ServiceInfo> {
-    Arc::new(ServiceInfo {
-        name: "orders-api".into(),
-        instance: Some("orders-api-7f9c".into()),
-    })
+    let mut service = ServiceInfo::new("orders-api");
+    service.instance = Some("orders-api-7f9c".into());
+    Arc::new(service)
 }
 
 /// A `ResourceAccessed` event as the layer records it for an API call with a verified JWT.

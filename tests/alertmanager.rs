@@ -181,10 +181,9 @@ fn attack_at(auditor: &Auditor, user: &str, ok: usize, ago_s: i64) {
         } else {
             format!("user-{i}")
         });
-        event.source = Some(Source {
-            ip: Some([198, 51, 100, 23].into()),
-            ..Source::default()
-        });
+        let mut source = Source::default();
+        source.ip = Some([198, 51, 100, 23].into());
+        event.source = Some(source);
         auditor.emit(event);
     }
 }

@@ -770,12 +770,9 @@ fn reporting_cookies(
         }
     }
     let mut response = (status, "").into_response();
-    response
-        .extensions_mut()
-        .insert(oauth_audit::event::ErrorInfo {
-            code: "upstream_refused".into(),
-            description: Some(format!("refused: {}", quoted.join(", "))),
-        });
+    let mut error = oauth_audit::event::ErrorInfo::new("upstream_refused");
+    error.description = Some(format!("refused: {}", quoted.join(", ")));
+    response.extensions_mut().insert(error);
     response
 }
 
@@ -856,12 +853,9 @@ fn reporting_form(
         .map(|(name, value)| format!("{name} {value}"))
         .collect();
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-    response
-        .extensions_mut()
-        .insert(oauth_audit::event::ErrorInfo {
-            code: "reported".into(),
-            description: Some(format!("for {}", quoted.join(", "))),
-        });
+    let mut error = oauth_audit::event::ErrorInfo::new("reported");
+    error.description = Some(format!("for {}", quoted.join(", ")));
+    response.extensions_mut().insert(error);
     response
 }
 
@@ -1198,12 +1192,9 @@ async fn a_part_of_a_dpop_proof_quoted_back_is_scrubbed() {
             "/api/reported",
             get(|headers: axum::http::HeaderMap| async move {
                 let mut response = (StatusCode::UNAUTHORIZED, "").into_response();
-                response
-                    .extensions_mut()
-                    .insert(oauth_audit::event::ErrorInfo {
-                        code: "proof_refused".into(),
-                        description: Some(quoted_proof_parts(&headers)),
-                    });
+                let mut error = oauth_audit::event::ErrorInfo::new("proof_refused");
+                error.description = Some(quoted_proof_parts(&headers));
+                response.extensions_mut().insert(error);
                 response
             }),
         )
@@ -1270,10 +1261,7 @@ async fn a_reported_error_code_is_scrubbed_and_bounded() {
         let mut response = (StatusCode::BAD_GATEWAY, "").into_response();
         response
             .extensions_mut()
-            .insert(oauth_audit::event::ErrorInfo {
-                code,
-                description: None,
-            });
+            .insert(oauth_audit::event::ErrorInfo::new(code));
         response
     }
     let app = Router::new()
@@ -1310,10 +1298,7 @@ async fn a_reported_error_code_is_scrubbed_and_bounded() {
                     .into_response();
                 response
                     .extensions_mut()
-                    .insert(oauth_audit::event::ErrorInfo {
-                        code: format!("slow:{secret}"),
-                        description: None,
-                    });
+                    .insert(oauth_audit::event::ErrorInfo::new(format!("slow:{secret}")));
                 response
             }),
         );
@@ -1392,10 +1377,7 @@ async fn an_error_code_is_not_recorded_when_the_request_body_was_not_read() {
                     );
                     response
                         .extensions_mut()
-                        .insert(oauth_audit::event::ErrorInfo {
-                            code: format!("slow:{secret}"),
-                            description: None,
-                        });
+                        .insert(oauth_audit::event::ErrorInfo::new(format!("slow:{secret}")));
                     response
                 }
                 "UnreadCodeSecret0095" => json(

@@ -523,10 +523,7 @@ async fn announced_drops_are_gaps_and_unannounced_ones_deletions() {
     assert_eq!(report.errors, 1, "{report}");
 
     let mut drop = AuditEvent::dropped(
-        Arc::new(ServiceInfo {
-            name: "orders-api".into(),
-            instance: None,
-        }),
+        Arc::new(ServiceInfo::new("orders-api")),
         5,
         DropReason::QueueFull,
         "rotating",

@@ -272,30 +272,30 @@ fn emitted(auditor: &oauth_audit::writer::Auditor, i: usize) -> oauth_audit::eve
         EventKind::ResourceAccessed,
         Outcome::Success,
     );
-    event.source = Some(Source {
-        r#as: Some(AutonomousSystem::new(
-            64_500,
-            Some(format!("emitted-as-{i}")),
-        )),
-        forwarded_for: (0..100)
-            .map(|hop| format!("emitted-hop-{i}-{hop}"))
-            .collect(),
-        forwarded_headers: [
-            "x-forwarded-host",
-            "X-Forwarded-Proto",
-            "x-real-ip",
-            "x-forwarded-for",
-            "forwarded",
-            "höst",
-            "x-forwarded-port",
-        ]
-        .into_iter()
-        .map(|name| (name.to_owned(), format!("emitted-header-{i}")))
-        .collect(),
-        geo: Some(Box::new(oauth_audit::event::Geo::at(48.85, 2.35))),
-        ip: Some("192.0.2.250".parse().unwrap()),
-        user_agent: Some(format!("emitted-agent-{i}")),
-    });
+    let mut source = Source::default();
+    source.r#as = Some(AutonomousSystem::new(
+        64_500,
+        Some(format!("emitted-as-{i}")),
+    ));
+    source.forwarded_for = (0..100)
+        .map(|hop| format!("emitted-hop-{i}-{hop}"))
+        .collect();
+    source.forwarded_headers = [
+        "x-forwarded-host",
+        "X-Forwarded-Proto",
+        "x-real-ip",
+        "x-forwarded-for",
+        "forwarded",
+        "höst",
+        "x-forwarded-port",
+    ]
+    .into_iter()
+    .map(|name| (name.to_owned(), format!("emitted-header-{i}")))
+    .collect();
+    source.geo = Some(Box::new(oauth_audit::event::Geo::at(48.85, 2.35)));
+    source.ip = Some("192.0.2.250".parse().unwrap());
+    source.user_agent = Some(format!("emitted-agent-{i}"));
+    event.source = Some(source);
     event
 }
 

@@ -53,10 +53,7 @@ impl Drop for TempDir {
 }
 
 fn service() -> Arc<ServiceInfo> {
-    Arc::new(ServiceInfo {
-        name: "delivery-test".into(),
-        instance: None,
-    })
+    Arc::new(ServiceInfo::new("delivery-test"))
 }
 
 fn events(n: usize, kind: EventKind) -> Vec<Arc<AuditEvent>> {

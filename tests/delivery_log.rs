@@ -39,10 +39,7 @@ impl Drop for TempDir {
 }
 
 fn events(n: usize) -> Vec<Arc<AuditEvent>> {
-    let service = Arc::new(ServiceInfo {
-        name: "delivery-log-test".into(),
-        instance: None,
-    });
+    let service = Arc::new(ServiceInfo::new("delivery-log-test"));
     (0..n)
         .map(|_| {
             Arc::new(AuditEvent::new(

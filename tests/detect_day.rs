@@ -48,11 +48,10 @@ impl Day {
             kind,
             outcome,
         );
-        event.source = Some(Source {
-            ip: Some(from),
-            user_agent: Some("Mozilla/5.0".into()),
-            ..Source::default()
-        });
+        let mut source = Source::default();
+        source.ip = Some(from);
+        source.user_agent = Some("Mozilla/5.0".into());
+        event.source = Some(source);
         self.events.push(event);
         self.events.last_mut().unwrap()
     }
@@ -104,10 +103,7 @@ impl Day {
         let event = self.event(at, EventKind::TokenRequestFailed, Outcome::Failure, from);
         event.actor.client_id = Some(client.into());
         event.grant_type = Some("client_credentials".into());
-        event.error = Some(ErrorInfo {
-            code: code.into(),
-            description: None,
-        });
+        event.error = Some(ErrorInfo::new(code));
     }
 
     /// A refresh grant by `user` presenting `presented`, answered with `issued` (or
@@ -135,12 +131,7 @@ impl Day {
             Some(token) => {
                 event.refresh_token = Some(Box::new(TokenRef::new(TokenFingerprint::of(token))))
             }
-            None => {
-                event.error = Some(ErrorInfo {
-                    code: "invalid_grant".into(),
-                    description: None,
-                })
-            }
+            None => event.error = Some(ErrorInfo::new("invalid_grant")),
         }
     }
 

@@ -47,10 +47,9 @@ fn event_from(auditor: &Auditor, ip: &str) -> AuditEvent {
         EventKind::LoginSucceeded,
         Outcome::Success,
     );
-    event.source = Some(Source {
-        ip: Some(ip.parse().unwrap()),
-        ..Source::default()
-    });
+    let mut source = Source::default();
+    source.ip = Some(ip.parse().unwrap());
+    event.source = Some(source);
     event
 }
 
@@ -323,11 +322,9 @@ fn a_lookup_answers_without_an_auditor() {
     assert_eq!(place.unwrap().city.as_deref(), Some("Lyon"));
     assert_eq!(network.unwrap().number, 64_500);
     // What an application set itself is kept.
-    let mut source = Source {
-        ip: Some("203.0.113.77".parse().unwrap()),
-        geo: Some(Box::new(oauth_audit::event::Geo::at(1.0, 2.0))),
-        ..Source::default()
-    };
+    let mut source = Source::default();
+    source.ip = Some("203.0.113.77".parse().unwrap());
+    source.geo = Some(Box::new(oauth_audit::event::Geo::at(1.0, 2.0)));
     geo.enrich(&mut source);
     assert_eq!(source.geo.unwrap().location(), Some((1.0, 2.0)));
     assert_eq!(

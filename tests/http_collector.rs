@@ -73,10 +73,9 @@ async fn drive_requests(collector: HttpCollector, n: usize) -> Arc<Mutex<Vec<Res
 }
 
 fn events(n: usize) -> Vec<EncodedEvent> {
-    let service = Arc::new(ServiceInfo {
-        name: "orders-api".into(),
-        instance: Some("pod-7".into()),
-    });
+    let mut service = ServiceInfo::new("orders-api");
+    service.instance = Some("pod-7".into());
+    let service = Arc::new(service);
     (0..n)
         .map(|_| {
             let event = AuditEvent::new(
@@ -1441,10 +1440,7 @@ async fn the_configuration_installs_the_template_with_its_name_and_ilm_policy() 
     .unwrap()
     .build(Some("orders-api"))
     .unwrap();
-    let service = Arc::new(ServiceInfo {
-        name: "orders-api".into(),
-        instance: None,
-    });
+    let service = Arc::new(ServiceInfo::new("orders-api"));
     let event = Arc::new(AuditEvent::new(
         service,
         Timestamp::now(),

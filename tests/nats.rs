@@ -46,10 +46,7 @@ async fn send_until_confirmed<B: Backend>(
 }
 
 fn service() -> Arc<ServiceInfo> {
-    Arc::new(ServiceInfo {
-        name: "nats-test".into(),
-        instance: None,
-    })
+    Arc::new(ServiceInfo::new("nats-test"))
 }
 
 fn encoded(kind: EventKind) -> EncodedEvent {

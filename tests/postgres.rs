@@ -22,10 +22,7 @@ use support::postgres::PgServer;
 const DAY: i64 = 24 * 3600;
 
 fn service() -> Arc<ServiceInfo> {
-    Arc::new(ServiceInfo {
-        name: "pg-test".into(),
-        instance: None,
-    })
+    Arc::new(ServiceInfo::new("pg-test"))
 }
 
 /// An event at `time`, with the columns extracted from it filled in.
@@ -33,10 +30,9 @@ fn event_at(time: Timestamp, subject: &str) -> EncodedEvent {
     let mut event = AuditEvent::new(service(), time, EventKind::LoginFailed, Outcome::Failure);
     event.actor.subject = Some(subject.to_owned());
     event.actor.client_id = Some("web".to_owned());
-    event.source = Some(Source {
-        ip: Some("203.0.113.7".parse().unwrap()),
-        ..Source::default()
-    });
+    let mut source = Source::default();
+    source.ip = Some("203.0.113.7".parse().unwrap());
+    event.source = Some(source);
     EncodedEvent::encode(&event).unwrap()
 }
 

@@ -301,10 +301,7 @@ impl Processor for Heartbeat {
 
 fn heartbeat(label: &str) -> AuditEvent {
     let mut event = AuditEvent::new(
-        Arc::new(oauth_audit::event::ServiceInfo {
-            name: "heartbeat".into(),
-            ..Default::default()
-        }),
+        Arc::new(oauth_audit::event::ServiceInfo::new("heartbeat")),
         Timestamp::now(),
         EventKind::SecurityAlert,
         Outcome::Unknown,

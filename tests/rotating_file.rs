@@ -232,10 +232,7 @@ fn a_crash_mid_rotation_is_finished_at_start() {
 const FULL_DISK_DIR: &str = "OAUTH_AUDIT_TEST_FULL_DISK_DIR";
 
 fn events(n: usize) -> Vec<Arc<AuditEvent>> {
-    let service = Arc::new(oauth_audit::event::ServiceInfo {
-        name: "api".into(),
-        instance: None,
-    });
+    let service = Arc::new(oauth_audit::event::ServiceInfo::new("api"));
     (0..n)
         .map(|_| {
             Arc::new(AuditEvent::new(

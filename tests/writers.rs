@@ -212,10 +212,7 @@ async fn json_lines_full_disk_child() {
     let Some(path) = std::env::var_os(FULL_DISK_PATH) else {
         return;
     };
-    let service = std::sync::Arc::new(oauth_audit::event::ServiceInfo {
-        name: "api".into(),
-        instance: None,
-    });
+    let service = std::sync::Arc::new(oauth_audit::event::ServiceInfo::new("api"));
     let events = |n: usize| -> Vec<std::sync::Arc<AuditEvent>> {
         (0..n)
             .map(|_| {

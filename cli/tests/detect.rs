@@ -39,10 +39,9 @@ fn trail(path: &Path, failures: usize) {
             } else {
                 format!("user-{i}")
             });
-            event.source = Some(Source {
-                ip: Some([198, 51, 100, 23].into()),
-                ..Source::default()
-            });
+            let mut source = Source::default();
+            source.ip = Some([198, 51, 100, 23].into());
+            event.source = Some(source);
             auditor.emit(event);
         }
         auditor.shutdown().await;

@@ -61,18 +61,14 @@ fn failed_login(service: &Arc<ServiceInfo>, user: &str) -> AuditEvent {
         Outcome::Failure,
     );
     event.actor.subject = Some(user.into());
-    event.source = Some(Source {
-        ip: Some([203, 0, 113, 77].into()),
-        ..Source::default()
-    });
+    let mut source = Source::default();
+    source.ip = Some([203, 0, 113, 77].into());
+    event.source = Some(source);
     event
 }
 
 fn login_service() -> Arc<ServiceInfo> {
-    Arc::new(ServiceInfo {
-        name: "login".into(),
-        instance: None,
-    })
+    Arc::new(ServiceInfo::new("login"))
 }
 
 /// Publishes `payload` as a NATS writer does (`oauth.audit.<kind>`), with this message id.

@@ -136,10 +136,7 @@ async fn a_spool_made_while_nats_was_down_is_shown_and_drained_by_hand() {
 
     // The writer cannot reach its server: every event goes to the spool.
     let (auditor, stats) = nats_writer(&url, &spool);
-    let service = Arc::new(ServiceInfo {
-        name: "orders-api".into(),
-        instance: None,
-    });
+    let service = Arc::new(ServiceInfo::new("orders-api"));
     let mut times = Vec::new();
     for i in 0..25 {
         let time = Timestamp::from_unix(1_800_000_000 + i).unwrap();
@@ -335,10 +332,7 @@ async fn a_spool_no_writer_names_is_reported_and_not_called_replayed() {
     let unnamed = spools.join("old-nats");
     let (auditor, _) = nats_writer(url, &named);
     let (orphan, stats) = nats_writer(url, &unnamed);
-    let service = Arc::new(ServiceInfo {
-        name: "orders-api".into(),
-        instance: None,
-    });
+    let service = Arc::new(ServiceInfo::new("orders-api"));
     for i in 0..3 {
         orphan.emit(AuditEvent::new(
             service.clone(),

@@ -50,23 +50,21 @@ pub fn protected_route_event(
     );
     event.scopes.required = Some(vec!["orders:read".into()].into());
     event.scopes.used = Some(vec!["orders:read".into()].into());
-    event.http = Some(HttpInfo {
-        method: "GET".into(),
-        route: Some("/api/orders/{id}".into()),
-        path: format!("/api/orders/{}", 100_000 + i).into(),
-        status: Some(200),
-        duration_ms: 2.0 + (i % 40) as f64 / 10.0,
-    });
-    event.source = Some(Source {
-        ip: Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, (i % 250) as u8 + 1))),
-        forwarded_for: Vec::new(),
-        forwarded_headers: Default::default(),
-        user_agent: Some(
-            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) orders-web/4.2"
-                .into(),
-        ),
-        ..Source::default()
-    });
+    let mut http = HttpInfo::new(
+        "GET",
+        format!("/api/orders/{}", 100_000 + i),
+        Some(200),
+        2.0 + (i % 40) as f64 / 10.0,
+    );
+    http.route = Some("/api/orders/{id}".into());
+    event.http = Some(http);
+    let mut source = Source::default();
+    source.ip = Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, (i % 250) as u8 + 1)));
+    source.user_agent = Some(
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) orders-web/4.2"
+            .into(),
+    );
+    event.source = Some(source);
     event
 }
 

@@ -69,7 +69,9 @@ pub const DEFAULT_MAX_KEYS: usize = 100_000;
 ///     let mut failed = AuditEvent::new(auditor.service().clone(), Timestamp::now(),
 ///         EventKind::LoginFailed, Outcome::Failure);
 ///     failed.actor.subject = Some("alice".into());
-///     failed.source = Some(Source { ip: Some([203, 0, 113, 9].into()), ..Source::default() });
+///     let mut source = Source::default();
+///     source.ip = Some([203, 0, 113, 9].into());
+///     failed.source = Some(source);
 ///     auditor.emit(failed);
 /// }
 /// auditor.shutdown().await;

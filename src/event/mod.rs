@@ -8,7 +8,7 @@
 //! use std::sync::Arc;
 //! use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
 //!
-//! let service = Arc::new(ServiceInfo { name: "api".into(), instance: None });
+//! let service = Arc::new(ServiceInfo::new("api"));
 //! let event = AuditEvent::new(service, Timestamp::now(), EventKind::ResourceAccessed, Outcome::Success);
 //! let json = serde_json::to_value(&event).unwrap();
 //! assert_eq!(json["schema"], "oauth-audit/1");

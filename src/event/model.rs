@@ -338,13 +338,38 @@ fn default_severity(kind: EventKind, outcome: Outcome) -> Severity {
 }
 
 /// The `service` object: who produced the event.
+///
+/// Built with [`ServiceInfo::new`], its `instance` set afterwards when known. The struct is
+/// `#[non_exhaustive]`, so that a field added to the schema breaks no one who builds it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ServiceInfo {
     /// This instance (host name, pod name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     /// The service's name.
     pub name: String,
+}
+
+impl ServiceInfo {
+    /// The service `name`, its instance unknown.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
+    ///
+    /// let mut service = ServiceInfo::new("orders-api");
+    /// service.instance = Some("orders-api-7f9c".into());
+    /// let event = AuditEvent::new(Arc::new(service), Timestamp::now(), EventKind::ResourceAccessed, Outcome::Success);
+    /// let json = serde_json::to_value(&event).unwrap();
+    /// assert_eq!(json["service"], serde_json::json!({"instance": "orders-api-7f9c", "name": "orders-api"}));
+    /// ```
+    pub fn new(name: impl Into<String>) -> ServiceInfo {
+        ServiceInfo {
+            instance: None,
+            name: name.into(),
+        }
+    }
 }
 
 /// The `actor` object.
@@ -742,7 +767,11 @@ impl OAuthDetails {
 }
 
 /// The `http` object.
+///
+/// Built with [`HttpInfo::new`], its `route` set afterwards when known. The struct is
+/// `#[non_exhaustive]`, so that a field added to the schema breaks no one who builds it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct HttpInfo {
     /// Milliseconds from arrival to the end of the response body.
     pub duration_ms: f64,
@@ -764,6 +793,45 @@ pub struct HttpInfo {
 }
 
 impl HttpInfo {
+    /// A request's `method` and `path` (without query string), the response's `status`
+    /// (`None` when no response was produced) and the milliseconds from the request's
+    /// arrival to the end of the response body; no route.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use oauth_audit::event::{AuditEvent, EventKind, HttpInfo, Outcome, ServiceInfo, Timestamp};
+    ///
+    /// let method = HttpInfo::method_of(&http::Method::GET);
+    /// let mut http = HttpInfo::new(method, "/orders/42", Some(200), 3.5);
+    /// http.route = Some("/orders/{id}".into());
+    /// let mut event = AuditEvent::new(
+    ///     Arc::new(ServiceInfo::new("orders-api")),
+    ///     Timestamp::now(),
+    ///     EventKind::ResourceAccessed,
+    ///     Outcome::Success,
+    /// );
+    /// event.http = Some(http);
+    /// let json = serde_json::to_value(&event).unwrap();
+    /// assert_eq!(json["http"]["path"], "/orders/42");
+    /// assert_eq!(json["http"]["route"], "/orders/{id}");
+    /// assert_eq!(json["http"]["status"], 200);
+    /// assert_eq!(json["http"]["duration_ms"], 3.5);
+    /// ```
+    pub fn new(
+        method: impl Into<std::borrow::Cow<'static, str>>,
+        path: impl Into<CompactString>,
+        status: Option<u16>,
+        duration_ms: f64,
+    ) -> HttpInfo {
+        HttpInfo {
+            duration_ms,
+            method: method.into(),
+            path: path.into(),
+            route: None,
+            status,
+        }
+    }
+
     /// The name of `method` as `method` holds it: borrowed for the nine methods of RFC 9110
     /// and RFC 5789 (`PATCH`), copied for an extension method.
     ///
@@ -788,7 +856,24 @@ impl HttpInfo {
 }
 
 /// The `source` object.
+///
+/// Built from [`Source::default`], which knows nothing, by setting its fields. The struct is
+/// `#[non_exhaustive]`, so that a field added to the schema breaks no one who builds it.
+///
+/// ```
+/// use oauth_audit::event::Source;
+///
+/// let mut source = Source::default();
+/// source.ip = Some([203, 0, 113, 9].into());
+/// source.user_agent = Some("curl/8.5.0".into());
+/// assert!(!source.is_empty());
+/// assert_eq!(
+///     serde_json::to_value(&source).unwrap(),
+///     serde_json::json!({"ip": "203.0.113.9", "user_agent": "curl/8.5.0"})
+/// );
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Source {
     /// The network the address belongs to, from enrichment ([`crate::geo`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -934,10 +1019,9 @@ impl AutonomousSystem {
 ///     .service_fn(|_request: Request<oauth_audit::RequestBody<String>>| async {
 ///         let mut response = Response::new(String::from("502 Bad Gateway"));
 ///         *response.status_mut() = StatusCode::BAD_GATEWAY;
-///         response.extensions_mut().insert(ErrorInfo {
-///             code: "upstream_unreachable".into(),
-///             description: Some("connection refused".into()),
-///         });
+///         let mut error = ErrorInfo::new("upstream_unreachable");
+///         error.description = Some("connection refused".into());
+///         response.extensions_mut().insert(error);
 ///         Ok::<_, Infallible>(response)
 ///     });
 /// let response = gateway.oneshot(Request::new(String::new())).await.unwrap();
@@ -948,7 +1032,11 @@ impl AutonomousSystem {
 /// assert_eq!(memory.json()[0]["http"]["status"], 502);
 /// # }
 /// ```
+///
+/// Built with [`ErrorInfo::new`], its `description` set afterwards. The struct is
+/// `#[non_exhaustive]`, so that a field added to the schema breaks no one who builds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ErrorInfo {
     /// An RFC 6749/6750/7009/7662 error code, or a token verdict.
     pub code: String,
@@ -961,6 +1049,26 @@ impl ErrorInfo {
     /// The longest `code` recorded of an `ErrorInfo` a service reported, as of a response's
     /// `error`: RFC 6749 error codes are short words.
     pub(crate) const MAX_REPORTED_CODE: usize = 64;
+
+    /// An error of this `code`, with no description.
+    ///
+    /// ```
+    /// use oauth_audit::event::ErrorInfo;
+    ///
+    /// let mut error = ErrorInfo::new("upstream_unreachable");
+    /// error.description = Some("connection refused".into());
+    /// assert_eq!(
+    ///     serde_json::to_value(&error).unwrap(),
+    ///     serde_json::json!({"code": "upstream_unreachable", "description": "connection refused"})
+    /// );
+    /// assert!(serde_json::to_value(ErrorInfo::new("forbidden")).unwrap().get("description").is_none());
+    /// ```
+    pub fn new(code: impl Into<String>) -> ErrorInfo {
+        ErrorInfo {
+            code: code.into(),
+            description: None,
+        }
+    }
 
     /// What the event records of an `ErrorInfo` a service reported: the description
     /// scrubbed of `secrets` and sanitised to `max_description` bytes; the code, which an
@@ -1147,6 +1255,37 @@ impl DropReason {
         }
     }
 }
+
+/// Outside the crate, the `service`, `http`, `source` and `error` objects cannot be built with
+/// a struct literal: they are `#[non_exhaustive]`, so that a field added to the schema breaks
+/// no one. None of these examples compiles.
+///
+/// ```compile_fail,E0639
+/// let _ = oauth_audit::event::ServiceInfo { instance: None, name: "api".into() };
+/// ```
+///
+/// ```compile_fail,E0639
+/// let _ = oauth_audit::event::HttpInfo {
+///     duration_ms: 1.0,
+///     method: "GET".into(),
+///     path: "/".into(),
+///     route: None,
+///     status: Some(200),
+/// };
+/// ```
+///
+/// ```compile_fail,E0639
+/// let _ = oauth_audit::event::Source {
+///     ip: None,
+///     ..oauth_audit::event::Source::default()
+/// };
+/// ```
+///
+/// ```compile_fail,E0639
+/// let _ = oauth_audit::event::ErrorInfo { code: "forbidden".into(), description: None };
+/// ```
+#[cfg(doctest)]
+pub struct NonExhaustiveDoctests;
 
 #[cfg(test)]
 mod tests {

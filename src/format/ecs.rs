@@ -35,7 +35,7 @@ const DATASET: &str = "oauth_audit.events";
 /// use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
 /// use oauth_audit::format::{Ecs, ECS_VERSION};
 ///
-/// let service = Arc::new(ServiceInfo { name: "api".into(), instance: None });
+/// let service = Arc::new(ServiceInfo::new("api"));
 /// let mut event = AuditEvent::new(service, Timestamp::now(), EventKind::LoginFailed, Outcome::Failure);
 /// event.actor.subject = Some("alice".into());
 /// let json = serde_json::to_value(Ecs(&event)).unwrap();

@@ -15,7 +15,7 @@
 //! use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
 //! use oauth_audit::format::EventFormat;
 //!
-//! let service = Arc::new(ServiceInfo { name: "api".into(), instance: None });
+//! let service = Arc::new(ServiceInfo::new("api"));
 //! let event = AuditEvent::new(service, Timestamp::now(), EventKind::AccessDenied, Outcome::Failure);
 //! let mut line = Vec::new();
 //! EventFormat::Ecs.write(&mut line, &event).unwrap();

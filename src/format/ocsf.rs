@@ -41,7 +41,7 @@ const OAUTH2: u8 = 6;
 /// use oauth_audit::event::{AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
 /// use oauth_audit::format::{Ocsf, OCSF_VERSION};
 ///
-/// let service = Arc::new(ServiceInfo { name: "api".into(), instance: None });
+/// let service = Arc::new(ServiceInfo::new("api"));
 /// let mut event = AuditEvent::new(service, Timestamp::now(), EventKind::LoginFailed, Outcome::Failure);
 /// event.actor.subject = Some("alice".into());
 /// let json = serde_json::to_value(Ocsf(&event)).unwrap();

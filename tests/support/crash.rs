@@ -49,10 +49,9 @@ pub fn child_spool_dir() -> Option<PathBuf> {
 /// nor dropped (the backend must be down).
 pub async fn write_until_killed<B: Backend>(mut delivery: Delivery<B>, batch_size: usize) {
     let stats = delivery.stats();
-    let service = Arc::new(ServiceInfo {
-        name: "crash-test".into(),
-        instance: Some(std::process::id().to_string()),
-    });
+    let mut service = ServiceInfo::new("crash-test");
+    service.instance = Some(std::process::id().to_string());
+    let service = Arc::new(service);
     loop {
         let batch: Vec<Arc<AuditEvent>> = (0..batch_size)
             .map(|_| {

@@ -185,13 +185,13 @@ async fn consume(
         .stream_sequence;
 
     let file = file.unwrap_or_default();
-    let detector = detector.service(ServiceInfo {
-        name: file
-            .service_name
+    let mut service = ServiceInfo::new(
+        file.service_name
             .clone()
             .unwrap_or_else(|| SERVICE_NAME.to_owned()),
-        instance: file.service_instance.clone(),
-    });
+    );
+    service.instance = file.service_instance.clone();
+    let detector = detector.service(service);
     let replay = args.replay.unwrap_or_else(|| longest_window(&detector));
     let auditor = alert_writers(&file).await?;
     let mut fleet = Fleet {

@@ -173,21 +173,18 @@ pub fn record_rejection(
         EventKind::ResourceAccessed,
         Outcome::Failure,
     );
-    event.http = Some(HttpInfo {
-        method: Default::default(),
-        route: None,
-        path: Default::default(),
-        status: Some(status.as_u16()),
-        duration_ms: waiting_since.elapsed().as_secs_f64() * 1000.0,
-    });
-    event.source = Some(Source {
-        ip: Some(peer.ip()),
-        ..Source::default()
-    });
-    event.error = Some(ErrorInfo {
-        code: code.to_owned(),
-        description: Some(description),
-    });
+    event.http = Some(HttpInfo::new(
+        "",
+        "",
+        Some(status.as_u16()),
+        waiting_since.elapsed().as_secs_f64() * 1000.0,
+    ));
+    let mut source = Source::default();
+    source.ip = Some(peer.ip());
+    event.source = Some(source);
+    let mut error = ErrorInfo::new(code);
+    error.description = Some(description);
+    event.error = Some(error);
     auditor.emit(event);
 }
 

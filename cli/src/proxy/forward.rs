@@ -802,10 +802,9 @@ fn failure(status: StatusCode, code: &str, description: String) -> Response<Prox
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    response.extensions_mut().insert(ErrorInfo {
-        code: code.to_owned(),
-        description: Some(description),
-    });
+    let mut error = ErrorInfo::new(code);
+    error.description = Some(description);
+    response.extensions_mut().insert(error);
     response
 }
 
