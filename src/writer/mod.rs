@@ -50,10 +50,11 @@ use crate::sink::EncodedEvent;
 /// (or sooner, at a flush, which comes at least every 200 ms under steady traffic).
 ///
 /// Each write is a round trip to tokio's blocking pool: a thread woken, the write, the
-/// writer's task woken again. At 64 KiB, about 84 events of a protected route, that round
-/// trip cost about 10% of the CPU the layer adds to a request in process
-/// (docs/benchmarks.md, "Fewer, larger writes"); at 256 KiB it comes a quarter as often. A
-/// file writer holds at most two of these buffers (one being written, one filling).
+/// writer's task woken again. At 64 KiB, about 84 events of a protected route, those round
+/// trips cost about 6% of the CPU the layer adds to a request in process (a median of seven
+/// alternating pairs, docs/benchmarks.md, "Fewer, larger writes"); at 256 KiB they come a
+/// quarter as often. A file writer holds at most two of these buffers (one being written,
+/// one filling).
 pub(crate) const WRITE_CHUNK: usize = 256 * 1024;
 
 /// Appends one line per event to `buf`, in `format`. On error `buf` is left as it was, so
