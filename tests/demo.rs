@@ -13,16 +13,28 @@ fn demo_binary() -> PathBuf {
     example_binary::example("demo")
 }
 
+/// The CLI's binary, when `cargo test --workspace` built it next to the examples' directory.
+/// Without it (`cargo test` of this package alone) the demo builds it, as the quickstart's
+/// `cargo run --example demo` does.
+fn cli_binary() -> Option<PathBuf> {
+    let mut path = example_binary::example("demo");
+    path.pop();
+    path.pop();
+    path.push(format!("oauth-audit{}", std::env::consts::EXE_SUFFIX));
+    path.exists().then_some(path)
+}
+
 #[test]
 fn demo_writes_every_kind_and_no_secret() {
     let dir = std::env::temp_dir().join(format!("oauth-audit-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("events.jsonl");
-    let output = Command::new(demo_binary())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let mut demo = Command::new(demo_binary());
+    demo.arg("--out").arg(&out);
+    if let Some(cli) = cli_binary() {
+        demo.arg("--proxy-bin").arg(cli);
+    }
+    let output = demo.output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -335,7 +347,93 @@ fn demo_writes_every_kind_and_no_secret() {
             "the demo's events contain {secret:?}"
         );
     }
+    proxy_part(&dir, &stdout);
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// The demo's last part: `oauth-audit proxy` in front of a server without audit code, its
+/// events next to the demo's.
+fn proxy_part(dir: &std::path::Path, stdout: &str) {
+    let part = stdout
+        .split("the auditing reverse proxy, for servers that are not Rust")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no proxy part in the demo's output:\n{stdout}"));
+    // What the proxy refused never reached the upstream.
+    assert!(
+        part.contains(
+            "the upstream was asked 2 token request(s), 1 for /api/orders, 0 for /api/admin"
+        ),
+        "{part}"
+    );
+    assert!(
+        part.contains("GET /api/%61dmin/users (the same path, one letter escaped): 403 Forbidden, insufficient_scope, answered by the proxy"),
+        "{part}"
+    );
+    let text = std::fs::read_to_string(dir.join("events.proxy.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(&str, &str, u64, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["http"]["path"].as_str().unwrap(),
+                e["http"]["status"].as_u64().unwrap(),
+                e["error"]["code"].as_str().unwrap_or(""),
+                e["token"]["verdict"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("TokenRequestFailed", "/token", 401, "invalid_client", ""),
+            ("AccessTokenIssued", "/token", 200, "", "valid"),
+            ("ResourceAccessed", "/api/orders", 200, "", "valid"),
+            (
+                "AccessDenied",
+                "/api/admin/users",
+                403,
+                "insufficient_scope",
+                "valid"
+            ),
+            (
+                "AccessDenied",
+                "/api/%61dmin/users",
+                403,
+                "insufficient_scope",
+                "valid"
+            ),
+            (
+                "AccessDenied",
+                "/api/admin/users",
+                401,
+                "invalid_token",
+                "bad_signature"
+            ),
+        ],
+        "{text}"
+    );
+    assert_eq!(events[1]["actor"]["client_id"], "warehouse");
+    assert_eq!(
+        events[1]["scopes"]["granted"],
+        serde_json::json!(["orders:read"])
+    );
+    assert_eq!(events[3]["scopes"]["missing"], serde_json::json!(["admin"]));
+    // The proxy's events come from the service the configuration names.
+    for e in &events {
+        assert_eq!(e["service"]["instance"], "proxy", "{e}");
+        assert_eq!(e["schema"], "oauth-audit/1");
+    }
+    // Neither client secret, and no JWT (their base64url header begins `eyJ`).
+    for secret in ["warehouse-secret", "eyJ"] {
+        assert!(
+            !text.contains(secret),
+            "the proxy's events contain {secret:?}"
+        );
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The oauth-audit demo: a small OAuth authorization server and a protected API behind the
-//! audit layer, driven through a scripted scenario by a real HTTP client.
+//! audit layer, driven through a scripted scenario by a real HTTP client; then the auditing
+//! reverse proxy, `oauth-audit proxy`, in front of a server with no audit code of its own.
 //!
 //! ```text
 //! cargo run --example demo                      # run the scenario, write audit.jsonl
@@ -13,6 +14,7 @@ mod auth_server;
 mod dpop_key;
 #[path = "../../tests/support/geo_db.rs"]
 mod geo_db;
+mod proxy;
 mod scenario;
 mod stall;
 
@@ -34,19 +36,24 @@ use oauth_audit::token::TokenInspector;
 use oauth_audit::writer::{Auditor, JsonLines};
 use oauth_audit::{AuditLayer, AuditedToken, RequiredScopes};
 
-const USAGE: &str = "usage: demo [--out FILE] [--ecs FILE] [--ocsf FILE] [--serve ADDR]
+const USAGE: &str =
+    "usage: demo [--out FILE] [--ecs FILE] [--ocsf FILE] [--serve ADDR] [--proxy-bin FILE]
 
   --out FILE     where to write the audit events as JSON lines (default: audit.jsonl)
   --ecs FILE     where to write them as ECS documents, one per line (docs/formats.md;
                  default: next to --out, audit.ecs.jsonl)
   --ocsf FILE    where to write them as OCSF events, one per line (default: audit.ocsf.jsonl)
-  --serve ADDR   keep serving on ADDR (e.g. 127.0.0.1:8080) instead of running the scenario";
+  --serve ADDR   keep serving on ADDR (e.g. 127.0.0.1:8080) instead of running the scenario
+  --proxy-bin FILE  the oauth-audit binary to run as the proxy (default: built from the
+                 workspace's cli package with cargo); its events go next to --out, in
+                 audit.proxy.jsonl";
 
 struct Args {
     out: PathBuf,
     ecs: Option<PathBuf>,
     ocsf: Option<PathBuf>,
     serve: Option<SocketAddr>,
+    proxy_bin: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -55,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
         ecs: None,
         ocsf: None,
         serve: None,
+        proxy_bin: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -62,6 +70,9 @@ fn parse_args() -> Result<Args, String> {
             "--out" => args.out = it.next().ok_or("--out needs a file name")?.into(),
             "--ecs" => args.ecs = Some(it.next().ok_or("--ecs needs a file name")?.into()),
             "--ocsf" => args.ocsf = Some(it.next().ok_or("--ocsf needs a file name")?.into()),
+            "--proxy-bin" => {
+                args.proxy_bin = Some(it.next().ok_or("--proxy-bin needs a file name")?.into())
+            }
             "--serve" => {
                 let addr = it.next().ok_or("--serve needs an address")?;
                 args.serve = Some(
@@ -106,7 +117,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // Start each run with empty files, so the summary describes this run only; but replace
     // only what an earlier run of the demo wrote, never a file of someone else's.
     let public_key = args.out.with_extension("pub");
+    let proxy_events = args.out.with_extension("proxy.jsonl");
     let written = [
+        Some(proxy_events.clone()),
         Some(args.out.clone()),
         args.ecs.clone(),
         args.ocsf.clone(),
@@ -268,7 +281,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     verify_chain(&args.out, &public_key, &chain_key, &sink)?;
     write_report(&args.out)?;
     summarize_metrics(addr, &metrics);
-    Ok(())
+    proxy::run(&proxy_events, args.proxy_bin.as_deref()).await
 }
 
 /// The report an auditor asks for, as one page next to the events (what `oauth-audit

@@ -75,6 +75,14 @@ impl DpopKey {
         encode(&header, claims, &self.key).expect("signing with a new key")
     }
 
+    /// A JWT of `claims` with `kid` in its header (and no key): what an authorization server
+    /// signs its access tokens with, its public half published in a JWKS.
+    pub fn sign_with_kid(&self, claims: &Value, kid: &str) -> String {
+        let mut header = Header::new(self.alg);
+        header.kid = Some(kid.to_owned());
+        encode(&header, claims, &self.key).expect("signing with a new key")
+    }
+
     /// A fresh proof for `method` on `url`, bound to `token` when one goes with it.
     pub fn proof(&self, method: &str, url: &str, token: Option<&str>) -> String {
         self.sign(
