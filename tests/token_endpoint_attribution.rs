@@ -600,6 +600,43 @@ async fn a_token_issued_to_another_client_than_the_one_named_is_not_silent() {
     assert_eq!(e["severity"], "warning", "{e}");
 }
 
+/// A request naming two clients (Basic's and the form's `client_id`) answered with a token
+/// issued to a third: the server's word is the actor, and both names the request gave are
+/// the conflicting ones, with a warning. Before, the request's first name stayed the actor
+/// and the third client was nowhere in the event.
+#[tokio::test]
+async fn a_token_issued_to_a_third_client_makes_it_the_actor() {
+    let app = Router::new().route(
+        "/token",
+        post(|body: String| async move {
+            if form_of(&body).get("client_id").map(String::as_str) == Some("marker") {
+                return Json(json!({"access_token": "m", "token_type": "Bearer"}));
+            }
+            issued_to("third-app")
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    client_without_redirects()
+        .post(format!("http://{addr}/token"))
+        .basic_auth("basic-app", Some("basic-s3cret"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&client_id=form-app")
+        .send()
+        .await
+        .unwrap();
+    let all = events_before_a_marker(addr, &memory).await;
+    let e = &all[0];
+    assert_eq!(e["kind"], "AccessTokenIssued", "{e}");
+    assert_eq!(e["actor"]["client_id"], "third-app", "{e}");
+    assert_eq!(e["oauth"]["conflicting_client_id"], "basic-app", "{e}");
+    assert_eq!(
+        e["oauth"]["conflicting_client_ids"],
+        json!(["basic-app", "form-app"]),
+        "{e}"
+    );
+    assert_eq!(e["severity"], "warning", "{e}");
+}
+
 /// A server that authenticates the form's `client_id` by the `client_secret` beside it and
 /// ignores a client assertion for another client, issuing the token to the form's client:
 /// that client is the actor, authenticated by its secret, the asserted one the conflict.

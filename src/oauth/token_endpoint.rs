@@ -28,6 +28,14 @@ pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer
 /// chosen at the authorization endpoint; the verifier itself is never recorded).
 pub(crate) const VERIFIER_SENT: &str = "verifier_sent";
 
+/// Whether `client` is one of the clients a request named, in any case.
+fn named_by_request(actor: Option<&String>, others: &[String], client: &str) -> bool {
+    actor
+        .into_iter()
+        .chain(others)
+        .any(|named| named.eq_ignore_ascii_case(client))
+}
+
 /// Fills in `event`; `false` when the exchange is not recorded (a repeated device-code or CIBA
 /// poll).
 pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut AuditEvent) -> bool {
@@ -178,22 +186,21 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                             if let Some(named) = client_id.replace(issued_to.clone()) {
                                 conflicting.insert(0, named);
                             }
-                        } else if conflicting.is_empty()
-                            && !client_id
-                                .as_ref()
-                                .is_some_and(|named| named.eq_ignore_ascii_case(issued_to))
-                            && !(grant_type == Some(TOKEN_EXCHANGE)
+                        } else if !(named_by_request(client_id.as_ref(), &conflicting, issued_to)
+                            || grant_type == Some(TOKEN_EXCHANGE)
                                 && event.oauth.as_ref().is_some_and(|o| {
                                     o.audience.contains(issued_to) || o.resource.contains(issued_to)
                                 }))
                         {
                             // The server issued to a client the request (as read here) did
-                            // not name: its word is the actor, the request's name recorded.
-                            conflicting.extend(client_id.take());
-                            client_id = Some(issued_to.clone());
+                            // not name, however many it named: its word is the actor, the
+                            // request's names recorded, the one taken for the actor first.
+                            if let Some(named) = client_id.replace(issued_to.clone()) {
+                                conflicting.insert(0, named);
+                            }
                         }
-                        // Otherwise (the same id in another case, a token exchange's
-                        // audience) the requester stays the actor.
+                        // Otherwise (a name of the request in another case, a token
+                        // exchange's audience) the requester stays the actor.
                     }
                     // The issued token's `act` is the server's word; the actor token's `sub`
                     // only the client's.
