@@ -1612,6 +1612,29 @@ mod tests {
         }
     }
 
+    /// A cookie value with a `+` (Base64's alphabet) is read with a space there by servers
+    /// that decode cookies as form values (PHP's `$_COOKIE` runs `urldecode`): quoted back
+    /// that way, it must go too, as must the decoded form of one percent-encoded as well.
+    #[test]
+    fn a_cookie_with_a_plus_quoted_with_a_space_is_scrubbed() {
+        let mut head = HeadSecrets::default();
+        crate::oauth::cookie_secrets(
+            b"sid=Qm9vdHN0cmFw+LWNzcmY/dG9rZW4=; csrf=c3Vic2NyaWJl%2Bb3V0+Zm9ybQ%3D%3D",
+            &mut head,
+        );
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        for text in [
+            "unknown session Qm9vdHN0cmFw LWNzcmY/dG9rZW4=",
+            "unknown session 'Qm9vdHN0cmFw LWNzcmY/dG9rZW4=' for /x",
+            "bad token c3Vic2NyaWJl+b3V0 Zm9ybQ== in form",
+        ] {
+            let out = scrub(text, &secrets, 512);
+            assert!(!out.contains("LWNzcmY"), "{text} -> {out}");
+            assert!(!out.contains("Zm9ybQ"), "{text} -> {out}");
+        }
+    }
+
     /// A literal secret of the request (a password of the form) found inside a long head
     /// secret (a session cookie) is replaced first; what is left of the cookie must not
     /// stay in pieces.

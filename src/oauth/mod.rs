@@ -234,6 +234,8 @@ pub(crate) fn query_secrets(query: &str, head: &mut crate::event::HeadSecrets) {
 /// `/` percent-encoded, and most servers read them decoded (PHP's `$_COOKIE`, the cookie
 /// jars of most frameworks), so a response quoting one quotes the decoded form, which the
 /// scrub's own decoding of a text (`%2b` for `%2B`) never turns back into the value as sent.
+/// A value with a `+` is added as a form value reads too, a space for each `+` and then
+/// percent-decoded, as PHP's `$_COOKIE` reads it.
 pub(crate) fn cookie_secrets(field: &[u8], head: &mut crate::event::HeadSecrets) {
     let field = crate::text::lossy(field);
     for pair in field.split(';') {
@@ -245,6 +247,11 @@ pub(crate) fn cookie_secrets(field: &[u8], head: &mut crate::event::HeadSecrets)
                 if decoded != value {
                     head.add(&decoded);
                 }
+            }
+            if value.contains('+') {
+                // Read as a form value (PHP's `$_COOKIE` runs `urldecode`): a `+` is a space.
+                let spaced = value.replace('+', " ");
+                head.add(&percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy());
             }
         }
     }
