@@ -29,11 +29,11 @@ fn event(service: &Arc<ServiceInfo>, i: usize) -> AuditEvent {
     let now = Timestamp::from_unix(1_796_083_200 + i as i64).expect("in range");
     let request_id = format!("0193a7c2-5b1e-7c3d-9f00-{i:012x}");
     let mut event = events::protected_route_event(service, i, now, request_id);
-    event.chain = Some(Box::new(ChainLink {
-        stream: "0193a7c2-5b1e-7c3d-9f00-3c2a1b0d9e8f".into(),
-        seq: i as u64 + 1,
-        prev: Some(EventHash::of_bytes(format!("{i}").as_bytes())),
-    }));
+    event.chain = Some(Box::new(ChainLink::new(
+        "0193a7c2-5b1e-7c3d-9f00-3c2a1b0d9e8f",
+        i as u64 + 1,
+        Some(EventHash::of_bytes(format!("{i}").as_bytes())),
+    )));
     event
 }
 

@@ -528,11 +528,7 @@ async fn announced_drops_are_gaps_and_unannounced_ones_deletions() {
         DropReason::QueueFull,
         "rotating",
     );
-    drop.dropped.as_mut().unwrap().ranges = vec![SeqRange {
-        stream: stream.as_str().into(),
-        first: 100,
-        last: 104,
-    }];
+    drop.dropped.as_mut().unwrap().ranges = vec![SeqRange::new(stream.as_str(), 100, 104)];
     sign_announcement(&mut drop, &corpus.key);
     trail.files[0]
         .lines

@@ -104,18 +104,12 @@ async fn traffic(auditor: &Auditor) {
         EventKind::SecurityAlert,
         Outcome::Unknown,
     );
-    alert.alert = Some(Box::new(Alert {
-        count: 10,
-        evidence: vec![uuid::Uuid::now_v7().to_string()],
-        first_seen: Some(Timestamp::now()),
-        key: "source.ip=203.0.113.9".into(),
-        last_seen: Some(Timestamp::now()),
-        rule: "brute_force".into(),
-        suppressed: None,
-        travel: None,
-        title: Some("Repeated failed logins".into()),
-        window_s: 900,
-    }));
+    let mut details = Alert::new("brute_force", "source.ip=203.0.113.9", 10, 900);
+    details.evidence = vec![uuid::Uuid::now_v7().to_string()];
+    details.first_seen = Some(Timestamp::now());
+    details.last_seen = Some(Timestamp::now());
+    details.title = Some("Repeated failed logins".into());
+    alert.alert = Some(Box::new(details));
     auditor.emit(alert);
 }
 

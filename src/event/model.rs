@@ -1087,7 +1087,12 @@ impl ErrorInfo {
 }
 
 /// The `alert` object of a `SecurityAlert`.
+///
+/// The detector ([`crate::detect`]) raises these. To build one yourself (to test what reads
+/// alerts, say), use [`Alert::new`] and set the optional fields afterwards. The struct is
+/// `#[non_exhaustive]`, so that a field added to the schema breaks no one who builds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Alert {
     /// How many occurrences.
     pub count: u64,
@@ -1116,6 +1121,56 @@ pub struct Alert {
     pub travel: Option<Travel>,
     /// Over how many seconds.
     pub window_s: u64,
+}
+
+impl Alert {
+    /// An alert of `rule` on `key` (`field=value` pairs), for `count` occurrences over
+    /// `window_s` seconds: no title, evidence, times, suppressed count or travel.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use oauth_audit::event::{Alert, AuditEvent, EventKind, Outcome, ServiceInfo, Timestamp};
+    ///
+    /// let mut alert = Alert::new("brute_force", "source.ip=203.0.113.9", 10, 900);
+    /// alert.title = Some("Repeated failed logins".into());
+    /// let mut event = AuditEvent::new(
+    ///     Arc::new(ServiceInfo::new("orders-api")),
+    ///     Timestamp::now(),
+    ///     EventKind::SecurityAlert,
+    ///     Outcome::Unknown,
+    /// );
+    /// event.alert = Some(Box::new(alert));
+    /// let json = serde_json::to_value(&event).unwrap();
+    /// assert_eq!(
+    ///     json["alert"],
+    ///     serde_json::json!({
+    ///         "count": 10,
+    ///         "key": "source.ip=203.0.113.9",
+    ///         "rule": "brute_force",
+    ///         "title": "Repeated failed logins",
+    ///         "window_s": 900
+    ///     })
+    /// );
+    /// ```
+    pub fn new(
+        rule: impl Into<String>,
+        key: impl Into<String>,
+        count: u64,
+        window_s: u64,
+    ) -> Alert {
+        Alert {
+            count,
+            evidence: Vec::new(),
+            first_seen: None,
+            key: key.into(),
+            last_seen: None,
+            rule: rule.into(),
+            suppressed: None,
+            title: None,
+            travel: None,
+            window_s,
+        }
+    }
 }
 
 /// `alert.travel`, on an `impossible_travel` alert: where the user was before, where now,
@@ -1180,7 +1235,12 @@ pub struct Dropped {
 }
 
 /// Consecutive sequence numbers of one stream, both ends included.
+///
+/// The writers record these in `dropped.ranges` when they lose chained events. To build one
+/// yourself (to test what reads announcements, say), use [`SeqRange::new`]. The struct is
+/// `#[non_exhaustive]`, so that a field added to the schema breaks no one who builds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SeqRange {
     /// The first sequence number.
     pub first: u64,
@@ -1190,8 +1250,44 @@ pub struct SeqRange {
     pub stream: Arc<str>,
 }
 
+impl SeqRange {
+    /// The sequence numbers `first` to `last`, both included, of `stream`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use oauth_audit::event::{AuditEvent, DropReason, SeqRange, ServiceInfo};
+    ///
+    /// let stream = "0193a7c2-5b1e-7c3d-9f00-3c2a1b0d9e8f";
+    /// let mut event = AuditEvent::dropped(
+    ///     Arc::new(ServiceInfo::new("orders-api")),
+    ///     5,
+    ///     DropReason::QueueFull,
+    ///     "rotating",
+    /// );
+    /// event.dropped.as_mut().unwrap().ranges = vec![SeqRange::new(stream, 100, 104)];
+    /// let json = serde_json::to_value(&event).unwrap();
+    /// assert_eq!(
+    ///     json["dropped"]["ranges"],
+    ///     serde_json::json!([{"first": 100, "last": 104, "stream": stream}])
+    /// );
+    /// ```
+    pub fn new(stream: impl Into<Arc<str>>, first: u64, last: u64) -> SeqRange {
+        SeqRange {
+            first,
+            last,
+            stream: stream.into(),
+        }
+    }
+}
+
 /// The `chain` object: where an event sits in its stream's hash chain.
+///
+/// With [chaining](crate::chain) on, the pipeline gives every event its link. To build one
+/// yourself (to hash or canonicalise a chained event outside a pipeline, say), use
+/// [`ChainLink::new`]. The struct is `#[non_exhaustive]`, so that a field added to the schema
+/// breaks no one who builds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ChainLink {
     /// The hash of the stream's previous event; absent for the first.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1201,6 +1297,44 @@ pub struct ChainLink {
     /// The stream: one auditor's sequence of events (a UUID kept across restarts by a
     /// state file).
     pub stream: Arc<str>,
+}
+
+impl ChainLink {
+    /// Event number `seq` of `stream`, after the event whose hash is `prev` (`None` for the
+    /// stream's first event).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use oauth_audit::event::{
+    ///     AuditEvent, ChainLink, EventHash, EventKind, Outcome, ServiceInfo, Timestamp,
+    /// };
+    ///
+    /// let service = Arc::new(ServiceInfo::new("orders-api"));
+    /// let event = || {
+    ///     let (kind, outcome) = (EventKind::ResourceAccessed, Outcome::Success);
+    ///     AuditEvent::new(service.clone(), Timestamp::now(), kind, outcome)
+    /// };
+    /// let stream = "0193a7c2-5b1e-7c3d-9f00-3c2a1b0d9e8f";
+    /// let mut first = event();
+    /// first.chain = Some(Box::new(ChainLink::new(stream, 1, None)));
+    /// let mut second = event();
+    /// let prev = EventHash::of_json(&first).unwrap();
+    /// second.chain = Some(Box::new(ChainLink::new(stream, 2, Some(prev))));
+    ///
+    /// let json = serde_json::to_value(&second).unwrap();
+    /// assert_eq!(
+    ///     json["chain"],
+    ///     serde_json::json!({"prev": prev.to_string(), "seq": 2, "stream": stream})
+    /// );
+    /// assert!(serde_json::to_value(&first).unwrap()["chain"].get("prev").is_none());
+    /// ```
+    pub fn new(stream: impl Into<Arc<str>>, seq: u64, prev: Option<EventHash>) -> ChainLink {
+        ChainLink {
+            prev,
+            seq,
+            stream: stream.into(),
+        }
+    }
 }
 
 /// The `checkpoint` object of an `AuditCheckpoint` event.
@@ -1256,9 +1390,10 @@ impl DropReason {
     }
 }
 
-/// Outside the crate, the `service`, `http`, `source` and `error` objects cannot be built with
-/// a struct literal: they are `#[non_exhaustive]`, so that a field added to the schema breaks
-/// no one. None of these examples compiles.
+/// Outside the crate, the `service`, `http`, `source`, `error`, `alert` and `chain` objects
+/// and the ranges of `dropped.ranges` cannot be built with a struct literal: they are
+/// `#[non_exhaustive]`, so that a field added to the schema breaks no one. None of these
+/// examples compiles.
 ///
 /// ```compile_fail,E0639
 /// let _ = oauth_audit::event::ServiceInfo { instance: None, name: "api".into() };
@@ -1283,6 +1418,29 @@ impl DropReason {
 ///
 /// ```compile_fail,E0639
 /// let _ = oauth_audit::event::ErrorInfo { code: "forbidden".into(), description: None };
+/// ```
+///
+/// ```compile_fail,E0639
+/// let _ = oauth_audit::event::Alert {
+///     count: 10,
+///     evidence: Vec::new(),
+///     first_seen: None,
+///     key: "source.ip=203.0.113.9".into(),
+///     last_seen: None,
+///     rule: "brute_force".into(),
+///     suppressed: None,
+///     title: None,
+///     travel: None,
+///     window_s: 900,
+/// };
+/// ```
+///
+/// ```compile_fail,E0639
+/// let _ = oauth_audit::event::SeqRange { first: 100, last: 104, stream: "a-stream".into() };
+/// ```
+///
+/// ```compile_fail,E0639
+/// let _ = oauth_audit::event::ChainLink { prev: None, seq: 1, stream: "a-stream".into() };
 /// ```
 #[cfg(doctest)]
 pub struct NonExhaustiveDoctests;

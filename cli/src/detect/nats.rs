@@ -547,18 +547,7 @@ mod tests {
                 EventKind::SecurityAlert,
                 Outcome::Unknown,
             );
-            event.alert = Some(Box::new(Alert {
-                rule: rule.into(),
-                title: None,
-                key: "source.ip=192.0.2.1".into(),
-                count: 10,
-                window_s: 900,
-                first_seen: None,
-                last_seen: None,
-                evidence: Vec::new(),
-                suppressed: None,
-                travel: None,
-            }));
+            event.alert = Some(Box::new(Alert::new(rule, "source.ip=192.0.2.1", 10, 900)));
             event
         };
         let id = alert_id(&alert("brute_force"), "trigger");
