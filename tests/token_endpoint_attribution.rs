@@ -637,6 +637,41 @@ async fn a_token_issued_to_a_third_client_makes_it_the_actor() {
     assert_eq!(e["severity"], "warning", "{e}");
 }
 
+/// A request naming two clients, `Basic victim-app:wrong` and a form authenticating
+/// `ATTACKER-APP`, answered by a server that reads ids in any case with a token for
+/// `attacker-app`: the server believed the form's client, so it is the actor (as the
+/// request spelt it) and `victim-app` the conflicting one. Only the actor's own name in
+/// another case leaves the actor as it was.
+#[tokio::test]
+async fn a_token_issued_to_a_conflicting_client_in_another_case_makes_it_the_actor() {
+    let app = Router::new().route(
+        "/token",
+        post(|body: String| async move {
+            let form = form_of(&body);
+            if form.get("client_id").map(String::as_str) == Some("marker") {
+                return Json(json!({"access_token": "m", "token_type": "Bearer"}));
+            }
+            issued_to(&form["client_id"].to_ascii_lowercase())
+        }),
+    );
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    client_without_redirects()
+        .post(format!("http://{addr}/token"))
+        .basic_auth("victim-app", Some("wrong"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&client_id=ATTACKER-APP&client_secret=attacker-s3cret")
+        .send()
+        .await
+        .unwrap();
+    let all = events_before_a_marker(addr, &memory).await;
+    let e = &all[0];
+    assert_eq!(e["kind"], "AccessTokenIssued", "{e}");
+    assert_eq!(e["actor"]["client_id"], "ATTACKER-APP", "{e}");
+    assert_eq!(e["client_auth"], "client_secret_post", "{e}");
+    assert_eq!(e["oauth"]["conflicting_client_id"], "victim-app", "{e}");
+    assert_eq!(e["severity"], "warning", "{e}");
+}
+
 /// A server that authenticates the form's `client_id` by the `client_secret` beside it and
 /// ignores a client assertion for another client, issuing the token to the form's client:
 /// that client is the actor, authenticated by its secret, the asserted one the conflict.

@@ -170,7 +170,20 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                         let plus_read = client_method == Some(ClientAuth::ClientSecretBasic)
                             && x.basic_client.and_then(|b| b.plus_kept.as_deref())
                                 == Some(issued_to.as_str());
-                        let named_other = conflicting.iter().position(|c| c == issued_to);
+                        // Another name of the request, as sent, else in another case (a
+                        // server reading ids in any case believed it), unless the actor's own
+                        // name is the issued one in another case.
+                        let actor_issued = client_id
+                            .as_ref()
+                            .is_some_and(|named| named.eq_ignore_ascii_case(issued_to));
+                        let named_other =
+                            conflicting.iter().position(|c| c == issued_to).or_else(|| {
+                                let any_case = |c: &String| c.eq_ignore_ascii_case(issued_to);
+                                conflicting
+                                    .iter()
+                                    .position(any_case)
+                                    .filter(|_| !actor_issued)
+                            });
                         if client_id.is_none() || plus_read {
                             conflicting.retain(|c| c != issued_to);
                             client_id = Some(issued_to.clone());
@@ -179,11 +192,12 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                         {
                             // The request named several clients; the server believed another
                             // one: the one it was taken for first is a conflicting one now.
-                            let believed = others.iter().find(|o| o.id == *issued_to);
+                            // As the request spelt it, when the server's case differs.
+                            let believed_id = conflicting.remove(at);
+                            let believed = others.iter().find(|o| o.id == believed_id);
                             event.client_auth =
                                 believed.and_then(|o| o.method).or(event.client_auth);
-                            conflicting.remove(at);
-                            if let Some(named) = client_id.replace(issued_to.clone()) {
+                            if let Some(named) = client_id.replace(believed_id) {
                                 conflicting.insert(0, named);
                             }
                         } else if !(named_by_request(client_id.as_ref(), &conflicting, issued_to)
@@ -199,7 +213,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                                 conflicting.insert(0, named);
                             }
                         }
-                        // Otherwise (a name of the request in another case, a token
+                        // Otherwise (the actor's own name in another case, a token
                         // exchange's audience) the requester stays the actor.
                     }
                     // The issued token's `act` is the server's word; the actor token's `sub`
