@@ -1635,6 +1635,31 @@ mod tests {
         }
     }
 
+    /// A cookie value in double quotes (RFC 6265 §4.1.1 allows them) is read without them by
+    /// most servers (Go's `net/http`, Python's `http.cookies`, the `cookie` package under
+    /// Express): quoted back so, as a word or inside one, and decoded as they decode it, it
+    /// must go too.
+    #[test]
+    fn a_cookie_in_double_quotes_quoted_back_without_them_is_scrubbed() {
+        let mut head = HeadSecrets::default();
+        crate::oauth::cookie_secrets(
+            b"sid=\"6f1c0a9e2b7d4e58a3c1f0b9d2e7a4c6\"; csrf=\"c3Vic2NyaWJl%2Bb3V0+Zm9ybQ%3D%3D\"",
+            &mut head,
+        );
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        for text in [
+            "unknown session 6f1c0a9e2b7d4e58a3c1f0b9d2e7a4c6",
+            "unknown session /sessions/6f1c0a9e2b7d4e58a3c1f0b9d2e7a4c6/x",
+            "bad token c3Vic2NyaWJl+b3V0+Zm9ybQ== in form",
+            "bad token c3Vic2NyaWJl+b3V0 Zm9ybQ== in form",
+        ] {
+            let out = scrub(text, &secrets, 512);
+            assert!(!out.contains("0b9d2e7a4c6"), "{text} -> {out}");
+            assert!(!out.contains("Zm9ybQ"), "{text} -> {out}");
+        }
+    }
+
     /// A literal secret of the request (a password of the form) found inside a long head
     /// secret (a session cookie) is replaced first; what is left of the cookie must not
     /// stay in pieces.

@@ -235,25 +235,40 @@ pub(crate) fn query_secrets(query: &str, head: &mut crate::event::HeadSecrets) {
 /// jars of most frameworks), so a response quoting one quotes the decoded form, which the
 /// scrub's own decoding of a text (`%2b` for `%2B`) never turns back into the value as sent.
 /// A value with a `+` is added as a form value reads too, a space for each `+` and then
-/// percent-decoded, as PHP's `$_COOKIE` reads it.
+/// percent-decoded, as PHP's `$_COOKIE` reads it. A value in double quotes (RFC 6265 §4.1.1)
+/// is added without them too, and decoded so: Go's `net/http`, Python's `http.cookies` and
+/// the `cookie` package under Express read it without them.
 pub(crate) fn cookie_secrets(field: &[u8], head: &mut crate::event::HeadSecrets) {
     let field = crate::text::lossy(field);
     for pair in field.split(';') {
         if let Some((_, value)) = pair.split_once('=') {
             let value = value.trim();
             head.add(value);
-            if value.contains('%') {
-                let decoded = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
-                if decoded != value {
-                    head.add(&decoded);
-                }
-            }
-            if value.contains('+') {
-                // Read as a form value (PHP's `$_COOKIE` runs `urldecode`): a `+` is a space.
-                let spaced = value.replace('+', " ");
-                head.add(&percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy());
+            cookie_value_readings(value, head);
+            let unquoted = value
+                .strip_prefix('"')
+                .and_then(|inner| inner.strip_suffix('"'));
+            if let Some(inner) = unquoted {
+                head.add(inner);
+                cookie_value_readings(inner, head);
             }
         }
+    }
+}
+
+/// Adds to `head` the readings of one cookie value servers make besides the value as sent
+/// (see [`cookie_secrets`]).
+fn cookie_value_readings(value: &str, head: &mut crate::event::HeadSecrets) {
+    if value.contains('%') {
+        let decoded = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+        if decoded != value {
+            head.add(&decoded);
+        }
+    }
+    if value.contains('+') {
+        // Read as a form value (PHP's `$_COOKIE` runs `urldecode`): a `+` is a space.
+        let spaced = value.replace('+', " ");
+        head.add(&percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy());
     }
 }
 
