@@ -1660,6 +1660,20 @@ mod tests {
         }
     }
 
+    /// A short cookie value with a `+` (`lang=en+US`) is matched as a word, as every short
+    /// head secret is: its spaced reading is not held, as it would be found anywhere and cut
+    /// into ordinary words (`token USed`).
+    #[test]
+    fn a_short_cookie_with_a_plus_does_not_cut_into_words() {
+        let mut head = HeadSecrets::default();
+        crate::oauth::cookie_secrets(b"lang=en+US; v=t+c", &mut head);
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        let text = "invalid_client cannot authenticate: a token USed twice";
+        assert_eq!(scrub(text, &secrets, 512), text);
+        assert_eq!(scrub("lang en+US", &secrets, 512), "lang [redacted]");
+    }
+
     /// A literal secret of the request (a password of the form) found inside a long head
     /// secret (a session cookie) is replaced first; what is left of the cookie must not
     /// stay in pieces.

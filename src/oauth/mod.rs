@@ -234,10 +234,10 @@ pub(crate) fn query_secrets(query: &str, head: &mut crate::event::HeadSecrets) {
 /// `/` percent-encoded, and most servers read them decoded (PHP's `$_COOKIE`, the cookie
 /// jars of most frameworks), so a response quoting one quotes the decoded form, which the
 /// scrub's own decoding of a text (`%2b` for `%2B`) never turns back into the value as sent.
-/// A value with a `+` is added as a form value reads too, a space for each `+` and then
-/// percent-decoded, as PHP's `$_COOKIE` reads it. A value in double quotes (RFC 6265 §4.1.1)
-/// is added without them too, and decoded so: Go's `net/http`, Python's `http.cookies` and
-/// the `cookie` package under Express read it without them.
+/// A value of 16 bytes or more with a `+` is added as a form value reads too, a space for
+/// each `+` and then percent-decoded, as PHP's `$_COOKIE` reads it. A value in double quotes
+/// (RFC 6265 §4.1.1) is added without them too, and decoded so: Go's `net/http`, Python's
+/// `http.cookies` and the `cookie` package under Express read it without them.
 pub(crate) fn cookie_secrets(field: &[u8], head: &mut crate::event::HeadSecrets) {
     let field = crate::text::lossy(field);
     for pair in field.split(';') {
@@ -265,8 +265,10 @@ fn cookie_value_readings(value: &str, head: &mut crate::event::HeadSecrets) {
             head.add(&decoded);
         }
     }
-    if value.contains('+') {
-        // Read as a form value (PHP's `$_COOKIE` runs `urldecode`): a `+` is a space.
+    // Read as a form value (PHP's `$_COOKIE` runs `urldecode`): a `+` is a space. Only for a
+    // value long enough to be found inside words: the spaced reading of a short one (`en+US`)
+    // is matched as text, anywhere, and would cut into ordinary words (`token USed`).
+    if value.len() >= crate::secret_anchor::MIN_INNER_SECRET && value.contains('+') {
         let spaced = value.replace('+', " ");
         head.add(&percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy());
     }
