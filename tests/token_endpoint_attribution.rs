@@ -51,6 +51,25 @@ async fn events_before_a_marker(addr: SocketAddr, memory: &MemoryWriter) -> Vec<
     }
 }
 
+/// Posts a token request `body` with HTTP Basic `id:secret`, then the marker: the events of
+/// both, the request's first.
+async fn token_request_with_basic(
+    addr: SocketAddr,
+    memory: &MemoryWriter,
+    (id, secret): (&str, &str),
+    body: &'static str,
+) -> Vec<Value> {
+    client_without_redirects()
+        .post(format!("http://{addr}/token"))
+        .basic_auth(id, Some(secret))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    events_before_a_marker(addr, memory).await
+}
+
 /// Polls the token endpoint for `device_code` as `client` (RFC 8628 §3.4).
 async fn poll(addr: SocketAddr, device_code: &str, client: &str) {
     post_form(
@@ -616,15 +635,13 @@ async fn a_token_issued_to_a_third_client_makes_it_the_actor() {
         }),
     );
     let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
-    client_without_redirects()
-        .post(format!("http://{addr}/token"))
-        .basic_auth("basic-app", Some("basic-s3cret"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials&client_id=form-app")
-        .send()
-        .await
-        .unwrap();
-    let all = events_before_a_marker(addr, &memory).await;
+    let all = token_request_with_basic(
+        addr,
+        &memory,
+        ("basic-app", "basic-s3cret"),
+        "grant_type=client_credentials&client_id=form-app",
+    )
+    .await;
     let e = &all[0];
     assert_eq!(e["kind"], "AccessTokenIssued", "{e}");
     assert_eq!(e["actor"]["client_id"], "third-app", "{e}");
@@ -655,15 +672,13 @@ async fn a_token_issued_to_a_conflicting_client_in_another_case_makes_it_the_act
         }),
     );
     let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
-    client_without_redirects()
-        .post(format!("http://{addr}/token"))
-        .basic_auth("victim-app", Some("wrong"))
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials&client_id=ATTACKER-APP&client_secret=attacker-s3cret")
-        .send()
-        .await
-        .unwrap();
-    let all = events_before_a_marker(addr, &memory).await;
+    let all = token_request_with_basic(
+        addr,
+        &memory,
+        ("victim-app", "wrong"),
+        "grant_type=client_credentials&client_id=ATTACKER-APP&client_secret=attacker-s3cret",
+    )
+    .await;
     let e = &all[0];
     assert_eq!(e["kind"], "AccessTokenIssued", "{e}");
     assert_eq!(e["actor"]["client_id"], "ATTACKER-APP", "{e}");

@@ -1588,25 +1588,28 @@ mod tests {
         );
     }
 
+    /// `text` scrubbed of the secrets of a request whose `Cookie` field is `cookies`.
+    fn scrub_with_cookies(cookies: &[u8], text: &str) -> String {
+        let mut head = HeadSecrets::default();
+        crate::oauth::cookie_secrets(cookies, &mut head);
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        scrub(text, &secrets, 512)
+    }
+
     /// A cookie value sent percent-encoded (`%3D` for Base64's padding, `%2B`, `%2F`) is
     /// read decoded by most servers (PHP's `$_COOKIE`, Go's and Rails' cookie jars): quoted
     /// back in a response, as a word or inside one, its decoded form must go too.
     #[test]
     fn a_percent_encoded_cookie_quoted_decoded_is_scrubbed() {
-        let mut head = HeadSecrets::default();
-        crate::oauth::cookie_secrets(
-            b"sid=Qm9vdHN0cmFw%2BLWNzcmY%2FdG9rZW4%3D; lang=en",
-            &mut head,
-        );
-        let mut secrets = Secrets::none();
-        secrets.head(&head);
+        let cookies: &[u8] = b"sid=Qm9vdHN0cmFw%2BLWNzcmY%2FdG9rZW4%3D; lang=en";
         for text in [
             "unknown session Qm9vdHN0cmFw+LWNzcmY/dG9rZW4=",
             "unknown session /sessions/Qm9vdHN0cmFw+LWNzcmY/dG9rZW4=/x",
             // The same bytes, its hexadecimal digits in lower case.
             "unknown session /sessions/Qm9vdHN0cmFw%2bLWNzcmY%2fdG9rZW4%3d/x",
         ] {
-            let out = scrub(text, &secrets, 512);
+            let out = scrub_with_cookies(cookies, text);
             assert!(!out.contains("Qm9vdHN0cmFw"), "{text} -> {out}");
             assert!(!out.contains("LWNzcmY"), "{text} -> {out}");
         }
@@ -1617,19 +1620,14 @@ mod tests {
     /// that way, it must go too, as must the decoded form of one percent-encoded as well.
     #[test]
     fn a_cookie_with_a_plus_quoted_with_a_space_is_scrubbed() {
-        let mut head = HeadSecrets::default();
-        crate::oauth::cookie_secrets(
-            b"sid=Qm9vdHN0cmFw+LWNzcmY/dG9rZW4=; csrf=c3Vic2NyaWJl%2Bb3V0+Zm9ybQ%3D%3D",
-            &mut head,
-        );
-        let mut secrets = Secrets::none();
-        secrets.head(&head);
+        let cookies: &[u8] =
+            b"sid=Qm9vdHN0cmFw+LWNzcmY/dG9rZW4=; csrf=c3Vic2NyaWJl%2Bb3V0+Zm9ybQ%3D%3D";
         for text in [
             "unknown session Qm9vdHN0cmFw LWNzcmY/dG9rZW4=",
             "unknown session 'Qm9vdHN0cmFw LWNzcmY/dG9rZW4=' for /x",
             "bad token c3Vic2NyaWJl+b3V0 Zm9ybQ== in form",
         ] {
-            let out = scrub(text, &secrets, 512);
+            let out = scrub_with_cookies(cookies, text);
             assert!(!out.contains("LWNzcmY"), "{text} -> {out}");
             assert!(!out.contains("Zm9ybQ"), "{text} -> {out}");
         }
@@ -1641,20 +1639,15 @@ mod tests {
     /// must go too.
     #[test]
     fn a_cookie_in_double_quotes_quoted_back_without_them_is_scrubbed() {
-        let mut head = HeadSecrets::default();
-        crate::oauth::cookie_secrets(
-            b"sid=\"6f1c0a9e2b7d4e58a3c1f0b9d2e7a4c6\"; csrf=\"c3Vic2NyaWJl%2Bb3V0+Zm9ybQ%3D%3D\"",
-            &mut head,
-        );
-        let mut secrets = Secrets::none();
-        secrets.head(&head);
+        let cookies: &[u8] =
+            b"sid=\"6f1c0a9e2b7d4e58a3c1f0b9d2e7a4c6\"; csrf=\"c3Vic2NyaWJl%2Bb3V0+Zm9ybQ%3D%3D\"";
         for text in [
             "unknown session 6f1c0a9e2b7d4e58a3c1f0b9d2e7a4c6",
             "unknown session /sessions/6f1c0a9e2b7d4e58a3c1f0b9d2e7a4c6/x",
             "bad token c3Vic2NyaWJl+b3V0+Zm9ybQ== in form",
             "bad token c3Vic2NyaWJl+b3V0 Zm9ybQ== in form",
         ] {
-            let out = scrub(text, &secrets, 512);
+            let out = scrub_with_cookies(cookies, text);
             assert!(!out.contains("0b9d2e7a4c6"), "{text} -> {out}");
             assert!(!out.contains("Zm9ybQ"), "{text} -> {out}");
         }
@@ -1665,13 +1658,10 @@ mod tests {
     /// into ordinary words (`token USed`).
     #[test]
     fn a_short_cookie_with_a_plus_does_not_cut_into_words() {
-        let mut head = HeadSecrets::default();
-        crate::oauth::cookie_secrets(b"lang=en+US; v=t+c", &mut head);
-        let mut secrets = Secrets::none();
-        secrets.head(&head);
+        let cookies: &[u8] = b"lang=en+US; v=t+c";
         let text = "invalid_client cannot authenticate: a token USed twice";
-        assert_eq!(scrub(text, &secrets, 512), text);
-        assert_eq!(scrub("lang en+US", &secrets, 512), "lang [redacted]");
+        assert_eq!(scrub_with_cookies(cookies, text), text);
+        assert_eq!(scrub_with_cookies(cookies, "lang en+US"), "lang [redacted]");
     }
 
     /// A literal secret of the request (a password of the form) found inside a long head
