@@ -241,6 +241,21 @@ impl HeadSecrets {
                 None
             },
         });
+        if words_only
+            && secret.len() >= MIN_INNER_SECRET
+            && !secret.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            // Its percent-encoded form too, found in a word as it came: the word's decoding
+            // misses it where a `%` before it takes its first two bytes for an escape
+            // (`100%AB...`).
+            let encoded =
+                percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
+            self.digests.push(HeadDigest {
+                digest: SecretDigest::of(&encoded),
+                anchor: SecretAnchor::of_encoded(&encoded),
+            });
+        }
         if !words_only {
             if self.texts.len() < MAX_HEAD_TEXTS
                 && self.text_bytes + secret.len() <= MAX_HEAD_TEXT_BYTES
@@ -930,6 +945,9 @@ fn find_anchored(
             else {
                 break;
             };
+            if anchor.encoded && !candidate.contains(&b'%') {
+                continue;
+            }
             let cost = if anchor.by_fingerprint {
                 anchor.len.saturating_mul(FINGERPRINT_COST)
             } else {
@@ -1438,13 +1456,14 @@ mod tests {
         ] {
             head.add(secret);
         }
-        // Each non-empty secret by its digest; only those with a character that ends a
-        // word by its text as well.
-        assert_eq!(head.digests().len(), 4);
+        // Each non-empty secret by its digest (a long word of bytes that are encoded, by
+        // its percent-encoded form's too); only those with a character that ends a word by
+        // their text as well.
+        assert_eq!(head.digests().len(), 5);
         assert_eq!(head.texts(), 3);
         assert_eq!(
             format!("{head:?}"),
-            "HeadSecrets { digests: 4, texts: 3, incomplete: false }"
+            "HeadSecrets { digests: 5, texts: 3, incomplete: false }"
         );
         let mut secrets = Secrets::none();
         secrets.head(&head);
@@ -1595,6 +1614,26 @@ mod tests {
         let mut secrets = Secrets::none();
         secrets.head(&head);
         scrub(text, &secrets, 512)
+    }
+
+    /// A long head secret quoted percent-encoded right after a `%` whose two next bytes are
+    /// hexadecimal digits: decoding the word from its start reads that `%` and the secret's
+    /// first two bytes as one escape, and the decoded word no longer holds the secret. Its
+    /// encoded form is found in the word as it came.
+    #[test]
+    fn a_percent_encoded_head_secret_after_a_percent_sign_is_scrubbed() {
+        let secret = "AAAAAAAAAAM+++++I+";
+        let mut head = HeadSecrets::default();
+        head.add(secret);
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        for text in [
+            "at 100%AAAAAAAAAAM%2B%2B%2B%2B%2BI%2B now",
+            "at %=%AAAAAAAAAAM%2B%2B%2B%2B%2BI%2B%1111 now",
+        ] {
+            let out = scrub(text, &secrets, 512);
+            assert!(!out.contains("AAAAAAAAAAM%2B"), "{text} -> {out}");
+        }
     }
 
     /// A cookie value sent percent-encoded (`%3D` for Base64's padding, `%2B`, `%2F`) is
