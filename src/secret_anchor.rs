@@ -46,9 +46,6 @@ pub(crate) struct SecretAnchor {
     pub(crate) len: usize,
     /// Confirmed by a [`TokenFingerprint`](crate::token::TokenFingerprint) rather than a [`SecretDigest`](crate::event::sanitize::SecretDigest).
     pub(crate) by_fingerprint: bool,
-    /// The anchor of a secret's percent-encoded form ([`SecretAnchor::of_encoded`]): only
-    /// bytes with a `%` can be it, so others are not digested for it.
-    pub(crate) encoded: bool,
 }
 
 impl SecretAnchor {
@@ -59,19 +56,6 @@ impl SecretAnchor {
             start: anchor_hash(anchor_key(), first),
             len: secret.len(),
             by_fingerprint: false,
-            encoded: false,
-        })
-    }
-
-    /// The anchor of a secret's percent-encoded form, `encoded`; `None` when it is shorter
-    /// than [`MIN_INNER_SECRET`]. Its first bytes are often the secret's own (those before its
-    /// first byte that is encoded), so a word quoting the secret as it came matches both
-    /// anchors: the encoded one confirms only bytes that hold a `%`.
-    pub(crate) fn of_encoded(encoded: &str) -> Option<Self> {
-        let anchor = SecretAnchor::of(encoded)?;
-        Some(SecretAnchor {
-            encoded: true,
-            ..anchor
         })
     }
 

@@ -46,9 +46,9 @@ pub use model::{
 };
 #[cfg(test)]
 pub(crate) use sanitize::SecretDigest;
-pub(crate) use sanitize::{is_known_code, is_word_byte, scrub_code, HeadSecrets, Untrusted};
 #[cfg(feature = "fuzzing")]
 pub(crate) use sanitize::TOO_MANY_SECRETS;
+pub(crate) use sanitize::{is_known_code, is_word_byte, scrub_code, HeadSecrets, Untrusted};
 pub use sanitize::{needs_escape, sanitize, scrub, shown_url, Secrets, REDACTED};
 pub use shared::Shared;
 pub use time::Timestamp;

@@ -241,21 +241,6 @@ impl HeadSecrets {
                 None
             },
         });
-        if words_only
-            && secret.len() >= MIN_INNER_SECRET
-            && !secret.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            // Its percent-encoded form too, found in a word as it came: the word's decoding
-            // misses it where a `%` before it takes its first two bytes for an escape
-            // (`100%AB...`).
-            let encoded =
-                percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string();
-            self.digests.push(HeadDigest {
-                digest: SecretDigest::of(&encoded),
-                anchor: SecretAnchor::of_encoded(&encoded),
-            });
-        }
         if !words_only {
             if self.texts.len() < MAX_HEAD_TEXTS
                 && self.text_bytes + secret.len() <= MAX_HEAD_TEXT_BYTES
@@ -945,9 +930,6 @@ fn find_anchored(
             else {
                 break;
             };
-            if anchor.encoded && !candidate.contains(&b'%') {
-                continue;
-            }
             let cost = if anchor.by_fingerprint {
                 anchor.len.saturating_mul(FINGERPRINT_COST)
             } else {
@@ -990,8 +972,14 @@ fn percent_decode_into(word: &[u8], decoded: &mut Vec<u8>, origins: &mut Vec<usi
             (b'%', Some(&high), Some(&low)) => hex(high).zip(hex(low)),
             _ => None,
         };
-        if let Some((high, low)) = encoded {
-            decoded.push(high << 4 | low);
+        // An escape of a byte no secret holds (not a word's) is kept as it came: decoded, it
+        // could only hide a secret whose encoded form begins with its two digits, as in
+        // `100%AB...` read from the start.
+        if let Some(byte) = encoded
+            .map(|(high, low)| high << 4 | low)
+            .filter(|&byte| is_word_byte(byte))
+        {
+            decoded.push(byte);
             at += 3;
         } else {
             decoded.push(b);
@@ -1456,14 +1444,13 @@ mod tests {
         ] {
             head.add(secret);
         }
-        // Each non-empty secret by its digest (a long word of bytes that are encoded, by
-        // its percent-encoded form's too); only those with a character that ends a word by
-        // their text as well.
-        assert_eq!(head.digests().len(), 5);
+        // Each non-empty secret by its digest; only those with a character that ends a
+        // word by its text as well.
+        assert_eq!(head.digests().len(), 4);
         assert_eq!(head.texts(), 3);
         assert_eq!(
             format!("{head:?}"),
-            "HeadSecrets { digests: 5, texts: 3, incomplete: false }"
+            "HeadSecrets { digests: 4, texts: 3, incomplete: false }"
         );
         let mut secrets = Secrets::none();
         secrets.head(&head);
@@ -1617,9 +1604,9 @@ mod tests {
     }
 
     /// A long head secret quoted percent-encoded right after a `%` whose two next bytes are
-    /// hexadecimal digits: decoding the word from its start reads that `%` and the secret's
-    /// first two bytes as one escape, and the decoded word no longer holds the secret. Its
-    /// encoded form is found in the word as it came.
+    /// hexadecimal digits: decoding the word from its start would read that `%` and the
+    /// secret's first two bytes as one escape. An escape that decodes to a byte no secret
+    /// holds (not a word's) is left as it came, so the secret after it is found.
     #[test]
     fn a_percent_encoded_head_secret_after_a_percent_sign_is_scrubbed() {
         let secret = "AAAAAAAAAAM+++++I+";
@@ -1630,9 +1617,10 @@ mod tests {
         for text in [
             "at 100%AAAAAAAAAAM%2B%2B%2B%2B%2BI%2B now",
             "at %=%AAAAAAAAAAM%2B%2B%2B%2B%2BI%2B%1111 now",
+            "at 100%AAAAAAAAAAM%2b%2b%2b%2b%2bI%2b now",
         ] {
             let out = scrub(text, &secrets, 512);
-            assert!(!out.contains("AAAAAAAAAAM%2B"), "{text} -> {out}");
+            assert!(!out.contains("AAAAAAAAAAM%2"), "{text} -> {out}");
         }
     }
 
@@ -1819,6 +1807,10 @@ mod tests {
         percent_decode_into(b"a%2Fb%zz%4", &mut decoded, &mut origins);
         assert_eq!(decoded, b"a/b%zz%4");
         assert_eq!(origins, [0, 1, 4, 5, 6, 7, 8, 9, 10]);
+        // An escape of a byte that is not a word's is kept as it came.
+        percent_decode_into(b"%AA%20%41", &mut decoded, &mut origins);
+        assert_eq!(decoded, b"%AA%20A");
+        assert_eq!(origins, [0, 1, 2, 3, 4, 5, 6, 9]);
     }
 
     /// The cost of `forms` forms of about a dozen bytes, not built yet.

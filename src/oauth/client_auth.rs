@@ -431,19 +431,8 @@ mod tests {
             let mut head = HeadSecrets::default();
             let id = basic_client(&headers, &mut head).map(|b| b.id);
             let credential = base64::engine::general_purpose::STANDARD.encode(user_pass);
-            let digests = head.digests();
-            assert_eq!(digests[0], SecretDigest::of(&credential));
-            // A long credential with Base64's `+`, `/` or `=`: its percent-encoded form too.
-            let mut rest = &digests[1..];
-            if credential.len() >= 16 && !credential.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                let encoded = percent_encoding::utf8_percent_encode(
-                    &credential,
-                    percent_encoding::NON_ALPHANUMERIC,
-                );
-                assert_eq!(rest[0], SecretDigest::of(&encoded.to_string()));
-                rest = &rest[1..];
-            }
-            (id, rest.to_vec())
+            assert_eq!(head.digests()[0], SecretDigest::of(&credential));
+            (id, head.digests()[1..].to_vec())
         };
         let (id, digests) = client("my%20client+x%3A1:s3cr%2Bt+1");
         assert_eq!(id.as_deref(), Some("my client x:1"));
