@@ -28,14 +28,6 @@ pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer
 /// chosen at the authorization endpoint; the verifier itself is never recorded).
 pub(crate) const VERIFIER_SENT: &str = "verifier_sent";
 
-/// Whether `client` is one of the clients a request named, in any case.
-fn named_by_request(actor: Option<&String>, others: &[String], client: &str) -> bool {
-    actor
-        .into_iter()
-        .chain(others)
-        .any(|named| named.eq_ignore_ascii_case(client))
-}
-
 /// Fills in `event`; `false` when the exchange is not recorded (a repeated device-code or CIBA
 /// poll).
 pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut AuditEvent) -> bool {
@@ -200,15 +192,16 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
                             if let Some(named) = client_id.replace(believed_id) {
                                 conflicting.insert(0, named);
                             }
-                        } else if !(named_by_request(client_id.as_ref(), &conflicting, issued_to)
+                        } else if !(actor_issued
                             || grant_type == Some(TOKEN_EXCHANGE)
                                 && event.oauth.as_ref().is_some_and(|o| {
                                     o.audience.contains(issued_to) || o.resource.contains(issued_to)
                                 }))
                         {
                             // The server issued to a client the request (as read here) did
-                            // not name, however many it named: its word is the actor, the
-                            // request's names recorded, the one taken for the actor first.
+                            // not name in any case, however many it named (a name among the
+                            // others was taken above): its word is the actor, the request's
+                            // names recorded, the one taken for the actor first.
                             if let Some(named) = client_id.replace(issued_to.clone()) {
                                 conflicting.insert(0, named);
                             }
