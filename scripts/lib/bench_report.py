@@ -25,13 +25,28 @@ def parse(path):
     p50 = micros(re.search(r"\s50%\s+(\S+)", text).group(1))
     p99 = micros(re.search(r"\s99%\s+(\S+)", text).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    return rps, p50, p99, int(errors.group(1)) if errors else 0
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    return rps, p50, p99, int(errors.group(1)) if errors else 0, cpu_per_request(path, requests)
+
+
+def cpu_per_request(path, requests):
+    """The server's CPU time (every thread) per request over the measured run, in µs; None
+    when the run recorded none."""
+    cpu = path[: -len(".txt")] + ".cpu"
+    if not os.path.exists(cpu) or requests == 0:
+        return None
+    ticks, per_second = (int(x) for x in open(cpu).read().split())
+    return ticks / per_second * 1_000_000 / requests
 
 
 variants = {}
 for path in sorted(glob.glob(os.path.join(DIR, "raw", "*.*.txt"))):
     name = os.path.basename(path).split(".")[0]
     variants.setdefault(name, []).append(parse(path))
+
+def median_or_none(values):
+    return round(statistics.median(values), 2) if values else None
+
 
 summary = {"rounds": ROUNDS, "seconds_per_run": SECONDS, "connections": CONNECTIONS, "variants": {}}
 for name, runs in variants.items():
@@ -40,6 +55,7 @@ for name, runs in variants.items():
         "p50_us": round(statistics.median(r[1] for r in runs), 1),
         "p99_us": round(statistics.median(r[2] for r in runs), 1),
         "non_2xx": sum(r[3] for r in runs),
+        "server_cpu_us_per_request": median_or_none([r[4] for r in runs if r[4] is not None]),
     }
 v = summary["variants"]
 
@@ -55,6 +71,16 @@ summary["ratios"] = {
     "audited/trace_json": ratio("audited", "trace_json"),
     "trace_json/bare": ratio("trace_json", "bare"),
     "token_endpoint audited/bare": ratio("token_audited", "token_bare"),
+}
+def added_cpu(a, b):
+    x, y = v[a]["server_cpu_us_per_request"], v[b]["server_cpu_us_per_request"]
+    return None if x is None or y is None else round(x - y, 2)
+
+
+summary["added_server_cpu_us_per_request"] = {
+    "audited": added_cpu("audited", "bare"),
+    "audited_cold": added_cpu("audited_cold", "bare"),
+    "token_endpoint": added_cpu("token_audited", "token_bare"),
 }
 summary["added_p99_us"] = {
     "audited": round(v["audited"]["p99_us"] - v["bare"]["p99_us"], 1),
@@ -75,12 +101,15 @@ summary["machine"] = {"cores": os.cpu_count(), "cpu": cpu, "rustc": rustc}
 summary["date"] = datetime.date.today().isoformat()
 json.dump(summary, open(os.path.join(DIR, "summary.json"), "w"), indent=2)
 
-rows = ["| variant | requests/s | p50 µs | p99 µs |", "| --- | ---: | ---: | ---: |"]
+rows = ["| variant | requests/s | p50 µs | p99 µs | server CPU µs per request |", "| --- | ---: | ---: | ---: | ---: |"]
 for name in ["bare", "audited", "audited_detect", "audited_cold", "trace_json", "token_bare", "token_audited"]:
     if name in v:
-        rows.append(f"| `{name}` | {v[name]['requests_per_s']} | {v[name]['p50_us']} | {v[name]['p99_us']} |")
+        cpu_us = v[name]["server_cpu_us_per_request"]
+        rows.append(f"| `{name}` | {v[name]['requests_per_s']} | {v[name]['p50_us']} | {v[name]['p99_us']} | {'' if cpu_us is None else cpu_us} |")
 rows += ["", "| ratio (throughput) | value |", "| --- | ---: |"]
 rows += [f"| `{k}` | {val} |" for k, val in summary["ratios"].items()]
+rows += ["", "| server CPU added per request, under `wrk` | µs |", "| --- | ---: |"]
+rows += [f"| `{k}` | {'' if val is None else val} |" for k, val in summary["added_server_cpu_us_per_request"].items()]
 rows += ["", "| added p99 latency | µs |", "| --- | ---: |"]
 rows += [f"| `{k}` | {val} |" for k, val in summary["added_p99_us"].items()]
 if summary["micro"]:
