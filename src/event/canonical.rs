@@ -444,7 +444,7 @@ fn needs_escape(word: u64) -> bool {
 }
 
 /// Appends `text` as a JSON string, escaped as RFC 8785 says.
-#[inline]
+#[inline(always)]
 pub(super) fn write_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);

@@ -77,12 +77,13 @@ struct Members<'c> {
 }
 
 impl<'c> Members<'c> {
+    #[inline(always)]
     fn open(c: &'c mut Canonical) -> Self {
         c.out.push(b'{');
         Members { c, empty: true }
     }
 
-    #[inline]
+    #[inline(always)]
     fn key(&mut self, key: &'static [u8]) -> &mut Canonical {
         if !std::mem::take(&mut self.empty) {
             self.c.out.push(b',');
@@ -91,10 +92,12 @@ impl<'c> Members<'c> {
         self.c
     }
 
+    #[inline(always)]
     fn str(&mut self, key: &'static [u8], value: &str) {
         write_str(&mut self.key(key).out, value);
     }
 
+    #[inline(always)]
     fn opt_str(&mut self, key: &'static [u8], value: Option<&str>) {
         if let Some(value) = value {
             self.str(key, value);
@@ -108,6 +111,7 @@ impl<'c> Members<'c> {
     /// A part that may be shared with other events: the JSON it remembers when it is
     /// (copied here directly, where the serde path hands the part over through a
     /// thread-local offer), else written by `own`.
+    #[inline(always)]
     fn shared<T: Serialize + Send + Sync + 'static>(
         &mut self,
         key: &'static [u8],
@@ -122,6 +126,7 @@ impl<'c> Members<'c> {
 
     /// A string known to need no escaping (a name of this crate's, a number or id written
     /// out), between quotes.
+    #[inline(always)]
     fn plain(&mut self, key: &'static [u8], value: &str) {
         debug_assert!(
             value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\'),
@@ -131,6 +136,7 @@ impl<'c> Members<'c> {
     }
 
     /// `bytes` between quotes, as they are.
+    #[inline(always)]
     fn quoted(&mut self, key: &'static [u8], bytes: &[u8]) {
         let out = &mut self.key(key).out;
         out.reserve(bytes.len() + 2);
@@ -141,6 +147,7 @@ impl<'c> Members<'c> {
 
     /// A time, as its `Serialize` writes it: its RFC 3339 text, or chrono's for the rare
     /// time that text leaves to chrono.
+    #[inline(always)]
     fn time(&mut self, key: &'static [u8], value: &Timestamp) -> Result<(), Error> {
         match value.text() {
             Some(text) => {
@@ -160,6 +167,7 @@ impl<'c> Members<'c> {
     }
 
     /// An id, hyphenated in lower case as `Uuid`'s `Serialize` writes it.
+    #[inline(always)]
     fn uuid(&mut self, key: &'static [u8], value: &Uuid) {
         // Hex digits and hyphens: nothing to escape.
         self.quoted(key, &super::uuid_text::hyphenated(value));
@@ -206,6 +214,7 @@ impl<'c> Members<'c> {
         }
     }
 
+    #[inline(always)]
     fn close(self) {
         self.c.out.push(b'}');
     }
