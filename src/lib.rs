@@ -74,6 +74,7 @@ pub mod format;
 pub mod fuzzing;
 #[cfg(feature = "geoip")]
 pub mod geo;
+pub mod json;
 pub mod layer;
 pub mod metric;
 pub mod mtls;

@@ -267,6 +267,31 @@ async fn every_failed_check_is_recorded_as_itself() {
     assert_eq!(binding(&e)["proof"], "malformed");
 }
 
+/// With `serde_json`'s `raw_value` feature on, its `Value` reads an object whose first member
+/// has the raw-value name as the JSON in that member's string. A server reads a proof with
+/// one oddly named claim, and no `htm`, `htu`, `iat` or `jti`: so must the record.
+#[tokio::test]
+async fn a_proof_wrapping_its_claims_in_serde_jsons_raw_value_name_is_not_valid() {
+    let app = App::start().await;
+    let key = DpopKey::es256();
+    let token = access_token(Some(&key));
+    let auth = format!("DPoP {token}");
+    let url = app.url("/orders");
+    let claims = proof_claims("GET", &url, Some(&token), now()).to_string();
+    let wrapped = key.sign(
+        &json!({ "$serde_json::private::RawValue": claims }),
+        &key.jwk,
+        "dpop+jwt",
+    );
+    // The same claim under an ordinary name: what any parser makes of the proof.
+    let renamed = key.sign(&json!({ "wrapped": claims }), &key.jwk, "dpop+jwt");
+    assert_eq!(app.get("/orders", &auth, &[&wrapped]).await, 200);
+    assert_eq!(app.get("/orders", &auth, &[&renamed]).await, 200);
+    let (wrapped, renamed) = (app.event(1).await, app.event(2).await);
+    assert_ne!(binding(&wrapped)["proof"], "valid", "{wrapped}");
+    assert_eq!(binding(&wrapped), binding(&renamed));
+}
+
 #[tokio::test]
 async fn a_replayed_proof_is_recorded_and_alerted() {
     let app = App::start().await;

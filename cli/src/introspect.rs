@@ -81,7 +81,9 @@ impl Introspection {
                 return Resolution::Unavailable;
             }
         };
-        let value: serde_json::Value = match serde_json::from_slice(&body) {
+        // Read as any other parser reads it: `serde_json`'s `Value` would take an object
+        // whose first member has its raw-value name for the JSON in that member's string.
+        let value = match oauth_audit::json::from_slice(&body) {
             Ok(value) => value,
             Err(err) => {
                 tracing::warn!(url = %self.shown_url, error = %err, "introspection answer is not JSON");

@@ -178,8 +178,10 @@ impl DpopVerifier {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
-        let claims = match jsonwebtoken::decode::<Value>(proof, &key, &validation) {
-            Ok(data) => data.claims,
+        // Read as any other parser reads them (see `crate::json`).
+        let claims = match jsonwebtoken::decode::<crate::json::PlainValue>(proof, &key, &validation)
+        {
+            Ok(data) => data.claims.0,
             Err(e) => {
                 use jsonwebtoken::errors::ErrorKind;
                 return fail(match e.kind() {
@@ -304,7 +306,7 @@ fn read_header(proof: &str) -> Result<(Algorithm, Jwk, String), Option<String>> 
     let header: Value = URL_SAFE_NO_PAD
         .decode(header)
         .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .and_then(|bytes| crate::json::from_slice(&bytes).ok())
         .ok_or(None)?;
     let typ = header.get("typ").and_then(Value::as_str);
     if !typ.is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt")) {

@@ -373,10 +373,7 @@ impl JwtPeek {
             base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(part.trim_end_matches('='))
                 .ok()
-                .and_then(|bytes| {
-                    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
-                        .ok()
-                })
+                .and_then(|bytes| crate::json::object_from_slice(&bytes))
         };
         let header = decode(header)?;
         let payload = decode(payload)?;

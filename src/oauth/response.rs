@@ -7,6 +7,7 @@ use std::sync::Arc;
 use http::HeaderMap;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
+#[cfg(test)]
 use serde_json::Value;
 
 use super::form::{ident, scope_list, uri_without_query, Form};
@@ -204,8 +205,7 @@ impl<'a> JsonBody<'a> {
     /// The token claims of an introspection answer, read by the one claims reader that
     /// protected routes use too.
     pub(crate) fn claims(&self) -> crate::token::TokenClaims {
-        let value = serde_json::from_slice(self.bytes).unwrap_or(Value::Null);
-        crate::token::TokenClaims::from_json(&value)
+        crate::token::TokenClaims::from_body(self.bytes)
     }
 
     /// Whether `key` is a member.

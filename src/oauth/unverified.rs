@@ -16,7 +16,7 @@ pub(crate) fn claims_of(jwt: &str) -> Option<serde_json::Map<String, serde_json:
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    serde_json::from_slice(&bytes).ok()
+    crate::json::object_from_slice(&bytes)
 }
 
 #[cfg(test)]

@@ -99,41 +99,55 @@ impl TokenClaims {
     /// assert_eq!(exchanged.delegation[1].client_id.as_deref(), Some("billing-svc"));
     /// ```
     pub fn from_json(value: &Value) -> Self {
+        Self::read(|slot| value.get(NAMES[slot]))
+    }
+
+    /// Reads the claims that [`claim_slot`] picked out of a JWT's payload as it was parsed
+    /// ([`crate::json::members`]): the same reading as [`from_json`](Self::from_json) of the
+    /// whole payload, without a map of every member.
+    pub(crate) fn from_members(members: &ClaimMembers) -> Self {
+        Self::read(|slot| members.get(slot).and_then(Option::as_ref))
+    }
+
+    /// Reads the claims of a JSON body (an introspection answer), each member as any other
+    /// parser reads it (see `crate::json`); no claims when it is not one JSON object.
+    pub(crate) fn from_body(bytes: &[u8]) -> Self {
+        crate::json::members::<CLAIM_SLOTS>(bytes, claim_slot)
+            .map(|members| Self::from_members(&members))
+            .unwrap_or_default()
+    }
+
+    /// The one reading of claims, whatever holds them: `member` gives the value of the
+    /// member in a slot of [`NAMES`].
+    fn read<'v>(member: impl Fn(usize) -> Option<&'v Value>) -> Self {
         let mut truncated = Vec::new();
-        let mut text = |key: &'static str| {
-            value
-                .get(key)
+        let mut text = |slot: usize| {
+            member(slot)
                 .and_then(Value::as_str)
-                .map(|v| capped(v, key, &mut truncated))
+                .map(|v| capped(v, NAMES[slot], &mut truncated))
         };
-        let subject = text("sub").or_else(|| text("username"));
-        let client_id = text("client_id")
-            .or_else(|| text("azp"))
-            .or_else(|| text("cid"));
-        let jti = text("jti");
-        let issuer = text("iss");
-        let actor = value
-            .get("act")
+        let subject = text(SUB).or_else(|| text(USERNAME));
+        let client_id = text(CLIENT_ID).or_else(|| text(AZP)).or_else(|| text(CID));
+        let jti = text(JTI);
+        let issuer = text(ISS);
+        let act = member(ACT);
+        let actor = act
             .and_then(|act| act.get("sub"))
             .and_then(Value::as_str)
             .map(|v| capped(v, "act", &mut truncated));
-        let confirmation =
-            |member: &str, claim: &'static str, truncated: &mut Vec<&'static str>| {
-                value
-                    .get("cnf")
-                    .and_then(|cnf| cnf.get(member))
-                    .and_then(Value::as_str)
-                    .map(|v| capped(v, claim, truncated))
-            };
+        let confirmation = |name: &str, claim: &'static str, truncated: &mut Vec<&'static str>| {
+            member(CNF)
+                .and_then(|cnf| cnf.get(name))
+                .and_then(Value::as_str)
+                .map(|v| capped(v, claim, truncated))
+        };
         let cnf_jkt = confirmation("jkt", "cnf", &mut truncated);
         let cnf_x5t_s256 = confirmation("x5t#S256", "cnf", &mut truncated);
-        let delegation = delegation(value, &mut truncated);
-        let int = |key: &str| {
-            value
-                .get(key)
-                .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+        let delegation = delegation(act, &mut truncated);
+        let int = |slot: usize| {
+            member(slot).and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
         };
-        let scopes = match (value.get("scope"), value.get("scp")) {
+        let scopes = match (member(SCOPE), member(SCP)) {
             (Some(Value::String(s)), _) => {
                 bounded("scope", s.split(' '), MAX_SCOPES, &mut truncated)
             }
@@ -146,7 +160,7 @@ impl TokenClaims {
             ),
             _ => Vec::new(),
         };
-        let audience = match value.get("aud") {
+        let audience = match member(AUD) {
             Some(Value::String(s)) => {
                 bounded("aud", std::iter::once(s.as_str()), 1, &mut truncated)
             }
@@ -165,9 +179,9 @@ impl TokenClaims {
             jti,
             issuer,
             audience,
-            issued_at: int("iat"),
-            expires_at: int("exp"),
-            not_before: int("nbf"),
+            issued_at: int(IAT),
+            expires_at: int(EXP),
+            not_before: int(NBF),
             actor,
             cnf_jkt,
             cnf_x5t_s256,
@@ -175,6 +189,70 @@ impl TokenClaims {
             truncated,
         }
     }
+}
+
+/// The members of a token's claims that [`TokenClaims`] reads, by slot.
+const NAMES: [&str; CLAIM_SLOTS] = [
+    "sub",
+    "username",
+    "client_id",
+    "azp",
+    "cid",
+    "jti",
+    "iss",
+    "act",
+    "cnf",
+    "scope",
+    "scp",
+    "aud",
+    "iat",
+    "exp",
+    "nbf",
+];
+const SUB: usize = 0;
+const USERNAME: usize = 1;
+const CLIENT_ID: usize = 2;
+const AZP: usize = 3;
+const CID: usize = 4;
+const JTI: usize = 5;
+const ISS: usize = 6;
+const ACT: usize = 7;
+const CNF: usize = 8;
+const SCOPE: usize = 9;
+const SCP: usize = 10;
+const AUD: usize = 11;
+const IAT: usize = 12;
+/// The slot of `exp`, which the inspector checks is a number.
+pub(crate) const EXP: usize = 13;
+/// The slot of `nbf`, which the inspector checks is a number when present.
+pub(crate) const NBF: usize = 14;
+/// How many members [`TokenClaims`] reads.
+pub(crate) const CLAIM_SLOTS: usize = 15;
+
+/// The claims [`TokenClaims`] reads, picked out of a payload by [`claim_slot`].
+pub(crate) type ClaimMembers = [Option<Value>; CLAIM_SLOTS];
+
+/// The slot of a payload's member that [`TokenClaims`] reads, `None` for any other.
+pub(crate) fn claim_slot(name: &str) -> Option<usize> {
+    // A `match` compares lengths first: most members are ruled out without a byte read.
+    Some(match name {
+        "sub" => SUB,
+        "username" => USERNAME,
+        "client_id" => CLIENT_ID,
+        "azp" => AZP,
+        "cid" => CID,
+        "jti" => JTI,
+        "iss" => ISS,
+        "act" => ACT,
+        "cnf" => CNF,
+        "scope" => SCOPE,
+        "scp" => SCP,
+        "aud" => AUD,
+        "iat" => IAT,
+        "exp" => EXP,
+        "nbf" => NBF,
+        _ => return None,
+    })
 }
 
 impl TokenClaims {
@@ -204,9 +282,9 @@ impl TokenClaims {
 
 /// The `act` chain, outermost first: iterative, so that depth costs no stack, and cut at
 /// [`MAX_DELEGATION_DEPTH`]. An `act` that is not an object (not RFC 8693) ends the chain.
-fn delegation(value: &Value, truncated: &mut Vec<&'static str>) -> Vec<Delegate> {
+fn delegation(act: Option<&Value>, truncated: &mut Vec<&'static str>) -> Vec<Delegate> {
     let mut chain = Vec::new();
-    let mut next = value.get("act");
+    let mut next = act;
     while let Some(act) = next {
         let Some(act) = act.as_object() else {
             break;
@@ -284,6 +362,33 @@ fn note(claim: &'static str, truncated: &mut Vec<&'static str>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_claim_given_twice_reads_as_its_last_as_in_a_value() {
+        let text = br#"{"sub":"first","scope":"a b","sub":"second","act":{"sub":"x"},"act":7,"exp":1,"exp":"soon"}"#;
+        let value: Value = serde_json::from_slice(text).unwrap();
+        let claims = TokenClaims::from_body(text);
+        assert_eq!(claims, TokenClaims::from_json(&value));
+        assert_eq!(claims.subject.as_deref(), Some("second"));
+        assert_eq!(claims.actor, None);
+        assert_eq!(claims.expires_at, None);
+    }
+
+    #[test]
+    fn serde_jsons_raw_value_name_does_not_stand_for_other_claims() {
+        // `serde_json`'s `Value` reads this as `{"sub":"admin","scope":"admin"}`; the server
+        // that accepts the token, and every other parser, as one claim with an odd name.
+        let text = br#"{"$serde_json::private::RawValue":"{\"sub\":\"admin\",\"scope\":\"admin\"}","aud":"api"}"#;
+        let claims = TokenClaims::from_body(text);
+        assert_eq!(claims.subject, None);
+        assert!(claims.scopes.is_empty());
+        assert_eq!(claims.audience, ["api"]);
+        let nested =
+            br#"{"sub":"alice","act":{"$serde_json::private::RawValue":"{\"sub\":\"admin\"}"}}"#;
+        let claims = TokenClaims::from_body(nested);
+        assert_eq!(claims.subject.as_deref(), Some("alice"));
+        assert_eq!(claims.actor, None);
+    }
 
     #[test]
     fn tolerant_reading() {
@@ -480,6 +585,19 @@ mod tests {
                 let claims = TokenClaims::from_json(&value);
                 bounded(&claims)?;
                 prop_assert_eq!(&claims, &TokenClaims::from_json(&value));
+            }
+
+            /// A payload's claims picked out as it is parsed read as the whole payload read
+            /// into a `Value` does (an object: anything else has no claims).
+            #[test]
+            fn claims_picked_while_parsing_read_as_the_whole_payload(value in json_value()) {
+                let text = serde_json::to_vec(&value).unwrap();
+                let expected = if value.is_object() {
+                    TokenClaims::from_json(&value)
+                } else {
+                    TokenClaims::default()
+                };
+                prop_assert_eq!(TokenClaims::from_body(&text), expected);
             }
 
             /// The inspector on arbitrary tokens: never panics, bounded claims, the same

@@ -10,6 +10,7 @@ use quick_cache::Weighter;
 use serde_json::Value;
 
 use super::cache_key::{CacheKey, Keyer};
+use super::claims::{claim_slot, CLAIM_SLOTS, EXP, NBF};
 use super::jwks::{JwksSource, KeySource};
 use super::key_store::KeyStore;
 use super::keys::{static_key, KeySet, VerifyKey};
@@ -338,7 +339,7 @@ impl TokenInspector {
         // read, dots or not: Google's access tokens begin `ya29.`, ORY Hydra's are
         // `ory_at_<key>.<signature>`, and they go to the resolver like any opaque token.
         let header = match parts.as_slice() {
-            [first, _, ..] => decode_part(first).filter(Value::is_object),
+            [first, _, ..] => decode_part::<HEADER_SLOTS>(first, header_slot),
             _ => None,
         };
         let Some(header) = header else {
@@ -356,34 +357,32 @@ impl TokenInspector {
         if parts.len() != 3 {
             return malformed;
         }
-        let Some(payload) = decode_part(parts[1]) else {
+        let Some(payload) = decode_part::<CLAIM_SLOTS>(parts[1], claim_slot) else {
             return malformed;
         };
-        if !payload.is_object() {
-            return malformed;
-        }
-        let claims = TokenClaims::from_json(&payload);
-        let with = |verdict| InspectedToken {
+        let claims = TokenClaims::from_members(&payload);
+        // Each way out takes the claims once: they are moved into the answer, not copied.
+        let with = |claims, verdict| InspectedToken {
             fingerprint,
             format: TokenFormat::Jwt,
             verdict,
-            claims: claims.clone(),
+            claims,
             memo: Memo::default(),
             twin: None,
             anchor,
         };
         if !inner.verifies {
-            return with(Verdict::Unverified);
+            return with(claims, Verdict::Unverified);
         }
         // `alg: none` and unknown algorithms are never accepted.
-        let Some(alg) = header
-            .get("alg")
+        let Some(alg) = header[ALG]
+            .as_ref()
             .and_then(Value::as_str)
             .and_then(|a| a.parse::<Algorithm>().ok())
         else {
-            return with(Verdict::BadSignature);
+            return with(claims, Verdict::BadSignature);
         };
-        let kid = header.get("kid").and_then(Value::as_str);
+        let kid = header[KID].as_ref().and_then(Value::as_str);
         let keys = inner.keys.current();
         inner.verifications.fetch_add(1, Ordering::Relaxed);
         let mut candidates = keys.candidates(kid, alg).peekable();
@@ -391,26 +390,29 @@ impl TokenInspector {
             let known_kid = kid.is_some_and(|kid| keys.has_kid(kid));
             // A known key id used with an algorithm its key does not allow is a forgery
             // attempt (e.g. RS256 -> HS256 confusion), not a missing key.
-            return with(if known_kid {
-                Verdict::BadSignature
-            } else {
-                Verdict::UnknownKey
-            });
+            return with(
+                claims,
+                if known_kid {
+                    Verdict::BadSignature
+                } else {
+                    Verdict::UnknownKey
+                },
+            );
         }
         if !candidates.any(|key| signature_ok(raw, key, alg)) {
-            return with(Verdict::BadSignature);
+            return with(claims, Verdict::BadSignature);
         }
         // From here on the token is genuine, under either spelling of its signature.
-        let with = |verdict| InspectedToken {
+        let with = |claims, verdict| InspectedToken {
             twin: ecdsa_twin_fingerprint(raw, alg),
-            ..with(verdict)
+            ..with(claims, verdict)
         };
         // Extensions the header marks critical must be understood or the token refused (RFC
         // 7515 §4.1.11), and none is understood here. A `nbf` that is no NumericDate (RFC
         // 7519 §4.1.5) says the token is not valid before some time it does not spell: read
         // as no `nbf`, it would be valid at once.
-        if header.get("crit").is_some() || payload.get("nbf").is_some_and(|nbf| !nbf.is_number()) {
-            return with(Verdict::Malformed);
+        if header[CRIT].is_some() || payload[NBF].as_ref().is_some_and(|nbf| !nbf.is_number()) {
+            return with(claims, Verdict::Malformed);
         }
         if !inner.issuers.is_empty()
             && !claims
@@ -418,7 +420,7 @@ impl TokenInspector {
                 .as_ref()
                 .is_some_and(|iss| inner.issuers.contains(iss))
         {
-            return with(Verdict::WrongIssuer);
+            return with(claims, Verdict::WrongIssuer);
         }
         if !inner.audiences.is_empty()
             && !claims
@@ -426,14 +428,14 @@ impl TokenInspector {
                 .iter()
                 .any(|aud| inner.audiences.contains(aud))
         {
-            return with(Verdict::WrongAudience);
+            return with(claims, Verdict::WrongAudience);
         }
         // A token that never expires stays usable forever once leaked: only the operator
         // can decide that such tokens are acceptable.
-        if !inner.allow_missing_expiry && !payload.get("exp").is_some_and(Value::is_number) {
-            return with(Verdict::NoExpiry);
+        if !inner.allow_missing_expiry && !payload[EXP].as_ref().is_some_and(Value::is_number) {
+            return with(claims, Verdict::NoExpiry);
         }
-        with(Verdict::Valid)
+        with(claims, Verdict::Valid)
     }
 }
 
@@ -498,11 +500,31 @@ fn ecdsa_twin(raw: &str, alg: Algorithm) -> Option<String> {
     Some(format!("{signing_input}.{}", b64.encode(signature)))
 }
 
-fn decode_part(part: &str) -> Option<Value> {
+/// The members `slot` picks out of a JWT's part, which must be base64url of one JSON
+/// object (see [`crate::json::members`]).
+fn decode_part<const N: usize>(
+    part: &str,
+    slot: fn(&str) -> Option<usize>,
+) -> Option<[Option<Value>; N]> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(part.trim_end_matches('='))
         .ok()?;
-    serde_json::from_slice(&bytes).ok()
+    crate::json::members(&bytes, slot)
+}
+
+/// The members of a JOSE header that the inspector reads, by slot.
+const ALG: usize = 0;
+const KID: usize = 1;
+const CRIT: usize = 2;
+const HEADER_SLOTS: usize = 3;
+
+fn header_slot(name: &str) -> Option<usize> {
+    Some(match name {
+        "alg" => ALG,
+        "kid" => KID,
+        "crit" => CRIT,
+        _ => return None,
+    })
 }
 
 fn now() -> i64 {
@@ -781,6 +803,29 @@ mod tests {
         let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET);
         let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
         format!("{input}.{}", b64.encode(tag.as_ref()))
+    }
+
+    /// `serde_json`'s `Value` (its `raw_value` feature on) reads this payload as
+    /// `{"sub":"admin","exp":...}`; the server, as one claim with an odd name and no `exp`.
+    #[test]
+    fn claims_wrapped_in_serde_jsons_raw_value_name_are_not_read() {
+        let inspector = TokenInspector::builder()
+            .hmac_secret(Algorithm::HS256, SECRET)
+            .build()
+            .unwrap();
+        let inner = serde_json::json!({"sub": "admin", "scope": "admin", "exp": 4_000_000_000_u64});
+        let token = signed(
+            &serde_json::json!({"alg": "HS256"}),
+            &serde_json::json!({ "$serde_json::private::RawValue": inner.to_string() }),
+        );
+        let seen = inspector.inspect(&token);
+        assert_eq!(seen.verdict, Verdict::NoExpiry);
+        assert_eq!(seen.claims.subject, None);
+        assert!(seen.claims.scopes.is_empty());
+        // The header too: an `alg` inside the name's string is no `alg`.
+        let header = serde_json::json!({ "$serde_json::private::RawValue": r#"{"alg":"HS256"}"# });
+        let token = signed(&header, &inner);
+        assert_eq!(inspector.inspect(&token).verdict, Verdict::BadSignature);
     }
 
     #[test]

@@ -21,8 +21,8 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{map::Entry, Map, Number, Value};
+use serde::de::DeserializeSeed;
+use serde_json::Value;
 
 use crate::event::{Canonicalizer as Writer, EventHash};
 
@@ -175,11 +175,9 @@ fn numbers(json: &[u8]) -> Vec<&[u8]> {
 pub(super) fn parse_event(line: &[u8]) -> Result<Value, ParseError> {
     let mut duplicate = None;
     let mut deserializer = serde_json::Deserializer::from_slice(line);
-    let parsed = Strict {
-        duplicate: &mut duplicate,
-    }
-    .deserialize(&mut deserializer)
-    .and_then(|value| deserializer.end().map(|()| value));
+    let parsed = crate::json::Plain::refusing_duplicates(&mut duplicate)
+        .deserialize(&mut deserializer)
+        .and_then(|value| deserializer.end().map(|()| value));
     match (parsed, duplicate) {
         (_, Some(key)) => Err(ParseError::DuplicateKey(key)),
         (Ok(value), None) => Ok(value),
@@ -275,97 +273,6 @@ fn check_integers(value: &Value, writer: &mut Writer) -> Result<(), ParseError> 
         }
     }
     Ok(())
-}
-
-/// Reads any JSON value as `serde_json`'s `Value` does, refusing an object's key the second
-/// time; the key is left in `duplicate` (the error itself can only carry a message).
-struct Strict<'a> {
-    duplicate: &'a mut Option<String>,
-}
-
-impl Strict<'_> {
-    /// The same, for a value inside this one.
-    fn nested(&mut self) -> Strict<'_> {
-        Strict {
-            duplicate: &mut *self.duplicate,
-        }
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Strict<'_> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        // `serde_json` counts the depth here, as for its own `Value`.
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Strict<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
-        Ok(Value::Bool(value))
-    }
-
-    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
-        Ok(Value::Number(value.into()))
-    }
-
-    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
-        Ok(Value::Number(value.into()))
-    }
-
-    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
-        // As `serde_json`'s `Value` (its parser refuses numbers out of range before this).
-        Ok(Number::from_f64(value).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
-        Ok(Value::String(value.to_owned()))
-    }
-
-    fn visit_string<E>(self, value: String) -> Result<Value, E> {
-        Ok(Value::String(value))
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(self.nested())? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
-        let mut object = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            match object.entry(key) {
-                Entry::Vacant(entry) => {
-                    entry.insert(map.next_value_seed(self.nested())?);
-                }
-                Entry::Occupied(entry) => {
-                    let key = entry.key().clone();
-                    let message = format!("an object has the key {} twice", Quoted(&key));
-                    *self.duplicate = Some(key);
-                    return Err(de::Error::custom(message));
-                }
-            }
-        }
-        Ok(Value::Object(object))
-    }
 }
 
 #[cfg(test)]
