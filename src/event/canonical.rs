@@ -343,9 +343,10 @@ impl Canonical {
         Ok(())
     }
 
-    /// A `RawValue`'s JSON, canonicalised.
+    /// A `RawValue`'s JSON, canonicalised (read as any other parser reads it: see
+    /// `crate::json`).
     fn write_raw_json(&mut self, json: &str) -> Result<(), Error> {
-        let value: serde_json::Value = serde_json::from_str(json)?;
+        let value = crate::json::from_slice(json.as_bytes())?;
         value.serialize(self)
     }
 }
