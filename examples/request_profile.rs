@@ -26,7 +26,10 @@
 //! the client's in `X-Forwarded-For` and the scheme in `X-Forwarded-Proto`),
 //! `browser_cookie_bare` and `browser_cookie_audited` (the browser's request with the two
 //! cookies of the `token_basic_*` variants: what a protected route's request with cookies
-//! pays for keeping them until a challenge could quote them).
+//! pays for keeping them until a challenge could quote them), `audited_cold` (`audited` with
+//! a new HS256 token on every request and a verification cache of 16 tokens: every request
+//! inspects its token afresh, as `audited_cold` in `scripts/bench` does with RS256; HS256
+//! keeps the signature cheap, so what a new token costs besides it shows).
 //!
 //! `cpu ROUNDS REQUESTS DIR` measures instead the CPU time the process spends per request
 //! (user and system, every thread, from `/proc/self/stat`), for `bare`, `audited` and the
@@ -71,6 +74,19 @@ fn claims() -> serde_json::Value {
     serde_json::json!({"iss": "https://issuer.profile", "aud": "profile-api",
         "sub": "user-1", "client_id": "profile-client", "scope": "orders:read profile",
         "jti": "jti-1", "iat": 1_700_000_000u64, "exp": 4_000_000_000u64})
+}
+
+/// The `n`th token of `audited_cold`: the profile's claims for another subject and `jti`.
+fn cold_token(n: usize) -> String {
+    let mut claims = claims();
+    claims["sub"] = format!("user-{n}").into();
+    claims["jti"] = format!("jti-{n}").into();
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .expect("sign")
 }
 
 fn token() -> String {
@@ -134,7 +150,7 @@ fn one_run(variant: &str, requests: usize, dir: &std::path::Path) {
         .start_paused(true)
         .build()
         .expect("runtime");
-    let profiled = runtime.block_on(set_up(variant, dir));
+    let profiled = runtime.block_on(set_up(variant, dir, requests));
     serve(&runtime, &profiled, requests);
     runtime.block_on(finish(profiled.auditor));
 }
@@ -200,6 +216,9 @@ struct Profiled {
     app: Router,
     auditor: Auditor,
     bearer: String,
+    /// A bearer header per request, each with its own token (`audited_cold`); empty for the
+    /// other variants, which send `bearer` every time.
+    cold: Vec<String>,
     /// A token request (`token_*` variants) rather than a protected route's.
     token_request: bool,
     /// The token request's client authenticates by HTTP Basic, with cookies.
@@ -236,7 +255,7 @@ async fn finish(auditor: Auditor) {
     auditor.shutdown().await;
 }
 
-async fn set_up(variant: &str, dir: &std::path::Path) -> Profiled {
+async fn set_up(variant: &str, dir: &std::path::Path, requests: usize) -> Profiled {
     let orders = Router::new().route(
         "/api/orders",
         get(|| async { "[{\"id\":1}]" }).route_layer(RequiredScopes::all(["orders:read"])),
@@ -271,6 +290,14 @@ async fn set_up(variant: &str, dir: &std::path::Path) -> Profiled {
         let inspector = TokenInspector::builder().hmac_secret(Algorithm::HS256, SECRET);
         (token(), inspector)
     };
+    let (inspector, cold) = if variant == "audited_cold" {
+        let tokens = (0..requests)
+            .map(|i| format!("Bearer {}", cold_token(i)))
+            .collect();
+        (inspector.cache_capacity(16), tokens)
+    } else {
+        (inspector, Vec::new())
+    };
     // The `proxied_*` variants' balancer; requests without a peer address (`audited`,
     // `token_*`) never consult the list.
     let layer = AuditLayer::builder(auditor.clone())
@@ -288,6 +315,7 @@ async fn set_up(variant: &str, dir: &std::path::Path) -> Profiled {
         "bare" | "browser_bare" | "browser_cookie_bare" | "proxied_bare" => (orders, false),
         "token_bare" | "token_basic_bare" => (token_route, true),
         "audited"
+        | "audited_cold"
         | "audited_rs256"
         | "audited_chained"
         | "browser_audited"
@@ -312,6 +340,7 @@ async fn set_up(variant: &str, dir: &std::path::Path) -> Profiled {
         app,
         auditor,
         bearer: format!("Bearer {bearer}"),
+        cold,
         token_request,
         basic: variant.starts_with("token_basic"),
         browser: variant.starts_with("browser") || variant.starts_with("proxied"),
@@ -326,6 +355,7 @@ async fn send(profiled: &Profiled, requests: usize) {
         app,
         auditor,
         bearer,
+        cold,
         token_request,
         basic,
         browser,
@@ -334,7 +364,8 @@ async fn send(profiled: &Profiled, requests: usize) {
         events_per_request,
     } = profiled;
     let (token_request, basic, browser) = (*token_request, *basic, *browser);
-    for _ in 0..requests {
+    for sent in 0..requests {
+        let bearer = cold.get(sent).unwrap_or(bearer);
         let request = if basic {
             Request::post("/token")
                 .header("content-type", "application/x-www-form-urlencoded")

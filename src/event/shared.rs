@@ -173,15 +173,16 @@ impl<T: Serialize + Send + Sync + 'static> Shared<T> {
 
 impl<T: Serialize + Send + Sync + 'static> canonical::Rendered for Part<T> {
     fn write_canonical(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-        let bytes = match self.canonical.get() {
-            Some(bytes) => bytes,
-            None => {
-                let bytes = canonical::canonical_json(&self.value)?.into_boxed_slice();
-                // Two sinks may render it at once: both wrote the same bytes.
-                self.canonical.get_or_init(|| bytes)
-            }
-        };
-        out.extend_from_slice(bytes);
+        if let Some(bytes) = self.canonical.get() {
+            out.extend_from_slice(bytes);
+            return Ok(());
+        }
+        // Written where it goes, then remembered in one allocation of its length: a buffer
+        // of its own would grow several times and shrink once, for every new token's parts.
+        let from = out.len();
+        canonical::append_canonical_json(out, &self.value)?;
+        // Two sinks may render it at once: both wrote the same bytes.
+        let _ = self.canonical.set(out[from..].into());
         Ok(())
     }
 }

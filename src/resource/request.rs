@@ -270,8 +270,9 @@ impl ResourceRequest {
                                 .map(|c| QuotedCredential(c.into())),
                         }
                     }
+                    // The bearer reader checked its characters: a `b64token`.
                     BearerCredential::Bearer(token) => Presented::Token(unless_revoked(
-                        inspector.inspect_probed(token, probe, now),
+                        inspector.inspect_probed(token, probe, Some(true), now),
                     )),
                 },
             ),
@@ -685,7 +686,7 @@ mod tests {
             panic!("read by the rules");
         };
         // Another token, with the probe of the first: hashed on its own.
-        let other = inspector.inspect_probed("x.y.z", probe, now());
+        let other = inspector.inspect_probed("x.y.z", probe, None, now());
         let h2 = headers(&["Bearer x.y.z"]);
         let Read::Seen(_, seen) = credential(&h2, Authorization::of(&h2), &inspector, now()) else {
             panic!("x.y.z is cached under its own key");
@@ -701,7 +702,7 @@ mod tests {
         else {
             unreachable!()
         };
-        let inspected = inspector.inspect_probed(token, probe, now());
+        let inspected = inspector.inspect_probed(token, probe, None, now());
         let Read::Seen(_, seen) = credential(&h1, Authorization::of(&h1), &inspector, now()) else {
             panic!("a.b.c is cached now");
         };

@@ -193,16 +193,19 @@ impl TokenInspector {
 
     /// Inspects a raw bearer token. Never blocks on I/O.
     pub fn inspect(&self, raw: &str) -> Arc<InspectedToken> {
-        self.inspect_probed(raw, None, now())
+        self.inspect_probed(raw, None, None, now())
     }
 
     /// [`inspect`](Self::inspect), with the key of a [`cached_b64token`](Self::cached_b64token)
     /// probe that found nothing: used when it was made of these very bytes (the same place
-    /// in memory), so that a token the cache has not seen is not hashed twice.
+    /// in memory), so that a token the cache has not seen is not hashed twice. `b64token`
+    /// says whether `raw` is an RFC 6750 `b64token` when the caller knows (the bearer
+    /// reader's `BearerCredential::Bearer` is one), so that its bytes are not checked again.
     pub(crate) fn inspect_probed(
         &self,
         raw: &str,
         probe: Option<Probe<'_>>,
+        b64token: Option<bool>,
         now: i64,
     ) -> Arc<InspectedToken> {
         let inner = &self.inner;
@@ -216,7 +219,9 @@ impl TokenInspector {
                 return self.used_again(&cached.token, now);
             }
         }
-        let token = Arc::new(self.verify(raw, TokenFingerprint::of(raw)));
+        let b64token = b64token.unwrap_or_else(|| super::bearer::is_b64token(raw));
+        debug_assert_eq!(b64token, super::bearer::is_b64token(raw), "told wrong");
+        let token = Arc::new(self.verify(raw, TokenFingerprint::of(raw), b64token));
         if token.verdict == Verdict::UnknownKey {
             self.request_refresh();
         }
@@ -225,7 +230,7 @@ impl TokenInspector {
             key,
             Arc::new(Cached {
                 generation,
-                b64token: super::bearer::is_b64token(raw),
+                b64token,
                 weight: 1 + (token.claims.text_bytes() / CLAIM_BYTES_PER_WEIGHT) as u64,
                 token,
             }),
@@ -317,11 +322,11 @@ impl TokenInspector {
     }
 
     /// Everything but the time checks (those depend on the clock, not on the token).
-    fn verify(&self, raw: &str, fingerprint: TokenFingerprint) -> InspectedToken {
+    fn verify(&self, raw: &str, fingerprint: TokenFingerprint, b64token: bool) -> InspectedToken {
         let inner = &self.inner;
         let parts: Vec<&str> = raw.split('.').collect();
         // A token that is not a b64token has a byte that ends a word: never inside one.
-        let anchor = if super::bearer::is_b64token(raw) {
+        let anchor = if b64token {
             SecretAnchor::of_token(raw)
         } else {
             None
