@@ -77,6 +77,10 @@ impl<'a> ResolveRequest<'a> {
 /// token is resolved once, concurrent lookups of a token are coalesced, and lookups are
 /// rate-limited.
 ///
+/// Read the authorization server's answer with [`crate::json::from_slice`] and
+/// [`TokenClaims::from_json`]: `serde_json`'s own `Value` can read an object as other JSON
+/// than it holds (see [`crate::json`]).
+///
 /// ```
 /// use oauth_audit::token::{CachedResolver, TokenClaims};
 ///
