@@ -128,6 +128,13 @@ const RENDERED_TOKEN: &str = "$oauth_audit::private::Rendered";
 pub(super) trait Rendered: Send + Sync {
     /// Appends the value's canonical JSON to `out`.
     fn write_canonical(&self, out: &mut Vec<u8>) -> Result<(), Error>;
+
+    /// The canonical JSON remembered, if it was written already.
+    fn remembered(&self) -> Option<&[u8]>;
+
+    /// Remembers `bytes`, written by a writer of the value's own, as its canonical JSON
+    /// (unless it has some already: two sinks may write it at once, the same bytes).
+    fn remember(&self, bytes: &[u8]);
 }
 
 thread_local! {

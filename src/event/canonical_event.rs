@@ -110,7 +110,9 @@ impl<'c> Members<'c> {
 
     /// A part that may be shared with other events: the JSON it remembers when it is
     /// (copied here directly, where the serde path hands the part over through a
-    /// thread-local offer), else written by `own`.
+    /// thread-local offer), else written by `own`. A shared part written for the first time
+    /// is written by `own` too, and remembered: a new token's parts cost this writer's work,
+    /// not the serde path's.
     #[inline(always)]
     fn shared<T: Serialize + Send + Sync + 'static>(
         &mut self,
@@ -118,10 +120,22 @@ impl<'c> Members<'c> {
         value: &Shared<T>,
         own: impl FnOnce(&mut Canonical, &T) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        match value.rendered() {
-            Some(part) => part.write_canonical(&mut self.key(key).out),
-            None => own(self.key(key), value),
+        let Some(part) = value.rendered() else {
+            return own(self.key(key), value);
+        };
+        let c = self.key(key);
+        if let Some(bytes) = part.remembered() {
+            c.out.extend_from_slice(bytes);
+            return Ok(());
         }
+        let from = c.out.len();
+        own(c, value)?;
+        // A writer that met something out of order (here or before) leaves the event to the
+        // serde path, which writes the part again and remembers what it writes.
+        if !c.again {
+            part.remember(&c.out[from..]);
+        }
+        Ok(())
     }
 
     /// A string known to need no escaping (a name of this crate's, a number or id written
@@ -798,7 +812,36 @@ mod tests {
             );
             prop_assert_eq!(reused.write_event(&event).unwrap(), &serde[..]);
             // And shared parts, once rendered, are copied as they were rendered.
-            prop_assert_eq!(event_json(&event).unwrap(), serde);
+            prop_assert_eq!(&event_json(&event).unwrap(), &serde);
+            // Shared parts met first by this writer are written by its own writers (and
+            // remembered): the same bytes as the serde path's of the parts unshared.
+            let fresh = with_parts(&event, true);
+            let unshared = canonical_json(&with_parts(&event, false)).unwrap();
+            prop_assert_eq!(&event_json(&fresh).unwrap(), &unshared);
+            prop_assert_eq!(&serde, &unshared);
+            // ... and the serde path copies what they remembered.
+            prop_assert_eq!(&canonical_json(&fresh).unwrap(), &unshared);
         }
+    }
+
+    /// `event` with every part that may be shared made anew: shared with nothing remembered
+    /// (`shared`), or the event's own.
+    fn with_parts(event: &AuditEvent, shared: bool) -> AuditEvent {
+        fn anew<T: Clone>(part: &Shared<T>, shared: bool) -> Shared<T> {
+            let value = (**part).clone();
+            if shared {
+                Shared::new(value)
+            } else {
+                Shared::own(value)
+            }
+        }
+        let mut event = event.clone();
+        event.actor = anew(&event.actor, shared);
+        event.token = event.token.as_ref().map(|token| anew(token, shared));
+        let scopes = &mut event.scopes;
+        for list in [&mut scopes.granted, &mut scopes.required, &mut scopes.used] {
+            *list = list.as_ref().map(|list| anew(list, shared));
+        }
+        event
     }
 }

@@ -181,9 +181,17 @@ impl<T: Serialize + Send + Sync + 'static> canonical::Rendered for Part<T> {
         // of its own would grow several times and shrink once, for every new token's parts.
         let from = out.len();
         canonical::append_canonical_json(out, &self.value)?;
-        // Two sinks may render it at once: both wrote the same bytes.
-        let _ = self.canonical.set(out[from..].into());
+        self.remember(&out[from..]);
         Ok(())
+    }
+
+    fn remembered(&self) -> Option<&[u8]> {
+        self.canonical.get().map(|bytes| &**bytes)
+    }
+
+    fn remember(&self, bytes: &[u8]) {
+        // Two sinks may render it at once: both wrote the same bytes.
+        let _ = self.canonical.set(bytes.into());
     }
 }
 
