@@ -9,7 +9,7 @@
 //! `{"sub":"admin"}`. The resource server, the authorization server and every SIEM read one
 //! member with an odd name. For the claims of a token, that is a parser differential: the
 //! record would name a subject, a client or scopes that the server never saw, and a rule
-//! would decide on them. [`Plain`] reads everything else as `Value` does (the same lexer,
+//! would decide on them. [`from_slice`] reads everything else as `Value` does (the same lexer,
 //! numbers, escapes, depth limit, refusal of trailing characters), member names as they are.
 
 use std::fmt;

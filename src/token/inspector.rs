@@ -220,7 +220,11 @@ impl TokenInspector {
             }
         }
         let b64token = b64token.unwrap_or_else(|| super::bearer::is_b64token(raw));
-        debug_assert_eq!(b64token, super::bearer::is_b64token(raw), "told wrong");
+        debug_assert_eq!(
+            b64token,
+            super::bearer::is_b64token(raw),
+            "the caller's word on whether the token is a b64token"
+        );
         let token = Arc::new(self.verify(raw, TokenFingerprint::of(raw), b64token));
         if token.verdict == Verdict::UnknownKey {
             self.request_refresh();
