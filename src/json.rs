@@ -152,7 +152,17 @@ impl<'de> Visitor<'de> for Plain<'_> {
 
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
+        let mut first = true;
         while let Some(key) = map.next_key::<String>()? {
+            if std::mem::take(&mut first) && key == NUMBER_TOKEN {
+                match map.next_value_seed(NumberText(self.nested()))? {
+                    Read::Number(number) => return Ok(Value::Number(number)),
+                    Read::Value(value) => {
+                        object.insert(key, value);
+                        continue;
+                    }
+                }
+            }
             match object.entry(key) {
                 Entry::Vacant(entry) => {
                     entry.insert(map.next_value_seed(self.nested())?);
@@ -169,6 +179,81 @@ impl<'de> Visitor<'de> for Plain<'_> {
             }
         }
         Ok(Value::Object(object))
+    }
+}
+
+/// The name `serde_json` gives the one member of a map it hands a number over as, as its
+/// text, with its `arbitrary_precision` feature (which any crate of a program can turn on):
+/// a number that fits no `u64` or `i64`, `1.5`, `1e3`.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// What follows [`NUMBER_TOKEN`] as an object's first member name.
+enum Read {
+    /// A number `serde_json` handed over as its text (its `arbitrary_precision` feature).
+    Number(Number),
+    /// The value of a member written with that name in the JSON: an ordinary member.
+    Value(Value),
+}
+
+/// The value after a first member name [`NUMBER_TOKEN`]. `serde_json` hands a number's text
+/// over as an owned `String` (`visit_string`); a string in the JSON text comes as a `&str`
+/// (`visit_str`, `visit_borrowed_str`), and is an ordinary member's value like any other:
+/// `{"$serde_json::private::Number":"1"}` is not the number 1, whatever the features.
+struct NumberText<'a>(Plain<'a>);
+
+impl<'de> DeserializeSeed<'de> for NumberText<'_> {
+    type Value = Read;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Read, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NumberText<'_> {
+    type Value = Read;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Read, E> {
+        text.parse().map(Read::Number).map_err(E::custom)
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Read, E> {
+        self.0.visit_bool(value).map(Read::Value)
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Read, E> {
+        self.0.visit_i64(value).map(Read::Value)
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Read, E> {
+        self.0.visit_u64(value).map(Read::Value)
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Read, E> {
+        self.0.visit_f64(value).map(Read::Value)
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Read, E> {
+        self.0.visit_str(value).map(Read::Value)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Read, E> {
+        self.0.visit_none().map(Read::Value)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Read, E> {
+        self.0.visit_unit().map(Read::Value)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Read, A::Error> {
+        self.0.visit_seq(seq).map(Read::Value)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Read, A::Error> {
+        self.0.visit_map(map).map(Read::Value)
     }
 }
 
@@ -305,6 +390,43 @@ mod tests {
         reads_as_serde_json(deep.as_bytes());
         let deep_objects = format!("{}1{}", r#"{"a":"#.repeat(130), "}".repeat(130));
         reads_as_serde_json(deep_objects.as_bytes());
+    }
+
+    /// With `serde_json`'s `arbitrary_precision` feature (which another crate of a program
+    /// may turn on), its parser hands a number that is no `u64` or `i64` over as a map of one
+    /// member, named `$serde_json::private::Number`, whose value is the number's text as an
+    /// owned `String`: that is a number, as in a `Value`. The same name in the JSON text is an
+    /// ordinary member.
+    #[test]
+    fn a_number_handed_over_as_its_text_is_a_number() {
+        use serde::de::value::{Error, MapDeserializer};
+        for (text, expected) in [
+            ("1.5", json!(1.5)),
+            ("-2", json!(-2)),
+            ("1e3", json!(1000.0)),
+        ] {
+            let handed =
+                MapDeserializer::<_, Error>::new([(NUMBER_TOKEN, text.to_owned())].into_iter());
+            let value = Plain::last_wins().deserialize(handed).unwrap();
+            assert_eq!(value, expected, "{text}");
+        }
+        // Only as an object's first member.
+        let handed =
+            MapDeserializer::<_, Error>::new([("x", "1"), (NUMBER_TOKEN, "2")].into_iter());
+        assert_eq!(
+            Plain::last_wins().deserialize(handed).unwrap(),
+            json!({"x": "1", NUMBER_TOKEN: "2"})
+        );
+        for text in [
+            format!(r#"{{"{NUMBER_TOKEN}":"1.5"}}"#),
+            format!(r#"{{"{NUMBER_TOKEN}":"1\u002e5"}}"#),
+            format!(r#"{{"{NUMBER_TOKEN}":1.5}}"#),
+            format!(r#"{{"{NUMBER_TOKEN}":{{"a":[1]}},"b":2}}"#),
+        ] {
+            let theirs: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(from_slice(text.as_bytes()).unwrap(), theirs, "{text}");
+            assert!(theirs.is_object());
+        }
     }
 
     #[test]
