@@ -147,7 +147,6 @@ impl Location {
 /// A form-encoded answer ([`JsonBody::from_form`]) is read into the same members, each a
 /// string: the token endpoint reads `access_token`, `scope` or `error` from either alike.
 pub(crate) struct JsonBody<'a> {
-    bytes: &'a [u8],
     members: Vec<(Cow<'a, str>, Member<'a>)>,
 }
 
@@ -180,7 +179,7 @@ impl<'a> JsonBody<'a> {
             Ok(text) => serde_json::from_str(text).ok()?,
             Err(_) => serde_json::from_slice(bytes).ok()?,
         };
-        Some(JsonBody { bytes, members })
+        Some(JsonBody { members })
     }
 
     /// A form-encoded answer, its parameters as string members (decoded as a request's form
@@ -191,7 +190,7 @@ impl<'a> JsonBody<'a> {
             .into_pairs()
             .map(|(name, value)| (name, Member::Text(value)))
             .collect();
-        JsonBody { bytes, members }
+        JsonBody { members }
     }
 
     fn get(&self, key: &str) -> Option<&Member<'a>> {
@@ -203,9 +202,18 @@ impl<'a> JsonBody<'a> {
     }
 
     /// The token claims of an introspection answer, read by the one claims reader that
-    /// protected routes use too.
+    /// protected routes use too, from the members this body was read into. A member the
+    /// claims do not use is not read again: one that holds, deep inside, what a `Value`
+    /// refuses (a lone surrogate, nesting past its limit), which this body leaves raw, does
+    /// not take the claims with it while `active` is read.
     pub(crate) fn claims(&self) -> crate::token::TokenClaims {
-        crate::token::TokenClaims::from_body(self.bytes)
+        crate::token::TokenClaims::from_named(
+            self.members.iter().map(|(name, member)| (&**name, member)),
+            |member| match member {
+                Member::Text(text) => Some(serde_json::Value::String(text.to_string())),
+                Member::Raw(raw) => crate::json::from_slice(raw.get().as_bytes()).ok(),
+            },
+        )
     }
 
     /// Whether `key` is a member.
@@ -404,6 +412,28 @@ mod tests {
         assert_eq!(j.int("expires_in"), Some(28800));
         assert_eq!(j.str("error"), None);
         assert!(j.has("error"));
+    }
+
+    /// What a `Value` refuses deep inside a member the claims do not use (a lone surrogate,
+    /// which a server writing JSON from JavaScript strings may send for a name a user chose)
+    /// is left raw by the body's reading, and `active` is read: the claims must be read too,
+    /// or the token would be recorded active with no subject or scopes.
+    #[test]
+    fn claims_are_read_beside_a_member_a_value_would_refuse() {
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for other in [r#"["\ud800"]"#, r#"{"name":"\udc00x"}"#, deep.as_str()] {
+            let body = format!(r#"{{"active":true,"sub":"alice","scope":"a b","x":{other}}}"#);
+            assert!(serde_json::from_str::<Value>(&body).is_err(), "{body}");
+            let j = JsonBody::parse(body.as_bytes()).unwrap();
+            assert_eq!(j.bool("active"), Some(true));
+            let claims = j.claims();
+            assert_eq!(claims.subject.as_deref(), Some("alice"), "{body}");
+            assert_eq!(claims.scopes, ["a", "b"]);
+        }
+        // In a member the claims use, it makes that claim absent, as a non-string would.
+        let j = JsonBody::parse(br#"{"active":true,"sub":"alice","aud":["\ud800"]}"#).unwrap();
+        assert_eq!(j.claims().subject.as_deref(), Some("alice"));
+        assert!(j.claims().audience.is_empty());
     }
 
     #[test]

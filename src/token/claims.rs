@@ -109,12 +109,20 @@ impl TokenClaims {
         Self::read(|slot| members.get(slot).and_then(Option::as_ref))
     }
 
-    /// Reads the claims of a JSON body (an introspection answer), each member as any other
-    /// parser reads it (see `crate::json`); no claims when it is not one JSON object.
-    pub(crate) fn from_body(bytes: &[u8]) -> Self {
-        crate::json::members::<CLAIM_SLOTS>(bytes, claim_slot)
-            .map(|members| Self::from_members(&members))
-            .unwrap_or_default()
+    /// Reads the claims of an object's members, given by name in their order (of a name
+    /// given twice the last counts): `value` reads a member's value, and is asked only for
+    /// the members the claims use.
+    pub(crate) fn from_named<'n, M>(
+        members: impl IntoIterator<Item = (&'n str, M)>,
+        value: impl Fn(M) -> Option<Value>,
+    ) -> Self {
+        let mut slots: ClaimMembers = std::array::from_fn(|_| None);
+        for (name, member) in members {
+            if let Some(slot) = claim_slot(name) {
+                slots[slot] = value(member);
+            }
+        }
+        Self::from_members(&slots)
     }
 
     /// The one reading of claims, whatever holds them: `member` gives the value of the
@@ -363,11 +371,19 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The claims of a JSON payload, picked out as the inspector picks them while parsing;
+    /// none when it is not one JSON object.
+    pub(super) fn from_body(bytes: &[u8]) -> TokenClaims {
+        crate::json::members::<CLAIM_SLOTS>(bytes, claim_slot)
+            .map(|members| TokenClaims::from_members(&members))
+            .unwrap_or_default()
+    }
+
     #[test]
     fn a_claim_given_twice_reads_as_its_last_as_in_a_value() {
         let text = br#"{"sub":"first","scope":"a b","sub":"second","act":{"sub":"x"},"act":7,"exp":1,"exp":"soon"}"#;
         let value: Value = serde_json::from_slice(text).unwrap();
-        let claims = TokenClaims::from_body(text);
+        let claims = from_body(text);
         assert_eq!(claims, TokenClaims::from_json(&value));
         assert_eq!(claims.subject.as_deref(), Some("second"));
         assert_eq!(claims.actor, None);
@@ -379,13 +395,13 @@ mod tests {
         // `serde_json`'s `Value` reads this as `{"sub":"admin","scope":"admin"}`; the server
         // that accepts the token, and every other parser, as one claim with an odd name.
         let text = br#"{"$serde_json::private::RawValue":"{\"sub\":\"admin\",\"scope\":\"admin\"}","aud":"api"}"#;
-        let claims = TokenClaims::from_body(text);
+        let claims = from_body(text);
         assert_eq!(claims.subject, None);
         assert!(claims.scopes.is_empty());
         assert_eq!(claims.audience, ["api"]);
         let nested =
             br#"{"sub":"alice","act":{"$serde_json::private::RawValue":"{\"sub\":\"admin\"}"}}"#;
-        let claims = TokenClaims::from_body(nested);
+        let claims = from_body(nested);
         assert_eq!(claims.subject.as_deref(), Some("alice"));
         assert_eq!(claims.actor, None);
     }
@@ -597,7 +613,7 @@ mod tests {
                 } else {
                     TokenClaims::default()
                 };
-                prop_assert_eq!(TokenClaims::from_body(&text), expected);
+                prop_assert_eq!(super::from_body(&text), expected);
             }
 
             /// The inspector on arbitrary tokens: never panics, bounded claims, the same
