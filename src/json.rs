@@ -68,12 +68,18 @@ impl<'de> serde::Deserialize<'de> for PlainValue {
 /// `duplicate` and the read fails (the error itself can only carry a message).
 pub(crate) struct Plain<'a> {
     duplicate: Option<&'a mut Option<String>>,
+    /// Set when the value read is a string handed over owned (`visit_string`): what
+    /// `serde_json`'s parser does only with a number's text (see [`NUMBER_TOKEN`]).
+    handed_over: Option<&'a mut bool>,
 }
 
 impl Plain<'static> {
     /// A member given twice counts as its last occurrence says.
     pub(crate) fn last_wins() -> Self {
-        Plain { duplicate: None }
+        Plain {
+            duplicate: None,
+            handed_over: None,
+        }
     }
 }
 
@@ -82,6 +88,7 @@ impl<'a> Plain<'a> {
     pub(crate) fn refusing_duplicates(duplicate: &'a mut Option<String>) -> Self {
         Plain {
             duplicate: Some(duplicate),
+            handed_over: None,
         }
     }
 
@@ -89,6 +96,7 @@ impl<'a> Plain<'a> {
     fn nested(&mut self) -> Plain<'_> {
         Plain {
             duplicate: self.duplicate.as_deref_mut(),
+            handed_over: None,
         }
     }
 }
@@ -131,6 +139,9 @@ impl<'de> Visitor<'de> for Plain<'_> {
     }
 
     fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        if let Some(handed_over) = self.handed_over {
+            *handed_over = true;
+        }
         Ok(Value::String(value))
     }
 
@@ -155,9 +166,18 @@ impl<'de> Visitor<'de> for Plain<'_> {
         let mut first = true;
         while let Some(key) = map.next_key::<String>()? {
             if std::mem::take(&mut first) && key == NUMBER_TOKEN {
-                match map.next_value_seed(NumberText(self.nested()))? {
-                    Read::Number(number) => return Ok(Value::Number(number)),
-                    Read::Value(value) => {
+                let mut handed_over = false;
+                let value = map.next_value_seed(Plain {
+                    duplicate: self.duplicate.as_deref_mut(),
+                    handed_over: Some(&mut handed_over),
+                })?;
+                match value {
+                    // The parser's own hand-over of a number's text: the number.
+                    Value::String(text) if handed_over => {
+                        return text.parse().map(Value::Number).map_err(de::Error::custom);
+                    }
+                    // The same name written in the JSON: an ordinary member.
+                    value => {
                         object.insert(key, value);
                         continue;
                     }
@@ -184,78 +204,11 @@ impl<'de> Visitor<'de> for Plain<'_> {
 
 /// The name `serde_json` gives the one member of a map it hands a number over as, as its
 /// text, with its `arbitrary_precision` feature (which any crate of a program can turn on):
-/// a number that fits no `u64` or `i64`, `1.5`, `1e3`.
+/// a number that fits no `u64` or `i64`, `1.5`, `1e3`. Its text comes as an owned `String`
+/// (`visit_string`); a string in the JSON text comes as a `&str` (`visit_str`,
+/// `visit_borrowed_str`), so `{"$serde_json::private::Number":"1"}` is an object with one
+/// member, whatever the features.
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
-
-/// What follows [`NUMBER_TOKEN`] as an object's first member name.
-enum Read {
-    /// A number `serde_json` handed over as its text (its `arbitrary_precision` feature).
-    Number(Number),
-    /// The value of a member written with that name in the JSON: an ordinary member.
-    Value(Value),
-}
-
-/// The value after a first member name [`NUMBER_TOKEN`]. `serde_json` hands a number's text
-/// over as an owned `String` (`visit_string`); a string in the JSON text comes as a `&str`
-/// (`visit_str`, `visit_borrowed_str`), and is an ordinary member's value like any other:
-/// `{"$serde_json::private::Number":"1"}` is not the number 1, whatever the features.
-struct NumberText<'a>(Plain<'a>);
-
-impl<'de> DeserializeSeed<'de> for NumberText<'_> {
-    type Value = Read;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Read, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for NumberText<'_> {
-    type Value = Read;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_string<E: de::Error>(self, text: String) -> Result<Read, E> {
-        text.parse().map(Read::Number).map_err(E::custom)
-    }
-
-    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Read, E> {
-        self.0.visit_bool(value).map(Read::Value)
-    }
-
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Read, E> {
-        self.0.visit_i64(value).map(Read::Value)
-    }
-
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Read, E> {
-        self.0.visit_u64(value).map(Read::Value)
-    }
-
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Read, E> {
-        self.0.visit_f64(value).map(Read::Value)
-    }
-
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<Read, E> {
-        self.0.visit_str(value).map(Read::Value)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Read, E> {
-        self.0.visit_none().map(Read::Value)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Read, E> {
-        self.0.visit_unit().map(Read::Value)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Read, A::Error> {
-        self.0.visit_seq(seq).map(Read::Value)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Read, A::Error> {
-        self.0.visit_map(map).map(Read::Value)
-    }
-}
 
 /// The members of one JSON object that a reader asks for, read as [`Plain`] reads them
 /// (the last of a member given twice counts); every other member is read too, so that the
