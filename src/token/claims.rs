@@ -380,6 +380,18 @@ mod tests {
     }
 
     #[test]
+    fn every_claim_name_has_its_own_slot_and_no_other_name_has_one() {
+        for (slot, name) in NAMES.iter().enumerate() {
+            assert_eq!(claim_slot(name), Some(slot), "{name}");
+        }
+        for other in [
+            "", "Sub", "subject", "scopes", "ex", "nbf ", "x5t#S256", "jkt",
+        ] {
+            assert_eq!(claim_slot(other), None, "{other}");
+        }
+    }
+
+    #[test]
     fn a_claim_given_twice_reads_as_its_last_as_in_a_value() {
         let text = br#"{"sub":"first","scope":"a b","sub":"second","act":{"sub":"x"},"act":7,"exp":1,"exp":"soon"}"#;
         let value: Value = serde_json::from_slice(text).unwrap();
