@@ -458,11 +458,9 @@ fn signature_ok(raw: &str, key: &VerifyKey, alg: Algorithm) -> bool {
     let Some((signing_input, signature)) = raw.rsplit_once('.') else {
         return false;
     };
-    // `candidates` only offers a key for the algorithms it allows; a key of another family
-    // (an RSA public key taken as an HMAC secret) is refused here as well.
-    key.key.family() == alg.family()
-        && jsonwebtoken::crypto::verify(signature, signing_input.as_bytes(), &key.key, alg)
-            .unwrap_or(false)
+    // A key verifies only the algorithms it was made ready for, never one of another
+    // family (an RSA public key taken as an HMAC secret): see `VerifyKey::new`.
+    key.verifies(alg, signing_input.as_bytes(), signature)
 }
 
 /// The fingerprint of [`ecdsa_twin`]: how the revoked set knows the token's other spelling.
@@ -580,7 +578,7 @@ impl std::fmt::Debug for VerifyKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VerifyKey")
             .field("kid", &self.kid)
-            .field("algorithms", &self.algorithms)
+            .field("algorithms", &self.algorithms().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -613,7 +611,7 @@ impl TokenInspectorBuilder {
     }
 
     /// A static JWKS document. Keys that cannot verify (encryption keys, unknown key types,
-    /// RSA keys outside 2048 to 4096 bits) are skipped with a warning.
+    /// RSA keys outside 2048 to 4096 bits, keys aws-lc refuses) are skipped with a warning.
     pub fn jwks_json(mut self, json: impl Into<String>) -> Self {
         self.jwks_documents.push(json.into());
         self
@@ -794,11 +792,7 @@ mod tests {
     }
 
     fn key(key: DecodingKey, algorithms: Vec<Algorithm>) -> VerifyKey {
-        VerifyKey {
-            kid: None,
-            key,
-            algorithms,
-        }
+        VerifyKey::new(None, &key, &algorithms).0
     }
 
     /// A token with this header and payload, signed with HS256 under [`SECRET`].
