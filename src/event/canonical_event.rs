@@ -2,9 +2,10 @@
 //! `serialize_field` call, a key order check and an escaping scan of the key for every
 //! member: the parts every event has (the envelope, `http`, `scopes`, `service`, an owned
 //! `actor` or `token`, `error`, `source`) are written here with their keys as literals,
-//! quotes, colon and all, and so are the event's id, kind, outcome, severity and times. A
-//! shared part's remembered JSON is copied here directly. Everything else (fingerprints,
-//! addresses, the rarer objects and enums) goes through the serde path as before.
+//! quotes, colon and all, and so are the event's id, kind, outcome, severity and times, a
+//! token's fingerprint, format and verdict, and the client's authentication method. A
+//! shared part's remembered JSON is copied here directly. Everything else (addresses, the
+//! rarer objects and enums) goes through the serde path as before.
 //!
 //! The bytes are the serde path's, byte for byte: the tests below write thousands of
 //! events both ways. Each struct is taken apart without `..`, so a field added to the
@@ -18,9 +19,10 @@ use uuid::Uuid;
 
 use super::canonical::{append_to, write_str, Canonical, Canonicalizer, Error};
 use super::{
-    Actor, AuditEvent, ErrorInfo, HttpInfo, OAuthDetails, Scopes, ServiceInfo, Shared, Source,
-    Timestamp, TokenDetails, UnverifiedClaims,
+    Actor, AuditEvent, ClientAuth, ErrorInfo, HttpInfo, OAuthDetails, Scopes, ServiceInfo, Shared,
+    Source, Timestamp, TokenDetails, UnverifiedClaims,
 };
+use crate::token::{TokenFingerprint, TokenFormat, Verdict};
 
 /// [`append_canonical_json`](super::append_canonical_json) of an event: the same bytes,
 /// written member by member. What every sink writes.
@@ -147,6 +149,14 @@ impl<'c> Members<'c> {
             "{value:?} needs escaping"
         );
         self.quoted(key, value.as_bytes());
+    }
+
+    /// [`plain`](Self::plain), when there is a value.
+    #[inline(always)]
+    fn opt_plain(&mut self, key: &'static [u8], value: Option<&str>) {
+        if let Some(value) = value {
+            self.plain(key, value);
+        }
     }
 
     /// `bytes` between quotes, as they are.
@@ -291,7 +301,7 @@ fn write(c: &mut Canonical, event: &AuditEvent) -> Result<(), Error> {
     m.opt_serde(key!("alert"), alert)?;
     m.opt_serde(key!("chain"), chain)?;
     m.opt_serde(key!("checkpoint"), checkpoint)?;
-    m.opt_serde(key!("client_auth"), client_auth)?;
+    m.opt_plain(key!("client_auth"), client_auth.map(ClientAuth::as_str));
     m.opt_serde(key!("dropped"), dropped)?;
     if let Some(error) = error {
         write_error(m.key(key!("error")), error);
@@ -466,8 +476,11 @@ fn write_token(c: &mut Canonical, token: &TokenDetails) -> Result<(), Error> {
     m.opt_serde(key!("binding"), binding)?;
     m.opt_str(key!("client_id"), client_id.as_deref());
     m.opt_time(key!("expires_at"), expires_at)?;
-    m.serde(key!("fingerprint"), fingerprint)?;
-    m.opt_serde(key!("format"), format)?;
+    m.plain(
+        key!("fingerprint"),
+        fingerprint.text(&mut [0; TokenFingerprint::TEXT_LEN]),
+    );
+    m.opt_plain(key!("format"), format.map(TokenFormat::as_str));
     m.opt_time(key!("issued_at"), issued_at)?;
     m.opt_str(key!("issuer"), issuer.as_deref());
     m.opt_str(key!("jti"), jti.as_deref());
@@ -479,7 +492,7 @@ fn write_token(c: &mut Canonical, token: &TokenDetails) -> Result<(), Error> {
     if !unverified.as_deref().is_none_or(UnverifiedClaims::is_empty) {
         m.serde(key!("unverified"), unverified)?;
     }
-    m.opt_serde(key!("verdict"), verdict)?;
+    m.opt_plain(key!("verdict"), verdict.map(Verdict::as_str));
     m.close();
     Ok(())
 }
@@ -769,6 +782,49 @@ mod tests {
                 }));
             }
             event
+        }
+    }
+
+    /// The names the writer takes from `as_str` are the ones serde writes, for every
+    /// variant (the property test draws only some of them).
+    #[test]
+    fn names_written_directly_are_serdes() {
+        use crate::event::ClientAuth;
+        use crate::token::{TokenFormat, Verdict};
+        fn serde_name(value: impl serde::Serialize) -> String {
+            serde_json::to_value(value)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+        for verdict in Verdict::ALL {
+            assert_eq!(verdict.as_str(), serde_name(verdict));
+        }
+        for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
+            assert_eq!(format.as_str(), serde_name(format));
+        }
+        let methods = [
+            ClientAuth::ClientSecretBasic,
+            ClientAuth::ClientSecretPost,
+            ClientAuth::ClientSecretJwt,
+            ClientAuth::PrivateKeyJwt,
+            ClientAuth::TlsClientAuth,
+            ClientAuth::SelfSignedTlsClientAuth,
+            ClientAuth::None,
+        ];
+        for method in methods {
+            // A method added to the enum must be added here: the match has no wildcard.
+            match method {
+                ClientAuth::ClientSecretBasic
+                | ClientAuth::ClientSecretPost
+                | ClientAuth::ClientSecretJwt
+                | ClientAuth::PrivateKeyJwt
+                | ClientAuth::TlsClientAuth
+                | ClientAuth::SelfSignedTlsClientAuth
+                | ClientAuth::None => {}
+            }
+            assert_eq!(method.as_str(), serde_name(method));
         }
     }
 

@@ -23,6 +23,13 @@ const HEX_PAIRS: [u8; 512] = {
     table
 };
 
+/// `byte`'s two hex digits, in lower case.
+#[inline(always)]
+pub(crate) fn hex_pair(byte: u8) -> &'static [u8] {
+    let pair = usize::from(byte) * 2;
+    &HEX_PAIRS[pair..pair + 2]
+}
+
 /// Where each of the 16 bytes' two digits go in the hyphenated text.
 const POSITIONS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
 
@@ -40,8 +47,7 @@ pub(crate) fn uuid_v7(unix_millis: u64) -> Uuid {
 pub(crate) fn hyphenated(id: &Uuid) -> [u8; HYPHENATED_LEN] {
     let mut text = [b'-'; HYPHENATED_LEN];
     for (byte, at) in id.as_bytes().iter().zip(POSITIONS) {
-        let pair = usize::from(*byte) * 2;
-        text[at..at + 2].copy_from_slice(&HEX_PAIRS[pair..pair + 2]);
+        text[at..at + 2].copy_from_slice(hex_pair(*byte));
     }
     text
 }

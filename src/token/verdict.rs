@@ -83,3 +83,13 @@ pub enum TokenFormat {
     /// Anything else: a reference token only its issuer can resolve.
     Opaque,
 }
+
+impl TokenFormat {
+    /// The name as it appears in `token.format`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenFormat::Jwt => "jwt",
+            TokenFormat::Opaque => "opaque",
+        }
+    }
+}
