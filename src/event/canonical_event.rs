@@ -3,9 +3,10 @@
 //! member: the parts every event has (the envelope, `http`, `scopes`, `service`, an owned
 //! `actor` or `token`, `error`, `source`) are written here with their keys as literals,
 //! quotes, colon and all, and so are the event's id, kind, outcome, severity and times, a
-//! token's fingerprint, format and verdict, and the client's authentication method. A
-//! shared part's remembered JSON is copied here directly. Everything else (addresses, the
-//! rarer objects and enums) goes through the serde path as before.
+//! token's fingerprint, format, verdict and `active`, the actor's kind and the client's
+//! authentication method. A shared part's remembered JSON is copied here directly.
+//! Everything else (addresses, the rarer objects and enums) goes through the serde path as
+//! before.
 //!
 //! The bytes are the serde path's, byte for byte: the tests below write thousands of
 //! events both ways. Each struct is taken apart without `..`, so a field added to the
@@ -19,8 +20,8 @@ use uuid::Uuid;
 
 use super::canonical::{append_to, write_str, Canonical, Canonicalizer, Error};
 use super::{
-    Actor, AuditEvent, ClientAuth, ErrorInfo, HttpInfo, OAuthDetails, Scopes, ServiceInfo, Shared,
-    Source, Timestamp, TokenDetails, UnverifiedClaims,
+    Actor, ActorKind, AuditEvent, ClientAuth, ErrorInfo, HttpInfo, OAuthDetails, Scopes,
+    ServiceInfo, Shared, Source, Timestamp, TokenDetails, UnverifiedClaims,
 };
 use crate::token::{TokenFingerprint, TokenFormat, Verdict};
 
@@ -149,6 +150,14 @@ impl<'c> Members<'c> {
             "{value:?} needs escaping"
         );
         self.quoted(key, value.as_bytes());
+    }
+
+    /// A literal (`true`, `false`), unquoted, when there is one.
+    #[inline(always)]
+    fn opt_plain_literal(&mut self, key: &'static [u8], value: Option<&'static str>) {
+        if let Some(value) = value {
+            self.key(key).out.extend_from_slice(value.as_bytes());
+        }
     }
 
     /// [`plain`](Self::plain), when there is a value.
@@ -353,7 +362,7 @@ fn write_actor(c: &mut Canonical, actor: &Actor) -> Result<(), Error> {
     if !delegation.is_empty() {
         m.serde(key!("delegation"), delegation)?;
     }
-    m.opt_serde(key!("kind"), kind)?;
+    m.opt_plain(key!("kind"), kind.map(ActorKind::as_str));
     m.opt_str(key!("subject"), subject.as_deref());
     m.close();
     Ok(())
@@ -469,7 +478,10 @@ fn write_token(c: &mut Canonical, token: &TokenDetails) -> Result<(), Error> {
         verdict,
     } = token;
     let mut m = Members::open(c);
-    m.opt_serde(key!("active"), active)?;
+    m.opt_plain_literal(
+        key!("active"),
+        active.map(|active| if active { "true" } else { "false" }),
+    );
     if !audience.is_empty() {
         m.strs(key!("audience"), audience);
     }
@@ -803,6 +815,12 @@ mod tests {
         }
         for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
             assert_eq!(format.as_str(), serde_name(format));
+        }
+        for kind in [ActorKind::User, ActorKind::Client, ActorKind::Anonymous] {
+            match kind {
+                ActorKind::User | ActorKind::Client | ActorKind::Anonymous => {}
+            }
+            assert_eq!(kind.as_str(), serde_name(kind));
         }
         let methods = [
             ClientAuth::ClientSecretBasic,

@@ -168,6 +168,17 @@ pub enum ActorKind {
     Anonymous,
 }
 
+impl ActorKind {
+    /// The name as it appears in the `actor.kind` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::User => "user",
+            ActorKind::Client => "client",
+            ActorKind::Anonymous => "anonymous",
+        }
+    }
+}
+
 /// The `client_auth` field: how the OAuth client authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
