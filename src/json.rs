@@ -52,16 +52,6 @@ pub(crate) fn object_from_slice(bytes: &[u8]) -> Option<Map<String, Value>> {
     }
 }
 
-/// A `Value` read as [`Plain`] reads it, for a reader that asks for a type (a JWT's claims
-/// through `jsonwebtoken::decode`).
-pub(crate) struct PlainValue(pub(crate) Value);
-
-impl<'de> serde::Deserialize<'de> for PlainValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Plain::last_wins().deserialize(deserializer).map(PlainValue)
-    }
-}
-
 /// Reads any JSON value as `serde_json`'s `Value` does, except that an object's members are
 /// only ever members (see the module's documentation). Of a member given twice, the last
 /// counts, as in a `Value`; or, for a reader that must refuse that, the key is left in

@@ -7,7 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use http::{HeaderMap, HeaderName, Method, Uri};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, ThumbprintHash};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use serde::Deserialize as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -173,24 +174,9 @@ impl DpopVerifier {
         let Ok(key) = DecodingKey::from_jwk(&jwk) else {
             return fail(ProofOutcome::Malformed);
         };
-        let mut validation = Validation::new(algorithm);
-        validation.required_spec_claims.clear();
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        // Read as any other parser reads them (see `crate::json`).
-        let claims = match jsonwebtoken::decode::<crate::json::PlainValue>(proof, &key, &validation)
-        {
-            Ok(data) => data.claims.0,
-            Err(e) => {
-                use jsonwebtoken::errors::ErrorKind;
-                return fail(match e.kind() {
-                    ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
-                        ProofOutcome::Malformed
-                    }
-                    _ => ProofOutcome::InvalidSignature,
-                });
-            }
+        let claims = match signed_claims(proof, algorithm, &key) {
+            Ok(claims) => claims,
+            Err(outcome) => return fail(outcome),
         };
         let text = |name: &str| claims.get(name).and_then(Value::as_str);
         // A NumericDate may have a fraction (RFC 7519 §2).
@@ -294,6 +280,60 @@ impl DpopVerifier {
     }
 }
 
+/// The claims of `proof`, once its signature by `key` under `algorithm` is checked, read as
+/// `jsonwebtoken::decode` would accept them (the checks and their order are its own, without
+/// its second reading of the header, its validation set-up and the key prepared again):
+///
+/// - a header that its typed reading refuses (a member of the wrong type, or given twice) is
+///   `Malformed`, as is a signature or payload that is not base64url or a payload that is not
+///   JSON;
+/// - a signature that does not verify, or a key aws-lc refuses, is `InvalidSignature`, and so
+///   is a typed header whose `alg` is not the one the proof was read with;
+/// - the claims are read as any other parser reads them (see `crate::json`), but a registered
+///   claim the library reads for validation (`exp`, `nbf`, `sub`, `iss`, `aud`) given twice
+///   makes the payload `Malformed`, as it did there.
+fn signed_claims(
+    proof: &str,
+    algorithm: Algorithm,
+    key: &DecodingKey,
+) -> Result<Value, ProofOutcome> {
+    /// The registered claims `jsonwebtoken` reads to validate, each of any type: only one of
+    /// each may be given. Declared as it declares them (only `exp` and `nbf` with a
+    /// default), so that a payload that is a JSON array is refused or read as it was: the
+    /// check finds no `jti` in one either way.
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Registered {
+        #[serde(default)]
+        exp: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        nbf: Option<serde::de::IgnoredAny>,
+        sub: Option<serde::de::IgnoredAny>,
+        iss: Option<serde::de::IgnoredAny>,
+        aud: Option<serde::de::IgnoredAny>,
+    }
+    let header = jsonwebtoken::decode_header(proof).map_err(|_| ProofOutcome::Malformed)?;
+    if header.alg != algorithm {
+        return Err(ProofOutcome::InvalidSignature);
+    }
+    let (message, signature) = proof.rsplit_once('.').ok_or(ProofOutcome::Malformed)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| ProofOutcome::Malformed)?;
+    if !crate::token::verifies_once(key, algorithm, message.as_bytes(), &signature) {
+        return Err(ProofOutcome::InvalidSignature);
+    }
+    let payload = message
+        .split_once('.')
+        .map(|(_, payload)| payload)
+        .ok_or(ProofOutcome::Malformed)?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| ProofOutcome::Malformed)?;
+    serde_json::from_slice::<Registered>(&payload).map_err(|_| ProofOutcome::Malformed)?;
+    crate::json::from_slice(&payload).map_err(|_| ProofOutcome::Malformed)
+}
+
 /// The proof's algorithm, key and key thumbprint, read from its JOSE header; on failure, the
 /// thumbprint if the key was read that far.
 fn read_header(proof: &str) -> Result<(Algorithm, Jwk, String), Option<String>> {
@@ -320,7 +360,8 @@ fn read_header(proof: &str) -> Result<(Algorithm, Jwk, String), Option<String>> 
     {
         return Err(None);
     }
-    let jwk: Jwk = serde_json::from_value(jwk_value.clone()).map_err(|_| None)?;
+    // Read where it is, not from a copy.
+    let jwk = Jwk::deserialize(jwk_value).map_err(|_| None)?;
     let jkt = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| None)?;
     let algorithm = header
         .get("alg")
@@ -448,5 +489,134 @@ impl DpopVerifierBuilder {
                 token_endpoint: ReplayCache::new(self.replay_capacity),
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use serde_json::json;
+
+    use super::*;
+
+    /// What `check` used before `signed_claims`: `jsonwebtoken::decode`, its errors sorted
+    /// the same way. The reading `signed_claims` must keep.
+    fn through_jsonwebtoken(
+        proof: &str,
+        algorithm: Algorithm,
+        key: &DecodingKey,
+    ) -> Result<Value, ProofOutcome> {
+        struct Claims(Value);
+        impl<'de> serde::Deserialize<'de> for Claims {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                use serde::de::DeserializeSeed as _;
+                crate::json::Plain::last_wins().deserialize(d).map(Claims)
+            }
+        }
+        let mut validation = jsonwebtoken::Validation::new(algorithm);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        match jsonwebtoken::decode::<Claims>(proof, key, &validation) {
+            Ok(data) => Ok(data.claims.0),
+            Err(e) => {
+                use jsonwebtoken::errors::ErrorKind;
+                Err(match e.kind() {
+                    ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+                        ProofOutcome::Malformed
+                    }
+                    _ => ProofOutcome::InvalidSignature,
+                })
+            }
+        }
+    }
+
+    #[test]
+    fn the_claims_are_read_and_refused_as_jsonwebtoken_decode_did() {
+        let rng = SystemRandom::new();
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let point = &pair.public_key().as_ref()[1..];
+        let (x, y) = point.split_at(32);
+        let jwk = json!({"kty": "EC", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)});
+        let key = DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
+        let b64 = |text: &str| URL_SAFE_NO_PAD.encode(text);
+        let sign = |header: &str, payload: &str| {
+            let input = format!("{header}.{payload}");
+            let signature = pair.sign(&rng, input.as_bytes()).unwrap();
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        };
+        let header = |extra: &str| {
+            let jwk = jwk.to_string();
+            b64(&format!(
+                r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{jwk}{extra}}}"#
+            ))
+        };
+        let claims = r#"{"jti":"j","htm":"GET","htu":"https://a.example/","iat":1}"#;
+        let good = sign(&header(""), &b64(claims));
+        let (input, _) = good.rsplit_once('.').unwrap();
+        let other_signature = sign(&header(""), &b64(r#"{"jti":"k"}"#));
+        let (_, other_signature) = other_signature.rsplit_once('.').unwrap();
+        let cases = [
+            // Valid, and valid with claims of odd types or repeated unregistered ones.
+            good.clone(),
+            sign(
+                &header(""),
+                &b64(r#"{"jti":"a","jti":"b","exp":"soon","aud":5}"#),
+            ),
+            sign(&header(""), &b64("[1,2]")),
+            sign(&header(""), &b64("[1,2,3,4,5]")),
+            sign(&header(""), &b64("[1,2,3,4,5,6]")),
+            sign(&header(""), &b64(r#""a string""#)),
+            sign(
+                &header(""),
+                &b64(r#"{"$serde_json::private::RawValue":"{\"jti\":\"x\"}"}"#),
+            ),
+            // A header member of the wrong type, a header member given twice.
+            sign(&header(r#","kid":5"#), &b64(claims)),
+            sign(&header(r#","alg":"ES256""#), &b64(claims)),
+            sign(&header(r#","x5c":"not a list""#), &b64(claims)),
+            // Registered claims given twice, a payload that is not JSON or not base64url.
+            sign(&header(""), &b64(r#"{"sub":"a","sub":"b"}"#)),
+            sign(&header(""), &b64(r#"{"aud":"a","aud":"b"}"#)),
+            sign(&header(""), &b64(r#"{"jti":"a"} x"#)),
+            sign(&header(""), "not*base64"),
+            // A signature of something else, one that is not base64url, none at all.
+            format!("{input}.{other_signature}"),
+            format!("{input}.!!!!"),
+            format!("{input}."),
+        ];
+        for proof in cases {
+            let expected = through_jsonwebtoken(&proof, Algorithm::ES256, &key);
+            assert_eq!(
+                signed_claims(&proof, Algorithm::ES256, &key),
+                expected,
+                "{proof}"
+            );
+        }
+        // The outcomes above are of every kind.
+        let outcomes: Vec<_> = [
+            &good,
+            &format!("{input}.{other_signature}"),
+            &format!("{input}.!!!!"),
+        ]
+        .iter()
+        .map(|proof| signed_claims(proof, Algorithm::ES256, &key).err())
+        .collect();
+        assert_eq!(
+            outcomes,
+            [
+                None,
+                Some(ProofOutcome::InvalidSignature),
+                Some(ProofOutcome::Malformed)
+            ]
+        );
+        // A proof read with another algorithm than its typed header says is not its signer's.
+        assert_eq!(
+            signed_claims(&good, Algorithm::ES384, &key),
+            Err(ProofOutcome::InvalidSignature)
+        );
     }
 }

@@ -80,15 +80,30 @@ impl VerifyKey {
         let Ok(len) = URL_SAFE_NO_PAD.decode_slice(signature, &mut decoded) else {
             return false;
         };
-        let signature = &decoded[..len];
-        match check {
+        check.verifies(message, &decoded[..len])
+    }
+}
+
+/// Whether `signature` (decoded) is `key`'s signature of `message` under `alg`, for a key
+/// used once (a DPoP proof's own): `false` too for a key aws-lc refuses or one of another
+/// family than `alg`.
+pub(crate) fn verifies_once(
+    key: &DecodingKey,
+    alg: Algorithm,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    Check::new(alg, key).is_ok_and(|check| check.verifies(message, signature))
+}
+
+impl Check {
+    fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
             Check::Hmac(key) => hmac::verify(key, message, signature).is_ok(),
             Check::Public(key) => key.verify_sig(message, signature).is_ok(),
         }
     }
-}
 
-impl Check {
     fn new(alg: Algorithm, key: &DecodingKey) -> Result<Check, String> {
         use Algorithm::*;
         if key.family() != alg.family() {
