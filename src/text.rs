@@ -130,7 +130,7 @@ pub(crate) fn lossy(bytes: &[u8]) -> Cow<'_, str> {
 }
 
 /// Most text is printable ASCII and short enough: nothing to escape or cut.
-fn is_safe(input: &str, max_bytes: usize) -> bool {
+pub(crate) fn is_safe(input: &str, max_bytes: usize) -> bool {
     input.len() <= max_bytes && is_printable_ascii(input.as_bytes())
 }
 

@@ -1,7 +1,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::text::sanitize;
+use crate::text::{is_safe, sanitize};
 
 /// At most this many scopes are read from a token (`scope` / `scp`).
 pub const MAX_SCOPES: usize = 64;
@@ -99,14 +99,25 @@ impl TokenClaims {
     /// assert_eq!(exchanged.delegation[1].client_id.as_deref(), Some("billing-svc"));
     /// ```
     pub fn from_json(value: &Value) -> Self {
-        Self::read(|slot| value.get(NAMES[slot]))
+        Self::read(|slot| value.get(NAMES[slot]), Default::default())
     }
 
     /// Reads the claims that [`claim_slot`] picked out of a JWT's payload as it was parsed
     /// ([`crate::json::members`]): the same reading as [`from_json`](Self::from_json) of the
     /// whole payload, without a map of every member.
-    pub(crate) fn from_members(members: &ClaimMembers) -> Self {
-        Self::read(|slot| members.get(slot).and_then(Option::as_ref))
+    ///
+    /// A text claim kept as it is (nothing to escape, short enough) is taken out of its
+    /// member rather than copied: the member is left an empty string.
+    pub(crate) fn from_members(members: &mut ClaimMembers) -> Self {
+        let mut taken: [Option<String>; TEXT_SLOTS] = Default::default();
+        for (slot, taken) in taken.iter_mut().enumerate() {
+            if let Some(Value::String(text)) = &mut members[slot] {
+                if is_safe(text, MAX_CLAIM_BYTES) {
+                    *taken = Some(std::mem::take(text));
+                }
+            }
+        }
+        Self::read(|slot| members.get(slot).and_then(Option::as_ref), taken)
     }
 
     /// Reads the claims of an object's members, given by name in their order (of a name
@@ -122,14 +133,21 @@ impl TokenClaims {
                 slots[slot] = value(member);
             }
         }
-        Self::from_members(&slots)
+        Self::from_members(&mut slots)
     }
 
     /// The one reading of claims, whatever holds them: `member` gives the value of the
-    /// member in a slot of [`NAMES`].
-    fn read<'v>(member: impl Fn(usize) -> Option<&'v Value>) -> Self {
+    /// member in a slot of [`NAMES`], and `taken` the text of a text claim's slot that was
+    /// taken out of its member, kept as it is (see [`from_members`](Self::from_members)).
+    fn read<'v>(
+        member: impl Fn(usize) -> Option<&'v Value>,
+        mut taken: [Option<String>; TEXT_SLOTS],
+    ) -> Self {
         let mut truncated = Vec::new();
         let mut text = |slot: usize| {
+            if let Some(text) = taken.get_mut(slot).and_then(Option::take) {
+                return Some(text);
+            }
             member(slot)
                 .and_then(Value::as_str)
                 .map(|v| capped(v, NAMES[slot], &mut truncated))
@@ -224,6 +242,8 @@ const AZP: usize = 3;
 const CID: usize = 4;
 const JTI: usize = 5;
 const ISS: usize = 6;
+/// The text claims' slots are the first ones, [`SUB`] to [`ISS`].
+const TEXT_SLOTS: usize = ISS + 1;
 const ACT: usize = 7;
 const CNF: usize = 8;
 const SCOPE: usize = 9;
@@ -319,6 +339,10 @@ fn delegation(act: Option<&Value>, truncated: &mut Vec<&'static str>) -> Vec<Del
 /// `value` made safe and cut to [`MAX_CLAIM_BYTES`]; notes `claim` when something was lost.
 fn capped(value: &str, claim: &'static str, truncated: &mut Vec<&'static str>) -> String {
     let out = sanitize(value, MAX_CLAIM_BYTES);
+    // Kept as it is: nothing was escaped or cut.
+    if out == value {
+        return out;
+    }
     let escaped_len: usize = value
         .chars()
         .map(|c| {
@@ -375,7 +399,7 @@ mod tests {
     /// none when it is not one JSON object.
     pub(super) fn from_body(bytes: &[u8]) -> TokenClaims {
         crate::json::members::<CLAIM_SLOTS>(bytes, claim_slot)
-            .map(|members| TokenClaims::from_members(&members))
+            .map(|mut members| TokenClaims::from_members(&mut members))
             .unwrap_or_default()
     }
 

@@ -366,10 +366,10 @@ impl TokenInspector {
         if parts.len() != 3 {
             return malformed;
         }
-        let Some(payload) = decode_part::<CLAIM_SLOTS>(parts[1], claim_slot) else {
+        let Some(mut payload) = decode_part::<CLAIM_SLOTS>(parts[1], claim_slot) else {
             return malformed;
         };
-        let claims = TokenClaims::from_members(&payload);
+        let claims = TokenClaims::from_members(&mut payload);
         // Each way out takes the claims once: they are moved into the answer, not copied.
         let with = |claims, verdict| InspectedToken {
             fingerprint,
