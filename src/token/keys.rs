@@ -415,6 +415,45 @@ mod tests {
         }
     }
 
+    /// The longest signature a key makes, RSA of 4096 bits (683 base64url characters),
+    /// fits the buffer it is decoded into, with the key from PEM and from a JWK.
+    #[test]
+    fn an_rsa_4096_signature_verifies() {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::rsa::KeySize;
+        use aws_lc_rs::signature::{KeyPair as _, RsaKeyPair, RSA_PKCS1_SHA256};
+        let pair = RsaKeyPair::generate(KeySize::Rsa4096).unwrap();
+        let message = b"header.payload";
+        let mut signature = vec![0; pair.public_modulus_len()];
+        pair.sign(
+            &RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            message,
+            &mut signature,
+        )
+        .unwrap();
+        let encoded = URL_SAFE_NO_PAD.encode(&signature);
+        assert_eq!(encoded.len(), 683);
+        let spki = pair.public_key().as_der().unwrap();
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(spki.as_ref())
+        );
+        let components = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+        let jwks = format!(
+            r#"{{"keys":[{{"kty":"RSA","kid":"k","n":"{}","e":"{}"}}]}}"#,
+            URL_SAFE_NO_PAD.encode(&components.n),
+            URL_SAFE_NO_PAD.encode(&components.e)
+        );
+        let from_pem = static_key(Algorithm::RS256, pem.as_bytes(), None).unwrap();
+        let from_jwks = KeySet::from_jwks(&jwks).unwrap().keys.remove(0);
+        for key in [&from_pem, &from_jwks] {
+            assert!(key.verifies(Algorithm::RS256, message, &encoded));
+            assert!(!key.verifies(Algorithm::RS256, b"header.payloaD", &encoded));
+            assert!(!key.verifies(Algorithm::PS256, message, &encoded));
+        }
+    }
+
     #[test]
     fn a_signature_longer_than_any_key_makes_is_refused() {
         let secret = b"a-32-byte-long-secret-for-hs256!";
