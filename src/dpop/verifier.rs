@@ -313,7 +313,8 @@ fn signed_claims(
         aud: Option<serde::de::IgnoredAny>,
     }
     let header = jsonwebtoken::decode_header(proof).map_err(|_| ProofOutcome::Malformed)?;
-    if header.alg != algorithm {
+    // Before the signature is decoded, as the library chose its verifier first.
+    if header.alg != algorithm || key.family() != algorithm.family() {
         return Err(ProofOutcome::InvalidSignature);
     }
     let (message, signature) = proof.rsplit_once('.').ok_or(ProofOutcome::Malformed)?;
