@@ -1,5 +1,6 @@
 //! Untrusted text made safe to show: escaped and cut ([`sanitize`]), URLs without their
-//! secrets ([`shown_url`]); and text read from JSON without a copy ([`Text`]).
+//! secrets ([`shown_url`]); text read from JSON without a copy ([`Text`]); and bytes as hex
+//! digits, two at a time ([`hex_pair`]).
 //!
 //! A leaf that depends on nothing else in the crate, so that token inspection (which
 //! sanitises claims and shows JWKS URLs) and the event schema (which re-exports both as
@@ -9,6 +10,26 @@ use std::borrow::Cow;
 use std::ops::Deref;
 
 use serde::de::{Deserialize, Deserializer, Visitor};
+
+/// `00` to `ff` in lower case, two bytes each.
+const HEX_PAIRS: [u8; 512] = {
+    let digits = b"0123456789abcdef";
+    let mut table = [0u8; 512];
+    let mut i = 0;
+    while i < 256 {
+        table[2 * i] = digits[i >> 4];
+        table[2 * i + 1] = digits[i & 15];
+        i += 1;
+    }
+    table
+};
+
+/// `byte`'s two hex digits, in lower case.
+#[inline(always)]
+pub(crate) fn hex_pair(byte: u8) -> &'static [u8] {
+    let pair = usize::from(byte) * 2;
+    &HEX_PAIRS[pair..pair + 2]
+}
 
 /// A JSON string as read: borrowed from the input unless it held escapes. (serde's own
 /// `Cow` borrows only as a field of its own, never inside a list or as a map's key: every

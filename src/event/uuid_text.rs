@@ -7,28 +7,10 @@
 
 use uuid::Uuid;
 
+use crate::text::hex_pair;
+
 /// The length of a hyphenated UUID: `01a24254-d817-7c42-8bb7-14e5b6cd5bdf`.
 pub(crate) const HYPHENATED_LEN: usize = 36;
-
-/// `00` to `ff` in lower case, two bytes each.
-const HEX_PAIRS: [u8; 512] = {
-    let digits = b"0123456789abcdef";
-    let mut table = [0u8; 512];
-    let mut i = 0;
-    while i < 256 {
-        table[2 * i] = digits[i >> 4];
-        table[2 * i + 1] = digits[i & 15];
-        i += 1;
-    }
-    table
-};
-
-/// `byte`'s two hex digits, in lower case.
-#[inline(always)]
-pub(crate) fn hex_pair(byte: u8) -> &'static [u8] {
-    let pair = usize::from(byte) * 2;
-    &HEX_PAIRS[pair..pair + 2]
-}
 
 /// Where each of the 16 bytes' two digits go in the hyphenated text.
 const POSITIONS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];

@@ -37,7 +37,7 @@ impl TokenFingerprint {
     pub(crate) fn text<'a>(&self, buf: &'a mut [u8; Self::TEXT_LEN]) -> &'a str {
         buf[..7].copy_from_slice(b"sha256:");
         for (byte, digits) in self.0.iter().zip(buf[7..].chunks_exact_mut(2)) {
-            digits.copy_from_slice(crate::event::uuid_text::hex_pair(*byte));
+            digits.copy_from_slice(crate::text::hex_pair(*byte));
         }
         // ASCII only.
         std::str::from_utf8(buf).unwrap_or_default()
