@@ -972,4 +972,46 @@ mod tests {
         let confused = key(rsa, vec![Algorithm::HS256]);
         assert!(!signature_ok(&hs256(secret), &confused, Algorithm::HS256));
     }
+
+    #[test]
+    fn a_token_for_a_jwks_key_that_verifies_nothing_is_a_bad_signature_with_or_without_kid() {
+        // Keys that name an algorithm they cannot verify (an RSA key marked HS256, a P-256
+        // key marked ES384, an Ed25519 key of 31 bytes), beside a usable RS256 key. A token of one of those
+        // algorithms is one of those keys' (forged) tokens whether or not it names the key,
+        // as with `jsonwebtoken::crypto::verify`: never a key the inspector lacks.
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let n = b64.encode([0xc5u8; 256]);
+        let p256 = b64.encode([7u8; 32]);
+        let short = b64.encode([9u8; 31]);
+        let jwks = format!(
+            r#"{{"keys":[
+                {{"kty":"RSA","kid":"confused","alg":"HS256","n":"{n}","e":"AQAB"}},
+                {{"kty":"EC","kid":"curve","alg":"ES384","crv":"P-256","x":"{p256}","y":"{p256}"}},
+                {{"kty":"OKP","kid":"short","crv":"Ed25519","x":"{short}"}},
+                {{"kty":"RSA","kid":"good","alg":"RS256","n":"{n}","e":"AQAB"}}]}}"#
+        );
+        let inspector = TokenInspector::builder().jwks_json(jwks).build().unwrap();
+        let token = |header: Value| {
+            let payload = b64.encode(br#"{"sub":"alice","exp":4102444800}"#);
+            format!("{}.{payload}.c2ln", b64.encode(header.to_string()))
+        };
+        for alg in ["HS256", "ES384", "EdDSA"] {
+            for header in [
+                serde_json::json!({"alg": alg}),
+                serde_json::json!({"alg": alg, "kid": "confused"}),
+            ] {
+                let verdict = inspector.inspect(&token(header.clone())).verdict;
+                assert_eq!(verdict, Verdict::BadSignature, "{header}");
+            }
+        }
+        // A key id no key has, with an algorithm no key names, is a key the inspector lacks.
+        let unknown = serde_json::json!({"alg": "ES256", "kid": "elsewhere"});
+        assert_eq!(
+            inspector.inspect(&token(unknown)).verdict,
+            Verdict::UnknownKey
+        );
+        // The HS256 forgery of the classic confusion: the RSA key's own bytes as the secret.
+        let forged = hs256(&[0xc5u8; 256]);
+        assert_eq!(inspector.inspect(&forged).verdict, Verdict::BadSignature);
+    }
 }

@@ -21,8 +21,11 @@ const RSA_BITS: RangeInclusive<usize> = 2048..=4096;
 #[derive(Clone)]
 pub(crate) struct VerifyKey {
     pub(crate) kid: Option<String>,
-    /// For each algorithm the key may verify, the key made ready for aws-lc's check of it.
-    checks: Vec<(Algorithm, Check)>,
+    /// For each algorithm the key is listed for, the key made ready for aws-lc's check of
+    /// it; `None` where it cannot be (a key of another family, or one aws-lc refuses): the
+    /// key is still a candidate for a token of that algorithm, whose signature it never
+    /// verifies.
+    checks: Vec<(Algorithm, Option<Check>)>,
 }
 
 /// A key as aws-lc checks a signature with it, prepared once when the key is read: an HMAC
@@ -42,9 +45,10 @@ const LONGEST_SIGNATURE: usize = 4096 / 8;
 
 impl VerifyKey {
     /// `key`, made ready for each of `algorithms` it can verify, and what kept it from the
-    /// first it cannot (one of another family, or a key aws-lc refuses). A key kept with
-    /// fewer algorithms, or none, still makes its `kid` known: a token naming it with another
-    /// algorithm is a bad signature, not an unknown key.
+    /// first it cannot (one of another family, or a key aws-lc refuses). An algorithm it
+    /// cannot verify stays listed, as with `jsonwebtoken::crypto::verify`: a token of that
+    /// algorithm, naming the key's `kid` or no `kid`, has the key as a candidate and is a bad
+    /// signature, not an unknown key.
     pub(crate) fn new(
         kid: Option<String>,
         key: &DecodingKey,
@@ -53,26 +57,31 @@ impl VerifyKey {
         let mut problem = None;
         let checks = algorithms
             .iter()
-            .filter_map(|&alg| match Check::new(alg, key) {
-                Ok(check) => Some((alg, check)),
+            .map(|&alg| match Check::new(alg, key) {
+                Ok(check) => (alg, Some(check)),
                 Err(refused) => {
                     problem.get_or_insert(refused);
-                    None
+                    (alg, None)
                 }
             })
             .collect();
         (VerifyKey { kid, checks }, problem)
     }
 
-    /// The algorithms the key verifies.
+    /// The algorithms the key is listed for, whether or not it can verify them.
     pub(crate) fn algorithms(&self) -> impl Iterator<Item = Algorithm> + '_ {
         self.checks.iter().map(|(alg, _)| *alg)
+    }
+
+    /// Whether the key verifies some algorithm.
+    pub(crate) fn usable(&self) -> bool {
+        self.checks.iter().any(|(_, check)| check.is_some())
     }
 
     /// Whether `signature`, base64url without padding as in a JWS, is this key's signature
     /// of `message` under `alg` (never, for an algorithm the key does not allow).
     pub(crate) fn verifies(&self, alg: Algorithm, message: &[u8], signature: &str) -> bool {
-        let Some((_, check)) = self.checks.iter().find(|(allowed, _)| *allowed == alg) else {
+        let Some((_, Some(check))) = self.checks.iter().find(|(allowed, _)| *allowed == alg) else {
             return false;
         };
         // Decoded on the stack: a signature too long for any key fails to decode.
@@ -209,7 +218,7 @@ impl KeySet {
             }
             keys.push(key);
         }
-        let usable = keys.iter().any(|key| key.algorithms().next().is_some());
+        let usable = keys.iter().any(VerifyKey::usable);
         if !usable && !set.keys.is_empty() {
             return Err(TokenConfigError::Jwks(
                 "the JWKS document has no key usable for signature verification".into(),
@@ -477,10 +486,17 @@ mod tests {
         );
         let set = KeySet::from_jwks(&jwks).unwrap();
         assert!(set.has_kid("confused"));
-        assert_eq!(
-            set.candidates(Some("confused"), Algorithm::HS256).count(),
-            0
-        );
+        // A candidate for a token naming it, or naming no key, that it never verifies.
+        let hs256 = sign_hs(hmac::HMAC_SHA256, &[0xc5u8; 256], "header.payload");
+        for kid in [Some("confused"), None] {
+            let confused: Vec<_> = set
+                .candidates(kid, Algorithm::HS256)
+                .filter(|key| key.kid.as_deref() == Some("confused"))
+                .collect();
+            assert_eq!(confused.len(), 1);
+            assert!(!confused[0].usable());
+            assert!(!confused[0].verifies(Algorithm::HS256, b"header.payload", &hs256));
+        }
         assert_eq!(set.candidates(Some("good"), Algorithm::HS256).count(), 1);
         // Alone, it leaves the document with no usable key.
         let alone = format!(
