@@ -297,20 +297,52 @@ fn signed_claims(
     algorithm: Algorithm,
     key: &DecodingKey,
 ) -> Result<Value, ProofOutcome> {
-    /// The registered claims `jsonwebtoken` reads to validate, each of any type: only one of
-    /// each may be given. Declared as it declares them (only `exp` and `nbf` with a
-    /// default), so that a payload that is a JSON array is refused or read as it was: the
-    /// check finds no `jti` in one either way.
+    /// The registered claims `jsonwebtoken` reads to validate (its `ClaimsForValidation`),
+    /// read as it reads them: only one of each may be given, and a claim of a type it does
+    /// not expect is no error, as if not given, except where its reader gives up in the
+    /// middle of the value and the rest of the payload is then read from there: an `exp` or
+    /// `nbf` that is an array or object with something in it (read as a number), a `sub`
+    /// that is an array or object (read as a string) make the payload `Malformed`. Declared
+    /// as it declares them (only `exp` and `nbf` with a default), so that a payload that is
+    /// a JSON array is refused or read as it was: the check finds no `jti` in one either way.
     #[derive(serde::Deserialize)]
     #[allow(dead_code)]
     struct Registered {
-        #[serde(default)]
-        exp: Option<serde::de::IgnoredAny>,
-        #[serde(default)]
-        nbf: Option<serde::de::IgnoredAny>,
-        sub: Option<serde::de::IgnoredAny>,
+        #[serde(deserialize_with = "numeric_date", default)]
+        exp: (),
+        #[serde(deserialize_with = "numeric_date", default)]
+        nbf: (),
+        sub: Text,
         iss: Option<serde::de::IgnoredAny>,
         aud: Option<serde::de::IgnoredAny>,
+    }
+    /// `exp` and `nbf` as `jsonwebtoken`'s `numeric_type` reads them: a number, or anything
+    /// else, read as far as its parser goes before it finds that is not one.
+    fn numeric_date<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<(), D::Error> {
+        struct Number;
+        impl serde::de::Visitor<'_> for Number {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a NumericDate")
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+                Ok(())
+            }
+        }
+        let _not_a_number = deserializer.deserialize_any(Number);
+        Ok(())
+    }
+    /// `sub` as `jsonwebtoken`'s `TryParse<Cow<str>>` reads it: a string, or anything else,
+    /// read as far as its parser goes before it finds that is not one.
+    struct Text;
+    impl<'de> serde::Deserialize<'de> for Text {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Text, D::Error> {
+            let _not_a_string = Option::<String>::deserialize(deserializer);
+            Ok(Text)
+        }
     }
     let header = jsonwebtoken::decode_header(proof).map_err(|_| ProofOutcome::Malformed)?;
     // Before the signature is decoded, as the library chose its verifier first.
@@ -584,6 +616,26 @@ mod tests {
             sign(&header(""), &b64(r#"{"aud":"a","aud":"b"}"#)),
             sign(&header(""), &b64(r#"{"jti":"a"} x"#)),
             sign(&header(""), "not*base64"),
+            // Registered claims of types its validation cannot read: a `sub` that is no
+            // string, an `exp` or `nbf` that is no number, each empty and not.
+            sign(&header(""), &b64(r#"{"jti":"j","sub":{}}"#)),
+            sign(&header(""), &b64(r#"{"jti":"j","sub":[]}"#)),
+            sign(&header(""), &b64(r#"{"jti":"j","sub":{"a":1}}"#)),
+            sign(&header(""), &b64(r#"{"jti":"j","sub":["a"]}"#)),
+            sign(
+                &header(""),
+                &b64(r#"{"jti":"j","sub":true,"iss":{},"aud":[{}]}"#),
+            ),
+            sign(&header(""), &b64(r#"{"jti":"j","exp":{}}"#)),
+            sign(&header(""), &b64(r#"{"jti":"j","exp":[]}"#)),
+            sign(&header(""), &b64(r#"{"jti":"j","exp":{"a":1}}"#)),
+            sign(&header(""), &b64(r#"{"jti":"j","exp":[1]}"#)),
+            sign(&header(""), &b64(r#"{"jti":"j","nbf":[1,2]}"#)),
+            sign(&header(""), &b64(r#"{"jti":"j","nbf":-1,"exp":1e400}"#)),
+            sign(&header(""), &b64(r#"{"jti":"j","exp":null,"sub":null}"#)),
+            sign(&header(""), &b64(r#"[1,2,{},4,5]"#)),
+            sign(&header(""), &b64(r#"[[1],2,3,4,5]"#)),
+            sign(&header(""), &b64(r#"[{},[],"s",{},[]]"#)),
             // A signature of something else, one that is not base64url, none at all.
             format!("{input}.{other_signature}"),
             format!("{input}.!!!!"),
@@ -619,5 +671,56 @@ mod tests {
             signed_claims(&good, Algorithm::ES384, &key),
             Err(ProofOutcome::InvalidSignature)
         );
+    }
+
+    /// A proof as a client makes it, with these claims besides `jti`, `htm`, `htu` and `iat`.
+    fn proof_with(pair: &EcdsaKeyPair, extra: &str, iat: i64) -> String {
+        let point = &pair.public_key().as_ref()[1..];
+        let (x, y) = point.split_at(32);
+        let jwk = json!({"kty": "EC", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)});
+        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}).to_string();
+        let claims =
+            format!(r#"{{"jti":"j","htm":"GET","htu":"https://a.example/r","iat":{iat}{extra}}}"#);
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let signature = pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    #[test]
+    fn a_proof_whose_sub_exp_or_nbf_jsonwebtoken_could_not_read_stays_malformed() {
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let verifier = DpopVerifier::default();
+        let uri: Uri = "https://a.example/r".parse().unwrap();
+        let now = 1_700_000_000;
+        let outcome = |extra: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(DPOP, proof_with(&pair, extra, now).parse().unwrap());
+            verifier
+                .check_at(&Method::GET, &uri, &headers, None, now)
+                .outcome
+        };
+        assert_eq!(outcome(""), ProofOutcome::Valid);
+        // Of any other type, each is no error: `jsonwebtoken` reads it as not given.
+        for extra in [
+            r#","sub":5,"exp":"soon","nbf":-1,"iss":{},"aud":[{}]"#,
+            r#","exp":{}"#,
+        ] {
+            assert_eq!(outcome(extra), ProofOutcome::Valid, "{extra}");
+        }
+        // But `decode` failed on these: a `sub` that is an object or an array, an `exp` or
+        // `nbf` that is an object or array with something in it.
+        for extra in [
+            r#","sub":{}"#,
+            r#","sub":["a"]"#,
+            r#","exp":{"a":1}"#,
+            r#","nbf":[1]"#,
+        ] {
+            assert_eq!(outcome(extra), ProofOutcome::Malformed, "{extra}");
+        }
     }
 }
