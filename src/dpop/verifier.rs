@@ -288,7 +288,9 @@ impl DpopVerifier {
 ///   `Malformed`, as is a signature or payload that is not base64url or a payload that is not
 ///   JSON;
 /// - a signature that does not verify, or a key aws-lc refuses, is `InvalidSignature`, and so
-///   is a typed header whose `alg` is not the one the proof was read with;
+///   is a typed header whose `alg` is not the one the proof was read with, a key of another
+///   family than `algorithm` (before the signature is decoded) and a proof of fewer than
+///   three parts;
 /// - the claims are read as any other parser reads them (see `crate::json`), but a registered
 ///   claim the library reads for validation (`exp`, `nbf`, `sub`, `iss`, `aud`) given twice
 ///   makes the payload `Malformed`, as it did there.
@@ -344,7 +346,12 @@ fn signed_claims(
             Ok(Text)
         }
     }
-    let header = jsonwebtoken::decode_header(proof).map_err(|_| ProofOutcome::Malformed)?;
+    // A proof of fewer than three parts is an `InvalidToken` to `decode`, not a JSON or
+    // base64 error: an invalid signature.
+    let header = jsonwebtoken::decode_header(proof).map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::InvalidToken => ProofOutcome::InvalidSignature,
+        _ => ProofOutcome::Malformed,
+    })?;
     // Before the signature is decoded, as the library chose its verifier first.
     if header.alg != algorithm || key.family() != algorithm.family() {
         return Err(ProofOutcome::InvalidSignature);
@@ -721,6 +728,37 @@ mod tests {
             r#","nbf":[1]"#,
         ] {
             assert_eq!(outcome(extra), ProofOutcome::Malformed, "{extra}");
+        }
+    }
+
+    #[test]
+    fn a_proof_of_too_few_parts_or_read_with_a_key_of_another_family_fails_as_in_decode() {
+        // Unreachable through `check` (`read_header` wants three parts, `key_fits` a key of
+        // the algorithm's family), but `signed_claims` promises decode's outcomes.
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let proof = proof_with(&pair, "", 1);
+        let (input, _) = proof.rsplit_once('.').unwrap();
+        let (header, _) = input.split_once('.').unwrap();
+        let hmac = DecodingKey::from_secret(b"a-32-byte-long-secret-for-hs256!");
+        let point = &pair.public_key().as_ref()[1..];
+        let (x, y) = point.split_at(32);
+        let ec =
+            DecodingKey::from_ec_components(&URL_SAFE_NO_PAD.encode(x), &URL_SAFE_NO_PAD.encode(y))
+                .unwrap();
+        let cases = [
+            (proof.clone(), &hmac),
+            (format!("{input}.!!!!"), &hmac),
+            (format!("{input}."), &hmac),
+            (input.to_owned(), &ec),
+            (header.to_owned(), &ec),
+            (format!("{input}.!!!!"), &ec),
+        ];
+        for (proof, key) in cases {
+            assert_eq!(
+                signed_claims(&proof, Algorithm::ES256, key),
+                through_jsonwebtoken(&proof, Algorithm::ES256, key),
+                "{proof}"
+            );
         }
     }
 }
