@@ -533,4 +533,155 @@ mod tests {
         };
         assert!(problem.contains("cannot verify RS256"), "{problem}");
     }
+
+    /// A PEM block of `der`.
+    fn pem(label: &str, der: &[u8]) -> String {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+        format!("-----BEGIN {label}-----\n{encoded}\n-----END {label}-----\n")
+    }
+
+    /// Spellings of `signature` (base64url) that a JWS may carry: itself, padded, in the
+    /// other alphabet, one character short or long, its last character changed (some only
+    /// in bits no byte uses), too long for any key, and none.
+    fn spellings(signature: &str) -> Vec<String> {
+        let mut spellings = vec![
+            signature.to_owned(),
+            format!("{signature}="),
+            format!("{signature}=="),
+            signature.replace('-', "+").replace('_', "/"),
+            signature[..signature.len() - 1].to_owned(),
+            format!("{signature}A"),
+            format!("{signature}AA"),
+            format!("{signature}AAAA"),
+            URL_SAFE_NO_PAD.encode([0u8; LONGEST_SIGNATURE + 1]),
+            URL_SAFE_NO_PAD.encode([0u8; LONGEST_SIGNATURE]),
+            String::new(),
+        ];
+        for last in ['A', 'B', 'E', 'Q', 'g', 'w', '_'] {
+            let mut changed = signature[..signature.len() - 1].to_owned();
+            changed.push(last);
+            spellings.push(changed);
+        }
+        spellings
+    }
+
+    #[test]
+    fn keys_verify_as_jsonwebtoken_crypto_verify_did() {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
+        use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+        use Algorithm::*;
+        let rng = SystemRandom::new();
+        let message = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9";
+        // Each key, as each way it is read, with its signatures of `message`.
+        type Signatures = Vec<(Algorithm, Vec<u8>)>;
+        let mut keys: Vec<(&str, DecodingKey, Signatures)> = Vec::new();
+        for size in [KeySize::Rsa2048, KeySize::Rsa4096] {
+            let pair = RsaKeyPair::generate(size).unwrap();
+            let sign = |padding: &'static dyn signature::RsaEncoding| {
+                let mut out = vec![0; pair.public_modulus_len()];
+                pair.sign(padding, &rng, message, &mut out).unwrap();
+                out
+            };
+            let signatures = vec![
+                (RS256, sign(&signature::RSA_PKCS1_SHA256)),
+                (RS384, sign(&signature::RSA_PKCS1_SHA384)),
+                (RS512, sign(&signature::RSA_PKCS1_SHA512)),
+                (PS256, sign(&signature::RSA_PSS_SHA256)),
+                (PS384, sign(&signature::RSA_PSS_SHA384)),
+                (PS512, sign(&signature::RSA_PSS_SHA512)),
+            ];
+            let pkcs1 = pair.public_key().as_ref().to_vec();
+            let spki = pair.public_key().as_der().unwrap();
+            let parts = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+            let mut padded_n = vec![0, 0];
+            padded_n.extend(&parts.n);
+            let mut padded_e = vec![0];
+            padded_e.extend(&parts.e);
+            for (how, key) in [
+                ("PKCS#1 PEM", pem("RSA PUBLIC KEY", &pkcs1)),
+                ("SPKI PEM", pem("PUBLIC KEY", spki.as_ref())),
+            ] {
+                let key = DecodingKey::from_rsa_pem(key.as_bytes()).unwrap();
+                keys.push((how, key, signatures.clone()));
+            }
+            for (how, n, e) in [
+                ("JWK", &parts.n, &parts.e),
+                ("JWK with leading zero bytes", &padded_n, &padded_e),
+            ] {
+                let key = DecodingKey::from_rsa_raw_components(n, e);
+                keys.push((how, key, signatures.clone()));
+            }
+        }
+        for (alg, signing) in [
+            (ES256, &signature::ECDSA_P256_SHA256_FIXED_SIGNING),
+            (ES384, &signature::ECDSA_P384_SHA384_FIXED_SIGNING),
+        ] {
+            let pair = EcdsaKeyPair::generate(signing).unwrap();
+            let signatures = vec![(alg, pair.sign(&rng, message).unwrap().as_ref().to_vec())];
+            let point = &pair.public_key().as_ref()[1..];
+            let (x, y) = point.split_at(point.len() / 2);
+            let jwk = DecodingKey::from_ec_components(
+                &URL_SAFE_NO_PAD.encode(x),
+                &URL_SAFE_NO_PAD.encode(y),
+            )
+            .unwrap();
+            let spki = pair.public_key().as_der().unwrap();
+            let from_pem = DecodingKey::from_ec_pem(pem("PUBLIC KEY", spki.as_ref()).as_bytes());
+            keys.push(("EC JWK", jwk, signatures.clone()));
+            keys.push(("EC PEM", from_pem.unwrap(), signatures));
+        }
+        let pair = Ed25519KeyPair::generate().unwrap();
+        let signatures = vec![(EdDSA, pair.sign(message).as_ref().to_vec())];
+        let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        let spki = pair.public_key().as_der().unwrap();
+        let from_pem = DecodingKey::from_ed_pem(pem("PUBLIC KEY", spki.as_ref()).as_bytes());
+        keys.push((
+            "Ed25519 JWK",
+            DecodingKey::from_ed_components(&x).unwrap(),
+            signatures.clone(),
+        ));
+        keys.push(("Ed25519 PEM", from_pem.unwrap(), signatures));
+        let secret = b"a-32-byte-long-secret-for-hs256!";
+        let tag = |alg| {
+            hmac::sign(&hmac::Key::new(alg, secret), message)
+                .as_ref()
+                .to_vec()
+        };
+        let signatures = vec![
+            (HS256, tag(hmac::HMAC_SHA256)),
+            (HS384, tag(hmac::HMAC_SHA384)),
+            (HS512, tag(hmac::HMAC_SHA512)),
+        ];
+        keys.push(("HMAC", DecodingKey::from_secret(secret), signatures));
+
+        let every = [
+            HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA,
+        ];
+        for (how, key, signatures) in &keys {
+            // Listed for every algorithm: those of other families verify nothing.
+            let (ready, _) = VerifyKey::new(None, key, &every);
+            for (signed_with, signature) in signatures {
+                for spelling in spellings(&URL_SAFE_NO_PAD.encode(signature)) {
+                    for alg in every {
+                        let before = key.family() == alg.family()
+                            && jsonwebtoken::crypto::verify(&spelling, message, key, alg)
+                                .unwrap_or(false);
+                        assert_eq!(
+                            ready.verifies(alg, message, &spelling),
+                            before,
+                            "{how} {alg:?} (signed {signed_with:?}): {spelling}"
+                        );
+                        if spelling == URL_SAFE_NO_PAD.encode(signature) {
+                            // aws-lc refuses a modulus or exponent with leading zero bytes
+                            // (not the JWK spelling): then as now, such a key verifies nothing.
+                            let refused = how.contains("leading zero");
+                            assert_eq!(before, alg == *signed_with && !refused, "{how} {alg:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
