@@ -762,6 +762,59 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_jwk_read_where_it_is_reads_as_from_a_copy() {
+        let x = URL_SAFE_NO_PAD.encode([7u8; 32]);
+        let base = json!({"kty": "EC", "crv": "P-256", "x": x, "y": x});
+        let mut jwks = vec![
+            base.clone(),
+            json!({"kty": "OKP", "crv": "Ed25519", "x": x}),
+            json!({"kty": "OKP", "crv": "X25519", "x": x}),
+            json!({"kty": "RSA", "n": x, "e": "AQAB"}),
+            json!({"kty": "RSA", "n": x}),
+            json!({"kty": "oct", "k": x}),
+            json!({"kty": "EC", "crv": "P-521", "x": x, "y": x}),
+            json!({"kty": "EC", "crv": "secp256k1", "x": x, "y": x}),
+            json!({"kty": "XYZ", "x": x}),
+            json!({"x": x, "y": x, "crv": "P-256"}),
+            json!({"kty": "EC", "crv": "Ed25519", "x": x}),
+            json!({"kty": "OKP", "crv": "P-256", "x": x, "y": x}),
+        ];
+        for (name, value) in [
+            ("alg", json!("ES256")),
+            ("alg", json!("RSA-OAEP")),
+            ("alg", json!("none")),
+            ("alg", json!(5)),
+            ("use", json!("sig")),
+            ("use", json!("enc")),
+            ("use", json!("other")),
+            ("use", json!(null)),
+            ("key_ops", json!(["verify", "sign", "other"])),
+            ("key_ops", json!("verify")),
+            ("kid", json!("k")),
+            ("kid", json!(7)),
+            ("x5c", json!(["AAAA"])),
+            ("x5c", json!([1])),
+            ("x5t", json!("t")),
+            ("x5t#S256", json!("t")),
+            ("x5u", json!("https://a.example/")),
+            ("x", json!(5)),
+            ("x", json!(null)),
+            ("crv", json!(null)),
+            ("kty", json!(null)),
+            ("extra", json!({"a": [1, 2.5, null]})),
+        ] {
+            let mut jwk = base.clone();
+            jwk[name] = value;
+            jwks.push(jwk);
+        }
+        for value in jwks {
+            let in_place = Jwk::deserialize(&value).map_err(|e| e.to_string());
+            let copied = serde_json::from_value::<Jwk>(value.clone()).map_err(|e| e.to_string());
+            assert_eq!(in_place, copied, "{value}");
+        }
+    }
+
     /// JSON text of up to a few levels, its member names mostly the registered claims,
     /// members given twice and values of every type among them.
     fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
