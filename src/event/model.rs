@@ -260,7 +260,10 @@ impl AuditEvent {
         *dropped = None;
         *checkpoint = None;
         *chain = None;
-        labels.clear();
+        // Most events have no labels, and emptying an empty map still walks it.
+        if !labels.is_empty() {
+            labels.clear();
+        }
         json.clear();
     }
 
