@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use jsonwebtoken::Algorithm;
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::Weighter;
 use serde_json::Value;
@@ -13,7 +13,7 @@ use super::cache_key::{CacheKey, Keyer};
 use super::claims::{claim_slot, CLAIM_SLOTS, EXP, NBF};
 use super::jwks::{JwksSource, KeySource};
 use super::key_store::KeyStore;
-use super::keys::{static_key, KeySet, VerifyKey};
+use super::keys::{static_key_of, KeySet, VerifyKey};
 use super::{Memo, TokenClaims, TokenConfigError, TokenFingerprint, TokenFormat, Verdict};
 use crate::secret_anchor::SecretAnchor;
 
@@ -584,29 +584,39 @@ impl std::fmt::Debug for VerifyKey {
 }
 
 impl TokenInspectorBuilder {
-    /// An HMAC secret (HS256/384/512), at least 32 bytes.
+    /// An HMAC secret (HS256/384/512), at least 32 bytes; another algorithm is an error from
+    /// [`build`](Self::build).
     pub fn hmac_secret(mut self, alg: Algorithm, secret: &[u8]) -> Self {
-        self.static_keys.push(static_key(alg, secret, None));
+        self.static_keys
+            .push(static_key_of(AlgorithmFamily::Hmac, alg, secret, None));
         self
     }
 
     /// An RSA public key in PEM (RS* or PS*) of 2048 to 4096 bits, with its key id if tokens
-    /// name one. A key of another size is an error from [`build`](Self::build).
+    /// name one. A key of another size, or an algorithm not RS* or PS* (a public key is no
+    /// HMAC secret), is an error from [`build`](Self::build).
     pub fn rsa_pem(mut self, alg: Algorithm, pem: &[u8], kid: Option<&str>) -> Self {
-        self.static_keys.push(static_key(alg, pem, kid));
+        self.static_keys
+            .push(static_key_of(AlgorithmFamily::Rsa, alg, pem, kid));
         self
     }
 
-    /// An EC public key in PEM (ES256, ES384).
+    /// An EC public key in PEM (ES256, ES384); another algorithm is an error from
+    /// [`build`](Self::build).
     pub fn ec_pem(mut self, alg: Algorithm, pem: &[u8], kid: Option<&str>) -> Self {
-        self.static_keys.push(static_key(alg, pem, kid));
+        self.static_keys
+            .push(static_key_of(AlgorithmFamily::Ec, alg, pem, kid));
         self
     }
 
     /// An Ed25519 public key in PEM (EdDSA).
     pub fn ed_pem(mut self, pem: &[u8], kid: Option<&str>) -> Self {
-        self.static_keys
-            .push(static_key(Algorithm::EdDSA, pem, kid));
+        self.static_keys.push(static_key_of(
+            AlgorithmFamily::Ed,
+            Algorithm::EdDSA,
+            pem,
+            kid,
+        ));
         self
     }
 
@@ -973,6 +983,59 @@ mod tests {
         let secret = modulus.as_bytes();
         let confused = key(rsa, vec![Algorithm::HS256]);
         assert!(!signature_ok(&hs256(secret), &confused, Algorithm::HS256));
+    }
+
+    #[test]
+    fn a_pem_key_is_refused_for_an_algorithm_of_another_family() {
+        // A public key's PEM taken as an HMAC secret would let anyone holding the public key
+        // sign tokens: `rsa_pem(HS256, ...)` and `ec_pem(HS256, ...)` are configuration errors.
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, RsaKeyPair};
+        let pem = |der: &[u8]| {
+            let body = base64::engine::general_purpose::STANDARD.encode(der);
+            format!("-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n")
+        };
+        let rsa = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let rsa = pem(rsa.public_key().as_der().unwrap().as_ref());
+        let ec =
+            EcdsaKeyPair::generate(&aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let ec = pem(ec.public_key().as_der().unwrap().as_ref());
+        for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+            for (name, builder) in [
+                (
+                    "rsa_pem",
+                    TokenInspector::builder().rsa_pem(alg, rsa.as_bytes(), None),
+                ),
+                (
+                    "ec_pem",
+                    TokenInspector::builder().ec_pem(alg, ec.as_bytes(), None),
+                ),
+            ] {
+                let Err(TokenConfigError::Key { algorithm, .. }) = builder.build() else {
+                    panic!("{name}({alg:?}) took a public key as an HMAC secret");
+                };
+                assert_eq!(algorithm, alg);
+            }
+        }
+        // A secret for an asymmetric algorithm, or a PEM key for another kind of key's
+        // algorithm, is refused too.
+        let secret = [b'k'; 64];
+        for (name, refused) in [
+            (
+                "hmac_secret",
+                TokenInspector::builder().hmac_secret(Algorithm::RS256, &secret),
+            ),
+            (
+                "rsa_pem",
+                TokenInspector::builder().rsa_pem(Algorithm::ES256, ec.as_bytes(), None),
+            ),
+            (
+                "ec_pem",
+                TokenInspector::builder().ec_pem(Algorithm::RS256, rsa.as_bytes(), None),
+            ),
+        ] {
+            assert!(refused.build().is_err(), "{name}");
+        }
     }
 
     #[test]

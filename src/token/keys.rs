@@ -7,7 +7,7 @@ use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, RsaPublicKeyCom
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 
 use super::TokenConfigError;
 
@@ -242,6 +242,24 @@ fn family_algorithms(params: &AlgorithmParameters) -> Vec<Algorithm> {
         AlgorithmParameters::OctetKey(_) => vec![HS256, HS384, HS512],
         _ => vec![],
     }
+}
+
+/// Parses a static key of `family` for `alg`: an algorithm of another family is refused, so
+/// that a public key's PEM given for `HS256` is never taken as an HMAC secret (anyone holding
+/// the public key could then sign tokens).
+pub(crate) fn static_key_of(
+    family: AlgorithmFamily,
+    alg: Algorithm,
+    material: &[u8],
+    kid: Option<&str>,
+) -> Result<VerifyKey, TokenConfigError> {
+    if alg.family() != family {
+        return Err(TokenConfigError::Key {
+            algorithm: alg,
+            problem: format!("not an algorithm of this kind of key ({family:?})"),
+        });
+    }
+    static_key(alg, material, kid)
 }
 
 /// Parses a static key for `alg`.
