@@ -409,7 +409,17 @@ impl TokenInspector {
             );
         }
         if !candidates.any(|key| signature_ok(raw, key, alg)) {
-            return with(claims, Verdict::BadSignature);
+            // Only keys without an id were tried for a key id no key has: the token's key
+            // may not be fetched yet.
+            let unknown_kid = kid.is_some_and(|kid| !keys.has_kid(kid));
+            return with(
+                claims,
+                if unknown_kid {
+                    Verdict::UnknownKey
+                } else {
+                    Verdict::BadSignature
+                },
+            );
         }
         // From here on the token is genuine, under either spelling of its signature.
         let with = |claims, verdict| InspectedToken {
@@ -983,6 +993,37 @@ mod tests {
         let secret = modulus.as_bytes();
         let confused = key(rsa, vec![Algorithm::HS256]);
         assert!(!signature_ok(&hs256(secret), &confused, Algorithm::HS256));
+    }
+
+    #[test]
+    fn a_key_id_no_key_has_is_an_unknown_key_also_beside_a_key_without_id() {
+        // A key without `kid` is tried for every token of its algorithm; one it does not
+        // verify that names a key id nobody has may be signed by a key not fetched yet.
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let other = b"another-32-byte-secret-for-hs256";
+        let jwks = format!(
+            r#"{{"keys":[{{"kty":"oct","kid":"a","alg":"HS256","k":"{}"}}]}}"#,
+            b64.encode(other)
+        );
+        let inspector = TokenInspector::builder()
+            .hmac_secret(Algorithm::HS256, SECRET)
+            .jwks_json(jwks)
+            .allow_missing_expiry(true)
+            .build()
+            .unwrap();
+        let token = |kid: &str, secret: &[u8]| {
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some(kid.to_owned());
+            let claims = serde_json::json!({"sub": "alice"});
+            encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap()
+        };
+        let verdict = |token: &str| inspector.inspect(token).verdict;
+        let rotated = b"a-rotated-32-byte-secret-hs256!!";
+        assert_eq!(verdict(&token("rotated", rotated)), Verdict::UnknownKey);
+        assert_eq!(verdict(&token("rotated", SECRET)), Verdict::Valid);
+        assert_eq!(verdict(&token("a", other)), Verdict::Valid);
+        assert_eq!(verdict(&token("a", rotated)), Verdict::BadSignature);
+        assert_eq!(verdict(&hs256(rotated)), Verdict::BadSignature);
     }
 
     #[test]
