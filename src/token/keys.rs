@@ -6,7 +6,7 @@ use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, RsaPublicKeyComponents};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 
 use super::TokenConfigError;
@@ -187,7 +187,15 @@ impl KeySet {
             .map_err(|e| TokenConfigError::Jwks(format!("not a JWKS document: {e}")))?;
         let mut keys = Vec::new();
         for jwk in &set.keys {
-            if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+            // An encryption key by its `use` or by its `alg` (a key-encryption algorithm).
+            if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption))
+                || matches!(
+                    jwk.common.key_algorithm,
+                    Some(
+                        KeyAlgorithm::RSA1_5 | KeyAlgorithm::RSA_OAEP | KeyAlgorithm::RSA_OAEP_256
+                    )
+                )
+            {
                 continue;
             }
             let algorithms = match jwk
@@ -521,6 +529,22 @@ mod tests {
             r#"{{"keys":[{{"kty":"RSA","kid":"confused","alg":"HS256","n":"{n}","e":"AQAB"}}]}}"#
         );
         assert!(KeySet::from_jwks(&alone).is_err());
+    }
+
+    #[test]
+    fn a_jwks_key_for_encryption_by_its_alg_verifies_no_signature() {
+        // An RSA key whose `alg` is a key-encryption algorithm is an encryption key, `use` or
+        // not: a decryption oracle of its private key (RSA1_5's padding) would sign for it.
+        let n = URL_SAFE_NO_PAD.encode(vec![0xc5u8; 256]);
+        for alg in ["RSA1_5", "RSA-OAEP", "RSA-OAEP-256"] {
+            let jwks = format!(
+                r#"{{"keys":[{{"kty":"RSA","kid":"enc","alg":"{alg}","n":"{n}","e":"AQAB"}},
+                    {{"kty":"RSA","kid":"sig","alg":"RS256","n":"{n}","e":"AQAB"}}]}}"#
+            );
+            let set = KeySet::from_jwks(&jwks).unwrap();
+            assert!(!set.has_kid("enc"), "{alg}");
+            assert_eq!(set.candidates(None, Algorithm::RS256).count(), 1, "{alg}");
+        }
     }
 
     #[test]
