@@ -631,7 +631,8 @@ impl TokenInspectorBuilder {
     }
 
     /// A static JWKS document. Keys that cannot verify (encryption keys, unknown key types,
-    /// RSA keys outside 2048 to 4096 bits) are skipped with a warning. A key listed for an
+    /// RSA keys outside 2048 to 4096 bits, HMAC keys under 32 bytes) are skipped with a
+    /// warning. A key listed for an
     /// algorithm it cannot verify (one of another family, or one aws-lc refuses for it) is
     /// kept, with a warning, and verifies nothing: a token naming it is `bad_signature`.
     pub fn jwks_json(mut self, json: impl Into<String>) -> Self {

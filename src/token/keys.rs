@@ -17,6 +17,9 @@ use super::TokenConfigError;
 /// makes each check cost more.
 const RSA_BITS: RangeInclusive<usize> = 2048..=4096;
 
+/// The fewest bytes an HMAC key (static or from a JWKS document) may have.
+const MIN_HMAC_SECRET: usize = 32;
+
 /// One key and the algorithms it may verify.
 #[derive(Clone)]
 pub(crate) struct VerifyKey {
@@ -220,6 +223,12 @@ impl KeySet {
                 tracing::warn!(target: "oauth_audit", kid = ?jwk.common.key_id, "JWKS key skipped: not usable for verification");
                 continue;
             };
+            if key.family() == AlgorithmFamily::Hmac
+                && key.try_get_as_bytes().map_or(0, <[u8]>::len) < MIN_HMAC_SECRET
+            {
+                tracing::warn!(target: "oauth_audit", kid = ?jwk.common.key_id, "JWKS key skipped: HMAC keys of at least 32 bytes only");
+                continue;
+            }
             let (key, problem) = VerifyKey::new(jwk.common.key_id.clone(), &key, &algorithms);
             if let Some(problem) = problem {
                 tracing::warn!(target: "oauth_audit", kid = ?jwk.common.key_id, problem, "JWKS key not used for some or all of its algorithms");
@@ -283,7 +292,7 @@ pub(crate) fn static_key(
     };
     let key = match alg {
         HS256 | HS384 | HS512 => {
-            if material.len() < 32 {
+            if material.len() < MIN_HMAC_SECRET {
                 return Err(TokenConfigError::Key {
                     algorithm: alg,
                     problem: "HMAC secrets must be at least 32 bytes".into(),
@@ -544,6 +553,26 @@ mod tests {
             let set = KeySet::from_jwks(&jwks).unwrap();
             assert!(!set.has_kid("enc"), "{alg}");
             assert_eq!(set.candidates(None, Algorithm::RS256).count(), 1, "{alg}");
+        }
+    }
+
+    #[test]
+    fn a_jwks_hmac_key_of_fewer_than_32_bytes_is_skipped() {
+        // As a static secret: an empty or short key is one anyone can find or guess.
+        let message = "header.payload";
+        for len in [0, 1, 16, 31] {
+            let k = URL_SAFE_NO_PAD.encode(vec![b'k'; len]);
+            let jwks = format!(
+                r#"{{"keys":[{{"kty":"oct","kid":"short","k":"{k}"}},
+                    {{"kty":"oct","kid":"long","k":"{}"}}]}}"#,
+                URL_SAFE_NO_PAD.encode([b'k'; 32])
+            );
+            let set = KeySet::from_jwks(&jwks).unwrap();
+            assert!(!set.has_kid("short"), "{len} bytes");
+            let forged = sign_hs(hmac::HMAC_SHA256, &vec![b'k'; len], message);
+            assert!(!set
+                .candidates(None, Algorithm::HS256)
+                .any(|key| key.verifies(Algorithm::HS256, message.as_bytes(), &forged)));
         }
     }
 
