@@ -576,6 +576,61 @@ mod tests {
         }
     }
 
+    /// A signature has no other byte spelling that verifies (the ECDSA `(r, n - s)` aside,
+    /// which the inspector knows as a token's twin): an ECDSA signature in DER or with a zero
+    /// byte more, an RSA signature without its leading zero byte or with one more. Another
+    /// spelling would be another fingerprint of the same token, past its revocation.
+    #[test]
+    fn a_signature_has_no_other_encoding_that_verifies() {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, RsaKeyPair};
+        let rng = SystemRandom::new();
+        let message = b"header.payload";
+        let fixed = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let asn1 = EcdsaKeyPair::from_pkcs8(
+            &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            fixed.to_pkcs8v1().unwrap().as_ref(),
+        )
+        .unwrap();
+        let ec = DecodingKey::from_ec_der(fixed.public_key().as_ref());
+        let (ec, _) = VerifyKey::new(None, &ec, &[Algorithm::ES256]);
+        let rs = fixed.sign(&rng, message).unwrap().as_ref().to_vec();
+        let verifies = |key: &VerifyKey, alg, signature: &[u8]| {
+            key.verifies(alg, message, &URL_SAFE_NO_PAD.encode(signature))
+        };
+        assert!(verifies(&ec, Algorithm::ES256, &rs));
+        let der = asn1.sign(&rng, message).unwrap().as_ref().to_vec();
+        let (r, s) = rs.split_at(32);
+        for other in [
+            der,
+            [&[0], &rs[..]].concat(),
+            [r, &[0], s].concat(),
+            [&[0], r, s].concat(),
+        ] {
+            assert!(!verifies(&ec, Algorithm::ES256, &other), "{other:?}");
+        }
+        let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let rsa = DecodingKey::from_rsa_der(pair.public_key().as_ref());
+        let (rsa, _) = VerifyKey::new(None, &rsa, &[Algorithm::PS256]);
+        // One PSS signature in 256 starts with a zero byte.
+        let signature = std::iter::repeat_with(|| {
+            let mut out = vec![0; pair.public_modulus_len()];
+            pair.sign(&signature::RSA_PSS_SHA256, &rng, message, &mut out)
+                .unwrap();
+            out
+        })
+        .take(10_000)
+        .find(|signature| signature[0] == 0)
+        .unwrap();
+        assert!(verifies(&rsa, Algorithm::PS256, &signature));
+        assert!(!verifies(&rsa, Algorithm::PS256, &signature[1..]));
+        assert!(!verifies(
+            &rsa,
+            Algorithm::PS256,
+            &[&[0], &signature[..]].concat()
+        ));
+    }
+
     #[test]
     fn an_rsa_jwk_without_alg_is_ready_for_every_rsa_algorithm() {
         let n = URL_SAFE_NO_PAD.encode(vec![0xc5u8; 256]);
