@@ -732,6 +732,89 @@ mod tests {
     }
 
     #[test]
+    fn a_proof_with_a_symmetric_or_no_algorithm_or_an_unsure_header_is_malformed() {
+        let rng = SystemRandom::new();
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let point = &pair.public_key().as_ref()[1..];
+        let (x, y) = point.split_at(32);
+        let jwk = json!({"kty": "EC", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)})
+        .to_string();
+        let now = 1_700_000_000;
+        let claims = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"jti":"j","htm":"GET","htu":"https://a.example/r","iat":{now}}}"#
+        ));
+        let input = |header: &str| format!("{}.{claims}", URL_SAFE_NO_PAD.encode(header));
+        let ecdsa = |header: &str| {
+            let input = input(header);
+            let signature = pair.sign(&rng, input.as_bytes()).unwrap();
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        };
+        let hmac = |header: &str, secret: &[u8]| {
+            let input = input(header);
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+            let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag))
+        };
+        let secret = b"a-32-byte-long-secret-for-hs256!";
+        let oct = format!(
+            r#"{{"kty":"oct","k":"{}"}}"#,
+            URL_SAFE_NO_PAD.encode(secret)
+        );
+        let verifier = DpopVerifier::default();
+        let uri: Uri = "https://a.example/r".parse().unwrap();
+        let outcome = |proof: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(DPOP, proof.parse().unwrap());
+            verifier
+                .check_at(&Method::GET, &uri, &headers, None, now)
+                .outcome
+        };
+        let good = ecdsa(&format!(
+            r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{jwk}}}"#
+        ));
+        assert_eq!(outcome(&good), ProofOutcome::Valid);
+        let cases = [
+            // HS256, keyed with a symmetric JWK, or with the public key's own JWK text or
+            // coordinates.
+            hmac(
+                &format!(r#"{{"typ":"dpop+jwt","alg":"HS256","jwk":{oct}}}"#),
+                secret,
+            ),
+            hmac(
+                &format!(r#"{{"typ":"dpop+jwt","alg":"HS256","jwk":{jwk}}}"#),
+                jwk.as_bytes(),
+            ),
+            hmac(
+                &format!(r#"{{"typ":"dpop+jwt","alg":"HS256","jwk":{jwk}}}"#),
+                point,
+            ),
+            // No algorithm, in any spelling.
+            format!(
+                "{}.",
+                input(&format!(r#"{{"typ":"dpop+jwt","alg":"none","jwk":{jwk}}}"#))
+            ),
+            ecdsa(&format!(r#"{{"typ":"dpop+jwt","alg":"NONE","jwk":{jwk}}}"#)),
+            ecdsa(&format!(r#"{{"typ":"dpop+jwt","alg":"","jwk":{jwk}}}"#)),
+            ecdsa(&format!(r#"{{"typ":"dpop+jwt","jwk":{jwk}}}"#)),
+            // No `typ`, or a header member given twice.
+            ecdsa(&format!(r#"{{"alg":"ES256","jwk":{jwk}}}"#)),
+            ecdsa(&format!(
+                r#"{{"typ":"JWT","typ":"dpop+jwt","alg":"ES256","jwk":{jwk}}}"#
+            )),
+            ecdsa(&format!(
+                r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{jwk},"jwk":{jwk}}}"#
+            )),
+            ecdsa(&format!(
+                r#"{{"typ":"dpop+jwt","alg":"ES256","alg":"ES256","jwk":{jwk}}}"#
+            )),
+        ];
+        for proof in cases {
+            assert_eq!(outcome(&proof), ProofOutcome::Malformed, "{proof}");
+        }
+    }
+
+    #[test]
     fn a_proof_of_too_few_parts_or_read_with_a_key_of_another_family_fails_as_in_decode() {
         // Unreachable through `check` (`read_header` wants three parts, `key_fits` a key of
         // the algorithm's family), but `signed_claims` promises decode's outcomes.
