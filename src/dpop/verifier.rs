@@ -417,10 +417,17 @@ fn read_header(proof: &str) -> Result<(Algorithm, Jwk, String), Option<String>> 
 /// Whether `algorithm` is an asymmetric one that `jwk`'s key type and curve are made for.
 fn key_fits(algorithm: Algorithm, jwk: &Jwk) -> bool {
     match (&jwk.algorithm, algorithm.family()) {
-        (AlgorithmParameters::EllipticCurve(ec), AlgorithmFamily::Ec) => matches!(
-            (&ec.curve, algorithm),
-            (EllipticCurve::P256, Algorithm::ES256) | (EllipticCurve::P384, Algorithm::ES384)
-        ),
+        // Each coordinate at the curve's full size (RFC 7518 §6.2.1.2): the point's bytes
+        // split otherwise between `x` and `y` would be the same key under another thumbprint.
+        (AlgorithmParameters::EllipticCurve(ec), AlgorithmFamily::Ec) => {
+            let bytes = match (&ec.curve, algorithm) {
+                (EllipticCurve::P256, Algorithm::ES256) => 32,
+                (EllipticCurve::P384, Algorithm::ES384) => 48,
+                _ => return false,
+            };
+            let chars = (bytes * 8usize).div_ceil(6);
+            ec.x.len() == chars && ec.y.len() == chars
+        }
         // At most 4096 bits (683 base64url characters) and the usual exponent: a larger key
         // only makes each check cost more.
         (AlgorithmParameters::RSA(rsa), AlgorithmFamily::Rsa) => {
@@ -811,6 +818,45 @@ mod tests {
         ];
         for proof in cases {
             assert_eq!(outcome(&proof), ProofOutcome::Malformed, "{proof}");
+        }
+    }
+
+    #[test]
+    fn an_ec_key_whose_coordinates_are_not_of_the_curves_size_is_malformed() {
+        // The point's 64 bytes split otherwise between `x` and `y` are the same key under
+        // another thumbprint: RFC 7518 §6.2.1.2 wants each coordinate at its full size.
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let point = &pair.public_key().as_ref()[1..];
+        let now = 1_700_000_000;
+        let verifier = DpopVerifier::default();
+        let uri: Uri = "https://a.example/r".parse().unwrap();
+        let outcome = |split: usize| {
+            let (x, y) = point.split_at(split);
+            let jwk = json!({"kty": "EC", "crv": "P-256",
+                "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)});
+            let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}).to_string();
+            let claims =
+                format!(r#"{{"jti":"j","htm":"GET","htu":"https://a.example/r","iat":{now}}}"#);
+            let input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header),
+                URL_SAFE_NO_PAD.encode(claims)
+            );
+            let signature = pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+            let mut headers = HeaderMap::new();
+            let proof = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
+            headers.insert(DPOP, proof.parse().unwrap());
+            verifier
+                .check_at(&Method::GET, &uri, &headers, None, now)
+                .outcome
+        };
+        assert_eq!(outcome(32), ProofOutcome::Valid);
+        for split in [0, 1, 31, 33, 64] {
+            assert_eq!(
+                outcome(split),
+                ProofOutcome::Malformed,
+                "x of {split} bytes"
+            );
         }
     }
 
