@@ -861,6 +861,40 @@ mod tests {
     }
 
     #[test]
+    fn a_proof_carrying_an_ed25519_key_of_small_order_is_no_valid_proof() {
+        // The identity point as the proof's key: R the identity and S zero "verify" any
+        // message under it, so anyone could make this client's proofs.
+        let mut x = [0u8; 32];
+        x[0] = 1;
+        let mut forged = [0u8; 64];
+        forged[0] = 1;
+        let now = 1_700_000_000;
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(x)});
+        let header = json!({"typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk}).to_string();
+        let claims =
+            format!(r#"{{"jti":"j","htm":"GET","htu":"https://a.example/r","iat":{now}}}"#);
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        assert!(
+            aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, x)
+                .verify(input.as_bytes(), &forged)
+                .is_ok(),
+            "aws-lc alone takes the forgery"
+        );
+        let mut headers = HeaderMap::new();
+        let proof = format!("{input}.{}", URL_SAFE_NO_PAD.encode(forged));
+        headers.insert(DPOP, proof.parse().unwrap());
+        let uri: Uri = "https://a.example/r".parse().unwrap();
+        let outcome = DpopVerifier::default()
+            .check_at(&Method::GET, &uri, &headers, None, now)
+            .outcome;
+        assert_eq!(outcome, ProofOutcome::InvalidSignature);
+    }
+
+    #[test]
     fn a_proof_of_too_few_parts_or_read_with_a_key_of_another_family_fails_as_in_decode() {
         // Unreachable through `check` (`read_header` wants three parts, `key_fits` a key of
         // the algorithm's family), but `signed_claims` promises decode's outcomes.

@@ -145,12 +145,31 @@ impl Check {
             PS512 => rsa(&signature::RSA_PSS_2048_8192_SHA512),
             ES256 => public(&signature::ECDSA_P256_SHA256_FIXED),
             ES384 => public(&signature::ECDSA_P384_SHA384_FIXED),
-            EdDSA => public(&signature::ED25519),
+            EdDSA => {
+                ed25519_of_full_order(bytes()?)?;
+                public(&signature::ED25519)
+            }
             _ => return Err(format!("{alg:?} is not supported")),
         };
         parsed
             .map(Check::Public)
             .map_err(|rejected| format!("the key cannot verify {alg:?}: {rejected}"))
+    }
+}
+
+/// Refuses an Ed25519 public key that is not a point of the curve, or that is a point of
+/// small order (the identity, and the seven others whose multiples stay among eight): such a
+/// key "verifies" a signature that anyone can make, whatever the message (`R` the identity,
+/// `S` zero), as aws-lc checks signatures without asking. ed25519-dalek, the crate the hash
+/// chain signs with, knows these points.
+fn ed25519_of_full_order(key: &[u8]) -> Result<(), String> {
+    let key: &[u8; 32] = key
+        .try_into()
+        .map_err(|_| format!("an Ed25519 key is 32 bytes, not {}", key.len()))?;
+    match ed25519_dalek::VerifyingKey::from_bytes(key) {
+        Ok(key) if !key.is_weak() => Ok(()),
+        Ok(_) => Err("the Ed25519 key is a point of small order, which verifies forgeries".into()),
+        Err(_) => Err("the Ed25519 key is not a point of the curve".into()),
     }
 }
 
@@ -658,6 +677,75 @@ mod tests {
             panic!("an RSA key with e = 1 was accepted");
         };
         assert!(problem.contains("cannot verify RS256"), "{problem}");
+    }
+
+    /// The eight points of small order on Ed25519's curve, as public keys (RFC 8032
+    /// encoding): the identity, the point of order 2, two of order 4, four of order 8.
+    const SMALL_ORDER: [&str; 8] = [
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0000000000000000000000000000000000000000000000000000000000000080",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+    ];
+
+    #[test]
+    fn an_ed25519_key_of_small_order_verifies_no_forgery_and_is_refused_when_read() {
+        use aws_lc_rs::signature::{UnparsedPublicKey, ED25519};
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        // R the identity, S zero: for a key A of order n, [S]B = R + [k]A holds whenever n
+        // divides k = SHA-512(R, A, message), for one message in n.
+        let mut forged = [0u8; 64];
+        forged[0] = 1;
+        for x in SMALL_ORDER {
+            let x = hex::decode(x).unwrap();
+            // What the check guards against: aws-lc alone takes the forgery, for some message.
+            let message = (0..64)
+                .map(|i| format!("message {i}"))
+                .find(|m| {
+                    UnparsedPublicKey::new(&ED25519, &x)
+                        .verify(m.as_bytes(), &forged)
+                        .is_ok()
+                })
+                .unwrap_or_else(|| panic!("{} is no key of small order", hex::encode(&x)));
+            let key = DecodingKey::from_ed_components(&b64.encode(&x)).unwrap();
+            assert!(
+                !verifies_once(&key, Algorithm::EdDSA, message.as_bytes(), &forged),
+                "{}",
+                hex::encode(&x)
+            );
+            let (jwks_key, problem) = VerifyKey::new(None, &key, &[Algorithm::EdDSA]);
+            assert!(
+                problem
+                    .as_deref()
+                    .is_some_and(|p| p.contains("small order")),
+                "{problem:?}"
+            );
+            let signature = b64.encode(forged);
+            assert!(!jwks_key.verifies(Algorithm::EdDSA, message.as_bytes(), &signature));
+            // As a static key: refused when the inspector is built.
+            let spki = [hex::decode("302a300506032b6570032100").unwrap(), x.clone()].concat();
+            let Err(TokenConfigError::Key { problem, .. }) =
+                static_key(Algorithm::EdDSA, pem("PUBLIC KEY", &spki).as_bytes(), None)
+            else {
+                panic!("a key of small order was accepted: {}", hex::encode(&x));
+            };
+            assert!(problem.contains("small order"), "{problem}");
+        }
+        // A key that is no point of the curve verifies nothing either.
+        let off_curve = (2u8..)
+            .map(|y| {
+                let mut x = [0u8; 32];
+                x[0] = y;
+                x
+            })
+            .find(|x| ed25519_dalek::VerifyingKey::from_bytes(x).is_err())
+            .unwrap();
+        let key = DecodingKey::from_ed_components(&b64.encode(off_curve)).unwrap();
+        assert!(Check::new(Algorithm::EdDSA, &key).is_err());
     }
 
     /// A PEM block of `der`.
