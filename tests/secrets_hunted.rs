@@ -1,0 +1,73 @@
+//! Secrets sent in shapes the other secret tests do not try, quoted back by a server that
+//! echoes what it read: none may reach an event, in any output format.
+
+mod support;
+
+use oauth_audit::format::EventFormat;
+use oauth_audit::writer::MemoryWriter;
+use oauth_audit::AuditLayer;
+use support::{client_without_redirects, events, memory_auditor, serve};
+
+/// The events as JSON lines, ECS and OCSF, one text.
+fn outputs(memory: &MemoryWriter) -> String {
+    let mut all = memory.json_lines();
+    for format in [EventFormat::Ecs, EventFormat::Ocsf] {
+        let mut lines = Vec::new();
+        for event in memory.events() {
+            format.write(&mut lines, &event).unwrap();
+            lines.push(b'\n');
+        }
+        all.push_str(&String::from_utf8(lines).unwrap());
+    }
+    all
+}
+
+async fn echo_app() -> (std::net::SocketAddr, MemoryWriter) {
+    let (auditor, memory) = memory_auditor();
+    let addr = serve(support::echo_server::router().layer(AuditLayer::new(auditor))).await;
+    (addr, memory)
+}
+
+/// `curl -d '{"client_secret":...}'` sends JSON as `application/x-www-form-urlencoded`, and
+/// a client that sets no `Content-Type` leaves the body's type to the server: read as a
+/// form, such a body is one parameter name and no secret, while a server reading it as JSON
+/// (or quoting it) has the client secret. The body was not read as the server read it: its
+/// answer's free text is not recorded.
+#[tokio::test]
+async fn a_json_body_sent_as_a_form_or_untyped_leaves_the_answers_description_out() {
+    let (addr, memory) = echo_app().await;
+    let http = client_without_redirects();
+    let cases = [
+        (
+            Some("application/x-www-form-urlencoded"),
+            "JsonAsFormS3cret",
+        ),
+        (None, "UntypedJsonS3cret"),
+        (Some("application/x-www-form-urlencoded"), "JsonArrayS3cret"),
+    ];
+    for (i, (content_type, secret)) in cases.iter().enumerate() {
+        let body = if i == 2 {
+            format!(r#" [{{"grant_type":"client_credentials","client_secret":"{secret}"}}]"#)
+        } else {
+            format!(
+                r#"{{"grant_type":"client_credentials","client_id":"c","client_secret":"{secret}"}}"#
+            )
+        };
+        let mut request = http.post(format!("http://{addr}/token")).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", *content_type);
+        }
+        request.send().await.unwrap();
+    }
+    let all = events(&memory, cases.len()).await;
+    let out = outputs(&memory);
+    for (i, (_, secret)) in cases.iter().enumerate() {
+        assert!(!out.contains(secret), "{secret} recorded: {}", all[i]);
+        assert_eq!(all[i]["error"]["code"], "invalid_grant", "{}", all[i]);
+        assert_eq!(
+            all[i]["oauth"]["body_not_inspected"][0], "request_not_a_form",
+            "{}",
+            all[i]
+        );
+    }
+}
