@@ -71,3 +71,62 @@ async fn a_json_body_sent_as_a_form_or_untyped_leaves_the_answers_description_ou
         );
     }
 }
+
+/// A server that reads forms as CGI.pm, Django before 3.1.7 and Python before 3.9.2 do,
+/// `;` separating parameters as `&` does, and quotes every parameter it read back.
+async fn semicolon_echo(body: axum::body::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let mut description = String::from("refused:");
+    for part in text.split(['&', ';']) {
+        for (name, value) in form_urlencoded::parse(part.as_bytes()) {
+            description.push_str(&format!(" {name} was {value};"));
+        }
+    }
+    (
+        axum::http::StatusCode::BAD_REQUEST,
+        axum::Json(serde_json::json!({"error": "invalid_grant", "error_description": description})),
+    )
+        .into_response()
+}
+
+/// `username=alice;password=hunt3r`: a server splitting forms on `;` reads a password, which
+/// a reading that splits on `&` alone took for part of the username (recorded as the actor)
+/// or of the client id, and a short one was not scrubbed from the answer either.
+#[tokio::test]
+async fn a_secret_after_a_semicolon_is_neither_recorded_nor_quoted() {
+    let (auditor, memory) = memory_auditor();
+    let app = axum::Router::new().route("/token", axum::routing::post(semicolon_echo));
+    let addr = serve(app.layer(AuditLayer::new(auditor))).await;
+    let http = client_without_redirects();
+    let bodies = [
+        (
+            "grant_type=password&username=alice;password=hunt3r",
+            "hunt3r",
+        ),
+        (
+            "grant_type=client_credentials&client_id=app;client_secret=Sh0rt",
+            "Sh0rt",
+        ),
+        (
+            "grant_type=refresh_token&scope=read;refresh_token=rt9",
+            "rt9",
+        ),
+    ];
+    for (body, _) in bodies {
+        http.post(format!("http://{addr}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, bodies.len()).await;
+    let out = outputs(&memory);
+    for (i, (_, secret)) in bodies.iter().enumerate() {
+        assert!(!out.contains(secret), "{secret} recorded: {}", all[i]);
+        // The answer was recorded, scrubbed: the property is not vacuous.
+        let description = all[i]["error"]["description"].as_str().unwrap_or_default();
+        assert!(description.contains("[redacted]"), "{}", all[i]);
+    }
+}

@@ -232,7 +232,7 @@ impl<'a> Form<'a> {
                 found = (k == name).then_some(v.as_ref());
             }
         }
-        found
+        found.filter(|v| !hides_a_secret(v))
     }
 
     /// The first non-empty value of `name`, repeated or not (redirects the server built).
@@ -249,7 +249,7 @@ impl<'a> Form<'a> {
             .iter()
             .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.as_ref())
-            .filter(|v| !v.is_empty())
+            .filter(|v| !v.is_empty() && !hides_a_secret(v))
     }
 
     /// The names sent more than once with a value, in any case (see [`Form::get`]), other
@@ -329,6 +329,9 @@ impl<'a> Form<'a> {
                 || (!PUBLIC.contains(&name)
                     && !public_too.contains(&name)
                     && value.len() >= MIN_UNKNOWN_SECRET);
+            for hidden in semicolon_secrets(value) {
+                secrets.literal(hidden);
+            }
             if secret {
                 secrets.literal(value.as_ref());
                 if value.contains(char::REPLACEMENT_CHARACTER) {
@@ -381,6 +384,9 @@ impl<'a> Form<'a> {
                     || (!PUBLIC.contains(&name.as_ref()) && value.len() >= MIN_UNKNOWN_SECRET))
         };
         for pair in &self.pairs {
+            for hidden in semicolon_secrets(&pair.1) {
+                head.add(hidden);
+            }
             if secret(&pair) {
                 head.add(&pair.1);
                 if pair.1.contains(char::REPLACEMENT_CHARACTER) {
@@ -399,6 +405,24 @@ impl<'a> Form<'a> {
             }
         }
     }
+}
+
+/// The values of secret parameters a server that also separates parameters with `;` reads
+/// inside `value` (Perl's CGI.pm, Django before 3.1.7, Python's `parse_qs` before 3.9.2):
+/// in `username=alice;password=hunt3r`, `hunt3r`. Not empty.
+fn semicolon_secrets(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(';')
+        .skip(1)
+        .filter_map(|part| part.split_once('='))
+        .filter(|(name, value)| !value.is_empty() && is_secret_name(name.trim()))
+        .map(|(_, value)| value)
+}
+
+/// Whether a value would be read by such a server as holding a secret parameter
+/// ([`semicolon_secrets`]): it is not believed, since recording it would record the secret.
+fn hides_a_secret(value: &str) -> bool {
+    value.contains(';') && semicolon_secrets(value).next().is_some()
 }
 
 /// Whether `name` is a secret parameter's, in any case: servers that read form names
@@ -682,6 +706,19 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_parameter_after_a_semicolon_is_not_believed_and_is_scrubbed() {
+        let form = Form::parse(b"grant_type=password&username=alice;password=pw1;x=2&scope=a;b");
+        assert_eq!(form.get("username"), None);
+        assert_eq!(form.get("scope"), Some("a;b"), "no parameter after the `;`");
+        let mut secrets = Secrets::none();
+        form.secrets_into(&mut secrets, &[]);
+        assert_eq!(
+            crate::event::scrub("password pw1 refused", &secrets, 512),
+            "password [redacted] refused"
+        );
+    }
+
+    #[test]
     fn a_public_uris_password_is_a_secret() {
         assert_eq!(
             user_information("https://client:pw@app/cb?x=@"),
@@ -901,7 +938,10 @@ mod tests {
                     .filter(|(k, v)| k == name && !v.is_empty())
                     .map(|(_, v)| v.as_str())
                     .collect();
-                let expected = (values.len() == 1).then(|| values[0]);
+                // A value a `;`-separating server reads a secret parameter in is not believed.
+                let expected = (values.len() == 1)
+                    .then(|| values[0])
+                    .filter(|v| !hides_a_secret(v));
                 proptest::prop_assert_eq!(form.get(name), expected);
                 if values.len() > 1 && !MULTI_VALUED.contains(&name) && form.repeated().len() < MAX_REPEATED {
                     proptest::prop_assert!(form.repeated().contains(&ident(name)));
