@@ -130,3 +130,55 @@ async fn a_secret_after_a_semicolon_is_neither_recorded_nor_quoted() {
         assert!(description.contains("[redacted]"), "{}", all[i]);
     }
 }
+
+/// A login page re-rendered with "wrong password", reporting an `ErrorInfo` that quotes
+/// every field of the form it refused.
+async fn login_quoting_the_form(form: axum::body::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let quoted: Vec<String> = form_urlencoded::parse(&form)
+        .map(|(name, value)| format!("{name} {value}"))
+        .collect();
+    let mut response = (axum::http::StatusCode::OK, "wrong password").into_response();
+    let mut error = oauth_audit::event::ErrorInfo::new("reported");
+    error.description = Some(format!("wrong password for {}", quoted.join(", ")));
+    response.extensions_mut().insert(error);
+    response
+}
+
+/// Login forms name their password field as their framework does: `j_password` (Java EE
+/// form login), `pwd` (WordPress), `user[password]` (Devise), `Input.Password` (ASP.NET Core
+/// Identity). A short password under such a name, quoted back, was no secret: only values
+/// of 8 bytes or more of unknown names are scrubbed.
+#[tokio::test]
+async fn a_short_password_under_a_frameworks_field_name_is_scrubbed() {
+    let app = axum::Router::new().route("/login", axum::routing::post(login_quoting_the_form));
+    let endpoints = oauth_audit::oauth::Endpoints::builder()
+        .login("/login")
+        .username_field("j_username")
+        .build()
+        .unwrap();
+    let (addr, memory) = support::serve_with_endpoints(app, endpoints).await;
+    let forms = [
+        ("j_username=alice&j_password=hunt3r", "hunt3r"),
+        ("j_username=bob&pwd=pw4bob", "pw4bob"),
+        ("j_username=carol&user%5Bpassword%5D=c4rol", "c4rol"),
+        ("j_username=dan&Input.Password=d4nPw", "d4nPw"),
+        ("j_username=erin&passwd=3rinP", "3rinP"),
+    ];
+    for (form, _) in forms {
+        client_without_redirects()
+            .post(format!("http://{addr}/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, forms.len()).await;
+    let out = outputs(&memory);
+    for (i, (_, secret)) in forms.iter().enumerate() {
+        assert!(!out.contains(secret), "{secret} recorded: {}", all[i]);
+        let description = all[i]["error"]["description"].as_str().unwrap_or_default();
+        assert!(description.contains("[redacted]"), "{}", all[i]);
+    }
+}

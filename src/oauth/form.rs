@@ -429,10 +429,32 @@ fn hides_a_secret(value: &str) -> bool {
 /// without regard to case (ASP.NET's form collection, so OpenIddict) take `Password` or
 /// `CLIENT_SECRET` for the parameter, and a short value would escape the rule on unknown
 /// parameters.
+///
+/// So is a name that says it holds a password or a secret as frameworks name their fields:
+/// `j_password` (Java EE form login), `pwd` (WordPress), `user[password]` (Devise),
+/// `Input.Password` (ASP.NET Core Identity), `passwd`, `new-passphrase`, `app_secret`, `pass`:
+/// a login form's password under such a name is often shorter than the 8 bytes from which
+/// an unknown parameter's value is scrubbed.
 fn is_secret_name(name: &str) -> bool {
     SECRET
         .iter()
         .any(|secret| secret.eq_ignore_ascii_case(name))
+        || names_a_password(name.as_bytes())
+}
+
+/// Whether a parameter name holds `password`, `passwd`, `passphrase`, `passcode` or `pwd`, or
+/// has `pass` or `secret` as one of its alphanumeric parts, in any case.
+fn names_a_password(name: &[u8]) -> bool {
+    let holds = |word: &[u8]| {
+        name.windows(word.len())
+            .any(|window| window.eq_ignore_ascii_case(word))
+    };
+    [&b"passw"[..], b"passphrase", b"passcode", b"pwd"]
+        .into_iter()
+        .any(holds)
+        || name
+            .split(|b| !b.is_ascii_alphanumeric())
+            .any(|part| part.eq_ignore_ascii_case(b"pass") || part.eq_ignore_ascii_case(b"secret"))
 }
 
 impl Form<'_> {
@@ -716,6 +738,37 @@ mod tests {
             crate::event::scrub("password pw1 refused", &secrets, 512),
             "password [redacted] refused"
         );
+    }
+
+    #[test]
+    fn framework_password_field_names_are_secret_names() {
+        for name in [
+            "j_password",
+            "pwd",
+            "user[password]",
+            "Input.Password",
+            "passwd",
+            "new-passphrase",
+            "passcode",
+            "pass",
+            "app_secret",
+            "newPassword",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in [
+            "compass",
+            "bypass",
+            "passive",
+            "passport",
+            "secretary",
+            "grant_type",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        for name in PUBLIC {
+            assert!(!is_secret_name(name), "{name}");
+        }
     }
 
     #[test]
