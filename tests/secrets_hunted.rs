@@ -182,3 +182,73 @@ async fn a_short_password_under_a_frameworks_field_name_is_scrubbed() {
         assert!(description.contains("[redacted]"), "{}", all[i]);
     }
 }
+
+/// A protected route that refuses its request and quotes each parameter of its query, in a
+/// challenge (a WebSocket endpoint reading its token from `?token=`, since browsers cannot
+/// set headers there) or in an `ErrorInfo` (an OAuth client's callback that could not redeem
+/// its `?code=`).
+async fn quoting_the_query(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let quoted: Vec<String> = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .map(|(name, value)| format!("{name} {value}"))
+        .collect();
+    let quoted = quoted.join(", ");
+    if uri.path() == "/callback" {
+        let mut response = axum::http::StatusCode::BAD_REQUEST.into_response();
+        let mut error = oauth_audit::event::ErrorInfo::new("redeem_failed");
+        error.description = Some(format!("could not redeem {quoted}"));
+        response.extensions_mut().insert(error);
+        return response;
+    }
+    (
+        axum::http::StatusCode::UNAUTHORIZED,
+        [(
+            axum::http::header::WWW_AUTHENTICATE,
+            format!(r#"Bearer error="invalid_token", error_description="refused {quoted}""#),
+        )],
+    )
+        .into_response()
+}
+
+/// A protected route's query is scrubbed from what its answer says only when it may name an
+/// `access_token`: a token sent as `?token=`, an authorization code, a refresh token or a
+/// client secret in the query of a route the layer does not take for an endpoint, quoted
+/// back, was recorded.
+#[tokio::test]
+async fn secrets_in_a_protected_routes_query_quoted_back_are_scrubbed() {
+    let (auditor, memory) = memory_auditor();
+    let app = axum::Router::new()
+        .route("/ws", axum::routing::get(quoting_the_query))
+        .route("/callback", axum::routing::get(quoting_the_query));
+    let addr = serve(app.layer(AuditLayer::new(auditor))).await;
+    let http = client_without_redirects();
+    let requests = [
+        (
+            "/ws?token=OpaqueWsToken0123456789",
+            "OpaqueWsToken0123456789",
+        ),
+        ("/ws?token=sh0rt", "sh0rt"),
+        (
+            "/ws?refresh_token=rt_0123456789abcdef&client_secret=Cl1entS3cret",
+            "Cl1entS3cret",
+        ),
+        (
+            "/callback?code=SplxlOBeZQQYbYS6WxSbIA&state=af0ifjsldkj",
+            "SplxlOBeZQQYbYS6WxSbIA",
+        ),
+    ];
+    for (path, _) in requests {
+        http.get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, requests.len()).await;
+    let out = outputs(&memory);
+    for (i, (_, secret)) in requests.iter().enumerate() {
+        assert!(!out.contains(secret), "{secret} recorded: {}", all[i]);
+        let description = all[i]["error"]["description"].as_str().unwrap_or_default();
+        assert!(description.contains("[redacted]"), "{}", all[i]);
+    }
+    assert!(!out.contains("rt_0123456789abcdef"));
+}

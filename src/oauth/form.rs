@@ -407,6 +407,24 @@ impl<'a> Form<'a> {
     }
 }
 
+/// Whether [`Form::head_secrets_into`] may find a secret in `query` (or a form): a parameter
+/// with a secret name, a value of [`MIN_UNKNOWN_SECRET`] bytes or more of a name not known
+/// to be public, or anything escaped (a name or a user information it cannot tell without
+/// decoding). Parameters are cut at `;` too ([`semicolon_secrets`]). One pass, nothing
+/// allocated.
+pub(crate) fn may_hold_secrets(query: &str) -> bool {
+    query.contains('%')
+        || query.split(['&', ';']).any(|part| {
+            let (name, value) = part.split_once('=').unwrap_or((part, ""));
+            let name = name.trim();
+            !value.is_empty()
+                && (name.contains('+')
+                    || value.contains('@')
+                    || (value.len() >= MIN_UNKNOWN_SECRET && !PUBLIC.contains(&name))
+                    || is_secret_name(name))
+        })
+}
+
 /// The values of secret parameters a server that also separates parameters with `;` reads
 /// inside `value` (Perl's CGI.pm, Django before 3.1.7, Python's `parse_qs` before 3.9.2):
 /// in `username=alice;password=hunt3r`, `hunt3r`. Not empty.
@@ -768,6 +786,29 @@ mod tests {
         }
         for name in PUBLIC {
             assert!(!is_secret_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_query_that_may_hold_secrets_is_told_in_one_pass() {
+        for query in [
+            "token=x",
+            "code=SplxlOBeZQQYbYS6WxSbIA&state=s",
+            "page=2;password=pw",
+            "ACCESS_TOKEN=t",
+            "filter=a-long-value",
+            "access%5Ftoken=t",
+            "redirect_uri=https://u:p@app/cb",
+        ] {
+            assert!(may_hold_secrets(query), "{query}");
+        }
+        for query in [
+            "page=2&sort=asc",
+            "scope=openid+profile",
+            "token=",
+            "grant_type=password",
+        ] {
+            assert!(!may_hold_secrets(query), "{query}");
         }
     }
 

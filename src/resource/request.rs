@@ -65,8 +65,9 @@ pub(crate) struct ResourceRequest {
 /// What else of a protected route's request head a challenge could quote back, kept until
 /// the response is read (the values share the request's bytes; nothing is copied): the
 /// `Authorization` values when they were not one bearer token (another scheme such as
-/// `Basic`, a malformed credential, several fields), the query string when it names an
-/// `access_token` (RFC 6750 §2.3 lets a client send its token there), the `DPoP` proofs
+/// `Basic`, a malformed credential, several fields), the query string when it may hold a
+/// secret (an `access_token`, RFC 6750 §2.3, or a token sent as `?token=`, a code, a client
+/// secret, a long value of an unknown parameter: as an endpoint's query), the `DPoP` proofs
 /// (RFC 9449 §4.2: a challenge refusing one may quote a part of it), and the `Cookie`
 /// fields. Read only when a response carries a challenge (the cookies' values are parsed
 /// then, not on arrival); its `Debug` shows nothing of them.
@@ -121,17 +122,6 @@ impl Fields {
     fn len(&self) -> usize {
         usize::from(self.first.is_some()) + self.more.len()
     }
-}
-
-/// Whether a query string may send an `access_token`, however its name is spelled
-/// (`ACCESS_TOKEN` for a server that reads names in any case, `access%5Ftoken` for one that
-/// decodes them): one pass over it, for every protected request that has one.
-fn may_name_a_token(query: &str) -> bool {
-    query.contains('%')
-        || query
-            .as_bytes()
-            .windows(6)
-            .any(|w| w.eq_ignore_ascii_case(b"access"))
 }
 
 impl std::fmt::Debug for Quotable {
@@ -282,7 +272,9 @@ impl ResourceRequest {
             presented,
             Presented::OtherScheme | Presented::Malformed { .. }
         );
-        let query = uri.query().is_some_and(may_name_a_token);
+        let query = uri
+            .query()
+            .is_some_and(crate::oauth::query_may_hold_secrets);
         // Known from the pass over the names the request's context made: a request without
         // cookies looks nothing up.
         let cookies = carried.has(Header::Cookie);
