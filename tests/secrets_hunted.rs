@@ -252,3 +252,105 @@ async fn secrets_in_a_protected_routes_query_quoted_back_are_scrubbed() {
     }
     assert!(!out.contains("rt_0123456789abcdef"));
 }
+
+/// A server that describes its refusal with the request's parameters serialised as JSON
+/// inside the text, as a debug mode dumps them: PHP's `json_encode` writes `/` as `\/` and
+/// every character past ASCII as `\u00e4`, .NET's `System.Text.Json` writes `+`, `<`, `>`,
+/// `&`, `'` and those characters as `\u002B`, `\u00E4`; every serialiser writes `"` as `\"`.
+async fn json_dumping(
+    axum::extract::Path(style): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let params: serde_json::Map<String, serde_json::Value> = form_urlencoded::parse(&body)
+        .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+        .collect();
+    let plain = serde_json::to_string(&params).unwrap();
+    let dumped: String = if style == "php" {
+        plain
+            .replace('/', "\\/")
+            .chars()
+            .map(|c| match c.is_ascii() {
+                true => c.to_string(),
+                false => format!("\\u{:04x}", u32::from(c)),
+            })
+            .collect()
+    } else {
+        plain
+            .chars()
+            .map(|c| match c {
+                '+' | '<' | '>' | '&' | '\'' => format!("\\u{:04X}", u32::from(c)),
+                c if !c.is_ascii() => format!("\\u{:04X}", u32::from(c)),
+                c => c.to_string(),
+            })
+            .collect()
+    };
+    (
+        axum::http::StatusCode::BAD_REQUEST,
+        axum::Json(serde_json::json!({
+            "error": "invalid_client",
+            "error_description": format!("refused {dumped}"),
+        })),
+    )
+        .into_response()
+}
+
+/// Secrets quoted back in their JSON-escaped spelling (`ab\/cd`, `p\u00e4ss`, `quo\"te`,
+/// `a\u002Bb`) were not the raw, form- or percent-encoded forms scrubbed, and were recorded.
+#[tokio::test]
+async fn secrets_quoted_back_json_escaped_are_scrubbed() {
+    let (auditor, memory) = memory_auditor();
+    let app = axum::Router::new().route("/{style}/token", axum::routing::post(json_dumping));
+    let endpoints = oauth_audit::oauth::Endpoints::builder()
+        .token("/php/token")
+        .token("/dotnet/token")
+        .build()
+        .unwrap();
+    let layer = AuditLayer::builder(auditor)
+        .endpoints(endpoints)
+        .build()
+        .unwrap();
+    let addr = serve(app.layer(layer)).await;
+    let http = client_without_redirects();
+    // Each secret as sent (form-encoded), and as the server spells it.
+    let cases = [
+        (
+            "php",
+            "client_secret=Zm9v%2FYmFy%2Fc2Vj%2BcmV0",
+            r"Zm9v\/YmFy\/c2Vj+cmV0",
+        ),
+        ("php", "password=p%C3%A4ssw%C3%B6rd", r"p\u00e4ssw\u00f6rd"),
+        ("php", "password=quo%22te%22d", r#"quo\"te\"d"#),
+        ("php", "code=ab%2Fcd", r"ab\/cd"),
+        (
+            "dotnet",
+            "client_secret=Zm9v%2BYmFy%2Bc2Vj",
+            r"Zm9v\u002BYmFy\u002Bc2Vj",
+        ),
+        (
+            "dotnet",
+            "password=p%C3%A4ssw%C3%B6rd",
+            r"p\u00E4ssw\u00F6rd",
+        ),
+    ];
+    for (style, secret, _) in cases {
+        http.post(format!("http://{addr}/{style}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=password&username=alice&client_id=c&{secret}"
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, cases.len()).await;
+    for (i, (_, _, spelled)) in cases.iter().enumerate() {
+        let description = all[i]["error"]["description"].as_str().unwrap_or_default();
+        assert!(
+            !description.contains(spelled),
+            "{spelled} recorded: {}",
+            all[i]
+        );
+        assert!(description.contains("[redacted]"), "{}", all[i]);
+    }
+}

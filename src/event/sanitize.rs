@@ -468,10 +468,71 @@ fn forms_of<'a>(literals: &[Cow<'a, str>]) -> Vec<Cow<'a, str>> {
         if percent != *literal {
             forms.push(Cow::Owned(percent));
         }
+        forms.extend(json_spellings(literal).map(Cow::Owned));
     }
     forms.sort_unstable();
     forms.dedup();
     forms
+}
+
+/// How JSON serialisers spell `literal` inside a string, when that is another text: a
+/// response may quote the request's parameters serialised as JSON inside its own text (a
+/// debug mode dumping them), where its JSON is read once and those escapes are left as
+/// they are. Every serialiser escapes `"`, `\` and control characters; PHP's
+/// `json_encode` also writes `/` as `\/` and what is past ASCII as `\u00e4`; .NET's
+/// `System.Text.Json` writes that as `\u00E4`, and `+`, `<`, `>`, `&`, `'` as `\u002B`...
+/// Nothing for a literal with none of those characters (nearly every secret but Base64's).
+fn json_spellings(literal: &str) -> impl Iterator<Item = String> + '_ {
+    let escaped = literal.chars().any(|c| {
+        matches!(c, '"' | '\\' | '/' | '+' | '<' | '>' | '&' | '\'')
+            || c.is_control()
+            || !c.is_ascii()
+    });
+    // (`/` as `\/`, past ASCII as `\u` and in upper-case hexadecimal, `+<>&'` as `\u`)
+    const STYLES: [(bool, Option<bool>, bool); 6] = [
+        (false, None, false),
+        (true, None, false),
+        (false, Some(false), false),
+        (true, Some(false), false),
+        (false, Some(true), false),
+        (false, Some(true), true),
+    ];
+    let mut spelled: Vec<String> = Vec::new();
+    if escaped {
+        for (slash, non_ascii, html) in STYLES {
+            let mut out = String::with_capacity(literal.len() + 8);
+            for c in literal.chars() {
+                let unicode = |out: &mut String, upper: bool| {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        if upper {
+                            out.push_str(&format!("\\u{unit:04X}"));
+                        } else {
+                            out.push_str(&format!("\\u{unit:04x}"));
+                        }
+                    }
+                };
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '/' if slash => out.push_str("\\/"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '+' | '<' | '>' | '&' | '\'' if html => unicode(&mut out, true),
+                    c if c.is_control() => unicode(&mut out, non_ascii.unwrap_or(false)),
+                    c if !c.is_ascii() && non_ascii.is_some() => {
+                        unicode(&mut out, non_ascii.unwrap_or(false))
+                    }
+                    c => out.push(c),
+                }
+            }
+            if out != literal && !spelled.contains(&out) {
+                spelled.push(out);
+            }
+        }
+    }
+    spelled.into_iter()
 }
 
 /// One automaton that finds every occurrence of every form, overlapping ones included.
@@ -1624,6 +1685,29 @@ mod tests {
         }
     }
 
+    /// A literal quoted inside JSON the response's text carries is spelt as serialisers
+    /// escape it: `\/` (PHP), `\u00e4` (PHP, Python), `\u00E4` and `\u002B` (.NET), `\"`.
+    #[test]
+    fn a_literal_spelt_as_json_escapes_it_is_scrubbed() {
+        let mut secrets = Secrets::none();
+        secrets.literal("Zm9v/YmFy+c2Vj\"ré");
+        for spelled in [
+            r#"Zm9v\/YmFy+c2Vj\"r\u00e9"#,
+            r#"Zm9v/YmFy+c2Vj\"ré"#,
+            r#"Zm9v/YmFy+c2Vj\"r\u00E9"#,
+            r#"Zm9v/YmFy\u002Bc2Vj\"r\u00E9"#,
+        ] {
+            let text = format!(r#"refused {{"client_secret":"{spelled}"}}"#);
+            assert_eq!(
+                scrub(&text, &secrets, 512),
+                r#"refused {"client_secret":"[redacted]"}"#,
+                "{spelled}"
+            );
+        }
+        // A secret without such characters has no other spelling.
+        assert_eq!(json_spellings("abc123_-.~").count(), 0);
+    }
+
     /// A cookie value sent percent-encoded (`%3D` for Base64's padding, `%2B`, `%2F`) is
     /// read decoded by most servers (PHP's `$_COOKIE`, Go's and Rails' cookie jars): quoted
     /// back in a response, as a word or inside one, its decoded form must go too.
@@ -2099,6 +2183,7 @@ mod tests {
                 forms.push(Cow::Borrowed(secret.as_str()));
                 forms.push(Cow::Owned(form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>()));
                 forms.push(Cow::Owned(percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC).to_string()));
+                forms.extend(json_spellings(secret).map(Cow::Owned));
             }
             forms.sort_unstable();
             forms.dedup();
