@@ -354,3 +354,52 @@ async fn secrets_quoted_back_json_escaped_are_scrubbed() {
         assert!(description.contains("[redacted]"), "{}", all[i]);
     }
 }
+
+/// A protected route whose application reports an `ErrorInfo` dumping the request's
+/// `Authorization` as JSON inside its text, PHP's way (`\/`) or .NET's (`\u002B`).
+async fn dumping_the_authorization(headers: axum::http::HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let authorization = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let dumped = serde_json::json!({ "authorization": authorization })
+        .to_string()
+        .replace('/', "\\/")
+        .replace('+', "\\u002B");
+    let mut response = axum::http::StatusCode::FORBIDDEN.into_response();
+    let mut error = oauth_audit::event::ErrorInfo::new("refused");
+    error.description = Some(format!("refused {dumped}"));
+    response.extensions_mut().insert(error);
+    response
+}
+
+/// A bearer token or Basic password of Base64's alphabet, held by its fingerprint or digest
+/// and matched as a word, was no longer one word once JSON-escaped (`Zm9v\/YmFy`), and was
+/// recorded.
+#[tokio::test]
+async fn a_word_shaped_credential_quoted_json_escaped_is_scrubbed() {
+    use base64::Engine;
+    let (auditor, memory) = memory_auditor();
+    let app = axum::Router::new().route("/api/data", axum::routing::get(dumping_the_authorization));
+    let addr = serve(app.layer(AuditLayer::new(auditor))).await;
+    let http = client_without_redirects();
+    let basic = base64::engine::general_purpose::STANDARD.encode("app:Pw/0123+4567/89ab");
+    let credentials = [
+        ("Bearer Zm9v/YmFy+c2VjcmV0/dG9rZW4=".to_owned(), "c2VjcmV0"),
+        (format!("Basic {basic}"), "4567"),
+    ];
+    for (authorization, _) in &credentials {
+        http.get(format!("http://{addr}/api/data"))
+            .header("authorization", authorization)
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, credentials.len()).await;
+    for (i, (_, piece)) in credentials.iter().enumerate() {
+        let description = all[i]["error"]["description"].as_str().unwrap_or_default();
+        assert!(!description.contains(piece), "{piece} recorded: {}", all[i]);
+        assert!(description.contains("[redacted]"), "{}", all[i]);
+    }
+}

@@ -318,11 +318,38 @@ pub fn scrub(text: &str, secrets: &Secrets<'_>, max_bytes: usize) -> String {
     if secrets.incomplete && !text.bytes().all(holds_no_text_secret) {
         return sanitize(TOO_MANY_SECRETS, max_bytes);
     }
-    let text = replace_literals(text, secrets);
+    let text = json_word_escapes_read(Cow::Borrowed(text));
+    let text = replace_literals(&text, secrets);
     match scrub_words(&text, secrets) {
         Ok(text) => sanitize(&text, max_bytes),
         Err(TooCostly) => sanitize(TOO_MANY_SECRETS, max_bytes),
     }
+}
+
+/// `text` with the JSON escapes serialisers write for word bytes read as those bytes: `\/`
+/// (PHP's `json_encode`), `\u002B` and `\u003D` (.NET's `System.Text.Json`) and their
+/// lower-case spellings. A word-shaped secret known by its digest or fingerprint (a bearer
+/// token, a Basic password, a cookie of Base64's alphabet) quoted inside JSON the response
+/// put in its text is then one word again, found as such. Borrowed when there is none (a
+/// `\` is looked for first).
+fn json_word_escapes_read(text: Cow<'_, str>) -> Cow<'_, str> {
+    const ESCAPES: [(&str, &str); 5] = [
+        ("\\/", "/"),
+        ("\\u002B", "+"),
+        ("\\u002b", "+"),
+        ("\\u003D", "="),
+        ("\\u003d", "="),
+    ];
+    if !text.contains('\\') || !ESCAPES.iter().any(|(escape, _)| text.contains(escape)) {
+        return text;
+    }
+    let mut read = text.into_owned();
+    for (escape, byte) in ESCAPES {
+        if read.contains(escape) {
+            read = read.replace(escape, byte);
+        }
+    }
+    Cow::Owned(read)
 }
 
 /// Replaces every occurrence of every literal secret, in its raw, form-encoded and
@@ -1683,6 +1710,29 @@ mod tests {
             let out = scrub(text, &secrets, 512);
             assert!(!out.contains("AAAAAAAAAAM%2"), "{text} -> {out}");
         }
+    }
+
+    /// A token known by its fingerprint, of Base64's alphabet, quoted inside JSON the
+    /// response's text carries with its `/` and `+` escaped (`\/`, `\u002B`): one word again.
+    #[test]
+    fn a_fingerprinted_token_spelt_as_json_escapes_it_is_scrubbed() {
+        let token = "Zm9v/YmFy+c2VjcmV0/dG9rZW4=";
+        let mut secrets = Secrets::none();
+        secrets.fingerprint(TokenFingerprint::of(token));
+        for spelled in [
+            r"Zm9v\/YmFy+c2VjcmV0\/dG9rZW4=",
+            r"Zm9v/YmFy\u002Bc2VjcmV0/dG9rZW4\u003D",
+            r"Zm9v\/YmFy\u002bc2VjcmV0\/dG9rZW4=",
+        ] {
+            let text = format!(r#"refused {{"token":"{spelled}"}}"#);
+            assert_eq!(
+                scrub(&text, &secrets, 512),
+                r#"refused {"token":"[redacted]"}"#,
+                "{spelled}"
+            );
+        }
+        // A text without those escapes is left as it is.
+        assert_eq!(scrub(r"a\nb \u0041", &secrets, 512), r"a\nb \u0041");
     }
 
     /// A literal quoted inside JSON the response's text carries is spelt as serialisers
