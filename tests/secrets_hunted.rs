@@ -403,3 +403,58 @@ async fn a_word_shaped_credential_quoted_json_escaped_is_scrubbed() {
         assert!(description.contains("[redacted]"), "{}", all[i]);
     }
 }
+
+/// A token endpoint that refuses the client, quoting its Basic password as a server decoding
+/// Basic credentials in ISO-8859-1 reads it (RFC 7617 §2.1: without a `charset`, servers such
+/// as Tomcat's did).
+async fn quoting_basic_in_latin1(
+    headers: axum::http::HeaderMap,
+    _form: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use base64::Engine;
+    let decoded = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .unwrap_or_default();
+    let latin1: String = decoded.iter().map(|&b| char::from(b)).collect();
+    let password = latin1.split_once(':').map(|(_, p)| p).unwrap_or(&latin1);
+    (
+        axum::http::StatusCode::UNAUTHORIZED,
+        axum::Json(serde_json::json!({
+            "error": "invalid_client",
+            "error_description": format!("wrong secret {password} for the client"),
+        })),
+    )
+        .into_response()
+}
+
+/// A Basic password sent in ISO-8859-1 (`p\xe4ssw0rd`), quoted back as the server read it
+/// (`pässw0rd`): only its lossy UTF-8 reading was held, as a form's value once was.
+#[tokio::test]
+async fn a_basic_password_in_latin1_quoted_as_the_server_read_it_is_scrubbed() {
+    use base64::Engine;
+    let (auditor, memory) = memory_auditor();
+    let app = axum::Router::new().route("/token", axum::routing::post(quoting_basic_in_latin1));
+    let addr = serve(app.layer(AuditLayer::new(auditor))).await;
+    let credentials: [&[u8]; 2] = [b"app:p\xe4ssw0rd", b"s\xe9cr\xe8t-without-an-id"];
+    for credential in credentials {
+        let basic = base64::engine::general_purpose::STANDARD.encode(credential);
+        client_without_redirects()
+            .post(format!("http://{addr}/token"))
+            .header("authorization", format!("Basic {basic}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, credentials.len()).await;
+    for (i, read) in ["pässw0rd", "sécrèt-without-an-id"].iter().enumerate() {
+        let description = all[i]["error"]["description"].as_str().unwrap_or_default();
+        assert!(!description.contains(read), "{read} recorded: {}", all[i]);
+        assert!(description.contains("[redacted]"), "{}", all[i]);
+    }
+}

@@ -89,9 +89,17 @@ fn secrets_of(value: &[u8], out: &mut HeadSecrets) -> Option<Vec<u8>> {
         return None;
     }
     let decoded = LENIENT.decode(credentials).ok()?;
+    // Not UTF-8: also as ISO-8859-1 reads it, the charset servers decoding Basic without
+    // RFC 7617's `charset` (Tomcat's, and others') read it in, and quote it back so.
+    let latin1 = |bytes: &[u8], out: &mut HeadSecrets| {
+        if std::str::from_utf8(bytes).is_err() {
+            out.add(&bytes.iter().map(|&b| char::from(b)).collect::<String>());
+        }
+    };
     match decoded.iter().position(|&b| b == b':') {
         Some(colon) => {
             let password = lossy(&decoded[colon + 1..]);
+            latin1(&decoded[colon + 1..], out);
             out.add(&password);
             // Decoded, when that is another text (nearly never).
             if let Cow::Owned(decoded) = form_decoded(&password) {
@@ -100,7 +108,10 @@ fn secrets_of(value: &[u8], out: &mut HeadSecrets) -> Option<Vec<u8>> {
                 }
             }
         }
-        None => out.add(&lossy(&decoded)),
+        None => {
+            latin1(&decoded, out);
+            out.add(&lossy(&decoded));
+        }
     }
     Some(decoded)
 }
