@@ -458,3 +458,61 @@ async fn a_basic_password_in_latin1_quoted_as_the_server_read_it_is_scrubbed() {
         assert!(description.contains("[redacted]"), "{}", all[i]);
     }
 }
+
+/// A token endpoint whose error descriptions are HTML-escaped, as spring-security-oauth2's
+/// serialiser escapes them (`HtmlUtils.htmlEscape`), quoting the password it refused.
+async fn html_escaping(body: axum::body::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let password = form_urlencoded::parse(&body)
+        .find(|(name, _)| name == "password")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    let escaped = password
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;");
+    (
+        axum::http::StatusCode::BAD_REQUEST,
+        axum::Json(serde_json::json!({
+            "error": "invalid_grant",
+            "error_description": format!("Bad credentials: {escaped}"),
+        })),
+    )
+        .into_response()
+}
+
+/// A password with `&`, `'`, `<` or `"` quoted back HTML-escaped (`p&amp;ss&#39;w0rd`) was
+/// none of the spellings scrubbed, and was recorded.
+#[tokio::test]
+async fn a_password_quoted_back_html_escaped_is_scrubbed() {
+    let (auditor, memory) = memory_auditor();
+    let app = axum::Router::new().route("/token", axum::routing::post(html_escaping));
+    let addr = serve(app.layer(AuditLayer::new(auditor))).await;
+    let cases = [
+        ("p%26ss%27w0rd", "p&amp;ss&#39;w0rd"),
+        ("%3Cb%3Ef%22x", "&lt;b&gt;f&quot;x"),
+    ];
+    for (password, _) in cases {
+        client_without_redirects()
+            .post(format!("http://{addr}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=password&username=alice&password={password}"
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, cases.len()).await;
+    for (i, (_, spelled)) in cases.iter().enumerate() {
+        let description = all[i]["error"]["description"].as_str().unwrap_or_default();
+        assert!(
+            !description.contains(spelled),
+            "{spelled} recorded: {}",
+            all[i]
+        );
+        assert!(description.contains("[redacted]"), "{}", all[i]);
+    }
+}

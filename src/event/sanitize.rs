@@ -496,6 +496,7 @@ fn forms_of<'a>(literals: &[Cow<'a, str>]) -> Vec<Cow<'a, str>> {
             forms.push(Cow::Owned(percent));
         }
         forms.extend(json_spellings(literal).map(Cow::Owned));
+        forms.extend(html_spellings(literal).map(Cow::Owned));
     }
     forms.sort_unstable();
     forms.dedup();
@@ -560,6 +561,31 @@ fn json_spellings(literal: &str) -> impl Iterator<Item = String> + '_ {
         }
     }
     spelled.into_iter()
+}
+
+/// How HTML escapers spell `literal`, when that is another text: servers that escape their
+/// error descriptions (spring-security-oauth2's serialiser runs `HtmlUtils.htmlEscape`)
+/// quote a password with `&`, `<`, `>`, `"` or `'` so. `'` as `&#39;` (Spring, Python's
+/// `html.escape` writes `&#x27;`) or `&#x27;`. Nothing for a literal without those.
+fn html_spellings(literal: &str) -> impl Iterator<Item = String> + '_ {
+    let escaped = literal.contains(['&', '<', '>', '"', '\'']);
+    ["&#39;", "&#x27;"]
+        .into_iter()
+        .filter(move |_| escaped)
+        .map(move |apostrophe| {
+            let mut out = String::with_capacity(literal.len() + 8);
+            for c in literal.chars() {
+                match c {
+                    '&' => out.push_str("&amp;"),
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    '"' => out.push_str("&quot;"),
+                    '\'' => out.push_str(apostrophe),
+                    c => out.push(c),
+                }
+            }
+            out
+        })
 }
 
 /// One automaton that finds every occurrence of every form, overlapping ones included.
@@ -2234,6 +2260,7 @@ mod tests {
                 forms.push(Cow::Owned(form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>()));
                 forms.push(Cow::Owned(percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC).to_string()));
                 forms.extend(json_spellings(secret).map(Cow::Owned));
+                forms.extend(html_spellings(secret).map(Cow::Owned));
             }
             forms.sort_unstable();
             forms.dedup();
