@@ -6,7 +6,8 @@ mod support;
 use oauth_audit::format::EventFormat;
 use oauth_audit::writer::MemoryWriter;
 use oauth_audit::AuditLayer;
-use support::{client_without_redirects, events, memory_auditor, serve};
+use serde_json::Value;
+use support::{client_without_redirects, events, memory_auditor, post_form, serve};
 
 /// The events as JSON lines, ECS and OCSF, one text.
 fn outputs(memory: &MemoryWriter) -> String {
@@ -20,6 +21,24 @@ fn outputs(memory: &MemoryWriter) -> String {
         all.push_str(&String::from_utf8(lines).unwrap());
     }
     all
+}
+
+/// Each event's answer was recorded, scrubbed of what it quoted: `spelled[i]` (the secret as
+/// the server wrote it) is not in event `i`'s description, nor in `out` (every output) when
+/// given, and `[redacted]` stands in its place, so that the check is not vacuous.
+fn assert_redacted(all: &[Value], out: Option<&str>, spelled: &[&str]) {
+    for (event, spelled) in all.iter().zip(spelled) {
+        let description = event["error"]["description"].as_str().unwrap_or_default();
+        assert!(
+            !description.contains(spelled),
+            "{spelled} recorded: {event}"
+        );
+        assert!(
+            out.is_none_or(|out| !out.contains(spelled)),
+            "{spelled} recorded: {event}"
+        );
+        assert!(description.contains("[redacted]"), "{event}");
+    }
 }
 
 async fn echo_app() -> (std::net::SocketAddr, MemoryWriter) {
@@ -98,7 +117,6 @@ async fn a_secret_after_a_semicolon_is_neither_recorded_nor_quoted() {
     let (auditor, memory) = memory_auditor();
     let app = axum::Router::new().route("/token", axum::routing::post(semicolon_echo));
     let addr = serve(app.layer(AuditLayer::new(auditor))).await;
-    let http = client_without_redirects();
     let bodies = [
         (
             "grant_type=password&username=alice;password=hunt3r",
@@ -114,21 +132,11 @@ async fn a_secret_after_a_semicolon_is_neither_recorded_nor_quoted() {
         ),
     ];
     for (body, _) in bodies {
-        http.post(format!("http://{addr}/token"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        post_form(addr, "/token", body.to_owned()).await;
     }
     let all = events(&memory, bodies.len()).await;
-    let out = outputs(&memory);
-    for (i, (_, secret)) in bodies.iter().enumerate() {
-        assert!(!out.contains(secret), "{secret} recorded: {}", all[i]);
-        // The answer was recorded, scrubbed: the property is not vacuous.
-        let description = all[i]["error"]["description"].as_str().unwrap_or_default();
-        assert!(description.contains("[redacted]"), "{}", all[i]);
-    }
+    let secrets: Vec<&str> = bodies.iter().map(|(_, secret)| *secret).collect();
+    assert_redacted(&all, Some(&outputs(&memory)), &secrets);
 }
 
 /// A login page re-rendered with "wrong password", reporting an `ErrorInfo` that quotes
@@ -166,21 +174,11 @@ async fn a_short_password_under_a_frameworks_field_name_is_scrubbed() {
         ("j_username=erin&passwd=3rinP", "3rinP"),
     ];
     for (form, _) in forms {
-        client_without_redirects()
-            .post(format!("http://{addr}/login"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-            .await
-            .unwrap();
+        post_form(addr, "/login", form.to_owned()).await;
     }
     let all = events(&memory, forms.len()).await;
-    let out = outputs(&memory);
-    for (i, (_, secret)) in forms.iter().enumerate() {
-        assert!(!out.contains(secret), "{secret} recorded: {}", all[i]);
-        let description = all[i]["error"]["description"].as_str().unwrap_or_default();
-        assert!(description.contains("[redacted]"), "{}", all[i]);
-    }
+    let secrets: Vec<&str> = forms.iter().map(|(_, secret)| *secret).collect();
+    assert_redacted(&all, Some(&outputs(&memory)), &secrets);
 }
 
 /// A protected route that refuses its request and quotes each parameter of its query, in a
@@ -245,11 +243,8 @@ async fn secrets_in_a_protected_routes_query_quoted_back_are_scrubbed() {
     }
     let all = events(&memory, requests.len()).await;
     let out = outputs(&memory);
-    for (i, (_, secret)) in requests.iter().enumerate() {
-        assert!(!out.contains(secret), "{secret} recorded: {}", all[i]);
-        let description = all[i]["error"]["description"].as_str().unwrap_or_default();
-        assert!(description.contains("[redacted]"), "{}", all[i]);
-    }
+    let secrets: Vec<&str> = requests.iter().map(|(_, secret)| *secret).collect();
+    assert_redacted(&all, Some(&out), &secrets);
     assert!(!out.contains("rt_0123456789abcdef"));
 }
 
@@ -311,7 +306,6 @@ async fn secrets_quoted_back_json_escaped_are_scrubbed() {
         .build()
         .unwrap();
     let addr = serve(app.layer(layer)).await;
-    let http = client_without_redirects();
     // Each secret as sent (form-encoded), and as the server spells it.
     let cases = [
         (
@@ -334,25 +328,12 @@ async fn secrets_quoted_back_json_escaped_are_scrubbed() {
         ),
     ];
     for (style, secret, _) in cases {
-        http.post(format!("http://{addr}/{style}/token"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!(
-                "grant_type=password&username=alice&client_id=c&{secret}"
-            ))
-            .send()
-            .await
-            .unwrap();
+        let form = format!("grant_type=password&username=alice&client_id=c&{secret}");
+        post_form(addr, &format!("/{style}/token"), form).await;
     }
     let all = events(&memory, cases.len()).await;
-    for (i, (_, _, spelled)) in cases.iter().enumerate() {
-        let description = all[i]["error"]["description"].as_str().unwrap_or_default();
-        assert!(
-            !description.contains(spelled),
-            "{spelled} recorded: {}",
-            all[i]
-        );
-        assert!(description.contains("[redacted]"), "{}", all[i]);
-    }
+    let spelled: Vec<&str> = cases.iter().map(|(_, _, spelled)| *spelled).collect();
+    assert_redacted(&all, None, &spelled);
 }
 
 /// A protected route whose application reports an `ErrorInfo` dumping the request's
@@ -397,11 +378,8 @@ async fn a_word_shaped_credential_quoted_json_escaped_is_scrubbed() {
             .unwrap();
     }
     let all = events(&memory, credentials.len()).await;
-    for (i, (_, piece)) in credentials.iter().enumerate() {
-        let description = all[i]["error"]["description"].as_str().unwrap_or_default();
-        assert!(!description.contains(piece), "{piece} recorded: {}", all[i]);
-        assert!(description.contains("[redacted]"), "{}", all[i]);
-    }
+    let pieces: Vec<&str> = credentials.iter().map(|(_, piece)| *piece).collect();
+    assert_redacted(&all, None, &pieces);
 }
 
 /// A token endpoint that refuses the client, quoting its Basic password as a server decoding
@@ -452,11 +430,7 @@ async fn a_basic_password_in_latin1_quoted_as_the_server_read_it_is_scrubbed() {
             .unwrap();
     }
     let all = events(&memory, credentials.len()).await;
-    for (i, read) in ["pässw0rd", "sécrèt-without-an-id"].iter().enumerate() {
-        let description = all[i]["error"]["description"].as_str().unwrap_or_default();
-        assert!(!description.contains(read), "{read} recorded: {}", all[i]);
-        assert!(description.contains("[redacted]"), "{}", all[i]);
-    }
+    assert_redacted(&all, None, &["pässw0rd", "sécrèt-without-an-id"]);
 }
 
 /// A token endpoint whose error descriptions are HTML-escaped, as spring-security-oauth2's
@@ -495,24 +469,10 @@ async fn a_password_quoted_back_html_escaped_is_scrubbed() {
         ("%3Cb%3Ef%22x", "&lt;b&gt;f&quot;x"),
     ];
     for (password, _) in cases {
-        client_without_redirects()
-            .post(format!("http://{addr}/token"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!(
-                "grant_type=password&username=alice&password={password}"
-            ))
-            .send()
-            .await
-            .unwrap();
+        let form = format!("grant_type=password&username=alice&password={password}");
+        post_form(addr, "/token", form).await;
     }
     let all = events(&memory, cases.len()).await;
-    for (i, (_, spelled)) in cases.iter().enumerate() {
-        let description = all[i]["error"]["description"].as_str().unwrap_or_default();
-        assert!(
-            !description.contains(spelled),
-            "{spelled} recorded: {}",
-            all[i]
-        );
-        assert!(description.contains("[redacted]"), "{}", all[i]);
-    }
+    let spelled: Vec<&str> = cases.iter().map(|(_, spelled)| *spelled).collect();
+    assert_redacted(&all, None, &spelled);
 }

@@ -694,15 +694,20 @@ mod tests {
         let jwk = json!({"kty": "EC", "crv": "P-256",
             "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)});
         let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}).to_string();
+        let input = signing_input(&header, iat, extra);
+        let signature = pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    /// What a proof with `header` signs: the header and the claims [`proof_with`] sends.
+    fn signing_input(header: &str, iat: i64, extra: &str) -> String {
         let claims =
             format!(r#"{{"jti":"j","htm":"GET","htu":"https://a.example/r","iat":{iat}{extra}}}"#);
-        let input = format!(
+        format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header),
             URL_SAFE_NO_PAD.encode(claims)
-        );
-        let signature = pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        )
     }
 
     #[test]
@@ -835,13 +840,7 @@ mod tests {
             let jwk = json!({"kty": "EC", "crv": "P-256",
                 "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)});
             let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}).to_string();
-            let claims =
-                format!(r#"{{"jti":"j","htm":"GET","htu":"https://a.example/r","iat":{now}}}"#);
-            let input = format!(
-                "{}.{}",
-                URL_SAFE_NO_PAD.encode(header),
-                URL_SAFE_NO_PAD.encode(claims)
-            );
+            let input = signing_input(&header, now, "");
             let signature = pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
             let mut headers = HeaderMap::new();
             let proof = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
@@ -871,13 +870,7 @@ mod tests {
         let now = 1_700_000_000;
         let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(x)});
         let header = json!({"typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk}).to_string();
-        let claims =
-            format!(r#"{{"jti":"j","htm":"GET","htu":"https://a.example/r","iat":{now}}}"#);
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header),
-            URL_SAFE_NO_PAD.encode(claims)
-        );
+        let input = signing_input(&header, now, "");
         assert!(
             aws_lc_rs::signature::UnparsedPublicKey::new(&aws_lc_rs::signature::ED25519, x)
                 .verify(input.as_bytes(), &forged)
