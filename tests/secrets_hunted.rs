@@ -294,18 +294,13 @@ async fn json_dumping(
 /// `a\u002Bb`) were not the raw, form- or percent-encoded forms scrubbed, and were recorded.
 #[tokio::test]
 async fn secrets_quoted_back_json_escaped_are_scrubbed() {
-    let (auditor, memory) = memory_auditor();
     let app = axum::Router::new().route("/{style}/token", axum::routing::post(json_dumping));
     let endpoints = oauth_audit::oauth::Endpoints::builder()
         .token("/php/token")
         .token("/dotnet/token")
         .build()
         .unwrap();
-    let layer = AuditLayer::builder(auditor)
-        .endpoints(endpoints)
-        .build()
-        .unwrap();
-    let addr = serve(app.layer(layer)).await;
+    let (addr, memory) = support::serve_with_endpoints(app, endpoints).await;
     // Each secret as sent (form-encoded), and as the server spells it.
     let cases = [
         (
