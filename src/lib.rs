@@ -89,6 +89,7 @@ mod resource;
 mod response_body;
 pub mod scope;
 mod secret_anchor;
+mod secret_params;
 mod sink;
 mod tee;
 mod text;

@@ -227,13 +227,6 @@ pub(crate) fn query_secrets(query: &str, head: &mut crate::event::HeadSecrets) {
     form::Form::parse(query.as_bytes()).head_secrets_into(head);
 }
 
-/// Whether [`query_secrets`] may find anything in `query`: one pass over it, nothing
-/// allocated, for a protected route to keep its query only when a response could quote a
-/// secret of it.
-pub(crate) fn query_may_hold_secrets(query: &str) -> bool {
-    form::may_hold_secrets(query)
-}
-
 /// Adds to `head` the value of every cookie of one `Cookie` field (`a=1; b=2`), as an
 /// endpoint's request and a protected route's challenge both scrub them.
 ///

@@ -274,7 +274,7 @@ impl ResourceRequest {
         );
         let query = uri
             .query()
-            .is_some_and(crate::oauth::query_may_hold_secrets);
+            .is_some_and(crate::secret_params::may_hold_secrets);
         // Known from the pass over the names the request's context made: a request without
         // cookies looks nothing up.
         let cookies = carried.has(Header::Cookie);
