@@ -26,10 +26,14 @@
 //! in flight holds nothing of an event written before but that source's buffers, overwritten
 //! on arrival, however long it is served.
 //!
-//! The recycler holds at most a fixed number of events, so its memory is bounded (by that
-//! number times the largest event, whose fields are bounded); a full recycler drops what it
-//! is handed, as the sink did before. What the kept events hold (addresses, subjects) stays
-//! in memory until they are reused, or until the auditor shuts down and empties it.
+//! The recycler holds at most a fixed number of events: the auditor gives it room for what
+//! its largest queue holds and a batch besides, the most that can be in flight at once, so
+//! that a backlog drained at once all comes back. Its memory is bounded by that number times
+//! the largest event, whose fields are bounded: what the queue would hold anyway (the
+//! ring's slots, 16 bytes each, are allocated up front like the queue's). A full recycler
+//! drops what it is handed, as the sink did before. What the kept events hold (addresses,
+//! subjects) stays in memory until they are reused, or until the auditor shuts down and
+//! empties it.
 
 use std::sync::Arc;
 
@@ -49,11 +53,11 @@ struct Kept {
 }
 
 impl Recycler {
-    /// A recycler keeping up to `capacity` events (at least one), and as many sources.
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A recycler keeping up to `events` events and `sources` sources (at least one each).
+    pub(crate) fn new(events: usize, sources: usize) -> Self {
         Recycler(Arc::new(Kept {
-            events: ArrayQueue::new(capacity.max(1)),
-            sources: ArrayQueue::new(capacity.max(1)),
+            events: ArrayQueue::new(events.max(1)),
+            sources: ArrayQueue::new(sources.max(1)),
         }))
     }
 
@@ -124,6 +128,12 @@ impl Recycler {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.0.events.len()
+    }
+
+    /// How many events it keeps at most.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.0.events.capacity()
     }
 
     /// Takes back the events of `batch` that nobody else holds, and empties it.
@@ -202,7 +212,7 @@ mod tests {
 
     #[test]
     fn a_recycled_event_keeps_nothing_of_the_one_before() {
-        let recycler = Recycler::new(4);
+        let recycler = Recycler::new(4, 4);
         let old = Arc::new(every_field_set());
         let place = Arc::as_ptr(&old);
         recycler.recycle(&mut vec![old]);
@@ -223,7 +233,7 @@ mod tests {
     /// recorded headers, and is dropped with the events when the recycler is emptied.
     #[test]
     fn the_source_of_an_event_made_again_waits_for_a_request_until_emptied() {
-        let recycler = Recycler::new(4);
+        let recycler = Recycler::new(4, 4);
         recycler.recycle(&mut vec![Arc::new(full_event())]);
         assert!(
             recycler.source().is_none(),
@@ -251,7 +261,7 @@ mod tests {
 
     #[test]
     fn an_adopted_event_is_the_one_given() {
-        let recycler = Recycler::new(4);
+        let recycler = Recycler::new(4, 4);
         let old = Arc::new(full_event());
         let place = Arc::as_ptr(&old);
         recycler.recycle(&mut vec![old]);
@@ -270,7 +280,7 @@ mod tests {
 
     #[test]
     fn events_held_elsewhere_are_left_alone() {
-        let recycler = Recycler::new(4);
+        let recycler = Recycler::new(4, 4);
         let event = Arc::new(full_event());
         let held = event.clone();
         let mut batch = vec![event];
@@ -285,7 +295,7 @@ mod tests {
 
     #[test]
     fn the_recycler_keeps_at_most_its_capacity() {
-        let recycler = Recycler::new(2);
+        let recycler = Recycler::new(2, 2);
         let mut batch: Vec<_> = (0..5).map(|_| Arc::new(full_event())).collect();
         let places: Vec<_> = batch.iter().map(Arc::as_ptr).collect();
         recycler.recycle(&mut batch);
@@ -298,6 +308,6 @@ mod tests {
             .collect();
         // The first two come back, the third is new (the batch's last three were freed).
         assert_eq!(&reused[..2], &places[..2]);
-        assert_eq!(Recycler::new(0).0.events.capacity(), 1);
+        assert_eq!(Recycler::new(0, 0).0.events.capacity(), 1);
     }
 }

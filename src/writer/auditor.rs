@@ -27,10 +27,9 @@ pub struct Auditor {
     inner: Arc<Inner>,
 }
 
-/// How many written events an auditor keeps for reuse: a batch's worth and more. Each is
-/// about 1 KB and what its fields held (about 1.2 KB in all for a protected route's event).
-/// The fields are bounded, and so is what these keep in memory.
-const RECYCLED: usize = 512;
+/// How many sources of written events an auditor keeps for requests to capture theirs into
+/// (see `event::recycle`). The events themselves are kept up to what its queues hold.
+const RECYCLED_SOURCES: usize = 512;
 
 #[derive(Debug)]
 struct Inner {
@@ -630,7 +629,23 @@ impl AuditorBuilder {
         #[cfg(feature = "http")]
         let posted = chainer.as_ref().and_then(Chainer::posted);
         let metrics = Arc::new(EventMetrics::new());
-        let recycler = Recycler::new(RECYCLED);
+        // As many events come back as were in flight: what the largest queue held, and the
+        // batch its task had taken out. Fewer, and a backlog drained at once (a burst, or
+        // what gathered while the task slept) overflowed the recycler: the rest were freed
+        // on the sink's thread and made afresh on the request path, the very traffic the
+        // recycler spares. Events are kept no longer, nor more of them, than the queues
+        // would hold them anyway.
+        let largest_queue = self
+            .writers
+            .iter()
+            .map(|(options, _)| options.queue_capacity.unwrap_or(self.capacity))
+            .chain(std::iter::once(self.capacity))
+            .max()
+            .unwrap_or(self.capacity);
+        let recycler = Recycler::new(
+            largest_queue.saturating_add(self.batch_size),
+            RECYCLED_SOURCES,
+        );
         let mut processors = self.processors;
         if let Some(chainer) = chainer {
             processors.push(Box::new(chainer));
@@ -813,6 +828,46 @@ mod tests {
         recycled(&auditor, 1).await;
         auditor.shutdown().await;
         assert_eq!(auditor.inner.recycler.len(), 0);
+    }
+
+    /// A backlog as large as the queue, drained at once, comes back whole: none of it is
+    /// freed on the sink's thread to be made afresh on the request path.
+    #[tokio::test]
+    async fn a_full_queue_drained_at_once_comes_back_whole() {
+        let auditor = Auditor::builder()
+            .queue_capacity(2048)
+            .writer(Forget)
+            .build()
+            .unwrap();
+        // On this test's one thread the sink's task runs only once the loop is done.
+        for _ in 0..2048 {
+            assert!(auditor.offer_shared(new_event(&auditor)).is_none());
+        }
+        assert_eq!(auditor.stats().writers[0].queued, 2048);
+        recycled(&auditor, 2048).await;
+        assert_eq!(auditor.stats().writers[0].dropped, 0);
+        auditor.shutdown().await;
+        assert_eq!(auditor.inner.recycler.len(), 0);
+    }
+
+    /// Room for the largest queue, a writer's own included, and a batch.
+    #[tokio::test]
+    async fn the_recycler_has_room_for_the_largest_queue_and_a_batch() {
+        let auditor = Auditor::builder()
+            .queue_capacity(100)
+            .batch_size(10)
+            .writer(Forget)
+            .writer_with(Forget, WriterOptions::default().queue_capacity(3000))
+            .build()
+            .unwrap();
+        assert_eq!(auditor.inner.recycler.capacity(), 3010);
+        let small = Auditor::builder()
+            .queue_capacity(100)
+            .batch_size(10)
+            .writer(Forget)
+            .build()
+            .unwrap();
+        assert_eq!(small.inner.recycler.capacity(), 110);
     }
 
     #[tokio::test]
