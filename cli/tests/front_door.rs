@@ -1024,7 +1024,9 @@ async fn a_client_that_reads_nothing_is_disconnected_after_send_timeout() {
 async fn a_client_that_reads_slowly_but_steadily_is_not_disconnected() {
     let upstream = Upstream::start().await;
     let dir = TempDir::new("slow-reader");
-    let proxy = start_proxy(&dir, &upstream.url(), "send_timeout = \"1s\"", "");
+    // Long enough that a reader kept off a core for a while on a loaded machine (it sleeps
+    // a quarter of a second between reads) is still steady by this measure.
+    let proxy = start_proxy(&dir, &upstream.url(), "send_timeout = \"2s\"", "");
     // Larger than the socket buffers hold, or the proxy would never have to wait.
     let size = LARGE_RESPONSE;
     let mut reader = connect_with_a_small_receive_buffer(proxy.addr).await;
@@ -1037,9 +1039,9 @@ async fn a_client_that_reads_slowly_but_steadily_is_not_disconnected() {
         .unwrap();
     let started = std::time::Instant::now();
     let mut received = Vec::new();
-    let mut buf = vec![0u8; 512 * 1024];
+    let mut buf = vec![0u8; 1024 * 1024];
     loop {
-        // 512 KiB each 250 ms: the whole response takes several times `send_timeout`.
+        // 1 MiB each 250 ms: the whole response takes at least twice `send_timeout`.
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         let mut part = 0;
         while part < buf.len() {
