@@ -28,12 +28,12 @@
 //!
 //! The recycler holds at most a fixed number of events: the auditor gives it room for what
 //! its largest queue holds and a batch besides, the most that can be in flight at once, so
-//! that a backlog drained at once all comes back. Its memory is bounded by that number times
-//! the largest event, whose fields are bounded: what the queue would hold anyway (the
-//! ring's slots, 16 bytes each, are allocated up front like the queue's). A full recycler
-//! drops what it is handed, as the sink did before. What the kept events hold (addresses,
-//! subjects) stays in memory until they are reused, or until the auditor shuts down and
-//! empties it.
+//! that a backlog drained at once all comes back (up to 16,384 events: a larger backlog is
+//! a stalled sink's). Its memory is bounded by that number times the largest event, whose
+//! fields are bounded: no more than the queue would hold anyway (the ring's slots, 16 bytes
+//! each, are allocated up front like the queue's). A full recycler drops what it is handed,
+//! as the sink did before. What the kept events hold (addresses, subjects) stays in memory
+//! until they are reused, or until the auditor shuts down and empties it.
 
 use std::sync::Arc;
 

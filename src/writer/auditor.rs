@@ -31,6 +31,13 @@ pub struct Auditor {
 /// (see `event::recycle`). The events themselves are kept up to what its queues hold.
 const RECYCLED_SOURCES: usize = 512;
 
+/// The most written events an auditor keeps for reuse, whatever its queues hold: twice the
+/// default queue. A sink's task drains at once what gathered while it slept (a millisecond's
+/// events) or a burst; a backlog beyond this is what a stalled sink left, whose excess is
+/// freed as it is written rather than held (with its ring's slots, 16 bytes each, allocated
+/// up front) for the rest of the process's life.
+const RECYCLED_MAX: usize = 16_384;
+
 #[derive(Debug)]
 struct Inner {
     service: Arc<ServiceInfo>,
@@ -630,11 +637,11 @@ impl AuditorBuilder {
         let posted = chainer.as_ref().and_then(Chainer::posted);
         let metrics = Arc::new(EventMetrics::new());
         // As many events come back as were in flight: what the largest queue held, and the
-        // batch its task had taken out. Fewer, and a backlog drained at once (a burst, or
-        // what gathered while the task slept) overflowed the recycler: the rest were freed
-        // on the sink's thread and made afresh on the request path, the very traffic the
-        // recycler spares. Events are kept no longer, nor more of them, than the queues
-        // would hold them anyway.
+        // batch its task had taken out (up to `RECYCLED_MAX`). Fewer, and a backlog drained
+        // at once (a burst, or what gathered while the task slept) overflowed the recycler:
+        // the rest were freed on the sink's thread and made afresh on the request path, the
+        // very traffic the recycler spares. No more events are kept than the queues would
+        // hold anyway.
         let largest_queue = self
             .writers
             .iter()
@@ -643,7 +650,9 @@ impl AuditorBuilder {
             .max()
             .unwrap_or(self.capacity);
         let recycler = Recycler::new(
-            largest_queue.saturating_add(self.batch_size),
+            largest_queue
+                .saturating_add(self.batch_size)
+                .min(RECYCLED_MAX),
             RECYCLED_SOURCES,
         );
         let mut processors = self.processors;
@@ -868,6 +877,13 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(small.inner.recycler.capacity(), 110);
+        // A queue far beyond the default: a backlog that large is a stalled sink's.
+        let large = Auditor::builder()
+            .queue_capacity(1 << 20)
+            .writer(Forget)
+            .build()
+            .unwrap();
+        assert_eq!(large.inner.recycler.capacity(), RECYCLED_MAX);
     }
 
     #[tokio::test]
