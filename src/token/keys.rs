@@ -220,6 +220,16 @@ impl KeySet {
             {
                 continue;
             }
+            // An OKP key is an Ed25519 key by its `crv` only. X25519 and X448 keys (key
+            // agreement) and Ed448 keys are read as keys of no known type and skipped below;
+            // one whose `crv` names a curve of EC keys is read as OKP parameters, and would
+            // otherwise verify EdDSA with its `x` taken as an Ed25519 key.
+            if let AlgorithmParameters::OctetKeyPair(okp) = &jwk.algorithm {
+                if okp.curve != EllipticCurve::Ed25519 {
+                    tracing::warn!(target: "oauth_audit", kid = ?jwk.common.key_id, curve = ?okp.curve, "JWKS key skipped: OKP keys of the Ed25519 curve only");
+                    continue;
+                }
+            }
             let algorithms = match jwk
                 .common
                 .key_algorithm
@@ -895,6 +905,36 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// An Ed25519 public key that verifies (not of small order), base64url.
+    fn ed25519_x() -> String {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        URL_SAFE_NO_PAD.encode(Ed25519KeyPair::generate().unwrap().public_key().as_ref())
+    }
+
+    #[test]
+    fn a_jwks_okp_key_of_another_curve_than_ed25519_is_skipped() {
+        // X25519 and X448 keys agree on keys (ECDH-ES), Ed448 is not verified here, and an
+        // OKP key naming a curve of EC keys is no key of any kind: none verifies EdDSA
+        // tokens, whatever its `x`, and a good key beside them still does.
+        let x = ed25519_x();
+        for crv in ["X25519", "X448", "Ed448", "P-256", "P-384", "P-521"] {
+            for alg in ["", r#""alg":"EdDSA","#] {
+                let jwks = format!(
+                    r#"{{"keys":[{{"kty":"OKP","kid":"other",{alg}"crv":"{crv}","x":"{x}"}},
+                        {{"kty":"OKP","kid":"good","crv":"Ed25519","x":"{x}"}}]}}"#
+                );
+                let set = KeySet::from_jwks(&jwks).unwrap();
+                assert!(!set.has_kid("other"), "{crv} {alg}");
+                assert_eq!(
+                    set.candidates(None, Algorithm::EdDSA).count(),
+                    1,
+                    "{crv} {alg}"
+                );
+                assert!(set.keys[0].usable());
             }
         }
     }
