@@ -6,7 +6,7 @@ use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, RsaPublicKeyComponents};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 
 use super::TokenConfigError;
@@ -207,17 +207,14 @@ impl KeySet {
     pub(crate) fn from_jwks(json: &str) -> Result<KeySet, TokenConfigError> {
         let set: JwkSet = serde_json::from_str(json)
             .map_err(|e| TokenConfigError::Jwks(format!("not a JWKS document: {e}")))?;
+        // Read again for each key's `alg` as written: `JwkSet` reads every `alg` it does not
+        // know (`ECDH-ES`, `A128KW`, RFC 9864's `Ed25519`) as one unknown algorithm.
+        let declared: Declared = serde_json::from_str(json)
+            .map_err(|e| TokenConfigError::Jwks(format!("not a JWKS document: {e}")))?;
         let mut keys = Vec::new();
-        for jwk in &set.keys {
-            // An encryption key by its `use` or by its `alg` (a key-encryption algorithm).
-            if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption))
-                || matches!(
-                    jwk.common.key_algorithm,
-                    Some(
-                        KeyAlgorithm::RSA1_5 | KeyAlgorithm::RSA_OAEP | KeyAlgorithm::RSA_OAEP_256
-                    )
-                )
-            {
+        for (jwk, declared) in set.keys.iter().zip(&declared.keys) {
+            // An encryption key by its `use`, whatever its `alg`.
+            if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
                 continue;
             }
             // An OKP key is an Ed25519 key by its `crv` only. X25519 and X448 keys (key
@@ -230,13 +227,20 @@ impl KeySet {
                     continue;
                 }
             }
-            let algorithms = match jwk
-                .common
-                .key_algorithm
-                .and_then(|a| a.to_string().parse::<Algorithm>().ok())
-            {
-                Some(alg) => vec![alg],
+            // `alg` is the algorithm the key is meant for (RFC 7517 §4.4): a key with one
+            // verifies that algorithm only, and a key meant for key agreement, key wrapping
+            // or encryption (RFC 7518 §4.1: `ECDH-ES`, `A128KW`, `dir`, `RSA1_5`, whose
+            // padding makes a decryption oracle of the private key a signer) or for an
+            // algorithm not verified here verifies none of its type's algorithms.
+            let algorithms = match declared.alg.as_deref() {
                 None => family_algorithms(&jwk.algorithm),
+                Some(alg) => match signing_algorithm(alg) {
+                    Some(alg) => vec![alg],
+                    None => {
+                        tracing::warn!(target: "oauth_audit", kid = ?jwk.common.key_id, alg, "JWKS key skipped: its alg is no signature algorithm verified here");
+                        continue;
+                    }
+                },
             };
             if algorithms.is_empty() {
                 continue;
@@ -271,6 +275,28 @@ impl KeySet {
             ));
         }
         Ok(KeySet { keys })
+    }
+}
+
+/// The `alg` of each key of a JWKS document, as written.
+#[derive(serde::Deserialize)]
+struct Declared {
+    keys: Vec<DeclaredKey>,
+}
+
+/// A JWK's `alg`, as written.
+#[derive(serde::Deserialize)]
+struct DeclaredKey {
+    alg: Option<String>,
+}
+
+/// The signature algorithm a JWK's `alg` names, when it is one verified here: a JWS
+/// algorithm name, or `Ed25519`, RFC 9864's fully specified name of EdDSA with an Ed25519 key
+/// (the only EdDSA verified here).
+fn signing_algorithm(alg: &str) -> Option<Algorithm> {
+    match alg {
+        "Ed25519" => Some(Algorithm::EdDSA),
+        _ => alg.parse().ok(),
     }
 }
 
@@ -936,6 +962,109 @@ mod tests {
                 );
                 assert!(set.keys[0].usable());
             }
+        }
+    }
+
+    #[test]
+    fn a_jwks_key_verifies_only_the_signing_algorithm_its_alg_names() {
+        // RFC 7517 §4.4: `alg` is the algorithm the key is meant for. A key for key agreement,
+        // key wrapping or direct encryption (RFC 7518 §4.1), or for an algorithm not known
+        // here, is no signature key of its type's algorithms.
+        let x = ed25519_x();
+        let p256 = {
+            use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+            let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+            let point = &pair.public_key().as_ref()[1..];
+            let (x, y) = point.split_at(32);
+            format!(
+                r#""kty":"EC","crv":"P-256","x":"{}","y":"{}""#,
+                URL_SAFE_NO_PAD.encode(x),
+                URL_SAFE_NO_PAD.encode(y)
+            )
+        };
+        let okp = format!(r#""kty":"OKP","crv":"Ed25519","x":"{x}""#);
+        let oct = format!(
+            r#""kty":"oct","k":"{}""#,
+            URL_SAFE_NO_PAD.encode([b'k'; 32])
+        );
+        let rsa = format!(
+            r#""kty":"RSA","n":"{}","e":"AQAB""#,
+            URL_SAFE_NO_PAD.encode(vec![0xc5u8; 256])
+        );
+        let skipped = [
+            (&p256, "ECDH-ES"),
+            (&p256, "ECDH-ES+A128KW"),
+            (&p256, "ECDH-ES+A192KW"),
+            (&p256, "ECDH-ES+A256KW"),
+            (&p256, "ES512"),
+            (&p256, "ES256K"),
+            (&okp, "ECDH-ES"),
+            (&okp, "ECDH-ES+A256KW"),
+            (&okp, "Ed448"),
+            (&oct, "A128KW"),
+            (&oct, "A192KW"),
+            (&oct, "A256KW"),
+            (&oct, "A128GCMKW"),
+            (&oct, "A192GCMKW"),
+            (&oct, "A256GCMKW"),
+            (&oct, "dir"),
+            (&oct, "PBES2-HS256+A128KW"),
+            (&oct, "PBES2-HS384+A192KW"),
+            (&oct, "PBES2-HS512+A256KW"),
+            (&oct, "A128CBC-HS256"),
+            (&oct, "none"),
+            (&rsa, "RSA-OAEP-384"),
+            (&rsa, "RS1"),
+            (&rsa, ""),
+        ];
+        for (params, alg) in skipped {
+            let jwks = format!(
+                r#"{{"keys":[{{{params},"kid":"other","alg":"{alg}"}},
+                    {{{okp},"kid":"good","alg":"EdDSA"}}]}}"#
+            );
+            let set = KeySet::from_jwks(&jwks).unwrap();
+            assert!(!set.has_kid("other"), "{alg}: {params}");
+            assert!(set.has_kid("good"), "{alg}");
+        }
+        // `use: enc` is an encryption key whatever its `alg`.
+        for alg in ["", r#","alg":"ES256""#] {
+            let jwks = format!(
+                r#"{{"keys":[{{{p256},"kid":"other","use":"enc"{alg}}},{{{okp},"kid":"good"}}]}}"#
+            );
+            assert!(!KeySet::from_jwks(&jwks).unwrap().has_kid("other"), "{alg}");
+        }
+        // RFC 9864's fully specified `Ed25519` is EdDSA with an Ed25519 key.
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        let pair = Ed25519KeyPair::generate().unwrap();
+        let jwks = format!(
+            r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{}","kid":"k","alg":"Ed25519"}}]}}"#,
+            URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())
+        );
+        let set = KeySet::from_jwks(&jwks).unwrap();
+        assert_eq!(
+            set.keys[0].algorithms().collect::<Vec<_>>(),
+            [Algorithm::EdDSA]
+        );
+        let signature = URL_SAFE_NO_PAD.encode(pair.sign(b"header.payload"));
+        assert!(set.keys[0].verifies(Algorithm::EdDSA, b"header.payload", &signature));
+        // A key without `alg` keeps its type's algorithms; one with a signing `alg`, that one.
+        use Algorithm::*;
+        for (params, alg, algorithms) in [
+            (&p256, "", vec![ES256]),
+            (&p256, r#","alg":"ES256""#, vec![ES256]),
+            (&okp, "", vec![EdDSA]),
+            (&okp, r#","alg":"EdDSA""#, vec![EdDSA]),
+            (&oct, "", vec![HS256, HS384, HS512]),
+            (&oct, r#","alg":"HS384""#, vec![HS384]),
+            (&rsa, r#","alg":"PS512""#, vec![PS512]),
+        ] {
+            let jwks = format!(r#"{{"keys":[{{{params},"kid":"k"{alg}}}]}}"#);
+            let set = KeySet::from_jwks(&jwks).unwrap();
+            assert_eq!(
+                set.keys[0].algorithms().collect::<Vec<_>>(),
+                algorithms,
+                "{alg}: {params}"
+            );
         }
     }
 }
