@@ -177,7 +177,10 @@ impl RefreshTask {
                     let Some(store) = store.upgrade() else {
                         return;
                     };
-                    keys.keys.extend(self.static_keys.keys.iter().cloned());
+                    // Keys that never change first, as when the inspector is built: they stay
+                    // among the few a token without `kid` is checked against.
+                    keys.keys
+                        .splice(0..0, self.static_keys.keys.iter().cloned());
                     store.replace(keys);
                     self.shared.load.send_replace(Load::Loaded);
                 }

@@ -173,6 +173,14 @@ fn ed25519_of_full_order(key: &[u8]) -> Result<(), String> {
     }
 }
 
+/// The most keys a token is checked against that it does not name by `kid` (every key, for
+/// a token without `kid`; keys without `kid`, for one with). Each is a signature check, for
+/// a token anyone can write: a forged token without `kid` cost one check per key of its
+/// algorithm, twenty RSA-2048 checks (some 400 µs) with a JWKS document of twenty RS256
+/// keys. Four leave room for a rotation (the previous, current and next key) of an issuer
+/// whose tokens name no key; a token whose key comes later must name it.
+pub(crate) const MAX_UNNAMED_CANDIDATES: usize = 4;
+
 /// The keys in force at one moment.
 #[derive(Clone, Default)]
 pub(crate) struct KeySet {
@@ -180,19 +188,24 @@ pub(crate) struct KeySet {
 }
 
 impl KeySet {
-    /// Keys a token with this `kid` and `alg` may have been signed with. A `kid` selects
-    /// keys with that id; without one, every key that allows the algorithm is a candidate.
+    /// Keys a token with this `kid` and `alg` may have been signed with, in the set's
+    /// order. A `kid` selects keys with that id, and keys without one; without a `kid`,
+    /// keys that allow the algorithm. Of the keys a token does not select by id, the first
+    /// [`MAX_UNNAMED_CANDIDATES`] only.
     pub(crate) fn candidates<'a>(
         &'a self,
         kid: Option<&'a str>,
         alg: Algorithm,
     ) -> impl Iterator<Item = &'a VerifyKey> + 'a {
+        let mut unnamed = 0;
         self.keys.iter().filter(move |k| {
             k.algorithms().any(|allowed| allowed == alg)
                 && match (kid, &k.kid) {
                     (Some(kid), Some(key_id)) => kid == key_id,
-                    (Some(_), None) => true,
-                    (None, _) => true,
+                    (Some(_), None) | (None, _) => {
+                        unnamed += 1;
+                        unnamed <= MAX_UNNAMED_CANDIDATES
+                    }
                 }
         })
     }
@@ -1065,6 +1078,107 @@ mod tests {
                 algorithms,
                 "{alg}: {params}"
             );
+        }
+    }
+
+    /// `count` RSA-2048 key pairs, and a JWKS document of their public keys, with `kid`s
+    /// `k0`, `k1`, ... or without.
+    fn rsa_pairs(count: usize, kids: bool) -> (Vec<signature::RsaKeyPair>, String) {
+        use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
+        let pairs: Vec<_> = (0..count)
+            .map(|_| RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap())
+            .collect();
+        let keys: Vec<String> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, pair)| {
+                let parts = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+                let kid = if kids {
+                    format!(r#""kid":"k{i}","#)
+                } else {
+                    String::new()
+                };
+                format!(
+                    r#"{{"kty":"RSA",{kid}"alg":"RS256","n":"{}","e":"{}"}}"#,
+                    URL_SAFE_NO_PAD.encode(&parts.n),
+                    URL_SAFE_NO_PAD.encode(&parts.e)
+                )
+            })
+            .collect();
+        (pairs, format!(r#"{{"keys":[{}]}}"#, keys.join(",")))
+    }
+
+    fn sign_rs256(pair: &signature::RsaKeyPair, message: &[u8]) -> String {
+        let mut out = vec![0; pair.public_modulus_len()];
+        pair.sign(
+            &signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            message,
+            &mut out,
+        )
+        .unwrap();
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    #[test]
+    fn a_token_without_kid_is_checked_against_a_few_keys_only() {
+        // A forged token naming no key costs a signature check per candidate: with a JWKS of
+        // twenty RS256 keys, twenty RSA checks, for a token anyone can write.
+        let n = URL_SAFE_NO_PAD.encode(vec![0xc5u8; 256]);
+        let keys: Vec<String> = (0..20)
+            .map(|i| format!(r#"{{"kty":"RSA","kid":"k{i}","alg":"RS256","n":"{n}","e":"AQAB"}}"#))
+            .collect();
+        let set = KeySet::from_jwks(&format!(r#"{{"keys":[{}]}}"#, keys.join(","))).unwrap();
+        let tried = set.candidates(None, Algorithm::RS256).count();
+        assert!(
+            tried <= MAX_UNNAMED_CANDIDATES,
+            "{tried} keys tried for a token without kid"
+        );
+        // Keys without `kid`, for a token naming a key none has, are bounded the same way.
+        let unnamed = keys
+            .iter()
+            .map(|key| key.replace(r#""kid":"k"#, r#""x-kid":"k"#));
+        let unnamed: Vec<String> = unnamed.collect();
+        let set = KeySet::from_jwks(&format!(r#"{{"keys":[{}]}}"#, unnamed.join(","))).unwrap();
+        let tried = set.candidates(Some("elsewhere"), Algorithm::RS256).count();
+        assert!(
+            tried <= MAX_UNNAMED_CANDIDATES,
+            "{tried} keys tried for a kid no key has"
+        );
+        let tried = set.candidates(None, Algorithm::RS256).count();
+        assert!(
+            tried <= MAX_UNNAMED_CANDIDATES,
+            "{tried} keys tried for a token without kid"
+        );
+    }
+
+    #[test]
+    fn a_token_without_kid_verifies_against_a_small_key_set() {
+        // One or two keys (a rotation) and tokens that name none: each key verifies its own.
+        let message = b"header.payload";
+        for kids in [true, false] {
+            for count in [1, 2, 4] {
+                let (pairs, jwks) = rsa_pairs(count, kids);
+                let set = KeySet::from_jwks(&jwks).unwrap();
+                for pair in &pairs {
+                    let signature = sign_rs256(pair, message);
+                    assert!(
+                        set.candidates(None, Algorithm::RS256)
+                            .any(|key| key.verifies(Algorithm::RS256, message, &signature)),
+                        "{count} keys, kids: {kids}"
+                    );
+                }
+            }
+        }
+        // Past the bound, a token that names its key still finds it.
+        let (pairs, jwks) = rsa_pairs(8, true);
+        let set = KeySet::from_jwks(&jwks).unwrap();
+        for (i, pair) in pairs.iter().enumerate() {
+            let signature = sign_rs256(pair, message);
+            let kid = format!("k{i}");
+            assert!(set
+                .candidates(Some(&kid), Algorithm::RS256)
+                .any(|key| key.verifies(Algorithm::RS256, message, &signature)));
         }
     }
 }
