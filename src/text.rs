@@ -1,6 +1,6 @@
 //! Untrusted text made safe to show: escaped and cut ([`sanitize`]), URLs without their
-//! secrets ([`shown_url`]); text read from JSON without a copy ([`Text`]); and bytes as hex
-//! digits, two at a time ([`hex_pair`]).
+//! secrets ([`shown_url`]); text read from JSON without a copy ([`Text`]); bytes as hex
+//! digits, two at a time ([`hex_pair`]), and as Latin-1 reads them ([`latin1`]).
 //!
 //! A leaf that depends on nothing else in the crate, so that token inspection (which
 //! sanitises claims and shows JWKS URLs) and the event schema (which re-exports both as
@@ -150,6 +150,15 @@ pub(crate) fn lossy(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// `bytes` as ISO-8859-1 (Latin-1) reads them: each byte the character of the same code
+/// point. The charset servers read what came without one in (a Basic credential without
+/// RFC 7617's `charset`, a form of a legacy page, a cookie), and quote it back in: a secret
+/// that is not UTF-8 is looked for so too, since its lossy UTF-8 reading (each such byte a
+/// U+FFFD) never matches that quote.
+pub(crate) fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
 /// Most text is printable ASCII and short enough: nothing to escape or cut.
 pub(crate) fn is_safe(input: &str, max_bytes: usize) -> bool {
     input.len() <= max_bytes && is_printable_ascii(input.as_bytes())
@@ -286,7 +295,16 @@ fn is_format(c: char) -> bool {
 mod tests {
     use proptest::prelude::*;
 
-    use super::{is_printable_ascii, sanitize, sanitize_compact, sanitize_into};
+    use super::{is_printable_ascii, latin1, sanitize, sanitize_compact, sanitize_into};
+
+    #[test]
+    fn latin1_reads_each_byte_as_its_code_point() {
+        assert_eq!(latin1(b"p\xe4ss\xff"), "p\u{e4}ss\u{ff}");
+        assert_eq!(latin1(b"ascii"), "ascii");
+        let every: Vec<u8> = (0..=255).collect();
+        let read = latin1(&every);
+        assert!(read.chars().map(u32::from).eq(0..=255));
+    }
 
     /// Every byte value at every place of a word and of the tail after whole words, among
     /// printable neighbours and among the extremes of the range (0x20 and 0x7e, where a

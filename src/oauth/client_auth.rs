@@ -10,7 +10,7 @@ use percent_encoding::percent_decode_str;
 use super::form::{ident, Form};
 use crate::event::{AuditEvent, ClientAuth, HeadSecrets, Severity};
 use crate::mtls::ClientCertificate;
-use crate::text::lossy;
+use crate::text::{latin1, lossy};
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 const JWT_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -91,15 +91,15 @@ fn secrets_of(value: &[u8], out: &mut HeadSecrets) -> Option<Vec<u8>> {
     let decoded = LENIENT.decode(credentials).ok()?;
     // Not UTF-8: also as ISO-8859-1 reads it, the charset servers decoding Basic without
     // RFC 7617's `charset` (Tomcat's, and others') read it in, and quote it back so.
-    let latin1 = |bytes: &[u8], out: &mut HeadSecrets| {
+    let add_latin1 = |bytes: &[u8], out: &mut HeadSecrets| {
         if std::str::from_utf8(bytes).is_err() {
-            out.add(&bytes.iter().map(|&b| char::from(b)).collect::<String>());
+            out.add(&latin1(bytes));
         }
     };
     match decoded.iter().position(|&b| b == b':') {
         Some(colon) => {
             let password = lossy(&decoded[colon + 1..]);
-            latin1(&decoded[colon + 1..], out);
+            add_latin1(&decoded[colon + 1..], out);
             out.add(&password);
             // Decoded, when that is another text (nearly never).
             if let Cow::Owned(decoded) = form_decoded(&password) {
@@ -109,7 +109,7 @@ fn secrets_of(value: &[u8], out: &mut HeadSecrets) -> Option<Vec<u8>> {
             }
         }
         None => {
-            latin1(&decoded, out);
+            add_latin1(&decoded, out);
             out.add(&lossy(&decoded));
         }
     }

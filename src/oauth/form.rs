@@ -333,7 +333,7 @@ impl<'a> Form<'a> {
                 let bytes = decode_bytes(raw_value);
                 std::str::from_utf8(&bytes)
                     .is_err()
-                    .then(|| bytes.iter().map(|&b| char::from(b)).collect())
+                    .then(|| crate::text::latin1(&bytes))
             })
     }
 
