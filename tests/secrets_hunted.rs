@@ -471,3 +471,66 @@ async fn a_password_quoted_back_html_escaped_is_scrubbed() {
     let spelled: Vec<&str> = cases.iter().map(|(_, spelled)| *spelled).collect();
     assert_redacted(&all, None, &spelled);
 }
+
+/// A token endpoint that refuses the request, quoting each cookie's value as a server reading
+/// cookies in ISO-8859-1 reads it (Tomcat's and others' cookie parsers: each byte is the
+/// character of the same code point), raw bytes and percent-escapes alike.
+async fn quoting_cookies_in_latin1(
+    headers: axum::http::HeaderMap,
+    _form: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let latin1 = |bytes: &[u8]| bytes.iter().map(|&b| char::from(b)).collect::<String>();
+    let mut values = Vec::new();
+    for field in headers.get_all(axum::http::header::COOKIE) {
+        for pair in field.as_bytes().split(|&b| b == b';') {
+            if let Some(at) = pair.iter().position(|&b| b == b'=') {
+                let value = pair[at + 1..].trim_ascii();
+                let decoded: Vec<u8> = percent_encoding::percent_decode(value).collect();
+                values.push(latin1(&decoded));
+            }
+        }
+    }
+    (
+        axum::http::StatusCode::BAD_REQUEST,
+        axum::Json(serde_json::json!({
+            "error": "invalid_grant",
+            "error_description": format!("unknown session {}", values.join(" and ")),
+        })),
+    )
+        .into_response()
+}
+
+/// A cookie value sent in ISO-8859-1 (`sid=s\xe9ssion`, or `s%E9ssion` percent-encoded),
+/// quoted back as the server read it (`séssion`): only its lossy UTF-8 reading (each such
+/// byte a U+FFFD) was held, as a Basic password's once was.
+#[tokio::test]
+async fn a_cookie_in_latin1_quoted_as_the_server_read_it_is_scrubbed() {
+    let (auditor, memory) = memory_auditor();
+    let app = axum::Router::new().route("/token", axum::routing::post(quoting_cookies_in_latin1));
+    let addr = serve(app.layer(AuditLayer::new(auditor))).await;
+    let cookies: [&[u8]; 3] = [
+        b"lang=en; sid=s\xe9ssion-0123456789",
+        b"sid=\"c\xf4okie!\"",
+        b"sid=s%E9ssion-abcdef; lang=en",
+    ];
+    for cookie in cookies {
+        client_without_redirects()
+            .post(format!("http://{addr}/token"))
+            .header(
+                "cookie",
+                axum::http::HeaderValue::from_bytes(cookie).unwrap(),
+            )
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&client_id=app")
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = events(&memory, cookies.len()).await;
+    assert_redacted(
+        &all,
+        Some(&outputs(&memory)),
+        &["ssion-0123456789", "c\u{f4}okie!", "ssion-abcdef"],
+    );
+}

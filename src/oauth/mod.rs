@@ -238,21 +238,41 @@ pub(crate) fn query_secrets(query: &str, head: &mut crate::event::HeadSecrets) {
 /// each `+` and then percent-decoded, as PHP's `$_COOKIE` reads it. A value in double quotes
 /// (RFC 6265 §4.1.1) is added without them too, and decoded so: Go's `net/http`, Python's
 /// `http.cookies` and the `cookie` package under Express read it without them.
+///
+/// A value that is not UTF-8, as sent or percent-decoded, is added as Latin-1 reads it too
+/// ([`crate::text::latin1`]): servers that read cookies in ISO-8859-1 (Tomcat's, and others')
+/// quote `s\xe9ssion` back as `séssion`, which its lossy UTF-8 reading never matches.
 pub(crate) fn cookie_secrets(field: &[u8], head: &mut crate::event::HeadSecrets) {
-    let field = crate::text::lossy(field);
-    for pair in field.split(';') {
-        if let Some((_, value)) = pair.split_once('=') {
-            let value = value.trim();
-            head.add(value);
-            cookie_value_readings(value, head);
-            let unquoted = value
-                .strip_prefix('"')
-                .and_then(|inner| inner.strip_suffix('"'));
-            if let Some(inner) = unquoted {
-                head.add(inner);
-                cookie_value_readings(inner, head);
+    let text = crate::text::lossy(field);
+    if let std::borrow::Cow::Owned(_) = text {
+        // Not UTF-8 (nearly never): each value that is not, as Latin-1 reads it.
+        for pair in field.split(|&b| b == b';') {
+            if let Some(equals) = pair.iter().position(|&b| b == b'=') {
+                let value = pair[equals + 1..].trim_ascii();
+                if std::str::from_utf8(value).is_err() {
+                    cookie_value(&crate::text::latin1(value), head);
+                }
             }
         }
+    }
+    for pair in text.split(';') {
+        if let Some((_, value)) = pair.split_once('=') {
+            cookie_value(value.trim(), head);
+        }
+    }
+}
+
+/// Adds to `head` one cookie value, its readings, and the same without the double quotes
+/// around it (see [`cookie_secrets`]).
+fn cookie_value(value: &str, head: &mut crate::event::HeadSecrets) {
+    head.add(value);
+    cookie_value_readings(value, head);
+    let unquoted = value
+        .strip_prefix('"')
+        .and_then(|inner| inner.strip_suffix('"'));
+    if let Some(inner) = unquoted {
+        head.add(inner);
+        cookie_value_readings(inner, head);
     }
 }
 
@@ -260,9 +280,14 @@ pub(crate) fn cookie_secrets(field: &[u8], head: &mut crate::event::HeadSecrets)
 /// (see [`cookie_secrets`]).
 fn cookie_value_readings(value: &str, head: &mut crate::event::HeadSecrets) {
     if value.contains('%') {
-        let decoded = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+        let bytes: std::borrow::Cow<'_, [u8]> = percent_encoding::percent_decode_str(value).into();
+        let decoded = crate::text::lossy(&bytes);
         if decoded != value {
             head.add(&decoded);
+        }
+        // Escapes of bytes that are not UTF-8 (`s%E9ssion`): also as Latin-1 reads them.
+        if let std::borrow::Cow::Owned(_) = decoded {
+            head.add(&crate::text::latin1(&bytes));
         }
     }
     // Read as a form value (PHP's `$_COOKIE` runs `urldecode`): a `+` is a space. Only for a
@@ -319,6 +344,36 @@ mod tests {
         }
         assert_eq!(head.digests(), expected.digests());
         assert_eq!(head.texts(), 1, "x!y is no one word: kept as text");
+    }
+
+    /// A value that is not UTF-8, as sent or once its escapes are decoded, is also held as
+    /// Latin-1 reads it; a field that is UTF-8 throughout adds nothing more.
+    #[test]
+    fn a_cookie_that_is_not_utf8_is_also_a_secret_as_latin1_reads_it() {
+        let mut head = crate::event::HeadSecrets::default();
+        cookie_secrets(
+            b"a=s\xe9ssion; b=\"c\xf4okie\"; c=x%E9y; d=plain",
+            &mut head,
+        );
+        let mut expected = crate::event::HeadSecrets::default();
+        for value in [
+            "s\u{e9}ssion",
+            "\"c\u{f4}okie\"",
+            "c\u{f4}okie",
+            "s\u{fffd}ssion",
+            "\"c\u{fffd}okie\"",
+            "c\u{fffd}okie",
+            "x%E9y",
+            "x\u{fffd}y",
+            "x\u{e9}y",
+            "plain",
+        ] {
+            expected.add(value);
+        }
+        assert_eq!(head.digests(), expected.digests());
+        let mut head = crate::event::HeadSecrets::default();
+        cookie_secrets(b"a=s\xc3\xa9ssion", &mut head);
+        assert_eq!(head.digests().len(), 1);
     }
 
     fn auditor() -> (Auditor, MemoryWriter) {
