@@ -534,3 +534,86 @@ async fn a_cookie_in_latin1_quoted_as_the_server_read_it_is_scrubbed() {
         &["ssion-0123456789", "c\u{f4}okie!", "ssion-abcdef"],
     );
 }
+
+/// The `redirect_uri` of a request as it was sent, percent-encoded, quoted back by a server
+/// that refuses it: a token endpoint in its JSON error, an authorization endpoint in the
+/// `error_description` of its redirect.
+async fn quoting_the_redirect_uri(
+    uri: axum::http::Uri,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let sent = if uri.path() == "/authorize" {
+        uri.query().unwrap_or_default().as_bytes().to_vec()
+    } else {
+        body.to_vec()
+    };
+    let sent = String::from_utf8(sent).unwrap();
+    let redirect_uri = sent
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("redirect_uri="))
+        .unwrap_or_default();
+    let description = format!("redirect_uri {redirect_uri} is not registered");
+    if uri.path() == "/authorize" {
+        let description: String = form_urlencoded::byte_serialize(description.as_bytes()).collect();
+        return (
+            axum::http::StatusCode::FOUND,
+            [(
+                axum::http::header::LOCATION,
+                format!("http://app.test/cb?error=invalid_request&error_description={description}"),
+            )],
+        )
+            .into_response();
+    }
+    (
+        axum::http::StatusCode::BAD_REQUEST,
+        axum::Json(serde_json::json!({
+            "error": "invalid_grant",
+            "error_description": description,
+        })),
+    )
+        .into_response()
+}
+
+/// A redirect URI with a query of its own (`https://app.example/cb?code=…`, a secret-named
+/// parameter in it) quoted back percent-encoded, as the request carried it: the query-string
+/// rule sees no `?` in `%3F`, and `redirect_uri`'s value, public, was no secret, so the
+/// secrets of its query were recorded.
+#[tokio::test]
+async fn secrets_in_a_redirect_uris_query_quoted_back_percent_encoded_are_scrubbed() {
+    let (auditor, memory) = memory_auditor();
+    let app = axum::Router::new()
+        .route("/token", axum::routing::post(quoting_the_redirect_uri))
+        .route("/authorize", axum::routing::get(quoting_the_redirect_uri));
+    let addr = serve(app.layer(AuditLayer::new(auditor))).await;
+    let token_requests = [
+        (
+            "redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fcode%3DRedirC0de",
+            "RedirC0de",
+        ),
+        (
+            "redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Ftenant%3Dt1%26client_secret%3DSh0rt",
+            "Sh0rt",
+        ),
+        (
+            "redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fsession%3DZm9v%252FYmFy%252Bc2Vj",
+            "Zm9v%252FYmFy",
+        ),
+    ];
+    for (redirect_uri, _) in token_requests {
+        let form = format!(
+            "grant_type=authorization_code&client_id=app&code=C0de-of-the-grant&{redirect_uri}"
+        );
+        post_form(addr, "/token", form).await;
+    }
+    let query = "response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Faccess_token%3DAuthzT0k";
+    client_without_redirects()
+        .get(format!("http://{addr}/authorize?{query}"))
+        .send()
+        .await
+        .unwrap();
+    let all = events(&memory, token_requests.len() + 1).await;
+    let mut spelled: Vec<&str> = token_requests.iter().map(|(_, secret)| *secret).collect();
+    spelled.push("AuthzT0k");
+    assert_redacted(&all, Some(&outputs(&memory)), &spelled);
+}

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use crate::event::{sanitize, HeadSecrets, Secrets};
-use crate::secret_params::{is_secret_name, MIN_UNKNOWN_SECRET, PUBLIC};
+use crate::secret_params::{is_secret_name, may_hold_secrets, MIN_UNKNOWN_SECRET, PUBLIC};
 
 /// Parsed form parameters. They may hold secrets: a `Form` lives only while an event is
 /// built and is never stored.
@@ -305,12 +305,18 @@ impl<'a> Form<'a> {
                 for claim in self.object_secrets(name, value) {
                     secrets.literal(claim);
                 }
-            } else if let Some(user) = user_information(value) {
-                // A public URI's password is no less a secret: the field recorded leaves it
-                // out, and a server quoting the URI back must not bring it in.
-                secrets.literal(user);
-                if let Some((_, password)) = user.split_once(':') {
-                    secrets.literal(password);
+            } else {
+                if let Some(user) = user_information(value) {
+                    // A public URI's password is no less a secret: the field recorded leaves
+                    // it out, and a server quoting the URI back must not bring it in.
+                    secrets.literal(user);
+                    if let Some((_, password)) = user.split_once(':') {
+                        secrets.literal(password);
+                    }
+                }
+                // Nor are the secrets of its query, found wherever the URI is quoted.
+                for secret in uri_query_secrets(value) {
+                    secrets.literal(secret);
                 }
             }
         }
@@ -361,14 +367,60 @@ impl<'a> Form<'a> {
                 for claim in self.object_secrets(&pair.0, &pair.1) {
                     head.add(&claim);
                 }
-            } else if let Some(user) = user_information(&pair.1) {
-                head.add(user);
-                if let Some((_, password)) = user.split_once(':') {
-                    head.add(password);
+            } else {
+                if let Some(user) = user_information(&pair.1) {
+                    head.add(user);
+                    if let Some((_, password)) = user.split_once(':') {
+                        head.add(password);
+                    }
+                }
+                let query_secrets = uri_query_secrets(&pair.1);
+                if !query_secrets.is_empty() {
+                    // A short secret (a word, matched by its digest) is no word of the URI
+                    // percent-encoded (`…%3Fcode%3Dab12`): the URI is, as a whole.
+                    head.add(&pair.1);
+                    for secret in &query_secrets {
+                        head.add(secret);
+                    }
                 }
             }
         }
     }
+}
+
+/// The values of the query of a URI sent as a public parameter's value (`redirect_uri`,
+/// `resource`: `https://app.example/cb?code=…`) that are secrets by a form's rules, as the
+/// query decodes them and as it writes them (`a%2Fb`, which the request carries as
+/// `a%252Fb`). The parameter is recorded without its query, and a server quoting it back as
+/// it is written in the query string shows a query the scrub's rule on query strings
+/// removes; quoted as the request carries it, percent-encoded
+/// (`https%3A%2F%2Fapp.example%2Fcb%3Fcode%3D…`), it shows no `?`, and the secrets must be
+/// known to be found. Empty, before anything else is looked at, for a value without a `?`
+/// (nearly every one).
+fn uri_query_secrets(value: &str) -> Vec<String> {
+    let Some((_, query)) = value.split_once('?') else {
+        return Vec::new();
+    };
+    let query = query.split_once('#').map_or(query, |(query, _)| query);
+    if !may_hold_secrets(query) {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    for sequence in query.split('&') {
+        let (raw_name, raw_value) = sequence.split_once('=').unwrap_or((sequence, ""));
+        let name = component(raw_name.as_bytes());
+        let decoded = component(raw_value.as_bytes());
+        let secret = !decoded.is_empty()
+            && (is_secret_name(&name)
+                || (!PUBLIC.contains(&name.as_ref()) && decoded.len() >= MIN_UNKNOWN_SECRET));
+        if secret {
+            if decoded != raw_value {
+                found.push(raw_value.to_owned());
+            }
+            found.push(decoded.into_owned());
+        }
+    }
+    found
 }
 
 /// The values of secret parameters a server that also separates parameters with `;` reads
@@ -732,6 +784,34 @@ mod tests {
             !crate::event::scrub("refused https://client:hunter2@app/cb", &secrets, 512)
                 .contains("hunter2")
         );
+    }
+
+    #[test]
+    fn the_secrets_of_a_public_uris_query_are_secrets() {
+        assert_eq!(
+            uri_query_secrets("https://app/cb?tenant=t1&code=c1&state=a%2Fb#frag"),
+            ["c1", "a%2Fb", "a/b"]
+        );
+        assert!(uri_query_secrets("https://app/cb?tenant=t1&x=1").is_empty());
+        assert!(uri_query_secrets("https://app/cb").is_empty());
+        let form = Form::parse(b"redirect_uri=https%3A%2F%2Fapp%2Fcb%3Fcode%3Dab12&scope=s");
+        let quoted = "uri https%3A%2F%2Fapp%2Fcb%3Fcode%3Dab12 refused";
+        let mut secrets = Secrets::none();
+        form.secrets_into(&mut secrets, &[]);
+        assert_eq!(
+            crate::event::scrub(quoted, &secrets, 512),
+            "uri https%3A%2F%2Fapp%2Fcb%3Fcode%3D[redacted] refused"
+        );
+        let mut head = HeadSecrets::default();
+        form.head_secrets_into(&mut head);
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        for quoted in [quoted, "uri https%3a%2f%2fapp%2fcb%3fcode%3dab12 refused"] {
+            assert_eq!(
+                crate::event::scrub(quoted, &secrets, 512),
+                "uri [redacted] refused"
+            );
+        }
     }
 
     #[test]
