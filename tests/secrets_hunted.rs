@@ -617,3 +617,52 @@ async fn secrets_in_a_redirect_uris_query_quoted_back_percent_encoded_are_scrubb
     spelled.push("AuthzT0k");
     assert_redacted(&all, Some(&outputs(&memory)), &spelled);
 }
+
+/// A token request whose body is XML sent as a form or untyped (a SOAP-era client, a
+/// misconfigured one): read as a form, the body was one parameter's name and held no
+/// secret, while a server reading it as XML (or quoting it) has the client secret. Like a
+/// JSON body, it is not a form: its answer's free text is not recorded.
+#[tokio::test]
+async fn an_xml_body_sent_as_a_form_or_untyped_leaves_the_answers_description_out() {
+    let (addr, memory) = echo_app().await;
+    let http = client_without_redirects();
+    let cases = [
+        (
+            "/token",
+            Some("application/x-www-form-urlencoded"),
+            "XmlAsFormS3cret",
+        ),
+        ("/token", None, "UntypedXmlS3cret"),
+        (
+            "/revoke",
+            Some("application/x-www-form-urlencoded"),
+            "XmlRevokeS3cret",
+        ),
+        ("/token", Some("application/xml"), "TypedXmlS3cret"),
+        ("/token", Some("text/xml; charset=utf-8"), "TextXmlS3cret"),
+    ];
+    for (i, (path, content_type, secret)) in cases.iter().enumerate() {
+        let body = if i == 1 {
+            format!("\u{feff} \n<?xml version=\"1.0\"?><request><client_secret>{secret}</client_secret></request>")
+        } else {
+            format!(
+                "<request><grant_type>client_credentials</grant_type><client_id>c</client_id><client_secret>{secret}</client_secret></request>"
+            )
+        };
+        let mut request = http.post(format!("http://{addr}{path}")).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", *content_type);
+        }
+        request.send().await.unwrap();
+    }
+    let all = events(&memory, cases.len()).await;
+    let out = outputs(&memory);
+    for (i, (_, _, secret)) in cases.iter().enumerate() {
+        assert!(!out.contains(secret), "{secret} recorded: {}", all[i]);
+        assert_eq!(
+            all[i]["oauth"]["body_not_inspected"][0], "request_not_a_form",
+            "{}",
+            all[i]
+        );
+    }
+}

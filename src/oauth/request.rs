@@ -131,8 +131,8 @@ const RESPONSE_TOO_LARGE: &str = "response_too_large";
 /// The body's data type could not show its bytes without consuming them
 /// ([`Captured::unreadable`](crate::tee::Captured)).
 const REQUEST_UNREADABLE: &str = "request_unreadable";
-/// The request body is not `application/x-www-form-urlencoded` (JSON, multipart), or is
-/// JSON text under that type or none.
+/// The request body is not `application/x-www-form-urlencoded` (JSON, XML, multipart), or
+/// is JSON or XML text under that type or none.
 const REQUEST_NOT_A_FORM: &str = "request_not_a_form";
 /// The request body has a content coding (`gzip`, ...), which is not undone to read it.
 const REQUEST_ENCODED: &str = "request_encoded";
@@ -166,13 +166,14 @@ fn is_form_type(value: &[u8]) -> bool {
         .eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
 }
 
-/// Whether a body typed as a form (or untyped) is JSON text: an object or an array, white
-/// space (and a byte order mark) aside. A form's first name never begins so, and a server
-/// that reads such a body as JSON (or quotes it) has its secrets, which a form's reading
+/// Whether a body typed as a form (or untyped) is JSON text, an object or an array, or XML,
+/// an element, a declaration or a comment (`<`), white space (and a byte order mark) aside.
+/// A form's first name never begins so (a form encodes `{`, `[` and `<`), and a server that
+/// reads such a body as JSON or XML (or quotes it) has its secrets, which a form's reading
 /// would take for one parameter's name.
-fn is_json_text(body: &[u8]) -> bool {
+fn is_json_or_xml_text(body: &[u8]) -> bool {
     let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
-    matches!(body.trim_ascii_start().first(), Some(b'{' | b'['))
+    matches!(body.trim_ascii_start().first(), Some(b'{' | b'[' | b'<'))
 }
 
 /// `error.code` of a request that repeated a parameter RFC 6749 allows once.
@@ -256,7 +257,7 @@ impl EndpointRequest {
         };
         // A login form is no OAuth client's.
         let basic_client = basic_client.filter(|_| endpoint != Endpoint::Login);
-        // A body of another type (JSON, multipart) is not read as a form: its secrets would
+        // A body of another type (JSON, XML, multipart) is not read as a form: its secrets would
         // not be known, so the event says it was not inspected.
         let form_body = headers
             .get(http::header::CONTENT_TYPE)
@@ -319,9 +320,10 @@ impl EndpointRequest {
             }
             Some(slot) => match slot.get() {
                 Some(captured) => match captured.whole() {
-                    // JSON under a form's type, or under none (`curl -d '{...}'` sends it
-                    // as a form): read as a form, its secrets would be one parameter's name.
-                    Some(bytes) if is_json_text(bytes) => {
+                    // JSON or XML under a form's type, or under none (`curl -d '{...}'`
+                    // sends it as a form): read as a form, its secrets would be one
+                    // parameter's name.
+                    Some(bytes) if is_json_or_xml_text(bytes) => {
                         not_inspected.push(REQUEST_NOT_A_FORM);
                         None
                     }
