@@ -332,16 +332,18 @@ impl<S: Sink> Deliverer<S> {
 
     /// Counts encoded events as lost, with their places in the chain.
     fn lose(&mut self, reason: DropReason, events: &[EncodedEvent]) {
-        self.stats.add_dropped(reason, events.len() as u64);
-        self.stats
-            .add_dropped_seqs(reason, events.iter().filter_map(EncodedEvent::chain));
+        self.stats.add_dropped_with_seqs(
+            reason,
+            events.len() as u64,
+            events.iter().filter_map(EncodedEvent::chain),
+        );
     }
 
     /// Counts events that were never encoded as lost, with their places in the chain.
     fn lose_events(&mut self, reason: DropReason, events: &[Arc<AuditEvent>]) {
-        self.stats.add_dropped(reason, events.len() as u64);
-        self.stats.add_dropped_seqs(
+        self.stats.add_dropped_with_seqs(
             reason,
+            events.len() as u64,
             events
                 .iter()
                 .filter_map(|e| e.chain.as_ref().map(|c| (&c.stream, c.seq))),
@@ -386,9 +388,9 @@ impl<S: Sink> Deliverer<S> {
                     "audit spool is full; events dropped (reported once there is room)"
                 );
             }
-            self.stats.add_dropped(reason, lost);
-            self.stats.add_dropped_seqs(
+            self.stats.add_dropped_with_seqs(
                 reason,
+                lost,
                 chains[appended.count..]
                     .iter()
                     .flatten()
@@ -524,11 +526,12 @@ impl<S: Sink> Deliverer<S> {
             return;
         };
         for reason in DROP_REASONS {
-            let count = self.stats.take_unreported(reason);
+            let (count, ranges) = self.stats.take_report(reason);
             if count == 0 {
+                // Places are only ever counted with their events: none can wait here.
+                debug_assert!(ranges.is_empty(), "places in the chain without a count");
                 continue;
             }
-            let ranges = self.stats.take_ranges(reason);
             let mut event = AuditEvent::dropped(service.clone(), count, reason, &self.name);
             if let Some(dropped) = &mut event.dropped {
                 dropped.ranges = ranges.clone();
@@ -552,8 +555,7 @@ impl<S: Sink> Deliverer<S> {
             };
             if self.deliver(vec![encoded], false).await != 0 {
                 // No room yet: try again later, with the count grown by then.
-                self.stats.restore_unreported(reason, count);
-                self.stats.restore_ranges(reason, ranges);
+                self.stats.restore_report(reason, count, ranges);
                 break;
             }
         }

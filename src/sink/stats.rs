@@ -198,24 +198,27 @@ impl DeliveryStats {
 
     /// Counts `event` as lost, with its place in the chain if it has one.
     pub(crate) fn add_lost(&self, reason: DropReason, event: &AuditEvent) {
-        self.add_dropped(reason, 1);
-        if let Some(link) = &event.chain {
-            self.add_dropped_seqs(reason, [(&link.stream, link.seq)]);
+        match &event.chain {
+            Some(link) => self.add_dropped_with_seqs(reason, 1, [(&link.stream, link.seq)]),
+            None => self.add_dropped(reason, 1),
         }
     }
 
-    /// Records which chained events were among those counted by
-    /// [`add_dropped`](Self::add_dropped), for the report's `dropped.ranges`.
-    pub(crate) fn add_dropped_seqs<'a>(
+    /// [`add_dropped`](Self::add_dropped), `seqs` being the places in the chain of those of
+    /// the `events` that had one (for the report's `dropped.ranges`), both under the lock
+    /// [`take_report`](Self::take_report) takes them under. Counted apart, a report taken
+    /// between the two would count an event without naming its place, and the place, named
+    /// by no later report (whose count holds no event for it), would read as a deletion to
+    /// `verify`.
+    pub(crate) fn add_dropped_with_seqs<'a>(
         &self,
         reason: DropReason,
+        events: u64,
         seqs: impl IntoIterator<Item = (&'a Arc<str>, u64)>,
     ) {
-        if reason == DropReason::ShutDown {
-            return;
-        }
         let mut seqs = seqs.into_iter().peekable();
-        if seqs.peek().is_none() {
+        if reason == DropReason::ShutDown || seqs.peek().is_none() {
+            self.add_dropped(reason, events);
             return;
         }
         let mut ranges = self
@@ -226,20 +229,26 @@ impl DeliveryStats {
         for (stream, seq) in seqs {
             add_seq(&mut ranges[slot(reason)], stream, seq);
         }
+        self.add_dropped(reason, events);
     }
 
-    /// Takes the ranges of unreported chained drops for `reason`.
-    pub(crate) fn take_ranges(&self, reason: DropReason) -> Vec<SeqRange> {
+    /// Takes what waits to be reported for `reason`: how many events were lost, and the
+    /// places in the chain of those that had one, together (see
+    /// [`add_dropped_with_seqs`](Self::add_dropped_with_seqs)). Give them back with
+    /// [`restore_report`](Self::restore_report) if the report could not be delivered.
+    pub(crate) fn take_report(&self, reason: DropReason) -> (u64, Vec<SeqRange>) {
         let mut ranges = self
             .inner
             .ranges
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        std::mem::take(&mut ranges[slot(reason)])
+        let count = self.inner.unreported[slot(reason)].swap(0, Ordering::Relaxed);
+        (count, std::mem::take(&mut ranges[slot(reason)]))
     }
 
-    /// Gives ranges back when their report could not be delivered.
-    pub(crate) fn restore_ranges(&self, reason: DropReason, taken: Vec<SeqRange>) {
+    /// Gives back a report's count and ranges when it could not be delivered, the ranges
+    /// before those of later drops.
+    pub(crate) fn restore_report(&self, reason: DropReason, count: u64, taken: Vec<SeqRange>) {
         let mut ranges = self
             .inner
             .ranges
@@ -252,16 +261,7 @@ impl DeliveryStats {
                 add_seq(list, &range.stream, seq);
             }
         }
-    }
-
-    /// Takes the count of unreported drops for `reason`; give it back with
-    /// [`restore_unreported`](Self::restore_unreported) if the report could not be delivered.
-    pub(crate) fn take_unreported(&self, reason: DropReason) -> u64 {
-        self.inner.unreported[slot(reason)].swap(0, Ordering::Relaxed)
-    }
-
-    pub(crate) fn restore_unreported(&self, reason: DropReason, events: u64) {
-        self.inner.unreported[slot(reason)].fetch_add(events, Ordering::Relaxed);
+        self.inner.unreported[slot(reason)].fetch_add(count, Ordering::Relaxed);
     }
 
     /// Whether drops wait to be reported.
@@ -308,35 +308,39 @@ mod tests {
         let stats = DeliveryStats::new("test");
         let a: Arc<str> = "a".into();
         let b: Arc<str> = "b".into();
-        stats.add_dropped_seqs(
+        stats.add_dropped_with_seqs(
             DropReason::QueueFull,
+            5,
             [(&a, 3), (&a, 4), (&a, 5), (&b, 1), (&a, 9)],
         );
-        stats.add_dropped_seqs(DropReason::ShutDown, [(&a, 10)]);
-        let ranges = stats.take_ranges(DropReason::QueueFull);
+        stats.add_dropped_with_seqs(DropReason::ShutDown, 1, [(&a, 10)]);
+        let (count, ranges) = stats.take_report(DropReason::QueueFull);
+        assert_eq!(count, 5);
         let flat: Vec<_> = ranges
             .iter()
             .map(|r| (&*r.stream, r.first, r.last))
             .collect();
         assert_eq!(flat, [("a", 3, 5), ("b", 1, 1), ("a", 9, 9)]);
-        assert!(stats.take_ranges(DropReason::QueueFull).is_empty());
-        assert!(stats.take_ranges(DropReason::ShutDown).is_empty());
+        assert_eq!(stats.take_report(DropReason::QueueFull), (0, Vec::new()));
+        assert_eq!(stats.take_report(DropReason::ShutDown), (0, Vec::new()));
 
         // Given back before newer ones, merged with them.
-        stats.add_dropped_seqs(DropReason::QueueFull, [(&a, 6)]);
-        stats.restore_ranges(DropReason::QueueFull, ranges);
-        let flat: Vec<_> = stats
-            .take_ranges(DropReason::QueueFull)
-            .iter()
-            .map(|r| (r.first, r.last))
-            .collect();
+        stats.add_dropped_with_seqs(DropReason::QueueFull, 1, [(&a, 6)]);
+        stats.restore_report(DropReason::QueueFull, count, ranges);
+        let (count, ranges) = stats.take_report(DropReason::QueueFull);
+        assert_eq!(count, 6);
+        let flat: Vec<_> = ranges.iter().map(|r| (r.first, r.last)).collect();
         assert_eq!(flat, [(3, 5), (1, 1), (9, 9), (6, 6)]);
 
         // An attacker-driven flood of scattered drops keeps at most MAX_RANGES ranges: the
         // first lost seqs are named, the rest only counted.
         let seqs: Vec<u64> = (0..10_000).map(|i| i * 2).collect();
-        stats.add_dropped_seqs(DropReason::QueueFull, seqs.iter().map(|s| (&a, *s)));
-        let ranges = stats.take_ranges(DropReason::QueueFull);
+        stats.add_dropped_with_seqs(
+            DropReason::QueueFull,
+            seqs.len() as u64,
+            seqs.iter().map(|s| (&a, *s)),
+        );
+        let (_, ranges) = stats.take_report(DropReason::QueueFull);
         assert!(ranges.len() <= MAX_RANGES);
         for seq in &seqs[..MAX_RANGES] {
             assert!(
@@ -344,6 +348,50 @@ mod tests {
                 "{seq}"
             );
         }
+    }
+
+    /// Reports taken while events are lost count every lost event together with its place
+    /// in the chain: none is counted in one report and named in none.
+    #[test]
+    fn a_report_taken_while_events_are_lost_names_every_one_it_counts() {
+        let stats = DeliveryStats::new("test");
+        const LOST: u64 = 200_000;
+        let reports = std::thread::scope(|s| {
+            let reporter = s.spawn(|| {
+                let mut reports = Vec::new();
+                loop {
+                    let done = stats.dropped_total() == LOST;
+                    let (count, ranges) = stats.take_report(DropReason::QueueFull);
+                    if count > 0 || !ranges.is_empty() {
+                        reports.push((count, ranges));
+                    }
+                    if done {
+                        return reports;
+                    }
+                }
+            });
+            let mut event = AuditEvent::new(
+                Arc::new(crate::event::ServiceInfo::new("test")),
+                crate::event::Timestamp::from_unix(1_800_000_000).unwrap(),
+                crate::event::EventKind::ResourceAccessed,
+                crate::event::Outcome::Success,
+            );
+            for seq in 1..=LOST {
+                event.chain = Some(Box::new(crate::event::ChainLink::new("a", seq, None)));
+                stats.add_lost(DropReason::QueueFull, &event);
+            }
+            reporter.join().unwrap()
+        });
+        let mut counted = 0;
+        for (count, ranges) in &reports {
+            let named: u64 = ranges.iter().map(|r| r.last - r.first + 1).sum();
+            assert_eq!(
+                *count, named,
+                "a report counted {count} events and named {named}"
+            );
+            counted += count;
+        }
+        assert_eq!(counted, LOST);
     }
 
     /// `verify` excuses every number a signed drop report names: a report that named an
@@ -354,8 +402,12 @@ mod tests {
         let a: Arc<str> = "a".into();
         // Every other event lost (a flood keeps the queue full), well past MAX_RANGES.
         let lost: Vec<u64> = (1..=5_000).map(|i| i * 2).collect();
-        stats.add_dropped_seqs(DropReason::QueueFull, lost.iter().map(|s| (&a, *s)));
-        let ranges = stats.take_ranges(DropReason::QueueFull);
+        stats.add_dropped_with_seqs(
+            DropReason::QueueFull,
+            lost.len() as u64,
+            lost.iter().map(|s| (&a, *s)),
+        );
+        let (_, ranges) = stats.take_report(DropReason::QueueFull);
         assert!(ranges.len() <= MAX_RANGES);
         for range in &ranges {
             for seq in range.first..=range.last {
