@@ -64,6 +64,17 @@ pub(crate) const PUBLIC: [&str; 17] = [
 /// ordinary text (`1`, `true`, `en`) to be secrets worth shredding a description for.
 pub(crate) const MIN_UNKNOWN_SECRET: usize = 8;
 
+/// Whether a parameter's value is a secret by a form's rules: a value, not empty, of a
+/// secret name ([`is_secret_name`]), or of [`MIN_UNKNOWN_SECRET`] bytes or more under a name
+/// known to be public neither here ([`PUBLIC`]) nor by the caller (`also_public`).
+pub(crate) fn holds_secret(name: &str, value: &str, also_public: &[&str]) -> bool {
+    !value.is_empty()
+        && (is_secret_name(name)
+            || (value.len() >= MIN_UNKNOWN_SECRET
+                && !PUBLIC.contains(&name)
+                && !also_public.contains(&name)))
+}
+
 /// Whether a form's reading of its secrets may find one in `query` (or a form): a parameter
 /// with a secret name, a value of [`MIN_UNKNOWN_SECRET`] bytes or more of a name not known
 /// to be public, or anything escaped (a name or a user information it cannot tell without

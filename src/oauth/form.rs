@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use crate::event::{sanitize, HeadSecrets, Secrets};
-use crate::secret_params::{is_secret_name, may_hold_secrets, MIN_UNKNOWN_SECRET, PUBLIC};
+use crate::secret_params::{holds_secret, is_secret_name, may_hold_secrets};
 
 /// Parsed form parameters. They may hold secrets: a `Form` lives only while an event is
 /// built and is never stored.
@@ -285,10 +285,7 @@ impl<'a> Form<'a> {
     pub(crate) fn secrets_into(&'a self, secrets: &mut Secrets<'a>, public_too: &[&str]) {
         for (name, value) in &self.pairs {
             let name = name.as_ref();
-            let secret = is_secret_name(name)
-                || (!PUBLIC.contains(&name)
-                    && !public_too.contains(&name)
-                    && value.len() >= MIN_UNKNOWN_SECRET);
+            let secret = holds_secret(name, value, public_too);
             if self.semicolons {
                 for hidden in semicolon_secrets(value) {
                     secrets.literal(hidden);
@@ -346,11 +343,7 @@ impl<'a> Form<'a> {
     /// Adds the same values as [`Form::secrets_into`] to `head`, for secrets that must be
     /// matched after the form itself is gone (an authorization request's query).
     pub(crate) fn head_secrets_into(&self, head: &mut HeadSecrets) {
-        let secret = |(name, value): &&(Cow<'_, str>, Cow<'_, str>)| {
-            !value.is_empty()
-                && (is_secret_name(name)
-                    || (!PUBLIC.contains(&name.as_ref()) && value.len() >= MIN_UNKNOWN_SECRET))
-        };
+        let secret = |(name, value): &&(Cow<'_, str>, Cow<'_, str>)| holds_secret(name, value, &[]);
         for pair in &self.pairs {
             if self.semicolons {
                 for hidden in semicolon_secrets(&pair.1) {
@@ -410,10 +403,7 @@ fn uri_query_secrets(value: &str) -> Vec<String> {
         let (raw_name, raw_value) = sequence.split_once('=').unwrap_or((sequence, ""));
         let name = component(raw_name.as_bytes());
         let decoded = component(raw_value.as_bytes());
-        let secret = !decoded.is_empty()
-            && (is_secret_name(&name)
-                || (!PUBLIC.contains(&name.as_ref()) && decoded.len() >= MIN_UNKNOWN_SECRET));
-        if secret {
+        if holds_secret(&name, &decoded, &[]) {
             if decoded != raw_value {
                 found.push(raw_value.to_owned());
             }
@@ -454,7 +444,7 @@ impl Form<'_> {
     /// ([`Form::request_object`]); one sent twice, or named in another case, is decoded
     /// here.
     fn object_secrets(&self, name: &str, value: &str) -> Vec<String> {
-        /// Claims of the JWT itself, recorded or harmless, like [`PUBLIC`] parameters.
+        /// Claims of the JWT itself, recorded or harmless, like the public parameters of [`crate::secret_params::PUBLIC`].
         const JWT_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"];
         if !name.eq_ignore_ascii_case("request") {
             return Vec::new();
@@ -476,12 +466,7 @@ impl Form<'_> {
                 serde_json::Value::String(text) if !text.is_empty() => Some((claim, text)),
                 _ => None,
             })
-            .filter(|(claim, text)| {
-                is_secret_name(claim)
-                    || (!PUBLIC.contains(&claim.as_str())
-                        && !JWT_CLAIMS.contains(&claim.as_str())
-                        && text.len() >= MIN_UNKNOWN_SECRET)
-            })
+            .filter(|(claim, text)| holds_secret(claim, text, &JWT_CLAIMS))
             .map(|(_, text)| text.clone())
             .collect()
     }
@@ -619,6 +604,7 @@ fn hex(digit: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret_params::PUBLIC;
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
