@@ -150,13 +150,17 @@ pub(crate) fn lossy(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// `bytes` as ISO-8859-1 (Latin-1) reads them: each byte the character of the same code
-/// point. The charset servers read what came without one in (a Basic credential without
-/// RFC 7617's `charset`, a form of a legacy page, a cookie), and quote it back in: a secret
-/// that is not UTF-8 is looked for so too, since its lossy UTF-8 reading (each such byte a
-/// U+FFFD) never matches that quote.
-pub(crate) fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
+/// `bytes` as ISO-8859-1 (Latin-1) reads them, each byte the character of the same code
+/// point, when they are not UTF-8; `None` when they are. The charset servers read what came
+/// without one in (a Basic credential without RFC 7617's `charset`, a form of a legacy page,
+/// a cookie), and quote it back in: a secret that is not UTF-8 is looked for so too, since
+/// its lossy UTF-8 reading (each such byte a U+FFFD) never matches that quote. A secret that
+/// is UTF-8 is read so by such servers only if they are told the charset, and needs no
+/// second reading.
+pub(crate) fn latin1_unless_utf8(bytes: &[u8]) -> Option<String> {
+    std::str::from_utf8(bytes)
+        .is_err()
+        .then(|| bytes.iter().map(|&b| char::from(b)).collect())
 }
 
 /// Most text is printable ASCII and short enough: nothing to escape or cut.
@@ -295,15 +299,22 @@ fn is_format(c: char) -> bool {
 mod tests {
     use proptest::prelude::*;
 
-    use super::{is_printable_ascii, latin1, sanitize, sanitize_compact, sanitize_into};
+    use super::{
+        is_printable_ascii, latin1_unless_utf8, sanitize, sanitize_compact, sanitize_into,
+    };
 
     #[test]
     fn latin1_reads_each_byte_as_its_code_point() {
-        assert_eq!(latin1(b"p\xe4ss\xff"), "p\u{e4}ss\u{ff}");
-        assert_eq!(latin1(b"ascii"), "ascii");
+        assert_eq!(
+            latin1_unless_utf8(b"p\xe4ss\xff").as_deref(),
+            Some("p\u{e4}ss\u{ff}")
+        );
         let every: Vec<u8> = (0..=255).collect();
-        let read = latin1(&every);
+        let read = latin1_unless_utf8(&every).unwrap();
         assert!(read.chars().map(u32::from).eq(0..=255));
+        // UTF-8, ASCII or not, needs no second reading.
+        assert_eq!(latin1_unless_utf8(b"ascii"), None);
+        assert_eq!(latin1_unless_utf8("p\u{e4}ss".as_bytes()), None);
     }
 
     /// Every byte value at every place of a word and of the tail after whole words, among

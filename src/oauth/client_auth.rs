@@ -10,7 +10,7 @@ use percent_encoding::percent_decode_str;
 use super::form::{ident, Form};
 use crate::event::{AuditEvent, ClientAuth, HeadSecrets, Severity};
 use crate::mtls::ClientCertificate;
-use crate::text::{latin1, lossy};
+use crate::text::{latin1_unless_utf8, lossy};
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 const JWT_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -92,8 +92,8 @@ fn secrets_of(value: &[u8], out: &mut HeadSecrets) -> Option<Vec<u8>> {
     // Not UTF-8: also as ISO-8859-1 reads it, the charset servers decoding Basic without
     // RFC 7617's `charset` (Tomcat's, and others') read it in, and quote it back so.
     let add_latin1 = |bytes: &[u8], out: &mut HeadSecrets| {
-        if std::str::from_utf8(bytes).is_err() {
-            out.add(&latin1(bytes));
+        if let Some(text) = latin1_unless_utf8(bytes) {
+            out.add(&text);
         }
     };
     match decoded.iter().position(|&b| b == b':') {

@@ -334,9 +334,7 @@ impl<'a> Form<'a> {
                     return None;
                 }
                 let bytes = decode_bytes(raw_value);
-                std::str::from_utf8(&bytes)
-                    .is_err()
-                    .then(|| crate::text::latin1(&bytes))
+                crate::text::latin1_unless_utf8(&bytes)
             })
     }
 

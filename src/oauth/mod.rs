@@ -240,7 +240,7 @@ pub(crate) fn query_secrets(query: &str, head: &mut crate::event::HeadSecrets) {
 /// `http.cookies` and the `cookie` package under Express read it without them.
 ///
 /// A value that is not UTF-8, as sent or percent-decoded, is added as Latin-1 reads it too
-/// ([`crate::text::latin1`]): servers that read cookies in ISO-8859-1 (Tomcat's, and others')
+/// ([`crate::text::latin1_unless_utf8`]): servers that read cookies in ISO-8859-1 (Tomcat's, and others')
 /// quote `s\xe9ssion` back as `séssion`, which its lossy UTF-8 reading never matches.
 pub(crate) fn cookie_secrets(field: &[u8], head: &mut crate::event::HeadSecrets) {
     let text = crate::text::lossy(field);
@@ -249,8 +249,8 @@ pub(crate) fn cookie_secrets(field: &[u8], head: &mut crate::event::HeadSecrets)
         for pair in field.split(|&b| b == b';') {
             if let Some(equals) = pair.iter().position(|&b| b == b'=') {
                 let value = pair[equals + 1..].trim_ascii();
-                if std::str::from_utf8(value).is_err() {
-                    cookie_value(&crate::text::latin1(value), head);
+                if let Some(text) = crate::text::latin1_unless_utf8(value) {
+                    cookie_value(&text, head);
                 }
             }
         }
@@ -286,8 +286,8 @@ fn cookie_value_readings(value: &str, head: &mut crate::event::HeadSecrets) {
             head.add(&decoded);
         }
         // Escapes of bytes that are not UTF-8 (`s%E9ssion`): also as Latin-1 reads them.
-        if let std::borrow::Cow::Owned(_) = decoded {
-            head.add(&crate::text::latin1(&bytes));
+        if let Some(text) = crate::text::latin1_unless_utf8(&bytes) {
+            head.add(&text);
         }
     }
     // Read as a form value (PHP's `$_COOKIE` runs `urldecode`): a `+` is a space. Only for a
