@@ -91,7 +91,12 @@ impl PendingEvent {
         response.status = Some(parts.status);
         response.challenge = Challenge::from_headers(&parts.headers);
         response.scopes = parts.extensions.remove::<ScopeDecision>();
-        response.error = parts.extensions.remove::<ErrorInfo>();
+        // Most responses carried only the decision, if anything: a second search of an
+        // emptied table is spared.
+        response.error = match parts.extensions.is_empty() {
+            true => None,
+            false => parts.extensions.remove::<ErrorInfo>(),
+        };
         match state.role {
             Role::Endpoint(..) => {
                 response.oauth = Some(ResponseHead::from_headers(

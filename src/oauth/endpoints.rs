@@ -23,6 +23,33 @@ use crate::ConfigError;
 /// profile (`scripts/profile`) showed as noise.
 type PathMap = HashMap<String, Endpoint, foldhash::fast::FixedState>;
 
+/// A one-bit summary of each configured path (lower-cased, canonical): its length and last
+/// byte, mixed into one of 128 bits. A plain path whose bit is not set is no endpoint, known
+/// without hashing it: most requests are to other routes, and few of them share both the
+/// length and the last byte of an endpoint's path.
+#[derive(Clone, Copy, Debug, Default)]
+struct Summary(u128);
+
+impl Summary {
+    fn of<'p>(paths: impl IntoIterator<Item = &'p String>) -> Self {
+        Summary(
+            paths
+                .into_iter()
+                .fold(0, |bits, path| bits | 1 << Self::bit(path)),
+        )
+    }
+
+    fn bit(path: &str) -> u32 {
+        let last = path.as_bytes().last().copied().unwrap_or(0);
+        (path.len() as u32).wrapping_mul(31).wrapping_add(u32::from(last)) % u128::BITS
+    }
+
+    /// Whether a configured path may be `path` (lower-cased, canonical).
+    fn may_be(self, path: &str) -> bool {
+        self.0 >> Self::bit(path) & 1 == 1
+    }
+}
+
 /// The role of an OAuth endpoint path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -140,6 +167,8 @@ pub struct Endpoints {
 pub(crate) struct Inner {
     /// Keyed by the canonical path, lower-cased.
     paths: PathMap,
+    /// The summary of `paths`' keys.
+    summary: Summary,
     /// Keyed by the canonical path as configured.
     exact: PathMap,
     /// Roles given a path by the operator (not only by the defaults).
@@ -164,6 +193,7 @@ impl Default for Endpoints {
         let (paths, exact) = keys(builder.paths);
         Endpoints {
             inner: Arc::new(Inner {
+                summary: Summary::of(paths.keys()),
                 paths,
                 exact,
                 configured: Vec::new(),
@@ -207,6 +237,7 @@ impl Endpoints {
         Endpoints {
             inner: Arc::new(Inner {
                 paths: PathMap::default(),
+                summary: Summary::default(),
                 exact: PathMap::default(),
                 ..Arc::unwrap_or_clone(Endpoints::default().inner)
             }),
@@ -227,6 +258,9 @@ impl Endpoints {
             return None;
         }
         if is_plain(path) {
+            if !self.inner.summary.may_be(path) {
+                return None;
+            }
             return self.inner.paths.get(path).copied();
         }
         CanonicalPath::new(path)
@@ -560,6 +594,7 @@ impl EndpointsBuilder {
         }
         Ok(Endpoints {
             inner: Arc::new(Inner {
+                summary: Summary::of(paths.keys()),
                 paths,
                 exact,
                 configured: self.configured,
@@ -677,6 +712,35 @@ mod tests {
         assert!(e.is_assumed(Endpoint::Authorization));
     }
 
+
+    /// A plain path that no configured path summarises as is answered without the map;
+    /// every configured path is still found, the canonical spelling of one configured in
+    /// another too.
+    #[test]
+    fn every_configured_path_is_found_past_the_summary() {
+        let long = format!("/{}", "a".repeat(126));
+        let longer = format!("/{}", "b".repeat(300));
+        let e = Endpoints::builder()
+            .token("/T")
+            .path(&long, Endpoint::Login)
+            .path(&longer, Endpoint::Revocation)
+            .path("/a/./b//c", Endpoint::Introspection)
+            .build()
+            .unwrap();
+        assert_eq!(e.lookup("/t"), Some(Endpoint::Token));
+        assert_eq!(e.lookup("/T"), Some(Endpoint::Token));
+        assert_eq!(e.lookup(&long), Some(Endpoint::Login));
+        assert_eq!(e.lookup(&longer), Some(Endpoint::Revocation));
+        assert_eq!(e.lookup("/a/b/c"), Some(Endpoint::Introspection));
+        assert_eq!(e.lookup("/a/b/d"), None);
+        assert_eq!(e.lookup(&format!("/{}", "c".repeat(299))), None);
+        assert_eq!(e.lookup("/api/orders"), None);
+        assert_eq!(e.lookup("/%54"), Some(Endpoint::Token), "a reading of another length");
+        for len in 1..400 {
+            let path = format!("/{}", "z".repeat(len - 1));
+            assert_eq!(e.lookup(&path), None, "{len}");
+        }
+    }
     #[test]
     fn device_and_backchannel_roles_are_configured_or_discovered() {
         let e = Endpoints::builder()
