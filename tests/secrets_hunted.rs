@@ -666,3 +666,103 @@ async fn an_xml_body_sent_as_a_form_or_untyped_leaves_the_answers_description_ou
         );
     }
 }
+
+/// The `redirect_uri` claim of the request object a request carries (`request`, RFC 9101),
+/// quoted back by a server that refuses it, as written and percent-encoded: an authorization
+/// endpoint in the `error_description` of its redirect, a pushed authorization request
+/// endpoint in its JSON error.
+async fn quoting_the_objects_redirect_uri(
+    uri: axum::http::Uri,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use base64::Engine;
+    let sent = if uri.path() == "/authorize" {
+        uri.query().unwrap_or_default().as_bytes().to_vec()
+    } else {
+        body.to_vec()
+    };
+    let object = form_urlencoded::parse(&sent)
+        .find(|(name, _)| name == "request")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    let payload = object.split('.').nth(1).unwrap_or_default();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    let redirect_uri = claims["redirect_uri"].as_str().unwrap_or_default();
+    let encoded: String = form_urlencoded::byte_serialize(redirect_uri.as_bytes()).collect();
+    let description = format!("redirect_uri {encoded} is not registered");
+    if uri.path() == "/authorize" {
+        let description: String = form_urlencoded::byte_serialize(description.as_bytes()).collect();
+        return (
+            axum::http::StatusCode::FOUND,
+            [(
+                axum::http::header::LOCATION,
+                format!("http://app.test/cb?error=invalid_request_object&error_description={description}"),
+            )],
+        )
+            .into_response();
+    }
+    (
+        axum::http::StatusCode::BAD_REQUEST,
+        axum::Json(serde_json::json!({
+            "error": "invalid_request_object",
+            "error_description": description,
+        })),
+    )
+        .into_response()
+}
+
+/// A request object's `redirect_uri` claim with a query of its own
+/// (`https://app.example/cb?code=…`) quoted back percent-encoded: the claim, public as the
+/// parameter is, was no secret, and the secrets of its query were recorded, where those of
+/// a form's or a query's `redirect_uri` were not.
+#[tokio::test]
+async fn secrets_in_a_request_objects_redirect_uri_quoted_back_are_scrubbed() {
+    use base64::Engine;
+    let app = axum::Router::new()
+        .route(
+            "/authorize",
+            axum::routing::get(quoting_the_objects_redirect_uri),
+        )
+        .route(
+            "/par",
+            axum::routing::post(quoting_the_objects_redirect_uri),
+        );
+    let endpoints = oauth_audit::oauth::Endpoints::builder()
+        .authorization("/authorize")
+        .pushed_authorization("/par")
+        .build()
+        .unwrap();
+    let (addr, memory) = support::serve_with_endpoints(app, endpoints).await;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let object = |redirect_uri: &str| {
+        let claims = serde_json::json!({
+            "iss": "app",
+            "client_id": "app",
+            "response_type": "code",
+            "redirect_uri": redirect_uri,
+        });
+        format!(
+            "{}.{}.c2ln",
+            b64(r#"{"alg":"RS256"}"#),
+            b64(&claims.to_string())
+        )
+    };
+    let http = client_without_redirects();
+    let authorize = object("https://app.example/cb?code=ObjC0de");
+    http.get(format!(
+        "http://{addr}/authorize?client_id=app&request={authorize}"
+    ))
+    .send()
+    .await
+    .unwrap();
+    let pushed = object("https://app.example/cb?tenant=t1&access_token=ObjT0k");
+    post_form(addr, "/par", format!("client_id=app&request={pushed}")).await;
+    let all = events(&memory, 2).await;
+    assert_redacted(&all, Some(&outputs(&memory)), &["ObjC0de", "ObjT0k"]);
+}

@@ -299,7 +299,7 @@ impl<'a> Form<'a> {
                         secrets.literal(reading);
                     }
                 }
-                for claim in self.object_secrets(name, value) {
+                for claim in self.object_secrets(name, value, false) {
                     secrets.literal(claim);
                 }
             } else {
@@ -355,7 +355,7 @@ impl<'a> Form<'a> {
                         head.add(&reading);
                     }
                 }
-                for claim in self.object_secrets(&pair.0, &pair.1) {
+                for claim in self.object_secrets(&pair.0, &pair.1, true) {
                     head.add(&claim);
                 }
             } else {
@@ -441,7 +441,13 @@ impl Form<'_> {
     /// text claims; empty otherwise. The object sent once is the one already decoded
     /// ([`Form::request_object`]); one sent twice, or named in another case, is decoded
     /// here.
-    fn object_secrets(&self, name: &str, value: &str) -> Vec<String> {
+    ///
+    /// A public claim is read as the same parameter of a form is: the password of a URI's
+    /// user information and the secrets of its query ([`uri_query_secrets`]: a
+    /// `redirect_uri` claim of `https://app.example/cb?code=…`) are secrets too, and with
+    /// `whole_uris` (secrets matched once the form is gone, by digest as words) so is a URI
+    /// whose query holds any, which a short secret percent-encoded within it is no word of.
+    fn object_secrets(&self, name: &str, value: &str, whole_uris: bool) -> Vec<String> {
         /// Claims of the JWT itself, recorded or harmless, like the public parameters of [`crate::secret_params::PUBLIC`].
         const JWT_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti"];
         if !name.eq_ignore_ascii_case("request") {
@@ -458,15 +464,29 @@ impl Form<'_> {
         let Some(claims) = claims else {
             return Vec::new();
         };
-        claims
-            .iter()
-            .filter_map(|(claim, value)| match value {
-                serde_json::Value::String(text) if !text.is_empty() => Some((claim, text)),
-                _ => None,
-            })
-            .filter(|(claim, text)| holds_secret(claim, text, &JWT_CLAIMS))
-            .map(|(_, text)| text.clone())
-            .collect()
+        let mut found = Vec::new();
+        let texts = claims.iter().filter_map(|(claim, value)| match value {
+            serde_json::Value::String(text) if !text.is_empty() => Some((claim, text)),
+            _ => None,
+        });
+        for (claim, text) in texts {
+            if holds_secret(claim, text, &JWT_CLAIMS) {
+                found.push(text.clone());
+                continue;
+            }
+            if let Some(user) = user_information(text) {
+                found.push(user.to_owned());
+                if let Some((_, password)) = user.split_once(':') {
+                    found.push(password.to_owned());
+                }
+            }
+            let query_secrets = uri_query_secrets(text);
+            if whole_uris && !query_secrets.is_empty() {
+                found.push(text.clone());
+            }
+            found.extend(query_secrets);
+        }
+        found
     }
 }
 
@@ -882,6 +902,34 @@ mod tests {
         let mut secrets = Secrets::none();
         secrets.head(&head);
         assert_eq!(crate::event::scrub(quoted, &secrets, 512), expected);
+    }
+
+    #[test]
+    fn the_secrets_of_a_request_objects_redirect_uri_are_secrets() {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let object = format!(
+            "{}.{}.c2ln",
+            b64(r#"{"alg":"RS256"}"#),
+            b64(
+                r#"{"client_id":"app","redirect_uri":"https://app.example/cb?tenant=t1&code=ab12"}"#
+            )
+        );
+        let form_text = format!("client_id=app&request={object}");
+        let form = Form::parse(form_text.as_bytes());
+        let quoted = "uri https%3A%2F%2Fapp.example%2Fcb%3Ftenant%3Dt1%26code%3Dab12 refused";
+        let mut secrets = Secrets::none();
+        form.secrets_into(&mut secrets, &[]);
+        let out = crate::event::scrub(quoted, &secrets, 512);
+        assert!(!out.contains("ab12") && out.contains("[redacted]"), "{out}");
+        let mut head = HeadSecrets::default();
+        form.head_secrets_into(&mut head);
+        let mut secrets = Secrets::none();
+        secrets.head(&head);
+        let out = crate::event::scrub(quoted, &secrets, 512);
+        assert!(!out.contains("ab12") && out.contains("[redacted]"), "{out}");
+        // The public parameters of its query are not.
+        assert_eq!(crate::event::scrub("tenant t1", &secrets, 512), "tenant t1");
     }
 
     #[test]
