@@ -766,3 +766,107 @@ async fn secrets_in_a_request_objects_redirect_uri_quoted_back_are_scrubbed() {
     let all = events(&memory, 2).await;
     assert_redacted(&all, Some(&outputs(&memory)), &["ObjC0de", "ObjT0k"]);
 }
+
+/// The parameters of a URI's query as a server reads them: cut at `&` and `;`, each value
+/// percent-decoded, and a value that is a URI (once decoded or twice) read in turn, at most
+/// three URIs deep, each quoted as `name value`.
+fn query_read_as_a_server_reads_it(uri: &str, depth: usize, quoted: &mut Vec<String>) {
+    let Some((_, query)) = uri.split_once('?') else {
+        return;
+    };
+    for part in query.split(['&', ';']) {
+        for (name, value) in form_urlencoded::parse(part.as_bytes()) {
+            quoted.push(format!("{name} {value}"));
+            let mut value = value.into_owned();
+            if !value.contains('?') {
+                value = percent_encoding::percent_decode_str(&value)
+                    .decode_utf8_lossy()
+                    .into_owned();
+            }
+            if depth > 1 {
+                query_read_as_a_server_reads_it(&value, depth - 1, quoted);
+            }
+        }
+    }
+}
+
+/// A token endpoint that refuses the `redirect_uri` of its form, or of the request object
+/// it carries, quoting each parameter of its query as it read them.
+async fn quoting_the_redirect_uris_query(body: axum::body::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use base64::Engine;
+    let mut redirect_uri = form_urlencoded::parse(&body)
+        .find(|(name, _)| name == "redirect_uri")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    if let Some((_, object)) = form_urlencoded::parse(&body).find(|(name, _)| name == "request") {
+        let payload = object.split('.').nth(1).unwrap_or_default();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        redirect_uri = claims["redirect_uri"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+    }
+    let mut quoted = Vec::new();
+    query_read_as_a_server_reads_it(&redirect_uri, 3, &mut quoted);
+    (
+        axum::http::StatusCode::BAD_REQUEST,
+        axum::Json(serde_json::json!({
+            "error": "invalid_grant",
+            "error_description": format!("redirect_uri refused: {}", quoted.join(", ")),
+        })),
+    )
+        .into_response()
+}
+
+/// A redirect URI whose query holds a secret after a `;` (`?scope=a;code=…`, which servers
+/// cutting queries at `;` read as a parameter), or a URI of its own, percent-encoded once
+/// or twice, whose query holds one (`?next=https%3A%2F%2Fb%2Fx%3Fcode%3D…`): neither was
+/// looked for, and the secret, quoted back, was recorded.
+#[tokio::test]
+async fn secrets_after_a_semicolon_or_in_a_nested_uri_of_a_redirect_uri_are_scrubbed() {
+    use base64::Engine;
+    let (auditor, memory) = memory_auditor();
+    let app = axum::Router::new().route(
+        "/token",
+        axum::routing::post(quoting_the_redirect_uris_query),
+    );
+    let addr = serve(app.layer(AuditLayer::new(auditor))).await;
+    let encoded = |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let object = |redirect_uri: &str| {
+        let claims = serde_json::json!({"client_id": "app", "redirect_uri": redirect_uri});
+        format!(
+            "{}.{}.c2ln",
+            b64(r#"{"alg":"RS256"}"#),
+            b64(&claims.to_string())
+        )
+    };
+    let once = format!(
+        "https://app.example/cb?next={}",
+        encoded("https://b.example/x?code=N3st1")
+    );
+    let twice = format!(
+        "https://app.example/cb?resource={}",
+        encoded(&encoded("https://b.example/x?code=Tw1ce"))
+    );
+    let in_a_claim = object("https://app.example/cb?scope=a;code=S3mi");
+    let forms = [
+        (format!("redirect_uri={}", encoded(&once)), "N3st1"),
+        (format!("redirect_uri={}", encoded(&twice)), "Tw1ce"),
+        (format!("request={in_a_claim}"), "S3mi"),
+    ];
+    for (form, _) in &forms {
+        let form =
+            format!("grant_type=authorization_code&client_id=app&code=C0de-of-the-grant&{form}");
+        post_form(addr, "/token", form).await;
+    }
+    let all = events(&memory, forms.len()).await;
+    let secrets: Vec<&str> = forms.iter().map(|(_, secret)| *secret).collect();
+    assert_redacted(&all, Some(&outputs(&memory)), &secrets);
+}

@@ -387,17 +387,46 @@ impl<'a> Form<'a> {
 /// removes; quoted as the request carries it, percent-encoded
 /// (`https%3A%2F%2Fapp.example%2Fcb%3Fcode%3D…`), it shows no `?`, and the secrets must be
 /// known to be found. Empty, before anything else is looked at, for a value without a `?`
-/// (nearly every one).
+/// (nearly every one): nothing is allocated then.
+///
+/// The query is read as servers read one: cut at `&`, and, where a part holds a `;`, at `;`
+/// too (Perl's CGI.pm, Django before 3.1.7, Python's `parse_qs` before 3.9.2:
+/// `?scope=a;code=…`). A value that is a URI itself (`?next=https%3A%2F%2Fb%2Fx%3Fcode%3D…`,
+/// percent-encoded once or twice) is read so in turn, at most [`MAX_NESTED_URIS`] URIs deep
+/// in all.
 fn uri_query_secrets(value: &str) -> Vec<String> {
-    let Some((_, query)) = value.split_once('?') else {
-        return Vec::new();
+    let mut found = Vec::new();
+    if value.contains('?') {
+        nested_query_secrets(value, MAX_NESTED_URIS, &mut found);
+    }
+    found
+}
+
+/// How many URIs deep [`uri_query_secrets`] reads: the URI, a URI in its query, and one in
+/// that one's.
+const MAX_NESTED_URIS: usize = 3;
+
+/// How many more times a value of a query is percent-decoded, at most, to find the `?` of a
+/// URI in it (`https%253A%252F%252Fb%252Fx%253Fcode%253D…`, encoded twice).
+const MAX_NESTED_DECODINGS: usize = 2;
+
+/// [`uri_query_secrets`] of `uri` into `found`, reading URIs in its query `depth - 1` more
+/// deep.
+fn nested_query_secrets(uri: &str, depth: usize, found: &mut Vec<String>) {
+    let Some((_, query)) = uri.split_once('?') else {
+        return;
     };
     let query = query.split_once('#').map_or(query, |(query, _)| query);
     if !may_hold_secrets(query) {
-        return Vec::new();
+        return;
     }
-    let mut found = Vec::new();
-    for sequence in query.split('&') {
+    // Each part as a server cutting at `&` alone reads it, and its pieces between `;` as
+    // one that cuts there too reads them.
+    let sequences = query.split('&').flat_map(|part| {
+        let semicolons = part.contains(';');
+        std::iter::once(part).chain(part.split(';').filter(move |_| semicolons))
+    });
+    for sequence in sequences {
         let (raw_name, raw_value) = sequence.split_once('=').unwrap_or((sequence, ""));
         let name = component(raw_name.as_bytes());
         let decoded = component(raw_value.as_bytes());
@@ -405,10 +434,38 @@ fn uri_query_secrets(value: &str) -> Vec<String> {
             if decoded != raw_value {
                 found.push(raw_value.to_owned());
             }
-            found.push(decoded.into_owned());
+            found.push(decoded.as_ref().to_owned());
+        }
+        if depth > 1 {
+            if let Some(nested) = nested_uri(decoded) {
+                nested_query_secrets(&nested, depth - 1, found);
+            }
         }
     }
-    found
+}
+
+/// A query's value (decoded once) as the URI it is, when it is one with a query: as it is
+/// when it holds a `?`, else percent-decoded again while it holds an encoded one (`%3F`), at
+/// most [`MAX_NESTED_DECODINGS`] times.
+fn nested_uri(mut value: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    for _ in 0..MAX_NESTED_DECODINGS {
+        if value.contains('?') {
+            return Some(value);
+        }
+        let encoded_query = value
+            .as_bytes()
+            .windows(3)
+            .any(|w| w[0] == b'%' && w[1] == b'3' && w[2].eq_ignore_ascii_case(&b'f'));
+        if !encoded_query {
+            return None;
+        }
+        value = Cow::Owned(
+            percent_encoding::percent_decode_str(&value)
+                .decode_utf8_lossy()
+                .into_owned(),
+        );
+    }
+    value.contains('?').then_some(value)
 }
 
 /// The values of secret parameters a server that also separates parameters with `;` reads
@@ -816,6 +873,48 @@ mod tests {
                 "uri [redacted] refused"
             );
         }
+    }
+
+    #[test]
+    fn the_secrets_of_a_public_uris_query_after_a_semicolon_or_in_a_nested_uri_are_secrets() {
+        let holds = |uri: &str, secret: &str| uri_query_secrets(uri).iter().any(|s| s == secret);
+        // Cut at `;` as some servers cut a query.
+        assert!(holds("https://a/cb?scope=a;code=S3mi", "S3mi"));
+        assert!(holds("https://a/cb?state=x;code=S3mi", "S3mi"));
+        // Read whole too, as a server cutting at `&` alone reads it.
+        assert!(holds("https://a/cb?code=ab;cd", "ab;cd"));
+        assert!(holds("https://a/cb?code=ab;cd", "ab"));
+        // A URI in the query, percent-encoded once or twice.
+        assert!(holds(
+            "https://a/cb?next=https%3A%2F%2Fb%2Fx%3Fcode%3DN3st",
+            "N3st"
+        ));
+        assert!(holds(
+            "https://a/cb?redirect_uri=https%3A%2F%2Fb%2Fx%3Fcode%3DN3st",
+            "N3st"
+        ));
+        assert!(holds(
+            "https://a/cb?resource=https%253A%252F%252Fb%252Fx%253Fcode%253DTw1ce",
+            "Tw1ce"
+        ));
+        // Three URIs deep, each in the one before.
+        let deepest = "https://d/x?code=D33p";
+        let third = format!("https://c/x?resource={}", encoded(deepest));
+        let second = format!("https://b/x?resource={}", encoded(&third));
+        let first = format!("https://a/cb?resource={}", encoded(&second));
+        assert!(holds(&second, "D33p"));
+        // Bounded: a URI four deep is not read.
+        assert!(!holds(&first, "D33p"));
+        // Public values stay public.
+        assert!(
+            uri_query_secrets("https://a/cb?resource=https%3A%2F%2Fb%2Fx%3Fscope%3Da;x=1")
+                .is_empty()
+        );
+    }
+
+    /// `text` percent-encoded as a query's value.
+    fn encoded(text: &str) -> String {
+        form_urlencoded::byte_serialize(text.as_bytes()).collect()
     }
 
     #[test]
