@@ -6,7 +6,7 @@ use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaParameters, RsaPublicKeyComponents};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 
 use super::TokenConfigError;
@@ -215,20 +215,37 @@ impl KeySet {
         self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
     }
 
-    /// Parses a JWKS document. Keys for encryption and key types this crate cannot verify
-    /// with are skipped; a document with no usable key is an error.
+    /// Parses a JWKS document. Keys for encryption, keys whose `use` or `key_ops` does not
+    /// say they verify signatures, and key types this crate cannot verify with are skipped;
+    /// a document with no usable key is an error.
     pub(crate) fn from_jwks(json: &str) -> Result<KeySet, TokenConfigError> {
         let set: JwkSet = serde_json::from_str(json)
             .map_err(|e| TokenConfigError::Jwks(format!("not a JWKS document: {e}")))?;
-        // Read again for each key's `alg` as written: `JwkSet` reads every `alg` it does not
-        // know (`ECDH-ES`, `A128KW`, RFC 9864's `Ed25519`) as one unknown algorithm.
+        // Read again for each key's `alg`, `use` and `key_ops` as written: `JwkSet` reads
+        // every `alg` it does not know (`ECDH-ES`, `A128KW`, RFC 9864's `Ed25519`) as one
+        // unknown algorithm.
         let declared: Declared = serde_json::from_str(json)
             .map_err(|e| TokenConfigError::Jwks(format!("not a JWKS document: {e}")))?;
         let mut keys = Vec::new();
         for (jwk, declared) in set.keys.iter().zip(&declared.keys) {
-            // An encryption key by its `use`, whatever its `alg`.
-            if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
-                continue;
+            // An encryption key by its `use`, whatever its `alg`: skipped without a word, as
+            // documents publish them beside signature keys. A `use` other than `sig` and
+            // `enc` (RFC 7517 §4.2, compared as written) names no signature key either.
+            match declared.key_use.as_deref() {
+                None | Some("sig") => {}
+                Some("enc") => continue,
+                Some(key_use) => {
+                    tracing::warn!(target: "oauth_audit", kid = ?jwk.common.key_id, key_use, "JWKS key skipped: its use is not sig");
+                    continue;
+                }
+            }
+            // RFC 7517 §4.3: `key_ops` lists the operations the key is for; one without
+            // `verify` verifies no signature, whatever else it may do.
+            if let Some(ops) = &declared.key_ops {
+                if !ops.iter().any(|op| op == "verify") {
+                    tracing::warn!(target: "oauth_audit", kid = ?jwk.common.key_id, key_ops = ?ops, "JWKS key skipped: its key_ops has no verify");
+                    continue;
+                }
             }
             // An OKP key is an Ed25519 key by its `crv` only. X25519 and X448 keys (key
             // agreement) and Ed448 keys are read as keys of no known type and skipped below;
@@ -291,16 +308,19 @@ impl KeySet {
     }
 }
 
-/// The `alg` of each key of a JWKS document, as written.
+/// The `alg`, `use` and `key_ops` of each key of a JWKS document, as written.
 #[derive(serde::Deserialize)]
 struct Declared {
     keys: Vec<DeclaredKey>,
 }
 
-/// A JWK's `alg`, as written.
+/// A JWK's `alg`, `use` and `key_ops` (RFC 7517 §4.2-4.4), as written.
 #[derive(serde::Deserialize)]
 struct DeclaredKey {
     alg: Option<String>,
+    #[serde(rename = "use")]
+    key_use: Option<String>,
+    key_ops: Option<Vec<String>>,
 }
 
 /// The signature algorithm a JWK's `alg` names, when it is one verified here: a JWS
@@ -622,6 +642,86 @@ mod tests {
             assert!(!set.has_kid("enc"), "{alg}");
             assert_eq!(set.candidates(None, Algorithm::RS256).count(), 1, "{alg}");
         }
+    }
+
+    /// A writer of log lines into a buffer shared with the test.
+    #[derive(Clone, Default)]
+    struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_jwks_key_whose_key_ops_or_use_is_not_for_verifying_is_skipped_with_a_warning() {
+        // RFC 7517 §4.3: `key_ops` lists what the key is for, and one without `verify`
+        // verifies no signature; §4.2: a `use` other than `sig` is no signature key's. Both
+        // are compared as written (case-sensitive).
+        let k = URL_SAFE_NO_PAD.encode([b'k'; 32]);
+        let key =
+            |kid: &str, extra: &str| format!(r#"{{"kty":"oct","kid":"{kid}",{extra}"k":"{k}"}}"#);
+        let skipped = [
+            key("ops-sign", r#""key_ops":["sign"],"#),
+            key("ops-enc", r#""key_ops":["encrypt","decrypt"],"#),
+            key("ops-none", r#""key_ops":[],"#),
+            key("ops-case", r#""key_ops":["Verify"],"#),
+            key("use-other", r#""use":"wrap","#),
+            key("use-case", r#""use":"SIG","#),
+            key("both", r#""use":"sig","key_ops":["sign"],"#),
+        ];
+        let kept = [
+            key("ops-verify", r#""key_ops":["sign","verify"],"#),
+            key("use-sig", r#""use":"sig","#),
+            key("both-ok", r#""use":"sig","key_ops":["verify"],"#),
+            key("plain", ""),
+        ];
+        let jwks = format!(
+            r#"{{"keys":[{}]}}"#,
+            skipped
+                .iter()
+                .chain(&kept)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let set =
+            tracing::subscriber::with_default(subscriber, || KeySet::from_jwks(&jwks)).unwrap();
+        let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        for kid in [
+            "ops-sign",
+            "ops-enc",
+            "ops-none",
+            "ops-case",
+            "use-other",
+            "use-case",
+            "both",
+        ] {
+            assert!(!set.has_kid(kid), "{kid}");
+            assert!(
+                logs.lines()
+                    .any(|line| line.contains("WARN") && line.contains(&format!("\"{kid}\""))),
+                "{kid}: {logs}"
+            );
+        }
+        for kid in ["ops-verify", "use-sig", "both-ok", "plain"] {
+            assert!(set.has_kid(kid), "{kid}");
+        }
+        // Alone, such keys leave the document with no usable key: refused, as a document of
+        // encryption keys is.
+        let alone = format!(r#"{{"keys":[{}]}}"#, skipped.join(","));
+        assert!(KeySet::from_jwks(&alone).is_err());
     }
 
     #[test]
