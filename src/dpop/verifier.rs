@@ -348,7 +348,7 @@ fn signed_claims(
     }
     // A proof of fewer than three parts is an `InvalidToken` to `decode`, not a JSON or
     // base64 error: an invalid signature.
-    let header = jsonwebtoken::decode_header(proof).map_err(|e| match e.kind() {
+    let header = typed_header(proof).map_err(|e| match e.kind() {
         jsonwebtoken::errors::ErrorKind::InvalidToken => ProofOutcome::InvalidSignature,
         _ => ProofOutcome::Malformed,
     })?;
@@ -372,6 +372,71 @@ fn signed_claims(
         .map_err(|_| ProofOutcome::Malformed)?;
     serde_json::from_slice::<Registered>(&payload).map_err(|_| ProofOutcome::Malformed)?;
     crate::json::from_slice(&payload).map_err(|_| ProofOutcome::Malformed)
+}
+
+/// The proof's header as `jsonwebtoken::decode_header` reads it, RFC 9864's `alg: "Ed25519"`
+/// read as `EdDSA`, a name the library does not know. Only when the library refused the
+/// header: its members are then read in order, each as written, and read by the library
+/// again with `alg`'s value replaced when it is `Ed25519`. A member given twice stays twice
+/// (and is refused as before), and so does every error of a header with another `alg`.
+fn typed_header(proof: &str) -> jsonwebtoken::errors::Result<jsonwebtoken::Header> {
+    /// A JSON object's members in order, duplicates and all, their values as written.
+    struct Members(Vec<(String, Box<serde_json::value::RawValue>)>);
+    impl<'de> serde::Deserialize<'de> for Members {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = Members;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Members, A::Error> {
+                    let mut members = Vec::new();
+                    while let Some(member) = map.next_entry()? {
+                        members.push(member);
+                    }
+                    Ok(Members(members))
+                }
+            }
+            deserializer.deserialize_map(Visit)
+        }
+    }
+    let refused = match jsonwebtoken::decode_header(proof) {
+        Ok(header) => return Ok(header),
+        Err(refused) => refused,
+    };
+    let renamed = (|| {
+        let encoded = proof.split('.').next()?;
+        let decoded = URL_SAFE_NO_PAD.decode(encoded).ok()?;
+        let Members(members) = serde_json::from_slice(&decoded).ok()?;
+        let is_ed25519 = |value: &serde_json::value::RawValue| {
+            serde_json::from_str::<String>(value.get()).is_ok_and(|alg| alg == "Ed25519")
+        };
+        if !members
+            .iter()
+            .any(|(name, value)| name == "alg" && is_ed25519(value))
+        {
+            return None;
+        }
+        let mut text = String::from("{");
+        for (at, (name, value)) in members.iter().enumerate() {
+            if at > 0 {
+                text.push(',');
+            }
+            text.push_str(&serde_json::to_string(name).ok()?);
+            text.push(':');
+            match name == "alg" && is_ed25519(value) {
+                true => text.push_str("\"EdDSA\""),
+                false => text.push_str(value.get()),
+            }
+        }
+        text.push('}');
+        Some(serde_json::from_str::<jsonwebtoken::Header>(&text).map_err(Into::into))
+    })();
+    renamed.unwrap_or(Err(refused))
 }
 
 /// The proof's algorithm, key and key thumbprint, read from its JOSE header; on failure, the
@@ -406,7 +471,7 @@ fn read_header(proof: &str) -> Result<(Algorithm, Jwk, String), Option<String>> 
     let algorithm = header
         .get("alg")
         .and_then(Value::as_str)
-        .and_then(|alg| alg.parse::<Algorithm>().ok())
+        .and_then(crate::token::signing_algorithm)
         .ok_or_else(|| Some(jkt.clone()))?;
     if !key_fits(algorithm, &jwk) {
         return Err(Some(jkt));
@@ -856,6 +921,65 @@ mod tests {
                 ProofOutcome::Malformed,
                 "x of {split} bytes"
             );
+        }
+    }
+
+    #[test]
+    fn a_proof_naming_rfc_9864s_ed25519_is_checked_as_eddsa() {
+        use aws_lc_rs::signature::Ed25519KeyPair;
+        let pair = Ed25519KeyPair::generate().unwrap();
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519",
+            "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())});
+        let now = 1_700_000_000;
+        let uri: Uri = "https://a.example/r".parse().unwrap();
+        for alg in ["Ed25519", "EdDSA"] {
+            let header = json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk}).to_string();
+            let input = signing_input(&header, now, "");
+            let signature = URL_SAFE_NO_PAD.encode(pair.sign(input.as_bytes()).as_ref());
+            let check = |proof: String| {
+                let mut headers = HeaderMap::new();
+                headers.insert(DPOP, proof.parse().unwrap());
+                DpopVerifier::default()
+                    .check_at(&Method::GET, &uri, &headers, None, now)
+                    .outcome
+            };
+            assert_eq!(
+                check(format!("{input}.{signature}")),
+                ProofOutcome::Valid,
+                "{alg}"
+            );
+            let forged = URL_SAFE_NO_PAD.encode([7u8; 64]);
+            assert_eq!(
+                check(format!("{input}.{forged}")),
+                ProofOutcome::InvalidSignature,
+                "{alg}"
+            );
+        }
+        // Escaped, it is the same name; a header the library refuses for another reason
+        // (a member twice, a member of the wrong type) is still refused.
+        let jwk = jwk.to_string();
+        for (header, outcome) in [
+            (
+                format!(r#"{{"typ":"dpop+jwt","alg":"\u0045d25519","jwk":{jwk}}}"#),
+                ProofOutcome::Valid,
+            ),
+            (
+                format!(r#"{{"typ":"dpop+jwt","alg":"Ed25519","alg":"Ed25519","jwk":{jwk}}}"#),
+                ProofOutcome::Malformed,
+            ),
+            (
+                format!(r#"{{"typ":"dpop+jwt","alg":"Ed25519","kid":7,"jwk":{jwk}}}"#),
+                ProofOutcome::Malformed,
+            ),
+        ] {
+            let input = signing_input(&header, now, "");
+            let signature = URL_SAFE_NO_PAD.encode(pair.sign(input.as_bytes()).as_ref());
+            let mut headers = HeaderMap::new();
+            headers.insert(DPOP, format!("{input}.{signature}").parse().unwrap());
+            let seen = DpopVerifier::default()
+                .check_at(&Method::GET, &uri, &headers, None, now)
+                .outcome;
+            assert_eq!(seen, outcome, "{header}");
         }
     }
 

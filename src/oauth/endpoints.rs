@@ -41,7 +41,10 @@ impl Summary {
 
     fn bit(path: &str) -> u32 {
         let last = path.as_bytes().last().copied().unwrap_or(0);
-        (path.len() as u32).wrapping_mul(31).wrapping_add(u32::from(last)) % u128::BITS
+        (path.len() as u32)
+            .wrapping_mul(31)
+            .wrapping_add(u32::from(last))
+            % u128::BITS
     }
 
     /// Whether a configured path may be `path` (lower-cased, canonical).
@@ -712,7 +715,6 @@ mod tests {
         assert!(e.is_assumed(Endpoint::Authorization));
     }
 
-
     /// A plain path that no configured path summarises as is answered without the map;
     /// every configured path is still found, the canonical spelling of one configured in
     /// another too.
@@ -735,7 +737,11 @@ mod tests {
         assert_eq!(e.lookup("/a/b/d"), None);
         assert_eq!(e.lookup(&format!("/{}", "c".repeat(299))), None);
         assert_eq!(e.lookup("/api/orders"), None);
-        assert_eq!(e.lookup("/%54"), Some(Endpoint::Token), "a reading of another length");
+        assert_eq!(
+            e.lookup("/%54"),
+            Some(Endpoint::Token),
+            "a reading of another length"
+        );
         for len in 1..400 {
             let path = format!("/{}", "z".repeat(len - 1));
             assert_eq!(e.lookup(&path), None, "{len}");

@@ -383,11 +383,12 @@ impl TokenInspector {
         if !inner.verifies {
             return with(claims, Verdict::Unverified);
         }
-        // `alg: none` and unknown algorithms are never accepted.
+        // `alg: none` and unknown algorithms are never accepted; RFC 9864's `Ed25519` is
+        // EdDSA.
         let Some(alg) = header[ALG]
             .as_ref()
             .and_then(Value::as_str)
-            .and_then(|a| a.parse::<Algorithm>().ok())
+            .and_then(super::keys::signing_algorithm)
         else {
             return with(claims, Verdict::BadSignature);
         };
@@ -1077,6 +1078,39 @@ mod tests {
             ),
         ] {
             assert!(refused.build().is_err(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_token_naming_rfc_9864s_ed25519_verifies_as_eddsa() {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let pair = Ed25519KeyPair::generate().unwrap();
+        let x = b64.encode(pair.public_key().as_ref());
+        let payload = b64.encode(br#"{"sub":"alice","exp":4102444800}"#);
+        let signed = |header: &str| {
+            let input = format!("{}.{payload}", b64.encode(header));
+            let signature = b64.encode(pair.sign(input.as_bytes()).as_ref());
+            format!("{input}.{signature}")
+        };
+        // The key declared either way, and not at all.
+        for declared in [r#","alg":"Ed25519""#, r#","alg":"EdDSA""#, ""] {
+            let jwks = format!(
+                r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k","x":"{x}"{declared}}}]}}"#
+            );
+            let inspector = TokenInspector::builder().jwks_json(jwks).build().unwrap();
+            for header in [r#"{"alg":"Ed25519","kid":"k"}"#, r#"{"alg":"EdDSA"}"#] {
+                let token = signed(header);
+                assert_eq!(
+                    inspector.inspect(&token).verdict,
+                    Verdict::Valid,
+                    "{header} {declared}"
+                );
+                // Another signature is still refused.
+                let (input, _) = token.rsplit_once('.').unwrap();
+                let forged = format!("{input}.{}", b64.encode([7u8; 64]));
+                assert_eq!(inspector.inspect(&forged).verdict, Verdict::BadSignature);
+            }
         }
     }
 

@@ -323,10 +323,10 @@ struct DeclaredKey {
     key_ops: Option<Vec<String>>,
 }
 
-/// The signature algorithm a JWK's `alg` names, when it is one verified here: a JWS
-/// algorithm name, or `Ed25519`, RFC 9864's fully specified name of EdDSA with an Ed25519 key
-/// (the only EdDSA verified here).
-fn signing_algorithm(alg: &str) -> Option<Algorithm> {
+/// The signature algorithm an `alg` names (a JWK's, a token's or a DPoP proof's header's),
+/// when it is one verified here: a JWS algorithm name, or `Ed25519`, RFC 9864's fully
+/// specified name of EdDSA with an Ed25519 key (the only EdDSA verified here).
+pub(crate) fn signing_algorithm(alg: &str) -> Option<Algorithm> {
     match alg {
         "Ed25519" => Some(Algorithm::EdDSA),
         _ => alg.parse().ok(),

@@ -37,7 +37,7 @@ pub use claims::{
 pub use fingerprint::TokenFingerprint;
 pub(crate) use inspector::Probe;
 pub use inspector::{InspectedToken, TokenInspector, TokenInspectorBuilder, MIN_REFRESH_INTERVAL};
-pub(crate) use keys::verifies_once;
+pub(crate) use keys::{signing_algorithm, verifies_once};
 pub(crate) use memo::Memo;
 pub(crate) use resolver::resolved;
 pub use resolver::{
