@@ -1,6 +1,7 @@
 //! Making untrusted text safe for a log field, and scrubbing secrets an upstream echoed.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
@@ -533,11 +534,11 @@ fn json_spellings(literal: &str) -> impl Iterator<Item = String> + '_ {
                 let unicode = |out: &mut String, upper: bool| {
                     let mut units = [0u16; 2];
                     for unit in c.encode_utf16(&mut units) {
-                        if upper {
-                            out.push_str(&format!("\\u{unit:04X}"));
-                        } else {
-                            out.push_str(&format!("\\u{unit:04x}"));
-                        }
+                        // Writing into a `String` cannot fail.
+                        let _ = match upper {
+                            true => write!(out, "\\u{unit:04X}"),
+                            false => write!(out, "\\u{unit:04x}"),
+                        };
                     }
                 };
                 match c {
