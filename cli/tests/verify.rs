@@ -6,7 +6,9 @@ mod support;
 use std::path::Path;
 
 use oauth_audit::chain::{sign_announcement, Chaining, SigningKey};
-use oauth_audit::event::{AuditEvent, DropReason, EventKind, Outcome, ServiceInfo, Timestamp};
+use oauth_audit::event::{
+    AuditEvent, DropReason, EventKind, Geo, Outcome, ServiceInfo, Source, Timestamp,
+};
 use oauth_audit::writer::{Auditor, JsonLines};
 use serde_json::Value;
 use support::{run, TempDir};
@@ -365,6 +367,77 @@ fn verify_exits_0_on_a_sound_trail_1_on_tampering_and_2_on_usage_errors() {
         assert!(
             text(&output.stderr).contains(message),
             "{args:?}: {}",
+            text(&output.stderr)
+        );
+    }
+}
+
+/// Coordinates whose shortest decimal form has 17 digits, like any computed `f64`: a parser
+/// that is not correctly rounded reads some of them one unit in the last place off, and
+/// the event would canonicalise to other bytes than the chain hashed.
+#[test]
+fn verify_passes_a_trail_with_coordinates_of_full_precision() {
+    let dir = TempDir::new("verify-floats");
+    let key = SigningKey::generate("orders-api").unwrap();
+    let public = dir.write("audit.pub", &key.verifying_key().encode());
+    let log = dir.path("audit.jsonl");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let auditor = Auditor::builder()
+            .service_name("orders-api")
+            .chain(Chaining::new().signing_key(key.clone()))
+            .writer(JsonLines::file(&log).await.unwrap())
+            .build()
+            .unwrap();
+        for (lat, lon) in [
+            (53.421141769822924, 9.208465264763845),
+            (-59.860311361163596, 13.036989444676057),
+        ] {
+            let mut event = AuditEvent::new(
+                auditor.service().clone(),
+                Timestamp::now(),
+                EventKind::ResourceAccessed,
+                Outcome::Success,
+            );
+            let mut source = Source::default();
+            source.geo = Some(Box::new(Geo::at(lat, lon)));
+            event.source = Some(source);
+            auditor.emit(event);
+        }
+        auditor.shutdown().await;
+    });
+    let lines = std::fs::read_to_string(&log).unwrap();
+    assert!(lines.contains("53.421141769822924"), "{lines}");
+    // The same trail as a tool that reorders keys writes it: every event canonicalised.
+    let rewritten: String = lines
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line).unwrap();
+            serde_json::to_string_pretty(&value)
+                .unwrap()
+                .replace('\n', " ")
+                + "\n"
+        })
+        .collect();
+    let rewritten = dir.write("rewritten.jsonl", &rewritten);
+    for path in [&log, &rewritten] {
+        let output = run(
+            &[
+                "verify",
+                path.to_str().unwrap(),
+                "--key",
+                public.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}{}",
+            text(&output.stdout),
             text(&output.stderr)
         );
     }
