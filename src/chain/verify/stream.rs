@@ -221,7 +221,8 @@ pub(super) enum Trimmed {
 /// with its size. Past this many, a further gap is reported at once as deleted, matched
 /// with no drop report (a sink merges what it loses into ranges: no trail has this many),
 /// and a further claim is not kept (its checkpoint is out of place: its event is missing
-/// or comes late, which is reported).
+/// or comes late, which is reported). Events found ahead of the cursor (reordered) count
+/// here too, and past this many are not noted (see [`StreamState::note_early`]).
 pub(super) const MAX_OPEN: usize = 100_000;
 
 /// A range a drop report announced as lost.
@@ -247,11 +248,12 @@ pub(super) struct StreamState {
     cursor: u64,
     /// A jump ahead waiting for the next event to say whether it is a gap or came early.
     pending: Option<u64>,
-    /// Events seen ahead of the cursor (already reported as reordered).
+    /// Events seen ahead of the cursor (already reported as reordered), counted in `held`.
     early: BTreeSet<u64>,
     window: BTreeMap<u64, Entry>,
     gaps: BTreeMap<u64, Gap>,
-    /// Events already reported as edited, so that one change is reported once.
+    /// Events already reported as edited, so that one change is reported once: those from
+    /// the event before the last one judged on (see [`StreamState::forget_blamed`]).
     blamed: HashSet<u64>,
     open: Option<OpenLink>,
     last_evicted: Option<(u64, Location)>,
@@ -266,7 +268,7 @@ pub(super) struct StreamState {
     /// The hash this stream is indexed under while the input is elsewhere (see
     /// [`StreamState::retire`]).
     pub(super) tip: Option<EventHash>,
-    /// The gaps and claims held open over every stream (see [`MAX_OPEN`]).
+    /// The gaps, claims and early events held open over every stream (see [`MAX_OPEN`]).
     held: Arc<AtomicUsize>,
 }
 
@@ -302,6 +304,12 @@ impl StreamState {
     /// A valid checkpoint kept outside the log covers this stream.
     pub(super) fn vouch(&mut self) {
         self.vouched = true;
+    }
+
+    /// The sequence numbers remembered as edited or as found early.
+    #[cfg(test)]
+    pub(super) fn remembered(&self) -> usize {
+        self.blamed.len() + self.early.len()
     }
 
     /// Events of this stream read so far.
@@ -410,7 +418,7 @@ impl StreamState {
         if let Some(jump) = self.pending {
             if event.seq > self.cursor && event.seq < jump {
                 self.pending = None;
-                self.early.insert(jump);
+                self.note_early(jump);
                 let location = self.window.get(&jump).map(|e| e.location.clone());
                 problems.push(self.problem(
                     ProblemKind::Reordered,
@@ -476,14 +484,40 @@ impl StreamState {
             from = seq + 1;
         }
         self.cursor = jump;
-        self.early = self.early.split_off(&(jump + 1));
+        let later = self.early.split_off(&(jump + 1));
+        let passed = std::mem::replace(&mut self.early, later).len();
+        self.held.fetch_sub(passed, Ordering::Relaxed);
         self.advance();
     }
 
     /// Moves the cursor over events that came early.
     fn advance(&mut self) {
         while self.early.remove(&(self.cursor + 1)) {
+            self.held.fetch_sub(1, Ordering::Relaxed);
             self.cursor += 1;
+        }
+    }
+
+    /// Notes that event `seq`, ahead of the cursor, came early, while fewer than
+    /// [`MAX_OPEN`] gaps, claims and such events are held: else a crafted input of numbers
+    /// going down (1, 1000000, 999999...) would make memory grow with it. One not noted
+    /// was reported as reordered already; when the cursor reaches it, it may be reported
+    /// as deleted too.
+    fn note_early(&mut self, seq: u64) {
+        if self.held.load(Ordering::Relaxed) < MAX_OPEN && self.early.insert(seq) {
+            self.held.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets which events before `seq - 1` were reported as edited, once there are more
+    /// than the window holds: links are judged in sequence order as events leave the
+    /// window, and those judged from now on need no earlier ones. Else an input whose every
+    /// link is broken would make memory grow with it. An event found that late (reordered,
+    /// already reported) and changed too may then be reported as edited twice.
+    fn forget_blamed(&mut self, seq: u64) {
+        if self.blamed.len() > 2 * self.window.len() + 16 {
+            let low = seq.saturating_sub(1);
+            self.blamed.retain(|&blamed| blamed >= low);
         }
     }
 
@@ -610,6 +644,12 @@ impl StreamState {
 
     /// Judges the link into an event leaving the window (see the module docs).
     fn judge(&mut self, seq: u64, entry: Entry, problems: &mut Problems) {
+        self.judge_link(seq, entry, problems);
+        self.forget_blamed(seq);
+    }
+
+    /// [`StreamState::judge`], before what is no longer needed is forgotten.
+    fn judge_link(&mut self, seq: u64, entry: Entry, problems: &mut Problems) {
         if let Some(open) = self.open.take() {
             if seq == open.b + 1 && entry.broken {
                 self.blame(
@@ -761,7 +801,8 @@ impl StreamState {
         let mut active: Vec<&Announced> = Vec::new();
         let gaps = std::mem::take(&mut self.gaps);
         let claims = self.claims.values().filter(|claim| !claim.external).count();
-        self.held.fetch_sub(gaps.len() + claims, Ordering::Relaxed);
+        self.held
+            .fetch_sub(gaps.len() + claims + self.early.len(), Ordering::Relaxed);
         for (first, gap) in gaps {
             while let Some(range) = pending.next_if(|a| a.first <= gap.last) {
                 active.push(range);

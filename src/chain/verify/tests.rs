@@ -1027,3 +1027,44 @@ fn streams_past_the_most_followed_are_reported() {
         "{report}"
     );
 }
+
+/// A line of stream `s` numbered `seq` whose `prev` names no event.
+fn unlinked(seq: u64) -> Vec<u8> {
+    let prev = EventHash::of_bytes(b"anything");
+    format!(r#"{{"chain":{{"prev":"{prev}","seq":{seq},"stream":"s"}},"kind":"ResourceAccessed"}}"#)
+        .into_bytes()
+}
+
+#[test]
+fn a_trail_of_broken_links_is_not_remembered_event_by_event() {
+    const EVENTS: u64 = 20_000;
+    let mut verifier = Verifier::new(Vec::new()).window(64);
+    for seq in 1..=EVENTS {
+        verifier.push(Location::line(&file(), seq), &unlinked(seq));
+    }
+    let remembered = verifier.remembered_numbers();
+    assert!(remembered < 1_000, "{remembered} numbers remembered");
+    let report = verifier.finish();
+    // Every other event is the one change that breaks two links in a row (2, 4...), and
+    // the last link alone blames the event before it.
+    assert_eq!(report.counts[&ProblemKind::Edited], EVENTS / 2);
+}
+
+#[test]
+fn a_trail_of_numbers_going_down_is_not_remembered_event_by_event() {
+    let events = stream::MAX_OPEN as u64 + 20_000;
+    let mut verifier = Verifier::new(Vec::new()).window(64);
+    verifier.push(Location::line(&file(), 1), &unlinked(1));
+    // Seq 2 never comes: the cursor stays at 1, below every event found since.
+    for seq in (3..=events).rev() {
+        verifier.push(Location::line(&file(), events + 2 - seq), &unlinked(seq));
+    }
+    let remembered = verifier.remembered_numbers();
+    assert!(
+        remembered <= stream::MAX_OPEN + 1_000,
+        "{remembered} numbers remembered"
+    );
+    let report = verifier.finish();
+    assert!(!report.is_clean());
+    assert!(report.counts[&ProblemKind::Reordered] >= events - 4);
+}

@@ -232,6 +232,12 @@ impl Verifier {
         self.lines.kept()
     }
 
+    /// The sequence numbers remembered over all streams as edited or as found early.
+    #[cfg(test)]
+    pub(super) fn remembered_numbers(&self) -> usize {
+        self.streams.values().map(StreamState::remembered).sum()
+    }
+
     /// Recent events kept per stream (default [`DEFAULT_WINDOW`]).
     pub fn window(mut self, events: usize) -> Verifier {
         self.window = events.max(2);
