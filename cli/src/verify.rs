@@ -40,8 +40,9 @@ pub struct VerifyArgs {
     checkpoints: Option<PathBuf>,
     /// The oldest files were removed on purpose (retention): a stream whose first events
     /// are missing is reported as a `trimmed_start` note instead of deleted events, when it
-    /// began before every stream whose event 1 is in the input (retention removes the
-    /// oldest events first). Gaps after a stream's first event still count.
+    /// began before every stream whose event 1 is in the input and before every other
+    /// event still there (retention removes the oldest events first). Gaps after a
+    /// stream's first event still count.
     #[arg(long)]
     trimmed_start: bool,
     /// The name of the sink whose storage is read (its `name`: `dropped.sink` in its drop

@@ -212,6 +212,14 @@ pub(super) enum Trimmed {
     Allowed,
     /// It was, but this stream began after the stream named, which still has its start.
     After(Arc<str>),
+    /// It was, but this stream began after the event of `stream` made at `time`, still in
+    /// the input.
+    AfterEvent {
+        /// The stream of that event.
+        stream: Arc<str>,
+        /// Its `time`, as written.
+        time: Arc<str>,
+    },
 }
 
 /// The most gaps, and claims of the log's checkpoints on events not met yet, held open at
@@ -829,6 +837,13 @@ impl StreamState {
                     "the stream starts at seq {} here, but it began after stream {begun}, \
                      which still has its start: retention removes the oldest events first, \
                      so --trimmed-start does not excuse it",
+                    gap.last + 1
+                )
+            } else if let (1, Trimmed::AfterEvent { stream, time }) = (first, &trimmed) {
+                format!(
+                    "the stream starts at seq {} here, but it began after an event still in \
+                     the input (of stream {stream}, at {time}): retention removes the oldest \
+                     events first, so --trimmed-start does not excuse it",
                     gap.last + 1
                 )
             } else if first == 1 {

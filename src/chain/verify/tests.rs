@@ -1068,3 +1068,60 @@ fn a_trail_of_numbers_going_down_is_not_remembered_event_by_event() {
     assert!(!report.is_clean());
     assert!(report.counts[&ProblemKind::Reordered] >= events - 4);
 }
+
+/// A chain of `n` events of `stream` (a UUIDv7), the first made `after` milliseconds
+/// after `since` and one a second from then on.
+fn timed_chain(stream: &str, n: u64, since: i64) -> Vec<Value> {
+    let mut events: Vec<Value> = Vec::new();
+    for seq in 1..=n {
+        let millis = since + 1_000 * seq as i64;
+        let time = chrono::DateTime::from_timestamp_millis(millis)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let mut chain = json!({"stream": stream, "seq": seq});
+        if let Some(before) = events.last() {
+            chain["prev"] = json!(EventHash::of_json(before).unwrap().to_string());
+        }
+        events.push(json!({"kind": "ResourceAccessed", "time": time, "chain": chain}));
+    }
+    events
+}
+
+#[test]
+fn trimmed_start_excuses_no_stream_begun_after_an_event_still_there() {
+    // The older stream ran until a restart without a state file began the newer one.
+    let older = "0193a0c0-0000-7000-8000-000000000000";
+    let newer = "0193a0d0-0000-7000-8000-000000000000";
+    let began = |id: &str| i64::from_str_radix(&id[..8], 16).unwrap() << 16;
+    let mut events = timed_chain(older, 20, began(older));
+    events.extend(timed_chain(newer, 20, began(newer)));
+    // Retention took the older stream's first five events; someone took the newer one's
+    // first five, the events right after the restart, while older events are still there.
+    let mut trail = events.clone();
+    trail.drain(20..25);
+    trail.drain(0..5);
+    let report = verify_with(&trail, Verifier::new(Vec::new()).trimmed_start(true));
+    assert_eq!(
+        errors(&report),
+        [(ProblemKind::Deleted, at(16))],
+        "{report}"
+    );
+    let deleted = report.of_kind(ProblemKind::Deleted).next().unwrap();
+    assert!(
+        deleted
+            .detail
+            .contains("began after an event still in the input"),
+        "{report}"
+    );
+    assert_eq!(report.of_kind(ProblemKind::TrimmedStart).count(), 1);
+
+    // Two streams running side by side, both cut by retention after the newer one began:
+    // no event left is older than either start.
+    let mut side_by_side = timed_chain(older, 20, began(newer) - 3_000);
+    side_by_side.extend(timed_chain(newer, 20, began(newer)));
+    side_by_side.drain(20..25);
+    side_by_side.drain(0..5);
+    let report = verify_with(&side_by_side, Verifier::new(Vec::new()).trimmed_start(true));
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.of_kind(ProblemKind::TrimmedStart).count(), 2);
+}

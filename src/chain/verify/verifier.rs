@@ -88,6 +88,36 @@ pub struct Verifier {
     max_streams: usize,
     /// The gaps and checkpoints' claims held open over every stream (see `stream::MAX_OPEN`).
     open: Arc<AtomicUsize>,
+    /// The earliest `time` of the first event read of each stream: retention leaves no
+    /// event older than the start of a stream it trimmed.
+    earliest: Option<Earliest>,
+}
+
+/// An event's `time`, as milliseconds since the epoch, and the stream it belongs to.
+#[derive(Clone)]
+struct Earliest {
+    millis: i64,
+    time: Arc<str>,
+    stream: Arc<str>,
+}
+
+/// How much later than an event still in the input a stream may have begun and yet have
+/// lost its start to retention: an event's `time` is when its request arrived, so a long
+/// request can be written after a later one, and auditors sharing storage have clocks of
+/// their own.
+const TRIM_SKEW_MILLIS: i64 = 5 * 60 * 1000;
+
+/// When a stream began, from its id (a UUIDv7, as the chain makes them), in milliseconds.
+fn began_millis(stream: &str) -> Option<i64> {
+    let id = uuid::Uuid::try_parse(stream).ok()?;
+    if id.get_version_num() != 7 {
+        return None;
+    }
+    let (seconds, nanos) = id.get_timestamp()?.to_unix();
+    i64::try_from(seconds)
+        .ok()?
+        .checked_mul(1000)?
+        .checked_add(i64::from(nanos / 1_000_000))
 }
 
 /// Events kept of a stream the input has moved away from.
@@ -103,11 +133,12 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
-/// The `chain` object, read.
+/// The `chain` object, read, and the event's `time`.
 struct Link<'a> {
     stream: &'a str,
     seq: u64,
     prev: Prev,
+    time: Option<&'a str>,
 }
 
 /// The fields of an `AuditCheckpoint` event.
@@ -176,6 +207,7 @@ impl Verifier {
             ranges: 0,
             max_streams: MAX_STREAMS,
             open: Arc::default(),
+            earliest: None,
         }
     }
 
@@ -211,7 +243,8 @@ impl Verifier {
     /// oldest rotated files: such a start is reported as a `trimmed_start` note instead of
     /// `deleted` events. Only a missing *start* is excused, and only of a stream that began
     /// before every stream in the input that still has its start (stream ids are UUIDv7,
-    /// which sort by when a stream began): retention removes the oldest events first. Every
+    /// which sort by when a stream began), and no more than 5 minutes after the `time` of
+    /// the first event read of any stream: retention removes the oldest events first. Every
     /// later gap still counts. The events before the first one read cannot be vouched for,
     /// so say this only of a trail whose beginning was removed on purpose.
     pub fn trimmed_start(mut self, allowed: bool) -> Verifier {
@@ -341,7 +374,10 @@ impl Verifier {
         };
         self.chained = true;
         let link = match read_chain(chain) {
-            Ok(link) => link,
+            Ok(link) => Link {
+                time: value.get("time").and_then(Value::as_str),
+                ..link
+            },
             Err(why) => {
                 self.problems.push(Problem::new(
                     ProblemKind::Edited,
@@ -439,6 +475,9 @@ impl Verifier {
         if before == 0 && self.order.last() != Some(&stream) {
             self.order.push(stream.clone());
         }
+        if before == 0 {
+            self.note_time(&stream, link.time);
+        }
         // A repeated checkpoint was reported as such; its claims were checked the first time.
         let Some(seq) = placed else {
             return;
@@ -464,6 +503,24 @@ impl Verifier {
                 self.problems = problems;
             }
             _ => {}
+        }
+    }
+
+    /// Keeps the `time` of a stream's first event read when it is the earliest so far.
+    fn note_time(&mut self, stream: &Arc<str>, time: Option<&str>) {
+        let Some(time) = time else {
+            return;
+        };
+        let Ok(parsed) = chrono::DateTime::parse_from_rfc3339(time) else {
+            return;
+        };
+        let millis = parsed.timestamp_millis();
+        if self.earliest.as_ref().is_none_or(|e| millis < e.millis) {
+            self.earliest = Some(Earliest {
+                millis,
+                time: shown(time),
+                stream: stream.clone(),
+            });
         }
     }
 
@@ -509,7 +566,19 @@ impl Verifier {
             let trimmed = match (&oldest_begun, self.trimmed_start) {
                 (_, false) => Trimmed::No,
                 (Some(begun), true) if *begun < id => Trimmed::After(begun.clone()),
-                _ => Trimmed::Allowed,
+                _ => match (&self.earliest, began_millis(&id)) {
+                    // An event older than the stream's start is still here: retention
+                    // would have removed it before that start.
+                    (Some(earliest), Some(began))
+                        if began > earliest.millis.saturating_add(TRIM_SKEW_MILLIS) =>
+                    {
+                        Trimmed::AfterEvent {
+                            stream: earliest.stream.clone(),
+                            time: earliest.time.clone(),
+                        }
+                    }
+                    _ => Trimmed::Allowed,
+                },
             };
             state.finish(announced, trimmed, !self.keys.is_empty(), &mut problems);
         }
@@ -860,6 +929,8 @@ struct Head<'a> {
     #[serde(borrow, default)]
     kind: Option<&'a str>,
     #[serde(borrow, default)]
+    time: Option<&'a str>,
+    #[serde(borrow, default)]
     chain: Option<ChainHead<'a>>,
 }
 
@@ -888,6 +959,7 @@ fn read_head(line: &[u8]) -> Option<Link<'_>> {
         stream: chain.stream,
         seq: chain.seq,
         prev: Prev::Hash(prev),
+        time: head.time,
     })
 }
 
@@ -911,7 +983,12 @@ fn read_chain(chain: &Value) -> Result<Link<'_>, &'static str> {
             None => Prev::Unreadable,
         },
     };
-    Ok(Link { stream, seq, prev })
+    Ok(Link {
+        stream,
+        seq,
+        prev,
+        time: None,
+    })
 }
 
 fn read_checkpoint(checkpoint: &Value) -> Option<CheckpointFields> {
