@@ -295,9 +295,14 @@ impl<'a> SignatureLine<'a> {
         key.verifies(message, &self.raw[4..])
     }
 
-    /// `<name>+<key id>`, to name a key nobody gave.
+    /// `<name>+<key id>`, to name a key nobody gave: the name is the input's, so it is cut
+    /// to 64 characters and its control characters are escaped.
     pub(crate) fn signer(&self) -> String {
-        format!("{}+{}", self.name, hex::encode(&self.raw[..4]))
+        format!(
+            "{}+{}",
+            super::shown(self.name, 64),
+            hex::encode(&self.raw[..4])
+        )
     }
 }
 

@@ -53,6 +53,25 @@ pub use note::{origin, CheckpointNote, NoteError};
 #[cfg(feature = "http")]
 pub(crate) use post::Posted;
 
+/// A text read from a trail (a key name, a drop report's reason) as a report shows it: at
+/// most `longest` characters, and its control characters escaped (`\u{1b}`), which a
+/// terminal would act on (moving the cursor, erasing the lines before).
+pub(crate) fn shown(text: &str, longest: usize) -> String {
+    let mut shown = String::with_capacity(text.len().min(longest));
+    for (count, c) in text.chars().enumerate() {
+        if count == longest {
+            shown.push('…');
+            break;
+        }
+        if c.is_control() {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
 /// How events are chained and sealed; given to
 /// [`AuditorBuilder::chain`](crate::writer::AuditorBuilder::chain).
 #[derive(Clone, Debug)]

@@ -87,7 +87,10 @@ impl CheckpointNote {
         if signatures.is_empty() || !signatures.ends_with('\n') {
             return Err(NoteError::Malformed("no signature line"));
         }
+        // The signers shown when none is known: a few, as a note may hold any number.
+        const SHOWN: usize = 4;
         let mut seen = Vec::new();
+        let mut unseen = 0usize;
         for line in signatures.lines() {
             let rest = line.strip_prefix(DASH).ok_or(NoteError::Malformed(
                 "a signature line must start with '— '",
@@ -96,8 +99,12 @@ impl CheckpointNote {
             match signature.key(keys) {
                 Some(key) if signature.verifies(key, body.as_bytes()) => return Ok(parsed),
                 Some(key) => return Err(NoteError::BadSignature(key.encode())),
-                None => seen.push(signature.signer()),
+                None if seen.len() < SHOWN => seen.push(signature.signer()),
+                None => unseen += 1,
             }
+        }
+        if unseen > 0 {
+            seen.push(format!("{unseen} more"));
         }
         Err(NoteError::UnknownKey(seen.join(", ")))
     }

@@ -2,7 +2,7 @@
 //! the summary line.
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -232,10 +232,27 @@ impl Problem {
     }
 }
 
+/// Writes `text` with its control characters escaped (`\u{1b}`): a stream id, a row id or
+/// a detail may hold text from the input, which a terminal would act on (moving the
+/// cursor up, erasing the lines that report problems).
+fn write_plain(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_unicode())?;
+        } else {
+            f.write_char(c)?;
+        }
+    }
+    Ok(())
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.location {
-            Some(location) => write!(f, "{location}: ")?,
+            Some(location) => {
+                write_plain(f, &location.to_string())?;
+                f.write_str(": ")?;
+            }
             None => f.write_str("(input): ")?,
         }
         let label = match self.severity {
@@ -244,12 +261,16 @@ impl fmt::Display for Problem {
             Severity::Note => "note: ",
         };
         write!(f, "{label}{}", self.kind)?;
-        match (&self.stream, &self.seqs) {
-            (Some(stream), Some(seqs)) => write!(f, " (stream {stream}, {seqs})")?,
-            (Some(stream), None) => write!(f, " (stream {stream})")?,
-            _ => {}
+        if let Some(stream) = &self.stream {
+            f.write_str(" (stream ")?;
+            write_plain(f, stream)?;
+            if let Some(seqs) = &self.seqs {
+                write!(f, ", {seqs}")?;
+            }
+            f.write_str(")")?;
         }
-        write!(f, ": {}", self.detail)
+        f.write_str(": ")?;
+        write_plain(f, &self.detail)
     }
 }
 

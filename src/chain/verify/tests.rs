@@ -1125,3 +1125,80 @@ fn trimmed_start_excuses_no_stream_begun_after_an_event_still_there() {
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.of_kind(ProblemKind::TrimmedStart).count(), 2);
 }
+
+/// Key names in signatures are the input's: a problem shows only so much of them, however
+/// long the names or many the signature lines.
+#[test]
+fn a_signer_nobody_gave_is_shown_cut() {
+    let key = SigningKey::generate("k").unwrap();
+    let long = "n".repeat(100_000);
+    let service = Arc::new(ServiceInfo {
+        name: "orders".into(),
+        instance: None,
+    });
+    let mut dropped = AuditEvent::dropped(service, 1, DropReason::QueueFull, "file");
+    dropped.dropped.as_mut().unwrap().signature = Some(format!("{long} AAAAAAAAAAAAAAAA"));
+    let note_lines: String = (0..50_000).map(|_| "\u{2014} n AAAAAAAA\n").collect();
+    let mut events = chain(3, 3, &key);
+    let checkpoint = &mut events[3]["checkpoint"]["note"];
+    let note = checkpoint.as_str().unwrap();
+    let body = &note[..note.rfind("\n\n").unwrap() + 2];
+    *checkpoint = json!(format!("{body}\u{2014} {long} AAAAAAAA\n{note_lines}"));
+    events.push(serde_json::to_value(&dropped).unwrap());
+    let report = verify(&events, &key);
+    assert_eq!(
+        report.of_kind(ProblemKind::UnknownKey).count(),
+        2,
+        "{report}"
+    );
+    for problem in &report.problems {
+        assert!(
+            problem.detail.len() < 2_000,
+            "{:?}: {} bytes",
+            problem.kind,
+            problem.detail.len()
+        );
+    }
+}
+
+/// A drop report's reason and sink are the input's: shown without control characters, which
+/// a terminal would act on (moving the cursor up and erasing the lines reporting problems).
+#[test]
+fn text_from_the_input_is_shown_without_control_characters() {
+    let service = Arc::new(ServiceInfo {
+        name: "orders".into(),
+        instance: None,
+    });
+    let dropped = AuditEvent::dropped(service, 1, DropReason::QueueFull, "file");
+    let mut dropped = serde_json::to_value(&dropped).unwrap();
+    dropped["dropped"]["reason"] = json!("\u{1b}[1A\u{1b}[2K\rno problems");
+    dropped["dropped"]["sink"] = json!("file\u{1b}[2K\u{9b}2K");
+    let key = SigningKey::generate("k").unwrap();
+    let mut events = chain(3, 3, &key);
+    events.push(dropped);
+    let report = verify_with(&events, Verifier::new(Vec::new()));
+    assert_eq!(
+        report.of_kind(ProblemKind::AnnouncedGap).count(),
+        1,
+        "{report}"
+    );
+    for problem in &report.problems {
+        assert!(
+            !problem.detail.chars().any(char::is_control),
+            "{:?}",
+            problem.detail
+        );
+    }
+}
+
+#[test]
+fn a_stream_id_is_shown_without_control_characters() {
+    let file = file();
+    let mut verifier = Verifier::new(Vec::new());
+    let line = br#"{"chain":{"seq":2,"stream":"s\u001b[1A\u001b[2K"},"kind":"ResourceAccessed"}"#;
+    verifier.push(Location::line(&file, 1), line);
+    let report = verifier.finish();
+    let shown = report.to_string();
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+    assert!(shown.contains(r"s\u{1b}[1A\u{1b}[2K"), "{shown:?}");
+}

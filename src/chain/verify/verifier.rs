@@ -913,13 +913,9 @@ impl Verifier {
     }
 }
 
-/// A text from a drop report as the report shows it: at most 100 characters, shared.
+/// A text from a drop report as the report shows it, shared: see [`crate::chain::shown`].
 fn shown(text: &str) -> Arc<str> {
-    const LONGEST: usize = 100;
-    match text.char_indices().nth(LONGEST) {
-        Some((end, _)) => format!("{}…", &text[..end]).into(),
-        None => text.into(),
-    }
+    crate::chain::shown(text, 100).into()
 }
 
 /// What the fast path reads of a line: its `kind` and `chain`, every other field skipped.
