@@ -722,3 +722,46 @@ async fn a_table_verifies_as_the_file_and_an_edited_row_is_found_by_id() {
     assert_eq!(report.errors, 1, "seed {seed}: {report}");
     std::fs::remove_dir_all(root).unwrap();
 }
+
+/// A row is no event past 1 MiB, as a line is not: the reader hands on only its first
+/// bytes, so that rows of hundreds of megabytes (compressed small by the table) cannot
+/// take the verifier's memory, a batch of rows at a time.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_row_is_read_cut() {
+    use oauth_audit::backend::PostgresEventReader;
+
+    let pg = support::postgres::PgServer::new();
+    let client = pg.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE huge (id text PRIMARY KEY, event jsonb NOT NULL);
+             INSERT INTO huge VALUES
+               ('a', jsonb_build_object('kind', 'ResourceAccessed', 'pad', repeat('x', 5000000))),
+               ('b', '{\"kind\": \"ResourceAccessed\"}');",
+        )
+        .await
+        .unwrap();
+    let mut reader = PostgresEventReader::connect(&pg.url(), "public", "huge")
+        .await
+        .unwrap();
+    let mut read = Vec::new();
+    reader
+        .read(|id, event| read.push((id.to_owned(), event.len())))
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 2);
+    for (id, len) in &read {
+        assert!(*len <= 1 << 20, "row {id}: {len} bytes");
+    }
+    let table: Arc<str> = "huge".into();
+    let mut verifier = Verifier::new(Vec::new());
+    reader
+        .read(|id, event| verifier.push(Location::row(&table, id), event.as_bytes()))
+        .await
+        .unwrap();
+    let report = verifier.finish();
+    let malformed: Vec<_> = report.of_kind(ProblemKind::Malformed).collect();
+    assert_eq!(malformed.len(), 1, "{report}");
+    assert_eq!(malformed[0].location, Some(Location::row(&table, "a")));
+}

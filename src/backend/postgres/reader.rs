@@ -18,6 +18,16 @@ use crate::ConfigError;
 /// Rows fetched at a time.
 const FETCH: usize = 2000;
 
+/// The longest event text handed on whole, as for a line of a file
+/// (`chain::verify::input::MAX_LINE`): an event is a few kilobytes. A longer one is cut
+/// by the server to its first kilobyte (no JSON, so `verify` reports it malformed), so that
+/// a table of huge rows (which it stores compressed, small) cannot make a batch of
+/// [`FETCH`] rows take all memory: a batch holds at most [`FETCH`] MiB.
+const MAX_EVENT: usize = 1 << 20;
+
+/// What is handed on of an event longer than [`MAX_EVENT`], in characters.
+const CUT_EVENT: usize = 1 << 10;
+
 /// Why the table could not be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -149,7 +159,8 @@ impl PostgresEventReader {
     }
 
     /// Calls `each` with every row's `id` and `event` (JSON text), in chain order, from
-    /// one consistent snapshot; returns the number of rows.
+    /// one consistent snapshot; returns the number of rows. An event longer than 1 MiB as
+    /// text is no event the auditor wrote: only its first kilobyte is handed on.
     pub async fn read(
         &mut self,
         mut each: impl FnMut(&str, &str),
@@ -166,7 +177,10 @@ impl PostgresEventReader {
         transaction
             .batch_execute(&format!(
                 "DECLARE oauth_audit_verify NO SCROLL CURSOR FOR
-                 SELECT id::text, event::text FROM {}
+                 SELECT id::text,
+                        CASE WHEN octet_length(e.text) <= {MAX_EVENT} THEN e.text
+                             ELSE left(e.text, {CUT_EVENT}) END
+                 FROM {} CROSS JOIN LATERAL (SELECT event::text AS text) e
                  ORDER BY event->'chain'->>'stream',
                           CASE WHEN jsonb_typeof(event->'chain'->'seq') = 'number'
                                THEN (event->'chain'->>'seq')::numeric END,
