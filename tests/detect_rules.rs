@@ -788,6 +788,39 @@ async fn brute_force_fires_whatever_case_each_guess_spells_the_user_in() {
     assert_eq!(alert["alert"]["count"], 10);
 }
 
+// White space around a user name is escaped in the trail (`alice\u{9}`), as every control
+// character is; servers that trim it (Keycloak, with Java's `trim`, drops every control
+// character at either end) take `alice<TAB>` for alice all the same.
+
+#[tokio::test]
+async fn brute_force_fires_whatever_blanks_surround_each_guess() {
+    let mut app = App::start(Detector::default()).await;
+    for (i, user) in [
+        "alice",
+        "alice\t",
+        "\talice",
+        "alice\n",
+        "alice\r\n",
+        "\ralice",
+        "alice \t",
+        "\t alice",
+        "alice\u{b}",
+        "alice\u{2028}",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        app.login(user, &format!("guess-{i}"), "203.0.113.13").await;
+    }
+    let alerts = app.alerts().await;
+    let alert = only(
+        &alerts,
+        "brute_force",
+        "actor.subject=alice source.ip=203.0.113.13",
+    );
+    assert_eq!(alert["alert"]["count"], 10);
+}
+
 // Events out of time order (fleet-wide detection on NATS: one service's spool
 // replayed late, "events stored late count as they did live"). Five failures at 12:30,
 // then five of 12:00 delivered late: live, the two bursts were 30 minutes apart and never

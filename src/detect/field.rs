@@ -378,13 +378,15 @@ pub(super) fn address_group_text(ip: std::net::IpAddr) -> String {
     }
 }
 
-/// A user name as rules group it: without surrounding white space, in lower case. Most
-/// authorization servers match user names so (Keycloak stores them in lower case; Okta and
-/// Auth0 compare e-mail addresses without case): `Alice` and `alice ` are one user, and an
+/// A user name as rules group it: without surrounding white space or control characters
+/// (also as the trail escapes them: `alice\u{9}`), in lower case. Most authorization
+/// servers match user names so (Keycloak trims them as Java's `trim` does, dropping every
+/// control character at either end, and stores them in lower case; Okta and Auth0 compare
+/// e-mail addresses without case): `Alice`, `alice ` and `alice<TAB>` are one user, and an
 /// attacker who spells each guess differently must not split one user's failures into
 /// groups that never reach a threshold.
 pub(super) fn subject_group(subject: &str) -> Cow<'_, str> {
-    let trimmed = subject.trim();
+    let trimmed = trim_blanks(subject);
     if trimmed
         .bytes()
         .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
@@ -398,6 +400,47 @@ pub(super) fn subject_group(subject: &str) -> Cow<'_, str> {
         Cow::Borrowed(trimmed)
     } else {
         Cow::Owned(lower)
+    }
+}
+
+/// `text` without white space or control characters at either end, whether as they are or
+/// escaped as [`sanitize`](crate::event::sanitize) escapes them (`\u{9}`, `\u{2028}`): a
+/// user name is recorded escaped, and its blanks are blanks all the same.
+fn trim_blanks(mut text: &str) -> &str {
+    /// Whether `hex`, the digits of a `\u{..}` escape, stands for a blank.
+    fn blank(hex: &str) -> bool {
+        hex.len() <= 6
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            && u32::from_str_radix(hex, 16)
+                .ok()
+                .and_then(char::from_u32)
+                .is_some_and(|c| c.is_whitespace() || c.is_control())
+    }
+    loop {
+        let before = text.len();
+        text = text.trim_matches(|c: char| c.is_whitespace() || c.is_control());
+        // An escape is at most `\u{10ffff}`: only that much is looked at, so that a long
+        // name costs no more per turn than a short one.
+        if let Some(rest) = text.strip_prefix("\\u{") {
+            let end = rest.bytes().take(7).position(|b| b == b'}');
+            if let Some(end) = end.filter(|&end| blank(&rest[..end])) {
+                text = &rest[end + 1..];
+            }
+        }
+        if let Some(rest) = text.strip_suffix('}') {
+            let from = rest.len().saturating_sub(9);
+            let start = rest.as_bytes()[from..]
+                .windows(3)
+                .rposition(|w| w == b"\\u{")
+                .map(|i| from + i);
+            if let Some(start) = start.filter(|&start| blank(&rest[start + 3..])) {
+                text = &text[..start];
+            }
+        }
+        // Each turn takes a blank away, or is the last.
+        if text.len() == before {
+            return text;
+        }
     }
 }
 
@@ -427,5 +470,13 @@ mod tests {
         // A titlecase letter is no uppercase one, yet has a lower case.
         assert_eq!(subject_group("\u{1c5}ana"), "\u{1c6}ana");
         assert_eq!(subject_group("a b"), "a b");
+        // Blanks as the trail records them: escaped.
+        assert_eq!(subject_group("\\u{9}Alice\\u{d}\\u{a} "), "alice");
+        assert_eq!(subject_group("alice\\u{2028}"), "alice");
+        assert_eq!(subject_group("alice\u{85}"), "alice");
+        assert_eq!(subject_group("alice\\u{200b}"), "alice\\u{200b}");
+        assert_eq!(subject_group("a\\u{9}b"), "a\\u{9}b");
+        assert_eq!(subject_group("\\u{9}"), "");
+        assert_eq!(subject_group("alice\\u{+9}"), "alice\\u{+9}");
     }
 }
