@@ -133,7 +133,7 @@ pub const DETECT_KEYS_EVICTED: Metric = Metric {
     kind: MetricKind::Counter,
     unit: metrics::Unit::Count,
     labels: &[],
-    help: "Detection groups forgotten to stay within the detector's max_keys.",
+    help: "Detection groups, revoked tokens, rotated refresh tokens and sign-in places forgotten to stay within the detector's max_keys.",
 };
 
 /// `oauth_audit_geoip_reloads_total{result}`.

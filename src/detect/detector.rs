@@ -48,8 +48,9 @@ pub const DEFAULT_MAX_KEYS: usize = 100_000;
 /// windows use the events' own times, so both runs raise the same alerts.
 ///
 /// Memory is capped: at most [`max_keys`](Detector::max_keys) groups are remembered over all
-/// rules (the least recently used are forgotten first, counted in
-/// [`DetectorStats::evicted`] and the `oauth_audit_detect_keys_evicted_total` metric), and
+/// rules, and as many revoked tokens, rotated refresh tokens and users' last places (the
+/// least recently used are forgotten first, counted in [`DetectorStats::evicted`] and the
+/// `oauth_audit_detect_keys_evicted_total` metric), and
 /// each group keeps a bounded number of events, so an attacker who rotates addresses or
 /// usernames cannot grow it.
 ///
@@ -128,7 +129,8 @@ pub struct DetectorStats {
     pub events: u64,
     /// Alerts raised.
     pub alerts: u64,
-    /// Groups forgotten to stay within the cap.
+    /// Groups forgotten to stay within the cap, and revoked tokens, rotated refresh tokens
+    /// and users' last places forgotten to stay within theirs.
     pub evicted: u64,
     /// Groups remembered now, over all rules.
     pub keys: u64,
@@ -394,7 +396,7 @@ impl Detector {
         };
         if ended {
             if self.revoked.get(&token).is_none() {
-                self.revoked.insert(token, micros);
+                remember(&mut self.revoked, &mut self.stats, token, micros);
             }
             return;
         }
@@ -454,8 +456,8 @@ impl Detector {
                 let new = event.field(Field::RefreshToken);
                 if new.is_some() && new != event.field(Field::PresentedRefreshToken) {
                     let origin = self.origin(event);
-                    self.rotated
-                        .insert(presented, Rotation { micros, id, origin });
+                    let rotation = Rotation { micros, id, origin };
+                    remember(&mut self.rotated, &mut self.stats, presented, rotation);
                 }
             }
             return;
@@ -543,7 +545,7 @@ impl Detector {
         let before = self.places.get(&user).cloned();
         // The latest sign-in is the one the next is compared with.
         if before.as_ref().is_none_or(|b| b.micros <= micros) {
-            self.places.insert(user, here.clone());
+            remember(&mut self.places, &mut self.stats, user, here.clone());
         }
         let Some(before) = before else {
             return;
@@ -636,18 +638,31 @@ fn add(
     }
     let mut window = Window::new();
     let firing = window.add(rule, micros, value, id);
-    let before = windows.len();
-    windows.insert(entry, window);
-    let evicted = (before + 1).saturating_sub(windows.len()) as u64;
+    remember(windows, stats, entry, window);
+    firing
+}
+
+/// Inserts `value` under `key`, counting in `stats` and the metric what is forgotten to
+/// make room (the least recently used entry), whichever map it is: a flood that pushes a
+/// revoked token, a rotated refresh token or a user's last place out of memory, so that its
+/// reuse or a trip from it raises nothing, is seen as one that pushes out a group is.
+fn remember<K: Eq + std::hash::Hash, V>(
+    cache: &mut Cache<K, V>,
+    stats: &mut DetectorStats,
+    key: K,
+    value: V,
+) {
+    let before = cache.len() + usize::from(!cache.contains_key(&key));
+    cache.insert(key, value);
+    let evicted = before.saturating_sub(cache.len()) as u64;
     if evicted > 0 {
         stats.evicted += evicted;
         metrics::counter!(KEYS_EVICTED).increment(evicted);
     }
-    firing
 }
 
-/// The metric counting groups forgotten to stay within the cap
-/// (`oauth_audit_detect_keys_evicted_total`).
+/// The metric counting groups, revoked tokens, rotated refresh tokens and users' last
+/// places forgotten to stay within the cap (`oauth_audit_detect_keys_evicted_total`).
 pub const KEYS_EVICTED: &str = crate::metric::DETECT_KEYS_EVICTED.name;
 
 fn refresh_rule() -> Rule {

@@ -928,3 +928,42 @@ fn nat64_addresses_are_ipv4_clients() {
         ["token_shared"]
     );
 }
+
+#[test]
+fn revoked_tokens_forgotten_to_stay_within_the_cap_are_counted() {
+    // RFC 7009 has the server answer `200` to a revocation of any string: whoever can call
+    // the endpoint can push the revocations of real tokens out of the detector's memory,
+    // and a use of one of those would then raise nothing. That must not go unseen.
+    let mut detector = Detector::default().max_keys(100);
+    let service = Arc::new(ServiceInfo::default());
+    for i in 0..1_000u32 {
+        let revoked = with_token(
+            at(f64::from(i) / 100.0, EventKind::TokenRevoked),
+            &format!("junk-{i}"),
+            Verdict::Valid,
+        );
+        assert!(detector.check(&revoked, &service).is_empty());
+    }
+    let stats = detector.stats();
+    assert!(stats.tokens <= 100, "{stats:?}");
+    assert_eq!(stats.tokens + stats.evicted, 1_000, "{stats:?}");
+}
+
+#[test]
+fn places_forgotten_to_stay_within_the_cap_are_counted() {
+    let mut detector = Detector::default().max_keys(100);
+    let service = Arc::new(ServiceInfo::default());
+    for i in 0..1_000u32 {
+        let sign_in = signed_in(
+            f64::from(i),
+            EventKind::LoginSucceeded,
+            &format!("user-{i}"),
+            [192, 0, 2, 9],
+            PARIS,
+        );
+        assert!(detector.check(&sign_in, &service).is_empty());
+    }
+    let stats = detector.stats();
+    assert!(stats.places <= 100, "{stats:?}");
+    assert_eq!(stats.places + stats.evicted, 1_000, "{stats:?}");
+}

@@ -51,7 +51,7 @@ pub fn run(paths: &[PathBuf], detector: Detector) -> Result<(), Failure> {
     let stats = detector.stats();
     let rules = super::by_rule(&by_rule);
     eprintln!(
-        "{} events in {} file(s): {} alert(s){rules}; {} line(s) not JSON; {} group(s) forgotten to stay within --max-keys",
+        "{} events in {} file(s): {} alert(s){rules}; {} line(s) not JSON; {} key(s) forgotten to stay within --max-keys",
         stats.events,
         files.len(),
         stats.alerts,

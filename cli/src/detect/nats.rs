@@ -498,7 +498,7 @@ impl Fleet {
         let counts = &self.counts;
         let stats = self.detector.stats();
         eprintln!(
-            "{} events from stream {} (consumer {durable}): {} alert(s){}; {} duplicate(s) skipped; {} message(s) not JSON; {} event(s) read again to rebuild the windows; {} group(s) forgotten to stay within --max-keys",
+            "{} events from stream {} (consumer {durable}): {} alert(s){}; {} duplicate(s) skipped; {} message(s) not JSON; {} event(s) read again to rebuild the windows; {} key(s) forgotten to stay within --max-keys",
             counts.events,
             self.stream,
             counts.alerts.values().sum::<u64>(),
