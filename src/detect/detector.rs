@@ -713,7 +713,8 @@ fn kind_mask(kinds: &[&str]) -> u32 {
 
 /// A hash of the values of `fields`, or `None` when one is missing. `source.ip` counts by
 /// its network ([`address_group`]: an IPv6 address's /64), `actor.subject` without case
-/// ([`subject_group`]).
+/// ([`subject_group`]), and is never missing from a failed login ([`failed_login`]): one
+/// whose user was not recorded counts as an empty user name's.
 fn hash_group(hasher: &RandomState, fields: &[Field], event: &impl Observed) -> Option<u64> {
     let mut state = hasher.build_hasher();
     for field in fields {
@@ -724,16 +725,32 @@ fn hash_group(hasher: &RandomState, fields: &[Field], event: &impl Observed) -> 
         match address {
             Some(IpAddr::V4(ip)) => state.write(&ip.octets()),
             Some(IpAddr::V6(net)) => state.write(&net.octets()),
-            None if *field == Field::Subject => {
-                state.write(subject_group(&event.field(Field::Subject)?).as_bytes());
-                state.write_u8(0xff);
-            }
+            None if *field == Field::Subject => match event.field(Field::Subject) {
+                Some(subject) => {
+                    state.write(subject_group(&subject).as_bytes());
+                    state.write_u8(0xff);
+                }
+                // A failed login whose user was not recorded (sent twice, in a body not
+                // read) is a guess all the same: such failures count as an empty user
+                // name's (`actor.subject=` in the key), or sending each guess so would
+                // hide it from every rule on users.
+                None if failed_login(event) => state.write_u8(0xff),
+                None => return None,
+            },
             // Text that is no address (read back) is grouped as it is.
             None if event.hash_field(*field, &mut state) => {}
             None => return None,
         }
     }
     Some(state.finish())
+}
+
+/// Whether `event` is a failed login or password grant: a guess at a user's password.
+fn failed_login(event: &impl Observed) -> bool {
+    let kind = event.kind();
+    kind == EventKind::LoginFailed.as_str()
+        || (kind == EventKind::TokenRequestFailed.as_str()
+            && event.grant_type().as_deref() == Some("password"))
 }
 
 /// `field=value` for every field the rule groups by: the alert's key (`source.ip` as the
