@@ -349,7 +349,7 @@ impl Observed for Value {
 }
 
 /// The network a rule groups an address by: an IPv4 address itself (an IPv4-mapped IPv6
-/// address as the IPv4 one), an IPv6 address's /64. A /64 is one site's or one host's
+/// address, or a 6to4 one, as the IPv4 one), an IPv6 address's /64. A /64 is one site's or one host's
 /// (RFC 4291 §2.5.4; a home line or a cloud server is given at least one): grouping by the
 /// full address would let one client send each request from a new one of its 2^64.
 pub(super) fn address_group(ip: std::net::IpAddr) -> std::net::IpAddr {
@@ -363,6 +363,13 @@ pub(super) fn address_group(ip: std::net::IpAddr) -> std::net::IpAddr {
             // them all one).
             None if matches!(v6.segments(), [0x64, 0xff9b, 0, 0, 0, 0, _, _]) => {
                 let [.., a, b, c, d] = v6.octets();
+                IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d))
+            }
+            // RFC 3056's 6to4, 2002:V4ADDR::/48: a host with an IPv4 address holds the
+            // whole /48 and writes the 16 bits after its address as it likes (a /64 would
+            // make one host 65,536 clients).
+            None if v6.segments()[0] == 0x2002 => {
+                let [_, _, a, b, c, d, ..] = v6.octets();
                 IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d))
             }
             None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
@@ -459,6 +466,8 @@ mod tests {
             "2001:db8:1:2::/64"
         );
         assert_ne!(group("2001:db8:1:3::1"), group("2001:db8:1:2::1"));
+        assert_eq!(group("2002:cb00:7109:ffff::1"), "203.0.113.9");
+        assert_eq!(group("2002:cb00:7109::1"), "203.0.113.9");
     }
 
     #[test]

@@ -967,3 +967,30 @@ fn places_forgotten_to_stay_within_the_cap_are_counted() {
     assert!(stats.places <= 100, "{stats:?}");
     assert_eq!(stats.places + stats.evicted, 1_000, "{stats:?}");
 }
+
+/// A 6to4 address (RFC 3056, 2002:V4ADDR::/48) is its IPv4 host's: the host writes the 16
+/// bits after its address as it likes, so by /64 one host would be 65,536 clients.
+#[test]
+fn six_to_four_addresses_are_their_ipv4_host() {
+    let guesses: Vec<_> = (0..10u16)
+        .map(|i| {
+            let mut e = login_failed(f64::from(i), "alice", [0, 0, 0, 0]);
+            let v6: std::net::Ipv6Addr = format!("2002:cb00:7109:{i:x}::1").parse().unwrap();
+            e.source = Some(Source {
+                ip: Some(v6.into()),
+                ..Source::default()
+            });
+            e
+        })
+        .collect();
+    let mut detector = Detector::default();
+    let service = Arc::new(ServiceInfo::default());
+    let alerts: Vec<_> = guesses
+        .iter()
+        .flat_map(|e| detector.check(e, &service))
+        .collect();
+    assert_eq!(alerts.len(), 1);
+    let alert = alerts[0].alert.as_ref().unwrap();
+    assert_eq!(alert.rule, "brute_force");
+    assert_eq!(alert.key, "actor.subject=alice source.ip=203.0.113.9");
+}
