@@ -851,6 +851,49 @@ async fn failed_logins_whose_user_is_not_recorded_still_count() {
     assert_eq!(alert["alert"]["count"], 10);
 }
 
+// A grant type sent twice is not recorded either, nor is the user of the grant: servers
+// that read the first value (Keycloak's `getFirst`) take
+// `grant_type=password&grant_type=password` for a password grant, and each such request is
+// a guess at the user's password, counted as a guess at an empty user name's.
+
+#[tokio::test]
+async fn password_grants_whose_grant_type_is_not_recorded_still_count() {
+    let mut app = App::start(Detector::default()).await;
+    for i in 0..10 {
+        let password = format!("guess-{i}");
+        app.token(
+            ("web", "web-secret"),
+            &[
+                ("grant_type", "password"),
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", password.as_str()),
+            ],
+            "203.0.113.15",
+        )
+        .await;
+    }
+    let failed = app.requests();
+    assert!(
+        failed
+            .iter()
+            .all(|e| e["kind"] == "TokenRequestFailed" && e["grant_type"].is_null()),
+        "{failed:#?}"
+    );
+    let alerts = app.alerts().await;
+    let alert = only(
+        &alerts,
+        "brute_force",
+        "actor.subject= source.ip=203.0.113.15",
+    );
+    assert_eq!(alert["alert"]["count"], 10);
+    // Read back, the same.
+    let mut detector = Detector::default();
+    let read_back: Vec<_> = failed.iter().flat_map(|e| detector.check_json(e)).collect();
+    assert_eq!(read_back.len(), 1);
+    assert_eq!(read_back[0].alert.as_ref().unwrap().rule, "brute_force");
+}
+
 // Events out of time order (fleet-wide detection on NATS: one service's spool
 // replayed late, "events stored late count as they did live"). Five failures at 12:30,
 // then five of 12:00 delivered late: live, the two bursts were 30 minutes apart and never

@@ -745,12 +745,16 @@ fn hash_group(hasher: &RandomState, fields: &[Field], event: &impl Observed) -> 
     Some(state.finish())
 }
 
-/// Whether `event` is a failed login or password grant: a guess at a user's password.
+/// Whether `event` is a failed login or password grant: a guess at a user's password. A
+/// failed token request whose `grant_type` was sent twice (and is not recorded) may be one.
 fn failed_login(event: &impl Observed) -> bool {
     let kind = event.kind();
     kind == EventKind::LoginFailed.as_str()
         || (kind == EventKind::TokenRequestFailed.as_str()
-            && event.grant_type().as_deref() == Some("password"))
+            && match event.grant_type() {
+                Some(grant_type) => grant_type == "password",
+                None => event.repeated("grant_type"),
+            })
 }
 
 /// `field=value` for every field the rule groups by: the alert's key (`source.ip` as the

@@ -128,6 +128,14 @@ pub trait Observed {
     /// The value of `field`, when the event has it.
     fn field(&self, field: Field) -> Option<Cow<'_, str>>;
 
+    /// Whether the request sent parameter `name` more than once
+    /// (`oauth.repeated_parameters`): its value is then not recorded, as the server may have
+    /// read either.
+    fn repeated(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
+
     /// `source.ip` as an address, when it is one; the default parses the text.
     fn source_ip(&self) -> Option<std::net::IpAddr> {
         self.field(Field::SourceIp)?.parse().ok()
@@ -221,6 +229,15 @@ impl Observed for AuditEvent {
             .is_some_and(|b| b.downgrade)
     }
 
+    fn repeated(&self, name: &str) -> bool {
+        self.oauth.as_ref().is_some_and(|oauth| {
+            oauth
+                .repeated_parameters
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(name))
+        })
+    }
+
     fn field(&self, field: Field) -> Option<Cow<'_, str>> {
         /// A text field as it is (a `String`, or a `CompactString` like `http.route`).
         fn borrowed<T: std::ops::Deref<Target = str>>(s: &Option<T>) -> Option<Cow<'_, str>> {
@@ -312,6 +329,16 @@ impl Observed for Value {
 
     fn binding_downgrade(&self) -> bool {
         self["token"]["binding"]["downgrade"].as_bool() == Some(true)
+    }
+
+    fn repeated(&self, name: &str) -> bool {
+        self["oauth"]["repeated_parameters"]
+            .as_array()
+            .is_some_and(|names| {
+                names
+                    .iter()
+                    .any(|p| p.as_str().is_some_and(|p| p.eq_ignore_ascii_case(name)))
+            })
     }
 
     fn field(&self, field: Field) -> Option<Cow<'_, str>> {

@@ -16,7 +16,8 @@ pub struct Select {
     pub kinds: Vec<&'static str>,
     /// `error.code` is one of these.
     pub error_codes: Vec<&'static str>,
-    /// `grant_type` is one of these.
+    /// `grant_type` is one of these, or was sent more than once (and is not recorded): the
+    /// server may have read one of these.
     pub grant_types: Vec<&'static str>,
     /// `token.verdict` is one of these.
     pub verdicts: Vec<&'static str>,
@@ -34,7 +35,8 @@ impl Select {
         };
         (self.kinds.is_empty() || self.kinds.contains(&kind))
             && one_of(&self.error_codes, event.field(Field::ErrorCode))
-            && one_of(&self.grant_types, event.grant_type())
+            && (one_of(&self.grant_types, event.grant_type())
+                || (event.grant_type().is_none() && event.repeated("grant_type")))
             && one_of(&self.verdicts, event.verdict())
             && one_of(&self.proofs, event.field(Field::BindingProof))
             && (!self.downgrade || event.binding_downgrade())
