@@ -471,6 +471,57 @@ async fn refresh_token_reuse_fires_on_a_rotated_refresh_token_presented_again() 
     assert!(!raw.contains(&first), "no refresh token in the clear");
 }
 
+// A stolen copy presented with `grant_type`, or itself, sent twice: a server that reads the
+// first value (Keycloak's `getFirst`) takes it for a refresh grant of that token all the
+// same.
+#[tokio::test]
+async fn refresh_token_reuse_fires_when_the_grant_type_or_the_token_is_sent_twice() {
+    let mut app = App::start(Detector::default()).await;
+    let first = refresh_token(&mut app).await;
+    app.refresh(&first, "10.2.0.1").await;
+    app.token(
+        ("web", "web-secret"),
+        &[
+            ("grant_type", "refresh_token"),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first.as_str()),
+        ],
+        "203.0.113.41",
+    )
+    .await;
+    let second = refresh_token(&mut app).await;
+    app.refresh(&second, "10.2.0.1").await;
+    app.token(
+        ("web", "web-secret"),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", second.as_str()),
+            ("refresh_token", second.as_str()),
+        ],
+        "203.0.113.41",
+    )
+    .await;
+    let alerts = app.alerts().await;
+    let keys: Vec<_> = alerts
+        .iter()
+        .map(|a| (a["alert"]["rule"].clone(), a["alert"]["key"].clone()))
+        .collect();
+    let key = |token: &str| {
+        json!(format!(
+            "oauth.presented_refresh_token.fingerprint={} actor.client_id=web",
+            fingerprint(token)
+        ))
+    };
+    assert_eq!(
+        keys,
+        [
+            (json!(REFRESH_TOKEN_REUSE), key(&first)),
+            (json!(REFRESH_TOKEN_REUSE), key(&second))
+        ],
+        "{alerts:#?}"
+    );
+}
+
 #[tokio::test]
 async fn a_refresh_chain_each_token_used_once_is_not_reuse() {
     let mut app = App::start(Detector::default()).await;

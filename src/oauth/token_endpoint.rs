@@ -82,10 +82,16 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
         if form.get("code_verifier").is_some() {
             Exchange::oauth(event).pkce_method = Some(VERIFIER_SENT.to_owned());
         }
+        // A grant type sent more than once is not recorded (the server may read either
+        // value); when one of them is a refresh grant, the refresh token it presents is
+        // recorded all the same, so that a stolen copy sent so is still seen
+        // (`refresh_token_reuse`).
+        let refresh = grant_type == Some("refresh_token")
+            || (grant_type.is_none() && form.all("grant_type").any(|g| g == "refresh_token"));
         match grant_type {
             Some("password") => subject = form.get("username").map(ident),
-            Some("refresh_token") => {
-                if let Some(token) = form.get("refresh_token") {
+            _ if refresh => {
+                if let Some(token) = presented_refresh_token(form) {
                     Exchange::oauth(event).presented_refresh_token =
                         Some(TokenRef::new(TokenFingerprint::of(token)));
                 }
@@ -334,6 +340,16 @@ fn issued_binding(
 
 fn fingerprint(token: &str) -> TokenRef {
     TokenRef::new(TokenFingerprint::of(token))
+}
+
+/// The refresh token a refresh grant presents: sent once, or sent more than once and the
+/// same each time (whichever the server reads, it is that one).
+fn presented_refresh_token<'f>(form: &'f Form<'_>) -> Option<&'f str> {
+    form.get("refresh_token").or_else(|| {
+        let mut values = form.all("refresh_token");
+        let first = values.next()?;
+        values.all(|v| v == first).then_some(first)
+    })
 }
 
 /// The `sub` of a JWT presented in a request (token exchange), unverified.
