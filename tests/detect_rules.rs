@@ -945,6 +945,44 @@ async fn password_grants_whose_grant_type_is_not_recorded_still_count() {
     assert_eq!(read_back[0].alert.as_ref().unwrap().rule, "brute_force");
 }
 
+// A body the layer did not read (longer than its limit, compressed, over the capture
+// budget) records no grant type or user either; the server may read it all the same, and
+// each such failed request may be a guess at a password.
+
+#[tokio::test]
+async fn token_requests_whose_body_was_not_read_still_count() {
+    let mut app = App::start(Detector::default()).await;
+    let padding = "x".repeat(70_000);
+    for i in 0..10 {
+        let password = format!("guess-{i}");
+        app.token(
+            ("web", "web-secret"),
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", password.as_str()),
+                ("padding", padding.as_str()),
+            ],
+            "203.0.113.16",
+        )
+        .await;
+    }
+    let failed = app.requests();
+    assert!(
+        failed.iter().all(|e| e["kind"] == "TokenRequestFailed"
+            && e["grant_type"].is_null()
+            && e["oauth"]["body_inspected"] == false),
+        "{failed:#?}"
+    );
+    let alerts = app.alerts().await;
+    let alert = only(
+        &alerts,
+        "brute_force",
+        "actor.subject= source.ip=203.0.113.16",
+    );
+    assert_eq!(alert["alert"]["count"], 10);
+}
+
 // Events out of time order (fleet-wide detection on NATS: one service's spool
 // replayed late, "events stored late count as they did live"). Five failures at 12:30,
 // then five of 12:00 delivered late: live, the two bursts were 30 minutes apart and never

@@ -12,7 +12,9 @@ use quick_cache::unsync::DefaultLifecycle;
 use quick_cache::UnitWeighter;
 use serde_json::Value;
 
-use super::field::{address_group, address_group_text, subject_group, Field, Observed};
+use super::field::{
+    address_group, address_group_text, grant_type_unknown, subject_group, Field, Observed,
+};
 use super::rule::{default_rules, Rule};
 use super::travel::{last_place, ImpossibleTravel, LastPlace, IMPOSSIBLE_TRAVEL};
 use super::window::{Firing, Window};
@@ -746,15 +748,13 @@ fn hash_group(hasher: &RandomState, fields: &[Field], event: &impl Observed) -> 
 }
 
 /// Whether `event` is a failed login or password grant: a guess at a user's password. A
-/// failed token request whose `grant_type` was sent twice (and is not recorded) may be one.
+/// failed token request whose `grant_type` is not recorded ([`grant_type_unknown`]) may
+/// be one.
 fn failed_login(event: &impl Observed) -> bool {
     let kind = event.kind();
     kind == EventKind::LoginFailed.as_str()
         || (kind == EventKind::TokenRequestFailed.as_str()
-            && match event.grant_type() {
-                Some(grant_type) => grant_type == "password",
-                None => event.repeated("grant_type"),
-            })
+            && (event.grant_type().as_deref() == Some("password") || grant_type_unknown(event)))
 }
 
 /// `field=value` for every field the rule groups by: the alert's key (`source.ip` as the

@@ -136,6 +136,12 @@ pub trait Observed {
         false
     }
 
+    /// Whether the request's body was not read (`oauth.body_inspected: false`: longer than
+    /// the limit, compressed, over the capture budget): what it sent is then not recorded.
+    fn body_unread(&self) -> bool {
+        false
+    }
+
     /// `source.ip` as an address, when it is one; the default parses the text.
     fn source_ip(&self) -> Option<std::net::IpAddr> {
         self.field(Field::SourceIp)?.parse().ok()
@@ -227,6 +233,12 @@ impl Observed for AuditEvent {
             .as_ref()
             .and_then(|t| t.binding.as_ref())
             .is_some_and(|b| b.downgrade)
+    }
+
+    fn body_unread(&self) -> bool {
+        self.oauth
+            .as_ref()
+            .is_some_and(|oauth| oauth.body_inspected == Some(false))
     }
 
     fn repeated(&self, name: &str) -> bool {
@@ -331,6 +343,10 @@ impl Observed for Value {
         self["token"]["binding"]["downgrade"].as_bool() == Some(true)
     }
 
+    fn body_unread(&self) -> bool {
+        self["oauth"]["body_inspected"].as_bool() == Some(false)
+    }
+
     fn repeated(&self, name: &str) -> bool {
         self["oauth"]["repeated_parameters"]
             .as_array()
@@ -373,6 +389,12 @@ impl Observed for Value {
         };
         value.as_str().map(Cow::Borrowed)
     }
+}
+
+/// Whether `event`'s grant type was sent but is not recorded: sent more than once, or in a
+/// body not read. The server may have read any grant type, `password` among them.
+pub(super) fn grant_type_unknown(event: &impl Observed) -> bool {
+    event.grant_type().is_none() && (event.repeated("grant_type") || event.body_unread())
 }
 
 /// The network a rule groups an address by: an IPv4 address itself (an IPv4-mapped IPv6

@@ -5,7 +5,7 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::field::{Field, Observed};
+use super::field::{grant_type_unknown, Field, Observed};
 use crate::event::Severity;
 
 /// Which events a rule counts: every given criterion must hold (an empty list is no
@@ -16,8 +16,8 @@ pub struct Select {
     pub kinds: Vec<&'static str>,
     /// `error.code` is one of these.
     pub error_codes: Vec<&'static str>,
-    /// `grant_type` is one of these, or was sent more than once (and is not recorded): the
-    /// server may have read one of these.
+    /// `grant_type` is one of these, or was sent but is not recorded (sent more than once,
+    /// or in a body not read): the server may have read one of these.
     pub grant_types: Vec<&'static str>,
     /// `token.verdict` is one of these.
     pub verdicts: Vec<&'static str>,
@@ -35,8 +35,7 @@ impl Select {
         };
         (self.kinds.is_empty() || self.kinds.contains(&kind))
             && one_of(&self.error_codes, event.field(Field::ErrorCode))
-            && (one_of(&self.grant_types, event.grant_type())
-                || (event.grant_type().is_none() && event.repeated("grant_type")))
+            && (one_of(&self.grant_types, event.grant_type()) || grant_type_unknown(event))
             && one_of(&self.verdicts, event.verdict())
             && one_of(&self.proofs, event.field(Field::BindingProof))
             && (!self.downgrade || event.binding_downgrade())
