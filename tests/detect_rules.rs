@@ -337,6 +337,40 @@ async fn client_secret_guessing_fires_on_ten_wrong_secrets() {
     assert!(!alert.to_string().contains("guess-"), "no secret in it");
 }
 
+// A client id sent in the body twice, or in a body the layer did not read, is not
+// recorded: each such refused request may still be a guess at a client's secret.
+#[tokio::test]
+async fn client_secret_guessing_fires_when_the_client_is_not_recorded() {
+    let mut app = App::start(Detector::default()).await;
+    let padding = "x".repeat(70_000);
+    for i in 0..10 {
+        let secret = format!("guess-{i}");
+        let mut form = vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", "web"),
+            ("client_secret", secret.as_str()),
+        ];
+        if i % 2 == 0 {
+            form.push(("client_id", "web"));
+        } else {
+            form.push(("padding", padding.as_str()));
+        }
+        let request = app.http.post(app.url("/token")).form(&form);
+        let (status, _) = app.send(request, "203.0.113.21").await;
+        assert_eq!(status, 401);
+    }
+    let failed = app.requests();
+    assert!(
+        failed.iter().all(|e| e["kind"] == "TokenRequestFailed"
+            && e["error"]["code"] == "invalid_client"
+            && e["actor"]["client_id"].is_null()),
+        "{failed:#?}"
+    );
+    let alerts = app.alerts().await;
+    let alert = only(&alerts, "client_secret_guessing", "actor.client_id=");
+    assert_eq!(alert["alert"]["count"], 10);
+}
+
 #[tokio::test]
 async fn nine_wrong_secrets_are_not_guessing() {
     let mut app = App::start(Detector::default()).await;

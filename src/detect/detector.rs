@@ -716,7 +716,8 @@ fn kind_mask(kinds: &[&str]) -> u32 {
 /// A hash of the values of `fields`, or `None` when one is missing. `source.ip` counts by
 /// its network ([`address_group`]: an IPv6 address's /64), `actor.subject` without case
 /// ([`subject_group`]), and is never missing from a failed login ([`failed_login`]): one
-/// whose user was not recorded counts as an empty user name's.
+/// whose user was not recorded counts as an empty user name's; so does a client id sent
+/// but not recorded, as an empty one.
 fn hash_group(hasher: &RandomState, fields: &[Field], event: &impl Observed) -> Option<u64> {
     let mut state = hasher.build_hasher();
     for field in fields {
@@ -741,6 +742,14 @@ fn hash_group(hasher: &RandomState, fields: &[Field], event: &impl Observed) -> 
             },
             // Text that is no address (read back) is grouped as it is.
             None if event.hash_field(*field, &mut state) => {}
+            // A client id sent but not recorded (sent twice, in a body not read): such
+            // requests count as an empty client id's, or sending each guess at a client's
+            // secret so would hide it.
+            None if *field == Field::ClientId
+                && (event.repeated("client_id") || event.body_unread()) =>
+            {
+                state.write_u8(0xff)
+            }
             None => return None,
         }
     }
