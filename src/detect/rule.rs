@@ -193,7 +193,7 @@ pub fn default_rules() -> Vec<Rule> {
         },
         Rule {
             id: "client_secret_guessing",
-            title: "Repeated invalid_client failures for one client",
+            title: "Repeated failed client authentications for one client",
             severity: Severity::Critical,
             select: vec![Select {
                 kinds: vec![
@@ -201,7 +201,9 @@ pub fn default_rules() -> Vec<Rule> {
                     "TokenRevocationFailed",
                     "TokenIntrospectionFailed",
                 ],
-                error_codes: vec!["invalid_client"],
+                // RFC 6749 §5.2's `invalid_client`; Keycloak answers a wrong secret
+                // `unauthorized_client`, and a Basic filter in front of a server a bare 401.
+                error_codes: vec!["invalid_client", "unauthorized_client", "http_401"],
                 ..Select::default()
             }],
             group_by: vec![Field::ClientId],

@@ -178,6 +178,15 @@ fn client_secret_guessing_and_scope_probing_count_per_client() {
     );
     assert!(fired(&guesses(9, "invalid_client", EventKind::TokenRequestFailed)).is_empty());
     assert!(fired(&guesses(10, "invalid_grant", EventKind::TokenRequestFailed)).is_empty());
+    // Keycloak answers a wrong secret `unauthorized_client`; a Basic filter in front of a
+    // server, a bare `401`.
+    for code in ["unauthorized_client", "http_401"] {
+        assert_eq!(
+            fired(&guesses(10, code, EventKind::TokenRequestFailed)),
+            ["client_secret_guessing"],
+            "{code}"
+        );
+    }
     assert_eq!(
         fired(&guesses(10, "insufficient_scope", EventKind::AccessDenied)),
         ["scope_probing"]
