@@ -605,6 +605,29 @@ async fn token_shared_fires_on_three_addresses() {
     assert_eq!(alert["source"]["ip"], "198.51.100.3");
 }
 
+// A copy presented with a second `Authorization` header behind it, in another spelling
+// each time: servers that read the first header (most do) take the token all the same.
+#[tokio::test]
+async fn token_shared_fires_when_the_copies_come_with_a_second_authorization_header() {
+    let mut app = App::start(Detector::default()).await;
+    let token = orders_token("web", "orders:read");
+    assert_eq!(app.call_api(&token, "198.51.100.11").await, 200);
+    for (from, scheme) in [("198.51.100.12", "Bearer"), ("198.51.100.13", "bearer")] {
+        let request = app
+            .http
+            .get(app.url("/api/orders"))
+            .header("authorization", format!("{scheme} {token}"))
+            .header("authorization", "Bearer x");
+        app.send(request, from).await;
+    }
+    let alerts = app.alerts().await;
+    only(
+        &alerts,
+        "token_shared",
+        &format!("token.fingerprint={}", fingerprint(&token)),
+    );
+}
+
 #[tokio::test]
 async fn a_token_used_from_two_addresses_is_not_shared() {
     let mut app = App::start(Detector::default()).await;

@@ -217,10 +217,18 @@ fn resource_event(
             }
             event.token = Some(details);
         }
-        Presented::Malformed { fingerprint, .. } => {
+        Presented::Malformed {
+            fingerprint,
+            credential,
+            ..
+        } => {
             event.actor.kind = Some(ActorKind::Anonymous);
-            if let Some(fingerprint) = fingerprint {
-                let mut details = TokenDetails::from_fingerprint(*fingerprint);
+            // What followed the scheme, the token as a server reading the first header
+            // takes it (else the whole value): a copy sent with a second header behind it,
+            // or with the scheme spelt otherwise, is still the token `token_shared` and
+            // `revoked_token_reuse` know.
+            if let Some(fingerprint) = credential.or(*fingerprint) {
+                let mut details = TokenDetails::from_fingerprint(fingerprint);
                 details.verdict = Some(Verdict::Malformed);
                 event.token = Some(details.into());
             }
