@@ -58,18 +58,28 @@ pub(crate) use post::Posted;
 /// terminal would act on (moving the cursor, erasing the lines before).
 pub(crate) fn shown(text: &str, longest: usize) -> String {
     let mut shown = String::with_capacity(text.len().min(longest));
+    // Writing into a `String` cannot fail.
+    let _ = write_shown(&mut shown, text, longest);
+    shown
+}
+
+/// [`shown`], written into `out`.
+pub(crate) fn write_shown(
+    out: &mut impl std::fmt::Write,
+    text: &str,
+    longest: usize,
+) -> std::fmt::Result {
     for (count, c) in text.chars().enumerate() {
         if count == longest {
-            shown.push('…');
-            break;
+            return out.write_char('…');
         }
         if c.is_control() {
-            shown.extend(c.escape_unicode());
+            write!(out, "{}", c.escape_unicode())?;
         } else {
-            shown.push(c);
+            out.write_char(c)?;
         }
     }
-    shown
+    Ok(())
 }
 
 /// How events are chained and sealed; given to

@@ -2,7 +2,7 @@
 //! the summary line.
 
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -232,18 +232,11 @@ impl Problem {
     }
 }
 
-/// Writes `text` with its control characters escaped (`\u{1b}`): a stream id, a row id or
-/// a detail may hold text from the input, which a terminal would act on (moving the
-/// cursor up, erasing the lines that report problems).
+/// Writes `text` with its control characters escaped (`\u{1b}`), whole: a stream id, a
+/// row id or a detail may hold text from the input, which a terminal would act on (moving
+/// the cursor up, erasing the lines that report problems).
 fn write_plain(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
-    for c in text.chars() {
-        if c.is_control() {
-            write!(f, "{}", c.escape_unicode())?;
-        } else {
-            f.write_char(c)?;
-        }
-    }
-    Ok(())
+    crate::chain::write_shown(f, text, usize::MAX)
 }
 
 impl fmt::Display for Problem {

@@ -511,10 +511,10 @@ impl Verifier {
         let Some(time) = time else {
             return;
         };
-        let Ok(parsed) = chrono::DateTime::parse_from_rfc3339(time) else {
+        let Some(parsed) = crate::event::Timestamp::parse(time) else {
             return;
         };
-        let millis = parsed.timestamp_millis();
+        let millis = parsed.unix_micros().div_euclid(1_000);
         if self.earliest.as_ref().is_none_or(|e| millis < e.millis) {
             self.earliest = Some(Earliest {
                 millis,
