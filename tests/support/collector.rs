@@ -482,7 +482,30 @@ fn put_template(
             auth_failure(&state.expect.shape, presented.is_none()).1,
         );
     }
-    let body: Value = match serde_json::from_slice(raw) {
+    // Elasticsearch decodes a body by its Content-Encoding, as it does for `_bulk`.
+    let decoded = match headers.get("content-encoding").map(|v| v.as_bytes()) {
+        None => raw.to_vec(),
+        Some(b"gzip") => {
+            let mut decoded = Vec::new();
+            if let Err(err) = flate2::read::GzDecoder::new(raw).read_to_end(&mut decoded) {
+                return violation(
+                    &mut store,
+                    format!("template with content-encoding gzip, but not gzip: {err}"),
+                );
+            }
+            decoded
+        }
+        Some(other) => {
+            return violation(
+                &mut store,
+                format!(
+                    "template with content-encoding {:?}",
+                    String::from_utf8_lossy(other)
+                ),
+            )
+        }
+    };
+    let body: Value = match serde_json::from_slice(&decoded) {
         Ok(body) => body,
         Err(err) => return violation(&mut store, format!("template is not JSON: {err}")),
     };

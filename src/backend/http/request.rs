@@ -157,7 +157,9 @@ pub(super) async fn post(
     result
 }
 
-fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+/// `body` compressed, for a collector configured with `gzip` (`Content-Encoding: gzip` is
+/// one of its default headers, so every request body it sends must be compressed).
+pub(super) fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::default());
     encoder.write_all(body)?;
     encoder.finish()

@@ -12,6 +12,7 @@ use super::classify::{
     MAX_RETRY_AFTER,
 };
 use super::format::excerpt;
+use super::request::gzip;
 use super::settings::{Settings, TemplateInstall};
 
 /// Puts `template`; a `Retry-After` on a transient answer is recorded in `retry_not_before`.
@@ -27,11 +28,18 @@ pub(super) async fn install(
         url: template.shown_url.clone(),
         message,
     };
+    // `Content-Encoding: gzip` is one of the client's default headers when `gzip` is set:
+    // the cluster decodes this body by it too, and refuses one that is not compressed.
+    let body = if settings.gzip {
+        gzip(&template.body).map_err(|err| error(format!("gzip failed: {err}")))?
+    } else {
+        template.body.clone()
+    };
     let response = settings
         .client
         .put(template.url.clone())
         .header(header::CONTENT_TYPE, "application/json")
-        .body(template.body.clone())
+        .body(body)
         .send()
         .await;
     let mut response = match response {
