@@ -20,6 +20,26 @@ pub(crate) async fn excerpt(
     Ok((body, false))
 }
 
+/// Reads and discards what of `response`'s body has already arrived, at most `limit` bytes,
+/// never waiting for more: a body that came whole with the head (the usual empty or short
+/// answer) leaves the connection free for the next request, and one that stalls or breaks
+/// off holds nobody up, as nothing in it is needed.
+#[cfg(feature = "http")]
+pub(crate) async fn discard_arrived(response: &mut reqwest::Response, limit: usize) {
+    use std::future::Future as _;
+    use std::task::Poll;
+    let mut read = 0;
+    while read < limit {
+        let mut next = std::pin::pin!(response.chunk());
+        // One poll: ready when the bytes are already there, pending (and dropped) otherwise.
+        let polled = std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await;
+        match polled {
+            Poll::Ready(Ok(Some(chunk))) => read += chunk.len(),
+            _ => return,
+        }
+    }
+}
+
 /// The whole body of `response`, or `None` when it is longer than `limit` bytes: announced
 /// so by its `Content-Length` (then nothing is read), or found so as it comes.
 #[cfg(feature = "jwks")]

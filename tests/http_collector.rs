@@ -804,6 +804,106 @@ async fn an_endless_answer_is_read_no_further_than_a_bound() {
     );
 }
 
+/// A collector that reads each request and answers `head` (a raw status line and fields),
+/// then `body`; then holds the connection open without another byte when `hang`, else
+/// closes it: a proxy that stalls or drops the answer after its status.
+async fn answer_then_stop(head: &'static str, body: &'static str, hang: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 16 * 1024];
+                loop {
+                    let n = socket.read(&mut buffer).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    let Some(head_end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length: usize = text[..head_end]
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length:"))
+                        .map_or(0, |value| value.trim().parse().unwrap());
+                    if request.len() >= head_end + 4 + length {
+                        break;
+                    }
+                }
+                let answer = format!("{head}\r\n\r\n{body}");
+                if socket.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+                if hang {
+                    std::future::pending::<()>().await;
+                }
+            });
+        }
+    });
+    format!("http://{addr}/ingest")
+}
+
+#[tokio::test]
+async fn a_2xx_is_a_delivery_for_a_format_that_reads_nothing_however_its_body_ends() {
+    let timeout = Duration::from_secs(5);
+    let collector = |url: String, format: Format| {
+        HttpCollector::builder(url)
+            .format(format)
+            .timeout(timeout)
+            .no_proxy()
+            .build()
+            .unwrap()
+    };
+    let alertmanager = || Format::Alertmanager {
+        generator_url: None,
+    };
+    // Alerts, which an Alertmanager sink sends (it leaves every other kind out).
+    let alerts = |n: usize| -> Vec<EncodedEvent> {
+        let service = Arc::new(ServiceInfo::new("orders-api"));
+        (0..n)
+            .map(|_| {
+                let event = AuditEvent::new(
+                    service.clone(),
+                    Timestamp::now(),
+                    EventKind::SecurityAlert,
+                    Outcome::Unknown,
+                );
+                EncodedEvent::encode(&event).unwrap()
+            })
+            .collect()
+    };
+    let started = std::time::Instant::now();
+    for format in [Format::JsonLines, alertmanager()] {
+        // The status came, then the body stalls (a chunked body that never ends, a length
+        // never reached): the collector took the events, and a resend would store them twice.
+        for head in [
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked",
+            "HTTP/1.1 202 Accepted\r\ncontent-length: 100",
+        ] {
+            let mut backend = collector(answer_then_stop(head, "", true).await, format.clone());
+            let result = backend.send(&alerts(2)).await;
+            assert!(result.is_ok(), "{format:?} {head:?}: {result:?}");
+        }
+        // The connection closed in the middle of the body.
+        let head = "HTTP/1.1 200 OK\r\ncontent-length: 100\r\nconnection: close";
+        let mut backend = collector(
+            answer_then_stop(head, "{\"ok\"", false).await,
+            format.clone(),
+        );
+        let result = backend.send(&alerts(2)).await;
+        assert!(result.is_ok(), "{format:?} cut short: {result:?}");
+    }
+    assert!(
+        started.elapsed() < timeout,
+        "2xx bodies were waited for: {:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn secrets_never_reach_debug_output_or_errors() {
     let pki = Pki::generate();

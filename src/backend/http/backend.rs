@@ -25,7 +25,9 @@ use crate::format::EventFormat;
 /// to five minutes): 408, 429 and 5xx, but also 401, 403, 404, a redirect (redirects are
 /// not followed) or a proxy's 407, which an operator puts right while the events wait. An answer is
 /// read only as far as it is needed: 64 KiB of an error, 1 MiB plus 4 KiB per event of a
-/// 2xx `_bulk` or HEC answer (a longer one is transient, as it cannot be judged).
+/// 2xx `_bulk` or HEC answer (a longer one is transient, as it cannot be judged), and of a
+/// 2xx JSON-lines or Alertmanager answer, whose status says it all, only what came with it
+/// (a body that then stalls or breaks off is no failure, and the events are not resent).
 ///
 /// Credentials never appear in `Debug` output or in errors, not even quoted back in a
 /// collector's answer (with header values and the URL's query string, they are replaced by

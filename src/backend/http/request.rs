@@ -109,6 +109,13 @@ pub(super) async fn post(
         .headers()
         .get(header::RETRY_AFTER)
         .and_then(parse_retry_after);
+    if status.is_success() && !settings.format.reads_answer() {
+        // The status is the whole verdict: the collector took the events. A body that then
+        // stalls or breaks off must not turn them into a failure, sent again (and stored
+        // twice by a collector that ignores the idempotency key).
+        crate::response_body::discard_arrived(&mut response, ANSWER_EXCERPT_LIMIT).await;
+        return classify(settings, retry_not_before, status, retry_after, &[]);
+    }
     let judged = status.is_success() && settings.format.reads_answer();
     let limit = if judged {
         VERDICT_BASE_LIMIT.saturating_add(events.len().saturating_mul(VERDICT_PER_EVENT_LIMIT))
