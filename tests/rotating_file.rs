@@ -641,3 +641,52 @@ async fn files_someone_else_owns_in_the_directory_are_refused() {
         "the trail is not compressed into it"
     );
 }
+
+/// A rotated file retention cannot delete (an operator's legal hold, `chattr +i`; here a
+/// directory in its place, which `unlink` refuses too) stays, and costs no event: neither
+/// the writer's start nor the write that rotates fails for it.
+#[tokio::test]
+async fn a_rotated_file_retention_cannot_delete_loses_no_event() {
+    use oauth_audit::writer::AuditWriter as _;
+
+    let (_guard, dir) = tempdir("held");
+    let held = dir.join("audit-20000101T000000.000000Z.jsonl.gz");
+    std::fs::create_dir(&held).unwrap();
+    std::fs::write(held.join("kept"), "").unwrap();
+    // One rotated file more than max_files: retention at start wants the held one gone.
+    let mut older = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut older, b"").unwrap();
+    std::fs::write(
+        dir.join("audit-20000102T000000.000000Z.jsonl.gz"),
+        older.finish().unwrap(),
+    )
+    .unwrap();
+
+    let mut writer = RotatingFile::builder(&dir)
+        .rotation(Rotation::Never)
+        .max_bytes(1)
+        .max_files(1)
+        .flush_policy(FlushPolicy::EveryBatch)
+        .build()
+        .expect("retention that cannot delete a file does not stop the writer");
+    // Every write after the first rotates, and retention runs again.
+    let mut written = Vec::new();
+    for _ in 0..4 {
+        let event = one_event();
+        written.push(event.id.to_string());
+        writer
+            .write(&[event])
+            .await
+            .expect("the write that rotates");
+    }
+    writer.flush().await.unwrap();
+    drop(writer);
+
+    assert!(held.is_dir(), "the held file is left alone");
+    std::fs::remove_dir_all(&held).unwrap();
+    let all = lines(&dir);
+    let found = ids(&all);
+    for id in &written {
+        assert!(found.contains(id), "event {id} lost: {all:?}");
+    }
+}

@@ -247,7 +247,8 @@ impl Config {
         if self.compress {
             compress(&rotated, self.mode)?;
         }
-        self.apply_retention(now)
+        self.retain(now);
+        Ok(())
     }
 
     /// Rotated files, oldest first (their names sort by time). Only `<prefix>-<UTC time>`
@@ -260,6 +261,21 @@ impl Config {
             .collect();
         files.sort();
         Ok(files)
+    }
+
+    /// Applies retention; a file it cannot delete (under an operator's hold, `chattr +i`) is
+    /// logged and stays, with every newer one: housekeeping never costs an event, nor the
+    /// writer's start.
+    fn retain(&self, now: DateTime<Utc>) {
+        if let Err(error) = self.apply_retention(now) {
+            tracing::warn!(
+                target: "oauth_audit",
+                dir = %self.dir.display(),
+                prefix = %self.prefix,
+                %error,
+                "audit file retention failed; rotated files past it are kept"
+            );
+        }
     }
 
     fn apply_retention(&self, now: DateTime<Utc>) -> io::Result<()> {
@@ -275,7 +291,7 @@ impl Config {
             if !(too_many || too_old) {
                 break;
             }
-            fs::remove_file(path)?;
+            fs::remove_file(path).map_err(super::naming(path))?;
             keep -= 1;
         }
         Ok(())
@@ -301,7 +317,8 @@ impl Config {
                 }
             }
         }
-        self.apply_retention((self.clock)())
+        self.retain((self.clock)());
+        Ok(())
     }
 }
 
