@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use oauth_audit::delivery::{Backend, BackendError, Delivery, EncodedEvent};
 use oauth_audit::event::{AuditEvent, EventKind, Outcome, Timestamp};
 use oauth_audit::writer::{AuditWriter, Auditor, JsonLines, MemoryWriter, WriteError};
 use tokio::sync::Semaphore;
@@ -82,6 +83,43 @@ async fn overflow_drops_newest_and_reports_the_gap() {
     assert_eq!(dropped[0]["dropped"]["sink"], "gated");
     assert_eq!(dropped[0]["outcome"], "failure");
     assert_eq!(dropped[0]["severity"], "warning");
+}
+
+/// A backend that sends only alerts, as an Alertmanager sink does.
+struct AlertsOnly;
+
+impl Backend for AlertsOnly {
+    fn name(&self) -> &str {
+        "alerts-only"
+    }
+
+    async fn send(&mut self, _: &[EncodedEvent]) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    fn takes_kind(&self, kind: EventKind) -> bool {
+        kind == EventKind::SecurityAlert
+    }
+}
+
+#[tokio::test]
+async fn an_event_emitted_after_shutdown_is_lost_only_to_sinks_that_take_its_kind() {
+    let auditor = Auditor::builder()
+        .writer(MemoryWriter::new())
+        .writer(Delivery::builder(AlertsOnly).build().unwrap())
+        .build()
+        .unwrap();
+    auditor.shutdown().await;
+    auditor.emit(event(&auditor));
+    let stats = auditor.stats();
+    assert_eq!(stats.writers[0].dropped, 1, "{stats:?}");
+    assert_eq!(stats.writers[1].dropped, 0, "{stats:?}");
+    let mut alert = event(&auditor);
+    alert.set_kind(EventKind::SecurityAlert, Outcome::Success);
+    auditor.emit(alert);
+    let stats = auditor.stats();
+    assert_eq!(stats.writers[0].dropped, 2, "{stats:?}");
+    assert_eq!(stats.writers[1].dropped, 1, "{stats:?}");
 }
 
 #[tokio::test]

@@ -141,7 +141,7 @@ impl Auditor {
         );
         self.inner.metrics.record(event.kind, event.outcome);
         if self.inner.closed.load(Ordering::Acquire) {
-            self.drop_everywhere(DropReason::ShutDown);
+            self.drop_everywhere(event.kind, DropReason::ShutDown);
             return None;
         }
         if let Some(stage) = &self.inner.stage {
@@ -177,8 +177,10 @@ impl Auditor {
     ) -> Option<Overflow> {
         let event = match stage.try_send(StageCommand::Event(event)) {
             Ok(()) => return None,
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.drop_everywhere(DropReason::ShutDown);
+            Err(mpsc::error::TrySendError::Closed(command)) => {
+                if let StageCommand::Event(event) = command {
+                    self.drop_everywhere(event.kind, DropReason::ShutDown);
+                }
                 return None;
             }
             Err(mpsc::error::TrySendError::Full(StageCommand::Event(event))) => event,
@@ -198,8 +200,10 @@ impl Auditor {
         (!overflow.blocked.is_empty()).then_some(overflow)
     }
 
-    fn drop_everywhere(&self, reason: DropReason) {
-        for lane in self.inner.lanes.iter() {
+    /// Counts an event of `kind` lost in every sink that would have written it: a sink
+    /// that takes only alerts loses no request's event.
+    fn drop_everywhere(&self, kind: EventKind, reason: DropReason) {
+        for lane in self.inner.lanes.iter().filter(|lane| lane.takes(kind)) {
             lane.stats.add_dropped(reason, 1);
         }
     }
