@@ -1428,3 +1428,50 @@ fn report_files_are_created_readable_by_their_owner_only() {
     }
     assert!(tables > 3, "{tables} CSV files");
 }
+
+/// A failed login whose username was not recorded (sent twice, so that which one the server
+/// read is unknown, or in a body too large to read) is a guess all the same. Sending every
+/// guess so left it out of "Failed logins, by username" and of the usernames tried from its
+/// address: an address with five failures was said to have tried no username.
+#[test]
+fn a_failed_login_without_a_recorded_username_is_counted_by_username() {
+    use oauth_audit::report::{ReportOptions, Reporter};
+    let mut reporter = Reporter::new(ReportOptions::default());
+    for i in 0..5 {
+        let actor = if i == 0 {
+            json!({"subject": "alice"})
+        } else {
+            json!({"kind": "user"})
+        };
+        let line = event(
+            "LoginFailed",
+            "failure",
+            ago(1, i),
+            json!({"actor": actor, "source": {"ip": "203.0.113.9"}}),
+        );
+        reporter.add_line(
+            &format!("audit.jsonl:{}", i + 1),
+            line.to_string().as_bytes(),
+        );
+    }
+    let report = reporter.finish();
+    let json: Value = serde_json::from_str(&report.to_json()).unwrap();
+    let failures = &json["failures"];
+    assert_eq!(
+        rows(failures, "failed_logins_by_subject"),
+        &vec![
+            json!({"subject": "", "count": 4}),
+            json!({"subject": "alice", "count": 1})
+        ],
+        "{failures}"
+    );
+    assert_eq!(
+        rows(failures, "failed_logins_by_ip")[0],
+        json!({"ip": "203.0.113.9", "count": 5, "subjects": 2, "subjects_at_least": false})
+    );
+    assert!(
+        report.to_markdown().contains("| - | 4 |"),
+        "{}",
+        report.to_markdown()
+    );
+}

@@ -420,16 +420,18 @@ impl Aggregate {
                     .entry(owned(event.ip()))
                     .or_default();
                 row.0 += n;
-                if let Some(subject) = event.subject() {
-                    if !row.1.contains(subject) {
-                        if row.1.len() < ADDRESSES_PER_ROW {
-                            row.1.insert(subject.to_owned());
-                        } else {
-                            row.2 = true;
-                        }
+                // A username not recorded (sent twice, in a body not read) is a guess all
+                // the same: counted as the empty username's, as the detector counts it, or
+                // sending every guess so would leave it out of both tables.
+                let subject = event.subject().unwrap_or("");
+                if !row.1.contains(subject) {
+                    if row.1.len() < ADDRESSES_PER_ROW {
+                        row.1.insert(subject.to_owned());
+                    } else {
+                        row.2 = true;
                     }
-                    bump(&mut self.failed_logins_by_subject, subject, n);
                 }
+                bump(&mut self.failed_logins_by_subject, subject, n);
             }
             "SecurityAlert" => {
                 let alert = event.alert.as_ref();

@@ -477,7 +477,7 @@ pub fn sections(report: &Report) -> Vec<Section> {
             &["username", "failures"],
             fl.failed_logins_by_subject
                 .iter()
-                .map(|r| vec![r.subject.clone(), n(r.count)])
+                .map(|r| vec![or_dash(&r.subject), n(r.count)])
                 .collect(),
             "No failed login.",
         ),
