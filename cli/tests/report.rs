@@ -1475,3 +1475,40 @@ fn a_failed_login_without_a_recorded_username_is_counted_by_username() {
         report.to_markdown()
     );
 }
+
+/// The rotating writer compresses a rotated file into `x.jsonl.gz` and only then removes
+/// `x.jsonl`: a crash between the two (or a report listing the directory at that moment)
+/// leaves both, the same events twice. Every number counted them twice.
+#[test]
+fn a_rotated_file_left_beside_its_archive_is_read_once() {
+    let dir = TempDir::new("report-rotated-twice");
+    let logs = dir.path("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let events = trail();
+    let (old, new) = events.split_at(events.len() / 2);
+    let rotated = logs.join("audit-20260501T000000.000000Z.jsonl");
+    write_lines(&rotated, old, &[]);
+    let status = Command::new("gzip")
+        .arg("-k")
+        .arg(&rotated)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(rotated.exists() && logs.join("audit-20260501T000000.000000Z.jsonl.gz").exists());
+    write_lines(&logs.join("audit.jsonl"), new, &[]);
+    let report = report_json(&[
+        "report",
+        logs.to_str().unwrap(),
+        "--until",
+        AS_OF,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        report["input"]["events"],
+        events.len(),
+        "{}",
+        report["input"]
+    );
+    assert_eq!(report["input"]["files"].as_array().unwrap().len(), 2);
+}

@@ -155,6 +155,24 @@ pub fn report_files(
     // count its events twice.
     let mut seen = std::collections::HashSet::new();
     files.retain(|file| seen.insert(std::fs::canonicalize(file).unwrap_or_else(|_| file.clone())));
+    // The rotating writer compresses `x.jsonl` into `x.jsonl.gz`, which it renames into
+    // place once whole, and only then removes `x.jsonl`: found both ways (a crash between
+    // the two, or a listing at that moment), they are the same events. The archive is
+    // read, the file that is about to go is not.
+    let archives: std::collections::HashSet<std::ffi::OsString> = files
+        .iter()
+        .filter(|file| file.as_os_str().as_encoded_bytes().ends_with(b".jsonl.gz"))
+        .map(|file| file.as_os_str().to_owned())
+        .collect();
+    files.retain(|file| {
+        let name = file.as_os_str();
+        !(name.as_encoded_bytes().ends_with(b".jsonl")
+            && archives.contains(&{
+                let mut archive = name.to_owned();
+                archive.push(".gz");
+                archive
+            }))
+    });
     let mut reporter = Reporter::new(options);
     reporter.input.files = files.iter().map(|f| f.display().to_string()).collect();
     for file in &files {
