@@ -1512,3 +1512,44 @@ fn a_rotated_file_left_beside_its_archive_is_read_once() {
     );
     assert_eq!(report["input"]["files"].as_array().unwrap().len(), 2);
 }
+
+/// A report over the writer's live directory reads for minutes; meanwhile the rotating
+/// writer compresses a rotated file it had listed (`x.jsonl` becomes `x.jsonl.gz`, then
+/// `x.jsonl` is removed). The whole report failed as if the file had never been readable;
+/// its events are in the archive.
+#[test]
+fn a_rotated_file_compressed_while_the_report_reads_is_read_from_its_archive() {
+    use oauth_audit::report::{report_files, ReportOptions};
+    let dir = TempDir::new("report-compressed-meanwhile");
+    let logs = dir.path("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let events = trail();
+    let (old, new) = events.split_at(events.len() / 2);
+    let first = logs.join("audit-20260501T000000.000000Z.jsonl");
+    let second = logs.join("audit-20260502T000000.000000Z.jsonl");
+    write_lines(&first, &old[..old.len() / 2], &[]);
+    write_lines(&second, &old[old.len() / 2..], &[]);
+    write_lines(&logs.join("audit.jsonl"), new, &[]);
+    let mut compressed = false;
+    let options =
+        ReportOptions::default().until(oauth_audit::event::Timestamp::parse(AS_OF).unwrap());
+    let report = report_files(std::slice::from_ref(&logs), options, &mut |file| {
+        if !compressed && file == first {
+            let status = Command::new("gzip").arg(&second).status().unwrap();
+            assert!(status.success() && !second.exists());
+            compressed = true;
+        }
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(compressed);
+    assert_eq!(report.matched(), events.len() as u64);
+    let json: Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert!(
+        json["input"]["files"][1]
+            .as_str()
+            .unwrap()
+            .ends_with("audit-20260502T000000.000000Z.jsonl.gz"),
+        "{}",
+        json["input"]
+    );
+}

@@ -174,8 +174,19 @@ pub fn report_files(
             }))
     });
     let mut reporter = Reporter::new(options);
-    reporter.input.files = files.iter().map(|f| f.display().to_string()).collect();
-    for file in &files {
+    for file in &mut files {
+        // Listed as `x.jsonl` and compressed by the rotating writer since (reading the
+        // files before it can take minutes): its events are in `x.jsonl.gz`.
+        let mut archive = file.clone().into_os_string();
+        archive.push(".gz");
+        let archive = PathBuf::from(archive);
+        if file.as_os_str().as_encoded_bytes().ends_with(b".jsonl")
+            && !file.exists()
+            && archive.is_file()
+        {
+            *file = archive;
+        }
+        let file = &*file;
         let broken = verify::for_each_line(file, &mut |location, line| {
             progress(file);
             reporter.add(&location, line);
@@ -184,6 +195,7 @@ pub fn report_files(
             reporter.input.broken.push(format!("{location}: {error}"));
         }
     }
+    reporter.input.files = files.iter().map(|f| f.display().to_string()).collect();
     let chained = reporter.saw_chained_events();
     let mut report = reporter.finish();
     if chained {
