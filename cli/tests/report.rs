@@ -1553,3 +1553,66 @@ fn a_rotated_file_compressed_while_the_report_reads_is_read_from_its_archive() {
         json["input"]
     );
 }
+
+/// The writer records at most 100 scopes an event, but a report also reads trails it did
+/// not write whole (an edited or forged file): one line of 1 MiB can name 100,000 scopes,
+/// and counting each once compared every scope with every one before it, and every
+/// requested scope with every granted one. A single such line took minutes.
+#[test]
+fn a_line_naming_fifty_thousand_scopes_is_counted_in_linear_time() {
+    use oauth_audit::report::{ReportOptions, Reporter};
+    let scopes: Vec<String> = (0..50_000).map(|i| format!("{i:x}")).collect();
+    let mut doubled = scopes.clone();
+    doubled.push("0".into());
+    let lines = [
+        event(
+            "AccessTokenIssued",
+            "success",
+            ago(1, 0),
+            json!({
+                "actor": {"client_id": "forged"},
+                "grant_type": "client_credentials",
+                "scopes": {"requested": doubled, "granted": &scopes[1..]},
+            }),
+        ),
+        event(
+            "ResourceAccessed",
+            "success",
+            ago(1, 0),
+            json!({
+                "actor": {"client_id": "forged"},
+                "http": {"method": "GET", "route": "/orders"},
+                "scopes": {"required": scopes},
+            }),
+        ),
+    ];
+    let started = std::time::Instant::now();
+    let mut reporter = Reporter::new(ReportOptions::default());
+    for (n, line) in lines.iter().enumerate() {
+        let line = line.to_string();
+        assert!(line.len() < 1 << 20);
+        reporter.add_line(&format!("audit.jsonl:{}", n + 1), line.as_bytes());
+    }
+    let report = reporter.finish();
+    let elapsed = started.elapsed();
+    assert_eq!(report.matched(), 2);
+    let json: Value = serde_json::from_str(&report.to_json()).unwrap();
+    let forged = client(&json, "forged");
+    assert_eq!(forged["requested"].as_array().unwrap().len(), 50_000);
+    assert_eq!(
+        forged["requested"][0],
+        json!({"scope": "0", "count": 1, "last": ago(1, 0)})
+    );
+    assert_eq!(
+        forged["refused"],
+        json!([{"scope": "0", "count": 1, "last": ago(1, 0)}])
+    );
+    assert_eq!(
+        json["scopes"]["missing"][0]["missing"]
+            .as_array()
+            .unwrap()
+            .len(),
+        50_000
+    );
+    assert!(elapsed.as_secs() < 10, "{elapsed:?} for two lines");
+}

@@ -225,14 +225,37 @@ fn note_scope(map: &mut HashMap<String, ScopeStat>, scope: &str, group: &Group<'
     }
 }
 
+/// Lists up to this long are searched one scope after another; longer ones through a set.
+const SHORT_LIST: usize = 16;
+
 /// The scopes of `list`, each once, in order. The token endpoint records `scope` as the
 /// request sent it, so `scope=admin admin admin` is a list of three: one request for
-/// `admin`, not three (lists are short, at most 64 scopes).
+/// `admin`, not three. The writer keeps lists short (at most 100 scopes), but a trail it
+/// did not write whole may hold a line of 100,000: comparing each scope with every one
+/// before it would take minutes for that one line.
 fn distinct<'l>(list: &'l [Text<'_>]) -> impl Iterator<Item = &'l str> {
+    let mut seen = (list.len() > SHORT_LIST).then(HashSet::<&'l str>::default);
     list.iter()
         .enumerate()
-        .filter(move |&(at, scope)| !list[..at].contains(scope))
+        .filter(move |&(at, scope)| match &mut seen {
+            Some(seen) => seen.insert(&**scope),
+            None => !list[..at].contains(scope),
+        })
         .map(|(_, scope)| &**scope)
+}
+
+/// Whether a scope is in `list`: searched through a set when the list is long (see
+/// [`distinct`]).
+fn member_of<'l>(list: &'l [Text<'_>]) -> impl Fn(&str) -> bool + 'l {
+    let set = (list.len() > SHORT_LIST).then(|| {
+        list.iter()
+            .map(|scope| &**scope)
+            .collect::<HashSet<&'l str>>()
+    });
+    move |scope| match &set {
+        Some(set) => set.contains(scope),
+        None => list.iter().any(|listed| &**listed == scope),
+    }
 }
 
 /// Writes `time` over `slot`, in its buffer: no allocation once the slot has held a time.
@@ -573,8 +596,9 @@ impl Aggregate {
         if !denied {
             let mut missing: Vec<&str> = distinct(&scopes.missing).collect();
             if missing.is_empty() && scopes.used.is_empty() {
+                let granted = member_of(&scopes.granted);
                 missing = distinct(&scopes.required)
-                    .filter(|required| !scopes.granted.iter().any(|g| &**g == *required))
+                    .filter(|required| !granted(required))
                     .collect();
             }
             if !missing.is_empty() {
@@ -626,9 +650,10 @@ impl Aggregate {
         let Some(stats) = self.client_scopes(client, group) else {
             return;
         };
+        let granted = member_of(&scopes.granted);
         for scope in distinct(&scopes.requested) {
             note_scope(&mut stats.requested, scope, group);
-            if !scopes.granted.is_empty() && !scopes.granted.iter().any(|g| &**g == scope) {
+            if !scopes.granted.is_empty() && !granted(scope) {
                 note_scope(&mut stats.refused, scope, group);
             }
         }
