@@ -1616,3 +1616,86 @@ fn a_line_naming_fifty_thousand_scopes_is_counted_in_linear_time() {
     );
     assert!(elapsed.as_secs() < 10, "{elapsed:?} for two lines");
 }
+
+/// The days of a table's events are the days of the same events in a file whatever the
+/// database's `DateStyle` (a role or database set to `German` or `SQL, DMY`, which
+/// PostgreSQL allows): the days were read as the server wrote a date as text, so the
+/// table's report had `24.05.2026` where the file's had `2026-05-24`, sorted by day of month.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_tables_days_do_not_depend_on_the_databases_date_style() {
+    use oauth_audit::backend::PostgresBackend;
+    use oauth_audit::delivery::{Backend, EncodedEvent};
+
+    let server = postgres::PgServer::new();
+    let events = [
+        issued(
+            8,
+            "billing",
+            "client_credentials",
+            &["a"],
+            &["a"],
+            "sha256:d1",
+        ),
+        issued(
+            1,
+            "billing",
+            "client_credentials",
+            &["a"],
+            &["a"],
+            "sha256:d2",
+        ),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut backend = PostgresBackend::builder(server.url())
+            .table("dated_events")
+            .build()
+            .unwrap();
+        let batch: Vec<EncodedEvent> = events
+            .iter()
+            .map(|e| EncodedEvent::from_json(e.to_string().into()).unwrap())
+            .collect();
+        backend.send(&batch).await.unwrap();
+    });
+    let dir = TempDir::new("report-datestyle");
+    let file = dir.path("audit.jsonl");
+    write_lines(&file, &events, &[]);
+    let from_file = report_json(&[
+        "report",
+        file.to_str().unwrap(),
+        "--until",
+        AS_OF,
+        "--format",
+        "json",
+    ]);
+    let url = format!("{} options='-c DateStyle=German'", server.url());
+    let output = run(
+        &[
+            "report",
+            "--postgres-url-env",
+            "OAUTH_AUDIT_TEST_DATABASE",
+            "--table",
+            "dated_events",
+            "--until",
+            AS_OF,
+            "--format",
+            "json",
+        ],
+        &[("OAUTH_AUDIT_TEST_DATABASE", url.as_str())],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let from_table: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        from_table["overview"]["per_day"],
+        from_file["overview"]["per_day"]
+    );
+    assert_eq!(from_file["overview"]["per_day"][0]["day"], &ago(8, 0)[..10]);
+}

@@ -38,10 +38,12 @@ const FETCH: i32 = 5_000;
 /// groupings make (it guesses one per row), so left alone it sorts every row to group
 /// them, spilling to disk; hashing them is many times faster, and past `work_mem` it
 /// spills as well. No JIT compilation: it costs seconds and saves less on scans like
-/// these. No parallel workers: the two connections already keep two cores busy.
+/// these. No parallel workers: the two connections already keep two cores busy. Dates as
+/// text in ISO form (`2026-11-24`), the days of the report, whatever `DateStyle` the
+/// database or role was given (`German` writes `24.11.2026`).
 const SETTINGS: &str = "SET LOCAL enable_sort = off; SET LOCAL enable_incremental_sort = off;
     SET LOCAL work_mem = '64MB'; SET LOCAL jit = off;
-    SET LOCAL max_parallel_workers_per_gather = 0";
+    SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL DateStyle = 'ISO, YMD'";
 
 /// The fields a report reads, taken out of each stored row once per query (PostgreSQL
 /// computes only those a query uses). Each is kept only for the kinds whose numbers read
