@@ -1699,3 +1699,38 @@ fn a_tables_days_do_not_depend_on_the_databases_date_style() {
     );
     assert_eq!(from_file["overview"]["per_day"][0]["day"], &ago(8, 0)[..10]);
 }
+
+/// Two tables are in some reports only: every event of one subject (`--subject`) and the
+/// chain's integrity (chained events). A CSV report written into a directory that held an
+/// earlier one left those files of the earlier report beside the new tables: a report on
+/// everyone came with one person's events, or a verdict on a chain the trail did not have.
+#[test]
+fn a_csv_report_leaves_no_table_of_an_earlier_report_in_its_directory() {
+    let dir = TempDir::new("report-csv-stale");
+    let (logs, _) = trail_dir(&dir);
+    let logs = logs.to_str().unwrap();
+    let csv_dir = dir.path("csv");
+    let csv = csv_dir.to_str().unwrap();
+    let common = [
+        "report", logs, "--until", AS_OF, "--format", "csv", "--out", csv,
+    ];
+    let output = run(&[&common[..], &["--subject", "alice"]].concat(), &[]);
+    assert!(output.status.success());
+    let events = csv_dir.join("subject_events.csv");
+    assert!(std::fs::read_to_string(&events).unwrap().lines().count() > 1);
+    std::fs::write(csv_dir.join("integrity.csv"), "item,value\nverdict,ok\n").unwrap();
+    std::fs::write(csv_dir.join("notes.csv"), "the auditor's own\n").unwrap();
+
+    let output = run(&common, &[]);
+    assert!(output.status.success());
+    assert!(
+        !events.exists(),
+        "alice's events left in a report on everyone"
+    );
+    assert!(!csv_dir.join("integrity.csv").exists());
+    assert!(
+        csv_dir.join("notes.csv").exists(),
+        "another file is not touched"
+    );
+    assert!(csv_dir.join("access_review.csv").exists());
+}

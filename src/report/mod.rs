@@ -86,7 +86,9 @@ impl Report {
 
     /// One CSV file per table in `dir` (made if missing), named after the table. A file it
     /// creates is readable by its owner only (mode `0o600` on Unix), as the writers' files
-    /// are: the tables name people; an existing file keeps its permissions.
+    /// are: the tables name people; an existing file keeps its permissions. The tables only
+    /// some reports have (`subject_events.csv`, `integrity.csv`) are removed from `dir` when
+    /// this report has not got them, so that an earlier report's cannot pass for this one's.
     ///
     /// # Errors
     ///

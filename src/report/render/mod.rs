@@ -24,7 +24,18 @@ pub(super) fn csv(report: &Report, dir: &Path) -> Result<(), RenderError> {
         RenderError(format!("cannot write CSV in {}: {e}", dir.display()))
     };
     std::fs::create_dir_all(dir).map_err(|e| failed(&e))?;
-    for table in tables::sections(report).iter().flat_map(|s| &s.tables) {
+    let sections = tables::sections(report);
+    // A table this report lacks, left in `dir` by an earlier one, would pass for part of
+    // this one (one person's events in a report on everyone): it is removed.
+    for id in tables::SOMETIMES {
+        if !sections.iter().flat_map(|s| &s.tables).any(|t| t.id == id) {
+            match std::fs::remove_file(dir.join(format!("{id}.csv"))) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(failed(&e)),
+                _ => {}
+            }
+        }
+    }
+    for table in sections.iter().flat_map(|s| &s.tables) {
         let path = dir.join(format!("{}.csv", table.id));
         // Readable by the owner only, as the trail's files are: the tables name people.
         let file = crate::no_follow::open(

@@ -73,6 +73,10 @@ fn scopes(rows: &[ScopeRow]) -> String {
         .join(" ")
 }
 
+/// Tables that only some reports have: every event of one subject (`--subject`) and the
+/// chain's integrity (chained events).
+pub const SOMETIMES: [&str; 2] = ["subject_events", "integrity"];
+
 /// Every section, in reading order.
 pub fn sections(report: &Report) -> Vec<Section> {
     let s = &report.sections;
