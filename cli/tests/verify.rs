@@ -442,3 +442,49 @@ fn verify_passes_a_trail_with_coordinates_of_full_precision() {
         );
     }
 }
+
+/// The rotating writer renames `x.jsonl.gz` into place, then removes `x.jsonl`: a crash
+/// between the two leaves both in the directory, the same events twice. `verify`, `report`
+/// and `detect` read the archive only; read both ways, every event of the file was there
+/// twice to the chain.
+#[test]
+fn verify_reads_a_rotated_file_found_beside_its_archive_once() {
+    use std::io::Write as _;
+
+    let dir = TempDir::new("verify-archive");
+    let key = SigningKey::generate("orders-api").unwrap();
+    let public = dir.write("audit.pub", &key.verifying_key().encode());
+    let trail_dir = dir.path("trail");
+    std::fs::create_dir(&trail_dir).unwrap();
+    let rotated = trail_dir.join("audit-20261207T000000Z.jsonl");
+    trail(&rotated, &key);
+    let mut archive = flate2::write::GzEncoder::new(
+        std::fs::File::create(trail_dir.join("audit-20261207T000000Z.jsonl.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    archive
+        .write_all(&std::fs::read(&rotated).unwrap())
+        .unwrap();
+    archive.finish().unwrap();
+
+    let output = run(
+        &[
+            "verify",
+            trail_dir.to_str().unwrap(),
+            "--key",
+            public.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(
+        stdout.ends_with("22 events in 1 stream, 2 checkpoints: no problems, 1 note\n"),
+        "{stdout}"
+    );
+}

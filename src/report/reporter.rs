@@ -150,42 +150,12 @@ pub fn report_files(
     options: ReportOptions,
     progress: &mut dyn FnMut(&Path),
 ) -> Result<Report, verify::InputError> {
+    // A file named twice, or found beside its own archive, is read once (`expand`).
     let mut files = verify::expand(paths)?;
-    // A file named twice (a directory and a file in it) is read once: every number would
-    // count its events twice.
-    let mut seen = std::collections::HashSet::new();
-    files.retain(|file| seen.insert(std::fs::canonicalize(file).unwrap_or_else(|_| file.clone())));
-    // The rotating writer compresses `x.jsonl` into `x.jsonl.gz`, which it renames into
-    // place once whole, and only then removes `x.jsonl`: found both ways (a crash between
-    // the two, or a listing at that moment), they are the same events. The archive is
-    // read, the file that is about to go is not.
-    let archives: std::collections::HashSet<std::ffi::OsString> = files
-        .iter()
-        .filter(|file| file.as_os_str().as_encoded_bytes().ends_with(b".jsonl.gz"))
-        .map(|file| file.as_os_str().to_owned())
-        .collect();
-    files.retain(|file| {
-        let name = file.as_os_str();
-        !(name.as_encoded_bytes().ends_with(b".jsonl")
-            && archives.contains(&{
-                let mut archive = name.to_owned();
-                archive.push(".gz");
-                archive
-            }))
-    });
     let mut reporter = Reporter::new(options);
     for file in &mut files {
-        // Listed as `x.jsonl` and compressed by the rotating writer since (reading the
-        // files before it can take minutes): its events are in `x.jsonl.gz`.
-        let mut archive = file.clone().into_os_string();
-        archive.push(".gz");
-        let archive = PathBuf::from(archive);
-        if file.as_os_str().as_encoded_bytes().ends_with(b".jsonl")
-            && !file.exists()
-            && archive.is_file()
-        {
-            *file = archive;
-        }
+        // Listed as `x.jsonl` and compressed by the rotating writer since: named as read.
+        *file = verify::settled(file);
         let file = &*file;
         let broken = verify::for_each_line(file, &mut |location, line| {
             progress(file);

@@ -69,7 +69,45 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
         found.sort();
         files.extend(found);
     }
+    // A file named twice (a directory and a file in it) is read once: its events would be
+    // counted twice, and a chain would see each of them again.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|file| seen.insert(std::fs::canonicalize(file).unwrap_or_else(|_| file.clone())));
+    // The rotating writer compresses `x.jsonl` into `x.jsonl.gz`, which it renames into
+    // place once whole, and only then removes `x.jsonl`: found both ways (a crash between
+    // the two, or a listing at that moment), they are the same events. The archive is
+    // read, the file that is about to go is not.
+    let archives: std::collections::HashSet<PathBuf> = files
+        .iter()
+        .filter(|file| file.as_os_str().as_encoded_bytes().ends_with(b".jsonl.gz"))
+        .cloned()
+        .collect();
+    files.retain(|file| archive_of(file).is_none_or(|archive| !archives.contains(&archive)));
     Ok(files)
+}
+
+/// The rotating writer's archive of `file` (`x.jsonl.gz` for `x.jsonl`), for a `.jsonl`
+/// file.
+fn archive_of(file: &Path) -> Option<PathBuf> {
+    file.as_os_str()
+        .as_encoded_bytes()
+        .ends_with(b".jsonl")
+        .then(|| {
+            let mut archive = file.as_os_str().to_owned();
+            archive.push(".gz");
+            PathBuf::from(archive)
+        })
+}
+
+/// Where a listed file's events are now: `file`, or its archive when the rotating writer
+/// compressed it since it was listed (reading the files before it can take minutes: it
+/// renames `x.jsonl.gz` into place, then removes `x.jsonl`). [`Lines::open`] reads a file
+/// from here; a reader that names the files it read names this one.
+pub fn settled(file: &Path) -> PathBuf {
+    match archive_of(file) {
+        Some(archive) if !file.exists() && archive.is_file() => archive,
+        _ => file.to_owned(),
+    }
 }
 
 /// The bytes of the files as stored (compressed size for compressed files): the total a
@@ -256,8 +294,10 @@ impl std::fmt::Debug for Lines {
 }
 
 impl Lines {
-    /// Opens `path`; a file that starts with gzip's magic bytes is read decompressed.
+    /// Opens `path`, or its archive when it was compressed since it was listed
+    /// ([`settled`]); a file that starts with gzip's magic bytes is read decompressed.
     pub fn open(path: &Path) -> Result<Self, InputError> {
+        let path = &settled(path);
         let unreadable = |error| InputError::Unreadable {
             path: path.to_owned(),
             error,
@@ -404,6 +444,59 @@ mod tests {
             ],
             "{files:?}"
         );
+    }
+
+    /// A file named twice (a directory and a file in it), and a rotated file beside its
+    /// archive, are listed once: the archive, which the rotating writer renames into place
+    /// whole before it removes the file.
+    #[test]
+    fn a_file_named_twice_or_beside_its_archive_is_listed_once() {
+        let dir = std::env::temp_dir().join(format!("oauth-audit-twice-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir(&dir).unwrap();
+        for name in [
+            "audit-1.jsonl",
+            "audit-1.jsonl.gz",
+            "audit-2.jsonl.gz",
+            "audit.jsonl",
+        ] {
+            std::fs::write(dir.join(name), "{}\n").unwrap();
+        }
+        let files = expand(&[dir.clone(), dir.join("audit.jsonl")]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap()).collect();
+        assert_eq!(
+            names,
+            ["audit-1.jsonl.gz", "audit-2.jsonl.gz", "audit.jsonl"]
+        );
+    }
+
+    /// A listed `x.jsonl` that the rotating writer compressed before its turn came is read
+    /// from `x.jsonl.gz`, and its lines are placed in the archive.
+    #[test]
+    fn a_file_compressed_since_it_was_listed_is_read_from_its_archive() {
+        let dir = std::env::temp_dir().join(format!("oauth-audit-gone-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir(&dir).unwrap();
+        let listed = dir.join("audit-1.jsonl");
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(dir.join("audit-1.jsonl.gz")).unwrap(),
+            flate2::Compression::fast(),
+        );
+        gz.write_all(b"{\"n\":1}\n").unwrap();
+        gz.finish().unwrap();
+        assert_eq!(settled(&listed), dir.join("audit-1.jsonl.gz"));
+        let mut lines = Vec::new();
+        let broken = for_each_line(&listed, &mut |location, line| {
+            lines.push((location.to_string(), line.to_vec()));
+        })
+        .unwrap();
+        // A file that is there is read as it is, whatever lies beside it.
+        std::fs::write(&listed, "{}\n").unwrap();
+        assert_eq!(settled(&listed), listed);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(broken.is_none());
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].0.ends_with("audit-1.jsonl.gz:1"), "{lines:?}");
+        assert_eq!(lines[0].1, b"{\"n\":1}");
     }
 
     #[test]

@@ -67,7 +67,8 @@ mod verifier;
 use std::path::{Path, PathBuf};
 
 pub use input::{
-    expand, for_each_line, read_checkpoints, read_file, total_size, InputError, Line, Lines,
+    expand, for_each_line, read_checkpoints, read_file, settled, total_size, InputError, Line,
+    Lines,
 };
 pub use report::{Location, Problem, ProblemKind, Report, SeqSpan, Severity};
 pub use verifier::{Verifier, DEFAULT_LINE_BUDGET, DEFAULT_WINDOW};
