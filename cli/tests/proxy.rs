@@ -412,6 +412,45 @@ async fn a_password_in_the_user_information_of_a_host_is_never_recorded() {
     }
 }
 
+/// A port is digits (RFC 9110 §4.2.1, RFC 3986 §3.2.3): `Host: auth.example:80,evil.example`
+/// is no host[:port], and a server answers it `400` (RFC 9112 §3.2). Read with the text after
+/// the colon as a port that is not one, it named `auth.example` and passed `allowed_hosts`,
+/// while the upstream was told `X-Forwarded-Host: auth.example:80,evil.example`, of which
+/// Rack (Rails) takes the last host of the list: `evil.example`, for its links and redirects.
+#[tokio::test]
+async fn a_host_whose_port_is_not_a_number_is_refused() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("host-port-not-a-number");
+    let out = dir.path("audit.jsonl");
+    let config = dir.write(
+        "proxy.toml",
+        "[proxy]\nallowed_hosts = [\"auth.example\"]\n",
+    );
+    let proxy = audit_proxy(&upstream, &out, Some(&config));
+    for (path, request) in [
+        (
+            "/field",
+            "GET /field HTTP/1.1\r\nHost: auth.example:80,evil.example\r\nConnection: close\r\n\r\n",
+        ),
+        (
+            "/target",
+            "GET http://auth.example:x/target HTTP/1.1\r\nHost: auth.example\r\nConnection: close\r\n\r\n",
+        ),
+    ] {
+        let answer = raw_answer(proxy.addr, request.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{request:?}: {answer}");
+        let event = wait_event(&out, "for the refused request", at_path(path)).await;
+        assert_eq!(event["error"]["code"], "bad_request", "{event}");
+    }
+    // A port that is a number, or none after the colon (RFC 3986 allows an empty one), is
+    // still a host[:port].
+    for host in ["auth.example:8443", "auth.example:"] {
+        let request = format!("GET /echo HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let answer = raw_answer(proxy.addr, request.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{host}: {answer}");
+    }
+}
+
 /// An absolute-form target names the host the request is for, whatever `Host` says (RFC
 /// 9112 §3.2.2: the `Host` field is ignored), and the layer reads it so (the `htu` of a DPoP
 /// proof is checked against it): the upstream is told that host too, not the field's.

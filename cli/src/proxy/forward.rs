@@ -245,14 +245,38 @@ fn bad_host(uri: &Uri, headers: &http::HeaderMap) -> Option<String> {
                 shown(field.as_bytes())
             ));
         }
+        if Authority::try_from(field.as_bytes()).is_ok_and(|a| !port_is_digits(&a)) {
+            return Some(format!(
+                "the Host field {:?} has a port that is not a number: a host is host[:port]",
+                shown(field.as_bytes())
+            ));
+        }
     }
     let authority = uri.authority()?;
-    authority.as_str().contains('@').then(|| {
-        format!(
+    if authority.as_str().contains('@') {
+        return Some(format!(
             "the request target's authority {:?} carries user information: a host is host[:port]",
+            shown(authority.as_str().as_bytes())
+        ));
+    }
+    (!port_is_digits(authority)).then(|| {
+        format!(
+            "the request target's authority {:?} has a port that is not a number: a host is host[:port]",
             shown(authority.as_str().as_bytes())
         )
     })
+}
+
+/// Whether what follows the host of `authority`, if anything, is `:` and digits (RFC 3986
+/// §3.2.3: `port = *DIGIT`). `http` takes any text after the colon for a port, and
+/// `Authority::port` reads none from `80,evil.example`: the host, `auth.example`, would pass
+/// an `allowed_hosts` entry without a port, while the upstream was told the whole text, a
+/// list of two hosts to readers of `X-Forwarded-Host` that take its last one (Rack).
+fn port_is_digits(authority: &Authority) -> bool {
+    let after_host = &authority.as_str()[authority.host().len()..];
+    after_host
+        .strip_prefix(':')
+        .is_none_or(|port| port.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl Inner {
