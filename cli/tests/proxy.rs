@@ -160,6 +160,8 @@ async fn an_untrusted_client_cannot_write_forwarding_headers_upstream() {
         .header("x-real-ip", "6.6.6.6")
         .header("cf-connecting-ip", "6.6.6.6")
         .header("true-client-ip", "6.6.6.6")
+        // `HTTP_CLIENT_IP`, which the PHP address lookups copied everywhere read first.
+        .header("client-ip", "6.6.6.6")
         .header("x-forwarded-for", "6.6.6.6")
         .header("forwarded", "for=6.6.6.6;host=evil.example;proto=https")
         // The same fields spelled with `_`, which CGI-style servers merge with the `-`

@@ -20,13 +20,16 @@ pub(crate) const MAX_HEADER_LEN: usize = 256;
 /// Every forwarding header the layer records and the proxy rewrites: the ones that name the
 /// client's address, and the ones that describe the request as the client sent it (host,
 /// scheme, port, prefix), which applications use to build issuer and redirect URLs.
-pub const FORWARDING_HEADERS: [&str; 20] = [
+pub const FORWARDING_HEADERS: [&str; 21] = [
     "forwarded",
     "x-forwarded-for",
     "x-real-ip",
     "cf-connecting-ip",
     "true-client-ip",
     "x-client-ip",
+    // `HTTP_CLIENT_IP` to PHP, which the address lookups copied into PHP applications read
+    // before `HTTP_X_FORWARDED_FOR`; Rails' `RemoteIp` reads it too.
+    "client-ip",
     "x-cluster-client-ip",
     "fastly-client-ip",
     "x-original-forwarded-for",
