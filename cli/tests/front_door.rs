@@ -878,6 +878,70 @@ async fn the_cookie_fields_of_an_http2_request_reach_the_upstream_as_one() {
     );
 }
 
+/// An HTTP/2 field value that starts or ends with a space or tab makes the request malformed
+/// (RFC 9113 §8.2.1), and h2 passes it on as it came. An HTTP/1.1 server drops that
+/// whitespace (RFC 9112 §5): `authorization: " Bearer t"` was read by the layer as another
+/// scheme than `Bearer`, no token inspected, fingerprinted or checked against revocations,
+/// while the upstream, behind the HTTP/1.1 hop, read `Bearer t` and served the token's
+/// holder. Such a request is refused, and never reaches the upstream.
+#[tokio::test]
+async fn an_http2_field_value_with_whitespace_at_either_end_is_refused() {
+    let upstream = Upstream::start().await;
+    let dir = TempDir::new("h2-field-whitespace");
+    let proxy = start_proxy(&dir, &upstream.url(), "", "");
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    for (path, name, value) in [
+        ("/leading", "authorization", " Bearer abc.def.ghi"),
+        (
+            "/trailing",
+            "content-type",
+            "application/x-www-form-urlencoded\t",
+        ),
+    ] {
+        let response = sender
+            .send_request(
+                http::Request::get(format!("http://{}{path}", proxy.addr))
+                    .header(name, value)
+                    .body(http_body_util::Empty::<Bytes>::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(status, 400, "{name}: {value:?}: {body}");
+        assert!(
+            body.contains("bad_request"),
+            "the upstream was reached: {body}"
+        );
+        let event = wait_event(
+            &dir.path("audit.jsonl"),
+            "for the refused request",
+            support::at_path(path),
+        )
+        .await;
+        assert_eq!(event["http"]["status"], 400, "{event}");
+        assert_eq!(event["error"]["code"], "bad_request", "{event}");
+    }
+    // Whitespace inside a value is the value's own.
+    let response = sender
+        .send_request(
+            http::Request::get(format!("http://{}/echo", proxy.addr))
+                .header("x-note", "two words")
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
 /// A WebSocket tunnel through the proxy at `addr`, past its `101` head.
 async fn open_websocket_tunnel(addr: std::net::SocketAddr) -> TcpStream {
     let (tunnel, head) = raw_head(

@@ -346,6 +346,18 @@ impl Inner {
                 "CONNECT asks for a tunnel, which this reverse proxy does not open".to_owned(),
             ));
         }
+        if req.version() == Version::HTTP_2 {
+            if let Some(name) = field_with_blank_ends(req.headers()) {
+                return Err(failure(
+                    StatusCode::BAD_REQUEST,
+                    error_code::BAD_REQUEST,
+                    format!(
+                        "the HTTP/2 field {:?} has a value that starts or ends with whitespace, which makes the request malformed (RFC 9113 §8.2.1)",
+                        oauth_audit::event::sanitize(name.as_str(), 64)
+                    ),
+                ));
+            }
+        }
         if let Some(codings) = transfer_codings_besides_chunked(req.headers()) {
             return Err(failure(
                 StatusCode::NOT_IMPLEMENTED,
@@ -619,6 +631,22 @@ fn transfer_codings_besides_chunked(headers: &http::HeaderMap) -> Option<String>
         .map(|field| String::from_utf8_lossy(field.as_bytes()).into_owned())
         .collect();
     Some(oauth_audit::event::sanitize(&codings.join(", "), 256))
+}
+
+/// The first field whose value starts or ends with a space or a tab. HTTP/2 makes such a
+/// request malformed (RFC 9113 §8.2.1), but h2 passes it on, while an HTTP/1.1 server drops
+/// that whitespace as it parses the field (RFC 9112 §5): the layer would read
+/// `" Bearer t"` as another scheme, no token inspected, and the upstream, behind the HTTP/1.1
+/// hop, `Bearer t`.
+fn field_with_blank_ends(headers: &http::HeaderMap) -> Option<&HeaderName> {
+    let blank = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    headers
+        .iter()
+        .find(|(_, value)| {
+            let bytes = value.as_bytes();
+            blank(bytes.first()) || blank(bytes.last())
+        })
+        .map(|(name, _)| name)
 }
 
 /// The response future of [`Forward`].
