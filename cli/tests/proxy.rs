@@ -226,7 +226,10 @@ async fn path_override_headers_never_reach_the_upstream() {
         "x-original-uri",
         "x-forwarded-path",
         "x-envoy-original-path",
+        // The mount point that WSGI "reverse proxied" middleware cuts from the path.
+        "x-script-name",
         // As CGI-style servers read them, the same fields.
+        "x_script_name",
         "x_forwarded_uri",
         "X_Original_URI",
         "x_forwarded_path",

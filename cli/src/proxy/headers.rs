@@ -60,20 +60,23 @@ const END_TO_END: [&str; 13] = [
 /// path from a header instead of the request line: IIS URL Rewrite, older Symfony and Zend
 /// (`X-Original-URL`, `X-Rewrite-URL`); forward-auth services (oauth2-proxy, Authelia,
 /// Traefik's `forwardAuth`, nginx `auth_request` setups: `X-Forwarded-Uri`,
-/// `X-Original-URI`); Kong (`X-Forwarded-Path`); Envoy (`X-Envoy-Original-Path`). A client
-/// could send `GET /public` with `X-Original-URL: /admin/users` past the route rules, which
-/// read the request line, or have an authorization service decide on a path other than the
-/// one audited. They are removed from every request, a trusted peer's included: a proxy in
+/// `X-Original-URI`); Kong (`X-Forwarded-Path`); Envoy (`X-Envoy-Original-Path`); and the
+/// "reverse proxied" WSGI middleware copied into Flask applications, which takes
+/// `X-Script-Name` for the application's mount point and cuts it from the path it routes. A
+/// client could send `GET /public` with `X-Original-URL: /admin/users` (or `GET
+/// /x/admin/users` with `X-Script-Name: /x`) past the route rules, which read the request
+/// line, or have an authorization service decide on a path other than the one audited. They are removed from every request, a trusted peer's included: a proxy in
 /// front passes on whatever its client sent unless told otherwise (nginx does). Not
 /// forwarding headers ([`FORWARDING_HEADERS`]): those are recorded in events, and these
 /// carry query strings.
-const PATH_OVERRIDE_HEADERS: [&str; 6] = [
+const PATH_OVERRIDE_HEADERS: [&str; 7] = [
     "x-original-url",
     "x-rewrite-url",
     "x-forwarded-uri",
     "x-original-uri",
     "x-forwarded-path",
     "x-envoy-original-path",
+    "x-script-name",
 ];
 
 /// Removes the [`PATH_OVERRIDE_HEADERS`].
