@@ -20,7 +20,7 @@ pub(crate) const MAX_HEADER_LEN: usize = 256;
 /// Every forwarding header the layer records and the proxy rewrites: the ones that name the
 /// client's address, and the ones that describe the request as the client sent it (host,
 /// scheme, port, prefix), which applications use to build issuer and redirect URLs.
-pub const FORWARDING_HEADERS: [&str; 21] = [
+pub const FORWARDING_HEADERS: [&str; 22] = [
     "forwarded",
     "x-forwarded-for",
     "x-real-ip",
@@ -42,6 +42,9 @@ pub const FORWARDING_HEADERS: [&str; 21] = [
     "x-forwarded-server",
     "x-forwarded-ssl",
     "x-forwarded-scheme",
+    // Written by ingress-nginx; Tornado (`xheaders`) takes the scheme from it before
+    // `X-Forwarded-Proto`.
+    "x-scheme",
     "x-original-host",
     "x-host",
 ];
