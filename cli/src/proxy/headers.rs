@@ -65,8 +65,9 @@ const END_TO_END: [&str; 13] = [
 /// `X-Script-Name` for the application's mount point and cuts it from the path it routes. A
 /// client could send `GET /public` with `X-Original-URL: /admin/users` (or `GET
 /// /x/admin/users` with `X-Script-Name: /x`) past the route rules, which read the request
-/// line, or have an authorization service decide on a path other than the one audited. They are removed from every request, a trusted peer's included: a proxy in
-/// front passes on whatever its client sent unless told otherwise (nginx does). Not
+/// line, or have an authorization service decide on a path other than the one audited.
+/// They are removed from every request, a trusted peer's included: a proxy in front passes
+/// on whatever its client sent unless told otherwise (nginx does). Not
 /// forwarding headers ([`FORWARDING_HEADERS`]): those are recorded in events, and these
 /// carry query strings.
 const PATH_OVERRIDE_HEADERS: [&str; 7] = [
