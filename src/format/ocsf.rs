@@ -369,8 +369,13 @@ impl<'a> Document<'a> {
                 document.is_alert = Some(true);
                 document.count = alert.map(|a| a.count);
                 document.finding_info = Some(FindingInfo::of(event, alert));
+                // The class has no `http_request` or `http_response` of its own: what
+                // the alert knows of the request (a detector copies the user agent) is
+                // evidence, as the address is.
                 let evidence = Evidence {
                     actor: (!event.actor.is_empty()).then_some(actor),
+                    http_request: document.http_request.take(),
+                    http_response: document.http_response.take(),
                     src_endpoint: document.src_endpoint.take(),
                 };
                 document.evidences = (!evidence.is_empty()).then_some([evidence]);
@@ -531,12 +536,19 @@ struct Evidence<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     actor: Option<Actor<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    http_request: Option<HttpRequest<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_response: Option<HttpResponse>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     src_endpoint: Option<Endpoint<'a>>,
 }
 
 impl Evidence<'_> {
     fn is_empty(&self) -> bool {
-        self.actor.is_none() && self.src_endpoint.is_none()
+        self.actor.is_none()
+            && self.http_request.is_none()
+            && self.http_response.is_none()
+            && self.src_endpoint.is_none()
     }
 }
 

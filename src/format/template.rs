@@ -504,6 +504,12 @@ const OCSF_FIELDS: &[(&str, Field)] = &[
     ("src_endpoint.autonomous_system.name", Field::Keyword),
     ("src_endpoint.network_scope_id", Field::Integer),
     ("evidences.src_endpoint.network_scope_id", Field::Integer),
+    // An alert's request, which Detection Finding has no `http_request` for.
+    ("evidences.http_request.http_method", Field::Keyword),
+    ("evidences.http_request.uid", Field::Keyword),
+    ("evidences.http_request.url.path", Field::Keyword),
+    ("evidences.http_request.user_agent", Field::Text),
+    ("evidences.http_response.code", Field::Integer),
     // Coordinates without a named place, which `location` cannot take.
     ("unmapped.source.geo.lat", Field::Double),
     ("unmapped.source.geo.lon", Field::Double),

@@ -324,8 +324,10 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
             event.span_id = None;
             event.actor.client_id = None;
             event.actor.kind = None;
+            // What a detector copies of the event that fired it.
             event.source = Some(Source {
                 ip: Some("198.51.100.66".parse().unwrap()),
+                user_agent: Some("python-requests/2.32.3".into()),
                 ..Source::default()
             });
             event.alert = Some(Box::new(Alert {
