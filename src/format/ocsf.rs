@@ -147,6 +147,16 @@ fn status_id(outcome: Outcome) -> u8 {
     }
 }
 
+/// Whether `http_request.http_method` takes `method`: OCSF enumerates the methods of
+/// RFC 9110 and `PATCH`, and an event with any other (an extension method such as `PURGE`,
+/// or `get`, which is not `GET`) is not valid OCSF.
+fn is_ocsf_method(method: &str) -> bool {
+    const METHODS: [&str; 9] = [
+        "OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT", "PATCH",
+    ];
+    METHODS.contains(&method)
+}
+
 fn millis(time: &Timestamp) -> i64 {
     time.unix_micros().div_euclid(1000)
 }
@@ -229,8 +239,9 @@ impl<'a> Document<'a> {
         let user = User::of(event);
         let app_uid = event.actor.client_id.as_deref();
         let src_ip = source.and_then(Endpoint::of);
+        let method = http.map(|h| h.method.as_ref()).filter(|m| !m.is_empty());
         let http_request = HttpRequest {
-            http_method: http.map(|h| h.method.as_ref()).filter(|m| !m.is_empty()),
+            http_method: method.filter(|m| is_ocsf_method(m)),
             uid: event.request_id.as_deref(),
             url: http
                 .map(|h| h.path.as_str())
@@ -314,6 +325,7 @@ impl<'a> Document<'a> {
                 grant_type: event.grant_type.as_deref(),
                 http: http.map(|h| UnmappedHttp {
                     duration_ms: h.duration_ms,
+                    method: method.filter(|m| !is_ocsf_method(m)),
                     route: route.filter(|_| class != Class::WebResourceAccess),
                 }),
                 oauth: event.oauth.as_deref().filter(|o| !o.is_empty()),
@@ -775,10 +787,13 @@ struct UnmappedActor<'a> {
     kind: Option<ActorKind>,
 }
 
-/// `duration` is whole milliseconds: the exact figure and the route stay here.
+/// `duration` is whole milliseconds: the exact figure and the route stay here, and a method
+/// that `http_request.http_method` does not take.
 #[derive(Serialize)]
 struct UnmappedHttp<'a> {
     duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     route: Option<&'a str>,
 }

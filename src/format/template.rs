@@ -238,7 +238,10 @@ fn fields(format: EventFormat) -> Vec<(String, Field)> {
             at("", OCSF_FIELDS),
             at("unmapped.", OAUTH_FIELDS),
             at("unmapped.oauth.", OAUTH_DETAILS),
-            at("unmapped.", &[("span_id", Field::Keyword)]),
+            at(
+                "unmapped.",
+                &[("span_id", Field::Keyword), ("http.method", Field::Keyword)],
+            ),
         ]
         .concat(),
     }

@@ -374,6 +374,12 @@ pub(super) fn samples() -> Vec<AuditEvent> {
         http.route = None;
     }
     events.push(not_found);
+    // An extension method, which OCSF's list of methods lacks.
+    let mut purge = sample(EventKind::ResourceAccessed);
+    if let Some(http) = &mut purge.http {
+        http.method = "PURGE".into();
+    }
+    events.push(purge);
     let mut unreadable = sample(EventKind::ResourceAccessed);
     unreadable.set_kind(EventKind::ResourceAccessed, Outcome::Failure);
     unreadable.http = Some(HttpInfo {
