@@ -33,7 +33,9 @@ struct Found {
 /// [`Processor`], so the sinks, the chain and detection (`impossible_travel`) all see them.
 ///
 /// - Private, loopback, link-local, carrier-grade NAT and unspecified addresses are not
-///   looked up: `source.geo.name` says which they are (`private`).
+///   looked up: `source.geo.name` says which they are (`private`). An IPv4 address carried
+///   in IPv6 (IPv4-mapped, NAT64 `64:ff9b::/96`, 6to4) is judged and looked up as that
+///   IPv4 address.
 /// - Answers are cached per address (at most [`cache_entries`](GeoIpBuilder::cache_entries),
 ///   the least recently used forgotten first), so an attacker who rotates addresses costs
 ///   lookups, never memory.
@@ -199,7 +201,7 @@ impl GeoIp {
                 network: None,
             };
         }
-        let ip = ip.to_canonical();
+        let ip = super::scope::located(ip);
         Found {
             geo: self.city.as_ref().and_then(|w| w.current.place(ip)),
             network: self.asn.as_ref().and_then(|w| w.current.network(ip)),
@@ -230,5 +232,35 @@ impl Processor for GeoIp {
         if changed {
             self.cache.clear();
         }
+    }
+}
+
+#[cfg(test)]
+#[path = "../../tests/support/geo_db.rs"]
+mod geo_db;
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::{geo_db, GeoIp};
+
+    /// An IPv6-only service behind NAT64 sees every IPv4 client as `64:ff9b::a.b.c.d`: the
+    /// client is placed by its IPv4 address, as a 6to4 client is.
+    #[test]
+    fn a_nat64_or_6to4_client_is_placed_by_its_ipv4_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let (city, asn) = (dir.path().join("city.mmdb"), dir.path().join("asn.mmdb"));
+        geo_db::install(&city, &geo_db::city_database(&[geo_db::LYON]));
+        geo_db::install(&asn, &geo_db::asn_database(&geo_db::NETWORKS));
+        let mut geo = GeoIp::builder().city(city).asn(asn).build().unwrap();
+        for ip in ["203.0.113.77", "64:ff9b::203.0.113.77", "2002:cb00:714d::1"] {
+            let (place, network) = geo.lookup(ip.parse::<IpAddr>().unwrap());
+            assert_eq!(place.and_then(|p| p.city).as_deref(), Some("Lyon"), "{ip}");
+            assert_eq!(network.map(|n| n.number), Some(64_500), "{ip}");
+        }
+        let (place, network) = geo.lookup("64:ff9b::10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(place.and_then(|p| p.name).as_deref(), Some("private"));
+        assert_eq!(network, None);
     }
 }

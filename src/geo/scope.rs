@@ -3,13 +3,35 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What `ip` is, when it is an address of no place (`loopback`, `private`, `link_local`,
-/// `shared`, `unspecified`); `None` for an address worth looking up. An IPv4 address written
-/// as IPv6 (`::ffff:10.0.0.1`) is judged as the IPv4 address it is.
+/// `shared`, `unspecified`); `None` for an address worth looking up. An IPv6 address that
+/// carries an IPv4 one ([`located`]) is judged as that IPv4 address.
 pub(crate) fn placeless(ip: IpAddr) -> Option<&'static str> {
-    match ip.to_canonical() {
+    match located(ip) {
         IpAddr::V4(ip) => v4(ip),
         IpAddr::V6(ip) => v6(ip),
     }
+}
+
+/// The address a database is asked about for `ip`: the IPv4 address an IPv6 one carries, for
+/// an IPv4-mapped address (`::ffff:203.0.113.9`), a NAT64 address of the well-known prefix
+/// (RFC 6052, `64:ff9b::203.0.113.9`: how an IPv6-only service behind NAT64 sees every
+/// IPv4 client) and a 6to4 address (RFC 3056, `2002:cb00:7109::`); else `ip` itself.
+/// Geolocation databases place IPv4 clients by their IPv4 addresses, and a NAT64 prefix is
+/// the operator's, not the client's.
+pub(crate) fn located(ip: IpAddr) -> IpAddr {
+    let IpAddr::V6(v6) = ip.to_canonical() else {
+        return ip.to_canonical();
+    };
+    let segments = v6.segments();
+    let [.., a, b, c, d] = v6.octets();
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+    }
+    if segments[0] == 0x2002 {
+        let [_, _, a, b, c, d, ..] = v6.octets();
+        return IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+    }
+    IpAddr::V6(v6)
 }
 
 fn v4(ip: Ipv4Addr) -> Option<&'static str> {
@@ -74,6 +96,41 @@ mod tests {
             ("8.8.8.8", None),
         ] {
             assert_eq!(placeless(ip.parse().unwrap()), name, "{ip}");
+        }
+    }
+
+    /// An IPv6 address that carries an IPv4 one is what that IPv4 address is: a NAT64
+    /// gateway's view of an internal client is private, and a 6to4 address of a private
+    /// IPv4 address too.
+    #[test]
+    fn ipv4_addresses_carried_in_ipv6_are_judged_as_ipv4() {
+        for (ip, name) in [
+            ("64:ff9b::10.1.2.3", Some("private")),
+            ("64:ff9b::127.0.0.1", Some("loopback")),
+            ("64:ff9b::100.64.0.1", Some("shared")),
+            ("64:ff9b::203.0.113.9", None),
+            ("2002:a01:203::1", Some("private")),
+            ("2002:c0a8:101::", Some("private")),
+            ("2002:a9fe:101::1", Some("link_local")),
+            ("2002:cb00:7109::1", None),
+            // Only the well-known NAT64 prefix: a network-specific one is the operator's.
+            ("64:ff9c::10.1.2.3", None),
+        ] {
+            assert_eq!(placeless(ip.parse().unwrap()), name, "{ip}");
+        }
+    }
+
+    #[test]
+    fn a_database_is_asked_about_the_ipv4_address_carried() {
+        for (ip, located_as) in [
+            ("64:ff9b::203.0.113.9", "203.0.113.9"),
+            ("2002:cb00:7109:5::1", "203.0.113.9"),
+            ("::ffff:203.0.113.9", "203.0.113.9"),
+            ("203.0.113.9", "203.0.113.9"),
+            ("2001:db8::1", "2001:db8::1"),
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(super::located(ip).to_string(), located_as, "{ip}");
         }
     }
 }
