@@ -113,6 +113,44 @@ impl Database {
         })
     }
 
+    /// Checks the whole file: every node of its search tree and every record it points to.
+    /// [`Database::open`] reads only the metadata at the file's end, which a file still
+    /// being written in place (an in-place copy, a download that allocates the file first)
+    /// can already have whole while its tree is not, and whose every lookup would then find
+    /// nothing, or another network's record.
+    ///
+    /// Not `Reader::verify`, which also asks of the metadata what MaxMind's databases have
+    /// and other writers' need not (a non-empty `description`), and would refuse them.
+    pub(crate) fn verify(&self, path: &Path) -> Result<(), GeoIpError> {
+        let broken = |reason: String| GeoIpError::Open {
+            key: self.role.key(),
+            path: PathBuf::from(path),
+            reason: format!("not a whole MaxMind DB file: {reason}"),
+        };
+        let options = maxminddb::WithinOptions::default().include_networks_without_data();
+        let networks = self
+            .reader
+            .networks(options)
+            .map_err(|e| broken(e.to_string()))?;
+        // A tree of n nodes has n + 1 leaves; far more means its nodes make a cycle.
+        let most = (self.reader.metadata().node_count as usize).saturating_mul(3) + 2;
+        let mut records = std::collections::HashSet::new();
+        for (walked, network) in networks.enumerate() {
+            if walked > most {
+                return Err(broken("its search tree has a cycle".into()));
+            }
+            let network = network.map_err(|e| broken(e.to_string()))?;
+            if let Some(offset) = network.offset() {
+                if records.insert(offset) {
+                    network
+                        .decode::<serde::de::IgnoredAny>()
+                        .map_err(|e| broken(e.to_string()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The database's own name for its type (`GeoLite2-City`).
     pub(crate) fn kind(&self) -> &str {
         &self.reader.metadata().database_type

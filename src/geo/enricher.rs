@@ -40,9 +40,10 @@ struct Found {
 ///   the least recently used forgotten first), so an attacker who rotates addresses costs
 ///   lookups, never memory.
 /// - The files are checked every [`check_interval`](GeoIpBuilder::check_interval); a changed
-///   file is read on a thread of its own and swapped in whole (the cache starts afresh). A
-///   file that is gone or cannot be read at that point is a warning, and the database loaded
-///   before stays in use: a half-copied file must not blank out every event's place.
+///   file is read on a thread of its own, its search tree and records checked whole, and
+///   swapped in whole (the cache starts afresh). A file that is gone, cannot be read or is not
+///   whole at that point is a warning, and the database loaded before stays in use: a
+///   half-copied file must not blank out every event's place.
 /// - A file that cannot be opened at start is an error ([`GeoIpError`]).
 ///
 /// ```no_run
@@ -236,14 +237,11 @@ impl Processor for GeoIp {
 }
 
 #[cfg(test)]
-#[path = "../../tests/support/geo_db.rs"]
-mod geo_db;
-
-#[cfg(test)]
 mod tests {
     use std::net::IpAddr;
 
-    use super::{geo_db, GeoIp};
+    use super::super::geo_db;
+    use super::GeoIp;
 
     /// An IPv6-only service behind NAT64 sees every IPv4 client as `64:ff9b::a.b.c.d`: the
     /// client is placed by its IPv4 address, as a 6to4 client is.

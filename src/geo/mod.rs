@@ -17,6 +17,11 @@ mod error;
 mod scope;
 mod watch;
 
+/// MaxMind DB files for the tests, written as the integration tests write them.
+#[cfg(test)]
+#[path = "../../tests/support/geo_db.rs"]
+mod geo_db;
+
 pub use enricher::{GeoIp, GeoIpBuilder, DEFAULT_CACHE_ENTRIES, DEFAULT_CHECK_INTERVAL};
 pub use error::GeoIpError;
 pub use watch::RELOADS;

@@ -101,7 +101,12 @@ impl Watched {
         let (sender, receiver) = mpsc::channel();
         let (path, role) = (self.path.clone(), self.role);
         let read = move || {
-            let _ = sender.send(Database::open(&path, role));
+            // Checked whole before it replaces a database that works; the first one is
+            // not, as there is nothing to keep in its place and a City database takes
+            // seconds to check.
+            let database = Database::open(&path, role)
+                .and_then(|database| database.verify(&path).map(|()| database));
+            let _ = sender.send(database);
         };
         // Off the pipeline's task: a City database is tens of megabytes.
         if let Err(error) = std::thread::Builder::new()
@@ -113,5 +118,59 @@ impl Watched {
         }
         self.loading = Some((stamp, receiver));
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::time::{Duration, Instant};
+
+    use super::super::geo_db;
+    use super::{Role, Watched};
+
+    /// Checks until the version being read is taken in or refused; true when taken.
+    fn settle(watched: &mut Watched) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut changed = watched.check();
+        while watched.loading.is_some() {
+            assert!(Instant::now() < deadline, "never read");
+            std::thread::sleep(Duration::from_millis(5));
+            changed |= watched.check();
+        }
+        changed
+    }
+
+    fn city_of(watched: &Watched, ip: &str) -> Option<String> {
+        watched.current.place(ip.parse::<IpAddr>().unwrap())?.city
+    }
+
+    /// A file whose end (the metadata) is whole but whose search tree and data are not (a
+    /// copy made in place, a download that allocates the file before filling it) opens like
+    /// a good one, and would answer every lookup with nothing: the database loaded before
+    /// stays in use until the file is whole.
+    #[test]
+    fn a_file_whole_at_its_end_but_broken_before_is_not_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("city.mmdb");
+        geo_db::install(&path, &geo_db::city_database(&[geo_db::LYON]));
+        let mut watched = Watched::open(path.clone(), Role::City).unwrap();
+        assert_eq!(city_of(&watched, "203.0.113.77").as_deref(), Some("Lyon"));
+
+        let good = geo_db::city_database(&[geo_db::SYDNEY, geo_db::LYON]);
+        let marker = b"\xab\xcd\xefMaxMind.com";
+        let metadata = good
+            .windows(marker.len())
+            .rposition(|w| w == marker)
+            .unwrap();
+        let mut broken = good.clone();
+        broken[..metadata].fill(0);
+        geo_db::install(&path, &broken);
+        assert!(!settle(&mut watched), "a broken file was taken");
+        assert_eq!(city_of(&watched, "203.0.113.77").as_deref(), Some("Lyon"));
+
+        geo_db::install(&path, &good);
+        assert!(settle(&mut watched));
+        assert_eq!(city_of(&watched, "198.51.100.7").as_deref(), Some("Sydney"));
     }
 }
