@@ -34,7 +34,7 @@ struct Found {
 ///
 /// - Private, loopback, link-local, carrier-grade NAT and unspecified addresses are not
 ///   looked up: `source.geo.name` says which they are (`private`). An IPv4 address carried
-///   in IPv6 (IPv4-mapped, NAT64 `64:ff9b::/96`, 6to4) is judged and looked up as that
+///   in IPv6 (IPv4-mapped, NAT64 `64:ff9b::/96`, 6to4, Teredo) is judged and looked up as that
 ///   IPv4 address.
 /// - Answers are cached per address (at most [`cache_entries`](GeoIpBuilder::cache_entries),
 ///   the least recently used forgotten first), so an attacker who rotates addresses costs
@@ -244,9 +244,9 @@ mod tests {
     use super::GeoIp;
 
     /// An IPv6-only service behind NAT64 sees every IPv4 client as `64:ff9b::a.b.c.d`: the
-    /// client is placed by its IPv4 address, as a 6to4 client is.
+    /// client is placed by its IPv4 address, as a 6to4 or Teredo client is.
     #[test]
-    fn a_nat64_or_6to4_client_is_placed_by_its_ipv4_address() {
+    fn a_nat64_6to4_or_teredo_client_is_placed_by_its_ipv4_address() {
         let dir = tempfile::tempdir().unwrap();
         let (city, asn) = (dir.path().join("city.mmdb"), dir.path().join("asn.mmdb"));
         geo_db::install(&city, &geo_db::city_database(&[geo_db::LYON]));
@@ -257,6 +257,15 @@ mod tests {
             assert_eq!(place.and_then(|p| p.city).as_deref(), Some("Lyon"), "{ip}");
             assert_eq!(network.map(|n| n.number), Some(64_500), "{ip}");
         }
+        // A Teredo client (RFC 4380) is where its NAT's address is (the last 32 bits,
+        // inverted: 203.0.113.77), not where its Teredo server is (65.54.227.120, the bits
+        // after the prefix, by which a database that aliases 2001::/32 would place it).
+        let teredo = "2001:0:4136:e378:8000:63bf:34ff:8eb2"
+            .parse::<IpAddr>()
+            .unwrap();
+        let (place, network) = geo.lookup(teredo);
+        assert_eq!(place.and_then(|p| p.city).as_deref(), Some("Lyon"));
+        assert_eq!(network.map(|n| n.number), Some(64_500));
         let (place, network) = geo.lookup("64:ff9b::10.0.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(place.and_then(|p| p.name).as_deref(), Some("private"));
         assert_eq!(network, None);

@@ -15,7 +15,8 @@ pub(crate) fn placeless(ip: IpAddr) -> Option<&'static str> {
 /// The address a database is asked about for `ip`: the IPv4 address an IPv6 one carries, for
 /// an IPv4-mapped address (`::ffff:203.0.113.9`), a NAT64 address of the well-known prefix
 /// (RFC 6052, `64:ff9b::203.0.113.9`: how an IPv6-only service behind NAT64 sees every
-/// IPv4 client) and a 6to4 address (RFC 3056, `2002:cb00:7109::`); else `ip` itself.
+/// IPv4 client), a 6to4 address (RFC 3056, `2002:cb00:7109::`) and a Teredo address (RFC
+/// 4380, `2001:0::/32`: its client's NAT address); else `ip` itself.
 /// Geolocation databases place IPv4 clients by their IPv4 addresses, and a NAT64 prefix is
 /// the operator's, not the client's.
 pub(crate) fn located(ip: IpAddr) -> IpAddr {
@@ -30,6 +31,12 @@ pub(crate) fn located(ip: IpAddr) -> IpAddr {
     if segments[0] == 0x2002 {
         let [_, _, a, b, c, d, ..] = v6.octets();
         return IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+    }
+    if segments[..2] == [0x2001, 0] {
+        // Teredo (RFC 4380): the client's NAT address, inverted, in the last 32 bits. The
+        // bits after the prefix are the Teredo server's, by which a database that aliases
+        // 2001::/32 to its IPv4 tree would place every Teredo client.
+        return IpAddr::V4(Ipv4Addr::new(!a, !b, !c, !d));
     }
     IpAddr::V6(v6)
 }
@@ -128,6 +135,7 @@ mod tests {
             ("::ffff:203.0.113.9", "203.0.113.9"),
             ("203.0.113.9", "203.0.113.9"),
             ("2001:db8::1", "2001:db8::1"),
+            ("2001:0:4136:e378:8000:63bf:34ff:8eb2", "203.0.113.77"),
         ] {
             let ip: std::net::IpAddr = ip.parse().unwrap();
             assert_eq!(super::located(ip).to_string(), located_as, "{ip}");
