@@ -317,6 +317,67 @@ async fn a_login_page_is_unknown_without_a_rule_and_judged_with_one() {
     assert_eq!(all[0]["error"]["code"], "redirected_to_login");
 }
 
+/// A server that redirects a path without its trailing slash to the one with it, as Django's
+/// `APPEND_SLASH` (301) and Werkzeug's strict slashes (308) do, for a `POST` too, before any
+/// view reads the form: the login route is `/accounts/login/`. The body is read whole, as
+/// `oauth-audit proxy` sends it on whether the upstream reads it or not.
+fn slash_redirecting_login() -> Router {
+    Router::new()
+        .route(
+            "/accounts/login",
+            post(|_: Bytes| async {
+                (
+                    StatusCode::MOVED_PERMANENTLY,
+                    [(header::LOCATION, "/accounts/login/")],
+                )
+            }),
+        )
+        .route(
+            "/accounts/Login",
+            post(|_: Bytes| async {
+                (
+                    StatusCode::PERMANENT_REDIRECT,
+                    [(header::LOCATION, "http://idp.example/accounts/login/")],
+                )
+            }),
+        )
+        .route(
+            "/accounts/login/",
+            post(|_: Bytes| async {
+                (StatusCode::FOUND, [(header::LOCATION, "/accounts/login/")])
+            }),
+        )
+}
+
+/// The login endpoint is looked up in every spelling (`/accounts/login` is the configured
+/// `/accounts/login/`); a redirect to the form in another spelling than the request's is a
+/// redirect back to the login page, not into the application: nothing was authenticated.
+#[tokio::test]
+async fn a_redirect_to_the_login_page_spelt_otherwise_is_no_success() {
+    let endpoints = Endpoints::builder()
+        .login("/accounts/login/")
+        .build()
+        .unwrap();
+    let (addr, memory) = serve_with_endpoints(slash_redirecting_login(), endpoints).await;
+    for path in ["/accounts/login", "/accounts/Login", "/accounts/login/"] {
+        let res = post_form(addr, path, "username=victim&password=x".into()).await;
+        assert!(res.status().is_redirection(), "{path}: {}", res.status());
+    }
+    let all = events(&memory, 3).await;
+    for (event, path) in all
+        .iter()
+        .zip(["/accounts/login", "/accounts/Login", "/accounts/login/"])
+    {
+        assert_eq!(event["http"]["path"], path, "{event}");
+        assert_eq!(event["kind"], "LoginFailed", "{path}: {event}");
+        assert_eq!(event["outcome"], "failure", "{path}: {event}");
+        assert_eq!(
+            event["error"]["code"], "redirected_to_login",
+            "{path}: {event}"
+        );
+    }
+}
+
 /// A plain API that happens to have `/token`, `/revoke` and `/authorize` routes.
 fn plain_api() -> Router {
     Router::new()

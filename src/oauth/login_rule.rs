@@ -4,6 +4,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::request_target::CanonicalPath;
+
 /// What a [`LoginRule`] sees of a login response.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
@@ -23,7 +25,8 @@ type Judge = dyn Fn(LoginResponse<'_>) -> bool + Send + Sync;
 /// Decides whether a login response means the credentials were accepted.
 ///
 /// The default judges only what status and redirect prove: a redirect (3xx with a
-/// `Location`) is a success, unless it goes back to the login page or to a URL with an
+/// `Location`) is a success, unless it goes back to the login page (its path in any spelling
+/// the endpoint lookup reads as the same: `/login/`, `/Login`) or to a URL with an
 /// `error` query parameter; a 4xx or 5xx is a failure. A 2xx page (which may well say
 /// "Invalid password") cannot be told apart and is recorded with `outcome: unknown`:
 /// configure a rule when the application answers logins with pages.
@@ -96,7 +99,25 @@ fn default_rule(r: LoginResponse<'_>) -> Option<bool> {
 }
 
 fn back_to_login(r: &LoginResponse<'_>) -> bool {
-    r.location.is_some_and(|l| location_path(l) == r.login_path)
+    r.location
+        .is_some_and(|l| same_path(location_path(l), r.login_path))
+}
+
+/// Whether two paths name the same route in some reading, whatever the case: the login
+/// route is looked up so ([`Endpoints::lookup`](super::Endpoints::lookup)), and a server that
+/// redirects a misspelled `/accounts/login` to `/accounts/login/` (Django's `APPEND_SLASH`,
+/// Werkzeug's strict slashes) sends the user back to the form, unauthenticated.
+fn same_path(location: &str, login: &str) -> bool {
+    if location == login {
+        return true;
+    }
+    let (location, login) = (CanonicalPath::new(location), CanonicalPath::new(login));
+    for reading in location.readings() {
+        if login.readings().any(|b| reading.eq_ignore_ascii_case(b)) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Why a login failed, as `error.code`.
@@ -157,6 +178,20 @@ mod tests {
         assert!(rule.succeeded(response(302, Some("/home"), false)));
         assert!(!rule.succeeded(response(302, Some("/login"), false)));
         assert!(!rule.succeeded(response(302, Some("https://idp.example/login"), false)));
+        // The login page spelt otherwise than the request (a trailing slash added, as
+        // Django's `APPEND_SLASH` redirects) is still the login page.
+        for again in [
+            "/login/",
+            "//login",
+            "/Login",
+            "/log%69n",
+            "https://idp.example/login/",
+        ] {
+            assert!(
+                !rule.succeeded(response(302, Some(again), false)),
+                "{again}"
+            );
+        }
         assert!(!rule.succeeded(response(302, Some("/home"), true)));
         assert!(!rule.succeeded(response(401, None, false)));
         assert!(!rule.succeeded(response(500, None, false)));
@@ -194,7 +229,12 @@ mod tests {
         ) {
             let r = response(status, location.as_deref(), error);
             let verdict = LoginRule::default().verdict(r);
-            let back = location.as_deref().is_some_and(|l| location_path(l) == "/login");
+            // The login page in any spelling: `/login/`, `//login`.
+            let back = location.as_deref().is_some_and(|l| {
+                let segments: Vec<&str> =
+                    location_path(l).split('/').filter(|s| !s.is_empty()).collect();
+                segments == ["login"]
+            });
             let model = if !(200..400).contains(&status) || back || error {
                 Some(false)
             } else if (300..400).contains(&status) && location.is_some() {
