@@ -378,6 +378,39 @@ async fn a_redirect_to_the_login_page_spelt_otherwise_is_no_success() {
     }
 }
 
+/// Spring Security's form login with a login page apart from the URL that processes the
+/// form (`loginPage("/signin").loginProcessingUrl("/authenticate")`): a failure redirects to
+/// `/signin?error`, an `error` parameter without a value; a success to the application.
+fn spring_login() -> Router {
+    Router::new().route(
+        "/authenticate",
+        post(|body: Bytes| async move {
+            let ok = body.as_ref() == b"username=alice&password=wonderland";
+            let to = if ok { "/app" } else { "/signin?error" };
+            (StatusCode::FOUND, [(header::LOCATION, to)])
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_redirect_with_an_error_parameter_without_a_value_is_a_failure() {
+    let endpoints = Endpoints::builder().login("/authenticate").build().unwrap();
+    let (addr, memory) = serve_with_endpoints(spring_login(), endpoints).await;
+    post_form(addr, "/authenticate", "username=alice&password=guess".into()).await;
+    post_form(
+        addr,
+        "/authenticate",
+        "username=alice&password=wonderland".into(),
+    )
+    .await;
+    let all = events(&memory, 2).await;
+    assert_eq!(all[0]["kind"], "LoginFailed", "{}", all[0]);
+    assert_eq!(all[0]["outcome"], "failure");
+    assert_eq!(all[0]["error"]["code"], "redirected_with_error");
+    assert_eq!(all[1]["kind"], "LoginSucceeded", "{}", all[1]);
+    assert_eq!(all[1]["outcome"], "success");
+}
+
 /// A plain API that happens to have `/token`, `/revoke` and `/authorize` routes.
 fn plain_api() -> Router {
     Router::new()

@@ -203,6 +203,11 @@ impl<'a> Form<'a> {
             .map(|(_, v)| v.as_ref())
     }
 
+    /// Whether `name` is sent, with a value or without one (`?error`).
+    pub(crate) fn names(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(k, _)| k == name)
+    }
+
     /// Every non-empty value of `name` (`resource`, `audience` may repeat).
     pub(crate) fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
         self.pairs

@@ -15,7 +15,7 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
             let response = LoginResponse {
                 status: status.as_u16(),
                 location: location.map(|l| l.target.as_str()),
-                location_has_error: location.is_some_and(|l| l.error.is_some()),
+                location_has_error: location.is_some_and(|l| l.names_error),
                 login_path: x.request.path.as_str(),
             };
             match config.login_rule.verdict(response) {

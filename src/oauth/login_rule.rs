@@ -14,7 +14,8 @@ pub struct LoginResponse<'a> {
     pub status: u16,
     /// The `Location` the response redirects to, without its query string or fragment.
     pub location: Option<&'a str>,
-    /// The `Location` carries an `error` query parameter.
+    /// The `Location` names an `error` parameter in its query or fragment, with a value or
+    /// without one (`/signin?error`, as Spring Security sends a failed login back).
     pub location_has_error: bool,
     /// The path of the login route itself.
     pub login_path: &'a str,

@@ -88,6 +88,9 @@ pub(crate) struct Location {
     pub(crate) code: bool,
     /// The `error` parameter, raw: scrubbed when the event is built.
     pub(crate) error: Option<Untrusted>,
+    /// It names an `error` parameter, with a value or without one: Spring Security sends a
+    /// failed login back to `/login?error`.
+    pub(crate) names_error: bool,
     /// The `error_description` parameter, raw: scrubbed when the event is built.
     pub(crate) error_description: Option<Untrusted>,
     /// An `access_token` in the fragment (implicit, hybrid).
@@ -110,6 +113,7 @@ impl Location {
         for part in [query, fragment] {
             let params = Form::parse(part.as_bytes());
             out.code |= params.first("code").is_some();
+            out.names_error |= params.names("error");
             if let Some(error) = params.first("error") {
                 out.error = Some(Untrusted::new(error));
             }
