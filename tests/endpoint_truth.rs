@@ -396,7 +396,12 @@ fn spring_login() -> Router {
 async fn a_redirect_with_an_error_parameter_without_a_value_is_a_failure() {
     let endpoints = Endpoints::builder().login("/authenticate").build().unwrap();
     let (addr, memory) = serve_with_endpoints(spring_login(), endpoints).await;
-    post_form(addr, "/authenticate", "username=alice&password=guess".into()).await;
+    post_form(
+        addr,
+        "/authenticate",
+        "username=alice&password=guess".into(),
+    )
+    .await;
     post_form(
         addr,
         "/authenticate",
