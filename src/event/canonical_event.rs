@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::canonical::{append_to, write_str, Canonical, Canonicalizer, Error};
 use super::{
     Actor, ActorKind, AuditEvent, ClientAuth, ErrorInfo, HttpInfo, OAuthDetails, Scopes,
-    ServiceInfo, Shared, Source, Timestamp, TokenDetails, UnverifiedClaims,
+    ServiceInfo, Shared, Source, Timestamp, TokenDetails, TokenSentIn, UnverifiedClaims,
 };
 use crate::token::{TokenFingerprint, TokenFormat, Verdict};
 
@@ -471,6 +471,7 @@ fn write_token(c: &mut Canonical, token: &TokenDetails) -> Result<(), Error> {
         issued_at,
         issuer,
         jti,
+        sent_in,
         subject,
         truncated,
         type_hint,
@@ -496,6 +497,7 @@ fn write_token(c: &mut Canonical, token: &TokenDetails) -> Result<(), Error> {
     m.opt_time(key!("issued_at"), issued_at)?;
     m.opt_str(key!("issuer"), issuer.as_deref());
     m.opt_str(key!("jti"), jti.as_deref());
+    m.opt_plain(key!("sent_in"), sent_in.map(TokenSentIn::as_str));
     m.opt_str(key!("subject"), subject.as_deref());
     if !truncated.is_empty() {
         m.serde(key!("truncated"), truncated)?;
@@ -595,7 +597,7 @@ mod tests {
                     Just(Verdict::Unverified),
                 ]),
             ),
-            (binding, secret) in (of(binding()), key_text()),
+            (binding, secret, in_query) in (of(binding()), key_text(), any::<bool>()),
         ) -> TokenDetails {
             let mut token = TokenDetails::from_fingerprint(TokenFingerprint::of(&secret));
             token.active = active;
@@ -607,6 +609,7 @@ mod tests {
             token.issued_at = issued_at;
             token.issuer = issuer;
             token.jti = jti;
+            token.sent_in = in_query.then_some(TokenSentIn::Query);
             token.subject = subject;
             token.truncated = truncated;
             token.type_hint = type_hint;

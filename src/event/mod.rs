@@ -42,7 +42,7 @@ pub use kind::{ActorKind, ClientAuth, EventKind, Outcome, Severity};
 pub use model::{
     Actor, Alert, AuditEvent, AutonomousSystem, BindingMethod, ChainLink, Checkpoint, DropReason,
     Dropped, ErrorInfo, Geo, HttpInfo, OAuthDetails, Place, Scopes, SeqRange, ServiceInfo, Source,
-    TokenBinding, TokenDetails, TokenRef, Travel, UnverifiedClaims, SCHEMA,
+    TokenBinding, TokenDetails, TokenRef, TokenSentIn, Travel, UnverifiedClaims, SCHEMA,
 };
 #[cfg(test)]
 pub(crate) use sanitize::SecretDigest;

@@ -481,6 +481,12 @@ pub struct TokenDetails {
     /// The JWT id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// Where a protected route's request carried the token when it was not in
+    /// `Authorization`: `query` for the URI query's `access_token` (RFC 6750 §2.3). Absent
+    /// for a token sent in `Authorization`, and for every token an OAuth endpoint's event is
+    /// about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_in: Option<TokenSentIn>,
     /// The end user the token was issued for, when the event is about someone else's token
     /// (introspection: the caller is `actor`, the token's owner is here).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -545,6 +551,7 @@ impl TokenDetails {
             type_hint: None,
             active: None,
             verdict: None,
+            sent_in: None,
             subject: None,
             client_id: None,
             unverified: None,
@@ -625,6 +632,26 @@ impl BindingMethod {
         match self {
             BindingMethod::Dpop => "dpop",
             BindingMethod::Mtls => "mtls",
+        }
+    }
+}
+
+/// Where a protected route's request carried its access token, when not in the
+/// `Authorization` header (`token.sent_in`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TokenSentIn {
+    /// The URI query's `access_token` parameter (RFC 6750 §2.3), which puts the token in
+    /// URLs: server and proxy logs, browser history, `Referer`.
+    Query,
+}
+
+impl TokenSentIn {
+    /// `query`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenSentIn::Query => "query",
         }
     }
 }

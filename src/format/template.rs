@@ -346,6 +346,7 @@ const OAUTH_FIELDS: &[(&str, Field)] = &[
     ("token.type_hint", Field::Keyword),
     ("token.active", Field::Boolean),
     ("token.verdict", Field::Keyword),
+    ("token.sent_in", Field::Keyword),
     ("token.truncated", Field::Keyword),
     ("token.binding.downgrade", Field::Boolean),
     ("token.binding.jkt", Field::Keyword),

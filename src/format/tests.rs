@@ -283,7 +283,10 @@ pub(super) fn sample(kind: EventKind) -> AuditEvent {
                 endpoint: Some("userinfo".into()),
                 ..OAuthDetails::default()
             }));
-            event.token = Some(token().into());
+            let mut token = token();
+            // A protected route's token sent in the query (RFC 6750 §2.3).
+            token.sent_in = Some(crate::event::TokenSentIn::Query);
+            event.token = Some(token.into());
             event.scopes.granted = Some(strings(&["profile", "orders:read"]).into());
             event.scopes.required = Some(strings(&["orders:read"]).into());
             event.scopes.used = Some(strings(&["orders:read"]).into());
