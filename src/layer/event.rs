@@ -17,7 +17,7 @@ use super::Shared;
 use crate::context::RequestContext;
 use crate::event::{
     error_code, ActorKind, AuditEvent, ErrorInfo, EventKind, HeadSecrets, HttpInfo, Outcome,
-    Secrets, Severity, TokenDetails,
+    Secrets, Severity, TokenDetails, TokenSentIn,
 };
 use crate::oauth::{EndpointEvent, EndpointRequest, ResponseHead, ResponseSeen, Settings};
 use crate::resource::{token_parts, Challenge, Presented, ResourceRequest};
@@ -215,6 +215,9 @@ fn resource_event(
             if let Some(binding) = resource.presentation().binding(token) {
                 details.binding = Some(Box::new(binding));
             }
+            if resource.in_query() {
+                details.sent_in = Some(TokenSentIn::Query);
+            }
             event.token = Some(details);
         }
         Presented::Malformed {
@@ -230,6 +233,7 @@ fn resource_event(
             if let Some(fingerprint) = credential.or(*fingerprint) {
                 let mut details = TokenDetails::from_fingerprint(fingerprint);
                 details.verdict = Some(Verdict::Malformed);
+                details.sent_in = resource.in_query().then_some(TokenSentIn::Query);
                 event.token = Some(details.into());
             }
         }
@@ -253,7 +257,9 @@ fn resource_event(
         .as_ref()
         .and_then(|t| t.binding.as_ref())
         .is_some_and(|b| b.downgrade || b.proof != Some(crate::dpop::ProofOutcome::Valid));
-    if token_problem.is_some() || scope_unmet || unproven {
+    // A token in the query (RFC 6750 §2.3: SHOULD NOT) is in URLs now: logs, history,
+    // `Referer`.
+    if token_problem.is_some() || scope_unmet || unproven || resource.in_query() {
         event.severity = event.severity.max(Severity::Warning);
     }
 
@@ -334,13 +340,25 @@ fn resource_error(
             description: malformed_reason,
         });
     }
+    // The record names the holder of a token sent in the query, which enforcement takes as
+    // no token at all: the refusal says where the token came.
+    let description = resource
+        .in_query()
+        .then(|| QUERY_TOKEN_REFUSED.to_owned())
+        .filter(|_| status.is_some_and(|s| s == 401 || s == 403));
     status
         .and_then(error_code::for_status)
         .map(|code| ErrorInfo {
             code: code.to_owned(),
-            description: None,
+            description,
         })
 }
+
+/// `error.description` of a protected route's `401`/`403` to a request whose token came in
+/// the query: the layer hands handlers and `RequiredScopes` only a token sent in
+/// `Authorization`.
+const QUERY_TOKEN_REFUSED: &str =
+    "the access token came in the URI query (RFC 6750 §2.3), not in the Authorization header";
 
 /// Verdicts that mean the token must not be accepted. `Unverified` is not one: with no key
 /// source configured the layer records claims without judging them.

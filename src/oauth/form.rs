@@ -576,6 +576,64 @@ impl std::fmt::Debug for Form<'_> {
     }
 }
 
+/// The `access_token` a protected route's query carries (RFC 6750 §2.3), its value decoded
+/// as a form's is. `None` when the query has none (empty values count as omitted, as RFC 6749
+/// §3.1 has them).
+///
+/// Read as the most lenient server reads it, so that no token an upstream may have taken
+/// goes unrecorded: a name spelt with escapes (`access%5Ftoken`) is the parameter, and
+/// parameters are cut at `;` as well as `&` (a token, a `b64token`, holds no `;`, so a value
+/// with one was no token to a server that cuts at `&` alone). The parameter sent more than
+/// once is [`QueryToken::Repeated`](crate::resource::QueryToken::Repeated), with its first
+/// value; a name in another case (`ACCESS_TOKEN`) counts as sent again, as [`Form::get`]
+/// counts it, but is not the parameter on its own.
+///
+/// Asked of every protected route's request that has a query and no `Authorization` field:
+/// a query that names no `access_token` and escapes nothing is passed over with one search,
+/// and no other query allocates anything but the decoded names and values it has to compare.
+pub(crate) fn query_access_token(query: &str) -> Option<crate::resource::QueryToken<'_>> {
+    use crate::resource::QueryToken;
+    const NAME: &str = "access_token";
+    let bytes = query.as_bytes();
+    if memchr::memmem::find(bytes, NAME.as_bytes()).is_none()
+        && memchr::memchr(b'%', bytes).is_none()
+    {
+        return None;
+    }
+    let mut first = None;
+    let mut sent = 0usize;
+    for piece in query.split(['&', ';']) {
+        let Some((raw_name, raw_value)) = piece.split_once('=') else {
+            continue;
+        };
+        // Decoding never lengthens a name: a shorter one is not the parameter, and one of the
+        // same length is it only as it came (an escape would shorten it).
+        if raw_value.is_empty() || raw_name.len() < NAME.len() {
+            continue;
+        }
+        let name = if raw_name.len() == NAME.len() {
+            Cow::Borrowed(raw_name)
+        } else if raw_name.contains('%') {
+            component(raw_name.as_bytes())
+        } else {
+            continue;
+        };
+        if !name.eq_ignore_ascii_case(NAME) {
+            continue;
+        }
+        sent += 1;
+        if first.is_none() && name == NAME {
+            first = Some(component(raw_value.as_bytes()));
+        }
+    }
+    let first = first?;
+    Some(if sent > 1 {
+        QueryToken::Repeated(first)
+    } else {
+        QueryToken::One(first)
+    })
+}
+
 /// Longest identifier (client id, username, grant type) kept in an event.
 pub(crate) const MAX_ID: usize = 256;
 /// Longest URI kept in an event.
@@ -685,6 +743,92 @@ fn hex(digit: u8) -> Option<u8> {
 mod tests {
     use super::*;
     use crate::secret_params::PUBLIC;
+
+    /// What [`query_access_token`] reads of `query`: whether the parameter was sent more
+    /// than once, and its (first) value.
+    fn query_token(query: &str) -> Option<(bool, String)> {
+        use crate::resource::QueryToken;
+        query_access_token(query).map(|token| match token {
+            QueryToken::One(value) => (false, value.into_owned()),
+            QueryToken::Repeated(value) => (true, value.into_owned()),
+        })
+    }
+
+    #[test]
+    fn a_querys_access_token_is_read_decoded() {
+        let one = |value: &str| Some((false, value.to_owned()));
+        assert_eq!(query_token("access_token=abc.def-_~"), one("abc.def-_~"));
+        assert_eq!(query_token("page=2&access_token=abc&sort=asc"), one("abc"));
+        // Decoded as a form's value: escapes, and `+` a space.
+        assert_eq!(query_token("access_token=a%2Eb%2Bc%3D"), one("a.b+c="));
+        assert_eq!(query_token("access_token=a+b"), one("a b"));
+        // An escaped name is the same parameter to a server.
+        assert_eq!(query_token("access%5Ftoken=abc"), one("abc"));
+        assert_eq!(query_token("%61ccess%5f%74oken=abc"), one("abc"));
+        // Cut at `;` too, as some servers cut.
+        assert_eq!(query_token("page=2;access_token=abc"), one("abc"));
+        assert_eq!(query_token("access_token=abc;page=2"), one("abc"));
+        // An escaped separator is part of a value, not a separator.
+        assert_eq!(query_token("state=x%26access_token%3Dabc"), None);
+        assert_eq!(query_token("state=x%3Baccess_token%3Dabc"), None);
+    }
+
+    #[test]
+    fn a_query_without_an_access_token_has_none() {
+        for query in [
+            "",
+            "page=2",
+            "access_token",
+            "access_token=",
+            "access_token=&access_token=",
+            "my_access_token=abc",
+            "access_token_hint=abc",
+            "xaccess%5Ftoken=abc",
+            "access+token=abc",
+            "access%20token=abc",
+            "q=%41",
+            // Another case is not the parameter on its own.
+            "ACCESS_TOKEN=abc",
+            "Access%5FToken=abc",
+            // Only a value names it.
+            "q=access_token",
+        ] {
+            assert_eq!(query_token(query), None, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn an_access_token_sent_twice_is_repeated_with_its_first_value() {
+        let repeated = |value: &str| Some((true, value.to_owned()));
+        assert_eq!(query_token("access_token=a&access_token=b"), repeated("a"));
+        assert_eq!(query_token("access_token=a&access_token=a"), repeated("a"));
+        assert_eq!(query_token("access_token=a;access_token=b"), repeated("a"));
+        assert_eq!(
+            query_token("access_token=a&access%5Ftoken=b"),
+            repeated("a")
+        );
+        assert_eq!(
+            query_token("access%5Ftoken=a&access_token=b"),
+            repeated("a")
+        );
+        // Another case counts as sent again.
+        assert_eq!(query_token("ACCESS_TOKEN=b&access_token=a"), repeated("a"));
+        assert_eq!(query_token("access_token=a&Access_Token=b"), repeated("a"));
+        // An empty value is omitted (RFC 6749 §3.1), not sent again.
+        assert_eq!(
+            query_token("access_token=&access_token=a&access_token="),
+            Some((false, "a".to_owned()))
+        );
+    }
+
+    #[test]
+    fn a_huge_query_is_read_once() {
+        let mut query = "x=1&".repeat(20_000);
+        query.push_str("access_token=tail");
+        assert_eq!(query_token(&query), Some((false, "tail".to_owned())));
+        let escaped = "a%41=1&".repeat(20_000);
+        assert_eq!(query_token(&escaped), None);
+    }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]

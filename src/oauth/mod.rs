@@ -162,6 +162,7 @@ pub use metadata::{MetadataError, ProviderMetadata};
 
 pub(crate) use client_auth::authorization_secrets;
 pub(crate) use exchange::ResponseSeen;
+pub(crate) use form::query_access_token;
 pub(crate) use request::{EndpointEvent, EndpointRequest, Settings};
 
 /// Entry points for fuzzing this module's parsers (cargo-fuzz targets). Not a stable API.

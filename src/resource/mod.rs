@@ -14,5 +14,5 @@ pub(crate) use binding::{also_certificate, certificate_binding, key_binding};
 pub use challenge::read_bearer_challenge;
 pub(crate) use challenge::Challenge;
 pub use request::AuditedToken;
-pub(crate) use request::{proof_of, Inspectors, Presented, ResourceRequest};
+pub(crate) use request::{proof_of, Inspectors, Presented, QueryToken, ResourceRequest};
 pub(crate) use token_fields::{actor, details, token_parts};

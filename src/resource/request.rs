@@ -1,5 +1,7 @@
-//! What a protected route's request presented in `Authorization`, inspected on arrival.
+//! What a protected route's request presented in `Authorization` (or, without one, in the
+//! query's `access_token`), inspected on arrival.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::{HeaderMap, Method, Uri};
@@ -43,6 +45,26 @@ pub(crate) enum Presented {
     Token(Arc<InspectedToken>),
 }
 
+/// The `access_token` of a protected route's query (RFC 6750 §2.3), percent-decoded as a
+/// form value is; read only for a request without any `Authorization` field. Its `Debug`
+/// shows nothing of the token.
+pub(crate) enum QueryToken<'q> {
+    /// The parameter, sent once.
+    One(Cow<'q, str>),
+    /// The parameter sent more than once: its first value. Which one the server reads is
+    /// anyone's guess, so none is believed.
+    Repeated(Cow<'q, str>),
+}
+
+impl std::fmt::Debug for QueryToken<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            QueryToken::One(_) => "One(..)",
+            QueryToken::Repeated(_) => "Repeated(..)",
+        })
+    }
+}
+
 /// A malformed credential's text, kept until the response is read: its `Debug` shows
 /// nothing of it.
 pub(crate) struct QuotedCredential(Box<str>);
@@ -57,6 +79,10 @@ impl std::fmt::Debug for QuotedCredential {
 #[derive(Debug)]
 pub(crate) struct ResourceRequest {
     presented: Presented,
+    /// Whether what was presented came in the query's `access_token` ([`QueryToken`]), not
+    /// in `Authorization`: recorded as the header's token would be, never handed to the
+    /// handler or to enforcement.
+    in_query: bool,
     presentation: Presentation,
     /// Only for the requests that carry such text: boxed, so that the rest pay a word.
     quotable: Option<Box<Quotable>>,
@@ -208,11 +234,14 @@ impl ResourceRequest {
     /// proof's key. The token's validity window is judged at `arrival`, the request's
     /// arrival as its event records it (no second reading of the clock). `carried` says
     /// whether the request has cookies to keep for a challenge that could quote them.
+    /// `in_query` is the query's `access_token`, read only when the request has no
+    /// `Authorization` field (the caller knows; a request that has one never pays for it).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn inspect(
         headers: &HeaderMap,
         uri: &Uri,
         authorization: Authorization<'_>,
+        in_query: Option<QueryToken<'_>>,
         carried: Carried,
         inspectors: Inspectors<'_>,
         proof: Option<ProofCheck>,
@@ -236,12 +265,37 @@ impl ResourceRequest {
                 seen
             }
         };
+        // Set when the token came in the query (RFC 6750 §2.3), read only without a header.
+        let mut from_query = false;
         let (scheme, presented) = match credential(headers, authorization, inspector, now) {
             Read::Seen(scheme, seen) => (scheme, Presented::Token(unless_revoked(seen))),
             Read::Rules(scheme, credential, probe) => (
                 scheme,
                 match credential {
-                    BearerCredential::Absent => Presented::Nothing,
+                    // RFC 6750 §2.3: the token in the query instead. Inspected as the
+                    // header's would be (the same cache, the same revocations), so that the
+                    // record names whom the upstream served.
+                    BearerCredential::Absent => match in_query {
+                        None => Presented::Nothing,
+                        Some(query) => {
+                            from_query = true;
+                            match query {
+                                QueryToken::One(token) => Presented::Token(unless_revoked(
+                                    inspector.inspect_probed(&token, None, None, now),
+                                )),
+                                // Fingerprinted as several `Authorization` fields are: by the
+                                // value a server reading the first takes.
+                                QueryToken::Repeated(first) => Presented::Malformed {
+                                    reason: "access_token sent more than once in the query",
+                                    fingerprint: Some(TokenFingerprint::of(&first)),
+                                    credential: None,
+                                    // The query is kept to scrub whenever it names an
+                                    // `access_token`.
+                                    quoted: None,
+                                },
+                            }
+                        }
+                    },
                     BearerCredential::OtherScheme => Presented::OtherScheme,
                     BearerCredential::Malformed(reason) => {
                         let value = headers
@@ -305,6 +359,7 @@ impl ResourceRequest {
         });
         let mut request = ResourceRequest {
             presented,
+            in_query: from_query,
             presentation: Presentation {
                 scheme,
                 proof,
@@ -340,11 +395,14 @@ impl ResourceRequest {
     }
 
     /// The presented token when it is opaque and not known to be revoked: a resolver may
-    /// know its claims.
+    /// know its claims. Not one sent in the query: its resolution would hand it to the
+    /// handler as [`AuditedToken`].
     pub(crate) fn opaque_token(&self) -> Option<&Arc<InspectedToken>> {
         match &self.presented {
             Presented::Token(token)
-                if token.format == TokenFormat::Opaque && token.verdict != Verdict::Revoked =>
+                if token.format == TokenFormat::Opaque
+                    && token.verdict != Verdict::Revoked
+                    && !self.in_query =>
             {
                 Some(token)
             }
@@ -361,12 +419,20 @@ impl ResourceRequest {
         self.record_proof(dpop);
     }
 
-    /// The inspected token, for the request's extensions.
+    /// The inspected token, for the request's extensions. Not one sent in the query: the
+    /// extensions are what handlers and [`RequiredScopes`](crate::RequiredScopes) accept a
+    /// token from, and an operator's rules must not start accepting tokens from URLs
+    /// unasked; such a request is refused as one without a token.
     pub(crate) fn audited_token(&self) -> Option<AuditedToken> {
         match &self.presented {
-            Presented::Token(token) => Some(AuditedToken(token.clone())),
+            Presented::Token(token) if !self.in_query => Some(AuditedToken(token.clone())),
             _ => None,
         }
+    }
+
+    /// Whether what was presented came in the query's `access_token` (RFC 6750 §2.3).
+    pub(crate) fn in_query(&self) -> bool {
+        self.in_query
     }
 
     /// What the request presented.
@@ -639,6 +705,7 @@ mod tests {
                 headers,
                 &uri,
                 Authorization::of(headers),
+                None,
                 Carried::of(headers, "x-forwarded-for"),
                 Inspectors {
                     tokens: &tokens,
