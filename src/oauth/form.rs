@@ -821,6 +821,45 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// The shortcuts (names passed over by their length, escapes decoded only in names
+        /// long enough) read what `form_urlencoded` reads of each part cut at `&` and `;`.
+        #[test]
+        fn a_querys_access_token_is_what_form_urlencoded_reads(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "access_token", "ACCESS_token", "access%5Ftoken", "access%5ftoken",
+                    "%61ccess_token", "access+token", "access_toke", "=", "&", ";", "%", "+",
+                    "a", "T0k", "%2E", "%3D", "%26", "%FF",
+                ]),
+                0..12,
+            )
+        ) {
+            let query = parts.concat();
+            let (mut first, mut sent) = (None, 0);
+            for piece in query.split(['&', ';']) {
+                let Some((name, value)) = piece.split_once('=') else { continue };
+                if value.is_empty() {
+                    continue;
+                }
+                let name: String = form_urlencoded::parse(format!("{name}=").as_bytes())
+                    .next()
+                    .map(|(name, _)| name.into_owned())
+                    .unwrap_or_default();
+                if name.eq_ignore_ascii_case("access_token") {
+                    sent += 1;
+                    if first.is_none() && name == "access_token" {
+                        first = form_urlencoded::parse(format!("v={value}").as_bytes())
+                            .next()
+                            .map(|(_, value)| value.into_owned());
+                    }
+                }
+            }
+            let expected = first.map(|value| (sent > 1, value));
+            proptest::prop_assert_eq!(query_token(&query), expected, "{:?}", query);
+        }
+    }
+
     #[test]
     fn a_huge_query_is_read_once() {
         let mut query = "x=1&".repeat(20_000);
