@@ -1058,3 +1058,55 @@ async fn every_client_a_request_names_besides_the_actor_is_recorded() {
         assert_eq!(e["severity"], "warning", "{e}");
     }
 }
+
+/// A server that reads `Authorization` as Spring Authorization Server and the Nimbus SDK
+/// (Connect2id) do, split at one white-space character (`\s`: a tab as well as a space),
+/// authenticates the Basic client and ignores the form's `client_id`, issuing an opaque
+/// token.
+async fn splitting_basic_at_white_space(
+    headers: axum::http::HeaderMap,
+    _form: Bytes,
+) -> Json<Value> {
+    let value = headers[header::AUTHORIZATION].to_str().unwrap();
+    let (scheme, credentials) = value.split_once([' ', '\t']).unwrap();
+    assert!(scheme.eq_ignore_ascii_case("basic"));
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(credentials)
+        .unwrap();
+    let client = String::from_utf8(decoded).unwrap();
+    let client = client.split(':').next().unwrap();
+    Json(json!({"access_token": format!("opaque-for-{client}"), "token_type": "Bearer"}))
+}
+
+/// `Authorization: Basic<TAB>…`: RFC 7617 writes one space, but servers splitting at white
+/// space read the tab as well, and authenticate that client. The event names it, and a form
+/// `client_id` beside it is a second name, not the client: before, the Basic client went
+/// unread, and the form's was recorded as a public client (`client_auth: none`).
+#[tokio::test]
+async fn a_basic_client_after_a_tab_is_the_client() {
+    let app = Router::new().route("/token", post(splitting_basic_at_white_space));
+    let (addr, memory) = serve_with_endpoints(app, Endpoints::default()).await;
+    let credentials = base64::engine::general_purpose::STANDARD.encode("victim-app:pw-1");
+    for body in [
+        "grant_type=client_credentials&client_id=innocent-app",
+        "grant_type=client_credentials",
+    ] {
+        let res = client_without_redirects()
+            .post(format!("http://{addr}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", format!("Basic\t{credentials}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let all = events(&memory, 2).await;
+    for e in &all {
+        assert_eq!(e["actor"]["client_id"], "victim-app", "{e}");
+        assert_eq!(e["client_auth"], "client_secret_basic", "{e}");
+    }
+    assert_eq!(all[0]["oauth"]["conflicting_client_id"], "innocent-app");
+    assert_eq!(all[0]["severity"], "warning");
+    assert!(!serde_json::to_string(&all).unwrap().contains("pw-1"));
+}

@@ -43,7 +43,9 @@ pub(crate) struct BasicId {
 /// ([`authorization_secrets`]): the first value's Base64 is decoded once for both.
 ///
 /// The client is named by the first value only, read as RFC 7617 writes it (visible ASCII,
-/// `Basic`, one space), where the secrets are read from any reading a server might make.
+/// `Basic`, a space) or with a tab for the space, as servers splitting the value at white
+/// space read it (Spring Authorization Server, the Nimbus SDK): they authenticate that
+/// client, and the secrets are read from any reading a server might make.
 pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut HeadSecrets) -> Option<BasicId> {
     let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
     let first = values.next()?;
@@ -51,12 +53,12 @@ pub(crate) fn basic_client(headers: &HeaderMap, secrets: &mut HeadSecrets) -> Op
     for value in values {
         authorization_secrets(value.as_bytes(), secrets);
     }
-    let (scheme, _) = first.to_str().ok()?.trim().split_once(' ')?;
+    let (scheme, _) = first.to_str().ok()?.trim().split_once([' ', '\t'])?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    // The same credential `secrets_of` decoded: the value is ASCII, and its first space
-    // comes before any tab, since the scheme has none.
+    // The same credential `secrets_of` decoded: the value is ASCII, cut at the same first
+    // space or tab.
     let decoded = decoded?;
     let colon = decoded.iter().position(|&b| b == b':')?;
     let raw = lossy(&decoded[..colon]);
