@@ -870,3 +870,81 @@ async fn secrets_after_a_semicolon_or_in_a_nested_uri_of_a_redirect_uri_are_scru
     let secrets: Vec<&str> = forms.iter().map(|(_, secret)| *secret).collect();
     assert_redacted(&all, Some(&outputs(&memory)), &secrets);
 }
+
+/// A token endpoint that reads a form in the charset its `Content-Type` names, as ASP.NET
+/// Core does (OpenIddict: its form reader cuts the body at that charset's `&` and `=`), and
+/// quotes the client secret it read.
+async fn quoting_a_form_in_its_charset(
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let content_type = headers[axum::http::header::CONTENT_TYPE].to_str().unwrap();
+    let text = if content_type.to_ascii_lowercase().contains("utf-16") {
+        let units: Vec<u16> = body
+            .chunks(2)
+            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+            .collect();
+        String::from_utf16(&units).unwrap()
+    } else {
+        String::from_utf8(body.to_vec()).unwrap()
+    };
+    let secret = form_urlencoded::parse(text.as_bytes())
+        .find(|(name, _)| name == "client_secret")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    (
+        axum::http::StatusCode::UNAUTHORIZED,
+        axum::Json(serde_json::json!({
+            "error": "invalid_client",
+            "error_description": format!("client c with secret {secret} is unknown"),
+        })),
+    )
+        .into_response()
+}
+
+/// A form sent in UTF-16 (`charset=utf-16`): byte for byte it is one unknown name full of
+/// NULs, no grant, no client and no secret, while a server honouring the charset reads
+/// every parameter and quotes the client secret back. It is not read as the server read it:
+/// not inspected, its answer's free text not recorded. The same form in UTF-8 still is.
+#[tokio::test]
+async fn a_form_in_a_charset_read_otherwise_is_not_inspected() {
+    let (auditor, memory) = memory_auditor();
+    let app =
+        axum::Router::new().route("/token", axum::routing::post(quoting_a_form_in_its_charset));
+    let addr = serve(app.layer(AuditLayer::new(auditor))).await;
+    let http = client_without_redirects();
+    let form =
+        |secret: &str| format!("grant_type=client_credentials&client_id=c&client_secret={secret}");
+    let utf16: Vec<u8> = form("Utf16S3cretValue")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    for (charset, body) in [
+        ("utf-16", utf16),
+        ("UTF-8", form("Utf8S3cretValue").into_bytes()),
+    ] {
+        let response = http
+            .post(format!("http://{addr}/token"))
+            .header(
+                "content-type",
+                format!("application/x-www-form-urlencoded; charset={charset}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let all = events(&memory, 2).await;
+    let out = outputs(&memory);
+    assert!(!out.contains("Utf16S3cretValue"), "recorded: {}", all[0]);
+    assert_eq!(
+        all[0]["oauth"]["body_not_inspected"][0], "request_not_a_form",
+        "{}",
+        all[0]
+    );
+    assert_ne!(all[0]["actor"]["kind"], "anonymous", "{}", all[0]);
+    assert_eq!(all[1]["actor"]["client_id"], "c", "{}", all[1]);
+    assert_redacted(&all[1..], Some(&out), &["Utf8S3cretValue"]);
+}

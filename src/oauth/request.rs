@@ -131,8 +131,9 @@ const RESPONSE_TOO_LARGE: &str = "response_too_large";
 /// The body's data type could not show its bytes without consuming them
 /// ([`Captured::unreadable`](crate::tee::Captured)).
 const REQUEST_UNREADABLE: &str = "request_unreadable";
-/// The request body is not `application/x-www-form-urlencoded` (JSON, XML, multipart), or
-/// is JSON or XML text under that type or none.
+/// The request body is not `application/x-www-form-urlencoded` (JSON, XML, multipart), is
+/// JSON or XML text under that type or none, or is a form in a charset not read here as
+/// servers read it (UTF-16).
 const REQUEST_NOT_A_FORM: &str = "request_not_a_form";
 /// The request body has a content coding (`gzip`, ...), which is not undone to read it.
 const REQUEST_ENCODED: &str = "request_encoded";
@@ -164,6 +165,48 @@ fn is_form_type(value: &[u8]) -> bool {
     media
         .trim_ascii()
         .eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
+}
+
+/// Whether a form's `Content-Type` names no charset, or one whose bytes are read here as a
+/// server honouring it reads them: UTF-8, US-ASCII, or ISO-8859-1 (with windows-1252,
+/// which browsers send for it; a value that is not UTF-8 is also read as Latin-1 to scrub
+/// it). A server honouring another charset reads other parameters than the bytes show:
+/// ASP.NET Core cuts a form at its charset's `&` and `=`, so one in UTF-16 names a grant, a
+/// client and a client secret, which read byte for byte are one unknown name full of NULs,
+/// and the secret it quotes back is none known here.
+fn is_charset_read_here(value: &[u8]) -> bool {
+    const READ_HERE: [&[u8]; 11] = [
+        b"utf-8",
+        b"utf8",
+        b"us-ascii",
+        b"ascii",
+        b"iso-8859-1",
+        b"iso8859-1",
+        b"iso_8859-1",
+        b"latin1",
+        b"l1",
+        b"windows-1252",
+        b"cp1252",
+    ];
+    value.split(|&b| b == b';').skip(1).all(|parameter| {
+        let Some(equals) = parameter.iter().position(|&b| b == b'=') else {
+            return true;
+        };
+        if !parameter[..equals]
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"charset")
+        {
+            return true;
+        }
+        let charset = parameter[equals + 1..].trim_ascii();
+        let charset = charset
+            .strip_prefix(b"\"")
+            .and_then(|quoted| quoted.strip_suffix(b"\""))
+            .unwrap_or(charset);
+        READ_HERE
+            .iter()
+            .any(|known| charset.eq_ignore_ascii_case(known))
+    })
 }
 
 /// Whether a body typed as a form (or untyped) is JSON text, an object or an array, or XML,
@@ -257,11 +300,12 @@ impl EndpointRequest {
         };
         // A login form is no OAuth client's.
         let basic_client = basic_client.filter(|_| endpoint != Endpoint::Login);
-        // A body of another type (JSON, XML, multipart) is not read as a form: its secrets would
-        // not be known, so the event says it was not inspected.
-        let form_body = headers
-            .get(http::header::CONTENT_TYPE)
-            .is_none_or(|value| is_form_type(value.as_bytes()));
+        // A body of another type (JSON, XML, multipart), or a form in a charset read otherwise
+        // (UTF-16), is not read as a form: its secrets would not be known, so the event says
+        // it was not inspected.
+        let form_body = headers.get(http::header::CONTENT_TYPE).is_none_or(|value| {
+            is_form_type(value.as_bytes()) && is_charset_read_here(value.as_bytes())
+        });
         // Nor is a compressed one (servers such as Express's body-parser inflate it): read as
         // it came, it would name no grant, client or user, and the event would call the
         // request anonymous.
@@ -537,4 +581,34 @@ pub(crate) struct Settings<'a> {
     /// Makes the event, which names its producer. The layer adds the request's own fields
     /// (`request_id`, `http`, `source`, ...) once the event is made.
     pub(crate) auditor: &'a crate::writer::Auditor,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A form is read when its charset is none, or one read here as servers read it, in any
+    /// case, quoted or not; UTF-16, UTF-32 and EBCDIC are not.
+    #[test]
+    fn a_form_is_read_only_in_a_charset_read_here() {
+        for value in [
+            "application/x-www-form-urlencoded",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+            "application/x-www-form-urlencoded;charset=\"utf-8\"",
+            "application/x-www-form-urlencoded; Charset=ISO-8859-1",
+            "application/x-www-form-urlencoded; charset=windows-1252",
+            "application/x-www-form-urlencoded; boundary=x",
+        ] {
+            assert!(is_charset_read_here(value.as_bytes()), "{value}");
+        }
+        for value in [
+            "application/x-www-form-urlencoded; charset=utf-16",
+            "application/x-www-form-urlencoded; charset=\"UTF-16LE\"",
+            "application/x-www-form-urlencoded; charset=utf-32",
+            "application/x-www-form-urlencoded; charset=IBM037",
+            "application/x-www-form-urlencoded; charset=utf-8; charset=utf-16",
+        ] {
+            assert!(!is_charset_read_here(value.as_bytes()), "{value}");
+        }
+    }
 }
