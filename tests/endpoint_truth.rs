@@ -947,3 +947,85 @@ async fn a_parameter_sent_again_in_another_case_is_ambiguous() {
     assert_eq!(e["oauth"]["repeated_parameters"], json!(["username"]));
     assert_eq!(e["severity"], "warning");
 }
+
+/// A form login that reads its parameters as a servlet's `getParameter` does (Spring
+/// Security's `UsernamePasswordAuthenticationFilter`, Java EE's `j_security_check`): the
+/// query's and the body's alike, the query's value first. `victim` with `victim-pw` is let
+/// in; everyone else is sent back to the form.
+fn merging_login() -> Router {
+    Router::new().route(
+        "/login",
+        post(
+            |axum::extract::RawQuery(query): axum::extract::RawQuery, body: Bytes| async move {
+                let query = query.unwrap_or_default();
+                let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+                    .chain(form_urlencoded::parse(&body))
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                let first = |name: &str| {
+                    params
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                };
+                let ok = first("username").as_deref() == Some("victim")
+                    && first("password").as_deref() == Some("victim-pw");
+                let to = if ok { "/app" } else { "/login?error" };
+                (StatusCode::FOUND, [(header::LOCATION, to)])
+            },
+        ),
+    )
+}
+
+/// A login's username is read where servers read it: a servlet container (Spring Security's
+/// form login) takes the query's before the body's, ASP.NET reads names in any case. A
+/// username in both, or twice in two cases, is ambiguous; one in the query alone (the body
+/// naming none, or no body at all) is the user such a server let in.
+#[tokio::test]
+async fn a_login_username_in_the_query_is_read_as_servers_merging_it_read_it() {
+    let endpoints = Endpoints::builder().login("/login").build().unwrap();
+    let (addr, memory) = serve_with_endpoints(merging_login(), endpoints).await;
+    // The body names `innocent`, the query `victim`: the server let `victim` in.
+    let res = post_form(
+        addr,
+        "/login?username=victim",
+        "username=innocent&password=victim-pw".into(),
+    )
+    .await;
+    assert_eq!(res.headers()["location"], "/app");
+    // The username in the query only, beside a body, and with no body at all.
+    post_form(addr, "/login?username=victim", "password=victim-pw".into()).await;
+    post_form(
+        addr,
+        "/login?username=victim&password=victim-pw",
+        String::new(),
+    )
+    .await;
+    // The same name again in another case, as ASP.NET's form collection reads it.
+    post_form(
+        addr,
+        "/login",
+        "username=innocent&USERNAME=victim&password=victim-pw".into(),
+    )
+    .await;
+    let all = events(&memory, 4).await;
+    let ambiguous = [&all[0], &all[3]];
+    for e in ambiguous {
+        assert!(e["actor"].get("subject").is_none(), "neither believed: {e}");
+        assert_ne!(e["actor"]["kind"], "anonymous", "a user was named: {e}");
+        assert_eq!(
+            e["oauth"]["repeated_parameters"],
+            json!(["username"]),
+            "{e}"
+        );
+        assert_eq!(e["severity"], "warning", "{e}");
+    }
+    for e in &all[1..3] {
+        assert_eq!(e["kind"], "LoginSucceeded", "{e}");
+        assert_eq!(e["outcome"], "success", "{e}");
+        assert_eq!(e["actor"]["subject"], "victim", "{e}");
+        assert_eq!(e["actor"]["kind"], "user", "{e}");
+    }
+    let raw = serde_json::to_string(&all).unwrap();
+    assert!(!raw.contains("victim-pw"), "{raw}");
+}

@@ -492,7 +492,9 @@ impl EndpointsBuilder {
         self
     }
 
-    /// The login form field that holds the username (default `username`).
+    /// The login form field that holds the username (default `username`). It is read from
+    /// the query too, as servlet containers read it: a username in both the query and the
+    /// body is sent twice and not believed, one in the query alone is the login's.
     pub fn username_field(mut self, field: impl Into<String>) -> Self {
         self.username_field = field.into();
         self

@@ -155,6 +155,33 @@ impl<'a> Form<'a> {
         self
     }
 
+    /// This login form (a request body, or the empty form of a request without one) with
+    /// the values the query gives `field` (the username field), in any case: a servlet's
+    /// `getParameter` (Spring Security's form login, `j_security_check`) reads the query's
+    /// before the body's, so a username in both is sent twice ([`Form::get`] believes
+    /// neither), and one in the query alone is the one such a server logs in, the body
+    /// naming none (a server reading the body only then has no user to log in).
+    pub(crate) fn with_query_field(mut self, query: Form<'a>, field: &str) -> Self {
+        let before = self.pairs.len();
+        self.pairs.extend(
+            query
+                .pairs
+                .into_iter()
+                .filter(|(k, v)| !v.is_empty() && k.eq_ignore_ascii_case(field)),
+        );
+        self.semicolons |= self.pairs[before..].iter().any(|(_, v)| v.contains(';'));
+        self
+    }
+
+    /// The non-empty values of `name` in any case, as sent: whether the request named one,
+    /// believed ([`Form::get`]) or not.
+    pub(crate) fn named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.pairs
+            .iter()
+            .filter(move |(k, v)| !v.is_empty() && k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+
     /// The claims of the request object sent by value (`request`, RFC 9101), when it was
     /// sent once ([`Form::get`]) and is a readable JWT (signed, not encrypted). Decoded the
     /// first time asked for and kept with the form: an authorization, pushed or CIBA

@@ -42,9 +42,14 @@ pub(crate) fn classify(x: &Exchange<'_>, form: Option<&Form<'_>>, event: &mut Au
         .and_then(|f| f.get(&config.username_field))
         .filter(|u| !u.is_empty())
         .map(|u| sanitize(u, 256));
-    event.actor.kind = Some(if event.actor.subject.is_some() {
-        ActorKind::User
+    let named = form.is_some_and(|f| f.named(&config.username_field).next().is_some());
+    // A username sent but not believed (twice, or only in another case) is somebody unseen,
+    // not nobody.
+    event.actor.kind = if event.actor.subject.is_some() {
+        Some(ActorKind::User)
+    } else if named {
+        None
     } else {
-        ActorKind::Anonymous
-    });
+        Some(ActorKind::Anonymous)
+    };
 }

@@ -73,7 +73,7 @@
 //! | revocation | `actor.client_id`, `client_auth`, `token.fingerprint`, `token.format`, `token.type_hint` (`token_type_hint`), `oauth.reason` (the configured header, default `x-revocation-reason`, else the form parameter `reason`; sanitised), `error` |
 //! | introspection | the caller as `actor.client_id` and `client_auth`; the introspected token as `token` (`fingerprint`, `active`, and for active tokens `subject`, `client_id`, `jti`, `issuer`, `audience`, `issued_at`, `expires_at`), its scopes as `scopes.granted`; `error` |
 //! | authorization | `actor.client_id`, `redirect_uri` (without query or fragment), `oauth.response_type`, `scopes.requested`, `oauth.pkce_method`; for implicit and hybrid grants the token of the fragment as `token`, and `scopes.granted`; `error` from a redirect's `error`, or from a refusal (4xx) |
-//! | login | `actor.subject` (the username form field, default `username`) |
+//! | login | `actor.subject` (the username form field, default `username`, also read from the query, as servlet containers read it: in both, it is sent twice and not recorded) |
 //! | device authorization (RFC 8628 §3.1), CIBA backchannel authentication | `AuthorizationRequested` or `AuthorizationFailed` with `oauth.endpoint` (`device_authorization`, `backchannel_authentication`), `actor.client_id` and `client_auth` (as at the token endpoint), `scopes.requested`, `oauth.device_code_fingerprint` or `oauth.auth_req_id_fingerprint` of the answer, `error`; never the user code, the hints, the binding message or the notification token |
 //!
 //! Decisions: a 2xx token, revocation or introspection response is a success, anything

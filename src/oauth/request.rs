@@ -39,9 +39,10 @@ pub(crate) struct EndpointRequest {
     logout_query: Option<LogoutParams>,
     /// Authorization requests: parameters the query string repeated.
     query_repeated: Vec<String>,
-    /// Requests read from their form body (token, revocation, introspection, pushed): the
-    /// query string, whose parameters a server that merges the two (a servlet's
-    /// `getParameter`) reads beside the form's, or instead of them.
+    /// Requests read from their form body (token, revocation, introspection, pushed, and
+    /// logins, with a body or without): the query string, whose parameters a server that
+    /// merges the two (a servlet's `getParameter`) reads beside the form's, or instead of
+    /// them.
     body_query: Option<String>,
     /// The secrets the request head carried (Basic password, bearer token, cookies, secret
     /// query parameters), to scrub them from what the response says.
@@ -289,6 +290,8 @@ impl EndpointRequest {
                 | Endpoint::BackchannelAuthentication,
                 Some(q),
             ) if has_body && !q.is_empty() => Some(q.to_owned()),
+            // Such a server reads a login's username from the query too, body or not.
+            (Endpoint::Login, Some(q)) if !q.is_empty() => Some(q.to_owned()),
             _ => None,
         };
         let reason = match (endpoint, &config.reason_header) {
@@ -371,15 +374,7 @@ impl EndpointRequest {
                         not_inspected.push(REQUEST_NOT_A_FORM);
                         None
                     }
-                    Some(bytes) => {
-                        let form = Form::parse(bytes);
-                        Some(match &self.body_query {
-                            // A parameter in both is one sent twice (RFC 6749 §3.2 allows
-                            // the token endpoint a query, but no parameter twice).
-                            Some(query) => form.with_query(Form::parse(query.as_bytes())),
-                            None => form,
-                        })
-                    }
+                    Some(bytes) => Some(Form::parse(bytes)),
                     None if captured.unreadable => {
                         not_inspected.push(REQUEST_UNREADABLE);
                         None
@@ -404,6 +399,21 @@ impl EndpointRequest {
             },
         };
         let request_body_inspected = not_inspected.is_empty();
+        let form = match self.body_query.as_deref() {
+            None => form,
+            // A login's username where a server merging the query and the body reads it:
+            // in the query alone, it is the one; in both, it is sent twice. A body that was
+            // not inspected may name one too: the query's alone is not believed then.
+            Some(query) if self.endpoint == Endpoint::Login => request_body_inspected.then(|| {
+                form.unwrap_or_default().with_query_field(
+                    Form::parse(query.as_bytes()),
+                    &settings.endpoints.config().username_field,
+                )
+            }),
+            // A parameter in both is one sent twice (RFC 6749 §3.2 allows the token
+            // endpoint a query, but no parameter twice).
+            Some(query) => form.map(|form| form.with_query(Form::parse(query.as_bytes()))),
+        };
         let json = match (response, response_body.as_ref()) {
             (Some(r), Some(_)) if r.head.is_some_and(|h| h.encoded && (h.json || h.form)) => {
                 not_inspected.push(RESPONSE_ENCODED);
@@ -458,8 +468,9 @@ impl EndpointRequest {
             match self.endpoint {
                 Endpoint::Login => {
                     public_too = Some(config.username_field.as_str());
-                    // A login form is not OAuth: only its username must be unambiguous.
-                    if form.all(&config.username_field).nth(1).is_some() {
+                    // A login form is not OAuth: only its username must be unambiguous, in
+                    // any case (ASP.NET reads `USERNAME` as `username`).
+                    if form.named(&config.username_field).nth(1).is_some() {
                         repeated.push(ident(&config.username_field));
                     }
                 }
