@@ -1029,3 +1029,42 @@ async fn a_login_username_in_the_query_is_read_as_servers_merging_it_read_it() {
     let raw = serde_json::to_string(&all).unwrap();
     assert!(!raw.contains("victim-pw"), "{raw}");
 }
+
+/// A token endpoint that reads its parameters from the query as from the body (a servlet's
+/// `getParameter`, Spring Security OAuth's `ClientCredentialsTokenEndpointFilter`) and
+/// issues an opaque token to whoever asks.
+fn issuing_to_anyone() -> Router {
+    Router::new().route(
+        "/token",
+        post(|_: Bytes| async {
+            Json(json!({"access_token": "opaque-1", "token_type": "Bearer"}))
+        }),
+    )
+}
+
+/// A token request whose client and grant are in the query only, with no body or a body
+/// naming neither: such a server issues to the query's client, which the event does not
+/// read (parameters in the query alone are not believed). The event must not say that
+/// nobody asked: the actor is unseen, not `anonymous`. A request that named nobody anywhere
+/// still is anonymous.
+#[tokio::test]
+async fn a_token_request_naming_its_client_in_the_query_alone_is_not_anonymous() {
+    let endpoints = Endpoints::builder().token("/token").build().unwrap();
+    let (addr, memory) = serve_with_endpoints(issuing_to_anyone(), endpoints).await;
+    let query = "/token?grant_type=client_credentials&client_id=app&client_secret=qs-secret-1";
+    post_form(addr, query, String::new()).await;
+    post_form(addr, query, "scope=read".into()).await;
+    post_form(
+        addr,
+        "/token",
+        "grant_type=refresh_token&refresh_token=r".into(),
+    )
+    .await;
+    let all = events(&memory, 3).await;
+    for e in &all[..2] {
+        assert_eq!(e["kind"], "AccessTokenIssued", "{e}");
+        assert_ne!(e["actor"]["kind"], "anonymous", "somebody was named: {e}");
+    }
+    assert_eq!(all[2]["actor"]["kind"], "anonymous", "{}", all[2]);
+    assert!(!serde_json::to_string(&all).unwrap().contains("qs-secret-1"));
+}

@@ -173,6 +173,22 @@ impl<'a> Form<'a> {
         self
     }
 
+    /// Whether this query names a parameter, with a value, that `body` (the request's form,
+    /// when it had one) does not, in any case: one a server reading the query too (a
+    /// servlet's `getParameter`) reads, and [`Form::with_query`] leaves out. Names counted
+    /// in a set, as there: both may hold thousands.
+    pub(crate) fn names_beyond(&self, body: Option<&Form<'_>>) -> bool {
+        let in_body: std::collections::HashSet<String> = body
+            .into_iter()
+            .flat_map(|body| body.pairs.iter())
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, _)| k.to_ascii_lowercase())
+            .collect();
+        self.pairs
+            .iter()
+            .any(|(k, v)| !v.is_empty() && !in_body.contains(&k.to_ascii_lowercase()))
+    }
+
     /// The non-empty values of `name` in any case, as sent: whether the request named one,
     /// believed ([`Form::get`]) or not.
     pub(crate) fn named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
@@ -1266,6 +1282,20 @@ mod tests {
         assert_eq!(form.repeated(), ["Device_Code"], "counted in a map too");
         let form = Form::parse(b"resource=a&RESOURCE=b");
         assert!(form.repeated().is_empty(), "resources may repeat");
+    }
+
+    #[test]
+    fn a_query_names_beyond_a_body_what_the_body_has_no_value_for() {
+        let body = Form::parse(b"grant_type=client_credentials&CLIENT_ID=app&scope=");
+        assert!(!Form::parse(b"client_id=other&grant_type=x").names_beyond(Some(&body)));
+        assert!(Form::parse(b"client_secret=s").names_beyond(Some(&body)));
+        assert!(
+            Form::parse(b"scope=read").names_beyond(Some(&body)),
+            "an empty value is none"
+        );
+        assert!(!Form::parse(b"client_secret=&x").names_beyond(Some(&body)));
+        assert!(Form::parse(b"a=1").names_beyond(None));
+        assert!(!Form::parse(b"").names_beyond(None));
     }
 
     #[test]

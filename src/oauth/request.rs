@@ -40,7 +40,7 @@ pub(crate) struct EndpointRequest {
     /// Authorization requests: parameters the query string repeated.
     query_repeated: Vec<String>,
     /// Requests read from their form body (token, revocation, introspection, pushed, and
-    /// logins, with a body or without): the query string, whose parameters a server that
+    /// logins), with a body or without: the query string, whose parameters a server that
     /// merges the two (a servlet's `getParameter`) reads beside the form's, or instead of
     /// them.
     body_query: Option<String>,
@@ -279,7 +279,8 @@ impl EndpointRequest {
             _ => None,
         };
         // Such a server also reads a parameter sent in both as sent twice, and may take the
-        // query's value: kept to find those parameters once the body is read.
+        // query's value, and reads one sent in the query alone, body or not: kept to find
+        // those parameters once the body is read (a login's username is read from there).
         let body_query = match (endpoint, uri.query()) {
             (
                 Endpoint::Token
@@ -287,11 +288,10 @@ impl EndpointRequest {
                 | Endpoint::Introspection
                 | Endpoint::PushedAuthorization
                 | Endpoint::DeviceAuthorization
-                | Endpoint::BackchannelAuthentication,
+                | Endpoint::BackchannelAuthentication
+                | Endpoint::Login,
                 Some(q),
-            ) if has_body && !q.is_empty() => Some(q.to_owned()),
-            // Such a server reads a login's username from the query too, body or not.
-            (Endpoint::Login, Some(q)) if !q.is_empty() => Some(q.to_owned()),
+            ) if !q.is_empty() => Some(q.to_owned()),
             _ => None,
         };
         let reason = match (endpoint, &config.reason_header) {
@@ -338,6 +338,16 @@ impl EndpointRequest {
             certificate,
         };
         (request, tee)
+    }
+
+    /// Whether the query of a request read from its form body (not a login's, whose
+    /// username is read from it) names a parameter the form does not, or there is no form.
+    fn query_names_more(&self, form: Option<&Form<'_>>) -> bool {
+        self.endpoint != Endpoint::Login
+            && self
+                .body_query
+                .as_deref()
+                .is_some_and(|query| Form::parse(query.as_bytes()).names_beyond(form))
     }
 
     /// The secrets the request head carried: an assumed endpoint's request recorded as an
@@ -532,8 +542,12 @@ impl EndpointRequest {
             // Audited as a protected route by the layer; never captured as an endpoint.
             Endpoint::UserInfo => return EndpointEvent::NotOAuth,
         }
-        if !request_body_inspected && event.actor.kind == Some(ActorKind::Anonymous) {
-            // Nobody was seen, which is not the same as nobody being there.
+        if event.actor.kind == Some(ActorKind::Anonymous)
+            && (!request_body_inspected || self.query_names_more(form))
+        {
+            // Nobody was seen, which is not the same as nobody being there: the body was not
+            // read, or the query names what a server reading it too (a servlet's
+            // `getParameter`) reads, and the event does not (a client in the query alone).
             event.actor.kind = None;
         }
         if !request_body_inspected {
