@@ -113,6 +113,11 @@ pub trait Observed {
     fn verdict(&self) -> Option<Cow<'_, str>>;
     /// `token.active` (from introspection).
     fn token_active(&self) -> Option<bool>;
+
+    /// `outcome` (`success`, `failure`, `unknown`), when the event has one.
+    fn outcome(&self) -> Option<Cow<'_, str>> {
+        None
+    }
     /// `client_auth` (`none` for a public client).
     fn client_auth(&self) -> Option<Cow<'_, str>> {
         None
@@ -218,6 +223,10 @@ impl Observed for AuditEvent {
 
     fn token_active(&self) -> Option<bool> {
         self.token.as_ref()?.active
+    }
+
+    fn outcome(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(self.outcome.as_str()))
     }
 
     fn client_auth(&self) -> Option<Cow<'_, str>> {
@@ -327,6 +336,10 @@ impl Observed for Value {
 
     fn token_active(&self) -> Option<bool> {
         self["token"]["active"].as_bool()
+    }
+
+    fn outcome(&self) -> Option<Cow<'_, str>> {
+        self["outcome"].as_str().map(Cow::Borrowed)
     }
 
     fn client_auth(&self) -> Option<Cow<'_, str>> {

@@ -767,6 +767,59 @@ fn impossible_travel_stays_quiet_for_trips_that_could_be_made() {
 }
 
 #[test]
+fn a_login_of_unknown_outcome_is_no_sign_in() {
+    // A login form that answers a wrong password with its page again (200, as Django's
+    // and most form logins do) gives `LoginSucceeded` with `outcome: unknown`: anyone can
+    // send one under any user name, from anywhere.
+    let service = Arc::new(ServiceInfo::default());
+    let guess = |seconds: f64| {
+        let mut event = signed_in(
+            seconds,
+            EventKind::LoginSucceeded,
+            "alice",
+            [198, 51, 100, 7],
+            SYDNEY,
+        );
+        event.set_kind(EventKind::LoginSucceeded, Outcome::Unknown);
+        event
+    };
+    let lyon = |seconds: f64| {
+        signed_in(
+            seconds,
+            EventKind::LoginSucceeded,
+            "alice",
+            [203, 0, 113, 9],
+            LYON,
+        )
+    };
+    for json in [false, true] {
+        let mut detector = Detector::default();
+        let mut check = |event: &AuditEvent| {
+            if json {
+                detector.check_json(&serde_json::to_value(event).unwrap())
+            } else {
+                detector.check(event, &service)
+            }
+        };
+        // Neither after the user's sign-in, nor before it, is a guess a trip.
+        assert!(check(&lyon(0.0)).is_empty());
+        assert!(check(&guess(600.0)).is_empty(), "json: {json}");
+        assert!(check(&lyon(1200.0)).is_empty(), "json: {json}");
+        // The user's real sign-ins are compared with each other still.
+        let alerts = check(&signed_in(
+            1800.0,
+            EventKind::LoginSucceeded,
+            "alice",
+            [198, 51, 100, 7],
+            SYDNEY,
+        ));
+        assert_eq!(alerts.len(), 1, "json: {json}");
+        let alert = alerts[0].alert.as_ref().unwrap();
+        assert_eq!(alert.travel.as_ref().unwrap().seconds, 600);
+    }
+}
+
+#[test]
 fn impossible_travel_counts_public_clients_tokens_and_cools_down_per_user() {
     let service = Arc::new(ServiceInfo::default());
     let mut detector = Detector::default();

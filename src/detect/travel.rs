@@ -62,8 +62,14 @@ impl ImpossibleTravel {
     /// issued to a public client (a native or browser app calls the token endpoint from the
     /// user's device). Refresh grants are not: apps refresh in the background, from wherever
     /// the device's network exits. Tokens issued to confidential clients are not either:
-    /// those requests come from the client's servers, not from where the user is.
+    /// those requests come from the client's servers, not from where the user is. Nor is a
+    /// login of `outcome: unknown` (a login form that answers a wrong password with its
+    /// page again, which the default login rule cannot judge): anyone can send one under
+    /// any user name, from anywhere, and it says nothing of where the user is.
     pub(super) fn counts(kind: &str, event: &impl Observed) -> bool {
+        if event.outcome().as_deref() == Some(crate::event::Outcome::Unknown.as_str()) {
+            return false;
+        }
         if kind == EventKind::LoginSucceeded.as_str()
             || kind == EventKind::AuthorizationGranted.as_str()
         {
