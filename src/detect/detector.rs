@@ -714,7 +714,7 @@ fn kind_mask(kinds: &[&str]) -> u32 {
 }
 
 /// A hash of the values of `fields`, or `None` when one is missing. `source.ip` counts by
-/// its network ([`address_group`]: an IPv6 address's /64), `actor.subject` without case
+/// its network ([`address_group`]: an IPv6 address's /64), `actor.subject` folded
 /// ([`subject_group`]), and is never missing from a failed login ([`failed_login`]): one
 /// whose user was not recorded counts as an empty user name's; so does a client id sent
 /// but not recorded, as an empty one.
@@ -767,7 +767,7 @@ fn failed_login(event: &impl Observed) -> bool {
 }
 
 /// `field=value` for every field the rule groups by: the alert's key (`source.ip` as the
-/// network grouped by: `2001:db8:1:2::/64`; `actor.subject` in lower case).
+/// network grouped by: `2001:db8:1:2::/64`; `actor.subject` folded, in lower case).
 fn group_key(fields: &[Field], event: &impl Observed) -> String {
     let mut key = String::new();
     for field in fields {

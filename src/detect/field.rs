@@ -448,27 +448,36 @@ pub(super) fn address_group_text(ip: std::net::IpAddr) -> String {
 }
 
 /// A user name as rules group it: without surrounding white space or control characters
-/// (also as the trail escapes them: `alice\u{9}`), in lower case. Most authorization
-/// servers match user names so (Keycloak trims them as Java's `trim` does, dropping every
-/// control character at either end, and stores them in lower case; Okta and Auth0 compare
-/// e-mail addresses without case): `Alice`, `alice ` and `alice<TAB>` are one user, and an
-/// attacker who spells each guess differently must not split one user's failures into
-/// groups that never reach a threshold.
+/// (also as the trail escapes them: `alice\u{9}`), in its compatibility form (NFKC) and
+/// folded (the lower case of its upper case). Most authorization servers match user names
+/// so (Keycloak trims them as Java's `trim` does, dropping every control character at
+/// either end, and stores them in lower case; Okta and Auth0 compare e-mail addresses
+/// without case; ASP.NET Identity looks them up in NFC and upper case, where a dotless `ı`
+/// and a long `ſ` are an `I` and an `S`; Django's login form reads them in NFKC, where
+/// `ａｌｉｃｅ` is `alice`): `Alice`, `alice `, `alice<TAB>`, `alıce` and `ａｌｉｃｅ` are
+/// one user, and an attacker who spells each guess differently must not split one user's
+/// failures into groups that never reach a threshold. Folding more than a given server does
+/// (`straße` is `strasse`) only joins names that one server or another takes for one.
 pub(super) fn subject_group(subject: &str) -> Cow<'_, str> {
+    use unicode_normalization::UnicodeNormalization;
     let trimmed = trim_blanks(subject);
     if trimmed
         .bytes()
         .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
     {
-        // Nearly every user name: nothing to lower.
+        // Nearly every user name: nothing to fold.
         return Cow::Borrowed(trimmed);
     }
-    // Titlecase letters (`ǅ`) are not uppercase, yet have a lower case.
-    let lower = trimmed.to_lowercase();
-    if lower == trimmed {
+    // Titlecase letters (`ǅ`) are not uppercase, yet have a lower case; a dotless `ı` and
+    // a long `ſ` are lower case, yet their upper case is `I` and `S`.
+    let compatible: String = trimmed.nfkc().collect();
+    let folded = compatible.to_uppercase().to_lowercase();
+    // Compatibility forms can be blanks (U+2003 is a space), and the fold keeps them.
+    let folded_trimmed = trim_blanks(&folded);
+    if folded_trimmed == trimmed {
         Cow::Borrowed(trimmed)
     } else {
-        Cow::Owned(lower)
+        Cow::Owned(folded_trimmed.to_owned())
     }
 }
 
@@ -538,8 +547,11 @@ mod tests {
         assert_eq!(subject_group(" Alice\t"), "alice");
         assert_eq!(subject_group("ÉLODIE"), "élodie");
         assert!(matches!(subject_group("élodie"), Cow::Borrowed(_)));
-        // A titlecase letter is no uppercase one, yet has a lower case.
-        assert_eq!(subject_group("\u{1c5}ana"), "\u{1c6}ana");
+        // A titlecase letter is no uppercase one, yet has a lower case (and its
+        // compatibility form is two letters, as `DŽ` and `ǆ` are).
+        assert_eq!(subject_group("\u{1c5}ana"), "d\u{17e}ana");
+        assert_eq!(subject_group("\u{1c5}ana"), subject_group("\u{1c6}ana"));
+        assert_eq!(subject_group("\u{1c5}ana"), subject_group("D\u{17d}ana"));
         assert_eq!(subject_group("a b"), "a b");
         // Blanks as the trail records them: escaped.
         assert_eq!(subject_group("\\u{9}Alice\\u{d}\\u{a} "), "alice");
@@ -549,5 +561,13 @@ mod tests {
         assert_eq!(subject_group("a\\u{9}b"), "a\\u{9}b");
         assert_eq!(subject_group("\\u{9}"), "");
         assert_eq!(subject_group("alice\\u{+9}"), "alice\\u{+9}");
+        // Folded as servers fold them: compatibility forms, then the lower case of the
+        // upper case (a dotless i and a long s are an i and an s in upper case).
+        assert_eq!(subject_group("ALıCE"), "alice");
+        assert_eq!(subject_group("miſſiſſippi"), "mississippi");
+        assert_eq!(subject_group("ａｌｉｃｅ"), "alice");
+        assert_eq!(subject_group("e\u{301}lodie"), "élodie");
+        assert_eq!(subject_group("\u{212a}im"), "kim");
+        assert_eq!(subject_group("straße"), "strasse");
     }
 }

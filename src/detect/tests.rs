@@ -90,6 +90,45 @@ fn brute_force_fires_at_ten_failures_for_one_user_and_address() {
 }
 
 #[test]
+fn spellings_a_server_folds_into_one_user_name_are_one_user() {
+    // Servers that fold user names (ASP.NET Identity upper-cases them with
+    // `ToUpperInvariant` after NFC, Django's login form takes them in NFKC) log `alıce`
+    // (a dotless i), `aliſe` (a long s) or `ａｌｉｃｅ` (full-width letters) in as `alice`:
+    // ten guesses at one password, spelt so, are one user's ten failures.
+    let ip = [203, 0, 113, 9];
+    let spellings = [
+        "alice",
+        "alıce",
+        "ALıCE",
+        "ａｌｉｃｅ",
+        "Ａlice",
+        "alic\u{0065}",
+    ];
+    let ten: Vec<_> = (0..10)
+        .map(|i| login_failed(i as f64, spellings[i % 5], ip))
+        .collect();
+    assert_eq!(fired(&ten), ["brute_force"]);
+    let ten: Vec<_> = (0..10)
+        .map(|i| {
+            let name = if i % 2 == 0 {
+                "élodie"
+            } else {
+                "e\u{301}lodie"
+            };
+            login_failed(i as f64, name, ip)
+        })
+        .collect();
+    assert_eq!(fired(&ten), ["brute_force"]);
+    let ten: Vec<_> = (0..10)
+        .map(|i| {
+            let name = if i % 2 == 0 { "russ" } else { "ruſſ" };
+            login_failed(i as f64, name, ip)
+        })
+        .collect();
+    assert_eq!(fired(&ten), ["brute_force"]);
+}
+
+#[test]
 fn one_alert_per_key_per_cooldown_and_the_next_counts_what_came_between() {
     let ip = [203, 0, 113, 9];
     let mut detector = Detector::default();
