@@ -28,8 +28,14 @@ pub struct EsTemplateArgs {
     #[arg(long = "index", value_name = "NAME", default_value = "oauth-audit")]
     indices: Vec<String>,
     /// The template's priority: the highest of the templates matching a new data stream
-    /// wins (Elasticsearch's own logs-*-* template has 100).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_TEMPLATE_PRIORITY)]
+    /// wins (Elasticsearch's own logs-*-* template has 100); at most 9223372036854775807,
+    /// the largest Elasticsearch reads.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_TEMPLATE_PRIORITY,
+        value_parser = clap::value_parser!(u64).range(..=i64::MAX as u64),
+    )]
     priority: u64,
     /// An Elasticsearch ILM policy for the indices (index.lifecycle.name), e.g. the one in
     /// docs/elasticsearch/ilm-policy.json; leave out for OpenSearch.

@@ -96,3 +96,18 @@ fn an_empty_index_pattern_is_a_usage_error_wherever_it_stands() {
         assert!(output.stdout.is_empty());
     }
 }
+
+/// Elasticsearch reads a template's priority as a `long`: one past `i64::MAX` would be
+/// refused only when the template is put.
+#[test]
+fn a_priority_past_what_elasticsearch_reads_is_a_usage_error() {
+    let largest = i64::MAX.to_string();
+    assert_eq!(template(&["--priority", &largest])["priority"], i64::MAX);
+    let past = (i64::MAX as u64 + 1).to_string();
+    let output = run(&["es-template", "--priority", &past], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--priority"), "{stderr}");
+    assert!(stderr.contains(&largest), "{stderr}");
+    assert!(output.stdout.is_empty());
+}

@@ -45,7 +45,8 @@ impl TemplateOptions {
     }
 
     /// The template's priority: of the templates matching a new data stream, the highest
-    /// wins; two with the same priority and overlapping patterns are refused.
+    /// wins; two with the same priority and overlapping patterns are refused. Elasticsearch
+    /// reads it as a `long`: one past `i64::MAX` is refused when the template is put.
     pub fn priority(mut self, priority: u64) -> Self {
         self.priority = priority;
         self
