@@ -63,7 +63,9 @@ pub fn canonical_time(time: &str) -> Option<Cow<'_, str>> {
 ///
 /// # Errors
 ///
-/// When `text` is neither, or the age is negative or over 100 years.
+/// When `text` is neither, the age is negative or over 100 years, or the time falls outside
+/// the years 0000 to 9999 in UTC (`9999-12-31T23:59:59-01:00`): RFC 3339 has four-digit
+/// years, and the report writes the time back.
 ///
 /// ```
 /// use oauth_audit::event::Timestamp;
@@ -75,6 +77,12 @@ pub fn canonical_time(time: &str) -> Option<Cow<'_, str>> {
 /// ```
 pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, String> {
     if let Some(time) = Timestamp::parse(text) {
+        // Written back with a four-digit year only (`canonical_time` reads the trail so).
+        if time.to_string().len() != 27 {
+            return Err(format!(
+                "{text:?} falls outside the years 0000 to 9999 in UTC"
+            ));
+        }
         return Ok(time);
     }
     let unit = match text.chars().last() {
@@ -113,6 +121,25 @@ pub fn parse_days(text: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_written_back_past_four_digit_years_is_refused() {
+        let now = Timestamp::parse("2026-12-01T00:00:00Z").unwrap();
+        assert_eq!(
+            parse_time("9999-12-31T23:59:59Z", now).unwrap().to_string(),
+            "9999-12-31T23:59:59.000000Z"
+        );
+        assert_eq!(
+            parse_time("0000-01-01T00:30:00+00:00", now)
+                .unwrap()
+                .to_string(),
+            "0000-01-01T00:30:00.000000Z"
+        );
+        for past in ["9999-12-31T23:59:59-01:00", "0000-01-01T00:00:00+01:00"] {
+            let error = parse_time(past, now).unwrap_err();
+            assert!(error.contains("outside the years 0000 to 9999"), "{error}");
+        }
+    }
 
     #[test]
     fn canonical_times_are_kept_and_others_rewritten() {
