@@ -234,7 +234,7 @@ enforce = true
 "#,
     );
     // The upstream takes every one of these as a DELETE.
-    let overrides: [(&str, &str, &[&str]); 9] = [
+    let overrides: [(&str, &str, &[&str]); 10] = [
         ("POST", "/orders/1", &["x-http-method-override: DELETE"]),
         ("POST", "/orders/2", &["x-http-method: delete"]),
         ("POST", "/orders/3", &["x-method-override: Delete"]),
@@ -243,6 +243,8 @@ enforce = true
         // As PHP renames the parameter: `.method` is `_method` to Laravel and Symfony.
         ("POST", "/orders/8?.method=DELETE", &[]),
         ("POST", "/orders/9?+.method=DELETE", &[]),
+        // PHP ends a parameter's name at a NUL byte: `_method%00` is `_method`.
+        ("POST", "/orders/12?_method%00=DELETE", &[]),
         // The method headers of forward-auth setups, which Authelia decides on.
         ("POST", "/orders/10", &["x-forwarded-method: DELETE"]),
         ("POST", "/orders/11", &["X-Original-Method: delete"]),

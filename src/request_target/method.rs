@@ -46,9 +46,11 @@ pub fn same_method(a: &str, b: &str) -> bool {
 /// Empty when nothing overrides the method.
 ///
 /// A parameter counts under the name PHP gives it: PHP drops leading spaces from a
-/// parameter's name and turns `.`, ` ` and `[` into `_`, so frameworks on PHP (Laravel,
-/// Symfony) take `?.method=DELETE` for `_method`. Parameters are separated by `;` as well
-/// as `&`, as Perl's parsers (Plack, CGI.pm) separate them: `?a=1;x-tunneled-method=DELETE`.
+/// parameter's name, ends it at a NUL byte (it reads the decoded name as a C string) and
+/// turns `.`, ` ` and `[` into `_`, so frameworks on PHP (Laravel, Symfony) take
+/// `?.method=DELETE` and `?_method%00=DELETE` for `_method`. Parameters are separated by `;`
+/// as well as `&`, as Perl's parsers (Plack, CGI.pm) separate them:
+/// `?a=1;x-tunneled-method=DELETE`.
 ///
 /// A `_method` field in a form body is not seen: reading it would mean buffering the body.
 ///
@@ -99,13 +101,14 @@ pub fn method_overrides(method: &Method, headers: &HeaderMap, query: Option<&str
 }
 
 /// Whether a query parameter named `key` is [`METHOD_OVERRIDE_PARAM`], as written or as PHP
-/// renames it (leading spaces dropped; `.`, ` ` and `[` read as `_`), or
+/// renames it (leading spaces dropped; cut at a NUL byte; `.`, ` ` and `[` read as `_`), or
 /// [`TUNNELED_METHOD_PARAM`], case ignored.
 fn is_override_param(key: &str) -> bool {
     if key.eq_ignore_ascii_case(TUNNELED_METHOD_PARAM) {
         return true;
     }
     let key = key.trim_start_matches(' ');
+    let key = key.split('\0').next().unwrap_or(key);
     key.len() == METHOD_OVERRIDE_PARAM.len()
         && key
             .bytes()
@@ -176,6 +179,35 @@ mod tests {
             method_overrides(&Method::POST, &HeaderMap::new(), Some("method=DELETE")).is_empty()
         );
         assert!(method_overrides(&Method::POST, &HeaderMap::new(), None).is_empty());
+    }
+
+    /// PHP reads a parameter's name as a C string: it ends at a NUL byte, so that
+    /// `?_method%00=DELETE` and `?_method%00x=DELETE` are `_method=DELETE` to Laravel and
+    /// Symfony.
+    #[test]
+    fn a_parameter_name_ends_at_a_nul_byte_as_php_reads_it() {
+        for query in [
+            "_method%00=DELETE",
+            "_method%00x=DELETE",
+            "%20.method%00[]=DELETE",
+            "a=1;_method%00=DELETE",
+        ] {
+            assert!(
+                !method_overrides(&Method::POST, &HeaderMap::new(), Some(query)).is_empty(),
+                "{query}"
+            );
+        }
+        // Whatever follows the NUL is no part of the name PHP sees.
+        for query in [
+            "%00_method=DELETE",
+            "x%00_method=DELETE",
+            "_metho%00d=DELETE",
+        ] {
+            assert!(
+                method_overrides(&Method::POST, &HeaderMap::new(), Some(query)).is_empty(),
+                "{query}"
+            );
+        }
     }
 
     #[test]

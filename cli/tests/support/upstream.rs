@@ -173,10 +173,12 @@ fn lenient_method<B>(req: &Request<B>) -> String {
     .find_map(|name| req.headers().get(*name))
     .and_then(|v| v.to_str().ok())
     .map(str::to_owned);
-    // As PHP names parameters: leading spaces dropped, `.`, ` ` and `[` read as `_`.
+    // As PHP names parameters: leading spaces dropped, ended at a NUL byte (`%00`: PHP reads
+    // the decoded name as a C string), `.`, ` ` and `[` read as `_`.
     let param = req.uri().query().and_then(|q| {
         q.split('&').find_map(|pair| {
             let (name, value) = pair.split_once('=')?;
+            let name = name.split("%00").next().unwrap_or(name);
             let name = name.replace('+', " ");
             let name: String = name
                 .trim_start_matches(' ')
