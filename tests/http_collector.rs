@@ -716,34 +716,43 @@ async fn an_unreachable_collector_is_unavailable() {
     assert!(message.contains(&addr.to_string()), "{message}");
 }
 
+/// Reads one request, head and `Content-Length` body, from `socket`; false when the
+/// connection closed first.
+async fn read_request(socket: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let n = socket.read(&mut buffer).await.unwrap_or(0);
+        if n == 0 {
+            return false;
+        }
+        request.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+        let Some(head_end) = text.find("\r\n\r\n") else {
+            continue;
+        };
+        let length: usize = text[..head_end]
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .map_or(0, |value| value.trim().parse().unwrap());
+        if request.len() >= head_end + 4 + length {
+            return true;
+        }
+    }
+}
+
 /// A collector that reads each request and answers `status` with a chunked body of 64 MiB
 /// that then never ends: a broken proxy, or an endpoint bent on filling the sink's memory.
 async fn endless_answer(status: u16) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 16 * 1024];
-                loop {
-                    let n = socket.read(&mut buffer).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buffer[..n]);
-                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
-                    let Some(head_end) = text.find("\r\n\r\n") else {
-                        continue;
-                    };
-                    let length: usize = text[..head_end]
-                        .lines()
-                        .find_map(|line| line.strip_prefix("content-length:"))
-                        .map_or(0, |value| value.trim().parse().unwrap());
-                    if request.len() >= head_end + 4 + length {
-                        break;
-                    }
+                if !read_request(&mut socket).await {
+                    return;
                 }
                 let head = format!(
                     "HTTP/1.1 {status} Whatever\r\ncontent-type: application/json\r\n\
@@ -808,31 +817,14 @@ async fn an_endless_answer_is_read_no_further_than_a_bound() {
 /// then `body`; then holds the connection open without another byte when `hang`, else
 /// closes it: a proxy that stalls or drops the answer after its status.
 async fn answer_then_stop(head: &'static str, body: &'static str, hang: bool) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 16 * 1024];
-                loop {
-                    let n = socket.read(&mut buffer).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buffer[..n]);
-                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
-                    let Some(head_end) = text.find("\r\n\r\n") else {
-                        continue;
-                    };
-                    let length: usize = text[..head_end]
-                        .lines()
-                        .find_map(|line| line.strip_prefix("content-length:"))
-                        .map_or(0, |value| value.trim().parse().unwrap());
-                    if request.len() >= head_end + 4 + length {
-                        break;
-                    }
+                if !read_request(&mut socket).await {
+                    return;
                 }
                 let answer = format!("{head}\r\n\r\n{body}");
                 if socket.write_all(answer.as_bytes()).await.is_err() {
